@@ -1,0 +1,55 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Authlog",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "EventLog", targets: ["EventLog"]),
+        .library(name: "EventLogLMDB", targets: ["EventLogLMDB"]),
+        .executable(name: "authctl", targets: ["authctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    ],
+    targets: [
+        // C libraries from the system (Debian: liblmdb-dev, libssl-dev); module maps only.
+        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+
+        // A thin, typed Swift layer over LMDB: environments, ~Copyable transactions, cursors.
+        .target(name: "LMDB", dependencies: ["CLMDB"]),
+        // The log's vocabulary: envelopes, expected versions, errors, the hash chain, the codec,
+        // and the `EventLog` protocol every backend implements. No storage here.
+        .target(name: "EventLog", dependencies: ["COpenSSL"]),
+        // The embedded default backend: the log on one LMDB environment, with group commit.
+        .target(name: "EventLogLMDB", dependencies: ["EventLog", "LMDB", "CLMDB"]),
+
+        .executableTarget(
+            name: "authctl",
+            dependencies: [
+                "EventLog", "EventLogLMDB",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "tools/authctl"
+        ),
+        .executableTarget(
+            name: "eventlog-bench",
+            dependencies: ["EventLog", "EventLogLMDB"],
+            path: "tools/eventlog-bench"
+        ),
+        // Appends in a loop and reports each acknowledgement; the crash-safety test kills it.
+        .executableTarget(
+            name: "eventlog-crash-probe",
+            dependencies: ["EventLog", "EventLogLMDB"],
+            path: "tools/eventlog-crash-probe"
+        ),
+
+        .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
+        .testTarget(name: "EventLogTests", dependencies: ["EventLog"]),
+        .testTarget(
+            name: "EventLogLMDBTests",
+            dependencies: ["EventLog", "EventLogLMDB", "LMDB", "CLMDB", "authctl", "eventlog-crash-probe"]
+        ),
+    ]
+)

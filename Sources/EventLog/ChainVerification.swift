@@ -1,0 +1,44 @@
+/// What recomputing the hash chain found.
+public enum ChainVerification: Hashable, Sendable {
+    /// Every event in the range links to the one before; `head` is the last event's hash.
+    case intact(count: UInt64, through: UInt64, head: ChainHash)
+    /// The first position where the chain breaks, and how.
+    case broken(ChainBreak)
+}
+
+/// The first break in the chain.
+public struct ChainBreak: Hashable, Sendable, CustomStringConvertible {
+    public enum Reason: Hashable, Sendable {
+        /// The stored hash is not SHA-256(previous hash || canonical bytes): bytes changed.
+        case hashMismatch
+        /// No event is stored at this position (a deletion).
+        case missing
+        /// The event stored here names another position (moved or swapped).
+        case positionMismatch(found: UInt64)
+        /// The stored bytes are not an envelope.
+        case malformed(String)
+        /// The log ends before the head the log recorded at its last commit.
+        case truncated(recordedHead: UInt64)
+        /// The recorded head hash differs from the last event's hash.
+        case headMismatch
+    }
+
+    public var position: UInt64
+    public var reason: Reason
+
+    public init(position: UInt64, reason: Reason) {
+        self.position = position
+        self.reason = reason
+    }
+
+    public var description: String {
+        switch reason {
+        case .hashMismatch: return "position \(position): hash does not match its bytes and the previous hash"
+        case .missing: return "position \(position): event missing"
+        case .positionMismatch(let found): return "position \(position): holds the event of position \(found)"
+        case .malformed(let detail): return "position \(position): not a valid envelope (\(detail))"
+        case .truncated(let head): return "position \(position): log ends here but its head was \(head)"
+        case .headMismatch: return "position \(position): recorded head hash differs from the last event's"
+        }
+    }
+}

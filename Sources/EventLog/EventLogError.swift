@@ -1,0 +1,60 @@
+import Foundation
+
+/// Everything that can go wrong with the log, each case with what a person needs to act.
+public enum EventLogError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The stream is not at the expected version; nothing was written.
+    case conflict(stream: UUID, expected: ExpectedVersion, actual: UInt64)
+    case invalidEvent(String)
+    case payloadTooLarge(size: Int, limit: Int)
+    case tooManyEvents(count: Int, limit: Int)
+    case emptyAppend
+    /// A read-only open found no directory there.
+    case directoryMissing(path: String)
+    case notADirectory(path: String)
+    case permissionDenied(path: String, detail: String)
+    /// The data directory holds something that is not an LMDB environment.
+    case notAnLMDBEnvironment(path: String, detail: String)
+    /// An LMDB environment that some other program wrote.
+    case foreignDatabase(path: String, found: String)
+    /// An Authlog log written by a newer build.
+    case newerFormat(path: String, found: String, supported: String)
+    case noLog(path: String)
+    case readOnly
+    /// The disk (or file-size limit) is full; the batch was not acknowledged.
+    case storageFull(detail: String)
+    /// Writing the batch failed for another reason; it was not acknowledged.
+    case writeFailed(detail: String)
+    case closed
+    case corrupt(position: UInt64, detail: String)
+    case storage(detail: String)
+
+    public var description: String {
+        switch self {
+        case .conflict(let stream, let expected, let actual):
+            let found = actual == 0 ? "no stream" : "version \(actual)"
+            return "conflict on stream \(stream.uuidString.lowercased()): expected \(expected), found \(found)"
+        case .invalidEvent(let reason): return "invalid event: \(reason)"
+        case .payloadTooLarge(let size, let limit):
+            return "payload of \(size) bytes is over the limit of \(limit) bytes"
+        case .tooManyEvents(let count, let limit):
+            return "an append of \(count) events is over the limit of \(limit)"
+        case .emptyAppend: return "an append needs at least one event"
+        case .directoryMissing(let path): return "no data directory at \(path)"
+        case .notADirectory(let path): return "\(path) is not a directory"
+        case .permissionDenied(let path, let detail): return "cannot use data directory \(path): \(detail)"
+        case .notAnLMDBEnvironment(let path, let detail):
+            return "\(path) does not hold an LMDB environment: \(detail)"
+        case .foreignDatabase(let path, let found):
+            return "\(path) holds an LMDB environment that is not an Authlog event log (found \(found))"
+        case .newerFormat(let path, let found, let supported):
+            return "\(path) holds a log in format \(found), newer than this build supports (\(supported))"
+        case .noLog(let path): return "no event log in \(path)"
+        case .readOnly: return "the log was opened read-only"
+        case .storageFull(let detail): return "storage full, nothing was acknowledged: \(detail)"
+        case .writeFailed(let detail): return "write failed, nothing was acknowledged: \(detail)"
+        case .closed: return "the log is closed"
+        case .corrupt(let position, let detail): return "corrupt event at position \(position): \(detail)"
+        case .storage(let detail): return "storage error: \(detail)"
+        }
+    }
+}

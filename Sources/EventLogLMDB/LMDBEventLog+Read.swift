@@ -1,0 +1,96 @@
+import EventLog
+import Foundation
+import LMDB
+
+extension LMDBEventLog {
+    public func readStream(_ stream: UUID, from version: UInt64) throws -> [RecordedEvent] {
+        try readTransaction { txn in
+            try txn.withCursor(storage.streams) { cursor in
+                var result: [RecordedEvent] = []
+                var entry = try withStreamKey(stream, max(version, 1)) { try cursor.seek(atOrAfter: $0) }
+                let prefix = withUnsafeBytes(of: stream.uuid) { Array($0) }
+                while let current = entry, current.key.count == 24, current.key.starts(with: prefix) {
+                    let position = decodePosition(current.value)
+                    guard let stored = try txn.get(storage.events, key: current.value) else {
+                        throw EventLogError.corrupt(
+                            position: position, detail: "stream index points to a missing event")
+                    }
+                    result.append(try storage.envelope(stored, at: position).recorded)
+                    entry = try cursor.next()
+                }
+                return result
+            }
+        }
+    }
+
+    public func read(from position: UInt64, limit: Int) throws -> [RecordedEvent] {
+        var result: [RecordedEvent] = []
+        result.reserveCapacity(min(limit, 4_096))
+        try forEachEnvelope(from: position) { view in
+            result.append(view.recorded)
+            return result.count < limit
+        }
+        return result
+    }
+
+    public func headPosition() throws -> UInt64 {
+        try readTransaction { txn in try storage.head(in: txn).position }
+    }
+
+    public func currentVersion(of stream: UUID) throws -> UInt64 {
+        try readTransaction { txn in try storage.currentVersion(of: stream, in: txn) }
+    }
+
+    /// The hash of the last committed event (the genesis link for an empty log).
+    public func headHash() throws -> ChainHash {
+        try readTransaction { txn in try storage.head(in: txn).hash }
+    }
+
+    /// Calls `body` with each stored envelope from `position` on, in place (no copies), until
+    /// it returns `false` or the log ends. The view is valid only during the call.
+    ///
+    /// The walk uses a fresh read transaction every `chunk` events, so a long walk neither
+    /// holds back a map resize nor pins old pages for its whole length.
+    public func forEachEnvelope(
+        from position: UInt64, chunk: Int = 65_536, _ body: (EnvelopeView) throws -> Bool
+    ) throws {
+        try forEachStored(from: position, chunk: chunk) { key, stored in
+            try body(try storage.envelope(stored, at: key))
+        }
+    }
+
+    /// The stored bytes with their positions, in fresh read transactions every `chunk` events.
+    func forEachStored(
+        from position: UInt64, chunk: Int = 65_536, _ body: (UInt64, UnsafeRawBufferPointer) throws -> Bool
+    ) throws {
+        var next = max(position, 1)
+        var going = true
+        while going {
+            var seen = 0
+            try readTransaction { txn in
+                try txn.withCursor(storage.events) { cursor in
+                    var entry = try withPositionKey(next) { try cursor.seek(atOrAfter: $0) }
+                    while let current = entry, seen < chunk {
+                        let key = decodePosition(current.key)
+                        next = key + 1
+                        seen += 1
+                        guard try body(key, current.value) else {
+                            going = false
+                            return
+                        }
+                        entry = try cursor.next()
+                    }
+                    if entry == nil { going = false }
+                }
+            }
+        }
+    }
+
+    func readTransaction<Result>(_ body: (borrowing Transaction) throws -> Result) throws -> Result {
+        do {
+            return try storage.environment.read(body)
+        } catch let error as LMDBError {
+            throw error.code == EINVAL ? EventLogError.closed : EventLogError(error)
+        }
+    }
+}

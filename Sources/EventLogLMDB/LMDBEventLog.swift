@@ -1,0 +1,84 @@
+import EventLog
+import Foundation
+import LMDB
+
+/// The event log on one LMDB environment: the embedded default backend.
+///
+/// Appends go to one writer thread that commits whatever has queued up in one synced
+/// transaction (group commit). Reads run on the caller's thread in their own short read
+/// transactions, so they never wait for the writer, and another process (authctl) can read
+/// the same directory while this one writes.
+///
+/// Open one instance per directory per process, and ``close()`` it when done.
+public final class LMDBEventLog: EventLog {
+    public struct Options: Sendable {
+        /// Open for reading only: appends fail with ``EventLogError/readOnly``.
+        public var readOnly: Bool
+        /// The map starts this size and doubles (then grows by 1 GiB steps) when full.
+        public var initialMapSize: Int
+        /// A commit takes queued appends until it holds about this many events.
+        public var maximumBatchEvents: Int
+        /// Where recorded-at times come from. The log never lets them go backwards.
+        public var clock: @Sendable () -> Timestamp
+
+        public init(
+            readOnly: Bool = false, initialMapSize: Int = 16 << 20, maximumBatchEvents: Int = 8_192,
+            clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
+        ) {
+            self.readOnly = readOnly
+            self.initialMapSize = initialMapSize
+            self.maximumBatchEvents = maximumBatchEvents
+            self.clock = clock
+        }
+    }
+
+    let storage: LogStorage
+    let writer: GroupCommitWriter<PendingAppend>?
+    public let directory: String
+
+    /// Opens the log in `directory`, creating the directory and an empty log if there is none
+    /// (unless read-only). Fails with a clear ``EventLogError`` on anything that is not a log
+    /// of this format.
+    public init(directory: String, options: Options = Options()) throws {
+        self.directory = directory
+        storage = try LogStorage.open(directory: directory, options: options)
+        if options.readOnly {
+            writer = nil
+        } else {
+            let storage = self.storage
+            writer = GroupCommitWriter(
+                name: "authlog.eventlog.writer", maximumBatchWeight: options.maximumBatchEvents,
+                weight: { $0.eventCount }, commit: { storage.commit($0) })
+        }
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Lets queued appends finish, stops the writer and closes the environment.
+    public func close() {
+        writer?.stop()
+        storage.environment.close()
+    }
+
+    /// The LMDB environment, for callers that keep their own databases in it.
+    public var environment: Environment { storage.environment }
+
+    public func append(_ requests: [AppendRequest]) async throws -> [Result<AppendResult, EventLogError>] {
+        guard let writer else { throw EventLogError.readOnly }
+        if requests.isEmpty { return [] }
+        return try await withCheckedThrowingContinuation { continuation in
+            let job = PendingAppend(requests: requests, continuation: continuation)
+            if !writer.submit(job) { continuation.resume(throwing: EventLogError.closed) }
+        }
+    }
+}
+
+/// Appends waiting for the writer, with the continuation that receives their outcomes.
+struct PendingAppend: Sendable {
+    let requests: [AppendRequest]
+    let continuation: CheckedContinuation<[Result<AppendResult, EventLogError>], any Error>
+
+    var eventCount: Int { requests.reduce(0) { $0 + $1.events.count } }
+}

@@ -1,0 +1,73 @@
+import EventLog
+import Foundation
+
+/// Where the log keeps what in its LMDB environment (see docs/data-model.md).
+///
+/// - `events`: position (u64 big-endian) -> stored envelope (canonical bytes + chain hash).
+/// - `streams`: stream id (16 bytes) + stream version (u64 big-endian) -> position (u64 big-endian).
+/// - `meta`: `format` -> "authlog.eventlog/1"; `head` -> ``LogHead``.
+enum LogLayout {
+    static let eventsDatabase = "events"
+    static let streamsDatabase = "streams"
+    static let metaDatabase = "meta"
+    static let formatKey = Array("format".utf8)
+    static let headKey = Array("head".utf8)
+    static let formatName = "authlog.eventlog"
+    static let formatVersion = 1
+    static var formatMarker: String { "\(formatName)/\(formatVersion)" }
+}
+
+/// Big-endian u64 keys sort in numeric order under LMDB's default byte comparison.
+@inline(__always)
+func withPositionKey<Result>(_ position: UInt64, _ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+    try withUnsafeBytes(of: position.bigEndian, body)
+}
+
+@inline(__always)
+func decodePosition(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+    UInt64(bigEndian: bytes.loadUnaligned(as: UInt64.self))
+}
+
+/// Stream id then big-endian version: a stream's entries are adjacent and in version order.
+@inline(__always)
+func withStreamKey<Result>(
+    _ stream: UUID, _ version: UInt64, _ body: (UnsafeRawBufferPointer) throws -> Result
+) rethrows -> Result {
+    var key = (stream.uuid, version.bigEndian)
+    return try withUnsafeBytes(of: &key) { try body(UnsafeRawBufferPointer(rebasing: $0[0..<24])) }
+}
+
+/// The last committed event's position, hash and time, rewritten by every write transaction.
+/// It lets the next writer chain on without a search, and lets `verify` notice a cut-off tail.
+struct LogHead: Equatable {
+    var position: UInt64
+    var hash: ChainHash
+    var recordedAt: Timestamp
+
+    static let empty = LogHead(position: 0, hash: .genesis, recordedAt: Timestamp(microsecondsSince1970: 0))
+    static let encodedSize = 48
+
+    init(position: UInt64, hash: ChainHash, recordedAt: Timestamp) {
+        self.position = position
+        self.hash = hash
+        self.recordedAt = recordedAt
+    }
+
+    init?(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count == Self.encodedSize else { return nil }
+        position = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        hash = ChainHash(bytes: UnsafeRawBufferPointer(rebasing: bytes[8..<40]))
+        recordedAt = Timestamp(
+            microsecondsSince1970: Int64(bigEndian: bytes.loadUnaligned(fromByteOffset: 40, as: Int64.self)))
+    }
+
+    func withEncoded<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        var bytes = [UInt8](repeating: 0, count: Self.encodedSize)
+        bytes.withUnsafeMutableBytes { buffer in
+            buffer.storeBytes(of: position.bigEndian, toByteOffset: 0, as: UInt64.self)
+            hash.store(to: buffer.baseAddress! + 8)
+            buffer.storeBytes(of: recordedAt.microsecondsSince1970.bigEndian, toByteOffset: 40, as: Int64.self)
+        }
+        return try bytes.withUnsafeBytes(body)
+    }
+}

@@ -1,0 +1,129 @@
+import EventLog
+import Foundation
+import LMDB
+
+extension LogStorage {
+    /// Opens or creates the environment and checks the format marker (see ``LogLayout``).
+    static func open(directory: String, options: LMDBEventLog.Options) throws -> LogStorage {
+        try prepareDirectory(directory, readOnly: options.readOnly)
+        let environment: Environment
+        do {
+            environment = try Environment(
+                path: directory,
+                options: .init(mapSize: options.initialMapSize, maxDatabases: 16, readOnly: options.readOnly))
+        } catch {
+            throw openError(error, directory: directory)
+        }
+        do {
+            return try checkFormat(environment, directory: directory, options: options)
+        } catch {
+            environment.close()
+            if let error = error as? LMDBError { throw openError(error, directory: directory) }
+            throw error
+        }
+    }
+
+    private static func prepareDirectory(_ directory: String, readOnly: Bool) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw EventLogError.notADirectory(path: directory) }
+        } else {
+            if readOnly { throw EventLogError.directoryMissing(path: directory) }
+            do {
+                try FileManager.default.createDirectory(
+                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw EventLogError.permissionDenied(path: directory, detail: "cannot create it (\(errnoText(errno)))")
+            }
+        }
+        if readOnly {
+            if !FileManager.default.fileExists(atPath: directory + "/data.mdb") {
+                throw EventLogError.noLog(path: directory)
+            }
+        } else if access(directory, W_OK) != 0 {
+            throw EventLogError.permissionDenied(path: directory, detail: "not writable (\(errnoText(errno)))")
+        }
+    }
+
+    private static func openError(_ error: LMDBError, directory: String) -> EventLogError {
+        switch error.code {
+        case LMDBError.invalid.code:
+            return .notAnLMDBEnvironment(path: directory, detail: "data.mdb is not an LMDB file")
+        case LMDBError.versionMismatch.code:
+            return .notAnLMDBEnvironment(path: directory, detail: "lock.mdb was written by another LMDB version")
+        case EACCES, EPERM, EROFS:
+            return .permissionDenied(path: directory, detail: error.description)
+        case ENOENT:
+            return .noLog(path: directory)
+        default:
+            return EventLogError(error)
+        }
+    }
+
+    private static func checkFormat(
+        _ environment: Environment, directory: String, options: LMDBEventLog.Options
+    ) throws -> LogStorage {
+        let txn = try environment.beginTransaction(readOnly: options.readOnly)
+        guard let meta = try txn.openDatabase(LogLayout.metaDatabase) else {
+            let found = try describeMainDatabase(txn)
+            guard found.isEmpty else { throw EventLogError.foreignDatabase(path: directory, found: found) }
+            if options.readOnly { throw EventLogError.noLog(path: directory) }
+            let meta = try txn.openDatabase(LogLayout.metaDatabase, flags: .create)!
+            let events = try txn.openDatabase(LogLayout.eventsDatabase, flags: .create)!
+            let streams = try txn.openDatabase(LogLayout.streamsDatabase, flags: .create)!
+            try LogLayout.formatKey.withUnsafeBytes { key in
+                try Array(LogLayout.formatMarker.utf8).withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
+            }
+            try txn.commit()
+            return LogStorage(
+                environment: environment, events: events, streams: streams, meta: meta, clock: options.clock)
+        }
+        let marker = try LogLayout.formatKey.withUnsafeBytes { key in
+            try txn.get(meta, key: key).map { String(decoding: $0, as: UTF8.self) }
+        }
+        guard let marker else {
+            throw EventLogError.foreignDatabase(path: directory, found: "a 'meta' database without a format marker")
+        }
+        let parts = marker.split(separator: "/", maxSplits: 1)
+        guard parts.count == 2, parts[0] == LogLayout.formatName, let version = Int(parts[1]), version >= 1 else {
+            throw EventLogError.foreignDatabase(path: directory, found: "format marker '\(marker.prefix(80))'")
+        }
+        guard version <= LogLayout.formatVersion else {
+            throw EventLogError.newerFormat(path: directory, found: marker, supported: LogLayout.formatMarker)
+        }
+        guard let events = try txn.openDatabase(LogLayout.eventsDatabase),
+            let streams = try txn.openDatabase(LogLayout.streamsDatabase)
+        else {
+            throw EventLogError.corrupt(
+                position: 0, detail: "format marker present but the events or streams database is missing")
+        }
+        try txn.commit()  // a committed read transaction keeps its database handles open
+        return LogStorage(environment: environment, events: events, streams: streams, meta: meta, clock: options.clock)
+    }
+
+    /// Up to five keys of the main database, for an error about a foreign environment.
+    private static func describeMainDatabase(_ txn: borrowing Transaction) throws -> String {
+        guard let main = try txn.openDatabase(nil) else { return "" }
+        return try txn.withCursor(main) { cursor in
+            var names: [String] = []
+            var total = 0
+            var entry = try cursor.first()
+            while let current = entry {
+                if names.count < 5 {
+                    let printable = String(decoding: current.key.prefix(40), as: UTF8.self).map {
+                        $0.isLetter || $0.isNumber || "-_.:/".contains($0) ? String($0) : "?"
+                    }
+                    names.append("'\(printable.joined())'")
+                }
+                total += 1
+                entry = try cursor.next()
+            }
+            guard total > 0 else { return "" }
+            return "\(total) entries in the main database: \(names.joined(separator: ", "))\(total > 5 ? ", ..." : "")"
+        }
+    }
+}
+
+func errnoText(_ code: Int32) -> String {
+    String(cString: strerror(code))
+}

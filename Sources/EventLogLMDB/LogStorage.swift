@@ -1,0 +1,78 @@
+import EventLog
+import Foundation
+import LMDB
+
+/// The open environment and its databases, shared by the log's readers and its writer thread.
+final class LogStorage: Sendable {
+    let environment: Environment
+    let events: Database
+    let streams: Database
+    let meta: Database
+    let clock: @Sendable () -> Timestamp
+
+    init(
+        environment: Environment, events: Database, streams: Database, meta: Database,
+        clock: @escaping @Sendable () -> Timestamp
+    ) {
+        self.environment = environment
+        self.events = events
+        self.streams = streams
+        self.meta = meta
+        self.clock = clock
+    }
+
+    /// The head as recorded at the last commit.
+    func head(in txn: borrowing Transaction) throws -> LogHead {
+        guard let bytes = try LogLayout.headKey.withUnsafeBytes({ key in try txn.get(meta, key: key) }) else {
+            return .empty
+        }
+        guard let head = LogHead(bytes) else {
+            throw EventLogError.corrupt(position: 0, detail: "malformed head record")
+        }
+        return head
+    }
+
+    /// The stream's current version, 0 when it has none: the last `streams` key with its prefix.
+    func currentVersion(of stream: UUID, in txn: borrowing Transaction) throws -> UInt64 {
+        try txn.withCursor(streams) { cursor in
+            let after = try withStreamKey(stream, .max) { try cursor.seek(atOrAfter: $0) }
+            let candidate = after == nil ? try cursor.last() : try cursor.previous()
+            guard let candidate, candidate.key.count == 24 else { return 0 }
+            let matches = withUnsafeBytes(of: stream.uuid) { candidate.key.starts(with: $0) }
+            return matches ? decodePosition(UnsafeRawBufferPointer(rebasing: candidate.key[16..<24])) : 0
+        }
+    }
+
+    /// Parses the envelope stored at `key`, or names the position in a `corrupt` error.
+    func envelope(_ stored: UnsafeRawBufferPointer, at position: UInt64) throws -> EnvelopeView {
+        do {
+            return try Envelope.parse(stored)
+        } catch {
+            throw EventLogError.corrupt(position: position, detail: error.description)
+        }
+    }
+}
+
+extension EventLogError {
+    /// What an LMDB failure means to a caller of the log.
+    init(_ error: LMDBError) {
+        switch error.code {
+        case LMDBError.noSpace.code, LMDBError.fileTooLarge.code, EDQUOT, LMDBError.mapFull.code:
+            self = .storageFull(detail: error.description)
+        default:
+            self = .storage(detail: "\(error.description) (LMDB code \(error.code))")
+        }
+    }
+
+    /// What an LMDB failure while writing a batch means: nothing of it was acknowledged.
+    init(writing error: LMDBError) {
+        switch error.code {
+        case EIO:
+            // LMDB turns a short write (the disk filled up mid-write) into EIO.
+            self = .writeFailed(detail: "\(error.description): a full disk or a failing device")
+        default:
+            let mapped = EventLogError(error)
+            if case .storage(let detail) = mapped { self = .writeFailed(detail: detail) } else { self = mapped }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import CLMDB
+import Glibc
+
+/// One LMDB environment: a directory holding `data.mdb` and `lock.mdb`.
+///
+/// Rules this type keeps so callers need not:
+/// - every transaction holds a shared gate; ``setMapSize(_:)`` waits for all of them to end,
+///   because LMDB forbids resizing while this process has a transaction open;
+/// - `MDB_MAP_RESIZED` (another process grew the map) is adopted and the begin retried;
+/// - readers use `MDB_NOTLS`, so a read transaction is not tied to its thread's slot.
+///
+/// Open one `Environment` per directory per process: LMDB does not support opening the
+/// same environment twice in one process.
+public final class Environment: @unchecked Sendable {
+    // MDB_env is safe to use from several threads; the gate covers the one call that is not.
+    let handle: OpaquePointer
+    let gate = ReadWriteGate()
+    // Written only under the exclusive gate, read under the shared one.
+    nonisolated(unsafe) var isClosed = false
+    public let path: String
+    public let isReadOnly: Bool
+
+    public struct Options: Sendable {
+        /// Initial map size in bytes; the owner grows it with ``Environment/setMapSize(_:)``.
+        public var mapSize: Int
+        public var maxDatabases: UInt32
+        public var maxReaders: UInt32
+        public var readOnly: Bool
+        /// Skip fsync at commit. Never the default: it gives up durability.
+        public var noSync: Bool
+
+        public init(
+            mapSize: Int = 16 << 20, maxDatabases: UInt32 = 32, maxReaders: UInt32 = 510,
+            readOnly: Bool = false, noSync: Bool = false
+        ) {
+            self.mapSize = mapSize
+            self.maxDatabases = maxDatabases
+            self.maxReaders = maxReaders
+            self.readOnly = readOnly
+            self.noSync = noSync
+        }
+    }
+
+    /// Opens the environment in the existing directory `path`.
+    public init(path: String, options: Options = Options()) throws(LMDBError) {
+        var env: OpaquePointer?
+        try check(mdb_env_create(&env))
+        guard let env else { throw LMDBError(code: ENOMEM) }
+        do {
+            try check(mdb_env_set_maxdbs(env, options.maxDatabases))
+            try check(mdb_env_set_maxreaders(env, options.maxReaders))
+            try check(mdb_env_set_mapsize(env, options.mapSize))
+            var flags = UInt32(MDB_NOTLS)
+            if options.readOnly { flags |= UInt32(MDB_RDONLY) }
+            if options.noSync { flags |= UInt32(MDB_NOSYNC) }
+            try check(mdb_env_open(env, path, flags, 0o600))
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+        self.handle = env
+        self.path = path
+        self.isReadOnly = options.readOnly
+    }
+
+    deinit {
+        if !isClosed { mdb_env_close(handle) }
+    }
+
+    /// Closes the environment after every open transaction of this process has ended.
+    /// Later calls fail with `EINVAL`; closing twice is harmless.
+    public func close() {
+        gate.lockExclusive()
+        defer { gate.unlockExclusive() }
+        if !isClosed {
+            isClosed = true
+            mdb_env_close(handle)
+        }
+    }
+
+    /// Begins a transaction. A read-only environment only begins read transactions.
+    public func beginTransaction(readOnly: Bool) throws(LMDBError) -> Transaction {
+        let flags = readOnly || isReadOnly ? UInt32(MDB_RDONLY) : 0
+        while true {
+            gate.lock.lockShared()
+            if isClosed {
+                gate.lock.unlockShared()
+                throw LMDBError(code: EINVAL)
+            }
+            var txn: OpaquePointer?
+            let rc = mdb_txn_begin(handle, nil, flags, &txn)
+            if rc == 0, let txn {
+                return Transaction(handle: txn, gate: gate.lock, isReadOnly: flags != 0)
+            }
+            gate.lock.unlockShared()
+            guard rc == MDB_MAP_RESIZED else { throw LMDBError(code: rc) }
+            try adoptMapSize()
+        }
+    }
+
+    /// Runs `body` in a read transaction that ends when `body` returns.
+    public func read<Result>(_ body: (borrowing Transaction) throws -> Result) throws -> Result {
+        let txn = try beginTransaction(readOnly: true)
+        return try body(txn)  // dropping `txn` aborts it
+    }
+
+    /// Changes the map size. Waits until no transaction of this process is open.
+    public func setMapSize(_ bytes: Int) throws(LMDBError) {
+        gate.lockExclusive()
+        defer { gate.unlockExclusive() }
+        if isClosed { throw LMDBError(code: EINVAL) }
+        try check(mdb_env_set_mapsize(handle, bytes))
+    }
+
+    /// Takes up a map size that another process has set (after `MDB_MAP_RESIZED`).
+    public func adoptMapSize() throws(LMDBError) {
+        try setMapSize(0)
+    }
+
+    /// The current map size in bytes.
+    public var mapSize: Int {
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        return info.me_mapsize
+    }
+
+    /// Bytes the data file uses: (last page number + 1) x page size.
+    public var usedBytes: Int {
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        var stat = MDB_stat()
+        mdb_env_stat(handle, &stat)
+        return (info.me_last_pgno + 1) * Int(stat.ms_psize)
+    }
+
+    /// Flushes buffers to disk (for environments opened with `noSync`).
+    public func sync(force: Bool = true) throws(LMDBError) {
+        try check(mdb_env_sync(handle, force ? 1 : 0))
+    }
+
+    /// Copies the environment to `directory` (must exist and be empty); `compact` drops free pages.
+    public func copy(to directory: String, compact: Bool) throws(LMDBError) {
+        try check(mdb_env_copy2(handle, directory, compact ? UInt32(MDB_CP_COMPACT) : 0))
+    }
+}

@@ -1,0 +1,157 @@
+import EventLog
+import EventLogLMDB
+import Foundation
+import Synchronization
+import Testing
+
+/// A running `eventlog-crash-probe` whose acknowledgements are read line by line.
+final class Probe {
+    let process = Process()
+    let output = Pipe()
+    private var buffer = [UInt8]()
+
+    init(directory: String, writers: Int = 4, fileSizeLimit: Int? = nil) throws {
+        process.executableURL = URL(fileURLWithPath: productPath("eventlog-crash-probe"))
+        process.arguments = [directory, String(writers)] + (fileSizeLimit.map { [String($0)] } ?? [])
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    /// The next line, or `nil` at end of output.
+    func nextLine() -> String? {
+        while true {
+            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: buffer[..<newline], as: UTF8.self)
+                buffer.removeSubrange(...newline)
+                return line
+            }
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { return nil }
+            buffer.append(contentsOf: chunk)
+        }
+    }
+
+    func kill() {
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}
+
+struct Acknowledgement: Hashable {
+    var stream: UUID
+    var version: UInt64
+    var position: UInt64
+
+    init?(_ line: String) {
+        let fields = line.split(separator: " ")
+        guard fields.count == 4, fields[0] == "ack", let stream = UUID(uuidString: String(fields[1])),
+            let version = UInt64(fields[2]), let position = UInt64(fields[3])
+        else { return nil }
+        (self.stream, self.version, self.position) = (stream, version, position)
+    }
+}
+
+/// Opens the log, checks that every acknowledged event is there, dense and chained, closes it.
+func checkSurvivors(_ directory: String, _ acknowledged: [Acknowledgement]) throws {
+    let log = try LMDBEventLog(directory: directory)
+    defer { log.close() }
+    let all = try log.all()
+    #expect(all.map(\.position) == Array(1...UInt64(max(all.count, 1))).prefix(all.count).map { $0 })
+    for ack in acknowledged {
+        let stored = all.indices.contains(Int(ack.position) - 1) ? all[Int(ack.position) - 1] : nil
+        #expect(stored?.streamID == ack.stream && stored?.streamVersion == ack.version, "acknowledged \(ack) lost")
+    }
+    var versions: [UUID: UInt64] = [:]
+    for recorded in all {
+        #expect(recorded.streamVersion == (versions[recorded.streamID] ?? 0) + 1)
+        versions[recorded.streamID] = recorded.streamVersion
+    }
+    #expect(try log.verify().isIntact)
+}
+
+@Suite struct ProcessTests {
+    @Test func everyAcknowledgedAppendSurvivesSIGKILL() throws {
+        let directory = TemporaryDirectory()
+        var generator = SystemRandomNumberGenerator()
+        var acknowledged: [Acknowledgement] = []
+        for _ in 0..<20 {
+            let probe = try Probe(directory: directory.path)
+            // Kill after a random number of acknowledgements: a random moment in the append loop.
+            let target = Int.random(in: 1...300, using: &generator)
+            var seen = 0
+            while seen < target, let line = probe.nextLine() {
+                if let ack = Acknowledgement(line) {
+                    acknowledged.append(ack)
+                    seen += 1
+                }
+            }
+            probe.kill()
+            while let line = probe.nextLine() {  // acknowledgements already written to the pipe
+                if let ack = Acknowledgement(line) { acknowledged.append(ack) }
+            }
+            #expect(seen == target, "the probe ended early")
+            try checkSurvivors(directory.path, acknowledged)
+        }
+        #expect(acknowledged.count >= 20)
+    }
+
+    @Test func aFullDiskFailsClearlyAndLosesNothingAcknowledged() async throws {
+        let directory = TemporaryDirectory()
+        // The file-size limit makes the data file's growth fail as a full disk would.
+        let probe = try Probe(directory: directory.path, writers: 8, fileSizeLimit: 1 << 20)
+        var acknowledged: [Acknowledgement] = []
+        var failure: String?
+        while let line = probe.nextLine() {
+            if let ack = Acknowledgement(line) {
+                acknowledged.append(ack)
+            } else if line.hasPrefix("error ") {
+                failure = line
+            }
+        }
+        probe.process.waitUntilExit()
+        #expect(probe.process.terminationStatus == 3)
+        // ENOSPC/EFBIG say "storage full"; LMDB reports a short write as EIO ("write failed").
+        #expect(failure?.contains(", nothing was acknowledged: ") == true, "got \(failure ?? "nothing")")
+        #expect(acknowledged.count > 100)
+        try checkSurvivors(directory.path, acknowledged)
+        // Space again: the log opens and takes appends where it left off.
+        let log = try LMDBEventLog(directory: directory.path)
+        defer { log.close() }
+        let head = try log.headPosition()
+        let result = try await log.append([event()], to: UUID(), expecting: .noStream)
+        #expect(result.firstPosition == head + 1)
+        #expect(try log.verify().isIntact)
+    }
+
+    @Test func anotherProcessReadsWhileThisOneWrites() async throws {
+        let directory = TemporaryDirectory()
+        let log = try LMDBEventLog(directory: directory.path)
+        defer { log.close() }
+        _ = try await log.append([event()], to: UUID(), expecting: .noStream)
+        let writing = Task {
+            for batch in 0..<40 {
+                let requests = (0..<50).map {
+                    AppendRequest(stream: UUID(), expected: .noStream, events: [event("W", "\(batch) \($0)")])
+                }
+                _ = try await log.append(requests)
+            }
+        }
+        var readings: [UInt64] = []
+        for _ in 0..<5 {
+            let before = try log.headPosition()
+            let result = try run(productPath("authctl"), ["--data", directory.path, "verify", "--json"])
+            #expect(result.status == 0, "\(result.stderr)")
+            let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            #expect(report?["intact"] as? Bool == true)
+            let events = (report?["events"] as? NSNumber)?.uint64Value ?? 0
+            #expect(events >= before)
+            readings.append(events)
+        }
+        try await writing.value
+        let stats = try run(productPath("authctl"), ["--data", directory.path, "stats", "--json"])
+        #expect(stats.status == 0)
+        #expect(stats.stdout.contains("\"events\":2001"))
+        #expect(readings == readings.sorted())
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+
+@testable import EventLog
+
+@Suite struct ByteCodingTests {
+    @Test func integersStringsAndUUIDsRoundTrip() throws {
+        let id = UUID()
+        var writer = ByteWriter()
+        writer.write(UInt8(7))
+        writer.write(UInt16(0xBEEF))
+        writer.write(UInt32(0xDEAD_BEEF))
+        writer.write(UInt64.max - 1)
+        writer.write(Int64(-42))
+        writer.write("grüße, 世界")
+        writer.write(id)
+        writer.writeOptional(String?.none) { $0.write($1) }
+        writer.writeOptional("here") { $0.write($1) }
+        let bytes = writer.bytes
+        try bytes.withUnsafeBytes { raw throws in
+            var reader = ByteReader(raw)
+            #expect(try reader.readUInt8() == 7)
+            #expect(try reader.readUInt16() == 0xBEEF)
+            #expect(try reader.readUInt32() == 0xDEAD_BEEF)
+            #expect(try reader.readUInt64() == UInt64.max - 1)
+            #expect(try reader.readInt64() == -42)
+            #expect(try reader.readString() == "grüße, 世界")
+            #expect(try reader.readUUID() == id)
+            #expect(try reader.readOptional { r throws(BinaryDecodingError) in try r.readString() } == nil)
+            #expect(try reader.readOptional { r throws(BinaryDecodingError) in try r.readString() } == "here")
+            #expect(reader.isAtEnd)
+        }
+    }
+
+    @Test func integersAreBigEndianOnTheWire() {
+        var writer = ByteWriter()
+        writer.write(UInt32(0x0102_0304))
+        #expect(writer.bytes == [1, 2, 3, 4])
+    }
+
+    @Test(arguments: [UInt64(0), 1, 127, 128, 300, 16_383, 16_384, UInt64(UInt32.max), UInt64.max])
+    func varintsRoundTrip(value: UInt64) throws {
+        var writer = ByteWriter()
+        writer.writeVarint(value)
+        #expect(writer.bytes.count == max(1, (64 - value.leadingZeroBitCount + 6) / 7))
+        try writer.bytes.withUnsafeBytes { raw throws in
+            var reader = ByteReader(raw)
+            #expect(try reader.readVarint() == value)
+            #expect(reader.isAtEnd)
+        }
+    }
+
+    @Test func truncatedInputIsATypedError() {
+        let bytes: [UInt8] = [0, 0, 0]
+        bytes.withUnsafeBytes { raw in
+            var reader = ByteReader(raw)
+            #expect(throws: BinaryDecodingError.truncated(needed: 5, offset: 0)) { try reader.readUInt64() }
+        }
+    }
+
+    @Test func invalidUTF8IsRejectedNotRepaired() {
+        let bytes: [UInt8] = [3, 0x61, 0xFF, 0x62]
+        bytes.withUnsafeBytes { raw in
+            var reader = ByteReader(raw)
+            #expect(throws: BinaryDecodingError.invalidUTF8(offset: 0)) { try reader.readString() }
+        }
+    }
+
+    @Test func overlongVarintIsRejected() {
+        let bytes = [UInt8](repeating: 0xFF, count: 11)
+        bytes.withUnsafeBytes { raw in
+            var reader = ByteReader(raw)
+            #expect(throws: BinaryDecodingError.overlongVarint(offset: 0)) { try reader.readVarint() }
+        }
+    }
+
+    @Test func lengthBeyondTheBufferIsTruncatedNotACrash() {
+        let bytes: [UInt8] = [0xFF, 0x01, 0x61]
+        bytes.withUnsafeBytes { raw in
+            var reader = ByteReader(raw)
+            #expect(throws: BinaryDecodingError.self) { try reader.readString() }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import LMDB
+import Testing
+
+@Suite struct EnvironmentTests {
+    func withEnvironment(_ body: (Environment) throws -> Void) throws {
+        let path = NSTemporaryDirectory() + "lmdb-test-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let environment = try Environment(path: path, options: .init(mapSize: 1 << 20))
+        defer { environment.close() }
+        try body(environment)
+    }
+
+    func put(_ txn: borrowing Transaction, _ db: Database, _ key: String, _ value: String) throws {
+        try Array(key.utf8).withUnsafeBytes { k in
+            try Array(value.utf8).withUnsafeBytes { try txn.put(db, key: k, value: $0) }
+        }
+    }
+
+    func get(_ txn: borrowing Transaction, _ db: Database, _ key: String) throws -> String? {
+        try Array(key.utf8).withUnsafeBytes { try txn.get(db, key: $0).map { String(decoding: $0, as: UTF8.self) } }
+    }
+
+    @Test func committedWritesAreSeenAndAbortedOnesAreNot() throws {
+        try withEnvironment { environment in
+            let setup = try environment.beginTransaction(readOnly: false)
+            let db = try #require(try setup.openDatabase("things", flags: .create))
+            try put(setup, db, "kept", "1")
+            try setup.commit()
+
+            let dropped = try environment.beginTransaction(readOnly: false)
+            try put(dropped, db, "dropped", "2")
+            dropped.abort()
+
+            let forgotten = try environment.beginTransaction(readOnly: false)
+            try put(forgotten, db, "forgotten", "3")
+            _ = consume forgotten  // ending without commit aborts
+
+            try environment.read { txn throws in
+                #expect(try get(txn, db, "kept") == "1")
+                #expect(try get(txn, db, "dropped") == nil)
+                #expect(try get(txn, db, "forgotten") == nil)
+                #expect(try txn.count(db) == 1)
+            }
+        }
+    }
+
+    @Test func cursorsWalkInKeyOrderAndSeek() throws {
+        try withEnvironment { environment in
+            let txn = try environment.beginTransaction(readOnly: false)
+            let db = try #require(try txn.openDatabase("ordered", flags: .create))
+            for key in ["b", "d", "a", "c"] { try put(txn, db, key, key.uppercased()) }
+            let keys = try txn.withCursor(db) { cursor in
+                var keys: [String] = []
+                var entry = try cursor.first()
+                while let current = entry {
+                    keys.append(String(decoding: current.key, as: UTF8.self))
+                    entry = try cursor.next()
+                }
+                return keys
+            }
+            #expect(keys == ["a", "b", "c", "d"])
+            let found = try txn.withCursor(db) { cursor in
+                try Array("bb".utf8).withUnsafeBytes { try cursor.seek(atOrAfter: $0) }.map {
+                    String(decoding: $0.value, as: UTF8.self)
+                }
+            }
+            #expect(found == "C")
+            try txn.commit()
+        }
+    }
+
+    @Test func aFullMapIsATypedErrorAndGrowingItLetsTheWriteThrough() throws {
+        try withEnvironment { environment in
+            let big = [UInt8](repeating: 7, count: 600 * 1024)
+            func write(_ key: String) throws {
+                let txn = try environment.beginTransaction(readOnly: false)
+                let db = try #require(try txn.openDatabase("blobs", flags: .create))
+                try Array(key.utf8).withUnsafeBytes { k in
+                    try big.withUnsafeBytes { try txn.put(db, key: k, value: $0) }
+                }
+                try txn.commit()
+            }
+            try write("one")
+            #expect(throws: LMDBError.mapFull) { try write("two") }
+            try environment.setMapSize(8 << 20)
+            try write("two")
+            #expect(environment.mapSize == 8 << 20)
+        }
+    }
+
+    @Test func aClosedEnvironmentRefusesTransactions() throws {
+        try withEnvironment { environment in
+            environment.close()
+            #expect(throws: LMDBError.self) { _ = try environment.beginTransaction(readOnly: true) }
+        }
+    }
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Authlog's one entry point for people and CI.
+#
+#   ./build.sh run     build and run the main job on the embedded default (data in ./data)
+#   ./build.sh test    lint, build and run every test (what CI runs)
+#   ./build.sh bench   build in release mode and run the benchmarks (see docs/performance.md)
+#
+# Each installs the Debian packages the build needs when they are missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+packages=(liblmdb-dev libssl-dev libargon2-dev pkg-config)
+
+ensure_packages() {
+    local missing=()
+    for package in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "build.sh: installing ${missing[*]}" >&2
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+sources=(Package.swift Sources Tests tools projections)
+
+case "${1:-}" in
+run)
+    ensure_packages
+    swift build -c release --product authctl
+    data="${AUTHLOG_DATA:-./data}"
+    .build/release/authctl --data "$data" init
+    .build/release/authctl --data "$data" verify
+    .build/release/authctl --data "$data" stats
+    ;;
+test)
+    ensure_packages
+    swift format lint --strict --recursive "${sources[@]}"
+    swift build --build-tests
+    swift test --parallel
+    ;;
+bench)
+    ensure_packages
+    swift build -c release --product eventlog-bench
+    .build/release/eventlog-bench "${@:2}"
+    ;;
+*)
+    echo "usage: ./build.sh run | test | bench [EVENTS]" >&2
+    exit 64
+    ;;
+esac

@@ -1,0 +1,51 @@
+import ArgumentParser
+import EventLog
+import EventLogLMDB
+import Foundation
+
+@main
+struct Authctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "authctl",
+        abstract: "Operate and audit an Authlog data directory.",
+        discussion: """
+            Exit codes: 0 success; 1 the hash chain is broken; 2 the data directory could not \
+            be used (the message says why); 64 bad usage.
+
+            Example:
+              authctl --data ./data verify
+            """,
+        subcommands: [Init.self, Stats.self, Verify.self]
+    )
+
+    @Option(name: .long, help: "The data directory (default: $AUTHLOG_DATA or ./data).")
+    var data: String = ProcessInfo.processInfo.environment["AUTHLOG_DATA"] ?? "./data"
+
+    /// Opens the log read-only: safe while authd writes to the same directory.
+    func openReadOnly() throws -> LMDBEventLog {
+        try failing { try LMDBEventLog(directory: data, options: .init(readOnly: true)) }
+    }
+}
+
+/// Runs `body`; a thrown error becomes one line on stderr and exit code 2.
+func failing<Result>(_ body: () throws -> Result) throws -> Result {
+    do {
+        return try body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        printError("authctl: \(error)")
+        throw ExitCode(2)
+    }
+}
+
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// One JSON object on one line, keys sorted.
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}

@@ -1,0 +1,162 @@
+// Event log benchmark. Prints durable append rates at 1, 16 and 256 concurrent writers, the
+// rate of a full read with payload decoding, the rate of hash-chain verification, and JSON
+// decoding for comparison.
+//
+// Usage: swift run -c release eventlog-bench [EVENTS] [DIRECTORY]
+//   EVENTS     events in the log for the read and verify runs (default 2,000,000)
+//   DIRECTORY  an empty or missing directory (default: a new temporary one, removed after)
+import EventLog
+import EventLogLMDB
+import Foundation
+
+let arguments = CommandLine.arguments
+let totalEvents = arguments.count > 1 ? Int(arguments[1]) ?? 2_000_000 : 2_000_000
+let directory =
+    arguments.count > 2 ? arguments[2] : NSTemporaryDirectory() + "eventlog-bench-\(UUID().uuidString)"
+let removeAfter = arguments.count <= 2
+
+func seconds(_ body: () async throws -> Void) async rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try await body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+func rate(_ count: Int, _ elapsed: Double) -> String {
+    String(format: "%12.0f/s", Double(count) / elapsed)
+}
+
+let metadata = EventMetadata(actor: "7b0f5a4e-2c1d-4e8f-9a6b-3d2c1b0a9f8e", correlationID: "req-0123456789abcdef")
+func sampleEvent(_ index: Int) -> NewEvent {
+    var writer = ByteWriter()
+    SamplePayload.make(index).encode(to: &writer)
+    return NewEvent(type: "ProfileUpdated", schemaVersion: 1, metadata: metadata, payload: writer.bytes)
+}
+
+let log = try LMDBEventLog(directory: directory)
+print("eventlog-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores, directory \(directory)")
+print("payload \(sampleEvent(1).payload.count) bytes; durable commits (fsync on every commit)")
+
+// 1. Durable appends, one event per append, N concurrent writers each on its own stream.
+let writerCounts = ProcessInfo.processInfo.environment["BENCH_SKIP_APPENDS"] == nil ? [1, 16, 256] : []
+for writers in writerCounts {
+    let perWriter = writers == 1 ? 2_000 : max(20_000 / writers, 200) * 4
+    let elapsed = try await seconds {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<writers {
+                group.addTask {
+                    let stream = UUID()
+                    for index in 0..<perWriter {
+                        _ = try await log.append(
+                            [sampleEvent(writer * perWriter + index)], to: stream, expecting: .exactly(UInt64(index)))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+    print("append, \(String(format: "%3d", writers)) writers, 1 event each: \(rate(writers * perWriter, elapsed))")
+}
+
+// 2. Fill the log to the requested size through the normal append path, in large batches.
+let filled = try log.headPosition()
+let fillTime = try await seconds {
+    var next = Int(filled)
+    let template = (0..<1_000).map(sampleEvent)
+    while next < totalEvents {
+        let count = min(1_000, totalEvents - next)
+        let requests = (0..<count).map { AppendRequest(stream: UUID(), expected: .noStream, events: [template[$0]]) }
+        _ = try await log.append(requests)
+        next += count
+    }
+}
+print("fill to \(totalEvents) events (1,000 appends per call): \(rate(totalEvents - Int(filled), fillTime))")
+
+// 3. Read the whole log, decoding each envelope and its payload; then envelopes only.
+enum PayloadDecoding { case none, inPlace, owned }
+func readAll(_ decoding: PayloadDecoding) throws -> (count: Int, checksum: Int) {
+    var count = 0
+    var checksum = 0
+    try log.forEachEnvelope(from: 1) { view in
+        switch decoding {
+        case .none: break
+        case .inPlace: checksum &+= try SamplePayload.decodeInPlace(view.payload).email.count
+        case .owned: checksum &+= try SamplePayload.decode(view.payload).email.utf8.count
+        }
+        checksum &+= Int(view.streamVersion)
+        count += 1
+        return true
+    }
+    return (count, checksum)
+}
+var checksum = 0
+// The first walk maps the file's pages into this process (page faults); the next ones show
+// the steady state of a running service, whose map stays warm.
+var coldCount = 0
+let coldTime = try await seconds { coldCount = try readAll(.none).count }
+print("read envelopes, whole log, first walk:     \(rate(coldCount, coldTime))  (cold map)")
+for decoding in [PayloadDecoding.none, .inPlace, .owned] {
+    var result = (count: 0, checksum: 0)
+    let elapsed = try await seconds { result = try readAll(decoding) }
+    checksum &+= result.checksum
+    let label =
+        switch decoding {
+        case .none: "read envelopes only, whole log:           "
+        case .inPlace: "read + decode payload in place, whole log:"
+        case .owned: "read + decode payload to Strings:         "
+        }
+    print("\(label) \(rate(result.count, elapsed))")
+}
+
+// 3c. The same, one reader per core, each over its share of the positions.
+let cores = ProcessInfo.processInfo.activeProcessorCount
+for decoding in [PayloadDecoding.inPlace, .owned] {
+    var counted = 0
+    let elapsed = try await seconds {
+        let parts = try log.foldConcurrently(partitions: cores, initial: { (count: 0, checksum: 0) }) { state, view in
+            switch decoding {
+            case .none: break
+            case .inPlace: state.checksum &+= try SamplePayload.decodeInPlace(view.payload).email.count
+            case .owned: state.checksum &+= try SamplePayload.decode(view.payload).email.utf8.count
+            }
+            state.count += 1
+        }
+        counted = parts.reduce(0) { $0 + $1.count }
+    }
+    let label = decoding == .inPlace ? "in place, \(cores) readers:  " : "to Strings, \(cores) readers:"
+    print("read + decode payload \(label)        \(rate(counted, elapsed))")
+}
+
+if ProcessInfo.processInfo.environment["BENCH_ONLY_READ"] != nil { exit(0) }
+
+// 4. Verify the hash chain over the whole log.
+var verified: UInt64 = 0
+let verifyTime = try await seconds {
+    guard case .intact(let count, _, _) = try log.verify() else { fatalError("chain broken") }
+    verified = count
+}
+print("verify hash chain, whole log:              \(rate(Int(verified), verifyTime))")
+
+// 5. For comparison: the same payload as JSON through Foundation's JSONDecoder.
+let jsonSamples = try (0..<100_000).map { try JSONEncoder().encode(SamplePayload.make($0)) }
+let decoder = JSONDecoder()
+let jsonTime = try await seconds {
+    for sample in jsonSamples { checksum &+= try decoder.decode(SamplePayload.self, from: sample).email.utf8.count }
+}
+let binarySamples = (0..<100_000).map { index -> [UInt8] in
+    var writer = ByteWriter()
+    SamplePayload.make(index).encode(to: &writer)
+    return writer.bytes
+}
+let binaryTime = try await seconds {
+    for sample in binarySamples {
+        checksum &+= try sample.withUnsafeBytes { try SamplePayload.decode($0) }.email.utf8.count
+    }
+}
+print(
+    "payload decode only, JSONDecoder:          \(rate(jsonSamples.count, jsonTime))  (\(jsonSamples[0].count) bytes)")
+print(
+    "payload decode only, binary codec:         \(rate(binarySamples.count, binaryTime))  (\(binarySamples[0].count) bytes)"
+)
+print("log size: \(log.environment.usedBytes / 1_048_576) MiB")
+log.close()
+if removeAfter { try? FileManager.default.removeItem(atPath: directory) }

@@ -1,0 +1,59 @@
+// Appends to the log in a loop and reports every acknowledged append on stdout, one line
+// each: "ack <stream> <version> <position>". The crash-safety test kills it with SIGKILL and
+// then checks that every acknowledged event survived.
+//
+// Usage: eventlog-crash-probe DIR [WRITERS] [FILE_SIZE_LIMIT_BYTES]
+// With a file-size limit the data file cannot grow past it, which fails writes the way a
+// full disk does; the probe then prints "error <message>" and exits with status 3.
+import EventLog
+import EventLogLMDB
+import Foundation
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 2 else {
+    FileHandle.standardError.write(Data("usage: eventlog-crash-probe DIR [WRITERS] [FILE_SIZE_LIMIT]\n".utf8))
+    exit(64)
+}
+let writers = arguments.count > 2 ? Int(arguments[2]) ?? 4 : 4
+if arguments.count > 3, let limit = UInt64(arguments[3]) {
+    signal(SIGXFSZ, SIG_IGN)
+    var bound = rlimit(rlim_cur: rlim_t(limit), rlim_max: rlim_t(limit))
+    setrlimit(Int32(RLIMIT_FSIZE.rawValue), &bound)
+}
+
+func report(_ line: String) {
+    let bytes = Array((line + "\n").utf8)
+    bytes.withUnsafeBytes { _ = write(1, $0.baseAddress, $0.count) }  // one write: lines never interleave
+}
+
+let log: LMDBEventLog
+do {
+    log = try LMDBEventLog(directory: arguments[1])
+} catch {
+    report("error \(error)")
+    exit(2)
+}
+
+await withTaskGroup(of: Void.self) { group in
+    for writer in 0..<writers {
+        group.addTask {
+            let stream = UUID()
+            var version: UInt64 = 0
+            while true {
+                let payload =
+                    Array("writer \(writer) event \(version + 1) ".utf8) + [UInt8](repeating: 0x61, count: 160)
+                let event = NewEvent(
+                    type: "ProbeEvent", metadata: EventMetadata(actor: "system", correlationID: "probe-\(writer)"),
+                    payload: payload)
+                do {
+                    let result = try await log.append([event], to: stream, expecting: .exactly(version))
+                    version = result.streamVersion
+                    report("ack \(stream.uuidString) \(result.streamVersion) \(result.lastPosition)")
+                } catch {
+                    report("error \(error)")
+                    exit(3)
+                }
+            }
+        }
+    }
+}
