@@ -117,29 +117,44 @@ public final class Environment: @unchecked Sendable {
         try setMapSize(0)
     }
 
-    /// The current map size in bytes.
-    public var mapSize: Int {
-        var info = MDB_envinfo()
-        mdb_env_info(handle, &info)
-        return info.me_mapsize
+    /// Runs `body` with the handle while no resize or close can run; `EINVAL` once closed.
+    private func withOpenHandle<Result>(_ body: (OpaquePointer) throws(LMDBError) -> Result) throws(LMDBError) -> Result
+    {
+        gate.lock.lockShared()
+        defer { gate.lock.unlockShared() }
+        if isClosed { throw LMDBError(code: EINVAL) }
+        return try body(handle)
     }
 
-    /// Bytes the data file uses: (last page number + 1) x page size.
+    /// The current map size in bytes (0 once closed).
+    public var mapSize: Int {
+        (try? withOpenHandle { handle in
+            var info = MDB_envinfo()
+            mdb_env_info(handle, &info)
+            return info.me_mapsize
+        }) ?? 0
+    }
+
+    /// Bytes the data file uses: (last page number + 1) x page size (0 once closed).
     public var usedBytes: Int {
-        var info = MDB_envinfo()
-        mdb_env_info(handle, &info)
-        var stat = MDB_stat()
-        mdb_env_stat(handle, &stat)
-        return (info.me_last_pgno + 1) * Int(stat.ms_psize)
+        (try? withOpenHandle { handle in
+            var info = MDB_envinfo()
+            mdb_env_info(handle, &info)
+            var stat = MDB_stat()
+            mdb_env_stat(handle, &stat)
+            return (info.me_last_pgno + 1) * Int(stat.ms_psize)
+        }) ?? 0
     }
 
     /// Flushes buffers to disk (for environments opened with `noSync`).
     public func sync(force: Bool = true) throws(LMDBError) {
-        try check(mdb_env_sync(handle, force ? 1 : 0))
+        try withOpenHandle { handle throws(LMDBError) in try check(mdb_env_sync(handle, force ? 1 : 0)) }
     }
 
     /// Copies the environment to `directory` (must exist and be empty); `compact` drops free pages.
     public func copy(to directory: String, compact: Bool) throws(LMDBError) {
-        try check(mdb_env_copy2(handle, directory, compact ? UInt32(MDB_CP_COMPACT) : 0))
+        try withOpenHandle { handle throws(LMDBError) in
+            try check(mdb_env_copy2(handle, directory, compact ? UInt32(MDB_CP_COMPACT) : 0))
+        }
     }
 }

@@ -27,3 +27,20 @@ import Testing
                 == "conflict on stream 6f9619ff-8b86-d011-b42d-00c04fc964ff: expected no stream, found version 2")
     }
 }
+
+@Suite struct TimeOrderedUUIDTests {
+    @Test func carriesVersionVariantAndMilliseconds() {
+        let id = UUID.timeOrdered(at: Timestamp(microsecondsSince1970: 0x0123_4567_89AB * 1_000 + 999))
+        let bytes = withUnsafeBytes(of: id.uuid) { Array($0) }
+        #expect(Array(bytes[0..<6]) == [0x01, 0x23, 0x45, 0x67, 0x89, 0xAB])
+        #expect(bytes[6] >> 4 == 7)
+        #expect(bytes[8] >> 6 == 0b10)
+    }
+
+    @Test func laterIdsSortAfterEarlierOnes() {
+        let ids = (0..<100).map { UUID.timeOrdered(at: Timestamp(microsecondsSince1970: Int64($0) * 1_000)) }
+        let keys = ids.map { id in withUnsafeBytes(of: id.uuid) { Array($0) } }
+        #expect(keys == keys.sorted { $0.lexicographicallyPrecedes($1) })
+        #expect(Set(ids).count == 100)
+    }
+}

@@ -64,7 +64,9 @@ let fillTime = try await seconds {
     let template = (0..<1_000).map(sampleEvent)
     while next < totalEvents {
         let count = min(1_000, totalEvents - next)
-        let requests = (0..<count).map { AppendRequest(stream: UUID(), expected: .noStream, events: [template[$0]]) }
+        let requests = (0..<count).map {
+            AppendRequest(stream: .timeOrdered(), expected: .noStream, events: [template[$0]])
+        }
         _ = try await log.append(requests)
         next += count
     }
@@ -122,8 +124,8 @@ for decoding in [PayloadDecoding.inPlace, .owned] {
         }
         counted = parts.reduce(0) { $0 + $1.count }
     }
-    let label = decoding == .inPlace ? "in place, \(cores) readers:  " : "to Strings, \(cores) readers:"
-    print("read + decode payload \(label)        \(rate(counted, elapsed))")
+    let label = decoding == .inPlace ? "in place, \(cores) readers: " : "to Strings, \(cores) readers:"
+    print("read + decode payload \(label) \(rate(counted, elapsed))")
 }
 
 if ProcessInfo.processInfo.environment["BENCH_ONLY_READ"] != nil { exit(0) }
