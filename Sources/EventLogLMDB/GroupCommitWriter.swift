@@ -11,6 +11,7 @@ final class GroupCommitWriter<Job: Sendable>: Sendable {
     private struct Queue {
         var jobs: [Job] = []
         var stopping = false
+        var statistics = GroupCommitStatistics()
     }
 
     private let queue = Mutex(Queue())
@@ -43,6 +44,9 @@ final class GroupCommitWriter<Job: Sendable>: Sendable {
         return accepted
     }
 
+    /// Batches and jobs handed to `commit` so far.
+    var statistics: GroupCommitStatistics { queue.withLock { $0.statistics } }
+
     /// Lets the queued jobs commit, then ends the thread; returns when it has ended.
     func stop() {
         let first = queue.withLock { queue in
@@ -66,6 +70,11 @@ final class GroupCommitWriter<Job: Sendable>: Sendable {
                 }
                 let batch = Array(queue.jobs[0..<taken])
                 queue.jobs.removeFirst(taken)
+                if taken > 0 {
+                    queue.statistics.batches += 1
+                    queue.statistics.jobs += UInt64(taken)
+                    queue.statistics.weight += UInt64(total)
+                }
                 return (batch, !queue.jobs.isEmpty, queue.stopping)
             }
             if !batch.isEmpty { commit(batch) }
@@ -77,4 +86,14 @@ final class GroupCommitWriter<Job: Sendable>: Sendable {
             }
         }
     }
+}
+
+/// How well group commit is batching: jobs and events per batch, since the log opened.
+public struct GroupCommitStatistics: Hashable, Sendable {
+    /// Write transactions attempted (one per batch).
+    public var batches: UInt64 = 0
+    /// Append calls handed to those batches.
+    public var jobs: UInt64 = 0
+    /// Events in those batches.
+    public var weight: UInt64 = 0
 }

@@ -62,6 +62,9 @@ public final class LMDBEventLog: EventLog {
         storage.environment.close()
     }
 
+    /// Batches committed by the writer so far, with the appends and events they carried.
+    public var groupCommitStatistics: GroupCommitStatistics { writer?.statistics ?? GroupCommitStatistics() }
+
     /// The LMDB environment, for callers that keep their own databases in it.
     public var environment: Environment { storage.environment }
 

@@ -10,9 +10,9 @@ final class Probe {
     let output = Pipe()
     private var buffer = [UInt8]()
 
-    init(directory: String, writers: Int = 4, fileSizeLimit: Int? = nil) throws {
+    init(directory: String, writers: Int = 4, fileSizeLimit: Int? = nil, payloadBytes: Int = 160) throws {
         process.executableURL = URL(fileURLWithPath: productPath("eventlog-crash-probe"))
-        process.arguments = [directory, String(writers)] + (fileSizeLimit.map { [String($0)] } ?? [])
+        process.arguments = [directory, String(writers), fileSizeLimit.map(String.init) ?? "-", String(payloadBytes)]
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -122,6 +122,28 @@ func checkSurvivors(_ directory: String, _ acknowledged: [Acknowledgement]) thro
         let result = try await log.append([event()], to: UUID(), expecting: .noStream)
         #expect(result.firstPosition == head + 1)
         #expect(try log.verify().isIntact)
+    }
+
+    @Test func aReaderAdoptsTheMapSizeAnotherProcessGrew() async throws {
+        let directory = TemporaryDirectory()
+        let writer = try LMDBEventLog(directory: directory.path)
+        _ = try await writer.append([event()], to: UUID(), expecting: .noStream)
+        writer.close()
+        let reader = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
+        defer { reader.close() }
+        let before = reader.environment.mapSize
+        #expect(try reader.headPosition() == 1)
+        // 600 events of 60 KB is over twice the 16 MiB map this process mapped.
+        let probe = try Probe(directory: directory.path, writers: 2, payloadBytes: 60_000)
+        var acknowledged: [Acknowledgement] = []
+        while acknowledged.count < 600, let line = probe.nextLine() {
+            if let ack = Acknowledgement(line) { acknowledged.append(ack) }
+        }
+        probe.kill()
+        #expect(acknowledged.count == 600)
+        #expect(try reader.headPosition() >= 601)
+        #expect(reader.environment.mapSize > before)
+        #expect(try reader.verify().isIntact)
     }
 
     @Test func anotherProcessReadsWhileThisOneWrites() async throws {

@@ -37,8 +37,11 @@ print("eventlog-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores, di
 print("payload \(sampleEvent(1).payload.count) bytes; durable commits (fsync on every commit)")
 
 // 1. Durable appends, one event per append, N concurrent writers each on its own stream.
-let writerCounts = ProcessInfo.processInfo.environment["BENCH_SKIP_APPENDS"] == nil ? [1, 16, 256] : []
+let writerCounts =
+    ProcessInfo.processInfo.environment["BENCH_WRITERS"].map { $0.split(separator: ",").compactMap { Int($0) } }
+    ?? [1, 16, 256]
 for writers in writerCounts {
+    let before = log.groupCommitStatistics
     let perWriter = writers == 1 ? 2_000 : max(20_000 / writers, 200) * 4
     let elapsed = try await seconds {
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -54,7 +57,11 @@ for writers in writerCounts {
             try await group.waitForAll()
         }
     }
-    print("append, \(String(format: "%3d", writers)) writers, 1 event each: \(rate(writers * perWriter, elapsed))")
+    let after = log.groupCommitStatistics
+    let perCommit = Double(after.jobs - before.jobs) / Double(max(1, after.batches - before.batches))
+    print(
+        "append, \(String(format: "%3d", writers)) writers, 1 event each: \(rate(writers * perWriter, elapsed))"
+            + String(format: "  (%.1f appends per commit)", perCommit))
 }
 
 // 2. Fill the log to the requested size through the normal append path, in large batches.
@@ -71,7 +78,9 @@ let fillTime = try await seconds {
         next += count
     }
 }
-print("fill to \(totalEvents) events (1,000 appends per call): \(rate(totalEvents - Int(filled), fillTime))")
+if totalEvents > Int(filled) {
+    print("fill to \(totalEvents) events (1,000 appends per call): \(rate(totalEvents - Int(filled), fillTime))")
+}
 
 // 3. Read the whole log, decoding each envelope and its payload; then envelopes only.
 enum PayloadDecoding { case none, inPlace, owned }

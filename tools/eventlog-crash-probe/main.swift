@@ -2,9 +2,10 @@
 // each: "ack <stream> <version> <position>". The crash-safety test kills it with SIGKILL and
 // then checks that every acknowledged event survived.
 //
-// Usage: eventlog-crash-probe DIR [WRITERS] [FILE_SIZE_LIMIT_BYTES]
+// Usage: eventlog-crash-probe DIR [WRITERS] [FILE_SIZE_LIMIT_BYTES|-] [PAYLOAD_BYTES]
 // With a file-size limit the data file cannot grow past it, which fails writes the way a
 // full disk does; the probe then prints "error <message>" and exits with status 3.
+// PAYLOAD_BYTES (default 160) pads each event, to grow the map quickly.
 import EventLog
 import EventLogLMDB
 import Foundation
@@ -15,6 +16,7 @@ guard arguments.count >= 2 else {
     exit(64)
 }
 let writers = arguments.count > 2 ? Int(arguments[2]) ?? 4 : 4
+let padding = arguments.count > 4 ? Int(arguments[4]) ?? 160 : 160
 if arguments.count > 3, let limit = UInt64(arguments[3]) {
     signal(SIGXFSZ, SIG_IGN)
     var bound = rlimit(rlim_cur: rlim_t(limit), rlim_max: rlim_t(limit))
@@ -41,7 +43,7 @@ await withTaskGroup(of: Void.self) { group in
             var version: UInt64 = 0
             while true {
                 let payload =
-                    Array("writer \(writer) event \(version + 1) ".utf8) + [UInt8](repeating: 0x61, count: 160)
+                    Array("writer \(writer) event \(version + 1) ".utf8) + [UInt8](repeating: 0x61, count: padding)
                 let event = NewEvent(
                     type: "ProbeEvent", metadata: EventMetadata(actor: "system", correlationID: "probe-\(writer)"),
                     payload: payload)
