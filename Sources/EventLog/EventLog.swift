@@ -1,15 +1,45 @@
 import Foundation
 
-/// One append: events for one stream, under an expectation about the stream's version.
+/// One append: events for one stream, under an expectation about the stream's version, and
+/// the unique keys it takes or gives up in the same transaction.
 public struct AppendRequest: Hashable, Sendable {
     public var stream: UUID
     public var expected: ExpectedVersion
     public var events: [NewEvent]
+    public var claims: [UniqueClaim]
 
-    public init(stream: UUID, expected: ExpectedVersion, events: [NewEvent]) {
+    public init(stream: UUID, expected: ExpectedVersion, events: [NewEvent], claims: [UniqueClaim] = []) {
         self.stream = stream
         self.expected = expected
         self.events = events
+        self.claims = claims
+    }
+}
+
+/// A key that at most one stream may hold within a scope (an email address, a customer id).
+///
+/// Claims are checked and written in the same transaction as the append they ride on, so
+/// two appends claiming one key cannot both succeed. The log stores the key as given:
+/// callers that must not keep a value in clear pass a digest of it.
+public struct UniqueClaim: Hashable, Sendable {
+    public enum Action: Hashable, Sendable {
+        /// Take the key; fails with ``EventLogError/uniqueViolation(scope:)`` if another
+        /// stream holds it. Taking a key the stream already holds is a no-op.
+        case claim
+        /// Give the key up if this stream holds it.
+        case release
+    }
+
+    public var action: Action
+    /// A short name for the kind of key, e.g. `email`; 1 to 64 bytes of UTF-8.
+    public var scope: String
+    /// 1 to 256 bytes.
+    public var key: [UInt8]
+
+    public init(_ action: Action, scope: String, key: [UInt8]) {
+        self.action = action
+        self.scope = scope
+        self.key = key
     }
 }
 
@@ -63,6 +93,9 @@ public protocol EventLog: Sendable {
 
     /// Recomputes the chain over `from...through` (through the head when `nil`).
     func verify(from position: UInt64, through: UInt64?) throws -> ChainVerification
+
+    /// The stream holding `key` in `scope`, if any.
+    func owner(of key: [UInt8], in scope: String) throws -> UUID?
 }
 
 extension EventLog {

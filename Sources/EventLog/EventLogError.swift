@@ -4,6 +4,8 @@ import Foundation
 public enum EventLogError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The stream is not at the expected version; nothing was written.
     case conflict(stream: UUID, expected: ExpectedVersion, actual: UInt64)
+    /// Another stream holds a key this append claims; nothing was written.
+    case uniqueViolation(scope: String)
     case invalidEvent(String)
     case payloadTooLarge(size: Int, limit: Int)
     case tooManyEvents(count: Int, limit: Int)
@@ -33,6 +35,7 @@ public enum EventLogError: Error, Hashable, Sendable, CustomStringConvertible {
         case .conflict(let stream, let expected, let actual):
             let found = actual == 0 ? "no stream" : "version \(actual)"
             return "conflict on stream \(stream.uuidString.lowercased()): expected \(expected), found \(found)"
+        case .uniqueViolation(let scope): return "another stream holds this \(scope)"
         case .invalidEvent(let reason): return "invalid event: \(reason)"
         case .payloadTooLarge(let size, let limit):
             return "payload of \(size) bytes is over the limit of \(limit) bytes"

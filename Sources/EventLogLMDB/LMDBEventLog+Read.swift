@@ -41,6 +41,10 @@ extension LMDBEventLog {
         try readTransaction { txn in try storage.currentVersion(of: stream, in: txn) }
     }
 
+    public func owner(of key: [UInt8], in scope: String) throws -> UUID? {
+        try readTransaction { txn in try storage.owner(of: key, in: scope, txn: txn) }
+    }
+
     /// The hash of the last committed event (the genesis link for an empty log).
     public func headHash() throws -> ChainHash {
         try readTransaction { txn in try storage.head(in: txn).hash }

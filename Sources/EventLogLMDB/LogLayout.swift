@@ -5,10 +5,12 @@ import Foundation
 ///
 /// - `events`: position (u64 big-endian) -> stored envelope (canonical bytes + chain hash).
 /// - `streams`: stream id (16 bytes) + stream version (u64 big-endian) -> position (u64 big-endian).
+/// - `unique`: scope length (u8) + scope + key -> stream id (16 bytes).
 /// - `meta`: `format` -> "authlog.eventlog/1"; `head` -> ``LogHead``.
 enum LogLayout {
     static let eventsDatabase = "events"
     static let streamsDatabase = "streams"
+    static let uniqueDatabase = "unique"
     static let metaDatabase = "meta"
     static let formatKey = Array("format".utf8)
     static let headKey = Array("head".utf8)
@@ -70,4 +72,12 @@ struct LogHead: Equatable {
         }
         return try bytes.withUnsafeBytes(body)
     }
+}
+
+/// Scope length, scope, key: keys of one scope sit together and cannot collide across scopes.
+func withUniqueKey<Result>(
+    _ scope: String, _ key: [UInt8], _ body: (UnsafeRawBufferPointer) throws -> Result
+) rethrows -> Result {
+    let encoded = [UInt8(scope.utf8.count)] + Array(scope.utf8) + key
+    return try encoded.withUnsafeBytes(body)
 }

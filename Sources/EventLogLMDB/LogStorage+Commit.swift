@@ -69,6 +69,11 @@ extension LogStorage {
         guard request.expected.isMet(byCurrent: current) else {
             return .failure(.conflict(stream: request.stream, expected: request.expected, actual: current))
         }
+        for claim in request.claims where claim.action == .claim {
+            if let holder = try owner(of: claim.key, in: claim.scope, txn: txn), holder != request.stream {
+                return .failure(.uniqueViolation(scope: claim.scope))
+            }
+        }
         var version = current
         let first = state.head.position + 1
         for event in request.events {
@@ -92,12 +97,28 @@ extension LogStorage {
             state.head.position = position
             state.head.hash = hash
         }
+        try apply(request.claims, for: request.stream, in: txn)
         state.head.recordedAt = state.now
         state.versions[request.stream] = version
         return .success(
             AppendResult(
                 stream: request.stream, firstPosition: first, lastPosition: state.head.position,
                 streamVersion: version, recordedAt: state.now))
+    }
+
+    private func apply(_ claims: [UniqueClaim], for stream: UUID, in txn: borrowing Transaction) throws {
+        for claim in claims {
+            try withUniqueKey(claim.scope, claim.key) { key in
+                switch claim.action {
+                case .claim:
+                    try withUnsafeBytes(of: stream.uuid) { try txn.put(unique, key: key, value: $0) }
+                case .release:
+                    if try owner(of: claim.key, in: claim.scope, txn: txn) == stream {
+                        try txn.delete(unique, key: key)
+                    }
+                }
+            }
+        }
     }
 
     private func validate(_ request: AppendRequest) -> EventLogError? {
@@ -107,6 +128,11 @@ extension LogStorage {
         }
         for event in request.events {
             do { try event.validate() } catch { return error }
+        }
+        for claim in request.claims {
+            if claim.scope.utf8.isEmpty || claim.scope.utf8.count > 64 || claim.key.isEmpty || claim.key.count > 256 {
+                return .invalidEvent("a unique claim needs a scope of 1 to 64 bytes and a key of 1 to 256 bytes")
+            }
         }
         return nil
     }

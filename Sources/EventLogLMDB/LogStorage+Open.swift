@@ -71,12 +71,14 @@ extension LogStorage {
             let meta = try txn.openDatabase(LogLayout.metaDatabase, flags: .create)!
             let events = try txn.openDatabase(LogLayout.eventsDatabase, flags: .create)!
             let streams = try txn.openDatabase(LogLayout.streamsDatabase, flags: .create)!
+            let unique = try txn.openDatabase(LogLayout.uniqueDatabase, flags: .create)!
             try LogLayout.formatKey.withUnsafeBytes { key in
                 try Array(LogLayout.formatMarker.utf8).withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
             }
             try txn.commit()
             return LogStorage(
-                environment: environment, events: events, streams: streams, meta: meta, clock: options.clock)
+                environment: environment, events: events, streams: streams, unique: unique, meta: meta,
+                clock: options.clock)
         }
         let marker = try LogLayout.formatKey.withUnsafeBytes { key in
             try txn.get(meta, key: key).map { String(decoding: $0, as: UTF8.self) }
@@ -92,13 +94,16 @@ extension LogStorage {
             throw EventLogError.newerFormat(path: directory, found: marker, supported: LogLayout.formatMarker)
         }
         guard let events = try txn.openDatabase(LogLayout.eventsDatabase),
-            let streams = try txn.openDatabase(LogLayout.streamsDatabase)
+            let streams = try txn.openDatabase(LogLayout.streamsDatabase),
+            let unique = try txn.openDatabase(LogLayout.uniqueDatabase)
         else {
             throw EventLogError.corrupt(
-                position: 0, detail: "format marker present but the events or streams database is missing")
+                position: 0, detail: "format marker present but a database of the log is missing")
         }
         try txn.commit()  // a committed read transaction keeps its database handles open
-        return LogStorage(environment: environment, events: events, streams: streams, meta: meta, clock: options.clock)
+        return LogStorage(
+            environment: environment, events: events, streams: streams, unique: unique, meta: meta,
+            clock: options.clock)
     }
 
     /// Up to five keys of the main database, for an error about a foreign environment.

@@ -7,16 +7,18 @@ final class LogStorage: Sendable {
     let environment: Environment
     let events: Database
     let streams: Database
+    let unique: Database
     let meta: Database
     let clock: @Sendable () -> Timestamp
 
     init(
-        environment: Environment, events: Database, streams: Database, meta: Database,
+        environment: Environment, events: Database, streams: Database, unique: Database, meta: Database,
         clock: @escaping @Sendable () -> Timestamp
     ) {
         self.environment = environment
         self.events = events
         self.streams = streams
+        self.unique = unique
         self.meta = meta
         self.clock = clock
     }
@@ -40,6 +42,13 @@ final class LogStorage: Sendable {
             guard let candidate, candidate.key.count == 24 else { return 0 }
             let matches = withUnsafeBytes(of: stream.uuid) { candidate.key.starts(with: $0) }
             return matches ? decodePosition(UnsafeRawBufferPointer(rebasing: candidate.key[16..<24])) : 0
+        }
+    }
+
+    /// The stream holding `key` in `scope`.
+    func owner(of key: [UInt8], in scope: String, txn: borrowing Transaction) throws -> UUID? {
+        try withUniqueKey(scope, key) { encoded in
+            try txn.get(unique, key: encoded).map { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }
         }
     }
 

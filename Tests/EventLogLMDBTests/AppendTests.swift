@@ -175,3 +175,54 @@ extension Result where Failure == any Error {
         do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }
+
+@Suite struct UniqueClaimTests {
+    let key = Array("alice@example.com".utf8)
+
+    @Test func aClaimedKeyBelongsToOneStreamUntilReleased() async throws {
+        let directory = TemporaryDirectory()
+        let log = try LMDBEventLog(directory: directory.path)
+        defer { log.close() }
+        let alice = UUID()
+        let mallory = UUID()
+        _ = try await log.append([
+            AppendRequest(
+                stream: alice, expected: .noStream, events: [event()], claims: [.init(.claim, scope: "email", key: key)]
+            )
+        ])[0].get()
+        #expect(try log.owner(of: key, in: "email") == alice)
+        #expect(try log.owner(of: key, in: "stripe") == nil)
+        let stolen = try await log.append([
+            AppendRequest(
+                stream: mallory, expected: .noStream, events: [event()],
+                claims: [.init(.claim, scope: "email", key: key)])
+        ])
+        #expect(throws: EventLogError.uniqueViolation(scope: "email")) { try stolen[0].get() }
+        #expect(try log.currentVersion(of: mallory) == 0)
+        // A release by a stream that does not hold the key changes nothing.
+        _ = try await log.append([
+            AppendRequest(
+                stream: mallory, expected: .any, events: [event()], claims: [.init(.release, scope: "email", key: key)])
+        ])[0].get()
+        #expect(try log.owner(of: key, in: "email") == alice)
+        _ = try await log.append([
+            AppendRequest(
+                stream: alice, expected: .any, events: [event()], claims: [.init(.release, scope: "email", key: key)])
+        ])[0].get()
+        #expect(try log.owner(of: key, in: "email") == nil)
+    }
+
+    @Test func twoClaimsOfOneKeyInOneBatchExactlyOneWins() async throws {
+        let directory = TemporaryDirectory()
+        let log = try LMDBEventLog(directory: directory.path)
+        defer { log.close() }
+        let requests = (0..<8).map { _ in
+            AppendRequest(
+                stream: UUID(), expected: .noStream, events: [event()],
+                claims: [.init(.claim, scope: "email", key: key)])
+        }
+        let outcomes = try await log.append(requests)
+        #expect(outcomes.filter { (try? $0.get()) != nil }.count == 1)
+        #expect(try log.headPosition() == 1)
+    }
+}
