@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "EventLog", targets: ["EventLog"]),
         .library(name: "EventLogLMDB", targets: ["EventLogLMDB"]),
+        .library(name: "AuthDomain", targets: ["AuthDomain"]),
         .executable(name: "authctl", targets: ["authctl"]),
     ],
     dependencies: [
@@ -16,6 +17,7 @@ let package = Package(
         // C libraries from the system (Debian: liblmdb-dev, libssl-dev); module maps only.
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
 
         // A thin, typed Swift layer over LMDB: environments, ~Copyable transactions, cursors.
         .target(name: "LMDB", dependencies: ["CLMDB"]),
@@ -24,6 +26,15 @@ let package = Package(
         .target(name: "EventLog", dependencies: ["COpenSSL"]),
         // The embedded default backend: the log on one LMDB environment, with group commit.
         .target(name: "EventLogLMDB", dependencies: ["EventLog", "LMDB", "CLMDB"]),
+        // Password hashing (Argon2id, scrypt) in PHC strings, and the pool it runs on.
+        .target(name: "PasswordHashing", dependencies: ["CArgon2", "COpenSSL"]),
+        // Users: commands, events, the pure decide/evolve functions, tokens and password policy.
+        .target(
+            name: "AuthDomain", dependencies: ["EventLog", "COpenSSL"],
+            resources: [.copy("Resources/common-passwords.txt"), .copy("Resources/common-passwords.LICENSE.txt")]),
+
+        // The shell around the domain: loads, decides, appends with retries; hashing pool; mail.
+        .target(name: "AuthService", dependencies: ["AuthDomain", "PasswordHashing", "EventLog"]),
 
         .executableTarget(
             name: "authctl",
@@ -47,6 +58,11 @@ let package = Package(
 
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog"]),
+        .testTarget(name: "AuthDomainTests", dependencies: ["AuthDomain", "EventLog"]),
+        .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing"]),
+        .testTarget(
+            name: "AuthServiceTests",
+            dependencies: ["AuthService", "AuthDomain", "PasswordHashing", "EventLog", "EventLogLMDB"]),
         .testTarget(
             name: "EventLogLMDBTests",
             dependencies: ["EventLog", "EventLogLMDB", "LMDB", "CLMDB", "authctl", "eventlog-crash-probe"]

@@ -1,0 +1,108 @@
+import EventLog
+import Foundation
+
+/// Gives a user another role. Only an ADMIN, never on themselves; ends the user's session,
+/// since their access tokens carry the old role.
+public struct ChangeRole: UserCommand {
+    public var actor: Actor
+    public var role: Role
+
+    public init(actor: Actor, role: Role) {
+        self.actor = actor
+        self.role = role
+    }
+
+    public func decide(_ state: UserState, now: Timestamp) -> Decision {
+        guard actor.isAdmin else { return .reject(.forbidden) }
+        guard state.exists else { return .reject(.notFound) }
+        guard !actor.isUser(state.id) else { return .reject(.cannotChangeOwnRole) }
+        guard !state.isDeleted else { return .reject(.userDeleted) }
+        guard state.role != role else { return .accept([]) }
+        return .accept([.roleChanged(from: state.role, to: role)])
+    }
+}
+
+/// Changes names and phone (already validated by ``ProfileField``). The user or an ADMIN.
+/// Only fields that differ are recorded; no difference, no event.
+public struct UpdateProfile: UserCommand {
+    public var actor: Actor
+    public var changes: UserEvent.ProfileChanges
+
+    public init(actor: Actor, changes: UserEvent.ProfileChanges) {
+        self.actor = actor
+        self.changes = changes
+    }
+
+    public func decide(_ state: UserState, now: Timestamp) -> Decision {
+        guard state.exists else { return .reject(.notFound) }
+        guard actor.isUser(state.id) || actor.isAdmin else { return .reject(.forbidden) }
+        guard !state.isDeleted else { return .reject(.userDeleted) }
+        var effective = UserEvent.ProfileChanges()
+        if let first = changes.firstName, first != state.firstName { effective.firstName = first }
+        if let last = changes.lastName, last != state.lastName { effective.lastName = last }
+        if let phone = changes.phone, phone != state.phone { effective.phone = .some(phone) }
+        return .accept(effective.isEmpty ? [] : [.profileUpdated(effective)])
+    }
+}
+
+/// Links the user's Stripe customer id (an ADMIN or the system). The handler claims the id in
+/// the uniqueness index, so one customer id belongs to one user.
+public struct LinkStripeCustomer: UserCommand {
+    public var actor: Actor
+    public var customerID: String
+
+    public init(actor: Actor, customerID: String) {
+        self.actor = actor
+        self.customerID = customerID
+    }
+
+    /// Printable ASCII without spaces, 1 to 255 characters (Stripe's are `cus_` and 14+ more).
+    public static func validate(_ raw: String) throws(Rejection) -> String {
+        guard !raw.isEmpty, raw.utf8.count <= 255, raw.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw .invalidField(field: "stripe_customer_id", reason: "must be 1 to 255 printable ASCII characters")
+        }
+        return raw
+    }
+
+    public static let claimScope = "stripe_customer"
+
+    public func decide(_ state: UserState, now: Timestamp) -> Decision {
+        guard actor.isAdmin else { return .reject(.forbidden) }
+        guard state.exists else { return .reject(.notFound) }
+        guard !state.isDeleted else { return .reject(.userDeleted) }
+        guard state.stripeCustomerID != customerID else { return .accept([]) }
+        return .accept([.stripeCustomerLinked(customerID: customerID)])
+    }
+}
+
+/// Hides a user: no login, no refresh, sessions end; the email stays reserved. The user or an ADMIN.
+public struct SoftDelete: UserCommand {
+    public var actor: Actor
+
+    public init(actor: Actor) {
+        self.actor = actor
+    }
+
+    public func decide(_ state: UserState, now: Timestamp) -> Decision {
+        guard state.exists else { return .reject(.notFound) }
+        guard actor.isUser(state.id) || actor.isAdmin else { return .reject(.forbidden) }
+        guard !state.isDeleted else { return .reject(.userDeleted) }
+        return .accept([.softDeleted])
+    }
+}
+
+/// Undoes a soft-delete (ADMIN).
+public struct Restore: UserCommand {
+    public var actor: Actor
+
+    public init(actor: Actor) {
+        self.actor = actor
+    }
+
+    public func decide(_ state: UserState, now: Timestamp) -> Decision {
+        guard actor.isAdmin else { return .reject(.forbidden) }
+        guard state.exists else { return .reject(.notFound) }
+        guard state.isDeleted else { return .reject(.notDeleted) }
+        return .accept([.restored])
+    }
+}

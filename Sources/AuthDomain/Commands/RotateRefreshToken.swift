@@ -1,0 +1,42 @@
+import EventLog
+import Foundation
+
+/// Trades the session's current refresh token for a new one.
+///
+/// - The current token, unexpired: rotated.
+/// - The token rotated away most recently, within the grace window: `token_rotated`, and the
+///   session lives on (two tabs refreshing at once must not log the user out).
+/// - Any other token of this session (an older one, or that one after the window): reuse.
+///   `RefreshTokenReuseDetected` revokes the session and the caller gets `invalid_token`.
+/// - Expired sessions, other sessions, deleted users: `invalid_token`.
+public struct RotateRefreshToken: UserCommand {
+    public var presented: RefreshToken
+    public var newTokenHash: TokenHash
+    public var policy: AuthPolicy
+
+    public init(presented: RefreshToken, newTokenHash: TokenHash, policy: AuthPolicy = AuthPolicy()) {
+        self.presented = presented
+        self.newTokenHash = newTokenHash
+        self.policy = policy
+    }
+
+    public func decide(_ state: UserState, now: Timestamp) -> Decision {
+        guard state.exists, !state.isDeleted, let session = state.session, session.id == presented.sessionID else {
+            return .reject(.invalidToken)
+        }
+        let hash = presented.secretHash
+        if hash == session.tokenHash {
+            let micros = now.microsecondsSince1970
+            guard micros < session.startedAt.microsecondsSince1970 + policy.refreshAbsoluteLifetime,
+                micros < session.lastUsedAt.microsecondsSince1970 + policy.refreshIdleLifetime
+            else { return .reject(.invalidToken) }
+            return .accept([.refreshTokenRotated(.init(sessionID: session.id, refreshTokenHash: newTokenHash))])
+        }
+        if let previous = session.previousTokenHash, hash == previous, let rotatedAt = session.rotatedAt,
+            now.microsecondsSince1970 - rotatedAt.microsecondsSince1970 < policy.rotationGrace
+        {
+            return .reject(.tokenRotated)
+        }
+        return .reject(.invalidToken, recording: [.refreshTokenReuseDetected(sessionID: session.id)])
+    }
+}

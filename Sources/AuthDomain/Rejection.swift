@@ -1,0 +1,59 @@
+/// Why a command was refused. `code` is stable: the HTTP layer and scripts rely on it.
+public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Unknown email, wrong password, soft-deleted or locked user: one answer for all.
+    case invalidCredentials
+    /// A refresh, reset or verification token that is unknown, expired, used or reused.
+    case invalidToken
+    /// The refresh token rotated away most recently, presented again within the grace window.
+    case tokenRotated
+    case emailTaken
+    case stripeCustomerTaken
+    case invalidEmail(String)
+    case weakPassword(String)
+    case invalidField(field: String, reason: String)
+    case forbidden
+    case notFound
+    case userDeleted
+    case notDeleted
+    case cannotChangeOwnRole
+    /// The stream kept changing under the command; retrying later may work.
+    case busy
+
+    public var code: String {
+        switch self {
+        case .invalidCredentials: return "invalid_credentials"
+        case .invalidToken: return "invalid_token"
+        case .tokenRotated: return "token_rotated"
+        case .emailTaken: return "email_taken"
+        case .stripeCustomerTaken: return "stripe_customer_taken"
+        case .invalidEmail: return "invalid_email"
+        case .weakPassword: return "weak_password"
+        case .invalidField: return "invalid_field"
+        case .forbidden: return "forbidden"
+        case .notFound: return "not_found"
+        case .userDeleted: return "user_deleted"
+        case .notDeleted: return "not_deleted"
+        case .cannotChangeOwnRole: return "cannot_change_own_role"
+        case .busy: return "busy"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .invalidCredentials: return "the email or password is wrong"
+        case .invalidToken: return "the token is not valid"
+        case .tokenRotated: return "this refresh token was just replaced; use the newer one"
+        case .emailTaken: return "an account with this email exists"
+        case .stripeCustomerTaken: return "this Stripe customer is linked to another user"
+        case .invalidEmail(let reason): return "invalid email: \(reason)"
+        case .weakPassword(let reason): return "password refused: \(reason)"
+        case .invalidField(let field, let reason): return "invalid \(field): \(reason)"
+        case .forbidden: return "not allowed"
+        case .notFound: return "no such user"
+        case .userDeleted: return "the user is deleted"
+        case .notDeleted: return "the user is not deleted"
+        case .cannotChangeOwnRole: return "an admin cannot change their own role"
+        case .busy: return "the user changed too often while this command ran; try again"
+        }
+    }
+}

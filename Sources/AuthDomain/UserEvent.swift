@@ -1,0 +1,73 @@
+import EventLog
+import Foundation
+
+/// A change to one user, in the past tense. One stream a user, keyed by the user id.
+///
+/// No event holds a raw password or token: passwords as PHC hash strings, tokens as
+/// SHA-256 of their secret. docs/events.md lists every event with its schema version.
+public enum UserEvent: Hashable, Sendable {
+    case registered(Registered)
+    case emailVerificationRequested(PendingTokenIssued)
+    case emailVerified
+    case loginSucceeded(SessionStarted)
+    case loginFailed(LoginFailed)
+    case refreshTokenRotated(TokenRotated)
+    case refreshTokenReuseDetected(sessionID: UUID)
+    case loggedOut(sessionID: UUID)
+    case passwordResetRequested(PendingTokenIssued)
+    case passwordResetCompleted(passwordHash: String)
+    case passwordChanged(passwordHash: String)
+    case passwordRehashed(passwordHash: String)
+    case profileUpdated(ProfileChanges)
+    case roleChanged(from: Role, to: Role)
+    case stripeCustomerLinked(customerID: String)
+    case softDeleted
+    case restored
+
+    public struct Registered: Hashable, Sendable {
+        public var email: String
+        public var passwordHash: String
+        public var firstName: String
+        public var lastName: String
+        public var phone: String?
+        public var role: Role
+    }
+
+    /// A reset or verification token was issued: its hash and when it stops working.
+    public struct PendingTokenIssued: Hashable, Sendable {
+        public var tokenHash: TokenHash
+        public var expiresAt: Timestamp
+    }
+
+    public struct SessionStarted: Hashable, Sendable {
+        public var sessionID: UUID
+        public var refreshTokenHash: TokenHash
+    }
+
+    public struct LoginFailed: Hashable, Sendable {
+        /// Consecutive failures including this one.
+        public var consecutiveFailures: UInt32
+        /// Set when this failure locks the account.
+        public var lockedUntil: Timestamp?
+    }
+
+    public struct TokenRotated: Hashable, Sendable {
+        public var sessionID: UUID
+        public var refreshTokenHash: TokenHash
+    }
+
+    /// Only the fields that changed; a `phone` of `.some(nil)` clears it.
+    public struct ProfileChanges: Hashable, Sendable {
+        public var firstName: String?
+        public var lastName: String?
+        public var phone: String??
+
+        public init(firstName: String? = nil, lastName: String? = nil, phone: String?? = nil) {
+            self.firstName = firstName
+            self.lastName = lastName
+            self.phone = phone
+        }
+
+        public var isEmpty: Bool { firstName == nil && lastName == nil && phone == nil }
+    }
+}

@@ -1,0 +1,55 @@
+import EventLog
+import Foundation
+
+/// One user as the fold of its stream: the seed's fields plus what the rules need.
+public struct UserState: Hashable, Sendable {
+    public var id: UUID
+    /// The stream version folded so far; 0 before registration.
+    public var version: UInt64 = 0
+    public var email = ""
+    public var passwordHash = ""
+    public var firstName = ""
+    public var lastName = ""
+    public var phone: String?
+    public var role = Role.target
+    public var emailVerifiedAt: Timestamp?
+    public var emailVerification: PendingToken?
+    /// The seed's password_reset_token (hashed) and password_reset_expires.
+    public var passwordReset: PendingToken?
+    public var lastLoginAt: Timestamp?
+    /// The one session (the seed's single refresh_token_hash), if signed in.
+    public var session: Session?
+    public var stripeCustomerID: String?
+    public var createdAt = Timestamp(microsecondsSince1970: 0)
+    public var updatedAt = Timestamp(microsecondsSince1970: 0)
+    public var deletedAt: Timestamp?
+    public var failedLogins: UInt32 = 0
+    public var lockedUntil: Timestamp?
+    /// Access tokens issued before this instant are no longer accepted.
+    public var tokensValidAfter: Timestamp?
+
+    public init(id: UUID) {
+        self.id = id
+    }
+
+    public var exists: Bool { version > 0 }
+    public var isDeleted: Bool { deletedAt != nil }
+
+    /// The seed's refresh_token_hash.
+    public var refreshTokenHash: TokenHash? { session?.tokenHash }
+
+    public struct PendingToken: Hashable, Sendable {
+        public var hash: TokenHash
+        public var expiresAt: Timestamp
+    }
+
+    public struct Session: Hashable, Sendable {
+        public var id: UUID
+        public var tokenHash: TokenHash
+        /// The token rotated away most recently and when, for the grace window.
+        public var previousTokenHash: TokenHash?
+        public var rotatedAt: Timestamp?
+        public var startedAt: Timestamp
+        public var lastUsedAt: Timestamp
+    }
+}

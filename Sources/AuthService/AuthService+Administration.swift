@@ -1,0 +1,63 @@
+import AuthDomain
+import EventLog
+import Foundation
+
+extension AuthService {
+    /// Gives `userID` another role (ADMIN only, never their own); ends that user's sessions.
+    @discardableResult
+    public func changeRole(of userID: UUID, to role: Role, actor: Actor, correlationID: String) async throws
+        -> UserState
+    {
+        try await execute(on: userID, actor: actor, correlationID: correlationID) { _ in
+            ChangeRole(actor: actor, role: role)
+        }
+    }
+
+    /// Changes names and phone; `nil` leaves a field as it is, an empty phone clears it.
+    @discardableResult
+    public func updateProfile(
+        of userID: UUID, firstName: String?, lastName: String?, phone: String?, actor: Actor, correlationID: String
+    ) async throws -> UserState {
+        var changes = UserEvent.ProfileChanges()
+        changes.firstName = try firstName.map { name throws(Rejection) in
+            try ProfileField.name(name, field: "first_name")
+        }
+        changes.lastName = try lastName.map { name throws(Rejection) in try ProfileField.name(name, field: "last_name")
+        }
+        if let phone { changes.phone = Optional.some(try ProfileField.phone(phone)) }
+        return try await execute(on: userID, actor: actor, correlationID: correlationID) { [changes] _ in
+            UpdateProfile(actor: actor, changes: changes)
+        }
+    }
+
+    /// Links a Stripe customer id, unique across users; a previous id of this user is released.
+    @discardableResult
+    public func linkStripeCustomer(
+        of userID: UUID, customerID raw: String, actor: Actor, correlationID: String
+    ) async throws -> UserState {
+        let customerID = try LinkStripeCustomer.validate(raw)
+        let scope = LinkStripeCustomer.claimScope
+        return try await execute(
+            on: userID, actor: actor, correlationID: correlationID,
+            claims: { state in
+                var claims = [UniqueClaim(.claim, scope: scope, key: Array(customerID.utf8))]
+                if let old = state.stripeCustomerID {
+                    claims.append(UniqueClaim(.release, scope: scope, key: Array(old.utf8)))
+                }
+                return claims
+            }
+        ) { _ in LinkStripeCustomer(actor: actor, customerID: customerID) }
+    }
+
+    /// Soft-deletes: the user can no longer log in or refresh; the email stays reserved.
+    @discardableResult
+    public func softDelete(_ userID: UUID, actor: Actor, correlationID: String) async throws -> UserState {
+        try await execute(on: userID, actor: actor, correlationID: correlationID) { _ in SoftDelete(actor: actor) }
+    }
+
+    /// Undoes a soft-delete (ADMIN).
+    @discardableResult
+    public func restore(_ userID: UUID, actor: Actor, correlationID: String) async throws -> UserState {
+        try await execute(on: userID, actor: actor, correlationID: correlationID) { _ in Restore(actor: actor) }
+    }
+}

@@ -1,0 +1,74 @@
+import AuthDomain
+import EventLog
+import Foundation
+
+extension AuthService {
+    /// Mails a reset token if the address belongs to a live user. The caller learns nothing
+    /// either way: this returns normally for unknown addresses too.
+    public func requestPasswordReset(email: String, correlationID: String) async throws {
+        guard let id = try userID(forEmail: email) else { return }
+        let token = UserToken(userID: id, secret: try secret())
+        let command = RequestPasswordReset(tokenHash: token.secretHash, policy: configuration.rules)
+        let before = try load(id)
+        let user = try await execute(on: id, actor: .anonymous, correlationID: correlationID) { _ in command }
+        guard user.version > before.version else { return }  // deleted: nothing issued
+        try await mailer.send(
+            MailMessage(
+                to: user.email, subject: "Reset your password",
+                body: """
+                    Someone asked to reset the password of this account. If it was you, use this token \
+                    within \(configuration.rules.resetTokenLifetime / 60_000_000) minutes; it works once:
+
+                    \(token.text)
+
+                    If it was not you, ignore this message: your password stays as it is.
+                    """))
+    }
+
+    /// Sets a new password with a reset token; ends every session of the user.
+    public func completePasswordReset(token text: String, newPassword: String, correlationID: String) async throws {
+        guard let token = UserToken(parsing: text) else { throw Rejection.invalidToken }
+        let password = try configuration.passwordPolicy.check(newPassword)
+        let hashing = configuration.hashing
+        let hash = try await pool.run { try hashing.hash(password) }
+        try await execute(on: token.userID, actor: .user(token.userID, .target), correlationID: correlationID) { _ in
+            CompletePasswordReset(presented: token, newPasswordHash: hash)
+        }
+    }
+
+    /// Changes the caller's password, given the current one; ends every session.
+    public func changePassword(
+        userID: UUID, actor: Actor, currentPassword: String, newPassword: String, correlationID: String
+    ) async throws {
+        let password = try configuration.passwordPolicy.check(newPassword)
+        let state = try load(userID)
+        let hashing = configuration.hashing
+        let stored = state.exists ? state.passwordHash : dummyHash
+        let (matches, hash) = try await pool.run { () -> (Bool, String) in
+            (try hashing.verify(currentPassword, against: stored).matches, try hashing.hash(password))
+        }
+        try await execute(on: userID, actor: actor, correlationID: correlationID) { current in
+            // The password changed meanwhile: the check above no longer counts.
+            ChangePassword(
+                actor: actor, currentPasswordMatches: matches && current.passwordHash == stored, newPasswordHash: hash)
+        }
+    }
+
+    /// Confirms an email address with the token mailed at registration (or on request).
+    public func confirmEmail(token text: String, correlationID: String) async throws {
+        guard let token = UserToken(parsing: text) else { throw Rejection.invalidToken }
+        try await execute(on: token.userID, actor: .user(token.userID, .target), correlationID: correlationID) { _ in
+            ConfirmEmailVerification(presented: token)
+        }
+    }
+
+    /// Mails a new verification token unless the address is already verified.
+    public func requestEmailVerification(userID: UUID, actor: Actor, correlationID: String) async throws {
+        let token = UserToken(userID: userID, secret: try secret())
+        let before = try load(userID)
+        let user = try await execute(on: userID, actor: actor, correlationID: correlationID) { _ in
+            RequestEmailVerification(tokenHash: token.secretHash, policy: self.configuration.rules)
+        }
+        if user.version > before.version { try await mailVerification(token, to: user) }
+    }
+}

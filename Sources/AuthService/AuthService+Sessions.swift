@@ -1,0 +1,78 @@
+import AuthDomain
+import EventLog
+import Foundation
+
+extension AuthService {
+    /// A signed-in session: the user, and the refresh token only the client ever sees.
+    public struct SessionGrant: Sendable {
+        public var user: UserState
+        public var sessionID: UUID
+        public var refreshToken: String
+    }
+
+    /// Signs in. Unknown email, wrong password, soft-deleted and locked users all get
+    /// ``Rejection/invalidCredentials`` after the same password-hashing work.
+    public func login(email: String, password: String, correlationID: String) async throws -> SessionGrant {
+        let hashing = configuration.hashing
+        let dummy = dummyHash
+        for _ in 0..<configuration.maximumAttempts {
+            let id = try userID(forEmail: email)
+            let state = try id.map { try load($0) }
+            let stored = state.flatMap { $0.exists && !$0.isDeleted ? $0.passwordHash : nil }
+            let check = try await pool.run { () -> (matches: Bool, rehash: String?) in
+                let result = try hashing.verify(password, against: stored ?? dummy)
+                let matches = stored != nil && result.matches
+                return (matches, matches && result.needsRehash ? try hashing.hash(password) : nil)
+            }
+            guard let id, let state else { throw Rejection.invalidCredentials }
+            let token = RefreshToken(userID: id, sessionID: UUID(), secret: try secret())
+            let command = Login(
+                passwordMatches: check.matches, rehashedPassword: check.rehash, sessionID: token.sessionID,
+                refreshTokenHash: token.secretHash, policy: configuration.rules)
+            do {
+                let user = try await executeOnce(
+                    on: id, from: state, actor: .user(id, state.role), correlationID: correlationID, command)
+                return SessionGrant(user: user, sessionID: token.sessionID, refreshToken: token.text)
+            } catch EventLogError.conflict {
+                continue  // the user changed meanwhile (maybe the password): check again
+            }
+        }
+        throw Rejection.busy
+    }
+
+    /// Trades a refresh token for a new one (see ``RotateRefreshToken`` for the rules).
+    public func rotate(refreshToken text: String, correlationID: String) async throws -> SessionGrant {
+        guard let presented = RefreshToken(parsing: text) else { throw Rejection.invalidToken }
+        let next = RefreshToken(userID: presented.userID, sessionID: presented.sessionID, secret: try secret())
+        let command = RotateRefreshToken(
+            presented: presented, newTokenHash: next.secretHash, policy: configuration.rules)
+        let user = try await execute(
+            on: presented.userID, actor: .user(presented.userID, .target), correlationID: correlationID
+        ) {
+            _ in command
+        }
+        return SessionGrant(user: user, sessionID: next.sessionID, refreshToken: next.text)
+    }
+
+    /// Ends the caller's session.
+    public func logout(userID: UUID, sessionID: UUID, actor: Actor, correlationID: String) async throws {
+        try await execute(on: userID, actor: actor, correlationID: correlationID) { _ in Logout(sessionID: sessionID) }
+    }
+
+    /// One decision from a state already loaded; a conflict is thrown to the caller.
+    func executeOnce(
+        on id: UUID, from state: UserState, actor: Actor, correlationID: String, _ command: any UserCommand
+    ) async throws -> UserState {
+        let decision = command.decide(state, now: clock())
+        if decision.events.isEmpty {
+            if let rejection = decision.rejection { throw rejection }
+            return state
+        }
+        let request = AppendRequest(
+            stream: id, expected: state.exists ? .exactly(state.version) : .noStream,
+            events: decision.events.map { $0.newEvent(actor: actor, correlationID: correlationID) })
+        let result = try await log.append([request])[0].get()
+        if let rejection = decision.rejection { throw rejection }
+        return decision.events.reduce(state) { $0.evolve($1, at: result.recordedAt) }
+    }
+}

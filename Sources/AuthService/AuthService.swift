@@ -1,0 +1,70 @@
+import AuthDomain
+import EventLog
+import Foundation
+import PasswordHashing
+
+/// The imperative shell around the user commands: loads a user's stream, lets the pure
+/// `decide` choose events, appends them with the version it decided from (retrying on
+/// conflict), hashes passwords in the pool, generates tokens, and mails them.
+///
+/// Everything it touches is injected: the log, the clock, the randomness, the mailer.
+public final class AuthService: Sendable {
+    public struct Configuration: Sendable {
+        public var passwordPolicy: PasswordPolicy
+        public var hashing: PasswordHashing
+        public var rules: AuthPolicy
+        /// Times a command is decided again after a version conflict before giving up.
+        public var maximumAttempts: Int
+
+        public init(
+            passwordPolicy: PasswordPolicy, hashing: PasswordHashing = PasswordHashing(),
+            rules: AuthPolicy = AuthPolicy(),
+            maximumAttempts: Int = 5
+        ) {
+            self.passwordPolicy = passwordPolicy
+            self.hashing = hashing
+            self.rules = rules
+            self.maximumAttempts = maximumAttempts
+        }
+    }
+
+    public let log: any EventLog
+    public let configuration: Configuration
+    let pool: HashingPool
+    let mailer: any Mailer
+    let clock: @Sendable () -> Timestamp
+    let random: @Sendable (Int) -> [UInt8]
+    /// A hash of a random password at the current parameters: unknown users are checked
+    /// against it, so they cost the same time as known ones.
+    let dummyHash: String
+
+    public init(
+        log: any EventLog, configuration: Configuration, pool: HashingPool, mailer: any Mailer,
+        clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() },
+        random: @escaping @Sendable (Int) -> [UInt8] = { count in (try? SecureBytes.random(count)) ?? [] }
+    ) throws {
+        self.log = log
+        self.configuration = configuration
+        self.pool = pool
+        self.mailer = mailer
+        self.clock = clock
+        self.random = random
+        self.dummyHash = try configuration.hashing.hash(Base64URLText.encode(random(32)))
+    }
+
+    /// 32 random bytes for a token secret; refuses to go on without a working CSPRNG.
+    func secret() throws -> [UInt8] {
+        let bytes = random(32)
+        guard bytes.count == 32 else { throw PasswordHashError.failed("no random bytes available") }
+        return bytes
+    }
+}
+
+enum Base64URLText {
+    static func encode(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(
+            of: "/", with: "_"
+        )
+        .replacingOccurrences(of: "=", with: "")
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+
+/// A message to a user: reset and verification tokens reach people this way.
+public struct MailMessage: Hashable, Sendable {
+    public var to: String
+    public var subject: String
+    public var body: String
+
+    public init(to: String, subject: String, body: String) {
+        self.to = to
+        self.subject = subject
+        self.body = body
+    }
+}
+
+/// Delivers messages. Implementations must not log a message's body: it holds a token.
+public protocol Mailer: Sendable {
+    func send(_ message: MailMessage) async throws
+}
+
+/// The default mailer: each message becomes one file in a Maildir (`tmp/`, `new/`, `cur/`)
+/// under the data directory, written to `tmp/` and renamed into `new/`, so a reader never
+/// sees half a message. A person, a test or a delivery agent picks them up from `new/`.
+public struct MaildirMailer: Mailer {
+    public let directory: String
+    public let sender: String
+
+    public init(directory: String, sender: String = "Authlog <no-reply@localhost>") throws {
+        self.directory = directory
+        self.sender = sender
+        for sub in ["tmp", "new", "cur"] {
+            try FileManager.default.createDirectory(
+                atPath: directory + "/" + sub, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]
+            )
+        }
+    }
+
+    public func send(_ message: MailMessage) async throws {
+        let name = "\(Int(Date().timeIntervalSince1970)).\(UUID().uuidString.lowercased()).authlog"
+        let text = """
+            From: \(sender)\r
+            To: \(message.to)\r
+            Subject: \(message.subject)\r
+            Date: \(Self.rfc5322Date())\r
+            Message-ID: <\(name)@authlog>\r
+            MIME-Version: 1.0\r
+            Content-Type: text/plain; charset=utf-8\r
+            \r
+            \(message.body.replacingOccurrences(of: "\n", with: "\r\n"))\r
+
+            """
+        let temporary = directory + "/tmp/" + name
+        guard
+            FileManager.default.createFile(
+                atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+        else { throw CocoaError(.fileWriteUnknown) }
+        try FileManager.default.moveItem(atPath: temporary, toPath: directory + "/new/" + name)
+    }
+
+    /// The messages waiting in `new/`, oldest first (for tests and for operators).
+    public func waitingMessages() throws -> [String] {
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory + "/new").sorted()
+        return try names.map { try String(contentsOfFile: directory + "/new/" + $0, encoding: .utf8) }
+    }
+
+    static func rfc5322Date() -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss '+0000'"
+        return formatter.string(from: Date())
+    }
+}
