@@ -45,8 +45,8 @@ extension AuthService {
                     claims.append(UniqueClaim(.release, scope: scope, key: Array(old.utf8)))
                 }
                 return claims
-            }
-        ) { _ in LinkStripeCustomer(actor: actor, customerID: customerID) }
+            },
+            command: { _ in LinkStripeCustomer(actor: actor, customerID: customerID) })
     }
 
     /// Soft-deletes: the user can no longer log in or refresh; the email stays reserved.

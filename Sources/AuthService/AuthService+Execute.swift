@@ -23,7 +23,7 @@ extension AuthService {
     @discardableResult
     func execute(
         on id: UUID, actor: Actor, correlationID: String, claims: @escaping (UserState) -> [UniqueClaim] = { _ in [] },
-        _ command: (UserState) throws -> any UserCommand
+        command: (UserState) throws -> any UserCommand
     ) async throws -> UserState {
         for _ in 0..<configuration.maximumAttempts {
             let state = try load(id)

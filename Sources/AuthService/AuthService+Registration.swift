@@ -39,8 +39,8 @@ extension AuthService {
             verificationTokenHash: token.secretHash, policy: configuration.rules)
         let user = try await execute(
             on: id, actor: .anonymous, correlationID: correlationID,
-            claims: { _ in [UniqueClaim(.claim, scope: EmailAddress.claimScope, key: email.claimKey)] }
-        ) { _ in command }
+            claims: { _ in [UniqueClaim(.claim, scope: EmailAddress.claimScope, key: email.claimKey)] },
+            command: { _ in command })
         try await mailVerification(token, to: user)
         return user
     }

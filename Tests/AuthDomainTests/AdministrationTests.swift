@@ -1,0 +1,112 @@
+import EventLog
+import Foundation
+import Testing
+
+@testable import AuthDomain
+
+@Suite struct AdministrationTests {
+    let admin = Actor.user(UUID(), .admin)
+    let manager = Actor.user(UUID(), .manager)
+
+    @Test func onlyAnAdminChangesRolesNeverTheirOwnAndTheSessionEnds() throws {
+        let (user, _) = try signedInUser()
+        #expect(ChangeRole(actor: manager, role: .admin).decide(user, now: at(20)) == .reject(.forbidden))
+        #expect(
+            ChangeRole(actor: .user(user.id, .target), role: .admin).decide(user, now: at(20)) == .reject(.forbidden))
+        #expect(
+            ChangeRole(actor: .user(user.id, .admin), role: .target).decide(user, now: at(20))
+                == .reject(.cannotChangeOwnRole))
+        #expect(ChangeRole(actor: admin, role: .target).decide(user, now: at(20)) == .accept([]))
+        let (after, decision) = apply(ChangeRole(actor: admin, role: .manager), to: user, at: at(20))
+        #expect(decision.events == [.roleChanged(from: .target, to: .manager)])
+        #expect(after.role == .manager && after.session == nil && after.tokensValidAfter == at(20))
+    }
+
+    @Test func profileUpdatesRecordOnlyWhatChanged() throws {
+        let user = try registeredUser()
+        let me = Actor.user(user.id, .target)
+        let same = UpdateProfile(actor: me, changes: .init(firstName: "Alice", lastName: "Liddell"))
+        #expect(same.decide(user, now: at(1)) == .accept([]))
+        let change = UpdateProfile(
+            actor: me, changes: .init(firstName: "Alicia", lastName: "Liddell", phone: .some("+44 1234")))
+        let (after, decision) = apply(change, to: user, at: at(1))
+        #expect(decision.events == [.profileUpdated(.init(firstName: "Alicia", phone: .some("+44 1234")))])
+        #expect(after.firstName == "Alicia" && after.phone == "+44 1234")
+        let cleared = apply(UpdateProfile(actor: admin, changes: .init(phone: .some(nil))), to: after, at: at(2)).state
+        #expect(cleared.phone == nil)
+        #expect(
+            UpdateProfile(actor: manager, changes: .init(firstName: "X")).decide(user, now: at(3))
+                == .reject(.forbidden))
+    }
+
+    @Test func softDeleteHidesRestoreBringsBack() throws {
+        let (user, _) = try signedInUser()
+        #expect(SoftDelete(actor: manager).decide(user, now: at(20)) == .reject(.forbidden))
+        let (deleted, _) = apply(SoftDelete(actor: .user(user.id, .target)), to: user, at: at(20))
+        #expect(deleted.deletedAt == at(20) && deleted.session == nil)
+        #expect(SoftDelete(actor: admin).decide(deleted, now: at(21)) == .reject(.userDeleted))
+        #expect(Restore(actor: .user(user.id, .target)).decide(deleted, now: at(22)) == .reject(.forbidden))
+        let restored = apply(Restore(actor: admin), to: deleted, at: at(22)).state
+        #expect(restored.deletedAt == nil)
+        #expect(Restore(actor: admin).decide(restored, now: at(23)) == .reject(.notDeleted))
+    }
+
+    @Test func stripeLinksAreForAdminsAndTheSystem() throws {
+        let user = try registeredUser()
+        #expect(
+            LinkStripeCustomer(actor: .user(user.id, .target), customerID: "cus_1").decide(user, now: at(1))
+                == .reject(.forbidden))
+        let linked = apply(LinkStripeCustomer(actor: .system, customerID: "cus_1"), to: user, at: at(1)).state
+        #expect(linked.stripeCustomerID == "cus_1")
+        #expect(throws: Rejection.self) { try LinkStripeCustomer.validate("has space") }
+    }
+}
+
+@Suite struct EventCodecTests {
+    static let events: [UserEvent] = [
+        .registered(
+            .init(email: "Ä@b.co", passwordHash: "$x", firstName: "A", lastName: "B", phone: "+1 234", role: .target)),
+        .registered(
+            .init(email: "a@b.co", passwordHash: "$x", firstName: "A", lastName: "B", phone: nil, role: .admin)),
+        .emailVerificationRequested(.init(tokenHash: hash("v"), expiresAt: at(9))),
+        .emailVerified,
+        .loginSucceeded(.init(sessionID: UUID(), refreshTokenHash: hash("r"))),
+        .loginFailed(.init(consecutiveFailures: 5, lockedUntil: at(60))),
+        .loginFailed(.init(consecutiveFailures: 1, lockedUntil: nil)),
+        .refreshTokenRotated(.init(sessionID: UUID(), refreshTokenHash: hash("n"))),
+        .refreshTokenReuseDetected(sessionID: UUID()),
+        .loggedOut(sessionID: UUID()),
+        .passwordResetRequested(.init(tokenHash: hash("p"), expiresAt: at(1_800))),
+        .passwordResetCompleted(passwordHash: "$h1"),
+        .passwordChanged(passwordHash: "$h2"),
+        .passwordRehashed(passwordHash: "$h3"),
+        .profileUpdated(.init(firstName: "F", lastName: nil, phone: .some(nil))),
+        .profileUpdated(.init(firstName: nil, lastName: "L", phone: .some("+1 555"))),
+        .profileUpdated(.init(firstName: nil, lastName: nil, phone: nil)),
+        .roleChanged(from: .target, to: .marketing),
+        .stripeCustomerLinked(customerID: "cus_123"),
+        .softDeleted,
+        .restored,
+    ]
+
+    @Test(arguments: events)
+    func everyEventRoundTripsThroughItsPayload(event: UserEvent) throws {
+        let decoded = try event.payload.withUnsafeBytes {
+            try UserEvent(type: event.typeName, schemaVersion: event.schemaVersion, payload: $0)
+        }
+        #expect(decoded == event)
+    }
+
+    @Test func unknownTypesVersionsAndTrailingBytesAreErrors() {
+        let payload = UserEvent.emailVerified.payload + [0]
+        #expect(throws: BinaryDecodingError.self) {
+            try payload.withUnsafeBytes { _ = try UserEvent(type: "EmailVerified", schemaVersion: 1, payload: $0) }
+        }
+        #expect(throws: BinaryDecodingError.self) {
+            try [UInt8]().withUnsafeBytes { _ = try UserEvent(type: "Nope", schemaVersion: 1, payload: $0) }
+        }
+        #expect(throws: BinaryDecodingError.self) {
+            try [UInt8]().withUnsafeBytes { _ = try UserEvent(type: "EmailVerified", schemaVersion: 9, payload: $0) }
+        }
+    }
+}

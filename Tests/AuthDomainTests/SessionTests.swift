@@ -1,0 +1,178 @@
+import EventLog
+import Foundation
+import Testing
+
+@testable import AuthDomain
+
+@Suite struct RotationTests {
+    @Test func theCurrentTokenRotates() throws {
+        let (user, token) = try signedInUser()
+        let next = RefreshToken(userID: user.id, sessionID: token.sessionID, secret: secretB)
+        let (after, decision) = apply(
+            RotateRefreshToken(presented: token, newTokenHash: next.secretHash), to: user, at: at(20))
+        #expect(decision.rejection == nil)
+        #expect(after.refreshTokenHash == next.secretHash)
+        #expect(after.session?.previousTokenHash == token.secretHash)
+    }
+
+    @Test func thePreviousTokenWithinTheGraceWindowIsTokenRotatedAndTheSessionLives() throws {
+        let (user, token) = try signedInUser()
+        let rotated = apply(RotateRefreshToken(presented: token, newTokenHash: hash("b")), to: user, at: at(20)).state
+        let again = RotateRefreshToken(presented: token, newTokenHash: hash("c")).decide(rotated, now: at(29))
+        #expect(again == .reject(.tokenRotated))
+    }
+
+    @Test func thePreviousTokenAfterTheWindowIsReuseAndRevokesTheSession() throws {
+        let (user, token) = try signedInUser()
+        let rotated = apply(RotateRefreshToken(presented: token, newTokenHash: hash("b")), to: user, at: at(20)).state
+        let (after, decision) = apply(
+            RotateRefreshToken(presented: token, newTokenHash: hash("c")), to: rotated, at: at(31))
+        #expect(decision == .reject(.invalidToken, recording: [.refreshTokenReuseDetected(sessionID: token.sessionID)]))
+        #expect(after.session == nil)
+    }
+
+    @Test func anOlderTokenIsReuseEvenWithinTheWindow() throws {
+        let (user, first) = try signedInUser()
+        let second = RefreshToken(userID: user.id, sessionID: first.sessionID, secret: secretB)
+        var state = apply(RotateRefreshToken(presented: first, newTokenHash: second.secretHash), to: user, at: at(20))
+            .state
+        state = apply(RotateRefreshToken(presented: second, newTokenHash: hash("c")), to: state, at: at(21)).state
+        let decision = RotateRefreshToken(presented: first, newTokenHash: hash("d")).decide(state, now: at(22))
+        #expect(decision.events == [.refreshTokenReuseDetected(sessionID: first.sessionID)])
+    }
+
+    @Test func aZeroGraceWindowTreatsAnyReplayAsReuse() throws {
+        var policy = AuthPolicy()
+        policy.rotationGrace = 0
+        let (user, token) = try signedInUser()
+        let rotated = apply(
+            RotateRefreshToken(presented: token, newTokenHash: hash("b"), policy: policy), to: user, at: at(20)
+        ).state
+        let decision = RotateRefreshToken(presented: token, newTokenHash: hash("c"), policy: policy).decide(
+            rotated, now: at(20))
+        #expect(decision.rejection == .invalidToken && decision.events.count == 1)
+    }
+
+    @Test func sessionsExpireAbsolutelyAndWhenIdle() throws {
+        let (user, token) = try signedInUser()
+        let idle = RotateRefreshToken(presented: token, newTokenHash: hash("b")).decide(user, now: at(10 + 7 * 86_400))
+        #expect(idle == .reject(.invalidToken))
+        var state = user
+        var current = token
+        var time: Int64 = 10
+        for step in 0..<6 {  // used every 6 days: never idle, but 30 days pass
+            time += 6 * 86_400
+            let next = RefreshToken(
+                userID: user.id, sessionID: token.sessionID, secret: [UInt8](repeating: UInt8(step), count: 32))
+            let result = apply(
+                RotateRefreshToken(presented: current, newTokenHash: next.secretHash), to: state, at: at(time))
+            if step < 4 {
+                #expect(result.decision.rejection == nil)
+                current = next
+            } else {
+                #expect(result.decision == .reject(.invalidToken))
+            }
+            state = result.state
+        }
+    }
+
+    @Test func otherSessionsAndForgedTokensAreRefused() throws {
+        let (user, token) = try signedInUser()
+        let otherSession = RefreshToken(userID: user.id, sessionID: UUID(), secret: secretA)
+        #expect(
+            RotateRefreshToken(presented: otherSession, newTokenHash: hash("b")).decide(user, now: at(11))
+                == .reject(.invalidToken))
+        let loggedOut = apply(Logout(sessionID: token.sessionID), to: user, at: at(12)).state
+        #expect(
+            RotateRefreshToken(presented: token, newTokenHash: hash("b")).decide(loggedOut, now: at(13))
+                == .reject(.invalidToken))
+    }
+
+    @Test func tokensRoundTripAndMalformedOnesParseToNil() {
+        let token = RefreshToken(userID: UUID(), sessionID: UUID(), secret: secretA)
+        #expect(RefreshToken(parsing: token.text) == token)
+        #expect(token.text.count == 87)
+        for bad in ["", "abc", token.text + ".x", "!!" + token.text.dropFirst(2), String(token.text.dropLast(2))] {
+            #expect(RefreshToken(parsing: bad) == nil)
+        }
+        let reset = UserToken(userID: UUID(), secret: secretB)
+        #expect(UserToken(parsing: reset.text) == reset)
+        #expect(UserToken(parsing: token.text) == nil)
+    }
+
+    @Test func tokenHashesCompareByValue() {
+        #expect(hash("a") == hash("a"))
+        #expect(hash("a") != hash("b"))
+        #expect(TokenHash(bytes: [1, 2]) == nil)
+    }
+}
+
+@Suite struct PasswordResetTests {
+    @Test func aResetTokenWorksOnceWithinItsLifetimeAndEndsTheSession() throws {
+        let (user, _) = try signedInUser()
+        let token = UserToken(userID: user.id, secret: secretB)
+        let requested = apply(RequestPasswordReset(tokenHash: token.secretHash), to: user, at: at(100)).state
+        #expect(requested.passwordReset?.expiresAt == at(100 + 1_800))
+        let (done, decision) = apply(
+            CompletePasswordReset(presented: token, newPasswordHash: "new"), to: requested, at: at(200))
+        #expect(decision.events == [.passwordResetCompleted(passwordHash: "new")])
+        #expect(done.session == nil && done.tokensValidAfter == at(200) && done.passwordHash == "new")
+        #expect(
+            CompletePasswordReset(presented: token, newPasswordHash: "again").decide(done, now: at(201))
+                == .reject(.invalidToken))
+    }
+
+    @Test func expiredWrongAndReplacedTokensAreRefused() throws {
+        let user = try registeredUser()
+        let first = UserToken(userID: user.id, secret: secretA)
+        let second = UserToken(userID: user.id, secret: secretB)
+        var state = apply(RequestPasswordReset(tokenHash: first.secretHash), to: user, at: at(100)).state
+        #expect(
+            CompletePasswordReset(presented: first, newPasswordHash: "n").decide(state, now: at(100 + 1_800))
+                == .reject(.invalidToken))
+        state = apply(RequestPasswordReset(tokenHash: second.secretHash), to: state, at: at(150)).state
+        #expect(
+            CompletePasswordReset(presented: first, newPasswordHash: "n").decide(state, now: at(160))
+                == .reject(.invalidToken))
+        let forged = UserToken(userID: user.id, secret: secretC)
+        #expect(
+            CompletePasswordReset(presented: forged, newPasswordHash: "n").decide(state, now: at(160))
+                == .reject(.invalidToken))
+        #expect(
+            CompletePasswordReset(presented: second, newPasswordHash: "n").decide(state, now: at(160)).rejection == nil)
+    }
+
+    @Test func requestsForUnknownOrDeletedUsersDecideNothing() throws {
+        let request = RequestPasswordReset(tokenHash: hash("t"))
+        #expect(request.decide(UserState(id: UUID()), now: at(1)) == .accept([]))
+        let deleted = apply(SoftDelete(actor: .system), to: try registeredUser(), at: at(1)).state
+        #expect(request.decide(deleted, now: at(2)) == .accept([]))
+    }
+
+    @Test func changingThePasswordNeedsTheCurrentOneAndEndsTheSession() throws {
+        let (user, _) = try signedInUser()
+        let me = Actor.user(user.id, .target)
+        #expect(
+            ChangePassword(actor: me, currentPasswordMatches: false, newPasswordHash: "n").decide(user, now: at(20))
+                == .reject(.invalidCredentials))
+        #expect(
+            ChangePassword(actor: .user(UUID(), .admin), currentPasswordMatches: true, newPasswordHash: "n").decide(
+                user, now: at(20)) == .reject(.forbidden))
+        let (after, _) = apply(
+            ChangePassword(actor: me, currentPasswordMatches: true, newPasswordHash: "n"), to: user, at: at(20))
+        #expect(after.session == nil && after.tokensValidAfter == at(20))
+    }
+}
+
+@Suite struct EmailVerificationTests {
+    @Test func theMailedTokenConfirmsTheAddressOnce() throws {
+        let user = try registeredUser()
+        let token = UserToken(userID: user.id, secret: secretA)
+        let requested = apply(RequestEmailVerification(tokenHash: token.secretHash), to: user, at: at(5)).state
+        let (verified, decision) = apply(ConfirmEmailVerification(presented: token), to: requested, at: at(6))
+        #expect(decision.events == [.emailVerified])
+        #expect(verified.emailVerifiedAt == at(6))
+        #expect(ConfirmEmailVerification(presented: token).decide(verified, now: at(7)) == .reject(.invalidToken))
+        #expect(RequestEmailVerification(tokenHash: hash("x")).decide(verified, now: at(8)) == .accept([]))
+    }
+}

@@ -1,0 +1,129 @@
+import AuthDomain
+import AuthService
+import EventLog
+import EventLogLMDB
+import Foundation
+import PasswordHashing
+import Synchronization
+import Testing
+
+/// A clock the test moves by hand.
+final class ManualClock: Sendable {
+    private let micros = Mutex<Int64>(1_790_000_000_000_000)
+    func now() -> Timestamp { Timestamp(microsecondsSince1970: micros.withLock { $0 }) }
+    func advance(seconds: Int64) { micros.withLock { $0 += seconds * 1_000_000 } }
+}
+
+/// A service on a fresh LMDB log in its own directory, with a Maildir and a manual clock.
+/// It remembers every secret a test used and, on `finish()`, checks that none of them was
+/// written anywhere in the data directory outside the Maildir (the outbox).
+final class Harness: @unchecked Sendable {
+    let directory: String
+    let log: LMDBEventLog
+    let clock = ManualClock()
+    let pool = HashingPool(threads: 2)
+    let mailer: MaildirMailer
+    let service: AuthService
+    private var secrets: Set<String> = []
+    private let lock = NSLock()
+
+    init(
+        hasher: any PasswordHasher = Argon2idHasher(memoryKiB: 1_024, iterations: 1, parallelism: 1),
+        rules: AuthPolicy = AuthPolicy(), minimumLength: Int = 15
+    ) throws {
+        directory = NSTemporaryDirectory() + "authlog-service-" + UUID().uuidString
+        let clock = self.clock
+        // One clock for deciding and for recording, as in the service.
+        log = try LMDBEventLog(directory: directory, options: .init(clock: { clock.now() }))
+        mailer = try MaildirMailer(directory: directory + "/maildir")
+        service = try AuthService(
+            log: log,
+            configuration: .init(
+                passwordPolicy: try PasswordPolicy(minimumLength: minimumLength),
+                hashing: PasswordHashing(current: hasher),
+                rules: rules),
+            pool: pool, mailer: mailer, clock: { clock.now() })
+    }
+
+    /// Notes a secret the test used (a password or a token) for the final scan.
+    @discardableResult
+    func secret(_ value: String) -> String {
+        lock.withLock { _ = secrets.insert(value) }
+        return value
+    }
+
+    func register(_ email: String = "alice@example.com", password: String = "correct horse battery") async throws
+        -> UserState
+    {
+        try await service.register(
+            .init(email: email, password: secret(password), firstName: "Alice", lastName: "Liddell"), correlationID: "t"
+        )
+    }
+
+    func login(_ email: String = "alice@example.com", password: String = "correct horse battery") async throws
+        -> AuthService.SessionGrant
+    {
+        let grant = try await service.login(email: email, password: secret(password), correlationID: "t")
+        secret(grant.refreshToken)
+        return grant
+    }
+
+    /// The token in the newest waiting message whose subject contains `subject`.
+    func mailedToken(subject: String) throws -> String {
+        let message = try #require(try mailer.waitingMessages().last { $0.contains("Subject: \(subject)") })
+        let token = try #require(
+            message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.last {
+                $0.contains(".") && !$0.contains(" ")
+            })
+        return secret(token)
+    }
+
+    func eventTypes(of id: UUID) throws -> [String] {
+        try log.readStream(id, from: 1).map(\.type)
+    }
+
+    /// Scans every event and every file of the data directory (but the Maildir) for the
+    /// secrets noted, then closes the log and removes the directory.
+    func finish() throws {
+        let events = try log.read(from: 1, limit: .max)
+        var files: [(String, [UInt8])] = []
+        let enumerator = FileManager.default.enumerator(atPath: directory)
+        while let path = enumerator?.nextObject() as? String {
+            guard !path.hasPrefix("maildir") else { continue }
+            var isDirectory: ObjCBool = false
+            _ = FileManager.default.fileExists(atPath: directory + "/" + path, isDirectory: &isDirectory)
+            if !isDirectory.boolValue {
+                files.append((path, [UInt8](try Data(contentsOf: URL(fileURLWithPath: directory + "/" + path)))))
+            }
+        }
+        for secret in lock.withLock({ secrets }) {
+            var needles = [Array(secret.utf8)]
+            if let dot = secret.lastIndex(of: "."), secret.distance(from: dot, to: secret.endIndex) > 20 {
+                needles.append(Array(secret[secret.index(after: dot)...].utf8))  // a token's secret part alone
+            }
+            for needle in needles {
+                for event in events {
+                    #expect(!contains(event.payload, needle), "a secret is in event \(event.position) (\(event.type))")
+                    #expect(!contains(Array((event.metadata.actor + event.metadata.correlationID).utf8), needle))
+                }
+                for (path, bytes) in files { #expect(!contains(bytes, needle), "a secret is in \(path)") }
+            }
+        }
+        #expect(!files.isEmpty)
+        log.close()
+        pool.stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, haystack.count >= needle.count else { return false }
+        let first = needle[0]
+        var index = 0
+        while let start = haystack[index...].firstIndex(of: first) {
+            if start + needle.count > haystack.count { return false }
+            if haystack[start..<start + needle.count].elementsEqual(needle) { return true }
+            index = start + 1
+        }
+        return false
+    }
+}
