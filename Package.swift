@@ -49,6 +49,11 @@ let package = Package(
             dependencies: ["EventLog", "EventLogLMDB"],
             path: "tools/eventlog-bench"
         ),
+        .executableTarget(
+            name: "auth-bench",
+            dependencies: ["AuthDomain", "AuthService", "PasswordHashing", "EventLog", "EventLogLMDB"],
+            path: "tools/auth-bench"
+        ),
         // Appends in a loop and reports each acknowledgement; the crash-safety test kills it.
         .executableTarget(
             name: "eventlog-crash-probe",

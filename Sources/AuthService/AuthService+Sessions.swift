@@ -13,31 +13,44 @@ extension AuthService {
     /// Signs in. Unknown email, wrong password, soft-deleted and locked users all get
     /// ``Rejection/invalidCredentials`` after the same password-hashing work.
     public func login(email: String, password: String, correlationID: String) async throws -> SessionGrant {
-        let hashing = configuration.hashing
-        let dummy = dummyHash
+        let id = try userID(forEmail: email)
+        var state = try id.map { try load($0) }
+        var verified = try await checkPassword(password, against: state)
+        guard let id else { throw Rejection.invalidCredentials }
         for _ in 0..<configuration.maximumAttempts {
-            let id = try userID(forEmail: email)
-            let state = try id.map { try load($0) }
-            let stored = state.flatMap { $0.exists && !$0.isDeleted ? $0.passwordHash : nil }
-            let check = try await pool.run { () -> (matches: Bool, rehash: String?) in
-                let result = try hashing.verify(password, against: stored ?? dummy)
-                let matches = stored != nil && result.matches
-                return (matches, matches && result.needsRehash ? try hashing.hash(password) : nil)
+            guard let current = state else { break }
+            // A concurrent login may have rehashed the password: check against what is stored now.
+            if current.passwordHash != verified.against {
+                verified = try await checkPassword(password, against: current)
             }
-            guard let id, let state else { throw Rejection.invalidCredentials }
             let token = RefreshToken(userID: id, sessionID: UUID(), secret: try secret())
             let command = Login(
-                passwordMatches: check.matches, rehashedPassword: check.rehash, sessionID: token.sessionID,
+                passwordMatches: verified.matches, rehashedPassword: verified.rehash, sessionID: token.sessionID,
                 refreshTokenHash: token.secretHash, policy: configuration.rules)
             do {
                 let user = try await executeOnce(
-                    on: id, from: state, actor: .user(id, state.role), correlationID: correlationID, command)
+                    on: id, from: current, actor: .user(id, current.role), correlationID: correlationID, command)
                 return SessionGrant(user: user, sessionID: token.sessionID, refreshToken: token.text)
             } catch EventLogError.conflict {
-                continue  // the user changed meanwhile (maybe the password): check again
+                state = try load(id)  // the user changed meanwhile: decide again, hashing again only if needed
             }
         }
         throw Rejection.busy
+    }
+
+    /// Verifies `password` against the user's stored hash, or against the dummy hash when
+    /// there is no live user, so both cost the same. Returns the hash it checked against.
+    private func checkPassword(
+        _ password: String, against state: UserState?
+    ) async throws -> (matches: Bool, rehash: String?, against: String) {
+        let hashing = configuration.hashing
+        let stored = state.flatMap { $0.exists && !$0.isDeleted ? $0.passwordHash : nil }
+        let dummy = dummyHash
+        return try await pool.run {
+            let result = try hashing.verify(password, against: stored ?? dummy)
+            let matches = stored != nil && result.matches
+            return (matches, matches && result.needsRehash ? try hashing.hash(password) : nil, stored ?? "")
+        }
     }
 
     /// Trades a refresh token for a new one (see ``RotateRefreshToken`` for the rules).

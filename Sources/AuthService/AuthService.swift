@@ -13,13 +13,15 @@ public final class AuthService: Sendable {
         public var passwordPolicy: PasswordPolicy
         public var hashing: PasswordHashing
         public var rules: AuthPolicy
-        /// Times a command is decided again after a version conflict before giving up.
+        /// Times a command is decided again after a version conflict before giving up. A retry
+        /// re-reads and re-decides but does not hash again, so it is cheap; many concurrent
+        /// commands on one user each need up to one round per competitor.
         public var maximumAttempts: Int
 
         public init(
             passwordPolicy: PasswordPolicy, hashing: PasswordHashing = PasswordHashing(),
             rules: AuthPolicy = AuthPolicy(),
-            maximumAttempts: Int = 5
+            maximumAttempts: Int = 32
         ) {
             self.passwordPolicy = passwordPolicy
             self.hashing = hashing
