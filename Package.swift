@@ -28,13 +28,15 @@ let package = Package(
         .target(name: "EventLogLMDB", dependencies: ["EventLog", "LMDB", "CLMDB"]),
         // Password hashing (Argon2id, scrypt) in PHC strings, and the pool it runs on.
         .target(name: "PasswordHashing", dependencies: ["CArgon2", "COpenSSL"]),
+        // Personal data protection: AES-256-GCM, the key-encryption key, the data-key store.
+        .target(name: "DataProtection", dependencies: ["COpenSSL"]),
         // Users: commands, events, the pure decide/evolve functions, tokens and password policy.
         .target(
             name: "AuthDomain", dependencies: ["EventLog", "COpenSSL"],
             resources: [.copy("Resources/common-passwords.txt"), .copy("Resources/common-passwords.LICENSE.txt")]),
 
         // The shell around the domain: loads, decides, appends with retries; hashing pool; mail.
-        .target(name: "AuthService", dependencies: ["AuthDomain", "PasswordHashing", "EventLog"]),
+        .target(name: "AuthService", dependencies: ["AuthDomain", "PasswordHashing", "DataProtection", "EventLog"]),
 
         .executableTarget(
             name: "authctl",
@@ -51,7 +53,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "auth-bench",
-            dependencies: ["AuthDomain", "AuthService", "PasswordHashing", "EventLog", "EventLogLMDB"],
+            dependencies: [
+                "AuthDomain", "AuthService", "PasswordHashing", "DataProtection", "EventLog", "EventLogLMDB",
+            ],
             path: "tools/auth-bench"
         ),
         // Appends in a loop and reports each acknowledgement; the crash-safety test kills it.
@@ -67,7 +71,9 @@ let package = Package(
         .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing"]),
         .testTarget(
             name: "AuthServiceTests",
-            dependencies: ["AuthService", "AuthDomain", "PasswordHashing", "EventLog", "EventLogLMDB"]),
+            dependencies: [
+                "AuthService", "AuthDomain", "PasswordHashing", "DataProtection", "EventLog", "EventLogLMDB",
+            ]),
         .testTarget(
             name: "EventLogLMDBTests",
             dependencies: ["EventLog", "EventLogLMDB", "LMDB", "CLMDB", "authctl", "eventlog-crash-probe"]

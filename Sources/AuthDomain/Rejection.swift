@@ -14,6 +14,7 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
     case forbidden
     case notFound
     case userDeleted
+    case userErased
     case notDeleted
     case cannotChangeOwnRole
     /// The stream kept changing under the command; retrying later may work.
@@ -32,6 +33,7 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
         case .forbidden: return "forbidden"
         case .notFound: return "not_found"
         case .userDeleted: return "user_deleted"
+        case .userErased: return "user_erased"
         case .notDeleted: return "not_deleted"
         case .cannotChangeOwnRole: return "cannot_change_own_role"
         case .busy: return "busy"
@@ -51,6 +53,7 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
         case .forbidden: return "not allowed"
         case .notFound: return "no such user"
         case .userDeleted: return "the user is deleted"
+        case .userErased: return "the user's personal data was erased for good"
         case .notDeleted: return "the user is not deleted"
         case .cannotChangeOwnRole: return "an admin cannot change their own role"
         case .busy: return "the user changed too often while this command ran; try again"

@@ -23,26 +23,41 @@ extension UserEvent {
         case .stripeCustomerLinked: return "StripeCustomerLinked"
         case .softDeleted: return "UserSoftDeleted"
         case .restored: return "UserRestored"
+        case .erased: return "UserErased"
         }
     }
 
     /// Every event type is at schema version 1 so far.
     public var schemaVersion: UInt16 { 1 }
 
-    public var payload: [UInt8] {
+    /// Whether the payload has a sealed personal part (see ``payload(sealing:)``).
+    public var hasPersonalData: Bool {
+        switch self {
+        case .registered, .passwordResetCompleted, .passwordChanged, .passwordRehashed, .profileUpdated,
+            .stripeCustomerLinked:
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// The stored payload: the public fields, then, for events with personal fields, those
+    /// fields encoded and passed through `seal` (AES-GCM with the user's data key), length-prefixed.
+    public func payload(sealing seal: ([UInt8]) throws -> [UInt8]) rethrows -> [UInt8] {
         var writer = ByteWriter(capacity: 128)
+        var personal = ByteWriter(capacity: 128)
         switch self {
         case .registered(let registered):
-            writer.write(registered.email)
-            writer.write(registered.passwordHash)
-            writer.write(registered.firstName)
-            writer.write(registered.lastName)
-            writer.writeOptional(registered.phone) { $0.write($1) }
             writer.write(registered.role.code)
+            personal.write(registered.email)
+            personal.write(registered.passwordHash)
+            personal.write(registered.firstName)
+            personal.write(registered.lastName)
+            personal.writeOptional(registered.phone) { $0.write($1) }
         case .emailVerificationRequested(let issued), .passwordResetRequested(let issued):
             writer.write(raw: issued.tokenHash.bytes)
             writer.write(issued.expiresAt.microsecondsSince1970)
-        case .emailVerified, .softDeleted, .restored:
+        case .emailVerified, .softDeleted, .restored, .erased:
             break
         case .loginSucceeded(let started):
             writer.write(started.sessionID)
@@ -56,37 +71,64 @@ extension UserEvent {
         case .refreshTokenReuseDetected(let session), .loggedOut(let session):
             writer.write(session)
         case .passwordResetCompleted(let hash), .passwordChanged(let hash), .passwordRehashed(let hash):
-            writer.write(hash)
+            personal.write(hash)
         case .profileUpdated(let changes):
-            writer.writeOptional(changes.firstName) { $0.write($1) }
-            writer.writeOptional(changes.lastName) { $0.write($1) }
-            writer.writeOptional(changes.phone) { writer, phone in writer.writeOptional(phone) { $0.write($1) } }
+            personal.writeOptional(changes.firstName) { $0.write($1) }
+            personal.writeOptional(changes.lastName) { $0.write($1) }
+            personal.writeOptional(changes.phone) { writer, phone in writer.writeOptional(phone) { $0.write($1) } }
         case .roleChanged(let from, let to):
             writer.write(from.code)
             writer.write(to.code)
         case .stripeCustomerLinked(let customer):
-            writer.write(customer)
+            personal.write(customer)
         }
+        if hasPersonalData { writer.write(lengthPrefixed: try seal(personal.bytes)) }
         return writer.bytes
     }
 
-    /// The event for a log entry with this type, schema version and payload.
-    public init(type: String, schemaVersion: UInt16, payload: UnsafeRawBufferPointer) throws(BinaryDecodingError) {
-        guard schemaVersion == 1 else { throw .invalidValue("\(type) schema version \(schemaVersion)") }
+    /// The event for a log entry with this type, schema version and payload. `open` turns the
+    /// sealed personal part back into its bytes, or returns `nil` when the data key is gone:
+    /// the event then comes back with its personal fields empty.
+    public init(
+        type: String, schemaVersion: UInt16, payload: UnsafeRawBufferPointer,
+        opening open: (UnsafeRawBufferPointer) throws -> [UInt8]?
+    ) throws {
+        guard schemaVersion == 1 else {
+            throw BinaryDecodingError.invalidValue("\(type) schema version \(schemaVersion)")
+        }
         var reader = ByteReader(payload)
+        func personal() throws -> [UInt8]? {
+            try open(try reader.readLengthPrefixed())
+        }
+        func decode<Value>(_ bytes: [UInt8]?, empty: Value, _ body: (inout ByteReader) throws -> Value) throws -> Value
+        {
+            guard let bytes else { return empty }
+            return try bytes.withUnsafeBytes { raw in
+                var inner = ByteReader(raw)
+                let value = try body(&inner)
+                guard inner.isAtEnd else { throw BinaryDecodingError.invalidValue("bytes after the personal fields") }
+                return value
+            }
+        }
+        let readString = { (r: inout ByteReader) throws(BinaryDecodingError) -> String in try r.readString() }
         switch type {
         case "UserRegistered":
+            let role = try reader.readRole()
             self = .registered(
-                Registered(
-                    email: try reader.readString(), passwordHash: try reader.readString(),
-                    firstName: try reader.readString(), lastName: try reader.readString(),
-                    phone: try reader.readOptional { r throws(BinaryDecodingError) in try r.readString() },
-                    role: try reader.readRole()))
+                try decode(
+                    try personal(),
+                    empty: Registered(email: "", passwordHash: "", firstName: "", lastName: "", phone: nil, role: role)
+                ) { r in
+                    Registered(
+                        email: try r.readString(), passwordHash: try r.readString(), firstName: try r.readString(),
+                        lastName: try r.readString(), phone: try r.readOptional(readString), role: role)
+                })
         case "EmailVerificationRequested": self = .emailVerificationRequested(try reader.readPendingToken())
         case "PasswordResetRequested": self = .passwordResetRequested(try reader.readPendingToken())
         case "EmailVerified": self = .emailVerified
         case "UserSoftDeleted": self = .softDeleted
         case "UserRestored": self = .restored
+        case "UserErased": self = .erased
         case "LoginSucceeded":
             self = .loginSucceeded(
                 SessionStarted(sessionID: try reader.readUUID(), refreshTokenHash: try reader.readTokenHash()))
@@ -102,27 +144,47 @@ extension UserEvent {
                 TokenRotated(sessionID: try reader.readUUID(), refreshTokenHash: try reader.readTokenHash()))
         case "RefreshTokenReuseDetected": self = .refreshTokenReuseDetected(sessionID: try reader.readUUID())
         case "LoggedOut": self = .loggedOut(sessionID: try reader.readUUID())
-        case "PasswordResetCompleted": self = .passwordResetCompleted(passwordHash: try reader.readString())
-        case "PasswordChanged": self = .passwordChanged(passwordHash: try reader.readString())
-        case "PasswordRehashed": self = .passwordRehashed(passwordHash: try reader.readString())
+        case "PasswordResetCompleted":
+            self = .passwordResetCompleted(passwordHash: try decode(try personal(), empty: "") { try $0.readString() })
+        case "PasswordChanged":
+            self = .passwordChanged(passwordHash: try decode(try personal(), empty: "") { try $0.readString() })
+        case "PasswordRehashed":
+            self = .passwordRehashed(passwordHash: try decode(try personal(), empty: "") { try $0.readString() })
         case "ProfileUpdated":
-            let readString = { (r: inout ByteReader) throws(BinaryDecodingError) -> String in try r.readString() }
             self = .profileUpdated(
-                ProfileChanges(
-                    firstName: try reader.readOptional(readString), lastName: try reader.readOptional(readString),
-                    phone: try reader.readOptional { r throws(BinaryDecodingError) in try r.readOptional(readString) }))
+                try decode(try personal(), empty: ProfileChanges()) { r in
+                    ProfileChanges(
+                        firstName: try r.readOptional(readString), lastName: try r.readOptional(readString),
+                        phone: try r.readOptional { r throws(BinaryDecodingError) in try r.readOptional(readString) })
+                })
         case "RoleChanged": self = .roleChanged(from: try reader.readRole(), to: try reader.readRole())
-        case "StripeCustomerLinked": self = .stripeCustomerLinked(customerID: try reader.readString())
-        default: throw .invalidValue("unknown event type \(type)")
+        case "StripeCustomerLinked":
+            self = .stripeCustomerLinked(customerID: try decode(try personal(), empty: "") { try $0.readString() })
+        default: throw BinaryDecodingError.invalidValue("unknown event type \(type)")
         }
-        guard reader.isAtEnd else { throw .invalidValue("\(reader.remaining) bytes after a \(type) payload") }
+        guard reader.isAtEnd else {
+            throw BinaryDecodingError.invalidValue("\(reader.remaining) bytes after a \(type) payload")
+        }
+    }
+
+    /// What the personal part of an event is sealed against: stream id, stream version and
+    /// event type, so a sealed part cannot be moved to another event.
+    public static func sealingContext(stream: UUID, version: UInt64, type: String) -> [UInt8] {
+        var writer = ByteWriter(capacity: 48)
+        writer.write(stream)
+        writer.write(version)
+        writer.write(raw: Array(type.utf8))
+        return writer.bytes
     }
 
     /// The envelope to append, with who caused it and which request it belongs to.
-    public func newEvent(actor: Actor, correlationID: String) -> NewEvent {
+    public func newEvent(
+        actor: Actor, correlationID: String, sealing seal: ([UInt8]) throws -> [UInt8]
+    ) rethrows -> NewEvent {
         NewEvent(
             type: typeName, schemaVersion: schemaVersion,
-            metadata: EventMetadata(actor: actor.description, correlationID: correlationID), payload: payload)
+            metadata: EventMetadata(actor: actor.description, correlationID: correlationID),
+            payload: try payload(sealing: seal))
     }
 }
 

@@ -23,6 +23,8 @@ public enum UserEvent: Hashable, Sendable {
     case stripeCustomerLinked(customerID: String)
     case softDeleted
     case restored
+    /// The user's data key was destroyed: every personal field of the stream is gone for good.
+    case erased
 
     public struct Registered: Hashable, Sendable {
         public var email: String

@@ -68,6 +68,18 @@ extension UserState {
             next.endSessions(at: time)
         case .restored:
             next.deletedAt = nil
+        case .erased:
+            next.isErased = true
+            next.deletedAt = next.deletedAt ?? time
+            next.email = ""
+            next.passwordHash = ""
+            next.firstName = ""
+            next.lastName = ""
+            next.phone = nil
+            next.stripeCustomerID = nil
+            next.emailVerification = nil
+            next.passwordReset = nil
+            next.endSessions(at: time)
         }
         return next
     }

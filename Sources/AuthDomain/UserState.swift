@@ -27,6 +27,8 @@ public struct UserState: Hashable, Sendable {
     public var lockedUntil: Timestamp?
     /// Access tokens issued before this instant are no longer accepted.
     public var tokensValidAfter: Timestamp?
+    /// The data key was destroyed: personal fields are empty for good; the user stays deleted.
+    public var isErased = false
 
     public init(id: UUID) {
         self.id = id

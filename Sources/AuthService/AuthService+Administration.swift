@@ -40,9 +40,9 @@ extension AuthService {
         return try await execute(
             on: userID, actor: actor, correlationID: correlationID,
             claims: { state in
-                var claims = [UniqueClaim(.claim, scope: scope, key: Array(customerID.utf8))]
+                var claims = [UniqueClaim(.claim, scope: scope, key: LinkStripeCustomer.claimKey(customerID))]
                 if let old = state.stripeCustomerID {
-                    claims.append(UniqueClaim(.release, scope: scope, key: Array(old.utf8)))
+                    claims.append(UniqueClaim(.release, scope: scope, key: LinkStripeCustomer.claimKey(old)))
                 }
                 return claims
             },
@@ -59,5 +59,35 @@ extension AuthService {
     @discardableResult
     public func restore(_ userID: UUID, actor: Actor, correlationID: String) async throws -> UserState {
         try await execute(on: userID, actor: actor, correlationID: correlationID) { _ in Restore(actor: actor) }
+    }
+}
+
+extension AuthService {
+    /// Erases the user's personal data for good (ADMIN or the system): appends `UserErased`
+    /// with the release of the email and Stripe claims, destroys the data key (its slot in
+    /// the key store is overwritten and synced), and deletes the user's waiting mail. Every
+    /// sealed field of the stream is unreadable afterwards; the events' types, times and
+    /// actors stay, and the hash chain still verifies.
+    @discardableResult
+    public func erase(_ userID: UUID, actor: Actor, correlationID: String) async throws -> UserState {
+        let before = try load(userID)
+        let erased = try await execute(
+            on: userID, actor: actor, correlationID: correlationID,
+            claims: { state in
+                var claims: [UniqueClaim] = []
+                if let email = try? EmailAddress(state.email) {
+                    claims.append(UniqueClaim(.release, scope: EmailAddress.claimScope, key: email.claimKey))
+                }
+                if let customer = state.stripeCustomerID {
+                    claims.append(
+                        UniqueClaim(
+                            .release, scope: LinkStripeCustomer.claimScope, key: LinkStripeCustomer.claimKey(customer)))
+                }
+                return claims
+            },
+            command: { _ in Erase(actor: actor) })
+        try keys.destroyDataKey(for: userID)
+        if !before.email.isEmpty { try await mailer.purge(recipient: before.email) }
+        return erased
     }
 }

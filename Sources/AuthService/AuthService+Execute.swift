@@ -1,19 +1,51 @@
 import AuthDomain
+import DataProtection
 import EventLog
 import Foundation
 
 extension AuthService {
     /// The user as the fold of their stream (an empty state when there is none).
+    ///
+    /// Personal fields are opened with the user's data key as they are read; once the key is
+    /// destroyed they come back empty. Finding an erased user whose key still exists (an erase
+    /// interrupted between its event and the key's destruction) completes the erase.
     public func load(_ id: UUID) throws -> UserState {
         let recorded = try log.readStream(id, from: 1)
         var state = UserState(id: id)
         for event in recorded {
-            let decoded = try event.payload.withUnsafeBytes {
-                try UserEvent(type: event.type, schemaVersion: event.schemaVersion, payload: $0)
-            }
+            let decoded = try decode(event)
             state = state.evolve(decoded, at: event.recordedAt)
         }
+        if state.isErased { try keys.destroyDataKey(for: id) }
         return state
+    }
+
+    /// One stored event as a ``UserEvent``, its personal part opened if the key exists.
+    public func decode(_ event: RecordedEvent) throws -> UserEvent {
+        try event.payload.withUnsafeBytes { payload in
+            try UserEvent(type: event.type, schemaVersion: event.schemaVersion, payload: payload) { sealed in
+                guard let key = try keys.dataKey(for: event.streamID) else { return nil }
+                return try AESGCM.open(
+                    sealed, key: key,
+                    associatedData: UserEvent.sealingContext(
+                        stream: event.streamID, version: event.streamVersion, type: event.type))
+            }
+        }
+    }
+
+    /// The envelopes for `events` appended to `id` after `version`, personal parts sealed.
+    func newEvents(
+        _ events: [UserEvent], for id: UUID, after version: UInt64, actor: Actor, correlationID: String
+    ) throws -> [NewEvent] {
+        let key = events.contains(where: \.hasPersonalData) ? try keys.dataKey(for: id) : nil
+        return try events.enumerated().map { index, event in
+            try event.newEvent(actor: actor, correlationID: correlationID) { personal in
+                guard let key else { throw DataProtectionError.missingKey("user \(id) has no data key") }
+                let context = UserEvent.sealingContext(
+                    stream: id, version: version + 1 + UInt64(index), type: event.typeName)
+                return try AESGCM.seal(personal, key: key, associatedData: context)
+            }
+        }
     }
 
     /// Decides `command` against the user's current state and appends what it decided,
@@ -34,7 +66,8 @@ extension AuthService {
             }
             let request = AppendRequest(
                 stream: id, expected: state.exists ? .exactly(state.version) : .noStream,
-                events: decision.events.map { $0.newEvent(actor: actor, correlationID: correlationID) },
+                events: try newEvents(
+                    decision.events, for: id, after: state.version, actor: actor, correlationID: correlationID),
                 claims: decision.rejection == nil ? claims(state) : [])
             let outcome = try await log.append([request])[0]
             switch outcome {

@@ -37,10 +37,17 @@ extension AuthService {
         let command = Register(
             email: email, passwordHash: passwordHash, firstName: firstName, lastName: lastName, phone: phone,
             verificationTokenHash: token.secretHash, policy: configuration.rules)
-        let user = try await execute(
-            on: id, actor: .anonymous, correlationID: correlationID,
-            claims: { _ in [UniqueClaim(.claim, scope: EmailAddress.claimScope, key: email.claimKey)] },
-            command: { _ in command })
+        _ = try keys.createDataKey(for: id)
+        let user: UserState
+        do {
+            user = try await execute(
+                on: id, actor: .anonymous, correlationID: correlationID,
+                claims: { _ in [UniqueClaim(.claim, scope: EmailAddress.claimScope, key: email.claimKey)] },
+                command: { _ in command })
+        } catch {
+            try? keys.destroyDataKey(for: id)  // the user was never written: drop their key
+            throw error
+        }
         try await mailVerification(token, to: user)
         return user
     }

@@ -83,7 +83,8 @@ extension AuthService {
         }
         let request = AppendRequest(
             stream: id, expected: state.exists ? .exactly(state.version) : .noStream,
-            events: decision.events.map { $0.newEvent(actor: actor, correlationID: correlationID) })
+            events: try newEvents(
+                decision.events, for: id, after: state.version, actor: actor, correlationID: correlationID))
         let result = try await log.append([request])[0].get()
         if let rejection = decision.rejection { throw rejection }
         return decision.events.reduce(state) { $0.evolve($1, at: result.recordedAt) }

@@ -1,4 +1,5 @@
 import AuthDomain
+import DataProtection
 import EventLog
 import Foundation
 import PasswordHashing
@@ -31,6 +32,8 @@ public final class AuthService: Sendable {
     }
 
     public let log: any EventLog
+    /// Each user's data key: personal fields in event payloads are sealed with it.
+    public let keys: KeyStore
     public let configuration: Configuration
     let pool: HashingPool
     let mailer: any Mailer
@@ -41,11 +44,12 @@ public final class AuthService: Sendable {
     let dummyHash: String
 
     public init(
-        log: any EventLog, configuration: Configuration, pool: HashingPool, mailer: any Mailer,
+        log: any EventLog, keys: KeyStore, configuration: Configuration, pool: HashingPool, mailer: any Mailer,
         clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() },
         random: @escaping @Sendable (Int) -> [UInt8] = { count in (try? SecureBytes.random(count)) ?? [] }
     ) throws {
         self.log = log
+        self.keys = keys
         self.configuration = configuration
         self.pool = pool
         self.mailer = mailer

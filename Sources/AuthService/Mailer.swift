@@ -16,6 +16,12 @@ public struct MailMessage: Hashable, Sendable {
 /// Delivers messages. Implementations must not log a message's body: it holds a token.
 public protocol Mailer: Sendable {
     func send(_ message: MailMessage) async throws
+    /// Deletes every message to `recipient` still held (erasure); nothing if none is kept.
+    func purge(recipient: String) async throws
+}
+
+extension Mailer {
+    public func purge(recipient: String) async throws {}
 }
 
 /// The default mailer: each message becomes one file in a Maildir (`tmp/`, `new/`, `cur/`)
@@ -55,6 +61,17 @@ public struct MaildirMailer: Mailer {
                 atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
         else { throw CocoaError(.fileWriteUnknown) }
         try FileManager.default.moveItem(atPath: temporary, toPath: directory + "/new/" + name)
+    }
+
+    public func purge(recipient: String) async throws {
+        for sub in ["new", "cur", "tmp"] {
+            let folder = directory + "/" + sub
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
+                let path = folder + "/" + name
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
+                if text.contains("\r\nTo: \(recipient)\r\n") { try FileManager.default.removeItem(atPath: path) }
+            }
+        }
     }
 
     /// The messages waiting in `new/`, oldest first (for tests and for operators).

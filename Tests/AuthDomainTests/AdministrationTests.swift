@@ -87,26 +87,73 @@ import Testing
         .stripeCustomerLinked(customerID: "cus_123"),
         .softDeleted,
         .restored,
+        .erased,
     ]
+
+    /// A stand-in for the shell's AES-GCM: reverses the bytes, so sealed is not plaintext.
+    static func seal(_ bytes: [UInt8]) -> [UInt8] { [0xEE] + bytes.reversed() }
+    static func open(_ sealed: UnsafeRawBufferPointer) -> [UInt8]? { Array(sealed.dropFirst().reversed()) }
 
     @Test(arguments: events)
     func everyEventRoundTripsThroughItsPayload(event: UserEvent) throws {
-        let decoded = try event.payload.withUnsafeBytes {
-            try UserEvent(type: event.typeName, schemaVersion: event.schemaVersion, payload: $0)
+        let payload = event.payload(sealing: Self.seal)
+        let decoded = try payload.withUnsafeBytes {
+            try UserEvent(type: event.typeName, schemaVersion: event.schemaVersion, payload: $0, opening: Self.open)
         }
         #expect(decoded == event)
     }
 
+    @Test(arguments: events.filter(\.hasPersonalData))
+    func personalFieldsAreOnlyInTheSealedPartAndComeBackEmptyWithoutTheKey(event: UserEvent) throws {
+        var sealedParts: [[UInt8]] = []
+        let payload = event.payload { personal in
+            sealedParts.append(personal)
+            return [UInt8](repeating: 0, count: 3)
+        }
+        #expect(sealedParts.count == 1)
+        let redacted = try payload.withUnsafeBytes {
+            try UserEvent(type: event.typeName, schemaVersion: 1, payload: $0, opening: { _ in nil })
+        }
+        switch redacted {
+        case .registered(let registered):
+            #expect(
+                registered.email.isEmpty && registered.passwordHash.isEmpty && registered.firstName.isEmpty
+                    && registered.phone == nil)
+        case .profileUpdated(let changes): #expect(changes.isEmpty)
+        case .stripeCustomerLinked(let customer): #expect(customer.isEmpty)
+        case .passwordChanged(let hash), .passwordRehashed(let hash), .passwordResetCompleted(let hash):
+            #expect(hash.isEmpty)
+        default: Issue.record("unexpected \(redacted)")
+        }
+    }
+
     @Test func unknownTypesVersionsAndTrailingBytesAreErrors() {
-        let payload = UserEvent.emailVerified.payload + [0]
+        let payload = UserEvent.emailVerified.payload(sealing: Self.seal) + [0]
         #expect(throws: BinaryDecodingError.self) {
-            try payload.withUnsafeBytes { _ = try UserEvent(type: "EmailVerified", schemaVersion: 1, payload: $0) }
+            try payload.withUnsafeBytes {
+                _ = try UserEvent(type: "EmailVerified", schemaVersion: 1, payload: $0, opening: Self.open)
+            }
         }
         #expect(throws: BinaryDecodingError.self) {
-            try [UInt8]().withUnsafeBytes { _ = try UserEvent(type: "Nope", schemaVersion: 1, payload: $0) }
+            try [UInt8]().withUnsafeBytes {
+                _ = try UserEvent(type: "Nope", schemaVersion: 1, payload: $0, opening: Self.open)
+            }
         }
         #expect(throws: BinaryDecodingError.self) {
-            try [UInt8]().withUnsafeBytes { _ = try UserEvent(type: "EmailVerified", schemaVersion: 9, payload: $0) }
+            try [UInt8]().withUnsafeBytes {
+                _ = try UserEvent(type: "EmailVerified", schemaVersion: 9, payload: $0, opening: Self.open)
+            }
         }
+    }
+
+    @Test func erasingEmptiesPersonalFieldsAndKeepsTheUserDeleted() throws {
+        let (user, _) = try signedInUser()
+        let (erased, decision) = apply(Erase(actor: .system), to: user, at: at(50))
+        #expect(decision.events == [.erased])
+        #expect(erased.isErased && erased.isDeleted && erased.email.isEmpty && erased.passwordHash.isEmpty)
+        #expect(erased.session == nil && erased.tokensValidAfter == at(50))
+        #expect(Erase(actor: .user(UUID(), .manager)).decide(user, now: at(51)) == .reject(.forbidden))
+        #expect(Erase(actor: .system).decide(erased, now: at(51)) == .accept([]))
+        #expect(Restore(actor: .system).decide(erased, now: at(51)) == .reject(.userErased))
     }
 }

@@ -1,5 +1,6 @@
 import AuthDomain
 import AuthService
+import DataProtection
 import EventLog
 import EventLogLMDB
 import Foundation
@@ -23,6 +24,7 @@ final class Harness: @unchecked Sendable {
     let clock = ManualClock()
     let pool = HashingPool(threads: 2)
     let mailer: MaildirMailer
+    let keys: KeyStore
     let service: AuthService
     private var secrets: Set<String> = []
     private let lock = NSLock()
@@ -36,8 +38,9 @@ final class Harness: @unchecked Sendable {
         // One clock for deciding and for recording, as in the service.
         log = try LMDBEventLog(directory: directory, options: .init(clock: { clock.now() }))
         mailer = try MaildirMailer(directory: directory + "/maildir")
+        keys = try KeyStore(dataDirectory: directory, environment: [:])
         service = try AuthService(
-            log: log,
+            log: log, keys: keys,
             configuration: .init(
                 passwordPolicy: try PasswordPolicy(minimumLength: minimumLength),
                 hashing: PasswordHashing(current: hasher),

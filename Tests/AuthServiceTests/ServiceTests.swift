@@ -143,7 +143,7 @@ import Testing
         #expect(try harness.service.load(user.id).passwordHash.hasPrefix("$scrypt$ln=10,"))
         // Same log, stronger policy: the next login rehashes.
         let stronger = try AuthService(
-            log: harness.log,
+            log: harness.log, keys: harness.keys,
             configuration: .init(
                 passwordPolicy: try PasswordPolicy(),
                 hashing: PasswordHashing(current: Argon2idHasher(memoryKiB: 2_048, iterations: 1, parallelism: 1))),

@@ -6,6 +6,7 @@
 // Usage: swift run -c release auth-bench
 import AuthDomain
 import AuthService
+import DataProtection
 import Dispatch
 import EventLog
 import EventLogLMDB
@@ -38,7 +39,8 @@ defer { try? FileManager.default.removeItem(atPath: directory) }
 let log = try LMDBEventLog(directory: directory)
 let pool = HashingPool()
 let service = try AuthService(
-    log: log, configuration: .init(passwordPolicy: try PasswordPolicy()), pool: pool,
+    log: log, keys: try KeyStore(dataDirectory: directory, environment: [:]),
+    configuration: .init(passwordPolicy: try PasswordPolicy()), pool: pool,
     mailer: try MaildirMailer(directory: directory + "/maildir"))
 for index in 0..<10 {
     _ = try await service.register(

@@ -66,6 +66,9 @@ public struct LinkStripeCustomer: UserCommand {
 
     public static let claimScope = "stripe_customer"
 
+    /// What the uniqueness index holds for a customer id: its SHA-256, not the id itself.
+    public static func claimKey(_ customerID: String) -> [UInt8] { TokenHash(of: Array(customerID.utf8)).bytes }
+
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
         guard actor.isAdmin else { return .reject(.forbidden) }
         guard state.exists else { return .reject(.notFound) }
@@ -102,7 +105,26 @@ public struct Restore: UserCommand {
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
         guard actor.isAdmin else { return .reject(.forbidden) }
         guard state.exists else { return .reject(.notFound) }
+        guard !state.isErased else { return .reject(.userErased) }
         guard state.isDeleted else { return .reject(.notDeleted) }
         return .accept([.restored])
+    }
+}
+
+/// Erases a user's personal data for good (ADMIN or the system): the shell destroys the
+/// user's data key after this event, and releases the email and Stripe claims with it.
+/// The stream stays, so the audit trail keeps every event's type, time and actor.
+public struct Erase: UserCommand {
+    public var actor: Actor
+
+    public init(actor: Actor) {
+        self.actor = actor
+    }
+
+    public func decide(_ state: UserState, now: Timestamp) -> Decision {
+        guard actor.isAdmin else { return .reject(.forbidden) }
+        guard state.exists else { return .reject(.notFound) }
+        guard !state.isErased else { return .accept([]) }
+        return .accept([.erased])
     }
 }

@@ -1,0 +1,192 @@
+import COpenSSL
+import Foundation
+import Synchronization
+
+/// Every user's data key, wrapped by the key-encryption key, in `DATA/keys`: one file of
+/// fixed-size slots, so that erasing a key overwrites its slot in place.
+///
+/// Layout: a 64-byte header, `AUTHLOG-DATAKEYS` (16 bytes), format version (u32 big-endian,
+/// 1), 12 reserved bytes, the key-encryption key's check value (32 bytes); then 80-byte slots:
+/// user id (16), nonce (12), wrapped key (32), tag (16), 4 reserved bytes. A slot of zeros is
+/// empty. The wrap is AES-256-GCM under the key-encryption key with the user id as
+/// associated data, so a slot cannot be moved to another user.
+///
+/// Erasure writes zeros over the slot and syncs the file before returning: no copy of the
+/// wrapped key is left in the file (the file is overwritten, never copied or rewritten).
+/// Writers in several processes take an exclusive `flock` on the file.
+public final class KeyStore: Sendable {
+    static let headerSize = 64
+    static let slotSize = 80
+    static let magic = Array("AUTHLOG-DATAKEYS".utf8)
+
+    public let path: String
+    public let keySource: String
+    let kek: KeyEncryptionKey
+    private let descriptor: Int32
+    private struct Index {
+        var slots: [UUID: Int] = [:]
+        var keys: [UUID: [UInt8]] = [:]
+        var scannedSlots = 0
+    }
+    private let index = Mutex(Index())
+
+    /// Opens (or creates) the store in `dataDirectory` with the key-encryption key from
+    /// `environment` (see ``KeyEncryptionKey``). A missing, malformed or wrong key is an error
+    /// here, before any data is read.
+    public init(dataDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        path = dataDirectory + "/keys"
+        let exists = FileManager.default.fileExists(atPath: path)
+        let (kek, source) = try KeyEncryptionKey.load(
+            dataDirectory: dataDirectory, environment: environment, mayGenerate: !exists)
+        self.kek = kek
+        keySource = source
+        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw DataProtectionError.keyStore("cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        do {
+            try withFileLock {
+                var header = [UInt8](repeating: 0, count: Self.headerSize)
+                let read = pread(descriptor, &header, Self.headerSize, 0)
+                if read == 0 {
+                    header = Self.magic + [0, 0, 0, 1] + [UInt8](repeating: 0, count: 12) + kek.checkValue
+                    try writeAndSync(header, at: 0)
+                } else {
+                    guard read == Self.headerSize, Array(header[0..<16]) == Self.magic else {
+                        throw DataProtectionError.keyStore("\(path) is not an Authlog key store")
+                    }
+                    guard Array(header[32..<64]) == kek.checkValue else {
+                        throw DataProtectionError.wrongKey(
+                            "the key-encryption key from \(source) is not the one that wrapped the data keys in \(path)"
+                        )
+                    }
+                }
+            }
+            try scanNewSlots()
+        } catch {
+            close(descriptor)
+            throw error
+        }
+    }
+
+    deinit {
+        close(descriptor)
+    }
+
+    /// The user's data key, or `nil` if there is none (never created, or erased).
+    public func dataKey(for user: UUID) throws -> [UInt8]? {
+        if let key = index.withLock({ $0.keys[user] }) { return key }
+        if index.withLock({ $0.slots[user] }) == nil { try scanNewSlots() }  // written by another process?
+        guard let slot = index.withLock({ $0.slots[user] }) else { return nil }
+        let bytes = try readSlot(slot)
+        guard Array(bytes[0..<16]) == uuidBytes(user) else { return nil }  // erased meanwhile
+        let key = try bytes.withUnsafeBytes { raw in
+            try AESGCM.open(
+                UnsafeRawBufferPointer(rebasing: raw[16..<76]), key: kek.bytes, associatedData: wrapContext(user))
+        }
+        index.withLock { $0.keys[user] = key }
+        return key
+    }
+
+    /// Creates, stores (synced) and returns a new data key for `user`.
+    public func createDataKey(for user: UUID) throws -> [UInt8] {
+        var key = [UInt8](repeating: 0, count: 32)
+        guard RAND_bytes(&key, 32) == 1 else { throw DataProtectionError.crypto("RAND_bytes failed") }
+        let wrapped = try AESGCM.seal(key, key: kek.bytes, associatedData: wrapContext(user))
+        let slot = try withFileLock { () throws -> Int in
+            var info = stat()
+            fstat(descriptor, &info)
+            let slot = (Int(info.st_size) - Self.headerSize) / Self.slotSize
+            try writeAndSync(uuidBytes(user) + wrapped + [0, 0, 0, 0], at: Self.headerSize + slot * Self.slotSize)
+            return slot
+        }
+        index.withLock {
+            $0.slots[user] = slot
+            $0.keys[user] = key
+        }
+        return key
+    }
+
+    /// Overwrites the user's slot with zeros and syncs; returns whether there was one.
+    @discardableResult
+    public func destroyDataKey(for user: UUID) throws -> Bool {
+        try scanNewSlots()
+        guard let slot = index.withLock({ $0.slots[user] }) else { return false }
+        try withFileLock {
+            try writeAndSync([UInt8](repeating: 0, count: Self.slotSize), at: Self.headerSize + slot * Self.slotSize)
+        }
+        forget(user)
+        return true
+    }
+
+    /// Drops a cached key (another process erased it).
+    public func forget(_ user: UUID) {
+        index.withLock {
+            $0.keys[user] = nil
+            $0.slots[user] = nil
+        }
+    }
+
+    /// The slot's stored bytes (user id, nonce, wrapped key, tag), for audits and tests.
+    public func storedSlot(for user: UUID) throws -> [UInt8]? {
+        try scanNewSlots()
+        guard let slot = index.withLock({ $0.slots[user] }) else { return nil }
+        return try readSlot(slot)
+    }
+
+    private func scanNewSlots() throws {
+        var info = stat()
+        fstat(descriptor, &info)
+        let total = max(0, (Int(info.st_size) - Self.headerSize) / Self.slotSize)
+        let first = index.withLock { $0.scannedSlots }
+        guard total > first else { return }
+        var buffer = [UInt8](repeating: 0, count: (total - first) * Self.slotSize)
+        guard pread(descriptor, &buffer, buffer.count, off_t(Self.headerSize + first * Self.slotSize)) == buffer.count
+        else {
+            throw DataProtectionError.keyStore("cannot read \(path)")
+        }
+        index.withLock { index in
+            for number in 0..<(total - first) {
+                let slot = buffer[(number * Self.slotSize)..<(number * Self.slotSize + 16)]
+                if slot.allSatisfy({ $0 == 0 }) { continue }
+                let bytes = Array(slot)
+                let user = UUID(
+                    uuid: (
+                        bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8],
+                        bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+                    ))
+                index.slots[user] = first + number
+            }
+            index.scannedSlots = total
+        }
+    }
+
+    private func readSlot(_ slot: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: Self.slotSize)
+        guard pread(descriptor, &bytes, Self.slotSize, off_t(Self.headerSize + slot * Self.slotSize)) == Self.slotSize
+        else {
+            throw DataProtectionError.keyStore("cannot read slot \(slot) of \(path)")
+        }
+        return bytes
+    }
+
+    private func writeAndSync(_ bytes: [UInt8], at offset: Int) throws {
+        guard pwrite(descriptor, bytes, bytes.count, off_t(offset)) == bytes.count, fsync(descriptor) == 0 else {
+            throw DataProtectionError.keyStore("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private func withFileLock<Result>(_ body: () throws -> Result) throws -> Result {
+        guard flock(descriptor, LOCK_EX) == 0 else { throw DataProtectionError.keyStore("cannot lock \(path)") }
+        defer { flock(descriptor, LOCK_UN) }
+        return try body()
+    }
+
+    private func wrapContext(_ user: UUID) -> [UInt8] {
+        Array("authlog data key ".utf8) + uuidBytes(user)
+    }
+}
+
+func uuidBytes(_ id: UUID) -> [UInt8] {
+    withUnsafeBytes(of: id.uuid) { Array($0) }
+}
