@@ -41,7 +41,7 @@ let package = Package(
         .executableTarget(
             name: "authctl",
             dependencies: [
-                "EventLog", "EventLogLMDB",
+                "EventLog", "EventLogLMDB", "AuthDomain", "AuthService", "DataProtection", "PasswordHashing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/authctl"
@@ -69,6 +69,7 @@ let package = Package(
         .testTarget(name: "EventLogTests", dependencies: ["EventLog"]),
         .testTarget(name: "AuthDomainTests", dependencies: ["AuthDomain", "EventLog"]),
         .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing"]),
+        .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection"]),
         .testTarget(
             name: "AuthServiceTests",
             dependencies: [

@@ -130,3 +130,30 @@ final class Harness: @unchecked Sendable {
         return false
     }
 }
+
+/// Runs a built product of the package (beside the test bundle) and collects its output.
+func runProduct(
+    _ name: String, _ arguments: [String], environment: [String: String] = [:]
+) throws -> (status: Int32, stdout: String, stderr: String) {
+    let executable =
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
+    while !FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path) && directory.path != "/"
+    {
+        directory.deleteLastPathComponent()
+    }
+    let process = Process()
+    process.executableURL = directory.appendingPathComponent(name)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }
+        .merging(environment) { $1 }
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+}

@@ -4,7 +4,7 @@ import EventLogLMDB
 import Foundation
 
 @main
-struct Authctl: ParsableCommand {
+struct Authctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "authctl",
         abstract: "Operate and audit an Authlog data directory.",
@@ -15,7 +15,7 @@ struct Authctl: ParsableCommand {
             Example:
               authctl --data ./data verify
             """,
-        subcommands: [Init.self, Stats.self, Verify.self]
+        subcommands: [Init.self, Stats.self, Verify.self, Erase.self]
     )
 
     @Option(name: .long, help: "The data directory (default: $AUTHLOG_DATA or ./data).")

@@ -1,0 +1,56 @@
+import ArgumentParser
+import AuthDomain
+import AuthService
+import DataProtection
+import EventLog
+import EventLogLMDB
+import Foundation
+import PasswordHashing
+
+struct Erase: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Erase a user's personal data for good (crypto-shredding).",
+        discussion: """
+            Appends UserErased (actor: system), releases the user's email and Stripe id, \
+            destroys the user's data key and deletes their waiting mail. The events stay, with \
+            their type, time and actor; the hash chain still verifies. Safe while authd runs: \
+            LMDB serialises the writers.
+
+            Example:
+              authctl --data ./data erase alice@example.com
+              authctl --data ./data erase 0193f1c2-7d4e-7a10-9b1e-3c5d7e9f1a2b
+            """)
+
+    @ParentCommand var root: Authctl
+    @Argument(help: "The user: an id or an email address.") var user: String
+
+    func run() async throws {
+        let log = try failing { try LMDBEventLog(directory: root.data) }
+        defer { log.close() }
+        let pool = HashingPool(threads: 1)
+        defer { pool.stop() }
+        let service = try failing {
+            try AuthService(
+                log: log, keys: try KeyStore(dataDirectory: root.data),
+                configuration: .init(passwordPolicy: try PasswordPolicy()), pool: pool,
+                mailer: try MaildirMailer(directory: root.data + "/maildir"))
+        }
+        guard let id = try failing({ try UUID(uuidString: user) ?? service.userID(forEmail: user) }),
+            try failing({ try service.load(id).exists })
+        else {
+            printError("authctl: no user \(user)")
+            throw ExitCode(2)
+        }
+        let erased: UserState
+        do {
+            erased = try await service.erase(
+                id, actor: .system, correlationID: "authctl-erase-\(UUID().uuidString.lowercased())")
+        } catch {
+            printError("authctl: \(error)")
+            throw ExitCode(2)
+        }
+        print(
+            "erased \(id.uuidString.lowercased()): \(erased.version) events keep their type, time and actor; the personal data is gone"
+        )
+    }
+}
