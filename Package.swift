@@ -35,8 +35,16 @@ let package = Package(
             name: "AuthDomain", dependencies: ["EventLog", "COpenSSL"],
             resources: [.copy("Resources/common-passwords.txt"), .copy("Resources/common-passwords.LICENSE.txt")]),
 
+        // Projections of the log: the User table and the role index, kept in the append's
+        // transaction, rebuilt into a spare generation; and the read API over them.
+        .target(
+            name: "Projections",
+            dependencies: ["AuthDomain", "DataProtection", "EventLog", "EventLogLMDB", "LMDB"],
+            path: "projections"),
         // The shell around the domain: loads, decides, appends with retries; hashing pool; mail.
-        .target(name: "AuthService", dependencies: ["AuthDomain", "PasswordHashing", "DataProtection", "EventLog"]),
+        .target(
+            name: "AuthService",
+            dependencies: ["AuthDomain", "PasswordHashing", "DataProtection", "EventLog", "Projections"]),
 
         .executableTarget(
             name: "authctl",
@@ -70,6 +78,12 @@ let package = Package(
         .testTarget(name: "AuthDomainTests", dependencies: ["AuthDomain", "EventLog"]),
         .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing"]),
         .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection"]),
+        .testTarget(
+            name: "ProjectionsTests",
+            dependencies: [
+                "Projections", "AuthService", "AuthDomain", "PasswordHashing", "DataProtection", "EventLog",
+                "EventLogLMDB", "LMDB",
+            ]),
         .testTarget(
             name: "AuthServiceTests",
             dependencies: [

@@ -5,8 +5,8 @@ public enum Role: String, CaseIterable, Hashable, Sendable, Codable {
     case admin = "ADMIN"
     case marketing = "MARKETING"
 
-    /// One byte in event payloads; never reorder.
-    var code: UInt8 {
+    /// One byte in event payloads and stored rows; never reorder.
+    public var code: UInt8 {
         switch self {
         case .target: return 0
         case .manager: return 1
@@ -15,7 +15,7 @@ public enum Role: String, CaseIterable, Hashable, Sendable, Codable {
         }
     }
 
-    init?(code: UInt8) {
+    public init?(code: UInt8) {
         switch code {
         case 0: self = .target
         case 1: self = .manager

@@ -43,6 +43,11 @@ public struct UserState: Hashable, Sendable {
     public struct PendingToken: Hashable, Sendable {
         public var hash: TokenHash
         public var expiresAt: Timestamp
+
+        public init(hash: TokenHash, expiresAt: Timestamp) {
+            self.hash = hash
+            self.expiresAt = expiresAt
+        }
     }
 
     public struct Session: Hashable, Sendable {
@@ -53,5 +58,17 @@ public struct UserState: Hashable, Sendable {
         public var rotatedAt: Timestamp?
         public var startedAt: Timestamp
         public var lastUsedAt: Timestamp
+
+        public init(
+            id: UUID, tokenHash: TokenHash, previousTokenHash: TokenHash? = nil, rotatedAt: Timestamp? = nil,
+            startedAt: Timestamp, lastUsedAt: Timestamp
+        ) {
+            self.id = id
+            self.tokenHash = tokenHash
+            self.previousTokenHash = previousTokenHash
+            self.rotatedAt = rotatedAt
+            self.startedAt = startedAt
+            self.lastUsedAt = lastUsedAt
+        }
     }
 }

@@ -2,6 +2,7 @@ import AuthDomain
 import DataProtection
 import EventLog
 import Foundation
+import Projections
 
 extension AuthService {
     /// The user as the fold of their stream (an empty state when there is none).
@@ -22,30 +23,14 @@ extension AuthService {
 
     /// One stored event as a ``UserEvent``, its personal part opened if the key exists.
     public func decode(_ event: RecordedEvent) throws -> UserEvent {
-        try event.payload.withUnsafeBytes { payload in
-            try UserEvent(type: event.type, schemaVersion: event.schemaVersion, payload: payload) { sealed in
-                guard let key = try keys.dataKey(for: event.streamID) else { return nil }
-                return try AESGCM.open(
-                    sealed, key: key,
-                    associatedData: UserEvent.sealingContext(
-                        stream: event.streamID, version: event.streamVersion, type: event.type))
-            }
-        }
+        try sealing.decode(event)
     }
 
     /// The envelopes for `events` appended to `id` after `version`, personal parts sealed.
     func newEvents(
         _ events: [UserEvent], for id: UUID, after version: UInt64, actor: Actor, correlationID: String
     ) throws -> [NewEvent] {
-        let key = events.contains(where: \.hasPersonalData) ? try keys.dataKey(for: id) : nil
-        return try events.enumerated().map { index, event in
-            try event.newEvent(actor: actor, correlationID: correlationID) { personal in
-                guard let key else { throw DataProtectionError.missingKey("user \(id) has no data key") }
-                let context = UserEvent.sealingContext(
-                    stream: id, version: version + 1 + UInt64(index), type: event.typeName)
-                return try AESGCM.seal(personal, key: key, associatedData: context)
-            }
-        }
+        try sealing.newEvents(events, for: id, after: version, actor: actor, correlationID: correlationID)
     }
 
     /// Decides `command` against the user's current state and appends what it decided,

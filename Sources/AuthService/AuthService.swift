@@ -3,6 +3,7 @@ import DataProtection
 import EventLog
 import Foundation
 import PasswordHashing
+import Projections
 
 /// The imperative shell around the user commands: loads a user's stream, lets the pure
 /// `decide` choose events, appends them with the version it decided from (retrying on
@@ -34,6 +35,7 @@ public final class AuthService: Sendable {
     public let log: any EventLog
     /// Each user's data key: personal fields in event payloads are sealed with it.
     public let keys: KeyStore
+    let sealing: UserEventSealing
     public let configuration: Configuration
     let pool: HashingPool
     let mailer: any Mailer
@@ -50,6 +52,7 @@ public final class AuthService: Sendable {
     ) throws {
         self.log = log
         self.keys = keys
+        self.sealing = UserEventSealing(keys: keys)
         self.configuration = configuration
         self.pool = pool
         self.mailer = mailer

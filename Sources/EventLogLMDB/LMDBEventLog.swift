@@ -59,11 +59,32 @@ public final class LMDBEventLog: EventLog {
     /// Lets queued appends finish, stops the writer and closes the environment.
     public func close() {
         writer?.stop()
+        storage.projector.withLock { $0 = nil }
         storage.environment.close()
     }
 
     /// Batches committed by the writer so far, with the appends and events they carried.
     public var groupCommitStatistics: GroupCommitStatistics { writer?.statistics ?? GroupCommitStatistics() }
+
+    /// Whether appends are refused (opened with `readOnly`).
+    public var isReadOnly: Bool { writer == nil }
+
+    /// Runs `body` in a write transaction of its own and commits it, growing the map and
+    /// running `body` again on `MDB_MAP_FULL`, like the log's own writer does. For
+    /// maintenance beside the log (projection builds); `body` may run more than once.
+    public func withWriteTransaction<Result>(_ body: (borrowing Transaction) throws -> Result) throws -> Result {
+        for _ in 0..<48 {
+            do {
+                let txn = try storage.environment.beginTransaction(readOnly: false)
+                let result = try body(txn)
+                try txn.commit()
+                return result
+            } catch let error as LMDBError where error == .mapFull {
+                try storage.growMap()
+            }
+        }
+        throw EventLogError.storageFull(detail: "the map could not grow enough for this transaction")
+    }
 
     /// The LMDB environment, for callers that keep their own databases in it.
     public var environment: Environment { storage.environment }

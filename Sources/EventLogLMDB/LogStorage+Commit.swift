@@ -49,6 +49,7 @@ extension LogStorage {
         let txn = try environment.beginTransaction(readOnly: false)
         var state = BatchState(head: try head(in: txn))
         state.now = max(clock(), state.head.recordedAt)
+        state.projector = projector.withLock { $0 }
         let outcomes = try batches.map { requests in
             try requests.map { request in try append(request, in: txn, state: &state) }
         }
@@ -96,6 +97,14 @@ extension LogStorage {
             }
             state.head.position = position
             state.head.hash = hash
+            if let projector = state.projector {
+                try projector.project(
+                    RecordedEvent(
+                        position: position, streamID: request.stream, streamVersion: version, type: event.type,
+                        schemaVersion: event.schemaVersion, recordedAt: state.now, metadata: event.metadata,
+                        payload: event.payload, hash: hash),
+                    in: txn)
+            }
         }
         try apply(request.claims, for: request.stream, in: txn)
         state.head.recordedAt = state.now
@@ -147,6 +156,7 @@ private struct BatchState {
     var versions: [UUID: UInt64] = [:]
     var encoder = ByteWriter(capacity: 1_024)
     var scratch: [UInt8] = []
+    var projector: (any TransactionalProjector)?
 
     init(head: LogHead) {
         self.head = head

@@ -1,6 +1,7 @@
 import EventLog
 import Foundation
 import LMDB
+import Synchronization
 
 /// The open environment and its databases, shared by the log's readers and its writer thread.
 final class LogStorage: Sendable {
@@ -10,6 +11,7 @@ final class LogStorage: Sendable {
     let unique: Database
     let meta: Database
     let clock: @Sendable () -> Timestamp
+    let projector = Mutex<(any TransactionalProjector)?>(nil)
 
     init(
         environment: Environment, events: Database, streams: Database, unique: Database, meta: Database,

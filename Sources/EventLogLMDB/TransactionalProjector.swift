@@ -1,0 +1,24 @@
+import EventLog
+import LMDB
+
+/// Keeps derived databases (projections) in step with the log inside the log's own write
+/// transaction, so a read after an acknowledged append sees its effects and uniqueness checks
+/// see every commit.
+///
+/// Rules:
+/// - `project` runs on the writer thread, inside the write transaction, once per appended
+///   event, in position order, right after the event is written.
+/// - It must not begin transactions of its own, block, or `await`.
+/// - An error it throws fails the whole batch: nothing in it is acknowledged.
+/// - It reads what it needs from `txn`, never from a cache another process could have
+///   outdated (another process may append without a projector; catch up from the log).
+public protocol TransactionalProjector: Sendable {
+    func project(_ event: RecordedEvent, in txn: borrowing Transaction) throws
+}
+
+extension LMDBEventLog {
+    /// Attaches the projector every later batch calls (see ``TransactionalProjector``).
+    public func attach(_ projector: any TransactionalProjector) {
+        storage.projector.withLock { $0 = projector }
+    }
+}

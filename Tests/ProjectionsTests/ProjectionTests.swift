@@ -1,0 +1,210 @@
+import AuthDomain
+import AuthService
+import EventLog
+import EventLogLMDB
+import Foundation
+import LMDB
+import Testing
+
+@testable import Projections
+
+@Suite struct ProjectionTests {
+    /// Runs random commands through the service, then checks the projection against a fresh
+    /// fold of every stream and the role index against a scan of the User table.
+    func randomHistory(_ world: World, seed: UInt64, steps: Int) async throws {
+        var random = SplitMix(state: seed)
+        var users: [UUID] = []
+        let admin = Actor.system
+        for step in 0..<steps {
+            let choice = users.isEmpty ? 0 : Int(random.next() % 9)
+            let target = users.isEmpty ? UUID() : users[Int(random.next() % UInt64(users.count))]
+            do {
+                switch choice {
+                case 0:
+                    let user = try await world.service.register(
+                        .init(
+                            email: "user\(step)@example.com", password: "password-\(step)-long", firstName: "F\(step)",
+                            lastName: "L\(step)"),
+                        correlationID: "p")
+                    users.append(user.id)
+                case 1:
+                    let email = try world.service.load(target).email
+                    _ = try await world.service.login(email: email, password: "wrong password", correlationID: "p")
+                case 2:
+                    try await world.service.changeRole(
+                        of: target, to: Role.allCases[Int(random.next() % 4)], actor: admin, correlationID: "p")
+                case 3:
+                    try await world.service.updateProfile(
+                        of: target, firstName: "N\(random.next() % 50)", lastName: nil,
+                        phone: random.next() % 2 == 0 ? "+1 555 \(step)" : "", actor: admin, correlationID: "p")
+                case 4: try await world.service.softDelete(target, actor: admin, correlationID: "p")
+                case 5: try await world.service.restore(target, actor: admin, correlationID: "p")
+                case 6:
+                    try await world.service.linkStripeCustomer(
+                        of: target, customerID: "cus_\(random.next() % 40)", actor: admin, correlationID: "p")
+                case 7:
+                    let email = try world.service.load(target).email
+                    try await world.service.requestPasswordReset(email: email, correlationID: "p")
+                default:
+                    if random.next() % 4 == 0 {
+                        try await world.service.erase(target, actor: admin, correlationID: "p")
+                    }
+                }
+            } catch is Rejection {
+                continue  // refused commands are part of a random history
+            }
+        }
+    }
+
+    func checkAgainstFold(_ world: World) throws {
+        var byRole: [Role: [UUID]] = [:]
+        var deletedByRole: [Role: [UUID]] = [:]
+        let ids = try world.streamIDs()
+        for id in ids {
+            let folded = try world.service.load(id)
+            let projected = try #require(try world.queries.user(id: id))
+            #expect(projected == folded, "user \(id) differs from the fold of its stream")
+            if folded.isDeleted {
+                deletedByRole[folded.role, default: []].append(id)
+            } else {
+                byRole[folded.role, default: []].append(id)
+            }
+        }
+        for role in Role.allCases {
+            var listed: [UUID] = []
+            var cursor: String?
+            repeat {
+                let page = try world.queries.users(role: role, includeDeleted: true, limit: 7, after: cursor)
+                listed += page.users.map(\.id)
+                cursor = page.nextCursor
+            } while cursor != nil
+            let live = (byRole[role] ?? []).sorted { uuidKey($0).lexicographicallyPrecedes(uuidKey($1)) }
+            let deleted = (deletedByRole[role] ?? []).sorted { uuidKey($0).lexicographicallyPrecedes(uuidKey($1)) }
+            #expect(listed == live + deleted, "role index for \(role) differs from a scan of the User table")
+            #expect(try world.queries.users(role: role, limit: 1_000).users.map(\.id) == live)
+            #expect(try world.queries.count(role: role) == live.count)
+            #expect(try world.queries.count(role: role, includeDeleted: true) == live.count + deleted.count)
+        }
+    }
+
+    @Test(arguments: [UInt64(1), 2, 3])
+    func theProjectionEqualsTheFoldOfEveryStream(seed: UInt64) async throws {
+        let world = try World()
+        defer { world.finish() }
+        try await randomHistory(world, seed: seed, steps: 150)
+        try checkAgainstFold(world)
+        #expect(try world.projection.status()?.checkpoint == world.log.headPosition())
+    }
+
+    @Test func aNewProjectionVersionIsRebuiltOnOpenAndEqualsAFreshFold() async throws {
+        let world = try World()
+        defer { world.finish() }
+        try await randomHistory(world, seed: 7, steps: 120)
+        let before = try #require(try world.projection.status())
+        try world.reopen(version: UserProjection.version + 1)
+        let after = try #require(try world.projection.status())
+        #expect(after.version == UserProjection.version + 1)
+        #expect(after.generation != before.generation)
+        #expect(after.checkpoint == before.checkpoint)
+        try checkAgainstFold(world)
+    }
+
+    @Test func versionsAndCheckpointsSurviveAReopenWithoutARebuild() async throws {
+        let world = try World()
+        defer { world.finish() }
+        try await randomHistory(world, seed: 11, steps: 60)
+        let before = try world.projection.status()
+        try world.reopen()
+        #expect(try world.projection.status() == before)
+        try checkAgainstFold(world)
+    }
+
+    @Test func appendsMadeWithoutTheProjectorAreCaughtUp() async throws {
+        let world = try World()
+        defer { world.finish() }
+        try await randomHistory(world, seed: 5, steps: 40)
+        // A writer without the projector (an older build, another tool) appends behind its back.
+        let someone = try #require(try world.streamIDs().first)
+        world.log.close()
+        let bare = try LMDBEventLog(directory: world.directory)
+        _ = try await bare.append(
+            [UserEvent.softDeleted.newEvent(actor: .system, correlationID: "bare") { $0 }], to: someone, expecting: .any
+        )
+        bare.close()
+        try world.reopen()
+        #expect(try world.projection.status()?.checkpoint == world.log.headPosition())
+        try checkAgainstFold(world)
+    }
+
+    @Test func aCrashMidRebuildLeavesTheOldProjectionServingAndANewRebuildCompletes() async throws {
+        let world = try World()
+        defer { world.finish() }
+        try await randomHistory(world, seed: 13, steps: 80)
+        let live = try #require(try world.projection.status())
+        // What a rebuild killed half-way leaves: a spare generation partly written, catalog untouched.
+        let spare = 1 - live.generation
+        let someone = try #require(try world.streamIDs().first)
+        try world.log.withWriteTransaction { txn in
+            try world.projection.putRow(UserState(id: someone), sealedPersonal: nil, generation: spare, in: txn)
+        }
+        try world.reopen()
+        #expect(try world.projection.status() == live)
+        try checkAgainstFold(world)
+        let report = try world.projection.rebuild()
+        #expect(report.events == live.checkpoint)
+        #expect(try world.projection.status()?.generation == spare)
+        try checkAgainstFold(world)
+    }
+
+    @Test func aRebuildKeepsServingAndCatchesUpWithAppendsMadeMeanwhile() async throws {
+        let world = try World()
+        defer { world.finish() }
+        try await randomHistory(world, seed: 17, steps: 100)
+        let service = world.service
+        let writer = Task {
+            for index in 0..<30 {
+                _ = try await service.register(
+                    .init(
+                        email: "during\(index)@example.com", password: "password-during", firstName: "D", lastName: "R"),
+                    correlationID: "during")
+            }
+        }
+        let projection = world.projection
+        let report = try await Task.detached { try projection.rebuild() }.value
+        try await writer.value
+        #expect(report.events > 0)
+        #expect(try world.projection.status()?.checkpoint == world.log.headPosition())
+        try checkAgainstFold(world)
+    }
+
+    @Test func readsSeeTheirWritesAndTimeTravel() async throws {
+        let world = try World()
+        defer { world.finish() }
+        let user = try await world.service.register(
+            .init(email: "Time@Example.com", password: "password-time", firstName: "Tim", lastName: "Traveller"),
+            correlationID: "t")
+        #expect(try world.queries.user(email: "time@example.com")?.firstName == "Tim")
+        let registeredAt = try #require(try world.log.readStream(user.id, from: 1).last)
+        try await world.service.changeRole(of: user.id, to: .admin, actor: .system, correlationID: "t")
+        try await world.service.updateProfile(
+            of: user.id, firstName: "Timothy", lastName: nil, phone: nil, actor: .system, correlationID: "t")
+        try await world.service.linkStripeCustomer(
+            of: user.id, customerID: "cus_time", actor: .system, correlationID: "t")
+        #expect(try world.queries.user(id: user.id)?.firstName == "Timothy")
+        #expect(try world.queries.user(stripeCustomerID: "cus_time")?.id == user.id)
+        let then = try #require(try world.queries.user(id: user.id, asOf: .position(registeredAt.position)))
+        #expect(then.firstName == "Tim" && then.role == .target)
+        #expect(try world.queries.user(id: user.id, asOf: .instant(Timestamp(microsecondsSince1970: 0))) == nil)
+        #expect(try world.queries.holders(of: .admin, asOf: .position(registeredAt.position)).isEmpty)
+        #expect(try world.queries.holders(of: .admin, asOf: .position(world.log.headPosition())) == [user.id])
+        let trail = try world.queries.auditTrail(id: user.id)
+        #expect(
+            trail.map(\.type) == [
+                "UserRegistered", "EmailVerificationRequested", "RoleChanged", "ProfileUpdated", "StripeCustomerLinked",
+            ])
+        #expect(trail[0].changes["email"] == "Time@Example.com" && trail[0].changes["password_hash"] == "changed")
+        #expect(trail[2].changes == ["role": "ADMIN", "tokens_valid_after": trail[2].recordedAt.description])
+        #expect(trail.allSatisfy { $0.actor == "anonymous" || $0.actor == "system" })
+        #expect(throws: QueryError.invalidCursor) { try world.queries.users(role: .admin, after: "nonsense!") }
+    }
+}

@@ -1,0 +1,214 @@
+import AuthDomain
+import DataProtection
+import EventLog
+import EventLogLMDB
+import Foundation
+import LMDB
+import Synchronization
+
+/// The User table and the role index: one projection, named `users`, folded from the log.
+///
+/// Databases, in two generations `g` (0 and 1) so a rebuild can fill one while the other
+/// serves:
+/// - `users.g`: user id (16 bytes) -> ``UserRow``;
+/// - `roles.g`: role (u8) + status (u8: 0 live, 1 soft-deleted) + user id -> empty: a page of
+///   users by role is a cursor walk, live users first, ordered by id (registration time);
+/// - `role-counts.g`: role + status -> u64 count.
+///
+/// The email and Stripe customer indexes are the log's `unique` claims (scopes `email` and
+/// `stripe_customer`), kept in the same write transaction as every append.
+public final class UserProjection: TransactionalProjector, Sendable {
+    public static let name = "users"
+    /// Bump when the row layout or the fold changes: the projection is then rebuilt on open.
+    public static let version: UInt32 = 1
+
+    let log: LMDBEventLog
+    let sealing: UserEventSealing
+    let catalog: Database
+    let tables: [Tables]
+    let codeVersion: UInt32
+
+    struct Tables: Sendable {
+        let users: Database
+        let roles: Database
+        let counts: Database
+    }
+
+    /// Opens the projection's databases in `log`'s environment, brings the projection up to
+    /// date (a rebuild if its stored version differs, a catch-up if it is behind the head),
+    /// then attaches it to the log so every later append keeps it current.
+    public init(
+        log: LMDBEventLog, keys: KeyStore, codeVersion: UInt32 = UserProjection.version,
+        progress: (@Sendable (RebuildProgress) -> Void)? = nil
+    ) throws {
+        self.log = log
+        self.sealing = UserEventSealing(keys: keys)
+        self.codeVersion = codeVersion
+        let txn = try log.environment.beginTransaction(readOnly: log.isReadOnly)
+        (catalog, tables) = try Self.openDatabases(txn, create: !log.isReadOnly, directory: log.directory)
+        try txn.commit()  // a committed transaction keeps its database handles open
+        guard !log.isReadOnly else { return }
+        let entry = try log.environment.read { txn in try self.entry(in: txn) }
+        if entry == nil || entry?.version != codeVersion {
+            try rebuild(progress: progress)
+        } else {
+            try catchUp()
+        }
+        log.attach(self)
+    }
+
+    static func openDatabases(
+        _ txn: borrowing Transaction, create: Bool, directory: String
+    ) throws -> (Database, [Tables]) {
+        var opened: [String: Database] = [:]
+        let names = ["projections"] + (0..<2).flatMap { ["users.\($0)", "roles.\($0)", "role-counts.\($0)"] }
+        for name in names {
+            guard let db = try txn.openDatabase(name, flags: create ? .create : []) else {
+                throw EventLogError.noLog(path: directory + " (no projections yet: start authd once)")
+            }
+            opened[name] = db
+        }
+        let tables = (0..<2).map {
+            Tables(users: opened["users.\($0)"]!, roles: opened["roles.\($0)"]!, counts: opened["role-counts.\($0)"]!)
+        }
+        return (opened["projections"]!, tables)
+    }
+
+    /// The catalog entry, or `nil` before the first build.
+    func entry(in txn: borrowing Transaction) throws -> CatalogEntry? {
+        try Array(Self.name.utf8).withUnsafeBytes { key in try txn.get(catalog, key: key).flatMap(CatalogEntry.init) }
+    }
+
+    func write(_ entry: CatalogEntry, in txn: borrowing Transaction) throws {
+        try Array(Self.name.utf8).withUnsafeBytes { key in
+            try entry.bytes.withUnsafeBytes { try txn.put(catalog, key: key, value: $0) }
+        }
+    }
+
+    /// Where the live generation stands (read-only callers: `authctl stats`).
+    public func status() throws -> CatalogEntry? {
+        try log.environment.read { txn in try entry(in: txn) }
+    }
+
+    // MARK: Keeping current
+
+    public func project(_ event: RecordedEvent, in txn: borrowing Transaction) throws {
+        guard var entry = try entry(in: txn) else { return }  // not built yet: the build folds it
+        guard event.position > entry.checkpoint else { return }
+        if entry.checkpoint + 1 < event.position {
+            // Another process appended without this projector: fold what it wrote first.
+            try log.forEachEnvelope(in: txn, from: entry.checkpoint + 1, through: event.position - 1) { view in
+                try apply(view.recorded, to: entry.generation, in: txn)
+            }
+        }
+        try apply(event, to: entry.generation, in: txn)
+        entry.checkpoint = event.position
+        try write(entry, in: txn)
+    }
+
+    /// Folds events after the checkpoint up to the head, in write transactions of at most
+    /// 10,000 events, so the projection serves only once it has caught up.
+    func catchUp() throws {
+        var behind = true
+        while behind {
+            behind = try log.withWriteTransaction { txn in
+                guard var entry = try entry(in: txn) else { return false }
+                let head = try log.headPosition(in: txn)
+                guard entry.checkpoint < head else { return false }
+                let last = min(head, entry.checkpoint + 10_000)
+                try log.forEachEnvelope(in: txn, from: entry.checkpoint + 1, through: last) { view in
+                    try apply(view.recorded, to: entry.generation, in: txn)
+                }
+                entry.checkpoint = last
+                try write(entry, in: txn)
+                return last < head
+            }
+        }
+    }
+
+    /// One event into generation `g`: the row, then the role index and counts if the role
+    /// or the deleted status moved. Personal fields are opened and sealed again only when
+    /// the event touches them; otherwise the sealed bytes are kept as they are.
+    func apply(_ event: RecordedEvent, to g: Int, in txn: borrowing Transaction) throws {
+        let decoded = try sealing.decode(event)
+        let id = event.streamID
+        let stored = try row(id, generation: g, in: txn, openPersonal: decoded.hasPersonalData)
+        let previous = stored?.state ?? UserState(id: id)
+        let next = previous.evolve(decoded, at: event.recordedAt)
+        let reuse = decoded.hasPersonalData ? nil : stored?.sealedPersonal
+        try putRow(next, sealedPersonal: reuse.flatMap { $0.isEmpty ? nil : $0 }, generation: g, in: txn)
+        try updateRoleIndex(from: stored?.state, to: next, generation: g, in: txn)
+    }
+
+    func row(
+        _ id: UUID, generation g: Int, in txn: borrowing Transaction, openPersonal: Bool
+    ) throws -> (state: UserState, sealedPersonal: [UInt8])? {
+        guard let bytes = try uuidKey(id).withUnsafeBytes({ try txn.get(tables[g].users, key: $0) }) else { return nil }
+        return try UserRow.decode(bytes, id: id) { sealed in
+            guard openPersonal, let key = try sealing.keys.dataKey(for: id) else { return nil }
+            return try AESGCM.open(sealed, key: key, associatedData: UserRow.sealingContext(id))
+        }
+    }
+
+    func putRow(
+        _ state: UserState, sealedPersonal: [UInt8]?, generation g: Int, in txn: borrowing Transaction,
+        append: Bool = false
+    ) throws {
+        let bytes = try encodeRow(state, sealedPersonal: sealedPersonal)
+        try uuidKey(state.id).withUnsafeBytes { key in
+            try bytes.withUnsafeBytes {
+                try txn.put(tables[g].users, key: key, value: $0, flags: append ? .append : [])
+            }
+        }
+    }
+
+    func encodeRow(_ state: UserState, sealedPersonal: [UInt8]?) throws -> [UInt8] {
+        try UserRow.encode(state, sealedPersonal: sealedPersonal) { personal in
+            // Without a key (erased meanwhile) nothing personal is kept.
+            guard let key = try sealing.keys.dataKey(for: state.id) else { return [] }
+            return try AESGCM.seal(personal, key: key, associatedData: UserRow.sealingContext(state.id))
+        }
+    }
+
+    func updateRoleIndex(from old: UserState?, to new: UserState, generation g: Int, in txn: borrowing Transaction)
+        throws
+    {
+        let before = old.flatMap { $0.exists ? RoleKey(role: $0.role, deleted: $0.isDeleted, id: $0.id) : nil }
+        let after = new.exists ? RoleKey(role: new.role, deleted: new.isDeleted, id: new.id) : nil
+        guard before != after else { return }
+        if let before {
+            _ = try before.bytes.withUnsafeBytes { try txn.delete(tables[g].roles, key: $0) }
+            try adjustCount(before, by: -1, generation: g, in: txn)
+        }
+        if let after {
+            try after.bytes.withUnsafeBytes { key in
+                try [UInt8]().withUnsafeBytes { try txn.put(tables[g].roles, key: key, value: $0) }
+            }
+            try adjustCount(after, by: 1, generation: g, in: txn)
+        }
+    }
+
+    func adjustCount(_ key: RoleKey, by delta: Int64, generation g: Int, in txn: borrowing Transaction) throws {
+        let countKey = Array(key.bytes.prefix(2))
+        let current =
+            try countKey.withUnsafeBytes { try txn.get(tables[g].counts, key: $0) }.map {
+                Int64(bigEndian: $0.loadUnaligned(as: Int64.self))
+            } ?? 0
+        try countKey.withUnsafeBytes { key in
+            try withUnsafeBytes(of: (current + delta).bigEndian) { try txn.put(tables[g].counts, key: key, value: $0) }
+        }
+    }
+}
+
+/// A role-index key: role, status (0 live, 1 soft-deleted), user id.
+struct RoleKey: Hashable {
+    var role: Role
+    var deleted: Bool
+    var id: UUID
+
+    var bytes: [UInt8] { [role.code, deleted ? 1 : 0] + uuidKey(id) }
+}
+
+func uuidKey(_ id: UUID) -> [UInt8] {
+    withUnsafeBytes(of: id.uuid) { Array($0) }
+}

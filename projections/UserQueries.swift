@@ -1,0 +1,233 @@
+import AuthDomain
+import DataProtection
+import EventLog
+import EventLogLMDB
+import Foundation
+import LMDB
+
+/// The read API over the projections, shared by the HTTP layer and authctl.
+///
+/// Every query runs in its own LMDB read transaction: it never waits for the writer and sees
+/// one consistent snapshot (one generation of the projection). Personal fields are opened
+/// with the user's data key as they are read; erased users come back with them empty.
+public struct UserQueries: Sendable {
+    let projection: UserProjection
+
+    public init(_ projection: UserProjection) {
+        self.projection = projection
+    }
+
+    var log: LMDBEventLog { projection.log }
+
+    // MARK: Point reads
+
+    public func user(id: UUID) throws -> UserState? {
+        try log.environment.read { txn in
+            guard let entry = try projection.entry(in: txn) else { return nil }
+            return try projection.row(id, generation: entry.generation, in: txn, openPersonal: true)?.state
+        }
+    }
+
+    /// By email, compared as the lookup key (trimmed, NFC, lower-cased).
+    public func user(email: String) throws -> UserState? {
+        guard let address = try? EmailAddress(email),
+            let id = try log.owner(of: address.claimKey, in: EmailAddress.claimScope)
+        else { return nil }
+        return try user(id: id)
+    }
+
+    public func user(stripeCustomerID: String) throws -> UserState? {
+        guard
+            let id = try log.owner(of: LinkStripeCustomer.claimKey(stripeCustomerID), in: LinkStripeCustomer.claimScope)
+        else { return nil }
+        return try user(id: id)
+    }
+
+    // MARK: The role index
+
+    /// A page of users by role, ordered by id (registration order), live users first.
+    public struct Page: Sendable {
+        public var users: [UserState]
+        /// Pass back to get the next page; `nil` on the last one. Opaque.
+        public var nextCursor: String?
+    }
+
+    public func users(role: Role, includeDeleted: Bool = false, limit: Int = 50, after cursor: String? = nil) throws
+        -> Page
+    {
+        let start: [UInt8]
+        if let cursor {
+            guard let key = Self.decodeCursor(cursor), key.count == 18, key[0] == role.code else {
+                throw QueryError.invalidCursor
+            }
+            start = key
+        } else {
+            start = [role.code, 0]
+        }
+        let limit = max(1, min(limit, 1_000))
+        return try log.environment.read { txn in
+            guard let entry = try projection.entry(in: txn) else { return Page(users: [], nextCursor: nil) }
+            let g = entry.generation
+            return try txn.withCursor(projection.tables[g].roles) { walk in
+                var users: [UserState] = []
+                var entryKey = try start.withUnsafeBytes { try walk.seek(atOrAfter: $0) }
+                if cursor != nil, let current = entryKey, current.key.elementsEqual(start) {
+                    entryKey = try walk.next()
+                }
+                var last: [UInt8]?
+                while let current = entryKey, current.key.count == 18, current.key[0] == role.code,
+                    includeDeleted || current.key[1] == 0
+                {
+                    if users.count == limit { return Page(users: users, nextCursor: last.map(Self.encodeCursor)) }
+                    let id = current.key.loadUnaligned(fromByteOffset: 2, as: uuid_t.self)
+                    if let state = try projection.row(UUID(uuid: id), generation: g, in: txn, openPersonal: true)?.state
+                    {
+                        users.append(state)
+                    }
+                    last = Array(current.key)
+                    entryKey = try walk.next()
+                }
+                return Page(users: users, nextCursor: nil)
+            }
+        }
+    }
+
+    /// Users holding `role` now (soft-deleted ones only if asked).
+    public func count(role: Role, includeDeleted: Bool = false) throws -> Int {
+        try log.environment.read { txn in
+            guard let entry = try projection.entry(in: txn) else { return 0 }
+            let statuses: [UInt8] = includeDeleted ? [0, 1] : [0]
+            return try statuses.reduce(0) { total, status in
+                let value = try [role.code, status].withUnsafeBytes {
+                    try txn.get(projection.tables[entry.generation].counts, key: $0)
+                }
+                return total + Int(value.map { Int64(bigEndian: $0.loadUnaligned(as: Int64.self)) } ?? 0)
+            }
+        }
+    }
+
+    static func encodeCursor(_ key: [UInt8]) -> String {
+        Data(key).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(
+            of: "/", with: "_"
+        )
+        .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decodeCursor(_ text: String) -> [UInt8]? {
+        guard text.count <= 32 else { return nil }
+        let standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        return Data(base64Encoded: standard + String(repeating: "=", count: (4 - standard.count % 4) % 4)).map {
+            [UInt8]($0)
+        }
+    }
+
+    // MARK: Time travel and audit
+
+    /// Where to stop folding: at a log position, or at an instant (events recorded at or before it).
+    public enum Moment: Hashable, Sendable {
+        case position(UInt64)
+        case instant(Timestamp)
+
+        func includes(_ event: RecordedEvent) -> Bool {
+            switch self {
+            case .position(let position): return event.position <= position
+            case .instant(let instant): return event.recordedAt <= instant
+            }
+        }
+    }
+
+    /// The user as they were at `moment`, by folding their stream up to it; `nil` if they did
+    /// not exist yet.
+    public func user(id: UUID, asOf moment: Moment) throws -> UserState? {
+        var state = UserState(id: id)
+        for event in try log.readStream(id, from: 1) where moment.includes(event) {
+            state = state.evolve(try projection.sealing.decode(event), at: event.recordedAt)
+        }
+        return state.exists ? state : nil
+    }
+
+    /// Who held `role` at `moment` (not soft-deleted then), by folding the log up to it.
+    public func holders(of role: Role, asOf moment: Moment) throws -> [UUID] {
+        var roles: [UUID: (role: Role, deleted: Bool)] = [:]
+        try log.forEachEnvelope(from: 1) { view in
+            let event = view.recorded
+            guard moment.includes(event) else { return false }
+            let decoded = try projection.sealing.decode(view)
+            var current = roles[view.streamID] ?? (.target, false)
+            switch decoded {
+            case .registered(let registered): current.role = registered.role
+            case .roleChanged(_, let to): current.role = to
+            case .softDeleted, .erased: current.deleted = true
+            case .restored: current.deleted = false
+            default: return true
+            }
+            roles[view.streamID] = current
+            return true
+        }
+        return roles.filter { $0.value.role == role && !$0.value.deleted }.map(\.key)
+            .sorted { uuidKey($0).lexicographicallyPrecedes(uuidKey($1)) }
+    }
+
+    /// One line of a user's audit trail.
+    public struct AuditEntry: Hashable, Sendable {
+        public var position: UInt64
+        public var recordedAt: Timestamp
+        public var type: String
+        public var actor: String
+        public var correlationID: String
+        /// Field (the seed's snake_case name) -> new value. Secrets (password_hash, token
+        /// hashes) appear as "changed", never with a value.
+        public var changes: [String: String]
+    }
+
+    /// The user's events in order, each with what it changed.
+    public func auditTrail(id: UUID) throws -> [AuditEntry] {
+        var state = UserState(id: id)
+        return try log.readStream(id, from: 1).map { event in
+            let next = state.evolve(try projection.sealing.decode(event), at: event.recordedAt)
+            defer { state = next }
+            return AuditEntry(
+                position: event.position, recordedAt: event.recordedAt, type: event.type, actor: event.metadata.actor,
+                correlationID: event.metadata.correlationID, changes: Self.changes(from: state, to: next))
+        }
+    }
+
+    static func changes(from old: UserState, to new: UserState) -> [String: String] {
+        var changes: [String: String] = [:]
+        func note(_ field: String, _ before: String?, _ after: String?) {
+            if before != after { changes[field] = after ?? "" }
+        }
+        note("email", old.email, new.email)
+        note("first_name", old.firstName, new.firstName)
+        note("last_name", old.lastName, new.lastName)
+        note("phone", old.phone, new.phone)
+        note("role", old.exists ? old.role.rawValue : nil, new.role.rawValue)
+        note("stripe_customer_id", old.stripeCustomerID, new.stripeCustomerID)
+        note("email_verified_at", old.emailVerifiedAt?.description, new.emailVerifiedAt?.description)
+        note("last_login_at", old.lastLoginAt?.description, new.lastLoginAt?.description)
+        note("deleted_at", old.deletedAt?.description, new.deletedAt?.description)
+        note("locked_until", old.lockedUntil?.description, new.lockedUntil?.description)
+        note("tokens_valid_after", old.tokensValidAfter?.description, new.tokensValidAfter?.description)
+        note("failed_logins", String(old.failedLogins), String(new.failedLogins))
+        for (field, changed) in [
+            ("password_hash", old.passwordHash != new.passwordHash),
+            ("refresh_token_hash", old.refreshTokenHash != new.refreshTokenHash),
+            ("password_reset_token", old.passwordReset?.hash != new.passwordReset?.hash),
+            ("email_verification_token", old.emailVerification?.hash != new.emailVerification?.hash),
+        ] where changed {
+            changes[field] = "changed"
+        }
+        return changes
+    }
+}
+
+/// A query that cannot be answered as asked.
+public enum QueryError: Error, Hashable, Sendable, CustomStringConvertible {
+    case invalidCursor
+
+    public var description: String {
+        switch self {
+        case .invalidCursor: return "the cursor is not one this query returned"
+        }
+    }
+}

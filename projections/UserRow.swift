@@ -1,0 +1,125 @@
+import AuthDomain
+import EventLog
+import Foundation
+
+/// A projected user as the User table stores it: the public fields in the clear, then the
+/// personal ones (email, password_hash, first_name, last_name, phone, stripe_customer_id)
+/// sealed with the user's data key, so that LMDB's old pages never hold them in clear.
+///
+/// Layout (format 1): u8 format, u64 stream version, u8 role, u8 flags (1 erased),
+/// i64 created_at, i64 updated_at, then optional (presence byte) deleted_at,
+/// email_verified_at, last_login_at, locked_until, tokens_valid_after (i64 µs each),
+/// email verification and password reset (32-byte hash + i64 expiry each), the session
+/// (id, token hash, optional previous hash, optional rotated-at, started-at, last-used-at),
+/// u32 failed logins, and the sealed personal part (varint length, 0 when erased).
+enum UserRow {
+    static let format: UInt8 = 1
+
+    /// What a row's personal part is sealed against.
+    static func sealingContext(_ id: UUID) -> [UInt8] {
+        Array("authlog users row ".utf8) + withUnsafeBytes(of: id.uuid) { Array($0) }
+    }
+
+    /// The row for `state`; `sealedPersonal` is the personal part already sealed (reused
+    /// as it is when an event changed no personal field), or `nil` to seal it now.
+    static func encode(
+        _ state: UserState, sealedPersonal: [UInt8]? = nil, seal: ([UInt8]) throws -> [UInt8]
+    ) throws -> [UInt8] {
+        var writer = ByteWriter(capacity: 320)
+        writer.write(format)
+        writer.write(state.version)
+        writer.write(state.role.code)
+        writer.write(UInt8(state.isErased ? 1 : 0))
+        writer.write(state.createdAt.microsecondsSince1970)
+        writer.write(state.updatedAt.microsecondsSince1970)
+        for time in [
+            state.deletedAt, state.emailVerifiedAt, state.lastLoginAt, state.lockedUntil, state.tokensValidAfter,
+        ] {
+            writer.writeOptional(time) { $0.write($1.microsecondsSince1970) }
+        }
+        for pending in [state.emailVerification, state.passwordReset] {
+            writer.writeOptional(pending) { writer, pending in
+                writer.write(raw: pending.hash.bytes)
+                writer.write(pending.expiresAt.microsecondsSince1970)
+            }
+        }
+        writer.writeOptional(state.session) { writer, session in
+            writer.write(session.id)
+            writer.write(raw: session.tokenHash.bytes)
+            writer.writeOptional(session.previousTokenHash) { $0.write(raw: $1.bytes) }
+            writer.writeOptional(session.rotatedAt) { $0.write($1.microsecondsSince1970) }
+            writer.write(session.startedAt.microsecondsSince1970)
+            writer.write(session.lastUsedAt.microsecondsSince1970)
+        }
+        writer.write(state.failedLogins)
+        if state.isErased {
+            writer.writeVarint(0)
+        } else if let sealedPersonal {
+            writer.write(lengthPrefixed: sealedPersonal)
+        } else {
+            var personal = ByteWriter(capacity: 160)
+            personal.write(state.email)
+            personal.write(state.passwordHash)
+            personal.write(state.firstName)
+            personal.write(state.lastName)
+            personal.writeOptional(state.phone) { $0.write($1) }
+            personal.writeOptional(state.stripeCustomerID) { $0.write($1) }
+            writer.write(lengthPrefixed: try seal(personal.bytes))
+        }
+        return writer.bytes
+    }
+
+    /// The user in a row; `open` unseals the personal part (`nil`: leave it empty). Also
+    /// returns the sealed personal part as stored.
+    static func decode(
+        _ bytes: UnsafeRawBufferPointer, id: UUID, open: (UnsafeRawBufferPointer) throws -> [UInt8]?
+    ) throws -> (state: UserState, sealedPersonal: [UInt8]) {
+        var reader = ByteReader(bytes)
+        guard try reader.readUInt8() == format else { throw BinaryDecodingError.invalidValue("user row format") }
+        var state = UserState(id: id)
+        state.version = try reader.readUInt64()
+        let roleCode = try reader.readUInt8()
+        guard let role = Role(code: roleCode) else { throw BinaryDecodingError.invalidValue("role code \(roleCode)") }
+        state.role = role
+        state.isErased = try reader.readUInt8() & 1 == 1
+        state.createdAt = Timestamp(microsecondsSince1970: try reader.readInt64())
+        state.updatedAt = Timestamp(microsecondsSince1970: try reader.readInt64())
+        func time(_ r: inout ByteReader) throws(BinaryDecodingError) -> Timestamp {
+            Timestamp(microsecondsSince1970: try r.readInt64())
+        }
+        func hash(_ r: inout ByteReader) throws(BinaryDecodingError) -> TokenHash {
+            TokenHash(bytes: [UInt8](try r.readBytes(count: 32)))!
+        }
+        state.deletedAt = try reader.readOptional(time)
+        state.emailVerifiedAt = try reader.readOptional(time)
+        state.lastLoginAt = try reader.readOptional(time)
+        state.lockedUntil = try reader.readOptional(time)
+        state.tokensValidAfter = try reader.readOptional(time)
+        func pending(_ r: inout ByteReader) throws(BinaryDecodingError) -> UserState.PendingToken {
+            UserState.PendingToken(hash: try hash(&r), expiresAt: try time(&r))
+        }
+        state.emailVerification = try reader.readOptional(pending)
+        state.passwordReset = try reader.readOptional(pending)
+        state.session = try reader.readOptional { r throws(BinaryDecodingError) in
+            UserState.Session(
+                id: try r.readUUID(), tokenHash: try hash(&r), previousTokenHash: try r.readOptional(hash),
+                rotatedAt: try r.readOptional(time), startedAt: try time(&r), lastUsedAt: try time(&r))
+        }
+        state.failedLogins = try reader.readUInt32()
+        let sealed = try reader.readLengthPrefixed()
+        guard reader.isAtEnd else { throw BinaryDecodingError.invalidValue("bytes after a user row") }
+        if !sealed.isEmpty, let personal = try open(sealed) {
+            try personal.withUnsafeBytes { raw in
+                var inner = ByteReader(raw)
+                let string = { (r: inout ByteReader) throws(BinaryDecodingError) -> String in try r.readString() }
+                state.email = try inner.readString()
+                state.passwordHash = try inner.readString()
+                state.firstName = try inner.readString()
+                state.lastName = try inner.readString()
+                state.phone = try inner.readOptional(string)
+                state.stripeCustomerID = try inner.readOptional(string)
+            }
+        }
+        return (state, [UInt8](sealed))
+    }
+}
