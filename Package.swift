@@ -50,6 +50,7 @@ let package = Package(
             name: "authctl",
             dependencies: [
                 "EventLog", "EventLogLMDB", "AuthDomain", "AuthService", "DataProtection", "PasswordHashing",
+                "Projections",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/authctl"
@@ -65,6 +66,11 @@ let package = Package(
                 "AuthDomain", "AuthService", "PasswordHashing", "DataProtection", "EventLog", "EventLogLMDB",
             ],
             path: "tools/auth-bench"
+        ),
+        .executableTarget(
+            name: "projection-bench",
+            dependencies: ["AuthDomain", "DataProtection", "EventLog", "EventLogLMDB", "Projections"],
+            path: "tools/projection-bench"
         ),
         // Appends in a loop and reports each acknowledgement; the crash-safety test kills it.
         .executableTarget(

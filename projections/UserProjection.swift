@@ -37,8 +37,10 @@ public final class UserProjection: TransactionalProjector, Sendable {
     /// Opens the projection's databases in `log`'s environment, brings the projection up to
     /// date (a rebuild if its stored version differs, a catch-up if it is behind the head),
     /// then attaches it to the log so every later append keeps it current.
+    ///
+    /// With `prepare: false` it only opens the databases (for a caller that rebuilds itself).
     public init(
-        log: LMDBEventLog, keys: KeyStore, codeVersion: UInt32 = UserProjection.version,
+        log: LMDBEventLog, keys: KeyStore, codeVersion: UInt32 = UserProjection.version, prepare: Bool = true,
         progress: (@Sendable (RebuildProgress) -> Void)? = nil
     ) throws {
         self.log = log
@@ -47,7 +49,7 @@ public final class UserProjection: TransactionalProjector, Sendable {
         let txn = try log.environment.beginTransaction(readOnly: log.isReadOnly)
         (catalog, tables) = try Self.openDatabases(txn, create: !log.isReadOnly, directory: log.directory)
         try txn.commit()  // a committed transaction keeps its database handles open
-        guard !log.isReadOnly else { return }
+        guard !log.isReadOnly, prepare else { return }
         let entry = try log.environment.read { txn in try self.entry(in: txn) }
         if entry == nil || entry?.version != codeVersion {
             try rebuild(progress: progress)

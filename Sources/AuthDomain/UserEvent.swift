@@ -33,17 +33,38 @@ public enum UserEvent: Hashable, Sendable {
         public var lastName: String
         public var phone: String?
         public var role: Role
+
+        public init(
+            email: String, passwordHash: String, firstName: String, lastName: String, phone: String?, role: Role
+        ) {
+            self.email = email
+            self.passwordHash = passwordHash
+            self.firstName = firstName
+            self.lastName = lastName
+            self.phone = phone
+            self.role = role
+        }
     }
 
     /// A reset or verification token was issued: its hash and when it stops working.
     public struct PendingTokenIssued: Hashable, Sendable {
         public var tokenHash: TokenHash
         public var expiresAt: Timestamp
+
+        public init(tokenHash: TokenHash, expiresAt: Timestamp) {
+            self.tokenHash = tokenHash
+            self.expiresAt = expiresAt
+        }
     }
 
     public struct SessionStarted: Hashable, Sendable {
         public var sessionID: UUID
         public var refreshTokenHash: TokenHash
+
+        public init(sessionID: UUID, refreshTokenHash: TokenHash) {
+            self.sessionID = sessionID
+            self.refreshTokenHash = refreshTokenHash
+        }
     }
 
     public struct LoginFailed: Hashable, Sendable {
@@ -51,11 +72,21 @@ public enum UserEvent: Hashable, Sendable {
         public var consecutiveFailures: UInt32
         /// Set when this failure locks the account.
         public var lockedUntil: Timestamp?
+
+        public init(consecutiveFailures: UInt32, lockedUntil: Timestamp?) {
+            self.consecutiveFailures = consecutiveFailures
+            self.lockedUntil = lockedUntil
+        }
     }
 
     public struct TokenRotated: Hashable, Sendable {
         public var sessionID: UUID
         public var refreshTokenHash: TokenHash
+
+        public init(sessionID: UUID, refreshTokenHash: TokenHash) {
+            self.sessionID = sessionID
+            self.refreshTokenHash = refreshTokenHash
+        }
     }
 
     /// Only the fields that changed; a `phone` of `.some(nil)` clears it.

@@ -6,82 +6,88 @@ extension UserState {
     /// `events.reduce(UserState(id:)) { $0.evolve($1.event, at: $1.time) }`.
     public func evolve(_ event: UserEvent, at time: Timestamp) -> UserState {
         var next = self
-        next.version += 1
-        next.updatedAt = time
+        next.apply(event, at: time)
+        return next
+    }
+
+    /// ``evolve(_:at:)`` in place: what a fold over millions of events uses to avoid copying
+    /// the state for every event.
+    public mutating func apply(_ event: UserEvent, at time: Timestamp) {
+        self.version += 1
+        self.updatedAt = time
         switch event {
         case .registered(let registered):
-            next.email = registered.email
-            next.passwordHash = registered.passwordHash
-            next.firstName = registered.firstName
-            next.lastName = registered.lastName
-            next.phone = registered.phone
-            next.role = registered.role
-            next.createdAt = time
+            self.email = registered.email
+            self.passwordHash = registered.passwordHash
+            self.firstName = registered.firstName
+            self.lastName = registered.lastName
+            self.phone = registered.phone
+            self.role = registered.role
+            self.createdAt = time
         case .emailVerificationRequested(let issued):
-            next.emailVerification = PendingToken(hash: issued.tokenHash, expiresAt: issued.expiresAt)
+            self.emailVerification = PendingToken(hash: issued.tokenHash, expiresAt: issued.expiresAt)
         case .emailVerified:
-            next.emailVerifiedAt = time
-            next.emailVerification = nil
+            self.emailVerifiedAt = time
+            self.emailVerification = nil
         case .loginSucceeded(let started):
-            next.lastLoginAt = time
-            next.failedLogins = 0
-            next.lockedUntil = nil
-            next.session = Session(
+            self.lastLoginAt = time
+            self.failedLogins = 0
+            self.lockedUntil = nil
+            self.session = Session(
                 id: started.sessionID, tokenHash: started.refreshTokenHash, startedAt: time, lastUsedAt: time)
         case .loginFailed(let failed):
-            next.failedLogins = failed.consecutiveFailures
-            if let until = failed.lockedUntil { next.lockedUntil = until }
+            self.failedLogins = failed.consecutiveFailures
+            if let until = failed.lockedUntil { self.lockedUntil = until }
         case .refreshTokenRotated(let rotated):
-            if var session = next.session, session.id == rotated.sessionID {
+            if var session = self.session, session.id == rotated.sessionID {
                 session.previousTokenHash = session.tokenHash
                 session.rotatedAt = time
                 session.tokenHash = rotated.refreshTokenHash
                 session.lastUsedAt = time
-                next.session = session
+                self.session = session
             }
         case .refreshTokenReuseDetected(let sessionID), .loggedOut(let sessionID):
-            if next.session?.id == sessionID { next.session = nil }
+            if self.session?.id == sessionID { self.session = nil }
         case .passwordResetRequested(let issued):
-            next.passwordReset = PendingToken(hash: issued.tokenHash, expiresAt: issued.expiresAt)
+            self.passwordReset = PendingToken(hash: issued.tokenHash, expiresAt: issued.expiresAt)
         case .passwordResetCompleted(let hash):
-            next.passwordHash = hash
-            next.passwordReset = nil
-            next.failedLogins = 0
-            next.lockedUntil = nil
-            next.endSessions(at: time)
+            self.passwordHash = hash
+            self.passwordReset = nil
+            self.failedLogins = 0
+            self.lockedUntil = nil
+            self.endSessions(at: time)
         case .passwordChanged(let hash):
-            next.passwordHash = hash
-            next.endSessions(at: time)
+            self.passwordHash = hash
+            self.endSessions(at: time)
         case .passwordRehashed(let hash):
-            next.passwordHash = hash
+            self.passwordHash = hash
         case .profileUpdated(let changes):
-            if let first = changes.firstName { next.firstName = first }
-            if let last = changes.lastName { next.lastName = last }
-            if let phone = changes.phone { next.phone = phone }
+            if let first = changes.firstName { self.firstName = first }
+            if let last = changes.lastName { self.lastName = last }
+            if let phone = changes.phone { self.phone = phone }
         case .roleChanged(_, let to):
-            next.role = to
-            next.endSessions(at: time)
+            self.role = to
+            self.endSessions(at: time)
         case .stripeCustomerLinked(let customer):
-            next.stripeCustomerID = customer
+            self.stripeCustomerID = customer
         case .softDeleted:
-            next.deletedAt = time
-            next.endSessions(at: time)
+            self.deletedAt = time
+            self.endSessions(at: time)
         case .restored:
-            next.deletedAt = nil
+            self.deletedAt = nil
         case .erased:
-            next.isErased = true
-            next.deletedAt = next.deletedAt ?? time
-            next.email = ""
-            next.passwordHash = ""
-            next.firstName = ""
-            next.lastName = ""
-            next.phone = nil
-            next.stripeCustomerID = nil
-            next.emailVerification = nil
-            next.passwordReset = nil
-            next.endSessions(at: time)
+            self.isErased = true
+            self.deletedAt = self.deletedAt ?? time
+            self.email = ""
+            self.passwordHash = ""
+            self.firstName = ""
+            self.lastName = ""
+            self.phone = nil
+            self.stripeCustomerID = nil
+            self.emailVerification = nil
+            self.passwordReset = nil
+            self.endSessions(at: time)
         }
-        return next
     }
 
     /// Ends the refresh session and refuses access tokens issued before `time`.

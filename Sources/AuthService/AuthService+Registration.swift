@@ -45,7 +45,7 @@ extension AuthService {
                 claims: { _ in [UniqueClaim(.claim, scope: EmailAddress.claimScope, key: email.claimKey)] },
                 command: { _ in command })
         } catch {
-            try? keys.destroyDataKey(for: id)  // the user was never written: drop their key
+            _ = try? keys.destroyDataKey(for: id)  // the user was never written: drop their key
             throw error
         }
         try await mailVerification(token, to: user)

@@ -107,6 +107,36 @@ public final class KeyStore: Sendable {
         return key
     }
 
+    /// Creates data keys for many users with one write and one sync (bulk loads, seeding).
+    public func createDataKeys(for users: [UUID]) throws -> [[UInt8]] {
+        var keys: [[UInt8]] = []
+        var slots: [UInt8] = []
+        slots.reserveCapacity(users.count * Self.slotSize)
+        for user in users {
+            var key = [UInt8](repeating: 0, count: 32)
+            guard RAND_bytes(&key, 32) == 1 else { throw DataProtectionError.crypto("RAND_bytes failed") }
+            slots +=
+                uuidBytes(user) + (try AESGCM.seal(key, key: kek.bytes, associatedData: wrapContext(user))) + [
+                    0, 0, 0, 0,
+                ]
+            keys.append(key)
+        }
+        let first = try withFileLock { () throws -> Int in
+            var info = stat()
+            fstat(descriptor, &info)
+            let first = (Int(info.st_size) - Self.headerSize) / Self.slotSize
+            try writeAndSync(slots, at: Self.headerSize + first * Self.slotSize)
+            return first
+        }
+        index.withLock { index in
+            for (offset, user) in users.enumerated() {
+                index.slots[user] = first + offset
+                index.keys[user] = keys[offset]
+            }
+        }
+        return keys
+    }
+
     /// Overwrites the user's slot with zeros and syncs; returns whether there was one.
     @discardableResult
     public func destroyDataKey(for user: UUID) throws -> Bool {

@@ -208,3 +208,67 @@ import Testing
         #expect(throws: QueryError.invalidCursor) { try world.queries.users(role: .admin, after: "nonsense!") }
     }
 }
+
+@Suite struct ProjectedErasureTests {
+    @Test func erasedUsersLeaveNoPersonalFieldInTheProjectionsAndStayErasedThroughARebuild() async throws {
+        let world = try World()
+        defer { world.finish() }
+        let gone = try await world.service.register(
+            .init(
+                email: "Vanishing.Person@Example.org", password: "password-vanish", firstName: "Evanescent",
+                lastName: "Fadeaway", phone: "+44 7700 900555"),
+            correlationID: "t")
+        try await world.service.linkStripeCustomer(
+            of: gone.id, customerID: "cus_VanishingPerson", actor: .system, correlationID: "t")
+        let kept = try await world.service.register(
+            .init(email: "stays@example.org", password: "password-stays", firstName: "Steadfast", lastName: "Present"),
+            correlationID: "t")
+        #expect(try world.queries.user(id: gone.id)?.lastName == "Fadeaway")
+        let key = try #require(try world.keys.dataKey(for: gone.id))
+        try await world.service.erase(gone.id, actor: .system, correlationID: "t")
+        for rebuild in [false, true] {
+            if rebuild { try world.projection.rebuild() }
+            let erased = try #require(try world.queries.user(id: gone.id))
+            #expect(
+                erased.isErased && erased.email.isEmpty && erased.lastName.isEmpty && erased.phone == nil
+                    && erased.stripeCustomerID == nil)
+            #expect(try world.queries.user(email: "vanishing.person@example.org") == nil)
+            #expect(try world.queries.user(stripeCustomerID: "cus_VanishingPerson") == nil)
+            #expect(try world.queries.user(id: kept.id)?.firstName == "Steadfast")
+            guard case .intact = try world.log.verify() else {
+                Issue.record("the chain does not verify")
+                return
+            }
+        }
+        let needles =
+            [
+                "Vanishing.Person@Example.org", "vanishing.person@example.org", "Evanescent", "Fadeaway",
+                "+44 7700 900555", "cus_VanishingPerson",
+            ]
+            .map { Array($0.utf8) } + [key]
+        let enumerator = FileManager.default.enumerator(atPath: world.directory)
+        var scanned = 0
+        while let path = enumerator?.nextObject() as? String {
+            var isDirectory: ObjCBool = false
+            _ = FileManager.default.fileExists(atPath: world.directory + "/" + path, isDirectory: &isDirectory)
+            guard !isDirectory.boolValue else { continue }
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: world.directory + "/" + path)))
+            scanned += 1
+            for needle in needles { #expect(!bytes.contains(slice: needle), "erased data found in \(path)") }
+        }
+        #expect(scanned >= 4)
+    }
+}
+
+extension Array where Element == UInt8 {
+    func contains(slice: [UInt8]) -> Bool {
+        guard !slice.isEmpty, slice.count <= count, let first = slice.first else { return false }
+        var index = startIndex
+        while let start = self[index...].firstIndex(of: first) {
+            if start + slice.count > count { return false }
+            if self[start..<start + slice.count].elementsEqual(slice) { return true }
+            index = start + 1
+        }
+        return false
+    }
+}

@@ -15,7 +15,7 @@ struct Authctl: AsyncParsableCommand {
             Example:
               authctl --data ./data verify
             """,
-        subcommands: [Init.self, Stats.self, Verify.self, Erase.self]
+        subcommands: [Init.self, Stats.self, Verify.self, Rebuild.self, Seed.self, Erase.self]
     )
 
     @Option(name: .long, help: "The data directory (default: $AUTHLOG_DATA or ./data).")

@@ -1,0 +1,58 @@
+import ArgumentParser
+import DataProtection
+import EventLog
+import EventLogLMDB
+import Foundation
+import Projections
+
+struct Rebuild: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rebuild a projection from the whole log, then switch to it atomically.",
+        discussion: """
+            Safe while authd runs: the live projection keeps serving and taking appends, and the \
+            rebuild folds in what was appended meanwhile before it switches. A progress bar on a \
+            terminal, plain lines otherwise.
+
+            Example:
+              authctl --data ./data rebuild --projection users
+            """)
+
+    @ParentCommand var root: Authctl
+    @Option(help: "The projection to rebuild (users: the User table and the role index).") var projection = "users"
+
+    func run() throws {
+        guard projection == UserProjection.name else {
+            printError("authctl: no projection named \(projection) (there is: \(UserProjection.name))")
+            throw ExitCode(64)
+        }
+        let log = try failing { try LMDBEventLog(directory: root.data) }
+        defer { log.close() }
+        let keys = try failing { try KeyStore(dataDirectory: root.data) }
+        let users = try failing { try UserProjection(log: log, keys: keys, prepare: false) }
+        let terminal = isatty(STDERR_FILENO) == 1
+        let report = try failing {
+            try users.rebuild { progress in
+                let done = progress.target == 0 ? 1 : Double(progress.position) / Double(progress.target)
+                let left = progress.secondsLeft.map { String(format: ", %.0f s left", $0) } ?? ""
+                let line = String(
+                    format: "%@ %@ %d/%d events, %.0f events/s%@", progress.phase, bar(done), progress.position,
+                    progress.target, progress.eventsPerSecond, left)
+                FileHandle.standardError.write(
+                    Data(((terminal ? "\r\u{1B}[K" : "") + line + (terminal ? "" : "\n")).utf8))
+            }
+        }
+        if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+        print(
+            String(
+                format:
+                    "rebuilt %@: %d events, %d users in %.2f s (%.0f events/s; folding %.2f s), %d appended meanwhile",
+                projection,
+                report.events, report.users, report.seconds, report.eventsPerSecond, report.foldSeconds, report.caughtUp
+            ))
+    }
+}
+
+private func bar(_ fraction: Double) -> String {
+    let filled = Int((min(max(fraction, 0), 1) * 20).rounded())
+    return "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: 20 - filled) + "]"
+}

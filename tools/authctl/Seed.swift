@@ -1,0 +1,49 @@
+import ArgumentParser
+import AuthService
+import DataProtection
+import EventLog
+import EventLogLMDB
+import Foundation
+
+struct Seed: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Append a generated, realistic history for benchmarks and demos.",
+        discussion: """
+            Users register and verify, then log in, rotate tokens, change profiles and roles, ask \
+            for resets, log out, get deleted and restored. Every seeded user's password is \
+            "\(Seeder.password)". Run `authctl rebuild` afterwards to build the projections.
+
+            Example:
+              authctl --data ./bench seed --users 1000000 --events 10000000
+            """)
+
+    @ParentCommand var root: Authctl
+    @Option(help: "New users to create.") var users: Int = 1_000
+    @Option(help: "Events to append in all (at least two per user).") var events: Int = 10_000
+
+    func run() async throws {
+        guard users > 0, events >= 2 * users else {
+            printError("authctl: --users must be positive and --events at least twice --users")
+            throw ExitCode(64)
+        }
+        let log = try failing { try LMDBEventLog(directory: root.data) }
+        defer { log.close() }
+        let keys = try failing { try KeyStore(dataDirectory: root.data) }
+        let started = Date()
+        let report: Seeder.Report
+        do {
+            report = try await Seeder(log: log, keys: keys).seed(users: users, events: events) { written, total in
+                let rate = Double(written) / max(Date().timeIntervalSince(started), 0.001)
+                printError(String(format: "seed: %d of %d events, %.0f events/s", written, total, rate))
+            }
+        } catch {
+            printError("authctl: \(error)")
+            throw ExitCode(2)
+        }
+        print(
+            String(
+                format: "seeded %d users, %d events in %.1f s (%.0f events/s)", report.users, report.events,
+                report.seconds,
+                Double(report.events) / report.seconds))
+    }
+}
