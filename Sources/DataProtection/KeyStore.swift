@@ -33,14 +33,26 @@ public final class KeyStore: Sendable {
     /// Opens (or creates) the store in `dataDirectory` with the key-encryption key from
     /// `environment` (see ``KeyEncryptionKey``). A missing, malformed or wrong key is an error
     /// here, before any data is read.
-    public init(dataDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+    ///
+    /// `readOnly` opens an existing store without creating, generating or writing anything
+    /// (for audit commands); without a store there is then no key at all.
+    public init(
+        dataDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+        readOnly: Bool = false, mayGenerateKey: Bool = true
+    ) throws {
         path = dataDirectory + "/keys"
         let exists = FileManager.default.fileExists(atPath: path)
+        if readOnly && !exists {
+            kek = try KeyEncryptionKey(bytes: [UInt8](repeating: 0, count: 32))
+            keySource = "none"
+            descriptor = -1
+            return
+        }
         let (kek, source) = try KeyEncryptionKey.load(
-            dataDirectory: dataDirectory, environment: environment, mayGenerate: !exists)
+            dataDirectory: dataDirectory, environment: environment, mayGenerate: !exists && !readOnly && mayGenerateKey)
         self.kek = kek
         keySource = source
-        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        descriptor = open(path, (readOnly ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw DataProtectionError.keyStore("cannot open \(path): \(String(cString: strerror(errno)))")
         }
@@ -48,7 +60,9 @@ public final class KeyStore: Sendable {
             try withFileLock {
                 var header = [UInt8](repeating: 0, count: Self.headerSize)
                 let read = pread(descriptor, &header, Self.headerSize, 0)
-                if read == 0 {
+                if read == 0 && readOnly {
+                    return
+                } else if read == 0 {
                     header = Self.magic + [0, 0, 0, 1] + [UInt8](repeating: 0, count: 12) + kek.checkValue
                     try writeAndSync(header, at: 0)
                 } else {
@@ -69,8 +83,19 @@ public final class KeyStore: Sendable {
         }
     }
 
+    /// A store that holds no key: for reading what needs none (counts, hashes) without the
+    /// key-encryption key. Every personal field reads back empty.
+    public static func locked() -> KeyStore { KeyStore() }
+
+    private init() {
+        path = ""
+        keySource = "none"
+        kek = try! KeyEncryptionKey(bytes: [UInt8](repeating: 0, count: 32))
+        descriptor = -1
+    }
+
     deinit {
-        close(descriptor)
+        if descriptor >= 0 { close(descriptor) }
     }
 
     /// The user's data key, or `nil` if there is none (never created, or erased).
@@ -149,6 +174,44 @@ public final class KeyStore: Sendable {
         return true
     }
 
+    /// Every user with a data key, in id byte order (for exports).
+    public func users() throws -> [UUID] {
+        try scanNewSlots()
+        return index.withLock { Array($0.slots.keys) }.sorted {
+            uuidBytes($0).lexicographicallyPrecedes(uuidBytes($1))
+        }
+    }
+
+    /// Stores a slot exported from another store wrapped with the same key-encryption key
+    /// (an import); it must unwrap, or this throws.
+    public func importSlots(_ slots: [[UInt8]]) throws {
+        var users: [UUID] = []
+        for slot in slots {
+            guard slot.count == Self.slotSize else {
+                throw DataProtectionError.keyStore("a key slot is \(Self.slotSize) bytes")
+            }
+            let user = UUID(uuid: slot.withUnsafeBytes { $0.loadUnaligned(as: uuid_t.self) })
+            _ = try slot.withUnsafeBytes { raw in
+                try AESGCM.open(
+                    UnsafeRawBufferPointer(rebasing: raw[16..<76]), key: kek.bytes, associatedData: wrapContext(user))
+            }
+            users.append(user)
+        }
+        let first = try withFileLock { () throws -> Int in
+            var info = stat()
+            fstat(descriptor, &info)
+            let first = (Int(info.st_size) - Self.headerSize) / Self.slotSize
+            try writeAndSync(slots.flatMap { $0 }, at: Self.headerSize + first * Self.slotSize)
+            return first
+        }
+        index.withLock { index in
+            for (offset, user) in users.enumerated() { index.slots[user] = first + offset }
+        }
+    }
+
+    /// The key-encryption key's check value, as the store's header holds it (for exports).
+    public var keyCheck: [UInt8] { kek.checkValue }
+
     /// Drops a cached key (another process erased it).
     public func forget(_ user: UUID) {
         index.withLock {
@@ -165,6 +228,7 @@ public final class KeyStore: Sendable {
     }
 
     private func scanNewSlots() throws {
+        guard descriptor >= 0 else { return }
         var info = stat()
         fstat(descriptor, &info)
         let total = max(0, (Int(info.st_size) - Self.headerSize) / Self.slotSize)
@@ -207,7 +271,9 @@ public final class KeyStore: Sendable {
     }
 
     private func withFileLock<Result>(_ body: () throws -> Result) throws -> Result {
-        guard flock(descriptor, LOCK_EX) == 0 else { throw DataProtectionError.keyStore("cannot lock \(path)") }
+        guard descriptor >= 0, flock(descriptor, LOCK_EX) == 0 else {
+            throw DataProtectionError.keyStore("cannot lock \(path)")
+        }
         defer { flock(descriptor, LOCK_UN) }
         return try body()
     }

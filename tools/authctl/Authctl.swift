@@ -15,7 +15,10 @@ struct Authctl: AsyncParsableCommand {
             Example:
               authctl --data ./data verify
             """,
-        subcommands: [Init.self, Stats.self, Verify.self, Rebuild.self, Seed.self, Erase.self]
+        subcommands: [
+            Init.self, Stats.self, Verify.self, History.self, AsOf.self, Users.self, Rebuild.self, Export.self,
+            Import.self, CreateAdmin.self, Seed.self, Erase.self,
+        ]
     )
 
     @Option(name: .long, help: "The data directory (default: $AUTHLOG_DATA or ./data).")

@@ -1,0 +1,63 @@
+import EventLog
+import Foundation
+import LMDB
+
+extension LMDBEventLog {
+    /// Writes stored envelopes as they are (a restore from an export): each must follow the
+    /// head (next position, next stream version) and chain to the previous hash, or the import
+    /// stops with an error naming the position. One write transaction for the batch.
+    public func importStored(_ envelopes: [[UInt8]]) throws {
+        try withWriteTransaction { txn in
+            var head = try storage.head(in: txn)
+            var versions: [UUID: UInt64] = [:]
+            var scratch: [UInt8] = []
+            for stored in envelopes {
+                try stored.withUnsafeBytes { raw in
+                    let view = try storage.envelope(raw, at: head.position + 1)
+                    guard view.position == head.position + 1 else {
+                        throw EventLogError.corrupt(
+                            position: view.position, detail: "expected position \(head.position + 1) next")
+                    }
+                    let current = try versions[view.streamID] ?? storage.currentVersion(of: view.streamID, in: txn)
+                    guard view.streamVersion == current + 1 else {
+                        throw EventLogError.corrupt(
+                            position: view.position, detail: "stream version \(view.streamVersion) after \(current)")
+                    }
+                    guard head.hash.next(canonicalBytes: view.canonicalBytes, scratch: &scratch) == view.hash else {
+                        throw EventLogError.corrupt(position: view.position, detail: "the hash chain breaks here")
+                    }
+                    try withPositionKey(view.position) { key in
+                        try txn.put(storage.events, key: key, value: raw, flags: .append)
+                        try withStreamKey(view.streamID, view.streamVersion) {
+                            try txn.put(storage.streams, key: $0, value: key, flags: .noOverwrite)
+                        }
+                    }
+                    versions[view.streamID] = view.streamVersion
+                    head = LogHead(position: view.position, hash: view.hash, recordedAt: view.recordedAt)
+                }
+            }
+            try head.withEncoded { value in
+                try LogLayout.headKey.withUnsafeBytes { try txn.put(storage.meta, key: $0, value: value) }
+            }
+        }
+    }
+
+    /// Takes `key` in `scope` for `stream` in a transaction the caller holds (rebuilding the
+    /// uniqueness index after an import).
+    public func claim(_ key: [UInt8], in scope: String, for stream: UUID, txn: borrowing Transaction) throws {
+        try withUniqueKey(scope, key) { encoded in
+            try withUnsafeBytes(of: stream.uuid) { try txn.put(storage.unique, key: encoded, value: $0) }
+        }
+    }
+
+    /// The stored bytes of each event from `position` through `last`, in order.
+    public func forEachStoredEnvelope(
+        from position: UInt64, through last: UInt64, _ body: (UInt64, UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        try forEachStored(from: position) { key, stored in
+            guard key <= last else { return false }
+            try body(key, stored)
+            return true
+        }
+    }
+}

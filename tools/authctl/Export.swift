@@ -1,0 +1,193 @@
+import ArgumentParser
+import AuthDomain
+import EventLog
+import EventLogLMDB
+import Foundation
+import Projections
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the log as JSON Lines: a complete, importable backup (or, --readable, for auditors).",
+        discussion: """
+            Line 1 is a header; then one line per data key of every user who is not erased \
+            (still wrapped by the key-encryption key, which is not exported); then one line per \
+            event with every envelope field: stored payload bytes in base64, hashes in hex. \
+            Restore with `authctl import`, which needs the same key-encryption key.
+            --readable decodes payloads to JSON, personal fields opened where a key exists; it \
+            is for reading, not importable.
+
+            Example:
+              authctl --data ./data export > backup.jsonl
+              authctl --data ./data export --from 1000 --to 2000 --readable
+            """)
+
+    @ParentCommand var root: Authctl
+    @Option(help: "First position.") var from: UInt64 = 1
+    @Option(help: "Last position (default: the head).") var to: UInt64?
+    @Flag(help: "Decode payloads for auditors (not importable).") var readable = false
+
+    func run() throws {
+        let stack = try ReadStack(directory: root.data)
+        defer { stack.close() }
+        let head = try failing { try stack.log.headPosition() }
+        let last = min(to ?? head, head)
+        let out = LineWriter()
+        try out.write(
+            jsonLine([
+                ("kind", "header"), ("format", ExportFormat.name), ("from", Int(from)), ("to", Int(last)),
+                ("key_check", hex(stack.keys.keyCheck)), ("readable", readable),
+            ]))
+        if !readable {
+            for user in try failing({ try stack.keys.users() }) {
+                guard let slot = try failing({ try stack.keys.storedSlot(for: user) }) else { continue }
+                out.write(
+                    "{\"kind\":\"data_key\",\"slot\":\"\(hex(slot))\",\"user\":\"\(user.uuidString.lowercased())\"}")
+            }
+        }
+        let sealing = UserEventSealing(keys: stack.keys)
+        try failing {
+            try stack.log.forEachStoredEnvelope(from: from, through: last) { position, stored in
+                let view = try Envelope.parse(stored)
+                if readable {
+                    let event = try sealing.decode(view)
+                    out.write(
+                        try jsonLine(
+                            envelopeFields(view) + [("event", readableFields(event)), ("hash", view.hash.description)]))
+                } else {
+                    out.write(eventLine(view))
+                }
+            }
+        }
+        out.flush()
+    }
+
+    /// The importable event line, written by hand so that its bytes are fixed (keys sorted).
+    func eventLine(_ view: EnvelopeView) -> String {
+        "{\"actor\":\(jsonString(view.actorBytes)),\"correlation_id\":\(jsonString(view.correlationIDBytes)),"
+            + "\"hash\":\"\(view.hash)\",\"kind\":\"event\",\"payload\":\"\(Data(view.payload).base64EncodedString())\","
+            + "\"position\":\(view.position),\"recorded_at\":\"\(view.recordedAt)\","
+            + "\"recorded_at_us\":\(view.recordedAt.microsecondsSince1970),\"schema_version\":\(view.schemaVersion),"
+            + "\"stream\":\"\(view.streamID.uuidString.lowercased())\",\"stream_version\":\(view.streamVersion),"
+            + "\"type\":\(jsonString(view.typeBytes))}"
+    }
+
+    func envelopeFields(_ view: EnvelopeView) -> [(String, Any)] {
+        [
+            ("kind", "event"), ("position", Int(view.position)), ("stream", view.streamID.uuidString.lowercased()),
+            ("stream_version", Int(view.streamVersion)), ("type", view.type),
+            ("schema_version", Int(view.schemaVersion)),
+            ("recorded_at", view.recordedAt.description), ("actor", view.recorded.metadata.actor),
+            ("correlation_id", view.recorded.metadata.correlationID),
+        ]
+    }
+}
+
+enum ExportFormat {
+    static let name = "authlog-export/1"
+}
+
+/// An event's fields for people: personal values where the key exists, hashes in hex,
+/// password hashes never.
+func readableFields(_ event: UserEvent) -> [String: Any] {
+    func optional(_ value: String?) -> Any { value ?? NSNull() }
+    switch event {
+    case .registered(let r):
+        return [
+            "email": r.email, "first_name": r.firstName, "last_name": r.lastName, "phone": optional(r.phone),
+            "role": r.role.rawValue,
+        ]
+    case .emailVerificationRequested(let p), .passwordResetRequested(let p):
+        return ["token_hash": p.tokenHash.description, "expires_at": p.expiresAt.description]
+    case .loginSucceeded(let s):
+        return [
+            "session_id": s.sessionID.uuidString.lowercased(), "refresh_token_hash": s.refreshTokenHash.description,
+        ]
+    case .loginFailed(let f):
+        return [
+            "consecutive_failures": Int(f.consecutiveFailures), "locked_until": optional(f.lockedUntil?.description),
+        ]
+    case .refreshTokenRotated(let r):
+        return [
+            "session_id": r.sessionID.uuidString.lowercased(), "refresh_token_hash": r.refreshTokenHash.description,
+        ]
+    case .refreshTokenReuseDetected(let id), .loggedOut(let id): return ["session_id": id.uuidString.lowercased()]
+    case .passwordResetCompleted, .passwordChanged, .passwordRehashed: return ["password_hash": "(changed)"]
+    case .profileUpdated(let c):
+        var fields: [String: Any] = [:]
+        if let first = c.firstName { fields["first_name"] = first }
+        if let last = c.lastName { fields["last_name"] = last }
+        if let phone = c.phone { fields["phone"] = optional(phone) }
+        return fields
+    case .roleChanged(let from, let to): return ["from": from.rawValue, "to": to.rawValue]
+    case .stripeCustomerLinked(let id): return ["stripe_customer_id": id]
+    case .emailVerified, .softDeleted, .restored, .erased: return [:]
+    }
+}
+
+func hex(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out = [UInt8]()
+    out.reserveCapacity(bytes.count * 2)
+    for byte in bytes {
+        out.append(digits[Int(byte >> 4)])
+        out.append(digits[Int(byte & 15)])
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+func unhex(_ text: String) -> [UInt8]? {
+    let chars = Array(text.utf8)
+    guard chars.count % 2 == 0 else { return nil }
+    var bytes = [UInt8]()
+    bytes.reserveCapacity(chars.count / 2)
+    for index in stride(from: 0, to: chars.count, by: 2) {
+        guard let byte = UInt8(String(decoding: chars[index..<index + 2], as: UTF8.self), radix: 16) else { return nil }
+        bytes.append(byte)
+    }
+    return bytes
+}
+
+/// A JSON string literal for UTF-8 bytes.
+func jsonString(_ bytes: UnsafeRawBufferPointer) -> String {
+    var out = "\""
+    for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case let control where control.value < 0x20:
+            out += "\\u" + String(control.value, radix: 16).leftPadZero(4)
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}
+
+extension String {
+    func leftPadZero(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
+
+/// Buffered lines to stdout.
+final class LineWriter {
+    private var buffer: [UInt8] = []
+
+    func write(_ line: String) {
+        buffer.append(contentsOf: line.utf8)
+        buffer.append(UInt8(ascii: "\n"))
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    func flush() {
+        buffer.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = Glibc.write(STDOUT_FILENO, raw.baseAddress! + offset, raw.count - offset)
+                if written <= 0 { return }
+                offset += written
+            }
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,0 +1,193 @@
+import ArgumentParser
+import AuthDomain
+import DataProtection
+import EventLog
+import EventLogLMDB
+import Foundation
+import Projections
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Restore an export into an empty data directory, checking the hash chain as it goes.",
+        discussion: """
+            Needs the key-encryption key the export's data keys were wrapped with (AUTHLOG_KEK, \
+            AUTHLOG_KEK_FILE, or DATA/kek copied from the source). A broken chain, a foreign file \
+            or a readable export is refused with its line number; nothing is served from a \
+            half-imported directory. Afterwards the projections and the uniqueness index are \
+            rebuilt from the log.
+
+            Example:
+              AUTHLOG_KEK_FILE=/secure/kek authctl --data ./restored import backup.jsonl
+            """)
+
+    @ParentCommand var root: Authctl
+    @Argument(help: "The export file, or - for stdin.") var file: String
+
+    func run() throws {
+        guard let input = file == "-" ? FileHandle.standardInput : FileHandle(forReadingAtPath: file) else {
+            printError("authctl: cannot read \(file)")
+            throw ExitCode(2)
+        }
+        let log = try failing { try LMDBEventLog(directory: root.data) }
+        defer { log.close() }
+        let existing = try failing { try log.headPosition() }
+        guard existing == 0 else {
+            printError("authctl: \(root.data) already holds \(existing) events; import needs an empty data directory")
+            throw ExitCode(2)
+        }
+        let keys = try failing { try KeyStore(dataDirectory: root.data, mayGenerateKey: false) }
+        var lines = LineReader(input)
+        var number = 0
+        func refuse(_ reason: String) -> ExitCode {
+            printError("authctl: \(file), line \(number): \(reason)")
+            return ExitCode(2)
+        }
+        number += 1
+        guard let first = lines.next(),
+            let header = try? JSONSerialization.jsonObject(with: Data(first)) as? [String: Any],
+            header["kind"] as? String == "header", header["format"] as? String == ExportFormat.name
+        else { throw refuse("not an Authlog export (expected a header line with format \(ExportFormat.name))") }
+        guard header["readable"] as? Bool != true else { throw refuse("a --readable export cannot be imported") }
+        guard (header["from"] as? NSNumber)?.intValue == 1 else {
+            throw refuse("a partial export (not from position 1) cannot be imported")
+        }
+        guard header["key_check"] as? String == hex(keys.keyCheck) else {
+            throw refuse(
+                "the export's data keys were wrapped with another key-encryption key; set AUTHLOG_KEK or AUTHLOG_KEK_FILE to it"
+            )
+        }
+        var slots: [[UInt8]] = []
+        var batch: [[UInt8]] = []
+        var lineOf: [UInt64: Int] = [:]
+        var events = 0
+        func flushEvents() throws {
+            do {
+                try log.importStored(batch)
+            } catch EventLogError.corrupt(let position, let detail) {
+                number = lineOf[position] ?? number
+                throw refuse("position \(position): \(detail)")
+            }
+            events += batch.count
+            batch.removeAll(keepingCapacity: true)
+            lineOf.removeAll(keepingCapacity: true)
+        }
+        while let line = lines.next() {
+            number += 1
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
+                throw refuse("not a JSON object")
+            }
+            switch object["kind"] as? String {
+            case "data_key":
+                guard batch.isEmpty, events == 0 else { throw refuse("a data key after the events") }
+                guard let slot = (object["slot"] as? String).flatMap(unhex) else {
+                    throw refuse("a data key without a valid slot")
+                }
+                slots.append(slot)
+            case "event":
+                if !slots.isEmpty {
+                    do { try keys.importSlots(slots) } catch { throw refuse("a data key does not unwrap: \(error)") }
+                    slots = []
+                }
+                guard let stored = storedEnvelope(object) else {
+                    throw refuse("an event line with a missing or malformed field")
+                }
+                let position = UInt64((object["position"] as? NSNumber)?.uint64Value ?? 0)
+                lineOf[position] = number
+                batch.append(stored)
+                if batch.count == 10_000 { try flushEvents() }
+            default:
+                throw refuse("unknown line kind")
+            }
+        }
+        if !slots.isEmpty { try failing { try keys.importSlots(slots) } }
+        try flushEvents()
+        let projection = try failing { try UserProjection(log: log, keys: keys) }
+        let claimed = try failing { try restoreClaims(log: log, queries: UserQueries(projection)) }
+        guard case .intact(let count, _, let head) = try failing({ try log.verify() }) else {
+            printError("authctl: the imported log does not verify")
+            throw ExitCode(1)
+        }
+        let keyCount = try failing { try keys.users().count }
+        print(
+            "imported \(count) events and \(keyCount) data keys; chain verified, head hash \(head); \(claimed) users indexed"
+        )
+    }
+
+    /// The stored bytes of an exported event: canonical bytes rebuilt from its fields, then its hash.
+    func storedEnvelope(_ object: [String: Any]) -> [UInt8]? {
+        guard let position = (object["position"] as? NSNumber)?.uint64Value,
+            let stream = (object["stream"] as? String).flatMap(UUID.init(uuidString:)),
+            let version = (object["stream_version"] as? NSNumber)?.uint64Value,
+            let type = object["type"] as? String, let schema = (object["schema_version"] as? NSNumber)?.uint16Value,
+            let micros = (object["recorded_at_us"] as? NSNumber)?.int64Value, let actor = object["actor"] as? String,
+            let correlation = object["correlation_id"] as? String,
+            let payload = (object["payload"] as? String).flatMap({ Data(base64Encoded: $0) }),
+            let hash = (object["hash"] as? String).flatMap(unhex), hash.count == 32
+        else { return nil }
+        let event = NewEvent(
+            type: type, schemaVersion: schema, metadata: EventMetadata(actor: actor, correlationID: correlation),
+            payload: [UInt8](payload))
+        guard (try? event.validate()) != nil else { return nil }
+        var writer = ByteWriter(capacity: 256 + payload.count)
+        Envelope.writeCanonical(
+            of: event, position: position, streamID: stream, streamVersion: version,
+            recordedAt: Timestamp(microsecondsSince1970: micros), to: &writer)
+        return writer.bytes + hash
+    }
+
+    /// Claims every live user's email and Stripe id again (the uniqueness index is not exported).
+    func restoreClaims(log: LMDBEventLog, queries: UserQueries) throws -> Int {
+        var users: [UserState] = []
+        for role in Role.allCases {
+            var cursor: String?
+            repeat {
+                let page = try queries.users(role: role, includeDeleted: true, limit: 1_000, after: cursor)
+                users += page.users
+                cursor = page.nextCursor
+            } while cursor != nil
+        }
+        try log.withWriteTransaction { txn in
+            for user in users where !user.isErased {
+                if let email = try? EmailAddress(user.email) {
+                    try log.claim(email.claimKey, in: EmailAddress.claimScope, for: user.id, txn: txn)
+                }
+                if let customer = user.stripeCustomerID {
+                    try log.claim(
+                        LinkStripeCustomer.claimKey(customer), in: LinkStripeCustomer.claimScope, for: user.id, txn: txn
+                    )
+                }
+            }
+        }
+        return users.count
+    }
+}
+
+/// Lines of a file, read in 1 MiB chunks.
+struct LineReader {
+    let handle: FileHandle
+    var buffer: [UInt8] = []
+    var start = 0
+    var done = false
+
+    init(_ handle: FileHandle) {
+        self.handle = handle
+    }
+
+    mutating func next() -> [UInt8]? {
+        while true {
+            if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                defer { start = newline + 1 }
+                return Array(buffer[start..<newline])
+            }
+            if done {
+                guard start < buffer.count else { return nil }
+                defer { start = buffer.count }
+                return Array(buffer[start...])
+            }
+            buffer.removeFirst(start)
+            start = 0
+            let chunk = handle.readData(ofLength: 1 << 20)
+            if chunk.isEmpty { done = true } else { buffer.append(contentsOf: chunk) }
+        }
+    }
+}

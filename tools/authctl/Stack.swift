@@ -1,0 +1,107 @@
+import ArgumentParser
+import AuthDomain
+import AuthService
+import DataProtection
+import EventLog
+import EventLogLMDB
+import Foundation
+import PasswordHashing
+import Projections
+
+/// The log, the key store and the projections, opened read-only: safe beside a running authd.
+struct ReadStack {
+    let log: LMDBEventLog
+    let keys: KeyStore
+    let projection: UserProjection
+    var queries: UserQueries { UserQueries(projection) }
+
+    /// `needsKeys: false` opens without the key-encryption key if it is missing (personal
+    /// fields then read back empty): for commands that show none.
+    init(directory: String, needsKeys: Bool = true) throws {
+        log = try failing { try LMDBEventLog(directory: directory, options: .init(readOnly: true)) }
+        do {
+            do {
+                keys = try KeyStore(dataDirectory: directory, readOnly: true)
+            } catch let error as DataProtectionError where !needsKeys {
+                if case .missingKey = error { keys = KeyStore.locked() } else { throw error }
+            }
+            projection = try UserProjection(log: log, keys: keys)
+        } catch {
+            log.close()
+            printError("authctl: \(error)")
+            throw ExitCode(2)
+        }
+    }
+
+    /// A user named by id or email, or a one-line error and exit 2.
+    func resolve(_ user: String) throws -> UUID {
+        if let id = UUID(uuidString: user) { return id }
+        if let id = try failing({ try queries.user(email: user)?.id }) { return id }
+        printError("authctl: no user \(user)")
+        throw ExitCode(2)
+    }
+
+    func close() { log.close() }
+}
+
+/// The log with its projections and the command service, opened for writing.
+struct WriteStack {
+    let log: LMDBEventLog
+    let keys: KeyStore
+    let projection: UserProjection
+    let pool: HashingPool
+    let service: AuthService
+
+    init(directory: String) throws {
+        log = try failing { try LMDBEventLog(directory: directory) }
+        pool = HashingPool(threads: 1)
+        do {
+            keys = try KeyStore(dataDirectory: directory)
+            projection = try UserProjection(log: log, keys: keys)
+            service = try AuthService(
+                log: log, keys: keys, configuration: .init(passwordPolicy: try PasswordPolicy()), pool: pool,
+                mailer: try MaildirMailer(directory: directory + "/maildir"))
+        } catch {
+            log.close()
+            pool.stop()
+            printError("authctl: \(error)")
+            throw ExitCode(2)
+        }
+    }
+
+    func close() {
+        log.close()
+        pool.stop()
+    }
+}
+
+/// A user as authctl shows it: the seed's snake_case fields, never a hash of a secret.
+func userFields(_ user: UserState) -> [(String, Any)] {
+    func time(_ value: Timestamp?) -> Any { value.map(\.description) ?? NSNull() }
+    return [
+        ("id", user.id.uuidString.lowercased()), ("email", user.email), ("first_name", user.firstName),
+        ("last_name", user.lastName), ("phone", user.phone ?? NSNull()), ("role", user.role.rawValue),
+        ("email_verified_at", time(user.emailVerifiedAt)),
+        ("password_reset_expires", time(user.passwordReset?.expiresAt)),
+        ("last_login_at", time(user.lastLoginAt)), ("stripe_customer_id", user.stripeCustomerID ?? NSNull()),
+        ("created_at", user.createdAt.description), ("updated_at", user.updatedAt.description),
+        ("deleted_at", time(user.deletedAt)), ("failed_logins", Int(user.failedLogins)),
+        ("locked_until", time(user.lockedUntil)), ("stream_version", Int(user.version)), ("erased", user.isErased),
+    ]
+}
+
+/// One JSON object on one line with sorted keys, from ordered pairs.
+func jsonLine(_ fields: [(String, Any)]) throws -> String {
+    let object = Dictionary(fields, uniquingKeysWith: { $1 })
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// Aligned `field  value` lines.
+func printFields(_ fields: [(String, Any)]) {
+    let width = fields.map(\.0.count).max() ?? 0
+    for (name, value) in fields {
+        let text = value is NSNull ? "-" : "\(value)"
+        print(name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + text)
+    }
+}
