@@ -84,6 +84,7 @@ let package = Package(
         .testTarget(name: "AuthDomainTests", dependencies: ["AuthDomain", "EventLog"]),
         .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing"]),
         .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection"]),
+        .testTarget(name: "AuthctlTests", dependencies: ["authctl"]),
         .testTarget(
             name: "ProjectionsTests",
             dependencies: [

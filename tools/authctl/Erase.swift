@@ -25,16 +25,9 @@ struct Erase: AsyncParsableCommand {
     @Argument(help: "The user: an id or an email address.") var user: String
 
     func run() async throws {
-        let log = try failing { try LMDBEventLog(directory: root.data) }
-        defer { log.close() }
-        let pool = HashingPool(threads: 1)
-        defer { pool.stop() }
-        let service = try failing {
-            try AuthService(
-                log: log, keys: try KeyStore(dataDirectory: root.data),
-                configuration: .init(passwordPolicy: try PasswordPolicy()), pool: pool,
-                mailer: try MaildirMailer(directory: root.data + "/maildir"))
-        }
+        let stack = try WriteStack(directory: root.data)
+        defer { stack.close() }
+        let service = stack.service
         guard let id = try failing({ try UUID(uuidString: user) ?? service.userID(forEmail: user) }),
             try failing({ try service.load(id).exists })
         else {

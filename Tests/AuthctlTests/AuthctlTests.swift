@@ -1,0 +1,159 @@
+import Foundation
+import Testing
+
+@Suite struct AuthctlTests {
+    /// A seeded, projected data directory with one erased user.
+    func seeded(_ scratch: Scratch) throws -> String {
+        let data = scratch.at("data")
+        #expect(try authctl(["--data", data, "seed", "--users", "40", "--events", "300"]).status == 0)
+        #expect(try authctl(["--data", data, "rebuild"]).status == 0)
+        let erased = try authctl(["--data", data, "erase", "seed7@example.com"])
+        #expect(erased.status == 0, "\(erased.stderr)")
+        return data
+    }
+
+    @Test func exportImportExportGivesIdenticalBytesAndTheSameUsers() throws {
+        let scratch = try Scratch()
+        let source = try seeded(scratch)
+        let kek = ["AUTHLOG_KEK_FILE": source + "/kek"]
+        let first = try authctl(["--data", source, "export"])
+        #expect(first.status == 0)
+        try first.stdout.write(toFile: scratch.at("backup.jsonl"), atomically: true, encoding: .utf8)
+        let target = scratch.at("restored")
+        let imported = try authctl(["--data", target, "import", scratch.at("backup.jsonl")], environment: kek)
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(imported.stdout.contains("chain verified"))
+        let second = try authctl(["--data", target, "export"], environment: kek)
+        #expect(second.stdout == first.stdout)
+        #expect(try authctl(["--data", target, "verify"], environment: kek).status == 0)
+        for user in ["seed1@example.com", "seed20@example.com", "seed39@example.com"] {
+            let here = try authctl(["--data", source, "users", "get", user, "--json"])
+            let there = try authctl(["--data", target, "users", "get", user, "--json"], environment: kek)
+            #expect(here.status == 0 && here.stdout == there.stdout)
+        }
+        // The erased user stays erased: gone by email, personal fields empty by id.
+        let byEmail = try authctl(["--data", target, "users", "get", "seed7@example.com"], environment: kek)
+        #expect(byEmail.status == 2 && byEmail.stderr == "authctl: no user seed7@example.com\n")
+        let stats = json(
+            Substring(try authctl(["--data", target, "stats", "--json"], environment: kek).stdout.dropLast()))
+        #expect((stats["events"] as? Int) == (json(Substring(first.stdout.split(separator: "\n")[0]))["to"] as? Int))
+    }
+
+    @Test func importRefusesBrokenForeignAndUnkeyedFilesWithTheLine() throws {
+        let scratch = try Scratch()
+        let source = try seeded(scratch)
+        let kek = ["AUTHLOG_KEK_FILE": source + "/kek"]
+        var lines = try authctl(["--data", source, "export"]).stdout.split(separator: "\n").map(String.init)
+        let eventLine = lines.firstIndex { $0.contains("\"kind\":\"event\"") }! + 5
+        lines[eventLine] = lines[eventLine].replacingOccurrences(of: "\"hash\":\"", with: "\"hash\":\"00")
+            .replacingOccurrences(of: #"("hash":"00[0-9a-f]{62})[0-9a-f]{2}"#, with: "$1", options: .regularExpression)
+        try (lines.joined(separator: "\n") + "\n").write(
+            toFile: scratch.at("broken.jsonl"), atomically: true, encoding: .utf8)
+        let broken = try authctl(["--data", scratch.at("b"), "import", scratch.at("broken.jsonl")], environment: kek)
+        #expect(broken.status == 2)
+        #expect(broken.stderr.contains("line \(eventLine + 1):"), "\(broken.stderr)")
+        #expect(broken.stderr.split(separator: "\n").count == 1)
+
+        try "hello\nworld\n".write(toFile: scratch.at("foreign.txt"), atomically: true, encoding: .utf8)
+        let foreign = try authctl(["--data", scratch.at("f"), "import", scratch.at("foreign.txt")], environment: kek)
+        #expect(foreign.status == 2 && foreign.stderr.contains("line 1: not an Authlog export"))
+
+        let unkeyed = try authctl(["--data", scratch.at("u"), "import", scratch.at("broken.jsonl")])
+        #expect(unkeyed.status == 2 && unkeyed.stderr.contains("no key-encryption key"))
+
+        let readable = try authctl(["--data", source, "export", "--readable"])
+        #expect(readable.status == 0 && readable.stdout.contains("\"event\":{"))
+        try readable.stdout.write(toFile: scratch.at("readable.jsonl"), atomically: true, encoding: .utf8)
+        let refused = try authctl(
+            ["--data", scratch.at("r"), "import", scratch.at("readable.jsonl")], environment: kek)
+        #expect(refused.status == 2 && refused.stderr.contains("cannot be imported"))
+
+        let full = try authctl(["--data", source, "import", scratch.at("broken.jsonl")])
+        #expect(full.status == 2 && full.stderr.contains("import needs an empty data directory"))
+    }
+
+    @Test func historyAsOfUsersAndStatsShowTheProjectedState() throws {
+        let scratch = try Scratch()
+        let data = try seeded(scratch)
+        let history = try authctl(["--data", data, "history", "seed3@example.com", "--json"])
+        #expect(history.status == 0)
+        let entries = history.stdout.split(separator: "\n").map(json)
+        #expect(entries.first?["type"] as? String == "UserRegistered")
+        #expect((entries.first?["changes"] as? [String: String])?["email"] == "seed3@example.com")
+        #expect(!history.stdout.contains("$argon2id"))
+        let first = try #require(entries.first?["position"] as? Int)
+        let then = try authctl(["--data", data, "as-of", "seed3@example.com", String(first), "--json"])
+        #expect(json(Substring(then.stdout.dropLast()))["stream_version"] as? Int == 1)
+        let bad = try authctl(["--data", data, "as-of", "seed3@example.com", "last tuesday"])
+        #expect(bad.status == 64 && bad.stderr.hasPrefix("authctl: 'last tuesday' is neither"))
+
+        let erasedTrail = try authctl(["--data", data, "history", "seed7@example.com"])
+        #expect(erasedTrail.status == 2)  // no longer found by email: erased
+
+        let list = try authctl(["--data", data, "users", "list", "--role", "target", "--limit", "5", "--json"])
+        let rows = list.stdout.split(separator: "\n").map(json)
+        #expect(rows.count == 6 && rows.last?["next_cursor"] != nil)
+        #expect(rows.dropLast().allSatisfy { $0["role"] as? String == "TARGET" && $0["password_hash"] == nil })
+        let unknownRole = try authctl(["--data", data, "users", "list", "--role", "OWNER"])
+        #expect(unknownRole.status == 64)
+
+        let stats = json(Substring(try authctl(["--data", data, "stats", "--json"]).stdout.dropLast()))
+        let byRole = try #require(stats["users_by_role"] as? [String: Int])
+        #expect(byRole.values.reduce(0, +) + (stats["deleted_users"] as? Int ?? 0) == 40)
+        #expect((stats["projections"] as? [String: [String: Int]])?["users"]?["checkpoint"] == stats["events"] as? Int)
+    }
+
+    @Test func createAdminReadsThePasswordFromStdinAndOnlyBootstraps() throws {
+        let scratch = try Scratch()
+        let data = scratch.at("data")
+        let made = try authctl(
+            ["--data", data, "create-admin", "--email", "root@example.com"], input: "a long admin passphrase\n")
+        #expect(made.status == 0, "\(made.stderr)")
+        let admin = json(
+            Substring(try authctl(["--data", data, "users", "get", "root@example.com", "--json"]).stdout.dropLast()))
+        #expect(admin["role"] as? String == "ADMIN")
+        let again = try authctl(
+            ["--data", data, "create-admin", "--email", "two@example.com"], input: "another admin passphrase\n")
+        #expect(again.status == 2 && again.stderr.contains("an ADMIN exists already"))
+        let weak = try authctl(
+            ["--data", scratch.at("other"), "create-admin", "--email", "x@example.com"], input: "short\n")
+        #expect(weak.status == 2 && weak.stderr.contains("password refused"))
+    }
+
+    @Test(arguments: ["missing", "empty", "foreign", "garbage"])
+    func everyReadCommandFailsInOneLineOnAnUnusableDirectory(kind: String) throws {
+        let scratch = try Scratch()
+        let data = scratch.at(kind)
+        switch kind {
+        case "empty": try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        case "foreign":
+            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: data + "/data.mdb", contents: Data(count: 0))
+        case "garbage":
+            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+            FileManager.default.createFile(
+                atPath: data + "/data.mdb", contents: Data((0..<70_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }))
+        default: break
+        }
+        for command in [
+            ["verify"], ["stats"], ["history", "a@b.co"], ["users", "get", "a@b.co"], ["export"],
+            ["as-of", "a@b.co", "1"],
+        ] {
+            let result = try authctl(["--data", data] + command)
+            #expect(result.status == 2, "\(command) on \(kind): \(result.status) \(result.stderr)")
+            #expect(
+                result.stderr.hasPrefix("authctl: ") && result.stderr.split(separator: "\n").count == 1,
+                "\(command): \(result.stderr)")
+        }
+    }
+
+    @Test func everyCommandHasHelpWithAnExample() throws {
+        for command in [
+            ["init"], ["stats"], ["verify"], ["history"], ["as-of"], ["users", "get"], ["users", "list"], ["rebuild"],
+            ["export"], ["import"], ["create-admin"], ["seed"], ["erase"],
+        ] {
+            let help = try authctl(command + ["--help"])
+            #expect(help.status == 0 && help.stdout.contains("Example:"), "\(command) --help")
+        }
+    }
+}
