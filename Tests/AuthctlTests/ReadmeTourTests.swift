@@ -16,7 +16,9 @@ import Testing
         process.arguments = ["-euo", "pipefail", "-c", block]
         let binaries = authctlDirectory()
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }
-            .merging(["TOUR": scratch.path, "PATH": binaries + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")]) { $1 }
+            .merging([
+                "TOUR": scratch.path, "PATH": binaries + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? ""),
+            ]) { $1 }
         let err = Pipe()
         process.standardOutput = FileHandle.nullDevice
         process.standardError = err
@@ -38,9 +40,12 @@ func packageRoot() -> String {
 
 /// Where the built `authctl` is: beside the test bundle.
 func authctlDirectory() -> String {
-    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    let executable =
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
-    while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("authctl").path) && directory.path != "/" {
+    while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("authctl").path)
+        && directory.path != "/"
+    {
         directory.deleteLastPathComponent()
     }
     return directory.path
