@@ -28,6 +28,8 @@ let package = Package(
         .target(name: "EventLogLMDB", dependencies: ["EventLog", "LMDB", "CLMDB"]),
         // Password hashing (Argon2id, scrypt) in PHC strings, and the pool it runs on.
         .target(name: "PasswordHashing", dependencies: ["CArgon2", "COpenSSL"]),
+        // Access tokens: EdDSA (Ed25519) JWTs on OpenSSL, the signing-key file.
+        .target(name: "AccessTokens", dependencies: ["COpenSSL"]),
         // Personal data protection: AES-256-GCM, the key-encryption key, the data-key store.
         .target(name: "DataProtection", dependencies: ["COpenSSL"]),
         // Users: commands, events, the pure decide/evolve functions, tokens and password policy.
@@ -84,6 +86,7 @@ let package = Package(
         .testTarget(name: "AuthDomainTests", dependencies: ["AuthDomain", "EventLog"]),
         .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing"]),
         .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection"]),
+        .testTarget(name: "AccessTokensTests", dependencies: ["AccessTokens"]),
         .testTarget(name: "AuthctlTests", dependencies: ["authctl"]),
         .testTarget(
             name: "ProjectionsTests",

@@ -5,6 +5,11 @@ import COpenSSL
 /// The associated data is authenticated but not stored: opening with other associated data
 /// (another stream, version or event type) fails, so a sealed field cannot be moved.
 public enum AESGCM {
+    /// The cipher fetched once: passing `EVP_aes_256_gcm()` to every init makes OpenSSL 3
+    /// look the implementation up again each time, which costs more than the encryption of a
+    /// short field.
+    nonisolated(unsafe) static let cipher: OpaquePointer = EVP_CIPHER_fetch(nil, "AES-256-GCM", nil)!
+
     public static let nonceSize = 12
     public static let tagSize = 16
     public static let overhead = nonceSize + tagSize
@@ -22,7 +27,7 @@ public enum AESGCM {
         var length: Int32 = 0
         let ok = output.withUnsafeMutableBufferPointer { out -> Bool in
             let body = out.baseAddress! + nonceSize
-            guard EVP_EncryptInit_ex(context, EVP_aes_256_gcm(), nil, key, nonce) == 1,
+            guard EVP_EncryptInit_ex(context, cipher, nil, key, nonce) == 1,
                 associatedData.isEmpty
                     || EVP_EncryptUpdate(context, nil, &length, associatedData, Int32(associatedData.count)) == 1,
                 plaintext.isEmpty || EVP_EncryptUpdate(context, body, &length, plaintext, Int32(plaintext.count)) == 1,
@@ -49,7 +54,7 @@ public enum AESGCM {
         var length: Int32 = 0
         var tag = [UInt8](UnsafeBufferPointer(start: base + nonceSize + count, count: tagSize))
         let ok = plaintext.withUnsafeMutableBufferPointer { out -> Bool in
-            guard EVP_DecryptInit_ex(context, EVP_aes_256_gcm(), nil, key, base) == 1,
+            guard EVP_DecryptInit_ex(context, cipher, nil, key, base) == 1,
                 associatedData.isEmpty
                     || EVP_DecryptUpdate(context, nil, &length, associatedData, Int32(associatedData.count)) == 1,
                 count == 0 || EVP_DecryptUpdate(context, out.baseAddress, &length, base + nonceSize, Int32(count)) == 1,

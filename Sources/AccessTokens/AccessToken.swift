@@ -1,0 +1,91 @@
+import COpenSSL
+import Foundation
+
+/// What an access token says (RFC 9068 `at+jwt`): who, which role, which session, when.
+public struct AccessClaims: Hashable, Sendable {
+    public var issuer: String
+    public var audience: String
+    public var subject: UUID
+    public var role: String
+    public var sessionID: UUID
+    /// Seconds since 1970.
+    public var issuedAt: Int64
+    public var notBefore: Int64
+    public var expires: Int64
+    public var tokenID: String
+
+    public init(
+        issuer: String, audience: String, subject: UUID, role: String, sessionID: UUID, issuedAt: Int64, lifetime: Int64,
+        tokenID: String
+    ) {
+        self.issuer = issuer
+        self.audience = audience
+        self.subject = subject
+        self.role = role
+        self.sessionID = sessionID
+        self.issuedAt = issuedAt
+        self.notBefore = issuedAt
+        self.expires = issuedAt + lifetime
+        self.tokenID = tokenID
+    }
+}
+
+/// Signs and verifies EdDSA (Ed25519) JWTs with a fixed algorithm and the service's own keys.
+///
+/// Rules: the header's `alg` must be exactly `EdDSA` and its `typ` `at+jwt`; the key is
+/// chosen by `kid` from this issuer's set only (a token naming an unknown kid is refused, never
+/// tried with a default key); `iss` and `aud` must match; `nbf <= now < exp`.
+public struct AccessTokenIssuer: Sendable {
+    public let issuer: String
+    public let audience: String
+    public let keys: SigningKeys
+
+    public init(issuer: String, audience: String, keys: SigningKeys) {
+        self.issuer = issuer
+        self.audience = audience
+        self.keys = keys
+    }
+
+    public func sign(_ claims: AccessClaims) throws(AccessTokenError) -> String {
+        let (kid, key) = keys.active
+        let header = "{\"alg\":\"EdDSA\",\"kid\":\"\(kid)\",\"typ\":\"at+jwt\"}"
+        let payload =
+            "{\"aud\":\"\(claims.audience)\",\"exp\":\(claims.expires),\"iat\":\(claims.issuedAt),\"iss\":\"\(claims.issuer)\","
+            + "\"jti\":\"\(claims.tokenID)\",\"nbf\":\(claims.notBefore),\"role\":\"\(claims.role)\","
+            + "\"sid\":\"\(claims.sessionID.uuidString.lowercased())\",\"sub\":\"\(claims.subject.uuidString.lowercased())\"}"
+        let input = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(Array(payload.utf8))
+        return input + "." + Base64URL.encode(try key.sign(Array(input.utf8)))
+    }
+
+    /// The claims of a valid token, or why not.
+    public func verify(_ token: String, now: Int64) throws(AccessTokenError) -> AccessClaims {
+        guard token.utf8.count <= 4_096 else { throw .malformed("too long") }
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let headerBytes = Base64URL.decode(parts[0]), let payloadBytes = Base64URL.decode(parts[1]),
+            let signature = Base64URL.decode(parts[2])
+        else { throw .malformed("not three base64url parts") }
+        guard let header = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any] else {
+            throw .malformed("header is not a JSON object")
+        }
+        guard header["alg"] as? String == "EdDSA" else { throw .rejected("algorithm must be EdDSA") }
+        guard header["typ"] as? String == "at+jwt" else { throw .rejected("type must be at+jwt") }
+        guard let kid = header["kid"] as? String, let key = keys.key(for: kid) else { throw .rejected("unknown key id") }
+        let input = Array(parts[0].utf8) + [UInt8(ascii: ".")] + Array(parts[1].utf8)
+        guard key.verify(signature, of: input) else { throw .rejected("bad signature") }
+        guard let claims = try? JSONSerialization.jsonObject(with: Data(payloadBytes)) as? [String: Any],
+            let iss = claims["iss"] as? String, let aud = claims["aud"] as? String,
+            let sub = (claims["sub"] as? String).flatMap(UUID.init(uuidString:)),
+            let sid = (claims["sid"] as? String).flatMap(UUID.init(uuidString:)), let role = claims["role"] as? String,
+            let iat = (claims["iat"] as? NSNumber)?.int64Value, let nbf = (claims["nbf"] as? NSNumber)?.int64Value,
+            let exp = (claims["exp"] as? NSNumber)?.int64Value, let jti = claims["jti"] as? String
+        else { throw .malformed("claims missing or of the wrong type") }
+        guard iss == issuer else { throw .rejected("wrong issuer") }
+        guard aud == audience else { throw .rejected("wrong audience") }
+        guard nbf <= now else { throw .rejected("not valid yet") }
+        guard now < exp else { throw .rejected("expired") }
+        var result = AccessClaims(
+            issuer: iss, audience: aud, subject: sub, role: role, sessionID: sid, issuedAt: iat, lifetime: exp - iat, tokenID: jti)
+        result.notBefore = nbf
+        return result
+    }
+}

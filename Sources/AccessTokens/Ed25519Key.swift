@@ -1,0 +1,94 @@
+import COpenSSL
+import Foundation
+
+/// An Ed25519 key pair (RFC 8032) through OpenSSL's EVP interface.
+public final class Ed25519Key: @unchecked Sendable {
+    // EVP_PKEY is safe to share for signing and verifying from several threads.
+    let key: OpaquePointer
+    /// The 32-byte public key (JWK `x`).
+    public let publicKey: [UInt8]
+    let privateKey: [UInt8]?
+
+    /// A key pair from its 32-byte private key (JWK `d`).
+    public init(privateKey: [UInt8]) throws(AccessTokenError) {
+        guard privateKey.count == 32, let key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nil, privateKey, 32) else {
+            throw .key("an Ed25519 private key is 32 bytes")
+        }
+        self.key = key
+        self.privateKey = privateKey
+        var length = 32
+        var publicBytes = [UInt8](repeating: 0, count: 32)
+        EVP_PKEY_get_raw_public_key(key, &publicBytes, &length)
+        self.publicKey = publicBytes
+    }
+
+    /// A verify-only key from its 32-byte public key.
+    public init(publicKey: [UInt8]) throws(AccessTokenError) {
+        guard publicKey.count == 32, let key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, publicKey, 32) else {
+            throw .key("an Ed25519 public key is 32 bytes")
+        }
+        self.key = key
+        self.publicKey = publicKey
+        self.privateKey = nil
+    }
+
+    /// A new random key pair.
+    public static func generate() throws(AccessTokenError) -> Ed25519Key {
+        var bytes = [UInt8](repeating: 0, count: 32)
+        guard RAND_bytes(&bytes, 32) == 1 else { throw .key("RAND_bytes failed") }
+        return try Ed25519Key(privateKey: bytes)
+    }
+
+    deinit {
+        EVP_PKEY_free(key)
+    }
+
+    public func sign(_ message: [UInt8]) throws(AccessTokenError) -> [UInt8] {
+        guard privateKey != nil, let context = EVP_MD_CTX_new() else { throw .key("this key cannot sign") }
+        defer { EVP_MD_CTX_free(context) }
+        var signature = [UInt8](repeating: 0, count: 64)
+        var length = 64
+        guard EVP_DigestSignInit(context, nil, nil, nil, key) == 1,
+            EVP_DigestSign(context, &signature, &length, message, message.count) == 1, length == 64
+        else { throw .key("Ed25519 signing failed") }
+        return signature
+    }
+
+    public func verify(_ signature: [UInt8], of message: [UInt8]) -> Bool {
+        guard signature.count == 64, let context = EVP_MD_CTX_new() else { return false }
+        defer { EVP_MD_CTX_free(context) }
+        return EVP_DigestVerifyInit(context, nil, nil, nil, key) == 1
+            && EVP_DigestVerify(context, signature, 64, message, message.count) == 1
+    }
+}
+
+/// Why a token or key was refused. Messages say what, never echo the token.
+public enum AccessTokenError: Error, Hashable, Sendable, CustomStringConvertible {
+    case key(String)
+    case malformed(String)
+    case rejected(String)
+
+    public var description: String {
+        switch self {
+        case .key(let detail): return "signing key: \(detail)"
+        case .malformed(let detail): return "malformed token: \(detail)"
+        case .rejected(let detail): return "token rejected: \(detail)"
+        }
+    }
+}
+
+/// base64url without padding.
+enum Base64URL {
+    static func encode(_ bytes: some Sequence<UInt8>) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decode(_ text: Substring) -> [UInt8]? {
+        guard text.utf8.allSatisfy({ $0 == 45 || $0 == 95 || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) })
+        else { return nil }
+        var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        standard += String(repeating: "=", count: (4 - standard.count % 4) % 4)
+        return Data(base64Encoded: standard).map { [UInt8]($0) }
+    }
+}
