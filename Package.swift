@@ -11,7 +11,8 @@ let package = Package(
         .executable(name: "authctl", targets: ["authctl"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // C libraries from the system (Debian: liblmdb-dev, libssl-dev); module maps only.
@@ -48,6 +49,20 @@ let package = Package(
             name: "AuthService",
             dependencies: ["AuthDomain", "PasswordHashing", "DataProtection", "EventLog", "Projections"]),
 
+        // The HTTP service: routes, problem+json errors, access tokens, limits, metrics.
+        .target(
+            name: "AuthHTTP",
+            dependencies: [
+                "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLog", "EventLogLMDB", "PasswordHashing",
+                "Projections", .product(name: "Hummingbird", package: "hummingbird"),
+            ]),
+        .executableTarget(
+            name: "authd",
+            dependencies: [
+                "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLogLMDB", "PasswordHashing",
+                "Projections", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]),
         .executableTarget(
             name: "authctl",
             dependencies: [

@@ -19,6 +19,11 @@ public struct UserQueries: Sendable {
 
     var log: LMDBEventLog { projection.log }
 
+    /// The last log position folded into the users projection (0 before its first build).
+    public func checkpoint() throws -> UInt64 {
+        try projection.status()?.checkpoint ?? 0
+    }
+
     // MARK: Point reads
 
     public func user(id: UUID) throws -> UserState? {

@@ -1,0 +1,147 @@
+import AccessTokens
+import AuthDomain
+import AuthService
+import DataProtection
+import EventLog
+import EventLogLMDB
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import PasswordHashing
+import Projections
+
+/// The request context: Hummingbird's core plus the client's address (for rate limits).
+public struct AuthRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+    public var maxUploadSize: Int { AuthServer.bodyLimit }
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+}
+
+/// Everything authd serves, over one data directory.
+public final class AuthServer: Sendable {
+    public struct Configuration: Sendable {
+        public var host = "127.0.0.1"
+        public var port = 8080
+        public var issuer = "authlog"
+        public var audience = "authlog"
+        /// Access-token lifetime in seconds (15 minutes).
+        public var accessTokenLifetime: Int64 = 900
+        /// Requests a client address may make to login, refresh and reset routes per minute.
+        public var rateLimitPerMinute = 60
+        public init() {}
+    }
+
+    /// Request bodies over this many bytes get 413 before they are read whole.
+    public static let bodyLimit = 64 * 1024
+
+    let configuration: Configuration
+    let service: AuthService
+    let queries: UserQueries
+    let log: LMDBEventLog
+    let pool: HashingPool
+    let tokens: AccessTokenIssuer
+    let verified = VerifiedTokenCache(capacity: 100_000)
+    let limiter: RateLimiter
+    let metrics = Metrics()
+    let logger: Logger
+
+    public init(
+        configuration: Configuration, service: AuthService, queries: UserQueries, log: LMDBEventLog, pool: HashingPool,
+        tokens: AccessTokenIssuer, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.service = service
+        self.queries = queries
+        self.log = log
+        self.pool = pool
+        self.tokens = tokens
+        self.limiter = RateLimiter(perMinute: configuration.rateLimitPerMinute)
+        self.logger = logger
+    }
+
+    /// The router with every route of the contract (docs/openapi.yaml).
+    public func router() -> Router<AuthRequestContext> {
+        let router = Router(context: AuthRequestContext.self)
+        router.add(middleware: ProblemMiddleware(server: self))
+        addSessionRoutes(to: router)
+        addUserRoutes(to: router)
+        addAdministrationRoutes(to: router)
+        router.get("/.well-known/jwks.json") { _, _ in try self.json(self.tokens.keys.jwks) }
+        router.get("/healthz") { _, _ in try self.json(["status": "ok"]) }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: self.metrics.render(server: self))))
+        }
+        return router
+    }
+
+    /// The application: serves until SIGTERM or SIGINT, then lets requests in flight finish.
+    public func application() -> some ApplicationProtocol {
+        Application(
+            router: router(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "authd"),
+            logger: logger)
+    }
+
+    // MARK: Helpers shared by the routes
+
+    func json(_ object: Any, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// The body as a flat JSON object with only `allowed` fields, after the content-type and
+    /// size checks.
+    func body(_ request: Request, allowed: Set<String>) async throws -> [String: JSONValue] {
+        guard let type = request.headers[.contentType], type.lowercased().hasPrefix("application/json") else {
+            throw Problem.badRequest("the content type must be application/json")
+        }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > Self.bodyLimit {
+            throw HTTPError(.contentTooLarge)
+        }
+        let buffer = try await request.body.collect(upTo: Self.bodyLimit)
+        return try StrictJSON.object(Array(buffer.readableBytesView), allowed: allowed)
+    }
+
+    func correlationID(_ request: Request) -> String {
+        request.headers[.init("X-Request-ID")!].map { String($0.prefix(64)) } ?? UUID().uuidString.lowercased()
+    }
+
+    func user(_ id: String?) throws -> UUID {
+        guard let id, let uuid = UUID(uuidString: id) else { throw Problem.notFound }
+        return uuid
+    }
+}
+
+/// Turns every thrown error into a problem response, counts requests, and logs one line per
+/// request (method, route, status, time; never a body or a header value).
+struct ProblemMiddleware: RouterMiddleware {
+    let server: AuthServer
+
+    func handle(
+        _ request: Request, context: AuthRequestContext, next: (Request, AuthRequestContext) async throws -> Response
+    ) async throws -> Response {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            let problem = Problem.from(error)
+            if problem.status == .internalServerError {
+                server.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(type(of: error))"])
+            }
+            response = try problem.response(from: request, context: context)
+        }
+        let route = context.endpointPath ?? "unmatched"
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        server.metrics.record(method: request.method.rawValue, route: route, status: Int(response.status.code), seconds: seconds)
+        return response
+    }
+}

@@ -1,0 +1,49 @@
+import AccessTokens
+import AuthDomain
+import AuthService
+import Foundation
+import Hummingbird
+
+/// Who is calling, once their bearer token checked out against their current state.
+struct Caller {
+    let id: UUID
+    let role: Role
+    let sessionID: UUID
+    var actor: Actor { .user(id, role) }
+}
+
+extension AuthServer {
+    /// The caller of a request with `Authorization: Bearer <access token>`: a valid token
+    /// (signature by one of our keys, EdDSA only, issuer, audience, time), for a user who is
+    /// not deleted, whose session is still the one the token names, and who has not had
+    /// their tokens revoked since it was issued.
+    func caller(_ request: Request) throws -> Caller {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw Problem.unauthorized }
+        let token = String(header.dropFirst(7))
+        let now = Int64(Date().timeIntervalSince1970)
+        let claims = try verified.claims(for: token, now: now) { try tokens.verify(token, now: now) }
+        guard let user = try queries.user(id: claims.subject), !user.isDeleted, user.session?.id == claims.sessionID
+        else { throw Problem.unauthorized }
+        if let revoked = user.tokensValidAfter, claims.issuedAt < revoked.microsecondsSince1970 / 1_000_000 {
+            throw Problem.unauthorized
+        }
+        return Caller(id: user.id, role: user.role, sessionID: claims.sessionID)
+    }
+
+    /// A new access token for a session the service just granted.
+    func accessToken(for grant: AuthService.SessionGrant) throws -> [String: Any] {
+        let now = Int64(Date().timeIntervalSince1970)
+        let claims = AccessClaims(
+            issuer: configuration.issuer, audience: configuration.audience, subject: grant.user.id,
+            role: grant.user.role.rawValue, sessionID: grant.sessionID, issuedAt: now,
+            lifetime: configuration.accessTokenLifetime, tokenID: UUID().uuidString.lowercased())
+        return [
+            "access_token": try tokens.sign(claims), "token_type": "Bearer", "expires_in": Int(configuration.accessTokenLifetime),
+            "refresh_token": grant.refreshToken,
+        ]
+    }
+
+    func client(_ context: AuthRequestContext) -> String {
+        context.remoteAddress?.ipAddress ?? "unknown"
+    }
+}

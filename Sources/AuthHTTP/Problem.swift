@@ -1,0 +1,60 @@
+import AccessTokens
+import AuthDomain
+import Foundation
+import Hummingbird
+
+/// An RFC 9457 problem: every error the API returns, as `application/problem+json`, with a
+/// stable `code` scripts can rely on.
+public struct Problem: Error, HTTPResponseError {
+    public var status: HTTPResponse.Status
+    public var code: String
+    public var detail: String
+    public var headers: HTTPFields = [:]
+
+    public init(_ status: HTTPResponse.Status, _ code: String, _ detail: String) {
+        self.status = status
+        self.code = code
+        self.detail = detail
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body: [String: Any] = [
+            "type": "https://authlog.dev/problems/\(code)", "title": status.reasonPhrase, "status": Int(status.code),
+            "detail": detail, "code": code,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])
+        var fields = headers
+        fields[.contentType] = "application/problem+json"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func badRequest(_ detail: String) -> Problem { Problem(.badRequest, "bad_request", detail) }
+    static let unauthorized = Problem(.unauthorized, "unauthorized", "a valid bearer access token is required")
+    static let notFound = Problem(.notFound, "not_found", "no such user")
+}
+
+extension Problem {
+    /// The answer to any error a handler throws: domain rejections keep their codes.
+    static func from(_ error: any Error) -> Problem {
+        switch error {
+        case let problem as Problem: return problem
+        case let rejection as Rejection: return Problem(status(of: rejection), rejection.code, rejection.description)
+        case is AccessTokenError: return .unauthorized
+        case let error as HTTPError where error.status == .contentTooLarge:
+            return Problem(.contentTooLarge, "payload_too_large", "the request body is over \(AuthServer.bodyLimit) bytes")
+        case let error as HTTPError: return Problem(error.status, "http_error", error.body ?? error.status.reasonPhrase)
+        default: return Problem(.internalServerError, "internal_error", "the server failed; the request id names it in the log")
+        }
+    }
+
+    static func status(of rejection: Rejection) -> HTTPResponse.Status {
+        switch rejection {
+        case .invalidCredentials, .invalidToken: return .unauthorized
+        case .tokenRotated, .emailTaken, .stripeCustomerTaken, .userDeleted, .userErased, .notDeleted: return .conflict
+        case .invalidEmail, .weakPassword, .invalidField: return .unprocessableContent
+        case .forbidden, .cannotChangeOwnRole: return .forbidden
+        case .notFound: return .notFound
+        case .busy: return .serviceUnavailable
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import AuthDomain
+import AuthService
+import EventLog
+import Foundation
+import Hummingbird
+import Projections
+
+extension AuthServer {
+    func addUserRoutes(to router: Router<AuthRequestContext>) {
+        router.get("/v1/users/me") { request, _ in
+            let caller = try self.caller(request)
+            guard let user = try self.queries.user(id: caller.id) else { throw Problem.notFound }
+            return try self.json(userJSON(user))
+        }
+        router.get("/v1/users/:id") { request, context in
+            let caller = try self.caller(request)
+            let id = try self.user(context.parameters.get("id"))
+            guard caller.id == id || caller.role == .admin || caller.role == .manager else { throw Rejection.forbidden }
+            if let asOf = request.uri.queryParameters.get("as_of") {
+                guard caller.role == .admin else { throw Rejection.forbidden }
+                guard let moment = Self.moment(asOf) else {
+                    throw Problem.badRequest("as_of must be an RFC 3339 time or a log position")
+                }
+                guard let user = try self.queries.user(id: id, asOf: moment) else { throw Problem.notFound }
+                return try self.json(userJSON(user))
+            }
+            guard let user = try self.queries.user(id: id), !user.isErased || caller.role == .admin else { throw Problem.notFound }
+            return try self.json(userJSON(user))
+        }
+        router.get("/v1/users") { request, _ in
+            let caller = try self.caller(request)
+            guard caller.role == .admin || caller.role == .manager else { throw Rejection.forbidden }
+            let query = request.uri.queryParameters
+            if let email = query.get("email") {
+                let users = try self.queries.user(email: email).map { [userJSON($0)] } ?? []
+                return try self.json(["users": users, "next_cursor": NSNull()])
+            }
+            guard let roleName = query.get("role"), let role = Role(rawValue: roleName.uppercased()) else {
+                throw Problem.badRequest("give role (TARGET, MANAGER, ADMIN, MARKETING) or email")
+            }
+            let limit = query.get("limit").map { Int($0) ?? -1 } ?? 50
+            guard (1...1_000).contains(limit) else { throw Problem.badRequest("limit must be 1 to 1000") }
+            let includeDeleted = query.get("include_deleted") == "true"
+            do {
+                let page = try self.queries.users(
+                    role: role, includeDeleted: includeDeleted, limit: limit, after: query.get("cursor"))
+                return try self.json([
+                    "users": page.users.map(userJSON), "next_cursor": page.nextCursor.map { $0 as Any } ?? NSNull(),
+                ])
+            } catch QueryError.invalidCursor {
+                throw Problem.badRequest("the cursor is not one this API returned")
+            }
+        }
+        router.patch("/v1/users/:id") { request, context in
+            let caller = try self.caller(request)
+            let id = try self.user(context.parameters.get("id"))
+            let body = try await self.body(request, allowed: ["first_name", "last_name", "phone"])
+            let phone: String? = body.keys.contains("phone") ? (try body.optionalString("phone") ?? "") : nil
+            let user = try await self.service.updateProfile(
+                of: id, firstName: try body.optionalString("first_name"), lastName: try body.optionalString("last_name"),
+                phone: phone, actor: caller.actor, correlationID: self.correlationID(request))
+            return try self.json(userJSON(user))
+        }
+        router.delete("/v1/users/:id") { request, context in
+            let caller = try self.caller(request)
+            let id = try self.user(context.parameters.get("id"))
+            try await self.service.softDelete(id, actor: caller.actor, correlationID: self.correlationID(request))
+            return Response(status: .noContent)
+        }
+    }
+
+    static func moment(_ text: String) -> UserQueries.Moment? {
+        if let position = UInt64(text) { return .position(position) }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return .instant(Timestamp(date)) }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text).map { .instant(Timestamp($0)) }
+    }
+}

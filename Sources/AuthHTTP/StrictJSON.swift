@@ -1,0 +1,179 @@
+import Foundation
+
+/// A JSON value of a request body.
+enum JSONValue: Equatable {
+    case string(String)
+    case number(Double)
+    case bool(Bool)
+    case null
+    case nested
+}
+
+/// Parses a request body that must be one flat JSON object, refusing what lenient parsers
+/// let through: invalid UTF-8, NUL bytes, duplicate keys, unknown fields, nested values,
+/// trailing bytes. Every refusal says what was wrong.
+struct StrictJSON {
+    static func object(_ bytes: [UInt8], allowed: Set<String>) throws -> [String: JSONValue] {
+        guard !bytes.contains(0) else { throw Problem.badRequest("the body contains a NUL byte") }
+        guard String(validating: bytes, as: UTF8.self) != nil else { throw Problem.badRequest("the body is not valid UTF-8") }
+        var parser = StrictJSON(bytes: bytes)
+        parser.skipSpace()
+        let object = try parser.parseObject(allowed: allowed)
+        parser.skipSpace()
+        guard parser.index == bytes.count else { throw Problem.badRequest("unexpected bytes after the JSON object at offset \(parser.index)") }
+        return object
+    }
+
+    let bytes: [UInt8]
+    var index = 0
+
+    mutating func skipSpace() {
+        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+    }
+
+    func fail(_ what: String) -> Problem { .badRequest("malformed JSON at offset \(index): \(what)") }
+
+    mutating func expect(_ byte: UInt8) throws {
+        guard index < bytes.count, bytes[index] == byte else { throw fail("expected '\(Character(UnicodeScalar(byte)))'") }
+        index += 1
+    }
+
+    mutating func parseObject(allowed: Set<String>) throws -> [String: JSONValue] {
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw Problem.badRequest("the body must be a JSON object") }
+        index += 1
+        var result: [String: JSONValue] = [:]
+        skipSpace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return result
+        }
+        while true {
+            skipSpace()
+            let key = try parseString()
+            guard allowed.contains(key) else { throw Problem.badRequest("unknown field '\(key)'") }
+            guard result[key] == nil else { throw Problem.badRequest("duplicate field '\(key)'") }
+            skipSpace()
+            try expect(UInt8(ascii: ":"))
+            skipSpace()
+            result[key] = try parseValue()
+            skipSpace()
+            guard index < bytes.count else { throw fail("unterminated object") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            try expect(UInt8(ascii: "}"))
+            return result
+        }
+    }
+
+    mutating func parseValue() throws -> JSONValue {
+        guard index < bytes.count else { throw fail("missing value") }
+        switch bytes[index] {
+        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "t"): return try literal("true", .bool(true))
+        case UInt8(ascii: "f"): return try literal("false", .bool(false))
+        case UInt8(ascii: "n"): return try literal("null", .null)
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            _ = try skipNested()
+            return .nested
+        default:
+            let start = index
+            while index < bytes.count, "+-0123456789.eE".utf8.contains(bytes[index]) { index += 1 }
+            guard let number = Double(String(decoding: bytes[start..<index], as: UTF8.self)) else { throw fail("not a value") }
+            return .number(number)
+        }
+    }
+
+    mutating func literal(_ word: String, _ value: JSONValue) throws -> JSONValue {
+        let utf8 = Array(word.utf8)
+        guard bytes.count - index >= utf8.count, Array(bytes[index..<index + utf8.count]) == utf8 else { throw fail("not a value") }
+        index += utf8.count
+        return value
+    }
+
+    mutating func skipNested() throws -> Bool {
+        var depth = 0
+        var inString = false
+        while index < bytes.count {
+            let byte = bytes[index]
+            index += 1
+            if inString {
+                if byte == UInt8(ascii: "\\") { index += 1 } else if byte == UInt8(ascii: "\"") { inString = false }
+            } else if byte == UInt8(ascii: "\"") {
+                inString = true
+            } else if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") {
+                depth += 1
+            } else if byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") {
+                depth -= 1
+                if depth == 0 { return true }
+            }
+        }
+        throw fail("unterminated value")
+    }
+
+    mutating func parseString() throws -> String {
+        try expect(UInt8(ascii: "\""))
+        var scalars = String.UnicodeScalarView()
+        var raw: [UInt8] = []
+        func flush() {
+            scalars.append(contentsOf: String(decoding: raw, as: UTF8.self).unicodeScalars)
+            raw.removeAll()
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            index += 1
+            switch byte {
+            case UInt8(ascii: "\""):
+                flush()
+                return String(scalars)
+            case UInt8(ascii: "\\"):
+                flush()
+                guard index < bytes.count else { throw fail("unterminated escape") }
+                let escape = bytes[index]
+                index += 1
+                switch escape {
+                case UInt8(ascii: "\""): scalars.append("\"")
+                case UInt8(ascii: "\\"): scalars.append("\\")
+                case UInt8(ascii: "/"): scalars.append("/")
+                case UInt8(ascii: "b"): scalars.append("\u{8}")
+                case UInt8(ascii: "f"): scalars.append("\u{C}")
+                case UInt8(ascii: "n"): scalars.append("\n")
+                case UInt8(ascii: "r"): scalars.append("\r")
+                case UInt8(ascii: "t"): scalars.append("\t")
+                case UInt8(ascii: "u"):
+                    guard bytes.count - index >= 4, let value = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16)
+                    else { throw fail("bad \\u escape") }
+                    index += 4
+                    guard value != 0 else { throw Problem.badRequest("a string contains a NUL character") }
+                    guard let scalar = UnicodeScalar(value) else { throw fail("\\u escape of a lone surrogate") }
+                    scalars.append(scalar)
+                default: throw fail("bad escape")
+                }
+            case 0x00..<0x20:
+                throw fail("control character in a string")
+            default:
+                raw.append(byte)
+            }
+        }
+        throw fail("unterminated string")
+    }
+}
+
+extension Dictionary where Key == String, Value == JSONValue {
+    /// A required string field.
+    func string(_ key: String) throws -> String {
+        guard let value = self[key] else { throw Problem.badRequest("missing field '\(key)'") }
+        guard case .string(let text) = value else { throw Problem.badRequest("field '\(key)' must be a string") }
+        return text
+    }
+
+    /// An optional string field (absent or null: nil).
+    func optionalString(_ key: String) throws -> String? {
+        switch self[key] {
+        case nil, .null?: return nil
+        case .string(let text)?: return text
+        default: throw Problem.badRequest("field '\(key)' must be a string or null")
+        }
+    }
+}

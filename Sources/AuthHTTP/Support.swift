@@ -1,0 +1,124 @@
+import AccessTokens
+import AuthDomain
+import Dispatch
+import EventLog
+import Foundation
+import Synchronization
+
+/// Verified access tokens, keyed by SHA-256 of the token, so a read pays the signature check
+/// once per token rather than once per request. Bounded: when full it starts over.
+/// Expiry is checked on every hit; the user's current state is checked by the caller.
+final class VerifiedTokenCache: Sendable {
+    private let entries = Mutex<[TokenHash: AccessClaims]>([:])
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    func claims(for token: String, now: Int64, verify: () throws -> AccessClaims) throws -> AccessClaims {
+        let key = TokenHash(of: Array(token.utf8))
+        if let cached = entries.withLock({ $0[key] }), now < cached.expires, cached.notBefore <= now { return cached }
+        let claims = try verify()
+        entries.withLock { entries in
+            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            entries[key] = claims
+        }
+        return claims
+    }
+}
+
+/// Per client address token buckets for the routes that guess passwords or tokens.
+final class RateLimiter: Sendable {
+    private let buckets = Mutex<[String: (tokens: Double, updated: Double)]>([:])
+    let perMinute: Int
+
+    init(perMinute: Int) {
+        self.perMinute = perMinute
+    }
+
+    /// Takes one request's token; throws 429 with Retry-After when the bucket is empty.
+    func take(_ client: String, route: String) throws {
+        let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+        let capacity = Double(perMinute)
+        let rate = capacity / 60
+        let wait = buckets.withLock { buckets -> Double? in
+            if buckets.count > 100_000 { buckets.removeAll() }
+            let key = route + " " + client
+            var bucket = buckets[key] ?? (capacity, now)
+            bucket.tokens = min(capacity, bucket.tokens + (now - bucket.updated) * rate)
+            bucket.updated = now
+            defer { buckets[key] = bucket }
+            if bucket.tokens >= 1 {
+                bucket.tokens -= 1
+                return nil
+            }
+            return (1 - bucket.tokens) / rate
+        }
+        if let wait {
+            var problem = Problem(.tooManyRequests, "rate_limited", "too many requests from this address; retry later")
+            problem.headers[.retryAfter] = String(Int(wait.rounded(.up)))
+            throw problem
+        }
+    }
+}
+
+/// Request counts and latencies by route and status, in Prometheus' text format.
+final class Metrics: Sendable {
+    static let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
+    private struct Series {
+        var requests: [String: Int] = [:]
+        var latency: [String: (counts: [Int], sum: Double, count: Int)] = [:]
+    }
+    private let series = Mutex(Series())
+
+    func record(method: String, route: String, status: Int, seconds: Double) {
+        series.withLock { series in
+            series.requests["method=\"\(method)\",route=\"\(route)\",status=\"\(status)\"", default: 0] += 1
+            let key = "method=\"\(method)\",route=\"\(route)\""
+            var entry = series.latency[key] ?? (Array(repeating: 0, count: Self.buckets.count), 0, 0)
+            for (index, bound) in Self.buckets.enumerated() where seconds <= bound { entry.counts[index] += 1 }
+            entry.sum += seconds
+            entry.count += 1
+            series.latency[key] = entry
+        }
+    }
+
+    func render(server: AuthServer) -> String {
+        var out = "# TYPE authlog_http_requests_total counter\n"
+        let snapshot = series.withLock { $0 }
+        for (labels, count) in snapshot.requests.sorted(by: { $0.key < $1.key }) {
+            out += "authlog_http_requests_total{\(labels)} \(count)\n"
+        }
+        out += "# TYPE authlog_http_request_duration_seconds histogram\n"
+        for (labels, entry) in snapshot.latency.sorted(by: { $0.key < $1.key }) {
+            for (index, bound) in Self.buckets.enumerated() {
+                out += "authlog_http_request_duration_seconds_bucket{\(labels),le=\"\(bound)\"} \(entry.counts[index])\n"
+            }
+            out += "authlog_http_request_duration_seconds_bucket{\(labels),le=\"+Inf\"} \(entry.count)\n"
+            out += "authlog_http_request_duration_seconds_sum{\(labels)} \(entry.sum)\n"
+            out += "authlog_http_request_duration_seconds_count{\(labels)} \(entry.count)\n"
+        }
+        let commits = server.log.groupCommitStatistics
+        out += "# TYPE authlog_appends_total counter\nauthlog_appends_total \(commits.jobs)\n"
+        out += "# TYPE authlog_appended_events_total counter\nauthlog_appended_events_total \(commits.weight)\n"
+        out += "# TYPE authlog_commits_total counter\nauthlog_commits_total \(commits.batches)\n"
+        out += "# TYPE authlog_kdf_queue_depth gauge\nauthlog_kdf_queue_depth \(server.pool.queueDepth)\n"
+        let checkpoint = (try? server.queries.checkpoint()) ?? 0
+        out += "# TYPE authlog_projection_checkpoint gauge\nauthlog_projection_checkpoint{projection=\"users\"} \(checkpoint)\n"
+        return out
+    }
+}
+
+/// A user as the API returns them: the seed's snake_case fields, never password_hash,
+/// password_reset_token or refresh_token_hash.
+func userJSON(_ user: UserState) -> [String: Any] {
+    func time(_ value: Timestamp?) -> Any { value.map(\.description) ?? NSNull() }
+    return [
+        "id": user.id.uuidString.lowercased(), "email": user.email, "first_name": user.firstName, "last_name": user.lastName,
+        "phone": user.phone ?? NSNull(), "role": user.role.rawValue, "email_verified_at": time(user.emailVerifiedAt),
+        "password_reset_expires": time(user.passwordReset?.expiresAt), "last_login_at": time(user.lastLoginAt),
+        "stripe_customer_id": user.stripeCustomerID ?? NSNull(), "created_at": user.createdAt.description,
+        "updated_at": user.updatedAt.description, "deleted_at": time(user.deletedAt),
+    ]
+}
