@@ -53,13 +53,15 @@ let package = Package(
         .target(
             name: "AuthHTTP",
             dependencies: [
-                "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLog", "EventLogLMDB", "PasswordHashing",
+                "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLog", "EventLogLMDB",
+                "PasswordHashing",
                 "Projections", .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         .executableTarget(
             name: "authd",
             dependencies: [
-                "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLogLMDB", "PasswordHashing",
+                "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLogLMDB",
+                "PasswordHashing",
                 "Projections", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
@@ -103,6 +105,13 @@ let package = Package(
         .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection"]),
         .testTarget(name: "AccessTokensTests", dependencies: ["AccessTokens"]),
         .testTarget(name: "AuthctlTests", dependencies: ["authctl"]),
+        .testTarget(
+            name: "AuthdTests",
+            dependencies: [
+                "authd", "authctl", "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection",
+                "EventLogLMDB",
+                "PasswordHashing", "Projections", .product(name: "Hummingbird", package: "hummingbird"),
+            ]),
         .testTarget(
             name: "ProjectionsTests",
             dependencies: [

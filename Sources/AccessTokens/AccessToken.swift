@@ -15,7 +15,8 @@ public struct AccessClaims: Hashable, Sendable {
     public var tokenID: String
 
     public init(
-        issuer: String, audience: String, subject: UUID, role: String, sessionID: UUID, issuedAt: Int64, lifetime: Int64,
+        issuer: String, audience: String, subject: UUID, role: String, sessionID: UUID, issuedAt: Int64,
+        lifetime: Int64,
         tokenID: String
     ) {
         self.issuer = issuer
@@ -61,7 +62,8 @@ public struct AccessTokenIssuer: Sendable {
     public func verify(_ token: String, now: Int64) throws(AccessTokenError) -> AccessClaims {
         guard token.utf8.count <= 4_096 else { throw .malformed("too long") }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let headerBytes = Base64URL.decode(parts[0]), let payloadBytes = Base64URL.decode(parts[1]),
+        guard parts.count == 3, let headerBytes = Base64URL.decode(parts[0]),
+            let payloadBytes = Base64URL.decode(parts[1]),
             let signature = Base64URL.decode(parts[2])
         else { throw .malformed("not three base64url parts") }
         guard let header = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any] else {
@@ -69,7 +71,9 @@ public struct AccessTokenIssuer: Sendable {
         }
         guard header["alg"] as? String == "EdDSA" else { throw .rejected("algorithm must be EdDSA") }
         guard header["typ"] as? String == "at+jwt" else { throw .rejected("type must be at+jwt") }
-        guard let kid = header["kid"] as? String, let key = keys.key(for: kid) else { throw .rejected("unknown key id") }
+        guard let kid = header["kid"] as? String, let key = keys.key(for: kid) else {
+            throw .rejected("unknown key id")
+        }
         let input = Array(parts[0].utf8) + [UInt8(ascii: ".")] + Array(parts[1].utf8)
         guard key.verify(signature, of: input) else { throw .rejected("bad signature") }
         guard let claims = try? JSONSerialization.jsonObject(with: Data(payloadBytes)) as? [String: Any],
@@ -84,7 +88,8 @@ public struct AccessTokenIssuer: Sendable {
         guard nbf <= now else { throw .rejected("not valid yet") }
         guard now < exp else { throw .rejected("expired") }
         var result = AccessClaims(
-            issuer: iss, audience: aud, subject: sub, role: role, sessionID: sid, issuedAt: iat, lifetime: exp - iat, tokenID: jti)
+            issuer: iss, audience: aud, subject: sub, role: role, sessionID: sid, issuedAt: iat, lifetime: exp - iat,
+            tokenID: jti)
         result.notBefore = nbf
         return result
     }

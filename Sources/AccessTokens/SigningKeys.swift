@@ -32,7 +32,8 @@ public final class SigningKeys: Sendable {
         let kid = Base64URL.encode(key.publicKey.prefix(12))
         let line = "\(kid) \(Base64URL.encode(bytes))\n"
         if !FileManager.default.fileExists(atPath: file) {
-            guard FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+            guard FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600])
+            else {
                 throw AccessTokenError.key("cannot create \(file)")
             }
         }
@@ -51,6 +52,13 @@ public final class SigningKeys: Sendable {
 
     /// The public keys as a JWK Set (RFC 7517, OKP keys per RFC 8037).
     public var jwks: [String: Any] {
-        ["keys": keys.map { ["kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": $0.kid, "x": Base64URL.encode($0.key.publicKey)] }]
+        [
+            "keys": keys.map {
+                [
+                    "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": $0.kid,
+                    "x": Base64URL.encode($0.key.publicKey),
+                ]
+            }
+        ]
     }
 }

@@ -10,6 +10,7 @@ import Logging
 import NIOCore
 import PasswordHashing
 import Projections
+import Synchronization
 
 /// The request context: Hummingbird's core plus the client's address (for rate limits).
 public struct AuthRequestContext: RequestContext, RemoteAddressRequestContext {
@@ -67,14 +68,15 @@ public final class AuthServer: Sendable {
 
     /// The router with every route of the contract (docs/openapi.yaml).
     public func router() -> Router<AuthRequestContext> {
+        routeTable.withLock { $0.removeAll() }
         let router = Router(context: AuthRequestContext.self)
         router.add(middleware: ProblemMiddleware(server: self))
         addSessionRoutes(to: router)
         addUserRoutes(to: router)
         addAdministrationRoutes(to: router)
-        router.get("/.well-known/jwks.json") { _, _ in try self.json(self.tokens.keys.jwks) }
-        router.get("/healthz") { _, _ in try self.json(["status": "ok"]) }
-        router.get("/metrics") { _, _ in
+        self.on(router, .get, "/.well-known/jwks.json") { _, _ in try self.json(self.tokens.keys.jwks) }
+        self.on(router, .get, "/healthz") { _, _ in try self.json(["status": "ok"]) }
+        self.on(router, .get, "/metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(string: self.metrics.render(server: self))))
@@ -92,9 +94,24 @@ public final class AuthServer: Sendable {
 
     // MARK: Helpers shared by the routes
 
+    /// Every route the server registers, as `METHOD /path` (for the OpenAPI document's test).
+    public var registeredRoutes: [String] { routeTable.withLock { $0 } }
+    let routeTable = Mutex<[String]>([])
+
+    /// Registers a route and records it in ``registeredRoutes``.
+    func on(
+        _ router: Router<AuthRequestContext>, _ method: HTTPRequest.Method, _ path: String,
+        _ handler: @escaping @Sendable (Request, AuthRequestContext) async throws -> Response
+    ) {
+        routeTable.withLock { $0.append("\(method.rawValue) \(path)") }
+        router.on(RouterPath(path), method: method, use: handler)
+    }
+
     func json(_ object: Any, status: HTTPResponse.Status = .ok) throws -> Response {
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     /// The body as a flat JSON object with only `allowed` fields, after the content-type and
@@ -135,13 +152,15 @@ struct ProblemMiddleware: RouterMiddleware {
         } catch {
             let problem = Problem.from(error)
             if problem.status == .internalServerError {
-                server.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(type(of: error))"])
+                server.logger.error(
+                    "request failed", metadata: ["path": "\(request.uri.path)", "error": "\(type(of: error))"])
             }
             response = try problem.response(from: request, context: context)
         }
         let route = context.endpointPath ?? "unmatched"
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        server.metrics.record(method: request.method.rawValue, route: route, status: Int(response.status.code), seconds: seconds)
+        server.metrics.record(
+            method: request.method.rawValue, route: route, status: Int(response.status.code), seconds: seconds)
         return response
     }
 }

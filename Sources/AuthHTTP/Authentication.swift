@@ -18,7 +18,9 @@ extension AuthServer {
     /// not deleted, whose session is still the one the token names, and who has not had
     /// their tokens revoked since it was issued.
     func caller(_ request: Request) throws -> Caller {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw Problem.unauthorized }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw Problem.unauthorized
+        }
         let token = String(header.dropFirst(7))
         let now = Int64(Date().timeIntervalSince1970)
         let claims = try verified.claims(for: token, now: now) { try tokens.verify(token, now: now) }
@@ -38,7 +40,8 @@ extension AuthServer {
             role: grant.user.role.rawValue, sessionID: grant.sessionID, issuedAt: now,
             lifetime: configuration.accessTokenLifetime, tokenID: UUID().uuidString.lowercased())
         return [
-            "access_token": try tokens.sign(claims), "token_type": "Bearer", "expires_in": Int(configuration.accessTokenLifetime),
+            "access_token": try tokens.sign(claims), "token_type": "Bearer",
+            "expires_in": Int(configuration.accessTokenLifetime),
             "refresh_token": grant.refreshToken,
         ]
     }

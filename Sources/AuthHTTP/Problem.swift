@@ -41,9 +41,12 @@ extension Problem {
         case let rejection as Rejection: return Problem(status(of: rejection), rejection.code, rejection.description)
         case is AccessTokenError: return .unauthorized
         case let error as HTTPError where error.status == .contentTooLarge:
-            return Problem(.contentTooLarge, "payload_too_large", "the request body is over \(AuthServer.bodyLimit) bytes")
+            return Problem(
+                .contentTooLarge, "payload_too_large", "the request body is over \(AuthServer.bodyLimit) bytes")
         case let error as HTTPError: return Problem(error.status, "http_error", error.body ?? error.status.reasonPhrase)
-        default: return Problem(.internalServerError, "internal_error", "the server failed; the request id names it in the log")
+        default:
+            return Problem(
+                .internalServerError, "internal_error", "the server failed; the request id names it in the log")
         }
     }
 

@@ -5,30 +5,32 @@ import Hummingbird
 
 extension AuthServer {
     func addAdministrationRoutes(to router: Router<AuthRequestContext>) {
-        router.put("/v1/users/:id/role") { request, context in
+        self.on(router, .put, "/v1/users/:id/role") { request, context in
             let caller = try self.caller(request)
             let id = try self.user(context.parameters.get("id"))
             let body = try await self.body(request, allowed: ["role"])
             guard let role = Role(rawValue: try body.string("role")) else {
                 throw Problem.badRequest("role must be TARGET, MANAGER, ADMIN or MARKETING")
             }
-            let user = try await self.service.changeRole(of: id, to: role, actor: caller.actor, correlationID: self.correlationID(request))
+            let user = try await self.service.changeRole(
+                of: id, to: role, actor: caller.actor, correlationID: self.correlationID(request))
             return try self.json(userJSON(user))
         }
-        router.post("/v1/users/:id/restore") { request, context in
+        self.on(router, .post, "/v1/users/:id/restore") { request, context in
             let caller = try self.caller(request)
             let id = try self.user(context.parameters.get("id"))
-            let user = try await self.service.restore(id, actor: caller.actor, correlationID: self.correlationID(request))
+            let user = try await self.service.restore(
+                id, actor: caller.actor, correlationID: self.correlationID(request))
             return try self.json(userJSON(user))
         }
-        router.post("/v1/users/:id/erase") { request, context in
+        self.on(router, .post, "/v1/users/:id/erase") { request, context in
             let caller = try self.caller(request)
             guard caller.role == .admin else { throw Rejection.forbidden }
             let id = try self.user(context.parameters.get("id"))
             try await self.service.erase(id, actor: caller.actor, correlationID: self.correlationID(request))
             return Response(status: .noContent)
         }
-        router.get("/v1/users/:id/events") { request, context in
+        self.on(router, .get, "/v1/users/:id/events") { request, context in
             let caller = try self.caller(request)
             guard caller.role == .admin else { throw Rejection.forbidden }
             let id = try self.user(context.parameters.get("id"))
@@ -37,7 +39,8 @@ extension AuthServer {
             return try self.json([
                 "events": trail.map {
                     [
-                        "position": Int($0.position), "recorded_at": $0.recordedAt.description, "type": $0.type, "actor": $0.actor,
+                        "position": Int($0.position), "recorded_at": $0.recordedAt.description, "type": $0.type,
+                        "actor": $0.actor,
                         "correlation_id": $0.correlationID, "changes": $0.changes,
                     ] as [String: Any]
                 }

@@ -5,7 +5,7 @@ import Hummingbird
 
 extension AuthServer {
     func addSessionRoutes(to router: Router<AuthRequestContext>) {
-        router.post("/v1/users") { request, _ in
+        self.on(router, .post, "/v1/users") { request, _ in
             let body = try await self.body(request, allowed: ["email", "password", "first_name", "last_name", "phone"])
             let user = try await self.service.register(
                 .init(
@@ -15,33 +15,36 @@ extension AuthServer {
                 correlationID: self.correlationID(request))
             return try self.json(userJSON(user), status: .created)
         }
-        router.post("/v1/sessions") { request, context in
+        self.on(router, .post, "/v1/sessions") { request, context in
             try self.limiter.take(self.client(context), route: "login")
             let body = try await self.body(request, allowed: ["email", "password"])
             let grant = try await self.service.login(
-                email: try body.string("email"), password: try body.string("password"), correlationID: self.correlationID(request))
+                email: try body.string("email"), password: try body.string("password"),
+                correlationID: self.correlationID(request))
             return try self.json(try self.accessToken(for: grant))
         }
-        router.post("/v1/sessions/refresh") { request, context in
+        self.on(router, .post, "/v1/sessions/refresh") { request, context in
             try self.limiter.take(self.client(context), route: "refresh")
             let body = try await self.body(request, allowed: ["refresh_token"])
             let grant = try await self.service.rotate(
                 refreshToken: try body.string("refresh_token"), correlationID: self.correlationID(request))
             return try self.json(try self.accessToken(for: grant))
         }
-        router.delete("/v1/sessions/current") { request, _ in
+        self.on(router, .delete, "/v1/sessions/current") { request, _ in
             let caller = try self.caller(request)
             try await self.service.logout(
-                userID: caller.id, sessionID: caller.sessionID, actor: caller.actor, correlationID: self.correlationID(request))
+                userID: caller.id, sessionID: caller.sessionID, actor: caller.actor,
+                correlationID: self.correlationID(request))
             return Response(status: .noContent)
         }
-        router.post("/v1/password-resets") { request, context in
+        self.on(router, .post, "/v1/password-resets") { request, context in
             try self.limiter.take(self.client(context), route: "reset")
             let body = try await self.body(request, allowed: ["email"])
-            try await self.service.requestPasswordReset(email: try body.string("email"), correlationID: self.correlationID(request))
+            try await self.service.requestPasswordReset(
+                email: try body.string("email"), correlationID: self.correlationID(request))
             return Response(status: .accepted)
         }
-        router.post("/v1/password-resets/confirm") { request, context in
+        self.on(router, .post, "/v1/password-resets/confirm") { request, context in
             try self.limiter.take(self.client(context), route: "reset")
             let body = try await self.body(request, allowed: ["token", "new_password"])
             try await self.service.completePasswordReset(
@@ -49,9 +52,10 @@ extension AuthServer {
                 correlationID: self.correlationID(request))
             return Response(status: .noContent)
         }
-        router.post("/v1/email-verifications/confirm") { request, _ in
+        self.on(router, .post, "/v1/email-verifications/confirm") { request, _ in
             let body = try await self.body(request, allowed: ["token"])
-            try await self.service.confirmEmail(token: try body.string("token"), correlationID: self.correlationID(request))
+            try await self.service.confirmEmail(
+                token: try body.string("token"), correlationID: self.correlationID(request))
             return Response(status: .noContent)
         }
     }

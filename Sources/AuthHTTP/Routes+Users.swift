@@ -7,12 +7,12 @@ import Projections
 
 extension AuthServer {
     func addUserRoutes(to router: Router<AuthRequestContext>) {
-        router.get("/v1/users/me") { request, _ in
+        self.on(router, .get, "/v1/users/me") { request, _ in
             let caller = try self.caller(request)
             guard let user = try self.queries.user(id: caller.id) else { throw Problem.notFound }
             return try self.json(userJSON(user))
         }
-        router.get("/v1/users/:id") { request, context in
+        self.on(router, .get, "/v1/users/:id") { request, context in
             let caller = try self.caller(request)
             let id = try self.user(context.parameters.get("id"))
             guard caller.id == id || caller.role == .admin || caller.role == .manager else { throw Rejection.forbidden }
@@ -24,10 +24,12 @@ extension AuthServer {
                 guard let user = try self.queries.user(id: id, asOf: moment) else { throw Problem.notFound }
                 return try self.json(userJSON(user))
             }
-            guard let user = try self.queries.user(id: id), !user.isErased || caller.role == .admin else { throw Problem.notFound }
+            guard let user = try self.queries.user(id: id), !user.isErased || caller.role == .admin else {
+                throw Problem.notFound
+            }
             return try self.json(userJSON(user))
         }
-        router.get("/v1/users") { request, _ in
+        self.on(router, .get, "/v1/users") { request, _ in
             let caller = try self.caller(request)
             guard caller.role == .admin || caller.role == .manager else { throw Rejection.forbidden }
             let query = request.uri.queryParameters
@@ -51,17 +53,18 @@ extension AuthServer {
                 throw Problem.badRequest("the cursor is not one this API returned")
             }
         }
-        router.patch("/v1/users/:id") { request, context in
+        self.on(router, .patch, "/v1/users/:id") { request, context in
             let caller = try self.caller(request)
             let id = try self.user(context.parameters.get("id"))
             let body = try await self.body(request, allowed: ["first_name", "last_name", "phone"])
             let phone: String? = body.keys.contains("phone") ? (try body.optionalString("phone") ?? "") : nil
             let user = try await self.service.updateProfile(
-                of: id, firstName: try body.optionalString("first_name"), lastName: try body.optionalString("last_name"),
+                of: id, firstName: try body.optionalString("first_name"),
+                lastName: try body.optionalString("last_name"),
                 phone: phone, actor: caller.actor, correlationID: self.correlationID(request))
             return try self.json(userJSON(user))
         }
-        router.delete("/v1/users/:id") { request, context in
+        self.on(router, .delete, "/v1/users/:id") { request, context in
             let caller = try self.caller(request)
             let id = try self.user(context.parameters.get("id"))
             try await self.service.softDelete(id, actor: caller.actor, correlationID: self.correlationID(request))

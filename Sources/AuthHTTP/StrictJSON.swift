@@ -15,12 +15,16 @@ enum JSONValue: Equatable {
 struct StrictJSON {
     static func object(_ bytes: [UInt8], allowed: Set<String>) throws -> [String: JSONValue] {
         guard !bytes.contains(0) else { throw Problem.badRequest("the body contains a NUL byte") }
-        guard String(validating: bytes, as: UTF8.self) != nil else { throw Problem.badRequest("the body is not valid UTF-8") }
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw Problem.badRequest("the body is not valid UTF-8")
+        }
         var parser = StrictJSON(bytes: bytes)
         parser.skipSpace()
         let object = try parser.parseObject(allowed: allowed)
         parser.skipSpace()
-        guard parser.index == bytes.count else { throw Problem.badRequest("unexpected bytes after the JSON object at offset \(parser.index)") }
+        guard parser.index == bytes.count else {
+            throw Problem.badRequest("unexpected bytes after the JSON object at offset \(parser.index)")
+        }
         return object
     }
 
@@ -34,12 +38,16 @@ struct StrictJSON {
     func fail(_ what: String) -> Problem { .badRequest("malformed JSON at offset \(index): \(what)") }
 
     mutating func expect(_ byte: UInt8) throws {
-        guard index < bytes.count, bytes[index] == byte else { throw fail("expected '\(Character(UnicodeScalar(byte)))'") }
+        guard index < bytes.count, bytes[index] == byte else {
+            throw fail("expected '\(Character(UnicodeScalar(byte)))'")
+        }
         index += 1
     }
 
     mutating func parseObject(allowed: Set<String>) throws -> [String: JSONValue] {
-        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw Problem.badRequest("the body must be a JSON object") }
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else {
+            throw Problem.badRequest("the body must be a JSON object")
+        }
         index += 1
         var result: [String: JSONValue] = [:]
         skipSpace()
@@ -80,14 +88,18 @@ struct StrictJSON {
         default:
             let start = index
             while index < bytes.count, "+-0123456789.eE".utf8.contains(bytes[index]) { index += 1 }
-            guard let number = Double(String(decoding: bytes[start..<index], as: UTF8.self)) else { throw fail("not a value") }
+            guard let number = Double(String(decoding: bytes[start..<index], as: UTF8.self)) else {
+                throw fail("not a value")
+            }
             return .number(number)
         }
     }
 
     mutating func literal(_ word: String, _ value: JSONValue) throws -> JSONValue {
         let utf8 = Array(word.utf8)
-        guard bytes.count - index >= utf8.count, Array(bytes[index..<index + utf8.count]) == utf8 else { throw fail("not a value") }
+        guard bytes.count - index >= utf8.count, Array(bytes[index..<index + utf8.count]) == utf8 else {
+            throw fail("not a value")
+        }
         index += utf8.count
         return value
     }
@@ -142,7 +154,8 @@ struct StrictJSON {
                 case UInt8(ascii: "r"): scalars.append("\r")
                 case UInt8(ascii: "t"): scalars.append("\t")
                 case UInt8(ascii: "u"):
-                    guard bytes.count - index >= 4, let value = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16)
+                    guard bytes.count - index >= 4,
+                        let value = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16)
                     else { throw fail("bad \\u escape") }
                     index += 4
                     guard value != 0 else { throw Problem.badRequest("a string contains a NUL character") }

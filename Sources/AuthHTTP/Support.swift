@@ -93,7 +93,8 @@ final class Metrics: Sendable {
         out += "# TYPE authlog_http_request_duration_seconds histogram\n"
         for (labels, entry) in snapshot.latency.sorted(by: { $0.key < $1.key }) {
             for (index, bound) in Self.buckets.enumerated() {
-                out += "authlog_http_request_duration_seconds_bucket{\(labels),le=\"\(bound)\"} \(entry.counts[index])\n"
+                out +=
+                    "authlog_http_request_duration_seconds_bucket{\(labels),le=\"\(bound)\"} \(entry.counts[index])\n"
             }
             out += "authlog_http_request_duration_seconds_bucket{\(labels),le=\"+Inf\"} \(entry.count)\n"
             out += "authlog_http_request_duration_seconds_sum{\(labels)} \(entry.sum)\n"
@@ -105,7 +106,8 @@ final class Metrics: Sendable {
         out += "# TYPE authlog_commits_total counter\nauthlog_commits_total \(commits.batches)\n"
         out += "# TYPE authlog_kdf_queue_depth gauge\nauthlog_kdf_queue_depth \(server.pool.queueDepth)\n"
         let checkpoint = (try? server.queries.checkpoint()) ?? 0
-        out += "# TYPE authlog_projection_checkpoint gauge\nauthlog_projection_checkpoint{projection=\"users\"} \(checkpoint)\n"
+        out +=
+            "# TYPE authlog_projection_checkpoint gauge\nauthlog_projection_checkpoint{projection=\"users\"} \(checkpoint)\n"
         return out
     }
 }
@@ -115,7 +117,8 @@ final class Metrics: Sendable {
 func userJSON(_ user: UserState) -> [String: Any] {
     func time(_ value: Timestamp?) -> Any { value.map(\.description) ?? NSNull() }
     return [
-        "id": user.id.uuidString.lowercased(), "email": user.email, "first_name": user.firstName, "last_name": user.lastName,
+        "id": user.id.uuidString.lowercased(), "email": user.email, "first_name": user.firstName,
+        "last_name": user.lastName,
         "phone": user.phone ?? NSNull(), "role": user.role.rawValue, "email_verified_at": time(user.emailVerifiedAt),
         "password_reset_expires": time(user.passwordReset?.expiresAt), "last_login_at": time(user.lastLoginAt),
         "stripe_customer_id": user.stripeCustomerID ?? NSNull(), "created_at": user.createdAt.description,

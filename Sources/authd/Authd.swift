@@ -40,7 +40,8 @@ struct Authd: AsyncParsableCommand {
     var passwordHash = environment["AUTHLOG_PASSWORD_HASH"] ?? "argon2id"
     @Option(help: "Requests per minute per client address on login, refresh and reset ($AUTHLOG_RATE_LIMIT).")
     var rateLimit = Int(environment["AUTHLOG_RATE_LIMIT"] ?? "") ?? 60
-    @Option(help: "Access-token issuer and audience ($AUTHLOG_ISSUER).") var issuer = environment["AUTHLOG_ISSUER"] ?? "authlog"
+    @Option(help: "Access-token issuer and audience ($AUTHLOG_ISSUER).") var issuer =
+        environment["AUTHLOG_ISSUER"] ?? "authlog"
     @Option(help: "Log level: trace, debug, info, notice, warning, error ($AUTHLOG_LOG_LEVEL).")
     var logLevel = environment["AUTHLOG_LOG_LEVEL"] ?? "info"
     @Flag(help: "Add a new signing key (it signs from now on; older keys still verify), then exit.")
@@ -48,11 +49,17 @@ struct Authd: AsyncParsableCommand {
 
     func run() async throws {
         var logger = Logger(label: "authd")
-        guard let level = Logger.Level(rawValue: logLevel) else { return fail("unknown log level \(logLevel)", code: 64) }
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            return fail("unknown log level \(logLevel)", code: 64)
+        }
         logger.logLevel = level
-        guard ["argon2id", "scrypt"].contains(passwordHash) else { return fail("--password-hash must be argon2id or scrypt", code: 64) }
-        guard accessTokenTTL > 0, refreshGrace >= 0, rateLimit > 0, (1...65_535).contains(port) else {
-            return fail("--access-token-ttl and --rate-limit must be positive, --refresh-grace not negative, --port 1 to 65535", code: 64)
+        guard ["argon2id", "scrypt"].contains(passwordHash) else {
+            return fail("--password-hash must be argon2id or scrypt", code: 64)
+        }
+        guard accessTokenTTL > 0, refreshGrace >= 0, rateLimit > 0, (0...65_535).contains(port) else {
+            return fail(
+                "--access-token-ttl and --rate-limit must be positive, --refresh-grace not negative, --port 0 to 65535",
+                code: 64)
         }
         let keyFile = data + "/signing-keys"
         if rotateSigningKey {
@@ -72,7 +79,9 @@ struct Authd: AsyncParsableCommand {
             let keys = try KeyStore(dataDirectory: data)
             let progressLogger = logger
             let projection = try UserProjection(log: log, keys: keys) { progress in
-                progressLogger.info("rebuilding projections", metadata: ["position": "\(progress.position)", "target": "\(progress.target)"])
+                progressLogger.info(
+                    "rebuilding projections",
+                    metadata: ["position": "\(progress.position)", "target": "\(progress.target)"])
             }
             var rules = AuthPolicy()
             rules.rotationGrace = refreshGrace * 1_000_000
@@ -80,7 +89,8 @@ struct Authd: AsyncParsableCommand {
             let service = try AuthService(
                 log: log, keys: keys,
                 configuration: .init(
-                    passwordPolicy: try PasswordPolicy(minimumLength: minPasswordLength), hashing: PasswordHashing(current: hasher),
+                    passwordPolicy: try PasswordPolicy(minimumLength: minPasswordLength),
+                    hashing: PasswordHashing(current: hasher),
                     rules: rules),
                 pool: pool, mailer: try MaildirMailer(directory: data + "/maildir"))
             var configuration = AuthServer.Configuration()
@@ -92,7 +102,8 @@ struct Authd: AsyncParsableCommand {
             configuration.rateLimitPerMinute = rateLimit
             server = AuthServer(
                 configuration: configuration, service: service, queries: UserQueries(projection), log: log, pool: pool,
-                tokens: AccessTokenIssuer(issuer: issuer, audience: issuer, keys: try SigningKeys(file: keyFile)), logger: logger)
+                tokens: AccessTokenIssuer(issuer: issuer, audience: issuer, keys: try SigningKeys(file: keyFile)),
+                logger: logger)
         } catch {
             return fail("\(error)", code: 2)
         }

@@ -41,7 +41,9 @@ import Testing
         #expect(try tokens.verify(token, now: 1_000) == original)
         #expect(throws: AccessTokenError.rejected("expired")) { try tokens.verify(token, now: 1_900) }
         #expect(throws: AccessTokenError.rejected("not valid yet")) { try tokens.verify(token, now: 999) }
-        #expect(throws: AccessTokenError.rejected("wrong audience")) { try self.issuer(file, audience: "other").verify(token, now: 1_000) }
+        #expect(throws: AccessTokenError.rejected("wrong audience")) {
+            try self.issuer(file, audience: "other").verify(token, now: 1_000)
+        }
     }
 
     @Test func forgedNoneAndForeignTokensAreRefused() throws {

@@ -1,0 +1,120 @@
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// Where the package's built products are: beside the test bundle.
+func products() -> URL {
+    let executable =
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
+    while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("authd").path)
+        && directory.path != "/"
+    {
+        directory.deleteLastPathComponent()
+    }
+    return directory
+}
+
+/// A real `authd` on an ephemeral loopback port over its own data directory.
+final class RunningServer {
+    let data: String
+    let process = Process()
+    let output = Pipe()
+    private(set) var port = 0
+
+    init(arguments: [String] = [], prepare: (String) throws -> Void = { _ in }) throws {
+        data = NSTemporaryDirectory() + "authd-test-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        try prepare(data)
+        process.executableURL = products().appendingPathComponent("authd")
+        process.arguments = ["--data", data, "--port", "0", "--min-password-length", "12"] + arguments
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        // The server logs the address it bound: read until then.
+        var text = ""
+        while port == 0 {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+            if let range = text.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                port = Int(text[range].split(separator: ":").last!) ?? 0
+            }
+        }
+        guard port != 0 else { throw ServerError.didNotStart(text) }
+    }
+
+    enum ServerError: Error { case didNotStart(String) }
+
+    deinit {
+        process.terminate()
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: data)
+    }
+
+    struct Reply {
+        var status: Int
+        var headers: [String: String]
+        var body: Data
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body) as? [String: Any]) ?? [:] }
+        var code: String? { json["code"] as? String }
+    }
+
+    func call(
+        _ method: String, _ path: String, json: [String: Any]? = nil, raw: Data? = nil,
+        contentType: String = "application/json",
+        token: String? = nil
+    ) async throws -> Reply {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.httpMethod = method
+        if let json { request.httpBody = try JSONSerialization.data(withJSONObject: json) }
+        if let raw { request.httpBody = raw }
+        if request.httpBody != nil { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        let (body, response) = try await URLSession.shared.data(for: request)
+        let http = response as! HTTPURLResponse
+        var headers: [String: String] = [:]
+        for (key, value) in http.allHeaderFields {
+            headers[String(describing: key).lowercased()] = String(describing: value)
+        }
+        return Reply(status: http.statusCode, headers: headers, body: body)
+    }
+
+    /// The token in the newest Maildir message whose subject contains `subject`.
+    func mailedToken(_ subject: String) throws -> String {
+        let folder = data + "/maildir/new"
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+        for name in names.reversed() {
+            let text = try String(contentsOfFile: folder + "/" + name, encoding: .utf8)
+            guard text.contains("Subject: \(subject)") else { continue }
+            if let token = text.split(whereSeparator: \.isNewline).map({ $0.trimmingCharacters(in: .whitespaces) })
+                .last(where: { $0.contains(".") && !$0.contains(" ") })
+            {
+                return token
+            }
+        }
+        throw ServerError.didNotStart("no mail about \(subject)")
+    }
+}
+
+/// Runs authctl against a data directory (before authd starts, or beside it).
+@discardableResult
+func authctl(_ arguments: [String], input: String? = nil) throws -> Int32 {
+    let process = Process()
+    process.executableURL = products().appendingPathComponent("authctl")
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }
+    let stdin = Pipe()
+    process.standardInput = stdin
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+    try stdin.fileHandleForWriting.close()
+    process.waitUntilExit()
+    return process.terminationStatus
+}
