@@ -70,7 +70,8 @@ import Testing
         let promoted = try await server.call(
             "PUT", "/v1/users/\(userID)/role", json: ["role": "MANAGER"], token: admin.access)
         #expect(promoted.status == 200 && promoted.json["role"] as? String == "MANAGER")
-        #expect(try await server.call("GET", "/v1/users/me", token: session.access).status == 401)  // role change ended it
+        // The role change ended the user's session.
+        #expect(try await server.call("GET", "/v1/users/me", token: session.access).status == 401)
         let manager = try await login(server, "life@example.com", "a whole new passphrase")
         let adminID = try #require(
             try await server.call("GET", "/v1/users/me", token: admin.access).json["id"] as? String)
