@@ -104,7 +104,7 @@ let package = Package(
         .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing"]),
         .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection"]),
         .testTarget(name: "AccessTokensTests", dependencies: ["AccessTokens"]),
-        .testTarget(name: "AuthctlTests", dependencies: ["authctl"]),
+        .testTarget(name: "AuthctlTests", dependencies: ["authctl", "authd"]),
         .testTarget(
             name: "AuthdTests",
             dependencies: [

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Authlog's one entry point for people and CI.
 #
-#   ./build.sh run     build and run the main job on the embedded default (data in ./data)
+#   ./build.sh run     build and start authd on 127.0.0.1:8080 with data in ./data (Ctrl-C stops it)
 #   ./build.sh test    lint, build and run every test (what CI runs)
 #   ./build.sh bench   build in release mode and run the benchmarks (see docs/performance.md)
 #
@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(liblmdb-dev libssl-dev libargon2-dev pkg-config)
+packages=(liblmdb-dev libssl-dev libargon2-dev pkg-config curl)
 
 ensure_packages() {
     local missing=()
@@ -29,11 +29,11 @@ sources=(Package.swift Sources Tests tools projections)
 case "${1:-}" in
 run)
     ensure_packages
-    swift build -c release --product authctl
+    swift build -c release --product authd --product authctl
     data="${AUTHLOG_DATA:-./data}"
     .build/release/authctl --data "$data" init
     .build/release/authctl --data "$data" verify
-    .build/release/authctl --data "$data" stats
+    exec .build/release/authd --host "${AUTHLOG_HOST:-127.0.0.1}" --port "${AUTHLOG_PORT:-8080}" --data "$data"
     ;;
 test)
     ensure_packages
