@@ -29,7 +29,8 @@ sources=(Package.swift Sources Tests tools projections)
 case "${1:-}" in
 run)
     ensure_packages
-    swift build -c release --product authd --product authctl
+    swift build -c release --product authd
+    swift build -c release --product authctl
     data="${AUTHLOG_DATA:-./data}"
     .build/release/authctl --data "$data" init
     .build/release/authctl --data "$data" verify
