@@ -26,10 +26,12 @@ public struct UserQueries: Sendable {
 
     // MARK: Point reads
 
-    public func user(id: UUID) throws -> UserState? {
+    /// `includePersonal: false` skips opening the sealed part (email, names, phone, Stripe id,
+    /// password hash read back empty): for checks that need only roles, sessions and times.
+    public func user(id: UUID, includePersonal: Bool = true) throws -> UserState? {
         try log.environment.read { txn in
             guard let entry = try projection.entry(in: txn) else { return nil }
-            return try projection.row(id, generation: entry.generation, in: txn, openPersonal: true)?.state
+            return try projection.row(id, generation: entry.generation, in: txn, openPersonal: includePersonal)?.state
         }
     }
 

@@ -24,7 +24,8 @@ extension AuthServer {
         let token = String(header.dropFirst(7))
         let now = Int64(Date().timeIntervalSince1970)
         let claims = try verified.claims(for: token, now: now) { try tokens.verify(token, now: now) }
-        guard let user = try queries.user(id: claims.subject), !user.isDeleted, user.session?.id == claims.sessionID
+        guard let user = try queries.user(id: claims.subject, includePersonal: false), !user.isDeleted,
+            user.session?.id == claims.sessionID
         else { throw Problem.unauthorized }
         if let revoked = user.tokensValidAfter, claims.issuedAt < revoked.microsecondsSince1970 / 1_000_000 {
             throw Problem.unauthorized

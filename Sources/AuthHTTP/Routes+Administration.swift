@@ -14,14 +14,14 @@ extension AuthServer {
             }
             let user = try await self.service.changeRole(
                 of: id, to: role, actor: caller.actor, correlationID: self.correlationID(request))
-            return try self.json(userJSON(user))
+            return self.respond(user)
         }
         self.on(router, .post, "/v1/users/:id/restore") { request, context in
             let caller = try self.caller(request)
             let id = try self.user(context.parameters.get("id"))
             let user = try await self.service.restore(
                 id, actor: caller.actor, correlationID: self.correlationID(request))
-            return try self.json(userJSON(user))
+            return self.respond(user)
         }
         self.on(router, .post, "/v1/users/:id/erase") { request, context in
             let caller = try self.caller(request)

@@ -13,7 +13,7 @@ extension AuthServer {
                     firstName: try body.string("first_name"), lastName: try body.string("last_name"),
                     phone: try body.optionalString("phone")),
                 correlationID: self.correlationID(request))
-            return try self.json(userJSON(user), status: .created)
+            return self.respond(user, status: .created)
         }
         self.on(router, .post, "/v1/sessions") { request, context in
             try self.limiter.take(self.client(context), route: "login")

@@ -10,7 +10,7 @@ extension AuthServer {
         self.on(router, .get, "/v1/users/me") { request, _ in
             let caller = try self.caller(request)
             guard let user = try self.queries.user(id: caller.id) else { throw Problem.notFound }
-            return try self.json(userJSON(user))
+            return self.respond(user)
         }
         self.on(router, .get, "/v1/users/:id") { request, context in
             let caller = try self.caller(request)
@@ -22,20 +22,20 @@ extension AuthServer {
                     throw Problem.badRequest("as_of must be an RFC 3339 time or a log position")
                 }
                 guard let user = try self.queries.user(id: id, asOf: moment) else { throw Problem.notFound }
-                return try self.json(userJSON(user))
+                return self.respond(user)
             }
             guard let user = try self.queries.user(id: id), !user.isErased || caller.role == .admin else {
                 throw Problem.notFound
             }
-            return try self.json(userJSON(user))
+            return self.respond(user)
         }
         self.on(router, .get, "/v1/users") { request, _ in
             let caller = try self.caller(request)
             guard caller.role == .admin || caller.role == .manager else { throw Rejection.forbidden }
             let query = request.uri.queryParameters
             if let email = query.get("email") {
-                let users = try self.queries.user(email: email).map { [userJSON($0)] } ?? []
-                return try self.json(["users": users, "next_cursor": NSNull()])
+                let users = try self.queries.user(email: email).map { [$0] } ?? []
+                return self.page(users, next: nil)
             }
             guard let roleName = query.get("role"), let role = Role(rawValue: roleName.uppercased()) else {
                 throw Problem.badRequest("give role (TARGET, MANAGER, ADMIN, MARKETING) or email")
@@ -46,9 +46,7 @@ extension AuthServer {
             do {
                 let page = try self.queries.users(
                     role: role, includeDeleted: includeDeleted, limit: limit, after: query.get("cursor"))
-                return try self.json([
-                    "users": page.users.map(userJSON), "next_cursor": page.nextCursor.map { $0 as Any } ?? NSNull(),
-                ])
+                return self.page(page.users, next: page.nextCursor)
             } catch QueryError.invalidCursor {
                 throw Problem.badRequest("the cursor is not one this API returned")
             }
@@ -62,7 +60,7 @@ extension AuthServer {
                 of: id, firstName: try body.optionalString("first_name"),
                 lastName: try body.optionalString("last_name"),
                 phone: phone, actor: caller.actor, correlationID: self.correlationID(request))
-            return try self.json(userJSON(user))
+            return self.respond(user)
         }
         self.on(router, .delete, "/v1/users/:id") { request, context in
             let caller = try self.caller(request)

@@ -3,6 +3,7 @@ import AuthDomain
 import Dispatch
 import EventLog
 import Foundation
+import Hummingbird
 import Synchronization
 
 /// Verified access tokens, keyed by SHA-256 of the token, so a read pays the signature check
@@ -113,15 +114,51 @@ final class Metrics: Sendable {
 }
 
 /// A user as the API returns them: the seed's snake_case fields, never password_hash,
-/// password_reset_token or refresh_token_hash.
-func userJSON(_ user: UserState) -> [String: Any] {
-    func time(_ value: Timestamp?) -> Any { value.map(\.description) ?? NSNull() }
-    return [
-        "id": user.id.uuidString.lowercased(), "email": user.email, "first_name": user.firstName,
-        "last_name": user.lastName,
-        "phone": user.phone ?? NSNull(), "role": user.role.rawValue, "email_verified_at": time(user.emailVerifiedAt),
-        "password_reset_expires": time(user.passwordReset?.expiresAt), "last_login_at": time(user.lastLoginAt),
-        "stripe_customer_id": user.stripeCustomerID ?? NSNull(), "created_at": user.createdAt.description,
-        "updated_at": user.updatedAt.description, "deleted_at": time(user.deletedAt),
-    ]
+/// password_reset_token or refresh_token_hash. Built by hand (keys sorted), since this is
+/// the body of the hottest route.
+func userJSON(_ user: UserState) -> String {
+    func string(_ value: String) -> String {
+        var out = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case let control where control.value < 0x20 || control.value == 0x2028 || control.value == 0x2029:
+                let hex = String(control.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+    func optional(_ value: String?) -> String { value.map(string) ?? "null" }
+    func time(_ value: Timestamp?) -> String { value.map { "\"\($0)\"" } ?? "null" }
+    return
+        "{\"created_at\":\"\(user.createdAt)\",\"deleted_at\":\(time(user.deletedAt)),\"email\":\(string(user.email)),"
+        + "\"email_verified_at\":\(time(user.emailVerifiedAt)),\"first_name\":\(string(user.firstName)),"
+        + "\"id\":\"\(user.id.uuidString.lowercased())\",\"last_login_at\":\(time(user.lastLoginAt)),"
+        + "\"last_name\":\(string(user.lastName)),\"password_reset_expires\":\(time(user.passwordReset?.expiresAt)),"
+        + "\"phone\":\(optional(user.phone)),\"role\":\"\(user.role.rawValue)\","
+        + "\"stripe_customer_id\":\(optional(user.stripeCustomerID)),\"updated_at\":\"\(user.updatedAt)\"}"
+}
+
+extension AuthServer {
+    /// A page of users as a JSON response.
+    func page(_ users: [UserState], next: String?) -> Response {
+        let body =
+            "{\"next_cursor\":" + (next.map { "\"\($0)\"" } ?? "null") + ",\"users\":["
+            + users.map(userJSON).joined(separator: ",") + "]}"
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    /// A user as a JSON response.
+    func respond(_ user: UserState, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: userJSON(user))))
+    }
 }

@@ -10,7 +10,15 @@ extension AuthService {
     /// Personal fields are opened with the user's data key as they are read; once the key is
     /// destroyed they come back empty. Finding an erased user whose key still exists (an erase
     /// interrupted between its event and the key's destruction) completes the erase.
+    ///
+    /// With a projection attached it reads the user's row (one look-up) when the row is at the
+    /// stream's current version, and folds the stream otherwise (a writer without the
+    /// projector appended meanwhile): the answer is the same either way.
     public func load(_ id: UUID) throws -> UserState {
+        if let projection, let row = try projection.user(id: id), row.version == (try log.currentVersion(of: id)) {
+            if row.isErased { try keys.destroyDataKey(for: id) }
+            return row
+        }
         let recorded = try log.readStream(id, from: 1)
         var state = UserState(id: id)
         for event in recorded {

@@ -36,6 +36,8 @@ public final class AuthService: Sendable {
     /// Each user's data key: personal fields in event payloads are sealed with it.
     public let keys: KeyStore
     let sealing: UserEventSealing
+    /// The projected User table, when one is kept current beside the log.
+    let projection: UserQueries?
     public let configuration: Configuration
     let pool: HashingPool
     let mailer: any Mailer
@@ -47,12 +49,13 @@ public final class AuthService: Sendable {
 
     public init(
         log: any EventLog, keys: KeyStore, configuration: Configuration, pool: HashingPool, mailer: any Mailer,
-        clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() },
+        projection: UserQueries? = nil, clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() },
         random: @escaping @Sendable (Int) -> [UInt8] = { count in (try? SecureBytes.random(count)) ?? [] }
     ) throws {
         self.log = log
         self.keys = keys
         self.sealing = UserEventSealing(keys: keys)
+        self.projection = projection
         self.configuration = configuration
         self.pool = pool
         self.mailer = mailer

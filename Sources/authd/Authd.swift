@@ -92,7 +92,8 @@ struct Authd: AsyncParsableCommand {
                     passwordPolicy: try PasswordPolicy(minimumLength: minPasswordLength),
                     hashing: PasswordHashing(current: hasher),
                     rules: rules),
-                pool: pool, mailer: try MaildirMailer(directory: data + "/maildir"))
+                pool: pool, mailer: try MaildirMailer(directory: data + "/maildir"), projection: UserQueries(projection)
+            )
             var configuration = AuthServer.Configuration()
             configuration.host = host
             configuration.port = port

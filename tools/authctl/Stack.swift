@@ -60,7 +60,7 @@ struct WriteStack {
             projection = try UserProjection(log: log, keys: keys)
             service = try AuthService(
                 log: log, keys: keys, configuration: .init(passwordPolicy: try PasswordPolicy()), pool: pool,
-                mailer: try MaildirMailer(directory: directory + "/maildir"))
+                mailer: try MaildirMailer(directory: directory + "/maildir"), projection: UserQueries(projection))
         } catch {
             log.close()
             pool.stop()
