@@ -30,7 +30,7 @@ let package = Package(
         // Password hashing (Argon2id, scrypt) in PHC strings, and the pool it runs on.
         .target(name: "PasswordHashing", dependencies: ["CArgon2", "COpenSSL"]),
         // Access tokens: EdDSA (Ed25519) JWTs on OpenSSL, the signing-key file.
-        .target(name: "AccessTokens", dependencies: ["COpenSSL"]),
+        .target(name: "AccessTokens", dependencies: ["COpenSSL", "EventLog"]),
         // Personal data protection: AES-256-GCM, the key-encryption key, the data-key store.
         .target(name: "DataProtection", dependencies: ["COpenSSL"]),
         // Users: commands, events, the pure decide/evolve functions, tokens and password policy.
@@ -103,7 +103,7 @@ let package = Package(
         .testTarget(name: "AuthDomainTests", dependencies: ["AuthDomain", "EventLog"]),
         .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing"]),
         .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection"]),
-        .testTarget(name: "AccessTokensTests", dependencies: ["AccessTokens"]),
+        .testTarget(name: "AccessTokensTests", dependencies: ["AccessTokens", "EventLog"]),
         .testTarget(name: "AuthctlTests", dependencies: ["authctl", "authd"]),
         .testTarget(
             name: "AuthdTests",

@@ -1,4 +1,5 @@
 import COpenSSL
+import EventLog
 import Foundation
 
 /// What an access token says (RFC 9068 `at+jwt`): who, which role, which session, when.

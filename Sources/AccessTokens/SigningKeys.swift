@@ -1,3 +1,4 @@
+import EventLog
 import Foundation
 
 /// The service's signing keys: `DATA/signing-keys`, mode 0600, one key a line as

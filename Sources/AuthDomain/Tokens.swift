@@ -1,3 +1,4 @@
+import EventLog
 import Foundation
 
 /// A refresh token: `<reference>.<secret>`, both base64url.

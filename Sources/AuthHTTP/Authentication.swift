@@ -34,17 +34,18 @@ extension AuthServer {
     }
 
     /// A new access token for a session the service just granted.
-    func accessToken(for grant: AuthService.SessionGrant) throws -> [String: Any] {
+    func accessToken(for grant: AuthService.SessionGrant) throws -> Response {
         let now = Int64(Date().timeIntervalSince1970)
         let claims = AccessClaims(
             issuer: configuration.issuer, audience: configuration.audience, subject: grant.user.id,
             role: grant.user.role.rawValue, sessionID: grant.sessionID, issuedAt: now,
             lifetime: configuration.accessTokenLifetime, tokenID: UUID().uuidString.lowercased())
-        return [
-            "access_token": try tokens.sign(claims), "token_type": "Bearer",
-            "expires_in": Int(configuration.accessTokenLifetime),
-            "refresh_token": grant.refreshToken,
-        ]
+        // Tokens are base64url and dots only: nothing to escape.
+        let body =
+            "{\"access_token\":\"\(try tokens.sign(claims))\",\"expires_in\":\(configuration.accessTokenLifetime),"
+            + "\"refresh_token\":\"\(grant.refreshToken)\",\"token_type\":\"Bearer\"}"
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
     func client(_ context: AuthRequestContext) -> String {

@@ -21,14 +21,14 @@ extension AuthServer {
             let grant = try await self.service.login(
                 email: try body.string("email"), password: try body.string("password"),
                 correlationID: self.correlationID(request))
-            return try self.json(try self.accessToken(for: grant))
+            return try self.accessToken(for: grant)
         }
         self.on(router, .post, "/v1/sessions/refresh") { request, context in
             try self.limiter.take(self.client(context), route: "refresh")
             let body = try await self.body(request, allowed: ["refresh_token"])
             let grant = try await self.service.rotate(
                 refreshToken: try body.string("refresh_token"), correlationID: self.correlationID(request))
-            return try self.json(try self.accessToken(for: grant))
+            return try self.accessToken(for: grant)
         }
         self.on(router, .delete, "/v1/sessions/current") { request, _ in
             let caller = try self.caller(request)

@@ -61,7 +61,7 @@ public final class AuthService: Sendable {
         self.mailer = mailer
         self.clock = clock
         self.random = random
-        self.dummyHash = try configuration.hashing.hash(Base64URLText.encode(random(32)))
+        self.dummyHash = try configuration.hashing.hash(Base64URL.encode(random(32)))
     }
 
     /// 32 random bytes for a token secret; refuses to go on without a working CSPRNG.
@@ -69,14 +69,5 @@ public final class AuthService: Sendable {
         let bytes = random(32)
         guard bytes.count == 32 else { throw PasswordHashError.failed("no random bytes available") }
         return bytes
-    }
-}
-
-enum Base64URLText {
-    static func encode(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(
-            of: "/", with: "_"
-        )
-        .replacingOccurrences(of: "=", with: "")
     }
 }

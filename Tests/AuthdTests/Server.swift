@@ -84,13 +84,13 @@ final class RunningServer {
         return Reply(status: http.statusCode, headers: headers, body: body)
     }
 
-    /// The token in the newest Maildir message whose subject contains `subject`.
-    func mailedToken(_ subject: String) throws -> String {
+    /// The token in the newest Maildir message to `recipient` whose subject contains `subject`.
+    func mailedToken(_ subject: String, to recipient: String) throws -> String {
         let folder = data + "/maildir/new"
         let names = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
         for name in names.reversed() {
             let text = try String(contentsOfFile: folder + "/" + name, encoding: .utf8)
-            guard text.contains("Subject: \(subject)") else { continue }
+            guard text.contains("Subject: \(subject)"), text.contains("\r\nTo: \(recipient)\r\n") else { continue }
             if let token = text.split(whereSeparator: \.isNewline).map({ $0.trimmingCharacters(in: .whitespaces) })
                 .last(where: { $0.contains(".") && !$0.contains(" ") })
             {

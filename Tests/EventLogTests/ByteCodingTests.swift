@@ -82,3 +82,22 @@ import Testing
         }
     }
 }
+
+@Suite struct Base64URLTests {
+    @Test(arguments: [
+        ("", ""), ("f", "Zg"), ("fo", "Zm8"), ("foo", "Zm9v"), ("foob", "Zm9vYg"), ("fooba", "Zm9vYmE"),
+        ("foobar", "Zm9vYmFy"),
+    ])
+    func matchesRFC4648(plain: String, encoded: String) {
+        #expect(Base64URL.encode(Array(plain.utf8)) == encoded)
+        #expect(Base64URL.decode(encoded) == Array(plain.utf8))
+    }
+
+    @Test func usesTheURLAlphabetAndRefusesEverythingElse() {
+        #expect(Base64URL.encode([0xFB, 0xFF]) == "-_8")
+        #expect(Base64URL.decode("-_8") == [0xFB, 0xFF])
+        for bad in ["+/8", "Zg==", "Z", "Zh", "Zm9v!"] { #expect(Base64URL.decode(bad) == nil, "\(bad)") }
+        let random = (0..<1_000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }
+        #expect(Base64URL.decode(Base64URL.encode(random)) == random)
+    }
+}
