@@ -2,14 +2,15 @@
 # Authlog's one entry point for people and CI.
 #
 #   ./build.sh run     build and start authd on 127.0.0.1:8080 with data in ./data (Ctrl-C stops it)
-#   ./build.sh test    lint, build and run every test (what CI runs)
+#   ./build.sh test    lint, build, run every test, then check the API against docs/openapi.yaml
+#                      with schemathesis (what CI runs)
 #   ./build.sh bench   build in release mode and run the benchmarks (see docs/performance.md)
 #
 # Each installs the Debian packages the build needs when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(liblmdb-dev libssl-dev libargon2-dev pkg-config curl)
+packages=(liblmdb-dev libssl-dev libargon2-dev pkg-config curl python3-pip)
 
 ensure_packages() {
     local missing=()
@@ -41,6 +42,7 @@ test)
     swift format lint --strict --recursive "${sources[@]}"
     swift build --build-tests
     swift test --parallel
+    tools/api-check.sh
     ;;
 bench)
     ensure_packages
