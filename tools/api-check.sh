@@ -3,7 +3,9 @@
 # matches docs/openapi.yaml (schema, status code, content type). Used by `./build.sh test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v schemathesis >/dev/null || python3 -m pip install -q schemathesis
+# Through python3 itself, so a fresh pip install works without a shim on the PATH.
+python3 -c "import schemathesis" 2>/dev/null || python3 -m pip install -q schemathesis
+schemathesis() { python3 -c 'import sys; from schemathesis.cli import schemathesis; sys.argv[0] = "schemathesis"; sys.exit(schemathesis())' "$@"; }
 bin=$(swift build --show-bin-path)
 data=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
