@@ -27,6 +27,7 @@ public final class UserProjection: TransactionalProjector, Sendable {
     let catalog: Database
     let tables: [Tables]
     let codeVersion: UInt32
+    let decoded = DecodedRowCache()
 
     struct Tables: Sendable {
         let users: Database
@@ -151,6 +152,21 @@ public final class UserProjection: TransactionalProjector, Sendable {
             guard openPersonal, let key = try sealing.keys.dataKey(for: id) else { return nil }
             return try AESGCM.open(sealed, key: key, associatedData: UserRow.sealingContext(id))
         }
+    }
+
+    /// A user with personal fields opened, for reads: from the decoded-row cache when the
+    /// row's version matches (the version sits at bytes 1 to 8 of every row).
+    func readUser(_ id: UUID, generation g: Int, in txn: borrowing Transaction) throws -> UserState? {
+        guard let bytes = try uuidKey(id).withUnsafeBytes({ try txn.get(tables[g].users, key: $0) }) else { return nil }
+        guard bytes.count > 9 else { throw BinaryDecodingError.invalidValue("user row too short") }
+        let version = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 1, as: UInt64.self))
+        if let cached = decoded.state(id, version: version) { return cached }
+        let state = try UserRow.decode(bytes, id: id) { sealed in
+            guard let key = try sealing.keys.dataKey(for: id) else { return nil }
+            return try AESGCM.open(sealed, key: key, associatedData: UserRow.sealingContext(id))
+        }.state
+        decoded.store(state)
+        return state
     }
 
     func putRow(

@@ -31,7 +31,8 @@ public struct UserQueries: Sendable {
     public func user(id: UUID, includePersonal: Bool = true) throws -> UserState? {
         try log.environment.read { txn in
             guard let entry = try projection.entry(in: txn) else { return nil }
-            return try projection.row(id, generation: entry.generation, in: txn, openPersonal: includePersonal)?.state
+            if includePersonal { return try projection.readUser(id, generation: entry.generation, in: txn) }
+            return try projection.row(id, generation: entry.generation, in: txn, openPersonal: false)?.state
         }
     }
 
@@ -87,8 +88,7 @@ public struct UserQueries: Sendable {
                 {
                     if users.count == limit { return Page(users: users, nextCursor: last.map(Self.encodeCursor)) }
                     let id = current.key.loadUnaligned(fromByteOffset: 2, as: uuid_t.self)
-                    if let state = try projection.row(UUID(uuid: id), generation: g, in: txn, openPersonal: true)?.state
-                    {
+                    if let state = try projection.readUser(UUID(uuid: id), generation: g, in: txn) {
                         users.append(state)
                     }
                     last = Array(current.key)
