@@ -147,7 +147,9 @@ public final class UserProjection: TransactionalProjector, Sendable {
     func row(
         _ id: UUID, generation g: Int, in txn: borrowing Transaction, openPersonal: Bool
     ) throws -> (state: UserState, sealedPersonal: [UInt8])? {
-        guard let bytes = try withUnsafeBytes(of: id.uuid, { try txn.get(tables[g].users, key: $0) }) else { return nil }
+        guard let bytes = try withUnsafeBytes(of: id.uuid, { try txn.get(tables[g].users, key: $0) }) else {
+            return nil
+        }
         return try UserRow.decode(bytes, id: id) { sealed in
             guard openPersonal, let key = try sealing.keys.dataKey(for: id) else { return nil }
             return try AESGCM.open(sealed, key: key, associatedData: UserRow.sealingContext(id))
@@ -157,7 +159,9 @@ public final class UserProjection: TransactionalProjector, Sendable {
     /// A user with personal fields opened, for reads: from the decoded-row cache when the
     /// row's version matches (the version sits at bytes 1 to 8 of every row).
     func readUser(_ id: UUID, generation g: Int, in txn: borrowing Transaction) throws -> UserState? {
-        guard let bytes = try withUnsafeBytes(of: id.uuid, { try txn.get(tables[g].users, key: $0) }) else { return nil }
+        guard let bytes = try withUnsafeBytes(of: id.uuid, { try txn.get(tables[g].users, key: $0) }) else {
+            return nil
+        }
         guard bytes.count > 9 else { throw BinaryDecodingError.invalidValue("user row too short") }
         let version = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 1, as: UInt64.self))
         if let cached = decoded.state(id, version: version) { return cached }

@@ -5,6 +5,7 @@ import DataProtection
 import EventLog
 import EventLogLMDB
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -16,6 +17,9 @@ import Synchronization
 public struct AuthRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
+    /// Names the request in logs and is the correlation id of the events it causes.
+    public var requestID = ""
+
     public var maxUploadSize: Int { AuthServer.bodyLimit }
 
     public init(source: ApplicationRequestContextSource) {
@@ -127,10 +131,6 @@ public final class AuthServer: Sendable {
         return try StrictJSON.object(Array(buffer.readableBytesView), allowed: allowed)
     }
 
-    func correlationID(_ request: Request) -> String {
-        request.headers[.init("X-Request-ID")!].map { String($0.prefix(64)) } ?? UUID().uuidString.lowercased()
-    }
-
     func user(_ id: String?) throws -> UUID {
         guard let id, let uuid = UUID(uuidString: id) else { throw Problem.notFound }
         return uuid
@@ -146,21 +146,39 @@ struct ProblemMiddleware: RouterMiddleware {
         _ request: Request, context: AuthRequestContext, next: (Request, AuthRequestContext) async throws -> Response
     ) async throws -> Response {
         let start = DispatchTime.now().uptimeNanoseconds
+        var context = context
+        let given = request.headers[.requestID].flatMap { $0.utf8.count <= 64 && $0.allSatisfy(\.isASCII) ? $0 : nil }
+        let requestID = given ?? UUID().uuidString.lowercased()
+        context.requestID = requestID
         var response: Response
+        var failure: String?
         do {
             response = try await next(request, context)
         } catch {
-            let problem = Problem.from(error)
-            if problem.status == .internalServerError {
-                server.logger.error(
-                    "request failed", metadata: ["path": "\(request.uri.path)", "error": "\(type(of: error))"])
-            }
-            response = try problem.response(from: request, context: context)
+            failure = "\(type(of: error))"
+            response = try Problem.from(error).response(from: request, context: context)
         }
+        response.headers[.requestID] = requestID
         let route = context.endpointPath ?? "unmatched"
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        server.metrics.record(
-            method: request.method.rawValue, route: route, status: Int(response.status.code), seconds: seconds)
+        let status = Int(response.status.code)
+        server.metrics.record(method: request.method.rawValue, route: route, status: status, seconds: seconds)
+        // One structured line per request: never a body, a query string or a header value.
+        var metadata: Logger.Metadata = [
+            "request_id": "\(requestID)", "method": "\(request.method.rawValue)", "route": "\(route)",
+            "status": "\(status)", "ms": "\(Int(seconds * 1_000))",
+        ]
+        if status >= 500 {
+            metadata["error"] = "\(failure ?? "none")"
+            server.logger.error("request failed", metadata: metadata)
+        } else {
+            server.logger.debug("request", metadata: metadata)
+        }
         return response
     }
+}
+
+extension HTTPField.Name {
+    /// Names a request in logs and in the events it causes (their correlation id).
+    static let requestID = HTTPField.Name("X-Request-ID")!
 }

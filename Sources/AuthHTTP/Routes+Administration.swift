@@ -13,21 +13,21 @@ extension AuthServer {
                 throw Problem.badRequest("role must be TARGET, MANAGER, ADMIN or MARKETING")
             }
             let user = try await self.service.changeRole(
-                of: id, to: role, actor: caller.actor, correlationID: self.correlationID(request))
+                of: id, to: role, actor: caller.actor, correlationID: context.requestID)
             return self.respond(user)
         }
         self.on(router, .post, "/v1/users/:id/restore") { request, context in
             let caller = try self.caller(request)
             let id = try self.user(context.parameters.get("id"))
             let user = try await self.service.restore(
-                id, actor: caller.actor, correlationID: self.correlationID(request))
+                id, actor: caller.actor, correlationID: context.requestID)
             return self.respond(user)
         }
         self.on(router, .post, "/v1/users/:id/erase") { request, context in
             let caller = try self.caller(request)
             guard caller.role == .admin else { throw Rejection.forbidden }
             let id = try self.user(context.parameters.get("id"))
-            try await self.service.erase(id, actor: caller.actor, correlationID: self.correlationID(request))
+            try await self.service.erase(id, actor: caller.actor, correlationID: context.requestID)
             return Response(status: .noContent)
         }
         self.on(router, .get, "/v1/users/:id/events") { request, context in

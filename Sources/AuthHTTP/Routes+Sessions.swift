@@ -5,14 +5,14 @@ import Hummingbird
 
 extension AuthServer {
     func addSessionRoutes(to router: Router<AuthRequestContext>) {
-        self.on(router, .post, "/v1/users") { request, _ in
+        self.on(router, .post, "/v1/users") { request, context in
             let body = try await self.body(request, allowed: ["email", "password", "first_name", "last_name", "phone"])
             let user = try await self.service.register(
                 .init(
                     email: try body.string("email"), password: try body.string("password"),
                     firstName: try body.string("first_name"), lastName: try body.string("last_name"),
                     phone: try body.optionalString("phone")),
-                correlationID: self.correlationID(request))
+                correlationID: context.requestID)
             return self.respond(user, status: .created)
         }
         self.on(router, .post, "/v1/sessions") { request, context in
@@ -20,28 +20,28 @@ extension AuthServer {
             let body = try await self.body(request, allowed: ["email", "password"])
             let grant = try await self.service.login(
                 email: try body.string("email"), password: try body.string("password"),
-                correlationID: self.correlationID(request))
+                correlationID: context.requestID)
             return try self.accessToken(for: grant)
         }
         self.on(router, .post, "/v1/sessions/refresh") { request, context in
             try self.limiter.take(self.client(context), route: "refresh")
             let body = try await self.body(request, allowed: ["refresh_token"])
             let grant = try await self.service.rotate(
-                refreshToken: try body.string("refresh_token"), correlationID: self.correlationID(request))
+                refreshToken: try body.string("refresh_token"), correlationID: context.requestID)
             return try self.accessToken(for: grant)
         }
-        self.on(router, .delete, "/v1/sessions/current") { request, _ in
+        self.on(router, .delete, "/v1/sessions/current") { request, context in
             let caller = try self.caller(request)
             try await self.service.logout(
                 userID: caller.id, sessionID: caller.sessionID, actor: caller.actor,
-                correlationID: self.correlationID(request))
+                correlationID: context.requestID)
             return Response(status: .noContent)
         }
         self.on(router, .post, "/v1/password-resets") { request, context in
             try self.limiter.take(self.client(context), route: "reset")
             let body = try await self.body(request, allowed: ["email"])
             try await self.service.requestPasswordReset(
-                email: try body.string("email"), correlationID: self.correlationID(request))
+                email: try body.string("email"), correlationID: context.requestID)
             return Response(status: .accepted)
         }
         self.on(router, .post, "/v1/password-resets/confirm") { request, context in
@@ -49,13 +49,13 @@ extension AuthServer {
             let body = try await self.body(request, allowed: ["token", "new_password"])
             try await self.service.completePasswordReset(
                 token: try body.string("token"), newPassword: try body.string("new_password"),
-                correlationID: self.correlationID(request))
+                correlationID: context.requestID)
             return Response(status: .noContent)
         }
-        self.on(router, .post, "/v1/email-verifications/confirm") { request, _ in
+        self.on(router, .post, "/v1/email-verifications/confirm") { request, context in
             let body = try await self.body(request, allowed: ["token"])
             try await self.service.confirmEmail(
-                token: try body.string("token"), correlationID: self.correlationID(request))
+                token: try body.string("token"), correlationID: context.requestID)
             return Response(status: .noContent)
         }
     }

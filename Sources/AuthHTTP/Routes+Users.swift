@@ -7,7 +7,7 @@ import Projections
 
 extension AuthServer {
     func addUserRoutes(to router: Router<AuthRequestContext>) {
-        self.on(router, .get, "/v1/users/me") { request, _ in
+        self.on(router, .get, "/v1/users/me") { request, context in
             let caller = try self.caller(request)
             guard let user = try self.queries.user(id: caller.id) else { throw Problem.notFound }
             return self.respond(user)
@@ -29,7 +29,7 @@ extension AuthServer {
             }
             return self.respond(user)
         }
-        self.on(router, .get, "/v1/users") { request, _ in
+        self.on(router, .get, "/v1/users") { request, context in
             let caller = try self.caller(request)
             guard caller.role == .admin || caller.role == .manager else { throw Rejection.forbidden }
             let query = request.uri.queryParameters
@@ -59,13 +59,13 @@ extension AuthServer {
             let user = try await self.service.updateProfile(
                 of: id, firstName: try body.optionalString("first_name"),
                 lastName: try body.optionalString("last_name"),
-                phone: phone, actor: caller.actor, correlationID: self.correlationID(request))
+                phone: phone, actor: caller.actor, correlationID: context.requestID)
             return self.respond(user)
         }
         self.on(router, .delete, "/v1/users/:id") { request, context in
             let caller = try self.caller(request)
             let id = try self.user(context.parameters.get("id"))
-            try await self.service.softDelete(id, actor: caller.actor, correlationID: self.correlationID(request))
+            try await self.service.softDelete(id, actor: caller.actor, correlationID: context.requestID)
             return Response(status: .noContent)
         }
     }

@@ -181,6 +181,23 @@ import Testing
         #expect(weak.status == 422 && weak.code == "weak_password")
     }
 
+    @Test func requestIDsBecomeCorrelationIDsAndSIGTERMStopsGracefully() async throws {
+        let server = try RunningServer()
+        let reply = try await server.call(
+            "POST", "/v1/users",
+            json: ["email": "rid@example.com", "password": password, "first_name": "R", "last_name": "I"],
+            headers: ["X-Request-ID": "req-test-42"])
+        #expect(reply.status == 201 && reply.headers["x-request-id"] == "req-test-42")
+        let generated = try await server.call("GET", "/healthz")
+        #expect((generated.headers["x-request-id"] ?? "").count == 36)
+        server.process.terminate()  // SIGTERM
+        server.process.waitUntilExit()
+        #expect(server.process.terminationStatus == 0)
+        #expect(server.remainingOutput().contains("authd stopped"))
+        let history = try authctlOutput(["--data", server.data, "history", "rid@example.com", "--json"])
+        #expect(history.contains("\"correlation_id\":\"req-test-42\""))
+    }
+
     @Test func loginsBeyondTheRateLimitGet429WithRetryAfter() async throws {
         let server = try RunningServer(arguments: ["--rate-limit", "3"])
         var statuses: [Int] = []

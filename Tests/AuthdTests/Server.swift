@@ -67,7 +67,7 @@ final class RunningServer {
     func call(
         _ method: String, _ path: String, json: [String: Any]? = nil, raw: Data? = nil,
         contentType: String = "application/json",
-        token: String? = nil
+        token: String? = nil, headers extra: [String: String] = [:]
     ) async throws -> Reply {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         request.httpMethod = method
@@ -75,6 +75,7 @@ final class RunningServer {
         if let raw { request.httpBody = raw }
         if request.httpBody != nil { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        for (name, value) in extra { request.setValue(value, forHTTPHeaderField: name) }
         let (body, response) = try await URLSession.shared.data(for: request)
         let http = response as! HTTPURLResponse
         var headers: [String: String] = [:]
@@ -99,6 +100,28 @@ final class RunningServer {
         }
         throw ServerError.didNotStart("no mail about \(subject)")
     }
+}
+
+/// The output authd has written so far (after it stopped: all of it).
+extension RunningServer {
+    func remainingOutput() -> String {
+        String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+}
+
+/// Runs authctl and returns its standard output.
+func authctlOutput(_ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = products().appendingPathComponent("authctl")
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
 }
 
 /// Runs authctl against a data directory (before authd starts, or beside it).
