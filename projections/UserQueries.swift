@@ -135,6 +135,25 @@ public struct UserQueries: Sendable {
         case position(UInt64)
         case instant(Timestamp)
 
+        /// A log position (digits) or an RFC 3339 instant, with or without fractional seconds.
+        public init?(parsing text: String) {
+            if let position = UInt64(text) {
+                self = .position(position)
+                return
+            }
+            let formatter = ISO8601DateFormatter()
+            for options: ISO8601DateFormatter.Options in [
+                [.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime],
+            ] {
+                formatter.formatOptions = options
+                if let date = formatter.date(from: text) {
+                    self = .instant(Timestamp(date))
+                    return
+                }
+            }
+            return nil
+        }
+
         func includes(_ event: RecordedEvent) -> Bool {
             switch self {
             case .position(let position): return event.position <= position

@@ -18,7 +18,7 @@ extension AuthServer {
             guard caller.id == id || caller.role == .admin || caller.role == .manager else { throw Rejection.forbidden }
             if let asOf = request.uri.queryParameters.get("as_of") {
                 guard caller.role == .admin else { throw Rejection.forbidden }
-                guard let moment = Self.moment(asOf) else {
+                guard let moment = UserQueries.Moment(parsing: asOf) else {
                     throw Problem.badRequest("as_of must be an RFC 3339 time or a log position")
                 }
                 guard let user = try self.queries.user(id: id, asOf: moment) else { throw Problem.notFound }
@@ -68,14 +68,5 @@ extension AuthServer {
             try await self.service.softDelete(id, actor: caller.actor, correlationID: context.requestID)
             return Response(status: .noContent)
         }
-    }
-
-    static func moment(_ text: String) -> UserQueries.Moment? {
-        if let position = UInt64(text) { return .position(position) }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return .instant(Timestamp(date)) }
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text).map { .instant(Timestamp($0)) }
     }
 }

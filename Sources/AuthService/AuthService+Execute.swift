@@ -52,31 +52,40 @@ extension AuthService {
     ) async throws -> UserState {
         for _ in 0..<configuration.maximumAttempts {
             let state = try load(id)
-            let decision = try command(state).decide(state, now: clock())
-            if decision.events.isEmpty {
-                if let rejection = decision.rejection { throw rejection }
-                return state
-            }
-            let request = AppendRequest(
-                stream: id, expected: state.exists ? .exactly(state.version) : .noStream,
-                events: try newEvents(
-                    decision.events, for: id, after: state.version, actor: actor, correlationID: correlationID),
-                claims: decision.rejection == nil ? claims(state) : [])
-            let outcome = try await log.append([request])[0]
-            switch outcome {
-            case .success(let result):
-                if let rejection = decision.rejection { throw rejection }
-                var next = state
-                for event in decision.events { next = next.evolve(event, at: result.recordedAt) }
-                return next
-            case .failure(.conflict):
+            do {
+                return try await executeOnce(
+                    on: id, from: state, actor: actor, correlationID: correlationID, claims: claims(state),
+                    try command(state))
+            } catch EventLogError.conflict {
                 continue
-            case .failure(.uniqueViolation(let scope)):
+            } catch EventLogError.uniqueViolation(let scope) {
                 throw scope == EmailAddress.claimScope ? Rejection.emailTaken : Rejection.stripeCustomerTaken
-            case .failure(let error):
-                throw error
             }
         }
         throw Rejection.busy
+    }
+}
+
+extension AuthService {
+    /// One decision from a state already loaded, appended expecting that state's version;
+    /// `claims` ride on the append only when the command succeeds. A conflict or a unique
+    /// violation is thrown to the caller as the log's error.
+    func executeOnce(
+        on id: UUID, from state: UserState, actor: Actor, correlationID: String, claims: [UniqueClaim] = [],
+        _ command: any UserCommand
+    ) async throws -> UserState {
+        let decision = command.decide(state, now: clock())
+        if decision.events.isEmpty {
+            if let rejection = decision.rejection { throw rejection }
+            return state
+        }
+        let request = AppendRequest(
+            stream: id, expected: state.exists ? .exactly(state.version) : .noStream,
+            events: try newEvents(
+                decision.events, for: id, after: state.version, actor: actor, correlationID: correlationID),
+            claims: decision.rejection == nil ? claims : [])
+        let result = try await log.append([request])[0].get()
+        if let rejection = decision.rejection { throw rejection }
+        return decision.events.reduce(state) { $0.evolve($1, at: result.recordedAt) }
     }
 }

@@ -71,22 +71,4 @@ extension AuthService {
     public func logout(userID: UUID, sessionID: UUID, actor: Actor, correlationID: String) async throws {
         try await execute(on: userID, actor: actor, correlationID: correlationID) { _ in Logout(sessionID: sessionID) }
     }
-
-    /// One decision from a state already loaded; a conflict is thrown to the caller.
-    func executeOnce(
-        on id: UUID, from state: UserState, actor: Actor, correlationID: String, _ command: any UserCommand
-    ) async throws -> UserState {
-        let decision = command.decide(state, now: clock())
-        if decision.events.isEmpty {
-            if let rejection = decision.rejection { throw rejection }
-            return state
-        }
-        let request = AppendRequest(
-            stream: id, expected: state.exists ? .exactly(state.version) : .noStream,
-            events: try newEvents(
-                decision.events, for: id, after: state.version, actor: actor, correlationID: correlationID))
-        let result = try await log.append([request])[0].get()
-        if let rejection = decision.rejection { throw rejection }
-        return decision.events.reduce(state) { $0.evolve($1, at: result.recordedAt) }
-    }
 }

@@ -64,7 +64,7 @@ struct AsOf: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
-        guard let when = parseMoment(moment) else {
+        guard let when = UserQueries.Moment(parsing: moment) else {
             printError("authctl: '\(moment)' is neither a position nor an RFC 3339 time like 2026-03-01T00:00:00Z")
             throw ExitCode(64)
         }
@@ -77,16 +77,6 @@ struct AsOf: ParsableCommand {
         }
         if json { print(try jsonLine(userFields(state))) } else { printFields(userFields(state)) }
     }
-}
-
-/// A position (digits) or an RFC 3339 instant.
-func parseMoment(_ text: String) -> UserQueries.Moment? {
-    if let position = UInt64(text) { return .position(position) }
-    let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    if let date = formatter.date(from: text) { return .instant(Timestamp(date)) }
-    formatter.formatOptions = [.withInternetDateTime]
-    return formatter.date(from: text).map { .instant(Timestamp($0)) }
 }
 
 extension String {
