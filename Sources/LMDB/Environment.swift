@@ -26,18 +26,15 @@ public final class Environment: @unchecked Sendable {
         public var maxDatabases: UInt32
         public var maxReaders: UInt32
         public var readOnly: Bool
-        /// Skip fsync at commit. Never the default: it gives up durability.
-        public var noSync: Bool
 
         public init(
             mapSize: Int = 16 << 20, maxDatabases: UInt32 = 32, maxReaders: UInt32 = 510,
-            readOnly: Bool = false, noSync: Bool = false
+            readOnly: Bool = false
         ) {
             self.mapSize = mapSize
             self.maxDatabases = maxDatabases
             self.maxReaders = maxReaders
             self.readOnly = readOnly
-            self.noSync = noSync
         }
     }
 
@@ -52,7 +49,6 @@ public final class Environment: @unchecked Sendable {
             try check(mdb_env_set_mapsize(env, options.mapSize))
             var flags = UInt32(MDB_NOTLS)
             if options.readOnly { flags |= UInt32(MDB_RDONLY) }
-            if options.noSync { flags |= UInt32(MDB_NOSYNC) }
             try check(mdb_env_open(env, path, flags, 0o600))
         } catch {
             mdb_env_close(env)
@@ -144,17 +140,5 @@ public final class Environment: @unchecked Sendable {
             mdb_env_stat(handle, &stat)
             return (info.me_last_pgno + 1) * Int(stat.ms_psize)
         }) ?? 0
-    }
-
-    /// Flushes buffers to disk (for environments opened with `noSync`).
-    public func sync(force: Bool = true) throws(LMDBError) {
-        try withOpenHandle { handle throws(LMDBError) in try check(mdb_env_sync(handle, force ? 1 : 0)) }
-    }
-
-    /// Copies the environment to `directory` (must exist and be empty); `compact` drops free pages.
-    public func copy(to directory: String, compact: Bool) throws(LMDBError) {
-        try withOpenHandle { handle throws(LMDBError) in
-            try check(mdb_env_copy2(handle, directory, compact ? UInt32(MDB_CP_COMPACT) : 0))
-        }
     }
 }

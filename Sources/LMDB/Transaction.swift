@@ -12,8 +12,8 @@ public struct Transaction: ~Copyable {
     let gate: UnsafeMutablePointer<pthread_rwlock_t>
     public let isReadOnly: Bool
 
-    /// Commits; for a write transaction this returns after the data is synced (unless the
-    /// environment was opened with `noSync`). The transaction is gone even if this throws.
+    /// Commits; for a write transaction this returns after the data is synced. The
+    /// transaction is gone even if this throws.
     public consuming func commit() throws(LMDBError) {
         let handle = self.handle
         let gate = self.gate
