@@ -3,34 +3,41 @@ import COpenSSL
 /// SHA-256 of a token's secret part: all the service ever stores of a token.
 ///
 /// Equality is constant-time (`CRYPTO_memcmp`), so comparing a presented token with a stored
-/// one reveals nothing through timing about how many bytes matched.
+/// one reveals nothing through timing about how many bytes matched. The 32 bytes are held
+/// inline (no heap allocation), since a fold over millions of events holds millions of them.
 public struct TokenHash: Hashable, Sendable, CustomStringConvertible {
-    public let bytes: [UInt8]
+    private var words: (UInt64, UInt64, UInt64, UInt64)
 
     /// Wraps a stored digest; `nil` unless it is 32 bytes.
     public init?(bytes: [UInt8]) {
         guard bytes.count == 32 else { return nil }
-        self.bytes = bytes
+        words = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &words) { $0.copyBytes(from: bytes) }
     }
 
     /// The digest of `secret`.
     public init(of secret: some Collection<UInt8>) {
-        var digest = [UInt8](repeating: 0, count: 32)
+        words = (0, 0, 0, 0)
         let input = Array(secret)
-        input.withUnsafeBufferPointer { buffer in
-            digest.withUnsafeMutableBufferPointer { out in _ = SHA256(buffer.baseAddress, buffer.count, out.baseAddress)
+        withUnsafeMutableBytes(of: &words) { out in
+            input.withUnsafeBufferPointer { buffer in
+                _ = SHA256(buffer.baseAddress, buffer.count, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
             }
         }
-        bytes = digest
     }
 
+    /// The 32 bytes.
+    public var bytes: [UInt8] { withUnsafeBytes(of: words) { Array($0) } }
+
     public static func == (lhs: TokenHash, rhs: TokenHash) -> Bool {
-        lhs.bytes.withUnsafeBytes { left in
-            rhs.bytes.withUnsafeBytes { right in CRYPTO_memcmp(left.baseAddress, right.baseAddress, 32) == 0 }
+        withUnsafeBytes(of: lhs.words) { left in
+            withUnsafeBytes(of: rhs.words) { right in CRYPTO_memcmp(left.baseAddress, right.baseAddress, 32) == 0 }
         }
     }
 
-    public func hash(into hasher: inout Hasher) { hasher.combine(bytes) }
+    public func hash(into hasher: inout Hasher) {
+        withUnsafeBytes(of: words) { hasher.combine(bytes: $0) }
+    }
 
     /// Hex: what audit output shows of a token.
     public var description: String { bytes.map { String($0, radix: 16).leftPadded(2) }.joined() }

@@ -4,6 +4,7 @@ import EventLog
 import EventLogLMDB
 import Foundation
 import Projections
+import Synchronization
 
 struct Rebuild: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,8 +31,11 @@ struct Rebuild: ParsableCommand {
         let keys = try failing { try KeyStore(dataDirectory: root.data) }
         let users = try failing { try UserProjection(log: log, keys: keys, prepare: false) }
         let terminal = isatty(STDERR_FILENO) == 1
+        let peak = Mutex(anonymousMemory())
         let report = try failing {
             try users.rebuild { progress in
+                let now = anonymousMemory()
+                peak.withLock { $0 = max($0, now) }
                 let done = progress.target == 0 ? 1 : Double(progress.position) / Double(progress.target)
                 let left = progress.secondsLeft.map { String(format: ", %.0f s left", $0) } ?? ""
                 let line = String(
@@ -49,7 +53,15 @@ struct Rebuild: ParsableCommand {
                 projection,
                 report.events, report.users, report.seconds, report.eventsPerSecond, report.foldSeconds, report.caughtUp
             ))
+        print("peak anonymous memory seen at progress reports: \(peak.withLock { $0 } / 1_048_576) MiB")
     }
+}
+
+/// Resident anonymous memory (RssAnon): what the process allocated, without the mapped log.
+private func anonymousMemory() -> Int {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("RssAnon:") } ?? ""
+    return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1_024
 }
 
 private func bar(_ fraction: Double) -> String {
