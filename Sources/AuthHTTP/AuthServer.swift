@@ -54,6 +54,7 @@ public final class AuthServer: Sendable {
     let verified = VerifiedTokenCache(capacity: 100_000)
     let limiter: RateLimiter
     let metrics = Metrics()
+    let requestIDs = RequestIDs()
     let logger: Logger
 
     public init(
@@ -148,7 +149,7 @@ struct ProblemMiddleware: RouterMiddleware {
         let start = DispatchTime.now().uptimeNanoseconds
         var context = context
         let given = request.headers[.requestID].flatMap { $0.utf8.count <= 64 && $0.allSatisfy(\.isASCII) ? $0 : nil }
-        let requestID = given ?? UUID().uuidString.lowercased()
+        let requestID = given ?? server.requestIDs.next()
         context.requestID = requestID
         var response: Response
         var failure: String?
@@ -181,4 +182,16 @@ struct ProblemMiddleware: RouterMiddleware {
 extension HTTPField.Name {
     /// Names a request in logs and in the events it causes (their correlation id).
     static let requestID = HTTPField.Name("X-Request-ID")!
+}
+
+/// Request ids for requests that bring none: a random prefix made at start and a counter, so
+/// they are unique across restarts without a system call per request.
+final class RequestIDs: Sendable {
+    private let prefix = String(UUID().uuidString.lowercased().prefix(13))
+    private let counter = Atomic<UInt64>(0)
+
+    func next() -> String {
+        let number = counter.add(1, ordering: .relaxed).newValue
+        return prefix + String(number, radix: 16)
+    }
 }

@@ -67,32 +67,42 @@ final class RateLimiter: Sendable {
 /// Request counts and latencies by route and status, in Prometheus' text format.
 final class Metrics: Sendable {
     static let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
+    struct Route: Hashable {
+        var method: String
+        var route: String
+    }
+    struct Outcome: Hashable {
+        var route: Route
+        var status: Int
+    }
     private struct Series {
-        var requests: [String: Int] = [:]
-        var latency: [String: (counts: [Int], sum: Double, count: Int)] = [:]
+        var requests: [Outcome: Int] = [:]
+        var latency: [Route: (counts: [Int], sum: Double, count: Int)] = [:]
     }
     private let series = Mutex(Series())
 
     func record(method: String, route: String, status: Int, seconds: Double) {
+        let key = Route(method: method, route: route)
         series.withLock { series in
-            series.requests["method=\"\(method)\",route=\"\(route)\",status=\"\(status)\"", default: 0] += 1
-            let key = "method=\"\(method)\",route=\"\(route)\""
-            var entry = series.latency[key] ?? (Array(repeating: 0, count: Self.buckets.count), 0, 0)
-            for (index, bound) in Self.buckets.enumerated() where seconds <= bound { entry.counts[index] += 1 }
-            entry.sum += seconds
-            entry.count += 1
-            series.latency[key] = entry
+            series.requests[Outcome(route: key, status: status), default: 0] += 1
+            series.latency[key, default: (Array(repeating: 0, count: Self.buckets.count), 0, 0)].sum += seconds
+            series.latency[key]!.count += 1
+            for (index, bound) in Self.buckets.enumerated() where seconds <= bound {
+                series.latency[key]!.counts[index] += 1
+            }
         }
     }
 
     func render(server: AuthServer) -> String {
         var out = "# TYPE authlog_http_requests_total counter\n"
         let snapshot = series.withLock { $0 }
-        for (labels, count) in snapshot.requests.sorted(by: { $0.key < $1.key }) {
+        func labels(_ route: Route) -> String { "method=\"\(route.method)\",route=\"\(route.route)\"" }
+        let requests = snapshot.requests.map { ("\(labels($0.key.route)),status=\"\($0.key.status)\"", $0.value) }
+        for (labels, count) in requests.sorted(by: { $0.0 < $1.0 }) {
             out += "authlog_http_requests_total{\(labels)} \(count)\n"
         }
         out += "# TYPE authlog_http_request_duration_seconds histogram\n"
-        for (labels, entry) in snapshot.latency.sorted(by: { $0.key < $1.key }) {
+        for (labels, entry) in snapshot.latency.map({ (labels($0.key), $0.value) }).sorted(by: { $0.0 < $1.0 }) {
             for (index, bound) in Self.buckets.enumerated() {
                 out +=
                     "authlog_http_request_duration_seconds_bucket{\(labels),le=\"\(bound)\"} \(entry.counts[index])\n"
