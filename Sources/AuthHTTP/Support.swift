@@ -127,23 +127,7 @@ final class Metrics: Sendable {
 /// password_reset_token or refresh_token_hash. Built by hand (keys sorted), since this is
 /// the body of the hottest route.
 func userJSON(_ user: UserState) -> String {
-    func string(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let control where control.value < 0x20 || control.value == 0x2028 || control.value == 0x2029:
-                let hex = String(control.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    func string(_ value: String) -> String { JSONString.quote(value) }
     func optional(_ value: String?) -> String { value.map(string) ?? "null" }
     func time(_ value: Timestamp?) -> String { value.map { "\"\($0)\"" } ?? "null" }
     return

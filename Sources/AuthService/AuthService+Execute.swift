@@ -22,23 +22,11 @@ extension AuthService {
         let recorded = try log.readStream(id, from: 1)
         var state = UserState(id: id)
         for event in recorded {
-            let decoded = try decode(event)
+            let decoded = try sealing.decode(event)
             state = state.evolve(decoded, at: event.recordedAt)
         }
         if state.isErased { try keys.destroyDataKey(for: id) }
         return state
-    }
-
-    /// One stored event as a ``UserEvent``, its personal part opened if the key exists.
-    public func decode(_ event: RecordedEvent) throws -> UserEvent {
-        try sealing.decode(event)
-    }
-
-    /// The envelopes for `events` appended to `id` after `version`, personal parts sealed.
-    func newEvents(
-        _ events: [UserEvent], for id: UUID, after version: UInt64, actor: Actor, correlationID: String
-    ) throws -> [NewEvent] {
-        try sealing.newEvents(events, for: id, after: version, actor: actor, correlationID: correlationID)
     }
 
     /// Decides `command` against the user's current state and appends what it decided,
@@ -81,7 +69,7 @@ extension AuthService {
         }
         let request = AppendRequest(
             stream: id, expected: state.exists ? .exactly(state.version) : .noStream,
-            events: try newEvents(
+            events: try sealing.newEvents(
                 decision.events, for: id, after: state.version, actor: actor, correlationID: correlationID),
             claims: decision.rejection == nil ? claims : [])
         let result = try await log.append([request])[0].get()

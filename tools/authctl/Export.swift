@@ -149,24 +149,7 @@ func unhex(_ text: String) -> [UInt8]? {
 
 /// A JSON string literal for UTF-8 bytes.
 func jsonString(_ bytes: UnsafeRawBufferPointer) -> String {
-    var out = "\""
-    for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case let control where control.value < 0x20:
-            out += "\\u" + String(control.value, radix: 16).leftPadZero(4)
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
-}
-
-extension String {
-    func leftPadZero(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+    JSONString.quote(String(decoding: bytes, as: UTF8.self))
 }
 
 /// Buffered lines to stdout.
