@@ -22,9 +22,44 @@ public struct UserEventSealing: Sendable {
 
     /// An event read in place, as ``UserEvent``.
     public func decode(_ view: EnvelopeView) throws -> UserEvent {
-        try decode(
-            type: view.type, schemaVersion: view.schemaVersion, payload: view.payload, stream: view.streamID,
-            version: view.streamVersion)
+        let kind = try Self.kind(of: view)
+        return try UserEvent(kind: kind, schemaVersion: view.schemaVersion, payload: view.payload) { sealed in
+            guard let key = try keys.dataKey(for: view.streamID) else { return nil }
+            return try Self.withSealingContext(of: view) {
+                try AESGCM.open(sealed, key: key, associatedData: Array($0))
+            }
+        }
+    }
+
+    /// An event read in place, opened with `key` (the user's data key; `nil` once erased) by
+    /// `context`: for a fold that loads the keys itself and runs one context per thread.
+    func decode(_ view: EnvelopeView, kind: UserEvent.Kind, key: UnsafeRawBufferPointer?, context: AESGCMContext)
+        throws -> UserEvent
+    {
+        try UserEvent(kind: kind, schemaVersion: view.schemaVersion, payload: view.payload) { sealed in
+            guard let key else { return nil }
+            return try Self.withSealingContext(of: view) { try context.open(sealed, key: key, associatedData: $0) }
+        }
+    }
+
+    static func kind(of view: EnvelopeView) throws -> UserEvent.Kind {
+        guard let kind = UserEvent.Kind(typeBytes: view.typeBytes) else {
+            throw BinaryDecodingError.invalidValue("unknown event type \(view.type)")
+        }
+        return kind
+    }
+
+    /// ``UserEvent/sealingContext(stream:version:type:)`` for an event read in place, built on
+    /// the stack.
+    static func withSealingContext<Result>(
+        of view: EnvelopeView, _ body: (UnsafeRawBufferPointer) throws -> Result
+    ) throws -> Result {
+        try withUnsafeTemporaryAllocation(byteCount: 24 + view.typeBytes.count, alignment: 8) { buffer in
+            withUnsafeBytes(of: view.streamID.uuid) { buffer.copyMemory(from: $0) }
+            buffer.storeBytes(of: view.streamVersion.bigEndian, toByteOffset: 16, as: UInt64.self)
+            UnsafeMutableRawBufferPointer(rebasing: buffer[24...]).copyMemory(from: view.typeBytes)
+            return try body(UnsafeRawBufferPointer(buffer))
+        }
     }
 
     func decode(

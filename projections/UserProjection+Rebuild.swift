@@ -1,4 +1,5 @@
 import AuthDomain
+import DataProtection
 import Dispatch
 import EventLog
 import EventLogLMDB
@@ -32,10 +33,11 @@ extension UserProjection {
     /// Folds the whole log into the spare generation and switches to it in one transaction.
     ///
     /// The live generation keeps serving and taking appends meanwhile. The fold runs in
-    /// memory (one state per user), then rows and index entries are written in key order with
-    /// `MDB_APPEND`, in transactions of 50,000, so appends wait at most one of them. The
-    /// last transaction folds what was appended since the start and switches the catalog;
-    /// a crash before it leaves the old generation live and the next rebuild starts over.
+    /// memory, one partition of the users per core (``FoldPartition``), then rows and index
+    /// entries are written in key order with `MDB_APPEND`, in transactions of 65,536, so
+    /// appends wait at most one of them. The last transaction folds what was appended since
+    /// the start and switches the catalog; a crash before it leaves the old generation live
+    /// and the next rebuild starts over.
     @discardableResult
     public func rebuild(progress: (@Sendable (RebuildProgress) -> Void)? = nil) throws -> RebuildReport {
         let started = DispatchTime.now().uptimeNanoseconds
@@ -48,125 +50,27 @@ extension UserProjection {
             return spare
         }
         let head = try log.headPosition()
-
-        // 1. Fold in memory, one partition of the users per core: each reader walks the whole
-        // log but decodes and folds only its own users' events, so streams stay in order.
         let partitions = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
-        let folded = Mutex<[[UUID: UserState]]>(Array(repeating: [:], count: partitions))
-        let failure = Mutex<(any Error)?>(nil)
-        let reported = Mutex(0.0)
-        DispatchQueue.concurrentPerform(iterations: partitions) { part in
-            var states: [UUID: UserState] = [:]
-            do {
-                try log.forEachEnvelope(from: 1) { view in
-                    guard view.position <= head else { return false }
-                    guard Self.partition(of: view.streamID, among: partitions) == part else { return true }
-                    let event = try sealing.decode(view)
-                    states[view.streamID, default: UserState(id: view.streamID)].apply(event, at: view.recordedAt)
-                    if part == 0, let progress, view.position & 0x3FFF == 0 {
-                        let now = elapsed()
-                        let due = reported.withLock { last -> Bool in
-                            guard now - last >= 0.5 else { return false }
-                            last = now
-                            return true
-                        }
-                        if due {
-                            let rate = Double(view.position) / now
-                            progress(
-                                RebuildProgress(
-                                    phase: "folding", position: view.position, target: head, eventsPerSecond: rate,
-                                    secondsLeft: rate > 0 ? Double(head - view.position) / rate : nil))
-                        }
-                    }
-                    return true
-                }
-            } catch {
-                failure.withLock { $0 = $0 ?? error }
-            }
-            let result = states
-            folded.withLock { $0[part] = result }
-        }
-        if let error = failure.withLock({ $0 }) { throw error }
-        var parts = folded.withLock { parts in
-            defer { parts = [] }
-            return parts
+        var folds = try fold(through: head, partitions: partitions) { position in
+            let rate = Double(position) / elapsed()
+            progress?(
+                RebuildProgress(
+                    phase: "folding", position: position, target: head, eventsPerSecond: rate,
+                    secondsLeft: rate > 0 ? Double(head - position) / rate : nil))
         }
         let foldSeconds = elapsed()
-
-        // 2. Encode rows (sealing each user's personal fields once) on every core, then write
-        // them and the index entries in key order with MDB_APPEND.
-        var ids = parts.flatMap(\.keys)
-        ids.sort { Self.orderKey($0) < Self.orderKey($1) }
         progress?(
             RebuildProgress(
                 phase: "writing", position: head, target: head, eventsPerSecond: Double(head) / elapsed(),
                 secondsLeft: nil))
-        let frozen = parts
-        @Sendable func states(_ id: UUID) -> UserState { frozen[Self.partition(of: id, among: partitions)][id]! }
-        let chunkSize = 50_000
-        for chunk in stride(from: 0, to: ids.count, by: chunkSize) {
-            let slice = Array(ids[chunk..<min(chunk + chunkSize, ids.count)])
-            let rows = Mutex<[[UInt8]?]>(Array(repeating: nil, count: slice.count))
-            let encodeFailure = Mutex<(any Error)?>(nil)
-            DispatchQueue.concurrentPerform(iterations: partitions) { part in
-                var encoded: [(Int, [UInt8])] = []
-                for index in stride(from: part, to: slice.count, by: partitions) {
-                    do {
-                        encoded.append((index, try encodeRow(states(slice[index]), sealedPersonal: nil)))
-                    } catch {
-                        encodeFailure.withLock { $0 = $0 ?? error }
-                        return
-                    }
-                }
-                rows.withLock { rows in for (index, row) in encoded { rows[index] = row } }
-            }
-            if let error = encodeFailure.withLock({ $0 }) { throw error }
-            let encoded = rows.withLock { $0 }
-            try log.withWriteTransaction { txn in
-                for (index, id) in slice.enumerated() {
-                    try uuidKey(id).withUnsafeBytes { key in
-                        try encoded[index]!.withUnsafeBytes {
-                            try txn.put(tables[target].users, key: key, value: $0, flags: .append)
-                        }
-                    }
-                }
-            }
-        }
-        var roleKeys: [RoleKey] = []
-        var counts: [[UInt8]: Int64] = [:]
-        for id in ids {
-            let state = states(id)
-            guard state.exists else { continue }
-            let key = RoleKey(role: state.role, deleted: state.isDeleted, id: id)
-            roleKeys.append(key)
-            counts[[state.role.code, state.isDeleted ? 1 : 0], default: 0] += 1
-        }
-        // ids are sorted, so a stable sort by (role, status) leaves each group in id order.
-        let roleOrder = roleKeys.enumerated().sorted {
-            ($0.element.role.code, $0.element.deleted ? 1 : 0, $0.offset) < (
-                $1.element.role.code, $1.element.deleted ? 1 : 0, $1.offset
-            )
-        }
-        for chunk in stride(from: 0, to: roleOrder.count, by: chunkSize) {
-            let slice = roleOrder[chunk..<min(chunk + chunkSize, roleOrder.count)]
-            try log.withWriteTransaction { txn in
-                for (_, key) in slice {
-                    try key.bytes.withUnsafeBytes { k in
-                        try [UInt8]().withUnsafeBytes {
-                            try txn.put(tables[target].roles, key: k, value: $0, flags: .append)
-                        }
-                    }
-                }
-            }
-        }
-        let users = ids.count
-        parts = []
-        ids = []
+        let (users, counts) = try write(folds, into: target, partitions: partitions)
+        for part in folds.indices { folds[part].forgetKeys() }
+        folds = []
 
-        // 3. Catch up with appends made meanwhile and switch, in one transaction.
+        // Catch up with appends made meanwhile and switch, in one transaction.
         let caughtUp = try log.withWriteTransaction { txn -> UInt64 in
             for (key, count) in counts {
-                try key.withUnsafeBytes { k in
+                try withUnsafeBytes(of: key.bigEndian) { k in
                     try withUnsafeBytes(of: count.bigEndian) { try txn.put(tables[target].counts, key: k, value: $0) }
                 }
             }
@@ -191,6 +95,181 @@ extension UserProjection {
                 secondsLeft: 0))
         return report
     }
+
+    /// Folds events 1 through `head` in memory, one partition per core: each walks the whole
+    /// log but parses, opens and folds only its own users' events, so each stream stays in
+    /// order. Data keys are loaded in bulk first, each by the partition that needs it.
+    func fold(
+        through head: UInt64, partitions: Int, progress: @escaping @Sendable (UInt64) -> Void
+    ) throws -> [FoldPartition] {
+        let expected = sealing.keys.storedKeyCount / partitions + 1
+        let folded = Mutex<[FoldPartition]>(Array(repeating: FoldPartition(expectedUsers: 0), count: partitions))
+        let failure = Mutex<(any Error)?>(nil)
+        let lastReport = Mutex(DispatchTime.now().uptimeNanoseconds)
+        DispatchQueue.concurrentPerform(iterations: partitions) { part in
+            var fold = FoldPartition(expectedUsers: expected)
+            do {
+                let mine = { (id: UUID) in Self.partition(of: id, among: partitions) == part }
+                try sealing.keys.forEachDataKey(where: mine) { user, key in fold.addKey(key, for: user) }
+                let context = try AESGCMContext()
+                var seen = 0
+                try log.forEachEnvelope(from: 1, through: head, streams: mine) { view in
+                    let kind = try UserEventSealing.kind(of: view)
+                    let index = fold.index(of: view.streamID)
+                    let event = try fold.withKey(at: index) { key in
+                        try sealing.decode(view, kind: kind, key: key, context: context)
+                    }
+                    fold.apply(event, at: view.recordedAt, to: index)
+                    seen += 1
+                    if part == 0, seen & 0x3FFF == 0 {
+                        let now = DispatchTime.now().uptimeNanoseconds
+                        let due = lastReport.withLock { last -> Bool in
+                            guard now - last >= 500_000_000 else { return false }
+                            last = now
+                            return true
+                        }
+                        if due { progress(view.position) }
+                    }
+                }
+            } catch {
+                failure.withLock { $0 = $0 ?? error }
+            }
+            folded.withLock { [fold] in $0[part] = fold }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
+        return folded.withLock { parts in
+            defer { parts = [] }
+            return parts
+        }
+    }
+
+    /// Writes the folded users into generation `g` with `MDB_APPEND`, in key order: the role
+    /// index, then the rows, sealed on every core while a writer thread puts the previous
+    /// chunk. Returns the number of users and the role counts by role-index prefix.
+    func write(_ folds: [FoldPartition], into g: Int, partitions: Int) throws -> (Int, [UInt16: Int64]) {
+        let order = Self.keyOrder(folds)
+        let chunkSize = 65_536
+        let chunks = stride(from: 0, to: order.count, by: chunkSize).map { $0..<min($0 + chunkSize, order.count) }
+        let writer = DispatchQueue(label: "authlog.rebuild.writer")
+        let queued = DispatchSemaphore(value: 2)
+        let writeFailure = Mutex<(any Error)?>(nil)
+        defer { writer.sync {} }  // never return with a write still queued
+
+        // The role index: (role, status, id). The order is by id, so a stable sort by
+        // (role, status) leaves each group in id order. Written first, by the writer thread,
+        // while the rows are being encoded.
+        var counts = [Int64](repeating: 0, count: 1 << 16)
+        var roleOrder: [(group: UInt16, at: Int)] = []
+        roleOrder.reserveCapacity(order.count)
+        for (at, entry) in order.enumerated() {
+            let group = folds[Int(entry.part)].states[Int(entry.index)].roleIndexGroup
+            roleOrder.append((group, at))
+            counts[Int(group)] += 1
+        }
+        roleOrder.sort { ($0.group, $0.at) < ($1.group, $1.at) }
+        let roleKeys = roleOrder
+        roleOrder = []
+        writer.async {
+            do {
+                for chunk in stride(from: 0, to: roleKeys.count, by: chunkSize) {
+                    try self.log.withWriteTransaction { txn in
+                        try withUnsafeTemporaryAllocation(byteCount: 18, alignment: 8) { key in
+                            for (group, at) in roleKeys[chunk..<min(chunk + chunkSize, roleKeys.count)] {
+                                key.storeBytes(of: group.bigEndian, toByteOffset: 0, as: UInt16.self)
+                                key.storeBytes(of: order[at].high.bigEndian, toByteOffset: 2, as: UInt64.self)
+                                key.storeBytes(of: order[at].low.bigEndian, toByteOffset: 10, as: UInt64.self)
+                                try txn.put(
+                                    self.tables[g].roles, key: UnsafeRawBufferPointer(key),
+                                    value: UnsafeRawBufferPointer(start: key.baseAddress, count: 0), flags: .append)
+                            }
+                        }
+                    }
+                }
+            } catch {
+                writeFailure.withLock { $0 = $0 ?? error }
+            }
+        }
+
+        // Rows are encoded on every core while the writer puts the previous chunk: a put
+        // waits mostly on the disk (each transaction is synced), the encoding on the CPU.
+        for range in chunks {
+            let rows = try encodeRows(range, partitions: partitions) { at, body in
+                let (part, index) = (Int(order[at].part), Int(order[at].index))
+                return try folds[part].withKey(at: index) { try body(folds[part].states[index], $0) }
+            }
+            queued.wait()
+            if let error = writeFailure.withLock({ $0 }) { throw error }
+            writer.async {
+                defer { queued.signal() }
+                do {
+                    try self.log.withWriteTransaction { txn in
+                        for (offset, at) in range.enumerated() {
+                            try withUnsafeBytes(of: (order[at].high.bigEndian, order[at].low.bigEndian)) { key in
+                                try rows[offset].withUnsafeBytes {
+                                    try txn.put(self.tables[g].users, key: key, value: $0, flags: .append)
+                                }
+                            }
+                        }
+                    }
+                } catch {
+                    writeFailure.withLock { $0 = $0 ?? error }
+                }
+            }
+        }
+        writer.sync {}
+        if let error = writeFailure.withLock({ $0 }) { throw error }
+        var groups: [UInt16: Int64] = [:]
+        for (group, count) in counts.enumerated() where count > 0 { groups[UInt16(group)] = count }
+        return (order.count, groups)
+    }
+
+    /// Every existing user as (id words, partition, index), sorted by id: the key order.
+    static func keyOrder(_ folds: [FoldPartition]) -> [(high: UInt64, low: UInt64, part: UInt32, index: UInt32)] {
+        var order: [(high: UInt64, low: UInt64, part: UInt32, index: UInt32)] = []
+        order.reserveCapacity(folds.reduce(0) { $0 + $1.count })
+        for (part, fold) in folds.enumerated() {
+            for (index, state) in fold.states.enumerated() where state.exists {
+                let (high, low) = orderKey(state.id)
+                order.append((high, low, UInt32(part), UInt32(index)))
+            }
+        }
+        order.sort { ($0.high, $0.low) < ($1.high, $1.low) }
+        return order
+    }
+
+    /// The rows of the users at `range` of the sorted order, encoded and sealed on every core.
+    private func encodeRows(
+        _ range: Range<Int>, partitions: Int,
+        user: @Sendable (Int, (UserState, UnsafeRawBufferPointer?) throws -> [UInt8]) throws -> [UInt8]
+    ) throws -> [[UInt8]] {
+        let rows = Mutex<[[UInt8]]>(Array(repeating: [], count: range.count))
+        let failure = Mutex<(any Error)?>(nil)
+        DispatchQueue.concurrentPerform(iterations: partitions) { part in
+            do {
+                let context = try AESGCMContext()
+                var encoded: [(Int, [UInt8])] = []
+                encoded.reserveCapacity(range.count / partitions + 1)
+                for offset in stride(from: part, to: range.count, by: partitions) {
+                    let row = try user(range.lowerBound + offset) { state, key in
+                        try UserRow.encode(state) { personal in
+                            guard let key else { return [] }  // no key: nothing personal is kept
+                            return try personal.withUnsafeBytes { plain in
+                                try UserRow.sealingContext(state.id).withUnsafeBytes {
+                                    try context.seal(plain, key: key, associatedData: $0)
+                                }
+                            }
+                        }
+                    }
+                    encoded.append((offset, row))
+                }
+                rows.withLock { rows in for (offset, row) in encoded { rows[offset] = row } }
+            } catch {
+                failure.withLock { $0 = $0 ?? error }
+            }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
+        return rows.withLock { $0 }
+    }
 }
 
 extension UserProjection {
@@ -208,4 +287,9 @@ extension UserProjection {
             )
         }
     }
+}
+
+extension UserState {
+    /// The role index's prefix for this user: role code, then 0 (live) or 1 (soft-deleted).
+    var roleIndexGroup: UInt16 { UInt16(role.code) << 8 | (isDeleted ? 1 : 0) }
 }

@@ -32,21 +32,22 @@ enum UserRow {
         writer.write(UInt8(state.isErased ? 1 : 0))
         writer.write(state.createdAt.microsecondsSince1970)
         writer.write(state.updatedAt.microsecondsSince1970)
-        for time in [
-            state.deletedAt, state.emailVerifiedAt, state.lastLoginAt, state.lockedUntil, state.tokensValidAfter,
-        ] {
-            writer.writeOptional(time) { $0.write($1.microsecondsSince1970) }
+        func time(_ writer: inout ByteWriter, _ time: Timestamp) { writer.write(time.microsecondsSince1970) }
+        func pending(_ writer: inout ByteWriter, _ pending: UserState.PendingToken) {
+            pending.hash.write(to: &writer)
+            writer.write(pending.expiresAt.microsecondsSince1970)
         }
-        for pending in [state.emailVerification, state.passwordReset] {
-            writer.writeOptional(pending) { writer, pending in
-                writer.write(raw: pending.hash.bytes)
-                writer.write(pending.expiresAt.microsecondsSince1970)
-            }
-        }
+        writer.writeOptional(state.deletedAt, time)
+        writer.writeOptional(state.emailVerifiedAt, time)
+        writer.writeOptional(state.lastLoginAt, time)
+        writer.writeOptional(state.lockedUntil, time)
+        writer.writeOptional(state.tokensValidAfter, time)
+        writer.writeOptional(state.emailVerification, pending)
+        writer.writeOptional(state.passwordReset, pending)
         writer.writeOptional(state.session) { writer, session in
             writer.write(session.id)
-            writer.write(raw: session.tokenHash.bytes)
-            writer.writeOptional(session.previousTokenHash) { $0.write(raw: $1.bytes) }
+            session.tokenHash.write(to: &writer)
+            writer.writeOptional(session.previousTokenHash) { $1.write(to: &$0) }
             writer.writeOptional(session.rotatedAt) { $0.write($1.microsecondsSince1970) }
             writer.write(session.startedAt.microsecondsSince1970)
             writer.write(session.lastUsedAt.microsecondsSince1970)
@@ -88,7 +89,7 @@ enum UserRow {
             Timestamp(microsecondsSince1970: try r.readInt64())
         }
         func hash(_ r: inout ByteReader) throws(BinaryDecodingError) -> TokenHash {
-            TokenHash(bytes: [UInt8](try r.readBytes(count: 32)))!
+            TokenHash(digest: try r.readBytes(count: 32))
         }
         state.deletedAt = try reader.readOptional(time)
         state.emailVerifiedAt = try reader.readOptional(time)

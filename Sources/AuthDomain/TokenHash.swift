@@ -1,4 +1,5 @@
 import COpenSSL
+import EventLog
 
 /// SHA-256 of a token's secret part: all the service ever stores of a token.
 ///
@@ -15,6 +16,13 @@ public struct TokenHash: Hashable, Sendable, CustomStringConvertible {
         withUnsafeMutableBytes(of: &words) { $0.copyBytes(from: bytes) }
     }
 
+    /// Wraps 32 stored digest bytes read in place (the caller has checked the count).
+    public init(digest: UnsafeRawBufferPointer) {
+        precondition(digest.count == 32)
+        words = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: digest) }
+    }
+
     /// The digest of `secret`.
     public init(of secret: some Collection<UInt8>) {
         words = (0, 0, 0, 0)
@@ -24,6 +32,11 @@ public struct TokenHash: Hashable, Sendable, CustomStringConvertible {
                 _ = SHA256(buffer.baseAddress, buffer.count, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
             }
         }
+    }
+
+    /// Appends the 32 bytes to `writer`, without an intermediate array.
+    public func write(to writer: inout ByteWriter) {
+        withUnsafeBytes(of: words) { writer.write(raw: $0) }
     }
 
     /// The 32 bytes.

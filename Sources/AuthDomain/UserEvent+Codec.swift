@@ -4,42 +4,13 @@ import Foundation
 /// Stored names, schema versions and binary payloads of ``UserEvent``s.
 extension UserEvent {
     /// The event type written in the envelope.
-    public var typeName: String {
-        switch self {
-        case .registered: return "UserRegistered"
-        case .emailVerificationRequested: return "EmailVerificationRequested"
-        case .emailVerified: return "EmailVerified"
-        case .loginSucceeded: return "LoginSucceeded"
-        case .loginFailed: return "LoginFailed"
-        case .refreshTokenRotated: return "RefreshTokenRotated"
-        case .refreshTokenReuseDetected: return "RefreshTokenReuseDetected"
-        case .loggedOut: return "LoggedOut"
-        case .passwordResetRequested: return "PasswordResetRequested"
-        case .passwordResetCompleted: return "PasswordResetCompleted"
-        case .passwordChanged: return "PasswordChanged"
-        case .passwordRehashed: return "PasswordRehashed"
-        case .profileUpdated: return "ProfileUpdated"
-        case .roleChanged: return "RoleChanged"
-        case .stripeCustomerLinked: return "StripeCustomerLinked"
-        case .softDeleted: return "UserSoftDeleted"
-        case .restored: return "UserRestored"
-        case .erased: return "UserErased"
-        }
-    }
+    public var typeName: String { kind.name.description }
 
     /// Every event type is at schema version 1 so far.
     public var schemaVersion: UInt16 { 1 }
 
     /// Whether the payload has a sealed personal part (see ``payload(sealing:)``).
-    public var hasPersonalData: Bool {
-        switch self {
-        case .registered, .passwordResetCompleted, .passwordChanged, .passwordRehashed, .profileUpdated,
-            .stripeCustomerLinked:
-            return true
-        default:
-            return false
-        }
-    }
+    public var hasPersonalData: Bool { kind.hasPersonalData }
 
     /// The stored payload: the public fields, then, for events with personal fields, those
     /// fields encoded and passed through `seal` (AES-GCM with the user's data key), length-prefixed.
@@ -55,19 +26,19 @@ extension UserEvent {
             personal.write(registered.lastName)
             personal.writeOptional(registered.phone) { $0.write($1) }
         case .emailVerificationRequested(let issued), .passwordResetRequested(let issued):
-            writer.write(raw: issued.tokenHash.bytes)
+            issued.tokenHash.write(to: &writer)
             writer.write(issued.expiresAt.microsecondsSince1970)
         case .emailVerified, .softDeleted, .restored, .erased:
             break
         case .loginSucceeded(let started):
             writer.write(started.sessionID)
-            writer.write(raw: started.refreshTokenHash.bytes)
+            started.refreshTokenHash.write(to: &writer)
         case .loginFailed(let failed):
             writer.write(failed.consecutiveFailures)
             writer.writeOptional(failed.lockedUntil) { $0.write($1.microsecondsSince1970) }
         case .refreshTokenRotated(let rotated):
             writer.write(rotated.sessionID)
-            writer.write(raw: rotated.refreshTokenHash.bytes)
+            rotated.refreshTokenHash.write(to: &writer)
         case .refreshTokenReuseDetected(let session), .loggedOut(let session):
             writer.write(session)
         case .passwordResetCompleted(let hash), .passwordChanged(let hash), .passwordRehashed(let hash):
@@ -93,8 +64,17 @@ extension UserEvent {
         type: String, schemaVersion: UInt16, payload: UnsafeRawBufferPointer,
         opening open: (UnsafeRawBufferPointer) throws -> [UInt8]?
     ) throws {
+        guard let kind = Kind(name: type) else { throw BinaryDecodingError.invalidValue("unknown event type \(type)") }
+        try self.init(kind: kind, schemaVersion: schemaVersion, payload: payload, opening: open)
+    }
+
+    /// As ``init(type:schemaVersion:payload:opening:)``, for a type already recognised.
+    public init(
+        kind: Kind, schemaVersion: UInt16, payload: UnsafeRawBufferPointer,
+        opening open: (UnsafeRawBufferPointer) throws -> [UInt8]?
+    ) throws {
         guard schemaVersion == 1 else {
-            throw BinaryDecodingError.invalidValue("\(type) schema version \(schemaVersion)")
+            throw BinaryDecodingError.invalidValue("\(kind.name) schema version \(schemaVersion)")
         }
         var reader = ByteReader(payload)
         func personal() throws -> [UInt8]? {
@@ -111,8 +91,8 @@ extension UserEvent {
             }
         }
         let readString = { (r: inout ByteReader) throws(BinaryDecodingError) -> String in try r.readString() }
-        switch type {
-        case "UserRegistered":
+        switch kind {
+        case .registered:
             let role = try reader.readRole()
             self = .registered(
                 try decode(
@@ -123,47 +103,46 @@ extension UserEvent {
                         email: try r.readString(), passwordHash: try r.readString(), firstName: try r.readString(),
                         lastName: try r.readString(), phone: try r.readOptional(readString), role: role)
                 })
-        case "EmailVerificationRequested": self = .emailVerificationRequested(try reader.readPendingToken())
-        case "PasswordResetRequested": self = .passwordResetRequested(try reader.readPendingToken())
-        case "EmailVerified": self = .emailVerified
-        case "UserSoftDeleted": self = .softDeleted
-        case "UserRestored": self = .restored
-        case "UserErased": self = .erased
-        case "LoginSucceeded":
+        case .emailVerificationRequested: self = .emailVerificationRequested(try reader.readPendingToken())
+        case .passwordResetRequested: self = .passwordResetRequested(try reader.readPendingToken())
+        case .emailVerified: self = .emailVerified
+        case .softDeleted: self = .softDeleted
+        case .restored: self = .restored
+        case .erased: self = .erased
+        case .loginSucceeded:
             self = .loginSucceeded(
                 SessionStarted(sessionID: try reader.readUUID(), refreshTokenHash: try reader.readTokenHash()))
-        case "LoginFailed":
+        case .loginFailed:
             self = .loginFailed(
                 LoginFailed(
                     consecutiveFailures: try reader.readUInt32(),
                     lockedUntil: try reader.readOptional { r throws(BinaryDecodingError) in
                         Timestamp(microsecondsSince1970: try r.readInt64())
                     }))
-        case "RefreshTokenRotated":
+        case .refreshTokenRotated:
             self = .refreshTokenRotated(
                 TokenRotated(sessionID: try reader.readUUID(), refreshTokenHash: try reader.readTokenHash()))
-        case "RefreshTokenReuseDetected": self = .refreshTokenReuseDetected(sessionID: try reader.readUUID())
-        case "LoggedOut": self = .loggedOut(sessionID: try reader.readUUID())
-        case "PasswordResetCompleted":
+        case .refreshTokenReuseDetected: self = .refreshTokenReuseDetected(sessionID: try reader.readUUID())
+        case .loggedOut: self = .loggedOut(sessionID: try reader.readUUID())
+        case .passwordResetCompleted:
             self = .passwordResetCompleted(passwordHash: try decode(try personal(), empty: "") { try $0.readString() })
-        case "PasswordChanged":
+        case .passwordChanged:
             self = .passwordChanged(passwordHash: try decode(try personal(), empty: "") { try $0.readString() })
-        case "PasswordRehashed":
+        case .passwordRehashed:
             self = .passwordRehashed(passwordHash: try decode(try personal(), empty: "") { try $0.readString() })
-        case "ProfileUpdated":
+        case .profileUpdated:
             self = .profileUpdated(
                 try decode(try personal(), empty: ProfileChanges()) { r in
                     ProfileChanges(
                         firstName: try r.readOptional(readString), lastName: try r.readOptional(readString),
                         phone: try r.readOptional { r throws(BinaryDecodingError) in try r.readOptional(readString) })
                 })
-        case "RoleChanged": self = .roleChanged(from: try reader.readRole(), to: try reader.readRole())
-        case "StripeCustomerLinked":
+        case .roleChanged: self = .roleChanged(from: try reader.readRole(), to: try reader.readRole())
+        case .stripeCustomerLinked:
             self = .stripeCustomerLinked(customerID: try decode(try personal(), empty: "") { try $0.readString() })
-        default: throw BinaryDecodingError.invalidValue("unknown event type \(type)")
         }
         guard reader.isAtEnd else {
-            throw BinaryDecodingError.invalidValue("\(reader.remaining) bytes after a \(type) payload")
+            throw BinaryDecodingError.invalidValue("\(reader.remaining) bytes after a \(kind.name) payload")
         }
     }
 
@@ -196,7 +175,7 @@ extension ByteReader {
     }
 
     mutating func readTokenHash() throws(BinaryDecodingError) -> TokenHash {
-        TokenHash(bytes: [UInt8](try readBytes(count: 32)))!
+        TokenHash(digest: try readBytes(count: 32))
     }
 
     mutating func readPendingToken() throws(BinaryDecodingError) -> UserEvent.PendingTokenIssued {

@@ -113,6 +113,64 @@ public final class KeyStore: Sendable {
         return key
     }
 
+    /// Calls `body` with every stored data key whose user `wanted` accepts, unwrapped, in slot
+    /// order (the order the keys were created); erased slots are skipped.
+    ///
+    /// For bulk work (a rebuild): the file is read in large chunks, one context unwraps every
+    /// key, and nothing is added to this store's cache. The key bytes passed to `body` are
+    /// valid only during the call.
+    public func forEachDataKey(
+        where wanted: (UUID) -> Bool, _ body: (UUID, UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        guard descriptor >= 0 else { return }
+        let context = try AESGCMContext()
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw DataProtectionError.keyStore("cannot stat \(path)") }
+        let total = max(0, (Int(info.st_size) - Self.headerSize) / Self.slotSize)
+        let slotsPerChunk = 16_384
+        var buffer = [UInt8](repeating: 0, count: slotsPerChunk * Self.slotSize)
+        var wrap = Array("authlog data key ".utf8) + [UInt8](repeating: 0, count: 16)
+        let prefix = wrap.count - 16
+        var kekBytes = kek.bytes
+        defer { kekBytes.withUnsafeMutableBytes { cleanse($0) } }
+        for first in stride(from: 0, to: total, by: slotsPerChunk) {
+            let count = min(slotsPerChunk, total - first)
+            let size = count * Self.slotSize
+            guard pread(descriptor, &buffer, size, off_t(Self.headerSize + first * Self.slotSize)) == size else {
+                throw DataProtectionError.keyStore("cannot read \(path)")
+            }
+            try buffer.withUnsafeBytes { raw in
+                for number in 0..<count {
+                    let slot = UnsafeRawBufferPointer(
+                        rebasing: raw[(number * Self.slotSize)..<((number + 1) * Self.slotSize)])
+                    let user = UUID(uuid: slot.loadUnaligned(as: uuid_t.self))
+                    guard user != Self.emptySlot, wanted(user) else { continue }
+                    wrap.withUnsafeMutableBytes {
+                        $0.baseAddress!.advanced(by: prefix).copyMemory(from: slot.baseAddress!, byteCount: 16)
+                    }
+                    var key = try kekBytes.withUnsafeBytes { kek in
+                        try wrap.withUnsafeBytes { ad in
+                            try context.open(
+                                UnsafeRawBufferPointer(rebasing: slot[16..<76]), key: kek, associatedData: ad)
+                        }
+                    }
+                    defer { key.withUnsafeMutableBytes { cleanse($0) } }
+                    try key.withUnsafeBytes { try body(user, $0) }
+                }
+            }
+        }
+    }
+
+    /// How many slots the file holds (erased ones included): an upper bound on the users.
+    public var storedKeyCount: Int {
+        guard descriptor >= 0 else { return 0 }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return 0 }
+        return max(0, (Int(info.st_size) - Self.headerSize) / Self.slotSize)
+    }
+
+    static let emptySlot = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+
     /// Creates, stores (synced) and returns a new data key for `user`.
     public func createDataKey(for user: UUID) throws -> [UInt8] {
         var key = [UInt8](repeating: 0, count: 32)

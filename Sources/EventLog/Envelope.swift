@@ -35,6 +35,14 @@ public enum Envelope {
         writer.write(raw: event.payload)
     }
 
+    /// The stream id of a stored envelope, read at its fixed offset without parsing the rest,
+    /// for a walk that skips most events (one partition of a fold); `nil` if too short to hold one.
+    @inlinable
+    public static func streamID(ofStored stored: UnsafeRawBufferPointer) -> UUID? {
+        guard stored.count >= 25 else { return nil }
+        return UUID(uuid: stored.loadUnaligned(fromByteOffset: 9, as: uuid_t.self))
+    }
+
     /// Reads a stored envelope without copying.
     public static func parse(_ stored: UnsafeRawBufferPointer) throws(BinaryDecodingError) -> EnvelopeView {
         guard stored.count >= fixedSize + 3 + 4 + hashSize else {

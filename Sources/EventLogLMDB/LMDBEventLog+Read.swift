@@ -63,6 +63,23 @@ extension LMDBEventLog {
         }
     }
 
+    /// As ``forEachEnvelope(from:chunk:_:)`` up to position `last`, for the events of the
+    /// streams `wanted` accepts only: the others are skipped after reading their stream id,
+    /// without parsing (nor checking) the rest of their envelope.
+    public func forEachEnvelope(
+        from position: UInt64, through last: UInt64, streams wanted: (UUID) -> Bool,
+        _ body: (EnvelopeView) throws -> Void
+    ) throws {
+        try forEachStored(from: position) { key, stored in
+            guard key <= last else { return false }
+            guard let stream = Envelope.streamID(ofStored: stored) else {
+                throw EventLogError.corrupt(position: key, detail: "envelope too short")
+            }
+            if wanted(stream) { try body(try storage.envelope(stored, at: key)) }
+            return true
+        }
+    }
+
     /// The stored bytes with their positions, in fresh read transactions every `chunk` events.
     func forEachStored(
         from position: UInt64, chunk: Int = 65_536, _ body: (UInt64, UnsafeRawBufferPointer) throws -> Bool

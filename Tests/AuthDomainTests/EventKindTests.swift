@@ -1,0 +1,50 @@
+import EventLog
+import Foundation
+import Testing
+
+@testable import AuthDomain
+
+@Suite struct EventKindTests {
+    @Test func everyKindIsRecognisedFromItsNameAndNothingElseIs() {
+        for kind in UserEvent.Kind.allCases {
+            #expect(UserEvent.Kind(name: kind.name.description) == kind)
+        }
+        for unknown in [
+            "", "User", "UserRegistere", "UserRegisteredX", "userRegistered", String(repeating: "A", count: 300),
+        ] {
+            #expect(UserEvent.Kind(name: unknown) == nil, "\(unknown)")
+        }
+    }
+
+    @Test func theKindOfAnEventNamesItsStoredType() {
+        let events: [UserEvent] = [
+            .registered(
+                .init(email: "a@b.cd", passwordHash: "h", firstName: "A", lastName: "B", phone: nil, role: .admin)),
+            .emailVerified, .softDeleted, .restored, .erased, .roleChanged(from: .target, to: .manager),
+            .loggedOut(sessionID: UUID()), .passwordChanged(passwordHash: "h"),
+            .profileUpdated(.init(firstName: "C")), .stripeCustomerLinked(customerID: "cus_1"),
+        ]
+        for event in events {
+            #expect(event.typeName == event.kind.name.description)
+            #expect(event.hasPersonalData == event.kind.hasPersonalData)
+            let payload = event.payload { $0 }
+            let decoded = payload.withUnsafeBytes { raw in
+                try? UserEvent(kind: event.kind, schemaVersion: 1, payload: raw) { Array($0) }
+            }
+            #expect(decoded == event)
+        }
+    }
+
+    @Test func anUnknownTypeOrSchemaVersionIsATypedError() {
+        #expect(throws: BinaryDecodingError.self) {
+            try [UInt8]().withUnsafeBytes {
+                _ = try UserEvent(type: "UserTeleported", schemaVersion: 1, payload: $0) { _ in nil }
+            }
+        }
+        #expect(throws: BinaryDecodingError.self) {
+            try [UInt8]().withUnsafeBytes {
+                _ = try UserEvent(kind: .emailVerified, schemaVersion: 2, payload: $0) { _ in nil }
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import AuthDomain
+import DataProtection
+import EventLog
+import Foundation
+
+/// One partition of a rebuild's fold: the users whose ids fall in it, folded in memory.
+///
+/// States sit in one contiguous array, in the order users were first met, and are found
+/// through an open-addressing table of indexes keyed by the id's last eight bytes (random in
+/// every UUID version), so a look-up is a multiply and mostly one probe. A `Dictionary`
+/// keyed by `UUID` spent more time hashing (SipHash), probing and growing (copying every
+/// state) than the fold spent folding. Data keys sit in one flat buffer beside the states.
+struct FoldPartition {
+    private(set) var states: [UserState] = []
+    /// 32 bytes a state: its data key, if it has one (`hasKey`).
+    private var keyBytes: [UInt8] = []
+    private var hasKey: [Bool] = []
+    /// The id of each state, by index: compact, so confirming a table hit stays in cache.
+    private var ids: [UUID] = []
+    /// Per slot: state index + 1 in the low half (0: an empty slot), a check value of the id
+    /// in the high half. Kept at most half full.
+    private var table: [UInt64]
+    private var shift: UInt64
+
+    init(expectedUsers: Int) {
+        var bits: UInt64 = 10
+        while (1 << bits) < expectedUsers * 2 { bits += 1 }
+        table = [UInt64](repeating: 0, count: 1 << bits)
+        shift = 64 - bits
+        ids.reserveCapacity(expectedUsers)
+        states.reserveCapacity(expectedUsers)
+        keyBytes.reserveCapacity(expectedUsers * 32)
+        hasKey.reserveCapacity(expectedUsers)
+    }
+
+    var count: Int { states.count }
+
+    /// The index of `id`'s state, adding an empty state the first time.
+    mutating func index(of id: UUID) -> Int {
+        let mask = table.count - 1
+        let (hash, check) = Self.hash(id)
+        var slot = Int(truncatingIfNeeded: hash >> shift)
+        while true {
+            let entry = table[slot]
+            if entry == 0 { break }
+            // The high half holds the other id word's low bits: a mismatch skips the id load.
+            if UInt32(truncatingIfNeeded: entry >> 32) == check, ids[Int(UInt32(truncatingIfNeeded: entry)) - 1] == id {
+                return Int(UInt32(truncatingIfNeeded: entry)) - 1
+            }
+            slot = (slot + 1) & mask
+        }
+        let index = states.count
+        precondition(index < Int(UInt32.max), "too many users in one fold partition")
+        states.append(UserState(id: id))
+        ids.append(id)
+        keyBytes.append(contentsOf: repeatElement(0, count: 32))
+        hasKey.append(false)
+        table[slot] = UInt64(check) << 32 | UInt64(index + 1)
+        if states.count * 2 > table.count { grow() }
+        return index
+    }
+
+    /// Records `id`'s data key (before the walk, from the key store).
+    mutating func addKey(_ key: UnsafeRawBufferPointer, for id: UUID) {
+        precondition(key.count == 32)
+        let index = index(of: id)
+        keyBytes.withUnsafeMutableBytes {
+            $0.baseAddress!.advanced(by: index * 32).copyMemory(from: key.baseAddress!, byteCount: 32)
+        }
+        hasKey[index] = true
+    }
+
+    /// Calls `body` with the data key of the state at `index`, or `nil` if it has none.
+    func withKey<Result>(at index: Int, _ body: (UnsafeRawBufferPointer?) throws -> Result) rethrows -> Result {
+        guard hasKey[index] else { return try body(nil) }
+        return try keyBytes.withUnsafeBytes {
+            try body(UnsafeRawBufferPointer(rebasing: $0[(index * 32)..<(index * 32 + 32)]))
+        }
+    }
+
+    /// Folds `event`, recorded at `time`, into the state at `index`, in place.
+    mutating func apply(_ event: UserEvent, at time: Timestamp, to index: Int) {
+        states[index].apply(event, at: time)
+    }
+
+    /// Overwrites the key bytes: the fold is done with them.
+    mutating func forgetKeys() {
+        keyBytes.withUnsafeMutableBytes { cleanse($0) }
+        keyBytes = []
+        hasKey = []
+    }
+
+    private mutating func grow() {
+        let bits = 64 - shift + 1
+        shift = 64 - bits
+        table = [UInt64](repeating: 0, count: 1 << bits)
+        let mask = table.count - 1
+        for (index, id) in ids.enumerated() {
+            let (hash, check) = Self.hash(id)
+            var slot = Int(truncatingIfNeeded: hash >> shift)
+            while table[slot] != 0 { slot = (slot + 1) & mask }
+            table[slot] = UInt64(check) << 32 | UInt64(index + 1)
+        }
+    }
+
+    /// A multiplicative hash of the id's last eight bytes (random in every UUID version), and
+    /// 32 bits of the first eight to tell ids apart in the table without loading them.
+    @inline(__always)
+    private static func hash(_ id: UUID) -> (UInt64, UInt32) {
+        withUnsafeBytes(of: id.uuid) {
+            let low = $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            let high = $0.loadUnaligned(as: UInt64.self)
+            return (low &* 0x9E37_79B9_7F4A_7C15, UInt32(truncatingIfNeeded: high ^ (high >> 32)))
+        }
+    }
+}
