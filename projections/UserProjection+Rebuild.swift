@@ -195,7 +195,7 @@ extension UserProjection {
         for range in chunks {
             let rows = try encodeRows(range, partitions: partitions) { at, body in
                 let (part, index) = (Int(order[at].part), Int(order[at].index))
-                return try folds[part].withKey(at: index) { try body(folds[part].states[index], $0) }
+                try folds[part].withKey(at: index) { try body(folds[part].states[index], $0) }
             }
             queued.wait()
             if let error = writeFailure.withLock({ $0 }) { throw error }
@@ -205,7 +205,7 @@ extension UserProjection {
                     try self.log.withWriteTransaction { txn in
                         for (offset, at) in range.enumerated() {
                             try withUnsafeBytes(of: (order[at].high.bigEndian, order[at].low.bigEndian)) { key in
-                                try rows[offset].withUnsafeBytes {
+                                try rows[offset % partitions].withRow(offset / partitions) {
                                     try txn.put(self.tables[g].users, key: key, value: $0, flags: .append)
                                 }
                             }
@@ -237,38 +237,69 @@ extension UserProjection {
         return order
     }
 
-    /// The rows of the users at `range` of the sorted order, encoded and sealed on every core.
+    /// The rows of the users at `range` of the sorted order, encoded and sealed on every
+    /// core, each core's rows laid out in one buffer: the row at offset `o` of the range is
+    /// `rows[o % partitions]`'s `o / partitions`-th.
     private func encodeRows(
         _ range: Range<Int>, partitions: Int,
-        user: @Sendable (Int, (UserState, UnsafeRawBufferPointer?) throws -> [UInt8]) throws -> [UInt8]
-    ) throws -> [[UInt8]] {
-        let rows = Mutex<[[UInt8]]>(Array(repeating: [], count: range.count))
+        user: @Sendable (Int, (UserState, UnsafeRawBufferPointer?) throws -> Void) throws -> Void
+    ) throws -> [EncodedRows] {
+        let rows = Mutex<[EncodedRows]>(Array(repeating: EncodedRows(), count: partitions))
         let failure = Mutex<(any Error)?>(nil)
         DispatchQueue.concurrentPerform(iterations: partitions) { part in
             do {
                 let context = try AESGCMContext()
-                var encoded: [(Int, [UInt8])] = []
-                encoded.reserveCapacity(range.count / partitions + 1)
+                var encoded = EncodedRows(capacity: range.count / partitions + 1)
+                var scratch = ByteWriter(capacity: 256)
+                var associatedData = UserRow.sealingContext(
+                    UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
+                let idOffset = associatedData.count - 16
                 for offset in stride(from: part, to: range.count, by: partitions) {
-                    let row = try user(range.lowerBound + offset) { state, key in
-                        try UserRow.encode(state) { personal in
-                            guard let key else { return [] }  // no key: nothing personal is kept
-                            return try personal.withUnsafeBytes { plain in
-                                try UserRow.sealingContext(state.id).withUnsafeBytes {
-                                    try context.seal(plain, key: key, associatedData: $0)
+                    try user(range.lowerBound + offset) { state, key in
+                        withUnsafeBytes(of: state.id.uuid) { id in
+                            associatedData.withUnsafeMutableBytes {
+                                $0.baseAddress!.advanced(by: idOffset).copyMemory(from: id.baseAddress!, byteCount: 16)
+                            }
+                        }
+                        try UserRow.encode(state, into: &encoded.bytes, scratch: &scratch) { plain, writer in
+                            guard let key else {  // no key: nothing personal is kept
+                                writer.writeVarint(0)
+                                return
+                            }
+                            writer.writeVarint(UInt64(plain.count + AESGCM.overhead))
+                            try writer.append(count: plain.count + AESGCM.overhead) { out in
+                                try associatedData.withUnsafeBytes {
+                                    try context.seal(plain, key: key, associatedData: $0, into: out)
                                 }
                             }
                         }
                     }
-                    encoded.append((offset, row))
+                    encoded.ends.append(encoded.bytes.bytes.count)
                 }
-                rows.withLock { rows in for (offset, row) in encoded { rows[offset] = row } }
+                rows.withLock { [encoded] in $0[part] = encoded }
             } catch {
                 failure.withLock { $0 = $0 ?? error }
             }
         }
         if let error = failure.withLock({ $0 }) { throw error }
         return rows.withLock { $0 }
+    }
+}
+
+/// Rows laid out one after another in one buffer, with where each ends.
+struct EncodedRows: Sendable {
+    var bytes: ByteWriter
+    var ends: [Int] = []
+
+    init(capacity: Int = 0) {
+        bytes = ByteWriter(capacity: capacity * 400)
+        ends.reserveCapacity(capacity)
+    }
+
+    /// The `number`-th row.
+    func withRow<Result>(_ number: Int, _ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        let start = number == 0 ? 0 : ends[number - 1]
+        return try bytes.bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<ends[number]])) }
     }
 }
 

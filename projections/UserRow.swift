@@ -26,6 +26,20 @@ enum UserRow {
         _ state: UserState, sealedPersonal: [UInt8]? = nil, seal: ([UInt8]) throws -> [UInt8]
     ) throws -> [UInt8] {
         var writer = ByteWriter(capacity: 320)
+        var personal = ByteWriter(capacity: 160)
+        try encode(state, sealedPersonal: sealedPersonal, into: &writer, scratch: &personal) { plain, writer in
+            writer.write(lengthPrefixed: try seal(Array(plain)))
+        }
+        return writer.bytes
+    }
+
+    /// Appends the row for `state` to `writer`; `scratch` holds the personal part while it is
+    /// sealed; `seal` appends the length-prefixed sealed form of the bytes it is given. For a
+    /// rebuild that lays many rows out in one buffer.
+    static func encode(
+        _ state: UserState, sealedPersonal: [UInt8]? = nil, into writer: inout ByteWriter,
+        scratch personal: inout ByteWriter, seal: (UnsafeRawBufferPointer, inout ByteWriter) throws -> Void
+    ) throws {
         writer.write(format)
         writer.write(state.version)
         writer.write(state.role.code)
@@ -58,16 +72,15 @@ enum UserRow {
         } else if let sealedPersonal {
             writer.write(lengthPrefixed: sealedPersonal)
         } else {
-            var personal = ByteWriter(capacity: 160)
+            personal.reset()
             personal.write(state.email)
             personal.write(state.passwordHash)
             personal.write(state.firstName)
             personal.write(state.lastName)
             personal.writeOptional(state.phone) { $0.write($1) }
             personal.writeOptional(state.stripeCustomerID) { $0.write($1) }
-            writer.write(lengthPrefixed: try seal(personal.bytes))
+            try personal.bytes.withUnsafeBytes { try seal($0, &writer) }
         }
-        return writer.bytes
     }
 
     /// The user in a row; `open` unseals the personal part (`nil`: leave it empty). Also

@@ -37,33 +37,47 @@ public final class AESGCMContext {
     public func seal(
         _ plaintext: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, associatedData: UnsafeRawBufferPointer
     ) throws(DataProtectionError) -> [UInt8] {
-        precondition(key.count == 32)
+        var output = [UInt8](repeating: 0, count: plaintext.count + AESGCM.overhead)
+        var failure: DataProtectionError?
+        output.withUnsafeMutableBytes { out in
+            do throws(DataProtectionError) {
+                try seal(plaintext, key: key, associatedData: associatedData, into: out)
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+        return output
+    }
+
+    /// Seals into `output`, which must hold exactly `plaintext.count + AESGCM.overhead` bytes:
+    /// for a caller that lays many sealed values out in one buffer.
+    public func seal(
+        _ plaintext: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, associatedData: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer
+    ) throws(DataProtectionError) {
+        precondition(key.count == 32 && output.count == plaintext.count + AESGCM.overhead)
         if nextNonce == nonces.count {
             guard RAND_bytes(&nonces, Int32(nonces.count)) == 1 else { throw .crypto("RAND_bytes failed") }
             nextNonce = 0
         }
-        var output = [UInt8](repeating: 0, count: AESGCM.nonceSize + plaintext.count + AESGCM.tagSize)
-        let context = sealing
-        let first = nextNonce
-        nextNonce += AESGCM.nonceSize
-        let ok = output.withUnsafeMutableBufferPointer { out -> Bool in
-            let nonce = out.baseAddress!
-            nonces.withUnsafeBytes {
-                nonce.update(from: $0.baseAddress!.assumingMemoryBound(to: UInt8.self) + first, count: 12)
-            }
-            let body = nonce + AESGCM.nonceSize
-            var length: Int32 = 0
-            return EVP_EncryptInit_ex(context, nil, nil, bytes(key), nonce) == 1
-                && (associatedData.isEmpty
-                    || EVP_EncryptUpdate(context, nil, &length, bytes(associatedData), Int32(associatedData.count)) == 1)
-                && (plaintext.isEmpty
-                    || EVP_EncryptUpdate(context, body, &length, bytes(plaintext), Int32(plaintext.count)) == 1)
-                && EVP_EncryptFinal_ex(context, body + plaintext.count, &length) == 1
-                && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, Int32(AESGCM.tagSize), body + plaintext.count)
-                    == 1
+        let nonce = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        nonces.withUnsafeBytes {
+            nonce.update(from: $0.baseAddress!.assumingMemoryBound(to: UInt8.self) + nextNonce, count: AESGCM.nonceSize)
         }
+        nextNonce += AESGCM.nonceSize
+        let body = nonce + AESGCM.nonceSize
+        var length: Int32 = 0
+        let context = sealing
+        let ok =
+            EVP_EncryptInit_ex(context, nil, nil, bytes(key), nonce) == 1
+            && (associatedData.isEmpty
+                || EVP_EncryptUpdate(context, nil, &length, bytes(associatedData), Int32(associatedData.count)) == 1)
+            && (plaintext.isEmpty
+                || EVP_EncryptUpdate(context, body, &length, bytes(plaintext), Int32(plaintext.count)) == 1)
+            && EVP_EncryptFinal_ex(context, body + plaintext.count, &length) == 1
+            && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, Int32(AESGCM.tagSize), body + plaintext.count) == 1
         guard ok else { throw .crypto("AES-256-GCM encryption failed") }
-        return output
     }
 
     /// Opens what a seal produced; throws ``DataProtectionError/tampered`` if anything was changed.

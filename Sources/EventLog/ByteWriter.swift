@@ -60,6 +60,16 @@ public struct ByteWriter: Sendable {
     @inlinable
     public mutating func write(raw: some Sequence<UInt8>) { storage.append(contentsOf: raw) }
 
+    /// Appends `count` bytes that `fill` writes in place (for output produced by C calls).
+    @inlinable
+    public mutating func append(
+        count: Int, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void
+    ) rethrows {
+        let start = storage.count
+        storage.append(contentsOf: repeatElement(0, count: count))
+        try storage.withUnsafeMutableBytes { try fill(UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
+    }
+
     /// A varint length, then the bytes.
     @inlinable
     public mutating func write(lengthPrefixed raw: some Collection<UInt8>) {
