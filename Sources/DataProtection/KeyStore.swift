@@ -148,11 +148,20 @@ public final class KeyStore: Sendable {
                     wrap.withUnsafeMutableBytes {
                         $0.baseAddress!.advanced(by: prefix).copyMemory(from: slot.baseAddress!, byteCount: 16)
                     }
-                    var key = try kekBytes.withUnsafeBytes { kek in
-                        try wrap.withUnsafeBytes { ad in
-                            try context.open(
-                                UnsafeRawBufferPointer(rebasing: slot[16..<76]), key: kek, associatedData: ad)
+                    var key: [UInt8]
+                    do {
+                        key = try kekBytes.withUnsafeBytes { kek in
+                            try wrap.withUnsafeBytes { ad in
+                                try context.open(
+                                    UnsafeRawBufferPointer(rebasing: slot[16..<76]), key: kek, associatedData: ad)
+                            }
                         }
+                    } catch DataProtectionError.tampered {
+                        // Read while an erase was overwriting it? Then the slot is zeros now.
+                        guard try readSlot(first + number).allSatisfy({ $0 == 0 }) else {
+                            throw DataProtectionError.tampered
+                        }
+                        continue
                     }
                     defer { key.withUnsafeMutableBytes { cleanse($0) } }
                     try key.withUnsafeBytes { try body(user, $0) }

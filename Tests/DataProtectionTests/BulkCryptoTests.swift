@@ -74,6 +74,15 @@ import Testing
         #expect(seen == keys)
         #expect(order == users.filter { $0 != users[3] })
 
+        // A changed wrapped key is reported, not skipped.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path + "/keys"))
+        try handle.seek(toOffset: UInt64(64 + 5 * 80 + 40))
+        try handle.write(contentsOf: [0xFF])
+        try handle.close()
+        #expect(throws: DataProtectionError.tampered) {
+            try store.forEachDataKey(where: everyone) { _, _ in }
+        }
+
         var some: [UUID] = []
         let two: (UUID) -> Bool = { $0 == users[7] || $0 == users[3] }
         try store.forEachDataKey(where: two) { user, _ in some.append(user) }
