@@ -108,12 +108,14 @@ public final class Environment: @unchecked Sendable {
     /// Runs `body` in a read transaction that ends when `body` returns. The transaction is a
     /// pooled one renewed on a fresh snapshot (or a new one when the pool is empty); ending it
     /// resets it back into the pool.
+    @inlinable
     public func read<Result>(_ body: (borrowing Transaction) throws -> Result) throws -> Result {
         let txn = try beginPooledRead()
         return try body(txn)  // dropping `txn` resets it into the pool
     }
 
     /// A read transaction on the latest snapshot, from the pool when it has one.
+    @usableFromInline
     func beginPooledRead() throws(LMDBError) -> Transaction {
         while true {
             gate.lock.lockShared()
