@@ -15,8 +15,8 @@ import Synchronization
 /// Bounded: at most `capacity` entries, spread over shards so that readers on different
 /// cores rarely meet on a lock; a full shard starts over.
 ///
-/// It also holds the projection's other exact read memo, the live generation per snapshot, so
-/// the projection keeps one object for its reads.
+/// It also holds the projection's other exact read memos, so the projection keeps one object
+/// for its reads: the live generation per snapshot and the owners of email claims.
 final class DecodedRowCache: Sendable {
     private final class Shard: Sendable {
         let table: Mutex<DecodedRowTable>
@@ -25,6 +25,7 @@ final class DecodedRowCache: Sendable {
 
     private let shards: [Shard]
     let generations = LiveGenerationMemo()
+    let emailOwners = EmailOwnerMemo()
 
     init(capacity: Int = 200_000, shards: Int = 16) {
         self.shards = (0..<shards).map { _ in Shard(capacity: max(1, capacity / shards)) }
