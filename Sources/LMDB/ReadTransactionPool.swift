@@ -9,9 +9,12 @@ import Synchronization
 /// holds back ``Environment/setMapSize(_:)``); `MDB_NOTLS` lets any thread renew it.
 ///
 /// Bounded: at most `capacity` idle transactions (each keeps one of the environment's reader
-/// slots); one ended while the pool is full is aborted instead.
+/// slots); one ended while the pool is full is aborted instead. The most recently ended one
+/// waits in a single atomic word, so a thread reading alone takes and returns it with one
+/// atomic operation each instead of a lock.
 final class ReadTransactionPool: Sendable {
-    // Handles as bit patterns: plain integers cross the lock without region checks.
+    // Handles as bit patterns: plain integers cross the lock without region checks. 0: none.
+    private let latest = Atomic<Int>(0)
     private let idle: Mutex<[Int]>
     let capacity: Int
 
@@ -24,7 +27,8 @@ final class ReadTransactionPool: Sendable {
 
     /// An idle (reset) transaction to renew, or `nil` when there is none.
     func take() -> OpaquePointer? {
-        OpaquePointer(bitPattern: idle.withLock { $0.popLast() } ?? 0)
+        let fast = latest.exchange(0, ordering: .acquiring)
+        return OpaquePointer(bitPattern: fast != 0 ? fast : idle.withLock { $0.popLast() } ?? 0)
     }
 
     /// Ends `handle`'s snapshot and keeps it for a later read, or aborts it when the pool is
@@ -32,20 +36,24 @@ final class ReadTransactionPool: Sendable {
     /// every pooled transaction already here.
     func recycle(_ handle: OpaquePointer) {
         mdb_txn_reset(handle)
-        let kept = idle.withLock { handles in
-            guard handles.count < capacity else { return false }
-            handles.append(Int(bitPattern: handle))
-            return true
-        }
+        let kept =
+            capacity > 0
+            && (latest.compareExchange(expected: 0, desired: Int(bitPattern: handle), ordering: .releasing).exchanged
+                || idle.withLock { handles in
+                    guard handles.count + 1 < capacity else { return false }  // the atomic word holds one
+                    handles.append(Int(bitPattern: handle))
+                    return true
+                })
         if !kept { mdb_txn_abort(handle) }
     }
 
     /// Frees every idle transaction: before the environment closes, under its exclusive gate.
     func drain() {
-        let handles = idle.withLock { handles in
-            defer { handles.removeAll() }
-            return handles
-        }
+        let handles =
+            idle.withLock { handles in
+                defer { handles.removeAll() }
+                return handles
+            } + [latest.exchange(0, ordering: .acquiring)]
         for handle in handles.compactMap(OpaquePointer.init(bitPattern:)) { mdb_txn_abort(handle) }
     }
 }
