@@ -29,16 +29,20 @@ struct DecodedRowTable {
         while size < self.capacity + self.capacity / 2 { size <<= 1 }
         slots = Array(repeating: 0, count: size)
         mask = size - 1
+        // Reserved in full, so appends never move the entries out of the advised range.
         entries.reserveCapacity(self.capacity)
-        entries.withUnsafeMutableBufferPointer { Self.adviseHugePages(UnsafeMutableRawBufferPointer($0)) }
-        slots.withUnsafeMutableBufferPointer { Self.adviseHugePages(UnsafeMutableRawBufferPointer($0)) }
+        let reserved = self.capacity * MemoryLayout<Entry>.stride
+        entries.withUnsafeMutableBufferPointer {
+            Self.adviseHugePages(UnsafeMutableRawPointer($0.baseAddress), reserved)
+        }
+        slots.withUnsafeMutableBytes { Self.adviseHugePages($0.baseAddress, $0.count) }
     }
 
-    private static func adviseHugePages(_ buffer: UnsafeMutableRawBufferPointer) {
+    private static func adviseHugePages(_ base: UnsafeMutableRawPointer?, _ count: Int) {
         let huge = 2 << 20
-        guard let base = buffer.baseAddress else { return }
+        guard let base else { return }
         let start = (Int(bitPattern: base) + huge - 1) & ~(huge - 1)
-        let end = (Int(bitPattern: base) + buffer.count) & ~(huge - 1)
+        let end = (Int(bitPattern: base) + count) & ~(huge - 1)
         guard end > start, let aligned = UnsafeMutableRawPointer(bitPattern: start) else { return }
         _ = madvise(aligned, end - start, MADV_HUGEPAGE)
     }
