@@ -9,7 +9,9 @@ import Glibc
 /// id and the entry's position), so it mostly stays in the processor's cache, and a hit then
 /// reads one entry. The id's two words are mixed with one multiplication instead of SipHash
 /// (ids are random, or time-ordered with random low bits); the entry's own id settles a
-/// fingerprint match. At most `capacity` entries; storing one more starts over.
+/// fingerprint match. The entries' memory is reserved up front and advised onto huge pages:
+/// hits land at random across tens of megabytes, far more than 4 KiB pages' TLB covers.
+/// At most `capacity` entries; storing one more starts over.
 struct DecodedRowTable {
     struct Entry {
         /// (snapshot + 1) << 1 | generation of the last check in a read snapshot; 0: none.
