@@ -9,8 +9,9 @@ import Glibc
 /// id and the entry's position), so it mostly stays in the processor's cache, and a hit then
 /// reads one entry. The id's two words are mixed with one multiplication instead of SipHash
 /// (ids are random, or time-ordered with random low bits); the entry's own id settles a
-/// fingerprint match. The entries' memory is reserved up front and advised onto huge pages:
-/// hits land at random across tens of megabytes, far more than 4 KiB pages' TLB covers.
+/// fingerprint match. Past a few thousand entries, their memory is reserved in full and
+/// advised onto huge pages: hits land at random across tens of megabytes, far more than the
+/// TLB covers with 4 KiB pages.
 /// At most `capacity` entries; storing one more starts over.
 struct DecodedRowTable {
     struct Entry {
@@ -31,13 +32,25 @@ struct DecodedRowTable {
         while size < self.capacity + self.capacity / 2 { size <<= 1 }
         slots = Array(repeating: 0, count: size)
         mask = size - 1
-        // Reserved in full, so appends never move the entries out of the advised range.
-        entries.reserveCapacity(self.capacity)
-        let reserved = self.capacity * MemoryLayout<Entry>.stride
-        entries.withUnsafeMutableBufferPointer {
+    }
+
+    /// Entries held before the table reserves its full capacity on huge pages: a small
+    /// table (a test, a young service) stays small, a big one stops paying TLB misses.
+    static let hugePageThreshold = 4_096
+
+    /// Reserves the full capacity, so later appends never move the entries out of the
+    /// advised range, and advises it onto huge pages.
+    private mutating func reserveOnHugePages() {
+        guard entries.capacity < capacity else { return }
+        // Advised before anything is written there, so its pages are huge from the start.
+        var grown: [Entry] = []
+        grown.reserveCapacity(capacity)
+        let reserved = capacity * MemoryLayout<Entry>.stride
+        grown.withUnsafeMutableBufferPointer {
             Self.adviseHugePages(UnsafeMutableRawPointer($0.baseAddress), reserved)
         }
-        slots.withUnsafeMutableBytes { Self.adviseHugePages($0.baseAddress, $0.count) }
+        grown.append(contentsOf: entries)
+        entries = grown
     }
 
     private static func adviseHugePages(_ base: UnsafeMutableRawPointer?, _ count: Int) {
@@ -100,6 +113,7 @@ struct DecodedRowTable {
             entries.removeAll(keepingCapacity: true)
             slot = find(state.id).slot
         }
+        if entries.count == Self.hugePageThreshold && capacity > Self.hugePageThreshold { reserveOnHugePages() }
         slots[slot] = Self.mix(state.id) & 0xFFFF_FFFF_0000_0000 | UInt64(entries.count + 1)
         entries.append(Entry(checked: Self.pack(stamp), state: state))
     }

@@ -187,6 +187,13 @@ extension Thread {
         #expect(found <= 8)
     }
 
+    @Test func growingPastTheHugePageThresholdKeepsEveryEntry() {
+        var table = DecodedRowTable(capacity: DecodedRowTable.hugePageThreshold * 2)
+        let stored = (0..<(DecodedRowTable.hugePageThreshold + 500)).map { user(UInt64($0 + 1), name: "u\($0)") }
+        for state in stored { table.store(state, checkedAt: SnapshotStamp(snapshot: 4, generation: 1)) }
+        #expect(stored.allSatisfy { table.state($0.id, checkedAt: SnapshotStamp(snapshot: 4, generation: 1)) == $0 })
+    }
+
     @Test func replacingAnEntryKeepsOneEntryPerUser() {
         var table = DecodedRowTable(capacity: 4)
         let id = UUID()
