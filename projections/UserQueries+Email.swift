@@ -12,8 +12,9 @@ extension UserQueries {
         guard let address = try? EmailAddress(email) else { return nil }
         let claim = address.claimHash
         for attempt in 1...3 {
-            let answer = try log.environment.read { txn -> UserState?? in
-                guard let g = try projection.liveGeneration(in: txn) else { return .some(nil) }
+            var decided = true  // a plain flag, not a double optional: the state is copied less
+            let user = try log.environment.read { txn -> UserState? in
+                guard let g = try projection.liveGeneration(in: txn) else { return nil }
                 let snapshot = txn.snapshotID
                 let owners = projection.decoded.emailOwners
                 if let id = owners.owner(of: claim, atSnapshot: snapshot) {
@@ -21,12 +22,15 @@ extension UserQueries {
                 }
                 let owner = try log.owner(of: claim.bytes, in: EmailAddress.claimScope)
                 let unchanged = try log.environment.read { $0.snapshotID } == snapshot
-                guard unchanged || attempt == 3 else { return nil }  // undecided: try again
-                guard let owner else { return .some(nil) }
+                guard unchanged || attempt == 3 else {
+                    decided = false  // a commit came between: try again
+                    return nil
+                }
+                guard let owner else { return nil }
                 if unchanged { owners.remember(owner, owns: claim, atSnapshot: snapshot) }
                 return try projection.readUser(owner, generation: g, in: txn)
             }
-            if let answer { return answer }
+            if decided { return user }
         }
         return nil
     }
