@@ -2,27 +2,58 @@ import AuthDomain
 import Foundation
 import Synchronization
 
-/// Users already decoded (and their personal fields opened), keyed by id and stream version.
+/// Users already decoded (personal fields opened), for reads, keyed by id. Each entry keeps
+/// the last read snapshot it was checked against.
 ///
-/// A row's content is a function of its user's stream up to its version, so a hit is exact:
-/// a read still fetches the row to learn its current version, but skips decoding it and
-/// opening the sealed part. Bounded: when full it starts over.
+/// Exact for two reasons. A row's content is a function of its user's stream up to the
+/// row's version, so an entry whose version equals the row's is that row decoded. And an LMDB
+/// snapshot id names one committed state of the environment, so an entry checked against the
+/// live generation in snapshot S is still the row in any read transaction at S: such a read
+/// skips the row look-up. Only read transactions stamp entries (a write transaction's id
+/// names data not committed yet).
+///
+/// Bounded: at most `capacity` entries, spread over shards so that readers on different
+/// cores rarely meet on a lock; a full shard starts over.
+///
+/// It also holds the projection's other exact read memos, so the projection keeps one object
+/// for its reads: the live generation per snapshot and the owners of email claims.
 final class DecodedRowCache: Sendable {
-    private let entries = Mutex<[UUID: UserState]>([:])
-    let capacity: Int
-
-    init(capacity: Int = 200_000) {
-        self.capacity = capacity
+    private final class Shard: Sendable {
+        let table: Mutex<DecodedRowTable>
+        init(capacity: Int) { table = Mutex(DecodedRowTable(capacity: capacity)) }
     }
 
-    func state(_ id: UUID, version: UInt64) -> UserState? {
-        entries.withLock { $0[id] }.flatMap { $0.version == version ? $0 : nil }
+    private let shards: [Shard]
+    let generations = LiveGenerationMemo()
+    let emailOwners = EmailOwnerMemo()
+
+    init(capacity: Int = 200_000, shards: Int = 16) {
+        self.shards = (0..<shards).map { _ in Shard(capacity: max(1, capacity / shards)) }
     }
 
-    func store(_ state: UserState) {
-        entries.withLock { entries in
-            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-            entries[state.id] = state
-        }
+    private func shard(_ id: UUID) -> Shard {
+        // The id's last byte is random in both random and time-ordered ids.
+        shards[Int(id.uuid.15) % shards.count]
     }
+
+    /// The user as checked in exactly this snapshot and generation, with no row look-up.
+    func state(_ id: UUID, checkedAt stamp: SnapshotStamp) -> UserState? {
+        shard(id).table.withLock { $0.state(id, checkedAt: stamp) }
+    }
+
+    /// The user if the cached entry has the row's `version`; records that it was checked at
+    /// `stamp` (a later snapshot replaces an earlier one).
+    func state(_ id: UUID, version: UInt64, checkedAt stamp: SnapshotStamp?) -> UserState? {
+        shard(id).table.withLock { $0.state(id, version: version, checkedAt: stamp) }
+    }
+
+    func store(_ state: UserState, checkedAt stamp: SnapshotStamp?) {
+        shard(state.id).table.withLock { $0.store(state, checkedAt: stamp) }
+    }
+}
+
+/// A read snapshot (LMDB transaction id) and the live generation in it.
+struct SnapshotStamp: Hashable, Sendable {
+    var snapshot: Int
+    var generation: Int
 }

@@ -80,7 +80,7 @@ public final class UserProjection: TransactionalProjector, Sendable {
 
     /// The catalog entry, or `nil` before the first build.
     func entry(in txn: borrowing Transaction) throws -> CatalogEntry? {
-        try Array(Self.name.utf8).withUnsafeBytes { key in try txn.get(catalog, key: key).flatMap(CatalogEntry.init) }
+        try Self.catalogKey.withUnsafeBytes { key in try txn.get(catalog, key: key).flatMap(CatalogEntry.init) }
     }
 
     func write(_ entry: CatalogEntry, in txn: borrowing Transaction) throws {
@@ -156,20 +156,23 @@ public final class UserProjection: TransactionalProjector, Sendable {
         }
     }
 
-    /// A user with personal fields opened, for reads: from the decoded-row cache when the
-    /// row's version matches (the version sits at bytes 1 to 8 of every row).
+    /// A user with personal fields opened, for reads, from the decoded-row cache when it can
+    /// answer exactly: with no look-up when the entry was checked in this very snapshot, else
+    /// when the row's version matches (the version sits at bytes 1 to 8 of every row).
     func readUser(_ id: UUID, generation g: Int, in txn: borrowing Transaction) throws -> UserState? {
+        let stamp = txn.isReadOnly ? SnapshotStamp(snapshot: txn.snapshotID, generation: g) : nil
+        if let stamp, let cached = decoded.state(id, checkedAt: stamp) { return cached }
         guard let bytes = try withUnsafeBytes(of: id.uuid, { try txn.get(tables[g].users, key: $0) }) else {
             return nil
         }
         guard bytes.count > 9 else { throw BinaryDecodingError.invalidValue("user row too short") }
         let version = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 1, as: UInt64.self))
-        if let cached = decoded.state(id, version: version) { return cached }
+        if let cached = decoded.state(id, version: version, checkedAt: stamp) { return cached }
         let state = try UserRow.decode(bytes, id: id) { sealed in
             guard let key = try sealing.keys.dataKey(for: id) else { return nil }
             return try AESGCM.open(sealed, key: key, associatedData: UserRow.sealingContext(id))
         }.state
-        decoded.store(state)
+        decoded.store(state, checkedAt: stamp)
         return state
     }
 

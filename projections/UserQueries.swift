@@ -30,18 +30,10 @@ public struct UserQueries: Sendable {
     /// password hash read back empty): for checks that need only roles, sessions and times.
     public func user(id: UUID, includePersonal: Bool = true) throws -> UserState? {
         try log.environment.read { txn in
-            guard let entry = try projection.entry(in: txn) else { return nil }
-            if includePersonal { return try projection.readUser(id, generation: entry.generation, in: txn) }
-            return try projection.row(id, generation: entry.generation, in: txn, openPersonal: false)?.state
+            guard let g = try projection.liveGeneration(in: txn) else { return nil }
+            if includePersonal { return try projection.readUser(id, generation: g, in: txn) }
+            return try projection.readPublicUser(id, generation: g, in: txn)
         }
-    }
-
-    /// By email, compared as the lookup key (trimmed, NFC, lower-cased).
-    public func user(email: String) throws -> UserState? {
-        guard let address = try? EmailAddress(email),
-            let id = try log.owner(of: address.claimKey, in: EmailAddress.claimScope)
-        else { return nil }
-        return try user(id: id)
     }
 
     public func user(stripeCustomerID: String) throws -> UserState? {
@@ -74,24 +66,28 @@ public struct UserQueries: Sendable {
         }
         let limit = max(1, min(limit, 1_000))
         return try log.environment.read { txn in
-            guard let entry = try projection.entry(in: txn) else { return Page(users: [], nextCursor: nil) }
-            let g = entry.generation
+            guard let g = try projection.liveGeneration(in: txn) else { return Page(users: [], nextCursor: nil) }
             return try txn.withCursor(projection.tables[g].roles) { walk in
                 var users: [UserState] = []
+                users.reserveCapacity(min(limit, 128))
                 var entryKey = try start.withUnsafeBytes { try walk.seek(atOrAfter: $0) }
                 if cursor != nil, let current = entryKey, current.key.elementsEqual(start) {
                     entryKey = try walk.next()
                 }
-                var last: [UInt8]?
+                // Points into the map, valid until the read transaction ends: copied only
+                // for the cursor of a page that has a next one.
+                var last: UnsafeRawBufferPointer?
                 while let current = entryKey, current.key.count == 18, current.key[0] == role.code,
                     includeDeleted || current.key[1] == 0
                 {
-                    if users.count == limit { return Page(users: users, nextCursor: last.map(Self.encodeCursor)) }
+                    if users.count == limit {
+                        return Page(users: users, nextCursor: last.map { Self.encodeCursor(Array($0)) })
+                    }
                     let id = current.key.loadUnaligned(fromByteOffset: 2, as: uuid_t.self)
                     if let state = try projection.readUser(UUID(uuid: id), generation: g, in: txn) {
                         users.append(state)
                     }
-                    last = Array(current.key)
+                    last = current.key
                     entryKey = try walk.next()
                 }
                 return Page(users: users, nextCursor: nil)
@@ -102,11 +98,11 @@ public struct UserQueries: Sendable {
     /// Users holding `role` now (soft-deleted ones only if asked).
     public func count(role: Role, includeDeleted: Bool = false) throws -> Int {
         try log.environment.read { txn in
-            guard let entry = try projection.entry(in: txn) else { return 0 }
+            guard let g = try projection.liveGeneration(in: txn) else { return 0 }
             let statuses: [UInt8] = includeDeleted ? [0, 1] : [0]
             return try statuses.reduce(0) { total, status in
                 let value = try [role.code, status].withUnsafeBytes {
-                    try txn.get(projection.tables[entry.generation].counts, key: $0)
+                    try txn.get(projection.tables[g].counts, key: $0)
                 }
                 return total + Int(value.map { Int64(bigEndian: $0.loadUnaligned(as: Int64.self)) } ?? 0)
             }

@@ -14,6 +14,21 @@ public struct EmailAddress: Hashable, Sendable {
     public let lookupKey: String
 
     public init(_ raw: String) throws(Rejection) {
+        if Self.isPlainValidAddress(raw) {
+            // Already trimmed, NFC and lower case: the full path would return it unchanged.
+            self.init(display: raw, lookupKey: raw)
+        } else {
+            try self.init(validatingFully: raw)
+        }
+    }
+
+    private init(display: String, lookupKey: String) {
+        self.display = display
+        self.lookupKey = lookupKey
+    }
+
+    /// The rules in full, through Foundation: for input the fast path does not settle.
+    init(validatingFully raw: String) throws(Rejection) {
         let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines).precomposedStringWithCanonicalMapping
         guard !trimmed.isEmpty else { throw .invalidEmail("it is empty") }
         guard trimmed.utf8.count <= 254 else { throw .invalidEmail("it is longer than 254 bytes") }
@@ -43,12 +58,14 @@ public struct EmailAddress: Hashable, Sendable {
         guard labels.last!.contains(where: { $0.isLetter }) else {
             throw .invalidEmail("the domain is not a valid host name")
         }
-        display = trimmed
-        lookupKey = trimmed.lowercased()
+        self.init(display: trimmed, lookupKey: trimmed.lowercased())
     }
 
     /// What the uniqueness index holds: SHA-256 of the lookup key, so no address sits there in clear.
-    public var claimKey: [UInt8] { TokenHash(of: Array(lookupKey.utf8)).bytes }
+    public var claimKey: [UInt8] { claimHash.bytes }
+
+    /// ``claimKey`` held inline, for callers that key their own tables by it.
+    public var claimHash: TokenHash { TokenHash(of: lookupKey.utf8) }
 
     /// The scope of email claims in the log's uniqueness index.
     public static let claimScope = "email"

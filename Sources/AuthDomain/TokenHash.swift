@@ -23,14 +23,23 @@ public struct TokenHash: Hashable, Sendable, CustomStringConvertible {
         withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: digest) }
     }
 
-    /// The digest of `secret`.
+    /// The digest of `secret` (read in place when its bytes are contiguous, as a `String`'s are).
     public init(of secret: some Collection<UInt8>) {
         words = (0, 0, 0, 0)
-        let input = Array(secret)
+        let digested = secret.withContiguousStorageIfAvailable { Self.digest($0, into: &words) }
+        if digested == nil { Array(secret).withUnsafeBufferPointer { Self.digest($0, into: &words) } }
+    }
+
+    private static func digest(_ input: UnsafeBufferPointer<UInt8>, into words: inout (UInt64, UInt64, UInt64, UInt64))
+    {
         withUnsafeMutableBytes(of: &words) { out in
-            input.withUnsafeBufferPointer { buffer in
-                _ = SHA256(buffer.baseAddress, buffer.count, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            let output = out.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            // `SHA256()` looks the algorithm up on every call; the fetched one skips that.
+            if let algorithm = SHA256Algorithm.fetched.pointer {
+                var length: UInt32 = 0
+                if EVP_Digest(input.baseAddress, input.count, output, &length, algorithm, nil) == 1 { return }
             }
+            _ = SHA256(input.baseAddress, input.count, output)
         }
     }
 
@@ -54,6 +63,12 @@ public struct TokenHash: Hashable, Sendable, CustomStringConvertible {
 
     /// Hex: what audit output shows of a token.
     public var description: String { bytes.map { String($0, radix: 16).leftPadded(2) }.joined() }
+}
+
+/// OpenSSL's SHA-256, fetched once. A fetched `EVP_MD` is immutable, so threads share it.
+private struct SHA256Algorithm: @unchecked Sendable {
+    let pointer: OpaquePointer?
+    static let fetched = SHA256Algorithm(pointer: EVP_MD_fetch(nil, "SHA256", nil))
 }
 
 extension String {

@@ -7,7 +7,9 @@ import Glibc
 /// - every transaction holds a shared gate; ``setMapSize(_:)`` waits for all of them to end,
 ///   because LMDB forbids resizing while this process has a transaction open;
 /// - `MDB_MAP_RESIZED` (another process grew the map) is adopted and the begin retried;
-/// - readers use `MDB_NOTLS`, so a read transaction is not tied to its thread's slot.
+/// - readers use `MDB_NOTLS`, so a read transaction is not tied to its thread's slot;
+/// - ``read(_:)`` renews a reset read transaction from a small pool instead of beginning one;
+///   an idle pooled transaction holds neither the gate nor a snapshot, and closing frees them.
 ///
 /// Open one `Environment` per directory per process: LMDB does not support opening the
 /// same environment twice in one process.
@@ -15,6 +17,7 @@ public final class Environment: @unchecked Sendable {
     // MDB_env is safe to use from several threads; the gate covers the one call that is not.
     let handle: OpaquePointer
     let gate = ReadWriteGate()
+    let readPool: ReadTransactionPool
     // Written only under the exclusive gate, read under the shared one.
     nonisolated(unsafe) var isClosed = false
     public let path: String
@@ -26,15 +29,18 @@ public final class Environment: @unchecked Sendable {
         public var maxDatabases: UInt32
         public var maxReaders: UInt32
         public var readOnly: Bool
+        /// Reset read transactions kept for reuse (each keeps a reader slot while idle).
+        public var pooledReaders: Int
 
         public init(
             mapSize: Int = 16 << 20, maxDatabases: UInt32 = 32, maxReaders: UInt32 = 510,
-            readOnly: Bool = false
+            readOnly: Bool = false, pooledReaders: Int = 16
         ) {
             self.mapSize = mapSize
             self.maxDatabases = maxDatabases
             self.maxReaders = maxReaders
             self.readOnly = readOnly
+            self.pooledReaders = pooledReaders
         }
     }
 
@@ -57,10 +63,14 @@ public final class Environment: @unchecked Sendable {
         self.handle = env
         self.path = path
         self.isReadOnly = options.readOnly
+        self.readPool = ReadTransactionPool(capacity: max(0, min(options.pooledReaders, Int(options.maxReaders) / 2)))
     }
 
     deinit {
-        if !isClosed { mdb_env_close(handle) }
+        if !isClosed {
+            readPool.drain()
+            mdb_env_close(handle)
+        }
     }
 
     /// Closes the environment after every open transaction of this process has ended.
@@ -70,6 +80,7 @@ public final class Environment: @unchecked Sendable {
         defer { gate.unlockExclusive() }
         if !isClosed {
             isClosed = true
+            readPool.drain()  // every pooled transaction is idle: each in use holds the gate
             mdb_env_close(handle)
         }
     }
@@ -92,12 +103,6 @@ public final class Environment: @unchecked Sendable {
             guard rc == MDB_MAP_RESIZED else { throw LMDBError(code: rc) }
             try adoptMapSize()
         }
-    }
-
-    /// Runs `body` in a read transaction that ends when `body` returns.
-    public func read<Result>(_ body: (borrowing Transaction) throws -> Result) throws -> Result {
-        let txn = try beginTransaction(readOnly: true)
-        return try body(txn)  // dropping `txn` aborts it
     }
 
     /// Changes the map size. Waits until no transaction of this process is open.

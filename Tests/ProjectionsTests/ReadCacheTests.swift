@@ -1,0 +1,206 @@
+import AuthDomain
+import AuthService
+import Foundation
+import Synchronization
+import Testing
+
+@testable import Projections
+
+/// The read path's caches (decoded rows checked per snapshot, the live generation, email
+/// owners) must never answer with anything but what the projection holds in the snapshot read.
+@Suite struct ReadCacheTests {
+    func register(_ world: World, _ email: String, firstName: String = "First") async throws -> UserState {
+        try await world.service.register(
+            .init(email: email, password: "password-long-enough", firstName: firstName, lastName: "Last"),
+            correlationID: "c")
+    }
+
+    @Test func readsAfterEachWriteSeeIt() async throws {
+        let world = try World()
+        defer { world.finish() }
+        let user = try await register(world, "changing@example.com", firstName: "n0")
+        for round in 1...20 {
+            // Warm every read path, then change the user and read again.
+            _ = try world.queries.user(id: user.id)
+            _ = try world.queries.user(id: user.id, includePersonal: false)
+            _ = try world.queries.user(email: "changing@example.com")
+            _ = try world.queries.users(role: .target)
+            try await world.service.updateProfile(
+                of: user.id, firstName: "n\(round)", lastName: nil, phone: nil, actor: .system, correlationID: "c")
+            #expect(try world.queries.user(id: user.id)?.firstName == "n\(round)")
+            #expect(try world.queries.user(email: "changing@example.com")?.firstName == "n\(round)")
+            #expect(try world.queries.users(role: .target).users.map(\.firstName) == ["n\(round)"])
+            let version = try #require(try world.queries.user(id: user.id)?.version)
+            #expect(try world.queries.user(id: user.id, includePersonal: false)?.version == version)
+        }
+    }
+
+    @Test func anAddressFreedByErasureAndTakenAgainFindsTheNewOwner() async throws {
+        let world = try World()
+        defer { world.finish() }
+        let first = try await register(world, "Shared@Example.com", firstName: "Before")
+        #expect(try world.queries.user(email: "shared@example.com")?.id == first.id)
+        #expect(try world.queries.user(email: "SHARED@example.com")?.id == first.id)
+        try await world.service.erase(first.id, actor: .system, correlationID: "c")
+        #expect(try world.queries.user(email: "shared@example.com") == nil)
+        let second = try await register(world, "shared@example.com", firstName: "After")
+        for _ in 0..<3 {
+            let found = try #require(try world.queries.user(email: "Shared@Example.com"))
+            #expect(found.id == second.id && found.firstName == "After")
+        }
+        let erased = try #require(try world.queries.user(id: first.id))
+        #expect(erased.isErased && erased.email.isEmpty && erased.firstName.isEmpty)
+    }
+
+    @Test func publicReadsEqualTheRowWithItsSealedPartClosed() async throws {
+        let world = try World()
+        defer { world.finish() }
+        let user = try await world.service.register(
+            .init(
+                email: "public@example.com", password: "password-long-enough", firstName: "Pub", lastName: "Lic",
+                phone: "+44 7700 900123"),
+            correlationID: "c")
+        try await world.service.linkStripeCustomer(
+            of: user.id, customerID: "cus_public", actor: .system, correlationID: "c")
+        let cold = try #require(try world.queries.user(id: user.id, includePersonal: false))
+        let full = try #require(try world.queries.user(id: user.id))
+        let warm = try #require(try world.queries.user(id: user.id, includePersonal: false))
+        #expect(full.phone == "+44 7700 900123" && full.stripeCustomerID == "cus_public")
+        #expect(cold == warm)
+        #expect(warm == full.withoutPersonalFields)
+        #expect(warm.email.isEmpty && warm.passwordHash.isEmpty && warm.phone == nil && warm.stripeCustomerID == nil)
+    }
+
+    @Test func pagesWalkEveryUserOnceInOrder() async throws {
+        let world = try World()
+        defer { world.finish() }
+        var ids: [UUID] = []
+        for index in 0..<23 { ids.append(try await register(world, "page\(index)@example.com").id) }
+        for _ in 0..<2 {  // cold, then from the cache
+            var seen: [UUID] = []
+            var cursor: String?
+            repeat {
+                let page = try world.queries.users(role: .target, limit: 5, after: cursor)
+                #expect(page.users.count <= 5)
+                seen += page.users.map(\.id)
+                cursor = page.nextCursor
+            } while cursor != nil
+            #expect(seen == ids)
+        }
+        try await world.service.changeRole(of: ids[3], to: .admin, actor: .system, correlationID: "c")
+        #expect(try world.queries.users(role: .admin).users.map(\.id) == [ids[3]])
+        #expect(try world.queries.users(role: .target, limit: 100).users.count == 22)
+    }
+
+    @Test func concurrentReadersNeverGoBackInTime() async throws {
+        let world = try World()
+        defer { world.finish() }
+        let user = try await register(world, "racing@example.com", firstName: "n0")
+        let registeredVersion = user.version
+        let queries = world.queries
+        let failures = Atomic<Int>(0)
+        let done = Atomic<Bool>(false)
+        let readers = (0..<2).map { reader in
+            Thread.detachNewThreadWithCompletion {
+                var last: UInt64 = 0
+                while !done.load(ordering: .acquiring) {
+                    let state =
+                        reader == 0
+                        ? try? queries.user(id: user.id) : try? queries.user(email: "racing@example.com")
+                    guard let state, state.version >= last,
+                        state.firstName == "n\(state.version - registeredVersion)"
+                    else {
+                        failures.add(1, ordering: .relaxed)
+                        continue
+                    }
+                    last = state.version
+                }
+            }
+        }
+        for round in 1...30 {
+            try await world.service.updateProfile(
+                of: user.id, firstName: "n\(round)", lastName: nil, phone: nil, actor: .system, correlationID: "c")
+        }
+        done.store(true, ordering: .releasing)
+        for reader in readers { await reader.value }
+        #expect(failures.load(ordering: .relaxed) == 0)
+        #expect(try world.queries.user(id: user.id)?.firstName == "n30")
+    }
+}
+
+extension Thread {
+    /// Runs `body` on a new thread; the task finishes when it returns.
+    static func detachNewThreadWithCompletion(_ body: @escaping @Sendable () -> Void) -> Task<Void, Never> {
+        let finished = AsyncStream<Void>.makeStream()
+        Thread.detachNewThread {
+            body()
+            finished.continuation.finish()
+        }
+        return Task { for await _ in finished.stream {} }
+    }
+}
+
+@Suite struct DecodedRowTableTests {
+    func user(_ version: UInt64, id: UUID = UUID(), name: String = "name") -> UserState {
+        var state = UserState(id: id)
+        state.version = version
+        state.firstName = name
+        return state
+    }
+
+    @Test func hitsNeedTheSameSnapshotAndGenerationOrTheSameVersion() {
+        var table = DecodedRowTable(capacity: 16)
+        let stored = user(3)
+        table.store(stored, checkedAt: SnapshotStamp(snapshot: 10, generation: 0))
+        #expect(table.state(stored.id, checkedAt: SnapshotStamp(snapshot: 10, generation: 0)) == stored)
+        #expect(table.state(stored.id, checkedAt: SnapshotStamp(snapshot: 11, generation: 0)) == nil)
+        #expect(table.state(stored.id, checkedAt: SnapshotStamp(snapshot: 10, generation: 1)) == nil)
+        #expect(table.state(stored.id, version: 4, checkedAt: SnapshotStamp(snapshot: 11, generation: 0)) == nil)
+        #expect(table.state(stored.id, version: 3, checkedAt: SnapshotStamp(snapshot: 11, generation: 0)) == stored)
+        // The check in snapshot 11 is now recorded; an older snapshot's check does not replace it.
+        #expect(table.state(stored.id, checkedAt: SnapshotStamp(snapshot: 11, generation: 0)) == stored)
+        _ = table.state(stored.id, version: 3, checkedAt: SnapshotStamp(snapshot: 9, generation: 0))
+        #expect(table.state(stored.id, checkedAt: SnapshotStamp(snapshot: 11, generation: 0)) == stored)
+        // Stored without a read snapshot (from a write transaction): only the version can hit.
+        let unstamped = user(5)
+        table.store(unstamped, checkedAt: nil)
+        #expect(table.state(unstamped.id, checkedAt: SnapshotStamp(snapshot: 0, generation: 0)) == nil)
+        #expect(table.state(unstamped.id, version: 5, checkedAt: nil) == unstamped)
+        #expect(table.state(UUID(), version: 5, checkedAt: nil) == nil)
+    }
+
+    @Test func aFullTableStartsOverAndStaysCorrect() {
+        var table = DecodedRowTable(capacity: 8)
+        var stored: [UserState] = []
+        for index in 0..<100 {
+            let state = user(UInt64(index + 1), name: "user \(index)")
+            table.store(state, checkedAt: nil)
+            stored.append(state)
+            let recent = stored.suffix(index % 8 + 1)  // what survives the last start-over
+            for state in recent { #expect(table.state(state.id, version: state.version, checkedAt: nil) == state) }
+        }
+        var found = 0
+        for state in stored where table.state(state.id, version: state.version, checkedAt: nil) != nil {
+            #expect(table.state(state.id, version: state.version, checkedAt: nil) == state)
+            found += 1
+        }
+        #expect(found <= 8)
+    }
+
+    @Test func growingPastTheHugePageThresholdKeepsEveryEntry() {
+        var table = DecodedRowTable(capacity: DecodedRowTable.hugePageThreshold * 2)
+        let stored = (0..<(DecodedRowTable.hugePageThreshold + 500)).map { user(UInt64($0 + 1), name: "u\($0)") }
+        for state in stored { table.store(state, checkedAt: SnapshotStamp(snapshot: 4, generation: 1)) }
+        #expect(stored.allSatisfy { table.state($0.id, checkedAt: SnapshotStamp(snapshot: 4, generation: 1)) == $0 })
+    }
+
+    @Test func replacingAnEntryKeepsOneEntryPerUser() {
+        var table = DecodedRowTable(capacity: 4)
+        let id = UUID()
+        for version in 1...50 {
+            table.store(user(UInt64(version), id: id, name: "v\(version)"), checkedAt: nil)
+        }
+        #expect(table.state(id, version: 50, checkedAt: nil)?.firstName == "v50")
+        #expect(table.state(id, version: 49, checkedAt: nil) == nil)
+    }
+}

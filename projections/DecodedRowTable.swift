@@ -1,0 +1,120 @@
+import AuthDomain
+import Foundation
+import Glibc
+
+/// One shard's storage for ``DecodedRowCache``: a small open-addressing index over a dense
+/// array of entries.
+///
+/// Built for the hot path of a read: the index holds 8 bytes per slot (a fingerprint of the
+/// id and the entry's position), so it mostly stays in the processor's cache, and a hit then
+/// reads one entry. The id's two words are mixed with one multiplication instead of SipHash
+/// (ids are random, or time-ordered with random low bits); the entry's own id settles a
+/// fingerprint match. Past a few thousand entries, their memory is reserved in full and
+/// advised onto huge pages: hits land at random across tens of megabytes, far more than the
+/// TLB covers with 4 KiB pages.
+/// At most `capacity` entries; storing one more starts over.
+struct DecodedRowTable {
+    struct Entry {
+        /// (snapshot + 1) << 1 | generation of the last check in a read snapshot; 0: none.
+        var checked: Int
+        var state: UserState
+    }
+
+    /// Fingerprint in the high half, entry position + 1 in the low half; 0: empty.
+    private var slots: [UInt64]
+    private var entries: [Entry] = []
+    private let mask: Int
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(1, min(capacity, Int(UInt32.max - 1)))
+        var size = 1
+        while size < self.capacity + self.capacity / 2 { size <<= 1 }
+        slots = Array(repeating: 0, count: size)
+        mask = size - 1
+    }
+
+    /// Entries held before the table reserves its full capacity on huge pages: a small
+    /// table (a test, a young service) stays small, a big one stops paying TLB misses.
+    static let hugePageThreshold = 4_096
+
+    /// Reserves the full capacity, so later appends never move the entries out of the
+    /// advised range, and advises it onto huge pages.
+    private mutating func reserveOnHugePages() {
+        guard entries.capacity < capacity else { return }
+        // Advised before anything is written there, so its pages are huge from the start.
+        var grown: [Entry] = []
+        grown.reserveCapacity(capacity)
+        let reserved = capacity * MemoryLayout<Entry>.stride
+        grown.withUnsafeMutableBufferPointer {
+            Self.adviseHugePages(UnsafeMutableRawPointer($0.baseAddress), reserved)
+        }
+        grown.append(contentsOf: entries)
+        entries = grown
+    }
+
+    private static func adviseHugePages(_ base: UnsafeMutableRawPointer?, _ count: Int) {
+        let huge = 2 << 20
+        guard let base else { return }
+        let start = (Int(bitPattern: base) + huge - 1) & ~(huge - 1)
+        let end = (Int(bitPattern: base) + count) & ~(huge - 1)
+        guard end > start, let aligned = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(aligned, end - start, MADV_HUGEPAGE)
+    }
+
+    static func pack(_ stamp: SnapshotStamp?) -> Int {
+        stamp.map { ($0.snapshot + 1) << 1 | $0.generation & 1 } ?? 0
+    }
+
+    private static func mix(_ id: UUID) -> UInt64 {
+        let (high, low) = withUnsafeBytes(of: id.uuid) {
+            ($0.loadUnaligned(fromByteOffset: 0, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        }
+        return (high ^ low) &* 0x9E37_79B9_7F4A_7C15
+    }
+
+    /// The entry position holding `id`, and the slot it is in (or the empty slot for it).
+    private func find(_ id: UUID) -> (slot: Int, entry: Int?) {
+        let mixed = Self.mix(id)
+        let fingerprint = mixed & 0xFFFF_FFFF_0000_0000
+        var slot = Int(truncatingIfNeeded: mixed >> 16) & mask
+        while true {
+            let current = slots[slot]
+            if current == 0 { return (slot, nil) }
+            if current & 0xFFFF_FFFF_0000_0000 == fingerprint {
+                let entry = Int(current & 0xFFFF_FFFF) - 1
+                if entries[entry].state.id == id { return (slot, entry) }
+            }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    func state(_ id: UUID, checkedAt stamp: SnapshotStamp) -> UserState? {
+        guard let entry = find(id).entry, entries[entry].checked == Self.pack(stamp) else { return nil }
+        return entries[entry].state
+    }
+
+    mutating func state(_ id: UUID, version: UInt64, checkedAt stamp: SnapshotStamp?) -> UserState? {
+        guard let entry = find(id).entry, entries[entry].state.version == version else { return nil }
+        let packed = Self.pack(stamp)
+        if packed > entries[entry].checked { entries[entry].checked = packed }  // the later snapshot
+        return entries[entry].state
+    }
+
+    mutating func store(_ state: UserState, checkedAt stamp: SnapshotStamp?) {
+        let found = find(state.id)
+        if let entry = found.entry {
+            entries[entry] = Entry(checked: Self.pack(stamp), state: state)
+            return
+        }
+        var slot = found.slot
+        if entries.count >= capacity {
+            for index in slots.indices { slots[index] = 0 }
+            entries.removeAll(keepingCapacity: true)
+            slot = find(state.id).slot
+        }
+        if entries.count == Self.hugePageThreshold && capacity > Self.hugePageThreshold { reserveOnHugePages() }
+        slots[slot] = Self.mix(state.id) & 0xFFFF_FFFF_0000_0000 | UInt64(entries.count + 1)
+        entries.append(Entry(checked: Self.pack(stamp), state: state))
+    }
+}
