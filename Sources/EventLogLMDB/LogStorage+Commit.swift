@@ -107,7 +107,7 @@ extension LogStorage {
             of: event, position: position, streamID: stream, streamVersion: version,
             recordedAt: state.now, to: &state.encoder)
         let canonical = state.encoder.bytes
-        let hash = canonical.withUnsafeBytes { state.head.hash.next(canonicalBytes: $0, scratch: &state.scratch) }
+        let hash = canonical.withUnsafeBytes { state.hasher.next(after: state.head.hash, canonical: $0) }
         try withPositionKey(position) { key in
             try txn.put(events, key: key, reserving: canonical.count + Envelope.hashSize, flags: .append) { slot in
                 canonical.withUnsafeBytes { slot.copyMemory(from: $0) }
@@ -173,7 +173,7 @@ private struct BatchState {
     /// Stream versions written earlier in this transaction.
     var versions = StreamVersions()
     var encoder = ByteWriter(capacity: 1_024)
-    var scratch: [UInt8] = []
+    let hasher = ChainHasher()
     var projector: (any TransactionalProjector)?
 
     init(head: LogHead) {

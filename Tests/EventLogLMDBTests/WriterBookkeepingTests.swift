@@ -4,8 +4,21 @@ import Testing
 
 @testable import EventLogLMDB
 
-/// The writer's own bookkeeping agrees with the plain versions of it.
+/// The writer's own chain hashing and stream-version table agree with the plain versions.
 @Suite struct WriterBookkeepingTests {
+    @Test func chainLinksMatchTheOneShotHash() {
+        let hasher = ChainHasher()
+        var scratch: [UInt8] = []
+        var link = ChainHash.genesis
+        for size in [0, 1, 31, 32, 33, 290, 4_096] {
+            let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ size) }
+            let expected = bytes.withUnsafeBytes { link.next(canonicalBytes: $0, scratch: &scratch) }
+            let computed = bytes.withUnsafeBytes { hasher.next(after: link, canonical: $0) }
+            #expect(computed == expected)
+            link = computed
+        }
+    }
+
     @Test func streamVersionsBehaveLikeADictionary() {
         var table = StreamVersions()
         var reference: [UUID: UInt64] = [:]
