@@ -50,8 +50,12 @@ extension LogStorage {
         var state = BatchState(head: try head(in: txn))
         state.now = max(clock(), state.head.recordedAt)
         state.projector = projector.withLock { $0 }
+        // Requests and events are read in place through buffer pointers: iterating the arrays
+        // would copy each value, retaining and releasing its strings and payload per event.
         let outcomes = try batches.map { requests in
-            try requests.map { request in try append(request, in: txn, state: &state) }
+            try requests.withUnsafeBufferPointer { requests in
+                try requests.indices.map { index in try append(requests[index], in: txn, state: &state) }
+            }
         }
         if state.head.position != state.startPosition {
             try state.head.withEncoded { value in
@@ -66,7 +70,7 @@ extension LogStorage {
         _ request: AppendRequest, in txn: borrowing Transaction, state: inout BatchState
     ) throws -> Result<AppendResult, EventLogError> {
         if let rejection = validate(request) { return .failure(rejection) }
-        let current = try state.versions[request.stream] ?? currentVersion(of: request.stream, in: txn)
+        let current = try state.versions.version(of: request.stream) ?? currentVersion(of: request.stream, in: txn)
         guard request.expected.isMet(byCurrent: current) else {
             return .failure(.conflict(stream: request.stream, expected: request.expected, actual: current))
         }
@@ -77,42 +81,52 @@ extension LogStorage {
         }
         var version = current
         let first = state.head.position + 1
-        for event in request.events {
-            version += 1
-            let position = state.head.position + 1
-            state.encoder.reset()
-            Envelope.writeCanonical(
-                of: event, position: position, streamID: request.stream, streamVersion: version,
-                recordedAt: state.now, to: &state.encoder)
-            let canonical = state.encoder.bytes
-            let hash = canonical.withUnsafeBytes { state.head.hash.next(canonicalBytes: $0, scratch: &state.scratch) }
-            try withPositionKey(position) { key in
-                try txn.put(events, key: key, reserving: canonical.count + Envelope.hashSize, flags: .append) { slot in
-                    canonical.withUnsafeBytes { slot.copyMemory(from: $0) }
-                    hash.store(to: slot.baseAddress! + canonical.count)
-                }
-                try withStreamKey(request.stream, version) {
-                    try txn.put(streams, key: $0, value: key, flags: .noOverwrite)
-                }
-            }
-            state.head.position = position
-            state.head.hash = hash
-            if let projector = state.projector {
-                try projector.project(
-                    RecordedEvent(
-                        position: position, streamID: request.stream, streamVersion: version, type: event.type,
-                        schemaVersion: event.schemaVersion, recordedAt: state.now, metadata: event.metadata,
-                        payload: event.payload, hash: hash),
-                    in: txn)
+        try request.events.withUnsafeBufferPointer { events in
+            for index in events.indices {
+                version += 1
+                try append(events[index], version: version, of: request.stream, in: txn, state: &state)
             }
         }
         try apply(request.claims, for: request.stream, in: txn)
         state.head.recordedAt = state.now
-        state.versions[request.stream] = version
+        state.versions.set(version, for: request.stream)
         return .success(
             AppendResult(
                 stream: request.stream, firstPosition: first, lastPosition: state.head.position,
                 streamVersion: version, recordedAt: state.now))
+    }
+
+    /// Writes one event at the next position: its envelope and chain hash, its stream index
+    /// entry, and its projection if one is attached.
+    private func append(
+        _ event: NewEvent, version: UInt64, of stream: UUID, in txn: borrowing Transaction, state: inout BatchState
+    ) throws {
+        let position = state.head.position + 1
+        state.encoder.reset()
+        Envelope.writeCanonical(
+            of: event, position: position, streamID: stream, streamVersion: version,
+            recordedAt: state.now, to: &state.encoder)
+        let canonical = state.encoder.bytes
+        let hash = canonical.withUnsafeBytes { state.hasher.next(after: state.head.hash, canonical: $0) }
+        try withPositionKey(position) { key in
+            try txn.put(events, key: key, reserving: canonical.count + Envelope.hashSize, flags: .append) { slot in
+                canonical.withUnsafeBytes { slot.copyMemory(from: $0) }
+                hash.store(to: slot.baseAddress! + canonical.count)
+            }
+            try withStreamKey(stream, version) {
+                try txn.put(streams, key: $0, value: key, flags: .noOverwrite)
+            }
+        }
+        state.head.position = position
+        state.head.hash = hash
+        if let projector = state.projector {
+            try projector.project(
+                RecordedEvent(
+                    position: position, streamID: stream, streamVersion: version, type: event.type,
+                    schemaVersion: event.schemaVersion, recordedAt: state.now, metadata: event.metadata,
+                    payload: event.payload, hash: hash),
+                in: txn)
+        }
     }
 
     private func apply(_ claims: [UniqueClaim], for stream: UUID, in txn: borrowing Transaction) throws {
@@ -135,9 +149,13 @@ extension LogStorage {
         if request.events.count > NewEvent.maximumEventsPerAppend {
             return .tooManyEvents(count: request.events.count, limit: NewEvent.maximumEventsPerAppend)
         }
-        for event in request.events {
-            do { try event.validate() } catch { return error }
+        let invalid = request.events.withUnsafeBufferPointer { events -> EventLogError? in
+            for index in events.indices where !events[index].isWithinLimits {
+                do throws(EventLogError) { try events[index].validate() } catch { return error }
+            }
+            return nil
         }
+        if let invalid { return invalid }
         for claim in request.claims {
             if claim.scope.utf8.isEmpty || claim.scope.utf8.count > 64 || claim.key.isEmpty || claim.key.count > 256 {
                 return .invalidEvent("a unique claim needs a scope of 1 to 64 bytes and a key of 1 to 256 bytes")
@@ -153,13 +171,24 @@ private struct BatchState {
     let startPosition: UInt64
     var now = Timestamp(microsecondsSince1970: 0)
     /// Stream versions written earlier in this transaction.
-    var versions: [UUID: UInt64] = [:]
+    var versions = StreamVersions()
     var encoder = ByteWriter(capacity: 1_024)
-    var scratch: [UInt8] = []
+    let hasher = ChainHasher()
     var projector: (any TransactionalProjector)?
 
     init(head: LogHead) {
         self.head = head
         self.startPosition = head.position
+    }
+}
+
+extension NewEvent {
+    /// The limits ``validate()`` checks, read in place: calling `validate()` on an event that
+    /// sits in an array copies it (retaining its strings and payload), so it is called only to
+    /// name the limit an event breaks.
+    @inline(__always)
+    fileprivate var isWithinLimits: Bool {
+        (1...255).contains(type.utf8.count) && metadata.actor.utf8.count <= 255
+            && metadata.correlationID.utf8.count <= 255 && payload.count <= Self.maximumPayloadSize
     }
 }

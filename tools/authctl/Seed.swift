@@ -26,7 +26,11 @@ struct Seed: AsyncParsableCommand {
             printError("authctl: --users must be positive and --events at least twice --users")
             throw ExitCode(64)
         }
-        let log = try failing { try LMDBEventLog(directory: root.data) }
+        // A map big enough from the start: growing it aborts and redoes a whole window's
+        // transaction each time, about ten times on the way to a few gigabytes. The file itself
+        // still grows only as pages are written.
+        let mapSize = 64 << 20 + events * 512
+        let log = try failing { try LMDBEventLog(directory: root.data, options: .init(initialMapSize: mapSize)) }
         defer { log.close() }
         let keys = try failing { try KeyStore(dataDirectory: root.data) }
         let started = Date()

@@ -1,0 +1,41 @@
+import EventLog
+import Foundation
+import Testing
+
+@testable import EventLogLMDB
+
+/// The writer's own chain hashing and stream-version table agree with the plain versions.
+@Suite struct WriterBookkeepingTests {
+    @Test func chainLinksMatchTheOneShotHash() {
+        let hasher = ChainHasher()
+        var scratch: [UInt8] = []
+        var link = ChainHash.genesis
+        for size in [0, 1, 31, 32, 33, 290, 4_096] {
+            let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ size) }
+            let expected = bytes.withUnsafeBytes { link.next(canonicalBytes: $0, scratch: &scratch) }
+            let computed = bytes.withUnsafeBytes { hasher.next(after: link, canonical: $0) }
+            #expect(computed == expected)
+            link = computed
+        }
+    }
+
+    @Test func streamVersionsBehaveLikeADictionary() {
+        var table = StreamVersions()
+        var reference: [UUID: UInt64] = [:]
+        var ids = (0..<5_000).map { _ in UUID() }
+        ids.append(UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
+        ids += (0..<3_000).map { _ in UUID.timeOrdered(at: Timestamp(microsecondsSince1970: 1_000)) }
+        var state: UInt64 = 7
+        for round in 0..<30_000 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let id = ids[Int(state >> 33) % ids.count]
+            #expect(table.version(of: id) == reference[id])
+            let version = UInt64(round + 1)
+            table.set(version, for: id)
+            reference[id] = version
+        }
+        #expect(table.count == reference.count)
+        for id in ids { #expect(table.version(of: id) == reference[id]) }
+        #expect(table.version(of: UUID()) == nil)
+    }
+}
