@@ -27,7 +27,7 @@ let package = Package(
         // and the `EventLog` protocol every backend implements. No storage here.
         .target(name: "EventLog", dependencies: ["COpenSSL"]),
         // The embedded default backend: the log on one LMDB environment, with group commit.
-        .target(name: "EventLogLMDB", dependencies: ["EventLog", "LMDB", "CLMDB"]),
+        .target(name: "EventLogLMDB", dependencies: ["EventLog", "LMDB", "CLMDB", "COpenSSL"]),
         // Password hashing (Argon2id, scrypt) in PHC strings, and the pool it runs on.
         .target(name: "PasswordHashing", dependencies: ["CArgon2", "COpenSSL"]),
         // Access tokens: EdDSA (Ed25519) JWTs on OpenSSL, the signing-key file.
