@@ -165,15 +165,19 @@ struct ProblemMiddleware: RouterMiddleware {
         let status = Int(response.status.code)
         server.metrics.record(method: request.method.rawValue, route: route, status: status, seconds: seconds)
         // One structured line per request: never a body, a query string or a header value.
-        var metadata: Logger.Metadata = [
-            "request_id": "\(requestID)", "method": "\(request.method.rawValue)", "route": "\(route)",
-            "status": "\(status)", "ms": "\(Int(seconds * 1_000))",
-        ]
+        // Built only when it is logged (errors always, the rest at debug level).
+        func metadata() -> Logger.Metadata {
+            var metadata: Logger.Metadata = [
+                "request_id": "\(requestID)", "method": "\(request.method.rawValue)", "route": "\(route)",
+                "status": "\(status)", "ms": "\(Int(seconds * 1_000))",
+            ]
+            if status >= 500 { metadata["error"] = "\(failure ?? "none")" }
+            return metadata
+        }
         if status >= 500 {
-            metadata["error"] = "\(failure ?? "none")"
-            server.logger.error("request failed", metadata: metadata)
+            server.logger.error("request failed", metadata: metadata())
         } else {
-            server.logger.debug("request", metadata: metadata)
+            server.logger.debug("request", metadata: metadata())
         }
         return response
     }
