@@ -7,18 +7,10 @@ func randomBytes(_ random: inout FastRandom) -> [UInt8] {
     (0..<4).flatMap { _ in withUnsafeBytes(of: random.next()) { Array($0) } }
 }
 
-/// SplitMix64: fast, not for secrets.
-struct FastRandom: RandomNumberGenerator {
-    var state: UInt64
+/// The seeder's generator: fast, seedable, not for secrets.
+typealias FastRandom = SplitMix64
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
     mutating func uuid() -> UUID {
         let (a, b) = (next(), next())
         var bytes = withUnsafeBytes(of: (a, b)) { Array($0) }

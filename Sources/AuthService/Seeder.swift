@@ -50,7 +50,7 @@ public struct Seeder: Sendable {
         let others = max(0, events - 2 * users)
         // Seeded data is not secret: a fast generator instead of a system call per number.
         var system = SystemRandomNumberGenerator()
-        var random = FastRandom(state: system.next())
+        var random = FastRandom(seed: system.next())
         let sealer = try AESGCMContext()
         var written = 0
         var pending: Task<Void, any Error>?

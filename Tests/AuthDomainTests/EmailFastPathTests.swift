@@ -1,3 +1,4 @@
+import EventLog
 import Foundation
 import Testing
 
@@ -82,18 +83,5 @@ import Testing
         #expect(TokenHash(of: text.utf8) == TokenHash(of: Array(text.utf8)))
         #expect(TokenHash(of: text.utf8.lazy.map { $0 }) == TokenHash(of: Array(text.utf8)))
         #expect(try EmailAddress(text).claimKey == TokenHash(of: Array(text.utf8)).bytes)
-    }
-}
-
-/// A small deterministic generator, so a failing input can be found again.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

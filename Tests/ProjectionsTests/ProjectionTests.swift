@@ -12,7 +12,7 @@ import Testing
     /// Runs random commands through the service, then checks the projection against a fresh
     /// fold of every stream and the role index against a scan of the User table.
     func randomHistory(_ world: World, seed: UInt64, steps: Int) async throws {
-        var random = SplitMix(state: seed)
+        var random = SplitMix64(seed: seed)
         var users: [UUID] = []
         let admin = Actor.system
         for step in 0..<steps {

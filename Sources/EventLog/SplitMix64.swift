@@ -1,0 +1,19 @@
+/// SplitMix64: a fast, seedable generator for generated data and reproducible tests.
+///
+/// Not for secrets: tokens, keys and nonces come from the system's or OpenSSL's generator.
+/// A seed names one sequence, so a failing property test or a benchmark log can be made again.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    public var state: UInt64
+
+    public init(seed: UInt64) {
+        state = seed
+    }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
