@@ -33,12 +33,7 @@ extension UserState {
     /// What a row decodes to when its sealed part is left closed (see `UserRow.decode`).
     var withoutPersonalFields: UserState {
         var state = self
-        state.email = ""
-        state.passwordHash = ""
-        state.firstName = ""
-        state.lastName = ""
-        state.phone = nil
-        state.stripeCustomerID = nil
+        state.clearPersonalFields()
         return state
     }
 }

@@ -78,16 +78,22 @@ extension UserState {
         case .erased:
             self.isErased = true
             self.deletedAt = self.deletedAt ?? time
-            self.email = ""
-            self.passwordHash = ""
-            self.firstName = ""
-            self.lastName = ""
-            self.phone = nil
-            self.stripeCustomerID = nil
+            self.clearPersonalFields()
             self.emailVerification = nil
             self.passwordReset = nil
             self.endSessions(at: time)
         }
+    }
+
+    /// Empties every personal field (the ones sealed with the user's data key): what erasure
+    /// leaves, and what a row read without opening its sealed part holds.
+    public mutating func clearPersonalFields() {
+        email = ""
+        passwordHash = ""
+        firstName = ""
+        lastName = ""
+        phone = nil
+        stripeCustomerID = nil
     }
 
     /// Ends the refresh session and refuses access tokens issued before `time`.

@@ -109,12 +109,18 @@ extension RunningServer {
     }
 }
 
-/// Runs authctl and returns its standard output.
-func authctlOutput(_ arguments: [String]) throws -> String {
+/// An authctl process with `arguments`, in an environment without the caller's `AUTHLOG_` settings.
+func authctlProcess(_ arguments: [String]) -> Process {
     let process = Process()
     process.executableURL = products().appendingPathComponent("authctl")
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }
+    return process
+}
+
+/// Runs authctl and returns its standard output.
+func authctlOutput(_ arguments: [String]) throws -> String {
+    let process = authctlProcess(arguments)
     let out = Pipe()
     process.standardOutput = out
     process.standardError = FileHandle.nullDevice
@@ -127,10 +133,7 @@ func authctlOutput(_ arguments: [String]) throws -> String {
 /// Runs authctl against a data directory (before authd starts, or beside it).
 @discardableResult
 func authctl(_ arguments: [String], input: String? = nil) throws -> Int32 {
-    let process = Process()
-    process.executableURL = products().appendingPathComponent("authctl")
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }
+    let process = authctlProcess(arguments)
     let stdin = Pipe()
     process.standardInput = stdin
     process.standardOutput = FileHandle.nullDevice
