@@ -192,8 +192,15 @@ extension UserProjection {
 
         // Rows are encoded on every core while the writer puts the previous chunk: a put
         // waits mostly on the disk (each transaction is synced), the encoding on the CPU.
-        for range in chunks {
-            let rows = try encodeRows(range, partitions: partitions) { at, body in
+        // At most three chunks are in hand at once (one being put, one queued, one being
+        // encoded), so three sets of buffers, reused in turn, hold them all: fresh ones for
+        // every chunk cost a page fault per 4 KiB.
+        let buffers = (0..<3).map { _ in
+            (0..<partitions).map { _ in EncodedRows(capacity: chunkSize / partitions + 1) }
+        }
+        for (number, range) in chunks.enumerated() {
+            let rows = buffers[number % buffers.count]
+            try encodeRows(range, into: rows) { at, body in
                 let (part, index) = (Int(order[at].part), Int(order[at].index))
                 try folds[part].withKey(at: index) { try body(folds[part].states[index], $0) }
             }
@@ -237,24 +244,24 @@ extension UserProjection {
         return order
     }
 
-    /// The rows of the users at `range` of the sorted order, encoded and sealed on every
-    /// core, each core's rows laid out in one buffer: the row at offset `o` of the range is
-    /// `rows[o % partitions]`'s `o / partitions`-th.
+    /// Encodes and seals the rows of the users at `range` of the sorted order on every core,
+    /// into `rows` (one buffer per core, emptied first): the row at offset `o` of the range is
+    /// `rows[o % rows.count]`'s `o / rows.count`-th.
     private func encodeRows(
-        _ range: Range<Int>, partitions: Int,
+        _ range: Range<Int>, into rows: [EncodedRows],
         user: @Sendable (Int, (UserState, UnsafeRawBufferPointer?) throws -> Void) throws -> Void
-    ) throws -> [EncodedRows] {
-        let rows = Mutex<[EncodedRows]>(Array(repeating: EncodedRows(), count: partitions))
+    ) throws {
         let failure = Mutex<(any Error)?>(nil)
-        DispatchQueue.concurrentPerform(iterations: partitions) { part in
+        DispatchQueue.concurrentPerform(iterations: rows.count) { part in
             do {
                 let context = try AESGCMContext()
-                var encoded = EncodedRows(capacity: range.count / partitions + 1)
+                let encoded = rows[part]
+                encoded.removeAll()
                 var scratch = ByteWriter(capacity: 256)
                 var associatedData = UserRow.sealingContext(
                     UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
                 let idOffset = associatedData.count - 16
-                for offset in stride(from: part, to: range.count, by: partitions) {
+                for offset in stride(from: part, to: range.count, by: rows.count) {
                     try user(range.lowerBound + offset) { state, key in
                         withUnsafeBytes(of: state.id.uuid) { id in
                             associatedData.withUnsafeMutableBytes {
@@ -276,24 +283,29 @@ extension UserProjection {
                     }
                     encoded.ends.append(encoded.bytes.bytes.count)
                 }
-                rows.withLock { [encoded] in $0[part] = encoded }
             } catch {
                 failure.withLock { $0 = $0 ?? error }
             }
         }
         if let error = failure.withLock({ $0 }) { throw error }
-        return rows.withLock { $0 }
     }
 }
 
-/// Rows laid out one after another in one buffer, with where each ends.
-struct EncodedRows: Sendable {
+/// Rows laid out one after another in one buffer, with where each ends. A class, so that a
+/// rebuild reuses its memory from chunk to chunk and each core fills its own in place; the
+/// rebuild hands one to the writer thread and takes it back only after that put is done.
+final class EncodedRows: @unchecked Sendable {
     var bytes: ByteWriter
     var ends: [Int] = []
 
-    init(capacity: Int = 0) {
+    init(capacity: Int) {
         bytes = ByteWriter(capacity: capacity * 400)
         ends.reserveCapacity(capacity)
+    }
+
+    func removeAll() {
+        bytes.reset()
+        ends.removeAll(keepingCapacity: true)
     }
 
     /// The `number`-th row.
