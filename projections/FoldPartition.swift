@@ -25,12 +25,19 @@ struct FoldPartition {
     init(expectedUsers: Int) {
         var bits: UInt64 = 10
         while (1 << bits) < expectedUsers * 2 { bits += 1 }
-        table = [UInt64](repeating: 0, count: 1 << bits)
+        table = Self.emptyTable(count: 1 << bits)
         shift = 64 - bits
-        ids.reserveCapacity(expectedUsers)
-        states.reserveCapacity(expectedUsers)
-        keyBytes.reserveCapacity(expectedUsers * 32)
-        hasKey.reserveCapacity(expectedUsers)
+        // Hundreds of megabytes for a large log: mapped in up front (see `prefault`).
+        ids = Array(prefaultedCapacity: expectedUsers)
+        states = Array(prefaultedCapacity: expectedUsers)
+        keyBytes = Array(prefaultedCapacity: expectedUsers * 32)
+        hasKey = Array(prefaultedCapacity: expectedUsers)
+    }
+
+    private static func emptyTable(count: Int) -> [UInt64] {
+        var table = [UInt64](prefaultedCapacity: count)
+        table.append(contentsOf: repeatElement(0, count: count))
+        return table
     }
 
     var count: Int { states.count }
@@ -93,7 +100,7 @@ struct FoldPartition {
     private mutating func grow() {
         let bits = 64 - shift + 1
         shift = 64 - bits
-        table = [UInt64](repeating: 0, count: 1 << bits)
+        table = Self.emptyTable(count: 1 << bits)
         let mask = table.count - 1
         for (index, id) in ids.enumerated() {
             let (hash, check) = Self.hash(id)
