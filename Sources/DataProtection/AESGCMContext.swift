@@ -107,6 +107,49 @@ public final class AESGCMContext {
     }
 }
 
+extension AESGCMContext {
+    /// Calls `body` with an opener for many values sealed under one `key` (a key store's
+    /// slots under the key-encryption key): the key is scheduled once, and each value then
+    /// sets only its nonce, instead of a key schedule per value. Not for use after `body`.
+    public func withOpener<Result>(
+        key: UnsafeRawBufferPointer, _ body: (KeyedOpener) throws -> Result
+    ) throws -> Result {
+        precondition(key.count == 32)
+        guard EVP_DecryptInit_ex(opening, nil, nil, bytes(key), nil) == 1 else {
+            throw DataProtectionError.crypto("AES-256-GCM key setup failed")
+        }
+        return try body(KeyedOpener(context: opening))
+    }
+
+    /// Opens values under the key given to ``AESGCMContext/withOpener(key:_:)``.
+    public struct KeyedOpener {
+        fileprivate let context: OpaquePointer
+
+        /// Opens `sealed` into `output`, which must hold exactly `sealed.count -
+        /// AESGCM.overhead` bytes; throws ``DataProtectionError/tampered`` if anything was changed.
+        public func open(
+            _ sealed: UnsafeRawBufferPointer, associatedData: UnsafeRawBufferPointer,
+            into output: UnsafeMutableRawBufferPointer
+        ) throws(DataProtectionError) {
+            guard sealed.count >= AESGCM.overhead, output.count == sealed.count - AESGCM.overhead,
+                let out = output.baseAddress?.assumingMemoryBound(to: UInt8.self)
+            else { throw .tampered }
+            let base = bytes(sealed)!
+            let count = output.count
+            var length: Int32 = 0
+            let tag = UnsafeMutableRawPointer(mutating: base + AESGCM.nonceSize + count)
+            let ok =
+                EVP_DecryptInit_ex(context, nil, nil, nil, base) == 1
+                && (associatedData.isEmpty
+                    || EVP_DecryptUpdate(context, nil, &length, bytes(associatedData), Int32(associatedData.count)) == 1)
+                && EVP_DecryptUpdate(context, out, &length, base + AESGCM.nonceSize, Int32(count)) == 1
+                && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, Int32(AESGCM.tagSize), tag) == 1
+                && EVP_DecryptFinal_ex(context, out + count, &length) == 1
+            guard ok else { throw .tampered }
+        }
+    }
+}
+
 /// The bytes of a non-empty buffer as OpenSSL takes them (`nil` for an empty one).
 @inline(__always)
 private func bytes(_ buffer: UnsafeRawBufferPointer) -> UnsafePointer<UInt8>? {

@@ -132,39 +132,47 @@ public final class KeyStore: Sendable {
         var wrap = Array("authlog data key ".utf8) + [UInt8](repeating: 0, count: 16)
         let prefix = wrap.count - 16
         var kekBytes = kek.bytes
-        defer { kekBytes.withUnsafeMutableBytes { cleanse($0) } }
-        for first in stride(from: 0, to: total, by: slotsPerChunk) {
-            let count = min(slotsPerChunk, total - first)
-            let size = count * Self.slotSize
-            guard pread(descriptor, &buffer, size, off_t(Self.headerSize + first * Self.slotSize)) == size else {
-                throw DataProtectionError.keyStore("cannot read \(path)")
-            }
-            try buffer.withUnsafeBytes { raw in
-                for number in 0..<count {
-                    let slot = UnsafeRawBufferPointer(
-                        rebasing: raw[(number * Self.slotSize)..<((number + 1) * Self.slotSize)])
-                    let user = UUID(uuid: slot.loadUnaligned(as: uuid_t.self))
-                    guard user != Self.emptySlot, wanted(user) else { continue }
-                    wrap.withUnsafeMutableBytes {
-                        $0.baseAddress!.advanced(by: prefix).copyMemory(from: slot.baseAddress!, byteCount: 16)
+        var key = [UInt8](repeating: 0, count: 32)
+        defer {
+            kekBytes.withUnsafeMutableBytes { cleanse($0) }
+            key.withUnsafeMutableBytes { cleanse($0) }
+        }
+        try kekBytes.withUnsafeBytes { kek in
+            try context.withOpener(key: kek) { opener in
+                for first in stride(from: 0, to: total, by: slotsPerChunk) {
+                    let count = min(slotsPerChunk, total - first)
+                    let size = count * Self.slotSize
+                    guard pread(descriptor, &buffer, size, off_t(Self.headerSize + first * Self.slotSize)) == size
+                    else {
+                        throw DataProtectionError.keyStore("cannot read \(path)")
                     }
-                    var key: [UInt8]
-                    do {
-                        key = try kekBytes.withUnsafeBytes { kek in
-                            try wrap.withUnsafeBytes { ad in
-                                try context.open(
-                                    UnsafeRawBufferPointer(rebasing: slot[16..<76]), key: kek, associatedData: ad)
+                    try buffer.withUnsafeBytes { raw in
+                        for number in 0..<count {
+                            let slot = UnsafeRawBufferPointer(
+                                rebasing: raw[(number * Self.slotSize)..<((number + 1) * Self.slotSize)])
+                            let user = UUID(uuid: slot.loadUnaligned(as: uuid_t.self))
+                            guard user != Self.emptySlot, wanted(user) else { continue }
+                            wrap.withUnsafeMutableBytes {
+                                $0.baseAddress!.advanced(by: prefix).copyMemory(from: slot.baseAddress!, byteCount: 16)
                             }
+                            do {
+                                try wrap.withUnsafeBytes { ad in
+                                    try key.withUnsafeMutableBytes {
+                                        try opener.open(
+                                            UnsafeRawBufferPointer(rebasing: slot[16..<76]), associatedData: ad,
+                                            into: $0)
+                                    }
+                                }
+                            } catch DataProtectionError.tampered {
+                                // Read while an erase was overwriting it? Then the slot is zeros now.
+                                guard try readSlot(first + number).allSatisfy({ $0 == 0 }) else {
+                                    throw DataProtectionError.tampered
+                                }
+                                continue
+                            }
+                            try key.withUnsafeBytes { try body(user, $0) }
                         }
-                    } catch DataProtectionError.tampered {
-                        // Read while an erase was overwriting it? Then the slot is zeros now.
-                        guard try readSlot(first + number).allSatisfy({ $0 == 0 }) else {
-                            throw DataProtectionError.tampered
-                        }
-                        continue
                     }
-                    defer { key.withUnsafeMutableBytes { cleanse($0) } }
-                    try key.withUnsafeBytes { try body(user, $0) }
                 }
             }
         }

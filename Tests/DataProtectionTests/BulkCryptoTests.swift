@@ -50,6 +50,46 @@ import Testing
             }
         }
     }
+
+    @Test func aKeyedOpenerOpensManyValuesAndRefusesChangedOnesWithoutLosingItsKey() throws {
+        let context = try AESGCMContext()
+        let values = (0..<40).map { number in
+            (0..<(number % 3 == 0 ? 0 : 32)).map { UInt8(truncatingIfNeeded: $0 &+ number) }
+        }
+        let sealed = try values.enumerated().map { number, value in
+            try AESGCM.seal(value, key: key, associatedData: [UInt8(number)])
+        }
+        try key.withUnsafeBytes { key in
+            try context.withOpener(key: key) { opener in
+                for (number, value) in values.enumerated() {
+                    var changed = sealed[number]
+                    changed[AESGCM.nonceSize] ^= 1
+                    var output = [UInt8](repeating: 0, count: value.count)
+                    // A changed value, a wrong context, then the right one: only the last opens.
+                    for (bytes, context, opens) in [
+                        (changed, UInt8(number), false), (sealed[number], UInt8(number + 1), false),
+                        (sealed[number], UInt8(number), true),
+                    ] {
+                        let open = {
+                            try bytes.withUnsafeBytes { bytes in
+                                try [context].withUnsafeBytes { ad in
+                                    try output.withUnsafeMutableBytes {
+                                        try opener.open(bytes, associatedData: ad, into: $0)
+                                    }
+                                }
+                            }
+                        }
+                        if opens {
+                            try open()
+                            #expect(output == value)
+                        } else {
+                            #expect(throws: DataProtectionError.tampered) { try open() }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 @Suite struct KeyStoreBulkTests {
