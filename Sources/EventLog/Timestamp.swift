@@ -32,6 +32,68 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 
     /// RFC 3339 in UTC with six fractional digits, e.g. `2026-11-27T17:44:28.123456Z`.
     public var description: String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(27)
+        writeRFC3339(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends ``description`` as UTF-8 to `bytes`, without building strings: the read API
+    /// prints several times per user, and `gmtime_r` with string padding cost more than the
+    /// rest of a response body. Years 1 to 9999 are computed from the day count (proleptic
+    /// Gregorian calendar, as `gmtime_r`); instants outside them go through `gmtime_r`.
+    public func writeRFC3339(to bytes: inout [UInt8]) {
+        let micros = microsecondsSince1970
+        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+        let fraction = micros - seconds * 1_000_000
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = seconds - days * 86_400
+        let (year, month, day) = Self.civil(fromDays: days)
+        guard (1...9999).contains(year) else {
+            bytes.append(contentsOf: gmtimeDescription().utf8)
+            return
+        }
+        func digits(_ value: Int64, _ width: Int) {
+            var divisor: Int64 = 1
+            for _ in 1..<width { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                bytes.append(UInt8(truncatingIfNeeded: 0x30 + rest / divisor))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(year, 4)
+        bytes.append(0x2D)  // -
+        digits(month, 2)
+        bytes.append(0x2D)
+        digits(day, 2)
+        bytes.append(0x54)  // T
+        digits(secondOfDay / 3_600, 2)
+        bytes.append(0x3A)  // :
+        digits(secondOfDay / 60 % 60, 2)
+        bytes.append(0x3A)
+        digits(secondOfDay % 60, 2)
+        bytes.append(0x2E)  // .
+        digits(fraction, 6)
+        bytes.append(0x5A)  // Z
+    }
+
+    /// Year, month and day of the day `days` after 1970-01-01 (H. Hinnant's `civil_from_days`).
+    static func civil(fromDays days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let shiftedMonth = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
+        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
+    /// The form through `gmtime_r`, for years the day count does not print.
+    func gmtimeDescription() -> String {
         let micros = microsecondsSince1970
         let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
         let fraction = micros - seconds * 1_000_000

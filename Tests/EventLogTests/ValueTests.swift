@@ -19,6 +19,42 @@ import Testing
         #expect(Timestamp(microsecondsSince1970: -1).description == "1969-12-31T23:59:59.999999Z")
     }
 
+    @Test func timestampsPrintAsGmtimeDoesAcrossYearsOneToNineThousandNineHundredNinetyNine() {
+        let first: Int64 = -62_135_596_800_000_000  // 0001-01-01T00:00:00Z
+        let last: Int64 = 253_402_300_799_999_999  // 9999-12-31T23:59:59.999999Z
+        var edges: [Int64] = [first, last, 0, -1, 1, 951_782_400_000_000, -2_203_891_200_000_000]
+        edges += [first - 1, last + 1]  // outside: printed through gmtime_r
+        var random = SplitMix64(seed: 2_026)
+        let samples = (0..<20_000).map { _ in first + Int64(random.next() % UInt64(last - first)) }
+        for micros in edges + samples {
+            let time = Timestamp(microsecondsSince1970: micros)
+            #expect(time.description == time.gmtimeDescription(), "at \(micros) µs")
+        }
+        #expect(Timestamp(microsecondsSince1970: 951_782_400_000_000).description == "2000-02-29T00:00:00.000000Z")
+        #expect(Timestamp(microsecondsSince1970: last).description == "9999-12-31T23:59:59.999999Z")
+    }
+
+    @Test func jsonStringsWrittenAsBytesEqualTheQuotedForm() {
+        var random = SplitMix64(seed: 7)
+        let pieces = [
+            "a", "é", "\"", "\\", "\n", "\r", "\t", "\u{0}", "\u{1F}", "\u{7F}", "\u{2028}", "\u{2029}", "\u{2027}",
+            "€", "😀", " ",
+        ]
+        var inputs = ["", "plain ascii", "\u{2028}", "ends with \u{E2}"]
+        for _ in 0..<5_000 {
+            inputs.append(
+                String(
+                    (0..<Int(random.next() % 12)).map { _ in pieces[Int(random.next() % UInt64(pieces.count))] }
+                        .joined()))
+        }
+        for input in inputs {
+            var bytes: [UInt8] = []
+            JSONString.append(quoting: input, to: &bytes)
+            #expect(
+                String(decoding: bytes, as: UTF8.self) == JSONString.quote(input), "for \(Array(input.unicodeScalars))")
+        }
+    }
+
     @Test func conflictMessagesSayWhatWasExpectedAndFound() {
         let stream = UUID(uuidString: "6F9619FF-8B86-D011-B42D-00C04FC964FF")!
         let error = EventLogError.conflict(stream: stream, expected: .noStream, actual: 2)
