@@ -123,36 +123,36 @@ final class Metrics: Sendable {
     }
 }
 
-/// A user as the API returns them: the seed's snake_case fields, never password_hash,
-/// password_reset_token or refresh_token_hash. Built by hand (keys sorted), since this is
-/// the body of the hottest route.
-func userJSON(_ user: UserState) -> String {
-    func string(_ value: String) -> String { JSONString.quote(value) }
-    func optional(_ value: String?) -> String { value.map(string) ?? "null" }
-    func time(_ value: Timestamp?) -> String { value.map { "\"\($0)\"" } ?? "null" }
-    return
-        "{\"created_at\":\"\(user.createdAt)\",\"deleted_at\":\(time(user.deletedAt)),\"email\":\(string(user.email)),"
-        + "\"email_verified_at\":\(time(user.emailVerifiedAt)),\"first_name\":\(string(user.firstName)),"
-        + "\"id\":\"\(user.id.uuidString.lowercased())\",\"last_login_at\":\(time(user.lastLoginAt)),"
-        + "\"last_name\":\(string(user.lastName)),\"password_reset_expires\":\(time(user.passwordReset?.expiresAt)),"
-        + "\"phone\":\(optional(user.phone)),\"role\":\"\(user.role.rawValue)\","
-        + "\"stripe_customer_id\":\(optional(user.stripeCustomerID)),\"updated_at\":\"\(user.updatedAt)\"}"
-}
-
 extension AuthServer {
     /// A page of users as a JSON response.
     func page(_ users: [UserState], next: String?) -> Response {
-        let body =
-            "{\"next_cursor\":" + (next.map { "\"\($0)\"" } ?? "null") + ",\"users\":["
-            + users.map(userJSON).joined(separator: ",") + "]}"
+        var body: [UInt8] = []
+        body.reserveCapacity(64 + users.count * 400)
+        body.append(contentsOf: "{\"next_cursor\":".utf8)
+        if let next {
+            body.append(0x22)
+            body.append(contentsOf: next.utf8)  // base64url: nothing to escape
+            body.append(0x22)
+        } else {
+            body.append(contentsOf: "null".utf8)
+        }
+        body.append(contentsOf: ",\"users\":[".utf8)
+        for (index, user) in users.enumerated() {
+            if index > 0 { body.append(0x2C) }
+            UserJSON.write(user, to: &body)
+        }
+        body.append(contentsOf: "]}".utf8)
         return Response(
-            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     /// A user as a JSON response.
     func respond(_ user: UserState, status: HTTPResponse.Status = .ok) -> Response {
-        Response(
+        var body: [UInt8] = []
+        body.reserveCapacity(400)
+        UserJSON.write(user, to: &body)
+        return Response(
             status: status, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(string: userJSON(user))))
+            body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
