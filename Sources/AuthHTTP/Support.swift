@@ -75,25 +75,53 @@ final class Metrics: Sendable {
         var route: Route
         var status: Int
     }
+    /// One route's latencies: requests per bucket (not cumulative: each request adds to one
+    /// bucket, the first whose bound it is within, or none past the last), their sum and count.
+    private struct Latency {
+        var counts = [Int](repeating: 0, count: Metrics.buckets.count)
+        var sum = 0.0
+        var count = 0
+
+        mutating func add(_ seconds: Double, inBucket bucket: Int?) {
+            if let bucket { counts[bucket] += 1 }
+            sum += seconds
+            count += 1
+        }
+
+        /// The cumulative count of bucket `index`, as Prometheus' `le` buckets are.
+        func cumulative(_ index: Int) -> Int { counts[...index].reduce(0, +) }
+    }
     private struct Series {
         var requests: [Outcome: Int] = [:]
-        var latency: [Route: (counts: [Int], sum: Double, count: Int)] = [:]
+        var latency: [Route: Latency] = [:]
     }
     private let series = Mutex(Series())
 
+    /// Counts one request: one look-up per table under the lock, since every request pays it.
     func record(method: String, route: String, status: Int, seconds: Double) {
         let key = Route(method: method, route: route)
+        let bucket = Self.buckets.firstIndex { seconds <= $0 }
         series.withLock { series in
             series.requests[Outcome(route: key, status: status), default: 0] += 1
-            series.latency[key, default: (Array(repeating: 0, count: Self.buckets.count), 0, 0)].sum += seconds
-            series.latency[key]!.count += 1
-            for (index, bound) in Self.buckets.enumerated() where seconds <= bound {
-                series.latency[key]!.counts[index] += 1
-            }
+            series.latency[key, default: Latency()].add(seconds, inBucket: bucket)
         }
     }
 
     func render(server: AuthServer) -> String {
+        var out = renderRequests()
+        let commits = server.log.groupCommitStatistics
+        out += "# TYPE authlog_appends_total counter\nauthlog_appends_total \(commits.jobs)\n"
+        out += "# TYPE authlog_appended_events_total counter\nauthlog_appended_events_total \(commits.weight)\n"
+        out += "# TYPE authlog_commits_total counter\nauthlog_commits_total \(commits.batches)\n"
+        out += "# TYPE authlog_kdf_queue_depth gauge\nauthlog_kdf_queue_depth \(server.pool.queueDepth)\n"
+        let checkpoint = (try? server.queries.checkpoint()) ?? 0
+        out +=
+            "# TYPE authlog_projection_checkpoint gauge\nauthlog_projection_checkpoint{projection=\"users\"} \(checkpoint)\n"
+        return out
+    }
+
+    /// The request counts and the latency histograms, in Prometheus' text format.
+    func renderRequests() -> String {
         var out = "# TYPE authlog_http_requests_total counter\n"
         let snapshot = series.withLock { $0 }
         func labels(_ route: Route) -> String { "method=\"\(route.method)\",route=\"\(route.route)\"" }
@@ -105,20 +133,12 @@ final class Metrics: Sendable {
         for (labels, entry) in snapshot.latency.map({ (labels($0.key), $0.value) }).sorted(by: { $0.0 < $1.0 }) {
             for (index, bound) in Self.buckets.enumerated() {
                 out +=
-                    "authlog_http_request_duration_seconds_bucket{\(labels),le=\"\(bound)\"} \(entry.counts[index])\n"
+                    "authlog_http_request_duration_seconds_bucket{\(labels),le=\"\(bound)\"} \(entry.cumulative(index))\n"
             }
             out += "authlog_http_request_duration_seconds_bucket{\(labels),le=\"+Inf\"} \(entry.count)\n"
             out += "authlog_http_request_duration_seconds_sum{\(labels)} \(entry.sum)\n"
             out += "authlog_http_request_duration_seconds_count{\(labels)} \(entry.count)\n"
         }
-        let commits = server.log.groupCommitStatistics
-        out += "# TYPE authlog_appends_total counter\nauthlog_appends_total \(commits.jobs)\n"
-        out += "# TYPE authlog_appended_events_total counter\nauthlog_appended_events_total \(commits.weight)\n"
-        out += "# TYPE authlog_commits_total counter\nauthlog_commits_total \(commits.batches)\n"
-        out += "# TYPE authlog_kdf_queue_depth gauge\nauthlog_kdf_queue_depth \(server.pool.queueDepth)\n"
-        let checkpoint = (try? server.queries.checkpoint()) ?? 0
-        out +=
-            "# TYPE authlog_projection_checkpoint gauge\nauthlog_projection_checkpoint{projection=\"users\"} \(checkpoint)\n"
         return out
     }
 }
