@@ -15,8 +15,6 @@ struct FoldPartition {
     /// 32 bytes a state: its data key, if it has one (`hasKey`).
     private var keyBytes: [UInt8] = []
     private var hasKey: [Bool] = []
-    /// The id of each state, by index: compact, so confirming a table hit stays in cache.
-    private var ids: [UUID] = []
     /// Per slot: state index + 1 in the low half (0: an empty slot), a check value of the id
     /// in the high half. Kept at most half full.
     private var table: [UInt64]
@@ -28,7 +26,6 @@ struct FoldPartition {
         table = Self.emptyTable(count: 1 << bits)
         shift = 64 - bits
         // Hundreds of megabytes for a large log: mapped in up front (see `prefault`).
-        ids = Array(prefaultedCapacity: expectedUsers)
         states = Array(prefaultedCapacity: expectedUsers)
         keyBytes = Array(prefaultedCapacity: expectedUsers * 32)
         hasKey = Array(prefaultedCapacity: expectedUsers)
@@ -50,8 +47,11 @@ struct FoldPartition {
         while true {
             let entry = table[slot]
             if entry == 0 { break }
-            // The high half holds the other id word's low bits: a mismatch skips the id load.
-            if UInt32(truncatingIfNeeded: entry >> 32) == check, ids[Int(UInt32(truncatingIfNeeded: entry)) - 1] == id {
+            // The high half holds the other id word's low bits: a mismatch skips the state. A
+            // match is confirmed on the state's own id, in the cache line the fold touches next.
+            if UInt32(truncatingIfNeeded: entry >> 32) == check,
+                states[Int(UInt32(truncatingIfNeeded: entry)) - 1].id == id
+            {
                 return Int(UInt32(truncatingIfNeeded: entry)) - 1
             }
             slot = (slot + 1) & mask
@@ -59,7 +59,6 @@ struct FoldPartition {
         let index = states.count
         precondition(index < Int(UInt32.max), "too many users in one fold partition")
         states.append(UserState(id: id))
-        ids.append(id)
         keyBytes.append(contentsOf: repeatElement(0, count: 32))
         hasKey.append(false)
         table[slot] = UInt64(check) << 32 | UInt64(index + 1)
@@ -102,8 +101,8 @@ struct FoldPartition {
         shift = 64 - bits
         table = Self.emptyTable(count: 1 << bits)
         let mask = table.count - 1
-        for (index, id) in ids.enumerated() {
-            let (hash, check) = Self.hash(id)
+        for (index, state) in states.enumerated() {
+            let (hash, check) = Self.hash(state.id)
             var slot = Int(truncatingIfNeeded: hash >> shift)
             while table[slot] != 0 { slot = (slot + 1) & mask }
             table[slot] = UInt64(check) << 32 | UInt64(index + 1)
