@@ -84,6 +84,16 @@ struct FoldPartition {
         }
     }
 
+    /// Calls `body` with the state at `index` in place, not copied (448 bytes with several
+    /// strings to retain and release), and its data key.
+    func withState<Result>(
+        at index: Int, _ body: (UnsafePointer<UserState>, UnsafeRawBufferPointer?) throws -> Result
+    ) rethrows -> Result {
+        try states.withUnsafeBufferPointer { states in
+            try withKey(at: index) { try body(states.baseAddress! + index, $0) }
+        }
+    }
+
     /// Folds `event`, recorded at `time`, into the state at `index`, in place.
     mutating func apply(_ event: UserEvent, at time: Timestamp, to index: Int) {
         states[index].apply(event, at: time)

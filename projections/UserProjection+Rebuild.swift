@@ -118,7 +118,9 @@ extension UserProjection {
                 try sealing.keys.forEachDataKey(where: mine) { user, key in fold.addKey(key, for: user) }
                 let context = try AESGCMContext()
                 var seen = 0
-                try log.forEachEnvelope(from: 1, through: head, streams: mine) { view in
+                try log.forEachEnvelope(
+                    from: 1, through: head, streams: { Self.partition(ofIDBytes: $0, among: partitions) == part }
+                ) { view in
                     let kind = try UserEventSealing.kind(of: view)
                     let index = fold.index(of: view.streamID)
                     let event = try fold.withKey(at: index) { key in
@@ -208,7 +210,7 @@ extension UserProjection {
             let rows = buffers[number % buffers.count]
             try encodeRows(range, into: rows) { at, body in
                 let (part, index) = (Int(order[at].part), Int(order[at].index))
-                try folds[part].withKey(at: index) { try body(folds[part].states[index], $0) }
+                try folds[part].withState(at: index, body)
             }
             queued.wait()
             if let error = writeFailure.withLock({ $0 }) { throw error }
@@ -255,7 +257,7 @@ extension UserProjection {
     /// `rows[o % rows.count]`'s `o / rows.count`-th.
     private func encodeRows(
         _ range: Range<Int>, into rows: [EncodedRows],
-        user: @Sendable (Int, (UserState, UnsafeRawBufferPointer?) throws -> Void) throws -> Void
+        user: @Sendable (Int, (UnsafePointer<UserState>, UnsafeRawBufferPointer?) throws -> Void) throws -> Void
     ) throws {
         let failure = Mutex<(any Error)?>(nil)
         DispatchQueue.concurrentPerform(iterations: rows.count) { part in
@@ -269,12 +271,12 @@ extension UserProjection {
                 let idOffset = associatedData.count - 16
                 for offset in stride(from: part, to: range.count, by: rows.count) {
                     try user(range.lowerBound + offset) { state, key in
-                        withUnsafeBytes(of: state.id.uuid) { id in
+                        withUnsafeBytes(of: state.pointee.id.uuid) { id in
                             associatedData.withUnsafeMutableBytes {
                                 $0.baseAddress!.advanced(by: idOffset).copyMemory(from: id.baseAddress!, byteCount: 16)
                             }
                         }
-                        try UserRow.encode(state, into: &encoded.bytes, scratch: &scratch) { plain, writer in
+                        try UserRow.encode(state.pointee, into: &encoded.bytes, scratch: &scratch) { plain, writer in
                             guard let key else {  // no key: nothing personal is kept
                                 writer.writeVarint(0)
                                 return
@@ -324,7 +326,11 @@ final class EncodedRows: @unchecked Sendable {
 extension UserProjection {
     /// Which fold partition a user belongs to: by the id's last byte (random in every UUID version).
     static func partition(of id: UUID, among count: Int) -> Int {
-        Int(id.uuid.15) % count
+        partition(ofIDBytes: id.uuid, among: count)
+    }
+
+    static func partition(ofIDBytes id: uuid_t, among count: Int) -> Int {
+        Int(id.15) % count
     }
 
     /// The id's bytes as two big-endian words: sorting by it is sorting the LMDB keys.

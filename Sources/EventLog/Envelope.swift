@@ -39,8 +39,15 @@ public enum Envelope {
     /// for a walk that skips most events (one partition of a fold); `nil` if too short to hold one.
     @inlinable
     public static func streamID(ofStored stored: UnsafeRawBufferPointer) -> UUID? {
+        streamIDBytes(ofStored: stored).map(UUID.init(uuid:))
+    }
+
+    /// ``streamID(ofStored:)`` as the bare 16 bytes, for a filter that runs on every event of
+    /// a walk: making a `UUID` is a call into Foundation.
+    @inlinable
+    public static func streamIDBytes(ofStored stored: UnsafeRawBufferPointer) -> uuid_t? {
         guard stored.count >= 25 else { return nil }
-        return UUID(uuid: stored.loadUnaligned(fromByteOffset: 9, as: uuid_t.self))
+        return stored.loadUnaligned(fromByteOffset: 9, as: uuid_t.self)
     }
 
     /// Reads a stored envelope without copying.

@@ -67,12 +67,12 @@ extension LMDBEventLog {
     /// streams `wanted` accepts only: the others are skipped after reading their stream id,
     /// without parsing (nor checking) the rest of their envelope.
     public func forEachEnvelope(
-        from position: UInt64, through last: UInt64, streams wanted: (UUID) -> Bool,
+        from position: UInt64, through last: UInt64, streams wanted: (uuid_t) -> Bool,
         _ body: (EnvelopeView) throws -> Void
     ) throws {
         try forEachStored(from: position) { key, stored in
             guard key <= last else { return false }
-            guard let stream = Envelope.streamID(ofStored: stored) else {
+            guard let stream = Envelope.streamIDBytes(ofStored: stored) else {
                 throw EventLogError.corrupt(position: key, detail: "envelope too short")
             }
             if wanted(stream) { try body(try storage.envelope(stored, at: key)) }
