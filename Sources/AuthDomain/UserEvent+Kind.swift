@@ -50,15 +50,38 @@ extension UserEvent {
 
         /// The kind whose name is `bytes` (UTF-8), or `nil` for a name no build has written.
         public init?(typeBytes bytes: UnsafeRawBufferPointer) {
-            // Names differ in length or in their first bytes; check the few that share a length.
-            guard let base = bytes.baseAddress else { return nil }
-            for kind in Self.byLength[min(bytes.count, Self.byLength.count - 1)] {
-                if memcmp(base, kind.name.utf8Start, bytes.count) == 0 {
-                    self = kind
-                    return
-                }
+            // The length and the first byte tell the names apart, but for the two password
+            // reset events (told apart by their fourteenth byte); the whole name is then
+            // compared. A switch, because a fold reads the type of every event: a loop over
+            // the names grouped by length cost a retain and a release per event.
+            guard bytes.count >= 9, let base = bytes.baseAddress else { return nil }
+            let candidate: Kind
+            switch (bytes.count, bytes[0]) {
+            case (14, UInt8(ascii: "U")): candidate = .registered
+            case (26, UInt8(ascii: "E")): candidate = .emailVerificationRequested
+            case (13, UInt8(ascii: "E")): candidate = .emailVerified
+            case (14, UInt8(ascii: "L")): candidate = .loginSucceeded
+            case (11, UInt8(ascii: "L")): candidate = .loginFailed
+            case (19, UInt8(ascii: "R")): candidate = .refreshTokenRotated
+            case (25, UInt8(ascii: "R")): candidate = .refreshTokenReuseDetected
+            case (9, UInt8(ascii: "L")): candidate = .loggedOut
+            case (22, UInt8(ascii: "P")):
+                candidate = bytes[13] == UInt8(ascii: "R") ? .passwordResetRequested : .passwordResetCompleted
+            case (15, UInt8(ascii: "P")): candidate = .passwordChanged
+            case (16, UInt8(ascii: "P")): candidate = .passwordRehashed
+            case (14, UInt8(ascii: "P")): candidate = .profileUpdated
+            case (11, UInt8(ascii: "R")): candidate = .roleChanged
+            case (20, UInt8(ascii: "S")): candidate = .stripeCustomerLinked
+            case (15, UInt8(ascii: "U")): candidate = .softDeleted
+            case (12, UInt8(ascii: "U")): candidate = .restored
+            case (10, UInt8(ascii: "U")): candidate = .erased
+            default: return nil
             }
-            return nil
+            let name = candidate.name
+            guard name.utf8CodeUnitCount == bytes.count, memcmp(base, name.utf8Start, bytes.count) == 0 else {
+                return nil
+            }
+            self = candidate
         }
 
         public init?(name: String) {
@@ -68,14 +91,6 @@ extension UserEvent {
             else { return nil }
             self = kind
         }
-
-        /// Kinds grouped by the length of their name (the last group stays empty: no name is that long).
-        static let byLength: [[Kind]] = {
-            let longest = allCases.map(\.name.utf8CodeUnitCount).max()!
-            var groups = [[Kind]](repeating: [], count: longest + 2)
-            for kind in allCases { groups[kind.name.utf8CodeUnitCount].append(kind) }
-            return groups
-        }()
     }
 
     public var kind: Kind {

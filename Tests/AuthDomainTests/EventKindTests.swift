@@ -14,6 +14,15 @@ import Testing
         ] {
             #expect(UserEvent.Kind(name: unknown) == nil, "\(unknown)")
         }
+        // Every name with any one byte changed is no kind's name.
+        for kind in UserEvent.Kind.allCases {
+            let name = Array(kind.name.description.utf8)
+            for index in name.indices {
+                var changed = name
+                changed[index] ^= 0x20
+                #expect(changed.withUnsafeBytes { UserEvent.Kind(typeBytes: $0) } == nil, "\(kind) at \(index)")
+            }
+        }
     }
 
     @Test func theKindOfAnEventNamesItsStoredType() {
