@@ -106,12 +106,14 @@ let package = Package(
         .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing"]),
         .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection"]),
         .testTarget(name: "AccessTokensTests", dependencies: ["AccessTokens", "EventLog"]),
-        .testTarget(name: "AuthctlTests", dependencies: ["authctl", "authd"]),
+        // Helpers the black-box tests share: finding the built executables, running them.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "AuthctlTests", dependencies: ["authctl", "authd", "TestSupport"]),
         .testTarget(
             name: "AuthdTests",
             dependencies: [
                 "authd", "authctl", "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection",
-                "EventLogLMDB",
+                "EventLogLMDB", "TestSupport",
                 "PasswordHashing", "Projections", .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         .testTarget(
@@ -127,7 +129,9 @@ let package = Package(
             ]),
         .testTarget(
             name: "EventLogLMDBTests",
-            dependencies: ["EventLog", "EventLogLMDB", "LMDB", "CLMDB", "authctl", "eventlog-crash-probe"]
+            dependencies: [
+                "EventLog", "EventLogLMDB", "LMDB", "CLMDB", "authctl", "eventlog-crash-probe", "TestSupport",
+            ]
         ),
     ]
 )

@@ -1,38 +1,15 @@
 import Foundation
+import TestSupport
 import Testing
 
-/// Runs the built `authctl` (beside the test bundle) in `directory`'s parent, with no
-/// AUTHLOG_ variables but those given, feeding `input` on stdin.
-func authctl(
-    _ arguments: [String], environment: [String: String] = [:], input: String? = nil
-) throws -> (status: Int32, stdout: String, stderr: String) {
-    let executable =
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
-    while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("authctl").path)
-        && directory.path != "/"
-    {
-        directory.deleteLastPathComponent()
-    }
-    let process = Process()
-    process.executableURL = directory.appendingPathComponent("authctl")
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }.merging(
-        environment
-    ) { $1 }
-    let out = Pipe()
-    let err = Pipe()
-    let inPipe = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = inPipe
-    try process.run()
-    if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
-    try inPipe.fileHandleForWriting.close()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+/// Runs the built `authctl` (beside the test bundle) with no AUTHLOG_ variables but those
+/// given, feeding `input` on stdin.
+func authctl(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws
+    -> ProcessOutput
+{
+    let inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }
+    return try runProcess(
+        builtProduct("authctl"), arguments, environment: inherited.merging(environment) { $1 }, input: input)
 }
 
 /// A fresh directory for one test, removed afterwards.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @Suite struct ReadmeTourTests {
@@ -39,14 +40,4 @@ func packageRoot() -> String {
 }
 
 /// Where the built `authctl` is: beside the test bundle.
-func authctlDirectory() -> String {
-    let executable =
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
-    while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("authctl").path)
-        && directory.path != "/"
-    {
-        directory.deleteLastPathComponent()
-    }
-    return directory.path
-}
+func authctlDirectory() -> String { builtProductsDirectory(containing: "authctl").path }

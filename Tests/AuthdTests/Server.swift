@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -6,17 +7,7 @@ import Testing
 #endif
 
 /// Where the package's built products are: beside the test bundle.
-func products() -> URL {
-    let executable =
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
-    while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("authd").path)
-        && directory.path != "/"
-    {
-        directory.deleteLastPathComponent()
-    }
-    return directory
-}
+func products() -> URL { builtProductsDirectory(containing: "authd") }
 
 /// A real `authd` on an ephemeral loopback port over its own data directory.
 final class RunningServer {

@@ -1,6 +1,7 @@
 import EventLog
 import EventLogLMDB
 import Foundation
+import TestSupport
 
 /// A fresh directory per test, removed when the value goes away.
 final class TemporaryDirectory: Sendable {
@@ -18,40 +19,12 @@ final class TemporaryDirectory: Sendable {
     }
 }
 
-/// Where the package's executables are: beside the test bundle.
-func productPath(_ name: String) -> String {
-    let executable =
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
-    while !FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path) && directory.path != "/"
-    {
-        directory.deleteLastPathComponent()
-    }
-    return directory.appendingPathComponent(name).path
-}
-
-struct ProcessOutput {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
+/// Where the package's executable `name` is: beside the test bundle.
+func productPath(_ name: String) -> String { builtProduct(name).path }
 
 /// Runs a program to completion and collects its output.
 func run(_ executable: String, _ arguments: [String]) throws -> ProcessOutput {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return ProcessOutput(
-        status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-        stderr: String(decoding: stderr, as: UTF8.self))
+    try runProcess(URL(fileURLWithPath: executable), arguments)
 }
 
 func event(_ type: String = "TestEvent", _ text: String = "payload", actor: String = "system") -> NewEvent {
