@@ -131,20 +131,25 @@ extension AESGCMContext {
             _ sealed: UnsafeRawBufferPointer, associatedData: UnsafeRawBufferPointer,
             into output: UnsafeMutableRawBufferPointer
         ) throws(DataProtectionError) {
-            guard sealed.count >= AESGCM.overhead, output.count == sealed.count - AESGCM.overhead,
-                let out = output.baseAddress?.assumingMemoryBound(to: UInt8.self)
-            else { throw .tampered }
+            guard sealed.count >= AESGCM.overhead, output.count == sealed.count - AESGCM.overhead else {
+                throw .tampered
+            }
             let base = bytes(sealed)!
             let count = output.count
             var length: Int32 = 0
+            var spare: UInt8 = 0  // where the final step may write, when the output is empty
             let tag = UnsafeMutableRawPointer(mutating: base + AESGCM.nonceSize + count)
-            let ok =
-                EVP_DecryptInit_ex(context, nil, nil, nil, base) == 1
-                && (associatedData.isEmpty
-                    || EVP_DecryptUpdate(context, nil, &length, bytes(associatedData), Int32(associatedData.count)) == 1)
-                && EVP_DecryptUpdate(context, out, &length, base + AESGCM.nonceSize, Int32(count)) == 1
-                && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, Int32(AESGCM.tagSize), tag) == 1
-                && EVP_DecryptFinal_ex(context, out + count, &length) == 1
+            let ok = withUnsafeMutablePointer(to: &spare) { spare in
+                let out = output.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? spare
+                return EVP_DecryptInit_ex(context, nil, nil, nil, base) == 1
+                    && (associatedData.isEmpty
+                        || EVP_DecryptUpdate(context, nil, &length, bytes(associatedData), Int32(associatedData.count))
+                            == 1)
+                    && (count == 0
+                        || EVP_DecryptUpdate(context, out, &length, base + AESGCM.nonceSize, Int32(count)) == 1)
+                    && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, Int32(AESGCM.tagSize), tag) == 1
+                    && EVP_DecryptFinal_ex(context, out + count, &length) == 1
+            }
             guard ok else { throw .tampered }
         }
     }

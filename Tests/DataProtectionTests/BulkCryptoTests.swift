@@ -74,7 +74,9 @@ import Testing
                             try bytes.withUnsafeBytes { bytes in
                                 try [context].withUnsafeBytes { ad in
                                     try output.withUnsafeMutableBytes {
-                                        try opener.open(bytes, associatedData: ad, into: $0)
+                                        // An empty output may have no address at all.
+                                        let into = $0.isEmpty ? UnsafeMutableRawBufferPointer(start: nil, count: 0) : $0
+                                        try opener.open(bytes, associatedData: ad, into: into)
                                     }
                                 }
                             }
