@@ -2,6 +2,7 @@ import AccessTokens
 import AuthDomain
 import Dispatch
 import EventLog
+import EventLogLMDB
 import Foundation
 import Hummingbird
 import Synchronization
@@ -113,6 +114,15 @@ final class Metrics: Sendable {
         out += "# TYPE authlog_appends_total counter\nauthlog_appends_total \(commits.jobs)\n"
         out += "# TYPE authlog_appended_events_total counter\nauthlog_appended_events_total \(commits.weight)\n"
         out += "# TYPE authlog_commits_total counter\nauthlog_commits_total \(commits.batches)\n"
+        out += "# TYPE authlog_group_commit_batch_appends histogram\n"
+        var cumulative: UInt64 = 0
+        for (index, bound) in GroupCommitStatistics.batchSizeBounds.enumerated() {
+            cumulative += commits.batchesBySize[index]
+            out += "authlog_group_commit_batch_appends_bucket{le=\"\(bound)\"} \(cumulative)\n"
+        }
+        out += "authlog_group_commit_batch_appends_bucket{le=\"+Inf\"} \(commits.batches)\n"
+        out += "authlog_group_commit_batch_appends_sum \(commits.jobs)\n"
+        out += "authlog_group_commit_batch_appends_count \(commits.batches)\n"
         out += "# TYPE authlog_kdf_queue_depth gauge\nauthlog_kdf_queue_depth \(server.pool.queueDepth)\n"
         let checkpoint = (try? server.queries.checkpoint()) ?? 0
         out +=

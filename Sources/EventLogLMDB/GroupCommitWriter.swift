@@ -74,6 +74,7 @@ final class GroupCommitWriter<Job: Sendable>: Sendable {
                     queue.statistics.batches += 1
                     queue.statistics.jobs += UInt64(taken)
                     queue.statistics.weight += UInt64(total)
+                    queue.statistics.countBatch(ofJobs: taken)
                 }
                 return (batch, !queue.jobs.isEmpty, queue.stopping)
             }
@@ -96,4 +97,15 @@ public struct GroupCommitStatistics: Hashable, Sendable {
     public var jobs: UInt64 = 0
     /// Events in those batches.
     public var weight: UInt64 = 0
+    /// Batches by how many appends they held: `batchesBySize[i]` counts those of at most
+    /// `batchSizeBounds[i]` appends and more than the bound before it; the last, those above
+    /// every bound.
+    public var batchesBySize = [UInt64](repeating: 0, count: GroupCommitStatistics.batchSizeBounds.count + 1)
+
+    /// Upper bounds of the batch-size buckets, in appends.
+    public static let batchSizeBounds = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+
+    mutating func countBatch(ofJobs jobs: Int) {
+        batchesBySize[Self.batchSizeBounds.firstIndex { jobs <= $0 } ?? Self.batchSizeBounds.count] += 1
+    }
 }

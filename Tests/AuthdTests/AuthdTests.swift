@@ -219,6 +219,12 @@ import Testing
         let metrics = String(decoding: try await server.call("GET", "/metrics").body, as: UTF8.self)
         #expect(metrics.contains(#"authlog_http_requests_total{method="POST",route="/v1/sessions",status="429"}"#))
         #expect(metrics.contains("authlog_kdf_queue_depth"))
+        // Every commit falls in the batch-size histogram's last bucket.
+        let commits = metrics.split(separator: "\n").first { $0.hasPrefix("authlog_commits_total ") }?.split(
+            separator: " "
+        ).last
+        #expect(commits != nil)
+        #expect(metrics.contains("authlog_group_commit_batch_appends_bucket{le=\"+Inf\"} \(commits ?? "")\n"))
     }
 
     /// A login with a wrong password: the status and the Retry-After header.
