@@ -47,19 +47,10 @@ struct DecodedRowTable {
         grown.reserveCapacity(capacity)
         let reserved = capacity * MemoryLayout<Entry>.stride
         grown.withUnsafeMutableBufferPointer {
-            Self.adviseHugePages(UnsafeMutableRawPointer($0.baseAddress), reserved)
+            advise(MADV_HUGEPAGE, wholeBlocksOf: 2 << 20, in: UnsafeMutableRawPointer($0.baseAddress), count: reserved)
         }
         grown.append(contentsOf: entries)
         entries = grown
-    }
-
-    private static func adviseHugePages(_ base: UnsafeMutableRawPointer?, _ count: Int) {
-        let huge = 2 << 20
-        guard let base else { return }
-        let start = (Int(bitPattern: base) + huge - 1) & ~(huge - 1)
-        let end = (Int(bitPattern: base) + count) & ~(huge - 1)
-        guard end > start, let aligned = UnsafeMutableRawPointer(bitPattern: start) else { return }
-        _ = madvise(aligned, end - start, MADV_HUGEPAGE)
     }
 
     static func pack(_ stamp: SnapshotStamp?) -> Int {

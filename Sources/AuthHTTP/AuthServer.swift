@@ -114,9 +114,14 @@ public final class AuthServer: Sendable {
 
     func json(_ object: Any, status: HTTPResponse.Status = .ok) throws -> Response {
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        return Response(
+        return json(bytes: data, status: status)
+    }
+
+    /// A JSON body already written.
+    func json(bytes body: some Sequence<UInt8>, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
             status: status, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     /// The body as a flat JSON object with only `allowed` fields, after the content-type and

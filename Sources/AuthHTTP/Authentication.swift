@@ -44,8 +44,7 @@ extension AuthServer {
         let body =
             "{\"access_token\":\"\(try tokens.sign(claims))\",\"expires_in\":\(configuration.accessTokenLifetime),"
             + "\"refresh_token\":\"\(grant.refreshToken)\",\"token_type\":\"Bearer\"}"
-        return Response(
-            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+        return json(bytes: body.utf8)
     }
 
     func client(_ context: AuthRequestContext) -> String {

@@ -172,8 +172,7 @@ extension AuthServer {
             UserJSON.write(user, to: &body)
         }
         body.append(contentsOf: "]}".utf8)
-        return Response(
-            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        return json(bytes: body)
     }
 
     /// A user as a JSON response.
@@ -181,8 +180,6 @@ extension AuthServer {
         var body: [UInt8] = []
         body.reserveCapacity(400)
         UserJSON.write(user, to: &body)
-        return Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        return json(bytes: body, status: status)
     }
 }
