@@ -107,7 +107,11 @@ extension UserProjection {
     func fold(
         through head: UInt64, partitions: Int, progress: @escaping @Sendable (UInt64) -> Void
     ) throws -> [FoldPartition] {
-        let expected = sealing.keys.storedKeyCount / partitions + 1
+        // Users fall into partitions by a random id byte, so a partition's share varies by
+        // about the square root of it: without slack one array in two outgrows its capacity
+        // and doubles (a copy of hundreds of megabytes, and as much again mapped in afresh).
+        let share = sealing.keys.storedKeyCount / partitions
+        let expected = share + 8 * Int(Double(share).squareRoot()) + 1_024
         let folded = Mutex<[FoldPartition]>(Array(repeating: FoldPartition(expectedUsers: 0), count: partitions))
         let failure = Mutex<(any Error)?>(nil)
         let lastReport = Mutex(DispatchTime.now().uptimeNanoseconds)
