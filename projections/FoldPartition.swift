@@ -10,6 +10,9 @@ import Foundation
 /// every UUID version), so a look-up is a multiply and mostly one probe. A `Dictionary`
 /// keyed by `UUID` spent more time hashing (SipHash), probing and growing (copying every
 /// state) than the fold spent folding. Data keys sit in one flat buffer beside the states.
+/// A data key's 32 bytes, held inline (on the stack during the walk).
+typealias DataKeyBytes = (UInt64, UInt64, UInt64, UInt64)
+
 struct FoldPartition {
     private(set) var states: [UserState] = []
     /// 32 bytes a state: its data key, if it has one (`hasKey`).
@@ -82,6 +85,19 @@ struct FoldPartition {
         return try keyBytes.withUnsafeBytes {
             try body(UnsafeRawBufferPointer(rebasing: $0[(index * 32)..<(index * 32 + 32)]))
         }
+    }
+
+    /// Copies the data key of the state at `index` into `key`; `false` if it has none. For
+    /// the walk, which opens the event after the copy: a closure over the key buffer would
+    /// keep the partition's arrays retained around every event.
+    func copyKey(at index: Int, into key: inout DataKeyBytes) -> Bool {
+        guard hasKey[index] else { return false }
+        keyBytes.withUnsafeBytes { bytes in
+            withUnsafeMutableBytes(of: &key) {
+                $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[(index * 32)..<(index * 32 + 32)]))
+            }
+        }
+        return true
     }
 
     /// Calls `body` with the state at `index` in place, not copied (448 bytes with several

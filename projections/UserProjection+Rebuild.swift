@@ -121,15 +121,20 @@ extension UserProjection {
                 let mine = { (id: UUID) in Self.partition(of: id, among: partitions) == part }
                 try sealing.keys.forEachDataKey(where: mine) { user, key in fold.addKey(key, for: user) }
                 let context = try AESGCMContext()
+                var key: DataKeyBytes = (0, 0, 0, 0)
+                defer { withUnsafeMutableBytes(of: &key) { cleanse($0) } }
                 var seen = 0
                 try log.forEachEnvelope(
                     from: 1, through: head, streams: { Self.partition(ofIDBytes: $0, among: partitions) == part }
                 ) { view in
                     let kind = try UserEventSealing.kind(of: view)
                     let index = fold.index(of: view.streamID)
-                    let event = try fold.withKey(at: index) { key in
-                        try sealing.decode(view, kind: kind, key: key, context: context)
-                    }
+                    let event =
+                        fold.copyKey(at: index, into: &key)
+                        ? try withUnsafeBytes(of: key) {
+                            try sealing.decode(view, kind: kind, key: $0, context: context)
+                        }
+                        : try sealing.decode(view, kind: kind, key: nil, context: context)
                     fold.apply(event, at: view.recordedAt, to: index)
                     seen += 1
                     if part == 0, seen & 0x3FFF == 0 {
@@ -221,12 +226,12 @@ extension UserProjection {
             writer.async {
                 defer { queued.signal() }
                 do {
+                    let users = self.tables[g].users
                     try self.log.withWriteTransaction { txn in
-                        for (offset, at) in range.enumerated() {
+                        try EncodedRows.forEachInterleaved(rows) { offset, row in
+                            let at = range.lowerBound + offset
                             try withUnsafeBytes(of: (order[at].high.bigEndian, order[at].low.bigEndian)) { key in
-                                try rows[offset % partitions].withRow(offset / partitions) {
-                                    try txn.put(self.tables[g].users, key: key, value: $0, flags: .append)
-                                }
+                                try txn.put(users, key: key, value: row, flags: .append)
                             }
                         }
                     }
@@ -267,8 +272,8 @@ extension UserProjection {
         DispatchQueue.concurrentPerform(iterations: rows.count) { part in
             do {
                 let context = try AESGCMContext()
-                let encoded = rows[part]
-                encoded.removeAll()
+                var encoded = rows[part].takeAll()
+                defer { rows[part].giveBack(encoded) }
                 var scratch = ByteWriter(capacity: 256)
                 var associatedData = UserRow.sealingContext(
                     UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
@@ -280,7 +285,7 @@ extension UserProjection {
                                 $0.baseAddress!.advanced(by: idOffset).copyMemory(from: id.baseAddress!, byteCount: 16)
                             }
                         }
-                        try UserRow.encode(state.pointee, into: &encoded.bytes, scratch: &scratch) { plain, writer in
+                        try UserRow.encode(state, into: &encoded.bytes, scratch: &scratch) { plain, writer in
                             guard let key else {  // no key: nothing personal is kept
                                 writer.writeVarint(0)
                                 return
@@ -307,23 +312,63 @@ extension UserProjection {
 /// rebuild reuses its memory from chunk to chunk and each core fills its own in place; the
 /// rebuild hands one to the writer thread and takes it back only after that put is done.
 final class EncodedRows: @unchecked Sendable {
-    var bytes: ByteWriter
-    var ends: [Int] = []
+    struct Buffers {
+        var bytes: ByteWriter
+        var ends: [Int]
+    }
+
+    private var buffers: Buffers
 
     init(capacity: Int) {
-        bytes = ByteWriter(capacity: capacity * 400)
-        ends.reserveCapacity(capacity)
+        buffers = Buffers(bytes: ByteWriter(capacity: capacity * 400), ends: [])
+        buffers.ends.reserveCapacity(capacity)
     }
 
-    func removeAll() {
-        bytes.reset()
-        ends.removeAll(keepingCapacity: true)
+    /// Moves the buffers out, emptied, for one core to fill as a local value (no exclusivity
+    /// check per row, no copy on write); ``giveBack(_:)`` returns them.
+    func takeAll() -> Buffers {
+        var taken = Buffers(bytes: ByteWriter(capacity: 0), ends: [])
+        swap(&taken, &buffers)
+        taken.bytes.reset()
+        taken.ends.removeAll(keepingCapacity: true)
+        return taken
     }
 
-    /// The `number`-th row.
-    func withRow<Result>(_ number: Int, _ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
-        let start = number == 0 ? 0 : ends[number - 1]
-        return try bytes.bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<ends[number]])) }
+    func giveBack(_ filled: consuming Buffers) {
+        buffers = filled
+    }
+
+    /// Calls `body` with every row of `rows` in the order the rebuild laid them out: the row
+    /// at offset `o` is `rows[o % rows.count]`'s `o / rows.count`-th. Each buffer is pinned
+    /// once for the whole walk, not once per row.
+    static func forEachInterleaved(
+        _ rows: [EncodedRows], _ body: (Int, UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        var pinned: [(bytes: UnsafeRawBufferPointer, ends: UnsafeBufferPointer<Int>)] = []
+        pinned.reserveCapacity(rows.count)
+        try pinning(rows[...], &pinned) { pinned in
+            let total = pinned.reduce(0) { $0 + $1.ends.count }
+            for offset in 0..<total {
+                let (bytes, ends) = pinned[offset % pinned.count]
+                let number = offset / pinned.count
+                let start = number == 0 ? 0 : ends[number - 1]
+                try body(offset, UnsafeRawBufferPointer(rebasing: bytes[start..<ends[number]]))
+            }
+        }
+    }
+
+    private static func pinning(
+        _ rows: ArraySlice<EncodedRows>,
+        _ pinned: inout [(bytes: UnsafeRawBufferPointer, ends: UnsafeBufferPointer<Int>)],
+        _ body: ([(bytes: UnsafeRawBufferPointer, ends: UnsafeBufferPointer<Int>)]) throws -> Void
+    ) throws {
+        guard let first = rows.first else { return try body(pinned) }
+        try first.buffers.bytes.bytes.withUnsafeBytes { bytes in
+            try first.buffers.ends.withUnsafeBufferPointer { ends in
+                pinned.append((bytes, ends))
+                try pinning(rows.dropFirst(), &pinned, body)
+            }
+        }
     }
 }
 

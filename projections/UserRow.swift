@@ -27,38 +27,41 @@ enum UserRow {
     ) throws -> [UInt8] {
         var writer = ByteWriter(capacity: 320)
         var personal = ByteWriter(capacity: 160)
-        try encode(state, sealedPersonal: sealedPersonal, into: &writer, scratch: &personal) { plain, writer in
-            writer.write(lengthPrefixed: try seal(Array(plain)))
+        try withUnsafePointer(to: state) { state in
+            try encode(state, sealedPersonal: sealedPersonal, into: &writer, scratch: &personal) { plain, writer in
+                writer.write(lengthPrefixed: try seal(Array(plain)))
+            }
         }
         return writer.bytes
     }
 
-    /// Appends the row for `state` to `writer`; `scratch` holds the personal part while it is
-    /// sealed; `seal` appends the length-prefixed sealed form of the bytes it is given. For a
-    /// rebuild that lays many rows out in one buffer.
+    /// Appends the row for the state at `state` to `writer`; `scratch` holds the personal part
+    /// while it is sealed; `seal` appends the length-prefixed sealed form of the bytes it is
+    /// given. For a rebuild that lays many rows out in one buffer: the state is read where it
+    /// lies, field by field, instead of copied whole (a copy retains every string in it).
     static func encode(
-        _ state: UserState, sealedPersonal: [UInt8]? = nil, into writer: inout ByteWriter,
+        _ state: UnsafePointer<UserState>, sealedPersonal: [UInt8]? = nil, into writer: inout ByteWriter,
         scratch personal: inout ByteWriter, seal: (UnsafeRawBufferPointer, inout ByteWriter) throws -> Void
     ) throws {
         writer.write(format)
-        writer.write(state.version)
-        writer.write(state.role.code)
-        writer.write(UInt8(state.isErased ? 1 : 0))
-        writer.write(state.createdAt.microsecondsSince1970)
-        writer.write(state.updatedAt.microsecondsSince1970)
+        writer.write(state.pointee.version)
+        writer.write(state.pointee.role.code)
+        writer.write(UInt8(state.pointee.isErased ? 1 : 0))
+        writer.write(state.pointee.createdAt.microsecondsSince1970)
+        writer.write(state.pointee.updatedAt.microsecondsSince1970)
         func time(_ writer: inout ByteWriter, _ time: Timestamp) { writer.write(time.microsecondsSince1970) }
         func pending(_ writer: inout ByteWriter, _ pending: UserState.PendingToken) {
             pending.hash.write(to: &writer)
             writer.write(pending.expiresAt.microsecondsSince1970)
         }
-        writer.writeOptional(state.deletedAt, time)
-        writer.writeOptional(state.emailVerifiedAt, time)
-        writer.writeOptional(state.lastLoginAt, time)
-        writer.writeOptional(state.lockedUntil, time)
-        writer.writeOptional(state.tokensValidAfter, time)
-        writer.writeOptional(state.emailVerification, pending)
-        writer.writeOptional(state.passwordReset, pending)
-        writer.writeOptional(state.session) { writer, session in
+        writer.writeOptional(state.pointee.deletedAt, time)
+        writer.writeOptional(state.pointee.emailVerifiedAt, time)
+        writer.writeOptional(state.pointee.lastLoginAt, time)
+        writer.writeOptional(state.pointee.lockedUntil, time)
+        writer.writeOptional(state.pointee.tokensValidAfter, time)
+        writer.writeOptional(state.pointee.emailVerification, pending)
+        writer.writeOptional(state.pointee.passwordReset, pending)
+        writer.writeOptional(state.pointee.session) { writer, session in
             writer.write(session.id)
             session.tokenHash.write(to: &writer)
             writer.writeOptional(session.previousTokenHash) { $1.write(to: &$0) }
@@ -66,19 +69,19 @@ enum UserRow {
             writer.write(session.startedAt.microsecondsSince1970)
             writer.write(session.lastUsedAt.microsecondsSince1970)
         }
-        writer.write(state.failedLogins)
-        if state.isErased {
+        writer.write(state.pointee.failedLogins)
+        if state.pointee.isErased {
             writer.writeVarint(0)
         } else if let sealedPersonal {
             writer.write(lengthPrefixed: sealedPersonal)
         } else {
             personal.reset()
-            personal.write(state.email)
-            personal.write(state.passwordHash)
-            personal.write(state.firstName)
-            personal.write(state.lastName)
-            personal.writeOptional(state.phone) { $0.write($1) }
-            personal.writeOptional(state.stripeCustomerID) { $0.write($1) }
+            personal.write(state.pointee.email)
+            personal.write(state.pointee.passwordHash)
+            personal.write(state.pointee.firstName)
+            personal.write(state.pointee.lastName)
+            personal.writeOptional(state.pointee.phone) { $0.write($1) }
+            personal.writeOptional(state.pointee.stripeCustomerID) { $0.write($1) }
             try personal.bytes.withUnsafeBytes { try seal($0, &writer) }
         }
     }

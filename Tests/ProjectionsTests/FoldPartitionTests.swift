@@ -45,6 +45,10 @@ import Testing
         let unkeyedIndex = fold.index(of: unkeyed)
         #expect(fold.withKey(at: fold.index(of: keyed)) { $0.map(Array.init) } == key)
         #expect(fold.withKey(at: unkeyedIndex) { (key: UnsafeRawBufferPointer?) in key == nil })
+        var copied: DataKeyBytes = (0, 0, 0, 0)
+        #expect(fold.copyKey(at: fold.index(of: keyed), into: &copied))
+        #expect(withUnsafeBytes(of: copied) { Array($0) } == key)
+        #expect(!fold.copyKey(at: unkeyedIndex, into: &copied))
         fold.forgetKeys()
         #expect(fold.count == 2)
     }
