@@ -3,6 +3,9 @@ import DataProtection
 import EventLog
 import Foundation
 
+/// A data key's 32 bytes, held inline (on the stack during the walk).
+typealias DataKeyBytes = (UInt64, UInt64, UInt64, UInt64)
+
 /// One partition of a rebuild's fold: the users whose ids fall in it, folded in memory.
 ///
 /// States sit in one contiguous array, in the order users were first met, and are found
@@ -10,9 +13,6 @@ import Foundation
 /// every UUID version), so a look-up is a multiply and mostly one probe. A `Dictionary`
 /// keyed by `UUID` spent more time hashing (SipHash), probing and growing (copying every
 /// state) than the fold spent folding. Data keys sit in one flat buffer beside the states.
-/// A data key's 32 bytes, held inline (on the stack during the walk).
-typealias DataKeyBytes = (UInt64, UInt64, UInt64, UInt64)
-
 struct FoldPartition {
     private(set) var states: [UserState] = []
     /// 32 bytes a state: its data key, if it has one (`hasKey`).

@@ -94,7 +94,8 @@ extension LMDBEventLog {
                     var entry = try withPositionKey(next) { try cursor.seek(atOrAfter: $0) }
                     while let current = entry, seen < chunk {
                         // The log's pages lie in the file in log order: start loading the
-                        // page after next while this one is read (the walk ran 9 % faster).
+                        // page after next while this one is read (a rebuild's fold ran about
+                        // 9 % faster, a walk over the envelopes alone about a quarter).
                         if let stored = current.value.baseAddress { authlog_prefetch(stored + 8_192) }
                         let key = decodePosition(current.key)
                         next = key + 1
