@@ -19,22 +19,20 @@ public enum AESGCM {
         _ plaintext: [UInt8], key: [UInt8], associatedData: [UInt8]
     ) throws(DataProtectionError) -> [UInt8] {
         precondition(key.count == 32)
-        var nonce = [UInt8](repeating: 0, count: nonceSize)
-        guard RAND_bytes(&nonce, Int32(nonceSize)) == 1 else { throw .crypto("RAND_bytes failed") }
-        guard let context = EVP_CIPHER_CTX_new() else { throw .crypto("EVP_CIPHER_CTX_new failed") }
+        let context = try freshContext(encrypting: true)
         defer { EVP_CIPHER_CTX_free(context) }
-        var output = nonce + [UInt8](repeating: 0, count: plaintext.count + tagSize)
-        var length: Int32 = 0
-        let ok = output.withUnsafeMutableBufferPointer { out -> Bool in
-            let body = out.baseAddress! + nonceSize
-            guard EVP_EncryptInit_ex(context, cipher, nil, key, nonce) == 1,
-                associatedData.isEmpty
-                    || EVP_EncryptUpdate(context, nil, &length, associatedData, Int32(associatedData.count)) == 1,
-                plaintext.isEmpty || EVP_EncryptUpdate(context, body, &length, plaintext, Int32(plaintext.count)) == 1,
-                EVP_EncryptFinal_ex(context, body + plaintext.count, &length) == 1,
-                EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, Int32(tagSize), body + plaintext.count) == 1
-            else { return false }
-            return true
+        var output = [UInt8](repeating: 0, count: plaintext.count + overhead)
+        let ok = output.withUnsafeMutableBufferPointer { out in
+            guard RAND_bytes(out.baseAddress, Int32(nonceSize)) == 1 else { return false }
+            return plaintext.withUnsafeBytes { plain in
+                key.withUnsafeBytes { key in
+                    associatedData.withUnsafeBytes { ad in
+                        GCMSteps.seal(
+                            context, key: key, nonce: out.baseAddress!, associatedData: ad, plaintext: plain,
+                            into: out.baseAddress! + nonceSize)
+                    }
+                }
+            }
         }
         guard ok else { throw .crypto("AES-256-GCM encryption failed") }
         return output
@@ -46,25 +44,33 @@ public enum AESGCM {
     ) throws(DataProtectionError) -> [UInt8] {
         precondition(key.count == 32)
         guard sealed.count >= overhead else { throw .tampered }
-        guard let context = EVP_CIPHER_CTX_new() else { throw .crypto("EVP_CIPHER_CTX_new failed") }
+        let context = try freshContext(encrypting: false)
         defer { EVP_CIPHER_CTX_free(context) }
-        let base = sealed.baseAddress!.assumingMemoryBound(to: UInt8.self)
         let count = sealed.count - overhead
         var plaintext = [UInt8](repeating: 0, count: max(count, 1))  // never a nil base address
-        var length: Int32 = 0
-        var tag = [UInt8](UnsafeBufferPointer(start: base + nonceSize + count, count: tagSize))
-        let ok = plaintext.withUnsafeMutableBufferPointer { out -> Bool in
-            guard EVP_DecryptInit_ex(context, cipher, nil, key, base) == 1,
-                associatedData.isEmpty
-                    || EVP_DecryptUpdate(context, nil, &length, associatedData, Int32(associatedData.count)) == 1,
-                count == 0 || EVP_DecryptUpdate(context, out.baseAddress, &length, base + nonceSize, Int32(count)) == 1,
-                EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, Int32(tagSize), &tag) == 1,
-                EVP_DecryptFinal_ex(context, out.baseAddress! + count, &length) == 1
-            else { return false }
-            return true
+        let ok = plaintext.withUnsafeMutableBufferPointer { out in
+            key.withUnsafeBytes { key in
+                associatedData.withUnsafeBytes { ad in
+                    GCMSteps.open(context, key: key, sealed: sealed, associatedData: ad, into: out.baseAddress!)
+                }
+            }
         }
         guard ok else { throw .tampered }
         return Array(plaintext.prefix(count))
+    }
+
+    /// A new EVP context with the cipher set, for one operation; the caller frees it.
+    static func freshContext(encrypting: Bool) throws(DataProtectionError) -> OpaquePointer {
+        guard let context = EVP_CIPHER_CTX_new() else { throw .crypto("EVP_CIPHER_CTX_new failed") }
+        let ok =
+            encrypting
+            ? EVP_EncryptInit_ex(context, cipher, nil, nil, nil) == 1
+            : EVP_DecryptInit_ex(context, cipher, nil, nil, nil) == 1
+        guard ok else {
+            EVP_CIPHER_CTX_free(context)
+            throw .crypto("AES-256-GCM initialisation failed")
+        }
+        return context
     }
 }
 

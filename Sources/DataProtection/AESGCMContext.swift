@@ -13,18 +13,15 @@ public final class AESGCMContext {
     private var nextNonce: Int
 
     public init() throws(DataProtectionError) {
-        guard let sealing = EVP_CIPHER_CTX_new() else { throw .crypto("EVP_CIPHER_CTX_new failed") }
-        guard let opening = EVP_CIPHER_CTX_new() else {
-            EVP_CIPHER_CTX_free(sealing)
-            throw .crypto("EVP_CIPHER_CTX_new failed")
-        }
-        self.sealing = sealing
-        self.opening = opening
-        nextNonce = nonces.count
         // The cipher is set once; each operation then sets only its key and nonce.
-        guard EVP_EncryptInit_ex(sealing, AESGCM.cipher, nil, nil, nil) == 1,
-            EVP_DecryptInit_ex(opening, AESGCM.cipher, nil, nil, nil) == 1
-        else { throw .crypto("AES-256-GCM initialisation failed") }
+        sealing = try AESGCM.freshContext(encrypting: true)
+        do {
+            opening = try AESGCM.freshContext(encrypting: false)
+        } catch {
+            EVP_CIPHER_CTX_free(sealing)
+            throw error
+        }
+        nextNonce = nonces.count
     }
 
     deinit {
@@ -66,17 +63,9 @@ public final class AESGCMContext {
             nonce.update(from: $0.baseAddress!.assumingMemoryBound(to: UInt8.self) + nextNonce, count: AESGCM.nonceSize)
         }
         nextNonce += AESGCM.nonceSize
-        let body = nonce + AESGCM.nonceSize
-        var length: Int32 = 0
-        let context = sealing
-        let ok =
-            EVP_EncryptInit_ex(context, nil, nil, bytes(key), nonce) == 1
-            && (associatedData.isEmpty
-                || EVP_EncryptUpdate(context, nil, &length, bytes(associatedData), Int32(associatedData.count)) == 1)
-            && (plaintext.isEmpty
-                || EVP_EncryptUpdate(context, body, &length, bytes(plaintext), Int32(plaintext.count)) == 1)
-            && EVP_EncryptFinal_ex(context, body + plaintext.count, &length) == 1
-            && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, Int32(AESGCM.tagSize), body + plaintext.count) == 1
+        let ok = GCMSteps.seal(
+            sealing, key: key, nonce: nonce, associatedData: associatedData, plaintext: plaintext,
+            into: nonce + AESGCM.nonceSize)
         guard ok else { throw .crypto("AES-256-GCM encryption failed") }
     }
 
@@ -86,20 +75,10 @@ public final class AESGCMContext {
     ) throws(DataProtectionError) -> [UInt8] {
         precondition(key.count == 32)
         guard sealed.count >= AESGCM.overhead else { throw .tampered }
-        let base = bytes(sealed)!
         let count = sealed.count - AESGCM.overhead
         var plaintext = [UInt8](repeating: 0, count: max(count, 1))  // never a nil base address
-        let context = opening
-        let ok = plaintext.withUnsafeMutableBufferPointer { out -> Bool in
-            var length: Int32 = 0
-            let tag = UnsafeMutableRawPointer(mutating: base + AESGCM.nonceSize + count)
-            return EVP_DecryptInit_ex(context, nil, nil, bytes(key), base) == 1
-                && (associatedData.isEmpty
-                    || EVP_DecryptUpdate(context, nil, &length, bytes(associatedData), Int32(associatedData.count)) == 1)
-                && (count == 0
-                    || EVP_DecryptUpdate(context, out.baseAddress, &length, base + AESGCM.nonceSize, Int32(count)) == 1)
-                && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, Int32(AESGCM.tagSize), tag) == 1
-                && EVP_DecryptFinal_ex(context, out.baseAddress! + count, &length) == 1
+        let ok = plaintext.withUnsafeMutableBufferPointer {
+            GCMSteps.open(opening, key: key, sealed: sealed, associatedData: associatedData, into: $0.baseAddress!)
         }
         guard ok else { throw .tampered }
         if count == 0 { return [] }
@@ -115,7 +94,7 @@ extension AESGCMContext {
         key: UnsafeRawBufferPointer, _ body: (KeyedOpener) throws -> Result
     ) throws -> Result {
         precondition(key.count == 32)
-        guard EVP_DecryptInit_ex(opening, nil, nil, bytes(key), nil) == 1 else {
+        guard EVP_DecryptInit_ex(opening, nil, nil, evpBytes(key), nil) == 1 else {
             throw DataProtectionError.crypto("AES-256-GCM key setup failed")
         }
         return try body(KeyedOpener(context: opening))
@@ -134,31 +113,15 @@ extension AESGCMContext {
             guard sealed.count >= AESGCM.overhead, output.count == sealed.count - AESGCM.overhead else {
                 throw .tampered
             }
-            let base = bytes(sealed)!
-            let count = output.count
-            var length: Int32 = 0
             var spare: UInt8 = 0  // where the final step may write, when the output is empty
-            let tag = UnsafeMutableRawPointer(mutating: base + AESGCM.nonceSize + count)
             let ok = withUnsafeMutablePointer(to: &spare) { spare in
-                let out = output.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? spare
-                return EVP_DecryptInit_ex(context, nil, nil, nil, base) == 1
-                    && (associatedData.isEmpty
-                        || EVP_DecryptUpdate(context, nil, &length, bytes(associatedData), Int32(associatedData.count))
-                            == 1)
-                    && (count == 0
-                        || EVP_DecryptUpdate(context, out, &length, base + AESGCM.nonceSize, Int32(count)) == 1)
-                    && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, Int32(AESGCM.tagSize), tag) == 1
-                    && EVP_DecryptFinal_ex(context, out + count, &length) == 1
+                GCMSteps.open(
+                    context, key: nil, sealed: sealed, associatedData: associatedData,
+                    into: output.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? spare)
             }
             guard ok else { throw .tampered }
         }
     }
-}
-
-/// The bytes of a non-empty buffer as OpenSSL takes them (`nil` for an empty one).
-@inline(__always)
-private func bytes(_ buffer: UnsafeRawBufferPointer) -> UnsafePointer<UInt8>? {
-    buffer.baseAddress?.assumingMemoryBound(to: UInt8.self)
 }
 
 /// Overwrites `buffer` with zeros in a way the optimiser keeps: for key material about to be freed.
