@@ -36,62 +36,62 @@ public final class KeyStore: Sendable {
     ///
     /// `readOnly` opens an existing store without creating, generating or writing anything
     /// (for audit commands); without a store there is then no key at all.
-    public init(
+    public convenience init(
         dataDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment,
         readOnly: Bool = false, mayGenerateKey: Bool = true
     ) throws {
-        path = dataDirectory + "/keys"
+        let path = dataDirectory + "/keys"
         let exists = FileManager.default.fileExists(atPath: path)
         if readOnly && !exists {
-            kek = try KeyEncryptionKey(bytes: [UInt8](repeating: 0, count: 32))
-            keySource = "none"
-            descriptor = -1
+            self.init(holdingNoKeysAt: path)
             return
         }
         let (kek, source) = try KeyEncryptionKey.load(
             dataDirectory: dataDirectory, environment: environment, mayGenerate: !exists && !readOnly && mayGenerateKey)
-        self.kek = kek
-        keySource = source
-        descriptor = open(path, (readOnly ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0o600)
+        let descriptor = open(path, (readOnly ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw DataProtectionError.keyStore("cannot open \(path): \(String(cString: strerror(errno)))")
         }
-        do {
-            try withFileLock {
-                var header = [UInt8](repeating: 0, count: Self.headerSize)
-                let read = pread(descriptor, &header, Self.headerSize, 0)
-                if read == 0 && readOnly {
-                    return
-                } else if read == 0 {
-                    header = Self.magic + [0, 0, 0, 1] + [UInt8](repeating: 0, count: 12) + kek.checkValue
-                    try writeAndSync(header, at: 0)
-                } else {
-                    guard read == Self.headerSize, Array(header[0..<16]) == Self.magic else {
-                        throw DataProtectionError.keyStore("\(path) is not an Authlog key store")
-                    }
-                    guard Array(header[32..<64]) == kek.checkValue else {
-                        throw DataProtectionError.wrongKey(
-                            "the key-encryption key from \(source) is not the one that wrapped the data keys in \(path)"
-                        )
-                    }
+        // From here on a throw releases the store, and `deinit` closes the file.
+        self.init(path: path, kek: kek, keySource: source, descriptor: descriptor)
+        try withFileLock {
+            var header = [UInt8](repeating: 0, count: Self.headerSize)
+            let read = pread(descriptor, &header, Self.headerSize, 0)
+            if read == 0 && readOnly {
+                return
+            } else if read == 0 {
+                header = Self.magic + [0, 0, 0, 1] + [UInt8](repeating: 0, count: 12) + kek.checkValue
+                try writeAndSync(header, at: 0)
+            } else {
+                guard read == Self.headerSize, Array(header[0..<16]) == Self.magic else {
+                    throw DataProtectionError.keyStore("\(path) is not an Authlog key store")
+                }
+                guard Array(header[32..<64]) == kek.checkValue else {
+                    throw DataProtectionError.wrongKey(
+                        "the key-encryption key from \(source) is not the one that wrapped the data keys in \(path)"
+                    )
                 }
             }
-            try scanNewSlots()
-        } catch {
-            close(descriptor)
-            throw error
         }
+        try scanNewSlots()
     }
 
     /// A store that holds no key: for reading what needs none (counts, hashes) without the
-    /// key-encryption key. Every personal field reads back empty.
-    public static func locked() -> KeyStore { KeyStore() }
+    /// key-encryption key. Every personal field reads back empty. (A read-only open of a
+    /// directory without a key store gives the same.)
+    public static func locked() -> KeyStore { KeyStore(holdingNoKeysAt: "") }
 
-    private init() {
-        path = ""
-        keySource = "none"
-        kek = try! KeyEncryptionKey(bytes: [UInt8](repeating: 0, count: 32))
-        descriptor = -1
+    private convenience init(holdingNoKeysAt path: String) {
+        self.init(
+            path: path, kek: try! KeyEncryptionKey(bytes: [UInt8](repeating: 0, count: 32)), keySource: "none",
+            descriptor: -1)
+    }
+
+    private init(path: String, kek: KeyEncryptionKey, keySource: String, descriptor: Int32) {
+        self.path = path
+        self.kek = kek
+        self.keySource = keySource
+        self.descriptor = descriptor
     }
 
     deinit {
