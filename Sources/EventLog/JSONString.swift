@@ -2,25 +2,15 @@
 /// backslashes escaped, control characters and U+2028/U+2029 as `\uXXXX`.
 public enum JSONString {
     public static func quote(_ value: some StringProtocol) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let special where special.value < 0x20 || special.value == 0x2028 || special.value == 0x2029:
-                let hex = String(special.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(value.utf8.count + 2)
+        append(quoting: String(value), to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Appends `quote(value)` as UTF-8 to `bytes`, working on the UTF-8 bytes directly: for
-    /// response bodies written into one buffer. Runs of plain bytes are copied whole.
+    /// Appends the literal for `value` as UTF-8 to `bytes`, working on the UTF-8 bytes
+    /// directly (response bodies are written into one buffer). Runs of plain bytes are copied
+    /// whole.
     public static func append(quoting value: String, to bytes: inout [UInt8]) {
         bytes.append(0x22)
         var value = value

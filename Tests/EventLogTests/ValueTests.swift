@@ -50,9 +50,32 @@ import Testing
         for input in inputs {
             var bytes: [UInt8] = []
             JSONString.append(quoting: input, to: &bytes)
-            #expect(
-                String(decoding: bytes, as: UTF8.self) == JSONString.quote(input), "for \(Array(input.unicodeScalars))")
+            let quoted = String(decoding: bytes, as: UTF8.self)
+            #expect(quoted == Self.quotedByScalars(input), "for \(Array(input.unicodeScalars))")
+            #expect(JSONString.quote(input) == quoted)
+            // A JSON parser reads the input back from it.
+            let parsed = try? JSONSerialization.jsonObject(with: Data(bytes), options: .fragmentsAllowed) as? String
+            #expect(parsed == input, "for \(Array(input.unicodeScalars))")
         }
+    }
+
+    /// The literal built scalar by scalar: an independent statement of the escaping rules.
+    static func quotedByScalars(_ value: String) -> String {
+        var out = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case let special where special.value < 0x20 || special.value == 0x2028 || special.value == 0x2029:
+                let hex = String(special.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 
     @Test func conflictMessagesSayWhatWasExpectedAndFound() {
