@@ -92,7 +92,9 @@ public struct KeyEncryptionKey: Sendable {
         return (key, path)
     }
 
-    private static func hex(_ text: String) -> [UInt8]? {
+    /// The bytes a string of hex digit pairs spells, or `nil` if it is not one.
+    static func hex(_ text: String) -> [UInt8]? {
+        guard text.count.isMultiple(of: 2) else { return nil }
         var bytes: [UInt8] = []
         var index = text.startIndex
         while index < text.endIndex {

@@ -74,13 +74,4 @@ import Testing
     }
 }
 
-private func hex(_ text: String) -> [UInt8] {
-    var bytes: [UInt8] = []
-    var index = text.startIndex
-    while index < text.endIndex {
-        let next = text.index(index, offsetBy: 2)
-        bytes.append(UInt8(text[index..<next], radix: 16)!)
-        index = next
-    }
-    return bytes
-}
+private func hex(_ text: String) -> [UInt8] { KeyEncryptionKey.hex(text)! }
