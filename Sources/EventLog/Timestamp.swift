@@ -11,8 +11,19 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         self.microsecondsSince1970 = microsecondsSince1970
     }
 
+    /// The instant of `date`, clamped to the range an `Int64` of microseconds holds (so about
+    /// ±292,000 years); NaN becomes 1970-01-01T00:00:00Z. Never traps.
     public init(_ date: Date) {
-        self.microsecondsSince1970 = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+        let micros = (date.timeIntervalSince1970 * 1_000_000).rounded()
+        if micros.isNaN {
+            self.microsecondsSince1970 = 0
+        } else if micros >= 9_223_372_036_854_775_807 {
+            self.microsecondsSince1970 = .max
+        } else if micros <= -9_223_372_036_854_775_808 {
+            self.microsecondsSince1970 = .min
+        } else {
+            self.microsecondsSince1970 = Int64(micros)
+        }
     }
 
     /// The current wall-clock time.
@@ -43,11 +54,8 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     /// rest of a response body. Years 1 to 9999 are computed from the day count (proleptic
     /// Gregorian calendar, as `gmtime_r`); instants outside them go through `gmtime_r`.
     public func writeRFC3339(to bytes: inout [UInt8]) {
-        let micros = microsecondsSince1970
-        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
-        let fraction = micros - seconds * 1_000_000
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let secondOfDay = seconds - days * 86_400
+        let (seconds, fraction) = Self.floorDivision(microsecondsSince1970, by: 1_000_000)
+        let (days, secondOfDay) = Self.floorDivision(seconds, by: 86_400)
         let (year, month, day) = Self.civil(fromDays: days)
         guard (1...9999).contains(year) else {
             bytes.append(contentsOf: gmtimeDescription().utf8)
@@ -79,6 +87,14 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         bytes.append(0x5A)  // Z
     }
 
+    /// `value` divided by a positive `divisor`, rounded towards minus infinity, and the
+    /// remainder (0 ..< divisor). Never traps, even for `Int64.min`.
+    static func floorDivision(_ value: Int64, by divisor: Int64) -> (quotient: Int64, remainder: Int64) {
+        let quotient = value / divisor
+        let remainder = value % divisor
+        return remainder < 0 ? (quotient - 1, remainder + divisor) : (quotient, remainder)
+    }
+
     /// Year, month and day of the day `days` after 1970-01-01 (H. Hinnant's `civil_from_days`).
     static func civil(fromDays days: Int64) -> (year: Int64, month: Int64, day: Int64) {
         let z = days + 719_468
@@ -94,9 +110,7 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 
     /// The form through `gmtime_r`, for years the day count does not print.
     func gmtimeDescription() -> String {
-        let micros = microsecondsSince1970
-        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
-        let fraction = micros - seconds * 1_000_000
+        let (seconds, fraction) = Self.floorDivision(microsecondsSince1970, by: 1_000_000)
         var time = time_t(seconds)
         var parts = tm()
         gmtime_r(&time, &parts)

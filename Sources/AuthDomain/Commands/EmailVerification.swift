@@ -13,7 +13,7 @@ public struct RequestEmailVerification: UserCommand {
 
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
         guard state.exists, !state.isDeleted, state.emailVerifiedAt == nil else { return .accept([]) }
-        let expires = Timestamp(microsecondsSince1970: now.microsecondsSince1970 + policy.verificationTokenLifetime)
+        let expires = now.adding(microseconds: policy.verificationTokenLifetime)
         return .accept([.emailVerificationRequested(.init(tokenHash: tokenHash, expiresAt: expires))])
     }
 }

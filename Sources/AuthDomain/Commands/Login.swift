@@ -28,10 +28,8 @@ public struct Login: UserCommand {
         guard state.exists, !state.isDeleted else { return .reject(.invalidCredentials) }
         if let until = state.lockedUntil, now < until { return .reject(.invalidCredentials) }
         guard passwordMatches else {
-            let failures = state.failedLogins + 1
-            let lock = policy.lockDuration(afterFailures: failures).map {
-                Timestamp(microsecondsSince1970: now.microsecondsSince1970 + $0)
-            }
+            let failures = state.failedLogins < .max ? state.failedLogins + 1 : .max
+            let lock = policy.lockDuration(afterFailures: failures).map { now.adding(microseconds: $0) }
             return .reject(
                 .invalidCredentials, recording: [.loginFailed(.init(consecutiveFailures: failures, lockedUntil: lock))])
         }

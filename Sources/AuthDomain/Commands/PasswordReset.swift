@@ -15,7 +15,7 @@ public struct RequestPasswordReset: UserCommand {
 
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
         guard state.exists, !state.isDeleted else { return .accept([]) }
-        let expires = Timestamp(microsecondsSince1970: now.microsecondsSince1970 + policy.resetTokenLifetime)
+        let expires = now.adding(microseconds: policy.resetTokenLifetime)
         return .accept([.passwordResetRequested(.init(tokenHash: tokenHash, expiresAt: expires))])
     }
 }

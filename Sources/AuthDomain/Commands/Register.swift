@@ -28,7 +28,7 @@ public struct Register: UserCommand {
 
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
         guard !state.exists else { return .reject(.emailTaken) }
-        let expires = Timestamp(microsecondsSince1970: now.microsecondsSince1970 + policy.verificationTokenLifetime)
+        let expires = now.adding(microseconds: policy.verificationTokenLifetime)
         return .accept([
             .registered(
                 .init(

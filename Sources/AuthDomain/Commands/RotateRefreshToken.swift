@@ -26,14 +26,13 @@ public struct RotateRefreshToken: UserCommand {
         }
         let hash = presented.secretHash
         if hash == session.tokenHash {
-            let micros = now.microsecondsSince1970
-            guard micros < session.startedAt.microsecondsSince1970 + policy.refreshAbsoluteLifetime,
-                micros < session.lastUsedAt.microsecondsSince1970 + policy.refreshIdleLifetime
+            guard now < session.startedAt.adding(microseconds: policy.refreshAbsoluteLifetime),
+                now < session.lastUsedAt.adding(microseconds: policy.refreshIdleLifetime)
             else { return .reject(.invalidToken) }
             return .accept([.refreshTokenRotated(.init(sessionID: session.id, refreshTokenHash: newTokenHash))])
         }
         if let previous = session.previousTokenHash, hash == previous, let rotatedAt = session.rotatedAt,
-            now.microsecondsSince1970 - rotatedAt.microsecondsSince1970 < policy.rotationGrace
+            now.microseconds(since: rotatedAt) < policy.rotationGrace
         {
             return .reject(.tokenRotated)
         }

@@ -1,0 +1,59 @@
+import Foundation
+import Testing
+
+@testable import EventLog
+
+/// Timestamps from a crafted backup may hold any Int64: nothing done with them may trap.
+@Suite struct TimestampArithmeticTests {
+    let extremes: [Int64] = [.min, .min + 1, -1_000_001, -1, 0, 1, 999_999, .max - 1, .max]
+
+    @Test func sumsSaturateAtTheEnds() {
+        let min = Timestamp(microsecondsSince1970: .min)
+        let max = Timestamp(microsecondsSince1970: .max)
+        #expect(max.adding(microseconds: 1) == max)
+        #expect(min.adding(microseconds: -1) == min)
+        #expect(min.adding(microseconds: .max).microsecondsSince1970 == -1)
+        #expect(Timestamp(microsecondsSince1970: 5).adding(microseconds: 7).microsecondsSince1970 == 12)
+        #expect(Timestamp(microsecondsSince1970: 5).adding(microseconds: -7).microsecondsSince1970 == -2)
+        #expect(Timestamp(microsecondsSince1970: .max - 10).adding(microseconds: .max) == max)
+    }
+
+    @Test func differencesSaturateAtTheEnds() {
+        let min = Timestamp(microsecondsSince1970: .min)
+        let max = Timestamp(microsecondsSince1970: .max)
+        #expect(max.microseconds(since: min) == .max)
+        #expect(min.microseconds(since: max) == .min)
+        #expect(Timestamp(microsecondsSince1970: 0).microseconds(since: min) == .max)
+        #expect(Timestamp(microsecondsSince1970: -2).microseconds(since: max) == .min)
+        #expect(Timestamp(microsecondsSince1970: 12).microseconds(since: Timestamp(microsecondsSince1970: 5)) == 7)
+        #expect(
+            Timestamp(microsecondsSince1970: -1).microseconds(since: Timestamp(microsecondsSince1970: .max)) == .min)
+    }
+
+    @Test func everyInstantPrintsWithoutTrapping() {
+        for micros in extremes {
+            let text = Timestamp(microsecondsSince1970: micros).description
+            #expect(text.hasSuffix("Z") && text.count >= 27, "\(micros): \(text)")
+        }
+        #expect(Timestamp(microsecondsSince1970: .min).description.hasPrefix("-290308-"))
+        #expect(Timestamp(microsecondsSince1970: .max).description.hasPrefix("294247-"))
+        #expect(Timestamp(microsecondsSince1970: -1_000_001).description == "1969-12-31T23:59:58.999999Z")
+    }
+
+    @Test func floorDivisionRoundsDownWithoutTrapping() {
+        for value in extremes {
+            let (quotient, remainder) = Timestamp.floorDivision(value, by: 1_000_000)
+            #expect((0..<1_000_000).contains(remainder))
+            // Wrapping arithmetic is exact here: the true result fits, only the product may not.
+            #expect(quotient &* 1_000_000 &+ remainder == value)
+        }
+        #expect(Timestamp.floorDivision(-1, by: 86_400) == (-1, 86_399))
+    }
+
+    @Test func datesOutOfRangeAreClamped() {
+        #expect(Timestamp(Date(timeIntervalSince1970: 1e300)).microsecondsSince1970 == .max)
+        #expect(Timestamp(Date(timeIntervalSince1970: -1e300)).microsecondsSince1970 == .min)
+        #expect(Timestamp(Date(timeIntervalSince1970: .nan)).microsecondsSince1970 == 0)
+        #expect(Timestamp(Date(timeIntervalSince1970: 1.5)).microsecondsSince1970 == 1_500_000)
+    }
+}
