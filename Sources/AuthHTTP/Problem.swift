@@ -1,7 +1,9 @@
 import AccessTokens
 import AuthDomain
+import EventLog
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// An RFC 9457 problem: every error the API returns, as `application/problem+json`, with a
 /// stable `code` scripts can rely on.
@@ -34,15 +36,24 @@ public struct Problem: Error, HTTPResponseError {
 }
 
 extension Problem {
-    /// The answer to any error a handler throws: domain rejections keep their codes.
+    /// A body over ``AuthServer/bodyLimit``, whether its Content-Length said so or it was
+    /// sent in chunks.
+    static let bodyTooLarge = Problem(
+        .contentTooLarge, "payload_too_large", "the request body is over \(AuthServer.bodyLimit) bytes")
+
+    /// The answer to any error a handler throws: domain rejections keep their codes; a body
+    /// or an event too large for its limit is 413, never 500.
     static func from(_ error: any Error) -> Problem {
         switch error {
         case let problem as Problem: return problem
         case let rejection as Rejection: return Problem(status(of: rejection), rejection.code, rejection.description)
         case is AccessTokenError: return .unauthorized
-        case let error as HTTPError where error.status == .contentTooLarge:
+        case is NIOTooManyBytesError: return .bodyTooLarge
+        case EventLogError.payloadTooLarge(let size, let limit):
             return Problem(
-                .contentTooLarge, "payload_too_large", "the request body is over \(AuthServer.bodyLimit) bytes")
+                .contentTooLarge, "payload_too_large",
+                "the fields given make an event of \(size) bytes, over the limit of \(limit) bytes")
+        case let error as HTTPError where error.status == .contentTooLarge: return .bodyTooLarge
         case let error as HTTPError: return Problem(error.status, "http_error", error.body ?? error.status.reasonPhrase)
         default:
             return Problem(

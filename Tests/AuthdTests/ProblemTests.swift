@@ -1,0 +1,60 @@
+import AccessTokens
+import AuthDomain
+import EventLog
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Testing
+
+@testable import AuthHTTP
+
+/// Problem's mapping of thrown errors to statuses and codes, directly.
+@Suite struct ProblemTests {
+    @Test func everyRejectionKeepsItsCodeWithA4xxStatus() {
+        let expected: [(Rejection, HTTPResponse.Status)] = [
+            (.invalidCredentials, .unauthorized), (.invalidToken, .unauthorized), (.tokenRotated, .conflict),
+            (.emailTaken, .conflict), (.stripeCustomerTaken, .conflict), (.invalidEmail("x"), .unprocessableContent),
+            (.weakPassword("x"), .unprocessableContent),
+            (.invalidField(field: "f", reason: "r"), .unprocessableContent),
+            (.forbidden, .forbidden), (.notFound, .notFound), (.userDeleted, .conflict), (.userErased, .conflict),
+            (.notDeleted, .conflict), (.cannotChangeOwnRole, .forbidden), (.busy, .serviceUnavailable),
+        ]
+        for (rejection, status) in expected {
+            let problem = Problem.from(rejection)
+            #expect(problem.status == status && problem.code == rejection.code, "\(rejection)")
+            #expect(problem.detail == rejection.description)
+        }
+    }
+
+    @Test func bodiesAndEventsOverTheirLimitsAre413() {
+        for error: any Error in [
+            NIOTooManyBytesError(maxBytes: AuthServer.bodyLimit), HTTPError(.contentTooLarge),
+            EventLogError.payloadTooLarge(size: 70_000, limit: 65_536),
+        ] {
+            let problem = Problem.from(error)
+            #expect(problem.status == .contentTooLarge && problem.code == "payload_too_large", "\(error)")
+        }
+        #expect(Problem.from(EventLogError.payloadTooLarge(size: 70_000, limit: 65_536)).detail.contains("70000"))
+    }
+
+    @Test func tokensProblemsAndOtherHTTPErrorsKeepTheirMeaning() {
+        #expect(same(Problem.from(AccessTokenError.rejected("expired")), Problem.unauthorized))
+        var problem = Problem(.tooManyRequests, "rate_limited", "slow down")
+        problem.headers[.retryAfter] = "3"
+        #expect(same(Problem.from(problem), problem))
+        let http = Problem.from(HTTPError(.methodNotAllowed))
+        #expect(http.status == .methodNotAllowed && http.code == "http_error")
+    }
+
+    @Test func anUnknownErrorIsA500ThatRevealsNothing() {
+        struct Secret: Error { let password = "hunter2 hunter2" }
+        let problem = Problem.from(Secret())
+        #expect(problem.status == .internalServerError && problem.code == "internal_error")
+        #expect(!problem.detail.contains("hunter2") && !problem.detail.contains("Secret"))
+    }
+}
+
+func same(_ lhs: Problem, _ rhs: Problem) -> Bool {
+    lhs.status == rhs.status && lhs.code == rhs.code && lhs.detail == rhs.detail && lhs.headers == rhs.headers
+}
