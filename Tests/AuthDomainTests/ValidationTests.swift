@@ -67,3 +67,40 @@ import Testing
         #expect(throws: Never.self) { try policy.check("all lower case words here") }
     }
 }
+
+@Suite struct NameValidationTests {
+    func reason(_ name: String) -> String? {
+        do {
+            _ = try ProfileField.name(name, field: "first_name")
+            return nil
+        } catch {
+            if case .invalidField(_, let reason) = error { return reason }
+            return "\(error)"
+        }
+    }
+
+    @Test func namesAreLimitedInBytesAsWellAsCharacters() throws {
+        #expect(reason("a" + String(repeating: "\u{0301}", count: 16_000))?.contains("bytes") == true)
+        #expect(reason("a" + String(repeating: "\u{0301}", count: 250))?.contains("bytes") == true)
+        #expect(reason(String(repeating: "𝒜", count: 100)) == nil)  // 400 bytes
+        #expect(reason(String(repeating: "𝒜", count: 100) + "b")?.contains("bytes") == true)
+        #expect(reason(String(repeating: "a", count: 101))?.contains("100 characters") == true)
+        #expect(try ProfileField.name("  Zoe\u{0308} ", field: "f") == "Zoë")
+    }
+
+    @Test(arguments: [
+        "\u{202A}", "\u{202B}", "\u{202C}", "\u{202D}", "\u{202E}", "\u{2066}", "\u{2067}", "\u{2068}", "\u{2069}",
+        "\u{200B}", "\u{200C}", "\u{200D}", "\u{2060}", "\u{FEFF}", "\u{00AD}", "\u{2028}", "\u{2029}", "\u{7F}",
+        "\u{1B}", "\u{85}",
+    ])
+    func invisibleAndControlCharactersAreRefused(_ character: String) {
+        #expect(
+            reason("Eve" + character + "Adams") != nil, "U+\(String(character.unicodeScalars.first!.value, radix: 16))")
+    }
+
+    @Test func namesInEveryScriptAreAccepted() {
+        for name in ["Ngũgĩ wa Thiong'o", "Сергей", "محمد", "さくら", "김민준", "Ólafur Ragnar", "O'Brien-Smith", "अक्षय"] {
+            #expect(reason(name) == nil, "\(name)")
+        }
+    }
+}

@@ -41,13 +41,34 @@ public struct Register: UserCommand {
 
 /// Checks of the free-text profile fields, shared by registration and profile updates.
 public enum ProfileField {
-    /// A name: 1 to 100 characters after trimming, no control characters.
+    /// The most UTF-8 bytes a name may take: 100 characters of one 4-byte scalar each. A
+    /// character can hold any number of combining marks, so a limit in characters alone
+    /// bounds nothing.
+    public static let maximumNameBytes = 400
+
+    /// A name: after trimming and NFC, 1 to 100 characters and at most
+    /// ``maximumNameBytes`` bytes of UTF-8, with no control characters (Cc), no line or
+    /// paragraph separators (Zl, Zp) and no format characters (Cf: the bidi overrides and
+    /// isolates U+202A–202E and U+2066–2069, the zero-width space, joiners and no-break
+    /// space U+200B–200D and U+FEFF, the word joiner U+2060, soft hyphens...), which would let
+    /// a name read differently from what it holds.
     public static func name(_ raw: String, field: String) throws(Rejection) -> String {
+        guard raw.utf8.count <= 4 * maximumNameBytes else {
+            throw .invalidField(field: field, reason: "must be at most \(maximumNameBytes) bytes of UTF-8")
+        }
         let value = raw.trimmingCharacters(in: .whitespacesAndNewlines).precomposedStringWithCanonicalMapping
         guard !value.isEmpty else { throw .invalidField(field: field, reason: "must not be empty") }
+        guard value.utf8.count <= maximumNameBytes else {
+            throw .invalidField(field: field, reason: "must be at most \(maximumNameBytes) bytes of UTF-8")
+        }
         guard value.count <= 100 else { throw .invalidField(field: field, reason: "must be at most 100 characters") }
         guard !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw .invalidField(field: field, reason: "must not contain control characters")
+        }
+        let invisible: Set<Unicode.GeneralCategory> = [.format, .lineSeparator, .paragraphSeparator]
+        guard !value.unicodeScalars.contains(where: { invisible.contains($0.properties.generalCategory) }) else {
+            throw .invalidField(
+                field: field, reason: "must not contain bidi-override, zero-width or other invisible format characters")
         }
         return value
     }
