@@ -20,9 +20,17 @@ public struct PasswordPolicy: Sendable {
         self.blocklist = blocklist
     }
 
-    /// The normalised password, or why it is refused.
+    /// A password as it is hashed and as it is checked: NFC, so that "é" typed as one scalar
+    /// or as "e" and a combining accent is the same password. Registration, login, password
+    /// change and reset all go through this; nothing else is done to it (no trimming, no
+    /// case folding).
+    public static func normalized(_ password: String) -> String {
+        password.precomposedStringWithCanonicalMapping
+    }
+
+    /// The normalised password (``normalized(_:)``), or why it is refused.
     public func check(_ password: String) throws(Rejection) -> String {
-        let normalized = password.precomposedStringWithCanonicalMapping
+        let normalized = Self.normalized(password)
         let length = normalized.unicodeScalars.count
         if length < minimumLength {
             throw .weakPassword("it must be at least \(minimumLength) characters long (it has \(length))")

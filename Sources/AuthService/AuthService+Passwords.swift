@@ -41,6 +41,7 @@ extension AuthService {
         userID: UUID, actor: Actor, currentPassword: String, newPassword: String, correlationID: String
     ) async throws {
         let password = try configuration.passwordPolicy.check(newPassword)
+        let currentPassword = PasswordPolicy.normalized(currentPassword)
         let state = try load(userID)
         let hashing = configuration.hashing
         let stored = state.exists ? state.passwordHash : dummyHash

@@ -12,7 +12,8 @@ extension AuthService {
 
     /// Signs in. Unknown email, wrong password, soft-deleted and locked users all get
     /// ``Rejection/invalidCredentials`` after the same password-hashing work.
-    public func login(email: String, password: String, correlationID: String) async throws -> SessionGrant {
+    public func login(email: String, password typed: String, correlationID: String) async throws -> SessionGrant {
+        let password = PasswordPolicy.normalized(typed)
         let id = try userID(forEmail: email)
         var state = try id.map { try load($0) }
         var verified = try await checkPassword(password, against: state)
