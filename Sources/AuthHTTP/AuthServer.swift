@@ -127,7 +127,7 @@ public final class AuthServer: Sendable {
     /// The body as a flat JSON object with only `allowed` fields, after the content-type and
     /// size checks.
     func body(_ request: Request, allowed: Set<String>) async throws -> [String: JSONValue] {
-        guard let type = request.headers[.contentType], type.lowercased().hasPrefix("application/json") else {
+        guard let type = request.headers[.contentType], StrictJSON.isJSON(contentType: type) else {
             throw Problem.badRequest("the content type must be application/json")
         }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > Self.bodyLimit {

@@ -11,8 +11,25 @@ enum JSONValue: Equatable {
 
 /// Parses a request body that must be one flat JSON object, refusing what lenient parsers
 /// let through: invalid UTF-8, NUL bytes, duplicate keys, unknown fields, nested values,
-/// trailing bytes. Every refusal says what was wrong.
+/// trailing bytes, numbers outside RFC 8259's grammar (`+1`, `01`, `.5`, `1.`), `\u` escapes
+/// that are not exactly four hex digits, and lone surrogates. A surrogate pair escaped as
+/// `\uD83D\uDE00` is one scalar, as RFC 8259 section 7 says. Every refusal says what was wrong.
 struct StrictJSON {
+    /// Whether a Content-Type header names JSON: the media type `application/json` exactly
+    /// (case-insensitive, so not `application/jsonfoo`), and if a charset parameter is
+    /// given, UTF-8.
+    static func isJSON(contentType: String) -> Bool {
+        let parts = contentType.split(separator: ";", omittingEmptySubsequences: false).map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        }
+        guard parts.first == "application/json" else { return false }
+        for parameter in parts.dropFirst() where parameter.hasPrefix("charset=") {
+            let charset = parameter.dropFirst("charset=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            guard charset == "utf-8" || charset == "utf8" else { return false }
+        }
+        return true
+    }
+
     static func object(_ bytes: [UInt8], allowed: Set<String>) throws -> [String: JSONValue] {
         guard !bytes.contains(0) else { throw Problem.badRequest("the body contains a NUL byte") }
         guard String(validating: bytes, as: UTF8.self) != nil else {
@@ -87,11 +104,74 @@ struct StrictJSON {
             return .nested
         default:
             let start = index
-            while index < bytes.count, "+-0123456789.eE".utf8.contains(bytes[index]) { index += 1 }
+            try skipNumber()
             guard let number = Double(String(decoding: bytes[start..<index], as: UTF8.self)) else {
                 throw fail("not a value")
             }
             return .number(number)
+        }
+    }
+
+    /// Moves past a number as RFC 8259 writes it: `-? (0 | [1-9][0-9]*) (.[0-9]+)? ([eE][+-]?[0-9]+)?`.
+    mutating func skipNumber() throws {
+        func isDigit(_ at: Int) -> Bool { at < bytes.count && (0x30...0x39).contains(bytes[at]) }
+        func digits() throws {
+            guard isDigit(index) else { throw fail("not a value") }
+            while isDigit(index) { index += 1 }
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "0") {
+            index += 1
+            if isDigit(index) { throw fail("a number with a leading zero") }
+        } else {
+            try digits()
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            try digits()
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            index += 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+                index += 1
+            }
+            try digits()
+        }
+    }
+
+    /// The four hex digits after `\u`, exactly (no sign, no fewer).
+    mutating func hexQuad() throws -> UInt32 {
+        guard bytes.count - index >= 4 else { throw fail("bad \\u escape") }
+        var value: UInt32 = 0
+        for byte in bytes[index..<index + 4] {
+            let digit: UInt8
+            switch byte {
+            case 0x30...0x39: digit = byte - 0x30
+            case 0x41...0x46: digit = byte - 0x41 + 10
+            case 0x61...0x66: digit = byte - 0x61 + 10
+            default: throw fail("bad \\u escape")
+            }
+            value = value << 4 | UInt32(digit)
+        }
+        index += 4
+        return value
+    }
+
+    /// The scalar of a `\u` escape whose `\u` was read: a surrogate pair is read whole.
+    mutating func escapedScalar() throws -> UnicodeScalar {
+        let value = try hexQuad()
+        switch value {
+        case 0: throw Problem.badRequest("a string contains a NUL character")
+        case 0xD800...0xDBFF:
+            guard bytes.count - index >= 2, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
+            else { throw fail("\\u escape of a lone surrogate") }
+            index += 2
+            let low = try hexQuad()
+            guard (0xDC00...0xDFFF).contains(low) else { throw fail("\\u escape of a lone surrogate") }
+            return UnicodeScalar(0x10000 + (value - 0xD800) << 10 + (low - 0xDC00))!
+        default:
+            guard let scalar = UnicodeScalar(value) else { throw fail("\\u escape of a lone surrogate") }
+            return scalar
         }
     }
 
@@ -153,14 +233,7 @@ struct StrictJSON {
                 case UInt8(ascii: "n"): scalars.append("\n")
                 case UInt8(ascii: "r"): scalars.append("\r")
                 case UInt8(ascii: "t"): scalars.append("\t")
-                case UInt8(ascii: "u"):
-                    guard bytes.count - index >= 4,
-                        let value = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16)
-                    else { throw fail("bad \\u escape") }
-                    index += 4
-                    guard value != 0 else { throw Problem.badRequest("a string contains a NUL character") }
-                    guard let scalar = UnicodeScalar(value) else { throw fail("\\u escape of a lone surrogate") }
-                    scalars.append(scalar)
+                case UInt8(ascii: "u"): scalars.append(try escapedScalar())
                 default: throw fail("bad escape")
                 }
             case 0x00..<0x20:

@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+
+@testable import AuthHTTP
+
+/// StrictJSON directly: what it reads, and what it refuses with which words.
+@Suite struct StrictJSONTests {
+    let fields: Set<String> = ["a", "b"]
+
+    func parse(_ text: String) throws -> [String: JSONValue] {
+        try StrictJSON.object(Array(text.utf8), allowed: fields)
+    }
+
+    /// The detail of the problem `text` is refused with (nil: it was accepted).
+    func refusal(_ text: String) -> String? {
+        do {
+            _ = try parse(text)
+            return nil
+        } catch let problem as Problem {
+            #expect(problem.status == .badRequest && problem.code == "bad_request")
+            return problem.detail
+        } catch {
+            return "not a Problem: \(error)"
+        }
+    }
+
+    @Test func validObjectsAreRead() throws {
+        #expect(try parse("{}") == [:])
+        #expect(try parse(#" { "a" : "x" , "b" : null } "#) == ["a": .string("x"), "b": .null])
+        #expect(try parse(#"{"a":true,"b":false}"#) == ["a": .bool(true), "b": .bool(false)])
+        #expect(try parse(#"{"a":[1,{"c":"]"}]}"#) == ["a": .nested])
+        for (text, value) in [("0", 0.0), ("-0", 0), ("12", 12), ("-1.5", -1.5), ("1e3", 1_000), ("2.5E-1", 0.25)] {
+            #expect(try parse(#"{"a":\#(text)}"#) == ["a": .number(value)], "\(text)")
+        }
+    }
+
+    @Test func escapesAreReadAsRFC8259WritesThem() throws {
+        #expect(try parse(#"{"a":"\"\\\/\b\f\n\r\t"}"#) == ["a": .string("\"\\/\u{8}\u{C}\n\r\t")])
+        #expect(try parse(#"{"a":"\u0041\u00e9\u20AC"}"#) == ["a": .string("Aé€")])
+        // A surrogate pair is one scalar above the Basic Multilingual Plane.
+        #expect(try parse(#"{"a":"\uD83D\uDE00"}"#) == ["a": .string("😀")])
+        #expect(try parse(#"{"a":"\udbff\udfff"}"#) == ["a": .string("\u{10FFFF}")])
+        #expect(try parse(#"{"a":"x\uD800\uDC00y"}"#) == ["a": .string("x\u{10000}y")])
+    }
+
+    @Test func malformedEscapesAreRefused() {
+        for text in [
+            #"{"a":"\u+041"}"#, #"{"a":"\u-041"}"#, #"{"a":"\u 041"}"#, #"{"a":"\u04"}"#, #"{"a":"\u004g"}"#,
+            #"{"a":"\x41"}"#, #"{"a":"\"#,
+        ] {
+            let detail = refusal(text)
+            #expect(detail?.contains("malformed JSON") == true, "\(text): \(detail ?? "accepted")")
+        }
+        for text in [
+            #"{"a":"\uD83D"}"#, #"{"a":"\uDE00"}"#, #"{"a":"\uD83Dx"}"#, #"{"a":"\uD83D\u0041"}"#,
+            #"{"a":"\uD83D\uD83D"}"#, #"{"a":"\uDE00\uD83D"}"#,
+        ] {
+            let detail = refusal(text)
+            #expect(detail?.contains("lone surrogate") == true, "\(text): \(detail ?? "accepted")")
+        }
+        #expect(refusal(#"{"a":"\u0000"}"#)?.contains("NUL") == true)
+    }
+
+    @Test func numbersOutsideTheGrammarAreRefused() {
+        for text in ["+1", "01", "-01", ".5", "1.", "1e", "1e+", "-", "--1", "1.5.5", "0x10", "1e5e5", "Infinity"] {
+            #expect(refusal(#"{"a":\#(text)}"#) != nil, "\(text) was accepted")
+        }
+    }
+
+    @Test func structuralMistakesAreRefusedWithTheReason() {
+        let cases: [(String, String)] = [
+            (#"{"a":1,"a":2}"#, "duplicate field 'a'"), (#"{"c":1}"#, "unknown field 'c'"),
+            ("[]", "JSON object"), (#"{"a":1} x"#, "unexpected bytes"), (#"{"a":1"#, "unterminated object"),
+            (#"{"a":"x"#, "unterminated string"), ("{\"a\":\"\t\"}", "control character"),
+            (#"{"a":tru}"#, "not a value"), (#"{"a" 1}"#, "expected ':'"),
+        ]
+        for (text, expected) in cases {
+            let detail = refusal(text)
+            #expect(detail?.contains(expected) == true, "\(text): \(detail ?? "accepted")")
+        }
+        #expect(throws: Problem.self) { try StrictJSON.object([0x7B, 0x00, 0x7D], allowed: fields) }
+        #expect(throws: Problem.self) { try StrictJSON.object([0x7B, 0x22, 0xC3, 0x22, 0x7D], allowed: fields) }
+    }
+
+    @Test func onlyApplicationJSONIsJSON() {
+        for type in [
+            "application/json", "Application/JSON", "application/json; charset=utf-8", "application/json;charset=UTF-8",
+            "application/json; charset=\"utf-8\"", " application/json ",
+        ] {
+            #expect(StrictJSON.isJSON(contentType: type), "\(type)")
+        }
+        for type in [
+            "application/jsonfoo", "application/json-patch+json", "application/json5", "text/json",
+            "application/x-json",
+            "application/json; charset=latin1", "application/json2; charset=utf-8", "", "application/",
+        ] {
+            #expect(!StrictJSON.isJSON(contentType: type), "\(type)")
+        }
+    }
+}
