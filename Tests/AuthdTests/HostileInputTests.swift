@@ -1,0 +1,281 @@
+import EventLog
+import Foundation
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Input an attacker chooses, sent to a real authd (or given to authctl): it is refused with
+/// a 4xx problem or read as it should be; it never crashes a process or gets a 500.
+@Suite struct HostileInputTests {
+    let password = "correct horse battery"
+
+    /// A backup whose first event was recorded at −2^63 µs (hashes recomputed, so the chain
+    /// verifies): import, `authctl users get`, `authctl history` and authd's reads of that
+    /// user all work, where Timestamp's arithmetic used to trap.
+    @Test func aRecordedAtOfMinus2To63IsReadWithoutACrash() async throws {
+        let source = NSTemporaryDirectory() + "authd-test-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: source) }
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        let created = try runAuthctl(
+            ["--data", source, "create-admin", "--email", "root@example.com"], input: "an admin passphrase\n")
+        #expect(created.status == 0, "\(created.stderr)")
+        let export = try runAuthctl(["--data", source, "export"])
+        #expect(export.status == 0, "\(export.stderr)")
+        let backup = source + "/crafted.jsonl"
+        try Data(try Self.rewritingFirstEventTime(export.stdout, to: .min).utf8).write(to: URL(fileURLWithPath: backup))
+
+        var users: ProcessOutput?
+        var history: ProcessOutput?
+        let server = try RunningServer { data in
+            try FileManager.default.copyItem(atPath: source + "/kek", toPath: data + "/kek")
+            let imported = try runAuthctl(["--data", data, "import", backup])
+            #expect(imported.status == 0, "import: \(imported.stderr)")
+            users = try runAuthctl(["--data", data, "users", "get", "root@example.com", "--json"])
+            history = try runAuthctl(["--data", data, "history", "root@example.com"])
+        }
+        #expect(users?.status == 0, "users get: \(users?.stderr ?? "")")
+        #expect(users?.stdout.contains("\"created_at\":\"-") == true, "\(users?.stdout ?? "")")
+        #expect(history?.status == 0, "history: \(history?.stderr ?? "")")
+        #expect(history?.stdout.contains("UserRegistered") == true, "\(history?.stdout ?? "")")
+
+        let login = try await server.call(
+            "POST", "/v1/sessions", json: ["email": "root@example.com", "password": "an admin passphrase"])
+        #expect(login.status == 200, "\(String(decoding: login.body, as: UTF8.self))")
+        let token = login.json["access_token"] as? String
+        let me = try await server.call("GET", "/v1/users/me", token: token)
+        #expect(me.status == 200 && (me.json["created_at"] as? String)?.hasPrefix("-") == true, "\(me.json)")
+        let id = try #require(me.json["id"] as? String)
+        let trail = try await server.call("GET", "/v1/users/\(id)/events", token: token)
+        #expect(trail.status == 200)
+        #expect(try await server.call("GET", "/healthz").status == 200)
+    }
+
+    /// A body sent in chunks, with no Content-Length, over the 64 KiB limit.
+    @Test func aChunkedBodyOverTheLimitGets413() async throws {
+        let server = try RunningServer()
+        let chunk = [UInt8](repeating: UInt8(ascii: "a"), count: 8_192)
+        var request = Array(
+            "POST /v1/users HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                .utf8)
+        for _ in 0..<9 { request += Array("2000\r\n".utf8) + chunk + Array("\r\n".utf8) }
+        request += Array("0\r\n\r\n".utf8)
+        let reply = try rawHTTPExchange(port: server.port, request)
+        #expect(reply.status == 413, "\(reply.head)")
+        #expect(reply.head.lowercased().contains("content-type: application/problem+json"), "\(reply.head)")
+        #expect(reply.body.contains("\"code\":\"payload_too_large\""), "\(reply.body)")
+        // The server is still there, and a small chunked body is read as usual.
+        let small = Array(
+            "POST /v1/users HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[1]\r\n0\r\n\r\n"
+                .utf8)
+        let answer = try rawHTTPExchange(port: server.port, small)
+        #expect(answer.status == 400 && answer.body.contains("JSON object"), "\(answer.head) \(answer.body)")
+    }
+
+    /// One letter with 16,000 combining marks is one character; names are limited in bytes
+    /// too, and a body just under 64 KiB of names is a 422, never the 500 of an event over
+    /// the payload limit. Bidi overrides and zero-width characters are refused.
+    @Test func namesAreLimitedInBytesAndRefuseInvisibleCharacters() async throws {
+        let server = try RunningServer()
+        func register(_ first: String, _ last: String = "Doe", email: String) async throws -> RunningServer.Reply {
+            try await server.call(
+                "POST", "/v1/users",
+                json: ["email": email, "password": password, "first_name": first, "last_name": last])
+        }
+        let zalgo = "a" + String(repeating: "\u{0301}", count: 16_000)
+        let refused = try await register(zalgo, email: "zalgo@example.com")
+        #expect(refused.status == 422 && refused.code == "invalid_field", "\(refused.status) \(refused.json)")
+        #expect((refused.json["detail"] as? String)?.contains("bytes") == true)
+
+        // Both names as long as the body limit allows.
+        func body(_ marks: Int) throws -> Data {
+            let name = "a" + String(repeating: "\u{0301}", count: marks)
+            return try JSONSerialization.data(withJSONObject: [
+                "email": "big@example.com", "password": password, "first_name": name, "last_name": name,
+            ])
+        }
+        let marks = (65_536 - (try body(0)).count) / 4
+        let biggest = try body(marks)
+        #expect(biggest.count <= 65_536 && biggest.count > 65_500)
+        let big = try await server.call("POST", "/v1/users", raw: biggest)
+        #expect(big.status == 422 && big.code == "invalid_field", "\(big.status) \(big.json)")
+
+        for (name, text) in [
+            ("right-to-left override", "Eve\u{202E}lirpA"), ("zero-width space", "Ev\u{200B}e"),
+            ("zero-width joiner", "Ev\u{200D}e"), ("byte order mark", "\u{FEFF}Eve"),
+            ("isolate", "\u{2066}Eve\u{2069}"),
+            ("line separator", "Eve\u{2028}Adams"), ("control", "Eve\u{7}"),
+        ] {
+            let reply = try await register(text, email: "eve@example.com")
+            #expect(reply.status == 422 && reply.code == "invalid_field", "\(name): \(reply.status)")
+        }
+        let fine = try await register("Zoë", "Ngũgĩ wa Thiong'o", email: "ok@example.com")
+        #expect(fine.status == 201, "\(fine.json)")
+        let token =
+            try await server.call(
+                "POST", "/v1/sessions", json: ["email": "ok@example.com", "password": password]
+            ).json["access_token"] as? String
+        let id = try #require(fine.json["id"] as? String)
+        let patched = try await server.call("PATCH", "/v1/users/\(id)", json: ["last_name": zalgo], token: token)
+        #expect(patched.status == 422 && patched.code == "invalid_field", "\(patched.status)")
+        let renamed = try await server.call("PATCH", "/v1/users/\(id)", json: ["last_name": "Dóe"], token: token)
+        #expect(renamed.status == 200 && renamed.json["last_name"] as? String == "Dóe")
+    }
+
+    /// A password with "é" typed as "e" and a combining acute accent: registration stored its
+    /// NFC form; login and reset take either form (password change has no route: see
+    /// AuthServiceTests' `changingAPasswordTakesTheCurrentOneInEitherForm`).
+    @Test func aPasswordWithADecomposedAccentWorksInEitherForm() async throws {
+        let server = try RunningServer()
+        let decomposed = "cafe\u{0301} au lait, bien chaud"
+        let composed = decomposed.precomposedStringWithCanonicalMapping
+        #expect(Array(decomposed.utf8) != Array(composed.utf8))
+        let registered = try await server.call(
+            "POST", "/v1/users",
+            json: ["email": "nfc@example.com", "password": decomposed, "first_name": "N", "last_name": "F"])
+        #expect(registered.status == 201)
+        for (form, typed) in [("decomposed", decomposed), ("composed", composed)] {
+            let login = try await server.call(
+                "POST", "/v1/sessions", json: ["email": "nfc@example.com", "password": typed])
+            #expect(login.status == 200, "login with the \(form) form: \(login.status)")
+        }
+        // Reset to a decomposed password; both forms log in.
+        #expect(try await server.call("POST", "/v1/password-resets", json: ["email": "nfc@example.com"]).status == 202)
+        let resetPassword = "pa\u{0303}o de queijo quente"
+        let reset = try await server.call(
+            "POST", "/v1/password-resets/confirm",
+            json: ["token": try server.mailedToken("Reset", to: "nfc@example.com"), "new_password": resetPassword])
+        #expect(reset.status == 204)
+        for typed in [resetPassword, resetPassword.precomposedStringWithCanonicalMapping] {
+            let login = try await server.call(
+                "POST", "/v1/sessions", json: ["email": "nfc@example.com", "password": typed])
+            #expect(login.status == 200)
+        }
+    }
+
+    /// `\u+041` is not an escape, a surrogate pair is one scalar, and `application/jsonfoo`
+    /// is not JSON.
+    @Test func escapesAndTheContentTypeAreReadStrictly() async throws {
+        let server = try RunningServer()
+        func register(_ body: String, contentType: String = "application/json") async throws -> RunningServer.Reply {
+            try await server.call("POST", "/v1/users", raw: Data(body.utf8), contentType: contentType)
+        }
+        let signed = try await register(
+            #"{"email":"plus@example.com","password":"correct horse battery","first_name":"\u+041","last_name":"B"}"#)
+        #expect(signed.status == 400 && signed.code == "bad_request", "\(signed.status) \(signed.json)")
+        let pair = try await register(
+            #"{"email":"pair@example.com","password":"correct horse battery","first_name":"\uD83D\uDE00","last_name":"B"}"#
+        )
+        #expect(pair.status == 201 && pair.json["first_name"] as? String == "😀", "\(pair.status) \(pair.json)")
+        let lone = try await register(
+            #"{"email":"lone@example.com","password":"correct horse battery","first_name":"\uD83D","last_name":"B"}"#)
+        #expect(lone.status == 400 && (lone.json["detail"] as? String)?.contains("surrogate") == true)
+        let foreign = try await register(
+            #"{"email":"type@example.com","password":"correct horse battery","first_name":"A","last_name":"B"}"#,
+            contentType: "application/jsonfoo")
+        #expect(foreign.status == 400 && (foreign.json["detail"] as? String)?.contains("content type") == true)
+        let withCharset = try await register(
+            #"{"email":"type@example.com","password":"correct horse battery","first_name":"A","last_name":"B"}"#,
+            contentType: "application/json; charset=utf-8")
+        #expect(withCharset.status == 201)
+    }
+
+    /// Sets the first event's `recorded_at_us` in an export to `micros` and recomputes the
+    /// hash of that event and every later one, as someone holding the backup can.
+    static func rewritingFirstEventTime(_ export: String, to micros: Int64) throws -> String {
+        var previous = ChainHash.genesis
+        var changed = false
+        var lines: [String] = []
+        for line in export.split(separator: "\n") {
+            guard var object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                object["kind"] as? String == "event"
+            else {
+                lines.append(String(line))
+                continue
+            }
+            if !changed {
+                object["recorded_at_us"] = NSNumber(value: micros)
+                changed = true
+            }
+            let event = NewEvent(
+                type: object["type"] as! String, schemaVersion: (object["schema_version"] as! NSNumber).uint16Value,
+                metadata: EventMetadata(
+                    actor: object["actor"] as! String, correlationID: object["correlation_id"] as! String),
+                payload: [UInt8](Data(base64Encoded: object["payload"] as! String)!))
+            var writer = ByteWriter(capacity: 512)
+            Envelope.writeCanonical(
+                of: event, position: (object["position"] as! NSNumber).uint64Value,
+                streamID: UUID(uuidString: object["stream"] as! String)!,
+                streamVersion: (object["stream_version"] as! NSNumber).uint64Value,
+                recordedAt: Timestamp(microsecondsSince1970: (object["recorded_at_us"] as! NSNumber).int64Value),
+                to: &writer)
+            var scratch: [UInt8] = []
+            previous = writer.bytes.withUnsafeBytes { previous.next(canonicalBytes: $0, scratch: &scratch) }
+            object["hash"] = previous.description
+            lines.append(String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// Runs authctl with only the given AUTHLOG_ variables.
+func runAuthctl(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws
+    -> ProcessOutput
+{
+    let inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }
+    return try runProcess(
+        products().appendingPathComponent("authctl"), arguments, environment: inherited.merging(environment) { $1 },
+        input: input)
+}
+
+/// An HTTP/1.1 exchange over a raw TCP connection, for requests URLSession cannot shape (a
+/// chunked body, a half-sent one): the response's status line and headers, and its body
+/// (read up to its Content-Length).
+func rawHTTPExchange(port: Int, _ request: [UInt8]) throws -> (status: Int, head: String, body: String) {
+    let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard socketFD >= 0 else { throw RawHTTPError.failed("socket") }
+    defer { close(socketFD) }
+    var timeout = timeval(tv_sec: 30, tv_usec: 0)
+    setsockopt(socketFD, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+    guard connected == 0 else { throw RawHTTPError.failed("connect") }
+    var sent = 0
+    while sent < request.count {
+        // MSG_NOSIGNAL: a server that answers early and closes must not kill the test with SIGPIPE.
+        let count = request[sent...].withUnsafeBytes {
+            send(socketFD, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+        }
+        if count <= 0 { break }
+        sent += count
+    }
+    var received: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 16_384)
+    while true {
+        if let end = received.firstRange(of: Array("\r\n\r\n".utf8)) {
+            let head = String(decoding: received[..<end.lowerBound], as: UTF8.self)
+            let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) }
+            if let length, received.count - end.upperBound >= length {
+                let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
+                let body = String(decoding: received[end.upperBound..<end.upperBound + length], as: UTF8.self)
+                return (status, head, body)
+            }
+        }
+        let count = buffer.withUnsafeMutableBytes { recv(socketFD, $0.baseAddress, $0.count, 0) }
+        guard count > 0 else { break }
+        received += buffer[..<count]
+    }
+    throw RawHTTPError.failed("incomplete response: \(String(decoding: received, as: UTF8.self))")
+}
+
+enum RawHTTPError: Error { case failed(String) }
