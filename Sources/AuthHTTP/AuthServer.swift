@@ -17,7 +17,8 @@ import Synchronization
 public struct AuthRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
-    /// Names the request in logs and is the correlation id of the events it causes.
+    /// Names the request in logs and is the correlation id of the events it causes: made by
+    /// the server, with the client's X-Request-ID beside it (``RequestIDs/correlationID(client:)``).
     public var requestID = ""
 
     public var maxUploadSize: Int { AuthServer.bodyLimit }
@@ -153,8 +154,7 @@ struct ProblemMiddleware: RouterMiddleware {
     ) async throws -> Response {
         let start = DispatchTime.now().uptimeNanoseconds
         var context = context
-        let given = request.headers[.requestID].flatMap { $0.utf8.count <= 64 && $0.allSatisfy(\.isASCII) ? $0 : nil }
-        let requestID = given ?? server.requestIDs.next()
+        let requestID = server.requestIDs.correlationID(client: request.headers[.requestID])
         context.requestID = requestID
         var response: Response
         var failure: String?
