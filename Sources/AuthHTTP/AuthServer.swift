@@ -40,6 +40,10 @@ public final class AuthServer: Sendable {
         public var accessTokenLifetime: Int64 = 900
         /// Requests a client address may make to login, refresh and reset routes per minute.
         public var rateLimitPerMinute = 60
+        /// Where a separate listener serves `/metrics` (nil: none, and the public listener
+        /// serves it). See ``metricsApplication()``.
+        public var metricsHost = "127.0.0.1"
+        public var metricsPort: Int?
         public init() {}
     }
 
@@ -82,19 +86,19 @@ public final class AuthServer: Sendable {
         addAdministrationRoutes(to: router)
         self.on(router, .get, "/.well-known/jwks.json") { _, _ in try self.json(self.tokens.keys.jwks) }
         self.on(router, .get, "/healthz") { _, _ in try self.json(["status": "ok"]) }
-        self.on(router, .get, "/metrics") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                body: .init(byteBuffer: ByteBuffer(string: self.metrics.render(server: self))))
+        if configuration.metricsPort == nil {
+            self.on(router, .get, "/metrics") { _, _ in self.metricsResponse() }
         }
         return router
     }
 
     /// The application: serves until SIGTERM or SIGINT, then lets requests in flight finish.
+    /// With a metrics port it runs the metrics listener beside it.
     public func application() -> some ApplicationProtocol {
         Application(
             router: router(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "authd"),
+            services: configuration.metricsPort == nil ? [] : [metricsApplication()],
             logger: logger)
     }
 

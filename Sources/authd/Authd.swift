@@ -40,6 +40,11 @@ struct Authd: AsyncParsableCommand {
     var passwordHash = environment["AUTHLOG_PASSWORD_HASH"] ?? "argon2id"
     @Option(help: "Requests per minute per client address on login, refresh and reset ($AUTHLOG_RATE_LIMIT).")
     var rateLimit = Int(environment["AUTHLOG_RATE_LIMIT"] ?? "") ?? 60
+    @Option(help: "Address of the metrics listener ($AUTHLOG_METRICS_HOST); used with --metrics-port.")
+    var metricsHost = environment["AUTHLOG_METRICS_HOST"] ?? "127.0.0.1"
+    @Option(
+        help: "Serve /metrics on this port only, not on the public listener ($AUTHLOG_METRICS_PORT; default: none).")
+    var metricsPort = Int(environment["AUTHLOG_METRICS_PORT"] ?? "")
     @Option(help: "Access-token issuer and audience ($AUTHLOG_ISSUER).") var issuer =
         environment["AUTHLOG_ISSUER"] ?? "authlog"
     @Option(help: "Log level: trace, debug, info, notice, warning, error ($AUTHLOG_LOG_LEVEL).")
@@ -60,6 +65,9 @@ struct Authd: AsyncParsableCommand {
             return fail(
                 "--access-token-ttl and --rate-limit must be positive, --refresh-grace not negative, --port 0 to 65535",
                 code: 64)
+        }
+        if let metricsPort, !(0...65_535).contains(metricsPort) {
+            return fail("--metrics-port must be 0 to 65535", code: 64)
         }
         let keyFile = data + "/signing-keys"
         if rotateSigningKey {
@@ -101,6 +109,8 @@ struct Authd: AsyncParsableCommand {
             configuration.audience = issuer
             configuration.accessTokenLifetime = accessTokenTTL
             configuration.rateLimitPerMinute = rateLimit
+            configuration.metricsHost = metricsHost
+            configuration.metricsPort = metricsPort
             server = AuthServer(
                 configuration: configuration, service: service, queries: UserQueries(projection), log: log, pool: pool,
                 tokens: AccessTokenIssuer(issuer: issuer, audience: issuer, keys: try SigningKeys(file: keyFile)),

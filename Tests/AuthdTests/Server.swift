@@ -15,6 +15,8 @@ final class RunningServer {
     let process = Process()
     let output = Pipe()
     private(set) var port = 0
+    /// What authd printed up to the line with its port.
+    private(set) var startupOutput = ""
 
     init(arguments: [String] = [], prepare: (String) throws -> Void = { _ in }) throws {
         data = NSTemporaryDirectory() + "authd-test-" + UUID().uuidString
@@ -36,6 +38,7 @@ final class RunningServer {
                 port = Int(text[range].split(separator: ":").last!) ?? 0
             }
         }
+        startupOutput = text
         guard port != 0 else { throw ServerError.didNotStart(text) }
     }
 

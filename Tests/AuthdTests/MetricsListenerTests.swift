@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// `--metrics-port` moves /metrics to its own listener: the public one answers 404 there.
+@Suite struct MetricsListenerTests {
+    @Test func withAMetricsPortTheMetricsAreOnlyOnTheirOwnListener() async throws {
+        let server = try RunningServer(arguments: ["--metrics-host", "127.0.0.1", "--metrics-port", "0"])
+        let port = try metricsPort(server)
+        #expect(port != server.port)
+        let health = try await server.call("GET", "/healthz")
+        #expect(health.status == 200)
+        let hidden = try await server.call("GET", "/metrics")
+        #expect(hidden.status == 404, "the public listener still serves /metrics")
+
+        let (body, response) = try await URLSession.shared.data(
+            from: URL(string: "http://127.0.0.1:\(port)/metrics")!)
+        let text = String(decoding: body, as: UTF8.self)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        #expect(text.contains(#"authlog_http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "\(text)")
+        // Nothing but /metrics there.
+        let (_, other) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/healthz")!)
+        #expect((other as? HTTPURLResponse)?.statusCode == 404)
+    }
+
+    @Test func withoutAMetricsPortThePublicListenerServesThem() async throws {
+        let server = try RunningServer()
+        let reply = try await server.call("GET", "/metrics")
+        #expect(reply.status == 200 && String(decoding: reply.body, as: UTF8.self).contains("authlog_kdf_queue_depth"))
+    }
+
+    /// The port of the metrics listener, from the line authd logs when it is bound.
+    func metricsPort(_ server: RunningServer) throws -> Int {
+        var text = server.startupOutput
+        while true {
+            if let range = text.range(of: #"metrics served on 127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+                let port = Int(text[range].split(separator: ":").last ?? "")
+            {
+                return port
+            }
+            let chunk = server.output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { throw RunningServer.ServerError.didNotStart(text) }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+    }
+}
