@@ -40,8 +40,8 @@ struct Authd: AsyncParsableCommand {
     var passwordHash = environment["AUTHLOG_PASSWORD_HASH"] ?? "argon2id"
     @Option(help: "Requests per minute per client address on login, refresh and reset ($AUTHLOG_RATE_LIMIT).")
     var rateLimit = Int(environment["AUTHLOG_RATE_LIMIT"] ?? "") ?? 60
-    @Option(help: "Address of the metrics listener ($AUTHLOG_METRICS_HOST); used with --metrics-port.")
-    var metricsHost = environment["AUTHLOG_METRICS_HOST"] ?? "127.0.0.1"
+    @Option(help: "Address of the metrics listener ($AUTHLOG_METRICS_HOST, 127.0.0.1); needs --metrics-port.")
+    var metricsHost = environment["AUTHLOG_METRICS_HOST"]
     @Option(
         help: "Serve /metrics on this port only, not on the public listener ($AUTHLOG_METRICS_PORT; default: none).")
     var metricsPort = Int(environment["AUTHLOG_METRICS_PORT"] ?? "")
@@ -66,8 +66,15 @@ struct Authd: AsyncParsableCommand {
                 "--access-token-ttl and --rate-limit must be positive, --refresh-grace not negative, --port 0 to 65535",
                 code: 64)
         }
+        // A metrics setting that does not take effect would leave /metrics on the public listener.
+        if metricsPort == nil, let given = Self.environment["AUTHLOG_METRICS_PORT"], !given.isEmpty {
+            return fail("AUTHLOG_METRICS_PORT must be a port number, got \(given)", code: 64)
+        }
         if let metricsPort, !(0...65_535).contains(metricsPort) {
             return fail("--metrics-port must be 0 to 65535", code: 64)
+        }
+        if metricsHost != nil, metricsPort == nil {
+            return fail("--metrics-host needs --metrics-port", code: 64)
         }
         let keyFile = data + "/signing-keys"
         if rotateSigningKey {
@@ -109,7 +116,7 @@ struct Authd: AsyncParsableCommand {
             configuration.audience = issuer
             configuration.accessTokenLifetime = accessTokenTTL
             configuration.rateLimitPerMinute = rateLimit
-            configuration.metricsHost = metricsHost
+            configuration.metricsHost = metricsHost ?? configuration.metricsHost
             configuration.metricsPort = metricsPort
             server = AuthServer(
                 configuration: configuration, service: service, queries: UserQueries(projection), log: log, pool: pool,

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -30,6 +31,25 @@ import Testing
         let server = try RunningServer()
         let reply = try await server.call("GET", "/metrics")
         #expect(reply.status == 200 && String(decoding: reply.body, as: UTF8.self).contains("authlog_kdf_queue_depth"))
+    }
+
+    /// A metrics setting that would not take effect stops authd at start, rather than leave
+    /// /metrics on the public listener.
+    @Test func metricsSettingsThatWouldNotApplyAreRefused() throws {
+        let data = NSTemporaryDirectory() + "authd-test-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }
+        let authd = products().appendingPathComponent("authd")
+        for (arguments, environment, expected) in [
+            (["--metrics-host", "127.0.0.1"], [:], "--metrics-host needs --metrics-port"),
+            ([], ["AUTHLOG_METRICS_PORT": "nine"], "AUTHLOG_METRICS_PORT must be a port number"),
+            (["--metrics-port", "70000"], [:], "--metrics-port must be 0 to 65535"),
+        ] {
+            let run = try runProcess(
+                authd, ["--data", data, "--port", "0"] + arguments,
+                environment: inherited.merging(environment) { $1 })
+            #expect(run.status == 64 && run.stderr.contains(expected), "\(arguments) \(environment): \(run.stderr)")
+        }
     }
 
     /// The port of the metrics listener, from the line authd logs when it is bound.
