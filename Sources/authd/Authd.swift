@@ -77,6 +77,8 @@ struct Authd: AsyncParsableCommand {
         let server: AuthServer
         do {
             let keys = try KeyStore(dataDirectory: data)
+            // Every commit signs the log's head; a log whose signed head does not match is refused.
+            if let signingKey = keys.logSigningKey { try log.startSigning(with: signingKey) }
             let progressLogger = logger
             let projection = try UserProjection(log: log, keys: keys) { progress in
                 progressLogger.info(

@@ -11,14 +11,20 @@ import Testing
 
     @Test func exportFormatOneImportsVerifiesAndReadsEveryUserAsItsReleaseDid() throws {
         let scratch = try Scratch()
-        let data = scratch.at("data")
+        let data = scratch.at("imported")
         let source = Self.folder + "/export-v1"
-        let imported = try authctl(["--data", data, "import", source + "/export.jsonl"], environment: Self.kek)
+        // Unsigned: refused unless the operator says it was checked.
+        let refused = try authctl(
+            ["--data", scratch.at("refused"), "import", source + "/export.jsonl"], environment: Self.kek)
+        #expect(refused.status == 2 && refused.stderr.contains("--allow-unsigned"), "\(refused.stderr)")
+        let imported = try authctl(
+            ["--data", data, "import", "--allow-unsigned", source + "/export.jsonl"],
+            environment: Self.kek)
         #expect(imported.status == 0, "\(imported.stderr)")
         #expect(imported.stdout.contains("imported 347 events"))
         let verified = try authctl(["--data", data, "verify"], environment: Self.kek)
         #expect(verified.status == 0, "\(verified.stderr)")
-        #expect(verified.stdout.contains("347 events verified"))
+        #expect(verified.stdout.contains("intact and signed: 347 events verified"))
         let expected = try String(contentsOfFile: source + "/users.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(expected.count == 8)
         for line in expected {
