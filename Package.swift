@@ -80,7 +80,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "eventlog-bench",
-            dependencies: ["EventLog", "EventLogLMDB"],
+            dependencies: ["EventLog", "EventLogLMDB", "Signatures"],
             path: "tools/eventlog-bench"
         ),
         .executableTarget(
