@@ -11,10 +11,13 @@ struct Import: ParsableCommand {
         abstract: "Restore an export into an empty data directory, checking the hash chain as it goes.",
         discussion: """
             Needs the key-encryption key the export's data keys were wrapped with (AUTHLOG_KEK, \
-            AUTHLOG_KEK_FILE, or DATA/kek copied from the source). A broken chain, a foreign file \
-            or a readable export is refused with its line number; nothing is served from a \
-            half-imported directory. Afterwards the projections and the uniqueness index are \
-            rebuilt from the log.
+            AUTHLOG_KEK_FILE, or DATA/kek copied from the source): its log key must have signed \
+            the export's checkpoints, and a signed head must cover the last event. A broken \
+            chain, a bad signature, unsigned events at the end, a foreign file or a readable \
+            export is refused with its line number. An export from a release before signing \
+            (authlog-export/1) is imported only with --allow-unsigned; its head is then signed. \
+            Nothing is served from a half-imported directory. Afterwards the projections and \
+            the uniqueness index are rebuilt from the log.
 
             Example:
               AUTHLOG_KEK_FILE=/secure/kek authctl --data ./restored import backup.jsonl
@@ -22,6 +25,8 @@ struct Import: ParsableCommand {
 
     @ParentCommand var root: Authctl
     @Argument(help: "The export file, or - for stdin.") var file: String
+    @Flag(help: "Import an export without signed checkpoints (format authlog-export/1, from a release before signing).")
+    var allowUnsigned = false
 
     func run() throws {
         guard let input = file == "-" ? FileHandle.standardInput : FileHandle(forReadingAtPath: file) else {
@@ -45,8 +50,16 @@ struct Import: ParsableCommand {
         number += 1
         guard let first = lines.next(),
             let header = try? JSONSerialization.jsonObject(with: Data(first)) as? [String: Any],
-            header["kind"] as? String == "header", header["format"] as? String == ExportFormat.name
+            header["kind"] as? String == "header",
+            let format = header["format"] as? String, [ExportFormat.name, ExportFormat.unsigned].contains(format)
         else { throw refuse("not an Authlog export (expected a header line with format \(ExportFormat.name))") }
+        guard format == ExportFormat.name || allowUnsigned else {
+            throw refuse(
+                "an export without signed checkpoints (\(format)) proves nothing about who wrote it; after checking it, import it with --allow-unsigned"
+            )
+        }
+        var signatures = format == ExportFormat.name ? keys.logSigningKey.map { ImportCheckpoints(key: $0) } : nil
+        var verified: [Checkpoint] = []
         guard header["readable"] as? Bool != true else { throw refuse("a --readable export cannot be imported") }
         guard (header["from"] as? NSNumber)?.intValue == 1 else {
             throw refuse("a partial export (not from position 1) cannot be imported")
@@ -62,7 +75,7 @@ struct Import: ParsableCommand {
         var events = 0
         func flushEvents() throws {
             do {
-                try log.importStored(batch)
+                try log.importStored(batch, checkpoints: verified)
             } catch EventLogError.corrupt(let position, let detail) {
                 number = lineOf[position] ?? number
                 throw refuse("position \(position): \(detail)")
@@ -70,6 +83,7 @@ struct Import: ParsableCommand {
             events += batch.count
             batch.removeAll(keepingCapacity: true)
             lineOf.removeAll(keepingCapacity: true)
+            verified.removeAll()
         }
         while let line = lines.next() {
             number += 1
@@ -93,14 +107,33 @@ struct Import: ParsableCommand {
                 }
                 let position = UInt64((object["position"] as? NSNumber)?.uint64Value ?? 0)
                 lineOf[position] = number
+                signatures?.event(
+                    position: position,
+                    hash: ChainHash(bytes: stored.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0.suffix(32)) }),
+                    line: number)
                 batch.append(stored)
                 if batch.count == 10_000 { try flushEvents() }
+            case "checkpoint" where signatures != nil:
+                guard let checkpoint = CheckpointJSON.parse(line) else {
+                    throw refuse("a checkpoint line with a missing or malformed field")
+                }
+                if let reason = signatures?.checkpoint(checkpoint) { throw refuse(reason) }
+                if let checkpoint = checkpoint.checkpoint { verified.append(checkpoint) }
             default:
                 throw refuse("unknown line kind")
             }
         }
+        if let signatures, signatures.lastEvent != nil,
+            let unsigned = signatures.firstUnsignedLine ?? (signatures.endsWithHead ? nil : number)
+        {
+            number = unsigned
+            throw refuse(
+                "no signed head covers the events from here on (signed through position \(signatures.signedThrough)): they cannot be told from forged ones"
+            )
+        }
         if !slots.isEmpty { try failing { try keys.importSlots(slots) } }
         try flushEvents()
+        if signatures == nil { try startSigning(log, keys: keys, adoptUnsigned: true) }
         let projection = try failing { try UserProjection(log: log, keys: keys) }
         let claimed = try failing { try restoreClaims(log: log, queries: UserQueries(projection)) }
         guard case .intact(let count, _, let head) = try failing({ try log.verify() }) else {
@@ -108,8 +141,11 @@ struct Import: ParsableCommand {
             throw ExitCode(1)
         }
         let keyCount = try failing { try keys.users().count }
+        let proof =
+            signatures.map { "\($0.count) signed checkpoints verified" }
+            ?? "the export was unsigned; its head is now signed"
         print(
-            "imported \(count) events and \(keyCount) data keys; chain verified, head hash \(head); \(claimed) users indexed"
+            "imported \(count) events and \(keyCount) data keys; chain verified, head hash \(head), \(proof); \(claimed) users indexed"
         )
     }
 

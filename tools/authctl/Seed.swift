@@ -33,6 +33,7 @@ struct Seed: AsyncParsableCommand {
         let log = try failing { try LMDBEventLog(directory: root.data, options: .init(initialMapSize: mapSize)) }
         defer { log.close() }
         let keys = try failing { try KeyStore(dataDirectory: root.data) }
+        try startSigning(log, keys: keys)
         let started = Date()
         let report: Seeder.Report
         do {

@@ -57,6 +57,8 @@ struct WriteStack {
         pool = HashingPool(threads: 1)
         do {
             keys = try KeyStore(dataDirectory: directory)
+            guard let signingKey = keys.logSigningKey else { throw EventLogError.readOnly }
+            try log.startSigning(with: signingKey)
             projection = try UserProjection(log: log, keys: keys)
             service = try AuthService(
                 log: log, keys: keys, configuration: .init(passwordPolicy: try PasswordPolicy()), pool: pool,
