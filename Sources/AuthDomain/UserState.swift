@@ -23,7 +23,10 @@ public struct UserState: Hashable, Sendable {
     public var createdAt = Timestamp(microsecondsSince1970: 0)
     public var updatedAt = Timestamp(microsecondsSince1970: 0)
     public var deletedAt: Timestamp?
+    /// Wrong passwords since the last login or reset (audit only: nothing is locked by it).
     public var failedLogins: UInt32 = 0
+    /// A lock that `LoginFailed` recorded in releases that locked accounts; kept as history,
+    /// no longer enforced (see ``Login``).
     public var lockedUntil: Timestamp?
     /// Access tokens issued before this instant are no longer accepted.
     public var tokensValidAfter: Timestamp?
