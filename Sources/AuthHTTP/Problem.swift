@@ -2,6 +2,7 @@ import AccessTokens
 import AuthDomain
 import Foundation
 import Hummingbird
+import PasswordHashing
 
 /// An RFC 9457 problem: every error the API returns, as `application/problem+json`, with a
 /// stable `code` scripts can rely on.
@@ -38,7 +39,14 @@ extension Problem {
     static func from(_ error: any Error) -> Problem {
         switch error {
         case let problem as Problem: return problem
-        case let rejection as Rejection: return Problem(status(of: rejection), rejection.code, rejection.description)
+        case let rejection as Rejection:
+            var problem = Problem(status(of: rejection), rejection.code, rejection.description)
+            if rejection == .busy { problem.headers[.retryAfter] = "1" }
+            return problem
+        case let busy as HashingPoolBusy:
+            var problem = Problem(.serviceUnavailable, "busy", "the server is busy checking passwords; retry later")
+            problem.headers[.retryAfter] = String(max(1, Int(busy.expectedWait.rounded(.up))))
+            return problem
         case is AccessTokenError: return .unauthorized
         case let error as HTTPError where error.status == .contentTooLarge:
             return Problem(
