@@ -7,6 +7,7 @@ import EventLogLMDB
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import PasswordHashing
@@ -19,6 +20,8 @@ public struct AuthRequestContext: RequestContext, RemoteAddressRequestContext {
     public let remoteAddress: SocketAddress?
     /// Names the request in logs and is the correlation id of the events it causes.
     public var requestID = ""
+    /// Who the request comes from (see ``ClientAddress``): the key of rate limits.
+    public var clientAddress = "unknown"
 
     public var maxUploadSize: Int { AuthServer.bodyLimit }
 
@@ -39,6 +42,41 @@ public final class AuthServer: Sendable {
         public var accessTokenLifetime: Int64 = 900
         /// Requests a client address may make to login, refresh and reset routes per minute.
         public var rateLimitPerMinute = 60
+        /// Registrations, and password-reset requests, a client address may make per minute.
+        public var registrationRateLimitPerMinute = 10
+        /// Wrong passwords one client address may try on one account per 15 minutes.
+        public var loginFailuresPerAddress = 10
+        /// Wrong passwords all addresses together may try on one account per 15 minutes.
+        public var loginFailuresPerAccount = 500
+        /// Proxies whose X-Forwarded-For names the client (see ``ClientAddress``).
+        public var trustedProxies: [AddressRange] = []
+        /// Timeouts and caps on connections (see ``ConnectionLimits``).
+        var connections = ConnectionLimits()
+        /// Seconds a request's header may take to arrive, from its first byte.
+        public var headerTimeout: Int64 {
+            get { connections.headerTimeout.nanoseconds / 1_000_000_000 }
+            set { connections.headerTimeout = .seconds(newValue) }
+        }
+        /// Seconds a request's body may take to arrive, from the end of its header.
+        public var bodyTimeout: Int64 {
+            get { connections.bodyTimeout.nanoseconds / 1_000_000_000 }
+            set { connections.bodyTimeout = .seconds(newValue) }
+        }
+        /// Seconds a kept-alive connection may wait for its next request.
+        public var idleTimeout: Int64 {
+            get { connections.idleTimeout.nanoseconds / 1_000_000_000 }
+            set { connections.idleTimeout = .seconds(newValue) }
+        }
+        /// Connections served at once; more wait to be accepted.
+        public var maximumConnections: Int {
+            get { connections.maximumConnections }
+            set { connections.maximumConnections = newValue }
+        }
+        /// Connections one client address may hold open at once; more are closed at once.
+        public var maximumConnectionsPerAddress: Int {
+            get { connections.maximumPerAddress }
+            set { connections.maximumPerAddress = newValue }
+        }
         public init() {}
     }
 
@@ -52,7 +90,15 @@ public final class AuthServer: Sendable {
     let pool: HashingPool
     let tokens: AccessTokenIssuer
     let verified = VerifiedTokenCache(capacity: 100_000)
-    let limiter: RateLimiter
+    /// Per client address and route group: login, refresh, reset confirmation.
+    let limiter: RateLimiter<String>
+    /// Per client address and route: registration and reset requests.
+    let registrations: RateLimiter<String>
+    /// Wrong passwords per (account, client address), and per account.
+    let loginFailures: RateLimiter<AccountAddress>
+    let accountFailures: RateLimiter<TokenHash>
+    let clients: ClientAddress
+    let connectionCounts = ConnectionCounts()
     let metrics = Metrics()
     let requestIDs = RequestIDs()
     let logger: Logger
@@ -67,7 +113,13 @@ public final class AuthServer: Sendable {
         self.log = log
         self.pool = pool
         self.tokens = tokens
-        self.limiter = RateLimiter(perMinute: configuration.rateLimitPerMinute)
+        self.limiter = RateLimiter(capacity: configuration.rateLimitPerMinute, period: 60)
+        self.registrations = RateLimiter(capacity: configuration.registrationRateLimitPerMinute, period: 60)
+        self.loginFailures = RateLimiter(
+            capacity: configuration.loginFailuresPerAddress, period: Self.loginFailureWindow)
+        self.accountFailures = RateLimiter(
+            capacity: configuration.loginFailuresPerAccount, period: Self.loginFailureWindow)
+        self.clients = ClientAddress(trusted: configuration.trustedProxies)
         self.logger = logger
     }
 
@@ -90,10 +142,17 @@ public final class AuthServer: Sendable {
     }
 
     /// The application: serves until SIGTERM or SIGINT, then lets requests in flight finish.
+    /// Connections are held to ``ConnectionLimits``.
     public func application() -> some ApplicationProtocol {
-        Application(
+        let (limits, counts, clients) = (configuration.connections, connectionCounts, self.clients)
+        return Application(
             router: router(),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "authd"),
+            server: HTTPServerBuilder { responder in
+                GuardedHTTP1Channel(responder: responder, limits: limits, counts: counts, clients: clients)
+            },
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "authd",
+                availableConnectionsDelegate: .maximum(limits.maximumConnections, logger: logger)),
             logger: logger)
     }
 
@@ -156,6 +215,8 @@ struct ProblemMiddleware: RouterMiddleware {
         let given = request.headers[.requestID].flatMap { $0.utf8.count <= 64 && $0.allSatisfy(\.isASCII) ? $0 : nil }
         let requestID = given ?? server.requestIDs.next()
         context.requestID = requestID
+        context.clientAddress = server.clients.resolve(
+            peer: context.remoteAddress?.ipAddress, forwardedFor: request.headers[values: .xForwardedFor])
         var response: Response
         var failure: String?
         do {
@@ -191,6 +252,8 @@ struct ProblemMiddleware: RouterMiddleware {
 extension HTTPField.Name {
     /// Names a request in logs and in the events it causes (their correlation id).
     static let requestID = HTTPField.Name("X-Request-ID")!
+    /// The addresses a request passed through; read only from trusted proxies.
+    static let xForwardedFor = HTTPField.Name("X-Forwarded-For")!
 }
 
 /// Request ids for requests that bring none: a random prefix made at start and a counter, so
