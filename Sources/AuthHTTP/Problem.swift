@@ -2,6 +2,7 @@ import AccessTokens
 import AuthDomain
 import Foundation
 import Hummingbird
+import NIOHTTP1
 import PasswordHashing
 
 /// An RFC 9457 problem: every error the API returns, as `application/problem+json`, with a
@@ -52,6 +53,9 @@ extension Problem {
             return Problem(
                 .contentTooLarge, "payload_too_large", "the request body is over \(AuthServer.bodyLimit) bytes")
         case let error as HTTPError: return Problem(error.status, "http_error", error.body ?? error.status.reasonPhrase)
+        case is HTTPParserError:
+            // Malformed, or cut short: a body that stopped coming is closed by its timeout.
+            return .badRequest("the request is malformed or ended before its body did")
         default:
             return Problem(
                 .internalServerError, "internal_error", "the server failed; the request id names it in the log")

@@ -160,6 +160,10 @@ import Testing
         let answered = try #require(idle.readUntilClosed(timeout: 10))
         #expect(String(decoding: answered, as: UTF8.self).hasPrefix("HTTP/1.1 200"))
         #expect(Date().timeIntervalSince(start) >= 0.9)
+        // A body that stopped coming is the client's fault: counted as 400, never as 500.
+        let metrics = String(decoding: try await server.call("GET", "/metrics").body, as: UTF8.self)
+        #expect(metrics.contains(#"route="/v1/sessions",status="400""#))
+        #expect(!metrics.contains(#"status="500""#))
     }
 
     @Test func aGuessedRefreshTokenDoesNotRevokeTheSession() async throws {
