@@ -53,6 +53,14 @@ public struct AddressRange: Hashable, Sendable, CustomStringConvertible {
         return bytes
     }
 
+    /// The address as rate limits and connection caps count it: an IPv4 address itself, an
+    /// IPv6 address by its /64, since one subscriber is usually given a whole /64 and could
+    /// otherwise be a new client with every request.
+    static func clientKey(of bytes: [UInt8]) -> String {
+        guard bytes.count == 16 else { return text(of: bytes) }
+        return text(of: Array(bytes[0..<8]) + [UInt8](repeating: 0, count: 8)) + "/64"
+    }
+
     /// The usual text of an address's bytes.
     static func text(of bytes: [UInt8]) -> String {
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
@@ -77,7 +85,8 @@ public struct AddressRange: Hashable, Sendable, CustomStringConvertible {
 /// the address it saw, so entries to the right of that one were written by proxies we
 /// trust, and entries to the left by the client, who may write anything). If every entry is
 /// trusted, the left-most is the client; if an entry is not an address, or there is no
-/// header, the peer is. From a peer that is not trusted the header is never read.
+/// header, the peer is. From a peer that is not trusted the header is never read. The
+/// answer is in the form of ``AddressRange/clientKey(of:)``: IPv6 clients by their /64.
 struct ClientAddress {
     let trusted: [AddressRange]
 
@@ -87,17 +96,16 @@ struct ClientAddress {
     /// in the order they came.
     func resolve(peer: String?, forwardedFor: [String]) -> String {
         guard let peer, let peerBytes = AddressRange.bytes(of: peer) else { return peer ?? "unknown" }
-        let peerText = AddressRange.text(of: peerBytes)
-        guard isTrusted(peerBytes) else { return peerText }
+        guard isTrusted(peerBytes) else { return AddressRange.clientKey(of: peerBytes) }
         let entries = forwardedFor.flatMap { $0.split(separator: ",") }.map {
             $0.trimmingCharacters(in: .whitespaces)
         }
-        var client = peerText
+        var client = peerBytes
         for entry in entries.reversed() {
-            guard let bytes = AddressRange.bytes(of: entry) else { return peerText }
-            client = AddressRange.text(of: bytes)
-            if !isTrusted(bytes) { return client }
+            guard let bytes = AddressRange.bytes(of: entry) else { return AddressRange.clientKey(of: peerBytes) }
+            client = bytes
+            if !isTrusted(bytes) { break }
         }
-        return client
+        return AddressRange.clientKey(of: client)
     }
 }

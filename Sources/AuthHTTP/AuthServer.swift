@@ -40,7 +40,7 @@ public final class AuthServer: Sendable {
         public var audience = "authlog"
         /// Access-token lifetime in seconds (15 minutes).
         public var accessTokenLifetime: Int64 = 900
-        /// Requests a client address may make to login, refresh and reset routes per minute.
+        /// Requests a client address may make to login, refresh and reset confirmation per minute.
         public var rateLimitPerMinute = 60
         /// Registrations, and password-reset requests, a client address may make per minute.
         public var registrationRateLimitPerMinute = 10

@@ -13,7 +13,7 @@ import Synchronization
 /// - A kept-alive connection with no request under way is closed after `idleTimeout`.
 /// - No more than `maximumConnections` are served at once: beyond that the server stops
 ///   accepting, and new connections wait in the kernel's queue until one closes.
-/// - One client address holds at most `maximumPerAddress` of them; a connection beyond that is
+/// - One client address (an IPv6 one by its /64) holds at most `maximumPerAddress` of them; a connection beyond that is
 ///   closed as soon as it is accepted. Trusted proxies are exempt (every client behind them
 ///   shares their address); the total cap still holds.
 /// - A connection closed by a timeout or a cap gets no response: it has not sent a request a
@@ -62,7 +62,7 @@ struct GuardedHTTP1Channel: ServerChildChannel {
         let timer = ConnectionTimer(limits: limits)
         let peer = channel.remoteAddress?.ipAddress.flatMap(AddressRange.bytes(of:))
         let exempt = peer.map(clients.isTrusted) ?? false
-        let address = peer.map(AddressRange.text(of:)) ?? "unknown"
+        let address = peer.map(AddressRange.clientKey(of:)) ?? "unknown"
         let admitted = exempt || counts.open(address, limit: limits.maximumPerAddress)
         if admitted && !exempt {
             let counts = self.counts

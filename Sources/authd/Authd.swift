@@ -38,7 +38,8 @@ struct Authd: AsyncParsableCommand {
     var minPasswordLength = Int(environment["AUTHLOG_MIN_PASSWORD_LENGTH"] ?? "") ?? 15
     @Option(help: "Hash for new passwords: argon2id or scrypt ($AUTHLOG_PASSWORD_HASH).")
     var passwordHash = environment["AUTHLOG_PASSWORD_HASH"] ?? "argon2id"
-    @Option(help: "Requests per minute per client address on login, refresh and reset ($AUTHLOG_RATE_LIMIT).")
+    @Option(
+        help: "Requests per minute per client address on login, refresh and reset confirmation ($AUTHLOG_RATE_LIMIT).")
     var rateLimit = Int(environment["AUTHLOG_RATE_LIMIT"] ?? "") ?? 60
     @Option(help: "Registrations and reset requests per minute per client address ($AUTHLOG_REGISTRATION_RATE_LIMIT).")
     var registrationRateLimit = Int(environment["AUTHLOG_REGISTRATION_RATE_LIMIT"] ?? "") ?? 10

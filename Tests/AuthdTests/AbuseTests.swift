@@ -73,6 +73,21 @@ import Testing
         #expect(try login(from: "127.0.0.2", forwardedFor: "198.51.100.8") == 401)
     }
 
+    @Test(arguments: [
+        ["--trusted-proxy", "10.0.0.1/8"], ["--trusted-proxy", "proxy.example.com"], ["--header-timeout", "0"],
+        ["--max-connections-per-address", "0"],
+    ])
+    func aLimitThatMakesNoSenseIsABadUsage(arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = products().appendingPathComponent("authd")
+        process.arguments = ["--data", NSTemporaryDirectory() + "authd-unused-" + UUID().uuidString] + arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 64)
+    }
+
     @Test func registrationsAndResetRequestsAreLimitedPerAddress() async throws {
         let server = try RunningServer(arguments: ["--registration-rate-limit", "3"])
         func register(_ index: Int, from source: String) throws -> RunningServer.Reply {
