@@ -12,7 +12,9 @@ import Synchronization
 ///   connection opening, for the first request); its body within `bodyTimeout` of the header.
 /// - A kept-alive connection with no request under way is closed after `idleTimeout`.
 /// - No more than `maximumConnections` are served at once: beyond that the server stops
-///   accepting, and new connections wait in the kernel's queue until one closes.
+///   accepting, and new connections wait in the kernel's queue until one closes. (The count
+///   is checked between rounds of accepting, so a burst taken in one round may pass it by a
+///   few; keep it some way below the open-file limit, as the default does.)
 /// - One client address (an IPv6 one by its /64) holds at most `maximumPerAddress` of them; a connection beyond that is
 ///   closed as soon as it is accepted. Trusted proxies are exempt (every client behind them
 ///   shares their address); the total cap still holds.

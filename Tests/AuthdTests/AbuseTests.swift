@@ -181,6 +181,25 @@ import Testing
         #expect(!metrics.contains(#"status="500""#))
     }
 
+    @Test func beyondTheConnectionCapNewConnectionsWaitForAFreeOne() async throws {
+        let server = try RunningServer(arguments: ["--max-connections", "2", "--idle-timeout", "1"])
+        // Two connections, each answered once and kept alive: both are accepted and held.
+        var held: [LoopbackConnection] = []
+        for source in ["127.0.0.2", "127.0.0.4"] {
+            let connection = try LoopbackConnection(port: server.port, from: source)
+            try connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(connection.readResponse(timeout: 10) != nil)
+            held.append(connection)
+        }
+        let start = Date()
+        // A third is not accepted while both are open: it is served once the idle timeout
+        // has closed them.
+        let reply = try exchange(port: server.port, from: "127.0.0.3", "GET", "/healthz", timeout: 10)
+        #expect(reply.status == 200)
+        #expect(Date().timeIntervalSince(start) >= 0.5)
+        #expect(held.allSatisfy { $0.readUntilClosed(timeout: 0.1) != nil })
+    }
+
     @Test func aGuessedRefreshTokenDoesNotRevokeTheSession() async throws {
         let server = try RunningServer(arguments: ["--refresh-grace", "0"])
         try await register(server, "kept@example.com")

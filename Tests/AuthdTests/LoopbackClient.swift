@@ -53,6 +53,30 @@ final class LoopbackConnection {
         }
     }
 
+    /// One whole response (headers and a Content-Length body) on a connection kept alive, or
+    /// `nil` if it has not come within `timeout` seconds.
+    func readResponse(timeout: Double) -> Data? {
+        let deadline = Date().addingTimeInterval(timeout)
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        while true {
+            if let reply = try? parseResponse(data),
+                let length = Int(reply.headers["content-length"] ?? ""), reply.body.count >= length
+            {
+                return data
+            }
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { return nil }
+            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, Int32(left * 1_000) + 1)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { return nil }
+            let count = read(descriptor, &buffer, buffer.count)
+            if count <= 0 { return nil }
+            data.append(contentsOf: buffer[0..<count])
+        }
+    }
+
     /// Everything the server sends until it closes the connection, or `nil` if it is still
     /// open after `timeout` seconds.
     func readUntilClosed(timeout: Double) -> Data? {
