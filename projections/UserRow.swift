@@ -6,14 +6,15 @@ import Foundation
 /// personal ones (email, password_hash, first_name, last_name, phone, stripe_customer_id)
 /// sealed with the user's data key, so that LMDB's old pages never hold them in clear.
 ///
-/// Layout (format 1): u8 format, u64 stream version, u8 role, u8 flags (1 erased),
+/// Layout (format 2): u8 format, u64 stream version, u8 role, u8 flags (1 erased),
 /// i64 created_at, i64 updated_at, then optional (presence byte) deleted_at,
 /// email_verified_at, last_login_at, locked_until, tokens_valid_after (i64 µs each),
 /// email verification and password reset (32-byte hash + i64 expiry each), the session
-/// (id, token hash, optional previous hash, optional rotated-at, started-at, last-used-at),
+/// (id, token hash, u8 count and the earlier token hashes oldest first, optional rotated-at,
+/// started-at, last-used-at),
 /// u32 failed logins, and the sealed personal part (varint length, 0 when erased).
 enum UserRow {
-    static let format: UInt8 = 1
+    static let format: UInt8 = 2
 
     /// What a row's personal part is sealed against.
     static func sealingContext(_ id: UUID) -> [UInt8] {
@@ -64,7 +65,8 @@ enum UserRow {
         writer.writeOptional(state.pointee.session) { writer, session in
             writer.write(session.id)
             session.tokenHash.write(to: &writer)
-            writer.writeOptional(session.previousTokenHash) { $1.write(to: &$0) }
+            writer.write(UInt8(session.earlierTokenHashes.count))
+            for hash in session.earlierTokenHashes { hash.write(to: &writer) }
             writer.writeOptional(session.rotatedAt) { $0.write($1.microsecondsSince1970) }
             writer.write(session.startedAt.microsecondsSince1970)
             writer.write(session.lastUsedAt.microsecondsSince1970)
@@ -118,9 +120,17 @@ enum UserRow {
         state.emailVerification = try reader.readOptional(pending)
         state.passwordReset = try reader.readOptional(pending)
         state.session = try reader.readOptional { r throws(BinaryDecodingError) in
-            UserState.Session(
-                id: try r.readUUID(), tokenHash: try hash(&r), previousTokenHash: try r.readOptional(hash),
-                rotatedAt: try r.readOptional(time), startedAt: try time(&r), lastUsedAt: try time(&r))
+            let id = try r.readUUID()
+            let current = try hash(&r)
+            let count = Int(try r.readUInt8())
+            guard count <= UserState.Session.rememberedTokens else {
+                throw BinaryDecodingError.invalidValue("\(count) earlier refresh tokens")
+            }
+            var earlier: [TokenHash] = []
+            for _ in 0..<count { earlier.append(try hash(&r)) }
+            return UserState.Session(
+                id: id, tokenHash: current, earlierTokenHashes: earlier, rotatedAt: try r.readOptional(time),
+                startedAt: try time(&r), lastUsedAt: try time(&r))
         }
         state.failedLogins = try reader.readUInt32()
         let sealed = try reader.readLengthPrefixed()

@@ -10,7 +10,7 @@ bin=$(swift build --show-bin-path)
 data=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
 "$bin/authctl" --data "$data/data" create-admin --email admin@example.com <<< "an admin passphrase" >/dev/null
-"$bin/authd" --data "$data/data" --port "$port" --rate-limit 1000000 > "$data/authd.log" 2>&1 &
+"$bin/authd" --data "$data/data" --port "$port" --rate-limit 1000000 --registration-rate-limit 1000000 > "$data/authd.log" 2>&1 &
 AUTHD=$!
 trap 'kill $AUTHD 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done

@@ -11,18 +11,6 @@ public struct AuthPolicy: Hashable, Sendable {
     public var resetTokenLifetime: Int64 = 30 * 60 * 1_000_000
     /// An email verification token works for 48 hours.
     public var verificationTokenLifetime: Int64 = 48 * 3_600 * 1_000_000
-    /// Consecutive failed logins that lock the account (5).
-    public var failuresBeforeLock: UInt32 = 5
-    /// The first lock lasts 1 minute; each further lock in a row doubles, up to 1 hour.
-    public var firstLock: Int64 = 60 * 1_000_000
-    public var longestLock: Int64 = 3_600 * 1_000_000
 
     public init() {}
-
-    /// How long the lock after `failures` consecutive failures lasts, or `nil` for no lock.
-    func lockDuration(afterFailures failures: UInt32) -> Int64? {
-        guard failuresBeforeLock > 0, failures > 0, failures % failuresBeforeLock == 0 else { return nil }
-        let doublings = min(Int64(failures / failuresBeforeLock - 1), 32)
-        return min(firstLock << doublings, longestLock)
-    }
 }

@@ -40,10 +40,7 @@ extension UserState {
             if let until = failed.lockedUntil { self.lockedUntil = until }
         case .refreshTokenRotated(let rotated):
             if var session = self.session, session.id == rotated.sessionID {
-                session.previousTokenHash = session.tokenHash
-                session.rotatedAt = time
-                session.tokenHash = rotated.refreshTokenHash
-                session.lastUsedAt = time
+                session.rotate(to: rotated.refreshTokenHash, at: time)
                 self.session = session
             }
         case .refreshTokenReuseDetected(let sessionID), .loggedOut(let sessionID):

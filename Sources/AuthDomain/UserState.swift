@@ -23,7 +23,10 @@ public struct UserState: Hashable, Sendable {
     public var createdAt = Timestamp(microsecondsSince1970: 0)
     public var updatedAt = Timestamp(microsecondsSince1970: 0)
     public var deletedAt: Timestamp?
+    /// Wrong passwords since the last login or reset (audit only: nothing is locked by it).
     public var failedLogins: UInt32 = 0
+    /// A lock that `LoginFailed` recorded in releases that locked accounts; kept as history,
+    /// no longer enforced (see ``Login``).
     public var lockedUntil: Timestamp?
     /// Access tokens issued before this instant are no longer accepted.
     public var tokensValidAfter: Timestamp?
@@ -53,22 +56,43 @@ public struct UserState: Hashable, Sendable {
     public struct Session: Hashable, Sendable {
         public var id: UUID
         public var tokenHash: TokenHash
-        /// The token rotated away most recently and when, for the grace window.
-        public var previousTokenHash: TokenHash?
+        /// The hashes of the tokens this session issued before the current one, oldest first:
+        /// the newest ``rememberedTokens`` of them. Presenting one of these is reuse; a token
+        /// this session never issued (or one older than these) is merely invalid.
+        public var earlierTokenHashes: [TokenHash]
+        /// When the token was rotated most recently, for the grace window.
         public var rotatedAt: Timestamp?
         public var startedAt: Timestamp
         public var lastUsedAt: Timestamp
 
+        /// How many earlier tokens a session remembers (16: with access tokens of 15 minutes,
+        /// a client refreshing as they expire covers the last four hours).
+        public static let rememberedTokens = 16
+
+        /// The token rotated away most recently.
+        public var previousTokenHash: TokenHash? { earlierTokenHashes.last }
+
         public init(
-            id: UUID, tokenHash: TokenHash, previousTokenHash: TokenHash? = nil, rotatedAt: Timestamp? = nil,
+            id: UUID, tokenHash: TokenHash, earlierTokenHashes: [TokenHash] = [], rotatedAt: Timestamp? = nil,
             startedAt: Timestamp, lastUsedAt: Timestamp
         ) {
             self.id = id
             self.tokenHash = tokenHash
-            self.previousTokenHash = previousTokenHash
+            self.earlierTokenHashes = earlierTokenHashes
             self.rotatedAt = rotatedAt
             self.startedAt = startedAt
             self.lastUsedAt = lastUsedAt
+        }
+
+        /// Makes `hash` the current token, remembering the one it replaces.
+        mutating func rotate(to hash: TokenHash, at time: Timestamp) {
+            earlierTokenHashes.append(tokenHash)
+            if earlierTokenHashes.count > Self.rememberedTokens {
+                earlierTokenHashes.removeFirst(earlierTokenHashes.count - Self.rememberedTokens)
+            }
+            tokenHash = hash
+            rotatedAt = time
+            lastUsedAt = time
         }
     }
 }

@@ -7,6 +7,7 @@ import EventLogLMDB
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import PasswordHashing
@@ -20,6 +21,8 @@ public struct AuthRequestContext: RequestContext, RemoteAddressRequestContext {
     /// Names the request in logs and is the correlation id of the events it causes: made by
     /// the server, with the client's X-Request-ID beside it (``RequestIDs/correlationID(client:)``).
     public var requestID = ""
+    /// Who the request comes from (see ``ClientAddress``): the key of rate limits.
+    public var clientAddress = "unknown"
 
     public var maxUploadSize: Int { AuthServer.bodyLimit }
 
@@ -38,12 +41,47 @@ public final class AuthServer: Sendable {
         public var audience = "authlog"
         /// Access-token lifetime in seconds (15 minutes).
         public var accessTokenLifetime: Int64 = 900
-        /// Requests a client address may make to login, refresh and reset routes per minute.
+        /// Requests a client address may make to login, refresh and reset confirmation per minute.
         public var rateLimitPerMinute = 60
         /// Where a separate listener serves `/metrics` (nil: none, and the public listener
         /// serves it). See ``metricsApplication()``.
         public var metricsHost = "127.0.0.1"
         public var metricsPort: Int?
+        /// Registrations, and password-reset requests, a client address may make per minute.
+        public var registrationRateLimitPerMinute = 10
+        /// Wrong passwords one client address may try on one account per 15 minutes.
+        public var loginFailuresPerAddress = 10
+        /// Wrong passwords all addresses together may try on one account per 15 minutes.
+        public var loginFailuresPerAccount = 500
+        /// Proxies whose X-Forwarded-For names the client (see ``ClientAddress``).
+        public var trustedProxies: [AddressRange] = []
+        /// Timeouts and caps on connections (see ``ConnectionLimits``).
+        var connections = ConnectionLimits()
+        /// Seconds a request's header may take to arrive, from its first byte.
+        public var headerTimeout: Int64 {
+            get { connections.headerTimeout.nanoseconds / 1_000_000_000 }
+            set { connections.headerTimeout = .seconds(newValue) }
+        }
+        /// Seconds a request's body may take to arrive, from the end of its header.
+        public var bodyTimeout: Int64 {
+            get { connections.bodyTimeout.nanoseconds / 1_000_000_000 }
+            set { connections.bodyTimeout = .seconds(newValue) }
+        }
+        /// Seconds a kept-alive connection may wait for its next request.
+        public var idleTimeout: Int64 {
+            get { connections.idleTimeout.nanoseconds / 1_000_000_000 }
+            set { connections.idleTimeout = .seconds(newValue) }
+        }
+        /// Connections served at once; more wait to be accepted.
+        public var maximumConnections: Int {
+            get { connections.maximumConnections }
+            set { connections.maximumConnections = newValue }
+        }
+        /// Connections one client address may hold open at once; more are closed at once.
+        public var maximumConnectionsPerAddress: Int {
+            get { connections.maximumPerAddress }
+            set { connections.maximumPerAddress = newValue }
+        }
         public init() {}
     }
 
@@ -57,7 +95,15 @@ public final class AuthServer: Sendable {
     let pool: HashingPool
     let tokens: AccessTokenIssuer
     let verified = VerifiedTokenCache(capacity: 100_000)
-    let limiter: RateLimiter
+    /// Per client address and route group: login, refresh, reset confirmation.
+    let limiter: RateLimiter<String>
+    /// Per client address and route: registration and reset requests.
+    let registrations: RateLimiter<String>
+    /// Wrong passwords per (account, client address), and per account.
+    let loginFailures: RateLimiter<AccountAddress>
+    let accountFailures: RateLimiter<TokenHash>
+    let clients: ClientAddress
+    let connectionCounts = ConnectionCounts()
     let metrics = Metrics()
     let requestIDs = RequestIDs()
     let logger: Logger
@@ -72,7 +118,13 @@ public final class AuthServer: Sendable {
         self.log = log
         self.pool = pool
         self.tokens = tokens
-        self.limiter = RateLimiter(perMinute: configuration.rateLimitPerMinute)
+        self.limiter = RateLimiter(capacity: configuration.rateLimitPerMinute, period: 60)
+        self.registrations = RateLimiter(capacity: configuration.registrationRateLimitPerMinute, period: 60)
+        self.loginFailures = RateLimiter(
+            capacity: configuration.loginFailuresPerAddress, period: Self.loginFailureWindow)
+        self.accountFailures = RateLimiter(
+            capacity: configuration.loginFailuresPerAccount, period: Self.loginFailureWindow)
+        self.clients = ClientAddress(trusted: configuration.trustedProxies)
         self.logger = logger
     }
 
@@ -93,11 +145,18 @@ public final class AuthServer: Sendable {
     }
 
     /// The application: serves until SIGTERM or SIGINT, then lets requests in flight finish.
-    /// With a metrics port it runs the metrics listener beside it.
+    /// Connections are held to ``ConnectionLimits``; with a metrics port it runs the metrics
+    /// listener beside it.
     public func application() -> some ApplicationProtocol {
-        Application(
+        let (limits, counts, clients) = (configuration.connections, connectionCounts, self.clients)
+        return Application(
             router: router(),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "authd"),
+            server: HTTPServerBuilder { responder in
+                GuardedHTTP1Channel(responder: responder, limits: limits, counts: counts, clients: clients)
+            },
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "authd",
+                availableConnectionsDelegate: .maximum(limits.maximumConnections, logger: logger)),
             services: configuration.metricsPort == nil ? [] : [metricsApplication()],
             logger: logger)
     }
@@ -160,6 +219,8 @@ struct ProblemMiddleware: RouterMiddleware {
         var context = context
         let requestID = server.requestIDs.correlationID(client: request.headers[.requestID])
         context.requestID = requestID
+        context.clientAddress = server.clients.resolve(
+            peer: context.remoteAddress?.ipAddress, forwardedFor: request.headers[values: .xForwardedFor])
         var response: Response
         var failure: String?
         do {
@@ -195,6 +256,8 @@ struct ProblemMiddleware: RouterMiddleware {
 extension HTTPField.Name {
     /// Names a request in logs and in the events it causes (their correlation id).
     static let requestID = HTTPField.Name("X-Request-ID")!
+    /// The addresses a request passed through; read only from trusted proxies.
+    static let xForwardedFor = HTTPField.Name("X-Forwarded-For")!
 }
 
 /// Request ids for requests that bring none: a random prefix made at start and a counter, so

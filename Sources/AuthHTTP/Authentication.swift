@@ -48,6 +48,6 @@ extension AuthServer {
     }
 
     func client(_ context: AuthRequestContext) -> String {
-        context.remoteAddress?.ipAddress ?? "unknown"
+        context.clientAddress
     }
 }

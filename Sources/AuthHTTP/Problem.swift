@@ -4,6 +4,8 @@ import EventLog
 import Foundation
 import Hummingbird
 import NIOCore
+import NIOHTTP1
+import PasswordHashing
 
 /// An RFC 9457 problem: every error the API returns, as `application/problem+json`, with a
 /// stable `code` scripts can rely on.
@@ -46,7 +48,14 @@ extension Problem {
     static func from(_ error: any Error) -> Problem {
         switch error {
         case let problem as Problem: return problem
-        case let rejection as Rejection: return Problem(status(of: rejection), rejection.code, rejection.description)
+        case let rejection as Rejection:
+            var problem = Problem(status(of: rejection), rejection.code, rejection.description)
+            if rejection == .busy { problem.headers[.retryAfter] = "1" }
+            return problem
+        case let busy as HashingPoolBusy:
+            var problem = Problem(.serviceUnavailable, "busy", "the server is busy checking passwords; retry later")
+            problem.headers[.retryAfter] = String(max(1, Int(busy.expectedWait.rounded(.up))))
+            return problem
         case is AccessTokenError: return .unauthorized
         case is NIOTooManyBytesError: return .bodyTooLarge
         case EventLogError.payloadTooLarge(let size, let limit):
@@ -55,6 +64,9 @@ extension Problem {
                 "the fields given make an event of \(size) bytes, over the limit of \(limit) bytes")
         case let error as HTTPError where error.status == .contentTooLarge: return .bodyTooLarge
         case let error as HTTPError: return Problem(error.status, "http_error", error.body ?? error.status.reasonPhrase)
+        case is HTTPParserError:
+            // Malformed, or cut short: a body that stopped coming is closed by its timeout.
+            return .badRequest("the request is malformed or ended before its body did")
         default:
             return Problem(
                 .internalServerError, "internal_error", "the server failed; the request id names it in the log")

@@ -6,6 +6,7 @@ import Hummingbird
 extension AuthServer {
     func addSessionRoutes(to router: Router<AuthRequestContext>) {
         self.on(router, .post, "/v1/users") { request, context in
+            try self.limitRegistration("register", context)
             let body = try await self.body(request, allowed: ["email", "password", "first_name", "last_name", "phone"])
             let user = try await self.service.register(
                 .init(
@@ -16,15 +17,14 @@ extension AuthServer {
             return self.respond(user, status: .created)
         }
         self.on(router, .post, "/v1/sessions") { request, context in
-            try self.limiter.take(self.client(context), route: "login")
+            try self.limit("login", context)
             let body = try await self.body(request, allowed: ["email", "password"])
-            let grant = try await self.service.login(
-                email: try body.string("email"), password: try body.string("password"),
-                correlationID: context.requestID)
+            let grant = try await self.throttledLogin(
+                email: try body.string("email"), password: try body.string("password"), context: context)
             return try self.accessToken(for: grant)
         }
         self.on(router, .post, "/v1/sessions/refresh") { request, context in
-            try self.limiter.take(self.client(context), route: "refresh")
+            try self.limit("refresh", context)
             let body = try await self.body(request, allowed: ["refresh_token"])
             let grant = try await self.service.rotate(
                 refreshToken: try body.string("refresh_token"), correlationID: context.requestID)
@@ -38,14 +38,14 @@ extension AuthServer {
             return Response(status: .noContent)
         }
         self.on(router, .post, "/v1/password-resets") { request, context in
-            try self.limiter.take(self.client(context), route: "reset")
+            try self.limitRegistration("reset", context)
             let body = try await self.body(request, allowed: ["email"])
             try await self.service.requestPasswordReset(
                 email: try body.string("email"), correlationID: context.requestID)
             return Response(status: .accepted)
         }
         self.on(router, .post, "/v1/password-resets/confirm") { request, context in
-            try self.limiter.take(self.client(context), route: "reset")
+            try self.limit("reset", context)
             let body = try await self.body(request, allowed: ["token", "new_password"])
             try await self.service.completePasswordReset(
                 token: try body.string("token"), newPassword: try body.string("new_password"),

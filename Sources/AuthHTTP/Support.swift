@@ -30,41 +30,6 @@ final class VerifiedTokenCache: Sendable {
     }
 }
 
-/// Per client address token buckets for the routes that guess passwords or tokens.
-final class RateLimiter: Sendable {
-    private let buckets = Mutex<[String: (tokens: Double, updated: Double)]>([:])
-    let perMinute: Int
-
-    init(perMinute: Int) {
-        self.perMinute = perMinute
-    }
-
-    /// Takes one request's token; throws 429 with Retry-After when the bucket is empty.
-    func take(_ client: String, route: String) throws {
-        let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
-        let capacity = Double(perMinute)
-        let rate = capacity / 60
-        let wait = buckets.withLock { buckets -> Double? in
-            if buckets.count > 100_000 { buckets.removeAll() }
-            let key = route + " " + client
-            var bucket = buckets[key] ?? (capacity, now)
-            bucket.tokens = min(capacity, bucket.tokens + (now - bucket.updated) * rate)
-            bucket.updated = now
-            defer { buckets[key] = bucket }
-            if bucket.tokens >= 1 {
-                bucket.tokens -= 1
-                return nil
-            }
-            return (1 - bucket.tokens) / rate
-        }
-        if let wait {
-            var problem = Problem(.tooManyRequests, "rate_limited", "too many requests from this address; retry later")
-            problem.headers[.retryAfter] = String(Int(wait.rounded(.up)))
-            throw problem
-        }
-    }
-}
-
 /// Request counts and latencies by route and status, in Prometheus' text format.
 final class Metrics: Sendable {
     static let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]

@@ -30,6 +30,10 @@ public struct ChainBreak: Hashable, Sendable, CustomStringConvertible {
         case unsignedTail(signedThrough: UInt64)
         /// The log ends before this position, but a checkpoint signed `signedThrough`.
         case cutShort(signedThrough: UInt64)
+        /// An event is stored past the head recorded at the last commit.
+        case pastHead(recordedHead: UInt64)
+        /// The stream index (derived, unhashed) disagrees with the events.
+        case misfiled(String)
     }
 
     public var position: UInt64
@@ -56,6 +60,9 @@ public struct ChainBreak: Hashable, Sendable, CustomStringConvertible {
         case .unsignedTail(let signed):
             return
                 "position \(position): events from here on follow the last signed checkpoint (\(signed)): written without the signing key"
+        case .pastHead(let head):
+            return "position \(position): an event is stored past the head recorded at the last commit (\(head))"
+        case .misfiled(let detail): return "position \(position): \(detail)"
         case .cutShort(let signed):
             return
                 "position \(position): the log ends before this position, but position \(signed) was signed: it was cut short"

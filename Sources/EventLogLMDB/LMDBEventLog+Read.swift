@@ -16,7 +16,16 @@ extension LMDBEventLog {
                         throw EventLogError.corrupt(
                             position: position, detail: "stream index points to a missing event")
                     }
-                    result.append(try storage.envelope(stored, at: position).recorded)
+                    let view = try storage.envelope(stored, at: position)
+                    // The index is derived: an entry pointing at another stream's event is
+                    // refused, never folded into this one.
+                    let version = decodePosition(UnsafeRawBufferPointer(rebasing: current.key[16..<24]))
+                    guard view.streamID == stream, view.streamVersion == version else {
+                        throw EventLogError.corrupt(
+                            position: position,
+                            detail: "the stream index names this event for another stream or version")
+                    }
+                    result.append(view.recorded)
                     entry = try cursor.next()
                 }
                 return result

@@ -7,7 +7,13 @@ extension LMDBEventLog {
     /// names the first position where it breaks. Over the whole log it also checks the head
     /// recorded at the last commit, so a cut-off tail is found too.
     public func verify(from position: UInt64 = 1, through last: UInt64? = nil) throws -> ChainVerification {
-        let recordedHead = try readTransaction { txn in try storage.head(in: txn) }
+        let (recordedHead, lastStored) = try readTransaction { txn in
+            (try storage.head(in: txn), try storage.lastStoredPosition(in: txn))
+        }
+        if last == nil, lastStored > recordedHead.position {
+            return .broken(
+                ChainBreak(position: recordedHead.position + 1, reason: .pastHead(recordedHead: recordedHead.position)))
+        }
         return try verify(from: position, through: last, recordedHead: recordedHead) { _, _ in nil }
     }
 
@@ -68,6 +74,55 @@ extension LMDBEventLog {
         if last == nil && end > 0 && previous != recordedHead.hash {
             return .broken(ChainBreak(position: end, reason: .headMismatch))
         }
+        if last == nil, let misfiled = try checkStreamIndex(through: end) { return .broken(misfiled) }
         return .intact(count: end >= start ? end - start + 1 : 0, through: end, head: previous)
+    }
+}
+
+extension LMDBEventLog {
+    /// Checks the stream index against the events through `end`: each entry names an event of
+    /// its own stream and version, and there is one entry per event. The index is derived
+    /// data that no hash covers, yet readers follow it.
+    func checkStreamIndex(through end: UInt64) throws -> ChainBreak? {
+        try readTransaction { txn in
+            // Appends after the walk's snapshot may add entries past `end`, up to this head.
+            let snapshotHead = try storage.head(in: txn).position
+            var entries: UInt64 = 0
+            let problem = try txn.withCursor(storage.streams) { cursor -> ChainBreak? in
+                var entry = try cursor.first()
+                while let current = entry {
+                    guard current.key.count == 24, current.value.count == 8 else {
+                        return ChainBreak(position: 0, reason: .misfiled("a malformed stream index entry"))
+                    }
+                    let position = decodePosition(current.value)
+                    if position > end && position <= snapshotHead {
+                        entry = try cursor.next()
+                        continue
+                    }
+                    guard position >= 1, position <= end, let stored = try txn.get(storage.events, key: current.value)
+                    else {
+                        return ChainBreak(
+                            position: position, reason: .misfiled("the stream index points past the log's head"))
+                    }
+                    let view = try storage.envelope(stored, at: position)
+                    let version = decodePosition(UnsafeRawBufferPointer(rebasing: current.key[16..<24]))
+                    let stream = UUID(uuid: current.key.loadUnaligned(as: uuid_t.self))
+                    guard view.streamID == stream, view.streamVersion == version else {
+                        return ChainBreak(
+                            position: position,
+                            reason: .misfiled("the stream index names it for another stream or version"))
+                    }
+                    entries += 1
+                    entry = try cursor.next()
+                }
+                return nil
+            }
+            if let problem { return problem }
+            guard entries == end else {
+                return ChainBreak(
+                    position: end, reason: .misfiled("the stream index holds \(entries) entries for \(end) events"))
+            }
+            return nil
+        }
     }
 }

@@ -13,8 +13,15 @@ extension LMDBEventLog {
     /// the head checkpoint were written without the key; a head checkpoint past the last event
     /// means the log was cut short. A log with no checkpoint at all is ``LogVerification/unsigned``.
     public func verifySignatures(key: Ed25519Key, since: Checkpoint? = nil) throws -> LogVerification {
-        let (recordedHead, headCheckpoint, intervals) = try readTransaction { txn in
-            (try storage.head(in: txn), try storage.headCheckpoint(in: txn), try storage.intervalCheckpoints(in: txn))
+        let (recordedHead, lastStored, headCheckpoint, intervals) = try readTransaction { txn in
+            (
+                try storage.head(in: txn), try storage.lastStoredPosition(in: txn), try storage.headCheckpoint(in: txn),
+                try storage.intervalCheckpoints(in: txn)
+            )
+        }
+        if lastStored > recordedHead.position {
+            return .broken(
+                ChainBreak(position: recordedHead.position + 1, reason: .pastHead(recordedHead: recordedHead.position)))
         }
         if let since {
             guard since.isSigned(by: key) else {
@@ -28,6 +35,7 @@ extension LMDBEventLog {
         var signed: [UInt64: Checkpoint] = [:]
         for (position, checkpoint) in intervals {
             guard let checkpoint, checkpoint.isSigned(by: key) else {
+                // A malformed record (a key of the wrong length reads as position 0) counts as forged.
                 return .broken(ChainBreak(position: position, reason: .signatureInvalid))
             }
             signed[position] = checkpoint
@@ -71,6 +79,11 @@ extension LMDBEventLog {
             return .broken(ChainBreak(position: lastGood + 1, reason: .signedHashMismatch(signedAt: through)))
         }
         return .signed(count: count, head: headCheckpoint, intervals: intervals.count)
+    }
+
+    /// The head's position and the head checkpoint, read together, unverified.
+    public func signedHead() throws -> (position: UInt64, checkpoint: Checkpoint?) {
+        try readTransaction { txn in (try storage.head(in: txn).position, try storage.headCheckpoint(in: txn)) }
     }
 
     /// The head checkpoint as stored, unverified; `nil` for a log that has none.

@@ -24,7 +24,13 @@ extension LogStorage {
             var found: [(UInt64, Checkpoint?)] = []
             var entry = try prefix.withUnsafeBytes { try cursor.seek(atOrAfter: $0) }
             while let current = entry, current.key.starts(with: prefix) {
-                guard current.key.count == prefix.count + 8 else { break }
+                guard current.key.count == prefix.count + 8 else {
+                    // Not a record this log writes: reported, never skipped, so that it cannot
+                    // hide the records after it.
+                    found.append((0, nil))
+                    entry = try cursor.next()
+                    continue
+                }
                 let position = decodePosition(UnsafeRawBufferPointer(rebasing: current.key[prefix.count...]))
                 let checkpoint = Checkpoint(encoded: current.value).flatMap { checkpoint in
                     checkpoint.role == .interval && checkpoint.position == position ? checkpoint : nil
@@ -110,6 +116,15 @@ extension LogStorage {
     func checkSignedHead(key: Ed25519Key, adoptUnsigned: Bool) throws {
         let txn = try environment.beginTransaction(readOnly: false)
         let head = try head(in: txn)
+        if try lastStoredPosition(in: txn) > head.position {
+            throw EventLogError.checkpointRefused(
+                "events are stored past the head at position \(head.position): written without the signing key")
+        }
+        if try headCheckpoint(in: txn) == nil, try !intervalCheckpoints(in: txn).isEmpty {
+            throw EventLogError.checkpointRefused(
+                "the log has interval checkpoints but no head checkpoint: it was signed, and its head checkpoint was removed"
+            )
+        }
         guard let checkpoint = try headCheckpoint(in: txn) else {
             if head.position > 0 && !adoptUnsigned { throw EventLogError.unsignedLog(events: head.position) }
             if head.position > 0 { try sign(head, committedFrom: 0, with: key, in: txn) }

@@ -41,6 +41,12 @@ final class LogStorage: Sendable {
         return head
     }
 
+    /// The position of the last event stored, 0 for none: equal to the head's, unless
+    /// someone wrote past it behind the log's back.
+    func lastStoredPosition(in txn: borrowing Transaction) throws -> UInt64 {
+        try txn.withCursor(events) { cursor in try cursor.last().map { decodePosition($0.key) } ?? 0 }
+    }
+
     /// The stream's current version, 0 when it has none: the last `streams` key with its prefix.
     func currentVersion(of stream: UUID, in txn: borrowing Transaction) throws -> UInt64 {
         try txn.withCursor(streams) { cursor in

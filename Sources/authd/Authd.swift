@@ -38,13 +38,45 @@ struct Authd: AsyncParsableCommand {
     var minPasswordLength = Int(environment["AUTHLOG_MIN_PASSWORD_LENGTH"] ?? "") ?? 15
     @Option(help: "Hash for new passwords: argon2id or scrypt ($AUTHLOG_PASSWORD_HASH).")
     var passwordHash = environment["AUTHLOG_PASSWORD_HASH"] ?? "argon2id"
-    @Option(help: "Requests per minute per client address on login, refresh and reset ($AUTHLOG_RATE_LIMIT).")
+    @Option(
+        help: "Requests per minute per client address on login, refresh and reset confirmation ($AUTHLOG_RATE_LIMIT).")
     var rateLimit = Int(environment["AUTHLOG_RATE_LIMIT"] ?? "") ?? 60
     @Option(help: "Address of the metrics listener ($AUTHLOG_METRICS_HOST, 127.0.0.1); needs --metrics-port.")
     var metricsHost = environment["AUTHLOG_METRICS_HOST"]
     @Option(
         help: "Serve /metrics on this port only, not on the public listener ($AUTHLOG_METRICS_PORT; default: none).")
     var metricsPort = Int(environment["AUTHLOG_METRICS_PORT"] ?? "")
+    @Option(help: "Registrations and reset requests per minute per client address ($AUTHLOG_REGISTRATION_RATE_LIMIT).")
+    var registrationRateLimit = Int(environment["AUTHLOG_REGISTRATION_RATE_LIMIT"] ?? "") ?? 10
+    @Option(
+        help:
+            "Wrong passwords per 15 minutes for one account from one client address ($AUTHLOG_LOGIN_FAILURES_PER_ADDRESS)."
+    )
+    var loginFailuresPerAddress = Int(environment["AUTHLOG_LOGIN_FAILURES_PER_ADDRESS"] ?? "") ?? 10
+    @Option(
+        help: "Wrong passwords per 15 minutes for one account from all addresses ($AUTHLOG_LOGIN_FAILURES_PER_ACCOUNT)."
+    )
+    var loginFailuresPerAccount = Int(environment["AUTHLOG_LOGIN_FAILURES_PER_ACCOUNT"] ?? "") ?? 500
+    @Option(help: "Longest wait in seconds for a password-hashing thread before 503 busy ($AUTHLOG_HASHING_WAIT).")
+    var hashingWait = Double(environment["AUTHLOG_HASHING_WAIT"] ?? "") ?? 1
+    @Option(
+        help: ArgumentHelp(
+            "A proxy (CIDR) whose X-Forwarded-For names the client; repeatable ($AUTHLOG_TRUSTED_PROXY, comma-separated).",
+            valueName: "cidr"))
+    var trustedProxy: [String] = (environment["AUTHLOG_TRUSTED_PROXY"] ?? "").split(separator: ",").map(String.init)
+    @Option(help: "Seconds a request's header may take to arrive ($AUTHLOG_HEADER_TIMEOUT).")
+    var headerTimeout = Int64(environment["AUTHLOG_HEADER_TIMEOUT"] ?? "") ?? 10
+    @Option(help: "Seconds a request's body may take to arrive after its header ($AUTHLOG_BODY_TIMEOUT).")
+    var bodyTimeout = Int64(environment["AUTHLOG_BODY_TIMEOUT"] ?? "") ?? 30
+    @Option(help: "Seconds a kept-alive connection may wait for its next request ($AUTHLOG_IDLE_TIMEOUT).")
+    var idleTimeout = Int64(environment["AUTHLOG_IDLE_TIMEOUT"] ?? "") ?? 60
+    @Option(
+        help:
+            "Connections served at once; default: the open-file limit less 64, at most 10000 ($AUTHLOG_MAX_CONNECTIONS)."
+    )
+    var maxConnections = Int(environment["AUTHLOG_MAX_CONNECTIONS"] ?? "") ?? Self.defaultMaximumConnections
+    @Option(help: "Connections one client address may hold open ($AUTHLOG_MAX_CONNECTIONS_PER_ADDRESS).")
+    var maxConnectionsPerAddress = Int(environment["AUTHLOG_MAX_CONNECTIONS_PER_ADDRESS"] ?? "") ?? 64
     @Option(help: "Access-token issuer and audience ($AUTHLOG_ISSUER).") var issuer =
         environment["AUTHLOG_ISSUER"] ?? "authlog"
     @Option(help: "Log level: trace, debug, info, notice, warning, error ($AUTHLOG_LOG_LEVEL).")
@@ -76,6 +108,22 @@ struct Authd: AsyncParsableCommand {
         if metricsHost != nil, metricsPort == nil {
             return fail("--metrics-host needs --metrics-port", code: 64)
         }
+        guard
+            [
+                registrationRateLimit, loginFailuresPerAddress, loginFailuresPerAccount, maxConnections,
+                maxConnectionsPerAddress,
+            ].allSatisfy({ $0 > 0 }),
+            [headerTimeout, bodyTimeout, idleTimeout].allSatisfy({ $0 > 0 }), hashingWait > 0
+        else {
+            return fail("rate limits, timeouts, connection caps and --hashing-wait must be positive", code: 64)
+        }
+        var proxies: [AddressRange] = []
+        for text in trustedProxy.map({ $0.trimmingCharacters(in: .whitespaces) }) where !text.isEmpty {
+            guard let range = AddressRange(text) else {
+                return fail("--trusted-proxy \(text) is not an address range like 10.0.0.0/8", code: 64)
+            }
+            proxies.append(range)
+        }
         let keyFile = data + "/signing-keys"
         if rotateSigningKey {
             do { try SigningKeys.append(to: keyFile) } catch { return fail("\(error)", code: 2) }
@@ -84,7 +132,7 @@ struct Authd: AsyncParsableCommand {
         }
         let log: LMDBEventLog
         do { log = try LMDBEventLog(directory: data) } catch { return fail("\(error)", code: 2) }
-        let pool = HashingPool()
+        let pool = HashingPool(maximumWait: hashingWait)
         defer {
             log.close()
             pool.stop()
@@ -125,6 +173,15 @@ struct Authd: AsyncParsableCommand {
             configuration.rateLimitPerMinute = rateLimit
             configuration.metricsHost = metricsHost ?? configuration.metricsHost
             configuration.metricsPort = metricsPort
+            configuration.registrationRateLimitPerMinute = registrationRateLimit
+            configuration.loginFailuresPerAddress = loginFailuresPerAddress
+            configuration.loginFailuresPerAccount = loginFailuresPerAccount
+            configuration.trustedProxies = proxies
+            configuration.headerTimeout = headerTimeout
+            configuration.bodyTimeout = bodyTimeout
+            configuration.idleTimeout = idleTimeout
+            configuration.maximumConnections = maxConnections
+            configuration.maximumConnectionsPerAddress = maxConnectionsPerAddress
             server = AuthServer(
                 configuration: configuration, service: service, queries: UserQueries(projection), log: log, pool: pool,
                 tokens: AccessTokenIssuer(issuer: issuer, audience: issuer, keys: try SigningKeys(file: keyFile)),
@@ -135,6 +192,19 @@ struct Authd: AsyncParsableCommand {
         logger.info("authd listening", metadata: ["host": "\(host)", "port": "\(port)", "data": "\(data)"])
         try await server.application().runService()
         logger.info("authd stopped")
+    }
+
+    /// The open-file limit less 64 (for the log, the key store and the mail), at most 10,000:
+    /// so that the cap, not the file limit, is what a flood of connections meets.
+    static var defaultMaximumConnections: Int {
+        var limit = rlimit()
+        #if os(Linux)
+            let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        #else
+            let resource = RLIMIT_NOFILE
+        #endif
+        guard getrlimit(resource, &limit) == 0 else { return 1_024 }
+        return Int(max(80, min(limit.rlim_cur, 10_064)) - 64)
     }
 
     func fail(_ message: String, code: Int32) {

@@ -45,36 +45,42 @@ import Testing
         #expect(login.decide(deleted, now: at(3)) == .reject(.invalidCredentials))
     }
 
-    @Test func fiveFailuresLockForAMinuteAndLocksDoubleUpToAnHour() throws {
+    @Test func fiftyFailuresAreRecordedButNeverLockTheAccount() throws {
         var user = try registeredUser()
         let wrong = Login(passwordMatches: false, sessionID: UUID(), refreshTokenHash: hash("x"))
-        var time: Int64 = 100
-        var locks: [Int64] = []
-        for _ in 0..<45 {
-            // Wait out any lock, then fail again.
-            if let until = user.lockedUntil, at(time) < until { time = until.microsecondsSince1970 / 1_000_000 }
-            let result = apply(wrong, to: user, at: at(time))
+        for second in 1...50 {
+            let result = apply(wrong, to: user, at: at(Int64(second)))
             #expect(result.decision.rejection == .invalidCredentials)
-            if case .loginFailed(let failed) = result.decision.events.first, let until = failed.lockedUntil {
-                locks.append(until.microsecondsSince1970 / 1_000_000 - time)
-            }
+            #expect(
+                result.decision.events == [
+                    .loginFailed(.init(consecutiveFailures: UInt32(second), lockedUntil: nil))
+                ])
             user = result.state
         }
-        #expect(locks == [60, 120, 240, 480, 960, 1_920, 3_600, 3_600, 3_600])
+        #expect(user.failedLogins == 50 && user.lockedUntil == nil)
+        let right = Login(passwordMatches: true, sessionID: UUID(), refreshTokenHash: hash("t"))
+        #expect(right.decide(user, now: at(51)).rejection == nil)
     }
 
-    @Test func aLockedAccountRefusesEvenTheRightPasswordWithoutAnEvent() throws {
-        var user = try registeredUser()
-        for second in 1...5 {
-            user =
-                apply(
-                    Login(passwordMatches: false, sessionID: UUID(), refreshTokenHash: hash("x")), to: user,
-                    at: at(Int64(second))
-                ).state
-        }
+    @Test func aLockRecordedByAnOlderReleaseStillFoldsButLocksNothing() throws {
+        // What the release that locked accounts recorded at the fifth failure in a row.
+        let old = try registeredUser().evolve(
+            .loginFailed(.init(consecutiveFailures: 5, lockedUntil: at(3_600))), at: at(5))
+        #expect(old.lockedUntil == at(3_600) && old.failedLogins == 5)
         let right = Login(passwordMatches: true, sessionID: UUID(), refreshTokenHash: hash("t"))
-        #expect(right.decide(user, now: at(30)) == .reject(.invalidCredentials))
-        #expect(right.decide(user, now: at(66)).rejection == nil)
+        let (after, decision) = apply(right, to: old, at: at(6))
+        #expect(decision.rejection == nil)
+        #expect(after.lockedUntil == nil && after.failedLogins == 0)
+        let wrong = Login(passwordMatches: false, sessionID: UUID(), refreshTokenHash: hash("x"))
+        #expect(wrong.decide(old, now: at(6)).events == [.loginFailed(.init(consecutiveFailures: 6, lockedUntil: nil))])
+    }
+
+    @Test func theFailureCountStopsAtItsLargestValue() throws {
+        var user = try registeredUser()
+        user.failedLogins = .max
+        let wrong = Login(passwordMatches: false, sessionID: UUID(), refreshTokenHash: hash("x"))
+        #expect(
+            wrong.decide(user, now: at(1)).events == [.loginFailed(.init(consecutiveFailures: .max, lockedUntil: nil))])
     }
 
     @Test func aPasswordBelowPolicyIsRehashedOnSuccess() throws {

@@ -41,6 +41,53 @@ import Testing
         #expect(decision.events == [.refreshTokenReuseDetected(sessionID: first.sessionID)])
     }
 
+    @Test func aTokenThatNamesTheSessionButWasNeverIssuedLeavesTheSessionAlone() throws {
+        let (user, token) = try signedInUser()
+        let rotated = apply(RotateRefreshToken(presented: token, newTokenHash: hash("b")), to: user, at: at(20)).state
+        // The ids are public (they are in every access token); the secret is a guess.
+        let guess = RefreshToken(
+            userID: user.id, sessionID: token.sessionID, secret: [UInt8](repeating: 7, count: 32))
+        for state in [user, rotated] {
+            let decision = RotateRefreshToken(presented: guess, newTokenHash: hash("c")).decide(state, now: at(40))
+            #expect(decision == .reject(.invalidToken))
+        }
+    }
+
+    @Test func aSessionRemembersItsNewestSixteenEarlierTokens() throws {
+        var policy = AuthPolicy()
+        policy.rotationGrace = 0
+        let (user, first) = try signedInUser()
+        var state = user
+        var issued = [first]
+        for index in 1...20 {
+            let next = RefreshToken(
+                userID: user.id, sessionID: first.sessionID, secret: [UInt8](repeating: UInt8(index), count: 32))
+            state =
+                apply(
+                    RotateRefreshToken(presented: issued.last!, newTokenHash: next.secretHash, policy: policy),
+                    to: state,
+                    at: at(20 + Int64(index))
+                ).state
+            issued.append(next)
+        }
+        let session = try #require(state.session)
+        #expect(session.earlierTokenHashes == issued[4..<20].map(\.secretHash))
+        #expect(session.previousTokenHash == issued[19].secretHash)
+        // The oldest ones are forgotten: presented now, they are merely invalid.
+        let forgotten = RotateRefreshToken(presented: issued[3], newTokenHash: hash("x"), policy: policy)
+        #expect(forgotten.decide(state, now: at(60)) == .reject(.invalidToken))
+        let remembered = RotateRefreshToken(presented: issued[4], newTokenHash: hash("x"), policy: policy)
+        #expect(
+            remembered.decide(state, now: at(60)).events == [.refreshTokenReuseDetected(sessionID: first.sessionID)])
+    }
+
+    @Test func aNewLoginForgetsTheEarlierSessionsTokens() throws {
+        let (user, token) = try signedInUser()
+        let rotated = apply(RotateRefreshToken(presented: token, newTokenHash: hash("b")), to: user, at: at(20)).state
+        let again = rotated.evolve(.loginSucceeded(.init(sessionID: UUID(), refreshTokenHash: hash("n"))), at: at(30))
+        #expect(again.session?.earlierTokenHashes == [])
+    }
+
     @Test func aZeroGraceWindowTreatsAnyReplayAsReuse() throws {
         var policy = AuthPolicy()
         policy.rotationGrace = 0

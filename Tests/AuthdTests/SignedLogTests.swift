@@ -179,7 +179,10 @@ import Testing
         let refused = try StartedAuthd(data: data)
         refused.stop()
         #expect(refused.status == 2 && refused.output.contains("sign-head"), "\(refused.output)")
-        let signed = try runAuthctl(["--data", data, "sign-head"])
+        let hash = try #require(unsigned.stdout.split(separator: " ").last.map { String($0.dropLast()) })
+        let wrong = try runAuthctl(["--data", data, "sign-head", "--head-hash", String(repeating: "0", count: 64)])
+        #expect(wrong.status == 1)
+        let signed = try runAuthctl(["--data", data, "sign-head", "--head-hash", hash])
         #expect(signed.status == 0, "\(signed.stderr)")
         #expect(try runAuthctl(["--data", data, "verify"]).status == 0)
         let started = try StartedAuthd(data: data)
@@ -294,10 +297,10 @@ final class StartedAuthd {
     private(set) var output = ""
     private(set) var status: Int32 = -1
 
-    init(data: String) throws {
+    init(data: String, arguments: [String] = []) throws {
         let pipe = Pipe()
         process.executableURL = products().appendingPathComponent("authd")
-        process.arguments = ["--data", data, "--port", "0"]
+        process.arguments = ["--data", data, "--port", "0"] + arguments
         process.environment = cleanEnvironment([:])
         process.standardOutput = pipe
         process.standardError = pipe

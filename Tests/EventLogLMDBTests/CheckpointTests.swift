@@ -97,9 +97,14 @@ import Testing
         let directory = try await signedLog(6)
         try tamper(directory.path) { txn, events in
             let fifth = try storedBytes(txn, events, 5)
-            for position: UInt64 in [6] {
-                _ = try positionKey(position).withUnsafeBytes { try txn.delete(events, key: $0) }
-            }
+            let sixth = try storedBytes(txn, events, 6)
+            _ = try positionKey(6).withUnsafeBytes { try txn.delete(events, key: $0) }
+            // And its stream index entry (its stream's version 1).
+            let streams = try #require(try txn.openDatabase("streams"))
+            var key = try sixth.withUnsafeBytes { try Envelope.parse($0).streamID }.uuid
+            var entry = withUnsafeBytes(of: &key) { [UInt8]($0) }
+            withUnsafeBytes(of: UInt64(1).bigEndian) { entry.append(contentsOf: $0) }
+            _ = try entry.withUnsafeBytes { try txn.delete(streams, key: $0) }
             // Rewrite the head record to end at 5, as a careful attacker would.
             let meta = try #require(try txn.openDatabase("meta"))
             var head = [UInt8](repeating: 0, count: 48)
@@ -182,6 +187,120 @@ import Testing
             Issue.record("expected the adopted log to be signed")
             return
         }
+    }
+
+    @Test func anEventStoredPastTheHeadIsFoundAndNotSignedOver() async throws {
+        let directory = try await signedLog(4)
+        try tamper(directory.path) { txn, events in
+            // A copy of event 4 at position 5, the head record and checkpoints untouched.
+            try put(txn, events, 5, try storedBytes(txn, events, 4))
+        }
+        #expect(try verification(directory) == .broken(ChainBreak(position: 5, reason: .pastHead(recordedHead: 4))))
+        let log = try LMDBEventLog(directory: directory.path)
+        defer { log.close() }
+        #expect(throws: EventLogError.self) { try log.startSigning(with: key) }
+    }
+
+    @Test func aStreamIndexEntryPointingAtAnotherStreamsEventIsRefused() async throws {
+        let directory = try await signedLog(3)
+        var redirected = UUID()
+        try tamper(directory.path) { txn, _ in
+            // Point the first stream's version 1 at event 3, which belongs to another stream.
+            let streams = try #require(try txn.openDatabase("streams"))
+            var first: [UInt8] = []
+            try txn.withCursor(streams) { cursor in
+                var entry = try cursor.first()
+                while let current = entry, first.isEmpty {
+                    if [UInt8](current.value) != positionKey(3) { first = [UInt8](current.key) }
+                    entry = try cursor.next()
+                }
+            }
+            redirected = first.withUnsafeBytes { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }
+            try first.withUnsafeBytes { key in
+                try positionKey(3).withUnsafeBytes { try txn.put(streams, key: key, value: $0) }
+            }
+        }
+        guard case .broken(let failure) = try verification(directory), case .misfiled = failure.reason else {
+            Issue.record("expected the stream index to be refused")
+            return
+        }
+        let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
+        defer { log.close() }
+        // Reading the redirected stream fails instead of folding another user's event into it.
+        #expect(throws: EventLogError.self) { _ = try log.readStream(redirected, from: 1) }
+    }
+
+    @Test func aJunkIntervalRecordCannotHideTheOthers() async throws {
+        let directory = try await signedLog(2)
+        try tamper(directory.path) { txn, _ in
+            let meta = try #require(try txn.openDatabase("meta"))
+            try Array("interval".utf8).withUnsafeBytes { key in
+                try [UInt8](repeating: 0, count: 3).withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
+            }
+        }
+        #expect(try verification(directory).breakReason == .signatureInvalid)
+    }
+
+    @Test func aSignedLogStrippedOfItsHeadCheckpointIsNotAdopted() async throws {
+        let directory = TemporaryDirectory()
+        let log = try LMDBEventLog(directory: directory.path)
+        try log.startSigning(with: key)
+        for _ in 0..<5 {
+            _ = try await log.append((0..<1_000).map { event("E", "bulk \($0)") }, to: UUID(), expecting: .noStream)
+        }
+        log.close()
+        try tamper(directory.path) { txn, _ in
+            let meta = try #require(try txn.openDatabase("meta"))
+            _ = try Array("checkpoint".utf8).withUnsafeBytes { try txn.delete(meta, key: $0) }
+        }
+        #expect(try verification(directory).breakReason == .unsignedTail(signedThrough: 5_000))
+        let writer = try LMDBEventLog(directory: directory.path)
+        defer { writer.close() }
+        #expect(throws: EventLogError.self) { try writer.startSigning(with: key, adoptUnsigned: true) }
+    }
+
+    /// The documented limit: a log cut back to a head that was signed earlier is a valid,
+    /// shorter log; only a newer head kept elsewhere tells.
+    @Test func aLogCutBackToAnEarlierSignedHeadIsCaughtByANewerKeptHead() async throws {
+        let directory = try await signedLog(3)
+        let earlier = try #require(
+            try LMDBEventLog(directory: directory.path, options: .init(readOnly: true)).headAndClose())
+        let log = try LMDBEventLog(directory: directory.path)
+        try log.startSigning(with: key)
+        for index in 1...3 {
+            _ = try await log.append([event("E", "later \(index)")], to: UUID(), expecting: .noStream)
+        }
+        log.close()
+        let kept = try #require(
+            try LMDBEventLog(directory: directory.path, options: .init(readOnly: true)).headAndClose())
+        try tamper(directory.path) { txn, events in
+            let streams = try #require(try txn.openDatabase("streams"))
+            let meta = try #require(try txn.openDatabase("meta"))
+            for position: UInt64 in 4...6 {
+                let view = try storedBytes(txn, events, position)
+                let stream = try view.withUnsafeBytes { try Envelope.parse($0).streamID }
+                _ = try positionKey(position).withUnsafeBytes { try txn.delete(events, key: $0) }
+                var key = withUnsafeBytes(of: stream.uuid) { [UInt8]($0) }
+                withUnsafeBytes(of: UInt64(1).bigEndian) { key.append(contentsOf: $0) }
+                _ = try key.withUnsafeBytes { try txn.delete(streams, key: $0) }
+            }
+            var head = [UInt8](repeating: 0, count: 48)
+            head.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(3).bigEndian, as: UInt64.self) }
+            head.replaceSubrange(8..<40, with: earlier.hash.bytes)
+            try Array("head".utf8).withUnsafeBytes { key in
+                try head.withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
+            }
+            try Array("checkpoint".utf8).withUnsafeBytes { key in
+                try earlier.encoded.withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
+            }
+        }
+        guard case .signed(3, _, _) = try verification(directory) else {
+            Issue.record("a log cut back to an earlier signed head is, alone, a valid signed log")
+            return
+        }
+        #expect(
+            try verification(directory, since: kept)
+                == .broken(ChainBreak(position: 4, reason: .cutShort(signedThrough: 6))))
     }
 
     @Test func aCheckpointRoundTripsThroughItsStoredForm() throws {

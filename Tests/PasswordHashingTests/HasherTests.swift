@@ -123,3 +123,60 @@ import Testing
 final class Concurrency: Sendable {
     let state = Mutex((now: 0, most: 0))
 }
+
+@Suite struct HashingPoolBoundTests {
+    /// A job that holds the pool's one thread until released.
+    final class Gate: Sendable {
+        let semaphore = DispatchSemaphore(value: 0)
+        let started = Atomic(false)
+
+        func hold() {
+            started.store(true, ordering: .sequentiallyConsistent)
+            semaphore.wait()
+        }
+
+        func waitUntilHeld() async {
+            while !started.load(ordering: .sequentiallyConsistent) { await Task.yield() }
+        }
+    }
+
+    @Test func aJobThatWouldWaitTooLongIsRefusedAtOnce() async throws {
+        let pool = HashingPool(threads: 1, maximumWait: 0.05)
+        defer { pool.stop() }
+        // Teach the pool that a job takes about 0.1 s.
+        try await pool.run { Thread.sleep(forTimeInterval: 0.1) }
+        let gate = Gate()
+        let holding = Task { try await pool.run { gate.hold() } }
+        await gate.waitUntilHeld()
+        // One job may wait behind the running one (nothing ahead of it in the queue) ...
+        let first = Task { try await pool.run { 1 } }
+        while pool.queueDepth < 1 { await Task.yield() }
+        // ... a second would wait about 0.1 s behind the first: over 0.05 s, refused.
+        await #expect(throws: HashingPoolBusy.self) { try await pool.run { 2 } }
+        gate.semaphore.signal()
+        try await holding.value
+        #expect(try await first.value == 1)
+    }
+
+    final class Order: Sendable {
+        let values = Mutex<[Int]>([])
+    }
+
+    @Test func jobsRunInTheOrderTheyCame() async throws {
+        let pool = HashingPool(threads: 1)
+        defer { pool.stop() }
+        let gate = Gate()
+        let order = Order()
+        let holding = Task { try await pool.run { gate.hold() } }
+        await gate.waitUntilHeld()
+        var tasks: [Task<Void, any Error>] = []
+        for index in 0..<100 {
+            tasks.append(Task { try await pool.run { order.values.withLock { $0.append(index) } } })
+            while pool.queueDepth < index + 1 { await Task.yield() }
+        }
+        gate.semaphore.signal()
+        try await holding.value
+        for task in tasks { try await task.value }
+        #expect(order.values.withLock { $0 } == Array(0..<100))
+    }
+}

@@ -9,9 +9,10 @@ import Signatures
 struct ExportCheckpoints {
     private var pending: [Checkpoint]
 
-    init(log: LMDBEventLog, from: UInt64, through last: UInt64) throws {
+    /// `head` is the head checkpoint read with the head itself.
+    init(log: LMDBEventLog, head: Checkpoint?, from: UInt64, through last: UInt64) throws {
         pending = try log.intervalCheckpoints(from: from, through: last)
-        if let head = try log.headCheckpoint(), head.position == last, last >= from { pending.append(head) }
+        if let head, head.position == last, last >= from { pending.append(head) }
     }
 
     /// The checkpoint lines that follow the event at `position`.
@@ -33,6 +34,8 @@ struct ImportCheckpoints {
     private(set) var lastEvent: (position: UInt64, hash: ChainHash, line: Int)?
     /// The first event line after the last checkpoint, while one is unsigned.
     private(set) var firstUnsignedLine: Int?
+    /// The line a refusal names: the first event a bad checkpoint leaves unproven.
+    private(set) var refusedLine: Int?
     private(set) var signedThrough: UInt64 = 0
     private(set) var endsWithHead = false
     private(set) var count = 0
@@ -58,7 +61,9 @@ struct ImportCheckpoints {
             return "the checkpoint at position \(checkpoint.position) does not follow the event it signs"
         }
         guard last.hash == checkpoint.hash else {
-            return "the events through position \(checkpoint.position) differ from what was signed there"
+            refusedLine = firstUnsignedLine
+            return
+                "an event from here through position \(checkpoint.position) differs from what was signed there (the checkpoint's line is \(last.line + 1))"
         }
         firstUnsignedLine = nil
         signedThrough = checkpoint.position

@@ -29,7 +29,9 @@ struct Export: ParsableCommand {
     func run() throws {
         let stack = try ReadStack(directory: root.data)
         defer { stack.close() }
-        let head = try failing { try stack.log.headPosition() }
+        // The head and its checkpoint from one snapshot, so that an export taken while authd
+        // writes ends on the head its checkpoint signs.
+        let (head, headCheckpoint) = try failing { try stack.log.signedHead() }
         let last = min(to ?? head, head)
         let out = LineWriter()
         let publicKey = stack.keys.logSigningKey
@@ -39,7 +41,9 @@ struct Export: ParsableCommand {
         ]
         if let publicKey { header.append(("public_key", hex(publicKey.publicKey))) }
         try out.write(jsonLine(header))
-        var checkpoints = try failing { try ExportCheckpoints(log: stack.log, from: from, through: last) }
+        var checkpoints = try failing {
+            try ExportCheckpoints(log: stack.log, head: headCheckpoint, from: from, through: last)
+        }
         if !readable {
             for user in try failing({ try stack.keys.users() }) {
                 guard let slot = try failing({ try stack.keys.storedSlot(for: user) }) else { continue }

@@ -117,7 +117,10 @@ struct Import: ParsableCommand {
                 guard let checkpoint = CheckpointJSON.parse(line) else {
                     throw refuse("a checkpoint line with a missing or malformed field")
                 }
-                if let reason = signatures?.checkpoint(checkpoint) { throw refuse(reason) }
+                if let reason = signatures?.checkpoint(checkpoint) {
+                    number = signatures?.refusedLine ?? number
+                    throw refuse(reason)
+                }
                 if let checkpoint = checkpoint.checkpoint { verified.append(checkpoint) }
             default:
                 throw refuse("unknown line kind")

@@ -19,6 +19,15 @@ func startSigning(_ log: LMDBEventLog, keys: KeyStore, adoptUnsigned: Bool = fal
 /// a file holding either), or
 /// derived from the key-encryption key when the data directory's key store can be opened.
 func logPublicKey(option: String?, dataDirectory: String) throws -> Ed25519Key? {
+    try logPublicKeyAndSource(option: option, dataDirectory: dataDirectory)?.key
+}
+
+/// Where a data directory's own key-encryption key file is.
+func ownKEKFile(_ dataDirectory: String) -> String { dataDirectory + "/kek" }
+
+/// ``logPublicKey(option:dataDirectory:)`` with where the key came from: `--public-key`,
+/// or the key-encryption key's source.
+func logPublicKeyAndSource(option: String?, dataDirectory: String) throws -> (key: Ed25519Key, source: String)? {
     if let option {
         var text = option
         if FileManager.default.fileExists(atPath: option) {
@@ -35,10 +44,11 @@ func logPublicKey(option: String?, dataDirectory: String) throws -> Ed25519Key? 
             printError("authctl: --public-key is not a 32-byte Ed25519 public key (hex or base64url)")
             throw ExitCode(64)
         }
-        return key
+        return (key, "--public-key")
     }
     do {
-        return try KeyStore(dataDirectory: dataDirectory, readOnly: true).logSigningKey
+        let keys = try KeyStore(dataDirectory: dataDirectory, readOnly: true)
+        return keys.logSigningKey.map { ($0, keys.keySource) }
     } catch let error as DataProtectionError {
         if case .missingKey = error { return nil }
         printError("authctl: \(error)")
@@ -127,8 +137,11 @@ struct Head: ParsableCommand {
             printError("authctl: the log has no signed head (it is empty, or was written before signing)")
             throw ExitCode(3)
         }
-        let key = try logPublicKey(option: publicKey, dataDirectory: root.data)
-        if let key, !checkpoint.isSigned(by: key) {
+        guard let key = try logPublicKey(option: publicKey, dataDirectory: root.data) else {
+            printError("authctl: no key-encryption key here to check the head with; pass --public-key")
+            throw ExitCode(3)
+        }
+        if !checkpoint.isSigned(by: key) {
             printError("authctl: the stored head checkpoint is not signed by the log's key; run authctl verify")
             throw ExitCode(1)
         }
@@ -143,17 +156,20 @@ struct SignHead: ParsableCommand {
         discussion: """
             A log written by a release before signed checkpoints has none; authd and the \
             commands that write refuse to sign over it until an operator has checked it. This \
-            verifies its chain and signs its head: from then on every commit is signed, and this \
-            first checkpoint covers every event before it. It refuses a log that is already \
-            signed (events written after its last checkpoint were written without the key, and \
-            are not signed over).
+            verifies its chain and signs its head, if its hash is the one given: from then on \
+            every commit is signed, and this first checkpoint covers every event before it.
+
+            A signed log whose checkpoints someone deleted looks the same, with forged events \
+            at its end: compare the head hash with one kept from before (or --since-head) \
+            before you sign. It refuses a log that has any checkpoint left.
 
             Example:
-              authctl --data ./data verify --since-head kept-head.json   # if you kept one
-              authctl --data ./data sign-head
+              authctl --data ./data verify            # prints the head hash; compare it with yours
+              authctl --data ./data sign-head --head-hash 9f2c...e41a
             """)
 
     @ParentCommand var root: Authctl
+    @Option(help: "The head hash you checked (authctl verify prints it).") var headHash: String
 
     func run() throws {
         let log = try failing { try LMDBEventLog(directory: root.data) }
@@ -162,8 +178,12 @@ struct SignHead: ParsableCommand {
             printError("authctl: the log is already signed; authctl verify says whether it is intact")
             throw ExitCode(2)
         }
-        guard case .intact(let count, let through, _) = try failing({ try log.verify() }) else {
+        guard case .intact(let count, let through, let head) = try failing({ try log.verify() }) else {
             printError("authctl: the hash chain is broken; run authctl verify")
+            throw ExitCode(1)
+        }
+        guard head.description == headHash.lowercased() else {
+            printError("authctl: the head hash is \(head), not the one given; nothing was signed")
             throw ExitCode(1)
         }
         let keys = try failing { try KeyStore(dataDirectory: root.data, mayGenerateKey: false) }

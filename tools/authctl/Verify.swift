@@ -44,9 +44,13 @@ struct Verify: ParsableCommand {
         var sinceHead: UInt64?
         var brokenAt: UInt64?
         var reason: String?
+        var publicKey: String?
+        var keySource: String?
 
         enum CodingKeys: String, CodingKey {
             case intact, signed, events, through, reason
+            case publicKey = "public_key"
+            case keySource = "key_source"
             case headHash = "head_hash"
             case intervalCheckpoints = "interval_checkpoints"
             case sinceHead = "since_head"
@@ -65,7 +69,7 @@ struct Verify: ParsableCommand {
             return try report(try failing { try log.verify(from: from ?? 1, through: to) }.asLogVerification)
         }
         let since = try sinceHead.map(readHead)
-        guard let key = try logPublicKey(option: publicKey, dataDirectory: root.data) else {
+        guard let (key, source) = try logPublicKeyAndSource(option: publicKey, dataDirectory: root.data) else {
             let chain = try failing { try log.verify() }
             return try report(chain.asLogVerification, keyMissing: true)
         }
@@ -73,8 +77,15 @@ struct Verify: ParsableCommand {
             printError("authctl: \(sinceHead ?? ""): that head names another public key than this log's")
             throw ExitCode(1)
         }
+        let keyUsed = (publicKey: hex(key.publicKey), source: source)
+        if source == ownKEKFile(root.data) && since == nil {
+            printError(
+                "authctl: note: the key came from \(source), inside the directory being verified; whoever could rewrite the log could have replaced it. Compare the public key with the one you published, or pass --public-key"
+            )
+        }
         try report(
-            try failing { try log.verifySignatures(key: key, since: since?.checkpoint) }, since: since?.position)
+            try failing { try log.verifySignatures(key: key, since: since?.checkpoint) }, since: since?.position,
+            keyUsed: keyUsed)
     }
 
     func readHead(_ file: String) throws -> CheckpointJSON {
@@ -90,18 +101,25 @@ struct Verify: ParsableCommand {
     }
 
     /// Prints the outcome; `keyMissing` says the signatures could not be checked.
-    func report(_ outcome: LogVerification, since: UInt64? = nil, keyMissing: Bool = false) throws {
+    func report(
+        _ outcome: LogVerification, since: UInt64? = nil, keyMissing: Bool = false,
+        keyUsed: (publicKey: String, source: String)? = nil
+    ) throws {
         switch outcome {
         case .signed(let count, let head, let intervals):
             if json {
                 try printJSON(
                     Report(
                         intact: true, signed: true, events: count, through: head.position,
-                        headHash: head.hash.description, intervalCheckpoints: intervals, sinceHead: since))
+                        headHash: head.hash.description, intervalCheckpoints: intervals, sinceHead: since,
+                        publicKey: keyUsed?.publicKey, keySource: keyUsed?.source))
             } else {
                 let extending = since.map { "; it extends the head kept at position \($0)" } ?? ""
                 print(
                     "intact and signed: \(count) events verified through position \(head.position), head hash \(head.hash), \(intervals) interval checkpoints\(extending)"
+                )
+                print(
+                    "signed \(head.recordedAt), with the log key \(keyUsed?.publicKey ?? "?") (from \(keyUsed?.source ?? "?"))"
                 )
             }
         case .unsigned(let count, let through, let head):

@@ -22,16 +22,22 @@ public struct Login: UserCommand {
         self.policy = policy
     }
 
-    /// Unknown, deleted and locked users get the same answer as a wrong password. Only real,
-    /// unlocked users record `LoginFailed`, which may lock the account.
+    /// Unknown and deleted users get the same answer as a wrong password. Only real users
+    /// record `LoginFailed`, for the audit trail.
+    ///
+    /// Wrong passwords never lock the account: anyone who knows an email could otherwise keep
+    /// its owner out. Guessing is slowed where the guesses come from, by the HTTP service's
+    /// throttling per account and client address. `LoginFailed` counts the failures in a row
+    /// and leaves `locked_until` empty; a lock recorded by an older release is not enforced.
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
         guard state.exists, !state.isDeleted else { return .reject(.invalidCredentials) }
-        if let until = state.lockedUntil, now < until { return .reject(.invalidCredentials) }
         guard passwordMatches else {
-            let failures = state.failedLogins < .max ? state.failedLogins + 1 : .max
-            let lock = policy.lockDuration(afterFailures: failures).map { now.adding(microseconds: $0) }
+            let (failures, overflow) = state.failedLogins.addingReportingOverflow(1)
             return .reject(
-                .invalidCredentials, recording: [.loginFailed(.init(consecutiveFailures: failures, lockedUntil: lock))])
+                .invalidCredentials,
+                recording: [
+                    .loginFailed(.init(consecutiveFailures: overflow ? .max : failures, lockedUntil: nil))
+                ])
         }
         var events: [UserEvent] = [.loginSucceeded(.init(sessionID: sessionID, refreshTokenHash: refreshTokenHash))]
         if let rehashedPassword { events.append(.passwordRehashed(passwordHash: rehashedPassword)) }

@@ -6,8 +6,12 @@ import Foundation
 /// - The current token, unexpired: rotated.
 /// - The token rotated away most recently, within the grace window: `token_rotated`, and the
 ///   session lives on (two tabs refreshing at once must not log the user out).
-/// - Any other token of this session (an older one, or that one after the window): reuse.
+/// - Any other token this session issued (an older one, or that one after the window; the
+///   newest ``UserState/Session/rememberedTokens`` are kept): reuse.
 ///   `RefreshTokenReuseDetected` revokes the session and the caller gets `invalid_token`.
+/// - A token this session never issued, though it names the session (the user and session
+///   ids are in every access token, so anyone who saw one can write such a token):
+///   `invalid_token`, and the session is untouched, so a guess cannot log anyone out.
 /// - Expired sessions, other sessions, deleted users: `invalid_token`.
 public struct RotateRefreshToken: UserCommand {
     public var presented: RefreshToken
@@ -36,6 +40,7 @@ public struct RotateRefreshToken: UserCommand {
         {
             return .reject(.tokenRotated)
         }
+        guard session.earlierTokenHashes.contains(hash) else { return .reject(.invalidToken) }
         return .reject(.invalidToken, recording: [.refreshTokenReuseDetected(sessionID: session.id)])
     }
 }

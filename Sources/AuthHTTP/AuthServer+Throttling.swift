@@ -1,0 +1,80 @@
+import AuthDomain
+import AuthService
+import Hummingbird
+
+/// One account as seen from one client address: the key of login-failure throttling. The
+/// account is the digest of its email's lookup key, so the limiter holds no address in clear.
+struct AccountAddress: Hashable, Sendable {
+    var account: TokenHash
+    var client: String
+}
+
+extension Problem {
+    /// 429 with the seconds to wait in Retry-After (at least 1).
+    static func rateLimited(retryAfter seconds: Double) -> Problem {
+        var problem = Problem(.tooManyRequests, "rate_limited", "too many requests from this address; retry later")
+        problem.headers[.retryAfter] = String(max(1, Int(seconds.rounded(.up))))
+        return problem
+    }
+}
+
+extension AuthServer {
+    /// Login failures are counted over this window (15 minutes): the per-address and
+    /// per-account limits are "so many failures per window", refilling evenly.
+    static let loginFailureWindow = 15.0 * 60
+
+    /// Takes one token from `key`'s bucket, or throws 429 `rate_limited` with Retry-After.
+    func throttle<Key>(_ limiter: RateLimiter<Key>, _ key: Key) throws {
+        if let wait = limiter.take(key) { throw Problem.rateLimited(retryAfter: wait) }
+    }
+
+    /// The per-address limit of a route group (`login`, `refresh`, `reset`, `register`, ...).
+    func limit(_ route: String, _ context: AuthRequestContext) throws {
+        try throttle(limiter, route + " " + client(context))
+    }
+
+    /// Registration and password-reset requests: each costs a password hash or a mail, so a
+    /// client address gets ``Configuration/registrationRateLimitPerMinute`` of each.
+    func limitRegistration(_ route: String, _ context: AuthRequestContext) throws {
+        try throttle(registrations, route + " " + client(context))
+    }
+
+    /// Signs in, throttled instead of locking the account.
+    ///
+    /// Rules:
+    /// - Each attempt takes a token from its (account, client address) bucket and from the
+    ///   account's bucket; an attempt that does not fail on the password (a success, or the
+    ///   server being busy) gives both back, so only wrong passwords count.
+    /// - One address may fail ``Configuration/loginFailuresPerAddress`` times per window on
+    ///   one account; all addresses together ``Configuration/loginFailuresPerAccount`` times,
+    ///   far more, so that one guessing address slows only itself and never the account's
+    ///   owner elsewhere. Only many addresses at once can slow the owner, and never lock them out.
+    /// - A throttled attempt gets 429 with Retry-After before any password is hashed, and
+    ///   records nothing; a counted failure still records `LoginFailed` for the audit trail.
+    /// - Unknown emails are throttled exactly like known ones, so the answer tells nothing.
+    func throttledLogin(email: String, password: String, context: AuthRequestContext) async throws
+        -> AuthService.SessionGrant
+    {
+        let account = (try? EmailAddress(email))?.claimHash ?? TokenHash(of: Array(email.utf8))
+        let fromHere = AccountAddress(account: account, client: client(context))
+        try throttle(loginFailures, fromHere)
+        do {
+            try throttle(accountFailures, account)
+        } catch {
+            loginFailures.refund(fromHere)
+            throw error
+        }
+        do {
+            let grant = try await service.login(email: email, password: password, correlationID: context.requestID)
+            loginFailures.refund(fromHere)
+            accountFailures.refund(account)
+            return grant
+        } catch Rejection.invalidCredentials {
+            throw Rejection.invalidCredentials
+        } catch {
+            loginFailures.refund(fromHere)
+            accountFailures.refund(account)
+            throw error
+        }
+    }
+}

@@ -1,0 +1,199 @@
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTPTypes
+import Synchronization
+
+/// Limits on connections, against clients that open many or send slowly (slow-loris).
+///
+/// Rules:
+/// - A request's header must arrive whole within `headerTimeout` of its first byte (or of the
+///   connection opening, for the first request); its body within `bodyTimeout` of the header.
+/// - A kept-alive connection with no request under way is closed after `idleTimeout`.
+/// - No more than `maximumConnections` are served at once: beyond that the server stops
+///   accepting, and new connections wait in the kernel's queue until one closes. (The count
+///   is checked between rounds of accepting, so a burst taken in one round may pass it by a
+///   few; keep it some way below the open-file limit, as the default does.)
+/// - One client address (an IPv6 one by its /64) holds at most `maximumPerAddress` of them; a connection beyond that is
+///   closed as soon as it is accepted. Trusted proxies are exempt (every client behind them
+///   shares their address); the total cap still holds.
+/// - A connection closed by a timeout or a cap gets no response: it has not sent a request a
+///   response could answer.
+struct ConnectionLimits: Sendable {
+    var headerTimeout: TimeAmount = .seconds(10)
+    var bodyTimeout: TimeAmount = .seconds(30)
+    var idleTimeout: TimeAmount = .seconds(60)
+    var maximumConnections = 1_024
+    var maximumPerAddress = 64
+}
+
+/// Connections open now per client address, across event loops.
+final class ConnectionCounts: Sendable {
+    private let counts = Mutex<[String: Int]>([:])
+
+    /// Counts one more connection from `address`, unless it already has `limit`.
+    func open(_ address: String, limit: Int) -> Bool {
+        counts.withLock { counts in
+            let now = counts[address, default: 0]
+            guard now < limit else { return false }
+            counts[address] = now + 1
+            return true
+        }
+    }
+
+    func close(_ address: String) {
+        counts.withLock { counts in
+            let now = counts[address, default: 1] - 1
+            counts[address] = now > 0 ? now : nil
+        }
+    }
+}
+
+/// The HTTP/1 child channel with ``ConnectionLimits`` applied: a handler in front of the
+/// HTTP decoder sees the bytes arrive, one behind it sees requests and responses begin and end;
+/// both move one timer per connection.
+struct GuardedHTTP1Channel: ServerChildChannel {
+    typealias Value = HTTP1Channel.Value
+    let responder: HTTPChannelHandler.Responder
+    let limits: ConnectionLimits
+    let counts: ConnectionCounts
+    let clients: ClientAddress
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        let timer = ConnectionTimer(limits: limits)
+        let peer = channel.remoteAddress?.ipAddress.flatMap(AddressRange.bytes(of:))
+        let exempt = peer.map(clients.isTrusted) ?? false
+        let address = peer.map(AddressRange.clientKey(of:)) ?? "unknown"
+        let admitted = exempt || counts.open(address, limit: limits.maximumPerAddress)
+        if admitted && !exempt {
+            let counts = self.counts
+            channel.closeFuture.whenComplete { _ in counts.close(address) }
+        }
+        guard admitted else {
+            return channel.close().flatMapThrowing { throw ChannelError.ioOnClosedChannel }
+        }
+        do {
+            try channel.pipeline.syncOperations.addHandler(BytesArrivingHandler(timer: timer), position: .first)
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+        let inner = HTTP1Channel(
+            responder: responder,
+            configuration: .init(additionalChannelHandlers: [RequestProgressHandler(timer: timer)]))
+        return inner.setup(channel: channel, logger: logger)
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await HTTP1Channel(responder: responder).handle(value: value, logger: logger)
+    }
+}
+
+/// One connection's phase and its deadline. Used on the connection's event loop only.
+final class ConnectionTimer: @unchecked Sendable {
+    enum Phase {
+        /// Between requests: waiting for the first byte of the next one.
+        case idle
+        case readingHead
+        case readingBody
+        /// The whole request is in; the service is answering (no deadline: that is ours).
+        case responding
+    }
+
+    let limits: ConnectionLimits
+    private(set) var phase = Phase.readingHead
+    private var scheduled: Scheduled<Void>?
+
+    init(limits: ConnectionLimits) {
+        self.limits = limits
+    }
+
+    /// Enters `phase`, closing the connection if it is still in it after its timeout.
+    func enter(_ phase: Phase, context: ChannelHandlerContext) {
+        self.phase = phase
+        scheduled?.cancel()
+        scheduled = nil
+        let timeout: TimeAmount
+        switch phase {
+        case .idle: timeout = limits.idleTimeout
+        case .readingHead: timeout = limits.headerTimeout
+        case .readingBody: timeout = limits.bodyTimeout
+        case .responding: return
+        }
+        let channel = context.channel
+        scheduled = context.eventLoop.scheduleTask(in: timeout) { [self] in
+            guard self.phase == phase else { return }
+            channel.close(promise: nil)
+        }
+    }
+
+    func stop() {
+        scheduled?.cancel()
+        scheduled = nil
+    }
+}
+
+/// In front of the HTTP decoder: starts the header deadline when the connection opens, and
+/// when the first byte of a request arrives on an idle connection.
+final class BytesArrivingHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    let timer: ConnectionTimer
+    private var started = false
+
+    init(timer: ConnectionTimer) {
+        self.timer = timer
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { start(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start(context)
+        context.fireChannelActive()
+    }
+
+    private func start(_ context: ChannelHandlerContext) {
+        guard !started else { return }
+        started = true
+        timer.enter(.readingHead, context: context)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if timer.phase == .idle { timer.enter(.readingHead, context: context) }
+        context.fireChannelRead(data)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer.stop()
+        context.fireChannelInactive()
+    }
+}
+
+/// Behind the HTTP decoder: a whole header starts the body deadline, a whole request ends the
+/// deadlines, and a whole response starts the idle one.
+final class RequestProgressHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+    let timer: ConnectionTimer
+
+    init(timer: ConnectionTimer) {
+        self.timer = timer
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head: timer.enter(.readingBody, context: context)
+        case .body: break
+        case .end: timer.enter(.responding, context: context)
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data), timer.phase == .responding { timer.enter(.idle, context: context) }
+        context.write(data, promise: promise)
+    }
+}

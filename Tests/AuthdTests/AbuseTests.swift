@@ -1,0 +1,232 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// An attacker's tools against the running service: guessing, flooding, slow sending, forged
+/// headers and guessed tokens. Each client address is a loopback address of its own.
+@Suite struct AbuseTests {
+    let password = "correct horse battery"
+
+    func register(_ server: RunningServer, _ email: String) async throws {
+        let reply = try await server.call(
+            "POST", "/v1/users", json: ["email": email, "password": password, "first_name": "A", "last_name": "B"])
+        #expect(reply.status == 201, "register \(email): \(reply.status)")
+    }
+
+    /// A 429 or 503 as the contract states it: problem+json with its code, and Retry-After.
+    func expectRefusal(_ reply: RunningServer.Reply, status: Int, code: String) {
+        #expect(reply.status == status)
+        #expect(reply.headers["content-type"] == "application/problem+json")
+        #expect(reply.code == code)
+        #expect((Int(reply.headers["retry-after"] ?? "") ?? 0) >= 1)
+    }
+
+    @Test func fiftyWrongPasswordsFromOneAddressDoNotLockTheOwnerOut() async throws {
+        let server = try RunningServer()
+        try await register(server, "owner@example.com")
+        var statuses: [Int] = []
+        for _ in 0..<50 {
+            let reply = try exchange(
+                port: server.port, from: "127.0.0.2", "POST", "/v1/sessions",
+                json: ["email": "owner@example.com", "password": "not the password at all"])
+            statuses.append(reply.status)
+            if reply.status == 429 { expectRefusal(reply, status: 429, code: "rate_limited") }
+        }
+        // The guessing address is slowed after its first ten failures ...
+        #expect(statuses.filter { $0 == 401 }.count == 10)
+        #expect(statuses.filter { $0 == 429 }.count == 40)
+        // ... and the owner, elsewhere, signs in.
+        let owner = try exchange(
+            port: server.port, from: "127.0.0.3", "POST", "/v1/sessions",
+            json: ["email": "owner@example.com", "password": password])
+        #expect(owner.status == 200 && owner.json["access_token"] is String)
+        // Each counted failure is in the history, none with a lock.
+        let history = try authctlOutput(["--data", server.data, "history", "owner@example.com", "--json"])
+        #expect(history.components(separatedBy: "LoginFailed").count - 1 == 10)
+        #expect(!history.contains(#""locked_until":"2"#))
+    }
+
+    @Test func aForgedForwardedForFromAnUntrustedPeerChangesNothing() async throws {
+        let server = try RunningServer(arguments: ["--rate-limit", "2", "--trusted-proxy", "127.0.0.2/32"])
+        func login(from source: String, forwardedFor: String) throws -> Int {
+            try exchange(
+                port: server.port, from: source, "POST", "/v1/sessions",
+                json: ["email": "nobody@example.com", "password": "not the password at all"],
+                headers: ["X-Forwarded-For": forwardedFor]
+            ).status
+        }
+        // Not a proxy: the header is ignored, however it changes; the peer is the client.
+        #expect(try login(from: "127.0.0.3", forwardedFor: "198.51.100.1") == 401)
+        #expect(try login(from: "127.0.0.3", forwardedFor: "198.51.100.2") == 401)
+        #expect(try login(from: "127.0.0.3", forwardedFor: "198.51.100.3") == 429)
+        // Through the trusted proxy: the right-most untrusted entry is the client. What the
+        // client wrote to its left does not change who it is.
+        #expect(try login(from: "127.0.0.2", forwardedFor: "198.51.100.7") == 401)
+        #expect(try login(from: "127.0.0.2", forwardedFor: "203.0.113.9, 198.51.100.7") == 401)
+        #expect(try login(from: "127.0.0.2", forwardedFor: "203.0.113.10, 198.51.100.7, 127.0.0.2") == 429)
+        // Another client behind the same proxy has its own limit.
+        #expect(try login(from: "127.0.0.2", forwardedFor: "198.51.100.8") == 401)
+    }
+
+    @Test(arguments: [
+        ["--trusted-proxy", "10.0.0.1/8"], ["--trusted-proxy", "proxy.example.com"], ["--header-timeout", "0"],
+        ["--max-connections-per-address", "0"],
+    ])
+    func aLimitThatMakesNoSenseIsABadUsage(arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = products().appendingPathComponent("authd")
+        process.arguments = ["--data", NSTemporaryDirectory() + "authd-unused-" + UUID().uuidString] + arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 64)
+    }
+
+    @Test func registrationsAndResetRequestsAreLimitedPerAddress() async throws {
+        let server = try RunningServer(arguments: ["--registration-rate-limit", "3"])
+        func register(_ index: Int, from source: String) throws -> RunningServer.Reply {
+            try exchange(
+                port: server.port, from: source, "POST", "/v1/users",
+                json: ["email": "flood\(index)@example.com", "password": password, "first_name": "F", "last_name": "L"])
+        }
+        for index in 0..<3 { #expect(try register(index, from: "127.0.0.2").status == 201) }
+        expectRefusal(try register(3, from: "127.0.0.2"), status: 429, code: "rate_limited")
+        #expect(try register(4, from: "127.0.0.3").status == 201)
+        func reset(from source: String) throws -> RunningServer.Reply {
+            try exchange(
+                port: server.port, from: source, "POST", "/v1/password-resets", json: ["email": "flood0@example.com"])
+        }
+        for _ in 0..<3 { #expect(try reset(from: "127.0.0.2").status == 202) }
+        expectRefusal(try reset(from: "127.0.0.2"), status: 429, code: "rate_limited")
+        #expect(try reset(from: "127.0.0.3").status == 202)
+    }
+
+    @Test func aFloodOfRegistrationsLeavesALoginAnAnswerWithinAboutASecond() async throws {
+        let server = try RunningServer(arguments: [
+            "--registration-rate-limit", "100000", "--max-connections-per-address", "1000", "--hashing-wait", "1",
+        ])
+        try await register(server, "steady@example.com")
+        // 300 registrations, all sent before any is answered: each needs a password hash.
+        var flood: [LoopbackConnection] = []
+        for index in 0..<300 {
+            let connection = try LoopbackConnection(port: server.port, from: "127.0.0.2")
+            let body = #"{"email":"f\#(index)@example.com","password":"\#(password)","first_name":"F","last_name":"L"}"#
+            try connection.send(
+                "POST /v1/users HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            flood.append(connection)
+        }
+        let start = Date()
+        let login = try exchange(
+            port: server.port, from: "127.0.0.3", "POST", "/v1/sessions",
+            json: ["email": "steady@example.com", "password": password])
+        let waited = Date().timeIntervalSince(start)
+        #expect(login.status == 200 || login.status == 503)
+        if login.status == 503 { expectRefusal(login, status: 503, code: "busy") }
+        // About a second of queue, one hash, and room for a loaded test machine.
+        #expect(waited < 3, "the login waited \(waited) s")
+        let replies = try flood.map { try parseResponse($0.readUntilClosed(timeout: 60) ?? Data()) }
+        let busy = replies.filter { $0.status == 503 }
+        #expect(!busy.isEmpty)
+        #expect(replies.allSatisfy { $0.status == 201 || $0.status == 503 })
+        for reply in busy.prefix(3) { expectRefusal(reply, status: 503, code: "busy") }
+    }
+
+    @Test func halfSentRequestsFromOneClientDoNotStarveTheServer() async throws {
+        let server = try RunningServer()
+        // A server whose file limit is 256, as on many hosts.
+        try setFileLimit(of: server.process.processIdentifier, to: 256)
+        var attackers: [LoopbackConnection] = []
+        for _ in 0..<300 {
+            let connection = try LoopbackConnection(port: server.port, from: "127.0.0.2")
+            try connection.send("POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: appl")
+            attackers.append(connection)
+        }
+        let reply = try exchange(port: server.port, from: "127.0.0.3", "GET", "/healthz", timeout: 5)
+        #expect(reply.status == 200)
+        // Beyond its cap, the client's connections were closed at once.
+        #expect(attackers.filter { $0.readUntilClosed(timeout: 0.01) != nil }.count >= 300 - 64)
+    }
+
+    @Test func aHalfSentRequestIsClosedAfterItsTimeout() async throws {
+        let server = try RunningServer(arguments: [
+            "--header-timeout", "1", "--body-timeout", "1", "--idle-timeout", "1",
+        ])
+        let start = Date()
+        let header = try LoopbackConnection(port: server.port, from: "127.0.0.2")
+        try header.send("GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        let silent = try LoopbackConnection(port: server.port, from: "127.0.0.2")
+        let body = try LoopbackConnection(port: server.port, from: "127.0.0.2")
+        try body.send(
+            "POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"em"
+        )
+        let idle = try LoopbackConnection(port: server.port, from: "127.0.0.2")
+        try idle.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        for connection in [header, silent, body] {
+            #expect(connection.readUntilClosed(timeout: 10) != nil)
+        }
+        // The kept-alive connection got its answer, then was closed when it idled.
+        let answered = try #require(idle.readUntilClosed(timeout: 10))
+        #expect(String(decoding: answered, as: UTF8.self).hasPrefix("HTTP/1.1 200"))
+        #expect(Date().timeIntervalSince(start) >= 0.9)
+        // A body that stopped coming is the client's fault: counted as 400, never as 500.
+        let metrics = String(decoding: try await server.call("GET", "/metrics").body, as: UTF8.self)
+        #expect(metrics.contains(#"route="/v1/sessions",status="400""#))
+        #expect(!metrics.contains(#"status="500""#))
+    }
+
+    @Test func beyondTheConnectionCapNewConnectionsWaitForAFreeOne() async throws {
+        let server = try RunningServer(arguments: ["--max-connections", "2", "--idle-timeout", "1"])
+        // Two connections, each answered once and kept alive: both are accepted and held.
+        var held: [LoopbackConnection] = []
+        for source in ["127.0.0.2", "127.0.0.4"] {
+            let connection = try LoopbackConnection(port: server.port, from: source)
+            try connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(connection.readResponse(timeout: 10) != nil)
+            held.append(connection)
+        }
+        let start = Date()
+        // A third is not accepted while both are open: it is served once the idle timeout
+        // has closed them.
+        let reply = try exchange(port: server.port, from: "127.0.0.3", "GET", "/healthz", timeout: 10)
+        #expect(reply.status == 200)
+        #expect(Date().timeIntervalSince(start) >= 0.5)
+        #expect(held.allSatisfy { $0.readUntilClosed(timeout: 0.1) != nil })
+    }
+
+    @Test func aGuessedRefreshTokenDoesNotRevokeTheSession() async throws {
+        let server = try RunningServer(arguments: ["--refresh-grace", "0"])
+        try await register(server, "kept@example.com")
+        let login = try await server.call(
+            "POST", "/v1/sessions", json: ["email": "kept@example.com", "password": password])
+        let token = try #require(login.json["refresh_token"] as? String)
+        // The session's reference is in every access token; the secret is a guess.
+        let reference = try #require(token.split(separator: ".").first)
+        let guess = String(reference) + "." + String(repeating: "A", count: 43)
+        let guessed = try await server.call("POST", "/v1/sessions/refresh", json: ["refresh_token": guess])
+        #expect(guessed.status == 401 && guessed.code == "invalid_token")
+        // The session lives on: its real token rotates.
+        let rotated = try await server.call("POST", "/v1/sessions/refresh", json: ["refresh_token": token])
+        #expect(rotated.status == 200)
+        // A token the session really issued, replayed, is still reuse: the session ends.
+        let replay = try await server.call("POST", "/v1/sessions/refresh", json: ["refresh_token": token])
+        #expect(replay.status == 401 && replay.code == "invalid_token")
+        let newest = try #require(rotated.json["refresh_token"] as? String)
+        #expect(try await server.call("POST", "/v1/sessions/refresh", json: ["refresh_token": newest]).status == 401)
+    }
+}
+
+/// Sets another process's open-file limit (Linux's prlimit(2), which Glibc's module map leaves out).
+func setFileLimit(of pid: Int32, to value: UInt) throws {
+    typealias PrLimit = @convention(c) (Int32, Int32, UnsafePointer<rlimit>?, UnsafeMutablePointer<rlimit>?) -> Int32
+    guard let symbol = dlsym(nil, "prlimit") else { throw LoopbackConnection.Failure.socket("no prlimit") }
+    var limit = rlimit(rlim_cur: rlim_t(value), rlim_max: rlim_t(value))
+    let result = unsafeBitCast(symbol, to: PrLimit.self)(pid, Int32(RLIMIT_NOFILE.rawValue), &limit, nil)
+    guard result == 0 else { throw LoopbackConnection.Failure.socket("prlimit: \(errno)") }
+}

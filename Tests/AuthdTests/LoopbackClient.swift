@@ -1,0 +1,135 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A TCP connection to the server from a chosen loopback address (127.0.0.2, 127.0.0.3, ...),
+/// so that one test can act as several clients; it writes raw bytes, so it can also stop
+/// half-way through a request.
+final class LoopbackConnection {
+    let descriptor: Int32
+
+    enum Failure: Error { case socket(String) }
+
+    init(port: Int, from source: String) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw Failure.socket("socket: \(errno)") }
+        var local = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        inet_pton(AF_INET, source, &local.sin_addr)
+        var remote = sockaddr_in()
+        remote.sin_family = sa_family_t(AF_INET)
+        remote.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr)
+        let bound = withUnsafePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        let connected = withUnsafePointer(to: &remote) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0, connected == 0 else {
+            let error = errno
+            close(descriptor)
+            throw Failure.socket("bind or connect from \(source): \(error)")
+        }
+    }
+
+    deinit { close(descriptor) }
+
+    func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            guard written > 0 else { throw Failure.socket("write: \(errno)") }
+            offset += written
+        }
+    }
+
+    /// One whole response (headers and a Content-Length body) on a connection kept alive, or
+    /// `nil` if it has not come within `timeout` seconds.
+    func readResponse(timeout: Double) -> Data? {
+        let deadline = Date().addingTimeInterval(timeout)
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        while true {
+            if let reply = try? parseResponse(data),
+                let length = Int(reply.headers["content-length"] ?? ""), reply.body.count >= length
+            {
+                return data
+            }
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { return nil }
+            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, Int32(left * 1_000) + 1)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { return nil }
+            let count = read(descriptor, &buffer, buffer.count)
+            if count <= 0 { return nil }
+            data.append(contentsOf: buffer[0..<count])
+        }
+    }
+
+    /// Everything the server sends until it closes the connection, or `nil` if it is still
+    /// open after `timeout` seconds.
+    func readUntilClosed(timeout: Double) -> Data? {
+        let deadline = Date().addingTimeInterval(timeout)
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        while true {
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { return nil }
+            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, Int32(left * 1_000) + 1)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { return nil }
+            let count = read(descriptor, &buffer, buffer.count)
+            if count <= 0 { return data }
+            data.append(contentsOf: buffer[0..<count])
+        }
+    }
+}
+
+/// A whole HTTP/1.1 exchange from `source`: sends the request with `Connection: close` and
+/// reads the response until the server closes.
+func exchange(
+    port: Int, from source: String, _ method: String, _ path: String, json: [String: Any]? = nil,
+    headers: [String: String] = [:], timeout: Double = 30
+) throws -> RunningServer.Reply {
+    let connection = try LoopbackConnection(port: port, from: source)
+    let body = try json.map { try JSONSerialization.data(withJSONObject: $0) } ?? Data()
+    var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    if json != nil { head += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n" }
+    for (name, value) in headers { head += "\(name): \(value)\r\n" }
+    try connection.send(head + "\r\n" + String(decoding: body, as: UTF8.self))
+    guard let data = connection.readUntilClosed(timeout: timeout) else { throw ExchangeError.noAnswer }
+    return try parseResponse(data)
+}
+
+enum ExchangeError: Error {
+    case noAnswer
+    case malformed(String)
+}
+
+/// A response read off the wire (not chunked: authd answers with Content-Length).
+func parseResponse(_ data: Data) throws -> RunningServer.Reply {
+    guard let split = data.range(of: Data("\r\n\r\n".utf8)) else {
+        throw ExchangeError.malformed(String(decoding: data, as: UTF8.self))
+    }
+    let lines = String(decoding: data[..<split.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
+    let statusParts = lines[0].split(separator: " ")
+    guard statusParts.count >= 2, let status = Int(statusParts[1]) else { throw ExchangeError.malformed(lines[0]) }
+    var headers: [String: String] = [:]
+    for line in lines.dropFirst() {
+        guard let colon = line.firstIndex(of: ":") else { continue }
+        headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+    }
+    return RunningServer.Reply(status: status, headers: headers, body: Data(data[split.upperBound...]))
+}

@@ -1,0 +1,136 @@
+import Synchronization
+import Testing
+
+@testable import AuthHTTP
+
+/// A clock the test moves by hand, in seconds.
+final class SecondsClock: Sendable {
+    private let seconds = Mutex(1_000.0)
+    var now: Double { seconds.withLock { $0 } }
+    func advance(_ by: Double) { seconds.withLock { $0 += by } }
+}
+
+@Suite struct RateLimiterTests {
+    @Test func aKeySpendsItsCapacityThenWaitsForTheRefill() {
+        let clock = SecondsClock()
+        let limiter = RateLimiter<String>(capacity: 3, period: 60, clock: { clock.now })
+        for _ in 0..<3 { #expect(limiter.take("a") == nil) }
+        // Empty: one token comes back every 20 s.
+        let wait = limiter.take("a")
+        #expect(wait != nil && abs(wait! - 20) < 1e-9)
+        clock.advance(19)
+        #expect(limiter.take("a").map { abs($0 - 1) < 1e-9 } == true)
+        clock.advance(1)
+        #expect(limiter.take("a") == nil)
+        #expect(limiter.take("a") != nil)
+    }
+
+    @Test func keysAreIndependent() {
+        let clock = SecondsClock()
+        let limiter = RateLimiter<String>(capacity: 1, period: 60, clock: { clock.now })
+        #expect(limiter.take("a") == nil)
+        #expect(limiter.take("a") != nil)
+        #expect(limiter.take("b") == nil)
+    }
+
+    @Test func aBucketNeverFillsPastItsCapacity() {
+        let clock = SecondsClock()
+        let limiter = RateLimiter<String>(capacity: 2, period: 60, clock: { clock.now })
+        #expect(limiter.take("a") == nil)
+        clock.advance(3_600)
+        limiter.refund("a")
+        for _ in 0..<2 { #expect(limiter.take("a") == nil) }
+        #expect(limiter.take("a") != nil)
+    }
+
+    @Test func aRefundGivesBackOneToken() {
+        let clock = SecondsClock()
+        let limiter = RateLimiter<String>(capacity: 1, period: 60, clock: { clock.now })
+        #expect(limiter.take("a") == nil)
+        limiter.refund("a")
+        #expect(limiter.take("a") == nil)
+        #expect(limiter.take("a") != nil)
+        // A refund for a key it does not hold creates nothing.
+        limiter.refund("z")
+        #expect(!limiter.holds("z"))
+    }
+
+    @Test func whenFullTheLeastRecentlyUsedKeyGoesAndTheOthersKeepTheirLimits() {
+        let clock = SecondsClock()
+        let limiter = RateLimiter<String>(capacity: 1, period: 60, maximumKeys: 3, clock: { clock.now })
+        #expect(limiter.take("a") == nil)
+        #expect(limiter.take("b") == nil)
+        #expect(limiter.take("c") == nil)
+        #expect(limiter.take("a") != nil)  // a is now the most recently used, and empty
+        #expect(limiter.take("d") == nil)  // pushes out b, the least recently used
+        #expect(limiter.count == 3)
+        #expect(!limiter.holds("b") && limiter.holds("a") && limiter.holds("c") && limiter.holds("d"))
+        #expect(limiter.take("a") != nil)  // still limited: not reset by the newcomer
+        #expect(limiter.take("c") != nil)
+    }
+
+    @Test func manyNewKeysCannotResetAnAttackersBucket() {
+        let clock = SecondsClock()
+        let limiter = RateLimiter<String>(capacity: 1, period: 60, maximumKeys: 1_000, clock: { clock.now })
+        #expect(limiter.take("attacker") == nil)
+        for index in 0..<998 { #expect(limiter.take("fresh \(index)") == nil) }
+        // The table is full now; the attacker is used again, so it is not the one evicted.
+        #expect(limiter.take("attacker") != nil)
+        // 998 newcomers push out the 997 idle keys that are older than it, and not the attacker,
+        // which stays limited (a table that started over when full would have forgiven it).
+        for index in 998..<1_996 { #expect(limiter.take("fresh \(index)") == nil) }
+        #expect(limiter.count == 1_000)
+        #expect(limiter.holds("attacker") && !limiter.holds("fresh 996") && limiter.holds("fresh 997"))
+        #expect(limiter.take("attacker") != nil)
+    }
+
+    @Test func aTableOfAHundredThousandKeysStaysFastWhenFull() {
+        let clock = SecondsClock()
+        let limiter = RateLimiter<Int>(capacity: 1, period: 60, maximumKeys: 100_000, clock: { clock.now })
+        // 300,000 takes: two thirds of them evict. O(1) each keeps this well under a second
+        // even in a debug build; a scan per eviction would take minutes.
+        let start = ContinuousClock.now
+        for key in 0..<300_000 { _ = limiter.take(key) }
+        #expect(ContinuousClock.now - start < .seconds(10))
+        #expect(limiter.count == 100_000 && limiter.holds(299_999) && !limiter.holds(199_999))
+    }
+}
+
+@Suite struct ClientAddressTests {
+    let proxies = ClientAddress(trusted: [AddressRange("10.0.0.0/8")!, AddressRange("fd00::/8")!])
+
+    @Test func addressRangesParseAndContain() {
+        #expect(AddressRange("10.0.0.0/8")?.description == "10.0.0.0/8")
+        #expect(AddressRange("192.0.2.7")?.description == "192.0.2.7/32")
+        #expect(AddressRange("fd00::/8")?.description == "fd00::/8")
+        for bad in ["10.0.0.1/8", "10.0.0.0/33", "10.0.0.0/", "/8", "10.0.0/8", "nonsense", "10.0.0.0/8/8", "::/+1"] {
+            #expect(AddressRange(bad) == nil, "\(bad)")
+        }
+        let range = AddressRange("10.0.0.0/8")!
+        #expect(range.contains(AddressRange.bytes(of: "10.200.1.1")!))
+        #expect(range.contains(AddressRange.bytes(of: "::ffff:10.0.0.1")!))
+        #expect(!range.contains(AddressRange.bytes(of: "11.0.0.1")!))
+    }
+
+    @Test func theHeaderIsReadOnlyFromATrustedPeer() {
+        #expect(proxies.resolve(peer: "192.0.2.1", forwardedFor: ["198.51.100.1"]) == "192.0.2.1")
+        #expect(proxies.resolve(peer: "10.1.1.1", forwardedFor: ["198.51.100.1"]) == "198.51.100.1")
+        #expect(proxies.resolve(peer: "10.1.1.1", forwardedFor: []) == "10.1.1.1")
+    }
+
+    @Test func theRightMostUntrustedEntryIsTheClient() {
+        #expect(
+            proxies.resolve(peer: "10.1.1.1", forwardedFor: ["203.0.113.5, 198.51.100.1, 10.2.2.2"]) == "198.51.100.1")
+        #expect(
+            proxies.resolve(peer: "10.1.1.1", forwardedFor: ["203.0.113.5", "198.51.100.1, 10.2.2.2"]) == "198.51.100.1"
+        )
+        // Every entry a proxy: the left-most is as far as we can see.
+        #expect(proxies.resolve(peer: "10.1.1.1", forwardedFor: ["10.3.3.3, 10.2.2.2"]) == "10.3.3.3")
+        // Something that is not an address where the client should be: the peer.
+        #expect(proxies.resolve(peer: "10.1.1.1", forwardedFor: ["evil, 10.2.2.2"]) == "10.1.1.1")
+        // IPv6 clients count by their /64.
+        #expect(proxies.resolve(peer: "fd00::1", forwardedFor: ["2001:db8::1"]) == "2001:db8::/64")
+        #expect(proxies.resolve(peer: "2001:db8:0:1:aaaa::1", forwardedFor: []) == "2001:db8:0:1::/64")
+        #expect(proxies.resolve(peer: "::ffff:192.0.2.1", forwardedFor: []) == "192.0.2.1")
+    }
+}
