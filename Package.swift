@@ -31,7 +31,7 @@ let package = Package(
         // Password hashing (Argon2id, scrypt) in PHC strings, and the pool it runs on.
         .target(name: "PasswordHashing", dependencies: ["CArgon2", "COpenSSL"]),
         // Access tokens: EdDSA (Ed25519) JWTs on OpenSSL, the signing-key file.
-        .target(name: "AccessTokens", dependencies: ["COpenSSL", "EventLog"]),
+        .target(name: "AccessTokens", dependencies: ["COpenSSL", "DataProtection", "EventLog"]),
         // Personal data protection: AES-256-GCM, the key-encryption key, the data-key store.
         .target(name: "DataProtection", dependencies: ["COpenSSL"]),
         // Users: commands, events, the pure decide/evolve functions, tokens and password policy.

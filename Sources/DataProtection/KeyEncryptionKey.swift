@@ -81,13 +81,18 @@ public struct KeyEncryptionKey: Sendable {
                     + "but the data keys in \(dataDirectory)/keys were wrapped with one; restore it or set it")
         }
         let key = try generate()
-        let temporary = path + ".tmp"
-        guard
-            FileManager.default.createFile(
-                atPath: temporary, contents: Data((key.text + "\n").utf8), attributes: [.posixPermissions: 0o600])
-        else { throw .keyStore("cannot write \(temporary)") }
-        guard rename(temporary, path) == 0 else {
-            throw .keyStore("cannot create \(path): \(String(cString: strerror(errno)))")
+        // Written whole into a file of its own (0600 from its first byte), then linked into
+        // place: a reader never sees half a key, and a key another process linked first wins.
+        var suffix = [UInt8](repeating: 0, count: 8)
+        guard RAND_bytes(&suffix, 8) == 1 else { throw .crypto("RAND_bytes failed") }
+        let temporary = path + ".tmp-" + suffix.map { String($0, radix: 16) }.joined()
+        try SecretFile.create(temporary, contents: Array((key.text + "\n").utf8))
+        defer { unlink(temporary) }
+        guard link(temporary, path) == 0 else {
+            if errno == EEXIST {
+                return try load(dataDirectory: dataDirectory, environment: environment, mayGenerate: false)
+            }
+            throw .keyStore("cannot create \(path): \(errnoText())")
         }
         return (key, path)
     }

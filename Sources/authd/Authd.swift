@@ -68,7 +68,10 @@ struct Authd: AsyncParsableCommand {
             return
         }
         let log: LMDBEventLog
-        do { log = try LMDBEventLog(directory: data) } catch { return fail("\(error)", code: 2) }
+        do {
+            try SecretFile.secureDirectory(data, readOnly: false)  // tightened to 0700, or refused
+            log = try LMDBEventLog(directory: data)
+        } catch { return fail("\(error)", code: 2) }
         let pool = HashingPool()
         defer {
             log.close()
@@ -77,6 +80,11 @@ struct Authd: AsyncParsableCommand {
         let server: AuthServer
         do {
             let keys = try KeyStore(dataDirectory: data)
+            if !keys.repairedDuplicates.isEmpty {
+                logger.warning(
+                    "removed extra copies of data keys (left by an interrupted import)",
+                    metadata: ["users": "\(keys.repairedDuplicates.count)"])
+            }
             let progressLogger = logger
             let projection = try UserProjection(log: log, keys: keys) { progress in
                 progressLogger.info(
