@@ -108,7 +108,7 @@ let package = Package(
         .testTarget(name: "AccessTokensTests", dependencies: ["AccessTokens", "EventLog"]),
         // Helpers the black-box tests share: finding the built executables, running them.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "AuthctlTests", dependencies: ["authctl", "authd", "TestSupport"]),
+        .testTarget(name: "AuthctlTests", dependencies: ["authctl", "authd", "EventLog", "TestSupport"]),
         .testTarget(
             name: "AuthdTests",
             dependencies: [
