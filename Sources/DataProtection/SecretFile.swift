@@ -60,10 +60,8 @@ public enum SecretFile {
     /// the key-encryption key. A missing directory is left to the caller.
     public static func secureDirectory(_ path: String, readOnly: Bool) throws(DataProtectionError) {
         var info = stat()
-        guard lstat(path, &info) == 0 else { return }
-        guard (info.st_mode & S_IFMT) == S_IFDIR else {
-            throw .unsafePermissions("\(path) is not a directory (a symbolic link or a file)")
-        }
+        guard stat(path, &info) == 0 else { return }  // a link to a directory is checked as that directory
+        guard (info.st_mode & S_IFMT) == S_IFDIR else { return }  // the log's open says what it is
         var mode = info.st_mode & 0o7777
         if mode & 0o077 != 0, !readOnly, info.st_uid == geteuid(), chmod(path, 0o700) == 0 {
             mode = 0o700
