@@ -88,11 +88,14 @@ public struct KeyEncryptionKey: Sendable {
         let temporary = path + ".tmp-" + suffix.map { String($0, radix: 16) }.joined()
         try SecretFile.create(temporary, contents: Array((key.text + "\n").utf8))
         defer { unlink(temporary) }
-        guard link(temporary, path) == 0 else {
+        if link(temporary, path) != 0 {
             if errno == EEXIST {
                 return try load(dataDirectory: dataDirectory, environment: environment, mayGenerate: false)
             }
-            throw .keyStore("cannot create \(path): \(errnoText())")
+            // A file system without hard links: rename, which replaces instead of failing.
+            guard [EPERM, ENOTSUP, EOPNOTSUPP].contains(errno), rename(temporary, path) == 0 else {
+                throw .keyStore("cannot create \(path): \(errnoText())")
+            }
         }
         return (key, path)
     }
