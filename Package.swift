@@ -25,15 +25,17 @@ let package = Package(
         .target(name: "LMDB", dependencies: ["CLMDB"]),
         // The log's vocabulary: envelopes, expected versions, errors, the hash chain, the codec,
         // and the `EventLog` protocol every backend implements. No storage here.
-        .target(name: "EventLog", dependencies: ["COpenSSL"]),
+        .target(name: "EventLog", dependencies: ["COpenSSL", "Signatures"]),
         // The embedded default backend: the log on one LMDB environment, with group commit.
-        .target(name: "EventLogLMDB", dependencies: ["EventLog", "LMDB", "CLMDB", "COpenSSL"]),
+        .target(name: "EventLogLMDB", dependencies: ["EventLog", "LMDB", "CLMDB", "COpenSSL", "Signatures"]),
         // Password hashing (Argon2id, scrypt) in PHC strings, and the pool it runs on.
         .target(name: "PasswordHashing", dependencies: ["CArgon2", "COpenSSL"]),
+        // Ed25519 signatures on OpenSSL: access tokens and the log's checkpoints sign with them.
+        .target(name: "Signatures", dependencies: ["COpenSSL"]),
         // Access tokens: EdDSA (Ed25519) JWTs on OpenSSL, the signing-key file.
-        .target(name: "AccessTokens", dependencies: ["COpenSSL", "DataProtection", "EventLog"]),
+        .target(name: "AccessTokens", dependencies: ["COpenSSL", "DataProtection", "EventLog", "Signatures"]),
         // Personal data protection: AES-256-GCM, the key-encryption key, the data-key store.
-        .target(name: "DataProtection", dependencies: ["COpenSSL"]),
+        .target(name: "DataProtection", dependencies: ["COpenSSL", "Signatures"]),
         // Users: commands, events, the pure decide/evolve functions, tokens and password policy.
         .target(
             name: "AuthDomain", dependencies: ["EventLog", "COpenSSL"],
@@ -71,14 +73,14 @@ let package = Package(
             name: "authctl",
             dependencies: [
                 "EventLog", "EventLogLMDB", "AuthDomain", "AuthService", "DataProtection", "PasswordHashing",
-                "Projections",
+                "Projections", "Signatures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/authctl"
         ),
         .executableTarget(
             name: "eventlog-bench",
-            dependencies: ["EventLog", "EventLogLMDB"],
+            dependencies: ["EventLog", "EventLogLMDB", "Signatures"],
             path: "tools/eventlog-bench"
         ),
         .executableTarget(
@@ -105,7 +107,7 @@ let package = Package(
         .testTarget(name: "AuthDomainTests", dependencies: ["AuthDomain", "EventLog"]),
         .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing"]),
         .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection", "COpenSSL"]),
-        .testTarget(name: "AccessTokensTests", dependencies: ["AccessTokens", "EventLog"]),
+        .testTarget(name: "AccessTokensTests", dependencies: ["AccessTokens", "EventLog", "Signatures"]),
         // Helpers the black-box tests share: finding the built executables, running them.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "AuthctlTests", dependencies: ["authctl", "authd", "EventLog", "TestSupport"]),
@@ -113,7 +115,7 @@ let package = Package(
             name: "AuthdTests",
             dependencies: [
                 "authd", "authctl", "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection",
-                "EventLogLMDB", "TestSupport",
+                "EventLog", "EventLogLMDB", "LMDB", "TestSupport",
                 "PasswordHashing", "Projections", .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         .testTarget(
@@ -130,7 +132,8 @@ let package = Package(
         .testTarget(
             name: "EventLogLMDBTests",
             dependencies: [
-                "EventLog", "EventLogLMDB", "LMDB", "CLMDB", "authctl", "eventlog-crash-probe", "TestSupport",
+                "EventLog", "EventLogLMDB", "LMDB", "CLMDB", "Signatures", "authctl", "eventlog-crash-probe",
+                "TestSupport",
             ]
         ),
     ]

@@ -1,6 +1,7 @@
 import COpenSSL
 import EventLog
 import Foundation
+import Signatures
 
 /// What an access token says (RFC 9068 `at+jwt`): who, which role, which session, when.
 public struct AccessClaims: Hashable, Sendable {
@@ -56,7 +57,11 @@ public struct AccessTokenIssuer: Sendable {
             + "\"jti\":\"\(claims.tokenID)\",\"nbf\":\(claims.notBefore),\"role\":\"\(claims.role)\","
             + "\"sid\":\"\(claims.sessionID.uuidString.lowercased())\",\"sub\":\"\(claims.subject.uuidString.lowercased())\"}"
         let input = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(Array(payload.utf8))
-        return input + "." + Base64URL.encode(try key.sign(Array(input.utf8)))
+        do {
+            return input + "." + Base64URL.encode(try key.sign(Array(input.utf8)))
+        } catch {
+            throw .key(error.description)
+        }
     }
 
     /// The claims of a valid token, or why not.

@@ -1,6 +1,7 @@
 import DataProtection
 import EventLog
 import Foundation
+import Signatures
 
 /// The service's signing keys: `DATA/signing-keys`, mode 0600, one key a line as
 /// `kid base64url(private key)`. The last line signs; every line verifies, so a rotation adds

@@ -21,6 +21,15 @@ public struct ChainBreak: Hashable, Sendable, CustomStringConvertible {
         case truncated(recordedHead: UInt64)
         /// The recorded head hash differs from the last event's hash.
         case headMismatch
+        /// A checkpoint (or a head given to compare with) is not signed by the log's key.
+        case signatureInvalid
+        /// The chain is consistent, but its hash at `signedAt` is not the signed one: an event
+        /// from this position through `signedAt` was changed, added, dropped or moved.
+        case signedHashMismatch(signedAt: UInt64)
+        /// Events from this position on follow the last signed checkpoint: written without the key.
+        case unsignedTail(signedThrough: UInt64)
+        /// The log ends before this position, but a checkpoint signed `signedThrough`.
+        case cutShort(signedThrough: UInt64)
     }
 
     public var position: UInt64
@@ -39,6 +48,17 @@ public struct ChainBreak: Hashable, Sendable, CustomStringConvertible {
         case .malformed(let detail): return "position \(position): not a valid envelope (\(detail))"
         case .truncated(let head): return "position \(position): log ends here but its head was \(head)"
         case .headMismatch: return "position \(position): recorded head hash differs from the last event's"
+        case .signatureInvalid:
+            return "position \(position): the checkpoint's signature does not verify under the log's key"
+        case .signedHashMismatch(let signed):
+            return
+                "position \(position): an event from here through position \(signed) differs from what was signed at \(signed)"
+        case .unsignedTail(let signed):
+            return
+                "position \(position): events from here on follow the last signed checkpoint (\(signed)): written without the signing key"
+        case .cutShort(let signed):
+            return
+                "position \(position): the log ends before this position, but position \(signed) was signed: it was cut short"
         }
     }
 }

@@ -29,6 +29,11 @@ public enum EventLogError: Error, Hashable, Sendable, CustomStringConvertible {
     case closed
     case corrupt(position: UInt64, detail: String)
     case storage(detail: String)
+    /// A writer with the signing key found a log with events but no signed checkpoint (one
+    /// written before signing): it signs nothing it has not checked.
+    case unsignedLog(events: UInt64)
+    /// A writer with the signing key found the log's signed head not matching its events.
+    case checkpointRefused(String)
 
     public var description: String {
         switch self {
@@ -58,6 +63,10 @@ public enum EventLogError: Error, Hashable, Sendable, CustomStringConvertible {
         case .closed: return "the log is closed"
         case .corrupt(let position, let detail): return "corrupt event at position \(position): \(detail)"
         case .storage(let detail): return "storage error: \(detail)"
+        case .unsignedLog(let events):
+            return
+                "the log holds \(events) events but no signed checkpoint (it was written before signing); check it with `authctl verify`, then sign its head once with `authctl sign-head`"
+        case .checkpointRefused(let detail): return "the log's signed checkpoint refuses this log: \(detail)"
         }
     }
 }

@@ -6,9 +6,15 @@ extension LMDBEventLog {
     /// Writes stored envelopes as they are (a restore from an export): each must follow the
     /// head (next position, next stream version) and chain to the previous hash, or the import
     /// stops with an error naming the position. One write transaction for the batch.
-    public func importStored(_ envelopes: [[UInt8]]) throws {
+    ///
+    /// `checkpoints` are the export's, already checked against its events and key: they are
+    /// kept as they are (a head checkpoint only if it names this batch's new head), so that
+    /// an import exported again gives the same bytes. A log that signs (``startSigning(with:adoptUnsigned:)``)
+    /// signs each batch's head instead.
+    public func importStored(_ envelopes: [[UInt8]], checkpoints: [Checkpoint] = []) throws {
         try withWriteTransaction { txn in
             var head = try storage.head(in: txn)
+            let start = head.position
             var versions: [UUID: UInt64] = [:]
             var scratch: [UInt8] = []
             for stored in envelopes {
@@ -38,6 +44,18 @@ extension LMDBEventLog {
             }
             try head.withEncoded { value in
                 try LogLayout.headKey.withUnsafeBytes { try txn.put(storage.meta, key: $0, value: value) }
+            }
+            if let key = storage.signingKey.withLock({ $0 }), head.position != start {
+                try storage.sign(head, committedFrom: start, with: key, in: txn)
+            }
+            for checkpoint in checkpoints {
+                guard checkpoint.position <= head.position,
+                    checkpoint.role == .interval || checkpoint.position == head.position
+                else {
+                    throw EventLogError.corrupt(
+                        position: checkpoint.position, detail: "a checkpoint that does not name an imported event")
+                }
+                try storage.keep(checkpoint, in: txn)
             }
         }
     }

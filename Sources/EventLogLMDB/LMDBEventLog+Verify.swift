@@ -7,8 +7,17 @@ extension LMDBEventLog {
     /// names the first position where it breaks. Over the whole log it also checks the head
     /// recorded at the last commit, so a cut-off tail is found too.
     public func verify(from position: UInt64 = 1, through last: UInt64? = nil) throws -> ChainVerification {
-        let start = max(position, 1)
         let recordedHead = try readTransaction { txn in try storage.head(in: txn) }
+        return try verify(from: position, through: last, recordedHead: recordedHead) { _, _ in nil }
+    }
+
+    /// The chain walk: `visit` sees each position's recomputed hash and may stop the walk
+    /// with a break of its own.
+    func verify(
+        from position: UInt64, through last: UInt64?, recordedHead: LogHead,
+        visit: (UInt64, ChainHash) -> ChainBreak?
+    ) throws -> ChainVerification {
+        let start = max(position, 1)
         let end = last ?? recordedHead.position
         var previous = ChainHash.genesis
         if start > 1 {
@@ -41,6 +50,10 @@ extension LMDBEventLog {
             let computed = previous.next(canonicalBytes: view.canonicalBytes, scratch: &scratch)
             guard computed == view.hash else {
                 failure = ChainBreak(position: key, reason: .hashMismatch)
+                return false
+            }
+            if let broken = visit(key, computed) {
+                failure = broken
                 return false
             }
             previous = computed

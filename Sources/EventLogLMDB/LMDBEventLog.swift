@@ -1,6 +1,7 @@
 import EventLog
 import Foundation
 import LMDB
+import Signatures
 
 /// The event log on one LMDB environment: the embedded default backend.
 ///
@@ -61,6 +62,19 @@ public final class LMDBEventLog: EventLog {
         writer?.stop()
         storage.projector.withLock { $0 = nil }
         storage.environment.close()
+    }
+
+    /// From now on every commit signs its head with `key` (see ``Checkpoint``). First checks
+    /// that everything already in the log was signed by `key`: the head checkpoint verifies
+    /// and names the head. A log with events but no checkpoint at all (written before signing)
+    /// is refused with ``EventLogError/unsignedLog(events:)`` unless `adoptUnsigned`, which
+    /// signs its head now: for an operator who has checked that log.
+    ///
+    /// Call it before the first append; every writer of a signed log must.
+    public func startSigning(with key: Ed25519Key, adoptUnsigned: Bool = false) throws {
+        guard writer != nil else { throw EventLogError.readOnly }
+        try storage.checkSignedHead(key: key, adoptUnsigned: adoptUnsigned)
+        storage.signingKey.withLock { $0 = key }
     }
 
     /// Batches committed by the writer so far, with the appends and events they carried.

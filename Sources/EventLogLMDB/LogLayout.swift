@@ -6,7 +6,8 @@ import Foundation
 /// - `events`: position (u64 big-endian) -> stored envelope (canonical bytes + chain hash).
 /// - `streams`: stream id (16 bytes) + stream version (u64 big-endian) -> position (u64 big-endian).
 /// - `unique`: scope length (u8) + scope + key -> stream id (16 bytes).
-/// - `meta`: `format` -> "authlog.eventlog/1"; `head` -> ``LogHead``.
+/// - `meta`: `format` -> "authlog.eventlog/1"; `head` -> ``LogHead``; `checkpoint` -> the head
+///   ``Checkpoint``; `interval` + position (u64 big-endian) -> an interval ``Checkpoint``.
 enum LogLayout {
     static let eventsDatabase = "events"
     static let streamsDatabase = "streams"
@@ -14,6 +15,8 @@ enum LogLayout {
     static let metaDatabase = "meta"
     static let formatKey = Array("format".utf8)
     static let headKey = Array("head".utf8)
+    static let headCheckpointKey = Array("checkpoint".utf8)
+    static let intervalCheckpointPrefix = Array("interval".utf8)
     static let formatName = "authlog.eventlog"
     static let formatVersion = 1
     static var formatMarker: String { "\(formatName)/\(formatVersion)" }
@@ -80,4 +83,13 @@ func withUniqueKey<Result>(
 ) rethrows -> Result {
     let encoded = [UInt8(scope.utf8.count)] + Array(scope.utf8) + key
     return try encoded.withUnsafeBytes(body)
+}
+
+/// `interval` then the big-endian position: interval checkpoints sort in position order.
+func withIntervalCheckpointKey<Result>(
+    _ position: UInt64, _ body: (UnsafeRawBufferPointer) throws -> Result
+) rethrows -> Result {
+    var key = LogLayout.intervalCheckpointPrefix
+    withUnsafeBytes(of: position.bigEndian) { key.append(contentsOf: $0) }
+    return try key.withUnsafeBytes(body)
 }

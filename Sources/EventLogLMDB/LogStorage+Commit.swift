@@ -48,6 +48,8 @@ extension LogStorage {
     func write(_ batches: [[AppendRequest]]) throws -> [[Result<AppendResult, EventLogError>]] {
         let txn = try environment.beginTransaction(readOnly: false)
         var state = BatchState(head: try head(in: txn))
+        let signingKey = self.signingKey.withLock { $0 }
+        if let signingKey { try checkHeadIsSigned(state.head, key: signingKey, in: txn) }
         state.now = max(clock(), state.head.recordedAt)
         state.projector = projector.withLock { $0 }
         // Requests and events are read in place through buffer pointers: iterating the arrays
@@ -60,6 +62,9 @@ extension LogStorage {
         if state.head.position != state.startPosition {
             try state.head.withEncoded { value in
                 try LogLayout.headKey.withUnsafeBytes { try txn.put(meta, key: $0, value: value) }
+            }
+            if let signingKey {
+                try sign(state.head, committedFrom: state.startPosition, with: signingKey, in: txn)
             }
         }
         try txn.commit()

@@ -1,6 +1,7 @@
 import EventLog
 import Foundation
 import LMDB
+import Signatures
 import Synchronization
 
 /// The open environment and its databases, shared by the log's readers and its writer thread.
@@ -11,6 +12,10 @@ final class LogStorage: Sendable {
     let unique: Database
     let meta: Database
     let clock: @Sendable () -> Timestamp
+    /// Signs the head at every commit (see ``Checkpoint``); `nil` writes no checkpoints.
+    let signingKey = Mutex<Ed25519Key?>(nil)
+    /// The stored bytes of the head checkpoint this process last wrote or verified.
+    let knownCheckpoint = Mutex<[UInt8]?>(nil)
     let projector = Mutex<(any TransactionalProjector)?>(nil)
 
     init(

@@ -85,6 +85,13 @@ struct Authd: AsyncParsableCommand {
                     "removed extra copies of data keys (left by an interrupted import)",
                     metadata: ["users": "\(keys.repairedDuplicates.count)"])
             }
+            // Every commit signs the log's head; a log whose signed head does not match is refused.
+            if let signingKey = keys.logSigningKey {
+                try log.startSigning(with: signingKey)
+                logger.info(
+                    "signing the log's checkpoints",
+                    metadata: ["public_key": "\(signingKey.publicKey.map { String(format: "%02x", $0) }.joined())"])
+            }
             let progressLogger = logger
             let projection = try UserProjection(log: log, keys: keys) { progress in
                 progressLogger.info(

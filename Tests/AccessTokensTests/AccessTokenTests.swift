@@ -1,5 +1,6 @@
 import EventLog
 import Foundation
+import Signatures
 import Testing
 
 @testable import AccessTokens

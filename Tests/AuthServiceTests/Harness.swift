@@ -39,6 +39,8 @@ final class Harness: @unchecked Sendable {
         log = try LMDBEventLog(directory: directory, options: .init(clock: { clock.now() }))
         mailer = try MaildirMailer(directory: directory + "/maildir")
         keys = try KeyStore(dataDirectory: directory, environment: [:])
+        // Signed like authd's log, so that authctl writes beside it.
+        try log.startSigning(with: try #require(keys.logSigningKey))
         service = try AuthService(
             log: log, keys: keys,
             configuration: .init(

@@ -149,7 +149,8 @@ import Testing
 
     @Test func everyCommandHasHelpWithAnExample() throws {
         for command in [
-            ["init"], ["stats"], ["verify"], ["history"], ["as-of"], ["users", "get"], ["users", "list"], ["rebuild"],
+            ["init"], ["stats"], ["verify"], ["head"], ["sign-head"], ["history"], ["as-of"], ["users", "get"],
+            ["users", "list"], ["rebuild"],
             ["export"], ["import"], ["create-admin"], ["seed"], ["erase"],
         ] {
             let help = try authctl(command + ["--help"])

@@ -12,7 +12,8 @@ import Testing
         #expect(try authctl(["--data", data, "seed", "--users", "5", "--events", "20"]).status == 0)
         let export = try authctl(["--data", data, "export"])
         #expect(export.status == 0, "\(export.stderr)")
-        #expect(export.stdout.split(separator: "\n").count == 1 + 5 + 20)
+        let kinds = export.stdout.split(separator: "\n").map { json($0)["kind"] as? String ?? "" }
+        #expect(kinds.filter { $0 == "data_key" }.count == 5 && kinds.filter { $0 == "event" }.count == 20)
         try export.stdout.write(toFile: scratch.at("backup.jsonl"), atomically: true, encoding: .utf8)
         let restored = try authctl(
             ["--data", scratch.at("restored"), "import", scratch.at("backup.jsonl")],

@@ -26,16 +26,8 @@ final class RunningServer {
         process.standardOutput = output
         process.standardError = output
         try process.run()
-        // The server logs the address it bound: read until then.
-        var text = ""
-        while port == 0 {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
-            if let range = text.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
-                port = Int(text[range].split(separator: ":").last!) ?? 0
-            }
-        }
+        let (port, text) = readListeningPort(output)
+        self.port = port
         guard port != 0 else { throw ServerError.didNotStart(text) }
     }
 
@@ -90,6 +82,20 @@ final class RunningServer {
             }
         }
         throw ServerError.didNotStart("no mail about \(subject)")
+    }
+}
+
+/// Reads authd's output until it logs the address it bound: the port, or 0 if it ended
+/// first, and the text read.
+func readListeningPort(_ output: Pipe) -> (port: Int, text: String) {
+    var text = ""
+    while true {
+        let chunk = output.fileHandleForReading.availableData
+        if chunk.isEmpty { return (0, text) }
+        text += String(decoding: chunk, as: UTF8.self)
+        if let range = text.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+            return (Int(text[range].split(separator: ":").last!) ?? 0, text)
+        }
     }
 }
 

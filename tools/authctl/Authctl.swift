@@ -10,14 +10,16 @@ struct Authctl: AsyncParsableCommand {
         commandName: "authctl",
         abstract: "Operate and audit an Authlog data directory.",
         discussion: """
-            Exit codes: 0 success; 1 the hash chain is broken; 2 the data directory could not \
-            be used (the message says why); 64 bad usage.
+            Exit codes: 0 success; 1 the hash chain or a signature is broken; 2 the data \
+            directory could not be used (the message says why); 3 the log is intact but \
+            unsigned (verify, head); 64 bad usage.
 
             Example:
               authctl --data ./data verify
             """,
         subcommands: [
-            Init.self, Stats.self, Verify.self, History.self, AsOf.self, Users.self, Rebuild.self, Export.self,
+            Init.self, Stats.self, Verify.self, Head.self, SignHead.self, History.self, AsOf.self, Users.self,
+            Rebuild.self, Export.self,
             Import.self, CreateAdmin.self, Seed.self, Erase.self,
         ]
     )

@@ -36,11 +36,14 @@ struct Export: ParsableCommand {
         let head = try failing { try log.headPosition() }
         let last = min(to ?? head, head)
         let out = LineWriter()
-        try out.write(
-            jsonLine([
-                ("kind", "header"), ("format", ExportFormat.name), ("from", Int(from)), ("to", Int(last)),
-                ("key_check", hex(keys.keyCheck)), ("readable", readable),
-            ]))
+        let publicKey = keys.logSigningKey
+        var header: [(String, Any)] = [
+            ("kind", "header"), ("format", ExportFormat.name), ("from", Int(from)), ("to", Int(last)),
+            ("key_check", hex(keys.keyCheck)), ("readable", readable),
+        ]
+        if let publicKey { header.append(("public_key", hex(publicKey.publicKey))) }
+        try out.write(jsonLine(header))
+        var checkpoints = try failing { try ExportCheckpoints(log: log, from: from, through: last) }
         if !readable {
             for user in try failing({ try keys.users() }) {
                 guard let slot = try failing({ try keys.storedSlot(for: user) }) else { continue }
@@ -59,6 +62,7 @@ struct Export: ParsableCommand {
                             envelopeFields(view) + [("event", readableFields(event)), ("hash", view.hash.description)]))
                 } else {
                     out.write(eventLine(view))
+                    if let line = checkpoints.line(after: position) { out.write(line) }
                 }
             }
         }
@@ -87,7 +91,10 @@ struct Export: ParsableCommand {
 }
 
 enum ExportFormat {
-    static let name = "authlog-export/1"
+    /// Events with signed checkpoints (see ``ExportCheckpoints``).
+    static let name = "authlog-export/2"
+    /// Events only: written by releases before signed checkpoints; imported only when told.
+    static let unsigned = "authlog-export/1"
 }
 
 /// An event's fields for people: personal values where the key exists, hashes in hex,

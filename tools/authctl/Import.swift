@@ -11,9 +11,12 @@ struct Import: ParsableCommand {
         abstract: "Restore an export into an empty data directory, checking the hash chain as it goes.",
         discussion: """
             Needs the key-encryption key the export's data keys were wrapped with (AUTHLOG_KEK, \
-            AUTHLOG_KEK_FILE, or DATA/kek copied from the source). Every line is checked (each \
-            field, the hash chain, each payload against its event type); a broken, foreign or \
-            readable export is refused with its line number. All or nothing: the log, the data \
+            AUTHLOG_KEK_FILE, or DATA/kek copied from the source): its log key must have signed \
+            the export's checkpoints, and a signed head must cover the last event. Every line is \
+            checked (each field, the hash chain, each payload against its event type, each \
+            signature); a broken, forged, cut, foreign or readable export is refused with its \
+            line number. An export from a release before signing (authlog-export/1) is imported \
+            only with --allow-unsigned; its head is then signed. All or nothing: the log, the data \
             keys and the projections are built in DATA/import.partial and moved into place only \
             once everything checked out; a refused import leaves the directory as it was. \
             Stop authd on the directory first.
@@ -24,6 +27,8 @@ struct Import: ParsableCommand {
 
     @ParentCommand var root: Authctl
     @Argument(help: "The export file, or - for stdin.") var file: String
+    @Flag(help: "Import an export without signed checkpoints (format authlog-export/1, from a release before signing).")
+    var allowUnsigned = false
 
     func run() throws {
         guard let input = file == "-" ? FileHandle.standardInput : FileHandle(forReadingAtPath: file) else {
@@ -46,19 +51,21 @@ struct Import: ParsableCommand {
         }
         print(
             "imported \(summary.events) events and \(summary.dataKeys) data keys; chain verified, head hash "
-                + "\(summary.head); \(summary.users) users indexed")
+                + "\(summary.head), \(summary.proof); \(summary.users) users indexed")
     }
 
     struct Summary {
         var events: UInt64
         var dataKeys: Int
         var head: ChainHash
+        /// What the signatures proved.
+        var proof: String
         var users: Int
     }
 
     /// Reads the export into a new log and key store in `staging`: header, data keys, events
-    /// (each checked, see ``EventLine``), then the projections, the uniqueness index and a
-    /// full verification. Throws (exit 2, one line naming the line number) at the first fault.
+    /// (each checked, see ``EventLine``) and their signed checkpoints (``ImportCheckpoints``),
+    /// then the projections, the uniqueness index and a full verification. Throws (exit 2, one line naming the line number) at the first fault.
     func restore(from input: FileHandle, into staging: String, kek: KeyEncryptionKey, kekSource: String) throws
         -> Summary
     {
@@ -75,8 +82,16 @@ struct Import: ParsableCommand {
         number += 1
         guard let first = lines.next(),
             let header = try? JSONSerialization.jsonObject(with: Data(first)) as? [String: Any],
-            header["kind"] as? String == "header", header["format"] as? String == ExportFormat.name
+            header["kind"] as? String == "header",
+            let format = header["format"] as? String, [ExportFormat.name, ExportFormat.unsigned].contains(format)
         else { throw refuse("not an Authlog export (expected a header line with format \(ExportFormat.name))") }
+        guard format == ExportFormat.name || allowUnsigned else {
+            throw refuse(
+                "an export without signed checkpoints (\(format)) proves nothing about who wrote it; after checking it, import it with --allow-unsigned"
+            )
+        }
+        var signatures = format == ExportFormat.name ? keys.logSigningKey.map { ImportCheckpoints(key: $0) } : nil
+        var verified: [Checkpoint] = []
         guard header["readable"] as? Bool != true else { throw refuse("a --readable export cannot be imported") }
         guard (header["from"] as? NSNumber)?.intValue == 1 else {
             throw refuse("a partial export (not from position 1) cannot be imported")
@@ -97,7 +112,7 @@ struct Import: ParsableCommand {
         }
         func flushEvents() throws {
             do {
-                try log.importStored(batch)
+                try log.importStored(batch, checkpoints: verified)
             } catch EventLogError.corrupt(let position, let detail) {
                 number = lineOf[position] ?? number
                 throw refuse("position \(position): \(detail)")
@@ -105,6 +120,7 @@ struct Import: ParsableCommand {
             events += UInt64(batch.count)
             batch.removeAll(keepingCapacity: true)
             lineOf.removeAll(keepingCapacity: true)
+            verified.removeAll()
         }
         while let line = lines.next() {
             number += 1
@@ -118,19 +134,40 @@ struct Import: ParsableCommand {
             case "event":
                 try importSlots()
                 let position = events + UInt64(batch.count) + 1
+                let stored: [UInt8]
                 do {
                     let event = try EventLine(line, expectedPosition: position)
                     try event.checkPayload(with: sealing)
-                    batch.append(event.stored)
+                    stored = event.stored
                 } catch { throw refuse("\(error)") }
                 lineOf[position] = number
+                signatures?.event(
+                    position: position,
+                    hash: ChainHash(bytes: stored.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0.suffix(32)) }),
+                    line: number)
+                batch.append(stored)
                 if batch.count == 10_000 { try flushEvents() }
+            case "checkpoint" where signatures != nil:
+                guard let checkpoint = CheckpointJSON.parse(line) else {
+                    throw refuse("a checkpoint line with a missing or malformed field")
+                }
+                if let reason = signatures?.checkpoint(checkpoint) { throw refuse(reason) }
+                if let checkpoint = checkpoint.checkpoint { verified.append(checkpoint) }
             default:
                 throw refuse("unknown line kind")
             }
         }
+        if let signatures, signatures.lastEvent != nil,
+            let unsigned = signatures.firstUnsignedLine ?? (signatures.endsWithHead ? nil : number)
+        {
+            number = unsigned
+            throw refuse(
+                "no signed head covers the events from here on (signed through position \(signatures.signedThrough)): they cannot be told from forged ones"
+            )
+        }
         try importSlots()
         try flushEvents()
+        if signatures == nil { try startSigning(log, keys: keys, adoptUnsigned: true) }
         let projection = try failing { try UserProjection(log: log, keys: keys) }
         let claimed = try failing { try restoreClaims(log: log, queries: UserQueries(projection)) }
         guard case .intact(let count, _, let head) = try failing({ try log.verify() }) else {
@@ -138,7 +175,10 @@ struct Import: ParsableCommand {
             throw ExitCode(1)
         }
         let keyCount = try failing { try keys.users().count }
-        return Summary(events: count, dataKeys: keyCount, head: head, users: claimed)
+        let proof =
+            signatures.map { "\($0.count) signed checkpoints verified" }
+            ?? "the export was unsigned; its head is now signed"
+        return Summary(events: count, dataKeys: keyCount, head: head, proof: proof, users: claimed)
     }
 
     /// Claims every live user's email and Stripe id again (the uniqueness index is not exported).

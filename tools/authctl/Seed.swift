@@ -39,6 +39,7 @@ struct Seed: AsyncParsableCommand {
         if !force { try refuseUnseeded(log) }
         let keys = try failing { try KeyStore(dataDirectory: root.data) }
         reportRepairs(keys)
+        try startSigning(log, keys: keys)
         let started = Date()
         let report: Seeder.Report
         do {

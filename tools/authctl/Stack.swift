@@ -60,6 +60,8 @@ struct WriteStack {
         do {
             keys = try KeyStore(dataDirectory: directory)
             reportRepairs(keys)
+            guard let signingKey = keys.logSigningKey else { throw EventLogError.readOnly }
+            try log.startSigning(with: signingKey)
             projection = try UserProjection(log: log, keys: keys)
             service = try AuthService(
                 log: log, keys: keys, configuration: .init(passwordPolicy: try PasswordPolicy()), pool: pool,

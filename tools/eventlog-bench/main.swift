@@ -5,9 +5,11 @@
 // Usage: swift run -c release eventlog-bench [EVENTS] [DIRECTORY]
 //   EVENTS     events in the log for the read and verify runs (default 2,000,000)
 //   DIRECTORY  an empty or missing directory (default: a new temporary one, removed after)
+// BENCH_SIGN=1 signs every commit's head (signed checkpoints, as authd does), with a fixed key.
 import EventLog
 import EventLogLMDB
 import Foundation
+import Signatures
 
 let arguments = CommandLine.arguments
 let totalEvents = arguments.count > 1 ? Int(arguments[1]) ?? 2_000_000 : 2_000_000
@@ -33,7 +35,10 @@ func sampleEvent(_ index: Int) -> NewEvent {
 }
 
 let log = try LMDBEventLog(directory: directory)
+let signing = ProcessInfo.processInfo.environment["BENCH_SIGN"] == "1"
+if signing { try log.startSigning(with: try Ed25519Key(privateKey: [UInt8](repeating: 1, count: 32))) }
 print("eventlog-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores, directory \(directory)")
+print("signed checkpoints: \(signing ? "every commit" : "off")")
 print("payload \(sampleEvent(1).payload.count) bytes; durable commits (fsync on every commit)")
 
 // 1. Durable appends, one event per append, N concurrent writers each on its own stream.

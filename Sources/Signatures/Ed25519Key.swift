@@ -1,16 +1,18 @@
 import COpenSSL
 import Foundation
 
-/// An Ed25519 key pair (RFC 8032) through OpenSSL's EVP interface.
+/// An Ed25519 key pair (RFC 8032) through OpenSSL's EVP interface: access tokens and the
+/// log's signed checkpoints both sign with it.
 public final class Ed25519Key: @unchecked Sendable {
     // EVP_PKEY is safe to share for signing and verifying from several threads.
     let key: OpaquePointer
-    /// The 32-byte public key (JWK `x`).
+    /// The 32-byte public key (a JWK's `x`).
     public let publicKey: [UInt8]
-    let privateKey: [UInt8]?
+    /// The private key, for writing a key file of this package; never log it.
+    package let privateKey: [UInt8]?
 
-    /// A key pair from its 32-byte private key (JWK `d`).
-    public init(privateKey: [UInt8]) throws(AccessTokenError) {
+    /// A key pair from its 32-byte private key (a JWK's `d`, or a derived seed).
+    public init(privateKey: [UInt8]) throws(SignatureError) {
         guard privateKey.count == 32, let key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nil, privateKey, 32)
         else {
             throw .key("an Ed25519 private key is 32 bytes")
@@ -24,7 +26,7 @@ public final class Ed25519Key: @unchecked Sendable {
     }
 
     /// A verify-only key from its 32-byte public key.
-    public init(publicKey: [UInt8]) throws(AccessTokenError) {
+    public init(publicKey: [UInt8]) throws(SignatureError) {
         guard publicKey.count == 32, let key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, publicKey, 32) else {
             throw .key("an Ed25519 public key is 32 bytes")
         }
@@ -34,7 +36,7 @@ public final class Ed25519Key: @unchecked Sendable {
     }
 
     /// A new random key pair.
-    public static func generate() throws(AccessTokenError) -> Ed25519Key {
+    public static func generate() throws(SignatureError) -> Ed25519Key {
         var bytes = [UInt8](repeating: 0, count: 32)
         guard RAND_bytes(&bytes, 32) == 1 else { throw .key("RAND_bytes failed") }
         return try Ed25519Key(privateKey: bytes)
@@ -44,7 +46,7 @@ public final class Ed25519Key: @unchecked Sendable {
         EVP_PKEY_free(key)
     }
 
-    public func sign(_ message: [UInt8]) throws(AccessTokenError) -> [UInt8] {
+    public func sign(_ message: [UInt8]) throws(SignatureError) -> [UInt8] {
         guard privateKey != nil, let context = EVP_MD_CTX_new() else { throw .key("this key cannot sign") }
         defer { EVP_MD_CTX_free(context) }
         var signature = [UInt8](repeating: 0, count: 64)
@@ -63,17 +65,13 @@ public final class Ed25519Key: @unchecked Sendable {
     }
 }
 
-/// Why a token or key was refused. Messages say what, never echo the token.
-public enum AccessTokenError: Error, Hashable, Sendable, CustomStringConvertible {
+/// Why a key could not be made or used. Messages never hold key material.
+public enum SignatureError: Error, Hashable, Sendable, CustomStringConvertible {
     case key(String)
-    case malformed(String)
-    case rejected(String)
 
     public var description: String {
         switch self {
-        case .key(let detail): return "signing key: \(detail)"
-        case .malformed(let detail): return "malformed token: \(detail)"
-        case .rejected(let detail): return "token rejected: \(detail)"
+        case .key(let detail): return detail
         }
     }
 }

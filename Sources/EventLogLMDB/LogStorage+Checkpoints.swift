@@ -1,0 +1,141 @@
+import EventLog
+import Foundation
+import LMDB
+import Signatures
+
+extension LogStorage {
+    /// The head checkpoint, if the log has one.
+    func headCheckpoint(in txn: borrowing Transaction) throws -> Checkpoint? {
+        let stored = try LogLayout.headCheckpointKey.withUnsafeBytes { key in
+            try txn.get(meta, key: key).map { bytes in Checkpoint(encoded: bytes) }
+        }
+        guard let stored else { return nil }
+        guard let checkpoint = stored, checkpoint.role == .head else {
+            throw EventLogError.corrupt(position: 0, detail: "malformed head checkpoint record")
+        }
+        return checkpoint
+    }
+
+    /// Every interval checkpoint, in position order. A malformed one is returned as `nil`
+    /// at the position its key names, for `verify` to report.
+    func intervalCheckpoints(in txn: borrowing Transaction) throws -> [(UInt64, Checkpoint?)] {
+        let prefix = LogLayout.intervalCheckpointPrefix
+        return try txn.withCursor(meta) { cursor in
+            var found: [(UInt64, Checkpoint?)] = []
+            var entry = try prefix.withUnsafeBytes { try cursor.seek(atOrAfter: $0) }
+            while let current = entry, current.key.starts(with: prefix) {
+                guard current.key.count == prefix.count + 8 else { break }
+                let position = decodePosition(UnsafeRawBufferPointer(rebasing: current.key[prefix.count...]))
+                let checkpoint = Checkpoint(encoded: current.value).flatMap { checkpoint in
+                    checkpoint.role == .interval && checkpoint.position == position ? checkpoint : nil
+                }
+                found.append((position, checkpoint))
+                entry = try cursor.next()
+            }
+            return found
+        }
+    }
+
+    /// Checks, inside a writer's transaction, that `head` is the one the stored head checkpoint
+    /// signed, so that a commit never signs over events another process wrote without the key
+    /// since. A checkpoint this process wrote or checked last is recognised by its bytes; any
+    /// other is verified under `key`.
+    func checkHeadIsSigned(_ head: LogHead, key: Ed25519Key, in txn: borrowing Transaction) throws {
+        let stored = try LogLayout.headCheckpointKey.withUnsafeBytes { key in
+            try txn.get(meta, key: key).map { [UInt8]($0) }
+        }
+        guard let stored else {
+            if head.position == 0 { return }
+            throw EventLogError.checkpointRefused(
+                "the log holds \(head.position) events but no head checkpoint: written without the signing key")
+        }
+        guard let checkpoint = stored.withUnsafeBytes({ Checkpoint(encoded: $0) }), checkpoint.role == .head,
+            knownCheckpoint.withLock({ $0 == stored }) || checkpoint.isSigned(by: key)
+        else {
+            throw EventLogError.checkpointRefused("the head checkpoint is not signed by this log's key")
+        }
+        guard checkpoint.position == head.position, checkpoint.hash == head.hash else {
+            throw EventLogError.checkpointRefused(
+                "the head is at position \(head.position) but the signed head at \(checkpoint.position): written without the signing key"
+            )
+        }
+        knownCheckpoint.withLock { $0 = stored }
+    }
+
+    /// Signs `head` as the log's head checkpoint, and keeps an interval checkpoint too when
+    /// the commit from `start` crossed a multiple of ``Checkpoint/intervalSpacing``.
+    func sign(_ head: LogHead, committedFrom start: UInt64, with key: Ed25519Key, in txn: borrowing Transaction)
+        throws
+    {
+        do {
+            let checkpoint = try Checkpoint(
+                role: .head, position: head.position, hash: head.hash, recordedAt: head.recordedAt, signingWith: key)
+            let encoded = checkpoint.encoded
+            try LogLayout.headCheckpointKey.withUnsafeBytes { key in
+                try encoded.withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
+            }
+            knownCheckpoint.withLock { $0 = encoded }
+            if Checkpoint.crossesInterval(from: start, to: head.position) {
+                let interval = try Checkpoint(
+                    role: .interval, position: head.position, hash: head.hash, recordedAt: head.recordedAt,
+                    signingWith: key)
+                try withIntervalCheckpointKey(head.position) { key in
+                    try interval.encoded.withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
+                }
+            }
+        } catch let error as SignatureError {
+            throw EventLogError.writeFailed(detail: "signing the checkpoint failed: \(error)")
+        }
+    }
+
+    /// Stores a checkpoint made elsewhere (an imported one) as it is.
+    func keep(_ checkpoint: Checkpoint, in txn: borrowing Transaction) throws {
+        let encoded = checkpoint.encoded
+        switch checkpoint.role {
+        case .head:
+            try LogLayout.headCheckpointKey.withUnsafeBytes { key in
+                try encoded.withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
+            }
+        case .interval:
+            try withIntervalCheckpointKey(checkpoint.position) { key in
+                try encoded.withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
+            }
+        }
+    }
+
+    /// Checks, before a writer with the signing key starts, that every event it would sign
+    /// over was signed before: the head checkpoint verifies under `key` and names the head.
+    /// A log with events and no checkpoint at all (written before signing) is signed here
+    /// only when `adoptUnsigned` says the operator checked it.
+    func checkSignedHead(key: Ed25519Key, adoptUnsigned: Bool) throws {
+        let txn = try environment.beginTransaction(readOnly: false)
+        let head = try head(in: txn)
+        guard let checkpoint = try headCheckpoint(in: txn) else {
+            if head.position > 0 && !adoptUnsigned { throw EventLogError.unsignedLog(events: head.position) }
+            if head.position > 0 { try sign(head, committedFrom: 0, with: key, in: txn) }
+            try txn.commit()
+            return
+        }
+        txn.abort()
+        guard checkpoint.isSigned(by: key) else {
+            throw EventLogError.checkpointRefused(
+                "the head checkpoint at position \(checkpoint.position) is not signed by this key-encryption key's log key"
+            )
+        }
+        if checkpoint.position < head.position {
+            throw EventLogError.checkpointRefused(
+                "positions \(checkpoint.position + 1) to \(head.position) follow the last signed checkpoint: they were written without the signing key"
+            )
+        }
+        if checkpoint.position > head.position {
+            throw EventLogError.checkpointRefused(
+                "the log ends at position \(head.position) but a checkpoint signed position \(checkpoint.position): it was cut short"
+            )
+        }
+        guard checkpoint.hash == head.hash else {
+            throw EventLogError.checkpointRefused(
+                "the head hash at position \(head.position) differs from the signed one: events were rewritten")
+        }
+        knownCheckpoint.withLock { $0 = checkpoint.encoded }
+    }
+}

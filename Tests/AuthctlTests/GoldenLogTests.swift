@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+
+/// Logs written by earlier releases, kept under Tests/Golden: every later build must import,
+/// verify and read them as the release that wrote them did.
+@Suite struct GoldenLogTests {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Golden").path
+    /// Public test material (see Tests/Golden/export-v1/README.md).
+    static let kek = ["AUTHLOG_KEK": "676f6c64656e2d6c6f672d746573742d6b656b2d6e6f742d612d7265616c2d31"]
+
+    @Test func exportFormatOneImportsVerifiesAndReadsEveryUserAsItsReleaseDid() throws {
+        let scratch = try Scratch()
+        let data = scratch.at("imported")
+        let source = Self.folder + "/export-v1"
+        // Unsigned: refused unless the operator says it was checked.
+        let refused = try authctl(
+            ["--data", scratch.at("refused"), "import", source + "/export.jsonl"], environment: Self.kek)
+        #expect(refused.status == 2 && refused.stderr.contains("--allow-unsigned"), "\(refused.stderr)")
+        let imported = try authctl(
+            ["--data", data, "import", "--allow-unsigned", source + "/export.jsonl"],
+            environment: Self.kek)
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(imported.stdout.contains("imported 347 events"))
+        let verified = try authctl(["--data", data, "verify"], environment: Self.kek)
+        #expect(verified.status == 0, "\(verified.stderr)")
+        #expect(verified.stdout.contains("intact and signed: 347 events verified"))
+        let expected = try String(contentsOfFile: source + "/users.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(expected.count == 8)
+        for line in expected {
+            let want = json(line)
+            let id = try #require(want["id"] as? String)
+            let got = try authctl(["--data", data, "users", "get", id, "--json"], environment: Self.kek)
+            #expect(got.status == 0, "\(got.stderr)")
+            let have = json(Substring(got.stdout.trimmingCharacters(in: .newlines)))
+            for (field, value) in want {
+                #expect("\(have[field] ?? "missing")" == "\(value)", "user \(id), field \(field)")
+            }
+        }
+        // The erased user's personal data reads back nowhere, in the history as in the table.
+        let history = try authctl(["--data", data, "history", "golden7@example.com"], environment: Self.kek)
+        #expect(history.status != 0)
+        let erased = try #require(expected.map(json).first { $0["erased"] as? Bool == true }?["id"] as? String)
+        let trail = try authctl(["--data", data, "history", erased, "--json"], environment: Self.kek)
+        #expect(trail.status == 0, "\(trail.stderr)")
+        for secret in ["Zoë", "O'Brien", "O\\u0027Brien", "golden7@", "cus_golden7", "+1 555 0117"] {
+            #expect(!trail.stdout.contains(secret), "\(secret) in the erased user's history")
+        }
+        #expect(trail.stdout.contains("UserErased"))
+    }
+}

@@ -1,0 +1,173 @@
+import ArgumentParser
+import DataProtection
+import EventLog
+import EventLogLMDB
+import Foundation
+import Signatures
+
+/// Makes `log` sign every commit with the key derived from `keys`' key-encryption key, after
+/// checking that what it holds was signed by it; a one-line error and exit 2 otherwise.
+func startSigning(_ log: LMDBEventLog, keys: KeyStore, adoptUnsigned: Bool = false) throws {
+    guard let key = keys.logSigningKey else {
+        printError("authctl: no key-encryption key: writing to the log needs it to sign")
+        throw ExitCode(2)
+    }
+    try failing { try log.startSigning(with: key, adoptUnsigned: adoptUnsigned) }
+}
+
+/// The log's public key from `--public-key` (hex as `authctl head` prints it, or base64url, or
+/// a file holding either), or
+/// derived from the key-encryption key when the data directory's key store can be opened.
+func logPublicKey(option: String?, dataDirectory: String) throws -> Ed25519Key? {
+    if let option {
+        var text = option
+        if FileManager.default.fileExists(atPath: option) {
+            guard let contents = try? String(contentsOfFile: option, encoding: .utf8) else {
+                printError("authctl: cannot read \(option)")
+                throw ExitCode(2)
+            }
+            text = contents
+        }
+        text = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let bytes = unhex(text).flatMap({ $0.count == 32 ? $0 : nil }) ?? Base64URL.decode(text),
+            let key = try? Ed25519Key(publicKey: bytes)
+        else {
+            printError("authctl: --public-key is not a 32-byte Ed25519 public key (hex or base64url)")
+            throw ExitCode(64)
+        }
+        return key
+    }
+    do {
+        return try KeyStore(dataDirectory: dataDirectory, readOnly: true).logSigningKey
+    } catch let error as DataProtectionError {
+        if case .missingKey = error { return nil }
+        printError("authctl: \(error)")
+        throw ExitCode(2)
+    }
+}
+
+/// A checkpoint as one JSON object: what `authctl head` prints and `verify --since-head` and
+/// exports read back.
+struct CheckpointJSON: Codable {
+    var kind = "checkpoint"
+    var role: String
+    var position: UInt64
+    var hash: String
+    var recordedAt: String
+    var recordedAtMicroseconds: Int64
+    var signature: String
+    var publicKey: String?
+
+    enum CodingKeys: String, CodingKey {
+        case kind, role, position, hash, signature
+        case recordedAt = "recorded_at"
+        case recordedAtMicroseconds = "recorded_at_us"
+        case publicKey = "public_key"
+    }
+
+    init(_ checkpoint: Checkpoint, publicKey: Ed25519Key?) {
+        role = checkpoint.role == .head ? "head" : "interval"
+        position = checkpoint.position
+        hash = checkpoint.hash.description
+        recordedAt = checkpoint.recordedAt.description
+        recordedAtMicroseconds = checkpoint.recordedAt.microsecondsSince1970
+        signature = Base64URL.encode(checkpoint.signature)
+        self.publicKey = publicKey.map { hex($0.publicKey) }
+    }
+
+    /// The checkpoint it describes, or `nil` when a field is malformed.
+    var checkpoint: Checkpoint? {
+        guard kind == "checkpoint", let hash = ChainHash(hex: hash),
+            let signature = Base64URL.decode(signature), signature.count == 64
+        else { return nil }
+        let role: Checkpoint.Role
+        switch self.role {
+        case "head": role = .head
+        case "interval": role = .interval
+        default: return nil
+        }
+        return Checkpoint(
+            role: role, position: position, hash: hash,
+            recordedAt: Timestamp(microsecondsSince1970: recordedAtMicroseconds), signature: signature)
+    }
+
+    static func parse(_ line: some Sequence<UInt8>) -> CheckpointJSON? {
+        try? JSONDecoder().decode(CheckpointJSON.self, from: Data(line))
+    }
+
+    var line: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+}
+
+struct Head: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the log's signed head: one JSON line to keep somewhere else.",
+        discussion: """
+            The head checkpoint names the last position, its chain hash and time, signed with \
+            the log's key (derived from the key-encryption key), and that key's public half. \
+            Keep it outside the data directory (a ticket, another machine, a notary); later, \
+            `authctl verify --since-head FILE` proves the log still extends it, so not even \
+            the key's holder can rewrite what came before it unnoticed.
+
+            Example:
+              authctl --data ./data head > heads/$(date +%F).json
+            """)
+
+    @ParentCommand var root: Authctl
+    @Option(help: "The log's public key (hex, or a file holding it), when the key-encryption key is not here.")
+    var publicKey: String?
+
+    func run() throws {
+        let log = try root.openReadOnly()
+        defer { log.close() }
+        guard let checkpoint = try failing({ try log.headCheckpoint() }) else {
+            printError("authctl: the log has no signed head (it is empty, or was written before signing)")
+            throw ExitCode(3)
+        }
+        let key = try logPublicKey(option: publicKey, dataDirectory: root.data)
+        if let key, !checkpoint.isSigned(by: key) {
+            printError("authctl: the stored head checkpoint is not signed by the log's key; run authctl verify")
+            throw ExitCode(1)
+        }
+        print(CheckpointJSON(checkpoint, publicKey: key).line)
+    }
+}
+
+struct SignHead: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sign-head",
+        abstract: "Sign the head of a log written before signing, once, after checking it.",
+        discussion: """
+            A log written by a release before signed checkpoints has none; authd and the \
+            commands that write refuse to sign over it until an operator has checked it. This \
+            verifies its chain and signs its head: from then on every commit is signed, and this \
+            first checkpoint covers every event before it. It refuses a log that is already \
+            signed (events written after its last checkpoint were written without the key, and \
+            are not signed over).
+
+            Example:
+              authctl --data ./data verify --since-head kept-head.json   # if you kept one
+              authctl --data ./data sign-head
+            """)
+
+    @ParentCommand var root: Authctl
+
+    func run() throws {
+        let log = try failing { try LMDBEventLog(directory: root.data) }
+        defer { log.close() }
+        if try failing({ try log.headCheckpoint() }) != nil {
+            printError("authctl: the log is already signed; authctl verify says whether it is intact")
+            throw ExitCode(2)
+        }
+        guard case .intact(let count, let through, _) = try failing({ try log.verify() }) else {
+            printError("authctl: the hash chain is broken; run authctl verify")
+            throw ExitCode(1)
+        }
+        let keys = try failing { try KeyStore(dataDirectory: root.data, mayGenerateKey: false) }
+        try startSigning(log, keys: keys, adoptUnsigned: true)
+        print("signed the head at position \(through): the checkpoint covers all \(count) events")
+    }
+}
