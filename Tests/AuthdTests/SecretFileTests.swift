@@ -59,4 +59,53 @@ import Testing
         #expect(read.status == 2 && read.stderr.contains("writable by others"), "\(read.stderr)")
         #expect(permissions(of: loose) == 0o770)
     }
+
+    /// strace, if it is installed and may trace here (containers often forbid ptrace).
+    static let strace: String? = ["/usr/bin/strace", "/bin/strace"].first { path in
+        guard FileManager.default.isExecutableFile(atPath: path),
+            let probe = try? runProcess(URL(fileURLWithPath: path), ["-o", "/dev/null", "/bin/true"])
+        else { return false }
+        return probe.status == 0
+    }
+
+    /// Every call that gives a file or directory under the data directory a mode (open with
+    /// O_CREAT, mkdir, chmod, fchmod), traced in real authctl and authd: none may give group or
+    /// others any bit, not even for the moment before a chmod.
+    @Test(.enabled(if: strace != nil, "needs strace (and ptrace) to see the mode each file is created with"))
+    func everySecretFileIsOwnerOnlyFromItsFirstByte() throws {
+        let strace = try #require(Self.strace)
+        let data = NSTemporaryDirectory() + "authd-trace-" + UUID().uuidString
+        let trace = data + ".trace"
+        defer {
+            try? FileManager.default.removeItem(atPath: data)
+            try? FileManager.default.removeItem(atPath: trace)
+        }
+        let calls = "trace=open,openat,creat,mkdir,mkdirat,chmod,fchmod,fchmodat"
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }
+        var traced = ""
+        for (product, arguments, input) in [
+            ("authctl", ["--data", data, "create-admin", "--email", "root@example.com"], "an admin passphrase\n"),
+            ("authd", ["--data", data, "--rotate-signing-key"], nil),
+        ] {
+            let run = try runProcess(
+                URL(fileURLWithPath: strace),
+                ["-f", "-y", "-e", calls, "-o", trace, products().appendingPathComponent(product).path] + arguments,
+                environment: environment, input: input)
+            #expect(run.status == 0, "\(product): \(run.stderr)")
+            traced += try String(contentsOfFile: trace, encoding: .utf8)
+        }
+        for file in ["kek", "keys", "signing-keys", "data.mdb"] {
+            #expect(FileManager.default.fileExists(atPath: data + "/" + file), "\(file) was not made")
+        }
+        let modeCall = try Regex(#"(open|openat|creat|mkdir|mkdirat|chmod|fchmod|fchmodat)\(.*, (0[0-7]+)\)\s+="#)
+        var checked = 0
+        for line in traced.split(separator: "\n") where line.contains(data) {
+            guard let match = line.firstMatch(of: modeCall), let text = match.output[2].substring,
+                let mode = Int(text, radix: 8)
+            else { continue }
+            checked += 1
+            #expect(mode & 0o077 == 0, "created or changed with group or other bits: \(line)")
+        }
+        #expect(checked >= 6, "too few calls traced: \(traced)")
+    }
 }
