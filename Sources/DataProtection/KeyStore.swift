@@ -36,12 +36,35 @@ public final class KeyStore: Sendable {
     private let descriptor: Int32
     static let erasureCountOffset = 24
     private struct Index {
-        /// Every slot holding the user's id, in file order (one, once the file is checked).
-        var slots: [UUID: [Int]] = [:]
+        /// The first slot holding the user's id.
+        var slots: [UUID: Int] = [:]
+        /// Later slots holding the same id, in file order: none once the file is checked (kept
+        /// apart so that a sound file costs one integer per user).
+        var copies: [UUID: [Int]] = [:]
         var keys: [UUID: [UInt8]] = [:]
         var scannedSlots = 0
         /// The erasure count when `keys` was last known to be current.
         var erasures: UInt64 = 0
+
+        func allSlots(of user: UUID) -> [Int] {
+            guard let first = slots[user] else { return [] }
+            return [first] + (copies[user] ?? [])
+        }
+
+        /// Forgets `slot` as one of `user`'s (found zeroed); a later copy takes its place.
+        mutating func drop(_ slot: Int, of user: UUID) {
+            if slots[user] == slot {
+                var more = copies.removeValue(forKey: user) ?? []
+                slots[user] = more.isEmpty ? nil : more.removeFirst()
+                if !more.isEmpty { copies[user] = more }
+            } else {
+                copies[user]?.removeAll { $0 == slot }
+            }
+        }
+
+        mutating func add(_ slot: Int, of user: UUID) {
+            if slots[user] == nil { slots[user] = slot } else { copies[user, default: []].append(slot) }
+        }
     }
     private let index = Mutex(Index())
     /// The file's header, mapped shared and read-only: the erasure count without a system call.
@@ -139,14 +162,14 @@ public final class KeyStore: Sendable {
     public func dataKey(for user: UUID) throws -> [UInt8]? {
         let erasures = dropCachedKeysAfterErasure()
         if let key = index.withLock({ $0.keys[user] }) { return key }
-        if index.withLock({ $0.slots[user]?.isEmpty ?? true }) { try scanNewSlots() }  // written by another process?
+        if index.withLock({ $0.slots[user] == nil }) { try scanNewSlots() }  // written by another process?
         var found: [UInt8]?
-        while found == nil, let slot = index.withLock({ $0.slots[user]?.first }) {
+        while found == nil, let slot = index.withLock({ $0.slots[user] }) {
             let bytes = try readSlot(slot)
             if Array(bytes[0..<16]) == uuidBytes(user) {
                 found = bytes
             } else {
-                index.withLock { $0.slots[user]?.removeAll { $0 == slot } }  // erased meanwhile
+                index.withLock { $0.drop(slot, of: user) }  // erased meanwhile
             }
         }
         guard let bytes = found else { return nil }
@@ -279,7 +302,8 @@ public final class KeyStore: Sendable {
     public func destroyDataKey(for user: UUID) throws -> Bool {
         let destroyed = try withFileLock { () throws -> Bool in
             try scanNewSlots()
-            guard let slots = index.withLock({ $0.slots[user] }), !slots.isEmpty else { return false }
+            let slots = index.withLock { $0.allSlots(of: user) }
+            guard !slots.isEmpty else { return false }
             try zeroSlots(slots)
             return true
         }
@@ -290,7 +314,7 @@ public final class KeyStore: Sendable {
     /// Every user with a data key, in id byte order (for exports).
     public func users() throws -> [UUID] {
         try scanNewSlots()
-        return index.withLock { $0.slots.filter { !$0.value.isEmpty }.map(\.key) }.sorted {
+        return index.withLock { Array($0.slots.keys) }.sorted {
             uuidBytes($0).lexicographicallyPrecedes(uuidBytes($1))
         }
     }
@@ -327,13 +351,14 @@ public final class KeyStore: Sendable {
         index.withLock {
             $0.keys[user] = nil
             $0.slots[user] = nil
+            $0.copies[user] = nil
         }
     }
 
     /// The slot's stored bytes (user id, nonce, wrapped key, tag), for audits and tests.
     public func storedSlot(for user: UUID) throws -> [UInt8]? {
         try scanNewSlots()
-        guard let slot = index.withLock({ $0.slots[user]?.first }) else { return nil }
+        guard let slot = index.withLock({ $0.slots[user] }) else { return nil }
         let bytes = try readSlot(slot)
         return Array(bytes[0..<16]) == uuidBytes(user) ? bytes : nil
     }
@@ -360,7 +385,7 @@ public final class KeyStore: Sendable {
                         bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8],
                         bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
                     ))
-                index.slots[user, default: []].append(first + number)
+                index.add(first + number, of: user)
             }
             index.scannedSlots = total
         }
@@ -372,7 +397,7 @@ public final class KeyStore: Sendable {
         try scanNewSlots()
         var seen = Set<UUID>()
         for user in users {
-            guard seen.insert(user).inserted, index.withLock({ $0.slots[user]?.isEmpty ?? true }) else {
+            guard seen.insert(user).inserted, index.withLock({ $0.slots[user] == nil }) else {
                 throw DataProtectionError.keyStore(
                     "\(path) already holds a data key for user \(user.uuidString.lowercased()); "
                         + "a user has one key slot at most")
@@ -440,7 +465,9 @@ public final class KeyStore: Sendable {
 
     /// Enforces one slot per user on open (see the type's rules).
     private func checkOneSlotPerUser(readOnly: Bool) throws {
-        let duplicated = index.withLock { $0.slots.filter { $0.value.count > 1 } }
+        let duplicated = index.withLock { index in
+            Dictionary(uniqueKeysWithValues: index.copies.keys.map { ($0, index.allSlots(of: $0)) })
+        }
         guard !duplicated.isEmpty else { return }
         for (user, slots) in duplicated.sorted(by: { $0.value[0] < $1.value[0] }) {
             let name = user.uuidString.lowercased()
@@ -460,7 +487,7 @@ public final class KeyStore: Sendable {
         try withFileLock {
             for (user, slots) in duplicated {
                 try zeroSlots(Array(slots.dropFirst()))
-                index.withLock { $0.slots[user] = [slots[0]] }
+                index.withLock { $0.copies[user] = nil }
             }
         }
         repairedDuplicates = duplicated.keys.sorted { uuidBytes($0).lexicographicallyPrecedes(uuidBytes($1)) }
