@@ -33,7 +33,7 @@ let package = Package(
         // Ed25519 signatures on OpenSSL: access tokens and the log's checkpoints sign with them.
         .target(name: "Signatures", dependencies: ["COpenSSL"]),
         // Access tokens: EdDSA (Ed25519) JWTs on OpenSSL, the signing-key file.
-        .target(name: "AccessTokens", dependencies: ["COpenSSL", "EventLog", "Signatures"]),
+        .target(name: "AccessTokens", dependencies: ["COpenSSL", "DataProtection", "EventLog", "Signatures"]),
         // Personal data protection: AES-256-GCM, the key-encryption key, the data-key store.
         .target(name: "DataProtection", dependencies: ["COpenSSL", "Signatures"]),
         // Users: commands, events, the pure decide/evolve functions, tokens and password policy.
@@ -110,7 +110,7 @@ let package = Package(
         .testTarget(name: "AccessTokensTests", dependencies: ["AccessTokens", "EventLog", "Signatures"]),
         // Helpers the black-box tests share: finding the built executables, running them.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "AuthctlTests", dependencies: ["authctl", "authd", "TestSupport"]),
+        .testTarget(name: "AuthctlTests", dependencies: ["authctl", "authd", "EventLog", "TestSupport"]),
         .testTarget(
             name: "AuthdTests",
             dependencies: [

@@ -67,8 +67,7 @@ public final class UserProjection: TransactionalProjector, Sendable {
         let names = ["projections"] + (0..<2).flatMap { ["users.\($0)", "roles.\($0)", "role-counts.\($0)"] }
         for name in names {
             guard let db = try txn.openDatabase(name, flags: create ? .create : []) else {
-                throw EventLogError.noLog(
-                    path: directory + " (no projections yet: run `authctl rebuild` or start authd once)")
+                throw QueryError.projectionsMissing(directory: directory)
             }
             opened[name] = db
         }

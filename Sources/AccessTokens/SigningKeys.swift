@@ -1,3 +1,4 @@
+import DataProtection
 import EventLog
 import Foundation
 import Signatures
@@ -26,24 +27,20 @@ public final class SigningKeys: Sendable {
         self.keys = keys
     }
 
-    /// Adds a new key at the end of the file (it signs from the next start on).
+    /// Adds a new key at the end of the file (it signs from the next start on); the file is
+    /// created with mode 0600, or set to 0600 if it exists.
     public static func append(to file: String) throws {
         var bytes = [UInt8](repeating: 0, count: 32)
         let key = try Ed25519Key.generate()
         bytes = key.privateKey ?? bytes
         let kid = Base64URL.encode(key.publicKey.prefix(12))
-        let line = "\(kid) \(Base64URL.encode(bytes))\n"
-        if !FileManager.default.fileExists(atPath: file) {
-            guard FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600])
-            else {
-                throw AccessTokenError.key("cannot create \(file)")
-            }
+        var line = Array("\(kid) \(Base64URL.encode(bytes))\n".utf8)
+        defer {
+            bytes.withUnsafeMutableBytes { cleanse($0) }
+            line.withUnsafeMutableBytes { cleanse($0) }
         }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data(line.utf8))
-        try handle.synchronize()
+        // Created 0600 from its first byte (O_CREAT | O_EXCL semantics, see SecretFile).
+        do { try SecretFile.append(file, contents: line) } catch { throw AccessTokenError.key("\(error)") }
     }
 
     var active: (String, Ed25519Key) { keys[keys.count - 1] }

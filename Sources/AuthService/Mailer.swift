@@ -1,3 +1,4 @@
+import DataProtection
 import Foundation
 
 /// A message to a user: reset and verification tokens reach people this way.
@@ -34,11 +35,9 @@ public struct MaildirMailer: Mailer {
     public init(directory: String, sender: String = "Authlog <no-reply@localhost>") throws {
         self.directory = directory
         self.sender = sender
-        for sub in ["tmp", "new", "cur"] {
-            try FileManager.default.createDirectory(
-                atPath: directory + "/" + sub, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]
-            )
-        }
+        // 0700 from their creation: waiting mail holds reset and verification tokens.
+        try SecretFile.makeDirectory(directory)
+        for sub in ["tmp", "new", "cur"] { try SecretFile.makeDirectory(directory + "/" + sub) }
     }
 
     public func send(_ message: MailMessage) async throws {
@@ -56,10 +55,7 @@ public struct MaildirMailer: Mailer {
 
             """
         let temporary = directory + "/tmp/" + name
-        guard
-            FileManager.default.createFile(
-                atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
-        else { throw CocoaError(.fileWriteUnknown) }
+        try SecretFile.create(temporary, contents: Array(text.utf8))  // 0600 from its first byte
         try FileManager.default.moveItem(atPath: temporary, toPath: directory + "/new/" + name)
     }
 

@@ -80,6 +80,6 @@ struct SeedWindow {
         }
         return NewEvent(
             type: type, schemaVersion: event.schemaVersion,
-            metadata: EventMetadata(actor: actor, correlationID: "seed"), payload: payload)
+            metadata: EventMetadata(actor: actor, correlationID: Seeder.correlationID), payload: payload)
     }
 }

@@ -10,11 +10,16 @@ import PasswordHashing
 ///
 /// Events go through the log's normal append path (sealed, hash-chained, group-committed) in
 /// large batches. Users come in windows of 10,000 whose events interleave at random; one
-/// password is hashed once and shared, since hashing per user would dominate.
+/// password hash is made once and shared, since hashing per user would dominate.
+///
+/// No seeded user can sign in: the shared hash is of 32 random bytes drawn for the run and
+/// overwritten once hashed, never printed or stored; the seeded reset and refresh token
+/// hashes are random too. Every seeded event has the correlation id ``correlationID``.
 public struct Seeder: Sendable {
     public let log: any EventLog
     public let keys: KeyStore
-    public static let password = "seeded users all share this passphrase"
+    /// The correlation id of every seeded event.
+    public static let correlationID = "seed"
 
     public init(log: any EventLog, keys: KeyStore) {
         self.log = log
@@ -46,7 +51,7 @@ public struct Seeder: Sendable {
         progress: (@Sendable (Int, Int) -> Void)? = nil
     ) async throws -> Report {
         let start = Date()
-        let passwordHash = try Argon2idHasher().hash(Self.password)
+        let passwordHash = try Self.unguessablePasswordHash()
         let others = max(0, events - 2 * users)
         // Seeded data is not secret: a fast generator instead of a system call per number.
         var system = SystemRandomNumberGenerator()
@@ -78,6 +83,15 @@ public struct Seeder: Sendable {
         }
         try await pending?.value
         return Report(users: users, events: written, seconds: Date().timeIntervalSince(start))
+    }
+
+    /// The hash of a password nobody knows: 32 random bytes as hex, overwritten once hashed.
+    static func unguessablePasswordHash() throws -> String {
+        var system = SystemRandomNumberGenerator()  // the kernel's CSPRNG
+        let digits = Array("0123456789abcdef".utf8)
+        var text = (0..<64).map { _ in digits[Int(system.next() % 16)] }
+        defer { text.withUnsafeMutableBytes { cleanse($0) } }
+        return try Argon2idHasher().hash(String(decoding: text, as: UTF8.self))
     }
 
     /// Appends in the background; the task fails with the first rejected request's error.

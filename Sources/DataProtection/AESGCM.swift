@@ -83,12 +83,15 @@ public enum DataProtectionError: Error, Hashable, Sendable, CustomStringConverti
     case missingKey(String)
     case wrongKey(String)
     case keyStore(String)
+    /// A data directory or secret file that others may change (see ``SecretFile``).
+    case unsafePermissions(String)
 
     public var description: String {
         switch self {
         case .crypto(let detail): return "cryptography failed: \(detail)"
         case .tampered: return "sealed personal data does not open: it was changed or moved"
-        case .malformedKey(let detail), .missingKey(let detail), .wrongKey(let detail), .keyStore(let detail):
+        case .malformedKey(let detail), .missingKey(let detail), .wrongKey(let detail), .keyStore(let detail),
+            .unsafePermissions(let detail):
             return detail
         }
     }

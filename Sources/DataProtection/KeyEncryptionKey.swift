@@ -56,6 +56,18 @@ public struct KeyEncryptionKey: Sendable {
 
     /// The key from the environment or the data directory; see the type's documentation.
     /// `mayGenerate` is true only when no data key exists yet.
+    /// A key file others can read is not a secret any more: one in the data directory is
+    /// tightened to 0600 when this process owns it (a copy made with `cp -p` or tar keeps a
+    /// loose mode); any other is refused with what to do.
+    static func refuseLooseKeyFile(_ path: String, tighten: Bool) throws(DataProtectionError) {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & 0o077 != 0 else { return }
+        if tighten, info.st_uid == geteuid(), chmod(path, 0o600) == 0 { return }
+        throw .keyStore(
+            "the key-encryption key file \(path) can be read or written by others (mode \(String(info.st_mode & 0o777, radix: 8))); make it 0600 or 0400"
+        )
+    }
+
     public static func load(
         dataDirectory: String, environment: [String: String], mayGenerate: Bool
     ) throws(DataProtectionError) -> (key: KeyEncryptionKey, source: String) {
@@ -63,6 +75,7 @@ public struct KeyEncryptionKey: Sendable {
             return (try KeyEncryptionKey(text: text, source: "AUTHLOG_KEK"), "AUTHLOG_KEK")
         }
         if let path = environment["AUTHLOG_KEK_FILE"], !path.isEmpty {
+            try refuseLooseKeyFile(path, tighten: false)
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw .missingKey("cannot read the key-encryption key file \(path) named by AUTHLOG_KEK_FILE")
             }
@@ -70,6 +83,7 @@ public struct KeyEncryptionKey: Sendable {
         }
         let path = dataDirectory + "/kek"
         if FileManager.default.fileExists(atPath: path) {
+            try refuseLooseKeyFile(path, tighten: true)
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw .missingKey("cannot read the key-encryption key file \(path)")
             }
@@ -81,13 +95,21 @@ public struct KeyEncryptionKey: Sendable {
                     + "but the data keys in \(dataDirectory)/keys were wrapped with one; restore it or set it")
         }
         let key = try generate()
-        let temporary = path + ".tmp"
-        guard
-            FileManager.default.createFile(
-                atPath: temporary, contents: Data((key.text + "\n").utf8), attributes: [.posixPermissions: 0o600])
-        else { throw .keyStore("cannot write \(temporary)") }
-        guard rename(temporary, path) == 0 else {
-            throw .keyStore("cannot create \(path): \(String(cString: strerror(errno)))")
+        // Written whole into a file of its own (0600 from its first byte), then linked into
+        // place: a reader never sees half a key, and a key another process linked first wins.
+        var suffix = [UInt8](repeating: 0, count: 8)
+        guard RAND_bytes(&suffix, 8) == 1 else { throw .crypto("RAND_bytes failed") }
+        let temporary = path + ".tmp-" + suffix.map { String($0, radix: 16) }.joined()
+        try SecretFile.create(temporary, contents: Array((key.text + "\n").utf8))
+        defer { unlink(temporary) }
+        if link(temporary, path) != 0 {
+            if errno == EEXIST {
+                return try load(dataDirectory: dataDirectory, environment: environment, mayGenerate: false)
+            }
+            // A file system without hard links: rename, which replaces instead of failing.
+            guard [EPERM, ENOTSUP, EOPNOTSUPP].contains(errno), rename(temporary, path) == 0 else {
+                throw .keyStore("cannot create \(path): \(errnoText())")
+            }
         }
         return (key, path)
     }

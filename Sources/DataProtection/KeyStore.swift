@@ -6,14 +6,25 @@ import Synchronization
 /// fixed-size slots, so that erasing a key overwrites its slot in place.
 ///
 /// Layout: a 64-byte header, `AUTHLOG-DATAKEYS` (16 bytes), format version (u32 big-endian,
-/// 1), 12 reserved bytes, the key-encryption key's check value (32 bytes); then 80-byte slots:
-/// user id (16), nonce (12), wrapped key (32), tag (16), 4 reserved bytes. A slot of zeros is
-/// empty. The wrap is AES-256-GCM under the key-encryption key with the user id as
-/// associated data, so a slot cannot be moved to another user.
+/// 1), 4 reserved bytes, the erasure count (u64 big-endian; zero in files written before
+/// it existed), the key-encryption key's check value (32 bytes); then 80-byte slots: user id
+/// (16), nonce (12), wrapped key (32), tag (16), 4 reserved bytes. A slot of zeros is empty.
+/// The wrap is AES-256-GCM under the key-encryption key with the user id as associated data,
+/// so a slot cannot be moved to another user.
 ///
-/// Erasure writes zeros over the slot and syncs the file before returning: no copy of the
-/// wrapped key is left in the file (the file is overwritten, never copied or rewritten).
-/// Writers in several processes take an exclusive `flock` on the file.
+/// Rules:
+/// - One user, at most one slot. Creating or importing a key for a user who has a slot is
+///   refused. A file that holds several slots for one user (left by an interrupted import of
+///   older releases) is repaired on a writing open when the copies are identical (every copy
+///   but the first is zeroed), and refused otherwise, and by read-only opens.
+/// - Erasure writes zeros over every slot of the user, then adds one to the erasure count,
+///   and syncs the file before returning: no copy of the wrapped key is left in the file (the
+///   file is overwritten, never copied or rewritten).
+/// - Every process reads the erasure count (mapped from the file) before it hands out a
+///   cached key; when it changed, the cache is dropped and each key is read from its slot
+///   again. So a key erased by any process is no longer used by any other from the next
+///   look-up on.
+/// - Writers in several processes take an exclusive `flock` on the file.
 public final class KeyStore: Sendable {
     static let headerSize = 64
     static let slotSize = 80
@@ -23,12 +34,45 @@ public final class KeyStore: Sendable {
     public let keySource: String
     let kek: KeyEncryptionKey
     private let descriptor: Int32
+    static let erasureCountOffset = 24
     private struct Index {
+        /// The first slot holding the user's id.
         var slots: [UUID: Int] = [:]
+        /// Later slots holding the same id, in file order: none once the file is checked (kept
+        /// apart so that a sound file costs one integer per user).
+        var copies: [UUID: [Int]] = [:]
         var keys: [UUID: [UInt8]] = [:]
         var scannedSlots = 0
+        /// The erasure count when `keys` was last known to be current.
+        var erasures: UInt64 = 0
+
+        func allSlots(of user: UUID) -> [Int] {
+            guard let first = slots[user] else { return [] }
+            return [first] + (copies[user] ?? [])
+        }
+
+        /// Forgets `slot` as one of `user`'s (found zeroed); a later copy takes its place.
+        mutating func drop(_ slot: Int, of user: UUID) {
+            if slots[user] == slot {
+                var more = copies.removeValue(forKey: user) ?? []
+                slots[user] = more.isEmpty ? nil : more.removeFirst()
+                if !more.isEmpty { copies[user] = more }
+            } else {
+                copies[user]?.removeAll { $0 == slot }
+            }
+        }
+
+        mutating func add(_ slot: Int, of user: UUID) {
+            if slots[user] == nil { slots[user] = slot } else { copies[user, default: []].append(slot) }
+        }
     }
     private let index = Mutex(Index())
+    /// Serialises this process's writers (see ``withFileLock(_:)``).
+    private let writers = Mutex(())
+    /// The file's header, mapped shared and read-only: the erasure count without a system call.
+    nonisolated(unsafe) private var header: UnsafeMutableRawPointer?
+    /// Users whose identical duplicate slots this open zeroed (see the type's rules).
+    nonisolated(unsafe) public private(set) var repairedDuplicates: [UUID] = []
 
     /// Opens (or creates) the store in `dataDirectory` with the key-encryption key from
     /// `environment` (see ``KeyEncryptionKey``). A missing, malformed or wrong key is an error
@@ -36,10 +80,13 @@ public final class KeyStore: Sendable {
     ///
     /// `readOnly` opens an existing store without creating, generating or writing anything
     /// (for audit commands); without a store there is then no key at all.
+    ///
+    /// The data directory is checked first (``SecretFile/secureDirectory(_:readOnly:)``).
     public convenience init(
         dataDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment,
         readOnly: Bool = false, mayGenerateKey: Bool = true
     ) throws {
+        try SecretFile.secureDirectory(dataDirectory, readOnly: readOnly)
         let path = dataDirectory + "/keys"
         let exists = FileManager.default.fileExists(atPath: path)
         if readOnly && !exists {
@@ -48,12 +95,21 @@ public final class KeyStore: Sendable {
         }
         let (kek, source) = try KeyEncryptionKey.load(
             dataDirectory: dataDirectory, environment: environment, mayGenerate: !exists && !readOnly && mayGenerateKey)
-        let descriptor = open(path, (readOnly ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0o600)
+        try self.init(file: path, kek: kek, keySource: source, readOnly: readOnly)
+    }
+
+    /// Opens (or creates) the store in the file `path` with a key-encryption key already
+    /// loaded (an import stages a store beside the data directory whose key it uses).
+    public convenience init(file path: String, kek: KeyEncryptionKey, keySource source: String, readOnly: Bool = false)
+        throws
+    {
+        let descriptor = open(path, (readOnly ? O_RDONLY : O_RDWR | O_CREAT) | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw DataProtectionError.keyStore("cannot open \(path): \(String(cString: strerror(errno)))")
         }
         // From here on a throw releases the store, and `deinit` closes the file.
         self.init(path: path, kek: kek, keySource: source, descriptor: descriptor)
+        if !readOnly { fchmod(descriptor, 0o600) }
         try withFileLock {
             var header = [UInt8](repeating: 0, count: Self.headerSize)
             let read = pread(descriptor, &header, Self.headerSize, 0)
@@ -73,7 +129,11 @@ public final class KeyStore: Sendable {
                 }
             }
         }
+        mapHeader()
+        let erasures = erasureCount()
+        index.withLock { $0.erasures = erasures }
         try scanNewSlots()
+        try checkOneSlotPerUser(readOnly: readOnly)
     }
 
     /// A store that holds no key: for reading what needs none (counts, hashes) without the
@@ -95,21 +155,33 @@ public final class KeyStore: Sendable {
     }
 
     deinit {
+        if let header { munmap(header, Self.headerSize) }
         if descriptor >= 0 { close(descriptor) }
     }
 
-    /// The user's data key, or `nil` if there is none (never created, or erased).
+    /// The user's data key, or `nil` if there is none (never created, or erased, by any
+    /// process: a cached key is handed out only while the erasure count is unchanged).
     public func dataKey(for user: UUID) throws -> [UInt8]? {
+        let erasures = dropCachedKeysAfterErasure()
         if let key = index.withLock({ $0.keys[user] }) { return key }
-        if index.withLock({ $0.slots[user] }) == nil { try scanNewSlots() }  // written by another process?
-        guard let slot = index.withLock({ $0.slots[user] }) else { return nil }
-        let bytes = try readSlot(slot)
-        guard Array(bytes[0..<16]) == uuidBytes(user) else { return nil }  // erased meanwhile
+        if index.withLock({ $0.slots[user] == nil }) { try scanNewSlots() }  // written by another process?
+        var found: [UInt8]?
+        while found == nil, let slot = index.withLock({ $0.slots[user] }) {
+            let bytes = try readSlot(slot)
+            if Array(bytes[0..<16]) == uuidBytes(user) {
+                found = bytes
+            } else {
+                index.withLock { $0.drop(slot, of: user) }  // erased meanwhile
+            }
+        }
+        guard let bytes = found else { return nil }
         let key = try bytes.withUnsafeBytes { raw in
             try AESGCM.open(
                 UnsafeRawBufferPointer(rebasing: raw[16..<76]), key: kek.bytes, associatedData: wrapContext(user))
         }
-        index.withLock { $0.keys[user] = key }
+        // Cached only if no erasure was seen since this look-up began: a slot read just before
+        // another process zeroed it must not outlive the cache drop.
+        index.withLock { if $0.erasures == erasures { $0.keys[user] = key } }
         return key
     }
 
@@ -188,22 +260,17 @@ public final class KeyStore: Sendable {
 
     static let emptySlot = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
 
-    /// Creates, stores (synced) and returns a new data key for `user`.
+    /// Creates, stores (synced) and returns a new data key for `user`; a user who has one
+    /// already is refused.
     public func createDataKey(for user: UUID) throws -> [UInt8] {
         var key = [UInt8](repeating: 0, count: 32)
         guard RAND_bytes(&key, 32) == 1 else { throw DataProtectionError.crypto("RAND_bytes failed") }
         let wrapped = try AESGCM.seal(key, key: kek.bytes, associatedData: wrapContext(user))
-        let slot = try withFileLock { () throws -> Int in
-            var info = stat()
-            fstat(descriptor, &info)
-            let slot = (Int(info.st_size) - Self.headerSize) / Self.slotSize
-            try writeAndSync(uuidBytes(user) + wrapped + [0, 0, 0, 0], at: Self.headerSize + slot * Self.slotSize)
-            return slot
+        try withFileLock {
+            try refuseExistingSlots(for: [user])
+            try appendSlots(uuidBytes(user) + wrapped + [0, 0, 0, 0])
         }
-        index.withLock {
-            $0.slots[user] = slot
-            $0.keys[user] = key
-        }
+        index.withLock { $0.keys[user] = key }
         return key
     }
 
@@ -221,32 +288,29 @@ public final class KeyStore: Sendable {
                 ]
             keys.append(key)
         }
-        let first = try withFileLock { () throws -> Int in
-            var info = stat()
-            fstat(descriptor, &info)
-            let first = (Int(info.st_size) - Self.headerSize) / Self.slotSize
-            try writeAndSync(slots, at: Self.headerSize + first * Self.slotSize)
-            return first
+        try withFileLock {
+            try refuseExistingSlots(for: users)
+            try appendSlots(slots)
         }
         index.withLock { index in
-            for (offset, user) in users.enumerated() {
-                index.slots[user] = first + offset
-                index.keys[user] = keys[offset]
-            }
+            for (offset, user) in users.enumerated() { index.keys[user] = keys[offset] }
         }
         return keys
     }
 
-    /// Overwrites the user's slot with zeros and syncs; returns whether there was one.
+    /// Overwrites every slot of the user with zeros, counts the erasure and syncs; returns
+    /// whether there was a slot.
     @discardableResult
     public func destroyDataKey(for user: UUID) throws -> Bool {
-        try scanNewSlots()
-        guard let slot = index.withLock({ $0.slots[user] }) else { return false }
-        try withFileLock {
-            try writeAndSync([UInt8](repeating: 0, count: Self.slotSize), at: Self.headerSize + slot * Self.slotSize)
+        let destroyed = try withFileLock { () throws -> Bool in
+            try scanNewSlots()
+            let slots = index.withLock { $0.allSlots(of: user) }
+            guard !slots.isEmpty else { return false }
+            try zeroSlots(slots)
+            return true
         }
         forget(user)
-        return true
+        return destroyed
     }
 
     /// Every user with a data key, in id byte order (for exports).
@@ -259,6 +323,9 @@ public final class KeyStore: Sendable {
 
     /// Stores a slot exported from another store wrapped with the same key-encryption key
     /// (an import); it must unwrap, or this throws.
+    ///
+    /// Refused, with nothing written, when a slot does not unwrap, when two slots name one user
+    /// or when a user has a slot in this store already.
     public func importSlots(_ slots: [[UInt8]]) throws {
         var users: [UUID] = []
         for slot in slots {
@@ -272,15 +339,9 @@ public final class KeyStore: Sendable {
             }
             users.append(user)
         }
-        let first = try withFileLock { () throws -> Int in
-            var info = stat()
-            fstat(descriptor, &info)
-            let first = (Int(info.st_size) - Self.headerSize) / Self.slotSize
-            try writeAndSync(slots.flatMap { $0 }, at: Self.headerSize + first * Self.slotSize)
-            return first
-        }
-        index.withLock { index in
-            for (offset, user) in users.enumerated() { index.slots[user] = first + offset }
+        try withFileLock {
+            try refuseExistingSlots(for: users)
+            try appendSlots(slots.flatMap { $0 })
         }
     }
 
@@ -292,6 +353,7 @@ public final class KeyStore: Sendable {
         index.withLock {
             $0.keys[user] = nil
             $0.slots[user] = nil
+            $0.copies[user] = nil
         }
     }
 
@@ -299,7 +361,8 @@ public final class KeyStore: Sendable {
     public func storedSlot(for user: UUID) throws -> [UInt8]? {
         try scanNewSlots()
         guard let slot = index.withLock({ $0.slots[user] }) else { return nil }
-        return try readSlot(slot)
+        let bytes = try readSlot(slot)
+        return Array(bytes[0..<16]) == uuidBytes(user) ? bytes : nil
     }
 
     private func scanNewSlots() throws {
@@ -324,10 +387,112 @@ public final class KeyStore: Sendable {
                         bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8],
                         bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
                     ))
-                index.slots[user] = first + number
+                index.add(first + number, of: user)
             }
             index.scannedSlots = total
         }
+    }
+
+    /// Called under the file lock before new slots are written: none of `users` may have a
+    /// slot (in this file, written by any process), and none may come twice.
+    private func refuseExistingSlots(for users: [UUID]) throws {
+        try scanNewSlots()
+        var seen = Set<UUID>()
+        for user in users {
+            guard seen.insert(user).inserted, index.withLock({ $0.slots[user] == nil }) else {
+                throw DataProtectionError.keyStore(
+                    "\(path) already holds a data key for user \(user.uuidString.lowercased()); "
+                        + "a user has one key slot at most")
+            }
+        }
+    }
+
+    /// Called under the file lock: writes `bytes` (whole slots) at the end of the file and syncs.
+    private func appendSlots(_ bytes: [UInt8]) throws {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw DataProtectionError.keyStore("cannot stat \(path)") }
+        let first = (Int(info.st_size) - Self.headerSize) / Self.slotSize
+        try writeAndSync(bytes, at: Self.headerSize + first * Self.slotSize)
+        try scanNewSlots()
+    }
+
+    /// Called under the file lock: overwrites `slots` with zeros, adds one to the erasure
+    /// count, and syncs once; other processes drop their cached keys at their next look-up.
+    private func zeroSlots(_ slots: [Int]) throws {
+        let zeros = [UInt8](repeating: 0, count: Self.slotSize)
+        for slot in slots {
+            guard pwrite(descriptor, zeros, zeros.count, off_t(Self.headerSize + slot * Self.slotSize)) == zeros.count
+            else {
+                throw DataProtectionError.keyStore("cannot write \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+        let count = withUnsafeBytes(of: (erasureCount() &+ 1).bigEndian) { Array($0) }
+        try writeAndSync(count, at: Self.erasureCountOffset)
+    }
+
+    /// The erasure count as the file holds it now.
+    private func erasureCount() -> UInt64 {
+        if let header {
+            return UInt64(bigEndian: header.loadUnaligned(fromByteOffset: Self.erasureCountOffset, as: UInt64.self))
+        }
+        var bytes: UInt64 = 0
+        guard descriptor >= 0, pread(descriptor, &bytes, 8, off_t(Self.erasureCountOffset)) == 8 else { return 0 }
+        return UInt64(bigEndian: bytes)
+    }
+
+    /// Maps the header once it exists (a read-only open of an empty file reads it instead).
+    private func mapHeader() {
+        var info = stat()
+        guard descriptor >= 0, fstat(descriptor, &info) == 0, Int(info.st_size) >= Self.headerSize else { return }
+        guard let mapped = mmap(nil, Self.headerSize, PROT_READ, MAP_SHARED, descriptor, 0), mapped != MAP_FAILED
+        else { return }
+        header = mapped
+    }
+
+    /// Drops (and overwrites) every cached key when any process erased a key since the cache
+    /// was last checked; the next look-up of each user reads their slot again.
+    /// Returns the count it saw.
+    @discardableResult
+    private func dropCachedKeysAfterErasure() -> UInt64 {
+        guard descriptor >= 0 else { return 0 }
+        let count = erasureCount()
+        index.withLock { index in
+            guard index.erasures != count else { return }
+            for user in Array(index.keys.keys) { index.keys[user]?.withUnsafeMutableBytes { cleanse($0) } }
+            index.keys = [:]
+            index.erasures = count
+        }
+        return count
+    }
+
+    /// Enforces one slot per user on open (see the type's rules).
+    private func checkOneSlotPerUser(readOnly: Bool) throws {
+        let duplicated = index.withLock { index in
+            Dictionary(uniqueKeysWithValues: index.copies.keys.map { ($0, index.allSlots(of: $0)) })
+        }
+        guard !duplicated.isEmpty else { return }
+        for (user, slots) in duplicated.sorted(by: { $0.value[0] < $1.value[0] }) {
+            let name = user.uuidString.lowercased()
+            let copies = try slots.map { try readSlot($0) }
+            guard copies.allSatisfy({ $0 == copies[0] }) else {
+                throw DataProtectionError.keyStore(
+                    "\(path) holds \(slots.count) different data keys for user \(name) (slots "
+                        + "\(slots.map(String.init).joined(separator: ", "))); it cannot tell which seals their data: "
+                        + "restore the key store from the backup the log came from")
+            }
+            guard !readOnly else {
+                throw DataProtectionError.keyStore(
+                    "\(path) holds \(slots.count) copies of the data key of user \(name) (left by an interrupted "
+                        + "import); open the directory for writing once (authd, or `authctl rebuild`) to remove them")
+            }
+        }
+        try withFileLock {
+            for (user, slots) in duplicated {
+                try zeroSlots(Array(slots.dropFirst()))
+                index.withLock { $0.copies[user] = nil }
+            }
+        }
+        repairedDuplicates = duplicated.keys.sorted { uuidBytes($0).lexicographicallyPrecedes(uuidBytes($1)) }
     }
 
     private func readSlot(_ slot: Int) throws -> [UInt8] {
@@ -345,12 +510,18 @@ public final class KeyStore: Sendable {
         }
     }
 
+    /// Holds the store against other processes (`flock`) and against other threads of this
+    /// one: a `flock` on one open file is shared by every thread that uses it, so without the
+    /// mutex two threads appending at once would both write the same slot, and one user's
+    /// key would be lost.
     private func withFileLock<Result>(_ body: () throws -> Result) throws -> Result {
-        guard descriptor >= 0, flock(descriptor, LOCK_EX) == 0 else {
-            throw DataProtectionError.keyStore("cannot lock \(path)")
+        try writers.withLock { _ in
+            guard descriptor >= 0, flock(descriptor, LOCK_EX) == 0 else {
+                throw DataProtectionError.keyStore("cannot lock \(path)")
+            }
+            defer { flock(descriptor, LOCK_UN) }
+            return try body()
         }
-        defer { flock(descriptor, LOCK_UN) }
-        return try body()
     }
 
     private func wrapContext(_ user: UUID) -> [UInt8] {

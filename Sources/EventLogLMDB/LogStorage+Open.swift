@@ -29,10 +29,13 @@ extension LogStorage {
             guard isDirectory.boolValue else { throw EventLogError.notADirectory(path: directory) }
         } else {
             if readOnly { throw EventLogError.directoryMissing(path: directory) }
-            do {
-                try FileManager.default.createDirectory(
-                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            } catch {
+            // mkdir with 0700 itself: a directory created open and tightened afterwards would
+            // let others in for a moment (and keep them in, had they opened it meanwhile).
+            let parent = (directory as NSString).deletingLastPathComponent
+            if !parent.isEmpty {
+                try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            }
+            guard mkdir(directory, 0o700) == 0 || errno == EEXIST else {
                 throw EventLogError.permissionDenied(path: directory, detail: "cannot create it (\(errnoText(errno)))")
             }
         }

@@ -131,7 +131,10 @@ struct Authd: AsyncParsableCommand {
             return
         }
         let log: LMDBEventLog
-        do { log = try LMDBEventLog(directory: data) } catch { return fail("\(error)", code: 2) }
+        do {
+            try SecretFile.secureDirectory(data, readOnly: false)  // tightened to 0700, or refused
+            log = try LMDBEventLog(directory: data)
+        } catch { return fail("\(error)", code: 2) }
         let pool = HashingPool(maximumWait: hashingWait)
         defer {
             log.close()
@@ -140,6 +143,11 @@ struct Authd: AsyncParsableCommand {
         let server: AuthServer
         do {
             let keys = try KeyStore(dataDirectory: data)
+            if !keys.repairedDuplicates.isEmpty {
+                logger.warning(
+                    "removed extra copies of data keys (left by an interrupted import)",
+                    metadata: ["users": "\(keys.repairedDuplicates.count)"])
+            }
             // Every commit signs the log's head; a log whose signed head does not match is refused.
             if let signingKey = keys.logSigningKey {
                 try log.startSigning(with: signingKey)

@@ -158,3 +158,30 @@ import Testing
         }
     }
 }
+
+/// Backups against erasure: the key lines of an export are not signed, so an older backup's
+/// key for a user must not bring them back.
+@Suite struct ErasedKeyImportTests {
+    @Test func anOlderBackupsKeyForAnErasedUserIsRefused() throws {
+        let scratch = try Scratch()
+        let data = scratch.at("data")
+        #expect(try authctl(["--data", data, "seed", "--users", "5", "--events", "20"]).status == 0)
+        #expect(try authctl(["--data", data, "rebuild"]).status == 0)
+        let user = json(Substring(try authctl(["--data", data, "users", "get", "seed1@example.com", "--json"]).stdout))
+        let id = try #require(user["id"] as? String)
+        let old = try authctl(["--data", data, "export"]).stdout.split(separator: "\n")
+        let oldKey = try #require(old.first { $0.contains("\"kind\":\"data_key\"") && $0.contains(id) })
+        #expect(try authctl(["--data", data, "erase", id]).status == 0)
+        var new = try authctl(["--data", data, "export"]).stdout.split(separator: "\n")
+        #expect(!new.contains { $0.contains("\"kind\":\"data_key\"") && $0.contains(id) })
+        new.insert(oldKey, at: 1)
+        try (new.joined(separator: "\n") + "\n").write(
+            toFile: scratch.at("spliced.jsonl"), atomically: true, encoding: .utf8)
+        let imported = try authctl(
+            ["--data", scratch.at("restored"), "import", scratch.at("spliced.jsonl")],
+            environment: ["AUTHLOG_KEK_FILE": data + "/kek"])
+        #expect(imported.status == 2)
+        #expect(imported.stderr.contains("line 2:") && imported.stderr.contains("erases"), "\(imported.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.at("restored") + "/data.mdb"))
+    }
+}

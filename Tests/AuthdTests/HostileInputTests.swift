@@ -1,4 +1,7 @@
+import AuthDomain
+import DataProtection
 import EventLog
+import EventLogLMDB
 import Foundation
 import TestSupport
 import Testing
@@ -28,12 +31,35 @@ import Testing
         let backup = source + "/crafted.jsonl"
         try Data(try Self.rewritingFirstEventTime(export.stdout, to: .min).utf8).write(to: URL(fileURLWithPath: backup))
 
+        // Import checks every field and refuses it, with the line.
+        let refused = try runAuthctl(
+            ["--data", source + "/refused", "import", "--allow-unsigned", backup], ["AUTHLOG_KEK_FILE": source + "/kek"]
+        )
+        #expect(refused.status == 2 && refused.stderr.contains("line "), "\(refused.stderr)")
+
+        // Someone who can write the directory (and holds the key) stores it there anyway: reads
+        // must not crash on it.
+        let envelopes = try String(contentsOfFile: backup, encoding: .utf8).split(separator: "\n").compactMap {
+            try Self.storedEnvelope(String($0))
+        }
         var users: ProcessOutput?
         var history: ProcessOutput?
         let server = try RunningServer { data in
-            try FileManager.default.copyItem(atPath: source + "/kek", toPath: data + "/kek")
-            let imported = try runAuthctl(["--data", data, "import", "--allow-unsigned", backup])
-            #expect(imported.status == 0, "import: \(imported.stderr)")
+            for file in ["kek", "keys"] {
+                try FileManager.default.copyItem(atPath: source + "/" + file, toPath: data + "/" + file)
+            }
+            let keys = try KeyStore(dataDirectory: data, environment: [:])
+            let log = try LMDBEventLog(directory: data)
+            try log.importStored(envelopes)
+            try log.startSigning(with: try #require(keys.logSigningKey), adoptUnsigned: true)
+            // The uniqueness index, as import would restore it, for the login by email.
+            let admin = try #require(try log.read(from: 1, limit: 1).first?.streamID)
+            try log.withWriteTransaction { txn in
+                try log.claim(
+                    try EmailAddress("root@example.com").claimKey, in: EmailAddress.claimScope, for: admin, txn: txn)
+            }
+            log.close()
+            #expect(try runAuthctl(["--data", data, "rebuild"]).status == 0)
             users = try runAuthctl(["--data", data, "users", "get", "root@example.com", "--json"])
             history = try runAuthctl(["--data", data, "history", "root@example.com"])
         }
@@ -187,6 +213,27 @@ import Testing
     /// hash of that event and every later one, as someone holding the backup can; the
     /// checkpoints, which would no longer verify, are left out and the header says it is an
     /// unsigned export (authlog-export/1).
+    /// The stored bytes of an export's event line (canonical bytes, then its hash); `nil` for
+    /// other lines.
+    static func storedEnvelope(_ line: String) throws -> [UInt8]? {
+        guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+            object["kind"] as? String == "event"
+        else { return nil }
+        let event = NewEvent(
+            type: object["type"] as! String, schemaVersion: (object["schema_version"] as! NSNumber).uint16Value,
+            metadata: EventMetadata(
+                actor: object["actor"] as! String, correlationID: object["correlation_id"] as! String),
+            payload: [UInt8](Data(base64Encoded: object["payload"] as! String)!))
+        var writer = ByteWriter(capacity: 512)
+        Envelope.writeCanonical(
+            of: event, position: (object["position"] as! NSNumber).uint64Value,
+            streamID: UUID(uuidString: object["stream"] as! String)!,
+            streamVersion: (object["stream_version"] as! NSNumber).uint64Value,
+            recordedAt: Timestamp(microsecondsSince1970: (object["recorded_at_us"] as! NSNumber).int64Value),
+            to: &writer)
+        return writer.bytes + (ChainHash(hex: object["hash"] as! String)?.bytes ?? [])
+    }
+
     static func rewritingFirstEventTime(_ export: String, to micros: Int64) throws -> String {
         var previous = ChainHash.genesis
         var changed = false

@@ -23,12 +23,19 @@ import Testing
             UInt64(ProcessInfo.processInfo.environment["AUTHLOG_KILL_SEED"] ?? "") ?? UInt64.random(in: 1...1_000_000)
         print("kill campaign: seed \(seed) (AUTHLOG_KILL_SEED=\(seed) replays it)")
         var random = SplitMix64(seed: seed)
+        let ledger = Ledger()
         let data = NSTemporaryDirectory() + "authd-kills-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: data) }
+        // A failed campaign keeps its directory for a look; a passed one leaves nothing.
+        defer {
+            if ledger.totals().lost == 0 {
+                try? FileManager.default.removeItem(atPath: data)
+            } else {
+                print("kill campaign: kept \(data)")
+            }
+        }
         let created = try runAuthctl(
             ["--data", data, "create-admin", "--email", "root@example.com"], input: "the root passphrase\n")
         #expect(created.status == 0, "\(created.stderr)")
-        let ledger = Ledger()
         var kills = 0
         for round in 0..<Self.kills {
             let server = try StartedAuthd(data: data, arguments: ["--rate-limit", "1000000"])

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DataProtection
 import EventLog
 import EventLogLMDB
 import Foundation
@@ -28,8 +29,16 @@ struct Authctl: AsyncParsableCommand {
 
     /// Opens the log read-only: safe while authd writes to the same directory.
     func openReadOnly() throws -> LMDBEventLog {
-        try failing { try LMDBEventLog(directory: data, options: .init(readOnly: true)) }
+        try checkDataDirectory(data, readOnly: true)
+        return try failing { try LMDBEventLog(directory: data, options: .init(readOnly: true)) }
     }
+}
+
+/// Checks the data directory before anything in it is opened: a writing command tightens it
+/// to 0700, and any command refuses one that others can still write (exit 2); see
+/// ``SecretFile/secureDirectory(_:readOnly:)``.
+func checkDataDirectory(_ directory: String, readOnly: Bool) throws {
+    try failing { try SecretFile.secureDirectory(directory, readOnly: readOnly) }
 }
 
 /// Runs `body`; a thrown error becomes one line on stderr and exit code 2.

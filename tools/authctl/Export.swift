@@ -1,5 +1,6 @@
 import ArgumentParser
 import AuthDomain
+import DataProtection
 import EventLog
 import EventLogLMDB
 import Foundation
@@ -26,34 +27,37 @@ struct Export: ParsableCommand {
     @Option(help: "Last position (default: the head).") var to: UInt64?
     @Flag(help: "Decode payloads for auditors (not importable).") var readable = false
 
+    /// Reads the log and the key store only, never the projections: a backup must not depend
+    /// on a read model derived from what it backs up.
     func run() throws {
-        let stack = try ReadStack(directory: root.data)
-        defer { stack.close() }
+        let log = try root.openReadOnly()
+        defer { log.close() }
+        let keys = try failing { try KeyStore(dataDirectory: root.data, readOnly: true) }
         // The head and its checkpoint from one snapshot, so that an export taken while authd
         // writes ends on the head its checkpoint signs.
-        let (head, headCheckpoint) = try failing { try stack.log.signedHead() }
+        let (head, headCheckpoint) = try failing { try log.signedHead() }
         let last = min(to ?? head, head)
         let out = LineWriter()
-        let publicKey = stack.keys.logSigningKey
+        let publicKey = keys.logSigningKey
         var header: [(String, Any)] = [
             ("kind", "header"), ("format", ExportFormat.name), ("from", Int(from)), ("to", Int(last)),
-            ("key_check", hex(stack.keys.keyCheck)), ("readable", readable),
+            ("key_check", hex(keys.keyCheck)), ("readable", readable),
         ]
         if let publicKey { header.append(("public_key", hex(publicKey.publicKey))) }
         try out.write(jsonLine(header))
         var checkpoints = try failing {
-            try ExportCheckpoints(log: stack.log, head: headCheckpoint, from: from, through: last)
+            try ExportCheckpoints(log: log, head: headCheckpoint, from: from, through: last)
         }
         if !readable {
-            for user in try failing({ try stack.keys.users() }) {
-                guard let slot = try failing({ try stack.keys.storedSlot(for: user) }) else { continue }
+            for user in try failing({ try keys.users() }) {
+                guard let slot = try failing({ try keys.storedSlot(for: user) }) else { continue }
                 out.write(
                     "{\"kind\":\"data_key\",\"slot\":\"\(hex(slot))\",\"user\":\"\(user.uuidString.lowercased())\"}")
             }
         }
-        let sealing = UserEventSealing(keys: stack.keys)
+        let sealing = UserEventSealing(keys: keys)
         try failing {
-            try stack.log.forEachStoredEnvelope(from: from, through: last) { position, stored in
+            try log.forEachStoredEnvelope(from: from, through: last) { position, stored in
                 let view = try Envelope.parse(stored)
                 if readable {
                     let event = try sealing.decode(view)

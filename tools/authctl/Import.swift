@@ -12,12 +12,14 @@ struct Import: ParsableCommand {
         discussion: """
             Needs the key-encryption key the export's data keys were wrapped with (AUTHLOG_KEK, \
             AUTHLOG_KEK_FILE, or DATA/kek copied from the source): its log key must have signed \
-            the export's checkpoints, and a signed head must cover the last event. A broken \
-            chain, a bad signature, unsigned events at the end, a foreign file or a readable \
-            export is refused with its line number. An export from a release before signing \
-            (authlog-export/1) is imported only with --allow-unsigned; its head is then signed. \
-            Nothing is served from a half-imported directory. Afterwards the projections and \
-            the uniqueness index are rebuilt from the log.
+            the export's checkpoints, and a signed head must cover the last event. Every line is \
+            checked (each field, the hash chain, each payload against its event type, each \
+            signature); a broken, forged, cut, foreign or readable export is refused with its \
+            line number. An export from a release before signing (authlog-export/1) is imported \
+            only with --allow-unsigned; its head is then signed. All or nothing: the log, the data \
+            keys and the projections are built in DATA/import.partial and moved into place only \
+            once everything checked out; a refused import leaves the directory as it was. \
+            Stop authd on the directory first.
 
             Example:
               AUTHLOG_KEK_FILE=/secure/kek authctl --data ./restored import backup.jsonl
@@ -33,14 +35,44 @@ struct Import: ParsableCommand {
             printError("authctl: cannot read \(file)")
             throw ExitCode(2)
         }
-        let log = try failing { try LMDBEventLog(directory: root.data) }
-        defer { log.close() }
-        let existing = try failing { try log.headPosition() }
-        guard existing == 0 else {
-            printError("authctl: \(root.data) already holds \(existing) events; import needs an empty data directory")
-            throw ExitCode(2)
+        try refuseUnlessEmpty(root.data)
+        let (kek, kekSource) = try failing {
+            try KeyEncryptionKey.load(
+                dataDirectory: root.data, environment: ProcessInfo.processInfo.environment, mayGenerate: false)
         }
-        let keys = try failing { try KeyStore(dataDirectory: root.data, mayGenerateKey: false) }
+        let staging = try failing { try makeStaging(in: root.data) }
+        let summary: Summary
+        do {
+            summary = try restore(from: input, into: staging, kek: kek, kekSource: kekSource)
+            try failing { try install(staging, into: root.data) }
+        } catch {
+            try? FileManager.default.removeItem(atPath: staging)
+            throw error
+        }
+        print(
+            "imported \(summary.events) events and \(summary.dataKeys) data keys; chain verified, head hash "
+                + "\(summary.head), \(summary.proof); \(summary.users) users indexed")
+    }
+
+    struct Summary {
+        var events: UInt64
+        var dataKeys: Int
+        var head: ChainHash
+        /// What the signatures proved.
+        var proof: String
+        var users: Int
+    }
+
+    /// Reads the export into a new log and key store in `staging`: header, data keys, events
+    /// (each checked, see ``EventLine``) and their signed checkpoints (``ImportCheckpoints``),
+    /// then the projections, the uniqueness index and a full verification. Throws (exit 2, one line naming the line number) at the first fault.
+    func restore(from input: FileHandle, into staging: String, kek: KeyEncryptionKey, kekSource: String) throws
+        -> Summary
+    {
+        let log = try failing { try LMDBEventLog(directory: staging) }
+        defer { log.close() }
+        let keys = try failing { try KeyStore(file: staging + "/keys", kek: kek, keySource: kekSource) }
+        let sealing = UserEventSealing(keys: keys)
         var lines = LineReader(input)
         var number = 0
         func refuse(_ reason: String) -> ExitCode {
@@ -70,9 +102,18 @@ struct Import: ParsableCommand {
             )
         }
         var slots: [[UInt8]] = []
+        // The line of each data key, and the users the log erases: an erased user's key never
+        // comes back from an older backup's line (the key lines are not signed).
+        var keyLineOf: [UUID: Int] = [:]
+        var erased: Set<UUID> = []
         var batch: [[UInt8]] = []
         var lineOf: [UInt64: Int] = [:]
-        var events = 0
+        var events: UInt64 = 0
+        func importSlots() throws {
+            guard !slots.isEmpty else { return }
+            do { try keys.importSlots(slots) } catch { throw refuse("a data key cannot be stored: \(error)") }
+            slots = []
+        }
         func flushEvents() throws {
             do {
                 try log.importStored(batch, checkpoints: verified)
@@ -80,7 +121,7 @@ struct Import: ParsableCommand {
                 number = lineOf[position] ?? number
                 throw refuse("position \(position): \(detail)")
             }
-            events += batch.count
+            events += UInt64(batch.count)
             batch.removeAll(keepingCapacity: true)
             lineOf.removeAll(keepingCapacity: true)
             verified.removeAll()
@@ -93,20 +134,24 @@ struct Import: ParsableCommand {
             switch object["kind"] as? String {
             case "data_key":
                 guard batch.isEmpty, events == 0 else { throw refuse("a data key after the events") }
-                guard let slot = (object["slot"] as? String).flatMap(unhex) else {
-                    throw refuse("a data key without a valid slot")
-                }
-                slots.append(slot)
+                do { slots.append(try DataKeyLine(line).slot) } catch { throw refuse("\(error)") }
+                keyLineOf[slots[slots.count - 1].withUnsafeBytes { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }] =
+                    number
             case "event":
-                if !slots.isEmpty {
-                    do { try keys.importSlots(slots) } catch { throw refuse("a data key does not unwrap: \(error)") }
-                    slots = []
-                }
-                guard let stored = storedEnvelope(object) else {
-                    throw refuse("an event line with a missing or malformed field")
-                }
-                let position = UInt64((object["position"] as? NSNumber)?.uint64Value ?? 0)
+                try importSlots()
+                let position = events + UInt64(batch.count) + 1
+                let stored: [UInt8]
+                do {
+                    let event = try EventLine(line, expectedPosition: position)
+                    try event.checkPayload(with: sealing)
+                    stored = event.stored
+                } catch { throw refuse("\(error)") }
                 lineOf[position] = number
+                if object["type"] as? String == UserEvent.Kind.erased.name.description,
+                    let stream = (object["stream"] as? String).flatMap(UUID.init(uuidString:))
+                {
+                    erased.insert(stream)
+                }
                 signatures?.event(
                     position: position,
                     hash: ChainHash(bytes: stored.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0.suffix(32)) }),
@@ -134,7 +179,13 @@ struct Import: ParsableCommand {
                 "no signed head covers the events from here on (signed through position \(signatures.signedThrough)): they cannot be told from forged ones"
             )
         }
-        if !slots.isEmpty { try failing { try keys.importSlots(slots) } }
+        if let (user, line) = keyLineOf.filter({ erased.contains($0.key) }).min(by: { $0.value < $1.value }) {
+            number = line
+            throw refuse(
+                "a data key for user \(user.uuidString.lowercased()), whom the log erases: an erased user's key is never restored"
+            )
+        }
+        try importSlots()
         try flushEvents()
         if signatures == nil { try startSigning(log, keys: keys, adoptUnsigned: true) }
         let projection = try failing { try UserProjection(log: log, keys: keys) }
@@ -147,31 +198,7 @@ struct Import: ParsableCommand {
         let proof =
             signatures.map { "\($0.count) signed checkpoints verified" }
             ?? "the export was unsigned; its head is now signed"
-        print(
-            "imported \(count) events and \(keyCount) data keys; chain verified, head hash \(head), \(proof); \(claimed) users indexed"
-        )
-    }
-
-    /// The stored bytes of an exported event: canonical bytes rebuilt from its fields, then its hash.
-    func storedEnvelope(_ object: [String: Any]) -> [UInt8]? {
-        guard let position = (object["position"] as? NSNumber)?.uint64Value,
-            let stream = (object["stream"] as? String).flatMap(UUID.init(uuidString:)),
-            let version = (object["stream_version"] as? NSNumber)?.uint64Value,
-            let type = object["type"] as? String, let schema = (object["schema_version"] as? NSNumber)?.uint16Value,
-            let micros = (object["recorded_at_us"] as? NSNumber)?.int64Value, let actor = object["actor"] as? String,
-            let correlation = object["correlation_id"] as? String,
-            let payload = (object["payload"] as? String).flatMap({ Data(base64Encoded: $0) }),
-            let hash = (object["hash"] as? String).flatMap(unhex), hash.count == 32
-        else { return nil }
-        let event = NewEvent(
-            type: type, schemaVersion: schema, metadata: EventMetadata(actor: actor, correlationID: correlation),
-            payload: [UInt8](payload))
-        guard (try? event.validate()) != nil else { return nil }
-        var writer = ByteWriter(capacity: 256 + payload.count)
-        Envelope.writeCanonical(
-            of: event, position: position, streamID: stream, streamVersion: version,
-            recordedAt: Timestamp(microsecondsSince1970: micros), to: &writer)
-        return writer.bytes + hash
+        return Summary(events: count, dataKeys: keyCount, head: head, proof: proof, users: claimed)
     }
 
     /// Claims every live user's email and Stripe id again (the uniqueness index is not exported).

@@ -17,6 +17,7 @@ struct Init: ParsableCommand {
     @ParentCommand var root: Authctl
 
     func run() throws {
+        try checkDataDirectory(root.data, readOnly: false)
         let log = try failing { try LMDBEventLog(directory: root.data) }
         defer { log.close() }
         let events = try failing { try log.headPosition() }

@@ -26,9 +26,11 @@ struct Rebuild: ParsableCommand {
             printError("authctl: no projection named \(projection) (there is: \(UserProjection.name))")
             throw ExitCode(64)
         }
+        try checkDataDirectory(root.data, readOnly: false)
         let log = try failing { try LMDBEventLog(directory: root.data) }
         defer { log.close() }
         let keys = try failing { try KeyStore(dataDirectory: root.data) }
+        reportRepairs(keys)
         let users = try failing { try UserProjection(log: log, keys: keys, prepare: false) }
         let terminal = isatty(STDERR_FILENO) == 1
         // Sampled on a timer, not only at progress reports: the peak falls in the write

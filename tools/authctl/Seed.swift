@@ -10,8 +10,10 @@ struct Seed: AsyncParsableCommand {
         abstract: "Append a generated, realistic history for benchmarks and demos.",
         discussion: """
             Users register and verify, then log in, rotate tokens, change profiles and roles, ask \
-            for resets, log out, get deleted and restored. Every seeded user's password is \
-            "\(Seeder.password)". Run `authctl rebuild` afterwards to build the projections.
+            for resets, log out, get deleted and restored. No seeded user can sign in: their \
+            password is random, drawn for the run and never shown. Seed refuses a directory that \
+            holds anything it did not write (real users) unless given --force. Run `authctl \
+            rebuild` afterwards to build the projections.
 
             Example:
               authctl --data ./bench seed --users 1000000 --events 10000000
@@ -20,6 +22,7 @@ struct Seed: AsyncParsableCommand {
     @ParentCommand var root: Authctl
     @Option(help: "New users to create.") var users: Int = 1_000
     @Option(help: "Events to append in all (at least two per user).") var events: Int = 10_000
+    @Flag(help: "Seed even into a directory that holds events seed did not write.") var force = false
 
     func run() async throws {
         guard users > 0, events >= 2 * users else {
@@ -30,9 +33,12 @@ struct Seed: AsyncParsableCommand {
         // transaction each time, about ten times on the way to a few gigabytes. The file itself
         // still grows only as pages are written.
         let mapSize = 64 << 20 + events * 512
+        try checkDataDirectory(root.data, readOnly: false)
         let log = try failing { try LMDBEventLog(directory: root.data, options: .init(initialMapSize: mapSize)) }
         defer { log.close() }
+        if !force { try refuseUnseeded(log) }
         let keys = try failing { try KeyStore(dataDirectory: root.data) }
+        reportRepairs(keys)
         try startSigning(log, keys: keys)
         let started = Date()
         let report: Seeder.Report

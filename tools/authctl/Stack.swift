@@ -18,6 +18,7 @@ struct ReadStack {
     /// `needsKeys: false` opens without the key-encryption key if it is missing (personal
     /// fields then read back empty): for commands that show none.
     init(directory: String, needsKeys: Bool = true) throws {
+        try checkDataDirectory(directory, readOnly: true)
         log = try failing { try LMDBEventLog(directory: directory, options: .init(readOnly: true)) }
         do {
             do {
@@ -53,10 +54,12 @@ struct WriteStack {
     let service: AuthService
 
     init(directory: String) throws {
+        try checkDataDirectory(directory, readOnly: false)
         log = try failing { try LMDBEventLog(directory: directory) }
         pool = HashingPool(threads: 1)
         do {
             keys = try KeyStore(dataDirectory: directory)
+            reportRepairs(keys)
             guard let signingKey = keys.logSigningKey else { throw EventLogError.readOnly }
             try log.startSigning(with: signingKey)
             projection = try UserProjection(log: log, keys: keys)
@@ -75,6 +78,15 @@ struct WriteStack {
         log.close()
         pool.stop()
     }
+}
+
+/// Says on stderr which duplicate key slots opening the key store for writing removed (see
+/// ``KeyStore``'s rules): an operator learns that an earlier import was interrupted.
+func reportRepairs(_ keys: KeyStore) {
+    guard !keys.repairedDuplicates.isEmpty else { return }
+    printError(
+        "authctl: \(keys.path) held extra copies of the data keys of \(keys.repairedDuplicates.count) users "
+            + "(left by an interrupted import); removed them")
 }
 
 /// A user as authctl shows it: the seed's snake_case fields, never a hash of a secret.

@@ -1,0 +1,87 @@
+import Foundation
+
+/// Files and directories that hold secrets (the key-encryption key, the data keys, signing
+/// keys, mail with tokens): owner-only from their first byte.
+///
+/// Rules:
+/// - a secret file is created by `open(O_CREAT | O_EXCL | O_NOFOLLOW)` with mode 0600, so no
+///   other user can open it at any moment, and an existing file or a planted symbolic link is
+///   never written through;
+/// - a secret directory is created by `mkdir` with mode 0700 (never created open and
+///   tightened afterwards);
+/// - an existing data directory is tightened to 0700 by a process that may write to it, and
+///   refused when others can write to it and it cannot be tightened (see
+///   ``secureDirectory(_:readOnly:)``).
+public enum SecretFile {
+    /// Creates `path` (which must not exist) with mode 0600, writes `contents` and syncs it.
+    /// On failure nothing is left at `path`.
+    public static func create(_ path: String, contents: [UInt8]) throws(DataProtectionError) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw .keyStore("cannot create \(path): \(errnoText())") }
+        defer { close(descriptor) }
+        do {
+            try writeAll(descriptor, contents, path: path)
+        } catch {
+            unlink(path)
+            throw error
+        }
+    }
+
+    /// Appends `contents` to `path` and syncs, creating it with mode 0600 if it is missing;
+    /// an existing file is set to 0600 first.
+    public static func append(_ path: String, contents: [UInt8]) throws(DataProtectionError) {
+        let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw .keyStore("cannot open \(path): \(errnoText())") }
+        defer { close(descriptor) }
+        guard fchmod(descriptor, 0o600) == 0 else { throw .keyStore("cannot chmod \(path): \(errnoText())") }
+        try writeAll(descriptor, contents, path: path)
+    }
+
+    /// Creates the directory `path` with mode 0700 unless it exists (its parents as usual).
+    public static func makeDirectory(_ path: String) throws(DataProtectionError) {
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty && !FileManager.default.fileExists(atPath: parent) {
+            do {
+                try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            } catch {
+                throw .keyStore("cannot create \(parent): \(error.localizedDescription)")
+            }
+        }
+        guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
+            throw .keyStore("cannot create \(path): \(errnoText())")
+        }
+    }
+
+    /// Checks an existing data directory before anything in it is trusted.
+    ///
+    /// A directory that group or others may read, write or enter is tightened to 0700 when
+    /// this process owns it and may write (`readOnly` false). One that others may write and
+    /// that stays so is refused: whoever can write there can swap the key store, the log or
+    /// the key-encryption key. A missing directory is left to the caller.
+    public static func secureDirectory(_ path: String, readOnly: Bool) throws(DataProtectionError) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return }  // a link to a directory is checked as that directory
+        guard (info.st_mode & S_IFMT) == S_IFDIR else { return }  // the log's open says what it is
+        var mode = info.st_mode & 0o7777
+        if mode & 0o077 != 0, !readOnly, info.st_uid == geteuid(), chmod(path, 0o700) == 0 {
+            mode = 0o700
+        }
+        guard mode & 0o022 == 0 else {
+            throw .unsafePermissions(
+                "\(path) is writable by others (mode \(String(mode, radix: 8))); "
+                    + "make it owner-only with `chmod 700 \(path)` and check its files")
+        }
+    }
+
+    private static func writeAll(_ descriptor: Int32, _ bytes: [UInt8], path: String) throws(DataProtectionError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            guard written > 0 else { throw .keyStore("cannot write \(path): \(errnoText())") }
+            offset += written
+        }
+        guard fsync(descriptor) == 0 else { throw .keyStore("cannot sync \(path): \(errnoText())") }
+    }
+}
+
+func errnoText() -> String { String(cString: strerror(errno)) }

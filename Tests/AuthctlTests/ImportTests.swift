@@ -1,0 +1,94 @@
+import EventLog
+import Foundation
+import TestSupport
+import Testing
+
+/// `authctl import` is all or nothing and checks every field; the key store holds one slot per
+/// user, so that an erasure after any sequence of imports leaves nothing readable.
+@Suite struct ImportTests {
+    @Test func aRefusedImportLeavesNothingAndAnEraseAfterTheRetryLeavesNoCopyOfTheKey() throws {
+        let scratch = try Scratch()
+        let (source, lines) = try seededExport(scratch)
+        let target = try emptyTarget(scratch, "restored", kekFrom: source)
+        // The last event's hash is wrong: every line before it is fine, data keys included.
+        var broken = lines
+        let last = broken.count - 1
+        var event = json(Substring(lines[last]))
+        let hash = try #require(event["hash"] as? String)
+        event["hash"] = (hash.hasPrefix("0") ? "1" : "0") + hash.dropFirst()
+        broken[last] = String(decoding: try JSONSerialization.data(withJSONObject: event), as: UTF8.self)
+        try writeLines(broken, to: scratch.at("broken.jsonl"))
+        try writeLines(lines, to: scratch.at("good.jsonl"))
+
+        let refused = try authctl(["--data", target, "import", scratch.at("broken.jsonl")])
+        #expect(refused.status == 2 && refused.stderr.contains("line \(last + 1):"), "\(refused.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target) == ["kek"], "a refused import wrote files")
+
+        let imported = try authctl(["--data", target, "import", scratch.at("good.jsonl")])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let (id, wrapped) = try dataKey(of: "seed7@example.com", in: target, lines: lines)
+        #expect(filesContaining(wrapped, under: target) == ["keys"])
+        #expect(try authctl(["--data", target, "erase", "seed7@example.com"]).status == 0)
+
+        let trail = try authctl(["--data", target, "history", id])
+        #expect(trail.status == 0 && !trail.stdout.contains("seed7@example.com"), "\(trail.stdout)")
+        #expect(filesContaining(wrapped, under: target).isEmpty, "the erased user's wrapped key is still stored")
+        #expect(filesContaining(Array("seed7@example.com".utf8), under: target).isEmpty)
+    }
+
+    /// Each line is changed as an attacker who rewrote the backup would, and every hash after
+    /// it recomputed so the chain holds: the import still refuses, naming the line, and
+    /// writes nothing.
+    @Test(arguments: [
+        "recorded_at_us", "position", "type", "payload", "actor", "stream_version",
+    ])
+    func importRefusesACraftedFieldWithItsLineEvenWithARecomputedChain(field: String) throws {
+        let scratch = try Scratch()
+        let (source, lines) = try seededExport(scratch)
+        var crafted = lines.map { json(Substring($0)) }
+        let index = try #require(crafted.lastIndex { $0["type"] as? String == "LoginSucceeded" })
+        switch field {
+        case "recorded_at_us": crafted[index][field] = Int64.min
+        case "position": crafted[index][field] = Double(crafted[index]["position"] as! Int) + 0.5
+        case "type": crafted[index][field] = "UserTeleported"
+        case "payload": crafted[index][field] = Data([1, 2, 3]).base64EncodedString()
+        case "actor": crafted[index][field] = "someone else"
+        default: crafted[index][field] = -1
+        }
+        try writeLines(try rechained(crafted), to: scratch.at("crafted.jsonl"))
+        let target = try emptyTarget(scratch, "restored", kekFrom: source)
+        let refused = try authctl(["--data", target, "import", scratch.at("crafted.jsonl")])
+        #expect(refused.status == 2, "\(field): \(refused.status) \(refused.stderr)")
+        #expect(refused.stderr.hasPrefix("authctl: \(scratch.at("crafted.jsonl")), line \(index + 1): "))
+        #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target) == ["kek"])
+    }
+}
+
+/// Recomputes every event line's hash over its (possibly crafted) fields, as someone who
+/// rewrites a backup without any key can.
+func rechained(_ objects: [[String: Any]]) throws -> [String] {
+    var head = ChainHash.genesis
+    var scratch: [UInt8] = []
+    return try objects.map { object in
+        var object = object
+        if object["kind"] as? String == "event" {
+            let event = NewEvent(
+                type: object["type"] as? String ?? "", schemaVersion: UInt16(object["schema_version"] as? Int ?? 1),
+                metadata: EventMetadata(
+                    actor: object["actor"] as? String ?? "", correlationID: object["correlation_id"] as? String ?? ""),
+                payload: [UInt8](Data(base64Encoded: object["payload"] as? String ?? "") ?? Data()))
+            var writer = ByteWriter(capacity: 256)
+            Envelope.writeCanonical(
+                of: event, position: (object["position"] as? NSNumber)?.uint64Value ?? 0,
+                streamID: UUID(uuidString: object["stream"] as? String ?? "") ?? UUID(),
+                streamVersion: (object["stream_version"] as? NSNumber)?.uint64Value ?? 0,
+                recordedAt: Timestamp(microsecondsSince1970: (object["recorded_at_us"] as? NSNumber)?.int64Value ?? 0),
+                to: &writer)
+            head = writer.bytes.withUnsafeBytes { head.next(canonicalBytes: $0, scratch: &scratch) }
+            object["hash"] = head.description
+        }
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,70 @@
+import ArgumentParser
+import DataProtection
+import EventLogLMDB
+import Foundation
+
+/// All or nothing: an import writes into a staging directory and moves the finished files
+/// into the data directory only when every line checked out.
+///
+/// Rules:
+/// - the data directory must hold no event and no data key (an empty log or key store, or
+///   none, is fine; so is a `kek` copied in);
+/// - the staging directory is `DATA/import.partial` (0700), on the same file system, so the
+///   moves are renames; one left by an interrupted import is removed first;
+/// - on any refusal the staging directory is removed and nothing else was touched;
+/// - the key store moves first, then the log: a crash between the two leaves data keys
+///   without events, which the next import refuses by name (never a log whose keys are
+///   missing).
+extension Import {
+    static let stagingName = "import.partial"
+
+    /// Refuses (exit 2) a data directory that holds events or data keys, reading it read-only.
+    func refuseUnlessEmpty(_ directory: String) throws {
+        try failing { try SecretFile.secureDirectory(directory, readOnly: false) }
+        if FileManager.default.fileExists(atPath: directory + "/data.mdb") {
+            let log = try failing { try LMDBEventLog(directory: directory, options: .init(readOnly: true)) }
+            defer { log.close() }
+            let existing = try failing { try log.headPosition() }
+            guard existing == 0 else {
+                printError(
+                    "authctl: \(directory) already holds \(existing) events; import needs an empty data directory")
+                throw ExitCode(2)
+            }
+        }
+        if FileManager.default.fileExists(atPath: directory + "/keys") {
+            let keys = try failing { try KeyStore(dataDirectory: directory, readOnly: true) }
+            let held = try failing { try keys.users().count }
+            guard held == 0 else {
+                printError(
+                    "authctl: \(directory)/keys already holds \(held) data keys; import needs an empty data directory "
+                        + "(remove the keys file if it was left by an interrupted import)")
+                throw ExitCode(2)
+            }
+        }
+    }
+
+    /// A fresh, empty staging directory (0700) inside `directory`, which is created if missing.
+    func makeStaging(in directory: String) throws -> String {
+        try SecretFile.makeDirectory(directory)
+        let staging = directory + "/" + Self.stagingName
+        if FileManager.default.fileExists(atPath: staging) { try FileManager.default.removeItem(atPath: staging) }
+        try SecretFile.makeDirectory(staging)
+        return staging
+    }
+
+    /// Moves the staged key store and log into `directory` and removes the staging directory.
+    func install(_ staging: String, into directory: String) throws {
+        for name in ["keys", "data.mdb"] {
+            guard rename(staging + "/" + name, directory + "/" + name) == 0 else {
+                throw ImportFault(
+                    "cannot move \(staging)/\(name) into \(directory): \(String(cString: strerror(errno)))")
+            }
+        }
+        try FileManager.default.removeItem(atPath: staging)
+        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if descriptor >= 0 {
+            fsync(descriptor)
+            close(descriptor)
+        }
+    }
+}
