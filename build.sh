@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(liblmdb-dev libssl-dev libargon2-dev pkg-config curl)
+packages=(liblmdb-dev libssl-dev libargon2-dev pkg-config curl strace)
 
 ensure_packages() {
     local missing=()

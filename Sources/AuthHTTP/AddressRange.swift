@@ -43,6 +43,18 @@ public struct AddressRange: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(Self.text(of: network))/\(prefixLength)" }
 
     /// The address's bytes (4 or 16; IPv4-mapped IPv6 as 4), or `nil` if it is not an address.
+    /// An X-Forwarded-For entry's address: some proxies add the client's port, as
+    /// `192.0.2.1:5555` or `[2001:db8::1]:5555`; that port is dropped.
+    static func bytes(ofForwarded entry: String) -> [UInt8]? {
+        if entry.hasPrefix("["), let close = entry.firstIndex(of: "]") {
+            return bytes(of: String(entry[entry.index(after: entry.startIndex)..<close]))
+        }
+        if entry.contains("."), let colon = entry.firstIndex(of: ":"), entry.filter({ $0 == ":" }).count == 1 {
+            return bytes(of: String(entry[..<colon]))
+        }
+        return bytes(of: entry)
+    }
+
     static func bytes(of text: String) -> [UInt8]? {
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
@@ -102,7 +114,9 @@ struct ClientAddress {
         }
         var client = peerBytes
         for entry in entries.reversed() {
-            guard let bytes = AddressRange.bytes(of: entry) else { return AddressRange.clientKey(of: peerBytes) }
+            guard let bytes = AddressRange.bytes(ofForwarded: entry) else {
+                return AddressRange.clientKey(of: peerBytes)
+            }
             client = bytes
             if !isTrusted(bytes) { break }
         }

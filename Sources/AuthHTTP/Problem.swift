@@ -62,6 +62,14 @@ extension Problem {
             return Problem(
                 .contentTooLarge, "payload_too_large",
                 "the fields given make an event of \(size) bytes, over the limit of \(limit) bytes")
+        case EventLogError.storageFull:
+            return .unavailable("storage_full", "the log's storage is full; nothing was written", retryAfter: 30)
+        case EventLogError.writeFailed:
+            return .unavailable("write_failed", "the log could not write; nothing was written", retryAfter: 5)
+        case EventLogError.checkpointRefused, EventLogError.unsignedLog:
+            // The signed head does not match the log: an operator must look (authctl verify).
+            return .unavailable(
+                "log_refused", "writes are refused: the log's signed head does not match it", retryAfter: 60)
         case let error as HTTPError where error.status == .contentTooLarge: return .bodyTooLarge
         case let error as HTTPError: return Problem(error.status, "http_error", error.body ?? error.status.reasonPhrase)
         case is HTTPParserError:
@@ -71,6 +79,13 @@ extension Problem {
             return Problem(
                 .internalServerError, "internal_error", "the server failed; the request id names it in the log")
         }
+    }
+
+    /// 503 with Retry-After: the request was fine, the service cannot take it now.
+    static func unavailable(_ code: String, _ detail: String, retryAfter seconds: Int) -> Problem {
+        var problem = Problem(.serviceUnavailable, code, detail)
+        problem.headers[.retryAfter] = String(seconds)
+        return problem
     }
 
     static func status(of rejection: Rejection) -> HTTPResponse.Status {

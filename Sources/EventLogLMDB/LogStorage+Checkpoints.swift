@@ -65,6 +65,14 @@ extension LogStorage {
                 "the head is at position \(head.position) but the signed head at \(checkpoint.position): written without the signing key"
             )
         }
+        // A log never shrinks: an older signed head in place of the one this process last saw
+        // means the log was cut back to it while this process ran.
+        let seen = knownCheckpoint.withLock { $0 }.flatMap { bytes in bytes.withUnsafeBytes { Checkpoint(encoded: $0) }
+        }
+        if let seen, seen.position > checkpoint.position {
+            throw EventLogError.checkpointRefused(
+                "the log was cut back from position \(seen.position) to an older signed head at \(checkpoint.position)")
+        }
         knownCheckpoint.withLock { $0 = stored }
     }
 

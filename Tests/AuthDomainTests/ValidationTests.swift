@@ -91,7 +91,7 @@ import Testing
     @Test(arguments: [
         "\u{202A}", "\u{202B}", "\u{202C}", "\u{202D}", "\u{202E}", "\u{2066}", "\u{2067}", "\u{2068}", "\u{2069}",
         "\u{200B}", "\u{200C}", "\u{200D}", "\u{2060}", "\u{FEFF}", "\u{00AD}", "\u{2028}", "\u{2029}", "\u{7F}",
-        "\u{1B}", "\u{85}",
+        "\u{1B}", "\u{85}", "\u{115F}", "\u{1160}", "\u{3164}", "\u{FFA0}", "\u{2800}", "\u{E000}",
     ])
     func invisibleAndControlCharactersAreRefused(_ character: String) {
         #expect(

@@ -27,6 +27,20 @@ import Testing
         }
     }
 
+    @Test func aFullDiskAFailedWriteAndARefusedLogAre503WithRetryAfter() {
+        let expected: [(any Error, String)] = [
+            (EventLogError.storageFull(detail: "no space"), "storage_full"),
+            (EventLogError.writeFailed(detail: "EIO"), "write_failed"),
+            (EventLogError.checkpointRefused("cut back"), "log_refused"),
+            (EventLogError.unsignedLog(events: 3), "log_refused"),
+        ]
+        for (error, code) in expected {
+            let problem = Problem.from(error)
+            #expect(problem.status == .serviceUnavailable && problem.code == code, "\(error)")
+            #expect(Int(problem.headers[.retryAfter] ?? "") ?? 0 > 0, "\(error)")
+        }
+    }
+
     @Test func bodiesAndEventsOverTheirLimitsAre413() {
         for error: any Error in [
             NIOTooManyBytesError(maxBytes: AuthServer.bodyLimit), HTTPError(.contentTooLarge),

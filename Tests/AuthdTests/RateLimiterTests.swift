@@ -128,6 +128,9 @@ final class SecondsClock: Sendable {
         #expect(proxies.resolve(peer: "10.1.1.1", forwardedFor: ["10.3.3.3, 10.2.2.2"]) == "10.3.3.3")
         // Something that is not an address where the client should be: the peer.
         #expect(proxies.resolve(peer: "10.1.1.1", forwardedFor: ["evil, 10.2.2.2"]) == "10.1.1.1")
+        // A port some proxies add is dropped, not taken for garbage.
+        #expect(proxies.resolve(peer: "10.1.1.1", forwardedFor: ["198.51.100.1:5555, 10.2.2.2"]) == "198.51.100.1")
+        #expect(proxies.resolve(peer: "10.1.1.1", forwardedFor: ["[2001:db8::1]:443"]) == "2001:db8::/64")
         // IPv6 clients count by their /64.
         #expect(proxies.resolve(peer: "fd00::1", forwardedFor: ["2001:db8::1"]) == "2001:db8::/64")
         #expect(proxies.resolve(peer: "2001:db8:0:1:aaaa::1", forwardedFor: []) == "2001:db8:0:1::/64")

@@ -145,6 +145,24 @@ import Testing
         #expect(since.stderr.contains("position 1:"), "\(since.stderr)")
     }
 
+    /// A running authd never signs on top of a log cut back behind what it has seen, even to
+    /// a head that was signed once (the attacker kept it from an export, say).
+    @Test func aRunningAuthdRefusesALogCutBackToAnOlderSignedHead() async throws {
+        let (server, _) = try await serverWithTarget()
+        let head = try runAuthctl(["--data", server.data, "head"])
+        let kept = try #require(CheckpointFields(head.stdout))
+        let later = try await server.call(
+            "POST", "/v1/users",
+            json: ["email": "later@example.com", "password": password, "first_name": "La", "last_name": "Ter"])
+        #expect(later.status == 201)
+        try cutBack(server.data, to: kept)
+        let refused = try await server.call(
+            "POST", "/v1/users",
+            json: ["email": "after@example.com", "password": password, "first_name": "Af", "last_name": "Ter"])
+        #expect(refused.status == 503 && refused.code == "log_refused", "\(refused.status) \(refused.json)")
+        #expect(refused.headers["retry-after"] != nil)
+    }
+
     @Test func anAuditorVerifiesWithThePublicKeyAlone() async throws {
         let (server, _) = try await serverWithTarget()
         let head = try runAuthctl(["--data", server.data, "head"])
@@ -267,6 +285,68 @@ func hash(_ line: [String: Any], after previous: ChainHash) -> ChainHash {
         to: &writer)
     var scratch: [UInt8] = []
     return writer.bytes.withUnsafeBytes { previous.next(canonicalBytes: $0, scratch: &scratch) }
+}
+
+/// A head printed by `authctl head`, as stored bytes.
+struct CheckpointFields {
+    let position: UInt64
+    let encoded: [UInt8]
+    let hash: [UInt8]
+
+    init?(_ line: String) {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+            let position = (object["position"] as? NSNumber)?.uint64Value,
+            let hash = ChainHash(hex: object["hash"] as? String ?? ""),
+            let micros = (object["recorded_at_us"] as? NSNumber)?.int64Value,
+            let signature = Base64URL.decode(object["signature"] as? String ?? "")
+        else { return nil }
+        self.position = position
+        self.hash = hash.bytes
+        encoded =
+            Checkpoint(
+                role: .head, position: position, hash: hash, recordedAt: Timestamp(microsecondsSince1970: micros),
+                signature: signature
+            ).encoded
+    }
+}
+
+/// Cuts a log back to `head`, as an attacker who kept that signed head would: the later
+/// events and their index entries go, the head record and the head checkpoint are put back.
+func cutBack(_ data: String, to head: CheckpointFields) throws {
+    let environment = try LMDB.Environment(path: data, options: .init(maxDatabases: 16))
+    defer { environment.close() }
+    let txn = try environment.beginTransaction(readOnly: false)
+    let events = try #require(try txn.openDatabase("events"))
+    let streams = try #require(try txn.openDatabase("streams"))
+    let meta = try #require(try txn.openDatabase("meta"))
+    var later: [(UInt64, [UInt8])] = []
+    try txn.withCursor(events) { cursor in
+        var entry = try cursor.last()
+        while let current = entry {
+            let position = UInt64(bigEndian: current.key.loadUnaligned(as: UInt64.self))
+            guard position > head.position else { break }
+            let view = try Envelope.parse(current.value)
+            var key = withUnsafeBytes(of: view.streamID.uuid) { [UInt8]($0) }
+            withUnsafeBytes(of: view.streamVersion.bigEndian) { key.append(contentsOf: $0) }
+            later.append((position, key))
+            entry = try cursor.previous()
+        }
+    }
+    for (position, streamKey) in later {
+        _ = try withUnsafeBytes(of: position.bigEndian) { try txn.delete(events, key: $0) }
+        _ = try streamKey.withUnsafeBytes { try txn.delete(streams, key: $0) }
+    }
+    var record = [UInt8](repeating: 0, count: 48)
+    record.withUnsafeMutableBytes { $0.storeBytes(of: head.position.bigEndian, as: UInt64.self) }
+    record.replaceSubrange(8..<40, with: head.hash)
+    record.replaceSubrange(40..<48, with: head.encoded[41..<49])
+    try Array("head".utf8).withUnsafeBytes { key in
+        try record.withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
+    }
+    try Array("checkpoint".utf8).withUnsafeBytes { key in
+        try head.encoded.withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
+    }
+    try txn.commit()
 }
 
 /// Removes every checkpoint from a stopped log, as if a release before signing had written it.

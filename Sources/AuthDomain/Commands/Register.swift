@@ -66,7 +66,15 @@ public enum ProfileField {
             throw .invalidField(field: field, reason: "must not contain control characters")
         }
         let invisible: Set<Unicode.GeneralCategory> = [.format, .lineSeparator, .paragraphSeparator]
-        guard !value.unicodeScalars.contains(where: { invisible.contains($0.properties.generalCategory) }) else {
+        // Letters that draw nothing (Hangul fillers), the braille blank, and private-use
+        // characters (no agreed glyph) hide a name as well as format characters do.
+        let blank: Set<UInt32> = [0x115F, 0x1160, 0x3164, 0xFFA0, 0x2800]
+        guard
+            !value.unicodeScalars.contains(where: {
+                invisible.contains($0.properties.generalCategory) || blank.contains($0.value)
+                    || $0.properties.generalCategory == .privateUse
+            })
+        else {
             throw .invalidField(
                 field: field, reason: "must not contain bidi-override, zero-width or other invisible format characters")
         }
