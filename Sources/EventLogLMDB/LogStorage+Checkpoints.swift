@@ -77,9 +77,13 @@ extension LogStorage {
     }
 
     /// Signs `head` as the log's head checkpoint, and keeps an interval checkpoint too when
-    /// the commit from `start` crossed a multiple of ``Checkpoint/intervalSpacing``.
+    /// the commit from `start` crossed a multiple of ``Checkpoint/intervalSpacing``. Returns
+    /// the stored head checkpoint, for the caller to remember (``knownCheckpoint``) once the
+    /// transaction has committed, never before: a transaction that fails (a full map, say)
+    /// leaves the old one in place.
+    @discardableResult
     func sign(_ head: LogHead, committedFrom start: UInt64, with key: Ed25519Key, in txn: borrowing Transaction)
-        throws
+        throws -> [UInt8]
     {
         do {
             let checkpoint = try Checkpoint(
@@ -88,7 +92,6 @@ extension LogStorage {
             try LogLayout.headCheckpointKey.withUnsafeBytes { key in
                 try encoded.withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
             }
-            knownCheckpoint.withLock { $0 = encoded }
             if Checkpoint.crossesInterval(from: start, to: head.position) {
                 let interval = try Checkpoint(
                     role: .interval, position: head.position, hash: head.hash, recordedAt: head.recordedAt,
@@ -97,6 +100,7 @@ extension LogStorage {
                     try interval.encoded.withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
                 }
             }
+            return encoded
         } catch let error as SignatureError {
             throw EventLogError.writeFailed(detail: "signing the checkpoint failed: \(error)")
         }
@@ -135,8 +139,9 @@ extension LogStorage {
         }
         guard let checkpoint = try headCheckpoint(in: txn) else {
             if head.position > 0 && !adoptUnsigned { throw EventLogError.unsignedLog(events: head.position) }
-            if head.position > 0 { try sign(head, committedFrom: 0, with: key, in: txn) }
+            let signed = head.position > 0 ? try sign(head, committedFrom: 0, with: key, in: txn) : nil
             try txn.commit()
+            knownCheckpoint.withLock { $0 = signed }
             return
         }
         txn.abort()

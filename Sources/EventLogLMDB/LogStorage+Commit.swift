@@ -50,6 +50,7 @@ extension LogStorage {
         var state = BatchState(head: try head(in: txn))
         let signingKey = self.signingKey.withLock { $0 }
         if let signingKey { try checkHeadIsSigned(state.head, key: signingKey, in: txn) }
+        var signed: [UInt8]?
         state.now = max(clock(), state.head.recordedAt)
         state.projector = projector.withLock { $0 }
         // Requests and events are read in place through buffer pointers: iterating the arrays
@@ -64,10 +65,11 @@ extension LogStorage {
                 try LogLayout.headKey.withUnsafeBytes { try txn.put(meta, key: $0, value: value) }
             }
             if let signingKey {
-                try sign(state.head, committedFrom: state.startPosition, with: signingKey, in: txn)
+                signed = try sign(state.head, committedFrom: state.startPosition, with: signingKey, in: txn)
             }
         }
         try txn.commit()
+        if let signed { knownCheckpoint.withLock { $0 = signed } }
         return outcomes
     }
 
