@@ -36,6 +36,8 @@ extension LMDBEventLog {
         var expected = start
         var failure: ChainBreak?
         var scratch: [UInt8] = []
+        // What the stream index must hold, summed as the events pass (see ``IndexDigest``).
+        var indexDigest = IndexDigest()
         try forEachStored(from: start) { key, stored in
             guard key <= end else { return false }
             guard key == expected else {
@@ -58,6 +60,7 @@ extension LMDBEventLog {
                 failure = ChainBreak(position: key, reason: .hashMismatch)
                 return false
             }
+            indexDigest.add(stream: view.streamID, version: view.streamVersion, position: key)
             if let broken = visit(key, computed) {
                 failure = broken
                 return false
@@ -74,16 +77,49 @@ extension LMDBEventLog {
         if last == nil && end > 0 && previous != recordedHead.hash {
             return .broken(ChainBreak(position: end, reason: .headMismatch))
         }
-        if last == nil, let misfiled = try checkStreamIndex(through: end) { return .broken(misfiled) }
+        if last == nil && start == 1, let misfiled = try checkStreamIndex(through: end, expecting: indexDigest) {
+            return .broken(misfiled)
+        }
         return .intact(count: end >= start ? end - start + 1 : 0, through: end, head: previous)
     }
 }
 
 extension LMDBEventLog {
-    /// Checks the stream index against the events through `end`: each entry names an event of
-    /// its own stream and version, and there is one entry per event. The index is derived
-    /// data that no hash covers, yet readers follow it.
-    func checkStreamIndex(through end: UInt64) throws -> ChainBreak? {
+    /// Checks the stream index against the events through `end`: the digest of its entries,
+    /// read in key order, must be `expected`, the digest of what the events say. Only when it
+    /// is not are the entries looked up one by one, to name the bad one.
+    func checkStreamIndex(through end: UInt64, expecting expected: IndexDigest) throws -> ChainBreak? {
+        var found = IndexDigest(seed: expected.seed)
+        try readTransaction { txn in
+            let snapshotHead = try storage.head(in: txn).position
+            try txn.withCursor(storage.streams) { cursor in
+                var entry = try cursor.first()
+                while let current = entry {
+                    if current.key.count == 24, current.value.count == 8 {
+                        let position = decodePosition(current.value)
+                        // Appends after the walk's snapshot may add entries past `end`.
+                        if !(position > end && position <= snapshotHead) {
+                            found.add(
+                                stream: UUID(uuid: current.key.loadUnaligned(as: uuid_t.self)),
+                                version: decodePosition(UnsafeRawBufferPointer(rebasing: current.key[16..<24])),
+                                position: position)
+                        }
+                    } else {
+                        found.add(stream: UUID(), version: 0, position: 0)
+                    }
+                    entry = try cursor.next()
+                }
+            }
+        }
+        if found == expected { return nil }
+        return try findMisfiledEntry(through: end)
+            ?? ChainBreak(position: end, reason: .misfiled("the stream index does not match the events"))
+    }
+
+    /// Looks every stream index entry up: each names an event of its own stream and version,
+    /// and there is one entry per event. The index is derived data that no hash covers, yet
+    /// readers follow it.
+    func findMisfiledEntry(through end: UInt64) throws -> ChainBreak? {
         try readTransaction { txn in
             // Appends after the walk's snapshot may add entries past `end`, up to this head.
             let snapshotHead = try storage.head(in: txn).position
@@ -124,5 +160,39 @@ extension LMDBEventLog {
             }
             return nil
         }
+    }
+}
+
+/// An order-independent digest of (stream, version, position) triples: each is mixed with a
+/// seed drawn for this verification and the results are added up, so the stream index (read
+/// in key order) and the events (read in position order) can be compared in one pass each.
+/// The seed is secret to the run, so no one can prepare an index whose sum collides.
+struct IndexDigest: Equatable {
+    let seed: UInt64
+    private(set) var sum: UInt64 = 0
+    private(set) var count: UInt64 = 0
+
+    init(seed: UInt64 = UInt64.random(in: .min ... .max)) {
+        self.seed = seed
+    }
+
+    mutating func add(stream: UUID, version: UInt64, position: UInt64) {
+        let (a, b) = withUnsafeBytes(of: stream.uuid) {
+            ($0.loadUnaligned(fromByteOffset: 0, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        }
+        var h = Self.mix(seed ^ a)
+        h = Self.mix(h ^ b)
+        h = Self.mix(h ^ version)
+        h = Self.mix(h ^ position)
+        sum &+= h
+        count += 1
+    }
+
+    /// SplitMix64's finaliser.
+    private static func mix(_ value: UInt64) -> UInt64 {
+        var z = value &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
