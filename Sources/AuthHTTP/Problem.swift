@@ -1,5 +1,6 @@
 import AccessTokens
 import AuthDomain
+import DataProtection
 import EventLog
 import Foundation
 import Hummingbird
@@ -62,7 +63,7 @@ extension Problem {
             return Problem(
                 .contentTooLarge, "payload_too_large",
                 "the fields given make an event of \(size) bytes, over the limit of \(limit) bytes")
-        case EventLogError.storageFull:
+        case EventLogError.storageFull, DataProtectionError.storageFull:
             return .unavailable("storage_full", "the log's storage is full; nothing was written", retryAfter: 30)
         case EventLogError.writeFailed:
             return .unavailable("write_failed", "the log could not write; nothing was written", retryAfter: 5)

@@ -48,7 +48,9 @@ extension AuthService {
             _ = try? keys.destroyDataKey(for: id)  // the user was never written: drop their key
             throw error
         }
-        try await mailVerification(token, to: user)
+        // The user is written: a mail that cannot be queued now (a full disk, say) must not
+        // turn the registration into an error; a new verification mail can be asked for.
+        try? await mailVerification(token, to: user)
         return user
     }
 

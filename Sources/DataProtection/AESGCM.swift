@@ -83,6 +83,8 @@ public enum DataProtectionError: Error, Hashable, Sendable, CustomStringConverti
     case missingKey(String)
     case wrongKey(String)
     case keyStore(String)
+    /// The key store could not be written for want of space; nothing of the write counts.
+    case storageFull(String)
     /// A data directory or secret file that others may change (see ``SecretFile``).
     case unsafePermissions(String)
 
@@ -91,7 +93,7 @@ public enum DataProtectionError: Error, Hashable, Sendable, CustomStringConverti
         case .crypto(let detail): return "cryptography failed: \(detail)"
         case .tampered: return "sealed personal data does not open: it was changed or moved"
         case .malformedKey(let detail), .missingKey(let detail), .wrongKey(let detail), .keyStore(let detail),
-            .unsafePermissions(let detail):
+            .storageFull(let detail), .unsafePermissions(let detail):
             return detail
         }
     }

@@ -506,7 +506,10 @@ public final class KeyStore: Sendable {
 
     private func writeAndSync(_ bytes: [UInt8], at offset: Int) throws {
         guard pwrite(descriptor, bytes, bytes.count, off_t(offset)) == bytes.count, fsync(descriptor) == 0 else {
-            throw DataProtectionError.keyStore("cannot write \(path): \(String(cString: strerror(errno)))")
+            let reason = "cannot write \(path): \(String(cString: strerror(errno)))"
+            // A short write leaves a torn slot at the end, which the next append writes over.
+            if [ENOSPC, EDQUOT, EFBIG].contains(errno) { throw DataProtectionError.storageFull(reason) }
+            throw DataProtectionError.keyStore(reason)
         }
     }
 

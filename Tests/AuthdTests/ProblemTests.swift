@@ -1,5 +1,6 @@
 import AccessTokens
 import AuthDomain
+import DataProtection
 import EventLog
 import Foundation
 import HTTPTypes
@@ -30,6 +31,7 @@ import Testing
     @Test func aFullDiskAFailedWriteAndARefusedLogAre503WithRetryAfter() {
         let expected: [(any Error, String)] = [
             (EventLogError.storageFull(detail: "no space"), "storage_full"),
+            (DataProtectionError.storageFull("no space"), "storage_full"),
             (EventLogError.writeFailed(detail: "EIO"), "write_failed"),
             (EventLogError.checkpointRefused("cut back"), "log_refused"),
             (EventLogError.unsignedLog(events: 3), "log_refused"),
