@@ -30,9 +30,11 @@ import Testing
         #expect(trail.status == 0 && !trail.stdout.contains("seed9@example.com"))
 
         // Two different keys for one user cannot be repaired: every open refuses, by name.
-        let other = try #require(lines.first { $0.contains("\"kind\":\"data_key\"") && !$0.contains(id) })
-        var forged = bytes(fromHex: try #require(json(Substring(other))["slot"] as? String))
         let victim = try dataKey(of: "seed11@example.com", in: data, lines: lines)
+        // Another user's slot: neither the erased user's nor the victim's own.
+        let other = try #require(
+            lines.first { $0.contains("\"kind\":\"data_key\"") && !$0.contains(id) && !$0.contains(victim.id) })
+        var forged = bytes(fromHex: try #require(json(Substring(other))["slot"] as? String))
         forged.replaceSubrange(0..<16, with: UUID(uuidString: victim.id)!.uuidBytes)
         var planted = try #require(FileManager.default.contents(atPath: keysFile))
         planted.append(contentsOf: forged)
