@@ -71,6 +71,12 @@ extension AuthService {
     @discardableResult
     public func erase(_ userID: UUID, actor: Actor, correlationID: String) async throws -> UserState {
         let before = try load(userID)
+        if before.isErased {
+            // Erased before: nothing to append. An erase stopped between its event and the
+            // key's destruction (a killed process) is finished here.
+            try keys.destroyDataKey(for: userID)
+            return before
+        }
         let erased = try await execute(
             on: userID, actor: actor, correlationID: correlationID,
             claims: { state in

@@ -185,3 +185,36 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: scratch.at("restored") + "/data.mdb"))
     }
 }
+
+/// An erase killed between its event and the key's destruction is finished by running it again.
+@Suite struct InterruptedEraseTests {
+    @Test func erasingAgainDestroysTheKeyAKilledEraseLeft() throws {
+        let scratch = try Scratch()
+        let data = scratch.at("data")
+        #expect(try authctl(["--data", data, "seed", "--users", "5", "--events", "20"]).status == 0)
+        #expect(try authctl(["--data", data, "rebuild"]).status == 0)
+        let user = json(Substring(try authctl(["--data", data, "users", "get", "seed2@example.com", "--json"]).stdout))
+        let id = try #require(user["id"] as? String)
+        let slot = try #require(
+            try authctl(["--data", data, "export"]).stdout.split(separator: "\n").first {
+                $0.contains("\"kind\":\"data_key\"") && $0.contains(id)
+            })
+        // The erase ran, then the process died before the key went: put the slot back.
+        #expect(try authctl(["--data", data, "erase", id]).status == 0)
+        let keysFile = data + "/keys"
+        var keys = try #require(FileManager.default.contents(atPath: keysFile))
+        let wrapped = try #require(json(slot)["slot"] as? String)
+        let bytes = stride(from: 0, to: wrapped.count, by: 2).map { offset -> UInt8 in
+            let start = wrapped.index(wrapped.startIndex, offsetBy: offset)
+            return UInt8(wrapped[start..<wrapped.index(start, offsetBy: 2)], radix: 16)!
+        }
+        keys.append(contentsOf: bytes)
+        try keys.write(to: URL(fileURLWithPath: keysFile))
+        let left = try authctl(["--data", data, "history", id, "--json"])
+        #expect(left.stdout.contains("seed2@example.com"), "the slot put back should open: \(left.stderr)")
+        let again = try authctl(["--data", data, "erase", id])
+        #expect(again.status == 0 && again.stdout.contains("erased already"), "\(again.stderr)")
+        let trail = try authctl(["--data", data, "history", id, "--json"])
+        #expect(trail.status == 0 && !trail.stdout.contains("seed2@example.com"), "\(trail.stdout)")
+    }
+}

@@ -34,6 +34,8 @@ struct Erase: AsyncParsableCommand {
             printError("authctl: no user \(user)")
             throw ExitCode(2)
         }
+        // Erased before: erasing again destroys a key an interrupted erase left behind.
+        let already = try failing { try service.load(id).isErased }
         let erased: UserState
         do {
             erased = try await service.erase(
@@ -41,6 +43,10 @@ struct Erase: AsyncParsableCommand {
         } catch {
             printError("authctl: \(error)")
             throw ExitCode(2)
+        }
+        if already {
+            print("\(id.uuidString.lowercased()) was erased already; no key of theirs is left")
+            return
         }
         print(
             "erased \(id.uuidString.lowercased()): \(erased.version) events keep their type, time and actor; the personal data is gone"
