@@ -209,31 +209,19 @@ import Testing
         #expect(withCharset.status == 201)
     }
 
-    /// Sets the first event's `recorded_at_us` in an export to `micros` and recomputes the
-    /// hash of that event and every later one, as someone holding the backup can; the
-    /// checkpoints, which would no longer verify, are left out and the header says it is an
-    /// unsigned export (authlog-export/1).
     /// The stored bytes of an export's event line (canonical bytes, then its hash); `nil` for
     /// other lines.
     static func storedEnvelope(_ line: String) throws -> [UInt8]? {
         guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
             object["kind"] as? String == "event"
         else { return nil }
-        let event = NewEvent(
-            type: object["type"] as! String, schemaVersion: (object["schema_version"] as! NSNumber).uint16Value,
-            metadata: EventMetadata(
-                actor: object["actor"] as! String, correlationID: object["correlation_id"] as! String),
-            payload: [UInt8](Data(base64Encoded: object["payload"] as! String)!))
-        var writer = ByteWriter(capacity: 512)
-        Envelope.writeCanonical(
-            of: event, position: (object["position"] as! NSNumber).uint64Value,
-            streamID: UUID(uuidString: object["stream"] as! String)!,
-            streamVersion: (object["stream_version"] as! NSNumber).uint64Value,
-            recordedAt: Timestamp(microsecondsSince1970: (object["recorded_at_us"] as! NSNumber).int64Value),
-            to: &writer)
-        return writer.bytes + (ChainHash(hex: object["hash"] as! String)?.bytes ?? [])
+        return canonicalBytes(ofExportLine: object) + (ChainHash(hex: object["hash"] as? String ?? "")?.bytes ?? [])
     }
 
+    /// Sets the first event's `recorded_at_us` in an export to `micros` and recomputes the
+    /// hash of that event and every later one, as someone holding the backup can; the
+    /// checkpoints, which would no longer verify, are left out and the header says it is an
+    /// unsigned export (authlog-export/1).
     static func rewritingFirstEventTime(_ export: String, to micros: Int64) throws -> String {
         var previous = ChainHash.genesis
         var changed = false
@@ -257,20 +245,7 @@ import Testing
                 object["recorded_at_us"] = NSNumber(value: micros)
                 changed = true
             }
-            let event = NewEvent(
-                type: object["type"] as! String, schemaVersion: (object["schema_version"] as! NSNumber).uint16Value,
-                metadata: EventMetadata(
-                    actor: object["actor"] as! String, correlationID: object["correlation_id"] as! String),
-                payload: [UInt8](Data(base64Encoded: object["payload"] as! String)!))
-            var writer = ByteWriter(capacity: 512)
-            Envelope.writeCanonical(
-                of: event, position: (object["position"] as! NSNumber).uint64Value,
-                streamID: UUID(uuidString: object["stream"] as! String)!,
-                streamVersion: (object["stream_version"] as! NSNumber).uint64Value,
-                recordedAt: Timestamp(microsecondsSince1970: (object["recorded_at_us"] as! NSNumber).int64Value),
-                to: &writer)
-            var scratch: [UInt8] = []
-            previous = writer.bytes.withUnsafeBytes { previous.next(canonicalBytes: $0, scratch: &scratch) }
+            previous = hash(object, after: previous)
             object["hash"] = previous.description
             lines.append(String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self))
         }

@@ -269,8 +269,8 @@ func relink(_ lines: [String]) throws -> [String] {
     }
 }
 
-/// The chain link of an exported event line after `previous`.
-func hash(_ line: [String: Any], after previous: ChainHash) -> ChainHash {
+/// The canonical bytes of an exported event line (what its hash covers).
+func canonicalBytes(ofExportLine line: [String: Any]) -> [UInt8] {
     let event = NewEvent(
         type: line["type"] as? String ?? "", schemaVersion: (line["schema_version"] as? NSNumber)?.uint16Value ?? 1,
         metadata: EventMetadata(
@@ -283,8 +283,13 @@ func hash(_ line: [String: Any], after previous: ChainHash) -> ChainHash {
         streamVersion: (line["stream_version"] as? NSNumber)?.uint64Value ?? 0,
         recordedAt: Timestamp(microsecondsSince1970: (line["recorded_at_us"] as? NSNumber)?.int64Value ?? 0),
         to: &writer)
+    return writer.bytes
+}
+
+/// The chain link of an exported event line after `previous`.
+func hash(_ line: [String: Any], after previous: ChainHash) -> ChainHash {
     var scratch: [UInt8] = []
-    return writer.bytes.withUnsafeBytes { previous.next(canonicalBytes: $0, scratch: &scratch) }
+    return canonicalBytes(ofExportLine: line).withUnsafeBytes { previous.next(canonicalBytes: $0, scratch: &scratch) }
 }
 
 /// A head printed by `authctl head`, as stored bytes.
