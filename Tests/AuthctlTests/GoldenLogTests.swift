@@ -48,4 +48,28 @@ import Testing
         }
         #expect(trail.stdout.contains("UserErased"))
     }
+
+    @Test func exportFormatTwoImportsSignedVerifiesReadsEveryUserAndExportsTheSameBytes() throws {
+        let scratch = try Scratch()
+        let data = scratch.at("imported")
+        let source = Self.folder + "/export-v2"
+        let imported = try authctl(["--data", data, "import", source + "/export.jsonl"], environment: Self.kek)
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(imported.stdout.contains("imported 347 events") && imported.stdout.contains("1 signed checkpoints"))
+        let verified = try authctl(["--data", data, "verify"], environment: Self.kek)
+        #expect(verified.status == 0 && verified.stdout.contains("intact and signed: 347 events"), "\(verified.stderr)")
+        let expected = try String(contentsOfFile: source + "/users.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(expected.count == 8)
+        for line in expected {
+            let want = json(line)
+            let id = try #require(want["id"] as? String)
+            let got = try authctl(["--data", data, "users", "get", id, "--json"], environment: Self.kek)
+            let have = json(Substring(got.stdout.trimmingCharacters(in: .newlines)))
+            for (field, value) in want {
+                #expect("\(have[field] ?? "missing")" == "\(value)", "user \(id), field \(field)")
+            }
+        }
+        let again = try authctl(["--data", data, "export"], environment: Self.kek)
+        #expect(again.stdout == (try String(contentsOfFile: source + "/export.jsonl", encoding: .utf8)))
+    }
 }
