@@ -41,16 +41,22 @@ let package = Package(
             name: "AuthDomain", dependencies: ["EventLog", "COpenSSL"],
             resources: [.copy("Resources/common-passwords.txt"), .copy("Resources/common-passwords.LICENSE.txt")]),
 
+        // The codec between the domain's events and the log's bytes: personal fields sealed
+        // with each user's data key. Every reader and writer of user events goes through it.
+        .target(name: "EventSealing", dependencies: ["AuthDomain", "DataProtection", "EventLog"]),
+
         // Projections of the log: the User table and the role index, kept in the append's
         // transaction, rebuilt into a spare generation; and the read API over them.
         .target(
             name: "Projections",
-            dependencies: ["AuthDomain", "DataProtection", "EventLog", "EventLogLMDB", "LMDB"],
+            dependencies: ["AuthDomain", "DataProtection", "EventLog", "EventLogLMDB", "EventSealing", "LMDB"],
             path: "projections"),
         // The shell around the domain: loads, decides, appends with retries; hashing pool; mail.
         .target(
             name: "AuthService",
-            dependencies: ["AuthDomain", "PasswordHashing", "DataProtection", "EventLog", "Projections"]),
+            dependencies: [
+                "AuthDomain", "PasswordHashing", "DataProtection", "EventLog", "EventSealing", "Projections",
+            ]),
 
         // The HTTP service: routes, problem+json errors, access tokens, limits, metrics.
         .target(
@@ -72,8 +78,8 @@ let package = Package(
         .executableTarget(
             name: "authctl",
             dependencies: [
-                "EventLog", "EventLogLMDB", "AuthDomain", "AuthService", "DataProtection", "PasswordHashing",
-                "Projections", "Signatures",
+                "EventLog", "EventLogLMDB", "EventSealing", "AuthDomain", "AuthService", "DataProtection",
+                "PasswordHashing", "Projections", "Signatures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/authctl"
@@ -122,7 +128,7 @@ let package = Package(
             name: "ProjectionsTests",
             dependencies: [
                 "Projections", "AuthService", "AuthDomain", "PasswordHashing", "DataProtection", "EventLog",
-                "EventLogLMDB", "LMDB",
+                "EventLogLMDB", "EventSealing", "LMDB",
             ]),
         .testTarget(
             name: "AuthServiceTests",

@@ -2,6 +2,7 @@ import AuthDomain
 import DataProtection
 import EventLog
 import EventLogLMDB
+import EventSealing
 import Foundation
 import LMDB
 
