@@ -52,10 +52,12 @@ let package = Package(
             dependencies: ["AuthDomain", "DataProtection", "EventLog", "EventLogLMDB", "EventSealing", "LMDB"],
             path: "projections"),
         // The shell around the domain: loads, decides, appends with retries; hashing pool; mail.
+        // It reads users through `UserStateSource` (a projection or a fold, injected) and the
+        // log through the `EventLog` protocol: no storage module below it.
         .target(
             name: "AuthService",
             dependencies: [
-                "AuthDomain", "PasswordHashing", "DataProtection", "EventLog", "EventSealing", "Projections",
+                "AuthDomain", "PasswordHashing", "DataProtection", "EventLog", "EventSealing",
             ]),
 
         // The HTTP service: routes, problem+json errors, access tokens, limits, metrics.

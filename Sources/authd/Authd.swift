@@ -170,7 +170,8 @@ struct Authd: AsyncParsableCommand {
                     passwordPolicy: try PasswordPolicy(minimumLength: minPasswordLength),
                     hashing: PasswordHashing(current: hasher),
                     rules: rules),
-                pool: pool, mailer: try MaildirMailer(directory: data + "/maildir"), projection: UserQueries(projection)
+                pool: pool, mailer: try MaildirMailer(directory: data + "/maildir"),
+                states: ProjectedUserStates(projection)
             )
             var configuration = AuthServer.Configuration()
             configuration.host = host
