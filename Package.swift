@@ -60,13 +60,15 @@ let package = Package(
                 "AuthDomain", "PasswordHashing", "DataProtection", "EventLog", "EventSealing",
             ]),
 
-        // The HTTP service: routes, problem+json errors, access tokens, limits, metrics.
+        // The HTTP service: routes, problem+json errors, access tokens, limits, metrics. No storage
+        // module: reads go through `UserReads`, the storage's figures through `ServerGauges`
+        // (both injected by authd). DataProtection and PasswordHashing only for their errors
+        // (a full key store, a busy hashing pool), which become 503s.
         .target(
             name: "AuthHTTP",
             dependencies: [
-                "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLog", "EventLogLMDB",
-                "PasswordHashing",
-                "Projections", .product(name: "Hummingbird", package: "hummingbird"),
+                "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLog", "PasswordHashing",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]),
         .executableTarget(

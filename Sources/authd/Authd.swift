@@ -192,7 +192,18 @@ struct Authd: AsyncParsableCommand {
             configuration.maximumConnections = maxConnections
             configuration.maximumConnectionsPerAddress = maxConnectionsPerAddress
             server = AuthServer(
-                configuration: configuration, service: service, queries: UserQueries(projection), log: log, pool: pool,
+                configuration: configuration, service: service, reads: UserQueries(projection),
+                gauges: { [log, pool] in
+                    let commits = log.groupCommitStatistics
+                    var gauges = ServerGauges()
+                    gauges.appends = commits.jobs
+                    gauges.appendedEvents = commits.weight
+                    gauges.commits = commits.batches
+                    gauges.batchSizeBounds = GroupCommitStatistics.batchSizeBounds
+                    gauges.commitsByBatchSize = commits.batchesBySize
+                    gauges.kdfQueueDepth = pool.queueDepth
+                    return gauges
+                },
                 tokens: AccessTokenIssuer(issuer: issuer, audience: issuer, keys: try SigningKeys(file: keyFile)),
                 logger: logger)
         } catch {
