@@ -36,7 +36,9 @@ let package = Package(
         .target(name: "AccessTokens", dependencies: ["COpenSSL", "DataProtection", "EventLog", "Signatures"]),
         // Personal data protection: AES-256-GCM, the key-encryption key, the data-key store.
         .target(name: "DataProtection", dependencies: ["COpenSSL", "Signatures"]),
-        // Users: commands, events, the pure decide/evolve functions, tokens and password policy.
+        // Users: commands, events, the pure decide/evolve functions, tokens and password policy,
+        // the read rules, and the ports the shell and the HTTP layer are given (`UserStateSource`,
+        // `UserReads`).
         .target(
             name: "AuthDomain", dependencies: ["EventLog", "COpenSSL"],
             resources: [.copy("Resources/common-passwords.txt"), .copy("Resources/common-passwords.LICENSE.txt")]),
@@ -46,7 +48,8 @@ let package = Package(
         .target(name: "EventSealing", dependencies: ["AuthDomain", "DataProtection", "EventLog"]),
 
         // Projections of the log: the User table and the role index, kept in the append's
-        // transaction, rebuilt into a spare generation; and the read API over them.
+        // transaction, rebuilt into a spare generation; the read API over them (`UserQueries`,
+        // serving `UserReads`) and `ProjectedUserStates` (serving `UserStateSource`).
         .target(
             name: "Projections",
             dependencies: ["AuthDomain", "DataProtection", "EventLog", "EventLogLMDB", "EventSealing", "LMDB"],
