@@ -88,8 +88,7 @@ public struct Seeder: Sendable {
     /// The hash of a password nobody knows: 32 random bytes as hex, overwritten once hashed.
     static func unguessablePasswordHash() throws -> String {
         var system = SystemRandomNumberGenerator()  // the kernel's CSPRNG
-        let digits = Array("0123456789abcdef".utf8)
-        var text = (0..<64).map { _ in digits[Int(system.next() % 16)] }
+        var text = (0..<64).map { _ in Hex.digits[Int(system.next() % 16)] }
         defer { text.withUnsafeMutableBytes { cleanse($0) } }
         return try Argon2idHasher().hash(String(decoding: text, as: UTF8.self))
     }

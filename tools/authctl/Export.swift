@@ -140,16 +140,7 @@ func readableFields(_ event: UserEvent) -> [String: Any] {
     }
 }
 
-func hex(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out = [UInt8]()
-    out.reserveCapacity(bytes.count * 2)
-    for byte in bytes {
-        out.append(digits[Int(byte >> 4)])
-        out.append(digits[Int(byte & 15)])
-    }
-    return String(decoding: out, as: UTF8.self)
-}
+func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 
 func unhex(_ text: String) -> [UInt8]? {
     let chars = Array(text.utf8)
