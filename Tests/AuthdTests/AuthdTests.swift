@@ -147,7 +147,8 @@ import Testing
     }
 
     @Test func badBodiesGetA400ThatSaysWhatWasWrong() async throws {
-        let server = try RunningServer()
+        // Eleven registration attempts: more than the default limit of ten a minute allows.
+        let server = try RunningServer(arguments: ["--registration-rate-limit", "100"])
         let cases: [(String, Data, String, String)] = [
             ("wrong content type", Data("{}".utf8), "text/plain", "content type"),
             ("malformed", Data("{\"email\": ".utf8), "application/json", "malformed JSON"),
