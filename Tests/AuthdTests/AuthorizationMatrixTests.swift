@@ -93,6 +93,18 @@ import Testing
             Route(
                 name: "logout", method: "DELETE", path: "/v1/sessions/current", target: 204, manager: 204, admin: 204),
         ]
+        // An unknown id: whoever may not act on another user is refused the same way, so the
+        // answer never says which ids are users; an ADMIN learns it is unknown.
+        let unknown = UUID().uuidString.lowercased()
+        for (method, body) in [("PATCH", ["first_name": "Pat"]), ("DELETE", nil)] as [(String, [String: Any]?)] {
+            for (caller, token, expected) in [
+                ("target", target, 403), ("manager", manager, 403), ("admin", admin, 404),
+            ] {
+                let reply = try await server.call(method, "/v1/users/\(unknown)", json: body, token: token)
+                #expect(reply.status == expected, "\(method) of an unknown id by \(caller): \(reply.status)")
+            }
+        }
+
         var answered = 0
         for route in routes {
             for caller in Caller.allCases {
