@@ -29,7 +29,10 @@ import Testing
         #expect(acks.count == Self.acknowledgements)
         let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").map(String.init)
         let check = SyncOrder.check(lines)
-        #expect(check.acknowledgements == Self.acknowledgements, "acks seen in the trace")
+        #expect(
+            check.acknowledgements == Self.acknowledgements,
+            "acks seen in a trace of \(lines.count) lines: \(lines.filter { $0.contains("ack ") }.prefix(3)); \(lines.prefix(3))"
+        )
         let late = check.violations.count
         #expect(late == 0, "acknowledged before a sync: \(check.violations.prefix(3))")
 
