@@ -118,7 +118,7 @@ let package = Package(
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog"]),
         .testTarget(name: "AuthDomainTests", dependencies: ["AuthDomain", "EventLog"]),
-        .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing"]),
+        .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing", "CArgon2"]),
         .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection", "COpenSSL"]),
         .testTarget(name: "AccessTokensTests", dependencies: ["AccessTokens", "EventLog", "Signatures"]),
         // Helpers the black-box tests share: finding the built executables, running them.
