@@ -68,13 +68,16 @@ extension AuthService {
     /// the key store is overwritten and synced), and deletes the user's waiting mail. Every
     /// sealed field of the stream is unreadable afterwards; the events' types, times and
     /// actors stay, and the hash chain still verifies.
+    ///
+    /// Erasing an erased user again finishes an erase that was stopped after its event (a
+    /// killed process): the key and the waiting mail (found by the user's id, since their
+    /// address can no longer be read) are removed.
     @discardableResult
     public func erase(_ userID: UUID, actor: Actor, correlationID: String) async throws -> UserState {
         let before = try load(userID)
         if before.isErased {
-            // Erased before: nothing to append. An erase stopped between its event and the
-            // key's destruction (a killed process) is finished here.
             try keys.destroyDataKey(for: userID)
+            try await mailer.purge(user: userID)
             return before
         }
         let erased = try await execute(
@@ -93,6 +96,8 @@ extension AuthService {
             },
             command: { _ in Erase(actor: actor) })
         try keys.destroyDataKey(for: userID)
+        try await mailer.purge(user: userID)
+        // Mail queued by a release whose messages did not name their user.
         if !before.email.isEmpty { try await mailer.purge(recipient: before.email) }
         return erased
     }
