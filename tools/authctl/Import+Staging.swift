@@ -12,7 +12,8 @@ import Foundation
 /// - the staging directory is `DATA/import.partial` (0700), on the same file system, so the
 ///   moves are renames; one left by an interrupted import is removed first;
 /// - on any refusal the staging directory is removed and nothing else was touched;
-/// - the key store moves first, then the log: a crash between the two leaves data keys
+/// - once both are complete the staging directory gets its `moving` marker; then the key
+///   store moves first, then the log: a crash between the two leaves data keys
 ///   without events and the finished log in the staging directory (never a log whose keys
 ///   are missing). No writer opens that directory (see ``LMDBEventLog/hasInterruptedImport(in:)``);
 ///   the next import moves the staged log into place, says so, and then refuses to import
@@ -75,6 +76,15 @@ extension Import {
     /// When the key store cannot move, the staging directory is removed (nothing moved); when
     /// the log cannot move after it, the staging directory stays for the next import to finish.
     func install(_ staging: String, into directory: String) throws {
+        let marker = open(
+            staging + "/" + LMDBEventLog.importMovingMarker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard marker >= 0, fsync(marker) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(atPath: staging)
+            throw ImportFault("cannot mark \(staging) complete: \(reason)")
+        }
+        close(marker)
+        syncDirectory(staging)
         for name in ["keys", "data.mdb"] {
             guard rename(staging + "/" + name, directory + "/" + name) == 0 else {
                 let reason = String(cString: strerror(errno))
