@@ -85,7 +85,11 @@ import Testing
                 notDone += 1
             }
             let staging = target + "/import.partial"
-            if FileManager.default.fileExists(atPath: staging) { stagingLeft += 1 }
+            if FileManager.default.fileExists(atPath: staging) {
+                stagingLeft += 1
+                let told = try runAuthctl(["--data", target, "verify"])
+                #expect(told.stderr.contains("import.partial"), "round \(round): \(told.stderr)")
+            }
             if FileManager.default.fileExists(atPath: staging + "/moving"),
                 !FileManager.default.fileExists(atPath: staging + "/keys")
             {
