@@ -38,7 +38,7 @@ import Testing
         for round in 0..<Self.kills {
             // Each round's sign-in (below) changes the admin's row: compare with this round's start.
             let expected = try KillCampaignTests().projectedUsers(data)
-            let finished = killAuthctl(["--data", data, "rebuild"], after: delay(&random, upTo: duration * 1.3))
+            let finished = killAuthctl(["--data", data, "rebuild"], after: delay(&random, upTo: duration * 2))
             #expect(finished == nil || finished == 0, "round \(round): rebuild exited \(finished ?? -1)")
             let now = try projectionGeneration(data)
             if now != generation { done += 1 } else { notDone += 1 }
@@ -75,7 +75,7 @@ import Testing
             try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: false)
             chmod(target, 0o700)
             try FileManager.default.copyItem(atPath: source + "/kek", toPath: target + "/kek")
-            let finished = killAuthctl(["--data", target, "import", file], after: delay(&random, upTo: duration * 1.2))
+            let finished = killAuthctl(["--data", target, "import", file], after: delay(&random, upTo: duration * 1.8))
             #expect(finished == nil || finished == 0, "round \(round): import exited \(finished ?? -1)")
             if FileManager.default.fileExists(atPath: target + "/data.mdb") {
                 #expect(try eventCount(target) == events, "round \(round): a killed import left part of the log")
@@ -126,7 +126,7 @@ import Testing
         var eventOnly = 0
         for round in 0..<Self.kills {
             let (id, email) = users[round]
-            let finished = killAuthctl(["--data", data, "erase", id], after: delay(&random, upTo: duration * 1.2))
+            let finished = killAuthctl(["--data", data, "erase", id], after: delay(&random, upTo: duration * 1.8))
             #expect(finished == nil || finished == 0, "round \(round): erase exited \(finished ?? -1)")
             #expect(try runAuthctl(["--data", data, "verify"]).status == 0, "round \(round)")
             let trail = try runAuthctl(["--data", data, "history", id, "--json"])
