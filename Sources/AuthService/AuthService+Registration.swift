@@ -68,6 +68,6 @@ extension AuthService {
                     Confirm your email address with this token (it works once, for \(configuration.rules.verificationTokenLifetime / 3_600_000_000) hours):
 
                     \(token.text)
-                    """))
+                    """, user: user.id))
     }
 }
