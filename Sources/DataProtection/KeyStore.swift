@@ -6,11 +6,18 @@ import Synchronization
 /// fixed-size slots, so that erasing a key overwrites its slot in place.
 ///
 /// Layout: a 64-byte header, `AUTHLOG-DATAKEYS` (16 bytes), format version (u32 big-endian,
-/// 1), 4 reserved bytes, the erasure count (u64 big-endian; zero in files written before
+/// 1 or 2), 4 reserved bytes, the erasure count (u64 big-endian; zero in files written before
 /// it existed), the key-encryption key's check value (32 bytes); then 80-byte slots: user id
 /// (16), nonce (12), wrapped key (32), tag (16), 4 reserved bytes. A slot of zeros is empty.
 /// The wrap is AES-256-GCM under the key-encryption key with the user id as associated data,
 /// so a slot cannot be moved to another user.
+///
+/// Format 1 derives the log's signing key from the key-encryption key. Format 2 (written by a
+/// rotation of the key-encryption key, or an import of a rotated store) stores it: the first
+/// slot holds the reserved id `ffffffff-ffff-ffff-ffff-ffffffffffff` and the Ed25519 private
+/// key wrapped like a data key, with `authlog log signing key` as associated data. That slot
+/// is no user's: it is never listed, exported as a data key, erased or handed to a rebuild.
+/// See `KeyStore+LogSigning.swift` and `KeyStore+Rotation.swift`.
 ///
 /// Rules:
 /// - One user, at most one slot. Creating or importing a key for a user who has a slot is
@@ -25,6 +32,10 @@ import Synchronization
 ///   again. So a key erased by any process is no longer used by any other from the next
 ///   look-up on.
 /// - Writers in several processes take an exclusive `flock` on the file.
+/// - A store opened from a data directory holds a shared `flock` on the directory for as long
+///   as it is open (taken before the key-encryption key is read); a rotation of that key takes
+///   it exclusively, so no process holds the old store or the old key while the store is
+///   replaced, and none opens either until the rotation is done.
 public final class KeyStore: Sendable {
     static let headerSize = 64
     static let slotSize = 80
@@ -33,7 +44,12 @@ public final class KeyStore: Sendable {
     public let path: String
     public let keySource: String
     let kek: KeyEncryptionKey
-    private let descriptor: Int32
+    let descriptor: Int32
+    /// The data directory, held with a shared `flock` while this store is open; -1 for none.
+    private let directoryLock: Int32
+    /// The log's signing key (its Ed25519 private key) as a format 2 store holds it; `nil` in
+    /// format 1, where it is derived from the key-encryption key.
+    nonisolated(unsafe) var storedLogSigningSeed: [UInt8]?
     static let erasureCountOffset = 24
     private struct Index {
         /// The first slot holding the user's id.
@@ -88,14 +104,42 @@ public final class KeyStore: Sendable {
     ) throws {
         try SecretFile.secureDirectory(dataDirectory, readOnly: readOnly)
         let path = dataDirectory + "/keys"
+        let lock = Self.holdShared(dataDirectory)
         let exists = FileManager.default.fileExists(atPath: path)
         if readOnly && !exists {
+            if lock >= 0 { close(lock) }
             self.init(holdingNoKeysAt: path)
             return
         }
-        let (kek, source) = try KeyEncryptionKey.load(
-            dataDirectory: dataDirectory, environment: environment, mayGenerate: !exists && !readOnly && mayGenerateKey)
-        try self.init(file: path, kek: kek, keySource: source, readOnly: readOnly)
+        let kek: KeyEncryptionKey
+        let source: String
+        do {
+            (kek, source) = try KeyEncryptionKey.load(
+                dataDirectory: dataDirectory, environment: environment,
+                mayGenerate: !exists && !readOnly && mayGenerateKey)
+        } catch {
+            if lock >= 0 { close(lock) }
+            throw Self.notingInterruptedRotation(error, in: dataDirectory)
+        }
+        do {
+            try self.init(file: path, kek: kek, keySource: source, readOnly: readOnly, directoryLock: lock)
+        } catch {
+            throw Self.notingInterruptedRotation(error, in: dataDirectory)
+        }
+    }
+
+    /// Opens `directory` and takes a shared `flock` on it (waiting while a rotation holds it
+    /// exclusively); -1 when it cannot be opened (the caller's next step says why).
+    private static func holdShared(_ directory: String) -> Int32 {
+        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { return -1 }
+        while flock(descriptor, LOCK_SH) != 0 {
+            guard errno == EINTR else {
+                close(descriptor)
+                return -1
+            }
+        }
+        return descriptor
     }
 
     /// Opens (or creates) the store in the file `path` with a key-encryption key already
@@ -103,12 +147,21 @@ public final class KeyStore: Sendable {
     public convenience init(file path: String, kek: KeyEncryptionKey, keySource source: String, readOnly: Bool = false)
         throws
     {
+        try self.init(file: path, kek: kek, keySource: source, readOnly: readOnly, directoryLock: -1)
+    }
+
+    /// ``init(file:kek:keySource:readOnly:)`` that also owns `directoryLock` (closed with the
+    /// store, or on failure).
+    convenience init(
+        file path: String, kek: KeyEncryptionKey, keySource source: String, readOnly: Bool, directoryLock: Int32
+    ) throws {
         let descriptor = open(path, (readOnly ? O_RDONLY : O_RDWR | O_CREAT) | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
+            if directoryLock >= 0 { close(directoryLock) }
             throw DataProtectionError.keyStore("cannot open \(path): \(String(cString: strerror(errno)))")
         }
-        // From here on a throw releases the store, and `deinit` closes the file.
-        self.init(path: path, kek: kek, keySource: source, descriptor: descriptor)
+        // From here on a throw releases the store, and `deinit` closes the file and the lock.
+        self.init(path: path, kek: kek, keySource: source, descriptor: descriptor, directoryLock: directoryLock)
         if !readOnly { fchmod(descriptor, 0o600) }
         try withFileLock {
             var header = [UInt8](repeating: 0, count: Self.headerSize)
@@ -127,6 +180,7 @@ public final class KeyStore: Sendable {
                         "the key-encryption key from \(source) is not the one that wrapped the data keys in \(path)"
                     )
                 }
+                storedLogSigningSeed = try readStoredLogSigningSeed(version: header[16..<20])
             }
         }
         mapHeader()
@@ -144,19 +198,22 @@ public final class KeyStore: Sendable {
     private convenience init(holdingNoKeysAt path: String) {
         self.init(
             path: path, kek: try! KeyEncryptionKey(bytes: [UInt8](repeating: 0, count: 32)), keySource: "none",
-            descriptor: -1)
+            descriptor: -1, directoryLock: -1)
     }
 
-    private init(path: String, kek: KeyEncryptionKey, keySource: String, descriptor: Int32) {
+    private init(path: String, kek: KeyEncryptionKey, keySource: String, descriptor: Int32, directoryLock: Int32) {
         self.path = path
         self.kek = kek
         self.keySource = keySource
         self.descriptor = descriptor
+        self.directoryLock = directoryLock
     }
 
     deinit {
         if let header { munmap(header, Self.headerSize) }
         if descriptor >= 0 { close(descriptor) }
+        if directoryLock >= 0 { close(directoryLock) }
+        storedLogSigningSeed?.withUnsafeMutableBytes { cleanse($0) }
     }
 
     /// The user's data key, or `nil` if there is none (never created, or erased, by any
@@ -223,7 +280,7 @@ public final class KeyStore: Sendable {
                             let slot = UnsafeRawBufferPointer(
                                 rebasing: raw[(number * Self.slotSize)..<((number + 1) * Self.slotSize)])
                             let user = UUID(uuid: slot.loadUnaligned(as: uuid_t.self))
-                            guard user != Self.emptySlot, wanted(user) else { continue }
+                            guard user != Self.emptySlot, user != Self.logSigningSlot, wanted(user) else { continue }
                             wrap.withUnsafeMutableBytes {
                                 $0.baseAddress!.advanced(by: prefix).copyMemory(from: slot.baseAddress!, byteCount: 16)
                             }
@@ -259,6 +316,10 @@ public final class KeyStore: Sendable {
     }
 
     static let emptySlot = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+    /// The id of the slot that holds the log's signing key in a format 2 store (the maximum
+    /// UUID of RFC 9562, which no version 7 id can be).
+    static let logSigningSlot = UUID(
+        uuid: (255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255))
 
     /// Creates, stores (synced) and returns a new data key for `user`; a user who has one
     /// already is refused.
@@ -333,6 +394,9 @@ public final class KeyStore: Sendable {
                 throw DataProtectionError.keyStore("a key slot is \(Self.slotSize) bytes")
             }
             let user = UUID(uuid: slot.withUnsafeBytes { $0.loadUnaligned(as: uuid_t.self) })
+            guard user != Self.logSigningSlot else {
+                throw DataProtectionError.keyStore("a data key cannot take the log signing key's reserved id")
+            }
             _ = try slot.withUnsafeBytes { raw in
                 try AESGCM.open(
                     UnsafeRawBufferPointer(rebasing: raw[16..<76]), key: kek.bytes, associatedData: wrapContext(user))
@@ -387,6 +451,7 @@ public final class KeyStore: Sendable {
                         bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8],
                         bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
                     ))
+                if user == Self.logSigningSlot { continue }  // the log's key, no user's
                 index.add(first + number, of: user)
             }
             index.scannedSlots = total
@@ -408,7 +473,7 @@ public final class KeyStore: Sendable {
     }
 
     /// Called under the file lock: writes `bytes` (whole slots) at the end of the file and syncs.
-    private func appendSlots(_ bytes: [UInt8]) throws {
+    func appendSlots(_ bytes: [UInt8]) throws {
         var info = stat()
         guard fstat(descriptor, &info) == 0 else { throw DataProtectionError.keyStore("cannot stat \(path)") }
         let first = (Int(info.st_size) - Self.headerSize) / Self.slotSize
@@ -495,7 +560,7 @@ public final class KeyStore: Sendable {
         repairedDuplicates = duplicated.keys.sorted { uuidBytes($0).lexicographicallyPrecedes(uuidBytes($1)) }
     }
 
-    private func readSlot(_ slot: Int) throws -> [UInt8] {
+    func readSlot(_ slot: Int) throws -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: Self.slotSize)
         guard pread(descriptor, &bytes, Self.slotSize, off_t(Self.headerSize + slot * Self.slotSize)) == Self.slotSize
         else {
@@ -504,7 +569,7 @@ public final class KeyStore: Sendable {
         return bytes
     }
 
-    private func writeAndSync(_ bytes: [UInt8], at offset: Int) throws {
+    func writeAndSync(_ bytes: [UInt8], at offset: Int) throws {
         guard pwrite(descriptor, bytes, bytes.count, off_t(offset)) == bytes.count, fsync(descriptor) == 0 else {
             let reason = "cannot write \(path): \(String(cString: strerror(errno)))"
             // A short write leaves a torn slot at the end, which the next append writes over.
@@ -517,7 +582,7 @@ public final class KeyStore: Sendable {
     /// one: a `flock` on one open file is shared by every thread that uses it, so without the
     /// mutex two threads appending at once would both write the same slot, and one user's
     /// key would be lost.
-    private func withFileLock<Result>(_ body: () throws -> Result) throws -> Result {
+    func withFileLock<Result>(_ body: () throws -> Result) throws -> Result {
         try writers.withLock { _ in
             guard descriptor >= 0, flock(descriptor, LOCK_EX) == 0 else {
                 throw DataProtectionError.keyStore("cannot lock \(path)")
@@ -527,7 +592,7 @@ public final class KeyStore: Sendable {
         }
     }
 
-    private func wrapContext(_ user: UUID) -> [UInt8] {
+    func wrapContext(_ user: UUID) -> [UInt8] {
         Array("authlog data key ".utf8) + uuidBytes(user)
     }
 }

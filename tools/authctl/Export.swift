@@ -45,6 +45,7 @@ struct Export: ParsableCommand {
             ("key_check", hex(keys.keyCheck)), ("readable", readable),
         ]
         if let publicKey { header.append(("public_key", hex(publicKey.publicKey))) }
+        if let slot = keys.storedLogSigningSlot { header.append(("log_signing_key", hex(slot))) }
         try out.write(jsonLine(header))
         var checkpoints = try failing {
             try ExportCheckpoints(log: log, head: headCheckpoint, from: from, through: last)

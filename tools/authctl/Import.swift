@@ -96,8 +96,6 @@ struct Import: ParsableCommand {
                 "an export without signed checkpoints (\(format)) proves nothing about who wrote it; after checking it, import it with --allow-unsigned"
             )
         }
-        var signatures = format == ExportFormat.name ? keys.logSigningKey.map { ImportCheckpoints(key: $0) } : nil
-        var verified: [Checkpoint] = []
         guard header["readable"] as? Bool != true else { throw refuse("a --readable export cannot be imported") }
         guard (header["from"] as? NSNumber)?.intValue == 1 else {
             throw refuse("a partial export (not from position 1) cannot be imported")
@@ -107,6 +105,13 @@ struct Import: ParsableCommand {
                 "the export's data keys were wrapped with another key-encryption key; set AUTHLOG_KEK or AUTHLOG_KEK_FILE to it"
             )
         }
+        // A store whose key-encryption key was rotated holds the log's signing key itself.
+        if let text = header["log_signing_key"] as? String {
+            guard let slot = unhex(text) else { throw refuse("log_signing_key is not hex") }
+            do { try keys.adoptLogSigningSlot(slot) } catch { throw refuse("the log's signing key: \(error)") }
+        }
+        var signatures = format == ExportFormat.name ? keys.logSigningKey.map { ImportCheckpoints(key: $0) } : nil
+        var verified: [Checkpoint] = []
         var slots: [[UInt8]] = []
         // The line of each data key, and the users the log erases: an erased user's key never
         // comes back from an older backup's line (the key lines are not signed).
