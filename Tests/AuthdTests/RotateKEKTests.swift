@@ -207,9 +207,11 @@ import Testing
 /// rotate-kek killed at the exact rename (strace fault injection, as InterruptedWriterTests).
 @Suite(.enabled(if: SecretFileTests.strace != nil, "needs strace (and ptrace) to kill at a chosen system call"))
 struct InterruptedRotationTests {
-    /// Killed before its new store is in place (first rename): the old store and old key
-    /// still serve; running it again starts over and finishes.
-    @Test func aRotationKilledBeforeItsStoreMovedLeavesTheOldOne() async throws {
+    /// Killed before its new store is in place (as it clears a stale `keys.rotating`, its
+    /// first unlink, or at its first rename): the old store and old key still serve; running it
+    /// again starts over and finishes.
+    @Test(arguments: ["unlink", "rename"])
+    func aRotationKilledBeforeItsStoreMovedLeavesTheOldOne(at syscall: String) async throws {
         let scratch = try FaultScratch()
         let data = scratch.at("data")
         try WriterKillCampaignTests().prepare(data, users: 10, events: 60)
@@ -217,7 +219,7 @@ struct InterruptedRotationTests {
         let kek = contents(data + "/kek")
         let key = try RotateKEKTests().publicKey(data)
 
-        let killed = try InterruptedWriterTests().authctlKilled(at: "rename", when: 1, ["--data", data, "rotate-kek"])
+        let killed = try InterruptedWriterTests().authctlKilled(at: syscall, when: 1, ["--data", data, "rotate-kek"])
         #expect(killed.status != 0)
         #expect(contents(data + "/keys") == keys && contents(data + "/kek") == kek)
         #expect(try runAuthctl(["--data", data, "verify"]).status == 0)
