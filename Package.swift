@@ -52,13 +52,15 @@ let package = Package(
             name: "AuthService",
             dependencies: ["AuthDomain", "PasswordHashing", "DataProtection", "EventLog", "Projections"]),
 
+        // Request bodies as strict, flat JSON objects (no Hummingbird here, so a fuzzer can link it).
+        .target(name: "RequestJSON"),
         // The HTTP service: routes, problem+json errors, access tokens, limits, metrics.
         .target(
             name: "AuthHTTP",
             dependencies: [
                 "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLog", "EventLogLMDB",
-                "PasswordHashing",
-                "Projections", .product(name: "Hummingbird", package: "hummingbird"),
+                "PasswordHashing", "Projections", "RequestJSON",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]),
         .executableTarget(
@@ -115,7 +117,7 @@ let package = Package(
             name: "AuthdTests",
             dependencies: [
                 "authd", "authctl", "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection",
-                "EventLog", "EventLogLMDB", "LMDB", "TestSupport",
+                "EventLog", "EventLogLMDB", "LMDB", "TestSupport", "RequestJSON",
                 "PasswordHashing", "Projections", .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         .testTarget(

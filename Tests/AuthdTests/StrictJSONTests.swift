@@ -1,7 +1,6 @@
 import Foundation
+import RequestJSON
 import Testing
-
-@testable import AuthHTTP
 
 /// StrictJSON directly: what it reads, and what it refuses with which words.
 @Suite struct StrictJSONTests {
@@ -11,16 +10,15 @@ import Testing
         try StrictJSON.object(Array(text.utf8), allowed: fields)
     }
 
-    /// The detail of the problem `text` is refused with (nil: it was accepted).
+    /// What `text` is refused with (nil: it was accepted).
     func refusal(_ text: String) -> String? {
         do {
             _ = try parse(text)
             return nil
-        } catch let problem as Problem {
-            #expect(problem.status == .badRequest && problem.code == "bad_request")
-            return problem.detail
+        } catch let error as StrictJSONError {
+            return error.description
         } catch {
-            return "not a Problem: \(error)"
+            return "not a StrictJSONError: \(error)"
         }
     }
 
@@ -78,8 +76,10 @@ import Testing
             let detail = refusal(text)
             #expect(detail?.contains(expected) == true, "\(text): \(detail ?? "accepted")")
         }
-        #expect(throws: Problem.self) { try StrictJSON.object([0x7B, 0x00, 0x7D], allowed: fields) }
-        #expect(throws: Problem.self) { try StrictJSON.object([0x7B, 0x22, 0xC3, 0x22, 0x7D], allowed: fields) }
+        #expect(throws: StrictJSONError.self) { try StrictJSON.object([0x7B, 0x00, 0x7D], allowed: fields) }
+        #expect(throws: StrictJSONError.self) {
+            try StrictJSON.object([0x7B, 0x22, 0xC3, 0x22, 0x7D], allowed: fields)
+        }
     }
 
     @Test func onlyApplicationJSONIsJSON() {

@@ -1,7 +1,7 @@
 import Foundation
 
 /// A JSON value of a request body.
-enum JSONValue: Equatable {
+public enum JSONValue: Equatable, Sendable {
     case string(String)
     case number(Double)
     case bool(Bool)
@@ -13,12 +13,13 @@ enum JSONValue: Equatable {
 /// let through: invalid UTF-8, NUL bytes, duplicate keys, unknown fields, nested values,
 /// trailing bytes, numbers outside RFC 8259's grammar (`+1`, `01`, `.5`, `1.`), `\u` escapes
 /// that are not exactly four hex digits, and lone surrogates. A surrogate pair escaped as
-/// `\uD83D\uDE00` is one scalar, as RFC 8259 section 7 says. Every refusal says what was wrong.
-struct StrictJSON {
+/// `\uD83D\uDE00` is one scalar, as RFC 8259 section 7 says. Every refusal is a
+/// ``StrictJSONError`` that says what was wrong; nothing else is thrown.
+public struct StrictJSON {
     /// Whether a Content-Type header names JSON: the media type `application/json` exactly
     /// (case-insensitive, so not `application/jsonfoo`), and if a charset parameter is
     /// given, UTF-8.
-    static func isJSON(contentType: String) -> Bool {
+    public static func isJSON(contentType: String) -> Bool {
         let parts = contentType.split(separator: ";", omittingEmptySubsequences: false).map {
             $0.trimmingCharacters(in: .whitespaces).lowercased()
         }
@@ -30,17 +31,17 @@ struct StrictJSON {
         return true
     }
 
-    static func object(_ bytes: [UInt8], allowed: Set<String>) throws -> [String: JSONValue] {
-        guard !bytes.contains(0) else { throw Problem.badRequest("the body contains a NUL byte") }
+    public static func object(_ bytes: [UInt8], allowed: Set<String>) throws -> [String: JSONValue] {
+        guard !bytes.contains(0) else { throw StrictJSONError("the body contains a NUL byte") }
         guard String(validating: bytes, as: UTF8.self) != nil else {
-            throw Problem.badRequest("the body is not valid UTF-8")
+            throw StrictJSONError("the body is not valid UTF-8")
         }
         var parser = StrictJSON(bytes: bytes)
         parser.skipSpace()
         let object = try parser.parseObject(allowed: allowed)
         parser.skipSpace()
         guard parser.index == bytes.count else {
-            throw Problem.badRequest("unexpected bytes after the JSON object at offset \(parser.index)")
+            throw StrictJSONError("unexpected bytes after the JSON object at offset \(parser.index)")
         }
         return object
     }
@@ -52,7 +53,7 @@ struct StrictJSON {
         while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
     }
 
-    func fail(_ what: String) -> Problem { .badRequest("malformed JSON at offset \(index): \(what)") }
+    func fail(_ what: String) -> StrictJSONError { StrictJSONError("malformed JSON at offset \(index): \(what)") }
 
     mutating func expect(_ byte: UInt8) throws {
         guard index < bytes.count, bytes[index] == byte else {
@@ -63,7 +64,7 @@ struct StrictJSON {
 
     mutating func parseObject(allowed: Set<String>) throws -> [String: JSONValue] {
         guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else {
-            throw Problem.badRequest("the body must be a JSON object")
+            throw StrictJSONError("the body must be a JSON object")
         }
         index += 1
         var result: [String: JSONValue] = [:]
@@ -75,8 +76,8 @@ struct StrictJSON {
         while true {
             skipSpace()
             let key = try parseString()
-            guard allowed.contains(key) else { throw Problem.badRequest("unknown field '\(key)'") }
-            guard result[key] == nil else { throw Problem.badRequest("duplicate field '\(key)'") }
+            guard allowed.contains(key) else { throw StrictJSONError("unknown field '\(key)'") }
+            guard result[key] == nil else { throw StrictJSONError("duplicate field '\(key)'") }
             skipSpace()
             try expect(UInt8(ascii: ":"))
             skipSpace()
@@ -161,7 +162,7 @@ struct StrictJSON {
     mutating func escapedScalar() throws -> UnicodeScalar {
         let value = try hexQuad()
         switch value {
-        case 0: throw Problem.badRequest("a string contains a NUL character")
+        case 0: throw StrictJSONError("a string contains a NUL character")
         case 0xD800...0xDBFF:
             guard bytes.count - index >= 2, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
             else { throw fail("\\u escape of a lone surrogate") }
@@ -246,20 +247,11 @@ struct StrictJSON {
     }
 }
 
-extension Dictionary where Key == String, Value == JSONValue {
-    /// A required string field.
-    func string(_ key: String) throws -> String {
-        guard let value = self[key] else { throw Problem.badRequest("missing field '\(key)'") }
-        guard case .string(let text) = value else { throw Problem.badRequest("field '\(key)' must be a string") }
-        return text
-    }
+/// Why a body is not the flat JSON object ``StrictJSON`` reads: one sentence for the client.
+public struct StrictJSONError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let description: String
 
-    /// An optional string field (absent or null: nil).
-    func optionalString(_ key: String) throws -> String? {
-        switch self[key] {
-        case nil, .null?: return nil
-        case .string(let text)?: return text
-        default: throw Problem.badRequest("field '\(key)' must be a string or null")
-        }
+    init(_ description: String) {
+        self.description = description
     }
 }
