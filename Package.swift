@@ -71,11 +71,13 @@ let package = Package(
                 "Projections", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
+        // The export's JSON lines, parsed and checked field by field (authctl export and import).
+        .target(name: "LogExport", dependencies: ["AuthDomain", "EventLog", "Signatures"]),
         .executableTarget(
             name: "authctl",
             dependencies: [
                 "EventLog", "EventLogLMDB", "AuthDomain", "AuthService", "DataProtection", "PasswordHashing",
-                "Projections", "Signatures",
+                "Projections", "Signatures", "LogExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/authctl"

@@ -4,6 +4,7 @@ import DataProtection
 import EventLog
 import EventLogLMDB
 import Foundation
+import LogExport
 import Projections
 
 struct Import: ParsableCommand {
