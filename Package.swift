@@ -99,6 +99,13 @@ let package = Package(
             dependencies: ["AuthDomain", "DataProtection", "EventLog", "EventLogLMDB", "Projections"],
             path: "tools/projection-bench"
         ),
+        // The fuzz targets of every parser of outside bytes (tools/fuzz/run.sh builds them for
+        // libFuzzer); built as it is here, it replays inputs through a target.
+        .executableTarget(
+            name: "authlog-fuzz",
+            dependencies: ["AccessTokens", "AuthDomain", "EventLog", "LogExport", "PasswordHashing", "RequestJSON"],
+            path: "tools/fuzz/targets"
+        ),
         // Appends in a loop and reports each acknowledgement; the crash-safety test kills it.
         .executableTarget(
             name: "eventlog-crash-probe",
