@@ -13,8 +13,10 @@ public enum JSONValue: Equatable, Sendable {
 /// let through: invalid UTF-8, NUL bytes, duplicate keys, unknown fields, nested values,
 /// trailing bytes, numbers outside RFC 8259's grammar (`+1`, `01`, `.5`, `1.`), `\u` escapes
 /// that are not exactly four hex digits, and lone surrogates. A surrogate pair escaped as
-/// `\uD83D\uDE00` is one scalar, as RFC 8259 section 7 says. Every refusal is a
-/// ``StrictJSONError`` that says what was wrong; nothing else is thrown.
+/// `\uD83D\uDE00` is one scalar, as RFC 8259 section 7 says. A nested value is read to its
+/// end by the same grammar (at most ``maximumDepth`` levels) and comes back as
+/// ``JSONValue/nested``, which no field accepts. Every refusal is a ``StrictJSONError`` that
+/// says what was wrong; nothing else is thrown.
 public struct StrictJSON {
     /// Whether a Content-Type header names JSON: the media type `application/json` exactly
     /// (case-insensitive, so not `application/jsonfoo`), and if a charset parameter is
@@ -93,7 +95,8 @@ public struct StrictJSON {
         }
     }
 
-    mutating func parseValue() throws -> JSONValue {
+    /// A value inside `depth` nested arrays or objects (0 for a field of the body).
+    mutating func parseValue(depth: Int = 0) throws -> JSONValue {
         guard index < bytes.count else { throw fail("missing value") }
         switch bytes[index] {
         case UInt8(ascii: "\""): return .string(try parseString())
@@ -101,7 +104,7 @@ public struct StrictJSON {
         case UInt8(ascii: "f"): return try literal("false", .bool(false))
         case UInt8(ascii: "n"): return try literal("null", .null)
         case UInt8(ascii: "{"), UInt8(ascii: "["):
-            _ = try skipNested()
+            try skipNested(depth: depth + 1)
             return .nested
         default:
             let start = index
@@ -185,24 +188,40 @@ public struct StrictJSON {
         return value
     }
 
-    mutating func skipNested() throws -> Bool {
-        var depth = 0
-        var inString = false
-        while index < bytes.count {
-            let byte = bytes[index]
+    /// The deepest a nested value may go; a deeper one is refused rather than read.
+    static let maximumDepth = 32
+
+    /// Moves past a nested array or object (the `[` or `{` at `index`), read as RFC 8259
+    /// writes it, at `depth` (1 for a field's value). Its keys are not checked against the
+    /// allowed fields: the value as a whole is ``JSONValue/nested``.
+    mutating func skipNested(depth: Int) throws {
+        guard depth <= Self.maximumDepth else { throw fail("nested deeper than \(Self.maximumDepth) levels") }
+        let isObject = bytes[index] == UInt8(ascii: "{")
+        let close = isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
+        index += 1
+        skipSpace()
+        if index < bytes.count, bytes[index] == close {
             index += 1
-            if inString {
-                if byte == UInt8(ascii: "\\") { index += 1 } else if byte == UInt8(ascii: "\"") { inString = false }
-            } else if byte == UInt8(ascii: "\"") {
-                inString = true
-            } else if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") {
-                depth += 1
-            } else if byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") {
-                depth -= 1
-                if depth == 0 { return true }
-            }
+            return
         }
-        throw fail("unterminated value")
+        while true {
+            skipSpace()
+            if isObject {
+                _ = try parseString()
+                skipSpace()
+                try expect(UInt8(ascii: ":"))
+                skipSpace()
+            }
+            _ = try parseValue(depth: depth)
+            skipSpace()
+            guard index < bytes.count else { throw fail("unterminated value") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            try expect(close)
+            return
+        }
     }
 
     mutating func parseString() throws -> String {

@@ -82,6 +82,25 @@ import Testing
         }
     }
 
+    /// A nested value was skipped by counting brackets, so `[}` or `[1 2]` inside a field
+    /// passed as a value; it is read by the grammar now, to a bounded depth.
+    @Test func nestedValuesAreReadByTheGrammar() throws {
+        for text in [
+            #"{"a":[}"#, #"{"a":[1 2]}"#, #"{"a":{"x"}}"#, #"{"a":[1,{"b:""]"}],"b":true}"#, #"{"a":[01]}"#,
+            #"{"a":{"x":1,}}"#, #"{"a":[,]}"#, #"{"a":["\uD800"]}"#, #"{"a":{1:2}}"#, #"{"a":[1]]}"#,
+        ] {
+            #expect(refusal(text) != nil, "\(text) was accepted")
+        }
+        #expect(
+            try parse(#"{"a":[[],{},[{"x":[null,true,-0.5e1,"]}"]}]],"b":{"a":{"a":1}}}"#) == [
+                "a": .nested, "b": .nested,
+            ])
+        let deep = String(repeating: "[", count: 32) + String(repeating: "]", count: 32)
+        #expect(try parse(#"{"a":\#(deep)}"#) == ["a": .nested])
+        let deeper = String(repeating: "[", count: 100_000)
+        #expect(refusal(#"{"a":\#(deeper)}"#)?.contains("nested deeper than 32 levels") == true)
+    }
+
     @Test func onlyApplicationJSONIsJSON() {
         for type in [
             "application/json", "Application/JSON", "application/json; charset=utf-8", "application/json;charset=UTF-8",
