@@ -55,8 +55,9 @@ public struct DataKeyLine: Decodable {
 /// An `event` line, every field checked: integers of the right width and sign, the position
 /// that comes next, a UUID stream, a version from 1, a known event type, a time within
 /// ``ImportedTime`` that matches its RFC 3339 text, actor and correlation id as the service
-/// writes them, base64 payload within the size limit, a 32-byte hash. The hash chain and
-/// stream versions are checked as the batch is stored; the payload by ``checkPayload(decoding:)``.
+/// writes them, base64 payload (spelled as an export spells it) within the size limit, a
+/// 32-byte hash in hex. The hash chain and stream versions are checked as the batch is
+/// stored; the payload by ``checkPayload(decoding:)``.
 public struct EventLine: Decodable {
     public let position: UInt64
     public let stream: String
@@ -98,7 +99,11 @@ public struct EventLine: Decodable {
         guard ["system", "anonymous"].contains(actor) || UUID(uuidString: actor) != nil else {
             throw ImportFault("actor \(actor) is neither a user id, system nor anonymous")
         }
-        guard let bytes = Data(base64Encoded: payload) else { throw ImportFault("payload is not base64") }
+        // Base64 as the export writes it, padded and with zero spare bits: Foundation also
+        // reads other spellings of the same bytes, which an export never holds.
+        guard let bytes = Data(base64Encoded: payload), bytes.base64EncodedString() == payload else {
+            throw ImportFault("payload is not base64 as an export writes it")
+        }
         guard let hashBytes = unhex(hash), hashBytes.count == 32 else {
             throw ImportFault("hash is not 32 bytes of hex")
         }
