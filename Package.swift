@@ -119,7 +119,7 @@ let package = Package(
         .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing"]),
         .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection", "COpenSSL"]),
         .testTarget(name: "AccessTokensTests", dependencies: ["AccessTokens", "EventLog", "Signatures"]),
-        .testTarget(name: "LogExportTests", dependencies: ["LogExport"]),
+        .testTarget(name: "LogExportTests", dependencies: ["LogExport", "authlog-fuzz", "TestSupport"]),
         // Helpers the black-box tests share: finding the built executables, running them.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "AuthctlTests", dependencies: ["authctl", "authd", "EventLog", "TestSupport"]),
