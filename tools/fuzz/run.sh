@@ -4,7 +4,8 @@
 #   tools/fuzz/run.sh TARGET|all SECONDS [libFuzzer options...]
 #                                       run each target for SECONDS on a fresh copy of its
 #                                       committed corpus (tools/fuzz/corpus/TARGET)
-#   tools/fuzz/run.sh seeds             write the seed corpus again from the code
+#   tools/fuzz/run.sh seeds             write the seed corpus again from the code (files of
+#                                       other names, such as found inputs, are kept)
 #
 # Targets: payload envelope export-line strict-json phc tokens jwt (tools/fuzz/targets).
 # The build goes to .build-fuzz (git-ignored); the corpus the run grows, its log and any
@@ -23,7 +24,6 @@ corpus=tools/fuzz/corpus
 
 if [ "${1:-}" = seeds ]; then
     swift build --product authlog-fuzz
-    rm -rf "$corpus"
     "$(swift build --show-bin-path)/authlog-fuzz" seeds "$corpus" Tests/Golden/export-v2/export.jsonl
     exit 0
 fi
