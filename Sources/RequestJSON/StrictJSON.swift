@@ -11,8 +11,9 @@ public enum JSONValue: Equatable, Sendable {
 
 /// Parses a request body that must be one flat JSON object, refusing what lenient parsers
 /// let through: invalid UTF-8, NUL bytes, duplicate keys, unknown fields, nested values,
-/// trailing bytes, numbers outside RFC 8259's grammar (`+1`, `01`, `.5`, `1.`), `\u` escapes
-/// that are not exactly four hex digits, and lone surrogates. A surrogate pair escaped as
+/// trailing bytes, numbers outside RFC 8259's grammar (`+1`, `01`, `.5`, `1.`) or beyond a
+/// Double (`1e400`), `\u` escapes that are not exactly four hex digits, and lone
+/// surrogates. A surrogate pair escaped as
 /// `\uD83D\uDE00` is one scalar, as RFC 8259 section 7 says. A nested value is read to its
 /// end by the same grammar (at most ``maximumDepth`` levels) and comes back as
 /// ``JSONValue/nested``, which no field accepts. Every refusal is a ``StrictJSONError`` that
@@ -112,6 +113,8 @@ public struct StrictJSON {
             guard let number = Double(String(decoding: bytes[start..<index], as: UTF8.self)) else {
                 throw fail("not a value")
             }
+            // In the grammar but beyond any Double (`1e400`): refused, never read as infinity.
+            guard number.isFinite else { throw fail("a number out of range") }
             return .number(number)
         }
     }

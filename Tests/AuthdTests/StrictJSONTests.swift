@@ -101,6 +101,19 @@ import Testing
         #expect(refusal(#"{"a":\#(deeper)}"#)?.contains("nested deeper than 32 levels") == true)
     }
 
+    /// `1e400` is in the grammar but no Double holds it: it was read as infinity, a value no
+    /// JSON parser gives back (Foundation's refuses it), so it is refused by name.
+    @Test func numbersNoDoubleHoldsAreRefused() throws {
+        for text in ["1e400", "-1.5e44444", "[1e999]"] {
+            #expect(refusal(#"{"a":\#(text)}"#)?.contains("out of range") == true, "\(text) was accepted")
+        }
+        #expect(
+            try parse(#"{"a":1.7976931348623157e308,"b":4.9e-324}"#) == [
+                "a": .number(.greatestFiniteMagnitude), "b": .number(4.9e-324),
+            ])
+        #expect(try parse(#"{"a":1e-400}"#) == ["a": .number(0)])
+    }
+
     @Test func onlyApplicationJSONIsJSON() {
         for type in [
             "application/json", "Application/JSON", "application/json; charset=utf-8", "application/json;charset=UTF-8",
