@@ -36,30 +36,44 @@ let package = Package(
         .target(name: "AccessTokens", dependencies: ["COpenSSL", "DataProtection", "EventLog", "Signatures"]),
         // Personal data protection: AES-256-GCM, the key-encryption key, the data-key store.
         .target(name: "DataProtection", dependencies: ["COpenSSL", "Signatures"]),
-        // Users: commands, events, the pure decide/evolve functions, tokens and password policy.
+        // Users: commands, events, the pure decide/evolve functions, tokens and password policy,
+        // the read rules, and the ports the shell and the HTTP layer are given (`UserStateSource`,
+        // `UserReads`).
         .target(
             name: "AuthDomain", dependencies: ["EventLog", "COpenSSL"],
             resources: [.copy("Resources/common-passwords.txt"), .copy("Resources/common-passwords.LICENSE.txt")]),
 
+        // The codec between the domain's events and the log's bytes: personal fields sealed
+        // with each user's data key. Every reader and writer of user events goes through it.
+        .target(name: "EventSealing", dependencies: ["AuthDomain", "DataProtection", "EventLog"]),
+
         // Projections of the log: the User table and the role index, kept in the append's
-        // transaction, rebuilt into a spare generation; and the read API over them.
+        // transaction, rebuilt into a spare generation; the read API over them (`UserQueries`,
+        // serving `UserReads`) and `ProjectedUserStates` (serving `UserStateSource`).
         .target(
             name: "Projections",
-            dependencies: ["AuthDomain", "DataProtection", "EventLog", "EventLogLMDB", "LMDB"],
+            dependencies: ["AuthDomain", "DataProtection", "EventLog", "EventLogLMDB", "EventSealing", "LMDB"],
             path: "projections"),
         // The shell around the domain: loads, decides, appends with retries; hashing pool; mail.
+        // It reads users through `UserStateSource` (a projection or a fold, injected) and the
+        // log through the `EventLog` protocol: no storage module below it.
         .target(
             name: "AuthService",
-            dependencies: ["AuthDomain", "PasswordHashing", "DataProtection", "EventLog", "Projections"]),
+            dependencies: [
+                "AuthDomain", "PasswordHashing", "DataProtection", "EventLog", "EventSealing",
+            ]),
 
         // Request bodies as strict, flat JSON objects (no Hummingbird here, so a fuzzer can link it).
         .target(name: "RequestJSON"),
-        // The HTTP service: routes, problem+json errors, access tokens, limits, metrics.
+        // The HTTP service: routes, problem+json errors, access tokens, limits, metrics. No storage
+        // module: reads go through `UserReads`, the storage's figures through `ServerGauges`
+        // (both injected by authd). DataProtection and PasswordHashing only for their errors
+        // (a full key store, a busy hashing pool), which become 503s.
         .target(
             name: "AuthHTTP",
             dependencies: [
-                "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLog", "EventLogLMDB",
-                "PasswordHashing", "Projections", "RequestJSON",
+                "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLog", "PasswordHashing",
+                "RequestJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]),
@@ -76,8 +90,8 @@ let package = Package(
         .executableTarget(
             name: "authctl",
             dependencies: [
-                "EventLog", "EventLogLMDB", "AuthDomain", "AuthService", "DataProtection", "PasswordHashing",
-                "Projections", "Signatures", "LogExport",
+                "EventLog", "EventLogLMDB", "EventSealing", "AuthDomain", "AuthService", "DataProtection",
+                "PasswordHashing", "Projections", "Signatures", "LogExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/authctl"
@@ -116,7 +130,7 @@ let package = Package(
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog"]),
         .testTarget(name: "AuthDomainTests", dependencies: ["AuthDomain", "EventLog"]),
-        .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing"]),
+        .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing", "CArgon2"]),
         .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection", "COpenSSL"]),
         .testTarget(name: "AccessTokensTests", dependencies: ["AccessTokens", "EventLog", "Signatures"]),
         .testTarget(name: "LogExportTests", dependencies: ["LogExport", "authlog-fuzz", "TestSupport"]),
@@ -134,7 +148,7 @@ let package = Package(
             name: "ProjectionsTests",
             dependencies: [
                 "Projections", "AuthService", "AuthDomain", "PasswordHashing", "DataProtection", "EventLog",
-                "EventLogLMDB", "LMDB",
+                "EventLogLMDB", "EventSealing", "LMDB",
             ]),
         .testTarget(
             name: "AuthServiceTests",

@@ -3,6 +3,7 @@ import DataProtection
 import Dispatch
 import EventLog
 import EventLogLMDB
+import EventSealing
 import Foundation
 import LMDB
 import Synchronization

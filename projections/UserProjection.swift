@@ -2,6 +2,7 @@ import AuthDomain
 import DataProtection
 import EventLog
 import EventLogLMDB
+import EventSealing
 import Foundation
 import LMDB
 import Synchronization
@@ -95,6 +96,10 @@ public final class UserProjection: TransactionalProjector, Sendable {
 
     // MARK: Keeping current
 
+    /// Runs on the log's writer thread inside the batch's write transaction: folds events a
+    /// writer without the projector appended, then this one (an AES-GCM open of the event and
+    /// of the row, and a seal of the row, only when the event has personal fields). The steps
+    /// and why they stay there: docs/architecture.md, "What runs on the writer thread".
     public func project(_ event: RecordedEvent, in txn: borrowing Transaction) throws {
         guard var entry = try entry(in: txn) else { return }  // not built yet: the build folds it
         guard event.position > entry.checkpoint else { return }

@@ -2,15 +2,17 @@ import AuthDomain
 import DataProtection
 import EventLog
 import EventLogLMDB
+import EventSealing
 import Foundation
 import LMDB
 
-/// The read API over the projections, shared by the HTTP layer and authctl.
+/// The read API over the projections, shared by the HTTP layer and authctl: the
+/// projection-backed ``UserReads``.
 ///
 /// Every query runs in its own LMDB read transaction: it never waits for the writer and sees
 /// one consistent snapshot (one generation of the projection). Personal fields are opened
 /// with the user's data key as they are read; erased users come back with them empty.
-public struct UserQueries: Sendable {
+public struct UserQueries: UserReads {
     let projection: UserProjection
 
     public init(_ projection: UserProjection) {
@@ -45,12 +47,7 @@ public struct UserQueries: Sendable {
 
     // MARK: The role index
 
-    /// A page of users by role, ordered by id (registration order), live users first.
-    public struct Page: Sendable {
-        public var users: [UserState]
-        /// Pass back to get the next page; `nil` on the last one. Opaque.
-        public var nextCursor: String?
-    }
+    public typealias Page = UserPage
 
     public func users(role: Role, includeDeleted: Bool = false, limit: Int = 50, after cursor: String? = nil) throws
         -> Page
@@ -126,37 +123,8 @@ public struct UserQueries: Sendable {
 
     // MARK: Time travel and audit
 
-    /// Where to stop folding: at a log position, or at an instant (events recorded at or before it).
-    public enum Moment: Hashable, Sendable {
-        case position(UInt64)
-        case instant(Timestamp)
-
-        /// A log position (digits) or an RFC 3339 instant, with or without fractional seconds.
-        public init?(parsing text: String) {
-            if let position = UInt64(text) {
-                self = .position(position)
-                return
-            }
-            let formatter = ISO8601DateFormatter()
-            for options: ISO8601DateFormatter.Options in [
-                [.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime],
-            ] {
-                formatter.formatOptions = options
-                if let date = formatter.date(from: text) {
-                    self = .instant(Timestamp(date))
-                    return
-                }
-            }
-            return nil
-        }
-
-        func includes(_ event: RecordedEvent) -> Bool {
-            switch self {
-            case .position(let position): return event.position <= position
-            case .instant(let instant): return event.recordedAt <= instant
-            }
-        }
-    }
+    public typealias Moment = ReadMoment
+    public typealias AuditEntry = AuthDomain.AuditEntry
 
     /// The user as they were at `moment`, by folding their stream up to it; `nil` if they did
     /// not exist yet.
@@ -188,18 +156,6 @@ public struct UserQueries: Sendable {
         }
         return roles.filter { $0.value.role == role && !$0.value.deleted }.map(\.key)
             .sorted { uuidKey($0).lexicographicallyPrecedes(uuidKey($1)) }
-    }
-
-    /// One line of a user's audit trail.
-    public struct AuditEntry: Hashable, Sendable {
-        public var position: UInt64
-        public var recordedAt: Timestamp
-        public var type: String
-        public var actor: String
-        public var correlationID: String
-        /// Field (the seed's snake_case name) -> new value. Secrets (password_hash, token
-        /// hashes) appear as "changed", never with a value.
-        public var changes: [String: String]
     }
 
     /// The user's events in order, each with what it changed.
@@ -240,22 +196,5 @@ public struct UserQueries: Sendable {
             changes[field] = "changed"
         }
         return changes
-    }
-}
-
-/// A query that cannot be answered as asked.
-public enum QueryError: Error, Hashable, Sendable, CustomStringConvertible {
-    case invalidCursor
-    /// The log exists but its projections were never built (an import or a seed of an older
-    /// release, or a copied `data.mdb`): read-only callers cannot build them.
-    case projectionsMissing(directory: String)
-
-    public var description: String {
-        switch self {
-        case .invalidCursor: return "the cursor is not one this query returned"
-        case .projectionsMissing(let directory):
-            return "\(directory) holds an event log but no projections yet: run `authctl --data \(directory) rebuild` "
-                + "(or start authd once) to build them"
-        }
     }
 }

@@ -33,13 +33,8 @@ public struct TokenHash: Hashable, Sendable, CustomStringConvertible {
     private static func digest(_ input: UnsafeBufferPointer<UInt8>, into words: inout (UInt64, UInt64, UInt64, UInt64))
     {
         withUnsafeMutableBytes(of: &words) { out in
-            let output = out.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            // `SHA256()` looks the algorithm up on every call; the fetched one skips that.
-            if let algorithm = SHA256Algorithm.fetched.pointer {
-                var length: UInt32 = 0
-                if EVP_Digest(input.baseAddress, input.count, output, &length, algorithm, nil) == 1 { return }
-            }
-            _ = SHA256(input.baseAddress, input.count, output)
+            SHA256Digest.digest(
+                input.baseAddress, count: input.count, into: out.baseAddress!.assumingMemoryBound(to: UInt8.self))
         }
     }
 
@@ -62,17 +57,5 @@ public struct TokenHash: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Hex: what audit output shows of a token.
-    public var description: String { bytes.map { String($0, radix: 16).leftPadded(2) }.joined() }
-}
-
-/// OpenSSL's SHA-256, fetched once. A fetched `EVP_MD` is immutable, so threads share it.
-private struct SHA256Algorithm: @unchecked Sendable {
-    let pointer: OpaquePointer?
-    static let fetched = SHA256Algorithm(pointer: EVP_MD_fetch(nil, "SHA256", nil))
-}
-
-extension String {
-    func leftPadded(_ width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
-    }
+    public var description: String { Hex.encode(bytes) }
 }

@@ -1,17 +1,13 @@
 import AccessTokens
 import AuthDomain
 import AuthService
-import DataProtection
 import EventLog
-import EventLogLMDB
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
-import PasswordHashing
-import Projections
 import RequestJSON
 import Synchronization
 
@@ -91,9 +87,10 @@ public final class AuthServer: Sendable {
 
     let configuration: Configuration
     let service: AuthService
-    let queries: UserQueries
-    let log: LMDBEventLog
-    let pool: HashingPool
+    /// The read side (the projections in authd), behind the port the domain defines.
+    let reads: any UserReads
+    /// The storage's and the hashing pool's figures for the metrics page, read per render.
+    let gauges: @Sendable () -> ServerGauges
     let tokens: AccessTokenIssuer
     let verified = VerifiedTokenCache(capacity: 100_000)
     /// Per client address and route group: login, refresh, reset confirmation.
@@ -110,14 +107,13 @@ public final class AuthServer: Sendable {
     let logger: Logger
 
     public init(
-        configuration: Configuration, service: AuthService, queries: UserQueries, log: LMDBEventLog, pool: HashingPool,
-        tokens: AccessTokenIssuer, logger: Logger
+        configuration: Configuration, service: AuthService, reads: any UserReads,
+        gauges: @escaping @Sendable () -> ServerGauges = { ServerGauges() }, tokens: AccessTokenIssuer, logger: Logger
     ) {
         self.configuration = configuration
         self.service = service
-        self.queries = queries
-        self.log = log
-        self.pool = pool
+        self.reads = reads
+        self.gauges = gauges
         self.tokens = tokens
         self.limiter = RateLimiter(capacity: configuration.rateLimitPerMinute, period: 60)
         self.registrations = RateLimiter(capacity: configuration.registrationRateLimitPerMinute, period: 60)

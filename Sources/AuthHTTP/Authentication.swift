@@ -14,9 +14,8 @@ struct Caller {
 
 extension AuthServer {
     /// The caller of a request with `Authorization: Bearer <access token>`: a valid token
-    /// (signature by one of our keys, EdDSA only, issuer, audience, time), for a user who is
-    /// not deleted, whose session is still the one the token names, and who has not had
-    /// their tokens revoked since it was issued.
+    /// (signature by one of our keys, EdDSA only, issuer, audience, time) that the user's
+    /// current state still accepts (``UserState/acceptsAccessToken(session:issuedAt:)``).
     func caller(_ request: Request) throws -> Caller {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
             throw Problem.unauthorized
@@ -24,12 +23,9 @@ extension AuthServer {
         let token = String(header.dropFirst(7))
         let now = Int64(Date().timeIntervalSince1970)
         let claims = try verified.claims(for: token, now: now) { try tokens.verify(token, now: now) }
-        guard let user = try queries.user(id: claims.subject, includePersonal: false), !user.isDeleted,
-            user.session?.id == claims.sessionID
+        guard let user = try reads.user(id: claims.subject, includePersonal: false),
+            user.acceptsAccessToken(session: claims.sessionID, issuedAt: claims.issuedAt)
         else { throw Problem.unauthorized }
-        if let revoked = user.tokensValidAfter, claims.issuedAt < revoked.microsecondsSince1970 / 1_000_000 {
-            throw Problem.unauthorized
-        }
         return Caller(id: user.id, role: user.role, sessionID: claims.sessionID)
     }
 

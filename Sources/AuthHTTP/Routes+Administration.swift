@@ -32,9 +32,9 @@ extension AuthServer {
         }
         self.on(router, .get, "/v1/users/:id/events") { request, context in
             let caller = try self.caller(request)
-            guard caller.role == .admin else { throw Rejection.forbidden }
+            guard ReadRules.mayReadAuditTrail(role: caller.role) else { throw Rejection.forbidden }
             let id = try self.user(context.parameters.get("id"))
-            let trail = try self.queries.auditTrail(id: id)
+            let trail = try self.reads.auditTrail(id: id)
             guard !trail.isEmpty else { throw Problem.notFound }
             return try self.json([
                 "events": trail.map {

@@ -3,38 +3,38 @@ import AuthService
 import EventLog
 import Foundation
 import Hummingbird
-import Projections
 
 extension AuthServer {
     func addUserRoutes(to router: Router<AuthRequestContext>) {
         self.on(router, .get, "/v1/users/me") { request, context in
             let caller = try self.caller(request)
-            guard let user = try self.queries.user(id: caller.id) else { throw Problem.notFound }
+            guard let user = try self.reads.user(id: caller.id, includePersonal: true) else { throw Problem.notFound }
             return self.respond(user)
         }
         self.on(router, .get, "/v1/users/:id") { request, context in
             let caller = try self.caller(request)
             let id = try self.user(context.parameters.get("id"))
-            guard caller.id == id || caller.role == .admin || caller.role == .manager else { throw Rejection.forbidden }
+            guard ReadRules.mayRead(id, reader: caller.id, role: caller.role) else { throw Rejection.forbidden }
             if let asOf = request.uri.queryParameters.get("as_of") {
-                guard caller.role == .admin else { throw Rejection.forbidden }
-                guard let moment = UserQueries.Moment(parsing: asOf) else {
+                guard ReadRules.mayReadPast(role: caller.role) else { throw Rejection.forbidden }
+                guard let moment = ReadMoment(parsing: asOf) else {
                     throw Problem.badRequest("as_of must be an RFC 3339 time or a log position")
                 }
-                guard let user = try self.queries.user(id: id, asOf: moment) else { throw Problem.notFound }
+                guard let user = try self.reads.user(id: id, asOf: moment) else { throw Problem.notFound }
                 return self.respond(user)
             }
-            guard let user = try self.queries.user(id: id), !user.isErased || caller.role == .admin else {
+            guard let user = try self.reads.user(id: id, includePersonal: true), ReadRules.shows(user, to: caller.role)
+            else {
                 throw Problem.notFound
             }
             return self.respond(user)
         }
         self.on(router, .get, "/v1/users") { request, context in
             let caller = try self.caller(request)
-            guard caller.role == .admin || caller.role == .manager else { throw Rejection.forbidden }
+            guard ReadRules.mayList(role: caller.role) else { throw Rejection.forbidden }
             let query = request.uri.queryParameters
             if let email = query.get("email") {
-                let users = try self.queries.user(email: email).map { [$0] } ?? []
+                let users = try self.reads.user(email: email).map { [$0] } ?? []
                 return self.page(users, next: nil)
             }
             guard let roleName = query.get("role"), let role = Role(rawValue: roleName.uppercased()) else {
@@ -44,7 +44,7 @@ extension AuthServer {
             guard (1...1_000).contains(limit) else { throw Problem.badRequest("limit must be 1 to 1000") }
             let includeDeleted = query.get("include_deleted") == "true"
             do {
-                let page = try self.queries.users(
+                let page = try self.reads.users(
                     role: role, includeDeleted: includeDeleted, limit: limit, after: query.get("cursor"))
                 return self.page(page.users, next: page.nextCursor)
             } catch QueryError.invalidCursor {

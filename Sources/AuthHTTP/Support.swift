@@ -2,7 +2,6 @@ import AccessTokens
 import AuthDomain
 import Dispatch
 import EventLog
-import EventLogLMDB
 import Foundation
 import Hummingbird
 import Synchronization
@@ -75,21 +74,21 @@ final class Metrics: Sendable {
 
     func render(server: AuthServer) -> String {
         var out = renderRequests()
-        let commits = server.log.groupCommitStatistics
-        out += "# TYPE authlog_appends_total counter\nauthlog_appends_total \(commits.jobs)\n"
-        out += "# TYPE authlog_appended_events_total counter\nauthlog_appended_events_total \(commits.weight)\n"
-        out += "# TYPE authlog_commits_total counter\nauthlog_commits_total \(commits.batches)\n"
+        let gauges = server.gauges()
+        out += "# TYPE authlog_appends_total counter\nauthlog_appends_total \(gauges.appends)\n"
+        out += "# TYPE authlog_appended_events_total counter\nauthlog_appended_events_total \(gauges.appendedEvents)\n"
+        out += "# TYPE authlog_commits_total counter\nauthlog_commits_total \(gauges.commits)\n"
         out += "# TYPE authlog_group_commit_batch_appends histogram\n"
         var cumulative: UInt64 = 0
-        for (index, bound) in GroupCommitStatistics.batchSizeBounds.enumerated() {
-            cumulative += commits.batchesBySize[index]
+        for (index, bound) in gauges.batchSizeBounds.enumerated() {
+            cumulative += index < gauges.commitsByBatchSize.count ? gauges.commitsByBatchSize[index] : 0
             out += "authlog_group_commit_batch_appends_bucket{le=\"\(bound)\"} \(cumulative)\n"
         }
-        out += "authlog_group_commit_batch_appends_bucket{le=\"+Inf\"} \(commits.batches)\n"
-        out += "authlog_group_commit_batch_appends_sum \(commits.jobs)\n"
-        out += "authlog_group_commit_batch_appends_count \(commits.batches)\n"
-        out += "# TYPE authlog_kdf_queue_depth gauge\nauthlog_kdf_queue_depth \(server.pool.queueDepth)\n"
-        let checkpoint = (try? server.queries.checkpoint()) ?? 0
+        out += "authlog_group_commit_batch_appends_bucket{le=\"+Inf\"} \(gauges.commits)\n"
+        out += "authlog_group_commit_batch_appends_sum \(gauges.appends)\n"
+        out += "authlog_group_commit_batch_appends_count \(gauges.commits)\n"
+        out += "# TYPE authlog_kdf_queue_depth gauge\nauthlog_kdf_queue_depth \(gauges.kdfQueueDepth)\n"
+        let checkpoint = (try? server.reads.checkpoint()) ?? 0
         out +=
             "# TYPE authlog_projection_checkpoint gauge\nauthlog_projection_checkpoint{projection=\"users\"} \(checkpoint)\n"
         return out

@@ -52,9 +52,8 @@ enum UserJSON {
 
     /// The id as `uuidString.lowercased()` spells it, without making either string.
     static func writeLowercase(_ id: UUID, to out: inout [UInt8]) {
-        let hex: StaticString = "0123456789abcdef"
         withUnsafeBytes(of: id.uuid) { bytes in
-            hex.withUTF8Buffer { digits in
+            Hex.digits.withUnsafeBufferPointer { digits in
                 for (index, byte) in bytes.enumerated() {
                     if index == 4 || index == 6 || index == 8 || index == 10 { out.append(0x2D) }
                     out.append(digits[Int(byte >> 4)])

@@ -63,18 +63,21 @@ extension AuthService {
 }
 
 extension AuthService {
-    /// Erases the user's personal data for good (ADMIN or the system): appends `UserErased`
-    /// with the release of the email and Stripe claims, destroys the data key (its slot in
-    /// the key store is overwritten and synced), and deletes the user's waiting mail. Every
-    /// sealed field of the stream is unreadable afterwards; the events' types, times and
-    /// actors stay, and the hash chain still verifies.
+    /// Erases the user's personal data for good (ADMIN or the system), in two steps: appends
+    /// `UserErased` with the release of the email and Stripe claims, then destroys the data
+    /// key (``destroyDataKey(ofErased:)``, its slot overwritten and synced) and deletes the
+    /// user's waiting mail. Every sealed field of the stream is unreadable afterwards; the
+    /// events' types, times and actors stay, and the hash chain still verifies.
+    ///
+    /// Erasing an erased user appends nothing and runs the second step again, which finishes
+    /// an erase stopped after its event (a killed process): the key and the waiting mail
+    /// (found by the user's id, since their address can no longer be read) are removed.
     @discardableResult
     public func erase(_ userID: UUID, actor: Actor, correlationID: String) async throws -> UserState {
         let before = try load(userID)
         if before.isErased {
-            // Erased before: nothing to append. An erase stopped between its event and the
-            // key's destruction (a killed process) is finished here.
-            try keys.destroyDataKey(for: userID)
+            try destroyDataKey(ofErased: before)
+            try await mailer.purge(user: userID)
             return before
         }
         let erased = try await execute(
@@ -92,8 +95,19 @@ extension AuthService {
                 return claims
             },
             command: { _ in Erase(actor: actor) })
-        try keys.destroyDataKey(for: userID)
+        try destroyDataKey(ofErased: erased)
+        try await mailer.purge(user: userID)
+        // Mail queued by a release whose messages did not name their user.
         if !before.email.isEmpty { try await mailer.purge(recipient: before.email) }
         return erased
+    }
+
+    /// The erase's second step: destroys the data key of `user`, whose stream records
+    /// `UserErased` (its slot in the key store is overwritten and synced). Nothing else
+    /// destroys a key of a user who exists, and no read does: a state that is not erased is
+    /// refused with ``Rejection/forbidden``. Destroying a key already gone does nothing.
+    public func destroyDataKey(ofErased user: UserState) throws {
+        guard user.isErased else { throw Rejection.forbidden }
+        try keys.destroyDataKey(for: user.id)
     }
 }

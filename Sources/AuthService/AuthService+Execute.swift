@@ -1,32 +1,19 @@
 import AuthDomain
 import DataProtection
 import EventLog
+import EventSealing
 import Foundation
-import Projections
 
 extension AuthService {
-    /// The user as the fold of their stream (an empty state when there is none).
+    /// The user as the fold of their stream (an empty state when there is none), from
+    /// ``states`` (the projection's row when it is current, the fold otherwise: the same
+    /// answer either way).
     ///
-    /// Personal fields are opened with the user's data key as they are read; once the key is
-    /// destroyed they come back empty. Finding an erased user whose key still exists (an erase
-    /// interrupted between its event and the key's destruction) completes the erase.
-    ///
-    /// With a projection attached it reads the user's row (one look-up) when the row is at the
-    /// stream's current version, and folds the stream otherwise (a writer without the
-    /// projector appended meanwhile): the answer is the same either way.
+    /// Personal fields are opened with the user's data key; once the key is destroyed they
+    /// come back empty. A read has no side effect: an erase interrupted between its event and
+    /// the key's destruction is finished by erasing again (``erase(_:actor:correlationID:)``).
     public func load(_ id: UUID) throws -> UserState {
-        if let projection, let row = try projection.user(id: id), row.version == (try log.currentVersion(of: id)) {
-            if row.isErased { try keys.destroyDataKey(for: id) }
-            return row
-        }
-        let recorded = try log.readStream(id, from: 1)
-        var state = UserState(id: id)
-        for event in recorded {
-            let decoded = try sealing.decode(event)
-            state = state.evolve(decoded, at: event.recordedAt)
-        }
-        if state.isErased { try keys.destroyDataKey(for: id) }
-        return state
+        try states.state(of: id)
     }
 
     /// Decides `command` against the user's current state and appends what it decided,

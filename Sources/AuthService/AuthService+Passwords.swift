@@ -22,7 +22,7 @@ extension AuthService {
                     \(token.text)
 
                     If it was not you, ignore this message: your password stays as it is.
-                    """))
+                    """, user: id))
     }
 
     /// Sets a new password with a reset token; ends every session of the user.

@@ -29,7 +29,7 @@ extension AuthService {
         let phone = try form.phone.flatMap { phone throws(Rejection) in try ProfileField.phone(phone) }
         let password = try configuration.passwordPolicy.check(form.password)
         // Spare the hashing cost for an address that is plainly taken; the claim decides races.
-        if try log.owner(of: email.claimKey, in: EmailAddress.claimScope) != nil { throw Rejection.emailTaken }
+        if try states.owner(ofEmail: email) != nil { throw Rejection.emailTaken }
         let hashing = configuration.hashing
         let passwordHash = try await pool.run { try hashing.hash(password) }
         let id = UUID.timeOrdered(at: clock())
@@ -57,7 +57,7 @@ extension AuthService {
     /// The user holding `email`, if the address is valid and taken.
     public func userID(forEmail email: String) throws -> UUID? {
         guard let address = try? EmailAddress(email) else { return nil }
-        return try log.owner(of: address.claimKey, in: EmailAddress.claimScope)
+        return try states.owner(ofEmail: address)
     }
 
     func mailVerification(_ token: UserToken, to user: UserState) async throws {
@@ -68,6 +68,6 @@ extension AuthService {
                     Confirm your email address with this token (it works once, for \(configuration.rules.verificationTokenLifetime / 3_600_000_000) hours):
 
                     \(token.text)
-                    """))
+                    """, user: user.id))
     }
 }

@@ -1,15 +1,17 @@
 import AuthDomain
 import DataProtection
 import EventLog
+import EventSealing
 import Foundation
 import PasswordHashing
-import Projections
 
 /// The imperative shell around the user commands: loads a user's stream, lets the pure
 /// `decide` choose events, appends them with the version it decided from (retrying on
 /// conflict), hashes passwords in the pool, generates tokens, and mails them.
 ///
-/// Everything it touches is injected: the log, the clock, the randomness, the mailer.
+/// Everything it touches is injected: the log, the source of users' current states, the
+/// clock, the randomness, the mailer. It knows the log only through the `EventLog` protocol
+/// and users' states only through ``UserStateSource``: no storage module is below it.
 public final class AuthService: Sendable {
     public struct Configuration: Sendable {
         public var passwordPolicy: PasswordPolicy
@@ -36,8 +38,9 @@ public final class AuthService: Sendable {
     /// Each user's data key: personal fields in event payloads are sealed with it.
     public let keys: KeyStore
     let sealing: UserEventSealing
-    /// The projected User table, when one is kept current beside the log.
-    let projection: UserQueries?
+    /// Where users' current states are read before deciding: the projection when the caller
+    /// keeps one beside the log, the fold of the user's stream otherwise.
+    public let states: any UserStateSource
     public let configuration: Configuration
     let pool: HashingPool
     let mailer: any Mailer
@@ -49,13 +52,13 @@ public final class AuthService: Sendable {
 
     public init(
         log: any EventLog, keys: KeyStore, configuration: Configuration, pool: HashingPool, mailer: any Mailer,
-        projection: UserQueries? = nil, clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() },
+        states: (any UserStateSource)? = nil, clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() },
         random: @escaping @Sendable (Int) -> [UInt8] = { count in (try? SecureBytes.random(count)) ?? [] }
     ) throws {
         self.log = log
         self.keys = keys
         self.sealing = UserEventSealing(keys: keys)
-        self.projection = projection
+        self.states = states ?? FoldedUserStates(log: log, keys: keys)
         self.configuration = configuration
         self.pool = pool
         self.mailer = mailer

@@ -6,11 +6,15 @@ public struct MailMessage: Hashable, Sendable {
     public var to: String
     public var subject: String
     public var body: String
+    /// The user the message is about: erasure finds their waiting mail by it, even once
+    /// their address can no longer be read.
+    public var user: UUID?
 
-    public init(to: String, subject: String, body: String) {
+    public init(to: String, subject: String, body: String, user: UUID? = nil) {
         self.to = to
         self.subject = subject
         self.body = body
+        self.user = user
     }
 }
 
@@ -19,10 +23,14 @@ public protocol Mailer: Sendable {
     func send(_ message: MailMessage) async throws
     /// Deletes every message to `recipient` still held (erasure); nothing if none is kept.
     func purge(recipient: String) async throws
+    /// Deletes every message about `user` still held (erasure, also when it is finished by
+    /// a second run whose address is gone); nothing if none is kept.
+    func purge(user: UUID) async throws
 }
 
 extension Mailer {
     public func purge(recipient: String) async throws {}
+    public func purge(user: UUID) async throws {}
 }
 
 /// The default mailer: each message becomes one file in a Maildir (`tmp/`, `new/`, `cur/`)
@@ -45,7 +53,7 @@ public struct MaildirMailer: Mailer {
         let text = """
             From: \(sender)\r
             To: \(message.to)\r
-            Subject: \(message.subject)\r
+            \(message.user.map { "X-Authlog-User: \($0.uuidString.lowercased())\r\n" } ?? "")Subject: \(message.subject)\r
             Date: \(Self.rfc5322Date())\r
             Message-ID: <\(name)@authlog>\r
             MIME-Version: 1.0\r
@@ -60,12 +68,21 @@ public struct MaildirMailer: Mailer {
     }
 
     public func purge(recipient: String) async throws {
+        try purge(where: "\r\nTo: \(recipient)\r\n")
+    }
+
+    public func purge(user: UUID) async throws {
+        try purge(where: "\r\nX-Authlog-User: \(user.uuidString.lowercased())\r\n")
+    }
+
+    /// Deletes every held message whose text contains `header`.
+    private func purge(where header: String) throws {
         for sub in ["new", "cur", "tmp"] {
             let folder = directory + "/" + sub
             for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
                 let path = folder + "/" + name
                 guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
-                if text.contains("\r\nTo: \(recipient)\r\n") { try FileManager.default.removeItem(atPath: path) }
+                if text.contains(header) { try FileManager.default.removeItem(atPath: path) }
             }
         }
     }

@@ -40,14 +40,15 @@ public struct Seeder: Sendable {
     /// normalisation that parsing an ``EmailAddress`` costs per user.
     public static func claimKey(number: Int) -> [UInt8] { TokenHash(of: email(number: number).utf8).bytes }
 
-    /// Appends about `events` events for `users` new users (at least two per user).
+    /// Appends about `events` events for `users` new users (at least two per user), numbered
+    /// from `firstNumber` (their addresses are ``email(number:)``).
     ///
     /// `windowsPerAppend` windows make one append, so one write transaction and one sync. The
     /// claim index takes each window's new emails at random places, and LMDB copies every page
     /// a transaction touches: fewer, larger commits copy and write those pages fewer times.
     /// The next appends are generated while the writer thread commits these.
     public func seed(
-        users: Int, events: Int, window: Int = 10_000, windowsPerAppend: Int = 4,
+        users: Int, events: Int, firstNumber: Int = 0, window: Int = 10_000, windowsPerAppend: Int = 4,
         progress: (@Sendable (Int, Int) -> Void)? = nil
     ) async throws -> Report {
         let start = Date()
@@ -67,7 +68,8 @@ public struct Seeder: Sendable {
                 UUID.timeOrdered(at: Timestamp(microsecondsSince1970: base + Int64(offset)), using: &random)
             }
             base += Int64(count) * 1_000
-            var batch = SeedWindow(first: first, dataKeys: try keys.createDataKeys(for: ids), sealer: sealer, ids: ids)
+            var batch = SeedWindow(
+                first: firstNumber + first, dataKeys: try keys.createDataKeys(for: ids), sealer: sealer, ids: ids)
             try batch.register(
                 passwordHash: passwordHash, expiresAt: Timestamp(microsecondsSince1970: base + 172_800_000_000),
                 using: &random)
@@ -88,8 +90,7 @@ public struct Seeder: Sendable {
     /// The hash of a password nobody knows: 32 random bytes as hex, overwritten once hashed.
     static func unguessablePasswordHash() throws -> String {
         var system = SystemRandomNumberGenerator()  // the kernel's CSPRNG
-        let digits = Array("0123456789abcdef".utf8)
-        var text = (0..<64).map { _ in digits[Int(system.next() % 16)] }
+        var text = (0..<64).map { _ in Hex.digits[Int(system.next() % 16)] }
         defer { text.withUnsafeMutableBytes { cleanse($0) } }
         return try Argon2idHasher().hash(String(decoding: text, as: UTF8.self))
     }

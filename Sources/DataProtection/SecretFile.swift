@@ -29,12 +29,28 @@ public enum SecretFile {
 
     /// Appends `contents` to `path` and syncs, creating it with mode 0600 if it is missing;
     /// an existing file is set to 0600 first.
+    ///
+    /// All or nothing: on failure (a full disk, say) a file this call created is removed and
+    /// an existing one is cut back to its former length, so no empty or half-written line is
+    /// left for the next reader to trip on.
     public static func append(_ path: String, contents: [UInt8]) throws(DataProtectionError) {
-        let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        var created = true
+        var descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        if descriptor < 0 && errno == EEXIST {
+            created = false
+            descriptor = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC)
+        }
         guard descriptor >= 0 else { throw .keyStore("cannot open \(path): \(errnoText())") }
         defer { close(descriptor) }
         guard fchmod(descriptor, 0o600) == 0 else { throw .keyStore("cannot chmod \(path): \(errnoText())") }
-        try writeAll(descriptor, contents, path: path)
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw .keyStore("cannot stat \(path): \(errnoText())") }
+        do {
+            try writeAll(descriptor, contents, path: path)
+        } catch {
+            if created { unlink(path) } else { _ = ftruncate(descriptor, info.st_size) }
+            throw error
+        }
     }
 
     /// Creates the directory `path` with mode 0700 unless it exists (its parents as usual).

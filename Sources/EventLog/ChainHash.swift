@@ -62,16 +62,7 @@ public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Lower-case hex, 64 digits.
-    public var description: String {
-        let alphabet = Array("0123456789abcdef".utf8)
-        var text = [UInt8]()
-        text.reserveCapacity(64)
-        for byte in bytes {
-            text.append(alphabet[Int(byte >> 4)])
-            text.append(alphabet[Int(byte & 0x0f)])
-        }
-        return String(decoding: text, as: UTF8.self)
-    }
+    public var description: String { Hex.encode(bytes) }
 
     /// The next link: SHA-256 of `self` followed by `canonicalBytes`.
     ///
@@ -87,9 +78,7 @@ public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
             }
             var digest = ChainHash.genesis
             withUnsafeMutableBytes(of: &digest) { out in
-                _ = SHA256(
-                    base.assumingMemoryBound(to: UInt8.self), total,
-                    out.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                SHA256Digest.digest(base, count: total, into: out.baseAddress!.assumingMemoryBound(to: UInt8.self))
             }
             return digest
         }

@@ -34,6 +34,9 @@ public enum EventLogError: Error, Hashable, Sendable, CustomStringConvertible {
     case unsignedLog(events: UInt64)
     /// A writer with the signing key found the log's signed head not matching its events.
     case checkpointRefused(String)
+    /// An import was stopped after it moved its key store into the directory and before it
+    /// moved its log: opening would start an empty log beside the imported keys.
+    case interruptedImport(path: String)
 
     public var description: String {
         switch self {
@@ -67,6 +70,9 @@ public enum EventLogError: Error, Hashable, Sendable, CustomStringConvertible {
             return
                 "the log holds \(events) events but no signed checkpoint (it was written before signing); check it with `authctl verify`, then sign its head once with `authctl sign-head`"
         case .checkpointRefused(let detail): return "the log's signed checkpoint refuses this log: \(detail)"
+        case .interruptedImport(let path):
+            return
+                "an import into \(path) was stopped while moving its files into place (its log is still in \(path)/import.partial); run `authctl import` again to finish it"
         }
     }
 }

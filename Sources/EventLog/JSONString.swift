@@ -35,8 +35,8 @@ public enum JSONString {
                 case 0x09: bytes.append(contentsOf: [0x5C, 0x74])
                 case 0xE2: bytes.append(contentsOf: Array("\\u202".utf8) + [utf8[index + 2] == 0xA8 ? 0x38 : 0x39])
                 default:
-                    let hex = Array("0123456789abcdef".utf8)
-                    bytes.append(contentsOf: Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+                    bytes.append(
+                        contentsOf: Array("\\u00".utf8) + [Hex.digits[Int(byte >> 4)], Hex.digits[Int(byte & 0xF)]])
                 }
                 index += byte == 0xE2 ? 3 : 1
                 plainFrom = index

@@ -4,13 +4,12 @@ import EventLog
 /// Computes the log's chain links (``ChainHash/next(canonicalBytes:scratch:)``) for one
 /// writer, many in a row: the digest is fetched once and one context is reused.
 ///
-/// OpenSSL 3's one-shot `SHA256()` looks the digest up in the provider tables (under a lock,
-/// with allocations) on every call, which for an envelope of a few hundred bytes costs more
-/// than the hashing. The result is the same: SHA-256 of the previous hash, then the bytes.
+/// It keeps one `EVP_MD_CTX` over ``SHA256Digest/algorithm`` (fetched once) and feeds the
+/// previous hash and the bytes to it without copying them together. The result is the same:
+/// SHA-256 of the previous hash, then the bytes.
 ///
 /// Not thread-safe: one per write transaction.
 final class ChainHasher {
-    private static let digest = Digest()
     private let context: OpaquePointer
     /// The previous link, then the digest: reused so that no call allocates.
     private let link = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 8)
@@ -29,7 +28,7 @@ final class ChainHasher {
         previous.store(to: link)
         var length: UInt32 = 0
         let ok =
-            EVP_DigestInit_ex2(context, Self.digest.md, nil) == 1
+            EVP_DigestInit_ex2(context, SHA256Digest.algorithm, nil) == 1
             && EVP_DigestUpdate(context, link, 32) == 1
             && (canonical.isEmpty || EVP_DigestUpdate(context, canonical.baseAddress, canonical.count) == 1)
             && EVP_DigestFinal_ex(context, link.advanced(by: 32).assumingMemoryBound(to: UInt8.self), &length) == 1
@@ -38,9 +37,4 @@ final class ChainHasher {
         precondition(ok, "SHA-256 failed")
         return ChainHash(bytes: UnsafeRawBufferPointer(start: link.advanced(by: 32), count: 32))
     }
-}
-
-/// The fetched SHA-256 implementation, kept for the life of the process.
-private final class Digest: Sendable {
-    nonisolated(unsafe) let md: OpaquePointer = EVP_MD_fetch(nil, "SHA256", nil)!
 }

@@ -85,7 +85,9 @@ public final class LMDBEventLog: EventLog {
 
     /// Runs `body` in a write transaction of its own and commits it, growing the map and
     /// running `body` again on `MDB_MAP_FULL`, like the log's own writer does. For
-    /// maintenance beside the log (projection builds); `body` may run more than once.
+    /// maintenance beside the log (projection builds, imports); `body` may run more than once.
+    /// A failed write is thrown as the log's writers throw it (``EventLogError/storageFull(detail:)``
+    /// for a full disk, ``EventLogError/writeFailed(detail:)`` otherwise), never as a raw LMDB code.
     public func withWriteTransaction<Result>(_ body: (borrowing Transaction) throws -> Result) throws -> Result {
         for _ in 0..<48 {
             do {
@@ -94,7 +96,9 @@ public final class LMDBEventLog: EventLog {
                 try txn.commit()
                 return result
             } catch let error as LMDBError where error == .mapFull {
-                try storage.growMap()
+                do { try storage.growMap() } catch { throw EventLogError(writing: error) }
+            } catch let error as LMDBError {
+                throw EventLogError(writing: error)
             }
         }
         throw EventLogError.storageFull(detail: "the map could not grow enough for this transaction")

@@ -39,6 +39,9 @@ extension LogStorage {
                 throw EventLogError.permissionDenied(path: directory, detail: "cannot create it (\(errnoText(errno)))")
             }
         }
+        if LMDBEventLog.hasInterruptedImport(in: directory) {
+            throw EventLogError.interruptedImport(path: directory)
+        }
         if readOnly {
             if !FileManager.default.fileExists(atPath: directory + "/data.mdb") {
                 throw EventLogError.noLog(path: directory)

@@ -1,14 +1,7 @@
-/// Lower-case hex digits, two a byte.
-public func hex(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out = [UInt8]()
-    out.reserveCapacity(bytes.count * 2)
-    for byte in bytes {
-        out.append(digits[Int(byte >> 4)])
-        out.append(digits[Int(byte & 15)])
-    }
-    return String(decoding: out, as: UTF8.self)
-}
+import EventLog
+
+/// Lower-case hex digits, two a byte (``Hex/encode(_:)``).
+public func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 
 /// The bytes of hex digits, two a byte, either case; `nil` for anything else (a sign, a
 /// space, an odd count), so one text stands for one byte string and back.

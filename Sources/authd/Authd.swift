@@ -81,6 +81,9 @@ struct Authd: AsyncParsableCommand {
         environment["AUTHLOG_ISSUER"] ?? "authlog"
     @Option(help: "Log level: trace, debug, info, notice, warning, error ($AUTHLOG_LOG_LEVEL).")
     var logLevel = environment["AUTHLOG_LOG_LEVEL"] ?? "info"
+    @Option(
+        help: "Initial size of the log's map in MiB; it doubles when full, up to the disk ($AUTHLOG_INITIAL_MAP_MIB).")
+    var initialMapMib = Int(environment["AUTHLOG_INITIAL_MAP_MIB"] ?? "") ?? 16
     @Flag(help: "Add a new signing key (it signs from now on; older keys still verify), then exit.")
     var rotateSigningKey = false
 
@@ -113,9 +116,12 @@ struct Authd: AsyncParsableCommand {
                 registrationRateLimit, loginFailuresPerAddress, loginFailuresPerAccount, maxConnections,
                 maxConnectionsPerAddress,
             ].allSatisfy({ $0 > 0 }),
-            [headerTimeout, bodyTimeout, idleTimeout].allSatisfy({ $0 > 0 }), hashingWait > 0
+            [headerTimeout, bodyTimeout, idleTimeout].allSatisfy({ $0 > 0 }), hashingWait > 0,
+            (1...1 << 20).contains(initialMapMib)
         else {
-            return fail("rate limits, timeouts, connection caps and --hashing-wait must be positive", code: 64)
+            return fail(
+                "rate limits, timeouts, connection caps, --hashing-wait and --initial-map-mib must be positive",
+                code: 64)
         }
         var proxies: [AddressRange] = []
         for text in trustedProxy.map({ $0.trimmingCharacters(in: .whitespaces) }) where !text.isEmpty {
@@ -133,7 +139,7 @@ struct Authd: AsyncParsableCommand {
         let log: LMDBEventLog
         do {
             try SecretFile.secureDirectory(data, readOnly: false)  // tightened to 0700, or refused
-            log = try LMDBEventLog(directory: data)
+            log = try LMDBEventLog(directory: data, options: .init(initialMapSize: initialMapMib << 20))
         } catch { return fail("\(error)", code: 2) }
         let pool = HashingPool(maximumWait: hashingWait)
         defer {
@@ -170,7 +176,8 @@ struct Authd: AsyncParsableCommand {
                     passwordPolicy: try PasswordPolicy(minimumLength: minPasswordLength),
                     hashing: PasswordHashing(current: hasher),
                     rules: rules),
-                pool: pool, mailer: try MaildirMailer(directory: data + "/maildir"), projection: UserQueries(projection)
+                pool: pool, mailer: try MaildirMailer(directory: data + "/maildir"),
+                states: ProjectedUserStates(projection)
             )
             var configuration = AuthServer.Configuration()
             configuration.host = host
@@ -191,7 +198,18 @@ struct Authd: AsyncParsableCommand {
             configuration.maximumConnections = maxConnections
             configuration.maximumConnectionsPerAddress = maxConnectionsPerAddress
             server = AuthServer(
-                configuration: configuration, service: service, queries: UserQueries(projection), log: log, pool: pool,
+                configuration: configuration, service: service, reads: UserQueries(projection),
+                gauges: { [log, pool] in
+                    let commits = log.groupCommitStatistics
+                    var gauges = ServerGauges()
+                    gauges.appends = commits.jobs
+                    gauges.appendedEvents = commits.weight
+                    gauges.commits = commits.batches
+                    gauges.batchSizeBounds = GroupCommitStatistics.batchSizeBounds
+                    gauges.commitsByBatchSize = commits.batchesBySize
+                    gauges.kdfQueueDepth = pool.queueDepth
+                    return gauges
+                },
                 tokens: AccessTokenIssuer(issuer: issuer, audience: issuer, keys: try SigningKeys(file: keyFile)),
                 logger: logger)
         } catch {

@@ -22,6 +22,26 @@ import Testing
         #expect(after.role == .manager && after.session == nil && after.tokensValidAfter == at(20))
     }
 
+    /// Anyone but the user and an ADMIN gets `forbidden` whether or not the id is a user's
+    /// (they used to get `not_found` for an unknown id, which told which ids exist); an ADMIN
+    /// gets `not_found`.
+    @Test func othersCannotTellAnUnknownIdFromAnotherUsersOnUpdateOrDelete() throws {
+        let user = try registeredUser()
+        let unknown = UserState(id: UUID())
+        for actor in [manager, Actor.user(UUID(), .target)] {
+            for state in [user, unknown] {
+                #expect(
+                    UpdateProfile(actor: actor, changes: .init(firstName: "M")).decide(state, now: at(1))
+                        == .reject(.forbidden))
+                #expect(SoftDelete(actor: actor).decide(state, now: at(1)) == .reject(.forbidden))
+            }
+        }
+        #expect(
+            UpdateProfile(actor: admin, changes: .init(firstName: "M")).decide(unknown, now: at(1))
+                == .reject(.notFound))
+        #expect(SoftDelete(actor: admin).decide(unknown, now: at(1)) == .reject(.notFound))
+    }
+
     @Test func profileUpdatesRecordOnlyWhatChanged() throws {
         let user = try registeredUser()
         let me = Actor.user(user.id, .target)

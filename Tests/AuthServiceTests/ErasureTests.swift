@@ -158,6 +158,24 @@ import Testing
         try harness.finish()
     }
 
+    @Test func readingAnErasedUserDestroysNothingAndErasingAgainDoes() async throws {
+        let harness = try Harness()
+        let user = try await harness.register("half.erased@example.com")
+        // What a process killed between UserErased and the key's destruction leaves behind.
+        _ = try await harness.log.append(
+            [UserEvent.erased.newEvent(actor: .system, correlationID: "killed") { $0 }], to: user.id,
+            expecting: .exactly(user.version))
+        #expect(try harness.service.load(user.id).isErased)
+        #expect(try harness.keys.dataKey(for: user.id) != nil, "a read destroyed the key")
+        #expect(throws: Rejection.forbidden) {
+            try harness.service.destroyDataKey(ofErased: try harness.service.load(UUID()))
+        }
+        let again = try await harness.service.erase(user.id, actor: .system, correlationID: "again")
+        #expect(again.isErased && again.version == user.version + 1)
+        #expect(try harness.keys.dataKey(for: user.id) == nil)
+        try harness.finish()
+    }
+
     @Test func onlyAnAdminOrTheSystemErases() async throws {
         let harness = try Harness()
         let user = try await harness.register()

@@ -97,13 +97,22 @@ import Testing
         #expect(try await server.call("POST", "/v1/users/\(userID)/restore", token: admin.access).status == 200)
         _ = try await login(server, "life@example.com", "a whole new passphrase")
 
-        // The audit trail and time travel, for the ADMIN only.
+        // The audit trail and time travel (who may call them: AuthorizationMatrixTests).
         let trail = try await server.call("GET", "/v1/users/\(userID)/events", token: admin.access)
-        let types = (trail.json["events"] as? [[String: Any]])?.compactMap { $0["type"] as? String } ?? []
+        let events = trail.json["events"] as? [[String: Any]] ?? []
+        let types = events.compactMap { $0["type"] as? String }
         #expect(types.contains("RefreshTokenReuseDetected") && types.contains("UserRestored"))
-        let then = try await server.call("GET", "/v1/users/\(userID)?as_of=1", token: admin.access)
-        #expect(then.status == 404 || then.json["role"] as? String == "TARGET")
-        #expect(try await server.call("GET", "/v1/users/\(userID)/events", token: manager.access).status == 401)
+        // As of the position just before her promotion she existed, and was a TARGET.
+        let promotion = try #require(events.first { $0["type"] as? String == "RoleChanged" }?["position"] as? Int)
+        let then = try await server.call("GET", "/v1/users/\(userID)?as_of=\(promotion - 1)", token: admin.access)
+        #expect(then.status == 200 && then.json["role"] as? String == "TARGET", "\(then.status)")
+        #expect((then.json["email"] as? String)?.lowercased() == "life@example.com")
+        let now = try await server.call("GET", "/v1/users/\(userID)?as_of=\(promotion)", token: admin.access)
+        #expect(now.status == 200 && now.json["role"] as? String == "MANAGER", "\(now.status)")
+        // Before her first event she did not exist.
+        let first = try #require(events.first?["position"] as? Int)
+        let before = try await server.call("GET", "/v1/users/\(userID)?as_of=\(first - 1)", token: admin.access)
+        #expect(before.status == 404 && before.code == "not_found")
     }
 
     @Test func forgedExpiredForeignAndUnsignedTokensAreRefused() async throws {
@@ -147,7 +156,8 @@ import Testing
     }
 
     @Test func badBodiesGetA400ThatSaysWhatWasWrong() async throws {
-        let server = try RunningServer()
+        // Eleven registration attempts: more than the default limit of ten a minute allows.
+        let server = try RunningServer(arguments: ["--registration-rate-limit", "100"])
         let cases: [(String, Data, String, String)] = [
             ("wrong content type", Data("{}".utf8), "text/plain", "content type"),
             ("malformed", Data("{\"email\": ".utf8), "application/json", "malformed JSON"),

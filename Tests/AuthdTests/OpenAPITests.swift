@@ -48,7 +48,7 @@ import Testing
             log: log, keys: keys, configuration: .init(passwordPolicy: try PasswordPolicy()), pool: pool,
             mailer: try MaildirMailer(directory: data + "/maildir"))
         let server = AuthServer(
-            configuration: .init(), service: service, queries: UserQueries(projection), log: log, pool: pool,
+            configuration: .init(), service: service, reads: UserQueries(projection),
             tokens: AccessTokenIssuer(
                 issuer: "authlog", audience: "authlog", keys: try SigningKeys(file: data + "/signing-keys")),
             logger: Logger(label: "test"))

@@ -53,14 +53,16 @@ struct Acknowledgement: Hashable {
 }
 
 /// Opens the log, checks that every acknowledged event is there, dense and chained, closes it.
-func checkSurvivors(_ directory: String, _ acknowledged: [Acknowledgement]) throws {
+func checkSurvivors(_ directory: String, _ acknowledged: [Acknowledgement], seed: UInt64? = nil) throws {
     let log = try LMDBEventLog(directory: directory)
     defer { log.close() }
     let all = try log.all()
     #expect(all.map(\.position) == Array(1...UInt64(max(all.count, 1))).prefix(all.count).map { $0 })
     for ack in acknowledged {
         let stored = all.indices.contains(Int(ack.position) - 1) ? all[Int(ack.position) - 1] : nil
-        #expect(stored?.streamID == ack.stream && stored?.streamVersion == ack.version, "acknowledged \(ack) lost")
+        #expect(
+            stored?.streamID == ack.stream && stored?.streamVersion == ack.version,
+            "acknowledged \(ack) lost (seed \(seed.map(String.init) ?? "none"))")
     }
     var versions: [UUID: UInt64] = [:]
     for recorded in all {
@@ -71,13 +73,21 @@ func checkSurvivors(_ directory: String, _ acknowledged: [Acknowledgement]) thro
 }
 
 @Suite struct ProcessTests {
+    /// 20 runs of the probe, each killed after a number of acknowledgements drawn from a
+    /// seeded generator: the seed is printed, and `AUTHLOG_CRASH_SEED=<seed>` replays the same
+    /// kill points. SIGKILL keeps the page cache, so this proves what a process crash loses;
+    /// that an acknowledgement never precedes its commit's sync is ``SyncOrderTests``' job.
     @Test func everyAcknowledgedAppendSurvivesSIGKILL() throws {
         let directory = TemporaryDirectory()
-        var generator = SystemRandomNumberGenerator()
+        let seed =
+            UInt64(ProcessInfo.processInfo.environment["AUTHLOG_CRASH_SEED"] ?? "")
+            ?? UInt64.random(in: 1...1_000_000)
+        print("crash probe: seed \(seed) (AUTHLOG_CRASH_SEED=\(seed) replays it)")
+        var generator = SplitMix64(seed: seed)
         var acknowledged: [Acknowledgement] = []
         for _ in 0..<20 {
             let probe = try Probe(directory: directory.path)
-            // Kill after a random number of acknowledgements: a random moment in the append loop.
+            // Kill after a drawn number of acknowledgements: some moment in the append loop.
             let target = Int.random(in: 1...300, using: &generator)
             var seen = 0
             while seen < target, let line = probe.nextLine() {
@@ -90,8 +100,8 @@ func checkSurvivors(_ directory: String, _ acknowledged: [Acknowledgement]) thro
             while let line = probe.nextLine() {  // acknowledgements already written to the pipe
                 if let ack = Acknowledgement(line) { acknowledged.append(ack) }
             }
-            #expect(seen == target, "the probe ended early")
-            try checkSurvivors(directory.path, acknowledged)
+            #expect(seen == target, "the probe ended early (seed \(seed))")
+            try checkSurvivors(directory.path, acknowledged, seed: seed)
         }
         #expect(acknowledged.count >= 20)
     }

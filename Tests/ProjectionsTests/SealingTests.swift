@@ -1,6 +1,7 @@
 import AuthDomain
 import DataProtection
 import EventLog
+import EventSealing
 import Foundation
 import Testing
 

@@ -3,6 +3,7 @@ import AuthDomain
 import DataProtection
 import EventLog
 import EventLogLMDB
+import EventSealing
 import Foundation
 import LogExport
 import Projections

@@ -64,7 +64,7 @@ struct AsOf: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
-        guard let when = UserQueries.Moment(parsing: moment) else {
+        guard let when = ReadMoment(parsing: moment) else {
             printError("authctl: '\(moment)' is neither a position nor an RFC 3339 time like 2026-03-01T00:00:00Z")
             throw ExitCode(64)
         }

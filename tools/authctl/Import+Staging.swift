@@ -13,11 +13,31 @@ import LogExport
 /// - the staging directory is `DATA/import.partial` (0700), on the same file system, so the
 ///   moves are renames; one left by an interrupted import is removed first;
 /// - on any refusal the staging directory is removed and nothing else was touched;
-/// - the key store moves first, then the log: a crash between the two leaves data keys
-///   without events, which the next import refuses by name (never a log whose keys are
-///   missing).
+/// - once both are complete the staging directory gets its `moving` marker; then the key
+///   store moves first, then the log: a crash between the two leaves data keys
+///   without events and the finished log in the staging directory (never a log whose keys
+///   are missing). No writer opens that directory (see ``LMDBEventLog/hasInterruptedImport(in:)``);
+///   the next import moves the staged log into place, says so, and then refuses to import
+///   again into the directory that now holds it.
 extension Import {
-    static let stagingName = "import.partial"
+    static let stagingName = LMDBEventLog.importStagingName
+
+    /// Finishes an import stopped between its two moves: moves the staged log into place and
+    /// removes the staging directory. Says so on stderr; does nothing for any other directory.
+    func finishInterruptedImport(_ directory: String) throws {
+        guard LMDBEventLog.hasInterruptedImport(in: directory) else { return }
+        let staging = directory + "/" + Self.stagingName
+        guard rename(staging + "/data.mdb", directory + "/data.mdb") == 0 else {
+            printError(
+                "authctl: cannot move \(staging)/data.mdb into \(directory): \(String(cString: strerror(errno)))")
+            throw ExitCode(2)
+        }
+        try? FileManager.default.removeItem(atPath: staging)
+        syncDirectory(directory)
+        printError(
+            "authctl: \(directory): an earlier import was stopped while moving its files into place; "
+                + "its log is now in place too (check it with `authctl verify`)")
+    }
 
     /// Refuses (exit 2) a data directory that holds events or data keys, reading it read-only.
     func refuseUnlessEmpty(_ directory: String) throws {
@@ -54,18 +74,35 @@ extension Import {
     }
 
     /// Moves the staged key store and log into `directory` and removes the staging directory.
+    /// When the key store cannot move, the staging directory is removed (nothing moved); when
+    /// the log cannot move after it, the staging directory stays for the next import to finish.
     func install(_ staging: String, into directory: String) throws {
+        let marker = open(
+            staging + "/" + LMDBEventLog.importMovingMarker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard marker >= 0, fsync(marker) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(atPath: staging)
+            throw ImportFault("cannot mark \(staging) complete: \(reason)")
+        }
+        close(marker)
+        syncDirectory(staging)
         for name in ["keys", "data.mdb"] {
             guard rename(staging + "/" + name, directory + "/" + name) == 0 else {
-                throw ImportFault(
-                    "cannot move \(staging)/\(name) into \(directory): \(String(cString: strerror(errno)))")
+                let reason = String(cString: strerror(errno))
+                if name == "keys" { try? FileManager.default.removeItem(atPath: staging) }
+                throw ImportFault("cannot move \(staging)/\(name) into \(directory): \(reason)")
             }
         }
         try FileManager.default.removeItem(atPath: staging)
-        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if descriptor >= 0 {
-            fsync(descriptor)
-            close(descriptor)
-        }
+        syncDirectory(directory)
+    }
+}
+
+/// Syncs a directory's entries (after renames into it).
+func syncDirectory(_ directory: String) {
+    let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if descriptor >= 0 {
+        fsync(descriptor)
+        close(descriptor)
     }
 }

@@ -1,5 +1,5 @@
+import EventSealing
 import LogExport
-import Projections
 
 extension EventLine {
     /// ``checkPayload(decoding:)`` with the import's data keys.

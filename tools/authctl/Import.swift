@@ -3,6 +3,7 @@ import AuthDomain
 import DataProtection
 import EventLog
 import EventLogLMDB
+import EventSealing
 import Foundation
 import LogExport
 import Projections
@@ -36,6 +37,8 @@ struct Import: ParsableCommand {
             printError("authctl: cannot read \(file)")
             throw ExitCode(2)
         }
+        try checkDataDirectory(root.data, readOnly: false)
+        try finishInterruptedImport(root.data)
         try refuseUnlessEmpty(root.data)
         let (kek, kekSource) = try failing {
             try KeyEncryptionKey.load(
@@ -45,11 +48,14 @@ struct Import: ParsableCommand {
         let summary: Summary
         do {
             summary = try restore(from: input, into: staging, kek: kek, kekSource: kekSource)
-            try failing { try install(staging, into: root.data) }
         } catch {
             try? FileManager.default.removeItem(atPath: staging)
-            throw error
+            // A failure with no line to name (a full disk, say) is one line and exit 2 too.
+            if error is ExitCode { throw error }
+            printError("authctl: \(root.data): nothing was imported: \(error)")
+            throw ExitCode(2)
         }
+        try failing { try install(staging, into: root.data) }
         print(
             "imported \(summary.events) events and \(summary.dataKeys) data keys; chain verified, head hash "
                 + "\(summary.head), \(summary.proof); \(summary.users) users indexed")

@@ -36,19 +36,21 @@ struct Seed: AsyncParsableCommand {
         try checkDataDirectory(root.data, readOnly: false)
         let log = try failing { try LMDBEventLog(directory: root.data, options: .init(initialMapSize: mapSize)) }
         defer { log.close() }
-        if !force { try refuseUnseeded(log) }
+        let seededBefore = try scanExisting(log)
         let keys = try failing { try KeyStore(dataDirectory: root.data) }
         reportRepairs(keys)
         try startSigning(log, keys: keys)
         let started = Date()
         let report: Seeder.Report
         do {
-            report = try await Seeder(log: log, keys: keys).seed(users: users, events: events) { written, total in
+            report = try await Seeder(log: log, keys: keys).seed(
+                users: users, events: events, firstNumber: seededBefore
+            ) { written, total in
                 let rate = Double(written) / max(Date().timeIntervalSince(started), 0.001)
                 printError(String(format: "seed: %d of %d events, %.0f events/s", written, total, rate))
             }
         } catch {
-            printError("authctl: \(error)")
+            printError("authctl: seed stopped (what it appended before stays; run it again to go on): \(error)")
             throw ExitCode(2)
         }
         print(

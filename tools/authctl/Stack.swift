@@ -65,7 +65,7 @@ struct WriteStack {
             projection = try UserProjection(log: log, keys: keys)
             service = try AuthService(
                 log: log, keys: keys, configuration: .init(passwordPolicy: try PasswordPolicy()), pool: pool,
-                mailer: try MaildirMailer(directory: directory + "/maildir"), projection: UserQueries(projection))
+                mailer: try MaildirMailer(directory: directory + "/maildir"), states: ProjectedUserStates(projection))
         } catch {
             log.close()
             pool.stop()

@@ -60,6 +60,13 @@ struct Verify: ParsableCommand {
     }
 
     func run() throws {
+        // A staging directory left by a stopped import whose log is not waiting to move (that
+        // case is refused by the open below): nothing in it is needed.
+        if LMDBEventLog.hasImportStaging(in: root.data) && !LMDBEventLog.hasInterruptedImport(in: root.data) {
+            printError(
+                "authctl: note: \(root.data)/\(LMDBEventLog.importStagingName) is left by a stopped import "
+                    + "and nothing in it is needed: remove it")
+        }
         let log = try root.openReadOnly()
         defer { log.close() }
         if from != nil || to != nil {

@@ -2,13 +2,16 @@
 // each: "ack <stream> <version> <position>". The crash-safety test kills it with SIGKILL and
 // then checks that every acknowledged event survived.
 //
-// Usage: eventlog-crash-probe DIR [WRITERS] [FILE_SIZE_LIMIT_BYTES|-] [PAYLOAD_BYTES]
+// Usage: eventlog-crash-probe DIR [WRITERS] [FILE_SIZE_LIMIT_BYTES|-] [PAYLOAD_BYTES] [ACKS]
 // With a file-size limit the data file cannot grow past it, which fails writes the way a
 // full disk does; the probe then prints "error <message>" and exits with status 3.
-// PAYLOAD_BYTES (default 160) pads each event, to grow the map quickly.
+// PAYLOAD_BYTES (default 160) pads each event, to grow the map quickly. With ACKS the probe
+// exits with status 0 once it has printed that many acknowledgements (the sync-order test
+// runs it to the end under strace); without, it appends until it is killed.
 import EventLog
 import EventLogLMDB
 import Foundation
+import Synchronization
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 2 else {
@@ -17,6 +20,8 @@ guard arguments.count >= 2 else {
 }
 let writers = arguments.count > 2 ? Int(arguments[2]) ?? 4 : 4
 let padding = arguments.count > 4 ? Int(arguments[4]) ?? 160 : 160
+let ackLimit = arguments.count > 5 ? Int(arguments[5]) : nil
+let acknowledged = Mutex(0)
 if arguments.count > 3, let limit = UInt64(arguments[3]) {
     signal(SIGXFSZ, SIG_IGN)
     var bound = rlimit(rlim_cur: rlim_t(limit), rlim_max: rlim_t(limit))
@@ -50,7 +55,12 @@ await withTaskGroup(of: Void.self) { group in
                 do {
                     let result = try await log.append([event], to: stream, expecting: .exactly(version))
                     version = result.streamVersion
-                    report("ack \(stream.uuidString) \(result.streamVersion) \(result.lastPosition)")
+                    // The count and the line under one lock: the last line is out before the exit.
+                    acknowledged.withLock { count in
+                        report("ack \(stream.uuidString) \(result.streamVersion) \(result.lastPosition)")
+                        count += 1
+                        if let ackLimit, count >= ackLimit { exit(0) }
+                    }
                 } catch {
                     report("error \(error)")
                     exit(3)

@@ -33,9 +33,11 @@ public struct UpdateProfile: UserCommand {
         self.changes = changes
     }
 
+    /// Permission is checked before existence: anyone but the user and an ADMIN gets `forbidden`
+    /// for any id, so the answer never tells them which ids are users.
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
-        guard state.exists else { return .reject(.notFound) }
         guard actor.isUser(state.id) || actor.isAdmin else { return .reject(.forbidden) }
+        guard state.exists else { return .reject(.notFound) }
         guard !state.isDeleted else { return .reject(.userDeleted) }
         var effective = UserEvent.ProfileChanges()
         if let first = changes.firstName, first != state.firstName { effective.firstName = first }
@@ -86,9 +88,10 @@ public struct SoftDelete: UserCommand {
         self.actor = actor
     }
 
+    /// Permission is checked before existence, as in ``UpdateProfile``.
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
-        guard state.exists else { return .reject(.notFound) }
         guard actor.isUser(state.id) || actor.isAdmin else { return .reject(.forbidden) }
+        guard state.exists else { return .reject(.notFound) }
         guard !state.isDeleted else { return .reject(.userDeleted) }
         return .accept([.softDeleted])
     }

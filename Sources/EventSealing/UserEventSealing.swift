@@ -4,6 +4,10 @@ import EventLog
 import Foundation
 
 /// Seals and opens the personal parts of user events with each user's data key.
+///
+/// The one codec between the domain's ``UserEvent`` and the log's stored bytes: every reader
+/// (the service's stream fold, the projections, export and import) opens events through it,
+/// and every writer seals through it, so a second log backend reuses it unchanged.
 public struct UserEventSealing: Sendable {
     public let keys: KeyStore
 
@@ -33,7 +37,9 @@ public struct UserEventSealing: Sendable {
 
     /// An event read in place, opened with `key` (the user's data key; `nil` once erased) by
     /// `context`: for a fold that loads the keys itself and runs one context per thread.
-    func decode(_ view: EnvelopeView, kind: UserEvent.Kind, key: UnsafeRawBufferPointer?, context: AESGCMContext)
+    package func decode(
+        _ view: EnvelopeView, kind: UserEvent.Kind, key: UnsafeRawBufferPointer?, context: AESGCMContext
+    )
         throws -> UserEvent
     {
         try UserEvent(kind: kind, schemaVersion: view.schemaVersion, payload: view.payload) { sealed in
@@ -42,7 +48,7 @@ public struct UserEventSealing: Sendable {
         }
     }
 
-    static func kind(of view: EnvelopeView) throws -> UserEvent.Kind {
+    package static func kind(of view: EnvelopeView) throws -> UserEvent.Kind {
         guard let kind = UserEvent.Kind(typeBytes: view.typeBytes) else {
             throw BinaryDecodingError.invalidValue("unknown event type \(view.type)")
         }
@@ -51,7 +57,7 @@ public struct UserEventSealing: Sendable {
 
     /// ``UserEvent/sealingContext(stream:version:type:)`` for an event read in place, built on
     /// the stack.
-    static func withSealingContext<Result>(
+    package static func withSealingContext<Result>(
         of view: EnvelopeView, _ body: (UnsafeRawBufferPointer) throws -> Result
     ) throws -> Result {
         try withUnsafeTemporaryAllocation(byteCount: 24 + view.typeBytes.count, alignment: 8) { buffer in

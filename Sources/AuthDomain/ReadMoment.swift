@@ -1,0 +1,36 @@
+import EventLog
+import Foundation
+
+/// Where a read into the past stops folding: at a log position, or at an instant (events
+/// recorded at or before it).
+public enum ReadMoment: Hashable, Sendable {
+    case position(UInt64)
+    case instant(Timestamp)
+
+    /// A log position (digits) or an RFC 3339 instant, with or without fractional seconds.
+    public init?(parsing text: String) {
+        if let position = UInt64(text) {
+            self = .position(position)
+            return
+        }
+        let formatter = ISO8601DateFormatter()
+        for options: ISO8601DateFormatter.Options in [
+            [.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime],
+        ] {
+            formatter.formatOptions = options
+            if let date = formatter.date(from: text) {
+                self = .instant(Timestamp(date))
+                return
+            }
+        }
+        return nil
+    }
+
+    /// Whether `event` is folded into a read as of this moment.
+    public func includes(_ event: RecordedEvent) -> Bool {
+        switch self {
+        case .position(let position): return event.position <= position
+        case .instant(let instant): return event.recordedAt <= instant
+        }
+    }
+}

@@ -1,0 +1,20 @@
+import Foundation
+
+/// Where the shell reads a user's current state before it decides: the port a projection or a
+/// fold of the log's streams serves, so that the service needs neither.
+///
+/// Rules every implementation keeps:
+/// - ``state(of:)`` is the fold of the user's whole stream (``UserState/evolve(_:at:)`` from
+///   `UserState(id:)`) at the stream's current version in the log; `UserState(id:)` when
+///   there is no stream. A faster path (a projected row, a cache) may answer only when it is
+///   at that version, and must answer exactly what the fold would.
+/// - Personal fields are opened with the user's data key; once it is destroyed they read empty.
+/// - Reading has no side effect: it never appends and never destroys a key (finishing an
+///   erase is the erase's own step).
+/// - ``owner(ofEmail:)`` is the holder of the address's uniqueness claim in the log now.
+public protocol UserStateSource: Sendable {
+    /// The user as the fold of their stream (an empty state when there is none).
+    func state(of id: UUID) throws -> UserState
+    /// The user whose email claim `address` is, if it is taken.
+    func owner(ofEmail address: EmailAddress) throws -> UUID?
+}

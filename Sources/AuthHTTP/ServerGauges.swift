@@ -1,0 +1,17 @@
+/// What the metrics page reports beside the requests, read each time it is rendered: authd
+/// fills it from the log's group-commit statistics and the hashing pool, so the HTTP layer
+/// depends on neither storage nor hashing for it.
+public struct ServerGauges: Sendable {
+    /// Appends acknowledged, events they carried, and commits (one fsync each).
+    public var appends: UInt64 = 0
+    public var appendedEvents: UInt64 = 0
+    public var commits: UInt64 = 0
+    /// The upper bounds of the batch-size histogram (appends per commit), ascending, and the
+    /// commits whose batch fell in each bucket (not cumulative): the first bound it is within.
+    public var batchSizeBounds: [Int] = []
+    public var commitsByBatchSize: [UInt64] = []
+    /// Password hashes waiting for the pool.
+    public var kdfQueueDepth = 0
+
+    public init() {}
+}

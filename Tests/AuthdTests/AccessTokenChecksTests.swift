@@ -1,0 +1,111 @@
+import AccessTokens
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// The checks of an access token that only show when the others pass: `tokens_valid_after`
+/// on its own, and the expiry of a token the server has already cached as valid.
+@Suite struct AccessTokenChecksTests {
+    let password = "correct horse battery"
+
+    /// A token issued before a password reset, for the session the user has now, is refused
+    /// by `tokens_valid_after` alone: its signature, issuer, audience, lifetime, user and
+    /// session all check out (the same claims issued now are accepted).
+    ///
+    /// authd never issues such a token itself (the reset ends the session, and tokens of the
+    /// next one are issued after it), so the test signs it with authd's own key, as an
+    /// instance whose clock lags would: a token dated before the reset must not pass.
+    @Test func aTokenIssuedBeforeAResetIsRefusedByTokensValidAfterAlone() async throws {
+        let server = try RunningServer()
+        let registered = try await server.call(
+            "POST", "/v1/users",
+            json: ["email": "reset@example.com", "password": password, "first_name": "R", "last_name": "S"])
+        let user = try #require(UUID(uuidString: registered.json["id"] as? String ?? ""))
+        let old = try await login(server, password)
+        let beforeReset = Int64(Date().timeIntervalSince1970) - 2
+        #expect(
+            try await server.call("POST", "/v1/password-resets", json: ["email": "reset@example.com"]).status == 202)
+        let reset = try await server.call(
+            "POST", "/v1/password-resets/confirm",
+            json: [
+                "token": try server.mailedToken("Reset", to: "reset@example.com"), "new_password": "a new passphrase",
+            ])
+        #expect(reset.status == 204)
+        #expect(try await server.call("GET", "/v1/users/me", token: old).status == 401)
+        let current = try await login(server, "a new passphrase")
+        #expect(try await server.call("GET", "/v1/users/me", token: current).status == 200)
+        let session = try #require(UUID(uuidString: try claims(of: current)["sid"] as? String ?? ""))
+
+        let issuer = AccessTokenIssuer(
+            issuer: "authlog", audience: "authlog", keys: try SigningKeys(file: server.data + "/signing-keys"))
+        func token(issuedAt: Int64) throws -> String {
+            try issuer.sign(
+                AccessClaims(
+                    issuer: "authlog", audience: "authlog", subject: user, role: "TARGET", sessionID: session,
+                    issuedAt: issuedAt, lifetime: 900, tokenID: UUID().uuidString))
+        }
+        let now = try await server.call(
+            "GET", "/v1/users/me", token: try token(issuedAt: Int64(Date().timeIntervalSince1970)))
+        #expect(now.status == 200, "the same claims issued now: \(now.status)")
+        let dated = try await server.call("GET", "/v1/users/me", token: try token(issuedAt: beforeReset))
+        #expect(dated.status == 401 && dated.code == "unauthorized", "issued before the reset: \(dated.status)")
+    }
+
+    /// The server caches a token it verified; the cached token stops working at its `exp`
+    /// all the same (the clock is polled until then, never slept on blindly).
+    @Test func aCachedAccessTokenStopsAtItsExpiry() async throws {
+        // 60 s: time enough for a login and a call on a machine loaded by a parallel test run.
+        let server = try RunningServer(arguments: ["--access-token-ttl", "60"])
+        _ = try await server.call(
+            "POST", "/v1/users",
+            json: ["email": "reset@example.com", "password": password, "first_name": "C", "last_name": "T"])
+        let access = try await login(server, password)
+        let expires = Double(try #require(claims(of: access)["exp"] as? Int))
+        var accepted = 0
+        for _ in 0..<3 {
+            let reply = try await server.call("GET", "/v1/users/me", token: access)
+            // Only a reply that started and ended before exp says the token was valid.
+            if Date().timeIntervalSince1970 < expires {
+                #expect(reply.status == 200)
+                accepted += 1
+            }
+        }
+        try #require(accepted > 0, "the machine took 60 s to make three calls")
+        while Date().timeIntervalSince1970 < expires, Date().timeIntervalSince1970 < expires + 10 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let late = try await server.call("GET", "/v1/users/me", token: access)
+        #expect(late.status == 401 && late.code == "unauthorized", "at exp: \(late.status)")
+    }
+
+    /// Token refresh and reset confirmation each have their own per-address bucket: with
+    /// `--rate-limit 1` (one request, refilled after a minute) the second of either is 429 with
+    /// Retry-After, and exhausting both leaves logins alone. One request per bucket keeps the
+    /// test independent of how slow the machine is (a refill takes a whole minute).
+    @Test func refreshAndResetConfirmationAreRateLimitedPerAddress() async throws {
+        let server = try RunningServer(arguments: ["--rate-limit", "1"])
+        for (path, body) in [
+            ("/v1/sessions/refresh", ["refresh_token": "not-a-token"]),
+            ("/v1/password-resets/confirm", ["token": "not-a-token", "new_password": "a new passphrase"]),
+        ] {
+            let first = try await server.call("POST", path, json: body)
+            #expect(first.status == 401 && first.code == "invalid_token", "\(path): \(first.status)")
+            let limited = try await server.call("POST", path, json: body)
+            #expect(limited.status == 429 && limited.code == "rate_limited", "\(path): \(limited.status)")
+            #expect(Int(limited.headers["retry-after"] ?? "") ?? 0 >= 1, "\(path): \(limited.headers)")
+        }
+        let login = try await server.call(
+            "POST", "/v1/sessions", json: ["email": "nobody@example.com", "password": "whatever it is"])
+        #expect(login.status == 401 && login.code == "invalid_credentials")
+    }
+
+    func login(_ server: RunningServer, _ password: String) async throws -> String {
+        let reply = try await server.call(
+            "POST", "/v1/sessions", json: ["email": "reset@example.com", "password": password])
+        #expect(reply.status == 200, "login: \(reply.status)")
+        return try #require(reply.json["access_token"] as? String)
+    }
+}
