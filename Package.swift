@@ -63,6 +63,8 @@ let package = Package(
                 "AuthDomain", "PasswordHashing", "DataProtection", "EventLog", "EventSealing",
             ]),
 
+        // Request bodies as strict, flat JSON objects (no Hummingbird here, so a fuzzer can link it).
+        .target(name: "RequestJSON"),
         // The HTTP service: routes, problem+json errors, access tokens, limits, metrics. No storage
         // module: reads go through `UserReads`, the storage's figures through `ServerGauges`
         // (both injected by authd). DataProtection and PasswordHashing only for their errors
@@ -71,6 +73,7 @@ let package = Package(
             name: "AuthHTTP",
             dependencies: [
                 "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLog", "PasswordHashing",
+                "RequestJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]),
@@ -82,11 +85,13 @@ let package = Package(
                 "Projections", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
+        // The export's JSON lines, parsed and checked field by field (authctl export and import).
+        .target(name: "LogExport", dependencies: ["AuthDomain", "EventLog", "Signatures"]),
         .executableTarget(
             name: "authctl",
             dependencies: [
                 "EventLog", "EventLogLMDB", "EventSealing", "AuthDomain", "AuthService", "DataProtection",
-                "PasswordHashing", "Projections", "Signatures",
+                "PasswordHashing", "Projections", "Signatures", "LogExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/authctl"
@@ -108,6 +113,13 @@ let package = Package(
             dependencies: ["AuthDomain", "DataProtection", "EventLog", "EventLogLMDB", "Projections"],
             path: "tools/projection-bench"
         ),
+        // The fuzz targets of every parser of outside bytes (tools/fuzz/run.sh builds them for
+        // libFuzzer); built as it is here, it replays inputs through a target.
+        .executableTarget(
+            name: "authlog-fuzz",
+            dependencies: ["AccessTokens", "AuthDomain", "EventLog", "LogExport", "PasswordHashing", "RequestJSON"],
+            path: "tools/fuzz/targets"
+        ),
         // Appends in a loop and reports each acknowledgement; the crash-safety test kills it.
         .executableTarget(
             name: "eventlog-crash-probe",
@@ -121,6 +133,7 @@ let package = Package(
         .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing", "CArgon2"]),
         .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection", "COpenSSL"]),
         .testTarget(name: "AccessTokensTests", dependencies: ["AccessTokens", "EventLog", "Signatures"]),
+        .testTarget(name: "LogExportTests", dependencies: ["LogExport", "authlog-fuzz", "TestSupport"]),
         // Helpers the black-box tests share: finding the built executables, running them.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "AuthctlTests", dependencies: ["authctl", "authd", "EventLog", "TestSupport"]),
@@ -128,7 +141,7 @@ let package = Package(
             name: "AuthdTests",
             dependencies: [
                 "authd", "authctl", "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection",
-                "EventLog", "EventLogLMDB", "LMDB", "TestSupport",
+                "EventLog", "EventLogLMDB", "LMDB", "TestSupport", "RequestJSON",
                 "PasswordHashing", "Projections", .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         .testTarget(

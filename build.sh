@@ -3,7 +3,8 @@
 #
 #   ./build.sh run     build and start authd on 127.0.0.1:8080 with data in ./data (Ctrl-C stops it)
 #   ./build.sh test    lint, build, run every test, then check the API against docs/openapi.yaml
-#                      with schemathesis (what CI runs)
+#                      with schemathesis, then fuzz each parser for 20 s (what CI runs;
+#                      tools/fuzz/run.sh for longer runs)
 #   ./build.sh bench   build in release mode and run the benchmarks (see docs/performance.md)
 #
 # Each installs the Debian packages the build needs when they are missing.
@@ -43,6 +44,7 @@ test)
     swift build --build-tests
     swift test --parallel
     tools/api-check.sh
+    tools/fuzz/run.sh all 20
     ;;
 bench)
     ensure_packages

@@ -8,6 +8,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import RequestJSON
 import Synchronization
 
 /// The request context: Hummingbird's core plus the client's address (for rate limits).
@@ -194,7 +195,11 @@ public final class AuthServer: Sendable {
             throw HTTPError(.contentTooLarge)
         }
         let buffer = try await request.body.collect(upTo: Self.bodyLimit)
-        return try StrictJSON.object(Array(buffer.readableBytesView), allowed: allowed)
+        do {
+            return try StrictJSON.object(Array(buffer.readableBytesView), allowed: allowed)
+        } catch let error as StrictJSONError {
+            throw Problem.badRequest(error.description)
+        }
     }
 
     func user(_ id: String?) throws -> UUID {

@@ -1,7 +1,6 @@
 import Foundation
+import RequestJSON
 import Testing
-
-@testable import AuthHTTP
 
 /// StrictJSON directly: what it reads, and what it refuses with which words.
 @Suite struct StrictJSONTests {
@@ -11,16 +10,15 @@ import Testing
         try StrictJSON.object(Array(text.utf8), allowed: fields)
     }
 
-    /// The detail of the problem `text` is refused with (nil: it was accepted).
+    /// What `text` is refused with (nil: it was accepted).
     func refusal(_ text: String) -> String? {
         do {
             _ = try parse(text)
             return nil
-        } catch let problem as Problem {
-            #expect(problem.status == .badRequest && problem.code == "bad_request")
-            return problem.detail
+        } catch let error as StrictJSONError {
+            return error.description
         } catch {
-            return "not a Problem: \(error)"
+            return "not a StrictJSONError: \(error)"
         }
     }
 
@@ -78,8 +76,42 @@ import Testing
             let detail = refusal(text)
             #expect(detail?.contains(expected) == true, "\(text): \(detail ?? "accepted")")
         }
-        #expect(throws: Problem.self) { try StrictJSON.object([0x7B, 0x00, 0x7D], allowed: fields) }
-        #expect(throws: Problem.self) { try StrictJSON.object([0x7B, 0x22, 0xC3, 0x22, 0x7D], allowed: fields) }
+        #expect(throws: StrictJSONError.self) { try StrictJSON.object([0x7B, 0x00, 0x7D], allowed: fields) }
+        #expect(throws: StrictJSONError.self) {
+            try StrictJSON.object([0x7B, 0x22, 0xC3, 0x22, 0x7D], allowed: fields)
+        }
+    }
+
+    /// A nested value was skipped by counting brackets, so `[}` or `[1 2]` inside a field
+    /// passed as a value; it is read by the grammar now, to a bounded depth.
+    @Test func nestedValuesAreReadByTheGrammar() throws {
+        for text in [
+            #"{"a":[}"#, #"{"a":[1 2]}"#, #"{"a":{"x"}}"#, #"{"a":[1,{"b:""]"}],"b":true}"#, #"{"a":[01]}"#,
+            #"{"a":{"x":1,}}"#, #"{"a":[,]}"#, #"{"a":["\uD800"]}"#, #"{"a":{1:2}}"#, #"{"a":[1]]}"#,
+        ] {
+            #expect(refusal(text) != nil, "\(text) was accepted")
+        }
+        #expect(
+            try parse(#"{"a":[[],{},[{"x":[null,true,-0.5e1,"]}"]}]],"b":{"a":{"a":1}}}"#) == [
+                "a": .nested, "b": .nested,
+            ])
+        let deep = String(repeating: "[", count: 32) + String(repeating: "]", count: 32)
+        #expect(try parse(#"{"a":\#(deep)}"#) == ["a": .nested])
+        let deeper = String(repeating: "[", count: 100_000)
+        #expect(refusal(#"{"a":\#(deeper)}"#)?.contains("nested deeper than 32 levels") == true)
+    }
+
+    /// `1e400` is in the grammar but no Double holds it: it was read as infinity, a value no
+    /// JSON parser gives back (Foundation's refuses it), so it is refused by name.
+    @Test func numbersNoDoubleHoldsAreRefused() throws {
+        for text in ["1e400", "-1.5e44444", "[1e999]"] {
+            #expect(refusal(#"{"a":\#(text)}"#)?.contains("out of range") == true, "\(text) was accepted")
+        }
+        #expect(
+            try parse(#"{"a":1.7976931348623157e308,"b":4.9e-324}"#) == [
+                "a": .number(.greatestFiniteMagnitude), "b": .number(4.9e-324),
+            ])
+        #expect(try parse(#"{"a":1e-400}"#) == ["a": .number(0)])
     }
 
     @Test func onlyApplicationJSONIsJSON() {

@@ -1,5 +1,6 @@
 import EventLog
 import EventLogLMDB
+import LogExport
 import Signatures
 
 /// The signed checkpoints an export carries: each interval checkpoint in its range right

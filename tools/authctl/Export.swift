@@ -5,6 +5,7 @@ import EventLog
 import EventLogLMDB
 import EventSealing
 import Foundation
+import LogExport
 import Projections
 
 struct Export: ParsableCommand {
@@ -139,20 +140,6 @@ func readableFields(_ event: UserEvent) -> [String: Any] {
     case .stripeCustomerLinked(let id): return ["stripe_customer_id": id]
     case .emailVerified, .softDeleted, .restored, .erased: return [:]
     }
-}
-
-func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
-
-func unhex(_ text: String) -> [UInt8]? {
-    let chars = Array(text.utf8)
-    guard chars.count % 2 == 0 else { return nil }
-    var bytes = [UInt8]()
-    bytes.reserveCapacity(chars.count / 2)
-    for index in stride(from: 0, to: chars.count, by: 2) {
-        guard let byte = UInt8(String(decoding: chars[index..<index + 2], as: UTF8.self), radix: 16) else { return nil }
-        bytes.append(byte)
-    }
-    return bytes
 }
 
 /// A JSON string literal for UTF-8 bytes.

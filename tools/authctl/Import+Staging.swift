@@ -2,6 +2,7 @@ import ArgumentParser
 import DataProtection
 import EventLogLMDB
 import Foundation
+import LogExport
 
 /// All or nothing: an import writes into a staging directory and moves the finished files
 /// into the data directory only when every line checked out.

@@ -5,6 +5,7 @@ import EventLog
 import EventLogLMDB
 import EventSealing
 import Foundation
+import LogExport
 import Projections
 
 struct Import: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import EventLog
 import EventLogLMDB
 import Foundation
+import LogExport
 import Signatures
 
 struct Verify: ParsableCommand {

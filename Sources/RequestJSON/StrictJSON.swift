@@ -1,7 +1,7 @@
 import Foundation
 
 /// A JSON value of a request body.
-enum JSONValue: Equatable {
+public enum JSONValue: Equatable, Sendable {
     case string(String)
     case number(Double)
     case bool(Bool)
@@ -11,14 +11,18 @@ enum JSONValue: Equatable {
 
 /// Parses a request body that must be one flat JSON object, refusing what lenient parsers
 /// let through: invalid UTF-8, NUL bytes, duplicate keys, unknown fields, nested values,
-/// trailing bytes, numbers outside RFC 8259's grammar (`+1`, `01`, `.5`, `1.`), `\u` escapes
-/// that are not exactly four hex digits, and lone surrogates. A surrogate pair escaped as
-/// `\uD83D\uDE00` is one scalar, as RFC 8259 section 7 says. Every refusal says what was wrong.
-struct StrictJSON {
+/// trailing bytes, numbers outside RFC 8259's grammar (`+1`, `01`, `.5`, `1.`) or beyond a
+/// Double (`1e400`), `\u` escapes that are not exactly four hex digits, and lone
+/// surrogates. A surrogate pair escaped as
+/// `\uD83D\uDE00` is one scalar, as RFC 8259 section 7 says. A nested value is read to its
+/// end by the same grammar (at most ``maximumDepth`` levels) and comes back as
+/// ``JSONValue/nested``, which no field accepts. Every refusal is a ``StrictJSONError`` that
+/// says what was wrong; nothing else is thrown.
+public struct StrictJSON {
     /// Whether a Content-Type header names JSON: the media type `application/json` exactly
     /// (case-insensitive, so not `application/jsonfoo`), and if a charset parameter is
     /// given, UTF-8.
-    static func isJSON(contentType: String) -> Bool {
+    public static func isJSON(contentType: String) -> Bool {
         let parts = contentType.split(separator: ";", omittingEmptySubsequences: false).map {
             $0.trimmingCharacters(in: .whitespaces).lowercased()
         }
@@ -30,17 +34,17 @@ struct StrictJSON {
         return true
     }
 
-    static func object(_ bytes: [UInt8], allowed: Set<String>) throws -> [String: JSONValue] {
-        guard !bytes.contains(0) else { throw Problem.badRequest("the body contains a NUL byte") }
+    public static func object(_ bytes: [UInt8], allowed: Set<String>) throws -> [String: JSONValue] {
+        guard !bytes.contains(0) else { throw StrictJSONError("the body contains a NUL byte") }
         guard String(validating: bytes, as: UTF8.self) != nil else {
-            throw Problem.badRequest("the body is not valid UTF-8")
+            throw StrictJSONError("the body is not valid UTF-8")
         }
         var parser = StrictJSON(bytes: bytes)
         parser.skipSpace()
         let object = try parser.parseObject(allowed: allowed)
         parser.skipSpace()
         guard parser.index == bytes.count else {
-            throw Problem.badRequest("unexpected bytes after the JSON object at offset \(parser.index)")
+            throw StrictJSONError("unexpected bytes after the JSON object at offset \(parser.index)")
         }
         return object
     }
@@ -52,7 +56,7 @@ struct StrictJSON {
         while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
     }
 
-    func fail(_ what: String) -> Problem { .badRequest("malformed JSON at offset \(index): \(what)") }
+    func fail(_ what: String) -> StrictJSONError { StrictJSONError("malformed JSON at offset \(index): \(what)") }
 
     mutating func expect(_ byte: UInt8) throws {
         guard index < bytes.count, bytes[index] == byte else {
@@ -63,7 +67,7 @@ struct StrictJSON {
 
     mutating func parseObject(allowed: Set<String>) throws -> [String: JSONValue] {
         guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else {
-            throw Problem.badRequest("the body must be a JSON object")
+            throw StrictJSONError("the body must be a JSON object")
         }
         index += 1
         var result: [String: JSONValue] = [:]
@@ -75,8 +79,8 @@ struct StrictJSON {
         while true {
             skipSpace()
             let key = try parseString()
-            guard allowed.contains(key) else { throw Problem.badRequest("unknown field '\(key)'") }
-            guard result[key] == nil else { throw Problem.badRequest("duplicate field '\(key)'") }
+            guard allowed.contains(key) else { throw StrictJSONError("unknown field '\(key)'") }
+            guard result[key] == nil else { throw StrictJSONError("duplicate field '\(key)'") }
             skipSpace()
             try expect(UInt8(ascii: ":"))
             skipSpace()
@@ -92,7 +96,8 @@ struct StrictJSON {
         }
     }
 
-    mutating func parseValue() throws -> JSONValue {
+    /// A value inside `depth` nested arrays or objects (0 for a field of the body).
+    mutating func parseValue(depth: Int = 0) throws -> JSONValue {
         guard index < bytes.count else { throw fail("missing value") }
         switch bytes[index] {
         case UInt8(ascii: "\""): return .string(try parseString())
@@ -100,7 +105,7 @@ struct StrictJSON {
         case UInt8(ascii: "f"): return try literal("false", .bool(false))
         case UInt8(ascii: "n"): return try literal("null", .null)
         case UInt8(ascii: "{"), UInt8(ascii: "["):
-            _ = try skipNested()
+            try skipNested(depth: depth + 1)
             return .nested
         default:
             let start = index
@@ -108,6 +113,8 @@ struct StrictJSON {
             guard let number = Double(String(decoding: bytes[start..<index], as: UTF8.self)) else {
                 throw fail("not a value")
             }
+            // In the grammar but beyond any Double (`1e400`): refused, never read as infinity.
+            guard number.isFinite else { throw fail("a number out of range") }
             return .number(number)
         }
     }
@@ -161,7 +168,7 @@ struct StrictJSON {
     mutating func escapedScalar() throws -> UnicodeScalar {
         let value = try hexQuad()
         switch value {
-        case 0: throw Problem.badRequest("a string contains a NUL character")
+        case 0: throw StrictJSONError("a string contains a NUL character")
         case 0xD800...0xDBFF:
             guard bytes.count - index >= 2, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
             else { throw fail("\\u escape of a lone surrogate") }
@@ -184,24 +191,40 @@ struct StrictJSON {
         return value
     }
 
-    mutating func skipNested() throws -> Bool {
-        var depth = 0
-        var inString = false
-        while index < bytes.count {
-            let byte = bytes[index]
+    /// The deepest a nested value may go; a deeper one is refused rather than read.
+    static let maximumDepth = 32
+
+    /// Moves past a nested array or object (the `[` or `{` at `index`), read as RFC 8259
+    /// writes it, at `depth` (1 for a field's value). Its keys are not checked against the
+    /// allowed fields: the value as a whole is ``JSONValue/nested``.
+    mutating func skipNested(depth: Int) throws {
+        guard depth <= Self.maximumDepth else { throw fail("nested deeper than \(Self.maximumDepth) levels") }
+        let isObject = bytes[index] == UInt8(ascii: "{")
+        let close = isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
+        index += 1
+        skipSpace()
+        if index < bytes.count, bytes[index] == close {
             index += 1
-            if inString {
-                if byte == UInt8(ascii: "\\") { index += 1 } else if byte == UInt8(ascii: "\"") { inString = false }
-            } else if byte == UInt8(ascii: "\"") {
-                inString = true
-            } else if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") {
-                depth += 1
-            } else if byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") {
-                depth -= 1
-                if depth == 0 { return true }
-            }
+            return
         }
-        throw fail("unterminated value")
+        while true {
+            skipSpace()
+            if isObject {
+                _ = try parseString()
+                skipSpace()
+                try expect(UInt8(ascii: ":"))
+                skipSpace()
+            }
+            _ = try parseValue(depth: depth)
+            skipSpace()
+            guard index < bytes.count else { throw fail("unterminated value") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            try expect(close)
+            return
+        }
     }
 
     mutating func parseString() throws -> String {
@@ -246,20 +269,11 @@ struct StrictJSON {
     }
 }
 
-extension Dictionary where Key == String, Value == JSONValue {
-    /// A required string field.
-    func string(_ key: String) throws -> String {
-        guard let value = self[key] else { throw Problem.badRequest("missing field '\(key)'") }
-        guard case .string(let text) = value else { throw Problem.badRequest("field '\(key)' must be a string") }
-        return text
-    }
+/// Why a body is not the flat JSON object ``StrictJSON`` reads: one sentence for the client.
+public struct StrictJSONError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let description: String
 
-    /// An optional string field (absent or null: nil).
-    func optionalString(_ key: String) throws -> String? {
-        switch self[key] {
-        case nil, .null?: return nil
-        case .string(let text)?: return text
-        default: throw Problem.badRequest("field '\(key)' must be a string or null")
-        }
+    init(_ description: String) {
+        self.description = description
     }
 }
