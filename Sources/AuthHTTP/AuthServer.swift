@@ -79,6 +79,9 @@ public final class AuthServer: Sendable {
             get { connections.maximumPerAddress }
             set { connections.maximumPerAddress = newValue }
         }
+        /// The longest a read with `Authlog-Min-Position` waits for the read model (and a write
+        /// for the read model to reach its own position) before 503 `position_not_reached`.
+        public var minimumPositionWait = Duration.seconds(2)
         public init() {}
     }
 
@@ -91,6 +94,8 @@ public final class AuthServer: Sendable {
     let reads: any UserReads
     /// The storage's and the hashing pool's figures for the metrics page, read per render.
     let gauges: @Sendable () -> ServerGauges
+    /// How far the read model has folded the log, and the wait for it (read-your-writes).
+    let progress: any ReadModelProgress
     let tokens: AccessTokenIssuer
     let verified = VerifiedTokenCache(capacity: 100_000)
     /// Per client address and route group: login, refresh, reset confirmation.
@@ -108,12 +113,14 @@ public final class AuthServer: Sendable {
 
     public init(
         configuration: Configuration, service: AuthService, reads: any UserReads,
-        gauges: @escaping @Sendable () -> ServerGauges = { ServerGauges() }, tokens: AccessTokenIssuer, logger: Logger
+        gauges: @escaping @Sendable () -> ServerGauges = { ServerGauges() },
+        progress: (any ReadModelProgress)? = nil, tokens: AccessTokenIssuer, logger: Logger
     ) {
         self.configuration = configuration
         self.service = service
         self.reads = reads
         self.gauges = gauges
+        self.progress = progress ?? PolledCheckpoint(reads: reads)
         self.tokens = tokens
         self.limiter = RateLimiter(capacity: configuration.rateLimitPerMinute, period: 60)
         self.registrations = RateLimiter(capacity: configuration.registrationRateLimitPerMinute, period: 60)

@@ -5,7 +5,7 @@ import Hummingbird
 
 extension AuthServer {
     func addAdministrationRoutes(to router: Router<AuthRequestContext>) {
-        self.on(router, .put, "/v1/users/:id/role") { request, context in
+        self.onWrite(router, .put, "/v1/users/:id/role") { request, context in
             let caller = try self.caller(request)
             let id = try self.user(context.parameters.get("id"))
             let body = try await self.body(request, allowed: ["role"])
@@ -16,21 +16,21 @@ extension AuthServer {
                 of: id, to: role, actor: caller.actor, correlationID: context.requestID)
             return self.respond(user)
         }
-        self.on(router, .post, "/v1/users/:id/restore") { request, context in
+        self.onWrite(router, .post, "/v1/users/:id/restore") { request, context in
             let caller = try self.caller(request)
             let id = try self.user(context.parameters.get("id"))
             let user = try await self.service.restore(
                 id, actor: caller.actor, correlationID: context.requestID)
             return self.respond(user)
         }
-        self.on(router, .post, "/v1/users/:id/erase") { request, context in
+        self.onWrite(router, .post, "/v1/users/:id/erase") { request, context in
             let caller = try self.caller(request)
             guard caller.role == .admin else { throw Rejection.forbidden }
             let id = try self.user(context.parameters.get("id"))
             try await self.service.erase(id, actor: caller.actor, correlationID: context.requestID)
             return Response(status: .noContent)
         }
-        self.on(router, .get, "/v1/users/:id/events") { request, context in
+        self.onRead(router, "/v1/users/:id/events") { request, context in
             let caller = try self.caller(request)
             guard ReadRules.mayReadAuditTrail(role: caller.role) else { throw Rejection.forbidden }
             let id = try self.user(context.parameters.get("id"))

@@ -5,7 +5,7 @@ import Hummingbird
 
 extension AuthServer {
     func addSessionRoutes(to router: Router<AuthRequestContext>) {
-        self.on(router, .post, "/v1/users") { request, context in
+        self.onWrite(router, .post, "/v1/users") { request, context in
             try self.limitRegistration("register", context)
             let body = try await self.body(request, allowed: ["email", "password", "first_name", "last_name", "phone"])
             let user = try await self.service.register(
@@ -16,35 +16,35 @@ extension AuthServer {
                 correlationID: context.requestID)
             return self.respond(user, status: .created)
         }
-        self.on(router, .post, "/v1/sessions") { request, context in
+        self.onWrite(router, .post, "/v1/sessions") { request, context in
             try self.limit("login", context)
             let body = try await self.body(request, allowed: ["email", "password"])
             let grant = try await self.throttledLogin(
                 email: try body.string("email"), password: try body.string("password"), context: context)
             return try self.accessToken(for: grant)
         }
-        self.on(router, .post, "/v1/sessions/refresh") { request, context in
+        self.onWrite(router, .post, "/v1/sessions/refresh") { request, context in
             try self.limit("refresh", context)
             let body = try await self.body(request, allowed: ["refresh_token"])
             let grant = try await self.service.rotate(
                 refreshToken: try body.string("refresh_token"), correlationID: context.requestID)
             return try self.accessToken(for: grant)
         }
-        self.on(router, .delete, "/v1/sessions/current") { request, context in
+        self.onWrite(router, .delete, "/v1/sessions/current") { request, context in
             let caller = try self.caller(request)
             try await self.service.logout(
                 userID: caller.id, sessionID: caller.sessionID, actor: caller.actor,
                 correlationID: context.requestID)
             return Response(status: .noContent)
         }
-        self.on(router, .post, "/v1/password-resets") { request, context in
+        self.onWrite(router, .post, "/v1/password-resets") { request, context in
             try self.limitRegistration("reset", context)
             let body = try await self.body(request, allowed: ["email"])
             try await self.service.requestPasswordReset(
                 email: try body.string("email"), correlationID: context.requestID)
             return Response(status: .accepted)
         }
-        self.on(router, .post, "/v1/password-resets/confirm") { request, context in
+        self.onWrite(router, .post, "/v1/password-resets/confirm") { request, context in
             try self.limit("reset", context)
             let body = try await self.body(request, allowed: ["token", "new_password"])
             try await self.service.completePasswordReset(
@@ -52,7 +52,7 @@ extension AuthServer {
                 correlationID: context.requestID)
             return Response(status: .noContent)
         }
-        self.on(router, .post, "/v1/email-verifications/confirm") { request, context in
+        self.onWrite(router, .post, "/v1/email-verifications/confirm") { request, context in
             let body = try await self.body(request, allowed: ["token"])
             try await self.service.confirmEmail(
                 token: try body.string("token"), correlationID: context.requestID)

@@ -6,12 +6,12 @@ import Hummingbird
 
 extension AuthServer {
     func addUserRoutes(to router: Router<AuthRequestContext>) {
-        self.on(router, .get, "/v1/users/me") { request, context in
+        self.onRead(router, "/v1/users/me") { request, context in
             let caller = try self.caller(request)
             guard let user = try self.reads.user(id: caller.id, includePersonal: true) else { throw Problem.notFound }
             return self.respond(user)
         }
-        self.on(router, .get, "/v1/users/:id") { request, context in
+        self.onRead(router, "/v1/users/:id") { request, context in
             let caller = try self.caller(request)
             let id = try self.user(context.parameters.get("id"))
             guard ReadRules.mayRead(id, reader: caller.id, role: caller.role) else { throw Rejection.forbidden }
@@ -29,7 +29,7 @@ extension AuthServer {
             }
             return self.respond(user)
         }
-        self.on(router, .get, "/v1/users") { request, context in
+        self.onRead(router, "/v1/users") { request, context in
             let caller = try self.caller(request)
             guard ReadRules.mayList(role: caller.role) else { throw Rejection.forbidden }
             let query = request.uri.queryParameters
@@ -51,7 +51,7 @@ extension AuthServer {
                 throw Problem.badRequest("the cursor is not one this API returned")
             }
         }
-        self.on(router, .patch, "/v1/users/:id") { request, context in
+        self.onWrite(router, .patch, "/v1/users/:id") { request, context in
             let caller = try self.caller(request)
             let id = try self.user(context.parameters.get("id"))
             let body = try await self.body(request, allowed: ["first_name", "last_name", "phone"])
@@ -62,7 +62,7 @@ extension AuthServer {
                 phone: phone, actor: caller.actor, correlationID: context.requestID)
             return self.respond(user)
         }
-        self.on(router, .delete, "/v1/users/:id") { request, context in
+        self.onWrite(router, .delete, "/v1/users/:id") { request, context in
             let caller = try self.caller(request)
             let id = try self.user(context.parameters.get("id"))
             try await self.service.softDelete(id, actor: caller.actor, correlationID: context.requestID)

@@ -76,6 +76,7 @@ extension AuthService {
     public func erase(_ userID: UUID, actor: Actor, correlationID: String) async throws -> UserState {
         let before = try load(userID)
         if before.isErased {
+            recordUnchangedLog()
             try destroyDataKey(ofErased: before)
             try await mailer.purge(user: userID)
             return before

@@ -34,6 +34,7 @@ extension AuthService {
             } catch EventLogError.conflict {
                 continue
             } catch EventLogError.uniqueViolation(let scope) {
+                recordUnchangedLog()
                 throw scope == EmailAddress.claimScope ? Rejection.emailTaken : Rejection.stripeCustomerTaken
             }
         }
@@ -51,6 +52,7 @@ extension AuthService {
     ) async throws -> UserState {
         let decision = command.decide(state, now: clock())
         if decision.events.isEmpty {
+            recordUnchangedLog()
             if let rejection = decision.rejection { throw rejection }
             return state
         }
@@ -60,7 +62,18 @@ extension AuthService {
                 decision.events, for: id, after: state.version, actor: actor, correlationID: correlationID),
             claims: decision.rejection == nil ? claims : [])
         let result = try await log.append([request])[0].get()
+        PositionReceipt.current?.record(result.lastPosition)
         if let rejection = decision.rejection { throw rejection }
         return decision.events.reduce(state) { $0.evolve($1, at: result.recordedAt) }
+    }
+}
+
+extension AuthService {
+    /// Records in the current ``PositionReceipt`` that an answer rests on the log as it is now,
+    /// having appended nothing: its head, read after the decision. A head that cannot be read
+    /// records nothing (the answer itself stands).
+    func recordUnchangedLog() {
+        guard let receipt = PositionReceipt.current, let head = try? log.headPosition() else { return }
+        receipt.record(head)
     }
 }

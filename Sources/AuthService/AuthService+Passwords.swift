@@ -6,7 +6,7 @@ extension AuthService {
     /// Mails a reset token if the address belongs to a live user. The caller learns nothing
     /// either way: this returns normally for unknown addresses too.
     public func requestPasswordReset(email: String, correlationID: String) async throws {
-        guard let id = try userID(forEmail: email) else { return }
+        guard let id = try userID(forEmail: email) else { return recordUnchangedLog() }
         let token = UserToken(userID: id, secret: try secret())
         let command = RequestPasswordReset(tokenHash: token.secretHash, policy: configuration.rules)
         let before = try load(id)

@@ -29,7 +29,10 @@ extension AuthService {
         let phone = try form.phone.flatMap { phone throws(Rejection) in try ProfileField.phone(phone) }
         let password = try configuration.passwordPolicy.check(form.password)
         // Spare the hashing cost for an address that is plainly taken; the claim decides races.
-        if try states.owner(ofEmail: email) != nil { throw Rejection.emailTaken }
+        if try states.owner(ofEmail: email) != nil {
+            recordUnchangedLog()
+            throw Rejection.emailTaken
+        }
         let hashing = configuration.hashing
         let passwordHash = try await pool.run { try hashing.hash(password) }
         let id = UUID.timeOrdered(at: clock())

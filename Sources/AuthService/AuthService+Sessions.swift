@@ -17,7 +17,10 @@ extension AuthService {
         let id = try userID(forEmail: email)
         var state = try id.map { try load($0) }
         var verified = try await checkPassword(password, against: state)
-        guard let id else { throw Rejection.invalidCredentials }
+        guard let id else {
+            recordUnchangedLog()
+            throw Rejection.invalidCredentials
+        }
         for _ in 0..<configuration.maximumAttempts {
             guard let current = state else { break }
             // A concurrent login may have rehashed the password: check against what is stored now.

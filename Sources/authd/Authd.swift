@@ -84,6 +84,11 @@ struct Authd: AsyncParsableCommand {
     @Option(
         help: "Initial size of the log's map in MiB; it doubles when full, up to the disk ($AUTHLOG_INITIAL_MAP_MIB).")
     var initialMapMib = Int(environment["AUTHLOG_INITIAL_MAP_MIB"] ?? "") ?? 16
+    @Option(
+        help:
+            "Longest wait in seconds for the read model to reach a read's Authlog-Min-Position, 0 to 60, before 503 ($AUTHLOG_MIN_POSITION_WAIT)."
+    )
+    var minPositionWait = Double(environment["AUTHLOG_MIN_POSITION_WAIT"] ?? "") ?? 2
     @Flag(help: "Add a new signing key (it signs from now on; older keys still verify), then exit.")
     var rotateSigningKey = false
 
@@ -122,6 +127,9 @@ struct Authd: AsyncParsableCommand {
             return fail(
                 "rate limits, timeouts, connection caps, --hashing-wait and --initial-map-mib must be positive",
                 code: 64)
+        }
+        guard (0...60).contains(minPositionWait) else {
+            return fail("--min-position-wait must be 0 to 60 seconds", code: 64)
         }
         var proxies: [AddressRange] = []
         for text in trustedProxy.map({ $0.trimmingCharacters(in: .whitespaces) }) where !text.isEmpty {
@@ -197,6 +205,7 @@ struct Authd: AsyncParsableCommand {
             configuration.idleTimeout = idleTimeout
             configuration.maximumConnections = maxConnections
             configuration.maximumConnectionsPerAddress = maxConnectionsPerAddress
+            configuration.minimumPositionWait = .milliseconds(Int64((minPositionWait * 1_000).rounded()))
             server = AuthServer(
                 configuration: configuration, service: service, reads: UserQueries(projection),
                 gauges: { [log, pool] in
@@ -210,6 +219,7 @@ struct Authd: AsyncParsableCommand {
                     gauges.kdfQueueDepth = pool.queueDepth
                     return gauges
                 },
+                progress: ProjectionProgress(projection),
                 tokens: AccessTokenIssuer(issuer: issuer, audience: issuer, keys: try SigningKeys(file: keyFile)),
                 logger: logger)
         } catch {
