@@ -50,7 +50,12 @@ extension PostgresConnection {
     /// Runs one statement and returns its rows; a failure is an ``EventLogError``. A statement
     /// not answered within ``statementTimeout`` closes the connection and fails.
     func run(_ query: PostgresQuery) throws(EventLogError) -> [PostgresRow] {
-        guard !isClosed else { throw .storage(detail: "the connection to PostgreSQL was closed") }
+        try answer(to: send(query)).rows
+    }
+
+    /// Sends one statement without waiting for it: statements sent in a row run in order, and
+    /// their answers are collected with ``answer(to:)``.
+    func send(_ query: PostgresQuery) -> EventLoopFuture<PostgresQueryResult> {
         let answer = eventLoop.makePromise(of: PostgresQueryResult.self)
         let timer = eventLoop.scheduleTask(in: Self.statementTimeout) {
             answer.fail(StatementTimedOut())
@@ -65,8 +70,13 @@ extension PostgresConnection {
         eventLoop.execute {
             if self.isClosed { answer.fail(ConnectionClosed()) }
         }
+        return answer.futureResult
+    }
+
+    /// Waits for the answer to a statement ``send(_:)`` sent.
+    func answer(to sent: EventLoopFuture<PostgresQueryResult>) throws(EventLogError) -> PostgresQueryResult {
         do {
-            return try answer.futureResult.wait().rows
+            return try sent.wait()
         } catch is ConnectionClosed {
             throw .storage(detail: "the connection to PostgreSQL was closed")
         } catch is StatementTimedOut {

@@ -33,8 +33,10 @@ extension PostgresWriter {
     func write(_ batches: [[AppendRequest]], on connection: PostgresConnection) throws(EventLogError)
         -> [[Result<AppendResult, EventLogError>]]
     {
-        _ = try connection.run("BEGIN")
+        // BEGIN goes out with the head lock, one wait for both; a failed BEGIN fails the batch.
+        let begun = connection.send("BEGIN")
         let stored = try PostgresHead.lock(on: connection)
+        _ = try connection.answer(to: begun)
         var state = BatchState(head: stored.head)
         let signingKey = self.signingKey.withLock { $0 }
         if let signingKey { try checkHeadIsSigned(stored, key: signingKey) }
@@ -49,10 +51,18 @@ extension PostgresWriter {
             if let signingKey {
                 (signed, interval) = try sign(state.head, committedFrom: state.startPosition, with: signingKey)
             }
-            try writeRows(state, checkpoint: signed, on: connection)
+            // The write goes out with COMMIT, one wait for both. A write that failed leaves the
+            // transaction aborted, and COMMIT then only rolls it back: its error fails the batch.
+            let written = connection.send(writeRows(state, checkpoint: signed))
             if let interval { try PostgresHead.keep(interval, on: connection) }
+            let committed = connection.send("COMMIT")
+            _ = try connection.answer(to: written)
+            guard try connection.answer(to: committed).metadata.command == "COMMIT" else {
+                throw .writeFailed(detail: "PostgreSQL rolled the batch back at COMMIT")
+            }
+        } else {
+            _ = try connection.run("COMMIT")
         }
-        _ = try connection.run("COMMIT")
         if let signed { knownCheckpoint.withLock { $0 = signed } }
         return outcomes
     }
@@ -155,9 +165,7 @@ extension PostgresWriter {
     }
 
     /// One statement: the events, the claims given up and taken, and the new head.
-    private func writeRows(_ state: BatchState, checkpoint: [UInt8]?, on connection: PostgresConnection)
-        throws(EventLogError)
-    {
+    private func writeRows(_ state: BatchState, checkpoint: [UInt8]?) -> PostgresQuery {
         var releasedScopes: [String] = []
         var releasedKeys: [ByteBuffer] = []
         var claimedScopes: [String] = []
@@ -178,8 +186,7 @@ extension PostgresWriter {
         let headHash = ByteBuffer(bytes: state.head.hash.bytes)
         let headTime = state.head.recordedAt.microsecondsSince1970
         let signed = checkpoint.map { ByteBuffer(bytes: $0) }
-        _ = try connection.run(
-            """
+        return """
             WITH inserted AS (
                 INSERT INTO authlog.events (position, stream_id, stream_version, envelope)
                 SELECT * FROM unnest(\(rows.positions)::bigint[], \(rows.streams)::uuid[], \(rows.versions)::bigint[],
@@ -195,7 +202,7 @@ extension PostgresWriter {
             UPDATE authlog.head SET position = \(headPosition), hash = \(headHash), recorded_at = \(headTime),
                 checkpoint = coalesce(\(signed)::bytea, checkpoint)
             WHERE id
-            """)
+            """
     }
 }
 
