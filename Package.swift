@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "EventLog", targets: ["EventLog"]),
         .library(name: "EventLogLMDB", targets: ["EventLogLMDB"]),
+        .library(name: "EventLogPostgres", targets: ["EventLogPostgres"]),
         .library(name: "AuthDomain", targets: ["AuthDomain"]),
         .executable(name: "authctl", targets: ["authctl"]),
     ],
@@ -14,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // C libraries from the system (Debian: liblmdb-dev, libssl-dev); module maps only.
@@ -28,6 +30,10 @@ let package = Package(
         .target(name: "EventLog", dependencies: ["COpenSSL", "Signatures"]),
         // The embedded default backend: the log on one LMDB environment, with group commit.
         .target(name: "EventLogLMDB", dependencies: ["EventLog", "LMDB", "CLMDB", "COpenSSL", "Signatures"]),
+        // The log on PostgreSQL: the same envelopes and chain, a head row for dense positions.
+        .target(
+            name: "EventLogPostgres",
+            dependencies: ["EventLog", "Signatures", .product(name: "PostgresNIO", package: "postgres-nio")]),
         // Password hashing (Argon2id, scrypt) in PHC strings, and the pool it runs on.
         .target(name: "PasswordHashing", dependencies: ["CArgon2", "COpenSSL"]),
         // Ed25519 signatures on OpenSSL: access tokens and the log's checkpoints sign with them.
@@ -120,6 +126,14 @@ let package = Package(
             dependencies: ["AccessTokens", "AuthDomain", "EventLog", "LogExport", "PasswordHashing", "RequestJSON"],
             path: "tools/fuzz/targets"
         ),
+        // Durable appends from many writers against a PostgreSQL log.
+        .executableTarget(
+            name: "postgres-bench",
+            dependencies: [
+                "EventLog", "EventLogPostgres", "Signatures", .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "tools/postgres-bench"
+        ),
         // Appends in a loop and reports each acknowledgement; the crash-safety test kills it.
         .executableTarget(
             name: "eventlog-crash-probe",
@@ -129,6 +143,13 @@ let package = Package(
 
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog"]),
+        // One suite of the `EventLog` rules, run against every backend.
+        .testTarget(
+            name: "EventLogConformanceTests",
+            dependencies: [
+                "EventLog", "EventLogLMDB", "EventLogPostgres", "Signatures",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]),
         .testTarget(name: "AuthDomainTests", dependencies: ["AuthDomain", "EventLog"]),
         .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing", "CArgon2"]),
         .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection", "COpenSSL"]),

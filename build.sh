@@ -2,8 +2,9 @@
 # Authlog's one entry point for people and CI.
 #
 #   ./build.sh run     build and start authd on 127.0.0.1:8080 with data in ./data (Ctrl-C stops it)
-#   ./build.sh test    lint, build, run every test, then check the API against docs/openapi.yaml
-#                      with schemathesis, then fuzz each parser for 20 s (what CI runs;
+#   ./build.sh test    lint, build, run every test (with a throwaway PostgreSQL server for the
+#                      PostgreSQL log's), then check the API against docs/openapi.yaml with
+#                      schemathesis, then fuzz each parser for 20 s (what CI runs;
 #                      tools/fuzz/run.sh for longer runs)
 #   ./build.sh bench   build in release mode and run the benchmarks (see docs/performance.md)
 #
@@ -39,9 +40,17 @@ run)
     exec .build/release/authd --host "${AUTHLOG_HOST:-127.0.0.1}" --port "${AUTHLOG_PORT:-8080}" --data "$data"
     ;;
 test)
+    packages+=(postgresql)
     ensure_packages
     swift format lint --strict --recursive "${sources[@]}"
     swift build --build-tests
+    # The PostgreSQL log's tests need a server: a throwaway one, removed when this ends.
+    # AUTHLOG_REQUIRE_POSTGRES makes a missing server a failure rather than a skip.
+    postgres_dir="$(mktemp -d)"
+    chmod 755 "$postgres_dir"
+    trap 'tools/postgres/stop-throwaway.sh "$postgres_dir/cluster"; rm -rf "$postgres_dir"' EXIT
+    AUTHLOG_TEST_POSTGRES_URL="$(tools/postgres/start-throwaway.sh "$postgres_dir/cluster")"
+    export AUTHLOG_TEST_POSTGRES_URL AUTHLOG_REQUIRE_POSTGRES=1
     swift test --parallel
     tools/api-check.sh
     tools/fuzz/run.sh all 20

@@ -1,0 +1,69 @@
+import EventLog
+import PostgresNIO
+
+/// The last committed event's position, hash and time: the head row, rewritten by every
+/// append transaction. It lets the next writer chain on without a search, and lets `verify`
+/// notice a cut-off tail.
+struct LogHead: Equatable {
+    var position: UInt64
+    var hash: ChainHash
+    var recordedAt: Timestamp
+}
+
+/// The head row as read: the head and the stored head checkpoint's bytes, if any.
+struct PostgresHead {
+    var head: LogHead
+    var checkpoint: [UInt8]?
+
+    /// Reads the head row and locks it until the transaction ends: the first statement of
+    /// every append transaction, so appends from every process take their positions in turn.
+    static func lock(on connection: PostgresConnection) throws(EventLogError) -> PostgresHead {
+        try read(
+            on: connection,
+            query: "SELECT position, hash, recorded_at, checkpoint FROM authlog.head WHERE id FOR UPDATE")
+    }
+
+    /// Reads the head row without locking it.
+    static func read(on connection: PostgresConnection) throws(EventLogError) -> PostgresHead {
+        try read(on: connection, query: "SELECT position, hash, recorded_at, checkpoint FROM authlog.head WHERE id")
+    }
+
+    private static func read(on connection: PostgresConnection, query: PostgresQuery) throws(EventLogError)
+        -> PostgresHead
+    {
+        guard let row = try connection.run(query).first else {
+            throw .corrupt(position: 0, detail: "the head row is missing")
+        }
+        let (position, hash, recordedAt, checkpoint) = try row.columns((Int64, ByteBuffer, Int64, ByteBuffer?).self)
+        guard position >= 0, hash.readableBytes == 32 else {
+            throw .corrupt(position: 0, detail: "malformed head row")
+        }
+        return PostgresHead(
+            head: LogHead(
+                position: UInt64(position), hash: hash.withUnsafeReadableBytes { ChainHash(bytes: $0) },
+                recordedAt: Timestamp(microsecondsSince1970: recordedAt)),
+            checkpoint: checkpoint.map { Array($0.readableBytesView) })
+    }
+
+    /// The head checkpoint, `nil` if the log has none; a malformed one is `corrupt`.
+    var headCheckpoint: Checkpoint? {
+        get throws(EventLogError) {
+            guard let checkpoint else { return nil }
+            guard let parsed = checkpoint.withUnsafeBytes({ Checkpoint(encoded: $0) }), parsed.role == .head else {
+                throw .corrupt(position: 0, detail: "malformed head checkpoint record")
+            }
+            return parsed
+        }
+    }
+
+    /// Stores an interval checkpoint (replacing one at its position).
+    static func keep(_ checkpoint: Checkpoint, on connection: PostgresConnection) throws(EventLogError) {
+        let position = Int64(checkpoint.position)
+        let encoded = ByteBuffer(bytes: checkpoint.encoded)
+        _ = try connection.run(
+            """
+            INSERT INTO authlog.checkpoints (position, checkpoint) VALUES (\(position), \(encoded))
+            ON CONFLICT (position) DO UPDATE SET checkpoint = excluded.checkpoint
+            """)
+    }
+}

@@ -1,0 +1,88 @@
+import EventLog
+import PostgresNIO
+
+/// The log's tables, in the schema `authlog` (see docs/architecture.md):
+///
+/// - `meta (key, value)`: `format` -> `authlog.eventlog/1`, the layout this build reads.
+/// - `head`: one row, locked and rewritten by every append transaction: the last position,
+///   its chain hash and recorded-at time, and the signed head ``Checkpoint`` if the log signs.
+/// - `events (position, stream_id, stream_version, envelope)`: the envelope is the stored form
+///   of the LMDB log (canonical bytes then the 32-byte chain hash); the stream columns are
+///   derived from it, for reading a stream (unique per stream and version).
+/// - `claims (scope, key, stream_id)`: uniqueness claims, primary key (scope, key).
+/// - `checkpoints (position, checkpoint)`: interval ``Checkpoint``s of a signing log.
+enum PostgresSchema {
+    static let formatName = "authlog.eventlog"
+    static let formatVersion = 1
+    static var formatMarker: String { "\(formatName)/\(formatVersion)" }
+    /// Serialises schema creation between processes that open one database at once.
+    static let creationLock: Int64 = 0x6175_7468_6c6f_6701
+
+    /// Creates the schema if it is missing and checks its format marker.
+    static func prepare(on connection: PostgresConnection, location: String) throws(EventLogError) {
+        _ = try connection.run("BEGIN")
+        do {
+            _ = try connection.run("SELECT pg_advisory_xact_lock(\(creationLock))")
+            let existing = try connection.run(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'authlog'")
+            let tables = try existing.first?.column(Int64.self) ?? 0
+            if tables == 0 {
+                for statement in creation { _ = try connection.run(PostgresQuery(unsafeSQL: statement)) }
+                _ = try connection.run(
+                    "INSERT INTO authlog.meta (key, value) VALUES ('format', \(formatMarker))")
+            }
+            let marker = try connection.run("SELECT value FROM authlog.meta WHERE key = 'format'").first?.column(
+                String.self)
+            _ = try connection.run("COMMIT")
+            try check(marker, location: location)
+        } catch {
+            _ = try? connection.run("ROLLBACK")
+            if case .storage(let detail) = error, detail.contains("SQLSTATE 42P01") {
+                throw .foreignDatabase(path: location, found: "a schema authlog without the log's tables")
+            }
+            throw error
+        }
+    }
+
+    private static func check(_ marker: String?, location: String) throws(EventLogError) {
+        guard let marker else {
+            throw .foreignDatabase(path: location, found: "a schema authlog with no format marker")
+        }
+        if marker == formatMarker { return }
+        let prefix = formatName + "/"
+        if marker.hasPrefix(prefix), let version = Int(marker.dropFirst(prefix.count)), version > formatVersion {
+            throw .newerFormat(path: location, found: marker, supported: formatMarker)
+        }
+        throw .foreignDatabase(path: location, found: marker)
+    }
+
+    static let creation = [
+        "CREATE SCHEMA IF NOT EXISTS authlog",
+        "CREATE TABLE authlog.meta (key text PRIMARY KEY, value text NOT NULL)",
+        """
+        CREATE TABLE authlog.head (
+            id boolean PRIMARY KEY DEFAULT true CHECK (id),
+            position bigint NOT NULL CHECK (position >= 0),
+            hash bytea NOT NULL CHECK (length(hash) = 32),
+            recorded_at bigint NOT NULL,
+            checkpoint bytea)
+        """,
+        "INSERT INTO authlog.head (position, hash, recorded_at) VALUES (0, decode(repeat('00', 32), 'hex'), 0)",
+        """
+        CREATE TABLE authlog.events (
+            position bigint PRIMARY KEY CHECK (position >= 1),
+            stream_id uuid NOT NULL,
+            stream_version bigint NOT NULL CHECK (stream_version >= 1),
+            envelope bytea NOT NULL,
+            UNIQUE (stream_id, stream_version))
+        """,
+        """
+        CREATE TABLE authlog.claims (
+            scope text NOT NULL,
+            key bytea NOT NULL,
+            stream_id uuid NOT NULL,
+            PRIMARY KEY (scope, key))
+        """,
+        "CREATE TABLE authlog.checkpoints (position bigint PRIMARY KEY, checkpoint bytea NOT NULL)",
+    ]
+}

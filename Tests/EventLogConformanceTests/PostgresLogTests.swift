@@ -1,0 +1,347 @@
+import EventLog
+import EventLogLMDB
+import EventLogPostgres
+import Foundation
+import Signatures
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What only the PostgreSQL log has to show: the same bytes as the LMDB log, imports both
+/// ways, several writers on one database, tampering found, signing, and its URL and schema.
+@Suite(.enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
+struct PostgresLogTests {
+    let key = try! Ed25519Key(privateKey: [UInt8](repeating: 7, count: 32))
+
+    /// A script of appends with fixed streams, payloads and times.
+    func script(_ log: any EventLog) async throws {
+        let streams = (0..<4).map { UUID(uuidString: "00000000-0000-4000-8000-00000000000\($0)")! }
+        for index in 0..<40 {
+            let outcomes = try await log.append([
+                AppendRequest(
+                    stream: streams[index % 4], expected: .any,
+                    events: (0...(index % 3)).map { event("E\(index)", "payload \(index) \($0)") }),
+                AppendRequest(stream: streams[0], expected: .noStream, events: [event("Refused")]),
+            ])
+            _ = try outcomes[0].get()
+        }
+    }
+
+    func storedBytes(_ log: LMDBEventLog) throws -> [[UInt8]] {
+        var stored: [[UInt8]] = []
+        try log.forEachStoredEnvelope(from: 1, through: try log.headPosition()) { _, bytes in
+            stored.append(Array(bytes))
+        }
+        return stored
+    }
+
+    func storedBytes(_ log: PostgresEventLog) throws -> [[UInt8]] {
+        var stored: [[UInt8]] = []
+        try log.forEachStoredEnvelope(from: 1, through: try log.headPosition()) { _, bytes in stored.append(bytes) }
+        return stored
+    }
+
+    @Test func theSameAppendsGiveTheSameBytesAndHashesAsTheLMDBLog() async throws {
+        let clock: @Sendable () -> Timestamp = { Timestamp(microsecondsSince1970: 1_764_000_000_000_000) }
+        let lmdbStore = LMDBStore()
+        defer { lmdbStore.remove() }
+        let postgresStore = try PostgresStore()
+        defer { postgresStore.remove() }
+        let lmdb = try LMDBEventLog(directory: lmdbStore.path, options: .init(clock: clock))
+        defer { lmdb.close() }
+        let postgres = try PostgresEventLog(url: postgresStore.url, options: .init(clock: clock))
+        defer { postgres.close() }
+        try await script(lmdb)
+        try await script(postgres)
+        #expect(try postgres.headPosition() == 79)
+        #expect(try postgres.all() == lmdb.all())
+        #expect(try storedBytes(postgres) == storedBytes(lmdb))
+        #expect(try postgres.headHash() == lmdb.headHash())
+        #expect(try postgres.verify() == lmdb.verify())
+    }
+
+    @Test func aLogImportsFromOneBackendIntoTheOtherWithIdenticalBytes() async throws {
+        let lmdbStore = LMDBStore()
+        defer { lmdbStore.remove() }
+        let postgresStore = try PostgresStore()
+        defer { postgresStore.remove() }
+        let backStore = LMDBStore()
+        defer { backStore.remove() }
+        let original = try LMDBEventLog(directory: lmdbStore.path)
+        defer { original.close() }
+        try await script(original)
+        let exported = try storedBytes(original)
+
+        let postgres = try PostgresEventLog(url: postgresStore.url)
+        defer { postgres.close() }
+        try postgres.importStored(Array(exported[0..<30]))
+        try postgres.importStored(Array(exported[30...]))
+        #expect(try storedBytes(postgres) == exported)
+        #expect(try postgres.all() == original.all())
+        #expect(try postgres.verify().isIntact)
+        // It goes on from the imported head, and the stream versions it imported.
+        let stream = UUID(uuidString: "00000000-0000-4000-8000-000000000001")!
+        let next = try await postgres.append(
+            [event()], to: stream, expecting: .exactly(try original.currentVersion(of: stream)))
+        #expect(next.firstPosition == 80)
+
+        let back = try LMDBEventLog(directory: backStore.path)
+        defer { back.close() }
+        let again = try storedBytes(postgres)
+        try back.importStored(again)
+        #expect(try storedBytes(back) == again)
+        #expect(try back.verify().isIntact)
+    }
+
+    @Test func anImportThatDoesNotContinueTheLogWritesNothing() async throws {
+        let lmdbStore = LMDBStore()
+        defer { lmdbStore.remove() }
+        let postgresStore = try PostgresStore()
+        defer { postgresStore.remove() }
+        let original = try LMDBEventLog(directory: lmdbStore.path)
+        defer { original.close() }
+        try await script(original)
+        var exported = try storedBytes(original)
+        let postgres = try PostgresEventLog(url: postgresStore.url)
+        defer { postgres.close() }
+        #expect(throws: EventLogError.corrupt(position: 2, detail: "expected position 1 next")) {
+            try postgres.importStored(Array(exported[1...]))
+        }
+        exported[5][40] ^= 1
+        #expect(throws: EventLogError.corrupt(position: 6, detail: "the hash chain breaks here")) {
+            try postgres.importStored(exported)
+        }
+        #expect(try postgres.headPosition() == 0)
+        #expect(try postgres.all().isEmpty)
+    }
+
+    /// Two logs on one database, as two processes would have: the head row orders them.
+    @Test func twoWritersOnOneDatabaseKeepPositionsDense() async throws {
+        let store = try PostgresStore()
+        defer { store.remove() }
+        let first = try PostgresEventLog(url: store.url)
+        defer { first.close() }
+        let second = try PostgresEventLog(url: store.url)
+        defer { second.close() }
+        let shared = UUID()
+        let results = try await withThrowingTaskGroup(of: AppendResult.self) { group in
+            for index in 0..<400 {
+                let log = index % 2 == 0 ? first : second
+                group.addTask {
+                    if index % 4 < 2 {
+                        return try await log.append([event("Own", "\(index)")], to: UUID(), expecting: .noStream)
+                    }
+                    return try await log.append([event("Shared", "\(index)")], to: shared, expecting: .any)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(Set(results.map(\.lastPosition)) == Set(1...400))
+        #expect(try first.all().map(\.position) == Array(1...400))
+        #expect(try second.readStream(shared, from: 1).map(\.streamVersion) == Array(1...200))
+        #expect(try first.verify().isIntact)
+        // An expectation met through one log is checked against what the other wrote.
+        await #expect(throws: EventLogError.conflict(stream: shared, expected: .exactly(199), actual: 200)) {
+            try await first.append([event()], to: shared, expecting: .exactly(199))
+        }
+        _ = try await second.append([event()], to: shared, expecting: .exactly(200))
+    }
+
+    @Test func changedRemovedAndMisfiledRowsAreFound() async throws {
+        let store = try PostgresStore()
+        defer { store.remove() }
+        let log = try PostgresEventLog(url: store.url)
+        defer { log.close() }
+        let stream = UUID()
+        for _ in 0..<6 { _ = try await log.append([event()], to: stream, expecting: .any) }
+        #expect(try log.verify() == .intact(count: 6, through: 6, head: try log.headHash()))
+
+        try store.tamper("UPDATE authlog.events SET stream_version = 99 WHERE position = 2")
+        #expect(
+            try log.verify()
+                == .broken(
+                    ChainBreak(
+                        position: 2, reason: .misfiled("the stream columns name it for another stream or version"))))
+        #expect(throws: EventLogError.self) { try log.readStream(stream, from: 1) }
+        try store.tamper("UPDATE authlog.events SET stream_version = 2 WHERE position = 2")
+
+        // A payload byte changed: the envelope's last byte before the hash.
+        try store.tamper(
+            "UPDATE authlog.events SET envelope = set_byte(envelope, length(envelope) - 33, 65) WHERE position = 4")
+        #expect(try log.verify() == .broken(ChainBreak(position: 4, reason: .hashMismatch)))
+        #expect(try log.verify(from: 1, through: 3).isIntact)
+
+        try store.tamper("DELETE FROM authlog.events WHERE position >= 4")
+        #expect(try log.verify() == .broken(ChainBreak(position: 4, reason: .truncated(recordedHead: 6))))
+        try store.tamper("UPDATE authlog.head SET position = 2")
+        #expect(try log.verify() == .broken(ChainBreak(position: 3, reason: .pastHead(recordedHead: 2))))
+    }
+
+    @Test func aSigningLogSignsEveryHeadAndAWriterWithoutTheKeyIsFound() async throws {
+        let store = try PostgresStore()
+        defer { store.remove() }
+        let signer = try PostgresEventLog(url: store.url)
+        try signer.startSigning(with: key)
+        for index in 0..<5 { _ = try await signer.append([event("E", "\(index)")], to: UUID(), expecting: .noStream) }
+        // One call crossing the interval spacing keeps an interval checkpoint too.
+        _ = try await signer.append(
+            (0..<5).map { _ in
+                AppendRequest(
+                    stream: UUID(), expected: .noStream, events: [NewEvent](repeating: event(), count: 1_000))
+            })
+        guard case .signed(let count, let head, let intervals) = try signer.verifySignatures(key: key) else {
+            Issue.record("expected a signed log, got \(try signer.verifySignatures(key: key))")
+            return
+        }
+        #expect(count == 5_005 && head.position == 5_005 && head.isSigned(by: key) && intervals >= 1)
+        #expect(try signer.headCheckpoint() == head)
+        signer.close()
+
+        let other = try Ed25519Key(privateKey: [UInt8](repeating: 9, count: 32))
+        let reopened = try PostgresEventLog(url: store.url)
+        #expect(throws: EventLogError.self) { try reopened.startSigning(with: other) }
+        _ = try await reopened.append([event("Forged")], to: UUID(), expecting: .noStream)
+        #expect(
+            try reopened.verifySignatures(key: key)
+                == .broken(ChainBreak(position: 5_006, reason: .unsignedTail(signedThrough: 5_005))))
+        #expect(throws: EventLogError.self) { try reopened.startSigning(with: key) }
+        reopened.close()
+    }
+
+    @Test func anUnsignedLogIsSignedOnlyWhenAdopted() async throws {
+        let store = try PostgresStore()
+        defer { store.remove() }
+        let log = try PostgresEventLog(url: store.url)
+        defer { log.close() }
+        _ = try await log.append([event()], to: UUID(), expecting: .noStream)
+        #expect(throws: EventLogError.unsignedLog(events: 1)) { try log.startSigning(with: key) }
+        guard case .unsigned(count: 1, through: 1, _) = try log.verifySignatures(key: key) else {
+            Issue.record("expected an unsigned log")
+            return
+        }
+        try log.startSigning(with: key, adoptUnsigned: true)
+        _ = try await log.append([event()], to: UUID(), expecting: .noStream)
+        guard case .signed(count: 2, _, _) = try log.verifySignatures(key: key) else {
+            Issue.record("expected a signed log")
+            return
+        }
+    }
+
+    /// A connection the server drops fails at most the batch on it; the log connects again.
+    @Test func aDroppedConnectionIsReplaced() async throws {
+        let store = try PostgresStore()
+        defer { store.remove() }
+        let log = try PostgresEventLog(url: store.url)
+        defer { log.close() }
+        _ = try await log.append([event()], to: UUID(), expecting: .noStream)
+        #expect(try log.headPosition() == 1)
+        try TestPostgres.administer(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(store.database)'")
+        // Until the server's side of both connections is gone (a bounded wait).
+        for _ in 0..<100 {
+            let left = try TestPostgres.count(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '\(store.database)'")
+            if left == 0 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        var acknowledged: UInt64 = 1
+        for _ in 0..<3 {
+            do {
+                _ = try await log.append([event()], to: UUID(), expecting: .noStream)
+                acknowledged += 1
+            } catch let error as EventLogError {
+                guard case .writeFailed = error else {
+                    Issue.record("expected writeFailed, got \(error)")
+                    return
+                }
+            }
+        }
+        #expect(acknowledged >= 3)
+        var head: UInt64?
+        for _ in 0..<3 where head == nil { head = try? log.headPosition() }
+        #expect(head == acknowledged)
+        #expect(try log.verify().isIntact)
+    }
+
+    @Test func aURLItCannotUseIsRefusedWithoutEchoingItsPassword() throws {
+        for url in [
+            "mysql://user@localhost/db", "postgres://localhost:5432/db", "postgres://user:s3cret@localhost:5432/",
+            "postgres://user:s3cret@localhost/db?sslmode=verify-full", "not a url",
+        ] {
+            let error = #expect(throws: EventLogError.self) { _ = try PostgresEventLog(url: url) }
+            guard case .storage(let detail) = error else {
+                Issue.record("expected a storage error for \(url), got \(String(describing: error))")
+                continue
+            }
+            #expect(!detail.contains("s3cret"))
+        }
+        let (_, location) = try PostgresEventLog.configuration(url: "postgresql://me:s3cret@db.internal/authlog")
+        #expect(location == "postgres://me@db.internal:5432/authlog")
+    }
+
+    @Test func aServerThatIsNotThereIsAClearError() throws {
+        // A port on loopback that nothing listens on: bound, then closed, by this test.
+        let port = try unusedLoopbackPort()
+        let error = #expect(throws: EventLogError.self) {
+            _ = try PostgresEventLog(url: "postgres://postgres@127.0.0.1:\(port)/authlog")
+        }
+        guard case .storage(let detail) = error else {
+            Issue.record("expected a storage error, got \(String(describing: error))")
+            return
+        }
+        #expect(detail.contains("cannot reach PostgreSQL"))
+    }
+
+    @Test func aSchemaItDidNotWriteIsRefused() throws {
+        let newer = try PostgresStore()
+        defer { newer.remove() }
+        try newer.tamper("CREATE SCHEMA authlog")
+        try newer.tamper("CREATE TABLE authlog.meta (key text PRIMARY KEY, value text NOT NULL)")
+        try newer.tamper("INSERT INTO authlog.meta VALUES ('format', 'authlog.eventlog/2')")
+        #expect(
+            throws: EventLogError.newerFormat(
+                path: location(newer), found: "authlog.eventlog/2", supported: "authlog.eventlog/1")
+        ) {
+            _ = try PostgresEventLog(url: newer.url)
+        }
+        let foreign = try PostgresStore()
+        defer { foreign.remove() }
+        try foreign.tamper("CREATE SCHEMA authlog")
+        try foreign.tamper("CREATE TABLE authlog.meta (key text PRIMARY KEY, value text NOT NULL)")
+        try foreign.tamper("INSERT INTO authlog.meta VALUES ('format', 'someone.else/1')")
+        #expect(throws: EventLogError.foreignDatabase(path: location(foreign), found: "someone.else/1")) {
+            _ = try PostgresEventLog(url: foreign.url)
+        }
+    }
+
+    func location(_ store: PostgresStore) -> String {
+        (try? PostgresEventLog.configuration(url: store.url).location) ?? ""
+    }
+}
+
+/// Fails when CI requires the PostgreSQL tests and no server was given; left out otherwise.
+@Test(.enabled(if: TestPostgres.isRequired, "AUTHLOG_REQUIRE_POSTGRES is not set"))
+func theTestPostgreSQLServerIsThere() throws {
+    #expect(TestPostgres.url != nil, Comment(rawValue: TestPostgres.missing))
+    try TestPostgres.administer("SELECT 1")
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on (the kernel's choice, released at once).
+func unusedLoopbackPort() throws -> Int {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+            bind(socket, raw, length) == 0 && getsockname(socket, raw, &length) == 0
+        }
+    }
+    guard bound else { throw POSIXError(.EADDRNOTAVAIL) }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
