@@ -43,6 +43,10 @@ extension AuthServer {
     ///   event (`LoginFailed`, a reused refresh token) names that event's position, one that
     ///   recorded nothing the head it was decided at. A request refused before (malformed,
     ///   unauthenticated, throttled, busy) and a 500 carry none.
+    /// - never on `invalid_credentials`: a wrong password records `LoginFailed` and an unknown
+    ///   or deleted account records nothing, so the position would tell which addresses have
+    ///   accounts. (A reset request, which answers the same for every address, is registered
+    ///   with plain `on` and carries no position at all.)
     ///
     /// A success answers only once the read model has reached the position (at once on the
     /// embedded log, which folds it in the append's transaction; at most
@@ -58,7 +62,9 @@ extension AuthServer {
                 response = try await receipt.collecting { try await handler(request, context) }
             } catch {
                 var problem = Problem.from(error)
-                guard let position = receipt.position, problem.status != .internalServerError else { throw error }
+                guard let position = receipt.position, problem.status != .internalServerError,
+                    problem.code != "invalid_credentials"
+                else { throw error }
                 problem.headers[.authlogPosition] = String(position)
                 throw problem
             }

@@ -79,8 +79,9 @@ public final class AuthServer: Sendable {
             get { connections.maximumPerAddress }
             set { connections.maximumPerAddress = newValue }
         }
-        /// The longest a read with `Authlog-Min-Position` waits for the read model (and a write
-        /// for the read model to reach its own position) before 503 `position_not_reached`.
+        /// The longest a read with `Authlog-Min-Position` waits for the read model before 503
+        /// `position_not_reached`; also the longest a write waits for the read model to reach
+        /// its own position (it then answers as it would have: its command is committed).
         public var minimumPositionWait = Duration.seconds(2)
         public init() {}
     }

@@ -37,7 +37,8 @@ extension AuthServer {
                 correlationID: context.requestID)
             return Response(status: .noContent)
         }
-        self.onWrite(router, .post, "/v1/password-resets") { request, context in
+        // No Authlog-Position: the answer must not differ between known and unknown addresses.
+        self.on(router, .post, "/v1/password-resets") { request, context in
             try self.limitRegistration("reset", context)
             let body = try await self.body(request, allowed: ["email"])
             try await self.service.requestPasswordReset(
