@@ -60,17 +60,29 @@ run() {
     "$@")
   echo "api-check: that run took $((SECONDS - started)) s" >&2
 }
+# A token that came back empty would make every call a documented 401 and the run prove
+# nothing: each is made here, where `set -e` stops the check if its login fails.
+token() {
+  local value
+  value=$(login "$1" "$2")
+  [ -n "$value" ] || { echo "api-check: no token for $1" >&2; exit 1; }
+  echo "$value"
+}
 # Order matters: a run may change any user whose id it sees (the ADMIN's run demotes, and so
 # logs out, users it finds in lists), so the runs whose tokens others could reach go first.
-run -H "Authorization: Bearer $(login remover@example.com "a remover passphrase")" --include-operation-id register \
+remover=$(token remover@example.com "a remover passphrase")
+run -H "Authorization: Bearer $remover" --include-operation-id register \
   --include-operation-id deleteUser --include-operation-id restoreUser
-run -H "Authorization: Bearer $(login target@example.com "a target passphrase")" \
+target=$(token target@example.com "a target passphrase")
+run -H "Authorization: Bearer $target" \
   --include-path-regex '^/v1/users(/me|/\{id\}.*)?$' --exclude-operation-id deleteUser
 # Logout alone has no links to follow: no stateful phase.
-phases=examples,coverage,fuzzing run -H "Authorization: Bearer $(login logout@example.com "a logout passphrase")" \
+logout=$(token logout@example.com "a logout passphrase")
+phases=examples,coverage,fuzzing run -H "Authorization: Bearer $logout" \
   --include-path /v1/sessions/current
 run -H "Authorization: Bearer $admin" --exclude-path /v1/sessions/current \
   --exclude-operation-id deleteUser --exclude-operation-id eraseUser
 # Last, erase with an ADMIN of its own: once it has erased itself, only its own calls fail.
-run -H "Authorization: Bearer $(login eraser@example.com "a eraser passphrase")" --include-operation-id register \
+eraser=$(token eraser@example.com "a eraser passphrase")
+run -H "Authorization: Bearer $eraser" --include-operation-id register \
   --include-operation-id eraseUser

@@ -14,6 +14,10 @@ public struct KeyRotation: Sendable, Equatable {
     public var finishedInterrupted = false
     /// The store was under the new key already; nothing was done.
     public var alreadyDone = false
+    /// Why the old `DATA/kek` could not be overwritten with zeros before the new key replaced
+    /// it (it was replaced all the same; its old blocks may still be on the disk); `nil` when
+    /// it was overwritten or there was none.
+    public var oldKeyNotOverwritten: String?
 }
 
 extension KeyEncryptionKey {
@@ -89,8 +93,9 @@ extension KeyStore {
         if FileManager.default.fileExists(atPath: pending) {
             let next = try KeyEncryptionKey.load(file: pending)
             if storeCheck == next.checkValue {
-                try replaceKeyFile(ownKey, with: pending, in: dataDirectory)
-                return KeyRotation(newKeySource: ownKey, finishedInterrupted: true)
+                var finished = KeyRotation(newKeySource: ownKey, finishedInterrupted: true)
+                finished.oldKeyNotOverwritten = try replaceKeyFile(ownKey, with: pending, in: dataDirectory)
+                return finished
             }
             // Stopped before its store was replaced: the store is the old one, start over.
             unlink(pending)
@@ -128,7 +133,9 @@ extension KeyStore {
             throw DataProtectionError.keyStore("cannot replace \(storePath): \(reason)")
         }
         try syncDirectory(dataDirectory)
-        if replacesOwnKey { try replaceKeyFile(ownKey, with: pending, in: dataDirectory) }
+        if replacesOwnKey {
+            rotation.oldKeyNotOverwritten = try replaceKeyFile(ownKey, with: pending, in: dataDirectory)
+        }
         return rotation
     }
 
@@ -159,22 +166,29 @@ extension KeyStore {
     }
 
     /// Moves the synced `pending` key file over `own` after overwriting `own`'s bytes with
-    /// zeros (synced), then syncs the directory.
-    private static func replaceKeyFile(_ own: String, with pending: String, in directory: String) throws {
+    /// zeros (synced), then syncs the directory. Returns why the overwrite could not be done
+    /// (a symbolic link, which is never followed, a file it may not write, a failed write or
+    /// sync), or `nil`; the move happens either way, since the store is under the new key.
+    private static func replaceKeyFile(_ own: String, with pending: String, in directory: String) throws -> String? {
+        var notOverwritten: String?
         let descriptor = open(own, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
         if descriptor >= 0 {
             var info = stat()
             if fstat(descriptor, &info) == 0, info.st_size > 0 {
                 let zeros = [UInt8](repeating: 0, count: Int(info.st_size))
-                _ = pwrite(descriptor, zeros, zeros.count, 0)
-                _ = fsync(descriptor)
+                if pwrite(descriptor, zeros, zeros.count, 0) != zeros.count || fsync(descriptor) != 0 {
+                    notOverwritten = errnoText()
+                }
             }
             close(descriptor)
+        } else if errno != ENOENT {
+            notOverwritten = errno == ELOOP ? "it is a symbolic link" : errnoText()
         }
         guard rename(pending, own) == 0 else {
             throw DataProtectionError.keyStore("cannot move \(pending) to \(own): \(errnoText())")
         }
         try syncDirectory(directory)
+        return notOverwritten
     }
 
     /// The check value in the header of the store at `path`.

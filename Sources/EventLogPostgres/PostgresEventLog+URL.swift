@@ -50,9 +50,9 @@ extension PostgresEventLog {
             }
         }
         let configuration = PostgresConnection.Configuration(
-            host: host, port: port, username: user.removingPercentEncoding ?? user,
-            password: parts.password?.removingPercentEncoding, database: database.removingPercentEncoding ?? database,
-            tls: tls)
+            // URLComponents has decoded user, password and path once already: a second decoding
+            // would turn a password's literal "%41" into "A", or "%zz" into none at all.
+            host: host, port: port, username: user, password: parts.password, database: database, tls: tls)
         return (configuration, "postgres://\(user)@\(host):\(port)/\(database)")
     }
 }

@@ -281,6 +281,15 @@ struct PostgresLogTests {
         #expect(location == "postgres://me@db.internal:5432/authlog")
     }
 
+    @Test func aURLIsDecodedOnceSoAPercentInAPasswordStaysItself() throws {
+        // The password "p%41x%zz" spelled in a URL: "%" is "%25".
+        let (configuration, _) = try PostgresEventLog.configuration(
+            url: "postgres://me:p%2541x%25zz@db.internal/auth%2Dlog")
+        #expect(configuration.password == "p%41x%zz")
+        #expect(configuration.username == "me")
+        #expect(configuration.database == "auth-log")
+    }
+
     @Test func aServerThatIsNotThereIsAClearError() throws {
         // A port on loopback that nothing listens on: bound, then closed, by this test.
         let port = try unusedLoopbackPort()

@@ -45,5 +45,11 @@ struct RotateKEK: ParsableCommand {
                 "re-wrapped \(rotation.dataKeys) data keys and the log's signing key under the new key-encryption key "
                     + "in \(place)\(dropped)\(next); destroy every copy of the old key")
         }
+        if let reason = rotation.oldKeyNotOverwritten {
+            FileHandle.standardError.write(
+                Data(
+                    "authctl: the old key in \(place) was replaced but not overwritten first (\(reason)); its bytes may remain on the disk\n"
+                        .utf8))
+        }
     }
 }

@@ -64,8 +64,8 @@ struct Verify: ParsableCommand {
         // case is refused by the open below): nothing in it is needed.
         if LMDBEventLog.hasImportStaging(in: root.data) && !LMDBEventLog.hasInterruptedImport(in: root.data) {
             printError(
-                "authctl: note: \(root.data)/\(LMDBEventLog.importStagingName) is left by a stopped import "
-                    + "and nothing in it is needed: remove it")
+                "authctl: note: \(root.data)/\(LMDBEventLog.importStagingName) is an import's staging: "
+                    + "once no import is running, nothing in it is needed: remove it")
         }
         let log = try root.openReadOnly()
         defer { log.close() }
