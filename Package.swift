@@ -97,7 +97,8 @@ let package = Package(
             dependencies: [
                 "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLog", "EventLogLMDB",
                 "EventLogPostgres", "EventSealing", "LogMirror", "PasswordHashing", "Projections",
-                .product(name: "Logging", package: "swift-log"), .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         // The export's JSON lines, parsed and checked field by field (authctl export and import).

@@ -50,7 +50,7 @@ public final class ThrowawayPostgres {
         var pid: pid_t = 0
         let argv: [UnsafeMutablePointer<CChar>?] =
             ["/bin/sh", "-c", command].map { (text: String) in strdup(text) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for argument in argv { free(argument) } }
         let spawned = posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ)
         guard spawned == 0 else { throw ScriptFailed(description: "cannot run \(name): error \(spawned)") }
         var status: Int32 = 0
