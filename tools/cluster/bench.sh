@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# Benchmarks a cluster of three authd nodes on one PostgreSQL server against its peers, in one
+# run on loopback (wrk and pgbench share the machine's cores with the servers):
+#
+#   1. durable refresh rotations (POST /v1/sessions/refresh) spread over the three nodes, one
+#      wrk thread a node (tools/cluster/refresh.lua), against the same PostgreSQL server running
+#      the event-store peer (/work/shared/peers/postgres/es_rotate.sql: INSERT event + UPDATE
+#      projection a transaction) with pgbench, 64 clients, in a database of its own;
+#   2. reads by id (GET /v1/users/{id}, 128 users each reading themselves, tools/cluster/read.lua,
+#      64 connections) on one node of the cluster against an embedded authd holding the same
+#      users.
+#
+# The four measurements take turns, ROUNDS rounds of DURATION seconds each, the order reversed
+# every other round; each figure is printed per round, then as mean (min..max), then the ratios
+# (targets: rotations >= 1.5x pgbench, cluster reads within 10 % of embedded reads).
+#
+#   tools/cluster/bench.sh [ROUNDS [DURATION]]      (default 3 rounds of 8 s)
+#
+# Environment: PEER (the peer's directory, default /work/shared/peers/postgres), REFRESH_CONNECTIONS
+# (126: 42 a node), SESSIONS_PER_USER (5 logins of each of the 128 users give the rotation's
+# sessions; tokens in flight when a round ends are lost), AUTHD (an authd binary to use instead
+# of building one: only for trying the script out, the figures need a release build). Needs wrk, pgbench, psql, curl, python3
+# and PostgreSQL's server (tools/postgres/start-throwaway.sh). Builds authd in release mode.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root="$(pwd)"
+rounds="${1:-3}"
+duration="${2:-8}"
+peer="${PEER:-/work/shared/peers/postgres}"
+refresh_connections="${REFRESH_CONNECTIONS:-126}"
+sessions_per_user="${SESSIONS_PER_USER:-5}"
+users=128
+
+if [ -n "${AUTHD:-}" ]; then
+    authd="$AUTHD"
+else
+    swift build -c release --product authd >/dev/null
+    authd="$root/.build/release/authd"
+fi
+
+work="$(mktemp -d)"
+chmod 755 "$work" # the PostgreSQL server may run as another user (as root: postgres)
+cleanup() {
+    local file
+    for file in "$work"/*.pid; do [ -f "$file" ] && kill "$(cat "$file")" 2>/dev/null || true; done
+    for file in "$work"/*.pid; do
+        [ -f "$file" ] || continue
+        for _ in $(seq 100); do kill -0 "$(cat "$file")" 2>/dev/null || break; sleep 0.1; done
+    done
+    "$root/tools/postgres/stop-throwaway.sh" "$work/postgres" || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# PostgreSQL: the shared log in database authlog, the peer in database peer.
+server="$("$root/tools/postgres/start-throwaway.sh" "$work/postgres")"
+base="${server%/*}"
+psql -q "$server" -c 'CREATE DATABASE authlog' -c 'CREATE DATABASE peer' >/dev/null
+psql -q -v ON_ERROR_STOP=1 "$base/peer" -f "$peer/schema.sql" >/dev/null
+log_url="$base/authlog"
+
+# One key-encryption key for every authd, 0600 from its first byte.
+(
+    umask 077
+    python3 -c 'import os; print(os.urandom(32).hex())' >"$work/kek"
+)
+
+limits=(--rate-limit 100000000 --registration-rate-limit 100000000 --login-failures-per-address 100000000
+    --login-failures-per-account 100000000 --max-connections-per-address 100000)
+
+# Starts authd NAME with options (its pid in $work/NAME.pid); waits until it listens and prints
+# its port.
+start_authd() {
+    local name="$1"
+    shift
+    mkdir -m 700 "$work/$name"
+    AUTHLOG_KEK_FILE="$work/kek" "$authd" --data "$work/$name/data" --host 127.0.0.1 --port 0 "${limits[@]}" "$@" \
+        >"$work/$name.log" 2>&1 </dev/null &
+    local pid=$! port=""
+    echo "$pid" >"$work/$name.pid"
+    for _ in $(seq 600); do
+        port="$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p;T;q' "$work/$name.log")"
+        [ -n "$port" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$port" ] || {
+        echo "bench.sh: $name did not start; its output:" >&2
+        cat "$work/$name.log" >&2
+        exit 1
+    }
+    echo "$port"
+}
+
+embedded="$(start_authd embedded)"
+nodes=()
+for n in 1 2 3; do nodes+=("$(start_authd "node-$n" --log-url "$log_url")"); done
+echo "== embedded authd on port $embedded; cluster nodes on ports ${nodes[*]} (log $log_url)"
+
+field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
+password="benchmark passphrase"
+
+# POSTs JSON BODY to PATH on PORT with more curl arguments; prints the answer with its header.
+# A busy server (503: the password-hashing threads are taken on a loaded machine) is asked
+# again, up to 20 times; any other failure stops the run.
+post() {
+    local port="$1" path="$2" body="$3"
+    shift 3
+    local answer status
+    for _ in $(seq 20); do
+        answer="$(curl -s -D - "http://127.0.0.1:$port$path" -H 'content-type: application/json' "$@" -d "$body")"
+        status="$(sed -n '1s/^HTTP[^ ]* \([0-9]*\).*/\1/p' <<<"$answer")"
+        case "$status" in
+            2??) echo "$answer" && return 0 ;;
+            503) sleep 1 ;;
+            *) break ;;
+        esac
+    done
+    echo "bench.sh: POST $path on port $port answered: $answer" >&2
+    return 1
+}
+# Registers user N on PORT; prints its id and the log position it reached (Authlog-Position).
+register() {
+    local answer
+    answer="$(post "$2" /v1/users \
+        "{\"email\":\"bench$1@example.com\",\"password\":\"$password\",\"first_name\":\"B$1\",\"last_name\":\"M\"}")"
+    echo "$(field id <<<"$answer") $(sed -n 's/^[Aa]uthlog-[Pp]osition: *\([0-9]*\).*/\1/p' <<<"$answer")"
+}
+# Signs user N in on PORT once the node has read the log up to POSITION; prints the answer.
+login() {
+    post "$2" /v1/sessions "{\"email\":\"bench$1@example.com\",\"password\":\"$password\"}" \
+        -H "Authlog-Min-Position: $3"
+}
+
+# The same 128 users in the embedded authd and in the cluster, each with an access token for
+# the reads; the rotation's sessions from more logins. Every cluster user registers and signs in
+# through node 1: until the data keys are shared between nodes, a node holds the keys of the
+# users registered through it alone, and another node cannot check their password. A refresh
+# rotation needs no personal field, so the sessions rotate through every node.
+echo "== registering $users users in each, $sessions_per_user sessions each in the cluster"
+: >"$work/users-embedded"
+: >"$work/users-cluster"
+: >"$work/tokens"
+mkdir "$work/setup"
+set_up_user() { # N: files setup/N.embedded, setup/N.cluster, setup/N.tokens
+    local n="$1" id position
+    read -r id position < <(register "$n" "$embedded")
+    echo "$id $(login "$n" "$embedded" "$position" | field access_token)" >"$work/setup/$n.embedded"
+    read -r id position < <(register "$n" "${nodes[0]}")
+    echo "$id $(login "$n" "${nodes[0]}" "$position" | field access_token)" >"$work/setup/$n.cluster"
+    for _ in $(seq "$sessions_per_user"); do
+        login "$n" "${nodes[0]}" "$position" | field refresh_token >>"$work/setup/$n.tokens"
+    done
+}
+# Four users at a time (the password hashing is what takes the time).
+for first in $(seq 1 4 "$users"); do
+    jobs=()
+    for n in $(seq "$first" $((first + 3))); do
+        ((n <= users)) || break
+        set_up_user "$n" &
+        jobs+=($!)
+    done
+    for job in "${jobs[@]}"; do wait "$job"; done
+done
+for n in $(seq "$users"); do
+    cat "$work/setup/$n.embedded" >>"$work/users-embedded"
+    cat "$work/setup/$n.cluster" >>"$work/users-cluster"
+    cat "$work/setup/$n.tokens" >>"$work/tokens"
+done
+for file in users-embedded users-cluster; do
+    [ "$(grep -c '^[^ ]\+ [^ ]\+$' "$work/$file")" -eq "$users" ] || {
+        echo "bench.sh: setting up $file failed" >&2
+        exit 1
+    }
+done
+[ "$(grep -c . "$work/tokens")" -eq $((users * sessions_per_user)) ] || {
+    echo "bench.sh: a login for the rotation's sessions failed" >&2
+    exit 1
+}
+
+# Each measurement prints one "RESULT ok_per_s=... p99_ms=..." line into $work/results/NAME.
+mkdir "$work/results"
+measure_pgbench() {
+    local logs="$work/pgbench-log"
+    rm -rf "$logs" && mkdir "$logs"
+    # pgbench exits 2 when a client aborted: two clients that draw the same user at once both
+    # insert its next stream_version, and one fails on the unique key; the others go on.
+    local out status=0
+    out="$(cd "$logs" && pgbench -n -f "$peer/es_rotate.sql" -c 64 -j 2 -T "$duration" -l "$base/peer" 2>&1)" ||
+        status=$?
+    if [ "$status" -ne 0 ] && [ "$status" -ne 2 ]; then
+        echo "bench.sh: pgbench failed: $out" >&2
+        exit 1
+    fi
+    local aborted
+    aborted="$(grep -c 'aborted' <<<"$out" || true)"
+    local tps
+    tps="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -1)"
+    local failed
+    failed="$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")"
+    # The per-transaction log: the third column is the latency in microseconds.
+    local p50 p99
+    read -r p50 p99 < <(cat "$logs"/pgbench_log.* | awk '{print $3}' | sort -n |
+        awk '{v[NR]=$1} END {printf "%.2f %.2f\n", v[int(NR*0.50)]/1000, v[int(NR*0.99)]/1000}')
+    echo "RESULT ok_per_s=$tps p50_ms=$p50 p99_ms=$p99 failed=${failed:-0} aborted_clients=$aborted" >>"$work/results/pgbench"
+}
+measure_refresh() {
+    THREADS=3 PORTS="${nodes[*]}" TOKENS="$work/tokens" \
+        wrk -t3 -c"$refresh_connections" -d"${duration}s" -s tools/cluster/refresh.lua "http://127.0.0.1:${nodes[0]}" |
+        grep '^RESULT' >>"$work/results/refresh"
+}
+measure_read() { # NAME PORT USERS
+    USERS="$3" wrk -t2 -c64 -d"${duration}s" -s tools/cluster/read.lua "http://127.0.0.1:$2" |
+        grep '^RESULT' >>"$work/results/$1"
+}
+steps=(pgbench refresh read-embedded read-cluster)
+run_step() {
+    case "$1" in
+        pgbench) measure_pgbench ;;
+        refresh) measure_refresh ;;
+        read-embedded) measure_read read-embedded "$embedded" "$work/users-embedded" ;;
+        read-cluster) measure_read read-cluster "${nodes[0]}" "$work/users-cluster" ;;
+    esac
+    echo "  $1: $(tail -1 "$work/results/$1" | cut -d' ' -f2-) (load $(cut -d' ' -f1 /proc/loadavg))"
+}
+for r in $(seq "$rounds"); do
+    echo "== round $r of $rounds, $duration s each"
+    if ((r % 2)); then order=(0 1 2 3); else order=(3 2 1 0); fi
+    for i in "${order[@]}"; do run_step "${steps[i]}"; done
+done
+
+# Mean (min..max) of one field over the rounds.
+summary() { # NAME FIELD
+    sed -n "s/.* $2=\\([0-9.]*\\).*/\\1/p" "$work/results/$1" |
+        awk '{s+=$1; if (NR==1||$1<lo) lo=$1; if (NR==1||$1>hi) hi=$1} END {printf "%.1f (%.1f..%.1f)", s/NR, lo, hi}'
+}
+mean() { sed -n "s/.* $2=\\([0-9.]*\\).*/\\1/p" "$work/results/$1" | awk '{s+=$1} END {print s/NR}'; }
+failures() { sed -n 's/.*non2xx=\([0-9]*\) socket_errors=\([0-9]*\).*/\1 \2/p' "$work/results/$1" | awk '{a+=$1; b+=$2} END {printf "%d non-2xx, %d socket errors", a, b}'; }
+
+echo "== summary: mean (min..max) over $rounds rounds of $duration s; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "pgbench es_rotate.sql, 64 clients:        $(summary pgbench ok_per_s) tx/s, p99 $(summary pgbench p99_ms) ms"
+echo "refresh rotations, 3 nodes, $refresh_connections conns:  $(summary refresh ok_per_s) req/s, p99 $(summary refresh p99_ms) ms, $(failures refresh)"
+echo "reads by id, embedded, 64 conns:          $(summary read-embedded ok_per_s) req/s, p99 $(summary read-embedded p99_ms) ms, $(failures read-embedded)"
+echo "reads by id, cluster node 1, 64 conns:    $(summary read-cluster ok_per_s) req/s, p99 $(summary read-cluster p99_ms) ms, $(failures read-cluster)"
+awk -v r="$(mean refresh ok_per_s)" -v p="$(mean pgbench ok_per_s)" 'BEGIN {printf "ratio rotations / pgbench:  %.2fx (target >= 1.5x)\n", r/p}'
+awk -v c="$(mean read-cluster ok_per_s)" -v e="$(mean read-embedded ok_per_s)" 'BEGIN {printf "ratio cluster / embedded reads: %.2f (target >= 0.90)\n", c/e}'
+curl -sf "http://127.0.0.1:${nodes[0]}/metrics" | grep -E '^authlog_(appends_total|commits_total|appended_events_total)' || true
