@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // C libraries from the system (Debian: liblmdb-dev, libssl-dev); module maps only.
@@ -68,6 +69,14 @@ let package = Package(
             name: "Projections",
             dependencies: ["AuthDomain", "DataProtection", "EventLog", "EventLogLMDB", "EventSealing", "LMDB"],
             path: "projections"),
+        // A node's local copy of a shared log (a cluster's, on PostgreSQL): events, claims and
+        // the users projection in the node's LMDB environment, kept by tailing the shared log.
+        .target(
+            name: "LogMirror",
+            dependencies: [
+                "AuthDomain", "DataProtection", "EventLog", "EventLogLMDB", "EventSealing", "LMDB", "Projections",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // The shell around the domain: loads, decides, appends with retries; hashing pool; mail.
         // It reads users through `UserStateSource` (a projection or a fold, injected) and the
         // log through the `EventLog` protocol: no storage module below it.
@@ -94,9 +103,10 @@ let package = Package(
         .executableTarget(
             name: "authd",
             dependencies: [
-                "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLogLMDB",
-                "KeyStorePostgres", "PasswordHashing",
-                "Projections", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLog", "EventLogLMDB",
+                "EventLogPostgres", "EventSealing", "KeyStorePostgres", "LogMirror", "PasswordHashing", "Projections",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         // The export's JSON lines, parsed and checked field by field (authctl export and import).
@@ -155,14 +165,15 @@ let package = Package(
         .testTarget(
             name: "EventLogConformanceTests",
             dependencies: [
-                "EventLog", "EventLogLMDB", "EventLogPostgres", "Signatures",
+                "EventLog", "EventLogLMDB", "EventLogPostgres", "PostgresTestSupport", "Signatures",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]),
         .testTarget(
             name: "KeyStorePostgresTests",
             dependencies: [
-                "AccessTokens", "DataProtection", "EventLog", "EventLogPostgres", "KeyStorePostgres", "Signatures",
-                "TestSupport", "authctl", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "AccessTokens", "DataProtection", "EventLog", "EventLogPostgres", "KeyStorePostgres",
+                "PostgresTestSupport", "Signatures", "TestSupport", "authctl",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]),
         .testTarget(name: "AuthDomainTests", dependencies: ["AuthDomain", "EventLog"]),
         .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing", "CArgon2"]),
@@ -171,12 +182,20 @@ let package = Package(
         .testTarget(name: "LogExportTests", dependencies: ["LogExport", "authlog-fuzz", "TestSupport"]),
         // Helpers the black-box tests share: finding the built executables, running them.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // The throwaway PostgreSQL server the backend and cluster tests share: a database each.
+        .target(
+            name: "PostgresTestSupport",
+            dependencies: [
+                "EventLogPostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/PostgresTestSupport"),
         .testTarget(name: "AuthctlTests", dependencies: ["authctl", "authd", "EventLog", "TestSupport"]),
         .testTarget(
             name: "AuthdTests",
             dependencies: [
                 "authd", "authctl", "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection",
-                "EventLog", "EventLogLMDB", "LMDB", "TestSupport", "RequestJSON",
+                "EventLog", "EventLogLMDB", "LMDB", "PostgresTestSupport", "TestSupport", "RequestJSON",
                 "PasswordHashing", "Projections", .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         .testTarget(

@@ -188,25 +188,58 @@ public final class PostgresKeyStore: DataKeyStore {
     }
 
     /// Destroys the user's key: remembers the user as erased, drops the cached key, deletes the
-    /// row, then rewrites the table (`VACUUM FULL`, outside a transaction) so that no dead
-    /// tuple keeps the wrapped bytes in the table's files. Returns whether there was a row.
-    /// The rewrite runs even when there was none, so that calling this again after a failed
-    /// rewrite completes it.
+    /// row, then rewrites the table (``compactDataKeys(after:)``) so that no dead tuple keeps
+    /// the wrapped bytes in the table's files. Returns whether there was a row. The rewrite
+    /// runs even when there was none, so that calling this again after a failed rewrite
+    /// completes it.
     @discardableResult
     public func destroyDataKey(for user: UUID) throws -> Bool {
         forget(user)
-        let deleted = try run { connection in
-            try connection.run("DELETE FROM authlog.data_keys WHERE user_id = \(user) RETURNING user_id").count
+        let deletedBy = try run { connection in
+            try connection.run(
+                "DELETE FROM authlog.data_keys WHERE user_id = \(user) RETURNING pg_current_xact_id()::text"
+            ).first?.column(String.self)
         }
-        try compactDataKeys()
-        return deleted > 0
+        try compactDataKeys(afterTransaction: deletedBy)
+        return deletedBy != nil
     }
+
+    /// How long a rewrite waits for transactions older than the delete (see
+    /// ``compactDataKeys(after:)``).
+    static let olderTransactionsWait: Duration = .seconds(10)
 
     /// Rewrites the data-key table (`VACUUM FULL`): only live rows are copied into new files,
     /// and the old files are truncated and removed. A plain `VACUUM` is not enough: it frees a
     /// dead tuple's space but leaves its bytes in the page until something is written there.
-    public func compactDataKeys() throws {
+    ///
+    /// The rewrite also copies a deleted row that a transaction still open might see: one in
+    /// this database whose snapshot is older than the delete (a long report, an autovacuum
+    /// `ANALYZE`, a `pg_dump`), and, since the rewrite's own snapshot starts at the oldest
+    /// transaction running in the whole cluster, any transaction in any database that was
+    /// running when the delete committed. So it first waits, polling `pg_stat_activity` and
+    /// the current snapshot, until neither is left (`deleter` is the deleting transaction's
+    /// id), at most ``olderTransactionsWait``; past that it rewrites all the same, and the
+    /// next erasure's rewrite (or a rotation of the key-encryption key) deals with the copy
+    /// left.
+    public func compactDataKeys(afterTransaction deleter: String? = nil) throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + Self.olderTransactionsWait
         try run { connection in
+            while let deleter, clock.now < deadline {
+                let older =
+                    try connection.run(
+                        """
+                        SELECT count(*) FROM pg_stat_activity
+                        WHERE datname = current_database() AND pid <> pg_backend_pid()
+                          AND (age(backend_xmin) >= age(CAST(CAST(\(deleter) AS xid8) AS xid))
+                               OR age(backend_xid) >= age(CAST(CAST(\(deleter) AS xid8) AS xid)))
+                        UNION ALL
+                        SELECT 1 WHERE pg_snapshot_xmin(pg_current_snapshot()) <= CAST(\(deleter) AS xid8)
+                        """
+                    ).map { row throws(EventLogError) in try row.column(Int64.self) }.reduce(0, +)
+                if older == 0 { break }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
             _ = try connection.run("VACUUM FULL authlog.data_keys")
         }
     }

@@ -4,6 +4,7 @@ import EventLog
 import EventLogPostgres
 import Foundation
 import KeyStorePostgres
+import PostgresTestSupport
 import Signatures
 import Testing
 

@@ -1,6 +1,7 @@
 import DataProtection
 import Foundation
 import KeyStorePostgres
+import PostgresTestSupport
 import TestSupport
 import Testing
 
