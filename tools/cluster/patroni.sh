@@ -8,18 +8,19 @@
 #                                           Waits until the primary streams to both replicas, one of them
 #                                           synchronous, then prints `key=value` lines:
 #                                             primary_url=postgres://postgres@127.0.0.1:PORT/postgres  (HAProxy)
-#                                             member=NAME postgres://... api=http://...               (one per member)
+#                                             member=NAME url=postgres://... api=http://...           (one per member)
 #                                             etcd_url=http://127.0.0.1:PORT
 #   tools/cluster/patroni.sh DIR failover   on a started cluster: runs a write load through HAProxy,
 #                                           kills the primary's PostgreSQL (every process, SIGKILL) in
 #                                           the middle of it, waits for writes to resume on the promoted
-#                                           replica, checks every acknowledged write, prints the report
-#                                           below; exit 0 only if no acknowledged write was lost, writes
-#                                           resumed and the old primary came back as a replica.
+#                                           replica, checks that the new primary has every acknowledged
+#                                           write, prints the report below; exit 0 only if none was
+#                                           lost, writes resumed and the old primary came back as a
+#                                           replica.
 #   tools/cluster/patroni.sh DIR stop       stops everything started in DIR and removes DIR.
 #
 # The failover report, one `key=value` a line (the format is stable; scripts read it):
-#   failover_load=psql                      what carried the writes
+#   failover_load=authd|psql                what carried the writes
 #   failover_killed=NAME                    the member whose PostgreSQL was killed
 #   failover_new_primary=NAME               the member promoted in its place
 #   acknowledged_writes=N                   writes acknowledged to the client (before, during, after)
@@ -29,9 +30,13 @@
 #   old_primary_rejoined_seconds=S.SSS      from the kill until the old primary streams from the new one
 #   failover_result=ok|no_primary|lost_writes|no_resume|no_rejoin   the first that applies
 #
-# The load: FAILOVER_WRITERS (4) shell loops, each inserting numbered rows with its own psql call per
-# row, so that psql's exit status is the acknowledgement of one commit; FAILOVER_BEFORE seconds (5)
-# of load before the kill and FAILOVER_AFTER seconds (5) after writes resume.
+# The load (FAILOVER_LOAD): `authd` when authd has --log-url ($AUTHD, or .build/debug/authd),
+# else `psql`. authd: one node (tools/cluster/start.sh, its data in DIR/authd) on the log behind
+# HAProxy; each writer registers users, and a 201 acknowledges a write at its Authlog-Position:
+# the new primary's authlog.events must hold that position, in the new user's stream. psql: each
+# writer inserts numbered rows into a table failover_probe, one psql call per row, so that
+# psql's exit status acknowledges one commit. FAILOVER_WRITERS (4) writers, FAILOVER_BEFORE (5)
+# seconds of load before the kill, FAILOVER_AFTER (5) seconds after writes resume.
 #
 # As root, PostgreSQL and Patroni run as the `postgres` user (PostgreSQL refuses root): DIR's parents
 # must be searchable by it. Needs Debian's postgresql (15), patroni, etcd-server and haproxy packages;
@@ -47,6 +52,7 @@ dir="$1"
 command="$2"
 
 members=(pg1 pg2 pg3)
+root="$(cd "$(dirname "$0")/../.." && pwd)"
 pg_bin=/usr/lib/postgresql/15/bin
 system_python=/usr/bin/python3 # Debian's, which has Patroni's modules (psycopg2, etcd)
 
@@ -311,7 +317,7 @@ EOF
     wait_for 90 replicating || die "the replicas did not start streaming; see $dir/logs/"
     echo "primary_url=postgres://postgres@127.0.0.1:$haproxy_port/postgres"
     for i in 0 1 2; do
-        echo "member=${members[$i]} postgres://postgres@127.0.0.1:${pg_ports[$i]}/postgres api=http://127.0.0.1:${api_ports[$i]}"
+        echo "member=${members[$i]} url=postgres://postgres@127.0.0.1:${pg_ports[$i]}/postgres api=http://127.0.0.1:${api_ports[$i]}"
     done
     echo "etcd_url=http://127.0.0.1:$etcd_client_port"
 }
@@ -325,14 +331,12 @@ kill_postgres() {
     kill -KILL "${pids[@]}" 2>/dev/null || true
 }
 
-# One writer: inserts rows numbered WRITER*1e9 + 1, 2, ... until DIR/load/stop exists, one psql
-# call (one connection, one commit) per row. An acknowledged row is recorded with its start and
-# end times after psql exits 0; anything else is a failure, retried with the next number.
-writer() {
+# One psql writer: inserts rows numbered WRITER*1e9 + 1, 2, ... until DIR/load/stop exists, one
+# psql call (one connection, one commit) per row. An acknowledged row is recorded as `ID START END`
+# once psql exits 0; anything else is a failure, and the next attempt takes the next number.
+writer_psql() {
     local w="$1" sequence=0 id started
     local acked="$dir/load/acked.$w" failed="$dir/load/failed.$w"
-    : >"$acked"
-    : >"$failed"
     while [ ! -e "$dir/load/stop" ]; do
         sequence=$((sequence + 1))
         id=$((w * 1000000000 + sequence))
@@ -346,22 +350,76 @@ writer() {
     done
 }
 
+# One authd writer: registers users w$WRITER-$N@failover.test until DIR/load/stop exists. A 201 is
+# an acknowledged write, recorded as `POSITION:USER-ID START END` from its Authlog-Position header
+# and the id in its body; anything else (503 while the log is away, no answer) is a failure, and
+# the next attempt registers the next address.
+writer_authd() {
+    local w="$1" sequence=0 started code position id
+    local acked="$dir/load/acked.$w" failed="$dir/load/failed.$w"
+    local body="$dir/load/body.$w" headers="$dir/load/headers.$w"
+    while [ ! -e "$dir/load/stop" ]; do
+        sequence=$((sequence + 1))
+        started="$(now)"
+        code="$(curl -s -o "$body" -D "$headers" -w '%{http_code}' --max-time 30 \
+            -H 'content-type: application/json' \
+            --data "{\"email\": \"w$w-$sequence@failover.test\", \"password\": \"failover probe password\", \"first_name\": \"Fail\", \"last_name\": \"Over\"}" \
+            "$authd_url/v1/users")" || code=000
+        position="$(tr -d '\r' <"$headers" | sed -n 's/^[Aa]uthlog-[Pp]osition: *\([0-9]*\)$/\1/p')"
+        id="$(sed -n 's/.*"id" *: *"\([0-9A-Fa-f-]*\)".*/\1/p' "$body" | tr 'A-F' 'a-f')"
+        if [ "$code" = 201 ] && [ -n "$position" ] && [ -n "$id" ]; then
+            echo "$position:$id $started $(now)" >>"$acked"
+        else
+            echo "w$w-$sequence $started $(now) $code" >>"$failed"
+            sleep 0.05
+        fi
+    done
+}
+
+# What is on the primary at PORT, in the form the writers record acknowledgements in.
+present_psql() { sql "$1" "select id from failover_probe"; }
+present_authd() { sql "$1" "select position || ':' || stream_id from authlog.events"; }
+
+# Whether this authd can share a log on PostgreSQL (--log-url).
+authd_binary() { echo "${AUTHD:-$root/.build/debug/authd}"; }
+authd_has_log_url() { [ -x "$(authd_binary)" ] && "$(authd_binary)" --help 2>&1 | grep -q -- --log-url; }
+
 failover() {
     [ -f "$dir/ports" ] || die "no cluster in $dir: run patroni.sh $dir start first"
     dir="$(cd "$dir" && pwd)"
     load_ports
     replicating || die "the cluster is not replicating to both replicas; see $dir/logs/"
     local writers="${FAILOVER_WRITERS:-4}" before="${FAILOVER_BEFORE:-5}" after="${FAILOVER_AFTER:-5}"
-    sql "$haproxy_port" "create table if not exists failover_probe (id bigint primary key)" >/dev/null ||
-        die "cannot create the probe table through HAProxy"
+    local load="${FAILOVER_LOAD:-}"
+    if [ -z "$load" ]; then
+        load=psql
+        authd_has_log_url && load=authd
+    fi
+    rm -rf "$dir/load" "$dir/authd"
+    mkdir -p "$dir/load"
+    case "$load" in
+    psql)
+        sql "$haproxy_port" "create table if not exists failover_probe (id bigint primary key)" >/dev/null ||
+            die "cannot create the probe table through HAProxy"
+        ;;
+    authd)
+        authd_has_log_url || die "$(authd_binary) has no --log-url (build it, or set AUTHD)"
+        # One node on the log behind HAProxy, with registration throttling out of the way.
+        AUTHD="$(authd_binary)" AUTHLOG_LOG_URL="postgres://postgres@127.0.0.1:$haproxy_port/postgres" \
+            "$root/tools/cluster/start.sh" "$dir/authd" 1 -- --registration-rate-limit 1000000 \
+            --password-hash scrypt >"$dir/load/authd-start" || die "authd did not start"
+        authd_url="$(sed -n 's/^node=node-1 url=\([^ ]*\) .*/\1/p' "$dir/load/authd-start")"
+        ;;
+    *) die "FAILOVER_LOAD must be psql or authd" ;;
+    esac
     local old_port old_name
     old_port="$(primary_port)"
     old_name="$(member_of_port "$old_port")"
-    rm -rf "$dir/load"
-    mkdir -p "$dir/load"
     local w writer_pids=()
     for ((w = 1; w <= writers; w++)); do
-        writer "$w" &
+        : >"$dir/load/acked.$w"
+        : >"$dir/load/failed.$w"
+        "writer_$load" "$w" &
         writer_pids+=($!)
     done
     sleep "$before"
@@ -382,14 +440,15 @@ failover() {
     fi
     touch "$dir/load/stop"
     wait "${writer_pids[@]}" || true
+    [ "$load" = authd ] && "$root/tools/cluster/stop.sh" "$dir/authd"
     local new_port new_name
     new_port="$(primary_port || true)"
     new_name="$(member_of_port "$new_port" || echo none)"
-    # Every acknowledged id must be on the new primary.
-    cat "$dir"/load/acked.* | awk '{ print $1 }' | sort -n >"$dir/load/acknowledged"
+    # Every acknowledged write must be on the new primary.
+    cat "$dir"/load/acked.* | awk '{ print $1 }' | sort >"$dir/load/acknowledged"
     local lost=unknown
-    if [ "$new_name" != none ] && sql "$new_port" "select id from failover_probe order by id" >"$dir/load/present"; then
-        lost="$(comm -23 <(sort "$dir/load/acknowledged") <(sort "$dir/load/present") | wc -l)"
+    if [ "$new_name" != none ] && "present_$load" "$new_port" >"$dir/load/present"; then
+        lost="$(comm -23 "$dir/load/acknowledged" <(sort "$dir/load/present") | wc -l)"
     fi
     # The old primary comes back as a replica of the new one (pg_rewind when it had diverged).
     local rejoined_seconds=""
@@ -408,7 +467,7 @@ failover() {
     elif [ -z "$rejoined_seconds" ]; then
         result=no_rejoin
     fi
-    echo "failover_load=psql"
+    echo "failover_load=$load"
     echo "failover_killed=$old_name"
     echo "failover_new_primary=$new_name"
     echo "acknowledged_writes=$(wc -l <"$dir/load/acknowledged")"
@@ -423,6 +482,8 @@ failover() {
 stop() {
     [ -d "$dir" ] || exit 0
     local name pid
+    # An authd that a failover run started and could not stop (the run was interrupted).
+    [ -d "$dir/authd" ] && "$root/tools/cluster/stop.sh" "$dir/authd"
     if [ -d "$dir/pids" ]; then
         kill_recorded() {
             local signal="$1" name
