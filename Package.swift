@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // C libraries from the system (Debian: liblmdb-dev, libssl-dev); module maps only.
@@ -60,6 +61,14 @@ let package = Package(
             name: "Projections",
             dependencies: ["AuthDomain", "DataProtection", "EventLog", "EventLogLMDB", "EventSealing", "LMDB"],
             path: "projections"),
+        // A node's local copy of a shared log (a cluster's, on PostgreSQL): events, claims and
+        // the users projection in the node's LMDB environment, kept by tailing the shared log.
+        .target(
+            name: "LogMirror",
+            dependencies: [
+                "AuthDomain", "DataProtection", "EventLog", "EventLogLMDB", "EventSealing", "LMDB", "Projections",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // The shell around the domain: loads, decides, appends with retries; hashing pool; mail.
         // It reads users through `UserStateSource` (a projection or a fold, injected) and the
         // log through the `EventLog` protocol: no storage module below it.
@@ -86,9 +95,9 @@ let package = Package(
         .executableTarget(
             name: "authd",
             dependencies: [
-                "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLogLMDB",
-                "PasswordHashing",
-                "Projections", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLog", "EventLogLMDB",
+                "EventLogPostgres", "EventSealing", "LogMirror", "PasswordHashing", "Projections",
+                .product(name: "Logging", package: "swift-log"), .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         // The export's JSON lines, parsed and checked field by field (authctl export and import).

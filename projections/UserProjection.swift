@@ -42,7 +42,7 @@ public final class UserProjection: TransactionalProjector, Sendable {
     ///
     /// With `prepare: false` it only opens the databases (for a caller that rebuilds itself).
     public init(
-        log: LMDBEventLog, keys: KeyStore, codeVersion: UInt32 = UserProjection.version, prepare: Bool = true,
+        log: LMDBEventLog, keys: any DataKeyStore, codeVersion: UInt32 = UserProjection.version, prepare: Bool = true,
         progress: (@Sendable (RebuildProgress) -> Void)? = nil
     ) throws {
         self.log = log

@@ -36,7 +36,7 @@ public final class AuthService: Sendable {
 
     public let log: any EventLog
     /// Each user's data key: personal fields in event payloads are sealed with it.
-    public let keys: KeyStore
+    public let keys: any DataKeyStore
     let sealing: UserEventSealing
     /// Where users' current states are read before deciding: the projection when the caller
     /// keeps one beside the log, the fold of the user's stream otherwise.
@@ -51,7 +51,7 @@ public final class AuthService: Sendable {
     let dummyHash: String
 
     public init(
-        log: any EventLog, keys: KeyStore, configuration: Configuration, pool: HashingPool, mailer: any Mailer,
+        log: any EventLog, keys: any DataKeyStore, configuration: Configuration, pool: HashingPool, mailer: any Mailer,
         states: (any UserStateSource)? = nil, clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() },
         random: @escaping @Sendable (Int) -> [UInt8] = { count in (try? SecureBytes.random(count)) ?? [] }
     ) throws {

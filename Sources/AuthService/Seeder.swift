@@ -17,11 +17,11 @@ import PasswordHashing
 /// hashes are random too. Every seeded event has the correlation id ``correlationID``.
 public struct Seeder: Sendable {
     public let log: any EventLog
-    public let keys: KeyStore
+    public let keys: any DataKeyStore
     /// The correlation id of every seeded event.
     public static let correlationID = "seed"
 
-    public init(log: any EventLog, keys: KeyStore) {
+    public init(log: any EventLog, keys: any DataKeyStore) {
         self.log = log
         self.keys = keys
     }

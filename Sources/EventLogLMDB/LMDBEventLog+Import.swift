@@ -12,52 +12,68 @@ extension LMDBEventLog {
     /// an import exported again gives the same bytes. A log that signs (``startSigning(with:adoptUnsigned:)``)
     /// signs each batch's head instead.
     public func importStored(_ envelopes: [[UInt8]], checkpoints: [Checkpoint] = []) throws {
-        try withWriteTransaction { txn in
-            var head = try storage.head(in: txn)
-            let start = head.position
-            var versions: [UUID: UInt64] = [:]
-            var scratch: [UInt8] = []
-            for stored in envelopes {
-                try stored.withUnsafeBytes { raw in
-                    let view = try storage.envelope(raw, at: head.position + 1)
-                    guard view.position == head.position + 1 else {
-                        throw EventLogError.corrupt(
-                            position: view.position, detail: "expected position \(head.position + 1) next")
-                    }
-                    let current = try versions[view.streamID] ?? storage.currentVersion(of: view.streamID, in: txn)
-                    guard view.streamVersion == current + 1 else {
-                        throw EventLogError.corrupt(
-                            position: view.position, detail: "stream version \(view.streamVersion) after \(current)")
-                    }
-                    guard head.hash.next(canonicalBytes: view.canonicalBytes, scratch: &scratch) == view.hash else {
-                        throw EventLogError.corrupt(position: view.position, detail: "the hash chain breaks here")
-                    }
-                    try withPositionKey(view.position) { key in
-                        try txn.put(storage.events, key: key, value: raw, flags: .append)
-                        try withStreamKey(view.streamID, view.streamVersion) {
-                            try txn.put(storage.streams, key: $0, value: key, flags: .noOverwrite)
-                        }
-                    }
-                    versions[view.streamID] = view.streamVersion
-                    head = LogHead(position: view.position, hash: view.hash, recordedAt: view.recordedAt)
-                }
-            }
-            try head.withEncoded { value in
-                try LogLayout.headKey.withUnsafeBytes { try txn.put(storage.meta, key: $0, value: value) }
-            }
-            if let key = storage.signingKey.withLock({ $0 }), head.position != start {
-                try storage.sign(head, committedFrom: start, with: key, in: txn)
-            }
-            for checkpoint in checkpoints {
-                guard checkpoint.position <= head.position,
-                    checkpoint.role == .interval || checkpoint.position == head.position
-                else {
+        try withWriteTransaction { txn in try importStored(envelopes, checkpoints: checkpoints, in: txn) }
+    }
+
+    /// ``importStored(_:checkpoints:)`` inside a write transaction the caller holds (a copy of
+    /// a shared log writes its projections and claims in the same transaction).
+    public func importStored(
+        _ envelopes: [[UInt8]], checkpoints: [Checkpoint] = [], in txn: borrowing Transaction
+    ) throws {
+        var head = try storage.head(in: txn)
+        let start = head.position
+        var versions: [UUID: UInt64] = [:]
+        var scratch: [UInt8] = []
+        for stored in envelopes {
+            try stored.withUnsafeBytes { raw in
+                let view = try storage.envelope(raw, at: head.position + 1)
+                guard view.position == head.position + 1 else {
                     throw EventLogError.corrupt(
-                        position: checkpoint.position, detail: "a checkpoint that does not name an imported event")
+                        position: view.position, detail: "expected position \(head.position + 1) next")
                 }
-                try storage.keep(checkpoint, in: txn)
+                let current = try versions[view.streamID] ?? storage.currentVersion(of: view.streamID, in: txn)
+                guard view.streamVersion == current + 1 else {
+                    throw EventLogError.corrupt(
+                        position: view.position, detail: "stream version \(view.streamVersion) after \(current)")
+                }
+                guard head.hash.next(canonicalBytes: view.canonicalBytes, scratch: &scratch) == view.hash else {
+                    throw EventLogError.corrupt(position: view.position, detail: "the hash chain breaks here")
+                }
+                try withPositionKey(view.position) { key in
+                    try txn.put(storage.events, key: key, value: raw, flags: .append)
+                    try withStreamKey(view.streamID, view.streamVersion) {
+                        try txn.put(storage.streams, key: $0, value: key, flags: .noOverwrite)
+                    }
+                }
+                versions[view.streamID] = view.streamVersion
+                head = LogHead(position: view.position, hash: view.hash, recordedAt: view.recordedAt)
             }
         }
+        try head.withEncoded { value in
+            try LogLayout.headKey.withUnsafeBytes { try txn.put(storage.meta, key: $0, value: value) }
+        }
+        if let key = storage.signingKey.withLock({ $0 }), head.position != start {
+            try storage.sign(head, committedFrom: start, with: key, in: txn)
+        }
+        for checkpoint in checkpoints {
+            guard checkpoint.position <= head.position,
+                checkpoint.role == .interval || checkpoint.position == head.position
+            else {
+                throw EventLogError.corrupt(
+                    position: checkpoint.position, detail: "a checkpoint that does not name an imported event")
+            }
+            try storage.keep(checkpoint, in: txn)
+        }
+    }
+
+    /// The stream holding `key` in `scope`, as `txn` sees it.
+    public func owner(of key: [UInt8], in scope: String, txn: borrowing Transaction) throws -> UUID? {
+        try storage.owner(of: key, in: scope, txn: txn)
+    }
+
+    /// Gives up `key` in `scope` in a transaction the caller holds, whichever stream held it.
+    public func releaseClaim(_ key: [UInt8], in scope: String, txn: borrowing Transaction) throws {
+        try withUniqueKey(scope, key) { encoded in _ = try txn.delete(storage.unique, key: encoded) }
     }
 
     /// Takes `key` in `scope` for `stream` in a transaction the caller holds (rebuilding the

@@ -2,6 +2,7 @@ import EventLog
 import Foundation
 import PostgresNIO
 import Signatures
+import Synchronization
 
 /// The event log on a PostgreSQL database (15 or later): the same envelopes and hash chain as
 /// the LMDB log, so a log exported from one imports into the other with identical bytes.
@@ -46,6 +47,8 @@ public final class PostgresEventLog: EventLog {
     let writer: PostgresWriter
     /// The server and database, without a password: for messages.
     public let location: String
+    /// Set by ``close()``; read by the head listener (``headMoves()``), which must not keep the log alive.
+    let closedSignal = CloseSignal()
 
     /// Connects to the database in `configuration` and creates the log's schema (`authlog`)
     /// there if it has none. Fails with ``EventLogError/storage(detail:)`` when the server
@@ -75,6 +78,7 @@ public final class PostgresEventLog: EventLog {
     /// Lets queued appends finish, then closes every connection. Appends and reads after it
     /// fail with ``EventLogError/closed``.
     public func close() {
+        closedSignal.close()
         writer.stop()
         readers.close()
     }
@@ -97,4 +101,12 @@ public final class PostgresEventLog: EventLog {
             if !writer.submit(job) { continuation.resume(throwing: EventLogError.closed) }
         }
     }
+}
+
+/// A flag that only goes from open to closed, shared with tasks that outlive a call.
+final class CloseSignal: Sendable {
+    private let closed = Atomic<Bool>(false)
+
+    func close() { closed.store(true, ordering: .releasing) }
+    var isClosed: Bool { closed.load(ordering: .acquiring) }
 }

@@ -33,6 +33,9 @@ enum PostgresSchema {
             }
             let marker = try connection.run("SELECT value FROM authlog.meta WHERE key = 'format'").first?.column(
                 String.self)
+            if marker == formatMarker {
+                for statement in following { _ = try connection.run(PostgresQuery(unsafeSQL: statement)) }
+            }
             _ = try connection.run("COMMIT")
             try check(marker, location: location)
         } catch {
@@ -55,6 +58,25 @@ enum PostgresSchema {
         }
         throw .foreignDatabase(path: location, found: marker)
     }
+
+    /// What followers of the log need, added to a log of this format if it lacks them: the
+    /// claims by stream (a copy takes a stream's claims with its events), and a notification on
+    /// channel ``headChannel`` with the new head position at every commit (a trigger on the head
+    /// row, so no writer can forget it; delivered when the transaction commits).
+    static let following = [
+        "CREATE INDEX IF NOT EXISTS claims_by_stream ON authlog.claims (stream_id)",
+        """
+        CREATE OR REPLACE FUNCTION authlog.notify_head() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_notify('\(headChannel)', NEW.position::text); RETURN NULL; END $$
+        """,
+        """
+        CREATE OR REPLACE TRIGGER head_moved AFTER UPDATE ON authlog.head
+        FOR EACH ROW EXECUTE FUNCTION authlog.notify_head()
+        """,
+    ]
+
+    /// The channel a commit notifies (``following``).
+    static let headChannel = "authlog_head"
 
     static let creation = [
         "CREATE SCHEMA IF NOT EXISTS authlog",

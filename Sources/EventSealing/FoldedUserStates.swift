@@ -10,7 +10,7 @@ public struct FoldedUserStates: UserStateSource {
     public let log: any EventLog
     public let sealing: UserEventSealing
 
-    public init(log: any EventLog, keys: KeyStore) {
+    public init(log: any EventLog, keys: any DataKeyStore) {
         self.log = log
         self.sealing = UserEventSealing(keys: keys)
     }

@@ -9,9 +9,9 @@ import Foundation
 /// (the service's stream fold, the projections, export and import) opens events through it,
 /// and every writer seals through it, so a second log backend reuses it unchanged.
 public struct UserEventSealing: Sendable {
-    public let keys: KeyStore
+    public let keys: any DataKeyStore
 
-    public init(keys: KeyStore) {
+    public init(keys: any DataKeyStore) {
         self.keys = keys
     }
 

@@ -4,6 +4,7 @@ import AuthDomain
 import AuthHTTP
 import AuthService
 import DataProtection
+import EventLog
 import EventLogLMDB
 import Foundation
 import Hummingbird
@@ -89,6 +90,12 @@ struct Authd: AsyncParsableCommand {
             "Longest wait in seconds for the read model to reach a read's Authlog-Min-Position, 0 to 60, before 503 ($AUTHLOG_MIN_POSITION_WAIT)."
     )
     var minPositionWait = Double(environment["AUTHLOG_MIN_POSITION_WAIT"] ?? "") ?? 2
+    @Option(
+        name: .customLong("log-url"),
+        help:
+            "Keep the log on PostgreSQL, shared by every node: postgres://USER[:PASSWORD]@HOST:PORT/DB ($AUTHLOG_LOG_URL; default: the embedded log in --data)."
+    )
+    var logURL: String? = environment["AUTHLOG_LOG_URL"].flatMap { $0.isEmpty ? nil : $0 }
     @Flag(help: "Add a new signing key (it signs from now on; older keys still verify), then exit.")
     var rotateSigningKey = false
 
@@ -144,48 +151,39 @@ struct Authd: AsyncParsableCommand {
             print("added a signing key to \(keyFile); restart authd to sign with it")
             return
         }
-        let log: LMDBEventLog
+        let storage: Storage
         do {
             try SecretFile.secureDirectory(data, readOnly: false)  // tightened to 0700, or refused
-            log = try LMDBEventLog(directory: data, options: .init(initialMapSize: initialMapMib << 20))
+            if let logURL {
+                // The shared key store arrives with the PostgreSQL key store; until then a node
+                // wraps its users' keys in its own data directory.
+                try FileManager.default.createDirectory(
+                    atPath: data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                let keys = try KeyStore(dataDirectory: data)
+                storage = try .clusterNode(
+                    data: data, logURL: logURL, keys: keys, initialMapMib: initialMapMib, logger: logger)
+            } else {
+                storage = try .embedded(data: data, initialMapMib: initialMapMib, logger: logger)
+            }
         } catch { return fail("\(error)", code: 2) }
         let pool = HashingPool(maximumWait: hashingWait)
         defer {
-            log.close()
+            storage.close()
             pool.stop()
         }
         let server: AuthServer
         do {
-            let keys = try KeyStore(dataDirectory: data)
-            if !keys.repairedDuplicates.isEmpty {
-                logger.warning(
-                    "removed extra copies of data keys (left by an interrupted import)",
-                    metadata: ["users": "\(keys.repairedDuplicates.count)"])
-            }
-            // Every commit signs the log's head; a log whose signed head does not match is refused.
-            if let signingKey = keys.logSigningKey {
-                try log.startSigning(with: signingKey)
-                logger.info(
-                    "signing the log's checkpoints",
-                    metadata: ["public_key": "\(signingKey.publicKey.map { String(format: "%02x", $0) }.joined())"])
-            }
-            let progressLogger = logger
-            let projection = try UserProjection(log: log, keys: keys) { progress in
-                progressLogger.info(
-                    "rebuilding projections",
-                    metadata: ["position": "\(progress.position)", "target": "\(progress.target)"])
-            }
             var rules = AuthPolicy()
             rules.rotationGrace = refreshGrace * 1_000_000
             let hasher: any PasswordHasher = passwordHash == "scrypt" ? ScryptHasher() : Argon2idHasher()
             let service = try AuthService(
-                log: log, keys: keys,
+                log: storage.log, keys: storage.keys,
                 configuration: .init(
                     passwordPolicy: try PasswordPolicy(minimumLength: minPasswordLength),
                     hashing: PasswordHashing(current: hasher),
                     rules: rules),
                 pool: pool, mailer: try MaildirMailer(directory: data + "/maildir"),
-                states: ProjectedUserStates(projection)
+                states: storage.states
             )
             var configuration = AuthServer.Configuration()
             configuration.host = host
@@ -207,25 +205,22 @@ struct Authd: AsyncParsableCommand {
             configuration.maximumConnectionsPerAddress = maxConnectionsPerAddress
             configuration.minimumPositionWait = .milliseconds(Int64((minPositionWait * 1_000).rounded()))
             server = AuthServer(
-                configuration: configuration, service: service, reads: UserQueries(projection),
-                gauges: { [log, pool] in
-                    let commits = log.groupCommitStatistics
-                    var gauges = ServerGauges()
-                    gauges.appends = commits.jobs
-                    gauges.appendedEvents = commits.weight
-                    gauges.commits = commits.batches
-                    gauges.batchSizeBounds = GroupCommitStatistics.batchSizeBounds
-                    gauges.commitsByBatchSize = commits.batchesBySize
+                configuration: configuration, service: service, reads: UserQueries(storage.projection),
+                gauges: { [storage, pool] in
+                    var gauges = storage.gauges()
                     gauges.kdfQueueDepth = pool.queueDepth
                     return gauges
                 },
-                progress: ProjectionProgress(projection),
+                progress: storage.progress,
                 tokens: AccessTokenIssuer(issuer: issuer, audience: issuer, keys: try SigningKeys(file: keyFile)),
                 logger: logger)
         } catch {
             return fail("\(error)", code: 2)
         }
         logger.info("authd listening", metadata: ["host": "\(host)", "port": "\(port)", "data": "\(data)"])
+        // A cluster node copies the shared log into its read model for as long as it serves.
+        let following = storage.mirror.map { mirror in Task { await mirror.follow() } }
+        defer { following?.cancel() }
         try await server.application().runService()
         logger.info("authd stopped")
     }

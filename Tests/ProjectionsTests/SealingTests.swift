@@ -43,7 +43,7 @@ import Testing
         let context = try AESGCMContext()
         try stored(new, stream: stream, version: 1).withUnsafeBytes { raw in
             let view = try Envelope.parse(raw)
-            let sealing = UserEventSealing(keys: .locked())
+            let sealing = UserEventSealing(keys: KeyStore.locked())
             let kind = try UserEventSealing.kind(of: view)
             #expect(
                 try key.withUnsafeBytes { try sealing.decode(view, kind: kind, key: $0, context: context) } == event)

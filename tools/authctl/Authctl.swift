@@ -27,6 +27,12 @@ struct Authctl: AsyncParsableCommand {
     @Option(name: .long, help: "The data directory (default: $AUTHLOG_DATA or ./data).")
     var data: String = ProcessInfo.processInfo.environment["AUTHLOG_DATA"] ?? "./data"
 
+    @Option(
+        name: .customLong("log-url"),
+        help: "The shared log on PostgreSQL, postgres://USER[:PASSWORD]@HOST:PORT/DB (default: $AUTHLOG_LOG_URL; none: the embedded log in --data)."
+    )
+    var logURL: String? = ProcessInfo.processInfo.environment["AUTHLOG_LOG_URL"].flatMap { $0.isEmpty ? nil : $0 }
+
     /// Opens the log read-only: safe while authd writes to the same directory.
     func openReadOnly() throws -> LMDBEventLog {
         try checkDataDirectory(data, readOnly: true)

@@ -1,0 +1,124 @@
+import AuthDomain
+import AuthHTTP
+import DataProtection
+import EventLog
+import EventLogLMDB
+import EventLogPostgres
+import EventSealing
+import Foundation
+import LogMirror
+import Logging
+import Projections
+
+/// What authd stores and reads through, composed for one of two set-ups:
+/// - embedded (no `--log-url`): the log, the projections and the key store in the data
+///   directory; commands read users from the projection, folded in the append's transaction;
+/// - a cluster node (`--log-url`): commands append to the shared log on PostgreSQL and read
+///   users by folding their stream from it; the data directory holds the node's copy of the
+///   log with its projection (``LogMirror``), which serves reads.
+struct Storage {
+    /// Where commands append.
+    let log: any EventLog
+    let keys: any DataKeyStore
+    /// The node's LMDB log: the embedded log itself, or the copy of the shared one.
+    let local: LMDBEventLog
+    let projection: UserProjection
+    let states: any UserStateSource
+    let progress: any ReadModelProgress
+    let gauges: @Sendable () -> ServerGauges
+    let mirror: LogMirror?
+    let close: @Sendable () -> Void
+
+    static func embedded(data: String, initialMapMib: Int, logger: Logger) throws -> Storage {
+        let log = try LMDBEventLog(directory: data, options: .init(initialMapSize: initialMapMib << 20))
+        do {
+            let keys = try KeyStore(dataDirectory: data)
+            reportRepairs(keys, logger: logger)
+            // Every commit signs the log's head; a log whose signed head does not match is refused.
+            if let signingKey = keys.logSigningKey {
+                try log.startSigning(with: signingKey)
+                logSigning(signingKey.publicKey, logger: logger)
+            }
+            let projection = try UserProjection(log: log, keys: keys, progress: rebuildProgress(logger))
+            return Storage(
+                log: log, keys: keys, local: log, projection: projection, states: ProjectedUserStates(projection),
+                progress: ProjectionProgress(projection),
+                gauges: {
+                    let commits = log.groupCommitStatistics
+                    var gauges = ServerGauges()
+                    gauges.appends = commits.jobs
+                    gauges.appendedEvents = commits.weight
+                    gauges.commits = commits.batches
+                    gauges.batchSizeBounds = GroupCommitStatistics.batchSizeBounds
+                    gauges.commitsByBatchSize = commits.batchesBySize
+                    return gauges
+                }, mirror: nil, close: { log.close() })
+        } catch {
+            log.close()
+            throw error
+        }
+    }
+
+    static func clusterNode(
+        data: String, logURL: String, keys: any DataKeyStore, initialMapMib: Int, logger: Logger
+    ) throws -> Storage {
+        let shared = try PostgresEventLog(url: logURL)
+        let local: LMDBEventLog
+        do {
+            local = try LMDBEventLog(directory: data, options: .init(initialMapSize: initialMapMib << 20))
+        } catch {
+            shared.close()
+            throw error
+        }
+        do {
+            guard let signingKey = keys.logSigningKey else { throw EventLogError.readOnly }
+            try shared.startSigning(with: signingKey)
+            logSigning(signingKey.publicKey, logger: logger)
+            let projection = try UserProjection(log: local, keys: keys, progress: rebuildProgress(logger))
+            let mirror = try LogMirror(shared: shared, local: local, projection: projection, keys: keys, logger: logger)
+            let reached = try mirror.catchUp()
+            logger.info(
+                "following the shared log", metadata: ["log": "\(shared.location)", "position": "\(reached)"])
+            return Storage(
+                log: shared, keys: keys, local: local, projection: projection,
+                states: FoldedUserStates(log: shared, keys: keys), progress: MirrorProgress(mirror),
+                gauges: {
+                    let commits = shared.groupCommitStatistics
+                    var gauges = ServerGauges()
+                    gauges.appends = commits.appends
+                    gauges.appendedEvents = commits.events
+                    gauges.commits = commits.batches
+                    return gauges
+                }, mirror: mirror,
+                close: {
+                    shared.close()
+                    local.close()
+                })
+        } catch {
+            shared.close()
+            local.close()
+            throw error
+        }
+    }
+
+    static func reportRepairs(_ keys: KeyStore, logger: Logger) {
+        if !keys.repairedDuplicates.isEmpty {
+            logger.warning(
+                "removed extra copies of data keys (left by an interrupted import)",
+                metadata: ["users": "\(keys.repairedDuplicates.count)"])
+        }
+    }
+
+    static func logSigning(_ publicKey: [UInt8], logger: Logger) {
+        logger.info(
+            "signing the log's checkpoints", metadata: ["public_key": "\(Hex.encode(publicKey))"])
+    }
+
+    static func rebuildProgress(_ logger: Logger) -> @Sendable (RebuildProgress) -> Void {
+        { progress in
+            logger.info(
+                "rebuilding projections",
+                metadata: ["position": "\(progress.position)", "target": "\(progress.target)"])
+        }
+    }
+}
