@@ -156,7 +156,7 @@ let package = Package(
         .testTarget(
             name: "EventLogConformanceTests",
             dependencies: [
-                "EventLog", "EventLogLMDB", "EventLogPostgres", "Signatures",
+                "EventLog", "EventLogLMDB", "EventLogPostgres", "PostgresTestSupport", "Signatures",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]),
         .testTarget(name: "AuthDomainTests", dependencies: ["AuthDomain", "EventLog"]),
@@ -166,12 +166,20 @@ let package = Package(
         .testTarget(name: "LogExportTests", dependencies: ["LogExport", "authlog-fuzz", "TestSupport"]),
         // Helpers the black-box tests share: finding the built executables, running them.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // The throwaway PostgreSQL server the backend and cluster tests share: a database each.
+        .target(
+            name: "PostgresTestSupport",
+            dependencies: [
+                "EventLogPostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/PostgresTestSupport"),
         .testTarget(name: "AuthctlTests", dependencies: ["authctl", "authd", "EventLog", "TestSupport"]),
         .testTarget(
             name: "AuthdTests",
             dependencies: [
                 "authd", "authctl", "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection",
-                "EventLog", "EventLogLMDB", "LMDB", "TestSupport", "RequestJSON",
+                "EventLog", "EventLogLMDB", "LMDB", "PostgresTestSupport", "TestSupport", "RequestJSON",
                 "PasswordHashing", "Projections", .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         .testTarget(

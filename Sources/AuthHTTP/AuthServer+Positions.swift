@@ -48,6 +48,9 @@ extension AuthServer {
     ///   accounts. (A reset request, which answers the same for every address, is registered
     ///   with plain `on` and carries no position at all.)
     ///
+    /// A write that sends `Authlog-Min-Position` waits for it first, as a read does (its token
+    /// may name a session another node started).
+    ///
     /// A success answers only once the read model has reached the position (at once on the
     /// embedded log, which folds it in the append's transaction; at most
     /// ``Configuration/minimumPositionWait`` for a read model that trails the log).
@@ -56,6 +59,8 @@ extension AuthServer {
         _ handler: @escaping @Sendable (Request, AuthRequestContext) async throws -> Response
     ) {
         self.on(router, method, path) { request, context in
+            // A write may name a position too: its caller's session may come from another node.
+            try await self.awaitMinimumPosition(request)
             let receipt = PositionReceipt()
             var response: Response
             do {

@@ -37,7 +37,12 @@ extension LogMirror {
         guard let last else { return }
         do {
             try local.withWriteTransaction { txn in
-                try local.importStored(batch, in: txn)
+                // Another process copying into the same directory (authctl beside authd) may
+                // have copied part of the batch since the head was read.
+                let now = try local.headPosition(in: txn)
+                let done = now > head ? Int(min(now - head, UInt64(batch.count))) : 0
+                guard done < batch.count else { return }
+                try local.importStored(Array(batch[done...]), in: txn)
                 for stream in streams { try replaceClaims(of: stream, with: claims[stream] ?? [], in: txn) }
                 try projection.project(last, in: txn)
             }

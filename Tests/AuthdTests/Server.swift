@@ -18,13 +18,17 @@ final class RunningServer {
     /// What authd printed up to the line with its port.
     private(set) var startupOutput = ""
 
-    init(arguments: [String] = [], prepare: (String) throws -> Void = { _ in }) throws {
+    /// `environment` is added to the caller's, from which every `AUTHLOG_` setting is removed.
+    init(
+        arguments: [String] = [], environment: [String: String] = [:], prepare: (String) throws -> Void = { _ in }
+    ) throws {
         data = NSTemporaryDirectory() + "authd-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         try prepare(data)
         process.executableURL = products().appendingPathComponent("authd")
         process.arguments = ["--data", data, "--port", "0", "--min-password-length", "12"] + arguments
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }
+            .merging(environment) { $1 }
         process.standardOutput = output
         process.standardError = output
         try process.run()

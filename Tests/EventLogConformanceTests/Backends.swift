@@ -3,6 +3,7 @@ import EventLogLMDB
 import EventLogPostgres
 import Foundation
 import PostgresNIO
+import PostgresTestSupport
 import Synchronization
 import Testing
 
@@ -35,60 +36,6 @@ struct Backend: Sendable, CustomTestStringConvertible {
     /// LMDB always; PostgreSQL when the test server is configured, or when it must be (CI):
     /// then a missing server fails every PostgreSQL case instead of leaving them out.
     static let all: [Backend] = [.lmdb] + (TestPostgres.isExpected ? [.postgres] : [])
-}
-
-/// The PostgreSQL server the tests use: `AUTHLOG_TEST_POSTGRES_URL`, as printed by
-/// tools/postgres/start-throwaway.sh. `AUTHLOG_REQUIRE_POSTGRES=1` (build.sh sets it) makes
-/// its absence a failure; without it, the PostgreSQL tests are left out with a message.
-enum TestPostgres {
-    static let url = ProcessInfo.processInfo.environment["AUTHLOG_TEST_POSTGRES_URL"].flatMap {
-        $0.isEmpty ? nil : $0
-    }
-    static let isRequired = ProcessInfo.processInfo.environment["AUTHLOG_REQUIRE_POSTGRES"] == "1"
-    static var isExpected: Bool { url != nil || isRequired }
-    static let missing =
-        "AUTHLOG_TEST_POSTGRES_URL is not set: start a server with `tools/postgres/start-throwaway.sh DIR` and export the URL it prints (build.sh test does)"
-
-    struct Missing: Error, CustomStringConvertible {
-        var description: String { TestPostgres.missing }
-    }
-
-    /// The server's URL, or a failure saying how to get one.
-    static func serverURL() throws -> String {
-        guard let url else { throw Missing() }
-        return url
-    }
-
-    /// `url` with its database replaced by `database`.
-    static func url(_ url: String, database: String) -> String {
-        var parts = URLComponents(string: url)!
-        parts.path = "/" + database
-        return parts.string!
-    }
-
-    /// Runs `sql` on the server's own database (CREATE / DROP DATABASE cannot run in a
-    /// transaction, and not in the database they drop).
-    static func administer(_ sql: String, database: String? = nil) throws {
-        _ = try query(sql, database: database)
-    }
-
-    /// The number `sql` (one row, one integer column) answers.
-    static func count(_ sql: String) throws -> Int64 {
-        try query(sql, database: nil).first?.decode(Int64.self) ?? -1
-    }
-
-    private static func query(_ sql: String, database: String?) throws -> [PostgresRow] {
-        let base = try serverURL()
-        let (configuration, _) = try PostgresEventLog.configuration(
-            url: database.map { url(base, database: $0) } ?? base)
-        var logger = Logger(label: "authlog.tests.postgres")
-        logger.logLevel = .critical
-        let connection = try PostgresConnection.connect(
-            on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: 1, logger: logger
-        ).wait()
-        defer { _ = try? connection.close().wait() }
-        return try connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).wait().rows
-    }
 }
 
 final class LMDBStore: LogStore {

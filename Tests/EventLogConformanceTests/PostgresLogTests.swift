@@ -3,6 +3,7 @@ import EventLogLMDB
 import EventLogPostgres
 import Foundation
 import Signatures
+import PostgresTestSupport
 import Testing
 
 #if canImport(Glibc)
