@@ -19,6 +19,9 @@
 #                                           replica.
 #   tools/cluster/patroni.sh DIR stop       stops everything started in DIR and removes DIR.
 #
+# start exits 1 with the reason when a part does not come up, leaving DIR (and its logs/) for a
+# look; stop ends whatever did start. Bad arguments exit 64.
+#
 # The failover report, one `key=value` a line (the format is stable; scripts read it):
 #   failover_load=authd|psql                what carried the writes
 #   failover_killed=NAME                    the member whose PostgreSQL was killed
@@ -26,6 +29,9 @@
 #   acknowledged_writes=N                   writes acknowledged to the client (before, during, after)
 #   acknowledged_writes_lost=N              of those, missing on the new primary (must be 0)
 #   failed_writes=N                         attempts that got an error or no answer (not acknowledged)
+#   failed_writes_by_answer=A:N,...         those by answer: STATUS_CODE (authd's status and problem
+#                                           code, e.g. 503_write_failed), no_answer, or psql_error;
+#                                           empty when none failed
 #   writes_resumed_seconds=S.SSS            from the kill to the first acknowledged write begun after it
 #   old_primary_rejoined_seconds=S.SSS      from the kill until the old primary streams from the new one
 #   failover_result=ok|no_primary|lost_writes|no_resume|no_rejoin   the first that applies
@@ -37,6 +43,9 @@
 # writer inserts numbered rows into a table failover_probe, one psql call per row, so that
 # psql's exit status acknowledges one commit. FAILOVER_WRITERS (4) writers, FAILOVER_BEFORE (5)
 # seconds of load before the kill, FAILOVER_AFTER (5) seconds after writes resume.
+#
+# PATRONI_SYNCHRONOUS=off (at start) replicates asynchronously instead: a commit is acknowledged
+# once the primary has it, so a failover can lose acknowledged writes, and the report says so.
 #
 # As root, PostgreSQL and Patroni run as the `postgres` user (PostgreSQL refuses root): DIR's parents
 # must be searchable by it. Needs Debian's postgresql (15), patroni, etcd-server and haproxy packages;
@@ -54,7 +63,6 @@ command="$2"
 members=(pg1 pg2 pg3)
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 pg_bin=/usr/lib/postgresql/15/bin
-system_python=/usr/bin/python3 # Debian's, which has Patroni's modules (psycopg2, etcd)
 
 as_owner=()
 owner="$(id -un)"
@@ -159,14 +167,14 @@ member_of_port() {
     return 1
 }
 
-# The primary streams to both replicas, one of them synchronously, each through its replication
+# The primary streams to both replicas, one of them synchronously (none with PATRONI_SYNCHRONOUS=off), each through its replication
 # slot. Only the members' own connections count: a replica's pg_basebackup also streams, through
 # a temporary slot, while it is being copied. And Patroni creates the slots once the replicas run,
 # so a replica that first streamed without one reconnects through it: only then is all settled.
 replicating() {
     local primary members_list="'pg1', 'pg2', 'pg3'"
     primary="$(primary_port)" && [ -n "$primary" ] && [ "$primary" != 0 ] || return 1
-    [ "$(sql "$primary" "select (select count(*) filter (where state = 'streaming') || ' ' || count(*) filter (where sync_state = 'sync') from pg_stat_replication where application_name in ($members_list)) || ' ' || (select count(*) from pg_replication_slots where active and slot_name in ($members_list))")" = "2 1 2" ]
+    [ "$(sql "$primary" "select (select count(*) filter (where state = 'streaming') || ' ' || count(*) filter (where sync_state = 'sync') from pg_stat_replication where application_name in ($members_list)) || ' ' || (select count(*) from pg_replication_slots where active and slot_name in ($members_list))")" = "2 $([ "$synchronous_mode" = true ] && echo 1 || echo 0) 2" ]
 }
 
 write_patroni_config() {
@@ -194,8 +202,8 @@ bootstrap:
     maximum_lag_on_failover: 1048576
     # A commit is acknowledged only once the synchronous standby has it, and only that standby
     # may be promoted; strict: with no standby left, commits wait instead of going local-only.
-    synchronous_mode: true
-    synchronous_mode_strict: true
+    synchronous_mode: $synchronous_mode
+    synchronous_mode_strict: $synchronous_mode
     synchronous_node_count: 1
     postgresql:
       use_pg_rewind: true
@@ -281,10 +289,16 @@ start() {
     dir="$(cd "$dir" && pwd)"
     [ -z "$(ls -A "$dir")" ] || die "$dir is not empty"
     mkdir -p "$dir/logs" "$dir/pids"
+    case "${PATRONI_SYNCHRONOUS:-on}" in
+    on) synchronous_mode=true ;;
+    off) synchronous_mode=false ;;
+    *) die "PATRONI_SYNCHRONOUS must be on or off" ;;
+    esac
     read -r etcd_client_port etcd_peer_port haproxy_port p1 p2 p3 a1 a2 a3 <<<"$(free_ports 9)"
     pg_ports=("$p1" "$p2" "$p3")
     api_ports=("$a1" "$a2" "$a3")
     cat >"$dir/ports" <<EOF
+synchronous_mode=$synchronous_mode
 etcd_client_port=$etcd_client_port
 haproxy_port=$haproxy_port
 pg_ports=(${pg_ports[*]})
@@ -352,8 +366,8 @@ writer_psql() {
 
 # One authd writer: registers users w$WRITER-$N@failover.test until DIR/load/stop exists. A 201 is
 # an acknowledged write, recorded as `POSITION:USER-ID START END` from its Authlog-Position header
-# and the id in its body; anything else (503 while the log is away, no answer) is a failure, and
-# the next attempt registers the next address.
+# and the id in its body; anything else (503 while the log is away, no answer) is a failure,
+# recorded with its status and problem code, and the next attempt registers the next address.
 writer_authd() {
     local w="$1" sequence=0 started code position id
     local acked="$dir/load/acked.$w" failed="$dir/load/failed.$w"
@@ -370,7 +384,7 @@ writer_authd() {
         if [ "$code" = 201 ] && [ -n "$position" ] && [ -n "$id" ]; then
             echo "$position:$id $started $(now)" >>"$acked"
         else
-            echo "w$w-$sequence $started $(now) $code" >>"$failed"
+            echo "w$w-$sequence $started $(now) $code $(sed -n 's/.*"code" *: *"\([a-z_]*\)".*/\1/p' "$body" 2>/dev/null)" >>"$failed"
             sleep 0.05
         fi
     done
@@ -404,10 +418,11 @@ failover() {
         ;;
     authd)
         authd_has_log_url || die "$(authd_binary) has no --log-url (build it, or set AUTHD)"
-        # One node on the log behind HAProxy, with registration throttling out of the way.
+        # One node on the log behind HAProxy, with registration throttling out of the way and
+        # hashing allowed to queue (on a busy machine it would answer 503 busy).
         AUTHD="$(authd_binary)" AUTHLOG_LOG_URL="postgres://postgres@127.0.0.1:$haproxy_port/postgres" \
             "$root/tools/cluster/start.sh" "$dir/authd" 1 -- --registration-rate-limit 1000000 \
-            --password-hash scrypt >"$dir/load/authd-start" || die "authd did not start"
+            --hashing-wait 10 >"$dir/load/authd-start" || die "authd did not start"
         authd_url="$(sed -n 's/^node=node-1 url=\([^ ]*\) .*/\1/p' "$dir/load/authd-start")"
         ;;
     *) die "FAILOVER_LOAD must be psql or authd" ;;
@@ -440,7 +455,10 @@ failover() {
     fi
     touch "$dir/load/stop"
     wait "${writer_pids[@]}" || true
-    [ "$load" = authd ] && "$root/tools/cluster/stop.sh" "$dir/authd"
+    if [ "$load" = authd ]; then
+        cp "$dir/authd/node-1/authd.log" "$dir/logs/authd.log"
+        "$root/tools/cluster/stop.sh" "$dir/authd"
+    fi
     local new_port new_name
     new_port="$(primary_port || true)"
     new_name="$(member_of_port "$new_port" || echo none)"
@@ -473,6 +491,9 @@ failover() {
     echo "acknowledged_writes=$(wc -l <"$dir/load/acknowledged")"
     echo "acknowledged_writes_lost=$lost"
     echo "failed_writes=$(cat "$dir"/load/failed.* | wc -l)"
+    echo "failed_writes_by_answer=$(cat "$dir"/load/failed.* | awk '
+        { answer = NF >= 5 ? $4 "_" $5 : NF == 4 ? ($4 == "000" ? "no_answer" : $4) : "psql_error"; count[answer]++ }
+        END { for (a in count) printf "%s%s:%d", (n++ ? "," : ""), a, count[a] }' | tr ',' '\n' | sort | paste -sd, -)"
     echo "writes_resumed_seconds=${resumed_seconds:-none}"
     echo "old_primary_rejoined_seconds=${rejoined_seconds:-none}"
     echo "failover_result=$result"
@@ -489,17 +510,22 @@ stop() {
             local signal="$1" name
             shift
             for name in "$@"; do
-                [ -f "$dir/pids/$name" ] && kill "-$signal" "$(cat "$dir/pids/$name")" 2>/dev/null || true
+                if [ -f "$dir/pids/$name" ]; then
+                    kill "-$signal" "$(cat "$dir/pids/$name")" 2>/dev/null || true
+                fi
             done
         }
         # Patroni stops its PostgreSQL on SIGTERM; etcd goes last so that they can release their keys.
         kill_recorded TERM haproxy "${members[@]}"
         wait_for 60 none_alive haproxy "${members[@]}" || kill_recorded KILL haproxy "${members[@]}"
-        # A PostgreSQL whose Patroni was killed outlives it: stop it by its own pid file.
+        # A PostgreSQL whose Patroni was killed outlives it: stop it by its own pid file, once
+        # that pid is seen to be this member's postmaster (a stale file may name another process).
         for name in "${members[@]}"; do
             if [ -f "$dir/$name/data/postmaster.pid" ]; then
                 pid="$(head -1 "$dir/$name/data/postmaster.pid")"
-                kill -0 "$pid" 2>/dev/null && "${as_owner[@]}" "$pg_bin/pg_ctl" -D "$dir/$name/data" -m immediate -w stop >/dev/null 2>&1 || true
+                if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-D $dir/$name/data "; then
+                    "${as_owner[@]}" "$pg_bin/pg_ctl" -D "$dir/$name/data" -m immediate -w stop >/dev/null 2>&1 || true
+                fi
             fi
         done
         kill_recorded TERM etcd
