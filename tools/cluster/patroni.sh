@@ -437,6 +437,8 @@ failover() {
         "writer_$load" "$w" &
         writer_pids+=($!)
     done
+    # An interrupted run leaves no writer behind (a call in flight ends on its own).
+    trap 'touch "$dir/load/stop" 2>/dev/null; kill "${writer_pids[@]}" 2>/dev/null || true' EXIT
     sleep "$before"
     local killed_at
     kill_postgres "$old_name"
