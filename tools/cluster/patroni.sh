@@ -51,6 +51,7 @@
 # must be searchable by it. Needs Debian's postgresql (15), patroni, etcd-server and haproxy packages;
 # missing ones are installed with apt-get (their services are not started: they run from DIR only).
 set -euo pipefail
+export LC_NUMERIC=C # times are written with a decimal point whatever the locale
 
 usage() {
     echo "usage: patroni.sh DIR start|failover|stop" >&2
@@ -337,9 +338,11 @@ EOF
 }
 
 # Kills every process of a member's PostgreSQL at once: the postmaster and all its children.
+# The postmaster is stopped first, so that no child starts between the listing and the kill.
 kill_postgres() {
     local name="$1" postmaster
     postmaster="$(head -1 "$dir/$name/data/postmaster.pid")"
+    kill -STOP "$postmaster"
     local pids=("$postmaster")
     mapfile -t -O 1 pids < <(ps -o pid= --ppid "$postmaster" | tr -d ' ')
     kill -KILL "${pids[@]}" 2>/dev/null || true
