@@ -195,7 +195,8 @@ let package = Package(
             name: "AuthdTests",
             dependencies: [
                 "authd", "authctl", "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection",
-                "EventLog", "EventLogLMDB", "EventLogPostgres", "EventSealing", "LMDB", "PostgresTestSupport",
+                "EventLog", "EventLogLMDB", "EventLogPostgres", "EventSealing", "KeyStorePostgres", "LMDB",
+                "PostgresTestSupport",
                 "TestSupport", "RequestJSON",
                 "PasswordHashing", "Projections", .product(name: "Hummingbird", package: "hummingbird"),
             ]),
