@@ -35,6 +35,14 @@ let package = Package(
         .target(
             name: "EventLogPostgres",
             dependencies: ["EventLog", "Signatures", .product(name: "PostgresNIO", package: "postgres-nio")]),
+        // The key store on PostgreSQL: data keys, the log's signing key and the access-token
+        // signing keys, wrapped by the key-encryption key, beside the log in schema `authlog`.
+        .target(
+            name: "KeyStorePostgres",
+            dependencies: [
+                "COpenSSL", "DataProtection", "EventLog", "EventLogPostgres", "Signatures",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]),
         // Password hashing (Argon2id, scrypt) in PHC strings, and the pool it runs on.
         .target(name: "PasswordHashing", dependencies: ["CArgon2", "COpenSSL"]),
         // Ed25519 signatures on OpenSSL: access tokens and the log's checkpoints sign with them.
@@ -96,7 +104,7 @@ let package = Package(
             name: "authd",
             dependencies: [
                 "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLog", "EventLogLMDB",
-                "EventLogPostgres", "EventSealing", "LogMirror", "PasswordHashing", "Projections",
+                "EventLogPostgres", "EventSealing", "KeyStorePostgres", "LogMirror", "PasswordHashing", "Projections",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -107,7 +115,7 @@ let package = Package(
             name: "authctl",
             dependencies: [
                 "EventLog", "EventLogLMDB", "EventSealing", "AuthDomain", "AuthService", "DataProtection",
-                "PasswordHashing", "Projections", "Signatures", "LogExport",
+                "PasswordHashing", "Projections", "Signatures", "LogExport", "KeyStorePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/authctl"
@@ -160,6 +168,13 @@ let package = Package(
                 "EventLog", "EventLogLMDB", "EventLogPostgres", "PostgresTestSupport", "Signatures",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]),
+        .testTarget(
+            name: "KeyStorePostgresTests",
+            dependencies: [
+                "AccessTokens", "DataProtection", "EventLog", "EventLogPostgres", "KeyStorePostgres",
+                "PostgresTestSupport", "Signatures", "TestSupport", "authctl",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]),
         .testTarget(name: "AuthDomainTests", dependencies: ["AuthDomain", "EventLog"]),
         .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing", "CArgon2"]),
         .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection", "COpenSSL"]),
@@ -180,7 +195,8 @@ let package = Package(
             name: "AuthdTests",
             dependencies: [
                 "authd", "authctl", "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection",
-                "EventLog", "EventLogLMDB", "EventLogPostgres", "EventSealing", "LMDB", "PostgresTestSupport",
+                "EventLog", "EventLogLMDB", "EventLogPostgres", "EventSealing", "KeyStorePostgres", "LMDB",
+                "PostgresTestSupport",
                 "TestSupport", "RequestJSON",
                 "PasswordHashing", "Projections", .product(name: "Hummingbird", package: "hummingbird"),
             ]),

@@ -4,7 +4,8 @@
 #   ./build.sh run     build and start authd on 127.0.0.1:8080 with data in ./data (Ctrl-C stops it)
 #   ./build.sh test    lint, build, run every test (with a throwaway PostgreSQL server for the
 #                      PostgreSQL log's), then check the API against docs/openapi.yaml with
-#                      schemathesis, then fuzz each parser for 20 s (what CI runs;
+#                      schemathesis, then the failover scenario on a Patroni cluster
+#                      (tools/cluster/patroni.sh), then fuzz each parser for 20 s (what CI runs;
 #                      tools/fuzz/run.sh for longer runs)
 #   ./build.sh bench   build in release mode and run the benchmarks (see docs/performance.md)
 #
@@ -40,7 +41,7 @@ run)
     exec .build/release/authd --host "${AUTHLOG_HOST:-127.0.0.1}" --port "${AUTHLOG_PORT:-8080}" --data "$data"
     ;;
 test)
-    packages+=(postgresql)
+    packages+=(postgresql patroni etcd-server haproxy)
     ensure_packages
     swift format lint --strict --recursive "${sources[@]}"
     swift build --build-tests
@@ -48,11 +49,15 @@ test)
     # AUTHLOG_REQUIRE_POSTGRES makes a missing server a failure rather than a skip.
     postgres_dir="$(mktemp -d)"
     chmod 755 "$postgres_dir"
-    trap 'tools/postgres/stop-throwaway.sh "$postgres_dir/cluster"; rm -rf "$postgres_dir"' EXIT
+    trap 'tools/cluster/patroni.sh "$postgres_dir/patroni" stop; tools/postgres/stop-throwaway.sh "$postgres_dir/cluster"; rm -rf "$postgres_dir"' EXIT
     AUTHLOG_TEST_POSTGRES_URL="$(tools/postgres/start-throwaway.sh "$postgres_dir/cluster")"
     export AUTHLOG_TEST_POSTGRES_URL AUTHLOG_REQUIRE_POSTGRES=1
     swift test --parallel
     tools/api-check.sh
+    # The failover scenario (docs/operations.md): authd's writes go on while a Patroni cluster's
+    # primary is killed; it fails unless every acknowledged write is on the new primary.
+    tools/cluster/patroni.sh "$postgres_dir/patroni" start >/dev/null
+    tools/cluster/patroni.sh "$postgres_dir/patroni" failover
     tools/fuzz/run.sh all 20
     ;;
 bench)

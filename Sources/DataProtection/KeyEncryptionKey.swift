@@ -9,7 +9,7 @@ import Foundation
 ///    separate the key from the data it protects, e.g. on another volume or a secrets mount);
 /// 3. `DATA/kek`: generated on first start with mode 0600, only while no data key exists.
 public struct KeyEncryptionKey: Sendable {
-    let bytes: [UInt8]
+    package let bytes: [UInt8]
 
     public init(bytes: [UInt8]) throws(DataProtectionError) {
         guard bytes.count == 32 else { throw .malformedKey("a key-encryption key is 32 bytes, got \(bytes.count)") }
@@ -46,7 +46,7 @@ public struct KeyEncryptionKey: Sendable {
 
     /// A value derived from the key, stored in the key store's header so that a wrong key is
     /// recognised at start instead of producing garbage. It reveals nothing of the key.
-    var checkValue: [UInt8] {
+    package var checkValue: [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 32
         let label = Array("authlog key-encryption key check".utf8)

@@ -5,7 +5,7 @@ import Signatures
 extension KeyEncryptionKey {
     /// The Ed25519 private key (32 bytes) that signs the log's checkpoints in a format 1 store,
     /// derived from this key: HMAC-SHA256(KEK, "authlog log signing key v1").
-    var derivedLogSigningSeed: [UInt8] {
+    package var derivedLogSigningSeed: [UInt8] {
         var seed = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 32
         let label = Array("authlog log signing key v1".utf8)
@@ -27,7 +27,7 @@ extension KeyEncryptionKey {
 
 extension KeyStore {
     /// The associated data of the slot that holds the log's signing key (format 2).
-    static let logSigningContext = Array("authlog log signing key".utf8)
+    package static let logSigningContext = Array("authlog log signing key".utf8)
 
     /// The log's signing key: the one the store holds (format 2, after a rotation of the
     /// key-encryption key), else the one derived from the key-encryption key (format 1).

@@ -38,7 +38,7 @@ import Synchronization
 ///   replaced, and none opens either until the rotation is done.
 public final class KeyStore: Sendable {
     static let headerSize = 64
-    static let slotSize = 80
+    package static let slotSize = 80
     static let magic = Array("AUTHLOG-DATAKEYS".utf8)
 
     public let path: String
@@ -318,7 +318,7 @@ public final class KeyStore: Sendable {
     static let emptySlot = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
     /// The id of the slot that holds the log's signing key in a format 2 store (the maximum
     /// UUID of RFC 9562, which no version 7 id can be).
-    static let logSigningSlot = UUID(
+    package static let logSigningSlot = UUID(
         uuid: (255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255))
 
     /// Creates, stores (synced) and returns a new data key for `user`; a user who has one
@@ -592,11 +592,15 @@ public final class KeyStore: Sendable {
         }
     }
 
-    func wrapContext(_ user: UUID) -> [UInt8] {
+    func wrapContext(_ user: UUID) -> [UInt8] { Self.wrapContext(for: user) }
+
+    /// The associated data of a user's wrapped data key: the same in every store, so that a
+    /// slot exported from one imports into any other under the same key-encryption key.
+    package static func wrapContext(for user: UUID) -> [UInt8] {
         Array("authlog data key ".utf8) + uuidBytes(user)
     }
 }
 
-func uuidBytes(_ id: UUID) -> [UInt8] {
+package func uuidBytes(_ id: UUID) -> [UInt8] {
     withUnsafeBytes(of: id.uuid) { Array($0) }
 }

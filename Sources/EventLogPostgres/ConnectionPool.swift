@@ -5,7 +5,7 @@ import Synchronization
 
 /// The connections the log's reads run on: at most `limit` at once, opened when first
 /// needed and kept open between reads. A read that finds every connection busy waits for one.
-final class ConnectionPool: Sendable {
+package final class ConnectionPool: Sendable {
     private struct State {
         var idle: [PostgresConnection] = []
         var closed = false
@@ -15,14 +15,15 @@ final class ConnectionPool: Sendable {
     private let state = Mutex(State())
     private let slots: DispatchSemaphore
 
-    init(server: PostgresServer, limit: Int) {
+    package init(server: PostgresServer, limit: Int) {
         self.server = server
         slots = DispatchSemaphore(value: limit)
     }
 
     /// Runs `body` on a connection of the pool. A connection whose read failed is closed, not
     /// reused: it may be broken, and a fresh one costs little next to a failure.
-    func withConnection<Result>(_ body: (PostgresConnection) throws(EventLogError) -> Result) throws(EventLogError)
+    package func withConnection<Result>(_ body: (PostgresConnection) throws(EventLogError) -> Result)
+        throws(EventLogError)
         -> Result
     {
         slots.wait()
@@ -57,7 +58,7 @@ final class ConnectionPool: Sendable {
     }
 
     /// Closes the idle connections; those in use close when their read ends.
-    func close() {
+    package func close() {
         let idle = state.withLock { state in
             state.closed = true
             defer { state.idle = [] }

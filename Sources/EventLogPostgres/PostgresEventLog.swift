@@ -42,7 +42,7 @@ public final class PostgresEventLog: EventLog {
         }
     }
 
-    let server: PostgresServer
+    package let server: PostgresServer
     let readers: ConnectionPool
     let writer: PostgresWriter
     /// The server and database, without a password: for messages.

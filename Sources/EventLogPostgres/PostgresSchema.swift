@@ -11,15 +11,15 @@ import PostgresNIO
 ///   derived from it, for reading a stream (unique per stream and version).
 /// - `claims (scope, key, stream_id)`: uniqueness claims, primary key (scope, key).
 /// - `checkpoints (position, checkpoint)`: interval ``Checkpoint``s of a signing log.
-enum PostgresSchema {
+package enum PostgresSchema {
     static let formatName = "authlog.eventlog"
     static let formatVersion = 1
     static var formatMarker: String { "\(formatName)/\(formatVersion)" }
     /// Serialises schema creation between processes that open one database at once.
-    static let creationLock: Int64 = 0x6175_7468_6c6f_6701
+    package static let creationLock: Int64 = 0x6175_7468_6c6f_6701
 
     /// Creates the schema if it is missing and checks its format marker.
-    static func prepare(on connection: PostgresConnection, location: String) throws(EventLogError) {
+    package static func prepare(on connection: PostgresConnection, location: String) throws(EventLogError) {
         _ = try connection.run("BEGIN")
         do {
             _ = try connection.run("SELECT pg_advisory_xact_lock(\(creationLock))")

@@ -6,13 +6,13 @@ import Synchronization
 
 /// How to reach the database: connects, and runs statements on a connection, blocking the
 /// calling thread until the answer (never call these on an event loop thread).
-final class PostgresServer: Sendable {
-    let configuration: PostgresConnection.Configuration
-    let location: String
+package final class PostgresServer: Sendable {
+    package let configuration: PostgresConnection.Configuration
+    package let location: String
     let logger: Logger
     private let nextID = Atomic<Int>(1)
 
-    init(configuration: PostgresConnection.Configuration, location: String) {
+    package init(configuration: PostgresConnection.Configuration, location: String) {
         self.configuration = configuration
         self.location = location
         var logger = Logger(label: "authlog.eventlog.postgres")
@@ -21,7 +21,7 @@ final class PostgresServer: Sendable {
     }
 
     /// A new connection with `synchronous_commit` on, so a commit returns once it is flushed.
-    func connect() throws(EventLogError) -> PostgresConnection {
+    package func connect() throws(EventLogError) -> PostgresConnection {
         let id = nextID.add(1, ordering: .relaxed).oldValue
         let connection: PostgresConnection
         do {
@@ -49,7 +49,7 @@ extension PostgresConnection {
 
     /// Runs one statement and returns its rows; a failure is an ``EventLogError``. A statement
     /// not answered within ``statementTimeout`` closes the connection and fails.
-    func run(_ query: PostgresQuery) throws(EventLogError) -> [PostgresRow] {
+    package func run(_ query: PostgresQuery) throws(EventLogError) -> [PostgresRow] {
         try answer(to: send(query)).rows
     }
 
@@ -97,7 +97,7 @@ private struct ConnectionClosed: Error {}
 
 extension PostgresRow {
     /// The one column as `Column`; a row of another shape is a ``EventLogError/storage(detail:)``.
-    func column<Column: PostgresDecodable>(_ type: Column.Type) throws(EventLogError) -> Column {
+    package func column<Column: PostgresDecodable>(_ type: Column.Type) throws(EventLogError) -> Column {
         do {
             return try decode(type)
         } catch {
@@ -106,7 +106,7 @@ extension PostgresRow {
     }
 
     /// The columns as `Columns`; a row of another shape is a ``EventLogError/storage(detail:)``.
-    func columns<each Column: PostgresDecodable>(_ types: (repeat each Column).Type) throws(EventLogError) -> (
+    package func columns<each Column: PostgresDecodable>(_ types: (repeat each Column).Type) throws(EventLogError) -> (
         repeat each Column
     ) {
         do {
@@ -120,7 +120,7 @@ extension PostgresRow {
 extension EventLogError {
     /// What a PostgreSQL failure means to a caller of the log. Server errors are named by their
     /// SQLSTATE and message, never with the statement's values (they may hold claimed keys).
-    init(postgres error: any Error, doing what: String) {
+    package init(postgres error: any Error, doing what: String) {
         if let error = error as? EventLogError {
             self = error
             return

@@ -1,3 +1,4 @@
+import AccessTokens
 import AuthDomain
 import AuthHTTP
 import DataProtection
@@ -6,6 +7,7 @@ import EventLogLMDB
 import EventLogPostgres
 import EventSealing
 import Foundation
+import KeyStorePostgres
 import LogMirror
 import Logging
 import Projections
@@ -27,6 +29,8 @@ struct Storage {
     let progress: any ReadModelProgress
     let gauges: @Sendable () -> ServerGauges
     let mirror: LogMirror?
+    /// The keys that sign access tokens: `DATA/signing-keys`, or the shared database's.
+    let tokenKeys: SigningKeys
     let close: @Sendable () -> Void
 
     static func embedded(data: String, initialMapMib: Int, logger: Logger) throws -> Storage {
@@ -52,15 +56,48 @@ struct Storage {
                     gauges.batchSizeBounds = GroupCommitStatistics.batchSizeBounds
                     gauges.commitsByBatchSize = commits.batchesBySize
                     return gauges
-                }, mirror: nil, close: { log.close() })
+                }, mirror: nil, tokenKeys: try SigningKeys(file: data + "/signing-keys"), close: { log.close() })
         } catch {
             log.close()
             throw error
         }
     }
 
+    /// A node on the shared log at `logURL`. A copy in `data` that the shared log does not
+    /// continue (the log was replaced, or restored from an older backup) is moved aside into
+    /// `data/diverged-TIME/` and copied again from the shared log: the copy holds nothing the
+    /// shared log does not.
     static func clusterNode(
-        data: String, logURL: String, keys: any DataKeyStore, initialMapMib: Int, logger: Logger
+        data: String, logURL: String, kek: KeyEncryptionKey, initialMapMib: Int, logger: Logger
+    ) throws -> Storage {
+        do {
+            return try openClusterNode(
+                data: data, logURL: logURL, kek: kek, initialMapMib: initialMapMib, logger: logger)
+        } catch let failure as LogMirror.Failure {
+            let aside = try moveCopyAside(in: data)
+            logger.error(
+                "moved this node's copy of the log aside; copying the shared log again",
+                metadata: ["reason": "\(failure)", "moved_to": "\(aside)"])
+            return try openClusterNode(
+                data: data, logURL: logURL, kek: kek, initialMapMib: initialMapMib, logger: logger)
+        }
+    }
+
+    /// Moves the node's LMDB files into a new `diverged-TIME` directory beside them.
+    static func moveCopyAside(in data: String) throws -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate, .withTime, .withTimeZone]
+        let aside = data + "/diverged-" + formatter.string(from: Date()).replacingOccurrences(of: ":", with: "")
+        try FileManager.default.createDirectory(
+            atPath: aside, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        for name in ["data.mdb", "lock.mdb"] where FileManager.default.fileExists(atPath: data + "/" + name) {
+            try FileManager.default.moveItem(atPath: data + "/" + name, toPath: aside + "/" + name)
+        }
+        return aside
+    }
+
+    static func openClusterNode(
+        data: String, logURL: String, kek: KeyEncryptionKey, initialMapMib: Int, logger: Logger
     ) throws -> Storage {
         let shared = try PostgresEventLog(url: logURL)
         let local: LMDBEventLog
@@ -71,6 +108,9 @@ struct Storage {
             throw error
         }
         do {
+            let keys = try PostgresKeyStore(log: shared, kek: kek)
+            let tokenKeys = try SigningKeys(
+                keys: try keys.accessTokenSigningKeys(), reload: { try keys.accessTokenSigningKeys() })
             guard let signingKey = keys.logSigningKey else { throw EventLogError.readOnly }
             try shared.startSigning(with: signingKey)
             logSigning(signingKey.publicKey, logger: logger)
@@ -89,7 +129,7 @@ struct Storage {
                     gauges.appendedEvents = commits.events
                     gauges.commits = commits.batches
                     return gauges
-                }, mirror: mirror,
+                }, mirror: mirror, tokenKeys: tokenKeys,
                 close: {
                     shared.close()
                     local.close()

@@ -8,6 +8,7 @@ import EventLog
 import EventLogLMDB
 import Foundation
 import Hummingbird
+import KeyStorePostgres
 import Logging
 import PasswordHashing
 import Projections
@@ -147,21 +148,24 @@ struct Authd: AsyncParsableCommand {
         }
         let keyFile = data + "/signing-keys"
         if rotateSigningKey {
-            do { try SigningKeys.append(to: keyFile) } catch { return fail("\(error)", code: 2) }
-            print("added a signing key to \(keyFile); restart authd to sign with it")
+            do {
+                if let logURL {
+                    let keys = try PostgresKeyStore(url: logURL, kek: try sharedKEK())
+                    let kid = try keys.addAccessTokenSigningKey()
+                    print("added signing key \(kid) to the shared database; every node signs with it once restarted")
+                } else {
+                    try SigningKeys.append(to: keyFile)
+                    print("added a signing key to \(keyFile); restart authd to sign with it")
+                }
+            } catch { return fail("\(error)", code: 2) }
             return
         }
         let storage: Storage
         do {
             try SecretFile.secureDirectory(data, readOnly: false)  // tightened to 0700, or refused
             if let logURL {
-                // The shared key store arrives with the PostgreSQL key store; until then a node
-                // wraps its users' keys in its own data directory.
-                try FileManager.default.createDirectory(
-                    atPath: data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-                let keys = try KeyStore(dataDirectory: data)
                 storage = try .clusterNode(
-                    data: data, logURL: logURL, keys: keys, initialMapMib: initialMapMib, logger: logger)
+                    data: data, logURL: logURL, kek: try sharedKEK(), initialMapMib: initialMapMib, logger: logger)
             } else {
                 storage = try .embedded(data: data, initialMapMib: initialMapMib, logger: logger)
             }
@@ -212,17 +216,34 @@ struct Authd: AsyncParsableCommand {
                     return gauges
                 },
                 progress: storage.progress,
-                tokens: AccessTokenIssuer(issuer: issuer, audience: issuer, keys: try SigningKeys(file: keyFile)),
+                tokens: AccessTokenIssuer(issuer: issuer, audience: issuer, keys: storage.tokenKeys),
                 logger: logger)
         } catch {
             return fail("\(error)", code: 2)
         }
         logger.info("authd listening", metadata: ["host": "\(host)", "port": "\(port)", "data": "\(data)"])
         // A cluster node copies the shared log into its read model for as long as it serves.
-        let following = storage.mirror.map { mirror in Task { await mirror.follow() } }
+        // A node whose copy the shared log stops continuing stops serving: started again, it
+        // moves the copy aside and copies the shared log afresh.
+        let following = storage.mirror.map { mirror in
+            Task {
+                await mirror.follow()
+                if mirror.stopped != nil { kill(getpid(), SIGTERM) }
+            }
+        }
         defer { following?.cancel() }
         try await server.application().runService()
+        if let failure = storage.mirror?.stopped {
+            return fail("stopped: \(failure)", code: 2)
+        }
         logger.info("authd stopped")
+    }
+
+    /// The key-encryption key every node of a cluster shares: AUTHLOG_KEK, AUTHLOG_KEK_FILE or
+    /// DATA/kek, never generated (a node with a key of its own could read nothing the others
+    /// wrote, and the shared key store refuses it).
+    func sharedKEK() throws -> KeyEncryptionKey {
+        try KeyEncryptionKey.load(dataDirectory: data, environment: Self.environment, mayGenerate: false).key
     }
 
     /// The open-file limit less 64 (for the log, the key store and the mail), at most 10,000:

@@ -5,6 +5,7 @@ import EventLogLMDB
 import EventLogPostgres
 import EventSealing
 import Foundation
+import KeyStorePostgres
 import PostgresTestSupport
 import Projections
 import Synchronization
@@ -178,6 +179,6 @@ struct ClusterFaultTests {
 
     /// The data keys every node shares.
     func sharedKeys(_ cluster: Cluster) throws -> any DataKeyStore {
-        KeyStore.locked()
+        try PostgresKeyStore(url: cluster.database.url, kek: try KeyEncryptionKey(text: cluster.kek, source: "test"))
     }
 }

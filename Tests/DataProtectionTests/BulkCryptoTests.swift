@@ -119,7 +119,9 @@ import Testing
         // A changed wrapped key is reported, not skipped.
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path + "/keys"))
         try handle.seek(toOffset: UInt64(64 + 5 * 80 + 40))
-        try handle.write(contentsOf: [0xFF])
+        let byte = try handle.read(upToCount: 1)?.first ?? 0
+        try handle.seek(toOffset: UInt64(64 + 5 * 80 + 40))
+        try handle.write(contentsOf: [byte ^ 0xFF])  // always a change (writing 0xFF was none 1 time in 256)
         try handle.close()
         #expect(throws: DataProtectionError.tampered) {
             try store.forEachDataKey(where: everyone) { _, _ in }

@@ -56,7 +56,9 @@ public enum TestPostgres {
         try query(sql, database: nil).first?.decode(Int64.self) ?? -1
     }
 
-    private static func query(_ sql: String, database: String?) throws -> [PostgresRow] {
+    /// The rows `sql` (one statement, outside a transaction) answers in `database`, or in the
+    /// server's own database.
+    public static func query(_ sql: String, database: String?) throws -> [PostgresRow] {
         let base = try serverURL()
         let (configuration, _) = try PostgresEventLog.configuration(
             url: database.map { url(base, database: $0) } ?? base)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DataProtection
 import Foundation
+import KeyStorePostgres
 
 struct RotateKEK: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,9 +17,16 @@ struct RotateKEK: ParsableCommand {
             that was stopped is finished or restarted by running it again. Then destroy every \
             copy of the old key: backups made before are readable with it, and only with it.
 
+            With --log-url the keys in the shared PostgreSQL database are re-wrapped, in one \
+            transaction (a rotation stopped part way changed nothing; running it again after \
+            it ended is a no-op). The old key comes from AUTHLOG_KEK or AUTHLOG_KEK_FILE, the \
+            new one from --new-kek-file (required). authd nodes may keep running; restart each \
+            with the new key (until then a node writes no key and reads only keys it cached).
+
             Example:
               authctl --data ./data rotate-kek
               AUTHLOG_KEK_FILE=/secure/kek authctl --data ./data rotate-kek --new-kek-file /secure/kek.2
+              AUTHLOG_KEK_FILE=/secure/kek authctl --log-url postgres://authd@db/auth rotate-kek --new-kek-file /secure/kek.2
             """)
 
     @ParentCommand var root: Authctl
@@ -26,6 +34,7 @@ struct RotateKEK: ParsableCommand {
     var newKekFile: String?
 
     func run() throws {
+        if let url = root.logURL { return try rotateShared(url: url) }
         try checkDataDirectory(root.data, readOnly: false)
         let newKey = try newKekFile.map { file in try failing { try KeyEncryptionKey.load(file: file) } }
         let rotation = try failing {
@@ -50,6 +59,35 @@ struct RotateKEK: ParsableCommand {
                 Data(
                     "authctl: the old key in \(place) was replaced but not overwritten first (\(reason)); its bytes may remain on the disk\n"
                         .utf8))
+        }
+    }
+
+    /// The keys in the shared database (`--log-url`): see ``PostgresKeyStore/rotateKeyEncryptionKey(url:from:to:)``.
+    func rotateShared(url: String) throws {
+        guard let newKekFile else {
+            printError("authctl: with --log-url, give the new key-encryption key with --new-kek-file")
+            throw ExitCode(2)
+        }
+        let environment = ProcessInfo.processInfo.environment
+        guard
+            environment["AUTHLOG_KEK"].map({ !$0.isEmpty }) == true
+                || environment["AUTHLOG_KEK_FILE"].map({ !$0.isEmpty }) == true
+        else {
+            printError("authctl: with --log-url, the old key-encryption key comes from AUTHLOG_KEK or AUTHLOG_KEK_FILE")
+            throw ExitCode(2)
+        }
+        let newKey = try failing { try KeyEncryptionKey.load(file: newKekFile) }
+        let (old, _) = try failing {
+            try KeyEncryptionKey.load(dataDirectory: root.data, environment: environment, mayGenerate: false)
+        }
+        let rotation = try failing { try PostgresKeyStore.rotateKeyEncryptionKey(url: url, from: old, to: newKey) }
+        if rotation.alreadyDone {
+            print("the keys in the database are wrapped under the key in \(newKekFile) already; nothing was changed")
+        } else {
+            print(
+                "re-wrapped \(rotation.dataKeys) data keys, the log's signing key and \(rotation.signingKeys) "
+                    + "access-token signing keys under the key in \(newKekFile); restart every authd node with it "
+                    + "(AUTHLOG_KEK_FILE), then destroy every copy of the old key")
         }
     }
 }
