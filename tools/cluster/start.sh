@@ -77,6 +77,8 @@ for ((n = 1; n <= nodes; n++)); do
     node="$dir/node-$n"
     mkdir -p "$node"
     chmod 700 "$node"
+    # Created before authd starts: the background job may open it after the first look below.
+    : >"$node/authd.log"
     env AUTHLOG_KEK_FILE="$dir/kek" AUTHLOG_LOG_URL="$log_url" \
         setsid "$authd" --data "$node/data" --host 127.0.0.1 --port 0 --log-url "$log_url" ${authd_options[@]+"${authd_options[@]}"} \
         >"$node/authd.log" 2>&1 </dev/null &
