@@ -18,7 +18,8 @@
 #
 # Environment: PEER (the peer's directory, default /work/shared/peers/postgres), REFRESH_CONNECTIONS
 # (126: 42 a node), SESSIONS_PER_USER (5 logins of each of the 128 users give the rotation's
-# sessions; tokens in flight when a round ends are lost), AUTHD (an authd binary to use instead
+# sessions; tokens in flight when a round ends are lost), USERS (128; fewer only to try the script
+# out), AUTHD (an authd binary to use instead
 # of building one: only for trying the script out, the figures need a release build). Needs wrk, pgbench, psql, curl, python3
 # and PostgreSQL's server (tools/postgres/start-throwaway.sh). Builds authd in release mode.
 set -euo pipefail
@@ -29,7 +30,7 @@ duration="${2:-8}"
 peer="${PEER:-/work/shared/peers/postgres}"
 refresh_connections="${REFRESH_CONNECTIONS:-126}"
 sessions_per_user="${SESSIONS_PER_USER:-5}"
-users=128
+users="${USERS:-128}"
 
 if [ -n "${AUTHD:-}" ]; then
     authd="$AUTHD"
@@ -41,6 +42,7 @@ fi
 work="$(mktemp -d)"
 chmod 755 "$work" # the PostgreSQL server may run as another user (as root: postgres)
 cleanup() {
+    "$root/tools/cluster/stop.sh" "$work/cluster" || true
     local file
     for file in "$work"/*.pid; do [ -f "$file" ] && kill "$(cat "$file")" 2>/dev/null || true; done
     for file in "$work"/*.pid; do
@@ -71,8 +73,8 @@ log_url="$base/authlog"
 limits=(--rate-limit 100000000 --registration-rate-limit 100000000 --login-failures-per-address 100000000
     --login-failures-per-account 100000000 --max-connections-per-address 100000)
 
-# Starts authd NAME with options (its pid in $work/NAME.pid); waits until it listens and prints
-# its port.
+# Starts an embedded authd NAME with options (its pid in $work/NAME.pid); waits until it
+# listens and prints its port.
 start_authd() {
     local name="$1"
     shift
@@ -96,8 +98,14 @@ start_authd() {
 }
 
 embedded="$(start_authd embedded)"
-nodes=()
-for n in 1 2 3; do nodes+=("$(start_authd "node-$n" --log-url "$log_url")"); done
+# The three nodes: tools/cluster/start.sh on the log above (its own KEK file, the same for all).
+AUTHD="$authd" AUTHLOG_LOG_URL="$log_url" "$root/tools/cluster/start.sh" "$work/cluster" 3 -- "${limits[@]}" \
+    >"$work/cluster.out"
+mapfile -t nodes < <(sed -n 's/^node=.* url=http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$work/cluster.out")
+[ "${#nodes[@]}" -eq 3 ] || {
+    echo "bench.sh: start.sh did not start three nodes: $(cat "$work/cluster.out")" >&2
+    exit 1
+}
 echo "== embedded authd on port $embedded; cluster nodes on ports ${nodes[*]} (log $log_url)"
 
 field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
@@ -135,11 +143,9 @@ login() {
         -H "Authlog-Min-Position: $3"
 }
 
-# The same 128 users in the embedded authd and in the cluster, each with an access token for
-# the reads; the rotation's sessions from more logins. Every cluster user registers and signs in
-# through node 1: until the data keys are shared between nodes, a node holds the keys of the
-# users registered through it alone, and another node cannot check their password. A refresh
-# rotation needs no personal field, so the sessions rotate through every node.
+# The same 128 users in the embedded authd and in the cluster (registered and signed in through
+# node 1, which the reads measure), each with an access token for the reads; the rotation's
+# sessions from more logins, rotated through every node.
 echo "== registering $users users in each, $sessions_per_user sessions each in the cluster"
 : >"$work/users-embedded"
 : >"$work/users-cluster"
@@ -207,13 +213,26 @@ measure_pgbench() {
         awk '{v[NR]=$1} END {printf "%.2f %.2f\n", v[int(NR*0.50)]/1000, v[int(NR*0.99)]/1000}')
     echo "RESULT ok_per_s=$tps p50_ms=$p50 p99_ms=$p99 failed=${failed:-0} aborted_clients=$aborted" >>"$work/results/pgbench"
 }
+# What the shared log's database did during the rotation rounds, summed over them.
+pg_counters() {
+    psql -qAt -F ' ' "$log_url" -c "SELECT xact_commit + xact_rollback, tup_returned + tup_fetched, tup_inserted,
+        tup_updated FROM pg_stat_database WHERE datname = current_database()"
+}
+echo "0 0 0 0" >"$work/pg-during-refresh"
 measure_refresh() {
+    local before after
+    before="$(pg_counters)"
     THREADS=3 PORTS="${nodes[*]}" TOKENS="$work/tokens" \
         wrk -t3 -c"$refresh_connections" -d"${duration}s" -s tools/cluster/refresh.lua "http://127.0.0.1:${nodes[0]}" |
         grep '^RESULT' >>"$work/results/refresh"
+    sleep 0.6 # pg_stat_database lags up to 500 ms behind
+    after="$(pg_counters)"
+    paste -d' ' <(tr ' ' '\n' <<<"$before") <(tr ' ' '\n' <<<"$after") <(tr ' ' '\n' <"$work/pg-during-refresh") |
+        awk '{printf "%d ", $3 + $2 - $1} END {print ""}' >"$work/pg-during-refresh.new"
+    mv "$work/pg-during-refresh.new" "$work/pg-during-refresh"
 }
 measure_read() { # NAME PORT USERS
-    USERS="$3" wrk -t2 -c64 -d"${duration}s" -s tools/cluster/read.lua "http://127.0.0.1:$2" |
+    USER_FILE="$3" wrk -t2 -c64 -d"${duration}s" -s tools/cluster/read.lua "http://127.0.0.1:$2" |
         grep '^RESULT' >>"$work/results/$1"
 }
 steps=(pgbench refresh read-embedded read-cluster)
@@ -247,4 +266,11 @@ echo "reads by id, embedded, 64 conns:          $(summary read-embedded ok_per_s
 echo "reads by id, cluster node 1, 64 conns:    $(summary read-cluster ok_per_s) req/s, p99 $(summary read-cluster p99_ms) ms, $(failures read-cluster)"
 awk -v r="$(mean refresh ok_per_s)" -v p="$(mean pgbench ok_per_s)" 'BEGIN {printf "ratio rotations / pgbench:  %.2fx (target >= 1.5x)\n", r/p}'
 awk -v c="$(mean read-cluster ok_per_s)" -v e="$(mean read-embedded ok_per_s)" 'BEGIN {printf "ratio cluster / embedded reads: %.2f (target >= 0.90)\n", c/e}'
-curl -sf "http://127.0.0.1:${nodes[0]}/metrics" | grep -E '^authlog_(appends_total|commits_total|appended_events_total)' || true
+rotations="$(sed -n 's/.* requests=\([0-9]*\) non2xx=\([0-9]*\).*/\1 \2/p' "$work/results/refresh" | awk '{s+=$1-$2} END {print s}')"
+read -r transactions rows_read rows_inserted rows_updated <"$work/pg-during-refresh"
+awk -v n="$rotations" -v t="$transactions" -v r="$rows_read" -v i="$rows_inserted" -v u="$rows_updated" \
+    'BEGIN {printf "shared log database during the rotations: %d rotations; per rotation %.2f transactions, %.1f rows read, %.2f inserted, %.2f updated\n", n, t/n, r/n, i/n, u/n}'
+for n in 0 1 2; do
+    echo "node $((n + 1)) metrics:"
+    curl -sf "http://127.0.0.1:${nodes[n]}/metrics" | grep -E '^authlog_(appends_total|commits_total|appended_events_total)' || true
+done

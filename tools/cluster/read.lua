@@ -1,7 +1,7 @@
 -- wrk script: GET /v1/users/{id}, each user reading themselves. Users come from the file named
--- by USERS, one "ID ACCESS_TOKEN" a line; the requests go round the users, each thread starting
+-- by USER_FILE, one "ID ACCESS_TOKEN" a line; the requests go round the users, each thread starting
 -- at its own place. One line "RESULT ..." at the end gives successful requests/s, p50 and p99
--- latency, and the failures.
+-- latency, and the failures (the first of each thread on stderr).
 local users = {}
 local next_user = 1
 local counter = 0
@@ -12,7 +12,7 @@ function setup(thread)
 end
 
 function init(args)
-  for line in io.lines(os.getenv("USERS")) do
+  for line in io.lines(os.getenv("USER_FILE")) do
     local user, token = line:match("^(%S+) (%S+)$")
     table.insert(users, { path = "/v1/users/" .. user, auth = "Bearer " .. token })
   end
@@ -23,6 +23,15 @@ function request()
   local user = users[next_user]
   next_user = next_user % #users + 1
   return wrk.format("GET", user.path, { ["Authorization"] = user.auth }, nil)
+end
+
+-- The first failure of each thread goes to stderr, so that a failing run says why.
+local reported = false
+function response(status, headers, body)
+  if status >= 300 and not reported then
+    reported = true
+    io.stderr:write("read.lua: ", status, " ", body, "\n")
+  end
 end
 
 function done(summary, latency, requests)

@@ -4,8 +4,9 @@
 -- line); thread N takes every THREADS-th line and puts the token a response returns back in
 -- its pool, so no token is sent twice. At the end the pools go back to TOKENS (tokens in flight
 -- when wrk stopped are lost: keep several times more sessions than connections) and one line
--- "RESULT ..." gives successful requests/s, p50 and p99 latency, and the failures.
-local pool = {}
+-- "RESULT ..." gives successful requests/s, p50 and p99 latency, and the failures (the first of
+-- each thread on stderr).
+pool = {} -- global: done() reads it from each thread
 local counter = 0
 local threads = {}
 
@@ -35,9 +36,15 @@ function request()
   return wrk.format(nil, "/v1/sessions/refresh", nil, '{"refresh_token":"' .. token .. '"}')
 end
 
+local reported = false
 function response(status, headers, body)
   local token = body:match('"refresh_token":"([^"]+)"')
-  if token then table.insert(pool, token) end
+  if token then
+    table.insert(pool, token)
+  elseif not reported then
+    reported = true
+    io.stderr:write("refresh.lua: ", status, " ", body, "\n")
+  end
 end
 
 function done(summary, latency, requests)
