@@ -97,7 +97,8 @@ let package = Package(
             dependencies: [
                 "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLog", "EventLogLMDB",
                 "EventLogPostgres", "EventSealing", "LogMirror", "PasswordHashing", "Projections",
-                .product(name: "Logging", package: "swift-log"), .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         // The export's JSON lines, parsed and checked field by field (authctl export and import).
@@ -180,7 +181,8 @@ let package = Package(
             name: "AuthdTests",
             dependencies: [
                 "authd", "authctl", "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection",
-                "EventLog", "EventLogLMDB", "LMDB", "PostgresTestSupport", "TestSupport", "RequestJSON",
+                "EventLog", "EventLogLMDB", "EventLogPostgres", "EventSealing", "LMDB", "PostgresTestSupport",
+                "TestSupport", "RequestJSON",
                 "PasswordHashing", "Projections", .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         .testTarget(

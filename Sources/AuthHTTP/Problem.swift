@@ -67,6 +67,12 @@ extension Problem {
             return .unavailable("storage_full", "the log's storage is full; nothing was written", retryAfter: 30)
         case EventLogError.writeFailed:
             return .unavailable("write_failed", "the log could not write; nothing was written", retryAfter: 5)
+        case EventLogError.storage, EventLogError.closed:
+            // The shared log's server is unreachable or restarting: a commit cut off may or may
+            // not have landed, so the client retries and learns (409 for a taken email, say).
+            return .unavailable(
+                "log_unavailable", "the log cannot be reached now; the change may not have been made, retry",
+                retryAfter: 2)
         case EventLogError.checkpointRefused, EventLogError.unsignedLog:
             // The signed head does not match the log: an operator must look (authctl verify).
             return .unavailable(

@@ -59,7 +59,40 @@ struct Storage {
         }
     }
 
+    /// A node on the shared log at `logURL`. A copy in `data` that the shared log does not
+    /// continue (the log was replaced, or restored from an older backup) is moved aside into
+    /// `data/diverged-TIME/` and copied again from the shared log: the copy holds nothing the
+    /// shared log does not.
     static func clusterNode(
+        data: String, logURL: String, keys: any DataKeyStore, initialMapMib: Int, logger: Logger
+    ) throws -> Storage {
+        do {
+            return try openClusterNode(
+                data: data, logURL: logURL, keys: keys, initialMapMib: initialMapMib, logger: logger)
+        } catch let failure as LogMirror.Failure {
+            let aside = try moveCopyAside(in: data)
+            logger.error(
+                "moved this node's copy of the log aside; copying the shared log again",
+                metadata: ["reason": "\(failure)", "moved_to": "\(aside)"])
+            return try openClusterNode(
+                data: data, logURL: logURL, keys: keys, initialMapMib: initialMapMib, logger: logger)
+        }
+    }
+
+    /// Moves the node's LMDB files into a new `diverged-TIME` directory beside them.
+    static func moveCopyAside(in data: String) throws -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate, .withTime, .withTimeZone]
+        let aside = data + "/diverged-" + formatter.string(from: Date()).replacingOccurrences(of: ":", with: "")
+        try FileManager.default.createDirectory(
+            atPath: aside, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        for name in ["data.mdb", "lock.mdb"] where FileManager.default.fileExists(atPath: data + "/" + name) {
+            try FileManager.default.moveItem(atPath: data + "/" + name, toPath: aside + "/" + name)
+        }
+        return aside
+    }
+
+    static func openClusterNode(
         data: String, logURL: String, keys: any DataKeyStore, initialMapMib: Int, logger: Logger
     ) throws -> Storage {
         let shared = try PostgresEventLog(url: logURL)

@@ -219,9 +219,19 @@ struct Authd: AsyncParsableCommand {
         }
         logger.info("authd listening", metadata: ["host": "\(host)", "port": "\(port)", "data": "\(data)"])
         // A cluster node copies the shared log into its read model for as long as it serves.
-        let following = storage.mirror.map { mirror in Task { await mirror.follow() } }
+        // A node whose copy the shared log stops continuing stops serving: started again, it
+        // moves the copy aside and copies the shared log afresh.
+        let following = storage.mirror.map { mirror in
+            Task {
+                await mirror.follow()
+                if mirror.stopped != nil { kill(getpid(), SIGTERM) }
+            }
+        }
         defer { following?.cancel() }
         try await server.application().runService()
+        if let failure = storage.mirror?.stopped {
+            return fail("stopped: \(failure)", code: 2)
+        }
         logger.info("authd stopped")
     }
 

@@ -5,34 +5,46 @@ import Testing
 /// Three authd nodes sharing one log on PostgreSQL, each with its own data directory and
 /// the same key-encryption key, as tools/cluster/start.sh runs them.
 final class Cluster {
+    /// The shared log's database; `name` is empty when the cluster was given a URL.
     let database: (name: String, url: String)
     let kek: String
     private(set) var nodes: [RunningServer] = []
 
-    init(nodes count: Int = 3, arguments: [String] = []) throws {
-        database = try TestPostgres.createDatabase(prefix: "authlog_cluster")
+    /// A cluster on a new database of the test server, or on the database `logURL` names.
+    init(nodes count: Int = 3, arguments: [String] = [], logURL: String? = nil, kek given: String? = nil) throws {
+        database = try logURL.map { ("", $0) } ?? TestPostgres.createDatabase(prefix: "authlog_cluster")
         var bytes = [UInt8](repeating: 0, count: 32)
         for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255) }
-        kek = bytes.map { String(format: "%02x", $0) }.joined()
+        kek = given ?? bytes.map { String(format: "%02x", $0) }.joined()
         for _ in 0..<count { nodes.append(try startNode(arguments: arguments)) }
     }
 
     deinit {
         nodes.removeAll()  // stops every node before the database goes
-        TestPostgres.dropDatabase(database.name)
+        if !database.name.isEmpty { TestPostgres.dropDatabase(database.name) }
     }
 
-    /// Starts one more node on the shared log, with its own data directory.
-    func startNode(arguments: [String] = []) throws -> RunningServer {
+    /// Starts one more node on the shared log, with its own data directory (or `data`, a
+    /// node's directory kept after ``RunningServer/kill()``).
+    func startNode(arguments: [String] = [], data: String? = nil) throws -> RunningServer {
         try RunningServer(
             arguments: [
                 "--log-url", database.url, "--registration-rate-limit", "1000000", "--rate-limit", "1000000",
                 "--login-failures-per-account", "1000000", "--login-failures-per-address", "1000000",
             ] + arguments,
-            environment: ["AUTHLOG_KEK": kek])
+            environment: ["AUTHLOG_KEK": kek], data: data)
     }
 
     func replace(_ index: Int, with node: RunningServer) { nodes[index] = node }
+
+    /// Stops every node (SIGTERM, waiting for each), keeping their data directories until the
+    /// cluster goes.
+    func stopNodes() {
+        for node in nodes where node.process.isRunning {
+            node.process.terminate()
+            node.process.waitUntilExit()
+        }
+    }
 }
 
 /// A user registered and signed in through a cluster: the tokens and the position of the login.
@@ -113,7 +125,9 @@ struct ClusterTests {
                     group.addTask {
                         let reply = try await node.call(
                             "POST", "/v1/users",
-                            json: ["email": email, "password": RunningServer.password, "first_name": "A", "last_name": "B"])
+                            json: [
+                                "email": email, "password": RunningServer.password, "first_name": "A", "last_name": "B",
+                            ])
                         return (reply.status, reply.code)
                     }
                 }
@@ -160,5 +174,32 @@ struct ClusterTests {
             #expect(read.json["last_name"] as? String == "Last\(round)", "round \(round): \(read.json)")
             #expect(read.json["phone"] as? String == "+1555000\(1000 + round)", "round \(round): \(read.json)")
         }
+    }
+
+    /// A node's copy that the shared log does not continue (the node pointed at another log,
+    /// or the log restored from an older backup) is moved aside at start, and the node copies
+    /// and serves the shared log as it is.
+    @Test func aCopyTheSharedLogDoesNotContinueIsMovedAsideAndCopiedAgain() async throws {
+        let first = try Cluster(nodes: 1)
+        let before = try await first.nodes[0].signUp("first-\(UUID().uuidString.prefix(8))@example.com")
+        let data = first.nodes[0].data
+        first.stopNodes()
+        let copy = NSTemporaryDirectory() + "authd-diverged-" + UUID().uuidString
+        try FileManager.default.copyItem(atPath: data, toPath: copy)
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+
+        let second = try Cluster(nodes: 1, kek: first.kek)
+        let other = try await second.nodes[0].signUp("second-\(UUID().uuidString.prefix(8))@example.com")
+        _ = try await second.nodes[0].signUp("third-\(UUID().uuidString.prefix(8))@example.com")
+        let moved = try second.startNode(data: copy)
+        #expect(moved.startupOutput.contains("moved this node's copy of the log aside"), "\(moved.startupOutput)")
+        let aside = try FileManager.default.contentsOfDirectory(atPath: copy).filter { $0.hasPrefix("diverged-") }
+        #expect(aside.count == 1)
+        let read = try await moved.call(
+            "GET", "/v1/users/me", token: other.accessToken, headers: ["Authlog-Min-Position": other.position])
+        #expect(read.status == 200 && read.json["email"] as? String == other.email, "\(read.status) \(read.json)")
+        let gone = try await moved.call(
+            "POST", "/v1/sessions", json: ["email": before.email, "password": RunningServer.password])
+        #expect(gone.status == 401, "the first log's user signed in on the second log: \(gone.status)")
     }
 }

@@ -17,12 +17,18 @@ final class RunningServer {
     private(set) var port = 0
     /// What authd printed up to the line with its port.
     private(set) var startupOutput = ""
+    /// Whether the data directory outlives this process (see ``kill()``).
+    private(set) var keepsData: Bool
 
     /// `environment` is added to the caller's, from which every `AUTHLOG_` setting is removed.
+    /// With `data`, it serves that directory (a node restarted after ``kill()``) and leaves it
+    /// in place when it stops; otherwise a new temporary one, removed at the end.
     init(
-        arguments: [String] = [], environment: [String: String] = [:], prepare: (String) throws -> Void = { _ in }
+        arguments: [String] = [], environment: [String: String] = [:], data given: String? = nil,
+        prepare: (String) throws -> Void = { _ in }
     ) throws {
-        data = NSTemporaryDirectory() + "authd-test-" + UUID().uuidString
+        data = given ?? NSTemporaryDirectory() + "authd-test-" + UUID().uuidString
+        keepsData = given != nil
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         try prepare(data)
         process.executableURL = products().appendingPathComponent("authd")
@@ -41,9 +47,19 @@ final class RunningServer {
     enum ServerError: Error { case didNotStart(String) }
 
     deinit {
-        process.terminate()
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        if !keepsData { try? FileManager.default.removeItem(atPath: data) }
+    }
+
+    /// Stops the process with SIGKILL (no chance to finish anything) and keeps its data
+    /// directory for a restart; the caller removes it.
+    func kill() {
+        keepsData = true
+        Foundation.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
-        try? FileManager.default.removeItem(atPath: data)
     }
 
     struct Reply {

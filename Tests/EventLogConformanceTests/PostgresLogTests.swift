@@ -2,8 +2,8 @@ import EventLog
 import EventLogLMDB
 import EventLogPostgres
 import Foundation
-import Signatures
 import PostgresTestSupport
+import Signatures
 import Testing
 
 #if canImport(Glibc)

@@ -54,7 +54,7 @@ struct Authctl: AsyncParsableCommand {
     @Option(
         name: .customLong("log-url"),
         help:
-            "The shared log on PostgreSQL, postgres://USER[:PASSWORD]@HOST:PORT/DB (default: $AUTHLOG_LOG_URL; none: the embedded log in --data)."
+            "The shared log on PostgreSQL, postgres://USER[:PASSWORD]@HOST:PORT/DB ($AUTHLOG_LOG_URL; default: the embedded log in --data)."
     )
     var logURL: String? = ProcessInfo.processInfo.environment["AUTHLOG_LOG_URL"].flatMap { $0.isEmpty ? nil : $0 }
 
