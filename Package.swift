@@ -115,7 +115,8 @@ let package = Package(
             name: "authctl",
             dependencies: [
                 "EventLog", "EventLogLMDB", "EventSealing", "AuthDomain", "AuthService", "DataProtection",
-                "PasswordHashing", "Projections", "Signatures", "LogExport", "KeyStorePostgres",
+                "PasswordHashing", "Projections", "Signatures", "LogExport", "EventLogPostgres", "KeyStorePostgres",
+                "LogMirror",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/authctl"
@@ -190,7 +191,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/PostgresTestSupport"),
-        .testTarget(name: "AuthctlTests", dependencies: ["authctl", "authd", "EventLog", "TestSupport"]),
+        .testTarget(
+            name: "AuthctlTests", dependencies: ["authctl", "authd", "EventLog", "PostgresTestSupport", "TestSupport"]),
         .testTarget(
             name: "AuthdTests",
             dependencies: [

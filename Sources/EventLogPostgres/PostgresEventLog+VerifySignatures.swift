@@ -94,3 +94,22 @@ extension PostgresEventLog {
         }
     }
 }
+
+extension PostgresEventLog {
+    /// The head's position and the head checkpoint, read together (one row), unverified: an
+    /// export ends on the head its checkpoint signs.
+    public func signedHead() throws -> (position: UInt64, checkpoint: Checkpoint?) {
+        let stored = try readers.withConnection { connection throws(EventLogError) in
+            try PostgresHead.read(on: connection)
+        }
+        return (stored.head.position, try stored.headCheckpoint)
+    }
+
+    /// The interval checkpoints from `first` through `last`, in position order, unverified
+    /// (a malformed one is left out; `verifySignatures` names it).
+    public func intervalCheckpoints(from first: UInt64, through last: UInt64) throws -> [Checkpoint] {
+        try intervalCheckpoints().compactMap { position, checkpoint in
+            (first...max(first, last)).contains(position) ? checkpoint : nil
+        }
+    }
+}

@@ -13,9 +13,14 @@ import Synchronization
 ///   releases that lock, so positions are dense in commit order and a reader never sees a
 ///   position whose predecessor is still invisible. The head row also holds the chain hash,
 ///   so the next transaction continues the chain without a search.
-/// - Appends queue for one writer connection that commits whatever has queued in one
-///   transaction (group commit). Each request is checked against the versions and claims read
-///   after the head lock was taken; only the passing ones are written.
+/// - Appends queue for one writer that commits whatever has queued in one transaction (group
+///   commit). Each request is checked against the versions and claims as they stand once the
+///   head lock is taken; only the passing ones are written. Claims are read under the lock;
+///   versions too, except those the writer's own commits left while the head is still the
+///   one it wrote last (no other commit can have changed them).
+/// - While one commit is being flushed, the writer opens the next transaction on a second
+///   connection: it waits for the head lock, so it reads only what is committed before it,
+///   and its own commit follows.
 /// - Every connection runs with `synchronous_commit = on`: an append returns once its commit
 ///   is flushed to the server's write-ahead log.
 /// - Several processes may append to one database: the head lock orders them.

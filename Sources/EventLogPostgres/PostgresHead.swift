@@ -18,9 +18,12 @@ struct PostgresHead {
     /// Reads the head row and locks it until the transaction ends: the first statement of
     /// every append transaction, so appends from every process take their positions in turn.
     static func lock(on connection: PostgresConnection) throws(EventLogError) -> PostgresHead {
-        try read(
-            on: connection,
-            query: "SELECT position, hash, recorded_at, checkpoint FROM authlog.head WHERE id FOR UPDATE")
+        try parse(try connection.run(lockQuery))
+    }
+
+    /// The statement of ``lock(on:)``, for sending it in a row with others.
+    static var lockQuery: PostgresQuery {
+        "SELECT position, hash, recorded_at, checkpoint FROM authlog.head WHERE id FOR UPDATE"
     }
 
     /// Reads the head row without locking it.
@@ -31,7 +34,12 @@ struct PostgresHead {
     private static func read(on connection: PostgresConnection, query: PostgresQuery) throws(EventLogError)
         -> PostgresHead
     {
-        guard let row = try connection.run(query).first else {
+        try parse(try connection.run(query))
+    }
+
+    /// The head row from the rows of ``lockQuery`` (or an unlocked read of it).
+    static func parse(_ rows: [PostgresRow]) throws(EventLogError) -> PostgresHead {
+        guard let row = rows.first else {
             throw .corrupt(position: 0, detail: "the head row is missing")
         }
         let (position, hash, recordedAt, checkpoint) = try row.columns((Int64, ByteBuffer, Int64, ByteBuffer?).self)
@@ -58,12 +66,16 @@ struct PostgresHead {
 
     /// Stores an interval checkpoint (replacing one at its position).
     static func keep(_ checkpoint: Checkpoint, on connection: PostgresConnection) throws(EventLogError) {
+        _ = try connection.run(keepQuery(checkpoint))
+    }
+
+    /// The statement of ``keep(_:on:)``, for sending it in a row with others.
+    static func keepQuery(_ checkpoint: Checkpoint) -> PostgresQuery {
         let position = Int64(checkpoint.position)
         let encoded = ByteBuffer(bytes: checkpoint.encoded)
-        _ = try connection.run(
-            """
+        return """
             INSERT INTO authlog.checkpoints (position, checkpoint) VALUES (\(position), \(encoded))
             ON CONFLICT (position) DO UPDATE SET checkpoint = excluded.checkpoint
-            """)
+            """
     }
 }

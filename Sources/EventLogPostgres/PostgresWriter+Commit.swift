@@ -4,67 +4,163 @@ import PostgresNIO
 import Signatures
 
 extension PostgresWriter {
-    /// One transaction for the whole batch; on any failure it is rolled back, the connection
-    /// closed, and the error returned as it applies to every request (nothing acknowledged).
-    func writeBatch(_ batches: [[AppendRequest]]) -> Result<[[Result<AppendResult, EventLogError>]], EventLogError> {
-        do throws(EventLogError) {
-            let connection = try writerConnection()
-            do throws(EventLogError) {
-                return .success(try write(batches, on: connection))
-            } catch {
-                _ = try? connection.run("ROLLBACK")
-                dropConnection()
-                throw error
-            }
+    /// A batch whose opening statements went out on the connection in `slot`: BEGIN, the head
+    /// lock, then the versions of the streams the writer does not know (see ``KnownVersions``)
+    /// and the holders of its keys. The server runs them in that order, so the versions and
+    /// holders are read under the lock, whenever it is granted (after the commit in flight,
+    /// if any).
+    struct OpenedBatch {
+        let jobs: [Job]
+        let slot: Int
+        let connection: PostgresConnection
+        let begun: EventLoopFuture<PostgresQueryResult>
+        let locked: EventLoopFuture<PostgresQueryResult>
+        let versions: EventLoopFuture<PostgresQueryResult>?
+        let owners: EventLoopFuture<PostgresQueryResult>?
+        let keys: Set<ClaimKey>
+        /// The versions taken from ``KnownVersions``: current only if the locked head is
+        /// `knownAt`.
+        let known: [UUID: UInt64]
+        let knownAt: LogHead?
+    }
+
+    /// A batch whose write and COMMIT went out: what each job will be answered once the
+    /// COMMIT is.
+    struct SentBatch {
+        let jobs: [Job]
+        let slot: Int
+        let connection: PostgresConnection
+        let outcomes: [[Result<AppendResult, EventLogError>]]
+        let written: [EventLoopFuture<PostgresQueryResult>]
+        let committed: EventLoopFuture<PostgresQueryResult>
+        let signed: [UInt8]?
+    }
+
+    /// Sends the batch's opening statements without waiting for them; a batch that cannot get
+    /// a connection is answered with the error at once (`nil`).
+    func open(_ jobs: [Job], slot: Int) -> OpenedBatch? {
+        let connection: PostgresConnection
+        do {
+            connection = try writerConnection(slot)
         } catch {
-            switch error {
-            case .storage(let detail): return .failure(.writeFailed(detail: detail))
-            default: return .failure(error)
+            fail(jobs, with: error)
+            return nil
+        }
+        let requests = jobs.flatMap(\.requests)
+        let keys = Set(requests.flatMap { $0.claims.map(ClaimKey.init) })
+        var unknown: [UUID] = []
+        var known: [UUID: UInt64] = [:]
+        let knownAt = knownVersions.withLock { cache in
+            for stream in Set(requests.map(\.stream)) {
+                if cache.head != nil, let version = cache.versions[stream] {
+                    known[stream] = version
+                } else {
+                    unknown.append(stream)
+                }
             }
+            return cache.head
+        }
+        let begun = connection.send("BEGIN")
+        let locked = connection.send(PostgresHead.lockQuery)
+        let versions = unknown.isEmpty ? nil : connection.send(Self.versionsQuery(unknown))
+        let owners = keys.isEmpty ? nil : connection.send(Self.ownersQuery(keys))
+        return OpenedBatch(
+            jobs: jobs, slot: slot, connection: connection, begun: begun, locked: locked, versions: versions,
+            owners: owners, keys: keys, known: known, knownAt: knownAt)
+    }
+
+    /// Waits for the opening answers, checks each request against them (and against the
+    /// requests before it in the batch) before any of its events is written, so a rejected
+    /// request leaves no trace and its neighbours go ahead; then sends one statement writing
+    /// the passing events, the claims and the new head, and COMMIT, without waiting. A failure
+    /// rolls back, closes the connection and answers every job with it (`nil`).
+    func proceed(_ batch: OpenedBatch) -> SentBatch? {
+        let connection = batch.connection
+        do throws(EventLogError) {
+            // A failed BEGIN fails the batch, whatever the statements after it answered.
+            _ = try connection.answer(to: batch.begun)
+            let stored = try PostgresHead.parse(try connection.answer(to: batch.locked).rows)
+            var state = BatchState(head: stored.head)
+            let signingKey = self.signingKey.withLock { $0 }
+            if let signingKey { try checkHeadIsSigned(stored, key: signingKey) }
+            if let versions = batch.versions {
+                state.versions = try Self.versions(from: try connection.answer(to: versions).rows)
+            }
+            if !batch.known.isEmpty {
+                if batch.knownAt == stored.head {
+                    state.versions.merge(batch.known) { read, _ in read }
+                } else {
+                    // Another commit came between (another process's, or a batch of ours
+                    // that failed): read these versions too, still under the lock.
+                    let more = try connection.run(Self.versionsQuery(Array(batch.known.keys)))
+                    state.versions.merge(try Self.versions(from: more)) { read, _ in read }
+                }
+            }
+            var ownerRows: [PostgresRow] = []
+            if let owners = batch.owners { ownerRows = try connection.answer(to: owners).rows }
+            state.owners = try Self.owners(of: batch.keys, from: ownerRows)
+            state.now = max(clock(), state.head.recordedAt)
+            let outcomes = batch.jobs.map { job in job.requests.map { append($0, state: &state) } }
+            var signed: [UInt8]?
+            var written: [EventLoopFuture<PostgresQueryResult>] = []
+            if state.head.position != state.startPosition {
+                var interval: Checkpoint?
+                if let signingKey {
+                    (signed, interval) = try sign(state.head, committedFrom: state.startPosition, with: signingKey)
+                }
+                // A write that failed leaves the transaction aborted, and COMMIT then only
+                // rolls it back: `finish` fails the batch on either answer.
+                written.append(connection.send(writeRows(state, checkpoint: signed)))
+                if let interval { written.append(connection.send(PostgresHead.keepQuery(interval))) }
+            }
+            let committed = connection.send("COMMIT")
+            knownVersions.withLock {
+                $0.remember(state.versions, at: state.head, continuing: batch.knownAt == stored.head)
+            }
+            return SentBatch(
+                jobs: batch.jobs, slot: batch.slot, connection: connection, outcomes: outcomes, written: written,
+                committed: committed, signed: signed)
+        } catch {
+            abandon(batch.jobs, slot: batch.slot, connection: connection, error: error)
+            return nil
         }
     }
 
-    /// The transaction: lock the head row first (every writer, in every process, does), then
-    /// read the versions of the batch's streams and the holders of its claimed keys, which no
-    /// one can change until this commits. Each request is checked against them (and against
-    /// the requests before it in the batch) before any of its events is written, so a rejected
-    /// request leaves no trace and its neighbours go ahead. Then one statement writes the
-    /// passing events, the claims and the new head, and the commit is flushed.
-    func write(_ batches: [[AppendRequest]], on connection: PostgresConnection) throws(EventLogError)
-        -> [[Result<AppendResult, EventLogError>]]
-    {
-        // BEGIN goes out with the head lock, one wait for both; a failed BEGIN fails the batch.
-        let begun = connection.send("BEGIN")
-        let stored = try PostgresHead.lock(on: connection)
-        _ = try connection.answer(to: begun)
-        var state = BatchState(head: stored.head)
-        let signingKey = self.signingKey.withLock { $0 }
-        if let signingKey { try checkHeadIsSigned(stored, key: signingKey) }
-        let requests = batches.joined()
-        state.versions = try loadVersions(of: Set(requests.map(\.stream)), on: connection)
-        state.owners = try loadOwners(of: Set(requests.flatMap { $0.claims.map(ClaimKey.init) }), on: connection)
-        state.now = max(clock(), state.head.recordedAt)
-        let outcomes = batches.map { requests in requests.map { append($0, state: &state) } }
-        var signed: [UInt8]?
-        if state.head.position != state.startPosition {
-            var interval: Checkpoint?
-            if let signingKey {
-                (signed, interval) = try sign(state.head, committedFrom: state.startPosition, with: signingKey)
-            }
-            // The write goes out with COMMIT, one wait for both. A write that failed leaves the
-            // transaction aborted, and COMMIT then only rolls it back: its error fails the batch.
-            let written = connection.send(writeRows(state, checkpoint: signed))
-            if let interval { try PostgresHead.keep(interval, on: connection) }
-            let committed = connection.send("COMMIT")
-            _ = try connection.answer(to: written)
-            guard try connection.answer(to: committed).metadata.command == "COMMIT" else {
+    /// Waits for the batch's write and COMMIT, then answers every job: each with its own
+    /// outcome once the commit is flushed, or all with the error that kept the batch from
+    /// committing (then none of it was acknowledged).
+    func finish(_ batch: SentBatch) {
+        let connection = batch.connection
+        do throws(EventLogError) {
+            for statement in batch.written { _ = try connection.answer(to: statement) }
+            guard try connection.answer(to: batch.committed).metadata.command == "COMMIT" else {
                 throw .writeFailed(detail: "PostgreSQL rolled the batch back at COMMIT")
             }
-        } else {
-            _ = try connection.run("COMMIT")
+        } catch {
+            abandon(batch.jobs, slot: batch.slot, connection: connection, error: error)
+            return
         }
-        if let signed { knownCheckpoint.withLock { $0 = signed } }
-        return outcomes
+        if let signed = batch.signed { knownCheckpoint.withLock { $0 = signed } }
+        for (job, outcome) in zip(batch.jobs, batch.outcomes) { job.continuation.resume(returning: outcome) }
+    }
+
+    /// After a failure in a batch's transaction: rolls it back, closes its connection (its
+    /// state is unknown) and answers every job with the error.
+    private func abandon(_ jobs: [Job], slot: Int, connection: PostgresConnection, error: EventLogError) {
+        knownVersions.withLock { $0.forget() }
+        _ = try? connection.run("ROLLBACK")
+        dropConnection(slot)
+        fail(jobs, with: error)
+    }
+
+    /// Answers every job with `error`, a storage failure as a failed write.
+    private func fail(_ jobs: [Job], with error: EventLogError) {
+        let failure: EventLogError
+        switch error {
+        case .storage(let detail): failure = .writeFailed(detail: detail)
+        default: failure = error
+        }
+        for job in jobs { job.continuation.resume(throwing: failure) }
     }
 
     private func append(_ request: AppendRequest, state: inout BatchState) -> Result<AppendResult, EventLogError> {
@@ -123,17 +219,16 @@ extension PostgresWriter {
                 streamVersion: version, recordedAt: state.now))
     }
 
-    /// The current version of each stream, 0 for one with no events: one index probe each.
-    private func loadVersions(of streams: Set<UUID>, on connection: PostgresConnection) throws(EventLogError)
-        -> [UUID: UInt64]
-    {
-        let ids = Array(streams)
-        let rows = try connection.run(
-            """
-            SELECT s.id, coalesce((SELECT e.stream_version FROM authlog.events e WHERE e.stream_id = s.id
-                                   ORDER BY e.stream_version DESC LIMIT 1), 0)
-            FROM unnest(\(ids)::uuid[]) AS s(id)
-            """)
+    /// The current version of each of `streams`, 0 for one with no events: one index probe each.
+    static func versionsQuery(_ streams: [UUID]) -> PostgresQuery {
+        """
+        SELECT s.id, coalesce((SELECT e.stream_version FROM authlog.events e WHERE e.stream_id = s.id
+                               ORDER BY e.stream_version DESC LIMIT 1), 0)
+        FROM unnest(\(streams)::uuid[]) AS s(id)
+        """
+    }
+
+    static func versions(from rows: [PostgresRow]) throws(EventLogError) -> [UUID: UInt64] {
         var versions: [UUID: UInt64] = [:]
         versions.reserveCapacity(rows.count)
         for row in rows {
@@ -143,20 +238,20 @@ extension PostgresWriter {
         return versions
     }
 
-    /// The holder of each key: a stream, or `nil` (stored as such) for a key no one holds.
-    private func loadOwners(of keys: Set<ClaimKey>, on connection: PostgresConnection) throws(EventLogError)
-        -> [ClaimKey: UUID?]
-    {
-        var owners: [ClaimKey: UUID?] = [:]
-        for key in keys { owners[key] = .some(nil) }
-        if keys.isEmpty { return owners }
+    /// The claims held on any of `keys`.
+    static func ownersQuery(_ keys: Set<ClaimKey>) -> PostgresQuery {
         let scopes = keys.map(\.scope)
         let values = keys.map { ByteBuffer(bytes: $0.key) }
-        let rows = try connection.run(
-            """
+        return """
             SELECT c.scope, c.key, c.stream_id FROM authlog.claims c
             JOIN unnest(\(scopes)::text[], \(values)::bytea[]) AS w(scope, key) ON c.scope = w.scope AND c.key = w.key
-            """)
+            """
+    }
+
+    /// The holder of each key: a stream, or `nil` (stored as such) for a key no one holds.
+    static func owners(of keys: Set<ClaimKey>, from rows: [PostgresRow]) throws(EventLogError) -> [ClaimKey: UUID?] {
+        var owners: [ClaimKey: UUID?] = [:]
+        for key in keys { owners[key] = .some(nil) }
         for row in rows {
             let (scope, key, stream) = try row.columns((String, ByteBuffer, UUID).self)
             owners[ClaimKey(scope: scope, key: Array(key.readableBytesView))] = stream
@@ -186,6 +281,19 @@ extension PostgresWriter {
         let headHash = ByteBuffer(bytes: state.head.hash.bytes)
         let headTime = state.head.recordedAt.microsecondsSince1970
         let signed = checkpoint.map { ByteBuffer(bytes: $0) }
+        if state.changedClaims.isEmpty {
+            // Most batches change no claim: a shorter statement, quicker to parse and plan.
+            return """
+                WITH inserted AS (
+                    INSERT INTO authlog.events (position, stream_id, stream_version, envelope)
+                    SELECT * FROM unnest(\(rows.positions)::bigint[], \(rows.streams)::uuid[], \(rows.versions)::bigint[],
+                                         \(rows.envelopes)::bytea[])
+                )
+                UPDATE authlog.head SET position = \(headPosition), hash = \(headHash), recorded_at = \(headTime),
+                    checkpoint = coalesce(\(signed)::bytea, checkpoint)
+                WHERE id
+                """
+        }
         return """
             WITH inserted AS (
                 INSERT INTO authlog.events (position, stream_id, stream_version, envelope)
@@ -203,6 +311,33 @@ extension PostgresWriter {
                 checkpoint = coalesce(\(signed)::bytea, checkpoint)
             WHERE id
             """
+    }
+}
+
+/// Stream versions the writer knows to be current as long as the log's head is `head`: those
+/// it read under the head lock and those its own commits left. A commit changes versions only
+/// by writing events, which moves the head, so a batch that finds the head at `head` under
+/// the lock needs to read none of them; one that finds another head reads them all.
+struct KnownVersions {
+    /// The head these versions are current at; `nil` when nothing is known.
+    var head: LogHead?
+    var versions: [UUID: UInt64] = [:]
+    /// Beyond this many streams the writer forgets them all and starts over.
+    static let limit = 100_000
+
+    /// After a batch was sent: `versions` are current at `head` if it commits. With
+    /// `continuing`, the batch started from the head the known versions were current at, so
+    /// they stay current; otherwise only the batch's own are.
+    mutating func remember(_ batch: [UUID: UInt64], at head: LogHead, continuing: Bool) {
+        if !continuing || versions.count + batch.count > Self.limit { versions.removeAll(keepingCapacity: true) }
+        versions.merge(batch) { _, new in new }
+        self.head = head
+    }
+
+    /// After a batch failed: what it would have left is not so, and other commits may follow.
+    mutating func forget() {
+        head = nil
+        versions.removeAll(keepingCapacity: true)
     }
 }
 

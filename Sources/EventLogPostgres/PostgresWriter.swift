@@ -6,10 +6,12 @@ import Signatures
 import Synchronization
 
 /// The log's one writer: a thread that takes every append queued since its last commit and
-/// writes them in one transaction on its own connection (group commit), so one flush
-/// acknowledges many appends. While a commit is being flushed, new appends queue up.
+/// writes them in one transaction (group commit), so one flush acknowledges many appends.
+/// While a commit is being flushed, the next batch is opened on a second connection and
+/// waits for the head lock (see `run`).
 ///
-/// The connection belongs to the thread; a failed batch closes it and the next opens another.
+/// The connections belong to the thread; a failed batch closes its connection and the next
+/// batch on that slot opens another.
 final class PostgresWriter: Sendable {
     /// Appends from one ``PostgresEventLog/append(_:)`` call, with the continuation that
     /// receives their outcomes.
@@ -31,10 +33,13 @@ final class PostgresWriter: Sendable {
     let maximumBatchEvents: Int
     /// Signs the head at every commit (see ``Checkpoint``); `nil` writes no checkpoints.
     let signingKey = Mutex<Ed25519Key?>(nil)
+    /// Stream versions known without asking the server (see ``KnownVersions``); writer thread only.
+    let knownVersions = Mutex(KnownVersions())
     /// The stored bytes of the head checkpoint this process last wrote or verified.
     let knownCheckpoint = Mutex<[UInt8]?>(nil)
-    /// The writer thread's connection; touched by that thread only (and by `stop` after it ended).
-    let connection = Mutex<PostgresConnection?>(nil)
+    /// The writer thread's two connections (two batches overlap, one on each); touched by that
+    /// thread only (and by `stop` after it ended).
+    let connections = Mutex<[PostgresConnection?]>([nil, nil])
     private let queue = Mutex(Queue())
     private let wakeUp = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
@@ -61,7 +66,7 @@ final class PostgresWriter: Sendable {
 
     var statistics: PostgresGroupCommitStatistics { queue.withLock { $0.statistics } }
 
-    /// Lets the queued jobs commit, ends the thread and closes its connection.
+    /// Lets the queued jobs commit, ends the thread and closes its connections.
     func stop() {
         let first = queue.withLock { queue in
             defer { queue.stopping = true }
@@ -70,60 +75,71 @@ final class PostgresWriter: Sendable {
         guard first else { return }
         wakeUp.signal()
         finished.wait()
-        if let open = connection.withLock({ $0.take() }) { _ = try? open.close().wait() }
+        for slot in 0..<2 { dropConnection(slot) }
     }
 
+    /// The loop: take what queued, send its opening statements, then finish the batch whose
+    /// COMMIT is in flight and go on with the new one. Two batches overlap this way, on two
+    /// connections: while one commit is being flushed, the next batch is already waiting for
+    /// the head lock, and its versions and claims come back as soon as that commit is visible.
+    /// The writer blocks for new work only when no commit is in flight.
     private func run() {
+        var inFlight: SentBatch?
+        var slot = 0
         while true {
-            wakeUp.wait()
-            let (batch, more, stopping) = queue.withLock { queue -> ([Job], Bool, Bool) in
-                var events = 0
-                var taken = 0
-                while taken < queue.jobs.count && (taken == 0 || events < maximumBatchEvents) {
-                    events += queue.jobs[taken].eventCount
-                    taken += 1
-                }
-                let batch = Array(queue.jobs[0..<taken])
-                queue.jobs.removeFirst(taken)
-                if taken > 0 {
-                    queue.statistics.batches += 1
-                    queue.statistics.appends += UInt64(taken)
-                    queue.statistics.events += UInt64(events)
-                }
-                return (batch, !queue.jobs.isEmpty, queue.stopping)
+            if inFlight == nil { wakeUp.wait() }
+            let (jobs, stopping) = take()
+            var opened: OpenedBatch?
+            if !jobs.isEmpty {
+                // Beside a batch in flight the other connection; otherwise the last one used.
+                if inFlight != nil { slot = 1 - slot }
+                opened = open(jobs, slot: slot)
             }
-            if !batch.isEmpty { commit(batch) }
-            if more {
-                wakeUp.signal()
-            } else if stopping {
+            if let batch = inFlight {
+                finish(batch)
+                inFlight = nil
+            }
+            if let opened { inFlight = proceed(opened) }
+            if inFlight == nil && stopping && queue.withLock({ $0.jobs.isEmpty }) {
                 finished.signal()
                 return
             }
         }
     }
 
-    /// Writes a batch and answers every job: each with its own outcome, or all with the error
-    /// that kept the batch from committing (then none of it was acknowledged).
-    private func commit(_ jobs: [Job]) {
-        switch writeBatch(jobs.map(\.requests)) {
-        case .success(let outcomes):
-            for (job, outcome) in zip(jobs, outcomes) { job.continuation.resume(returning: outcome) }
-        case .failure(let error):
-            for job in jobs { job.continuation.resume(throwing: error) }
+    /// Takes queued jobs up to about ``maximumBatchEvents`` events (at least one job if any
+    /// queued), and whether the writer is stopping.
+    private func take() -> (jobs: [Job], stopping: Bool) {
+        queue.withLock { queue in
+            var events = 0
+            var taken = 0
+            while taken < queue.jobs.count && (taken == 0 || events < maximumBatchEvents) {
+                events += queue.jobs[taken].eventCount
+                taken += 1
+            }
+            let batch = Array(queue.jobs[0..<taken])
+            queue.jobs.removeFirst(taken)
+            if taken > 0 {
+                queue.statistics.batches += 1
+                queue.statistics.appends += UInt64(taken)
+                queue.statistics.events += UInt64(events)
+            }
+            return (batch, queue.stopping)
         }
     }
 
-    /// The writer's connection, opened when there is none (first use, or after a failure).
-    func writerConnection() throws(EventLogError) -> PostgresConnection {
-        if let open = connection.withLock({ $0 }), !open.isClosed { return open }
+    /// The writer's connection in `slot` (0 or 1), opened when there is none (first use, or
+    /// after a failure).
+    func writerConnection(_ slot: Int) throws(EventLogError) -> PostgresConnection {
+        if let open = connections.withLock({ $0[slot] }), !open.isClosed { return open }
         let fresh = try server.connect()
-        connection.withLock { $0 = fresh }
+        connections.withLock { $0[slot] = fresh }
         return fresh
     }
 
-    /// Closes the writer's connection after a failure: its transaction state is unknown.
-    func dropConnection() {
-        if let open = connection.withLock({ $0.take() }) { _ = try? open.close().wait() }
+    /// Closes the writer's connection in `slot` after a failure: its transaction state is unknown.
+    func dropConnection(_ slot: Int) {
+        if let open = connections.withLock({ $0[slot].take() }) { _ = try? open.close().wait() }
     }
 }
 

@@ -44,9 +44,18 @@ extension PostgresKeyStore {
         try insert(users: users, wrapped: wrapped)
     }
 
-    /// The log's signing key as a slot (the reserved id, then the key wrapped as stored), for
-    /// exports: an import into either store keeps the log's key. Always present here.
+    /// The log's signing key as an export carries it: `nil` while it is the key derived from
+    /// this KEK (as a format 1 file store holds none, so an export of either store has the
+    /// same bytes), else ``wrappedLogSigningSlot`` (after a rotation of the KEK, or an import
+    /// that adopted another log's key).
     public var storedLogSigningSlot: [UInt8]? {
+        if let seed = logSigningKey?.privateKey, seed == kek.derivedLogSigningSeed { return nil }
+        return wrappedLogSigningSlot
+    }
+
+    /// The log's signing key as a slot (the reserved id, then the key wrapped as stored),
+    /// always, whichever key it is.
+    public var wrappedLogSigningSlot: [UInt8]? {
         let stored = try? run { connection in
             try connection.run("SELECT log_signing_key FROM authlog.key_meta").first.map {
                 row throws(EventLogError) in Array(buffer: try row.column(ByteBuffer.self))

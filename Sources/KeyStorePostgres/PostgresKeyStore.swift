@@ -387,12 +387,15 @@ public final class PostgresKeyStore: DataKeyStore {
     }
 
     /// A failure as a ``DataProtectionError``: a full server stays
-    /// ``DataProtectionError/storageFull(_:)`` (a 503 for the HTTP layer), the store's own
-    /// refusals keep their kind, anything else is ``DataProtectionError/keyStore(_:)``.
+    /// ``DataProtectionError/storageFull(_:)`` (a 503 for the HTTP layer), an unreachable server
+    /// stays the log's ``EventLogError`` (503 too), the store's own refusals keep their kind,
+    /// anything else is ``DataProtectionError/keyStore(_:)``.
     static func translate(_ error: any Error) -> any Error {
         switch error {
         case let error as DataProtectionError: return error
         case EventLogError.storageFull(let detail): return DataProtectionError.storageFull(detail)
+        // The server unreachable or restarting: the HTTP layer answers 503 and the client retries.
+        case EventLogError.storage, EventLogError.closed, EventLogError.writeFailed: return error
         case let error as EventLogError: return DataProtectionError.keyStore("the PostgreSQL key store: \(error)")
         case let error as SignatureError: return DataProtectionError.keyStore("the log's signing key: \(error)")
         default: return DataProtectionError.keyStore("the PostgreSQL key store: \(error)")

@@ -3,13 +3,14 @@ import TestSupport
 import Testing
 
 /// Runs the built `authctl` (beside the test bundle) with no AUTHLOG_ variables but those
-/// given, feeding `input` on stdin.
-func authctl(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws
-    -> ProcessOutput
-{
+/// given, feeding `input` on stdin, in `directory` (default: this process's).
+func authctl(
+    _ arguments: [String], environment: [String: String] = [:], input: String? = nil, directory: String? = nil
+) throws -> ProcessOutput {
     let inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }
     return try runProcess(
-        builtProduct("authctl"), arguments, environment: inherited.merging(environment) { $1 }, input: input)
+        builtProduct("authctl"), arguments, environment: inherited.merging(environment) { $1 }, input: input,
+        directory: directory)
 }
 
 /// A fresh directory for one test, removed afterwards.

@@ -202,4 +202,29 @@ struct ClusterTests {
             "POST", "/v1/sessions", json: ["email": before.email, "password": RunningServer.password])
         #expect(gone.status == 401, "the first log's user signed in on the second log: \(gone.status)")
     }
+
+    /// Mail is a side effect of the command, sent by the node that ran it: a registration and
+    /// a reset request through one node give one message each across the whole cluster, even
+    /// after every node has copied the events.
+    @Test func eachMessageIsWrittenOnceAcrossTheCluster() async throws {
+        let cluster = try Cluster()
+        let nodes = cluster.nodes
+        let user = try await nodes[1].signUp("mail-\(UUID().uuidString.prefix(8))@example.com")
+        let reset = try await nodes[2].call("POST", "/v1/password-resets", json: ["email": user.email])
+        #expect(reset.status == 202)
+        let head = try await nodes[0].call("POST", "/v1/sessions", json: ["email": user.email, "password": "wrong"])
+        let position = head.headers["authlog-position"] ?? user.position
+        var messages = 0
+        for node in nodes {
+            // Every node has copied the events before its maildir is counted.
+            _ = try await node.call("GET", "/v1/users/me", headers: ["Authlog-Min-Position": position])
+            let folder = node.data + "/maildir/new"
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+            for name in names {
+                let text = try String(contentsOfFile: folder + "/" + name, encoding: .utf8)
+                if text.contains("\r\nTo: \(user.email)\r\n") { messages += 1 }
+            }
+        }
+        #expect(messages == 2, "expected the verification and the reset message once each, found \(messages)")
+    }
 }

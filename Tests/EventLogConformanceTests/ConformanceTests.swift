@@ -317,6 +317,53 @@ import Testing
         }
     }
 
+    /// Tasks that race on one stream (each expecting the version it last saw) and on one key,
+    /// over many commits, each task waiting for its answer before trying again: every append
+    /// is checked against all that committed before it, so each version is won once, the key
+    /// is claimed once, and no commit fails (a stale read would write a version twice).
+    @Test(arguments: Backend.all)
+    func appendsRacingOverManyCommitsAreCheckedAgainstEveryCommitBeforeThem(_ backend: Backend) async throws {
+        try await withLog(backend) { log, _ in
+            let stream = UUID()
+            let key = Array("carol@example.com".utf8)
+            let (wins, claims) = try await withThrowingTaskGroup(of: (wins: Int, claims: Int).self) { group in
+                for task in 0..<16 {
+                    group.addTask {
+                        var wins = 0
+                        var claims = 0
+                        var known: UInt64 = 0
+                        for attempt in 0..<25 {
+                            do {
+                                let won = try await log.append(
+                                    [event("Raced", "\(task) \(attempt)")], to: stream,
+                                    expecting: known == 0 ? .noStream : .exactly(known))
+                                known = won.streamVersion
+                                wins += 1
+                            } catch EventLogError.conflict(_, _, let actual) {
+                                known = actual
+                            }
+                            let claim = AppendRequest(
+                                stream: UUID(), expected: .noStream, events: [event("Claimed")],
+                                claims: [.init(.claim, scope: "email", key: key)])
+                            switch try await log.append([claim])[0] {
+                            case .success: claims += 1
+                            case .failure(let error): #expect(error == .uniqueViolation(scope: "email"))
+                            }
+                        }
+                        return (wins, claims)
+                    }
+                }
+                return try await group.reduce(into: (0, 0)) { $0 = ($0.0 + $1.wins, $0.1 + $1.claims) }
+            }
+            #expect(wins >= 25)
+            #expect(try log.currentVersion(of: stream) == UInt64(wins))
+            #expect(try log.readStream(stream, from: 1).map(\.streamVersion) == Array(1...UInt64(wins)))
+            #expect(claims == 1)
+            #expect(try log.headPosition() == UInt64(wins + 1))
+            #expect(try log.verify(from: 1, through: nil).isIntact)
+        }
+    }
+
     @Test(arguments: Backend.all)
     func theWholeLogReadsAsAnAsyncSequenceInPages(_ backend: Backend) async throws {
         try await withLog(backend) { log, _ in

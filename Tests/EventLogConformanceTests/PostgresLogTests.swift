@@ -150,6 +150,27 @@ struct PostgresLogTests {
         _ = try await second.append([event()], to: shared, expecting: .exactly(200))
     }
 
+    /// A log remembers the versions its own commits left; once another log on the database
+    /// appended, it reads them again rather than trusting what it remembers.
+    @Test func aRememberedVersionIsReadAgainAfterAnotherWriterAppended() async throws {
+        let store = try PostgresStore()
+        defer { store.remove() }
+        let first = try PostgresEventLog(url: store.url)
+        defer { first.close() }
+        let second = try PostgresEventLog(url: store.url)
+        defer { second.close() }
+        let stream = UUID()
+        _ = try await first.append([event()], to: stream, expecting: .noStream)
+        _ = try await first.append([event()], to: stream, expecting: .exactly(1))
+        _ = try await second.append([event("Other")], to: stream, expecting: .exactly(2))
+        await #expect(throws: EventLogError.conflict(stream: stream, expected: .exactly(2), actual: 3)) {
+            try await first.append([event()], to: stream, expecting: .exactly(2))
+        }
+        let next = try await first.append([event()], to: stream, expecting: .exactly(3))
+        #expect(next.streamVersion == 4 && next.firstPosition == 4)
+        #expect(try first.readStream(stream, from: 1).map(\.streamVersion) == [1, 2, 3, 4])
+    }
+
     @Test func changedRemovedAndMisfiledRowsAreFound() async throws {
         let store = try PostgresStore()
         defer { store.remove() }

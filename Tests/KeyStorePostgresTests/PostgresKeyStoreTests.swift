@@ -188,9 +188,10 @@ struct PostgresKeyStoreTests {
         let foreign = try PostgresKeyStore(url: foreignDatabase.url, kek: try KeyEncryptionKey.generate())
         #expect(throws: DataProtectionError.self) { try foreign.importSlots(slots) }
 
-        // Back into a new file store, with the log's key adopted from this store's slot.
+        // Back into a new file store: the log's key is the one derived from the KEK, which an
+        // export names by carrying no slot for it (as a format 1 file store's does).
+        #expect(store.storedLogSigningSlot == nil)
         let back = try KeyStore(file: directory + "/back", kek: kek, keySource: "test")
-        try back.adoptLogSigningSlot(try #require(store.storedLogSigningSlot))
         try back.importSlots(try users.map { try #require(try store.storedSlot(for: $0)) })
         for (user, key) in zip(users, keys) { #expect(try back.dataKey(for: user) == key) }
         #expect(back.logSigningKey?.publicKey == store.logSigningKey?.publicKey)
@@ -205,15 +206,15 @@ struct PostgresKeyStoreTests {
         let store = try PostgresKeyStore(url: database.url, kek: other)
         #expect(store.logSigningKey?.publicKey != exporting.logSigningKey?.publicKey)
         #expect(throws: DataProtectionError.self) {
-            try store.adoptLogSigningSlot(try #require(exporting.storedLogSigningSlot))  // another KEK's wrap
+            try store.adoptLogSigningSlot(try #require(exporting.wrappedLogSigningSlot))  // another KEK's wrap
         }
-        try store.adoptLogSigningSlot(try #require(source.storedLogSigningSlot))
+        try store.adoptLogSigningSlot(try #require(source.wrappedLogSigningSlot))
         #expect(
             try PostgresKeyStore(url: database.url, kek: other).logSigningKey?.publicKey
                 == source.logSigningKey?.publicKey)
         _ = try store.createDataKey(for: UUID())
         #expect(throws: DataProtectionError.self) {
-            try store.adoptLogSigningSlot(try #require(source.storedLogSigningSlot))
+            try store.adoptLogSigningSlot(try #require(source.wrappedLogSigningSlot))
         }
     }
 

@@ -51,9 +51,10 @@ public enum TestPostgres {
         _ = try query(sql, database: database)
     }
 
-    /// The number `sql` (one row, one integer column) answers.
-    public static func count(_ sql: String) throws -> Int64 {
-        try query(sql, database: nil).first?.decode(Int64.self) ?? -1
+    /// The number `sql` (one row, one integer column) answers, in `database` (default: the
+    /// server's own).
+    public static func count(_ sql: String, database: String? = nil) throws -> Int64 {
+        try query(sql, database: database).first?.decode(Int64.self) ?? -1
     }
 
     /// The rows `sql` (one statement, outside a transaction) answers in `database`, or in the

@@ -8,13 +8,16 @@ public struct ProcessOutput: Sendable {
 }
 
 /// Runs `executable` to completion, with `environment` (`nil`: this process's) and `input` on
-/// its standard input (`nil`: closed at once), and collects what it printed.
+/// its standard input (`nil`: closed at once), in `directory` (`nil`: this process's), and
+/// collects what it printed.
 public func runProcess(
-    _ executable: URL, _ arguments: [String], environment: [String: String]? = nil, input: String? = nil
+    _ executable: URL, _ arguments: [String], environment: [String: String]? = nil, input: String? = nil,
+    directory: String? = nil
 ) throws -> ProcessOutput {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     if let environment { process.environment = environment }
     let out = Pipe()
     let err = Pipe()

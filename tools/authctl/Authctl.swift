@@ -8,14 +8,20 @@ import Foundation
 struct Authctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "authctl",
-        abstract: "Operate and audit an Authlog data directory.",
+        abstract: "Operate and audit an Authlog data directory, or the shared log of a cluster.",
         discussion: """
+            With --log-url, every command works on the shared log on PostgreSQL: writes append \
+            to it; verify, head, sign-head and export read it; users, history, as-of and stats \
+            read a copy of it: the one in --data when a data directory is named (caught up \
+            first), else a temporary copy removed at the end.
+
             Exit codes: 0 success; 1 the hash chain or a signature is broken; 2 the data \
             directory could not be used (the message says why); 3 the log is intact but \
             unsigned (verify, head); 64 bad usage.
 
             Example:
               authctl --data ./data verify
+              authctl --log-url postgres://authlog@db:5432/authlog users list --role ADMIN
             """,
         subcommands: [
             Init.self, Stats.self, Verify.self, Head.self, SignHead.self, History.self, AsOf.self, Users.self,
@@ -24,8 +30,26 @@ struct Authctl: AsyncParsableCommand {
         ]
     )
 
-    @Option(name: .long, help: "The data directory (default: $AUTHLOG_DATA or ./data).")
-    var data: String = ProcessInfo.processInfo.environment["AUTHLOG_DATA"] ?? "./data"
+    @Option(
+        name: .customLong("data"),
+        help: ArgumentHelp(
+            "The data directory (default: $AUTHLOG_DATA or ./data).",
+            discussion: "With --log-url: the copy of the shared log to read and catch up (none named: a temporary one)."
+        )
+    )
+    var dataOption: String?
+
+    /// The data directory: `--data`, else AUTHLOG_DATA, else ./data.
+    var data: String { dataOption ?? environmentData ?? "./data" }
+
+    /// Whether a data directory was named (`--data` or AUTHLOG_DATA) rather than defaulted:
+    /// with `--log-url`, a named one holds the copy of the shared log to use and catch up,
+    /// and without one a read command works on a temporary copy.
+    var dataGiven: Bool { dataOption != nil || environmentData != nil }
+
+    private var environmentData: String? {
+        ProcessInfo.processInfo.environment["AUTHLOG_DATA"].flatMap { $0.isEmpty ? nil : $0 }
+    }
 
     @Option(
         name: .customLong("log-url"),

@@ -10,7 +10,8 @@ struct CreateAdmin: AsyncParsableCommand {
         abstract: "Bootstrap the first ADMIN. The password is read from a prompt, or from stdin when piped.",
         discussion: """
             Refused when an ADMIN exists already: further admins are made by an ADMIN through \
-            the API. The password never appears as an argument.
+            the API. The password never appears as an argument. With --log-url, the ADMIN is \
+            appended to the shared log, after checking a copy caught up just before.
 
             Example:
               authctl --data ./data create-admin --email admin@example.com
@@ -30,14 +31,16 @@ struct CreateAdmin: AsyncParsableCommand {
         } else {
             password = readLine(strippingNewline: true) ?? ""
         }
-        let stack = try WriteStack(directory: root.data)
-        defer { stack.close() }
-        if try failing({
-            try stack.projection.status().map { _ in try UserQueries(stack.projection).count(role: .admin) } ?? 0
-        }) > 0 {
-            printError("authctl: an ADMIN exists already; an ADMIN makes more through the API")
-            throw ExitCode(2)
+        // On the shared log, the check reads a copy caught up just now; it is closed before the
+        // shared log is opened for writing.
+        if let url = root.logURL {
+            let copy = try SharedCopy(root: root, url: url, needsKeys: false)
+            defer { copy.close() }
+            try refuseIfAdminExists(copy.projection)
         }
+        let stack = try WriteStack(root: root)
+        defer { stack.close() }
+        if let projection = stack.projection { try refuseIfAdminExists(projection) }
         do {
             let user = try await stack.service.register(
                 .init(email: email, password: password, firstName: firstName, lastName: lastName),
@@ -47,6 +50,16 @@ struct CreateAdmin: AsyncParsableCommand {
             print("created ADMIN \(user.id.uuidString.lowercased()) <\(user.email)>")
         } catch {
             printError("authctl: \(error)")
+            throw ExitCode(2)
+        }
+    }
+
+    /// Exit 2 with one line when the projection holds a live ADMIN.
+    func refuseIfAdminExists(_ projection: UserProjection) throws {
+        if try failing({ try projection.status().map { _ in try UserQueries(projection).count(role: .admin) } ?? 0 })
+            > 0
+        {
+            printError("authctl: an ADMIN exists already; an ADMIN makes more through the API")
             throw ExitCode(2)
         }
     }

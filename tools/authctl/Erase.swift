@@ -14,18 +14,19 @@ struct Erase: AsyncParsableCommand {
             Appends UserErased (actor: system), releases the user's email and Stripe id, \
             destroys the user's data key and deletes their waiting mail. The events stay, with \
             their type, time and actor; the hash chain still verifies. Safe while authd runs: \
-            LMDB serialises the writers.
+            LMDB serialises the writers. With --log-url, the event goes to the shared log.
 
             Example:
               authctl --data ./data erase alice@example.com
               authctl --data ./data erase 0193f1c2-7d4e-7a10-9b1e-3c5d7e9f1a2b
+              authctl --log-url postgres://authlog@db:5432/authlog erase alice@example.com
             """)
 
     @ParentCommand var root: Authctl
     @Argument(help: "The user: an id or an email address.") var user: String
 
     func run() async throws {
-        let stack = try WriteStack(directory: root.data)
+        let stack = try WriteStack(root: root)
         defer { stack.close() }
         let service = stack.service
         guard let id = try failing({ try UUID(uuidString: user) ?? service.userID(forEmail: user) }),

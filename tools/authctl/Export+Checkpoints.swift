@@ -11,7 +11,7 @@ struct ExportCheckpoints {
     private var pending: [Checkpoint]
 
     /// `head` is the head checkpoint read with the head itself.
-    init(log: LMDBEventLog, head: Checkpoint?, from: UInt64, through last: UInt64) throws {
+    init(log: any ExportedLog, head: Checkpoint?, from: UInt64, through last: UInt64) throws {
         pending = try log.intervalCheckpoints(from: from, through: last)
         if let head, head.position == last, last >= from { pending.append(head) }
     }

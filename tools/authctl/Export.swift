@@ -3,6 +3,7 @@ import AuthDomain
 import DataProtection
 import EventLog
 import EventLogLMDB
+import EventLogPostgres
 import EventSealing
 import Foundation
 import LogExport
@@ -17,7 +18,8 @@ struct Export: ParsableCommand {
             event with every envelope field: stored payload bytes in base64, hashes in hex. \
             Restore with `authctl import`, which needs the same key-encryption key.
             --readable decodes payloads to JSON, personal fields opened where a key exists; it \
-            is for reading, not importable.
+            is for reading, not importable. With --log-url, the shared log is exported: the same \
+            lines as an export of the same log from a data directory.
 
             Example:
               authctl --data ./data export > backup.jsonl
@@ -32,9 +34,16 @@ struct Export: ParsableCommand {
     /// Reads the log and the key store only, never the projections: a backup must not depend
     /// on a read model derived from what it backs up.
     func run() throws {
-        let log = try root.openReadOnly()
+        let log: any ExportedLog
+        let keys: any SharedKeyStore
+        if let url = root.logURL {
+            log = try openSharedLog(url)
+            keys = try openSharedKeys(root, readOnly: true)
+        } else {
+            log = try root.openReadOnly()
+            keys = try failing { try KeyStore(dataDirectory: root.data, readOnly: true) }
+        }
         defer { log.close() }
-        let keys = try failing { try KeyStore(dataDirectory: root.data, readOnly: true) }
         // The head and its checkpoint from one snapshot, so that an export taken while authd
         // writes ends on the head its checkpoint signs.
         let (head, headCheckpoint) = try failing { try log.signedHead() }
@@ -52,7 +61,7 @@ struct Export: ParsableCommand {
             try ExportCheckpoints(log: log, head: headCheckpoint, from: from, through: last)
         }
         if !readable {
-            for user in try failing({ try keys.users() }) {
+            for user in try failing({ try keys.users() }).sorted(by: uuidOrder) {
                 guard let slot = try failing({ try keys.storedSlot(for: user) }) else { continue }
                 out.write(
                     "{\"kind\":\"data_key\",\"slot\":\"\(hex(slot))\",\"user\":\"\(user.uuidString.lowercased())\"}")
@@ -60,7 +69,7 @@ struct Export: ParsableCommand {
         }
         let sealing = UserEventSealing(keys: keys)
         try failing {
-            try log.forEachStoredEnvelope(from: from, through: last) { position, stored in
+            try log.forEachExported(from: from, through: last) { position, stored in
                 let view = try Envelope.parse(stored)
                 if readable {
                     let event = try sealing.decode(view)
@@ -95,6 +104,41 @@ struct Export: ParsableCommand {
             ("correlation_id", view.recorded.metadata.correlationID),
         ]
     }
+}
+
+/// What an export reads of a log: the embedded one or the shared one (`--log-url`), which
+/// export the same lines for the same events.
+protocol ExportedLog {
+    func signedHead() throws -> (position: UInt64, checkpoint: Checkpoint?)
+    func intervalCheckpoints(from first: UInt64, through last: UInt64) throws -> [Checkpoint]
+    /// The stored bytes of each event from `position` through `last`, in order.
+    func forEachExported(
+        from position: UInt64, through last: UInt64, _ body: (UInt64, UnsafeRawBufferPointer) throws -> Void
+    ) throws
+    func close()
+}
+
+extension LMDBEventLog: ExportedLog {
+    func forEachExported(
+        from position: UInt64, through last: UInt64, _ body: (UInt64, UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        try forEachStoredEnvelope(from: position, through: last, body)
+    }
+}
+
+extension PostgresEventLog: ExportedLog {
+    func forEachExported(
+        from position: UInt64, through last: UInt64, _ body: (UInt64, UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        try forEachStoredEnvelope(from: position, through: last) { position, stored in
+            try stored.withUnsafeBytes { try body(position, $0) }
+        }
+    }
+}
+
+/// Data key lines come in the order of their users' id bytes, whichever store holds them.
+func uuidOrder(_ a: UUID, _ b: UUID) -> Bool {
+    withUnsafeBytes(of: a.uuid) { a in withUnsafeBytes(of: b.uuid) { b in a.lexicographicallyPrecedes(b) } }
 }
 
 enum ExportFormat {

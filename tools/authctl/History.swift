@@ -21,7 +21,7 @@ struct History: ParsableCommand {
     @Flag(help: "One JSON object a line.") var json = false
 
     func run() throws {
-        let stack = try ReadStack(directory: root.data)
+        let stack = try ReadStack(root: root)
         defer { stack.close() }
         let id = try stack.resolve(user)
         let trail = try failing { try stack.queries.auditTrail(id: id) }
@@ -68,7 +68,7 @@ struct AsOf: ParsableCommand {
             printError("authctl: '\(moment)' is neither a position nor an RFC 3339 time like 2026-03-01T00:00:00Z")
             throw ExitCode(64)
         }
-        let stack = try ReadStack(directory: root.data)
+        let stack = try ReadStack(root: root)
         defer { stack.close() }
         let id = try stack.resolve(user)
         guard let state = try failing({ try stack.queries.user(id: id, asOf: when) }) else {

@@ -23,8 +23,13 @@ struct Import: ParsableCommand {
             once everything checked out; a refused import leaves the directory as it was. \
             Stop authd on the directory first.
 
+            With --log-url, into an empty shared log: the export is checked whole in a \
+            temporary directory first, then its data keys, events, checkpoints and the live \
+            users' claims go to the shared log (a non-empty one is refused).
+
             Example:
               AUTHLOG_KEK_FILE=/secure/kek authctl --data ./restored import backup.jsonl
+              AUTHLOG_KEK_FILE=/secure/kek authctl --log-url postgres://authlog@db:5432/authlog import backup.jsonl
             """)
 
     @ParentCommand var root: Authctl
@@ -37,6 +42,7 @@ struct Import: ParsableCommand {
             printError("authctl: cannot read \(file)")
             throw ExitCode(2)
         }
+        if let url = root.logURL { return try importShared(url, from: input) }
         try checkDataDirectory(root.data, readOnly: false)
         try finishInterruptedImport(root.data)
         try refuseUnlessEmpty(root.data)
@@ -215,15 +221,7 @@ struct Import: ParsableCommand {
 
     /// Claims every live user's email and Stripe id again (the uniqueness index is not exported).
     func restoreClaims(log: LMDBEventLog, queries: UserQueries) throws -> Int {
-        var users: [UserState] = []
-        for role in Role.allCases {
-            var cursor: String?
-            repeat {
-                let page = try queries.users(role: role, includeDeleted: true, limit: 1_000, after: cursor)
-                users += page.users
-                cursor = page.nextCursor
-            } while cursor != nil
-        }
+        let users = try allUsers(queries)
         try log.withWriteTransaction { txn in
             for user in users where !user.isErased {
                 if let email = try? EmailAddress(user.email) {

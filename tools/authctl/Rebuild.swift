@@ -12,10 +12,12 @@ struct Rebuild: ParsableCommand {
         discussion: """
             Safe while authd runs: the live projection keeps serving and taking appends, and the \
             rebuild folds in what was appended meanwhile before it switches. A progress bar on a \
-            terminal, plain lines otherwise.
+            terminal, plain lines otherwise. With --log-url, the copy of the shared log in the data \
+            directory (a node's) is caught up with the shared log first.
 
             Example:
               authctl --data ./data rebuild --projection users
+              authctl --data ./node1 --log-url postgres://authlog@db:5432/authlog rebuild
             """)
 
     @ParentCommand var root: Authctl
@@ -26,12 +28,30 @@ struct Rebuild: ParsableCommand {
             printError("authctl: no projection named \(projection) (there is: \(UserProjection.name))")
             throw ExitCode(64)
         }
-        try checkDataDirectory(root.data, readOnly: false)
-        let log = try failing { try LMDBEventLog(directory: root.data) }
-        defer { log.close() }
-        let keys = try failing { try KeyStore(dataDirectory: root.data) }
-        reportRepairs(keys)
-        let users = try failing { try UserProjection(log: log, keys: keys, prepare: false) }
+        let users: UserProjection
+        var copy: SharedCopy?
+        var log: LMDBEventLog?
+        defer {
+            copy?.close()
+            log?.close()
+        }
+        if let url = root.logURL {
+            // A node's copy: caught up with the shared log first, then rebuilt like any other.
+            guard root.dataGiven else {
+                printError("authctl: rebuild --log-url rebuilds a node's copy: name its data directory with --data")
+                throw ExitCode(64)
+            }
+            let opened = try SharedCopy(root: root, url: url)
+            copy = opened
+            users = opened.projection
+        } else {
+            try checkDataDirectory(root.data, readOnly: false)
+            let opened = try failing { try LMDBEventLog(directory: root.data) }
+            log = opened
+            let keys = try failing { try KeyStore(dataDirectory: root.data) }
+            reportRepairs(keys)
+            users = try failing { try UserProjection(log: opened, keys: keys, prepare: false) }
+        }
         let terminal = isatty(STDERR_FILENO) == 1
         // Sampled on a timer, not only at progress reports: the peak falls in the write
         // phase, between reports.

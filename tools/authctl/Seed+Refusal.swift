@@ -18,14 +18,17 @@ import Foundation
 extension Seed {
     /// Refuses (unless `--force`) a log that holds events seed did not write; returns the
     /// number of users seed wrote before.
-    func scanExisting(_ log: LMDBEventLog) throws -> Int {
-        let head = try failing { try log.headPosition() }
+    /// `walk` calls its body with each stored envelope from 1 through the position given.
+    func scanExisting(
+        head: UInt64,
+        walk: (UInt64, (UInt64, UnsafeRawBufferPointer) throws -> Void) throws -> Void
+    ) throws -> Int {
         guard head > 0 else { return 0 }
         let marker = Array(Seeder.correlationID.utf8)
         var foreign: UInt64?
         var seeded = 0
         try failing {
-            try log.forEachStoredEnvelope(from: 1, through: head) { position, stored in
+            try walk(head) { position, stored in
                 let envelope = try Envelope.parse(stored)
                 if envelope.correlationIDBytes.elementsEqual(marker) {
                     if envelope.streamVersion == 1 { seeded += 1 }
@@ -36,7 +39,7 @@ extension Seed {
         }
         if let foreign, !force {
             printError(
-                "authctl: \(root.data) holds events seed did not write (the first at position \(foreign)); "
+                "authctl: \(root.logURL == nil ? root.data : "the shared log") holds events seed did not write (the first at position \(foreign)); "
                     + "seed adds generated users only to an empty or seeded directory (--force to add them anyway)")
             throw ExitCode(2)
         }

@@ -13,7 +13,7 @@ struct Seed: AsyncParsableCommand {
             for resets, log out, get deleted and restored. No seeded user can sign in: their \
             password is random, drawn for the run and never shown. Seed refuses a directory that \
             holds anything it did not write (real users) unless given --force. Run `authctl \
-            rebuild` afterwards to build the projections.
+            rebuild` afterwards to build the projections. With --log-url, into the shared log.
 
             Example:
               authctl --data ./bench seed --users 1000000 --events 10000000
@@ -32,18 +32,43 @@ struct Seed: AsyncParsableCommand {
         // A map big enough from the start: growing it aborts and redoes a whole window's
         // transaction each time, about ten times on the way to a few gigabytes. The file itself
         // still grows only as pages are written.
+        if let url = root.logURL { return try await seedShared(url) }
         let mapSize = 64 << 20 + events * 512
         try checkDataDirectory(root.data, readOnly: false)
         let log = try failing { try LMDBEventLog(directory: root.data, options: .init(initialMapSize: mapSize)) }
         defer { log.close() }
-        let seededBefore = try scanExisting(log)
+        let seededBefore = try scanExisting(head: try failing { try log.headPosition() }) { head, body in
+            try log.forEachStoredEnvelope(from: 1, through: head) { position, stored in try body(position, stored) }
+        }
         let keys = try failing { try KeyStore(dataDirectory: root.data) }
         reportRepairs(keys)
         try startSigning(log, keys: keys)
+        try await run(Seeder(log: log, keys: keys), firstNumber: seededBefore)
+    }
+
+    /// Seeds the shared log (`--log-url`), with the data keys in ``openSharedKeys(_:readOnly:mayGenerateKey:)``.
+    func seedShared(_ url: String) async throws {
+        let log = try openSharedLog(url)
+        defer { log.close() }
+        let seededBefore = try scanExisting(head: try failing { try log.headPosition() }) { head, body in
+            try log.forEachStoredEnvelope(from: 1, through: head) { position, stored in
+                try stored.withUnsafeBytes { try body(position, $0) }
+            }
+        }
+        let keys = try openSharedKeys(root)
+        guard let signingKey = keys.logSigningKey else {
+            printError("authctl: no key-encryption key: writing to the log needs it to sign")
+            throw ExitCode(2)
+        }
+        try failing { try log.startSigning(with: signingKey) }
+        try await run(Seeder(log: log, keys: keys), firstNumber: seededBefore)
+    }
+
+    func run(_ seeder: Seeder, firstNumber seededBefore: Int) async throws {
         let started = Date()
         let report: Seeder.Report
         do {
-            report = try await Seeder(log: log, keys: keys).seed(
+            report = try await seeder.seed(
                 users: users, events: events, firstNumber: seededBefore
             ) { written, total in
                 let rate = Double(written) / max(Date().timeIntervalSince(started), 0.001)

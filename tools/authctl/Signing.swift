@@ -2,6 +2,7 @@ import ArgumentParser
 import DataProtection
 import EventLog
 import EventLogLMDB
+import EventLogPostgres
 import Foundation
 import LogExport
 import Signatures
@@ -21,6 +22,38 @@ func startSigning(_ log: LMDBEventLog, keys: KeyStore, adoptUnsigned: Bool = fal
 /// derived from the key-encryption key when the data directory's key store can be opened.
 func logPublicKey(option: String?, dataDirectory: String) throws -> Ed25519Key? {
     try logPublicKeyAndSource(option: option, dataDirectory: dataDirectory)?.key
+}
+
+/// ``logPublicKeyAndSource(option:dataDirectory:)`` for the log `root` names: with
+/// `--log-url`, the key comes from the shared key store (``openSharedKeys(_:readOnly:mayGenerateKey:)``).
+func logPublicKeyAndSource(option: String?, root: Authctl) throws -> (key: Ed25519Key, source: String)? {
+    guard root.logURL != nil, option == nil else {
+        return try logPublicKeyAndSource(option: option, dataDirectory: root.data)
+    }
+    do {
+        return try openSharedKeys(root, readOnly: true).logSigningKey.map { ($0, "the shared log's key store") }
+    } catch let exit as ExitCode where exit.rawValue == 2 {
+        return nil
+    }
+}
+
+/// The log verify, head and sign-head read: the embedded log (read-only) or the shared one.
+protocol AuditedLog {
+    func verify(from position: UInt64, through last: UInt64?) throws -> ChainVerification
+    func verifySignatures(key: Ed25519Key, since: Checkpoint?) throws -> LogVerification
+    func headCheckpoint() throws -> Checkpoint?
+    func close()
+}
+
+extension LMDBEventLog: AuditedLog {}
+extension PostgresEventLog: AuditedLog {}
+
+extension Authctl {
+    /// The log to audit: the shared log with `--log-url`, else the data directory's, read-only.
+    func openAudited() throws -> any AuditedLog {
+        if let url = logURL { return try openSharedLog(url) }
+        return try openReadOnly()
+    }
 }
 
 /// Where a data directory's own key-encryption key file is.
@@ -76,13 +109,13 @@ struct Head: ParsableCommand {
     var publicKey: String?
 
     func run() throws {
-        let log = try root.openReadOnly()
+        let log = try root.openAudited()
         defer { log.close() }
         guard let checkpoint = try failing({ try log.headCheckpoint() }) else {
             printError("authctl: the log has no signed head (it is empty, or was written before signing)")
             throw ExitCode(3)
         }
-        guard let key = try logPublicKey(option: publicKey, dataDirectory: root.data) else {
+        guard let key = try logPublicKeyAndSource(option: publicKey, root: root)?.key else {
             printError("authctl: no key-encryption key here to check the head with; pass --public-key")
             throw ExitCode(3)
         }
@@ -117,13 +150,37 @@ struct SignHead: ParsableCommand {
     @Option(help: "The head hash you checked (authctl verify prints it).") var headHash: String
 
     func run() throws {
+        if let url = root.logURL { return try signShared(url) }
         let log = try failing { try LMDBEventLog(directory: root.data) }
         defer { log.close() }
+        let (count, through) = try check(log)
+        let keys = try failing { try KeyStore(dataDirectory: root.data, mayGenerateKey: false) }
+        try startSigning(log, keys: keys, adoptUnsigned: true)
+        print("signed the head at position \(through): the checkpoint covers all \(count) events")
+    }
+
+    /// The same on the shared log, with the key of ``openSharedKeys(_:readOnly:mayGenerateKey:)``.
+    func signShared(_ url: String) throws {
+        let log = try openSharedLog(url)
+        defer { log.close() }
+        let checked = try check(log)
+        let keys = try openSharedKeys(root, mayGenerateKey: false)
+        guard let key = keys.logSigningKey else {
+            printError("authctl: no key-encryption key: signing the head needs it")
+            throw ExitCode(2)
+        }
+        try failing { try log.startSigning(with: key, adoptUnsigned: true) }
+        print("signed the head at position \(checked.through): the checkpoint covers all \(checked.count) events")
+    }
+
+    /// Refuses a signed log, a broken chain and a head hash other than the one given.
+    func check(_ log: any AuditedLog) throws -> (count: UInt64, through: UInt64) {
         if try failing({ try log.headCheckpoint() }) != nil {
             printError("authctl: the log is already signed; authctl verify says whether it is intact")
             throw ExitCode(2)
         }
-        guard case .intact(let count, let through, let head) = try failing({ try log.verify() }) else {
+        guard case .intact(let count, let through, let head) = try failing({ try log.verify(from: 1, through: nil) })
+        else {
             printError("authctl: the hash chain is broken; run authctl verify")
             throw ExitCode(1)
         }
@@ -131,8 +188,6 @@ struct SignHead: ParsableCommand {
             printError("authctl: the head hash is \(head), not the one given; nothing was signed")
             throw ExitCode(1)
         }
-        let keys = try failing { try KeyStore(dataDirectory: root.data, mayGenerateKey: false) }
-        try startSigning(log, keys: keys, adoptUnsigned: true)
-        print("signed the head at position \(through): the checkpoint covers all \(count) events")
+        return (count, through)
     }
 }

@@ -4,20 +4,40 @@ import AuthService
 import DataProtection
 import EventLog
 import EventLogLMDB
+import EventSealing
 import Foundation
 import PasswordHashing
 import Projections
 
 /// The log, the key store and the projections, opened read-only: safe beside a running authd.
+/// With `--log-url`, the projections of a copy of the shared log (see ``SharedCopy``).
 struct ReadStack {
     let log: LMDBEventLog
-    let keys: KeyStore
+    let keys: any DataKeyStore
     let projection: UserProjection
+    /// The copy of the shared log read, with `--log-url`.
+    let copy: SharedCopy?
     var queries: UserQueries { UserQueries(projection) }
 
     /// `needsKeys: false` opens without the key-encryption key if it is missing (personal
     /// fields then read back empty): for commands that show none.
+    init(root: Authctl, needsKeys: Bool = true) throws {
+        if let url = root.logURL {
+            self.init(copy: try SharedCopy(root: root, url: url, needsKeys: needsKeys))
+        } else {
+            try self.init(directory: root.data, needsKeys: needsKeys)
+        }
+    }
+
+    private init(copy: SharedCopy) {
+        log = copy.local
+        keys = copy.keys
+        projection = copy.projection
+        self.copy = copy
+    }
+
     init(directory: String, needsKeys: Bool = true) throws {
+        copy = nil
         try checkDataDirectory(directory, readOnly: true)
         log = try failing { try LMDBEventLog(directory: directory, options: .init(readOnly: true)) }
         do {
@@ -42,30 +62,75 @@ struct ReadStack {
         throw ExitCode(2)
     }
 
-    func close() { log.close() }
+    func close() {
+        if let copy { copy.close() } else { log.close() }
+    }
 }
 
-/// The log with its projections and the command service, opened for writing.
+/// The log with its projections and the command service, opened for writing. With
+/// `--log-url`, the shared log, folding the users it changes from their streams there (no
+/// projection: a command that needs one reads a ``SharedCopy``).
 struct WriteStack {
-    let log: LMDBEventLog
-    let keys: KeyStore
-    let projection: UserProjection
+    let log: any EventLog
+    let keys: any DataKeyStore
+    /// The embedded log's projection; `nil` on the shared log.
+    let projection: UserProjection?
     let pool: HashingPool
     let service: AuthService
+    private let closeLog: () -> Void
+
+    init(root: Authctl) throws {
+        if let url = root.logURL {
+            try self.init(root: root, url: url)
+        } else {
+            try self.init(directory: root.data)
+        }
+    }
+
+    private init(root: Authctl, url: String) throws {
+        let keys = try openSharedKeys(root)
+        guard let signingKey = keys.logSigningKey else {
+            printError("authctl: no key-encryption key: writing to the log needs it to sign")
+            throw ExitCode(2)
+        }
+        let shared = try openSharedLog(url)
+        let pool = HashingPool(threads: 1)
+        do {
+            try shared.startSigning(with: signingKey)
+            service = try AuthService(
+                log: shared, keys: keys, configuration: .init(passwordPolicy: try PasswordPolicy()), pool: pool,
+                mailer: try MaildirMailer(directory: root.data + "/maildir"),
+                states: FoldedUserStates(log: shared, keys: keys))
+        } catch {
+            shared.close()
+            pool.stop()
+            printError("authctl: \(error)")
+            throw ExitCode(2)
+        }
+        log = shared
+        self.keys = keys
+        projection = nil
+        self.pool = pool
+        closeLog = { shared.close() }
+    }
 
     init(directory: String) throws {
         try checkDataDirectory(directory, readOnly: false)
-        log = try failing { try LMDBEventLog(directory: directory) }
+        let log = try failing { try LMDBEventLog(directory: directory) }
         pool = HashingPool(threads: 1)
         do {
-            keys = try KeyStore(dataDirectory: directory)
+            let keys = try KeyStore(dataDirectory: directory)
             reportRepairs(keys)
             guard let signingKey = keys.logSigningKey else { throw EventLogError.readOnly }
             try log.startSigning(with: signingKey)
-            projection = try UserProjection(log: log, keys: keys)
+            let projection = try UserProjection(log: log, keys: keys)
             service = try AuthService(
                 log: log, keys: keys, configuration: .init(passwordPolicy: try PasswordPolicy()), pool: pool,
                 mailer: try MaildirMailer(directory: directory + "/maildir"), states: ProjectedUserStates(projection))
+            self.log = log
+            self.keys = keys
+            self.projection = projection
+            closeLog = { log.close() }
         } catch {
             log.close()
             pool.stop()
@@ -75,7 +140,7 @@ struct WriteStack {
     }
 
     func close() {
-        log.close()
+        closeLog()
         pool.stop()
     }
 }

@@ -23,7 +23,7 @@ struct Users: ParsableCommand {
         @Flag(help: "Print one JSON object.") var json = false
 
         func run() throws {
-            let stack = try ReadStack(directory: users.root.data)
+            let stack = try ReadStack(root: users.root)
             defer { stack.close() }
             let id = try stack.resolve(user)
             guard let found = try failing({ try stack.queries.user(id: id) }) else {
@@ -57,7 +57,7 @@ struct Users: ParsableCommand {
                 printError("authctl: unknown role \(self.role) (TARGET, MANAGER, ADMIN, MARKETING)")
                 throw ExitCode(64)
             }
-            let stack = try ReadStack(directory: users.root.data)
+            let stack = try ReadStack(root: users.root)
             defer { stack.close() }
             let page = try failing {
                 try stack.queries.users(role: role, includeDeleted: includeDeleted, limit: limit, after: cursor)

@@ -18,12 +18,14 @@ struct Verify: ParsableCommand {
             event was changed, added, dropped, reordered or cut off, or a signature does not \
             verify; 3 the chain is intact but nothing proves who wrote it: a log written before \
             signing (`authctl sign-head` signs it once checked), or no key to check with.
-            --from/--to check the chain over a range only, without signatures.
+            --from/--to check the chain over a range only, without signatures. With --log-url, \
+            the shared log on PostgreSQL is verified, with the same output and exit codes.
 
             Example:
               authctl --data ./data verify
               authctl --data ./copy verify --public-key 3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c
               authctl --data ./data verify --since-head kept-head.json --json
+              authctl --log-url postgres://authlog@db:5432/authlog verify --public-key KEY --since-head kept-head.json
             """)
 
     @ParentCommand var root: Authctl
@@ -62,12 +64,14 @@ struct Verify: ParsableCommand {
     func run() throws {
         // A staging directory left by a stopped import whose log is not waiting to move (that
         // case is refused by the open below): nothing in it is needed.
-        if LMDBEventLog.hasImportStaging(in: root.data) && !LMDBEventLog.hasInterruptedImport(in: root.data) {
+        if root.logURL == nil && LMDBEventLog.hasImportStaging(in: root.data)
+            && !LMDBEventLog.hasInterruptedImport(in: root.data)
+        {
             printError(
                 "authctl: note: \(root.data)/\(LMDBEventLog.importStagingName) is an import's staging: "
                     + "once no import is running, nothing in it is needed: remove it")
         }
-        let log = try root.openReadOnly()
+        let log = try root.openAudited()
         defer { log.close() }
         if from != nil || to != nil {
             guard sinceHead == nil else {
@@ -77,8 +81,8 @@ struct Verify: ParsableCommand {
             return try report(try failing { try log.verify(from: from ?? 1, through: to) }.asLogVerification)
         }
         let since = try sinceHead.map(readHead)
-        guard let (key, source) = try logPublicKeyAndSource(option: publicKey, dataDirectory: root.data) else {
-            let chain = try failing { try log.verify() }
+        guard let (key, source) = try logPublicKeyAndSource(option: publicKey, root: root) else {
+            let chain = try failing { try log.verify(from: 1, through: nil) }
             return try report(chain.asLogVerification, keyMissing: true)
         }
         if let since, let named = since.publicKey, named.lowercased() != hex(key.publicKey) {
@@ -86,7 +90,7 @@ struct Verify: ParsableCommand {
             throw ExitCode(1)
         }
         let keyUsed = (publicKey: hex(key.publicKey), source: source)
-        if source == ownKEKFile(root.data) && since == nil {
+        if root.logURL == nil && source == ownKEKFile(root.data) && since == nil {
             printError(
                 "authctl: note: the key came from \(source), inside the directory being verified; whoever could rewrite the log could have replaced it. Compare the public key with the one you published, or pass --public-key"
             )

@@ -1,4 +1,4 @@
-// PostgreSQL event log benchmark. Prints durable append rates at 1, 16 and 256 concurrent
+// PostgreSQL event log benchmark. Prints durable append rates at 1, 16, 64 and 256 concurrent
 // writers (one event per append, group commit), a fill in large appends, a full read and a
 // verification of the hash chain.
 //
@@ -6,7 +6,7 @@
 //   URL     a PostgreSQL server, postgres://USER@HOST:PORT/DATABASE (tools/postgres/start-throwaway.sh
 //           prints one); the bench creates a database of its own there and drops it at the end
 //   EVENTS  events in the log for the read and verify runs (default 200,000)
-// BENCH_WRITERS=1,16,256 chooses the writer counts; BENCH_SIGN=1 signs every commit's head.
+// BENCH_WRITERS=1,16,64,256 chooses the writer counts; BENCH_SIGN=1 signs every commit's head.
 import EventLog
 import EventLogPostgres
 import Foundation
@@ -66,7 +66,7 @@ print("payload \(sampleEvent(1).payload.count) bytes; durable commits (synchrono
 // 1. Durable appends, one event per append, N concurrent writers each on its own stream.
 let writerCounts =
     ProcessInfo.processInfo.environment["BENCH_WRITERS"].map { $0.split(separator: ",").compactMap { Int($0) } }
-    ?? [1, 16, 256]
+    ?? [1, 16, 64, 256]
 for writers in writerCounts {
     let before = log.groupCommitStatistics
     let perWriter = writers == 1 ? 2_000 : max(20_000 / writers, 200) * 4

@@ -1,0 +1,153 @@
+import Foundation
+import PostgresTestSupport
+import TestSupport
+import Testing
+
+/// A database of its own on the test PostgreSQL server, for one test; dropped afterwards.
+final class SharedLogDatabase {
+    let name: String
+    let url: String
+
+    init() throws {
+        (name, url) = try TestPostgres.createDatabase(prefix: "authlog_authctl")
+    }
+
+    deinit { TestPostgres.dropDatabase(name) }
+}
+
+/// authctl with `--log-url`: every command against the shared log on PostgreSQL.
+@Suite(.serialized, .enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
+struct SharedLogTests {
+    static let golden = GoldenLogTests.folder + "/export-v2/export.jsonl"
+
+    /// Golden export -> shared log -> export: the same bytes; -> a fresh LMDB directory ->
+    /// export: the same bytes again. The shared log verifies signed, holds the live users'
+    /// claims, and refuses a second import.
+    @Test func anExportImportedIntoTheSharedLogExportsTheSameBytesBothWays() throws {
+        let database = try SharedLogDatabase()
+        let scratch = try Scratch()
+        let node = scratch.at("node")
+        let shared = ["--log-url", database.url, "--data", node]
+        let original = try String(contentsOfFile: Self.golden, encoding: .utf8)
+        let imported = try authctl(shared + ["import", Self.golden], environment: GoldenLogTests.kek)
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(imported.stdout.contains("imported 347 events"), "\(imported.stdout)")
+
+        let exported = try authctl(shared + ["export"], environment: GoldenLogTests.kek)
+        #expect(exported.status == 0, "\(exported.stderr)")
+        #expect(exported.stdout == original)
+
+        let again = try authctl(shared + ["import", Self.golden], environment: GoldenLogTests.kek)
+        #expect(again.status == 2 && again.stderr.contains("already holds 347 events"), "\(again.stderr)")
+        #expect(again.stderr.split(separator: "\n").count == 1)
+
+        let verified = try authctl(shared + ["verify"], environment: GoldenLogTests.kek)
+        #expect(verified.status == 0, "\(verified.stderr)")
+        #expect(verified.stdout.contains("intact and signed: 347 events verified"), "\(verified.stdout)")
+
+        // The claims of every user who is not erased: the email, and the Stripe id if linked.
+        let users = try String(contentsOfFile: GoldenLogTests.folder + "/export-v2/users.jsonl", encoding: .utf8)
+            .split(separator: "\n").map(json).filter { $0["erased"] as? Bool != true }
+        let expected = users.count + users.filter { $0["stripe_customer_id"] is String }.count
+        #expect(expected > 0)
+        #expect(try TestPostgres.count("SELECT count(*) FROM authlog.claims", database: database.name) == expected)
+
+        let copy = scratch.at("from-shared.jsonl")
+        try exported.stdout.write(toFile: copy, atomically: true, encoding: .utf8)
+        let lmdb = scratch.at("lmdb")
+        let back = try authctl(["--data", lmdb, "import", copy], environment: GoldenLogTests.kek)
+        #expect(back.status == 0, "\(back.stderr)")
+        let lmdbExport = try authctl(["--data", lmdb, "export"], environment: GoldenLogTests.kek)
+        #expect(lmdbExport.status == 0, "\(lmdbExport.stderr)")
+        #expect(lmdbExport.stdout == original)
+    }
+
+    /// seed, verify and head on the shared log; a row changed behind the log's back breaks it
+    /// (exit 1, naming the position).
+    @Test func verifyOnTheSharedLogPassesThenNamesATamperedRow() throws {
+        let database = try SharedLogDatabase()
+        let scratch = try Scratch()
+        let shared = ["--log-url", database.url, "--data", scratch.at("node")]
+        let seeded = try authctl(shared + ["seed", "--users", "5", "--events", "40"], environment: GoldenLogTests.kek)
+        #expect(seeded.status == 0, "\(seeded.stderr)")
+        let verified = try authctl(shared + ["verify", "--json"], environment: GoldenLogTests.kek)
+        #expect(verified.status == 0, "\(verified.stderr)")
+        let report = json(Substring(verified.stdout.trimmingCharacters(in: .newlines)))
+        #expect(report["signed"] as? Bool == true && report["events"] as? Int == 40, "\(verified.stdout)")
+
+        let head = try authctl(shared + ["head"], environment: GoldenLogTests.kek)
+        #expect(head.status == 0, "\(head.stderr)")
+        let kept = scratch.at("head.json")
+        try head.stdout.write(toFile: kept, atomically: true, encoding: .utf8)
+        let publicKey = try #require(report["public_key"] as? String)
+        // An auditor with the public key and the kept head only: no data directory at all.
+        let audited = try authctl([
+            "--log-url", database.url, "verify", "--public-key", publicKey, "--since-head", kept,
+        ])
+        #expect(audited.status == 0, "\(audited.stderr)")
+
+        try TestPostgres.administer(
+            "UPDATE authlog.events SET envelope = set_byte(envelope, 60, get_byte(envelope, 60) # 1) WHERE position = 7",
+            database: database.name)
+        let broken = try authctl(shared + ["verify"], environment: GoldenLogTests.kek)
+        #expect(broken.status == 1, "\(broken.stdout) \(broken.stderr)")
+        #expect(broken.stderr.contains("broken at position 7"), "\(broken.stderr)")
+    }
+
+    /// create-admin, users, history, stats, erase and rebuild on the shared log: without a
+    /// data directory the reads run on a temporary copy that is gone afterwards; with one,
+    /// on that directory's copy.
+    @Test func adminUsersHistoryAndEraseWorkOnTheSharedLog() throws {
+        let database = try SharedLogDatabase()
+        let scratch = try Scratch()
+        let home = scratch.at("home")
+        let temporary = scratch.at("tmp")
+        for directory in [home, temporary] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        // The keys are the shared database's, under the cluster's key-encryption key.
+        func run(_ arguments: [String], input: String? = nil) throws -> ProcessOutput {
+            try authctl(
+                ["--log-url", database.url] + arguments,
+                environment: GoldenLogTests.kek.merging(["TMPDIR": temporary]) { $1 }, input: input,
+                directory: home)
+        }
+        let created = try run(["create-admin", "--email", "root@example.com"], input: "a long enough password\n")
+        #expect(created.status == 0, "\(created.stderr)")
+        let id = try #require(created.stdout.split(separator: " ").dropFirst(2).first.map(String.init))
+        let twice = try run(["create-admin", "--email", "other@example.com"], input: "a long enough password\n")
+        #expect(twice.status == 2 && twice.stderr.contains("an ADMIN exists already"), "\(twice.stderr)")
+
+        let listed = try run(["users", "list", "--role", "ADMIN"])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(listed.stdout.contains(id) && listed.stdout.contains("root@example.com"), "\(listed.stdout)")
+        let history = try run(["history", "root@example.com"])
+        #expect(history.status == 0, "\(history.stderr)")
+        #expect(history.stdout.contains("UserRegistered") && history.stdout.contains("RoleChanged"))
+        // The copies were temporary: none left, and none in the default data directory.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: temporary).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: home + "/data/data.mdb"))
+
+        // A named data directory keeps its copy and catches it up.
+        let named = ["--data", home + "/data"]
+        let stats = try run(named + ["stats", "--json"])
+        #expect(stats.status == 0, "\(stats.stderr)")
+        let fields = json(Substring(stats.stdout.trimmingCharacters(in: .newlines)))
+        #expect(fields["events"] as? Int == 3 && (fields["users_by_role"] as? [String: Int])?["ADMIN"] == 1)
+        #expect(FileManager.default.fileExists(atPath: home + "/data/data.mdb"))
+
+        let erased = try run(["erase", "root@example.com"])
+        #expect(erased.status == 0, "\(erased.stderr)")
+        let trail = try run(named + ["history", id])
+        #expect(trail.status == 0, "\(trail.stderr)")
+        #expect(trail.stdout.contains("UserErased") && !trail.stdout.contains("root@example.com"))
+        let gone = try run(["users", "get", "root@example.com"])
+        #expect(gone.status == 2, "\(gone.stdout)")
+
+        let rebuilt = try run(named + ["rebuild"])
+        #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
+        #expect(rebuilt.stdout.contains("rebuilt users: 4 events"), "\(rebuilt.stdout)")
+        let verified = try run(["verify"])
+        #expect(verified.status == 0 && verified.stdout.contains("intact and signed: 4 events"), "\(verified.stderr)")
+    }
+}

@@ -1,0 +1,146 @@
+import ArgumentParser
+import DataProtection
+import EventLog
+import EventLogLMDB
+import EventLogPostgres
+import Foundation
+import KeyStorePostgres
+import LogMirror
+import Projections
+
+/// authctl on the shared log (`--log-url`, a cluster's log on PostgreSQL).
+///
+/// Rules:
+/// - Write commands append to the shared log itself, signing with the log's key, and read the
+///   users they change by folding their streams from it (``FoldedUserStates``).
+/// - Read commands that need the projections run on a local copy kept by ``LogMirror``: the
+///   named data directory's copy (`--data` or AUTHLOG_DATA: a node's directory, which they
+///   catch up, beside a running authd), or else a temporary copy (0700) made for the command
+///   and removed when it ends.
+/// - verify, head, sign-head and export read the shared log directly.
+/// - The data keys come from ``openSharedKeys(_:readOnly:mayGenerateKey:)`` only.
+
+/// What authctl needs of the key store that serves the shared log, beyond the port every
+/// reader and writer uses: the wrapped slots an export writes and an import restores.
+protocol SharedKeyStore: DataKeyStore {
+    /// The key-encryption key's check value (an export's header).
+    var keyCheck: [UInt8] { get }
+    /// The log's signing key, wrapped, if the store holds it itself.
+    var storedLogSigningSlot: [UInt8]? { get }
+    /// A user's key as stored (wrapped), or `nil`.
+    func storedSlot(for user: UUID) throws -> [UInt8]?
+    /// Stores exported slots; refuses a user who has a key here already.
+    func importSlots(_ slots: [[UInt8]]) throws
+    /// Keeps the log's signing key from an export (only into a store without data keys).
+    func adoptLogSigningSlot(_ slot: [UInt8]) throws
+}
+
+extension KeyStore: SharedKeyStore {}
+
+/// Opens the key store that serves the shared log: the one place authctl does so.
+///
+/// With `--log-url`: the shared database's store (``PostgresKeyStore``), as every node opens
+/// it, with the cluster's key-encryption key (AUTHLOG_KEK, AUTHLOG_KEK_FILE or DATA/kek).
+/// Without: the data directory's file store.
+func openSharedKeys(_ root: Authctl, readOnly: Bool = false, mayGenerateKey: Bool = true) throws
+    -> any SharedKeyStore
+{
+    guard let url = root.logURL else {
+        if !readOnly { try failing { try SecretFile.makeDirectory(root.data) } }
+        let keys = try failing {
+            try KeyStore(dataDirectory: root.data, readOnly: readOnly, mayGenerateKey: mayGenerateKey)
+        }
+        if !readOnly { reportRepairs(keys) }
+        return keys
+    }
+    // The cluster's key-encryption key is never generated here: a key of its own would read
+    // nothing the nodes wrote (the shared store refuses it by its check value).
+    return try failing {
+        let kek = try KeyEncryptionKey.load(
+            dataDirectory: root.data, environment: ProcessInfo.processInfo.environment, mayGenerate: false
+        ).key
+        return try PostgresKeyStore(url: url, kek: kek)
+    }
+}
+
+extension PostgresKeyStore: SharedKeyStore {}
+
+/// Opens the shared log `url` names, or a one-line error and exit 2.
+func openSharedLog(_ url: String) throws -> PostgresEventLog {
+    try failing { try PostgresEventLog(url: url) }
+}
+
+/// A local copy of the shared log with its users projection, caught up with the shared log
+/// when opened (see the rules above).
+final class SharedCopy {
+    let shared: PostgresEventLog
+    let local: LMDBEventLog
+    let keys: any SharedKeyStore
+    let projection: UserProjection
+    let mirror: LogMirror
+    /// The temporary directory the copy lives in, removed by ``close()``; `nil` for a named
+    /// data directory.
+    let temporary: String?
+    private var closed = false
+
+    /// `needsKeys: false` goes on without the key store if it cannot be opened (personal
+    /// fields then read back empty).
+    init(root: Authctl, url: String, needsKeys: Bool = true) throws {
+        let keys: any SharedKeyStore
+        do {
+            keys = try openSharedKeys(root, readOnly: true)
+        } catch  where !needsKeys {
+            keys = KeyStore.locked()
+        }
+        self.keys = keys
+        let directory: String
+        if root.dataGiven {
+            directory = root.data
+            try checkDataDirectory(directory, readOnly: false)
+            temporary = nil
+        } else {
+            directory = try failing { try makeTemporaryDirectory() }
+            temporary = directory
+        }
+        shared = try openSharedLog(url)
+        do {
+            local = try failing { try LMDBEventLog(directory: directory) }
+        } catch {
+            shared.close()
+            if let temporary { try? FileManager.default.removeItem(atPath: temporary) }
+            throw error
+        }
+        do {
+            projection = try UserProjection(log: local, keys: keys)
+            mirror = try LogMirror(shared: shared, local: local, projection: projection, keys: keys)
+            try mirror.catchUp()
+        } catch {
+            shared.close()
+            local.close()
+            if let temporary { try? FileManager.default.removeItem(atPath: temporary) }
+            printError("authctl: \(directory): cannot copy the shared log: \(error)")
+            throw ExitCode(2)
+        }
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        shared.close()
+        local.close()
+        if let temporary { try? FileManager.default.removeItem(atPath: temporary) }
+    }
+
+    deinit { close() }
+}
+
+/// A new directory (0700) under the temporary directory, for a command's own copy.
+func makeTemporaryDirectory() throws -> String {
+    let base = (ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp")
+    var template = Array((base + "/authctl-copy-XXXXXX").utf8CString)
+    guard let made = mkdtemp(&template) else {
+        throw DataProtectionError.keyStore(
+            "cannot create a temporary directory in \(base): \(String(cString: strerror(errno)))")
+    }
+    return String(cString: made)
+}
