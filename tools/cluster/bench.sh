@@ -17,9 +17,8 @@
 #   tools/cluster/bench.sh [ROUNDS [DURATION]]      (default 3 rounds of 8 s)
 #
 # Environment: PEER (the peer's directory, default /work/shared/peers/postgres), REFRESH_CONNECTIONS
-# (126: 42 a node), SESSIONS_PER_USER (5 logins of each of the 128 users give the rotation's
-# sessions; tokens in flight when a round ends are lost), USERS (128; fewer only to try the script
-# out), AUTHD (an authd binary to use instead
+# (126: 42 a node), USERS (128; a user has one session, so the rotations use the 128 users'
+# sessions; tokens in flight when a round ends are lost; fewer only to try the script out), AUTHD (an authd binary to use instead
 # of building one: only for trying the script out, the figures need a release build). Needs wrk, pgbench, psql, curl, python3
 # and PostgreSQL's server (tools/postgres/start-throwaway.sh). Builds authd in release mode.
 set -euo pipefail
@@ -29,7 +28,6 @@ rounds="${1:-3}"
 duration="${2:-8}"
 peer="${PEER:-/work/shared/peers/postgres}"
 refresh_connections="${REFRESH_CONNECTIONS:-126}"
-sessions_per_user="${SESSIONS_PER_USER:-5}"
 users="${USERS:-128}"
 
 if [ -n "${AUTHD:-}" ]; then
@@ -144,9 +142,10 @@ login() {
 }
 
 # The same 128 users in the embedded authd and in the cluster (registered and signed in through
-# node 1, which the reads measure), each with an access token for the reads; the rotation's
-# sessions from more logins, rotated through every node.
-echo "== registering $users users in each, $sessions_per_user sessions each in the cluster"
+# node 1, which the reads measure). A user has one session (the seed's single refresh token):
+# one login gives the access token the reads use and the refresh token the rotations use, rotated
+# through every node; a second login would end the first session.
+echo "== registering $users users in each, one session each"
 : >"$work/users-embedded"
 : >"$work/users-cluster"
 : >"$work/tokens"
@@ -156,10 +155,10 @@ set_up_user() { # N: files setup/N.embedded, setup/N.cluster, setup/N.tokens
     read -r id position < <(register "$n" "$embedded")
     echo "$id $(login "$n" "$embedded" "$position" | field access_token)" >"$work/setup/$n.embedded"
     read -r id position < <(register "$n" "${nodes[0]}")
-    echo "$id $(login "$n" "${nodes[0]}" "$position" | field access_token)" >"$work/setup/$n.cluster"
-    for _ in $(seq "$sessions_per_user"); do
-        login "$n" "${nodes[0]}" "$position" | field refresh_token >>"$work/setup/$n.tokens"
-    done
+    local answer
+    answer="$(login "$n" "${nodes[0]}" "$position")"
+    echo "$id $(field access_token <<<"$answer")" >"$work/setup/$n.cluster"
+    field refresh_token <<<"$answer" >>"$work/setup/$n.tokens"
 }
 # Four users at a time (the password hashing is what takes the time).
 for first in $(seq 1 4 "$users"); do
@@ -182,7 +181,7 @@ for file in users-embedded users-cluster; do
         exit 1
     }
 done
-[ "$(grep -c . "$work/tokens")" -eq $((users * sessions_per_user)) ] || {
+[ "$(grep -c . "$work/tokens")" -eq "$users" ] || {
     echo "bench.sh: a login for the rotation's sessions failed" >&2
     exit 1
 }
