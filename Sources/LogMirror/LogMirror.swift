@@ -54,6 +54,8 @@ public final class LogMirror: Sendable {
     let claimsTable: Database
     let logger: Logger
     private let copied = Atomic<UInt64>(0)
+    /// Whether the copy's head was found in the shared log (once, before the first copy).
+    private let checkedHead = Atomic<Bool>(false)
     private let failure = Mutex<Failure?>(nil)
     /// One copy at a time (``catchUp()`` may be called from several threads).
     private let copying = Mutex(())
@@ -84,6 +86,24 @@ public final class LogMirror: Sendable {
     /// Why the mirror stopped copying, if it did.
     public var stopped: Failure? { failure.withLock { $0 } }
 
+    /// The shared log must hold the copy's head event with the same stored bytes: a shared log
+    /// that is shorter (emptied, or restored from a backup older than the copy) or holds
+    /// another event there does not continue the copy, and the next copy would not notice.
+    func checkSharedLogHoldsTheCopy() throws {
+        let head = try local.headPosition()
+        guard head > 0 else { return }
+        let theirs = try shared.storedEnvelopes(from: head, limit: 1).first
+        var ours: [UInt8]?
+        try local.forEachStoredEnvelope(from: head, through: head) { _, stored in ours = Array(stored) }
+        guard let theirs, theirs == ours else {
+            throw stop(
+                .diverged(
+                    position: head,
+                    detail: theirs == nil
+                        ? "the shared log ends before this copy's head" : "the shared log holds another event there"))
+        }
+    }
+
     /// Records `failure`: the mirror copies nothing more. Returns it, for the caller to throw.
     func stop(_ failure: Failure) -> Failure {
         self.failure.withLock { if $0 == nil { $0 = failure } }
@@ -105,6 +125,10 @@ public final class LogMirror: Sendable {
     public func catchUp() throws -> UInt64 {
         try copying.withLock { _ in
             if let stopped = failure.withLock({ $0 }) { throw stopped }
+            if !checkedHead.load(ordering: .acquiring) {
+                try checkSharedLogHoldsTheCopy()
+                checkedHead.store(true, ordering: .releasing)
+            }
             while true {
                 let head = try local.headPosition()
                 let batch = try shared.storedEnvelopes(from: head + 1, limit: Self.batchLimit)

@@ -227,4 +227,24 @@ struct ClusterTests {
         }
         #expect(messages == 2, "expected the verification and the reset message once each, found \(messages)")
     }
+
+    /// A shared log that ends before the copy's head (emptied, or restored from a backup older
+    /// than the copy) does not continue it either: the next copy would find nothing to copy
+    /// and never notice, so the node checks the copy's head event first.
+    @Test func aSharedLogShorterThanTheCopyIsNoticedAtStart() async throws {
+        let first = try Cluster(nodes: 1)
+        let before = try await first.nodes[0].signUp("early-\(UUID().uuidString.prefix(8))@example.com")
+        let data = first.nodes[0].data
+        first.stopNodes()
+        let copy = NSTemporaryDirectory() + "authd-ahead-" + UUID().uuidString
+        try FileManager.default.copyItem(atPath: data, toPath: copy)
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+
+        let empty = try Cluster(nodes: 0, kek: first.kek)
+        let node = try empty.startNode(data: copy)
+        #expect(node.startupOutput.contains("the shared log ends before this copy's head"), "\(node.startupOutput)")
+        let gone = try await node.call(
+            "POST", "/v1/sessions", json: ["email": before.email, "password": RunningServer.password])
+        #expect(gone.status == 401, "a user only the copy held signed in: \(gone.status)")
+    }
 }
