@@ -83,6 +83,9 @@ public final class AuthServer: Sendable {
         /// `position_not_reached`; also the longest a write waits for the read model to reach
         /// its own position (it then answers as it would have: its command is committed).
         public var minimumPositionWait = Duration.seconds(2)
+        /// The address clients reach authd at: the base of every link authd hands out (mail,
+        /// discovery). By default `http://host:port`.
+        public var publicURL = PublicURL(host: "127.0.0.1", port: 8080)
         public init() {}
     }
 

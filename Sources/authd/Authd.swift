@@ -97,6 +97,12 @@ struct Authd: AsyncParsableCommand {
             "Keep the log on PostgreSQL, shared by every node: postgres://USER[:PASSWORD]@HOST:PORT/DB ($AUTHLOG_LOG_URL; default: the embedded log in --data)."
     )
     var logURL: String? = environment["AUTHLOG_LOG_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    @Option(
+        name: .customLong("public-url"),
+        help:
+            "The address clients reach authd at, used in links and discovery, e.g. https://auth.example.com ($AUTHLOG_PUBLIC_URL; default: http://HOST:PORT)."
+    )
+    var publicURL: String? = environment["AUTHLOG_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
     @Flag(help: "Add a new signing key (it signs from now on; older keys still verify), then exit.")
     var rotateSigningKey = false
 
@@ -138,6 +144,17 @@ struct Authd: AsyncParsableCommand {
         }
         guard (0...60).contains(minPositionWait) else {
             return fail("--min-position-wait must be 0 to 60 seconds", code: 64)
+        }
+        let publicBase: PublicURL
+        if let publicURL {
+            guard let parsed = PublicURL(publicURL) else {
+                return fail(
+                    "--public-url \(publicURL) must be an http or https URL without a query, like https://auth.example.com",
+                    code: 64)
+            }
+            publicBase = parsed
+        } else {
+            publicBase = PublicURL(host: host, port: port)
         }
         var proxies: [AddressRange] = []
         for text in trustedProxy.map({ $0.trimmingCharacters(in: .whitespaces) }) where !text.isEmpty {
@@ -207,6 +224,7 @@ struct Authd: AsyncParsableCommand {
             configuration.idleTimeout = idleTimeout
             configuration.maximumConnections = maxConnections
             configuration.maximumConnectionsPerAddress = maxConnectionsPerAddress
+            configuration.publicURL = publicBase
             configuration.minimumPositionWait = .milliseconds(Int64((minPositionWait * 1_000).rounded()))
             server = AuthServer(
                 configuration: configuration, service: service, reads: UserQueries(storage.projection),

@@ -82,20 +82,31 @@ import Testing
     }
 
     /// Token refresh and reset confirmation each have their own per-address bucket: with
-    /// `--rate-limit 1` (one request, refilled after a minute) the second of either is 429 with
-    /// Retry-After, and exhausting both leaves logins alone. One request per bucket keeps the
-    /// test independent of how slow the machine is (a refill takes a whole minute).
+    /// `--rate-limit 1` (one request, refilled over a minute) the second of either is 429 with
+    /// Retry-After, and exhausting both leaves logins alone.
+    ///
+    /// A pair of calls judges the limit only when both fit in the minute the bucket takes to
+    /// refill: on a machine loaded by a parallel run the two calls were once more than a minute
+    /// apart, and the second rightly passed. Such a pair is tried again (the refilled token is
+    /// what its first call takes).
     @Test func refreshAndResetConfirmationAreRateLimitedPerAddress() async throws {
         let server = try RunningServer(arguments: ["--rate-limit", "1"])
         for (path, body) in [
             ("/v1/sessions/refresh", ["refresh_token": "not-a-token"]),
             ("/v1/password-resets/confirm", ["token": "not-a-token", "new_password": "a new passphrase"]),
         ] {
-            let first = try await server.call("POST", path, json: body)
-            #expect(first.status == 401 && first.code == "invalid_token", "\(path): \(first.status)")
-            let limited = try await server.call("POST", path, json: body)
-            #expect(limited.status == 429 && limited.code == "rate_limited", "\(path): \(limited.status)")
-            #expect(Int(limited.headers["retry-after"] ?? "") ?? 0 >= 1, "\(path): \(limited.headers)")
+            var judged = false
+            for _ in 0..<3 where !judged {
+                let start = Date()
+                let first = try await server.call("POST", path, json: body)
+                #expect(first.status == 401 && first.code == "invalid_token", "\(path): \(first.status)")
+                let limited = try await server.call("POST", path, json: body)
+                guard Date().timeIntervalSince(start) < 55 else { continue }
+                judged = true
+                #expect(limited.status == 429 && limited.code == "rate_limited", "\(path): \(limited.status)")
+                #expect(Int(limited.headers["retry-after"] ?? "") ?? 0 >= 1, "\(path): \(limited.headers)")
+            }
+            try #require(judged, "\(path): three pairs of calls each took more than the bucket's minute")
         }
         let login = try await server.call(
             "POST", "/v1/sessions", json: ["email": "nobody@example.com", "password": "whatever it is"])
