@@ -15,9 +15,10 @@ import Projections
 /// What authd stores and reads through, composed for one of two set-ups:
 /// - embedded (no `--log-url`): the log, the projections and the key store in the data
 ///   directory; commands read users from the projection, folded in the append's transaction;
-/// - a cluster node (`--log-url`): commands append to the shared log on PostgreSQL and read
-///   users by folding their stream from it; the data directory holds the node's copy of the
-///   log with its projection (``LogMirror``), which serves reads.
+/// - a cluster node (`--log-url`): commands append to the shared log on PostgreSQL; the data
+///   directory holds the node's copy of the log with its projection (``LogMirror``), which
+///   serves reads, and commands read a user from the copy's row and the stream's newer events
+///   in the shared log (``MirroredUserStates``).
 struct Storage {
     /// Where commands append.
     let log: any EventLog
@@ -121,7 +122,7 @@ struct Storage {
                 "following the shared log", metadata: ["log": "\(shared.location)", "position": "\(reached)"])
             return Storage(
                 log: shared, keys: keys, local: local, projection: projection,
-                states: FoldedUserStates(log: shared, keys: keys), progress: MirrorProgress(mirror),
+                states: MirroredUserStates(mirror: mirror), progress: MirrorProgress(mirror),
                 gauges: {
                     let commits = shared.groupCommitStatistics
                     var gauges = ServerGauges()
