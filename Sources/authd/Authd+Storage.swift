@@ -74,13 +74,25 @@ struct Storage {
         do {
             return try openClusterNode(
                 data: data, logURL: logURL, kek: kek, initialMapMib: initialMapMib, logger: logger)
-        } catch let failure as LogMirror.Failure {
+        } catch let failure where isUnusableCopy(failure) {
             let aside = try moveCopyAside(in: data)
             logger.error(
                 "moved this node's copy of the log aside; copying the shared log again",
                 metadata: ["reason": "\(failure)", "moved_to": "\(aside)"])
             return try openClusterNode(
                 data: data, logURL: logURL, kek: kek, initialMapMib: initialMapMib, logger: logger)
+        }
+    }
+
+    /// Whether `error`, met while opening a node, means its copy cannot serve and is to be
+    /// moved aside: the shared log does not continue it, or its files are not a readable log
+    /// (a copy written with deferred sync, on a file system that does not keep write order, may
+    /// be left so by a system crash).
+    static func isUnusableCopy(_ error: any Error) -> Bool {
+        if error is LogMirror.Failure { return true }
+        switch error as? EventLogError {
+        case .notAnLMDBEnvironment, .corrupt: return true
+        default: return false
         }
     }
 
@@ -103,7 +115,10 @@ struct Storage {
         let shared = try PostgresEventLog(url: logURL)
         let local: LMDBEventLog
         do {
-            local = try LMDBEventLog(directory: data, options: .init(initialMapSize: initialMapMib << 20))
+            // The copy is made again from the shared log if lost: its commits need not wait for
+            // the disk (see LogMirror).
+            local = try LMDBEventLog(
+                directory: data, options: .init(initialMapSize: initialMapMib << 20, deferredSync: true))
         } catch {
             shared.close()
             throw error
