@@ -75,12 +75,20 @@ import Testing
     @Test func aClientAddressIsLimitedAsForResetRequests() async throws {
         let authd = try AccountServer(arguments: ["--registration-rate-limit", "2"])
         let server = authd.server
+        // Two a minute: the bucket earns a request back every 30 s. Only three calls made within
+        // that are judged (on a loaded machine they may be further apart, and the third then
+        // rightly passes).
+        let started = Date()
         for index in 0..<2 {
             let reply = try await server.call(
                 "POST", "/v1/email-verifications", json: ["email": "user\(index)@example.com"])
             #expect(reply.status == 202)
         }
         let limited = try await server.call("POST", "/v1/email-verifications", json: ["email": "other@example.com"])
-        #expect(limited.status == 429 && limited.code == "rate_limited")
+        if Date().timeIntervalSince(started) < 30 {
+            #expect(limited.status == 429 && limited.code == "rate_limited")
+        } else {
+            #expect(limited.status == 202 || limited.status == 429)
+        }
     }
 }
