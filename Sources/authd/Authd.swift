@@ -6,6 +6,7 @@ import AuthService
 import DataProtection
 import EventLog
 import EventLogLMDB
+import EventSealing
 import Foundation
 import Hummingbird
 import KeyStorePostgres
@@ -103,6 +104,12 @@ struct Authd: AsyncParsableCommand {
             "The address clients reach authd at, used in links and discovery, e.g. https://auth.example.com ($AUTHLOG_PUBLIC_URL; default: http://HOST:PORT)."
     )
     var publicURL: String? = environment["AUTHLOG_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    @Option(help: "Seconds without an event before an event stream sends a heartbeat ($AUTHLOG_STREAM_HEARTBEAT).")
+    var streamHeartbeat = Double(environment["AUTHLOG_STREAM_HEARTBEAT"] ?? "") ?? 15
+    @Option(help: "Event streams open at once in all ($AUTHLOG_MAX_STREAMS).")
+    var maxStreams = Int(environment["AUTHLOG_MAX_STREAMS"] ?? "") ?? 256
+    @Option(help: "Event streams one client address may hold open ($AUTHLOG_MAX_STREAMS_PER_ADDRESS).")
+    var maxStreamsPerAddress = Int(environment["AUTHLOG_MAX_STREAMS_PER_ADDRESS"] ?? "") ?? 4
     @Flag(help: "Add a new signing key (it signs from now on; older keys still verify), then exit.")
     var rotateSigningKey = false
 
@@ -140,6 +147,11 @@ struct Authd: AsyncParsableCommand {
         else {
             return fail(
                 "rate limits, timeouts, connection caps, --hashing-wait and --initial-map-mib must be positive",
+                code: 64)
+        }
+        guard maxStreams > 0, maxStreamsPerAddress > 0, (0.01...3_600).contains(streamHeartbeat) else {
+            return fail(
+                "--max-streams and --max-streams-per-address must be positive, --stream-heartbeat 0.01 to 3600 seconds",
                 code: 64)
         }
         guard (0...60).contains(minPositionWait) else {
@@ -193,6 +205,7 @@ struct Authd: AsyncParsableCommand {
             pool.stop()
         }
         let server: AuthServer
+        let feed = SealedEventFeed(log: storage.local, keys: storage.keys)
         do {
             var rules = AuthPolicy()
             rules.rotationGrace = refreshGrace * 1_000_000
@@ -226,6 +239,9 @@ struct Authd: AsyncParsableCommand {
             configuration.maximumConnectionsPerAddress = maxConnectionsPerAddress
             configuration.publicURL = publicBase
             configuration.minimumPositionWait = .milliseconds(Int64((minPositionWait * 1_000).rounded()))
+            configuration.streamHeartbeat = .milliseconds(Int64((streamHeartbeat * 1_000).rounded()))
+            configuration.maximumStreams = maxStreams
+            configuration.maximumStreamsPerAddress = maxStreamsPerAddress
             server = AuthServer(
                 configuration: configuration, service: service, reads: UserQueries(storage.projection),
                 gauges: { [storage, pool] in
@@ -233,7 +249,7 @@ struct Authd: AsyncParsableCommand {
                     gauges.kdfQueueDepth = pool.queueDepth
                     return gauges
                 },
-                progress: storage.progress,
+                progress: storage.progress, feed: feed,
                 tokens: AccessTokenIssuer(issuer: issuer, audience: issuer, keys: storage.tokenKeys),
                 logger: logger)
         } catch {
