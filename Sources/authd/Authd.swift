@@ -13,6 +13,7 @@ import KeyStorePostgres
 import Logging
 import PasswordHashing
 import Projections
+import Webhooks
 
 @main
 struct Authd: AsyncParsableCommand {
@@ -110,6 +111,16 @@ struct Authd: AsyncParsableCommand {
     var maxStreams = Int(environment["AUTHLOG_MAX_STREAMS"] ?? "") ?? 256
     @Option(help: "Event streams one client address may hold open ($AUTHLOG_MAX_STREAMS_PER_ADDRESS).")
     var maxStreamsPerAddress = Int(environment["AUTHLOG_MAX_STREAMS_PER_ADDRESS"] ?? "") ?? 4
+    @Option(
+        help:
+            "Seconds before a failed webhook delivery is first retried; doubles up to 300 ($AUTHLOG_WEBHOOK_FIRST_RETRY)."
+    )
+    var webhookFirstRetry = Double(environment["AUTHLOG_WEBHOOK_FIRST_RETRY"] ?? "") ?? 1
+    @Option(
+        help:
+            "Seconds a webhook endpoint may fail without a success before it is disabled ($AUTHLOG_WEBHOOK_DISABLE_AFTER; 3 days)."
+    )
+    var webhookDisableAfter = Double(environment["AUTHLOG_WEBHOOK_DISABLE_AFTER"] ?? "") ?? 259_200
     @Flag(help: "Add a new signing key (it signs from now on; older keys still verify), then exit.")
     var rotateSigningKey = false
 
@@ -153,6 +164,10 @@ struct Authd: AsyncParsableCommand {
             return fail(
                 "--max-streams and --max-streams-per-address must be positive, --stream-heartbeat 0.01 to 3600 seconds",
                 code: 64)
+        }
+        guard (0.01...3_600).contains(webhookFirstRetry), webhookDisableAfter >= 1 else {
+            return fail(
+                "--webhook-first-retry must be 0.01 to 3600 seconds, --webhook-disable-after at least 1", code: 64)
         }
         guard (0...60).contains(minPositionWait) else {
             return fail("--min-position-wait must be 0 to 60 seconds", code: 64)
@@ -266,7 +281,17 @@ struct Authd: AsyncParsableCommand {
             }
         }
         defer { following?.cancel() }
+        // Webhooks: endpoints in DATA/webhooks, delivered from this node's copy of the log.
+        var hooks = WebhookDispatcher.Configuration()
+        hooks.firstRetry = .milliseconds(Int64((webhookFirstRetry * 1_000).rounded()))
+        hooks.disableAfter = .milliseconds(Int64((webhookDisableAfter * 1_000).rounded()))
+        let dispatcher = WebhookDispatcher(
+            store: WebhookStore(dataDirectory: data), feed: feed, configuration: hooks, logger: logger)
+        let delivering = Task { await dispatcher.run() }
+        defer { delivering.cancel() }
         try await server.application().runService()
+        delivering.cancel()
+        await delivering.value  // no delivery reads the log once it closes
         if let failure = storage.mirror?.stopped {
             return fail("stopped: \(failure)", code: 2)
         }
