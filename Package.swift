@@ -191,7 +191,7 @@ let package = Package(
             dependencies: [
                 "AuthDomain", "AuthService", "DataProtection", "EventLog", "EventLogLMDB", "EventLogPostgres",
                 "EventSealing", "KeyStorePostgres", "LogMirror", "PasswordHashing", "PostgresTestSupport",
-                "Projections",
+                "Projections", "ServiceTestSupport",
             ]),
         .testTarget(name: "AuthDomainTests", dependencies: ["AuthDomain", "EventLog"]),
         .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing", "CArgon2"]),
@@ -200,6 +200,10 @@ let package = Package(
         .testTarget(name: "LogExportTests", dependencies: ["LogExport", "authlog-fuzz", "TestSupport"]),
         // Helpers the black-box tests share: finding the built executables, running them.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // Histories of commands for tests of what folds them.
+        .target(
+            name: "ServiceTestSupport", dependencies: ["AuthDomain", "AuthService", "EventLog"],
+            path: "Tests/ServiceTestSupport"),
         // The throwaway PostgreSQL server the backend and cluster tests share: a database each.
         .target(
             name: "PostgresTestSupport",
@@ -223,7 +227,7 @@ let package = Package(
             name: "ProjectionsTests",
             dependencies: [
                 "Projections", "AuthService", "AuthDomain", "PasswordHashing", "DataProtection", "EventLog",
-                "EventLogLMDB", "EventSealing", "LMDB",
+                "EventLogLMDB", "EventSealing", "LMDB", "ServiceTestSupport",
             ]),
         .testTarget(
             name: "AuthServiceTests",
