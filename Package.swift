@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // C libraries from the system (Debian: liblmdb-dev, libssl-dev); module maps only.
@@ -100,12 +101,21 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]),
+        // Webhooks: endpoints and their delivery state in the data directory, Standard Webhooks
+        // signatures, and the dispatcher authd runs (AsyncHTTPClient, see docs/architecture.md).
+        .target(
+            name: "Webhooks",
+            dependencies: [
+                "AuthDomain", "COpenSSL", "DataProtection",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "authd",
             dependencies: [
                 "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLog", "EventLogLMDB",
                 "EventLogPostgres", "EventSealing", "KeyStorePostgres", "LogMirror", "PasswordHashing", "Projections",
-                .product(name: "Logging", package: "swift-log"),
+                "Webhooks", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
@@ -116,7 +126,7 @@ let package = Package(
             dependencies: [
                 "EventLog", "EventLogLMDB", "EventSealing", "AuthDomain", "AuthService", "DataProtection",
                 "PasswordHashing", "Projections", "Signatures", "LogExport", "EventLogPostgres", "KeyStorePostgres",
-                "LogMirror",
+                "LogMirror", "Webhooks", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/authctl"

@@ -66,6 +66,7 @@ extension AuthServer {
             do {
                 response = try await receipt.collecting { try await handler(request, context) }
             } catch {
+                if receipt.position != nil { self.commits.notify() }  // a rejection that recorded an event
                 var problem = Problem.from(error)
                 guard let position = receipt.position, problem.status != .internalServerError,
                     problem.code != "invalid_credentials"
@@ -77,6 +78,7 @@ extension AuthServer {
                 _ = try? await self.progress.waitForPosition(position, timeout: self.configuration.minimumPositionWait)
                 response.headers[.authlogPosition] = String(position)
             }
+            self.commits.notify()
             return response
         }
     }

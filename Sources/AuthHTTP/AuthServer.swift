@@ -89,6 +89,11 @@ public final class AuthServer: Sendable {
         /// The address clients reach authd at: the base of every link authd hands out (mail,
         /// discovery). By default `http://host:port`.
         public var publicURL = PublicURL(host: "127.0.0.1", port: 8080)
+        /// Event streams (`/v1/events/stream`): the longest silence before a heartbeat, and how
+        /// many may be open in all and from one client address (503 beyond).
+        public var streamHeartbeat = Duration.seconds(15)
+        public var maximumStreams = 256
+        public var maximumStreamsPerAddress = 4
         public init() {}
     }
 
@@ -103,6 +108,11 @@ public final class AuthServer: Sendable {
     let gauges: @Sendable () -> ServerGauges
     /// How far the read model has folded the log, and the wait for it (read-your-writes).
     let progress: any ReadModelProgress
+    /// The log as a feed (`/v1/events`), read where the read model is; `nil`: those routes 404.
+    let feed: (any EventFeed)?
+    /// Notified after every write this server makes: wakes event streams.
+    public let commits = CommitSignal()
+    let streams: StreamSlots
     let tokens: AccessTokenIssuer
     let verified = VerifiedTokenCache(capacity: 100_000)
     /// Per client address and route group: login, refresh, reset confirmation.
@@ -123,13 +133,17 @@ public final class AuthServer: Sendable {
     public init(
         configuration: Configuration, service: AuthService, reads: any UserReads,
         gauges: @escaping @Sendable () -> ServerGauges = { ServerGauges() },
-        progress: (any ReadModelProgress)? = nil, tokens: AccessTokenIssuer, logger: Logger
+        progress: (any ReadModelProgress)? = nil, feed: (any EventFeed)? = nil, tokens: AccessTokenIssuer,
+        logger: Logger
     ) {
         self.configuration = configuration
         self.service = service
         self.reads = reads
         self.gauges = gauges
         self.progress = progress ?? PolledCheckpoint(reads: reads)
+        self.feed = feed
+        self.streams = StreamSlots(
+            total: configuration.maximumStreams, perAddress: configuration.maximumStreamsPerAddress)
         self.tokens = tokens
         self.limiter = RateLimiter(capacity: configuration.rateLimitPerMinute, period: 60)
         self.registrations = RateLimiter(capacity: configuration.registrationRateLimitPerMinute, period: 60)
@@ -155,6 +169,7 @@ public final class AuthServer: Sendable {
         addPasswordChangeRoutes(to: router)
         addVerificationRequestRoutes(to: router)
         addEmailChangeRoutes(to: router)
+        addEventRoutes(to: router)
         self.on(router, .get, "/.well-known/jwks.json") { _, _ in try self.json(self.tokens.keys.jwks) }
         self.on(router, .get, "/healthz") { _, _ in try self.json(["status": "ok"]) }
         if configuration.metricsPort == nil {

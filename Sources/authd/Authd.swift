@@ -6,12 +6,14 @@ import AuthService
 import DataProtection
 import EventLog
 import EventLogLMDB
+import EventSealing
 import Foundation
 import Hummingbird
 import KeyStorePostgres
 import Logging
 import PasswordHashing
 import Projections
+import Webhooks
 
 @main
 struct Authd: AsyncParsableCommand {
@@ -103,6 +105,22 @@ struct Authd: AsyncParsableCommand {
             "The address clients reach authd at, used in links and discovery, e.g. https://auth.example.com ($AUTHLOG_PUBLIC_URL; default: http://HOST:PORT)."
     )
     var publicURL: String? = environment["AUTHLOG_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    @Option(help: "Seconds without an event before an event stream sends a heartbeat ($AUTHLOG_STREAM_HEARTBEAT).")
+    var streamHeartbeat = Double(environment["AUTHLOG_STREAM_HEARTBEAT"] ?? "") ?? 15
+    @Option(help: "Event streams open at once in all ($AUTHLOG_MAX_STREAMS).")
+    var maxStreams = Int(environment["AUTHLOG_MAX_STREAMS"] ?? "") ?? 256
+    @Option(help: "Event streams one client address may hold open ($AUTHLOG_MAX_STREAMS_PER_ADDRESS).")
+    var maxStreamsPerAddress = Int(environment["AUTHLOG_MAX_STREAMS_PER_ADDRESS"] ?? "") ?? 4
+    @Option(
+        help:
+            "Seconds before a failed webhook delivery is first retried; doubles up to 300 ($AUTHLOG_WEBHOOK_FIRST_RETRY)."
+    )
+    var webhookFirstRetry = Double(environment["AUTHLOG_WEBHOOK_FIRST_RETRY"] ?? "") ?? 1
+    @Option(
+        help:
+            "Seconds a webhook endpoint may fail without a success before it is disabled ($AUTHLOG_WEBHOOK_DISABLE_AFTER; 3 days)."
+    )
+    var webhookDisableAfter = Double(environment["AUTHLOG_WEBHOOK_DISABLE_AFTER"] ?? "") ?? 259_200
     @Flag(help: "Add a new signing key (it signs from now on; older keys still verify), then exit.")
     var rotateSigningKey = false
 
@@ -141,6 +159,15 @@ struct Authd: AsyncParsableCommand {
             return fail(
                 "rate limits, timeouts, connection caps, --hashing-wait and --initial-map-mib must be positive",
                 code: 64)
+        }
+        guard maxStreams > 0, maxStreamsPerAddress > 0, (0.01...3_600).contains(streamHeartbeat) else {
+            return fail(
+                "--max-streams and --max-streams-per-address must be positive, --stream-heartbeat 0.01 to 3600 seconds",
+                code: 64)
+        }
+        guard (0.01...3_600).contains(webhookFirstRetry), webhookDisableAfter >= 1 else {
+            return fail(
+                "--webhook-first-retry must be 0.01 to 3600 seconds, --webhook-disable-after at least 1", code: 64)
         }
         guard (0...60).contains(minPositionWait) else {
             return fail("--min-position-wait must be 0 to 60 seconds", code: 64)
@@ -193,6 +220,7 @@ struct Authd: AsyncParsableCommand {
             pool.stop()
         }
         let server: AuthServer
+        let feed = SealedEventFeed(log: storage.local, keys: storage.keys)
         do {
             var rules = AuthPolicy()
             rules.rotationGrace = refreshGrace * 1_000_000
@@ -226,6 +254,9 @@ struct Authd: AsyncParsableCommand {
             configuration.maximumConnectionsPerAddress = maxConnectionsPerAddress
             configuration.publicURL = publicBase
             configuration.minimumPositionWait = .milliseconds(Int64((minPositionWait * 1_000).rounded()))
+            configuration.streamHeartbeat = .milliseconds(Int64((streamHeartbeat * 1_000).rounded()))
+            configuration.maximumStreams = maxStreams
+            configuration.maximumStreamsPerAddress = maxStreamsPerAddress
             server = AuthServer(
                 configuration: configuration, service: service, reads: UserQueries(storage.projection),
                 gauges: { [storage, pool] in
@@ -233,7 +264,7 @@ struct Authd: AsyncParsableCommand {
                     gauges.kdfQueueDepth = pool.queueDepth
                     return gauges
                 },
-                progress: storage.progress,
+                progress: storage.progress, feed: feed,
                 tokens: AccessTokenIssuer(issuer: issuer, audience: issuer, keys: storage.tokenKeys),
                 logger: logger)
         } catch {
@@ -250,7 +281,17 @@ struct Authd: AsyncParsableCommand {
             }
         }
         defer { following?.cancel() }
+        // Webhooks: endpoints in DATA/webhooks, delivered from this node's copy of the log.
+        var hooks = WebhookDispatcher.Configuration()
+        hooks.firstRetry = .milliseconds(Int64((webhookFirstRetry * 1_000).rounded()))
+        hooks.disableAfter = .milliseconds(Int64((webhookDisableAfter * 1_000).rounded()))
+        let dispatcher = WebhookDispatcher(
+            store: WebhookStore(dataDirectory: data), feed: feed, configuration: hooks, logger: logger)
+        let delivering = Task { await dispatcher.run() }
+        defer { delivering.cancel() }
         try await server.application().runService()
+        delivering.cancel()
+        await delivering.value  // no delivery reads the log once it closes
         if let failure = storage.mirror?.stopped {
             return fail("stopped: \(failure)", code: 2)
         }

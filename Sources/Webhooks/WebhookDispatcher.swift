@@ -1,0 +1,192 @@
+import AsyncHTTPClient
+import AuthDomain
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Delivers the log's events to every webhook endpoint in `DATA/webhooks/`, from the feed
+/// authd serves (public fields only).
+///
+/// Rules:
+/// - Endpoints added or removed by `authctl webhooks` take effect within
+///   ``Configuration/reloadInterval``, without a restart.
+/// - Each endpoint gets its events one at a time, in log order (so in order per user), each
+///   posted until the receiver answers 2xx: at least once. After each acknowledgement the
+///   endpoint's checkpoint (``WebhookState``) is written durably, so a restart repeats at most
+///   the one event in flight and loses none.
+/// - A failure (no answer within ``Configuration/requestTimeout``, a connection error, a
+///   status other than 2xx) is retried after ``Configuration/firstRetry``, doubling up to
+///   ``Configuration/longestRetry``. An endpoint failing without a success for
+///   ``Configuration/disableAfter`` is disabled: marked in its state, sent nothing more.
+/// - Signed by ``WebhookSignature`` with the endpoint's secret; the secret and bodies are never logged.
+public final class WebhookDispatcher: Sendable {
+    public struct Configuration: Sendable {
+        public var reloadInterval = Duration.seconds(1)
+        /// How often an endpoint that is up to date looks at the log again.
+        public var pollInterval = Duration.milliseconds(100)
+        public var requestTimeout = Duration.seconds(10)
+        public var firstRetry = Duration.seconds(1)
+        public var longestRetry = Duration.seconds(300)
+        /// Three days, as Standard Webhooks' reference services retry for.
+        public var disableAfter = Duration.seconds(3 * 24 * 3_600)
+        public init() {}
+    }
+
+    let store: WebhookStore
+    let feed: any EventFeed
+    let configuration: Configuration
+    let logger: Logger
+    let client: HTTPClient
+
+    public init(store: WebhookStore, feed: any EventFeed, configuration: Configuration, logger: Logger) {
+        self.store = store
+        self.feed = feed
+        self.configuration = configuration
+        self.logger = logger
+        self.client = HTTPClient(eventLoopGroupProvider: .singleton)
+    }
+
+    /// Runs until the task is cancelled, then shuts the HTTP client down.
+    public func run() async {
+        var running: [String: (endpoint: WebhookEndpoint, task: Task<Void, Never>)] = [:]
+        while !Task.isCancelled {
+            do {
+                let endpoints = try store.endpoints()
+                let ids = Set(endpoints.map(\.id))
+                for (id, entry) in running where !ids.contains(id) || entry.task.isCancelled {
+                    entry.task.cancel()
+                    running[id] = nil
+                }
+                for endpoint in endpoints where running[endpoint.id] == nil {
+                    running[endpoint.id] = (endpoint, Task { await self.deliver(to: endpoint) })
+                }
+            } catch {
+                logger.error("cannot read the webhook endpoints", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: configuration.reloadInterval)
+        }
+        for entry in running.values { entry.task.cancel() }
+        for entry in running.values { await entry.task.value }
+        try? await client.shutdown()
+    }
+
+    /// Delivers to one endpoint until it is removed (cancelled) or disabled.
+    func deliver(to endpoint: WebhookEndpoint) async {
+        guard let key = WebhookSignature.secretBytes(endpoint.secret) else {
+            logger.error(
+                "webhook endpoint has an unusable secret; not delivering", metadata: ["endpoint": "\(endpoint.id)"])
+            return
+        }
+        var state: WebhookState
+        do {
+            if let saved = try store.state(of: endpoint.id) {
+                state = saved
+            } else {
+                state = WebhookState(checkpoint: try endpoint.startAfter ?? feed.head())
+                try store.save(state, of: endpoint.id)
+            }
+        } catch {
+            logger.error(
+                "cannot read a webhook's state", metadata: ["endpoint": "\(endpoint.id)", "error": "\(error)"])
+            return
+        }
+        while !Task.isCancelled, state.disabledAt == nil {
+            do {
+                let events = try feed.events(after: state.checkpoint, limit: 100, personal: false)
+                if events.isEmpty {
+                    try? await Task.sleep(for: configuration.pollInterval)
+                    continue
+                }
+                for event in events {
+                    if endpoint.accepts(event.type) {
+                        guard try await post(event, to: endpoint, key: key, state: &state) else { return }
+                    }
+                    state.checkpoint = event.position
+                    if endpoint.accepts(event.type) { try store.save(state, of: endpoint.id) }
+                }
+                try store.save(state, of: endpoint.id)
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.error("webhook delivery stopped", metadata: ["endpoint": "\(endpoint.id)", "error": "\(error)"])
+                try? await Task.sleep(for: configuration.firstRetry)
+            }
+        }
+    }
+
+    /// Posts one event until it is acknowledged (true), the endpoint is disabled (false), or
+    /// the task is cancelled (throws).
+    func post(_ event: FeedEvent, to endpoint: WebhookEndpoint, key: [UInt8], state: inout WebhookState)
+        async throws -> Bool
+    {
+        let message = try Self.message(for: event)
+        var pause = configuration.firstRetry
+        while true {
+            try Task.checkCancellation()
+            let outcome = await send(message, id: "msg_\(event.position)", to: endpoint.url, key: key)
+            if outcome == nil {
+                if state.failingSince != nil || state.lastError != nil {
+                    state.failingSince = nil
+                    state.lastError = nil
+                    try store.save(state, of: endpoint.id)
+                }
+                return true
+            }
+            let now = Date()
+            let since = state.failingSince.flatMap { ISO8601DateFormatter().date(from: $0) } ?? now
+            state.failingSince = ISO8601DateFormatter().string(from: since)
+            state.lastError = outcome
+            let failingFor = now.timeIntervalSince(since)
+            if failingFor >= Double(configuration.disableAfter.components.seconds) {
+                state.disabledAt = ISO8601DateFormatter().string(from: now)
+                try store.save(state, of: endpoint.id)
+                logger.warning(
+                    "webhook endpoint disabled: failing too long",
+                    metadata: ["endpoint": "\(endpoint.id)", "failing_since": "\(state.failingSince ?? "")"])
+                return false
+            }
+            try store.save(state, of: endpoint.id)
+            logger.notice(
+                "webhook delivery failed; retrying",
+                metadata: ["endpoint": "\(endpoint.id)", "position": "\(event.position)", "error": "\(outcome ?? "")"])
+            try await Task.sleep(for: pause)
+            pause = min(pause * 2, configuration.longestRetry)
+        }
+    }
+
+    /// The Standard Webhooks body: type, timestamp and the feed's event as data.
+    static func message(for event: FeedEvent) throws -> [UInt8] {
+        Array("{\"data\":".utf8) + (try event.jsonBytes())
+            + Array(",\"timestamp\":\"\(event.recordedAt.description)\",\"type\":\"\(event.type)\"}".utf8)
+    }
+
+    /// Posts one signed message; `nil` when the receiver answered 2xx, else what went wrong.
+    func send(_ body: [UInt8], id: String, to url: String, key: [UInt8]) async -> String? {
+        await Self.send(body, id: id, to: url, key: key, client: client, timeout: configuration.requestTimeout)
+    }
+
+    /// Posts one signed message with `client` (also what `authctl webhooks test` sends).
+    public static func send(
+        _ body: [UInt8], id: String, to url: String, key: [UInt8], client: HTTPClient, timeout: Duration
+    ) async -> String? {
+        let timestamp = Int64(Date().timeIntervalSince1970)
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        request.headers.add(name: "user-agent", value: "authlog-webhooks")
+        request.headers.add(name: "webhook-id", value: id)
+        request.headers.add(name: "webhook-timestamp", value: String(timestamp))
+        request.headers.add(
+            name: "webhook-signature", value: WebhookSignature.sign(id: id, timestamp: timestamp, body: body, key: key))
+        request.body = .bytes(ByteBuffer(bytes: body))
+        do {
+            let seconds = max(1, timeout.components.seconds)
+            let response = try await client.execute(request, timeout: .seconds(seconds))
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            return (200..<300).contains(Int(response.status.code)) ? nil : "HTTP \(response.status.code)"
+        } catch {
+            return "\(type(of: error))"
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import DataProtection
+import Foundation
+
+/// The webhook endpoints and their delivery state in `DATA/webhooks/`: a 0700 directory with
+/// `ID.json` (the endpoint, with its secret: 0600 from its first byte, written by authctl
+/// only) and `ID.state` (``WebhookState``: 0600, written by authd only). Every file is
+/// written to a temporary name, synced and renamed, so a reader sees it whole or not at all.
+public struct WebhookStore: Sendable {
+    public let directory: String
+
+    public init(dataDirectory: String) {
+        directory = dataDirectory + "/webhooks"
+    }
+
+    public enum StoreError: Error, CustomStringConvertible {
+        case invalidURL(String)
+        case unknownEventType(String)
+        case noSuchEndpoint(String)
+        case unreadable(String)
+
+        public var description: String {
+            switch self {
+            case .invalidURL(let url): return "\(url) is not an http or https URL with a host"
+            case .unknownEventType(let type): return "unknown event type \(type) (see docs/events.md, or *)"
+            case .noSuchEndpoint(let id): return "no webhook endpoint \(id)"
+            case .unreadable(let detail): return detail
+            }
+        }
+    }
+
+    /// Adds an endpoint; `knownTypes` are the event types that exist.
+    public func add(url: String, events: [String], knownTypes: Set<String>, startAfter: UInt64?) throws
+        -> WebhookEndpoint
+    {
+        guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""),
+            parsed.host?.isEmpty == false
+        else { throw StoreError.invalidURL(url) }
+        guard !events.isEmpty else { throw StoreError.unknownEventType("(none given)") }
+        for type in events where type != "*" && !knownTypes.contains(type) { throw StoreError.unknownEventType(type) }
+        var generator = SystemRandomNumberGenerator()
+        let id =
+            "ep_"
+            + (0..<12).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }
+            .joined()
+        let endpoint = WebhookEndpoint(
+            id: id, url: url, events: events, secret: WebhookSignature.newSecret(), startAfter: startAfter,
+            createdAt: ISO8601DateFormatter().string(from: Date()))
+        try SecretFile.makeDirectory(directory)
+        try write(try Self.encoder.encode(endpoint), to: path(id, "json"))
+        return endpoint
+    }
+
+    /// Every endpoint, by id.
+    public func endpoints() throws -> [WebhookEndpoint] {
+        guard FileManager.default.fileExists(atPath: directory) else { return [] }
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        return try names.filter { $0.hasPrefix("ep_") && $0.hasSuffix(".json") }.sorted().compactMap {
+            name -> WebhookEndpoint? in
+            // Removed between the listing and the read: gone.
+            guard let data = FileManager.default.contents(atPath: directory + "/" + name) else { return nil }
+            do { return try JSONDecoder().decode(WebhookEndpoint.self, from: data) } catch {
+                throw StoreError.unreadable("\(directory)/\(name) is not an endpoint: \(error)")
+            }
+        }
+    }
+
+    public func endpoint(_ id: String) throws -> WebhookEndpoint {
+        guard let found = try endpoints().first(where: { $0.id == id }) else { throw StoreError.noSuchEndpoint(id) }
+        return found
+    }
+
+    /// Removes an endpoint and its state; deliveries to it stop.
+    public func remove(_ id: String) throws {
+        guard Self.isID(id), unlink(path(id, "json")) == 0 else { throw StoreError.noSuchEndpoint(id) }
+        _ = unlink(path(id, "state"))
+    }
+
+    public func state(of id: String) throws -> WebhookState? {
+        guard Self.isID(id), let data = FileManager.default.contents(atPath: path(id, "state")) else { return nil }
+        return try JSONDecoder().decode(WebhookState.self, from: data)
+    }
+
+    /// Writes the endpoint's delivery state durably (synced, then renamed into place).
+    public func save(_ state: WebhookState, of id: String) throws {
+        guard Self.isID(id) else { throw StoreError.noSuchEndpoint(id) }
+        try write(try Self.encoder.encode(state), to: path(id, "state"))
+    }
+
+    func path(_ id: String, _ suffix: String) -> String { "\(directory)/\(id).\(suffix)" }
+
+    static func isID(_ id: String) -> Bool {
+        id.count == 27 && id.hasPrefix("ep_") && id.dropFirst(3).allSatisfy { $0.isHexDigit && !$0.isUppercase }
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    /// Creates a temporary 0600 file beside `path`, syncs it and renames it over `path`.
+    func write(_ data: Data, to path: String) throws {
+        let temporary = path + ".tmp-" + UUID().uuidString
+        try SecretFile.create(temporary, contents: [UInt8](data))
+        guard rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw StoreError.unreadable("cannot rename \(temporary) to \(path): errno \(errno)")
+        }
+        let descriptor = open(directory, O_RDONLY | O_DIRECTORY)
+        if descriptor >= 0 {
+            _ = fsync(descriptor)
+            _ = close(descriptor)
+        }
+    }
+}
