@@ -23,6 +23,7 @@ let package = Package(
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // A thin, typed Swift layer over LMDB: environments, ~Copyable transactions, cursors.
         .target(name: "LMDB", dependencies: ["CLMDB"]),
@@ -86,6 +87,12 @@ let package = Package(
                 "AuthDomain", "PasswordHashing", "DataProtection", "EventLog", "EventSealing",
             ]),
 
+        // Mail delivery: the outbox (the Maildir) sent over SMTP with libcurl, retried, given up
+        // into `failed/`.
+        .target(
+            name: "MailDelivery",
+            dependencies: ["AuthService", "CCurl", .product(name: "Logging", package: "swift-log")]),
+
         // Request bodies as strict, flat JSON objects (no Hummingbird here, so a fuzzer can link it).
         .target(name: "RequestJSON"),
         // The HTTP service: routes, problem+json errors, access tokens, limits, metrics. No storage
@@ -104,7 +111,8 @@ let package = Package(
             name: "authd",
             dependencies: [
                 "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLog", "EventLogLMDB",
-                "EventLogPostgres", "EventSealing", "KeyStorePostgres", "LogMirror", "PasswordHashing", "Projections",
+                "EventLogPostgres", "EventSealing", "KeyStorePostgres", "LogMirror", "MailDelivery", "PasswordHashing",
+                "Projections",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -198,7 +206,7 @@ let package = Package(
             dependencies: [
                 "authd", "authctl", "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection",
                 "EventLog", "EventLogLMDB", "EventLogPostgres", "EventSealing", "KeyStorePostgres", "LMDB",
-                "PostgresTestSupport",
+                "MailDelivery", "PostgresTestSupport",
                 "TestSupport", "RequestJSON",
                 "PasswordHashing", "Projections", .product(name: "Hummingbird", package: "hummingbird"),
             ]),

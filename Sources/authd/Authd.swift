@@ -10,6 +10,7 @@ import Foundation
 import Hummingbird
 import KeyStorePostgres
 import Logging
+import MailDelivery
 import PasswordHashing
 import Projections
 
@@ -103,6 +104,7 @@ struct Authd: AsyncParsableCommand {
             "The address clients reach authd at, used in links and discovery, e.g. https://auth.example.com ($AUTHLOG_PUBLIC_URL; default: http://HOST:PORT)."
     )
     var publicURL: String? = environment["AUTHLOG_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    @OptionGroup(title: "Mail") var mail: MailOptions
     @Flag(help: "Add a new signing key (it signs from now on; older keys still verify), then exit.")
     var rotateSigningKey = false
 
@@ -156,6 +158,8 @@ struct Authd: AsyncParsableCommand {
         } else {
             publicBase = PublicURL(host: host, port: port)
         }
+        let smtp: SMTPSettings?
+        do { smtp = try mail.smtpSettings() } catch { return fail("\(error)", code: 64) }
         var proxies: [AddressRange] = []
         for text in trustedProxy.map({ $0.trimmingCharacters(in: .whitespaces) }) where !text.isEmpty {
             guard let range = AddressRange(text) else {
@@ -193,7 +197,10 @@ struct Authd: AsyncParsableCommand {
             pool.stop()
         }
         let server: AuthServer
+        let delivery: DeliveryWorker?
         do {
+            let outbox: MaildirMailer
+            (outbox, delivery) = try mail.outbox(data: data, smtp: smtp, logger: logger)
             var rules = AuthPolicy()
             rules.rotationGrace = refreshGrace * 1_000_000
             let hasher: any PasswordHasher = passwordHash == "scrypt" ? ScryptHasher() : Argon2idHasher()
@@ -203,7 +210,7 @@ struct Authd: AsyncParsableCommand {
                     passwordPolicy: try PasswordPolicy(minimumLength: minPasswordLength),
                     hashing: PasswordHashing(current: hasher),
                     rules: rules),
-                pool: pool, mailer: try MaildirMailer(directory: data + "/maildir"),
+                pool: pool, mailer: outbox,
                 states: storage.states
             )
             var configuration = AuthServer.Configuration()
@@ -231,6 +238,7 @@ struct Authd: AsyncParsableCommand {
                 gauges: { [storage, pool] in
                     var gauges = storage.gauges()
                     gauges.kdfQueueDepth = pool.queueDepth
+                    gauges.addMail(outbox, delivery)
                     return gauges
                 },
                 progress: storage.progress,
@@ -239,6 +247,9 @@ struct Authd: AsyncParsableCommand {
         } catch {
             return fail("\(error)", code: 2)
         }
+        // Each node delivers what its own outbox holds, starting with what waited already.
+        do { try delivery?.start() } catch { return fail("\(error)", code: 2) }
+        defer { delivery?.stop() }
         logger.info("authd listening", metadata: ["host": "\(host)", "port": "\(port)", "data": "\(data)"])
         // A cluster node copies the shared log into its read model for as long as it serves.
         // A node whose copy the shared log stops continuing stops serving: started again, it
