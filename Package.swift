@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // C libraries from the system (Debian: liblmdb-dev, libssl-dev); module maps only.
@@ -85,6 +86,7 @@ let package = Package(
             name: "AuthService",
             dependencies: [
                 "AuthDomain", "PasswordHashing", "DataProtection", "EventLog", "EventSealing",
+                .product(name: "Mustache", package: "swift-mustache"),
             ]),
 
         // Mail delivery: the outbox (the Maildir) sent over SMTP with libcurl, retried, given up

@@ -144,6 +144,7 @@ public final class AuthServer: Sendable {
         addSessionRoutes(to: router)
         addUserRoutes(to: router)
         addAdministrationRoutes(to: router)
+        addMailPages(to: router)
         self.on(router, .get, "/.well-known/jwks.json") { _, _ in try self.json(self.tokens.keys.jwks) }
         self.on(router, .get, "/healthz") { _, _ in try self.json(["status": "ok"]) }
         if configuration.metricsPort == nil {

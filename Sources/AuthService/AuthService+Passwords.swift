@@ -12,17 +12,7 @@ extension AuthService {
         let before = try load(id)
         let user = try await execute(on: id, actor: .anonymous, correlationID: correlationID) { _ in command }
         guard user.version > before.version else { return }  // deleted: nothing issued
-        try await mailer.send(
-            MailMessage(
-                to: user.email, subject: "Reset your password",
-                body: """
-                    Someone asked to reset the password of this account. If it was you, use this token \
-                    within \(configuration.rules.resetTokenLifetime / 60_000_000) minutes; it works once:
-
-                    \(token.text)
-
-                    If it was not you, ignore this message: your password stays as it is.
-                    """, user: id))
+        try await mailReset(token, to: user)
     }
 
     /// Sets a new password with a reset token; ends every session of the user.

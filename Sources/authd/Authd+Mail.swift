@@ -40,6 +40,22 @@ struct MailOptions: ParsableArguments {
             "Seconds a message is retried after a temporary failure before it moves to failed/ ($AUTHLOG_MAIL_RETRY_FOR)."
     )
     var mailRetryFor = Double(environment["AUTHLOG_MAIL_RETRY_FOR"] ?? "") ?? 86_400
+    @Option(
+        name: .customLong("templates"),
+        help: ArgumentHelp(
+            "A directory of Mustache templates (KIND.subject|txt|html.mustache) replacing the built-in ones ($AUTHLOG_TEMPLATES).",
+            valueName: "dir"))
+    var templatesDirectory: String? = environment["AUTHLOG_TEMPLATES"].flatMap { $0.isEmpty ? nil : $0 }
+
+    /// The mail templates: the built-in ones, each replaced by its file in `--templates`.
+    func templates() throws -> MailTemplates {
+        guard let templatesDirectory else { return .builtIn }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: templatesDirectory, isDirectory: &isDirectory),
+            isDirectory.boolValue
+        else { throw ValidationError("--templates \(templatesDirectory) is not a directory") }
+        do { return try MailTemplates(directory: templatesDirectory) } catch { throw ValidationError("\(error)") }
+    }
 
     /// The SMTP settings, or nil without `--smtp-url`; throws a one-line reason (no password).
     func smtpSettings() throws -> SMTPSettings? {

@@ -159,7 +159,11 @@ struct Authd: AsyncParsableCommand {
             publicBase = PublicURL(host: host, port: port)
         }
         let smtp: SMTPSettings?
-        do { smtp = try mail.smtpSettings() } catch { return fail("\(error)", code: 64) }
+        let templates: MailTemplates
+        do {
+            smtp = try mail.smtpSettings()
+            templates = try mail.templates()
+        } catch { return fail("\(error)", code: 64) }
         var proxies: [AddressRange] = []
         for text in trustedProxy.map({ $0.trimmingCharacters(in: .whitespaces) }) where !text.isEmpty {
             guard let range = AddressRange(text) else {
@@ -204,12 +208,15 @@ struct Authd: AsyncParsableCommand {
             var rules = AuthPolicy()
             rules.rotationGrace = refreshGrace * 1_000_000
             let hasher: any PasswordHasher = passwordHash == "scrypt" ? ScryptHasher() : Argon2idHasher()
+            var settings = AuthService.Configuration(
+                passwordPolicy: try PasswordPolicy(minimumLength: minPasswordLength),
+                hashing: PasswordHashing(current: hasher),
+                rules: rules)
+            settings.templates = templates
+            settings.publicURL = publicBase
             let service = try AuthService(
                 log: storage.log, keys: storage.keys,
-                configuration: .init(
-                    passwordPolicy: try PasswordPolicy(minimumLength: minPasswordLength),
-                    hashing: PasswordHashing(current: hasher),
-                    rules: rules),
+                configuration: settings,
                 pool: pool, mailer: outbox,
                 states: storage.states
             )

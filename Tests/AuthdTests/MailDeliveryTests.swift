@@ -46,9 +46,13 @@ import Testing
         let changed = try await server.call(
             "POST", "/v1/password-resets/confirm", json: ["token": reset, "new_password": "a brand new passphrase"])
         #expect(changed.status == 204)
+        // The reset changed the password: the holder hears of it.
+        #expect(try await eventually { sink.messages().count == 3 })
+        let notice = sink.messages()[2]
+        #expect(notice.contains("Subject: Your password was changed\r\n") && tokens(in: notice).isEmpty)
         #expect(try await eventually { waiting(server).isEmpty })
         let page = try await metrics(server)
-        #expect(metric("authlog_mail_delivered_total", in: page) == 2)
+        #expect(metric("authlog_mail_delivered_total", in: page) == 3)
         #expect(metric("authlog_mail_queued", in: page) == 0)
         #expect(metric("authlog_mail_failed", in: page) == 0)
     }

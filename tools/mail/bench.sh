@@ -5,11 +5,16 @@
 # first message's arrival at the server to the last's (authd's start is left out).
 #
 #   tools/mail/bench.sh [COUNT]      (default 2000; release build)
+#   MAIL_BENCH_AUTHD=.build/debug/authd tools/mail/bench.sh [COUNT]   (that binary instead)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 count="${1:-2000}"
 python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install -q aiosmtpd
-swift build -c release --product authd >/dev/null
+authd_binary="${MAIL_BENCH_AUTHD:-}"
+if [ -z "$authd_binary" ]; then
+    swift build -c release --product authd >/dev/null
+    authd_binary=.build/release/authd
+fi
 work="$(mktemp -d)"
 trap 'kill $sink $authd 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 sink=""; authd=""
@@ -36,7 +41,7 @@ python3 tools/mail/smtp-sink.py --dir "$work/received" >"$work/sink.out" 2>&1 &
 sink=$!
 until grep -q listening "$work/sink.out" 2>/dev/null; do sleep 0.1; done
 port="$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/sink.out")"
-.build/release/authd --data "$work/data" --port 0 --smtp-url "smtp://127.0.0.1:$port" \
+"$authd_binary" --data "$work/data" --port 0 --smtp-url "smtp://127.0.0.1:$port" \
     --mail-from "Authlog <no-reply@example.com>" >"$work/authd.out" 2>&1 &
 authd=$!
 deadline=$((SECONDS + 600))
