@@ -186,6 +186,13 @@ let package = Package(
                 "PostgresTestSupport", "Signatures", "TestSupport", "authctl",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]),
+        .testTarget(
+            name: "LogMirrorTests",
+            dependencies: [
+                "AuthDomain", "AuthService", "DataProtection", "EventLog", "EventLogLMDB", "EventLogPostgres",
+                "EventSealing", "KeyStorePostgres", "LogMirror", "PasswordHashing", "PostgresTestSupport",
+                "Projections", "ServiceTestSupport",
+            ]),
         .testTarget(name: "AuthDomainTests", dependencies: ["AuthDomain", "EventLog"]),
         .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing", "CArgon2"]),
         .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection", "COpenSSL"]),
@@ -193,6 +200,10 @@ let package = Package(
         .testTarget(name: "LogExportTests", dependencies: ["LogExport", "authlog-fuzz", "TestSupport"]),
         // Helpers the black-box tests share: finding the built executables, running them.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // Histories of commands for tests of what folds them.
+        .target(
+            name: "ServiceTestSupport", dependencies: ["AuthDomain", "AuthService", "EventLog"],
+            path: "Tests/ServiceTestSupport"),
         // The throwaway PostgreSQL server the backend and cluster tests share: a database each.
         .target(
             name: "PostgresTestSupport",
@@ -216,7 +227,7 @@ let package = Package(
             name: "ProjectionsTests",
             dependencies: [
                 "Projections", "AuthService", "AuthDomain", "PasswordHashing", "DataProtection", "EventLog",
-                "EventLogLMDB", "EventSealing", "LMDB",
+                "EventLogLMDB", "EventSealing", "LMDB", "ServiceTestSupport",
             ]),
         .testTarget(
             name: "AuthServiceTests",

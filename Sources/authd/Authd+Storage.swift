@@ -15,9 +15,10 @@ import Projections
 /// What authd stores and reads through, composed for one of two set-ups:
 /// - embedded (no `--log-url`): the log, the projections and the key store in the data
 ///   directory; commands read users from the projection, folded in the append's transaction;
-/// - a cluster node (`--log-url`): commands append to the shared log on PostgreSQL and read
-///   users by folding their stream from it; the data directory holds the node's copy of the
-///   log with its projection (``LogMirror``), which serves reads.
+/// - a cluster node (`--log-url`): commands append to the shared log on PostgreSQL; the data
+///   directory holds the node's copy of the log with its projection (``LogMirror``), which
+///   serves reads, and commands read a user from the copy's row and the stream's newer events
+///   in the shared log (``MirroredUserStates``).
 struct Storage {
     /// Where commands append.
     let log: any EventLog
@@ -73,8 +74,8 @@ struct Storage {
         do {
             return try openClusterNode(
                 data: data, logURL: logURL, kek: kek, initialMapMib: initialMapMib, logger: logger)
-        } catch let failure as LogMirror.Failure {
-            let aside = try moveCopyAside(in: data)
+        } catch let failure where LogMirror.isUnusableCopy(failure) {
+            let aside = try LogMirror.moveCopyAside(in: data)
             logger.error(
                 "moved this node's copy of the log aside; copying the shared log again",
                 metadata: ["reason": "\(failure)", "moved_to": "\(aside)"])
@@ -83,26 +84,16 @@ struct Storage {
         }
     }
 
-    /// Moves the node's LMDB files into a new `diverged-TIME` directory beside them.
-    static func moveCopyAside(in data: String) throws -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withFullDate, .withTime, .withTimeZone]
-        let aside = data + "/diverged-" + formatter.string(from: Date()).replacingOccurrences(of: ":", with: "")
-        try FileManager.default.createDirectory(
-            atPath: aside, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-        for name in ["data.mdb", "lock.mdb"] where FileManager.default.fileExists(atPath: data + "/" + name) {
-            try FileManager.default.moveItem(atPath: data + "/" + name, toPath: aside + "/" + name)
-        }
-        return aside
-    }
-
     static func openClusterNode(
         data: String, logURL: String, kek: KeyEncryptionKey, initialMapMib: Int, logger: Logger
     ) throws -> Storage {
         let shared = try PostgresEventLog(url: logURL)
         let local: LMDBEventLog
         do {
-            local = try LMDBEventLog(directory: data, options: .init(initialMapSize: initialMapMib << 20))
+            // The copy is made again from the shared log if lost: its commits need not wait for
+            // the disk (see LogMirror).
+            local = try LMDBEventLog(
+                directory: data, options: .init(initialMapSize: initialMapMib << 20, deferredSync: true))
         } catch {
             shared.close()
             throw error
@@ -121,7 +112,7 @@ struct Storage {
                 "following the shared log", metadata: ["log": "\(shared.location)", "position": "\(reached)"])
             return Storage(
                 log: shared, keys: keys, local: local, projection: projection,
-                states: FoldedUserStates(log: shared, keys: keys), progress: MirrorProgress(mirror),
+                states: MirroredUserStates(mirror: mirror), progress: MirrorProgress(mirror),
                 gauges: {
                     let commits = shared.groupCommitStatistics
                     var gauges = ServerGauges()
