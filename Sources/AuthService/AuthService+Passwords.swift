@@ -26,7 +26,9 @@ extension AuthService {
         }
     }
 
-    /// Changes the caller's password, given the current one; ends every session.
+    /// Changes the caller's password, given the current one; ends every session and mails the
+    /// user a notice (``sendNotice(_:to:)``, sent for the recorded `PasswordChanged`). A wrong current password records
+    /// `LoginFailed` and throws ``Rejection/invalidCredentials``.
     public func changePassword(
         userID: UUID, actor: Actor, currentPassword: String, newPassword: String, correlationID: String
     ) async throws {
@@ -51,6 +53,14 @@ extension AuthService {
         try await execute(on: token.userID, actor: .user(token.userID, .target), correlationID: correlationID) { _ in
             ConfirmEmailVerification(presented: token)
         }
+    }
+
+    /// Mails a new verification token to `email` if it belongs to a live user whose address is
+    /// not verified yet. The caller learns nothing either way: this returns normally for
+    /// unknown, deleted and verified addresses too, having sent nothing.
+    public func requestEmailVerification(email: String, correlationID: String) async throws {
+        guard let id = try userID(forEmail: email) else { return recordUnchangedLog() }
+        try await requestEmailVerification(userID: id, actor: .anonymous, correlationID: correlationID)
     }
 
     /// Mails a new verification token unless the address is already verified.
