@@ -18,12 +18,14 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // C libraries from the system (Debian: liblmdb-dev, libssl-dev); module maps only.
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // A thin, typed Swift layer over LMDB: environments, ~Copyable transactions, cursors.
         .target(name: "LMDB", dependencies: ["CLMDB"]),
@@ -85,7 +87,14 @@ let package = Package(
             name: "AuthService",
             dependencies: [
                 "AuthDomain", "PasswordHashing", "DataProtection", "EventLog", "EventSealing",
+                .product(name: "Mustache", package: "swift-mustache"),
             ]),
+
+        // Mail delivery: the outbox (the Maildir) sent over SMTP with libcurl, retried, given up
+        // into `failed/`.
+        .target(
+            name: "MailDelivery",
+            dependencies: ["AuthService", "CCurl", .product(name: "Logging", package: "swift-log")]),
 
         // Request bodies as strict, flat JSON objects (no Hummingbird here, so a fuzzer can link it).
         .target(name: "RequestJSON"),
@@ -114,8 +123,8 @@ let package = Package(
             name: "authd",
             dependencies: [
                 "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLog", "EventLogLMDB",
-                "EventLogPostgres", "EventSealing", "KeyStorePostgres", "LogMirror", "PasswordHashing", "Projections",
-                "Webhooks", .product(name: "Logging", package: "swift-log"),
+                "EventLogPostgres", "EventSealing", "KeyStorePostgres", "LogMirror", "MailDelivery", "PasswordHashing",
+                "Projections", "Webhooks", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
@@ -219,7 +228,7 @@ let package = Package(
             dependencies: [
                 "authd", "authctl", "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection",
                 "EventLog", "EventLogLMDB", "EventLogPostgres", "EventSealing", "KeyStorePostgres", "LMDB",
-                "PostgresTestSupport",
+                "MailDelivery", "PostgresTestSupport",
                 "TestSupport", "RequestJSON",
                 "PasswordHashing", "Projections", .product(name: "Hummingbird", package: "hummingbird"),
             ]),

@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(liblmdb-dev libssl-dev libargon2-dev pkg-config curl strace)
+packages=(liblmdb-dev libssl-dev libargon2-dev libcurl4-openssl-dev pkg-config curl strace)
 
 ensure_packages() {
     local missing=()
@@ -41,8 +41,10 @@ run)
     exec .build/release/authd --host "${AUTHLOG_HOST:-127.0.0.1}" --port "${AUTHLOG_PORT:-8080}" --data "$data"
     ;;
 test)
-    packages+=(postgresql patroni etcd-server haproxy)
+    packages+=(postgresql patroni etcd-server haproxy openssl)
     ensure_packages
+    # The mail tests' SMTP server on loopback (tools/mail/smtp-sink.py).
+    python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install -q aiosmtpd
     swift format lint --strict --recursive "${sources[@]}"
     swift build --build-tests
     # The PostgreSQL log's tests need a server: a throwaway one, removed when this ends.

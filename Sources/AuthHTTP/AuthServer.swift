@@ -170,6 +170,7 @@ public final class AuthServer: Sendable {
         addVerificationRequestRoutes(to: router)
         addEmailChangeRoutes(to: router)
         addEventRoutes(to: router)
+        addMailPages(to: router)
         self.on(router, .get, "/.well-known/jwks.json") { _, _ in try self.json(self.tokens.keys.jwks) }
         self.on(router, .get, "/healthz") { _, _ in try self.json(["status": "ok"]) }
         if configuration.metricsPort == nil {

@@ -12,6 +12,12 @@ public struct ServerGauges: Sendable {
     public var commitsByBatchSize: [UInt64] = []
     /// Password hashes waiting for the pool.
     public var kdfQueueDepth = 0
+    /// Mail waiting in the outbox and mail given up on (`failed/`), now; messages the SMTP
+    /// server accepted and delivery attempts that failed, since start (0 without SMTP).
+    public var mailQueued = 0
+    public var mailFailed = 0
+    public var mailDelivered: UInt64 = 0
+    public var mailDeliveryFailures: UInt64 = 0
 
     public init() {}
 }

@@ -88,6 +88,11 @@ final class Metrics: Sendable {
         out += "authlog_group_commit_batch_appends_sum \(gauges.appends)\n"
         out += "authlog_group_commit_batch_appends_count \(gauges.commits)\n"
         out += "# TYPE authlog_kdf_queue_depth gauge\nauthlog_kdf_queue_depth \(gauges.kdfQueueDepth)\n"
+        out += "# TYPE authlog_mail_queued gauge\nauthlog_mail_queued \(gauges.mailQueued)\n"
+        out += "# TYPE authlog_mail_failed gauge\nauthlog_mail_failed \(gauges.mailFailed)\n"
+        out += "# TYPE authlog_mail_delivered_total counter\nauthlog_mail_delivered_total \(gauges.mailDelivered)\n"
+        out +=
+            "# TYPE authlog_mail_delivery_failures_total counter\nauthlog_mail_delivery_failures_total \(gauges.mailDeliveryFailures)\n"
         let checkpoint = (try? server.reads.checkpoint()) ?? 0
         out +=
             "# TYPE authlog_projection_checkpoint gauge\nauthlog_projection_checkpoint{projection=\"users\"} \(checkpoint)\n"

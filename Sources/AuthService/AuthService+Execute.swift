@@ -63,8 +63,10 @@ extension AuthService {
             claims: decision.rejection == nil ? claims : [])
         let result = try await log.append([request])[0].get()
         PositionReceipt.current?.record(result.lastPosition)
+        let after = decision.events.reduce(state) { $0.evolve($1, at: result.recordedAt) }
+        await sendNotices(for: decision.events, to: after)
         if let rejection = decision.rejection { throw rejection }
-        return decision.events.reduce(state) { $0.evolve($1, at: result.recordedAt) }
+        return after
     }
 }
 

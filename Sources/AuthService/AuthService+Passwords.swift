@@ -12,17 +12,7 @@ extension AuthService {
         let before = try load(id)
         let user = try await execute(on: id, actor: .anonymous, correlationID: correlationID) { _ in command }
         guard user.version > before.version else { return }  // deleted: nothing issued
-        try await mailer.send(
-            MailMessage(
-                to: user.email, subject: "Reset your password",
-                body: """
-                    Someone asked to reset the password of this account. If it was you, use this token \
-                    within \(configuration.rules.resetTokenLifetime / 60_000_000) minutes; it works once:
-
-                    \(token.text)
-
-                    If it was not you, ignore this message: your password stays as it is.
-                    """, user: id))
+        try await mailReset(token, to: user)
     }
 
     /// Sets a new password with a reset token; ends every session of the user.
@@ -37,7 +27,7 @@ extension AuthService {
     }
 
     /// Changes the caller's password, given the current one; ends every session and mails the
-    /// user a notice (``mailPasswordChanged(to:)``). A wrong current password records
+    /// user a notice (``sendNotice(_:to:)``, sent for the recorded `PasswordChanged`). A wrong current password records
     /// `LoginFailed` and throws ``Rejection/invalidCredentials``.
     public func changePassword(
         userID: UUID, actor: Actor, currentPassword: String, newPassword: String, correlationID: String
@@ -50,28 +40,11 @@ extension AuthService {
         let (matches, hash) = try await pool.run { () -> (Bool, String) in
             (try hashing.verify(currentPassword, against: stored).matches, try hashing.hash(password))
         }
-        let user = try await execute(on: userID, actor: actor, correlationID: correlationID) { current in
+        try await execute(on: userID, actor: actor, correlationID: correlationID) { current in
             // The password changed meanwhile: the check above no longer counts.
             ChangePassword(
                 actor: actor, currentPasswordMatches: matches && current.passwordHash == stored, newPasswordHash: hash)
         }
-        // The password is changed: a notice that cannot be queued now must not turn it into an error.
-        try? await mailPasswordChanged(to: user)
-    }
-
-    /// The notice that the password of `user`'s account changed: no token, no password, only
-    /// what to do if it was not them.
-    func mailPasswordChanged(to user: UserState) async throws {
-        try await mailer.send(
-            MailMessage(
-                to: user.email, subject: "Your password was changed",
-                body: """
-                    The password of this account was just changed, and every session signed in \
-                    with the old one was ended.
-
-                    If it was not you, reset your password now: someone who knew the old one \
-                    changed it.
-                    """, user: user.id))
     }
 
     /// Confirms an email address with the token mailed at registration (or on request).

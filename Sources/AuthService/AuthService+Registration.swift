@@ -62,15 +62,4 @@ extension AuthService {
         guard let address = try? EmailAddress(email) else { return nil }
         return try states.owner(ofEmail: address)
     }
-
-    func mailVerification(_ token: UserToken, to user: UserState) async throws {
-        try await mailer.send(
-            MailMessage(
-                to: user.email, subject: "Confirm your email address",
-                body: """
-                    Confirm your email address with this token (it works once, for \(configuration.rules.verificationTokenLifetime / 3_600_000_000) hours):
-
-                    \(token.text)
-                    """, user: user.id))
-    }
 }

@@ -21,6 +21,10 @@ public final class AuthService: Sendable {
         /// re-reads and re-decides but does not hash again, so it is cheap; many concurrent
         /// commands on one user each need up to one round per competitor.
         public var maximumAttempts: Int
+        /// The subjects and bodies of the mail (``MailTemplates``).
+        public var templates = MailTemplates.builtIn
+        /// The base of the links in the mail (`--public-url`).
+        public var publicURL = PublicURL(host: "127.0.0.1", port: 8080)
 
         public init(
             passwordPolicy: PasswordPolicy, hashing: PasswordHashing = PasswordHashing(),

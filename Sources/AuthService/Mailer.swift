@@ -5,15 +5,19 @@ import Foundation
 public struct MailMessage: Hashable, Sendable {
     public var to: String
     public var subject: String
+    /// The plain-text part.
     public var body: String
+    /// The HTML part, if any: the message is then multipart/alternative (text first).
+    public var html: String?
     /// The user the message is about: erasure finds their waiting mail by it, even once
     /// their address can no longer be read.
     public var user: UUID?
 
-    public init(to: String, subject: String, body: String, user: UUID? = nil) {
+    public init(to: String, subject: String, body: String, html: String? = nil, user: UUID? = nil) {
         self.to = to
         self.subject = subject
         self.body = body
+        self.html = html
         self.user = user
     }
 }
@@ -35,36 +39,40 @@ extension Mailer {
 
 /// The default mailer: each message becomes one file in a Maildir (`tmp/`, `new/`, `cur/`)
 /// under the data directory, written to `tmp/` and renamed into `new/`, so a reader never
-/// sees half a message. A person, a test or a delivery agent picks them up from `new/`.
+/// sees half a message. `new/` is the outbox: with SMTP configured, authd's delivery worker
+/// sends what waits there and removes each message once the server accepted it; messages it
+/// gave up on wait in `failed/` with their reason (see ``MaildirMailer/markFailed(_:reason:)``).
+/// Without SMTP, a person, a test or another delivery agent picks them up from `new/`.
 public struct MaildirMailer: Mailer {
     public let directory: String
     public let sender: String
+    /// Called after each message is queued (the delivery worker's wake-up); nil: nobody listens.
+    public var queued: (@Sendable () -> Void)?
+
+    /// The folders messages are kept in; `failed/` beside the Maildir's own.
+    static let folders = ["tmp", "new", "cur", "failed"]
 
     public init(directory: String, sender: String = "Authlog <no-reply@localhost>") throws {
         self.directory = directory
         self.sender = sender
         // 0700 from their creation: waiting mail holds reset and verification tokens.
         try SecretFile.makeDirectory(directory)
-        for sub in ["tmp", "new", "cur"] { try SecretFile.makeDirectory(directory + "/" + sub) }
+        for sub in Self.folders { try SecretFile.makeDirectory(directory + "/" + sub) }
     }
 
     public func send(_ message: MailMessage) async throws {
-        let name = "\(Int(Date().timeIntervalSince1970)).\(UUID().uuidString.lowercased()).authlog"
-        let text = """
-            From: \(sender)\r
-            To: \(message.to)\r
-            \(message.user.map { "X-Authlog-User: \($0.uuidString.lowercased())\r\n" } ?? "")Subject: \(message.subject)\r
-            Date: \(Self.rfc5322Date())\r
-            Message-ID: <\(name)@authlog>\r
-            MIME-Version: 1.0\r
-            Content-Type: text/plain; charset=utf-8\r
-            \r
-            \(message.body.replacingOccurrences(of: "\n", with: "\r\n"))\r
-
-            """
+        let name = Self.newName()
+        let text = Self.compose(message, sender: sender, messageID: name)
         let temporary = directory + "/tmp/" + name
         try SecretFile.create(temporary, contents: Array(text.utf8))  // 0600 from its first byte
         try FileManager.default.moveItem(atPath: temporary, toPath: directory + "/new/" + name)
+        queued?()
+    }
+
+    /// A unique file name that starts with the Unix time it was made at (the retry window
+    /// of the delivery worker counts from it).
+    static func newName() -> String {
+        "\(Int(Date().timeIntervalSince1970)).\(UUID().uuidString.lowercased()).authlog"
     }
 
     public func purge(recipient: String) async throws {
@@ -75,14 +83,14 @@ public struct MaildirMailer: Mailer {
         try purge(where: "\r\nX-Authlog-User: \(user.uuidString.lowercased())\r\n")
     }
 
-    /// Deletes every held message whose text contains `header`.
+    /// Deletes every held message (waiting, failed or half-written) whose text contains `header`.
     private func purge(where header: String) throws {
-        for sub in ["new", "cur", "tmp"] {
+        for sub in Self.folders {
             let folder = directory + "/" + sub
             for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
                 let path = folder + "/" + name
                 guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
-                if text.contains(header) { try FileManager.default.removeItem(atPath: path) }
+                if text.contains(header) { try? FileManager.default.removeItem(atPath: path) }
             }
         }
     }

@@ -11,6 +11,7 @@ import Foundation
 import Hummingbird
 import KeyStorePostgres
 import Logging
+import MailDelivery
 import PasswordHashing
 import Projections
 import Webhooks
@@ -121,6 +122,7 @@ struct Authd: AsyncParsableCommand {
             "Seconds a webhook endpoint may fail without a success before it is disabled ($AUTHLOG_WEBHOOK_DISABLE_AFTER; 3 days)."
     )
     var webhookDisableAfter = Double(environment["AUTHLOG_WEBHOOK_DISABLE_AFTER"] ?? "") ?? 259_200
+    @OptionGroup(title: "Mail") var mail: MailOptions
     @Flag(help: "Add a new signing key (it signs from now on; older keys still verify), then exit.")
     var rotateSigningKey = false
 
@@ -183,6 +185,12 @@ struct Authd: AsyncParsableCommand {
         } else {
             publicBase = PublicURL(host: host, port: port)
         }
+        let smtp: SMTPSettings?
+        let templates: MailTemplates
+        do {
+            smtp = try mail.smtpSettings()
+            templates = try mail.templates()
+        } catch { return fail("\(error)", code: 64) }
         var proxies: [AddressRange] = []
         for text in trustedProxy.map({ $0.trimmingCharacters(in: .whitespaces) }) where !text.isEmpty {
             guard let range = AddressRange(text) else {
@@ -221,17 +229,23 @@ struct Authd: AsyncParsableCommand {
         }
         let server: AuthServer
         let feed = SealedEventFeed(log: storage.local, keys: storage.keys)
+        let delivery: DeliveryWorker?
         do {
+            let outbox: MaildirMailer
+            (outbox, delivery) = try mail.outbox(data: data, smtp: smtp, logger: logger)
             var rules = AuthPolicy()
             rules.rotationGrace = refreshGrace * 1_000_000
             let hasher: any PasswordHasher = passwordHash == "scrypt" ? ScryptHasher() : Argon2idHasher()
+            var settings = AuthService.Configuration(
+                passwordPolicy: try PasswordPolicy(minimumLength: minPasswordLength),
+                hashing: PasswordHashing(current: hasher),
+                rules: rules)
+            settings.templates = templates
+            settings.publicURL = publicBase
             let service = try AuthService(
                 log: storage.log, keys: storage.keys,
-                configuration: .init(
-                    passwordPolicy: try PasswordPolicy(minimumLength: minPasswordLength),
-                    hashing: PasswordHashing(current: hasher),
-                    rules: rules),
-                pool: pool, mailer: try MaildirMailer(directory: data + "/maildir"),
+                configuration: settings,
+                pool: pool, mailer: outbox,
                 states: storage.states
             )
             var configuration = AuthServer.Configuration()
@@ -262,6 +276,7 @@ struct Authd: AsyncParsableCommand {
                 gauges: { [storage, pool] in
                     var gauges = storage.gauges()
                     gauges.kdfQueueDepth = pool.queueDepth
+                    gauges.addMail(outbox, delivery)
                     return gauges
                 },
                 progress: storage.progress, feed: feed,
@@ -270,6 +285,9 @@ struct Authd: AsyncParsableCommand {
         } catch {
             return fail("\(error)", code: 2)
         }
+        // Each node delivers what its own outbox holds, starting with what waited already.
+        do { try delivery?.start() } catch { return fail("\(error)", code: 2) }
+        defer { delivery?.stop() }
         logger.info("authd listening", metadata: ["host": "\(host)", "port": "\(port)", "data": "\(data)"])
         // A cluster node copies the shared log into its read model for as long as it serves.
         // A node whose copy the shared log stops continuing stops serving: started again, it

@@ -76,11 +76,10 @@ final class Harness: @unchecked Sendable {
     /// The token in the newest waiting message whose subject contains `subject`.
     func mailedToken(subject: String) throws -> String {
         let message = try #require(try mailer.waitingMessages().last { $0.contains("Subject: \(subject)") })
-        let token = try #require(
-            message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.last {
-                $0.contains(".") && !$0.contains(" ")
-            })
-        return secret(token)
+        // A token is `reference.secret`: 22 and 43 base64url characters.
+        let range = try #require(
+            message.range(of: "[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{43}", options: .regularExpression))
+        return secret(String(message[range]))
     }
 
     func eventTypes(of id: UUID) throws -> [String] {

@@ -98,11 +98,7 @@ final class RunningServer {
         for name in names.reversed() {
             let text = try String(contentsOfFile: folder + "/" + name, encoding: .utf8)
             guard text.contains("Subject: \(subject)"), text.contains("\r\nTo: \(recipient)\r\n") else { continue }
-            if let token = text.split(whereSeparator: \.isNewline).map({ $0.trimmingCharacters(in: .whitespaces) })
-                .last(where: { $0.contains(".") && !$0.contains(" ") })
-            {
-                return token
-            }
+            if let token = tokens(in: text).first { return token }
         }
         throw ServerError.didNotStart("no mail about \(subject)")
     }

@@ -1,0 +1,64 @@
+import AuthDomain
+import EventLog
+import Foundation
+
+extension AuthService {
+    /// Values every template sees: the user's address and names, the public URL, the time.
+    func mailValues(for user: UserState) -> [String: String] {
+        let time = ISO8601DateFormatter().string(from: Date())
+        return [
+            "email": user.email, "first_name": user.firstName, "last_name": user.lastName,
+            "public_url": configuration.publicURL.base, "time": time,
+        ]
+    }
+
+    /// Renders `kind` for `user` with `values` added, and queues it.
+    func mail(_ kind: MailKind, to user: UserState, _ values: [String: String] = [:]) async throws {
+        let rendered = configuration.templates.render(kind, mailValues(for: user).merging(values) { $1 })
+        try await mailer.send(
+            MailMessage(
+                to: user.email, subject: rendered.subject, body: rendered.text, html: rendered.html, user: user.id))
+    }
+
+    /// The verification mail: a link to the page that asks before it confirms, and the token.
+    func mailVerification(_ token: UserToken, to user: UserState) async throws {
+        try await mail(
+            .verification, to: user,
+            [
+                "token": token.text, "link": configuration.publicURL.url("/verify-email?token=" + token.text),
+                "hours": "\(configuration.rules.verificationTokenLifetime / 3_600_000_000)",
+            ])
+    }
+
+    /// The reset mail: a link to the page that asks for the new password, and the token.
+    func mailReset(_ token: UserToken, to user: UserState) async throws {
+        try await mail(
+            .reset, to: user,
+            [
+                "token": token.text, "link": configuration.publicURL.url("/reset-password?token=" + token.text),
+                "minutes": "\(configuration.rules.resetTokenLifetime / 60_000_000)",
+            ])
+    }
+
+    /// Queues a notice (``MailKind/passwordChanged`` or ``MailKind/sessionRevoked``) to `user`:
+    /// nothing for a user without an address (erased) or for a kind that needs a token.
+    public func sendNotice(_ kind: MailKind, to user: UserState) async throws {
+        guard kind == .passwordChanged || kind == .sessionRevoked, user.exists, !user.isErased, !user.email.isEmpty
+        else { return }
+        try await mail(kind, to: user)
+    }
+
+    /// The notices `events`, just recorded for `user`, call for: a password changed or reset,
+    /// a refresh token reused (its session revoked). Whatever path recorded them (a route, a
+    /// command-line tool), the holder hears of it. A notice that cannot be queued does not undo
+    /// or fail the command.
+    func sendNotices(for events: [UserEvent], to user: UserState) async {
+        for event in events {
+            switch event {
+            case .passwordChanged, .passwordResetCompleted: try? await sendNotice(.passwordChanged, to: user)
+            case .refreshTokenReuseDetected: try? await sendNotice(.sessionRevoked, to: user)
+            default: continue
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import AuthService
+import Foundation
+import Testing
+
+@Suite struct MailTemplatesTests {
+    let values = [
+        "email": "ada@example.com", "first_name": "<script>alert(\"x\")</script> & Ada", "last_name": "L",
+        "token": "t", "link": "https://auth.example.com/reset-password?token=a&b", "minutes": "30",
+        "hours": "24", "time": "2026-12-02T06:00:00Z", "public_url": "https://auth.example.com",
+    ]
+
+    @Test func theHTMLPartEscapesValuesAndTheTextPartKeepsThem() throws {
+        for kind in MailKind.allCases {
+            let rendered = MailTemplates.builtIn.render(kind, values)
+            #expect(!rendered.subject.isEmpty && !rendered.subject.contains("\n"))
+            #expect(!rendered.html.contains("<script>"), "\(kind)")
+            if kind != .reset {
+                #expect(
+                    rendered.html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Ada"), "\(kind)")
+                #expect(rendered.text.contains("<script>alert(\"x\")</script> & Ada"), "\(kind)")
+            }
+        }
+        let reset = MailTemplates.builtIn.render(.reset, values)
+        #expect(reset.html.contains("href=\"https://auth.example.com/reset-password?token=a&amp;b\""))
+        #expect(reset.text.contains("https://auth.example.com/reset-password?token=a&b\n"))
+        #expect(reset.text.contains("within 30 minutes"))
+    }
+
+    @Test func aDirectoryReplacesTheTemplatesItHoldsAndABadOneIsNamed() throws {
+        let directory = NSTemporaryDirectory() + "templates-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "Welcome {{first_name}}\n".write(
+            toFile: directory + "/verification.subject.mustache", atomically: true, encoding: .utf8)
+        try "<b>{{first_name}}</b> {{link}}".write(
+            toFile: directory + "/verification.html.mustache", atomically: true, encoding: .utf8)
+        let templates = try MailTemplates(directory: directory)
+        let rendered = templates.render(.verification, values)
+        #expect(rendered.subject == "Welcome <script>alert(\"x\")</script> & Ada")
+        #expect(rendered.html.hasPrefix("<b>&lt;script&gt;"))
+        #expect(
+            rendered.text == MailTemplates.builtIn.render(.verification, values).text, "the text part stays built in")
+
+        try "{{#unclosed}}".write(toFile: directory + "/reset.txt.mustache", atomically: true, encoding: .utf8)
+        #expect {
+            _ = try MailTemplates(directory: directory)
+        } throws: { error in
+            "\(error)".contains(directory + "/reset.txt.mustache")
+        }
+    }
+}
