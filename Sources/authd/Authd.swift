@@ -12,6 +12,7 @@ import KeyStorePostgres
 import Logging
 import PasswordHashing
 import Projections
+import Signatures
 
 @main
 struct Authd: AsyncParsableCommand {
@@ -81,6 +82,11 @@ struct Authd: AsyncParsableCommand {
     var maxConnectionsPerAddress = Int(environment["AUTHLOG_MAX_CONNECTIONS_PER_ADDRESS"] ?? "") ?? 64
     @Option(help: "Access-token issuer and audience ($AUTHLOG_ISSUER).") var issuer =
         environment["AUTHLOG_ISSUER"] ?? "authlog"
+    @Option(
+        help:
+            "Algorithm new access tokens are signed with: es256 or eddsa ($AUTHLOG_TOKEN_ALGORITHM; default es256). Keys of the other kind still verify."
+    )
+    var tokenAlgorithm = environment["AUTHLOG_TOKEN_ALGORITHM"].flatMap { $0.isEmpty ? nil : $0 } ?? "es256"
     @Option(help: "Log level: trace, debug, info, notice, warning, error ($AUTHLOG_LOG_LEVEL).")
     var logLevel = environment["AUTHLOG_LOG_LEVEL"] ?? "info"
     @Option(
@@ -112,6 +118,9 @@ struct Authd: AsyncParsableCommand {
             return fail("unknown log level \(logLevel)", code: 64)
         }
         logger.logLevel = level
+        guard let algorithm = TokenAlgorithm(option: tokenAlgorithm) else {
+            return fail("--token-algorithm must be es256 or eddsa", code: 64)
+        }
         guard ["argon2id", "scrypt"].contains(passwordHash) else {
             return fail("--password-hash must be argon2id or scrypt", code: 64)
         }
@@ -168,11 +177,13 @@ struct Authd: AsyncParsableCommand {
             do {
                 if let logURL {
                     let keys = try PostgresKeyStore(url: logURL, kek: try sharedKEK())
-                    let kid = try keys.addAccessTokenSigningKey()
-                    print("added signing key \(kid) to the shared database; every node signs with it once restarted")
+                    let kid = try keys.addAccessTokenSigningKey(algorithm: algorithm)
+                    print(
+                        "added \(algorithm.rawValue) signing key \(kid) to the shared database; every node signing \(algorithm.rawValue) signs with it once restarted"
+                    )
                 } else {
-                    try SigningKeys.append(to: keyFile)
-                    print("added a signing key to \(keyFile); restart authd to sign with it")
+                    let kid = try SigningKeys.append(to: keyFile, algorithm: algorithm)
+                    print("added \(algorithm.rawValue) signing key \(kid) to \(keyFile); restart authd to sign with it")
                 }
             } catch { return fail("\(error)", code: 2) }
             return
@@ -182,9 +193,11 @@ struct Authd: AsyncParsableCommand {
             try SecretFile.secureDirectory(data, readOnly: false)  // tightened to 0700, or refused
             if let logURL {
                 storage = try .clusterNode(
-                    data: data, logURL: logURL, kek: try sharedKEK(), initialMapMib: initialMapMib, logger: logger)
+                    data: data, logURL: logURL, kek: try sharedKEK(), initialMapMib: initialMapMib,
+                    tokenAlgorithm: algorithm, logger: logger)
             } else {
-                storage = try .embedded(data: data, initialMapMib: initialMapMib, logger: logger)
+                storage = try .embedded(
+                    data: data, initialMapMib: initialMapMib, tokenAlgorithm: algorithm, logger: logger)
             }
         } catch { return fail("\(error)", code: 2) }
         let pool = HashingPool(maximumWait: hashingWait)

@@ -151,7 +151,7 @@ import Testing
         }
         #expect(try await server.call("GET", "/v1/users/me").status == 401)
         let jwks = try await server.call("GET", "/.well-known/jwks.json")
-        #expect((jwks.json["keys"] as? [[String: Any]])?.first?["crv"] as? String == "Ed25519")
+        #expect((jwks.json["keys"] as? [[String: Any]])?.first?["crv"] as? String == "P-256")
         #expect((jwks.json["keys"] as? [[String: Any]])?.first?["d"] == nil)
     }
 
