@@ -41,8 +41,10 @@ run)
     exec .build/release/authd --host "${AUTHLOG_HOST:-127.0.0.1}" --port "${AUTHLOG_PORT:-8080}" --data "$data"
     ;;
 test)
-    packages+=(postgresql patroni etcd-server haproxy)
+    packages+=(postgresql patroni etcd-server haproxy openssl)
     ensure_packages
+    # PyJWT verifies authd's tokens in the tests, as an independent implementation (tools/verify-token.py).
+    python3 -c "import jwt, cryptography" 2>/dev/null || python3 -m pip install -q pyjwt cryptography
     swift format lint --strict --recursive "${sources[@]}"
     swift build --build-tests
     # The PostgreSQL log's tests need a server: a throwaway one, removed when this ends.

@@ -80,8 +80,11 @@ struct Authd: AsyncParsableCommand {
     var maxConnections = Int(environment["AUTHLOG_MAX_CONNECTIONS"] ?? "") ?? Self.defaultMaximumConnections
     @Option(help: "Connections one client address may hold open ($AUTHLOG_MAX_CONNECTIONS_PER_ADDRESS).")
     var maxConnectionsPerAddress = Int(environment["AUTHLOG_MAX_CONNECTIONS_PER_ADDRESS"] ?? "") ?? 64
-    @Option(help: "Access-token issuer and audience ($AUTHLOG_ISSUER).") var issuer =
-        environment["AUTHLOG_ISSUER"] ?? "authlog"
+    @Option(
+        help:
+            "Access-token issuer and audience, and the discovery document's issuer ($AUTHLOG_ISSUER; default: the public URL)."
+    )
+    var issuer: String? = environment["AUTHLOG_ISSUER"].flatMap { $0.isEmpty ? nil : $0 }
     @Option(
         help:
             "Algorithm new access tokens are signed with: es256 or eddsa ($AUTHLOG_TOKEN_ALGORITHM; default es256). Keys of the other kind still verify."
@@ -165,6 +168,8 @@ struct Authd: AsyncParsableCommand {
         } else {
             publicBase = PublicURL(host: host, port: port)
         }
+        // The tokens' `iss` is the discovery document's issuer: the public URL unless set.
+        let issuer = self.issuer ?? publicBase.base
         var proxies: [AddressRange] = []
         for text in trustedProxy.map({ $0.trimmingCharacters(in: .whitespaces) }) where !text.isEmpty {
             guard let range = AddressRange(text) else {

@@ -116,7 +116,8 @@ import Testing
     }
 
     @Test func forgedExpiredForeignAndUnsignedTokensAreRefused() async throws {
-        let server = try RunningServer()
+        // The tokens it forges name the issuer "authlog"; the server's must be the same.
+        let server = try RunningServer(arguments: ["--issuer", "authlog"])
         _ = try await server.call(
             "POST", "/v1/users",
             json: ["email": "tok@example.com", "password": password, "first_name": "T", "last_name": "K"])
