@@ -155,6 +155,12 @@ let package = Package(
             ],
             path: "tools/postgres-bench"
         ),
+        // Access-token signs and verifies per second, ES256 against EdDSA.
+        .executableTarget(
+            name: "token-bench",
+            dependencies: ["AccessTokens", "EventLog", "Signatures"],
+            path: "tools/token-bench"
+        ),
         // Appends in a loop and reports each acknowledgement; the crash-safety test kills it.
         .executableTarget(
             name: "eventlog-crash-probe",
