@@ -184,6 +184,13 @@ let package = Package(
                 "PostgresTestSupport", "Signatures", "TestSupport", "authctl",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]),
+        .testTarget(
+            name: "LogMirrorTests",
+            dependencies: [
+                "AuthDomain", "AuthService", "DataProtection", "EventLog", "EventLogLMDB", "EventLogPostgres",
+                "EventSealing", "KeyStorePostgres", "LogMirror", "PasswordHashing", "PostgresTestSupport",
+                "Projections",
+            ]),
         .testTarget(name: "AuthDomainTests", dependencies: ["AuthDomain", "EventLog"]),
         .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing", "CArgon2"]),
         .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection", "COpenSSL"]),

@@ -33,54 +33,31 @@ extension LMDBEventLog {
             }
             previous = event.hash
         }
-        var expected = start
+        var walk = ChainWalk(start: start, end: end, previous: previous)
         var failure: ChainBreak?
-        var scratch: [UInt8] = []
         // What the stream index must hold, summed as the events pass (see ``IndexDigest``).
         var indexDigest = IndexDigest()
         try forEachStored(from: start) { key, stored in
             guard key <= end else { return false }
-            guard key == expected else {
-                failure = ChainBreak(position: expected, reason: .missing)
-                return false
-            }
-            let view: EnvelopeView
-            do {
-                view = try Envelope.parse(stored)
-            } catch {
-                failure = ChainBreak(position: key, reason: .malformed(String(describing: error)))
-                return false
-            }
-            guard view.position == key else {
-                failure = ChainBreak(position: key, reason: .positionMismatch(found: view.position))
-                return false
-            }
-            let computed = previous.next(canonicalBytes: view.canonicalBytes, scratch: &scratch)
-            guard computed == view.hash else {
-                failure = ChainBreak(position: key, reason: .hashMismatch)
-                return false
-            }
-            indexDigest.add(stream: view.streamID, version: view.streamVersion, position: key)
-            if let broken = visit(key, computed) {
+            switch walk.check(key, stored: stored) {
+            case .broken(let broken):
                 failure = broken
                 return false
+            case .linked(let link):
+                indexDigest.add(stream: link.stream, version: link.version, position: key)
+                if let broken = visit(key, link.hash) {
+                    failure = broken
+                    return false
+                }
+                walk.advance(link)
+                return true
             }
-            previous = computed
-            expected += 1
-            return true
         }
-        if let failure { return .broken(failure) }
-        if expected <= end {
-            let reason: ChainBreak.Reason = last == nil ? .truncated(recordedHead: end) : .missing
-            return .broken(ChainBreak(position: expected, reason: reason))
-        }
-        if last == nil && end > 0 && previous != recordedHead.hash {
-            return .broken(ChainBreak(position: end, reason: .headMismatch))
-        }
+        if let failure = failure ?? walk.finish(last: last, recordedHead: recordedHead) { return .broken(failure) }
         if last == nil && start == 1, let misfiled = try checkStreamIndex(through: end, expecting: indexDigest) {
             return .broken(misfiled)
         }
-        return .intact(count: end >= start ? end - start + 1 : 0, through: end, head: previous)
+        return walk.intact
     }
 }
 

@@ -21,15 +21,20 @@ public final class LMDBEventLog: EventLog {
         public var maximumBatchEvents: Int
         /// Where recorded-at times come from. The log never lets them go backwards.
         public var clock: @Sendable () -> Timestamp
+        /// Commits do not wait for the disk; ``sync()`` does. Only for a copy that can be made
+        /// again from elsewhere (a cluster node's copy of the shared log): a system crash may
+        /// undo its last commits. Never for a log that is the record.
+        public var deferredSync: Bool
 
         public init(
             readOnly: Bool = false, initialMapSize: Int = 16 << 20, maximumBatchEvents: Int = 8_192,
-            clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
+            clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }, deferredSync: Bool = false
         ) {
             self.readOnly = readOnly
             self.initialMapSize = initialMapSize
             self.maximumBatchEvents = maximumBatchEvents
             self.clock = clock
+            self.deferredSync = deferredSync
         }
     }
 
@@ -57,11 +62,19 @@ public final class LMDBEventLog: EventLog {
         close()
     }
 
-    /// Lets queued appends finish, stops the writer and closes the environment.
+    /// Lets queued appends finish, stops the writer, writes what commits left in the
+    /// system's buffers to disk and closes the environment.
     public func close() {
         writer?.stop()
         storage.projector.withLock { $0 = nil }
+        if writer != nil { try? storage.environment.sync() }
         storage.environment.close()
+    }
+
+    /// Writes what commits left in the system's buffers to disk: what a log opened with
+    /// ``Options/deferredSync`` calls now and then (a log without it is on disk at each commit).
+    public func sync() throws {
+        do { try storage.environment.sync() } catch { throw EventLogError.storage(detail: "\(error)") }
     }
 
     /// From now on every commit signs its head with `key` (see ``Checkpoint``). First checks

@@ -42,28 +42,17 @@ func withStreamKey<Result>(
     return try withUnsafeBytes(of: &key) { try body(UnsafeRawBufferPointer(rebasing: $0[0..<24])) }
 }
 
-/// The last committed event's position, hash and time, rewritten by every write transaction.
-/// It lets the next writer chain on without a search, and lets `verify` notice a cut-off tail.
-struct LogHead: Equatable {
-    var position: UInt64
-    var hash: ChainHash
-    var recordedAt: Timestamp
-
-    static let empty = LogHead(position: 0, hash: .genesis, recordedAt: Timestamp(microsecondsSince1970: 0))
+/// The head record's layout in the meta database: position, hash, recorded-at (48 bytes).
+extension LogHead {
     static let encodedSize = 48
-
-    init(position: UInt64, hash: ChainHash, recordedAt: Timestamp) {
-        self.position = position
-        self.hash = hash
-        self.recordedAt = recordedAt
-    }
 
     init?(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count == Self.encodedSize else { return nil }
-        position = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
-        hash = ChainHash(bytes: UnsafeRawBufferPointer(rebasing: bytes[8..<40]))
-        recordedAt = Timestamp(
-            microsecondsSince1970: Int64(bigEndian: bytes.loadUnaligned(fromByteOffset: 40, as: Int64.self)))
+        self.init(
+            position: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+            hash: ChainHash(bytes: UnsafeRawBufferPointer(rebasing: bytes[8..<40])),
+            recordedAt: Timestamp(
+                microsecondsSince1970: Int64(bigEndian: bytes.loadUnaligned(fromByteOffset: 40, as: Int64.self))))
     }
 
     func withEncoded<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {

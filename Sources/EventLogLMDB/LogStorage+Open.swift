@@ -10,7 +10,9 @@ extension LogStorage {
         do {
             environment = try Environment(
                 path: directory,
-                options: .init(mapSize: options.initialMapSize, maxDatabases: 16, readOnly: options.readOnly))
+                options: .init(
+                    mapSize: options.initialMapSize, maxDatabases: 16, readOnly: options.readOnly,
+                    deferredSync: options.deferredSync))
         } catch {
             throw openError(error, directory: directory)
         }

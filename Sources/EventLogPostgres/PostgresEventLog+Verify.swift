@@ -46,62 +46,29 @@ extension PostgresEventLog {
             }
             previous = event.hash
         }
-        var expected = start
+        var walk = ChainWalk(start: start, end: end, previous: previous)
         var failure: ChainBreak?
-        var scratch: [UInt8] = []
         try forEachStored(from: start, through: end) { key, stream, version, stored in
-            guard key == expected else {
-                failure = ChainBreak(position: expected, reason: .missing)
-                return false
-            }
-            let checked = stored.withUnsafeReadableBytes { bytes -> Checked in
-                let view: EnvelopeView
-                do {
-                    view = try Envelope.parse(bytes)
-                } catch {
-                    return .broken(ChainBreak(position: key, reason: .malformed(String(describing: error))))
-                }
-                guard view.position == key else {
-                    return .broken(ChainBreak(position: key, reason: .positionMismatch(found: view.position)))
-                }
-                let computed = previous.next(canonicalBytes: view.canonicalBytes, scratch: &scratch)
-                guard computed == view.hash else { return .broken(ChainBreak(position: key, reason: .hashMismatch)) }
-                return .linked(computed, stream: view.streamID, version: view.streamVersion)
-            }
+            let checked = stored.withUnsafeReadableBytes { walk.check(key, stored: $0) }
             switch checked {
             case .broken(let broken):
                 failure = broken
                 return false
-            case .linked(let computed, let streamID, let streamVersion):
-                guard streamID == stream, streamVersion == version else {
+            case .linked(let link):
+                guard link.stream == stream, link.version == version else {
                     failure = ChainBreak(
                         position: key, reason: .misfiled("the stream columns name it for another stream or version"))
                     return false
                 }
-                if let broken = visit(key, computed) {
+                if let broken = visit(key, link.hash) {
                     failure = broken
                     return false
                 }
-                previous = computed
-                expected += 1
+                walk.advance(link)
                 return true
             }
         }
-        if let failure { return .broken(failure) }
-        if expected <= end {
-            let reason: ChainBreak.Reason = last == nil ? .truncated(recordedHead: end) : .missing
-            return .broken(ChainBreak(position: expected, reason: reason))
-        }
-        if last == nil && end > 0 && previous != recordedHead.hash {
-            return .broken(ChainBreak(position: end, reason: .headMismatch))
-        }
-        return .intact(count: end >= start ? end - start + 1 : 0, through: end, head: previous)
+        if let failure = failure ?? walk.finish(last: last, recordedHead: recordedHead) { return .broken(failure) }
+        return walk.intact
     }
-}
-
-/// One stored event checked against the chain: its recomputed hash and what its envelope
-/// names, or the break it is.
-private enum Checked {
-    case linked(ChainHash, stream: UUID, version: UInt64)
-    case broken(ChainBreak)
 }

@@ -14,64 +14,10 @@ extension PostgresEventLog {
         let recordedHead = stored.head
         let headCheckpoint = try stored.headCheckpoint
         let intervals = try intervalCheckpoints()
-        if lastStored > recordedHead.position {
-            return .broken(
-                ChainBreak(position: recordedHead.position + 1, reason: .pastHead(recordedHead: recordedHead.position)))
-        }
-        if let since {
-            guard since.isSigned(by: key) else {
-                return .broken(ChainBreak(position: since.position, reason: .signatureInvalid))
-            }
-            if since.position > recordedHead.position {
-                return .broken(
-                    ChainBreak(position: recordedHead.position + 1, reason: .cutShort(signedThrough: since.position)))
-            }
-        }
-        var signed: [UInt64: Checkpoint] = [:]
-        for (position, checkpoint) in intervals {
-            guard let checkpoint, checkpoint.isSigned(by: key) else {
-                return .broken(ChainBreak(position: position, reason: .signatureInvalid))
-            }
-            signed[position] = checkpoint
-        }
-        if let since { signed[since.position] = since }
-        var lastGood: UInt64 = 0
-        let chain = try verify(from: 1, through: nil, recordedHead: recordedHead) { position, hash in
-            guard let checkpoint = signed[position] else { return nil }
-            guard checkpoint.hash == hash else {
-                return ChainBreak(position: lastGood + 1, reason: .signedHashMismatch(signedAt: position))
-            }
-            lastGood = position
-            return nil
-        }
-        guard case .intact(let count, let through, let head) = chain else { return chain.asLogVerification }
-        if let beyond = intervals.last?.0, beyond > through {
-            return .broken(ChainBreak(position: through + 1, reason: .cutShort(signedThrough: beyond)))
-        }
-        guard let headCheckpoint else {
-            if let lastInterval = intervals.last?.0 {
-                return .broken(
-                    ChainBreak(position: lastInterval + 1, reason: .unsignedTail(signedThrough: lastInterval)))
-            }
-            return .unsigned(count: count, through: through, head: head)
-        }
-        guard headCheckpoint.isSigned(by: key) else {
-            return .broken(ChainBreak(position: headCheckpoint.position, reason: .signatureInvalid))
-        }
-        if headCheckpoint.position > through {
-            return .broken(
-                ChainBreak(position: through + 1, reason: .cutShort(signedThrough: headCheckpoint.position)))
-        }
-        if headCheckpoint.position < through {
-            return .broken(
-                ChainBreak(
-                    position: headCheckpoint.position + 1,
-                    reason: .unsignedTail(signedThrough: headCheckpoint.position)))
-        }
-        guard headCheckpoint.hash == head else {
-            return .broken(ChainBreak(position: lastGood + 1, reason: .signedHashMismatch(signedAt: through)))
-        }
-        return .signed(count: count, head: headCheckpoint, intervals: intervals.count)
+        return try LogVerification.checking(
+            key: key, since: since, recordedHead: recordedHead, lastStored: lastStored, headCheckpoint: headCheckpoint,
+            intervals: intervals
+        ) { visit in try verify(from: 1, through: nil, recordedHead: recordedHead, visit: visit) }
     }
 
     /// The head checkpoint as stored, unverified; `nil` for a log that has none.

@@ -1,15 +1,6 @@
 import EventLog
 import PostgresNIO
 
-/// The last committed event's position, hash and time: the head row, rewritten by every
-/// append transaction. It lets the next writer chain on without a search, and lets `verify`
-/// notice a cut-off tail.
-struct LogHead: Equatable {
-    var position: UInt64
-    var hash: ChainHash
-    var recordedAt: Timestamp
-}
-
 /// The head row as read: the head and the stored head checkpoint's bytes, if any.
 struct PostgresHead {
     var head: LogHead

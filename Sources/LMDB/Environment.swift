@@ -31,16 +31,21 @@ public final class Environment: @unchecked Sendable {
         public var readOnly: Bool
         /// Reset read transactions kept for reuse (each keeps a reader slot while idle).
         public var pooledReaders: Int
+        /// Commits do not wait for the disk (`MDB_NOSYNC`); ``sync()`` does. Only for data that
+        /// can be made again: a system crash may undo the last commits, and on a file system
+        /// that does not keep write order may leave the environment unreadable.
+        public var deferredSync: Bool
 
         public init(
             mapSize: Int = 16 << 20, maxDatabases: UInt32 = 32, maxReaders: UInt32 = 510,
-            readOnly: Bool = false, pooledReaders: Int = 16
+            readOnly: Bool = false, pooledReaders: Int = 16, deferredSync: Bool = false
         ) {
             self.mapSize = mapSize
             self.maxDatabases = maxDatabases
             self.maxReaders = maxReaders
             self.readOnly = readOnly
             self.pooledReaders = pooledReaders
+            self.deferredSync = deferredSync
         }
     }
 
@@ -55,6 +60,7 @@ public final class Environment: @unchecked Sendable {
             try check(mdb_env_set_mapsize(env, options.mapSize))
             var flags = UInt32(MDB_NOTLS)
             if options.readOnly { flags |= UInt32(MDB_RDONLY) }
+            if options.deferredSync && !options.readOnly { flags |= UInt32(MDB_NOSYNC) }
             try check(mdb_env_open(env, path, flags, 0o600))
         } catch {
             mdb_env_close(env)
@@ -111,6 +117,12 @@ public final class Environment: @unchecked Sendable {
         defer { gate.unlockExclusive() }
         if isClosed { throw LMDBError(code: EINVAL) }
         try check(mdb_env_set_mapsize(handle, bytes))
+    }
+
+    /// Writes what committed transactions left in the system's buffers to disk (commits in an
+    /// environment opened with ``Options/deferredSync`` leave it there).
+    public func sync() throws(LMDBError) {
+        try withOpenHandle { handle throws(LMDBError) in try check(mdb_env_sync(handle, 1)) }
     }
 
     /// Takes up a map size that another process has set (after `MDB_MAP_RESIZED`).

@@ -28,6 +28,10 @@ import Synchronization
 ///   forgotten (``DataKeyStore/forget(_:)``): the erasing node destroys the shared key after
 ///   appending the event, and no node hands the key out again once it has seen the event.
 /// - ``position`` only moves forward, and only after the batch's transaction committed.
+/// - The copy may be opened with deferred sync (``LMDBEventLog/Options/deferredSync``): a write
+///   then waits for the shared log's commit alone, not for the copy's too. ``follow()`` writes
+///   the copy to disk once a poll interval; a system crash may undo the copy's last batches,
+///   which are copied again from the shared log.
 public final class LogMirror: Sendable {
     public enum Failure: Error, Equatable, CustomStringConvertible {
         /// The shared log's event at `position` does not continue this copy.
@@ -148,10 +152,12 @@ public final class LogMirror: Sendable {
         let forward = Task { [wakeUp] in
             for await _ in moves { wakeUp.yield(()) }
         }
-        let ticker = Task { [wakeUp] in
+        let ticker = Task { [wakeUp, local] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: Self.pollInterval)
                 wakeUp.yield(())
+                // A copy opened with deferred sync reaches the disk here, once a poll interval.
+                _ = try? await Self.offThread { try local.sync() }
             }
         }
         defer {

@@ -16,9 +16,10 @@ import Signatures
 /// What authd stores and reads through, composed for one of two set-ups:
 /// - embedded (no `--log-url`): the log, the projections and the key store in the data
 ///   directory; commands read users from the projection, folded in the append's transaction;
-/// - a cluster node (`--log-url`): commands append to the shared log on PostgreSQL and read
-///   users by folding their stream from it; the data directory holds the node's copy of the
-///   log with its projection (``LogMirror``), which serves reads.
+/// - a cluster node (`--log-url`): commands append to the shared log on PostgreSQL; the data
+///   directory holds the node's copy of the log with its projection (``LogMirror``), which
+///   serves reads, and commands read a user from the copy's row and the stream's newer events
+///   in the shared log (``MirroredUserStates``).
 struct Storage {
     /// Where commands append.
     let log: any EventLog
@@ -79,7 +80,7 @@ struct Storage {
             return try openClusterNode(
                 data: data, logURL: logURL, kek: kek, initialMapMib: initialMapMib, tokenAlgorithm: tokenAlgorithm,
                 logger: logger)
-        } catch let failure as LogMirror.Failure {
+        } catch let failure where isUnusableCopy(failure) {
             let aside = try moveCopyAside(in: data)
             logger.error(
                 "moved this node's copy of the log aside; copying the shared log again",
@@ -87,6 +88,18 @@ struct Storage {
             return try openClusterNode(
                 data: data, logURL: logURL, kek: kek, initialMapMib: initialMapMib, tokenAlgorithm: tokenAlgorithm,
                 logger: logger)
+        }
+    }
+
+    /// Whether `error`, met while opening a node, means its copy cannot serve and is to be
+    /// moved aside: the shared log does not continue it, or its files are not a readable log
+    /// (a copy written with deferred sync, on a file system that does not keep write order, may
+    /// be left so by a system crash).
+    static func isUnusableCopy(_ error: any Error) -> Bool {
+        if error is LogMirror.Failure { return true }
+        switch error as? EventLogError {
+        case .notAnLMDBEnvironment, .corrupt: return true
+        default: return false
         }
     }
 
@@ -110,7 +123,10 @@ struct Storage {
         let shared = try PostgresEventLog(url: logURL)
         let local: LMDBEventLog
         do {
-            local = try LMDBEventLog(directory: data, options: .init(initialMapSize: initialMapMib << 20))
+            // The copy is made again from the shared log if lost: its commits need not wait for
+            // the disk (see LogMirror).
+            local = try LMDBEventLog(
+                directory: data, options: .init(initialMapSize: initialMapMib << 20, deferredSync: true))
         } catch {
             shared.close()
             throw error
@@ -130,7 +146,7 @@ struct Storage {
                 "following the shared log", metadata: ["log": "\(shared.location)", "position": "\(reached)"])
             return Storage(
                 log: shared, keys: keys, local: local, projection: projection,
-                states: FoldedUserStates(log: shared, keys: keys), progress: MirrorProgress(mirror),
+                states: MirroredUserStates(mirror: mirror), progress: MirrorProgress(mirror),
                 gauges: {
                     let commits = shared.groupCommitStatistics
                     var gauges = ServerGauges()

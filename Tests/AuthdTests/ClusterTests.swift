@@ -203,6 +203,25 @@ struct ClusterTests {
         #expect(gone.status == 401, "the first log's user signed in on the second log: \(gone.status)")
     }
 
+    /// A node's copy whose files no longer hold a readable log (a system crash can leave a copy
+    /// written with deferred sync so) is moved aside at start and copied again: the node serves
+    /// what the shared log holds.
+    @Test func aCopyThatCannotBeReadIsMovedAsideAndCopiedAgain() async throws {
+        let cluster = try Cluster(nodes: 1)
+        let user = try await cluster.nodes[0].signUp("garbled-\(UUID().uuidString.prefix(8))@example.com")
+        let data = cluster.nodes[0].data
+        cluster.stopNodes()
+        let file = try #require(FileHandle(forWritingAtPath: data + "/data.mdb"))
+        try file.write(contentsOf: Data(repeating: 0xA5, count: 16_384))
+        try file.close()
+        let restarted = try cluster.startNode(data: data)
+        #expect(
+            restarted.startupOutput.contains("moved this node's copy of the log aside"), "\(restarted.startupOutput)")
+        let read = try await restarted.call(
+            "GET", "/v1/users/me", token: user.accessToken, headers: ["Authlog-Min-Position": user.position])
+        #expect(read.status == 200 && read.json["email"] as? String == user.email, "\(read.status) \(read.json)")
+    }
+
     /// Mail is a side effect of the command, sent by the node that ran it: a registration and
     /// a reset request through one node give one message each across the whole cluster, even
     /// after every node has copied the events.

@@ -17,9 +17,11 @@
 #   tools/cluster/bench.sh [ROUNDS [DURATION]]      (default 3 rounds of 8 s)
 #
 # Environment: PEER (the peer's directory, default /work/shared/peers/postgres), REFRESH_CONNECTIONS
-# (126: 42 a node), USERS (128; a user has one session, so the rotations use the 128 users'
-# sessions; tokens in flight when a round ends are lost; fewer only to try the script out), AUTHD (an authd binary to use instead
-# of building one: only for trying the script out, the figures need a release build). Needs wrk, pgbench, psql, curl, python3
+# (126: 42 a node), USERS (128: the users the reads read, in both), SESSIONS (640: the cluster's
+# users whose sessions the rotations rotate, the USERS among them; a user has one session, and the
+# tokens in flight when a round ends are lost, up to one a connection, so SESSIONS must exceed
+# ROUNDS+1 times REFRESH_CONNECTIONS), AUTHD (an authd binary to use instead of building one: only
+# for trying the script out, the figures need a release build). Needs wrk, pgbench, psql, curl, python3
 # and PostgreSQL's server (tools/postgres/start-throwaway.sh). Builds authd in release mode.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,6 +31,8 @@ duration="${2:-8}"
 peer="${PEER:-/work/shared/peers/postgres}"
 refresh_connections="${REFRESH_CONNECTIONS:-126}"
 users="${USERS:-128}"
+sessions="${SESSIONS:-640}"
+((sessions >= users)) || sessions="$users"
 
 if [ -n "${AUTHD:-}" ]; then
     authd="$AUTHD"
@@ -145,34 +149,40 @@ login() {
 # node 1, which the reads measure). A user has one session (the seed's single refresh token):
 # one login gives the access token the reads use and the refresh token the rotations use, rotated
 # through every node; a second login would end the first session.
-echo "== registering $users users in each, one session each"
+echo "== registering $users users in each, one session each, and $((sessions - users)) more in the cluster"
 : >"$work/users-embedded"
 : >"$work/users-cluster"
 : >"$work/tokens"
 mkdir "$work/setup"
-set_up_user() { # N: files setup/N.embedded, setup/N.cluster, setup/N.tokens
-    local n="$1" id position
+set_up_user() { # N: files setup/N.embedded (N <= USERS), setup/N.cluster, setup/N.tokens
+    local n="$1" id position answer
+    if ((n > users)); then # a session for the rotations alone
+        read -r id position < <(register "$n" "${nodes[0]}")
+        login "$n" "${nodes[0]}" "$position" | field refresh_token >"$work/setup/$n.tokens"
+        return
+    fi
     read -r id position < <(register "$n" "$embedded")
     echo "$id $(login "$n" "$embedded" "$position" | field access_token)" >"$work/setup/$n.embedded"
     read -r id position < <(register "$n" "${nodes[0]}")
-    local answer
     answer="$(login "$n" "${nodes[0]}" "$position")"
     echo "$id $(field access_token <<<"$answer")" >"$work/setup/$n.cluster"
     field refresh_token <<<"$answer" >>"$work/setup/$n.tokens"
 }
 # Four users at a time (the password hashing is what takes the time).
-for first in $(seq 1 4 "$users"); do
+for first in $(seq 1 4 "$sessions"); do
     jobs=()
     for n in $(seq "$first" $((first + 3))); do
-        ((n <= users)) || break
+        ((n <= sessions)) || break
         set_up_user "$n" &
         jobs+=($!)
     done
     for job in "${jobs[@]}"; do wait "$job"; done
 done
-for n in $(seq "$users"); do
-    cat "$work/setup/$n.embedded" >>"$work/users-embedded"
-    cat "$work/setup/$n.cluster" >>"$work/users-cluster"
+for n in $(seq "$sessions"); do
+    if ((n <= users)); then
+        cat "$work/setup/$n.embedded" >>"$work/users-embedded"
+        cat "$work/setup/$n.cluster" >>"$work/users-cluster"
+    fi
     cat "$work/setup/$n.tokens" >>"$work/tokens"
 done
 for file in users-embedded users-cluster; do
@@ -181,7 +191,7 @@ for file in users-embedded users-cluster; do
         exit 1
     }
 done
-[ "$(grep -c . "$work/tokens")" -eq "$users" ] || {
+[ "$(grep -c . "$work/tokens")" -eq "$sessions" ] || {
     echo "bench.sh: a login for the rotation's sessions failed" >&2
     exit 1
 }
