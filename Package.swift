@@ -189,7 +189,7 @@ let package = Package(
             dependencies: [
                 "AuthDomain", "AuthService", "DataProtection", "EventLog", "EventLogLMDB", "EventLogPostgres",
                 "EventSealing", "KeyStorePostgres", "LogMirror", "PasswordHashing", "PostgresTestSupport",
-                "Projections",
+                "Projections", "ServiceTestSupport",
             ]),
         .testTarget(name: "AuthDomainTests", dependencies: ["AuthDomain", "EventLog"]),
         .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing", "CArgon2"]),
@@ -198,6 +198,10 @@ let package = Package(
         .testTarget(name: "LogExportTests", dependencies: ["LogExport", "authlog-fuzz", "TestSupport"]),
         // Helpers the black-box tests share: finding the built executables, running them.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // Histories of commands for tests of what folds them.
+        .target(
+            name: "ServiceTestSupport", dependencies: ["AuthDomain", "AuthService", "EventLog"],
+            path: "Tests/ServiceTestSupport"),
         // The throwaway PostgreSQL server the backend and cluster tests share: a database each.
         .target(
             name: "PostgresTestSupport",
@@ -221,7 +225,7 @@ let package = Package(
             name: "ProjectionsTests",
             dependencies: [
                 "Projections", "AuthService", "AuthDomain", "PasswordHashing", "DataProtection", "EventLog",
-                "EventLogLMDB", "EventSealing", "LMDB",
+                "EventLogLMDB", "EventSealing", "LMDB", "ServiceTestSupport",
             ]),
         .testTarget(
             name: "AuthServiceTests",

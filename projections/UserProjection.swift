@@ -21,7 +21,7 @@ import Synchronization
 public final class UserProjection: TransactionalProjector, Sendable {
     public static let name = "users"
     /// Bump when the row layout or the fold changes: the projection is then rebuilt on open.
-    public static let version: UInt32 = 2
+    public static let version: UInt32 = 3
 
     let log: LMDBEventLog
     let sealing: UserEventSealing
@@ -140,10 +140,11 @@ public final class UserProjection: TransactionalProjector, Sendable {
     func apply(_ event: RecordedEvent, to g: Int, in txn: borrowing Transaction) throws {
         let decoded = try sealing.decode(event)
         let id = event.streamID
-        let stored = try row(id, generation: g, in: txn, openPersonal: decoded.hasPersonalData)
+        let touched = decoded.kind.changesPersonalFields
+        let stored = try row(id, generation: g, in: txn, openPersonal: touched)
         let previous = stored?.state ?? UserState(id: id)
         let next = previous.evolve(decoded, at: event.recordedAt)
-        let reuse = decoded.hasPersonalData ? nil : stored?.sealedPersonal
+        let reuse = touched ? nil : stored?.sealedPersonal
         try putRow(next, sealedPersonal: reuse.flatMap { $0.isEmpty ? nil : $0 }, generation: g, in: txn)
         try updateRoleIndex(from: stored?.state, to: next, generation: g, in: txn)
     }

@@ -181,6 +181,7 @@ public struct UserQueries: UserReads {
         note("phone", old.phone, new.phone)
         note("role", old.exists ? old.role.rawValue : nil, new.role.rawValue)
         note("stripe_customer_id", old.stripeCustomerID, new.stripeCustomerID)
+        note("pending_email", old.emailChange?.newEmail, new.emailChange?.newEmail)
         note("email_verified_at", old.emailVerifiedAt?.description, new.emailVerifiedAt?.description)
         note("last_login_at", old.lastLoginAt?.description, new.lastLoginAt?.description)
         note("deleted_at", old.deletedAt?.description, new.deletedAt?.description)
@@ -192,6 +193,7 @@ public struct UserQueries: UserReads {
             ("refresh_token_hash", old.refreshTokenHash != new.refreshTokenHash),
             ("password_reset_token", old.passwordReset?.hash != new.passwordReset?.hash),
             ("email_verification_token", old.emailVerification?.hash != new.emailVerification?.hash),
+            ("email_change_token", old.emailChange?.token.hash != new.emailChange?.token.hash),
         ] where changed {
             changes[field] = "changed"
         }

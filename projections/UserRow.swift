@@ -6,15 +6,20 @@ import Foundation
 /// personal ones (email, password_hash, first_name, last_name, phone, stripe_customer_id)
 /// sealed with the user's data key, so that LMDB's old pages never hold them in clear.
 ///
-/// Layout (format 2): u8 format, u64 stream version, u8 role, u8 flags (1 erased),
+/// Layout (format 3): u8 format, u64 stream version, u8 role, u8 flags (1 erased),
 /// i64 created_at, i64 updated_at, then optional (presence byte) deleted_at,
 /// email_verified_at, last_login_at, locked_until, tokens_valid_after (i64 µs each),
 /// email verification and password reset (32-byte hash + i64 expiry each), the session
 /// (id, token hash, u8 count and the earlier token hashes oldest first, optional rotated-at,
 /// started-at, last-used-at),
-/// u32 failed logins, and the sealed personal part (varint length, 0 when erased).
+/// u32 failed logins, the pending email change's token (optional hash + expiry), and the
+/// sealed personal part (varint length, 0 when erased), whose last field is the pending
+/// change's new address (optional).
+///
+/// Format 2 (before email changes) lacks both email-change fields; it is still read, as a
+/// user with no change pending.
 enum UserRow {
-    static let format: UInt8 = 2
+    static let format: UInt8 = 3
 
     /// What a row's personal part is sealed against.
     static func sealingContext(_ id: UUID) -> [UInt8] {
@@ -72,6 +77,7 @@ enum UserRow {
             writer.write(session.lastUsedAt.microsecondsSince1970)
         }
         writer.write(state.pointee.failedLogins)
+        writer.writeOptional(state.pointee.emailChange?.token, pending)
         if state.pointee.isErased {
             writer.writeVarint(0)
         } else if let sealedPersonal {
@@ -84,6 +90,7 @@ enum UserRow {
             personal.write(state.pointee.lastName)
             personal.writeOptional(state.pointee.phone) { $0.write($1) }
             personal.writeOptional(state.pointee.stripeCustomerID) { $0.write($1) }
+            personal.writeOptional(state.pointee.emailChange?.newEmail) { $0.write($1) }
             try personal.bytes.withUnsafeBytes { try seal($0, &writer) }
         }
     }
@@ -94,7 +101,8 @@ enum UserRow {
         _ bytes: UnsafeRawBufferPointer, id: UUID, open: (UnsafeRawBufferPointer) throws -> [UInt8]?
     ) throws -> (state: UserState, sealedPersonal: [UInt8]) {
         var reader = ByteReader(bytes)
-        guard try reader.readUInt8() == format else { throw BinaryDecodingError.invalidValue("user row format") }
+        let rowFormat = try reader.readUInt8()
+        guard rowFormat == format || rowFormat == 2 else { throw BinaryDecodingError.invalidValue("user row format") }
         var state = UserState(id: id)
         state.version = try reader.readUInt64()
         let roleCode = try reader.readUInt8()
@@ -133,6 +141,9 @@ enum UserRow {
                 startedAt: try time(&r), lastUsedAt: try time(&r))
         }
         state.failedLogins = try reader.readUInt32()
+        if rowFormat >= 3, let token = try reader.readOptional(pending) {
+            state.emailChange = UserState.PendingEmailChange(newEmail: "", token: token)
+        }
         let sealed = try reader.readLengthPrefixed()
         guard reader.isAtEnd else { throw BinaryDecodingError.invalidValue("bytes after a user row") }
         if !sealed.isEmpty, let personal = try open(sealed) {
@@ -145,6 +156,9 @@ enum UserRow {
                 state.lastName = try inner.readString()
                 state.phone = try inner.readOptional(string)
                 state.stripeCustomerID = try inner.readOptional(string)
+                if rowFormat >= 3, let newEmail = try inner.readOptional(string) {
+                    state.emailChange?.newEmail = newEmail
+                }
             }
         }
         return (state, [UInt8](sealed))

@@ -11,6 +11,8 @@ public struct AuthPolicy: Hashable, Sendable {
     public var resetTokenLifetime: Int64 = 30 * 60 * 1_000_000
     /// An email verification token works for 48 hours.
     public var verificationTokenLifetime: Int64 = 48 * 3_600 * 1_000_000
+    /// An email change's confirmation token works for 24 hours.
+    public var emailChangeTokenLifetime: Int64 = 24 * 3_600 * 1_000_000
 
     public init() {}
 }

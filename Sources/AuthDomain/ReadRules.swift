@@ -4,7 +4,7 @@ import Foundation
 ///
 /// - A user reads themselves; ADMIN and MANAGER read anyone.
 /// - Only ADMIN reads a user as they were at a past moment, and a user's audit trail.
-/// - Only ADMIN and MANAGER list users (by role, or by email).
+/// - Only ADMIN and MANAGER list users (by role), or look one up (by email or Stripe customer id).
 /// - An erased user is shown only to ADMIN; anyone else is told there is no such user.
 public enum ReadRules {
     /// Whether `reader` (a signed-in user with `role`) may read user `target` now.
@@ -22,7 +22,7 @@ public enum ReadRules {
         role == .admin
     }
 
-    /// Whether a reader with `role` may list users by role or look one up by email.
+    /// Whether a reader with `role` may list users by role or look one up by email or Stripe id.
     public static func mayList(role: Role) -> Bool {
         role == .admin || role == .manager
     }

@@ -28,7 +28,7 @@ extension UserEvent {
         case .emailVerificationRequested(let issued), .passwordResetRequested(let issued):
             issued.tokenHash.write(to: &writer)
             writer.write(issued.expiresAt.microsecondsSince1970)
-        case .emailVerified, .softDeleted, .restored, .erased:
+        case .emailVerified, .softDeleted, .restored, .erased, .stripeCustomerUnlinked:
             break
         case .loginSucceeded(let started):
             writer.write(started.sessionID)
@@ -52,6 +52,12 @@ extension UserEvent {
             writer.write(to.code)
         case .stripeCustomerLinked(let customer):
             personal.write(customer)
+        case .emailChangeRequested(let requested):
+            requested.tokenHash.write(to: &writer)
+            writer.write(requested.expiresAt.microsecondsSince1970)
+            personal.write(requested.newEmail)
+        case .emailChanged(let email):
+            personal.write(email)
         }
         if hasPersonalData { writer.write(lengthPrefixed: try seal(personal.bytes)) }
         return writer.bytes
@@ -109,6 +115,15 @@ extension UserEvent {
         case .softDeleted: self = .softDeleted
         case .restored: self = .restored
         case .erased: self = .erased
+        case .stripeCustomerUnlinked: self = .stripeCustomerUnlinked
+        case .emailChangeRequested:
+            let pending = try reader.readPendingToken()
+            self = .emailChangeRequested(
+                EmailChangeRequested(
+                    newEmail: try decode(try personal(), empty: "") { try $0.readString() },
+                    tokenHash: pending.tokenHash, expiresAt: pending.expiresAt))
+        case .emailChanged:
+            self = .emailChanged(email: try decode(try personal(), empty: "") { try $0.readString() })
         case .loginSucceeded:
             self = .loginSucceeded(
                 SessionStarted(sessionID: try reader.readUUID(), refreshTokenHash: try reader.readTokenHash()))

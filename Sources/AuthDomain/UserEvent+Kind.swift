@@ -12,6 +12,8 @@ extension UserEvent {
         case refreshTokenRotated, refreshTokenReuseDetected, loggedOut, passwordResetRequested
         case passwordResetCompleted, passwordChanged, passwordRehashed, profileUpdated, roleChanged
         case stripeCustomerLinked, softDeleted, restored, erased
+        // New kinds go last: a kind's raw value is stable once released.
+        case stripeCustomerUnlinked, emailChangeRequested, emailChanged
 
         /// The type name written in the envelope.
         public var name: StaticString {
@@ -34,6 +36,9 @@ extension UserEvent {
             case .softDeleted: return "UserSoftDeleted"
             case .restored: return "UserRestored"
             case .erased: return "UserErased"
+            case .stripeCustomerUnlinked: return "StripeCustomerUnlinked"
+            case .emailChangeRequested: return "EmailChangeRequested"
+            case .emailChanged: return "EmailChanged"
             }
         }
 
@@ -41,11 +46,19 @@ extension UserEvent {
         public var hasPersonalData: Bool {
             switch self {
             case .registered, .passwordResetCompleted, .passwordChanged, .passwordRehashed, .profileUpdated,
-                .stripeCustomerLinked:
+                .stripeCustomerLinked, .emailChangeRequested, .emailChanged:
                 return true
             default:
                 return false
             }
+        }
+
+        /// Whether events of this kind change a personal field of the state: the ones that
+        /// carry one, and `StripeCustomerUnlinked`, which clears the Stripe id while carrying
+        /// nothing. A projection that keeps the personal part sealed must open and seal it
+        /// again for these; for every other kind it may keep the sealed bytes as they are.
+        public var changesPersonalFields: Bool {
+            hasPersonalData || self == .stripeCustomerUnlinked
         }
 
         /// The kind whose name is `bytes` (UTF-8), or `nil` for a name no build has written.
@@ -75,6 +88,9 @@ extension UserEvent {
             case (15, UInt8(ascii: "U")): candidate = .softDeleted
             case (12, UInt8(ascii: "U")): candidate = .restored
             case (10, UInt8(ascii: "U")): candidate = .erased
+            case (22, UInt8(ascii: "S")): candidate = .stripeCustomerUnlinked
+            case (20, UInt8(ascii: "E")): candidate = .emailChangeRequested
+            case (12, UInt8(ascii: "E")): candidate = .emailChanged
             default: return nil
             }
             let name = candidate.name
@@ -113,6 +129,9 @@ extension UserEvent {
         case .softDeleted: return .softDeleted
         case .restored: return .restored
         case .erased: return .erased
+        case .stripeCustomerUnlinked: return .stripeCustomerUnlinked
+        case .emailChangeRequested: return .emailChangeRequested
+        case .emailChanged: return .emailChanged
         }
     }
 }

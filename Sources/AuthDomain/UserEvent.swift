@@ -21,6 +21,14 @@ public enum UserEvent: Hashable, Sendable {
     case profileUpdated(ProfileChanges)
     case roleChanged(from: Role, to: Role)
     case stripeCustomerLinked(customerID: String)
+    /// The user's Stripe customer id was removed (its uniqueness claim released with it).
+    case stripeCustomerUnlinked
+    /// The user asked to move their account to another address: it is confirmed with the
+    /// token mailed there (its hash here), before it expires.
+    case emailChangeRequested(EmailChangeRequested)
+    /// The new address was confirmed with its token: the account's address from now on,
+    /// verified by that confirmation. The email claim moved with this event.
+    case emailChanged(email: String)
     case softDeleted
     case restored
     /// The user's data key was destroyed: every personal field of the stream is gone for good.
@@ -43,6 +51,20 @@ public enum UserEvent: Hashable, Sendable {
             self.lastName = lastName
             self.phone = phone
             self.role = role
+        }
+    }
+
+    /// An email change waiting for its confirmation: the new address (trimmed, NFC, as
+    /// given), the hash of the token mailed to it, and when that token stops working.
+    public struct EmailChangeRequested: Hashable, Sendable {
+        public var newEmail: String
+        public var tokenHash: TokenHash
+        public var expiresAt: Timestamp
+
+        public init(newEmail: String, tokenHash: TokenHash, expiresAt: Timestamp) {
+            self.newEmail = newEmail
+            self.tokenHash = tokenHash
+            self.expiresAt = expiresAt
         }
     }
 

@@ -19,6 +19,8 @@ public protocol UserReads: Sendable {
     func user(id: UUID, includePersonal: Bool) throws -> UserState?
     /// By email, compared as the lookup key (trimmed, NFC, lower-cased).
     func user(email: String) throws -> UserState?
+    /// By the Stripe customer id linked to the user (the `stripe_customer` uniqueness index).
+    func user(stripeCustomerID: String) throws -> UserState?
     func users(role: Role, includeDeleted: Bool, limit: Int, after cursor: String?) throws -> UserPage
     /// The user as they were at `moment`; `nil` if they did not exist yet.
     func user(id: UUID, asOf moment: ReadMoment) throws -> UserState?

@@ -67,6 +67,19 @@ extension UserState {
             self.endSessions(at: time)
         case .stripeCustomerLinked(let customer):
             self.stripeCustomerID = customer
+        case .stripeCustomerUnlinked:
+            self.stripeCustomerID = nil
+        case .emailChangeRequested(let requested):
+            self.emailChange = PendingEmailChange(
+                newEmail: requested.newEmail,
+                token: PendingToken(hash: requested.tokenHash, expiresAt: requested.expiresAt))
+        case .emailChanged(let email):
+            // The confirmation came through the new address: it is verified from now on, and a
+            // verification token mailed to the old one no longer counts.
+            self.email = email
+            self.emailVerifiedAt = time
+            self.emailVerification = nil
+            self.emailChange = nil
         case .softDeleted:
             self.deletedAt = time
             self.endSessions(at: time)
@@ -78,6 +91,7 @@ extension UserState {
             self.clearPersonalFields()
             self.emailVerification = nil
             self.passwordReset = nil
+            self.emailChange = nil
             self.endSessions(at: time)
         }
     }
@@ -91,6 +105,7 @@ extension UserState {
         lastName = ""
         phone = nil
         stripeCustomerID = nil
+        emailChange?.newEmail = ""
     }
 
     /// Ends the refresh session and refuses access tokens issued before `time`.

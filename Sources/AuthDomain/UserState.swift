@@ -14,6 +14,8 @@ public struct UserState: Hashable, Sendable {
     public var role = Role.target
     public var emailVerifiedAt: Timestamp?
     public var emailVerification: PendingToken?
+    /// An email change waiting for its confirmation (the new address is a personal field).
+    public var emailChange: PendingEmailChange?
     /// The seed's password_reset_token (hashed) and password_reset_expires.
     public var passwordReset: PendingToken?
     public var lastLoginAt: Timestamp?
@@ -50,6 +52,17 @@ public struct UserState: Hashable, Sendable {
         public init(hash: TokenHash, expiresAt: Timestamp) {
             self.hash = hash
             self.expiresAt = expiresAt
+        }
+    }
+
+    /// A new address waiting for its confirmation, and the token that confirms it.
+    public struct PendingEmailChange: Hashable, Sendable {
+        public var newEmail: String
+        public var token: PendingToken
+
+        public init(newEmail: String, token: PendingToken) {
+            self.newEmail = newEmail
+            self.token = token
         }
     }
 

@@ -56,6 +56,17 @@ extension AuthServer {
         -> AuthService.SessionGrant
     {
         let account = (try? EmailAddress(email))?.claimHash ?? TokenHash(of: Array(email.utf8))
+        return try await throttlingWrongPasswords(account: account, context: context) {
+            try await service.login(email: email, password: password, correlationID: context.requestID)
+        }
+    }
+
+    /// Runs `check`, a password check on `account` (the digest of its email's lookup key), under
+    /// the rules of ``throttledLogin(email:password:context:)``: the same buckets, so wrong
+    /// passwords at login and anywhere else a password is checked count together.
+    func throttlingWrongPasswords<Result>(
+        account: TokenHash, context: AuthRequestContext, _ check: () async throws -> Result
+    ) async throws -> Result {
         let fromHere = AccountAddress(account: account, client: client(context))
         try throttle(loginFailures, fromHere)
         do {
@@ -65,10 +76,10 @@ extension AuthServer {
             throw error
         }
         do {
-            let grant = try await service.login(email: email, password: password, correlationID: context.requestID)
+            let result = try await check()
             loginFailures.refund(fromHere)
             accountFailures.refund(account)
-            return grant
+            return result
         } catch Rejection.invalidCredentials {
             throw Rejection.invalidCredentials
         } catch {

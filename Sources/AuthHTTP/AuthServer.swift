@@ -48,6 +48,9 @@ public final class AuthServer: Sendable {
         public var metricsPort: Int?
         /// Registrations, and password-reset requests, a client address may make per minute.
         public var registrationRateLimitPerMinute = 10
+        /// Verification mails one address may be sent on request per hour
+        /// (`POST /v1/email-verifications`), whoever asks.
+        public var verificationRequestsPerAccount = 3
         /// Wrong passwords one client address may try on one account per 15 minutes.
         public var loginFailuresPerAddress = 10
         /// Wrong passwords all addresses together may try on one account per 15 minutes.
@@ -111,6 +114,8 @@ public final class AuthServer: Sendable {
     /// Wrong passwords per (account, client address), and per account.
     let loginFailures: RateLimiter<AccountAddress>
     let accountFailures: RateLimiter<TokenHash>
+    /// Verification mail requests per address asked for (the digest of its lookup key).
+    let verificationRequests: RateLimiter<TokenHash>
     let clients: ClientAddress
     let connectionCounts = ConnectionCounts()
     let metrics = Metrics()
@@ -134,6 +139,8 @@ public final class AuthServer: Sendable {
             capacity: configuration.loginFailuresPerAddress, period: Self.loginFailureWindow)
         self.accountFailures = RateLimiter(
             capacity: configuration.loginFailuresPerAccount, period: Self.loginFailureWindow)
+        self.verificationRequests = RateLimiter(
+            capacity: configuration.verificationRequestsPerAccount, period: 60 * 60)
         self.clients = ClientAddress(trusted: configuration.trustedProxies)
         self.logger = logger
     }
@@ -146,6 +153,10 @@ public final class AuthServer: Sendable {
         addSessionRoutes(to: router)
         addUserRoutes(to: router)
         addAdministrationRoutes(to: router)
+        addStripeRoutes(to: router)
+        addPasswordChangeRoutes(to: router)
+        addVerificationRequestRoutes(to: router)
+        addEmailChangeRoutes(to: router)
         self.on(router, .get, "/.well-known/jwks.json") { _, _ in try self.json(self.tokens.keys.jwks) }
         addDiscoveryRoutes(to: router)
         self.on(router, .get, "/healthz") { _, _ in try self.json(["status": "ok"]) }

@@ -37,8 +37,12 @@ extension AuthServer {
                 let users = try self.reads.user(email: email).map { [$0] } ?? []
                 return self.page(users, next: nil)
             }
+            if let customer = query.get("stripe_customer_id") {
+                let users = try self.reads.user(stripeCustomerID: customer).map { [$0] } ?? []
+                return self.page(users.filter { ReadRules.shows($0, to: caller.role) }, next: nil)
+            }
             guard let roleName = query.get("role"), let role = Role(rawValue: roleName.uppercased()) else {
-                throw Problem.badRequest("give role (TARGET, MANAGER, ADMIN, MARKETING) or email")
+                throw Problem.badRequest("give role (TARGET, MANAGER, ADMIN, MARKETING), email or stripe_customer_id")
             }
             let limit = query.get("limit").map { Int($0) ?? -1 } ?? 50
             guard (1...1_000).contains(limit) else { throw Problem.badRequest("limit must be 1 to 1000") }

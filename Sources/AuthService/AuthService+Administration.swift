@@ -49,6 +49,20 @@ extension AuthService {
             command: { _ in LinkStripeCustomer(actor: actor, customerID: customerID) })
     }
 
+    /// Removes the user's Stripe customer id and releases its claim; none linked, nothing changes.
+    @discardableResult
+    public func unlinkStripeCustomer(of userID: UUID, actor: Actor, correlationID: String) async throws -> UserState {
+        try await execute(
+            on: userID, actor: actor, correlationID: correlationID,
+            claims: { state in
+                guard let old = state.stripeCustomerID else { return [] }
+                return [
+                    UniqueClaim(.release, scope: LinkStripeCustomer.claimScope, key: LinkStripeCustomer.claimKey(old))
+                ]
+            },
+            command: { _ in UnlinkStripeCustomer(actor: actor) })
+    }
+
     /// Soft-deletes: the user can no longer log in or refresh; the email stays reserved.
     @discardableResult
     public func softDelete(_ userID: UUID, actor: Actor, correlationID: String) async throws -> UserState {

@@ -36,7 +36,9 @@ extension AuthService {
         }
     }
 
-    /// Changes the caller's password, given the current one; ends every session.
+    /// Changes the caller's password, given the current one; ends every session and mails the
+    /// user a notice (``mailPasswordChanged(to:)``). A wrong current password records
+    /// `LoginFailed` and throws ``Rejection/invalidCredentials``.
     public func changePassword(
         userID: UUID, actor: Actor, currentPassword: String, newPassword: String, correlationID: String
     ) async throws {
@@ -48,11 +50,28 @@ extension AuthService {
         let (matches, hash) = try await pool.run { () -> (Bool, String) in
             (try hashing.verify(currentPassword, against: stored).matches, try hashing.hash(password))
         }
-        try await execute(on: userID, actor: actor, correlationID: correlationID) { current in
+        let user = try await execute(on: userID, actor: actor, correlationID: correlationID) { current in
             // The password changed meanwhile: the check above no longer counts.
             ChangePassword(
                 actor: actor, currentPasswordMatches: matches && current.passwordHash == stored, newPasswordHash: hash)
         }
+        // The password is changed: a notice that cannot be queued now must not turn it into an error.
+        try? await mailPasswordChanged(to: user)
+    }
+
+    /// The notice that the password of `user`'s account changed: no token, no password, only
+    /// what to do if it was not them.
+    func mailPasswordChanged(to user: UserState) async throws {
+        try await mailer.send(
+            MailMessage(
+                to: user.email, subject: "Your password was changed",
+                body: """
+                    The password of this account was just changed, and every session signed in \
+                    with the old one was ended.
+
+                    If it was not you, reset your password now: someone who knew the old one \
+                    changed it.
+                    """, user: user.id))
     }
 
     /// Confirms an email address with the token mailed at registration (or on request).
@@ -61,6 +80,14 @@ extension AuthService {
         try await execute(on: token.userID, actor: .user(token.userID, .target), correlationID: correlationID) { _ in
             ConfirmEmailVerification(presented: token)
         }
+    }
+
+    /// Mails a new verification token to `email` if it belongs to a live user whose address is
+    /// not verified yet. The caller learns nothing either way: this returns normally for
+    /// unknown, deleted and verified addresses too, having sent nothing.
+    public func requestEmailVerification(email: String, correlationID: String) async throws {
+        guard let id = try userID(forEmail: email) else { return recordUnchangedLog() }
+        try await requestEmailVerification(userID: id, actor: .anonymous, correlationID: correlationID)
     }
 
     /// Mails a new verification token unless the address is already verified.

@@ -80,8 +80,8 @@ struct Storage {
             return try openClusterNode(
                 data: data, logURL: logURL, kek: kek, initialMapMib: initialMapMib, tokenAlgorithm: tokenAlgorithm,
                 logger: logger)
-        } catch let failure where isUnusableCopy(failure) {
-            let aside = try moveCopyAside(in: data)
+        } catch let failure where LogMirror.isUnusableCopy(failure) {
+            let aside = try LogMirror.moveCopyAside(in: data)
             logger.error(
                 "moved this node's copy of the log aside; copying the shared log again",
                 metadata: ["reason": "\(failure)", "moved_to": "\(aside)"])
@@ -89,31 +89,6 @@ struct Storage {
                 data: data, logURL: logURL, kek: kek, initialMapMib: initialMapMib, tokenAlgorithm: tokenAlgorithm,
                 logger: logger)
         }
-    }
-
-    /// Whether `error`, met while opening a node, means its copy cannot serve and is to be
-    /// moved aside: the shared log does not continue it, or its files are not a readable log
-    /// (a copy written with deferred sync, on a file system that does not keep write order, may
-    /// be left so by a system crash).
-    static func isUnusableCopy(_ error: any Error) -> Bool {
-        if error is LogMirror.Failure { return true }
-        switch error as? EventLogError {
-        case .notAnLMDBEnvironment, .corrupt: return true
-        default: return false
-        }
-    }
-
-    /// Moves the node's LMDB files into a new `diverged-TIME` directory beside them.
-    static func moveCopyAside(in data: String) throws -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withFullDate, .withTime, .withTimeZone]
-        let aside = data + "/diverged-" + formatter.string(from: Date()).replacingOccurrences(of: ":", with: "")
-        try FileManager.default.createDirectory(
-            atPath: aside, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-        for name in ["data.mdb", "lock.mdb"] where FileManager.default.fileExists(atPath: data + "/" + name) {
-            try FileManager.default.moveItem(atPath: data + "/" + name, toPath: aside + "/" + name)
-        }
-        return aside
     }
 
     static func openClusterNode(

@@ -32,6 +32,11 @@ import Testing
             .emailVerified, .softDeleted, .restored, .erased, .roleChanged(from: .target, to: .manager),
             .loggedOut(sessionID: UUID()), .passwordChanged(passwordHash: "h"),
             .profileUpdated(.init(firstName: "C")), .stripeCustomerLinked(customerID: "cus_1"),
+            .stripeCustomerUnlinked, .emailChanged(email: "new@b.cd"),
+            .emailChangeRequested(
+                .init(
+                    newEmail: "new@b.cd", tokenHash: TokenHash(of: [1]), expiresAt: Timestamp(microsecondsSince1970: 9))
+            ),
         ]
         for event in events {
             #expect(event.typeName == event.kind.name.description)

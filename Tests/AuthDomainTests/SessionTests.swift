@@ -201,7 +201,9 @@ import Testing
         let me = Actor.user(user.id, .target)
         #expect(
             ChangePassword(actor: me, currentPasswordMatches: false, newPasswordHash: "n").decide(user, now: at(20))
-                == .reject(.invalidCredentials))
+                == .reject(
+                    .invalidCredentials,
+                    recording: [.loginFailed(.init(consecutiveFailures: user.failedLogins + 1, lockedUntil: nil))]))
         #expect(
             ChangePassword(actor: .user(UUID(), .admin), currentPasswordMatches: true, newPasswordHash: "n").decide(
                 user, now: at(20)) == .reject(.forbidden))

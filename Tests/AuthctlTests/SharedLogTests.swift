@@ -150,4 +150,38 @@ struct SharedLogTests {
         let verified = try run(["verify"])
         #expect(verified.status == 0 && verified.stdout.contains("intact and signed: 4 events"), "\(verified.stderr)")
     }
+
+    /// A named copy the shared log does not continue (the log was replaced) is refused by the
+    /// commands that read it, in one line, and moved aside and copied again by `rebuild`.
+    @Test func rebuildMovesAsideACopyTheSharedLogDoesNotContinue() throws {
+        let (first, second) = (try SharedLogDatabase(), try SharedLogDatabase())
+        let scratch = try Scratch()
+        let data = scratch.at("data")
+        func run(_ database: SharedLogDatabase, _ arguments: [String], input: String? = nil) throws -> ProcessOutput {
+            try authctl(
+                ["--log-url", database.url, "--data", data] + arguments, environment: GoldenLogTests.kek,
+                input: input)
+        }
+        for (database, email) in [(first, "first@example.com"), (second, "second@example.com")] {
+            // Straight to the shared log, without the named copy (which would refuse the second).
+            let created = try authctl(
+                ["--log-url", database.url, "create-admin", "--email", email], environment: GoldenLogTests.kek,
+                input: "a long enough password\n", directory: scratch.at(""))
+            #expect(created.status == 0, "\(created.stderr)")
+            if database === first {
+                #expect(try run(first, ["users", "list", "--role", "ADMIN"]).stdout.contains(email))
+            }
+        }
+        let refused = try run(second, ["users", "list", "--role", "ADMIN"])
+        #expect(refused.status == 2 && refused.stderr.contains("does not continue"), "\(refused.stderr)")
+        #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
+
+        let rebuilt = try run(second, ["rebuild"])
+        #expect(rebuilt.status == 0 && rebuilt.stdout.contains("moved the copy"), "\(rebuilt.stdout) \(rebuilt.stderr)")
+        let aside = try FileManager.default.contentsOfDirectory(atPath: data).filter { $0.hasPrefix("diverged-") }
+        #expect(aside.count == 1)
+        let listed = try run(second, ["users", "list", "--role", "ADMIN"])
+        #expect(listed.status == 0 && listed.stdout.contains("second@example.com"), "\(listed.stderr)")
+        #expect(!listed.stdout.contains("first@example.com"))
+    }
 }

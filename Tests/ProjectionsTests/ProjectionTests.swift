@@ -4,6 +4,7 @@ import EventLog
 import EventLogLMDB
 import Foundation
 import LMDB
+import ServiceTestSupport
 import Testing
 
 @testable import Projections
@@ -12,48 +13,8 @@ import Testing
     /// Runs random commands through the service, then checks the projection against a fresh
     /// fold of every stream and the role index against a scan of the User table.
     func randomHistory(_ world: World, seed: UInt64, steps: Int) async throws {
-        var random = SplitMix64(seed: seed)
         var users: [UUID] = []
-        let admin = Actor.system
-        for step in 0..<steps {
-            let choice = users.isEmpty ? 0 : Int(random.next() % 9)
-            let target = users.isEmpty ? UUID() : users[Int(random.next() % UInt64(users.count))]
-            do {
-                switch choice {
-                case 0:
-                    let user = try await world.service.register(
-                        .init(
-                            email: "user\(step)@example.com", password: "password-\(step)-long", firstName: "F\(step)",
-                            lastName: "L\(step)"),
-                        correlationID: "p")
-                    users.append(user.id)
-                case 1:
-                    let email = try world.service.load(target).email
-                    _ = try await world.service.login(email: email, password: "wrong password", correlationID: "p")
-                case 2:
-                    try await world.service.changeRole(
-                        of: target, to: Role.allCases[Int(random.next() % 4)], actor: admin, correlationID: "p")
-                case 3:
-                    try await world.service.updateProfile(
-                        of: target, firstName: "N\(random.next() % 50)", lastName: nil,
-                        phone: random.next() % 2 == 0 ? "+1 555 \(step)" : "", actor: admin, correlationID: "p")
-                case 4: try await world.service.softDelete(target, actor: admin, correlationID: "p")
-                case 5: try await world.service.restore(target, actor: admin, correlationID: "p")
-                case 6:
-                    try await world.service.linkStripeCustomer(
-                        of: target, customerID: "cus_\(random.next() % 40)", actor: admin, correlationID: "p")
-                case 7:
-                    let email = try world.service.load(target).email
-                    try await world.service.requestPasswordReset(email: email, correlationID: "p")
-                default:
-                    if random.next() % 4 == 0 {
-                        try await world.service.erase(target, actor: admin, correlationID: "p")
-                    }
-                }
-            } catch is Rejection {
-                continue  // refused commands are part of a random history
-            }
-        }
+        try await ServiceTestSupport.randomHistory(world.service, users: &users, seed: seed, steps: steps)
     }
 
     func checkAgainstFold(_ world: World) throws {

@@ -26,7 +26,7 @@ struct Authctl: AsyncParsableCommand {
         subcommands: [
             Init.self, Stats.self, Verify.self, Head.self, SignHead.self, History.self, AsOf.self, Users.self,
             Rebuild.self, Export.self,
-            Import.self, CreateAdmin.self, Seed.self, Erase.self, RotateKEK.self,
+            Import.self, CreateAdmin.self, Seed.self, Erase.self, StripeLink.self, StripeUnlink.self, RotateKEK.self,
         ]
     )
 

@@ -182,7 +182,13 @@ func readableFields(_ event: UserEvent) -> [String: Any] {
         return fields
     case .roleChanged(let from, let to): return ["from": from.rawValue, "to": to.rawValue]
     case .stripeCustomerLinked(let id): return ["stripe_customer_id": id]
-    case .emailVerified, .softDeleted, .restored, .erased: return [:]
+    case .emailChangeRequested(let r):
+        return [
+            "new_email": r.newEmail, "token_hash": r.tokenHash.description,
+            "expires_at": r.expiresAt.description,
+        ]
+    case .emailChanged(let email): return ["email": email]
+    case .emailVerified, .softDeleted, .restored, .erased, .stripeCustomerUnlinked: return [:]
     }
 }
 

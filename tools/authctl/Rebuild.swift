@@ -13,7 +13,8 @@ struct Rebuild: ParsableCommand {
             Safe while authd runs: the live projection keeps serving and taking appends, and the \
             rebuild folds in what was appended meanwhile before it switches. A progress bar on a \
             terminal, plain lines otherwise. With --log-url, the copy of the shared log in the data \
-            directory (a node's) is caught up with the shared log first.
+            directory (a node's) is caught up with the shared log first; a copy the shared log does \
+            not continue, or that cannot be read, is moved aside into diverged-TIME and copied again.
 
             Example:
               authctl --data ./data rebuild --projection users
@@ -41,8 +42,11 @@ struct Rebuild: ParsableCommand {
                 printError("authctl: rebuild --log-url rebuilds a node's copy: name its data directory with --data")
                 throw ExitCode(64)
             }
-            let opened = try SharedCopy(root: root, url: url)
+            let opened = try SharedCopy(root: root, url: url, remakeUnusable: true)
             copy = opened
+            if let aside = opened.movedAside {
+                print("moved the copy the shared log does not continue (or that could not be read) to \(aside)")
+            }
             users = opened.projection
         } else {
             try checkDataDirectory(root.data, readOnly: false)

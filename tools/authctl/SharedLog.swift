@@ -81,11 +81,16 @@ final class SharedCopy {
     /// The temporary directory the copy lives in, removed by ``close()``; `nil` for a named
     /// data directory.
     let temporary: String?
+    /// Where an unusable copy was moved, if it was (see `remakeUnusable`).
+    let movedAside: String?
     private var closed = false
 
     /// `needsKeys: false` goes on without the key store if it cannot be opened (personal
-    /// fields then read back empty).
-    init(root: Authctl, url: String, needsKeys: Bool = true) throws {
+    /// fields then read back empty). `remakeUnusable`: a named directory's copy that the shared
+    /// log does not continue, or that cannot be read, is moved aside into `diverged-TIME` and
+    /// copied again (``movedAside`` says where), as authd does at start; otherwise that is a
+    /// one-line error.
+    init(root: Authctl, url: String, needsKeys: Bool = true, remakeUnusable: Bool = false) throws {
         let keys: any SharedKeyStore
         do {
             keys = try openSharedKeys(root, readOnly: true)
@@ -103,23 +108,46 @@ final class SharedCopy {
             temporary = directory
         }
         shared = try openSharedLog(url)
-        do {
-            local = try failing { try LMDBEventLog(directory: directory) }
-        } catch {
-            shared.close()
-            if let temporary { try? FileManager.default.removeItem(atPath: temporary) }
-            throw error
+        var movedAside: String?
+        while true {
+            do {
+                (local, projection, mirror) = try Self.copy(shared, into: directory, keys: keys)
+                break
+            } catch let error
+                where remakeUnusable && temporary == nil && movedAside == nil
+                && LogMirror.isUnusableCopy(error)
+            {
+                do {
+                    movedAside = try LogMirror.moveCopyAside(in: directory)
+                } catch {
+                    shared.close()
+                    printError("authctl: \(directory): cannot move the copy aside: \(error)")
+                    throw ExitCode(2)
+                }
+            } catch {
+                shared.close()
+                if let temporary { try? FileManager.default.removeItem(atPath: temporary) }
+                printError("authctl: \(directory): cannot copy the shared log: \(error)")
+                throw ExitCode(2)
+            }
         }
+        self.movedAside = movedAside
+    }
+
+    /// Opens the copy in `directory` and catches it up with `shared`; closes what it opened
+    /// if that fails.
+    private static func copy(_ shared: PostgresEventLog, into directory: String, keys: any SharedKeyStore) throws -> (
+        LMDBEventLog, UserProjection, LogMirror
+    ) {
+        let local = try LMDBEventLog(directory: directory)
         do {
-            projection = try UserProjection(log: local, keys: keys)
-            mirror = try LogMirror(shared: shared, local: local, projection: projection, keys: keys)
+            let projection = try UserProjection(log: local, keys: keys)
+            let mirror = try LogMirror(shared: shared, local: local, projection: projection, keys: keys)
             try mirror.catchUp()
+            return (local, projection, mirror)
         } catch {
-            shared.close()
             local.close()
-            if let temporary { try? FileManager.default.removeItem(atPath: temporary) }
-            printError("authctl: \(directory): cannot copy the shared log: \(error)")
-            throw ExitCode(2)
+            throw error
         }
     }
 

@@ -12,22 +12,37 @@ struct Users: ParsableCommand {
 
     struct Get: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show one user, by id or email.",
+            abstract: "Show one user, by id, email or Stripe customer id.",
             discussion: """
                 Example:
                   authctl --data ./data users get alice@example.com --json
+                  authctl --data ./data users get --stripe-customer cus_NffrFeUfNV2Hib
                 """)
 
         @ParentCommand var users: Users
-        @Argument(help: "An id or an email address.") var user: String
+        @Argument(help: "An id or an email address.") var user: String?
+        @Option(help: "The Stripe customer id linked to the user, instead of an id or email.")
+        var stripeCustomer: String?
         @Flag(help: "Print one JSON object.") var json = false
+
+        func validate() throws {
+            guard (user == nil) != (stripeCustomer == nil) else {
+                throw ValidationError("give a user (id or email) or --stripe-customer, not both")
+            }
+        }
 
         func run() throws {
             let stack = try ReadStack(root: users.root)
             defer { stack.close() }
-            let id = try stack.resolve(user)
-            guard let found = try failing({ try stack.queries.user(id: id) }) else {
-                printError("authctl: no user \(user)")
+            let found: UserState?
+            if let stripeCustomer {
+                found = try failing { try stack.queries.user(stripeCustomerID: stripeCustomer) }
+            } else {
+                let id = try stack.resolve(user ?? "")
+                found = try failing { try stack.queries.user(id: id) }
+            }
+            guard let found else {
+                printError("authctl: no user \(user ?? "with Stripe customer " + (stripeCustomer ?? ""))")
                 throw ExitCode(2)
             }
             if json { print(try jsonLine(userFields(found))) } else { printFields(userFields(found)) }

@@ -48,7 +48,8 @@ public struct UpdateProfile: UserCommand {
 }
 
 /// Links the user's Stripe customer id (an ADMIN or the system). The handler claims the id in
-/// the uniqueness index, so one customer id belongs to one user.
+/// the uniqueness index, in the append's transaction, so one customer id belongs to one user;
+/// linking the id the user already has records nothing.
 public struct LinkStripeCustomer: UserCommand {
     public var actor: Actor
     public var customerID: String
@@ -77,6 +78,25 @@ public struct LinkStripeCustomer: UserCommand {
         guard !state.isDeleted else { return .reject(.userDeleted) }
         guard state.stripeCustomerID != customerID else { return .accept([]) }
         return .accept([.stripeCustomerLinked(customerID: customerID)])
+    }
+}
+
+/// Removes the user's Stripe customer id (an ADMIN or the system). The handler releases its
+/// uniqueness claim in the append's transaction, so another user may then link it. A user with
+/// no id linked records nothing: unlinking twice is unlinking once.
+public struct UnlinkStripeCustomer: UserCommand {
+    public var actor: Actor
+
+    public init(actor: Actor) {
+        self.actor = actor
+    }
+
+    public func decide(_ state: UserState, now: Timestamp) -> Decision {
+        guard actor.isAdmin else { return .reject(.forbidden) }
+        guard state.exists else { return .reject(.notFound) }
+        guard !state.isDeleted else { return .reject(.userDeleted) }
+        guard state.stripeCustomerID != nil else { return .accept([]) }
+        return .accept([.stripeCustomerUnlinked])
     }
 }
 

@@ -38,7 +38,11 @@ public struct CompletePasswordReset: UserCommand {
     }
 }
 
-/// Changes the password of a signed-in user who gave the current one; ends the session.
+/// Changes the password of a signed-in user who gave the current one; ends the session and
+/// moves `tokens_valid_after`, as a reset does.
+///
+/// A wrong current password is rejected and recorded as `LoginFailed`, as a wrong password at
+/// login is: the audit trail shows every failed password check on the account.
 public struct ChangePassword: UserCommand {
     public var actor: Actor
     public var currentPasswordMatches: Bool
@@ -53,7 +57,12 @@ public struct ChangePassword: UserCommand {
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
         guard state.exists, !state.isDeleted else { return .reject(.notFound) }
         guard actor.isUser(state.id) else { return .reject(.forbidden) }
-        guard currentPasswordMatches else { return .reject(.invalidCredentials) }
+        guard currentPasswordMatches else {
+            let (failures, overflow) = state.failedLogins.addingReportingOverflow(1)
+            return .reject(
+                .invalidCredentials,
+                recording: [.loginFailed(.init(consecutiveFailures: overflow ? .max : failures, lockedUntil: nil))])
+        }
         return .accept([.passwordChanged(passwordHash: newPasswordHash)])
     }
 }

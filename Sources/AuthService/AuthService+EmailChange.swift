@@ -1,0 +1,87 @@
+import AuthDomain
+import EventLog
+import Foundation
+
+extension AuthService {
+    /// Asks to move `userID`'s account to `newEmail`, given the current password: records
+    /// `EmailChangeRequested`, mails the confirmation token to the new address
+    /// (``mailEmailChangeConfirmation(_:to:for:)``) and a notice to the old one
+    /// (``mailEmailChangeNotice(to:newEmail:)``). The address and its claim move only on
+    /// confirmation (``confirmEmailChange(token:correlationID:)``).
+    ///
+    /// An address that another account holds is refused at once (`email_taken`), once the
+    /// password checked out: only someone who knows it learns which addresses are taken, as
+    /// registration tells anyone. A wrong password records `LoginFailed`.
+    public func requestEmailChange(
+        userID: UUID, actor: Actor, currentPassword: String, newEmail raw: String, correlationID: String
+    ) async throws {
+        let newEmail = try EmailAddress(raw)
+        let currentPassword = PasswordPolicy.normalized(currentPassword)
+        let state = try load(userID)
+        let hashing = configuration.hashing
+        let stored = state.exists ? state.passwordHash : dummyHash
+        let matches = try await pool.run { try hashing.verify(currentPassword, against: stored).matches }
+        if matches, let owner = try states.owner(ofEmail: newEmail), owner != userID {
+            recordUnchangedLog()
+            throw Rejection.emailTaken
+        }
+        let token = UserToken(userID: userID, secret: try secret())
+        let user = try await execute(on: userID, actor: actor, correlationID: correlationID) { current in
+            RequestEmailChange(
+                actor: actor, currentPasswordMatches: matches && current.passwordHash == stored, newEmail: newEmail,
+                tokenHash: token.secretHash, policy: self.configuration.rules)
+        }
+        // The request is recorded: mail that cannot be queued now must not turn it into an
+        // error; asking again sends a new token.
+        try? await mailEmailChangeConfirmation(token, to: newEmail.display, for: user)
+        try? await mailEmailChangeNotice(to: user, newEmail: newEmail.display)
+    }
+
+    /// Confirms a pending email change with the token mailed to the new address: records
+    /// `EmailChanged` and moves the email claim (the new address claimed, the old released)
+    /// in the same append. An address another account took meanwhile is `email_taken`.
+    public func confirmEmailChange(token text: String, correlationID: String) async throws {
+        guard let token = UserToken(parsing: text) else { throw Rejection.invalidToken }
+        try await execute(
+            on: token.userID, actor: .user(token.userID, .target), correlationID: correlationID,
+            claims: { state in
+                guard let pending = state.emailChange, let new = try? EmailAddress(pending.newEmail) else { return [] }
+                var claims = [UniqueClaim(.claim, scope: EmailAddress.claimScope, key: new.claimKey)]
+                if let old = try? EmailAddress(state.email) {
+                    claims.append(UniqueClaim(.release, scope: EmailAddress.claimScope, key: old.claimKey))
+                }
+                return claims
+            },
+            command: { _ in ConfirmEmailChange(presented: token) })
+    }
+
+    /// The confirmation of an email change, to the new address: the token that confirms it.
+    func mailEmailChangeConfirmation(_ token: UserToken, to newEmail: String, for user: UserState) async throws {
+        try await mailer.send(
+            MailMessage(
+                to: newEmail, subject: "Confirm your new email address",
+                body: """
+                    Someone asked to move an account to this address. If it was you, confirm it with \
+                    this token within \(configuration.rules.emailChangeTokenLifetime / 3_600_000_000) hours; it works once:
+
+                    \(token.text)
+
+                    If it was not you, ignore this message: nothing changes.
+                    """, user: user.id))
+    }
+
+    /// The notice of an email change, to the old address: no token, only what to do if it
+    /// was not them.
+    func mailEmailChangeNotice(to user: UserState, newEmail: String) async throws {
+        try await mailer.send(
+            MailMessage(
+                to: user.email, subject: "Your email address is about to change",
+                body: """
+                    Someone signed in to this account asked to move it to \(newEmail). It moves once \
+                    that address confirms it.
+
+                    If it was not you, reset your password now: someone who knows it is using \
+                    your account.
+                    """, user: user.id))
+    }
+}

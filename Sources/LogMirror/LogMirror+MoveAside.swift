@@ -1,0 +1,32 @@
+import EventLog
+import Foundation
+
+extension LogMirror {
+    /// Whether `error`, met while opening a node's copy or catching it up, means the copy
+    /// cannot serve and is to be moved aside and made again from the shared log: the shared
+    /// log does not continue it (``Failure``), or its files are not a readable log (a copy
+    /// written with deferred sync, on a file system that does not keep write order, may be left
+    /// so by a system crash). Anything else (a permission, the shared log unreachable) is not.
+    public static func isUnusableCopy(_ error: any Error) -> Bool {
+        if error is Failure { return true }
+        switch error as? EventLogError {
+        case .notAnLMDBEnvironment, .corrupt: return true
+        default: return false
+        }
+    }
+
+    /// Moves the LMDB files of the copy in `data` into a new `data/diverged-TIME` directory
+    /// (0700), kept for whoever wants to look at what it held; returns that directory. The
+    /// rest of `data` (mail, keys) stays.
+    public static func moveCopyAside(in data: String) throws -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate, .withTime, .withTimeZone]
+        let aside = data + "/diverged-" + formatter.string(from: Date()).replacingOccurrences(of: ":", with: "")
+        try FileManager.default.createDirectory(
+            atPath: aside, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        for name in ["data.mdb", "lock.mdb"] where FileManager.default.fileExists(atPath: data + "/" + name) {
+            try FileManager.default.moveItem(atPath: data + "/" + name, toPath: aside + "/" + name)
+        }
+        return aside
+    }
+}

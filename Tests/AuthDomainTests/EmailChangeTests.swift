@@ -1,0 +1,67 @@
+import EventLog
+import Foundation
+import Testing
+
+@testable import AuthDomain
+
+@Suite struct EmailChangeTests {
+    func request(_ user: UserState, to address: String, matches: Bool = true, by actor: Actor? = nil) throws
+        -> RequestEmailChange
+    {
+        RequestEmailChange(
+            actor: actor ?? .user(user.id, .target), currentPasswordMatches: matches,
+            newEmail: try EmailAddress(address), tokenHash: UserToken(userID: user.id, secret: secretB).secretHash)
+    }
+
+    @Test func aRequestNeedsTheUserAndTheirPasswordAndAnotherAddress() throws {
+        let user = try registeredUser()
+        #expect(
+            try request(user, to: "new@example.com", by: .user(UUID(), .admin)).decide(user, now: at(5))
+                == .reject(.forbidden))
+        #expect(
+            try request(user, to: "new@example.com", matches: false).decide(user, now: at(5))
+                == .reject(
+                    .invalidCredentials, recording: [.loginFailed(.init(consecutiveFailures: 1, lockedUntil: nil))]))
+        // The current address in another spelling is the same lookup key.
+        let same = try request(user, to: "ALICE@example.COM").decide(user, now: at(5))
+        #expect(same.rejection?.code == "invalid_field" && same.events.isEmpty)
+        #expect(
+            try request(UserState(id: UUID()), to: "x@example.com").decide(UserState(id: UUID()), now: at(5))
+                .rejection == .notFound)
+    }
+
+    @Test func theAddressMovesOnlyOnConfirmationAndIsThenVerified() throws {
+        let user = try registeredUser()
+        let (pending, decision) = apply(try request(user, to: " New@Example.com "), to: user, at: at(5))
+        #expect(decision.rejection == nil && decision.events.count == 1)
+        #expect(pending.email == "Alice@Example.com" && pending.emailVerifiedAt == nil)
+        #expect(pending.emailChange?.newEmail == "New@Example.com")
+        #expect(
+            pending.emailChange?.token.expiresAt == at(5).adding(microseconds: AuthPolicy().emailChangeTokenLifetime))
+
+        let wrong = ConfirmEmailChange(presented: UserToken(userID: user.id, secret: secretC))
+        #expect(wrong.decide(pending, now: at(6)) == .reject(.invalidToken))
+        let right = ConfirmEmailChange(presented: UserToken(userID: user.id, secret: secretB))
+        let expired = pending.emailChange!.token.expiresAt
+        #expect(right.decide(pending, now: expired) == .reject(.invalidToken))
+        let (changed, _) = apply(right, to: pending, at: at(7))
+        #expect(changed.email == "New@Example.com" && changed.emailVerifiedAt == at(7))
+        #expect(changed.emailChange == nil && changed.emailVerification == nil)
+        // Single use.
+        #expect(right.decide(changed, now: at(8)) == .reject(.invalidToken))
+    }
+
+    @Test func aNewRequestReplacesThePendingOneAndErasureDropsIt() throws {
+        let user = try registeredUser()
+        let first = apply(try request(user, to: "one@example.com"), to: user, at: at(5)).state
+        let replacing = RequestEmailChange(
+            actor: .user(user.id, .target), currentPasswordMatches: true, newEmail: try EmailAddress("two@example.com"),
+            tokenHash: UserToken(userID: user.id, secret: secretC).secretHash)
+        let second = apply(replacing, to: first, at: at(6)).state
+        let old = ConfirmEmailChange(presented: UserToken(userID: user.id, secret: secretB))
+        #expect(old.decide(second, now: at(7)) == .reject(.invalidToken))
+        #expect(second.emailChange?.newEmail == "two@example.com")
+        let erased = apply(Erase(actor: .system), to: second, at: at(8)).state
+        #expect(erased.emailChange == nil)
+    }
+}

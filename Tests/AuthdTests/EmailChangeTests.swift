@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+
+/// Changing one's email address against a real authd: the new address confirms, the old one
+/// is told, the claim moves only on confirmation, and a clash then is a clear 409.
+@Suite struct EmailChangeHTTPTests {
+    /// The mails in the Maildir to `recipient` whose subject is `subject`.
+    func mails(_ data: String, to recipient: String, subject: String) throws -> [String] {
+        let folder = data + "/maildir/new"
+        return try FileManager.default.contentsOfDirectory(atPath: folder).map {
+            try String(contentsOfFile: folder + "/" + $0, encoding: .utf8)
+        }.filter { $0.contains("\r\nTo: \(recipient)\r\n") && $0.contains("Subject: \(subject)\r\n") }
+    }
+
+    @Test func theNewAddressConfirmsTheOldIsToldAndTheClaimMovesThen() async throws {
+        let authd = try AccountServer()
+        let server = authd.server
+        let ada = try await authd.register("ada@example.com")
+        _ = try await authd.register("bob@example.com")
+        let token = try await authd.login("ada@example.com")
+        let path = "/v1/users/me/email"
+        func ask(_ address: String, _ password: String = AccountServer.password) async throws -> RunningServer.Reply {
+            try await server.call(
+                "POST", path, json: ["new_email": address, "current_password": password], token: token)
+        }
+
+        let wrong = try await ask("ada.new@example.com", "not the password")
+        #expect(wrong.status == 401 && wrong.code == "invalid_credentials")
+        let same = try await ask("ADA@example.com")
+        #expect(same.status == 422 && same.code == "invalid_field")
+        let taken = try await ask("bob@example.com")
+        #expect(taken.status == 409 && taken.code == "email_taken")
+        let invalid = try await ask("not an address")
+        #expect(invalid.status == 422 && invalid.code == "invalid_email")
+        #expect(try mails(authd.data, to: "ada.new@example.com", subject: "Confirm your new email address").isEmpty)
+
+        let asked = try await ask("Ada.New@example.com")
+        #expect(asked.status == 202, "\(String(decoding: asked.body, as: UTF8.self))")
+        #expect(asked.headers["authlog-position"] != nil)
+        #expect(try mails(authd.data, to: "Ada.New@example.com", subject: "Confirm your new email address").count == 1)
+        let notice = try mails(authd.data, to: "ada@example.com", subject: "Your email address is about to change")
+        #expect(notice.count == 1 && notice.first?.contains("Ada.New@example.com") == true)
+
+        // Nothing moved yet: the account keeps its address, the new one is not its login.
+        let admin = try await authd.adminToken()
+        let before = try await server.call("GET", "/v1/users/me", token: token)
+        #expect(before.json["email"] as? String == "ada@example.com")
+        let byNew = try await server.call("GET", "/v1/users?email=ada.new@example.com", token: admin)
+        #expect((byNew.json["users"] as? [Any])?.isEmpty == true)
+        let early = try await server.call(
+            "POST", "/v1/sessions", json: ["email": "ada.new@example.com", "password": AccountServer.password])
+        #expect(early.status == 401)
+
+        let confirmation = try server.mailedToken("Confirm your new email address", to: "Ada.New@example.com")
+        let forged = try await server.call(
+            "POST", "/v1/email-changes/confirm", json: ["token": String(confirmation.dropLast(2)) + "AA"])
+        #expect(forged.status == 401 && forged.code == "invalid_token")
+        let confirmed = try await server.call("POST", "/v1/email-changes/confirm", json: ["token": confirmation])
+        #expect(confirmed.status == 204, "\(String(decoding: confirmed.body, as: UTF8.self))")
+        let again = try await server.call("POST", "/v1/email-changes/confirm", json: ["token": confirmation])
+        #expect(again.status == 401 && again.code == "invalid_token")
+
+        // The address moved, verified; the old one is free for anyone.
+        let after = try await server.call("GET", "/v1/users/\(ada)", token: admin)
+        #expect(after.json["email"] as? String == "Ada.New@example.com")
+        #expect(after.json["email_verified_at"] is String)
+        let found = try await server.call("GET", "/v1/users?email=ada.new@example.com", token: admin)
+        #expect((found.json["users"] as? [[String: Any]])?.map { $0["id"] as? String } == [ada])
+        let byOld = try await server.call("GET", "/v1/users?email=ada@example.com", token: admin)
+        #expect((byOld.json["users"] as? [Any])?.isEmpty == true)
+        _ = try await authd.login("ada.new@example.com")
+        let old = try await server.call(
+            "POST", "/v1/sessions", json: ["email": "ada@example.com", "password": AccountServer.password])
+        #expect(old.status == 401)
+        _ = try await authd.register("ada@example.com")
+
+        // Each step in the trail, by ada.
+        let trail = try await authd.trail(ada, admin: admin)
+        let steps = trail.filter { ($0["type"] as? String)?.hasPrefix("EmailChange") == true }
+        #expect(steps.compactMap { $0["type"] as? String } == ["EmailChangeRequested", "EmailChanged"])
+        #expect(steps.allSatisfy { $0["actor"] as? String == ada })
+        let requested = steps.first?["changes"] as? [String: String]
+        #expect(requested?["pending_email"] == "Ada.New@example.com" && requested?["email"] == nil)
+        let changed = steps.last?["changes"] as? [String: String]
+        #expect(changed?["email"] == "Ada.New@example.com" && changed?["email_verified_at"] != nil)
+        #expect(!(try exportLines(authd.data).joined().contains(confirmation)))
+    }
+
+    @Test func anAddressTakenBeforeTheConfirmationIsAClear409AndNothingMoves() async throws {
+        let authd = try AccountServer()
+        let server = authd.server
+        let ada = try await authd.register("ada@example.com")
+        let token = try await authd.login("ada@example.com")
+        let asked = try await server.call(
+            "POST", "/v1/users/me/email",
+            json: ["new_email": "carol@example.com", "current_password": AccountServer.password], token: token)
+        #expect(asked.status == 202)
+        // Carol registers the address while the confirmation waits.
+        _ = try await authd.register("carol@example.com")
+        let confirmation = try server.mailedToken("Confirm your new email address", to: "carol@example.com")
+        let clash = try await server.call("POST", "/v1/email-changes/confirm", json: ["token": confirmation])
+        #expect(clash.status == 409 && clash.code == "email_taken")
+        #expect(clash.headers["content-type"] == "application/problem+json")
+        let admin = try await authd.adminToken()
+        let user = try await server.call("GET", "/v1/users/\(ada)", token: admin)
+        #expect(user.json["email"] as? String == "ada@example.com")
+        let types = try await authd.trail(ada, admin: admin).compactMap { $0["type"] as? String }
+        #expect(!types.contains("EmailChanged"))
+        _ = try await authd.login("ada@example.com")
+    }
+}
