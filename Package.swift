@@ -48,9 +48,10 @@ let package = Package(
             ]),
         // Password hashing (Argon2id, scrypt) in PHC strings, and the pool it runs on.
         .target(name: "PasswordHashing", dependencies: ["CArgon2", "COpenSSL"]),
-        // Ed25519 signatures on OpenSSL: access tokens and the log's checkpoints sign with them.
+        // Ed25519 and P-256 ECDSA signatures on OpenSSL: access tokens (ES256, EdDSA) and the log's
+        // checkpoints (Ed25519) sign with them.
         .target(name: "Signatures", dependencies: ["COpenSSL"]),
-        // Access tokens: EdDSA (Ed25519) JWTs on OpenSSL, the signing-key file.
+        // Access tokens: ES256 (P-256) and EdDSA (Ed25519) JWTs on OpenSSL, the signing-key file.
         .target(name: "AccessTokens", dependencies: ["COpenSSL", "DataProtection", "EventLog", "Signatures"]),
         // Personal data protection: AES-256-GCM, the key-encryption key, the data-key store.
         .target(name: "DataProtection", dependencies: ["COpenSSL", "Signatures"]),
@@ -124,7 +125,7 @@ let package = Package(
             dependencies: [
                 "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLog", "EventLogLMDB",
                 "EventLogPostgres", "EventSealing", "KeyStorePostgres", "LogMirror", "MailDelivery", "PasswordHashing",
-                "Projections", "Webhooks", .product(name: "Logging", package: "swift-log"),
+                "Projections", "Signatures", "Webhooks", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
@@ -171,6 +172,12 @@ let package = Package(
                 "EventLog", "EventLogPostgres", "Signatures", .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "tools/postgres-bench"
+        ),
+        // Access-token signs and verifies per second, ES256 against EdDSA.
+        .executableTarget(
+            name: "token-bench",
+            dependencies: ["AccessTokens", "EventLog", "Signatures"],
+            path: "tools/token-bench"
         ),
         // Appends in a loop and reports each acknowledgement; the crash-safety test kills it.
         .executableTarget(

@@ -45,6 +45,8 @@ test)
     ensure_packages
     # The mail tests' SMTP server on loopback (tools/mail/smtp-sink.py).
     python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install -q aiosmtpd
+    # PyJWT verifies authd's tokens in the tests, as an independent implementation (tools/verify-token.py).
+    python3 -c "import jwt, cryptography" 2>/dev/null || python3 -m pip install -q pyjwt cryptography
     swift format lint --strict --recursive "${sources[@]}"
     swift build --build-tests
     # The PostgreSQL log's tests need a server: a throwaway one, removed when this ends.

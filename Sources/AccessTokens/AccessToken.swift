@@ -33,11 +33,15 @@ public struct AccessClaims: Hashable, Sendable {
     }
 }
 
-/// Signs and verifies EdDSA (Ed25519) JWTs with a fixed algorithm and the service's own keys.
+/// Signs and verifies ES256 (P-256) and EdDSA (Ed25519) JWTs with the service's own keys.
 ///
-/// Rules: the header's `alg` must be exactly `EdDSA` and its `typ` `at+jwt`; the key is
-/// chosen by `kid` from this issuer's set only (a token naming an unknown kid is refused, never
-/// tried with a default key); `iss` and `aud` must match; `nbf <= now < exp`.
+/// Rules: tokens are signed with the key set's signing key, under its algorithm. To verify,
+/// the header's `alg` must be exactly `ES256` or `EdDSA` (never `none`, never an HMAC: a
+/// public key is never used as a shared secret) and its `typ` `at+jwt`; the key is chosen by
+/// `kid` from this issuer's set only (a token naming an unknown kid is refused, never tried
+/// with a default key) and must be of the kind the header's `alg` names (an `EdDSA` header
+/// over a P-256 key, or the reverse, is refused before any signature check); `iss` and
+/// `aud` must match; `nbf <= now < exp`.
 public struct AccessTokenIssuer: Sendable {
     public let issuer: String
     public let audience: String
@@ -51,7 +55,7 @@ public struct AccessTokenIssuer: Sendable {
 
     public func sign(_ claims: AccessClaims) throws(AccessTokenError) -> String {
         let (kid, key) = keys.active
-        let header = "{\"alg\":\"EdDSA\",\"kid\":\"\(kid)\",\"typ\":\"at+jwt\"}"
+        let header = "{\"alg\":\"\(key.algorithm.rawValue)\",\"kid\":\"\(kid)\",\"typ\":\"at+jwt\"}"
         let payload =
             "{\"aud\":\"\(claims.audience)\",\"exp\":\(claims.expires),\"iat\":\(claims.issuedAt),\"iss\":\"\(claims.issuer)\","
             + "\"jti\":\"\(claims.tokenID)\",\"nbf\":\(claims.notBefore),\"role\":\"\(claims.role)\","
@@ -75,11 +79,14 @@ public struct AccessTokenIssuer: Sendable {
         guard let header = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any] else {
             throw .malformed("header is not a JSON object")
         }
-        guard header["alg"] as? String == "EdDSA" else { throw .rejected("algorithm must be EdDSA") }
+        guard let alg = (header["alg"] as? String).flatMap(TokenAlgorithm.init(rawValue:)) else {
+            throw .rejected("algorithm must be ES256 or EdDSA")
+        }
         guard header["typ"] as? String == "at+jwt" else { throw .rejected("type must be at+jwt") }
         guard let kid = header["kid"] as? String, let key = keys.key(for: kid) else {
             throw .rejected("unknown key id")
         }
+        guard key.algorithm == alg else { throw .rejected("algorithm does not match the key") }
         let input = Array(parts[0].utf8) + [UInt8(ascii: ".")] + Array(parts[1].utf8)
         guard key.verify(signature, of: input) else { throw .rejected("bad signature") }
         guard let claims = try? JSONSerialization.jsonObject(with: Data(payloadBytes)) as? [String: Any],

@@ -34,6 +34,8 @@ public final class AuthServer: Sendable {
     public struct Configuration: Sendable {
         public var host = "127.0.0.1"
         public var port = 8080
+        /// The access tokens' `iss`, and the discovery document's `issuer`; authd makes it the
+        /// public URL unless given `--issuer`.
         public var issuer = "authlog"
         public var audience = "authlog"
         /// Access-token lifetime in seconds (15 minutes).
@@ -172,6 +174,7 @@ public final class AuthServer: Sendable {
         addEventRoutes(to: router)
         addMailPages(to: router)
         self.on(router, .get, "/.well-known/jwks.json") { _, _ in try self.json(self.tokens.keys.jwks) }
+        addDiscoveryRoutes(to: router)
         self.on(router, .get, "/healthz") { _, _ in try self.json(["status": "ok"]) }
         if configuration.metricsPort == nil {
             self.on(router, .get, "/metrics") { _, _ in self.metricsResponse() }

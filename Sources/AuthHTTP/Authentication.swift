@@ -14,7 +14,7 @@ struct Caller {
 
 extension AuthServer {
     /// The caller of a request with `Authorization: Bearer <access token>`: a valid token
-    /// (signature by one of our keys, EdDSA only, issuer, audience, time) that the user's
+    /// (signature by one of our keys, ES256 or EdDSA as the key is, issuer, audience, time) that the user's
     /// current state still accepts (``UserState/acceptsAccessToken(session:issuedAt:)``).
     func caller(_ request: Request) throws -> Caller {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {

@@ -13,8 +13,10 @@ import PostgresNIO
 ///   tag, 60 bytes).
 /// - `data_keys (user_id, wrapped)`: each user's data key wrapped with `authlog data key ` and
 ///   the user id as associated data (60 bytes), as the file store's slots hold it.
-/// - `signing_keys (kid, created_at, wrapped)`: the access tokens' Ed25519 keys, wrapped with
-///   `authlog access-token signing key ` and the kid as associated data; the newest signs.
+/// - `signing_keys (kid, created_at, wrapped)`: the access tokens' keys, wrapped with
+///   `authlog access-token signing key ` and the kid as associated data: 60 bytes for an
+///   Ed25519 seed, 149 for a P-256 key (121 bytes of SEC 1 DER). A table from before ES256,
+///   which took 60 bytes only, is given the new check when a store opens it.
 extension PostgresKeyStore {
     static let formatMarker = "authlog.keys/1"
 
@@ -35,7 +37,19 @@ extension PostgresKeyStore {
         CREATE TABLE IF NOT EXISTS authlog.signing_keys (
             kid text PRIMARY KEY,
             created_at bigint NOT NULL,
-            wrapped bytea NOT NULL CHECK (length(wrapped) = 60))
+            wrapped bytea NOT NULL CONSTRAINT signing_keys_wrapped_length CHECK (length(wrapped) IN (60, 149)))
+        """,
+        """
+        DO $$ BEGIN
+            IF NOT EXISTS (
+                SELECT 1 FROM pg_constraint
+                WHERE conname = 'signing_keys_wrapped_length' AND conrelid = 'authlog.signing_keys'::regclass)
+            THEN
+                ALTER TABLE authlog.signing_keys DROP CONSTRAINT IF EXISTS signing_keys_wrapped_check;
+                ALTER TABLE authlog.signing_keys
+                    ADD CONSTRAINT signing_keys_wrapped_length CHECK (length(wrapped) IN (60, 149));
+            END IF;
+        END $$
         """,
     ]
 

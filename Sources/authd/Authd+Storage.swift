@@ -11,6 +11,7 @@ import KeyStorePostgres
 import LogMirror
 import Logging
 import Projections
+import Signatures
 
 /// What authd stores and reads through, composed for one of two set-ups:
 /// - embedded (no `--log-url`): the log, the projections and the key store in the data
@@ -34,7 +35,9 @@ struct Storage {
     let tokenKeys: SigningKeys
     let close: @Sendable () -> Void
 
-    static func embedded(data: String, initialMapMib: Int, logger: Logger) throws -> Storage {
+    static func embedded(
+        data: String, initialMapMib: Int, tokenAlgorithm: TokenAlgorithm, logger: Logger
+    ) throws -> Storage {
         let log = try LMDBEventLog(directory: data, options: .init(initialMapSize: initialMapMib << 20))
         do {
             let keys = try KeyStore(dataDirectory: data)
@@ -57,7 +60,8 @@ struct Storage {
                     gauges.batchSizeBounds = GroupCommitStatistics.batchSizeBounds
                     gauges.commitsByBatchSize = commits.batchesBySize
                     return gauges
-                }, mirror: nil, tokenKeys: try SigningKeys(file: data + "/signing-keys"), close: { log.close() })
+                }, mirror: nil, tokenKeys: try SigningKeys(file: data + "/signing-keys", algorithm: tokenAlgorithm),
+                close: { log.close() })
         } catch {
             log.close()
             throw error
@@ -69,23 +73,27 @@ struct Storage {
     /// `data/diverged-TIME/` and copied again from the shared log: the copy holds nothing the
     /// shared log does not.
     static func clusterNode(
-        data: String, logURL: String, kek: KeyEncryptionKey, initialMapMib: Int, logger: Logger
+        data: String, logURL: String, kek: KeyEncryptionKey, initialMapMib: Int, tokenAlgorithm: TokenAlgorithm,
+        logger: Logger
     ) throws -> Storage {
         do {
             return try openClusterNode(
-                data: data, logURL: logURL, kek: kek, initialMapMib: initialMapMib, logger: logger)
+                data: data, logURL: logURL, kek: kek, initialMapMib: initialMapMib, tokenAlgorithm: tokenAlgorithm,
+                logger: logger)
         } catch let failure where LogMirror.isUnusableCopy(failure) {
             let aside = try LogMirror.moveCopyAside(in: data)
             logger.error(
                 "moved this node's copy of the log aside; copying the shared log again",
                 metadata: ["reason": "\(failure)", "moved_to": "\(aside)"])
             return try openClusterNode(
-                data: data, logURL: logURL, kek: kek, initialMapMib: initialMapMib, logger: logger)
+                data: data, logURL: logURL, kek: kek, initialMapMib: initialMapMib, tokenAlgorithm: tokenAlgorithm,
+                logger: logger)
         }
     }
 
     static func openClusterNode(
-        data: String, logURL: String, kek: KeyEncryptionKey, initialMapMib: Int, logger: Logger
+        data: String, logURL: String, kek: KeyEncryptionKey, initialMapMib: Int, tokenAlgorithm: TokenAlgorithm,
+        logger: Logger
     ) throws -> Storage {
         let shared = try PostgresEventLog(url: logURL)
         let local: LMDBEventLog
@@ -101,7 +109,8 @@ struct Storage {
         do {
             let keys = try PostgresKeyStore(log: shared, kek: kek)
             let tokenKeys = try SigningKeys(
-                keys: try keys.accessTokenSigningKeys(), reload: { try keys.accessTokenSigningKeys() })
+                keys: try keys.accessTokenSigningKeys(algorithm: tokenAlgorithm), algorithm: tokenAlgorithm,
+                reload: { try keys.accessTokenSigningKeys(algorithm: tokenAlgorithm) })
             guard let signingKey = keys.logSigningKey else { throw EventLogError.readOnly }
             try shared.startSigning(with: signingKey)
             logSigning(signingKey.publicKey, logger: logger)

@@ -14,6 +14,7 @@ import Logging
 import MailDelivery
 import PasswordHashing
 import Projections
+import Signatures
 import Webhooks
 
 @main
@@ -82,8 +83,16 @@ struct Authd: AsyncParsableCommand {
     var maxConnections = Int(environment["AUTHLOG_MAX_CONNECTIONS"] ?? "") ?? Self.defaultMaximumConnections
     @Option(help: "Connections one client address may hold open ($AUTHLOG_MAX_CONNECTIONS_PER_ADDRESS).")
     var maxConnectionsPerAddress = Int(environment["AUTHLOG_MAX_CONNECTIONS_PER_ADDRESS"] ?? "") ?? 64
-    @Option(help: "Access-token issuer and audience ($AUTHLOG_ISSUER).") var issuer =
-        environment["AUTHLOG_ISSUER"] ?? "authlog"
+    @Option(
+        help:
+            "Access-token issuer and audience, and the discovery document's issuer ($AUTHLOG_ISSUER; default: the public URL)."
+    )
+    var issuer: String? = environment["AUTHLOG_ISSUER"].flatMap { $0.isEmpty ? nil : $0 }
+    @Option(
+        help:
+            "Algorithm new access tokens are signed with: es256 or eddsa ($AUTHLOG_TOKEN_ALGORITHM; default es256). Keys of the other kind still verify."
+    )
+    var tokenAlgorithm = environment["AUTHLOG_TOKEN_ALGORITHM"].flatMap { $0.isEmpty ? nil : $0 } ?? "es256"
     @Option(help: "Log level: trace, debug, info, notice, warning, error ($AUTHLOG_LOG_LEVEL).")
     var logLevel = environment["AUTHLOG_LOG_LEVEL"] ?? "info"
     @Option(
@@ -132,6 +141,9 @@ struct Authd: AsyncParsableCommand {
             return fail("unknown log level \(logLevel)", code: 64)
         }
         logger.logLevel = level
+        guard let algorithm = TokenAlgorithm(option: tokenAlgorithm) else {
+            return fail("--token-algorithm must be es256 or eddsa", code: 64)
+        }
         guard ["argon2id", "scrypt"].contains(passwordHash) else {
             return fail("--password-hash must be argon2id or scrypt", code: 64)
         }
@@ -191,6 +203,8 @@ struct Authd: AsyncParsableCommand {
             smtp = try mail.smtpSettings()
             templates = try mail.templates()
         } catch { return fail("\(error)", code: 64) }
+        // The tokens' `iss` is the discovery document's issuer: the public URL unless set.
+        let issuer = self.issuer ?? publicBase.base
         var proxies: [AddressRange] = []
         for text in trustedProxy.map({ $0.trimmingCharacters(in: .whitespaces) }) where !text.isEmpty {
             guard let range = AddressRange(text) else {
@@ -203,11 +217,13 @@ struct Authd: AsyncParsableCommand {
             do {
                 if let logURL {
                     let keys = try PostgresKeyStore(url: logURL, kek: try sharedKEK())
-                    let kid = try keys.addAccessTokenSigningKey()
-                    print("added signing key \(kid) to the shared database; every node signs with it once restarted")
+                    let kid = try keys.addAccessTokenSigningKey(algorithm: algorithm)
+                    print(
+                        "added \(algorithm.rawValue) signing key \(kid) to the shared database; every node signing \(algorithm.rawValue) signs with it once restarted"
+                    )
                 } else {
-                    try SigningKeys.append(to: keyFile)
-                    print("added a signing key to \(keyFile); restart authd to sign with it")
+                    let kid = try SigningKeys.append(to: keyFile, algorithm: algorithm)
+                    print("added \(algorithm.rawValue) signing key \(kid) to \(keyFile); restart authd to sign with it")
                 }
             } catch { return fail("\(error)", code: 2) }
             return
@@ -217,9 +233,11 @@ struct Authd: AsyncParsableCommand {
             try SecretFile.secureDirectory(data, readOnly: false)  // tightened to 0700, or refused
             if let logURL {
                 storage = try .clusterNode(
-                    data: data, logURL: logURL, kek: try sharedKEK(), initialMapMib: initialMapMib, logger: logger)
+                    data: data, logURL: logURL, kek: try sharedKEK(), initialMapMib: initialMapMib,
+                    tokenAlgorithm: algorithm, logger: logger)
             } else {
-                storage = try .embedded(data: data, initialMapMib: initialMapMib, logger: logger)
+                storage = try .embedded(
+                    data: data, initialMapMib: initialMapMib, tokenAlgorithm: algorithm, logger: logger)
             }
         } catch { return fail("\(error)", code: 2) }
         let pool = HashingPool(maximumWait: hashingWait)

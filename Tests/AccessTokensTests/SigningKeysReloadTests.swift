@@ -17,8 +17,8 @@ import Testing
         init() throws { keys = Mutex([try Self.newKey()]) }
 
         static func newKey() throws -> SigningKeys.Entry {
-            let key = try Ed25519Key.generate()
-            return (Base64URL.encode(key.publicKey.prefix(12)), key)
+            let key = try TokenKey.generate(.es256)
+            return (Base64URL.encode(key.publicKeyID), key)
         }
 
         func add() throws {

@@ -19,7 +19,8 @@ import Testing
     /// next one are issued after it), so the test signs it with authd's own key, as an
     /// instance whose clock lags would: a token dated before the reset must not pass.
     @Test func aTokenIssuedBeforeAResetIsRefusedByTokensValidAfterAlone() async throws {
-        let server = try RunningServer()
+        // The tokens it signs name the issuer "authlog"; the server's must be the same.
+        let server = try RunningServer(arguments: ["--issuer", "authlog"])
         let registered = try await server.call(
             "POST", "/v1/users",
             json: ["email": "reset@example.com", "password": password, "first_name": "R", "last_name": "S"])

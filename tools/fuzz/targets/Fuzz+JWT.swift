@@ -28,7 +28,8 @@ enum FuzzJWT {
             let file = directory + "/" + name
             _ = FileManager.default.createFile(
                 atPath: file, contents: Data(lines.utf8), attributes: [.posixPermissions: 0o600])
-            return AccessTokenIssuer(issuer: "authlog", audience: "authlog", keys: try! SigningKeys(file: file))
+            return AccessTokenIssuer(
+                issuer: "authlog", audience: "authlog", keys: try! SigningKeys(file: file, algorithm: .eddsa))
         }
         let both = issuer(old + new, "both")
         let tokens: Set<String> = [try! issuer(old, "old").sign(claims), try! both.sign(claims)]
