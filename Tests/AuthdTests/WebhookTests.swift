@@ -88,7 +88,9 @@ struct WebhookTests {
         }
         let acked = try #require(delivered)
         #expect(acked == acked.sorted() && Set(acked).count == acked.count, "each once, in log order: \(acked)")
-        let requests = receiver.requests()
+        // Deliveries that came before the test gave the receiver the secret were answered 503
+        // and judged nothing.
+        let requests = receiver.requests().filter { $0["status"] as? Int != 503 }
         #expect(requests.allSatisfy { $0["verified"] as? Bool == true }, "every signature verifies")
         #expect(requests.filter { $0["status"] as? Int == 500 }.count == 3)
         #expect(requests.allSatisfy { $0["type"] as? String == "UserRegistered" })
@@ -130,7 +132,8 @@ struct WebhookTests {
         // Only what was in flight at the kill may come twice: at most one event.
         #expect(acked.count - Set(acked).count <= 1, "\(acked.count) deliveries of \(Set(acked).count) events")
         #expect(Set(before).isSubset(of: Set(acked)))
-        #expect(receiver.requests().allSatisfy { $0["verified"] as? Bool == true })
+        #expect(
+            receiver.requests().filter { $0["status"] as? Int != 503 }.allSatisfy { $0["verified"] as? Bool == true })
     }
 
     @Test func anEndpointFailingTooLongIsDisabledAndListedSo() async throws {

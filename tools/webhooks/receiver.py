@@ -2,8 +2,9 @@
 """A webhook receiver on loopback for Authlog's tests and benchmarks.
 
 Verifies each message's Standard Webhooks signature on its own (hmac, hashlib, base64 from
-Python's standard library), answers 500 to the first --fail-first requests and to every one
-with --always-fail, 401 to a bad signature, 200 otherwise, and appends one JSON line per
+Python's standard library), answers 503 while --secret-file does not exist yet, 500 to the
+first --fail-first requests after it does and to every one with --always-fail, 401 to a bad
+signature, 200 otherwise, and appends one JSON line per
 request to --log: the webhook-id, whether the signature verified, the status answered, the
 event's position and type. Prints "listening on PORT" once it listens.
 """
@@ -55,11 +56,16 @@ def main():
                 secret = open(args.secret_file).read().strip()
             except OSError:
                 secret = ""
-            ok = secret.startswith("whsec_") and verify(secret, self.headers, body)
-            with lock:
-                state["requests"] += 1
-                failing = args.always_fail or state["requests"] <= args.fail_first
-            status = 401 if not ok else 500 if failing else 200
+            if not secret:
+                # Not told the secret yet (authd may deliver before the test has written it):
+                # 503, logged with "verified": null, and not counted among --fail-first.
+                ok, status = None, 503
+            else:
+                ok = secret.startswith("whsec_") and verify(secret, self.headers, body)
+                with lock:
+                    state["requests"] += 1
+                    failing = args.always_fail or state["requests"] <= args.fail_first
+                status = 401 if not ok else 500 if failing else 200
             if args.delay:
                 time.sleep(args.delay)
             try:
