@@ -10,7 +10,10 @@ import Testing
     /// An unknown email, a wrong password, and a wrong password for an account an older
     /// release locked must cost the same: each verifies a password at the current parameters
     /// (the unknown one against a dummy hash). 60 tries of each, interleaved so that load on
-    /// the machine hits all alike; every median must be within 20 % of the largest.
+    /// the machine hits all alike; every median must be at least half the largest. The leak it
+    /// guards against (an arm that skips the password hash) costs microseconds against the
+    /// hash's tens of milliseconds, a ratio far below one half; a parallel CI run's load alone
+    /// once moved honest medians to 0.78, so the bound is not tighter.
     ///
     /// Each wrong-password try is on the path that commits `LoginFailed`, and the test checks
     /// that it did: the tries are spread over 20 users (3 each, under any threshold a lock or
@@ -52,7 +55,7 @@ import Testing
         let medians = samples.map { $0.sorted()[$0.count / 2] }
         let ratio = Double(medians.min()!) / Double(medians.max()!)
         #expect(
-            ratio >= 0.8,
+            ratio >= 0.5,
             """
             medians: unknown \(medians[0] / 1_000) µs, wrong password \(medians[1] / 1_000) µs, \
             locked \(medians[2] / 1_000) µs

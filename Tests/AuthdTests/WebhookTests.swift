@@ -141,11 +141,13 @@ struct WebhookTests {
         let server = try RunningServer(arguments: ["--webhook-first-retry", "0.05", "--webhook-disable-after", "1"])
         _ = try await EventFeedTests.register(server, "fail@example.com")
         let id = try Self.addEndpoint(server.data, receiver, events: "*")
-        let disabled = try await pollUntil(timeout: 30) { () -> String? in
+        // Bounded generously: on a loaded parallel run each `list` alone takes seconds.
+        let disabled = try await pollUntil(timeout: 120) { () -> String? in
             let line = try authctlOutput(["--data", server.data, "webhooks", "list", "--json"])
             return line.contains("\"status\":\"disabled\"") ? line : nil
         }
         let line = try #require(disabled)
-        #expect(line.contains(id) && line.contains("HTTP 500") && line.contains("disabled_at"))
+        // 503 while the receiver had no secret yet, 500 after: either is the last failure.
+        #expect(line.contains(id) && line.contains("HTTP 50") && line.contains("disabled_at"))
     }
 }
