@@ -16,3 +16,14 @@ public struct Decision: Hashable, Sendable {
 public protocol UserCommand: Sendable {
     func decide(_ state: UserState, now: Timestamp) -> Decision
 }
+
+extension Decision {
+    /// A signed-in user's current password did not match (changing the password or the email
+    /// address): refused as a wrong login is, recording `LoginFailed` for the audit trail.
+    static func wrongCurrentPassword(_ state: UserState) -> Decision {
+        let (failures, overflow) = state.failedLogins.addingReportingOverflow(1)
+        return .reject(
+            .invalidCredentials,
+            recording: [.loginFailed(.init(consecutiveFailures: overflow ? .max : failures, lockedUntil: nil))])
+    }
+}

@@ -31,12 +31,7 @@ public struct RequestEmailChange: UserCommand {
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
         guard state.exists, !state.isDeleted else { return .reject(.notFound) }
         guard actor.isUser(state.id) else { return .reject(.forbidden) }
-        guard currentPasswordMatches else {
-            let (failures, overflow) = state.failedLogins.addingReportingOverflow(1)
-            return .reject(
-                .invalidCredentials,
-                recording: [.loginFailed(.init(consecutiveFailures: overflow ? .max : failures, lockedUntil: nil))])
-        }
+        guard currentPasswordMatches else { return .wrongCurrentPassword(state) }
         guard (try? EmailAddress(state.email))?.lookupKey != newEmail.lookupKey else {
             return .reject(.invalidField(field: "new_email", reason: "it is the account's address already"))
         }

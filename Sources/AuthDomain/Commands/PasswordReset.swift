@@ -57,12 +57,7 @@ public struct ChangePassword: UserCommand {
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
         guard state.exists, !state.isDeleted else { return .reject(.notFound) }
         guard actor.isUser(state.id) else { return .reject(.forbidden) }
-        guard currentPasswordMatches else {
-            let (failures, overflow) = state.failedLogins.addingReportingOverflow(1)
-            return .reject(
-                .invalidCredentials,
-                recording: [.loginFailed(.init(consecutiveFailures: overflow ? .max : failures, lockedUntil: nil))])
-        }
+        guard currentPasswordMatches else { return .wrongCurrentPassword(state) }
         return .accept([.passwordChanged(passwordHash: newPasswordHash)])
     }
 }
