@@ -121,7 +121,8 @@ import Testing
             token: access)
         #expect(asked.status == 202, "\(String(decoding: asked.body, as: UTF8.self))")
         let mail = try message(server, "Confirm your new email address")
-        #expect(mail.contains("To: ivan.new@example.com\r\n") && mail.contains("Content-Type: text/html; charset=utf-8"))
+        #expect(
+            mail.contains("To: ivan.new@example.com\r\n") && mail.contains("Content-Type: text/html; charset=utf-8"))
         let token = try #require(tokens(in: mail).first)
         let link = "https://auth.example.com/confirm-email-change?token=\(token)"
         #expect(mail.contains(link + "\r\n") && mail.contains("href=\"\(link)\""))
@@ -131,7 +132,9 @@ import Testing
 
         // A link scanner opens the page: nothing moves.
         let page = try await server.call("GET", "/confirm-email-change?token=\(token)")
-        #expect(page.status == 200 && String(decoding: page.body, as: UTF8.self).contains("action=\"confirm-email-change\""))
+        #expect(
+            page.status == 200 && String(decoding: page.body, as: UTF8.self).contains("action=\"confirm-email-change\"")
+        )
         let stillOld = try await server.call(
             "POST", "/v1/sessions", json: ["email": "ivan@example.com", "password": "correct horse battery"])
         #expect(stillOld.status == 200)
