@@ -96,7 +96,9 @@ def read_rate(port, token):
     return rates
 
 
-async def stream_client(port, token, after, delays, ready, stop):
+async def stream_client(port, token, after, delays, last, ready, stop):
+    """One stream from `after`: appends each event's delay to `delays` and keeps the last
+    position seen in `last[0]`."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
         (
@@ -121,13 +123,17 @@ async def stream_client(port, token, after, delays, ready, stop):
             now = time.time_ns() // 1000
             event = json.loads(line[6:])
             delays.append((now - micros(event["recorded_at"])) / 1000)
+            last[0] = event["position"]
     writer.close()
 
 
 async def fan_out(port, token, head, clients, rate, seconds):
     delays, stop = [], asyncio.Event()
     ready = asyncio.Semaphore(0)
-    tasks = [asyncio.create_task(stream_client(port, token, head, delays, ready, stop)) for _ in range(clients)]
+    lasts = [[head] for _ in range(clients)]
+    tasks = [
+        asyncio.create_task(stream_client(port, token, head, delays, lasts[n], ready, stop)) for n in range(clients)
+    ]
     for _ in range(clients):
         await ready.acquire()
     loop = asyncio.get_running_loop()
@@ -149,12 +155,16 @@ async def fan_out(port, token, head, clients, rate, seconds):
         sent += 1
         await asyncio.sleep(max(0.0, start + sent / rate - time.perf_counter()))
     await asyncio.gather(*pending)
-    deadline = time.perf_counter() + 10
-    while time.perf_counter() < deadline and len(delays) < sent * clients:
+    # Every stream is waited for until it has the log's new head: no late delivery is left out.
+    status, body = request(port, "GET", "/v1/events?after=0&limit=1", token=token)
+    final = json.loads(body)["head"]
+    deadline = time.perf_counter() + 30
+    while time.perf_counter() < deadline and any(last[0] < final for last in lasts):
         await asyncio.sleep(0.05)
+    behind = sum(1 for last in lasts if last[0] < final)
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return sent, delays
+    return sent, final - head, behind, delays
 
 
 def wait_for_health(port, process):
@@ -185,13 +195,13 @@ def main():
     processes = []
     try:
         subprocess.run(
-            [options.authctl, "--data", data, "seed", "--users", str(options.users), "--events", str(options.users * 6)],
+            [options.authctl, "--data", data, "create-admin", "--email", "feed-admin@example.com"],
+            input=ADMIN_PASSWORD.encode(),
             check=True,
             stdout=subprocess.DEVNULL,
         )
         subprocess.run(
-            [options.authctl, "--data", data, "create-admin", "--email", "feed-admin@example.com"],
-            input=ADMIN_PASSWORD.encode(),
+            [options.authctl, "--data", data, "seed", "--users", str(options.users), "--events", str(options.users * 6), "--force"],
             check=True,
             stdout=subprocess.DEVNULL,
         )
@@ -241,18 +251,20 @@ def main():
                 break
             head = events[-1]["position"]
         connection.close()
-        sent, delays = asyncio.run(fan_out(port, token, head, options.clients, options.rate, options.seconds))
-        expected = sent * options.clients
-        if delays:
-            within = sum(1 for d in delays if d <= 100) / len(delays)
-            print(
-                f"fan-out: {options.clients} streams, {sent} registrations at {options.rate:g}/s, "
-                f"{len(delays)} of {expected}+ deliveries; delay ms p50 {statistics.median(delays):.1f}, "
-                f"p99 {percentile(delays, 0.99):.1f}, max {max(delays):.1f}; within 100 ms: {within:.1%}",
-                flush=True,
-            )
-        else:
-            print("fan-out: nothing delivered", flush=True)
+        sent, events, behind, delays = asyncio.run(
+            fan_out(port, token, head, options.clients, options.rate, options.seconds)
+        )
+        if behind:
+            sys.exit(f"fan-out: {behind} streams did not reach the head within 30 s")
+        if len(delays) != events * options.clients:
+            sys.exit(f"fan-out: {len(delays)} deliveries, expected {events} events x {options.clients} streams")
+        within = sum(1 for d in delays if d <= 100) / len(delays)
+        print(
+            f"fan-out: {options.clients} streams, {sent} registrations at {options.rate:g}/s ({events} events), "
+            f"{len(delays)} deliveries; delay ms p50 {statistics.median(delays):.1f}, "
+            f"p99 {percentile(delays, 0.99):.1f}, max {max(delays):.1f}; within 100 ms: {within:.1%}",
+            flush=True,
+        )
         if options.webhooks:
             # Every seeded event once with a 200 (the fan-out's registrations come after them).
             deadline = time.perf_counter() + 600
