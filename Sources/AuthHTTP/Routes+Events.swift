@@ -21,7 +21,7 @@ extension AuthServer {
             body.reserveCapacity(events.count * 300)
             for (index, event) in events.enumerated() {
                 if index > 0 { body.append(UInt8(ascii: ",")) }
-                body += try event.jsonBytes()
+                event.writeJSON(to: &body)
             }
             body += Array("],\"head\":\(head),\"next_after\":\(events.last?.position ?? after)}".utf8)
             return self.json(bytes: body)
@@ -120,7 +120,7 @@ extension AuthServer {
                 text.reserveCapacity(events.count * 320)
                 for event in events {
                     text += Array("id: \(event.position)\nevent: \(event.type)\ndata: ".utf8)
-                    text += try event.jsonBytes()
+                    event.writeJSON(to: &text)
                     text += [0x0A, 0x0A]
                 }
                 try await writer.write(ByteBuffer(bytes: text))

@@ -157,7 +157,7 @@ public final class WebhookDispatcher: Sendable {
 
     /// The Standard Webhooks body: type, timestamp and the feed's event as data.
     static func message(for event: FeedEvent) throws -> [UInt8] {
-        Array("{\"data\":".utf8) + (try event.jsonBytes())
+        Array("{\"data\":".utf8) + event.jsonBytes()
             + Array(",\"timestamp\":\"\(event.recordedAt.description)\",\"type\":\"\(event.type)\"}".utf8)
     }
 

@@ -230,7 +230,8 @@ def main():
         authd = subprocess.Popen(
             [options.authd, "--data", data, "--port", str(port), "--registration-rate-limit", "1000000",
              "--rate-limit", "1000000", "--max-streams", str(options.clients + 16),
-             "--max-streams-per-address", str(options.clients + 16)],
+             "--max-streams-per-address", str(options.clients + 16), "--max-connections-per-address",
+             str(options.clients + 64)],
             stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(work, "authd.err"), "w"),
         )
