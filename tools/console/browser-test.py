@@ -18,6 +18,7 @@ import urllib.parse
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -64,7 +65,7 @@ class Console:
         self.screenshots = screenshots
         options = webdriver.ChromeOptions()
         options.binary_location = "/usr/bin/chromium"
-        for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
+        for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1400",
                          "--disable-gpu", "--no-first-run", "--disable-extensions"]:
             options.add_argument(argument)
         self.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
@@ -93,9 +94,15 @@ class Console:
         self.click("#sign-in")
 
     def wait_for(self, condition, message, seconds=20):
+        """Polls `condition` until it holds; an element gone stale while a page loads counts as not yet."""
+        def holds(_):
+            try:
+                return condition()
+            except WebDriverException:
+                return False
         try:
-            WebDriverWait(self.driver, seconds, poll_frequency=0.1).until(lambda _: condition())
-        except Exception:
+            WebDriverWait(self.driver, seconds, poll_frequency=0.1).until(holds)
+        except TimeoutException:
             fail(f"{message} (at {self.driver.current_url}: {self.text()[:1500]!r})")
 
     def timeline_types(self):
@@ -159,7 +166,8 @@ def main():
         search = driver.find_element(By.NAME, "q")
         search.send_keys(target_email[:6])
         console.click("#search")
-        console.wait_for(lambda: target_email in console.text(), "the email prefix search did not find the user")
+        console.wait_for(lambda: "1 found" in console.text() and target_email in console.text(),
+                         "the email prefix search did not find the user alone")
         console.shot("search")
         driver.find_element(By.LINK_TEXT, target_email).click()
         console.wait_for(lambda: console.path() == f"/admin/users/{target_id}", "the user's page did not open")
@@ -187,6 +195,7 @@ def main():
         top = driver.find_element(By.CSS_SELECTOR, "#timeline .event")
         check(top.find_element(By.CSS_SELECTOR, ".type").text == "RoleChanged", f"top event: {top.text!r}")
         check("TARGET" in top.text and "MARKETING" in top.text, f"the change is not shown before → after: {top.text!r}")
+        driver.execute_script("document.querySelector('.actions').scrollIntoView()")
         console.shot("user")
         position = int(top.find_element(By.CSS_SELECTOR, ".position").text.lstrip("#"))
         print("role change on the timeline: ok", flush=True)
