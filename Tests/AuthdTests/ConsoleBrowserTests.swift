@@ -94,10 +94,15 @@ import Testing
         let adminID = try #require(me.json["id"] as? String)
         #expect(changes.first?["actor"] as? String == adminID)
         #expect((changes.first?["changes"] as? [String: Any])?["role"] as? String == "MARKETING")
-        // The TARGET's refused sign-in started a session and ended it at once.
+        // The TARGET's refused sign-in started a session and ended it at once; then the admin
+        // soft-deleted, restored and erased them, each event with the admin as actor.
         let xssTrail = try await server.call("GET", "/v1/users/\(xssID)/events", token: token)
-        let types = (xssTrail.json["events"] as? [[String: Any]] ?? []).compactMap { $0["type"] as? String }
-        #expect(Array(types.suffix(2)) == ["LoginSucceeded", "LoggedOut"], "\(types)")
+        let xssEvents = xssTrail.json["events"] as? [[String: Any]] ?? []
+        let types = xssEvents.compactMap { $0["type"] as? String }
+        #expect(
+            Array(types.suffix(5)) == ["LoginSucceeded", "LoggedOut", "UserSoftDeleted", "UserRestored", "UserErased"],
+            "\(types)")
+        #expect(xssEvents.suffix(3).allSatisfy { $0["actor"] as? String == adminID })
     }
 
     /// Behind an https public URL the console's cookie is Secure.

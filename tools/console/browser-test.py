@@ -254,6 +254,35 @@ def main():
         console.get("/admin/users")
         console.wait_for(lambda: console.path() == "/admin/login", "a TARGET reached the users page")
         print("target refused: ok", flush=True)
+
+        # Soft-delete, restore, and erase with its typed confirmation, on the XSS user.
+        console.sign_in(admin_email, admin_password)
+        console.wait_for(lambda: console.path() == "/admin/users", "the admin could not sign in again")
+        console.get(f"/admin/users/{xss_id}")
+        console.click("#soft-delete")
+        console.wait_for(lambda: "The user was soft-deleted" in console.text(), "the soft-delete did not report")
+        check(driver.find_element(By.ID, "field-deleted_at").text != "—", "soft-deleted, yet no deleted_at")
+        console.click("#restore")
+        console.wait_for(lambda: "The user was restored" in console.text(), "the restore did not report")
+        driver.find_element(By.ID, "erase-confirm").send_keys("someone.else@example.com")
+        console.click("#erase")
+        console.wait_for(lambda: "nothing was erased" in console.text(), "an erase with the wrong confirmation went on")
+        console.get(f"/admin/users/{xss_id}")
+        driver.find_element(By.ID, "erase-confirm").send_keys(xss_email)
+        console.click("#erase")
+        console.wait_for(lambda: "The user was erased" in console.text(), "the erase did not report")
+        check(driver.find_element(By.ID, "field-email").text == "erased", "the erased user's address still shows")
+        check(xss_email not in console.text() and "<script>" not in console.text(), "erased fields still show")
+        check("personal fields erased" in driver.find_element(By.ID, "timeline").text,
+              "the timeline does not say the personal fields are erased")
+        check(console.timeline_types()[:2] == ["UserErased", "UserRestored"], f"{console.timeline_types()}")
+        # Filtered by type, the timeline shows that type alone.
+        console.get(f"/admin/users/{xss_id}?type=UserSoftDeleted")
+        check(console.timeline_types() == ["UserSoftDeleted"], f"filtered timeline: {console.timeline_types()}")
+        # The erased address is no longer found by prefix.
+        console.get("/admin/users?q=xss")
+        check("0 found" in console.text(), "an erased user is still found by their address")
+        print("soft-delete, restore, erase: ok", flush=True)
     finally:
         driver.quit()
     print("all ok", flush=True)
