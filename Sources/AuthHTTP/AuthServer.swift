@@ -114,6 +114,8 @@ public final class AuthServer: Sendable {
     let feed: (any EventFeed)?
     /// The admin console under `/admin`; `nil`: not served.
     let console: AdminConsole?
+    /// The service credentials accepted as bearers (``principal(_:)``); `nil`: none.
+    let credentials: (any ServiceCredentials)?
     /// Notified after every write this server makes: wakes event streams.
     public let commits = CommitSignal()
     let streams: StreamSlots
@@ -138,7 +140,7 @@ public final class AuthServer: Sendable {
         configuration: Configuration, service: AuthService, reads: any UserReads,
         gauges: @escaping @Sendable () -> ServerGauges = { ServerGauges() },
         progress: (any ReadModelProgress)? = nil, feed: (any EventFeed)? = nil, console: AdminConsole? = nil,
-        tokens: AccessTokenIssuer, logger: Logger
+        credentials: (any ServiceCredentials)? = nil, tokens: AccessTokenIssuer, logger: Logger
     ) {
         self.configuration = configuration
         self.service = service
@@ -147,6 +149,7 @@ public final class AuthServer: Sendable {
         self.progress = progress ?? PolledCheckpoint(reads: reads)
         self.feed = feed
         self.console = console
+        self.credentials = credentials
         self.streams = StreamSlots(
             total: configuration.maximumStreams, perAddress: configuration.maximumStreamsPerAddress)
         self.tokens = tokens

@@ -317,6 +317,8 @@ struct Authd: AsyncParsableCommand {
                     : AdminConsole(
                         directory: UserDirectoryIndex(storage.projection), log: storage.consoleLog,
                         idleTimeout: .milliseconds(Int64((consoleIdleMinutes * 60_000).rounded())), templates: pages),
+                // Service credentials: files in DATA/credentials, re-read when they change.
+                credentials: CredentialStore(dataDirectory: data),
                 tokens: AccessTokenIssuer(issuer: issuer, audience: issuer, keys: storage.tokenKeys),
                 logger: logger)
         } catch {

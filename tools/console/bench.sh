@@ -28,7 +28,7 @@ echo "seeded $users users in $(($(date +%s) - start)) s"
 "$bin/authd" --data "$work/data" --port 0 --rate-limit 100000 >"$work/authd.log" 2>&1 &
 authd=$!
 port=""
-for _ in $(seq 600); do
+for _ in $(seq 6000); do
     port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/authd.log" | head -1)
     [ -n "$port" ] && break
     sleep 0.1
