@@ -116,6 +116,27 @@ import Testing
         #expect(reply.headers["cache-control"] == "no-store")
     }
 
+    /// `--console-templates DIR`: a page there replaces the built-in one; one that does not
+    /// parse stops authd at start, naming the file.
+    @Test func aTemplateDirectoryReplacesAPageAndABrokenOneStopsAuthd() async throws {
+        let templates = NSTemporaryDirectory() + "console-templates-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: templates, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: templates) }
+        try Data("<p>Our own sign-in {{csrf}}</p>".utf8).write(
+            to: URL(fileURLWithPath: templates + "/login.html.mustache"))
+        let server = try RunningServer(arguments: ["--console-templates", templates])
+        let page = try await server.call("GET", "/admin/login")
+        #expect(page.status == 200)
+        #expect(String(decoding: page.body, as: UTF8.self).contains("<p>Our own sign-in "))
+        try Data("{{#open}} never closed".utf8).write(to: URL(fileURLWithPath: templates + "/users.html.mustache"))
+        do {
+            _ = try RunningServer(arguments: ["--console-templates", templates])
+            Issue.record("authd started with a template that does not parse")
+        } catch RunningServer.ServerError.didNotStart(let output) {
+            #expect(output.contains("users.html.mustache"), "\(output)")
+        }
+    }
+
     /// `--no-console`: nothing is served under /admin.
     @Test func theConsoleCanBeTurnedOff() async throws {
         let server = try RunningServer(arguments: ["--no-console"])
