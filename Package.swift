@@ -99,7 +99,8 @@ let package = Package(
 
         // Request bodies as strict, flat JSON objects (no Hummingbird here, so a fuzzer can link it).
         .target(name: "RequestJSON"),
-        // The HTTP service: routes, problem+json errors, access tokens, limits, metrics. No storage
+        // The HTTP service: routes, problem+json errors, access tokens, limits, metrics, and the
+        // admin console's pages (Mustache templates, Sources/AuthHTTP/Console). No storage
         // module: reads go through `UserReads`, the storage's figures through `ServerGauges`
         // (both injected by authd). DataProtection and PasswordHashing only for their errors
         // (a full key store, a busy hashing pool), which become 503s.
@@ -109,6 +110,7 @@ let package = Package(
                 "AccessTokens", "AuthDomain", "AuthService", "DataProtection", "EventLog", "PasswordHashing",
                 "RequestJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]),
         // Webhooks: endpoints and their delivery state in the data directory, Standard Webhooks

@@ -112,6 +112,8 @@ public final class AuthServer: Sendable {
     let progress: any ReadModelProgress
     /// The log as a feed (`/v1/events`), read where the read model is; `nil`: those routes 404.
     let feed: (any EventFeed)?
+    /// The admin console under `/admin`; `nil`: not served.
+    let console: AdminConsole?
     /// The service credentials accepted as bearers (``principal(_:)``); `nil`: none.
     let credentials: (any ServiceCredentials)?
     /// Notified after every write this server makes: wakes event streams.
@@ -137,7 +139,7 @@ public final class AuthServer: Sendable {
     public init(
         configuration: Configuration, service: AuthService, reads: any UserReads,
         gauges: @escaping @Sendable () -> ServerGauges = { ServerGauges() },
-        progress: (any ReadModelProgress)? = nil, feed: (any EventFeed)? = nil,
+        progress: (any ReadModelProgress)? = nil, feed: (any EventFeed)? = nil, console: AdminConsole? = nil,
         credentials: (any ServiceCredentials)? = nil, tokens: AccessTokenIssuer, logger: Logger
     ) {
         self.configuration = configuration
@@ -146,6 +148,7 @@ public final class AuthServer: Sendable {
         self.gauges = gauges
         self.progress = progress ?? PolledCheckpoint(reads: reads)
         self.feed = feed
+        self.console = console
         self.credentials = credentials
         self.streams = StreamSlots(
             total: configuration.maximumStreams, perAddress: configuration.maximumStreamsPerAddress)
@@ -176,6 +179,7 @@ public final class AuthServer: Sendable {
         addEmailChangeRoutes(to: router)
         addEventRoutes(to: router)
         addMailPages(to: router)
+        addConsoleRoutes(to: router)
         self.on(router, .get, "/.well-known/jwks.json") { _, _ in try self.json(self.tokens.keys.jwks) }
         addDiscoveryRoutes(to: router)
         self.on(router, .get, "/healthz") { _, _ in try self.json(["status": "ok"]) }

@@ -4,13 +4,14 @@ import Foundation
 
 extension AuthService {
     /// Mails a reset token if the address belongs to a live user. The caller learns nothing
-    /// either way: this returns normally for unknown addresses too.
-    public func requestPasswordReset(email: String, correlationID: String) async throws {
+    /// either way: this returns normally for unknown addresses too. `actor` is who asked: nobody
+    /// signed in (the API), or an admin (the console).
+    public func requestPasswordReset(email: String, actor: Actor = .anonymous, correlationID: String) async throws {
         guard let id = try userID(forEmail: email) else { return recordUnchangedLog() }
         let token = UserToken(userID: id, secret: try secret())
         let command = RequestPasswordReset(tokenHash: token.secretHash, policy: configuration.rules)
         let before = try load(id)
-        let user = try await execute(on: id, actor: .anonymous, correlationID: correlationID) { _ in command }
+        let user = try await execute(on: id, actor: actor, correlationID: correlationID) { _ in command }
         guard user.version > before.version else { return }  // deleted: nothing issued
         try await mailReset(token, to: user)
     }

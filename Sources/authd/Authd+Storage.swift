@@ -33,6 +33,8 @@ struct Storage {
     let mirror: LogMirror?
     /// The keys that sign access tokens: `DATA/signing-keys`, or the shared database's.
     let tokenKeys: SigningKeys
+    /// The admin console's view of the log (its head, signed head, verification).
+    let consoleLog: any ConsoleLogSource
     let close: @Sendable () -> Void
 
     static func embedded(
@@ -61,6 +63,7 @@ struct Storage {
                     gauges.commitsByBatchSize = commits.batchesBySize
                     return gauges
                 }, mirror: nil, tokenKeys: try SigningKeys(file: data + "/signing-keys", algorithm: tokenAlgorithm),
+                consoleLog: StorageLogSource(embedded: log, key: keys.logSigningKey, projection: projection),
                 close: { log.close() })
         } catch {
             log.close()
@@ -130,6 +133,7 @@ struct Storage {
                     gauges.commits = commits.batches
                     return gauges
                 }, mirror: mirror, tokenKeys: tokenKeys,
+                consoleLog: StorageLogSource(shared: shared, key: signingKey, projection: projection),
                 close: {
                     shared.close()
                     local.close()

@@ -131,6 +131,15 @@ struct Authd: AsyncParsableCommand {
             "Seconds a webhook endpoint may fail without a success before it is disabled ($AUTHLOG_WEBHOOK_DISABLE_AFTER; 3 days)."
     )
     var webhookDisableAfter = Double(environment["AUTHLOG_WEBHOOK_DISABLE_AFTER"] ?? "") ?? 259_200
+    @Option(help: "Minutes an admin console session may stay unused before it ends ($AUTHLOG_CONSOLE_IDLE_MINUTES).")
+    var consoleIdleMinutes = Double(environment["AUTHLOG_CONSOLE_IDLE_MINUTES"] ?? "") ?? 15
+    @Option(
+        help: ArgumentHelp(
+            "A directory whose NAME.html.mustache files replace the console's built-in pages ($AUTHLOG_CONSOLE_TEMPLATES).",
+            valueName: "dir"))
+    var consoleTemplates: String? = environment["AUTHLOG_CONSOLE_TEMPLATES"].flatMap { $0.isEmpty ? nil : $0 }
+    @Flag(help: "Do not serve the admin console under /admin ($AUTHLOG_NO_CONSOLE=1).")
+    var noConsole = environment["AUTHLOG_NO_CONSOLE"] == "1"
     @OptionGroup(title: "Mail") var mail: MailOptions
     @Flag(help: "Add a new signing key (it signs from now on; older keys still verify), then exit.")
     var rotateSigningKey = false
@@ -186,6 +195,11 @@ struct Authd: AsyncParsableCommand {
         guard (0...60).contains(minPositionWait) else {
             return fail("--min-position-wait must be 0 to 60 seconds", code: 64)
         }
+        guard (0.1...1_440).contains(consoleIdleMinutes) else {
+            return fail("--console-idle-minutes must be 0.1 to 1440", code: 64)
+        }
+        let pages: ConsoleTemplates
+        do { pages = try ConsoleTemplates(directory: consoleTemplates) } catch { return fail("\(error)", code: 64) }
         let publicBase: PublicURL
         if let publicURL {
             guard let parsed = PublicURL(publicURL) else {
@@ -298,6 +312,11 @@ struct Authd: AsyncParsableCommand {
                     return gauges
                 },
                 progress: storage.progress, feed: feed,
+                console: noConsole
+                    ? nil
+                    : AdminConsole(
+                        directory: UserDirectoryIndex(storage.projection), log: storage.consoleLog,
+                        idleTimeout: .milliseconds(Int64((consoleIdleMinutes * 60_000).rounded())), templates: pages),
                 // Service credentials: files in DATA/credentials, re-read when they change.
                 credentials: CredentialStore(dataDirectory: data),
                 tokens: AccessTokenIssuer(issuer: issuer, audience: issuer, keys: storage.tokenKeys),

@@ -1,0 +1,38 @@
+import AuthDomain
+import EventLog
+import Foundation
+import Synchronization
+
+/// The admin console authd serves under `/admin` (docs/operations.md, "The admin console"):
+/// what it reads beyond ``UserReads`` and its own state. Given to ``AuthServer`` by authd;
+/// without one, `/admin` is not served.
+public final class AdminConsole: Sendable {
+    /// Finds users (email prefix, id, phone, Stripe id; filters, order, pages).
+    let directory: any UserDirectory
+    /// The log page's figures and its verification.
+    let logSource: any ConsoleLogSource
+    let sessions: ConsoleSessions
+    let templates: ConsoleTemplates
+    /// The last verification run from the console, and whether one is running.
+    let lastVerification = Mutex<VerificationRecord?>(nil)
+    let verifying = Atomic<Bool>(false)
+
+    /// One verification's outcome, as the log page shows it.
+    struct VerificationRecord: Sendable {
+        var intact: Bool
+        var summary: String
+        var finishedAt: Timestamp
+        var seconds: Double
+    }
+
+    /// `idleTimeout`: a console session unused this long is ended (15 minutes by default).
+    public init(
+        directory: any UserDirectory, log: any ConsoleLogSource, idleTimeout: Duration = .seconds(15 * 60),
+        templates: ConsoleTemplates = .builtIn
+    ) {
+        self.directory = directory
+        self.logSource = log
+        self.sessions = ConsoleSessions(idleTimeout: idleTimeout)
+        self.templates = templates
+    }
+}

@@ -1,0 +1,100 @@
+import AuthDomain
+import AuthService
+import Foundation
+import Hummingbird
+
+/// Signing in to the console and out of it.
+///
+/// Rules:
+/// - `GET /admin/login` shows the form (`email`, `password`, `csrf`) and opens a session
+///   waiting for a sign-in, whose CSRF token the form carries.
+/// - `POST /admin/login` is the API's login (`POST /v1/sessions`): the same rate limit, the
+///   same throttling of wrong passwords, the same events (`LoginSucceeded` starts the
+///   account's one session, `LoginFailed` is recorded). A wrong password or an unknown
+///   address: 401 and the form again. An account that is not ADMIN or MANAGER: its new
+///   session is ended at once (`LoggedOut`) and the answer is 403; no console session opens.
+/// - A sign-in replaces the session cookie (a new value, a new CSRF token).
+/// - `POST /admin/logout` ends the log session (`LoggedOut`, the user as actor) and the
+///   console session, and removes the cookie.
+extension AuthServer {
+    func addConsoleSignIn(to router: Router<AuthRequestContext>, _ console: AdminConsole) {
+        router.get("/admin/login") { request, _ in
+            if try self.consoleCaller(request, console) != nil { return Self.consoleRedirect("/admin/users") }
+            return try self.loginForm(console, request: request, message: nil, email: "", status: .ok)
+        }
+        router.post("/admin/login") { request, context in
+            let cookie = Self.consoleCookieValue(request)
+            let form = try await Self.form(request)
+            guard let waiting = console.sessions.session(cookie), waiting.user == nil,
+                ConsoleSessions.matches(form["csrf"], waiting.csrf)
+            else {
+                return try self.loginForm(
+                    console, request: request, message: ConsoleRefusal.staleForm.detail, email: "", status: .forbidden,
+                    fresh: true)
+            }
+            let email = form["email"] ?? ""
+            let grant: AuthService.SessionGrant
+            do {
+                try self.limit("login", context)
+                grant = try await self.throttledLogin(
+                    email: email, password: form["password"] ?? "", context: context)
+            } catch {
+                let problem = Problem.from(error)
+                guard problem.status.code < 500 || !problem.headers.isEmpty else { throw error }
+                let message =
+                    problem.code == "invalid_credentials" ? "Wrong email or password." : problem.detail
+                var response = try self.loginForm(
+                    console, request: request, message: message, email: email, status: problem.status)
+                for field in problem.headers { response.headers.append(field) }
+                return response
+            }
+            guard grant.user.role == .admin || grant.user.role == .manager else {
+                try await self.service.logout(
+                    userID: grant.user.id, sessionID: grant.sessionID, actor: .user(grant.user.id, grant.user.role),
+                    correlationID: context.requestID)
+                await self.settleConsoleWrite()
+                return try self.loginForm(
+                    console, request: request, message: "This account may not use the console.", email: email,
+                    status: .forbidden)
+            }
+            await self.settleConsoleWrite()
+            console.sessions.close(cookie)
+            let opened = try console.sessions.open(user: grant.user.id, logSession: grant.sessionID)
+            return Self.consoleRedirect("/admin/users", setCookie: self.consoleCookie(opened.cookie))
+        }
+        router.post("/admin/logout") { request, context in
+            try await self.withConsoleCaller(request, console) { caller in
+                _ = try await self.consoleForm(request, caller)
+                try await self.service.logout(
+                    userID: caller.id, sessionID: caller.logSession, actor: caller.actor,
+                    correlationID: context.requestID)
+                await self.settleConsoleWrite()
+                console.sessions.close(Self.consoleCookieValue(request))
+                return Self.consoleRedirect("/admin/login", setCookie: self.consoleCookie(nil))
+            }
+        }
+    }
+
+    /// The sign-in form, in the request's waiting session (a new one when it has none, or when
+    /// `fresh`).
+    func loginForm(
+        _ console: AdminConsole, request: Request, message: String?, email: String, status: HTTPResponse.Status,
+        fresh: Bool = false
+    ) throws -> Response {
+        let cookie = Self.consoleCookieValue(request)
+        var setCookie: String?
+        let csrf: String
+        if !fresh, let waiting = console.sessions.session(cookie), waiting.user == nil {
+            csrf = waiting.csrf
+        } else {
+            console.sessions.close(cookie)
+            let opened = try console.sessions.open()
+            csrf = opened.session.csrf
+            setCookie = consoleCookie(opened.cookie)
+        }
+        var values: [String: Any] = ["csrf": csrf, "email": email]
+        if let message { values["message"] = message }
+        return consolePage(
+            console, "login", title: "Sign in", values, caller: nil, status: status, setCookie: setCookie)
+    }
+}
