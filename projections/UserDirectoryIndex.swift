@@ -205,18 +205,21 @@ public final class UserDirectoryIndex: UserDirectory, Sendable {
         let offset = max(0, min(query.offset, DirectoryQuery.deepestResult - limit))
         var top = TopSlots(capacity: offset + limit)
         var total = 0
+        // Fields are read in place (no copy of an entry and its strings per user considered).
         func consider(_ slot: Int) {
-            let entry = state.entries[slot]
-            if let role = query.role, entry.role != role { return }
-            if let verified = query.verified, entry.verified != verified { return }
-            if let deleted = query.deleted, entry.deleted != deleted { return }
-            if let erased = query.erased, entry.erased != erased { return }
+            if let role = query.role, state.entries[slot].role != role { return }
+            if let verified = query.verified, state.entries[slot].verified != verified { return }
+            if let deleted = query.deleted, state.entries[slot].deleted != deleted { return }
+            if let erased = query.erased, state.entries[slot].erased != erased { return }
             total += 1
-            top.offer(slot, key: query.order == .created ? entry.created : entry.lastLogin)
+            top.offer(slot, key: query.order == .created ? state.entries[slot].created : state.entries[slot].lastLogin)
         }
         let text = query.text.trimmingCharacters(in: .whitespaces)
         if text.isEmpty {
-            for slot in state.entries.indices { consider(slot) }
+            // Newest slots first: slots are in id order, and ids grow with registration time,
+            // so most users offered after the page is full are refused by one compare instead
+            // of each being inserted at the front (the result does not depend on the order).
+            for slot in state.entries.indices.reversed() { consider(slot) }
         } else if let id = UUID(uuidString: text) {
             if let slot = state.slots[id] { consider(slot) }
         } else if text.lowercased().hasPrefix("cus_") {
@@ -242,6 +245,8 @@ public final class UserDirectoryIndex: UserDirectory, Sendable {
 
 /// The `capacity` slots with the greatest keys (ties: the lower slot first), kept sorted as
 /// they are offered: a search over a million users keeps a page's worth, not a million.
+/// The result is the first `capacity` of a full sort, whatever order the slots come in;
+/// offering the greatest first makes every later offer a single compare.
 struct TopSlots {
     let capacity: Int
     private(set) var items: [(key: Int64, slot: Int)] = []

@@ -114,3 +114,63 @@ import Testing
         }
     }
 }
+
+/// The console's fast paths against the slow reads they replace.
+@Suite struct ConsoleFastPathTests {
+    @Test(arguments: [UInt64(3), 4])
+    func aSearchPageEqualsTheFirstPageOfAFullSort(seed: UInt64) async throws {
+        let world = try World()
+        defer { world.finish() }
+        var users: [UUID] = []
+        try await ServiceTestSupport.randomHistory(world.service, users: &users, seed: seed, steps: 80)
+        let directory = UserDirectoryIndex(world.projection)
+        let entries = try directory.entries()
+        for order in [DirectoryQuery.Order.created, .lastLogin] {
+            for role in [Role?.none, .target] {
+                let slots = entries.indices.filter { role == nil || entries[$0].role == role }
+                func key(_ slot: Int) -> Int64 { order == .created ? entries[slot].created : entries[slot].lastLogin }
+                let sorted = slots.sorted { key($0) == key($1) ? $0 < $1 : key($0) > key($1) }.map { entries[$0].id }
+                for offset in [0, 3] {
+                    var query = DirectoryQuery()
+                    query.order = order
+                    query.role = role
+                    query.limit = 4
+                    query.offset = offset
+                    let page = try directory.search(query)
+                    #expect(page.ids == Array(sorted.dropFirst(offset).prefix(4)))
+                    #expect(page.total == sorted.count)
+                }
+            }
+        }
+    }
+
+    @Test func topSlotsKeepsAFullSortsFirstPageWhateverTheOrderOffered() {
+        var random = SplitMix64(seed: 11)
+        let keys = (0..<500).map { _ in Int64(random.next() % 40) }
+        let sorted = keys.indices.sorted { keys[$0] == keys[$1] ? $0 < $1 : keys[$0] > keys[$1] }
+        for order in [Array(keys.indices), keys.indices.reversed(), keys.indices.shuffled(using: &random)] {
+            var top = TopSlots(capacity: 25)
+            for slot in order { top.offer(slot, key: keys[slot]) }
+            #expect(top.slots == Array(sorted.prefix(25)))
+        }
+    }
+
+    @Test(arguments: [UInt64(5)])
+    func asOfAPositionEqualsAFoldOfTheWholeStreamFiltered(seed: UInt64) async throws {
+        let world = try World()
+        defer { world.finish() }
+        var users: [UUID] = []
+        try await ServiceTestSupport.randomHistory(world.service, users: &users, seed: seed, steps: 80)
+        for id in try world.streamIDs() {
+            let events = try world.log.readStream(id, from: 1)
+            for probe in events.map(\.position) + [0, try world.log.headPosition()] {
+                var reference = UserState(id: id)
+                for event in events where event.position <= probe {
+                    reference = reference.evolve(try world.projection.sealing.decode(event), at: event.recordedAt)
+                }
+                #expect(
+                    try world.queries.user(id: id, asOf: .position(probe)) == (reference.exists ? reference : nil))
+            }
+        }
+    }
+}
