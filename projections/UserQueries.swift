@@ -128,9 +128,17 @@ public struct UserQueries: UserReads {
 
     /// The user as they were at `moment`, by folding their stream up to it; `nil` if they did
     /// not exist yet.
+    ///
+    /// A stream's events come in log order, so a position stops the fold at the first event
+    /// after it: nothing later is decoded. A time is checked on every event (a clock may step
+    /// back, so a later event may carry an earlier time).
     public func user(id: UUID, asOf moment: Moment) throws -> UserState? {
         var state = UserState(id: id)
-        for event in try log.readStream(id, from: 1) where moment.includes(event) {
+        for event in try log.readStream(id, from: 1) {
+            guard moment.includes(event) else {
+                if case .position = moment { break }
+                continue
+            }
             state = state.evolve(try projection.sealing.decode(event), at: event.recordedAt)
         }
         return state.exists ? state : nil
@@ -182,12 +190,19 @@ public struct UserQueries: UserReads {
         note("role", old.exists ? old.role.rawValue : nil, new.role.rawValue)
         note("stripe_customer_id", old.stripeCustomerID, new.stripeCustomerID)
         note("pending_email", old.emailChange?.newEmail, new.emailChange?.newEmail)
-        note("email_verified_at", old.emailVerifiedAt?.description, new.emailVerifiedAt?.description)
-        note("last_login_at", old.lastLoginAt?.description, new.lastLoginAt?.description)
-        note("deleted_at", old.deletedAt?.description, new.deletedAt?.description)
-        note("locked_until", old.lockedUntil?.description, new.lockedUntil?.description)
-        note("tokens_valid_after", old.tokensValidAfter?.description, new.tokensValidAfter?.description)
-        note("failed_logins", String(old.failedLogins), String(new.failedLogins))
+        // Times and counts are written out only when their values differ (equal values write
+        // the same text): most events change none of them.
+        func noteTime(_ field: String, _ before: Timestamp?, _ after: Timestamp?) {
+            if before != after { note(field, before?.description, after?.description) }
+        }
+        noteTime("email_verified_at", old.emailVerifiedAt, new.emailVerifiedAt)
+        noteTime("last_login_at", old.lastLoginAt, new.lastLoginAt)
+        noteTime("deleted_at", old.deletedAt, new.deletedAt)
+        noteTime("locked_until", old.lockedUntil, new.lockedUntil)
+        noteTime("tokens_valid_after", old.tokensValidAfter, new.tokensValidAfter)
+        if old.failedLogins != new.failedLogins {
+            note("failed_logins", String(old.failedLogins), String(new.failedLogins))
+        }
         for (field, changed) in [
             ("password_hash", old.passwordHash != new.passwordHash),
             ("refresh_token_hash", old.refreshTokenHash != new.refreshTokenHash),
