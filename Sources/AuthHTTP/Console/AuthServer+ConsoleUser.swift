@@ -98,40 +98,25 @@ extension AuthServer {
             if let until, Self.atOrAfter(entry, until), !Self.at(entry, until) { return false }
             return true
         }
-        var current: [String: String] = [:]
-        var matching: [[String: Any]] = []
-        for entry in trail {
-            var changes: [[String: String]] = []
-            for (field, after) in entry.changes.sorted(by: { $0.key < $1.key }) {
-                let old = current[field] ?? ""
-                current[field] = after
-                if user.isErased, Self.personalFields.contains(field) { continue }
-                let secret = after == "changed" && !Self.personalFields.contains(field)
-                changes.append([
-                    "field": field, "before": secret || old.isEmpty ? "—" : old, "after": after.isEmpty ? "—" : after,
-                ])
-            }
-            if user.isErased, personalKinds.contains(entry.type) {
-                changes.append(["field": "personal fields", "before": "erased", "after": "erased"])
-            }
-            guard within(entry) else { continue }
-            matching.append([
-                "position": entry.position, "time": Self.consoleTime(entry.recordedAt), "type": entry.type,
-                "actor": entry.actor, "changes": changes,
-            ])
+        let page = ConsoleTimeline(
+            trail, erased: user.isErased, personalKinds: personalKinds, personalFields: Self.personalFields,
+            before: before, limit: Self.timelinePageSize, accepts: within)
+        let shown: [[String: Any]] = page.rows.map { row in
+            [
+                "position": row.entry.position, "time": Self.consoleTime(row.entry.recordedAt), "type": row.entry.type,
+                "actor": row.entry.actor,
+                "changes": row.changes.map { ["field": $0.field, "before": $0.before, "after": $0.after] },
+            ]
         }
-        matching.reverse()
-        let older = matching.filter { before == nil || ($0["position"] as? UInt64 ?? 0) < before! }
-        let shown = Array(older.prefix(Self.timelinePageSize))
         values["events"] = shown
         values["shown"] = shown.count
-        values["matching"] = matching.count
+        values["matching"] = page.matching
         values["since"] = text("since")
         values["until"] = text("until")
         values["types"] = UserEvent.Kind.allCases.map {
             ["name": "\($0.name)", "selected": "\($0.name)" == type] as [String: Any]
         }
-        if older.count > shown.count, let last = shown.last?["position"] as? UInt64 {
+        if page.more, let last = page.rows.last?.entry.position {
             var pairs = ["before=\(last)"]
             for name in ["type", "since", "until"] where !text(name).isEmpty {
                 pairs.append("\(name)=\(Self.queryValue(text(name)))")
