@@ -29,7 +29,7 @@ requests="${1:-2000}"
 connections="${2:-8}"
 perf_seconds="${PERF_SECONDS:-8}"
 users=64
-sessions=64
+sessions=192 # more than the connections: tokens in flight when wrk stops are lost
 ((connections <= users)) || {
     echo "profile.sh: at most $users connections" >&2
     exit 64
@@ -82,7 +82,7 @@ top() { awk -v n="$1" -v p="$2" '$0 ~ p && n-- > 0' "$3"; }
 echo "== $authd ($(file -b "$authd" | grep -o 'with debug_info' || echo 'no debug info')); output in $out"
 make_kek
 port="$(start_authd authd "$authd")"
-echo "== setting up $sessions users with a session each"
+echo "== setting up $sessions users with a session each ($users of them read)"
 set_up_users authd "$port"
 stop authd
 
