@@ -8,14 +8,30 @@ public enum Actor: Hashable, Sendable, CustomStringConvertible {
     case system
     /// Nobody signed in (registration, login, reset requests).
     case anonymous
+    /// An application's backend calling with a service credential, with the credential's
+    /// scopes (``CredentialScope``); the log records only its id.
+    case credential(UUID, scopes: Set<CredentialScope>)
 
-    /// How the log records the actor: the user id in lower case, `system` or `anonymous`.
+    /// How the log records the actor: the user id in lower case, `system`, `anonymous`, or
+    /// `credential:` and the credential's id in lower case.
     public var description: String {
         switch self {
         case .user(let id, _): return id.uuidString.lowercased()
         case .system: return "system"
         case .anonymous: return "anonymous"
+        case .credential(let id, _): return Self.credentialPrefix + id.uuidString.lowercased()
         }
+    }
+
+    /// What the recorded actor of a credential starts with.
+    public static let credentialPrefix = "credential:"
+
+    /// Whether `text` is an actor as the log records one: a user id, `system`, `anonymous`,
+    /// or `credential:` and a credential id (what an import accepts).
+    public static func isRecorded(_ text: String) -> Bool {
+        if text == "system" || text == "anonymous" || UUID(uuidString: text) != nil { return true }
+        return text.hasPrefix(credentialPrefix)
+            && UUID(uuidString: String(text.dropFirst(credentialPrefix.count))) != nil
     }
 
     var isAdmin: Bool {
@@ -26,5 +42,18 @@ public enum Actor: Hashable, Sendable, CustomStringConvertible {
     func isUser(_ id: UUID) -> Bool {
         if case .user(let actor, _) = self { return actor == id }
         return false
+    }
+
+    /// Why the actor may not do work that ADMIN (or the system) may do on any user and a
+    /// credential may do with `scope` (`nil`: no credential may): `nil` when it may;
+    /// ``Rejection/insufficientScope`` for a credential without the scope; ``Rejection/forbidden``
+    /// for anyone else.
+    func refusal(unlessAdminOr scope: CredentialScope?) -> Rejection? {
+        if isAdmin { return nil }
+        if case .credential(_, let scopes) = self {
+            guard let scope else { return .forbidden }
+            return scopes.contains(scope) ? nil : .insufficientScope
+        }
+        return .forbidden
     }
 }

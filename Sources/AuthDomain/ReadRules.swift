@@ -6,7 +6,8 @@ import Foundation
 /// - Only ADMIN reads a user as they were at a past moment, and a user's audit trail.
 /// - Only ADMIN and MANAGER list users (by role), or look one up (by email or Stripe customer id).
 /// - An erased user is shown only to ADMIN; anyone else is told there is no such user.
-/// - Only ADMIN reads the log as a feed (``feedAccess(role:)``), with personal fields.
+/// - Of signed-in users, only ADMIN reads the log as a feed (``feedAccess(role:)``), with personal fields.
+/// - A service credential reads by its scopes instead (see ReadRules+Credentials.swift).
 public enum ReadRules {
     /// Whether `reader` (a signed-in user with `role`) may read user `target` now.
     public static func mayRead(_ target: UUID, reader: UUID, role: Role) -> Bool {

@@ -12,6 +12,8 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
     case weakPassword(String)
     case invalidField(field: String, reason: String)
     case forbidden
+    /// A service credential without the scope the work needs (``CredentialScope``).
+    case insufficientScope
     case notFound
     case userDeleted
     case userErased
@@ -31,6 +33,7 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
         case .weakPassword: return "weak_password"
         case .invalidField: return "invalid_field"
         case .forbidden: return "forbidden"
+        case .insufficientScope: return "insufficient_scope"
         case .notFound: return "not_found"
         case .userDeleted: return "user_deleted"
         case .userErased: return "user_erased"
@@ -51,6 +54,7 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
         case .weakPassword(let reason): return "password refused: \(reason)"
         case .invalidField(let field, let reason): return "invalid \(field): \(reason)"
         case .forbidden: return "not allowed"
+        case .insufficientScope: return "the credential's scopes do not allow this"
         case .notFound: return "no such user"
         case .userDeleted: return "the user is deleted"
         case .userErased: return "the user's personal data was erased for good"

@@ -10,6 +10,8 @@ import NIOCore
 ///
 /// - `GET /verify-email?token=T` asks to confirm; `POST /verify-email` (form field `token`)
 ///   confirms the address.
+/// - `GET /confirm-email-change?token=T` asks to confirm; `POST /confirm-email-change` (form
+///   field `token`) moves the account to the new address, rate-limited as the JSON route is.
 /// - `GET /reset-password?token=T` asks for the new password twice; `POST /reset-password`
 ///   (`token`, `new_password`, `confirm_password`) sets it, rate-limited as the JSON route is.
 ///
@@ -40,6 +42,30 @@ extension AuthServer {
             }
             return Self.page(
                 title: "Email address confirmed", body: "<p>Thank you: your email address is confirmed.</p>")
+        }
+        router.get("/confirm-email-change") { request, _ in
+            guard let token = Self.tokenParameter(request) else { return Self.invalidLink() }
+            return Self.page(
+                title: "Confirm your new email address",
+                body: """
+                    <form method="post" action="confirm-email-change">
+                    <input type="hidden" name="token" value="\(token.htmlEscaped)">
+                    <p>Confirm that your account moves to this email address.</p>
+                    <p><button type="submit">Confirm my new email address</button></p>
+                    </form>
+                    """)
+        }
+        router.post("/confirm-email-change") { request, context in
+            try self.limit("email", context)
+            let form = try await Self.form(request)
+            do {
+                try await self.service.confirmEmailChange(token: form["token"] ?? "", correlationID: context.requestID)
+            } catch {
+                return try Self.problemPage(error)
+            }
+            return Self.page(
+                title: "Email address changed",
+                body: "<p>Your account now uses this email address. Sign in with it from now on.</p>")
         }
         router.get("/reset-password") { request, _ in
             guard let token = Self.tokenParameter(request) else { return Self.invalidLink() }

@@ -112,6 +112,8 @@ public final class AuthServer: Sendable {
     let progress: any ReadModelProgress
     /// The log as a feed (`/v1/events`), read where the read model is; `nil`: those routes 404.
     let feed: (any EventFeed)?
+    /// The service credentials accepted as bearers (``principal(_:)``); `nil`: none.
+    let credentials: (any ServiceCredentials)?
     /// Notified after every write this server makes: wakes event streams.
     public let commits = CommitSignal()
     let streams: StreamSlots
@@ -135,8 +137,8 @@ public final class AuthServer: Sendable {
     public init(
         configuration: Configuration, service: AuthService, reads: any UserReads,
         gauges: @escaping @Sendable () -> ServerGauges = { ServerGauges() },
-        progress: (any ReadModelProgress)? = nil, feed: (any EventFeed)? = nil, tokens: AccessTokenIssuer,
-        logger: Logger
+        progress: (any ReadModelProgress)? = nil, feed: (any EventFeed)? = nil,
+        credentials: (any ServiceCredentials)? = nil, tokens: AccessTokenIssuer, logger: Logger
     ) {
         self.configuration = configuration
         self.service = service
@@ -144,6 +146,7 @@ public final class AuthServer: Sendable {
         self.gauges = gauges
         self.progress = progress ?? PolledCheckpoint(reads: reads)
         self.feed = feed
+        self.credentials = credentials
         self.streams = StreamSlots(
             total: configuration.maximumStreams, perAddress: configuration.maximumStreamsPerAddress)
         self.tokens = tokens

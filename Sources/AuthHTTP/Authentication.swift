@@ -12,21 +12,59 @@ struct Caller {
     var actor: Actor { .user(id, role) }
 }
 
+/// Who is calling a route that an application's backend may call too: a signed-in user, or
+/// a service credential (``ServiceCredential``) whose scopes the domain's rules weigh.
+enum Principal {
+    case user(Caller)
+    case credential(ServiceCredential)
+
+    var actor: Actor {
+        switch self {
+        case .user(let caller): return caller.actor
+        case .credential(let credential): return credential.actor
+        }
+    }
+}
+
 extension AuthServer {
     /// The caller of a request with `Authorization: Bearer <access token>`: a valid token
     /// (signature by one of our keys, ES256 or EdDSA as the key is, issuer, audience, time) that the user's
     /// current state still accepts (``UserState/acceptsAccessToken(session:issuedAt:)``).
+    /// A service credential is refused (403 `forbidden`): routes it may use ask ``principal(_:)``.
     func caller(_ request: Request) throws -> Caller {
+        switch try principal(request) {
+        case .user(let caller): return caller
+        case .credential: throw Rejection.forbidden
+        }
+    }
+
+    /// The caller of a route service credentials may use: a bearer secret with the credential
+    /// prefix (`alk_`) is looked up by its digest among the credentials not revoked (401 when
+    /// it is none of them); any other bearer is an access token, checked as ``caller(_:)`` does.
+    func principal(_ request: Request) throws -> Principal {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
             throw Problem.unauthorized
         }
         let token = String(header.dropFirst(7))
+        if token.hasPrefix(ServiceCredential.secretPrefix) {
+            let found: ServiceCredential?
+            do {
+                found = try credentials?.credential(presenting: token)
+            } catch {
+                logger.error("cannot read the service credentials", metadata: ["error": "\(error)"])
+                throw Problem.unavailable(
+                    "credentials_unavailable", "the service credentials cannot be read now; retry later", retryAfter: 30
+                )
+            }
+            guard let found else { throw Problem.unauthorized }
+            return .credential(found)
+        }
         let now = Int64(Date().timeIntervalSince1970)
         let claims = try verified.claims(for: token, now: now) { try tokens.verify(token, now: now) }
         guard let user = try reads.user(id: claims.subject, includePersonal: false),
             user.acceptsAccessToken(session: claims.sessionID, issuedAt: claims.issuedAt)
         else { throw Problem.unauthorized }
-        return Caller(id: user.id, role: user.role, sessionID: claims.sessionID)
+        return .user(Caller(id: user.id, role: user.role, sessionID: claims.sessionID))
     }
 
     /// A new access token for a session the service just granted.

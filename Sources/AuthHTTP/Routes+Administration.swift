@@ -17,7 +17,7 @@ extension AuthServer {
             return self.respond(user)
         }
         self.onWrite(router, .post, "/v1/users/:id/restore") { request, context in
-            let caller = try self.caller(request)
+            let caller = try self.principal(request)
             let id = try self.user(context.parameters.get("id"))
             let user = try await self.service.restore(
                 id, actor: caller.actor, correlationID: context.requestID)

@@ -29,13 +29,27 @@ extension AuthServer {
         addEventStreamRoute(to: router)
     }
 
-    /// The feed and what the caller may see of it: 401 without a valid token, 403 for a
-    /// caller ``ReadRules/feedAccess(role:)`` refuses, 404 when this server has no feed.
+    /// The feed and what the caller may see of it: 401 without a valid token or credential,
+    /// 403 for a caller ``ReadRules/feedAccess(role:)`` refuses (`insufficient_scope` for a
+    /// credential ``ReadRules/feedAccess(scopes:)`` refuses), 404 when this server has no feed.
     func feedReader(_ request: Request) throws -> (any EventFeed, FeedAccess) {
-        let caller = try self.caller(request)
-        guard let access = ReadRules.feedAccess(role: caller.role) else { throw Rejection.forbidden }
+        let access = try feedAccess(of: try self.principal(request))
         guard let feed else { throw Problem(.notFound, "not_found", "this server serves no event feed") }
         return (feed, access)
+    }
+
+    /// What `principal` may read of the feed, or the refusal.
+    func feedAccess(of principal: Principal) throws -> FeedAccess {
+        switch principal {
+        case .user(let caller):
+            guard let access = ReadRules.feedAccess(role: caller.role) else { throw Rejection.forbidden }
+            return access
+        case .credential(let credential):
+            guard let access = ReadRules.feedAccess(scopes: credential.scopes) else {
+                throw Rejection.insufficientScope
+            }
+            return access
+        }
     }
 
     /// A position given in a query or header: absent is 0; else decimal digits within `UInt64`.
@@ -62,7 +76,8 @@ extension AuthServer {
     ///   ``streamPollInterval``. A comment line is sent after
     ///   ``Configuration/streamHeartbeat`` without an event.
     /// - The caller is checked again before each heartbeat: a stream ends once their token
-    ///   expires or their session or role no longer lets them read the feed.
+    ///   expires or their session or role no longer lets them read the feed, or once their
+    ///   credential is revoked (or would now read another part of it).
     /// - At most ``Configuration/maximumStreams`` streams in all and
     ///   ``Configuration/maximumStreamsPerAddress`` per client address: beyond, 503 `too_many_streams`
     ///   with Retry-After.
@@ -79,8 +94,7 @@ extension AuthServer {
             }
             let body = ResponseBody { writer in
                 defer { slot.release() }
-                try await self.stream(
-                    feed, personal: access.includesPersonal, after: start, request: request, to: &writer)
+                try await self.stream(feed, access: access, after: start, request: request, to: &writer)
             }
             return Response(
                 status: .ok,
@@ -90,9 +104,10 @@ extension AuthServer {
     }
 
     func stream(
-        _ feed: any EventFeed, personal: Bool, after start: UInt64, request: Request,
+        _ feed: any EventFeed, access: FeedAccess, after start: UInt64, request: Request,
         to writer: inout any ResponseBodyWriter
     ) async throws {
+        let personal = access.includesPersonal
         let clock = ContinuousClock()
         var after = start
         var lastSent = clock.now
@@ -114,9 +129,7 @@ extension AuthServer {
                 continue
             }
             if clock.now - lastSent >= configuration.streamHeartbeat {
-                guard (try? self.caller(request)).flatMap({ ReadRules.feedAccess(role: $0.role) }) != nil else {
-                    break
-                }
+                guard (try? self.feedAccess(of: try self.principal(request))) == access else { break }
                 try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
                 lastSent = clock.now
             }

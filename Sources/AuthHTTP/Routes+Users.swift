@@ -12,8 +12,18 @@ extension AuthServer {
             return self.respond(user)
         }
         self.onRead(router, "/v1/users/:id") { request, context in
-            let caller = try self.caller(request)
             let id = try self.user(context.parameters.get("id"))
+            let caller: Caller
+            switch try self.principal(request) {
+            case .credential(let credential):
+                guard ReadRules.mayRead(scopes: credential.scopes) else { throw Rejection.insufficientScope }
+                // The past stays ADMIN's: no scope reads it.
+                guard request.uri.queryParameters.get("as_of") == nil else { throw Rejection.forbidden }
+                guard let user = try self.reads.user(id: id, includePersonal: true), ReadRules.showsToCredential(user)
+                else { throw Problem.notFound }
+                return self.respond(user)
+            case .user(let user): caller = user
+            }
             guard ReadRules.mayRead(id, reader: caller.id, role: caller.role) else { throw Rejection.forbidden }
             if let asOf = request.uri.queryParameters.get("as_of") {
                 guard ReadRules.mayReadPast(role: caller.role) else { throw Rejection.forbidden }
@@ -30,16 +40,27 @@ extension AuthServer {
             return self.respond(user)
         }
         self.onRead(router, "/v1/users") { request, context in
-            let caller = try self.caller(request)
-            guard ReadRules.mayList(role: caller.role) else { throw Rejection.forbidden }
+            // Whom a found user is shown to; a credential sees no erased user in any answer.
+            let shows: (UserState) -> Bool
+            let byCredential: Bool
+            switch try self.principal(request) {
+            case .credential(let credential):
+                guard ReadRules.mayList(scopes: credential.scopes) else { throw Rejection.insufficientScope }
+                shows = ReadRules.showsToCredential
+                byCredential = true
+            case .user(let caller):
+                guard ReadRules.mayList(role: caller.role) else { throw Rejection.forbidden }
+                shows = { ReadRules.shows($0, to: caller.role) }
+                byCredential = false
+            }
             let query = request.uri.queryParameters
             if let email = query.get("email") {
                 let users = try self.reads.user(email: email).map { [$0] } ?? []
-                return self.page(users, next: nil)
+                return self.page(byCredential ? users.filter(shows) : users, next: nil)
             }
             if let customer = query.get("stripe_customer_id") {
                 let users = try self.reads.user(stripeCustomerID: customer).map { [$0] } ?? []
-                return self.page(users.filter { ReadRules.shows($0, to: caller.role) }, next: nil)
+                return self.page(users.filter(shows), next: nil)
             }
             guard let roleName = query.get("role"), let role = Role(rawValue: roleName.uppercased()) else {
                 throw Problem.badRequest("give role (TARGET, MANAGER, ADMIN, MARKETING), email or stripe_customer_id")
@@ -50,13 +71,13 @@ extension AuthServer {
             do {
                 let page = try self.reads.users(
                     role: role, includeDeleted: includeDeleted, limit: limit, after: query.get("cursor"))
-                return self.page(page.users, next: page.nextCursor)
+                return self.page(byCredential ? page.users.filter(shows) : page.users, next: page.nextCursor)
             } catch QueryError.invalidCursor {
                 throw Problem.badRequest("the cursor is not one this API returned")
             }
         }
         self.onWrite(router, .patch, "/v1/users/:id") { request, context in
-            let caller = try self.caller(request)
+            let caller = try self.principal(request)
             let id = try self.user(context.parameters.get("id"))
             let body = try await self.body(request, allowed: ["first_name", "last_name", "phone"])
             let phone: String? = body.keys.contains("phone") ? (try body.optionalString("phone") ?? "") : nil
@@ -67,7 +88,7 @@ extension AuthServer {
             return self.respond(user)
         }
         self.onWrite(router, .delete, "/v1/users/:id") { request, context in
-            let caller = try self.caller(request)
+            let caller = try self.principal(request)
             let id = try self.user(context.parameters.get("id"))
             try await self.service.softDelete(id, actor: caller.actor, correlationID: context.requestID)
             return Response(status: .noContent)

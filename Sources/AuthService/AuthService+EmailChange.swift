@@ -55,33 +55,21 @@ extension AuthService {
             command: { _ in ConfirmEmailChange(presented: token) })
     }
 
-    /// The confirmation of an email change, to the new address: the token that confirms it.
+    /// The confirmation of an email change, to the new address (``MailKind/emailChange``):
+    /// a link to the page that asks before it confirms, and the token.
     func mailEmailChangeConfirmation(_ token: UserToken, to newEmail: String, for user: UserState) async throws {
-        try await mailer.send(
-            MailMessage(
-                to: newEmail, subject: "Confirm your new email address",
-                body: """
-                    Someone asked to move an account to this address. If it was you, confirm it with \
-                    this token within \(configuration.rules.emailChangeTokenLifetime / 3_600_000_000) hours; it works once:
-
-                    \(token.text)
-
-                    If it was not you, ignore this message: nothing changes.
-                    """, user: user.id))
+        try await mail(
+            .emailChange, to: user, address: newEmail,
+            [
+                "new_email": newEmail, "token": token.text,
+                "link": configuration.publicURL.url("/confirm-email-change?token=" + token.text),
+                "hours": "\(configuration.rules.emailChangeTokenLifetime / 3_600_000_000)",
+            ])
     }
 
-    /// The notice of an email change, to the old address: no token, only what to do if it
-    /// was not them.
+    /// The notice of an email change, to the old address (``MailKind/emailChangeNotice``): no
+    /// token, only what to do if it was not them.
     func mailEmailChangeNotice(to user: UserState, newEmail: String) async throws {
-        try await mailer.send(
-            MailMessage(
-                to: user.email, subject: "Your email address is about to change",
-                body: """
-                    Someone signed in to this account asked to move it to \(newEmail). It moves once \
-                    that address confirms it.
-
-                    If it was not you, reset your password now: someone who knows it is using \
-                    your account.
-                    """, user: user.id))
+        try await mail(.emailChangeNotice, to: user, ["new_email": newEmail])
     }
 }

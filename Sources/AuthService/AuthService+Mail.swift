@@ -12,12 +12,16 @@ extension AuthService {
         ]
     }
 
-    /// Renders `kind` for `user` with `values` added, and queues it.
-    func mail(_ kind: MailKind, to user: UserState, _ values: [String: String] = [:]) async throws {
+    /// Renders `kind` for `user` with `values` added, and queues it to `address` (the user's
+    /// own when nil).
+    func mail(_ kind: MailKind, to user: UserState, address: String? = nil, _ values: [String: String] = [:])
+        async throws
+    {
         let rendered = configuration.templates.render(kind, mailValues(for: user).merging(values) { $1 })
         try await mailer.send(
             MailMessage(
-                to: user.email, subject: rendered.subject, body: rendered.text, html: rendered.html, user: user.id))
+                to: address ?? user.email, subject: rendered.subject, body: rendered.text, html: rendered.html,
+                user: user.id))
     }
 
     /// The verification mail: a link to the page that asks before it confirms, and the token.

@@ -89,6 +89,52 @@ extension MailTemplates {
                 in again on your devices.</p>
                 <p>If this keeps happening, change your password.</p>
                 """),
+        "email-change.subject.mustache": "Confirm your new email address",
+        "email-change.txt.mustache": """
+        Hello {{first_name}},
+
+        Someone asked to move an account to this address ({{new_email}}). If it was you, open \
+        this page within {{hours}} hours to confirm it (it asks before it confirms):
+
+        {{link}}
+
+        Or use this token; it works once:
+
+        {{token}}
+
+        If it was not you, ignore this message: nothing changes.
+
+        """,
+        "email-change.html.mustache": page(
+            title: "Confirm your new email address",
+            body: """
+                <p>Hello {{first_name}},</p>
+                <p>Someone asked to move an account to this address ({{new_email}}). If it was you, \
+                open this page within {{hours}} hours to confirm it (it asks before it confirms):</p>
+                <p><a href="{{link}}">Confirm {{new_email}}</a></p>
+                <p>Or use this token; it works once:</p>
+                <p><code>{{token}}</code></p>
+                <p>If it was not you, ignore this message: nothing changes.</p>
+                """),
+        "email-change-notice.subject.mustache": "Your email address is about to change",
+        "email-change-notice.txt.mustache": """
+        Hello {{first_name}},
+
+        At {{time}} someone signed in to your account ({{email}}) asked to move it to \
+        {{new_email}}. It moves once that address confirms it.
+
+        If it was not you, reset your password now: someone who knows it is using your account.
+
+        """,
+        "email-change-notice.html.mustache": page(
+            title: "Your email address is about to change",
+            body: """
+                <p>Hello {{first_name}},</p>
+                <p>At {{time}} someone signed in to your account ({{email}}) asked to move it to \
+                {{new_email}}. It moves once that address confirms it.</p>
+                <p>If it was not you, reset your password now: someone who knows it is using your \
+                account.</p>
+                """),
     ]
 
     /// A small HTML document around `body`.

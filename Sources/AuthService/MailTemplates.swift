@@ -11,6 +11,11 @@ public enum MailKind: String, Sendable, CaseIterable {
     case passwordChanged = "password-changed"
     /// Tells the holder that a refresh token was used twice and that session was ended: `time`.
     case sessionRevoked = "session-revoked"
+    /// Confirms a new address, sent to it: `new_email`, `link` (a page that asks before it
+    /// uses the token), `token`, `hours`.
+    case emailChange = "email-change"
+    /// Tells the holder, at the old address, that a move to `new_email` was asked for.
+    case emailChangeNotice = "email-change-notice"
 }
 
 /// The subjects and bodies of authd's mail, rendered with Mustache.

@@ -1,6 +1,6 @@
 /// Who caused an event and which request it belongs to.
 public struct EventMetadata: Hashable, Sendable {
-    /// A user id, or `system` / `anonymous`. At most 255 bytes of UTF-8.
+    /// A user id, `system`, `anonymous` or `credential:ID`. At most 255 bytes of UTF-8.
     public var actor: String
     /// Ties together the events of one request. At most 255 bytes of UTF-8.
     public var correlationID: String

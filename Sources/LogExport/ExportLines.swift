@@ -96,8 +96,8 @@ public struct EventLine: Decodable {
         guard recorded.description == recordedAt else {
             throw ImportFault("recorded_at \(recordedAt) does not match recorded_at_us \(recordedAtMicroseconds)")
         }
-        guard ["system", "anonymous"].contains(actor) || UUID(uuidString: actor) != nil else {
-            throw ImportFault("actor \(actor) is neither a user id, system nor anonymous")
+        guard Actor.isRecorded(actor) else {
+            throw ImportFault("actor \(actor) is neither a user id, system, anonymous nor credential:ID")
         }
         // Base64 as the export writes it, padded and with zero spare bits: Foundation also
         // reads other spellings of the same bytes, which an export never holds.

@@ -298,6 +298,8 @@ struct Authd: AsyncParsableCommand {
                     return gauges
                 },
                 progress: storage.progress, feed: feed,
+                // Service credentials: files in DATA/credentials, re-read when they change.
+                credentials: CredentialStore(dataDirectory: data),
                 tokens: AccessTokenIssuer(issuer: issuer, audience: issuer, keys: storage.tokenKeys),
                 logger: logger)
         } catch {

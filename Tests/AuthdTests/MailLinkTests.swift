@@ -108,4 +108,42 @@ import Testing
         #expect(notice.contains("To: heidi@example.com\r\n") && tokens(in: notice).isEmpty)
         #expect(!notice.contains(refresh))
     }
+
+    @Test func anEmailChangeLinkConfirmsOnlyOnThePagesPostAndTheOldAddressGetsTheNotice() async throws {
+        let server = try RunningServer(arguments: ["--public-url", "https://auth.example.com"])
+        try await register(server, "ivan@example.com")
+        let login = try await server.call(
+            "POST", "/v1/sessions", json: ["email": "ivan@example.com", "password": "correct horse battery"])
+        let access = try #require(login.json["access_token"] as? String)
+        let asked = try await server.call(
+            "POST", "/v1/users/me/email",
+            json: ["current_password": "correct horse battery", "new_email": "ivan.new@example.com"],
+            token: access)
+        #expect(asked.status == 202, "\(String(decoding: asked.body, as: UTF8.self))")
+        let mail = try message(server, "Confirm your new email address")
+        #expect(
+            mail.contains("To: ivan.new@example.com\r\n") && mail.contains("Content-Type: text/html; charset=utf-8"))
+        let token = try #require(tokens(in: mail).first)
+        let link = "https://auth.example.com/confirm-email-change?token=\(token)"
+        #expect(mail.contains(link + "\r\n") && mail.contains("href=\"\(link)\""))
+        let notice = try message(server, "Your email address is about to change")
+        #expect(notice.contains("To: ivan@example.com\r\n") && notice.contains("ivan.new@example.com"))
+        #expect(tokens(in: notice).isEmpty, "the old address never gets the token")
+
+        // A link scanner opens the page: nothing moves.
+        let page = try await server.call("GET", "/confirm-email-change?token=\(token)")
+        #expect(
+            page.status == 200 && String(decoding: page.body, as: UTF8.self).contains("action=\"confirm-email-change\"")
+        )
+        let stillOld = try await server.call(
+            "POST", "/v1/sessions", json: ["email": "ivan@example.com", "password": "correct horse battery"])
+        #expect(stillOld.status == 200)
+        let confirmed = try await form(server, "/confirm-email-change", ["token": token])
+        #expect(confirmed.status == 200, "\(String(decoding: confirmed.body, as: UTF8.self))")
+        let moved = try await server.call(
+            "POST", "/v1/sessions", json: ["email": "ivan.new@example.com", "password": "correct horse battery"])
+        #expect(moved.status == 200)
+        let twice = try await form(server, "/confirm-email-change", ["token": token])
+        #expect(twice.status == 401, "a used token is refused on the page")
+    }
 }

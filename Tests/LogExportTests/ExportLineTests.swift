@@ -47,3 +47,19 @@ import Testing
         #expect(hex([0x0A, 0xF9]) == "0af9")
     }
 }
+
+/// An event a service credential caused records `credential:ID` as its actor: an import reads it.
+@Suite struct CredentialActorLineTests {
+    @Test func aCredentialActorIsReadAndAForgedOneRefused() throws {
+        let line = ExportLineTests.loginFailed
+        let actor = #""actor":"01a2335f-bcb8-7ddc-a7b1-bbad4bdbd0ea""#
+        #expect(line.contains(actor))
+        let credential = line.replacingOccurrences(
+            of: actor, with: #""actor":"credential:2f0c3f5e-8b1a-4c2d-9e3f-0a1b2c3d4e5f""#)
+        #expect(try EventLine(Array(credential.utf8), expectedPosition: 23).actor.hasPrefix("credential:"))
+        for forged in ["credential:nobody", "admin"] {
+            let bad = line.replacingOccurrences(of: actor, with: #""actor":"\#(forged)""#)
+            #expect(throws: ImportFault.self) { try EventLine(Array(bad.utf8), expectedPosition: 23) }
+        }
+    }
+}

@@ -27,7 +27,7 @@ struct Authctl: AsyncParsableCommand {
             Init.self, Stats.self, Verify.self, Head.self, SignHead.self, History.self, AsOf.self, Users.self,
             Rebuild.self, Export.self,
             Import.self, CreateAdmin.self, Seed.self, Erase.self, StripeLink.self, StripeUnlink.self, RotateKEK.self,
-            WebhooksCommand.self, Mail.self,
+            WebhooksCommand.self, CredentialsCommand.self, Mail.self,
         ]
     )
 

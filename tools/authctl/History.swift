@@ -41,7 +41,7 @@ struct History: ParsableCommand {
                 let changes = entry.changes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(
                     separator: " ")
                 print(
-                    "\(String(entry.position).leftPad(8))  \(entry.recordedAt)  \(entry.type.padding(toLength: 26, withPad: " ", startingAt: 0))  \(entry.actor.padding(toLength: 36, withPad: " ", startingAt: 0))  \(changes)"
+                    "\(String(entry.position).leftPad(8))  \(entry.recordedAt)  \(entry.type.padding(toLength: 26, withPad: " ", startingAt: 0))  \(entry.actor.rightPad(36))  \(changes)"
                 )
             }
         }
@@ -81,4 +81,6 @@ struct AsOf: ParsableCommand {
 
 extension String {
     func leftPad(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
+    /// Padded to `width` on the right; a longer text (a credential's actor) is never cut.
+    func rightPad(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
 }

@@ -1,8 +1,8 @@
 import EventLog
 import Foundation
 
-/// Gives a user another role. Only an ADMIN, never on themselves; ends the user's session,
-/// since their access tokens carry the old role.
+/// Gives a user another role. Only an ADMIN, never on themselves (no credential scope grants
+/// it); ends the user's session, since their access tokens carry the old role.
 public struct ChangeRole: UserCommand {
     public var actor: Actor
     public var role: Role
@@ -13,7 +13,7 @@ public struct ChangeRole: UserCommand {
     }
 
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
-        guard actor.isAdmin else { return .reject(.forbidden) }
+        if let refusal = actor.refusal(unlessAdminOr: nil) { return .reject(refusal) }
         guard state.exists else { return .reject(.notFound) }
         guard !actor.isUser(state.id) else { return .reject(.cannotChangeOwnRole) }
         guard !state.isDeleted else { return .reject(.userDeleted) }
@@ -22,7 +22,8 @@ public struct ChangeRole: UserCommand {
     }
 }
 
-/// Changes names and phone (already validated by ``ProfileField``). The user or an ADMIN.
+/// Changes names and phone (already validated by ``ProfileField``). The user, an ADMIN, or a
+/// credential with `users:write`.
 /// Only fields that differ are recorded; no difference, no event.
 public struct UpdateProfile: UserCommand {
     public var actor: Actor
@@ -34,9 +35,12 @@ public struct UpdateProfile: UserCommand {
     }
 
     /// Permission is checked before existence: anyone but the user and an ADMIN gets `forbidden`
-    /// for any id, so the answer never tells them which ids are users.
+    /// (a credential without `users:write`, `insufficient_scope`) for any id, so the answer
+    /// never tells them which ids are users.
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
-        guard actor.isUser(state.id) || actor.isAdmin else { return .reject(.forbidden) }
+        if !actor.isUser(state.id), let refusal = actor.refusal(unlessAdminOr: .usersWrite) {
+            return .reject(refusal)
+        }
         guard state.exists else { return .reject(.notFound) }
         guard !state.isDeleted else { return .reject(.userDeleted) }
         var effective = UserEvent.ProfileChanges()
@@ -47,7 +51,7 @@ public struct UpdateProfile: UserCommand {
     }
 }
 
-/// Links the user's Stripe customer id (an ADMIN or the system). The handler claims the id in
+/// Links the user's Stripe customer id (an ADMIN, the system, or a credential with `stripe:link`). The handler claims the id in
 /// the uniqueness index, in the append's transaction, so one customer id belongs to one user;
 /// linking the id the user already has records nothing.
 public struct LinkStripeCustomer: UserCommand {
@@ -73,7 +77,7 @@ public struct LinkStripeCustomer: UserCommand {
     public static func claimKey(_ customerID: String) -> [UInt8] { TokenHash(of: Array(customerID.utf8)).bytes }
 
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
-        guard actor.isAdmin else { return .reject(.forbidden) }
+        if let refusal = actor.refusal(unlessAdminOr: .stripeLink) { return .reject(refusal) }
         guard state.exists else { return .reject(.notFound) }
         guard !state.isDeleted else { return .reject(.userDeleted) }
         guard state.stripeCustomerID != customerID else { return .accept([]) }
@@ -81,7 +85,7 @@ public struct LinkStripeCustomer: UserCommand {
     }
 }
 
-/// Removes the user's Stripe customer id (an ADMIN or the system). The handler releases its
+/// Removes the user's Stripe customer id (an ADMIN, the system, or a credential with `stripe:link`). The handler releases its
 /// uniqueness claim in the append's transaction, so another user may then link it. A user with
 /// no id linked records nothing: unlinking twice is unlinking once.
 public struct UnlinkStripeCustomer: UserCommand {
@@ -92,7 +96,7 @@ public struct UnlinkStripeCustomer: UserCommand {
     }
 
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
-        guard actor.isAdmin else { return .reject(.forbidden) }
+        if let refusal = actor.refusal(unlessAdminOr: .stripeLink) { return .reject(refusal) }
         guard state.exists else { return .reject(.notFound) }
         guard !state.isDeleted else { return .reject(.userDeleted) }
         guard state.stripeCustomerID != nil else { return .accept([]) }
@@ -100,7 +104,8 @@ public struct UnlinkStripeCustomer: UserCommand {
     }
 }
 
-/// Hides a user: no login, no refresh, sessions end; the email stays reserved. The user or an ADMIN.
+/// Hides a user: no login, no refresh, sessions end; the email stays reserved. The user, an
+/// ADMIN, or a credential with `users:write`.
 public struct SoftDelete: UserCommand {
     public var actor: Actor
 
@@ -110,14 +115,16 @@ public struct SoftDelete: UserCommand {
 
     /// Permission is checked before existence, as in ``UpdateProfile``.
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
-        guard actor.isUser(state.id) || actor.isAdmin else { return .reject(.forbidden) }
+        if !actor.isUser(state.id), let refusal = actor.refusal(unlessAdminOr: .usersWrite) {
+            return .reject(refusal)
+        }
         guard state.exists else { return .reject(.notFound) }
         guard !state.isDeleted else { return .reject(.userDeleted) }
         return .accept([.softDeleted])
     }
 }
 
-/// Undoes a soft-delete (ADMIN).
+/// Undoes a soft-delete (ADMIN, or a credential with `users:write`).
 public struct Restore: UserCommand {
     public var actor: Actor
 
@@ -126,7 +133,7 @@ public struct Restore: UserCommand {
     }
 
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
-        guard actor.isAdmin else { return .reject(.forbidden) }
+        if let refusal = actor.refusal(unlessAdminOr: .usersWrite) { return .reject(refusal) }
         guard state.exists else { return .reject(.notFound) }
         guard !state.isErased else { return .reject(.userErased) }
         guard state.isDeleted else { return .reject(.notDeleted) }
@@ -134,7 +141,7 @@ public struct Restore: UserCommand {
     }
 }
 
-/// Erases a user's personal data for good (ADMIN or the system): the shell destroys the
+/// Erases a user's personal data for good (ADMIN or the system; no credential scope grants it): the shell destroys the
 /// user's data key after this event, and releases the email and Stripe claims with it.
 /// The stream stays, so the audit trail keeps every event's type, time and actor.
 public struct Erase: UserCommand {
@@ -145,7 +152,7 @@ public struct Erase: UserCommand {
     }
 
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
-        guard actor.isAdmin else { return .reject(.forbidden) }
+        if let refusal = actor.refusal(unlessAdminOr: nil) { return .reject(refusal) }
         guard state.exists else { return .reject(.notFound) }
         guard !state.isErased else { return .accept([]) }
         return .accept([.erased])
