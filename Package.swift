@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        // Only for the peer benchmark's bare NIO server (Hummingbird already depends on it).
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
     ],
     targets: [
         // C libraries from the system (Debian: liblmdb-dev, libssl-dev); module maps only.
@@ -180,6 +182,18 @@ let package = Package(
             name: "token-bench",
             dependencies: ["AccessTokens", "EventLog", "Signatures"],
             path: "tools/token-bench"
+        ),
+        // The peer benchmark's HTTP limits: a bare Hummingbird route and a bare NIO handler
+        // serving one fixed body (tools/peer-bench/run.sh).
+        .executableTarget(
+            name: "http-peer",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "tools/peer-bench/http-peer"
         ),
         // Appends in a loop and reports each acknowledgement; the crash-safety test kills it.
         .executableTarget(

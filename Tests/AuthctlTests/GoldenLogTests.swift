@@ -72,4 +72,44 @@ import Testing
         let again = try authctl(["--data", data, "export"], environment: Self.kek)
         #expect(again.stdout == (try String(contentsOfFile: source + "/export.jsonl", encoding: .utf8)))
     }
+
+    /// The kinds and actors that came after export-v2: an email change, a Stripe unlink, a
+    /// service credential as actor, and an erasure of a user the credential had linked.
+    @Test func theNewerKindsAndACredentialActorImportVerifyReadAndExportTheSameBytes() throws {
+        let scratch = try Scratch()
+        let data = scratch.at("imported")
+        let source = Self.folder + "/export-v2-kinds"
+        let text = try String(contentsOfFile: source + "/export.jsonl", encoding: .utf8)
+        for kind in ["EmailChangeRequested", "EmailChanged", "StripeCustomerUnlinked", "\"actor\":\"credential:"] {
+            #expect(text.contains(kind), "the golden log holds \(kind)")
+        }
+        let imported = try authctl(["--data", data, "import", source + "/export.jsonl"], environment: Self.kek)
+        #expect(imported.status == 0 && imported.stdout.contains("imported 19 events"), "\(imported.stderr)")
+        let verified = try authctl(["--data", data, "verify"], environment: Self.kek)
+        #expect(verified.status == 0 && verified.stdout.contains("intact and signed: 19 events"), "\(verified.stderr)")
+        let expected = try String(contentsOfFile: source + "/users.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(expected.count == 4)
+        for line in expected {
+            let want = json(line)
+            let id = try #require(want["id"] as? String)
+            let got = try authctl(["--data", data, "users", "get", id, "--json"], environment: Self.kek)
+            #expect(got.status == 0, "\(got.stderr)")
+            let have = json(Substring(got.stdout.trimmingCharacters(in: .newlines)))
+            for (field, value) in want {
+                #expect("\(have[field] ?? "missing")" == "\(value)", "user \(id), field \(field)")
+            }
+        }
+        let moved = try authctl(
+            ["--data", data, "users", "get", "golden-moved@example.com", "--json"], environment: Self.kek)
+        #expect(moved.status == 0, "the address moved with EmailChanged")
+        let erased = try #require(expected.map(json).first { $0["erased"] as? Bool == true }?["id"] as? String)
+        let trail = try authctl(["--data", data, "history", erased, "--json"], environment: Self.kek)
+        #expect(trail.status == 0 && trail.stdout.contains("UserErased"), "\(trail.stderr)")
+        #expect(trail.stdout.contains("credential:"), "the credential is named as the actor")
+        for secret in ["golden-gone@", "cus_goldengone", "Soon"] {
+            #expect(!trail.stdout.contains(secret), "\(secret) in the erased user's history")
+        }
+        let again = try authctl(["--data", data, "export"], environment: Self.kek)
+        #expect(again.stdout == text)
+    }
 }

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Where authd's time goes, for reads by id and durable refresh rotations:
+#
+#   1. instruction counts, which a shared host's noise does not move: authd runs under
+#      `valgrind --tool=callgrind` with instrumentation off, and it is switched on only around
+#      REQUESTS reads (GET /v1/users/{id}, each user reading themselves), then around REQUESTS
+#      rotations (POST /v1/sessions/refresh), each sent by tools/peer-bench/requests.py over
+#      CONNECTIONS kept-alive connections; each part is dumped on its own. Valgrind 3.19
+#      (Debian 12's) crashes inside itself on Swift 6 programs whose main is async, authd
+#      among them: the script then says so and goes on with perf alone;
+#   2. where the CPU goes under load (when perf is installed): `perf record -g` on authd,
+#      not under valgrind, while wrk drives it as tools/peer-bench/run.sh does (2 threads,
+#      64 connections, tools/cluster/read.lua and refresh.lua) for PERF_SECONDS each.
+#
+#   tools/peer-bench/profile.sh [REQUESTS [CONNECTIONS]]       (default 2000 requests, 8 connections)
+#
+# Prints instructions per request and the top functions of each part (inclusive and self,
+# names demangled); everything is kept in OUT (default: a new temporary directory, printed):
+# callgrind.out.* (for callgrind_annotate or KCachegrind), *-inclusive.txt, *-self.txt,
+# perf-*.data, perf-*.txt (self time) and perf-*-inclusive.txt.
+# Environment: AUTHD (the binary; default: a release build, built here), OUT, PERF_SECONDS (8;
+# 0 skips perf). Installs valgrind (and linux-perf, wrk) when missing. Stops the authd it
+# started when it ends, also on Ctrl-C.
+set -euo pipefail
+shopt -s inherit_errexit
+cd "$(dirname "$0")/../.."
+root="$(pwd)"
+requests="${1:-2000}"
+connections="${2:-8}"
+perf_seconds="${PERF_SECONDS:-8}"
+users=64
+sessions=192 # more than the connections: tokens in flight when wrk stops are lost
+((connections <= users)) || {
+    echo "profile.sh: at most $users connections" >&2
+    exit 64
+}
+
+needed=()
+command -v valgrind >/dev/null || needed+=(valgrind)
+command -v wrk >/dev/null || needed+=(wrk)
+((perf_seconds == 0)) || command -v perf >/dev/null || needed+=(linux-perf)
+if [ ${#needed[@]} -gt 0 ]; then
+    echo "== installing ${needed[*]}" >&2
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null
+fi
+if [ -n "${AUTHD:-}" ]; then
+    authd="$AUTHD"
+else
+    swift build -c release --product authd >/dev/null
+    authd="$root/.build/release/authd"
+fi
+out="${OUT:-$(mktemp -d)}"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+
+work="$(mktemp -d)"
+stop() { # NAME: stops authd NAME (SIGTERM, then SIGKILL after 60 s) and waits for it
+    local pid
+    [ -f "$work/$1.pid" ] || return 0
+    pid="$(cat "$work/$1.pid")"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$work/$1.pid"
+}
+cleanup() {
+    stop authd
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+# shellcheck source=tools/peer-bench/authd.sh
+. "$root/tools/peer-bench/authd.sh"
+demangle() { swift demangle --simplified 2>/dev/null || cat; }
+# The first COUNT lines of FILE that match PATTERN (no pipe to head: pipefail would see SIGPIPE).
+top() { awk -v n="$1" -v p="$2" '$0 ~ p && n-- > 0' "$3"; }
+
+echo "== $authd ($(file -b "$authd" | grep -o 'with debug_info' || echo 'no debug info')); output in $out"
+make_kek
+port="$(start_authd authd "$authd")"
+echo "== setting up $sessions users with a session each ($users of them read)"
+set_up_users authd "$port"
+stop authd
+
+# Counts the instructions of REQUESTS reads, then of REQUESTS rotations, on the authd under
+# callgrind; prints them per request with the top functions.
+count_instructions() {
+    local pid kind file result dump instructions
+    pid="$(cat "$work/authd.pid")"
+    python3 tools/peer-bench/requests.py read "$port" "$work/authd.users" 200 "$connections" >/dev/null
+    python3 tools/peer-bench/requests.py rotate "$port" "$work/authd.tokens" 200 "$connections" >/dev/null
+    for kind in read rotate; do
+        file="$work/authd.users"
+        [ "$kind" = rotate ] && file="$work/authd.tokens"
+        callgrind_control -z "$pid" >/dev/null
+        callgrind_control -i on "$pid" >/dev/null
+        result="$(python3 tools/peer-bench/requests.py "$kind" "$port" "$file" "$requests" "$connections")"
+        callgrind_control -i off "$pid" >/dev/null
+        ls "$out"/callgrind.out."$pid".* >"$work/dumps" 2>/dev/null || true
+        callgrind_control -d "$kind" "$pid" >/dev/null
+        dump=""
+        for _ in $(seq 300); do
+            dump="$(ls "$out"/callgrind.out."$pid".* 2>/dev/null | grep -vxF -f "$work/dumps" | head -1 || true)"
+            [ -n "$dump" ] && grep -q '^totals:' "$dump" && break
+            sleep 0.1
+        done
+        instructions="$(sed -n 's/^summary: *\([0-9]*\).*/\1/p;s/^totals: *\([0-9]*\).*/\1/p' "$dump" | head -1)"
+        callgrind_annotate --inclusive=yes "$dump" 2>/dev/null | demangle >"$out/$kind-inclusive.txt"
+        callgrind_annotate "$dump" 2>/dev/null | demangle >"$out/$kind-self.txt"
+        echo "== $kind: $result; $instructions instructions, $((instructions / requests)) per request ($dump)"
+        echo "-- top inclusive ($out/$kind-inclusive.txt):"
+        top 30 '^ *[0-9,]+ ' "$out/$kind-inclusive.txt"
+        echo "-- top self ($out/$kind-self.txt):"
+        top 20 '^ *[0-9,]+ ' "$out/$kind-self.txt"
+    done
+}
+
+# 1. Instruction counts. The same data directory, now under callgrind; a few requests first
+# with instrumentation off, so that lazily made state (caches, pools, connections) is there.
+# Valgrind 3.19 (Debian 12) gives up on the DWARF 5 the toolchain's C code carries: it runs a
+# copy without debug information (the symbol table stays, so functions keep their names).
+echo "== callgrind: starting authd under valgrind (slow)"
+objcopy --strip-debug "$authd" "$work/authd-symbols-only"
+if port="$(start_authd authd "$work/authd-symbols-only" valgrind --tool=callgrind --instr-atstart=no \
+    --callgrind-out-file="$out/callgrind.out.%p" 2>/dev/null)"; then
+    count_instructions
+else
+    # Valgrind 3.19 (Debian 12) crashes inside itself (SIGSEGV, even with --tool=none) on any
+    # Swift 6 program whose main is async, as authd's is: then only perf measures.
+    cp "$work/authd.log" "$out/valgrind.log"
+    echo "== callgrind: authd did not start under valgrind ($out/valgrind.log); no instruction counts"
+fi
+stop authd
+
+# 2. perf under load.
+if ((perf_seconds > 0)); then
+    port="$(start_authd authd "$authd")"
+    pid="$(cat "$work/authd.pid")"
+    for kind in read rotate; do
+        perf record -g -o "$out/perf-$kind.data" -p "$pid" -- sleep "$perf_seconds" >/dev/null 2>&1 &
+        recorder=$!
+        if [ "$kind" = read ]; then
+            USER_FILE="$work/authd.users" wrk -t2 -c64 -d"${perf_seconds}s" -s tools/cluster/read.lua \
+                "http://127.0.0.1:$port" | grep '^RESULT' || true
+        else
+            PORTS="$port" THREADS=2 TOKENS="$work/authd.tokens" wrk -t2 -c64 -d"${perf_seconds}s" \
+                -s tools/cluster/refresh.lua "http://127.0.0.1:$port" | grep '^RESULT' || true
+        fi
+        wait "$recorder" || true
+        perf report -i "$out/perf-$kind.data" --stdio --no-children --sort dso,symbol 2>/dev/null | demangle \
+            >"$out/perf-$kind.txt"
+        # Inclusive: each function with everything it calls (frame-pointer call graphs).
+        perf report -i "$out/perf-$kind.data" --stdio --children --sort symbol -g none 2>/dev/null | demangle \
+            >"$out/perf-$kind-inclusive.txt"
+        echo "-- perf $kind, self time by function ($out/perf-$kind.txt):"
+        top 25 '^ +[0-9.]+%' "$out/perf-$kind.txt"
+        echo "-- perf $kind, inclusive time by function ($out/perf-$kind-inclusive.txt):"
+        top 60 '^ +[0-9.]+%' "$out/perf-$kind-inclusive.txt"
+    done
+fi

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Summarises a run of tools/peer-bench/run.sh and draws its chart.
+
+    report.py RESULTS_DIRECTORY CHART.svg
+
+RESULTS_DIRECTORY holds one file a step (a line a round of `key=value` words: `round`,
+`ok_per_s`, `p99_ms`, `ok`, `cpu_s`, ...) and `run` (a `key=value` a line: the machine, the
+date, the load).
+Prints each figure as mean (min..max) over the rounds, the ratios (the mean of each round's
+ratio, and their min..max: a round's sides ran minutes apart at most, so the host's noise
+falls on both), and writes the chart as SVG, drawn here with no package beyond Python's own.
+"""
+
+import html
+import os
+import sys
+
+LABELS = {
+    "authd-read": "authd GET /v1/users/{id}",
+    "base-read": "authd (base build) GET /v1/users/{id}",
+    "hummingbird": "bare Hummingbird 2 route, fixed body",
+    "nio": "bare SwiftNIO HTTP/1 handler, fixed body",
+    "nginx": "nginx return 200, fixed body",
+    "pg-read": "PostgreSQL read by key (read.sql)",
+    "authd-rotate": "authd durable refresh rotation",
+    "base-rotate": "authd (base build) durable refresh rotation",
+    "pg-rotate": "PostgreSQL CRUD UPDATE (rotate.sql)",
+    "pg-es-rotate": "event store on PostgreSQL (es_rotate.sql)",
+}
+READS = ["nginx", "nio", "hummingbird", "authd-read", "base-read", "pg-read"]
+ROTATIONS = ["authd-rotate", "base-rotate", "pg-rotate", "pg-es-rotate"]
+# (numerator, denominator, what, target)
+RATIOS = [
+    ("authd-read", "hummingbird", "authd reads / bare Hummingbird", ">= 0.95"),
+    ("authd-read", "nio", "authd reads / bare NIO", ""),
+    ("authd-read", "nginx", "authd reads / nginx", ""),
+    ("authd-read", "pg-read", "authd reads / PostgreSQL read.sql", ""),
+    ("authd-rotate", "pg-rotate", "authd rotations / PostgreSQL rotate.sql", ">= 1.5"),
+    ("authd-rotate", "pg-es-rotate", "authd rotations / PostgreSQL es_rotate.sql", ">= 3"),
+    ("authd-read", "base-read", "authd reads / base build", ""),
+    ("authd-rotate", "base-rotate", "authd rotations / base build", ""),
+]
+
+
+def parse(line):
+    return dict(item.split("=", 1) for item in line.split() if "=" in item)
+
+
+def load(directory):
+    steps = {}
+    for name in sorted(os.listdir(directory)):
+        if name == "run":
+            continue
+        with open(os.path.join(directory, name)) as file:
+            steps[name] = [parse(line) for line in file if line.strip()]
+    run = {}
+    with open(os.path.join(directory, "run")) as file:
+        for line in file:
+            if "=" in line:
+                key, value = line.rstrip("\n").split("=", 1)
+                run[key] = value
+    return steps, run
+
+
+def values(rounds, key):
+    return [float(r[key]) for r in rounds if key in r and r[key] not in ("", "nan")]
+
+
+def spread(numbers, digits=0):
+    if not numbers:
+        return "-"
+    mean = sum(numbers) / len(numbers)
+    form = "{:,.%df}" % digits
+    return "%s (%s..%s)" % (form.format(mean), form.format(min(numbers)), form.format(max(numbers)))
+
+
+def cpu_per_op(rounds):
+    """Microseconds of the server's CPU per successful operation, one a round."""
+    return [float(r["cpu_s"]) * 1e6 / float(r["ok"]) for r in rounds if float(r.get("ok", 0)) > 0]
+
+
+def round_ratios(steps, top, bottom):
+    by_round = {r["round"]: float(r["ok_per_s"]) for r in steps[bottom]}
+    return [float(r["ok_per_s"]) / by_round[r["round"]] for r in steps[top]
+            if r["round"] in by_round and by_round[r["round"]] > 0]
+
+
+def summary(steps, run):
+    print("== summary: mean (min..max) over %s rounds of %s s; %s; %s; load average %s before, %s after"
+          % (run.get("rounds"), run.get("seconds"), run.get("date"), run.get("machine"), run.get("load_before"),
+             run.get("load_after")))
+    print("%-46s %-30s %-24s %s" % ("step", "per second", "p99 ms", "server CPU µs per op"))
+    for name in READS + ROTATIONS:
+        if name not in steps:
+            continue
+        rounds = steps[name]
+        notes = []
+        failures = sum(int(r.get("non2xx", 0)) + int(r.get("socket_errors", 0)) for r in rounds)
+        if failures:
+            notes.append("%d failed requests" % failures)
+        aborted = sum(int(r.get("aborted_clients", 0)) for r in rounds)
+        if aborted:
+            notes.append("%d aborted clients" % aborted)
+        print("%-46s %-30s %-24s %s%s" % (LABELS[name], spread(values(rounds, "ok_per_s")),
+                                          spread(values(rounds, "p99_ms"), 2), spread(cpu_per_op(rounds), 1),
+                                          ("  [" + ", ".join(notes) + "]") if notes else ""))
+    print("ratios (mean of the rounds' ratios (min..max)):")
+    for top, bottom, what, target in RATIOS:
+        if top in steps and bottom in steps:
+            ratios = round_ratios(steps, top, bottom)
+            print("  %-46s %s%s" % (what, spread(ratios, 2), ("   target " + target) if target else ""))
+    if "authd-rotate" in steps:
+        rounds = steps["authd-rotate"]
+        share = [float(r["cpu_s"]) / float(run.get("seconds", 1)) for r in rounds]
+        print("  authd CPU during rotations: %s of one core; %s µs per rotation"
+              % (spread([s * 100 for s in share]) + " %", spread(cpu_per_op(rounds), 1)))
+
+
+def chart(steps, run, path):
+    """Two panels of horizontal bars (reads, rotations): the mean with a min..max whisker."""
+    panels = [("Reads by key, per second (wrk -t2 -c64, 128 users; pgbench -c64)", [n for n in READS if n in steps]),
+              ("Durable rotations, per second (wrk -t2 -c64; pgbench -c64)", [n for n in ROTATIONS if n in steps])]
+    width, left, right, bar, gap = 900, 330, 40, 22, 10
+    rows = sum(len(names) for _, names in panels)
+    height = 70 + len(panels) * 60 + rows * (bar + gap) + 30
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
+           'font-family="sans-serif" font-size="13">' % (width, height, width, height),
+           '<rect width="100%" height="100%" fill="white"/>',
+           '<text x="10" y="22" font-size="16" font-weight="bold">Authlog beside its peers '
+           '(tools/peer-bench/run.sh)</text>',
+           '<text x="10" y="42" fill="#444">%s; %s rounds of %s s; load average %s before, %s after; '
+           'bars: mean, whiskers: min..max</text>' % (html.escape(run.get("date", "")), run.get("rounds"),
+                                                     run.get("seconds"), run.get("load_before"), run.get("load_after")),
+           '<text x="10" y="58" fill="#444">%s, shared with the load generators</text>'
+           % html.escape(run.get("machine", ""))]
+    y = 70
+    for title, names in panels:
+        if not names:
+            continue
+        y += 30
+        out.append('<text x="10" y="%d" font-weight="bold">%s</text>' % (y, html.escape(title)))
+        y += 12
+        top = max(max(values(steps[n], "ok_per_s")) for n in names) * 1.15
+        scale = (width - left - right) / top
+        for name in names:
+            numbers = values(steps[name], "ok_per_s")
+            mean = sum(numbers) / len(numbers)
+            colour = "#d9480f" if name.startswith("authd") else "#868e96" if name.startswith("base") else "#1c7ed6"
+            out.append('<text x="%d" y="%d" text-anchor="end">%s</text>'
+                       % (left - 8, y + bar * 0.7, html.escape(LABELS[name])))
+            out.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>'
+                       % (left, y, mean * scale, bar, colour))
+            low, high = left + min(numbers) * scale, left + max(numbers) * scale
+            middle = y + bar / 2
+            out.append('<path d="M%.1f %.1fH%.1fM%.1f %.1fV%.1fM%.1f %.1fV%.1f" stroke="black" fill="none"/>'
+                       % (low, middle, high, low, middle - 6, middle + 6, high, middle - 6, middle + 6))
+            out.append('<text x="%.1f" y="%d">%s</text>' % (high + 6, y + bar * 0.7, "{:,.0f}".format(mean)))
+            y += bar + gap
+    out.append("</svg>")
+    with open(path, "w") as file:
+        file.write("\n".join(out) + "\n")
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit("usage: report.py RESULTS_DIRECTORY CHART.svg")
+    steps, run = load(sys.argv[1])
+    summary(steps, run)
+    chart(steps, run, sys.argv[2])
+    print("chart: %s" % sys.argv[2])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# Authlog beside its peers, in one run on loopback (the load generators share the machine's
+# cores with the servers):
+#
+#   PostgreSQL 15 (a throwaway server, tools/postgres/start-throwaway.sh) on the peers' users
+#   table of 100,000 rows, with pgbench (-n -f FILE -c 64 -j 2 -T SECONDS):
+#     pg-rotate      rotate.sql, a CRUD refresh-token rotation (UPDATE users)
+#     pg-es-rotate   es_rotate.sql, an event store on PostgreSQL (INSERT event + UPDATE projection)
+#     pg-read        read.sql, one user by key
+#   HTTP servers answering reads by id, all driven by the same client, wrk -t2 -c64 with
+#   tools/cluster/read.lua (USERS different users, each request with its user's token):
+#     authd-read     GET /v1/users/{id} on authd (release build), each user reading themselves
+#     hummingbird    a bare Hummingbird 2 route serving a fixed body (http-peer hummingbird)
+#     nio            a bare SwiftNIO HTTP/1 handler serving it (http-peer nio)
+#     nginx          nginx (Debian) answering `return 200` with it
+#   The fixed body is authd's own answer to the first user's read, so all four send the same
+#   bytes.
+#     authd-rotate   durable refresh rotations, POST /v1/sessions/refresh on authd, wrk -t2
+#                    -c64 with tools/cluster/refresh.lua (SESSIONS sessions, no token sent twice)
+#
+# The steps take turns, ROUNDS rounds of SECONDS each, the order reversed every other round,
+# so that the shared host's slow minutes fall on every side. Each step's server CPU is read
+# from /proc/PID/stat (user + system, the servers' own processes; PostgreSQL's server with its
+# reaped backends) before and after it, and divided by the step's successful operations.
+# Prints each round, then each figure as mean (min..max) with p99, CPU per operation, and the
+# ratios (mean of each round's ratio, min..max over rounds); writes the chart (SVG) to CHART.
+#
+#   tools/peer-bench/run.sh [-p PEERS] [ROUNDS [SECONDS]]      (default 3 rounds of 8 s)
+#
+# PEERS (option -p or environment): the peers' directory, with postgres/{schema,rotate,
+# es_rotate,read}.sql; default ../shared/peers beside the repository.
+# Environment: CHART (default docs/peer-bench.svg), RESULTS (a directory to keep the raw
+# results in; default: removed with the rest), USERS (128), SESSIONS (default enough for the
+# tokens lost in flight: 64 a round), STEPS (a subset of the steps above, space-separated),
+# AUTHD / HTTP_PEER (binaries to use instead of building them: the figures need release
+# builds), AUTHD_BASE (a second authd binary, e.g. the build before a change: set up the same
+# way and measured in the same rounds as base-read and base-rotate, with its ratios).
+# Installs the Debian packages it needs (postgresql, nginx, wrk) when they are missing.
+# Everything it starts (PostgreSQL, nginx, authd, the peers) is stopped when it ends, also on
+# Ctrl-C or an error.
+set -euo pipefail
+shopt -s inherit_errexit
+cd "$(dirname "$0")/../.."
+root="$(pwd)"
+
+peers="${PEERS:-$root/../shared/peers}"
+while getopts "p:" option; do
+    case "$option" in
+        p) peers="$OPTARG" ;;
+        *)
+            echo "usage: tools/peer-bench/run.sh [-p PEERS] [ROUNDS [SECONDS]]" >&2
+            exit 64
+            ;;
+    esac
+done
+shift $((OPTIND - 1))
+rounds="${1:-3}"
+duration="${2:-8}"
+[[ "$rounds" =~ ^[1-9][0-9]*$ && "$duration" =~ ^[1-9][0-9]*$ ]] || {
+    echo "run.sh: ROUNDS and SECONDS are positive whole numbers" >&2
+    exit 64
+}
+peer_sql="$(cd "$peers/postgres" 2>/dev/null && pwd)" || {
+    echo "run.sh: no postgres/ in the peers' directory $peers (give it with -p or PEERS)" >&2
+    exit 64
+}
+for file in schema rotate es_rotate read; do
+    [ -f "$peer_sql/$file.sql" ] || {
+        echo "run.sh: $peer_sql/$file.sql is missing" >&2
+        exit 64
+    }
+done
+chart="${CHART:-$root/docs/peer-bench.svg}"
+users="${USERS:-128}"
+connections=64
+sessions="${SESSIONS:-$((connections * (rounds + 2)))}"
+((sessions >= users)) || sessions="$users"
+steps=(${STEPS:-pg-rotate authd-rotate pg-es-rotate pg-read authd-read hummingbird nio nginx})
+[ -n "${AUTHD_BASE:-}" ] && [ -z "${STEPS:-}" ] && steps+=(base-read base-rotate)
+# Whether a step matching the pattern is to run (only what the steps need is started).
+wants() { [[ " ${steps[*]} " =~ \ ($1)\  ]]; }
+
+# The Debian packages the steps need.
+needed=()
+wants 'pg-[a-z-]*' && ! { command -v pgbench && command -v psql && ls /usr/lib/postgresql/*/bin/pg_ctl; } >/dev/null 2>&1 &&
+    needed+=(postgresql)
+wants nginx && ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] && needed+=(nginx)
+command -v wrk >/dev/null || needed+=(wrk)
+command -v curl >/dev/null || needed+=(curl)
+if [ ${#needed[@]} -gt 0 ]; then
+    echo "== installing ${needed[*]}" >&2
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null
+fi
+nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
+
+if [ -n "${AUTHD:-}" ]; then
+    authd="$AUTHD"
+else
+    swift build -c release --product authd >/dev/null
+    authd="$root/.build/release/authd"
+fi
+if [ -n "${HTTP_PEER:-}" ]; then
+    http_peer="$HTTP_PEER"
+elif wants 'hummingbird|nio'; then
+    swift build -c release --product http-peer >/dev/null
+    http_peer="$root/.build/release/http-peer"
+fi
+
+work="$(mktemp -d)"
+chmod 755 "$work" # the PostgreSQL server runs as the postgres user when this runs as root
+cleanup() {
+    local file pid
+    for file in "$work"/*.pid; do
+        [ -f "$file" ] || continue
+        pid="$(cat "$file")"
+        # nginx's master stops its workers on SIGTERM (its pid file is its own).
+        kill "$pid" 2>/dev/null || true
+    done
+    for file in "$work"/*.pid; do
+        [ -f "$file" ] || continue
+        pid="$(cat "$file")"
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    "$root/tools/postgres/stop-throwaway.sh" "$work/postgres" >/dev/null 2>&1 || true
+    if [ -n "${RESULTS:-}" ] && [ -d "$work/results" ]; then
+        mkdir -p "$RESULTS"
+        cp "$work"/results/* "$RESULTS"/ 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# shellcheck source=tools/peer-bench/authd.sh
+. "$root/tools/peer-bench/authd.sh"
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+echo "== machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+mkdir "$work/results"
+{
+    echo "machine=$(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p')"
+    echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "load_before=$(cut -d' ' -f1 /proc/loadavg)"
+    echo "rounds=$rounds"
+    echo "seconds=$duration"
+} >"$work/results/run"
+
+# PostgreSQL with the peers' schema (100,000 users) in database peer.
+if wants 'pg-[a-z-]*'; then
+    server="$("$root/tools/postgres/start-throwaway.sh" "$work/postgres")"
+    base_url="${server%/*}"
+    psql -q "$server" -c 'CREATE DATABASE peer' >/dev/null
+    psql -q -v ON_ERROR_STOP=1 "$base_url/peer" -f "$peer_sql/schema.sql" >/dev/null
+    postmaster="$(head -1 "$work/postgres/data/postmaster.pid")"
+    echo "== PostgreSQL $(psql -qAt "$server" -c 'SHOW server_version') at $base_url/peer," \
+        "$(psql -qAt "$base_url/peer" -c 'SELECT count(*) FROM users') users"
+fi
+
+# authd: a data directory and a key-encryption key of its own (tools/peer-bench/authd.sh).
+make_kek
+authd_port="$(start_authd authd "$authd")"
+echo "== authd on port $authd_port: registering $sessions users, one session each ($users of them read)"
+set_up_users authd "$authd_port"
+if [ -n "${AUTHD_BASE:-}" ]; then
+    base_port="$(start_authd base "$AUTHD_BASE")"
+    echo "== base authd ($AUTHD_BASE) on port $base_port: the same users"
+    set_up_users base "$base_port"
+fi
+
+# The fixed body of the HTTP limits: authd's answer to the first user's read of themselves.
+read -r first_id first_token <"$work/authd.users"
+curl -sf "http://127.0.0.1:$authd_port/v1/users/$first_id" -H "Authorization: Bearer $first_token" >"$work/body.json"
+grep -q "$first_id" "$work/body.json" || {
+    echo "run.sh: authd did not answer the first user's read" >&2
+    exit 1
+}
+grep -q "['\\\\\$]" "$work/body.json" && {
+    echo "run.sh: the body holds a character nginx's return would need escaped" >&2
+    exit 1
+}
+
+start_peer() { # KIND: prints the port
+    "$http_peer" "$1" "$work/body.json" >"$work/$1.log" 2>&1 </dev/null &
+    echo $! >"$work/$1.pid"
+    await_port "$1" $! "$work/$1.log"
+}
+wants hummingbird && hummingbird_port="$(start_peer hummingbird)"
+wants nio && nio_port="$(start_peer nio)"
+
+# nginx as Debian ships it, with a configuration of its own in the work directory: two
+# workers (one a core), no access log, connections kept as long as the client wants.
+if wants nginx; then
+    nginx_port="$(free_port)"
+    mkdir "$work/nginx"
+    cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes 2;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    client_body_temp_path $work/nginx/body;
+    proxy_temp_path $work/nginx/proxy;
+    fastcgi_temp_path $work/nginx/fastcgi;
+    uwsgi_temp_path $work/nginx/uwsgi;
+    scgi_temp_path $work/nginx/scgi;
+    server {
+        listen 127.0.0.1:$nginx_port;
+        location / {
+            default_type application/json;
+            return 200 '$(cat "$work/body.json")';
+        }
+    }
+}
+EOF
+    "$nginx_bin" -e "$work/nginx/error.log" -p "$work/nginx" -c "$work/nginx/nginx.conf" >"$work/nginx.log" 2>&1 </dev/null &
+    echo $! >"$work/nginx.pid"
+    for _ in $(seq 100); do
+        curl -sf "http://127.0.0.1:$nginx_port/" >/dev/null 2>&1 && break
+        kill -0 "$(cat "$work/nginx.pid")" 2>/dev/null || break
+        sleep 0.1
+    done
+fi
+for peer in hummingbird nio nginx; do
+    wants "$peer" || continue
+    port_name="${peer}_port"
+    cmp -s <(curl -sf "http://127.0.0.1:${!port_name}/v1/users/$first_id") "$work/body.json" || {
+        echo "run.sh: $peer on port ${!port_name} does not serve the body; its output:" >&2
+        cat "$work/$peer.log" "$work/nginx/error.log" >&2 2>/dev/null
+        exit 1
+    }
+done
+echo "== body of $(wc -c <"$work/body.json") bytes; hummingbird on port ${hummingbird_port:-none}," \
+    "nio on ${nio_port:-none}, nginx on ${nginx_port:-none}"
+
+# CPU time (user + system, in clock ticks) of processes, each with its reaped children.
+ticks() {
+    local pid total=0
+    for pid in "$@"; do
+        [ -r "/proc/$pid/stat" ] || continue
+        # The fields after the command name: utime, stime, cutime, cstime are 12th to 15th.
+        total=$((total + $(sed 's/^.*) //' "/proc/$pid/stat" | awk '{print $12 + $13 + $14 + $15}')))
+    done
+    echo "$total"
+}
+clock_ticks="$(getconf CLK_TCK)"
+# The pids whose CPU a step's server spends: the process and its children (nginx's workers,
+# PostgreSQL's backends and helpers).
+server_pids() { # PID
+    echo "$1"
+    pgrep -P "$1" || true
+}
+# PostgreSQL's backends exit after pgbench disconnects; their CPU is counted once the
+# postmaster has reaped them (as many children as before the step).
+await_children() { # PID COUNT
+    for _ in $(seq 100); do
+        [ "$(pgrep -c -P "$1" || true)" -le "$2" ] && return 0
+        sleep 0.05
+    done
+}
+
+measure_pgbench() { # STEP FILE
+    local logs="$work/pgbench-log" out status=0 children before after
+    rm -rf "$logs" && mkdir "$logs"
+    children="$(pgrep -c -P "$postmaster" || true)"
+    before="$(ticks $(server_pids "$postmaster"))"
+    # Exit 2: a client aborted. In es_rotate.sql two clients that draw the same user at once
+    # both insert its next stream_version and one fails on the unique key; the others go on.
+    out="$(cd "$logs" && pgbench -n -f "$peer_sql/$2" -c "$connections" -j 2 -T "$duration" -l --sampling-rate=0.1 \
+        "$base_url/peer" 2>&1)" || status=$?
+    if [ "$status" -ne 0 ] && [ "$status" -ne 2 ]; then
+        echo "run.sh: pgbench failed: $out" >&2
+        exit 1
+    fi
+    await_children "$postmaster" "$children"
+    after="$(ticks $(server_pids "$postmaster"))"
+    local tps processed aborted p50 p99
+    tps="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -1)"
+    processed="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")"
+    aborted="$(grep -c 'aborted' <<<"$out" || true)"
+    # The per-transaction log (one in ten sampled): the third column is the latency in µs.
+    read -r p50 p99 < <(cat "$logs"/pgbench_log.* | awk '{print $3}' | sort -n |
+        awk '{v[NR]=$1} END {printf "%.2f %.2f\n", v[int(NR*0.50)+1]/1000, v[int(NR*0.99)+1]/1000}')
+    echo "ok_per_s=$tps p50_ms=$p50 p99_ms=$p99 ok=$processed aborted_clients=$aborted" \
+        "cpu_s=$(awk -v t=$((after - before)) -v h="$clock_ticks" 'BEGIN {print t / h}')"
+}
+measure_wrk() { # SCRIPT PORT PID ENV...
+    local script="$1" port="$2" pid="$3" before after line
+    shift 3
+    before="$(ticks $(server_pids "$pid"))"
+    line="$(env "$@" wrk -t2 -c"$connections" -d"${duration}s" -s "$script" "http://127.0.0.1:$port" | grep '^RESULT')"
+    after="$(ticks $(server_pids "$pid"))"
+    local ok
+    ok="$(sed -n 's/.* requests=\([0-9]*\) non2xx=\([0-9]*\).*/\1 \2/p' <<<"$line" | awk '{print $1 - $2}')"
+    echo "${line#RESULT } ok=$ok cpu_s=$(awk -v t=$((after - before)) -v h="$clock_ticks" 'BEGIN {print t / h}')"
+}
+read_lua="$root/tools/cluster/read.lua"
+refresh_lua="$root/tools/cluster/refresh.lua"
+run_step() { # STEP ROUND
+    local result
+    case "$1" in
+        pg-rotate) result="$(measure_pgbench "$1" rotate.sql)" ;;
+        pg-es-rotate) result="$(measure_pgbench "$1" es_rotate.sql)" ;;
+        pg-read) result="$(measure_pgbench "$1" read.sql)" ;;
+        authd-read) result="$(measure_wrk "$read_lua" "$authd_port" "$(cat "$work/authd.pid")" USER_FILE="$work/authd.users")" ;;
+        base-read) result="$(measure_wrk "$read_lua" "$base_port" "$(cat "$work/base.pid")" USER_FILE="$work/base.users")" ;;
+        authd-rotate)
+            result="$(measure_wrk "$refresh_lua" "$authd_port" "$(cat "$work/authd.pid")" \
+                PORTS="$authd_port" THREADS=2 TOKENS="$work/authd.tokens")"
+            ;;
+        base-rotate)
+            result="$(measure_wrk "$refresh_lua" "$base_port" "$(cat "$work/base.pid")" \
+                PORTS="$base_port" THREADS=2 TOKENS="$work/base.tokens")"
+            ;;
+        hummingbird | nio | nginx)
+            local port_name="${1}_port"
+            result="$(measure_wrk "$read_lua" "${!port_name}" "$(cat "$work/$1.pid")" USER_FILE="$work/authd.users")"
+            ;;
+        *)
+            echo "run.sh: no step $1" >&2
+            exit 64
+            ;;
+    esac
+    echo "round=$2 $result load=$(cut -d' ' -f1 /proc/loadavg)" >>"$work/results/$1"
+    echo "  $1: $result (load $(cut -d' ' -f1 /proc/loadavg))"
+}
+
+for round in $(seq "$rounds"); do
+    echo "== round $round of $rounds, $duration s a step"
+    if ((round % 2)); then
+        order=("${steps[@]}")
+    else
+        order=()
+        for ((i = ${#steps[@]} - 1; i >= 0; i--)); do order+=("${steps[i]}"); done
+    fi
+    for step in "${order[@]}"; do run_step "$step" "$round"; done
+done
+{
+    echo "load_after=$(cut -d' ' -f1 /proc/loadavg)"
+    echo "body_bytes=$(wc -c <"$work/body.json")"
+    echo "users=$users"
+    echo "sessions=$sessions"
+} >>"$work/results/run"
+python3 "$root/tools/peer-bench/report.py" "$work/results" "$chart"
