@@ -22,16 +22,9 @@ import NIOCore
 extension AuthServer {
     func addMailPages(to router: Router<AuthRequestContext>) {
         router.get("/verify-email") { request, _ in
-            guard let token = Self.tokenParameter(request) else { return Self.invalidLink() }
-            return Self.page(
-                title: "Confirm your email address",
-                body: """
-                    <form method="post" action="verify-email">
-                    <input type="hidden" name="token" value="\(token.htmlEscaped)">
-                    <p>Confirm that this email address is yours.</p>
-                    <p><button type="submit">Confirm my email address</button></p>
-                    </form>
-                    """)
+            Self.confirmationForm(
+                request, title: "Confirm your email address", action: "verify-email",
+                text: "Confirm that this email address is yours.", button: "Confirm my email address")
         }
         router.post("/verify-email") { request, context in
             let form = try await Self.form(request)
@@ -44,16 +37,9 @@ extension AuthServer {
                 title: "Email address confirmed", body: "<p>Thank you: your email address is confirmed.</p>")
         }
         router.get("/confirm-email-change") { request, _ in
-            guard let token = Self.tokenParameter(request) else { return Self.invalidLink() }
-            return Self.page(
-                title: "Confirm your new email address",
-                body: """
-                    <form method="post" action="confirm-email-change">
-                    <input type="hidden" name="token" value="\(token.htmlEscaped)">
-                    <p>Confirm that your account moves to this email address.</p>
-                    <p><button type="submit">Confirm my new email address</button></p>
-                    </form>
-                    """)
+            Self.confirmationForm(
+                request, title: "Confirm your new email address", action: "confirm-email-change",
+                text: "Confirm that your account moves to this email address.", button: "Confirm my new email address")
         }
         router.post("/confirm-email-change") { request, context in
             try self.limit("email", context)
@@ -92,6 +78,23 @@ extension AuthServer {
             return Self.page(
                 title: "Password changed", body: "<p>Your password is changed. Sign in with the new one.</p>")
         }
+    }
+
+    /// A page that asks before it uses the link's token: a form that POSTs it to `action`
+    /// (a person's click); an invalid link's page when the token is missing or malformed.
+    static func confirmationForm(_ request: Request, title: String, action: String, text: String, button: String)
+        -> Response
+    {
+        guard let token = tokenParameter(request) else { return invalidLink() }
+        return page(
+            title: title,
+            body: """
+                <form method="post" action="\(action)">
+                <input type="hidden" name="token" value="\(token.htmlEscaped)">
+                <p>\(text)</p>
+                <p><button type="submit">\(button)</button></p>
+                </form>
+                """)
     }
 
     static func resetForm(token: String, message: String?, status: HTTPResponse.Status) -> Response {
