@@ -27,16 +27,7 @@ import Testing
         #expect(verified.stdout.contains("intact and signed: 347 events verified"))
         let expected = try String(contentsOfFile: source + "/users.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(expected.count == 8)
-        for line in expected {
-            let want = json(line)
-            let id = try #require(want["id"] as? String)
-            let got = try authctl(["--data", data, "users", "get", id, "--json"], environment: Self.kek)
-            #expect(got.status == 0, "\(got.stderr)")
-            let have = json(Substring(got.stdout.trimmingCharacters(in: .newlines)))
-            for (field, value) in want {
-                #expect("\(have[field] ?? "missing")" == "\(value)", "user \(id), field \(field)")
-            }
-        }
+        try expectEveryUser(expected, readsBackFrom: data)
         // The erased user's personal data reads back nowhere, in the history as in the table.
         let history = try authctl(["--data", data, "history", "golden7@example.com"], environment: Self.kek)
         #expect(history.status != 0)
@@ -60,15 +51,7 @@ import Testing
         #expect(verified.status == 0 && verified.stdout.contains("intact and signed: 347 events"), "\(verified.stderr)")
         let expected = try String(contentsOfFile: source + "/users.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(expected.count == 8)
-        for line in expected {
-            let want = json(line)
-            let id = try #require(want["id"] as? String)
-            let got = try authctl(["--data", data, "users", "get", id, "--json"], environment: Self.kek)
-            let have = json(Substring(got.stdout.trimmingCharacters(in: .newlines)))
-            for (field, value) in want {
-                #expect("\(have[field] ?? "missing")" == "\(value)", "user \(id), field \(field)")
-            }
-        }
+        try expectEveryUser(expected, readsBackFrom: data)
         let again = try authctl(["--data", data, "export"], environment: Self.kek)
         #expect(again.stdout == (try String(contentsOfFile: source + "/export.jsonl", encoding: .utf8)))
     }
@@ -89,16 +72,7 @@ import Testing
         #expect(verified.status == 0 && verified.stdout.contains("intact and signed: 19 events"), "\(verified.stderr)")
         let expected = try String(contentsOfFile: source + "/users.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(expected.count == 4)
-        for line in expected {
-            let want = json(line)
-            let id = try #require(want["id"] as? String)
-            let got = try authctl(["--data", data, "users", "get", id, "--json"], environment: Self.kek)
-            #expect(got.status == 0, "\(got.stderr)")
-            let have = json(Substring(got.stdout.trimmingCharacters(in: .newlines)))
-            for (field, value) in want {
-                #expect("\(have[field] ?? "missing")" == "\(value)", "user \(id), field \(field)")
-            }
-        }
+        try expectEveryUser(expected, readsBackFrom: data)
         let moved = try authctl(
             ["--data", data, "users", "get", "golden-moved@example.com", "--json"], environment: Self.kek)
         #expect(moved.status == 0, "the address moved with EmailChanged")
@@ -111,5 +85,20 @@ import Testing
         }
         let again = try authctl(["--data", data, "export"], environment: Self.kek)
         #expect(again.stdout == text)
+    }
+
+    /// Each line of a golden `users.jsonl` is what `authctl users get ID --json` prints for
+    /// that user from `data`, field by field.
+    func expectEveryUser(_ expected: [Substring], readsBackFrom data: String) throws {
+        for line in expected {
+            let want = json(line)
+            let id = try #require(want["id"] as? String)
+            let got = try authctl(["--data", data, "users", "get", id, "--json"], environment: Self.kek)
+            #expect(got.status == 0, "\(got.stderr)")
+            let have = json(Substring(got.stdout.trimmingCharacters(in: .newlines)))
+            for (field, value) in want {
+                #expect("\(have[field] ?? "missing")" == "\(value)", "user \(id), field \(field)")
+            }
+        }
     }
 }
