@@ -91,8 +91,8 @@ public struct AccessTokenIssuer: Sendable {
         guard key.verify(signature, of: input) else { throw .rejected("bad signature") }
         guard let claims = try? JSONSerialization.jsonObject(with: Data(payloadBytes)) as? [String: Any],
             let iss = claims["iss"] as? String, let aud = claims["aud"] as? String,
-            let sub = (claims["sub"] as? String).flatMap(UUID.init(uuidString:)),
-            let sid = (claims["sid"] as? String).flatMap(UUID.init(uuidString:)), let role = claims["role"] as? String,
+            let sub = (claims["sub"] as? String).flatMap(UUID.init(text:)),
+            let sid = (claims["sid"] as? String).flatMap(UUID.init(text:)), let role = claims["role"] as? String,
             let iat = (claims["iat"] as? NSNumber)?.int64Value, let nbf = (claims["nbf"] as? NSNumber)?.int64Value,
             let exp = (claims["exp"] as? NSNumber)?.int64Value, let jti = claims["jti"] as? String
         else { throw .malformed("claims missing or of the wrong type") }

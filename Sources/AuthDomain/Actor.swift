@@ -1,3 +1,4 @@
+import EventLog
 import Foundation
 
 /// Who issues a command: recorded with every event it causes.
@@ -29,9 +30,9 @@ public enum Actor: Hashable, Sendable, CustomStringConvertible {
     /// Whether `text` is an actor as the log records one: a user id, `system`, `anonymous`,
     /// or `credential:` and a credential id (what an import accepts).
     public static func isRecorded(_ text: String) -> Bool {
-        if text == "system" || text == "anonymous" || UUID(uuidString: text) != nil { return true }
+        if text == "system" || text == "anonymous" || UUID(text: text) != nil { return true }
         return text.hasPrefix(credentialPrefix)
-            && UUID(uuidString: String(text.dropFirst(credentialPrefix.count))) != nil
+            && UUID(text: String(text.dropFirst(credentialPrefix.count))) != nil
     }
 
     var isAdmin: Bool {

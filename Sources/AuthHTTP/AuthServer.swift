@@ -134,6 +134,10 @@ public final class AuthServer: Sendable {
     let connectionCounts = ConnectionCounts()
     let metrics = Metrics()
     let requestIDs = RequestIDs()
+    /// Reads answered by ``FastReads`` (`authlog_http_fast_reads_total`).
+    let fastReadCount = Atomic<Int>(0)
+    /// The `Server` field of every answer.
+    static let serverName = "authd"
     let logger: Logger
 
     public init(
@@ -194,13 +198,15 @@ public final class AuthServer: Sendable {
     /// listener beside it.
     public func application() -> some ApplicationProtocol {
         let (limits, counts, clients) = (configuration.connections, connectionCounts, self.clients)
+        let fastReads = FastReads(server: self)
         return Application(
             router: router(),
             server: HTTPServerBuilder { responder in
-                GuardedHTTP1Channel(responder: responder, limits: limits, counts: counts, clients: clients)
+                GuardedHTTP1Channel(
+                    responder: responder, limits: limits, counts: counts, clients: clients, fastReads: fastReads)
             },
             configuration: .init(
-                address: .hostname(configuration.host, port: configuration.port), serverName: "authd",
+                address: .hostname(configuration.host, port: configuration.port), serverName: Self.serverName,
                 availableConnectionsDelegate: .maximum(limits.maximumConnections, logger: logger)),
             services: configuration.metricsPort == nil ? [] : [metricsApplication()],
             logger: logger)
@@ -251,7 +257,7 @@ public final class AuthServer: Sendable {
     }
 
     func user(_ id: String?) throws -> UUID {
-        guard let id, let uuid = UUID(uuidString: id) else { throw Problem.notFound }
+        guard let id, let uuid = UUID(text: id) else { throw Problem.notFound }
         return uuid
     }
 }

@@ -32,7 +32,12 @@ extension AuthServer {
     /// current state still accepts (``UserState/acceptsAccessToken(session:issuedAt:)``).
     /// A service credential is refused (403 `forbidden`): routes it may use ask ``principal(_:)``.
     func caller(_ request: Request) throws -> Caller {
-        switch try principal(request) {
+        try caller(authorization: request.headers[.authorization])
+    }
+
+    /// ``caller(_:)`` from the `Authorization` field alone.
+    func caller(authorization: String?) throws -> Caller {
+        switch try principal(authorization: authorization) {
         case .user(let caller): return caller
         case .credential: throw Rejection.forbidden
         }
@@ -42,7 +47,13 @@ extension AuthServer {
     /// prefix (`alk_`) is looked up by its digest among the credentials not revoked (401 when
     /// it is none of them); any other bearer is an access token, checked as ``caller(_:)`` does.
     func principal(_ request: Request) throws -> Principal {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+        try principal(authorization: request.headers[.authorization])
+    }
+
+    /// ``principal(_:)`` from the `Authorization` field alone (the fast reads' path has no
+    /// Hummingbird request).
+    func principal(authorization header: String?) throws -> Principal {
+        guard let header, header.hasPrefix("Bearer ") else {
             throw Problem.unauthorized
         }
         let token = String(header.dropFirst(7))

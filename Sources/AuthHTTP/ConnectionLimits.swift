@@ -59,6 +59,7 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     let limits: ConnectionLimits
     let counts: ConnectionCounts
     let clients: ClientAddress
+    let fastReads: FastReads
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let timer = ConnectionTimer(limits: limits)
@@ -80,7 +81,9 @@ struct GuardedHTTP1Channel: ServerChildChannel {
         }
         let inner = HTTP1Channel(
             responder: responder,
-            configuration: .init(additionalChannelHandlers: [RequestProgressHandler(timer: timer)]))
+            configuration: .init(additionalChannelHandlers: [
+                RequestProgressHandler(timer: timer), FastReadHandler(reads: fastReads),
+            ]))
         return inner.setup(channel: channel, logger: logger)
     }
 
@@ -90,6 +93,10 @@ struct GuardedHTTP1Channel: ServerChildChannel {
 }
 
 /// One connection's phase and its deadline. Used on the connection's event loop only.
+///
+/// One task at a time is scheduled per connection. Entering a phase moves the deadline; the
+/// task is moved only when the new deadline comes before it (a request's first byte after an
+/// idle wait). A task that finds the deadline moved later schedules itself again for it.
 final class ConnectionTimer: @unchecked Sendable {
     enum Phase {
         /// Between requests: waiting for the first byte of the next one.
@@ -102,7 +109,9 @@ final class ConnectionTimer: @unchecked Sendable {
 
     let limits: ConnectionLimits
     private(set) var phase = Phase.readingHead
-    private var scheduled: Scheduled<Void>?
+    /// When the connection is closed if it is still in its phase; nil while responding.
+    private var deadline: NIODeadline?
+    private var scheduled: (task: Scheduled<Void>, at: NIODeadline)?
 
     init(limits: ConnectionLimits) {
         self.limits = limits
@@ -111,25 +120,41 @@ final class ConnectionTimer: @unchecked Sendable {
     /// Enters `phase`, closing the connection if it is still in it after its timeout.
     func enter(_ phase: Phase, context: ChannelHandlerContext) {
         self.phase = phase
-        scheduled?.cancel()
-        scheduled = nil
         let timeout: TimeAmount
         switch phase {
         case .idle: timeout = limits.idleTimeout
         case .readingHead: timeout = limits.headerTimeout
         case .readingBody: timeout = limits.bodyTimeout
-        case .responding: return
+        case .responding:
+            deadline = nil
+            return
         }
-        let channel = context.channel
-        scheduled = context.eventLoop.scheduleTask(in: timeout) { [self] in
-            guard self.phase == phase else { return }
-            channel.close(promise: nil)
+        let deadline = NIODeadline.now() + timeout
+        self.deadline = deadline
+        if let scheduled {
+            guard deadline < scheduled.at else { return }
+            scheduled.task.cancel()
         }
+        arm(at: deadline, eventLoop: context.eventLoop, channel: context.channel)
+    }
+
+    private func arm(at time: NIODeadline, eventLoop: any EventLoop, channel: any Channel) {
+        let task = eventLoop.scheduleTask(deadline: time) { [self] in
+            self.scheduled = nil
+            guard let deadline = self.deadline else { return }  // responding: the next phase arms it
+            if deadline <= .now() {
+                channel.close(promise: nil)
+            } else {
+                self.arm(at: deadline, eventLoop: eventLoop, channel: channel)
+            }
+        }
+        scheduled = (task, time)
     }
 
     func stop() {
-        scheduled?.cancel()
+        scheduled?.task.cancel()
         scheduled = nil
+        deadline = nil
     }
 }
 

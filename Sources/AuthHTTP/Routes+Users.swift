@@ -6,38 +6,14 @@ import Hummingbird
 
 extension AuthServer {
     func addUserRoutes(to router: Router<AuthRequestContext>) {
-        self.onRead(router, "/v1/users/me") { request, context in
-            let caller = try self.caller(request)
-            guard let user = try self.reads.user(id: caller.id, includePersonal: true) else { throw Problem.notFound }
-            return self.respond(user)
+        self.onRead(router, "/v1/users/me") { request, _ in
+            try self.respond(self.ownUser(authorization: request.headers[.authorization]))
         }
         self.onRead(router, "/v1/users/:id") { request, context in
-            let id = try self.user(context.parameters.get("id"))
-            let caller: Caller
-            switch try self.principal(request) {
-            case .credential(let credential):
-                guard ReadRules.mayRead(scopes: credential.scopes) else { throw Rejection.insufficientScope }
-                // The past stays ADMIN's: no scope reads it.
-                guard request.uri.queryParameters.get("as_of") == nil else { throw Rejection.forbidden }
-                guard let user = try self.reads.user(id: id, includePersonal: true), ReadRules.showsToCredential(user)
-                else { throw Problem.notFound }
-                return self.respond(user)
-            case .user(let user): caller = user
-            }
-            guard ReadRules.mayRead(id, reader: caller.id, role: caller.role) else { throw Rejection.forbidden }
-            if let asOf = request.uri.queryParameters.get("as_of") {
-                guard ReadRules.mayReadPast(role: caller.role) else { throw Rejection.forbidden }
-                guard let moment = ReadMoment(parsing: asOf) else {
-                    throw Problem.badRequest("as_of must be an RFC 3339 time or a log position")
-                }
-                guard let user = try self.reads.user(id: id, asOf: moment) else { throw Problem.notFound }
-                return self.respond(user)
-            }
-            guard let user = try self.reads.user(id: id, includePersonal: true), ReadRules.shows(user, to: caller.role)
-            else {
-                throw Problem.notFound
-            }
-            return self.respond(user)
+            try self.respond(
+                self.user(
+                    context.parameters.get("id"), authorization: request.headers[.authorization],
+                    asOf: request.uri.queryParameters.get("as_of")))
         }
         self.onRead(router, "/v1/users") { request, context in
             // Whom a found user is shown to; a credential sees no erased user in any answer.
@@ -93,5 +69,43 @@ extension AuthServer {
             try await self.service.softDelete(id, actor: caller.actor, correlationID: context.requestID)
             return Response(status: .noContent)
         }
+    }
+
+    /// `GET /v1/users/me`: the caller's own record, with its personal fields. Synchronous, so
+    /// that the fast reads (``FastReads``) answer with this same code.
+    func ownUser(authorization: String?) throws -> UserState {
+        let caller = try self.caller(authorization: authorization)
+        guard let user = try reads.user(id: caller.id, includePersonal: true) else { throw Problem.notFound }
+        return user
+    }
+
+    /// `GET /v1/users/{id}` (`as_of`: the query's value, if any): the user the caller may see,
+    /// or the problem the route answers. Synchronous, so that the fast reads (``FastReads``)
+    /// answer with this same code.
+    func user(_ idText: String?, authorization: String?, asOf: String?) throws -> UserState {
+        let id = try self.user(idText)
+        let caller: Caller
+        switch try self.principal(authorization: authorization) {
+        case .credential(let credential):
+            guard ReadRules.mayRead(scopes: credential.scopes) else { throw Rejection.insufficientScope }
+            // The past stays ADMIN's: no scope reads it.
+            guard asOf == nil else { throw Rejection.forbidden }
+            guard let user = try reads.user(id: id, includePersonal: true), ReadRules.showsToCredential(user)
+            else { throw Problem.notFound }
+            return user
+        case .user(let user): caller = user
+        }
+        guard ReadRules.mayRead(id, reader: caller.id, role: caller.role) else { throw Rejection.forbidden }
+        if let asOf {
+            guard ReadRules.mayReadPast(role: caller.role) else { throw Rejection.forbidden }
+            guard let moment = ReadMoment(parsing: asOf) else {
+                throw Problem.badRequest("as_of must be an RFC 3339 time or a log position")
+            }
+            guard let user = try reads.user(id: id, asOf: moment) else { throw Problem.notFound }
+            return user
+        }
+        guard let user = try reads.user(id: id, includePersonal: true), ReadRules.shows(user, to: caller.role)
+        else { throw Problem.notFound }
+        return user
     }
 }

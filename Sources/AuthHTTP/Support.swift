@@ -75,6 +75,8 @@ final class Metrics: Sendable {
     func render(server: AuthServer) -> String {
         var out = renderRequests()
         let gauges = server.gauges()
+        out +=
+            "# TYPE authlog_http_fast_reads_total counter\nauthlog_http_fast_reads_total \(server.fastReadCount.load(ordering: .relaxed))\n"
         out += "# TYPE authlog_appends_total counter\nauthlog_appends_total \(gauges.appends)\n"
         out += "# TYPE authlog_appended_events_total counter\nauthlog_appended_events_total \(gauges.appendedEvents)\n"
         out += "# TYPE authlog_commits_total counter\nauthlog_commits_total \(gauges.commits)\n"

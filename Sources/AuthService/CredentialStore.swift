@@ -65,7 +65,7 @@ public final class CredentialStore: ServiceCredentials, Sendable {
     /// credential changes nothing.
     @discardableResult
     public func revoke(_ id: String) throws -> ServiceCredential {
-        guard let uuid = UUID(uuidString: id), var credential = try load(path(uuid))?.credential else {
+        guard let uuid = UUID(text: id), var credential = try load(path(uuid))?.credential else {
             throw StoreError.noSuchCredential(id)
         }
         guard credential.revokedAt == nil else { return credential }
@@ -130,7 +130,7 @@ public final class CredentialStore: ServiceCredentials, Sendable {
     private func read() throws -> [Entry] {
         guard FileManager.default.fileExists(atPath: directory) else { return [] }
         let names = try FileManager.default.contentsOfDirectory(atPath: directory)
-        return try names.filter { $0.hasSuffix(".json") && UUID(uuidString: String($0.dropLast(5))) != nil }
+        return try names.filter { $0.hasSuffix(".json") && UUID(text: String($0.dropLast(5))) != nil }
             .compactMap { try load(directory + "/" + $0) }
     }
 
@@ -142,7 +142,7 @@ public final class CredentialStore: ServiceCredentials, Sendable {
         do { record = try JSONDecoder().decode(Record.self, from: data) } catch {
             throw StoreError.unreadable("\(file) is not a credential: \(error)")
         }
-        guard let id = UUID(uuidString: record.id), let hashBytes = Base64URL.decode(record.secretSHA256),
+        guard let id = UUID(text: record.id), let hashBytes = Base64URL.decode(record.secretSHA256),
             let hash = TokenHash(bytes: hashBytes),
             let scopes = try? CredentialScope.parse(record.scopes.joined(separator: ","))
         else { throw StoreError.unreadable("\(file) is not a credential: a field is malformed") }

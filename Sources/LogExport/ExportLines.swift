@@ -41,7 +41,7 @@ public struct DataKeyLine: Decodable {
             guard let bytes = unhex(slotHex), bytes.count == 80 else {
                 throw ImportFault("a data key's slot is not 80 bytes of hex")
             }
-            guard let id = UUID(uuidString: user), Array(bytes[0..<16]) == withUnsafeBytes(of: id.uuid, { Array($0) })
+            guard let id = UUID(text: user), Array(bytes[0..<16]) == withUnsafeBytes(of: id.uuid, { Array($0) })
             else { throw ImportFault("a data key's slot does not belong to its user \(user)") }
             return bytes
         }
@@ -88,7 +88,7 @@ public struct EventLine: Decodable {
         guard position == expectedPosition else {
             throw ImportFault("position \(position) where \(expectedPosition) comes next")
         }
-        guard let streamID = UUID(uuidString: stream) else { throw ImportFault("stream \(stream) is not a UUID") }
+        guard let streamID = UUID(text: stream) else { throw ImportFault("stream \(stream) is not a UUID") }
         guard streamVersion >= 1 else { throw ImportFault("stream_version 0 (versions start at 1)") }
         guard UserEvent.Kind(name: type) != nil else { throw ImportFault("unknown event type \(type)") }
         let recorded = Timestamp(microsecondsSince1970: recordedAtMicroseconds)

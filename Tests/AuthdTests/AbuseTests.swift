@@ -181,6 +181,20 @@ import Testing
         #expect(!metrics.contains(#"status="500""#))
     }
 
+    /// After an answer the connection's deadline is the idle one (long here); the first byte of
+    /// the next request must bring the header's (short) deadline forward, not leave the idle one.
+    @Test func aSecondRequestHalfSentOnAKeptConnectionGetsTheHeaderTimeoutNotTheIdleOne() async throws {
+        let server = try RunningServer(arguments: ["--header-timeout", "1", "--idle-timeout", "60"])
+        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.2")
+        try connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(connection.readResponse(timeout: 10) != nil)
+        let start = Date()
+        try connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        #expect(connection.readUntilClosed(timeout: 20) != nil)
+        let waited = Date().timeIntervalSince(start)
+        #expect(waited >= 0.9 && waited < 20, "closed after \(waited) s")
+    }
+
     @Test func beyondTheConnectionCapNewConnectionsWaitForAFreeOne() async throws {
         let server = try RunningServer(arguments: ["--max-connections", "2", "--idle-timeout", "1"])
         // Two connections, each answered once and kept alive: both are accepted and held.

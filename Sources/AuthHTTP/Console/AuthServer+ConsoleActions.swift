@@ -1,5 +1,6 @@
 import AuthDomain
 import AuthService
+import EventLog
 import Foundation
 import Hummingbird
 
@@ -21,7 +22,7 @@ extension AuthServer {
             router.post("/admin/users/:id/\(action)") { request, context in
                 try await self.withConsoleCaller(request, console, adminOnly: true) { caller in
                     let form = try await self.consoleForm(request, caller)
-                    guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)),
+                    guard let id = context.parameters.get("id").flatMap(UUID.init(text:)),
                         let user = try self.reads.user(id: id, includePersonal: true)
                     else { throw ConsoleRefusal.noSuchUser }
                     try await self.consoleAction(action, on: user, form: form, caller: caller, context: context)

@@ -33,7 +33,7 @@ extension AuthServer {
     func userPage(
         _ request: Request, _ context: AuthRequestContext, _ console: AdminConsole, _ caller: ConsoleCaller
     ) throws -> Response {
-        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
+        guard let id = context.parameters.get("id").flatMap(UUID.init(text:)) else {
             throw ConsoleRefusal.noSuchUser
         }
         guard let user = try reads.user(id: id, includePersonal: true), ReadRules.shows(user, to: caller.role) else {

@@ -1,0 +1,208 @@
+import AuthDomain
+import Dispatch
+import Foundation
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOHTTPTypes
+import Synchronization
+
+/// The two hottest reads, `GET /v1/users/me` and `GET /v1/users/{id}`, answered on the
+/// connection's event loop instead of through Hummingbird's router and its hop to the
+/// concurrency pool and back (most of a read's cost: docs/architecture.md, "Fast reads").
+///
+/// Rules:
+/// - Only a request in its plain form is taken: `GET`, the path exactly `/v1/users/me` or
+///   `/v1/users/` and 36 characters of hex digits and hyphens, no query, no body (neither
+///   Content-Length nor Transfer-Encoding), no `Connection` or `Authlog-Min-Position` field.
+///   Anything else goes to Hummingbird unchanged.
+/// - The answer is the route's own code (``AuthServer/ownUser(authorization:)`` and
+///   ``AuthServer/user(_:authorization:asOf:)``), so the checks are the same ones: the token,
+///   the session, `tokens_valid_after`, the read rules.
+/// - Only a 200 is sent from here. A refusal or a failure sends the request on to
+///   Hummingbird, which answers it again from the start: problems have one writer.
+/// - An answer has the slow path's fields in the slow path's order (Content-Type,
+///   Content-Length, X-Request-ID, Date, Server) and is counted and logged as the slow path
+///   counts and logs it; `authlog_http_fast_reads_total` counts the reads answered here.
+/// - Answers keep the order of requests: while a request passed to Hummingbird is unanswered,
+///   the connection's later requests go to Hummingbird too.
+///
+/// `FastReadsTests` pins every answer of this path to the slow path's answer to the same request.
+struct FastReads: Sendable {
+    let server: AuthServer
+
+    static let ownRoute = "/v1/users/me"
+    static let userRoute = "/v1/users/{id}"
+    private static let usersPrefix = Array("/v1/users/".utf8)
+
+    /// Whether the request (its head) is one this path takes (the first rule).
+    func takes(_ head: HTTPRequest) -> Bool {
+        guard head.method == .get, let path = head.path else { return false }
+        let fields = head.headerFields
+        guard fields[.contentLength] == nil, fields[.transferEncoding] == nil, fields[.connection] == nil,
+            fields[.authlogMinPosition] == nil
+        else { return false }
+        return Self.route(of: path) != nil
+    }
+
+    /// The route of a plain path (`ownRoute` or `userRoute`), or nil.
+    static func route(of path: String) -> String? {
+        let utf8 = path.utf8
+        guard utf8.starts(with: usersPrefix) else { return nil }
+        let rest = utf8.dropFirst(usersPrefix.count)
+        if rest.elementsEqual("me".utf8) { return ownRoute }
+        guard rest.count == 36 else { return nil }
+        let plain = rest.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"),
+                UInt8(ascii: "A")...UInt8(ascii: "F"), UInt8(ascii: "-"):
+                return true
+            default: return false
+            }
+        }
+        return plain ? userRoute : nil
+    }
+
+    /// The 200 answer to a request ``takes(_:)`` took, or nil when the route refuses it or
+    /// fails (the slow path then answers).
+    func answer(_ head: HTTPRequest, allocator: ByteBufferAllocator) -> (HTTPResponse, ByteBuffer)? {
+        let start = DispatchTime.now().uptimeNanoseconds
+        guard let path = head.path, let route = Self.route(of: path) else { return nil }
+        let authorization = head.headerFields[.authorization]
+        let user: UserState
+        do {
+            if route == Self.ownRoute {
+                user = try server.ownUser(authorization: authorization)
+            } else {
+                user = try server.user(
+                    String(path.utf8.dropFirst(Self.usersPrefix.count))!, authorization: authorization, asOf: nil)
+            }
+        } catch {
+            return nil
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(400)
+        UserJSON.write(user, to: &bytes)
+        var body = allocator.buffer(capacity: bytes.count)
+        body.writeBytes(bytes)
+        let requestID = server.requestIDs.correlationID(client: head.headerFields[.requestID])
+        var fields = HTTPFields()
+        fields.reserveCapacity(5)
+        fields[.contentType] = "application/json"
+        fields[.contentLength] = String(bytes.count)
+        fields[.requestID] = requestID
+        fields[.date] = HTTPDate.now()
+        fields[.server] = AuthServer.serverName
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        server.metrics.record(method: "GET", route: route, status: 200, seconds: seconds)
+        server.fastReadCount.add(1, ordering: .relaxed)
+        server.logger.debug(
+            "request",
+            metadata: [
+                "request_id": "\(requestID)", "method": "GET", "route": "\(route)", "status": "200",
+                "ms": "\(Int(seconds * 1_000))",
+            ])
+        return (HTTPResponse(status: .ok, headerFields: fields), body)
+    }
+}
+
+/// Behind the HTTP codec, in front of Hummingbird: takes the requests ``FastReads`` takes and
+/// answers them; passes every other request on, and counts the ones passed on until their
+/// answer ends (the order rule). Used on the connection's event loop only.
+final class FastReadHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    let reads: FastReads
+    /// A request taken, waiting for its end.
+    private var held: HTTPRequest?
+    /// Requests passed on whose answer has not ended.
+    private var unanswered = 0
+    private var unflushed = false
+
+    init(reads: FastReads) {
+        self.reads = reads
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            if unanswered == 0, held == nil, reads.takes(head) {
+                held = head
+                return
+            }
+            unanswered += 1
+            context.fireChannelRead(data)
+        case .body:
+            // A request taken has neither Content-Length nor Transfer-Encoding: no body part
+            // reaches here for it. Should one, the request goes the slow way whole.
+            passOn(context)
+            context.fireChannelRead(data)
+        case .end:
+            guard let head = held else {
+                context.fireChannelRead(data)
+                return
+            }
+            held = nil
+            guard let (response, body) = reads.answer(head, allocator: context.channel.allocator) else {
+                unanswered += 1
+                context.fireChannelRead(wrapInboundOut(.head(head)))
+                context.fireChannelRead(data)
+                return
+            }
+            context.write(wrapOutboundOut(.head(response)), promise: nil)
+            context.write(wrapOutboundOut(.body(body)), promise: nil)
+            context.write(wrapOutboundOut(.end(nil)), promise: nil)
+            unflushed = true
+        }
+    }
+
+    /// Sends a held request's head on to Hummingbird.
+    private func passOn(_ context: ChannelHandlerContext) {
+        guard let head = held else { return }
+        held = nil
+        unanswered += 1
+        context.fireChannelRead(wrapInboundOut(.head(head)))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if unflushed {
+            unflushed = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data), unanswered > 0 { unanswered -= 1 }
+        context.write(data, promise: promise)
+    }
+}
+
+/// The `Date` field's value (RFC 9110's IMF-fixdate), made once a second.
+enum HTTPDate {
+    private static let cache = Mutex<(second: Int, text: String)>((-1, ""))
+    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    static func now() -> String {
+        let second = time(nil)
+        return cache.withLock { cache in
+            if cache.second != second { cache = (second, text(second)) }
+            return cache.text
+        }
+    }
+
+    /// `second` (Unix time) as IMF-fixdate: `Wed, 02 Dec 2026 13:18:28 GMT`.
+    static func text(_ second: Int) -> String {
+        var clock = second
+        var parts = tm()
+        gmtime_r(&clock, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return
+            "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import Testing
+
+/// The fast reads (`GET /v1/users/me` and `GET /v1/users/{id}` answered on the event loop)
+/// pinned to the slow path, on a real authd: the same request, sent once plain (the fast path
+/// takes it) and once with `Authlog-Min-Position: 0` (which the fast path never takes and which
+/// changes nothing in the answer), must get the same status, the same fields in the same order
+/// (Date and X-Request-ID by their form only) and the same body bytes.
+@Suite struct FastReadsTests {
+    /// A response as it came off the wire: the status line, the fields in order, the body.
+    struct Wire: Equatable {
+        var status: String
+        var fields: [(name: String, value: String)]
+        var body: Data
+
+        init(_ data: Data) throws {
+            let split = try #require(data.range(of: Data("\r\n\r\n".utf8)))
+            let lines = String(decoding: data[..<split.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
+            status = lines[0]
+            fields = lines.dropFirst().map { line in
+                let colon = line.firstIndex(of: ":")!
+                return (
+                    line[..<colon].lowercased(), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                )
+            }
+            body = Data(data[split.upperBound...])
+        }
+
+        /// The fields with the values that differ between two answers masked: the date (to
+        /// its form) and the request id (to its form: own id, then the client's if kept).
+        var comparable: [String] {
+            fields.map { field in
+                switch field.name {
+                case "date":
+                    let form = try? Regex(
+                        #"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$"#
+                    )
+                    return "date: " + ((try? form?.wholeMatch(in: field.value)) != nil ? "IMF-fixdate" : field.value)
+                case "x-request-id":
+                    let client =
+                        field.value.split(separator: ";", maxSplits: 1).dropFirst().first.map { ";" + $0 } ?? ""
+                    return "x-request-id: own" + client
+                default: return "\(field.name): \(field.value)"
+                }
+            }
+        }
+
+        static func == (left: Wire, right: Wire) -> Bool {
+            left.status == right.status && left.comparable == right.comparable && left.body == right.body
+        }
+    }
+
+    /// One request on a kept-alive connection, read whole.
+    func get(_ connection: LoopbackConnection, _ path: String, token: String?, extra: [String] = []) throws -> Wire {
+        var head = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        if let token { head += "Authorization: Bearer \(token)\r\n" }
+        for line in extra { head += line + "\r\n" }
+        try connection.send(head + "\r\n")
+        return try Wire(try #require(connection.readResponse(timeout: 10), "no answer to \(path)"))
+    }
+
+    func fastReads(_ server: RunningServer) async throws -> Int {
+        let metrics = String(decoding: try await server.call("GET", "/metrics").body, as: UTF8.self)
+        let line = try #require(metrics.split(separator: "\n").first { $0.hasPrefix("authlog_http_fast_reads_total ") })
+        return try #require(Int(line.split(separator: " ")[1]))
+    }
+
+    @Test func everyFastAnswerIsTheSlowPathsAnswerToTheSameRequest() async throws {
+        let accounts = try AccountServer()
+        let server = accounts.server
+        let admin = try await accounts.adminToken()
+        // Users of every kind the route shows: plain, with names that need escaping, with a
+        // phone, soft-deleted, erased, a MANAGER.
+        let plain = try await accounts.register("plain@example.com")
+        let named = try await accounts.register("named@example.com")
+        let patched = try await server.call(
+            "PATCH", "/v1/users/\(named)",
+            json: [
+                "first_name": "Zoë \"<script>\" \\ ☃", "last_name": "O'Brien \u{E9}\u{1F600}", "phone": "+14155550123",
+            ],
+            token: admin)
+        #expect(patched.status == 200, "\(String(decoding: patched.body, as: UTF8.self))")
+        let deleted = try await accounts.register("deleted@example.com")
+        #expect(try await server.call("DELETE", "/v1/users/\(deleted)", token: admin).status == 204)
+        let erased = try await accounts.register("erased@example.com")
+        #expect(try await server.call("POST", "/v1/users/\(erased)/erase", token: admin).status == 204)
+        let managerID = try await accounts.register("manager@example.com")
+        #expect(
+            try await server.call("PUT", "/v1/users/\(managerID)/role", json: ["role": "MANAGER"], token: admin).status
+                == 200)
+        let manager = try await accounts.login("manager@example.com")
+        let target = try await accounts.login("plain@example.com")
+        let credentialOutput = try authctlOutput([
+            "--data", server.data, "credentials", "add", "reader", "--scopes", "users:read",
+        ])
+        let credential = try #require(
+            credentialOutput.split(whereSeparator: \.isWhitespace).first { $0.hasPrefix("alk_") }.map(String.init))
+
+        let ids = [plain, named, deleted, erased, managerID, UUID().uuidString.lowercased()]
+        var paths = ["/v1/users/me"] + ids.map { "/v1/users/\($0)" }
+        paths.append("/v1/users/\(plain.uppercased())")  // the fast path's id check takes either case
+        paths.append("/v1/users/+" + plain.dropFirst())  // a sign for a digit: refused, never read as an id
+        paths.append("/v1/users/\(plain)?as_of=1")  // a query: the slow path's alone
+        let tokens: [(String, String?)] = [
+            ("admin", admin), ("manager", manager), ("target", target), ("credential", credential), ("none", nil),
+            ("garbled", admin + "x"),
+        ]
+
+        let before = try await fastReads(server)
+        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.2")
+        var successes = 0
+        var compared = 0
+        for (caller, token) in tokens {
+            for path in paths {
+                for extra in [[], ["X-Request-ID: client-7"]] {
+                    let fast = try get(connection, path, token: token, extra: extra)
+                    let slow = try get(connection, path, token: token, extra: extra + ["Authlog-Min-Position: 0"])
+                    #expect(fast == slow, "\(caller) \(path) \(extra): \(fast.comparable) vs \(slow.comparable)")
+                    if fast.status.hasPrefix("HTTP/1.1 200"), !path.contains("?") { successes += 1 }
+                    compared += 1
+                }
+            }
+        }
+        #expect(compared == tokens.count * paths.count * 2)
+        // Every 200 of a plain request came from the fast path, and nothing else did.
+        #expect(successes > 20)
+        #expect(try await fastReads(server) - before == successes)
+        // The +-signed id is no one's: Foundation's parser would have read it as `plain`'s.
+        let signed = try get(connection, "/v1/users/+" + plain.dropFirst(), token: admin)
+        #expect(signed.status.hasPrefix("HTTP/1.1 404"))
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInTheirOrder() async throws {
+        let accounts = try AccountServer()
+        let server = accounts.server
+        let first = try await accounts.register("first@example.com")
+        let token = try await accounts.login("first@example.com")
+        // A slow request that waits (up to 2 s) for a position the log has not reached, then
+        // two the fast path would take, all in one write: the answers must keep that order.
+        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.3")
+        let auth = "Authorization: Bearer \(token)\r\n"
+        try connection.send(
+            "GET /v1/users/\(first) HTTP/1.1\r\nHost: x\r\n\(auth)Authlog-Min-Position: 1000000000\r\n\r\n"
+                + "GET /v1/users/me HTTP/1.1\r\nHost: x\r\n\(auth)\r\n"
+                + "GET /v1/users/\(first) HTTP/1.1\r\nHost: x\r\n\(auth)X-Request-ID: third\r\n\r\n")
+        var answers: [Wire] = []
+        var pending = Data()
+        let deadline = Date().addingTimeInterval(15)
+        while answers.count < 3, Date() < deadline {
+            guard let data = connection.readResponse(timeout: 10) else { break }
+            pending.append(data)
+            // readResponse returns once one answer is whole; split off every whole answer.
+            while let split = pending.range(of: Data("\r\n\r\n".utf8)) {
+                let headText = String(decoding: pending[..<split.lowerBound], as: UTF8.self).lowercased()
+                let length =
+                    headText.split(separator: "\r\n").compactMap { line -> Int? in
+                        line.hasPrefix("content-length:")
+                            ? Int(line.dropFirst(15).trimmingCharacters(in: .whitespaces)) : nil
+                    }.first ?? 0
+                guard pending.count >= split.upperBound + length else { break }
+                answers.append(try Wire(Data(pending[..<(split.upperBound + length)])))
+                pending = Data(pending[(split.upperBound + length)...])
+            }
+        }
+        try #require(answers.count == 3, "answers: \(answers.map(\.status))")
+        #expect(answers[0].status.hasPrefix("HTTP/1.1 503"))
+        #expect(answers[1].status.hasPrefix("HTTP/1.1 200"))
+        #expect(answers[2].status.hasPrefix("HTTP/1.1 200"))
+        #expect(answers[2].fields.contains { $0.name == "x-request-id" && $0.value.hasSuffix(";client=third") })
+    }
+
+    @Test func aReadAskingToCloseIsAnsweredAndClosed() async throws {
+        let accounts = try AccountServer()
+        let server = accounts.server
+        _ = try await accounts.register("closer@example.com")
+        let token = try await accounts.login("closer@example.com")
+        let before = try await fastReads(server)
+        let reply = try exchange(
+            port: server.port, from: "127.0.0.4", "GET", "/v1/users/me", headers: ["Authorization": "Bearer \(token)"])
+        #expect(reply.status == 200)
+        #expect(reply.json["email"] as? String == "closer@example.com")
+        // Connection: close goes the slow way, which closes after the answer.
+        #expect(try await fastReads(server) == before)
+    }
+}
