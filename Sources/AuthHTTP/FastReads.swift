@@ -14,7 +14,8 @@ import Synchronization
 /// Rules:
 /// - Only a request in its plain form is taken: `GET`, the path exactly `/v1/users/me` or
 ///   `/v1/users/` and 36 characters of hex digits and hyphens, no query, no body (neither
-///   Content-Length nor Transfer-Encoding), no `Connection` or `Authlog-Min-Position` field.
+///   Content-Length nor Transfer-Encoding), no `Connection` or `Authlog-Min-Position` field,
+///   at most one Authorization and one X-Request-ID.
 ///   Anything else goes to Hummingbird unchanged.
 /// - The answer is the route's own code (``AuthServer/ownUser(authorization:)`` and
 ///   ``AuthServer/user(_:authorization:asOf:)``), so the checks are the same ones: the token,
@@ -35,14 +36,33 @@ struct FastReads: Sendable {
     static let userRoute = "/v1/users/{id}"
     private static let usersPrefix = Array("/v1/users/".utf8)
 
-    /// Whether the request (its head) is one this path takes (the first rule).
-    func takes(_ head: HTTPRequest) -> Bool {
-        guard head.method == .get, let path = head.path else { return false }
-        let fields = head.headerFields
-        guard fields[.contentLength] == nil, fields[.transferEncoding] == nil, fields[.connection] == nil,
-            fields[.authlogMinPosition] == nil
-        else { return false }
-        return Self.route(of: path) != nil
+    /// What ``answer(_:allocator:)`` needs of a request this path takes, read in one pass
+    /// over its fields.
+    struct Taken {
+        var route: String
+        var path: String
+        var authorization: String?
+        var requestID: String?
+    }
+
+    /// The request (its head) if this path takes it (the first rule), else nil. A field read
+    /// here that comes twice sends the request the slow way too (which joins the values).
+    func take(_ head: HTTPRequest) -> Taken? {
+        guard head.method == .get, let path = head.path, let route = Self.route(of: path) else { return nil }
+        var taken = Taken(route: route, path: path)
+        for field in head.headerFields {
+            switch field.name {
+            case .contentLength, .transferEncoding, .connection, .authlogMinPosition: return nil
+            case .authorization:
+                guard taken.authorization == nil else { return nil }
+                taken.authorization = field.value
+            case .requestID:
+                guard taken.requestID == nil else { return nil }
+                taken.requestID = field.value
+            default: continue
+            }
+        }
+        return taken
     }
 
     /// The route of a plain path (`ownRoute` or `userRoute`), or nil.
@@ -63,19 +83,19 @@ struct FastReads: Sendable {
         return plain ? userRoute : nil
     }
 
-    /// The 200 answer to a request ``takes(_:)`` took, or nil when the route refuses it or
+    /// The 200 answer to a request ``take(_:)`` took, or nil when the route refuses it or
     /// fails (the slow path then answers).
-    func answer(_ head: HTTPRequest, allocator: ByteBufferAllocator) -> (HTTPResponse, ByteBuffer)? {
+    func answer(_ taken: Taken, allocator: ByteBufferAllocator) -> (HTTPResponse, ByteBuffer)? {
         let start = DispatchTime.now().uptimeNanoseconds
-        guard let path = head.path, let route = Self.route(of: path) else { return nil }
-        let authorization = head.headerFields[.authorization]
+        let route = taken.route
         let user: UserState
         do {
             if route == Self.ownRoute {
-                user = try server.ownUser(authorization: authorization)
+                user = try server.ownUser(authorization: taken.authorization)
             } else {
                 user = try server.user(
-                    String(path.utf8.dropFirst(Self.usersPrefix.count))!, authorization: authorization, asOf: nil)
+                    String(taken.path.utf8.dropFirst(Self.usersPrefix.count))!, authorization: taken.authorization,
+                    asOf: nil)
             }
         } catch {
             return nil
@@ -85,7 +105,7 @@ struct FastReads: Sendable {
         UserJSON.write(user, to: &bytes)
         var body = allocator.buffer(capacity: bytes.count)
         body.writeBytes(bytes)
-        let requestID = server.requestIDs.correlationID(client: head.headerFields[.requestID])
+        let requestID = server.requestIDs.correlationID(client: taken.requestID)
         var fields = HTTPFields()
         fields.reserveCapacity(5)
         fields[.contentType] = "application/json"
@@ -117,7 +137,7 @@ final class FastReadHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     let reads: FastReads
     /// A request taken, waiting for its end.
-    private var held: HTTPRequest?
+    private var held: (head: HTTPRequest, taken: FastReads.Taken)?
     /// Requests passed on whose answer has not ended.
     private var unanswered = 0
     private var unflushed = false
@@ -129,8 +149,8 @@ final class FastReadHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            if unanswered == 0, held == nil, reads.takes(head) {
-                held = head
+            if unanswered == 0, held == nil, let taken = reads.take(head) {
+                held = (head, taken)
                 return
             }
             unanswered += 1
@@ -141,12 +161,12 @@ final class FastReadHandler: ChannelDuplexHandler, RemovableChannelHandler {
             passOn(context)
             context.fireChannelRead(data)
         case .end:
-            guard let head = held else {
+            guard let (head, taken) = held else {
                 context.fireChannelRead(data)
                 return
             }
             held = nil
-            guard let (response, body) = reads.answer(head, allocator: context.channel.allocator) else {
+            guard let (response, body) = reads.answer(taken, allocator: context.channel.allocator) else {
                 unanswered += 1
                 context.fireChannelRead(wrapInboundOut(.head(head)))
                 context.fireChannelRead(data)
@@ -161,7 +181,7 @@ final class FastReadHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Sends a held request's head on to Hummingbird.
     private func passOn(_ context: ChannelHandlerContext) {
-        guard let head = held else { return }
+        guard let (head, _) = held else { return }
         held = nil
         unanswered += 1
         context.fireChannelRead(wrapInboundOut(.head(head)))
