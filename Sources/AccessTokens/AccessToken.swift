@@ -59,7 +59,7 @@ public struct AccessTokenIssuer: Sendable {
         let payload =
             "{\"aud\":\"\(claims.audience)\",\"exp\":\(claims.expires),\"iat\":\(claims.issuedAt),\"iss\":\"\(claims.issuer)\","
             + "\"jti\":\"\(claims.tokenID)\",\"nbf\":\(claims.notBefore),\"role\":\"\(claims.role)\","
-            + "\"sid\":\"\(claims.sessionID.uuidString.lowercased())\",\"sub\":\"\(claims.subject.uuidString.lowercased())\"}"
+            + "\"sid\":\"\(claims.sessionID.lowercasedText)\",\"sub\":\"\(claims.subject.lowercasedText)\"}"
         let input = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(Array(payload.utf8))
         do {
             return input + "." + Base64URL.encode(try key.sign(Array(input.utf8)))

@@ -17,10 +17,10 @@ public enum Actor: Hashable, Sendable, CustomStringConvertible {
     /// `credential:` and the credential's id in lower case.
     public var description: String {
         switch self {
-        case .user(let id, _): return id.uuidString.lowercased()
+        case .user(let id, _): return id.lowercasedText
         case .system: return "system"
         case .anonymous: return "anonymous"
-        case .credential(let id, _): return Self.credentialPrefix + id.uuidString.lowercased()
+        case .credential(let id, _): return Self.credentialPrefix + id.lowercasedText
         }
     }
 

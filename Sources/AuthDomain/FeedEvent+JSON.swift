@@ -46,7 +46,7 @@ extension FeedEvent {
         recordedAt.writeRFC3339(to: &bytes)
         bytes.append(UInt8(ascii: "\""))
         key("stream")
-        JSONString.append(quoting: stream.uuidString.lowercased(), to: &bytes)
+        JSONString.append(quoting: stream.lowercasedText, to: &bytes)
         key("stream_version")
         bytes.append(contentsOf: String(streamVersion).utf8)
         key("type")

@@ -11,7 +11,7 @@ extension UserEvent {
     public var feedFields: (public: [String: FeedValue], personal: [String: FeedValue]) {
         func time(_ timestamp: Timestamp?) -> FeedValue { timestamp.map { .string($0.description) } ?? .null }
         func text(_ value: String?) -> FeedValue { value.map(FeedValue.string) ?? .null }
-        func session(_ id: UUID) -> [String: FeedValue] { ["session_id": .string(id.uuidString.lowercased())] }
+        func session(_ id: UUID) -> [String: FeedValue] { ["session_id": .string(id.lowercasedText)] }
         switch self {
         case .registered(let registered):
             return (

@@ -32,7 +32,7 @@ enum UserJSON {
         raw(",\"first_name\":")
         string(user.firstName)
         raw(",\"id\":\"")
-        writeLowercase(user.id, to: &out)
+        user.id.appendLowercased(to: &out)
         raw("\",\"last_login_at\":")
         time(user.lastLoginAt)
         raw(",\"last_name\":")
@@ -48,18 +48,5 @@ enum UserJSON {
         raw(",\"updated_at\":")
         time(user.updatedAt)
         raw("}")
-    }
-
-    /// The id as `uuidString.lowercased()` spells it, without making either string.
-    static func writeLowercase(_ id: UUID, to out: inout [UInt8]) {
-        withUnsafeBytes(of: id.uuid) { bytes in
-            Hex.digits.withUnsafeBufferPointer { digits in
-                for (index, byte) in bytes.enumerated() {
-                    if index == 4 || index == 6 || index == 8 || index == 10 { out.append(0x2D) }
-                    out.append(digits[Int(byte >> 4)])
-                    out.append(digits[Int(byte & 0xF)])
-                }
-            }
-        }
     }
 }

@@ -43,4 +43,34 @@ extension UUID {
         default: return nil
         }
     }
+
+    /// The text as `uuidString.lowercased()` spells it, made without either string (Foundation
+    /// formats through `sprintf`, then lowercases a copy).
+    public var lowercasedText: String {
+        String(unsafeUninitializedCapacity: 36) { buffer in
+            var index = 0
+            write { byte in
+                buffer[index] = byte
+                index += 1
+            }
+            return index
+        }
+    }
+
+    /// Appends ``lowercasedText``'s bytes to `out`.
+    public func appendLowercased(to out: inout [UInt8]) {
+        write { out.append($0) }
+    }
+
+    private func write(_ put: (UInt8) -> Void) {
+        withUnsafeBytes(of: uuid) { bytes in
+            Hex.digits.withUnsafeBufferPointer { digits in
+                for (index, byte) in bytes.enumerated() {
+                    if index == 4 || index == 6 || index == 8 || index == 10 { put(UInt8(ascii: "-")) }
+                    put(digits[Int(byte >> 4)])
+                    put(digits[Int(byte & 0xF)])
+                }
+            }
+        }
+    }
 }

@@ -1,5 +1,6 @@
 import COpenSSL
 import Foundation
+import Synchronization
 
 /// An ECDSA key on P-256 (secp256r1) with SHA-256, through OpenSSL's EVP interface: access
 /// tokens sign with it as JWS `ES256` (RFC 7518 section 3.4).
@@ -99,6 +100,9 @@ public final class P256Key: @unchecked Sendable {
     }
 
     deinit {
+        signers.withLock { contexts in
+            for context in contexts { EVP_PKEY_CTX_free(context.pointer) }
+        }
         EVP_PKEY_free(key)
     }
 
@@ -116,16 +120,45 @@ public final class P256Key: @unchecked Sendable {
     }
 
     /// The JWS signature (r || s, 64 bytes) of `message`, hashed with SHA-256.
+    ///
+    /// The digest is taken with an algorithm fetched once, and signed with a context on which
+    /// `EVP_PKEY_sign_init` already ran (OpenSSL allows many signatures per init). OpenSSL 3
+    /// otherwise fetches the digest and the signature algorithm and exports the key on every
+    /// init, which cost about as much as the signature (docs/performance.md). A context is
+    /// used by one thread at a time: taken from ``signers`` and put back after.
     public func sign(_ message: [UInt8]) throws(SignatureError) -> [UInt8] {
-        guard privateKey != nil, let context = EVP_MD_CTX_new() else { throw .key("this key cannot sign") }
-        defer { EVP_MD_CTX_free(context) }
+        guard privateKey != nil else { throw .key("this key cannot sign") }
+        var digest = [UInt8](repeating: 0, count: 32)
+        var digestLength: UInt32 = 0
+        guard EVP_Digest(message, message.count, &digest, &digestLength, Self.sha256, nil) == 1, digestLength == 32,
+            let context = signers.withLock({ $0.popLast()?.pointer }) ?? makeSigner()
+        else { throw .key("P-256 signing failed") }
         var der = [UInt8](repeating: 0, count: 80)
         var length = der.count
-        guard EVP_DigestSignInit(context, nil, EVP_sha256(), nil, key) == 1,
-            EVP_DigestSign(context, &der, &length, message, message.count) == 1,
-            let signature = Self.jwsSignature(fromDER: Array(der[0..<length]))
-        else { throw .key("P-256 signing failed") }
+        let signed = EVP_PKEY_sign(context, &der, &length, digest, 32) == 1
+        signers.withLock { $0.append(Signer(pointer: context)) }
+        guard signed, let signature = Self.jwsSignature(fromDER: Array(der[0..<length])) else {
+            throw .key("P-256 signing failed")
+        }
         return signature
+    }
+
+    /// SHA-256, fetched once for the life of the process (immutable, shared by every thread).
+    nonisolated(unsafe) private static let sha256: OpaquePointer = EVP_MD_fetch(nil, "SHA256", nil) ?? EVP_sha256()!
+
+    /// Signing contexts ready for `EVP_PKEY_sign`, each used by one signer at a time; there are
+    /// as many as signatures were ever made at once.
+    private let signers = Mutex<[Signer]>([])
+    /// An `EVP_PKEY_CTX`, handed from thread to thread through ``signers`` only.
+    private struct Signer: @unchecked Sendable { let pointer: OpaquePointer }
+
+    private func makeSigner() -> OpaquePointer? {
+        guard let context = EVP_PKEY_CTX_new_from_pkey(nil, key, nil) else { return nil }
+        guard EVP_PKEY_sign_init(context) == 1 else {
+            EVP_PKEY_CTX_free(context)
+            return nil
+        }
+        return context
     }
 
     /// Whether `signature` (r || s, 64 bytes) signs `message` with this key.

@@ -90,6 +90,28 @@ import Testing
         #expect(P256Key.jwsSignature(fromDER: der) == signature)
     }
 
+    /// One key signing from many threads at once: its signing contexts are reused, each by
+    /// one signer at a time; every signature must verify, and no two may be the same (a
+    /// fresh nonce each).
+    @Test func oneKeySignsFromManyThreadsAtOnce() async throws {
+        let key = try P256Key.generate()
+        let signatures = try await withThrowingTaskGroup(of: [([UInt8], [UInt8])].self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    try (0..<200).map { round in
+                        let message = Array("message \(worker) \(round)".utf8)
+                        return (message, try key.sign(message))
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(signatures.count == 1_600)
+        #expect(signatures.allSatisfy { key.verify($0.1, of: $0.0) })
+        #expect(!signatures.contains { key.verify($0.1, of: $0.0 + [0]) })
+        #expect(Set(signatures.map(\.1)).count == 1_600)
+    }
+
     @Test func keysOfAnotherKindOrCurveAreRefused() throws {
         // An Ed25519 key in PKCS #8 DER; a point that is not on P-256; bytes that are no key.
         let ed25519 = try #require(

@@ -63,4 +63,15 @@ import Testing
         #expect(UUID(text: String(decoding: good.dropLast(), as: UTF8.self) + "é") == nil)
         #expect(checked > 150)
     }
+
+    @Test func lowercasedTextSpellsWhatFoundationSpells() {
+        for _ in 0..<5_000 {
+            let id = UUID()
+            #expect(id.lowercasedText == id.uuidString.lowercased())
+            var bytes: [UInt8] = [0x7B]
+            id.appendLowercased(to: &bytes)
+            #expect(bytes == [0x7B] + Array(id.uuidString.lowercased().utf8))
+            #expect(UUID(text: id.lowercasedText) == id)
+        }
+    }
 }
