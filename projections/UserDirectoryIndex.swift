@@ -6,7 +6,8 @@ import LMDB
 import Synchronization
 
 /// The admin console's search (``UserDirectory``): an index held in memory only, built from
-/// the users projection on the first search and kept current from the log on every search.
+/// the users projection (by ``build()`` at authd's start, else on the first search) and kept
+/// current from the log on every search.
 ///
 /// Why in memory: the projection's email index is the log's claim on a keyed hash of the
 /// address, which answers "who owns exactly this address" but cannot be walked by prefix; and
@@ -95,6 +96,17 @@ public final class UserDirectoryIndex: UserDirectory, Sendable {
         var counts: [Role: Int] = [:]
         for role in Role.allCases { counts[role] = try queries.count(role: role, includeDeleted: true) }
         return counts
+    }
+
+    /// Builds the index now (authd calls this once at start, on a thread of its own, so
+    /// that the first search does not pay for it); returns how many users it holds. A search
+    /// meanwhile waits for the build, as it would have built it itself.
+    @discardableResult
+    public func build() throws -> Int {
+        try state.withLock { state in
+            try refresh(&state)
+            return state.entries.count
+        }
     }
 
     /// The entries held, brought up to date (what a search walks).

@@ -4,6 +4,7 @@ import EventLog
 import EventLogLMDB
 import EventLogPostgres
 import Foundation
+import Logging
 import Projections
 import Signatures
 
@@ -51,5 +52,26 @@ struct StorageLogSource: ConsoleLogSource {
     func verify() throws -> LogVerification {
         guard let key else { return try log.verify(from: 1, through: nil).asLogVerification }
         return try verifySignatures(key)
+    }
+}
+
+extension Authd {
+    /// Builds the console's search index on a thread of its own and logs how long it took;
+    /// a failure is logged and left to the first search, which tries again.
+    static func buildInBackground(_ directory: UserDirectoryIndex, logger: Logger) {
+        let thread = Thread {
+            let start = DispatchTime.now().uptimeNanoseconds
+            do {
+                let users = try directory.build()
+                let milliseconds = (DispatchTime.now().uptimeNanoseconds - start) / 1_000_000
+                logger.info("console search index built", metadata: ["users": "\(users)", "ms": "\(milliseconds)"])
+            } catch {
+                logger.error(
+                    "console search index not built; the first search will try again",
+                    metadata: ["error": "\(error)"])
+            }
+        }
+        thread.name = "console-index"
+        thread.start()
     }
 }

@@ -160,3 +160,26 @@ func authctl(_ arguments: [String], input: String? = nil) throws -> Int32 {
     process.waitUntilExit()
     return process.terminationStatus
 }
+
+extension RunningServer {
+    /// Reads authd's output until it contains `text` (``startupOutput`` first, then what
+    /// follows); returns the output read, or nil if `timeout` seconds pass first or it ends.
+    func awaitOutput(containing text: String, timeout: Double) -> String? {
+        let descriptor = output.fileHandleForReading.fileDescriptor
+        let deadline = Date().addingTimeInterval(timeout)
+        var read = startupOutput
+        var buffer = [UInt8](repeating: 0, count: 4_096)
+        while !read.contains(text) {
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { return nil }
+            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, Int32(left * 1_000) + 1)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { return nil }
+            let count = Glibc.read(descriptor, &buffer, buffer.count)
+            guard count > 0 else { return nil }
+            read += String(decoding: buffer[0..<count], as: UTF8.self)
+        }
+        return read
+    }
+}
