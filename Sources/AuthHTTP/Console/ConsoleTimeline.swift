@@ -45,18 +45,20 @@ struct ConsoleTimeline: Equatable {
         var current: [String: String] = [:]
         for index in 0...newest {
             let entry = trail[index]
-            let show = wanted.contains(index)
+            guard wanted.contains(index) else {
+                // Not on the page: only the latest values matter (a field comes once an event).
+                for (field, after) in entry.changes { current[field] = after }
+                continue
+            }
             var changes: [Change] = []
             for (field, after) in entry.changes.sorted(by: { $0.key < $1.key }) {
                 let old = current[field] ?? ""
                 current[field] = after
-                guard show else { continue }
                 if erased, personalFields.contains(field) { continue }
                 let secret = after == "changed" && !personalFields.contains(field)
                 changes.append(
                     Change(field: field, before: secret || old.isEmpty ? "—" : old, after: after.isEmpty ? "—" : after))
             }
-            guard show else { continue }
             if erased, personalKinds.contains(entry.type) {
                 changes.append(Change(field: "personal fields", before: "erased", after: "erased"))
             }
