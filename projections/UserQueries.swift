@@ -134,12 +134,14 @@ public struct UserQueries: UserReads {
     /// back, so a later event may carry an earlier time).
     public func user(id: UUID, asOf moment: Moment) throws -> UserState? {
         var state = UserState(id: id)
-        for event in try log.readStream(id, from: 1) {
+        // Past a position nothing more is included: the read stops there.
+        try log.forEachEvent(inStream: id, from: 1) { event in
             guard moment.includes(event) else {
-                if case .position = moment { break }
-                continue
+                if case .position = moment { return false }
+                return true
             }
             state = state.evolve(try projection.sealing.decode(event), at: event.recordedAt)
+            return true
         }
         return state.exists ? state : nil
     }

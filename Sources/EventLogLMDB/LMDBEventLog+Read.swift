@@ -5,9 +5,22 @@ import LMDB
 
 extension LMDBEventLog {
     public func readStream(_ stream: UUID, from version: UInt64) throws -> [RecordedEvent] {
+        var result: [RecordedEvent] = []
+        try forEachEvent(inStream: stream, from: version) { event in
+            result.append(event)
+            return true
+        }
+        return result
+    }
+
+    /// The stream's events from `version` on, in order, in one read transaction, each handed
+    /// to `body` until it returns false (a reader that needs only a stream's beginning stops
+    /// there instead of reading it all, as ``readStream(_:from:)`` does).
+    public func forEachEvent(
+        inStream stream: UUID, from version: UInt64, _ body: (RecordedEvent) throws -> Bool
+    ) throws {
         try readTransaction { txn in
             try txn.withCursor(storage.streams) { cursor in
-                var result: [RecordedEvent] = []
                 var entry = try withStreamKey(stream, max(version, 1)) { try cursor.seek(atOrAfter: $0) }
                 let prefix = withUnsafeBytes(of: stream.uuid) { Array($0) }
                 while let current = entry, current.key.count == 24, current.key.starts(with: prefix) {
@@ -25,10 +38,9 @@ extension LMDBEventLog {
                             position: position,
                             detail: "the stream index names this event for another stream or version")
                     }
-                    result.append(view.recorded)
+                    guard try body(view.recorded) else { return }
                     entry = try cursor.next()
                 }
-                return result
             }
         }
     }

@@ -2,7 +2,8 @@
 # The admin console's page times: a search over USERS seeded users (authctl seed) and the
 # page of one user with EVENTS events of their own (profile changes through the API), each
 # fetched RUNS times over one kept connection after a signed-in console session; prints the
-# median, the 95th percentile and the largest, in ms, per page (tools/console/bench.py).
+# median, the 95th percentile and the largest, in ms, per page (tools/console/bench.py), and
+# the search index's build time at start from authd's log.
 #
 #   tools/console/bench.sh [USERS] [EVENTS] [RUNS]   (default 1000000 10000 50; release build)
 #   CONSOLE_BENCH_BIN=.build/debug tools/console/bench.sh ...   (those binaries instead)
@@ -36,3 +37,5 @@ done
 [ -n "$port" ] || { cat "$work/authd.log" >&2; exit 1; }
 python3 tools/console/bench.py --url "http://127.0.0.1:$port" --admin "admin@example.com:$password" \
     --events "$events" --runs "$runs"
+# The search index's build at start, as authd logged it (users and ms).
+sed -n 's/.*info authd: \(.*\) \[authd\] console search index built.*/search index built at start: \1/p' "$work/authd.log"
