@@ -35,9 +35,10 @@ extension AuthServer {
         try caller(authorization: request.headers[.authorization])
     }
 
-    /// ``caller(_:)`` from the `Authorization` field alone.
-    func caller(authorization: String?) throws -> Caller {
-        switch try principal(authorization: authorization) {
+    /// ``caller(_:)`` from the `Authorization` field alone (`cachedOnly`: see
+    /// ``principal(authorization:cachedOnly:)``).
+    func caller(authorization: String?, cachedOnly: Bool = false) throws -> Caller {
+        switch try principal(authorization: authorization, cachedOnly: cachedOnly) {
         case .user(let caller): return caller
         case .credential: throw Rejection.forbidden
         }
@@ -51,12 +52,20 @@ extension AuthServer {
     }
 
     /// ``principal(_:)`` from the `Authorization` field alone (the fast reads' path has no
-    /// Hummingbird request).
-    func principal(authorization header: String?) throws -> Principal {
+    /// Hummingbird request). With `cachedOnly` it does no work that may wait or that an
+    /// attacker could make costly: only an access token already verified (in the cache) is
+    /// taken, and anything else throws ``NotCached`` (the fast reads then pass the request on).
+    func principal(authorization header: String?, cachedOnly: Bool = false) throws -> Principal {
         guard let header, header.hasPrefix("Bearer ") else {
             throw Problem.unauthorized
         }
         let token = String(header.dropFirst(7))
+        if cachedOnly {
+            guard !token.hasPrefix(ServiceCredential.secretPrefix) else { throw NotCached() }
+            let now = Int64(Date().timeIntervalSince1970)
+            guard let claims = verified.cachedClaims(for: token, now: now) else { throw NotCached() }
+            return try principal(claims)
+        }
         if token.hasPrefix(ServiceCredential.secretPrefix) {
             let found: ServiceCredential?
             do {
@@ -71,12 +80,19 @@ extension AuthServer {
             return .credential(found)
         }
         let now = Int64(Date().timeIntervalSince1970)
-        let claims = try verified.claims(for: token, now: now) { try tokens.verify(token, now: now) }
+        return try principal(try verified.claims(for: token, now: now) { try tokens.verify(token, now: now) })
+    }
+
+    /// The user a verified token names, if their current state still accepts it.
+    private func principal(_ claims: AccessClaims) throws -> Principal {
         guard let user = try reads.user(id: claims.subject, includePersonal: false),
             user.acceptsAccessToken(session: claims.sessionID, issuedAt: claims.issuedAt)
         else { throw Problem.unauthorized }
         return .user(Caller(id: user.id, role: user.role, sessionID: claims.sessionID))
     }
+
+    /// A token the verified-token cache does not hold, met with `cachedOnly`.
+    struct NotCached: Error {}
 
     /// A new access token for a session the service just granted.
     func accessToken(for grant: AuthService.SessionGrant) throws -> Response {

@@ -59,7 +59,8 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     let limits: ConnectionLimits
     let counts: ConnectionCounts
     let clients: ClientAddress
-    let fastReads: FastReads
+    /// nil: every request goes through Hummingbird.
+    let fastReads: FastReads?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let timer = ConnectionTimer(limits: limits)
@@ -81,9 +82,9 @@ struct GuardedHTTP1Channel: ServerChildChannel {
         }
         let inner = HTTP1Channel(
             responder: responder,
-            configuration: .init(additionalChannelHandlers: [
-                RequestProgressHandler(timer: timer), FastReadHandler(reads: fastReads),
-            ]))
+            configuration: .init(
+                additionalChannelHandlers: [RequestProgressHandler(timer: timer)]
+                    + (fastReads.map { [FastReadHandler(reads: $0)] } ?? [])))
         return inner.setup(channel: channel, logger: logger)
     }
 

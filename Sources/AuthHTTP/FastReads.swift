@@ -27,6 +27,13 @@ import Synchronization
 ///   counts and logs it; `authlog_http_fast_reads_total` counts the reads answered here.
 /// - Answers keep the order of requests: while a request passed to Hummingbird is unanswered,
 ///   the connection's later requests go to Hummingbird too.
+/// - Nothing here may wait or be made costly by a caller: only an access token already
+///   verified (in ``VerifiedTokenCache``) is taken, so no signature is checked and no key
+///   reloaded on the event loop; a service credential goes the slow way. authd turns the
+///   path off on a cluster node (`Configuration.fastReads`), whose key stores may ask
+///   PostgreSQL for a key.
+/// - A connection whose answers are not being read (not writable) is left to Hummingbird,
+///   whose back-pressure stops reading it: the fast path never queues answers without bound.
 ///
 /// `FastReadsTests` pins every answer of this path to the slow path's answer to the same request.
 struct FastReads: Sendable {
@@ -91,11 +98,11 @@ struct FastReads: Sendable {
         let user: UserState
         do {
             if route == Self.ownRoute {
-                user = try server.ownUser(authorization: taken.authorization)
+                user = try server.ownUser(authorization: taken.authorization, cachedOnly: true)
             } else {
                 user = try server.user(
                     String(taken.path.utf8.dropFirst(Self.usersPrefix.count))!, authorization: taken.authorization,
-                    asOf: nil)
+                    asOf: nil, cachedOnly: true)
             }
         } catch {
             return nil
@@ -149,7 +156,7 @@ final class FastReadHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            if unanswered == 0, held == nil, let taken = reads.take(head) {
+            if unanswered == 0, held == nil, context.channel.isWritable, let taken = reads.take(head) {
                 held = (head, taken)
                 return
             }

@@ -72,9 +72,10 @@ extension AuthServer {
     }
 
     /// `GET /v1/users/me`: the caller's own record, with its personal fields. Synchronous, so
-    /// that the fast reads (``FastReads``) answer with this same code.
-    func ownUser(authorization: String?) throws -> UserState {
-        let caller = try self.caller(authorization: authorization)
+    /// that the fast reads (``FastReads``) answer with this same code (`cachedOnly`: see
+    /// ``principal(authorization:cachedOnly:)``).
+    func ownUser(authorization: String?, cachedOnly: Bool = false) throws -> UserState {
+        let caller = try self.caller(authorization: authorization, cachedOnly: cachedOnly)
         guard let user = try reads.user(id: caller.id, includePersonal: true) else { throw Problem.notFound }
         return user
     }
@@ -82,10 +83,12 @@ extension AuthServer {
     /// `GET /v1/users/{id}` (`as_of`: the query's value, if any): the user the caller may see,
     /// or the problem the route answers. Synchronous, so that the fast reads (``FastReads``)
     /// answer with this same code.
-    func user(_ idText: String?, authorization: String?, asOf: String?) throws -> UserState {
+    func user(_ idText: String?, authorization: String?, asOf: String?, cachedOnly: Bool = false) throws
+        -> UserState
+    {
         let id = try self.user(idText)
         let caller: Caller
-        switch try self.principal(authorization: authorization) {
+        switch try self.principal(authorization: authorization, cachedOnly: cachedOnly) {
         case .credential(let credential):
             guard ReadRules.mayRead(scopes: credential.scopes) else { throw Rejection.insufficientScope }
             // The past stays ADMIN's: no scope reads it.

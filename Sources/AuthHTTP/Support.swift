@@ -17,6 +17,15 @@ final class VerifiedTokenCache: Sendable {
         self.capacity = capacity
     }
 
+    /// The claims of a token verified before and not expired, or nil: never verifies.
+    func cachedClaims(for token: String, now: Int64) -> AccessClaims? {
+        let key = TokenHash(of: Array(token.utf8))
+        guard let cached = entries.withLock({ $0[key] }), now < cached.expires, cached.notBefore <= now else {
+            return nil
+        }
+        return cached
+    }
+
     func claims(for token: String, now: Int64, verify: () throws -> AccessClaims) throws -> AccessClaims {
         let key = TokenHash(of: Array(token.utf8))
         if let cached = entries.withLock({ $0[key] }), now < cached.expires, cached.notBefore <= now { return cached }

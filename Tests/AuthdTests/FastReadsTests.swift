@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The fast reads (`GET /v1/users/me` and `GET /v1/users/{id}` answered on the event loop)
 /// pinned to the slow path, on a real authd: the same request, sent once plain (the fast path
 /// takes it) and once with `Authlog-Min-Position: 0` (which the fast path never takes and which
@@ -106,8 +110,20 @@ import Testing
             ("garbled", admin + "x"),
         ]
 
-        let before = try await fastReads(server)
         let connection = try LoopbackConnection(port: server.port, from: "127.0.0.2")
+        // Only a token verified before is taken: the first read with a new token goes the
+        // slow way (which verifies and caches it), the next one the fast way.
+        let fresh = try await accounts.login("plain@example.com")
+        var count = try await fastReads(server)
+        #expect(try get(connection, "/v1/users/me", token: fresh).status.hasPrefix("HTTP/1.1 200"))
+        #expect(try await fastReads(server) == count)
+        #expect(try get(connection, "/v1/users/me", token: fresh).status.hasPrefix("HTTP/1.1 200"))
+        count += 1
+        #expect(try await fastReads(server) == count)
+        for (_, token) in [("admin", admin), ("manager", manager), ("target", target)] {
+            _ = try get(connection, "/v1/users/me", token: token, extra: ["Authlog-Min-Position: 0"])
+        }
+        let before = try await fastReads(server)
         var successes = 0
         var compared = 0
         for (caller, token) in tokens {
@@ -122,7 +138,10 @@ import Testing
                     #expect(fast == slow, "\(caller) \(path) \(extra): \(fast.comparable) vs \(slow.comparable)")
                     // Taken by the fast path: no query, no field twice.
                     let authorizations = (token == nil ? 0 : 1) + extra.filter { $0.hasPrefix("Authorization") }.count
-                    let plain = !path.contains("?") && extra.count <= 1 && authorizations <= 1
+                    // A service credential always goes the slow way.
+                    let plain =
+                        !path.contains("?") && extra.count <= 1 && authorizations <= 1
+                        && caller != "credential"
                     if fast.status.hasPrefix("HTTP/1.1 200"), plain { successes += 1 }
                     compared += 1
                 }
@@ -142,6 +161,8 @@ import Testing
         let server = accounts.server
         let first = try await accounts.register("first@example.com")
         let token = try await accounts.login("first@example.com")
+        // Verified once (and so cached), so that the fast path may take its later reads.
+        #expect(try await server.call("GET", "/v1/users/me", token: token).status == 200)
         // A slow request that waits (up to 2 s) for a position the log has not reached, then
         // two the fast path would take, all in one write: the answers must keep that order.
         let connection = try LoopbackConnection(port: server.port, from: "127.0.0.3")
@@ -174,6 +195,56 @@ import Testing
         #expect(answers[1].status.hasPrefix("HTTP/1.1 200"))
         #expect(answers[2].status.hasPrefix("HTTP/1.1 200"))
         #expect(answers[2].fields.contains { $0.name == "x-request-id" && $0.value.hasSuffix(";client=third") })
+    }
+
+    /// A client that sends reads and never reads the answers: the server must stop reading
+    /// its requests once the answers back up, not answer them into memory without bound.
+    @Test func aClientThatNeverReadsItsAnswersIsNotReadWithoutBound() async throws {
+        let accounts = try AccountServer()
+        let server = accounts.server
+        _ = try await accounts.register("flood@example.com")
+        let token = try await accounts.login("flood@example.com")
+        #expect(try await server.call("GET", "/v1/users/me", token: token).status == 200)  // verified: cached
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(descriptor >= 0)
+        defer { close(descriptor) }
+        // Small buffers on this side, so that the kernel holds little of the backlog.
+        var small: Int32 = 65_536
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        var remote = sockaddr_in()
+        remote.sin_family = sa_family_t(AF_INET)
+        remote.sin_port = in_port_t(UInt16(server.port).bigEndian)
+        inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr)
+        let connected = withUnsafePointer(to: &remote) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        try #require(connected == 0)
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+        let request = Array("GET /v1/users/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n\r\n".utf8)
+        let batch = Array([[UInt8]](repeating: request, count: 64).joined())
+        // Write until the server stops taking requests for 2 s, or 40 MB have gone in (what a
+        // server that answers into memory without bound would take).
+        let limit = 40_000_000
+        var sent = 0
+        var stalled = false
+        while sent < limit {
+            let written = batch.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            if written > 0 {
+                sent += written
+                continue
+            }
+            guard written < 0, errno == EAGAIN || errno == EWOULDBLOCK else { break }
+            var poller = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+            if poll(&poller, 1, 2_000) == 0 {
+                stalled = true
+                break
+            }
+        }
+        #expect(stalled, "the server took \(sent) bytes of requests whose answers were never read")
+        #expect(sent < limit)
     }
 
     @Test func aReadAskingToCloseIsAnsweredAndClosed() async throws {
