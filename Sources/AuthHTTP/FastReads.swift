@@ -147,7 +147,6 @@ final class FastReadHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var held: (head: HTTPRequest, taken: FastReads.Taken)?
     /// Requests passed on whose answer has not ended.
     private var unanswered = 0
-    private var unflushed = false
 
     init(reads: FastReads) {
         self.reads = reads
@@ -181,8 +180,9 @@ final class FastReadHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             context.write(wrapOutboundOut(.head(response)), promise: nil)
             context.write(wrapOutboundOut(.body(body)), promise: nil)
-            context.write(wrapOutboundOut(.end(nil)), promise: nil)
-            unflushed = true
+            // Flushed at once, as Hummingbird flushes each answer: never left waiting for a
+            // read-complete event that a decode outside a socket read would not bring.
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
     }
 
@@ -192,14 +192,6 @@ final class FastReadHandler: ChannelDuplexHandler, RemovableChannelHandler {
         held = nil
         unanswered += 1
         context.fireChannelRead(wrapInboundOut(.head(head)))
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        if unflushed {
-            unflushed = false
-            context.flush()
-        }
-        context.fireChannelReadComplete()
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

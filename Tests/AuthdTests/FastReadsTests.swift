@@ -60,7 +60,8 @@ import Testing
         if let token { head += "Authorization: Bearer \(token)\r\n" }
         for line in extra { head += line + "\r\n" }
         try connection.send(head + "\r\n")
-        return try Wire(try #require(connection.readResponse(timeout: 10), "no answer to \(path)"))
+        // 60 s: a bound for a failure, not a wait (a loaded CI machine has taken over 10 s).
+        return try Wire(try #require(connection.readResponse(timeout: 60), "no answer to \(path)"))
     }
 
     func fastReads(_ server: RunningServer) async throws -> Int {
