@@ -71,7 +71,12 @@ import Testing
     }
 
     @Test func everyFastAnswerIsTheSlowPathsAnswerToTheSameRequest() async throws {
-        let accounts = try AccountServer()
+        // One connection carries every request. On a loaded machine this test's task can wait
+        // longer than the default idle timeout between two of them, and the server would close
+        // the connection under it: the idle timeout is an hour here.
+        let accounts = try AccountServer(arguments: [
+            "--registration-rate-limit", "1000", "--rate-limit", "1000", "--idle-timeout", "3600",
+        ])
         let server = accounts.server
         let admin = try await accounts.adminToken()
         // Users of every kind the route shows: plain, with names that need escaping, with a
