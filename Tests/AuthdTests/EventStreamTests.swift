@@ -73,13 +73,7 @@ extension LoopbackConnection {
         while true {
             let text = String(decoding: data, as: UTF8.self)
             if text.contains(needle) { return text }
-            let left = deadline.timeIntervalSinceNow
-            guard left > 0 else { return nil }
-            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, Int32(left * 1_000) + 1)
-            if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else { return nil }
-            let count = Glibc.read(descriptor, &buffer, buffer.count)
+            guard let count = readPolling(descriptor, into: &buffer, until: deadline) else { return nil }
             if count <= 0 { return text.contains(needle) ? text : nil }
             data.append(contentsOf: buffer[0..<count])
         }

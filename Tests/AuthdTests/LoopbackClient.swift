@@ -65,13 +65,7 @@ final class LoopbackConnection {
             {
                 return data
             }
-            let left = deadline.timeIntervalSinceNow
-            guard left > 0 else { return nil }
-            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, Int32(left * 1_000) + 1)
-            if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else { return nil }
-            let count = read(descriptor, &buffer, buffer.count)
+            guard let count = readPolling(descriptor, into: &buffer, until: deadline) else { return nil }
             if count <= 0 { return nil }
             data.append(contentsOf: buffer[0..<count])
         }
@@ -84,13 +78,7 @@ final class LoopbackConnection {
         var data = Data()
         var buffer = [UInt8](repeating: 0, count: 16_384)
         while true {
-            let left = deadline.timeIntervalSinceNow
-            guard left > 0 else { return nil }
-            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, Int32(left * 1_000) + 1)
-            if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else { return nil }
-            let count = read(descriptor, &buffer, buffer.count)
+            guard let count = readPolling(descriptor, into: &buffer, until: deadline) else { return nil }
             if count <= 0 { return data }
             data.append(contentsOf: buffer[0..<count])
         }
@@ -132,4 +120,18 @@ func parseResponse(_ data: Data) throws -> RunningServer.Reply {
         headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
     }
     return RunningServer.Reply(status: status, headers: headers, body: Data(data[split.upperBound...]))
+}
+
+/// One `read` of `descriptor` into `buffer` once it has data, or nil if `deadline` passes
+/// first: the byte count (0 at the end), as `read` returns it.
+func readPolling(_ descriptor: Int32, into buffer: inout [UInt8], until deadline: Date) -> Int? {
+    while true {
+        let left = deadline.timeIntervalSinceNow
+        guard left > 0 else { return nil }
+        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&poller, 1, Int32(left * 1_000) + 1)
+        if ready < 0 && errno == EINTR { continue }
+        guard ready > 0 else { return nil }
+        return read(descriptor, &buffer, buffer.count)
+    }
 }

@@ -170,13 +170,7 @@ extension RunningServer {
         var read = startupOutput
         var buffer = [UInt8](repeating: 0, count: 4_096)
         while !read.contains(text) {
-            let left = deadline.timeIntervalSinceNow
-            guard left > 0 else { return nil }
-            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, Int32(left * 1_000) + 1)
-            if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else { return nil }
-            let count = Glibc.read(descriptor, &buffer, buffer.count)
+            guard let count = readPolling(descriptor, into: &buffer, until: deadline) else { return nil }
             guard count > 0 else { return nil }
             read += String(decoding: buffer[0..<count], as: UTF8.self)
         }
