@@ -55,7 +55,9 @@ public enum SecretFile {
 
     /// Creates the directory `path` with mode 0700 unless it exists (its parents as usual).
     public static func makeDirectory(_ path: String) throws(DataProtectionError) {
-        let parent = (path as NSString).deletingLastPathComponent
+        // What comes before the last "/": Foundation's deletingLastPathComponent traps on a
+        // one-character path such as "d".
+        let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ""
         if !parent.isEmpty && !FileManager.default.fileExists(atPath: parent) {
             do {
                 try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)

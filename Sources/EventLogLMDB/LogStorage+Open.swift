@@ -33,7 +33,9 @@ extension LogStorage {
             if readOnly { throw EventLogError.directoryMissing(path: directory) }
             // mkdir with 0700 itself: a directory created open and tightened afterwards would
             // let others in for a moment (and keep them in, had they opened it meanwhile).
-            let parent = (directory as NSString).deletingLastPathComponent
+            // What comes before the last "/": Foundation's deletingLastPathComponent traps on a
+            // one-character path such as "d".
+            let parent = directory.lastIndex(of: "/").map { String(directory[..<$0]) } ?? ""
             if !parent.isEmpty {
                 try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
             }

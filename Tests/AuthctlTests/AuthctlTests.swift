@@ -12,6 +12,17 @@ import Testing
         return data
     }
 
+    /// A data directory named by one character, relative to the working directory, is created
+    /// and used (Foundation's path splitting traps on such a name).
+    @Test func aOneCharacterDataDirectoryIsCreatedAndUsed() throws {
+        let scratch = try Scratch()
+        let created = try authctl(["--data", "d", "seed", "--users", "3", "--events", "10"], directory: scratch.path)
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(try authctl(["--data", "d", "rebuild"], directory: scratch.path).status == 0)
+        let listed = try authctl(["--data", "d", "users", "list", "--role", "TARGET"], directory: scratch.path)
+        #expect(listed.status == 0 && listed.stdout.contains("seed2@example.com"), "\(listed.stderr)")
+    }
+
     @Test func exportImportExportGivesIdenticalBytesAndTheSameUsers() throws {
         let scratch = try Scratch()
         let source = try seeded(scratch)
