@@ -19,6 +19,13 @@ import Webhooks
 
 @main
 struct Authd: AsyncParsableCommand {
+    /// Keeps OpenSSL's state until exit (``OpenSSLProcess/keepStateUntilExit()``), then runs the
+    /// command.
+    static func main() async {
+        OpenSSLProcess.keepStateUntilExit()
+        await main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "authd",
         abstract: "Authlog's HTTP service: registration, sessions, password resets and the read API.",

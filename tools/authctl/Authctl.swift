@@ -3,9 +3,17 @@ import DataProtection
 import EventLog
 import EventLogLMDB
 import Foundation
+import Signatures
 
 @main
 struct Authctl: AsyncParsableCommand {
+    /// Keeps OpenSSL's state until exit (``OpenSSLProcess/keepStateUntilExit()``), then runs the
+    /// command.
+    static func main() async {
+        OpenSSLProcess.keepStateUntilExit()
+        await main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "authctl",
         abstract: "Operate and audit an Authlog data directory, or the shared log of a cluster.",
