@@ -109,9 +109,11 @@ public final class LMDBEventLog: EventLog {
                 try txn.commit()
                 return result
             } catch let error as LMDBError where error == .mapFull {
-                do { try storage.growMap() } catch { throw EventLogError(writing: error) }
+                do { try storage.growMap() } catch {
+                    throw EventLogError(writing: error, directory: storage.environment.path)
+                }
             } catch let error as LMDBError {
-                throw EventLogError(writing: error)
+                throw EventLogError(writing: error, directory: storage.environment.path)
             }
         }
         throw EventLogError.storageFull(detail: "the map could not grow enough for this transaction")

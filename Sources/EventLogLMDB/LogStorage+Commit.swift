@@ -22,9 +22,11 @@ extension LogStorage {
             do {
                 return .success(try write(batches))
             } catch let error as LMDBError where error == .mapFull {
-                do { try growMap() } catch { return .failure(EventLogError(writing: error)) }
+                do { try growMap() } catch {
+                    return .failure(EventLogError(writing: error, directory: environment.path))
+                }
             } catch let error as LMDBError {
-                return .failure(EventLogError(writing: error))
+                return .failure(EventLogError(writing: error, directory: environment.path))
             } catch let error as EventLogError {
                 return .failure(error)
             } catch {

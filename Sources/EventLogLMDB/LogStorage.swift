@@ -86,11 +86,20 @@ extension EventLogError {
         }
     }
 
-    /// What an LMDB failure while writing a batch means: nothing of it was acknowledged.
-    init(writing error: LMDBError) {
+    /// What an LMDB failure while writing a batch to the log in `directory` means: nothing of
+    /// it was acknowledged.
+    init(writing error: LMDBError, directory: String) {
         switch error.code {
         case EIO:
-            // LMDB turns a short write (the disk filled up mid-write) into EIO.
+            // LMDB turns a short write (the disk filled up mid-write) into EIO: with (nearly)
+            // no room left on the disk that holds the log, that is a full disk.
+            var disk = statvfs()
+            if statvfs(directory, &disk) == 0, UInt64(disk.f_bavail) * UInt64(disk.f_frsize) < 1 << 20 {
+                let free = UInt64(disk.f_bavail) * UInt64(disk.f_frsize)
+                self = .storageFull(
+                    detail: "\(error.description): \(free >> 10) KiB free on the disk holding \(directory)")
+                return
+            }
             self = .writeFailed(detail: "\(error.description): a full disk or a failing device")
         default:
             let mapped = EventLogError(error)
