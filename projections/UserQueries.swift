@@ -135,13 +135,14 @@ public struct UserQueries: UserReads {
     public func user(id: UUID, asOf moment: Moment) throws -> UserState? {
         var state = UserState(id: id)
         // Past a position nothing more is included: the read stops there.
-        try log.forEachEvent(inStream: id, from: 1) { event in
-            guard moment.includes(event) else {
-                if case .position = moment { return false }
-                return true
+        try forEachDecoded(inStream: id) { view in
+            guard moment.includes(position: view.position, recordedAt: view.recordedAt) else {
+                if case .position = moment { return nil }
+                return .skip
             }
-            state = state.evolve(try projection.sealing.decode(event), at: event.recordedAt)
-            return true
+            return .decode
+        } _: { view, event in
+            state = state.evolve(event, at: view.recordedAt)
         }
         return state.exists ? state : nil
     }
@@ -168,52 +169,118 @@ public struct UserQueries: UserReads {
             .sorted { uuidKey($0).lexicographicallyPrecedes(uuidKey($1)) }
     }
 
-    /// The user's events in order, each with what it changed.
+    /// The user's events in order, each with what it changed. `AuditTrailTests` pins it to
+    /// ``auditTrailByCopies(id:)``.
     public func auditTrail(id: UUID) throws -> [AuditEntry] {
+        var state = UserState(id: id)
+        var trail: [AuditEntry] = []
+        try forEachDecoded(inStream: id) { _ in
+            .decode
+        } _: { view, event in
+            let next = state.evolve(event, at: view.recordedAt)
+            trail.append(
+                AuditEntry(
+                    position: view.position, recordedAt: view.recordedAt, type: view.type,
+                    actor: String(decoding: view.actorBytes, as: UTF8.self),
+                    correlationID: String(decoding: view.correlationIDBytes, as: UTF8.self),
+                    changes: AuditEntry.changes(from: state, to: next)))
+            state = next
+        }
+        return trail
+    }
+
+    /// One page of the user's trail, in two walks of their stream: the envelopes alone pick the
+    /// page and count the matches; then the stream is folded up to the page's newest event,
+    /// and only the page's events have their changes written out (the others only mark which
+    /// fields they changed). `AuditTrailTests` pins it to ``AuditPage/init(trail:before:limit:accepts:)``.
+    public func auditPage(
+        id: UUID, before: UInt64?, limit: Int, accepts: (AuditHead) -> Bool
+    ) throws -> AuditPage {
+        var heads: [AuditHead] = []
+        try log.forEachEnvelope(inStream: id, from: 1) { view in
+            heads.append(AuditHead(position: view.position, recordedAt: view.recordedAt, type: view.type))
+            return true
+        }
+        var page = AuditPage()
+        var chosen: [UInt64] = []
+        for head in heads.reversed() where accepts(head) {
+            page.matching += 1
+            if let before, head.position >= before { continue }
+            if chosen.count < limit { chosen.append(head.position) } else { page.more = true }
+        }
+        guard let newest = chosen.first else { return page }
+        let wanted = Set(chosen)
+        var state = UserState(id: id)
+        // The fields changed so far: a field's value before an event is its text in the state
+        // before it once it has changed, "" until then (what the trail last wrote for it).
+        var changedSoFar: UInt32 = 0
+        var entries: [UInt64: AuditPage.Entry] = [:]
+        try forEachDecoded(inStream: id) { view in
+            view.position <= newest ? .decode : nil
+        } _: { view, event in
+            let next = state.evolve(event, at: view.recordedAt)
+            if wanted.contains(view.position) {
+                var changes: [String: String] = [:]
+                var before: [String: String] = [:]
+                for (index, field) in AuditField.all.enumerated() where field.differs(state, next) {
+                    changes[field.name] = field.text(of: next)
+                    before[field.name] = changedSoFar & (1 << index) != 0 ? field.text(of: state) : ""
+                }
+                let entry = AuditEntry(
+                    position: view.position, recordedAt: view.recordedAt, type: view.type,
+                    actor: String(decoding: view.actorBytes, as: UTF8.self),
+                    correlationID: String(decoding: view.correlationIDBytes, as: UTF8.self), changes: changes)
+                entries[view.position] = AuditPage.Entry(entry: entry, before: before)
+            }
+            changedSoFar |= AuditEntry.changedFields(from: state, to: next)
+            state = next
+        }
+        page.entries = chosen.compactMap { entries[$0] }
+        return page
+    }
+
+    /// What ``forEachDecoded(inStream:_:_:)`` does with the next event.
+    enum StreamStep {
+        case decode
+        case skip
+    }
+
+    /// The user's events in order, read in place and opened with their data key (looked up
+    /// once, `nil` once erased) and one cipher context, not a key look-up and a context per
+    /// event: the console reads a whole stream for each page. `step` says, from the envelope
+    /// alone, whether to decode an event, skip it, or stop (nil).
+    func forEachDecoded(
+        inStream id: UUID, _ step: (EnvelopeView) -> StreamStep?, _ body: (EnvelopeView, UserEvent) throws -> Void
+    ) throws {
+        var key = try projection.sealing.keys.dataKey(for: id)
+        defer { if key != nil { key!.withUnsafeMutableBytes { cleanse($0) } } }
+        let context = try AESGCMContext()
+        try log.forEachEnvelope(inStream: id, from: 1) { view in
+            guard let next = step(view) else { return false }
+            guard next == .decode else { return true }
+            let kind = try UserEventSealing.kind(of: view)
+            let event =
+                try key.map { key in
+                    try key.withUnsafeBytes {
+                        try projection.sealing.decode(view, kind: kind, key: $0, context: context)
+                    }
+                } ?? projection.sealing.decode(view, kind: kind, key: nil, context: context)
+            try body(view, event)
+            return true
+        }
+    }
+
+    /// ``auditTrail(id:)`` the plain way: the stream copied out of the log and each event
+    /// decoded on its own. The reference the fast one is tested against.
+    public func auditTrailByCopies(id: UUID) throws -> [AuditEntry] {
         var state = UserState(id: id)
         return try log.readStream(id, from: 1).map { event in
             let next = state.evolve(try projection.sealing.decode(event), at: event.recordedAt)
             defer { state = next }
             return AuditEntry(
                 position: event.position, recordedAt: event.recordedAt, type: event.type, actor: event.metadata.actor,
-                correlationID: event.metadata.correlationID, changes: Self.changes(from: state, to: next))
+                correlationID: event.metadata.correlationID, changes: AuditEntry.changes(from: state, to: next))
         }
     }
 
-    static func changes(from old: UserState, to new: UserState) -> [String: String] {
-        var changes: [String: String] = [:]
-        func note(_ field: String, _ before: String?, _ after: String?) {
-            if before != after { changes[field] = after ?? "" }
-        }
-        note("email", old.email, new.email)
-        note("first_name", old.firstName, new.firstName)
-        note("last_name", old.lastName, new.lastName)
-        note("phone", old.phone, new.phone)
-        note("role", old.exists ? old.role.rawValue : nil, new.role.rawValue)
-        note("stripe_customer_id", old.stripeCustomerID, new.stripeCustomerID)
-        note("pending_email", old.emailChange?.newEmail, new.emailChange?.newEmail)
-        // Times and counts are written out only when their values differ (equal values write
-        // the same text): most events change none of them.
-        func noteTime(_ field: String, _ before: Timestamp?, _ after: Timestamp?) {
-            if before != after { note(field, before?.description, after?.description) }
-        }
-        noteTime("email_verified_at", old.emailVerifiedAt, new.emailVerifiedAt)
-        noteTime("last_login_at", old.lastLoginAt, new.lastLoginAt)
-        noteTime("deleted_at", old.deletedAt, new.deletedAt)
-        noteTime("locked_until", old.lockedUntil, new.lockedUntil)
-        noteTime("tokens_valid_after", old.tokensValidAfter, new.tokensValidAfter)
-        if old.failedLogins != new.failedLogins {
-            note("failed_logins", String(old.failedLogins), String(new.failedLogins))
-        }
-        for (field, changed) in [
-            ("password_hash", old.passwordHash != new.passwordHash),
-            ("refresh_token_hash", old.refreshTokenHash != new.refreshTokenHash),
-            ("password_reset_token", old.passwordReset?.hash != new.passwordReset?.hash),
-            ("email_verification_token", old.emailVerification?.hash != new.emailVerification?.hash),
-            ("email_change_token", old.emailChange?.token.hash != new.emailChange?.token.hash),
-        ] where changed {
-            changes[field] = "changed"
-        }
-        return changes
-    }
 }

@@ -28,9 +28,14 @@ public enum ReadMoment: Hashable, Sendable {
 
     /// Whether `event` is folded into a read as of this moment.
     public func includes(_ event: RecordedEvent) -> Bool {
+        includes(position: event.position, recordedAt: event.recordedAt)
+    }
+
+    /// Whether an event at `position`, recorded at `recordedAt`, falls at or before this moment.
+    public func includes(position: UInt64, recordedAt: Timestamp) -> Bool {
         switch self {
-        case .position(let position): return event.position <= position
-        case .instant(let instant): return event.recordedAt <= instant
+        case .position(let moment): return position <= moment
+        case .instant(let instant): return recordedAt <= instant
         }
     }
 }

@@ -12,7 +12,8 @@ import Foundation
 /// - A page of ``users(role:includeDeleted:limit:after:)`` is ordered by id, live users
 ///   first, at most `limit` (clamped to 1...1,000) long; its cursor is opaque, and a cursor
 ///   this read did not return is ``QueryError/invalidCursor``.
-/// - Reads into the past (``user(id:asOf:)``, ``auditTrail(id:)``) fold the log itself.
+/// - Reads into the past (``user(id:asOf:)``, ``auditTrail(id:)``, ``auditPage(id:before:limit:accepts:)``)
+///   fold the log itself.
 public protocol UserReads: Sendable {
     /// The last log position folded into the read model (0 before its first build).
     func checkpoint() throws -> UInt64
@@ -26,6 +27,8 @@ public protocol UserReads: Sendable {
     func user(id: UUID, asOf moment: ReadMoment) throws -> UserState?
     /// The user's events in order, each with what it changed.
     func auditTrail(id: UUID) throws -> [AuditEntry]
+    /// One page of the user's trail (see ``AuditPage``): `accepts` sees each event's head.
+    func auditPage(id: UUID, before: UInt64?, limit: Int, accepts: (AuditHead) -> Bool) throws -> AuditPage
 }
 
 /// A page of users by role, ordered by id (registration order), live users first.
@@ -61,5 +64,74 @@ public struct AuditEntry: Hashable, Sendable {
         self.actor = actor
         self.correlationID = correlationID
         self.changes = changes
+    }
+}
+
+/// What the timeline's filter sees of an event: its envelope, not its payload.
+public struct AuditHead: Sendable {
+    public var position: UInt64
+    public var recordedAt: Timestamp
+    public var type: String
+
+    public init(position: UInt64, recordedAt: Timestamp, type: String) {
+        self.position = position
+        self.recordedAt = recordedAt
+        self.type = type
+    }
+}
+
+/// One page of a user's audit trail, newest first.
+///
+/// Rules:
+/// - `matching` counts every event the filter accepts; the page holds, of those, the newest
+///   `limit` older than `before` (all of them without `before`), newest first; `more` says
+///   older ones remain.
+/// - Each entry carries, for each field it changed, the field's value before it as the
+///   trail wrote it at the field's last change ("" if it had never changed).
+public struct AuditPage: Equatable, Sendable {
+    public struct Entry: Equatable, Sendable {
+        public var entry: AuditEntry
+        /// Field -> its value before this event (see the rules).
+        public var before: [String: String]
+
+        public init(entry: AuditEntry, before: [String: String]) {
+            self.entry = entry
+            self.before = before
+        }
+    }
+
+    public var entries: [Entry] = []
+    public var matching = 0
+    public var more = false
+
+    public init() {}
+
+    /// The page cut from a whole trail, the plain way: the reference the read models'
+    /// ``UserReads/auditPage(id:before:limit:accepts:)`` is tested against.
+    public init(trail: [AuditEntry], before: UInt64?, limit: Int, accepts: (AuditHead) -> Bool) {
+        var chosen: [Int] = []
+        for index in trail.indices.reversed() {
+            let entry = trail[index]
+            guard accepts(AuditHead(position: entry.position, recordedAt: entry.recordedAt, type: entry.type)) else {
+                continue
+            }
+            matching += 1
+            if let before, entry.position >= before { continue }
+            if chosen.count < limit { chosen.append(index) } else { more = true }
+        }
+        guard let newest = chosen.first else { return }
+        let wanted = Set(chosen)
+        var current: [String: String] = [:]
+        var byIndex: [Int: Entry] = [:]
+        for index in 0...newest {
+            let entry = trail[index]
+            if wanted.contains(index) {
+                var before: [String: String] = [:]
+                for field in entry.changes.keys { before[field] = current[field] ?? "" }
+                byIndex[index] = Entry(entry: entry, before: before)
+            }
+            for (field, after) in entry.changes { current[field] = after }
+        }
+        entries = chosen.compactMap { byIndex[$0] }
     }
 }

@@ -19,6 +19,14 @@ extension LMDBEventLog {
     public func forEachEvent(
         inStream stream: UUID, from version: UInt64, _ body: (RecordedEvent) throws -> Bool
     ) throws {
+        try forEachEnvelope(inStream: stream, from: version) { try body($0.recorded) }
+    }
+
+    /// As ``forEachEvent(inStream:from:_:)``, each event in place (no copies): the view is
+    /// valid only during the call.
+    public func forEachEnvelope(
+        inStream stream: UUID, from version: UInt64, _ body: (EnvelopeView) throws -> Bool
+    ) throws {
         try readTransaction { txn in
             try txn.withCursor(storage.streams) { cursor in
                 var entry = try withStreamKey(stream, max(version, 1)) { try cursor.seek(atOrAfter: $0) }
@@ -38,7 +46,7 @@ extension LMDBEventLog {
                             position: position,
                             detail: "the stream index names this event for another stream or version")
                     }
-                    guard try body(view.recorded) else { return }
+                    guard try body(view) else { return }
                     entry = try cursor.next()
                 }
             }

@@ -6,6 +6,9 @@ through the API (profile changes), then fetches each page RUNS times over one ke
 connection and prints, per page, the median, the 95th percentile and the largest time in
 ms, from the request's first byte sent to the answer's last byte read. The first search
 (which builds the search index) is timed on its own.
+
+With --user ID the user is not made: ID (made by an earlier run) is the one timed. With
+--only-user just the two pages of that user are timed (tools/console/ab.sh).
 """
 import argparse
 import http.client
@@ -22,6 +25,8 @@ def main():
     parser.add_argument("--admin", required=True, help="EMAIL:PASSWORD")
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--user", help="the id of a user made by an earlier run")
+    parser.add_argument("--only-user", action="store_true", help="time only that user's pages")
     arguments = parser.parse_args()
     email, password = arguments.admin.split(":", 1)
     url = urllib.parse.urlparse(arguments.url)
@@ -42,16 +47,18 @@ def main():
         return json.loads(body) if body else {}
 
     # The user with many events, made through the API as the admin.
-    token = api("POST", "/v1/sessions", payload={"email": email, "password": password})["access_token"]
-    user = api("POST", "/v1/users", payload={
-        "email": "busy.user@example.com", "password": "a long enough password", "first_name": "Busy",
-        "last_name": "User"})["id"]
-    start = time.monotonic()
-    for index in range(arguments.events - 2):
-        if index % 500 == 0 and index:  # access tokens last 15 minutes
-            token = api("POST", "/v1/sessions", payload={"email": email, "password": password})["access_token"]
-        api("PATCH", f"/v1/users/{user}", token, {"first_name": f"Busy{index}"})
-    print(f"gave the user {arguments.events} events in {time.monotonic() - start:.0f} s", flush=True)
+    user = arguments.user
+    if user is None:
+        token = api("POST", "/v1/sessions", payload={"email": email, "password": password})["access_token"]
+        user = api("POST", "/v1/users", payload={
+            "email": "busy.user@example.com", "password": "a long enough password", "first_name": "Busy",
+            "last_name": "User"})["id"]
+        start = time.monotonic()
+        for index in range(arguments.events - 2):
+            if index % 500 == 0 and index:  # access tokens last 15 minutes
+                token = api("POST", "/v1/sessions", payload={"email": email, "password": password})["access_token"]
+            api("PATCH", f"/v1/users/{user}", token, {"first_name": f"Busy{index}"})
+        print(f"gave the user {user} {arguments.events} events in {time.monotonic() - start:.0f} s", flush=True)
 
     # A console session.
     response, body = call("GET", "/admin/login")
@@ -71,8 +78,9 @@ def main():
             raise SystemExit(f"GET {path}: {response.status}")
         return elapsed, body
 
-    first, _ = timed("/admin/users?q=seed1")
-    print(f"first search (builds the index): {first:.0f} ms", flush=True)
+    if not arguments.only_user:
+        first, _ = timed("/admin/users?q=seed1")
+        print(f"first search: {first:.0f} ms", flush=True)
     pages = [
         ("search by email prefix (seed12...)", "/admin/users?q=seed12"),
         ("search by exact email", "/admin/users?q=seed123456%40example.com"),
@@ -83,6 +91,8 @@ def main():
         ("that user as of position 100", f"/admin/users/{user}?as_of=100"),
         ("the log page", "/admin/log"),
     ]
+    if arguments.only_user:
+        pages = [page for page in pages if page[1].startswith(f"/admin/users/{user}")]
     print(f"{'page':<48} {'median':>8} {'p95':>8} {'max':>8}  (ms, {arguments.runs} runs)")
     for name, path in pages:
         times = sorted(timed(path)[0] for _ in range(arguments.runs))

@@ -86,21 +86,20 @@ extension AuthServer {
     /// The timeline's values: the user's audit trail with each change's before and after,
     /// filtered and paged as the request asks.
     func addTimeline(to values: inout [String: Any], user: UserState, text: (String) -> String) throws {
-        let trail = try reads.auditTrail(id: user.id)
         let personalKinds = Set(UserEvent.Kind.allCases.filter(\.changesPersonalFields).map { "\($0.name)" })
         let type = text("type")
         let since = ReadMoment(parsing: text("since"))
         let until = ReadMoment(parsing: text("until"))
         let before = UInt64(text("before"))
-        func within(_ entry: AuditEntry) -> Bool {
+        func within(_ entry: AuditHead) -> Bool {
             if !type.isEmpty, entry.type != type { return false }
             if let since, !Self.atOrAfter(entry, since) { return false }
             if let until, Self.atOrAfter(entry, until), !Self.at(entry, until) { return false }
             return true
         }
         let page = ConsoleTimeline(
-            trail, erased: user.isErased, personalKinds: personalKinds, personalFields: Self.personalFields,
-            before: before, limit: Self.timelinePageSize, accepts: within)
+            try reads.auditPage(id: user.id, before: before, limit: Self.timelinePageSize, accepts: within),
+            erased: user.isErased, personalKinds: personalKinds, personalFields: Self.personalFields)
         let shown: [[String: Any]] = page.rows.map { row in
             [
                 "position": row.entry.position, "time": Self.consoleTime(row.entry.recordedAt), "type": row.entry.type,
@@ -125,14 +124,14 @@ extension AuthServer {
         }
     }
 
-    static func atOrAfter(_ entry: AuditEntry, _ moment: ReadMoment) -> Bool {
+    static func atOrAfter(_ entry: AuditHead, _ moment: ReadMoment) -> Bool {
         switch moment {
         case .position(let position): return entry.position >= position
         case .instant(let instant): return entry.recordedAt >= instant
         }
     }
 
-    static func at(_ entry: AuditEntry, _ moment: ReadMoment) -> Bool {
+    static func at(_ entry: AuditHead, _ moment: ReadMoment) -> Bool {
         switch moment {
         case .position(let position): return entry.position == position
         case .instant(let instant): return entry.recordedAt == instant

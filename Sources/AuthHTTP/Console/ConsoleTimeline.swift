@@ -1,17 +1,15 @@
 import AuthDomain
 import EventLog
 
-/// One page of a user's timeline, newest first, from their audit trail.
+/// One page of a user's timeline, newest first, written out for the console from an
+/// ``AuditPage`` (which events, their changes, each changed field's value before them).
 ///
 /// Rules:
-/// - `matching` counts every event the filter accepts; the page holds, of those, the newest
-///   `limit` older than `before` (all of them without `before`), newest first; `more` says
-///   older ones remain.
-/// - Each change shows the field's value before the event (the trail folded from the start)
-///   and after it. Secrets show only as "changed" with no before; once the user is erased
-///   their personal fields are left out and each event that changed them says so.
-/// - Only the page's rows are written out: a trail of 10,000 events costs one pass that keeps
-///   each field's latest value, not 10,000 rows.
+/// - Each change shows the field's value before the event and after it, "—" for none.
+///   Secrets show only as "changed" with no before; once the user is erased their personal
+///   fields are left out and each event that changed them says so.
+/// - Only the page's rows are written out: the read model folds a trail of 10,000 events
+///   without writing out the changes of the events off the page.
 struct ConsoleTimeline: Equatable {
     struct Change: Equatable {
         var field: String
@@ -28,42 +26,32 @@ struct ConsoleTimeline: Equatable {
     var matching = 0
     var more = false
 
-    init(
-        _ trail: [AuditEntry], erased: Bool, personalKinds: Set<String>, personalFields: Set<String>,
-        before: UInt64?, limit: Int, accepts: (AuditEntry) -> Bool
-    ) {
-        // Newest first: which entries the page shows.
-        var chosen: [Int] = []
-        for index in trail.indices.reversed() where accepts(trail[index]) {
-            matching += 1
-            if let before, trail[index].position >= before { continue }
-            if chosen.count < limit { chosen.append(index) } else { more = true }
-        }
-        guard let newest = chosen.first else { return }
-        let wanted = Set(chosen)
-        var rowsByIndex: [Int: Row] = [:]
-        var current: [String: String] = [:]
-        for index in 0...newest {
-            let entry = trail[index]
-            guard wanted.contains(index) else {
-                // Not on the page: only the latest values matter (a field comes once an event).
-                for (field, after) in entry.changes { current[field] = after }
-                continue
-            }
+    init(_ page: AuditPage, erased: Bool, personalKinds: Set<String>, personalFields: Set<String>) {
+        matching = page.matching
+        more = page.more
+        rows = page.entries.map { item in
             var changes: [Change] = []
-            for (field, after) in entry.changes.sorted(by: { $0.key < $1.key }) {
-                let old = current[field] ?? ""
-                current[field] = after
+            for (field, after) in item.entry.changes.sorted(by: { $0.key < $1.key }) {
                 if erased, personalFields.contains(field) { continue }
+                let old = item.before[field] ?? ""
                 let secret = after == "changed" && !personalFields.contains(field)
                 changes.append(
                     Change(field: field, before: secret || old.isEmpty ? "—" : old, after: after.isEmpty ? "—" : after))
             }
-            if erased, personalKinds.contains(entry.type) {
+            if erased, personalKinds.contains(item.entry.type) {
                 changes.append(Change(field: "personal fields", before: "erased", after: "erased"))
             }
-            rowsByIndex[index] = Row(entry: entry, changes: changes)
+            return Row(entry: item.entry, changes: changes)
         }
-        rows = chosen.compactMap { rowsByIndex[$0] }
+    }
+
+    /// The page cut from a whole trail (``AuditPage/init(trail:before:limit:accepts:)``).
+    init(
+        _ trail: [AuditEntry], erased: Bool, personalKinds: Set<String>, personalFields: Set<String>,
+        before: UInt64?, limit: Int, accepts: (AuditHead) -> Bool
+    ) {
+        self.init(
+            AuditPage(trail: trail, before: before, limit: limit, accepts: accepts), erased: erased,
+            personalKinds: personalKinds, personalFields: personalFields)
     }
 }
