@@ -232,7 +232,7 @@ public struct UserQueries: UserReads {
                     correlationID: String(decoding: view.correlationIDBytes, as: UTF8.self), changes: changes)
                 entries[view.position] = AuditPage.Entry(entry: entry, before: before)
             }
-            changedSoFar |= AuditEntry.changedFields(from: state, to: next)
+            changedSoFar |= AuditEntry.changedFields(from: state, to: next, skipping: changedSoFar)
             state = next
         }
         page.entries = chosen.compactMap { entries[$0] }

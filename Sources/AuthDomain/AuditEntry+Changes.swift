@@ -77,10 +77,16 @@ extension AuditEntry {
     }
 
     /// The fields that differ between `old` and `new`, bit `i` for `AuditField.all[i]`:
-    /// ``changes(from:to:)`` without writing a value.
-    public static func changedFields(from old: UserState, to new: UserState) -> UInt32 {
+    /// ``changes(from:to:)`` without writing a value. The fields in `known` are not compared
+    /// (their bits come back clear): a caller that only needs to learn which fields ever
+    /// change stops comparing a field once it has.
+    public static func changedFields(
+        from old: UserState, to new: UserState, skipping known: UInt32 = 0
+    ) -> UInt32 {
         var mask: UInt32 = 0
-        for (index, field) in AuditField.all.enumerated() where field.differs(old, new) { mask |= 1 << index }
+        for (index, field) in AuditField.all.enumerated() where known & (1 << index) == 0 && field.differs(old, new) {
+            mask |= 1 << index
+        }
         return mask
     }
 }

@@ -84,4 +84,20 @@ import Testing
             trail, erased: false, personalKinds: [], personalFields: [], before: 1, limit: 100, accepts: { _ in true })
         #expect(early.rows.isEmpty && early.matching == 20 && !early.more)
     }
+
+    @Test func theRowsAreWrittenWithEveryValueEscaped() {
+        let hostile = "\"><img src=x onerror=alert(1)> <script>alert('x')</script> & Zoë"
+        let entry = AuditEntry(
+            position: 7, recordedAt: Timestamp(microsecondsSince1970: 0), type: "ProfileUpdated", actor: hostile,
+            correlationID: "c", changes: ["first_name": hostile])
+        let page = ConsoleTimeline(
+            [entry], erased: false, personalKinds: [], personalFields: ["first_name"], before: nil, limit: 100,
+            accepts: { _ in true })
+        let html = page.html(userID: "u1", time: { _ in "<t>" })
+        #expect(!html.contains("<script") && !html.contains("<img") && !html.contains("<t>"))
+        let escaped =
+            "&quot;&gt;&lt;img src=x onerror=alert(1)&gt; &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; Zoë"
+        #expect(html.contains("<ins>\(escaped)</ins>") && html.contains("by \(escaped)</span>"))
+        #expect(html.contains("<a href=\"/admin/users/u1?as_of=7\" class=\"position\">#7</a> <time>&lt;t&gt;</time>"))
+    }
 }

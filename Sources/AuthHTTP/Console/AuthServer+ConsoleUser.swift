@@ -100,15 +100,8 @@ extension AuthServer {
         let page = ConsoleTimeline(
             try reads.auditPage(id: user.id, before: before, limit: Self.timelinePageSize, accepts: within),
             erased: user.isErased, personalKinds: personalKinds, personalFields: Self.personalFields)
-        let shown: [[String: Any]] = page.rows.map { row in
-            [
-                "position": row.entry.position, "time": Self.consoleTime(row.entry.recordedAt), "type": row.entry.type,
-                "actor": row.entry.actor,
-                "changes": row.changes.map { ["field": $0.field, "before": $0.before, "after": $0.after] },
-            ]
-        }
-        values["events"] = shown
-        values["shown"] = shown.count
+        values["events_html"] = page.html(userID: user.id.lowercasedText, time: { Self.consoleTime($0) })
+        values["shown"] = page.rows.count
         values["matching"] = page.matching
         values["since"] = text("since")
         values["until"] = text("until")

@@ -168,9 +168,7 @@ extension ConsoleTemplates {
         </form>
         <p class="total">{{shown}} of {{matching}} events, newest first</p>
         <ol class="timeline" id="timeline">
-        {{#events}}<li class="event"><div class="head"><span class="type">{{type}}</span> <a href="/admin/users/{{id}}?as_of={{position}}" class="position">#{{position}}</a> <time>{{time}}</time> <span class="actor">by {{actor}}</span></div>
-        {{#changes}}<div class="change"><span class="field">{{field}}</span> <del>{{before}}</del> → <ins>{{after}}</ins></div>{{/changes}}</li>
-        {{/events}}
+        {{{events_html}}}
         </ol>
         {{#older}}<p><a href="{{older}}" rel="next">older events →</a></p>{{/older}}
         </section>

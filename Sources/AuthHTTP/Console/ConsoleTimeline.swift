@@ -54,4 +54,24 @@ struct ConsoleTimeline: Equatable {
             AuditPage(trail: trail, before: before, limit: limit, accepts: accepts), erased: erased,
             personalKinds: personalKinds, personalFields: personalFields)
     }
+
+    /// The rows as the timeline's list items, every value HTML-escaped. Written here, not by
+    /// the template: its look-up of each value cost a quarter of the page for 100 rows.
+    func html(userID: String, time: (Timestamp) -> String) -> String {
+        var out = ""
+        out.reserveCapacity(rows.count * 400)
+        for row in rows {
+            let entry = row.entry
+            out += "<li class=\"event\"><div class=\"head\"><span class=\"type\">\(entry.type.htmlEscaped)</span> "
+            out += "<a href=\"/admin/users/\(userID.htmlEscaped)?as_of=\(entry.position)\" class=\"position\">"
+            out += "#\(entry.position)</a> <time>\(time(entry.recordedAt).htmlEscaped)</time> "
+            out += "<span class=\"actor\">by \(entry.actor.htmlEscaped)</span></div>\n"
+            for change in row.changes {
+                out += "<div class=\"change\"><span class=\"field\">\(change.field.htmlEscaped)</span> "
+                out += "<del>\(change.before.htmlEscaped)</del> → <ins>\(change.after.htmlEscaped)</ins></div>"
+            }
+            out += "</li>\n"
+        }
+        return out
+    }
 }
