@@ -246,28 +246,25 @@ public struct UserQueries: UserReads {
     }
 
     /// The user's events in order, read in place and opened with their data key (looked up
-    /// once, `nil` once erased) and one cipher context, not a key look-up and a context per
-    /// event: the console reads a whole stream for each page. `step` says, from the envelope
+    /// once and scheduled once, `nil` once erased), not a key look-up, a context and a key
+    /// schedule per event: the console reads a whole stream for each page. `step` says, from the envelope
     /// alone, whether to decode an event, skip it, or stop (nil).
     func forEachDecoded(
         inStream id: UUID, _ step: (EnvelopeView) -> StreamStep?, _ body: (EnvelopeView, UserEvent) throws -> Void
     ) throws {
-        var key = try projection.sealing.keys.dataKey(for: id)
-        defer { if key != nil { key!.withUnsafeMutableBytes { cleanse($0) } } }
-        let context = try AESGCMContext()
-        try log.forEachEnvelope(inStream: id, from: 1) { view in
-            guard let next = step(view) else { return false }
-            guard next == .decode else { return true }
-            let kind = try UserEventSealing.kind(of: view)
-            let event =
-                try key.map { key in
-                    try key.withUnsafeBytes {
-                        try projection.sealing.decode(view, kind: kind, key: $0, context: context)
-                    }
-                } ?? projection.sealing.decode(view, kind: kind, key: nil, context: context)
-            try body(view, event)
-            return true
+        func walk(_ opener: AESGCMContext.KeyedOpener?) throws {
+            try log.forEachEnvelope(inStream: id, from: 1) { view in
+                guard let next = step(view) else { return false }
+                guard next == .decode else { return true }
+                let kind = try UserEventSealing.kind(of: view)
+                try body(view, try projection.sealing.decode(view, kind: kind, opener: opener))
+                return true
+            }
         }
+        guard var key = try projection.sealing.keys.dataKey(for: id) else { return try walk(nil) }
+        defer { key.withUnsafeMutableBytes { cleanse($0) } }
+        let context = try AESGCMContext()
+        try key.withUnsafeBytes { key in try context.withOpener(key: key) { try walk($0) } }
     }
 
     /// ``auditTrail(id:)`` the plain way: the stream copied out of the log and each event

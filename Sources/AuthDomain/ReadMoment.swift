@@ -13,6 +13,9 @@ public enum ReadMoment: Hashable, Sendable {
             self = .position(position)
             return
         }
+        // Nothing to parse: no formatter made (making one costs more than a page's fold of
+        // a thousand events).
+        guard !text.isEmpty else { return nil }
         let formatter = ISO8601DateFormatter()
         for options: ISO8601DateFormatter.Options in [
             [.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime],

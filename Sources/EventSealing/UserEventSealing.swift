@@ -48,6 +48,22 @@ public struct UserEventSealing: Sendable {
         }
     }
 
+    /// An event read in place, opened by `opener` (one user's data key, scheduled once; `nil`
+    /// once erased): for a walk of one user's stream.
+    package func decode(
+        _ view: EnvelopeView, kind: UserEvent.Kind, opener: AESGCMContext.KeyedOpener?
+    ) throws -> UserEvent {
+        try UserEvent(kind: kind, schemaVersion: view.schemaVersion, payload: view.payload) { sealed in
+            guard let opener else { return nil }
+            guard sealed.count >= AESGCM.overhead else { throw DataProtectionError.tampered }
+            var plaintext = [UInt8](repeating: 0, count: sealed.count - AESGCM.overhead)
+            try Self.withSealingContext(of: view) { context in
+                try plaintext.withUnsafeMutableBytes { try opener.open(sealed, associatedData: context, into: $0) }
+            }
+            return plaintext
+        }
+    }
+
     package static func kind(of view: EnvelopeView) throws -> UserEvent.Kind {
         guard let kind = UserEvent.Kind(typeBytes: view.typeBytes) else {
             throw BinaryDecodingError.invalidValue("unknown event type \(view.type)")
