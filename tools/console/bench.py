@@ -89,8 +89,13 @@ def main():
         ("TARGETs, page 20", "/admin/users?role=TARGET&page=20"),
         (f"the user with {arguments.events} events (timeline)", f"/admin/users/{user}"),
         ("that user as of position 100", f"/admin/users/{user}?as_of=100"),
+        ("that user's timeline, ProfileUpdated only", f"/admin/users/{user}?type=ProfileUpdated"),
+        ("that user's timeline, a page from the middle", f"/admin/users/{user}?before={{before}}"),
         ("the log page", "/admin/log"),
     ]
+    # A page from the middle of the timeline: before the position 5,000 events back from the newest.
+    newest = int(re.search(rb'class="position">#(\d+)<', timed(f"/admin/users/{user}")[1]).group(1))
+    pages = [(name, path.replace("{before}", str(max(1, newest - 5_000)))) for name, path in pages]
     if arguments.only_user:
         pages = [page for page in pages if page[1].startswith(f"/admin/users/{user}")]
     print(f"{'page':<48} {'median':>8} {'p95':>8} {'max':>8}  (ms, {arguments.runs} runs)")
