@@ -34,7 +34,8 @@
 #                                           empty when none failed
 #   writes_resumed_seconds=S.SSS            from the kill to the first acknowledged write begun after it
 #   old_primary_rejoined_seconds=S.SSS      from the kill until the old primary streams from the new one
-#   failover_result=ok|no_primary|lost_writes|no_resume|no_rejoin   the first that applies
+#   failover_result=ok|no_primary|lost_writes|server_error|no_resume|no_rejoin   the first that
+#                                           applies (server_error: a write answered 5xx but not 503)
 #
 # The load (FAILOVER_LOAD): `authd` when authd has --log-url ($AUTHD, or .build/debug/authd),
 # else `psql`. authd: one node (tools/cluster/start.sh, its data in DIR/authd) on the log behind
@@ -481,10 +482,16 @@ failover() {
     if [ "$new_name" != none ] && wait_for 120 rejoined; then
         rejoined_seconds="$(awk -v k="$killed_at" -v t="$(now)" 'BEGIN { printf "%.3f", t - k }')"
     fi
+    # A refusal must say the service is unavailable (503 with Retry-After), never 500: the
+    # client has to know it may retry.
+    local server_errors
+    server_errors="$(cat "$dir"/load/failed.* | awk 'NF >= 4 && $4 ~ /^5/ && $4 != "503"' | wc -l)"
     if [ "$new_name" = none ]; then
         result=no_primary
     elif [ "$lost" != 0 ]; then
         result=lost_writes
+    elif [ "$server_errors" != 0 ]; then
+        result=server_error
     elif [ -z "$resumed_seconds" ]; then
         result=no_resume
     elif [ -z "$rejoined_seconds" ]; then
