@@ -83,6 +83,7 @@ extension AuditEntry {
     public static func changedFields(
         from old: UserState, to new: UserState, skipping known: UInt32 = 0
     ) -> UInt32 {
+        precondition(AuditField.all.count <= 32, "a field beyond the mask's 32 bits")
         var mask: UInt32 = 0
         for (index, field) in AuditField.all.enumerated() where known & (1 << index) == 0 && field.differs(old, new) {
             mask |= 1 << index

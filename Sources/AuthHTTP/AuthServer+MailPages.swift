@@ -183,27 +183,3 @@ extension AuthServer {
             body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 }
-
-extension String {
-    /// The text with `&`, `<`, `>`, `"` and `'` written as HTML character references. (Byte
-    /// by byte: the five are ASCII, and UTF-8 never uses an ASCII byte inside a longer
-    /// character.)
-    var htmlEscaped: String {
-        guard utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 }) else {
-            return self
-        }
-        var out: [UInt8] = []
-        out.reserveCapacity(utf8.count + 32)
-        for byte in utf8 {
-            switch byte {
-            case UInt8(ascii: "&"): out += "&amp;".utf8
-            case UInt8(ascii: "<"): out += "&lt;".utf8
-            case UInt8(ascii: ">"): out += "&gt;".utf8
-            case UInt8(ascii: "\""): out += "&quot;".utf8
-            case UInt8(ascii: "'"): out += "&#39;".utf8
-            default: out.append(byte)
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-}

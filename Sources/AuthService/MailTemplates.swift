@@ -25,8 +25,8 @@ public enum MailKind: String, Sendable, CaseIterable {
 ///   `KIND.html.mustache`; built-in ones are used unless `--templates DIR` holds a file of that
 ///   name, which replaces it (any of the three, alone).
 /// - The subject and the text part are plain text: values go in as they are. The HTML part
-///   escapes every `{{value}}` (`&`, `<`, `>`, `"`, `'`); only `{{{value}}}` would not, and the
-///   built-in templates never use it.
+///   escapes every `{{value}}` (`&`, `<`, `>`, `"`, `'`, byte by byte: ``HTMLText``); only
+///   `{{{value}}}` would not, and the built-in templates never use it.
 /// - Every template sees `email`, `first_name`, `last_name`, `public_url`, `time` (UTC, RFC 3339)
 ///   and the kind's own values (``MailKind``).
 /// - A template that does not parse stops authd at start, naming the file.
@@ -56,7 +56,8 @@ public struct MailTemplates: Sendable {
                     origin = directory + "/" + name
                 }
                 do {
-                    return try MustacheTemplate(string: (plain ? "{{% CONTENT_TYPE: TEXT}}" : "") + text)
+                    return try plain
+                        ? MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}" + text) : HTMLText.template(text)
                 } catch {
                     throw .unparsable("\(origin): \(error)")
                 }

@@ -55,9 +55,8 @@ public enum SecretFile {
 
     /// Creates the directory `path` with mode 0700 unless it exists (its parents as usual).
     public static func makeDirectory(_ path: String) throws(DataProtectionError) {
-        // What comes before the last "/": Foundation's deletingLastPathComponent traps on a
-        // one-character path such as "d".
-        let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ""
+        // Not NSString's deletingLastPathComponent: it traps on a one-character path ("d").
+        let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
         if !parent.isEmpty && !FileManager.default.fileExists(atPath: parent) {
             do {
                 try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)

@@ -33,9 +33,8 @@ extension LogStorage {
             if readOnly { throw EventLogError.directoryMissing(path: directory) }
             // mkdir with 0700 itself: a directory created open and tightened afterwards would
             // let others in for a moment (and keep them in, had they opened it meanwhile).
-            // What comes before the last "/": Foundation's deletingLastPathComponent traps on a
-            // one-character path such as "d".
-            let parent = directory.lastIndex(of: "/").map { String(directory[..<$0]) } ?? ""
+            // Not NSString's deletingLastPathComponent: it traps on a one-character path ("d").
+            let parent = URL(fileURLWithPath: directory).deletingLastPathComponent().path
             if !parent.isEmpty {
                 try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
             }

@@ -93,12 +93,17 @@ extension EventLogError {
         case EIO:
             // LMDB turns a short write (the disk filled up mid-write) into EIO: with (nearly)
             // no room left on the disk that holds the log, that is a full disk.
+            // Root may write into the blocks reserved for it: its free space is f_bfree.
             var disk = statvfs()
-            if statvfs(directory, &disk) == 0, UInt64(disk.f_bavail) * UInt64(disk.f_frsize) < 1 << 20 {
-                let free = UInt64(disk.f_bavail) * UInt64(disk.f_frsize)
-                self = .storageFull(
-                    detail: "\(error.description): \(free >> 10) KiB free on the disk holding \(directory)")
-                return
+            if statvfs(directory, &disk) == 0 {
+                let blocks = UInt64(geteuid() == 0 ? disk.f_bfree : disk.f_bavail)
+                let blockSize = max(UInt64(disk.f_frsize), 1)
+                if blocks < (1 << 20) / blockSize {
+                    let free = blocks * blockSize >> 10
+                    self = .storageFull(
+                        detail: "\(error.description): \(free) KiB free on the disk holding \(directory)")
+                    return
+                }
             }
             self = .writeFailed(detail: "\(error.description): a full disk or a failing device")
         default:

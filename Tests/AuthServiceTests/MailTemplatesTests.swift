@@ -26,6 +26,19 @@ import Testing
         #expect(reset.text.contains("within 30 minutes"))
     }
 
+    /// A quote followed by a combining mark is one `Character` to Swift, but to a browser a
+    /// quote that closes an attribute: the HTML part escapes it like any other, in the
+    /// built-in templates and in a replaced one.
+    @Test func aQuoteWithACombiningMarkIsEscapedInTheHTMLPart() throws {
+        var hostile = values
+        hostile["link"] = "https://auth.example.com/x\"\u{301} onmouseover=\"\u{301}alert(1)"
+        let rendered = MailTemplates.builtIn.render(.reset, hostile)
+        let escaped = "href=\"https://auth.example.com/x&quot;\u{301} onmouseover=&quot;\u{301}alert(1)\""
+        let rawQuote = "\"\u{301}"
+        #expect(rendered.html.contains(escaped))
+        #expect(!rendered.html.contains(rawQuote))
+    }
+
     @Test func aDirectoryReplacesTheTemplatesItHoldsAndABadOneIsNamed() throws {
         let directory = NSTemporaryDirectory() + "templates-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -12,15 +12,19 @@ import Testing
         return data
     }
 
-    /// A data directory named by one character, relative to the working directory, is created
-    /// and used (Foundation's path splitting traps on such a name).
-    @Test func aOneCharacterDataDirectoryIsCreatedAndUsed() throws {
+    /// A data directory named by one character, relative to the working directory, and one
+    /// named with a trailing slash are created 0700 and used (Foundation's path splitting traps
+    /// on the first; the second once had its parent taken for itself).
+    @Test(arguments: ["d", "e/"])
+    func aShortOrSlashEndedDataDirectoryIsCreatedPrivateAndUsed(name: String) throws {
         let scratch = try Scratch()
-        let created = try authctl(["--data", "d", "seed", "--users", "3", "--events", "10"], directory: scratch.path)
+        let created = try authctl(["--data", name, "seed", "--users", "3", "--events", "10"], directory: scratch.path)
         #expect(created.status == 0, "\(created.stderr)")
-        #expect(try authctl(["--data", "d", "rebuild"], directory: scratch.path).status == 0)
-        let stats = try authctl(["--data", "d", "stats"], directory: scratch.path)
-        #expect(stats.status == 0 && stats.stdout.contains("events          10"), "\(stats.stdout)\(stats.stderr)")
+        let mode = try FileManager.default.attributesOfItem(atPath: scratch.at(name))[.posixPermissions] as? Int
+        #expect(mode == 0o700)
+        #expect(try authctl(["--data", name, "rebuild"], directory: scratch.path).status == 0)
+        let stats = try authctl(["--data", name, "stats"], directory: scratch.path)
+        #expect(stats.status == 0 && stats.stdout.contains("events          10\n"), "\(stats.stdout)\(stats.stderr)")
     }
 
     @Test func exportImportExportGivesIdenticalBytesAndTheSameUsers() throws {

@@ -1,3 +1,4 @@
+import AuthService
 import Foundation
 import Mustache
 
@@ -6,8 +7,11 @@ import Mustache
 /// Rules:
 /// - Each page is `NAME.html.mustache` (`layout`, `login`, `users`, `user`, `log`, `problem`),
 ///   built in unless `--console-templates DIR` holds a file of that name, which replaces it.
-/// - Every value is written with `{{value}}`, which escapes `&`, `<`, `>`, `"` and `'`. Only
-///   the layout's `{{{content}}}` is not escaped: it is the page already rendered here.
+/// - Every value is written with `{{value}}`, which escapes `&`, `<`, `>`, `"` and `'` byte by
+///   byte (``HTMLText``: a quote followed by a combining mark too). Only
+///   the layout's `{{{content}}}` is not escaped: it is the page already rendered here; nor is
+///   the user page's `{{{events_html}}}`: the timeline's rows, every value escaped by
+///   `ConsoleTimeline.html`.
 /// - The pages load nothing from elsewhere: no script, one style sheet from `/admin/console.css`.
 /// - A template that does not parse stops authd at start, naming the file.
 public struct ConsoleTemplates: Sendable {
@@ -31,7 +35,7 @@ public struct ConsoleTemplates: Sendable {
                 origin = directory + "/" + file
             }
             do {
-                templates[name] = try MustacheTemplate(string: text)
+                templates[name] = try HTMLText.template(text)
             } catch {
                 throw .unparsable("\(origin): \(error)")
             }

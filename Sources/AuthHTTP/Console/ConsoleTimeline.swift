@@ -1,4 +1,5 @@
 import AuthDomain
+import AuthService
 import EventLog
 
 /// One page of a user's timeline, newest first, written out for the console from an
