@@ -13,8 +13,8 @@ public enum ReadMoment: Hashable, Sendable {
             self = .position(position)
             return
         }
-        // Nothing to parse: no formatter made (making one costs more than a page's fold of
-        // a thousand events).
+        // Nothing to parse: no formatter made (making one is costly, and the console asks
+        // for every empty filter field of every page).
         guard !text.isEmpty else { return nil }
         let formatter = ISO8601DateFormatter()
         for options: ISO8601DateFormatter.Options in [

@@ -9,8 +9,8 @@ import EventLog
 /// - Each change shows the field's value before the event and after it, "—" for none.
 ///   Secrets show only as "changed" with no before; once the user is erased their personal
 ///   fields are left out and each event that changed them says so.
-/// - Only the page's rows are written out: the read model folds a trail of 10,000 events
-///   without writing out the changes of the events off the page.
+/// - Only the page's rows are written out: the read model folds the whole trail without
+///   writing out the changes of the events off the page.
 struct ConsoleTimeline: Equatable {
     struct Change: Equatable {
         var field: String
@@ -57,7 +57,8 @@ struct ConsoleTimeline: Equatable {
     }
 
     /// The rows as the timeline's list items, every value HTML-escaped. Written here, not by
-    /// the template: its look-up of each value cost a quarter of the page for 100 rows.
+    /// the template, whose dynamic look-up of each value was a large part of the page's time
+    /// (docs/performance.md).
     func html(userID: String, time: (Timestamp) -> String) -> String {
         var out = ""
         out.reserveCapacity(rows.count * 400)
