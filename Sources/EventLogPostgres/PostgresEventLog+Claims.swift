@@ -12,6 +12,14 @@ extension PostgresEventLog {
     /// ``EventLogError/uniqueViolation(scope:)`` and nothing is written. A key its stream holds
     /// already is left as it is.
     public func restoreClaims(_ claims: [(stream: UUID, claim: UniqueClaim)]) throws {
+        try restoring { try $0.restoreClaims(claims) }
+    }
+}
+
+extension PostgresRestore {
+    /// ``PostgresEventLog/restoreClaims(_:)`` in the transaction open on `connection`.
+    static func restoreClaims(_ claims: [(stream: UUID, claim: UniqueClaim)], on connection: PostgresConnection) throws
+    {
         var holders: [ClaimKey: UUID] = [:]
         for (stream, claim) in claims {
             guard claim.action == .claim else {
@@ -30,31 +38,21 @@ extension PostgresEventLog {
             keys.append(ByteBuffer(bytes: key.key))
             streams.append(stream)
         }
-        try readers.withConnection { connection throws(EventLogError) in
-            _ = try connection.run("BEGIN")
-            do throws(EventLogError) {
-                _ = try PostgresHead.lock(on: connection)
-                let clash = try connection.run(
-                    """
-                    SELECT c.scope FROM authlog.claims c
-                    JOIN unnest(\(scopes)::text[], \(keys)::bytea[], \(streams)::uuid[]) AS r(scope, key, stream_id)
-                      ON c.scope = r.scope AND c.key = r.key AND c.stream_id <> r.stream_id
-                    LIMIT 1
-                    """)
-                if let scope = try clash.first?.column(String.self) {
-                    throw EventLogError.uniqueViolation(scope: scope)
-                }
-                _ = try connection.run(
-                    """
-                    INSERT INTO authlog.claims (scope, key, stream_id)
-                    SELECT * FROM unnest(\(scopes)::text[], \(keys)::bytea[], \(streams)::uuid[])
-                    ON CONFLICT (scope, key) DO NOTHING
-                    """)
-                _ = try connection.run("COMMIT")
-            } catch {
-                _ = try? connection.run("ROLLBACK")
-                throw error
-            }
+        let clash = try connection.run(
+            """
+            SELECT c.scope FROM authlog.claims c
+            JOIN unnest(\(scopes)::text[], \(keys)::bytea[], \(streams)::uuid[]) AS r(scope, key, stream_id)
+              ON c.scope = r.scope AND c.key = r.key AND c.stream_id <> r.stream_id
+            LIMIT 1
+            """)
+        if let scope = try clash.first?.column(String.self) {
+            throw EventLogError.uniqueViolation(scope: scope)
         }
+        _ = try connection.run(
+            """
+            INSERT INTO authlog.claims (scope, key, stream_id)
+            SELECT * FROM unnest(\(scopes)::text[], \(keys)::bytea[], \(streams)::uuid[])
+            ON CONFLICT (scope, key) DO NOTHING
+            """)
     }
 }

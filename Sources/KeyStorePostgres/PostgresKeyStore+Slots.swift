@@ -1,5 +1,6 @@
 import DataProtection
 import EventLog
+import EventLogPostgres
 import Foundation
 import PostgresNIO
 
@@ -21,6 +22,16 @@ extension PostgresKeyStore {
     /// unwrap, takes the log signing key's reserved id, when two slots name one user or when a
     /// user has a key here already.
     public func importSlots(_ slots: [[UInt8]]) throws {
+        try inTransaction { connection in try importSlots(slots, on: connection) }
+    }
+
+    /// ``importSlots(_:)`` as part of `restore`: committed with the restore's events, or not
+    /// at all. The restore must be into this store's database.
+    public func importSlots(_ slots: [[UInt8]], in restore: PostgresRestore) throws {
+        try importSlots(slots, on: try connection(of: restore))
+    }
+
+    private func importSlots(_ slots: [[UInt8]], on connection: PostgresConnection) throws {
         var users: [UUID] = []
         var wrapped: [ByteBuffer] = []
         for slot in slots {
@@ -41,7 +52,7 @@ extension PostgresKeyStore {
         guard Set(users).count == users.count else {
             throw DataProtectionError.keyStore("two slots name one user; a user has one data key at most")
         }
-        try insert(users: users, wrapped: wrapped)
+        try insert(users: users, wrapped: wrapped, on: connection)
     }
 
     /// The log's signing key as an export carries it: `nil` while it is the key derived from
@@ -71,6 +82,18 @@ extension PostgresKeyStore {
     /// effect for stores opened afterwards (this one included: ``logSigningKey`` is read at
     /// open, so reopen it).
     public func adoptLogSigningSlot(_ slot: [UInt8]) throws {
+        let wrapped = try logSigningWrap(of: slot)
+        try inTransaction { connection in try adopt(wrapped, on: connection) }
+    }
+
+    /// ``adoptLogSigningSlot(_:)`` as part of `restore` (see ``importSlots(_:in:)``).
+    public func adoptLogSigningSlot(_ slot: [UInt8], in restore: PostgresRestore) throws {
+        let connection = try connection(of: restore)
+        try adopt(try logSigningWrap(of: slot), on: connection)
+    }
+
+    /// The wrapped key of a log signing slot, once checked to unwrap to a 32-byte seed.
+    private func logSigningWrap(of slot: [UInt8]) throws -> ByteBuffer {
         guard slot.count == KeyStore.slotSize, Array(slot[0..<16]) == uuidBytes(KeyStore.logSigningSlot) else {
             throw DataProtectionError.keyStore("the log signing key's slot is malformed")
         }
@@ -79,15 +102,24 @@ extension PostgresKeyStore {
         }
         defer { seed.withUnsafeMutableBytes { cleanse($0) } }
         guard seed.count == 32 else { throw DataProtectionError.keyStore("the log signing key is not 32 bytes") }
-        let wrapped = ByteBuffer(bytes: slot[16..<76])
-        try inTransaction { connection in
-            _ = try connection.run("SELECT kek_check FROM authlog.key_meta FOR UPDATE")
-            let held = try connection.run("SELECT count(*) FROM authlog.data_keys").first?.column(Int64.self) ?? 0
-            guard held == 0 else {
-                throw DataProtectionError.keyStore(
-                    "\(location) holds keys already; the log's key goes into a new store")
-            }
-            _ = try connection.run("UPDATE authlog.key_meta SET log_signing_key = \(wrapped)")
+        return ByteBuffer(bytes: slot[16..<76])
+    }
+
+    private func adopt(_ wrapped: ByteBuffer, on connection: PostgresConnection) throws {
+        _ = try connection.run("SELECT kek_check FROM authlog.key_meta FOR UPDATE")
+        let held = try connection.run("SELECT count(*) FROM authlog.data_keys").first?.column(Int64.self) ?? 0
+        guard held == 0 else {
+            throw DataProtectionError.keyStore("\(location) holds keys already; the log's key goes into a new store")
         }
+        _ = try connection.run("UPDATE authlog.key_meta SET log_signing_key = \(wrapped)")
+    }
+
+    /// The restore's connection, if the restore is into this store's database.
+    private func connection(of restore: PostgresRestore) throws -> PostgresConnection {
+        guard restore.location == location else {
+            throw DataProtectionError.keyStore(
+                "the restore is into \(restore.location), not into this store's database \(location)")
+        }
+        return restore.connection
     }
 }

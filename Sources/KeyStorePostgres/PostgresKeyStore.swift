@@ -164,25 +164,28 @@ public final class PostgresKeyStore: DataKeyStore {
     /// Inserts wrapped keys in one transaction, under the meta row's shared lock (see the
     /// type's rules); a user who has a row already refuses the whole insert.
     func insert(users: [UUID], wrapped: [ByteBuffer]) throws {
-        try inTransaction { connection in
-            try self.checkKeyUnderSharedLock(on: connection)
-            let chunk = 10_000
-            for start in stride(from: 0, to: users.count, by: chunk) {
-                let ids = Array(users[start..<min(start + chunk, users.count)])
-                let values = Array(wrapped[start..<min(start + chunk, users.count)])
-                let inserted = try connection.run(
-                    """
-                    INSERT INTO authlog.data_keys (user_id, wrapped)
-                    SELECT * FROM unnest(\(ids)::uuid[], \(values)::bytea[])
-                    ON CONFLICT (user_id) DO NOTHING RETURNING user_id
-                    """)
-                if inserted.count != ids.count {
-                    let stored = Set(try inserted.map { row throws(EventLogError) in try row.column(UUID.self) })
-                    let taken = ids.first { !stored.contains($0) }!
-                    throw DataProtectionError.keyStore(
-                        "\(location) already holds a data key for user \(taken.uuidString.lowercased()); "
-                            + "a user has one key at most")
-                }
+        try inTransaction { connection in try insert(users: users, wrapped: wrapped, on: connection) }
+    }
+
+    /// ``insert(users:wrapped:)`` in the transaction open on `connection`.
+    func insert(users: [UUID], wrapped: [ByteBuffer], on connection: PostgresConnection) throws {
+        try checkKeyUnderSharedLock(on: connection)
+        let chunk = 10_000
+        for start in stride(from: 0, to: users.count, by: chunk) {
+            let ids = Array(users[start..<min(start + chunk, users.count)])
+            let values = Array(wrapped[start..<min(start + chunk, users.count)])
+            let inserted = try connection.run(
+                """
+                INSERT INTO authlog.data_keys (user_id, wrapped)
+                SELECT * FROM unnest(\(ids)::uuid[], \(values)::bytea[])
+                ON CONFLICT (user_id) DO NOTHING RETURNING user_id
+                """)
+            if inserted.count != ids.count {
+                let stored = Set(try inserted.map { row throws(EventLogError) in try row.column(UUID.self) })
+                let taken = ids.first { !stored.contains($0) }!
+                throw DataProtectionError.keyStore(
+                    "\(location) already holds a data key for user \(taken.uuidString.lowercased()); "
+                        + "a user has one key at most")
             }
         }
     }

@@ -62,6 +62,41 @@ struct SharedLogTests {
         #expect(lmdbExport.stdout == original)
     }
 
+    /// An import the database refuses part-way (here at its last step, the claims, by a
+    /// trigger) writes nothing: no key, no event, no claim, the head where it was; the same
+    /// import then goes through once the database accepts it.
+    @Test func anImportRefusedAtItsLastStepLeavesTheSharedLogEmpty() throws {
+        let database = try SharedLogDatabase()
+        let scratch = try Scratch()
+        let shared = ["--log-url", database.url, "--data", scratch.at("node")]
+        let empty = try authctl(shared + ["verify"], environment: GoldenLogTests.kek)  // makes the schema
+        #expect(empty.status == 0, "\(empty.stderr)")
+        try TestPostgres.administer(
+            """
+            CREATE FUNCTION refuse_claims() RETURNS trigger LANGUAGE plpgsql AS
+              $$ BEGIN RAISE EXCEPTION 'claims refused by the test'; END $$
+            """, database: database.name)
+        try TestPostgres.administer(
+            """
+            CREATE TRIGGER refuse_claims BEFORE INSERT ON authlog.claims
+              FOR EACH STATEMENT EXECUTE FUNCTION refuse_claims()
+            """, database: database.name)
+
+        let refused = try authctl(shared + ["import", Self.golden], environment: GoldenLogTests.kek)
+        #expect(refused.status == 2, "\(refused.stdout) \(refused.stderr)")
+        #expect(refused.stderr.contains("nothing was imported"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("claims refused by the test"), "\(refused.stderr)")
+        for table in ["authlog.events", "authlog.data_keys", "authlog.claims", "authlog.checkpoints"] {
+            #expect(try TestPostgres.count("SELECT count(*) FROM \(table)", database: database.name) == 0, "\(table)")
+        }
+        #expect(try TestPostgres.count("SELECT position FROM authlog.head", database: database.name) == 0)
+
+        try TestPostgres.administer("DROP TRIGGER refuse_claims ON authlog.claims", database: database.name)
+        let imported = try authctl(shared + ["import", Self.golden], environment: GoldenLogTests.kek)
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(imported.stdout.contains("imported 347 events"), "\(imported.stdout)")
+    }
+
     /// seed, verify and head on the shared log; a row changed behind the log's back breaks it
     /// (exit 1, naming the position).
     @Test func verifyOnTheSharedLogPassesThenNamesATamperedRow() throws {

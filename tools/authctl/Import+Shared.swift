@@ -6,6 +6,7 @@ import EventLog
 import EventLogLMDB
 import EventLogPostgres
 import Foundation
+import KeyStorePostgres
 import Projections
 import Signatures
 
@@ -18,13 +19,13 @@ import Signatures
 ///   (every line, the chain, the payloads, the signatures), by importing it into a temporary
 ///   staging directory (0700, removed at the end): a refused export writes nothing to the
 ///   shared log or the key store.
-/// - Then the data keys go into the key store (the log's signing key first, when the export
-///   carries it), then the events with their checkpoints, as stored, in batches of
-///   ``batchEvents``, then the uniqueness claims of the live users (email, Stripe id), derived
-///   from the users the staging folded, in one transaction (``PostgresEventLog/restoreClaims(_:)``).
-///   Keys first, so that no event is ever shared without its user's key.
-/// - The shared log is then verified. A failure of the database part-way through leaves what
-///   was written; the message says so (empty the schema and the key store, then import again).
+/// - Then, in one transaction of the shared database (``PostgresEventLog/restoring(_:)``), the
+///   data keys go into the key store (the log's signing key first, when the export carries it),
+///   the events with their checkpoints, as stored, in batches of ``batchEvents``, and the
+///   uniqueness claims of the live users (email, Stripe id), derived from the users the staging
+///   folded. A failure part-way (the database refusing, or going away) writes nothing: the
+///   import can be run again as it is.
+/// - The shared log is then verified.
 extension Import {
     static let batchEvents = 10_000
 
@@ -38,7 +39,7 @@ extension Import {
             )
             throw ExitCode(2)
         }
-        let keys = try openSharedKeys(root, mayGenerateKey: false)
+        let keys = try openPostgresKeys(root, url: url)
         let held = try failing { try keys.users().count }
         guard held == 0 else {
             printError("authctl: the shared key store already holds \(held) data keys; import needs an empty one")
@@ -61,9 +62,7 @@ extension Import {
         do {
             try copyStaged(staging, kek: kek, kekSource: kekSource, into: shared, keys: keys)
         } catch {
-            printError(
-                "authctl: \(shared.location): the import stopped part-way (\(error)); what was written stays: "
-                    + "empty the shared log and its key store, then import again")
+            printError("authctl: \(shared.location): nothing was imported: \(error)")
             throw ExitCode(2)
         }
         guard case .intact(let count, _, let head) = try failing({ try shared.verify() }) else {
@@ -75,38 +74,41 @@ extension Import {
                 + "head hash \(head), \(summary.proof); \(summary.users) users' claims restored")
     }
 
-    /// Copies the checked staging's keys, events, checkpoints and claims into the shared log.
+    /// Copies the checked staging's keys, events, checkpoints and claims into the shared log,
+    /// in one transaction.
     func copyStaged(
         _ staging: String, kek: KeyEncryptionKey, kekSource: String, into shared: PostgresEventLog,
-        keys: any SharedKeyStore
+        keys: PostgresKeyStore
     ) throws {
         let staged = try KeyStore(file: staging + "/keys", kek: kek, keySource: kekSource, readOnly: true)
-        if let slot = staged.storedLogSigningSlot { try keys.adoptLogSigningSlot(slot) }
         var slots: [[UInt8]] = []
         for user in try staged.users().sorted(by: uuidOrder) {
             if let slot = try staged.storedSlot(for: user) { slots.append(slot) }
         }
-        try keys.importSlots(slots)
         let log = try LMDBEventLog(directory: staging)
         defer { log.close() }
+        let claims = try liveClaims(UserQueries(try UserProjection(log: log, keys: staged)))
         let (head, headCheckpoint) = try log.signedHead()
         var intervals = try log.intervalCheckpoints(from: 1, through: head)
-        var batch: [[UInt8]] = []
-        func flush(through last: UInt64) throws {
-            guard !batch.isEmpty else { return }
-            var checkpoints: [Checkpoint] = []
-            while let next = intervals.first, next.position <= last { checkpoints.append(intervals.removeFirst()) }
-            if last == head, let headCheckpoint { checkpoints.append(headCheckpoint) }
-            try shared.importStored(batch, checkpoints: checkpoints)
-            batch.removeAll(keepingCapacity: true)
+        try shared.restoring { restore in
+            if let slot = staged.storedLogSigningSlot { try keys.adoptLogSigningSlot(slot, in: restore) }
+            try keys.importSlots(slots, in: restore)
+            var batch: [[UInt8]] = []
+            func flush(through last: UInt64) throws {
+                guard !batch.isEmpty else { return }
+                var checkpoints: [Checkpoint] = []
+                while let next = intervals.first, next.position <= last { checkpoints.append(intervals.removeFirst()) }
+                if last == head, let headCheckpoint { checkpoints.append(headCheckpoint) }
+                try restore.importStored(batch, checkpoints: checkpoints)
+                batch.removeAll(keepingCapacity: true)
+            }
+            try log.forEachStoredEnvelope(from: 1, through: head) { position, stored in
+                batch.append(Array(stored))
+                if batch.count == Self.batchEvents { try flush(through: position) }
+            }
+            try flush(through: head)
+            try restore.restoreClaims(claims)
         }
-        try log.forEachStoredEnvelope(from: 1, through: head) { position, stored in
-            batch.append(Array(stored))
-            if batch.count == Self.batchEvents { try flush(through: position) }
-        }
-        try flush(through: head)
-        let projection = try UserProjection(log: log, keys: staged)
-        try shared.restoreClaims(try liveClaims(UserQueries(projection)))
     }
 
     /// The email and Stripe id claims of every user who is not erased.

@@ -53,9 +53,14 @@ func openSharedKeys(_ root: Authctl, readOnly: Bool = false, mayGenerateKey: Boo
         if !readOnly { reportRepairs(keys) }
         return keys
     }
-    // The cluster's key-encryption key is never generated here: a key of its own would read
-    // nothing the nodes wrote (the shared store refuses it by its check value).
-    return try failing {
+    return try openPostgresKeys(root, url: url)
+}
+
+/// The key store of the shared database at `url`, or a one-line error and exit 2. The
+/// cluster's key-encryption key is never generated here: a key of its own would read nothing
+/// the nodes wrote (the shared store refuses it by its check value).
+func openPostgresKeys(_ root: Authctl, url: String) throws -> PostgresKeyStore {
+    try failing {
         let kek = try KeyEncryptionKey.load(
             dataDirectory: root.data, environment: ProcessInfo.processInfo.environment, mayGenerate: false
         ).key
