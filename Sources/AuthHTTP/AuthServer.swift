@@ -96,10 +96,6 @@ public final class AuthServer: Sendable {
         public var streamHeartbeat = Duration.seconds(15)
         public var maximumStreams = 256
         public var maximumStreamsPerAddress = 4
-        /// Whether the plain user reads are answered on the event loop (``FastReads``). Only
-        /// where every read is local (the embedded log and key store): a cluster node's key
-        /// stores may wait on PostgreSQL, which an event loop must never do.
-        public var fastReads = true
         public init() {}
     }
 
@@ -202,7 +198,7 @@ public final class AuthServer: Sendable {
     /// listener beside it.
     public func application() -> some ApplicationProtocol {
         let (limits, counts, clients) = (configuration.connections, connectionCounts, self.clients)
-        let fastReads = configuration.fastReads ? FastReads(server: self) : nil
+        let fastReads = FastReads(server: self)
         return Application(
             router: router(),
             server: HTTPServerBuilder { responder in

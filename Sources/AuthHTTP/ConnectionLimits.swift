@@ -59,8 +59,7 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     let limits: ConnectionLimits
     let counts: ConnectionCounts
     let clients: ClientAddress
-    /// nil: every request goes through Hummingbird.
-    let fastReads: FastReads?
+    let fastReads: FastReads
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let timer = ConnectionTimer(limits: limits)
@@ -83,8 +82,7 @@ struct GuardedHTTP1Channel: ServerChildChannel {
         let inner = HTTP1Channel(
             responder: responder,
             configuration: .init(
-                additionalChannelHandlers: [RequestProgressHandler(timer: timer)]
-                    + (fastReads.map { [FastReadHandler(reads: $0)] } ?? [])))
+                additionalChannelHandlers: [RequestProgressHandler(timer: timer), FastReadHandler(reads: fastReads)]))
         return inner.setup(channel: channel, logger: logger)
     }
 

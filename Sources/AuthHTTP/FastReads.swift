@@ -1,4 +1,5 @@
 import AuthDomain
+import DataProtection
 import Dispatch
 import Foundation
 import HTTPTypes
@@ -29,9 +30,9 @@ import Synchronization
 ///   the connection's later requests go to Hummingbird too.
 /// - Nothing here may wait or be made costly by a caller: only an access token already
 ///   verified (in ``VerifiedTokenCache``) is taken, so no signature is checked and no key
-///   reloaded on the event loop; a service credential goes the slow way. authd turns the
-///   path off on a cluster node (`Configuration.fastReads`), whose key stores may ask
-///   PostgreSQL for a key.
+///   reloaded on the event loop; a service credential goes the slow way. Data keys are looked
+///   up at hand only (``DataKeyLookup``): on a cluster node, a user whose key is not in memory
+///   yet goes the slow way, which fetches it from PostgreSQL off the event loop.
 /// - A connection whose answers are not being read (not writable) is left to Hummingbird,
 ///   whose back-pressure stops reading it: the fast path never queues answers without bound.
 ///
@@ -97,10 +98,11 @@ struct FastReads: Sendable {
         let route = taken.route
         let user: UserState
         do {
-            if route == Self.ownRoute {
-                user = try server.ownUser(authorization: taken.authorization, cachedOnly: true)
-            } else {
-                user = try server.user(
+            user = try DataKeyLookup.withKeysAtHandOnly {
+                if route == Self.ownRoute {
+                    return try server.ownUser(authorization: taken.authorization, cachedOnly: true)
+                }
+                return try server.user(
                     String(taken.path.utf8.dropFirst(Self.usersPrefix.count))!, authorization: taken.authorization,
                     asOf: nil, cachedOnly: true)
             }

@@ -87,11 +87,15 @@ public enum DataProtectionError: Error, Hashable, Sendable, CustomStringConverti
     case storageFull(String)
     /// A data directory or secret file that others may change (see ``SecretFile``).
     case unsafePermissions(String)
+    /// The key is not in memory and the look-up may not wait for the store's server (see
+    /// ``DataKeyLookup``).
+    case keyNotAtHand
 
     public var description: String {
         switch self {
         case .crypto(let detail): return "cryptography failed: \(detail)"
         case .tampered: return "sealed personal data does not open: it was changed or moved"
+        case .keyNotAtHand: return "the data key is not in memory, and this look-up may not wait for the key store"
         case .malformedKey(let detail), .missingKey(let detail), .wrongKey(let detail), .keyStore(let detail),
             .storageFull(let detail), .unsafePermissions(let detail):
             return detail

@@ -113,6 +113,7 @@ public final class PostgresKeyStore: DataKeyStore {
         }
         if known.erased { return nil }
         if let key = known.key { return key }
+        guard DataKeyLookup.mayWait else { throw DataProtectionError.keyNotAtHand }
         let wrapped = try run { connection in
             try connection.run("SELECT wrapped FROM authlog.data_keys WHERE user_id = \(user)").first.map {
                 row throws(EventLogError) in Array(buffer: try row.column(ByteBuffer.self))

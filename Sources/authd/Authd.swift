@@ -311,8 +311,6 @@ struct Authd: AsyncParsableCommand {
             configuration.streamHeartbeat = .milliseconds(Int64((streamHeartbeat * 1_000).rounded()))
             configuration.maximumStreams = maxStreams
             configuration.maximumStreamsPerAddress = maxStreamsPerAddress
-            // A cluster node's key stores may ask PostgreSQL for a key: no reads on the event loop.
-            configuration.fastReads = logURL == nil
             directory = noConsole ? nil : UserDirectoryIndex(storage.projection)
             server = AuthServer(
                 configuration: configuration, service: service, reads: UserQueries(storage.projection),
