@@ -265,6 +265,7 @@ let package = Package(
             name: "AuthServiceTests",
             dependencies: [
                 "AuthService", "AuthDomain", "PasswordHashing", "DataProtection", "EventLog", "EventLogLMDB",
+                "EventSealing",
             ]),
         .testTarget(
             name: "EventLogLMDBTests",

@@ -12,9 +12,21 @@ import Foundation
 /// - Reading has no side effect: it never appends and never destroys a key (finishing an
 ///   erase is the erase's own step).
 /// - ``owner(ofEmail:)`` is the holder of the address's uniqueness claim in the log now.
+/// - ``recentState(of:)`` may answer an older state that is cheaper to read (a cluster node's
+///   own copy, without a round trip to the shared log), saying so (`current: false`). The
+///   service takes a decision from it only when an append expecting its version succeeds,
+///   which proves it current; any other outcome is decided again from ``state(of:)``.
 public protocol UserStateSource: Sendable {
     /// The user as the fold of their stream (an empty state when there is none).
     func state(of id: UUID) throws -> UserState
+    /// The user at ``state(of:)``'s version (`current`), or at an older one (see the rules).
+    func recentState(of id: UUID) throws -> (state: UserState, current: Bool)
     /// The user whose email claim `address` is, if it is taken.
     func owner(ofEmail address: EmailAddress) throws -> UUID?
+}
+
+extension UserStateSource {
+    public func recentState(of id: UUID) throws -> (state: UserState, current: Bool) {
+        (try state(of: id), true)
+    }
 }

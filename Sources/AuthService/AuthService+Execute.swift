@@ -20,18 +20,31 @@ extension AuthService {
     /// expecting the version it decided from; on a conflict it reads again and decides again.
     /// Returns the new state, or throws the command's ``Rejection`` (after appending any
     /// events the rejection records, like `LoginFailed`).
+    ///
+    /// The first decision is taken from ``UserStateSource/recentState(of:)``. When that state
+    /// may be older than the log's, only a successful append (its version check) lets the
+    /// decision stand: a conflict, a rejection that records nothing, a decision with no events
+    /// or a refusal to build the command are all decided again from the current state.
     @discardableResult
     func execute(
         on id: UUID, actor: Actor, correlationID: String, claims: @escaping (UserState) -> [UniqueClaim] = { _ in [] },
         command: (UserState) throws -> any UserCommand
     ) async throws -> UserState {
-        for _ in 0..<configuration.maximumAttempts {
-            let state = try load(id)
+        for attempt in 0..<configuration.maximumAttempts {
+            let (state, current) = attempt == 0 ? try states.recentState(of: id) : (try load(id), true)
             do {
+                let decided: any UserCommand
+                do {
+                    decided = try command(state)
+                } catch where !current {
+                    continue
+                }
                 return try await executeOnce(
-                    on: id, from: state, actor: actor, correlationID: correlationID, claims: claims(state),
-                    try command(state))
+                    on: id, from: state, current: current, actor: actor, correlationID: correlationID,
+                    claims: claims(state), decided)
             } catch EventLogError.conflict {
+                continue
+            } catch is DecidedFromOlderState {
                 continue
             } catch EventLogError.uniqueViolation(let scope) {
                 recordUnchangedLog()
@@ -46,12 +59,16 @@ extension AuthService {
     /// One decision from a state already loaded, appended expecting that state's version;
     /// `claims` ride on the append only when the command succeeds. A conflict or a unique
     /// violation is thrown to the caller as the log's error.
+    ///
+    /// A state that may be older than the log's (`current: false`) lets only an append decide:
+    /// a decision with no events throws ``DecidedFromOlderState`` instead of answering.
     func executeOnce(
-        on id: UUID, from state: UserState, actor: Actor, correlationID: String, claims: [UniqueClaim] = [],
-        _ command: any UserCommand
+        on id: UUID, from state: UserState, current: Bool = true, actor: Actor, correlationID: String,
+        claims: [UniqueClaim] = [], _ command: any UserCommand
     ) async throws -> UserState {
         let decision = command.decide(state, now: clock())
         if decision.events.isEmpty {
+            guard current else { throw DecidedFromOlderState() }
             recordUnchangedLog()
             if let rejection = decision.rejection { throw rejection }
             return state
@@ -79,3 +96,7 @@ extension AuthService {
         receipt.record(head)
     }
 }
+
+/// A decision with nothing to append, taken from a state that may be older than the log's:
+/// not an answer (see ``AuthService/execute(on:actor:correlationID:claims:command:)``).
+struct DecidedFromOlderState: Error {}

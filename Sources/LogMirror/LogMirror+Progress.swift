@@ -6,7 +6,8 @@ import EventLog
 ///
 /// Rules, beyond ``ReadModelProgress``'s:
 /// - A target not yet reached wakes the mirror (a write on this node, or a position another
-///   node answered with) and polls its position (``PositionPolling``) until the timeout.
+///   node answered with) and waits for the copy that reaches it (``PositionWaiters``: woken
+///   by the copy itself, no polling) or the timeout.
 /// - A stopped mirror (``LogMirror/Failure``) answers at once with the position it reached.
 public struct MirrorProgress: ReadModelProgress {
     let mirror: LogMirror
@@ -21,6 +22,6 @@ public struct MirrorProgress: ReadModelProgress {
         let reached = mirror.position
         if reached >= target || mirror.stopped != nil { return reached }
         mirror.wake()
-        return try await PositionPolling.wait(for: target, timeout: timeout) { mirror.position }
+        return await mirror.waiters.wait(for: target, timeout: timeout)
     }
 }

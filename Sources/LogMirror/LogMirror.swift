@@ -58,6 +58,8 @@ public final class LogMirror: Sendable {
     let claimsTable: Database
     let logger: Logger
     private let copied = Atomic<UInt64>(0)
+    /// Waits for a position, ended by ``advance(to:)``.
+    let waiters: PositionWaiters
     /// Whether the copy's head was found in the shared log (once, before the first copy).
     private let checkedHead = Atomic<Bool>(false)
     private let failure = Mutex<Failure?>(nil)
@@ -81,7 +83,9 @@ public final class LogMirror: Sendable {
             try txn.openDatabase(Self.claimsDatabase, flags: .create)!
         }
         (wakeUps, wakeUp) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
-        copied.store(try projection.status()?.checkpoint ?? 0, ordering: .releasing)
+        let start = try projection.status()?.checkpoint ?? 0
+        waiters = PositionWaiters(position: start)
+        copied.store(start, ordering: .releasing)
     }
 
     /// The last position copied and folded into the projection.
@@ -117,6 +121,7 @@ public final class LogMirror: Sendable {
     /// Publishes a copied position.
     func advance(to position: UInt64) {
         copied.store(position, ordering: .releasing)
+        waiters.advance(to: position)
     }
 
     /// Asks ``follow()`` to look at the shared log now (a write on this node just committed).

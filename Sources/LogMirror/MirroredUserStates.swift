@@ -16,6 +16,9 @@ import Projections
 ///   copy lags.
 /// - A user the copy has not seen starts from an empty state, so the whole stream is read.
 /// - Email owners are the shared log's claims, never the copy's.
+/// - ``recentState(of:)`` is the copy's row alone (`current: false`): a command's first attempt
+///   on a node asks PostgreSQL nothing before its append, whose version check proves the row
+///   current or sends the command back to ``state(of:)``.
 public struct MirroredUserStates: UserStateSource {
     let queries: UserQueries
     let shared: any EventLog
@@ -33,6 +36,10 @@ public struct MirroredUserStates: UserStateSource {
             state = state.evolve(try sealing.decode(event), at: event.recordedAt)
         }
         return state
+    }
+
+    public func recentState(of id: UUID) throws -> (state: UserState, current: Bool) {
+        (try queries.user(id: id) ?? UserState(id: id), false)
     }
 
     public func owner(ofEmail address: EmailAddress) throws -> UUID? {

@@ -3,6 +3,7 @@ import AuthService
 import DataProtection
 import EventLog
 import EventLogLMDB
+import EventSealing
 import Foundation
 import PasswordHashing
 import Synchronization
@@ -13,6 +14,36 @@ final class ManualClock: Sendable {
     private let micros = Mutex<Int64>(1_790_000_000_000_000)
     func now() -> Timestamp { Timestamp(microsecondsSince1970: micros.withLock { $0 }) }
     func advance(seconds: Int64) { micros.withLock { $0 += seconds * 1_000_000 } }
+}
+
+/// A source of users' states whose first answers go stale: ``recentState(of:)`` answers a
+/// user's state as it was at the first look, ever after (`current: false`), as a cluster
+/// node's copy that stopped following would. ``state(of:)`` is the fold of the log.
+final class FrozenUserStates: UserStateSource, Sendable {
+    let folded: FoldedUserStates
+    private let frozen = Mutex<[UUID: UserState]>([:])
+    private let staleAnswers = Mutex(0)
+
+    init(log: any EventLog, keys: any DataKeyStore) {
+        folded = FoldedUserStates(log: log, keys: keys)
+    }
+
+    /// How many answers of ``recentState(of:)`` were older than the log.
+    var staleCount: Int { staleAnswers.withLock { $0 } }
+
+    func state(of id: UUID) throws -> UserState { try folded.state(of: id) }
+
+    func recentState(of id: UUID) throws -> (state: UserState, current: Bool) {
+        let now = try folded.state(of: id)
+        let first = frozen.withLock { frozen in
+            if frozen[id] == nil { frozen[id] = now }
+            return frozen[id]!
+        }
+        if first.version != now.version { staleAnswers.withLock { $0 += 1 } }
+        return (first, false)
+    }
+
+    func owner(ofEmail address: EmailAddress) throws -> UUID? { try folded.owner(ofEmail: address) }
 }
 
 /// A service on a fresh LMDB log in its own directory, with a Maildir and a manual clock.
@@ -31,7 +62,8 @@ final class Harness: @unchecked Sendable {
 
     init(
         hasher: any PasswordHasher = Argon2idHasher(memoryKiB: 1_024, iterations: 1, parallelism: 1),
-        rules: AuthPolicy = AuthPolicy(), minimumLength: Int = 15
+        rules: AuthPolicy = AuthPolicy(), minimumLength: Int = 15,
+        states: ((any EventLog, any DataKeyStore) -> any UserStateSource)? = nil
     ) throws {
         directory = NSTemporaryDirectory() + "authlog-service-" + UUID().uuidString
         let clock = self.clock
@@ -47,7 +79,7 @@ final class Harness: @unchecked Sendable {
                 passwordPolicy: try PasswordPolicy(minimumLength: minimumLength),
                 hashing: PasswordHashing(current: hasher),
                 rules: rules),
-            pool: pool, mailer: mailer, clock: { clock.now() })
+            pool: pool, mailer: mailer, states: states?(log, keys), clock: { clock.now() })
     }
 
     /// Notes a secret the test used (a password or a token) for the final scan.

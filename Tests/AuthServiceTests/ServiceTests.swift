@@ -3,6 +3,7 @@ import AuthService
 import EventLog
 import Foundation
 import PasswordHashing
+import Synchronization
 import Testing
 
 @Suite struct RegistrationServiceTests {
@@ -57,8 +58,18 @@ import Testing
 }
 
 @Suite struct SessionServiceTests {
-    @Test func loginRotateAndReuseDetection() async throws {
-        let harness = try Harness()
+    /// Also with every command's first decision taken from a stale state (``FrozenUserStates``,
+    /// a node's copy that stopped following): the same answers and the same events, since a
+    /// decision from such a state stands only once its append succeeds.
+    @Test(arguments: [false, true]) func loginRotateAndReuseDetection(stale: Bool) async throws {
+        let frozen = Mutex<FrozenUserStates?>(nil)
+        let harness = try Harness(
+            states: stale
+                ? { log, keys in
+                    let states = FrozenUserStates(log: log, keys: keys)
+                    frozen.withLock { $0 = states }
+                    return states
+                } : nil)
         let user = try await harness.register()
         let first = try await harness.login("ALICE@example.com")
         #expect(first.user.id == user.id && first.user.lastLoginAt != nil)
@@ -85,6 +96,7 @@ import Testing
         await #expect(throws: Rejection.invalidToken) {
             try await harness.service.rotate(refreshToken: "garbage", correlationID: "t")
         }
+        if stale { #expect(try #require(frozen.withLock { $0 }).staleCount >= 4) }
         try harness.finish()
     }
 

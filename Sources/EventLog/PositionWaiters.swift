@@ -1,0 +1,96 @@
+import Synchronization
+
+/// Waiting for a position that only moves forward to reach a target, woken by the one that
+/// moves it: for a read model that can say when it moves (a node's copy of a shared log).
+///
+/// Rules:
+/// - The owner calls ``advance(to:)`` after each move, once the new position is visible to
+///   readers; every wait whose target it reaches ends then, with no polling.
+/// - A wait whose target is reached already ends at once, without suspending.
+/// - A wait ends at its deadline, or when its task is cancelled, with the position reached
+///   then (less than the target).
+/// - ``position`` never goes back: a smaller value given to ``advance(to:)`` is ignored.
+public final class PositionWaiters: Sendable {
+    private struct Waiter {
+        var target: UInt64
+        var continuation: CheckedContinuation<Void, Never>
+    }
+
+    private struct State {
+        var position: UInt64
+        var nextID: UInt64 = 0
+        var waiters: [UInt64: Waiter] = [:]
+        /// Waits begun and not yet returned.
+        var live: Set<UInt64> = []
+        /// Live waits ended (deadline or cancellation) before they were registered.
+        var ended: Set<UInt64> = []
+    }
+
+    private let state: Mutex<State>
+
+    public init(position: UInt64 = 0) {
+        state = Mutex(State(position: position))
+    }
+
+    /// The position last given to ``advance(to:)`` (or to `init`).
+    public var position: UInt64 { state.withLock { $0.position } }
+
+    /// Moves the position forward and ends every wait it reaches.
+    public func advance(to position: UInt64) {
+        let reached = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard position > state.position else { return [] }
+            state.position = position
+            var reached: [CheckedContinuation<Void, Never>] = []
+            for (id, waiter) in state.waiters where waiter.target <= position {
+                reached.append(waiter.continuation)
+                state.waiters[id] = nil
+            }
+            return reached
+        }
+        for continuation in reached { continuation.resume() }
+    }
+
+    /// Waits until the position reaches `target`, at most `timeout`; returns the position then.
+    public func wait(for target: UInt64, timeout: Duration) async -> UInt64 {
+        let id: UInt64? = state.withLock { state in
+            guard state.position < target else { return nil }
+            defer { state.nextID += 1 }
+            state.live.insert(state.nextID)
+            return state.nextID
+        }
+        guard let id else { return position }
+        let deadline = Task { [self] in
+            guard (try? await Task.sleep(for: max(timeout, .zero))) != nil else { return }
+            end(id)
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state -> Bool in
+                    if state.position >= target || state.ended.remove(id) != nil { return true }
+                    state.waiters[id] = Waiter(target: target, continuation: continuation)
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            end(id)
+        }
+        deadline.cancel()
+        return state.withLock { state in
+            state.live.remove(id)
+            state.ended.remove(id)
+            return state.position
+        }
+    }
+
+    /// Ends wait `id` early (its deadline, or its task cancelled), registered or not yet; a
+    /// wait that returned already is left alone.
+    private func end(_ id: UInt64) {
+        let waiter = state.withLock { state -> Waiter? in
+            if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
+            if state.live.contains(id) { state.ended.insert(id) }
+            return nil
+        }
+        waiter?.continuation.resume()
+    }
+}

@@ -1,0 +1,74 @@
+import EventLog
+import Testing
+
+@Suite struct PositionWaitersTests {
+    /// A day: the deadline never decides a test that expects the target to be reached,
+    /// however slowly a loaded machine runs it.
+    static let never = Duration.seconds(86_400)
+
+    @Test func aReachedTargetAnswersAtOnce() async {
+        let waiters = PositionWaiters(position: 7)
+        #expect(await waiters.wait(for: 7, timeout: Self.never) == 7)
+        #expect(await waiters.wait(for: 3, timeout: .zero) == 7)
+    }
+
+    @Test func aWaitEndsWhenTheOwnerAdvancesPastItsTarget() async {
+        let waiters = PositionWaiters(position: 0)
+        let waiting = Task { await waiters.wait(for: 5, timeout: Self.never) }
+        for position in 1...9 as ClosedRange<UInt64> { waiters.advance(to: position) }
+        #expect(await waiting.value >= 5)
+    }
+
+    @Test func onlyTheWaitsAnAdvanceReachesEnd() async {
+        let waiters = PositionWaiters(position: 0)
+        let near = Task { await waiters.wait(for: 3, timeout: Self.never) }
+        let far = Task { await waiters.wait(for: 100, timeout: .milliseconds(200)) }
+        waiters.advance(to: 4)
+        #expect(await near.value == 4)
+        // Not reached: it ends at its deadline with the position then.
+        #expect(await far.value == 4)
+    }
+
+    @Test func aPositionNeverGoesBack() {
+        let waiters = PositionWaiters(position: 10)
+        waiters.advance(to: 4)
+        #expect(waiters.position == 10)
+        waiters.advance(to: 11)
+        #expect(waiters.position == 11)
+    }
+
+    @Test func aWaitThatIsNotReachedEndsAtItsDeadline() async {
+        let waiters = PositionWaiters(position: 4)
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(await waiters.wait(for: 5, timeout: .milliseconds(120)) == 4)
+        #expect(clock.now - start >= .milliseconds(120), "it gave up before its timeout")
+        #expect(await waiters.wait(for: 5, timeout: .zero) == 4)
+    }
+
+    @Test func aCancelledWaitAnswersWithThePositionThen() async {
+        let waiters = PositionWaiters(position: 1)
+        let waiting = Task { await waiters.wait(for: 2, timeout: Self.never) }
+        waiting.cancel()
+        #expect(await waiting.value == 1)
+    }
+
+    /// Many waits and advances racing: every wait whose target the last advance reached
+    /// returns at least its target, none is lost between its check and its registration.
+    @Test func wakeUpsAreNotLostInARace() async {
+        let waiters = PositionWaiters(position: 0)
+        await withTaskGroup(of: (UInt64, UInt64).self) { group in
+            for target in 1...500 as ClosedRange<UInt64> {
+                group.addTask { (target, await waiters.wait(for: target, timeout: Self.never)) }
+            }
+            group.addTask {
+                for position in 1...500 as ClosedRange<UInt64> {
+                    waiters.advance(to: position)
+                    await Task.yield()
+                }
+                return (0, 0)
+            }
+            for await (target, reached) in group { #expect(reached >= target) }
+        }
+    }
+}
