@@ -36,7 +36,7 @@ extension AuthService {
                 let decided: any UserCommand
                 do {
                     decided = try command(state)
-                } catch where !current {
+                } catch  where !current {
                     continue
                 }
                 return try await executeOnce(
