@@ -104,6 +104,7 @@ embedded="$(start_authd embedded)"
 AUTHD="$authd" AUTHLOG_LOG_URL="$log_url" "$root/tools/cluster/start.sh" "$work/cluster" 3 -- "${limits[@]}" \
     >"$work/cluster.out"
 mapfile -t nodes < <(sed -n 's/^node=.* url=http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$work/cluster.out")
+mapfile -t node_pids < <(sed -n 's/^node=.* pid=\([0-9]*\).*/\1/p' "$work/cluster.out")
 [ "${#nodes[@]}" -eq 3 ] || {
     echo "bench.sh: start.sh did not start three nodes: $(cat "$work/cluster.out")" >&2
     exit 1
@@ -227,13 +228,31 @@ pg_counters() {
     psql -qAt -F ' ' "$log_url" -c "SELECT xact_commit + xact_rollback, tup_returned + tup_fetched, tup_inserted,
         tup_updated FROM pg_stat_database WHERE datname = current_database()"
 }
+# CPU time (clock ticks, user + system) of the three nodes and of the PostgreSQL server (its
+# postmaster and every backend: the processes whose parent it is).
+cpu_ticks() { # PID...
+    local pid total=0
+    for pid in "$@"; do
+        [ -r "/proc/$pid/stat" ] || continue
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+postmaster="$(head -1 "$work/postgres/data/postmaster.pid")"
+cpu_counters() { echo "$(cpu_ticks "${node_pids[@]}") $(cpu_ticks "$postmaster" $(pgrep -P "$postmaster"))"; }
 echo "0 0 0 0" >"$work/pg-during-refresh"
+echo "0 0" >"$work/cpu-during-refresh"
 measure_refresh() {
-    local before after
+    local before after cpu_before cpu_after
     before="$(pg_counters)"
+    cpu_before="$(cpu_counters)"
     THREADS=3 PORTS="${nodes[*]}" TOKENS="$work/tokens" \
         wrk -t3 -c"$refresh_connections" -d"${duration}s" -s tools/cluster/refresh.lua "http://127.0.0.1:${nodes[0]}" |
         grep '^RESULT' >>"$work/results/refresh"
+    cpu_after="$(cpu_counters)"
+    paste -d' ' <(tr ' ' '\n' <<<"$cpu_before") <(tr ' ' '\n' <<<"$cpu_after") <(tr ' ' '\n' <"$work/cpu-during-refresh") |
+        awk '{printf "%d ", $3 + $2 - $1} END {print ""}' >"$work/cpu-during-refresh.new"
+    mv "$work/cpu-during-refresh.new" "$work/cpu-during-refresh"
     sleep 0.6 # pg_stat_database lags up to 500 ms behind
     after="$(pg_counters)"
     paste -d' ' <(tr ' ' '\n' <<<"$before") <(tr ' ' '\n' <<<"$after") <(tr ' ' '\n' <"$work/pg-during-refresh") |
@@ -279,6 +298,9 @@ rotations="$(sed -n 's/.* requests=\([0-9]*\) non2xx=\([0-9]*\).*/\1 \2/p' "$wor
 read -r transactions rows_read rows_inserted rows_updated <"$work/pg-during-refresh"
 awk -v n="$rotations" -v t="$transactions" -v r="$rows_read" -v i="$rows_inserted" -v u="$rows_updated" \
     'BEGIN {printf "shared log database during the rotations: %d rotations; per rotation %.2f transactions, %.1f rows read, %.2f inserted, %.2f updated\n", n, t/n, r/n, i/n, u/n}'
+read -r node_ticks postgres_ticks <"$work/cpu-during-refresh"
+awk -v n="$rotations" -v a="$node_ticks" -v p="$postgres_ticks" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN {printf "CPU per rotation: %.0f us in the three nodes, %.0f us in PostgreSQL (its backends that exited during a round are not counted)\n", a/hz/n*1e6, p/hz/n*1e6}'
 for n in 0 1 2; do
     echo "node $((n + 1)) metrics:"
     curl -sf "http://127.0.0.1:${nodes[n]}/metrics" | grep -E '^authlog_(appends_total|commits_total|appended_events_total)' || true
