@@ -4,6 +4,10 @@
 // wrong-password logins.
 //
 // Usage: swift run -c release auth-bench
+//        auth-bench --ceiling SECONDS   only the login ceiling, measured: one thread a core
+//                                       hashing with Argon2id's defaults for SECONDS, then one
+//                                       line "RESULT ok_per_s=... hashes=..." (the peer benchmark's
+//                                       `kdf` step)
 import AuthDomain
 import AuthService
 import DataProtection
@@ -12,6 +16,7 @@ import EventLog
 import EventLogLMDB
 import Foundation
 import PasswordHashing
+import Synchronization
 
 func seconds(_ body: () async throws -> Void) async rethrows -> Double {
     let start = DispatchTime.now().uptimeNanoseconds
@@ -27,6 +32,26 @@ func peakMemoryMiB() -> Int {
 }
 
 let cores = ProcessInfo.processInfo.activeProcessorCount
+
+let arguments = CommandLine.arguments
+if arguments.count == 3, arguments[1] == "--ceiling", let duration = Double(arguments[2]), duration > 0 {
+    let hasher = Argon2idHasher()
+    let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(duration * 1e9)
+    let counts = Mutex([Int](repeating: 0, count: cores))
+    let start = DispatchTime.now().uptimeNanoseconds
+    DispatchQueue.concurrentPerform(iterations: cores) { core in
+        var done = 0
+        while DispatchTime.now().uptimeNanoseconds < deadline {
+            _ = try? hasher.hash("benchmark passphrase \(core) \(done)")
+            done += 1
+        }
+        counts.withLock { $0[core] = done }
+    }
+    let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    let hashes = counts.withLock { $0.reduce(0, +) }
+    print(String(format: "RESULT ok_per_s=%.1f hashes=%d threads=%d", Double(hashes) / elapsed, hashes, cores))
+    exit(0)
+}
 print("auth-bench: \(cores) cores")
 
 let argon = Argon2idHasher()

@@ -26,9 +26,13 @@ LABELS = {
     "base-rotate": "authd (base build) durable refresh rotation",
     "pg-rotate": "PostgreSQL CRUD UPDATE (rotate.sql)",
     "pg-es-rotate": "event store on PostgreSQL (es_rotate.sql)",
+    "kdf": "Argon2id ceiling, one thread a core",
+    "authd-login": "authd login (POST /v1/sessions)",
+    "authd-register": "authd registration (POST /v1/users)",
 }
 READS = ["nginx", "nio", "hummingbird", "authd-read", "base-read", "pg-read"]
 ROTATIONS = ["authd-rotate", "base-rotate", "pg-rotate", "pg-es-rotate"]
+PASSWORDS = ["kdf", "authd-login", "authd-register"]
 # (numerator, denominator, what, target)
 RATIOS = [
     ("authd-read", "hummingbird", "authd reads / bare Hummingbird", ">= 0.95"),
@@ -39,6 +43,8 @@ RATIOS = [
     ("authd-rotate", "pg-es-rotate", "authd rotations / PostgreSQL es_rotate.sql", ">= 3"),
     ("authd-read", "base-read", "authd reads / base build", ""),
     ("authd-rotate", "base-rotate", "authd rotations / base build", ""),
+    ("authd-login", "kdf", "authd logins / the KDF's ceiling", "at the ceiling"),
+    ("authd-register", "kdf", "authd registrations / the KDF's ceiling", ""),
 ]
 
 
@@ -90,7 +96,7 @@ def summary(steps, run):
           % (run.get("rounds"), run.get("seconds"), run.get("date"), run.get("machine"), run.get("load_before"),
              run.get("load_after")))
     print("%-46s %-30s %-24s %s" % ("step", "per second", "p99 ms", "server CPU µs per op"))
-    for name in READS + ROTATIONS:
+    for name in READS + ROTATIONS + PASSWORDS:
         if name not in steps:
             continue
         rounds = steps[name]
@@ -117,9 +123,11 @@ def summary(steps, run):
 
 
 def chart(steps, run, path):
-    """Two panels of horizontal bars (reads, rotations): the mean with a min..max whisker."""
+    """Panels of horizontal bars (reads, rotations, password work): the mean with a min..max whisker."""
     panels = [("Reads by key, per second (wrk -t2 -c64, 128 users; pgbench -c64)", [n for n in READS if n in steps]),
-              ("Durable rotations, per second (wrk -t2 -c64; pgbench -c64)", [n for n in ROTATIONS if n in steps])]
+              ("Durable rotations, per second (wrk -t2 -c64; pgbench -c64)", [n for n in ROTATIONS if n in steps]),
+              ("Password work, per second (wrk -t2 -c64; Argon2id at authd's defaults)",
+               [n for n in PASSWORDS if n in steps])]
     width, left, right, bar, gap = 900, 330, 40, 22, 10
     rows = sum(len(names) for _, names in panels)
     height = 70 + len(panels) * 60 + rows * (bar + gap) + 30

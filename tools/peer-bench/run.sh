@@ -17,6 +17,18 @@
 #   bytes.
 #     authd-rotate   durable refresh rotations, POST /v1/sessions/refresh on authd, wrk -t2
 #                    -c64 with tools/cluster/refresh.lua (SESSIONS sessions, no token sent twice)
+#   Password work, which the KDF bounds (Argon2id at authd's defaults):
+#     kdf            the ceiling: one thread a core hashing, nothing else (auth-bench --ceiling)
+#     authd-login    POST /v1/sessions on authd, wrk -t2 -cPASSWORD_CONNECTIONS with
+#                    tools/peer-bench/login.lua (LOGIN_USERS users of their own, 64 by default:
+#                    a login ends the user's previous session, so these serve no other step)
+#     authd-register POST /v1/users on authd, wrk -t2 -cPASSWORD_CONNECTIONS with
+#                    tools/peer-bench/register.lua (a new address each)
+#                    PASSWORD_CONNECTIONS is 16 by default: authd refuses (503 busy) a password
+#                    check that would wait over --hashing-wait (1 s), and wrk sends the next
+#                    request at once, ignoring Retry-After; with more connections than a
+#                    second's hashes, the refusals take the cores from the hashing.
+#   These three run only when STEPS names them (they are not in the default set).
 #
 # The steps take turns, ROUNDS rounds of SECONDS each, the order reversed every other round,
 # so that the shared host's slow minutes fall on every side. Each step's server CPU is read
@@ -32,8 +44,8 @@
 # Environment: CHART (default docs/peer-bench.svg), RESULTS (a directory to keep the raw
 # results in; default: removed with the rest), USERS (128), SESSIONS (default enough for the
 # tokens lost in flight: 64 a round), STEPS (a subset of the steps above, space-separated),
-# AUTHD / HTTP_PEER (binaries to use instead of building them: the figures need release
-# builds), AUTHD_BASE (a second authd binary, e.g. the build before a change: set up the same
+# AUTHD / HTTP_PEER / AUTH_BENCH (binaries to use instead of building them: the figures need
+# release builds), AUTHD_BASE (a second authd binary, e.g. the build before a change: set up the same
 # way and measured in the same rounds as base-read and base-rotate, with its ratios).
 # Installs the Debian packages it needs (postgresql, nginx, wrk) when they are missing.
 # Everything it starts (PostgreSQL, nginx, authd, the peers) is stopped when it ends, also on
@@ -102,6 +114,12 @@ else
     swift build -c release --product authd >/dev/null
     authd="$root/.build/release/authd"
 fi
+if [ -n "${AUTH_BENCH:-}" ]; then
+    auth_bench="$AUTH_BENCH"
+elif wants kdf; then
+    swift build -c release --product auth-bench >/dev/null
+    auth_bench="$root/.build/release/auth-bench"
+fi
 if [ -n "${HTTP_PEER:-}" ]; then
     http_peer="$HTTP_PEER"
 elif wants 'hummingbird|nio'; then
@@ -168,6 +186,20 @@ make_kek
 authd_port="$(start_authd authd "$authd")"
 echo "== authd on port $authd_port: registering $sessions users, one session each ($users of them read)"
 set_up_users authd "$authd_port"
+login_users="${LOGIN_USERS:-64}"
+password_connections="${PASSWORD_CONNECTIONS:-16}"
+if wants authd-login; then
+    echo "== authd: registering $login_users users for the logins"
+    for first in $(seq 1 4 "$login_users"); do
+        jobs=()
+        for n in $(seq "$first" $((first + 3))); do
+            ((n <= login_users)) || break
+            post "$authd_port" /v1/users "{\"email\":\"login$n@example.com\",\"password\":\"$password\",\"first_name\":\"L$n\",\"last_name\":\"M\"}" >/dev/null &
+            jobs+=($!)
+        done
+        for job in "${jobs[@]}"; do wait "$job"; done
+    done
+fi
 if [ -n "${AUTHD_BASE:-}" ]; then
     base_port="$(start_authd base "$AUTHD_BASE")"
     echo "== base authd ($AUTHD_BASE) on port $base_port: the same users"
@@ -297,11 +329,20 @@ measure_wrk() { # SCRIPT PORT PID ENV...
     local script="$1" port="$2" pid="$3" before after line
     shift 3
     before="$(ticks $(server_pids "$pid"))"
-    line="$(env "$@" wrk -t2 -c"$connections" -d"${duration}s" -s "$script" "http://127.0.0.1:$port" | grep '^RESULT')"
+    line="$(env "$@" wrk -t2 -c"${step_connections:-$connections}" -d"${duration}s" -s "$script" "http://127.0.0.1:$port" | grep '^RESULT')"
     after="$(ticks $(server_pids "$pid"))"
     local ok
     ok="$(sed -n 's/.* requests=\([0-9]*\) non2xx=\([0-9]*\).*/\1 \2/p' <<<"$line" | awk '{print $1 - $2}')"
     echo "${line#RESULT } ok=$ok cpu_s=$(awk -v t=$((after - before)) -v h="$clock_ticks" 'BEGIN {print t / h}')"
+}
+# The KDF's ceiling: auth-bench hashing on every core; its own CPU is the step's.
+measure_kdf() {
+    local line
+    line="$(/usr/bin/env time -f 'cpu_s=%U+%S' "$auth_bench" --ceiling "$duration" 2>"$work/kdf.time" | grep '^RESULT')"
+    local cpu ok
+    cpu="$(sed -n 's/^cpu_s=\(.*\)+\(.*\)$/\1 \2/p' "$work/kdf.time" | awk '{print $1 + $2}')"
+    ok="$(sed -n 's/.* hashes=\([0-9]*\).*/\1/p' <<<"$line")"
+    echo "${line#RESULT } ok=$ok cpu_s=$cpu"
 }
 read_lua="$root/tools/cluster/read.lua"
 refresh_lua="$root/tools/cluster/refresh.lua"
@@ -320,6 +361,15 @@ run_step() { # STEP ROUND
         base-rotate)
             result="$(measure_wrk "$refresh_lua" "$base_port" "$(cat "$work/base.pid")" \
                 PORTS="$base_port" THREADS=2 TOKENS="$work/base.tokens")"
+            ;;
+        kdf) result="$(measure_kdf)" ;;
+        authd-login)
+            result="$(step_connections="$password_connections" measure_wrk "$root/tools/peer-bench/login.lua" "$authd_port" "$(cat "$work/authd.pid")" \
+                LOGIN_USERS="$login_users")"
+            ;;
+        authd-register)
+            result="$(step_connections="$password_connections" measure_wrk "$root/tools/peer-bench/register.lua" "$authd_port" "$(cat "$work/authd.pid")" \
+                RUN="$2-$RANDOM$RANDOM")"
             ;;
         hummingbird | nio | nginx)
             local port_name="${1}_port"
