@@ -2,6 +2,8 @@
 -- by USER_FILE, one "ID ACCESS_TOKEN" a line; the requests go round the users, each thread starting
 -- at its own place. One line "RESULT ..." at the end gives successful requests/s, p50 and p99
 -- latency, and the failures (the first of each thread on stderr).
+-- The shared report (tools/wrk/result.lua), found beside this script's folder.
+local result = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "../wrk/result.lua")
 local users = {}
 local next_user = 1
 local counter = 0
@@ -25,21 +27,10 @@ function request()
   return wrk.format("GET", user.path, { ["Authorization"] = user.auth }, nil)
 end
 
--- The first failure of each thread goes to stderr, so that a failing run says why.
-local reported = false
 function response(status, headers, body)
-  if status >= 300 and not reported then
-    reported = true
-    io.stderr:write("read.lua: ", status, " ", body, "\n")
-  end
+  result.note("read.lua", 200, status, body)
 end
 
 function done(summary, latency, requests)
-  local errors = summary.errors
-  local seconds = summary.duration / 1e6
-  io.write(string.format(
-    "RESULT ok_per_s=%.1f p50_ms=%.2f p99_ms=%.2f requests=%d non2xx=%d socket_errors=%d\n",
-    (summary.requests - errors.status) / seconds, latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000, summary.requests, errors.status,
-    errors.connect + errors.read + errors.write + errors.timeout))
+  result.write(summary, latency)
 end

@@ -6,6 +6,8 @@
 -- when wrk stopped are lost: keep several times more sessions than connections) and one line
 -- "RESULT ..." gives successful requests/s, p50 and p99 latency, and the failures (the first of
 -- each thread on stderr).
+-- The shared report (tools/wrk/result.lua), found beside this script's folder.
+local result = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "../wrk/result.lua")
 pool = {} -- global: done() reads it from each thread
 local counter = 0
 local threads = {}
@@ -53,11 +55,5 @@ function done(summary, latency, requests)
     for _, token in ipairs(thread:get("pool")) do file:write(token, "\n") end
   end
   file:close()
-  local errors = summary.errors
-  local seconds = summary.duration / 1e6
-  io.write(string.format(
-    "RESULT ok_per_s=%.1f p50_ms=%.2f p99_ms=%.2f requests=%d non2xx=%d socket_errors=%d\n",
-    (summary.requests - errors.status) / seconds, latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000, summary.requests, errors.status,
-    errors.connect + errors.read + errors.write + errors.timeout))
+  result.write(summary, latency)
 end

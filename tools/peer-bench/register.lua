@@ -3,9 +3,10 @@
 -- the thread and a counter. One line "RESULT ..." at the end gives successful registrations/s
 -- (201), p50 and p99 latency and the failures (a 503 when the hashing threads are all taken
 -- counts as one; the first of each thread on stderr).
+-- The shared report (tools/wrk/result.lua), found beside this script's folder.
+local result = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "../wrk/result.lua")
 local counter = 0
 local sent = 0
-local reported = false
 
 function setup(thread)
   counter = counter + 1
@@ -25,18 +26,9 @@ function request()
 end
 
 function response(status, headers, body)
-  if status ~= 201 and not reported then
-    reported = true
-    io.stderr:write("register.lua: ", status, " ", body, "\n")
-  end
+  result.note("register.lua", 201, status, body)
 end
 
 function done(summary, latency, requests)
-  local errors = summary.errors
-  local seconds = summary.duration / 1e6
-  io.write(string.format(
-    "RESULT ok_per_s=%.1f p50_ms=%.2f p99_ms=%.2f requests=%d non2xx=%d socket_errors=%d\n",
-    (summary.requests - errors.status) / seconds, latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000, summary.requests, errors.status,
-    errors.connect + errors.read + errors.write + errors.timeout))
+  result.write(summary, latency)
 end
