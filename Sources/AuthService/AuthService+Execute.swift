@@ -23,15 +23,21 @@ extension AuthService {
     ///
     /// The first decision is taken from ``UserStateSource/recentState(of:)``. When that state
     /// may be older than the log's, only a successful append (its version check) lets the
-    /// decision stand: a conflict, a rejection that records nothing, a decision with no events
-    /// or a refusal to build the command are all decided again from the current state.
+    /// decision stand: anything else that happens before the append has written it (a refusal
+    /// to build the command, a decision with no events, a failure to seal its events, the
+    /// append refusing the request for any reason) is decided again from the current state.
+    /// That attempt does not count against ``Configuration/maximumAttempts``.
     @discardableResult
     func execute(
         on id: UUID, actor: Actor, correlationID: String, claims: @escaping (UserState) -> [UniqueClaim] = { _ in [] },
         command: (UserState) throws -> any UserCommand
     ) async throws -> UserState {
-        for attempt in 0..<configuration.maximumAttempts {
-            let (state, current) = attempt == 0 ? try states.recentState(of: id) : (try load(id), true)
+        var recent: (state: UserState, current: Bool)? = try states.recentState(of: id)
+        var attempts = 0
+        while attempts < configuration.maximumAttempts {
+            let (state, current) = try recent ?? (load(id), true)
+            recent = nil
+            if current { attempts += 1 }
             do {
                 let decided: any UserCommand
                 do {
@@ -61,7 +67,9 @@ extension AuthService {
     /// violation is thrown to the caller as the log's error.
     ///
     /// A state that may be older than the log's (`current: false`) lets only an append decide:
-    /// a decision with no events throws ``DecidedFromOlderState`` instead of answering.
+    /// a decision with no events, a failure to seal them, and the append's refusal of the
+    /// request throw ``DecidedFromOlderState`` instead of answering (nothing was written). A
+    /// failure of the append itself (the log unreachable, its outcome unknown) is thrown as it is.
     func executeOnce(
         on id: UUID, from state: UserState, current: Bool = true, actor: Actor, correlationID: String,
         claims: [UniqueClaim] = [], _ command: any UserCommand
@@ -73,12 +81,19 @@ extension AuthService {
             if let rejection = decision.rejection { throw rejection }
             return state
         }
+        let events: [NewEvent]
+        do {
+            events = try sealing.newEvents(
+                decision.events, for: id, after: state.version, actor: actor, correlationID: correlationID)
+        } catch  where !current {
+            throw DecidedFromOlderState()
+        }
         let request = AppendRequest(
-            stream: id, expected: state.exists ? .exactly(state.version) : .noStream,
-            events: try sealing.newEvents(
-                decision.events, for: id, after: state.version, actor: actor, correlationID: correlationID),
+            stream: id, expected: state.exists ? .exactly(state.version) : .noStream, events: events,
             claims: decision.rejection == nil ? claims : [])
-        let result = try await log.append([request])[0].get()
+        let outcome = try await log.append([request])[0]
+        if !current, case .failure = outcome { throw DecidedFromOlderState() }
+        let result = try outcome.get()
         PositionReceipt.current?.record(result.lastPosition)
         let after = decision.events.reduce(state) { $0.evolve($1, at: result.recordedAt) }
         await sendNotices(for: decision.events, to: after)

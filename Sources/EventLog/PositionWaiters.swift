@@ -50,6 +50,21 @@ public final class PositionWaiters: Sendable {
         for continuation in reached { continuation.resume() }
     }
 
+    /// Waits begun and not yet returned.
+    public var waitCount: Int { state.withLock { $0.live.count } }
+
+    /// Ends every wait now, reached or not (the owner stopped: the position will not move).
+    /// Waits begun later still wait for their target or deadline.
+    public func endAll() {
+        let waiting = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            let waiting = state.waiters.values.map(\.continuation)
+            state.waiters.removeAll()
+            state.ended.formUnion(state.live)
+            return waiting
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
     /// Waits until the position reaches `target`, at most `timeout`; returns the position then.
     public func wait(for target: UInt64, timeout: Duration) async -> UInt64 {
         let id: UInt64? = state.withLock { state in

@@ -12,15 +12,19 @@ import PostgresNIO
 ///   of it is visible before all of it is.
 /// - Each ``importStored(_:checkpoints:)`` continues the head the previous one left, so a
 ///   large export goes in batches without a commit between them.
-/// - Once a call throws, the transaction is rolled back: further calls fail.
+/// - A part that throws (a check of this code's, or a statement PostgreSQL refused) marks the
+///   restore failed: further parts fail at once, and ``PostgresEventLog/restoring(_:)`` rolls
+///   everything back even when its body catches the error and returns.
 public final class PostgresRestore {
-    /// The transaction's connection, for a store in the same database to write its part.
-    package let connection: PostgresConnection
+    /// The transaction's connection (parts reach it through ``part(_:)``).
+    let connection: PostgresConnection
     /// The database, without a password (as ``PostgresEventLog/location``).
     public let location: String
     let writer: PostgresWriter
     /// The head checkpoint the restore wrote last, handed to the writer after COMMIT.
     var signedHead: [UInt8]?
+    /// Set by the first part that threw.
+    private(set) var failed = false
 
     init(connection: PostgresConnection, location: String, writer: PostgresWriter) {
         self.connection = connection
@@ -30,16 +34,32 @@ public final class PostgresRestore {
 
     /// Writes stored envelopes as they are; see ``PostgresEventLog/importStored(_:checkpoints:)``.
     public func importStored(_ envelopes: [[UInt8]], checkpoints: [Checkpoint] = []) throws {
-        if let signed = try writer.importStored(
-            envelopes, checkpoints: checkpoints, on: connection, after: signedHead)
-        {
-            signedHead = signed
+        try part { connection in
+            if let signed = try writer.importStored(
+                envelopes, checkpoints: checkpoints, on: connection, after: signedHead)
+            {
+                signedHead = signed
+            }
         }
     }
 
     /// Takes uniqueness claims without appending; see ``PostgresEventLog/restoreClaims(_:)``.
     public func restoreClaims(_ claims: [(stream: UUID, claim: UniqueClaim)]) throws {
-        try Self.restoreClaims(claims, on: connection)
+        try part { connection in try Self.restoreClaims(claims, on: connection) }
+    }
+
+    /// Runs one part of the restore on its transaction (a store in the same database writes its
+    /// part through this); see the type's rules for a part that throws.
+    package func part<Result>(_ body: (PostgresConnection) throws -> Result) throws -> Result {
+        guard !failed else {
+            throw EventLogError.writeFailed(detail: "an earlier part of the restore failed; it will be rolled back")
+        }
+        do {
+            return try body(connection)
+        } catch {
+            failed = true
+            throw error
+        }
     }
 }
 
@@ -55,6 +75,9 @@ extension PostgresEventLog {
             _ = try PostgresHead.lock(on: connection)
             let restore = PostgresRestore(connection: connection, location: location, writer: writer)
             let result = try body(restore)
+            if restore.failed {
+                throw EventLogError.writeFailed(detail: "a part of the restore failed; nothing of it was written")
+            }
             // A transaction a failed statement aborted answers COMMIT by rolling back.
             guard try connection.answer(to: connection.send("COMMIT")).metadata.command == "COMMIT" else {
                 throw EventLogError.writeFailed(detail: "PostgreSQL rolled the restore back at COMMIT")

@@ -28,7 +28,10 @@ extension PostgresKeyStore {
     /// ``importSlots(_:)`` as part of `restore`: committed with the restore's events, or not
     /// at all. The restore must be into this store's database.
     public func importSlots(_ slots: [[UInt8]], in restore: PostgresRestore) throws {
-        try importSlots(slots, on: try connection(of: restore))
+        try restore.part { connection in
+            try checkDatabase(of: restore)
+            try importSlots(slots, on: connection)
+        }
     }
 
     private func importSlots(_ slots: [[UInt8]], on connection: PostgresConnection) throws {
@@ -88,8 +91,10 @@ extension PostgresKeyStore {
 
     /// ``adoptLogSigningSlot(_:)`` as part of `restore` (see ``importSlots(_:in:)``).
     public func adoptLogSigningSlot(_ slot: [UInt8], in restore: PostgresRestore) throws {
-        let connection = try connection(of: restore)
-        try adopt(try logSigningWrap(of: slot), on: connection)
+        try restore.part { connection in
+            try checkDatabase(of: restore)
+            try adopt(try logSigningWrap(of: slot), on: connection)
+        }
     }
 
     /// The wrapped key of a log signing slot, once checked to unwrap to a 32-byte seed.
@@ -114,12 +119,11 @@ extension PostgresKeyStore {
         _ = try connection.run("UPDATE authlog.key_meta SET log_signing_key = \(wrapped)")
     }
 
-    /// The restore's connection, if the restore is into this store's database.
-    private func connection(of restore: PostgresRestore) throws -> PostgresConnection {
+    /// Refuses a restore into another database than this store's.
+    private func checkDatabase(of restore: PostgresRestore) throws {
         guard restore.location == location else {
             throw DataProtectionError.keyStore(
                 "the restore is into \(restore.location), not into this store's database \(location)")
         }
-        return restore.connection
     }
 }

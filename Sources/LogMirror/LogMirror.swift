@@ -115,6 +115,8 @@ public final class LogMirror: Sendable {
     /// Records `failure`: the mirror copies nothing more. Returns it, for the caller to throw.
     func stop(_ failure: Failure) -> Failure {
         self.failure.withLock { if $0 == nil { $0 = failure } }
+        // No copy will reach what they wait for: they answer now (see ``MirrorProgress``).
+        waiters.endAll()
         return failure
     }
 

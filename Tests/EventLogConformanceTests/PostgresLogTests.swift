@@ -118,6 +118,45 @@ struct PostgresLogTests {
         #expect(try postgres.all().isEmpty)
     }
 
+    /// A restore is one transaction: its imports continue each other's head, and a part that
+    /// failed rolls all of it back, even when the body catches the error and returns.
+    @Test func aRestoreCommitsWholeOrNotAtAll() async throws {
+        let lmdbStore = LMDBStore()
+        defer { lmdbStore.remove() }
+        let postgresStore = try PostgresStore()
+        defer { postgresStore.remove() }
+        let original = try LMDBEventLog(directory: lmdbStore.path)
+        defer { original.close() }
+        try await script(original)
+        let exported = try storedBytes(original)
+        let postgres = try PostgresEventLog(url: postgresStore.url)
+        defer { postgres.close() }
+
+        var refusals = 0
+        do {
+            try postgres.restoring { restore in
+                try restore.importStored(Array(exported[0..<30]))
+                // Not the next position: refused, and caught here.
+                do { try restore.importStored(Array(exported[31...])) } catch { refusals += 1 }
+                // A later part fails at once.
+                do { try restore.importStored(Array(exported[30...])) } catch { refusals += 1 }
+            }
+            Issue.record("a restore with a failed part committed")
+        } catch {
+            #expect(error is EventLogError, "\(error)")
+        }
+        #expect(refusals == 2)
+        #expect(try postgres.headPosition() == 0)
+        #expect(try postgres.all().isEmpty)
+
+        try postgres.restoring { restore in
+            try restore.importStored(Array(exported[0..<30]))
+            try restore.importStored(Array(exported[30...]))
+        }
+        #expect(try storedBytes(postgres) == exported)
+        #expect(try postgres.verify().isIntact)
+    }
+
     /// Two logs on one database, as two processes would have: the head row orders them.
     @Test func twoWritersOnOneDatabaseKeepPositionsDense() async throws {
         let store = try PostgresStore()

@@ -46,6 +46,20 @@ import Testing
         #expect(await waiters.wait(for: 5, timeout: .zero) == 4)
     }
 
+    @Test func endingEveryWaitAnswersThemWithThePositionThen() async {
+        let waiters = PositionWaiters(position: 2)
+        // 60 s: a bound for a failure only (a wait not ended would otherwise hang the test).
+        let waiting = (0..<3).map { offset in
+            Task { await waiters.wait(for: 10 + UInt64(offset), timeout: .seconds(60)) }
+        }
+        // Once all three have begun (a bounded poll on a real condition), whether or not
+        // each has suspended yet.
+        for _ in 0..<100_000 where waiters.waitCount < 3 { await Task.yield() }
+        #expect(waiters.waitCount == 3)
+        waiters.endAll()
+        for wait in waiting { #expect(await wait.value == 2) }
+    }
+
     @Test func aCancelledWaitAnswersWithThePositionThen() async {
         let waiters = PositionWaiters(position: 1)
         let waiting = Task { await waiters.wait(for: 2, timeout: Self.never) }

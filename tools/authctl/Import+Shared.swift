@@ -62,7 +62,16 @@ extension Import {
         do {
             try copyStaged(staging, kek: kek, kekSource: kekSource, into: shared, keys: keys)
         } catch {
-            printError("authctl: \(shared.location): nothing was imported: \(error)")
+            // A failure at COMMIT (the connection lost) leaves its outcome unknown: the head says.
+            switch try? shared.headPosition() {
+            case 0: printError("authctl: \(shared.location): nothing was imported: \(error)")
+            case nil:
+                printError(
+                    "authctl: \(shared.location): the import's outcome is unknown (\(error)); `authctl --log-url URL head` tells"
+                )
+            case let head?:
+                printError("authctl: \(shared.location): the import committed \(head) events, then failed: \(error)")
+            }
             throw ExitCode(2)
         }
         guard case .intact(let count, _, let head) = try failing({ try shared.verify() }) else {

@@ -228,13 +228,14 @@ pg_counters() {
     psql -qAt -F ' ' "$log_url" -c "SELECT xact_commit + xact_rollback, tup_returned + tup_fetched, tup_inserted,
         tup_updated FROM pg_stat_database WHERE datname = current_database()"
 }
-# CPU time (clock ticks, user + system) of the three nodes and of the PostgreSQL server (its
-# postmaster and every backend: the processes whose parent it is).
+# CPU time (clock ticks, user + system, with the children reaped: cutime + cstime) of the three
+# nodes and of the PostgreSQL server (its postmaster, which reaps the backends, and every live
+# backend): a backend that exits during a round moves its time into the postmaster's.
 cpu_ticks() { # PID...
     local pid total=0
     for pid in "$@"; do
         [ -r "/proc/$pid/stat" ] || continue
-        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+        total=$((total + $(sed 's/^.*) //' "/proc/$pid/stat" | awk '{print $12 + $13 + $14 + $15}')))
     done
     echo "$total"
 }
@@ -300,7 +301,7 @@ awk -v n="$rotations" -v t="$transactions" -v r="$rows_read" -v i="$rows_inserte
     'BEGIN {printf "shared log database during the rotations: %d rotations; per rotation %.2f transactions, %.1f rows read, %.2f inserted, %.2f updated\n", n, t/n, r/n, i/n, u/n}'
 read -r node_ticks postgres_ticks <"$work/cpu-during-refresh"
 awk -v n="$rotations" -v a="$node_ticks" -v p="$postgres_ticks" -v hz="$(getconf CLK_TCK)" \
-    'BEGIN {printf "CPU per rotation: %.0f us in the three nodes, %.0f us in PostgreSQL (its backends that exited during a round are not counted)\n", a/hz/n*1e6, p/hz/n*1e6}'
+    'BEGIN {printf "CPU per rotation: %.0f us in the three nodes, %.0f us in PostgreSQL\n", a/hz/n*1e6, p/hz/n*1e6}'
 for n in 0 1 2; do
     echo "node $((n + 1)) metrics:"
     curl -sf "http://127.0.0.1:${nodes[n]}/metrics" | grep -E '^authlog_(appends_total|commits_total|appended_events_total)' || true
