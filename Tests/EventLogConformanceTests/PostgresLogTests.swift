@@ -44,6 +44,21 @@ struct PostgresLogTests {
         return stored
     }
 
+    /// The scripted log's stored bytes (written to LMDB) and an empty PostgreSQL log to import
+    /// them into, for `body`; both removed afterwards.
+    func withExportAndEmptyLog(_ body: ([[UInt8]], PostgresEventLog) async throws -> Void) async throws {
+        let lmdbStore = LMDBStore()
+        defer { lmdbStore.remove() }
+        let postgresStore = try PostgresStore()
+        defer { postgresStore.remove() }
+        let original = try LMDBEventLog(directory: lmdbStore.path)
+        defer { original.close() }
+        try await script(original)
+        let postgres = try PostgresEventLog(url: postgresStore.url)
+        defer { postgres.close() }
+        try await body(try storedBytes(original), postgres)
+    }
+
     @Test func theSameAppendsGiveTheSameBytesAndHashesAsTheLMDBLog() async throws {
         let clock: @Sendable () -> Timestamp = { Timestamp(microsecondsSince1970: 1_764_000_000_000_000) }
         let lmdbStore = LMDBStore()
@@ -97,64 +112,49 @@ struct PostgresLogTests {
     }
 
     @Test func anImportThatDoesNotContinueTheLogWritesNothing() async throws {
-        let lmdbStore = LMDBStore()
-        defer { lmdbStore.remove() }
-        let postgresStore = try PostgresStore()
-        defer { postgresStore.remove() }
-        let original = try LMDBEventLog(directory: lmdbStore.path)
-        defer { original.close() }
-        try await script(original)
-        var exported = try storedBytes(original)
-        let postgres = try PostgresEventLog(url: postgresStore.url)
-        defer { postgres.close() }
-        #expect(throws: EventLogError.corrupt(position: 2, detail: "expected position 1 next")) {
-            try postgres.importStored(Array(exported[1...]))
+        try await withExportAndEmptyLog { exported, postgres in
+            var exported = exported
+            #expect(throws: EventLogError.corrupt(position: 2, detail: "expected position 1 next")) {
+                try postgres.importStored(Array(exported[1...]))
+            }
+            exported[5][40] ^= 1
+            #expect(throws: EventLogError.corrupt(position: 6, detail: "the hash chain breaks here")) {
+                try postgres.importStored(exported)
+            }
+            let head = try postgres.headPosition()
+            let events = try postgres.all()
+            #expect(head == 0 && events.isEmpty)
         }
-        exported[5][40] ^= 1
-        #expect(throws: EventLogError.corrupt(position: 6, detail: "the hash chain breaks here")) {
-            try postgres.importStored(exported)
-        }
-        #expect(try postgres.headPosition() == 0)
-        #expect(try postgres.all().isEmpty)
     }
 
     /// A restore is one transaction: its imports continue each other's head, and a part that
     /// failed rolls all of it back, even when the body catches the error and returns.
     @Test func aRestoreCommitsWholeOrNotAtAll() async throws {
-        let lmdbStore = LMDBStore()
-        defer { lmdbStore.remove() }
-        let postgresStore = try PostgresStore()
-        defer { postgresStore.remove() }
-        let original = try LMDBEventLog(directory: lmdbStore.path)
-        defer { original.close() }
-        try await script(original)
-        let exported = try storedBytes(original)
-        let postgres = try PostgresEventLog(url: postgresStore.url)
-        defer { postgres.close() }
+        try await withExportAndEmptyLog { exported, postgres in
+            var refusals = 0
+            do {
+                try postgres.restoring { restore in
+                    try restore.importStored(Array(exported[0..<30]))
+                    // Not the next position: refused, and caught here.
+                    do { try restore.importStored(Array(exported[31...])) } catch { refusals += 1 }
+                    // A later part fails at once.
+                    do { try restore.importStored(Array(exported[30...])) } catch { refusals += 1 }
+                }
+                Issue.record("a restore with a failed part committed")
+            } catch {
+                #expect(error is EventLogError, "\(error)")
+            }
+            #expect(refusals == 2)
+            #expect(try postgres.headPosition() == 0)
+            #expect(try postgres.all().isEmpty)
 
-        var refusals = 0
-        do {
             try postgres.restoring { restore in
                 try restore.importStored(Array(exported[0..<30]))
-                // Not the next position: refused, and caught here.
-                do { try restore.importStored(Array(exported[31...])) } catch { refusals += 1 }
-                // A later part fails at once.
-                do { try restore.importStored(Array(exported[30...])) } catch { refusals += 1 }
+                try restore.importStored(Array(exported[30...]))
             }
-            Issue.record("a restore with a failed part committed")
-        } catch {
-            #expect(error is EventLogError, "\(error)")
+            #expect(try storedBytes(postgres) == exported)
+            #expect(try postgres.verify().isIntact)
         }
-        #expect(refusals == 2)
-        #expect(try postgres.headPosition() == 0)
-        #expect(try postgres.all().isEmpty)
-
-        try postgres.restoring { restore in
-            try restore.importStored(Array(exported[0..<30]))
-            try restore.importStored(Array(exported[30...]))
-        }
-        #expect(try storedBytes(postgres) == exported)
-        #expect(try postgres.verify().isIntact)
     }
 
     /// Two logs on one database, as two processes would have: the head row orders them.

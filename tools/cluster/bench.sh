@@ -228,19 +228,12 @@ pg_counters() {
     psql -qAt -F ' ' "$log_url" -c "SELECT xact_commit + xact_rollback, tup_returned + tup_fetched, tup_inserted,
         tup_updated FROM pg_stat_database WHERE datname = current_database()"
 }
-# CPU time (clock ticks, user + system, with the children reaped: cutime + cstime) of the three
-# nodes and of the PostgreSQL server (its postmaster, which reaps the backends, and every live
-# backend): a backend that exits during a round moves its time into the postmaster's.
-cpu_ticks() { # PID...
-    local pid total=0
-    for pid in "$@"; do
-        [ -r "/proc/$pid/stat" ] || continue
-        total=$((total + $(sed 's/^.*) //' "/proc/$pid/stat" | awk '{print $12 + $13 + $14 + $15}')))
-    done
-    echo "$total"
-}
+# CPU time of the three nodes and of the PostgreSQL server (its postmaster, which reaps the
+# backends, and every live backend): `ticks` (tools/peer-bench/ticks.sh).
+# shellcheck source=tools/peer-bench/ticks.sh
+. "$root/tools/peer-bench/ticks.sh"
 postmaster="$(head -1 "$work/postgres/data/postmaster.pid")"
-cpu_counters() { echo "$(cpu_ticks "${node_pids[@]}") $(cpu_ticks "$postmaster" $(pgrep -P "$postmaster"))"; }
+cpu_counters() { echo "$(ticks "${node_pids[@]}") $(ticks "$postmaster" $(pgrep -P "$postmaster"))"; }
 echo "0 0 0 0" >"$work/pg-during-refresh"
 echo "0 0" >"$work/cpu-during-refresh"
 measure_refresh() {

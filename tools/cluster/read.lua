@@ -6,12 +6,8 @@
 local result = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "../wrk/result.lua")
 local users = {}
 local next_user = 1
-local counter = 0
 
-function setup(thread)
-  counter = counter + 1
-  thread:set("id", counter)
-end
+setup = result.number
 
 function init(args)
   for line in io.lines(os.getenv("USER_FILE")) do

@@ -6,14 +6,10 @@
 -- 503 when the hashing threads are all taken counts as one; the first of each thread on stderr).
 -- The shared report (tools/wrk/result.lua), found beside this script's folder.
 local result = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "../wrk/result.lua")
-local counter = 0
 local users = tonumber(os.getenv("LOGIN_USERS"))
 local next_user = 0
 
-function setup(thread)
-  counter = counter + 1
-  thread:set("id", counter)
-end
+setup = result.number
 
 function init(args)
   next_user = (id * 7919) % users

@@ -5,13 +5,9 @@
 -- counts as one; the first of each thread on stderr).
 -- The shared report (tools/wrk/result.lua), found beside this script's folder.
 local result = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "../wrk/result.lua")
-local counter = 0
 local sent = 0
 
-function setup(thread)
-  counter = counter + 1
-  thread:set("id", counter)
-end
+setup = result.number
 
 function init(args)
   wrk.method = "POST"

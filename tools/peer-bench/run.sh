@@ -274,16 +274,8 @@ done
 echo "== body of $(wc -c <"$work/body.json") bytes; hummingbird on port ${hummingbird_port:-none}," \
     "nio on ${nio_port:-none}, nginx on ${nginx_port:-none}"
 
-# CPU time (user + system, in clock ticks) of processes, each with its reaped children.
-ticks() {
-    local pid total=0
-    for pid in "$@"; do
-        [ -r "/proc/$pid/stat" ] || continue
-        # The fields after the command name: utime, stime, cutime, cstime are 12th to 15th.
-        total=$((total + $(sed 's/^.*) //' "/proc/$pid/stat" | awk '{print $12 + $13 + $14 + $15}')))
-    done
-    echo "$total"
-}
+# shellcheck source=tools/peer-bench/ticks.sh
+. "$root/tools/peer-bench/ticks.sh"
 clock_ticks="$(getconf CLK_TCK)"
 # The pids whose CPU a step's server spends: the process and its children (nginx's workers,
 # PostgreSQL's backends and helpers).
@@ -335,14 +327,11 @@ measure_wrk() { # SCRIPT PORT PID ENV...
     ok="$(sed -n 's/.* requests=\([0-9]*\) non2xx=\([0-9]*\).*/\1 \2/p' <<<"$line" | awk '{print $1 - $2}')"
     echo "${line#RESULT } ok=$ok cpu_s=$(awk -v t=$((after - before)) -v h="$clock_ticks" 'BEGIN {print t / h}')"
 }
-# The KDF's ceiling: auth-bench hashing on every core; its own CPU is the step's.
+# The KDF's ceiling: auth-bench hashing on every core; its own CPU (cpu_s) is the step's.
 measure_kdf() {
     local line
-    line="$(/usr/bin/env time -f 'cpu_s=%U+%S' "$auth_bench" --ceiling "$duration" 2>"$work/kdf.time" | grep '^RESULT')"
-    local cpu ok
-    cpu="$(sed -n 's/^cpu_s=\(.*\)+\(.*\)$/\1 \2/p' "$work/kdf.time" | awk '{print $1 + $2}')"
-    ok="$(sed -n 's/.* hashes=\([0-9]*\).*/\1/p' <<<"$line")"
-    echo "${line#RESULT } ok=$ok cpu_s=$cpu"
+    line="$("$auth_bench" --ceiling "$duration" | grep '^RESULT')"
+    echo "${line#RESULT } ok=$(sed -n 's/.* hashes=\([0-9]*\).*/\1/p' <<<"$line")"
 }
 read_lua="$root/tools/cluster/read.lua"
 refresh_lua="$root/tools/cluster/refresh.lua"

@@ -2,6 +2,13 @@
 -- run's first failure, and the one "RESULT ..." line the benchmark scripts read.
 local result = {}
 
+-- A `setup` for scripts whose threads need only a number: each thread's global `id`, from 1.
+local threads = 0
+function result.number(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+
 -- Writes the first answer a thread got with another status than `expected` to stderr, once.
 local reported = false
 function result.note(script, expected, status, body)
