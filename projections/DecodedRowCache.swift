@@ -15,6 +15,10 @@ import Synchronization
 /// Bounded: at most `capacity` entries, spread over shards so that readers on different
 /// cores rarely meet on a lock; a full shard starts over.
 ///
+/// A log that is emptied and filled with another history (a cluster node's copy made again)
+/// breaks the first reason: ``forgetAll(before:)`` then keeps every entry made before from
+/// every read of a later snapshot.
+///
 /// It also holds the projection's other exact read memos, so the projection keeps one object
 /// for its reads: the live generation per snapshot and the owners of email claims.
 final class DecodedRowCache: Sendable {
@@ -24,6 +28,9 @@ final class DecodedRowCache: Sendable {
     }
 
     private let shards: [Shard]
+    /// Reads of a snapshot before this one use no entry, and entries made before it serve no
+    /// read (0: no limit).
+    private let validFrom = Atomic<Int>(0)
     let generations = LiveGenerationMemo()
     let emailOwners = EmailOwnerMemo()
 
@@ -38,17 +45,35 @@ final class DecodedRowCache: Sendable {
 
     /// The user as checked in exactly this snapshot and generation, with no row look-up.
     func state(_ id: UUID, checkedAt stamp: SnapshotStamp) -> UserState? {
-        shard(id).table.withLock { $0.state(id, checkedAt: stamp) }
+        guard let since = usableSince(stamp) else { return nil }
+        return shard(id).table.withLock { $0.state(id, checkedAt: stamp, madeSince: since) }
     }
 
     /// The user if the cached entry has the row's `version`; records that it was checked at
     /// `stamp` (a later snapshot replaces an earlier one).
     func state(_ id: UUID, version: UInt64, checkedAt stamp: SnapshotStamp?) -> UserState? {
-        shard(id).table.withLock { $0.state(id, version: version, checkedAt: stamp) }
+        guard let since = usableSince(stamp) else { return nil }
+        return shard(id).table.withLock { $0.state(id, version: version, checkedAt: stamp, madeSince: since) }
     }
 
     func store(_ state: UserState, checkedAt stamp: SnapshotStamp?) {
+        guard usableSince(stamp) != nil else { return }
         shard(state.id).table.withLock { $0.store(state, checkedAt: stamp) }
+    }
+
+    /// From the write transaction `snapshot` on (set before it commits), no entry made before
+    /// serves a read, and reads of earlier snapshots use none; every entry is dropped.
+    func forgetAll(before snapshot: Int) {
+        validFrom.store(snapshot, ordering: .sequentiallyConsistent)
+        for shard in shards { shard.table.withLock { $0.removeAll() } }
+    }
+
+    /// The oldest entry a read of `stamp` may use, or `nil` when it may use none.
+    private func usableSince(_ stamp: SnapshotStamp?) -> Int? {
+        let since = validFrom.load(ordering: .sequentiallyConsistent)
+        guard since > 0 else { return 0 }
+        guard let stamp, stamp.snapshot >= since else { return nil }
+        return since
     }
 }
 

@@ -17,6 +17,8 @@ struct DecodedRowTable {
     struct Entry {
         /// (snapshot + 1) << 1 | generation of the last check in a read snapshot; 0: none.
         var checked: Int
+        /// The read snapshot the entry was decoded in (0 for a write transaction's).
+        var origin: Int
         var state: UserState
     }
 
@@ -80,13 +82,17 @@ struct DecodedRowTable {
         }
     }
 
-    func state(_ id: UUID, checkedAt stamp: SnapshotStamp) -> UserState? {
-        guard let entry = find(id).entry, entries[entry].checked == Self.pack(stamp) else { return nil }
+    func state(_ id: UUID, checkedAt stamp: SnapshotStamp, madeSince origin: Int = 0) -> UserState? {
+        guard let entry = find(id).entry, entries[entry].checked == Self.pack(stamp), entries[entry].origin >= origin
+        else { return nil }
         return entries[entry].state
     }
 
-    mutating func state(_ id: UUID, version: UInt64, checkedAt stamp: SnapshotStamp?) -> UserState? {
-        guard let entry = find(id).entry, entries[entry].state.version == version else { return nil }
+    mutating func state(
+        _ id: UUID, version: UInt64, checkedAt stamp: SnapshotStamp?, madeSince origin: Int = 0
+    ) -> UserState? {
+        guard let entry = find(id).entry, entries[entry].state.version == version, entries[entry].origin >= origin
+        else { return nil }
         let packed = Self.pack(stamp)
         if packed > entries[entry].checked { entries[entry].checked = packed }  // the later snapshot
         return entries[entry].state
@@ -95,17 +101,22 @@ struct DecodedRowTable {
     mutating func store(_ state: UserState, checkedAt stamp: SnapshotStamp?) {
         let found = find(state.id)
         if let entry = found.entry {
-            entries[entry] = Entry(checked: Self.pack(stamp), state: state)
+            entries[entry] = Entry(checked: Self.pack(stamp), origin: stamp?.snapshot ?? 0, state: state)
             return
         }
         var slot = found.slot
         if entries.count >= capacity {
-            for index in slots.indices { slots[index] = 0 }
-            entries.removeAll(keepingCapacity: true)
+            removeAll()
             slot = find(state.id).slot
         }
         if entries.count == Self.hugePageThreshold && capacity > Self.hugePageThreshold { reserveOnHugePages() }
         slots[slot] = Self.mix(state.id) & 0xFFFF_FFFF_0000_0000 | UInt64(entries.count + 1)
-        entries.append(Entry(checked: Self.pack(stamp), state: state))
+        entries.append(Entry(checked: Self.pack(stamp), origin: stamp?.snapshot ?? 0, state: state))
+    }
+
+    /// Drops every entry, keeping the memory.
+    mutating func removeAll() {
+        for index in slots.indices { slots[index] = 0 }
+        entries.removeAll(keepingCapacity: true)
     }
 }

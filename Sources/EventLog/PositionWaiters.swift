@@ -9,7 +9,8 @@ import Synchronization
 /// - A wait whose target is reached already ends at once, without suspending.
 /// - A wait ends at its deadline, or when its task is cancelled, with the position reached
 ///   then (less than the target).
-/// - ``position`` never goes back: a smaller value given to ``advance(to:)`` is ignored.
+/// - ``position`` goes back only through ``moveBack(to:)`` (the read model is being made
+///   again); a smaller value given to ``advance(to:)`` is ignored.
 public final class PositionWaiters: Sendable {
     private struct Waiter {
         var target: UInt64
@@ -48,6 +49,13 @@ public final class PositionWaiters: Sendable {
             return reached
         }
         for continuation in reached { continuation.resume() }
+    }
+
+    /// Sets the position to `position`, lower than it was (the owner is making its read model
+    /// again from the start): waits already ended stay ended, the others go on toward their
+    /// targets, and waits begun now wait for positions the old read model had reached.
+    public func moveBack(to position: UInt64) {
+        state.withLock { state in state.position = min(state.position, position) }
     }
 
     /// Waits begun and not yet returned.

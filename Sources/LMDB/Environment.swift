@@ -131,8 +131,7 @@ public final class Environment: @unchecked Sendable {
     }
 
     /// Runs `body` with the handle while no resize or close can run; `EINVAL` once closed.
-    private func withOpenHandle<Result>(_ body: (OpaquePointer) throws(LMDBError) -> Result) throws(LMDBError) -> Result
-    {
+    func withOpenHandle<Result>(_ body: (OpaquePointer) throws(LMDBError) -> Result) throws(LMDBError) -> Result {
         gate.lock.lockShared()
         defer { gate.lock.unlockShared() }
         if isClosed { throw LMDBError(code: EINVAL) }

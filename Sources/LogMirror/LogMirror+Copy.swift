@@ -12,44 +12,86 @@ extension LogMirror {
     /// say it (an erased user's address cannot be read).
     static let claimsDatabase = "mirror-claims"
 
-    /// Copies one batch that the shared log holds after `head`, with its streams' claims and
-    /// the projection, in one local transaction.
-    func copy(_ batch: [[UInt8]], after head: UInt64) throws {
+    /// A batch read from the shared log, checked to follow a head, with what its copy needs.
+    struct Batch {
+        var events: [[UInt8]]
+        var streams: Set<UUID>
+        var claims: [UUID: [UniqueClaim]]
+        var last: RecordedEvent
+    }
+
+    /// Checks that `events` follow `head` position by position, forgets the data keys of the
+    /// users they erase, and reads their streams' claims; `nil` for no events.
+    func prepare(_ events: [[UInt8]], after head: UInt64) throws -> Batch? {
         var streams = Set<UUID>()
         var erased: [UUID] = []
         var last: RecordedEvent?
-        for (offset, stored) in batch.enumerated() {
+        for (offset, stored) in events.enumerated() {
             try stored.withUnsafeBytes { raw in
                 let view = try Envelope.parse(raw)
                 guard view.position == head + 1 + UInt64(offset) else {
-                    throw stop(
-                        .diverged(
-                            position: head + 1 + UInt64(offset), detail: "the shared log sent position \(view.position)"
-                        ))
+                    throw Failure.diverged(
+                        position: head + 1 + UInt64(offset), detail: "the shared log sent position \(view.position)")
                 }
                 streams.insert(view.streamID)
                 if try UserEventSealing.kind(of: view) == .erased { erased.append(view.streamID) }
-                if offset == batch.count - 1 { last = view.recorded }
+                if offset == events.count - 1 { last = view.recorded }
             }
         }
         for user in erased { keys.forget(user) }
-        let claims = try shared.claims(of: streams)
-        guard let last else { return }
+        guard let last else { return nil }
+        return Batch(events: events, streams: streams, claims: try shared.claims(of: streams), last: last)
+    }
+
+    /// Writes `batch` (its events from index `skip` on) with its streams' claims and folds it
+    /// into the projection, in `txn`. A batch that does not chain to the copy's head is
+    /// ``Failure/diverged``.
+    func write(_ batch: Batch, from skip: Int = 0, in txn: borrowing Transaction) throws {
         do {
-            try local.withWriteTransaction { txn in
-                // Another process copying into the same directory (authctl beside authd) may
-                // have copied part of the batch since the head was read.
-                let now = try local.headPosition(in: txn)
-                let done = now > head ? Int(min(now - head, UInt64(batch.count))) : 0
-                guard done < batch.count else { return }
-                try local.importStored(Array(batch[done...]), in: txn)
-                for stream in streams { try replaceClaims(of: stream, with: claims[stream] ?? [], in: txn) }
-                try projection.project(last, in: txn)
-            }
+            try local.importStored(Array(batch.events[skip...]), in: txn)
         } catch EventLogError.corrupt(let position, let detail) {
-            throw stop(.diverged(position: position, detail: detail))
+            throw Failure.diverged(position: position, detail: detail)
         }
-        advance(to: last.position)
+        for stream in batch.streams { try replaceClaims(of: stream, with: batch.claims[stream] ?? [], in: txn) }
+        try projection.project(batch.last, in: txn)
+    }
+
+    /// Copies one batch that the shared log holds after `head`, with its streams' claims and
+    /// the projection, in one local transaction.
+    func copy(_ events: [[UInt8]], after head: UInt64) throws {
+        guard let batch = try prepare(events, after: head) else { return }
+        try local.withWriteTransaction { txn in
+            // Another process copying into the same directory (authctl beside authd) may
+            // have copied part of the batch since the head was read.
+            let now = try local.headPosition(in: txn)
+            let done = now > head ? Int(min(now - head, UInt64(events.count))) : 0
+            guard done < events.count else { return }
+            try write(batch, from: done, in: txn)
+        }
+        advance(to: batch.last.position)
+    }
+
+    /// Makes the copy again from the shared log in one local transaction: the old events,
+    /// claims and projection go, every event the shared log holds comes, folded.
+    func copyAgain() throws {
+        let reached = try local.withWriteTransaction { txn -> UInt64 in
+            try local.removeAllEvents(in: txn)
+            try txn.clear(claimsTable)
+            try projection.reset(in: txn)
+            var head: UInt64 = 0
+            while true {
+                let events = try shared.storedEnvelopes(from: head + 1, limit: Self.batchLimit)
+                guard let batch = try prepare(events, after: head) else { break }
+                try write(batch, in: txn)
+                head = batch.last.position
+                if events.count < Self.batchLimit { break }
+            }
+            return head
+        }
+        copiesMadeAgain.add(1, ordering: .relaxed)
+        copyingAgain.store(false, ordering: .releasing)
+        advance(to: reached)
+        logger.notice("made this node's copy of the shared log again", metadata: ["position": "\(reached)"])
     }
 
     /// Gives up the claims `stream` held at its last copy that it no longer holds, and takes

@@ -1,4 +1,5 @@
 import EventLog
+import EventLogLMDB
 import Foundation
 
 extension LogMirror {
@@ -19,13 +20,35 @@ extension LogMirror {
     /// (0700), kept for whoever wants to look at what it held; returns that directory. The
     /// rest of `data` (mail, keys) stays.
     public static func moveCopyAside(in data: String) throws -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withFullDate, .withTime, .withTimeZone]
-        let aside = data + "/diverged-" + formatter.string(from: Date()).replacingOccurrences(of: ":", with: "")
-        try FileManager.default.createDirectory(
-            atPath: aside, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        let aside = try makeAsideDirectory(in: data)
         for name in ["data.mdb", "lock.mdb"] where FileManager.default.fileExists(atPath: data + "/" + name) {
             try FileManager.default.moveItem(atPath: data + "/" + name, toPath: aside + "/" + name)
+        }
+        return aside
+    }
+
+    /// Writes a compacted copy of `local`, as it stands, into a new `diverged-TIME` directory
+    /// (0700) in its directory; returns that directory. For a copy about to be made again in
+    /// place (``Divergence/copyAgain``).
+    static func writeCopyAside(of local: LMDBEventLog) throws -> String {
+        let aside = try makeAsideDirectory(in: local.directory)
+        do {
+            try local.environment.copy(toDirectory: aside)
+        } catch {
+            try? FileManager.default.removeItem(atPath: aside)
+            throw error
+        }
+        return aside
+    }
+
+    /// A new, empty `data/diverged-TIME` directory, 0700 from its creation.
+    static func makeAsideDirectory(in data: String) throws -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate, .withTime, .withTimeZone, .withFractionalSeconds]
+        let stamp = formatter.string(from: Date()).replacingOccurrences(of: ":", with: "")
+        let aside = data + "/diverged-" + stamp
+        guard mkdir(aside, 0o700) == 0 else {
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
         }
         return aside
     }

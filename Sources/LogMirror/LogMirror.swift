@@ -19,15 +19,22 @@ import Synchronization
 /// - A batch of events is copied in one local write transaction, with the projection folded
 ///   through its last event and the claims its streams hold in the shared log at the time of
 ///   the copy: a read sees a batch whole or not at all.
-/// - Each batch must continue the local head: its first event at the next position, chained to
-///   the local head's hash (the same check as an import). A batch that does not (the shared
-///   log was replaced, or restored from a backup older than this copy) is never copied: the
-///   mirror stops and says so (``Failure/diverged``), and the node's data directory must be
-///   rebuilt from the shared log (`authctl rebuild --log-url`).
+/// - Each fetch from the shared log starts at the copy's head event, which must come back with
+///   the same stored bytes, and the batch after it must continue the head: next position,
+///   chained to the head's hash (the same check as an import). A shared log that does not
+///   continue the copy (replaced, or restored from a backup older than the copy) is found at
+///   the next fetch: at once on its notification, within ``pollInterval`` otherwise. What the
+///   mirror then does is its ``Divergence`` rule.
+/// - A copy made again (``Divergence/copyAgain``) is written in one local transaction: the old
+///   copy goes, every event of the shared log, its claims and the projection folded through it
+///   come. Readers see the old copy until it commits, then the new one. Meanwhile ``position``
+///   is 0: a wait for a position (a read with `Authlog-Min-Position`, a write's own) waits for
+///   the new copy, and ``MirroredUserStates`` reads users from the shared log alone.
 /// - Before a batch with a `UserErased` event is copied, the user's cached data key is
 ///   forgotten (``DataKeyStore/forget(_:)``): the erasing node destroys the shared key after
 ///   appending the event, and no node hands the key out again once it has seen the event.
-/// - ``position`` only moves forward, and only after the batch's transaction committed.
+/// - ``position`` moves forward only after the batch's transaction committed, and back to 0
+///   only while the copy is made again.
 /// - The copy may be opened with deferred sync (``LMDBEventLog/Options/deferredSync``): a write
 ///   then waits for the shared log's commit alone, not for the copy's too. ``follow()`` writes
 ///   the copy to disk once a poll interval; a system crash may undo the copy's last batches,
@@ -46,6 +53,18 @@ public final class LogMirror: Sendable {
         }
     }
 
+    /// What the mirror does when the shared log does not continue its copy.
+    public enum Divergence: Sendable {
+        /// ``catchUp()`` throws ``Failure/diverged`` and the mirror copies nothing more (a
+        /// command-line reader, which says so and leaves the copy for `authctl rebuild`).
+        case stop
+        /// The copy is written aside, into a new `diverged-TIME` directory (0700) beside it in
+        /// the data directory, for whoever wants to look at what it held, and made again from
+        /// the shared log while the node goes on serving (a node of a cluster). Failing to write
+        /// it aside (a full disk) is logged and does not stop the copy being made again.
+        case copyAgain
+    }
+
     /// Events copied per local transaction at most.
     public static let batchLimit = 4_096
     /// How often the shared log is checked when no notification arrives.
@@ -60,8 +79,11 @@ public final class LogMirror: Sendable {
     private let copied = Atomic<UInt64>(0)
     /// Waits for a position, ended by ``advance(to:)``.
     let waiters: PositionWaiters
-    /// Whether the copy's head was found in the shared log (once, before the first copy).
-    private let checkedHead = Atomic<Bool>(false)
+    let divergence: Divergence
+    /// Set from the moment the shared log is found not to continue the copy (with
+    /// ``Divergence/copyAgain``) until the copy made again commits.
+    let copyingAgain = Atomic<Bool>(false)
+    let copiesMadeAgain = Atomic<Int>(0)
     private let failure = Mutex<Failure?>(nil)
     /// One copy at a time (``catchUp()`` may be called from several threads).
     private let copying = Mutex(())
@@ -72,9 +94,10 @@ public final class LogMirror: Sendable {
     /// copied yet: call ``catchUp()`` before serving, then run ``follow()``.
     public init(
         shared: any SharedEventLog, local: LMDBEventLog, projection: UserProjection, keys: any DataKeyStore,
-        logger: Logger = Logger(label: "authlog.mirror")
+        divergence: Divergence = .stop, logger: Logger = Logger(label: "authlog.mirror")
     ) throws {
         self.shared = shared
+        self.divergence = divergence
         self.local = local
         self.projection = projection
         self.keys = keys
@@ -94,23 +117,12 @@ public final class LogMirror: Sendable {
     /// Why the mirror stopped copying, if it did.
     public var stopped: Failure? { failure.withLock { $0 } }
 
-    /// The shared log must hold the copy's head event with the same stored bytes: a shared log
-    /// that is shorter (emptied, or restored from a backup older than the copy) or holds
-    /// another event there does not continue the copy, and the next copy would not notice.
-    func checkSharedLogHoldsTheCopy() throws {
-        let head = try local.headPosition()
-        guard head > 0 else { return }
-        let theirs = try shared.storedEnvelopes(from: head, limit: 1).first
-        var ours: [UInt8]?
-        try local.forEachStoredEnvelope(from: head, through: head) { _, stored in ours = Array(stored) }
-        guard let theirs, theirs == ours else {
-            throw stop(
-                .diverged(
-                    position: head,
-                    detail: theirs == nil
-                        ? "the shared log ends before this copy's head" : "the shared log holds another event there"))
-        }
-    }
+    /// Whether the copy is being made again (see ``Divergence/copyAgain``): its rows may hold
+    /// states the shared log does not.
+    public var isCopyingAgain: Bool { copyingAgain.load(ordering: .acquiring) }
+
+    /// How many times this mirror made its copy again.
+    public var timesCopiedAgain: Int { copiesMadeAgain.load(ordering: .relaxed) }
 
     /// Records `failure`: the mirror copies nothing more. Returns it, for the caller to throw.
     func stop(_ failure: Failure) -> Failure {
@@ -130,25 +142,66 @@ public final class LogMirror: Sendable {
     public func wake() { wakeUp.yield(()) }
 
     /// Copies every event the shared log holds beyond the local head, a batch at a time;
-    /// returns the position reached. Throws ``Failure/diverged`` (and stops the mirror for good)
-    /// when a batch does not continue the local copy, or the shared log's error.
+    /// returns the position reached. When the shared log does not continue the copy: with
+    /// ``Divergence/stop`` throws ``Failure/diverged`` (and stops the mirror for good); with
+    /// ``Divergence/copyAgain`` makes the copy again. Throws the shared log's errors and the
+    /// copy's; a copy being made again that fails is made again at the next call.
     @discardableResult
     public func catchUp() throws -> UInt64 {
         try copying.withLock { _ in
             if let stopped = failure.withLock({ $0 }) { throw stopped }
-            if !checkedHead.load(ordering: .acquiring) {
-                try checkSharedLogHoldsTheCopy()
-                checkedHead.store(true, ordering: .releasing)
+            if !isCopyingAgain {
+                do {
+                    try copyNewEvents()
+                    return position
+                } catch let diverged as Failure {
+                    guard divergence == .copyAgain else { throw stop(diverged) }
+                    beginCopyingAgain(because: diverged)
+                }
             }
-            while true {
-                let head = try local.headPosition()
-                let batch = try shared.storedEnvelopes(from: head + 1, limit: Self.batchLimit)
-                guard !batch.isEmpty else { break }
-                try copy(batch, after: head)
-                if batch.count < Self.batchLimit { break }
-            }
+            try copyAgain()
             return position
         }
+    }
+
+    /// Copies the batches after the local head, each fetched with the head event itself, which
+    /// must be the shared log's too.
+    private func copyNewEvents() throws {
+        while true {
+            let head = try local.headPosition()
+            let fetched = try shared.storedEnvelopes(
+                from: max(head, 1), limit: head > 0 ? Self.batchLimit + 1 : Self.batchLimit)
+            var batch = fetched[...]
+            if head > 0 {
+                var ours: [UInt8]?
+                try local.forEachStoredEnvelope(from: head, through: head) { _, stored in ours = Array(stored) }
+                guard let theirs = fetched.first, theirs == ours else {
+                    throw Failure.diverged(
+                        position: head,
+                        detail: fetched.isEmpty
+                            ? "the shared log ends before this copy's head" : "the shared log holds another event there"
+                    )
+                }
+                batch = fetched.dropFirst()
+            }
+            guard !batch.isEmpty else { return }
+            try copy(Array(batch), after: head)
+            if batch.count < Self.batchLimit { return }
+        }
+    }
+
+    /// From here until the copy made again commits, waits for positions wait for it.
+    private func beginCopyingAgain(because diverged: Failure) {
+        copyingAgain.store(true, ordering: .releasing)
+        copied.store(0, ordering: .releasing)
+        waiters.moveBack(to: 0)
+        var metadata: Logger.Metadata = ["reason": "\(diverged)"]
+        do {
+            metadata["copied_aside_to"] = "\(try Self.writeCopyAside(of: local))"
+        } catch {
+            metadata["not_copied_aside"] = "\(error)"
+        }
+        logger.error("the shared log does not continue this node's copy; making the copy again", metadata: metadata)
     }
 
     /// Copies whenever the shared log's head moves (its notifications), when ``wake()`` is
@@ -177,13 +230,13 @@ public final class LogMirror: Sendable {
             do {
                 try await Self.offThread { try self.catchUp() }
                 lastError = ""
-            } catch let failure as Failure {
+            } catch let failure as Failure where divergence == .stop {
                 logger.error("the node stopped following the shared log", metadata: ["reason": "\(failure)"])
                 return
             } catch {
                 let text = "\(error)"
                 if text != lastError {
-                    logger.warning("cannot read the shared log; retrying", metadata: ["error": "\(text)"])
+                    logger.warning("cannot copy the shared log; retrying", metadata: ["error": "\(text)"])
                     lastError = text
                 }
             }

@@ -16,22 +16,26 @@ import Projections
 ///   copy lags.
 /// - A user the copy has not seen starts from an empty state, so the whole stream is read.
 /// - Email owners are the shared log's claims, never the copy's.
+/// - While the copy is made again (``LogMirror/isCopyingAgain``) its rows may hold states the
+///   shared log does not: a user is then folded from the shared log's stream alone, in both.
 /// - ``recentState(of:)`` is the copy's row alone (`current: false`): a command's first attempt
 ///   on a node asks PostgreSQL nothing before its append, whose version check proves the row
 ///   current or sends the command back to ``state(of:)``.
 public struct MirroredUserStates: UserStateSource {
+    let mirror: LogMirror
     let queries: UserQueries
     let shared: any EventLog
     let sealing: UserEventSealing
 
     public init(mirror: LogMirror) {
+        self.mirror = mirror
         self.queries = UserQueries(mirror.projection)
         self.shared = mirror.shared
         self.sealing = UserEventSealing(keys: mirror.keys)
     }
 
     public func state(of id: UUID) throws -> UserState {
-        var state = try queries.user(id: id) ?? UserState(id: id)
+        var state = try mirror.isCopyingAgain ? UserState(id: id) : queries.user(id: id) ?? UserState(id: id)
         for event in try shared.readStream(id, from: state.version + 1) {
             state = state.evolve(try sealing.decode(event), at: event.recordedAt)
         }
@@ -39,7 +43,8 @@ public struct MirroredUserStates: UserStateSource {
     }
 
     public func recentState(of id: UUID) throws -> (state: UserState, current: Bool) {
-        (try queries.user(id: id) ?? UserState(id: id), false)
+        if mirror.isCopyingAgain { return (try state(of: id), true) }
+        return (try queries.user(id: id) ?? UserState(id: id), false)
     }
 
     public func owner(ofEmail address: EmailAddress) throws -> UUID? {

@@ -72,9 +72,10 @@ struct Storage {
     }
 
     /// A node on the shared log at `logURL`. A copy in `data` that the shared log does not
-    /// continue (the log was replaced, or restored from an older backup) is moved aside into
-    /// `data/diverged-TIME/` and copied again from the shared log: the copy holds nothing the
-    /// shared log does not.
+    /// continue (the log was replaced, or restored from an older backup), at start or later,
+    /// is written aside into `data/diverged-TIME/` and made again from the shared log
+    /// (``LogMirror/Divergence/copyAgain``); one whose files cannot be read as a log is moved
+    /// there at start. The copy holds nothing the shared log does not.
     static func clusterNode(
         data: String, logURL: String, kek: KeyEncryptionKey, initialMapMib: Int, tokenAlgorithm: TokenAlgorithm,
         logger: Logger
@@ -118,7 +119,9 @@ struct Storage {
             try shared.startSigning(with: signingKey)
             logSigning(signingKey.publicKey, logger: logger)
             let projection = try UserProjection(log: local, keys: keys, progress: rebuildProgress(logger))
-            let mirror = try LogMirror(shared: shared, local: local, projection: projection, keys: keys, logger: logger)
+            let mirror = try LogMirror(
+                shared: shared, local: local, projection: projection, keys: keys, divergence: .copyAgain,
+                logger: logger)
             let reached = try mirror.catchUp()
             logger.info(
                 "following the shared log", metadata: ["log": "\(shared.location)", "position": "\(reached)"])

@@ -340,15 +340,9 @@ struct Authd: AsyncParsableCommand {
         do { try delivery?.start() } catch { return fail("\(error)", code: 2) }
         defer { delivery?.stop() }
         logger.info("authd listening", metadata: ["host": "\(host)", "port": "\(port)", "data": "\(data)"])
-        // A cluster node copies the shared log into its read model for as long as it serves.
-        // A node whose copy the shared log stops continuing stops serving: started again, it
-        // moves the copy aside and copies the shared log afresh.
-        let following = storage.mirror.map { mirror in
-            Task {
-                await mirror.follow()
-                if mirror.stopped != nil { kill(getpid(), SIGTERM) }
-            }
-        }
+        // A cluster node copies the shared log into its read model for as long as it serves,
+        // and makes the copy again, serving, if the shared log stops continuing it (LogMirror).
+        let following = storage.mirror.map { mirror in Task { await mirror.follow() } }
         defer { following?.cancel() }
         // Webhooks: endpoints in DATA/webhooks, delivered from this node's copy of the log.
         var hooks = WebhookDispatcher.Configuration()
@@ -361,9 +355,6 @@ struct Authd: AsyncParsableCommand {
         try await server.application().runService()
         delivering.cancel()
         await delivering.value  // no delivery reads the log once it closes
-        if let failure = storage.mirror?.stopped {
-            return fail("stopped: \(failure)", code: 2)
-        }
         logger.info("authd stopped")
     }
 

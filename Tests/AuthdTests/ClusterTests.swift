@@ -177,9 +177,9 @@ struct ClusterTests {
     }
 
     /// A node's copy that the shared log does not continue (the node pointed at another log,
-    /// or the log restored from an older backup) is moved aside at start, and the node copies
-    /// and serves the shared log as it is.
-    @Test func aCopyTheSharedLogDoesNotContinueIsMovedAsideAndCopiedAgain() async throws {
+    /// or the log restored from an older backup) is written aside at start and made again:
+    /// the node serves the shared log as it is.
+    @Test func aCopyTheSharedLogDoesNotContinueIsMadeAgainAtStart() async throws {
         let first = try Cluster(nodes: 1)
         let before = try await first.nodes[0].signUp("first-\(UUID().uuidString.prefix(8))@example.com")
         let data = first.nodes[0].data
@@ -191,16 +191,67 @@ struct ClusterTests {
         let second = try Cluster(nodes: 1, kek: first.kek)
         let other = try await second.nodes[0].signUp("second-\(UUID().uuidString.prefix(8))@example.com")
         _ = try await second.nodes[0].signUp("third-\(UUID().uuidString.prefix(8))@example.com")
-        let moved = try second.startNode(data: copy)
-        #expect(moved.startupOutput.contains("moved this node's copy of the log aside"), "\(moved.startupOutput)")
+        let remade = try second.startNode(data: copy)
+        #expect(remade.startupOutput.contains("making the copy again"), "\(remade.startupOutput)")
         let aside = try FileManager.default.contentsOfDirectory(atPath: copy).filter { $0.hasPrefix("diverged-") }
         #expect(aside.count == 1)
-        let read = try await moved.call(
+        let read = try await remade.call(
             "GET", "/v1/users/me", token: other.accessToken, headers: ["Authlog-Min-Position": other.position])
         #expect(read.status == 200 && read.json["email"] as? String == other.email, "\(read.status) \(read.json)")
-        let gone = try await moved.call(
+        let gone = try await remade.call(
             "POST", "/v1/sessions", json: ["email": before.email, "password": RunningServer.password])
         #expect(gone.status == 401, "the first log's user signed in on the second log: \(gone.status)")
+    }
+
+    /// The shared log restored from a backup older than the nodes' copies, while they serve,
+    /// then written again: each running node finds that the log no longer continues its copy,
+    /// writes the copy aside and makes it again, and goes on serving, with no restart. Reads
+    /// then answer what the restored log holds (a user registered after the backup is gone; one
+    /// registered after the restore is read at its position on both nodes).
+    @Test func runningNodesMakeTheirCopyAgainWhenTheSharedLogIsRestoredFromABackup() async throws {
+        let cluster = try Cluster(nodes: 2)
+        let (writer, reader) = (cluster.nodes[0], cluster.nodes[1])
+        let kept = try await reader.signUp("kept-\(UUID().uuidString.prefix(8))@example.com")
+        let backup = NSTemporaryDirectory() + "authlog-backup-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: backup) }
+        try TestPostgres.backUp(cluster.database.name, to: backup)
+        let lost = try await writer.signUp("lost-\(UUID().uuidString.prefix(8))@example.com")
+        for node in [writer, reader] {
+            let read = try await node.call(
+                "GET", "/v1/users/me", token: lost.accessToken, headers: ["Authlog-Min-Position": lost.position])
+            #expect(read.status == 200, "\(read.status) \(read.code ?? "")")
+        }
+
+        try TestPostgres.restore(backup, into: cluster.database.name)
+        // Written through the node that wrote nothing past the backup: the other refuses its
+        // own writes while the restored log is shorter than the head it committed (a log cut
+        // back, by the trust rules).
+        let after = try await reader.signUp("after-\(UUID().uuidString.prefix(8))@example.com")
+        for node in [reader, writer] {
+            let read = try await node.call(
+                "GET", "/v1/users/me", token: after.accessToken, headers: ["Authlog-Min-Position": after.position])
+            #expect(read.status == 200 && read.json["email"] as? String == after.email, "\(read.status) \(read.json)")
+            let keptRead = try await node.call(
+                "GET", "/v1/users/me", token: kept.accessToken, headers: ["Authlog-Min-Position": after.position])
+            #expect(keptRead.status == 200 && keptRead.json["email"] as? String == kept.email, "\(keptRead.json)")
+            let gone = try await node.call(
+                "POST", "/v1/sessions", json: ["email": lost.email, "password": RunningServer.password])
+            #expect(gone.status == 401, "a user the restored log does not hold signed in: \(gone.status)")
+            let lostRead = try await node.call(
+                "GET", "/v1/users/me", token: lost.accessToken, headers: ["Authlog-Min-Position": after.position])
+            #expect(lostRead.status == 401, "\(lostRead.status) \(lostRead.json)")
+            #expect(node.process.isRunning)
+            let aside = try FileManager.default.contentsOfDirectory(atPath: node.data).filter {
+                $0.hasPrefix("diverged-")
+            }
+            #expect(aside.count == 1, "\(node.data): \(aside)")
+        }
+        cluster.stopNodes()
+        for node in [writer, reader] {
+            let output = node.remainingOutput()
+            #expect(output.contains("making the copy again"), "\(output)")
+            #expect(output.contains("made this node's copy of the shared log again"), "\(output)")
+        }
     }
 
     /// A node's copy whose files no longer hold a readable log (a system crash can leave a copy

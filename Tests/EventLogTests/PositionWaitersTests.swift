@@ -37,6 +37,24 @@ import Testing
         #expect(waiters.position == 11)
     }
 
+    /// The read model being made again: a target the old one had reached waits for the new
+    /// one, and a wait already waiting goes on.
+    @Test func afterMovingBackATargetReachedBeforeWaitsAgain() async {
+        let waiters = PositionWaiters(position: 10)
+        let far = Task { await waiters.wait(for: 15, timeout: Self.never) }
+        for _ in 0..<100_000 where waiters.waitCount < 1 { await Task.yield() }
+        waiters.moveBack(to: 0)
+        #expect(waiters.position == 0)
+        #expect(await waiters.wait(for: 8, timeout: .zero) == 0)
+        let near = Task { await waiters.wait(for: 8, timeout: Self.never) }
+        waiters.advance(to: 9)
+        #expect(await near.value == 9)
+        waiters.moveBack(to: 20)  // never forward
+        #expect(waiters.position == 9)
+        waiters.advance(to: 15)
+        #expect(await far.value == 15)
+    }
+
     @Test func aWaitThatIsNotReachedEndsAtItsDeadline() async {
         let waiters = PositionWaiters(position: 4)
         let clock = ContinuousClock()

@@ -31,13 +31,14 @@ struct MirroredUserStatesTests {
         let service: AuthService
         let pool = HashingPool(threads: 2)
 
-        init() throws {
+        init(divergence: LogMirror.Divergence = .stop) throws {
             database = try TestPostgres.createDatabase(prefix: "authlog_mirror")
             shared = try PostgresEventLog(url: database.url)
             keys = try PostgresKeyStore(log: shared, kek: try KeyEncryptionKey.generate())
             local = try LMDBEventLog(directory: directory)
             projection = try UserProjection(log: local, keys: keys)
-            mirror = try LogMirror(shared: shared, local: local, projection: projection, keys: keys)
+            mirror = try LogMirror(
+                shared: shared, local: local, projection: projection, keys: keys, divergence: divergence)
             service = try AuthService(
                 log: shared, keys: keys,
                 configuration: .init(

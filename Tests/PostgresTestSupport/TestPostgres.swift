@@ -71,4 +71,48 @@ public enum TestPostgres {
         defer { _ = try? connection.close().wait() }
         return try connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).wait().rows
     }
+
+    /// A backup of `database`'s `authlog` schema as an operator takes one (`pg_dump`, custom
+    /// format), written to `file`.
+    public static func backUp(_ database: String, to file: String) throws {
+        try runClient(
+            "pg_dump", ["--format=custom", "--schema=authlog", "--file=" + file, "--dbname=" + databaseURL(database)])
+    }
+
+    /// Restores a backup ``backUp(_:to:)`` took over what `database` holds now, in one
+    /// transaction, with clients still connected (`pg_restore --clean`).
+    public static func restore(_ file: String, into database: String) throws {
+        try runClient(
+            "pg_restore",
+            ["--clean", "--if-exists", "--single-transaction", "--dbname=" + databaseURL(database), file])
+    }
+
+    static func databaseURL(_ database: String) throws -> String { url(try serverURL(), database: database) }
+
+    /// Runs a PostgreSQL client program (15's, else the one on PATH); its failure is an error
+    /// with what it printed.
+    static func runClient(_ program: String, _ arguments: [String]) throws {
+        let versioned = "/usr/lib/postgresql/15/bin/" + program
+        let process = Process()
+        if FileManager.default.isExecutableFile(atPath: versioned) {
+            process.executableURL = URL(fileURLWithPath: versioned)
+            process.arguments = arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [program] + arguments
+        }
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        let said = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw ClientFailed(
+                description: "\(program) exited \(process.terminationStatus): \(String(decoding: said, as: UTF8.self))")
+        }
+    }
+
+    public struct ClientFailed: Error, CustomStringConvertible {
+        public var description: String
+    }
 }

@@ -169,6 +169,47 @@ extension Thread {
         #expect(table.state(UUID(), version: 5, checkedAt: nil) == nil)
     }
 
+    /// After ``DecodedRowCache/forgetAll(before:)`` at snapshot 20 (a log filled with another
+    /// history from then on): reads of earlier snapshots use nothing, and no entry made before
+    /// serves a later read, whatever its version, even one stored after the call by a reader
+    /// of an older snapshot.
+    @Test func entriesMadeBeforeAHistoryChangeServeNoLaterRead() {
+        let cache = DecodedRowCache(capacity: 64, shards: 2)
+        let old = user(3, name: "old history")
+        cache.store(old, checkedAt: SnapshotStamp(snapshot: 12, generation: 0))
+        #expect(cache.state(old.id, version: 3, checkedAt: SnapshotStamp(snapshot: 13, generation: 0)) == old)
+        cache.forgetAll(before: 20)
+        let later = SnapshotStamp(snapshot: 20, generation: 0)
+        #expect(cache.state(old.id, version: 3, checkedAt: later) == nil)
+        // A reader still in snapshot 19 neither reads nor stores.
+        cache.store(old, checkedAt: SnapshotStamp(snapshot: 19, generation: 0))
+        #expect(cache.state(old.id, version: 3, checkedAt: SnapshotStamp(snapshot: 19, generation: 0)) == nil)
+        #expect(cache.state(old.id, version: 3, checkedAt: later) == nil)
+        #expect(cache.state(old.id, checkedAt: SnapshotStamp(snapshot: 19, generation: 0)) == nil)
+        // Nor does a write transaction's read (no snapshot).
+        cache.store(old, checkedAt: nil)
+        #expect(cache.state(old.id, version: 3, checkedAt: later) == nil)
+        // The new history's entries serve as before.
+        let new = user(3, id: old.id, name: "new history")
+        cache.store(new, checkedAt: later)
+        #expect(cache.state(old.id, checkedAt: later) == new)
+        #expect(cache.state(old.id, version: 3, checkedAt: SnapshotStamp(snapshot: 21, generation: 0)) == new)
+    }
+
+    /// The table's half of that rule: an entry made in a snapshot before `madeSince` is no hit,
+    /// even one stored after the cache began forgetting (a reader that had looked before).
+    @Test func anEntryMadeBeforeTheLimitIsNoHit() {
+        var table = DecodedRowTable(capacity: 16)
+        let stored = user(3)
+        table.store(stored, checkedAt: SnapshotStamp(snapshot: 19, generation: 0))
+        let later = SnapshotStamp(snapshot: 20, generation: 0)
+        #expect(table.state(stored.id, version: 3, checkedAt: later, madeSince: 20) == nil)
+        #expect(table.state(stored.id, checkedAt: SnapshotStamp(snapshot: 19, generation: 0), madeSince: 20) == nil)
+        #expect(table.state(stored.id, version: 3, checkedAt: later, madeSince: 19) == stored)
+        table.store(stored, checkedAt: later)
+        #expect(table.state(stored.id, version: 3, checkedAt: later, madeSince: 20) == stored)
+    }
+
     @Test func aFullTableStartsOverAndStaysCorrect() {
         var table = DecodedRowTable(capacity: 8)
         var stored: [UserState] = []
