@@ -265,7 +265,7 @@ let package = Package(
             name: "AuthServiceTests",
             dependencies: [
                 "AuthService", "AuthDomain", "PasswordHashing", "DataProtection", "EventLog", "EventLogLMDB",
-                "EventSealing",
+                "EventSealing", "ServiceTestSupport",
             ]),
         .testTarget(
             name: "EventLogLMDBTests",

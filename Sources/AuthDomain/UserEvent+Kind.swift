@@ -61,6 +61,19 @@ extension UserEvent {
             hasPersonalData || self == .stripeCustomerUnlinked
         }
 
+        /// Whether events of this kind come with a change of the stream's uniqueness claims
+        /// (its email address, its Stripe customer id) in the same append: registration,
+        /// a confirmed email change, a Stripe link or unlink, erasure. No other event does, so
+        /// a reader that keeps a stream's claims beside its events (a cluster node's copy)
+        /// need read them again only after one of these. A command that takes or gives up a
+        /// claim must record one of these kinds (pinned by `ClaimKindsTests`).
+        public var changesClaims: Bool {
+            switch self {
+            case .registered, .emailChanged, .stripeCustomerLinked, .stripeCustomerUnlinked, .erased: return true
+            default: return false
+            }
+        }
+
         /// The kind whose name is `bytes` (UTF-8), or `nil` for a name no build has written.
         public init?(typeBytes bytes: UnsafeRawBufferPointer) {
             // The length and the first byte tell the names apart, but for the two password

@@ -15,13 +15,16 @@ extension LogMirror {
     /// A batch read from the shared log, checked to follow a head, with what its copy needs.
     struct Batch {
         var events: [[UInt8]]
+        /// The streams with an event that changes claims (``UserEvent/Kind/changesClaims``):
+        /// only theirs are read and copied again.
         var streams: Set<UUID>
         var claims: [UUID: [UniqueClaim]]
         var last: RecordedEvent
     }
 
     /// Checks that `events` follow `head` position by position, forgets the data keys of the
-    /// users they erase, and reads their streams' claims; `nil` for no events.
+    /// users they erase, and reads the claims of the streams whose claims they change (none,
+    /// and no query, for a batch of logins and rotations); `nil` for no events.
     func prepare(_ events: [[UInt8]], after head: UInt64) throws -> Batch? {
         var streams = Set<UUID>()
         var erased: [UUID] = []
@@ -33,8 +36,9 @@ extension LogMirror {
                     throw Failure.diverged(
                         position: head + 1 + UInt64(offset), detail: "the shared log sent position \(view.position)")
                 }
-                streams.insert(view.streamID)
-                if try UserEventSealing.kind(of: view) == .erased { erased.append(view.streamID) }
+                let kind = try UserEventSealing.kind(of: view)
+                if kind.changesClaims { streams.insert(view.streamID) }
+                if kind == .erased { erased.append(view.streamID) }
                 if offset == events.count - 1 { last = view.recorded }
             }
         }

@@ -73,5 +73,7 @@ struct CopyAgainTests {
         try node.mirror.catchUp()
         #expect(node.mirror.timesCopiedAgain == 1)
         try MirroredUserStatesTests().expectSameAnswers(node, users, "after")
+        try MirroredUserStatesTests().expectSameClaims(
+            node, prefixes: ["a", "lost", "again", "later"], steps: 60, "after")
     }
 }

@@ -70,6 +70,28 @@ struct MirroredUserStatesTests {
         }
     }
 
+    /// The copy's claims (its email and Stripe indexes, which reads use) are the shared log's
+    /// once it has caught up: for every address and customer id `randomHistory` may use with
+    /// `prefixes`, taken, moved or given up.
+    func expectSameClaims(_ node: Node, prefixes: [String], steps: Int, _ note: String) throws {
+        var claims: [(scope: String, key: [UInt8], name: String)] = (0..<40).map {
+            (LinkStripeCustomer.claimScope, LinkStripeCustomer.claimKey("cus_\($0)"), "cus_\($0)")
+        }
+        for prefix in prefixes {
+            for step in 0..<steps {
+                let address = try EmailAddress("user\(prefix)\(step)@example.com")
+                claims.append((EmailAddress.claimScope, address.claimKey, address.display))
+            }
+        }
+        var held = 0
+        for claim in claims {
+            let shared = try node.shared.owner(of: claim.key, in: claim.scope)
+            #expect(try node.local.owner(of: claim.key, in: claim.scope) == shared, "\(note): \(claim.name)")
+            if shared != nil { held += 1 }
+        }
+        #expect(held > 5, "\(note): too few claims to compare")
+    }
+
     @Test func aNodesAnswerIsTheFoldOfTheSharedLogWhateverItsCopyHolds() async throws {
         let node = try Node()
         defer { node.finish() }
@@ -78,6 +100,7 @@ struct MirroredUserStatesTests {
         try expectSameAnswers(node, users, "never copied")
         try node.mirror.catchUp()
         try expectSameAnswers(node, users, "copy current")
+        try expectSameClaims(node, prefixes: ["a"], steps: 80, "copy current")
         let copied = node.mirror.position
         try await randomHistory(node.service, users: &users, seed: 32, steps: 80, emailPrefix: "b")
         #expect(try node.shared.headPosition() > copied)
@@ -85,5 +108,6 @@ struct MirroredUserStatesTests {
         try expectSameAnswers(node, users, "copy behind")
         try node.mirror.catchUp()
         try expectSameAnswers(node, users, "copy caught up")
+        try expectSameClaims(node, prefixes: ["a", "b"], steps: 80, "copy caught up")
     }
 }
