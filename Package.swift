@@ -81,6 +81,7 @@ let package = Package(
             name: "LogMirror",
             dependencies: [
                 "AuthDomain", "DataProtection", "EventLog", "EventLogLMDB", "EventSealing", "LMDB", "Projections",
+                "Signatures",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // The shell around the domain: loads, decides, appends with retries; hashing pool; mail.

@@ -68,6 +68,11 @@ final class DecodedRowCache: Sendable {
         for shard in shards { shard.table.withLock { $0.removeAll() } }
     }
 
+    /// The write transaction from which on the log holds another history (0: none since the
+    /// process started): a reader of that snapshot or a later one that kept anything from
+    /// before must build it again.
+    var newHistorySince: Int { validFrom.load(ordering: .sequentiallyConsistent) }
+
     /// The oldest entry a read of `stamp` may use, or `nil` when it may use none.
     private func usableSince(_ stamp: SnapshotStamp?) -> Int? {
         let since = validFrom.load(ordering: .sequentiallyConsistent)

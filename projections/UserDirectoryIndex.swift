@@ -23,6 +23,9 @@ import Synchronization
 ///   the projection's and reads again, in that same transaction, the row of every user they
 ///   touched. Every row it holds is therefore the row at one checkpoint, never older than the
 ///   last answer's.
+/// - A log emptied and filled with another history (``UserProjection/reset(in:)``, a cluster
+///   node's copy made again) breaks the walk by positions: the first search in a snapshot
+///   from then on builds again from the rows, whatever the generation and checkpoint.
 /// - Users are never removed from the projection (an erased user keeps a row without
 ///   personal fields), so slots only grow.
 ///
@@ -69,6 +72,8 @@ public final class UserDirectoryIndex: UserDirectory, Sendable {
     struct State {
         var generation = -1
         var checkpoint: UInt64 = 0
+        /// The read snapshot of the last refresh.
+        var snapshot = -1
         var entries: [Entry] = []
         var slots: [UUID: Int] = [:]
         /// Email keys in UTF-8 order, each with its slot (ties by slot).
@@ -124,7 +129,10 @@ public final class UserDirectoryIndex: UserDirectory, Sendable {
         let log = projection.log
         try log.environment.read { txn in
             guard let entry = try projection.entry(in: txn) else { return }
-            if entry.generation != state.generation || entry.checkpoint < state.checkpoint {
+            let newHistory = projection.decoded.newHistorySince
+            let historyChanged = newHistory > 0 && txn.snapshotID >= newHistory && state.snapshot < newHistory
+            defer { state.snapshot = txn.snapshotID }
+            if entry.generation != state.generation || entry.checkpoint < state.checkpoint || historyChanged {
                 state = State()
                 state.generation = entry.generation
                 try txn.withCursor(projection.tables[entry.generation].users) { walk in

@@ -30,7 +30,26 @@ public struct RebuildReport: Sendable {
     public var caughtUp: UInt64
 }
 
+/// The log was emptied and filled with another history while a rebuild folded it (a cluster
+/// node's copy made again beside `authctl rebuild`): nothing was switched; run it again.
+public struct LogReplacedDuringRebuild: Error, CustomStringConvertible {
+    public var description: String {
+        "the log was made again from the shared log while the rebuild ran; nothing was switched: run the rebuild again"
+    }
+}
+
 extension UserProjection {
+    /// The chain hash of the event at `position` (`nil` for position 0).
+    func hash(at position: UInt64, in txn: borrowing Transaction) throws -> ChainHash? {
+        var hash: ChainHash?
+        if position > 0 { try log.forEachEnvelope(in: txn, from: position, through: position) { hash = $0.hash } }
+        return hash
+    }
+
+    func hash(at position: UInt64) throws -> ChainHash? {
+        try log.environment.read { txn in try hash(at: position, in: txn) }
+    }
+
     /// Folds the whole log into the spare generation and switches to it in one transaction.
     ///
     /// The live generation keeps serving and taking appends meanwhile. The fold runs in
@@ -38,7 +57,9 @@ extension UserProjection {
     /// entries are written in key order with `MDB_APPEND`, in transactions of 65,536, so
     /// appends wait at most one of them. The last transaction folds what was appended since
     /// the start and switches the catalog; a crash before it leaves the old generation live
-    /// and the next rebuild starts over.
+    /// and the next rebuild starts over. A log made again meanwhile (another history: a
+    /// cluster node's copy, ``reset(in:)``) switches nothing and throws
+    /// ``LogReplacedDuringRebuild``.
     @discardableResult
     public func rebuild(progress: (@Sendable (RebuildProgress) -> Void)? = nil) throws -> RebuildReport {
         let started = DispatchTime.now().uptimeNanoseconds
@@ -51,6 +72,7 @@ extension UserProjection {
             return spare
         }
         let head = try log.headPosition()
+        let headHash = try hash(at: head)
         let partitions = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
         var folds = try fold(through: head, partitions: partitions) { position in
             let rate = Double(position) / elapsed()
@@ -81,6 +103,9 @@ extension UserProjection {
                 }
             }
             let now = try log.headPosition(in: txn)
+            // A node's copy made again meanwhile (LogMirror) holds another history: the fold
+            // is of the old one.
+            guard now >= head, try hash(at: head, in: txn) == headHash else { throw LogReplacedDuringRebuild() }
             try log.forEachEnvelope(in: txn, from: head + 1, through: now) { view in
                 try apply(view.recorded, to: target, in: txn)
             }

@@ -18,6 +18,10 @@ public protocol SharedEventLog: EventLog {
     /// The claims each of `streams` holds now, as `.claim` entries; streams holding none are absent.
     func claims(of streams: Set<UUID>) throws -> [UUID: [UniqueClaim]]
 
+    /// The head's position and its checkpoint, read together, unverified (`nil` for a log
+    /// that has none).
+    func signedHead() throws -> (position: UInt64, checkpoint: Checkpoint?)
+
     /// Wakes its reader whenever the head may have moved. Ends when the log is closed.
     func headMoves() -> AsyncStream<Void>
 }

@@ -21,6 +21,11 @@ extension LMDBEventLog {
         }
     }
 
+    /// The head (position, chain hash, time) as `txn` sees it.
+    public func head(in txn: borrowing Transaction) throws -> LogHead {
+        try storage.head(in: txn)
+    }
+
     /// The head position as committed in `txn`'s snapshot.
     public func headPosition(in txn: borrowing Transaction) throws -> UInt64 {
         try storage.head(in: txn).position

@@ -33,7 +33,7 @@ extension LogMirror {
             try stored.withUnsafeBytes { raw in
                 let view = try Envelope.parse(raw)
                 guard view.position == head + 1 + UInt64(offset) else {
-                    throw Failure.diverged(
+                    throw Failure.broken(
                         position: head + 1 + UInt64(offset), detail: "the shared log sent position \(view.position)")
                 }
                 let kind = try UserEventSealing.kind(of: view)
@@ -48,13 +48,13 @@ extension LogMirror {
     }
 
     /// Writes `batch` (its events from index `skip` on) with its streams' claims and folds it
-    /// into the projection, in `txn`. A batch that does not chain to the copy's head is
-    /// ``Failure/diverged``.
+    /// into the projection, in `txn`. The copy's head was found in the shared log just before,
+    /// so a batch that does not chain to it is a shared log broken there (``Failure/broken``).
     func write(_ batch: Batch, from skip: Int = 0, in txn: borrowing Transaction) throws {
         do {
             try local.importStored(Array(batch.events[skip...]), in: txn)
         } catch EventLogError.corrupt(let position, let detail) {
-            throw Failure.diverged(position: position, detail: detail)
+            throw Failure.broken(position: position, detail: detail)
         }
         for stream in batch.streams { try replaceClaims(of: stream, with: batch.claims[stream] ?? [], in: txn) }
         try projection.project(batch.last, in: txn)
@@ -75,20 +75,67 @@ extension LogMirror {
         advance(to: batch.last.position)
     }
 
+    /// ``copyAgain()`` unless a failed one asks to wait: then its error, at once.
+    func copyAgainWhenDue() throws {
+        let (due, last) = retry.withLock { ($0.notBefore <= .now, $0.error) }
+        if !due, let last { throw last }
+        do {
+            try copyAgain()
+            retry.withLock { $0 = (0, .now, nil) }
+        } catch {
+            let failure = error as? Failure
+            retry.withLock { state in
+                state.failures += 1
+                let delay = min(.seconds(300), firstRetry * (1 << min(state.failures - 1, 10)))
+                state.notBefore = .now + delay
+                state.error = failure
+            }
+            throw error
+        }
+    }
+
     /// Makes the copy again from the shared log in one local transaction: the old events,
-    /// claims and projection go, every event the shared log holds comes, folded.
+    /// claims and projection go, and the shared log's events through its signed head come,
+    /// folded. With ``logKey`` the head checkpoint must be that key's, and the copied events
+    /// must end on the hash it signs (``Failure/unsigned`` otherwise: nothing is written);
+    /// events after it are copied as usual, at the next look.
     func copyAgain() throws {
+        let (headPosition, checkpoint) = try shared.signedHead()
+        var target = headPosition
+        if let logKey {
+            guard let checkpoint else {
+                if headPosition == 0 { return try copyAgain(through: 0, endingOn: nil) }
+                throw Failure.unsigned(detail: "it holds \(headPosition) events but no head checkpoint")
+            }
+            guard checkpoint.role == .head, checkpoint.isSigned(by: logKey) else {
+                throw Failure.unsigned(detail: "its head checkpoint is not signed by the log's key")
+            }
+            target = checkpoint.position
+        }
+        try copyAgain(through: target, endingOn: logKey == nil ? nil : checkpoint?.hash)
+    }
+
+    private func copyAgain(through target: UInt64, endingOn hash: ChainHash?) throws {
         let reached = try local.withWriteTransaction { txn -> UInt64 in
             try local.removeAllEvents(in: txn)
             try txn.clear(claimsTable)
             try projection.reset(in: txn)
             var head: UInt64 = 0
-            while true {
-                let events = try shared.storedEnvelopes(from: head + 1, limit: Self.batchLimit)
+            while head < target {
+                let events = try shared.storedEnvelopes(
+                    from: head + 1, limit: Int(min(UInt64(Self.batchLimit), target - head)))
                 guard let batch = try prepare(events, after: head) else { break }
                 try write(batch, in: txn)
                 head = batch.last.position
-                if events.count < Self.batchLimit { break }
+            }
+            if let hash {
+                let ends = try local.head(in: txn)
+                guard ends.position == target, ends.hash == hash else {
+                    throw Failure.unsigned(
+                        detail:
+                            "its events end at position \(ends.position), not on the hash its head checkpoint signs at \(target)"
+                    )
+                }
             }
             return head
         }

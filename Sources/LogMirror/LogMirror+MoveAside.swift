@@ -27,13 +27,29 @@ extension LogMirror {
         return aside
     }
 
+    /// Copies kept aside in one data directory at most: beyond, a copy made again is not
+    /// written aside (a shared log made to diverge again and again must not fill the disk).
+    public static let asideLimit = 3
+
     /// Writes a compacted copy of `local`, as it stands, into a new `diverged-TIME` directory
-    /// (0700) in its directory; returns that directory. For a copy about to be made again in
-    /// place (``Divergence/copyAgain``).
+    /// (0700; its file 0600) in its directory; returns that directory. For a copy about to be
+    /// made again in place (``Divergence/copyAgain``). Refuses when ``asideLimit`` copies are
+    /// there already.
     static func writeCopyAside(of local: LMDBEventLog) throws -> String {
+        let kept = (try? FileManager.default.contentsOfDirectory(atPath: local.directory))?.filter {
+            $0.hasPrefix("diverged-")
+        }
+        if let kept, kept.count >= asideLimit {
+            throw AsideLimitReached(
+                description:
+                    "\(kept.count) copies are kept aside already in \(local.directory); delete those no longer needed")
+        }
         let aside = try makeAsideDirectory(in: local.directory)
         do {
             try local.environment.copy(toDirectory: aside)
+            guard chmod(aside + "/data.mdb", 0o600) == 0 else {
+                throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+            }
         } catch {
             try? FileManager.default.removeItem(atPath: aside)
             throw error
@@ -51,5 +67,9 @@ extension LogMirror {
             throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
         }
         return aside
+    }
+
+    struct AsideLimitReached: Error, CustomStringConvertible {
+        var description: String
     }
 }

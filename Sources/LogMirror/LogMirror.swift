@@ -7,6 +7,7 @@ import Foundation
 import LMDB
 import Logging
 import Projections
+import Signatures
 import Synchronization
 
 /// A node's local copy of a shared log (the log of a cluster, on PostgreSQL): the events with
@@ -41,14 +42,25 @@ import Synchronization
 ///   which are copied again from the shared log.
 public final class LogMirror: Sendable {
     public enum Failure: Error, Equatable, CustomStringConvertible {
-        /// The shared log's event at `position` does not continue this copy.
+        /// The shared log's event at `position` does not continue this copy: the copy's head
+        /// is not the shared log's.
         case diverged(position: UInt64, detail: String)
+        /// The shared log itself is broken at `position`: its event there does not follow the
+        /// one before (or came at another position). Nothing from there on is copied.
+        case broken(position: UInt64, detail: String)
+        /// The shared log's history is not the one its signed head names (``LogMirror/init``'s
+        /// key): a copy is not made from it.
+        case unsigned(detail: String)
 
         public var description: String {
             switch self {
             case .diverged(let position, let detail):
+                return "the shared log does not continue this node's copy at position \(position) (\(detail))"
+            case .broken(let position, let detail):
                 return
-                    "the shared log does not continue this node's copy at position \(position) (\(detail)); rebuild the data directory from the shared log"
+                    "the shared log is broken at position \(position) (\(detail)); nothing from there on is copied: check it with `authctl verify --log-url`"
+            case .unsigned(let detail):
+                return "the shared log's history is not signed by its key (\(detail)); it is not copied"
             }
         }
     }
@@ -80,6 +92,14 @@ public final class LogMirror: Sendable {
     /// Waits for a position, ended by ``advance(to:)``.
     let waiters: PositionWaiters
     let divergence: Divergence
+    /// The log's key: a copy made again must end on a head it signed (`nil`: not checked).
+    let logKey: Ed25519Key?
+    /// How long after a failed making-again the next may begin; doubled after each failure in
+    /// a row, up to 5 minutes.
+    let firstRetry: Duration
+    /// When a failed making-again may be tried again, and how many failed in a row.
+    let retry = Mutex<(failures: Int, notBefore: ContinuousClock.Instant, error: Failure?)>(
+        (0, .now, nil))
     /// Set from the moment the shared log is found not to continue the copy (with
     /// ``Divergence/copyAgain``) until the copy made again commits.
     let copyingAgain = Atomic<Bool>(false)
@@ -94,10 +114,13 @@ public final class LogMirror: Sendable {
     /// copied yet: call ``catchUp()`` before serving, then run ``follow()``.
     public init(
         shared: any SharedEventLog, local: LMDBEventLog, projection: UserProjection, keys: any DataKeyStore,
-        divergence: Divergence = .stop, logger: Logger = Logger(label: "authlog.mirror")
+        divergence: Divergence = .stop, logKey: Ed25519Key? = nil, firstRetry: Duration = .seconds(5),
+        logger: Logger = Logger(label: "authlog.mirror")
     ) throws {
         self.shared = shared
+        self.firstRetry = firstRetry
         self.divergence = divergence
+        self.logKey = logKey
         self.local = local
         self.projection = projection
         self.keys = keys
@@ -144,8 +167,13 @@ public final class LogMirror: Sendable {
     /// Copies every event the shared log holds beyond the local head, a batch at a time;
     /// returns the position reached. When the shared log does not continue the copy: with
     /// ``Divergence/stop`` throws ``Failure/diverged`` (and stops the mirror for good); with
-    /// ``Divergence/copyAgain`` makes the copy again. Throws the shared log's errors and the
-    /// copy's; a copy being made again that fails is made again at the next call.
+    /// ``Divergence/copyAgain`` makes the copy again. A shared log broken after the copy's
+    /// head (``Failure/broken``) is never a reason to make the copy again (it would meet the
+    /// same event): ``Divergence/stop`` stops, ``Divergence/copyAgain`` throws it and looks
+    /// again at the next call, from the copy's head. Throws the shared log's errors and the
+    /// copy's. A making-again that fails is tried again at a later call, `firstRetry` (5 s)
+    /// after the first failure, doubling up to 5 minutes; calls before then throw its error
+    /// at once, without reading the shared log.
     @discardableResult
     public func catchUp() throws -> UInt64 {
         try copying.withLock { _ in
@@ -154,12 +182,14 @@ public final class LogMirror: Sendable {
                 do {
                     try copyNewEvents()
                     return position
-                } catch let diverged as Failure {
-                    guard divergence == .copyAgain else { throw stop(diverged) }
-                    beginCopyingAgain(because: diverged)
+                } catch let failure as Failure {
+                    guard case .diverged = failure, divergence == .copyAgain else {
+                        throw divergence == .stop ? stop(failure) : failure
+                    }
+                    beginCopyingAgain(because: failure)
                 }
             }
-            try copyAgain()
+            try copyAgainWhenDue()
             return position
         }
     }

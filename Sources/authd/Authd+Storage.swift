@@ -121,7 +121,7 @@ struct Storage {
             let projection = try UserProjection(log: local, keys: keys, progress: rebuildProgress(logger))
             let mirror = try LogMirror(
                 shared: shared, local: local, projection: projection, keys: keys, divergence: .copyAgain,
-                logger: logger)
+                logKey: signingKey, logger: logger)
             let reached = try mirror.catchUp()
             logger.info(
                 "following the shared log", metadata: ["log": "\(shared.location)", "position": "\(reached)"])

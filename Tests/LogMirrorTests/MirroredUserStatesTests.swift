@@ -31,14 +31,19 @@ struct MirroredUserStatesTests {
         let service: AuthService
         let pool = HashingPool(threads: 2)
 
-        init(divergence: LogMirror.Divergence = .stop) throws {
+        /// `signed`: the shared log signs its heads with its key, and the mirror checks a copy
+        /// made again against it.
+        init(divergence: LogMirror.Divergence = .stop, signed: Bool = false) throws {
             database = try TestPostgres.createDatabase(prefix: "authlog_mirror")
             shared = try PostgresEventLog(url: database.url)
             keys = try PostgresKeyStore(log: shared, kek: try KeyEncryptionKey.generate())
             local = try LMDBEventLog(directory: directory)
             projection = try UserProjection(log: local, keys: keys)
+            let logKey = signed ? keys.logSigningKey : nil
+            if let logKey { try shared.startSigning(with: logKey) }
             mirror = try LogMirror(
-                shared: shared, local: local, projection: projection, keys: keys, divergence: divergence)
+                shared: shared, local: local, projection: projection, keys: keys, divergence: divergence,
+                logKey: logKey, firstRetry: .zero)
             service = try AuthService(
                 log: shared, keys: keys,
                 configuration: .init(
@@ -62,7 +67,8 @@ struct MirroredUserStatesTests {
         let folded = FoldedUserStates(log: node.shared, keys: node.keys)
         #expect(users.count > 5)
         for id in users + [UUID()] {
-            #expect(try mirrored.state(of: id) == folded.state(of: id), "\(note): user \(id)")
+            let (mine, theirs) = (try mirrored.state(of: id), try folded.state(of: id))
+            #expect(mine == theirs, "\(note): user \(id): \(mine) != \(theirs)")
             let state = try folded.state(of: id)
             if let email = try? EmailAddress(state.email) {
                 #expect(try mirrored.owner(ofEmail: email) == folded.owner(ofEmail: email), "\(note): \(id)'s email")

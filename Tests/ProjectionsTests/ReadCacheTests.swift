@@ -170,9 +170,10 @@ extension Thread {
     }
 
     /// After ``DecodedRowCache/forgetAll(before:)`` at snapshot 20 (a log filled with another
-    /// history from then on): reads of earlier snapshots use nothing, and no entry made before
-    /// serves a later read, whatever its version, even one stored after the call by a reader
-    /// of an older snapshot.
+    /// history from then on): reads of earlier snapshots neither use nor store anything, and
+    /// no entry made before serves a later read, whatever its version. (An entry stored after
+    /// the call by a reader that had looked before it is the table's part:
+    /// `anEntryMadeBeforeTheLimitIsNoHit`.)
     @Test func entriesMadeBeforeAHistoryChangeServeNoLaterRead() {
         let cache = DecodedRowCache(capacity: 64, shards: 2)
         let old = user(3, name: "old history")

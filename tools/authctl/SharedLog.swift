@@ -132,7 +132,11 @@ final class SharedCopy {
             } catch {
                 shared.close()
                 if let temporary { try? FileManager.default.removeItem(atPath: temporary) }
-                printError("authctl: \(directory): cannot copy the shared log: \(error)")
+                var advice = ""
+                if case .diverged = error as? LogMirror.Failure {
+                    advice = "; `authctl rebuild --log-url URL --data \(directory)` copies it again"
+                }
+                printError("authctl: \(directory): cannot copy the shared log: \(error)\(advice)")
                 throw ExitCode(2)
             }
         }
