@@ -13,6 +13,26 @@ import Testing
 /// then written again) is made again in place, and then answers as the shared log does.
 @Suite(.enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
 struct CopyAgainTests {
+    /// A node whose shared log signs its heads and whose mirror checks them, and where to
+    /// keep a backup of its database.
+    static func signedNode() throws -> (MirroredUserStatesTests.Node, backup: String) {
+        let node = try MirroredUserStatesTests.Node(divergence: .copyAgain, signed: true)
+        return (node, node.directory + ".dump")
+    }
+
+    /// A random history, a backup of the shared database, more history, all copied; returns
+    /// the users.
+    static func historyAroundABackup(
+        _ node: MirroredUserStatesTests.Node, _ backup: String, seed: UInt64
+    ) async throws -> [UUID] {
+        var users: [UUID] = []
+        try await randomHistory(node.service, users: &users, seed: seed, steps: 40, emailPrefix: "a")
+        try TestPostgres.backUp(node.database.name, to: backup)
+        try await randomHistory(node.service, users: &users, seed: seed + 1, steps: 40, emailPrefix: "b")
+        try node.mirror.catchUp()
+        return users
+    }
+
     @Test func aCopyTheSharedLogNoLongerContinuesIsMadeAgainFromIt() async throws {
         let node = try MirroredUserStatesTests.Node(divergence: .copyAgain)
         let backup = node.directory + ".dump"
@@ -98,17 +118,12 @@ struct CopyAgainTests {
     /// positions, and is made again once the shared log is one its key signed (a real backup
     /// restored).
     @Test func aSharedLogCutWhereNoSignedHeadIsIsNotCopied() async throws {
-        let node = try MirroredUserStatesTests.Node(divergence: .copyAgain, signed: true)
-        let backup = node.directory + ".dump"
+        let (node, backup) = try Self.signedNode()
         defer {
             node.finish()
             try? FileManager.default.removeItem(atPath: backup)
         }
-        var users: [UUID] = []
-        try await randomHistory(node.service, users: &users, seed: 51, steps: 40, emailPrefix: "a")
-        try TestPostgres.backUp(node.database.name, to: backup)
-        try await randomHistory(node.service, users: &users, seed: 52, steps: 40, emailPrefix: "b")
-        try node.mirror.catchUp()
+        let users = try await Self.historyAroundABackup(node, backup, seed: 51)
         let copied = node.mirror.position
         let cut = copied - 5
         try TestPostgres.administer("DELETE FROM authlog.events WHERE position > \(cut)", database: node.database.name)
@@ -180,17 +195,12 @@ struct CopyAgainTests {
     /// A rebuild of the projection (`authctl rebuild` beside authd) during which the copy is
     /// made again from another history switches nothing: its fold is of the old history.
     @Test func aRebuildDuringWhichTheCopyIsMadeAgainSwitchesNothing() async throws {
-        let node = try MirroredUserStatesTests.Node(divergence: .copyAgain, signed: true)
-        let backup = node.directory + ".dump"
+        let (node, backup) = try Self.signedNode()
         defer {
             node.finish()
             try? FileManager.default.removeItem(atPath: backup)
         }
-        var users: [UUID] = []
-        try await randomHistory(node.service, users: &users, seed: 71, steps: 40, emailPrefix: "a")
-        try TestPostgres.backUp(node.database.name, to: backup)
-        try await randomHistory(node.service, users: &users, seed: 72, steps: 40, emailPrefix: "b")
-        try node.mirror.catchUp()
+        let users = try await Self.historyAroundABackup(node, backup, seed: 71)
         try TestPostgres.restore(backup, into: node.database.name)
 
         let mirror = node.mirror
