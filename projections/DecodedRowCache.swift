@@ -31,6 +31,8 @@ final class DecodedRowCache: Sendable {
     /// Reads of a snapshot before this one use no entry, and entries made before it serve no
     /// read (0: no limit).
     private let validFrom = Atomic<Int>(0)
+    /// `validFrom` before the last ``forgetAll(before:)``.
+    private let beforeForgetting = Mutex<Int?>(nil)
     let generations = LiveGenerationMemo()
     let emailOwners = EmailOwnerMemo()
 
@@ -64,8 +66,17 @@ final class DecodedRowCache: Sendable {
     /// From the write transaction `snapshot` on (set before it commits), no entry made before
     /// serves a read, and reads of earlier snapshots use none; every entry is dropped.
     func forgetAll(before snapshot: Int) {
-        validFrom.store(snapshot, ordering: .sequentiallyConsistent)
+        let previous = validFrom.exchange(snapshot, ordering: .sequentiallyConsistent)
+        beforeForgetting.withLock { $0 = previous }
         for shard in shards { shard.table.withLock { $0.removeAll() } }
+    }
+
+    /// The transaction that called ``forgetAll(before:)`` did not commit: back to the limit
+    /// before it. Safe: no snapshot from that transaction on was ever read, and every entry
+    /// made meanwhile is of the history that stays.
+    func forgetAbandoned() {
+        guard let previous = beforeForgetting.withLock({ $0 }) else { return }
+        validFrom.store(previous, ordering: .sequentiallyConsistent)
     }
 
     /// The write transaction from which on the log holds another history (0: none since the

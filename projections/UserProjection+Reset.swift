@@ -20,4 +20,10 @@ extension UserProjection {
         try write(CatalogEntry(version: codeVersion, generation: generation, checkpoint: 0), in: txn)
         decoded.forgetAll(before: txn.snapshotID)
     }
+
+    /// The transaction of the last ``reset(in:)`` did not commit: the decoded-row cache serves
+    /// reads as before it (nothing of another history was committed).
+    public func resetAbandoned() {
+        decoded.forgetAbandoned()
+    }
 }

@@ -44,7 +44,8 @@ extension LogMirror {
         }
         for user in erased { keys.forget(user) }
         guard let last else { return nil }
-        return Batch(events: events, streams: streams, claims: try shared.claims(of: streams), last: last)
+        return Batch(
+            events: events, streams: streams, claims: try fromShared { try shared.claims(of: streams) }, last: last)
     }
 
     /// Writes `batch` (its events from index `skip` on) with its streams' claims and folds it
@@ -83,14 +84,24 @@ extension LogMirror {
             try copyAgain()
             retry.withLock { $0 = (0, .now, nil) }
         } catch {
-            let failure = error as? Failure
             retry.withLock { state in
                 state.failures += 1
                 let delay = min(.seconds(300), firstRetry * (1 << min(state.failures - 1, 10)))
                 state.notBefore = .now + delay
-                state.error = failure
+                state.error = error
             }
             throw error
+        }
+    }
+
+    /// Runs a read of the shared log; a record of it that cannot be read as the log's
+    /// (`EventLogError.corrupt`: a gap, a malformed head or checkpoint) is ``Failure/broken``,
+    /// so that it is never taken for a fault of the copy.
+    func fromShared<Value>(_ read: () throws -> Value) throws -> Value {
+        do {
+            return try read()
+        } catch EventLogError.corrupt(let position, let detail) {
+            throw Failure.broken(position: position, detail: detail)
         }
     }
 
@@ -99,31 +110,58 @@ extension LogMirror {
     /// folded. With ``logKey`` the head checkpoint must be that key's, and the copied events
     /// must end on the hash it signs (``Failure/unsigned`` otherwise: nothing is written);
     /// events after it are copied as usual, at the next look.
-    func copyAgain() throws {
-        let (headPosition, checkpoint) = try shared.signedHead()
+    /// `first`: the first copy into an empty copy, not counted in ``timesCopiedAgain``.
+    func copyAgain(first: Bool = false) throws {
+        let (headPosition, checkpoint) = try fromShared { try shared.signedHead() }
         var target = headPosition
         if let logKey {
             guard let checkpoint else {
-                if headPosition == 0 { return try copyAgain(through: 0, endingOn: nil) }
-                throw Failure.unsigned(detail: "it holds \(headPosition) events but no head checkpoint")
+                // An empty shared log replaces no copy that holds events: it could be a log
+                // emptied behind its back, whose later events nothing signs.
+                if headPosition == 0, try local.headPosition() == 0 {
+                    return try copyAgain(through: 0, endingOn: nil, first: first)
+                }
+                throw Failure.unsigned(
+                    detail: headPosition == 0
+                        ? "it is empty, with no signed head, and this node's copy is not: start the node on an empty data directory if the log was emptied on purpose"
+                        : "it holds \(headPosition) events but no head checkpoint")
             }
             guard checkpoint.role == .head, checkpoint.isSigned(by: logKey) else {
                 throw Failure.unsigned(detail: "its head checkpoint is not signed by the log's key")
             }
             target = checkpoint.position
         }
-        try copyAgain(through: target, endingOn: logKey == nil ? nil : checkpoint?.hash)
+        try copyAgain(through: target, endingOn: logKey == nil ? nil : checkpoint?.hash, first: first)
     }
 
-    private func copyAgain(through target: UInt64, endingOn hash: ChainHash?) throws {
-        let reached = try local.withWriteTransaction { txn -> UInt64 in
+    private func copyAgain(through target: UInt64, endingOn hash: ChainHash?, first: Bool) throws {
+        let reached: UInt64
+        do {
+            reached = try copyAgainInOneTransaction(through: target, endingOn: hash)
+        } catch {
+            projection.resetAbandoned()
+            throw error
+        }
+        copyingAgain.store(false, ordering: .releasing)
+        advance(to: reached)
+        if first {
+            logger.info("copied the shared log through its signed head", metadata: ["position": "\(reached)"])
+        } else {
+            copiesMadeAgain.add(1, ordering: .relaxed)
+            logger.notice("made this node's copy of the shared log again", metadata: ["position": "\(reached)"])
+        }
+    }
+
+    private func copyAgainInOneTransaction(through target: UInt64, endingOn hash: ChainHash?) throws -> UInt64 {
+        try local.withWriteTransaction { txn -> UInt64 in
             try local.removeAllEvents(in: txn)
             try txn.clear(claimsTable)
             try projection.reset(in: txn)
             var head: UInt64 = 0
             while head < target {
-                let events = try shared.storedEnvelopes(
-                    from: head + 1, limit: Int(min(UInt64(Self.batchLimit), target - head)))
+                let events = try fromShared {
+                    try shared.storedEnvelopes(from: head + 1, limit: Int(min(UInt64(Self.batchLimit), target - head)))
+                }
                 guard let batch = try prepare(events, after: head) else { break }
                 try write(batch, in: txn)
                 head = batch.last.position
@@ -139,10 +177,6 @@ extension LogMirror {
             }
             return head
         }
-        copiesMadeAgain.add(1, ordering: .relaxed)
-        copyingAgain.store(false, ordering: .releasing)
-        advance(to: reached)
-        logger.notice("made this node's copy of the shared log again", metadata: ["position": "\(reached)"])
     }
 
     /// Gives up the claims `stream` held at its last copy that it no longer holds, and takes

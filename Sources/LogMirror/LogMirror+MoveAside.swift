@@ -5,11 +5,13 @@ import Foundation
 extension LogMirror {
     /// Whether `error`, met while opening a node's copy or catching it up, means the copy
     /// cannot serve and is to be moved aside and made again from the shared log: the shared
-    /// log does not continue it (``Failure``), or its files are not a readable log (a copy
+    /// log does not continue it (``Failure/diverged``), or its files are not a readable log (a copy
     /// written with deferred sync, on a file system that does not keep write order, may be left
     /// so by a system crash). Anything else (a permission, the shared log unreachable) is not.
+    /// A shared log that is broken or unsigned (``Failure/broken``, ``Failure/unsigned``) is
+    /// not the copy's fault: moving the copy aside would not mend it.
     public static func isUnusableCopy(_ error: any Error) -> Bool {
-        if error is Failure { return true }
+        if case .diverged = error as? Failure { return true }
         switch error as? EventLogError {
         case .notAnLMDBEnvironment, .corrupt: return true
         default: return false

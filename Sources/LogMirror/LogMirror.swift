@@ -26,11 +26,15 @@ import Synchronization
 ///   continue the copy (replaced, or restored from a backup older than the copy) is found at
 ///   the next fetch: at once on its notification, within ``pollInterval`` otherwise. What the
 ///   mirror then does is its ``Divergence`` rule.
-/// - A copy made again (``Divergence/copyAgain``) is written in one local transaction: the old
-///   copy goes, every event of the shared log, its claims and the projection folded through it
-///   come. Readers see the old copy until it commits, then the new one. Meanwhile ``position``
-///   is 0: a wait for a position (a read with `Authlog-Min-Position`, a write's own) waits for
-///   the new copy, and ``MirroredUserStates`` reads users from the shared log alone.
+/// - A copy made again (``Divergence/copyAgain``), and an empty copy's first copy when the
+///   mirror has the log's key, is written in one local transaction: the old copy goes, and
+///   the shared log's events through the position its signed head names come, with their
+///   claims and the projection folded through them, only if they end on the hash that head
+///   signs. Readers see the old copy until it commits, then the new one. Meanwhile
+///   ``position`` is 0: a wait for a position (a read with `Authlog-Min-Position`, a write's
+///   own) waits for the new copy, and ``MirroredUserStates`` reads users from the shared log
+///   alone. Events appended after that head are copied as usual, unsigned until the next
+///   commit signs them: a copy is as sure as the shared log's signed heads, no more.
 /// - Before a batch with a `UserErased` event is copied, the user's cached data key is
 ///   forgotten (``DataKeyStore/forget(_:)``): the erasing node destroys the shared key after
 ///   appending the event, and no node hands the key out again once it has seen the event.
@@ -98,7 +102,7 @@ public final class LogMirror: Sendable {
     /// a row, up to 5 minutes.
     let firstRetry: Duration
     /// When a failed making-again may be tried again, and how many failed in a row.
-    let retry = Mutex<(failures: Int, notBefore: ContinuousClock.Instant, error: Failure?)>(
+    let retry = Mutex<(failures: Int, notBefore: ContinuousClock.Instant, error: (any Error)?)>(
         (0, .now, nil))
     /// Set from the moment the shared log is found not to continue the copy (with
     /// ``Divergence/copyAgain``) until the copy made again commits.
@@ -197,10 +201,15 @@ public final class LogMirror: Sendable {
     /// Copies the batches after the local head, each fetched with the head event itself, which
     /// must be the shared log's too.
     private func copyNewEvents() throws {
+        // An empty copy (a new node, a directory emptied) starts from the signed head, as a
+        // copy made again does.
+        if logKey != nil, try local.headPosition() == 0 { try copyAgain(first: true) }
         while true {
             let head = try local.headPosition()
-            let fetched = try shared.storedEnvelopes(
-                from: max(head, 1), limit: head > 0 ? Self.batchLimit + 1 : Self.batchLimit)
+            let fetched = try fromShared {
+                try shared.storedEnvelopes(
+                    from: max(head, 1), limit: head > 0 ? Self.batchLimit + 1 : Self.batchLimit)
+            }
             var batch = fetched[...]
             if head > 0 {
                 var ours: [UInt8]?

@@ -227,4 +227,58 @@ struct CopyAgainTests {
         #expect(report.events == (try node.shared.headPosition()))
         for id in users { #expect(try queries.user(id: id) == made[id] ?? nil, "rebuilt: \(id)") }
     }
+
+    /// A shared log emptied behind its back (its events and checkpoints deleted, its head row
+    /// set back to nothing) replaces no copy that holds events: nothing signs it.
+    @Test func anEmptiedSharedLogReplacesNoCopy() async throws {
+        let (node, _) = try Self.signedNode()
+        defer { node.finish() }
+        var users: [UUID] = []
+        try await randomHistory(node.service, users: &users, seed: 81, steps: 30, emailPrefix: "a")
+        try node.mirror.catchUp()
+        let copied = node.mirror.position
+        try TestPostgres.administer(
+            "UPDATE authlog.head SET position = 0, hash = decode(repeat('00', 32), 'hex'), checkpoint = NULL",
+            database: node.database.name)
+        try TestPostgres.administer("DELETE FROM authlog.checkpoints", database: node.database.name)
+        try TestPostgres.administer("DELETE FROM authlog.events", database: node.database.name)
+        for attempt in 1...2 {
+            #expect(throws: LogMirror.Failure.self, "attempt \(attempt)") { try node.mirror.catchUp() }
+        }
+        #expect(node.mirror.isCopyingAgain && node.mirror.timesCopiedAgain == 0)
+        #expect(try node.local.headPosition() == copied, "the copy was replaced by an emptied log")
+    }
+
+    /// A node that starts with an empty copy copies only a history the log's key signed: with
+    /// the head checkpoint's signature spoiled it copies nothing, and says so.
+    @Test func anEmptyCopyStartsFromTheSignedHeadOnly() async throws {
+        let (node, _) = try Self.signedNode()
+        defer { node.finish() }
+        var users: [UUID] = []
+        try await randomHistory(node.service, users: &users, seed: 91, steps: 30, emailPrefix: "a")
+        try TestPostgres.administer(
+            """
+            UPDATE authlog.head SET checkpoint = set_byte(checkpoint, length(checkpoint) - 1,
+              get_byte(checkpoint, length(checkpoint) - 1) # 1)
+            """, database: node.database.name)
+        let directory = node.directory + "-fresh"
+        let local = try LMDBEventLog(directory: directory)
+        defer {
+            local.close()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        let fresh = try LogMirror(
+            shared: node.shared, local: local, projection: try UserProjection(log: local, keys: node.keys),
+            keys: node.keys, divergence: .copyAgain, logKey: node.keys.logSigningKey, firstRetry: .zero)
+        do {
+            try fresh.catchUp()
+            Issue.record("a head its key did not sign was copied")
+        } catch let failure as LogMirror.Failure {
+            guard case .unsigned = failure else {
+                Issue.record("\(failure)")
+                return
+            }
+        }
+        #expect(try local.headPosition() == 0)
+    }
 }
