@@ -148,7 +148,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "eventlog-bench",
-            dependencies: ["EventLog", "EventLogLMDB", "Signatures"],
+            dependencies: ["EventLog", "EventLogLMDB", "LogBench", "Signatures"],
             path: "tools/eventlog-bench"
         ),
         .executableTarget(
@@ -174,10 +174,13 @@ let package = Package(
         .executableTarget(
             name: "postgres-bench",
             dependencies: [
-                "EventLog", "EventLogPostgres", "Signatures", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "EventLog", "EventLogPostgres", "LogBench", "Signatures",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "tools/postgres-bench"
         ),
+        // The append workloads eventlog-bench and postgres-bench share.
+        .target(name: "LogBench", dependencies: ["EventLog"], path: "tools/log-bench"),
         // Access-token signs and verifies per second, ES256 against EdDSA.
         .executableTarget(
             name: "token-bench",

@@ -337,12 +337,13 @@ struct ClusterTests {
         #expect(messages == 2, "expected the verification and the reset message once each, found \(messages)")
     }
 
-    /// A shared log that ends before the copy's head (emptied, or restored from a backup older
-    /// than the copy) does not continue it either: the next copy would find nothing to copy
-    /// and never notice, so the node checks the copy's head event first.
-    @Test func aSharedLogShorterThanTheCopyIsNoticedAtStart() async throws {
+    /// A node whose copy holds events started on an empty shared log (emptied behind its
+    /// back, or a new database given by mistake) does not start: nothing signs an empty log,
+    /// so it replaces no copy. It says so in one line and keeps its copy; started on an empty
+    /// data directory it serves the empty log.
+    @Test func anEmptySharedLogReplacesNoCopyAtStart() async throws {
         let first = try Cluster(nodes: 1)
-        let before = try await first.nodes[0].signUp("early-\(UUID().uuidString.prefix(8))@example.com")
+        _ = try await first.nodes[0].signUp("early-\(UUID().uuidString.prefix(8))@example.com")
         let data = first.nodes[0].data
         first.stopNodes()
         let copy = NSTemporaryDirectory() + "authd-ahead-" + UUID().uuidString
@@ -350,10 +351,17 @@ struct ClusterTests {
         defer { try? FileManager.default.removeItem(atPath: copy) }
 
         let empty = try Cluster(nodes: 0, kek: first.kek)
-        let node = try empty.startNode(data: copy)
-        #expect(node.startupOutput.contains("the shared log ends before this copy's head"), "\(node.startupOutput)")
-        let gone = try await node.call(
-            "POST", "/v1/sessions", json: ["email": before.email, "password": RunningServer.password])
-        #expect(gone.status == 401, "a user only the copy held signed in: \(gone.status)")
+        do {
+            _ = try empty.startNode(data: copy)
+            Issue.record("a node started on an empty shared log over a copy holding events")
+        } catch RunningServer.ServerError.didNotStart(let output) {
+            #expect(output.contains("the shared log ends before this copy's head"), "\(output)")
+            #expect(output.contains("it is empty, with no signed head"), "\(output)")
+        }
+        let kept = try FileManager.default.contentsOfDirectory(atPath: copy)
+        #expect(kept.contains("data.mdb"), "the copy was moved: \(kept)")
+        let fresh = try empty.startNode()
+        let health = try await fresh.call("GET", "/v1/users/me")
+        #expect(health.status == 401)
     }
 }

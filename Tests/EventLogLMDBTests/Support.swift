@@ -1,6 +1,7 @@
 import EventLog
 import EventLogLMDB
 import Foundation
+import Synchronization
 import TestSupport
 
 /// A fresh directory per test, removed when the value goes away.
@@ -37,5 +38,32 @@ extension LMDBEventLog {
     /// Every event, in order.
     func all() throws -> [RecordedEvent] {
         try read(from: 1, limit: .max)
+    }
+}
+
+/// A clock that returns scripted times, one per call.
+final class ClockScript: Sendable {
+    private let times: Mutex<[Int64]>
+    init(_ times: [Int64]) { self.times = Mutex(times) }
+    func next() -> Timestamp {
+        Timestamp(microsecondsSince1970: times.withLock { $0.count > 1 ? $0.removeFirst() : $0[0] })
+    }
+}
+
+extension ChainVerification {
+    var isIntact: Bool {
+        if case .intact = self { return true }
+        return false
+    }
+
+    var breakPosition: UInt64? {
+        if case .broken(let failure) = self { return failure.position }
+        return nil
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }

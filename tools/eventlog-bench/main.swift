@@ -9,6 +9,7 @@
 import EventLog
 import EventLogLMDB
 import Foundation
+import LogBench
 import Signatures
 
 let arguments = CommandLine.arguments
@@ -16,16 +17,6 @@ let totalEvents = arguments.count > 1 ? Int(arguments[1]) ?? 2_000_000 : 2_000_0
 let directory =
     arguments.count > 2 ? arguments[2] : NSTemporaryDirectory() + "eventlog-bench-\(UUID().uuidString)"
 let removeAfter = arguments.count <= 2
-
-func seconds(_ body: () async throws -> Void) async rethrows -> Double {
-    let start = DispatchTime.now().uptimeNanoseconds
-    try await body()
-    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-}
-
-func rate(_ count: Int, _ elapsed: Double) -> String {
-    String(format: "%12.0f/s", Double(count) / elapsed)
-}
 
 let metadata = EventMetadata(actor: "7b0f5a4e-2c1d-4e8f-9a6b-3d2c1b0a9f8e", correlationID: "req-0123456789abcdef")
 func sampleEvent(_ index: Int) -> NewEvent {
@@ -42,50 +33,15 @@ print("signed checkpoints: \(signing ? "every commit" : "off")")
 print("payload \(sampleEvent(1).payload.count) bytes; durable commits (fsync on every commit)")
 
 // 1. Durable appends, one event per append, N concurrent writers each on its own stream.
-let writerCounts =
-    ProcessInfo.processInfo.environment["BENCH_WRITERS"].map { $0.split(separator: ",").compactMap { Int($0) } }
-    ?? [1, 16, 256]
-for writers in writerCounts {
-    let before = log.groupCommitStatistics
-    let perWriter = writers == 1 ? 2_000 : max(20_000 / writers, 200) * 4
-    let elapsed = try await seconds {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for writer in 0..<writers {
-                group.addTask {
-                    let stream = UUID()
-                    for index in 0..<perWriter {
-                        _ = try await log.append(
-                            [sampleEvent(writer * perWriter + index)], to: stream, expecting: .exactly(UInt64(index)))
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
-    }
-    let after = log.groupCommitStatistics
-    let perCommit = Double(after.jobs - before.jobs) / Double(max(1, after.batches - before.batches))
-    print(
-        "append, \(String(format: "%3d", writers)) writers, 1 event each: \(rate(writers * perWriter, elapsed))"
-            + String(format: "  (%.1f appends per commit)", perCommit))
-}
+try await LogBench.concurrentAppends(
+    to: log, writerCounts: LogBench.writerCounts(defaults: [1, 16, 256]), event: sampleEvent,
+    commits: {
+        let statistics = log.groupCommitStatistics
+        return (Int(statistics.jobs), Int(statistics.batches))
+    })
 
 // 2. Fill the log to the requested size through the normal append path, in large batches.
-let filled = try log.headPosition()
-let fillTime = try await seconds {
-    var next = Int(filled)
-    let template = (0..<1_000).map(sampleEvent)
-    while next < totalEvents {
-        let count = min(1_000, totalEvents - next)
-        let requests = (0..<count).map {
-            AppendRequest(stream: .timeOrdered(), expected: .noStream, events: [template[$0]])
-        }
-        _ = try await log.append(requests)
-        next += count
-    }
-}
-if totalEvents > Int(filled) {
-    print("fill to \(totalEvents) events (1,000 appends per call): \(rate(totalEvents - Int(filled), fillTime))")
-}
+try await LogBench.fill(log, to: totalEvents, event: sampleEvent)
 
 // 3. Read the whole log, decoding each envelope and its payload; then envelopes only.
 enum PayloadDecoding { case none, inPlace, owned }
@@ -108,11 +64,11 @@ var checksum = 0
 // The first walk maps the file's pages into this process (page faults); the next ones show
 // the steady state of a running service, whose map stays warm.
 var coldCount = 0
-let coldTime = try await seconds { coldCount = try readAll(.none).count }
-print("read envelopes, whole log, first walk:     \(rate(coldCount, coldTime))  (cold map)")
+let coldTime = try await LogBench.seconds { coldCount = try readAll(.none).count }
+print("read envelopes, whole log, first walk:     \(LogBench.rate(coldCount, coldTime))  (cold map)")
 for decoding in [PayloadDecoding.none, .inPlace, .owned] {
     var result = (count: 0, checksum: 0)
-    let elapsed = try await seconds { result = try readAll(decoding) }
+    let elapsed = try await LogBench.seconds { result = try readAll(decoding) }
     checksum &+= result.checksum
     let label =
         switch decoding {
@@ -120,14 +76,14 @@ for decoding in [PayloadDecoding.none, .inPlace, .owned] {
         case .inPlace: "read + decode payload in place, whole log:"
         case .owned: "read + decode payload to Strings:         "
         }
-    print("\(label) \(rate(result.count, elapsed))")
+    print("\(label) \(LogBench.rate(result.count, elapsed))")
 }
 
 // 3c. The same, one reader per core, each over its share of the positions.
 let cores = ProcessInfo.processInfo.activeProcessorCount
 for decoding in [PayloadDecoding.inPlace, .owned] {
     var counted = 0
-    let elapsed = try await seconds {
+    let elapsed = try await LogBench.seconds {
         let parts = try log.foldConcurrently(partitions: cores, initial: { (count: 0, checksum: 0) }) { state, view in
             switch decoding {
             case .none: break
@@ -139,23 +95,23 @@ for decoding in [PayloadDecoding.inPlace, .owned] {
         counted = parts.reduce(0) { $0 + $1.count }
     }
     let label = decoding == .inPlace ? "in place, \(cores) readers: " : "to Strings, \(cores) readers:"
-    print("read + decode payload \(label) \(rate(counted, elapsed))")
+    print("read + decode payload \(label) \(LogBench.rate(counted, elapsed))")
 }
 
 if ProcessInfo.processInfo.environment["BENCH_ONLY_READ"] != nil { exit(0) }
 
 // 4. Verify the hash chain over the whole log.
 var verified: UInt64 = 0
-let verifyTime = try await seconds {
+let verifyTime = try await LogBench.seconds {
     guard case .intact(let count, _, _) = try log.verify() else { fatalError("chain broken") }
     verified = count
 }
-print("verify hash chain, whole log:              \(rate(Int(verified), verifyTime))")
+print("verify hash chain, whole log:              \(LogBench.rate(Int(verified), verifyTime))")
 
 // 5. For comparison: the same payload as JSON through Foundation's JSONDecoder.
 let jsonSamples = try (0..<100_000).map { try JSONEncoder().encode(SamplePayload.make($0)) }
 let decoder = JSONDecoder()
-let jsonTime = try await seconds {
+let jsonTime = try await LogBench.seconds {
     for sample in jsonSamples { checksum &+= try decoder.decode(SamplePayload.self, from: sample).email.utf8.count }
 }
 let binarySamples = (0..<100_000).map { index -> [UInt8] in
@@ -163,15 +119,16 @@ let binarySamples = (0..<100_000).map { index -> [UInt8] in
     SamplePayload.make(index).encode(to: &writer)
     return writer.bytes
 }
-let binaryTime = try await seconds {
+let binaryTime = try await LogBench.seconds {
     for sample in binarySamples {
         checksum &+= try sample.withUnsafeBytes { try SamplePayload.decode($0) }.email.utf8.count
     }
 }
 print(
-    "payload decode only, JSONDecoder:          \(rate(jsonSamples.count, jsonTime))  (\(jsonSamples[0].count) bytes)")
+    "payload decode only, JSONDecoder:          \(LogBench.rate(jsonSamples.count, jsonTime))  (\(jsonSamples[0].count) bytes)"
+)
 print(
-    "payload decode only, binary codec:         \(rate(binarySamples.count, binaryTime))  (\(binarySamples[0].count) bytes)"
+    "payload decode only, binary codec:         \(LogBench.rate(binarySamples.count, binaryTime))  (\(binarySamples[0].count) bytes)"
 )
 print("log size: \(log.environment.usedBytes / 1_048_576) MiB")
 log.close()

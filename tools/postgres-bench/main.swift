@@ -10,6 +10,7 @@
 import EventLog
 import EventLogPostgres
 import Foundation
+import LogBench
 import PostgresNIO
 import Signatures
 
@@ -20,16 +21,6 @@ guard arguments.count > 1 else {
 }
 let serverURL = arguments[1]
 let totalEvents = arguments.count > 2 ? Int(arguments[2]) ?? 200_000 : 200_000
-
-func seconds(_ body: () async throws -> Void) async rethrows -> Double {
-    let start = DispatchTime.now().uptimeNanoseconds
-    try await body()
-    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-}
-
-func rate(_ count: Int, _ elapsed: Double) -> String {
-    String(format: "%12.0f/s", Double(count) / elapsed)
-}
 
 /// Runs one statement on the server's own database (creating and dropping the bench's).
 func administer(_ sql: String) throws {
@@ -64,62 +55,27 @@ print("signed checkpoints: \(signing ? "every commit" : "off")")
 print("payload \(sampleEvent(1).payload.count) bytes; durable commits (synchronous_commit on)")
 
 // 1. Durable appends, one event per append, N concurrent writers each on its own stream.
-let writerCounts =
-    ProcessInfo.processInfo.environment["BENCH_WRITERS"].map { $0.split(separator: ",").compactMap { Int($0) } }
-    ?? [1, 16, 64, 256]
-for writers in writerCounts {
-    let before = log.groupCommitStatistics
-    let perWriter = writers == 1 ? 2_000 : max(20_000 / writers, 200) * 4
-    let elapsed = try await seconds {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for writer in 0..<writers {
-                group.addTask {
-                    let stream = UUID()
-                    for index in 0..<perWriter {
-                        _ = try await log.append(
-                            [sampleEvent(writer * perWriter + index)], to: stream, expecting: .exactly(UInt64(index)))
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
-    }
-    let after = log.groupCommitStatistics
-    let perCommit = Double(after.appends - before.appends) / Double(max(1, after.batches - before.batches))
-    print(
-        "append, \(String(format: "%3d", writers)) writers, 1 event each: \(rate(writers * perWriter, elapsed))"
-            + String(format: "  (%.1f appends per commit)", perCommit))
-}
+try await LogBench.concurrentAppends(
+    to: log, writerCounts: LogBench.writerCounts(defaults: [1, 16, 64, 256]), event: sampleEvent,
+    commits: {
+        let statistics = log.groupCommitStatistics
+        return (Int(statistics.appends), Int(statistics.batches))
+    })
 
 // 2. Fill the log to the requested size through the normal append path, in large batches.
-let filled = try log.headPosition()
-let fillTime = try await seconds {
-    var next = Int(filled)
-    let template = (0..<1_000).map(sampleEvent)
-    while next < totalEvents {
-        let count = min(1_000, totalEvents - next)
-        let requests = (0..<count).map {
-            AppendRequest(stream: .timeOrdered(), expected: .noStream, events: [template[$0]])
-        }
-        _ = try await log.append(requests)
-        next += count
-    }
-}
-if totalEvents > Int(filled) {
-    print("fill to \(totalEvents) events (1,000 appends per call): \(rate(totalEvents - Int(filled), fillTime))")
-}
+try await LogBench.fill(log, to: totalEvents, event: sampleEvent)
 
 // 3. Read the whole log a page at a time; verify its chain.
 let head = try log.headPosition()
 var readCount = 0
-let readTime = try await seconds {
+let readTime = try await LogBench.seconds {
     for try await _ in log.events(from: 1, pageSize: 4_096) { readCount += 1 }
 }
-print("read whole log (\(head) events, pages of 4,096):  \(rate(readCount, readTime))")
+print("read whole log (\(head) events, pages of 4,096):  \(LogBench.rate(readCount, readTime))")
 var verified: UInt64 = 0
-let verifyTime = try await seconds {
+let verifyTime = try await LogBench.seconds {
     guard case .intact(let count, _, _) = try log.verify() else { fatalError("chain broken") }
     verified = count
 }
-print("verify hash chain, whole log:              \(rate(Int(verified), verifyTime))")
+print("verify hash chain, whole log:              \(LogBench.rate(Int(verified), verifyTime))")
 log.close()
