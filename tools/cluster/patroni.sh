@@ -400,7 +400,14 @@ present_authd() { sql "$1" "select position || ':' || stream_id from authlog.eve
 
 # Whether this authd can share a log on PostgreSQL (--log-url).
 authd_binary() { echo "${AUTHD:-$root/.build/debug/authd}"; }
-authd_has_log_url() { [ -x "$(authd_binary)" ] && "$(authd_binary)" --help 2>&1 | grep -q -- --log-url; }
+# The whole help is read first: `grep -q` would stop at the match, and under pipefail the
+# SIGPIPE authd then meets while still writing would make the check fail now and then.
+authd_has_log_url() {
+    [ -x "$(authd_binary)" ] || return 1
+    local help
+    help="$("$(authd_binary)" --help 2>&1)" || true
+    [[ "$help" == *--log-url* ]]
+}
 
 failover() {
     [ -f "$dir/ports" ] || die "no cluster in $dir: run patroni.sh $dir start first"
