@@ -27,9 +27,8 @@ public struct RefreshToken: Hashable, Sendable {
 
     /// Parses a presented token; `nil` for anything malformed.
     public init?(parsing text: String) {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard text.utf8.count <= 128, parts.count == 2, let reference = Base64URL.decode(parts[0]),
-            reference.count == 32, let secret = Base64URL.decode(parts[1]), secret.count == 32
+        guard let (first, second) = twoParts(of: text), let reference = Base64URL.decode(first), reference.count == 32,
+            let secret = Base64URL.decode(second), secret.count == 32
         else { return nil }
         self.init(userID: uuid(reference[0..<16]), sessionID: uuid(reference[16..<32]), secret: secret)
     }
@@ -51,12 +50,18 @@ public struct UserToken: Hashable, Sendable {
     public var secretHash: TokenHash { TokenHash(of: secret) }
 
     public init?(parsing text: String) {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard text.utf8.count <= 128, parts.count == 2, let reference = Base64URL.decode(parts[0]),
-            reference.count == 16, let secret = Base64URL.decode(parts[1]), secret.count == 32
+        guard let (first, second) = twoParts(of: text), let reference = Base64URL.decode(first), reference.count == 16,
+            let secret = Base64URL.decode(second), secret.count == 32
         else { return nil }
         self.init(userID: uuid(reference[0..<16]), secret: secret)
     }
+}
+
+/// A token's two parts, either side of its first ".", if it is at most 128 bytes long. A
+/// second "." stays in the second part, where base64url decoding refuses it.
+private func twoParts(of text: String) -> (Substring, Substring)? {
+    guard text.utf8.count <= 128, let dot = text.utf8.firstIndex(of: UInt8(ascii: ".")) else { return nil }
+    return (text[..<dot], text[text.utf8.index(after: dot)...])
 }
 
 func bytes(of id: UUID) -> [UInt8] {

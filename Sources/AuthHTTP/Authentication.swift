@@ -100,7 +100,7 @@ extension AuthServer {
         let claims = AccessClaims(
             issuer: configuration.issuer, audience: configuration.audience, subject: grant.user.id,
             role: grant.user.role.rawValue, sessionID: grant.sessionID, issuedAt: now,
-            lifetime: configuration.accessTokenLifetime, tokenID: UUID().lowercasedText)
+            lifetime: configuration.accessTokenLifetime, tokenID: UUID.random().lowercasedText)
         // Tokens are base64url and dots only: nothing to escape.
         let body =
             "{\"access_token\":\"\(try tokens.sign(claims))\",\"expires_in\":\(configuration.accessTokenLifetime),"

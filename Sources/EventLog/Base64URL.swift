@@ -11,27 +11,37 @@ public enum Base64URL {
     }()
 
     public static func encode(_ bytes: some Collection<UInt8>) -> String {
-        let input = Array(bytes)
-        var out = [UInt8]()
-        out.reserveCapacity((input.count * 4 + 2) / 3)
-        var index = 0
-        while index + 3 <= input.count {
-            let chunk = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
-            out += [
-                alphabet[Int(chunk >> 18 & 63)], alphabet[Int(chunk >> 12 & 63)], alphabet[Int(chunk >> 6 & 63)],
-                alphabet[Int(chunk & 63)],
-            ]
-            index += 3
+        bytes.withContiguousStorageIfAvailable(encode(contiguous:))
+            ?? Array(bytes).withUnsafeBufferPointer(encode(contiguous:))
+    }
+
+    /// Writes the symbols straight into the string's storage: no array per chunk.
+    private static func encode(contiguous input: UnsafeBufferPointer<UInt8>) -> String {
+        let length = input.count / 3 * 4 + (input.count % 3 == 0 ? 0 : input.count % 3 + 1)
+        return String(unsafeUninitializedCapacity: length) { out in
+            alphabet.withUnsafeBufferPointer { symbols in
+                func symbol(_ chunk: UInt32, _ shift: UInt32) -> UInt8 { symbols[Int(chunk >> shift & 63)] }
+                var index = 0
+                var written = 0
+                while index + 3 <= input.count {
+                    let chunk = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
+                    out[written] = symbol(chunk, 18)
+                    out[written + 1] = symbol(chunk, 12)
+                    out[written + 2] = symbol(chunk, 6)
+                    out[written + 3] = symbol(chunk, 0)
+                    index += 3
+                    written += 4
+                }
+                let rest = input.count - index
+                if rest > 0 {
+                    let chunk = UInt32(input[index]) << 16 | (rest == 2 ? UInt32(input[index + 1]) << 8 : 0)
+                    out[written] = symbol(chunk, 18)
+                    out[written + 1] = symbol(chunk, 12)
+                    if rest == 2 { out[written + 2] = symbol(chunk, 6) }
+                }
+            }
+            return length
         }
-        let rest = input.count - index
-        if rest == 1 {
-            let chunk = UInt32(input[index]) << 16
-            out += [alphabet[Int(chunk >> 18 & 63)], alphabet[Int(chunk >> 12 & 63)]]
-        } else if rest == 2 {
-            let chunk = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8
-            out += [alphabet[Int(chunk >> 18 & 63)], alphabet[Int(chunk >> 12 & 63)], alphabet[Int(chunk >> 6 & 63)]]
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// The bytes, or `nil` for anything but unpadded base64url (including non-zero spare bits).

@@ -23,6 +23,21 @@ public struct StrictJSON {
     /// (case-insensitive, so not `application/jsonfoo`), and if a charset parameter is
     /// given, UTF-8.
     public static func isJSON(contentType: String) -> Bool {
+        isExactlyApplicationJSON(contentType) || isJSONByParameters(contentType)
+    }
+
+    /// The common case, `application/json` in any letter case and nothing else, without
+    /// Foundation's trimming and splitting (a fast path: ``isJSONByParameters(_:)``, the
+    /// reference, accepts everything it accepts; a test holds them together).
+    static func isExactlyApplicationJSON(_ contentType: String) -> Bool {
+        let expected = "application/json".utf8
+        guard contentType.utf8.count == expected.count else { return false }
+        // An ASCII letter and its capital differ in bit 0x20 only; '/' must match exactly.
+        return zip(contentType.utf8, expected).allSatisfy { $0 == $1 || ($0 | 0x20 == $1 && $1 >= 0x61) }
+    }
+
+    /// The media type parsed in full: parameters, spaces, a quoted charset.
+    static func isJSONByParameters(_ contentType: String) -> Bool {
         let parts = contentType.split(separator: ";", omittingEmptySubsequences: false).map {
             $0.trimmingCharacters(in: .whitespaces).lowercased()
         }

@@ -139,7 +139,12 @@ import Testing
         let token = RefreshToken(userID: UUID(), sessionID: UUID(), secret: secretA)
         #expect(RefreshToken(parsing: token.text) == token)
         #expect(token.text.count == 87)
-        for bad in ["", "abc", token.text + ".x", "!!" + token.text.dropFirst(2), String(token.text.dropLast(2))] {
+        let parts = token.text.split(separator: ".").map(String.init)
+        for bad in [
+            "", "abc", ".", token.text + ".x", token.text + ".", "." + token.text, parts[0] + parts[1],
+            parts[0] + ".." + parts[1], "!!" + token.text.dropFirst(2), String(token.text.dropLast(2)),
+            parts[0] + "." + parts[1] + String(repeating: "A", count: 41 + 4),
+        ] {
             #expect(RefreshToken(parsing: bad) == nil)
         }
         let reset = UserToken(userID: UUID(), secret: secretB)

@@ -1,6 +1,7 @@
 import Foundation
-import RequestJSON
 import Testing
+
+@testable import RequestJSON
 
 /// StrictJSON directly: what it reads, and what it refuses with which words.
 @Suite struct StrictJSONTests {
@@ -128,5 +129,32 @@ import Testing
         ] {
             #expect(!StrictJSON.isJSON(contentType: type), "\(type)")
         }
+    }
+
+    /// The fast path accepts nothing the full parse refuses, and what it accepts the full
+    /// parse accepts too: every byte of `application/json` in either case or replaced by
+    /// its neighbours, and every other byte in its place.
+    @Test func theFastContentTypeCheckAgreesWithTheFullParse() {
+        let text = Array("application/json".utf8)
+        var candidates: [String] = []
+        for index in text.indices {
+            for byte in UInt8(0x20)...UInt8(0x7E) {
+                var changed = text
+                changed[index] = byte
+                candidates.append(String(decoding: changed, as: UTF8.self))
+            }
+        }
+        candidates += [
+            "APPLICATION/JSON", "application/json ", "application/jso", "application\\json", "application/json\u{301}",
+        ]
+        var accepted = 0
+        for candidate in candidates where StrictJSON.isExactlyApplicationJSON(candidate) {
+            accepted += 1
+            #expect(StrictJSON.isJSONByParameters(candidate), "\(candidate)")
+            #expect(candidate.lowercased() == "application/json", "\(candidate)")
+        }
+        // Each of the 16 places gives the text itself, each of its 15 letters its capital
+        // too (31), and the capitals all at once.
+        #expect(accepted == 32)
     }
 }

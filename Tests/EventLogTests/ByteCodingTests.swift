@@ -100,4 +100,19 @@ import Testing
         let random = (0..<1_000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }
         #expect(Base64URL.decode(Base64URL.encode(random)) == random)
     }
+
+    /// The encoder writes into the string's storage; Foundation's base64 (with the URL
+    /// alphabet's two symbols and no padding) is the reference, at every length up to 100
+    /// and for contiguous and non-contiguous input alike.
+    @Test func encodesAsFoundationsBase64DoesAtEveryLength() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0...100 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let reference = Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            #expect(Base64URL.encode(bytes) == reference, "\(length) bytes")
+            #expect(Base64URL.encode(bytes.lazy.map { $0 }) == reference, "\(length) bytes")
+            #expect(Base64URL.decode(reference) == bytes)
+        }
+    }
 }

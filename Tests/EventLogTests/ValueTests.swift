@@ -103,3 +103,16 @@ import Testing
         #expect(Set(ids).count == 100)
     }
 }
+
+@Suite struct RandomUUIDTests {
+    @Test func carriesVersionFourAndTheVariantAndDiffers() {
+        let ids = (0..<1_000).map { _ in UUID.random() }
+        #expect(Set(ids).count == 1_000)
+        for id in ids {
+            let bytes = withUnsafeBytes(of: id.uuid) { Array($0) }
+            #expect(bytes[6] >> 4 == 4)
+            #expect(bytes[8] >> 6 == 0b10)
+        }
+        #expect(UUID(uuidString: ids[0].uuidString) == ids[0])
+    }
+}
