@@ -71,6 +71,34 @@ import Testing
     }
 }
 
+extension ProblemTests {
+    /// The body written by hand is the object `JSONSerialization` would write, whatever the
+    /// detail holds; for plain text, byte for byte.
+    @Test func theBodyIsTheObjectJSONSerializationWrites() throws {
+        let details = [
+            "slow down", "a \"quoted\" name\\path/with/slashes", "line\nbreak\ttab\r\u{0}\u{1F}\u{7F}",
+            "é 漢字 🔑 \u{2028}\u{2029} e\u{301}", "",
+        ]
+        for detail in details {
+            for (status, code) in [(HTTPResponse.Status.serviceUnavailable, "busy"), (.badRequest, "bad_request")] {
+                let problem = Problem(status, code, detail)
+                let reference: [String: Any] = [
+                    "type": "https://authlog.dev/problems/\(code)", "title": status.reasonPhrase,
+                    "status": Int(status.code), "detail": detail, "code": code,
+                ]
+                let parsed = try #require(
+                    try JSONSerialization.jsonObject(with: Data(problem.body)) as? NSDictionary, "\(detail)")
+                #expect(parsed == reference as NSDictionary, "\(detail)")
+                if detail.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }) {
+                    let written = try JSONSerialization.data(
+                        withJSONObject: reference, options: [.sortedKeys, .withoutEscapingSlashes])
+                    #expect(problem.body == Array(written), "\(detail)")
+                }
+            }
+        }
+    }
+}
+
 func same(_ lhs: Problem, _ rhs: Problem) -> Bool {
     lhs.status == rhs.status && lhs.code == rhs.code && lhs.detail == rhs.detail && lhs.headers == rhs.headers
 }
