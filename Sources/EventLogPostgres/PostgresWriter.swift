@@ -22,12 +22,6 @@ final class PostgresWriter: Sendable {
         var eventCount: Int { requests.reduce(0) { $0 + $1.events.count } }
     }
 
-    private struct Queue {
-        var jobs: [Job] = []
-        var stopping = false
-        var statistics = PostgresGroupCommitStatistics()
-    }
-
     let server: PostgresServer
     let clock: @Sendable () -> Timestamp
     let maximumBatchEvents: Int
@@ -40,41 +34,33 @@ final class PostgresWriter: Sendable {
     /// The writer thread's two connections (two batches overlap, one on each); touched by that
     /// thread only (and by `stop` after it ended).
     let connections = Mutex<[PostgresConnection?]>([nil, nil])
-    private let queue = Mutex(Queue())
-    private let wakeUp = DispatchSemaphore(value: 0)
-    private let finished = DispatchSemaphore(value: 0)
+    private let queue: WriterQueue<Job, PostgresGroupCommitStatistics>
 
     init(server: PostgresServer, maximumBatchEvents: Int, clock: @escaping @Sendable () -> Timestamp) {
         self.server = server
         self.clock = clock
         self.maximumBatchEvents = max(1, maximumBatchEvents)
+        queue = WriterQueue(
+            maximumBatchWeight: maximumBatchEvents, weight: { $0.eventCount },
+            statistics: PostgresGroupCommitStatistics(),
+            record: { statistics, jobs, events in
+                statistics.batches += 1
+                statistics.appends += UInt64(jobs)
+                statistics.events += UInt64(events)
+            })
         let thread = Thread { [self] in run() }
         thread.name = "authlog.eventlog.postgres.writer"
         thread.start()
     }
 
     /// Queues a job; returns `false` once the writer is stopping.
-    func submit(_ job: Job) -> Bool {
-        let accepted = queue.withLock { queue in
-            guard !queue.stopping else { return false }
-            queue.jobs.append(job)
-            return true
-        }
-        if accepted { wakeUp.signal() }
-        return accepted
-    }
+    func submit(_ job: Job) -> Bool { queue.submit(job) }
 
-    var statistics: PostgresGroupCommitStatistics { queue.withLock { $0.statistics } }
+    var statistics: PostgresGroupCommitStatistics { queue.statistics }
 
     /// Lets the queued jobs commit, ends the thread and closes its connections.
     func stop() {
-        let first = queue.withLock { queue in
-            defer { queue.stopping = true }
-            return !queue.stopping
-        }
-        guard first else { return }
-        wakeUp.signal()
-        finished.wait()
+        guard queue.stop() else { return }
         for slot in 0..<2 { dropConnection(slot) }
     }
 
@@ -87,8 +73,9 @@ final class PostgresWriter: Sendable {
         var inFlight: SentBatch?
         var slot = 0
         while true {
-            if inFlight == nil { wakeUp.wait() }
-            let (jobs, stopping) = take()
+            if inFlight == nil { queue.waitForWork() }
+            let taken = queue.take()
+            let jobs = taken.jobs
             var opened: OpenedBatch?
             if !jobs.isEmpty {
                 // Beside a batch in flight the other connection; otherwise the last one used.
@@ -100,31 +87,10 @@ final class PostgresWriter: Sendable {
                 inFlight = nil
             }
             if let opened { inFlight = proceed(opened) }
-            if inFlight == nil && stopping && queue.withLock({ $0.jobs.isEmpty }) {
-                finished.signal()
+            if inFlight == nil && taken.stopping && queue.isEmpty {
+                queue.writerEnded()
                 return
             }
-        }
-    }
-
-    /// Takes queued jobs up to about ``maximumBatchEvents`` events (at least one job if any
-    /// queued), and whether the writer is stopping.
-    private func take() -> (jobs: [Job], stopping: Bool) {
-        queue.withLock { queue in
-            var events = 0
-            var taken = 0
-            while taken < queue.jobs.count && (taken == 0 || events < maximumBatchEvents) {
-                events += queue.jobs[taken].eventCount
-                taken += 1
-            }
-            let batch = Array(queue.jobs[0..<taken])
-            queue.jobs.removeFirst(taken)
-            if taken > 0 {
-                queue.statistics.batches += 1
-                queue.statistics.appends += UInt64(taken)
-                queue.statistics.events += UInt64(events)
-            }
-            return (batch, queue.stopping)
         }
     }
 
