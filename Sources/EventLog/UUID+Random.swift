@@ -7,6 +7,18 @@ extension UUID {
     /// `/dev/urandom` for each one: three system calls where `getrandom` is one.
     public static func random() -> UUID {
         var generator = SystemRandomNumberGenerator()
-        return random(using: &generator)
+        return version4(high: generator.next(), low: generator.next())
+    }
+
+    /// The version 4 UUID of 128 random bits: all but the six that name the version and the
+    /// variant are kept.
+    static func version4(high: UInt64, low: UInt64) -> UUID {
+        func byte(_ word: UInt64, _ index: Int) -> UInt8 { UInt8(truncatingIfNeeded: word >> (8 * UInt64(index))) }
+        return UUID(
+            uuid: (
+                byte(high, 0), byte(high, 1), byte(high, 2), byte(high, 3), byte(high, 4), byte(high, 5),
+                0x40 | (byte(high, 6) & 0x0F), byte(high, 7), 0x80 | (byte(low, 0) & 0x3F), byte(low, 1),
+                byte(low, 2), byte(low, 3), byte(low, 4), byte(low, 5), byte(low, 6), byte(low, 7)
+            ))
     }
 }

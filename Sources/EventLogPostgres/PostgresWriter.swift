@@ -24,7 +24,6 @@ final class PostgresWriter: Sendable {
 
     let server: PostgresServer
     let clock: @Sendable () -> Timestamp
-    let maximumBatchEvents: Int
     /// Signs the head at every commit (see ``Checkpoint``); `nil` writes no checkpoints.
     let signingKey = Mutex<Ed25519Key?>(nil)
     /// Stream versions known without asking the server (see ``KnownVersions``); writer thread only.
@@ -39,7 +38,6 @@ final class PostgresWriter: Sendable {
     init(server: PostgresServer, maximumBatchEvents: Int, clock: @escaping @Sendable () -> Timestamp) {
         self.server = server
         self.clock = clock
-        self.maximumBatchEvents = max(1, maximumBatchEvents)
         queue = WriterQueue(
             maximumBatchWeight: maximumBatchEvents, weight: { $0.eventCount },
             statistics: PostgresGroupCommitStatistics(),

@@ -115,4 +115,12 @@ import Testing
         }
         #expect(UUID(uuidString: ids[0].uuidString) == ids[0])
     }
+
+    @Test func keepsEveryBitButVersionAndVariant() {
+        #expect(UUID.version4(high: .max, low: .max).lowercasedText == "ffffffff-ffff-4fff-bfff-ffffffffffff")
+        #expect(UUID.version4(high: 0, low: 0).lowercasedText == "00000000-0000-4000-8000-000000000000")
+        #expect(
+            UUID.version4(high: 0x0807_0605_0403_0201, low: 0x1817_1615_1413_1211).lowercasedText
+                == "01020304-0506-4708-9112-131415161718")
+    }
 }

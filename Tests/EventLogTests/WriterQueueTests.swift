@@ -37,7 +37,7 @@ import Testing
 
     /// `stop` refuses new jobs, lets the writer take what queued before it, and returns only
     /// once the writer has ended; a second `stop` returns at once.
-    @Test func stopWaitsForTheWriterAndRefusesLaterJobs() async {
+    @Test func stopWaitsForTheWriterAndRefusesLaterJobs() {
         let queue = Self.queue(maximumBatchWeight: 100)
         let taken = Mutex<[Int]>([])
         let writer = Thread {
