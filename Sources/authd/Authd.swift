@@ -20,10 +20,20 @@ import Webhooks
 @main
 struct Authd: AsyncParsableCommand {
     /// Keeps OpenSSL's state until exit (``OpenSSLProcess/keepStateUntilExit()``), then runs the
-    /// command.
-    static func main() async {
+    /// command on the concurrency pool while the main thread waits for it.
+    ///
+    /// Synchronous, so that authd runs under valgrind (its 3.19 crashes inside itself when an
+    /// async `main` parks the main thread in `dispatch_main`), which the instruction counts of
+    /// tools/peer-bench/profile.sh need. Detached: a task started here would belong to the main
+    /// actor, whose only thread is the one waiting.
+    static func main() {
         OpenSSLProcess.keepStateUntilExit()
-        await main(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            await main(nil)
+            done.signal()
+        }
+        done.wait()
     }
 
     static let configuration = CommandConfiguration(

@@ -5,9 +5,9 @@
 #      `valgrind --tool=callgrind` with instrumentation off, and it is switched on only around
 #      REQUESTS reads (GET /v1/users/{id}, each user reading themselves), then around REQUESTS
 #      rotations (POST /v1/sessions/refresh), each sent by tools/peer-bench/requests.py over
-#      CONNECTIONS kept-alive connections; each part is dumped on its own. Valgrind 3.19
-#      (Debian 12's) crashes inside itself on Swift 6 programs whose main is async, authd
-#      among them: the script then says so and goes on with perf alone;
+#      CONNECTIONS kept-alive connections; each part is dumped on its own. Valgrind runs a
+#      copy of authd without its DWARF 5 debug information (which valgrind 3.19 cannot read);
+#      should it fail, the script says so and goes on with perf alone;
 #   2. where the CPU goes under load (when perf is installed): `perf record -g` on authd,
 #      not under valgrind, while wrk drives it as tools/peer-bench/run.sh does (2 threads,
 #      64 connections, tools/cluster/read.lua and refresh.lua) for PERF_SECONDS each.
@@ -108,7 +108,9 @@ count_instructions() {
             [ -n "$dump" ] && grep -q '^totals:' "$dump" && break
             sleep 0.1
         done
-        instructions="$(sed -n 's/^summary: *\([0-9]*\).*/\1/p;s/^totals: *\([0-9]*\).*/\1/p' "$dump" | head -1)"
+        # `totals:` holds the count of a dump taken with instrumentation switched on and off
+        # (its `summary:` line says 0 then).
+        instructions="$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$dump" | head -1)"
         callgrind_annotate --inclusive=yes "$dump" 2>/dev/null | demangle >"$out/$kind-inclusive.txt"
         callgrind_annotate "$dump" 2>/dev/null | demangle >"$out/$kind-self.txt"
         echo "== $kind: $result; $instructions instructions, $((instructions / requests)) per request ($dump)"
@@ -129,8 +131,9 @@ if port="$(start_authd authd "$work/authd-symbols-only" valgrind --tool=callgrin
     --callgrind-out-file="$out/callgrind.out.%p" 2>/dev/null)"; then
     count_instructions
 else
-    # Valgrind 3.19 (Debian 12) crashes inside itself (SIGSEGV, even with --tool=none) on any
-    # Swift 6 program whose main is async, as authd's is: then only perf measures.
+    # Valgrind 3.19 (Debian 12) crashes inside itself (SIGSEGV, even with --tool=none) on a
+    # Swift 6 program whose main is async (authd's is not, for this reason): then only perf
+    # measures.
     cp "$work/authd.log" "$out/valgrind.log"
     echo "== callgrind: authd did not start under valgrind ($out/valgrind.log); no instruction counts"
 fi
