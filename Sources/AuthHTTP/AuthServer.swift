@@ -313,6 +313,8 @@ extension HTTPField.Name {
     static let requestID = HTTPField.Name("X-Request-ID")!
     /// The addresses a request passed through; read only from trusted proxies.
     static let xForwardedFor = HTTPField.Name("X-Forwarded-For")!
+    /// HTTP/1.0's cache switch, which RFC 6749 (section 5.1) still asks of token answers.
+    static let pragma = HTTPField.Name("Pragma")!
 }
 
 /// Request ids for requests that bring none: a random prefix made at start and a counter, so

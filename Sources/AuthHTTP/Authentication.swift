@@ -105,7 +105,11 @@ extension AuthServer {
         let body =
             "{\"access_token\":\"\(try tokens.sign(claims))\",\"expires_in\":\(configuration.accessTokenLifetime),"
             + "\"refresh_token\":\"\(grant.refreshToken)\",\"token_type\":\"Bearer\"}"
-        return json(bytes: body.utf8)
+        var response = json(bytes: body.utf8)
+        // RFC 6749, section 5.1: a response carrying tokens must not be stored by any cache.
+        response.headers[.cacheControl] = "no-store"
+        response.headers[.pragma] = "no-cache"
+        return response
     }
 
     func client(_ context: AuthRequestContext) -> String {

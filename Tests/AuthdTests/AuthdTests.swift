@@ -14,6 +14,7 @@ import Testing
     ) {
         let reply = try await server.call("POST", "/v1/sessions", json: ["email": email, "password": password])
         #expect(reply.status == 200, "login \(email): \(reply.status) \(String(decoding: reply.body, as: UTF8.self))")
+        #expect(reply.headers["cache-control"] == "no-store" && reply.headers["pragma"] == "no-cache")
         return (reply.json["access_token"] as? String ?? "", reply.json["refresh_token"] as? String ?? "")
     }
 
@@ -45,6 +46,8 @@ import Testing
             let rotated = try await server.call(
                 "POST", "/v1/sessions/refresh", json: ["refresh_token": refreshTokens.last!])
             #expect(rotated.status == 200)
+            // RFC 6749, section 5.1: no cache may keep an answer that carries tokens.
+            #expect(rotated.headers["cache-control"] == "no-store" && rotated.headers["pragma"] == "no-cache")
             refreshTokens.append(rotated.json["refresh_token"] as? String ?? "")
         }
         let replay = try await server.call("POST", "/v1/sessions/refresh", json: ["refresh_token": refreshTokens[1]])
