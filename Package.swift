@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        // Already in the build through postgres-nio; here for its Ed25519 signer (BoringSSL's).
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         // Only for the peer benchmark's bare NIO server (Hummingbird already depends on it).
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
     ],
@@ -50,9 +52,11 @@ let package = Package(
             ]),
         // Password hashing (Argon2id, scrypt) in PHC strings, and the pool it runs on.
         .target(name: "PasswordHashing", dependencies: ["CArgon2", "COpenSSL"]),
-        // Ed25519 and P-256 ECDSA signatures on OpenSSL: access tokens (ES256, EdDSA) and the log's
-        // checkpoints (Ed25519) sign with them.
-        .target(name: "Signatures", dependencies: ["COpenSSL"]),
+        // Ed25519 and P-256 ECDSA signatures: access tokens (ES256, EdDSA) and the log's checkpoints
+        // (Ed25519) sign with them. OpenSSL for keys, verification and ECDSA; Ed25519 signing
+        // through swift-crypto (BoringSSL), held to OpenSSL's bytes by a test.
+        .target(
+            name: "Signatures", dependencies: ["COpenSSL", .product(name: "Crypto", package: "swift-crypto")]),
         // Access tokens: ES256 (P-256) and EdDSA (Ed25519) JWTs on OpenSSL, the signing-key file.
         .target(name: "AccessTokens", dependencies: ["COpenSSL", "DataProtection", "EventLog", "Signatures"]),
         // Personal data protection: AES-256-GCM, the key-encryption key, the data-key store.

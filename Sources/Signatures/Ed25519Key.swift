@@ -1,11 +1,23 @@
 import COpenSSL
+import Crypto
 import Foundation
 
-/// An Ed25519 key pair (RFC 8032) through OpenSSL's EVP interface: access tokens and the
-/// log's signed checkpoints both sign with it.
+/// An Ed25519 key pair (RFC 8032): access tokens and the log's signed checkpoints both sign
+/// with it.
+///
+/// Rules:
+/// - Keys are read, and signatures verified, by OpenSSL's EVP interface.
+/// - Signatures are made by swift-crypto's Ed25519 (BoringSSL's code), which costs a third of
+///   OpenSSL 3.0's here (docs/performance.md). Ed25519 signing is deterministic, so the two
+///   give the same bytes: ``signWithOpenSSL(_:)`` is the reference that `Ed25519SignerTests` holds
+///   ``sign(_:)`` to. (On Apple platforms swift-crypto is CryptoKit, whose signatures are
+///   randomized: valid, but not the same bytes.)
 public final class Ed25519Key: @unchecked Sendable {
-    // EVP_PKEY is safe to share for signing and verifying from several threads.
+    // EVP_PKEY is safe to share for signing and verifying from several threads, and so is the
+    // immutable swift-crypto key.
     let key: OpaquePointer
+    /// The signer, for a key made from its private key.
+    let signer: Curve25519.Signing.PrivateKey?
     /// The 32-byte public key (a JWK's `x`).
     public let publicKey: [UInt8]
     /// The private key, for writing a key file of this package; never log it.
@@ -17,7 +29,12 @@ public final class Ed25519Key: @unchecked Sendable {
         else {
             throw .key("an Ed25519 private key is 32 bytes")
         }
+        guard let signer = try? Curve25519.Signing.PrivateKey(rawRepresentation: privateKey) else {
+            EVP_PKEY_free(key)
+            throw .key("an Ed25519 private key is 32 bytes")
+        }
         self.key = key
+        self.signer = signer
         self.privateKey = privateKey
         var length = 32
         var publicBytes = [UInt8](repeating: 0, count: 32)
@@ -31,6 +48,7 @@ public final class Ed25519Key: @unchecked Sendable {
             throw .key("an Ed25519 public key is 32 bytes")
         }
         self.key = key
+        self.signer = nil
         self.publicKey = publicKey
         self.privateKey = nil
     }
@@ -46,7 +64,17 @@ public final class Ed25519Key: @unchecked Sendable {
         EVP_PKEY_free(key)
     }
 
+    /// The 64-byte signature of `message`.
     public func sign(_ message: [UInt8]) throws(SignatureError) -> [UInt8] {
+        guard let signer else { throw .key("this key cannot sign") }
+        guard let signature = try? signer.signature(for: message), signature.count == 64 else {
+            throw .key("Ed25519 signing failed")
+        }
+        return Array(signature)
+    }
+
+    /// The same signature made by OpenSSL: the reference ``sign(_:)`` is held to.
+    package func signWithOpenSSL(_ message: [UInt8]) throws(SignatureError) -> [UInt8] {
         guard privateKey != nil, let context = EVP_MD_CTX_new() else { throw .key("this key cannot sign") }
         defer { EVP_MD_CTX_free(context) }
         var signature = [UInt8](repeating: 0, count: 64)
