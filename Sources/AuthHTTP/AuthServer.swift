@@ -136,6 +136,8 @@ public final class AuthServer: Sendable {
     let requestIDs = RequestIDs()
     /// Reads answered by ``FastReads`` (`authlog_http_fast_reads_total`).
     let fastReadCount = Atomic<Int>(0)
+    /// Writes answered by ``DirectWrites`` (`authlog_http_direct_writes_total`).
+    let directWriteCount = Atomic<Int>(0)
     /// The `Server` field of every answer.
     static let serverName = "authd"
     let logger: Logger
@@ -198,12 +200,15 @@ public final class AuthServer: Sendable {
     /// listener beside it.
     public func application() -> some ApplicationProtocol {
         let (limits, counts, clients) = (configuration.connections, connectionCounts, self.clients)
+        let router = router()
         let fastReads = FastReads(server: self)
+        let directWrites = DirectWrites(responder: router.buildResponder(), server: self)
         return Application(
-            router: router(),
+            router: router,
             server: HTTPServerBuilder { responder in
                 GuardedHTTP1Channel(
-                    responder: responder, limits: limits, counts: counts, clients: clients, fastReads: fastReads)
+                    responder: responder, limits: limits, counts: counts, clients: clients, fastReads: fastReads,
+                    directWrites: directWrites)
             },
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: Self.serverName,

@@ -60,6 +60,7 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     let counts: ConnectionCounts
     let clients: ClientAddress
     let fastReads: FastReads
+    let directWrites: DirectWrites
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let timer = ConnectionTimer(limits: limits)
@@ -82,7 +83,9 @@ struct GuardedHTTP1Channel: ServerChildChannel {
         let inner = HTTP1Channel(
             responder: responder,
             configuration: .init(
-                additionalChannelHandlers: [RequestProgressHandler(timer: timer), FastReadHandler(reads: fastReads)]))
+                additionalChannelHandlers: [
+                    RequestProgressHandler(timer: timer), FastRouteHandler(reads: fastReads, writes: directWrites),
+                ]))
         return inner.setup(channel: channel, logger: logger)
     }
 

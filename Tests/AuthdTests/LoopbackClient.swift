@@ -14,9 +14,14 @@ final class LoopbackConnection {
 
     enum Failure: Error { case socket(String) }
 
-    init(port: Int, from source: String) throws {
+    /// `bufferSize`: the socket's receive and send buffers, when set, before it connects.
+    init(port: Int, from source: String, bufferSize: Int32? = nil) throws {
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw Failure.socket("socket: \(errno)") }
+        if var size = bufferSize {
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            setsockopt(descriptor, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var local = sockaddr_in()
         local.sin_family = sa_family_t(AF_INET)
         inet_pton(AF_INET, source, &local.sin_addr)
@@ -69,6 +74,33 @@ final class LoopbackConnection {
             if count <= 0 { return nil }
             data.append(contentsOf: buffer[0..<count])
         }
+    }
+
+    /// The next `count` whole responses (headers and a Content-Length body each), split off as
+    /// they come; fewer if the rest has not come within `timeout` seconds of the last.
+    func readResponses(_ count: Int, timeout: Double) -> [Data] {
+        var answers: [Data] = []
+        var pending = Data()
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        var deadline = Date().addingTimeInterval(timeout)
+        while answers.count < count {
+            while answers.count < count, let split = pending.range(of: Data("\r\n\r\n".utf8)) {
+                let head = String(decoding: pending[..<split.lowerBound], as: UTF8.self).lowercased()
+                let length =
+                    head.split(separator: "\r\n").compactMap { line -> Int? in
+                        line.hasPrefix("content-length:")
+                            ? Int(line.dropFirst(15).trimmingCharacters(in: .whitespaces)) : nil
+                    }.first ?? 0
+                guard pending.count >= split.upperBound + length else { break }
+                answers.append(Data(pending[..<(split.upperBound + length)]))
+                pending = Data(pending[(split.upperBound + length)...])
+                deadline = Date().addingTimeInterval(timeout)
+            }
+            guard answers.count < count else { break }
+            guard let read = readPolling(descriptor, into: &buffer, until: deadline), read > 0 else { break }
+            pending.append(contentsOf: buffer[0..<read])
+        }
+        return answers
     }
 
     /// Everything the server sends until it closes the connection, or `nil` if it is still
@@ -134,4 +166,31 @@ func readPolling(_ descriptor: Int32, into buffer: inout [UInt8], until deadline
         guard ready > 0 else { return nil }
         return read(descriptor, &buffer, buffer.count)
     }
+}
+
+/// Sends `request` over and over on one connection from 127.0.0.1 and never reads an answer,
+/// until the server stops taking requests for 2 s (`stalled`) or 40 MB have gone in (what a
+/// server that answers into memory without bound would take). Returns whether it stalled,
+/// and the bytes sent.
+func floodWithoutReading(port: Int, _ request: String) throws -> (stalled: Bool, sent: Int) {
+    // Small buffers on this side, so that the kernel holds little of the backlog.
+    let connection = try LoopbackConnection(port: port, from: "127.0.0.1", bufferSize: 65_536)
+    let descriptor = connection.descriptor
+    // The connection closes its socket when it goes: keep it until the end.
+    defer { withExtendedLifetime(connection) {} }
+    _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+    let batch = Array([[UInt8]](repeating: Array(request.utf8), count: 64).joined())
+    let limit = 40_000_000
+    var sent = 0
+    while sent < limit {
+        let written = batch.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        if written > 0 {
+            sent += written
+            continue
+        }
+        guard written < 0, errno == EAGAIN || errno == EWOULDBLOCK else { break }
+        var poller = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+        if poll(&poller, 1, 2_000) == 0 { return (true, sent) }
+    }
+    return (false, sent)
 }

@@ -1,0 +1,91 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+
+/// Refresh-token rotations (`POST /v1/sessions/refresh`), the hottest write, handed to the
+/// router by the connection's own handler (``FastRouteHandler``) instead of through
+/// Hummingbird's per-connection loop of async sequences (docs/architecture.md, "Fast paths").
+///
+/// Rules:
+/// - Only a request in its plain form is taken: `POST`, the path exactly
+///   `/v1/sessions/refresh`, one Content-Length of 1 to ``AuthServer/bodyLimit`` bytes, no
+///   Transfer-Encoding, `Connection`, `Expect` or `Authlog-Min-Position` field. Anything else
+///   goes to Hummingbird unchanged.
+/// - The answer is the router's own: the same middleware (request id, client address,
+///   problems, metrics, the log line) and the same route, given the body whole. The route runs
+///   once, so every answer is sent from here, refusals too.
+/// - The fields Hummingbird's server adds are added as it adds them: Date, then Server. A body
+///   the route wrote without a length is sent with its length (Hummingbird would send it in
+///   chunks); the route taken here gives every body a length.
+/// - `authlog_http_direct_writes_total` counts the requests answered this way.
+///
+/// `DirectWritesTests` pins every answer of this path to the slow path's answer to the same
+/// request.
+struct DirectWrites: Sendable {
+    let responder: RouterResponder<AuthRequestContext>
+    let server: AuthServer
+
+    static let refreshRoute = "/v1/sessions/refresh"
+
+    /// The body's length if this path takes the request (the first rule), else nil.
+    func take(_ head: HTTPRequest) -> Int? {
+        guard head.method == .post, head.path == Self.refreshRoute else { return nil }
+        var length: Int?
+        for field in head.headerFields {
+            switch field.name {
+            case .transferEncoding, .connection, .expect, .authlogMinPosition: return nil
+            case .contentLength:
+                guard length == nil, let value = Int(field.value), value > 0, value <= AuthServer.bodyLimit else {
+                    return nil
+                }
+                length = value
+            default: continue
+            }
+        }
+        return length
+    }
+
+    /// The router's answer to a request ``take(_:)`` took, with its whole body: the response
+    /// head and the body to write.
+    func answer(_ head: HTTPRequest, body: ByteBuffer, channel: any Channel) async -> (HTTPResponse, ByteBuffer) {
+        let request = Request(head: head, body: RequestBody(buffer: body))
+        let context = AuthRequestContext(source: .init(channel: channel, logger: server.logger))
+        var response: Response
+        do {
+            response = try await responder.respond(to: request, context: context)
+        } catch {
+            // As Hummingbird answers an error no middleware turned into an answer.
+            response = Response(status: .internalServerError, body: .init())
+        }
+        response.headers[.date] = HTTPDate.now()
+        response.headers[.server] = AuthServer.serverName
+        let collected = CollectedBody(channel.allocator.buffer(capacity: response.body.contentLength ?? 512))
+        do {
+            try await response.body.write(collected)
+        } catch {
+            server.logger.error("writing a response body failed", metadata: ["error": "\(type(of: error))"])
+        }
+        if !response.headers.contains(.contentLength) {
+            response.headers[.contentLength] = String(collected.buffer.readableBytes)
+        }
+        server.directWriteCount.add(1, ordering: .relaxed)
+        return (HTTPResponse(status: response.status, headerFields: response.headers), collected.buffer)
+    }
+}
+
+/// A response body gathered into one buffer. Used by one task at a time.
+private final class CollectedBody: ResponseBodyWriter {
+    var buffer: ByteBuffer
+
+    init(_ buffer: ByteBuffer) {
+        self.buffer = buffer
+    }
+
+    func write(_ part: ByteBuffer) async throws {
+        buffer.writeImmutableBuffer(part)
+    }
+
+    func finish(_ trailingHeaders: HTTPFields?) async throws {}
+}

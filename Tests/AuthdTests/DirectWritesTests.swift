@@ -1,0 +1,219 @@
+import Foundation
+import Testing
+
+/// The direct writes (`POST /v1/sessions/refresh` handed to the router by the connection's
+/// handler) pinned to the slow path, on a real authd: each case is sent twice, to sessions in
+/// the same state, once plain (the direct path takes it) and once with
+/// `Authlog-Min-Position: 0` (which the direct path never takes and which changes nothing in
+/// the answer). Both answers must have the same status, the same fields in the same order
+/// (Date, X-Request-ID and Authlog-Position by their form only) and the same body: the same
+/// bytes for a problem, the same fields and token forms for new tokens.
+@Suite struct DirectWritesTests {
+    typealias Wire = FastReadsTests.Wire
+
+    /// The fields as ``Wire/comparable`` gives them, with the log position masked too.
+    static func comparable(_ wire: Wire) -> [String] {
+        wire.comparable.map { field in
+            guard field.hasPrefix("authlog-position: ") else { return field }
+            return field.dropFirst(18).allSatisfy(\.isNumber) ? "authlog-position: digits" : field
+        }
+    }
+
+    /// A body with new tokens reduced to its form; any other body as it is.
+    static func bodyForm(_ wire: Wire) -> String {
+        guard wire.status.hasPrefix("HTTP/1.1 200"),
+            let object = try? JSONSerialization.jsonObject(with: wire.body) as? [String: Any]
+        else { return String(decoding: wire.body, as: UTF8.self) }
+        return object.keys.sorted().map { key in
+            let value = object[key]
+            if let text = value as? String, key.hasSuffix("_token") {
+                return "\(key): \(text.split(separator: ".", omittingEmptySubsequences: false).map(\.count))"
+            }
+            return "\(key): \(value ?? "nil")"
+        }.joined(separator: ", ")
+    }
+
+    static func post(
+        _ connection: LoopbackConnection, body: String, contentType: String? = "application/json",
+        extra: [String] = [], name: String = "a rotation"
+    ) throws -> Wire {
+        var head = "POST /v1/sessions/refresh HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        if let contentType { head += "Content-Type: \(contentType)\r\n" }
+        head += "Content-Length: \(body.utf8.count)\r\n"
+        for line in extra { head += line + "\r\n" }
+        try connection.send(head + "\r\n" + body)
+        // 60 s: a bound for a failure, not a wait (a loaded CI machine has taken over 10 s).
+        return try Wire(try #require(connection.readResponse(timeout: 60), "no answer to \(name) \(extra)"))
+    }
+
+    static func directWrites(_ server: RunningServer) async throws -> Int {
+        let metrics = String(decoding: try await server.call("GET", "/metrics").body, as: UTF8.self)
+        let line = try #require(
+            metrics.split(separator: "\n").first { $0.hasPrefix("authlog_http_direct_writes_total ") })
+        return try #require(Int(line.split(separator: " ")[1]))
+    }
+
+    /// A new session's refresh token.
+    static func session(_ server: RunningServer, _ email: String) async throws -> String {
+        let reply = try await server.call(
+            "POST", "/v1/sessions", json: ["email": email, "password": AccountServer.password])
+        #expect(reply.status == 200)
+        return try #require(reply.json["refresh_token"] as? String)
+    }
+
+    @Test func everyDirectAnswerIsTheSlowPathsAnswerToTheSameRequest() async throws {
+        let accounts = try AccountServer(arguments: [
+            "--registration-rate-limit", "1000", "--rate-limit", "1000", "--idle-timeout", "3600",
+            "--refresh-grace", "0",
+        ])
+        let server = accounts.server
+        _ = try await accounts.register("rotating@example.com")
+        // Opened after the first login: a connection must send its first request within the
+        // header timeout (10 s), and a login on a loaded machine has taken longer than that.
+        var opened: LoopbackConnection?
+
+        /// Each case makes the body it sends from a new session (and may use the session first).
+        struct Case {
+            var name: String
+            var contentType: String? = "application/json"
+            var extra: [String] = []
+            /// Taken by the direct path when sent plain.
+            var taken = true
+            var body: (String) -> String
+        }
+        let cases: [Case] = [
+            Case(name: "a rotation") { #"{"refresh_token":"\#($0)"}"# },
+            Case(name: "with a request id", extra: ["X-Request-ID: client-7"]) { #"{"refresh_token":"\#($0)"}"# },
+            Case(name: "spaced JSON") { "{ \"refresh_token\" : \"\($0)\" }\n" },
+            Case(name: "a garbled token") { "{\"refresh_token\":\"\($0.dropLast(3))xyz\"}" },
+            Case(name: "not a token") { _ in #"{"refresh_token":"nothing.here"}"# },
+            Case(name: "an unknown field") { #"{"refresh_token":"\#($0)","scope":"all"}"# },
+            Case(name: "no field") { _ in "{}" },
+            Case(name: "not JSON") { _ in "refresh_token=abc" },
+            Case(name: "not a JSON type", contentType: "text/plain") { #"{"refresh_token":"\#($0)"}"# },
+            Case(name: "no content type", contentType: nil) { #"{"refresh_token":"\#($0)"}"# },
+            Case(name: "over the body limit", taken: false) { _ in
+                #"{"refresh_token":""# + String(repeating: "a", count: 70_000) + #""}"#
+            },
+        ]
+        let before = try await Self.directWrites(server)
+        var taken = 0
+        for item in cases {
+            var answers: [Wire] = []
+            for slow in [false, true] {
+                let token = try await Self.session(server, "rotating@example.com")
+                let connection = try opened ?? LoopbackConnection(port: server.port, from: "127.0.0.2")
+                opened = connection
+                answers.append(
+                    try Self.post(
+                        connection, body: item.body(token), contentType: item.contentType,
+                        extra: item.extra + (slow ? ["Authlog-Min-Position: 0"] : []), name: item.name))
+            }
+            if item.taken { taken += 1 }
+            let (direct, slow) = (answers[0], answers[1])
+            #expect(direct.status == slow.status, "\(item.name): \(direct.status) vs \(slow.status)")
+            #expect(
+                Self.comparable(direct) == Self.comparable(slow),
+                "\(item.name): \(Self.comparable(direct)) vs \(Self.comparable(slow))")
+            #expect(Self.bodyForm(direct) == Self.bodyForm(slow), "\(item.name)")
+        }
+        // A token presented again after its rotation: refused, and its session ended, both ways.
+        let connection = try #require(opened)
+        for slow in [false, true] {
+            let first = try await Self.session(server, "rotating@example.com")
+            let rotated = try Self.post(connection, body: #"{"refresh_token":"\#(first)"}"#)
+            #expect(rotated.status.hasPrefix("HTTP/1.1 200"))
+            let next = try #require(
+                (try JSONSerialization.jsonObject(with: rotated.body) as? [String: Any])?["refresh_token"] as? String)
+            let extra = slow ? ["Authlog-Min-Position: 0"] : []
+            let replayed = try Self.post(connection, body: #"{"refresh_token":"\#(first)"}"#, extra: extra)
+            #expect(replayed.status.hasPrefix("HTTP/1.1 401"), "\(slow): \(replayed.status)")
+            #expect(Self.bodyForm(replayed).contains("\"invalid_token\""))
+            #expect(replayed.fields.contains { $0.name == "authlog-position" }, "the refusal recorded an event")
+            let after = try Self.post(connection, body: #"{"refresh_token":"\#(next)"}"#, extra: extra)
+            #expect(after.status.hasPrefix("HTTP/1.1 401"), "the family is revoked: \(after.status)")
+            taken += slow ? 1 : 3  // the first rotation is sent plain both times
+        }
+        #expect(try await Self.directWrites(server) - before == taken)
+    }
+
+    /// Requests in one write, direct and not, are answered in the order they were sent.
+    @Test func pipelinedRequestsAreAnsweredInTheirOrder() async throws {
+        let accounts = try AccountServer()
+        let server = accounts.server
+        // Three users: a user has one refresh token at a time, so a second login would end the first.
+        var tokens: [String] = []
+        for name in ["one", "two", "three"] {
+            _ = try await accounts.register("\(name)@example.com")
+        }
+        let login = try await server.call(
+            "POST", "/v1/sessions", json: ["email": "three@example.com", "password": AccountServer.password])
+        let access = try #require(login.json["access_token"] as? String)
+        tokens.append(try await Self.session(server, "one@example.com"))
+        tokens.append(try await Self.session(server, "two@example.com"))
+        tokens.append(try #require(login.json["refresh_token"] as? String))
+        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.3")
+        func rotation(_ token: String, id: String) -> String {
+            let body = #"{"refresh_token":"\#(token)"}"#
+            return "POST /v1/sessions/refresh HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + "X-Request-ID: \(id)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        }
+        let before = try await Self.directWrites(server)
+        // A direct write; another, which waits behind it and is then taken directly too; a
+        // request Hummingbird answers at once, which must not overtake them; a read that waits
+        // (up to 2 s) for a position the log has not reached; and a rotation behind it, which
+        // goes Hummingbird's way.
+        try connection.send(
+            rotation(tokens[0], id: "1") + rotation(tokens[1], id: "2")
+                + "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-ID: 3\r\n\r\n"
+                + "GET /v1/users/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(access)\r\n"
+                + "Authlog-Min-Position: 1000000000\r\nX-Request-ID: 4\r\n\r\n"
+                + rotation(tokens[2], id: "5"))
+        // 60 s: a bound for a failure, not a wait.
+        let answers = try connection.readResponses(5, timeout: 60).map(Wire.init)
+        try #require(answers.count == 5, "answers: \(answers.map(\.status))")
+        let ids = answers.map { answer in
+            answer.fields.first { $0.name == "x-request-id" }?.value.split(separator: "=").last.map(String.init)
+        }
+        #expect(ids == ["1", "2", "3", "4", "5"])
+        #expect(
+            answers.map { $0.status.prefix(12) } == [
+                "HTTP/1.1 200", "HTTP/1.1 200", "HTTP/1.1 200", "HTTP/1.1 503", "HTTP/1.1 200",
+            ],
+            "\(answers.map { String(decoding: $0.body, as: UTF8.self) })")
+        #expect(try await Self.directWrites(server) - before == 2)
+    }
+
+    /// A client that sends rotations and never reads the answers: the server must stop reading
+    /// its requests once the answers back up, not answer them into memory without bound.
+    @Test func aClientThatNeverReadsItsAnswersIsNotReadWithoutBound() async throws {
+        let server = try RunningServer(arguments: ["--rate-limit", "100000000"])
+        let body = #"{"refresh_token":"not.a-token"}"#
+        let request =
+            "POST /v1/sessions/refresh HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        let before = try await Self.directWrites(server)
+        let (stalled, sent) = try floodWithoutReading(port: server.port, request)
+        #expect(stalled, "the server took \(sent) bytes of requests whose answers were never read")
+        #expect(try await Self.directWrites(server) > before, "the direct path took them")
+    }
+
+    /// A rotation whose body never comes whole is closed at the body's deadline, unanswered,
+    /// and nothing is rotated.
+    @Test func aHalfSentRotationIsClosedAtItsDeadline() async throws {
+        let accounts = try AccountServer(arguments: ["--body-timeout", "1", "--rate-limit", "1000"])
+        let server = accounts.server
+        _ = try await accounts.register("half@example.com")
+        let token = try await Self.session(server, "half@example.com")
+        let body = #"{"refresh_token":"\#(token)"}"#
+        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.4")
+        try connection.send(
+            "POST /v1/sessions/refresh HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(body.utf8.count)\r\n\r\n" + body.dropLast(5))
+        let closed = try #require(connection.readUntilClosed(timeout: 30), "still open")
+        #expect(closed.isEmpty)
+        // The token was never presented: it still rotates.
+        let rotated = try await server.call("POST", "/v1/sessions/refresh", json: ["refresh_token": token])
+        #expect(rotated.status == 200)
+    }
+}
