@@ -48,8 +48,9 @@ struct DirectWrites: Sendable {
     }
 
     /// The router's answer to a request ``take(_:)`` took, with its whole body: the response
-    /// head and the body to write.
-    func answer(_ head: HTTPRequest, body: ByteBuffer, channel: any Channel) async -> (HTTPResponse, ByteBuffer) {
+    /// head and the body to write; nil when the body could not be made (the connection is then
+    /// closed, as Hummingbird closes it when a body fails half-way).
+    func answer(_ head: HTTPRequest, body: ByteBuffer, channel: any Channel) async -> (HTTPResponse, ByteBuffer)? {
         let request = Request(head: head, body: RequestBody(buffer: body))
         let context = AuthRequestContext(source: .init(channel: channel, logger: server.logger))
         var response: Response
@@ -57,6 +58,7 @@ struct DirectWrites: Sendable {
             response = try await responder.respond(to: request, context: context)
         } catch {
             // As Hummingbird answers an error no middleware turned into an answer.
+            server.logger.debug("unrecognised error", metadata: ["error.type": "\(error)"])
             response = Response(status: .internalServerError, body: .init())
         }
         response.headers[.date] = HTTPDate.now()
@@ -66,6 +68,7 @@ struct DirectWrites: Sendable {
             try await response.body.write(collected)
         } catch {
             server.logger.error("writing a response body failed", metadata: ["error": "\(type(of: error))"])
+            return nil
         }
         if !response.headers.contains(.contentLength) {
             response.headers[.contentLength] = String(collected.buffer.readableBytes)

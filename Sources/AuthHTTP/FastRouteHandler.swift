@@ -6,11 +6,17 @@ import NIOHTTPTypes
 /// ``DirectWrites`` take, and passes every other request on. Used on the connection's event
 /// loop only.
 ///
-/// Answers keep the order of requests:
+/// Answers keep the order of requests, and a direct write is answered as Hummingbird would
+/// answer it (which never sees it: its connection handler counts no request in progress):
 /// - while a request passed on is unanswered, the connection's later requests are passed on
 ///   too (counted until their answer's end goes out through here);
-/// - while a direct write is being answered, the parts of later requests wait here, and the
-///   socket is not read, until its answer is written; then they are taken up in order.
+/// - while a direct write is being answered, everything that comes after it waits here in
+///   order (request parts, events such as the input's end, decoding errors), and the socket
+///   is not read, until its answer is written; then they are taken up in order;
+/// - a shutdown's request to finish (`ChannelShouldQuiesceEvent`) that comes while a direct
+///   write's body is still coming waits too, as Hummingbird waits for a request under way;
+/// - after a shutdown's request to finish, or a request that asks to close the connection,
+///   nothing more is taken here.
 final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -27,15 +33,25 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case write(HTTPRequest, body: ByteBuffer)
     }
 
+    /// What came while a direct write was answered, kept in order.
+    private enum Waiting {
+        case part(HTTPRequestPart)
+        case event(Any)
+        case error(any Error)
+    }
+
     private var held: Held?
     /// Requests passed on whose answer has not ended.
     private var unanswered = 0
     /// A direct write is being answered.
     private var answering = false
-    /// Parts that came while ``answering``, in order.
-    private var waiting = CircularBuffer<HTTPRequestPart>()
+    /// What came while ``answering`` (or a shutdown's request while a direct write's body was
+    /// coming), in order.
+    private var waiting = CircularBuffer<Waiting>()
     /// A read of the socket asked for while ``answering``: made once the answer is written.
     private var readHeld = false
+    /// A shutdown asked the connection to finish, or a request asked to close it.
+    private var finishing = false
     private var removed = false
 
     init(reads: FastReads, writes: DirectWrites) {
@@ -46,24 +62,72 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         if answering {
-            waiting.append(part)
+            waiting.append(.part(part))
         } else {
             take(part, context: context)
         }
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        let quiesce = event is ChannelShouldQuiesceEvent
+        if quiesce { finishing = true }
+        if answering || (quiesce && isGathering) {
+            waiting.append(.event(event))
+            return
+        }
+        // The input's end before a gathered body is whole: that request can never be, and
+        // nothing of it has run.
+        if case .inputClosed = event as? ChannelEvent { dropGathered(context) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if answering {
+            waiting.append(.error(error))
+            return
+        }
+        // A request being read when decoding failed is not whole: nothing of it has run.
+        dropGathered(context)
+        held = nil
+        context.fireErrorCaught(error)
+    }
+
+    /// Forgets a direct write whose body can no longer come whole, and hands on the events
+    /// that waited for it.
+    private func dropGathered(_ context: ChannelHandlerContext) {
+        guard isGathering else { return }
+        held = nil
+        while let next = waiting.popFirst() {
+            switch next {
+            case .part: continue  // none: nothing is read after the input's end or a decoding error
+            case .event(let event): context.fireUserInboundEventTriggered(event)
+            case .error(let error): context.fireErrorCaught(error)
+            }
+        }
+    }
+
+    /// A direct write's body is being gathered.
+    private var isGathering: Bool {
+        if case .write = held { return true }
+        return false
+    }
+
     private func take(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
         switch part {
         case .head(let head):
-            if unanswered == 0, held == nil, context.channel.isWritable {
+            if unanswered == 0, held == nil, !finishing, context.channel.isWritable {
                 if let taken = reads.take(head) {
                     held = .read(head, taken)
                     return
                 }
                 if let length = writes.take(head) {
-                    held = .write(head, body: context.channel.allocator.buffer(capacity: length))
+                    // Grown as the body comes: a client that only announces a length holds little.
+                    held = .write(head, body: context.channel.allocator.buffer(capacity: min(length, 1_024)))
                     return
                 }
+            }
+            if head.headerFields[values: .connection].contains(where: { $0.lowercased().contains("close") }) {
+                finishing = true
             }
             passOn(part, context: context)
         case .body(let bytes):
@@ -101,9 +165,9 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
                 let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
                 Task {
-                    let (response, body) = await writes.answer(head, body: body, channel: channel)
+                    let answer = await writes.answer(head, body: body, channel: channel)
                     channel.eventLoop.execute {
-                        handler.value.answered(response, body, context: boundContext.value)
+                        handler.value.answered(answer, context: boundContext.value)
                     }
                 }
             }
@@ -124,16 +188,29 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
-    /// A direct write's answer, back on the event loop: written, then the parts that waited
-    /// are taken up, then the socket is read again if a read was asked for meanwhile.
-    private func answered(_ response: HTTPResponse, _ body: ByteBuffer, context: ChannelHandlerContext) {
+    /// A direct write's answer, back on the event loop: written (or, when its body could not
+    /// be made, the connection closed, as Hummingbird closes it), then what waited is taken up
+    /// in order, then the socket is read again if a read was asked for meanwhile.
+    private func answered(_ answer: (HTTPResponse, ByteBuffer)?, context: ChannelHandlerContext) {
         answering = false
-        guard !removed else { return }
+        guard !removed, context.channel.isActive, let (response, body) = answer else {
+            waiting.removeAll()
+            if !removed { context.close(promise: nil) }
+            return
+        }
         write(response, body, context: context)
         var passed = false
-        while !answering, let part = waiting.popFirst() {
-            passed = true
-            take(part, context: context)
+        while !answering, let next = waiting.first {
+            // A shutdown's request behind a direct write whose body is still coming waits on.
+            if case .event(let event) = next, event is ChannelShouldQuiesceEvent, isGathering { break }
+            waiting.removeFirst()
+            switch next {
+            case .part(let part):
+                passed = true
+                take(part, context: context)
+            case .event(let event): userInboundEventTriggered(context: context, event: event)
+            case .error(let error): errorCaught(context: context, error: error)
+            }
         }
         // Hummingbird's inbound stream hands on what it was given at a read's completion.
         if passed { context.fireChannelReadComplete() }

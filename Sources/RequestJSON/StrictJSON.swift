@@ -68,7 +68,12 @@ public struct StrictJSON {
     var index = 0
 
     mutating func skipSpace() {
-        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return
+            }
+        }
     }
 
     func fail(_ what: String) -> StrictJSONError { StrictJSONError("malformed JSON at offset \(index): \(what)") }
@@ -242,8 +247,32 @@ public struct StrictJSON {
         }
     }
 
+    /// A string, its opening quote at `index`.
+    ///
+    /// The common case, no escape and no control character before the closing quote, is the
+    /// bytes between the quotes as they are (a fast path; ``parseEscapedString()``, the
+    /// reference, reads every string and gives the same answer: a test holds them together).
     mutating func parseString() throws -> String {
         try expect(UInt8(ascii: "\""))
+        var end = index
+        while end < bytes.count {
+            let byte = bytes[end]
+            if byte == UInt8(ascii: "\"") {
+                // Decoded as the reference decodes its plain runs (invalid UTF-8 repaired the
+                // same way, though ``object(_:allowed:)`` has refused it already).
+                let string = String(decoding: bytes[index..<end], as: UTF8.self)
+                index = end + 1
+                return string
+            }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            end += 1
+        }
+        return try parseEscapedString()
+    }
+
+    /// The rest of a string whose opening quote was read, scalar by scalar: escapes, control
+    /// characters and all.
+    mutating func parseEscapedString() throws -> String {
         var scalars = String.UnicodeScalarView()
         var raw: [UInt8] = []
         func flush() {

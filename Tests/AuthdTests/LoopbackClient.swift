@@ -76,6 +76,12 @@ final class LoopbackConnection {
         }
     }
 
+    /// Ends this side's sending (`shutdown(SHUT_WR)`): the server reads the input's end after
+    /// what was sent.
+    func finishSending() {
+        shutdown(descriptor, Int32(SHUT_WR))
+    }
+
     /// The next `count` whole responses (headers and a Content-Length body each), split off as
     /// they come; fewer if the rest has not come within `timeout` seconds of the last.
     func readResponses(_ count: Int, timeout: Double) -> [Data] {

@@ -1,3 +1,4 @@
+import EventLog
 import Foundation
 import Testing
 
@@ -156,5 +157,43 @@ import Testing
         // Each of the 16 places gives the text itself, each of its 15 letters its capital
         // too (31), and the capitals all at once.
         #expect(accepted == 32)
+    }
+
+    /// The fast path for strings without escapes gives what the scalar-by-scalar reference
+    /// gives, for strings with and without escapes, control characters, multi-byte UTF-8 and
+    /// invalid bytes, and at every length up to 40; a string it cannot read is refused
+    /// the same way.
+    @Test func theFastStringPathAgreesWithTheReference() {
+        let pieces: [[UInt8]] = [
+            Array("a".utf8), Array("Z9 ".utf8), Array("é".utf8), Array("😀".utf8), Array("\\n".utf8),
+            Array("\\u00e9".utf8), Array("\\\"".utf8), [0x09], [0x1F], [0xFF], [0xC3], Array("/".utf8),
+        ]
+        // Seeded, so that a failure names bytes that come back on the next run.
+        var generator = SplitMix64(seed: 7)
+        var compared = 0
+        for length in 0...40 {
+            for _ in 0..<25 {
+                var content: [UInt8] = []
+                for _ in 0..<length { content += pieces[Int(generator.next() % UInt64(pieces.count))] }
+                let bytes = [UInt8(ascii: "\"")] + content + [UInt8(ascii: "\""), UInt8(ascii: "}")]
+                var fast = StrictJSON(bytes: bytes)
+                var reference = StrictJSON(bytes: bytes)
+                let fastResult = Result { try fast.parseString() }
+                let referenceResult = Result { () throws -> String in
+                    try reference.expect(UInt8(ascii: "\""))
+                    return try reference.parseEscapedString()
+                }
+                switch (fastResult, referenceResult) {
+                case (.success(let a), .success(let b)):
+                    #expect(a == b && fast.index == reference.index, "\(bytes)")
+                case (.failure(let a as StrictJSONError), .failure(let b as StrictJSONError)):
+                    #expect(a == b, "\(bytes)")
+                default:
+                    Issue.record("the two paths disagree on \(bytes): \(fastResult) vs \(referenceResult)")
+                }
+                compared += 1
+            }
+        }
+        #expect(compared == 41 * 25)
     }
 }
