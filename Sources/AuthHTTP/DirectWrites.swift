@@ -73,7 +73,6 @@ struct DirectWrites: Sendable {
         if !response.headers.contains(.contentLength) {
             response.headers[.contentLength] = String(collected.buffer.readableBytes)
         }
-        server.directWriteCount.add(1, ordering: .relaxed)
         return (HTTPResponse(status: response.status, headerFields: response.headers), collected.buffer)
     }
 }

@@ -198,6 +198,8 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if !removed { context.close(promise: nil) }
             return
         }
+        // Counted before it goes out: a client that reads the answer then the metrics sees it.
+        writes.server.directWriteCount.add(1, ordering: .relaxed)
         write(response, body, context: context)
         var passed = false
         while !answering, let next = waiting.first {

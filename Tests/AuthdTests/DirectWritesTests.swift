@@ -238,15 +238,22 @@ import Testing
         server.process.terminate()  // SIGTERM
         // The shutdown has begun once the listener refuses new connections.
         let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline, (try? LoopbackConnection(port: server.port, from: "127.0.0.6")) != nil {
-            try await Task.sleep(for: .milliseconds(20))
+        var refused = false
+        while !refused, Date() < deadline {
+            refused = (try? LoopbackConnection(port: server.port, from: "127.0.0.6")) == nil
+            if !refused { try await Task.sleep(for: .milliseconds(20)) }
         }
+        try #require(refused, "the listener still took connections 30 s after SIGTERM")
         #expect(connection.readUntilClosed(timeout: 2) == nil, "closed under a request under way")
         try connection.send(String(request.suffix(10)))
         let answer = try Wire(try #require(connection.readResponse(timeout: 60), "no answer"))
         #expect(answer.status.hasPrefix("HTTP/1.1 200"), "\(answer.status)")
-        server.process.waitUntilExit()
-        #expect(server.process.terminationStatus == 0)
+        // Then the shutdown goes on: the connection is closed at once (not at its idle
+        // timeout, a minute), and authd exits.
+        #expect(connection.readUntilClosed(timeout: 10) != nil, "still open after the answer")
+        let exit = Date().addingTimeInterval(60)
+        while server.process.isRunning, Date() < exit { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!server.process.isRunning && server.process.terminationStatus == 0)
     }
 
     /// A client that sends a rotation and another request, then ends its side of the
@@ -262,6 +269,8 @@ import Testing
         connection.finishSending()
         let answers = try connection.readResponses(2, timeout: 60).map(Wire.init)
         #expect(answers.map { $0.status.prefix(12) } == ["HTTP/1.1 200", "HTTP/1.1 200"], "\(answers.map(\.status))")
+        // Then the server closes: the input's end reached Hummingbird after the answers.
+        #expect(connection.readUntilClosed(timeout: 10) != nil, "still open after the input's end")
         #expect(try await Self.directWrites(server) - before == 1)
     }
 
