@@ -152,13 +152,15 @@ import Testing
         tokens.append(try await Self.session(server, "one@example.com"))
         tokens.append(try await Self.session(server, "two@example.com"))
         tokens.append(try #require(login.json["refresh_token"] as? String))
-        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.3")
         func rotation(_ token: String, id: String) -> String {
             let body = #"{"refresh_token":"\#(token)"}"#
             return "POST /v1/sessions/refresh HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                 + "X-Request-ID: \(id)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
         }
         let before = try await Self.directWrites(server)
+        // Opened only now: a connection must send its first request within the header timeout
+        // (10 s), and a call on a loaded machine has taken longer than that.
+        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.3")
         // A direct write; another, which waits behind it and is then taken directly too; a
         // request Hummingbird answers at once, which must not overtake them; a read that waits
         // (up to 2 s) for a position the log has not reached; and a rotation behind it, which
