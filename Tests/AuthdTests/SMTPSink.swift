@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// A real SMTP server on loopback (tools/mail/smtp-sink.py, on aiosmtpd) that writes every
@@ -17,6 +18,7 @@ final class SMTPSink {
         process.standardOutput = output
         process.standardError = output
         try process.run()
+        ChildProcesses.atExit.adopt(process)
         let (bound, text) = readListeningPort(output)
         guard bound != 0 else { throw SinkError.didNotStart(text) }
         self.port = bound
@@ -47,6 +49,7 @@ final class SMTPSink {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
+        ChildProcesses.atExit.release(process)
     }
 
     func remove() {

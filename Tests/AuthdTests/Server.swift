@@ -38,6 +38,7 @@ final class RunningServer {
         process.standardOutput = output
         process.standardError = output
         try process.run()
+        ChildProcesses.atExit.adopt(process)
         let (port, text) = readListeningPort(output)
         self.port = port
         startupOutput = text
@@ -51,6 +52,7 @@ final class RunningServer {
             process.terminate()
             process.waitUntilExit()
         }
+        ChildProcesses.atExit.release(process)
         if !keepsData { try? FileManager.default.removeItem(atPath: data) }
     }
 
@@ -60,6 +62,7 @@ final class RunningServer {
         keepsData = true
         Foundation.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+        ChildProcesses.atExit.release(process)
     }
 
     struct Reply {

@@ -23,6 +23,7 @@ struct WebhookTests {
             let output = Pipe()
             process.standardOutput = output
             try process.run()
+            ChildProcesses.atExit.adopt(process)
             var text = ""
             while !text.contains("\n") {
                 let chunk = output.fileHandleForReading.availableData
@@ -49,6 +50,7 @@ struct WebhookTests {
                 kill(process.processIdentifier, SIGKILL)
                 process.waitUntilExit()
             }
+            ChildProcesses.atExit.release(process)
             try? FileManager.default.removeItem(atPath: directory)
         }
     }

@@ -1,0 +1,38 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The list of servers killed when the test process exits (``ChildProcesses``).
+@Suite
+struct ChildProcessesTests {
+    static func sleeper() throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        process.arguments = ["300"]
+        try process.run()
+        return process
+    }
+
+    /// What the exit handler does: a listed process is killed, one taken off the list is not.
+    @Test func listedProcessesAreKilledAndReleasedOnesAreNot() throws {
+        let listed = try Self.sleeper()
+        let released = try Self.sleeper()
+        defer {
+            if released.isRunning { kill(released.processIdentifier, SIGKILL) }
+            released.waitUntilExit()
+        }
+        // A list of its own: killing the exit handler's list would stop other tests' servers.
+        let list = ChildProcesses()
+        list.adopt(listed)
+        list.adopt(released)
+        list.release(released)
+        #expect(list.listed.contains(listed.processIdentifier))
+        #expect(!list.listed.contains(released.processIdentifier))
+
+        list.killAll()
+        listed.waitUntilExit()
+        #expect(listed.terminationReason == .uncaughtSignal && listed.terminationStatus == SIGKILL)
+        #expect(released.isRunning)
+        #expect(list.listed.isEmpty)
+    }
+}
