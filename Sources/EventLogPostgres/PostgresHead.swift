@@ -17,6 +17,36 @@ struct PostgresHead {
         "SELECT position, hash, recorded_at, checkpoint FROM authlog.head WHERE id FOR UPDATE"
     }
 
+    /// ``lockQuery`` that also reads the chain hash of the event at `position` (NULL when the
+    /// log holds none there): a head this process saw, which the log must still hold.
+    static func lockQuery(hashAt position: UInt64) -> PostgresQuery {
+        let position = Int64(position)
+        return """
+            SELECT position, hash, recorded_at, checkpoint,
+                (SELECT substring(envelope FROM octet_length(envelope) - 31) FROM authlog.events
+                    WHERE position = \(position))
+            FROM authlog.head WHERE id FOR UPDATE
+            """
+    }
+
+    /// The head row and the chain hash ``lockQuery(hashAt:)`` read (`nil`: no event there).
+    static func parseWithHash(_ rows: [PostgresRow]) throws(EventLogError) -> (PostgresHead, ChainHash?) {
+        guard let row = rows.first else {
+            throw .corrupt(position: 0, detail: "the head row is missing")
+        }
+        let (position, hash, recordedAt, checkpoint, earlier) = try row.columns(
+            (Int64, ByteBuffer, Int64, ByteBuffer?, ByteBuffer?).self)
+        guard position >= 0, hash.readableBytes == 32, earlier.map({ $0.readableBytes == 32 }) ?? true else {
+            throw .corrupt(position: 0, detail: "malformed head row")
+        }
+        let head = PostgresHead(
+            head: LogHead(
+                position: UInt64(position), hash: hash.withUnsafeReadableBytes { ChainHash(bytes: $0) },
+                recordedAt: Timestamp(microsecondsSince1970: recordedAt)),
+            checkpoint: checkpoint.map { Array($0.readableBytesView) })
+        return (head, earlier.map { $0.withUnsafeReadableBytes { ChainHash(bytes: $0) } })
+    }
+
     /// Reads the head row without locking it.
     static func read(on connection: PostgresConnection) throws(EventLogError) -> PostgresHead {
         try read(on: connection, query: "SELECT position, hash, recorded_at, checkpoint FROM authlog.head WHERE id")

@@ -22,6 +22,9 @@ extension PostgresWriter {
         /// `knownAt`.
         let known: [UUID: UInt64]
         let knownAt: LogHead?
+        /// The head this process had signed or checked when the batch opened; `locked` also
+        /// read the chain hash the log holds at its position (see ``checkHeadIsSigned``).
+        let seen: Checkpoint?
     }
 
     /// A batch whose write and COMMIT went out: what each job will be answered once the
@@ -61,12 +64,15 @@ extension PostgresWriter {
             return cache.head
         }
         let begun = connection.send("BEGIN")
-        let locked = connection.send(PostgresHead.lockQuery)
+        let seenBytes = knownCheckpoint.withLock { $0 }
+        let seen = seenBytes.flatMap { bytes in bytes.withUnsafeBytes { Checkpoint(encoded: $0) } }
+            .flatMap { $0.position > 0 ? $0 : nil }
+        let locked = connection.send(seen.map { PostgresHead.lockQuery(hashAt: $0.position) } ?? PostgresHead.lockQuery)
         let versions = unknown.isEmpty ? nil : connection.send(Self.versionsQuery(unknown))
         let owners = keys.isEmpty ? nil : connection.send(Self.ownersQuery(keys))
         return OpenedBatch(
             jobs: jobs, slot: slot, connection: connection, begun: begun, locked: locked, versions: versions,
-            owners: owners, keys: keys, known: known, knownAt: knownAt)
+            owners: owners, keys: keys, known: known, knownAt: knownAt, seen: seen)
     }
 
     /// Waits for the opening answers, checks each request against them (and against the
@@ -79,10 +85,19 @@ extension PostgresWriter {
         do throws(EventLogError) {
             // A failed BEGIN fails the batch, whatever the statements after it answered.
             _ = try connection.answer(to: batch.begun)
-            let stored = try PostgresHead.parse(try connection.answer(to: batch.locked).rows)
+            let lockedRows = try connection.answer(to: batch.locked).rows
+            let stored: PostgresHead
+            var hashAtSeen: ChainHash?
+            if batch.seen != nil {
+                (stored, hashAtSeen) = try PostgresHead.parseWithHash(lockedRows)
+            } else {
+                stored = try PostgresHead.parse(lockedRows)
+            }
             var state = BatchState(head: stored.head)
             let signingKey = self.signingKey.withLock { $0 }
-            if let signingKey { try checkHeadIsSigned(stored, key: signingKey) }
+            if let signingKey {
+                try checkHeadIsSigned(stored, key: signingKey, stillHolding: batch.seen.map { ($0, hashAtSeen) })
+            }
             if let versions = batch.versions {
                 state.versions = try Self.versions(from: try connection.answer(to: versions).rows)
             }

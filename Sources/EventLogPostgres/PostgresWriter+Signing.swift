@@ -73,7 +73,14 @@ extension PostgresWriter {
     /// signed, so a commit never signs over events another process wrote without the key.
     /// A checkpoint this process wrote or checked last is recognised by its bytes; any other
     /// is verified under `key`.
-    func checkHeadIsSigned(_ stored: PostgresHead, key: Ed25519Key) throws(EventLogError) {
+    ///
+    /// A log behind a head this process saw was cut back; `stillHolding` (a head seen, and
+    /// the chain hash the log holds at its position, `nil` for none) also catches a log
+    /// replaced behind the process and written past that position since (restored from an
+    /// older backup, then written by a process that saw nothing before).
+    func checkHeadIsSigned(
+        _ stored: PostgresHead, key: Ed25519Key, stillHolding: (seen: Checkpoint, hash: ChainHash?)? = nil
+    ) throws(EventLogError) {
         let head = stored.head
         guard let bytes = stored.checkpoint else {
             if head.position == 0 { return }
@@ -95,6 +102,11 @@ extension PostgresWriter {
         if let seen, seen.position > checkpoint.position {
             throw .checkpointRefused(
                 "the log was cut back from position \(seen.position) to an older signed head at \(checkpoint.position)")
+        }
+        if let (earlier, hash) = stillHolding, earlier.position <= checkpoint.position, hash != earlier.hash {
+            throw .checkpointRefused(
+                "the log no longer holds the head this process saw at position \(earlier.position): it was replaced and written again"
+            )
         }
         knownCheckpoint.withLock { $0 = bytes }
     }

@@ -271,6 +271,46 @@ struct PostgresLogTests {
         reopened.close()
     }
 
+    /// A writer that saw the log up to a head refuses to sign on a log that no longer holds
+    /// that head, even once the log has grown past it: the database restored from an older
+    /// backup, then written by a writer that saw nothing before (a node started afterwards).
+    /// On the code before, only the positions were compared, and the append went through.
+    @Test func aWriterRefusesALogReplacedBehindItEvenOnceItGrewPastWhatItSaw() async throws {
+        let store = try PostgresStore()
+        let backup = NSTemporaryDirectory() + "authlog-backup-" + UUID().uuidString
+        defer {
+            store.remove()
+            try? FileManager.default.removeItem(atPath: backup)
+        }
+        let first = try PostgresEventLog(url: store.url)
+        defer { first.close() }
+        try first.startSigning(with: key)
+        for index in 0..<3 { _ = try await first.append([event("Kept", "\(index)")], to: UUID(), expecting: .noStream) }
+        try TestPostgres.backUp(store.database, to: backup)
+        for index in 0..<3 { _ = try await first.append([event("Lost", "\(index)")], to: UUID(), expecting: .noStream) }
+        #expect(try first.headPosition() == 6)
+
+        try TestPostgres.restore(backup, into: store.database)
+        let second = try PostgresEventLog(url: store.url)
+        defer { second.close() }
+        try second.startSigning(with: key)
+        for index in 0..<5 { _ = try await second.append([event("New", "\(index)")], to: UUID(), expecting: .noStream) }
+        #expect(try second.headPosition() == 8)
+
+        // The first writer saw position 6 of the old history; the log now holds another one.
+        await #expect(throws: EventLogError.self) {
+            _ = try await first.append([event("After")], to: UUID(), expecting: .noStream)
+        }
+        #expect(try second.headPosition() == 8)
+        guard case .signed(count: 8, _, _) = try second.verifySignatures(key: key) else {
+            Issue.record("expected a signed log of 8 events, got \(try second.verifySignatures(key: key))")
+            return
+        }
+        // The writer that saw only this history goes on.
+        _ = try await second.append([event("Goes on")], to: UUID(), expecting: .noStream)
+        #expect(try second.headPosition() == 9)
+    }
+
     @Test func anUnsignedLogIsSignedOnlyWhenAdopted() async throws {
         let store = try PostgresStore()
         defer { store.remove() }
