@@ -36,8 +36,11 @@ struct PostgresHead {
         }
         let (position, hash, recordedAt, checkpoint, earlier) = try row.columns(
             (Int64, ByteBuffer, Int64, ByteBuffer?, ByteBuffer?).self)
-        guard position >= 0, hash.readableBytes == 32, earlier.map({ $0.readableBytes == 32 }) ?? true else {
+        guard position >= 0, hash.readableBytes == 32 else {
             throw .corrupt(position: 0, detail: "malformed head row")
+        }
+        guard earlier.map({ $0.readableBytes == 32 }) ?? true else {
+            throw .corrupt(position: 0, detail: "an event's envelope is shorter than its chain hash")
         }
         let head = PostgresHead(
             head: LogHead(

@@ -83,7 +83,17 @@ extension PostgresWriter {
     ) throws(EventLogError) {
         let head = stored.head
         guard let bytes = stored.checkpoint else {
-            if head.position == 0 { return }
+            if head.position == 0 {
+                // Emptied behind a process that saw it hold events: a cut back to nothing.
+                let seen = knownCheckpoint.withLock { $0 }.flatMap { known in
+                    known.withUnsafeBytes { Checkpoint(encoded: $0) }
+                }
+                if let seen, seen.position > 0 {
+                    throw .checkpointRefused(
+                        "the log was emptied behind this process, which saw it at position \(seen.position)")
+                }
+                return
+            }
             throw .checkpointRefused(
                 "the log holds \(head.position) events but no head checkpoint: written without the signing key")
         }

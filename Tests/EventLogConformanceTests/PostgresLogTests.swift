@@ -298,8 +298,11 @@ struct PostgresLogTests {
         #expect(try second.headPosition() == 8)
 
         // The first writer saw position 6 of the old history; the log now holds another one.
-        await #expect(throws: EventLogError.self) {
+        do {
             _ = try await first.append([event("After")], to: UUID(), expecting: .noStream)
+            Issue.record("a writer appended on a log that no longer holds the head it saw")
+        } catch EventLogError.checkpointRefused(let detail) {
+            #expect(detail.contains("no longer holds the head this process saw at position 6"), "\(detail)")
         }
         #expect(try second.headPosition() == 8)
         guard case .signed(count: 8, _, _) = try second.verifySignatures(key: key) else {
@@ -309,6 +312,55 @@ struct PostgresLogTests {
         // The writer that saw only this history goes on.
         _ = try await second.append([event("Goes on")], to: UUID(), expecting: .noStream)
         #expect(try second.headPosition() == 9)
+    }
+
+    /// A writer that saw the log hold events refuses it emptied (the database restored from a
+    /// backup taken before the first event).
+    @Test func aWriterRefusesALogEmptiedBehindIt() async throws {
+        let store = try PostgresStore()
+        let backup = NSTemporaryDirectory() + "authlog-backup-" + UUID().uuidString
+        defer {
+            store.remove()
+            try? FileManager.default.removeItem(atPath: backup)
+        }
+        let first = try PostgresEventLog(url: store.url)
+        defer { first.close() }
+        try first.startSigning(with: key)
+        try TestPostgres.backUp(store.database, to: backup)
+        for index in 0..<3 { _ = try await first.append([event("Lost", "\(index)")], to: UUID(), expecting: .noStream) }
+        try TestPostgres.restore(backup, into: store.database)
+        do {
+            _ = try await first.append([event("After")], to: UUID(), expecting: .noStream)
+            Issue.record("a writer appended on a log emptied behind it")
+        } catch EventLogError.checkpointRefused(let detail) {
+            #expect(detail.contains("emptied behind this process, which saw it at position 3"), "\(detail)")
+        }
+        #expect(try first.headPosition() == 0)
+    }
+
+    /// Two signing writers on one database, their batches pipelined: each commit checks the
+    /// head the other signed, and the chain hash at the head it saw itself; none is refused.
+    @Test func twoSigningWritersNeverRefuseEachOther() async throws {
+        let store = try PostgresStore()
+        defer { store.remove() }
+        let first = try PostgresEventLog(url: store.url)
+        defer { first.close() }
+        try first.startSigning(with: key)
+        let second = try PostgresEventLog(url: store.url)
+        defer { second.close() }
+        try second.startSigning(with: key)
+        let results = try await withThrowingTaskGroup(of: AppendResult.self) { group in
+            for index in 0..<400 {
+                let log = index % 2 == 0 ? first : second
+                group.addTask { try await log.append([event("Own", "\(index)")], to: UUID(), expecting: .noStream) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(Set(results.map(\.lastPosition)) == Set(1...400))
+        guard case .signed(count: 400, _, _) = try first.verifySignatures(key: key) else {
+            Issue.record("expected a signed log of 400 events, got \(try first.verifySignatures(key: key))")
+            return
+        }
     }
 
     @Test func anUnsignedLogIsSignedOnlyWhenAdopted() async throws {

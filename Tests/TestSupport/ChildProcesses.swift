@@ -15,7 +15,9 @@ public final class ChildProcesses: Sendable {
     /// The list the test process's exit handler kills.
     public static let atExit = ChildProcesses(killedAtExit: true)
 
-    private let running = Mutex<Set<Int32>>([])
+    /// By pid; a process is killed only while `isRunning` (Foundation reaps an ended child at
+    /// once, and its pid may then be another process's).
+    private let running = Mutex<[Int32: Process]>([:])
 
     /// A list of its own (a test of the list itself); only ``atExit`` is killed at exit.
     package init(killedAtExit: Bool = false) {
@@ -26,24 +28,24 @@ public final class ChildProcesses: Sendable {
     public func adopt(_ process: Process) {
         let pid = process.processIdentifier
         guard pid > 0 else { return }
-        running.withLock { _ = $0.insert(pid) }
+        running.withLock { $0[pid] = process }
     }
 
     /// Takes an ended (or ending) process off the list.
     public func release(_ process: Process) {
         let pid = process.processIdentifier
-        running.withLock { _ = $0.remove(pid) }
+        running.withLock { $0[pid] = nil }
     }
 
     /// The processes listed now.
-    public var listed: Set<Int32> { running.withLock { $0 } }
+    public var listed: Set<Int32> { running.withLock { Set($0.keys) } }
 
-    /// Sends SIGKILL to every listed process and empties the list.
+    /// Sends SIGKILL to every listed process still running and empties the list.
     package func killAll() {
-        let pids = running.withLock { pids in
-            defer { pids.removeAll() }
-            return pids
+        let processes = running.withLock { processes in
+            defer { processes.removeAll() }
+            return Array(processes.values)
         }
-        for pid in pids { kill(pid, SIGKILL) }
+        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 }
