@@ -57,6 +57,72 @@ import Testing
         }
     }
 
+    /// `bytes` (little-endian, 32 bytes) plus the group's order L: the same scalar, spelled
+    /// out of range.
+    static func plusOrder(_ scalar: ArraySlice<UInt8>) -> [UInt8] {
+        // L = 2^252 + 27742317777372353535851937790883648493, little-endian.
+        let order = Self.bytes(
+            "edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010")
+        var sum = [UInt8](repeating: 0, count: 32)
+        var carry = 0
+        for (index, byte) in scalar.enumerated() {
+            let total = Int(byte) + Int(order[index]) + carry
+            sum[index] = UInt8(total & 0xff)
+            carry = total >> 8
+        }
+        return sum
+    }
+
+    /// Signatures an attacker would try on a head checkpoint: changed bits, the scalar out of
+    /// range (S + L, which RFC 8032 says to refuse), all zeros, the identity point as R, the
+    /// wrong length; and keys of small order. Both verifiers give the same verdict on each.
+    @Test func theVerifierAgreesWithOpenSSLOnForgedAndMalformedSignatures() throws {
+        var generator = SystemRandomNumberGenerator()
+        var cases = 0
+        func check(_ key: Ed25519Key, _ signature: [UInt8], _ message: [UInt8], _ expected: Bool?, _ label: String) {
+            let verdict = key.verify(signature, of: message)
+            #expect(verdict == key.verifyWithOpenSSL(signature, of: message), "\(label)")
+            if let expected { #expect(verdict == expected, "\(label)") }
+            cases += 1
+        }
+        for round in 0..<50 {
+            let signer = try Ed25519Key.generate()
+            let key = try Ed25519Key(publicKey: signer.publicKey)
+            let message = (0..<(round * 7)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let signature = try signer.sign(message)
+            check(key, signature, message, true, "valid, round \(round)")
+            for bit in [0, 7, 100, 255, 256, 300, 511] {
+                var spoiled = signature
+                spoiled[bit / 8] ^= UInt8(1 << (bit % 8))
+                check(key, spoiled, message, false, "signature bit \(bit), round \(round)")
+            }
+            if !message.isEmpty {
+                var changed = message
+                changed[round % message.count] ^= 0x80
+                check(key, signature, changed, false, "message changed, round \(round)")
+            }
+            check(
+                key, Array(signature[0..<32]) + Self.plusOrder(signature[32..<64]), message, false,
+                "S + L, round \(round)")
+            check(key, [UInt8](repeating: 0, count: 64), message, false, "zeros, round \(round)")
+            let identity: [UInt8] = [1] + [UInt8](repeating: 0, count: 31)
+            check(key, identity + [UInt8](repeating: 0, count: 32), message, false, "R identity, S 0, round \(round)")
+            check(key, Array(signature.dropLast()), message, false, "63 bytes, round \(round)")
+            check(key, signature + [0], message, false, "65 bytes, round \(round)")
+        }
+        // Keys of small order (never this package's: its keys come from private keys) with
+        // signatures that hold for them: the two need only agree.
+        for encoded in [
+            [1] + [UInt8](repeating: 0, count: 31),  // the identity
+            [0xec] + [UInt8](repeating: 0xff, count: 30) + [0x7f],  // order 2: y = -1
+        ] {
+            guard let key = try? Ed25519Key(publicKey: encoded) else { continue }
+            let identity: [UInt8] = [1] + [UInt8](repeating: 0, count: 31)
+            check(key, identity + [UInt8](repeating: 0, count: 32), [1, 2, 3], nil, "small-order key \(encoded[0])")
+        }
+        #expect(cases > 500)
+    }
+
     @Test func aKeyMadeFromItsPublicHalfCannotSign() throws {
         let verifier = try Ed25519Key(publicKey: try Ed25519Key.generate().publicKey)
         #expect(throws: SignatureError.self) { try verifier.sign([1, 2, 3]) }
