@@ -261,7 +261,8 @@ let package = Package(
                 "EventLog", "EventLogLMDB", "EventLogPostgres", "EventSealing", "KeyStorePostgres", "LMDB",
                 "MailDelivery", "PostgresTestSupport",
                 "TestSupport", "RequestJSON",
-                "PasswordHashing", "Projections", .product(name: "Hummingbird", package: "hummingbird"),
+                "PasswordHashing", "Projections", "Webhooks", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "ProjectionsTests",

@@ -42,11 +42,16 @@ public struct FeedEvent: Hashable, Sendable {
     /// The event's personal fields; `nil` when not asked for, the user is erased, or the event
     /// has none.
     public var personal: [String: FeedValue]?
+    /// The event's chain hash, which names everything before it too: the same position with
+    /// another hash is another history (a log replaced, say restored from an older backup and
+    /// written again). `nil` where the feed does not give it; not part of the event's JSON.
+    public var chainHash: ChainHash?
 
     public init(
         position: UInt64, stream: UUID, streamVersion: UInt64, type: String, recordedAt: Timestamp, actor: String,
-        correlationID: String, fields: [String: FeedValue], personal: [String: FeedValue]?
+        correlationID: String, fields: [String: FeedValue], personal: [String: FeedValue]?, chainHash: ChainHash? = nil
     ) {
+        self.chainHash = chainHash
         self.position = position
         self.stream = stream
         self.streamVersion = streamVersion

@@ -45,6 +45,6 @@ public struct SealedEventFeed: EventFeed {
         return FeedEvent(
             position: event.position, stream: event.streamID, streamVersion: event.streamVersion, type: event.type,
             recordedAt: event.recordedAt, actor: event.metadata.actor, correlationID: event.metadata.correlationID,
-            fields: fields.public, personal: key == nil ? nil : fields.personal)
+            fields: fields.public, personal: key == nil ? nil : fields.personal, chainHash: event.hash)
     }
 }

@@ -83,7 +83,8 @@ public final class WebhookDispatcher: Sendable {
             if let saved = try store.state(of: endpoint.id) {
                 state = saved
             } else {
-                state = WebhookState(checkpoint: try endpoint.startAfter ?? feed.head())
+                let start = try endpoint.startAfter ?? feed.head()
+                state = WebhookState(checkpoint: start, start: start)
                 try store.save(state, of: endpoint.id)
             }
         } catch {
@@ -93,6 +94,7 @@ public final class WebhookDispatcher: Sendable {
         }
         while !Task.isCancelled, state.disabledAt == nil {
             do {
+                try goBackIfReplaced(&state, of: endpoint)
                 let events = try feed.events(after: state.checkpoint, limit: 100, personal: false)
                 if events.isEmpty {
                     try? await Task.sleep(for: configuration.pollInterval)
@@ -102,7 +104,11 @@ public final class WebhookDispatcher: Sendable {
                     if endpoint.accepts(event.type) {
                         guard try await post(event, to: endpoint, key: key, state: &state) else { return }
                     }
-                    state.checkpoint = event.position
+                    if let hash = event.chainHash {
+                        state.pass(event.position, hash: hash.description)
+                    } else {
+                        state.checkpoint = event.position
+                    }
                     if endpoint.accepts(event.type) { try store.save(state, of: endpoint.id) }
                 }
                 try store.save(state, of: endpoint.id)
@@ -115,6 +121,47 @@ public final class WebhookDispatcher: Sendable {
         }
     }
 
+    /// When the log no longer holds the event the checkpoint names (it was replaced behind the
+    /// endpoint: restored from an older backup, then written again), goes back to the newest
+    /// event passed that it still holds (``WebhookState/anchors``), or to where delivery
+    /// started, and logs it: the new history's events are sent, some events before them again
+    /// (at least once). Their ids differ from the old history's (``messageID(for:)``).
+    func goBackIfReplaced(_ state: inout WebhookState, of endpoint: WebhookEndpoint) throws {
+        guard let anchors = state.anchors, let newest = anchors.first, newest.position == state.checkpoint,
+            try !holds(newest)
+        else { return }
+        let floor = state.start ?? 0
+        var target = floor
+        for anchor in anchors.dropFirst() where anchor.position >= floor {
+            if try holds(anchor) {
+                target = anchor.position
+                break
+            }
+        }
+        state.checkpoint = target
+        state.anchors = anchors.filter { $0.position <= target }
+        try store.save(state, of: endpoint.id)
+        logger.error(
+            "the log no longer holds the events this webhook endpoint was sent: sending again from where it still does",
+            metadata: ["endpoint": "\(endpoint.id)", "was_at": "\(newest.position)", "after": "\(target)"])
+    }
+
+    /// Whether the log holds the event `anchor` names (its position, with its chain hash).
+    func holds(_ anchor: WebhookState.Anchor) throws -> Bool {
+        guard anchor.position > 0 else { return true }
+        guard let event = try feed.events(after: anchor.position - 1, limit: 1, personal: false).first else {
+            return false
+        }
+        return event.position == anchor.position && event.chainHash?.description == anchor.hash
+    }
+
+    /// The message's `webhook-id`: the event's position and the start of its chain hash, the
+    /// same on every retry, and another for the event another history holds at that position.
+    static func messageID(for event: FeedEvent) -> String {
+        guard let hash = event.chainHash else { return "msg_\(event.position)" }
+        return "msg_\(event.position)_\(hash.description.prefix(16))"
+    }
+
     /// Posts one event until it is acknowledged (true), the endpoint is disabled (false), or
     /// the task is cancelled (throws).
     func post(_ event: FeedEvent, to endpoint: WebhookEndpoint, key: [UInt8], state: inout WebhookState)
@@ -124,7 +171,7 @@ public final class WebhookDispatcher: Sendable {
         var pause = configuration.firstRetry
         while true {
             try Task.checkCancellation()
-            let outcome = await send(message, id: "msg_\(event.position)", to: endpoint.url, key: key)
+            let outcome = await send(message, id: Self.messageID(for: event), to: endpoint.url, key: key)
             if outcome == nil {
                 if state.failingSince != nil || state.lastError != nil {
                     state.failingSince = nil

@@ -45,12 +45,49 @@ public struct WebhookState: Codable, Hashable, Sendable {
     public var disabledAt: String?
     /// The last failure: an HTTP status or a connection error, never a body or a header.
     public var lastError: String?
+    /// Where delivery started (the first checkpoint): never gone back past.
+    public var start: UInt64?
+    /// Events passed (sent, or not for this endpoint) with their chain hashes, to go back to
+    /// when the log is replaced behind the endpoint: for each k, the newest position passed
+    /// that is a multiple of 2^k (the checkpoint's event among them), so at most 64, newest
+    /// first. State written before these were kept has none.
+    public var anchors: [Anchor]?
 
-    public init(checkpoint: UInt64, failingSince: String? = nil, disabledAt: String? = nil, lastError: String? = nil) {
+    /// An event passed: its position and its chain hash (64 hex digits).
+    public struct Anchor: Codable, Hashable, Sendable {
+        public var position: UInt64
+        public var hash: String
+
+        public init(position: UInt64, hash: String) {
+            self.position = position
+            self.hash = hash
+        }
+    }
+
+    public init(
+        checkpoint: UInt64, failingSince: String? = nil, disabledAt: String? = nil, lastError: String? = nil,
+        start: UInt64? = nil, anchors: [Anchor]? = nil
+    ) {
         self.checkpoint = checkpoint
         self.failingSince = failingSince
         self.disabledAt = disabledAt
         self.lastError = lastError
+        self.start = start
+        self.anchors = anchors
+    }
+
+    /// Records that delivery passed the event at `position` with `hash` (the new checkpoint).
+    public mutating func pass(_ position: UInt64, hash: String) {
+        checkpoint = position
+        var kept = [Anchor(position: position, hash: hash)]
+        // The newest multiple of each power of two: the new position takes the places of the
+        // powers it is a multiple of; an older anchor keeps a power it alone is a multiple of.
+        let replaced = position == 0 ? 64 : position.trailingZeroBitCount
+        for anchor in anchors ?? [] where anchor.position < position {
+            let powers = anchor.position == 0 ? 64 : anchor.position.trailingZeroBitCount
+            if powers > replaced { kept.append(anchor) }
+        }
+        anchors = kept
     }
 
     enum CodingKeys: String, CodingKey {
@@ -58,5 +95,7 @@ public struct WebhookState: Codable, Hashable, Sendable {
         case failingSince = "failing_since"
         case disabledAt = "disabled_at"
         case lastError = "last_error"
+        case start
+        case anchors
     }
 }
