@@ -263,6 +263,36 @@ struct ClusterTests {
         }
     }
 
+    /// A node's webhook endpoint after the shared log is restored from an older backup, then
+    /// written again: the registration the restored log holds at the position of one the
+    /// endpoint was sent before is sent too, under another id. On the code before, the
+    /// endpoint's checkpoint stood past that position and it was never sent.
+    @Test func aNodesWebhooksSendWhatARestoredLogHoldsAtPositionsAlreadySent() async throws {
+        let cluster = try Cluster(nodes: 2)
+        let (writer, reader) = (cluster.nodes[0], cluster.nodes[1])
+        let receiver = try WebhookTests.Receiver()
+        _ = try WebhookTests.addEndpoint(writer.data, receiver, events: "UserRegistered", after: 0)
+        _ = try await reader.signUp("kept-\(UUID().uuidString.prefix(8))@example.com")
+        #expect(try await eventually(within: 30) { WebhookReplacedLogTests.received(receiver).count == 1 })
+        let backup = NSTemporaryDirectory() + "authlog-backup-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: backup) }
+        try TestPostgres.backUp(cluster.database.name, to: backup)
+        _ = try await writer.signUp("lost-\(UUID().uuidString.prefix(8))@example.com")
+        #expect(try await eventually(within: 30) { WebhookReplacedLogTests.received(receiver).count == 2 })
+        let lost = try #require(WebhookReplacedLogTests.received(receiver).last)
+
+        try TestPostgres.restore(backup, into: cluster.database.name)
+        // Through the node that wrote nothing past the backup (the other refuses its writes).
+        _ = try await reader.signUp("after-\(UUID().uuidString.prefix(8))@example.com")
+        let sent = try await eventually(within: 30) {
+            WebhookReplacedLogTests.received(receiver).contains { $0.position == lost.position && $0.id != lost.id }
+        }
+        #expect(sent, "received: \(WebhookReplacedLogTests.received(receiver))")
+        cluster.stopNodes()
+        let output = writer.remainingOutput()
+        #expect(output.contains("the log no longer holds the events this webhook endpoint was sent"), "\(output)")
+    }
+
     /// A node's copy whose files no longer hold a readable log (a system crash can leave a copy
     /// written with deferred sync so) is moved aside at start and copied again: the node serves
     /// what the shared log holds.
