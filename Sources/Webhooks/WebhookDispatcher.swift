@@ -82,6 +82,12 @@ public final class WebhookDispatcher: Sendable {
         do {
             if let saved = try store.state(of: endpoint.id) {
                 state = saved
+                if state.start == nil {
+                    // Written before states kept where delivery started: never go back past
+                    // where it stands now (its anchors cover only what comes from here).
+                    state.start = max(saved.checkpoint, endpoint.startAfter ?? 0)
+                    try store.save(state, of: endpoint.id)
+                }
             } else {
                 let start = try endpoint.startAfter ?? feed.head()
                 state = WebhookState(checkpoint: start, start: start)
@@ -94,8 +100,7 @@ public final class WebhookDispatcher: Sendable {
         }
         while !Task.isCancelled, state.disabledAt == nil {
             do {
-                try goBackIfReplaced(&state, of: endpoint)
-                let events = try feed.events(after: state.checkpoint, limit: 100, personal: false)
+                let events = try nextEvents(&state, of: endpoint)
                 if events.isEmpty {
                     try? await Task.sleep(for: configuration.pollInterval)
                     continue
@@ -107,7 +112,9 @@ public final class WebhookDispatcher: Sendable {
                     if let hash = event.chainHash {
                         state.pass(event.position, hash: hash.description)
                     } else {
+                        // No hash to keep: what was kept no longer names the checkpoint.
                         state.checkpoint = event.position
+                        state.anchors = nil
                     }
                     if endpoint.accepts(event.type) { try store.save(state, of: endpoint.id) }
                 }
@@ -121,16 +128,24 @@ public final class WebhookDispatcher: Sendable {
         }
     }
 
-    /// When the log no longer holds the event the checkpoint names (it was replaced behind the
-    /// endpoint: restored from an older backup, then written again), goes back to the newest
-    /// event passed that it still holds (``WebhookState/anchors``), or to where delivery
-    /// started, and logs it: the new history's events are sent, some events before them again
-    /// (at least once). Their ids differ from the old history's (``messageID(for:)``).
-    func goBackIfReplaced(_ state: inout WebhookState, of endpoint: WebhookEndpoint) throws {
-        guard let anchors = state.anchors, let newest = anchors.first, newest.position == state.checkpoint,
-            try !holds(newest)
-        else { return }
-        let floor = state.start ?? 0
+    /// The events after the checkpoint, at most 100. When the checkpoint's event is known
+    /// by its hash (``WebhookState/anchors``), it is read in the same read as the events after
+    /// it, so the two come from one history: when the log no longer holds it (replaced behind
+    /// the endpoint: restored from an older backup, then written again), delivery goes back
+    /// to the newest event passed that the log still holds, or to where it started, it is
+    /// logged, and nothing is returned this time. The new history's events are then sent, and
+    /// the ones before them since that event again (at least once), under the same ids;
+    /// events the two histories hold at one position have different ids (``messageID(for:)``).
+    func nextEvents(_ state: inout WebhookState, of endpoint: WebhookEndpoint) throws -> [FeedEvent] {
+        guard let newest = state.anchors?.first, newest.position == state.checkpoint, newest.position > 0 else {
+            return try feed.events(after: state.checkpoint, limit: 100, personal: false)
+        }
+        let read = try feed.events(after: newest.position - 1, limit: 101, personal: false)
+        if let first = read.first, first.position == newest.position, first.chainHash?.description == newest.hash {
+            return Array(read.dropFirst())
+        }
+        let anchors = state.anchors ?? []
+        let floor = state.start ?? state.checkpoint
         var target = floor
         for anchor in anchors.dropFirst() where anchor.position >= floor {
             if try holds(anchor) {
@@ -144,6 +159,7 @@ public final class WebhookDispatcher: Sendable {
         logger.error(
             "the log no longer holds the events this webhook endpoint was sent: sending again from where it still does",
             metadata: ["endpoint": "\(endpoint.id)", "was_at": "\(newest.position)", "after": "\(target)"])
+        return []
     }
 
     /// Whether the log holds the event `anchor` names (its position, with its chain hash).

@@ -50,48 +50,85 @@ struct WebhookReplacedLogTests {
         }
     }
 
-    /// After the log is replaced with one that shares its first 2 events and then holds 5
-    /// others, every one of those 5 is sent, under ids the old history's events did not have.
-    /// On the code before, the dispatcher went on after its old checkpoint (position 5) and
-    /// never sent the new events at positions 3 to 5.
+    /// A dispatcher on `feed` for `endpoint`'s receiver, polling often.
+    static func dispatcher(_ store: WebhookStore, _ feed: ReplaceableFeed) -> WebhookDispatcher {
+        var configuration = WebhookDispatcher.Configuration()
+        configuration.reloadInterval = .milliseconds(100)
+        configuration.pollInterval = .milliseconds(20)
+        configuration.firstRetry = .milliseconds(100)
+        return WebhookDispatcher(store: store, feed: feed, configuration: configuration, logger: Logger(label: "test"))
+    }
+
+    /// An endpoint on `store` for every event type, sent to `receiver` from the log's start.
+    static func endpoint(_ store: WebhookStore, _ receiver: WebhookTests.Receiver) throws -> WebhookEndpoint {
+        let endpoint = try store.add(url: receiver.url, events: ["*"], knownTypes: [], startAfter: 0)
+        try endpoint.secret.write(toFile: receiver.secretFile, atomically: true, encoding: .utf8)
+        return endpoint
+    }
+
+    /// After 20 events sent, the log is replaced with one that shares the first 17 and then
+    /// holds 6 others. The endpoint's state names 20 and 16 by their hashes: it goes back to
+    /// 16, the newest the new log still holds, so 17 is sent again (its id unchanged) and 18
+    /// to 23 are sent under ids of their own; nothing at or before 16 is sent again. On the
+    /// code before, the dispatcher went on after its old checkpoint (20) and never sent the
+    /// new events at positions 18 to 20.
     @Test func aReplacedLogsNewEventsAreSentFromWhereTheHistoriesPart() async throws {
         let receiver = try WebhookTests.Receiver()
         let data = NSTemporaryDirectory() + "webhook-replaced-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: data) }
         let store = WebhookStore(dataDirectory: data)
-        let endpoint = try store.add(url: receiver.url, events: ["*"], knownTypes: [], startAfter: 0)
-        try endpoint.secret.write(toFile: receiver.secretFile, atomically: true, encoding: .utf8)
-
+        let endpoint = try Self.endpoint(store, receiver)
         let feed = ReplaceableFeed()
-        let old = Self.history(["a1", "a2", "a3", "a4", "a5"])
+        let shared = (1...17).map { "s\($0)" }
+        let old = Self.history(shared + ["a18", "a19", "a20"])
         feed.events.withLock { $0 = old }
-        var configuration = WebhookDispatcher.Configuration()
-        configuration.reloadInterval = .milliseconds(100)
-        configuration.pollInterval = .milliseconds(20)
-        configuration.firstRetry = .milliseconds(100)
-        let dispatcher = WebhookDispatcher(
-            store: store, feed: feed, configuration: configuration, logger: Logger(label: "test"))
-        let running = Task { await dispatcher.run() }
+        let running = Task { await Self.dispatcher(store, feed).run() }
         defer { running.cancel() }
 
-        #expect(try await eventually(within: 30) { Self.received(receiver).count == 5 })
-        let oldIDs = Set(Self.received(receiver).map(\.id))
+        #expect(try await eventually(within: 30) { Self.received(receiver).count == 20 })
+        let oldIDs = Dictionary(uniqueKeysWithValues: Self.received(receiver).map { ($0.position, $0.id) })
+        #expect(try store.state(of: endpoint.id)?.anchors?.map(\.position) == [20, 16])
 
-        let new = Self.history(["a1", "a2", "b3", "b4", "b5", "b6", "b7"])
-        #expect(new[1].chainHash == old[1].chainHash && new[2].chainHash != old[2].chainHash)
+        let new = Self.history(shared + ["b18", "b19", "b20", "b21", "b22", "b23"])
+        #expect(new[16].chainHash == old[16].chainHash && new[17].chainHash != old[17].chainHash)
         feed.events.withLock { $0 = new }
         let sent = try await eventually(within: 30) {
-            Set(Self.received(receiver).dropFirst(5).map(\.position)).isSuperset(of: 3...7)
+            Set(Self.received(receiver).dropFirst(20).map(\.position)).isSuperset(of: 18...23)
         }
         #expect(sent, "received: \(Self.received(receiver))")
-        let after = Self.received(receiver).dropFirst(5)
-        // The new history's events at positions 3 to 5 have ids of their own.
-        #expect(after.filter { $0.position >= 3 }.allSatisfy { !oldIDs.contains($0.id) })
-        // Nothing before where the histories part is sent as new.
-        #expect(after.allSatisfy { $0.position >= 1 })
+        let again = Self.received(receiver).dropFirst(20)
+        #expect(again.allSatisfy { $0.position >= 17 }, "sent again: \(again.map(\.position))")
+        for message in again where message.position >= 18 {
+            #expect(message.id != oldIDs[message.position], "position \(message.position)")
+        }
+        for message in again where message.position == 17 { #expect(message.id == oldIDs[17]) }
         let state = try #require(try store.state(of: endpoint.id))
-        #expect(state.checkpoint == 7)
-        #expect(state.anchors?.first?.hash == new[6].chainHash?.description)
+        #expect(state.checkpoint == 23)
+        #expect(state.anchors?.first?.hash == new[22].chainHash?.description)
+    }
+
+    /// A state written before states kept their start and anchors: it never goes back past
+    /// where it stood when it was read, whatever the log holds there.
+    @Test func aStateFromBeforeNeverGoesBackPastWhereItStood() async throws {
+        let receiver = try WebhookTests.Receiver()
+        let data = NSTemporaryDirectory() + "webhook-replaced-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let store = WebhookStore(dataDirectory: data)
+        let endpoint = try Self.endpoint(store, receiver)
+        // Delivered up to 10 by an earlier version: a checkpoint, no start, no anchors.
+        try store.save(WebhookState(checkpoint: 10), of: endpoint.id)
+        let feed = ReplaceableFeed()
+        feed.events.withLock { $0 = Self.history((1...12).map { "a\($0)" }) }
+        let running = Task { await Self.dispatcher(store, feed).run() }
+        defer { running.cancel() }
+        #expect(try await eventually(within: 30) { Self.received(receiver).count == 2 })
+        #expect(Self.received(receiver).map(\.position) == [11, 12])
+        #expect(try store.state(of: endpoint.id)?.start == 10)
+
+        // Replaced from position 2 on: nothing the new log holds at or before 10 is sent.
+        feed.events.withLock { $0 = Self.history(["a1"] + (2...14).map { "b\($0)" }) }
+        #expect(try await eventually(within: 30) { Self.received(receiver).count == 6 })
+        #expect(Self.received(receiver).map(\.position) == [11, 12, 11, 12, 13, 14])
     }
 
     /// The anchors kept: for each power of two, the newest position passed that is a multiple
