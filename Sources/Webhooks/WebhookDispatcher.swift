@@ -80,19 +80,7 @@ public final class WebhookDispatcher: Sendable {
         }
         var state: WebhookState
         do {
-            if let saved = try store.state(of: endpoint.id) {
-                state = saved
-                if state.start == nil {
-                    // Written before states kept where delivery started: never go back past
-                    // where it stands now (its anchors cover only what comes from here).
-                    state.start = max(saved.checkpoint, endpoint.startAfter ?? 0)
-                    try store.save(state, of: endpoint.id)
-                }
-            } else {
-                let start = try endpoint.startAfter ?? feed.head()
-                state = WebhookState(checkpoint: start, start: start)
-                try store.save(state, of: endpoint.id)
-            }
+            state = try startingState(of: endpoint)
         } catch {
             logger.error(
                 "cannot read a webhook's state", metadata: ["endpoint": "\(endpoint.id)", "error": "\(error)"])
@@ -126,6 +114,24 @@ public final class WebhookDispatcher: Sendable {
                 try? await Task.sleep(for: configuration.firstRetry)
             }
         }
+    }
+
+    /// The endpoint's saved state, or a new one starting after its `--after` position or the
+    /// log's head (saved). A state written before states kept where delivery started gets its
+    /// checkpoint as its start (saved): it never goes back past where it stands now, as its
+    /// anchors cover only what comes from here.
+    func startingState(of endpoint: WebhookEndpoint) throws -> WebhookState {
+        if var saved = try store.state(of: endpoint.id) {
+            if saved.start == nil {
+                saved.start = max(saved.checkpoint, endpoint.startAfter ?? 0)
+                try store.save(saved, of: endpoint.id)
+            }
+            return saved
+        }
+        let start = try endpoint.startAfter ?? feed.head()
+        let state = WebhookState(checkpoint: start, start: start)
+        try store.save(state, of: endpoint.id)
+        return state
     }
 
     /// The events after the checkpoint, at most 100. When the checkpoint's event is known

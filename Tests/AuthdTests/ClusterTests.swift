@@ -263,6 +263,16 @@ struct ClusterTests {
         }
     }
 
+    /// The receiver's acknowledged messages: (position, webhook-id), in the order received.
+    static func received(_ receiver: WebhookTests.Receiver) -> [(position: Int, id: String)] {
+        receiver.requests().compactMap { request in
+            guard request["status"] as? Int == 200, request["verified"] as? Bool == true,
+                let position = request["position"] as? Int, let id = request["id"] as? String
+            else { return nil }
+            return (position, id)
+        }
+    }
+
     /// A node's webhook endpoint after the shared log is restored from an older backup, then
     /// written again: the registration the restored log holds at the position of one the
     /// endpoint was sent before is sent too, under another id. On the code before, the
@@ -273,21 +283,21 @@ struct ClusterTests {
         let receiver = try WebhookTests.Receiver()
         _ = try WebhookTests.addEndpoint(writer.data, receiver, events: "UserRegistered", after: 0)
         _ = try await reader.signUp("kept-\(UUID().uuidString.prefix(8))@example.com")
-        #expect(try await eventually(within: 30) { WebhookReplacedLogTests.received(receiver).count == 1 })
+        #expect(try await eventually(within: 30) { Self.received(receiver).count == 1 })
         let backup = NSTemporaryDirectory() + "authlog-backup-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: backup) }
         try TestPostgres.backUp(cluster.database.name, to: backup)
         _ = try await writer.signUp("lost-\(UUID().uuidString.prefix(8))@example.com")
-        #expect(try await eventually(within: 30) { WebhookReplacedLogTests.received(receiver).count == 2 })
-        let lost = try #require(WebhookReplacedLogTests.received(receiver).last)
+        #expect(try await eventually(within: 30) { Self.received(receiver).count == 2 })
+        let lost = try #require(Self.received(receiver).last)
 
         try TestPostgres.restore(backup, into: cluster.database.name)
         // Through the node that wrote nothing past the backup (the other refuses its writes).
         _ = try await reader.signUp("after-\(UUID().uuidString.prefix(8))@example.com")
         let sent = try await eventually(within: 30) {
-            WebhookReplacedLogTests.received(receiver).contains { $0.position == lost.position && $0.id != lost.id }
+            Self.received(receiver).contains { $0.position == lost.position && $0.id != lost.id }
         }
-        #expect(sent, "received: \(WebhookReplacedLogTests.received(receiver))")
+        #expect(sent, "received: \(Self.received(receiver))")
         cluster.stopNodes()
         let output = writer.remainingOutput()
         #expect(output.contains("the log no longer holds the events this webhook endpoint was sent"), "\(output)")
