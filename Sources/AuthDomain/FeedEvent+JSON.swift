@@ -15,9 +15,9 @@ extension FeedEvent {
     /// cost nine tenths of a feed read).
     ///
     /// Rules:
-    /// - Keys in byte order, at every level: `actor`, `correlation_id`, `data` (the public
-    ///   fields), `personal` (only when present), `position`, `recorded_at`, `stream`,
-    ///   `stream_version`, `type`.
+    /// - Keys in byte order, at every level: `actor`, `chain_hash` (only when known: 64 hex
+    ///   digits), `correlation_id`, `data` (the public fields), `personal` (only when present),
+    ///   `position`, `recorded_at`, `stream`, `stream_version`, `type`.
     /// - Strings are escaped as ``JSONString`` escapes them; integers are plain; a missing
     ///   value is `null`. The output parses to the same object as the general serializer's
     ///   (`FeedEventJSONTests` pins it).
@@ -31,6 +31,10 @@ extension FeedEvent {
         bytes.append(UInt8(ascii: "{"))
         key("actor", first: true)
         JSONString.append(quoting: actor, to: &bytes)
+        if let chainHash {
+            key("chain_hash")
+            JSONString.append(quoting: chainHash.description, to: &bytes)
+        }
         key("correlation_id")
         JSONString.append(quoting: correlationID, to: &bytes)
         key("data")

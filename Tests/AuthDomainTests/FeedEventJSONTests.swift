@@ -30,6 +30,7 @@ import Testing
             "actor": event.actor, "correlation_id": event.correlationID, "data": object(event.fields),
         ]
         if let personal = event.personal { json["personal"] = object(personal) }
+        if let hash = event.chainHash { json["chain_hash"] = hash.description }
         return Array(try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .withoutEscapingSlashes]))
     }
 
@@ -53,7 +54,11 @@ import Testing
             type: UserEvent.Kind.allCases[Int(random.next() % UInt64(UserEvent.Kind.allCases.count))].name.description,
             recordedAt: Timestamp(microsecondsSince1970: Int64(random.next() % 4_000_000_000_000_000)),
             actor: random.next() % 2 == 0 ? "system" : "credential:" + text(), correlationID: text(), fields: fields(),
-            personal: random.next() % 2 == 0 ? nil : fields())
+            personal: random.next() % 2 == 0 ? nil : fields(),
+            chainHash: random.next() % 2 == 0
+                ? nil
+                : (0..<4).flatMap { _ in withUnsafeBytes(of: random.next()) { Array($0) } }
+                    .withUnsafeBytes { ChainHash(bytes: $0) })
     }
 
     @Test func everyEventParsesToTheObjectTheGeneralSerializerWrites() throws {

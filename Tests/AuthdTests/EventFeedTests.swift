@@ -61,6 +61,13 @@ import Testing
         #expect(personal["email"] as? String == "ada@example.com" && personal["first_name"] as? String == "Ada")
         #expect(registered["actor"] as? String == "anonymous" && registered["recorded_at"] is String)
         #expect(registered["stream_version"] as? Int == 1 && registered["correlation_id"] is String)
+        // Each event names its chain hash: the last one the head authctl signs.
+        #expect(events.allSatisfy { ($0["chain_hash"] as? String)?.utf8.count == 64 })
+        let signed = try runAuthctl(["--data", server.data, "head"])
+        let headLine = try #require(
+            try JSONSerialization.jsonObject(with: Data(signed.stdout.utf8)) as? [String: Any], "\(signed.stderr)")
+        #expect(headLine["position"] as? Int == positions.count)
+        #expect(events.last?["chain_hash"] as? String == headLine["hash"] as? String)
         // No secret in any part: no password hash, no token hash.
         let everything = try await server.call("GET", "/v1/events?limit=1000", token: admin)
         let text = String(decoding: everything.body, as: UTF8.self)
