@@ -44,7 +44,8 @@ public struct FeedEvent: Hashable, Sendable {
     public var personal: [String: FeedValue]?
     /// The event's chain hash, which names everything before it too: the same position with
     /// another hash is another history (a log replaced, say restored from an older backup and
-    /// written again). `nil` where the feed does not give it; not part of the event's JSON.
+    /// written again). `nil` where the feed does not give it; in the event's JSON as
+    /// `chain_hash` when known.
     public var chainHash: ChainHash?
 
     public init(

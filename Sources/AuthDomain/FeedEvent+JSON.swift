@@ -6,7 +6,7 @@ extension FeedEvent {
     /// webhooks send. See ``writeJSON(to:)``.
     public func jsonBytes() -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(384)
+        bytes.reserveCapacity(464)
         writeJSON(to: &bytes)
         return bytes
     }
@@ -33,7 +33,12 @@ extension FeedEvent {
         JSONString.append(quoting: actor, to: &bytes)
         if let chainHash {
             key("chain_hash")
-            JSONString.append(quoting: chainHash.description, to: &bytes)
+            bytes.append(UInt8(ascii: "\""))
+            for byte in chainHash.bytes {
+                bytes.append(Hex.digits[Int(byte >> 4)])
+                bytes.append(Hex.digits[Int(byte & 0x0f)])
+            }
+            bytes.append(UInt8(ascii: "\""))
         }
         key("correlation_id")
         JSONString.append(quoting: correlationID, to: &bytes)

@@ -18,7 +18,7 @@ extension AuthServer {
             let head = try feed.head()
             let events = try feed.events(after: after, limit: limit, personal: access.includesPersonal)
             var body: [UInt8] = Array("{\"events\":[".utf8)
-            body.reserveCapacity(events.count * 300)
+            body.reserveCapacity(events.count * 380)
             for (index, event) in events.enumerated() {
                 if index > 0 { body.append(UInt8(ascii: ",")) }
                 event.writeJSON(to: &body)
@@ -117,7 +117,7 @@ extension AuthServer {
             let events = try feed.events(after: after, limit: 1_000, personal: personal)
             if !events.isEmpty {
                 var text: [UInt8] = []
-                text.reserveCapacity(events.count * 320)
+                text.reserveCapacity(events.count * 400)
                 for event in events {
                     text += Array("id: \(event.position)\nevent: \(event.type)\ndata: ".utf8)
                     event.writeJSON(to: &text)

@@ -37,7 +37,7 @@ public final class WebhookDispatcher: Sendable {
     let feed: any EventFeed
     let configuration: Configuration
     let logger: Logger
-    let client: HTTPClient
+    package let client: HTTPClient
 
     public init(store: WebhookStore, feed: any EventFeed, configuration: Configuration, logger: Logger) {
         self.store = store
@@ -97,13 +97,7 @@ public final class WebhookDispatcher: Sendable {
                     if endpoint.accepts(event.type) {
                         guard try await post(event, to: endpoint, key: key, state: &state) else { return }
                     }
-                    if let hash = event.chainHash {
-                        state.pass(event.position, hash: hash.description)
-                    } else {
-                        // No hash to keep: what was kept no longer names the checkpoint.
-                        state.checkpoint = event.position
-                        state.anchors = nil
-                    }
+                    Self.advance(&state, past: event)
                     if endpoint.accepts(event.type) { try store.save(state, of: endpoint.id) }
                 }
                 try store.save(state, of: endpoint.id)
@@ -116,11 +110,23 @@ public final class WebhookDispatcher: Sendable {
         }
     }
 
+    /// Records that delivery is past `event` (sent, or not for this endpoint): the checkpoint,
+    /// and the anchors when the event's chain hash is known (without it, what was kept no
+    /// longer names the checkpoint, and is dropped).
+    package static func advance(_ state: inout WebhookState, past event: FeedEvent) {
+        if let hash = event.chainHash {
+            state.pass(event.position, hash: hash.description)
+        } else {
+            state.checkpoint = event.position
+            state.anchors = nil
+        }
+    }
+
     /// The endpoint's saved state, or a new one starting after its `--after` position or the
     /// log's head (saved). A state written before states kept where delivery started gets its
     /// checkpoint as its start (saved): it never goes back past where it stands now, as its
     /// anchors cover only what comes from here.
-    func startingState(of endpoint: WebhookEndpoint) throws -> WebhookState {
+    package func startingState(of endpoint: WebhookEndpoint) throws -> WebhookState {
         if var saved = try store.state(of: endpoint.id) {
             if saved.start == nil {
                 saved.start = max(saved.checkpoint, endpoint.startAfter ?? 0)
@@ -142,7 +148,7 @@ public final class WebhookDispatcher: Sendable {
     /// logged, and nothing is returned this time. The new history's events are then sent, and
     /// the ones before them since that event again (at least once), under the same ids;
     /// events the two histories hold at one position have different ids (``messageID(for:)``).
-    func nextEvents(_ state: inout WebhookState, of endpoint: WebhookEndpoint) throws -> [FeedEvent] {
+    package func nextEvents(_ state: inout WebhookState, of endpoint: WebhookEndpoint) throws -> [FeedEvent] {
         guard let newest = state.anchors?.first, newest.position == state.checkpoint, newest.position > 0 else {
             return try feed.events(after: state.checkpoint, limit: 100, personal: false)
         }
@@ -179,7 +185,7 @@ public final class WebhookDispatcher: Sendable {
 
     /// The message's `webhook-id`: the event's position and the start of its chain hash, the
     /// same on every retry, and another for the event another history holds at that position.
-    static func messageID(for event: FeedEvent) -> String {
+    package static func messageID(for event: FeedEvent) -> String {
         guard let hash = event.chainHash else { return "msg_\(event.position)" }
         return "msg_\(event.position)_\(hash.description.prefix(16))"
     }
