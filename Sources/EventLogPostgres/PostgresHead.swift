@@ -36,18 +36,13 @@ struct PostgresHead {
         }
         let (position, hash, recordedAt, checkpoint, earlier) = try row.columns(
             (Int64, ByteBuffer, Int64, ByteBuffer?, ByteBuffer?).self)
-        guard position >= 0, hash.readableBytes == 32 else {
-            throw .corrupt(position: 0, detail: "malformed head row")
-        }
         guard earlier.map({ $0.readableBytes == 32 }) ?? true else {
             throw .corrupt(position: 0, detail: "an event's envelope is shorter than its chain hash")
         }
-        let head = PostgresHead(
-            head: LogHead(
-                position: UInt64(position), hash: hash.withUnsafeReadableBytes { ChainHash(bytes: $0) },
-                recordedAt: Timestamp(microsecondsSince1970: recordedAt)),
-            checkpoint: checkpoint.map { Array($0.readableBytesView) })
-        return (head, earlier.map { $0.withUnsafeReadableBytes { ChainHash(bytes: $0) } })
+        return (
+            try PostgresHead(position: position, hash: hash, recordedAt: recordedAt, checkpoint: checkpoint),
+            earlier.map { $0.withUnsafeReadableBytes { ChainHash(bytes: $0) } }
+        )
     }
 
     /// Reads the head row without locking it.
@@ -67,14 +62,18 @@ struct PostgresHead {
             throw .corrupt(position: 0, detail: "the head row is missing")
         }
         let (position, hash, recordedAt, checkpoint) = try row.columns((Int64, ByteBuffer, Int64, ByteBuffer?).self)
+        return try PostgresHead(position: position, hash: hash, recordedAt: recordedAt, checkpoint: checkpoint)
+    }
+
+    /// The head from the head row's columns.
+    private init(position: Int64, hash: ByteBuffer, recordedAt: Int64, checkpoint: ByteBuffer?) throws(EventLogError) {
         guard position >= 0, hash.readableBytes == 32 else {
             throw .corrupt(position: 0, detail: "malformed head row")
         }
-        return PostgresHead(
-            head: LogHead(
-                position: UInt64(position), hash: hash.withUnsafeReadableBytes { ChainHash(bytes: $0) },
-                recordedAt: Timestamp(microsecondsSince1970: recordedAt)),
-            checkpoint: checkpoint.map { Array($0.readableBytesView) })
+        self.head = LogHead(
+            position: UInt64(position), hash: hash.withUnsafeReadableBytes { ChainHash(bytes: $0) },
+            recordedAt: Timestamp(microsecondsSince1970: recordedAt))
+        self.checkpoint = checkpoint.map { Array($0.readableBytesView) }
     }
 
     /// The head checkpoint, `nil` if the log has none; a malformed one is `corrupt`.

@@ -64,9 +64,7 @@ extension PostgresWriter {
             return cache.head
         }
         let begun = connection.send("BEGIN")
-        let seenBytes = knownCheckpoint.withLock { $0 }
-        let seen = seenBytes.flatMap { bytes in bytes.withUnsafeBytes { Checkpoint(encoded: $0) } }
-            .flatMap { $0.position > 0 ? $0 : nil }
+        let seen = seenCheckpoint.flatMap { $0.position > 0 ? $0 : nil }
         let locked = connection.send(seen.map { PostgresHead.lockQuery(hashAt: $0.position) } ?? PostgresHead.lockQuery)
         let versions = unknown.isEmpty ? nil : connection.send(Self.versionsQuery(unknown))
         let owners = keys.isEmpty ? nil : connection.send(Self.ownersQuery(keys))

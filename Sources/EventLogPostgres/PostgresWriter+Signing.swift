@@ -69,6 +69,11 @@ extension PostgresWriter {
         }
     }
 
+    /// The head checkpoint this process signed or checked last, decoded.
+    var seenCheckpoint: Checkpoint? {
+        knownCheckpoint.withLock { $0 }.flatMap { bytes in bytes.withUnsafeBytes { Checkpoint(encoded: $0) } }
+    }
+
     /// Checks, under the head lock, that the head is the one the stored head checkpoint
     /// signed, so a commit never signs over events another process wrote without the key.
     /// A checkpoint this process wrote or checked last is recognised by its bytes; any other
@@ -85,10 +90,7 @@ extension PostgresWriter {
         guard let bytes = stored.checkpoint else {
             if head.position == 0 {
                 // Emptied behind a process that saw it hold events: a cut back to nothing.
-                let seen = knownCheckpoint.withLock { $0 }.flatMap { known in
-                    known.withUnsafeBytes { Checkpoint(encoded: $0) }
-                }
-                if let seen, seen.position > 0 {
+                if let seen = seenCheckpoint, seen.position > 0 {
                     throw .checkpointRefused(
                         "the log was emptied behind this process, which saw it at position \(seen.position)")
                 }
@@ -107,8 +109,7 @@ extension PostgresWriter {
                 "the head is at position \(head.position) but the signed head at \(checkpoint.position): written without the signing key"
             )
         }
-        let seen = knownCheckpoint.withLock { $0 }.flatMap { known in known.withUnsafeBytes { Checkpoint(encoded: $0) }
-        }
+        let seen = seenCheckpoint
         if let seen, seen.position > checkpoint.position {
             throw .checkpointRefused(
                 "the log was cut back from position \(seen.position) to an older signed head at \(checkpoint.position)")

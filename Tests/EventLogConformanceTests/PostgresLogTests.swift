@@ -271,71 +271,82 @@ struct PostgresLogTests {
         reopened.close()
     }
 
+    /// A new database with a writer signing with ``key``, and a path for a backup of it;
+    /// all removed afterwards.
+    func withSigningWriterAndABackupFile(
+        _ body: (PostgresStore, PostgresEventLog, String) async throws -> Void
+    ) async throws {
+        let store = try PostgresStore()
+        let backup = NSTemporaryDirectory() + "authlog-backup-" + UUID().uuidString
+        defer {
+            store.remove()
+            try? FileManager.default.removeItem(atPath: backup)
+        }
+        let writer = try PostgresEventLog(url: store.url)
+        defer { writer.close() }
+        try writer.startSigning(with: key)
+        try await body(store, writer, backup)
+    }
+
     /// A writer that saw the log up to a head refuses to sign on a log that no longer holds
     /// that head, even once the log has grown past it: the database restored from an older
     /// backup, then written by a writer that saw nothing before (a node started afterwards).
     /// On the code before, only the positions were compared, and the append went through.
     @Test func aWriterRefusesALogReplacedBehindItEvenOnceItGrewPastWhatItSaw() async throws {
-        let store = try PostgresStore()
-        let backup = NSTemporaryDirectory() + "authlog-backup-" + UUID().uuidString
-        defer {
-            store.remove()
-            try? FileManager.default.removeItem(atPath: backup)
-        }
-        let first = try PostgresEventLog(url: store.url)
-        defer { first.close() }
-        try first.startSigning(with: key)
-        for index in 0..<3 { _ = try await first.append([event("Kept", "\(index)")], to: UUID(), expecting: .noStream) }
-        try TestPostgres.backUp(store.database, to: backup)
-        for index in 0..<3 { _ = try await first.append([event("Lost", "\(index)")], to: UUID(), expecting: .noStream) }
-        #expect(try first.headPosition() == 6)
+        try await withSigningWriterAndABackupFile { store, first, backup in
+            for index in 0..<3 {
+                _ = try await first.append([event("Kept", "\(index)")], to: UUID(), expecting: .noStream)
+            }
+            try TestPostgres.backUp(store.database, to: backup)
+            for index in 0..<3 {
+                _ = try await first.append([event("Lost", "\(index)")], to: UUID(), expecting: .noStream)
+            }
+            #expect(try first.headPosition() == 6)
 
-        try TestPostgres.restore(backup, into: store.database)
-        let second = try PostgresEventLog(url: store.url)
-        defer { second.close() }
-        try second.startSigning(with: key)
-        for index in 0..<5 { _ = try await second.append([event("New", "\(index)")], to: UUID(), expecting: .noStream) }
-        #expect(try second.headPosition() == 8)
+            try TestPostgres.restore(backup, into: store.database)
+            let second = try PostgresEventLog(url: store.url)
+            defer { second.close() }
+            try second.startSigning(with: key)
+            for index in 0..<5 {
+                _ = try await second.append([event("New", "\(index)")], to: UUID(), expecting: .noStream)
+            }
+            #expect(try second.headPosition() == 8)
 
-        // The first writer saw position 6 of the old history; the log now holds another one.
-        do {
-            _ = try await first.append([event("After")], to: UUID(), expecting: .noStream)
-            Issue.record("a writer appended on a log that no longer holds the head it saw")
-        } catch EventLogError.checkpointRefused(let detail) {
-            #expect(detail.contains("no longer holds the head this process saw at position 6"), "\(detail)")
+            // The first writer saw position 6 of the old history; the log now holds another one.
+            do {
+                _ = try await first.append([event("After")], to: UUID(), expecting: .noStream)
+                Issue.record("a writer appended on a log that no longer holds the head it saw")
+            } catch EventLogError.checkpointRefused(let detail) {
+                #expect(detail.contains("no longer holds the head this process saw at position 6"), "\(detail)")
+            }
+            #expect(try second.headPosition() == 8)
+            guard case .signed(count: 8, _, _) = try second.verifySignatures(key: key) else {
+                Issue.record("expected a signed log of 8 events, got \(try second.verifySignatures(key: key))")
+                return
+            }
+            // The writer that saw only this history goes on.
+            _ = try await second.append([event("Goes on")], to: UUID(), expecting: .noStream)
+            #expect(try second.headPosition() == 9)
         }
-        #expect(try second.headPosition() == 8)
-        guard case .signed(count: 8, _, _) = try second.verifySignatures(key: key) else {
-            Issue.record("expected a signed log of 8 events, got \(try second.verifySignatures(key: key))")
-            return
-        }
-        // The writer that saw only this history goes on.
-        _ = try await second.append([event("Goes on")], to: UUID(), expecting: .noStream)
-        #expect(try second.headPosition() == 9)
     }
 
     /// A writer that saw the log hold events refuses it emptied (the database restored from a
     /// backup taken before the first event).
     @Test func aWriterRefusesALogEmptiedBehindIt() async throws {
-        let store = try PostgresStore()
-        let backup = NSTemporaryDirectory() + "authlog-backup-" + UUID().uuidString
-        defer {
-            store.remove()
-            try? FileManager.default.removeItem(atPath: backup)
+        try await withSigningWriterAndABackupFile { store, first, backup in
+            try TestPostgres.backUp(store.database, to: backup)
+            for index in 0..<3 {
+                _ = try await first.append([event("Lost", "\(index)")], to: UUID(), expecting: .noStream)
+            }
+            try TestPostgres.restore(backup, into: store.database)
+            do {
+                _ = try await first.append([event("After")], to: UUID(), expecting: .noStream)
+                Issue.record("a writer appended on a log emptied behind it")
+            } catch EventLogError.checkpointRefused(let detail) {
+                #expect(detail.contains("emptied behind this process, which saw it at position 3"), "\(detail)")
+            }
+            #expect(try first.headPosition() == 0)
         }
-        let first = try PostgresEventLog(url: store.url)
-        defer { first.close() }
-        try first.startSigning(with: key)
-        try TestPostgres.backUp(store.database, to: backup)
-        for index in 0..<3 { _ = try await first.append([event("Lost", "\(index)")], to: UUID(), expecting: .noStream) }
-        try TestPostgres.restore(backup, into: store.database)
-        do {
-            _ = try await first.append([event("After")], to: UUID(), expecting: .noStream)
-            Issue.record("a writer appended on a log emptied behind it")
-        } catch EventLogError.checkpointRefused(let detail) {
-            #expect(detail.contains("emptied behind this process, which saw it at position 3"), "\(detail)")
-        }
-        #expect(try first.headPosition() == 0)
     }
 
     /// Two signing writers on one database, their batches pipelined: each commit checks the
