@@ -17,6 +17,12 @@ extension LogStorage {
             throw openError(error, directory: directory)
         }
         do {
+            if let short = try environment.missingPages() {
+                throw EventLogError.notAnLMDBEnvironment(
+                    path: directory,
+                    detail: "data.mdb was cut short: it holds \(short.fileBytes) bytes, its pages reach to "
+                        + "\(short.usedBytes) (a partial copy? put a whole copy back)")
+            }
             return try checkFormat(environment, directory: directory, options: options)
         } catch {
             environment.close()
@@ -46,8 +52,13 @@ extension LogStorage {
             throw EventLogError.interruptedImport(path: directory)
         }
         if readOnly {
-            if !FileManager.default.fileExists(atPath: directory + "/data.mdb") {
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: directory + "/data.mdb") else {
                 throw EventLogError.noLog(path: directory)
+            }
+            // LMDB would take an empty file for a new environment and fail writing its first
+            // pages through a read-only descriptor ("Bad file descriptor").
+            if (attributes[.size] as? NSNumber)?.intValue == 0 {
+                throw EventLogError.notAnLMDBEnvironment(path: directory, detail: "data.mdb is empty")
             }
         } else if access(directory, W_OK) != 0 {
             throw EventLogError.permissionDenied(path: directory, detail: "not writable (\(errnoText(errno)))")

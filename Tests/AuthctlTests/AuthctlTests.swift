@@ -135,11 +135,19 @@ import Testing
         #expect(weak.status == 2 && weak.stderr.contains("password refused"))
     }
 
-    @Test(arguments: ["missing", "empty", "foreign", "garbage"])
+    @Test(arguments: ["missing", "empty", "foreign", "garbage", "cut short"])
     func everyReadCommandFailsInOneLineOnAnUnusableDirectory(kind: String) throws {
         let scratch = try Scratch()
         let data = scratch.at(kind)
         switch kind {
+        case "cut short":
+            // A log of 2,000 events whose data.mdb lost its second half (before the check
+            // at opening, every command died of SIGBUS).
+            let seeded = try authctl(["--data", data, "seed", "--users", "100", "--events", "2000"])
+            #expect(seeded.status == 0, "\(seeded.stderr)")
+            let file = FileHandle(forWritingAtPath: data + "/data.mdb")!
+            try file.truncate(atOffset: try file.seekToEnd() / 2)
+            try file.close()
         case "empty": try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         case "foreign":
             try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
@@ -156,6 +164,8 @@ import Testing
         ] {
             let result = try authctl(["--data", data] + command)
             #expect(result.status == 2, "\(command) on \(kind): \(result.status) \(result.stderr)")
+            if kind == "cut short" { #expect(result.stderr.contains("data.mdb was cut short"), "\(result.stderr)") }
+            if kind == "foreign" { #expect(result.stderr.contains("data.mdb is empty"), "\(result.stderr)") }
             #expect(
                 result.stderr.hasPrefix("authctl: ") && result.stderr.split(separator: "\n").count == 1,
                 "\(command): \(result.stderr)")

@@ -304,15 +304,21 @@ struct ClusterTests {
     }
 
     /// A node's copy whose files no longer hold a readable log (a system crash can leave a copy
-    /// written with deferred sync so) is moved aside at start and copied again: the node serves
-    /// what the shared log holds.
-    @Test func aCopyThatCannotBeReadIsMovedAsideAndCopiedAgain() async throws {
+    /// written with deferred sync so: garbled, or cut short) is moved aside at start and copied
+    /// again: the node serves what the shared log holds. A copy cut short killed the node with
+    /// SIGBUS before the check at opening.
+    @Test(arguments: ["garbled", "cut short"])
+    func aCopyThatCannotBeReadIsMovedAsideAndCopiedAgain(damage: String) async throws {
         let cluster = try Cluster(nodes: 1)
         let user = try await cluster.nodes[0].signUp("garbled-\(UUID().uuidString.prefix(8))@example.com")
         let data = cluster.nodes[0].data
         cluster.stopNodes()
         let file = try #require(FileHandle(forWritingAtPath: data + "/data.mdb"))
-        try file.write(contentsOf: Data(repeating: 0xA5, count: 16_384))
+        if damage == "garbled" {
+            try file.write(contentsOf: Data(repeating: 0xA5, count: 16_384))
+        } else {
+            try file.truncate(atOffset: try file.seekToEnd() / 2)
+        }
         try file.close()
         let restarted = try cluster.startNode(data: data)
         #expect(

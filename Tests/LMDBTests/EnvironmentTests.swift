@@ -96,4 +96,33 @@ import Testing
             #expect(throws: LMDBError.self) { _ = try environment.beginTransaction(readOnly: true) }
         }
     }
+
+    @Test func missingPagesNamesADataFileCutShortAndNothingElse() throws {
+        let path = NSTemporaryDirectory() + "lmdb-test-" + UUID().uuidString
+        let copy = path + "-cut"
+        for directory in [path, copy] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        defer { for directory in [path, copy] { try? FileManager.default.removeItem(atPath: directory) } }
+        do {
+            let environment = try Environment(path: path, options: .init(mapSize: 4 << 20))
+            defer { environment.close() }
+            let txn = try environment.beginTransaction(readOnly: false)
+            let db = try #require(try txn.openDatabase("things", flags: .create))
+            for n in 0..<2_000 { try put(txn, db, "key \(n)", String(repeating: "v", count: 200)) }
+            try txn.commit()
+            #expect(try environment.missingPages() == nil)
+        }
+        let whole = try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb"))
+        #expect(whole.count > 100_000)
+        // A copy one byte short of whole, and one cut to its first third: both are named, with
+        // the size the pages need, before any page past the end is read.
+        for length in [whole.count - 1, whole.count / 3] {
+            FileManager.default.createFile(atPath: copy + "/data.mdb", contents: whole.prefix(length))
+            let environment = try Environment(path: copy, options: .init(readOnly: true))
+            defer { environment.close() }
+            let missing = try #require(try environment.missingPages())
+            #expect(missing.fileBytes == length && missing.usedBytes == whole.count)
+        }
+    }
 }
