@@ -9,7 +9,8 @@ import Foundation
 final class GroupCommitWriter<Job: Sendable>: Sendable {
     private let queue: WriterQueue<Job, GroupCommitStatistics>
 
-    /// Starts the thread. `commit` runs on it only, one batch at a time.
+    /// Starts the thread, named `name` (15 bytes at most show). `commit` runs on it only, one
+    /// batch at a time.
     init(
         name: String, maximumBatchWeight: Int, weight: @escaping @Sendable (Job) -> Int,
         commit: @escaping @Sendable ([Job]) -> Void
@@ -22,8 +23,10 @@ final class GroupCommitWriter<Job: Sendable>: Sendable {
                 statistics.weight += UInt64(weight)
                 statistics.countBatch(ofJobs: jobs)
             })
-        let thread = Thread { [self] in run(commit) }
-        thread.name = name
+        let thread = Thread { [self] in
+            nameCurrentThread(name)
+            run(commit)
+        }
         thread.start()
     }
 

@@ -53,7 +53,7 @@ public final class LMDBEventLog: EventLog {
         } else {
             let storage = self.storage
             writer = GroupCommitWriter(
-                name: "authlog.eventlog.writer", maximumBatchWeight: options.maximumBatchEvents,
+                name: "log-writer", maximumBatchWeight: options.maximumBatchEvents,
                 weight: { $0.eventCount }, commit: { storage.commit($0) })
         }
     }

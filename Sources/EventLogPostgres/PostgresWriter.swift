@@ -46,8 +46,10 @@ final class PostgresWriter: Sendable {
                 statistics.appends += UInt64(jobs)
                 statistics.events += UInt64(events)
             })
-        let thread = Thread { [self] in run() }
-        thread.name = "authlog.eventlog.postgres.writer"
+        let thread = Thread { [self] in
+            nameCurrentThread("pg-log-writer")
+            run()
+        }
         thread.start()
     }
 

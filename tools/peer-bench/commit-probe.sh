@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Where a durable rotation's CPU goes, thread by thread, and how well group commit batches:
+# two authd builds (or one, twice) driven in turn by the peer benchmark's rotation client
+# (wrk -t2 -c64, tools/cluster/refresh.lua), the order reversed every other round.
+#
+#   tools/peer-bench/commit-probe.sh AUTHD_A AUTHD_B [ROUNDS [SECONDS]]    (default 4 rounds of 8 s)
+#
+# Per round and build it prints the rotations a second, authd's CPU per rotation (user +
+# system, from /proc/PID/stat), the appends per commit and commits a second (from authd's
+# /metrics), then each busy thread's CPU per rotation and per commit, user and system apart
+# (from /proc/PID/task/*/stat; the log's writer thread is `log-writer`, NIO's event loops
+# `NIO-SGLTN-…`, Swift's concurrency pool `…default-qos`). AUTHD_A and AUTHD_B are release
+# builds (or scripts that exec one: a wrapper can set an environment switch for an
+# experiment). Set up as tools/peer-bench/authd.sh sets up the peer benchmark's authd: 320
+# users each signed in once, every limit out of the way. Everything started is stopped at the
+# end, also on Ctrl-C or an error.
+set -euo pipefail
+shopt -s inherit_errexit
+[ $# -ge 2 ] || {
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    exit 64
+}
+binary_a="$(realpath "$1")"
+binary_b="$(realpath "$2")"
+rounds="${3:-4}"
+duration="${4:-8}"
+cd "$(dirname "$0")/../.."
+root="$(pwd)"
+work="$(mktemp -d)"
+users=64
+sessions=320
+cleanup() {
+    local name pid
+    for name in a b; do
+        [ -f "$work/$name.pid" ] || continue
+        pid="$(cat "$work/$name.pid")"
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+# shellcheck source=tools/peer-bench/authd.sh
+. "$root/tools/peer-bench/authd.sh"
+command -v wrk >/dev/null || {
+    apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+}
+
+make_kek
+port_a="$(start_authd a "$binary_a")"
+port_b="$(start_authd b "$binary_b")"
+set_up_users a "$port_a"
+set_up_users b "$port_b"
+echo "== a: $binary_a (port $port_a); b: $binary_b (port $port_b); $(nproc) cores; $(date -u '+%Y-%m-%d %H:%M UTC')"
+
+metric() { # PORT NAME
+    curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m {print $2}'
+}
+# One line a thread: "TID:NAME USER SYSTEM" in clock ticks.
+threads() { # PID
+    local task
+    for task in /proc/"$1"/task/*; do
+        echo "${task##*/}:$(tr ' ' '_' <"$task/comm") $(awk '{print $14, $15}' "$task/stat")"
+    done | sort
+}
+measure() { # NAME PORT
+    local pid commits_before appends_before ticks_before line ok commits appends ticks
+    pid="$(cat "$work/$1.pid")"
+    commits_before="$(metric "$2" authlog_group_commit_batch_appends_count)"
+    appends_before="$(metric "$2" authlog_group_commit_batch_appends_sum)"
+    ticks_before="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
+    threads "$pid" >"$work/threads.before"
+    line="$(env PORTS="$2" THREADS=2 TOKENS="$work/$1.tokens" wrk -t2 -c64 -d"${duration}s" \
+        -s "$root/tools/cluster/refresh.lua" "http://127.0.0.1:$2" | grep '^RESULT')"
+    threads "$pid" >"$work/threads.after"
+    ticks="$(($(awk '{print $14 + $15}' "/proc/$pid/stat") - ticks_before))"
+    commits="$(($(metric "$2" authlog_group_commit_batch_appends_count) - commits_before))"
+    appends="$(($(metric "$2" authlog_group_commit_batch_appends_sum) - appends_before))"
+    ok="$(sed -n 's/.* requests=\([0-9]*\) non2xx=\([0-9]*\).*/\1 \2/p' <<<"$line" | awk '{print $1 - $2}')"
+    awk -v name="$1" -v ok="$ok" -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v c="$commits" -v a="$appends" \
+        -v s="$duration" 'BEGIN {
+            printf "%s: %.0f rotations/s, %.1f µs CPU a rotation, %.2f appends a commit, %.0f commits/s\n",
+                name, ok / s, t * 1e6 / hz / ok, a / c, c / s }'
+    join "$work/threads.before" "$work/threads.after" | awk -v ok="$ok" -v c="$commits" -v hz="$(getconf CLK_TCK)" '{
+        u = ($4 - $2) * 1e6 / hz; k = ($5 - $3) * 1e6 / hz
+        if (u + k > 0)
+            printf "    %-26s %6.1f µs a rotation (user %5.1f, system %5.1f) %7.1f µs a commit\n",
+                $1, (u + k) / ok, u / ok, k / ok, (u + k) / c }'
+}
+for round in $(seq "$rounds"); do
+    echo "== round $round of $rounds, $duration s each"
+    if ((round % 2)); then
+        measure a "$port_a"
+        measure b "$port_b"
+    else
+        measure b "$port_b"
+        measure a "$port_a"
+    fi
+done
