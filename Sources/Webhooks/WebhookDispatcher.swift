@@ -153,7 +153,7 @@ public final class WebhookDispatcher: Sendable {
             return try feed.events(after: state.checkpoint, limit: 100, personal: false)
         }
         let read = try feed.events(after: newest.position - 1, limit: 101, personal: false)
-        if let first = read.first, first.position == newest.position, first.chainHash?.description == newest.hash {
+        if let first = read.first, newest.names(first) {
             return Array(read.dropFirst())
         }
         let anchors = state.anchors ?? []
@@ -177,10 +177,7 @@ public final class WebhookDispatcher: Sendable {
     /// Whether the log holds the event `anchor` names (its position, with its chain hash).
     func holds(_ anchor: WebhookState.Anchor) throws -> Bool {
         guard anchor.position > 0 else { return true }
-        guard let event = try feed.events(after: anchor.position - 1, limit: 1, personal: false).first else {
-            return false
-        }
-        return event.position == anchor.position && event.chainHash?.description == anchor.hash
+        return try feed.events(after: anchor.position - 1, limit: 1, personal: false).first.map(anchor.names) ?? false
     }
 
     /// The message's `webhook-id`: the event's position and the start of its chain hash, the
@@ -263,5 +260,12 @@ public final class WebhookDispatcher: Sendable {
         } catch {
             return "\(type(of: error))"
         }
+    }
+}
+
+extension WebhookState.Anchor {
+    /// Whether `event` is the event this anchor names: at its position, with its chain hash.
+    func names(_ event: FeedEvent) -> Bool {
+        event.position == position && event.chainHash?.description == hash
     }
 }
