@@ -45,10 +45,11 @@ extension Environment {
 /// 64-bit).
 ///
 /// Rules:
-/// - Every page read must lie wholly inside the file's first `pagesInFile` pages, and every
-///   page holds what its place in the tree says it holds (branch, leaf, overflow); anything
-///   else, or a walk deeper than the meta page says, answers nil (the free list cannot be
-///   read: treat the file as cut short).
+/// - Every page read must lie wholly inside the file's first `pagesInFile` pages, hold what
+///   its place in the tree says it holds (branch, leaf, overflow), and be met once; the tree
+///   is at most as deep as the meta page says and LMDB allows (32). Anything else answers nil
+///   (the free list cannot be read: treat the file as cut short). A forged file gets nil or a
+///   set, never a read outside the bytes read.
 /// - `LMDBTests` pins what this reads to LMDB's own reading of the free database.
 enum FreePages {
     // Page header: page number (8), pad (2), flags (2), lower and upper bounds (2 + 2), or an
@@ -76,10 +77,13 @@ enum FreePages {
                 newest = (txnid, page.u64(database + 40), page.u16(database + 6))
             }
         }
-        guard let newest else { return nil }
+        guard let newest, newest.depth <= 32 else { return nil }
         var free = Set<UInt64>()
         if newest.root == UInt64.max { return free }  // an empty free list (P_INVALID)
-        guard reader.collect(newest.root, depthLeft: Int(newest.depth), into: &free) else { return nil }
+        var visited = Set<UInt64>()
+        guard reader.collect(newest.root, depthLeft: Int(newest.depth), into: &free, visited: &visited) else {
+            return nil
+        }
         return free
     }
 
@@ -114,8 +118,11 @@ enum FreePages {
 
         /// Adds the free pages under page `number` to `free`; false when the tree is not as it
         /// should be.
-        func collect(_ number: UInt64, depthLeft: Int, into free: inout Set<UInt64>) -> Bool {
-            guard depthLeft > 0, let page = page(number), page.u64(0) == number else { return false }
+        func collect(
+            _ number: UInt64, depthLeft: Int, into free: inout Set<UInt64>, visited: inout Set<UInt64>
+        ) -> Bool {
+            guard depthLeft > 0, visited.insert(number).inserted, let page = page(number), page.u64(0) == number
+            else { return false }
             let flags = page.u16(10)
             let lower = Int(page.u16(12))
             guard lower >= headerSize, lower <= pageSize else { return false }
@@ -128,15 +135,19 @@ enum FreePages {
                 let keySize = Int(page.u16(node + 6))
                 if flags & branch != 0 {
                     let child = low | high << 16 | UInt64(nodeFlags) << 32
-                    guard collect(child, depthLeft: depthLeft - 1, into: &free) else { return false }
+                    guard collect(child, depthLeft: depthLeft - 1, into: &free, visited: &visited) else {
+                        return false
+                    }
                 } else if flags & leaf != 0 {
                     let dataSize = Int(low | high << 16)
                     let dataAt = node + 8 + keySize
                     let list: [UInt8]
                     if nodeFlags & bigData != 0 {
+                        // Only the pages the data needs are read, however many the first one claims.
+                        let needed = (headerSize + dataSize + pageSize - 1) / pageSize
                         guard dataAt + 8 <= pageSize, let first = self.page(page.u64(dataAt)),
-                            first.u16(10) & overflow != 0, headerSize + dataSize <= pageSize * Int(first.u32(12)),
-                            let whole = self.page(page.u64(dataAt), count: Int(first.u32(12)))
+                            first.u16(10) & overflow != 0, needed <= Int(first.u32(12)),
+                            let whole = self.page(page.u64(dataAt), count: needed)
                         else { return false }
                         list = Array(whole.bytes[headerSize..<headerSize + dataSize])
                     } else {
