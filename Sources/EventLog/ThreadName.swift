@@ -11,7 +11,7 @@
 public func nameCurrentThread(_ name: String) {
     #if canImport(Glibc)
         // pthread_setname_np is not in Swift's Glibc module; the kernel takes the same name here.
-        let descriptor = open("/proc/thread-self/comm", O_WRONLY)
+        let descriptor = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return }
         let bytes = Array(name.utf8.prefix(15))
         _ = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }

@@ -52,12 +52,11 @@ extension LogStorage {
             throw EventLogError.interruptedImport(path: directory)
         }
         if readOnly {
-            guard let attributes = try? FileManager.default.attributesOfItem(atPath: directory + "/data.mdb") else {
-                throw EventLogError.noLog(path: directory)
-            }
+            var file = stat()
+            guard stat(directory + "/data.mdb", &file) == 0 else { throw EventLogError.noLog(path: directory) }
             // LMDB would take an empty file for a new environment and fail writing its first
             // pages through a read-only descriptor ("Bad file descriptor").
-            if (attributes[.size] as? NSNumber)?.intValue == 0 {
+            if file.st_size == 0 {
                 throw EventLogError.notAnLMDBEnvironment(path: directory, detail: "data.mdb is empty")
             }
         } else if access(directory, W_OK) != 0 {

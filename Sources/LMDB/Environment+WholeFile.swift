@@ -15,27 +15,43 @@ extension Environment {
     ///   therefore looked up in the free list, which is read with `pread` (``FreePages``),
     ///   never through the map; only a page past the end that is not free is missing.
     /// - It reads the meta pages, and the free list only when the file is shorter than the
-    ///   last page. A file cut short while it is open is not caught.
+    ///   last page. A writer in another process committing meanwhile can make the three
+    ///   readings (last page, size, free list) disagree: a page found missing is looked for
+    ///   again, up to three times, before the file is called cut short. A file cut short while
+    ///   it is open is not caught.
+    /// - A page size LMDB would not write (a power of two from 512 to 65,536 bytes) or a last
+    ///   page past what 64 bits count makes the file cut short: both come only from a forged
+    ///   or damaged meta page, which LMDB opens without a check.
     public func missingPages() throws(LMDBError) -> (fileBytes: Int, usedBytes: Int)? {
         try withOpenHandle { handle throws(LMDBError) in
-            var info = MDB_envinfo()
-            var stat = MDB_stat()
             var descriptor: Int32 = -1
-            try check(mdb_env_info(handle, &info))
-            try check(mdb_env_stat(handle, &stat))
             try check(mdb_env_get_fd(handle, &descriptor))
-            var file = Glibc.stat()
-            guard fstat(descriptor, &file) == 0 else { throw LMDBError(code: errno) }
-            let pageSize = Int(stat.ms_psize)
-            let lastPage = UInt64(info.me_last_pgno)
-            let used = (Int(lastPage) + 1) * pageSize
-            let fileBytes = Int(file.st_size)
-            guard fileBytes < used else { return nil }
-            let pagesInFile = UInt64(fileBytes / pageSize)
-            guard let free = FreePages.read(descriptor: descriptor, pageSize: pageSize, pagesInFile: pagesInFile),
-                (pagesInFile...lastPage).allSatisfy(free.contains)
-            else { return (fileBytes, used) }
-            return nil
+            var missing: (fileBytes: Int, usedBytes: Int)?
+            for _ in 0..<3 {
+                var info = MDB_envinfo()
+                var stat = MDB_stat()
+                try check(mdb_env_info(handle, &info))
+                try check(mdb_env_stat(handle, &stat))
+                var file = Glibc.stat()
+                guard fstat(descriptor, &file) == 0 else { throw LMDBError(code: errno) }
+                let fileBytes = Int(file.st_size)
+                let pageSize = Int(stat.ms_psize)
+                let lastPage = UInt64(truncatingIfNeeded: info.me_last_pgno)
+                let (end, overflowed) = (lastPage &+ 1).multipliedReportingOverflow(by: UInt64(max(pageSize, 1)))
+                let used = overflowed || lastPage == UInt64.max || end > UInt64(Int.max) ? Int.max : Int(end)
+                guard FreePages.pageSizes.contains(pageSize) else { return (fileBytes, used) }
+                let pagesInFile = UInt64(fileBytes / pageSize)
+                if lastPage < pagesInFile { return nil }
+                // Every page from the end of the file to the last one must be free; there cannot
+                // be more of them than the free list holds.
+                if let free = FreePages.read(descriptor: descriptor, pageSize: pageSize, pagesInFile: pagesInFile),
+                    lastPage - pagesInFile < UInt64(free.count), (pagesInFile...lastPage).allSatisfy(free.contains)
+                {
+                    return nil
+                }
+                missing = (fileBytes, used)
+            }
+            return missing
         }
     }
 }
@@ -59,8 +75,11 @@ enum FreePages {
     // A leaf node's data on overflow pages (F_BIGDATA).
     static let bigData: UInt16 = 0x01
     static let magic: UInt32 = 0xBEEF_C0DE
+    /// The page sizes LMDB writes.
+    static let pageSizes: Set<Int> = Set((9...16).map { 1 << $0 })
 
     static func read(descriptor: Int32, pageSize: Int, pagesInFile: UInt64) -> Set<UInt64>? {
+        guard pageSizes.contains(pageSize) else { return nil }
         let reader = Reader(descriptor: descriptor, pageSize: pageSize, pagesInFile: pagesInFile)
         // The newest of the two meta pages: the larger transaction id.
         var newest: (txnid: UInt64, root: UInt64, depth: UInt16)?
@@ -80,10 +99,10 @@ enum FreePages {
         guard let newest, newest.depth <= 32 else { return nil }
         var free = Set<UInt64>()
         if newest.root == UInt64.max { return free }  // an empty free list (P_INVALID)
-        var visited = Set<UInt64>()
-        guard reader.collect(newest.root, depthLeft: Int(newest.depth), into: &free, visited: &visited) else {
-            return nil
-        }
+        // A valid free list keeps each node and each page number in 8 bytes of its own: no
+        // more of them than the file's bytes over 8 are read.
+        var walk = Walk(budget: Int(pagesInFile) * (pageSize / 8))
+        guard reader.collect(newest.root, depthLeft: Int(newest.depth), into: &free, walk: &walk) else { return nil }
         return free
     }
 
@@ -98,6 +117,18 @@ enum FreePages {
         }
         func u64(_ offset: Int) -> UInt64 {
             bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self) }
+        }
+    }
+
+    /// What a walk has read: each page once, and no more nodes and page numbers than `budget`.
+    struct Walk {
+        var budget: Int
+        var visited = Set<UInt64>()
+
+        /// Takes `cost` from the budget; false once it is spent.
+        mutating func spend(_ cost: Int) -> Bool {
+            budget -= cost
+            return budget >= 0
         }
     }
 
@@ -118,26 +149,22 @@ enum FreePages {
 
         /// Adds the free pages under page `number` to `free`; false when the tree is not as it
         /// should be.
-        func collect(
-            _ number: UInt64, depthLeft: Int, into free: inout Set<UInt64>, visited: inout Set<UInt64>
-        ) -> Bool {
-            guard depthLeft > 0, visited.insert(number).inserted, let page = page(number), page.u64(0) == number
+        func collect(_ number: UInt64, depthLeft: Int, into free: inout Set<UInt64>, walk: inout Walk) -> Bool {
+            guard depthLeft > 0, walk.visited.insert(number).inserted, let page = page(number), page.u64(0) == number
             else { return false }
             let flags = page.u16(10)
             let lower = Int(page.u16(12))
             guard lower >= headerSize, lower <= pageSize else { return false }
             for index in 0..<(lower - headerSize) / 2 {
                 let node = Int(page.u16(headerSize + 2 * index))
-                guard node >= lower, node + 8 <= pageSize else { return false }
+                guard node >= lower, node + 8 <= pageSize, walk.spend(1) else { return false }
                 let low = UInt64(page.u16(node))
                 let high = UInt64(page.u16(node + 2))
                 let nodeFlags = page.u16(node + 4)
                 let keySize = Int(page.u16(node + 6))
                 if flags & branch != 0 {
                     let child = low | high << 16 | UInt64(nodeFlags) << 32
-                    guard collect(child, depthLeft: depthLeft - 1, into: &free, visited: &visited) else {
-                        return false
-                    }
+                    guard collect(child, depthLeft: depthLeft - 1, into: &free, walk: &walk) else { return false }
                 } else if flags & leaf != 0 {
                     let dataSize = Int(low | high << 16)
                     let dataAt = node + 8 + keySize
@@ -147,7 +174,10 @@ enum FreePages {
                         let needed = (headerSize + dataSize + pageSize - 1) / pageSize
                         guard dataAt + 8 <= pageSize, let first = self.page(page.u64(dataAt)),
                             first.u16(10) & overflow != 0, needed <= Int(first.u32(12)),
-                            let whole = self.page(page.u64(dataAt), count: needed)
+                            let whole = self.page(page.u64(dataAt), count: needed),
+                            (page.u64(dataAt)..<page.u64(dataAt) + UInt64(needed)).allSatisfy({
+                                walk.visited.insert($0).inserted
+                            })
                         else { return false }
                         list = Array(whole.bytes[headerSize..<headerSize + dataSize])
                     } else {
@@ -158,7 +188,7 @@ enum FreePages {
                     guard list.count >= 8 else { return false }
                     let ids = Page(bytes: list)
                     let count = ids.u64(0)
-                    guard count <= UInt64(list.count / 8 - 1) else { return false }
+                    guard count <= UInt64(list.count / 8 - 1), walk.spend(Int(count)) else { return false }
                     for id in 0..<Int(count) { free.insert(ids.u64(8 + 8 * id)) }
                 } else {
                     return false

@@ -143,6 +143,52 @@ import Testing
             let cut = try Environment(path: copy, options: .init(readOnly: true))
             defer { cut.close() }
             #expect(try cut.missingPages() != nil)
+            // And cut by one page more than the free tail: the last page written is in use.
+            let oneMore = path + "/one-more"
+            try FileManager.default.createDirectory(atPath: oneMore, withIntermediateDirectories: true)
+            FileManager.default.createFile(
+                atPath: oneMore + "/data.mdb", contents: bytes.prefix(found.fileBytes - found.pageSize))
+            let shorter = try Environment(path: oneMore, options: .init(readOnly: true))
+            defer { shorter.close() }
+            #expect(try shorter.missingPages() != nil)
+        }
+    }
+
+    /// Meta pages forged with a last page past what 64 bits count, or a page size LMDB never
+    /// writes (LMDB opens both without a check), make the file cut short, without a trap or a
+    /// read past a page.
+    static let forgeries: [(String, UInt64, UInt32)] = [
+        ("last page 2^64 - 1", UInt64.max, 4_096), ("last page 2^52 - 1", (1 << 52) - 1, 4_096),
+        ("page size 64", 10, 64), ("page size 3000", 10, 3_000),
+    ]
+
+    @Test(arguments: forgeries)
+    func forgedMetaPagesMakeTheFileCutShort(forgery: String, lastPage: UInt64, pageSize: UInt32) throws {
+        try withDirectory { path in
+            do {
+                let environment = try Environment(path: path, options: .init(mapSize: 1 << 24))
+                defer { environment.close() }
+                var random = Random(state: 11)
+                try churn(environment, &random, keys: 500)
+            }
+            let file = try #require(FileHandle(forUpdatingAtPath: path + "/data.mdb"))
+            for meta in [UInt64(0), 4_096] {
+                // The page size is the free database's pad (offset 40 of the page); the last page
+                // follows the two databases (offset 136).
+                try file.seek(toOffset: meta + 40)
+                file.write(withUnsafeBytes(of: pageSize.littleEndian) { Data($0) })
+                try file.seek(toOffset: meta + 136)
+                file.write(withUnsafeBytes(of: lastPage.littleEndian) { Data($0) })
+            }
+            try file.close()
+            let environment: Environment
+            do {
+                environment = try Environment(path: path, options: .init(readOnly: true))
+            } catch {
+                return  // this LMDB refused the forgery itself: nothing past it to check
+            }
+            defer { environment.close() }
+            #expect(try environment.missingPages() != nil, "\(forgery)")
         }
     }
 

@@ -12,7 +12,7 @@
 # `NIO-SGLTN-…`, Swift's concurrency pool `…default-qos`). AUTHD_A and AUTHD_B are release
 # builds (or scripts that exec one: a wrapper can set an environment switch for an
 # experiment). Set up as tools/peer-bench/authd.sh sets up the peer benchmark's authd: 320
-# users each signed in once, every limit out of the way. Everything started is stopped at the
+# users (or 64 a round more) each signed in once, every limit out of the way. Everything started is stopped at the
 # end, also on Ctrl-C or an error.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -28,7 +28,8 @@ cd "$(dirname "$0")/../.."
 root="$(pwd)"
 work="$(mktemp -d)"
 users=64
-sessions=320
+# Each round's run leaves up to 64 refresh tokens in flight unused: enough sessions for all.
+sessions=$((320 > 64 * (rounds + 1) ? 320 : 64 * (rounds + 1)))
 cleanup() {
     local name pid
     for name in a b; do
@@ -46,7 +47,8 @@ trap 'exit 143' TERM
 # shellcheck source=tools/peer-bench/authd.sh
 . "$root/tools/peer-bench/authd.sh"
 command -v wrk >/dev/null || {
-    apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+    echo "commit-probe: wrk is missing (Debian package wrk)" >&2
+    exit 1
 }
 
 make_kek
@@ -59,11 +61,16 @@ echo "== a: $binary_a (port $port_a); b: $binary_b (port $port_b); $(nproc) core
 metric() { # PORT NAME
     curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m {print $2}'
 }
+# A process's or thread's user and system clock ticks: fields 14 and 15 of its stat, counted
+# after the name's closing parenthesis (a name may hold spaces).
+ticks() { # STAT_FILE
+    sed 's/.*) //' "$1" | awk '{print $12, $13}'
+}
 # One line a thread: "TID:NAME USER SYSTEM" in clock ticks.
 threads() { # PID
     local task
     for task in /proc/"$1"/task/*; do
-        echo "${task##*/}:$(tr ' ' '_' <"$task/comm") $(awk '{print $14, $15}' "$task/stat")"
+        echo "${task##*/}:$(tr ' ' '_' <"$task/comm") $(ticks "$task/stat")"
     done | sort
 }
 measure() { # NAME PORT
@@ -71,12 +78,12 @@ measure() { # NAME PORT
     pid="$(cat "$work/$1.pid")"
     commits_before="$(metric "$2" authlog_group_commit_batch_appends_count)"
     appends_before="$(metric "$2" authlog_group_commit_batch_appends_sum)"
-    ticks_before="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
+    ticks_before="$(ticks "/proc/$pid/stat" | awk '{print $1 + $2}')"
     threads "$pid" >"$work/threads.before"
     line="$(env PORTS="$2" THREADS=2 TOKENS="$work/$1.tokens" wrk -t2 -c64 -d"${duration}s" \
         -s "$root/tools/cluster/refresh.lua" "http://127.0.0.1:$2" | grep '^RESULT')"
     threads "$pid" >"$work/threads.after"
-    ticks="$(($(awk '{print $14 + $15}' "/proc/$pid/stat") - ticks_before))"
+    ticks="$(($(ticks "/proc/$pid/stat" | awk '{print $1 + $2}') - ticks_before))"
     commits="$(($(metric "$2" authlog_group_commit_batch_appends_count) - commits_before))"
     appends="$(($(metric "$2" authlog_group_commit_batch_appends_sum) - appends_before))"
     ok="$(sed -n 's/.* requests=\([0-9]*\) non2xx=\([0-9]*\).*/\1 \2/p' <<<"$line" | awk '{print $1 - $2}')"
