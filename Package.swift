@@ -171,7 +171,9 @@ let package = Package(
         // libFuzzer); built as it is here, it replays inputs through a target.
         .executableTarget(
             name: "authlog-fuzz",
-            dependencies: ["AccessTokens", "AuthDomain", "EventLog", "LogExport", "PasswordHashing", "RequestJSON"],
+            dependencies: [
+                "AccessTokens", "AuthDomain", "EventLog", "LMDB", "LogExport", "PasswordHashing", "RequestJSON",
+            ],
             path: "tools/fuzz/targets"
         ),
         // Durable appends from many writers against a PostgreSQL log.

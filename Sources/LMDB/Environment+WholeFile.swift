@@ -67,7 +67,7 @@ extension Environment {
 ///   (the free list cannot be read: treat the file as cut short). A forged file gets nil or a
 ///   set, never a read outside the bytes read.
 /// - `LMDBTests` pins what this reads to LMDB's own reading of the free database.
-enum FreePages {
+package enum FreePages {
     // Page header: page number (8), pad (2), flags (2), lower and upper bounds (2 + 2), or an
     // overflow page's count of pages (4).
     static let headerSize = 16
@@ -78,9 +78,31 @@ enum FreePages {
     /// The page sizes LMDB writes.
     static let pageSizes: Set<Int> = Set((9...16).map { 1 << $0 })
 
+    /// The free list of the file open on `descriptor`, whose first `pagesInFile` pages count.
     static func read(descriptor: Int32, pageSize: Int, pagesInFile: UInt64) -> Set<UInt64>? {
+        read(pageSize: pageSize, pagesInFile: pagesInFile) { offset, bytes in
+            bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, off_t(offset)) } == bytes.count
+        }
+    }
+
+    /// The free list of a file given whole as `file` (the fuzz target's entry).
+    package static func read(file: UnsafeRawBufferPointer, pageSize: Int) -> Set<UInt64>? {
+        guard pageSize > 0 else { return nil }
+        return read(pageSize: pageSize, pagesInFile: UInt64(file.count / pageSize)) { offset, bytes in
+            bytes.withUnsafeMutableBytes {
+                $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: file[offset..<offset + $0.count]))
+            }
+            return true
+        }
+    }
+
+    /// `load(offset, into)` fills `into` from the file at `offset` (always inside its first
+    /// `pagesInFile` pages); false when it cannot.
+    static func read(
+        pageSize: Int, pagesInFile: UInt64, load: @escaping (Int, inout [UInt8]) -> Bool
+    ) -> Set<UInt64>? {
         guard pageSizes.contains(pageSize) else { return nil }
-        let reader = Reader(descriptor: descriptor, pageSize: pageSize, pagesInFile: pagesInFile)
+        let reader = Reader(pageSize: pageSize, pagesInFile: pagesInFile, load: load)
         // The newest of the two meta pages: the larger transaction id.
         var newest: (txnid: UInt64, root: UInt64, depth: UInt16)?
         for number in [UInt64(0), 1] {
@@ -133,18 +155,15 @@ enum FreePages {
     }
 
     struct Reader {
-        let descriptor: Int32
         let pageSize: Int
         let pagesInFile: UInt64
+        let load: (Int, inout [UInt8]) -> Bool
 
         /// Page `number`, or nil when it is not wholly in the file.
         func page(_ number: UInt64, count: Int = 1) -> Page? {
             guard number < pagesInFile, UInt64(count) <= pagesInFile - number else { return nil }
             var bytes = [UInt8](repeating: 0, count: pageSize * count)
-            let read = bytes.withUnsafeMutableBytes {
-                pread(descriptor, $0.baseAddress, $0.count, off_t(number) * off_t(pageSize))
-            }
-            return read == bytes.count ? Page(bytes: bytes) : nil
+            return load(Int(number) * pageSize, &bytes) ? Page(bytes: bytes) : nil
         }
 
         /// Adds the free pages under page `number` to `free`; false when the tree is not as it

@@ -6,7 +6,7 @@ import Testing
 /// sanitizer): each input still passes its target's properties, so a change that breaks one
 /// fails here as well as in `tools/fuzz/run.sh`.
 @Suite struct FuzzCorpusTests {
-    static let targets = ["payload", "envelope", "export-line", "strict-json", "phc", "tokens", "jwt"]
+    static let targets = ["payload", "envelope", "export-line", "strict-json", "phc", "tokens", "jwt", "free-list"]
 
     @Test(arguments: targets) func everyCommittedInputPassesItsTarget(target: String) throws {
         let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

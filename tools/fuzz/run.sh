@@ -7,7 +7,7 @@
 #   tools/fuzz/run.sh seeds             write the seed corpus again from the code (files of
 #                                       other names, such as found inputs, are kept)
 #
-# Targets: payload envelope export-line strict-json phc tokens jwt (tools/fuzz/targets).
+# Targets: payload envelope export-line strict-json phc tokens jwt free-list (tools/fuzz/targets).
 # The build goes to .build-fuzz (git-ignored); the corpus the run grows, its log and any
 # crash input go to a temporary directory, so the committed corpus is never modified. On a
 # crash, hang or out-of-memory the script stops, names the input and exits 1: reproduce it
@@ -19,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-targets=(payload envelope export-line strict-json phc tokens jwt)
+targets=(payload envelope export-line strict-json phc tokens jwt free-list)
 corpus=tools/fuzz/corpus
 
 if [ "${1:-}" = seeds ]; then

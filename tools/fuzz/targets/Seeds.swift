@@ -3,6 +3,7 @@
     import AuthDomain
     import EventLog
     import Foundation
+    import LMDB
     import LogExport
     import PasswordHashing
 
@@ -105,6 +106,32 @@
             ] {
                 add("strict-json", name, body.utf8)
             }
+
+            // Data files: one whose free list holds pages from a few transactions, and the same
+            // file cut after its meta pages and after its first half.
+            let environmentDirectory = NSTemporaryDirectory() + "authlog-fuzz-seed-" + UUID().uuidString
+            try FileManager.default.createDirectory(atPath: environmentDirectory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: environmentDirectory) }
+            do {
+                let environment = try Environment(path: environmentDirectory, options: .init(mapSize: 1 << 24))
+                defer { environment.close() }
+                for round in 0..<6 {
+                    let txn = try environment.beginTransaction(readOnly: false)
+                    let db = try txn.openDatabase("seed", flags: .create)!
+                    for key in 0..<40 {
+                        try Array("key \(key)".utf8).withUnsafeBytes { key in
+                            try [UInt8](repeating: UInt8(round), count: 200).withUnsafeBytes {
+                                try txn.put(db, key: key, value: $0)
+                            }
+                        }
+                    }
+                    try txn.commit()
+                }
+            }
+            let file = try [UInt8](Data(contentsOf: URL(fileURLWithPath: environmentDirectory + "/data.mdb")))
+            add("free-list", "whole", file)
+            add("free-list", "metas-only", file.prefix(2 * 4_096))
+            add("free-list", "half", file.prefix(file.count / 8_192 * 4_096))
 
             for (target, files) in seeds {
                 let folder = directory + "/" + target

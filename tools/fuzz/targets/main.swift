@@ -19,6 +19,7 @@ let targets: [String: (UnsafeRawBufferPointer) -> Void] = [
     "phc": FuzzPHC.run,
     "tokens": FuzzTokens.run,
     "jwt": FuzzJWT.run,
+    "free-list": FuzzFreeList.run,
 ]
 
 let arguments = CommandLine.arguments
