@@ -271,6 +271,17 @@ struct PostgresLogTests {
         reopened.close()
     }
 
+    /// Appends through `log` and expects the append refused as a cut or replaced log
+    /// (`checkpointRefused`), its detail containing `text`.
+    func expectAppendRefused(_ log: PostgresEventLog, saying text: String) async throws {
+        do {
+            _ = try await log.append([event("After")], to: UUID(), expecting: .noStream)
+            Issue.record("a writer appended on a log that no longer holds what it saw (\(text))")
+        } catch EventLogError.checkpointRefused(let detail) {
+            #expect(detail.contains(text), "\(detail)")
+        }
+    }
+
     /// A new database with a writer signing with ``key``, and a path for a backup of it;
     /// all removed afterwards.
     func withSigningWriterAndABackupFile(
@@ -313,12 +324,7 @@ struct PostgresLogTests {
             #expect(try second.headPosition() == 8)
 
             // The first writer saw position 6 of the old history; the log now holds another one.
-            do {
-                _ = try await first.append([event("After")], to: UUID(), expecting: .noStream)
-                Issue.record("a writer appended on a log that no longer holds the head it saw")
-            } catch EventLogError.checkpointRefused(let detail) {
-                #expect(detail.contains("no longer holds the head this process saw at position 6"), "\(detail)")
-            }
+            try await expectAppendRefused(first, saying: "no longer holds the head this process saw at position 6")
             #expect(try second.headPosition() == 8)
             guard case .signed(count: 8, _, _) = try second.verifySignatures(key: key) else {
                 Issue.record("expected a signed log of 8 events, got \(try second.verifySignatures(key: key))")
@@ -339,12 +345,7 @@ struct PostgresLogTests {
                 _ = try await first.append([event("Lost", "\(index)")], to: UUID(), expecting: .noStream)
             }
             try TestPostgres.restore(backup, into: store.database)
-            do {
-                _ = try await first.append([event("After")], to: UUID(), expecting: .noStream)
-                Issue.record("a writer appended on a log emptied behind it")
-            } catch EventLogError.checkpointRefused(let detail) {
-                #expect(detail.contains("emptied behind this process, which saw it at position 3"), "\(detail)")
-            }
+            try await expectAppendRefused(first, saying: "emptied behind this process, which saw it at position 3")
             #expect(try first.headPosition() == 0)
         }
     }
