@@ -8,10 +8,8 @@ extension PostgresEventLog: SharedEventLog {
         let count = Int64(max(limit, 0))
         let rows = try readers.withConnection { connection throws(EventLogError) in
             try connection.run(
-                """
-                SELECT position, envelope FROM authlog.events
-                WHERE position >= \(first) ORDER BY position LIMIT \(count)
-                """)
+                try server.prepared(Self.envelopesStatement, on: connection),
+                [PostgresData(binary: first), PostgresData(binary: count)])
         }
         var envelopes: [[UInt8]] = []
         envelopes.reserveCapacity(rows.count)
@@ -26,6 +24,14 @@ extension PostgresEventLog: SharedEventLog {
         }
         return envelopes
     }
+
+    /// Up to `$2` stored envelopes from position `$1`: what every node's copy reads after each
+    /// commit, prepared.
+    static let envelopesStatement = PreparedSQL(
+        name: "authlog_envelopes_from",
+        sql:
+            "SELECT position, envelope FROM authlog.events WHERE position >= $1::bigint ORDER BY position LIMIT $2::bigint"
+    )
 
     public func claims(of streams: Set<UUID>) throws -> [UUID: [UniqueClaim]] {
         guard !streams.isEmpty else { return [:] }

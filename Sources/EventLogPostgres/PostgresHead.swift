@@ -17,19 +17,23 @@ struct PostgresHead {
         "SELECT position, hash, recorded_at, checkpoint FROM authlog.head WHERE id FOR UPDATE"
     }
 
-    /// ``lockQuery`` that also reads the chain hash of the event at `position` (NULL when the
-    /// log holds none there): a head this process saw, which the log must still hold.
-    static func lockQuery(hashAt position: UInt64) -> PostgresQuery {
-        let position = Int64(position)
-        return """
+    /// ``lockQuery`` prepared, for the writer.
+    static let lockStatement = PreparedSQL(
+        name: "authlog_lock_head",
+        sql: "SELECT position, hash, recorded_at, checkpoint FROM authlog.head WHERE id FOR UPDATE")
+
+    /// ``lockStatement`` that also reads the chain hash of the event at position `$1` (NULL
+    /// when the log holds none there): a head this process saw, which the log must still hold.
+    static let lockAtStatement = PreparedSQL(
+        name: "authlog_lock_head_at",
+        sql: """
             SELECT position, hash, recorded_at, checkpoint,
                 (SELECT substring(envelope FROM octet_length(envelope) - 31) FROM authlog.events
-                    WHERE position = \(position))
+                    WHERE position = $1::bigint)
             FROM authlog.head WHERE id FOR UPDATE
-            """
-    }
+            """)
 
-    /// The head row and the chain hash ``lockQuery(hashAt:)`` read (`nil`: no event there).
+    /// The head row and the chain hash ``lockAtStatement`` read (`nil`: no event there).
     static func parseWithHash(_ rows: [PostgresRow]) throws(EventLogError) -> (PostgresHead, ChainHash?) {
         guard let row = rows.first else {
             throw .corrupt(position: 0, detail: "the head row is missing")

@@ -11,6 +11,8 @@ package final class PostgresServer: Sendable {
     package let location: String
     let logger: Logger
     private let nextID = Atomic<Int>(1)
+    /// The statements prepared on each open connection, by connection id and statement name.
+    private let prepared = Mutex<[PostgresConnection.ID: [String: PreparedQuery]]>([:])
 
     package init(configuration: PostgresConnection.Configuration, location: String) {
         self.configuration = configuration
@@ -37,7 +39,60 @@ package final class PostgresServer: Sendable {
             _ = try? connection.close().wait()
             throw error
         }
+        connection.closeFuture.whenComplete { [weak self] _ in
+            _ = self?.prepared.withLock { $0.removeValue(forKey: id) }
+        }
         return connection
+    }
+
+    /// How many open connections have statements prepared (closed ones are forgotten).
+    package var connectionsWithPreparedStatements: Int { prepared.withLock { $0.count } }
+
+    /// `statement` as prepared on `connection`. The first time there, it is sent to be parsed
+    /// and planned, and this waits for that (so, on a connection statements are being sent on,
+    /// prepare before sending any of them: a statement sent after it would run first).
+    package func prepared(_ statement: PreparedSQL, on connection: PostgresConnection) throws(EventLogError)
+        -> PreparedQuery
+    {
+        if let known = prepared.withLock({ $0[connection.id]?[statement.name] }) { return known }
+        let query = try connection.answer(to: connection.guarded(connection.prepare(query: statement.sql)))
+        prepared.withLock { $0[connection.id, default: [:]][statement.name] = query }
+        // Closed meanwhile: its clean-up may have run before the line above.
+        if connection.isClosed { _ = prepared.withLock { $0.removeValue(forKey: connection.id) } }
+        return query
+    }
+}
+
+/// A statement that commits or copies run again and again: PostgreSQL parses and plans it once
+/// on each connection (a named prepared statement), then only binds and runs it. The types of
+/// its parameters come from its text, so a parameter whose use does not say its type is cast
+/// (`$1::bigint[]`). Binds are ``PostgresData`` in binary (``PostgresData/init(binary:)``).
+package struct PreparedSQL: Sendable {
+    /// Unique among the statements of one server's connections.
+    package let name: String
+    package let sql: String
+
+    package init(name: String, sql: String) {
+        self.name = name
+        self.sql = sql
+    }
+}
+
+extension PostgresData {
+    /// `value` in PostgreSQL's binary form, as a bind of a prepared statement.
+    package init<Value: PostgresNonThrowingEncodable>(binary value: Value) {
+        var buffer = ByteBuffer()
+        value.encode(into: &buffer, context: .default)
+        self.init(type: Value.psqlType, formatCode: .binary, value: buffer)
+    }
+
+    /// NULL, or `value` in binary.
+    package init<Value: PostgresNonThrowingEncodable>(binaryOrNull value: Value?) {
+        if let value {
+            self.init(binary: value)
+        } else {
+            self.init(type: Value.psqlType, formatCode: .binary, value: nil)
+        }
     }
 }
 
@@ -56,11 +111,27 @@ extension PostgresConnection {
     /// Sends one statement without waiting for it: statements sent in a row run in order, and
     /// their answers are collected with ``answer(to:)``.
     func send(_ query: PostgresQuery) -> EventLoopFuture<PostgresQueryResult> {
-        let answer = eventLoop.makePromise(of: PostgresQueryResult.self)
+        guarded(self.query(query, logger: logger))
+    }
+
+    /// Sends a prepared statement with `binds` without waiting for it, as ``send(_:)`` does.
+    func send(_ statement: PreparedQuery, _ binds: [PostgresData]) -> EventLoopFuture<[PostgresRow]> {
+        guarded(statement.execute(binds))
+    }
+
+    /// Runs a prepared statement with `binds` and returns its rows, as ``run(_:)`` does.
+    package func run(_ statement: PreparedQuery, _ binds: [PostgresData]) throws(EventLogError) -> [PostgresRow] {
+        try answer(to: send(statement, binds))
+    }
+
+    /// `sent`'s answer, or a failure once ``statementTimeout`` has passed or when the
+    /// connection had closed before the statement reached it.
+    fileprivate func guarded<Answer: Sendable>(_ sent: EventLoopFuture<Answer>) -> EventLoopFuture<Answer> {
+        let answer = eventLoop.makePromise(of: Answer.self)
         let timer = eventLoop.scheduleTask(in: Self.statementTimeout) {
             answer.fail(StatementTimedOut())
         }
-        self.query(query, logger: logger).whenComplete { result in
+        sent.whenComplete { result in
             timer.cancel()
             answer.completeWith(result)
         }
@@ -74,7 +145,7 @@ extension PostgresConnection {
     }
 
     /// Waits for the answer to a statement ``send(_:)`` sent.
-    func answer(to sent: EventLoopFuture<PostgresQueryResult>) throws(EventLogError) -> PostgresQueryResult {
+    func answer<Answer>(to sent: EventLoopFuture<Answer>) throws(EventLogError) -> Answer {
         do {
             return try sent.wait()
         } catch is ConnectionClosed {
@@ -98,23 +169,39 @@ private struct ConnectionClosed: Error {}
 extension PostgresRow {
     /// The one column as `Column`; a row of another shape is a ``EventLogError/storage(detail:)``.
     package func column<Column: PostgresDecodable>(_ type: Column.Type) throws(EventLogError) -> Column {
+        let (column) = try columns((Column).self)
+        return column
+    }
+
+    /// The columns as `Columns`; a row of another shape is a ``EventLogError/storage(detail:)``.
+    ///
+    /// Every column is read in binary, the form postgres-nio asks the server for. The row of a
+    /// prepared statement (``PreparedSQL``) says "text" of its columns, from the statement's
+    /// description, though what came is binary.
+    package func columns<each Column: PostgresDecodable>(_ types: (repeat each Column).Type) throws(EventLogError) -> (
+        repeat each Column
+    ) {
+        var cells = makeIterator()
         do {
-            return try decode(type)
+            let decoded = (repeat try Self.binary(cells.next(), as: (each Column).self))
+            guard cells.next() == nil else { throw RowShape() }
+            return decoded
         } catch {
             throw .storage(detail: "an unexpected row from PostgreSQL: \(String(reflecting: error))")
         }
     }
 
-    /// The columns as `Columns`; a row of another shape is a ``EventLogError/storage(detail:)``.
-    package func columns<each Column: PostgresDecodable>(_ types: (repeat each Column).Type) throws(EventLogError) -> (
-        repeat each Column
-    ) {
-        do {
-            return try decode(types)
-        } catch {
-            throw .storage(detail: "an unexpected row from PostgreSQL: \(String(reflecting: error))")
-        }
+    private static func binary<Column: PostgresDecodable>(_ cell: PostgresCell?, as type: Column.Type) throws -> Column
+    {
+        guard var cell else { throw RowShape() }
+        cell.format = .binary
+        return try cell.decode(Column.self)
     }
+}
+
+/// A row with more or fewer columns than its reader expects.
+private struct RowShape: Error, CustomStringConvertible {
+    var description: String { "the row has another number of columns" }
 }
 
 extension EventLogError {

@@ -14,8 +14,8 @@ extension PostgresWriter {
         let slot: Int
         let connection: PostgresConnection
         let begun: EventLoopFuture<PostgresQueryResult>
-        let locked: EventLoopFuture<PostgresQueryResult>
-        let versions: EventLoopFuture<PostgresQueryResult>?
+        let locked: EventLoopFuture<[PostgresRow]>
+        let versions: EventLoopFuture<[PostgresRow]>?
         let owners: EventLoopFuture<PostgresQueryResult>?
         let keys: Set<ClaimKey>
         /// The versions taken from ``KnownVersions``: current only if the locked head is
@@ -34,7 +34,7 @@ extension PostgresWriter {
         let slot: Int
         let connection: PostgresConnection
         let outcomes: [[Result<AppendResult, EventLogError>]]
-        let written: [EventLoopFuture<PostgresQueryResult>]
+        let written: [EventLoopFuture<Void>]
         let committed: EventLoopFuture<PostgresQueryResult>
         let signed: [UInt8]?
     }
@@ -43,8 +43,15 @@ extension PostgresWriter {
     /// a connection is answered with the error at once (`nil`).
     func open(_ jobs: [Job], slot: Int) -> OpenedBatch? {
         let connection: PostgresConnection
+        let seen = seenCheckpoint.flatMap { $0.position > 0 ? $0 : nil }
+        let lock: PreparedQuery
+        let versionsStatement: PreparedQuery
         do {
             connection = try writerConnection(slot)
+            // Prepared when the connection opened: these only look them up.
+            lock = try server.prepared(
+                seen == nil ? PostgresHead.lockStatement : PostgresHead.lockAtStatement, on: connection)
+            versionsStatement = try server.prepared(Self.versionsStatement, on: connection)
         } catch {
             fail(jobs, with: error)
             return nil
@@ -64,9 +71,8 @@ extension PostgresWriter {
             return cache.head
         }
         let begun = connection.send("BEGIN")
-        let seen = seenCheckpoint.flatMap { $0.position > 0 ? $0 : nil }
-        let locked = connection.send(seen.map { PostgresHead.lockQuery(hashAt: $0.position) } ?? PostgresHead.lockQuery)
-        let versions = unknown.isEmpty ? nil : connection.send(Self.versionsQuery(unknown))
+        let locked = connection.send(lock, seen.map { [PostgresData(binary: Int64($0.position))] } ?? [])
+        let versions = unknown.isEmpty ? nil : connection.send(versionsStatement, [PostgresData(binary: unknown)])
         let owners = keys.isEmpty ? nil : connection.send(Self.ownersQuery(keys))
         return OpenedBatch(
             jobs: jobs, slot: slot, connection: connection, begun: begun, locked: locked, versions: versions,
@@ -83,7 +89,7 @@ extension PostgresWriter {
         do throws(EventLogError) {
             // A failed BEGIN fails the batch, whatever the statements after it answered.
             _ = try connection.answer(to: batch.begun)
-            let lockedRows = try connection.answer(to: batch.locked).rows
+            let lockedRows = try connection.answer(to: batch.locked)
             let stored: PostgresHead
             var hashAtSeen: ChainHash?
             if batch.seen != nil {
@@ -97,7 +103,7 @@ extension PostgresWriter {
                 try checkHeadIsSigned(stored, key: signingKey, stillHolding: batch.seen.map { ($0, hashAtSeen) })
             }
             if let versions = batch.versions {
-                state.versions = try Self.versions(from: try connection.answer(to: versions).rows)
+                state.versions = try Self.versions(from: try connection.answer(to: versions))
             }
             if !batch.known.isEmpty {
                 if batch.knownAt == stored.head {
@@ -105,7 +111,9 @@ extension PostgresWriter {
                 } else {
                     // Another commit came between (another process's, or a batch of ours
                     // that failed): read these versions too, still under the lock.
-                    let more = try connection.run(Self.versionsQuery(Array(batch.known.keys)))
+                    let more = try connection.run(
+                        try server.prepared(Self.versionsStatement, on: connection),
+                        [PostgresData(binary: Array(batch.known.keys))])
                     state.versions.merge(try Self.versions(from: more)) { read, _ in read }
                 }
             }
@@ -115,7 +123,7 @@ extension PostgresWriter {
             state.now = max(clock(), state.head.recordedAt)
             let outcomes = batch.jobs.map { job in job.requests.map { append($0, state: &state) } }
             var signed: [UInt8]?
-            var written: [EventLoopFuture<PostgresQueryResult>] = []
+            var written: [EventLoopFuture<Void>] = []
             if state.head.position != state.startPosition {
                 var interval: Checkpoint?
                 if let signingKey {
@@ -123,8 +131,8 @@ extension PostgresWriter {
                 }
                 // A write that failed leaves the transaction aborted, and COMMIT then only
                 // rolls it back: `finish` fails the batch on either answer.
-                written.append(connection.send(writeRows(state, checkpoint: signed)))
-                if let interval { written.append(connection.send(PostgresHead.keepQuery(interval))) }
+                written.append(try writeRows(state, checkpoint: signed, on: connection))
+                if let interval { written.append(connection.send(PostgresHead.keepQuery(interval)).map { _ in }) }
             }
             let committed = connection.send("COMMIT")
             knownVersions.withLock {
@@ -232,14 +240,35 @@ extension PostgresWriter {
                 streamVersion: version, recordedAt: state.now))
     }
 
-    /// The current version of each of `streams`, 0 for one with no events: one index probe each.
-    static func versionsQuery(_ streams: [UUID]) -> PostgresQuery {
-        """
-        SELECT s.id, coalesce((SELECT e.stream_version FROM authlog.events e WHERE e.stream_id = s.id
-                               ORDER BY e.stream_version DESC LIMIT 1), 0)
-        FROM unnest(\(streams)::uuid[]) AS s(id)
-        """
-    }
+    /// The current version of each of the streams `$1`, 0 for one with no events: one index
+    /// probe each.
+    static let versionsStatement = PreparedSQL(
+        name: "authlog_stream_versions",
+        sql: """
+            SELECT s.id, coalesce((SELECT e.stream_version FROM authlog.events e WHERE e.stream_id = s.id
+                                   ORDER BY e.stream_version DESC LIMIT 1), 0)
+            FROM unnest($1::uuid[]) AS s(id)
+            """)
+
+    /// The statement of most batches, which change no claim: the events (`$1` to `$4`, their
+    /// columns as arrays) and the new head (`$5` to `$8`, the checkpoint NULL to keep the one
+    /// stored).
+    static let writeStatement = PreparedSQL(
+        name: "authlog_write_events",
+        sql: """
+            WITH inserted AS (
+                INSERT INTO authlog.events (position, stream_id, stream_version, envelope)
+                SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bytea[])
+            )
+            UPDATE authlog.head SET position = $5::bigint, hash = $6::bytea, recorded_at = $7::bigint,
+                checkpoint = coalesce($8::bytea, checkpoint)
+            WHERE id
+            """)
+
+    /// The statements every batch may send, prepared on each writer connection when it opens.
+    static let statements = [
+        PostgresHead.lockStatement, PostgresHead.lockAtStatement, versionsStatement, writeStatement,
+    ]
 
     static func versions(from rows: [PostgresRow]) throws(EventLogError) -> [UUID: UInt64] {
         var versions: [UUID: UInt64] = [:]
@@ -272,8 +301,10 @@ extension PostgresWriter {
         return owners
     }
 
-    /// One statement: the events, the claims given up and taken, and the new head.
-    private func writeRows(_ state: BatchState, checkpoint: [UInt8]?) -> PostgresQuery {
+    /// Sends one statement: the events, the claims given up and taken, and the new head.
+    private func writeRows(_ state: BatchState, checkpoint: [UInt8]?, on connection: PostgresConnection)
+        throws(EventLogError) -> EventLoopFuture<Void>
+    {
         var releasedScopes: [String] = []
         var releasedKeys: [ByteBuffer] = []
         var claimedScopes: [String] = []
@@ -295,19 +326,18 @@ extension PostgresWriter {
         let headTime = state.head.recordedAt.microsecondsSince1970
         let signed = checkpoint.map { ByteBuffer(bytes: $0) }
         if state.changedClaims.isEmpty {
-            // Most batches change no claim: a shorter statement, quicker to parse and plan.
-            return """
-                WITH inserted AS (
-                    INSERT INTO authlog.events (position, stream_id, stream_version, envelope)
-                    SELECT * FROM unnest(\(rows.positions)::bigint[], \(rows.streams)::uuid[], \(rows.versions)::bigint[],
-                                         \(rows.envelopes)::bytea[])
-                )
-                UPDATE authlog.head SET position = \(headPosition), hash = \(headHash), recorded_at = \(headTime),
-                    checkpoint = coalesce(\(signed)::bytea, checkpoint)
-                WHERE id
-                """
+            // Most batches: prepared, so PostgreSQL neither parses nor plans it again.
+            return connection.send(
+                try server.prepared(Self.writeStatement, on: connection),
+                [
+                    PostgresData(binary: rows.positions), PostgresData(binary: rows.streams),
+                    PostgresData(binary: rows.versions), PostgresData(binary: rows.envelopes),
+                    PostgresData(binary: headPosition), PostgresData(binary: headHash), PostgresData(binary: headTime),
+                    PostgresData(binaryOrNull: signed),
+                ]
+            ).map { _ in }
         }
-        return """
+        let query: PostgresQuery = """
             WITH inserted AS (
                 INSERT INTO authlog.events (position, stream_id, stream_version, envelope)
                 SELECT * FROM unnest(\(rows.positions)::bigint[], \(rows.streams)::uuid[], \(rows.versions)::bigint[],
@@ -324,6 +354,7 @@ extension PostgresWriter {
                 checkpoint = coalesce(\(signed)::bytea, checkpoint)
             WHERE id
             """
+        return connection.send(query).map { _ in }
     }
 }
 

@@ -99,6 +99,12 @@ final class PostgresWriter: Sendable {
     func writerConnection(_ slot: Int) throws(EventLogError) -> PostgresConnection {
         if let open = connections.withLock({ $0[slot] }), !open.isClosed { return open }
         let fresh = try server.connect()
+        do {
+            for statement in Self.statements { _ = try server.prepared(statement, on: fresh) }
+        } catch {
+            _ = try? fresh.close().wait()
+            throw error
+        }
         connections.withLock { $0[slot] = fresh }
         return fresh
     }

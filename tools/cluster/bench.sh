@@ -20,7 +20,9 @@
 # (126: 42 a node), USERS (128: the users the reads read, in both), SESSIONS (640: the cluster's
 # users whose sessions the rotations rotate, the USERS among them; a user has one session, and the
 # tokens in flight when a round ends are lost, up to one a connection, so SESSIONS must exceed
-# ROUNDS+1 times REFRESH_CONNECTIONS), AUTHD (an authd binary to use instead of building one: only
+# ROUNDS+1 times REFRESH_CONNECTIONS), PERF_OUT (a directory: perf records the three nodes with call
+# graphs during the first round's rotations into PERF_OUT/nodes.data and PERF_OUT/postgres.data,
+# and writes their reports beside them), AUTHD (an authd binary to use instead of building one: only
 # for trying the script out, the figures need a release build). Needs wrk, pgbench, psql, curl, python3
 # and PostgreSQL's server (tools/postgres/start-throwaway.sh). Builds authd in release mode.
 set -euo pipefail
@@ -240,9 +242,22 @@ measure_refresh() {
     local before after cpu_before cpu_after
     before="$(pg_counters)"
     cpu_before="$(cpu_counters)"
+    local recorders=()
+    if [ -n "${PERF_OUT:-}" ] && [ ! -e "$PERF_OUT/nodes.data" ]; then
+        mkdir -p "$PERF_OUT"
+        local seconds=$((duration > 3 ? duration - 2 : 1))
+        perf record -g -o "$PERF_OUT/nodes.data" -p "$(tr ' ' , <<<"${node_pids[*]}")" -- sleep "$seconds" \
+            >/dev/null 2>&1 &
+        recorders+=($!)
+        perf record -g -o "$PERF_OUT/postgres.data" -p "$(pgrep -d, -P "$postmaster")" -- sleep "$seconds" \
+            >/dev/null 2>&1 &
+        recorders+=($!)
+    fi
     THREADS=3 PORTS="${nodes[*]}" TOKENS="$work/tokens" \
         wrk -t3 -c"$refresh_connections" -d"${duration}s" -s tools/cluster/refresh.lua "http://127.0.0.1:${nodes[0]}" |
         grep '^RESULT' >>"$work/results/refresh"
+    local recorder
+    for recorder in "${recorders[@]}"; do wait "$recorder" || true; done
     cpu_after="$(cpu_counters)"
     paste -d' ' <(tr ' ' '\n' <<<"$cpu_before") <(tr ' ' '\n' <<<"$cpu_after") <(tr ' ' '\n' <"$work/cpu-during-refresh") |
         awk '{printf "%d ", $3 + $2 - $1} END {print ""}' >"$work/cpu-during-refresh.new"
@@ -299,3 +314,14 @@ for n in 0 1 2; do
     echo "node $((n + 1)) metrics:"
     curl -sf "http://127.0.0.1:${nodes[n]}/metrics" | grep -E '^authlog_(appends_total|commits_total|appended_events_total)' || true
 done
+if [ -n "${PERF_OUT:-}" ] && [ -e "$PERF_OUT/nodes.data" ]; then
+    for kind in nodes postgres; do
+        perf report -i "$PERF_OUT/$kind.data" --stdio --no-children --sort comm,dso 2>/dev/null \
+            >"$PERF_OUT/$kind-by-thread.txt"
+        perf report -i "$PERF_OUT/$kind.data" --stdio --no-children --sort dso,symbol 2>/dev/null |
+            { swift demangle --simplified 2>/dev/null || cat; } >"$PERF_OUT/$kind.txt"
+        perf report -i "$PERF_OUT/$kind.data" --stdio --children --sort symbol -g none 2>/dev/null |
+            { swift demangle --simplified 2>/dev/null || cat; } >"$PERF_OUT/$kind-inclusive.txt"
+    done
+    echo "perf of the first round's rotations: $PERF_OUT/{nodes,postgres}{,-by-thread,-inclusive}.txt"
+fi
