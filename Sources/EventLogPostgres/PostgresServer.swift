@@ -11,8 +11,10 @@ package final class PostgresServer: Sendable {
     package let location: String
     let logger: Logger
     private let nextID = Atomic<Int>(1)
-    /// The statements prepared on each open connection, by connection id and statement name.
-    private let prepared = Mutex<[PostgresConnection.ID: [String: PreparedQuery]]>([:])
+    /// The statements prepared on each open connection, by connection and statement name. A
+    /// prepared statement holds its connection, so the connection's identifier is not reused
+    /// while it is here; the entry goes when the connection closes.
+    private let prepared = Mutex<[ObjectIdentifier: [String: PreparedQuery]]>([:])
 
     package init(configuration: PostgresConnection.Configuration, location: String) {
         self.configuration = configuration
@@ -39,8 +41,9 @@ package final class PostgresServer: Sendable {
             _ = try? connection.close().wait()
             throw error
         }
+        let key = ObjectIdentifier(connection)
         connection.closeFuture.whenComplete { [weak self] _ in
-            _ = self?.prepared.withLock { $0.removeValue(forKey: id) }
+            _ = self?.prepared.withLock { $0.removeValue(forKey: key) }
         }
         return connection
     }
@@ -48,17 +51,19 @@ package final class PostgresServer: Sendable {
     /// How many open connections have statements prepared (closed ones are forgotten).
     package var connectionsWithPreparedStatements: Int { prepared.withLock { $0.count } }
 
-    /// `statement` as prepared on `connection`. The first time there, it is sent to be parsed
+    /// `statement` as prepared on `connection`, one of this server's (``connect()``, which
+    /// forgets its statements when it closes). The first time there, it is sent to be parsed
     /// and planned, and this waits for that (so, on a connection statements are being sent on,
     /// prepare before sending any of them: a statement sent after it would run first).
     package func prepared(_ statement: PreparedSQL, on connection: PostgresConnection) throws(EventLogError)
         -> PreparedQuery
     {
-        if let known = prepared.withLock({ $0[connection.id]?[statement.name] }) { return known }
+        let key = ObjectIdentifier(connection)
+        if let known = prepared.withLock({ $0[key]?[statement.name] }) { return known }
         let query = try connection.answer(to: connection.guarded(connection.prepare(query: statement.sql)))
-        prepared.withLock { $0[connection.id, default: [:]][statement.name] = query }
+        prepared.withLock { $0[key, default: [:]][statement.name] = query }
         // Closed meanwhile: its clean-up may have run before the line above.
-        if connection.isClosed { _ = prepared.withLock { $0.removeValue(forKey: connection.id) } }
+        if connection.isClosed { _ = prepared.withLock { $0.removeValue(forKey: key) } }
         return query
     }
 }
