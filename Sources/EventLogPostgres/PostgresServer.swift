@@ -41,28 +41,31 @@ package final class PostgresServer: Sendable {
             _ = try? connection.close().wait()
             throw error
         }
-        let key = ObjectIdentifier(connection)
-        connection.closeFuture.whenComplete { [weak self] _ in
-            _ = self?.prepared.withLock { $0.removeValue(forKey: key) }
-        }
         return connection
     }
 
     /// How many open connections have statements prepared (closed ones are forgotten).
     package var connectionsWithPreparedStatements: Int { prepared.withLock { $0.count } }
 
-    /// `statement` as prepared on `connection`, one of this server's (``connect()``, which
-    /// forgets its statements when it closes). The first time there, it is sent to be parsed
-    /// and planned, and this waits for that (so, on a connection statements are being sent on,
-    /// prepare before sending any of them: a statement sent after it would run first).
+    /// `statement` as prepared on `connection`. The first time there, it is sent to be parsed
+    /// and planned (after whatever was sent on the connection before it), and this waits for
+    /// the answer. What a connection prepared is forgotten when it closes.
     package func prepared(_ statement: PreparedSQL, on connection: PostgresConnection) throws(EventLogError)
         -> PreparedQuery
     {
         let key = ObjectIdentifier(connection)
         if let known = prepared.withLock({ $0[key]?[statement.name] }) { return known }
         let query = try connection.answer(to: connection.guarded(connection.prepare(query: statement.sql)))
-        prepared.withLock { $0[key, default: [:]][statement.name] = query }
-        // Closed meanwhile: its clean-up may have run before the line above.
+        let first = prepared.withLock { prepared in
+            defer { prepared[key, default: [:]][statement.name] = query }
+            return prepared[key] == nil
+        }
+        if first {
+            connection.closeFuture.whenComplete { [weak self] _ in
+                _ = self?.prepared.withLock { $0.removeValue(forKey: key) }
+            }
+        }
+        // Closed meanwhile: its clean-up may have run before the insert above.
         if connection.isClosed { _ = prepared.withLock { $0.removeValue(forKey: key) } }
         return query
     }
@@ -217,19 +220,18 @@ extension EventLogError {
             self = error
             return
         }
+        if let error = error as? PostgresError {
+            self.init(postgres: error, doing: what)
+            return
+        }
         guard let error = error as? PSQLError else {
             self = .storage(detail: "\(what): \(error)")
             return
         }
         switch error.code {
         case .server:
-            let state = error.serverInfo?[.sqlState] ?? "?"
-            let message = error.serverInfo?[.message] ?? "no message"
-            if state == "53100" {
-                self = .storageFull(detail: "PostgreSQL: \(message) (SQLSTATE \(state))")
-            } else {
-                self = .storage(detail: "\(what): PostgreSQL: \(message) (SQLSTATE \(state))")
-            }
+            self.init(
+                serverState: error.serverInfo?[.sqlState], message: error.serverInfo?[.message], doing: what)
         case .clientClosedConnection, .poolClosed:
             self = .closed
         case .connectionError:
@@ -237,6 +239,29 @@ extension EventLogError {
             self = .storage(detail: "\(what): cannot reach PostgreSQL: \(cause)")
         default:
             self = .storage(detail: "\(what): PostgreSQL connection: \(error.code)")
+        }
+    }
+
+    /// The same for postgres-nio's older error type, which its prepared statements fail with.
+    private init(postgres error: PostgresError, doing what: String) {
+        switch error {
+        case .server(let server):
+            self.init(serverState: server.fields[.sqlState], message: server.fields[.message], doing: what)
+        case .connectionClosed:
+            self = .storage(detail: "\(what): the connection to PostgreSQL was closed")
+        case .protocol(let detail):
+            self = .storage(detail: "\(what): PostgreSQL connection: \(detail)")
+        }
+    }
+
+    /// An error the server sent: by its SQLSTATE, a full disk (53100) or a storage failure.
+    private init(serverState state: String?, message: String?, doing what: String) {
+        let state = state ?? "?"
+        let message = message ?? "no message"
+        if state == "53100" {
+            self = .storageFull(detail: "PostgreSQL: \(message) (SQLSTATE \(state))")
+        } else {
+            self = .storage(detail: "\(what): PostgreSQL: \(message) (SQLSTATE \(state))")
         }
     }
 }

@@ -62,6 +62,7 @@ struct PreparedSQLTests {
         defer { store.remove() }
         let server = try server(store)
         let first = try server.connect()
+        defer { _ = try? first.close().wait() }
         for _ in 0..<3 { _ = try server.prepared(echo, on: first) }
         let preparedThere = try first.run(
             "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%$6::uuid[]%'")
@@ -84,5 +85,39 @@ struct PreparedSQLTests {
         let (number, _, _, _, _, _) = try row.columns((Int64, UUID, ByteBuffer, ByteBuffer?, [Int64], [UUID]).self)
         #expect(number == 7)
         #expect(server.connectionsWithPreparedStatements == 1)
+    }
+
+    /// A prepared statement's failure is named as a plain query's is: by its SQLSTATE, and a
+    /// full disk as such (postgres-nio fails prepared statements with its older error type,
+    /// which was taken for an unknown failure and lost both).
+    @Test func aPreparedStatementsFailureKeepsItsSQLSTATE() throws {
+        let store = try PostgresStore()
+        defer { store.remove() }
+        try store.tamper(
+            """
+            CREATE FUNCTION authlog_test_full() RETURNS int LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'could not extend file' USING ERRCODE = '53100'; END $$
+            """)
+        let server = try server(store)
+        let connection = try server.connect()
+        defer { _ = try? connection.close().wait() }
+        let full = PreparedSQL(name: "authlog_test_full", sql: "SELECT authlog_test_full()")
+        let division = PreparedSQL(name: "authlog_test_division", sql: "SELECT 1 / $1::bigint")
+        let fullError = #expect(throws: EventLogError.self) {
+            _ = try connection.run(try server.prepared(full, on: connection), [])
+        }
+        guard case .storageFull(let detail) = fullError else {
+            Issue.record("expected storageFull, got \(String(describing: fullError))")
+            return
+        }
+        #expect(detail.contains("SQLSTATE 53100"))
+        let divisionError = #expect(throws: EventLogError.self) {
+            _ = try connection.run(try server.prepared(division, on: connection), [PostgresData(binary: Int64(0))])
+        }
+        guard case .storage(let divisionDetail) = divisionError else {
+            Issue.record("expected a storage error, got \(String(describing: divisionError))")
+            return
+        }
+        #expect(divisionDetail.contains("SQLSTATE 22012"))
     }
 }
