@@ -11,10 +11,20 @@ import Synchronization
 ///   then (less than the target).
 /// - ``position`` goes back only through ``moveBack(to:)`` (the read model is being made
 ///   again); a smaller value given to ``advance(to:)`` is ignored.
+/// - Deadlines cost no task of their own: one task per instance sleeps until the earliest
+///   deadline of the waits registered, and exists only while there are waits.
 public final class PositionWaiters: Sendable {
     private struct Waiter {
         var target: UInt64
+        var deadline: ContinuousClock.Instant
         var continuation: CheckedContinuation<Void, Never>
+    }
+
+    /// The task that ends waits at their deadlines, and when it wakes next.
+    private struct Sweeper {
+        var task: Task<Void, Never>
+        var generation: UInt64
+        var wakesAt: ContinuousClock.Instant
     }
 
     private struct State {
@@ -25,7 +35,12 @@ public final class PositionWaiters: Sendable {
         var live: Set<UInt64> = []
         /// Live waits ended (deadline or cancellation) before they were registered.
         var ended: Set<UInt64> = []
+        var sweeper: Sweeper?
+        var sweepers: UInt64 = 0
     }
+
+    /// The longest wait kept: a longer timeout waits this long (about 31 years).
+    private static let longestWait = Duration.seconds(1 << 30)
 
     private let state: Mutex<State>
 
@@ -82,15 +97,13 @@ public final class PositionWaiters: Sendable {
             return state.nextID
         }
         guard let id else { return position }
-        let deadline = Task { [self] in
-            guard (try? await Task.sleep(for: max(timeout, .zero))) != nil else { return }
-            end(id)
-        }
+        let deadline = ContinuousClock.now + min(max(timeout, .zero), Self.longestWait)
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let now = state.withLock { state -> Bool in
                     if state.position >= target || state.ended.remove(id) != nil { return true }
-                    state.waiters[id] = Waiter(target: target, continuation: continuation)
+                    state.waiters[id] = Waiter(target: target, deadline: deadline, continuation: continuation)
+                    sweep(by: deadline, in: &state)
                     return false
                 }
                 if now { continuation.resume() }
@@ -98,11 +111,55 @@ public final class PositionWaiters: Sendable {
         } onCancel: {
             end(id)
         }
-        deadline.cancel()
         return state.withLock { state in
             state.live.remove(id)
             state.ended.remove(id)
             return state.position
+        }
+    }
+
+    /// Makes sure a sweeper wakes by `deadline`: starts one if there is none or if the one
+    /// there sleeps past it (that one is cancelled and gives way).
+    private func sweep(by deadline: ContinuousClock.Instant, in state: inout State) {
+        if let sweeper = state.sweeper, sweeper.wakesAt <= deadline { return }
+        state.sweeper?.task.cancel()
+        state.sweepers += 1
+        let generation = state.sweepers
+        state.sweeper = Sweeper(
+            task: Task { [self] in await sweepUntilNoWaits(generation: generation) }, generation: generation,
+            wakesAt: deadline)
+    }
+
+    /// Ends the waits whose deadlines pass, sleeping until the earliest one, while there are
+    /// waits and this sweeper has not given way to another.
+    private func sweepUntilNoWaits(generation: UInt64) async {
+        while true {
+            let wakesAt = state.withLock { state -> ContinuousClock.Instant? in
+                guard state.sweeper?.generation == generation else { return nil }
+                guard let earliest = state.waiters.values.lazy.map(\.deadline).min() else {
+                    state.sweeper = nil
+                    return nil
+                }
+                state.sweeper?.wakesAt = earliest
+                return earliest
+            }
+            guard let wakesAt else { return }
+            do {
+                try await Task.sleep(until: wakesAt, clock: .continuous)
+            } catch {
+                return  // given way to a sweeper that wakes earlier
+            }
+            let expired = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                guard state.sweeper?.generation == generation else { return [] }
+                let now = ContinuousClock.now
+                var expired: [CheckedContinuation<Void, Never>] = []
+                for (id, waiter) in state.waiters where waiter.deadline <= now {
+                    expired.append(waiter.continuation)
+                    state.waiters[id] = nil
+                }
+                return expired
+            }
+            for continuation in expired { continuation.resume() }
         }
     }
 

@@ -111,8 +111,8 @@ public final class LogMirror: Sendable {
     private let failure = Mutex<Failure?>(nil)
     /// One copy at a time (``catchUp()`` may be called from several threads).
     private let copying = Mutex(())
-    private let wakeUps: AsyncStream<Void>
-    private let wakeUp: AsyncStream<Void>.Continuation
+    /// What wakes ``follow()``'s thread.
+    let wakeUps = WakeSignal()
 
     /// Opens the mirror over `local` (the node's log, folded into `projection`). Nothing is
     /// copied yet: call ``catchUp()`` before serving, then run ``follow()``.
@@ -132,7 +132,6 @@ public final class LogMirror: Sendable {
         claimsTable = try local.withWriteTransaction { txn in
             try txn.openDatabase(Self.claimsDatabase, flags: .create)!
         }
-        (wakeUps, wakeUp) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
         let start = try projection.status()?.checkpoint ?? 0
         waiters = PositionWaiters(position: start)
         copied.store(start, ordering: .releasing)
@@ -166,7 +165,7 @@ public final class LogMirror: Sendable {
     }
 
     /// Asks ``follow()`` to look at the shared log now (a write on this node just committed).
-    public func wake() { wakeUp.yield(()) }
+    public func wake() { wakeUps.signal() }
 
     /// Copies every event the shared log holds beyond the local head, a batch at a time;
     /// returns the position reached. When the shared log does not continue the copy: with
@@ -241,52 +240,5 @@ public final class LogMirror: Sendable {
             metadata["not_copied_aside"] = "\(error)"
         }
         logger.error("the shared log does not continue this node's copy; making the copy again", metadata: metadata)
-    }
-
-    /// Copies whenever the shared log's head moves (its notifications), when ``wake()`` is
-    /// called, and every ``pollInterval`` in any case, until the task is cancelled or the
-    /// mirror stops. A failure to reach the shared log is logged and retried at the next wake.
-    public func follow() async {
-        let moves = shared.headMoves()
-        let forward = Task { [wakeUp] in
-            for await _ in moves { wakeUp.yield(()) }
-        }
-        let ticker = Task { [wakeUp, local] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: Self.pollInterval)
-                wakeUp.yield(())
-                // A copy opened with deferred sync reaches the disk here, once a poll interval.
-                _ = try? await Self.offThread { try local.sync() }
-            }
-        }
-        defer {
-            forward.cancel()
-            ticker.cancel()
-        }
-        var lastError = ""
-        for await _ in wakeUps {
-            if Task.isCancelled { break }
-            do {
-                try await Self.offThread { try self.catchUp() }
-                lastError = ""
-            } catch let failure as Failure where divergence == .stop {
-                logger.error("the node stopped following the shared log", metadata: ["reason": "\(failure)"])
-                return
-            } catch {
-                let text = "\(error)"
-                if text != lastError {
-                    logger.warning("cannot copy the shared log; retrying", metadata: ["error": "\(text)"])
-                    lastError = text
-                }
-            }
-        }
-    }
-
-    /// Runs blocking work (the shared log's reads, LMDB's commit) on a thread of its own
-    /// rather than the concurrency pool's.
-    static func offThread<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws -> Value {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
-        }
     }
 }

@@ -64,6 +64,26 @@ import Testing
         #expect(await waiters.wait(for: 5, timeout: .zero) == 4)
     }
 
+    /// One task keeps every deadline: a short wait begun after a long one still ends at its
+    /// own deadline, not at the long one's, and the long one goes on waiting.
+    @Test func aShortWaitBegunAfterALongOneEndsAtItsOwnDeadline() async {
+        let waiters = PositionWaiters(position: 4)
+        let long = Task { await waiters.wait(for: 9, timeout: Self.never) }
+        for _ in 0..<100_000 where waiters.waitCount < 1 { await Task.yield() }
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(await waiters.wait(for: 9, timeout: .milliseconds(150)) == 4)
+        let waited = clock.now - start
+        #expect(waited >= .milliseconds(150), "it gave up before its timeout")
+        // A bound for a failure only: the long wait's deadline is a day away.
+        #expect(waited < .seconds(60))
+        #expect(waiters.waitCount == 1)
+        waiters.advance(to: 9)
+        #expect(await long.value == 9)
+        // With no wait left, a new one still has its deadline kept.
+        #expect(await waiters.wait(for: 10, timeout: .milliseconds(50)) == 9)
+    }
+
     @Test func endingEveryWaitAnswersThemWithThePositionThen() async {
         let waiters = PositionWaiters(position: 2)
         // 60 s: a bound for a failure only (a wait not ended would otherwise hang the test).
