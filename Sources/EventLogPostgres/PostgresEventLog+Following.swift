@@ -1,6 +1,7 @@
 import EventLog
 import Foundation
 import PostgresNIO
+import Synchronization
 
 extension PostgresEventLog: SharedEventLog {
     public func storedEnvelopes(from position: UInt64, limit: Int) throws -> [[UInt8]] {
@@ -49,30 +50,75 @@ extension PostgresEventLog: SharedEventLog {
     }
 
     /// Listens on the head's channel (see `PostgresSchema.following`) on a connection of its
-    /// own. When that connection fails it yields (the head may have moved unseen), waits a
-    /// second and connects again, until the log is closed or the reader stops iterating.
-    public func headMoves() -> AsyncStream<Void> {
+    /// own, and calls `moved` from that connection's event loop at each notification: no task
+    /// stands between the notification and the follower. It also calls `moved` once the
+    /// server has confirmed `LISTEN` (a commit after that is heard) and when the connection
+    /// fails (the head may have moved unseen); then it waits a second and connects again,
+    /// until the watch is stopped or the log closed.
+    public func watchHead(_ moved: @escaping @Sendable () -> Void) -> HeadWatch {
         let server = self.server
-        let signal = closedSignal
-        return AsyncStream(bufferingPolicy: .bufferingNewest(1)) { continuation in
-            let task = Task.detached {
-                while !Task.isCancelled, !signal.isClosed {
-                    do {
-                        let connection = try server.connect()
-                        defer { _ = try? connection.close().wait() }
-                        continuation.yield(())
-                        for try await _ in try await connection.listen(PostgresSchema.headChannel) {
-                            continuation.yield(())
-                            if signal.isClosed { break }
-                        }
-                    } catch {
-                        continuation.yield(())
+        let watching = HeadWatching(moved)
+        closedSignal.whenClosed { watching.stop() }
+        let task = Task.detached {
+            while !watching.isStopped {
+                do {
+                    let connection = try server.connect()
+                    guard watching.adopt(connection) else {
+                        try? await connection.close().get()
+                        break
                     }
-                    try? await Task.sleep(for: .seconds(1))
+                    connection.addListener(channel: PostgresSchema.headChannel) { _, _ in watching.call() }
+                    // Sent after the listener's own LISTEN: once it is answered, both were.
+                    _ = try connection.run(PostgresQuery(unsafeSQL: "LISTEN \(PostgresSchema.headChannel)"))
+                    watching.call()
+                    try? await connection.closeFuture.get()
+                } catch {
+                    // Not connected: looked at again below, and tried again in a second.
                 }
-                continuation.finish()
+                watching.call()
+                if watching.isStopped { break }
+                try? await Task.sleep(for: .seconds(1))
             }
-            continuation.onTermination = { _ in task.cancel() }
         }
+        return HeadWatch {
+            watching.stop()
+            task.cancel()
+        }
+    }
+}
+
+/// One watch of the head: its handler, called until it is stopped, and the connection it
+/// listens on, closed when it is.
+final class HeadWatching: Sendable {
+    private let moved: @Sendable () -> Void
+    private let state = Mutex<(stopped: Bool, connection: PostgresConnection?)>((false, nil))
+
+    init(_ moved: @escaping @Sendable () -> Void) {
+        self.moved = moved
+    }
+
+    var isStopped: Bool { state.withLock { $0.stopped } }
+
+    /// Calls the handler unless the watch was stopped.
+    func call() {
+        if !isStopped { moved() }
+    }
+
+    /// Takes `connection` as the one listened on; `false` if the watch was stopped meanwhile.
+    func adopt(_ connection: PostgresConnection) -> Bool {
+        state.withLock { state in
+            guard !state.stopped else { return false }
+            state.connection = connection
+            return true
+        }
+    }
+
+    func stop() {
+        let connection = state.withLock { state in
+            state.stopped = true
+            return state.connection.take()
+        }
+        // Closed without waiting: a stop may come from the connection's own event loop.
+        if let connection { let _: EventLoopFuture<Void> = connection.close() }
     }
 }

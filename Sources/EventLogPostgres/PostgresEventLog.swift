@@ -52,7 +52,8 @@ public final class PostgresEventLog: EventLog {
     let writer: PostgresWriter
     /// The server and database, without a password: for messages.
     public let location: String
-    /// Set by ``close()``; read by the head listener (``headMoves()``), which must not keep the log alive.
+    /// Set by ``close()``, which ends the head's watches (``watchHead(_:)``): they must not keep
+    /// the log alive.
     let closedSignal = CloseSignal()
 
     /// Connects to the database in `configuration` and creates the log's schema (`authlog`)
@@ -108,10 +109,26 @@ public final class PostgresEventLog: EventLog {
     }
 }
 
-/// A flag that only goes from open to closed, shared with tasks that outlive a call.
+/// A flag that only goes from open to closed, shared with tasks that outlive a call, and what
+/// to do when it closes.
 final class CloseSignal: Sendable {
-    private let closed = Atomic<Bool>(false)
+    private let state = Mutex<(closed: Bool, actions: [@Sendable () -> Void])>((false, []))
 
-    func close() { closed.store(true, ordering: .releasing) }
-    var isClosed: Bool { closed.load(ordering: .acquiring) }
+    func close() {
+        let actions = state.withLock { state in
+            state.closed = true
+            defer { state.actions = [] }
+            return state.actions
+        }
+        for action in actions { action() }
+    }
+
+    /// Runs `action` when the signal closes, or now if it has.
+    func whenClosed(_ action: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state in
+            if !state.closed { state.actions.append(action) }
+            return state.closed
+        }
+        if now { action() }
+    }
 }

@@ -10,11 +10,8 @@ extension LogMirror {
     /// directly: the shared log's reads and LMDB's commit block, and a wake-up that went
     /// through the concurrency pool first would cost a thread switch or two per copy.
     public func follow() async {
-        let moves = shared.headMoves()
-        let forward = Task { [wakeUps] in
-            for await _ in moves { wakeUps.signal() }
-        }
-        defer { forward.cancel() }
+        let watch = shared.watchHead { [wakeUps] in wakeUps.signal() }
+        defer { watch.stop() }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let thread = Thread { [self] in

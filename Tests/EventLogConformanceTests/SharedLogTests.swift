@@ -2,6 +2,7 @@ import EventLog
 import EventLogPostgres
 import Foundation
 import PostgresTestSupport
+import Synchronization
 import Testing
 
 /// What a node following a shared log relies on (``SharedEventLog``): the stored bytes in
@@ -48,28 +49,69 @@ struct SharedLogTests {
         #expect(claims[none] == nil)
     }
 
-    /// A listener on one connection hears a commit made through another log object (as
-    /// another node would make it).
-    @Test func headMovesYieldsAfterACommitByAnotherProcess() async throws {
+    /// A watch hears every commit made through another log object (as another node would
+    /// make it) once it made its first call: that call comes after the server confirmed
+    /// `LISTEN`, so no commit is made between them and missed.
+    @Test func aWatchHearsEachCommitByAnotherProcessAfterItsFirstCall() async throws {
         let store = try PostgresStore()
         defer { store.remove() }
         let follower = try PostgresEventLog(url: store.url)
         defer { follower.close() }
         let writer = try PostgresEventLog(url: store.url)
         defer { writer.close() }
-        var moves = follower.headMoves().makeAsyncIterator()
-        _ = await moves.next()  // the first signal: listening (the head may have moved before)
-        let appended = Task {
-            // Appends until the listener reports; each commit must be signalled.
-            for _ in 0..<200 {
-                _ = try await writer.append([event()], to: UUID(), expecting: .noStream)
-                try await Task.sleep(for: .milliseconds(50))
-                if Task.isCancelled { return }
-            }
+        let calls = Calls()
+        let watch = follower.watchHead { calls.call() }
+        defer { watch.stop() }
+        #expect(await calls.reach(1), "the watch never began")
+        for position in 1...3 as ClosedRange<UInt64> {
+            _ = try await writer.append([event()], to: UUID(), expecting: .noStream)
+            #expect(await calls.reach(1 + position), "commit \(position) was not heard")
+            #expect(try follower.headPosition() >= position)
         }
-        defer { appended.cancel() }
-        let heard: Void? = await moves.next()
-        #expect(heard != nil)
-        #expect(try follower.headPosition() >= 1)
+    }
+
+    /// Closing the log ends its watches: their connection goes.
+    @Test func closingTheLogEndsItsWatch() async throws {
+        let store = try PostgresStore()
+        defer { store.remove() }
+        let follower = try PostgresEventLog(url: store.url)
+        let other = try PostgresEventLog(url: store.url)
+        defer { other.close() }
+        let calls = Calls()
+        let watch = follower.watchHead { calls.call() }
+        defer { watch.stop() }
+        #expect(await calls.reach(1), "the watch never began")
+        let connection = try other.server.connect()
+        defer { _ = try? connection.close().wait() }
+        func listening() throws -> Int64 {
+            try connection.run(
+                """
+                SELECT count(*) FROM pg_stat_activity
+                WHERE datname = current_database() AND query = 'LISTEN authlog_head'
+                """
+            ).first?.column(Int64.self) ?? -1
+        }
+        #expect(try listening() == 1)
+        follower.close()
+        // A bounded poll on a real condition: the server sees the connection go.
+        for _ in 0..<300 where try listening() > 0 { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(try listening() == 0)
+    }
+
+    /// Counts a watch's calls; a test waits for a count (60 s: a bound for a failure only).
+    final class Calls: Sendable {
+        private let count = Mutex<UInt64>(0)
+        private let reached = PositionWaiters()
+
+        func call() {
+            reached.advance(
+                to: count.withLock {
+                    $0 += 1
+                    return $0
+                })
+        }
+
+        /// Whether the count reached `target`.
+        func reach(_ target: UInt64) async -> Bool { await reached.wait(for: target, timeout: .seconds(60)) >= target }
     }
 }
