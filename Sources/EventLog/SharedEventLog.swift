@@ -9,8 +9,11 @@ import Foundation
 ///   its 32-byte chain hash) as committed, in position order, with no gap: a copy that appends
 ///   them as they are continues the same chain.
 /// - ``watchHead(_:)`` calls its handler at least once after every commit that moved the head
-///   (it may call it more often, and calls it when it starts listening and when it lost its
-///   connection to the log, so that a follower looks again rather than trust a silence).
+///   (it may call it more often, and calls it with no position when it starts listening and
+///   when it lost its connection to the log, so that a follower looks again rather than
+///   trust a silence).
+/// - ``whenCommitted(_:)`` hands over exactly what was committed: the same bytes a read
+///   returns, at the same positions.
 public protocol SharedEventLog: EventLog {
     /// The stored form of up to `limit` events from `position` on.
     func storedEnvelopes(from position: UInt64, limit: Int) throws -> [[UInt8]]
@@ -22,21 +25,31 @@ public protocol SharedEventLog: EventLog {
     /// that has none).
     func signedHead() throws -> (position: UInt64, checkpoint: Checkpoint?)
 
-    /// Calls `moved` whenever the head may have moved, from whatever thread hears it (keep it
-    /// short: wake a thread, do not read the log in it), until the watch is stopped or the
-    /// log closed.
-    func watchHead(_ moved: @escaping @Sendable () -> Void) -> HeadWatch
+    /// Calls `moved` whenever the head may have moved, with the position it moved to when
+    /// known (`nil`: look at the log), from whatever thread hears it (keep it short: wake a
+    /// thread, do not read the log in it), until the watch is stopped or the log closed.
+    func watchHead(_ moved: @escaping @Sendable (UInt64?) -> Void) -> HeadWatch
+
+    /// From now on calls `committed` with the stored form of each batch this process commits
+    /// (see ``storedEnvelopes(from:limit:)``), right after its commit and before any of its
+    /// appends returns, on the writer's thread (keep it short). One handler: a second call
+    /// replaces the first.
+    func whenCommitted(_ committed: @escaping @Sendable (CommittedBatch) -> Void)
 }
 
-extension SharedEventLog {
-    /// ``watchHead(_:)`` as a stream: yields whenever the head may have moved; stops watching
-    /// when its reader stops iterating.
-    public func headMoves() -> AsyncStream<Void> {
-        AsyncStream(bufferingPolicy: .bufferingNewest(1)) { continuation in
-            let watch = watchHead { continuation.yield(()) }
-            continuation.onTermination = { _ in watch.stop() }
-        }
+/// A batch this process committed to a shared log: the stored form of its events, from
+/// position `first` on, as ``SharedEventLog/storedEnvelopes(from:limit:)`` would read them.
+public struct CommittedBatch: Sendable {
+    public var first: UInt64
+    public var stored: [[UInt8]]
+
+    public init(first: UInt64, stored: [[UInt8]]) {
+        self.first = first
+        self.stored = stored
     }
+
+    /// The position of its last event.
+    public var last: UInt64 { first + UInt64(stored.count) - 1 }
 }
 
 /// A watch of a shared log's head (``SharedEventLog/watchHead(_:)``), until ``stop()``.

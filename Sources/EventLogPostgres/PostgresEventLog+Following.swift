@@ -50,12 +50,16 @@ extension PostgresEventLog: SharedEventLog {
     }
 
     /// Listens on the head's channel (see `PostgresSchema.following`) on a connection of its
-    /// own, and calls `moved` from that connection's event loop at each notification: no task
-    /// stands between the notification and the follower. It also calls `moved` once the
-    /// server has confirmed `LISTEN` (a commit after that is heard) and when the connection
-    /// fails (the head may have moved unseen); then it waits a second and connects again,
-    /// until the watch is stopped or the log closed.
-    public func watchHead(_ moved: @escaping @Sendable () -> Void) -> HeadWatch {
+    /// own, and calls `moved` from that connection's event loop at each notification, with
+    /// the head position it carries: no task stands between the notification and the
+    /// follower. It also calls `moved(nil)` once the server has confirmed `LISTEN` (a commit
+    /// after that is heard) and when the connection fails (the head may have moved unseen);
+    /// then it waits a second and connects again, until the watch is stopped or the log closed.
+    public func whenCommitted(_ committed: @escaping @Sendable (CommittedBatch) -> Void) {
+        writer.committed.withLock { $0 = committed }
+    }
+
+    public func watchHead(_ moved: @escaping @Sendable (UInt64?) -> Void) -> HeadWatch {
         let server = self.server
         let watching = HeadWatching(moved)
         closedSignal.whenClosed { watching.stop() }
@@ -67,15 +71,17 @@ extension PostgresEventLog: SharedEventLog {
                         try? await connection.close().get()
                         break
                     }
-                    connection.addListener(channel: PostgresSchema.headChannel) { _, _ in watching.call() }
+                    connection.addListener(channel: PostgresSchema.headChannel) { _, notification in
+                        watching.call(UInt64(notification.payload))
+                    }
                     // Sent after the listener's own LISTEN: once it is answered, both were.
                     _ = try connection.run(PostgresQuery(unsafeSQL: "LISTEN \(PostgresSchema.headChannel)"))
-                    watching.call()
+                    watching.call(nil)
                     try? await connection.closeFuture.get()
                 } catch {
                     // Not connected: looked at again below, and tried again in a second.
                 }
-                watching.call()
+                watching.call(nil)
                 if watching.isStopped { break }
                 try? await Task.sleep(for: .seconds(1))
             }
@@ -90,18 +96,18 @@ extension PostgresEventLog: SharedEventLog {
 /// One watch of the head: its handler, called until it is stopped, and the connection it
 /// listens on, closed when it is.
 final class HeadWatching: Sendable {
-    private let moved: @Sendable () -> Void
+    private let moved: @Sendable (UInt64?) -> Void
     private let state = Mutex<(stopped: Bool, connection: PostgresConnection?)>((false, nil))
 
-    init(_ moved: @escaping @Sendable () -> Void) {
+    init(_ moved: @escaping @Sendable (UInt64?) -> Void) {
         self.moved = moved
     }
 
     var isStopped: Bool { state.withLock { $0.stopped } }
 
     /// Calls the handler unless the watch was stopped.
-    func call() {
-        if !isStopped { moved() }
+    func call(_ position: UInt64?) {
+        if !isStopped { moved(position) }
     }
 
     /// Takes `connection` as the one listened on; `false` if the watch was stopped meanwhile.

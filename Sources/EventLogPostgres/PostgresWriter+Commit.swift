@@ -37,6 +37,9 @@ extension PostgresWriter {
         let written: [EventLoopFuture<Void>]
         let committed: EventLoopFuture<PostgresQueryResult>
         let signed: [UInt8]?
+        /// The position of the first event written, and the stored form of each.
+        let first: UInt64
+        let envelopes: [ByteBuffer]
     }
 
     /// Sends the batch's opening statements without waiting for them; a batch that cannot get
@@ -140,7 +143,7 @@ extension PostgresWriter {
             }
             return SentBatch(
                 jobs: batch.jobs, slot: batch.slot, connection: connection, outcomes: outcomes, written: written,
-                committed: committed, signed: signed)
+                committed: committed, signed: signed, first: state.startPosition + 1, envelopes: state.rows.envelopes)
         } catch {
             abandon(batch.jobs, slot: batch.slot, connection: connection, error: error)
             return nil
@@ -162,6 +165,9 @@ extension PostgresWriter {
             return
         }
         if let signed = batch.signed { knownCheckpoint.withLock { $0 = signed } }
+        if !batch.envelopes.isEmpty, let committed = self.committed.withLock({ $0 }) {
+            committed(CommittedBatch(first: batch.first, stored: batch.envelopes.map { Array($0.readableBytesView) }))
+        }
         for (job, outcome) in zip(batch.jobs, batch.outcomes) { job.continuation.resume(returning: outcome) }
     }
 

@@ -10,8 +10,21 @@ extension LogMirror {
     /// directly: the shared log's reads and LMDB's commit block, and a wake-up that went
     /// through the concurrency pool first would cost a thread switch or two per copy.
     public func follow() async {
-        let watch = shared.watchHead { [wakeUps] in wakeUps.signal() }
+        let watch = shared.watchHead { [self] position in
+            if let position { wake(toward: position) } else { wake() }
+        }
         defer { watch.stop() }
+        shared.whenCommitted { [self] batch in
+            due.withLock { due in
+                if due.offered.count < Due.offerLimit {
+                    due.offered.append(batch)
+                } else {
+                    due.offered.removeAll()
+                    due.mustRead = true
+                }
+            }
+            wakeUps.signal()
+        }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let thread = Thread { [self] in
@@ -26,19 +39,26 @@ extension LogMirror {
         }
     }
 
-    /// ``follow()``'s thread: a copy at each wake-up, and at least once a poll interval, which
-    /// also writes a copy opened with deferred sync to disk.
+    /// ``follow()``'s thread: a look at each wake-up, and at least once a poll interval, which
+    /// also writes a copy opened with deferred sync to disk. A look copies this node's own
+    /// commits that continue the copy, and reads the shared log only if it must (``Due``).
     private func copyUntilStopped() {
-        var synced = ContinuousClock.now
+        var polled = ContinuousClock.now
         var lastError = ""
         while wakeUps.wait(atMost: Self.pollInterval) {
-            if ContinuousClock.now - synced >= Self.pollInterval {
-                // A copy opened with deferred sync reaches the disk here, once a poll interval.
+            if ContinuousClock.now - polled >= Self.pollInterval {
+                // A copy opened with deferred sync reaches the disk here, once a poll interval,
+                // and the shared log is read whatever the notifications said.
                 try? local.sync()
-                synced = .now
+                due.withLock { $0.mustRead = true }
+                polled = .now
+            }
+            let look = due.withLock { due in
+                defer { due = Due(target: due.target, mustRead: false, offered: []) }
+                return due
             }
             do {
-                try catchUp()
+                _ = try catchUp(offered: look.offered) { reached in look.mustRead || look.target > reached }
                 lastError = ""
             } catch let failure as Failure where divergence == .stop {
                 logger.error("the node stopped following the shared log", metadata: ["reason": "\(failure)"])
@@ -88,5 +108,22 @@ final class WakeSignal: @unchecked Sendable {
         }
         pending = false
         return !stopped
+    }
+}
+
+extension LogMirror {
+    /// What the next look of ``follow()``'s thread is for.
+    struct Due: Sendable {
+        /// The highest position a notification or a wait named: the shared log is read if the
+        /// copy is short of it.
+        var target: UInt64 = 0
+        /// Read the shared log whatever the copy reached: at start, at each poll, on a
+        /// notification with no position (a connection made or lost), on ``wake()``, and when
+        /// offered batches were dropped.
+        var mustRead = true
+        /// This node's own commits, not yet copied (``SharedEventLog/whenCommitted(_:)``).
+        var offered: [CommittedBatch] = []
+        /// Beyond this many batches waiting, they are dropped and the shared log is read.
+        static let offerLimit = 64
     }
 }

@@ -21,7 +21,7 @@ public struct MirrorProgress: ReadModelProgress {
     public func waitForPosition(_ target: UInt64, timeout: Duration) async throws -> UInt64 {
         let reached = mirror.position
         if reached >= target || mirror.stopped != nil { return reached }
-        mirror.wake()
+        mirror.wake(toward: target)
         return await mirror.waiters.wait(for: target, timeout: timeout)
     }
 }

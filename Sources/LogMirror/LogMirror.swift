@@ -108,11 +108,14 @@ public final class LogMirror: Sendable {
     /// ``Divergence/copyAgain``) until the copy made again commits.
     let copyingAgain = Atomic<Bool>(false)
     let copiesMadeAgain = Atomic<Int>(0)
+    private let sharedReads = Atomic<Int>(0)
     private let failure = Mutex<Failure?>(nil)
     /// One copy at a time (``catchUp()`` may be called from several threads).
     private let copying = Mutex(())
     /// What wakes ``follow()``'s thread.
     let wakeUps = WakeSignal()
+    /// What the next look of ``follow()``'s thread is for (see ``Due``).
+    let due = Mutex(Due())
 
     /// Opens the mirror over `local` (the node's log, folded into `projection`). Nothing is
     /// copied yet: call ``catchUp()`` before serving, then run ``follow()``.
@@ -150,6 +153,10 @@ public final class LogMirror: Sendable {
     /// How many times this mirror made its copy again.
     public var timesCopiedAgain: Int { copiesMadeAgain.load(ordering: .relaxed) }
 
+    /// How many looks read the shared log for new events (a look that copied this node's own
+    /// commits alone does not).
+    public var timesReadShared: Int { sharedReads.load(ordering: .relaxed) }
+
     /// Records `failure`: the mirror copies nothing more. Returns it, for the caller to throw.
     func stop(_ failure: Failure) -> Failure {
         self.failure.withLock { if $0 == nil { $0 = failure } }
@@ -164,8 +171,19 @@ public final class LogMirror: Sendable {
         waiters.advance(to: position)
     }
 
-    /// Asks ``follow()`` to look at the shared log now (a write on this node just committed).
-    public func wake() { wakeUps.signal() }
+    /// Asks ``follow()`` to look at the shared log now.
+    public func wake() {
+        due.withLock { $0.mustRead = true }
+        wakeUps.signal()
+    }
+
+    /// Asks ``follow()`` to bring the copy to `position` now (a write on this node committed
+    /// it, or a read waits for it): from this node's own commits if they reach it, otherwise
+    /// from the shared log.
+    public func wake(toward position: UInt64) {
+        due.withLock { $0.target = max($0.target, position) }
+        wakeUps.signal()
+    }
 
     /// Copies every event the shared log holds beyond the local head, a batch at a time;
     /// returns the position reached. When the shared log does not continue the copy: with
@@ -178,12 +196,18 @@ public final class LogMirror: Sendable {
     /// after the first failure, doubling up to 5 minutes; calls before then throw its error
     /// at once, without reading the shared log.
     @discardableResult
-    public func catchUp() throws -> UInt64 {
+    public func catchUp() throws -> UInt64 { try catchUp(offered: [], reading: { _ in true }) }
+
+    /// ``catchUp()``, first copying the batches of `offered` (this node's own commits) that
+    /// continue the copy's head; the shared log is read only if `reading` says so of the
+    /// position then reached, or an offered batch could not be copied.
+    func catchUp(offered: [CommittedBatch], reading: (UInt64) -> Bool) throws -> UInt64 {
         try copying.withLock { _ in
             if let stopped = failure.withLock({ $0 }) { throw stopped }
             if !isCopyingAgain {
                 do {
-                    try copyNewEvents()
+                    let complete = copyOffered(offered)
+                    if !complete || reading(position) { try copyNewEvents() }
                     return position
                 } catch let failure as Failure {
                     guard case .diverged = failure, divergence == .copyAgain else {
@@ -197,11 +221,45 @@ public final class LogMirror: Sendable {
         }
     }
 
+    /// Copies each batch of `offered` that continues the local head, in position order, as a
+    /// batch read from the shared log is copied (the same checks: the next position, chained
+    /// to the head's hash, which proves the shared log holds the copy's history). Returns
+    /// `false` if one could not be copied (a gap before it: other nodes' commits, or a failed
+    /// check) or one the copy holds already differs from it (the shared log was restored
+    /// behind the copy): the shared log must then be read, and tells why.
+    private func copyOffered(_ offered: [CommittedBatch]) -> Bool {
+        if offered.isEmpty { return true }
+        guard logKey == nil || position > 0 else { return false }  // an empty copy starts from the signed head
+        for batch in offered.sorted(by: { $0.first < $1.first }) {
+            do {
+                let head = try local.headPosition()
+                if batch.first <= head {
+                    // Copied already, if the copy holds the same last event (its chain hash
+                    // covers all before it); otherwise the shared log no longer continues the
+                    // copy (restored behind it), and a read finds out.
+                    guard batch.last <= head else { return false }
+                    var ours: [UInt8]?
+                    try local.forEachStoredEnvelope(from: batch.last, through: batch.last) { _, stored in
+                        ours = Array(stored)
+                    }
+                    guard ours == batch.stored.last else { return false }
+                    continue
+                }
+                guard batch.first == head + 1 else { return false }
+                try copy(batch.stored, after: head)
+            } catch {
+                return false
+            }
+        }
+        return true
+    }
+
     /// Copies the batches after the local head, each fetched with the head event itself, which
     /// must be the shared log's too.
     private func copyNewEvents() throws {
         // An empty copy (a new node, a directory emptied) starts from the signed head, as a
         // copy made again does.
+        sharedReads.add(1, ordering: .relaxed)
         if logKey != nil, try local.headPosition() == 0 { try copyAgain(first: true) }
         while true {
             let head = try local.headPosition()

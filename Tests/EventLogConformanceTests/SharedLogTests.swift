@@ -60,13 +60,13 @@ struct SharedLogTests {
         let writer = try PostgresEventLog(url: store.url)
         defer { writer.close() }
         let calls = Calls()
-        let watch = follower.watchHead { calls.call() }
+        let watch = follower.watchHead { calls.call($0) }
         defer { watch.stop() }
         #expect(await calls.reach(1), "the watch never began")
         for position in 1...3 as ClosedRange<UInt64> {
             _ = try await writer.append([event()], to: UUID(), expecting: .noStream)
             #expect(await calls.reach(1 + position), "commit \(position) was not heard")
-            #expect(try follower.headPosition() >= position)
+            #expect(calls.positions.contains(position), "the notification did not name the head it moved to")
         }
     }
 
@@ -78,7 +78,7 @@ struct SharedLogTests {
         let other = try PostgresEventLog(url: store.url)
         defer { other.close() }
         let calls = Calls()
-        let watch = follower.watchHead { calls.call() }
+        let watch = follower.watchHead { calls.call($0) }
         defer { watch.stop() }
         #expect(await calls.reach(1), "the watch never began")
         let connection = try other.server.connect()
@@ -101,9 +101,14 @@ struct SharedLogTests {
     /// Counts a watch's calls; a test waits for a count (60 s: a bound for a failure only).
     final class Calls: Sendable {
         private let count = Mutex<UInt64>(0)
+        private let named = Mutex<[UInt64]>([])
         private let reached = PositionWaiters()
 
-        func call() {
+        /// The positions the calls named.
+        var positions: [UInt64] { named.withLock { $0 } }
+
+        func call(_ position: UInt64?) {
+            if let position { named.withLock { $0.append(position) } }
             reached.advance(
                 to: count.withLock {
                     $0 += 1
