@@ -14,17 +14,8 @@ extension LogMirror {
             if let position { wake(toward: position) } else { wake() }
         }
         defer { watch.stop() }
-        shared.whenCommitted { [self] batch in
-            due.withLock { due in
-                if due.offered.count < Due.offerLimit {
-                    due.offered.append(batch)
-                } else {
-                    due.offered.removeAll()
-                    due.mustRead = true
-                }
-            }
-            wakeUps.signal()
-        }
+        // Weak: the shared log outlives a mirror that no longer follows it.
+        shared.whenCommitted { [weak self] batch in self?.offer(batch) }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let thread = Thread { [self] in
@@ -37,6 +28,20 @@ extension LogMirror {
         } onCancel: {
             wakeUps.stop()
         }
+    }
+
+    /// Keeps a batch this node committed for the next look, and wakes it; beyond
+    /// ``Due/offerLimit`` waiting, drops them all and has the look read the shared log.
+    private func offer(_ batch: CommittedBatch) {
+        due.withLock { due in
+            if due.offered.count < Due.offerLimit {
+                due.offered.append(batch)
+            } else {
+                due.offered.removeAll()
+                due.mustRead = true
+            }
+        }
+        wakeUps.signal()
     }
 
     /// ``follow()``'s thread: a look at each wake-up, and at least once a poll interval, which

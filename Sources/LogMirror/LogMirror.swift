@@ -230,7 +230,18 @@ public final class LogMirror: Sendable {
     private func copyOffered(_ offered: [CommittedBatch]) -> Bool {
         if offered.isEmpty { return true }
         guard logKey == nil || position > 0 else { return false }  // an empty copy starts from the signed head
+        // Batches that follow one another are copied in one local transaction.
+        var merged: [CommittedBatch] = []
         for batch in offered.sorted(by: { $0.first < $1.first }) {
+            if let last = merged.last, last.last + 1 == batch.first,
+                last.stored.count + batch.stored.count <= Self.batchLimit
+            {
+                merged[merged.count - 1].stored += batch.stored
+            } else {
+                merged.append(batch)
+            }
+        }
+        for batch in merged {
             do {
                 let head = try local.headPosition()
                 if batch.first <= head {
