@@ -30,11 +30,23 @@ public protocol SharedEventLog: EventLog {
     /// thread, do not read the log in it), until the watch is stopped or the log closed.
     func watchHead(_ moved: @escaping @Sendable (UInt64?) -> Void) -> HeadWatch
 
-    /// From now on calls `committed` with the stored form of each batch this process commits
-    /// (see ``storedEnvelopes(from:limit:)``), right after its commit and before any of its
-    /// appends returns, on the writer's thread (keep it short). One handler: a second call
+    /// From now on tells `news` of each batch this process commits, on the writer's thread
+    /// (keep it short): ``CommitNews/committing(through:)`` before its COMMIT is sent, then
+    /// ``CommitNews/committed(_:)`` with its stored form (see ``storedEnvelopes(from:limit:)``)
+    /// before any of its appends returns, or ``CommitNews/failed``. One handler: a second call
     /// replaces the first.
-    func whenCommitted(_ committed: @escaping @Sendable (CommittedBatch) -> Void)
+    func whenCommitted(_ news: @escaping @Sendable (CommitNews) -> Void)
+}
+
+/// What a shared log's writer tells of its own commits (``SharedEventLog/whenCommitted(_:)``).
+public enum CommitNews: Sendable {
+    /// A batch through `position` is being committed: the notification of its commit may come
+    /// before its ``committed(_:)`` or ``failed``.
+    case committing(through: UInt64)
+    /// The batch committed; here as stored.
+    case committed(CommittedBatch)
+    /// A batch announced may not have committed: it failed, or its outcome is not known.
+    case failed
 }
 
 /// A batch this process committed to a shared log: the stored form of its events, from

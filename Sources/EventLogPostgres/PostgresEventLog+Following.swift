@@ -49,16 +49,19 @@ extension PostgresEventLog: SharedEventLog {
         return claims
     }
 
+    /// Tells `news` of each batch the writer commits, on the writer's thread: before its
+    /// COMMIT is sent, then after the server acknowledged it (before any of its appends
+    /// returns), or when the batch failed after it was announced.
+    public func whenCommitted(_ news: @escaping @Sendable (CommitNews) -> Void) {
+        writer.news.withLock { $0 = news }
+    }
+
     /// Listens on the head's channel (see `PostgresSchema.following`) on a connection of its
     /// own, and calls `moved` from that connection's event loop at each notification, with
     /// the head position it carries: no task stands between the notification and the
     /// follower. It also calls `moved(nil)` once the server has confirmed `LISTEN` (a commit
     /// after that is heard) and when the connection fails (the head may have moved unseen);
     /// then it waits a second and connects again, until the watch is stopped or the log closed.
-    public func whenCommitted(_ committed: @escaping @Sendable (CommittedBatch) -> Void) {
-        writer.committed.withLock { $0 = committed }
-    }
-
     public func watchHead(_ moved: @escaping @Sendable (UInt64?) -> Void) -> HeadWatch {
         let server = self.server
         let watching = HeadWatching(moved)

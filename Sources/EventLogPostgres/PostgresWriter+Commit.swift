@@ -137,6 +137,11 @@ extension PostgresWriter {
                 written.append(try writeRows(state, checkpoint: signed, on: connection))
                 if let interval { written.append(connection.send(PostgresHead.keepQuery(interval)).map { _ in }) }
             }
+            let news = self.news.withLock { $0 }
+            if state.head.position != state.startPosition, let news {
+                // Before COMMIT goes: the notification of the commit may outrun its news.
+                news(.committing(through: state.head.position))
+            }
             let committed = connection.send("COMMIT")
             knownVersions.withLock {
                 $0.remember(state.versions, at: state.head, continuing: batch.knownAt == stored.head)
@@ -165,8 +170,10 @@ extension PostgresWriter {
             return
         }
         if let signed = batch.signed { knownCheckpoint.withLock { $0 = signed } }
-        if !batch.envelopes.isEmpty, let committed = self.committed.withLock({ $0 }) {
-            committed(CommittedBatch(first: batch.first, stored: batch.envelopes.map { Array($0.readableBytesView) }))
+        if !batch.envelopes.isEmpty, let news = self.news.withLock({ $0 }) {
+            news(
+                .committed(
+                    CommittedBatch(first: batch.first, stored: batch.envelopes.map { Array($0.readableBytesView) })))
         }
         for (job, outcome) in zip(batch.jobs, batch.outcomes) { job.continuation.resume(returning: outcome) }
     }
@@ -175,6 +182,7 @@ extension PostgresWriter {
     /// state is unknown) and answers every job with the error.
     private func abandon(_ jobs: [Job], slot: Int, connection: PostgresConnection, error: EventLogError) {
         knownVersions.withLock { $0.forget() }
+        if let news = self.news.withLock({ $0 }) { news(.failed) }
         _ = try? connection.run("ROLLBACK")
         dropConnection(slot)
         fail(jobs, with: error)

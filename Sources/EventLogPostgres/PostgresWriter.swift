@@ -28,8 +28,8 @@ final class PostgresWriter: Sendable {
     let signingKey = Mutex<Ed25519Key?>(nil)
     /// Stream versions known without asking the server (see ``KnownVersions``); writer thread only.
     let knownVersions = Mutex(KnownVersions())
-    /// Handed each committed batch (``PostgresEventLog/whenCommitted(_:)``).
-    let committed = Mutex<(@Sendable (CommittedBatch) -> Void)?>(nil)
+    /// Told of each batch's commit (``PostgresEventLog/whenCommitted(_:)``).
+    let news = Mutex<(@Sendable (CommitNews) -> Void)?>(nil)
     /// The stored bytes of the head checkpoint this process last wrote or verified.
     let knownCheckpoint = Mutex<[UInt8]?>(nil)
     /// The writer thread's two connections (two batches overlap, one on each); touched by that

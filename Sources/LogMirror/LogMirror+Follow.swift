@@ -15,7 +15,7 @@ extension LogMirror {
         }
         defer { watch.stop() }
         // Weak: the shared log outlives a mirror that no longer follows it.
-        shared.whenCommitted { [weak self] batch in self?.offer(batch) }
+        shared.whenCommitted { [weak self] news in self?.hear(news) }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let thread = Thread { [self] in
@@ -30,16 +30,26 @@ extension LogMirror {
         }
     }
 
-    /// Keeps a batch this node committed for the next look, and wakes it; beyond
-    /// ``Due/offerLimit`` waiting, drops them all and has the look read the shared log.
-    private func offer(_ batch: CommittedBatch) {
-        due.withLock { due in
-            if due.offered.count < Due.offerLimit {
-                due.offered.append(batch)
-            } else {
-                due.offered.removeAll()
-                due.mustRead = true
+    /// Takes news of this node's own commits: the position a commit under way reaches, then
+    /// its batch, kept for the next look (beyond ``Due/offerLimit`` waiting, all are dropped
+    /// and the look reads the shared log), or its failure (the look reads the shared log).
+    private func hear(_ news: CommitNews) {
+        switch news {
+        case .committing(let position):
+            // The last one told, not the highest: after a restore the positions start lower.
+            due.withLock { $0.ownCommitThrough = position }
+            return
+        case .committed(let batch):
+            due.withLock { due in
+                if due.offered.count < Due.offerLimit {
+                    due.offered.append(batch)
+                } else {
+                    due.offered.removeAll()
+                    due.mustRead = true
+                }
             }
+        case .failed:
+            due.withLock { $0.mustRead = true }
         }
         wakeUps.signal()
     }
@@ -59,16 +69,25 @@ extension LogMirror {
                 polled = .now
             }
             let look = due.withLock { due in
-                defer { due = Due(target: due.target, mustRead: false, offered: []) }
+                defer {
+                    due.mustRead = false
+                    due.offered = []
+                }
                 return due
             }
             do {
                 _ = try catchUp(offered: look.offered) { reached in look.mustRead || look.target > reached }
+                // The look's target is served: reached, or found past the shared log's head by
+                // the read (a wait for a position not written: it must not make every later
+                // look read). A target raised since stays.
+                due.withLock { if $0.target == look.target { $0.target = 0 } }
                 lastError = ""
             } catch let failure as Failure where divergence == .stop {
                 logger.error("the node stopped following the shared log", metadata: ["reason": "\(failure)"])
                 return
             } catch {
+                // The next wake-up reads the shared log again, whatever it is for.
+                due.withLock { $0.mustRead = true }
                 let text = "\(error)"
                 if text != lastError {
                     logger.warning("cannot copy the shared log; retrying", metadata: ["error": "\(text)"])
@@ -128,6 +147,10 @@ extension LogMirror {
         var mustRead = true
         /// This node's own commits, not yet copied (``SharedEventLog/whenCommitted(_:)``).
         var offered: [CommittedBatch] = []
+        /// The last position of this node's commits announced: a notification of a position up
+        /// to it raises no ``target``, since the commit's batch (or its failure) is on its way
+        /// and a read would only race it.
+        var ownCommitThrough: UInt64 = 0
         /// Beyond this many batches waiting, they are dropped and the shared log is read.
         static let offerLimit = 64
     }

@@ -181,7 +181,10 @@ public final class LogMirror: Sendable {
     /// it, or a read waits for it): from this node's own commits if they reach it, otherwise
     /// from the shared log.
     public func wake(toward position: UInt64) {
-        due.withLock { $0.target = max($0.target, position) }
+        due.withLock { due in
+            // A commit of this node's own through there is on its way (see ``Due``).
+            if position > due.ownCommitThrough { due.target = max(due.target, position) }
+        }
         wakeUps.signal()
     }
 

@@ -16,7 +16,9 @@ struct OwnCommitsTests {
         users: [UUID], committed: [CommittedBatch]
     ) {
         let committed = Mutex<[CommittedBatch]>([])
-        node.shared.whenCommitted { batch in committed.withLock { $0.append(batch) } }
+        node.shared.whenCommitted { news in
+            if case .committed(let batch) = news { committed.withLock { $0.append(batch) } }
+        }
         var users: [UUID] = []
         try await randomHistory(node.service, users: &users, seed: seed, steps: 80, emailPrefix: "own")
         return (users, committed.withLock { $0 })
@@ -85,5 +87,49 @@ struct OwnCommitsTests {
         #expect(node.mirror.timesReadShared == 1, "a batch the copy holds otherwise was taken as copied")
         // Here the shared log still continues the copy: the read finds nothing to do.
         try Self.expectCopyIsTheSharedLog(node)
+    }
+
+    /// A wait for a position no one wrote (a client may send any `Authlog-Min-Position`) makes
+    /// one look read the shared log, not every look after it: the node's own writes are still
+    /// copied without a read.
+    @Test func aWaitForAPositionNotWrittenDoesNotMakeEveryLookRead() async throws {
+        let node = try MirroredUserStatesTests.Node()
+        defer { node.finish() }
+        let mirror = node.mirror
+        let following = Task { await mirror.follow() }
+        var failure: (any Error)?
+        do {
+            try await Self.writeAfterAWaitForAPositionNotWritten(node)
+        } catch {
+            failure = error
+        }
+        // The copying thread ends before the node's files close.
+        following.cancel()
+        await following.value
+        if let failure { throw failure }
+    }
+
+    static func writeAfterAWaitForAPositionNotWritten(_ node: MirroredUserStatesTests.Node) async throws {
+        let progress = MirrorProgress(node.mirror)
+        #expect(try await progress.waitForPosition(UInt64.max, timeout: .milliseconds(300)) < UInt64.max)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let readsBefore = node.mirror.timesReadShared
+        let writes = 30
+        for index in 0..<writes {
+            _ = try await node.service.register(
+                .init(
+                    email: "wait\(index)@example.com", password: "a long password", firstName: "W", lastName: "\(index)"
+                ),
+                correlationID: "t")
+            // A write's own wait, as the HTTP layer makes it (60 s: a bound for a failure only).
+            let position = try node.shared.headPosition()
+            #expect(try await progress.waitForPosition(position, timeout: .seconds(60)) >= position)
+        }
+        let reads = node.mirror.timesReadShared - readsBefore
+        // Polls read once a second. Beyond them, no read: with the target kept, each of the
+        // writes would read.
+        let seconds = Int((clock.now - start).components.seconds)
+        #expect(reads <= seconds + 2, "\(reads) reads in \(seconds) s for \(writes) writes")
     }
 }
