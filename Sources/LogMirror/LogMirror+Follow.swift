@@ -49,7 +49,11 @@ extension LogMirror {
                 }
             }
         case .failed:
-            due.withLock { $0.mustRead = true }
+            // Its positions may be another node's now: their notifications must count.
+            due.withLock { due in
+                due.mustRead = true
+                due.ownCommitThrough = 0
+            }
         }
         wakeUps.signal()
     }
