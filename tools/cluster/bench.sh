@@ -23,7 +23,11 @@
 # ROUNDS+1 times REFRESH_CONNECTIONS), PERF_OUT (a directory: perf records the three nodes with call
 # graphs during the first round's rotations into PERF_OUT/nodes.data and PERF_OUT/postgres.data,
 # and writes their reports beside them), AUTHD (an authd binary to use instead of building one: only
-# for trying the script out, the figures need a release build). Needs wrk, pgbench, psql, curl, python3
+# for trying the script out, the figures need a release build), AUTHD_BASE (another authd binary,
+# to compare two builds in one run: a second cluster of three nodes runs it on a database of its
+# own, with SESSIONS sessions of its own, and its rotations take a turn in every round beside the
+# first cluster's; the summary adds its figures and the ratio of the two, and the nodes' CPU per
+# rotation of each). Needs wrk, pgbench, psql, curl, python3
 # and PostgreSQL's server (tools/postgres/start-throwaway.sh). Builds authd in release mode.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -47,6 +51,7 @@ work="$(mktemp -d)"
 chmod 755 "$work" # the PostgreSQL server may run as another user (as root: postgres)
 cleanup() {
     "$root/tools/cluster/stop.sh" "$work/cluster" || true
+    "$root/tools/cluster/stop.sh" "$work/cluster-base" || true
     local file
     for file in "$work"/*.pid; do [ -f "$file" ] && kill "$(cat "$file")" 2>/dev/null || true; done
     for file in "$work"/*.pid; do
@@ -112,6 +117,19 @@ mapfile -t node_pids < <(sed -n 's/^node=.* pid=\([0-9]*\).*/\1/p' "$work/cluste
     exit 1
 }
 echo "== embedded authd on port $embedded; cluster nodes on ports ${nodes[*]} (log $log_url)"
+if [ -n "${AUTHD_BASE:-}" ]; then
+    base_log_url="$base/authlog_base"
+    psql -q "$server" -c 'CREATE DATABASE authlog_base' >/dev/null
+    AUTHD="$AUTHD_BASE" AUTHLOG_LOG_URL="$base_log_url" "$root/tools/cluster/start.sh" "$work/cluster-base" 3 -- \
+        "${limits[@]}" >"$work/cluster-base.out"
+    mapfile -t base_nodes < <(sed -n 's/^node=.* url=http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$work/cluster-base.out")
+    mapfile -t base_node_pids < <(sed -n 's/^node=.* pid=\([0-9]*\).*/\1/p' "$work/cluster-base.out")
+    [ "${#base_nodes[@]}" -eq 3 ] || {
+        echo "bench.sh: start.sh did not start the base cluster's three nodes: $(cat "$work/cluster-base.out")" >&2
+        exit 1
+    }
+    echo "== base cluster ($AUTHD_BASE) on ports ${base_nodes[*]} (log $base_log_url)"
+fi
 
 field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
 password="benchmark passphrase"
@@ -152,13 +170,17 @@ login() {
 # node 1, which the reads measure). A user has one session (the seed's single refresh token):
 # one login gives the access token the reads use and the refresh token the rotations use, rotated
 # through every node; a second login would end the first session.
-echo "== registering $users users in each, one session each, and $((sessions - users)) more in the cluster"
+echo "== registering $users users in each, one session each, and $((sessions - users)) more in the cluster$([ -z "${AUTHD_BASE:-}" ] || echo "; $sessions in the base cluster")"
 : >"$work/users-embedded"
 : >"$work/users-cluster"
 : >"$work/tokens"
 mkdir "$work/setup"
-set_up_user() { # N: files setup/N.embedded (N <= USERS), setup/N.cluster, setup/N.tokens
+set_up_user() { # N: files setup/N.embedded (N <= USERS), setup/N.cluster, setup/N.tokens (setup/N.base)
     local n="$1" id position answer
+    if [ -n "${AUTHD_BASE:-}" ]; then # a session for the base cluster's rotations
+        read -r id position < <(register "$n" "${base_nodes[0]}")
+        login "$n" "${base_nodes[0]}" "$position" | field refresh_token >"$work/setup/$n.base"
+    fi
     if ((n > users)); then # a session for the rotations alone
         read -r id position < <(register "$n" "${nodes[0]}")
         login "$n" "${nodes[0]}" "$position" | field refresh_token >"$work/setup/$n.tokens"
@@ -187,6 +209,7 @@ for n in $(seq "$sessions"); do
         cat "$work/setup/$n.cluster" >>"$work/users-cluster"
     fi
     cat "$work/setup/$n.tokens" >>"$work/tokens"
+    [ -z "${AUTHD_BASE:-}" ] || cat "$work/setup/$n.base" >>"$work/base-tokens"
 done
 for file in users-embedded users-cluster; do
     [ "$(grep -c '^[^ ]\+ [^ ]\+$' "$work/$file")" -eq "$users" ] || {
@@ -194,6 +217,10 @@ for file in users-embedded users-cluster; do
         exit 1
     }
 done
+[ -z "${AUTHD_BASE:-}" ] || [ "$(grep -c . "$work/base-tokens")" -eq "$sessions" ] || {
+    echo "bench.sh: a login for the base cluster's sessions failed" >&2
+    exit 1
+}
 [ "$(grep -c . "$work/tokens")" -eq "$sessions" ] || {
     echo "bench.sh: a login for the rotation's sessions failed" >&2
     exit 1
@@ -226,8 +253,8 @@ measure_pgbench() {
     echo "RESULT ok_per_s=$tps p50_ms=$p50 p99_ms=$p99 failed=${failed:-0} aborted_clients=$aborted" >>"$work/results/pgbench"
 }
 # What the shared log's database did during the rotation rounds, summed over them.
-pg_counters() {
-    psql -qAt -F ' ' "$log_url" -c "SELECT xact_commit + xact_rollback, tup_returned + tup_fetched, tup_inserted,
+pg_counters() { # [LOG_URL]
+    psql -qAt -F ' ' "${1:-$log_url}" -c "SELECT xact_commit + xact_rollback, tup_returned + tup_fetched, tup_inserted,
         tup_updated FROM pg_stat_database WHERE datname = current_database()"
 }
 # CPU time of the three nodes and of the PostgreSQL server (its postmaster, which reaps the
@@ -235,15 +262,24 @@ pg_counters() {
 # shellcheck source=tools/peer-bench/ticks.sh
 . "$root/tools/peer-bench/ticks.sh"
 postmaster="$(head -1 "$work/postgres/data/postmaster.pid")"
-cpu_counters() { echo "$(ticks "${node_pids[@]}") $(ticks "$postmaster" $(pgrep -P "$postmaster"))"; }
-echo "0 0 0 0" >"$work/pg-during-refresh"
-echo "0 0" >"$work/cpu-during-refresh"
-measure_refresh() {
+cpu_counters() { # NODE_PID...
+    echo "$(ticks "$@") $(ticks "$postmaster" $(pgrep -P "$postmaster"))"
+}
+for name in refresh refresh-base; do
+    echo "0 0 0 0" >"$work/pg-during-$name"
+    echo "0 0" >"$work/cpu-during-$name"
+done
+measure_refresh() { # [base]: the base cluster's rotations instead
+    local name=refresh ports="${nodes[*]}" tokens="$work/tokens" url="$log_url" pids=("${node_pids[@]}")
+    if [ "${1:-}" = base ]; then
+        name=refresh-base ports="${base_nodes[*]}" tokens="$work/base-tokens" url="$base_log_url"
+        pids=("${base_node_pids[@]}")
+    fi
     local before after cpu_before cpu_after
-    before="$(pg_counters)"
-    cpu_before="$(cpu_counters)"
+    before="$(pg_counters "$url")"
+    cpu_before="$(cpu_counters "${pids[@]}")"
     local recorders=()
-    if [ -n "${PERF_OUT:-}" ] && [ ! -e "$PERF_OUT/nodes.data" ]; then
+    if [ "$name" = refresh ] && [ -n "${PERF_OUT:-}" ] && [ ! -e "$PERF_OUT/nodes.data" ]; then
         mkdir -p "$PERF_OUT"
         local seconds=$((duration > 3 ? duration - 2 : 1))
         perf record -g -o "$PERF_OUT/nodes.data" -p "$(tr ' ' , <<<"${node_pids[*]}")" -- sleep "$seconds" \
@@ -253,30 +289,32 @@ measure_refresh() {
             >/dev/null 2>&1 &
         recorders+=($!)
     fi
-    THREADS=3 PORTS="${nodes[*]}" TOKENS="$work/tokens" \
-        wrk -t3 -c"$refresh_connections" -d"${duration}s" -s tools/cluster/refresh.lua "http://127.0.0.1:${nodes[0]}" |
-        grep '^RESULT' >>"$work/results/refresh"
+    THREADS=3 PORTS="$ports" TOKENS="$tokens" \
+        wrk -t3 -c"$refresh_connections" -d"${duration}s" -s tools/cluster/refresh.lua "http://127.0.0.1:${ports%% *}" |
+        grep '^RESULT' >>"$work/results/$name"
     local recorder
     for recorder in "${recorders[@]}"; do wait "$recorder" || true; done
-    cpu_after="$(cpu_counters)"
-    paste -d' ' <(tr ' ' '\n' <<<"$cpu_before") <(tr ' ' '\n' <<<"$cpu_after") <(tr ' ' '\n' <"$work/cpu-during-refresh") |
-        awk '{printf "%d ", $3 + $2 - $1} END {print ""}' >"$work/cpu-during-refresh.new"
-    mv "$work/cpu-during-refresh.new" "$work/cpu-during-refresh"
+    cpu_after="$(cpu_counters "${pids[@]}")"
+    paste -d' ' <(tr ' ' '\n' <<<"$cpu_before") <(tr ' ' '\n' <<<"$cpu_after") <(tr ' ' '\n' <"$work/cpu-during-$name") |
+        awk '{printf "%d ", $3 + $2 - $1} END {print ""}' >"$work/cpu-during-$name.new"
+    mv "$work/cpu-during-$name.new" "$work/cpu-during-$name"
     sleep 0.6 # pg_stat_database lags up to 500 ms behind
-    after="$(pg_counters)"
-    paste -d' ' <(tr ' ' '\n' <<<"$before") <(tr ' ' '\n' <<<"$after") <(tr ' ' '\n' <"$work/pg-during-refresh") |
-        awk '{printf "%d ", $3 + $2 - $1} END {print ""}' >"$work/pg-during-refresh.new"
-    mv "$work/pg-during-refresh.new" "$work/pg-during-refresh"
+    after="$(pg_counters "$url")"
+    paste -d' ' <(tr ' ' '\n' <<<"$before") <(tr ' ' '\n' <<<"$after") <(tr ' ' '\n' <"$work/pg-during-$name") |
+        awk '{printf "%d ", $3 + $2 - $1} END {print ""}' >"$work/pg-during-$name.new"
+    mv "$work/pg-during-$name.new" "$work/pg-during-$name"
 }
 measure_read() { # NAME PORT USERS
     USER_FILE="$3" wrk -t2 -c64 -d"${duration}s" -s tools/cluster/read.lua "http://127.0.0.1:$2" |
         grep '^RESULT' >>"$work/results/$1"
 }
 steps=(pgbench refresh read-embedded read-cluster)
+[ -z "${AUTHD_BASE:-}" ] || steps=(pgbench refresh refresh-base read-embedded read-cluster)
 run_step() {
     case "$1" in
         pgbench) measure_pgbench ;;
         refresh) measure_refresh ;;
+        refresh-base) measure_refresh base ;;
         read-embedded) measure_read read-embedded "$embedded" "$work/users-embedded" ;;
         read-cluster) measure_read read-cluster "${nodes[0]}" "$work/users-cluster" ;;
     esac
@@ -284,7 +322,8 @@ run_step() {
 }
 for r in $(seq "$rounds"); do
     echo "== round $r of $rounds, $duration s each"
-    if ((r % 2)); then order=(0 1 2 3); else order=(3 2 1 0); fi
+    order=($(seq 0 $((${#steps[@]} - 1))))
+    ((r % 2)) || order=($(seq $((${#steps[@]} - 1)) -1 0))
     for i in "${order[@]}"; do run_step "${steps[i]}"; done
 done
 
@@ -303,13 +342,25 @@ echo "reads by id, embedded, 64 conns:          $(summary read-embedded ok_per_s
 echo "reads by id, cluster node 1, 64 conns:    $(summary read-cluster ok_per_s) req/s, p99 $(summary read-cluster p99_ms) ms, $(failures read-cluster)"
 awk -v r="$(mean refresh ok_per_s)" -v p="$(mean pgbench ok_per_s)" 'BEGIN {printf "ratio rotations / pgbench:  %.2fx (target >= 1.5x)\n", r/p}'
 awk -v c="$(mean read-cluster ok_per_s)" -v e="$(mean read-embedded ok_per_s)" 'BEGIN {printf "ratio cluster / embedded reads: %.2f (target >= 0.90)\n", c/e}'
-rotations="$(sed -n 's/.* requests=\([0-9]*\) non2xx=\([0-9]*\).*/\1 \2/p' "$work/results/refresh" | awk '{s+=$1-$2} END {print s}')"
-read -r transactions rows_read rows_inserted rows_updated <"$work/pg-during-refresh"
-awk -v n="$rotations" -v t="$transactions" -v r="$rows_read" -v i="$rows_inserted" -v u="$rows_updated" \
-    'BEGIN {printf "shared log database during the rotations: %d rotations; per rotation %.2f transactions, %.1f rows read, %.2f inserted, %.2f updated\n", n, t/n, r/n, i/n, u/n}'
-read -r node_ticks postgres_ticks <"$work/cpu-during-refresh"
-awk -v n="$rotations" -v a="$node_ticks" -v p="$postgres_ticks" -v hz="$(getconf CLK_TCK)" \
-    'BEGIN {printf "CPU per rotation: %.0f us in the three nodes, %.0f us in PostgreSQL\n", a/hz/n*1e6, p/hz/n*1e6}'
+if [ -n "${AUTHD_BASE:-}" ]; then
+    echo "base refresh rotations, 3 nodes:          $(summary refresh-base ok_per_s) req/s, p99 $(summary refresh-base p99_ms) ms, $(failures refresh-base)"
+    awk -v r="$(mean refresh-base ok_per_s)" -v p="$(mean pgbench ok_per_s)" 'BEGIN {printf "ratio base rotations / pgbench:  %.2fx\n", r/p}'
+    awk -v r="$(mean refresh ok_per_s)" -v b="$(mean refresh-base ok_per_s)" 'BEGIN {printf "ratio rotations / base rotations:  %.2fx\n", r/b}'
+fi
+# Per rotation of NAME's rounds: what its shared log's database did, and the CPU of its nodes and
+# of the PostgreSQL server.
+per_rotation() { # NAME LABEL
+    local rotations transactions rows_read rows_inserted rows_updated node_ticks postgres_ticks
+    rotations="$(sed -n 's/.* requests=\([0-9]*\) non2xx=\([0-9]*\).*/\1 \2/p' "$work/results/$1" | awk '{s+=$1-$2} END {print s}')"
+    read -r transactions rows_read rows_inserted rows_updated <"$work/pg-during-$1"
+    awk -v n="$rotations" -v t="$transactions" -v r="$rows_read" -v i="$rows_inserted" -v u="$rows_updated" -v l="$2" \
+        'BEGIN {printf "%sshared log database during the rotations: %d rotations; per rotation %.2f transactions, %.1f rows read, %.2f inserted, %.2f updated\n", l, n, t/n, r/n, i/n, u/n}'
+    read -r node_ticks postgres_ticks <"$work/cpu-during-$1"
+    awk -v n="$rotations" -v a="$node_ticks" -v p="$postgres_ticks" -v hz="$(getconf CLK_TCK)" -v l="$2" \
+        'BEGIN {printf "%sCPU per rotation: %.0f us in the three nodes, %.0f us in PostgreSQL\n", l, a/hz/n*1e6, p/hz/n*1e6}'
+}
+per_rotation refresh ""
+[ -z "${AUTHD_BASE:-}" ] || per_rotation refresh-base "base: "
 for n in 0 1 2; do
     echo "node $((n + 1)) metrics:"
     curl -sf "http://127.0.0.1:${nodes[n]}/metrics" | grep -E '^authlog_(appends_total|commits_total|appended_events_total)' || true
