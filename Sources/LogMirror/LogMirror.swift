@@ -24,8 +24,13 @@ import Synchronization
 ///   the same stored bytes, and the batch after it must continue the head: next position,
 ///   chained to the head's hash (the same check as an import). A shared log that does not
 ///   continue the copy (replaced, or restored from a backup older than the copy) is found at
-///   the next fetch: at once on its notification, within ``pollInterval`` otherwise. What the
-///   mirror then does is its ``Divergence`` rule.
+///   the next fetch: at once when a write on this node or a notification or a wait naming a
+///   position beyond the copy comes, within ``pollInterval`` otherwise. What the mirror then
+///   does is its ``Divergence`` rule.
+/// - This node's own commits, handed over by its writer (``SharedEventLog/whenCommitted(_:)``),
+///   are copied without a fetch when they continue the copy, with the same checks; one that
+///   does not, or that differs from what the copy holds at its positions, makes the look
+///   fetch (see ``Due``).
 /// - A copy made again (``Divergence/copyAgain``), and an empty copy's first copy when the
 ///   mirror has the log's key, is written in one local transaction: the old copy goes, and
 ///   the shared log's events through the position its signed head names come, with their
