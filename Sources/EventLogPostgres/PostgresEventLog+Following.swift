@@ -53,7 +53,7 @@ extension PostgresEventLog: SharedEventLog {
     /// COMMIT is sent, then after the server acknowledged it (before any of its appends
     /// returns), or when the batch failed after it was announced.
     public func whenCommitted(_ news: @escaping @Sendable (CommitNews) -> Void) {
-        writer.news.withLock { $0 = news }
+        writer.news.withLock { $0 = PostgresWriter.NewsHandler(news) }
     }
 
     /// Listens on the head's channel (see `PostgresSchema.following`) on a connection of its

@@ -140,7 +140,7 @@ extension PostgresWriter {
             let news = self.news.withLock { $0 }
             if state.head.position != state.startPosition, let news {
                 // Before COMMIT goes: the notification of the commit may outrun its news.
-                news(.committing(through: state.head.position))
+                news.tell(.committing(through: state.head.position))
             }
             let committed = connection.send("COMMIT")
             knownVersions.withLock {
@@ -171,7 +171,7 @@ extension PostgresWriter {
         }
         if let signed = batch.signed { knownCheckpoint.withLock { $0 = signed } }
         if !batch.envelopes.isEmpty, let news = self.news.withLock({ $0 }) {
-            news(
+            news.tell(
                 .committed(
                     CommittedBatch(first: batch.first, stored: batch.envelopes.map { Array($0.readableBytesView) })))
         }
@@ -182,7 +182,7 @@ extension PostgresWriter {
     /// state is unknown) and answers every job with the error.
     private func abandon(_ jobs: [Job], slot: Int, connection: PostgresConnection, error: EventLogError) {
         knownVersions.withLock { $0.forget() }
-        if let news = self.news.withLock({ $0 }) { news(.failed) }
+        if let news = self.news.withLock({ $0 }) { news.tell(.failed) }
         _ = try? connection.run("ROLLBACK")
         dropConnection(slot)
         fail(jobs, with: error)

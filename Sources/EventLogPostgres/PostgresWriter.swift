@@ -29,7 +29,7 @@ final class PostgresWriter: Sendable {
     /// Stream versions known without asking the server (see ``KnownVersions``); writer thread only.
     let knownVersions = Mutex(KnownVersions())
     /// Told of each batch's commit (``PostgresEventLog/whenCommitted(_:)``).
-    let news = Mutex<(@Sendable (CommitNews) -> Void)?>(nil)
+    let news = Mutex<NewsHandler?>(nil)
     /// The stored bytes of the head checkpoint this process last wrote or verified.
     let knownCheckpoint = Mutex<[UInt8]?>(nil)
     /// The writer thread's two connections (two batches overlap, one on each); touched by that
@@ -53,6 +53,14 @@ final class PostgresWriter: Sendable {
             run()
         }
         thread.start()
+    }
+
+    /// The handler of ``PostgresEventLog/whenCommitted(_:)``, boxed. Rule: keep no closure in
+    /// a `Mutex` as it is: every `withLock` wraps it in two more reabstraction thunks and
+    /// stores them back, so each call would go two frames deeper a read, without end.
+    final class NewsHandler: Sendable {
+        let tell: @Sendable (CommitNews) -> Void
+        init(_ tell: @escaping @Sendable (CommitNews) -> Void) { self.tell = tell }
     }
 
     /// Queues a job; returns `false` once the writer is stopping.

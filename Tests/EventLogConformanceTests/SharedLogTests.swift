@@ -49,6 +49,25 @@ struct SharedLogTests {
         #expect(claims[none] == nil)
     }
 
+    /// The writer calls the `whenCommitted` handler through the same frames at every commit:
+    /// nothing wraps it anew between calls, so a node's thousandth commit costs what its first
+    /// did and its millionth does not overflow the writer's stack.
+    @Test func theCommitHandlerIsCalledAtTheSameDepthAtEveryCommit() async throws {
+        let store = try PostgresStore()
+        defer { store.remove() }
+        let log = try PostgresEventLog(url: store.url)
+        defer { log.close() }
+        let depths = Mutex<[Int]>([])
+        log.whenCommitted { news in
+            if case .committed = news { depths.withLock { $0.append(Thread.callStackSymbols.count) } }
+        }
+        let stream = UUID()
+        for index in 0..<12 { _ = try await log.append([event("E", "payload \(index)")], to: stream, expecting: .any) }
+        let seen = depths.withLock { $0 }
+        #expect(seen.count == 12)
+        #expect(Set(seen).count == 1, "stack depths at each commit: \(seen)")
+    }
+
     /// A watch hears every commit made through another log object (as another node would
     /// make it) once it made its first call: that call comes after the server confirmed
     /// `LISTEN`, so no commit is made between them and missed.
