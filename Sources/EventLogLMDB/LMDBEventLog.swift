@@ -25,16 +25,22 @@ public final class LMDBEventLog: EventLog {
         /// again from elsewhere (a cluster node's copy of the shared log): a system crash may
         /// undo its last commits. Never for a log that is the record.
         public var deferredSync: Bool
+        /// Commits write in the map (``Environment/Options/writableMap``): with
+        /// ``deferredSync``, for a copy. Every process that opens the directory must open it
+        /// with the same value.
+        public var writableMap: Bool
 
         public init(
             readOnly: Bool = false, initialMapSize: Int = 16 << 20, maximumBatchEvents: Int = 8_192,
-            clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }, deferredSync: Bool = false
+            clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }, deferredSync: Bool = false,
+            writableMap: Bool = false
         ) {
             self.readOnly = readOnly
             self.initialMapSize = initialMapSize
             self.maximumBatchEvents = maximumBatchEvents
             self.clock = clock
             self.deferredSync = deferredSync
+            self.writableMap = writableMap
         }
     }
 

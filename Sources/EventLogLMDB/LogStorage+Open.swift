@@ -6,16 +6,41 @@ extension LogStorage {
     /// Opens or creates the environment and checks the format marker (see ``LogLayout``).
     static func open(directory: String, options: LMDBEventLog.Options) throws -> LogStorage {
         try prepareDirectory(directory, readOnly: options.readOnly)
-        let environment: Environment
+        let writableMap = options.writableMap && !options.readOnly
+        // A writable map sets the file's length to the map's at open: a file cut short would
+        // look whole. It is checked in a read-only opening first.
+        let size = (try? FileManager.default.attributesOfItem(atPath: directory + "/data.mdb")[.size] as? Int) ?? 0
+        if writableMap && size > 0 {
+            let check = try openEnvironment(
+                directory, .init(mapSize: options.initialMapSize, maxDatabases: 16, readOnly: true, pooledReaders: 0))
+            defer { check.close() }
+            try checkWhole(check, directory: directory)
+        }
+        let environment = try openEnvironment(
+            directory,
+            .init(
+                mapSize: options.initialMapSize, maxDatabases: 16, readOnly: options.readOnly,
+                deferredSync: options.deferredSync, writableMap: writableMap))
         do {
-            environment = try Environment(
-                path: directory,
-                options: .init(
-                    mapSize: options.initialMapSize, maxDatabases: 16, readOnly: options.readOnly,
-                    deferredSync: options.deferredSync))
+            if !writableMap { try checkWhole(environment, directory: directory) }
+            return try checkFormat(environment, directory: directory, options: options)
+        } catch {
+            environment.close()
+            if let error = error as? LMDBError { throw openError(error, directory: directory) }
+            throw error
+        }
+    }
+
+    private static func openEnvironment(_ directory: String, _ options: Environment.Options) throws -> Environment {
+        do {
+            return try Environment(path: directory, options: options)
         } catch {
             throw openError(error, directory: directory)
         }
+    }
+
+    /// Fails unless the data file holds every page its meta page names.
+    private static func checkWhole(_ environment: Environment, directory: String) throws {
         do {
             if let short = try environment.missingPages() {
                 throw EventLogError.notAnLMDBEnvironment(
@@ -23,11 +48,8 @@ extension LogStorage {
                     detail: "data.mdb was cut short: it holds \(short.fileBytes) bytes, its pages reach to "
                         + "\(short.usedBytes) (a partial copy? put a whole copy back)")
             }
-            return try checkFormat(environment, directory: directory, options: options)
-        } catch {
-            environment.close()
-            if let error = error as? LMDBError { throw openError(error, directory: directory) }
-            throw error
+        } catch let error as LMDBError {
+            throw openError(error, directory: directory)
         }
     }
 

@@ -22,6 +22,8 @@ public final class Environment: @unchecked Sendable {
     nonisolated(unsafe) var isClosed = false
     public let path: String
     public let isReadOnly: Bool
+    /// Opened with ``Options/writableMap``.
+    public let hasWritableMap: Bool
 
     public struct Options: Sendable {
         /// Initial map size in bytes; the owner grows it with ``Environment/setMapSize(_:)``.
@@ -35,10 +37,22 @@ public final class Environment: @unchecked Sendable {
         /// can be made again: a system crash may undo the last commits, and on a file system
         /// that does not keep write order may leave the environment unreadable.
         public var deferredSync: Bool
+        /// Commits write their pages in the map itself (`MDB_WRITEMAP`) instead of copying them
+        /// to the file with `pwrite`: cheaper for an environment that reaches the disk seldom
+        /// (``deferredSync``), dearer for one that syncs at every commit (the first write to a
+        /// page after each sync faults). Rules:
+        /// - LMDB sets the data file's length to the map size at open: check that a file is
+        ///   whole (``missingPages()``) in an environment opened without it first;
+        /// - the file's blocks are allocated before the map covers them, at open and at every
+        ///   ``setMapSize(_:)``, so a full disk fails there (`ENOSPC`), never as a `SIGBUS` at
+        ///   a write into the map;
+        /// - every process that opens the environment opens it so: LMDB's processes with and
+        ///   without it do not cooperate.
+        public var writableMap: Bool
 
         public init(
             mapSize: Int = 16 << 20, maxDatabases: UInt32 = 32, maxReaders: UInt32 = 510,
-            readOnly: Bool = false, pooledReaders: Int = 16, deferredSync: Bool = false
+            readOnly: Bool = false, pooledReaders: Int = 16, deferredSync: Bool = false, writableMap: Bool = false
         ) {
             self.mapSize = mapSize
             self.maxDatabases = maxDatabases
@@ -46,6 +60,7 @@ public final class Environment: @unchecked Sendable {
             self.readOnly = readOnly
             self.pooledReaders = pooledReaders
             self.deferredSync = deferredSync
+            self.writableMap = writableMap
         }
     }
 
@@ -61,7 +76,13 @@ public final class Environment: @unchecked Sendable {
             var flags = UInt32(MDB_NOTLS)
             if options.readOnly { flags |= UInt32(MDB_RDONLY) }
             if options.deferredSync && !options.readOnly { flags |= UInt32(MDB_NOSYNC) }
+            if options.writableMap && !options.readOnly { flags |= UInt32(MDB_WRITEMAP) }
             try check(mdb_env_open(env, path, flags, 0o600))
+            if options.writableMap && !options.readOnly {
+                var info = MDB_envinfo()
+                try check(mdb_env_info(env, &info))
+                try Self.allocateBlocks(env, through: info.me_mapsize)
+            }
         } catch {
             mdb_env_close(env)
             throw error
@@ -69,6 +90,7 @@ public final class Environment: @unchecked Sendable {
         self.handle = env
         self.path = path
         self.isReadOnly = options.readOnly
+        self.hasWritableMap = options.writableMap && !options.readOnly
         self.readPool = ReadTransactionPool(capacity: max(0, min(options.pooledReaders, Int(options.maxReaders) / 2)))
     }
 
@@ -116,7 +138,22 @@ public final class Environment: @unchecked Sendable {
         gate.lockExclusive()
         defer { gate.unlockExclusive() }
         if isClosed { throw LMDBError(code: EINVAL) }
+        if hasWritableMap && bytes > 0 { try Self.allocateBlocks(handle, through: bytes) }
         try check(mdb_env_set_mapsize(handle, bytes))
+        if hasWritableMap && bytes == 0 {
+            var info = MDB_envinfo()
+            try check(mdb_env_info(handle, &info))
+            try Self.allocateBlocks(handle, through: info.me_mapsize)
+        }
+    }
+
+    /// Allocates the data file's blocks through byte `end` (see ``Options/writableMap``).
+    private static func allocateBlocks(_ handle: OpaquePointer, through end: Int) throws(LMDBError) {
+        var descriptor: Int32 = -1
+        try check(mdb_env_get_fd(handle, &descriptor))
+        var result: Int32
+        repeat { result = posix_fallocate(descriptor, 0, off_t(end)) } while result == EINTR
+        try check(result)
     }
 
     /// Writes what committed transactions left in the system's buffers to disk (commits in an

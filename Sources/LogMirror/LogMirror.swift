@@ -45,10 +45,11 @@ import Synchronization
 ///   appending the event, and no node hands the key out again once it has seen the event.
 /// - ``position`` moves forward only after the batch's transaction committed, and back to 0
 ///   only while the copy is made again.
-/// - The copy may be opened with deferred sync (``LMDBEventLog/Options/deferredSync``): a write
-///   then waits for the shared log's commit alone, not for the copy's too. ``follow()`` writes
-///   the copy to disk once a poll interval; a system crash may undo the copy's last batches,
-///   which are copied again from the shared log.
+/// - A copy is opened with ``copyOptions(initialMapSize:)`` by every process: deferred sync
+///   (``LMDBEventLog/Options/deferredSync``), so a write waits for the shared log's commit
+///   alone, not for the copy's too, and its pages written in the map. ``follow()`` writes the
+///   copy to disk once a poll interval; a system crash may undo the copy's last batches, which
+///   are copied again from the shared log.
 public final class LogMirror: Sendable {
     public enum Failure: Error, Equatable, CustomStringConvertible {
         /// The shared log's event at `position` does not continue this copy: the copy's head
@@ -121,6 +122,12 @@ public final class LogMirror: Sendable {
     let wakeUps = WakeSignal()
     /// What the next look of ``follow()``'s thread is for (see ``Due``).
     let due = Mutex(Due())
+
+    /// How every process opens a copy (see the rules above): commits that do not wait for
+    /// the disk, their pages written in the map (``LMDBEventLog/Options/writableMap``).
+    public static func copyOptions(initialMapSize: Int = 16 << 20) -> LMDBEventLog.Options {
+        LMDBEventLog.Options(initialMapSize: initialMapSize, deferredSync: true, writableMap: true)
+    }
 
     /// Opens the mirror over `local` (the node's log, folded into `projection`). Nothing is
     /// copied yet: call ``catchUp()`` before serving, then run ``follow()``.

@@ -102,10 +102,8 @@ struct Storage {
         let shared = try PostgresEventLog(url: logURL)
         let local: LMDBEventLog
         do {
-            // The copy is made again from the shared log if lost: its commits need not wait for
-            // the disk (see LogMirror).
             local = try LMDBEventLog(
-                directory: data, options: .init(initialMapSize: initialMapMib << 20, deferredSync: true))
+                directory: data, options: LogMirror.copyOptions(initialMapSize: initialMapMib << 20))
         } catch {
             shared.close()
             throw error

@@ -10,9 +10,15 @@ final class Probe {
     let output = Pipe()
     private var buffer = [UInt8]()
 
-    init(directory: String, writers: Int = 4, fileSizeLimit: Int? = nil, payloadBytes: Int = 160) throws {
+    init(
+        directory: String, writers: Int = 4, fileSizeLimit: Int? = nil, payloadBytes: Int = 160,
+        writableMap: Bool = false
+    ) throws {
         process.executableURL = URL(fileURLWithPath: productPath("eventlog-crash-probe"))
         process.arguments = [directory, String(writers), fileSizeLimit.map(String.init) ?? "-", String(payloadBytes)]
+        if writableMap {
+            process.environment = ProcessInfo.processInfo.environment.merging(["PROBE_WRITABLE_MAP": "1"]) { $1 }
+        }
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -30,6 +36,21 @@ final class Probe {
             if chunk.isEmpty { return nil }
             buffer.append(contentsOf: chunk)
         }
+    }
+
+    /// Reads every line until the probe ends: the appends it acknowledged, and its error.
+    func runToItsEnd() -> (acknowledged: [Acknowledgement], failure: String?) {
+        var acknowledged: [Acknowledgement] = []
+        var failure: String?
+        while let line = nextLine() {
+            if let ack = Acknowledgement(line) {
+                acknowledged.append(ack)
+            } else if line.hasPrefix("error ") {
+                failure = line
+            }
+        }
+        process.waitUntilExit()
+        return (acknowledged, failure)
     }
 
     func kill() {
@@ -110,16 +131,7 @@ func checkSurvivors(_ directory: String, _ acknowledged: [Acknowledgement], seed
         let directory = TemporaryDirectory()
         // The file-size limit makes the data file's growth fail as a full disk would.
         let probe = try Probe(directory: directory.path, writers: 8, fileSizeLimit: 1 << 20)
-        var acknowledged: [Acknowledgement] = []
-        var failure: String?
-        while let line = probe.nextLine() {
-            if let ack = Acknowledgement(line) {
-                acknowledged.append(ack)
-            } else if line.hasPrefix("error ") {
-                failure = line
-            }
-        }
-        probe.process.waitUntilExit()
+        let (acknowledged, failure) = probe.runToItsEnd()
         #expect(probe.process.terminationStatus == 3)
         // ENOSPC/EFBIG say "storage full"; LMDB reports a short write as EIO ("write failed").
         #expect(failure?.contains(", nothing was acknowledged: ") == true, "got \(failure ?? "nothing")")
@@ -132,6 +144,30 @@ func checkSurvivors(_ directory: String, _ acknowledged: [Acknowledgement], seed
         let result = try await log.append([event()], to: UUID(), expecting: .noStream)
         #expect(result.firstPosition == head + 1)
         #expect(try log.verify().isIntact)
+    }
+
+    /// With the map written in place (a node's copy), a disk that fills up fails the map's
+    /// growth, whose blocks are allocated first, with a clear error: never a write into a page
+    /// the disk has no room for, which kills the process with SIGBUS. The disk is a small
+    /// tmpfs (mounting needs root, as the test command runs).
+    @Test(.enabled(if: getuid() == 0, "mounts a small tmpfs"))
+    func aFullDiskFailsTheGrowthOfAWritableMapClearly() async throws {
+        let directory = TemporaryDirectory()
+        let disk = directory.path + "/disk"
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        let mount = try run("/bin/mount", ["-t", "tmpfs", "-o", "size=20m,mode=0700", "tmpfs", disk])
+        #expect(mount.status == 0, "mount: \(mount.stderr)")
+        guard mount.status == 0 else { return }
+        defer { _ = try? run("/bin/umount", [disk]) }
+        let probe = try Probe(directory: disk + "/log", writers: 8, payloadBytes: 2_000, writableMap: true)
+        let (acknowledged, failure) = probe.runToItsEnd()
+        #expect(
+            probe.process.terminationReason == .exit,
+            "the probe was killed by signal \(probe.process.terminationStatus)")
+        #expect(probe.process.terminationStatus == 3)
+        #expect(failure?.contains("storage full") == true, "got \(failure ?? "nothing")")
+        #expect(acknowledged.count > 100)
+        try checkSurvivors(disk + "/log", acknowledged)
     }
 
     @Test func aReaderAdoptsTheMapSizeAnotherProcessGrew() async throws {

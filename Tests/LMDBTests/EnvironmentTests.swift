@@ -90,6 +90,32 @@ import Testing
         }
     }
 
+    /// With a writable map the data file's blocks are allocated through the map's end, at
+    /// open and at each growth: a write into the map never lands on a page the disk has no
+    /// room for. A sparse file (the length set, no blocks) would hold about one block.
+    @Test func aWritableMapHasTheFilesBlocksAllocatedThroughTheMapsEnd() throws {
+        let path = NSTemporaryDirectory() + "lmdb-test-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        func allocated() throws -> Int {
+            var file = stat()
+            try #require(stat(path + "/data.mdb", &file) == 0)
+            return Int(file.st_blocks) * 512
+        }
+        let environment = try Environment(
+            path: path, options: .init(mapSize: 2 << 20, deferredSync: true, writableMap: true))
+        defer { environment.close() }
+        #expect(try allocated() >= 2 << 20)
+        try environment.setMapSize(6 << 20)
+        #expect(try allocated() >= 6 << 20)
+        let txn = try environment.beginTransaction(readOnly: false)
+        let db = try #require(try txn.openDatabase("things", flags: .create))
+        try put(txn, db, "kept", "1")
+        try txn.commit()
+        try environment.sync()
+        try environment.read { txn throws in #expect(try get(txn, db, "kept") == "1") }
+    }
+
     @Test func aClosedEnvironmentRefusesTransactions() throws {
         try withEnvironment { environment in
             environment.close()

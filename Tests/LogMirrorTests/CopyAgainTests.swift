@@ -262,7 +262,7 @@ struct CopyAgainTests {
               get_byte(checkpoint, length(checkpoint) - 1) # 1)
             """, database: node.database.name)
         let directory = node.directory + "-fresh"
-        let local = try LMDBEventLog(directory: directory)
+        let local = try LMDBEventLog(directory: directory, options: LogMirror.copyOptions())
         defer {
             local.close()
             try? FileManager.default.removeItem(atPath: directory)

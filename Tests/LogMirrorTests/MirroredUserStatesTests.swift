@@ -37,7 +37,7 @@ struct MirroredUserStatesTests {
             database = try TestPostgres.createDatabase(prefix: "authlog_mirror")
             shared = try PostgresEventLog(url: database.url)
             keys = try PostgresKeyStore(log: shared, kek: try KeyEncryptionKey.generate())
-            local = try LMDBEventLog(directory: directory)
+            local = try LMDBEventLog(directory: directory, options: LogMirror.copyOptions())
             projection = try UserProjection(log: local, keys: keys)
             let logKey = signed ? keys.logSigningKey : nil
             if let logKey { try shared.startSigning(with: logKey) }

@@ -148,7 +148,7 @@ final class SharedCopy {
     private static func copy(_ shared: PostgresEventLog, into directory: String, keys: any SharedKeyStore) throws -> (
         LMDBEventLog, UserProjection, LogMirror
     ) {
-        let local = try LMDBEventLog(directory: directory)
+        let local = try LMDBEventLog(directory: directory, options: LogMirror.copyOptions())
         do {
             let projection = try UserProjection(log: local, keys: keys)
             let mirror = try LogMirror(shared: shared, local: local, projection: projection, keys: keys)

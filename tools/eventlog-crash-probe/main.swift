@@ -8,6 +8,8 @@
 // PAYLOAD_BYTES (default 160) pads each event, to grow the map quickly. With ACKS the probe
 // exits with status 0 once it has printed that many acknowledgements (the sync-order test
 // runs it to the end under strace); without, it appends until it is killed.
+// With PROBE_WRITABLE_MAP=1 in the environment the log is opened as a cluster node opens its
+// copy: deferred sync, pages written in the map.
 import EventLog
 import EventLogLMDB
 import Foundation
@@ -35,7 +37,9 @@ func report(_ line: String) {
 
 let log: LMDBEventLog
 do {
-    log = try LMDBEventLog(directory: arguments[1])
+    let writableMap = ProcessInfo.processInfo.environment["PROBE_WRITABLE_MAP"] == "1"
+    log = try LMDBEventLog(
+        directory: arguments[1], options: .init(deferredSync: writableMap, writableMap: writableMap))
 } catch {
     report("error \(error)")
     exit(2)
