@@ -37,6 +37,17 @@ public final class PositionWaiters: Sendable {
         var ended: Set<UInt64> = []
         var sweeper: Sweeper?
         var sweepers: UInt64 = 0
+
+        /// Removes the registered waits `ends` picks; returns their continuations, to resume
+        /// once the lock is let go.
+        mutating func removeWaiters(where ends: (Waiter) -> Bool) -> [CheckedContinuation<Void, Never>] {
+            var ended: [CheckedContinuation<Void, Never>] = []
+            for (id, waiter) in waiters where ends(waiter) {
+                ended.append(waiter.continuation)
+                waiters[id] = nil
+            }
+            return ended
+        }
     }
 
     /// The longest wait kept: a longer timeout waits this long (about 31 years).
@@ -56,12 +67,7 @@ public final class PositionWaiters: Sendable {
         let reached = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             guard position > state.position else { return [] }
             state.position = position
-            var reached: [CheckedContinuation<Void, Never>] = []
-            for (id, waiter) in state.waiters where waiter.target <= position {
-                reached.append(waiter.continuation)
-                state.waiters[id] = nil
-            }
-            return reached
+            return state.removeWaiters { $0.target <= position }
         }
         for continuation in reached { continuation.resume() }
     }
@@ -152,12 +158,7 @@ public final class PositionWaiters: Sendable {
             let expired = state.withLock { state -> [CheckedContinuation<Void, Never>] in
                 guard state.sweeper?.generation == generation else { return [] }
                 let now = ContinuousClock.now
-                var expired: [CheckedContinuation<Void, Never>] = []
-                for (id, waiter) in state.waiters where waiter.deadline <= now {
-                    expired.append(waiter.continuation)
-                    state.waiters[id] = nil
-                }
-                return expired
+                return state.removeWaiters { $0.deadline <= now }
             }
             for continuation in expired { continuation.resume() }
         }

@@ -72,49 +72,52 @@ struct SharedLogTests {
     /// make it) once it made its first call: that call comes after the server confirmed
     /// `LISTEN`, so no commit is made between them and missed.
     @Test func aWatchHearsEachCommitByAnotherProcessAfterItsFirstCall() async throws {
-        let store = try PostgresStore()
-        defer { store.remove() }
-        let follower = try PostgresEventLog(url: store.url)
-        defer { follower.close() }
-        let writer = try PostgresEventLog(url: store.url)
-        defer { writer.close() }
-        let calls = Calls()
-        let watch = follower.watchHead { calls.call($0) }
-        defer { watch.stop() }
-        #expect(await calls.reach(1), "the watch never began")
-        for position in 1...3 as ClosedRange<UInt64> {
-            _ = try await writer.append([event()], to: UUID(), expecting: .noStream)
-            #expect(await calls.reach(1 + position), "commit \(position) was not heard")
-            #expect(calls.positions.contains(position), "the notification did not name the head it moved to")
+        try await Self.withAWatch { _, writer, calls in
+            for position in 1...3 as ClosedRange<UInt64> {
+                _ = try await writer.append([event()], to: UUID(), expecting: .noStream)
+                #expect(await calls.reach(1 + position), "commit \(position) was not heard")
+                #expect(calls.positions.contains(position), "the notification did not name the head it moved to")
+            }
         }
     }
 
     /// Closing the log ends its watches: their connection goes.
     @Test func closingTheLogEndsItsWatch() async throws {
+        try await Self.withAWatch { follower, other, _ in
+            let connection = try other.server.connect()
+            defer { _ = try? connection.close().wait() }
+            func listening() throws -> Int64 {
+                try connection.run(
+                    """
+                    SELECT count(*) FROM pg_stat_activity
+                    WHERE datname = current_database() AND query = 'LISTEN authlog_head'
+                    """
+                ).first?.column(Int64.self) ?? -1
+            }
+            #expect(try listening() == 1)
+            follower.close()
+            // A bounded poll on a real condition: the server sees the connection go.
+            for _ in 0..<300 where try listening() > 0 { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(try listening() == 0)
+        }
+    }
+
+    /// Runs `body` with two logs on a new store, `follower` watched (its first call made),
+    /// `other` as another process would write, and the watch's calls.
+    static func withAWatch(
+        _ body: (_ follower: PostgresEventLog, _ other: PostgresEventLog, _ calls: Calls) async throws -> Void
+    ) async throws {
         let store = try PostgresStore()
         defer { store.remove() }
         let follower = try PostgresEventLog(url: store.url)
+        defer { follower.close() }
         let other = try PostgresEventLog(url: store.url)
         defer { other.close() }
         let calls = Calls()
         let watch = follower.watchHead { calls.call($0) }
         defer { watch.stop() }
         #expect(await calls.reach(1), "the watch never began")
-        let connection = try other.server.connect()
-        defer { _ = try? connection.close().wait() }
-        func listening() throws -> Int64 {
-            try connection.run(
-                """
-                SELECT count(*) FROM pg_stat_activity
-                WHERE datname = current_database() AND query = 'LISTEN authlog_head'
-                """
-            ).first?.column(Int64.self) ?? -1
-        }
-        #expect(try listening() == 1)
-        follower.close()
-        // A bounded poll on a real condition: the server sees the connection go.
-        for _ in 0..<300 where try listening() > 0 { try await Task.sleep(for: .milliseconds(100)) }
-        #expect(try listening() == 0)
+        try await body(follower, other, calls)
     }
 
     /// Counts a watch's calls; a test waits for a count (60 s: a bound for a failure only).
