@@ -25,9 +25,9 @@
 # and writes their reports beside them), AUTHD (an authd binary to use instead of building one: only
 # for trying the script out, the figures need a release build), AUTHD_BASE (another authd binary,
 # to compare two builds in one run: a second cluster of three nodes runs it on a database of its
-# own, with SESSIONS sessions of its own, and its rotations take a turn in every round beside the
-# first cluster's; the summary adds its figures and the ratio of the two, and the nodes' CPU per
-# rotation of each). Needs wrk, pgbench, psql, curl, python3
+# own, with SESSIONS sessions of its own; its rotations, and reads by id on its node 1 by its
+# first USERS users, take a turn in every round beside the first cluster's; the summary adds its
+# figures and the ratios of the two, and the nodes' CPU per rotation of each). Needs wrk, pgbench, psql, curl, python3
 # and PostgreSQL's server (tools/postgres/start-throwaway.sh). Builds authd in release mode.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -173,13 +173,16 @@ login() {
 echo "== registering $users users in each, one session each, and $((sessions - users)) more in the cluster$([ -z "${AUTHD_BASE:-}" ] || echo "; $sessions in the base cluster")"
 : >"$work/users-embedded"
 : >"$work/users-cluster"
+: >"$work/users-base"
 : >"$work/tokens"
 mkdir "$work/setup"
-set_up_user() { # N: files setup/N.embedded (N <= USERS), setup/N.cluster, setup/N.tokens (setup/N.base)
+set_up_user() { # N: files setup/N.embedded (N <= USERS), setup/N.cluster, setup/N.tokens (setup/N.base{,-reader})
     local n="$1" id position answer
-    if [ -n "${AUTHD_BASE:-}" ]; then # a session for the base cluster's rotations
+    if [ -n "${AUTHD_BASE:-}" ]; then # a session for the base cluster's rotations, and its reads
         read -r id position < <(register "$n" "${base_nodes[0]}")
-        login "$n" "${base_nodes[0]}" "$position" | field refresh_token >"$work/setup/$n.base"
+        answer="$(login "$n" "${base_nodes[0]}" "$position")"
+        field refresh_token <<<"$answer" >"$work/setup/$n.base"
+        echo "$id $(field access_token <<<"$answer")" >"$work/setup/$n.base-reader"
     fi
     if ((n > users)); then # a session for the rotations alone
         read -r id position < <(register "$n" "${nodes[0]}")
@@ -207,6 +210,7 @@ for n in $(seq "$sessions"); do
     if ((n <= users)); then
         cat "$work/setup/$n.embedded" >>"$work/users-embedded"
         cat "$work/setup/$n.cluster" >>"$work/users-cluster"
+        [ -z "${AUTHD_BASE:-}" ] || cat "$work/setup/$n.base-reader" >>"$work/users-base"
     fi
     cat "$work/setup/$n.tokens" >>"$work/tokens"
     [ -z "${AUTHD_BASE:-}" ] || cat "$work/setup/$n.base" >>"$work/base-tokens"
@@ -309,7 +313,7 @@ measure_read() { # NAME PORT USERS
         grep '^RESULT' >>"$work/results/$1"
 }
 steps=(pgbench refresh read-embedded read-cluster)
-[ -z "${AUTHD_BASE:-}" ] || steps=(pgbench refresh refresh-base read-embedded read-cluster)
+[ -z "${AUTHD_BASE:-}" ] || steps=(pgbench refresh refresh-base read-embedded read-cluster read-cluster-base)
 run_step() {
     case "$1" in
         pgbench) measure_pgbench ;;
@@ -317,6 +321,7 @@ run_step() {
         refresh-base) measure_refresh base ;;
         read-embedded) measure_read read-embedded "$embedded" "$work/users-embedded" ;;
         read-cluster) measure_read read-cluster "${nodes[0]}" "$work/users-cluster" ;;
+        read-cluster-base) measure_read read-cluster-base "${base_nodes[0]}" "$work/users-base" ;;
     esac
     echo "  $1: $(tail -1 "$work/results/$1" | cut -d' ' -f2-) (load $(cut -d' ' -f1 /proc/loadavg))"
 }
@@ -346,6 +351,8 @@ if [ -n "${AUTHD_BASE:-}" ]; then
     echo "base refresh rotations, 3 nodes:          $(summary refresh-base ok_per_s) req/s, p99 $(summary refresh-base p99_ms) ms, $(failures refresh-base)"
     awk -v r="$(mean refresh-base ok_per_s)" -v p="$(mean pgbench ok_per_s)" 'BEGIN {printf "ratio base rotations / pgbench:  %.2fx\n", r/p}'
     awk -v r="$(mean refresh ok_per_s)" -v b="$(mean refresh-base ok_per_s)" 'BEGIN {printf "ratio rotations / base rotations:  %.2fx\n", r/b}'
+    echo "base reads by id, cluster node 1:         $(summary read-cluster-base ok_per_s) req/s, p99 $(summary read-cluster-base p99_ms) ms, $(failures read-cluster-base)"
+    awk -v c="$(mean read-cluster ok_per_s)" -v b="$(mean read-cluster-base ok_per_s)" 'BEGIN {printf "ratio cluster reads / base cluster reads: %.2f\n", c/b}'
 fi
 # Per rotation of NAME's rounds: what its shared log's database did, and the CPU of its nodes and
 # of the PostgreSQL server.
