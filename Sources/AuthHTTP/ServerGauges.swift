@@ -18,6 +18,10 @@ public struct ServerGauges: Sendable {
     public var mailFailed = 0
     public var mailDelivered: UInt64 = 0
     public var mailDeliveryFailures: UInt64 = 0
+    /// A cluster node's copy of the shared log, since start (`nil` on the embedded log): the
+    /// looks that read the shared log, and the times the copy was made again.
+    public var copyReads: Int?
+    public var copiesMadeAgain: Int?
 
     public init() {}
 }

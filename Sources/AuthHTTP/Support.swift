@@ -106,6 +106,12 @@ final class Metrics: Sendable {
         out += "# TYPE authlog_mail_delivered_total counter\nauthlog_mail_delivered_total \(gauges.mailDelivered)\n"
         out +=
             "# TYPE authlog_mail_delivery_failures_total counter\nauthlog_mail_delivery_failures_total \(gauges.mailDeliveryFailures)\n"
+        if let reads = gauges.copyReads {
+            out += "# TYPE authlog_copy_shared_log_reads_total counter\nauthlog_copy_shared_log_reads_total \(reads)\n"
+        }
+        if let again = gauges.copiesMadeAgain {
+            out += "# TYPE authlog_copy_made_again_total counter\nauthlog_copy_made_again_total \(again)\n"
+        }
         let checkpoint = (try? server.reads.checkpoint()) ?? 0
         out +=
             "# TYPE authlog_projection_checkpoint gauge\nauthlog_projection_checkpoint{projection=\"users\"} \(checkpoint)\n"

@@ -132,6 +132,8 @@ struct Storage {
                     gauges.appends = commits.appends
                     gauges.appendedEvents = commits.events
                     gauges.commits = commits.batches
+                    gauges.copyReads = mirror.timesReadShared
+                    gauges.copiesMadeAgain = mirror.timesCopiedAgain
                     return gauges
                 }, mirror: mirror, tokenKeys: tokenKeys,
                 consoleLog: StorageLogSource(shared: shared, key: signingKey, projection: projection),

@@ -113,6 +113,32 @@ struct ClusterTests {
         #expect(stale == 0, "\(stale) of 1,000 reads missed the write before them")
     }
 
+    /// A client may send any `Authlog-Min-Position`, the largest number too: once the wait is
+    /// over the read gets 503 with Retry-After, and the node's copy does not go on reading the
+    /// shared log at every look for a position no one wrote. The node's own writes after it
+    /// are copied as its writer hands them over: about a read a second (the poll), not a read
+    /// a write (`authlog_copy_shared_log_reads_total`).
+    @Test func aReadForAPositionNoOneWroteLeavesTheCopyToItsOwnWrites() async throws {
+        let cluster = try Cluster(nodes: 1, arguments: ["--min-position-wait", "0.3"])
+        let node = cluster.nodes[0]
+        let user = try await node.signUp("far-\(UUID().uuidString.prefix(8))@example.com")
+        let far = try await node.call(
+            "GET", "/v1/users/me", token: user.accessToken, headers: ["Authlog-Min-Position": "\(UInt64.max)"])
+        #expect(far.status == 503 && far.headers["retry-after"] != nil, "\(far.status) \(far.headers)")
+        let clock = ContinuousClock()
+        let start = clock.now
+        let before = try await node.metric("authlog_copy_shared_log_reads_total")
+        let writes = 40
+        for round in 0..<writes {
+            let written = try await node.call(
+                "PATCH", "/v1/users/\(user.id)", json: ["first_name": "Far\(round)"], token: user.accessToken)
+            #expect(written.status == 200, "round \(round): \(written.status) \(written.code ?? "")")
+        }
+        let reads = try await node.metric("authlog_copy_shared_log_reads_total") - before
+        let seconds = Int((clock.now - start).components.seconds)
+        #expect(reads <= seconds + 2, "\(reads) reads of the shared log for \(writes) writes in \(seconds) s")
+    }
+
     /// The same email registered at once through all three nodes, 100 rounds: exactly one
     /// registration succeeds each round; the others are told the email is taken.
     @Test func oneEmailRegisteredThroughEveryNodeAtOnceSucceedsOnce() async throws {

@@ -47,10 +47,7 @@ import Testing
     }
 
     static func directWrites(_ server: RunningServer) async throws -> Int {
-        let metrics = String(decoding: try await server.call("GET", "/metrics").body, as: UTF8.self)
-        let line = try #require(
-            metrics.split(separator: "\n").first { $0.hasPrefix("authlog_http_direct_writes_total ") })
-        return try #require(Int(line.split(separator: " ")[1]))
+        try await server.metric("authlog_http_direct_writes_total")
     }
 
     /// A new session's refresh token.

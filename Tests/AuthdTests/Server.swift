@@ -180,3 +180,12 @@ extension RunningServer {
         return read
     }
 }
+
+extension RunningServer {
+    /// The value of the counter or gauge `name` (no labels) in the server's `/metrics`.
+    func metric(_ name: String) async throws -> Int {
+        let metrics = String(decoding: try await call("GET", "/metrics").body, as: UTF8.self)
+        let line = try #require(metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }, "no \(name)")
+        return try #require(Int(line.split(separator: " ")[1]))
+    }
+}

@@ -370,7 +370,7 @@ per_rotation refresh ""
 [ -z "${AUTHD_BASE:-}" ] || per_rotation refresh-base "base: "
 for n in 0 1 2; do
     echo "node $((n + 1)) metrics:"
-    curl -sf "http://127.0.0.1:${nodes[n]}/metrics" | grep -E '^authlog_(appends_total|commits_total|appended_events_total)' || true
+    curl -sf "http://127.0.0.1:${nodes[n]}/metrics" | grep -E '^authlog_(appends_total|commits_total|appended_events_total|copy_shared_log_reads_total)' || true
 done
 if [ -n "${PERF_OUT:-}" ] && [ -e "$PERF_OUT/nodes.data" ]; then
     for kind in nodes postgres; do
