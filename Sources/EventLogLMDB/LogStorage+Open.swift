@@ -9,8 +9,10 @@ extension LogStorage {
         let writableMap = options.writableMap && !options.readOnly
         // A writable map sets the file's length to the map's at open: a file cut short would
         // look whole. It is checked in a read-only opening first.
-        let size = (try? FileManager.default.attributesOfItem(atPath: directory + "/data.mdb")[.size] as? Int) ?? 0
-        if writableMap && size > 0 {
+        let dataFile = directory + "/data.mdb"
+        if writableMap, let bytes = try? FileManager.default.attributesOfItem(atPath: dataFile)[.size] as? Int,
+            bytes > 0
+        {
             let check = try openEnvironment(
                 directory, .init(mapSize: options.initialMapSize, maxDatabases: 16, readOnly: true, pooledReaders: 0))
             defer { check.close() }

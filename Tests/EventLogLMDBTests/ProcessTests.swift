@@ -168,6 +168,14 @@ func checkSurvivors(_ directory: String, _ acknowledged: [Acknowledgement], seed
         #expect(failure?.contains("storage full") == true, "got \(failure ?? "nothing")")
         #expect(acknowledged.count > 100)
         try checkSurvivors(disk + "/log", acknowledged)
+        // A new copy on the full disk: the blocks of its first map cannot be allocated.
+        let refused = #expect(throws: EventLogError.self) {
+            _ = try LMDBEventLog(directory: disk + "/new", options: .init(deferredSync: true, writableMap: true))
+        }
+        guard case .storageFull = refused else {
+            Issue.record("opening a new copy on a full disk: \(String(describing: refused))")
+            return
+        }
     }
 
     @Test func aReaderAdoptsTheMapSizeAnotherProcessGrew() async throws {
