@@ -194,8 +194,15 @@ extension PostgresRow {
             let decoded = (repeat try Self.binary(cells.next(), as: (each Column).self))
             guard cells.next() == nil else { throw RowShape() }
             return decoded
+        } catch let error as PostgresDecodingError {
+            // Named without `postgresData`, the cell's bytes: they may be a key or a hash.
+            throw .storage(
+                detail:
+                    "an unexpected row from PostgreSQL: column \(error.columnIndex) (\(error.columnName)), "
+                    + "\(error.postgresType) in \(error.postgresFormat), cannot be read as \(error.targetType) "
+                    + "(\(error.code))")
         } catch {
-            throw .storage(detail: "an unexpected row from PostgreSQL: \(String(reflecting: error))")
+            throw .storage(detail: "an unexpected row from PostgreSQL: \(error)")
         }
     }
 

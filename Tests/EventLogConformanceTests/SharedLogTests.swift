@@ -49,6 +49,26 @@ struct SharedLogTests {
         #expect(claims[none] == nil)
     }
 
+    /// A cell that cannot be read as its column's type is a typed storage error naming the
+    /// column and the types, never with the cell's bytes: a cell may hold a wrapped key, a
+    /// token's hash or a sealed field, and the detail reaches logs and answers.
+    @Test func aCellThatCannotBeReadIsNamedWithoutItsBytes() async throws {
+        let store = try PostgresStore()
+        defer { store.remove() }
+        let log = try PostgresEventLog(url: store.url)
+        defer { log.close() }
+        let connection = try log.server.connect()
+        defer { _ = try? connection.close().wait() }
+        let rows = try connection.run("SELECT '\\xdeadbeefcafe0123'::bytea AS secret")
+        #expect {
+            _ = try rows.first?.column(Bool.self)
+        } throws: { error in
+            guard case .storage(let detail) = error as? EventLogError else { return false }
+            let hex = ["de ad be ef", "deadbeef", "222, 173, 190, 239", "0xde"]
+            return detail.contains("secret") && hex.allSatisfy { !detail.lowercased().contains($0) }
+        }
+    }
+
     /// The writer calls the `whenCommitted` handler through the same frames at every commit:
     /// nothing wraps it anew between calls, so a node's thousandth commit costs what its first
     /// did and its millionth does not overflow the writer's stack.
