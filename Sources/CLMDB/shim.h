@@ -6,3 +6,8 @@
 static inline void authlog_prefetch(const void *address) {
     __builtin_prefetch(address, 0, 0);
 }
+
+/* Linux's fallocate(2), which Swift's Glibc module leaves out (it needs _GNU_SOURCE). Unlike
+ * posix_fallocate it never falls back to writing the file: EOPNOTSUPP where the file system
+ * cannot allocate ahead. */
+extern int fallocate(int fd, int mode, off_t offset, off_t len);

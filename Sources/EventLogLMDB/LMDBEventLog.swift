@@ -26,7 +26,7 @@ public final class LMDBEventLog: EventLog {
         /// undo its last commits. Never for a log that is the record.
         public var deferredSync: Bool
         /// Commits write in the map (``Environment/Options/writableMap``): with
-        /// ``deferredSync``, for a copy. Every process that opens the directory must open it
+        /// ``deferredSync``, for a copy. Every process that writes the directory must open it
         /// with the same value.
         public var writableMap: Bool
 

@@ -8,11 +8,11 @@ extension LogStorage {
         try prepareDirectory(directory, readOnly: options.readOnly)
         let writableMap = options.writableMap && !options.readOnly
         // A writable map sets the file's length to the map's at open: a file cut short would
-        // look whole. It is checked in a read-only opening first.
-        let dataFile = directory + "/data.mdb"
-        if writableMap, let bytes = try? FileManager.default.attributesOfItem(atPath: dataFile)[.size] as? Int,
-            bytes > 0
-        {
+        // look whole. It is checked in a read-only opening first (which also names a file it
+        // cannot read).
+        var file = stat()
+        let found = stat(directory + "/data.mdb", &file) == 0 ? file.st_size > 0 : errno != ENOENT
+        if writableMap && found {
             let check = try openEnvironment(
                 directory, .init(mapSize: options.initialMapSize, maxDatabases: 16, readOnly: true, pooledReaders: 0))
             defer { check.close() }
@@ -98,6 +98,10 @@ extension LogStorage {
             return .permissionDenied(path: directory, detail: error.description)
         case ENOENT:
             return .noLog(path: directory)
+        case EOPNOTSUPP:
+            return .storage(
+                detail: "the file system of \(directory) cannot allocate data.mdb's blocks ahead (fallocate), "
+                    + "which a cluster node's copy needs: use ext4, xfs or tmpfs")
         default:
             return EventLogError(error)
         }

@@ -43,10 +43,16 @@ public final class Environment: @unchecked Sendable {
         /// page after each sync faults). Rules:
         /// - LMDB sets the data file's length to the map size at open: check that a file is
         ///   whole (``missingPages()``) in an environment opened without it first;
-        /// - the file's blocks are allocated before the map covers them, at open and at every
-        ///   ``setMapSize(_:)``, so a full disk fails there (`ENOSPC`), never as a `SIGBUS` at
-        ///   a write into the map;
-        /// - every process that opens the environment opens it so: LMDB's processes with and
+        /// - a map never reaches past the data file's end, in any process: the blocks are
+        ///   allocated (Linux `fallocate`) before a map covers them, and no open or resize
+        ///   asks LMDB for a size below the file's length, which LMDB would cut the file to
+        ///   under another process's map. Both happen under an exclusive `flock` of
+        ///   `data.mdb`, so two processes opening or growing at once take turns;
+        /// - so a full disk fails the open or the growth (`ENOSPC`), never a write into the
+        ///   map with `SIGBUS`; a file system that cannot allocate ahead fails with
+        ///   `EOPNOTSUPP`. On a copy-on-write file system (btrfs, ZFS) blocks allocated ahead
+        ///   do not keep room for later writes: this promise does not hold there;
+        /// - every process that writes the environment opens it so: LMDB's writers with and
         ///   without it do not cooperate.
         public var writableMap: Bool
 
@@ -72,16 +78,21 @@ public final class Environment: @unchecked Sendable {
         do {
             try check(mdb_env_set_maxdbs(env, options.maxDatabases))
             try check(mdb_env_set_maxreaders(env, options.maxReaders))
-            try check(mdb_env_set_mapsize(env, options.mapSize))
             var flags = UInt32(MDB_NOTLS)
             if options.readOnly { flags |= UInt32(MDB_RDONLY) }
             if options.deferredSync && !options.readOnly { flags |= UInt32(MDB_NOSYNC) }
-            if options.writableMap && !options.readOnly { flags |= UInt32(MDB_WRITEMAP) }
-            try check(mdb_env_open(env, path, flags, 0o600))
             if options.writableMap && !options.readOnly {
-                var info = MDB_envinfo()
-                try check(mdb_env_info(env, &info))
-                try Self.allocateBlocks(env, through: info.me_mapsize)
+                flags |= UInt32(MDB_WRITEMAP)
+                try DataFileLock.holding(path: path + "/data.mdb") { file throws(LMDBError) in
+                    try check(mdb_env_set_mapsize(env, max(options.mapSize, try file.length())))
+                    try check(mdb_env_open(env, path, flags, 0o600))
+                    var info = MDB_envinfo()
+                    try check(mdb_env_info(env, &info))
+                    try file.allocate(through: info.me_mapsize)
+                }
+            } else {
+                try check(mdb_env_set_mapsize(env, options.mapSize))
+                try check(mdb_env_open(env, path, flags, 0o600))
             }
         } catch {
             mdb_env_close(env)
@@ -138,22 +149,22 @@ public final class Environment: @unchecked Sendable {
         gate.lockExclusive()
         defer { gate.unlockExclusive() }
         if isClosed { throw LMDBError(code: EINVAL) }
-        if hasWritableMap && bytes > 0 { try Self.allocateBlocks(handle, through: bytes) }
-        try check(mdb_env_set_mapsize(handle, bytes))
-        if hasWritableMap && bytes == 0 {
-            var info = MDB_envinfo()
-            try check(mdb_env_info(handle, &info))
-            try Self.allocateBlocks(handle, through: info.me_mapsize)
+        guard hasWritableMap else { return try check(mdb_env_set_mapsize(handle, bytes)) }
+        // 0 (adopt another process's size): the file's length, which that process's map does
+        // not pass, or this map's size if larger.
+        var descriptor: Int32 = -1
+        try check(mdb_env_get_fd(handle, &descriptor))
+        try DataFileLock.holding(descriptor: descriptor) { file throws(LMDBError) in
+            let size = max(bytes == 0 ? mapSizeLocked() : bytes, try file.length())
+            try file.allocate(through: size)
+            try check(mdb_env_set_mapsize(handle, size))
         }
     }
 
-    /// Allocates the data file's blocks through byte `end` (see ``Options/writableMap``).
-    private static func allocateBlocks(_ handle: OpaquePointer, through end: Int) throws(LMDBError) {
-        var descriptor: Int32 = -1
-        try check(mdb_env_get_fd(handle, &descriptor))
-        var result: Int32
-        repeat { result = posix_fallocate(descriptor, 0, off_t(end)) } while result == EINTR
-        try check(result)
+    private func mapSizeLocked() -> Int {
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        return info.me_mapsize
     }
 
     /// Writes what committed transactions left in the system's buffers to disk (commits in an
@@ -193,5 +204,47 @@ public final class Environment: @unchecked Sendable {
             mdb_env_stat(handle, &stat)
             return (info.me_last_pgno + 1) * Int(stat.ms_psize)
         }) ?? 0
+    }
+}
+
+/// An environment's data file under an exclusive `flock`, held while a writable map's size
+/// is chosen and set (see ``Environment/Options/writableMap``). LMDB locks only `lock.mdb`,
+/// and with `fcntl`: this lock is independent of it.
+struct DataFileLock {
+    let descriptor: Int32
+
+    /// Runs `body` with the file at `path` (created, 0600, if missing) locked.
+    static func holding<Result>(
+        path: String, _ body: (DataFileLock) throws(LMDBError) -> Result
+    ) throws(LMDBError) -> Result {
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw LMDBError(code: errno) }
+        defer { close(descriptor) }
+        return try holding(descriptor: descriptor, body)
+    }
+
+    /// Runs `body` with the open file `descriptor` (LMDB's own) locked.
+    static func holding<Result>(
+        descriptor: Int32, _ body: (DataFileLock) throws(LMDBError) -> Result
+    ) throws(LMDBError) -> Result {
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw LMDBError(code: errno) }
+        }
+        defer { _ = flock(descriptor, LOCK_UN) }
+        return try body(DataFileLock(descriptor: descriptor))
+    }
+
+    /// The file's length in bytes.
+    func length() throws(LMDBError) -> Int {
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw LMDBError(code: errno) }
+        return Int(status.st_size)
+    }
+
+    /// Allocates the file's blocks from its start through byte `end`.
+    func allocate(through end: Int) throws(LMDBError) {
+        while fallocate(descriptor, 0, 0, off_t(end)) != 0 {
+            guard errno == EINTR else { throw LMDBError(code: errno) }
+        }
     }
 }

@@ -178,6 +178,41 @@ func checkSurvivors(_ directory: String, _ acknowledged: [Acknowledgement], seed
         }
     }
 
+    /// Two processes on one copy: the probe appends through a writable map grown past its
+    /// first size while this process opens the directory as a node's copy is opened, asking
+    /// for the first size. LMDB cuts the file to the size it is given (at least the pages in
+    /// use), under the probe's map, which then dies of SIGBUS at its next new page; the open
+    /// asks for the file's length instead, and the probe writes on, also after this process
+    /// adopted the size the probe grew to next.
+    @Test func openingACopyBesideAWriterThatGrewItsMapLeavesTheWriterRunning() async throws {
+        let directory = TemporaryDirectory()
+        let probe = try Probe(directory: directory.path, writers: 8, payloadBytes: 4_000, writableMap: true)
+        var acknowledged: [Acknowledgement] = []
+        func read(until count: Int) {
+            while acknowledged.count < count, let line = probe.nextLine() {
+                if let ack = Acknowledgement(line) { acknowledged.append(ack) }
+            }
+        }
+        read(until: 6_000)  // two pages an event: past the first map of 16 MiB
+        var file = stat()
+        #expect(stat(directory.path + "/data.mdb", &file) == 0 && file.st_size > 16 << 20)
+        let beside = try LMDBEventLog(directory: directory.path, options: .init(deferredSync: true, writableMap: true))
+        read(until: acknowledged.count + 3_000)
+        // The probe grew its map again: this process's next transaction adopts the new size.
+        #expect(try beside.headPosition() >= UInt64(acknowledged.count))
+        read(until: acknowledged.count + 1_000)
+        #expect(probe.process.isRunning, "the probe ended (signal \(probe.process.terminationStatus))")
+        beside.close()
+        probe.kill()
+        #expect(
+            probe.process.terminationReason == .uncaughtSignal && probe.process.terminationStatus == SIGKILL,
+            "the probe ended before it was killed: signal \(probe.process.terminationStatus)")
+        while let line = probe.nextLine() {  // acknowledgements already written to the pipe
+            if let ack = Acknowledgement(line) { acknowledged.append(ack) }
+        }
+        try checkSurvivors(directory.path, acknowledged)
+    }
+
     @Test func aReaderAdoptsTheMapSizeAnotherProcessGrew() async throws {
         let directory = TemporaryDirectory()
         let writer = try LMDBEventLog(directory: directory.path)
