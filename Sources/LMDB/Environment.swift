@@ -22,8 +22,8 @@ public final class Environment: @unchecked Sendable {
     nonisolated(unsafe) var isClosed = false
     public let path: String
     public let isReadOnly: Bool
-    /// Opened with ``Options/writableMap``.
-    public let hasWritableMap: Bool
+    /// Opened with ``Options/writableMap`` (and not read-only).
+    let hasWritableMap: Bool
 
     public struct Options: Sendable {
         /// Initial map size in bytes; the owner grows it with ``Environment/setMapSize(_:)``.
@@ -72,6 +72,7 @@ public final class Environment: @unchecked Sendable {
 
     /// Opens the environment in the existing directory `path`.
     public init(path: String, options: Options = Options()) throws(LMDBError) {
+        let writableMap = options.writableMap && !options.readOnly
         var env: OpaquePointer?
         try check(mdb_env_create(&env))
         guard let env else { throw LMDBError(code: ENOMEM) }
@@ -81,14 +82,12 @@ public final class Environment: @unchecked Sendable {
             var flags = UInt32(MDB_NOTLS)
             if options.readOnly { flags |= UInt32(MDB_RDONLY) }
             if options.deferredSync && !options.readOnly { flags |= UInt32(MDB_NOSYNC) }
-            if options.writableMap && !options.readOnly {
+            if writableMap {
                 flags |= UInt32(MDB_WRITEMAP)
                 try DataFileLock.holding(path: path + "/data.mdb") { file throws(LMDBError) in
                     try check(mdb_env_set_mapsize(env, max(options.mapSize, try file.length())))
                     try check(mdb_env_open(env, path, flags, 0o600))
-                    var info = MDB_envinfo()
-                    try check(mdb_env_info(env, &info))
-                    try file.allocate(through: info.me_mapsize)
+                    try file.allocate(through: Self.mapSize(of: env))
                 }
             } else {
                 try check(mdb_env_set_mapsize(env, options.mapSize))
@@ -101,7 +100,7 @@ public final class Environment: @unchecked Sendable {
         self.handle = env
         self.path = path
         self.isReadOnly = options.readOnly
-        self.hasWritableMap = options.writableMap && !options.readOnly
+        self.hasWritableMap = writableMap
         self.readPool = ReadTransactionPool(capacity: max(0, min(options.pooledReaders, Int(options.maxReaders) / 2)))
     }
 
@@ -155,13 +154,14 @@ public final class Environment: @unchecked Sendable {
         var descriptor: Int32 = -1
         try check(mdb_env_get_fd(handle, &descriptor))
         try DataFileLock.holding(descriptor: descriptor) { file throws(LMDBError) in
-            let size = max(bytes == 0 ? mapSizeLocked() : bytes, try file.length())
+            let size = max(bytes == 0 ? Self.mapSize(of: handle) : bytes, try file.length())
             try file.allocate(through: size)
             try check(mdb_env_set_mapsize(handle, size))
         }
     }
 
-    private func mapSizeLocked() -> Int {
+    /// The map size of an open handle (no gate: the caller holds it or owns the handle).
+    private static func mapSize(of handle: OpaquePointer) -> Int {
         var info = MDB_envinfo()
         mdb_env_info(handle, &info)
         return info.me_mapsize
@@ -188,11 +188,7 @@ public final class Environment: @unchecked Sendable {
 
     /// The current map size in bytes (0 once closed).
     public var mapSize: Int {
-        (try? withOpenHandle { handle in
-            var info = MDB_envinfo()
-            mdb_env_info(handle, &info)
-            return info.me_mapsize
-        }) ?? 0
+        (try? withOpenHandle { handle in Self.mapSize(of: handle) }) ?? 0
     }
 
     /// Bytes the data file uses: (last page number + 1) x page size (0 once closed).
