@@ -58,7 +58,15 @@ extension AuthServer {
         _ router: Router<AuthRequestContext>, _ method: HTTPRequest.Method, _ path: String,
         _ handler: @escaping @Sendable (Request, AuthRequestContext) async throws -> Response
     ) {
-        self.on(router, method, path) { request, context in
+        self.on(router, method, path, writing(handler))
+    }
+
+    /// `handler` as a write route runs it (the rules of ``onWrite(_:_:_:_:)``); also what
+    /// ``DirectWrites`` runs.
+    func writing(
+        _ handler: @escaping @Sendable (Request, AuthRequestContext) async throws -> Response
+    ) -> @Sendable (Request, AuthRequestContext) async throws -> Response {
+        { request, context in
             // A write may name a position too: its caller's session may come from another node.
             try await self.awaitMinimumPosition(request)
             let receipt = PositionReceipt()

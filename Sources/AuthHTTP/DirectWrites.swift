@@ -13,9 +13,11 @@ import NIOCore
 ///   `/v1/sessions/refresh`, one Content-Length of 1 to ``AuthServer/bodyLimit`` bytes, no
 ///   Transfer-Encoding, `Connection`, `Expect` or `Authlog-Min-Position` field. Anything else
 ///   goes to Hummingbird unchanged.
-/// - The answer is the router's own: the same middleware (request id, client address,
-///   problems, metrics, the log line) and the same route, given the body whole. The route runs
-///   once, so every answer is sent from here, refusals too.
+/// - The answer is the router's own: the router's middleware (``ProblemMiddleware``: request
+///   id, client address, problems, metrics, the log line) and the route's own handler, as the
+///   router runs them, given the body whole. Only the router's look-up of the route is left
+///   out: this path serves one route. The route runs once, so every answer is sent from here,
+///   refusals too.
 /// - The fields Hummingbird's server adds are added as it adds them: Date, then Server. A body
 ///   the route wrote without a length is sent with its length (Hummingbird would send it in
 ///   chunks); the route taken here gives every body a length.
@@ -24,8 +26,14 @@ import NIOCore
 /// `DirectWritesTests` pins every answer of this path to the slow path's answer to the same
 /// request.
 struct DirectWrites: Sendable {
-    let responder: RouterResponder<AuthRequestContext>
     let server: AuthServer
+    /// The route's handler as the router runs it (``AuthServer/writing(_:)``).
+    let route: @Sendable (Request, AuthRequestContext) async throws -> Response
+
+    init(server: AuthServer) {
+        self.server = server
+        self.route = server.writing(server.rotateRefreshToken)
+    }
 
     static let refreshRoute = "/v1/sessions/refresh"
 
@@ -53,9 +61,11 @@ struct DirectWrites: Sendable {
     func answer(_ head: HTTPRequest, body: ByteBuffer, channel: any Channel) async -> (HTTPResponse, ByteBuffer)? {
         let request = Request(head: head, body: RequestBody(buffer: body))
         let context = AuthRequestContext(source: .init(channel: channel, logger: server.logger))
+        // What the router records of the route it found.
+        context.coreContext.endpointPath.value = Self.refreshRoute
         var response: Response
         do {
-            response = try await responder.respond(to: request, context: context)
+            response = try await ProblemMiddleware(server: server).handle(request, context: context, next: route)
         } catch {
             // As Hummingbird answers an error no middleware turned into an answer.
             server.logger.debug("unrecognised error", metadata: ["error.type": "\(error)"])

@@ -23,13 +23,7 @@ extension AuthServer {
                 email: try body.string("email"), password: try body.string("password"), context: context)
             return try self.accessToken(for: grant)
         }
-        self.onWrite(router, .post, "/v1/sessions/refresh") { request, context in
-            try self.limit("refresh", context)
-            let body = try await self.body(request, allowed: ["refresh_token"])
-            let grant = try await self.service.rotate(
-                refreshToken: try body.string("refresh_token"), correlationID: context.requestID)
-            return try self.accessToken(for: grant)
-        }
+        self.onWrite(router, .post, DirectWrites.refreshRoute, rotateRefreshToken)
         self.onWrite(router, .delete, "/v1/sessions/current") { request, context in
             let caller = try self.caller(request)
             try await self.service.logout(
@@ -59,5 +53,15 @@ extension AuthServer {
                 token: try body.string("token"), correlationID: context.requestID)
             return Response(status: .noContent)
         }
+    }
+
+    /// `POST /v1/sessions/refresh`: a new refresh token for the one presented, and an access
+    /// token. Also what ``DirectWrites`` runs for this route.
+    @Sendable func rotateRefreshToken(_ request: Request, _ context: AuthRequestContext) async throws -> Response {
+        try self.limit("refresh", context)
+        let body = try await self.body(request, allowed: ["refresh_token"])
+        let grant = try await self.service.rotate(
+            refreshToken: try body.string("refresh_token"), correlationID: context.requestID)
+        return try self.accessToken(for: grant)
     }
 }

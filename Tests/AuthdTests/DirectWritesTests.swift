@@ -134,6 +134,31 @@ import Testing
         #expect(try await Self.directWrites(server) - before == taken)
     }
 
+    /// Direct writes are counted in `/metrics` under their route, as the router counts the
+    /// requests it answers (the router's look-up, which names the route, is not run for them).
+    @Test func directWritesAreCountedUnderTheirRoute() async throws {
+        let accounts = try AccountServer()
+        let server = accounts.server
+        _ = try await accounts.register("counted@example.com")
+        var token = try await Self.session(server, "counted@example.com")
+        let before = try await Self.directWrites(server)
+        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.4")
+        for _ in 0..<3 {
+            let answer = try Self.post(connection, body: #"{"refresh_token":"\#(token)"}"#)
+            #expect(answer.status.hasPrefix("HTTP/1.1 200"), "\(answer.status)")
+            token = try #require(
+                (try JSONSerialization.jsonObject(with: answer.body) as? [String: Any])?["refresh_token"] as? String)
+        }
+        let refused = try Self.post(connection, body: #"{"refresh_token":"nothing.here"}"#)
+        #expect(refused.status.hasPrefix("HTTP/1.1 401"), "\(refused.status)")
+        #expect(try await Self.directWrites(server) - before == 4)
+        let page = String(decoding: try await server.call("GET", "/metrics").body, as: UTF8.self)
+        let labels = #"method="POST",route="/v1/sessions/refresh""#
+        #expect(page.contains("authlog_http_requests_total{\(labels),status=\"200\"} 3\n"), "\(page)")
+        #expect(page.contains("authlog_http_requests_total{\(labels),status=\"401\"} 1\n"), "\(page)")
+        #expect(page.contains("authlog_http_request_duration_seconds_count{\(labels)} 4\n"), "\(page)")
+    }
+
     /// Requests in one write, direct and not, are answered in the order they were sent.
     @Test func pipelinedRequestsAreAnsweredInTheirOrder() async throws {
         let accounts = try AccountServer()

@@ -7,8 +7,9 @@
 #
 # Per round and build it prints the rotations a second, authd's CPU per rotation (user +
 # system, from /proc/PID/stat), the appends per commit and commits a second (from authd's
-# /metrics), then each busy thread's CPU per rotation and per commit, user and system apart
-# (from /proc/PID/task/*/stat; the log's writer thread is `log-writer`, NIO's event loops
+# /metrics), then each busy thread's CPU per rotation and per commit, user and system apart,
+# and its context switches per rotation (from /proc/PID/task/*/stat and status; the log's
+# writer thread is `log-writer`, NIO's event loops
 # `NIO-SGLTN-…`, Swift's concurrency pool `…default-qos`). AUTHD_A and AUTHD_B are release
 # builds (or scripts that exec one: a wrapper can set an environment switch for an
 # experiment). Set up as tools/peer-bench/authd.sh sets up the peer benchmark's authd: 320
@@ -17,7 +18,7 @@
 set -euo pipefail
 shopt -s inherit_errexit
 [ $# -ge 2 ] || {
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
     exit 64
 }
 binary_a="$(realpath "$1")"
@@ -66,11 +67,13 @@ metric() { # PORT NAME
 ticks() { # STAT_FILE
     sed 's/.*) //' "$1" | awk '{print $12, $13}'
 }
-# One line a thread: "TID:NAME USER SYSTEM" in clock ticks.
+# One line a thread: "TID:NAME USER SYSTEM SWITCHES": clock ticks, then the times it gave up
+# its core or was made to (voluntary and involuntary context switches).
 threads() { # PID
     local task
     for task in /proc/"$1"/task/*; do
-        echo "${task##*/}:$(tr ' ' '_' <"$task/comm") $(ticks "$task/stat")"
+        echo "${task##*/}:$(tr ' ' '_' <"$task/comm") $(ticks "$task/stat")" \
+            "$(awk '/_ctxt_switches:/ {n += $2} END {print n}' "$task/status")"
     done | sort
 }
 measure() { # NAME PORT
@@ -92,10 +95,10 @@ measure() { # NAME PORT
             printf "%s: %.0f rotations/s, %.1f µs CPU a rotation, %.2f appends a commit, %.0f commits/s\n",
                 name, ok / s, t * 1e6 / hz / ok, a / c, c / s }'
     join "$work/threads.before" "$work/threads.after" | awk -v ok="$ok" -v c="$commits" -v hz="$(getconf CLK_TCK)" '{
-        u = ($4 - $2) * 1e6 / hz; k = ($5 - $3) * 1e6 / hz
+        u = ($5 - $2) * 1e6 / hz; k = ($6 - $3) * 1e6 / hz
         if (u + k > 0)
-            printf "    %-26s %6.1f µs a rotation (user %5.1f, system %5.1f) %7.1f µs a commit\n",
-                $1, (u + k) / ok, u / ok, k / ok, (u + k) / c }'
+            printf "    %-26s %6.1f µs a rotation (user %5.1f, system %5.1f) %7.1f µs a commit, %.2f switches a rotation\n",
+                $1, (u + k) / ok, u / ok, k / ok, (u + k) / c, ($7 - $4) / ok }'
 }
 for round in $(seq "$rounds"); do
     echo "== round $round of $rounds, $duration s each"
