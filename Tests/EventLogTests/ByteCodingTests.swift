@@ -115,4 +115,60 @@ import Testing
             #expect(Base64URL.decode(reference) == bytes)
         }
     }
+
+    /// The decoder reads four symbols at a time through its table; a decoder that reads one
+    /// symbol at a time into an accumulator is the reference: the same bytes, or the same
+    /// refusal, for every length up to 64 of valid text, of text with one symbol changed to
+    /// any byte, of text with its spare bits set and of text one symbol too long, as a string
+    /// and as a part of one.
+    @Test func decodesAsASymbolBySymbolDecoderDoes() {
+        var generator = SystemRandomNumberGenerator()
+        var inputs: [[UInt8]] = []
+        for length in 0...64 {
+            let valid = Array(
+                Base64URL.encode((0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }).utf8)
+            inputs.append(valid)
+            for _ in 0..<8 where !valid.isEmpty {
+                var changed = valid
+                changed[Int.random(in: 0..<changed.count, using: &generator)] = UInt8.random(
+                    in: 0...255, using: &generator)
+                inputs.append(changed)
+            }
+            if !valid.isEmpty {
+                var spareBitsSet = valid
+                spareBitsSet[spareBitsSet.count - 1] = UInt8(ascii: "_")
+                inputs.append(spareBitsSet)
+            }
+            inputs.append(valid + [UInt8(ascii: "A")])
+        }
+        var refusals = 0
+        for input in inputs {
+            let text = String(decoding: input, as: UTF8.self)
+            let expected = Self.referenceDecode(Array(text.utf8))
+            if expected == nil { refusals += 1 }
+            #expect(Base64URL.decode(text) == expected, "\(text)")
+            #expect(Base64URL.decode(text[...]) == expected, "\(text)")
+        }
+        #expect(refusals > 100, "the inputs must include refusals: \(refusals)")
+    }
+
+    /// One symbol at a time into an accumulator.
+    static func referenceDecode(_ input: [UInt8]) -> [UInt8]? {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        guard input.count % 4 != 1 else { return nil }
+        var out: [UInt8] = []
+        var accumulator: UInt32 = 0
+        var bits = 0
+        for symbol in input {
+            guard let value = alphabet.firstIndex(of: symbol) else { return nil }
+            accumulator = accumulator << 6 | UInt32(value)
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+            }
+        }
+        guard accumulator & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
+        return out
+    }
 }
