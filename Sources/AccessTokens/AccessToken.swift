@@ -56,16 +56,48 @@ public struct AccessTokenIssuer: Sendable {
     public func sign(_ claims: AccessClaims) throws(AccessTokenError) -> String {
         let (kid, key) = keys.active
         let header = "{\"alg\":\"\(key.algorithm.rawValue)\",\"kid\":\"\(kid)\",\"typ\":\"at+jwt\"}"
-        let payload =
-            "{\"aud\":\"\(claims.audience)\",\"exp\":\(claims.expires),\"iat\":\(claims.issuedAt),\"iss\":\"\(claims.issuer)\","
-            + "\"jti\":\"\(claims.tokenID)\",\"nbf\":\(claims.notBefore),\"role\":\"\(claims.role)\","
-            + "\"sid\":\"\(claims.sessionID.lowercasedText)\",\"sub\":\"\(claims.subject.lowercasedText)\"}"
-        let input = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(Array(payload.utf8))
+        // The token is written as bytes, once: header, payload, then the signature of the two.
+        var token: [UInt8] = []
+        token.reserveCapacity(640)
+        Base64URL.append(header.utf8, to: &token)
+        token.append(UInt8(ascii: "."))
+        Base64URL.append(Self.payload(claims), to: &token)
         do {
-            return input + "." + Base64URL.encode(try key.sign(Array(input.utf8)))
+            let signature = try key.sign(token)
+            token.append(UInt8(ascii: "."))
+            Base64URL.append(signature, to: &token)
         } catch {
             throw .key(error.description)
         }
+        return String(decoding: token, as: UTF8.self)
+    }
+
+    /// The claims as the token's JSON payload, keys in order, strings escaped as JSON asks.
+    static func payload(_ claims: AccessClaims) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(320)
+        func raw(_ text: StaticString) { text.withUTF8Buffer { out.append(contentsOf: $0) } }
+        func string(_ text: String) { JSONString.append(quoting: text, to: &out) }
+        raw("{\"aud\":")
+        string(claims.audience)
+        raw(",\"exp\":")
+        out.append(contentsOf: String(claims.expires).utf8)
+        raw(",\"iat\":")
+        out.append(contentsOf: String(claims.issuedAt).utf8)
+        raw(",\"iss\":")
+        string(claims.issuer)
+        raw(",\"jti\":")
+        string(claims.tokenID)
+        raw(",\"nbf\":")
+        out.append(contentsOf: String(claims.notBefore).utf8)
+        raw(",\"role\":")
+        string(claims.role)
+        raw(",\"sid\":\"")
+        claims.sessionID.appendLowercased(to: &out)
+        raw("\",\"sub\":\"")
+        claims.subject.appendLowercased(to: &out)
+        raw("\"}")
+        return out
     }
 
     /// The claims of a valid token, or why not.

@@ -15,32 +15,55 @@ public enum Base64URL {
             ?? Array(bytes).withUnsafeBufferPointer(encode(contiguous:))
     }
 
+    /// Appends the encoding of `bytes` to `out`.
+    public static func append(_ bytes: some Collection<UInt8>, to out: inout [UInt8]) {
+        let start = out.count
+        let length = encodedLength(bytes.count)
+        out.append(contentsOf: repeatElement(0, count: length))
+        out.withUnsafeMutableBufferPointer { buffer in
+            let target = UnsafeMutableBufferPointer(rebasing: buffer[start..<start + length])
+            if bytes.withContiguousStorageIfAvailable({ write($0, to: target) }) == nil {
+                Array(bytes).withUnsafeBufferPointer { write($0, to: target) }
+            }
+        }
+    }
+
+    /// The number of symbols that encode `count` bytes.
+    static func encodedLength(_ count: Int) -> Int {
+        count / 3 * 4 + (count % 3 == 0 ? 0 : count % 3 + 1)
+    }
+
     /// Writes the symbols straight into the string's storage: no array per chunk.
     private static func encode(contiguous input: UnsafeBufferPointer<UInt8>) -> String {
-        let length = input.count / 3 * 4 + (input.count % 3 == 0 ? 0 : input.count % 3 + 1)
+        let length = encodedLength(input.count)
         return String(unsafeUninitializedCapacity: length) { out in
-            alphabet.withUnsafeBufferPointer { symbols in
-                func symbol(_ chunk: UInt32, _ shift: UInt32) -> UInt8 { symbols[Int(chunk >> shift & 63)] }
-                var index = 0
-                var written = 0
-                while index + 3 <= input.count {
-                    let chunk = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
-                    out[written] = symbol(chunk, 18)
-                    out[written + 1] = symbol(chunk, 12)
-                    out[written + 2] = symbol(chunk, 6)
-                    out[written + 3] = symbol(chunk, 0)
-                    index += 3
-                    written += 4
-                }
-                let rest = input.count - index
-                if rest > 0 {
-                    let chunk = UInt32(input[index]) << 16 | (rest == 2 ? UInt32(input[index + 1]) << 8 : 0)
-                    out[written] = symbol(chunk, 18)
-                    out[written + 1] = symbol(chunk, 12)
-                    if rest == 2 { out[written + 2] = symbol(chunk, 6) }
-                }
-            }
+            write(input, to: out)
             return length
+        }
+    }
+
+    /// Writes the encoding of `input` to `out`, which holds exactly its length.
+    private static func write(_ input: UnsafeBufferPointer<UInt8>, to out: UnsafeMutableBufferPointer<UInt8>) {
+        alphabet.withUnsafeBufferPointer { symbols in
+            func symbol(_ chunk: UInt32, _ shift: UInt32) -> UInt8 { symbols[Int(chunk >> shift & 63)] }
+            var index = 0
+            var written = 0
+            while index + 3 <= input.count {
+                let chunk = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
+                out[written] = symbol(chunk, 18)
+                out[written + 1] = symbol(chunk, 12)
+                out[written + 2] = symbol(chunk, 6)
+                out[written + 3] = symbol(chunk, 0)
+                index += 3
+                written += 4
+            }
+            let rest = input.count - index
+            if rest > 0 {
+                let chunk = UInt32(input[index]) << 16 | (rest == 2 ? UInt32(input[index + 1]) << 8 : 0)
+                out[written] = symbol(chunk, 18)
+                out[written + 1] = symbol(chunk, 12)
+                if rest == 2 { out[written + 2] = symbol(chunk, 6) }
+            }
         }
     }
 

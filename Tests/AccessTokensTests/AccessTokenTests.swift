@@ -33,6 +33,44 @@ import Testing
             issuedAt: time, lifetime: 900, tokenID: "jti-1")
     }
 
+    /// The header and payload a token carries, byte for byte: the claims in the order the
+    /// token has always written them, numbers as integers, ids in lowercase.
+    @Test func aTokensHeaderAndPayloadAreTheExactJSON() throws {
+        let file = NSTemporaryDirectory() + "keys-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let tokens = try issuer(file)
+        let subject = try #require(UUID(uuidString: "8F1D2C3B-4A59-4687-9A1B-2C3D4E5F6A7B"))
+        let session = try #require(UUID(uuidString: "01234567-89AB-CDEF-0123-456789ABCDEF"))
+        let claims = AccessClaims(
+            issuer: "https://auth.example", audience: "authlog", subject: subject, role: "ADMIN", sessionID: session,
+            issuedAt: 1_700_000_000, lifetime: 900, tokenID: "jti-1")
+        let parts = try tokens.sign(claims).split(separator: ".", omittingEmptySubsequences: false)
+        try #require(parts.count == 3)
+        let header = String(decoding: try #require(Base64URL.decode(parts[0])), as: UTF8.self)
+        let payload = String(decoding: try #require(Base64URL.decode(parts[1])), as: UTF8.self)
+        #expect(header == #"{"alg":"ES256","kid":"\#(tokens.keys.active.kid)","typ":"at+jwt"}"#)
+        #expect(
+            payload
+                == #"{"aud":"authlog","exp":1700000900,"iat":1700000000,"iss":"https://auth.example","jti":"jti-1","#
+                + #""nbf":1700000000,"role":"ADMIN","sid":"01234567-89ab-cdef-0123-456789abcdef","#
+                + #""sub":"8f1d2c3b-4a59-4687-9a1b-2c3d4e5f6a7b"}"#)
+    }
+
+    /// An issuer or audience with a character JSON must escape still makes a token that
+    /// verifies: the claims are JSON strings, not text pasted between quotes.
+    @Test func claimsThatJSONMustEscapeStillMakeAValidToken() throws {
+        let file = NSTemporaryDirectory() + "keys-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let odd = #"https://auth.example/"quoted"\path"#
+        let tokens = AccessTokenIssuer(issuer: odd, audience: "a\tb", keys: try SigningKeys(file: file))
+        var claims = claims()
+        claims.issuer = odd
+        claims.audience = "a\tb"
+        let verified = try tokens.verify(try tokens.sign(claims), now: 1_000)
+        #expect(verified.issuer == odd)
+        #expect(verified.audience == "a\tb")
+    }
+
     @Test func signedTokensVerifyAndCarryTheirClaims() throws {
         let file = NSTemporaryDirectory() + "keys-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: file) }

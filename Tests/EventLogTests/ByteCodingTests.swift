@@ -113,6 +113,9 @@ import Testing
             #expect(Base64URL.encode(bytes) == reference, "\(length) bytes")
             #expect(Base64URL.encode(bytes.lazy.map { $0 }) == reference, "\(length) bytes")
             #expect(Base64URL.decode(reference) == bytes)
+            var appended = Array("prefix.".utf8)
+            Base64URL.append(bytes, to: &appended)
+            #expect(appended == Array(("prefix." + reference).utf8), "\(length) bytes appended")
         }
     }
 
