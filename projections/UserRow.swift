@@ -135,6 +135,7 @@ enum UserRow {
                 throw BinaryDecodingError.invalidValue("\(count) earlier refresh tokens")
             }
             var earlier: [TokenHash] = []
+            earlier.reserveCapacity(count)
             for _ in 0..<count { earlier.append(try hash(&r)) }
             return UserState.Session(
                 id: id, tokenHash: current, earlierTokenHashes: earlier, rotatedAt: try r.readOptional(time),

@@ -101,15 +101,22 @@ extension AuthServer {
             issuer: configuration.issuer, audience: configuration.audience, subject: grant.user.id,
             role: grant.user.role.rawValue, sessionID: grant.sessionID, issuedAt: now,
             lifetime: configuration.accessTokenLifetime, tokenID: UUID.random().lowercasedText)
-        // Tokens are base64url and dots only: nothing to escape.
-        let body =
-            "{\"access_token\":\"\(try tokens.sign(claims))\",\"expires_in\":\(configuration.accessTokenLifetime),"
-            + "\"refresh_token\":\"\(grant.refreshToken)\",\"token_type\":\"Bearer\"}"
-        var response = json(bytes: body.utf8)
+        let accessToken = try tokens.sign(claims)
+        // Tokens are base64url and dots only: nothing to escape. Written once, into the
+        // buffer the answer is sent from.
+        var body = ByteBuffer()
+        body.reserveCapacity(accessToken.utf8.count + grant.refreshToken.utf8.count + 96)
+        body.writeStaticString("{\"access_token\":\"")
+        body.writeString(accessToken)
+        body.writeStaticString("\",\"expires_in\":")
+        body.writeString(String(configuration.accessTokenLifetime))
+        body.writeStaticString(",\"refresh_token\":\"")
+        body.writeString(grant.refreshToken)
+        body.writeStaticString("\",\"token_type\":\"Bearer\"}")
         // RFC 6749, section 5.1: a response carrying tokens must not be stored by any cache.
-        response.headers[.cacheControl] = "no-store"
-        response.headers[.pragma] = "no-cache"
-        return response
+        return Response(
+            status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store", .pragma: "no-cache"],
+            body: .init(byteBuffer: body))
     }
 
     func client(_ context: AuthRequestContext) -> String {
