@@ -55,7 +55,7 @@ public struct AccessTokenIssuer: Sendable {
 
     public func sign(_ claims: AccessClaims) throws(AccessTokenError) -> String {
         let (kid, key) = keys.active
-        let header = "{\"alg\":\"\(key.algorithm.rawValue)\",\"kid\":\"\(kid)\",\"typ\":\"at+jwt\"}"
+        let header = "{\"alg\":\"\(key.algorithm.rawValue)\",\"kid\":\(JSONString.quote(kid)),\"typ\":\"at+jwt\"}"
         // The token is written as bytes, once: header, payload, then the signature of the two.
         var token: [UInt8] = []
         token.reserveCapacity(640)

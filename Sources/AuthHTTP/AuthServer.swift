@@ -202,7 +202,7 @@ public final class AuthServer: Sendable {
         let (limits, counts, clients) = (configuration.connections, connectionCounts, self.clients)
         let router = router()
         let fastReads = FastReads(server: self)
-        let directWrites = DirectWrites(server: self)
+        let directWrites = DirectWrites(server: self, router: router)
         return Application(
             router: router,
             server: HTTPServerBuilder { responder in

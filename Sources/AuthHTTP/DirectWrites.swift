@@ -13,11 +13,10 @@ import NIOCore
 ///   `/v1/sessions/refresh`, one Content-Length of 1 to ``AuthServer/bodyLimit`` bytes, no
 ///   Transfer-Encoding, `Connection`, `Expect` or `Authlog-Min-Position` field. Anything else
 ///   goes to Hummingbird unchanged.
-/// - The answer is the router's own: the router's middleware (``ProblemMiddleware``: request
-///   id, client address, problems, metrics, the log line) and the route's own handler, as the
-///   router runs them, given the body whole. Only the router's look-up of the route is left
-///   out: this path serves one route. The route runs once, so every answer is sent from here,
-///   refusals too.
+/// - The answer is the router's own: the router's middleware, as registered on it (request
+///   id, client address, problems, metrics, the log line), around the route's own handler,
+///   given the body whole. Only the router's look-up of the route is left out: this path
+///   serves one route. The route runs once, so every answer is sent from here, refusals too.
 /// - The fields Hummingbird's server adds are added as it adds them: Date, then Server. A body
 ///   the route wrote without a length is sent with its length (Hummingbird would send it in
 ///   chunks); the route taken here gives every body a length.
@@ -27,12 +26,14 @@ import NIOCore
 /// request.
 struct DirectWrites: Sendable {
     let server: AuthServer
-    /// The route's handler as the router runs it (``AuthServer/writing(_:)``).
-    let route: @Sendable (Request, AuthRequestContext) async throws -> Response
+    /// The router's middleware around the route's handler (``AuthServer/writing(_:)``).
+    let responder: any HTTPResponder<AuthRequestContext>
 
-    init(server: AuthServer) {
+    /// For `router`, the router ``AuthServer/router()`` built, its middleware all added.
+    init(server: AuthServer, router: Router<AuthRequestContext>) {
         self.server = server
-        self.route = server.writing(server.rotateRefreshToken)
+        self.responder = router.middlewares.constructResponder(
+            finalResponder: CallbackResponder(callback: server.writing(server.rotateRefreshToken)))
     }
 
     static let refreshRoute = "/v1/sessions/refresh"
@@ -65,7 +66,7 @@ struct DirectWrites: Sendable {
         context.coreContext.endpointPath.value = Self.refreshRoute
         var response: Response
         do {
-            response = try await ProblemMiddleware(server: server).handle(request, context: context, next: route)
+            response = try await responder.respond(to: request, context: context)
         } catch {
             // As Hummingbird answers an error no middleware turned into an answer.
             server.logger.debug("unrecognised error", metadata: ["error.type": "\(error)"])

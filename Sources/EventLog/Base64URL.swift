@@ -17,14 +17,18 @@ public enum Base64URL {
 
     /// Appends the encoding of `bytes` to `out`.
     public static func append(_ bytes: some Collection<UInt8>, to out: inout [UInt8]) {
+        if bytes.withContiguousStorageIfAvailable({ append(contiguous: $0, to: &out) }) == nil {
+            Array(bytes).withUnsafeBufferPointer { append(contiguous: $0, to: &out) }
+        }
+    }
+
+    /// The room is made for `input` as it is, not for what a collection said its count was.
+    private static func append(contiguous input: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         let start = out.count
-        let length = encodedLength(bytes.count)
+        let length = encodedLength(input.count)
         out.append(contentsOf: repeatElement(0, count: length))
         out.withUnsafeMutableBufferPointer { buffer in
-            let target = UnsafeMutableBufferPointer(rebasing: buffer[start..<start + length])
-            if bytes.withContiguousStorageIfAvailable({ write($0, to: target) }) == nil {
-                Array(bytes).withUnsafeBufferPointer { write($0, to: target) }
-            }
+            write(input, to: UnsafeMutableBufferPointer(rebasing: buffer[start..<start + length]))
         }
     }
 
@@ -44,6 +48,7 @@ public enum Base64URL {
 
     /// Writes the encoding of `input` to `out`, which holds exactly its length.
     private static func write(_ input: UnsafeBufferPointer<UInt8>, to out: UnsafeMutableBufferPointer<UInt8>) {
+        precondition(out.count == encodedLength(input.count), "base64url: the room is not the encoding's length")
         alphabet.withUnsafeBufferPointer { symbols in
             func symbol(_ chunk: UInt32, _ shift: UInt32) -> UInt8 { symbols[Int(chunk >> shift & 63)] }
             var index = 0

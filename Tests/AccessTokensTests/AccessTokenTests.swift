@@ -62,13 +62,34 @@ import Testing
         let file = NSTemporaryDirectory() + "keys-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: file) }
         let odd = #"https://auth.example/"quoted"\path"#
-        let tokens = AccessTokenIssuer(issuer: odd, audience: "a\tb", keys: try SigningKeys(file: file))
+        let audience = "a\tb\u{01}c\u{2028}d"
+        let tokens = AccessTokenIssuer(issuer: odd, audience: audience, keys: try SigningKeys(file: file))
         var claims = claims()
         claims.issuer = odd
-        claims.audience = "a\tb"
+        claims.audience = audience
         let verified = try tokens.verify(try tokens.sign(claims), now: 1_000)
         #expect(verified.issuer == odd)
-        #expect(verified.audience == "a\tb")
+        #expect(verified.audience == audience)
+    }
+
+    /// A key file's kid may hold any character but a space: one that JSON must escape still
+    /// makes tokens that verify, under that kid.
+    @Test func aKidThatJSONMustEscapeStillMakesAValidToken() throws {
+        let file = NSTemporaryDirectory() + "keys-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let kid = try SigningKeys.append(to: file)
+        let odd = #"k"i\d"#
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        try text.replacingOccurrences(of: kid + " ", with: odd + " ").write(
+            toFile: file, atomically: false, encoding: .utf8)
+        let tokens = try issuer(file)
+        let claims = claims()
+        let token = try tokens.sign(claims)
+        let encoded = try #require(token.split(separator: ".").first)
+        let header = try #require(Base64URL.decode(encoded))
+        let fields = try #require(try JSONSerialization.jsonObject(with: Data(header)) as? [String: Any])
+        #expect(fields["kid"] as? String == odd)
+        #expect(try tokens.verify(token, now: 1_000).subject == claims.subject)
     }
 
     @Test func signedTokensVerifyAndCarryTheirClaims() throws {
