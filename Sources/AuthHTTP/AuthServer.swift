@@ -247,10 +247,10 @@ public final class AuthServer: Sendable {
     /// The body as a flat JSON object with only `allowed` fields, after the content-type and
     /// size checks.
     func body(_ request: Request, allowed: Set<String>) async throws -> [String: JSONValue] {
-        guard let type = request.headers[.contentType], StrictJSON.isJSON(contentType: type) else {
+        guard let type = request.headers.combined(.contentType), StrictJSON.isJSON(contentType: type) else {
             throw Problem.badRequest("the content type must be application/json")
         }
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > Self.bodyLimit {
+        if let length = request.headers.combined(.contentLength).flatMap(Int.init), length > Self.bodyLimit {
             throw HTTPError(.contentTooLarge)
         }
         let buffer = try await request.body.collect(upTo: Self.bodyLimit)
