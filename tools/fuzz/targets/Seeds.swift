@@ -137,7 +137,7 @@
                 let folder = directory + "/" + target
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
                 for (name, bytes) in files {
-                    FileManager.default.createFile(atPath: folder + "/" + name, contents: Data(bytes))
+                    try Data(bytes).write(to: URL(fileURLWithPath: folder + "/" + name))
                 }
             }
         }

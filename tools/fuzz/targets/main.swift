@@ -69,7 +69,7 @@ selected = target
             let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
             // An exact-size heap copy, as libFuzzer passes it.
             let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
-            copy.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count))
+            bytes.withUnsafeBytes { copy.copyMemory(from: $0) }
             selected(UnsafeRawBufferPointer(copy))
             copy.deallocate()
             count += 1
