@@ -55,6 +55,22 @@ import Testing
         #expect(dated.status == 401 && dated.code == "unauthorized", "issued before the reset: \(dated.status)")
     }
 
+    /// An issuer with characters JSON must escape (`--issuer` takes any text) still makes
+    /// tokens the server accepts, and the token names it exactly. Before the claims were
+    /// escaped, every token such a server issued was refused as malformed.
+    @Test func anIssuerJSONMustEscapeStillMakesTokensThatWork() async throws {
+        let odd = #"auth"log\issuer"#
+        let server = try RunningServer(arguments: ["--issuer", odd])
+        let registered = try await server.call(
+            "POST", "/v1/users",
+            json: ["email": "odd@example.com", "password": password, "first_name": "O", "last_name": "D"])
+        #expect(registered.status == 201)
+        let token = try await login(server, password, email: "odd@example.com")
+        #expect(try claims(of: token)["iss"] as? String == odd)
+        let me = try await server.call("GET", "/v1/users/me", token: token)
+        #expect(me.status == 200, "\(me.status)")
+    }
+
     /// The server caches a token it verified; the cached token stops working at its `exp`
     /// all the same (the clock is polled until then, never slept on blindly).
     @Test func aCachedAccessTokenStopsAtItsExpiry() async throws {
@@ -118,9 +134,9 @@ import Testing
         #expect(login.status == 401 && login.code == "invalid_credentials")
     }
 
-    func login(_ server: RunningServer, _ password: String) async throws -> String {
-        let reply = try await server.call(
-            "POST", "/v1/sessions", json: ["email": "reset@example.com", "password": password])
+    func login(_ server: RunningServer, _ password: String, email: String = "reset@example.com") async throws -> String
+    {
+        let reply = try await server.call("POST", "/v1/sessions", json: ["email": email, "password": password])
         #expect(reply.status == 200, "login: \(reply.status)")
         return try #require(reply.json["access_token"] as? String)
     }
