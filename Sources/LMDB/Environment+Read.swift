@@ -15,7 +15,7 @@ extension Environment {
     @usableFromInline
     func beginPooledRead() throws(LMDBError) -> Transaction {
         while true {
-            gate.lock.lockShared()
+            gate.lockShared()
             if isClosed {
                 gate.lock.unlockShared()
                 throw LMDBError(code: EINVAL)

@@ -127,7 +127,7 @@ public final class Environment: @unchecked Sendable {
     public func beginTransaction(readOnly: Bool) throws(LMDBError) -> Transaction {
         let flags = readOnly || isReadOnly ? UInt32(MDB_RDONLY) : 0
         while true {
-            gate.lock.lockShared()
+            gate.lockShared()
             if isClosed {
                 gate.lock.unlockShared()
                 throw LMDBError(code: EINVAL)
@@ -173,6 +173,10 @@ public final class Environment: @unchecked Sendable {
         try withOpenHandle { handle throws(LMDBError) in try check(mdb_env_sync(handle, 1)) }
     }
 
+    /// Resizes and closes of this environment waiting for its open transactions to end (for
+    /// tests: ``ReadWriteGate`` has the rules).
+    package var exclusiveTakersWaiting: Int { gate.waitingExclusive }
+
     /// Takes up a map size that another process has set (after `MDB_MAP_RESIZED`).
     public func adoptMapSize() throws(LMDBError) {
         try setMapSize(0)
@@ -180,7 +184,7 @@ public final class Environment: @unchecked Sendable {
 
     /// Runs `body` with the handle while no resize or close can run; `EINVAL` once closed.
     func withOpenHandle<Result>(_ body: (OpaquePointer) throws(LMDBError) -> Result) throws(LMDBError) -> Result {
-        gate.lock.lockShared()
+        gate.lockShared()
         defer { gate.lock.unlockShared() }
         if isClosed { throw LMDBError(code: EINVAL) }
         return try body(handle)
