@@ -45,7 +45,7 @@ final class ReadWriteGate: @unchecked Sendable {
         let since = waitingSince.load(ordering: .acquiring)
         if since != 0 {
             let now = Self.now()
-            let phase = (now - since) % Self.giveWayPeriod
+            let phase = max(0, now - since) % Self.giveWayPeriod
             if phase < Self.giveWayLimit { giveWay(until: now - phase + Self.giveWayLimit) }
         }
         pthread_rwlock_rdlock(lock)
@@ -59,12 +59,18 @@ final class ReadWriteGate: @unchecked Sendable {
         pthread_rwlock_wrlock(lock)
         exclusiveWaiting.withLock { waiting in
             waiting -= 1
-            // Another taker still waits: its window starts now.
-            waitingSince.store(waiting == 0 ? 0 : Self.now(), ordering: .releasing)
+            if waiting == 0 { waitingSince.store(0, ordering: .releasing) }
         }
     }
 
-    func unlockExclusive() { pthread_rwlock_unlock(lock) }
+    func unlockExclusive() {
+        // Another taker still waits: its windows start when this one lets go (readers are
+        // held off by the lock itself until then).
+        exclusiveWaiting.withLock { waiting in
+            if waiting > 0 { waitingSince.store(Self.now(), ordering: .releasing) }
+        }
+        pthread_rwlock_unlock(lock)
+    }
 
     /// Exclusive takers waiting for the gate now (for tests).
     var waitingExclusive: Int { exclusiveWaiting.withLock { $0 } }

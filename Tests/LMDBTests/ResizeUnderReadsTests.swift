@@ -8,7 +8,7 @@ import Testing
 /// that overlap without a pause must not keep that moment from coming, a long read that holds
 /// it off must not slow every other read, and a read nested in a read must not wait for a
 /// resize that waits for the outer one.
-@Suite struct ResizeUnderReadsTests {
+@Suite(.serialized) struct ResizeUnderReadsTests {
     static let key = [UInt8]("key".utf8)
 
     /// An environment with one key; the caller closes it (a test that finds a stuck read leaves
@@ -91,7 +91,10 @@ import Testing
                 release.wait()
             }
         }.start()
-        holding.wait()
+        guard holding.wait(timeout: .now() + 30) == .success else {
+            Issue.record("the long read never began")
+            return
+        }
         defer { release.signal() }
         Thread {
             try? environment.setMapSize(4 << 20)
@@ -139,7 +142,10 @@ import Testing
                 usleep(1_200_000)
             }
         }.start()
-        holding.wait()
+        guard holding.wait(timeout: .now() + 30) == .success else {
+            Issue.record("the long read never began")
+            return
+        }
         let begin = Date()
         try environment.setMapSize(4 << 20)
         let waited = Date().timeIntervalSince(begin)
