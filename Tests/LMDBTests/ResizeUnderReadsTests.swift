@@ -36,6 +36,43 @@ import Testing
         while environment.exclusiveTakersWaiting == 0 && Date() < limit { usleep(1_000) }
     }
 
+    /// Eight threads reading without a pause (20 gets a read), for 20 s at most or until
+    /// stopped.
+    final class Flood: Sendable {
+        private let running = Atomic<Bool>(true)
+        private let reads = Atomic<Int>(0)
+        private let done = DispatchGroup()
+        private let limit = Date().addingTimeInterval(20)
+
+        init(_ environment: Environment, _ db: Database) {
+            for _ in 0..<8 {
+                done.enter()
+                Thread { [self] in
+                    while running.load(ordering: .relaxed), Date() < limit {
+                        _ = try? environment.read { txn in
+                            try ResizeUnderReadsTests.key.withUnsafeBytes { key in
+                                for _ in 0..<20 { _ = try txn.get(db, key: key) }
+                            }
+                        }
+                        reads.add(1, ordering: .relaxed)
+                    }
+                    done.leave()
+                }.start()
+            }
+        }
+
+        /// Waits until the threads have made `count` reads (or their time is up).
+        func awaitReads(_ count: Int) {
+            while reads.load(ordering: .relaxed) < count && Date() < limit { usleep(1_000) }
+        }
+
+        /// Stops the threads and waits for them to end.
+        func stop() {
+            running.store(false, ordering: .relaxed)
+            done.wait()
+        }
+    }
+
     /// Eight threads read without a pause, for 20 s at most; before the gate gave way, the
     /// resize waited until they stopped (19.98 s in each of three runs).
     @Test func aResizeGetsItsTurnWhileReadsOverlapWithoutAPause() throws {
@@ -44,29 +81,9 @@ import Testing
             environment.close()
             try? FileManager.default.removeItem(atPath: path)
         }
-        let stop = Atomic<Bool>(false)
-        let reads = Atomic<Int>(0)
-        let done = DispatchGroup()
-        let limit = Date().addingTimeInterval(20)
-        for _ in 0..<8 {
-            done.enter()
-            Thread {
-                while !stop.load(ordering: .relaxed), Date() < limit {
-                    _ = try? environment.read { txn in
-                        try Self.key.withUnsafeBytes { key in
-                            for _ in 0..<20 { _ = try txn.get(db, key: key) }
-                        }
-                    }
-                    reads.add(1, ordering: .relaxed)
-                }
-                done.leave()
-            }.start()
-        }
-        defer {
-            stop.store(true, ordering: .relaxed)
-            done.wait()
-        }
-        while reads.load(ordering: .relaxed) < 1_000 && Date() < limit { usleep(1_000) }
+        let flood = Flood(environment, db)
+        defer { flood.stop() }
+        flood.awaitReads(1_000)
         let begin = Date()
         try environment.setMapSize(4 << 20)
         let waited = Date().timeIntervalSince(begin)
@@ -119,22 +136,8 @@ import Testing
             environment.close()
             try? FileManager.default.removeItem(atPath: path)
         }
-        let stop = Atomic<Bool>(false)
-        let done = DispatchGroup()
-        let limit = Date().addingTimeInterval(20)
-        for _ in 0..<8 {
-            done.enter()
-            Thread {
-                while !stop.load(ordering: .relaxed), Date() < limit {
-                    _ = try? value(environment, db)
-                }
-                done.leave()
-            }.start()
-        }
-        defer {
-            stop.store(true, ordering: .relaxed)
-            done.wait()
-        }
+        let flood = Flood(environment, db)
+        defer { flood.stop() }
         let holding = DispatchSemaphore(value: 0)
         Thread {
             _ = try? environment.read { _ in
