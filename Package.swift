@@ -23,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         // Only for the peer benchmark's bare NIO server (Hummingbird already depends on it).
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        // Already in the build through Hummingbird; here for the HTTP/1 conversions the fast
+        // paths make themselves (they sit in front of Hummingbird's codec).
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
     ],
     targets: [
         // C libraries from the system (Debian: liblmdb-dev, libssl-dev); module maps only.
@@ -119,6 +122,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ]),
         // Webhooks: endpoints and their delivery state in the data directory, Standard Webhooks
         // signatures, and the dispatcher authd runs (AsyncHTTPClient, see docs/architecture.md).
@@ -264,7 +269,7 @@ let package = Package(
                 "MailDelivery", "PostgresTestSupport",
                 "TestSupport", "RequestJSON",
                 "PasswordHashing", "Projections", "Webhooks", .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
         .testTarget(
             name: "ProjectionsTests",

@@ -2,7 +2,8 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
-import NIOHTTPTypes
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
 import Synchronization
 
 /// Limits on connections, against clients that open many or send slowly (slow-loris).
@@ -80,13 +81,18 @@ struct GuardedHTTP1Channel: ServerChildChannel {
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }
-        let inner = HTTP1Channel(
-            responder: responder,
-            configuration: .init(
-                additionalChannelHandlers: [
-                    RequestProgressHandler(timer: timer), FastRouteHandler(reads: fastReads, writes: directWrites),
-                ]))
-        return inner.setup(channel: channel, logger: logger)
+        // Both go between NIO's HTTP/1 codec and the conversion to HTTP types
+        // (`HTTP1ToHTTPServerCodec`) that Hummingbird adds: the fast paths take requests before
+        // it, and the deadlines see every request, those answered fast too.
+        let (fastReads, directWrites) = (self.fastReads, self.directWrites)
+        return HTTP1Channel(responder: responder).setup(channel: channel, logger: logger).flatMapThrowing { value in
+            let pipeline = channel.pipeline.syncOperations
+            let conversion = try pipeline.handler(type: HTTP1ToHTTPServerCodec.self)
+            try pipeline.addHandler(RequestProgressHandler(timer: timer), position: .before(conversion))
+            try pipeline.addHandler(
+                FastRouteHandler(reads: fastReads, writes: directWrites), position: .before(conversion))
+            return value
+        }
     }
 
     func handle(value: Value, logger: Logger) async {
@@ -200,10 +206,10 @@ final class BytesArrivingHandler: ChannelInboundHandler, RemovableChannelHandler
 /// Behind the HTTP decoder: a whole header starts the body deadline, a whole request ends the
 /// deadlines, and a whole response starts the idle one.
 final class RequestProgressHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
     let timer: ConnectionTimer
 
     init(timer: ConnectionTimer) {

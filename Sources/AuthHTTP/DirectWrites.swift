@@ -3,6 +3,8 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
 
 /// Refresh-token rotations (`POST /v1/sessions/refresh`), the hottest write, handed to the
 /// router by the connection's own handler (``FastRouteHandler``) instead of through
@@ -38,28 +40,32 @@ struct DirectWrites: Sendable {
 
     static let refreshRoute = "/v1/sessions/refresh"
 
-    /// The body's length if this path takes the request (the first rule), else nil.
-    func take(_ head: HTTPRequest) -> Int? {
-        guard head.method == .post, head.path == Self.refreshRoute else { return nil }
+    /// The request, converted to HTTP types as Hummingbird's codec converts it, and the body's
+    /// length, if this path takes the request (the first rule); else nil.
+    func take(_ head: HTTPRequestHead) -> (HTTPRequest, length: Int)? {
+        guard head.method == .POST, head.uri == Self.refreshRoute else { return nil }
         var length: Int?
-        for field in head.headerFields {
-            switch field.name {
-            case .transferEncoding, .connection, .expect, .authlogMinPosition: return nil
-            case .contentLength:
-                guard length == nil, let value = Int(field.value), value > 0, value <= AuthServer.bodyLimit else {
+        for (name, value) in head.headers {
+            if HTTPHeaders.name(name, is: .contentLength) {
+                guard length == nil, let value = Int(value), value > 0, value <= AuthServer.bodyLimit else {
                     return nil
                 }
                 length = value
-            default: continue
+            } else if HTTPHeaders.name(name, is: .transferEncoding) || HTTPHeaders.name(name, is: .connection)
+                || HTTPHeaders.name(name, is: .expect) || HTTPHeaders.name(name, is: .authlogMinPosition)
+            {
+                return nil
             }
         }
-        return length
+        // The conversion `HTTP1ToHTTPServerCodec(secure: false)` makes for the slow path.
+        guard let length, let request = try? HTTPRequest(head, secure: false, splitCookie: false) else { return nil }
+        return (request, length)
     }
 
     /// The router's answer to a request ``take(_:)`` took, with its whole body: the response
     /// head and the body to write; nil when the body could not be made (the connection is then
     /// closed, as Hummingbird closes it when a body fails half-way).
-    func answer(_ head: HTTPRequest, body: ByteBuffer, channel: any Channel) async -> (HTTPResponse, ByteBuffer)? {
+    func answer(_ head: HTTPRequest, body: ByteBuffer, channel: any Channel) async -> (HTTPResponseHead, ByteBuffer)? {
         let request = Request(head: head, body: RequestBody(buffer: body))
         let context = AuthRequestContext(source: .init(channel: channel, logger: server.logger))
         // What the router records of the route it found.
@@ -84,7 +90,10 @@ struct DirectWrites: Sendable {
         if !response.headers.contains(.contentLength) {
             response.headers[.contentLength] = String(collected.buffer.readableBytes)
         }
-        return (HTTPResponse(status: response.status, headerFields: response.headers), collected.buffer)
+        // As the codec converts the slow path's answer.
+        return (
+            HTTPResponseHead(HTTPResponse(status: response.status, headerFields: response.headers)), collected.buffer
+        )
     }
 }
 

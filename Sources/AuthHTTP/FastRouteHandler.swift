@@ -1,10 +1,14 @@
 import HTTPTypes
 import NIOCore
-import NIOHTTPTypes
+import NIOHTTP1
 
-/// Behind the HTTP codec, in front of Hummingbird: answers the requests ``FastReads`` and
-/// ``DirectWrites`` take, and passes every other request on. Used on the connection's event
-/// loop only.
+/// Behind NIO's HTTP/1 codec, in front of the conversion to HTTP types and Hummingbird:
+/// answers the requests ``FastReads`` and ``DirectWrites`` take, and passes every other request
+/// on. Used on the connection's event loop only.
+///
+/// It sits before the conversion so that a fast read costs no conversion of its head and
+/// fields either way (docs/architecture.md, "Fast reads"); a direct write converts its head
+/// with the conversion's own code (``DirectWrites/take(_:)``), for the router.
 ///
 /// Answers keep the order of requests, and a direct write is answered as Hummingbird would
 /// answer it (which never sees it: its connection handler counts no request in progress):
@@ -18,24 +22,24 @@ import NIOHTTPTypes
 /// - after a shutdown's request to finish, or a request that asks to close the connection,
 ///   nothing more is taken here.
 final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
     let reads: FastReads
     let writes: DirectWrites
 
     private enum Held {
         /// A read taken, waiting for its end.
-        case read(HTTPRequest, FastReads.Taken)
+        case read(HTTPRequestHead, FastReads.Taken)
         /// A write taken, gathering its body.
         case write(HTTPRequest, body: ByteBuffer)
     }
 
     /// What came while a direct write was answered, kept in order.
     private enum Waiting {
-        case part(HTTPRequestPart)
+        case part(HTTPServerRequestPart)
         case event(Any)
         case error(any Error)
     }
@@ -112,7 +116,7 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return false
     }
 
-    private func take(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+    private func take(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch part {
         case .head(let head):
             if unanswered == 0, held == nil, !finishing, context.channel.isWritable {
@@ -120,13 +124,13 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     held = .read(head, taken)
                     return
                 }
-                if let length = writes.take(head) {
+                if let (request, length) = writes.take(head) {
                     // Grown as the body comes: a client that only announces a length holds little.
-                    held = .write(head, body: context.channel.allocator.buffer(capacity: min(length, 1_024)))
+                    held = .write(request, body: context.channel.allocator.buffer(capacity: min(length, 1_024)))
                     return
                 }
             }
-            if head.headerFields[values: .connection].contains(where: { $0.lowercased().contains("close") }) {
+            if head.headers["connection"].contains(where: { $0.lowercased().contains("close") }) {
                 finishing = true
             }
             passOn(part, context: context)
@@ -175,14 +179,14 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Sends a request's head on to Hummingbird.
-    private func passOn(_ head: HTTPRequestPart, context: ChannelHandlerContext) {
+    private func passOn(_ head: HTTPServerRequestPart, context: ChannelHandlerContext) {
         unanswered += 1
         context.fireChannelRead(wrapInboundOut(head))
     }
 
-    private func write(_ response: HTTPResponse, _ body: ByteBuffer, context: ChannelHandlerContext) {
+    private func write(_ response: HTTPResponseHead, _ body: ByteBuffer, context: ChannelHandlerContext) {
         context.write(wrapOutboundOut(.head(response)), promise: nil)
-        if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(body)), promise: nil) }
+        if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         // Flushed at once, as Hummingbird flushes each answer: never left waiting for a
         // read-complete event that a decode outside a socket read would not bring.
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
@@ -191,7 +195,7 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// A direct write's answer, back on the event loop: written (or, when its body could not
     /// be made, the connection closed, as Hummingbird closes it), then what waited is taken up
     /// in order, then the socket is read again if a read was asked for meanwhile.
-    private func answered(_ answer: (HTTPResponse, ByteBuffer)?, context: ChannelHandlerContext) {
+    private func answered(_ answer: (HTTPResponseHead, ByteBuffer)?, context: ChannelHandlerContext) {
         answering = false
         guard !removed, context.channel.isActive, let (response, body) = answer else {
             waiting.removeAll()

@@ -1,0 +1,47 @@
+import HTTPTypes
+import NIOHTTP1
+import Testing
+
+@testable import AuthHTTP
+
+/// The fast paths read a request's head before its conversion to HTTP types; what they read
+/// must be what the slow path reads after it. Both helpers are held to HTTP types' own answers.
+@Suite struct HTTPHeadersFastPathsTests {
+    /// `isKeptAsIs` says yes exactly when HTTP types keep a value unchanged: every byte, first,
+    /// inside and last, in values of one to three bytes.
+    @Test func aValueIsKeptAsIsExactlyWhenHTTPTypesKeepIt() {
+        var checked = 0
+        for byte in UInt8.min...UInt8.max {
+            for bytes in [[byte], [0x61, byte], [byte, 0x61], [0x61, byte, 0x62]] {
+                let value = String(decoding: bytes, as: UTF8.self)
+                let kept = HTTPField(name: .authorization, value: value).value == value
+                #expect(HTTPHeaders.isKeptAsIs(value) == kept, "\(bytes)")
+                checked += 1
+            }
+        }
+        #expect(checked == 1_024)
+        #expect(HTTPHeaders.isKeptAsIs(""))
+        #expect(HTTPHeaders.isKeptAsIs("Bearer a.b.c"))
+        #expect(!HTTPHeaders.isKeptAsIs("Bearer a.b.c "))
+    }
+
+    /// `name(_:is:)` matches as HTTP types match a name made from the same text.
+    @Test func aNameMatchesAsHTTPTypesMatchIt() throws {
+        let names: [HTTPField.Name] = [.authorization, .contentLength, .connection, .requestID, .authlogMinPosition]
+        let given = [
+            "Authorization", "authorization", "AUTHORIZATION", "aUtHoRiZaTiOn", "Authorizatio", "Authorizations",
+            "Content-Length", "content-length", "Content_Length", "Content-Lengtm", "Connection", "CONNECTION",
+            "X-Request-ID", "x-request-id", "X-Request-Id", "X-Request-1D", "Authlog-Min-Position",
+            "authlog-min-position", "Authlog-Min-Positio", "X-Forwarded-For", "Host",
+        ]
+        for text in given {
+            let parsed = try #require(HTTPField.Name(text))
+            for name in names {
+                #expect(HTTPHeaders.name(text, is: name) == (parsed == name), "\(text) against \(name)")
+            }
+        }
+        // The letters' case only: a byte that differs from a letter by the case bit is not it.
+        #expect(!HTTPHeaders.name("Content\rLength", is: .contentLength))
+        #expect(!HTTPHeaders.name("Connection\u{0}", is: .connection))
+    }
+}
