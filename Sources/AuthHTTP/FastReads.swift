@@ -122,7 +122,10 @@ struct FastReads: Sendable {
         var body = allocator.buffer(capacity: bytes.count)
         body.writeBytes(bytes)
         let requestID = server.requestIDs.correlationID(client: taken.requestID)
-        // The names as HTTP types spell them, which the slow path's conversion writes.
+        // The names as HTTP types spell them, which the slow path's conversion writes. No
+        // value is checked on the way out (Hummingbird turns NIO's check off, HTTP types' is
+        // skipped here): the client's request id is echoed only in the characters
+        // `RequestIDs.isAcceptableClientID` allows, and every other value is made here.
         let fields = HTTPHeaders([
             (HTTPField.Name.contentType.rawName, "application/json"),
             (HTTPField.Name.contentLength.rawName, String(bytes.count)),

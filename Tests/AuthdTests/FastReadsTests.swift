@@ -14,13 +14,17 @@ import Testing
     /// A response as it came off the wire: the status line, the fields in order, the body.
     struct Wire: Equatable {
         var status: String
+        /// Names in lower case, values trimmed (as the fields are compared).
         var fields: [(name: String, value: String)]
+        /// The names as written, so that their spelling is compared too.
+        var names: [String]
         var body: Data
 
         init(_ data: Data) throws {
             let split = try #require(data.range(of: Data("\r\n\r\n".utf8)))
             let lines = String(decoding: data[..<split.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
             status = lines[0]
+            names = lines.dropFirst().map { String($0[..<$0.firstIndex(of: ":")!]) }
             fields = lines.dropFirst().map { line in
                 let colon = line.firstIndex(of: ":")!
                 return (
@@ -50,7 +54,8 @@ import Testing
         }
 
         static func == (left: Wire, right: Wire) -> Bool {
-            left.status == right.status && left.comparable == right.comparable && left.body == right.body
+            left.status == right.status && left.names == right.names && left.comparable == right.comparable
+                && left.body == right.body
         }
     }
 
@@ -109,6 +114,7 @@ import Testing
         paths.append("/v1/users/\(plain.uppercased())")  // the fast path's id check takes either case
         paths.append("/v1/users/+" + plain.dropFirst())  // a sign for a digit: refused, never read as an id
         paths.append("/v1/users/\(plain)?as_of=1")  // a query: the slow path's alone
+        paths.append("http://127.0.0.1/v1/users/\(plain)")  // the absolute form: the slow path's alone
         let tokens: [(String, String?)] = [
             ("admin", admin), ("manager", manager), ("target", target), ("credential", credential), ("none", nil),
             ("garbled", admin + "x"),
@@ -146,7 +152,7 @@ import Testing
                     let authorizations = (token == nil ? 0 : 1) + extra.filter { $0.hasPrefix("Authorization") }.count
                     // A service credential always goes the slow way.
                     let plain =
-                        !path.contains("?") && extra.count <= 1 && authorizations <= 1
+                        !path.contains("?") && path.hasPrefix("/") && extra.count <= 1 && authorizations <= 1
                         && caller != "credential"
                     if fast.status.hasPrefix("HTTP/1.1 200"), plain { successes += 1 }
                     compared += 1
@@ -184,20 +190,23 @@ import Testing
             #expect(fast == slow, "\(extra): \(fast.comparable) vs \(slow.comparable)")
             #expect(try await fastReads(server) == before + 1, "\(extra)")
         }
-        // Rewritten by HTTP types: a space or a tab last (the request id is then kept by the
-        // slow path only), a control character inside.
-        for extra in [["X-Request-ID: client-7 "], ["X-Request-ID: client-7\t"], ["X-Request-ID: client\u{01}7"]] {
+        // Rewritten by HTTP types: a space or a tab last. (NIO's decoder refuses a control
+        // character in a value itself, and strips blanks before one, so only these reach here.)
+        // The slow path keeps the trimmed request id; read raw, it would not be kept.
+        for extra in [["X-Request-ID: client-7 "], ["X-Request-ID: client-7\t"]] {
             let before = try await fastReads(server)
             let fast = try get(token, extra)
             let slow = try get(token, extra + ["Authlog-Min-Position: 0"])
             #expect(fast == slow, "\(extra): \(fast.comparable) vs \(slow.comparable)")
+            #expect(slow.fields.contains { $0.name == "x-request-id" && $0.value.hasSuffix(";client=client-7") })
             #expect(try await fastReads(server) == before, "\(extra)")
         }
-        // The token with a space after it: the slow path trims it and answers 200.
-        let before = try await fastReads(server)
-        let spaced = try get(token + " ", [])
-        #expect(spaced.status.hasPrefix("HTTP/1.1 200"))
-        #expect(try await fastReads(server) == before)
+        // A field the fast path never takes, named in another case, is still seen.
+        for extra in [["authlog-min-position: 0"], ["CONNECTION: keep-alive"], ["content-LENGTH: 0"]] {
+            let before = try await fastReads(server)
+            #expect(try get(token, extra).status.hasPrefix("HTTP/1.1 200"), "\(extra)")
+            #expect(try await fastReads(server) == before, "\(extra)")
+        }
     }
 
     @Test func pipelinedRequestsAreAnsweredInTheirOrder() async throws {
