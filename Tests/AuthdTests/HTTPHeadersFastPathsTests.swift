@@ -8,7 +8,7 @@ import Testing
 /// must be what the slow path reads after it. Both helpers are held to HTTP types' own answers.
 @Suite struct HTTPHeadersFastPathsTests {
     /// `isKeptAsIs` says yes exactly when HTTP types keep a value unchanged: every byte, first,
-    /// inside and last, in values of one to three bytes.
+    /// inside and last, in values of one to three bytes and at every place of a long one.
     @Test func aValueIsKeptAsIsExactlyWhenHTTPTypesKeepIt() {
         var checked = 0
         for byte in UInt8.min...UInt8.max {
@@ -19,7 +19,19 @@ import Testing
                 checked += 1
             }
         }
-        #expect(checked == 1_024)
+        // Inside a value as long as a short token, at every place: the check runs in blocks
+        // of bytes, and a bad byte must be found in a block as in what is left after them.
+        for byte in UInt8.min...UInt8.max {
+            for place in 1..<99 {
+                var bytes = [UInt8](repeating: 0x61, count: 100)
+                bytes[place] = byte
+                let value = String(decoding: bytes, as: UTF8.self)
+                let kept = HTTPField(name: .authorization, value: value).value == value
+                #expect(HTTPHeaders.isKeptAsIs(value) == kept, "\(byte) at \(place)")
+                checked += 1
+            }
+        }
+        #expect(checked == 1_024 + 256 * 98)
         #expect(HTTPHeaders.isKeptAsIs(""))
         #expect(HTTPHeaders.isKeptAsIs("Bearer a.b.c"))
         #expect(!HTTPHeaders.isKeptAsIs("Bearer a.b.c "))
