@@ -61,30 +61,26 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
             bytes.append(contentsOf: gmtimeDescription().utf8)
             return
         }
-        func digits(_ value: Int64, _ width: Int) {
-            var divisor: Int64 = 1
-            for _ in 1..<width { divisor *= 10 }
-            var rest = value
-            while divisor > 0 {
-                bytes.append(UInt8(truncatingIfNeeded: 0x30 + rest / divisor))
-                rest %= divisor
-                divisor /= 10
+        // Each digit put at its place in the 27-byte form (divisions by 10 only, which the
+        // compiler makes multiplications), then the form appended at once.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 27) { form in
+            func put(_ value: Int64, width: Int, endingAt end: Int, then separator: UInt8) {
+                var rest = value
+                for index in stride(from: end - 1, through: end - width, by: -1) {
+                    form[index] = UInt8(truncatingIfNeeded: 0x30 + rest % 10)
+                    rest /= 10
+                }
+                form[end] = separator
             }
+            put(year, width: 4, endingAt: 4, then: 0x2D)  // -
+            put(month, width: 2, endingAt: 7, then: 0x2D)
+            put(day, width: 2, endingAt: 10, then: 0x54)  // T
+            put(secondOfDay / 3_600, width: 2, endingAt: 13, then: 0x3A)  // :
+            put(secondOfDay / 60 % 60, width: 2, endingAt: 16, then: 0x3A)
+            put(secondOfDay % 60, width: 2, endingAt: 19, then: 0x2E)  // .
+            put(fraction, width: 6, endingAt: 26, then: 0x5A)  // Z
+            bytes.append(contentsOf: UnsafeBufferPointer(form))
         }
-        digits(year, 4)
-        bytes.append(0x2D)  // -
-        digits(month, 2)
-        bytes.append(0x2D)
-        digits(day, 2)
-        bytes.append(0x54)  // T
-        digits(secondOfDay / 3_600, 2)
-        bytes.append(0x3A)  // :
-        digits(secondOfDay / 60 % 60, 2)
-        bytes.append(0x3A)
-        digits(secondOfDay % 60, 2)
-        bytes.append(0x2E)  // .
-        digits(fraction, 6)
-        bytes.append(0x5A)  // Z
     }
 
     /// `value` divided by a positive `divisor`, rounded towards minus infinity, and the

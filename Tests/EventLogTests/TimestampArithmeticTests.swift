@@ -40,6 +40,23 @@ import Testing
         #expect(Timestamp(microsecondsSince1970: -1_000_001).description == "1969-12-31T23:59:58.999999Z")
     }
 
+    /// The form computed from the day count is the form `gmtime_r` gives, for every year it
+    /// covers: its first and last microsecond, leap days, and 20,000 random instants.
+    @Test func theComputedFormIsGmtimesForm() {
+        var generator = SystemRandomNumberGenerator()
+        let first = Int64(-62_135_596_800) * 1_000_000  // 0001-01-01T00:00:00Z
+        let last = Int64(253_402_300_799) * 1_000_000 + 999_999  // 9999-12-31T23:59:59.999999Z
+        var instants: [Int64] = [first, last, 0, -1, 951_782_400_000_000, 4_107_456_000_000_000]
+        for _ in 0..<20_000 { instants.append(Int64.random(in: first...last, using: &generator)) }
+        for micros in instants {
+            let timestamp = Timestamp(microsecondsSince1970: micros)
+            #expect(timestamp.description == timestamp.gmtimeDescription(), "\(micros)")
+        }
+        #expect(Timestamp(microsecondsSince1970: first).description == "0001-01-01T00:00:00.000000Z")
+        #expect(Timestamp(microsecondsSince1970: last).description == "9999-12-31T23:59:59.999999Z")
+        #expect(Timestamp(microsecondsSince1970: 951_782_400_000_000).description == "2000-02-29T00:00:00.000000Z")
+    }
+
     @Test func floorDivisionRoundsDownWithoutTrapping() {
         for value in extremes {
             let (quotient, remainder) = Timestamp.floorDivision(value, by: 1_000_000)
