@@ -21,7 +21,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         // Already in the build through postgres-nio; here for its Ed25519 signer (BoringSSL's).
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
-        // Only for the peer benchmark's bare NIO server (Hummingbird already depends on it).
+        // Already in the build through Hummingbird; here for the peer benchmark's bare NIO
+        // server and for the HTTP/1 types the fast paths read (NIOHTTP1).
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
         // Already in the build through Hummingbird; here for the HTTP/1 conversions the fast
         // paths make themselves (they sit in front of Hummingbird's codec).

@@ -8,7 +8,7 @@ import NIOHTTPTypesHTTP1
 
 /// Refresh-token rotations (`POST /v1/sessions/refresh`), the hottest write, handed to the
 /// router by the connection's own handler (``FastRouteHandler``) instead of through
-/// Hummingbird's per-connection loop of async sequences (docs/architecture.md, "Fast paths").
+/// Hummingbird's per-connection loop of async sequences (docs/architecture.md, "Direct writes").
 ///
 /// Rules:
 /// - Only a request in its plain form is taken: `POST`, the path exactly

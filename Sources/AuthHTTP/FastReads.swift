@@ -19,7 +19,8 @@ import Synchronization
 ///   at most one Authorization and one X-Request-ID, each a value HTTP types keep as it is.
 ///   Anything else goes to Hummingbird unchanged.
 /// - The head is read as NIO's decoder gave it, never converted to HTTP types, and the answer
-///   is written as NIO's encoder takes it: that conversion, both ways, cost a fifth of a read.
+///   is written as NIO's encoder takes it: a fast read pays for neither conversion
+///   (docs/performance.md, "Fast paths before the conversion to HTTP types").
 /// - The answer is the route's own code (``AuthServer/ownUser(authorization:)`` and
 ///   ``AuthServer/user(_:authorization:asOf:)``), so the checks are the same ones: the token,
 ///   the session, `tokens_valid_after`, the read rules.

@@ -202,7 +202,7 @@ import Testing
             #expect(try await fastReads(server) == before, "\(extra)")
         }
         // A field the fast path never takes, named in another case, is still seen.
-        for extra in [["authlog-min-position: 0"], ["CONNECTION: keep-alive"], ["content-LENGTH: 0"]] {
+        for extra in [["AUTHLOG-min-position: 0"], ["CONNECTION: keep-alive"], ["content-LENGTH: 0"]] {
             let before = try await fastReads(server)
             #expect(try get(token, extra).status.hasPrefix("HTTP/1.1 200"), "\(extra)")
             #expect(try await fastReads(server) == before, "\(extra)")

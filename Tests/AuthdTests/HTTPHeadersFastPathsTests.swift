@@ -8,15 +8,13 @@ import Testing
 /// must be what the slow path reads after it. Both helpers are held to HTTP types' own answers.
 @Suite struct HTTPHeadersFastPathsTests {
     /// `isKeptAsIs` says yes exactly when HTTP types keep a value unchanged: every byte, first,
-    /// inside and last, in values of one to three bytes and at every place of a long one.
+    /// inside and last, in values of one to three bytes, and at every place inside a long one.
     @Test func aValueIsKeptAsIsExactlyWhenHTTPTypesKeepIt() {
-        var checked = 0
         for byte in UInt8.min...UInt8.max {
             for bytes in [[byte], [0x61, byte], [byte, 0x61], [0x61, byte, 0x62]] {
                 let value = String(decoding: bytes, as: UTF8.self)
                 let kept = HTTPField(name: .authorization, value: value).value == value
                 #expect(HTTPHeaders.isKeptAsIs(value) == kept, "\(bytes)")
-                checked += 1
             }
         }
         // Inside a value as long as a short token, at every place: the check runs in blocks
@@ -28,10 +26,8 @@ import Testing
                 let value = String(decoding: bytes, as: UTF8.self)
                 let kept = HTTPField(name: .authorization, value: value).value == value
                 #expect(HTTPHeaders.isKeptAsIs(value) == kept, "\(byte) at \(place)")
-                checked += 1
             }
         }
-        #expect(checked == 1_024 + 256 * 98)
         #expect(HTTPHeaders.isKeptAsIs(""))
         #expect(HTTPHeaders.isKeptAsIs("Bearer a.b.c"))
         #expect(!HTTPHeaders.isKeptAsIs("Bearer a.b.c "))

@@ -40,13 +40,20 @@ import Testing
         #expect(Timestamp(microsecondsSince1970: -1_000_001).description == "1969-12-31T23:59:58.999999Z")
     }
 
-    /// The form computed from the day count is the form `gmtime_r` gives, for every year it
-    /// covers: its first and last microsecond, leap days, and 20,000 random instants.
+    /// The form computed from the day count is the form `gmtime_r` gives across the years it
+    /// covers: its first and last microsecond, the days around February's end in leap and
+    /// common century years (1600, 1900, 2000, 2100), and 20,000 random instants.
     @Test func theComputedFormIsGmtimesForm() {
         var generator = SystemRandomNumberGenerator()
         let first = Int64(-62_135_596_800) * 1_000_000  // 0001-01-01T00:00:00Z
         let last = Int64(253_402_300_799) * 1_000_000 + 999_999  // 9999-12-31T23:59:59.999999Z
-        var instants: [Int64] = [first, last, 0, -1, 951_782_400_000_000, 4_107_456_000_000_000]
+        // Midnights (Unix seconds): 1600-02-29, 1900-02-28, 1900-03-01, 2000-02-29, 2100-02-28,
+        // 2100-03-01; each is checked with the microsecond before it and its last microsecond.
+        let days: [Int64] = [
+            -11_670_998_400, -2_203_977_600, -2_203_891_200, 951_782_400, 4_107_456_000, 4_107_542_400,
+        ]
+        var instants: [Int64] = [first, last, 0, -1]
+        for day in days { instants += [day * 1_000_000 - 1, day * 1_000_000, day * 1_000_000 + 86_399_999_999] }
         for _ in 0..<20_000 { instants.append(Int64.random(in: first...last, using: &generator)) }
         for micros in instants {
             let timestamp = Timestamp(microsecondsSince1970: micros)
@@ -55,6 +62,7 @@ import Testing
         #expect(Timestamp(microsecondsSince1970: first).description == "0001-01-01T00:00:00.000000Z")
         #expect(Timestamp(microsecondsSince1970: last).description == "9999-12-31T23:59:59.999999Z")
         #expect(Timestamp(microsecondsSince1970: 951_782_400_000_000).description == "2000-02-29T00:00:00.000000Z")
+        #expect(Timestamp(microsecondsSince1970: 4_107_542_400_000_000).description == "2100-03-01T00:00:00.000000Z")
     }
 
     @Test func floorDivisionRoundsDownWithoutTrapping() {
