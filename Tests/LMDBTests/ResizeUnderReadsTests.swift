@@ -30,6 +30,13 @@ import Testing
         try environment.read { txn in try Self.key.withUnsafeBytes { try txn.get(db, key: $0).map { [UInt8]($0) } } }
     }
 
+    /// Grows the map to 4 MiB and answers how long that took, in seconds.
+    func timedResize(_ environment: Environment) throws -> TimeInterval {
+        let begin = Date()
+        try environment.setMapSize(4 << 20)
+        return Date().timeIntervalSince(begin)
+    }
+
     /// Waits (30 s at most) until a resize waits for the gate.
     func awaitWaitingResize(_ environment: Environment) {
         let limit = Date().addingTimeInterval(30)
@@ -84,9 +91,7 @@ import Testing
         let flood = Flood(environment, db)
         defer { flood.stop() }
         flood.awaitReads(1_000)
-        let begin = Date()
-        try environment.setMapSize(4 << 20)
-        let waited = Date().timeIntervalSince(begin)
+        let waited = try timedResize(environment)
         #expect(environment.mapSize == 4 << 20)
         #expect(waited < 5, "the resize waited \(waited) s for the reads")
     }
@@ -149,9 +154,7 @@ import Testing
             Issue.record("the long read never began")
             return
         }
-        let begin = Date()
-        try environment.setMapSize(4 << 20)
-        let waited = Date().timeIntervalSince(begin)
+        let waited = try timedResize(environment)
         #expect(environment.mapSize == 4 << 20)
         #expect(waited < 5, "the resize waited \(waited) s")
     }
