@@ -193,10 +193,13 @@ let package = Package(
         ),
         // The append workloads eventlog-bench and postgres-bench share.
         .target(name: "LogBench", dependencies: ["EventLog"], path: "tools/log-bench"),
-        // Access-token signs and verifies per second, ES256 against EdDSA.
+        // Access-token signs and verifies per second, ES256 against EdDSA, and bare ES256
+        // signatures from swift-crypto beside OpenSSL's.
         .executableTarget(
             name: "token-bench",
-            dependencies: ["AccessTokens", "EventLog", "Signatures"],
+            dependencies: [
+                "AccessTokens", "EventLog", "Signatures", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             path: "tools/token-bench"
         ),
         // The peer benchmark's HTTP limits: a bare Hummingbird route and a bare NIO handler

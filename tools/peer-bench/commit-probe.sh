@@ -9,8 +9,10 @@
 # system, from /proc/PID/stat), the appends per commit and commits a second (from authd's
 # /metrics), then each busy thread's CPU per rotation and per commit, user and system apart,
 # and its context switches per rotation (from /proc/PID/task/*/stat and status; the log's
-# writer thread is `log-writer`, NIO's event loops
-# `NIO-SGLTN-…`, Swift's concurrency pool `…default-qos`). AUTHD_A and AUTHD_B are release
+# writer thread is `log-writer`, NIO's event loops `NIO-SGLTN-…`, Swift's concurrency pool
+# `…default-qos`), and what the log writer wrote a commit: bytes and write calls (LMDB writes
+# each dirty page, or each run of adjacent ones, with a call of its own; from the thread's
+# /proc io file). AUTHD_A and AUTHD_B are release
 # builds (or scripts that exec one: a wrapper can set an environment switch for an
 # experiment). Set up as tools/peer-bench/authd.sh sets up the peer benchmark's authd: 320
 # users (or 64 a round more) each signed in once, every limit out of the way. Everything started is stopped at the
@@ -76,9 +78,18 @@ threads() { # PID
             "$(awk '/_ctxt_switches:/ {n += $2} END {print n}' "$task/status")"
     done | sort
 }
+# The log writer's own writes, from its thread's io file: "WCHAR SYSCW" (bytes handed to
+# write calls, write calls). Only that thread writes the log. (The file's write_bytes is no
+# measure of them: Linux counts a whole large folio each time one of its pages is dirtied.)
+writer_io() { # PID
+    local task
+    task="$(grep -l '^log-writer$' /proc/"$1"/task/*/comm | head -1)"
+    awk '/^(wchar|syscw):/ {printf "%s ", $2} END {print ""}' "${task%/comm}/io"
+}
 measure() { # NAME PORT
-    local pid commits_before appends_before ticks_before line ok commits appends ticks
+    local pid commits_before appends_before ticks_before line ok commits appends ticks io_before io_after
     pid="$(cat "$work/$1.pid")"
+    io_before="$(writer_io "$pid")"
     commits_before="$(metric "$2" authlog_group_commit_batch_appends_count)"
     appends_before="$(metric "$2" authlog_group_commit_batch_appends_sum)"
     ticks_before="$(ticks "/proc/$pid/stat" | awk '{print $1 + $2}')"
@@ -86,6 +97,7 @@ measure() { # NAME PORT
     line="$(env PORTS="$2" THREADS=2 TOKENS="$work/$1.tokens" wrk -t2 -c64 -d"${duration}s" \
         -s "$root/tools/cluster/refresh.lua" "http://127.0.0.1:$2" | grep '^RESULT')"
     threads "$pid" >"$work/threads.after"
+    io_after="$(writer_io "$pid")"
     ticks="$(($(ticks "/proc/$pid/stat" | awk '{print $1 + $2}') - ticks_before))"
     commits="$(($(metric "$2" authlog_group_commit_batch_appends_count) - commits_before))"
     appends="$(($(metric "$2" authlog_group_commit_batch_appends_sum) - appends_before))"
@@ -99,6 +111,8 @@ measure() { # NAME PORT
         if (u + k > 0)
             printf "    %-26s %6.1f µs a rotation (user %5.1f, system %5.1f) %7.1f µs a commit, %.2f switches a rotation\n",
                 $1, (u + k) / ok, u / ok, k / ok, (u + k) / c, ($7 - $4) / ok }'
+    echo "$io_before $io_after" | awk -v c="$commits" '{
+        printf "    log writer: %.0f KiB in %.1f write calls a commit\n", ($3 - $1) / 1024 / c, ($4 - $2) / c }'
 }
 for round in $(seq "$rounds"); do
     echo "== round $round of $rounds, $duration s each"

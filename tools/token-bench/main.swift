@@ -1,11 +1,14 @@
 import AccessTokens
+import Crypto
 import EventLog
 import Foundation
 import Signatures
 
 /// Signs and verifies access tokens with each algorithm, on one thread, through the code
 /// authd runs (`AccessTokenIssuer` over a `SigningKeys` set), and the bare signatures beside
-/// them (`TokenKey` on a token-sized message): what the JWT's JSON and base64 add.
+/// them (`TokenKey` on a token-sized message): what the JWT's JSON and base64 add. Last, the
+/// bare ES256 signature as swift-crypto (BoringSSL) makes it, the other library in the build,
+/// on the same message.
 ///
 /// Usage: token-bench [--rounds N] [--seconds S]. Each figure is the median of N rounds of S
 /// seconds (5 of 1). Build it in release: swift build -c release --product token-bench.
@@ -43,6 +46,8 @@ let claims = AccessClaims(
     sessionID: UUID(), issuedAt: now, lifetime: 900, tokenID: UUID().uuidString.lowercased())
 print(
     "algorithm  token-signs/s  token-verifies/s  signs/s  verifies/s  (median of \(rounds) x \(seconds) s, one thread)")
+/// The ES256 token's signing input, for the swift-crypto figures below.
+var es256Message: [UInt8] = []
 for algorithm in [TokenAlgorithm.es256, .eddsa] {
     let key = try TokenKey.generate(algorithm)
     let issuer = AccessTokenIssuer(
@@ -51,6 +56,7 @@ for algorithm in [TokenAlgorithm.es256, .eddsa] {
     let token = try issuer.sign(claims)
     guard try issuer.verify(token, now: now) == claims else { fatalError("a token did not verify") }
     let message = Array(token.split(separator: ".").prefix(2).joined(separator: ".").utf8)
+    if algorithm == .es256 { es256Message = message }
     let signature = try key.sign(message)
     var sink = 0
     let tokenSigns = try rate { sink &+= try issuer.sign(claims).utf8.count }
@@ -62,3 +68,16 @@ for algorithm in [TokenAlgorithm.es256, .eddsa] {
         String(format: "%13.0f  %16.0f  %7.0f  %10.0f", tokenSigns, tokenVerifies, signs, verifies),
         sink == 42 ? "" : "")
 }
+
+// The same bare ES256 signature through swift-crypto, beside OpenSSL's above.
+let otherKey = P256.Signing.PrivateKey()
+let otherMessage = es256Message
+var otherSink = 0
+let otherSigns = try rate { otherSink &+= Int(try otherKey.signature(for: otherMessage).rawRepresentation[0]) }
+let otherSignature = try otherKey.signature(for: otherMessage)
+let otherVerifies = rate {
+    otherSink &+= otherKey.publicKey.isValidSignature(otherSignature, for: otherMessage) ? 1 : 0
+}
+print(
+    "ES256, swift-crypto (bare signatures)".padding(toLength: 43, withPad: " ", startingAt: 0),
+    String(format: "%7.0f  %10.0f", otherSigns, otherVerifies), otherSink == 42 ? "" : "")
