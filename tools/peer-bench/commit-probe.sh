@@ -20,7 +20,7 @@
 set -euo pipefail
 shopt -s inherit_errexit
 [ $# -ge 2 ] || {
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
     exit 64
 }
 binary_a="$(realpath "$1")"
@@ -79,11 +79,13 @@ threads() { # PID
     done | sort
 }
 # The log writer's own writes, from its thread's io file: "WCHAR SYSCW" (bytes handed to
-# write calls, write calls). Only that thread writes the log. (The file's write_bytes is no
-# measure of them: Linux counts a whole large folio each time one of its pages is dirtied.)
+# write calls, write calls); nothing when authd has no `log-writer` thread (a node on the
+# PostgreSQL log). Only that thread writes the log. (The file's write_bytes is no measure of
+# them: Linux counts a whole large folio each time one of its pages is dirtied.)
 writer_io() { # PID
     local task
-    task="$(grep -l '^log-writer$' /proc/"$1"/task/*/comm | head -1)"
+    task="$(grep -l '^log-writer$' /proc/"$1"/task/*/comm 2>/dev/null | head -1 || true)"
+    [ -n "$task" ] || return 0
     awk '/^(wchar|syscw):/ {printf "%s ", $2} END {print ""}' "${task%/comm}/io"
 }
 measure() { # NAME PORT
@@ -111,7 +113,7 @@ measure() { # NAME PORT
         if (u + k > 0)
             printf "    %-26s %6.1f µs a rotation (user %5.1f, system %5.1f) %7.1f µs a commit, %.2f switches a rotation\n",
                 $1, (u + k) / ok, u / ok, k / ok, (u + k) / c, ($7 - $4) / ok }'
-    echo "$io_before $io_after" | awk -v c="$commits" '{
+    echo "$io_before $io_after" | awk -v c="$commits" 'NF == 4 && c > 0 {
         printf "    log writer: %.0f KiB in %.1f write calls a commit\n", ($3 - $1) / 1024 / c, ($4 - $2) / c }'
 }
 for round in $(seq "$rounds"); do
