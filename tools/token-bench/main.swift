@@ -76,6 +76,9 @@ var otherSink = 0
 let otherSigns = try rate { otherSink &+= Int(try otherKey.signature(for: otherMessage).rawRepresentation[0]) }
 let otherSignature = try otherKey.signature(for: otherMessage)
 let otherPublicKey = otherKey.publicKey  // once: each call of `publicKey` copies the key
+guard otherPublicKey.isValidSignature(otherSignature, for: otherMessage) else {
+    fatalError("a swift-crypto signature did not verify")
+}
 let otherVerifies = rate {
     otherSink &+= otherPublicKey.isValidSignature(otherSignature, for: otherMessage) ? 1 : 0
 }
