@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(liblmdb-dev libssl-dev libargon2-dev libcurl4-openssl-dev pkg-config curl strace)
+packages=(liblmdb-dev libssl-dev libargon2-dev libcurl4-openssl-dev libjemalloc-dev pkg-config curl strace)
 
 ensure_packages() {
     local missing=()

@@ -20,17 +20,20 @@ public struct Argon2idHasher: PasswordHasher {
     }
 
     public func hash(_ password: String) throws(PasswordHashError) -> String {
+        try hash(password, salt: try SecureBytes.random(16))
+    }
+
+    /// The PHC string of `password` with `salt`: what libargon2's `argon2id_hash_encoded`
+    /// writes (`Argon2MemoryTests` compares the two).
+    func hash(_ password: String, salt: [UInt8]) throws(PasswordHashError) -> String {
         try Self.checkCaps(memoryKiB: memoryKiB, iterations: iterations, parallelism: parallelism)
-        let salt = try SecureBytes.random(16)
-        let length = argon2_encodedlen(
-            UInt32(iterations), UInt32(memoryKiB), UInt32(parallelism), UInt32(salt.count), 32, Argon2_id)
-        var encoded = [CChar](repeating: 0, count: length + 1)
-        let password = Array(password.utf8)
-        let status = argon2id_hash_encoded(
-            UInt32(iterations), UInt32(memoryKiB), UInt32(parallelism), password, password.count, salt, salt.count, 32,
-            &encoded, encoded.count)
-        guard status == ARGON2_OK.rawValue else { throw .failed(String(cString: argon2_error_message(status))) }
-        return String(cString: encoded)
+        let tag = try Self.derive(
+            Array(password.utf8), salt: salt, memoryKiB: memoryKiB, iterations: iterations,
+            parallelism: parallelism, length: 32)
+        return PHCString(
+            algorithm: algorithm, version: Int(ARGON2_VERSION_13.rawValue),
+            parameters: [("m", memoryKiB), ("t", iterations), ("p", parallelism)], salt: salt, hash: tag
+        ).text
     }
 
     public func verify(_ password: String, against stored: PHCString) throws(PasswordHashError) -> Bool {
@@ -40,18 +43,41 @@ public struct Argon2idHasher: PasswordHasher {
         else { throw .malformedHash }
         try Self.checkCaps(memoryKiB: m, iterations: t, parallelism: p)
         // Recompute with the stored parameters and salt, compare in constant time.
-        var derived = [UInt8](repeating: 0, count: stored.hash.count)
-        let password = Array(password.utf8)
-        let status = argon2id_hash_raw(
-            UInt32(t), UInt32(m), UInt32(p), password, password.count, stored.salt, stored.salt.count, &derived,
-            derived.count)
-        guard status == ARGON2_OK.rawValue else { throw .failed(String(cString: argon2_error_message(status))) }
+        let derived = try Self.derive(
+            Array(password.utf8), salt: stored.salt, memoryKiB: m, iterations: t, parallelism: p,
+            length: stored.hash.count)
         return CRYPTO_memcmp(derived, stored.hash, derived.count) == 0
     }
 
     public func isWeaker(_ stored: PHCString) -> Bool {
         (stored.parameter("m") ?? 0) < memoryKiB || (stored.parameter("t") ?? 0) < iterations
             || (stored.parameter("p") ?? 0) < parallelism
+    }
+
+    /// Argon2id's tag of `password` and `salt` (libargon2's `argon2_ctx`, as `argon2id_hash_raw`
+    /// calls it), its memory block from ``Argon2Memory``.
+    static func derive(
+        _ password: [UInt8], salt: [UInt8], memoryKiB: Int, iterations: Int, parallelism: Int, length: Int
+    ) throws(PasswordHashError) -> [UInt8] {
+        var tag = [UInt8](repeating: 0, count: length)
+        var password = password
+        var salt = salt
+        let status = tag.withUnsafeMutableBufferPointer { tag in
+            password.withUnsafeMutableBufferPointer { password in
+                salt.withUnsafeMutableBufferPointer { salt in
+                    var context = argon2_context(
+                        out: tag.baseAddress, outlen: UInt32(tag.count), pwd: password.baseAddress,
+                        pwdlen: UInt32(password.count), salt: salt.baseAddress, saltlen: UInt32(salt.count),
+                        secret: nil, secretlen: 0, ad: nil, adlen: 0, t_cost: UInt32(iterations),
+                        m_cost: UInt32(memoryKiB), lanes: UInt32(parallelism), threads: UInt32(parallelism),
+                        version: UInt32(ARGON2_VERSION_13.rawValue), allocate_cbk: Argon2Memory.allocate,
+                        free_cbk: Argon2Memory.release, flags: 0)  // ARGON2_DEFAULT_FLAGS
+                    return argon2_ctx(&context, Argon2_id)
+                }
+            }
+        }
+        guard status == ARGON2_OK.rawValue else { throw .failed(String(cString: argon2_error_message(status))) }
+        return tag
     }
 
     static func checkCaps(memoryKiB: Int, iterations: Int, parallelism: Int) throws(PasswordHashError) {

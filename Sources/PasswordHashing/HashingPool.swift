@@ -6,6 +6,10 @@ import Synchronization
 /// `threads` hashes (and hold at most that many Argon2 memory blocks) at once, and never
 /// on an event loop or a cooperative-pool thread.
 ///
+/// Each thread keeps its Argon2 memory block from one hash to the next (``Argon2Memory``),
+/// and frees it once it has had no job for `blockIdleSeconds`: at most `threads` blocks stay
+/// allocated while hashes come, none once they have stopped for that long.
+///
 /// Rules:
 /// - Jobs run in the order they came, each taken from the queue in O(1).
 /// - With a `maximumWait`, the queue is bounded by time: a job that would wait longer than that
@@ -26,10 +30,16 @@ public final class HashingPool: Sendable {
     public let threads: Int
     /// The longest a job may expect to wait for a thread, in seconds; `nil`: unbounded.
     public let maximumWait: Double?
+    /// How long a thread keeps its Argon2 block with no job to run, in seconds.
+    public let blockIdleSeconds: Double
 
-    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, maximumWait: Double? = nil) {
+    public init(
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount, maximumWait: Double? = nil,
+        blockIdleSeconds: Double = 10
+    ) {
         self.threads = max(1, threads)
         self.maximumWait = maximumWait
+        self.blockIdleSeconds = blockIdleSeconds
         for index in 0..<self.threads {
             let thread = Thread { [self] in work() }
             thread.name = "authlog.hashing.\(index)"
@@ -76,8 +86,12 @@ public final class HashingPool: Sendable {
     }
 
     private func work() {
+        Argon2Memory.keepBlocksOnThisThread()
         while true {
-            available.wait()
+            if available.wait(timeout: .now() + blockIdleSeconds) == .timedOut {
+                Argon2Memory.freeKeptBlock()
+                available.wait()
+            }
             let job = state.withLock { $0.jobs.removeFirst() }
             if let job {
                 let start = DispatchTime.now().uptimeNanoseconds

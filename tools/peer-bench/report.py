@@ -29,10 +29,12 @@ LABELS = {
     "kdf": "Argon2id ceiling, one thread a core",
     "authd-login": "authd login (POST /v1/sessions)",
     "authd-register": "authd registration (POST /v1/users)",
+    "base-login": "authd (base build) login",
+    "base-register": "authd (base build) registration",
 }
 READS = ["nginx", "nio", "hummingbird", "authd-read", "base-read", "pg-read"]
 ROTATIONS = ["authd-rotate", "base-rotate", "pg-rotate", "pg-es-rotate"]
-PASSWORDS = ["kdf", "authd-login", "authd-register"]
+PASSWORDS = ["kdf", "authd-login", "base-login", "authd-register", "base-register"]
 # (numerator, denominator, what, target)
 RATIOS = [
     ("authd-read", "hummingbird", "authd reads / bare Hummingbird", ">= 0.95"),
@@ -45,6 +47,9 @@ RATIOS = [
     ("authd-rotate", "base-rotate", "authd rotations / base build", ""),
     ("authd-login", "kdf", "authd logins / the KDF's ceiling", "at the ceiling"),
     ("authd-register", "kdf", "authd registrations / the KDF's ceiling", ""),
+    ("base-login", "kdf", "base build logins / the KDF's ceiling", ""),
+    ("authd-login", "base-login", "authd logins / base build", ""),
+    ("authd-register", "base-register", "authd registrations / base build", ""),
 ]
 
 

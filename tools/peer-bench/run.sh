@@ -28,10 +28,12 @@
 #                    check that would wait over --hashing-wait (1 s), and wrk sends the next
 #                    request at once, ignoring Retry-After; with more connections than a
 #                    second's hashes, the refusals take the cores from the hashing.
-#   These three run only when STEPS names them (they are not in the default set).
+#   These three run only when STEPS names them (they are not in the default set), as do
+#     base-login, base-register   the same on AUTHD_BASE
 #
 # The steps take turns, ROUNDS rounds of SECONDS each, the order reversed every other round,
-# so that the shared host's slow minutes fall on every side. Each step's server CPU is read
+# so that the shared host's slow minutes fall on every side; before the first, each server
+# that reads gets 2 s of reads, not measured. Each step's server CPU is read
 # from /proc/PID/stat (user + system, the servers' own processes; PostgreSQL's server with its
 # reaped backends) before and after it, and divided by the step's successful operations.
 # Prints each round, then each figure as mean (min..max) with p99, CPU per operation, and the
@@ -46,7 +48,8 @@
 # tokens lost in flight: 64 a round), STEPS (a subset of the steps above, space-separated),
 # AUTHD / HTTP_PEER / AUTH_BENCH (binaries to use instead of building them: the figures need
 # release builds), AUTHD_BASE (a second authd binary, e.g. the build before a change: set up the same
-# way and measured in the same rounds as base-read and base-rotate, with its ratios).
+# way and measured in the same rounds as base-read and base-rotate, and base-login and
+# base-register when STEPS names them, with its ratios).
 # Installs the Debian packages it needs (postgresql, nginx, wrk) when they are missing.
 # Everything it starts (PostgreSQL, nginx, authd, the peers) is stopped when it ends, also on
 # Ctrl-C or an error.
@@ -188,22 +191,31 @@ echo "== authd on port $authd_port: registering $sessions users, one session eac
 set_up_users authd "$authd_port"
 login_users="${LOGIN_USERS:-64}"
 password_connections="${PASSWORD_CONNECTIONS:-16}"
-if wants authd-login; then
-    echo "== authd: registering $login_users users for the logins"
+# Users of their own for the logins (a login ends the user's previous session).
+register_login_users() { # PORT
+    local first n jobs
     for first in $(seq 1 4 "$login_users"); do
         jobs=()
         for n in $(seq "$first" $((first + 3))); do
             ((n <= login_users)) || break
-            post "$authd_port" /v1/users "{\"email\":\"login$n@example.com\",\"password\":\"$password\",\"first_name\":\"L$n\",\"last_name\":\"M\"}" >/dev/null &
+            post "$1" /v1/users "{\"email\":\"login$n@example.com\",\"password\":\"$password\",\"first_name\":\"L$n\",\"last_name\":\"M\"}" >/dev/null &
             jobs+=($!)
         done
         for job in "${jobs[@]}"; do wait "$job"; done
     done
+}
+if wants authd-login; then
+    echo "== authd: registering $login_users users for the logins"
+    register_login_users "$authd_port"
 fi
 if [ -n "${AUTHD_BASE:-}" ]; then
     base_port="$(start_authd base "$AUTHD_BASE")"
     echo "== base authd ($AUTHD_BASE) on port $base_port: the same users"
     set_up_users base "$base_port"
+    if wants base-login; then
+        echo "== base authd: registering $login_users users for the logins"
+        register_login_users "$base_port"
+    fi
 fi
 
 # The fixed body of the HTTP limits: authd's answer to the first user's read of themselves.
@@ -352,13 +364,16 @@ run_step() { # STEP ROUND
                 PORTS="$base_port" THREADS=2 TOKENS="$work/base.tokens")"
             ;;
         kdf) result="$(measure_kdf)" ;;
-        authd-login)
-            result="$(step_connections="$password_connections" measure_wrk "$root/tools/peer-bench/login.lua" "$authd_port" "$(cat "$work/authd.pid")" \
-                LOGIN_USERS="$login_users")"
-            ;;
-        authd-register)
-            result="$(step_connections="$password_connections" measure_wrk "$root/tools/peer-bench/register.lua" "$authd_port" "$(cat "$work/authd.pid")" \
-                RUN="$2-$RANDOM$RANDOM")"
+        authd-login | base-login | authd-register | base-register)
+            # NAME-login or NAME-register, on authd NAME's port.
+            local name="${1%-*}" port_name="${1%-*}_port"
+            if [ "${1#*-}" = login ]; then
+                result="$(step_connections="$password_connections" measure_wrk "$root/tools/peer-bench/login.lua" \
+                    "${!port_name}" "$(cat "$work/$name.pid")" LOGIN_USERS="$login_users")"
+            else
+                result="$(step_connections="$password_connections" measure_wrk "$root/tools/peer-bench/register.lua" \
+                    "${!port_name}" "$(cat "$work/$name.pid")" RUN="$2-$RANDOM$RANDOM")"
+            fi
             ;;
         hummingbird | nio | nginx)
             local port_name="${1}_port"
@@ -372,6 +387,18 @@ run_step() { # STEP ROUND
     echo "round=$2 $result load=$(cut -d' ' -f1 /proc/loadavg)" >>"$work/results/$1"
     echo "  $1: $result (load $(cut -d' ' -f1 /proc/loadavg))"
 }
+
+# A server's first requests after its start are slower (caches and the allocator's pools
+# filling): 2 s of reads on each reading server, not measured, keep that out of round 1.
+for step in authd-read base-read hummingbird nio nginx; do
+    wants "$step" || continue
+    case "$step" in
+        authd-read) port="$authd_port" users_file="$work/authd.users" ;;
+        base-read) port="$base_port" users_file="$work/base.users" ;;
+        *) port_name="${step}_port" && port="${!port_name}" users_file="$work/authd.users" ;;
+    esac
+    USER_FILE="$users_file" wrk -t2 -c"$connections" -d2s -s "$read_lua" "http://127.0.0.1:$port" >/dev/null
+done
 
 for round in $(seq "$rounds"); do
     echo "== round $round of $rounds, $duration s a step"
