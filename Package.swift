@@ -144,9 +144,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
-            // jemalloc (Debian libjemalloc-dev) serves every allocation of the process, in
-            // place of glibc's malloc (docs/architecture.md, "jemalloc as authd's allocator").
-            linkerSettings: [.linkedLibrary("jemalloc")]),
+            // On Linux, jemalloc (Debian libjemalloc-dev) serves every allocation of the process,
+            // in place of glibc's malloc (docs/architecture.md, "jemalloc as authd's allocator").
+            linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]),
         // The export's JSON lines, parsed and checked field by field (authctl export and import).
         .target(name: "LogExport", dependencies: ["AuthDomain", "EventLog", "Signatures"]),
         .executableTarget(

@@ -21,6 +21,8 @@ import CArgon2
 ///   ends or calls ``freeKeptBlock()`` (a pool thread that has been idle a while).
 /// - libargon2 wipes the block before it hands it back (its default, `FLAG_clear_internal_memory`),
 ///   so a kept block holds nothing derived from a password (`Argon2MemoryTests` checks it).
+///   A hash with more than one lane that fails midway (libargon2 could not start a thread)
+///   hands nothing back: that block is neither wiped nor kept, as before with `argon2_hash`.
 enum Argon2Memory {
     /// The largest block a thread keeps: a stored hash that asks for more (up to
     /// ``Argon2idHasher/maximumMemoryKiB``) gets its block for that hash only.
@@ -34,15 +36,19 @@ enum Argon2Memory {
 
     private static let slotKey: pthread_key_t = {
         var key = pthread_key_t()
-        let status = pthread_key_create(&key) { slot in
-            guard let slot = slot?.assumingMemoryBound(to: Slot.self) else { return }
-            free(slot.pointee.base)
-            slot.deinitialize(count: 1)
-            slot.deallocate()
-        }
+        // The destructor's parameter is optional on Linux and not on Darwin; either converts.
+        let status = pthread_key_create(&key) { Argon2Memory.freeSlot($0) }
         precondition(status == 0, "pthread_key_create failed: \(status)")
         return key
     }()
+
+    /// At a keeping thread's end: frees its block and its slot.
+    private static func freeSlot(_ slot: UnsafeMutableRawPointer?) {
+        guard let slot = slot?.assumingMemoryBound(to: Slot.self) else { return }
+        free(slot.pointee.base)
+        slot.deinitialize(count: 1)
+        slot.deallocate()
+    }
 
     private static var currentSlot: UnsafeMutablePointer<Slot>? {
         pthread_getspecific(slotKey)?.assumingMemoryBound(to: Slot.self)

@@ -24,7 +24,7 @@ public struct Argon2idHasher: PasswordHasher {
     }
 
     /// The PHC string of `password` with `salt`: what libargon2's `argon2id_hash_encoded`
-    /// writes (`Argon2MemoryTests` compares the two).
+    /// writes (`Argon2idTests` compares the two).
     func hash(_ password: String, salt: [UInt8]) throws(PasswordHashError) -> String {
         try Self.checkCaps(memoryKiB: memoryKiB, iterations: iterations, parallelism: parallelism)
         let tag = try Self.derive(
@@ -60,18 +60,21 @@ public struct Argon2idHasher: PasswordHasher {
         _ password: [UInt8], salt: [UInt8], memoryKiB: Int, iterations: Int, parallelism: Int, length: Int
     ) throws(PasswordHashError) -> [UInt8] {
         var tag = [UInt8](repeating: 0, count: length)
-        var password = password
-        var salt = salt
+        // libargon2 takes mutable pointers but writes the password and salt only when asked to
+        // clear them (flags), which this call does not: no copy of either is made for it.
         let status = tag.withUnsafeMutableBufferPointer { tag in
-            password.withUnsafeMutableBufferPointer { password in
-                salt.withUnsafeMutableBufferPointer { salt in
+            password.withUnsafeBufferPointer { password in
+                salt.withUnsafeBufferPointer { salt in
                     var context = argon2_context(
-                        out: tag.baseAddress, outlen: UInt32(tag.count), pwd: password.baseAddress,
-                        pwdlen: UInt32(password.count), salt: salt.baseAddress, saltlen: UInt32(salt.count),
-                        secret: nil, secretlen: 0, ad: nil, adlen: 0, t_cost: UInt32(iterations),
-                        m_cost: UInt32(memoryKiB), lanes: UInt32(parallelism), threads: UInt32(parallelism),
-                        version: UInt32(ARGON2_VERSION_13.rawValue), allocate_cbk: Argon2Memory.allocate,
-                        free_cbk: Argon2Memory.release, flags: 0)  // ARGON2_DEFAULT_FLAGS
+                        out: tag.baseAddress, outlen: UInt32(tag.count),
+                        pwd: password.baseAddress.map { UnsafeMutablePointer(mutating: $0) },
+                        pwdlen: UInt32(password.count),
+                        salt: salt.baseAddress.map { UnsafeMutablePointer(mutating: $0) },
+                        saltlen: UInt32(salt.count), secret: nil, secretlen: 0, ad: nil, adlen: 0,
+                        t_cost: UInt32(iterations), m_cost: UInt32(memoryKiB), lanes: UInt32(parallelism),
+                        threads: UInt32(parallelism), version: UInt32(ARGON2_VERSION_13.rawValue),
+                        allocate_cbk: Argon2Memory.allocate, free_cbk: Argon2Memory.release,
+                        flags: 0)  // ARGON2_DEFAULT_FLAGS
                     return argon2_ctx(&context, Argon2_id)
                 }
             }

@@ -6,10 +6,6 @@ import Synchronization
 /// `threads` hashes (and hold at most that many Argon2 memory blocks) at once, and never
 /// on an event loop or a cooperative-pool thread.
 ///
-/// Each thread keeps its Argon2 memory block from one hash to the next (``Argon2Memory``),
-/// and frees it once it has had no job for `blockIdleSeconds`: at most `threads` blocks stay
-/// allocated while hashes come, none once they have stopped for that long.
-///
 /// Rules:
 /// - Jobs run in the order they came, each taken from the queue in O(1).
 /// - With a `maximumWait`, the queue is bounded by time: a job that would wait longer than that
@@ -17,6 +13,9 @@ import Synchronization
 ///   the threads) is refused at once with ``HashingPoolBusy``, so a caller either starts
 ///   within about `maximumWait` or learns at once that it must come back later. Until the
 ///   first job has been timed, at most `threads × 64` jobs wait.
+/// - Each thread keeps its Argon2 memory block from one hash to the next (``Argon2Memory``)
+///   and frees it once it has had no job for `blockIdleSeconds`: at most `threads` blocks stay
+///   allocated while each thread gets a hash that often, none once hashes have stopped.
 public final class HashingPool: Sendable {
     private struct State {
         var jobs = JobQueue()

@@ -94,6 +94,10 @@ steps=(${STEPS:-pg-rotate authd-rotate pg-es-rotate pg-read authd-read hummingbi
 [ -n "${AUTHD_BASE:-}" ] && [ -z "${STEPS:-}" ] && steps+=(base-read base-rotate)
 # Whether a step matching the pattern is to run (only what the steps need is started).
 wants() { [[ " ${steps[*]} " =~ \ ($1)\  ]]; }
+if wants 'base-[a-z]*' && [ -z "${AUTHD_BASE:-}" ]; then
+    echo "run.sh: the base-* steps need AUTHD_BASE (a second authd binary)" >&2
+    exit 64
+fi
 
 # The Debian packages the steps need.
 needed=()
@@ -388,8 +392,8 @@ run_step() { # STEP ROUND
     echo "  $1: $result (load $(cut -d' ' -f1 /proc/loadavg))"
 }
 
-# A server's first requests after its start are slower (caches and the allocator's pools
-# filling): 2 s of reads on each reading server, not measured, keep that out of round 1.
+# 2 s of reads on each reading server before the first round, not measured: no server
+# meets round 1 cold (docs/performance.md).
 for step in authd-read base-read hummingbird nio nginx; do
     wants "$step" || continue
     case "$step" in
