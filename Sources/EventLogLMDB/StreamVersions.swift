@@ -6,7 +6,9 @@ import Foundation
 /// and then records it, and SipHash over the id plus the dictionary's probing cost more than
 /// the rest of that bookkeeping. Ids carry random bits (version 4 and 7), so a multiply of
 /// their two words spreads them well. A stored version is never 0 (an append writes at least
-/// one event), so 0 marks an empty slot.
+/// one event), so 0 marks an empty slot. The table starts small, 64 slots (1.5 KiB: a commit
+/// of up to 32 streams, the common case, allocates and zeroes no more), and doubles when half
+/// full.
 struct StreamVersions {
     /// Three words a slot: the id's two words, then the version.
     private var slots: [UInt64]
@@ -14,8 +16,8 @@ struct StreamVersions {
     private(set) var count = 0
 
     init() {
-        shift = 64 - 10
-        slots = [UInt64](repeating: 0, count: 3 << 10)
+        shift = 64 - 6
+        slots = [UInt64](repeating: 0, count: 3 << 6)
     }
 
     private var capacity: Int { slots.count / 3 }
