@@ -7,7 +7,7 @@ import Foundation
 /// the rest of that bookkeeping. Ids carry random bits (version 4 and 7), so a multiply of
 /// their two words spreads them well. A stored version is never 0 (an append writes at least
 /// one event), so 0 marks an empty slot. The table starts small, 64 slots (1.5 KiB: a commit
-/// of up to 32 streams, the common case, allocates and zeroes no more), and doubles when half
+/// of up to 31 streams, the common case, allocates and zeroes no more), and doubles when half
 /// full.
 struct StreamVersions {
     /// Three words a slot: the id's two words, then the version.

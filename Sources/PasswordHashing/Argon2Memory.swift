@@ -22,7 +22,7 @@ import CArgon2
 /// - libargon2 wipes the block before it hands it back (its default, `FLAG_clear_internal_memory`),
 ///   so a kept block holds nothing derived from a password (`Argon2MemoryTests` checks it).
 ///   A hash with more than one lane that fails midway (libargon2 could not start a thread)
-///   hands nothing back: that block is neither wiped nor kept, as before with `argon2_hash`.
+///   hands nothing back: that block leaks, unwiped, and is not kept.
 enum Argon2Memory {
     /// The largest block a thread keeps: a stored hash that asks for more (up to
     /// ``Argon2idHasher/maximumMemoryKiB``) gets its block for that hash only.
