@@ -350,6 +350,14 @@ measure_kdf() {
     echo "${line#RESULT } ok=$(sed -n 's/.* hashes=\([0-9]*\).*/\1/p' <<<"$line")"
 }
 read_lua="$root/tools/cluster/read.lua"
+# A read step's server: its port, the name of its pid file, the users file its client reads.
+read_server() { # STEP: prints PORT NAME USERS_FILE
+    case "$1" in
+        authd-read) echo "$authd_port authd $work/authd.users" ;;
+        base-read) echo "$base_port base $work/base.users" ;;
+        *) local port_name="${1}_port" && echo "${!port_name} $1 $work/authd.users" ;;
+    esac
+}
 refresh_lua="$root/tools/cluster/refresh.lua"
 run_step() { # STEP ROUND
     local result
@@ -357,8 +365,11 @@ run_step() { # STEP ROUND
         pg-rotate) result="$(measure_pgbench "$1" rotate.sql)" ;;
         pg-es-rotate) result="$(measure_pgbench "$1" es_rotate.sql)" ;;
         pg-read) result="$(measure_pgbench "$1" read.sql)" ;;
-        authd-read) result="$(measure_wrk "$read_lua" "$authd_port" "$(cat "$work/authd.pid")" USER_FILE="$work/authd.users")" ;;
-        base-read) result="$(measure_wrk "$read_lua" "$base_port" "$(cat "$work/base.pid")" USER_FILE="$work/base.users")" ;;
+        authd-read | base-read | hummingbird | nio | nginx)
+            local port name users
+            read -r port name users < <(read_server "$1")
+            result="$(measure_wrk "$read_lua" "$port" "$(cat "$work/$name.pid")" USER_FILE="$users")"
+            ;;
         authd-rotate)
             result="$(measure_wrk "$refresh_lua" "$authd_port" "$(cat "$work/authd.pid")" \
                 PORTS="$authd_port" THREADS=2 TOKENS="$work/authd.tokens")"
@@ -370,18 +381,10 @@ run_step() { # STEP ROUND
         kdf) result="$(measure_kdf)" ;;
         authd-login | base-login | authd-register | base-register)
             # NAME-login or NAME-register, on authd NAME's port.
-            local name="${1%-*}" port_name="${1%-*}_port"
-            if [ "${1#*-}" = login ]; then
-                result="$(step_connections="$password_connections" measure_wrk "$root/tools/peer-bench/login.lua" \
-                    "${!port_name}" "$(cat "$work/$name.pid")" LOGIN_USERS="$login_users")"
-            else
-                result="$(step_connections="$password_connections" measure_wrk "$root/tools/peer-bench/register.lua" \
-                    "${!port_name}" "$(cat "$work/$name.pid")" RUN="$2-$RANDOM$RANDOM")"
-            fi
-            ;;
-        hummingbird | nio | nginx)
-            local port_name="${1}_port"
-            result="$(measure_wrk "$read_lua" "${!port_name}" "$(cat "$work/$1.pid")" USER_FILE="$work/authd.users")"
+            local name="${1%-*}" port_name="${1%-*}_port" script=login.lua extra="LOGIN_USERS=$login_users"
+            [ "${1#*-}" = login ] || { script=register.lua && extra="RUN=$2-$RANDOM$RANDOM"; }
+            result="$(step_connections="$password_connections" measure_wrk "$root/tools/peer-bench/$script" \
+                "${!port_name}" "$(cat "$work/$name.pid")" "$extra")"
             ;;
         *)
             echo "run.sh: no step $1" >&2
@@ -394,15 +397,15 @@ run_step() { # STEP ROUND
 
 # 2 s of reads on each reading server before the first round, not measured: no server
 # meets round 1 cold (docs/performance.md).
-for step in authd-read base-read hummingbird nio nginx; do
-    wants "$step" || continue
-    case "$step" in
-        authd-read) port="$authd_port" users_file="$work/authd.users" ;;
-        base-read) port="$base_port" users_file="$work/base.users" ;;
-        *) port_name="${step}_port" && port="${!port_name}" users_file="$work/authd.users" ;;
-    esac
-    USER_FILE="$users_file" wrk -t2 -c"$connections" -d2s -s "$read_lua" "http://127.0.0.1:$port" >/dev/null
-done
+warm_up() {
+    local step port name users
+    for step in authd-read base-read hummingbird nio nginx; do
+        wants "$step" || continue
+        read -r port name users < <(read_server "$step")
+        USER_FILE="$users" wrk -t2 -c"$connections" -d2s -s "$read_lua" "http://127.0.0.1:$port" >/dev/null
+    done
+}
+warm_up
 
 for round in $(seq "$rounds"); do
     echo "== round $round of $rounds, $duration s a step"
