@@ -4,8 +4,9 @@
     report.py RESULTS_DIRECTORY CHART.svg
 
 RESULTS_DIRECTORY holds one file a step (a line a round of `key=value` words: `round`,
-`ok_per_s`, `p99_ms`, `ok`, `cpu_s`, ...) and `run` (a `key=value` a line: the machine, the
-date, the load).
+`ok_per_s`, `p99_ms`, `ok`, `cpu_s` (the server's CPU), `client_s` (the client's), `idle_pct`
+(the machine's idle share), ...) and `run` (a `key=value` a line: the machine, the date, the
+load, and `pinned` when the servers and clients ran on CPUs of their own).
 Prints each figure as mean (min..max) over the rounds, the ratios (the mean of each round's
 ratio, and their min..max: a round's sides ran minutes apart at most, so the host's noise
 falls on both), and writes the chart as SVG, drawn here with no package beyond Python's own.
@@ -90,6 +91,12 @@ def cpu_per_op(rounds):
     return [float(r["cpu_s"]) * 1e6 / float(r["ok"]) for r in rounds if float(r.get("ok", 0)) > 0]
 
 
+def client_cpu_per_op(rounds):
+    """Microseconds of the client's CPU (wrk, pgbench) per successful operation, one a round."""
+    return [float(r["client_s"]) * 1e6 / float(r["ok"]) for r in rounds
+            if "client_s" in r and float(r.get("ok", 0)) > 0]
+
+
 def round_ratios(steps, top, bottom):
     by_round = {r["round"]: float(r["ok_per_s"]) for r in steps[bottom]}
     return [float(r["ok_per_s"]) / by_round[r["round"]] for r in steps[top]
@@ -100,7 +107,10 @@ def summary(steps, run):
     print("== summary: mean (min..max) over %s rounds of %s s; %s; %s; load average %s before, %s after"
           % (run.get("rounds"), run.get("seconds"), run.get("date"), run.get("machine"), run.get("load_before"),
              run.get("load_after")))
-    print("%-46s %-30s %-24s %s" % ("step", "per second", "p99 ms", "server CPU µs per op"))
+    if run.get("pinned"):
+        print("== pinned: %s (the issue's targets are measured unpinned)" % run["pinned"])
+    print("%-46s %-30s %-24s %-24s %-24s %s" % ("step", "per second", "p99 ms", "server CPU µs per op",
+                                               "client CPU µs per op", "machine idle %"))
     for name in READS + ROTATIONS + PASSWORDS:
         if name not in steps:
             continue
@@ -112,9 +122,12 @@ def summary(steps, run):
         aborted = sum(int(r.get("aborted_clients", 0)) for r in rounds)
         if aborted:
             notes.append("%d aborted clients" % aborted)
-        print("%-46s %-30s %-24s %s%s" % (LABELS[name], spread(values(rounds, "ok_per_s")),
-                                          spread(values(rounds, "p99_ms"), 2), spread(cpu_per_op(rounds), 1),
-                                          ("  [" + ", ".join(notes) + "]") if notes else ""))
+        print("%-46s %-30s %-24s %-24s %-24s %s%s" % (LABELS[name], spread(values(rounds, "ok_per_s")),
+                                                      spread(values(rounds, "p99_ms"), 2),
+                                                      spread(cpu_per_op(rounds), 1),
+                                                      spread(client_cpu_per_op(rounds), 1),
+                                                      spread(values(rounds, "idle_pct"), 1),
+                                                ("  [" + ", ".join(notes) + "]") if notes else ""))
     print("ratios (mean of the rounds' ratios (min..max)):")
     for top, bottom, what, target in RATIOS:
         if top in steps and bottom in steps:
@@ -144,8 +157,9 @@ def chart(steps, run, path):
            '<text x="10" y="42" fill="#444">%s; %s rounds of %s s; load average %s before, %s after; '
            'bars: mean, whiskers: min..max</text>' % (html.escape(run.get("date", "")), run.get("rounds"),
                                                      run.get("seconds"), run.get("load_before"), run.get("load_after")),
-           '<text x="10" y="58" fill="#444">%s, shared with the load generators</text>'
-           % html.escape(run.get("machine", ""))]
+           '<text x="10" y="58" fill="#444">%s, %s</text>'
+           % (html.escape(run.get("machine", "")),
+              html.escape("pinned: " + run["pinned"]) if run.get("pinned") else "shared with the load generators")]
     y = 70
     for title, names in panels:
         if not names:

@@ -35,9 +35,13 @@
 # so that the shared host's slow minutes fall on every side; before the first, each server
 # that reads gets 2 s of reads, not measured. Each step's server CPU is read
 # from /proc/PID/stat (user + system, the servers' own processes; PostgreSQL's server with its
-# reaped backends) before and after it, and divided by the step's successful operations.
-# Prints each round, then each figure as mean (min..max) with p99, CPU per operation, and the
-# ratios (mean of each round's ratio, min..max over rounds); writes the chart (SVG) to CHART.
+# reaped backends) before and after it, and divided by the step's successful operations; so is
+# the client's (wrk's or pgbench's, from `times`), and the share of the machine's CPU time left
+# idle during the step (/proc/stat). On shared cores the client's CPU is taken from the server,
+# so a client that costs more per answer lowers the server's rate.
+# Prints each round, then each figure as mean (min..max) with p99, the server's and the client's
+# CPU per operation and the idle share, and the ratios (mean of each round's ratio, min..max
+# over rounds); writes the chart (SVG) to CHART.
 #
 #   tools/peer-bench/run.sh [-p PEERS] [ROUNDS [SECONDS]]      (default 3 rounds of 8 s)
 #
@@ -49,7 +53,12 @@
 # AUTHD / HTTP_PEER / AUTH_BENCH (binaries to use instead of building them: the figures need
 # release builds), AUTHD_BASE (a second authd binary, e.g. the build before a change: set up the same
 # way and measured in the same rounds as base-read and base-rotate, and base-login and
-# base-register when STEPS names them, with its ratios).
+# base-register when STEPS names them, with its ratios), SERVER_CPUS and CLIENT_CPUS (both or
+# neither: CPU lists as taskset takes them, e.g. 1 and 0; every server, with its threads and
+# children, is pinned to the first, every client (wrk, pgbench) to the second, and the kdf step
+# runs on the first. Pinned, a server's figures are what its own cores give, without the
+# scheduler's switches between it and its client on shared cores; the issue's targets are
+# measured unpinned, on shared cores).
 # Installs the Debian packages it needs (postgresql, nginx, wrk) when they are missing.
 # Everything it starts (PostgreSQL, nginx, authd, the peers) is stopped when it ends, also on
 # Ctrl-C or an error.
@@ -94,6 +103,23 @@ steps=(${STEPS:-pg-rotate authd-rotate pg-es-rotate pg-read authd-read hummingbi
 [ -n "${AUTHD_BASE:-}" ] && [ -z "${STEPS:-}" ] && steps+=(base-read base-rotate)
 # Whether a step matching the pattern is to run (only what the steps need is started).
 wants() { [[ " ${steps[*]} " =~ \ ($1)\  ]]; }
+server_cpus="${SERVER_CPUS:-}"
+client_cpus="${CLIENT_CPUS:-}"
+if [ -n "$server_cpus$client_cpus" ]; then
+    [ -n "$server_cpus" ] && [ -n "$client_cpus" ] || {
+        echo "run.sh: SERVER_CPUS and CLIENT_CPUS go together" >&2
+        exit 64
+    }
+    taskset -c "$server_cpus" true 2>/dev/null && taskset -c "$client_cpus" true 2>/dev/null || {
+        echo "run.sh: SERVER_CPUS ($server_cpus) or CLIENT_CPUS ($client_cpus) is not a list of this machine's CPUs" >&2
+        exit 64
+    }
+    client=(taskset -c "$client_cpus")
+    on_servers=(taskset -c "$server_cpus")
+else
+    client=()
+    on_servers=()
+fi
 if wants 'base-[a-z]*' && [ -z "${AUTHD_BASE:-}" ]; then
     echo "run.sh: the base-* steps need AUTHD_BASE (a second authd binary)" >&2
     exit 64
@@ -175,6 +201,7 @@ mkdir "$work/results"
     echo "load_before=$(cut -d' ' -f1 /proc/loadavg)"
     echo "rounds=$rounds"
     echo "seconds=$duration"
+    [ -z "$server_cpus" ] || echo "pinned=servers on CPUs $server_cpus, clients on CPUs $client_cpus"
 } >"$work/results/run"
 
 # PostgreSQL with the peers' schema (100,000 users) in database peer.
@@ -299,6 +326,25 @@ server_pids() { # PID
     echo "$1"
     pgrep -P "$1" || true
 }
+# The machine's CPU time in clock ticks since boot: idle (idle and iowait), then all of it
+# (user, nice, system, idle, iowait, irq, softirq, steal; guest time is in user already).
+machine_ticks() {
+    awk '/^cpu / {print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat
+}
+# The share of the machine's CPU time left idle between two machine_ticks readings, in %: a
+# server that keeps it above zero while its client waits on it is waiting on something else.
+idle_pct() { # BEFORE AFTER (each "IDLE ALL")
+    awk -v b="$1" -v a="$2" 'BEGIN {split(b, x, " "); split(a, y, " ");
+        printf "%.1f", (y[2] > x[2]) ? 100 * (y[1] - x[1]) / (y[2] - x[2]) : 0}'
+}
+# "client_s=SECONDS": the CPU time (user + system) the calling shell's children have spent,
+# from the second line of `times`; called last in the subshell that ran a step's client.
+# (`times` in a pipe would report a subshell of its own, with no children.)
+client_cpu() {
+    times >"$work/times"
+    awk 'NR == 2 {split($1, u, "m"); split($2, s, "m"); printf "client_s=%.3f\n", u[1] * 60 + u[2] + s[1] * 60 + s[2]}' \
+        "$work/times"
+}
 # PostgreSQL's backends exit after pgbench disconnects; their CPU is counted once the
 # postmaster has reaped them (as many children as before the step).
 await_children() { # PID COUNT
@@ -309,14 +355,22 @@ await_children() { # PID COUNT
 }
 
 measure_pgbench() { # STEP FILE
-    local logs="$work/pgbench-log" out status=0 children before after
+    local logs="$work/pgbench-log" out status=0 children before after machine_before machine_after
     rm -rf "$logs" && mkdir "$logs"
     children="$(pgrep -c -P "$postmaster" || true)"
     before="$(ticks $(server_pids "$postmaster"))"
+    machine_before="$(machine_ticks)"
     # Exit 2: a client aborted. In es_rotate.sql two clients that draw the same user at once
     # both insert its next stream_version and one fails on the unique key; the others go on.
-    out="$(cd "$logs" && pgbench -n -f "$peer_sql/$2" -c "$connections" -j 2 -T "$duration" -l --sampling-rate=0.1 \
-        "$base_url/peer" 2>&1)" || status=$?
+    out="$(
+        cd "$logs"
+        code=0
+        "${client[@]}" pgbench -n -f "$peer_sql/$2" -c "$connections" -j 2 -T "$duration" -l --sampling-rate=0.1 \
+            "$base_url/peer" 2>&1 || code=$?
+        client_cpu
+        exit "$code"
+    )" || status=$?
+    machine_after="$(machine_ticks)"
     if [ "$status" -ne 0 ] && [ "$status" -ne 2 ]; then
         echo "run.sh: pgbench failed: $out" >&2
         exit 1
@@ -331,22 +385,31 @@ measure_pgbench() { # STEP FILE
     read -r p50 p99 < <(cat "$logs"/pgbench_log.* | awk '{print $3}' | sort -n |
         awk '{v[NR]=$1} END {printf "%.2f %.2f\n", v[int(NR*0.50)+1]/1000, v[int(NR*0.99)+1]/1000}')
     echo "ok_per_s=$tps p50_ms=$p50 p99_ms=$p99 ok=$processed aborted_clients=$aborted" \
-        "cpu_s=$(awk -v t=$((after - before)) -v h="$clock_ticks" 'BEGIN {print t / h}')"
+        "cpu_s=$(awk -v t=$((after - before)) -v h="$clock_ticks" 'BEGIN {print t / h}')" \
+        "idle_pct=$(idle_pct "$machine_before" "$machine_after")" "$(grep '^client_s=' <<<"$out")"
 }
 measure_wrk() { # SCRIPT PORT PID ENV...
-    local script="$1" port="$2" pid="$3" before after line
+    local script="$1" port="$2" pid="$3" before after out line machine_before machine_after
     shift 3
     before="$(ticks $(server_pids "$pid"))"
-    line="$(env "$@" wrk -t2 -c"${step_connections:-$connections}" -d"${duration}s" -s "$script" "http://127.0.0.1:$port" | grep '^RESULT')"
+    machine_before="$(machine_ticks)"
+    out="$(
+        env "$@" "${client[@]}" wrk -t2 -c"${step_connections:-$connections}" -d"${duration}s" -s "$script" \
+            "http://127.0.0.1:$port" | grep '^RESULT'
+        client_cpu
+    )"
+    line="$(grep '^RESULT' <<<"$out")"
+    machine_after="$(machine_ticks)"
     after="$(ticks $(server_pids "$pid"))"
     local ok
     ok="$(sed -n 's/.* requests=\([0-9]*\) non2xx=\([0-9]*\).*/\1 \2/p' <<<"$line" | awk '{print $1 - $2}')"
-    echo "${line#RESULT } ok=$ok cpu_s=$(awk -v t=$((after - before)) -v h="$clock_ticks" 'BEGIN {print t / h}')"
+    echo "${line#RESULT } ok=$ok cpu_s=$(awk -v t=$((after - before)) -v h="$clock_ticks" 'BEGIN {print t / h}')" \
+        "idle_pct=$(idle_pct "$machine_before" "$machine_after")" "$(grep '^client_s=' <<<"$out")"
 }
 # The KDF's ceiling: auth-bench hashing on every core; its own CPU (cpu_s) is the step's.
 measure_kdf() {
     local line
-    line="$("$auth_bench" --ceiling "$duration" | grep '^RESULT')"
+    line="$("${on_servers[@]}" "$auth_bench" --ceiling "$duration" | grep '^RESULT')"
     echo "${line#RESULT } ok=$(sed -n 's/.* hashes=\([0-9]*\).*/\1/p' <<<"$line")"
 }
 read_lua="$root/tools/cluster/read.lua"
@@ -402,9 +465,20 @@ warm_up() {
     for step in authd-read base-read hummingbird nio nginx; do
         wants "$step" || continue
         read -r port name users < <(read_server "$step")
-        USER_FILE="$users" wrk -t2 -c"$connections" -d2s -s "$read_lua" "http://127.0.0.1:$port" >/dev/null
+        USER_FILE="$users" "${client[@]}" wrk -t2 -c"$connections" -d2s -s "$read_lua" "http://127.0.0.1:$port" >/dev/null
     done
 }
+# Pinned: every server process, each of its threads and its children (nginx's workers,
+# PostgreSQL's processes; backends forked later inherit the postmaster's CPUs).
+if [ -n "$server_cpus" ]; then
+    for file in "$work"/*.pid; do
+        for pid in $(server_pids "$(cat "$file")"); do taskset -a -c -p "$server_cpus" "$pid" >/dev/null; done
+    done
+    [ -z "${postmaster:-}" ] || for pid in $(server_pids "$postmaster"); do
+        taskset -a -c -p "$server_cpus" "$pid" >/dev/null
+    done
+    echo "== pinned: servers on CPUs $server_cpus, clients on CPUs $client_cpus"
+fi
 warm_up
 
 for round in $(seq "$rounds"); do
