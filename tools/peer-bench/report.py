@@ -127,12 +127,14 @@ def summary(steps, run):
                                                       spread(cpu_per_op(rounds), 1),
                                                       spread(client_cpu_per_op(rounds), 1),
                                                       spread(values(rounds, "idle_pct"), 1),
-                                                ("  [" + ", ".join(notes) + "]") if notes else ""))
+                                                      ("  [" + ", ".join(notes) + "]") if notes else ""))
     print("ratios (mean of the rounds' ratios (min..max)):")
+    # The issue's targets are set for servers and clients on shared cores.
+    target_label = "   target (unpinned) " if run.get("pinned") else "   target "
     for top, bottom, what, target in RATIOS:
         if top in steps and bottom in steps:
             ratios = round_ratios(steps, top, bottom)
-            print("  %-46s %s%s" % (what, spread(ratios, 2), ("   target " + target) if target else ""))
+            print("  %-46s %s%s" % (what, spread(ratios, 2), (target_label + target) if target else ""))
     if "authd-rotate" in steps:
         rounds = steps["authd-rotate"]
         share = [float(r["cpu_s"]) / float(run.get("seconds", 1)) for r in rounds]

@@ -54,11 +54,13 @@
 # release builds), AUTHD_BASE (a second authd binary, e.g. the build before a change: set up the same
 # way and measured in the same rounds as base-read and base-rotate, and base-login and
 # base-register when STEPS names them, with its ratios), SERVER_CPUS and CLIENT_CPUS (both or
-# neither: CPU lists as taskset takes them, e.g. 1 and 0; every server, with its threads and
-# children, is pinned to the first, every client (wrk, pgbench) to the second, and the kdf step
-# runs on the first. Pinned, a server's figures are what its own cores give, without the
-# scheduler's switches between it and its client on shared cores; the issue's targets are
-# measured unpinned, on shared cores).
+# neither: CPU lists as taskset takes them, e.g. 1 and 0, which should not overlap; every
+# server, with its threads and children, is pinned to the first, every client (wrk, pgbench)
+# to the second, and the kdf step runs on the first. The servers are pinned once they have
+# started, so they keep the threads they made for the whole machine (two event loops on two
+# cores, say). Nothing else is kept off either list. Pinned, a server's figures are what the
+# first list's CPUs give it with its client elsewhere; the issue's targets are measured
+# unpinned, on shared cores).
 # Installs the Debian packages it needs (postgresql, nginx, wrk) when they are missing.
 # Everything it starts (PostgreSQL, nginx, authd, the peers) is stopped when it ends, also on
 # Ctrl-C or an error.
@@ -331,8 +333,9 @@ server_pids() { # PID
 machine_ticks() {
     awk '/^cpu / {print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat
 }
-# The share of the machine's CPU time left idle between two machine_ticks readings, in %: a
-# server that keeps it above zero while its client waits on it is waiting on something else.
+# The share of the machine's CPU time left idle between two machine_ticks readings, in %.
+# Unpinned, a server that leaves it above zero while its client waits on it is itself waiting
+# (on a disk, a lock); pinned, it holds whatever CPU the client or the server left unused.
 idle_pct() { # BEFORE AFTER (each "IDLE ALL")
     awk -v b="$1" -v a="$2" 'BEGIN {split(b, x, " "); split(a, y, " ");
         printf "%.1f", (y[2] > x[2]) ? 100 * (y[1] - x[1]) / (y[2] - x[2]) : 0}'
@@ -341,6 +344,7 @@ idle_pct() { # BEFORE AFTER (each "IDLE ALL")
 # from the second line of `times`; called last in the subshell that ran a step's client.
 # (`times` in a pipe would report a subshell of its own, with no children.)
 client_cpu() {
+    local LC_ALL=C # `times` writes the locale's decimal point
     times >"$work/times"
     awk 'NR == 2 {split($1, u, "m"); split($2, s, "m"); printf "client_s=%.3f\n", u[1] * 60 + u[2] + s[1] * 60 + s[2]}' \
         "$work/times"
