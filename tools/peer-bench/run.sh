@@ -56,11 +56,12 @@
 # base-register when STEPS names them, with its ratios), SERVER_CPUS and CLIENT_CPUS (both or
 # neither: CPU lists as taskset takes them, e.g. 1 and 0, which should not overlap; every
 # server, with its threads and children, is pinned to the first, every client (wrk, pgbench)
-# to the second, and the kdf step runs on the first. The servers are pinned once they have
-# started, so they keep the threads they made for the whole machine (two event loops on two
-# cores, say). Nothing else is kept off either list. Pinned, a server's figures are what the
-# first list's CPUs give it with its client elsewhere; the targets are measured
-# unpinned, on shared cores).
+# to the second, and the kdf step runs on the first (auth-bench still starts a thread a core
+# of the machine, so a pinned ceiling is that of the first list's CPUs). The servers are
+# pinned once they have started, so they keep the threads they made for the whole machine
+# (two event loops on two cores, say). Nothing else is kept off either list. Pinned, a
+# server's figures are what the first list's CPUs give it with its client elsewhere; the
+# issue's targets are measured unpinned, on shared cores).
 # Installs the Debian packages it needs (postgresql, nginx, wrk) when they are missing.
 # Everything it starts (PostgreSQL, nginx, authd, the peers) is stopped when it ends, also on
 # Ctrl-C or an error.
