@@ -6,7 +6,7 @@
 RESULTS_DIRECTORY holds one file a step (a line a round of `key=value` words: `round`,
 `ok_per_s`, `p99_ms`, `ok`, `cpu_s` (the server's CPU), `client_s` (the client's), `idle_pct`
 (the machine's idle share), ...) and `run` (a `key=value` a line: the machine, the date, the
-load, and `pinned` when the servers and clients ran on CPUs of their own).
+load, and `pinned` when the servers and the clients were pinned to separate CPUs).
 Prints each figure as mean (min..max) over the rounds, the ratios (the mean of each round's
 ratio, and their min..max: a round's sides ran minutes apart at most, so the host's noise
 falls on both), and writes the chart as SVG, drawn here with no package beyond Python's own.
