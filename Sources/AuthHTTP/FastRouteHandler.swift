@@ -21,6 +21,11 @@ import NIOHTTP1
 ///   write's body is still coming waits too, as Hummingbird waits for a request under way;
 /// - after a shutdown's request to finish, or a request that asks to close the connection,
 ///   nothing more is taken here.
+///
+/// A fast read's answer is flushed once the event loop has read every connection that was
+/// ready, with the other answers of that turn, not as soon as it is written
+/// (docs/architecture.md, "Fast reads"). It is flushed before that when anything closes the
+/// connection through here, or an event or error is passed on: no answer written is lost.
 final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -57,6 +62,8 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// A shutdown asked the connection to finish, or a request asked to close it.
     private var finishing = false
     private var removed = false
+    /// A fast read's answer is written and not flushed; a task on the event loop will flush it.
+    private var flushScheduled = false
 
     init(reads: FastReads, writes: DirectWrites) {
         self.reads = reads
@@ -73,6 +80,7 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        flushAnswers(context)
         let quiesce = event is ChannelShouldQuiesceEvent
         if quiesce { finishing = true }
         if answering || (quiesce && isGathering) {
@@ -86,6 +94,7 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        flushAnswers(context)
         if answering {
             waiting.append(.error(error))
             return
@@ -160,7 +169,7 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     context.fireChannelRead(wrapInboundOut(part))
                     return
                 }
-                write(response, body, context: context)
+                write(response, body, context: context, flushNow: false)
             case .write(let head, let body):
                 held = nil
                 answering = true
@@ -184,12 +193,34 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelRead(wrapInboundOut(head))
     }
 
-    private func write(_ response: HTTPResponseHead, _ body: ByteBuffer, context: ChannelHandlerContext) {
+    /// Writes an answer. A direct write's answer (`flushNow`) is flushed at once, as Hummingbird
+    /// flushes each answer. A fast read's is flushed by a task on the event loop, which runs
+    /// once the loop has read every connection that was ready: the answers of one turn leave
+    /// together instead of one between each read. Never by a read-complete event, which a
+    /// decode outside a socket read would not bring.
+    private func write(
+        _ response: HTTPResponseHead, _ body: ByteBuffer, context: ChannelHandlerContext, flushNow: Bool = true
+    ) {
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
-        // Flushed at once, as Hummingbird flushes each answer: never left waiting for a
-        // read-complete event that a decode outside a socket read would not bring.
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        context.write(wrapOutboundOut(.end(nil)), promise: nil)
+        if flushNow {
+            flushScheduled = false
+            context.flush()
+            return
+        }
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.eventLoop.execute { handler.value.flushAnswers(boundContext.value) }
+    }
+
+    /// Flushes a fast read's answer written and not yet flushed, if any.
+    private func flushAnswers(_ context: ChannelHandlerContext) {
+        guard flushScheduled else { return }
+        flushScheduled = false
+        if !removed { context.flush() }
     }
 
     /// A direct write's answer, back on the event loop: written (or, when its body could not
@@ -237,6 +268,18 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data), unanswered > 0 { unanswered -= 1 }
         context.write(data, promise: promise)
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        // Whatever flushes here flushes the answers written before it too.
+        flushScheduled = false
+        context.flush()
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        // A close fails what is written and not flushed: the answers go first.
+        flushAnswers(context)
+        context.close(mode: mode, promise: promise)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {

@@ -232,6 +232,46 @@ import Testing
         #expect(answers[2].fields.contains { $0.name == "x-request-id" && $0.value.hasSuffix(";client=third") })
     }
 
+    /// Fast answers are flushed after the loop's reads, not at once: two fast reads sent with
+    /// the input's end right behind them are still both answered before the server closes.
+    @Test func aClientThatEndsItsSendingStillGetsItsFastAnswers() async throws {
+        let accounts = try AccountServer()
+        let server = accounts.server
+        let first = try await accounts.register("half-read@example.com")
+        let token = try await accounts.login("half-read@example.com")
+        #expect(try await server.call("GET", "/v1/users/me", token: token).status == 200)  // verified: cached
+        let before = try await fastReads(server)
+        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.6")
+        let auth = "Authorization: Bearer \(token)\r\n"
+        try connection.send(
+            "GET /v1/users/me HTTP/1.1\r\nHost: x\r\n\(auth)\r\n"
+                + "GET /v1/users/\(first) HTTP/1.1\r\nHost: x\r\n\(auth)\r\n")
+        connection.finishSending()
+        let answers = try connection.readResponses(2, timeout: 15).map(Wire.init)
+        #expect(answers.map { $0.status.prefix(12) } == ["HTTP/1.1 200", "HTTP/1.1 200"], "\(answers.map(\.status))")
+        #expect(connection.readUntilClosed(timeout: 10) != nil, "still open after the input's end")
+        #expect(try await fastReads(server) - before == 2)
+    }
+
+    /// Bytes that are no HTTP right after a fast read, in one write: the read's answer, not
+    /// flushed yet when the error comes, goes out before the error's.
+    @Test func aDecodingErrorAfterAFastReadIsAnsweredAfterIt() async throws {
+        let accounts = try AccountServer()
+        let server = accounts.server
+        _ = try await accounts.register("garbled@example.com")
+        let token = try await accounts.login("garbled@example.com")
+        #expect(try await server.call("GET", "/v1/users/me", token: token).status == 200)  // verified: cached
+        let before = try await fastReads(server)
+        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.7")
+        try connection.send(
+            "GET /v1/users/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n\r\nNOT HTTP AT ALL\r\n\r\n")
+        let answers = try connection.readResponses(2, timeout: 15).map(Wire.init)
+        try #require(answers.count == 2, "\(answers.map(\.status))")
+        #expect(answers[0].status.hasPrefix("HTTP/1.1 200"), "\(answers[0].status)")
+        #expect(answers[1].status.hasPrefix("HTTP/1.1 400"), "\(answers[1].status)")
+        #expect(try await fastReads(server) - before == 1)
+    }
+
     /// A client that sends reads and never reads the answers: the server must stop reading
     /// its requests once the answers back up, not answer them into memory without bound.
     @Test func aClientThatNeverReadsItsAnswersIsNotReadWithoutBound() async throws {
