@@ -73,6 +73,15 @@ import Testing
         try await server.metric("authlog_http_fast_reads_total")
     }
 
+    /// Registers and signs in `email`, then reads once the slow way, so that the token is
+    /// verified and cached and the fast path takes its later reads. The user's id and token.
+    func cachedReader(_ accounts: AccountServer, _ email: String) async throws -> (id: String, token: String) {
+        let id = try await accounts.register(email)
+        let token = try await accounts.login(email)
+        #expect(try await accounts.server.call("GET", "/v1/users/me", token: token).status == 200)
+        return (id, token)
+    }
+
     @Test func everyFastAnswerIsTheSlowPathsAnswerToTheSameRequest() async throws {
         // One connection carries every request. On a loaded machine this test's task can wait
         // longer than the default idle timeout between two of them, and the server would close
@@ -237,9 +246,7 @@ import Testing
     @Test func aClientThatEndsItsSendingStillGetsItsFastAnswers() async throws {
         let accounts = try AccountServer()
         let server = accounts.server
-        let first = try await accounts.register("half-read@example.com")
-        let token = try await accounts.login("half-read@example.com")
-        #expect(try await server.call("GET", "/v1/users/me", token: token).status == 200)  // verified: cached
+        let (first, token) = try await cachedReader(accounts, "half-read@example.com")
         let before = try await fastReads(server)
         let connection = try LoopbackConnection(port: server.port, from: "127.0.0.6")
         let auth = "Authorization: Bearer \(token)\r\n"
@@ -258,9 +265,7 @@ import Testing
     @Test func aDecodingErrorAfterAFastReadIsAnsweredAfterIt() async throws {
         let accounts = try AccountServer()
         let server = accounts.server
-        _ = try await accounts.register("garbled@example.com")
-        let token = try await accounts.login("garbled@example.com")
-        #expect(try await server.call("GET", "/v1/users/me", token: token).status == 200)  // verified: cached
+        let token = try await cachedReader(accounts, "garbled@example.com").token
         let before = try await fastReads(server)
         let connection = try LoopbackConnection(port: server.port, from: "127.0.0.7")
         try connection.send(
@@ -277,9 +282,7 @@ import Testing
     @Test func aClientThatNeverReadsItsAnswersIsNotReadWithoutBound() async throws {
         let accounts = try AccountServer()
         let server = accounts.server
-        _ = try await accounts.register("flood@example.com")
-        let token = try await accounts.login("flood@example.com")
-        #expect(try await server.call("GET", "/v1/users/me", token: token).status == 200)  // verified: cached
+        let token = try await cachedReader(accounts, "flood@example.com").token
         let request = "GET /v1/users/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n\r\n"
         let (stalled, sent) = try floodWithoutReading(port: server.port, request)
         #expect(stalled, "the server took \(sent) bytes of requests whose answers were never read")
