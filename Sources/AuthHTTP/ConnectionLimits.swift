@@ -89,6 +89,9 @@ struct GuardedHTTP1Channel: ServerChildChannel {
             let pipeline = channel.pipeline.syncOperations
             let conversion = try pipeline.handler(type: HTTP1ToHTTPServerCodec.self)
             try pipeline.addHandler(RequestProgressHandler(timer: timer), position: .before(conversion))
+            // No handler between the socket and FastRouteHandler may close the connection:
+            // the fast path's answers wait for the loop's turn to end, and are flushed first
+            // only by closes that pass through it (FastRouteHandler).
             try pipeline.addHandler(
                 FastRouteHandler(reads: fastReads, writes: directWrites), position: .before(conversion))
             return value

@@ -24,8 +24,11 @@ import NIOHTTP1
 ///
 /// A fast read's answer is flushed once the event loop has read every connection that was
 /// ready, with the other answers of that turn, not as soon as it is written
-/// (docs/architecture.md, "Fast reads"). It is flushed before that when anything closes the
-/// connection through here, or an event or error is passed on: no answer written is lost.
+/// (docs/architecture.md, "Fast reads on the event loop"). It is flushed before that when
+/// ``maximumWaitingAnswers`` wait, when a close passes through here, when an event or error
+/// is passed on, and when the handler is removed. A close made by a handler nearer the socket
+/// would not pass through here: none of them closes (ConnectionLimits.swift says so where the
+/// pipeline is built).
 final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -64,6 +67,12 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var removed = false
     /// A fast read's answer is written and not flushed; a task on the event loop will flush it.
     private var flushScheduled = false
+    /// Fast answers written since the last flush.
+    private var waitingAnswers = 0
+    /// Past this many fast answers waiting (a client pipelining reads), they are flushed at
+    /// once: about 8 KiB of answers, well under NIO's 64 KiB high-water mark, so a client that
+    /// reads its answers never makes its connection unwritable with answers not yet sent.
+    static let maximumWaitingAnswers = 16
 
     init(reads: FastReads, writes: DirectWrites) {
         self.reads = reads
@@ -204,8 +213,10 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         context.write(wrapOutboundOut(.end(nil)), promise: nil)
-        if flushNow {
+        waitingAnswers += 1
+        if flushNow || waitingAnswers >= Self.maximumWaitingAnswers {
             flushScheduled = false
+            waitingAnswers = 0
             context.flush()
             return
         }
@@ -220,6 +231,7 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func flushAnswers(_ context: ChannelHandlerContext) {
         guard flushScheduled else { return }
         flushScheduled = false
+        waitingAnswers = 0
         if !removed { context.flush() }
     }
 
@@ -230,7 +242,11 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         answering = false
         guard !removed, context.channel.isActive, let (response, body) = answer else {
             waiting.removeAll()
-            if !removed { context.close(promise: nil) }
+            if !removed {
+                // From this context, the close does not pass through ``close(context:mode:promise:)``.
+                flushAnswers(context)
+                context.close(promise: nil)
+            }
             return
         }
         // Counted before it goes out: a client that reads the answer then the metrics sees it.
@@ -273,6 +289,7 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func flush(context: ChannelHandlerContext) {
         // Whatever flushes here flushes the answers written before it too.
         flushScheduled = false
+        waitingAnswers = 0
         context.flush()
     }
 
@@ -283,6 +300,7 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        flushAnswers(context)
         removed = true
         waiting.removeAll()
     }

@@ -260,8 +260,34 @@ import Testing
         #expect(try await fastReads(server) - before == 2)
     }
 
+    /// A fast read, a read the slow path takes, and one the fast path could take, in one
+    /// write: the first answer waits for the loop's turn to end, the second is Hummingbird's,
+    /// and they leave in the order of the requests.
+    @Test func aFastAnswerWaitingForItsFlushKeepsItsPlaceBeforeASlowOne() async throws {
+        let accounts = try AccountServer()
+        let server = accounts.server
+        let (id, token) = try await cachedReader(accounts, "in-order@example.com")
+        let before = try await fastReads(server)
+        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.8")
+        let auth = "Authorization: Bearer \(token)\r\n"
+        try connection.send(
+            "GET /v1/users/me HTTP/1.1\r\nHost: x\r\n\(auth)X-Request-ID: one\r\n\r\n"
+                + "GET /v1/users/\(id) HTTP/1.1\r\nHost: x\r\n\(auth)Authlog-Min-Position: 0\r\nX-Request-ID: two\r\n\r\n"
+                + "GET /v1/users/me HTTP/1.1\r\nHost: x\r\n\(auth)X-Request-ID: three\r\n\r\n")
+        let answers = try connection.readResponses(3, timeout: 60).map(Wire.init)
+        try #require(answers.count == 3, "answers: \(answers.map(\.status))")
+        for (answer, name) in zip(answers, ["one", "two", "three"]) {
+            #expect(answer.status.hasPrefix("HTTP/1.1 200"), "\(name): \(answer.status)")
+            let echoed = answer.fields.contains { $0.name == "x-request-id" && $0.value.hasSuffix(";client=\(name)") }
+            #expect(echoed, "\(name)")
+        }
+        // Only the first was the fast path's: the third came while the second was unanswered.
+        #expect(try await fastReads(server) - before == 1)
+    }
+
     /// Bytes that are no HTTP right after a fast read, in one write: the read's answer, not
-    /// flushed yet when the error comes, goes out before the error's.
+    /// flushed yet when the error comes, is not lost and goes out first (the error's answer,
+    /// Hummingbird's, is written after it).
     @Test func aDecodingErrorAfterAFastReadIsAnsweredAfterIt() async throws {
         let accounts = try AccountServer()
         let server = accounts.server
