@@ -65,9 +65,8 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// A shutdown asked the connection to finish, or a request asked to close it.
     private var finishing = false
     private var removed = false
-    /// A fast read's answer is written and not flushed; a task on the event loop will flush it.
-    private var flushScheduled = false
-    /// Fast answers written since the last flush.
+    /// Fast answers written and not flushed. The first of them scheduled a task on the event
+    /// loop that flushes them; any flush here before it leaves that task nothing to do.
     private var waitingAnswers = 0
     /// Past this many fast answers waiting (a client pipelining reads), they are flushed at
     /// once: about 8 KiB of answers, well under NIO's 64 KiB high-water mark, so a client that
@@ -215,13 +214,11 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.end(nil)), promise: nil)
         waitingAnswers += 1
         if flushNow || waitingAnswers >= Self.maximumWaitingAnswers {
-            flushScheduled = false
             waitingAnswers = 0
             context.flush()
             return
         }
-        guard !flushScheduled else { return }
-        flushScheduled = true
+        guard waitingAnswers == 1 else { return }
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.eventLoop.execute { handler.value.flushAnswers(boundContext.value) }
@@ -229,8 +226,7 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Flushes a fast read's answer written and not yet flushed, if any.
     private func flushAnswers(_ context: ChannelHandlerContext) {
-        guard flushScheduled else { return }
-        flushScheduled = false
+        guard waitingAnswers > 0 else { return }
         waitingAnswers = 0
         if !removed { context.flush() }
     }
@@ -288,7 +284,6 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func flush(context: ChannelHandlerContext) {
         // Whatever flushes here flushes the answers written before it too.
-        flushScheduled = false
         waitingAnswers = 0
         context.flush()
     }

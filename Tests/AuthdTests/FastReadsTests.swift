@@ -82,6 +82,26 @@ import Testing
         return (id, token)
     }
 
+    /// A server with one reader (``cachedReader(_:_:)``), the fast reads counted so far, and a
+    /// connection from `address`, for the tests that send raw requests.
+    struct RawReader {
+        let accounts: AccountServer
+        let id: String
+        let token: String
+        let before: Int
+        let connection: LoopbackConnection
+        var server: RunningServer { accounts.server }
+        var auth: String { "Authorization: Bearer \(token)\r\n" }
+    }
+
+    func rawReader(_ email: String, from address: String) async throws -> RawReader {
+        let accounts = try AccountServer()
+        let (id, token) = try await cachedReader(accounts, email)
+        let before = try await fastReads(accounts.server)
+        let connection = try LoopbackConnection(port: accounts.server.port, from: address)
+        return RawReader(accounts: accounts, id: id, token: token, before: before, connection: connection)
+    }
+
     @Test func everyFastAnswerIsTheSlowPathsAnswerToTheSameRequest() async throws {
         // One connection carries every request. On a loaded machine this test's task can wait
         // longer than the default idle timeout between two of them, and the server would close
@@ -244,37 +264,29 @@ import Testing
     /// Fast answers are flushed after the loop's reads, not at once: two fast reads sent with
     /// the input's end right behind them are still both answered before the server closes.
     @Test func aClientThatEndsItsSendingStillGetsItsFastAnswers() async throws {
-        let accounts = try AccountServer()
-        let server = accounts.server
-        let (first, token) = try await cachedReader(accounts, "half-read@example.com")
-        let before = try await fastReads(server)
-        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.6")
-        let auth = "Authorization: Bearer \(token)\r\n"
+        let reader = try await rawReader("half-read@example.com", from: "127.0.0.6")
+        let connection = reader.connection
         try connection.send(
-            "GET /v1/users/me HTTP/1.1\r\nHost: x\r\n\(auth)\r\n"
-                + "GET /v1/users/\(first) HTTP/1.1\r\nHost: x\r\n\(auth)\r\n")
+            "GET /v1/users/me HTTP/1.1\r\nHost: x\r\n\(reader.auth)\r\n"
+                + "GET /v1/users/\(reader.id) HTTP/1.1\r\nHost: x\r\n\(reader.auth)\r\n")
         connection.finishSending()
         let answers = try connection.readResponses(2, timeout: 15).map(Wire.init)
         #expect(answers.map { $0.status.prefix(12) } == ["HTTP/1.1 200", "HTTP/1.1 200"], "\(answers.map(\.status))")
         #expect(connection.readUntilClosed(timeout: 10) != nil, "still open after the input's end")
-        #expect(try await fastReads(server) - before == 2)
+        #expect(try await fastReads(reader.server) - reader.before == 2)
     }
 
     /// A fast read, a read the slow path takes, and one the fast path could take, in one
     /// write: the first answer waits for the loop's turn to end, the second is Hummingbird's,
     /// and they leave in the order of the requests.
     @Test func aFastAnswerWaitingForItsFlushKeepsItsPlaceBeforeASlowOne() async throws {
-        let accounts = try AccountServer()
-        let server = accounts.server
-        let (id, token) = try await cachedReader(accounts, "in-order@example.com")
-        let before = try await fastReads(server)
-        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.8")
-        let auth = "Authorization: Bearer \(token)\r\n"
-        try connection.send(
+        let reader = try await rawReader("in-order@example.com", from: "127.0.0.8")
+        let auth = reader.auth
+        try reader.connection.send(
             "GET /v1/users/me HTTP/1.1\r\nHost: x\r\n\(auth)X-Request-ID: one\r\n\r\n"
-                + "GET /v1/users/\(id) HTTP/1.1\r\nHost: x\r\n\(auth)Authlog-Min-Position: 0\r\nX-Request-ID: two\r\n\r\n"
+                + "GET /v1/users/\(reader.id) HTTP/1.1\r\nHost: x\r\n\(auth)Authlog-Min-Position: 0\r\nX-Request-ID: two\r\n\r\n"
                 + "GET /v1/users/me HTTP/1.1\r\nHost: x\r\n\(auth)X-Request-ID: three\r\n\r\n")
-        let answers = try connection.readResponses(3, timeout: 60).map(Wire.init)
+        let answers = try reader.connection.readResponses(3, timeout: 60).map(Wire.init)
         try #require(answers.count == 3, "answers: \(answers.map(\.status))")
         for (answer, name) in zip(answers, ["one", "two", "three"]) {
             #expect(answer.status.hasPrefix("HTTP/1.1 200"), "\(name): \(answer.status)")
@@ -282,25 +294,20 @@ import Testing
             #expect(echoed, "\(name)")
         }
         // Only the first was the fast path's: the third came while the second was unanswered.
-        #expect(try await fastReads(server) - before == 1)
+        #expect(try await fastReads(reader.server) - reader.before == 1)
     }
 
     /// Bytes that are no HTTP right after a fast read, in one write: the read's answer, not
     /// flushed yet when the error comes, is not lost and goes out first (the error's answer,
     /// Hummingbird's, is written after it).
     @Test func aDecodingErrorAfterAFastReadIsAnsweredAfterIt() async throws {
-        let accounts = try AccountServer()
-        let server = accounts.server
-        let token = try await cachedReader(accounts, "garbled@example.com").token
-        let before = try await fastReads(server)
-        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.7")
-        try connection.send(
-            "GET /v1/users/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n\r\nNOT HTTP AT ALL\r\n\r\n")
-        let answers = try connection.readResponses(2, timeout: 15).map(Wire.init)
+        let reader = try await rawReader("garbled@example.com", from: "127.0.0.7")
+        try reader.connection.send("GET /v1/users/me HTTP/1.1\r\nHost: x\r\n\(reader.auth)\r\nNOT HTTP AT ALL\r\n\r\n")
+        let answers = try reader.connection.readResponses(2, timeout: 15).map(Wire.init)
         try #require(answers.count == 2, "\(answers.map(\.status))")
         #expect(answers[0].status.hasPrefix("HTTP/1.1 200"), "\(answers[0].status)")
         #expect(answers[1].status.hasPrefix("HTTP/1.1 400"), "\(answers[1].status)")
-        #expect(try await fastReads(server) - before == 1)
+        #expect(try await fastReads(reader.server) - reader.before == 1)
     }
 
     /// A client that sends reads and never reads the answers: the server must stop reading
