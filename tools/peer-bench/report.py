@@ -4,9 +4,10 @@
     report.py RESULTS_DIRECTORY CHART.svg
 
 RESULTS_DIRECTORY holds one file a step (a line a round of `key=value` words: `round`,
-`ok_per_s`, `p99_ms`, `ok`, `cpu_s` (the server's CPU), `client_s` (the client's), `idle_pct`
+`ok_per_s`, `p50_ms`, `p99_ms`, `ok`, `cpu_s` (the server's CPU), `client_s` (the client's), `idle_pct`
 (the machine's idle share), ...) and `run` (a `key=value` a line: the machine, the date, the
-load, and `pinned` when the servers and the clients were pinned to separate CPUs).
+load, `pinned` when the servers and the clients were pinned to separate CPUs, and `paced` when
+the reads' client waited before each request).
 Prints each figure as mean (min..max) over the rounds, the ratios (the mean of each round's
 ratio, and their min..max: a round's sides ran minutes apart at most, so the host's noise
 falls on both), and writes the chart as SVG, drawn here with no package beyond Python's own.
@@ -109,8 +110,11 @@ def summary(steps, run):
              run.get("load_after")))
     if run.get("pinned"):
         print("== pinned: %s (the issue's targets are measured unpinned)" % run["pinned"])
-    print("%-46s %-30s %-24s %-24s %-24s %s" % ("step", "per second", "p99 ms", "server CPU µs per op",
-                                               "client CPU µs per op", "machine idle %"))
+    if run.get("paced"):
+        print("== reads paced: %s (their rates are the pace's, not the servers' limits: compare their latency)"
+              % run["paced"])
+    print("%-46s %-30s %-22s %-24s %-24s %-24s %s" % ("step", "per second", "p50 ms", "p99 ms", "server CPU µs per op",
+                                                      "client CPU µs per op", "machine idle %"))
     for name in READS + ROTATIONS + PASSWORDS:
         if name not in steps:
             continue
@@ -122,12 +126,13 @@ def summary(steps, run):
         aborted = sum(int(r.get("aborted_clients", 0)) for r in rounds)
         if aborted:
             notes.append("%d aborted clients" % aborted)
-        print("%-46s %-30s %-24s %-24s %-24s %s%s" % (LABELS[name], spread(values(rounds, "ok_per_s")),
-                                                      spread(values(rounds, "p99_ms"), 2),
-                                                      spread(cpu_per_op(rounds), 1),
-                                                      spread(client_cpu_per_op(rounds), 1),
-                                                      spread(values(rounds, "idle_pct"), 1),
-                                                      ("  [" + ", ".join(notes) + "]") if notes else ""))
+        print("%-46s %-30s %-22s %-24s %-24s %-24s %s%s" % (LABELS[name], spread(values(rounds, "ok_per_s")),
+                                                            spread(values(rounds, "p50_ms"), 2),
+                                                            spread(values(rounds, "p99_ms"), 2),
+                                                            spread(cpu_per_op(rounds), 1),
+                                                            spread(client_cpu_per_op(rounds), 1),
+                                                            spread(values(rounds, "idle_pct"), 1),
+                                                            ("  [" + ", ".join(notes) + "]") if notes else ""))
     print("ratios (mean of the rounds' ratios (min..max)):")
     # The issue's targets are set for servers and clients on shared cores.
     target_label = "   target (unpinned) " if run.get("pinned") else "   target "
@@ -159,9 +164,10 @@ def chart(steps, run, path):
            '<text x="10" y="42" fill="#444">%s; %s rounds of %s s; load average %s before, %s after; '
            'bars: mean, whiskers: min..max</text>' % (html.escape(run.get("date", "")), run.get("rounds"),
                                                      run.get("seconds"), run.get("load_before"), run.get("load_after")),
-           '<text x="10" y="58" fill="#444">%s, %s</text>'
+           '<text x="10" y="58" fill="#444">%s, %s%s</text>'
            % (html.escape(run.get("machine", "")),
-              html.escape("pinned: " + run["pinned"]) if run.get("pinned") else "shared with the load generators")]
+              html.escape("pinned: " + run["pinned"]) if run.get("pinned") else "shared with the load generators",
+              html.escape("; reads paced: " + run["paced"]) if run.get("paced") else "")]
     y = 70
     for title, names in panels:
         if not names:

@@ -61,7 +61,10 @@
 # pinned once they have started, so they keep the threads they made for the whole machine
 # (two event loops on two cores, say). Nothing else is kept off either list. Pinned, a
 # server's figures are what the first list's CPUs give it with its client elsewhere; the
-# issue's targets are measured unpinned, on shared cores).
+# issue's targets are measured unpinned, on shared cores), READ_CONNECTIONS (the read steps'
+# connections, 64) and PACE_MS (when set, each read connection waits that many milliseconds
+# before each request, for the reads' latency at a rate below the servers' limits; the summary
+# then says the reads were paced, and their rates and ratios are the pace's).
 # Installs the Debian packages it needs (postgresql, nginx, wrk) when they are missing.
 # Everything it starts (PostgreSQL, nginx, authd, the peers) is stopped when it ends, also on
 # Ctrl-C or an error.
@@ -99,6 +102,12 @@ for file in schema rotate es_rotate read; do
 done
 chart="${CHART:-$root/docs/peer-bench.svg}"
 users="${USERS:-128}"
+read_connections="${READ_CONNECTIONS:-64}"
+pace_ms="${PACE_MS:-}"
+[[ "$read_connections" =~ ^[1-9][0-9]*$ && "$pace_ms" =~ ^[0-9]*$ ]] || {
+    echo "run.sh: READ_CONNECTIONS is a positive whole number and PACE_MS a whole number of milliseconds" >&2
+    exit 64
+}
 connections=64
 sessions="${SESSIONS:-$((connections * (rounds + 2)))}"
 ((sessions >= users)) || sessions="$users"
@@ -205,6 +214,7 @@ mkdir "$work/results"
     echo "rounds=$rounds"
     echo "seconds=$duration"
     [ -z "$server_cpus" ] || echo "pinned=servers on CPUs $server_cpus, clients on CPUs $client_cpus"
+    [ -z "$pace_ms" ] || echo "paced=$pace_ms ms before each request on each of $read_connections connections"
 } >"$work/results/run"
 
 # PostgreSQL with the peers' schema (100,000 users) in database peer.
@@ -436,7 +446,8 @@ run_step() { # STEP ROUND
         authd-read | base-read | hummingbird | nio | nginx)
             local port name users
             read -r port name users < <(read_server "$1")
-            result="$(measure_wrk "$read_lua" "$port" "$(cat "$work/$name.pid")" USER_FILE="$users")"
+            result="$(step_connections="$read_connections" measure_wrk "$read_lua" "$port" "$(cat "$work/$name.pid")" \
+                USER_FILE="$users" PACE_MS="$pace_ms")"
             ;;
         authd-rotate)
             result="$(measure_wrk "$refresh_lua" "$authd_port" "$(cat "$work/authd.pid")" \
