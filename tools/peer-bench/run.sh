@@ -54,7 +54,7 @@
 # release builds), AUTHD_BASE (a second authd binary, e.g. the build before a change: set up the same
 # way and measured in the same rounds as base-read and base-rotate, and base-login and
 # base-register when STEPS names them, with its ratios), SERVER_CPUS and CLIENT_CPUS (both or
-# neither: CPU lists as taskset takes them, e.g. 1 and 0, which should not overlap; every
+# neither: CPU lists as taskset takes them, e.g. 1 and 0, which must not overlap; every
 # server, with its threads and children, is pinned to the first, every client (wrk, pgbench)
 # to the second, and the kdf step runs on the first (auth-bench still starts a thread a core
 # of the machine, so a pinned ceiling is that of the first list's CPUs). The servers are
@@ -124,6 +124,12 @@ if [ -n "$server_cpus$client_cpus" ]; then
     }
     taskset -c "$server_cpus" true 2>/dev/null && taskset -c "$client_cpus" true 2>/dev/null || {
         echo "run.sh: SERVER_CPUS ($server_cpus) or CLIENT_CPUS ($client_cpus) is not a list of this machine's CPUs" >&2
+        exit 64
+    }
+    cpus_of() { taskset -c "$1" python3 -c 'import os; print(*sorted(os.sched_getaffinity(0)), sep="\n")'; }
+    shared="$(comm -12 <(cpus_of "$server_cpus" | sort) <(cpus_of "$client_cpus" | sort) | tr '\n' ' ')"
+    [ -z "$shared" ] || {
+        echo "run.sh: SERVER_CPUS ($server_cpus) and CLIENT_CPUS ($client_cpus) share CPUs ${shared% }" >&2
         exit 64
     }
     client=(taskset -c "$client_cpus")
