@@ -58,6 +58,16 @@ import Testing
         return try #require(reply.json["refresh_token"] as? String)
     }
 
+    /// A server (made with `arguments`, if given) with one user, `email`, registered and
+    /// signed in: the server and that session's refresh token.
+    static func signedIn(_ email: String, arguments: [String]? = nil) async throws -> (
+        server: RunningServer, token: String
+    ) {
+        let accounts = try arguments.map { try AccountServer(arguments: $0) } ?? AccountServer()
+        _ = try await accounts.register(email)
+        return (accounts.server, try await session(accounts.server, email))
+    }
+
     @Test func everyDirectAnswerIsTheSlowPathsAnswerToTheSameRequest() async throws {
         let accounts = try AccountServer(arguments: [
             "--registration-rate-limit", "1000", "--rate-limit", "1000", "--idle-timeout", "3600",
@@ -137,10 +147,8 @@ import Testing
     /// Direct writes are counted in `/metrics` under their route, as the router counts the
     /// requests it answers (the router's look-up, which names the route, is not run for them).
     @Test func directWritesAreCountedUnderTheirRoute() async throws {
-        let accounts = try AccountServer()
-        let server = accounts.server
-        _ = try await accounts.register("counted@example.com")
-        var token = try await Self.session(server, "counted@example.com")
+        let (server, first) = try await Self.signedIn("counted@example.com")
+        var token = first
         let before = try await Self.directWrites(server)
         let connection = try LoopbackConnection(port: server.port, from: "127.0.0.4")
         for _ in 0..<3 {
@@ -226,10 +234,8 @@ import Testing
     /// A rotation whose body never comes whole is closed at the body's deadline, unanswered,
     /// and nothing is rotated.
     @Test func aHalfSentRotationIsClosedAtItsDeadline() async throws {
-        let accounts = try AccountServer(arguments: ["--body-timeout", "1", "--rate-limit", "1000"])
-        let server = accounts.server
-        _ = try await accounts.register("half@example.com")
-        let token = try await Self.session(server, "half@example.com")
+        let (server, token) = try await Self.signedIn(
+            "half@example.com", arguments: ["--body-timeout", "1", "--rate-limit", "1000"])
         let body = #"{"refresh_token":"\#(token)"}"#
         let connection = try LoopbackConnection(port: server.port, from: "127.0.0.4")
         try connection.send(
@@ -295,10 +301,7 @@ import Testing
     /// A client that sends a rotation and another request, then ends its side of the
     /// connection at once, gets both answers before the server closes.
     @Test func aClientThatEndsItsSendingStillGetsItsAnswers() async throws {
-        let accounts = try AccountServer()
-        let server = accounts.server
-        _ = try await accounts.register("half-closed@example.com")
-        let token = try await Self.session(server, "half-closed@example.com")
+        let (server, token) = try await Self.signedIn("half-closed@example.com")
         let before = try await Self.directWrites(server)
         let connection = try LoopbackConnection(port: server.port, from: "127.0.0.7")
         try connection.send(Self.rotationRequest(token) + "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -313,10 +316,7 @@ import Testing
     /// Bytes that are no HTTP after a rotation: the rotation is answered first, then the
     /// error, as the slow path would answer them.
     @Test func aDecodingErrorAfterARotationIsAnsweredAfterIt() async throws {
-        let accounts = try AccountServer()
-        let server = accounts.server
-        _ = try await accounts.register("garbage@example.com")
-        let token = try await Self.session(server, "garbage@example.com")
+        let (server, token) = try await Self.signedIn("garbage@example.com")
         let connection = try LoopbackConnection(port: server.port, from: "127.0.0.8")
         try connection.send(Self.rotationRequest(token) + "NOT HTTP AT ALL\r\n\r\n")
         let answers = try connection.readResponses(2, timeout: 60).map(Wire.init)
