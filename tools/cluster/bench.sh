@@ -309,7 +309,7 @@ measure_refresh() { # [base]: the base cluster's rotations instead
     mv "$work/pg-during-$name.new" "$work/pg-during-$name"
 }
 measure_read() { # NAME PORT USERS
-    USER_FILE="$3" wrk -t2 -c64 -d"${duration}s" -s tools/cluster/read.lua "http://127.0.0.1:$2" |
+    USER_FILE="$3" PACE_MS= wrk -t2 -c64 -d"${duration}s" -s tools/cluster/read.lua "http://127.0.0.1:$2" |
         grep '^RESULT' >>"$work/results/$1"
 }
 steps=(pgbench refresh read-embedded read-cluster)

@@ -1,7 +1,7 @@
 -- wrk script: GET /v1/users/{id}, each user reading themselves. Users come from the file named
 -- by USER_FILE, one "ID ACCESS_TOKEN" a line; the requests go round the users, each thread starting
 -- at its own place. One line "RESULT ..." at the end gives successful requests/s, p50 and p99
--- latency, and the failures (the first of each thread on stderr). With PACE_MS set, each
+-- latency, and the failures (the first of each thread on stderr). With PACE_MS above 0, each
 -- connection waits that many milliseconds before each request: about connections x 1000 /
 -- (PACE_MS + latency) requests a second, for latency at a load below the server's limit (wrk
 -- times a request from its sending, so the wait is not in the latency).
@@ -10,7 +10,7 @@ local result = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") ..
 local users = {}
 local next_user = 1
 local pace = tonumber(os.getenv("PACE_MS") or "")
-if pace then
+if pace and pace > 0 then
   function delay() return pace end
 end
 

@@ -147,7 +147,7 @@ if ((perf_seconds > 0)); then
         perf record -g -o "$out/perf-$kind.data" -p "$pid" -- sleep "$perf_seconds" >/dev/null 2>&1 &
         recorder=$!
         if [ "$kind" = read ]; then
-            USER_FILE="$work/authd.users" wrk -t2 -c64 -d"${perf_seconds}s" -s tools/cluster/read.lua \
+            USER_FILE="$work/authd.users" PACE_MS= wrk -t2 -c64 -d"${perf_seconds}s" -s tools/cluster/read.lua \
                 "http://127.0.0.1:$port" | grep '^RESULT' || true
         else
             PORTS="$port" THREADS=2 TOKENS="$work/authd.tokens" wrk -t2 -c64 -d"${perf_seconds}s" \

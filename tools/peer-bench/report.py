@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Summarises a run of tools/peer-bench/run.sh and draws its chart.
 
-    report.py RESULTS_DIRECTORY CHART.svg
+    report.py RESULTS_DIRECTORY CHART.svg      (an empty CHART draws none)
 
 RESULTS_DIRECTORY holds one file a step (a line a round of `key=value` words: `round`,
 `ok_per_s`, `p50_ms`, `p99_ms`, `ok`, `cpu_s` (the server's CPU), `client_s` (the client's), `idle_pct`
 (the machine's idle share), ...) and `run` (a `key=value` a line: the machine, the date, the
-load, `pinned` when the servers and the clients were pinned to separate CPUs, and `paced` when
-the reads' client waited before each request).
+load, the clients' connections and users, `pinned` when the servers and the clients were pinned
+to separate CPUs, and `paced` when the wrk read steps waited before each request: their ratios
+are then given without targets, and not against pgbench's unpaced reads).
 Prints each figure as mean (min..max) over the rounds, the ratios (the mean of each round's
 ratio, and their min..max: a round's sides ran minutes apart at most, so the host's noise
 falls on both), and writes the chart as SVG, drawn here with no package beyond Python's own.
@@ -136,7 +137,12 @@ def summary(steps, run):
     print("ratios (mean of the rounds' ratios (min..max)):")
     # The issue's targets are set for servers and clients on shared cores.
     target_label = "   target (unpinned) " if run.get("pinned") else "   target "
+    paced = bool(run.get("paced"))
     for top, bottom, what, target in RATIOS:
+        if paced and top.endswith("-read"):
+            if bottom == "pg-read":
+                continue
+            target = ""
         if top in steps and bottom in steps:
             ratios = round_ratios(steps, top, bottom)
             print("  %-46s %s%s" % (what, spread(ratios, 2), (target_label + target) if target else ""))
@@ -149,10 +155,13 @@ def summary(steps, run):
 
 def chart(steps, run, path):
     """Panels of horizontal bars (reads, rotations, password work): the mean with a min..max whisker."""
-    panels = [("Reads by key, per second (wrk -t2 -c64, 128 users; pgbench -c64)", [n for n in READS if n in steps]),
+    reads = "wrk -t2 -c%s, %s users" % (run.get("read_connections", "64"), run.get("users", "128"))
+    if run.get("paced"):
+        reads += ", paced"
+    panels = [("Reads by key, per second (%s; pgbench -c64)" % reads, [n for n in READS if n in steps]),
               ("Durable rotations, per second (wrk -t2 -c64; pgbench -c64)", [n for n in ROTATIONS if n in steps]),
-              ("Password work, per second (wrk -t2 -c64; Argon2id at authd's defaults)",
-               [n for n in PASSWORDS if n in steps])]
+              ("Password work, per second (wrk -t2 -c%s; Argon2id at authd's defaults)"
+               % run.get("password_connections", "16"), [n for n in PASSWORDS if n in steps])]
     width, left, right, bar, gap = 900, 330, 40, 22, 10
     rows = sum(len(names) for _, names in panels)
     height = 70 + len(panels) * 60 + rows * (bar + gap) + 30
@@ -201,6 +210,9 @@ def main():
         sys.exit("usage: report.py RESULTS_DIRECTORY CHART.svg")
     steps, run = load(sys.argv[1])
     summary(steps, run)
+    if not sys.argv[2]:
+        print("chart: none (a paced run draws one only when CHART names it)")
+        return
     chart(steps, run, sys.argv[2])
     print("chart: %s" % sys.argv[2])
 

@@ -7,8 +7,9 @@
 #     pg-rotate      rotate.sql, a CRUD refresh-token rotation (UPDATE users)
 #     pg-es-rotate   es_rotate.sql, an event store on PostgreSQL (INSERT event + UPDATE projection)
 #     pg-read        read.sql, one user by key
-#   HTTP servers answering reads by id, all driven by the same client, wrk -t2 -c64 with
-#   tools/cluster/read.lua (USERS different users, each request with its user's token):
+#   HTTP servers answering reads by id, all driven by the same client, wrk -t2
+#   -cREAD_CONNECTIONS (64) with tools/cluster/read.lua (USERS different users, each request
+#   with its user's token; paced when PACE_MS is set):
 #     authd-read     GET /v1/users/{id} on authd (release build), each user reading themselves
 #     hummingbird    a bare Hummingbird 2 route serving a fixed body (http-peer hummingbird)
 #     nio            a bare SwiftNIO HTTP/1 handler serving it (http-peer nio)
@@ -33,15 +34,15 @@
 #
 # The steps take turns, ROUNDS rounds of SECONDS each, the order reversed every other round,
 # so that the shared host's slow minutes fall on every side; before the first, each server
-# that reads gets 2 s of reads, not measured. Each step's server CPU is read
+# that reads gets 2 s of reads (64 connections, never paced), not measured. Each step's server CPU is read
 # from /proc/PID/stat (user + system, the servers' own processes; PostgreSQL's server with its
 # reaped backends) before and after it, and divided by the step's successful operations; so is
 # the client's (wrk's or pgbench's, from `times`), and the share of the machine's CPU time left
 # idle during the step (/proc/stat). On shared cores the client's CPU is taken from the server,
 # so a client that costs more per answer lowers the server's rate.
-# Prints each round, then each figure as mean (min..max) with p99, the server's and the client's
+# Prints each round, then each figure as mean (min..max) with p50 and p99, the server's and the client's
 # CPU per operation and the idle share, and the ratios (mean of each round's ratio, min..max
-# over rounds); writes the chart (SVG) to CHART.
+# over rounds); writes the chart (SVG) to CHART (a paced run only when CHART is given).
 #
 #   tools/peer-bench/run.sh [-p PEERS] [ROUNDS [SECONDS]]      (default 3 rounds of 8 s)
 #
@@ -61,10 +62,12 @@
 # pinned once they have started, so they keep the threads they made for the whole machine
 # (two event loops on two cores, say). Nothing else is kept off either list. Pinned, a
 # server's figures are what the first list's CPUs give it with its client elsewhere; the
-# issue's targets are measured unpinned, on shared cores), READ_CONNECTIONS (the read steps'
-# connections, 64) and PACE_MS (when set, each read connection waits that many milliseconds
-# before each request, for the reads' latency at a rate below the servers' limits; the summary
-# then says the reads were paced, and their rates and ratios are the pace's).
+# issue's targets are measured unpinned, on shared cores), READ_CONNECTIONS (the wrk read
+# steps' connections, an even number, 64 by default: wrk's two threads share them) and PACE_MS
+# (a whole number of milliseconds above 0: each connection of the wrk read steps waits that
+# long before each request, for the reads' latency at a rate below the servers' limits; pg-read
+# is not paced. The summary then says the reads were paced, gives their ratios without
+# targets and leaves out the ratio to pg-read, since their rates are the pace's).
 # Installs the Debian packages it needs (postgresql, nginx, wrk) when they are missing.
 # Everything it starts (PostgreSQL, nginx, authd, the peers) is stopped when it ends, also on
 # Ctrl-C or an error.
@@ -104,10 +107,14 @@ chart="${CHART:-$root/docs/peer-bench.svg}"
 users="${USERS:-128}"
 read_connections="${READ_CONNECTIONS:-64}"
 pace_ms="${PACE_MS:-}"
-[[ "$read_connections" =~ ^[1-9][0-9]*$ && "$pace_ms" =~ ^[0-9]*$ ]] || {
-    echo "run.sh: READ_CONNECTIONS is a positive whole number and PACE_MS a whole number of milliseconds" >&2
+# Each read step is given its pace; nothing else the script starts (the warm-up) inherits it.
+unset PACE_MS
+[[ "$read_connections" =~ ^[1-9][0-9]*$ ]] && ((read_connections % 2 == 0)) && [[ "$pace_ms" =~ ^([1-9][0-9]*)?$ ]] || {
+    echo "run.sh: READ_CONNECTIONS is an even number above 0, PACE_MS a whole number of milliseconds above 0" >&2
     exit 64
 }
+# A paced run's rates are the pace's: it draws docs/peer-bench.svg only when CHART names it.
+[ -z "$pace_ms" ] || chart="${CHART:-}"
 connections=64
 sessions="${SESSIONS:-$((connections * (rounds + 2)))}"
 ((sessions >= users)) || sessions="$users"
@@ -220,7 +227,11 @@ mkdir "$work/results"
     echo "rounds=$rounds"
     echo "seconds=$duration"
     [ -z "$server_cpus" ] || echo "pinned=servers on CPUs $server_cpus, clients on CPUs $client_cpus"
-    [ -z "$pace_ms" ] || echo "paced=$pace_ms ms before each request on each of $read_connections connections"
+    echo "read_connections=$read_connections"
+    echo "password_connections=${PASSWORD_CONNECTIONS:-16}"
+    echo "users=$users"
+    [ -z "$pace_ms" ] || ! wants 'authd-read|base-read|hummingbird|nio|nginx' ||
+        echo "paced=$pace_ms ms before each request on each of $read_connections connections (wrk read steps)"
 } >"$work/results/run"
 
 # PostgreSQL with the peers' schema (100,000 users) in database peer.
