@@ -37,6 +37,9 @@ public enum EventLogError: Error, Hashable, Sendable, CustomStringConvertible {
     /// An import was stopped after it moved its key store into the directory and before it
     /// moved its log: opening would start an empty log beside the imported keys.
     case interruptedImport(path: String)
+    /// A writer without a writable map opening a log that writers with one use (a cluster
+    /// node's copy): LMDB's two kinds of writer must not share an environment.
+    case writtenInMap(path: String)
 
     public var description: String {
         switch self {
@@ -73,6 +76,9 @@ public enum EventLogError: Error, Hashable, Sendable, CustomStringConvertible {
         case .interruptedImport(let path):
             return
                 "an import into \(path) was stopped while moving its files into place (its log is still in \(path)/import.partial); run `authctl import` again to finish it"
+        case .writtenInMap(let path):
+            return
+                "\(path) holds a cluster node's copy of the shared log: open it with --log-url, as the node does, or use another directory"
         }
     }
 }

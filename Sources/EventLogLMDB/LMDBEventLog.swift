@@ -27,7 +27,8 @@ public final class LMDBEventLog: EventLog {
         public var deferredSync: Bool
         /// Commits write in the map (``Environment/Options/writableMap``): with
         /// ``deferredSync``, for a copy. Every process that writes the directory must open it
-        /// with the same value.
+        /// with the same value: once a writer with it has opened a log, a writer without it is
+        /// refused at open (``EventLogError/writtenInMap(path:)``).
         public var writableMap: Bool
 
         public init(

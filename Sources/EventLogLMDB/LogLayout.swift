@@ -7,7 +7,10 @@ import Foundation
 /// - `streams`: stream id (16 bytes) + stream version (u64 big-endian) -> position (u64 big-endian).
 /// - `unique`: scope length (u8) + scope + key -> stream id (16 bytes).
 /// - `meta`: `format` -> "authlog.eventlog/1"; `head` -> ``LogHead``; `checkpoint` -> the head
-///   ``Checkpoint``; `interval` + position (u64 big-endian) -> an interval ``Checkpoint``.
+///   ``Checkpoint``; `interval` + position (u64 big-endian) -> an interval ``Checkpoint``;
+///   `written-in-map` -> "1" once a writer with a writable map (a cluster node's copy) opened
+///   it: LMDB's writers with and without one must not share an environment, so a writer
+///   without one refuses it (``EventLogError/writtenInMap(path:)``).
 enum LogLayout {
     static let eventsDatabase = "events"
     static let streamsDatabase = "streams"
@@ -16,6 +19,7 @@ enum LogLayout {
     static let formatKey = Array("format".utf8)
     static let headKey = Array("head".utf8)
     static let headCheckpointKey = Array("checkpoint".utf8)
+    static let writtenInMapKey = Array("written-in-map".utf8)
     static let intervalCheckpointPrefix = Array("interval".utf8)
     static let formatName = "authlog.eventlog"
     static let formatVersion = 1

@@ -122,6 +122,7 @@ extension LogStorage {
             try LogLayout.formatKey.withUnsafeBytes { key in
                 try Array(LogLayout.formatMarker.utf8).withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
             }
+            if options.writableMap { try markWrittenInMap(meta, in: txn) }
             try txn.commit()
             return LogStorage(
                 environment: environment, events: events, streams: streams, unique: unique, meta: meta,
@@ -147,10 +148,22 @@ extension LogStorage {
             throw EventLogError.corrupt(
                 position: 0, detail: "format marker present but a database of the log is missing")
         }
+        if !options.readOnly {
+            let inMap = try LogLayout.writtenInMapKey.withUnsafeBytes { try txn.get(meta, key: $0) } != nil
+            if options.writableMap && !inMap { try markWrittenInMap(meta, in: txn) }
+            if !options.writableMap && inMap { throw EventLogError.writtenInMap(path: directory) }
+        }
         try txn.commit()  // a committed read transaction keeps its database handles open
         return LogStorage(
             environment: environment, events: events, streams: streams, unique: unique, meta: meta,
             clock: options.clock)
+    }
+
+    /// Records that a writer with a writable map uses the log (see ``LogLayout``).
+    private static func markWrittenInMap(_ meta: Database, in txn: borrowing Transaction) throws {
+        try LogLayout.writtenInMapKey.withUnsafeBytes { key in
+            try Array("1".utf8).withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
+        }
     }
 
     /// Up to five keys of the main database, for an error about a foreign environment.

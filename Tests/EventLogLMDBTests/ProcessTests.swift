@@ -74,8 +74,12 @@ struct Acknowledgement: Hashable {
 }
 
 /// Opens the log, checks that every acknowledged event is there, dense and chained, closes it.
-func checkSurvivors(_ directory: String, _ acknowledged: [Acknowledgement], seed: UInt64? = nil) throws {
-    let log = try LMDBEventLog(directory: directory)
+/// Opens the log as its writer would next (`writableMap` as the probe wrote it).
+func checkSurvivors(
+    _ directory: String, _ acknowledged: [Acknowledgement], seed: UInt64? = nil, writableMap: Bool = false
+) throws {
+    let log = try LMDBEventLog(
+        directory: directory, options: .init(deferredSync: writableMap, writableMap: writableMap))
     defer { log.close() }
     let all = try log.all()
     #expect(all.map(\.position) == Array(1...UInt64(max(all.count, 1))).prefix(all.count).map { $0 })
@@ -167,7 +171,7 @@ func checkSurvivors(_ directory: String, _ acknowledged: [Acknowledgement], seed
         #expect(probe.process.terminationStatus == 3)
         #expect(failure?.contains("storage full") == true, "got \(failure ?? "nothing")")
         #expect(acknowledged.count > 100)
-        try checkSurvivors(disk + "/log", acknowledged)
+        try checkSurvivors(disk + "/log", acknowledged, writableMap: true)
         // A new copy on the full disk: the blocks of its first map cannot be allocated.
         let refused = #expect(throws: EventLogError.self) {
             _ = try LMDBEventLog(directory: disk + "/new", options: .init(deferredSync: true, writableMap: true))
@@ -210,7 +214,7 @@ func checkSurvivors(_ directory: String, _ acknowledged: [Acknowledgement], seed
         while let line = probe.nextLine() {  // acknowledgements already written to the pipe
             if let ack = Acknowledgement(line) { acknowledged.append(ack) }
         }
-        try checkSurvivors(directory.path, acknowledged)
+        try checkSurvivors(directory.path, acknowledged, writableMap: true)
     }
 
     @Test func aReaderAdoptsTheMapSizeAnotherProcessGrew() async throws {
