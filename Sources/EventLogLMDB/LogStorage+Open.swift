@@ -160,7 +160,7 @@ extension LogStorage {
     }
 
     /// Records that a writer with a writable map uses the log (see ``LogLayout``).
-    private static func markWrittenInMap(_ meta: Database, in txn: borrowing Transaction) throws {
+    static func markWrittenInMap(_ meta: Database, in txn: borrowing Transaction) throws {
         try LogLayout.writtenInMapKey.withUnsafeBytes { key in
             try Array("1".utf8).withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
         }

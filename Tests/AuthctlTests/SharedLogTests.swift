@@ -219,4 +219,38 @@ struct SharedLogTests {
         #expect(listed.status == 0 && listed.stdout.contains("second@example.com"), "\(listed.stderr)")
         #expect(!listed.stdout.contains("first@example.com"))
     }
+
+    /// A node's directory opened without `--log-url` by a command that writes is refused in
+    /// one line, before anything is written: the copy is written in its map, and LMDB's
+    /// writers with and without one must not share it. Read-only commands still open it.
+    @Test func aNodesCopyIsRefusedToAWriterWithoutTheSharedLog() throws {
+        let database = try SharedLogDatabase()
+        let scratch = try Scratch()
+        let data = scratch.at("data")
+        let copied = try authctl(
+            ["--log-url", database.url, "--data", data, "create-admin", "--email", "root@example.com"],
+            environment: GoldenLogTests.kek, input: "a long enough password\n")
+        #expect(copied.status == 0, "\(copied.stderr)")
+        // The named copy catches up.
+        let stats = try authctl(
+            ["--log-url", database.url, "--data", data, "stats", "--json"], environment: GoldenLogTests.kek)
+        #expect(stats.status == 0, "\(stats.stderr)")
+        let before = try FileManager.default.contentsOfDirectory(atPath: data).sorted()
+        for arguments in [["create-admin", "--email", "other@example.com"], ["rebuild"]] {
+            let refused = try authctl(
+                ["--data", data] + arguments, environment: GoldenLogTests.kek, input: "a long enough password\n")
+            #expect(refused.status == 2, "\(arguments): \(refused.stdout)")
+            #expect(refused.stderr.contains("holds a cluster node's copy of the shared log"), "\(refused.stderr)")
+            #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: data).sorted() == before)
+        let verified = try authctl(["--data", data, "verify"], environment: GoldenLogTests.kek)
+        // It opens the copy and checks the chain (its signatures need the log's public key here).
+        #expect(verified.stdout.contains("intact: 3 events verified"), "\(verified.stdout) \(verified.stderr)")
+        let listed = try authctl(
+            ["--log-url", database.url, "--data", data, "users", "list", "--role", "ADMIN"],
+            environment: GoldenLogTests.kek)
+        #expect(listed.status == 0 && listed.stdout.contains("root@example.com"), "\(listed.stderr)")
+        #expect(!listed.stdout.contains("other@example.com"))
+    }
 }
