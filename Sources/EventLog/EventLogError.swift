@@ -78,7 +78,7 @@ public enum EventLogError: Error, Hashable, Sendable, CustomStringConvertible {
                 "an import into \(path) was stopped while moving its files into place (its log is still in \(path)/import.partial); run `authctl import` again to finish it"
         case .writtenInMap(let path):
             return
-                "\(path) holds a cluster node's copy of the shared log: open it with --log-url, as the node does, or use another directory"
+                "\(path) holds a log written by a cluster node (in a writable map): only a node, or authctl with --log-url, may write it; to use its events as an embedded log, export them from the shared log (authctl --log-url URL export) and import them into a new directory"
         }
     }
 }

@@ -20,4 +20,21 @@ extension LMDBEventLog {
         if inMap { try LogStorage.markWrittenInMap(storage.meta, in: txn) }
         storage.knownCheckpoint.withLock { $0 = nil }
     }
+
+    /// Records in the log that writers with a writable map use it, so that a writer without
+    /// one refuses it from then on (``EventLogError/writtenInMap(path:)``): for a cluster
+    /// node's copy, once the node knows the directory holds its copy (a log made with the map
+    /// is marked when it is made). Does nothing for a log opened without the map, or already
+    /// marked.
+    public func markWrittenInMap(in txn: borrowing Transaction) throws {
+        guard writesInMap else { return }
+        try LogStorage.markWrittenInMap(storage.meta, in: txn)
+    }
+
+    /// ``markWrittenInMap(in:)`` in a transaction of its own, written only when the mark is
+    /// missing.
+    public func markWrittenInMap() throws {
+        guard writesInMap, try !LogStorage.isWrittenInMap(storage.environment) else { return }
+        try withWriteTransaction { txn in try markWrittenInMap(in: txn) }
+    }
 }

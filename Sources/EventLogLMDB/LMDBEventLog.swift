@@ -27,8 +27,9 @@ public final class LMDBEventLog: EventLog {
         public var deferredSync: Bool
         /// Commits write in the map (``Environment/Options/writableMap``): with
         /// ``deferredSync``, for a copy. Every process that writes the directory must open it
-        /// with the same value: once a writer with it has opened a log, a writer without it is
-        /// refused at open (``EventLogError/writtenInMap(path:)``).
+        /// with the same value: a log marked as a copy (made with it, or
+        /// ``LMDBEventLog/markWrittenInMap()``) is refused at open to a writer without it
+        /// (``EventLogError/writtenInMap(path:)``).
         public var writableMap: Bool
 
         public init(
@@ -48,12 +49,15 @@ public final class LMDBEventLog: EventLog {
     let storage: LogStorage
     let writer: GroupCommitWriter<PendingAppend>?
     public let directory: String
+    /// Opened to write, with ``Options/writableMap``.
+    let writesInMap: Bool
 
     /// Opens the log in `directory`, creating the directory and an empty log if there is none
     /// (unless read-only). Fails with a clear ``EventLogError`` on anything that is not a log
     /// of this format.
     public init(directory: String, options: Options = Options()) throws {
         self.directory = directory
+        writesInMap = options.writableMap && !options.readOnly
         storage = try LogStorage.open(directory: directory, options: options)
         if options.readOnly {
             writer = nil

@@ -8,9 +8,10 @@ import Foundation
 /// - `unique`: scope length (u8) + scope + key -> stream id (16 bytes).
 /// - `meta`: `format` -> "authlog.eventlog/1"; `head` -> ``LogHead``; `checkpoint` -> the head
 ///   ``Checkpoint``; `interval` + position (u64 big-endian) -> an interval ``Checkpoint``;
-///   `written-in-map` -> "1" once a writer with a writable map (a cluster node's copy) opened
-///   it: LMDB's writers with and without one must not share an environment, so a writer
-///   without one refuses it (``EventLogError/writtenInMap(path:)``).
+///   `written-in-map` -> "1" for a cluster node's copy, written in a writable map (set when
+///   the log is made with the map, or by ``LMDBEventLog/markWrittenInMap()``): LMDB's writers
+///   with and without one must not share an environment, so a writer without one refuses it
+///   (``EventLogError/writtenInMap(path:)``).
 enum LogLayout {
     static let eventsDatabase = "events"
     static let streamsDatabase = "streams"

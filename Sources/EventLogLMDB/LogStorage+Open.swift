@@ -110,6 +110,11 @@ extension LogStorage {
     private static func checkFormat(
         _ environment: Environment, directory: String, options: LMDBEventLog.Options
     ) throws -> LogStorage {
+        // A writer without the map is refused before it waits for the writer lock, which a
+        // node making its copy again holds for as long as the copy takes.
+        if !options.readOnly && !options.writableMap, try isWrittenInMap(environment) {
+            throw EventLogError.writtenInMap(path: directory)
+        }
         let txn = try environment.beginTransaction(readOnly: options.readOnly)
         guard let meta = try txn.openDatabase(LogLayout.metaDatabase) else {
             let found = try describeMainDatabase(txn)
@@ -148,15 +153,26 @@ extension LogStorage {
             throw EventLogError.corrupt(
                 position: 0, detail: "format marker present but a database of the log is missing")
         }
-        if !options.readOnly {
-            let inMap = try LogLayout.writtenInMapKey.withUnsafeBytes { try txn.get(meta, key: $0) } != nil
-            if options.writableMap && !inMap { try markWrittenInMap(meta, in: txn) }
-            if !options.writableMap && inMap { throw EventLogError.writtenInMap(path: directory) }
+        // Decided in the write transaction, under LMDB's writer lock. A log is marked when it is
+        // made with the map, or by the node once it knows the directory holds its copy
+        // (``LMDBEventLog/markWrittenInMap()``), never just for being opened with the map.
+        if !options.readOnly && !options.writableMap,
+            try LogLayout.writtenInMapKey.withUnsafeBytes({ try txn.get(meta, key: $0) }) != nil
+        {
+            throw EventLogError.writtenInMap(path: directory)
         }
         try txn.commit()  // a committed read transaction keeps its database handles open
         return LogStorage(
             environment: environment, events: events, streams: streams, unique: unique, meta: meta,
             clock: options.clock)
+    }
+
+    /// Whether the log is marked as written in a map (see ``LogLayout``), read in a read-only
+    /// transaction; false when there is no log yet.
+    static func isWrittenInMap(_ environment: Environment) throws -> Bool {
+        let txn = try environment.beginTransaction(readOnly: true)
+        guard let meta = try txn.openDatabase(LogLayout.metaDatabase) else { return false }
+        return try LogLayout.writtenInMapKey.withUnsafeBytes { try txn.get(meta, key: $0) } != nil
     }
 
     /// Records that a writer with a writable map uses the log (see ``LogLayout``).

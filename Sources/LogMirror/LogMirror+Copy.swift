@@ -155,6 +155,7 @@ extension LogMirror {
     private func copyAgainInOneTransaction(through target: UInt64, endingOn hash: ChainHash?) throws -> UInt64 {
         try local.withWriteTransaction { txn -> UInt64 in
             try local.removeAllEvents(in: txn)
+            try local.markWrittenInMap(in: txn)  // the directory now holds this node's copy
             try txn.clear(claimsTable)
             try projection.reset(in: txn)
             var head: UInt64 = 0

@@ -211,7 +211,13 @@ public final class LogMirror: Sendable {
     /// after the first failure, doubling up to 5 minutes; calls before then throw its error
     /// at once, without reading the shared log.
     @discardableResult
-    public func catchUp() throws -> UInt64 { try catchUp(offered: [], reading: { _ in true }) }
+    public func catchUp() throws -> UInt64 {
+        let reached = try catchUp(offered: [], reading: { _ in true })
+        // The shared log continues the copy: the directory holds this node's copy, and only
+        // writers with the map may write it (a copy from before the mark is marked here).
+        if !isCopyingAgain { try local.markWrittenInMap() }
+        return reached
+    }
 
     /// ``catchUp()``, first copying the batches of `offered` (this node's own commits) that
     /// continue the copy's head; the shared log is read only if `reading` says so of the

@@ -240,7 +240,7 @@ struct SharedLogTests {
             let refused = try authctl(
                 ["--data", data] + arguments, environment: GoldenLogTests.kek, input: "a long enough password\n")
             #expect(refused.status == 2, "\(arguments): \(refused.stdout)")
-            #expect(refused.stderr.contains("holds a cluster node's copy of the shared log"), "\(refused.stderr)")
+            #expect(refused.stderr.contains("holds a log written by a cluster node"), "\(refused.stderr)")
             #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: data).sorted() == before)
@@ -252,5 +252,29 @@ struct SharedLogTests {
             environment: GoldenLogTests.kek)
         #expect(listed.status == 0 && listed.stdout.contains("root@example.com"), "\(listed.stderr)")
         #expect(!listed.stdout.contains("other@example.com"))
+    }
+
+    /// An embedded log given to authctl with `--log-url` by mistake (the shared log does not
+    /// continue it) is refused and left unmarked: it stays an embedded log, which writes on.
+    @Test func anEmbeddedLogOpenedAsACopyByMistakeStaysEmbedded() throws {
+        let database = try SharedLogDatabase()
+        let scratch = try Scratch()
+        let data = scratch.at("data")
+        let embedded = try authctl(
+            ["--data", data, "create-admin", "--email", "root@example.com"], environment: GoldenLogTests.kek,
+            input: "a long enough password\n")
+        #expect(embedded.status == 0, "\(embedded.stderr)")
+        let shared = try authctl(
+            ["--log-url", database.url, "create-admin", "--email", "shared@example.com"],
+            environment: GoldenLogTests.kek, input: "a long enough password\n", directory: scratch.at(""))
+        #expect(shared.status == 0, "\(shared.stderr)")
+        let mistaken = try authctl(
+            ["--log-url", database.url, "--data", data, "users", "list", "--role", "ADMIN"],
+            environment: GoldenLogTests.kek)
+        #expect(mistaken.status == 2 && mistaken.stderr.contains("does not continue"), "\(mistaken.stderr)")
+        let rebuilt = try authctl(["--data", data, "rebuild"], environment: GoldenLogTests.kek)
+        #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
+        let listed = try authctl(["--data", data, "users", "list", "--role", "ADMIN"], environment: GoldenLogTests.kek)
+        #expect(listed.status == 0 && listed.stdout.contains("root@example.com"), "\(listed.stderr)")
     }
 }

@@ -32,11 +32,14 @@ struct MirroredUserStatesTests {
         let pool = HashingPool(threads: 2)
 
         /// `signed`: the shared log signs its heads with its key, and the mirror checks a copy
-        /// made again against it.
-        init(divergence: LogMirror.Divergence = .stop, signed: Bool = false) throws {
+        /// made again against it. `prepare` is given the copy's directory before it is opened.
+        init(
+            divergence: LogMirror.Divergence = .stop, signed: Bool = false, prepare: (String) throws -> Void = { _ in }
+        ) throws {
             database = try TestPostgres.createDatabase(prefix: "authlog_mirror")
             shared = try PostgresEventLog(url: database.url)
             keys = try PostgresKeyStore(log: shared, kek: try KeyEncryptionKey.generate())
+            try prepare(directory)
             local = try LMDBEventLog(directory: directory, options: LogMirror.copyOptions())
             projection = try UserProjection(log: local, keys: keys)
             let logKey = signed ? keys.logSigningKey : nil

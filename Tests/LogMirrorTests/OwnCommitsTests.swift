@@ -1,4 +1,5 @@
 import EventLog
+import EventLogLMDB
 import Foundation
 import PostgresTestSupport
 import ServiceTestSupport
@@ -107,6 +108,21 @@ struct OwnCommitsTests {
         following.cancel()
         await following.value
         if let failure { throw failure }
+    }
+
+    /// A copy from before the mark (here made by a writer without the map, still empty) is
+    /// marked once its node's catch-up finds the shared log continuing it: a writer without
+    /// the map refuses it from then on.
+    @Test func aCopyFromBeforeTheMarkIsMarkedAtItsCatchUp() async throws {
+        let node = try MirroredUserStatesTests.Node(prepare: { directory in
+            try LMDBEventLog(directory: directory).close()
+        })
+        defer { node.finish() }
+        _ = try node.mirror.catchUp()
+        node.local.close()
+        #expect(throws: EventLogError.writtenInMap(path: node.directory)) {
+            _ = try LMDBEventLog(directory: node.directory)
+        }
     }
 
     static func writeAfterAWaitForAPositionNotWritten(_ node: MirroredUserStatesTests.Node) async throws {
