@@ -10,7 +10,7 @@ extension LMDBEventLog {
     /// (``EventLogError/readOnly``).
     public func removeAllEvents(in txn: borrowing Transaction) throws {
         guard storage.signingKey.withLock({ $0 }) == nil else { throw EventLogError.readOnly }
-        let inMap = try LogLayout.writtenInMapKey.withUnsafeBytes { try txn.get(storage.meta, key: $0) } != nil
+        let inMap = try LogStorage.isWrittenInMap(storage.meta, in: txn)
         try txn.clear(storage.events)
         try txn.clear(storage.streams)
         try txn.clear(storage.unique)

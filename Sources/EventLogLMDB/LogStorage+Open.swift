@@ -156,9 +156,7 @@ extension LogStorage {
         // Decided in the write transaction, under LMDB's writer lock. A log is marked when it is
         // made with the map, or by the node once it knows the directory holds its copy
         // (``LMDBEventLog/markWrittenInMap()``), never just for being opened with the map.
-        if !options.readOnly && !options.writableMap,
-            try LogLayout.writtenInMapKey.withUnsafeBytes({ try txn.get(meta, key: $0) }) != nil
-        {
+        if !options.readOnly && !options.writableMap, try isWrittenInMap(meta, in: txn) {
             throw EventLogError.writtenInMap(path: directory)
         }
         try txn.commit()  // a committed read transaction keeps its database handles open
@@ -172,7 +170,12 @@ extension LogStorage {
     static func isWrittenInMap(_ environment: Environment) throws -> Bool {
         let txn = try environment.beginTransaction(readOnly: true)
         guard let meta = try txn.openDatabase(LogLayout.metaDatabase) else { return false }
-        return try LogLayout.writtenInMapKey.withUnsafeBytes { try txn.get(meta, key: $0) } != nil
+        return try isWrittenInMap(meta, in: txn)
+    }
+
+    /// Whether `meta` holds the written-in-map mark, in `txn`.
+    static func isWrittenInMap(_ meta: Database, in txn: borrowing Transaction) throws -> Bool {
+        try LogLayout.writtenInMapKey.withUnsafeBytes { try txn.get(meta, key: $0) } != nil
     }
 
     /// Records that a writer with a writable map uses the log (see ``LogLayout``).

@@ -220,6 +220,14 @@ struct SharedLogTests {
         #expect(!listed.stdout.contains("first@example.com"))
     }
 
+    /// authctl under the cluster's key-encryption key, given `password` on its input when
+    /// it asks (create-admin), in `directory` if given.
+    static func kekAuthctl(
+        _ arguments: [String], password: String? = nil, in directory: String? = nil
+    ) throws -> ProcessOutput {
+        try authctl(arguments, environment: GoldenLogTests.kek, input: password.map { $0 + "\n" }, directory: directory)
+    }
+
     /// A node's directory opened without `--log-url` by a command that writes is refused in
     /// one line, before anything is written: the copy is written in its map, and LMDB's
     /// writers with and without one must not share it. Read-only commands still open it.
@@ -227,29 +235,28 @@ struct SharedLogTests {
         let database = try SharedLogDatabase()
         let scratch = try Scratch()
         let data = scratch.at("data")
-        let copied = try authctl(
+        let copied = try Self.kekAuthctl(
             ["--log-url", database.url, "--data", data, "create-admin", "--email", "root@example.com"],
-            environment: GoldenLogTests.kek, input: "a long enough password\n")
+            password: "a long enough password")
         #expect(copied.status == 0, "\(copied.stderr)")
         // The named copy catches up.
-        let stats = try authctl(
-            ["--log-url", database.url, "--data", data, "stats", "--json"], environment: GoldenLogTests.kek)
+        let stats = try Self.kekAuthctl(["--log-url", database.url, "--data", data, "stats", "--json"])
         #expect(stats.status == 0, "\(stats.stderr)")
         let before = try FileManager.default.contentsOfDirectory(atPath: data).sorted()
         for arguments in [["create-admin", "--email", "other@example.com"], ["rebuild"]] {
-            let refused = try authctl(
-                ["--data", data] + arguments, environment: GoldenLogTests.kek, input: "a long enough password\n")
+            let refused = try Self.kekAuthctl(
+                ["--data", data] + arguments, password: "a long enough password")
             #expect(refused.status == 2, "\(arguments): \(refused.stdout)")
             #expect(refused.stderr.contains("holds a log written by a cluster node"), "\(refused.stderr)")
             #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: data).sorted() == before)
-        let verified = try authctl(["--data", data, "verify"], environment: GoldenLogTests.kek)
+        let verified = try Self.kekAuthctl(["--data", data, "verify"])
         // It opens the copy and checks the chain (its signatures need the log's public key here).
         #expect(verified.stdout.contains("intact: 3 events verified"), "\(verified.stdout) \(verified.stderr)")
-        let listed = try authctl(
-            ["--log-url", database.url, "--data", data, "users", "list", "--role", "ADMIN"],
-            environment: GoldenLogTests.kek)
+        let listed = try Self.kekAuthctl([
+            "--log-url", database.url, "--data", data, "users", "list", "--role", "ADMIN",
+        ])
         #expect(listed.status == 0 && listed.stdout.contains("root@example.com"), "\(listed.stderr)")
         #expect(!listed.stdout.contains("other@example.com"))
     }
@@ -260,21 +267,20 @@ struct SharedLogTests {
         let database = try SharedLogDatabase()
         let scratch = try Scratch()
         let data = scratch.at("data")
-        let embedded = try authctl(
-            ["--data", data, "create-admin", "--email", "root@example.com"], environment: GoldenLogTests.kek,
-            input: "a long enough password\n")
+        let embedded = try Self.kekAuthctl(
+            ["--data", data, "create-admin", "--email", "root@example.com"], password: "a long enough password")
         #expect(embedded.status == 0, "\(embedded.stderr)")
-        let shared = try authctl(
+        let shared = try Self.kekAuthctl(
             ["--log-url", database.url, "create-admin", "--email", "shared@example.com"],
-            environment: GoldenLogTests.kek, input: "a long enough password\n", directory: scratch.at(""))
+            password: "a long enough password", in: scratch.at(""))
         #expect(shared.status == 0, "\(shared.stderr)")
-        let mistaken = try authctl(
-            ["--log-url", database.url, "--data", data, "users", "list", "--role", "ADMIN"],
-            environment: GoldenLogTests.kek)
+        let mistaken = try Self.kekAuthctl([
+            "--log-url", database.url, "--data", data, "users", "list", "--role", "ADMIN",
+        ])
         #expect(mistaken.status == 2 && mistaken.stderr.contains("does not continue"), "\(mistaken.stderr)")
-        let rebuilt = try authctl(["--data", data, "rebuild"], environment: GoldenLogTests.kek)
+        let rebuilt = try Self.kekAuthctl(["--data", data, "rebuild"])
         #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
-        let listed = try authctl(["--data", data, "users", "list", "--role", "ADMIN"], environment: GoldenLogTests.kek)
+        let listed = try Self.kekAuthctl(["--data", data, "users", "list", "--role", "ADMIN"])
         #expect(listed.status == 0 && listed.stdout.contains("root@example.com"), "\(listed.stderr)")
     }
 }
