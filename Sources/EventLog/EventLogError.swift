@@ -40,6 +40,10 @@ public enum EventLogError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A writer without a writable map opening a log that writers with one use (a cluster
     /// node's copy): LMDB's two kinds of writer must not share an environment.
     case writtenInMap(path: String)
+    /// A writer of the other kind has the log open now: a cluster node (or authctl with
+    /// `--log-url`), writing in a map, when `byNode`; otherwise a writer without the map (an
+    /// embedded authd, or authctl without `--log-url`). Nothing was touched.
+    case openToOtherWriter(path: String, byNode: Bool)
 
     public var description: String {
         switch self {
@@ -79,6 +83,12 @@ public enum EventLogError: Error, Hashable, Sendable, CustomStringConvertible {
         case .writtenInMap(let path):
             return
                 "\(path) holds a log written by a cluster node (in a writable map): only a node, or authctl with --log-url, may write it; to use its events as an embedded log, export them from the shared log (authctl --log-url URL export) and import them into a new directory"
+        case .openToOtherWriter(let path, byNode: true):
+            return
+                "\(path) is being written by a cluster node, or authctl with --log-url (in a writable map): only those may write it while they run"
+        case .openToOtherWriter(let path, byNode: false):
+            return
+                "\(path) is being written without the shared log (an embedded authd, or authctl without --log-url): stop that first; a node or authctl with --log-url must not share it"
         }
     }
 }

@@ -36,6 +36,8 @@ extension LogStorage {
     private static func openEnvironment(_ directory: String, _ options: Environment.Options) throws -> Environment {
         do {
             return try Environment(path: directory, options: options)
+        } catch .otherKindOfWriter {
+            throw EventLogError.openToOtherWriter(path: directory, byNode: !options.writableMap)
         } catch {
             throw openError(error, directory: directory)
         }

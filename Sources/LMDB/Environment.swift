@@ -24,6 +24,8 @@ public final class Environment: @unchecked Sendable {
     public let isReadOnly: Bool
     /// Opened with ``Options/writableMap`` (and not read-only).
     let hasWritableMap: Bool
+    /// Held while open to write; released at ``close()``.
+    let writers: WriterKindLock?
 
     public struct Options: Sendable {
         /// Initial map size in bytes; the owner grows it with ``Environment/setMapSize(_:)``.
@@ -53,7 +55,9 @@ public final class Environment: @unchecked Sendable {
         ///   `EOPNOTSUPP`. On a copy-on-write file system (btrfs, ZFS) blocks allocated ahead
         ///   do not keep room for later writes: this promise does not hold there;
         /// - every process that writes the environment opens it so: LMDB's writers with and
-        ///   without it do not cooperate.
+        ///   without it do not cooperate. An environment opened to write holds its kind's
+        ///   ``WriterKindLock`` and is refused (``LMDBError/otherKindOfWriter``) while a
+        ///   writer of the other kind has it open.
         public var writableMap: Bool
 
         public init(
@@ -73,6 +77,8 @@ public final class Environment: @unchecked Sendable {
     /// Opens the environment in the existing directory `path`.
     public init(path: String, options: Options = Options()) throws(LMDBError) {
         let writableMap = options.writableMap && !options.readOnly
+        // Before LMDB opens anything: with the map, opening sets the data file's length.
+        let writers = options.readOnly ? nil : try WriterKindLock(directory: path, inMap: writableMap)
         var env: OpaquePointer?
         try check(mdb_env_create(&env))
         guard let env else { throw LMDBError(code: ENOMEM) }
@@ -101,6 +107,7 @@ public final class Environment: @unchecked Sendable {
         self.path = path
         self.isReadOnly = options.readOnly
         self.hasWritableMap = writableMap
+        self.writers = writers
         self.readPool = ReadTransactionPool(capacity: max(0, min(options.pooledReaders, Int(options.maxReaders) / 2)))
     }
 
@@ -120,6 +127,7 @@ public final class Environment: @unchecked Sendable {
             isClosed = true
             readPool.drain()  // every pooled transaction is idle: each in use holds the gate
             mdb_env_close(handle)
+            writers?.release()
         }
     }
 

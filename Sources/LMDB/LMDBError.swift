@@ -12,7 +12,11 @@ public struct LMDBError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        String(cString: mdb_strerror(code))
+        if self == .otherKindOfWriter {
+            return
+                "another process writes this environment with the other kind of writer (with or without a writable map)"
+        }
+        return String(cString: mdb_strerror(code))
     }
 
     public static let keyExists = LMDBError(code: MDB_KEYEXIST)

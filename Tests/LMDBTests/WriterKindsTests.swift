@@ -1,0 +1,74 @@
+import Foundation
+import LMDB
+import Testing
+
+/// `WriterKindLock`: writers with and without a writable map never have one environment open
+/// at once; writers of one kind, and readers, share it.
+@Suite struct WriterKindsTests {
+    func withDirectory(_ body: (String) throws -> Void) throws {
+        let path = NSTemporaryDirectory() + "lmdb-kinds-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try body(path)
+    }
+
+    /// A writer of the other kind holding the directory refuses an opening to write before
+    /// LMDB touches anything: no data file is made (with the map, opening would set its
+    /// length), and the holder's lock is unchanged.
+    @Test(arguments: [false, true]) func anOpeningToWriteIsRefusedWhileTheOtherKindHoldsIt(inMap: Bool) throws {
+        try withDirectory { path in
+            let holder = try WriterKindLock(directory: path, inMap: !inMap)
+            #expect(throws: LMDBError.otherKindOfWriter) {
+                _ = try Environment(path: path, options: .init(mapSize: 1 << 20, writableMap: inMap))
+            }
+            #expect(!FileManager.default.fileExists(atPath: path + "/data.mdb"))
+            #expect(throws: LMDBError.otherKindOfWriter) {
+                _ = try WriterKindLock(directory: path, inMap: inMap)
+            }
+            holder.release()
+            let environment = try Environment(path: path, options: .init(mapSize: 1 << 20, writableMap: inMap))
+            environment.close()
+        }
+    }
+
+    /// Writers of one kind share the directory; a reader takes no lock and opens it while
+    /// writers of either kind hold theirs.
+    @Test(arguments: [false, true]) func writersOfOneKindAndReadersShareIt(inMap: Bool) throws {
+        try withDirectory { path in
+            let environment = try Environment(path: path, options: .init(mapSize: 1 << 20, writableMap: inMap))
+            let txn = try environment.beginTransaction(readOnly: false)
+            _ = try txn.openDatabase("made", flags: .create)
+            try txn.commit()
+            let sameKind = try WriterKindLock(directory: path, inMap: inMap)
+            sameKind.release()
+            environment.close()
+            // One environment per directory in a process: the writers beside the reader are
+            // their locks alone.
+            let holder = try WriterKindLock(directory: path, inMap: inMap)
+            defer { holder.release() }
+            let reader = try Environment(path: path, options: .init(mapSize: 1 << 20, readOnly: true))
+            reader.close()
+        }
+    }
+
+    /// Closing the environment gives its lock back: the other kind opens it then.
+    @Test func closingGivesTheLockBack() throws {
+        try withDirectory { path in
+            let environment = try Environment(path: path, options: .init(mapSize: 1 << 20, writableMap: true))
+            #expect(throws: LMDBError.otherKindOfWriter) {
+                _ = try WriterKindLock(directory: path, inMap: false)
+            }
+            environment.close()
+            let plain = try WriterKindLock(directory: path, inMap: false)
+            plain.release()
+            #expect(
+                try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+                    == ["data.mdb", "lock.mdb", WriterKindLock.inFileName, WriterKindLock.inMapName].sorted())
+        }
+    }
+
+    /// The refusal says what it is, not LMDB's text for its code.
+    @Test func theRefusalNamesTheOtherKind() {
+        #expect(LMDBError.otherKindOfWriter.description.contains("other kind of writer"))
+    }
+}
