@@ -228,6 +228,33 @@ struct SharedLogTests {
         try authctl(arguments, environment: GoldenLogTests.kek, input: password.map { $0 + "\n" }, directory: directory)
     }
 
+    /// `init` with `--log-url` makes the shared log's tables and leaves the data directory
+    /// alone (it made an embedded log there before); run again, it counts what the log holds.
+    /// A write command on the shared log makes the data directory for its outbox 0700 (it
+    /// was made 0755, as the outbox's parent).
+    @Test func initWithTheSharedLogMakesItsTablesAndNoLocalLog() throws {
+        let database = try SharedLogDatabase()
+        let scratch = try Scratch()
+        let node = scratch.at("node")
+        let made = try authctl(["--log-url", database.url, "--data", node, "init"])
+        #expect(made.status == 0, "\(made.stderr)")
+        #expect(made.stdout.hasPrefix("shared log ready at "), "\(made.stdout)")
+        #expect(made.stdout.hasSuffix(": 0 events\n"), "\(made.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: node))
+        #expect(try TestPostgres.count("SELECT count(*) FROM authlog.events", database: database.name) == 0)
+        let admin = try Self.kekAuthctl(
+            ["--log-url", database.url, "create-admin", "--email", "root@example.com"],
+            password: "a long enough password", in: scratch.at(""))
+        #expect(admin.status == 0, "\(admin.stderr)")
+        let mode = try FileManager.default.attributesOfItem(atPath: scratch.at("data"))[.posixPermissions] as? Int
+        #expect(mode == 0o700, "the data directory of a write on the shared log: \(String(mode ?? 0, radix: 8))")
+        let events = try TestPostgres.count("SELECT count(*) FROM authlog.events", database: database.name)
+        #expect(events > 0)
+        let again = try authctl(["--log-url", database.url, "--data", node, "init"])
+        #expect(again.status == 0 && again.stdout.hasSuffix(": \(events) events\n"), "\(again.stdout) \(again.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: node))
+    }
+
     /// A node's directory opened without `--log-url` by a command that writes is refused in
     /// one line, before anything is written: the copy is written in its map, and LMDB's
     /// writers with and without one must not share it. Read-only commands still open it.

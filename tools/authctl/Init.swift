@@ -10,13 +10,24 @@ struct Init: ParsableCommand {
             Creates the directory (mode 0700) if it is missing. An existing Authlog log is left \
             as it is; anything else (another program's LMDB files, garbage) is refused.
 
+            With --log-url: creates the shared log's tables on PostgreSQL if they are missing \
+            and leaves the data directory alone (each node makes its own copy when it starts).
+
             Example:
               authctl --data ./data init
+              authctl --log-url postgres://authlog@db:5432/authlog init
             """)
 
     @ParentCommand var root: Authctl
 
     func run() throws {
+        if let url = root.logURL {
+            let shared = try openSharedLog(url)
+            defer { shared.close() }
+            let events = try failing { try shared.headPosition() }
+            print("shared log ready at \(shared.location): \(events) events")
+            return
+        }
         try checkDataDirectory(root.data, readOnly: false)
         let log = try failing { try LMDBEventLog(directory: root.data) }
         defer { log.close() }

@@ -93,6 +93,8 @@ struct WriteStack {
             printError("authctl: no key-encryption key: writing to the log needs it to sign")
             throw ExitCode(2)
         }
+        // Its mail goes to DATA/maildir: DATA is made 0700 first, not as that folder's parent.
+        try failing { try SecretFile.makeDirectory(root.data) }
         let shared = try openSharedLog(url)
         let pool = HashingPool(threads: 1)
         do {
