@@ -270,6 +270,7 @@ struct SharedLogTests {
         let stats = try Self.kekAuthctl(["--log-url", database.url, "--data", data, "stats", "--json"])
         #expect(stats.status == 0, "\(stats.stderr)")
         let before = try FileManager.default.contentsOfDirectory(atPath: data).sorted()
+        let log = try Data(contentsOf: URL(fileURLWithPath: data + "/data.mdb"))
         for arguments in [["create-admin", "--email", "other@example.com"], ["rebuild"]] {
             let refused = try Self.kekAuthctl(
                 ["--data", data] + arguments, password: "a long enough password")
@@ -278,6 +279,7 @@ struct SharedLogTests {
             #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: data).sorted() == before)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: data + "/data.mdb")) == log, "data.mdb was written")
         let verified = try Self.kekAuthctl(["--data", data, "verify"])
         // It opens the copy and checks the chain (its signatures need the log's public key here).
         #expect(verified.stdout.contains("intact: 3 events verified"), "\(verified.stdout) \(verified.stderr)")
