@@ -44,6 +44,8 @@ public enum EventLogError: Error, Hashable, Sendable, CustomStringConvertible {
     /// `--log-url`), writing in a map, when `byNode`; otherwise a writer without the map (an
     /// embedded authd, or authctl without `--log-url`). Nothing was touched.
     case openToOtherWriter(path: String, byNode: Bool)
+    /// A writer of either kind has the log open, so its files cannot be moved; none was.
+    case openToWriter(path: String)
 
     public var description: String {
         switch self {
@@ -89,6 +91,8 @@ public enum EventLogError: Error, Hashable, Sendable, CustomStringConvertible {
         case .openToOtherWriter(let path, byNode: false):
             return
                 "\(path) is being written without the shared log (an embedded authd, or authctl without --log-url): stop that first; a node or authctl with --log-url must not share it"
+        case .openToWriter(let path):
+            return "\(path) is open to a writer (authd, or authctl): stop it first; nothing was moved"
         }
     }
 }

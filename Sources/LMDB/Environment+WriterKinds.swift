@@ -6,12 +6,13 @@ import Glibc
 /// not check this itself, and the two do not cooperate.
 ///
 /// Each kind has an empty file in the environment's directory, `writers-in-map.lock` or
-/// `writers-in-file.lock` (0600, made by the first writer that needs it). Rules:
+/// `writers-in-file.lock` (0600, made by the first writer that needs it, even one then
+/// refused). Rules:
 /// - a writer holds a shared `flock` on its own kind's file from before LMDB opens the
 ///   environment until it closes it, so writers of one kind share the environment freely;
 /// - having it, the writer tries the other kind's file exclusively without waiting; held by
-///   anyone, the open is refused (``LMDBError/otherKindOfWriter``) and nothing of the
-///   environment has been touched;
+///   anyone, the open is refused (``LMDBError/otherKindOfWriter``) before LMDB opens or
+///   makes any file of the environment;
 /// - so of two writers of different kinds opening at once, at most one goes on (both may be
 ///   refused: opening again then settles it).
 ///
@@ -23,27 +24,69 @@ public final class WriterKindLock: @unchecked Sendable {
     public static let inMapName = "writers-in-map.lock"
     public static let inFileName = "writers-in-file.lock"
 
-    // -1 once released; only `release()` writes it, under the caller's own exclusion
+    // Emptied at release; only `release()` writes it, under the caller's own exclusion
     // (``Environment/close()`` holds the gate exclusively) or in `deinit`.
-    private var descriptor: Int32
+    private var descriptors: [Int32]
 
     /// Takes the lock of writers in the map (`inMap`) or in the file in `directory`, an
     /// existing directory.
     public init(directory: String, inMap: Bool) throws(LMDBError) {
-        let own = directory + "/" + (inMap ? Self.inMapName : Self.inFileName)
-        let other = directory + "/" + (inMap ? Self.inFileName : Self.inMapName)
-        descriptor = try Self.openFile(own)
+        let own = try Self.openFile(directory + "/" + (inMap ? Self.inMapName : Self.inFileName))
         do {
-            try Self.lock(descriptor, LOCK_SH)
-            let probe = try Self.openFile(other)
+            try Self.lock(own, LOCK_SH, refusal: .otherKindOfWriter)
+            let probe = try Self.openFile(directory + "/" + (inMap ? Self.inFileName : Self.inMapName))
             defer { Glibc.close(probe) }
             // Closing the probe gives the exclusive lock back: a writer of the other kind that
             // waits for its shared one goes on, and finds this one's held.
-            try Self.lock(probe, LOCK_EX | LOCK_NB)
+            try Self.lock(probe, LOCK_EX | LOCK_NB, refusal: .otherKindOfWriter)
         } catch {
-            Glibc.close(descriptor)
+            Glibc.close(own)
             throw error
         }
+        descriptors = [own]
+    }
+
+    private init(holding descriptors: [Int32]) {
+        self.descriptors = descriptors
+    }
+
+    /// Both kinds' files, exclusively, taken without waiting: no writer of either kind has the
+    /// environment in `directory` open, and none opens it (a writer waits, or is refused as
+    /// if the other kind held it) until ``release()``. For moving an environment's files into
+    /// or out of the directory. Throws ``LMDBError/writerOpen`` while a writer has it open.
+    public static func excludingWriters(directory: String) throws(LMDBError) -> WriterKindLock {
+        var held: [Int32] = []
+        do {
+            for name in [inMapName, inFileName] {
+                held.append(try openFile(directory + "/" + name))
+                try lock(held[held.count - 1], LOCK_EX | LOCK_NB, refusal: .writerOpen)
+            }
+        } catch {
+            for descriptor in held { Glibc.close(descriptor) }
+            throw error
+        }
+        return WriterKindLock(holding: held)
+    }
+
+    /// Whether a writer of either kind has the environment in `directory` open now, found
+    /// without making a file: a writer makes both files before LMDB opens the environment.
+    /// The look takes each file exclusively for an instant, as a writer's own check does: a
+    /// writer of the other kind opening in that instant is refused.
+    public static func isOpenToWriters(directory: String) throws(LMDBError) -> Bool {
+        for name in [inMapName, inFileName] {
+            let descriptor = open(directory + "/" + name, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+            if descriptor < 0 {
+                if errno == ENOENT { continue }
+                throw LMDBError(code: errno)
+            }
+            defer { Glibc.close(descriptor) }
+            do {
+                try lock(descriptor, LOCK_EX | LOCK_NB, refusal: .writerOpen)
+            } catch let error where error == .writerOpen {
+                return true
+            }
+        }
+        return false
     }
 
     deinit {
@@ -52,22 +95,21 @@ public final class WriterKindLock: @unchecked Sendable {
 
     /// Gives the lock back; later calls do nothing.
     public func release() {
-        if descriptor >= 0 {
-            Glibc.close(descriptor)
-            descriptor = -1
-        }
+        for descriptor in descriptors { Glibc.close(descriptor) }
+        descriptors = []
     }
 
     private static func openFile(_ path: String) throws(LMDBError) -> Int32 {
-        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard descriptor >= 0 else { throw LMDBError(code: errno) }
         return descriptor
     }
 
-    private static func lock(_ descriptor: Int32, _ operation: Int32) throws(LMDBError) {
+    /// `flock(descriptor, operation)`, again after a signal; `refusal` when it would wait.
+    private static func lock(_ descriptor: Int32, _ operation: Int32, refusal: LMDBError) throws(LMDBError) {
         while flock(descriptor, operation) != 0 {
             if errno == EINTR { continue }
-            throw errno == EWOULDBLOCK ? .otherKindOfWriter : LMDBError(code: errno)
+            throw errno == EWOULDBLOCK ? refusal : LMDBError(code: errno)
         }
     }
 }
@@ -76,4 +118,7 @@ extension LMDBError {
     /// A process writes the environment with the other kind of writer (``WriterKindLock``).
     /// Its code is `EBUSY`, which LMDB itself does not return.
     public static let otherKindOfWriter = LMDBError(code: EBUSY)
+    /// A writer has the environment open (``WriterKindLock/excludingWriters(directory:)``).
+    /// Its code is `EWOULDBLOCK`.
+    public static let writerOpen = LMDBError(code: EWOULDBLOCK)
 }

@@ -16,6 +16,7 @@ public struct LMDBError: Error, Hashable, Sendable, CustomStringConvertible {
             return
                 "another process writes this environment with the other kind of writer (with or without a writable map)"
         }
+        if self == .writerOpen { return "a writer has this environment open" }
         return String(cString: mdb_strerror(code))
     }
 

@@ -1,7 +1,6 @@
 import EventLog
 import EventLogLMDB
 import Foundation
-import LMDB
 
 extension LogMirror {
     /// Whether `error`, met while opening a node's copy or catching it up, means the copy
@@ -21,10 +20,11 @@ extension LogMirror {
 
     /// Moves the LMDB files of the copy in `data` into a new `data/diverged-TIME` directory
     /// (0700), kept for whoever wants to look at what it held; returns that directory. The
-    /// rest of `data` (mail, keys) stays. Refused, with nothing moved, while a writer without
-    /// the map has the files open (``EventLogError/openToOtherWriter(path:byNode:)``).
+    /// rest of `data` (mail, keys) stays. Refused, with nothing moved, while a writer of
+    /// either kind has the files open (``EventLogError/openToWriter(path:)``): the caller has
+    /// closed its own.
     public static func moveCopyAside(in data: String) throws -> String {
-        let writers = try lockAsNode(data)
+        let writers = try LMDBEventLog.excludingWriters(directory: data)
         defer { writers.release() }
         let aside = try makeAsideDirectory(in: data)
         for name in ["data.mdb", "lock.mdb"] where FileManager.default.fileExists(atPath: data + "/" + name) {
@@ -61,15 +61,6 @@ extension LogMirror {
             throw error
         }
         return aside
-    }
-
-    /// The writers' lock of a node (one writing in the map) in `data`.
-    private static func lockAsNode(_ data: String) throws -> WriterKindLock {
-        do {
-            return try WriterKindLock(directory: data, inMap: true)
-        } catch let error where error == .otherKindOfWriter {
-            throw EventLogError.openToOtherWriter(path: data, byNode: false)
-        }
     }
 
     /// A new, empty `data/diverged-TIME` directory, 0700 from its creation.

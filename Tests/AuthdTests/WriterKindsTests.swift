@@ -67,4 +67,30 @@ struct WriterKindsTests {
             "POST", "/v1/sessions", json: ["email": user.email, "password": RunningServer.password])
         #expect(login.status == 200, "\(login.status) \(login.code ?? "")")
     }
+
+    /// An import into the directory of a running embedded authd whose log is still empty is
+    /// refused in one line, nothing imported, the authd serving on. Before, it renamed its
+    /// log into place under the running authd, which went on with the file it had open.
+    @Test func anImportIsRefusedTheDirectoryOfARunningAuthd() async throws {
+        let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Golden/export-v2/export.jsonl").path
+        let kek = "676f6c64656e2d6c6f672d746573742d6b656b2d6e6f742d612d7265616c2d31"  // Tests/Golden's
+        let embedded = try RunningServer(environment: ["AUTHLOG_KEK": kek])
+        let process = authctlProcess(["--data", embedded.data, "import", golden])
+        process.environment?["AUTHLOG_KEK"] = kek
+        let errors = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        try process.run()
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 2, "\(stderr)")
+        #expect(stderr.contains("is open to a writer"), "\(stderr)")
+        #expect(stderr.split(separator: "\n").count == 1, "\(stderr)")
+        #expect(!FileManager.default.fileExists(atPath: embedded.data + "/import.partial"))
+
+        let user = try await embedded.signUp("after-\(UUID().uuidString.prefix(8))@example.com")
+        let read = try await embedded.call("GET", "/v1/users/me", token: user.accessToken)
+        #expect(read.status == 200, "\(read.status)")
+    }
 }

@@ -67,8 +67,37 @@ import Testing
         }
     }
 
+    /// Keeping writers out (to move the files) is refused while a writer of either kind has
+    /// the environment open, and holds both kinds' files until released.
+    @Test(arguments: [false, true]) func keepingWritersOutIsRefusedWhileOneHasItOpen(inMap: Bool) throws {
+        try withDirectory { path in
+            let environment = try Environment(path: path, options: .init(mapSize: 1 << 20, writableMap: inMap))
+            #expect(throws: LMDBError.writerOpen) { _ = try WriterKindLock.excludingWriters(directory: path) }
+            environment.close()
+            let excluded = try WriterKindLock.excludingWriters(directory: path)
+            #expect(throws: LMDBError.writerOpen) { _ = try WriterKindLock.excludingWriters(directory: path) }
+            excluded.release()
+            let again = try WriterKindLock.excludingWriters(directory: path)
+            again.release()
+        }
+    }
+
+    /// A look for writers finds one of either kind while it has the environment open, and
+    /// makes no file in a directory no writer has used.
+    @Test(arguments: [false, true]) func aLookForWritersFindsOneOpenAndMakesNoFile(inMap: Bool) throws {
+        try withDirectory { path in
+            #expect(try !WriterKindLock.isOpenToWriters(directory: path))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: path).isEmpty)
+            let environment = try Environment(path: path, options: .init(mapSize: 1 << 20, writableMap: inMap))
+            #expect(try WriterKindLock.isOpenToWriters(directory: path))
+            environment.close()
+            #expect(try !WriterKindLock.isOpenToWriters(directory: path))
+        }
+    }
+
     /// The refusal says what it is, not LMDB's text for its code.
-    @Test func theRefusalNamesTheOtherKind() {
+    @Test func theRefusalsSayWhatTheyAre() {
         #expect(LMDBError.otherKindOfWriter.description.contains("other kind of writer"))
+        #expect(LMDBError.writerOpen.description == "a writer has this environment open")
     }
 }

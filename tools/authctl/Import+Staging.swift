@@ -13,6 +13,8 @@ import LogExport
 /// - the staging directory is `DATA/import.partial` (0700), on the same file system, so the
 ///   moves are renames; one left by an interrupted import is removed first;
 /// - on any refusal the staging directory is removed and nothing else was touched;
+/// - no writer has the data directory open: checked before the staging starts, and writers
+///   are kept out (``LMDBEventLog/excludingWriters(directory:)``) while the files move in;
 /// - once both are complete the staging directory gets its `moving` marker; then the key
 ///   store moves first, then the log: a crash between the two leaves data keys
 ///   without events and the finished log in the staging directory (never a log whose keys
@@ -26,6 +28,8 @@ extension Import {
     /// removes the staging directory. Says so on stderr; does nothing for any other directory.
     func finishInterruptedImport(_ directory: String) throws {
         guard LMDBEventLog.hasInterruptedImport(in: directory) else { return }
+        let writers = try failing { try LMDBEventLog.excludingWriters(directory: directory) }
+        defer { writers.release() }
         let staging = directory + "/" + Self.stagingName
         guard rename(staging + "/data.mdb", directory + "/data.mdb") == 0 else {
             printError(
@@ -39,7 +43,8 @@ extension Import {
                 + "its log is now in place too (check it with `authctl verify`)")
     }
 
-    /// Refuses (exit 2) a data directory that holds events or data keys, reading it read-only.
+    /// Refuses (exit 2) a data directory that holds events or data keys, reading it read-only,
+    /// or that a writer has open (``install(_:into:)`` would then be refused).
     func refuseUnlessEmpty(_ directory: String) throws {
         try failing { try SecretFile.secureDirectory(directory, readOnly: false) }
         if FileManager.default.fileExists(atPath: directory + "/data.mdb") {
@@ -62,6 +67,13 @@ extension Import {
                 throw ExitCode(2)
             }
         }
+        if FileManager.default.fileExists(atPath: directory),
+            try failing({ try LMDBEventLog.isOpenToWriters(directory: directory) })
+        {
+            printError(
+                "authctl: \(directory) is open to a writer (authd, or authctl): stop it first; nothing was imported")
+            throw ExitCode(2)
+        }
     }
 
     /// A fresh, empty staging directory (0700) inside `directory`, which is created if missing.
@@ -77,6 +89,14 @@ extension Import {
     /// When the key store cannot move, the staging directory is removed (nothing moved); when
     /// the log cannot move after it, the staging directory stays for the next import to finish.
     func install(_ staging: String, into directory: String) throws {
+        let writers: LMDBEventLog.WritersExcluded
+        do {
+            writers = try LMDBEventLog.excludingWriters(directory: directory)
+        } catch {
+            try? FileManager.default.removeItem(atPath: staging)
+            throw error
+        }
+        defer { writers.release() }
         let marker = open(
             staging + "/" + LMDBEventLog.importMovingMarker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard marker >= 0, fsync(marker) == 0 else {
