@@ -14,7 +14,8 @@ import LogExport
 ///   moves are renames; one left by an interrupted import is removed first;
 /// - on any refusal the staging directory is removed and nothing else was touched;
 /// - no writer has the data directory open: checked before the staging starts, and writers
-///   are kept out (``LMDBEventLog/excludingWriters(directory:)``) while the files move in;
+///   are kept out (``LMDBEventLog/excludingWriters(directory:)``) while the directory is
+///   checked again for events and data keys and the files move in;
 /// - once both are complete the staging directory gets its `moving` marker; then the key
 ///   store moves first, then the log: a crash between the two leaves data keys
 ///   without events and the finished log in the staging directory (never a log whose keys
@@ -47,6 +48,19 @@ extension Import {
     /// or that a writer has open (``install(_:into:)`` would then be refused).
     func refuseUnlessEmpty(_ directory: String) throws {
         try failing { try SecretFile.secureDirectory(directory, readOnly: false) }
+        try refuseHeldData(directory)
+        if FileManager.default.fileExists(atPath: directory),
+            try failing({ try LMDBEventLog.isOpenToWriters(directory: directory) })
+        {
+            printError(
+                "authctl: \(directory) is open to a writer (authd, or authctl): stop it first; nothing was imported")
+            throw ExitCode(2)
+        }
+    }
+
+    /// Refuses (exit 2) a data directory whose log holds events or whose key store holds data
+    /// keys, reading them read-only.
+    func refuseHeldData(_ directory: String) throws {
         if FileManager.default.fileExists(atPath: directory + "/data.mdb") {
             let log = try failing { try LMDBEventLog(directory: directory, options: .init(readOnly: true)) }
             defer { log.close() }
@@ -66,13 +80,6 @@ extension Import {
                         + "(remove the keys file if it was left by an interrupted import)")
                 throw ExitCode(2)
             }
-        }
-        if FileManager.default.fileExists(atPath: directory),
-            try failing({ try LMDBEventLog.isOpenToWriters(directory: directory) })
-        {
-            printError(
-                "authctl: \(directory) is open to a writer (authd, or authctl): stop it first; nothing was imported")
-            throw ExitCode(2)
         }
     }
 
@@ -97,6 +104,14 @@ extension Import {
             throw error
         }
         defer { writers.release() }
+        do {
+            // A writer may have come and gone since the first look: what it left would be
+            // replaced by the renames below.
+            try refuseHeldData(directory)
+        } catch {
+            try? FileManager.default.removeItem(atPath: staging)
+            throw error
+        }
         let marker = open(
             staging + "/" + LMDBEventLog.importMovingMarker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard marker >= 0, fsync(marker) == 0 else {
