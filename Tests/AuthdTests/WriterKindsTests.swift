@@ -67,7 +67,10 @@ struct WriterKindsTests {
             "POST", "/v1/sessions", json: ["email": user.email, "password": RunningServer.password])
         #expect(login.status == 200, "\(login.status) \(login.code ?? "")")
     }
+}
 
+/// An import beside a running authd, which needs no PostgreSQL.
+@Suite struct ImportBesideAuthdTests {
     /// An import into the directory of a running embedded authd whose log is still empty is
     /// refused in one line, nothing imported, the authd serving on. Before, it renamed its
     /// log into place under the running authd, which went on with the file it had open.
