@@ -28,10 +28,20 @@ public func runProcess(
     try process.run()
     if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
     try inPipe.fileHandleForWriting.close()
+    // Both pipes are read at once: read one after the other, a program that fills the second
+    // pipe's buffer before closing the first would wait on this one forever.
+    let errors = CollectedOutput()
+    let group = DispatchGroup()
+    DispatchQueue.global().async(group: group) { errors.data = err.fileHandleForReading.readDataToEndOfFile() }
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
     process.waitUntilExit()
     return ProcessOutput(
         status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-        stderr: String(decoding: stderr, as: UTF8.self))
+        stderr: String(decoding: errors.data, as: UTF8.self))
+}
+
+/// What one pipe gave, written by the task that read it before the group it ran in ends.
+private final class CollectedOutput: @unchecked Sendable {
+    var data = Data()
 }
