@@ -42,7 +42,7 @@ public enum EventLogError: Error, Hashable, Sendable, CustomStringConvertible {
     case writtenInMap(path: String)
     /// A writer of the other kind has the log open now: a cluster node (or authctl with
     /// `--log-url`), writing in a map, when `byNode`; otherwise a writer without the map (an
-    /// embedded authd, or authctl without `--log-url`). Nothing was touched.
+    /// embedded authd, or authctl without `--log-url`). The log was not touched.
     case openToOtherWriter(path: String, byNode: Bool)
     /// A writer of either kind has the log open, so its files cannot be moved; none was.
     case openToWriter(path: String)

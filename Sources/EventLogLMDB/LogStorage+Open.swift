@@ -112,8 +112,9 @@ extension LogStorage {
     private static func checkFormat(
         _ environment: Environment, directory: String, options: LMDBEventLog.Options
     ) throws -> LogStorage {
-        // A writer without the map is refused before it waits for the writer lock, which a
-        // node making its copy again holds for as long as the copy takes.
+        // A writer without the map is refused before it waits for LMDB's writer lock, which a
+        // node making its copy again holds for as long as the copy takes (a running node is
+        // refused earlier, by the writers' lock of its kind: this check serves any other).
         if !options.readOnly && !options.writableMap, try isWrittenInMap(environment) {
             throw EventLogError.writtenInMap(path: directory)
         }

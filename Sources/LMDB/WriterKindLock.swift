@@ -6,8 +6,8 @@ import Glibc
 /// not check this itself, and the two do not cooperate.
 ///
 /// Each kind has an empty file in the environment's directory, `writers-in-map.lock` or
-/// `writers-in-file.lock` (0600, made by the first writer that needs it, even one then
-/// refused). Rules:
+/// `writers-in-file.lock` (0600, made by the first writer, or ``excludingWriters(directory:)``,
+/// that needs it, even one then refused). Rules:
 /// - a writer holds a shared `flock` on its own kind's file from before LMDB opens the
 ///   environment until it closes it, so writers of one kind share the environment freely;
 /// - having it, the writer tries the other kind's file exclusively without waiting; held by
@@ -33,7 +33,7 @@ public final class WriterKindLock: @unchecked Sendable {
     public init(directory: String, inMap: Bool) throws(LMDBError) {
         let own = try Self.openFile(directory + "/" + (inMap ? Self.inMapName : Self.inFileName))
         do {
-            try Self.lock(own, LOCK_SH, refusal: .otherKindOfWriter)
+            try Self.lock(own, LOCK_SH)  // waits only while a probe or a mover holds it
             let probe = try Self.openFile(directory + "/" + (inMap ? Self.inFileName : Self.inMapName))
             defer { Glibc.close(probe) }
             // Closing the probe gives the exclusive lock back: a writer of the other kind that
@@ -105,8 +105,11 @@ public final class WriterKindLock: @unchecked Sendable {
         return descriptor
     }
 
-    /// `flock(descriptor, operation)`, again after a signal; `refusal` when it would wait.
-    private static func lock(_ descriptor: Int32, _ operation: Int32, refusal: LMDBError) throws(LMDBError) {
+    /// `flock(descriptor, operation)`, again after a signal; `refusal` when it would wait
+    /// (`LOCK_NB`).
+    private static func lock(
+        _ descriptor: Int32, _ operation: Int32, refusal: LMDBError = LMDBError(code: EWOULDBLOCK)
+    ) throws(LMDBError) {
         while flock(descriptor, operation) != 0 {
             if errno == EINTR { continue }
             throw errno == EWOULDBLOCK ? refusal : LMDBError(code: errno)
@@ -119,6 +122,7 @@ extension LMDBError {
     /// Its code is `EBUSY`, which LMDB itself does not return.
     public static let otherKindOfWriter = LMDBError(code: EBUSY)
     /// A writer has the environment open (``WriterKindLock/excludingWriters(directory:)``).
-    /// Its code is `EWOULDBLOCK`.
-    public static let writerOpen = LMDBError(code: EWOULDBLOCK)
+    /// Its code is `ETXTBSY`, which neither LMDB nor `flock` returns (LMDB's own `EAGAIN`,
+    /// another process holding the environment exclusively, stays distinct).
+    public static let writerOpen = LMDBError(code: ETXTBSY)
 }
