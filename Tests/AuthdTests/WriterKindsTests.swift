@@ -1,5 +1,6 @@
 import Foundation
 import PostgresTestSupport
+import TestSupport
 import Testing
 
 /// A node writes its copy of the log in a writable map, an embedded authd without one, and
@@ -79,15 +80,12 @@ struct WriterKindsTests {
             .appendingPathComponent("Golden/export-v2/export.jsonl").path
         let kek = "676f6c64656e2d6c6f672d746573742d6b656b2d6e6f742d612d7265616c2d31"  // Tests/Golden's
         let embedded = try RunningServer(environment: ["AUTHLOG_KEK": kek])
-        let process = authctlProcess(["--data", embedded.data, "import", golden])
-        process.environment?["AUTHLOG_KEK"] = kek
-        let errors = Pipe()
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = errors
-        try process.run()
-        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 2, "\(stderr)")
+        let imported = try runProcess(
+            products().appendingPathComponent("authctl"), ["--data", embedded.data, "import", golden],
+            environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }
+                .merging(["AUTHLOG_KEK": kek]) { $1 })
+        let stderr = imported.stderr
+        #expect(imported.status == 2, "\(stderr)")
         #expect(stderr.contains("is open to a writer"), "\(stderr)")
         #expect(stderr.split(separator: "\n").count == 1, "\(stderr)")
         #expect(!FileManager.default.fileExists(atPath: embedded.data + "/import.partial"))
