@@ -19,7 +19,9 @@
 # callgrind.out.* (for callgrind_annotate or KCachegrind), *-inclusive.txt, *-self.txt,
 # perf-*.data, perf-*.txt (self time) and perf-*-inclusive.txt.
 # Environment: AUTHD (the binary; default: a release build, built here), OUT, PERF_SECONDS (8;
-# 0 skips perf). Installs valgrind (and linux-perf, wrk) when missing. Stops the authd it
+# 0 skips perf), BY_THREAD (1: callgrind counts each thread apart, and each part is printed
+# per thread as well: instructions per request and the thread's top functions, which tell an
+# event loop from the concurrency pool or the log writer). Installs valgrind (and linux-perf, wrk) when missing. Stops the authd it
 # started when it ends, also on Ctrl-C.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -28,6 +30,7 @@ root="$(pwd)"
 requests="${1:-2000}"
 connections="${2:-8}"
 perf_seconds="${PERF_SECONDS:-8}"
+by_thread="${BY_THREAD:-0}"
 users=64
 sessions=192 # more than the connections: tokens in flight when wrk stops are lost
 ((connections <= users)) || {
@@ -78,6 +81,8 @@ trap 'exit 143' TERM
 demangle() { swift demangle --simplified 2>/dev/null || cat; }
 # The first COUNT lines of FILE that match PATTERN (no pipe to head: pipefail would see SIGPIPE).
 top() { awk -v n="$1" -v p="$2" '$0 ~ p && n-- > 0' "$3"; }
+# The instructions a callgrind file counted (0 when it says none).
+totals() { sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$1" | awk 'NR == 1 { t = $1 } END { print t + 0 }'; }
 
 echo "== $authd ($(file -b "$authd" | grep -o 'with debug_info' || echo 'no debug info')); output in $out"
 make_kek
@@ -102,15 +107,37 @@ count_instructions() {
         callgrind_control -i off "$pid" >/dev/null
         ls "$out"/callgrind.out."$pid".* >"$work/dumps" 2>/dev/null || true
         callgrind_control -d "$kind" "$pid" >/dev/null
-        dump=""
+        # One file a dump, or one a thread (callgrind.out.PID.N-THREAD) with BY_THREAD=1.
+        # Done when every new file has its totals and no file came in the last tenth of a second.
+        local complete previous=-1
+        dumps=()
         for _ in $(seq 300); do
-            dump="$(ls "$out"/callgrind.out."$pid".* 2>/dev/null | grep -vxF -f "$work/dumps" | head -1 || true)"
-            [ -n "$dump" ] && grep -q '^totals:' "$dump" && break
+            mapfile -t dumps < <(ls "$out"/callgrind.out."$pid".* 2>/dev/null | grep -vxF -f "$work/dumps" || true)
+            complete=0
+            for dump in "${dumps[@]}"; do grep -q '^totals:' "$dump" && complete=$((complete + 1)); done
+            ((${#dumps[@]} > 0 && complete == ${#dumps[@]} && complete == previous)) && break
+            previous=$complete
             sleep 0.1
         done
         # `totals:` holds the count of a dump taken with instrumentation switched on and off
         # (its `summary:` line says 0 then).
-        instructions="$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$dump" | head -1)"
+        instructions=0
+        for dump in "${dumps[@]}"; do instructions=$((instructions + $(totals "$dump"))); done
+        if [ "$by_thread" = 1 ]; then
+            echo "-- $kind by thread (threads without a request's work left out):"
+            for dump in "${dumps[@]}"; do
+                local count
+                count="$(totals "$dump")"
+                ((count / requests >= 100)) || continue
+                callgrind_annotate "$dump" 2>/dev/null | demangle >"$out/$kind-thread-${dump##*-}-self.txt"
+                echo "   thread ${dump##*-}: $((count / requests)) instructions a request; top self:"
+                top 4 '^ *[0-9,]+ ' "$out/$kind-thread-${dump##*-}-self.txt" | tail -3 | cut -c1-150 | sed 's/^/     /'
+            done
+            echo "-- below: the busiest thread's functions"
+            dump="$(for d in "${dumps[@]}"; do echo "$(totals "$d") $d"; done | sort -rn | awk 'NR == 1 { print $2 }')"
+        else
+            dump="${dumps[0]}"
+        fi
         callgrind_annotate --inclusive=yes "$dump" 2>/dev/null | demangle >"$out/$kind-inclusive.txt"
         callgrind_annotate "$dump" 2>/dev/null | demangle >"$out/$kind-self.txt"
         echo "== $kind: $result; $instructions instructions, $((instructions / requests)) per request ($dump)"
@@ -127,8 +154,10 @@ count_instructions() {
 # copy without debug information (the symbol table stays, so functions keep their names).
 echo "== callgrind: starting authd under valgrind (slow)"
 objcopy --strip-debug "$authd" "$work/authd-symbols-only"
+separate=no
+[ "$by_thread" = 1 ] && separate=yes
 if port="$(start_authd authd "$work/authd-symbols-only" valgrind --tool=callgrind --instr-atstart=no \
-    --callgrind-out-file="$out/callgrind.out.%p" 2>/dev/null)"; then
+    --separate-threads="$separate" --callgrind-out-file="$out/callgrind.out.%p" 2>/dev/null)"; then
     count_instructions
 else
     # Valgrind 3.19 (Debian 12) crashes inside itself (SIGSEGV, even with --tool=none) on a
