@@ -10,9 +10,11 @@ import Glibc
 /// that needs it, even one then refused). Rules:
 /// - a writer holds a shared `flock` on its own kind's file from before LMDB opens the
 ///   environment until it closes it, so writers of one kind share the environment freely;
-/// - having it, the writer tries the other kind's file exclusively without waiting; held by
-///   anyone, the open is refused (``LMDBError/otherKindOfWriter``) before LMDB opens or
-///   makes any file of the environment;
+/// - having it, the writer looks at the other kind's file: held shared (by writers of the
+///   other kind), the open is refused (``LMDBError/otherKindOfWriter``) before LMDB opens or
+///   makes any file of the environment; held exclusively (by another writer's look, by
+///   ``isOpenToWriters(directory:)``, or while files move under
+///   ``excludingWriters(directory:)``), the writer waits for its end and looks again;
 /// - so of two writers of different kinds opening at once, at most one goes on (both may be
 ///   refused: opening again then settles it).
 ///
@@ -35,10 +37,10 @@ public final class WriterKindLock: @unchecked Sendable {
         do {
             try Self.lock(own, LOCK_SH)  // waits only while a probe or a mover holds it
             let probe = try Self.openFile(directory + "/" + (inMap ? Self.inFileName : Self.inMapName))
+            // Closing the probe gives back what the look took: a writer of the other kind that
+            // waits for its shared lock goes on, and finds this one's held.
             defer { Glibc.close(probe) }
-            // Closing the probe gives the exclusive lock back: a writer of the other kind that
-            // waits for its shared one goes on, and finds this one's held.
-            try Self.lock(probe, LOCK_EX | LOCK_NB, refusal: .otherKindOfWriter)
+            try Self.refuseWritersOfTheOtherKind(probe)
         } catch {
             Glibc.close(own)
             throw error
@@ -46,14 +48,31 @@ public final class WriterKindLock: @unchecked Sendable {
         descriptors = [own]
     }
 
+    /// Returns when no writer holds `probe`, the other kind's file; throws
+    /// ``LMDBError/otherKindOfWriter`` when writers hold it (shared). An exclusive hold is
+    /// a look or a move, never a writer: waited out, then the file is looked at again.
+    private static func refuseWritersOfTheOtherKind(_ probe: Int32) throws(LMDBError) {
+        while true {
+            if try tryLock(probe, LOCK_EX | LOCK_NB) { return }
+            if try tryLock(probe, LOCK_SH | LOCK_NB) {
+                // Held shared; or the exclusive holder let go between the two tries, which
+                // taking it exclusively (in place of the shared lock) tells apart.
+                if try tryLock(probe, LOCK_EX | LOCK_NB) { return }
+                throw .otherKindOfWriter
+            }
+            try lock(probe, LOCK_SH)  // held exclusively: wait for its end
+            try lock(probe, LOCK_UN)
+        }
+    }
+
     private init(holding descriptors: [Int32]) {
         self.descriptors = descriptors
     }
 
     /// Both kinds' files, exclusively, taken without waiting: no writer of either kind has the
-    /// environment in `directory` open, and none opens it (a writer waits, or is refused as
-    /// if the other kind held it) until ``release()``. For moving an environment's files into
-    /// or out of the directory. Throws ``LMDBError/writerOpen`` while a writer has it open.
+    /// environment in `directory` open, and none opens it (a writer waits) until
+    /// ``release()``. For moving an environment's files into or out of the directory. Throws
+    /// ``LMDBError/writerOpen`` while a writer has it open.
     public static func excludingWriters(directory: String) throws(LMDBError) -> WriterKindLock {
         var held: [Int32] = []
         do {
@@ -71,7 +90,7 @@ public final class WriterKindLock: @unchecked Sendable {
     /// Whether a writer of either kind has the environment in `directory` open now, found
     /// without making a file: a writer makes both files before LMDB opens the environment.
     /// The look takes each file exclusively for an instant, as a writer's own check does: a
-    /// writer of the other kind opening in that instant is refused.
+    /// writer opening in that instant waits for it.
     public static func isOpenToWriters(directory: String) throws(LMDBError) -> Bool {
         for name in [inMapName, inFileName] {
             let descriptor = open(directory + "/" + name, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
@@ -105,15 +124,23 @@ public final class WriterKindLock: @unchecked Sendable {
         return descriptor
     }
 
+    /// `flock(descriptor, operation)`, again after a signal: whether it was taken, false when
+    /// it would wait (`operation` has `LOCK_NB`).
+    private static func tryLock(_ descriptor: Int32, _ operation: Int32) throws(LMDBError) -> Bool {
+        while flock(descriptor, operation) != 0 {
+            if errno == EINTR { continue }
+            if errno == EWOULDBLOCK { return false }
+            throw LMDBError(code: errno)
+        }
+        return true
+    }
+
     /// `flock(descriptor, operation)`, again after a signal; `refusal` when it would wait
     /// (`LOCK_NB`).
     private static func lock(
         _ descriptor: Int32, _ operation: Int32, refusal: LMDBError = LMDBError(code: EWOULDBLOCK)
     ) throws(LMDBError) {
-        while flock(descriptor, operation) != 0 {
-            if errno == EINTR { continue }
-            throw errno == EWOULDBLOCK ? refusal : LMDBError(code: errno)
-        }
+        guard try tryLock(descriptor, operation) else { throw refusal }
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import LMDB
+import Synchronization
 import Testing
 
 /// `WriterKindLock`: writers with and without a writable map never have one environment open
@@ -92,6 +93,51 @@ import Testing
             #expect(try WriterKindLock.isOpenToWriters(directory: path))
             environment.close()
             #expect(try !WriterKindLock.isOpenToWriters(directory: path))
+        }
+    }
+
+    /// A writer that finds the other kind's file held exclusively (another writer's look at
+    /// it, a look for writers, files being moved) waits for the hold to end and opens; it is
+    /// not refused as if a writer of the other kind had the environment.
+    @Test(arguments: [false, true]) func anOpeningWaitsOutAnExclusiveHoldOfTheOtherKindsFile(inMap: Bool) throws {
+        try withDirectory { path in
+            let other = path + "/" + (inMap ? WriterKindLock.inFileName : WriterKindLock.inMapName)
+            let holder = open(other, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            try #require(holder >= 0)
+            defer { close(holder) }
+            try #require(flock(holder, LOCK_EX) == 0)
+            let outcome = Mutex<Result<Void, LMDBError>?>(nil)
+            let ended = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                let result = Result { () throws(LMDBError) in
+                    try Environment(path: path, options: .init(mapSize: 1 << 20, writableMap: inMap)).close()
+                }
+                outcome.withLock { $0 = result }
+                ended.signal()
+            }
+            // Until the opening waits for the file, or has ended (refused at once before).
+            let inode = try #require(FileManager.default.attributesOfItem(atPath: other)[.systemFileNumber] as? Int)
+            let deadline = ContinuousClock.now + .seconds(30)
+            while outcome.withLock({ $0 == nil }) && !Self.aLockIsAwaited(onInode: inode) {
+                if ContinuousClock.now > deadline {
+                    Issue.record("no waiter on the file in /proc/locks after 30 s")
+                    break
+                }
+                usleep(1_000)
+            }
+            #expect(outcome.withLock { $0 == nil }, "ended while the other kind's file was held")
+            flock(holder, LOCK_UN)
+            ended.wait()
+            #expect(throws: Never.self) { try outcome.withLock { $0 }?.get() }
+        }
+    }
+
+    /// Whether a process or thread waits for a `flock` on the file with inode `inode`
+    /// (`/proc/locks` lists a waiter with "->").
+    static func aLockIsAwaited(onInode inode: Int) -> Bool {
+        guard let locks = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return false }
+        return locks.split(separator: "\n").contains { line in
+            line.contains("-> FLOCK") && line.split(separator: " ").contains { $0.hasSuffix(":\(inode)") }
         }
     }
 
