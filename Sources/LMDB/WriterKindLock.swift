@@ -6,25 +6,29 @@ import Glibc
 /// not check this itself, and the two do not cooperate.
 ///
 /// Each kind has an empty file in the environment's directory, `writers-in-map.lock` or
-/// `writers-in-file.lock` (0600, made by the first writer, or ``excludingWriters(directory:)``,
-/// that needs it, even one then refused). Rules:
+/// `writers-in-file.lock`, and a third, `writers-look.lock`, is held by whoever looks at them
+/// (0600, made by the first writer, or ``excludingWriters(directory:)``, that needs them,
+/// even one then refused). Rules:
 /// - a writer holds a shared `flock` on its own kind's file from before LMDB opens the
 ///   environment until it closes it, so writers of one kind share the environment freely;
-/// - having it, the writer looks at the other kind's file: held shared (by writers of the
-///   other kind), the open is refused (``LMDBError/otherKindOfWriter``) before LMDB opens or
-///   makes any file of the environment; held exclusively (by another writer's look, by
-///   ``isOpenToWriters(directory:)``, or while files move under
-///   ``excludingWriters(directory:)``), the writer waits for its end and looks again;
-/// - so of two writers of different kinds opening at once, at most one goes on (both may be
-///   refused: opening again then settles it).
+/// - having it, the writer looks: it holds the look file exclusively (waiting its turn) while
+///   it tries the other kind's file exclusively without waiting; held, which only a writer of
+///   the other kind can do then, the open is refused (``LMDBError/otherKindOfWriter``) before
+///   LMDB opens or makes any file of the environment;
+/// - every look (a writer's, ``isOpenToWriters(directory:)``'s, or
+///   ``excludingWriters(directory:)``'s taking of both files) holds the look file, and none
+///   waits for anything while it does: so no look is taken for a writer by another, and a
+///   writer waits for files being moved at its own kind's file;
+/// - so of two writers of different kinds opening at once, at most one goes on.
 ///
 /// `flock` is held by an open file description: within one process, two opens of different
 /// kinds refuse each other too. Readers take no lock. Like LMDB's own `fcntl` locks, this
-/// holds for processes of one machine only.
+/// holds for processes of one machine only, and with builds that take the look file.
 public final class WriterKindLock: @unchecked Sendable {
     /// The lock files' names.
     public static let inMapName = "writers-in-map.lock"
     public static let inFileName = "writers-in-file.lock"
+    public static let lookName = "writers-look.lock"
 
     // Emptied at release; only `release()` writes it, under the caller's own exclusion
     // (``Environment/close()`` holds the gate exclusively) or in `deinit`.
@@ -35,34 +39,19 @@ public final class WriterKindLock: @unchecked Sendable {
     public init(directory: String, inMap: Bool) throws(LMDBError) {
         let own = try Self.openFile(directory + "/" + (inMap ? Self.inMapName : Self.inFileName))
         do {
-            try Self.lock(own, LOCK_SH)  // waits only while a probe or a mover holds it
-            let probe = try Self.openFile(directory + "/" + (inMap ? Self.inFileName : Self.inMapName))
-            // Closing the probe gives back what the look took: a writer of the other kind that
-            // waits for its shared lock goes on, and finds this one's held.
-            defer { Glibc.close(probe) }
-            try Self.refuseWritersOfTheOtherKind(probe)
+            try Self.lock(own, LOCK_SH)  // waits only while files are being moved
+            try Self.looking(in: directory, making: true) { () throws(LMDBError) in
+                let other = try Self.openFile(directory + "/" + (inMap ? Self.inFileName : Self.inMapName))
+                // Closing it gives the exclusive lock back: a writer of the other kind that
+                // waits for its shared one goes on, and finds this one's held.
+                defer { Glibc.close(other) }
+                try Self.lock(other, LOCK_EX | LOCK_NB, refusal: .otherKindOfWriter)
+            }
         } catch {
             Glibc.close(own)
             throw error
         }
         descriptors = [own]
-    }
-
-    /// Returns when no writer holds `probe`, the other kind's file; throws
-    /// ``LMDBError/otherKindOfWriter`` when writers hold it (shared). An exclusive hold is
-    /// a look or a move, never a writer: waited out, then the file is looked at again.
-    private static func refuseWritersOfTheOtherKind(_ probe: Int32) throws(LMDBError) {
-        while true {
-            if try tryLock(probe, LOCK_EX | LOCK_NB) { return }
-            if try tryLock(probe, LOCK_SH | LOCK_NB) {
-                // Held shared; or the exclusive holder let go between the two tries, which
-                // taking it exclusively (in place of the shared lock) tells apart.
-                if try tryLock(probe, LOCK_EX | LOCK_NB) { return }
-                throw .otherKindOfWriter
-            }
-            try lock(probe, LOCK_SH)  // held exclusively: wait for its end
-            try lock(probe, LOCK_UN)
-        }
     }
 
     private init(holding descriptors: [Int32]) {
@@ -74,38 +63,54 @@ public final class WriterKindLock: @unchecked Sendable {
     /// ``release()``. For moving an environment's files into or out of the directory. Throws
     /// ``LMDBError/writerOpen`` while a writer has it open.
     public static func excludingWriters(directory: String) throws(LMDBError) -> WriterKindLock {
-        var held: [Int32] = []
-        do {
-            for name in [inMapName, inFileName] {
-                held.append(try openFile(directory + "/" + name))
-                try lock(held[held.count - 1], LOCK_EX | LOCK_NB, refusal: .writerOpen)
+        try looking(in: directory, making: true) { () throws(LMDBError) in
+            var held: [Int32] = []
+            do throws(LMDBError) {
+                for name in [inMapName, inFileName] {
+                    held.append(try openFile(directory + "/" + name))
+                    try lock(held[held.count - 1], LOCK_EX | LOCK_NB, refusal: .writerOpen)
+                }
+            } catch {
+                for descriptor in held { Glibc.close(descriptor) }
+                throw error
             }
-        } catch {
-            for descriptor in held { Glibc.close(descriptor) }
-            throw error
+            return WriterKindLock(holding: held)
         }
-        return WriterKindLock(holding: held)
     }
 
     /// Whether a writer of either kind has the environment in `directory` open now, found
-    /// without making a file: a writer makes both files before LMDB opens the environment.
-    /// The look takes each file exclusively for an instant, as a writer's own check does: a
-    /// writer opening in that instant waits for it.
+    /// without making a file: a writer makes its files before LMDB opens the environment.
     public static func isOpenToWriters(directory: String) throws(LMDBError) -> Bool {
-        for name in [inMapName, inFileName] {
-            let descriptor = open(directory + "/" + name, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
-            if descriptor < 0 {
-                if errno == ENOENT { continue }
-                throw LMDBError(code: errno)
+        try looking(in: directory, making: false) { () throws(LMDBError) in
+            for name in [inMapName, inFileName] {
+                let descriptor = open(directory + "/" + name, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+                if descriptor < 0 {
+                    if errno == ENOENT { continue }
+                    throw LMDBError(code: errno)
+                }
+                defer { Glibc.close(descriptor) }
+                guard try tryLock(descriptor, LOCK_EX | LOCK_NB) else { return true }
             }
-            defer { Glibc.close(descriptor) }
-            do {
-                try lock(descriptor, LOCK_EX | LOCK_NB, refusal: .writerOpen)
-            } catch let error where error == .writerOpen {
-                return true
-            }
+            return false
         }
-        return false
+    }
+
+    /// Runs `look` holding the look file exclusively, waiting for the look before it; `look`
+    /// must not wait for a lock. Without `making`, a directory without the look file is looked
+    /// at without it (no writer of this build has used it).
+    private static func looking<Result>(
+        in directory: String, making: Bool, _ look: () throws(LMDBError) -> Result
+    ) throws(LMDBError) -> Result {
+        let path = directory + "/" + lookName
+        let descriptor =
+            making ? try openFile(path) : open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+        if descriptor < 0 {
+            guard errno == ENOENT else { throw LMDBError(code: errno) }
+            return try look()
+        }
+        defer { Glibc.close(descriptor) }
+        try lock(descriptor, LOCK_EX)
+        return try look()
     }
 
     deinit {

@@ -64,7 +64,10 @@ import Testing
             plain.release()
             #expect(
                 try FileManager.default.contentsOfDirectory(atPath: path).sorted()
-                    == ["data.mdb", "lock.mdb", WriterKindLock.inFileName, WriterKindLock.inMapName].sorted())
+                    == [
+                        "data.mdb", "lock.mdb", WriterKindLock.inFileName, WriterKindLock.inMapName,
+                        WriterKindLock.lookName,
+                    ].sorted())
         }
     }
 
@@ -96,16 +99,25 @@ import Testing
         }
     }
 
-    /// A writer that finds the other kind's file held exclusively (another writer's look at
-    /// it, a look for writers, files being moved) waits for the hold to end and opens; it is
-    /// not refused as if a writer of the other kind had the environment.
-    @Test(arguments: [false, true]) func anOpeningWaitsOutAnExclusiveHoldOfTheOtherKindsFile(inMap: Bool) throws {
+    /// A writer opening while another process looks at the lock files (a writer's own look,
+    /// a look for writers, the taking of both files to move them) waits for the look to end and
+    /// opens: it does not take the look's hold of the other kind's file for a writer of that
+    /// kind. Before the look file, it was refused so.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/locks")), arguments: [false, true])
+    func anOpeningWaitsForAnotherLook(inMap: Bool) throws {
         try withDirectory { path in
-            let other = path + "/" + (inMap ? WriterKindLock.inFileName : WriterKindLock.inMapName)
-            let holder = open(other, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-            try #require(holder >= 0)
-            defer { close(holder) }
-            try #require(flock(holder, LOCK_EX) == 0)
+            // A look under way: the look file held, and the other kind's file held exclusively.
+            let look = open(path + "/" + WriterKindLock.lookName, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            let other = open(
+                path + "/" + (inMap ? WriterKindLock.inFileName : WriterKindLock.inMapName),
+                O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            try #require(look >= 0 && other >= 0)
+            defer {
+                close(look)
+                close(other)
+            }
+            try #require(flock(look, LOCK_EX) == 0 && flock(other, LOCK_EX) == 0)
+            let lookFile = try #require(Self.lockName(of: path + "/" + WriterKindLock.lookName))
             let outcome = Mutex<Result<Void, LMDBError>?>(nil)
             let ended = DispatchSemaphore(value: 0)
             Thread.detachNewThread {
@@ -115,29 +127,40 @@ import Testing
                 outcome.withLock { $0 = result }
                 ended.signal()
             }
-            // Until the opening waits for the file, or has ended (refused at once before).
-            let inode = try #require(FileManager.default.attributesOfItem(atPath: other)[.systemFileNumber] as? Int)
+            // Until the opening waits for the look file, or has ended (refused at once before).
             let deadline = ContinuousClock.now + .seconds(30)
-            while outcome.withLock({ $0 == nil }) && !Self.aLockIsAwaited(onInode: inode) {
+            while outcome.withLock({ $0 == nil }) && !Self.aLockIsAwaited(on: lookFile) {
                 if ContinuousClock.now > deadline {
-                    Issue.record("no waiter on the file in /proc/locks after 30 s")
+                    Issue.record("no waiter on the look file in /proc/locks after 30 s")
                     break
                 }
                 usleep(1_000)
             }
-            #expect(outcome.withLock { $0 == nil }, "ended while the other kind's file was held")
-            flock(holder, LOCK_UN)
-            ended.wait()
+            #expect(outcome.withLock { $0 == nil }, "ended during another look")
+            flock(other, LOCK_UN)
+            flock(look, LOCK_UN)
+            try #require(ended.wait(timeout: .now() + 30) == .success, "still opening 30 s after the look ended")
             #expect(throws: Never.self) { try outcome.withLock { $0 }?.get() }
         }
     }
 
-    /// Whether a process or thread waits for a `flock` on the file with inode `inode`
-    /// (`/proc/locks` lists a waiter with "->").
-    static func aLockIsAwaited(onInode inode: Int) -> Bool {
+    /// How `/proc/locks` names the file at `path`: its device's major and minor number in hex
+    /// and its inode, as "MAJOR:MINOR:INODE".
+    static func lockName(of path: String) -> String? {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        let device = UInt64(status.st_dev)
+        let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~0xfff)
+        let minor = (device & 0xff) | ((device >> 12) & ~0xff)
+        return String(format: "%02x:%02x:%lu", major, minor, UInt64(status.st_ino))
+    }
+
+    /// Whether a process or thread waits for a `flock` on the file `/proc/locks` names `name`
+    /// (it lists a waiter with "->").
+    static func aLockIsAwaited(on name: String) -> Bool {
         guard let locks = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return false }
         return locks.split(separator: "\n").contains { line in
-            line.contains("-> FLOCK") && line.split(separator: " ").contains { $0.hasSuffix(":\(inode)") }
+            line.contains("-> FLOCK") && line.split(separator: " ").contains { $0 == name }
         }
     }
 
