@@ -12,7 +12,8 @@ extension LMDBEventLog {
         public func release() { lock.release() }
     }
 
-    /// Keeps writers out of the existing directory `directory`, without waiting: throws
+    /// Keeps writers out of the existing directory `directory`, without waiting for one (only
+    /// for another process's look at the lock files): throws
     /// ``EventLogError/openToWriter(path:)`` while one has its log open.
     public static func excludingWriters(directory: String) throws -> WritersExcluded {
         do {
@@ -24,9 +25,9 @@ extension LMDBEventLog {
         }
     }
 
-    /// Whether a writer (authd, a node, or authctl) has the log in `directory` open now;
-    /// makes no file. A writer may open it right after: to move files in, keep writers out
-    /// (``excludingWriters(directory:)``).
+    /// Whether a writer (authd, a node, or authctl) has the log in `directory` open now, or
+    /// its files are held to be moved; makes no file where no writer has. A writer may open it
+    /// right after: to move files in, keep writers out (``excludingWriters(directory:)``).
     public static func isOpenToWriters(directory: String) throws -> Bool {
         do {
             return try WriterKindLock.isOpenToWriters(directory: directory)

@@ -7,14 +7,15 @@ import Glibc
 ///
 /// Each kind has an empty file in the environment's directory, `writers-in-map.lock` or
 /// `writers-in-file.lock`, and a third, `writers-look.lock`, is held by whoever looks at them
-/// (0600, made by the first writer, or ``excludingWriters(directory:)``, that needs them,
-/// even one then refused). Rules:
+/// (0600, made by the first writer or look that needs them, even one then refused; a look
+/// for writers makes none where no writer has). Rules:
 /// - a writer holds a shared `flock` on its own kind's file from before LMDB opens the
 ///   environment until it closes it, so writers of one kind share the environment freely;
 /// - having it, the writer looks: it holds the look file exclusively (waiting its turn) while
 ///   it tries the other kind's file exclusively without waiting; held, which only a writer of
-///   the other kind can do then, the open is refused (``LMDBError/otherKindOfWriter``) before
-///   LMDB opens or makes any file of the environment;
+///   the other kind can do then (or a process of a build before the look file), the open is
+///   refused (``LMDBError/otherKindOfWriter``) before LMDB opens or makes any file of the
+///   environment;
 /// - every look (a writer's, ``isOpenToWriters(directory:)``'s, or
 ///   ``excludingWriters(directory:)``'s taking of both files) holds the look file, and none
 ///   waits for anything while it does: so no look is taken for a writer by another, and a
@@ -23,7 +24,7 @@ import Glibc
 ///
 /// `flock` is held by an open file description: within one process, two opens of different
 /// kinds refuse each other too. Readers take no lock. Like LMDB's own `fcntl` locks, this
-/// holds for processes of one machine only, and with builds that take the look file.
+/// holds for processes of one machine only.
 public final class WriterKindLock: @unchecked Sendable {
     /// The lock files' names.
     public static let inMapName = "writers-in-map.lock"
@@ -40,7 +41,7 @@ public final class WriterKindLock: @unchecked Sendable {
         let own = try Self.openFile(directory + "/" + (inMap ? Self.inMapName : Self.inFileName))
         do {
             try Self.lock(own, LOCK_SH)  // waits only while files are being moved
-            try Self.looking(in: directory, making: true) { () throws(LMDBError) in
+            try Self.looking(in: directory) { () throws(LMDBError) in
                 let other = try Self.openFile(directory + "/" + (inMap ? Self.inFileName : Self.inMapName))
                 // Closing it gives the exclusive lock back: a writer of the other kind that
                 // waits for its shared one goes on, and finds this one's held.
@@ -58,12 +59,12 @@ public final class WriterKindLock: @unchecked Sendable {
         self.descriptors = descriptors
     }
 
-    /// Both kinds' files, exclusively, taken without waiting: no writer of either kind has the
-    /// environment in `directory` open, and none opens it (a writer waits) until
-    /// ``release()``. For moving an environment's files into or out of the directory. Throws
-    /// ``LMDBError/writerOpen`` while a writer has it open.
+    /// Both kinds' files, exclusively, taken without waiting for a writer (only for another
+    /// look): no writer of either kind has the environment in `directory` open, and none opens
+    /// it (a writer waits) until ``release()``. For moving an environment's files into or out
+    /// of the directory. Throws ``LMDBError/writerOpen`` while a writer has it open.
     public static func excludingWriters(directory: String) throws(LMDBError) -> WriterKindLock {
-        try looking(in: directory, making: true) { () throws(LMDBError) in
+        try looking(in: directory) { () throws(LMDBError) in
             var held: [Int32] = []
             do throws(LMDBError) {
                 for name in [inMapName, inFileName] {
@@ -78,11 +79,15 @@ public final class WriterKindLock: @unchecked Sendable {
         }
     }
 
-    /// Whether a writer of either kind has the environment in `directory` open now, found
-    /// without making a file: a writer makes its files before LMDB opens the environment.
+    /// Whether a writer of either kind has the environment in `directory` open now (or its
+    /// files are held to be moved). Makes no file where no writer has made one: a writer makes
+    /// its kind's file before LMDB opens the environment; where one is, the look is taken as
+    /// every look is, making the look file if a build before it made the others.
     public static func isOpenToWriters(directory: String) throws(LMDBError) -> Bool {
-        try looking(in: directory, making: false) { () throws(LMDBError) in
-            for name in [inMapName, inFileName] {
+        let names = [inMapName, inFileName]
+        guard names.contains(where: { access(directory + "/" + $0, F_OK) == 0 }) else { return false }
+        return try looking(in: directory) { () throws(LMDBError) in
+            for name in names {
                 let descriptor = open(directory + "/" + name, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
                 if descriptor < 0 {
                     if errno == ENOENT { continue }
@@ -95,19 +100,12 @@ public final class WriterKindLock: @unchecked Sendable {
         }
     }
 
-    /// Runs `look` holding the look file exclusively, waiting for the look before it; `look`
-    /// must not wait for a lock. Without `making`, a directory without the look file is looked
-    /// at without it (no writer of this build has used it).
+    /// Runs `look` holding the look file of `directory` (made if missing) exclusively, after
+    /// the look before it; `look` must not wait for a lock.
     private static func looking<Result>(
-        in directory: String, making: Bool, _ look: () throws(LMDBError) -> Result
+        in directory: String, _ look: () throws(LMDBError) -> Result
     ) throws(LMDBError) -> Result {
-        let path = directory + "/" + lookName
-        let descriptor =
-            making ? try openFile(path) : open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
-        if descriptor < 0 {
-            guard errno == ENOENT else { throw LMDBError(code: errno) }
-            return try look()
-        }
+        let descriptor = try openFile(directory + "/" + lookName)
         defer { Glibc.close(descriptor) }
         try lock(descriptor, LOCK_EX)
         return try look()

@@ -117,7 +117,7 @@ import Testing
                 close(other)
             }
             try #require(flock(look, LOCK_EX) == 0 && flock(other, LOCK_EX) == 0)
-            let lookFile = try #require(Self.lockName(of: path + "/" + WriterKindLock.lookName))
+            let lookFile = try #require(Self.inode(of: path + "/" + WriterKindLock.lookName))
             let outcome = Mutex<Result<Void, LMDBError>?>(nil)
             let ended = DispatchSemaphore(value: 0)
             Thread.detachNewThread {
@@ -129,7 +129,7 @@ import Testing
             }
             // Until the opening waits for the look file, or has ended (refused at once before).
             let deadline = ContinuousClock.now + .seconds(30)
-            while outcome.withLock({ $0 == nil }) && !Self.aLockIsAwaited(on: lookFile) {
+            while outcome.withLock({ $0 == nil }) && !Self.aLockIsAwaited(onInode: lookFile) {
                 if ContinuousClock.now > deadline {
                     Issue.record("no waiter on the look file in /proc/locks after 30 s")
                     break
@@ -144,23 +144,23 @@ import Testing
         }
     }
 
-    /// How `/proc/locks` names the file at `path`: its device's major and minor number in hex
-    /// and its inode, as "MAJOR:MINOR:INODE".
-    static func lockName(of path: String) -> String? {
+    /// The inode of the file at `path`, which `/proc/locks` ends a lock's file with (after the
+    /// device, left out: `stat` and `/proc/locks` can name a device apart, as on btrfs).
+    static func inode(of path: String) -> UInt64? {
         var status = stat()
         guard stat(path, &status) == 0 else { return nil }
-        let device = UInt64(status.st_dev)
-        let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~0xfff)
-        let minor = (device & 0xff) | ((device >> 12) & ~0xff)
-        return String(format: "%02x:%02x:%lu", major, minor, UInt64(status.st_ino))
+        return UInt64(status.st_ino)
     }
 
-    /// Whether a process or thread waits for a `flock` on the file `/proc/locks` names `name`
-    /// (it lists a waiter with "->").
-    static func aLockIsAwaited(on name: String) -> Bool {
+    /// Whether this process waits for a `flock` on the file with inode `inode` (`/proc/locks`
+    /// lists a waiter with "->", then the lock's kind, the process and the file).
+    static func aLockIsAwaited(onInode inode: UInt64) -> Bool {
         guard let locks = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return false }
+        let process = String(getpid())
         return locks.split(separator: "\n").contains { line in
-            line.contains("-> FLOCK") && line.split(separator: " ").contains { $0 == name }
+            let fields = line.split(separator: " ")
+            return line.contains("-> FLOCK") && fields.contains { $0 == process }
+                && fields.contains { $0.hasSuffix(":\(inode)") }
         }
     }
 
