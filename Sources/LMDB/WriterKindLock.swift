@@ -17,9 +17,10 @@ import Glibc
 ///   refused (``LMDBError/otherKindOfWriter``) before LMDB opens or makes any file of the
 ///   environment;
 /// - every look (a writer's, ``isOpenToWriters(directory:)``'s, or
-///   ``excludingWriters(directory:)``'s taking of both files) holds the look file, and none
-///   waits for anything while it does: so no look is taken for a writer by another, and a
-///   writer waits for files being moved at its own kind's file;
+///   ``excludingWriters(directory:)``'s taking of both files) holds the look file (unless
+///   this process may not open it), and none waits for anything while it does: so no look is
+///   taken for a writer by another, and a writer waits for files being moved at its own
+///   kind's file;
 /// - so of two writers of different kinds opening at once, at most one goes on.
 ///
 /// `flock` is held by an open file description: within one process, two opens of different
@@ -40,7 +41,7 @@ public final class WriterKindLock: @unchecked Sendable {
     public init(directory: String, inMap: Bool) throws(LMDBError) {
         let own = try Self.openFile(directory + "/" + (inMap ? Self.inMapName : Self.inFileName))
         do {
-            try Self.lock(own, LOCK_SH)  // waits only while files are being moved
+            try Self.lock(own, LOCK_SH)  // waits only while files are moved, or for a look
             try Self.looking(in: directory) { () throws(LMDBError) in
                 let other = try Self.openFile(directory + "/" + (inMap ? Self.inFileName : Self.inMapName))
                 // Closing it gives the exclusive lock back: a writer of the other kind that
@@ -101,11 +102,17 @@ public final class WriterKindLock: @unchecked Sendable {
     }
 
     /// Runs `look` holding the look file of `directory` (made if missing) exclusively, after
-    /// the look before it; `look` must not wait for a lock.
+    /// the look before it; `look` must not wait for a lock. A look file this process may not
+    /// open (another user's: `authctl` run as root made it) is done without, as before it
+    /// existed: its only use is to keep looks from being taken for writers.
     private static func looking<Result>(
         in directory: String, _ look: () throws(LMDBError) -> Result
     ) throws(LMDBError) -> Result {
-        let descriptor = try openFile(directory + "/" + lookName)
+        let descriptor = open(directory + "/" + lookName, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        if descriptor < 0 {
+            guard errno == EACCES || errno == EPERM else { throw LMDBError(code: errno) }
+            return try look()
+        }
         defer { Glibc.close(descriptor) }
         try lock(descriptor, LOCK_EX)
         return try look()
