@@ -224,7 +224,7 @@ let package = Package(
             path: "tools/eventlog-crash-probe"
         ),
 
-        .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
+        .testTarget(name: "LMDBTests", dependencies: ["LMDB", "TestSupport"]),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog"]),
         // One suite of the `EventLog` rules, run against every backend.
         .testTarget(
@@ -267,7 +267,10 @@ let package = Package(
             ],
             path: "Tests/PostgresTestSupport"),
         .testTarget(
-            name: "AuthctlTests", dependencies: ["authctl", "authd", "EventLog", "PostgresTestSupport", "TestSupport"]),
+            name: "AuthctlTests",
+            dependencies: [
+                "authctl", "authd", "DataProtection", "EventLog", "LMDB", "PostgresTestSupport", "TestSupport",
+            ]),
         .testTarget(
             name: "AuthdTests",
             dependencies: [

@@ -1,6 +1,7 @@
 import Foundation
 import LMDB
 import Synchronization
+import TestSupport
 import Testing
 
 /// `WriterKindLock`: writers with and without a writable map never have one environment open
@@ -117,7 +118,6 @@ import Testing
                 close(other)
             }
             try #require(flock(look, LOCK_EX) == 0 && flock(other, LOCK_EX) == 0)
-            let lookFile = try #require(Self.inode(of: path + "/" + WriterKindLock.lookName))
             let outcome = Mutex<Result<Void, LMDBError>?>(nil)
             let ended = DispatchSemaphore(value: 0)
             Thread.detachNewThread {
@@ -128,39 +128,16 @@ import Testing
                 ended.signal()
             }
             // Until the opening waits for the look file, or has ended (refused at once before).
-            let deadline = ContinuousClock.now + .seconds(30)
-            while outcome.withLock({ $0 == nil }) && !Self.aLockIsAwaited(onInode: lookFile) {
-                if ContinuousClock.now > deadline {
-                    Issue.record("no waiter on the look file in /proc/locks after 30 s")
-                    break
-                }
-                usleep(1_000)
+            let waited = waitUntil {
+                outcome.withLock { $0 != nil }
+                    || flockIsAwaited(onFile: path + "/" + WriterKindLock.lookName, byProcess: getpid())
             }
+            #expect(waited, "no waiter on the look file in /proc/locks after 30 s")
             #expect(outcome.withLock { $0 == nil }, "ended during another look")
             flock(other, LOCK_UN)
             flock(look, LOCK_UN)
             try #require(ended.wait(timeout: .now() + 30) == .success, "still opening 30 s after the look ended")
             #expect(throws: Never.self) { try outcome.withLock { $0 }?.get() }
-        }
-    }
-
-    /// The inode of the file at `path`, which `/proc/locks` ends a lock's file with (after the
-    /// device, left out: `stat` and `/proc/locks` can name a device apart, as on btrfs).
-    static func inode(of path: String) -> UInt64? {
-        var status = stat()
-        guard stat(path, &status) == 0 else { return nil }
-        return UInt64(status.st_ino)
-    }
-
-    /// Whether this process waits for a `flock` on the file with inode `inode` (`/proc/locks`
-    /// lists a waiter with "->", then the lock's kind, the process and the file).
-    static func aLockIsAwaited(onInode inode: UInt64) -> Bool {
-        guard let locks = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return false }
-        let process = String(getpid())
-        return locks.split(separator: "\n").contains { line in
-            let fields = line.split(separator: " ")
-            return line.contains("-> FLOCK") && fields.contains { $0 == process }
-                && fields.contains { $0.hasSuffix(":\(inode)") }
         }
     }
 
