@@ -21,8 +21,8 @@
 # Environment: AUTHD (the binary; default: a release build, built here), OUT, PERF_SECONDS (8;
 # 0 skips perf), BY_THREAD (1: callgrind counts each thread apart, and each part is printed
 # per thread as well: instructions per request and the thread's top functions, which tell an
-# event loop from the concurrency pool or the log writer). Installs valgrind (and linux-perf, wrk) when missing. Stops the authd it
-# started when it ends, also on Ctrl-C.
+# event loop from the concurrency pool or the log writer). Installs valgrind (and linux-perf,
+# wrk) when missing. Stops the authd it started when it ends, also on Ctrl-C.
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/../.."
