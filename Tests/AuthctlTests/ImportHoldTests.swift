@@ -19,7 +19,7 @@ import Testing
         // An empty log: its lock files are there, so the import's look takes the look file.
         let initialised = try authctl(["--data", target, "init"])
         try #require(initialised.status == 0, "\(initialised.stderr)")
-        let log = try #require(Self.inode(of: target + "/data.mdb"))
+        let log = try #require(inode(of: target + "/data.mdb"))
         let lookPath = target + "/" + WriterKindLock.lookName
         let look = open(lookPath, O_RDWR | O_CLOEXEC)
         try #require(look >= 0)
@@ -34,6 +34,8 @@ import Testing
         importing.standardError = errors
         importing.standardOutput = FileHandle.nullDevice
         try importing.run()
+        ChildProcesses.atExit.adopt(importing)
+        defer { ChildProcesses.atExit.release(importing) }
         let waited = waitUntil {
             !importing.isRunning || flockIsAwaited(onFile: lookPath, byProcess: importing.processIdentifier)
         }
@@ -52,10 +54,6 @@ import Testing
         #expect(stderr.contains("already holds 1 data keys"), "\(stderr)")
         #expect(!FileManager.default.fileExists(atPath: target + "/" + "import.partial"))
         #expect(try KeyStore(dataDirectory: target, environment: [:], readOnly: true).users() == [user])
-        #expect(Self.inode(of: target + "/data.mdb") == log, "the log was replaced")
-    }
-
-    static func inode(of path: String) -> Int? {
-        (try? FileManager.default.attributesOfItem(atPath: path))?[.systemFileNumber] as? Int
+        #expect(inode(of: target + "/data.mdb") == log, "the log was replaced")
     }
 }

@@ -5,15 +5,18 @@ import Foundation
 /// inode; only the inode is compared, since `stat` and `/proc/locks` can name a device apart,
 /// as on btrfs). False where `/proc/locks` cannot be read.
 public func flockIsAwaited(onFile path: String, byProcess pid: Int32) -> Bool {
-    guard let inode = (try? FileManager.default.attributesOfItem(atPath: path))?[.systemFileNumber] as? Int,
-        let locks = procLocks()
-    else { return false }
+    guard let inode = inode(of: path), let locks = procLocks() else { return false }
     let process = String(pid)
     return locks.split(separator: "\n").contains { line in
         let fields = line.split(separator: " ")
         return line.contains("-> FLOCK") && fields.contains { $0 == process }
             && fields.contains { $0.hasSuffix(":\(inode)") }
     }
+}
+
+/// The inode number of the file at `path`, or nil when it cannot be read.
+public func inode(of path: String) -> Int? {
+    (try? FileManager.default.attributesOfItem(atPath: path))?[.systemFileNumber] as? Int
 }
 
 /// Waits, up to `limit`, until `condition` holds; whether it did.
