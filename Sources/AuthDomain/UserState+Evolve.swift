@@ -48,13 +48,19 @@ extension UserState {
         case .passwordResetRequested(let issued):
             self.passwordReset = PendingToken(hash: issued.tokenHash, expiresAt: issued.expiresAt)
         case .passwordResetCompleted(let hash):
+            // A new password cancels what the old one started: a pending email change, which
+            // whoever knew the old password may have asked for.
             self.passwordHash = hash
             self.passwordReset = nil
+            self.emailChange = nil
             self.failedLogins = 0
             self.lockedUntil = nil
             self.endSessions(at: time)
         case .passwordChanged(let hash):
+            // As a reset does, and a reset token mailed before the change no longer counts.
             self.passwordHash = hash
+            self.passwordReset = nil
+            self.emailChange = nil
             self.endSessions(at: time)
         case .passwordRehashed(let hash):
             self.passwordHash = hash
@@ -76,10 +82,12 @@ extension UserState {
         case .emailChanged(let email):
             // The confirmation came through the new address: it is verified from now on, and a
             // verification token mailed to the old one no longer counts.
+            // A reset token mailed to the old address no longer counts either.
             self.email = email
             self.emailVerifiedAt = time
             self.emailVerification = nil
             self.emailChange = nil
+            self.passwordReset = nil
         case .softDeleted:
             self.deletedAt = time
             self.endSessions(at: time)

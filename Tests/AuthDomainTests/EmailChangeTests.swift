@@ -64,4 +64,23 @@ import Testing
         let erased = apply(Erase(actor: .system), to: second, at: at(8)).state
         #expect(erased.emailChange == nil)
     }
+
+    /// A new password, by reset or by change, cancels a pending email change; a change of
+    /// password or of address ends a live reset token.
+    @Test func aNewPasswordCancelsThePendingChangeAndTheAddressMoveEndsAReset() throws {
+        let user = try registeredUser()
+        let pending = apply(try request(user, to: "one@example.com"), to: user, at: at(5)).state
+        let confirm = ConfirmEmailChange(presented: UserToken(userID: user.id, secret: secretB))
+        for event: UserEvent in [.passwordResetCompleted(passwordHash: "new"), .passwordChanged(passwordHash: "new")] {
+            let after = pending.evolve(event, at: at(6))
+            #expect(after.emailChange == nil, "\(event)")
+            #expect(confirm.decide(after, now: at(7)) == .reject(.invalidToken))
+        }
+        let reset = user.evolve(.passwordResetRequested(.init(tokenHash: hash("reset"), expiresAt: at(60))), at: at(5))
+        #expect(reset.passwordReset != nil)
+        for event: UserEvent in [.passwordChanged(passwordHash: "new"), .emailChanged(email: "two@example.com")] {
+            let after = reset.evolve(event, at: at(6))
+            #expect(after.passwordReset == nil, "\(event)")
+        }
+    }
 }

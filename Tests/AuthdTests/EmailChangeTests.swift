@@ -12,6 +12,15 @@ import Testing
         }.filter { $0.contains("\r\nTo: \(recipient)\r\n") && $0.contains("Subject: \(subject)\r\n") }
     }
 
+    /// Asks, with `token`'s session and the account's password, to move the account to
+    /// `address`; the request is accepted.
+    func askToMove(_ authd: AccountServer, token: String, to address: String) async throws {
+        let asked = try await authd.server.call(
+            "POST", "/v1/users/me/email", json: ["new_email": address, "current_password": AccountServer.password],
+            token: token)
+        #expect(asked.status == 202)
+    }
+
     @Test func theNewAddressConfirmsTheOldIsToldAndTheClaimMovesThen() async throws {
         let authd = try AccountServer()
         let server = authd.server
@@ -94,10 +103,7 @@ import Testing
         let server = authd.server
         let ada = try await authd.register("ada@example.com")
         let token = try await authd.login("ada@example.com")
-        let asked = try await server.call(
-            "POST", "/v1/users/me/email",
-            json: ["new_email": "carol@example.com", "current_password": AccountServer.password], token: token)
-        #expect(asked.status == 202)
+        try await askToMove(authd, token: token, to: "carol@example.com")
         // Carol registers the address while the confirmation waits.
         _ = try await authd.register("carol@example.com")
         let confirmation = try server.mailedToken("Confirm your new email address", to: "carol@example.com")
@@ -110,5 +116,69 @@ import Testing
         let types = try await authd.trail(ada, admin: admin).compactMap { $0["type"] as? String }
         #expect(!types.contains("EmailChanged"))
         _ = try await authd.login("ada@example.com")
+    }
+
+    /// Someone who knew the password asks to move the account to their own address; the owner,
+    /// warned by the notice, sets a new password: the change they did not ask for is cancelled
+    /// and its confirmation refused. A reset token mailed before a change of password, or to
+    /// the address the account left, is refused too.
+    @Test(arguments: ["reset", "change"])
+    func aNewPasswordCancelsAPendingEmailChangeAndOldResetTokens(_ how: String) async throws {
+        let authd = try AccountServer()
+        let server = authd.server
+        let ada = try await authd.register("ada@example.com")
+        let intruder = try await authd.login("ada@example.com")
+        try await askToMove(authd, token: intruder, to: "intruder@example.com")
+        let confirmation = try server.mailedToken("Confirm your new email address", to: "intruder@example.com")
+        let newPassword = "a brand new passphrase"
+        if how == "reset" {
+            #expect(
+                try await server.call("POST", "/v1/password-resets", json: ["email": "ada@example.com"]).status == 202)
+            let reset = try await server.call(
+                "POST", "/v1/password-resets/confirm",
+                json: ["token": try server.mailedToken("Reset", to: "ada@example.com"), "new_password": newPassword])
+            #expect(reset.status == 204)
+        } else {
+            // A reset asked for before the change: its token dies with the old password.
+            #expect(
+                try await server.call("POST", "/v1/password-resets", json: ["email": "ada@example.com"]).status == 202)
+            let resetToken = try server.mailedToken("Reset", to: "ada@example.com")
+            let owner = try await authd.login("ada@example.com")
+            let changed = try await server.call(
+                "POST", "/v1/users/me/password",
+                json: ["current_password": AccountServer.password, "new_password": newPassword], token: owner)
+            #expect(changed.status == 204)
+            let late = try await server.call(
+                "POST", "/v1/password-resets/confirm",
+                json: ["token": resetToken, "new_password": "the intruder's own"])
+            #expect(late.status == 401 && late.code == "invalid_token")
+        }
+        let refused = try await server.call("POST", "/v1/email-changes/confirm", json: ["token": confirmation])
+        #expect(refused.status == 401 && refused.code == "invalid_token")
+        let admin = try await authd.adminToken()
+        let user = try await server.call("GET", "/v1/users/\(ada)", token: admin)
+        #expect(user.json["email"] as? String == "ada@example.com")
+        let owner = try await server.call(
+            "POST", "/v1/sessions", json: ["email": "ada@example.com", "password": newPassword])
+        #expect(owner.status == 200)
+    }
+
+    /// A reset token mailed to the old address is refused once the account has moved to a new
+    /// one: whoever still reads the old mailbox cannot take the account back.
+    @Test func aResetTokenMailedToTheOldAddressDiesWithTheMove() async throws {
+        let authd = try AccountServer()
+        let server = authd.server
+        _ = try await authd.register("ada@example.com")
+        #expect(try await server.call("POST", "/v1/password-resets", json: ["email": "ada@example.com"]).status == 202)
+        let oldReset = try server.mailedToken("Reset", to: "ada@example.com")
+        let token = try await authd.login("ada@example.com")
+        try await askToMove(authd, token: token, to: "ada.new@example.com")
+        let confirmation = try server.mailedToken("Confirm your new email address", to: "ada.new@example.com")
+        #expect(try await server.call("POST", "/v1/email-changes/confirm", json: ["token": confirmation]).status == 204)
+        let late = try await server.call(
+            "POST", "/v1/password-resets/confirm",
+            json: ["token": oldReset, "new_password": "someone else's passphrase"])
+        #expect(late.status == 401 && late.code == "invalid_token")
+        _ = try await authd.login("ada.new@example.com")
     }
 }
