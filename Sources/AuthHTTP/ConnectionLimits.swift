@@ -208,12 +208,21 @@ final class BytesArrivingHandler: ChannelInboundHandler, RemovableChannelHandler
 
 /// Behind the HTTP decoder: a whole header starts the body deadline, a whole request ends the
 /// deadlines, and a whole response starts the idle one.
+///
+/// A response may end before its request does (a route that refuses without reading the body,
+/// then reads the rest of it): the body's deadline still runs, and the request's end then
+/// starts the idle one, since no answer is owed. So every phase but a real wait for an answer
+/// has a deadline. Requests and responses are counted, as pipelined requests may come in
+/// while an earlier one is answered.
 final class RequestProgressHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
     let timer: ConnectionTimer
+    /// Requests read whole, and responses written whole, on this connection.
+    private var requestsEnded = 0
+    private var responsesEnded = 0
 
     init(timer: ConnectionTimer) {
         self.timer = timer
@@ -223,13 +232,18 @@ final class RequestProgressHandler: ChannelDuplexHandler, RemovableChannelHandle
         switch unwrapInboundIn(data) {
         case .head: timer.enter(.readingBody, context: context)
         case .body: break
-        case .end: timer.enter(.responding, context: context)
+        case .end:
+            requestsEnded += 1
+            timer.enter(responsesEnded >= requestsEnded ? .idle : .responding, context: context)
         }
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data), timer.phase == .responding { timer.enter(.idle, context: context) }
+        if case .end = unwrapOutboundIn(data) {
+            responsesEnded += 1
+            if timer.phase == .responding, responsesEnded >= requestsEnded { timer.enter(.idle, context: context) }
+        }
         context.write(data, promise: promise)
     }
 }

@@ -189,6 +189,36 @@ import Testing
         #expect(!metrics.contains(#"status="500""#))
     }
 
+    /// A route may answer before the request's body is in (here /healthz ignores it, and an
+    /// unauthenticated write is refused at once). Its body then keeps the body deadline, and
+    /// once the body is in, the idle one runs: a client that sends the rest and goes silent
+    /// does not hold the connection for ever.
+    @Test func aRequestAnsweredBeforeItsBodyEndsStillHasDeadlines() async throws {
+        let server = try RunningServer(arguments: [
+            "--header-timeout", "1", "--body-timeout", "2", "--idle-timeout", "1",
+        ])
+        let requests = [
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n",
+            "POST /v1/users/me/password HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + "Content-Length: 1\r\n\r\n",
+        ]
+        for request in requests {
+            let connection = try LoopbackConnection(port: server.port, from: "127.0.0.3")
+            try connection.send(request)
+            let answer = try #require(connection.readResponse(timeout: 10), "answered before the body: \(request)")
+            #expect(String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 "))
+            try connection.send("x")
+            let start = Date()
+            #expect(connection.readUntilClosed(timeout: 20) != nil, "held open: \(request)")
+            #expect(Date().timeIntervalSince(start) < 20)
+        }
+        // Answered early, a body that never comes is closed by its own deadline.
+        let stalled = try LoopbackConnection(port: server.port, from: "127.0.0.3")
+        try stalled.send(requests[0])
+        #expect(stalled.readResponse(timeout: 10) != nil)
+        #expect(stalled.readUntilClosed(timeout: 20) != nil)
+    }
+
     /// After an answer the connection's deadline is the idle one (long here); the first byte of
     /// the next request must bring the header's (short) deadline forward, not leave the idle one.
     @Test func aSecondRequestHalfSentOnAKeptConnectionGetsTheHeaderTimeoutNotTheIdleOne() async throws {
