@@ -16,7 +16,7 @@ import NIOHTTP1
 ///   endpoint's checkpoint (``WebhookState``) is written durably, so a restart repeats at most
 ///   the one event in flight and loses none.
 /// - A failure (no answer within ``Configuration/requestTimeout``, a connection error, a
-///   status other than 2xx) is retried after ``Configuration/firstRetry``, doubling up to
+///   status other than 2xx, a redirect among them, which is never followed) is retried after ``Configuration/firstRetry``, doubling up to
 ///   ``Configuration/longestRetry``. An endpoint failing without a success for
 ///   ``Configuration/disableAfter`` is disabled: marked in its state, sent nothing more.
 /// - Signed by ``WebhookSignature`` with the endpoint's secret; the secret and bodies are never logged.
@@ -44,7 +44,17 @@ public final class WebhookDispatcher: Sendable {
         self.feed = feed
         self.configuration = configuration
         self.logger = logger
-        self.client = HTTPClient(eventLoopGroupProvider: .singleton)
+        self.client = Self.makeClient()
+    }
+
+    /// The HTTP client deliveries go through. It follows no redirect: a 3xx is a failure, as
+    /// Standard Webhooks says, so an event is never taken as delivered because a GET it was
+    /// turned into, or a POST to another address (one inside the network authd runs in), was
+    /// answered 2xx.
+    public static func makeClient() -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
     /// Runs until the task is cancelled, then shuts the HTTP client down.

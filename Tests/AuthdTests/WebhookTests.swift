@@ -152,4 +152,30 @@ struct WebhookTests {
         // 503 while the receiver had no secret yet, 500 after: either is the last failure.
         #expect(line.contains(id) && line.contains("HTTP 50") && line.contains("disabled_at"))
     }
+
+    /// A receiver answering a redirect has not taken the event: the redirect is a failure (as
+    /// Standard Webhooks says), never followed, so the event is not taken as delivered by a
+    /// GET it became (302), nor posted to an address the receiver names (307).
+    @Test(arguments: [302, 307])
+    func aRedirectIsAFailureAndIsNotFollowed(_ status: Int) async throws {
+        let elsewhere = try Receiver()
+        let moved = try Receiver(["--redirect-status", String(status), "--redirect-to", elsewhere.url])
+        let server = try RunningServer(arguments: ["--webhook-first-retry", "0.05"])
+        _ = try await EventFeedTests.register(server, "moved@example.com")
+        let id = try Self.addEndpoint(server.data, moved, events: "UserRegistered")
+        try String(contentsOfFile: moved.secretFile, encoding: .utf8).write(
+            toFile: elsewhere.secretFile, atomically: true, encoding: .utf8)
+        let failing = try await pollUntil(timeout: 60) { () -> String? in
+            // Signed deliveries (the receiver knows the secret by then) that were answered so.
+            guard moved.requests().contains(where: { $0["verified"] as? Bool == true }) else { return nil }
+            let line = try authctlOutput(["--data", server.data, "webhooks", "list", "--json"])
+            return line.contains("HTTP \(status)") ? line : nil
+        }
+        let line = try #require(failing, "the endpoint was not marked failing with HTTP \(status)")
+        #expect(line.contains(id))
+        #expect(elsewhere.requests().isEmpty, "followed: \(elsewhere.requests())")
+        // `authctl webhooks test` does not follow it either.
+        #expect(try authctl(["--data", server.data, "webhooks", "test", id]) == 1)
+        #expect(elsewhere.requests().isEmpty)
+    }
 }

@@ -106,7 +106,7 @@ struct WebhooksCommand: AsyncParsableCommand {
             let messageID = "msg_test_" + UUID().uuidString.lowercased()
             let now = ISO8601DateFormatter().string(from: Date())
             let body = Array(#"{"data":{},"timestamp":"\#(now)","type":"webhook.test"}"#.utf8)
-            let client = HTTPClient(eventLoopGroupProvider: .singleton)
+            let client = WebhookDispatcher.makeClient()
             let outcome = await WebhookDispatcher.send(
                 body, id: messageID, to: endpoint.url, key: key, client: client, timeout: .seconds(10))
             try? await client.shutdown()

@@ -5,8 +5,11 @@ Verifies each message's Standard Webhooks signature on its own (hmac, hashlib, b
 Python's standard library), answers 503 while --secret-file does not exist yet, 500 to the
 first --fail-first requests after it does and to every one with --always-fail, 401 to a bad
 signature, 200 otherwise, and appends one JSON line per
-request to --log: the webhook-id, whether the signature verified, the status answered, the
-event's position and type. Prints "listening on PORT" once it listens.
+request to --log: the method, the webhook-id, whether the signature verified, the status
+answered, the event's position and type. With --redirect-status and --redirect-to it answers
+every POST with that status and a Location header instead (a receiver that moved, or one
+steering the sender elsewhere). A GET is answered 200 and logged (what a sender that turned a
+redirected POST into a GET would send). Prints "listening on PORT" once it listens.
 """
 import argparse
 import base64
@@ -42,6 +45,8 @@ def main():
     parser.add_argument("--fail-first", type=int, default=0)
     parser.add_argument("--always-fail", action="store_true")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before answering")
+    parser.add_argument("--redirect-status", type=int, default=0)
+    parser.add_argument("--redirect-to", default="")
     args = parser.parse_args()
     lock = threading.Lock()
     state = {"requests": 0}
@@ -66,6 +71,8 @@ def main():
                     state["requests"] += 1
                     failing = args.always_fail or state["requests"] <= args.fail_first
                 status = 401 if not ok else 500 if failing else 200
+            if args.redirect_status:
+                status = args.redirect_status
             if args.delay:
                 time.sleep(args.delay)
             try:
@@ -77,9 +84,20 @@ def main():
             # Logged before the answer: a line with status 200 may still be unacknowledged if
             # the sender dies before reading the answer; the tests allow for that one.
             with lock:
-                log.write(json.dumps({"id": self.headers.get("webhook-id"), "verified": ok, "status": status,
-                                      "position": position, "type": kind, "at": time.time()}) + "\n")
+                log.write(json.dumps({"method": "POST", "id": self.headers.get("webhook-id"), "verified": ok,
+                                      "status": status, "position": position, "type": kind,
+                                      "at": time.time()}) + "\n")
             self.send_response(status)
+            if args.redirect_status:
+                self.send_header("location", args.redirect_to)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def do_GET(self):
+            with lock:
+                log.write(json.dumps({"method": "GET", "id": self.headers.get("webhook-id"), "verified": None,
+                                      "status": 200, "position": None, "type": None, "at": time.time()}) + "\n")
+            self.send_response(200)
             self.send_header("content-length", "0")
             self.end_headers()
 
