@@ -75,9 +75,11 @@ extension AuthServer {
     /// - A write this server makes wakes every stream at once; other writes are seen within
     ///   ``streamPollInterval``. A comment line is sent after
     ///   ``Configuration/streamHeartbeat`` without an event.
-    /// - The caller is checked again before each heartbeat: a stream ends once their token
-    ///   expires or their session or role no longer lets them read the feed, or once their
-    ///   credential is revoked (or would now read another part of it).
+    /// - The caller is checked again once ``Configuration/streamHeartbeat`` has passed since the
+    ///   last check, before the next events or heartbeat are sent, so also while events keep
+    ///   coming: a stream ends once their token expires or their session or role no longer
+    ///   lets them read the feed, or once their credential is revoked (or would now read
+    ///   another part of it).
     /// - At most ``Configuration/maximumStreams`` streams in all and
     ///   ``Configuration/maximumStreamsPerAddress`` per client address: beyond, 503 `too_many_streams`
     ///   with Retry-After.
@@ -111,8 +113,13 @@ extension AuthServer {
         let clock = ContinuousClock()
         var after = start
         var lastSent = clock.now
+        var lastChecked = clock.now
         try await writer.write(ByteBuffer(string: "retry: 1000\n: authlog events after \(after)\n\n"))
         while !Task.isCancelled {
+            if clock.now - lastChecked >= configuration.streamHeartbeat {
+                guard (try? self.feedAccess(of: try self.principal(request))) == access else { break }
+                lastChecked = clock.now
+            }
             let generation = commits.generation
             let events = try feed.events(after: after, limit: 1_000, personal: personal)
             if !events.isEmpty {
@@ -129,7 +136,6 @@ extension AuthServer {
                 continue
             }
             if clock.now - lastSent >= configuration.streamHeartbeat {
-                guard (try? self.feedAccess(of: try self.principal(request))) == access else { break }
                 try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
                 lastSent = clock.now
             }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TestSupport
 import Testing
 
@@ -171,6 +172,35 @@ import Testing
         #expect(stream.receive(until: "0\r\n\r\n", timeout: 10) != nil)
     }
 
+    /// Events that keep coming (here a password-reset request every 50 ms, against a heartbeat
+    /// of 1 s) leave no quiet spell for a heartbeat: the caller is checked again all the
+    /// same, and the revoked credential's stream ends.
+    @Test func aRevokedCredentialsEventStreamEndsWhileEventsKeepComing() async throws {
+        let authd = try AccountServer(arguments: [
+            "--registration-rate-limit", "100000", "--rate-limit", "100000", "--stream-heartbeat", "1",
+        ])
+        _ = try await authd.register("busy@example.com")
+        let feed = try Self.add("feed", scopes: "events:read", data: authd.data)
+        let stream = try EventStreamTests.open(authd.server, token: feed.secret)
+        #expect(stream.receive(until: "event: UserRegistered", timeout: 10) != nil)
+        // On a thread of its own: the test's reads below block theirs, and on a busy run every
+        // thread of the concurrency pool may be blocked so, which would stop a task's traffic.
+        let port = authd.server.port
+        let stop = StopFlag()
+        Thread {
+            while !stop.raised.load(ordering: .relaxed) {
+                _ = try? exchange(
+                    port: port, from: "127.0.0.1", "POST", "/v1/password-resets", json: ["email": "busy@example.com"])
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }.start()
+        defer { stop.raised.store(true, ordering: .relaxed) }
+        #expect(stream.receive(until: "event: PasswordResetRequested", timeout: 30) != nil)
+        #expect(try runAuthctl(["--data", authd.data, "credentials", "revoke", feed.id]).status == 0)
+        // The last chunk of a chunked body: the server ended the stream.
+        #expect(stream.receive(until: "0\r\n\r\n", timeout: 20) != nil, "the stream went on after the revocation")
+    }
+
     @Test func forgedAndGarbledBearersAre401() async throws {
         let authd = try AccountServer()
         let server = authd.server
@@ -202,4 +232,9 @@ import Testing
         let list = try runAuthctl(["--data", data, "credentials", "list"])
         #expect(list.status == 0 && list.stdout.isEmpty)
     }
+}
+
+/// Tells a thread of a test to stop.
+final class StopFlag: Sendable {
+    let raised = Atomic<Bool>(false)
 }
