@@ -36,6 +36,34 @@ import Testing
         #expect(filesContaining(Array("seed7@example.com".utf8), under: target).isEmpty)
     }
 
+    /// A backup holds an erased user's key line; a later export holds their erasure. Someone
+    /// who puts the old key line into the later export, and gives the erasure's line a second
+    /// `type` (a JSON parser may keep either of two values of one field), leaves the signed
+    /// bytes as they were: the import still reads the erasure as it stores it, and refuses
+    /// the key.
+    @Test func anErasedUsersKeyIsRefusedEvenBehindARepeatedField() throws {
+        let scratch = try Scratch()
+        let (source, before) = try seededExport(scratch)
+        let (id, _) = try dataKey(of: "seed7@example.com", in: source, lines: before)
+        let keyLine = try #require(before.first { $0.contains("\"kind\":\"data_key\"") && $0.contains(id) })
+        #expect(try authctl(["--data", source, "erase", "seed7@example.com"]).status == 0)
+        let export = try authctl(["--data", source, "export"])
+        #expect(export.status == 0, "\(export.stderr)")
+        var lines = export.stdout.split(separator: "\n").map(String.init)
+        #expect(!lines.contains(keyLine))
+        let erasure = try #require(lines.firstIndex { json(Substring($0))["type"] as? String == "UserErased" })
+        #expect(lines[erasure].contains(id.lowercased()) && lines[erasure].hasSuffix("}"))
+        lines[erasure] = String(lines[erasure].dropLast()) + #","type":"UserRegistered"}"#
+        lines.insert(keyLine, at: 1)
+        try writeLines(lines, to: scratch.at("forged.jsonl"))
+        let target = try emptyTarget(scratch, "restored", kekFrom: source)
+        let refused = try authctl(["--data", target, "import", scratch.at("forged.jsonl")])
+        #expect(refused.status == 2, "imported: \(refused.stdout) \(refused.stderr)")
+        #expect(
+            refused.stderr.contains("line 2:") && refused.stderr.contains("whom the log erases"), "\(refused.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target) == ["kek"], "a refused import wrote files")
+    }
+
     /// Each line is changed as an attacker who rewrote the backup would, and every hash after
     /// it recomputed so the chain holds: the import still refuses, naming the line, and
     /// writes nothing.

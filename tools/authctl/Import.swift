@@ -158,16 +158,16 @@ struct Import: ParsableCommand {
             case "event":
                 try importSlots()
                 let position = events + UInt64(batch.count) + 1
-                let stored: [UInt8]
+                let event: EventLine
                 do {
-                    let event = try EventLine(line, expectedPosition: position)
+                    event = try EventLine(line, expectedPosition: position)
                     try event.checkPayload(with: sealing)
-                    stored = event.stored
                 } catch { throw refuse("\(error)") }
+                let stored = event.stored
                 lineOf[position] = number
-                if object["type"] as? String == UserEvent.Kind.erased.name.description,
-                    let stream = (object["stream"] as? String).flatMap(UUID.init(uuidString:))
-                {
+                // The type and stream the stored bytes hold, read by the parser that made them:
+                // a line may repeat a field, and another parser could read its other value.
+                if event.type == UserEvent.Kind.erased.name.description, let stream = UUID(text: event.stream) {
                     erased.insert(stream)
                 }
                 signatures?.event(
