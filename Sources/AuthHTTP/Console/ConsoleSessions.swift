@@ -15,8 +15,12 @@ import Synchronization
 ///   logout, a role change, a soft-delete or a reset elsewhere ends it).
 /// - Every session has its own CSRF token, made with it; a sign-in makes a new cookie and a
 ///   new token (the one the browser had before the sign-in is forgotten).
-/// - A session unused for ``idleTimeout`` is gone; so is the oldest one when the table holds
-///   ``capacity`` of them.
+/// - A session unused for ``idleTimeout`` is gone.
+/// - Sessions waiting for a sign-in and signed-in ones are kept apart, each up to
+///   ``capacity``: anyone can open a waiting session (every `GET /admin/login` without a
+///   cookie does), so a full waiting table drops its least recently used tenth, never a
+///   signed-in session; a full signed-in table (only sign-ins with an ADMIN's or a MANAGER's
+///   password add to it) drops its least recently used one.
 final class ConsoleSessions: Sendable {
     struct Session: Sendable {
         var csrf: String
@@ -27,7 +31,8 @@ final class ConsoleSessions: Sendable {
 
     let idleTimeout: Duration
     let capacity: Int
-    private let table = Mutex<[TokenHash: Session]>([:])
+    /// Waiting sessions (`user` nil) and signed-in ones, by the SHA-256 of their cookie.
+    private let tables = Mutex<(waiting: [TokenHash: Session], signedIn: [TokenHash: Session])>(([:], [:]))
 
     init(idleTimeout: Duration, capacity: Int = 10_000) {
         self.idleTimeout = idleTimeout
@@ -43,39 +48,59 @@ final class ConsoleSessions: Sendable {
     func open(user: UUID? = nil, logSession: UUID? = nil) throws -> (cookie: String, session: Session) {
         let cookie = try Self.randomToken()
         let session = Session(csrf: try Self.randomToken(), user: user, logSession: logSession, lastSeen: .now)
-        table.withLock { table in
-            let now = ContinuousClock.now
-            if table.count >= capacity {
-                table = table.filter { now - $0.value.lastSeen < idleTimeout }
-                if table.count >= capacity, let oldest = table.min(by: { $0.value.lastSeen < $1.value.lastSeen }) {
-                    table.removeValue(forKey: oldest.key)
-                }
+        let key = TokenHash(of: Array(cookie.utf8))
+        tables.withLock { tables in
+            if user == nil {
+                makeRoom(in: &tables.waiting, dropping: max(1, capacity / 10))
+                tables.waiting[key] = session
+            } else {
+                makeRoom(in: &tables.signedIn, dropping: 1)
+                tables.signedIn[key] = session
             }
-            table[TokenHash(of: Array(cookie.utf8))] = session
         }
         return (cookie, session)
+    }
+
+    /// Below ``capacity`` again, if `table` is full: the sessions that idled out go, then the
+    /// `count` least recently used (a tenth at once keeps a flood of new ones from sorting the
+    /// table at each).
+    private func makeRoom(in table: inout [TokenHash: Session], dropping count: Int) {
+        guard table.count >= capacity else { return }
+        let now = ContinuousClock.now
+        table = table.filter { now - $0.value.lastSeen < idleTimeout }
+        guard table.count >= capacity else { return }
+        let oldest = table.sorted { $0.value.lastSeen < $1.value.lastSeen }.prefix(
+            max(count, table.count - capacity + 1))
+        for (key, _) in oldest { table.removeValue(forKey: key) }
     }
 
     /// The session of `cookie` if it has not idled out, marked used now.
     func session(_ cookie: String?) -> Session? {
         guard let cookie, !cookie.isEmpty, cookie.utf8.count <= 64 else { return nil }
         let key = TokenHash(of: Array(cookie.utf8))
-        return table.withLock { table in
-            guard var session = table[key] else { return nil }
+        return tables.withLock { tables in
             let now = ContinuousClock.now
-            guard now - session.lastSeen < idleTimeout else {
-                table.removeValue(forKey: key)
-                return nil
+            func use(_ table: inout [TokenHash: Session]) -> Session? {
+                guard var session = table[key] else { return nil }
+                guard now - session.lastSeen < idleTimeout else {
+                    table.removeValue(forKey: key)
+                    return nil
+                }
+                session.lastSeen = now
+                table[key] = session
+                return session
             }
-            session.lastSeen = now
-            table[key] = session
-            return session
+            return use(&tables.signedIn) ?? use(&tables.waiting)
         }
     }
 
     func close(_ cookie: String?) {
         guard let cookie else { return }
-        _ = table.withLock { $0.removeValue(forKey: TokenHash(of: Array(cookie.utf8))) }
+        let key = TokenHash(of: Array(cookie.utf8))
+        tables.withLock { tables in
+            tables.waiting.removeValue(forKey: key)
+            tables.signedIn.removeValue(forKey: key)
+        }
     }
 
     /// Whether `given` is the session's CSRF token (compared in time independent of where they differ).

@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+
+/// The console's sessions against a real authd, over raw connections (no cookie store in the
+/// way): what a client without a password can do to them.
+@Suite struct ConsoleSessionTests {
+    /// The `authlog_console` cookie a reply sets, if any.
+    static func cookie(of reply: RunningServer.Reply) -> String? {
+        guard let field = reply.headers["set-cookie"], field.hasPrefix("authlog_console=") else { return nil }
+        return String(field.dropFirst("authlog_console=".count).prefix { $0 != ";" })
+    }
+
+    /// Signs in with the console's form as a browser would; returns the signed-in cookie.
+    static func signIn(_ server: RunningServer, email: String, password: String) throws -> String {
+        let form = try exchange(port: server.port, from: "127.0.0.1", "GET", "/admin/login")
+        let waiting = try #require(cookie(of: form))
+        let page = String(decoding: form.body, as: UTF8.self)
+        let marker = #"name="csrf" value=""#
+        let csrf = try #require(page.range(of: marker).map { String(page[$0.upperBound...].prefix { $0 != "\"" }) })
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
+        let body = [("email", email), ("password", password), ("csrf", csrf)]
+            .map { "\($0)=\($1.addingPercentEncoding(withAllowedCharacters: allowed)!)" }.joined(separator: "&")
+        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.1")
+        try connection.send(
+            "POST /admin/login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nCookie: authlog_console=\(waiting)\r\n"
+                + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
+                + body)
+        let reply = try parseResponse(try #require(connection.readUntilClosed(timeout: 30)))
+        #expect(reply.status == 303, "sign-in: \(reply.status)")
+        return try #require(cookie(of: reply))
+    }
+
+    /// Every cookieless `GET /admin/login` opens a session waiting for a sign-in. A flood of
+    /// them, more than the table holds, from a client with no password, leaves a signed-in
+    /// admin signed in.
+    @Test func aFloodOfSignInFormsDoesNotSignAnAdminOut() async throws {
+        let (server, _) = try await EventFeedTests.serverWithAdmin()
+        let admin = try Self.signIn(server, email: "root@example.com", password: EventFeedTests.adminPassword)
+        let page = "GET /admin/users HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: authlog_console=\(admin)\r\n\r\n"
+        let before = try LoopbackConnection(port: server.port, from: "127.0.0.1")
+        try before.send(page)
+        #expect(try parseResponse(try #require(before.readResponse(timeout: 30))).status == 200)
+
+        // 10,001 forms (the table holds 10,000), on one kept-alive connection from another
+        // address, 100 at a time.
+        let flood = try LoopbackConnection(port: server.port, from: "127.0.0.5")
+        let form = "GET /admin/login HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        var opened = 0
+        while opened < 10_001 {
+            let batch = min(100, 10_001 - opened)
+            try flood.send(String(repeating: form, count: batch))
+            let answers = flood.readResponses(batch, timeout: 30)
+            #expect(answers.count == batch)
+            guard answers.count == batch else { break }
+            #expect(answers.allSatisfy { (try? parseResponse($0))?.status == 200 })
+            opened += batch
+        }
+
+        let after = try LoopbackConnection(port: server.port, from: "127.0.0.1")
+        try after.send(page)
+        let reply = try parseResponse(try #require(after.readResponse(timeout: 30)))
+        #expect(reply.status == 200, "the admin was signed out: \(reply.status) \(reply.headers["location"] ?? "")")
+    }
+}
