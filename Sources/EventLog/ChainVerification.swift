@@ -34,6 +34,9 @@ public struct ChainBreak: Hashable, Sendable, CustomStringConvertible {
         case pastHead(recordedHead: UInt64)
         /// The stream index (derived, unhashed) disagrees with the events.
         case misfiled(String)
+        /// The head record's time (which the next commit's events take as their earliest) is
+        /// not the time its signed checkpoint holds: the head record was rewritten.
+        case headTimeMismatch
     }
 
     public var position: UInt64
@@ -63,6 +66,9 @@ public struct ChainBreak: Hashable, Sendable, CustomStringConvertible {
         case .pastHead(let head):
             return "position \(position): an event is stored past the head recorded at the last commit (\(head))"
         case .misfiled(let detail): return "position \(position): \(detail)"
+        case .headTimeMismatch:
+            return
+                "position \(position): the head record's time differs from its signed checkpoint's: the head record was rewritten"
         case .cutShort(let signed):
             return
                 "position \(position): the log ends before this position, but position \(signed) was signed: it was cut short"

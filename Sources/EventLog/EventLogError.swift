@@ -96,3 +96,11 @@ public enum EventLogError: Error, Hashable, Sendable, CustomStringConvertible {
         }
     }
 }
+
+extension EventLogError {
+    /// The head record's time is not the time its signed checkpoint holds. A commit's events
+    /// take the later of the clock and the head's time: a head time rewritten without the key
+    /// (to a far future, say) would be carried, and signed, by every later event.
+    public static let headTimeRewritten = EventLogError.checkpointRefused(
+        "the head's time differs from the signed one: the head record was rewritten without the signing key")
+}

@@ -79,6 +79,9 @@ extension LogVerification {
         guard headCheckpoint.hash == head else {
             return .broken(ChainBreak(position: lastGood + 1, reason: .signedHashMismatch(signedAt: through)))
         }
+        guard headCheckpoint.recordedAt == recordedHead.recordedAt else {
+            return .broken(ChainBreak(position: through, reason: .headTimeMismatch))
+        }
         return .signed(count: count, head: headCheckpoint, intervals: intervals.count)
     }
 }

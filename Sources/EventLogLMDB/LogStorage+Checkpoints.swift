@@ -65,6 +65,11 @@ extension LogStorage {
                 "the head is at position \(head.position) but the signed head at \(checkpoint.position): written without the signing key"
             )
         }
+        // The head's time is the earliest the next events may take: rewritten (to a far
+        // future, say), every later event would carry it, signed.
+        guard checkpoint.recordedAt == head.recordedAt else {
+            throw EventLogError.headTimeRewritten
+        }
         // A log never shrinks: an older signed head in place of the one this process last saw
         // means the log was cut back to it while this process ran.
         let seen = knownCheckpoint.withLock { $0 }.flatMap { bytes in bytes.withUnsafeBytes { Checkpoint(encoded: $0) }
@@ -163,6 +168,9 @@ extension LogStorage {
         guard checkpoint.hash == head.hash else {
             throw EventLogError.checkpointRefused(
                 "the head hash at position \(head.position) differs from the signed one: events were rewritten")
+        }
+        guard checkpoint.recordedAt == head.recordedAt else {
+            throw EventLogError.headTimeRewritten
         }
         knownCheckpoint.withLock { $0 = checkpoint.encoded }
     }

@@ -61,6 +61,7 @@ extension PostgresWriter {
                 throw .checkpointRefused(
                     "the head hash at position \(head.position) differs from the signed one: events were rewritten")
             }
+            guard checkpoint.recordedAt == head.recordedAt else { throw .headTimeRewritten }
             knownCheckpoint.withLock { $0 = checkpoint.encoded }
             signingKey.withLock { $0 = key }
         } catch {
@@ -109,6 +110,9 @@ extension PostgresWriter {
                 "the head is at position \(head.position) but the signed head at \(checkpoint.position): written without the signing key"
             )
         }
+        // The head's time is the earliest the next events may take: rewritten (to a far
+        // future, say), every later event would carry it, signed.
+        guard checkpoint.recordedAt == head.recordedAt else { throw .headTimeRewritten }
         let seen = seenCheckpoint
         if let seen, seen.position > checkpoint.position {
             throw .checkpointRefused(

@@ -240,6 +240,27 @@ struct PostgresLogTests {
         #expect(try log.verify() == .broken(ChainBreak(position: 3, reason: .pastHead(recordedHead: 2))))
     }
 
+    /// The head's time is the earliest the next commit's events may take. Rewritten to a far
+    /// future by someone with the database but not the key, every later event would carry it,
+    /// signed: the writer refuses its next commit, a writer starting refuses the log, and
+    /// `verify` names the head.
+    @Test func aHeadTimeRewrittenWithoutTheKeyIsRefusedAndFound() async throws {
+        let store = try PostgresStore()
+        defer { store.remove() }
+        let log = try PostgresEventLog(url: store.url)
+        defer { log.close() }
+        try log.startSigning(with: key)
+        for _ in 0..<3 { _ = try await log.append([event()], to: UUID(), expecting: .noStream) }
+        try store.tamper("UPDATE authlog.head SET recorded_at = \(Int64(1) << 58)")  // about the year 11,100
+        await #expect(throws: EventLogError.headTimeRewritten) {
+            _ = try await log.append([event()], to: UUID(), expecting: .noStream)
+        }
+        #expect(try log.verifySignatures(key: key) == .broken(ChainBreak(position: 3, reason: .headTimeMismatch)))
+        let starting = try PostgresEventLog(url: store.url)
+        defer { starting.close() }
+        #expect(throws: EventLogError.headTimeRewritten) { try starting.startSigning(with: key) }
+    }
+
     @Test func aSigningLogSignsEveryHeadAndAWriterWithoutTheKeyIsFound() async throws {
         let store = try PostgresStore()
         defer { store.remove() }

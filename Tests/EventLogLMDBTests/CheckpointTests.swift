@@ -144,6 +144,26 @@ import Testing
         #expect(try verification(directory) == .broken(ChainBreak(position: 6, reason: .cutShort(signedThrough: 6))))
     }
 
+    /// The head record's time is the earliest the next commit's events may take. Rewritten
+    /// to a far future by someone without the key, every later event would carry that time,
+    /// signed: a signing writer refuses the log, and `verify` names the head.
+    @Test func aHeadTimeRewrittenWithoutTheKeyIsRefusedAndFound() async throws {
+        let directory = try await signedLog(3)
+        try tamper(directory.path) { txn, _ in
+            let meta = try #require(try txn.openDatabase("meta"))
+            let key = Array("head".utf8)
+            var head = [UInt8](try #require(try key.withUnsafeBytes { try txn.get(meta, key: $0) }))
+            let future = Int64(1) << 58  // about the year 11,100
+            head.replaceSubrange(40..<48, with: withUnsafeBytes(of: future.bigEndian) { Array($0) })
+            try key.withUnsafeBytes { key in try head.withUnsafeBytes { try txn.put(meta, key: key, value: $0) } }
+        }
+        let found = try verification(directory)
+        #expect(found == .broken(ChainBreak(position: 3, reason: .headTimeMismatch)))
+        let log = try LMDBEventLog(directory: directory.path)
+        defer { log.close() }
+        #expect(throws: EventLogError.headTimeRewritten) { try log.startSigning(with: key) }
+    }
+
     @Test func aRewrittenHistoryWithARecomputedChainDisagreesWithItsSignature() async throws {
         let directory = try await signedLog(6)
         try tamper(directory.path) { txn, events in
@@ -314,6 +334,9 @@ import Testing
             var head = [UInt8](repeating: 0, count: 48)
             head.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(3).bigEndian, as: UInt64.self) }
             head.replaceSubrange(8..<40, with: earlier.hash.bytes)
+            // The earlier head's time too: the signed head holds it.
+            let time = earlier.recordedAt.microsecondsSince1970.bigEndian
+            head.replaceSubrange(40..<48, with: withUnsafeBytes(of: time) { Array($0) })
             try Array("head".utf8).withUnsafeBytes { key in
                 try head.withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
             }
