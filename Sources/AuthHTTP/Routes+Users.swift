@@ -16,23 +16,21 @@ extension AuthServer {
                     asOf: request.uri.queryParameters.get("as_of")))
         }
         self.onRead(router, "/v1/users") { request, context in
-            // Whom a found user is shown to; a credential sees no erased user in any answer.
+            // Whom a found user is shown to, in every answer: a credential sees no erased user,
+            // a person only as ReadRules lets their role (ADMIN alone sees them).
             let shows: (UserState) -> Bool
-            let byCredential: Bool
             switch try self.principal(request) {
             case .credential(let credential):
                 guard ReadRules.mayList(scopes: credential.scopes) else { throw Rejection.insufficientScope }
                 shows = ReadRules.showsToCredential
-                byCredential = true
             case .user(let caller):
                 guard ReadRules.mayList(role: caller.role) else { throw Rejection.forbidden }
                 shows = { ReadRules.shows($0, to: caller.role) }
-                byCredential = false
             }
             let query = request.uri.queryParameters
             if let email = query.get("email") {
                 let users = try self.reads.user(email: email).map { [$0] } ?? []
-                return self.page(byCredential ? users.filter(shows) : users, next: nil)
+                return self.page(users.filter(shows), next: nil)
             }
             if let customer = query.get("stripe_customer_id") {
                 let users = try self.reads.user(stripeCustomerID: customer).map { [$0] } ?? []
@@ -47,7 +45,7 @@ extension AuthServer {
             do {
                 let page = try self.reads.users(
                     role: role, includeDeleted: includeDeleted, limit: limit, after: query.get("cursor"))
-                return self.page(byCredential ? page.users.filter(shows) : page.users, next: page.nextCursor)
+                return self.page(page.users.filter(shows), next: page.nextCursor)
             } catch QueryError.invalidCursor {
                 throw Problem.badRequest("the cursor is not one this API returned")
             }

@@ -167,6 +167,33 @@ import Testing
         return (server, token)
     }
 
+    /// An erased user is shown only to ADMIN (ReadRules): a MANAGER's list of users by role,
+    /// deleted ones included, leaves them out as a read by id does; an ADMIN's keeps them.
+    @Test func anErasedUserIsListedToAnAdminOnly() async throws {
+        let authd = try AccountServer()
+        let server = authd.server
+        let admin = try await authd.adminToken()
+        let managerID = try await authd.register("manager@example.com")
+        #expect(
+            try await server.call("PUT", "/v1/users/\(managerID)/role", json: ["role": "MANAGER"], token: admin).status
+                == 200)
+        let manager = try await authd.login("manager@example.com")
+        let erased = try await authd.register("erased@example.com")
+        let deleted = try await authd.register("deleted@example.com")
+        #expect(try await server.call("POST", "/v1/users/\(erased)/erase", token: admin).status == 204)
+        #expect(try await server.call("DELETE", "/v1/users/\(deleted)", token: admin).status == 204)
+        func listed(_ token: String) async throws -> [String] {
+            let reply = try await server.call("GET", "/v1/users?role=TARGET&include_deleted=true", token: token)
+            #expect(reply.status == 200)
+            return (reply.json["users"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+        }
+        let byManager = try await listed(manager)
+        #expect(byManager.contains(deleted) && !byManager.contains(erased), "\(byManager)")
+        #expect(try await server.call("GET", "/v1/users/\(erased)", token: manager).status == 404)
+        let byAdmin = try await listed(admin)
+        #expect(byAdmin.contains(deleted) && byAdmin.contains(erased))
+    }
+
     func register(_ server: RunningServer, _ email: String) async throws -> String {
         let reply = try await server.call(
             "POST", "/v1/users", json: ["email": email, "password": Self.password, "first_name": "A", "last_name": "B"])
