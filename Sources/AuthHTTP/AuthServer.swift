@@ -51,6 +51,9 @@ public final class AuthServer: Sendable {
         /// Verification mails one address may be sent on request per hour
         /// (`POST /v1/email-verifications`), whoever asks.
         public var verificationRequestsPerAccount = 3
+        /// Password-reset requests one address may make per hour (`POST /v1/password-resets`),
+        /// whoever asks: each mails a token and replaces the live one.
+        public var resetRequestsPerAccount = 5
         /// Wrong passwords one client address may try on one account per 15 minutes.
         public var loginFailuresPerAddress = 10
         /// Wrong passwords all addresses together may try on one account per 15 minutes.
@@ -130,6 +133,7 @@ public final class AuthServer: Sendable {
     let accountFailures: RateLimiter<TokenHash>
     /// Verification mail requests per address asked for (the digest of its lookup key).
     let verificationRequests: RateLimiter<TokenHash>
+    let resetRequests: RateLimiter<TokenHash>
     let clients: ClientAddress
     let connectionCounts = ConnectionCounts()
     let metrics = Metrics()
@@ -167,6 +171,7 @@ public final class AuthServer: Sendable {
             capacity: configuration.loginFailuresPerAccount, period: Self.loginFailureWindow)
         self.verificationRequests = RateLimiter(
             capacity: configuration.verificationRequestsPerAccount, period: 60 * 60)
+        self.resetRequests = RateLimiter(capacity: configuration.resetRequestsPerAccount, period: 60 * 60)
         self.clients = ClientAddress(trusted: configuration.trustedProxies)
         self.logger = logger
     }

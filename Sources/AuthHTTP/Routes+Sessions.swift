@@ -32,11 +32,17 @@ extension AuthServer {
             return Response(status: .noContent)
         }
         // No Authlog-Position: the answer must not differ between known and unknown addresses.
+        // Each request mails a token and replaces the live one, so an address asked for gets
+        // `resetRequestsPerAccount` an hour from all clients together (keyed by the digest of
+        // the address as given, known or not, as verification requests are): nobody floods a
+        // mailbox, or keeps killing the owner's link, from many client addresses.
         self.on(router, .post, "/v1/password-resets") { request, context in
             try self.limitRegistration("reset", context)
             let body = try await self.body(request, allowed: ["email"])
-            try await self.service.requestPasswordReset(
-                email: try body.string("email"), correlationID: context.requestID)
+            let email = try body.string("email")
+            try self.throttle(
+                self.resetRequests, (try? EmailAddress(email))?.claimHash ?? TokenHash(of: Array(email.utf8)))
+            try await self.service.requestPasswordReset(email: email, correlationID: context.requestID)
             return Response(status: .accepted)
         }
         self.onWrite(router, .post, "/v1/password-resets/confirm") { request, context in

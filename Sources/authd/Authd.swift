@@ -72,6 +72,9 @@ struct Authd: AsyncParsableCommand {
     @Option(help: "Registrations and reset requests per minute per client address ($AUTHLOG_REGISTRATION_RATE_LIMIT).")
     var registrationRateLimit = Int(environment["AUTHLOG_REGISTRATION_RATE_LIMIT"] ?? "") ?? 10
     @Option(
+        help: "Password-reset requests per hour for one email address, from all clients ($AUTHLOG_RESETS_PER_ACCOUNT).")
+    var resetsPerAccount = Int(environment["AUTHLOG_RESETS_PER_ACCOUNT"] ?? "") ?? 5
+    @Option(
         help:
             "Wrong passwords per 15 minutes for one account from one client address ($AUTHLOG_LOGIN_FAILURES_PER_ADDRESS)."
     )
@@ -190,8 +193,8 @@ struct Authd: AsyncParsableCommand {
         }
         guard
             [
-                registrationRateLimit, loginFailuresPerAddress, loginFailuresPerAccount, maxConnections,
-                maxConnectionsPerAddress,
+                registrationRateLimit, resetsPerAccount, loginFailuresPerAddress, loginFailuresPerAccount,
+                maxConnections, maxConnectionsPerAddress,
             ].allSatisfy({ $0 > 0 }),
             [headerTimeout, bodyTimeout, idleTimeout].allSatisfy({ $0 > 0 }), hashingWait > 0,
             (1...1 << 20).contains(initialMapMib)
@@ -308,6 +311,7 @@ struct Authd: AsyncParsableCommand {
             configuration.metricsHost = metricsHost ?? configuration.metricsHost
             configuration.metricsPort = metricsPort
             configuration.registrationRateLimitPerMinute = registrationRateLimit
+            configuration.resetRequestsPerAccount = resetsPerAccount
             configuration.loginFailuresPerAddress = loginFailuresPerAddress
             configuration.loginFailuresPerAccount = loginFailuresPerAccount
             configuration.trustedProxies = proxies

@@ -75,7 +75,7 @@ import Testing
 
     @Test(arguments: [
         ["--trusted-proxy", "10.0.0.1/8"], ["--trusted-proxy", "proxy.example.com"], ["--header-timeout", "0"],
-        ["--max-connections-per-address", "0"],
+        ["--max-connections-per-address", "0"], ["--resets-per-account", "0"],
     ])
     func aLimitThatMakesNoSenseIsABadUsage(arguments: [String]) throws {
         let process = Process()
@@ -105,6 +105,38 @@ import Testing
         for _ in 0..<3 { #expect(try reset(from: "127.0.0.2").status == 202) }
         expectRefusal(try reset(from: "127.0.0.2"), status: 429, code: "rate_limited")
         #expect(try reset(from: "127.0.0.3").status == 202)
+    }
+
+    /// Reset requests for one address from many client addresses: each would mail a token and
+    /// replace the live one. Past the address's hourly allowance they are refused, alike for an
+    /// address with an account and one without; the owner's last mailed link still works.
+    @Test func resetRequestsForOneAddressAreLimitedFromEveryClient() async throws {
+        let server = try RunningServer(arguments: ["--resets-per-account", "3"])
+        try await register(server, "owner@example.com")
+        for email in ["owner@example.com", "nobody@example.com"] {
+            for source in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+                let reply = try exchange(
+                    port: server.port, from: source, "POST", "/v1/password-resets", json: ["email": email])
+                #expect(reply.status == 202, "\(email) from \(source)")
+            }
+            let refused = try exchange(
+                port: server.port, from: "127.0.0.5", "POST", "/v1/password-resets", json: ["email": email])
+            expectRefusal(refused, status: 429, code: "rate_limited")
+            #expect(refused.headers["retry-after"] != nil)
+        }
+        let folder = server.data + "/maildir/new"
+        let resets = try FileManager.default.contentsOfDirectory(atPath: folder).map {
+            try String(contentsOfFile: folder + "/" + $0, encoding: .utf8)
+        }.filter { $0.contains("\r\nTo: owner@example.com\r\n") && $0.contains("Subject: Reset") }
+        #expect(resets.count == 3)
+        // Each request replaced the live token: of the three links mailed, the newest works.
+        var working = 0
+        for token in resets.compactMap({ tokens(in: $0).first }) {
+            let confirmed = try await server.call(
+                "POST", "/v1/password-resets/confirm", json: ["token": token, "new_password": "the owner's own"])
+            if confirmed.status == 204 { working += 1 }
+        }
+        #expect(working == 1)
     }
 
     @Test func aFloodOfRegistrationsLeavesALoginAnAnswerWithinAboutASecond() async throws {

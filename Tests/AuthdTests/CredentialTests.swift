@@ -177,7 +177,8 @@ import Testing
     /// same, and the revoked credential's stream ends.
     @Test func aRevokedCredentialsEventStreamEndsWhileEventsKeepComing() async throws {
         let authd = try AccountServer(arguments: [
-            "--registration-rate-limit", "100000", "--rate-limit", "100000", "--stream-heartbeat", "1",
+            "--registration-rate-limit", "100000", "--rate-limit", "100000", "--resets-per-account", "100000",
+            "--stream-heartbeat", "1",
         ])
         _ = try await authd.register("busy@example.com")
         let feed = try Self.add("feed", scopes: "events:read", data: authd.data)
