@@ -32,14 +32,23 @@ printf '[parameters]\n"header.Authlog-Min-Position" = "0"\n' > "$data/schemathes
 "$bin/authd" --data "$data/data" --port "$port" --rate-limit 1000000 --registration-rate-limit 1000000 \
   --login-failures-per-address 1000000 --login-failures-per-account 1000000 > "$data/authd.log" 2>&1 &
 AUTHD=$!
-trap 'kill $AUTHD 2>/dev/null || true; rm -rf "$data"' EXIT
+# On failure, authd's own lines say why (its log goes with the temporary directory).
+trap 'status=$?; [ $status -eq 0 ] || { echo "api-check: failed ($status); authd logged:" >&2; tail -n 40 "$data/authd.log" >&2; }
+  kill $AUTHD 2>/dev/null || true; rm -rf "$data"' EXIT
 url="http://127.0.0.1:$port"
 schema="$PWD/docs/openapi.yaml"
-for _ in $(seq 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.1; done
+# Up to 60 s: right after the test suite the machine may still be busy.
+ready=no
+for _ in $(seq 600); do curl -sf "$url/healthz" >/dev/null && { ready=yes; break; }; sleep 0.1; done
+[ $ready = yes ] || { echo "api-check: authd did not answer /healthz within 60 s" >&2; exit 1; }
 field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+# A login that is refused stops the check with its answer (status and problem).
 login() {
-  curl -sf "$url/v1/sessions" -H 'content-type: application/json' -d "{\"email\":\"$1\",\"password\":\"$2\"}" |
-    field access_token
+  local answer
+  answer=$(curl -s -w '\n%{http_code}' "$url/v1/sessions" -H 'content-type: application/json' \
+    -d "{\"email\":\"$1\",\"password\":\"$2\"}")
+  [ "${answer##*$'\n'}" = 200 ] || { echo "api-check: login of $1 answered ${answer//$'\n'/ }" >&2; return 1; }
+  field access_token <<< "${answer%$'\n'*}"
 }
 admin=$(login admin@example.com "an admin passphrase")
 for who in target logout remover eraser; do
