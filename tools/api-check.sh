@@ -30,6 +30,7 @@ port=$((20000 + RANDOM % 20000))
 printf '[parameters]\n"header.Authlog-Min-Position" = "0"\n' > "$data/schemathesis.toml"
 "$bin/authctl" --data "$data/data" create-admin --email admin@example.com <<< "an admin passphrase" >/dev/null
 "$bin/authd" --data "$data/data" --port "$port" --rate-limit 1000000 --registration-rate-limit 1000000 \
+  --resets-per-account 1000000 \
   --login-failures-per-address 1000000 --login-failures-per-account 1000000 > "$data/authd.log" 2>&1 &
 AUTHD=$!
 # On failure, authd's own lines say why (its log goes with the temporary directory).
