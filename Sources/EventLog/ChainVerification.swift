@@ -35,7 +35,8 @@ public struct ChainBreak: Hashable, Sendable, CustomStringConvertible {
         /// The stream index (derived, unhashed) disagrees with the events.
         case misfiled(String)
         /// The head record's time (which the next commit's events take as their earliest) is
-        /// not the time its signed checkpoint holds: the head record was rewritten.
+        /// not the last event's, or not the time its signed checkpoint holds: the head record
+        /// was rewritten.
         case headTimeMismatch
     }
 
@@ -68,7 +69,7 @@ public struct ChainBreak: Hashable, Sendable, CustomStringConvertible {
         case .misfiled(let detail): return "position \(position): \(detail)"
         case .headTimeMismatch:
             return
-                "position \(position): the head record's time differs from its signed checkpoint's: the head record was rewritten"
+                "position \(position): the head record's time differs from the last event's or its signed checkpoint's: the head record was rewritten"
         case .cutShort(let signed):
             return
                 "position \(position): the log ends before this position, but position \(signed) was signed: it was cut short"

@@ -7,7 +7,8 @@ import Foundation
 /// - each event must be at the next position, parse as an envelope naming that position, and
 ///   carry the hash its canonical bytes chain to from the one before;
 /// - the walk ends intact only if it reached `end`, and, for a whole-log walk, with the hash
-///   the recorded head holds (``finish(last:recordedHead:)``).
+///   and the time the recorded head holds (``finish(last:recordedHead:)``): every commit sets
+///   the head's time to its events' time, and the next commit's events take no earlier one.
 public struct ChainWalk {
     public let start: UInt64
     public let end: UInt64
@@ -15,6 +16,8 @@ public struct ChainWalk {
     public private(set) var expected: UInt64
     /// The hash of the last event linked (the genesis hash before position 1).
     public private(set) var previous: ChainHash
+    /// The time of the last event linked (nil before the first).
+    private var previousTime: Timestamp?
     private var scratch: [UInt8] = []
 
     /// A walk whose first event is at `start`, chained to `previous` (the hash of the event
@@ -32,6 +35,7 @@ public struct ChainWalk {
         public var hash: ChainHash
         public var stream: UUID
         public var version: UInt64
+        public var recordedAt: Timestamp
     }
 
     /// An event checked: linked to the chain, or the break it is.
@@ -55,12 +59,14 @@ public struct ChainWalk {
         }
         let computed = previous.next(canonicalBytes: view.canonicalBytes, scratch: &scratch)
         guard computed == view.hash else { return .broken(ChainBreak(position: position, reason: .hashMismatch)) }
-        return .linked(Link(hash: computed, stream: view.streamID, version: view.streamVersion))
+        return .linked(
+            Link(hash: computed, stream: view.streamID, version: view.streamVersion, recordedAt: view.recordedAt))
     }
 
     /// Moves on past an event whose ``check(_:stored:)`` linked to `link`.
     public mutating func advance(_ link: Link) {
         previous = link.hash
+        previousTime = link.recordedAt
         expected += 1
     }
 
@@ -73,6 +79,9 @@ public struct ChainWalk {
         }
         if last == nil && end > 0 && previous != recordedHead.hash {
             return ChainBreak(position: end, reason: .headMismatch)
+        }
+        if last == nil, let previousTime, previousTime != recordedHead.recordedAt {
+            return ChainBreak(position: end, reason: .headTimeMismatch)
         }
         return nil
     }

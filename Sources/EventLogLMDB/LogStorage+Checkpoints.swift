@@ -144,6 +144,14 @@ extension LogStorage {
         }
         guard let checkpoint = try headCheckpoint(in: txn) else {
             if head.position > 0 && !adoptUnsigned { throw EventLogError.unsignedLog(events: head.position) }
+            // Adopted, the head's time is signed: it must be the last event's, as every commit
+            // writes it (the events' time is in their hashes; the head record's is not).
+            if head.position > 0 {
+                let last = try withPositionKey(head.position) { key in
+                    try txn.get(events, key: key).map { try envelope($0, at: head.position).recordedAt }
+                }
+                guard last == head.recordedAt else { throw EventLogError.headTimeRewritten }
+            }
             let signed = head.position > 0 ? try sign(head, committedFrom: 0, with: key, in: txn) : nil
             try txn.commit()
             knownCheckpoint.withLock { $0 = signed }

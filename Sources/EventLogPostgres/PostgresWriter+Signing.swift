@@ -29,6 +29,16 @@ extension PostgresWriter {
                     )
                 }
                 if head.position > 0 && !adoptUnsigned { throw .unsignedLog(events: head.position) }
+                // Adopted, the head's time is signed: it must be the last event's, as every
+                // commit writes it (the events' time is in their hashes; the head row's is not).
+                if head.position > 0 {
+                    let stored =
+                        try connection.run(
+                            "SELECT envelope FROM authlog.events WHERE position = \(Int64(head.position))"
+                        ).first?.column(ByteBuffer.self)
+                    let last = stored?.withUnsafeReadableBytes { try? Envelope.parse($0).recordedAt }
+                    guard last == head.recordedAt else { throw .headTimeRewritten }
+                }
                 var signed: [UInt8]?
                 if head.position > 0 {
                     let (encoded, interval) = try sign(head, committedFrom: 0, with: key)

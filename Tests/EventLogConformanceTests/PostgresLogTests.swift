@@ -261,6 +261,19 @@ struct PostgresLogTests {
         #expect(throws: EventLogError.headTimeRewritten) { try starting.startSigning(with: key) }
     }
 
+    /// The same on a log written before signing: the plain chain check names it, and adopting
+    /// the log refuses to sign that time.
+    @Test func anUnsignedLogsHeadTimeRewrittenIsFoundAndNotAdopted() async throws {
+        let store = try PostgresStore()
+        defer { store.remove() }
+        let log = try PostgresEventLog(url: store.url)
+        defer { log.close() }
+        for _ in 0..<3 { _ = try await log.append([event()], to: UUID(), expecting: .noStream) }
+        try store.tamper("UPDATE authlog.head SET recorded_at = \(Int64(1) << 58)")
+        #expect(try log.verify() == .broken(ChainBreak(position: 3, reason: .headTimeMismatch)))
+        #expect(throws: EventLogError.headTimeRewritten) { try log.startSigning(with: key, adoptUnsigned: true) }
+    }
+
     @Test func aSigningLogSignsEveryHeadAndAWriterWithoutTheKeyIsFound() async throws {
         let store = try PostgresStore()
         defer { store.remove() }

@@ -137,6 +137,8 @@ import Testing
             var head = [UInt8](repeating: 0, count: 48)
             head.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(5).bigEndian, as: UInt64.self) }
             head.replaceSubrange(8..<40, with: fifth.suffix(32))
+            let time = try fifth.withUnsafeBytes { try Envelope.parse($0).recordedAt }.microsecondsSince1970
+            head.replaceSubrange(40..<48, with: withUnsafeBytes(of: time.bigEndian) { Array($0) })
             try Array("head".utf8).withUnsafeBytes { key in
                 try head.withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
             }
@@ -149,19 +151,36 @@ import Testing
     /// signed: a signing writer refuses the log, and `verify` names the head.
     @Test func aHeadTimeRewrittenWithoutTheKeyIsRefusedAndFound() async throws {
         let directory = try await signedLog(3)
-        try tamper(directory.path) { txn, _ in
-            let meta = try #require(try txn.openDatabase("meta"))
-            let key = Array("head".utf8)
-            var head = [UInt8](try #require(try key.withUnsafeBytes { try txn.get(meta, key: $0) }))
-            let future = Int64(1) << 58  // about the year 11,100
-            head.replaceSubrange(40..<48, with: withUnsafeBytes(of: future.bigEndian) { Array($0) })
-            try key.withUnsafeBytes { key in try head.withUnsafeBytes { try txn.put(meta, key: key, value: $0) } }
-        }
+        try Self.rewriteHeadTime(directory, to: Int64(1) << 58)  // about the year 11,100
         let found = try verification(directory)
         #expect(found == .broken(ChainBreak(position: 3, reason: .headTimeMismatch)))
         let log = try LMDBEventLog(directory: directory.path)
         defer { log.close() }
         #expect(throws: EventLogError.headTimeRewritten) { try log.startSigning(with: key) }
+    }
+
+    /// The same on a log written before signing: its head's time is not the last event's, so
+    /// the plain chain check names it, and adopting the log refuses to sign that time.
+    @Test func anUnsignedLogsHeadTimeRewrittenIsFoundAndNotAdopted() async throws {
+        let directory = TemporaryDirectory()
+        try await appendUnsigned(directory, 3)
+        try Self.rewriteHeadTime(directory, to: Int64(1) << 58)
+        let plain = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
+        #expect(try plain.verifyAndClose() == .broken(ChainBreak(position: 3, reason: .headTimeMismatch)))
+        let log = try LMDBEventLog(directory: directory.path)
+        defer { log.close() }
+        #expect(throws: EventLogError.headTimeRewritten) { try log.startSigning(with: key, adoptUnsigned: true) }
+    }
+
+    /// Sets the head record's time (its last 8 bytes, microseconds, big-endian).
+    static func rewriteHeadTime(_ directory: TemporaryDirectory, to microseconds: Int64) throws {
+        try tamper(directory.path) { txn, _ in
+            let meta = try #require(try txn.openDatabase("meta"))
+            let key = Array("head".utf8)
+            var head = [UInt8](try #require(try key.withUnsafeBytes { try txn.get(meta, key: $0) }))
+            head.replaceSubrange(40..<48, with: withUnsafeBytes(of: microseconds.bigEndian) { Array($0) })
+            try key.withUnsafeBytes { key in try head.withUnsafeBytes { try txn.put(meta, key: key, value: $0) } }
+        }
     }
 
     @Test func aRewrittenHistoryWithARecomputedChainDisagreesWithItsSignature() async throws {
