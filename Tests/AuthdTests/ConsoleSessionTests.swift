@@ -34,7 +34,7 @@ import Testing
     /// them, more than the table holds, from a client with no password, leaves a signed-in
     /// admin signed in.
     @Test func aFloodOfSignInFormsDoesNotSignAnAdminOut() async throws {
-        let (server, _) = try await EventFeedTests.serverWithAdmin()
+        let (server, _) = try await EventFeedTests.serverWithAdmin(arguments: ["--rate-limit", "100000"])
         let admin = try Self.signIn(server, email: "root@example.com", password: EventFeedTests.adminPassword)
         let page = "GET /admin/users HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: authlog_console=\(admin)\r\n\r\n"
         let before = try LoopbackConnection(port: server.port, from: "127.0.0.1")
@@ -60,5 +60,25 @@ import Testing
         try after.send(page)
         let reply = try parseResponse(try #require(after.readResponse(timeout: 30)))
         #expect(reply.status == 200, "the admin was signed out: \(reply.status) \(reply.headers["location"] ?? "")")
+    }
+
+    /// Each cookieless form opens a waiting session: one client address opens at most
+    /// `--rate-limit` a minute, and a form asked for again with its cookie opens none.
+    @Test func aClientAddressOpensAtMostItsRateLimitOfSignInForms() async throws {
+        let server = try RunningServer(arguments: ["--rate-limit", "5"])
+        var first: String?
+        for index in 0..<5 {
+            let form = try exchange(port: server.port, from: "127.0.0.6", "GET", "/admin/login")
+            #expect(form.status == 200, "form \(index)")
+            first = first ?? Self.cookie(of: form)
+        }
+        let refused = try exchange(port: server.port, from: "127.0.0.6", "GET", "/admin/login")
+        #expect(refused.status == 429 && refused.code == "rate_limited" && refused.headers["retry-after"] != nil)
+        let cookie = try #require(first)
+        let again = try exchange(
+            port: server.port, from: "127.0.0.6", "GET", "/admin/login",
+            headers: ["Cookie": "authlog_console=\(cookie)"])
+        #expect(again.status == 200 && Self.cookie(of: again) == nil)
+        #expect(try exchange(port: server.port, from: "127.0.0.7", "GET", "/admin/login").status == 200)
     }
 }

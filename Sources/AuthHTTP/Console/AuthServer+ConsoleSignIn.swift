@@ -7,7 +7,8 @@ import Hummingbird
 ///
 /// Rules:
 /// - `GET /admin/login` shows the form (`email`, `password`, `csrf`) and opens a session
-///   waiting for a sign-in, whose CSRF token the form carries.
+///   waiting for a sign-in, whose CSRF token the form carries; a client address opens at most
+///   `--rate-limit` of them a minute (429 beyond).
 /// - `POST /admin/login` is the API's login (`POST /v1/sessions`): the same rate limit, the
 ///   same throttling of wrong passwords, the same events (`LoginSucceeded` starts the
 ///   account's one session, `LoginFailed` is recorded). A wrong password or an unknown
@@ -18,8 +19,13 @@ import Hummingbird
 ///   console session, and removes the cookie.
 extension AuthServer {
     func addConsoleSignIn(to router: Router<AuthRequestContext>, _ console: AdminConsole) {
-        router.get("/admin/login") { request, _ in
+        router.get("/admin/login") { request, context in
             if try self.consoleCaller(request, console) != nil { return Self.consoleRedirect("/admin/users") }
+            // A form without a live waiting session opens one: a client address opens at most
+            // --rate-limit a minute, so one client cannot push everyone's out of their table.
+            if console.sessions.session(Self.consoleCookieValue(request)) == nil {
+                try self.limit("console-form", context)
+            }
             return try self.loginForm(console, request: request, message: nil, email: "", status: .ok)
         }
         router.post("/admin/login") { request, context in
