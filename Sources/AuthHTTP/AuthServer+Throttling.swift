@@ -12,7 +12,8 @@ struct AccountAddress: Hashable, Sendable {
 extension Problem {
     /// 429 with the seconds to wait in Retry-After (at least 1).
     static func rateLimited(retryAfter seconds: Double) -> Problem {
-        var problem = Problem(.tooManyRequests, "rate_limited", "too many requests from this address; retry later")
+        var problem = Problem(
+            .tooManyRequests, "rate_limited", "too many requests from this address, or for this account; retry later")
         problem.headers[.retryAfter] = String(max(1, Int(seconds.rounded(.up))))
         return problem
     }

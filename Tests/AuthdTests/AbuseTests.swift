@@ -227,7 +227,7 @@ import Testing
     /// does not hold the connection for ever.
     @Test func aRequestAnsweredBeforeItsBodyEndsStillHasDeadlines() async throws {
         let server = try RunningServer(arguments: [
-            "--header-timeout", "1", "--body-timeout", "2", "--idle-timeout", "1",
+            "--header-timeout", "1", "--body-timeout", "5", "--idle-timeout", "1",
         ])
         let requests = [
             "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n",
@@ -240,9 +240,7 @@ import Testing
             let answer = try #require(connection.readResponse(timeout: 10), "answered before the body: \(request)")
             #expect(String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 "))
             try connection.send("x")
-            let start = Date()
             #expect(connection.readUntilClosed(timeout: 20) != nil, "held open: \(request)")
-            #expect(Date().timeIntervalSince(start) < 20)
         }
         // Answered early, a body that never comes is closed by its own deadline.
         let stalled = try LoopbackConnection(port: server.port, from: "127.0.0.3")

@@ -173,12 +173,12 @@ import Testing
     }
 
     /// Events that keep coming (here a password-reset request every 50 ms, against a heartbeat
-    /// of 1 s) leave no quiet spell for a heartbeat: the caller is checked again all the
+    /// of 3 s) leave no quiet spell for a heartbeat: the caller is checked again all the
     /// same, and the revoked credential's stream ends.
     @Test func aRevokedCredentialsEventStreamEndsWhileEventsKeepComing() async throws {
         let authd = try AccountServer(arguments: [
             "--registration-rate-limit", "100000", "--rate-limit", "100000", "--resets-per-account", "100000",
-            "--stream-heartbeat", "1",
+            "--stream-heartbeat", "3",
         ])
         _ = try await authd.register("busy@example.com")
         let feed = try Self.add("feed", scopes: "events:read", data: authd.data)
