@@ -29,6 +29,13 @@ extension AuthServer {
         if let wait = limiter.take(key) { throw Problem.rateLimited(retryAfter: wait) }
     }
 
+    /// What the per-account limits are keyed by: the digest of the address's lookup key (as its
+    /// email claim is), or of the text as given when it is no address, so an unknown address
+    /// is limited exactly like a known one.
+    static func accountKey(_ email: String) -> TokenHash {
+        (try? EmailAddress(email))?.claimHash ?? TokenHash(of: Array(email.utf8))
+    }
+
     /// The per-address limit of a route group (`login`, `refresh`, `reset`, `register`, ...).
     func limit(_ route: String, _ context: AuthRequestContext) throws {
         try throttle(limiter, route + " " + client(context))
@@ -56,8 +63,7 @@ extension AuthServer {
     func throttledLogin(email: String, password: String, context: AuthRequestContext) async throws
         -> AuthService.SessionGrant
     {
-        let account = (try? EmailAddress(email))?.claimHash ?? TokenHash(of: Array(email.utf8))
-        return try await throttlingWrongPasswords(account: account, context: context) {
+        return try await throttlingWrongPasswords(account: Self.accountKey(email), context: context) {
             try await service.login(email: email, password: password, correlationID: context.requestID)
         }
     }

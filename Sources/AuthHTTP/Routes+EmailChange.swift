@@ -21,8 +21,7 @@ extension AuthServer {
             guard let user = try self.reads.user(id: caller.id, includePersonal: true) else {
                 throw Problem.unauthorized
             }
-            let account = (try? EmailAddress(user.email))?.claimHash ?? TokenHash(of: Array(user.email.utf8))
-            try await self.throttlingWrongPasswords(account: account, context: context) {
+            try await self.throttlingWrongPasswords(account: Self.accountKey(user.email), context: context) {
                 try await self.service.requestEmailChange(
                     userID: caller.id, actor: caller.actor, currentPassword: password, newEmail: newEmail,
                     correlationID: context.requestID)

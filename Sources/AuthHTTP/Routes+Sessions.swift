@@ -40,8 +40,7 @@ extension AuthServer {
             try self.limitRegistration("reset", context)
             let body = try await self.body(request, allowed: ["email"])
             let email = try body.string("email")
-            try self.throttle(
-                self.resetRequests, (try? EmailAddress(email))?.claimHash ?? TokenHash(of: Array(email.utf8)))
+            try self.throttle(self.resetRequests, Self.accountKey(email))
             try await self.service.requestPasswordReset(email: email, correlationID: context.requestID)
             return Response(status: .accepted)
         }

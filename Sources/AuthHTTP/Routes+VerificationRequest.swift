@@ -18,8 +18,7 @@ extension AuthServer {
             try self.limitRegistration("verify", context)
             let body = try await self.body(request, allowed: ["email"])
             let email = try body.string("email")
-            let account = (try? EmailAddress(email))?.claimHash ?? TokenHash(of: Array(email.utf8))
-            try self.throttle(self.verificationRequests, account)
+            try self.throttle(self.verificationRequests, Self.accountKey(email))
             try await self.service.requestEmailVerification(email: email, correlationID: context.requestID)
             return Response(status: .accepted)
         }

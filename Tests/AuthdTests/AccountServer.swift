@@ -37,6 +37,15 @@ struct AccountServer {
 
     func adminToken() async throws -> String { try await login(Self.adminEmail, Self.adminPassword) }
 
+    /// Registers `email`, has `admin` make them a MANAGER, and signs them in: their id and
+    /// access token.
+    func manager(_ email: String, admin: String) async throws -> (id: String, token: String) {
+        let id = try await register(email)
+        let promoted = try await server.call("PUT", "/v1/users/\(id)/role", json: ["role": "MANAGER"], token: admin)
+        #expect(promoted.status == 200, "promote \(email): \(promoted.status)")
+        return (id, try await login(email))
+    }
+
     /// The user's audit trail as an ADMIN reads it: each event's type, actor and changes.
     func trail(_ id: String, admin: String) async throws -> [[String: Any]] {
         let reply = try await server.call("GET", "/v1/users/\(id)/events", token: admin)

@@ -173,11 +173,7 @@ import Testing
         let authd = try AccountServer()
         let server = authd.server
         let admin = try await authd.adminToken()
-        let managerID = try await authd.register("manager@example.com")
-        #expect(
-            try await server.call("PUT", "/v1/users/\(managerID)/role", json: ["role": "MANAGER"], token: admin).status
-                == 200)
-        let manager = try await authd.login("manager@example.com")
+        let manager = try await authd.manager("manager@example.com", admin: admin).token
         let erased = try await authd.register("erased@example.com")
         let deleted = try await authd.register("deleted@example.com")
         #expect(try await server.call("POST", "/v1/users/\(erased)/erase", token: admin).status == 204)

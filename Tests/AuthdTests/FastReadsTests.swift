@@ -126,11 +126,7 @@ import Testing
         #expect(try await server.call("DELETE", "/v1/users/\(deleted)", token: admin).status == 204)
         let erased = try await accounts.register("erased@example.com")
         #expect(try await server.call("POST", "/v1/users/\(erased)/erase", token: admin).status == 204)
-        let managerID = try await accounts.register("manager@example.com")
-        #expect(
-            try await server.call("PUT", "/v1/users/\(managerID)/role", json: ["role": "MANAGER"], token: admin).status
-                == 200)
-        let manager = try await accounts.login("manager@example.com")
+        let (managerID, manager) = try await accounts.manager("manager@example.com", admin: admin)
         let target = try await accounts.login("plain@example.com")
         let credentialOutput = try authctlOutput([
             "--data", server.data, "credentials", "add", "reader", "--scopes", "users:read",
