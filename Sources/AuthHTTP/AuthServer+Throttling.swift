@@ -2,8 +2,9 @@ import AuthDomain
 import AuthService
 import Hummingbird
 
-/// One account as seen from one client address: the key of login-failure throttling. The
-/// account is the digest of its email's lookup key, so the limiter holds no address in clear.
+/// One account as seen from one client: the key of login-failure throttling. The account is
+/// the digest of its email's lookup key, so the limiter holds no address in clear; the client
+/// is an IPv4 address, or an IPv6 client's /48 (``AddressRange/siteKey(ofClient:)``).
 struct AccountAddress: Hashable, Sendable {
     var account: TokenHash
     var client: String
@@ -57,6 +58,8 @@ extension AuthServer {
     ///   one account; all addresses together ``Configuration/loginFailuresPerAccount`` times,
     ///   far more, so that one guessing address slows only itself and never the account's
     ///   owner elsewhere. Only many addresses at once can slow the owner, and never lock them out.
+    ///   An IPv6 client counts here by its /48, not its /64: one site's many /64s are one
+    ///   guessing client, which could otherwise use up the account's limit alone.
     /// - A throttled attempt gets 429 with Retry-After before any password is hashed, and
     ///   records nothing; a counted failure still records `LoginFailed` for the audit trail.
     /// - Unknown emails are throttled exactly like known ones, so the answer tells nothing.
@@ -74,7 +77,7 @@ extension AuthServer {
     func throttlingWrongPasswords<Result>(
         account: TokenHash, context: AuthRequestContext, _ check: () async throws -> Result
     ) async throws -> Result {
-        let fromHere = AccountAddress(account: account, client: client(context))
+        let fromHere = AccountAddress(account: account, client: AddressRange.siteKey(ofClient: client(context)))
         try throttle(loginFailures, fromHere)
         do {
             try throttle(accountFailures, account)

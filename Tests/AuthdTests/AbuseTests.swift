@@ -51,6 +51,31 @@ import Testing
         #expect(!history.contains(#""locked_until":"2"#))
     }
 
+    /// One IPv6 site (a /56 here, each /64 of it a client of its own for other limits) guessing
+    /// at an account: its wrong passwords count as one client's, so it cannot use up the
+    /// account's limit alone and slow the owner.
+    @Test func oneIPv6SiteCannotUseUpAnAccountsWrongPasswords() async throws {
+        let server = try RunningServer(arguments: [
+            "--trusted-proxy", "127.0.0.2/32", "--login-failures-per-address", "2",
+            "--login-failures-per-account", "6",
+        ])
+        try await register(server, "owner@example.com")
+        var statuses: [Int] = []
+        for subnet in 0..<12 {
+            let reply = try exchange(
+                port: server.port, from: "127.0.0.2", "POST", "/v1/sessions",
+                json: ["email": "owner@example.com", "password": "not the password at all"],
+                headers: ["X-Forwarded-For": "2001:db8:0:1" + String(format: "%02x", subnet) + ":5::1"])
+            statuses.append(reply.status)
+        }
+        #expect(statuses.filter { $0 == 401 }.count == 2, "\(statuses)")
+        #expect(statuses.filter { $0 == 429 }.count == 10, "\(statuses)")
+        let owner = try exchange(
+            port: server.port, from: "127.0.0.3", "POST", "/v1/sessions",
+            json: ["email": "owner@example.com", "password": password])
+        #expect(owner.status == 200 && owner.json["access_token"] is String)
+    }
+
     @Test func aForgedForwardedForFromAnUntrustedPeerChangesNothing() async throws {
         let server = try RunningServer(arguments: ["--rate-limit", "2", "--trusted-proxy", "127.0.0.2/32"])
         func login(from source: String, forwardedFor: String) throws -> Int {

@@ -136,4 +136,18 @@ final class SecondsClock: Sendable {
         #expect(proxies.resolve(peer: "2001:db8:0:1:aaaa::1", forwardedFor: []) == "2001:db8:0:1::/64")
         #expect(proxies.resolve(peer: "::ffff:192.0.2.1", forwardedFor: []) == "192.0.2.1")
     }
+
+    @Test func wrongPasswordsCountAnIPv6ClientByItsSlash48() {
+        let site = { (peer: String) in
+            AddressRange.siteKey(ofClient: self.proxies.resolve(peer: peer, forwardedFor: []))
+        }
+        #expect(site("2001:db8:aa:ff00:1::1") == "2001:db8:aa::/48")
+        #expect(site("2001:db8:aa:1::1") == site("2001:db8:aa:ffff::2"))
+        #expect(site("2001:db8:aa::1") != site("2001:db8:ab::1"))
+        // IPv4 clients, mapped ones too, and what is no address stay as they are.
+        #expect(site("192.0.2.1") == "192.0.2.1")
+        #expect(site("::ffff:192.0.2.1") == "192.0.2.1")
+        #expect(AddressRange.siteKey(ofClient: "unknown") == "unknown")
+        #expect(AddressRange.siteKey(ofClient: "nonsense/64") == "nonsense/64")
+    }
 }
