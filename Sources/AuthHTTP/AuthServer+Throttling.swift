@@ -60,6 +60,10 @@ extension AuthServer {
     ///   owner elsewhere. Only many addresses at once can slow the owner, and never lock them out.
     ///   An IPv6 client counts here by its /48, not its /64: one site's many /64s are one
     ///   guessing client, which could otherwise use up the account's limit alone.
+    /// - A client the account's password was given right from in the last 30 days
+    ///   (``SignedInClients``) takes nothing from the account's bucket and is not refused when
+    ///   it is empty: many addresses guessing together cannot slow the owner where the owner
+    ///   has signed in before. Its own bucket still counts its wrong passwords.
     /// - A throttled attempt gets 429 with Retry-After before any password is hashed, and
     ///   records nothing; a counted failure still records `LoginFailed` for the audit trail.
     /// - Unknown emails are throttled exactly like known ones, so the answer tells nothing.
@@ -79,22 +83,26 @@ extension AuthServer {
     ) async throws -> Result {
         let fromHere = AccountAddress(account: account, client: AddressRange.siteKey(ofClient: client(context)))
         try throttle(loginFailures, fromHere)
-        do {
-            try throttle(accountFailures, account)
-        } catch {
-            loginFailures.refund(fromHere)
-            throw error
+        let countsForAccount = !signedInClients.contains(fromHere)
+        if countsForAccount {
+            do {
+                try throttle(accountFailures, account)
+            } catch {
+                loginFailures.refund(fromHere)
+                throw error
+            }
         }
         do {
             let result = try await check()
             loginFailures.refund(fromHere)
-            accountFailures.refund(account)
+            if countsForAccount { accountFailures.refund(account) }
+            signedInClients.record(fromHere)
             return result
         } catch Rejection.invalidCredentials {
             throw Rejection.invalidCredentials
         } catch {
             loginFailures.refund(fromHere)
-            accountFailures.refund(account)
+            if countsForAccount { accountFailures.refund(account) }
             throw error
         }
     }

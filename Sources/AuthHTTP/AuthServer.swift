@@ -131,6 +131,8 @@ public final class AuthServer: Sendable {
     /// Wrong passwords per (account, client address), and per account.
     let loginFailures: RateLimiter<AccountAddress>
     let accountFailures: RateLimiter<TokenHash>
+    /// The (account, client) pairs whose password was lately given right: spared the account's limit.
+    let signedInClients = SignedInClients()
     /// Verification mail requests per address asked for (the digest of its lookup key).
     let verificationRequests: RateLimiter<TokenHash>
     let resetRequests: RateLimiter<TokenHash>

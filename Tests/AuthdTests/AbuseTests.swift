@@ -76,6 +76,33 @@ import Testing
         #expect(owner.status == 200 && owner.json["access_token"] is String)
     }
 
+    /// Many addresses guessing together use up the account's limit of wrong passwords: the
+    /// owner, where they signed in before, still signs in; a client never seen waits.
+    @Test func guessersFromManyAddressesCannotSlowTheOwnerWhereTheyHaveSignedInBefore() async throws {
+        let server = try RunningServer(arguments: [
+            "--login-failures-per-address", "2", "--login-failures-per-account", "4",
+        ])
+        try await register(server, "owner@example.com")
+        func login(from source: String, _ password: String) throws -> RunningServer.Reply {
+            try exchange(
+                port: server.port, from: source, "POST", "/v1/sessions",
+                json: ["email": "owner@example.com", "password": password])
+        }
+        #expect(try login(from: "127.0.0.3", password).status == 200)
+        var statuses: [Int] = []
+        for guesser in 4..<10 {
+            statuses.append(try login(from: "127.0.0.\(guesser)", "not the password at all").status)
+        }
+        #expect(statuses == [401, 401, 401, 401, 429, 429], "\(statuses)")
+        // The owner's own wrong password still counts against their client, not against the
+        // account's empty bucket; their right one signs in.
+        #expect(try login(from: "127.0.0.3", "a typo in the password").status == 401)
+        let owner = try login(from: "127.0.0.3", password)
+        #expect(owner.status == 200 && owner.json["access_token"] is String)
+        // Somewhere the owner never signed in from, the account's limit holds.
+        expectRefusal(try login(from: "127.0.0.10", password), status: 429, code: "rate_limited")
+    }
+
     @Test func aForgedForwardedForFromAnUntrustedPeerChangesNothing() async throws {
         let server = try RunningServer(arguments: ["--rate-limit", "2", "--trusted-proxy", "127.0.0.2/32"])
         func login(from source: String, forwardedFor: String) throws -> Int {
