@@ -1,6 +1,12 @@
 import DataProtection
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// A message to a user: reset and verification tokens reach people this way.
 public struct MailMessage: Hashable, Sendable {
     public var to: String
@@ -70,9 +76,15 @@ public struct MaildirMailer: Mailer {
     }
 
     /// A unique file name that starts with the Unix time it was made at (the retry window
-    /// of the delivery worker counts from it).
+    /// of the delivery worker counts from it), then its nanoseconds, nine digits: names sort in
+    /// the order the messages were queued, also within one second, so the newest of two mails
+    /// (a second verification token, say) is delivered after the first.
     static func newName() -> String {
-        "\(Int(Date().timeIntervalSince1970)).\(UUID().uuidString.lowercased()).authlog"
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let nanoseconds = String(now.tv_nsec)
+        let padded = String(repeating: "0", count: max(0, 9 - nanoseconds.count)) + nanoseconds
+        return "\(now.tv_sec).\(padded).\(UUID().uuidString.lowercased()).authlog"
     }
 
     public func purge(recipient: String) async throws {
