@@ -3,21 +3,31 @@ import EventLog
 import Foundation
 
 extension AuthService {
-    /// Values every template sees: the user's address and names, the public URL, the time.
-    func mailValues(for user: UserState) -> [String: String] {
+    /// Values every template sees: the user's address, the public URL, the time; and the
+    /// user's names when `withNames`.
+    func mailValues(for user: UserState, withNames: Bool) -> [String: String] {
         let time = ISO8601DateFormatter().string(from: Date())
-        return [
-            "email": user.email, "first_name": user.firstName, "last_name": user.lastName,
-            "public_url": configuration.publicURL.base, "time": time,
-        ]
+        var values = ["email": user.email, "public_url": configuration.publicURL.base, "time": time]
+        if withNames {
+            values["first_name"] = user.firstName
+            values["last_name"] = user.lastName
+        }
+        return values
     }
 
     /// Renders `kind` for `user` with `values` added, and queues it to `address` (the user's
     /// own when nil).
+    ///
+    /// The user's names (`first_name`, `last_name`) are given to the templates only for a mail
+    /// to the user's own address once it is verified. Whoever registers or changes an address
+    /// writes the names; in mail to an address not shown to be theirs, they would be that
+    /// person's words in a genuine message to anyone (links too, in the text part).
     func mail(_ kind: MailKind, to user: UserState, address: String? = nil, _ values: [String: String] = [:])
         async throws
     {
-        let rendered = configuration.templates.render(kind, mailValues(for: user).merging(values) { $1 })
+        let withNames = address == nil && user.emailVerifiedAt != nil
+        let rendered = configuration.templates.render(
+            kind, mailValues(for: user, withNames: withNames).merging(values) { $1 })
         try await mailer.send(
             MailMessage(
                 to: address ?? user.email, subject: rendered.subject, body: rendered.text, html: rendered.html,

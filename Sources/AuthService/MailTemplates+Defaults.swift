@@ -4,7 +4,7 @@ extension MailTemplates {
     static let defaults: [String: String] = [
         "verification.subject.mustache": "Confirm your email address",
         "verification.txt.mustache": """
-        Hello {{first_name}},
+        Hello{{#first_name}} {{first_name}}{{/first_name}},
 
         Confirm your email address by opening this page (it asks before it confirms):
 
@@ -20,7 +20,7 @@ extension MailTemplates {
         "verification.html.mustache": page(
             title: "Confirm your email address",
             body: """
-                <p>Hello {{first_name}},</p>
+                <p>Hello{{#first_name}} {{first_name}}{{/first_name}},</p>
                 <p>Confirm your email address by opening this page (it asks before it confirms):</p>
                 <p><a href="{{link}}">Confirm {{email}}</a></p>
                 <p>Or use this token (it works once, for {{hours}} hours):</p>
@@ -53,7 +53,7 @@ extension MailTemplates {
                 """),
         "password-changed.subject.mustache": "Your password was changed",
         "password-changed.txt.mustache": """
-        Hello {{first_name}},
+        Hello{{#first_name}} {{first_name}}{{/first_name}},
 
         The password of your account ({{email}}) was changed at {{time}}, and every session \
         was ended.
@@ -64,14 +64,14 @@ extension MailTemplates {
         "password-changed.html.mustache": page(
             title: "Your password was changed",
             body: """
-                <p>Hello {{first_name}},</p>
+                <p>Hello{{#first_name}} {{first_name}}{{/first_name}},</p>
                 <p>The password of your account ({{email}}) was changed at {{time}}, and every \
                 session was ended.</p>
                 <p>If you did not do this, reset your password at once and tell us.</p>
                 """),
         "session-revoked.subject.mustache": "A session of yours was ended",
         "session-revoked.txt.mustache": """
-        Hello {{first_name}},
+        Hello{{#first_name}} {{first_name}}{{/first_name}},
 
         At {{time}} a sign-in token of your account ({{email}}) was used again after it had \
         been replaced. That can mean someone copied it, so that session was ended: sign in \
@@ -83,7 +83,7 @@ extension MailTemplates {
         "session-revoked.html.mustache": page(
             title: "A session of yours was ended",
             body: """
-                <p>Hello {{first_name}},</p>
+                <p>Hello{{#first_name}} {{first_name}}{{/first_name}},</p>
                 <p>At {{time}} a sign-in token of your account ({{email}}) was used again after it \
                 had been replaced. That can mean someone copied it, so that session was ended: sign \
                 in again on your devices.</p>
@@ -91,7 +91,7 @@ extension MailTemplates {
                 """),
         "email-change.subject.mustache": "Confirm your new email address",
         "email-change.txt.mustache": """
-        Hello {{first_name}},
+        Hello{{#first_name}} {{first_name}}{{/first_name}},
 
         Someone asked to move an account to this address ({{new_email}}). If it was you, open \
         this page within {{hours}} hours to confirm it (it asks before it confirms):
@@ -108,7 +108,7 @@ extension MailTemplates {
         "email-change.html.mustache": page(
             title: "Confirm your new email address",
             body: """
-                <p>Hello {{first_name}},</p>
+                <p>Hello{{#first_name}} {{first_name}}{{/first_name}},</p>
                 <p>Someone asked to move an account to this address ({{new_email}}). If it was you, \
                 open this page within {{hours}} hours to confirm it (it asks before it confirms):</p>
                 <p><a href="{{link}}">Confirm {{new_email}}</a></p>
@@ -118,7 +118,7 @@ extension MailTemplates {
                 """),
         "email-change-notice.subject.mustache": "Your email address is about to change",
         "email-change-notice.txt.mustache": """
-        Hello {{first_name}},
+        Hello{{#first_name}} {{first_name}}{{/first_name}},
 
         At {{time}} someone signed in to your account ({{email}}) asked to move it to \
         {{new_email}}. It moves once that address confirms it.
@@ -129,7 +129,7 @@ extension MailTemplates {
         "email-change-notice.html.mustache": page(
             title: "Your email address is about to change",
             body: """
-                <p>Hello {{first_name}},</p>
+                <p>Hello{{#first_name}} {{first_name}}{{/first_name}},</p>
                 <p>At {{time}} someone signed in to your account ({{email}}) asked to move it to \
                 {{new_email}}. It moves once that address confirms it.</p>
                 <p>If it was not you, reset your password now: someone who knows it is using your \

@@ -96,6 +96,42 @@ import Testing
         #expect(json.status == 415)
     }
 
+    /// Whoever registers an address, or asks to move an account to one, writes the names: they
+    /// go only to the account's own address once it is verified, never to one not shown to be
+    /// the account's (the names would be a stranger's words in a genuine mail).
+    @Test func namesAreMailedOnlyToTheAccountsVerifiedAddress() async throws {
+        let server = try RunningServer()
+        let names = ["first_name": "Win a prize at http://spam.example/x", "last_name": "Call 555 0100"]
+        let registered = try await server.call(
+            "POST", "/v1/users",
+            json: ["email": "judy@example.com", "password": "correct horse battery"].merging(names) { $1 })
+        #expect(registered.status == 201)
+        func expectNoNames(_ mail: String) {
+            #expect(!mail.contains("spam.example") && !mail.contains("555 0100"))
+            #expect(mail.contains("Hello,\r\n") && mail.contains("<p>Hello,</p>"))
+        }
+        let verification = try message(server, "Confirm your email address")
+        expectNoNames(verification)
+        let token = try #require(tokens(in: verification).first)
+        #expect(try await server.call("POST", "/v1/email-verifications/confirm", json: ["token": token]).status == 204)
+
+        let login = try await server.call(
+            "POST", "/v1/sessions", json: ["email": "judy@example.com", "password": "correct horse battery"])
+        let access = try #require(login.json["access_token"] as? String)
+        let asked = try await server.call(
+            "POST", "/v1/users/me/email",
+            json: ["current_password": "correct horse battery", "new_email": "someone.else@example.com"],
+            token: access)
+        #expect(asked.status == 202)
+        let confirmation = try message(server, "Confirm your new email address")
+        #expect(confirmation.contains("To: someone.else@example.com\r\n"))
+        expectNoNames(confirmation)
+        // The account's own address, verified: the names are the owner's to read.
+        let notice = try message(server, "Your email address is about to change")
+        #expect(notice.contains("To: judy@example.com\r\n"))
+        #expect(notice.contains("Hello Win a prize at http://spam.example/x,\r\n"))
+    }
+
     @Test func aReusedRefreshTokenSendsTheSessionRevokedNotice() async throws {
         let server = try RunningServer(arguments: ["--refresh-grace", "0"])
         try await register(server, "heidi@example.com")
