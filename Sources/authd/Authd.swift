@@ -154,6 +154,10 @@ struct Authd: AsyncParsableCommand {
     @Option(help: "Minutes an admin console session may stay unused before it ends ($AUTHLOG_CONSOLE_IDLE_MINUTES).")
     var consoleIdleMinutes = Double(environment["AUTHLOG_CONSOLE_IDLE_MINUTES"] ?? "") ?? 15
     @Option(
+        help: "Minutes an admin console session lasts after its sign-in ($AUTHLOG_CONSOLE_SESSION_MINUTES)."
+    )
+    var consoleSessionMinutes = Double(environment["AUTHLOG_CONSOLE_SESSION_MINUTES"] ?? "") ?? 480
+    @Option(
         help: ArgumentHelp(
             "A directory whose NAME.html.mustache files replace the console's built-in pages ($AUTHLOG_CONSOLE_TEMPLATES).",
             valueName: "dir"))
@@ -217,6 +221,9 @@ struct Authd: AsyncParsableCommand {
         }
         guard (0.1...1_440).contains(consoleIdleMinutes) else {
             return fail("--console-idle-minutes must be 0.1 to 1440", code: 64)
+        }
+        guard (0.05...43_200).contains(consoleSessionMinutes) else {
+            return fail("--console-session-minutes must be 0.05 to 43200", code: 64)
         }
         let pages: ConsoleTemplates
         do { pages = try ConsoleTemplates(directory: consoleTemplates) } catch { return fail("\(error)", code: 64) }
@@ -338,7 +345,9 @@ struct Authd: AsyncParsableCommand {
                 console: directory.map { directory in
                     AdminConsole(
                         directory: directory, log: storage.consoleLog,
-                        idleTimeout: .milliseconds(Int64((consoleIdleMinutes * 60_000).rounded())), templates: pages)
+                        idleTimeout: .milliseconds(Int64((consoleIdleMinutes * 60_000).rounded())),
+                        sessionLifetime: .milliseconds(Int64((consoleSessionMinutes * 60_000).rounded())),
+                        templates: pages)
                 },
                 // Service credentials: files in DATA/credentials, re-read when they change.
                 credentials: CredentialStore(dataDirectory: data),

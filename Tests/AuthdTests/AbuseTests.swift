@@ -127,7 +127,7 @@ import Testing
 
     @Test(arguments: [
         ["--trusted-proxy", "10.0.0.1/8"], ["--trusted-proxy", "proxy.example.com"], ["--header-timeout", "0"],
-        ["--max-connections-per-address", "0"], ["--resets-per-account", "0"],
+        ["--max-connections-per-address", "0"], ["--resets-per-account", "0"], ["--console-session-minutes", "0"],
     ])
     func aLimitThatMakesNoSenseIsABadUsage(arguments: [String]) throws {
         let process = Process()

@@ -30,6 +30,29 @@ import Testing
         return try #require(cookie(of: reply))
     }
 
+    /// A signed-in console session ends once `--console-session-minutes` have passed since the
+    /// sign-in, though it is used all the time (never idle).
+    @Test func aBusySessionEndsAtItsLifetime() async throws {
+        let (server, _) = try await EventFeedTests.serverWithAdmin(arguments: ["--console-session-minutes", "0.05"])
+        let signedInAt = ContinuousClock.now
+        let admin = try Self.signIn(server, email: "root@example.com", password: EventFeedTests.adminPassword)
+        let page = "GET /admin/users HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: authlog_console=\(admin)\r\n\r\n"
+        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.1")
+        var statuses: [Int] = []
+        // Used every 100 ms: the idle timeout (15 minutes) is never near. 3 s after the sign-in
+        // the lifetime is up; 20 s is the limit for seeing it end.
+        while ContinuousClock.now - signedInAt < .seconds(20), statuses.last != 303 {
+            try connection.send(page)
+            let reply = try parseResponse(try #require(connection.readResponse(timeout: 30)))
+            statuses.append(reply.status)
+            if reply.status == 303 { #expect(reply.headers["location"]?.hasSuffix("/admin/login") == true) }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(statuses.first == 200, "\(statuses)")
+        #expect(statuses.last == 303, "the session outlived its lifetime: \(statuses.count) answers")
+        #expect(ContinuousClock.now - signedInAt >= .seconds(3))
+    }
+
     /// Every cookieless `GET /admin/login` opens a session waiting for a sign-in. A flood of
     /// them, more than the table holds, from a client with no password, leaves a signed-in
     /// admin signed in.

@@ -25,14 +25,15 @@ public final class AdminConsole: Sendable {
         var seconds: Double
     }
 
-    /// `idleTimeout`: a console session unused this long is ended (15 minutes by default).
+    /// `idleTimeout`: a console session unused this long is ended (15 minutes by default);
+    /// `sessionLifetime`: one opened this long ago is ended however busy (8 hours).
     public init(
         directory: any UserDirectory, log: any ConsoleLogSource, idleTimeout: Duration = .seconds(15 * 60),
-        templates: ConsoleTemplates = .builtIn
+        sessionLifetime: Duration = .seconds(8 * 60 * 60), templates: ConsoleTemplates = .builtIn
     ) {
         self.directory = directory
         self.logSource = log
-        self.sessions = ConsoleSessions(idleTimeout: idleTimeout)
+        self.sessions = ConsoleSessions(idleTimeout: idleTimeout, lifetime: sessionLifetime)
         self.templates = templates
     }
 }

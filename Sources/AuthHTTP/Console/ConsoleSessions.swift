@@ -15,7 +15,8 @@ import Synchronization
 ///   logout, a role change, a soft-delete or a reset elsewhere ends it).
 /// - Every session has its own CSRF token, made with it; a sign-in makes a new cookie and a
 ///   new token (the one the browser had before the sign-in is forgotten).
-/// - A session unused for ``idleTimeout`` is gone.
+/// - A session unused for ``idleTimeout`` is gone, and so is one opened ``lifetime`` ago,
+///   however busy: a stolen or forgotten cookie does not last for as long as it is used.
 /// - Sessions waiting for a sign-in and signed-in ones are kept apart, each up to
 ///   ``capacity``: anyone can open a waiting session (every `GET /admin/login` without a
 ///   cookie does), so a full waiting table drops its least recently used tenth, never a
@@ -27,16 +28,31 @@ final class ConsoleSessions: Sendable {
         var user: UUID?
         var logSession: UUID?
         var lastSeen: ContinuousClock.Instant
+        /// When it was opened (a sign-in opens a new one).
+        var opened: ContinuousClock.Instant
     }
 
     let idleTimeout: Duration
+    let lifetime: Duration
     let capacity: Int
+    private let clock: @Sendable () -> ContinuousClock.Instant
     /// Waiting sessions (`user` nil) and signed-in ones, by the SHA-256 of their cookie.
     private let tables = Mutex<(waiting: [TokenHash: Session], signedIn: [TokenHash: Session])>(([:], [:]))
 
-    init(idleTimeout: Duration, capacity: Int = 10_000) {
+    /// The clock is injected (by default the continuous clock).
+    init(
+        idleTimeout: Duration, lifetime: Duration, capacity: Int = 10_000,
+        clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+    ) {
         self.idleTimeout = idleTimeout
+        self.lifetime = lifetime
         self.capacity = capacity
+        self.clock = clock
+    }
+
+    /// Whether `session` is still alive at `now`.
+    private func isLive(_ session: Session, at now: ContinuousClock.Instant) -> Bool {
+        now - session.lastSeen < idleTimeout && now - session.opened < lifetime
     }
 
     /// 32 random bytes as base64url.
@@ -47,7 +63,9 @@ final class ConsoleSessions: Sendable {
     /// A new session (waiting for a sign-in unless `user` is given); returns its cookie value.
     func open(user: UUID? = nil, logSession: UUID? = nil) throws -> (cookie: String, session: Session) {
         let cookie = try Self.randomToken()
-        let session = Session(csrf: try Self.randomToken(), user: user, logSession: logSession, lastSeen: .now)
+        let now = clock()
+        let session = Session(
+            csrf: try Self.randomToken(), user: user, logSession: logSession, lastSeen: now, opened: now)
         let key = TokenHash(of: Array(cookie.utf8))
         tables.withLock { tables in
             if user == nil {
@@ -61,28 +79,28 @@ final class ConsoleSessions: Sendable {
         return (cookie, session)
     }
 
-    /// Below ``capacity`` again, if `table` is full: the sessions that idled out go, then the
+    /// Below ``capacity`` again, if `table` is full: the sessions that ended go, then the
     /// `count` least recently used (a tenth at once keeps a flood of new ones from sorting the
     /// table at each).
     private func makeRoom(in table: inout [TokenHash: Session], dropping count: Int) {
         guard table.count >= capacity else { return }
-        let now = ContinuousClock.now
-        table = table.filter { now - $0.value.lastSeen < idleTimeout }
+        let now = clock()
+        table = table.filter { isLive($0.value, at: now) }
         guard table.count >= capacity else { return }
         let oldest = table.sorted { $0.value.lastSeen < $1.value.lastSeen }.prefix(
             max(count, table.count - capacity + 1))
         for (key, _) in oldest { table.removeValue(forKey: key) }
     }
 
-    /// The session of `cookie` if it has not idled out, marked used now.
+    /// The session of `cookie` if it has not ended, marked used now.
     func session(_ cookie: String?) -> Session? {
         guard let cookie, !cookie.isEmpty, cookie.utf8.count <= 64 else { return nil }
         let key = TokenHash(of: Array(cookie.utf8))
         return tables.withLock { tables in
-            let now = ContinuousClock.now
+            let now = clock()
             func use(_ table: inout [TokenHash: Session]) -> Session? {
                 guard var session = table[key] else { return nil }
-                guard now - session.lastSeen < idleTimeout else {
+                guard isLive(session, at: now) else {
                     table.removeValue(forKey: key)
                     return nil
                 }
