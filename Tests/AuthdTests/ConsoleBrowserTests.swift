@@ -111,7 +111,7 @@ import Testing
         let reply = try await server.call("GET", "/admin/login")
         #expect(reply.status == 200)
         let cookie = reply.headers["set-cookie"] ?? ""
-        #expect(cookie.contains("authlog_console="))
+        #expect(cookie.contains("authlog_console_login="))
         #expect(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"))
         #expect(reply.headers["cache-control"] == "no-store")
     }

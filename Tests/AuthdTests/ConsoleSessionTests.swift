@@ -4,16 +4,16 @@ import Testing
 /// The console's sessions against a real authd, over raw connections (no cookie store in the
 /// way): what a client without a password can do to them.
 @Suite struct ConsoleSessionTests {
-    /// The `authlog_console` cookie a reply sets, if any.
-    static func cookie(of reply: RunningServer.Reply) -> String? {
-        guard let field = reply.headers["set-cookie"], field.hasPrefix("authlog_console=") else { return nil }
-        return String(field.dropFirst("authlog_console=".count).prefix { $0 != ";" })
+    /// The value the reply sets for the cookie `name` (by default the signed-in session's), if any.
+    static func cookie(of reply: RunningServer.Reply, _ name: String = "authlog_console") -> String? {
+        let field = reply.headers["set-cookie"]?.split(separator: "\n").first { $0.hasPrefix(name + "=") }
+        return field.map { String($0.dropFirst(name.count + 1).prefix { $0 != ";" }) }
     }
 
     /// Signs in with the console's form as a browser would; returns the signed-in cookie.
     static func signIn(_ server: RunningServer, email: String, password: String) throws -> String {
         let form = try exchange(port: server.port, from: "127.0.0.1", "GET", "/admin/login")
-        let waiting = try #require(cookie(of: form))
+        let waiting = try #require(cookie(of: form, "authlog_console_login"))
         let page = String(decoding: form.body, as: UTF8.self)
         let marker = #"name="csrf" value=""#
         let csrf = try #require(page.range(of: marker).map { String(page[$0.upperBound...].prefix { $0 != "\"" }) })
@@ -22,7 +22,7 @@ import Testing
             .map { "\($0)=\($1.addingPercentEncoding(withAllowedCharacters: allowed)!)" }.joined(separator: "&")
         let connection = try LoopbackConnection(port: server.port, from: "127.0.0.1")
         try connection.send(
-            "POST /admin/login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nCookie: authlog_console=\(waiting)\r\n"
+            "POST /admin/login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nCookie: authlog_console_login=\(waiting)\r\n"
                 + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
                 + body)
         let reply = try parseResponse(try #require(connection.readUntilClosed(timeout: 30)))
@@ -51,6 +51,28 @@ import Testing
         #expect(statuses.first == 200, "\(statuses)")
         #expect(statuses.last == 303, "the session outlived its lifetime: \(statuses.count) answers")
         #expect(ContinuousClock.now - signedInAt >= .seconds(3))
+    }
+
+    /// A form opened without cookies (as a browser opens a link from another site: SameSite=Strict
+    /// withholds both) sets only the form's cookie, never the signed-in one, so it cannot sign
+    /// an admin out of their browser; the sign-in then sets the signed-in cookie and removes
+    /// the form's.
+    @Test func aSignInFormNeverSetsTheSignedInCookie() async throws {
+        let (server, _) = try await EventFeedTests.serverWithAdmin()
+        let form = try exchange(port: server.port, from: "127.0.0.1", "GET", "/admin/login")
+        #expect(form.status == 200)
+        let setCookies = (form.headers["set-cookie"] ?? "").split(separator: "\n")
+        #expect(setCookies.count == 1 && setCookies[0].hasPrefix("authlog_console_login="), "\(setCookies)")
+        #expect(setCookies.first?.contains("Path=/admin/login;") == true)
+        #expect(Self.cookie(of: form) == nil)
+
+        let admin = try Self.signIn(server, email: "root@example.com", password: EventFeedTests.adminPassword)
+        // The sign-in's cookie opens the console; another cookieless form leaves it signed in.
+        _ = try exchange(port: server.port, from: "127.0.0.1", "GET", "/admin/login")
+        let page = try exchange(
+            port: server.port, from: "127.0.0.1", "GET", "/admin/users",
+            headers: ["Cookie": "authlog_console=\(admin)"])
+        #expect(page.status == 200)
     }
 
     /// Every cookieless `GET /admin/login` opens a session waiting for a sign-in. A flood of
@@ -93,15 +115,15 @@ import Testing
         for index in 0..<5 {
             let form = try exchange(port: server.port, from: "127.0.0.6", "GET", "/admin/login")
             #expect(form.status == 200, "form \(index)")
-            first = first ?? Self.cookie(of: form)
+            first = first ?? Self.cookie(of: form, "authlog_console_login")
         }
         let refused = try exchange(port: server.port, from: "127.0.0.6", "GET", "/admin/login")
         #expect(refused.status == 429 && refused.code == "rate_limited" && refused.headers["retry-after"] != nil)
         let cookie = try #require(first)
         let again = try exchange(
             port: server.port, from: "127.0.0.6", "GET", "/admin/login",
-            headers: ["Cookie": "authlog_console=\(cookie)"])
-        #expect(again.status == 200 && Self.cookie(of: again) == nil)
+            headers: ["Cookie": "authlog_console_login=\(cookie)"])
+        #expect(again.status == 200 && Self.cookie(of: again, "authlog_console_login") == nil)
         #expect(try exchange(port: server.port, from: "127.0.0.7", "GET", "/admin/login").status == 200)
     }
 }

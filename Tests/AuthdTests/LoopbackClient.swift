@@ -152,10 +152,18 @@ func parseResponse(_ data: Data) throws -> RunningServer.Reply {
     let lines = String(decoding: data[..<split.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
     let statusParts = lines[0].split(separator: " ")
     guard statusParts.count >= 2, let status = Int(statusParts[1]) else { throw ExchangeError.malformed(lines[0]) }
+    // A field that comes more than once keeps its last value, but Set-Cookie keeps them all,
+    // one a line.
     var headers: [String: String] = [:]
     for line in lines.dropFirst() {
         guard let colon = line.firstIndex(of: ":") else { continue }
-        headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        let name = line[..<colon].lowercased()
+        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        if name == "set-cookie", let earlier = headers[name] {
+            headers[name] = earlier + "\n" + value
+        } else {
+            headers[name] = value
+        }
     }
     return RunningServer.Reply(status: status, headers: headers, body: Data(data[split.upperBound...]))
 }

@@ -146,6 +146,17 @@ def main():
                   for c in cookies), f"the session cookie's flags: {cookies}")
         print("sign in: ok", flush=True)
 
+        # A link to the sign-in form from another site (here a data: page, an opaque origin):
+        # the browser sends no SameSite=Strict cookie with it, and the form it opens must not
+        # replace the signed-in one.
+        driver.get("data:text/html,<a id=away href='" + arguments.url + "/admin/login'>sign in</a>")
+        console.click("#away")
+        console.wait_for(lambda: console.path() == "/admin/login", "the link from another site did not open the form")
+        console.get("/admin/users")
+        console.wait_for(lambda: console.path() == "/admin/users" and admin_email in console.text(),
+                         "a sign-in form opened from another site signed the admin out")
+        print("a form opened from another site: ok", flush=True)
+
         # The XSS attempts show as text: no element made of them, the characters on the page.
         search = driver.find_element(By.NAME, "q")
         search.send_keys("xss")

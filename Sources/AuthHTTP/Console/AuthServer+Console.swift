@@ -46,10 +46,14 @@ struct ConsoleRefusal: Error {
 /// - Every answer has `Cache-Control: no-store`, a Content-Security-Policy that allows
 ///   nothing but this origin's style sheet and forms, `X-Frame-Options: DENY`,
 ///   `X-Content-Type-Options: nosniff` and `Referrer-Policy: same-origin`.
-/// - The cookie (`authlog_console`) is HttpOnly, SameSite=Strict, Path=/admin, and Secure
-///   when the public URL is https.
+/// - The signed-in session's cookie (`authlog_console`, Path=/admin) and the sign-in form's
+///   (`authlog_console_login`, Path=/admin/login) are HttpOnly, SameSite=Strict, and Secure
+///   when the public URL is https. They are two: a browser sends neither on a link from
+///   another site, so a form opened that way sets only its own, never replacing the one an
+///   admin is signed in with.
 extension AuthServer {
     static let consoleCookieName = "authlog_console"
+    static let consoleLoginCookieName = "authlog_console_login"
     static let consolePolicy =
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
@@ -87,9 +91,18 @@ extension AuthServer {
         return Response(status: .seeOther, headers: headers)
     }
 
-    /// The console cookie with `value`, or one that removes it (`value` nil).
+    /// The signed-in session's cookie with `value`, or one that removes it (`value` nil).
     func consoleCookie(_ value: String?) -> String {
-        var cookie = "\(Self.consoleCookieName)=\(value ?? ""); Path=/admin; HttpOnly; SameSite=Strict"
+        cookie(Self.consoleCookieName, value, path: "/admin")
+    }
+
+    /// The sign-in form's cookie (its waiting session) with `value`, or one that removes it.
+    func consoleLoginCookie(_ value: String?) -> String {
+        cookie(Self.consoleLoginCookieName, value, path: "/admin/login")
+    }
+
+    private func cookie(_ name: String, _ value: String?, path: String) -> String {
+        var cookie = "\(name)=\(value ?? ""); Path=\(path); HttpOnly; SameSite=Strict"
         if value == nil { cookie += "; Max-Age=0" }
         if configuration.publicURL.isHTTPS { cookie += "; Secure" }
         return cookie
@@ -118,13 +131,13 @@ extension AuthServer {
 
     // MARK: Sessions
 
-    /// The console cookie's value in the request, if any.
-    static func consoleCookieValue(_ request: Request) -> String? {
+    /// The value of the cookie `name` (by default the signed-in session's) in the request, if any.
+    static func consoleCookieValue(_ request: Request, name: String = consoleCookieName) -> String? {
         for header in request.headers[values: .cookie] {
             for pair in header.split(separator: ";") {
                 let parts = pair.trimmingCharacters(in: .whitespaces).split(
                     separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                if parts.count == 2, parts[0] == consoleCookieName { return String(parts[1]) }
+                if parts.count == 2, parts[0] == name { return String(parts[1]) }
             }
         }
         return nil

@@ -1,6 +1,7 @@
 import AuthDomain
 import AuthService
 import Foundation
+import HTTPTypes
 import Hummingbird
 
 /// Signing in to the console and out of it.
@@ -14,7 +15,11 @@ import Hummingbird
 ///   account's one session, `LoginFailed` is recorded). A wrong password or an unknown
 ///   address: 401 and the form again. An account that is not ADMIN or MANAGER: its new
 ///   session is ended at once (`LoggedOut`) and the answer is 403; no console session opens.
-/// - A sign-in replaces the session cookie (a new value, a new CSRF token).
+/// - The form's waiting session has a cookie of its own (`authlog_console_login`), apart from
+///   the signed-in one (`authlog_console`): a form opened from a link on another site (the
+///   browser sends neither cookie) never replaces an admin's signed-in cookie.
+/// - A sign-in sets the signed-in cookie to a new session (a new value, a new CSRF token) and
+///   removes the form's.
 /// - `POST /admin/logout` ends the log session (`LoggedOut`, the user as actor) and the
 ///   console session, and removes the cookie.
 extension AuthServer {
@@ -23,13 +28,14 @@ extension AuthServer {
             if try self.consoleCaller(request, console) != nil { return Self.consoleRedirect("/admin/users") }
             // A form without a live waiting session opens one: a client address opens at most
             // --rate-limit a minute, so one client cannot push everyone's out of their table.
-            if console.sessions.session(Self.consoleCookieValue(request)) == nil {
+            let waiting = console.sessions.session(Self.loginCookieValue(request))
+            if waiting == nil || waiting?.user != nil {
                 try self.limit("console-form", context)
             }
             return try self.loginForm(console, request: request, message: nil, email: "", status: .ok)
         }
         router.post("/admin/login") { request, context in
-            let cookie = Self.consoleCookieValue(request)
+            let cookie = Self.loginCookieValue(request)
             let form = try await Self.form(request)
             guard let waiting = console.sessions.session(cookie), waiting.user == nil,
                 ConsoleSessions.matches(form["csrf"], waiting.csrf)
@@ -65,8 +71,12 @@ extension AuthServer {
             }
             await self.settleConsoleWrite()
             console.sessions.close(cookie)
+            // A session signed in before in this browser ends with this sign-in.
+            console.sessions.close(Self.consoleCookieValue(request))
             let opened = try console.sessions.open(user: grant.user.id, logSession: grant.sessionID)
-            return Self.consoleRedirect("/admin/users", setCookie: self.consoleCookie(opened.cookie))
+            var response = Self.consoleRedirect("/admin/users", setCookie: self.consoleCookie(opened.cookie))
+            response.headers.append(HTTPField(name: .setCookie, value: self.consoleLoginCookie(nil)))
+            return response
         }
         router.post("/admin/logout") { request, context in
             try await self.withConsoleCaller(request, console) { caller in
@@ -81,13 +91,18 @@ extension AuthServer {
         }
     }
 
+    /// The form's cookie's value in the request, if any.
+    static func loginCookieValue(_ request: Request) -> String? {
+        consoleCookieValue(request, name: consoleLoginCookieName)
+    }
+
     /// The sign-in form, in the request's waiting session (a new one when it has none, or when
     /// `fresh`).
     func loginForm(
         _ console: AdminConsole, request: Request, message: String?, email: String, status: HTTPResponse.Status,
         fresh: Bool = false
     ) throws -> Response {
-        let cookie = Self.consoleCookieValue(request)
+        let cookie = Self.loginCookieValue(request)
         var setCookie: String?
         let csrf: String
         if !fresh, let waiting = console.sessions.session(cookie), waiting.user == nil {
@@ -96,7 +111,7 @@ extension AuthServer {
             console.sessions.close(cookie)
             let opened = try console.sessions.open()
             csrf = opened.session.csrf
-            setCookie = consoleCookie(opened.cookie)
+            setCookie = consoleLoginCookie(opened.cookie)
         }
         var values: [String: Any] = ["csrf": csrf, "email": email]
         if let message { values["message"] = message }
