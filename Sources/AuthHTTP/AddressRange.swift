@@ -73,10 +73,10 @@ public struct AddressRange: Hashable, Sendable, CustomStringConvertible {
         return text(of: Array(bytes[0..<8]) + [UInt8](repeating: 0, count: 8)) + "/64"
     }
 
-    /// The client as wrong passwords are counted for one account: a key of ``clientKey(of:)``
-    /// itself for IPv4 (and for anything that is not an address), an IPv6 client by its /48.
-    /// One site is given a /48 or a /56 (RFC 6177), so counted by its /64s it would be 256 to
-    /// 65,536 clients, enough to use up an account's limit alone; by its /48 it is one.
+    /// The site of a client key of ``clientKey(of:)``, as wrong passwords on one account are
+    /// counted beside the client's own: the key itself for IPv4 (and for anything that is not
+    /// an address), an IPv6 client's /48. One site is given a /48 or a /56 (RFC 6177), so its
+    /// /64s alone would be 256 to 65,536 clients, enough to use up an account's limit.
     static func siteKey(ofClient key: String) -> String {
         guard key.hasSuffix("/64"), let bytes = bytes(of: String(key.dropLast(3))), bytes.count == 16 else {
             return key

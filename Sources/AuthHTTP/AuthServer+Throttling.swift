@@ -4,7 +4,8 @@ import Hummingbird
 
 /// One account as seen from one client: the key of login-failure throttling. The account is
 /// the digest of its email's lookup key, so the limiter holds no address in clear; the client
-/// is an IPv4 address, or an IPv6 client's /48 (``AddressRange/siteKey(ofClient:)``).
+/// is an IPv4 address or an IPv6 /64 (``AddressRange/clientKey(of:)``), or an IPv6 client's
+/// site, its /48 (``AddressRange/siteKey(ofClient:)``).
 struct AccountAddress: Hashable, Sendable {
     var account: TokenHash
     var client: String
@@ -24,6 +25,8 @@ extension AuthServer {
     /// Login failures are counted over this window (15 minutes): the per-address and
     /// per-account limits are "so many failures per window", refilling evenly.
     static let loginFailureWindow = 15.0 * 60
+    /// An IPv6 site (a /48) may fail this many times the per-address limit on one account.
+    static let siteFailuresPerAddressLimit = 5
 
     /// Takes one token from `key`'s bucket, or throws 429 `rate_limited` with Retry-After.
     func throttle<Key>(_ limiter: RateLimiter<Key>, _ key: Key) throws {
@@ -58,12 +61,15 @@ extension AuthServer {
     ///   one account; all addresses together ``Configuration/loginFailuresPerAccount`` times,
     ///   far more, so that one guessing address slows only itself and never the account's
     ///   owner elsewhere. Only many addresses at once can slow the owner, and never lock them out.
-    ///   An IPv6 client counts here by its /48, not its /64: one site's many /64s are one
-    ///   guessing client, which could otherwise use up the account's limit alone.
+    /// - An IPv6 client (a /64) also takes from its site's bucket, its /48's, which allows
+    ///   ``siteFailuresPerAddressLimit`` times the per-address limit: one site's many /64s
+    ///   (256 of a /56, 65,536 of a /48) could otherwise use up the account's limit alone,
+    ///   while a neighbour in the same /48 can use up only the site's bucket, not the owner's /64's.
     /// - A client the account's password was given right from in the last 30 days
-    ///   (``SignedInClients``) takes nothing from the account's bucket and is not refused when
-    ///   it is empty: many addresses guessing together cannot slow the owner where the owner
-    ///   has signed in before. Its own bucket still counts its wrong passwords.
+    ///   (``SignedInClients``) takes nothing from its site's bucket or the account's and is not
+    ///   refused when they are empty: neither many addresses guessing together nor a neighbour
+    ///   can slow the owner where the owner has signed in before. Its own bucket still counts
+    ///   its wrong passwords.
     /// - A throttled attempt gets 429 with Retry-After before any password is hashed, and
     ///   records nothing; a counted failure still records `LoginFailed` for the audit trail.
     /// - Unknown emails are throttled exactly like known ones, so the answer tells nothing.
@@ -81,28 +87,33 @@ extension AuthServer {
     func throttlingWrongPasswords<Result>(
         account: TokenHash, context: AuthRequestContext, _ check: () async throws -> Result
     ) async throws -> Result {
-        let fromHere = AccountAddress(account: account, client: AddressRange.siteKey(ofClient: client(context)))
-        try throttle(loginFailures, fromHere)
-        let countsForAccount = !signedInClients.contains(fromHere)
-        if countsForAccount {
-            do {
-                try throttle(accountFailures, account)
-            } catch {
-                loginFailures.refund(fromHere)
+        let address = client(context)
+        let site = AddressRange.siteKey(ofClient: address)
+        let fromHere = AccountAddress(account: account, client: address)
+        // The tokens taken, given back when the attempt turns out not to count.
+        var refunds: [() -> Void] = []
+        func refund() { for give in refunds { give() } }
+        func take<Key>(_ limiter: RateLimiter<Key>, _ key: Key) throws {
+            do { try throttle(limiter, key) } catch {
+                refund()
                 throw error
             }
+            refunds.append { limiter.refund(key) }
+        }
+        try take(loginFailures, fromHere)
+        if !signedInClients.contains(fromHere) {
+            if site != address { try take(siteFailures, AccountAddress(account: account, client: site)) }
+            try take(accountFailures, account)
         }
         do {
             let result = try await check()
-            loginFailures.refund(fromHere)
-            if countsForAccount { accountFailures.refund(account) }
-            signedInClients.record(fromHere)
+            refund()
+            signedInClients.record(fromHere, site: site)
             return result
         } catch Rejection.invalidCredentials {
             throw Rejection.invalidCredentials
         } catch {
-            loginFailures.refund(fromHere)
-            if countsForAccount { accountFailures.refund(account) }
+            refund()
             throw error
         }
     }

@@ -128,8 +128,9 @@ public final class AuthServer: Sendable {
     let limiter: RateLimiter<String>
     /// Per client address and route: registration and reset requests.
     let registrations: RateLimiter<String>
-    /// Wrong passwords per (account, client address), and per account.
+    /// Wrong passwords per (account, client address), per (account, IPv6 site), and per account.
     let loginFailures: RateLimiter<AccountAddress>
+    let siteFailures: RateLimiter<AccountAddress>
     let accountFailures: RateLimiter<TokenHash>
     /// The (account, client) pairs whose password was lately given right: spared the account's limit.
     let signedInClients = SignedInClients()
@@ -169,6 +170,9 @@ public final class AuthServer: Sendable {
         self.registrations = RateLimiter(capacity: configuration.registrationRateLimitPerMinute, period: 60)
         self.loginFailures = RateLimiter(
             capacity: configuration.loginFailuresPerAddress, period: Self.loginFailureWindow)
+        self.siteFailures = RateLimiter(
+            capacity: configuration.loginFailuresPerAddress * Self.siteFailuresPerAddressLimit,
+            period: Self.loginFailureWindow)
         self.accountFailures = RateLimiter(
             capacity: configuration.loginFailuresPerAccount, period: Self.loginFailureWindow)
         self.verificationRequests = RateLimiter(

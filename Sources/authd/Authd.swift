@@ -76,7 +76,7 @@ struct Authd: AsyncParsableCommand {
     var resetsPerAccount = Int(environment["AUTHLOG_RESETS_PER_ACCOUNT"] ?? "") ?? 5
     @Option(
         help:
-            "Wrong passwords per 15 minutes for one account from one client address, IPv6 by its /48 ($AUTHLOG_LOGIN_FAILURES_PER_ADDRESS)."
+            "Wrong passwords per 15 minutes for one account from one client address ($AUTHLOG_LOGIN_FAILURES_PER_ADDRESS)."
     )
     var loginFailuresPerAddress = Int(environment["AUTHLOG_LOGIN_FAILURES_PER_ADDRESS"] ?? "") ?? 10
     @Option(

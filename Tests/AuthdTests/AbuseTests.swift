@@ -51,13 +51,13 @@ import Testing
         #expect(!history.contains(#""locked_until":"2"#))
     }
 
-    /// One IPv6 site (a /56 here, each /64 of it a client of its own for other limits) guessing
-    /// at an account: its wrong passwords count as one client's, so it cannot use up the
+    /// One IPv6 site (a /56 here, each /64 of it a client of its own) guessing at an account:
+    /// its /64s together get five times one client's wrong passwords, so it cannot use up the
     /// account's limit alone and slow the owner.
     @Test func oneIPv6SiteCannotUseUpAnAccountsWrongPasswords() async throws {
         let server = try RunningServer(arguments: [
-            "--trusted-proxy", "127.0.0.2/32", "--login-failures-per-address", "2",
-            "--login-failures-per-account", "6",
+            "--trusted-proxy", "127.0.0.2/32", "--login-failures-per-address", "1",
+            "--login-failures-per-account", "12",
         ])
         try await register(server, "owner@example.com")
         var statuses: [Int] = []
@@ -68,12 +68,38 @@ import Testing
                 headers: ["X-Forwarded-For": "2001:db8:0:1" + String(format: "%02x", subnet) + ":5::1"])
             statuses.append(reply.status)
         }
-        #expect(statuses.filter { $0 == 401 }.count == 2, "\(statuses)")
-        #expect(statuses.filter { $0 == 429 }.count == 10, "\(statuses)")
+        #expect(statuses.filter { $0 == 401 }.count == 5, "\(statuses)")
+        #expect(statuses.filter { $0 == 429 }.count == 7, "\(statuses)")
         let owner = try exchange(
             port: server.port, from: "127.0.0.3", "POST", "/v1/sessions",
             json: ["email": "owner@example.com", "password": password])
         #expect(owner.status == 200 && owner.json["access_token"] is String)
+    }
+
+    /// A neighbour in the owner's IPv6 site (another /64 of the same /48) uses up the site's
+    /// wrong passwords: the owner, at the /64 they signed in from before, still signs in, and
+    /// their own /64's bucket was never the neighbour's to use.
+    @Test func aNeighbourInTheOwnersSiteCannotSlowTheOwnerWhereTheyHaveSignedIn() async throws {
+        let server = try RunningServer(arguments: [
+            "--trusted-proxy", "127.0.0.2/32", "--login-failures-per-address", "2",
+        ])
+        try await register(server, "owner@example.com")
+        func login(from client: String, _ password: String) throws -> RunningServer.Reply {
+            try exchange(
+                port: server.port, from: "127.0.0.2", "POST", "/v1/sessions",
+                json: ["email": "owner@example.com", "password": password], headers: ["X-Forwarded-For": client])
+        }
+        #expect(try login(from: "2001:db8:0:1::5", password).status == 200)
+        var statuses: [Int] = []
+        for subnet in 2..<8 {
+            for _ in 0..<2 { statuses.append(try login(from: "2001:db8:0:\(subnet)::1", "not the password").status) }
+        }
+        // Five /64s of the site, two wrong passwords each, use up its ten; the sixth is refused.
+        #expect(statuses == Array(repeating: 401, count: 10) + [429, 429], "\(statuses)")
+        let owner = try login(from: "2001:db8:0:1::5", password)
+        #expect(owner.status == 200 && owner.json["access_token"] is String)
+        // A /64 of the site the owner never signed in from waits for the site's bucket.
+        expectRefusal(try login(from: "2001:db8:0:99::1", password), status: 429, code: "rate_limited")
     }
 
     /// Many addresses guessing together use up the account's limit of wrong passwords: the
