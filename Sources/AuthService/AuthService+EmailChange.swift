@@ -68,8 +68,10 @@ extension AuthService {
     }
 
     /// The notice of an email change, to the old address (``MailKind/emailChangeNotice``): no
-    /// token, only what to do if it was not them.
+    /// token, only what to do if it was not them. The new address is named only when the old
+    /// one is verified: whoever asked chose it, and to an address not shown to be the
+    /// account's it would be their words (an address can say a good deal) in a genuine mail.
     func mailEmailChangeNotice(to user: UserState, newEmail: String) async throws {
-        try await mail(.emailChangeNotice, to: user, ["new_email": newEmail])
+        try await mail(.emailChangeNotice, to: user, user.emailVerifiedAt == nil ? [:] : ["new_email": newEmail])
     }
 }

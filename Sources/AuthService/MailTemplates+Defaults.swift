@@ -121,7 +121,8 @@ extension MailTemplates {
         Hello{{#first_name}} {{first_name}}{{/first_name}},
 
         At {{time}} someone signed in to your account ({{email}}) asked to move it to \
-        {{new_email}}. It moves once that address confirms it.
+        {{#new_email}}{{new_email}}{{/new_email}}{{^new_email}}another address{{/new_email}}. It moves once \
+        that address confirms it.
 
         If it was not you, reset your password now: someone who knows it is using your account.
 
@@ -131,7 +132,8 @@ extension MailTemplates {
             body: """
                 <p>Hello{{#first_name}} {{first_name}}{{/first_name}},</p>
                 <p>At {{time}} someone signed in to your account ({{email}}) asked to move it to \
-                {{new_email}}. It moves once that address confirms it.</p>
+                {{#new_email}}{{new_email}}{{/new_email}}{{^new_email}}another address{{/new_email}}. It \
+                moves once that address confirms it.</p>
                 <p>If it was not you, reset your password now: someone who knows it is using your \
                 account.</p>
                 """),

@@ -48,7 +48,9 @@ import Testing
         #expect(asked.headers["authlog-position"] != nil)
         #expect(try mails(authd.data, to: "Ada.New@example.com", subject: "Confirm your new email address").count == 1)
         let notice = try mails(authd.data, to: "ada@example.com", subject: "Your email address is about to change")
-        #expect(notice.count == 1 && notice.first?.contains("Ada.New@example.com") == true)
+        // ada@example.com was never verified: the notice does not name the address asked for.
+        #expect(notice.count == 1 && notice.first?.contains("another address") == true)
+        #expect(notice.first?.contains("Ada.New@example.com") == false)
 
         // Nothing moved yet: the account keeps its address, the new one is not its login.
         let admin = try await authd.adminToken()
