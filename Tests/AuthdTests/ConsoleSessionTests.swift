@@ -12,6 +12,11 @@ import Testing
 
     /// Signs in with the console's form as a browser would; returns the signed-in cookie.
     static func signIn(_ server: RunningServer, email: String, password: String) throws -> String {
+        try #require(cookie(of: try signInReply(server, email: email, password: password)))
+    }
+
+    /// The answer to a sign-in with the console's form, made as a browser would.
+    static func signInReply(_ server: RunningServer, email: String, password: String) throws -> RunningServer.Reply {
         let form = try exchange(port: server.port, from: "127.0.0.1", "GET", "/admin/login")
         let waiting = try #require(cookie(of: form, "authlog_console_login"))
         let page = String(decoding: form.body, as: UTF8.self)
@@ -27,7 +32,7 @@ import Testing
                 + body)
         let reply = try parseResponse(try #require(connection.readUntilClosed(timeout: 30)))
         #expect(reply.status == 303, "sign-in: \(reply.status)")
-        return try #require(cookie(of: reply))
+        return reply
     }
 
     /// A signed-in console session ends once `--console-session-minutes` have passed since the
@@ -66,9 +71,12 @@ import Testing
         #expect(setCookies.first?.contains("Path=/admin/login;") == true)
         #expect(Self.cookie(of: form) == nil)
 
-        let admin = try Self.signIn(server, email: "root@example.com", password: EventFeedTests.adminPassword)
-        // The sign-in's cookie opens the console; another cookieless form leaves it signed in.
-        _ = try exchange(port: server.port, from: "127.0.0.1", "GET", "/admin/login")
+        // The sign-in sets the signed-in cookie and removes the form's.
+        let signedIn = try Self.signInReply(server, email: "root@example.com", password: EventFeedTests.adminPassword)
+        let fields = (signedIn.headers["set-cookie"] ?? "").split(separator: "\n")
+        #expect(fields.contains { $0.hasPrefix("authlog_console=") && $0.contains("Path=/admin;") }, "\(fields)")
+        #expect(fields.contains { $0.hasPrefix("authlog_console_login=;") && $0.contains("Max-Age=0") }, "\(fields)")
+        let admin = try #require(Self.cookie(of: signedIn))
         let page = try exchange(
             port: server.port, from: "127.0.0.1", "GET", "/admin/users",
             headers: ["Cookie": "authlog_console=\(admin)"])

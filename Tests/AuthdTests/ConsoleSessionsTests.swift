@@ -20,15 +20,15 @@ import Testing
         // Used every ten minutes: never idle for long, and alive until eight hours are up.
         for _ in 0..<47 {
             clock.advance(.seconds(10 * 60))
-            #expect(sessions.session(cookie) != nil)
+            #expect(sessions.session(cookie, signedIn: true) != nil)
         }
         clock.advance(.seconds(10 * 60))
-        #expect(sessions.session(cookie) == nil)
-        #expect(sessions.session(cookie) == nil, "an ended session stays ended")
+        #expect(sessions.session(cookie, signedIn: true) == nil)
+        #expect(sessions.session(cookie, signedIn: true) == nil, "an ended session stays ended")
         // A new sign-in opens a new session with a lifetime of its own.
         let (fresh, _) = try sessions.open(user: UUID(), logSession: UUID())
         clock.advance(.seconds(14 * 60))
-        #expect(sessions.session(fresh) != nil)
+        #expect(sessions.session(fresh, signedIn: true) != nil)
     }
 
     @Test func aSessionUnusedForItsIdleTimeoutEnds() throws {
@@ -38,11 +38,27 @@ import Testing
         let (waiting, _) = try sessions.open()
         let (signedIn, _) = try sessions.open(user: UUID(), logSession: UUID())
         clock.advance(.seconds(15 * 60 - 1))
-        #expect(sessions.session(signedIn) != nil)
+        #expect(sessions.session(signedIn, signedIn: true) != nil)
         clock.advance(.seconds(15 * 60 - 1))
-        #expect(sessions.session(signedIn) != nil)
-        #expect(sessions.session(waiting) == nil)
+        #expect(sessions.session(signedIn, signedIn: true) != nil)
+        #expect(sessions.session(waiting, signedIn: false) == nil)
         clock.advance(.seconds(15 * 60))
-        #expect(sessions.session(signedIn) == nil)
+        #expect(sessions.session(signedIn, signedIn: true) == nil)
+    }
+
+    /// A cookie is found, and closed, only as the kind of session it was made for: a signed-in
+    /// cookie's value given as a sign-in form's neither finds nor ends the signed-in session.
+    @Test func aSessionIsFoundAndClosedOnlyAsItsOwnKind() throws {
+        let sessions = ConsoleSessions(idleTimeout: .seconds(60), lifetime: .seconds(600))
+        let (waiting, _) = try sessions.open()
+        let (signedIn, _) = try sessions.open(user: UUID(), logSession: UUID())
+        #expect(sessions.session(waiting, signedIn: true) == nil)
+        #expect(sessions.session(signedIn, signedIn: false) == nil)
+        sessions.close(signedIn, signedIn: false)
+        sessions.close(waiting, signedIn: true)
+        #expect(sessions.session(signedIn, signedIn: true)?.user != nil)
+        #expect(sessions.session(waiting, signedIn: false) != nil)
+        sessions.close(signedIn, signedIn: true)
+        #expect(sessions.session(signedIn, signedIn: true) == nil)
     }
 }

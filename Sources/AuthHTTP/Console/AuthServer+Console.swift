@@ -147,12 +147,13 @@ extension AuthServer {
     /// longer an ADMIN or MANAGER with that log session (the console session is then ended).
     func consoleCaller(_ request: Request, _ console: AdminConsole) throws -> ConsoleCaller? {
         let cookie = Self.consoleCookieValue(request)
-        guard let session = console.sessions.session(cookie), let id = session.user, let logSession = session.logSession
+        guard let session = console.sessions.session(cookie, signedIn: true), let id = session.user,
+            let logSession = session.logSession
         else { return nil }
         guard let user = try reads.user(id: id, includePersonal: true), user.exists, !user.isDeleted,
             user.session?.id == logSession, user.role == .admin || user.role == .manager
         else {
-            console.sessions.close(cookie)
+            console.sessions.close(cookie, signedIn: true)
             return nil
         }
         return ConsoleCaller(id: id, role: user.role, email: user.email, logSession: logSession, csrf: session.csrf)

@@ -28,8 +28,7 @@ extension AuthServer {
             if try self.consoleCaller(request, console) != nil { return Self.consoleRedirect("/admin/users") }
             // A form without a live waiting session opens one: a client address opens at most
             // --rate-limit a minute, so one client cannot push everyone's out of their table.
-            let waiting = console.sessions.session(Self.loginCookieValue(request))
-            if waiting == nil || waiting?.user != nil {
+            if console.sessions.session(Self.loginCookieValue(request), signedIn: false) == nil {
                 try self.limit("console-form", context)
             }
             return try self.loginForm(console, request: request, message: nil, email: "", status: .ok)
@@ -37,7 +36,7 @@ extension AuthServer {
         router.post("/admin/login") { request, context in
             let cookie = Self.loginCookieValue(request)
             let form = try await Self.form(request)
-            guard let waiting = console.sessions.session(cookie), waiting.user == nil,
+            guard let waiting = console.sessions.session(cookie, signedIn: false),
                 ConsoleSessions.matches(form["csrf"], waiting.csrf)
             else {
                 return try self.loginForm(
@@ -70,9 +69,9 @@ extension AuthServer {
                     status: .forbidden)
             }
             await self.settleConsoleWrite()
-            console.sessions.close(cookie)
+            console.sessions.close(cookie, signedIn: false)
             // A session signed in before in this browser ends with this sign-in.
-            console.sessions.close(Self.consoleCookieValue(request))
+            console.sessions.close(Self.consoleCookieValue(request), signedIn: true)
             let opened = try console.sessions.open(user: grant.user.id, logSession: grant.sessionID)
             var response = Self.consoleRedirect("/admin/users", setCookie: self.consoleCookie(opened.cookie))
             response.headers.append(HTTPField(name: .setCookie, value: self.consoleLoginCookie(nil)))
@@ -85,7 +84,7 @@ extension AuthServer {
                     userID: caller.id, sessionID: caller.logSession, actor: caller.actor,
                     correlationID: context.requestID)
                 await self.settleConsoleWrite()
-                console.sessions.close(Self.consoleCookieValue(request))
+                console.sessions.close(Self.consoleCookieValue(request), signedIn: true)
                 return Self.consoleRedirect("/admin/login", setCookie: self.consoleCookie(nil))
             }
         }
@@ -105,10 +104,10 @@ extension AuthServer {
         let cookie = Self.loginCookieValue(request)
         var setCookie: String?
         let csrf: String
-        if !fresh, let waiting = console.sessions.session(cookie), waiting.user == nil {
+        if !fresh, let waiting = console.sessions.session(cookie, signedIn: false) {
             csrf = waiting.csrf
         } else {
-            console.sessions.close(cookie)
+            console.sessions.close(cookie, signedIn: false)
             let opened = try console.sessions.open()
             csrf = opened.session.csrf
             setCookie = consoleLoginCookie(opened.cookie)

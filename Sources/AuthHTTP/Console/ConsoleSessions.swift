@@ -18,7 +18,8 @@ import Synchronization
 /// - A session unused for ``idleTimeout`` is gone, and so is one opened ``lifetime`` ago,
 ///   however busy: a stolen or forgotten cookie does not last for as long as it is used.
 /// - Sessions waiting for a sign-in and signed-in ones are kept apart, each up to
-///   ``capacity``: anyone can open a waiting session (every `GET /admin/login` without a
+///   ``capacity``, and each is found and closed only as its own kind (their cookies differ
+///   too): anyone can open a waiting session (every `GET /admin/login` without the form's
 ///   cookie does), so a full waiting table drops its least recently used tenth, never a
 ///   signed-in session; a full signed-in table (only sign-ins with an ADMIN's or a MANAGER's
 ///   password add to it) drops its least recently used one.
@@ -92,8 +93,9 @@ final class ConsoleSessions: Sendable {
         for (key, _) in oldest { table.removeValue(forKey: key) }
     }
 
-    /// The session of `cookie` if it has not ended, marked used now.
-    func session(_ cookie: String?) -> Session? {
+    /// The signed-in session (`signedIn`) or the session waiting for a sign-in of `cookie`, if
+    /// it has not ended, marked used now.
+    func session(_ cookie: String?, signedIn: Bool) -> Session? {
         guard let cookie, !cookie.isEmpty, cookie.utf8.count <= 64 else { return nil }
         let key = TokenHash(of: Array(cookie.utf8))
         return tables.withLock { tables in
@@ -108,16 +110,20 @@ final class ConsoleSessions: Sendable {
                 table[key] = session
                 return session
             }
-            return use(&tables.signedIn) ?? use(&tables.waiting)
+            return signedIn ? use(&tables.signedIn) : use(&tables.waiting)
         }
     }
 
-    func close(_ cookie: String?) {
+    /// Ends the signed-in session (`signedIn`) or the session waiting for a sign-in of `cookie`.
+    func close(_ cookie: String?, signedIn: Bool) {
         guard let cookie else { return }
         let key = TokenHash(of: Array(cookie.utf8))
         tables.withLock { tables in
-            tables.waiting.removeValue(forKey: key)
-            tables.signedIn.removeValue(forKey: key)
+            if signedIn {
+                tables.signedIn.removeValue(forKey: key)
+            } else {
+                tables.waiting.removeValue(forKey: key)
+            }
         }
     }
 
