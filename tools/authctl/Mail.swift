@@ -66,7 +66,7 @@ struct Mail: ParsableCommand {
             abstract: "Queue failed messages again (their retry period starts anew).",
             discussion: """
                 Example:
-                  authctl --data ./data mail retry 1764652800.0193f1c2-....authlog
+                  authctl --data ./data mail retry 1764652800.019345678.0193f1c2-....authlog
                   authctl --data ./data mail retry --all
                 """)
 
