@@ -8,10 +8,9 @@ extension AuthService {
     func mailValues(for user: UserState, withNames: Bool) -> [String: String] {
         let time = ISO8601DateFormatter().string(from: Date())
         var values = ["email": user.email, "public_url": configuration.publicURL.base, "time": time]
-        if withNames {
-            values["first_name"] = user.firstName
-            values["last_name"] = user.lastName
-        }
+        // A name left out, not given empty: a template's `{{#first_name}}` section then drops it.
+        if withNames, !user.firstName.isEmpty { values["first_name"] = user.firstName }
+        if withNames, !user.lastName.isEmpty { values["last_name"] = user.lastName }
         return values
     }
 

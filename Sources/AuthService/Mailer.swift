@@ -77,8 +77,8 @@ public struct MaildirMailer: Mailer {
 
     /// A unique file name that starts with the Unix time it was made at (the retry window
     /// of the delivery worker counts from it), then its nanoseconds, nine digits: names sort in
-    /// the order the messages were queued, also within one second, so the newest of two mails
-    /// (a second verification token, say) is delivered after the first.
+    /// the order the messages were queued, also within one second, and the delivery worker
+    /// takes them in that order (one waiting for a retry lets later ones pass).
     static func newName() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
