@@ -18,6 +18,17 @@ import Testing
         #expect(reply.status == 201, "register \(email): \(reply.status)")
     }
 
+    /// `POST /v1/sessions` as owner@example.com with `password`, from the loopback address
+    /// `source`, through it as a proxy for `forwardedFor` when given.
+    func login(
+        _ server: RunningServer, from source: String, forwardedFor: String? = nil, _ password: String
+    ) throws -> RunningServer.Reply {
+        try exchange(
+            port: server.port, from: source, "POST", "/v1/sessions",
+            json: ["email": "owner@example.com", "password": password],
+            headers: forwardedFor.map { ["X-Forwarded-For": $0] } ?? [:])
+    }
+
     /// A 429 or 503 as the contract states it: problem+json with its code, and Retry-After.
     func expectRefusal(_ reply: RunningServer.Reply, status: Int, code: String) {
         #expect(reply.status == status)
@@ -62,17 +73,13 @@ import Testing
         try await register(server, "owner@example.com")
         var statuses: [Int] = []
         for subnet in 0..<12 {
-            let reply = try exchange(
-                port: server.port, from: "127.0.0.2", "POST", "/v1/sessions",
-                json: ["email": "owner@example.com", "password": "not the password at all"],
-                headers: ["X-Forwarded-For": "2001:db8:0:1" + String(format: "%02x", subnet) + ":5::1"])
-            statuses.append(reply.status)
+            let client = "2001:db8:0:1" + String(format: "%02x", subnet) + ":5::1"
+            statuses.append(
+                try login(server, from: "127.0.0.2", forwardedFor: client, "not the password at all").status)
         }
         #expect(statuses.filter { $0 == 401 }.count == 5, "\(statuses)")
         #expect(statuses.filter { $0 == 429 }.count == 7, "\(statuses)")
-        let owner = try exchange(
-            port: server.port, from: "127.0.0.3", "POST", "/v1/sessions",
-            json: ["email": "owner@example.com", "password": password])
+        let owner = try login(server, from: "127.0.0.3", password)
         #expect(owner.status == 200 && owner.json["access_token"] is String)
     }
 
@@ -85,9 +92,7 @@ import Testing
         ])
         try await register(server, "owner@example.com")
         func login(from client: String, _ password: String) throws -> RunningServer.Reply {
-            try exchange(
-                port: server.port, from: "127.0.0.2", "POST", "/v1/sessions",
-                json: ["email": "owner@example.com", "password": password], headers: ["X-Forwarded-For": client])
+            try self.login(server, from: "127.0.0.2", forwardedFor: client, password)
         }
         #expect(try login(from: "2001:db8:0:1::5", password).status == 200)
         var statuses: [Int] = []
@@ -110,9 +115,7 @@ import Testing
         ])
         try await register(server, "owner@example.com")
         func login(from source: String, _ password: String) throws -> RunningServer.Reply {
-            try exchange(
-                port: server.port, from: source, "POST", "/v1/sessions",
-                json: ["email": "owner@example.com", "password": password])
+            try self.login(server, from: source, password)
         }
         #expect(try login(from: "127.0.0.3", password).status == 200)
         var statuses: [Int] = []

@@ -25,6 +25,16 @@ import Testing
             "POST", path, raw: Data(body.utf8), contentType: "application/x-www-form-urlencoded")
     }
 
+    /// Signs in as `email` (its password the suite's) and asks to move the account to `newEmail`.
+    func askToMove(_ server: RunningServer, _ email: String, to newEmail: String) async throws -> RunningServer.Reply {
+        let login = try await server.call(
+            "POST", "/v1/sessions", json: ["email": email, "password": "correct horse battery"])
+        let access = try #require(login.json["access_token"] as? String)
+        return try await server.call(
+            "POST", "/v1/users/me/email",
+            json: ["current_password": "correct horse battery", "new_email": newEmail], token: access)
+    }
+
     /// The newest Maildir message whose subject is `subject`.
     func message(_ server: RunningServer, _ subject: String) throws -> String {
         let folder = server.data + "/maildir/new/"
@@ -114,13 +124,7 @@ import Testing
         expectNoNames(verification)
         // Before the address is verified, a move of the account is noticed there without the
         // address asked for (whoever asked chose it).
-        let early = try await server.call(
-            "POST", "/v1/sessions", json: ["email": "judy@example.com", "password": "correct horse battery"])
-        let earlyAccess = try #require(early.json["access_token"] as? String)
-        let earlyMove = try await server.call(
-            "POST", "/v1/users/me/email",
-            json: ["current_password": "correct horse battery", "new_email": "call-555-0100-for-a-prize@example.net"],
-            token: earlyAccess)
+        let earlyMove = try await askToMove(server, "judy@example.com", to: "call-555-0100-for-a-prize@example.net")
         #expect(earlyMove.status == 202)
         let earlyNotice = try message(server, "Your email address is about to change")
         expectNoNames(earlyNotice)
@@ -128,13 +132,7 @@ import Testing
         let token = try #require(tokens(in: verification).first)
         #expect(try await server.call("POST", "/v1/email-verifications/confirm", json: ["token": token]).status == 204)
 
-        let login = try await server.call(
-            "POST", "/v1/sessions", json: ["email": "judy@example.com", "password": "correct horse battery"])
-        let access = try #require(login.json["access_token"] as? String)
-        let asked = try await server.call(
-            "POST", "/v1/users/me/email",
-            json: ["current_password": "correct horse battery", "new_email": "someone.else@example.com"],
-            token: access)
+        let asked = try await askToMove(server, "judy@example.com", to: "someone.else@example.com")
         #expect(asked.status == 202)
         let confirmation = try message(server, "Confirm your new email address")
         #expect(confirmation.contains("To: someone.else@example.com\r\n"))
