@@ -2,10 +2,6 @@ import AccessTokens
 import Foundation
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// The checks of an access token that only show when the others pass: `tokens_valid_after`
 /// on its own, and the expiry of a token the server has already cached as valid.
 @Suite struct AccessTokenChecksTests {

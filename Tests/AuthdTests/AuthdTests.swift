@@ -2,10 +2,6 @@ import AccessTokens
 import Foundation
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 @Suite struct AuthdTests {
     let password = "correct horse battery"
 
@@ -244,12 +240,10 @@ import Testing
 
     /// A login with a wrong password: the status and the Retry-After header.
     static func failedLogin(port: Int) async throws -> (Int, String?) {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/v1/sessions")!)
-        request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.httpBody = Data(#"{"email":"x@example.com","password":"whatever it is"}"#.utf8)
-        let (_, response) = try await URLSession.shared.data(for: request)
-        let http = response as! HTTPURLResponse
-        return (http.statusCode, http.value(forHTTPHeaderField: "Retry-After"))
+        let reply = try await LoopbackRequest(
+            "POST", "/v1/sessions", headers: [("Content-Type", "application/json")],
+            body: Data(#"{"email":"x@example.com","password":"whatever it is"}"#.utf8)
+        ).send(port: port)
+        return (reply.status, reply.headers["retry-after"])
     }
 }

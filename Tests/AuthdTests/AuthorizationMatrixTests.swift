@@ -1,10 +1,6 @@
 import Foundation
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// Every route that takes a bearer token, called by every kind of caller against a real
 /// authd; each answer's status, and for a refusal its problem type, is asserted exactly.
 ///

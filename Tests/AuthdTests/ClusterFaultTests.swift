@@ -11,10 +11,6 @@ import Projections
 import Synchronization
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// Registrations sent round-robin through a cluster's nodes by several clients, each
 /// acknowledged one recorded: the load the fault tests break things under.
 final class RegistrationLoad: Sendable {
@@ -61,18 +57,16 @@ final class RegistrationLoad: Sendable {
             }
             sent += 1
             let email = "load-\(number)-\(sent)-\(UUID().uuidString.prefix(8))@example.com"
-            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/v1/users")!)
-            request.httpMethod = "POST"
-            request.timeoutInterval = 30
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.httpBody = try? JSONSerialization.data(withJSONObject: [
-                "email": email, "password": RunningServer.password, "first_name": "Load", "last_name": "Client",
-            ])
+            let request = LoopbackRequest(
+                "POST", "/v1/users", headers: [("Content-Type", "application/json")],
+                body: try? JSONSerialization.data(withJSONObject: [
+                    "email": email, "password": RunningServer.password, "first_name": "Load", "last_name": "Client",
+                ]))
             let outcome: String
             do {
-                let (body, response) = try await URLSession.shared.data(for: request)
-                let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-                let json = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any]
+                let reply = try await request.send(port: port, timeout: 30)
+                let status = reply.status
+                let json = (try? JSONSerialization.jsonObject(with: reply.body)) as? [String: Any]
                 if status == 201, let id = (json?["id"] as? String).flatMap(UUID.init(uuidString:)) {
                     state.withLock { $0.acknowledged.append(Acknowledged(id: id, email: email)) }
                     continue

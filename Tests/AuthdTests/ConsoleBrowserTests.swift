@@ -1,10 +1,6 @@
 import Foundation
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// The admin console in a real browser: tools/console/browser-test.py drives headless
 /// Chromium against a real authd, then the API confirms what the browser did.
 @Suite struct ConsoleBrowserTests {

@@ -2,10 +2,6 @@ import Foundation
 import TestSupport
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// A data directory on a small tmpfs that fills up under registrations: authd keeps serving
 /// reads, answers writes with 503 `storage_full` (never 500), loses nothing it acknowledged,
 /// and writes again once space is freed. Needs root and `mount` (CI runs as root).

@@ -2,10 +2,6 @@ import Foundation
 import TestSupport
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// The CLI writers and a growing map on a disk that fills up (a small tmpfs the test mounts
 /// as root and always unmounts): a one-line error and a non-zero exit, the directory usable
 /// with its chain intact and nothing lost that was there before, and success once space is

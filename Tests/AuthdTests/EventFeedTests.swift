@@ -1,10 +1,6 @@
 import Foundation
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// `GET /v1/events`: the log as a feed, against a real authd.
 @Suite struct EventFeedTests {
     static let adminPassword = "an admin passphrase"

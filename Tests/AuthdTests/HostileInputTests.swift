@@ -253,7 +253,7 @@ import Testing
     }
 }
 
-/// An HTTP/1.1 exchange over a raw TCP connection, for requests URLSession cannot shape (a
+/// An HTTP/1.1 exchange over a raw TCP connection, for requests `LoopbackRequest` cannot shape (a
 /// chunked body, a half-sent one): the response's status line and headers, and its body
 /// (read up to its Content-Length).
 func rawHTTPExchange(port: Int, _ request: [UInt8]) throws -> (status: Int, head: String, body: String) {

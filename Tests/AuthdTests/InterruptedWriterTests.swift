@@ -2,10 +2,6 @@ import Foundation
 import TestSupport
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// authctl killed at the exact system call where a random kill rarely lands: strace sends
 /// SIGKILL as the process enters its n-th call of one kind (`-e inject=...:signal=KILL`).
 @Suite(.enabled(if: SecretFileTests.strace != nil, "needs strace (and ptrace) to kill at a chosen system call"))

@@ -5,10 +5,6 @@ import Synchronization
 import TestSupport
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// Kills authd with SIGKILL at random moments under mixed load from many clients, restarts it,
 /// and checks after every restart that the log is intact and signed, that every write the
 /// clients were told about (2xx) is in the log exactly once with what they were told, and
@@ -57,8 +53,7 @@ import Testing
             kill(server.process.processIdentifier, SIGKILL)
             server.process.waitUntilExit()
             kills += 1
-            // Every client stops at its first failed request. (Cancelling URLSession's tasks
-            // while they fail can deadlock in FoundationNetworking, so nothing is cancelled.)
+            // Every client stops at its first failed request.
             await load.value
         }
         // One last start: everything checked once more, then the projections against a rebuild.
@@ -265,12 +260,6 @@ final class CampaignClient: Sendable {
     let port: Int
     let ledger: Ledger
     let admin = Mutex<String>("")
-    let session: URLSession = {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = 10
-        return URLSession(configuration: configuration)
-    }()
-
     init(port: Int, ledger: Ledger) {
         self.port = port
         self.ledger = ledger
@@ -282,16 +271,15 @@ final class CampaignClient: Sendable {
     }
 
     func request(_ method: String, _ path: String, _ body: [String: Any]?, token: String? = nil) async throws -> Reply {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-        request.httpMethod = method
+        var request = LoopbackRequest(method, path)
         if let body {
-            request.httpBody = try JSONSerialization.data(withJSONObject: body)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.body = try JSONSerialization.data(withJSONObject: body)
+            request.headers.append(("Content-Type", "application/json"))
         }
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        let (data, response) = try await session.data(for: request)
-        let json = (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
-        return Reply(status: (response as? HTTPURLResponse)?.statusCode ?? 0, json: json)
+        if let token { request.headers.append(("Authorization", "Bearer \(token)")) }
+        let reply = try await request.send(port: port, timeout: 10)
+        let json = (try? JSONSerialization.jsonObject(with: reply.body) as? [String: Any]) ?? [:]
+        return Reply(status: reply.status, json: json)
     }
 
     func post(_ path: String, _ body: [String: Any]) async throws -> Reply { try await request("POST", path, body) }

@@ -16,7 +16,10 @@ final class LoopbackConnection {
 
     /// `bufferSize`: the socket's receive and send buffers, when set, before it connects.
     init(port: Int, from source: String, bufferSize: Int32? = nil) throws {
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // Held in a local until it is connected: a class whose init throws after its stored
+        // properties are set runs its deinit, and a second close of the number here would close
+        // whatever another thread opened under it meanwhile.
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw Failure.socket("socket: \(errno)") }
         if var size = bufferSize {
             setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
@@ -44,16 +47,21 @@ final class LoopbackConnection {
             close(descriptor)
             throw Failure.socket("bind or connect from \(source): \(error)")
         }
+        self.descriptor = descriptor
     }
 
     deinit { close(descriptor) }
 
-    func send(_ text: String) throws {
-        let bytes = Array(text.utf8)
+    func send(_ text: String) throws { try send(Array(text.utf8)) }
+
+    /// Sends `bytes` whole. A server that has closed gives an error, not SIGPIPE.
+    func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-            guard written > 0 else { throw Failure.socket("write: \(errno)") }
+            let written = bytes[offset...].withUnsafeBytes {
+                Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
+            guard written > 0 else { throw Failure.socket("send: \(errno)") }
             offset += written
         }
     }

@@ -2,10 +2,6 @@ import Foundation
 import TestSupport
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// The links in authd's mail: under --public-url, to pages that ask before they use a token;
 /// and the notices after a password change and a reused refresh token.
 @Suite struct MailLinkTests {

@@ -2,10 +2,6 @@ import Foundation
 import TestSupport
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// `--metrics-port` moves /metrics to its own listener: the public one answers 404 there.
 @Suite struct MetricsListenerTests {
     @Test func withAMetricsPortTheMetricsAreOnlyOnTheirOwnListener() async throws {
@@ -17,14 +13,13 @@ import Testing
         let hidden = try await server.call("GET", "/metrics")
         #expect(hidden.status == 404, "the public listener still serves /metrics")
 
-        let (body, response) = try await URLSession.shared.data(
-            from: URL(string: "http://127.0.0.1:\(port)/metrics")!)
-        let text = String(decoding: body, as: UTF8.self)
-        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        let metrics = try await LoopbackRequest("GET", "/metrics").send(port: port)
+        let text = String(decoding: metrics.body, as: UTF8.self)
+        #expect(metrics.status == 200)
         #expect(text.contains(#"authlog_http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "\(text)")
         // Nothing but /metrics there.
-        let (_, other) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/healthz")!)
-        #expect((other as? HTTPURLResponse)?.statusCode == 404)
+        let other = try await LoopbackRequest("GET", "/healthz").send(port: port)
+        #expect(other.status == 404)
     }
 
     @Test func withoutAMetricsPortThePublicListenerServesThem() async throws {

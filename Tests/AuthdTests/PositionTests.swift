@@ -1,10 +1,6 @@
 import Foundation
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// Read-your-writes on the embedded log, against a real authd: every write answers with the
 /// log position it reached (`Authlog-Position`), and a read naming a position
 /// (`Authlog-Min-Position`) is served once the read model has it, or refused with 503.

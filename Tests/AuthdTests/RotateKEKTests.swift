@@ -2,10 +2,6 @@ import Foundation
 import TestSupport
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// `authctl rotate-kek` on real data directories, checked with the real authd and authctl.
 @Suite struct RotateKEKTests {
     /// A data directory with an admin, seeded users, three users registered through authd

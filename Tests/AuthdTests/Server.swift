@@ -2,10 +2,6 @@ import Foundation
 import TestSupport
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// Where the package's built products are: beside the test bundle.
 func products() -> URL { builtProductsDirectory(containing: "authd") }
 
@@ -78,20 +74,13 @@ final class RunningServer {
         contentType: String = "application/json",
         token: String? = nil, headers extra: [String: String] = [:]
     ) async throws -> Reply {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-        request.httpMethod = method
-        if let json { request.httpBody = try JSONSerialization.data(withJSONObject: json) }
-        if let raw { request.httpBody = raw }
-        if request.httpBody != nil { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        for (name, value) in extra { request.setValue(value, forHTTPHeaderField: name) }
-        let (body, response) = try await URLSession.shared.data(for: request)
-        let http = response as! HTTPURLResponse
-        var headers: [String: String] = [:]
-        for (key, value) in http.allHeaderFields {
-            headers[String(describing: key).lowercased()] = String(describing: value)
-        }
-        return Reply(status: http.statusCode, headers: headers, body: body)
+        var request = LoopbackRequest(
+            method, path, body: try json.map { try JSONSerialization.data(withJSONObject: $0) })
+        if let raw { request.body = raw }
+        if request.body != nil { request.headers.append(("Content-Type", contentType)) }
+        if let token { request.headers.append(("Authorization", "Bearer \(token)")) }
+        for (name, value) in extra { request.headers.append((name, value)) }
+        return try await request.send(port: port)
     }
 
     /// The token in the newest Maildir message to `recipient` whose subject contains `subject`.

@@ -6,10 +6,6 @@ import LMDB
 import TestSupport
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// The attacks on the history that signed checkpoints answer, tried the way an attacker who
 /// can write the data directory or a backup, but has no key-encryption key, would: with the
 /// project's own code, recomputing every hash.
@@ -399,12 +395,11 @@ final class StartedAuthd {
 
     /// POST /v1/sessions/refresh with `token`: the status and the role in the new access token.
     func refresh(_ token: String) async throws -> String {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/v1/sessions/refresh")!)
-        request.httpMethod = "POST"
-        request.httpBody = try JSONSerialization.data(withJSONObject: ["refresh_token": token])
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        let (body, response) = try await URLSession.shared.data(for: request)
-        return "\((response as? HTTPURLResponse)?.statusCode ?? 0) \(String(decoding: body, as: UTF8.self).prefix(200))"
+        let reply = try await LoopbackRequest(
+            "POST", "/v1/sessions/refresh", headers: [("Content-Type", "application/json")],
+            body: try JSONSerialization.data(withJSONObject: ["refresh_token": token])
+        ).send(port: port)
+        return "\(reply.status) \(String(decoding: reply.body, as: UTF8.self).prefix(200))"
     }
 
     func stop() {

@@ -2,10 +2,6 @@ import Foundation
 import TestSupport
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// A key store (`DATA/keys`) or signing-key file that cannot be written, made so for root
 /// too: a read-only bind mount, or a full file system of its own. Every command fails cleanly
 /// (503 problem+json in authd, one line and exit 2 in authctl) and no user is ever written
@@ -119,12 +115,10 @@ struct UnwritableKeyFilesTests {
     func rawPost(port: Int, _ path: String, _ body: [String: Any]) async throws -> (
         contentType: String, retryAfter: String?
     ) {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-        request.httpMethod = "POST"
-        request.httpBody = try JSONSerialization.data(withJSONObject: body)
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        let (_, response) = try await URLSession.shared.data(for: request)
-        let http = try #require(response as? HTTPURLResponse)
-        return (http.value(forHTTPHeaderField: "Content-Type") ?? "", http.value(forHTTPHeaderField: "Retry-After"))
+        let reply = try await LoopbackRequest(
+            "POST", path, headers: [("Content-Type", "application/json")],
+            body: try JSONSerialization.data(withJSONObject: body)
+        ).send(port: port)
+        return (reply.headers["content-type"] ?? "", reply.headers["retry-after"])
     }
 }

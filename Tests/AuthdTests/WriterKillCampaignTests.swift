@@ -3,10 +3,6 @@ import Foundation
 import TestSupport
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// Kills `authctl rebuild`, `authctl import` and `authctl erase` with SIGKILL after a random
 /// delay, then checks that the data directory is usable (verify passes, authd starts and
 /// serves a read) and that the operation is done or not done, never half done.
