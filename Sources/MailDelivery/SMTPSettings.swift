@@ -6,12 +6,14 @@ import Foundation
 /// Rules:
 /// - `smtps://` speaks TLS from the first byte (implicit TLS, port 465 by default).
 /// - `smtp://` (port 587 by default) upgrades with STARTTLS. ``TLSPolicy/automatic`` (the
-///   default) requires it unless the host is loopback (`localhost`, `127.0.0.0/8`, `::1`),
+///   default) requires it unless the host is loopback (`localhost`, an address in
+///   `127.0.0.0/8`, `::1`; a name is never taken for one),
 ///   where it is used when the server offers it; ``TLSPolicy/required`` and
 ///   ``TLSPolicy/opportunistic`` say so for every host.
 /// - AUTH is used when the URL names a user. The password comes from the URL
 ///   (percent-encoded) or, when given, from a file (``init(url:passwordFile:tls:caFile:)``),
-///   which wins. Neither is ever part of ``description``.
+///   which wins; a file others can read or write (any group or other mode bit) is refused.
+///   Neither is ever part of ``description``.
 /// - No path, query or fragment; a host is required.
 public struct SMTPSettings: Sendable, CustomStringConvertible {
     /// How STARTTLS is used on `smtp://`.
@@ -96,15 +98,20 @@ public struct SMTPSettings: Sendable, CustomStringConvertible {
         }
         if let passwordFile {
             guard username != nil else { throw .invalid("a password file needs a user in the SMTP URL") }
-            guard let data = FileManager.default.contents(atPath: passwordFile) else {
+            var info = stat()
+            guard stat(passwordFile, &info) == 0, let data = FileManager.default.contents(atPath: passwordFile) else {
                 throw .invalid("cannot read the SMTP password file \(passwordFile)")
+            }
+            guard info.st_mode & 0o077 == 0 else {
+                throw .invalid(
+                    "the SMTP password file \(passwordFile) can be read or written by others (mode \(String(info.st_mode & 0o777, radix: 8))); make it 0600 or 0400"
+                )
             }
             var read = String(decoding: data, as: UTF8.self)
             while read.hasSuffix("\n") || read.hasSuffix("\r") { read.removeLast() }
             password = read
         }
-        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
-        let loopback = bare == "localhost" || bare == "::1" || bare.hasPrefix("127.")
+        let loopback = Self.isLoopback(host)
         self.serverURL = (implicitTLS ? "smtps://" : "smtp://") + host + ":\(port)"
         self.host = host
         self.port = port
@@ -117,6 +124,21 @@ public struct SMTPSettings: Sendable, CustomStringConvertible {
         self.username = username
         self.password = password
         self.caFile = caFile
+    }
+
+    /// Whether `host` (as the URL gives it, an IPv6 address in brackets) is `localhost`, an
+    /// IPv4 address in 127.0.0.0/8 or `::1`: only an address, never a name that looks like one
+    /// (`127.mail.example.com` is resolved by DNS, and the answer can be anywhere).
+    static func isLoopback(_ host: String) -> Bool {
+        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
+        if bare == "localhost" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, bare, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, bare, &v6) == 1 {
+            return withUnsafeBytes(of: &v6) { $0.elementsEqual([UInt8](repeating: 0, count: 15) + [1]) }
+        }
+        return false
     }
 
     /// The server and how it is reached, for logs: never the password.

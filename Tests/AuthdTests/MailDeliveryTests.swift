@@ -151,7 +151,9 @@ import Testing
         let sink = try SMTPSink(arguments: [
             "--tls-cert", scratch + "/cert.pem", "--tls-key", scratch + "/key.pem", "--auth", "mailer:\(password)",
         ])
-        FileManager.default.createFile(atPath: scratch + "/password", contents: Data((password + "\n").utf8))
+        FileManager.default.createFile(
+            atPath: scratch + "/password", contents: Data((password + "\n").utf8),
+            attributes: [.posixPermissions: 0o600])
         let server = try RunningServer(arguments: [
             "--smtp-url", "smtp://mailer@127.0.0.1:\(sink.port)", "--smtp-password-file", scratch + "/password",
             "--smtp-starttls", "required", "--smtp-ca-file", scratch + "/cert.pem",

@@ -1,3 +1,4 @@
+import Foundation
 import MailDelivery
 import Testing
 
@@ -21,6 +22,38 @@ import Testing
             "smtp://mail.example.com/path", "smtp://:pw@mail.example.com", "smtp://mail.example.com?x=1",
         ] {
             #expect(throws: SMTPSettingsError.self, "\(bad)") { try SMTPSettings(url: bad) }
+        }
+    }
+
+    /// Only an address is taken for loopback: a name is resolved by DNS, and whoever answers
+    /// for it could send the relay's traffic anywhere, so STARTTLS stays required for it.
+    @Test func onlyALoopbackAddressMakesStartTLSOptional() throws {
+        for host in ["127.0.0.1", "127.1.2.3", "localhost", "LOCALHOST", "[::1]", "[0:0:0:0:0:0:0:1]"] {
+            #expect(try !SMTPSettings(url: "smtp://\(host):25").requiresTLS, "\(host)")
+        }
+        for host in [
+            "127.mail.example.com", "127.0.0.1.nip.io", "localhost.example.com", "128.0.0.1", "[::2]",
+            "[::ffff:127.0.0.1]",
+        ] {
+            #expect(try SMTPSettings(url: "smtp://\(host):25").requiresTLS, "\(host)")
+        }
+    }
+
+    /// A password file others can read is no secret: refused, as a loose key-encryption key
+    /// file is; one only its owner can read is taken.
+    @Test func aPasswordFileOthersCanReadIsRefused() throws {
+        let path = NSTemporaryDirectory() + "smtp-password-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(
+            FileManager.default.createFile(
+                atPath: path, contents: Data("s3cret\n".utf8), attributes: [.posixPermissions: 0o600]))
+        let url = "smtp://mailer@mail.example.com"
+        #expect(throws: Never.self) { try SMTPSettings(url: url, passwordFile: path) }
+        for mode in [0o644, 0o640, 0o604, 0o620] {
+            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+            #expect(throws: SMTPSettingsError.self, "mode \(String(mode, radix: 8))") {
+                try SMTPSettings(url: url, passwordFile: path)
+            }
         }
     }
 
