@@ -77,6 +77,12 @@ public final class AuthServer: Sendable {
             get { connections.idleTimeout.nanoseconds / 1_000_000_000 }
             set { connections.idleTimeout = .seconds(newValue) }
         }
+        /// Seconds a connection may stay unable to take more of its answers (its client not
+        /// reading) before it is closed.
+        public var writeTimeout: Int64 {
+            get { connections.writeTimeout.nanoseconds / 1_000_000_000 }
+            set { connections.writeTimeout = .seconds(newValue) }
+        }
         /// Connections served at once; more wait to be accepted.
         public var maximumConnections: Int {
             get { connections.maximumConnections }

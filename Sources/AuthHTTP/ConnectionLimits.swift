@@ -12,6 +12,11 @@ import Synchronization
 /// - A request's header must arrive whole within `headerTimeout` of its first byte (or of the
 ///   connection opening, for the first request); its body within `bodyTimeout` of the header.
 /// - A kept-alive connection with no request under way is closed after `idleTimeout`.
+/// - A connection that cannot take more of its answers for `writeTimeout` is closed: the
+///   client stopped reading, and NIO holds more unsent than its high-water mark (64 KiB), so
+///   the answer being written (an event stream's too) waits. Without it, a client that sends
+///   many requests and reads nothing would hold the connection, and its place under the caps,
+///   for as long as it liked.
 /// - No more than `maximumConnections` are served at once: beyond that the server stops
 ///   accepting, and new connections wait in the kernel's queue until one closes. (The count
 ///   is checked between rounds of accepting, so a burst taken in one round may pass it by a
@@ -25,6 +30,7 @@ struct ConnectionLimits: Sendable {
     var headerTimeout: TimeAmount = .seconds(10)
     var bodyTimeout: TimeAmount = .seconds(30)
     var idleTimeout: TimeAmount = .seconds(60)
+    var writeTimeout: TimeAmount = .seconds(30)
     var maximumConnections = 1_024
     var maximumPerAddress = 64
 }
@@ -123,6 +129,8 @@ final class ConnectionTimer: @unchecked Sendable {
     /// When the connection is closed if it is still in its phase; nil while responding.
     private var deadline: NIODeadline?
     private var scheduled: (task: Scheduled<Void>, at: NIODeadline)?
+    /// The close that comes if the connection stays unable to take more (``writable(_:context:)``).
+    private var stalled: Scheduled<Void>?
 
     init(limits: ConnectionLimits) {
         self.limits = limits
@@ -162,15 +170,30 @@ final class ConnectionTimer: @unchecked Sendable {
         scheduled = (task, time)
     }
 
+    /// Whether the connection can take more of its answers: the first `false` arms a close
+    /// after ``ConnectionLimits/writeTimeout``, the next `true` cancels it.
+    func writable(_ writable: Bool, context: ChannelHandlerContext) {
+        if writable {
+            stalled?.cancel()
+            stalled = nil
+        } else if stalled == nil {
+            let channel = context.channel
+            stalled = context.eventLoop.scheduleTask(in: limits.writeTimeout) { channel.close(promise: nil) }
+        }
+    }
+
     func stop() {
         scheduled?.task.cancel()
         scheduled = nil
         deadline = nil
+        stalled?.cancel()
+        stalled = nil
     }
 }
 
 /// In front of the HTTP decoder: starts the header deadline when the connection opens, and
-/// when the first byte of a request arrives on an idle connection.
+/// when the first byte of a request arrives on an idle connection; tells the timer when the
+/// connection can or cannot take more of its answers.
 final class BytesArrivingHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     let timer: ConnectionTimer
@@ -198,6 +221,11 @@ final class BytesArrivingHandler: ChannelInboundHandler, RemovableChannelHandler
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if timer.phase == .idle { timer.enter(.readingHead, context: context) }
         context.fireChannelRead(data)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        timer.writable(context.channel.isWritable, context: context)
+        context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

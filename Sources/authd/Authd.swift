@@ -98,6 +98,11 @@ struct Authd: AsyncParsableCommand {
     var idleTimeout = Int64(environment["AUTHLOG_IDLE_TIMEOUT"] ?? "") ?? 60
     @Option(
         help:
+            "Seconds a connection may stay unable to take more of its answers (its client not reading) ($AUTHLOG_WRITE_TIMEOUT)."
+    )
+    var writeTimeout = Int64(environment["AUTHLOG_WRITE_TIMEOUT"] ?? "") ?? 30
+    @Option(
+        help:
             "Connections served at once; default: the open-file limit less 64, at most 10000 ($AUTHLOG_MAX_CONNECTIONS)."
     )
     var maxConnections = Int(environment["AUTHLOG_MAX_CONNECTIONS"] ?? "") ?? Self.defaultMaximumConnections
@@ -200,7 +205,7 @@ struct Authd: AsyncParsableCommand {
                 registrationRateLimit, resetsPerAccount, loginFailuresPerAddress, loginFailuresPerAccount,
                 maxConnections, maxConnectionsPerAddress,
             ].allSatisfy({ $0 > 0 }),
-            [headerTimeout, bodyTimeout, idleTimeout].allSatisfy({ $0 > 0 }), hashingWait > 0,
+            [headerTimeout, bodyTimeout, idleTimeout, writeTimeout].allSatisfy({ $0 > 0 }), hashingWait > 0,
             (1...1 << 20).contains(initialMapMib)
         else {
             return fail(
@@ -325,6 +330,7 @@ struct Authd: AsyncParsableCommand {
             configuration.headerTimeout = headerTimeout
             configuration.bodyTimeout = bodyTimeout
             configuration.idleTimeout = idleTimeout
+            configuration.writeTimeout = writeTimeout
             configuration.maximumConnections = maxConnections
             configuration.maximumConnectionsPerAddress = maxConnectionsPerAddress
             configuration.publicURL = publicBase

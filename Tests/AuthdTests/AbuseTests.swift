@@ -157,6 +157,7 @@ import Testing
     @Test(arguments: [
         ["--trusted-proxy", "10.0.0.1/8"], ["--trusted-proxy", "proxy.example.com"], ["--header-timeout", "0"],
         ["--max-connections-per-address", "0"], ["--resets-per-account", "0"], ["--console-session-minutes", "0"],
+        ["--write-timeout", "0"],
     ])
     func aLimitThatMakesNoSenseIsABadUsage(arguments: [String]) throws {
         let process = Process()
@@ -342,6 +343,33 @@ import Testing
         #expect(connection.readUntilClosed(timeout: 20) != nil)
         let waited = Date().timeIntervalSince(start)
         #expect(waited >= 0.9 && waited < 20, "closed after \(waited) s")
+    }
+
+    /// A client that sends requests and never reads the answers: once the connection can take
+    /// no more of them, it is closed after the write timeout, and gives its place under the
+    /// per-address cap back. Before, it was held for as long as the client liked (no deadline
+    /// while answering), and a few such connections kept their address, or with enough
+    /// addresses everyone, out.
+    @Test func aClientThatStopsReadingItsAnswersIsClosedAfterTheWriteTimeout() async throws {
+        let server = try RunningServer(arguments: [
+            "--max-connections-per-address", "1", "--write-timeout", "2", "--idle-timeout", "3600",
+            "--rate-limit", "100000000",
+        ])
+        // Kept open to the end: a client that closes its side gives its place back itself.
+        let reader = try LoopbackConnection(port: server.port, from: "127.0.0.6", bufferSize: 65_536)
+        defer { withExtendedLifetime(reader) {} }
+        // Until the server stops reading (its answers back up) or closes the connection.
+        let (_, sent) = reader.flood("GET /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(sent > 0)
+        // Within a minute of that, the address is served again.
+        var served = false
+        let deadline = Date().addingTimeInterval(60)
+        while !served, Date() < deadline {
+            let reply = try? exchange(port: server.port, from: "127.0.0.6", "GET", "/healthz", timeout: 5)
+            served = reply?.status == 200
+            if !served { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(served, "the address is still held by a connection that reads nothing")
     }
 
     @Test func beyondTheConnectionCapNewConnectionsWaitForAFreeOne() async throws {

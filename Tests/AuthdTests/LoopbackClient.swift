@@ -197,22 +197,34 @@ func readPolling(_ descriptor: Int32, into buffer: inout [UInt8], until deadline
 func floodWithoutReading(port: Int, _ request: String) throws -> (stalled: Bool, sent: Int) {
     // Small buffers on this side, so that the kernel holds little of the backlog.
     let connection = try LoopbackConnection(port: port, from: "127.0.0.1", bufferSize: 65_536)
-    let descriptor = connection.descriptor
-    // The connection closes its socket when it goes: keep it until the end.
-    defer { withExtendedLifetime(connection) {} }
-    _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
-    let batch = Array([[UInt8]](repeating: Array(request.utf8), count: 64).joined())
-    let limit = 40_000_000
-    var sent = 0
-    while sent < limit {
-        let written = batch.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        if written > 0 {
-            sent += written
-            continue
+    return connection.flood(request)
+}
+
+extension LoopbackConnection {
+    /// Sends `request` over and over and never reads an answer, until the server stops taking
+    /// requests for 2 s (`stalled`), the connection fails (the server closed it), or 40 MB
+    /// have gone in. Returns whether it stalled, and the bytes sent; the connection stays open.
+    func flood(_ request: String) -> (stalled: Bool, sent: Int) {
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+        let batch = Array([[UInt8]](repeating: Array(request.utf8), count: 64).joined())
+        let limit = 40_000_000
+        var sent = 0
+        // Where the next byte comes from in `batch`: a partial send goes on from there, so the
+        // requests stay whole on the wire.
+        var offset = 0
+        while sent < limit {
+            let written = batch[offset...].withUnsafeBytes {
+                Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
+            if written > 0 {
+                sent += written
+                offset = (offset + written) % batch.count
+                continue
+            }
+            guard written < 0, errno == EAGAIN || errno == EWOULDBLOCK else { break }
+            var poller = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+            if poll(&poller, 1, 2_000) == 0 { return (true, sent) }
         }
-        guard written < 0, errno == EAGAIN || errno == EWOULDBLOCK else { break }
-        var poller = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
-        if poll(&poller, 1, 2_000) == 0 { return (true, sent) }
+        return (false, sent)
     }
-    return (false, sent)
 }
