@@ -3,6 +3,10 @@ import Foundation
 import TestSupport
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `authctl import` is all or nothing and checks every field; the key store holds one slot per
 /// user, so that an erasure after any sequence of imports leaves nothing readable.
 @Suite struct ImportTests {
@@ -62,6 +66,88 @@ import Testing
         #expect(
             refused.stderr.contains("line 2:") && refused.stderr.contains("whom the log erases"), "\(refused.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: target) == ["kek"], "a refused import wrote files")
+    }
+
+    /// The data key lines are not signed. Someone who leaves one out of a backup would leave its
+    /// user with no readable email or password, and their address free for anyone to register,
+    /// with no event saying so; one put in names a user the log does not hold. Both are refused,
+    /// naming the line, and nothing is written.
+    @Test func anExportMissingAUsersKeyOrHoldingAStrangersIsRefused() throws {
+        let scratch = try Scratch()
+        let (source, lines) = try seededExport(scratch)
+        let (id, _) = try dataKey(of: "seed7@example.com", in: source, lines: lines)
+        let keyLine = try #require(lines.firstIndex { $0.contains("\"kind\":\"data_key\"") && $0.contains(id) })
+        var missing = lines
+        missing.remove(at: keyLine)
+        try writeLines(missing, to: scratch.at("missing.jsonl"))
+        let first = try #require(
+            missing.firstIndex { $0.contains("\"kind\":\"event\"") && $0.contains(id.lowercased()) })
+        let target = try emptyTarget(scratch, "restored", kekFrom: source)
+        let refused = try authctl(["--data", target, "import", scratch.at("missing.jsonl")])
+        #expect(refused.status == 2, "imported: \(refused.stdout) \(refused.stderr)")
+        #expect(
+            refused.stderr.contains("line \(first + 1):") && refused.stderr.contains("no data key line"),
+            "\(refused.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target) == ["kek"], "a refused import wrote files")
+
+        // A key wrapped with the same key-encryption key, for a user of another directory.
+        let other = try emptyTarget(scratch, "other", kekFrom: source)
+        #expect(try authctl(["--data", other, "seed", "--users", "2", "--events", "4"]).status == 0)
+        let otherLines = try authctl(["--data", other, "export"]).stdout.split(separator: "\n").map(String.init)
+        let stranger = try #require(otherLines.first { $0.contains("\"kind\":\"data_key\"") })
+        var added = lines
+        added.insert(stranger, at: 1)
+        try writeLines(added, to: scratch.at("added.jsonl"))
+        let foreign = try authctl(["--data", target, "import", scratch.at("added.jsonl")])
+        #expect(foreign.status == 2, "imported: \(foreign.stdout) \(foreign.stderr)")
+        #expect(foreign.stderr.contains("line 2:") && foreign.stderr.contains("no events"), "\(foreign.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target) == ["kek"], "a refused import wrote files")
+    }
+
+    /// A line that never ends (here on stdin, from a writer that never closes it) is refused
+    /// once it is longer than any export writes: before, the import read on for as long as
+    /// bytes came, holding all of them.
+    @Test func aLineThatNeverEndsIsRefusedOnceItIsLongerThanAnyExportWrites() throws {
+        let scratch = try Scratch()
+        let (source, lines) = try seededExport(scratch)
+        let target = try emptyTarget(scratch, "restored", kekFrom: source)
+        // A socket pair for stdin: its writes never raise SIGPIPE in this process.
+        var ends: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
+        let process = Process()
+        process.executableURL = builtProduct("authctl")
+        process.arguments = ["--data", target, "import", "-"]
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }
+        let errors = Pipe()
+        let reading = FileHandle(fileDescriptor: ends[0], closeOnDealloc: false)
+        process.standardInput = reading
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        try process.run()
+        // The child has its copy; with this one closed, a send fails once the child is gone.
+        close(ends[0])
+        let writer = ends[1]
+        defer { close(writer) }
+        // The header, then a line that goes on: 16 MiB, and the pair is kept open after it.
+        let head = Array((lines[0] + "\n{\"kind\":\"event\",\"payload\":\"").utf8)
+        let chunk = [UInt8](repeating: UInt8(ascii: "A"), count: 1 << 16)
+        var sent = head.withUnsafeBytes { send(writer, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        while sent > 0, sent < 16 << 20 {
+            let count = chunk.withUnsafeBytes { send(writer, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard count > 0 else { break }  // the import stopped reading: it exited
+            sent += count
+        }
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning, Date() < deadline { usleep(50_000) }
+        let finished = !process.isRunning
+        if !finished { process.terminate() }
+        process.waitUntilExit()
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(finished, "the import still read its endless line after \(sent) bytes")
+        #expect(
+            process.terminationStatus == 2 && stderr.contains("line 2:") && stderr.contains("longer than"), "\(stderr)")
+        #expect(sent < 16 << 20, "the import read all \(sent) bytes of one line")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target) == ["kek"])
     }
 
     /// Each line is changed as an attacker who rewrote the backup would, and every hash after

@@ -93,7 +93,7 @@ struct Import: ParsableCommand {
             return ExitCode(2)
         }
         number += 1
-        guard let first = lines.next(),
+        guard let first = try? lines.next(),
             let header = try? JSONSerialization.jsonObject(with: Data(first)) as? [String: Any],
             header["kind"] as? String == "header",
             let format = header["format"] as? String, [ExportFormat.name, ExportFormat.unsigned].contains(format)
@@ -124,6 +124,9 @@ struct Import: ParsableCommand {
         // comes back from an older backup's line (the key lines are not signed).
         var keyLineOf: [UUID: Int] = [:]
         var erased: Set<UUID> = []
+        // The line of each stream's first event: every user the log does not erase needs a
+        // data key, and every data key a user.
+        var firstLineOf: [UUID: Int] = [:]
         var batch: [[UInt8]] = []
         var lineOf: [UInt64: Int] = [:]
         var events: UInt64 = 0
@@ -144,8 +147,13 @@ struct Import: ParsableCommand {
             lineOf.removeAll(keepingCapacity: true)
             verified.removeAll()
         }
-        while let line = lines.next() {
+        while true {
             number += 1
+            let line: [UInt8]
+            do {
+                guard let next = try lines.next() else { break }
+                line = next
+            } catch { throw refuse("\(error)") }
             guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
                 throw refuse("not a JSON object")
             }
@@ -167,8 +175,9 @@ struct Import: ParsableCommand {
                 lineOf[position] = number
                 // The type and stream the stored bytes hold, read by the parser that made them:
                 // a line may repeat a field, and another parser could read its other value.
-                if event.type == UserEvent.Kind.erased.name.description, let stream = UUID(text: event.stream) {
-                    erased.insert(stream)
+                if let stream = UUID(text: event.stream) {
+                    if firstLineOf[stream] == nil { firstLineOf[stream] = number }
+                    if event.type == UserEvent.Kind.erased.name.description { erased.insert(stream) }
                 }
                 signatures?.event(
                     position: position,
@@ -202,6 +211,21 @@ struct Import: ParsableCommand {
             throw refuse(
                 "a data key for user \(user.uuidString.lowercased()), whom the log erases: an erased user's key is never restored"
             )
+        }
+        // The key lines are not signed: one left out would leave its user's personal fields
+        // unreadable (their email and password gone, their address free for anyone to
+        // register) with no event saying so, and one added would be a key no user has.
+        if let (user, line) = firstLineOf.filter({ !erased.contains($0.key) && keyLineOf[$0.key] == nil })
+            .min(by: { $0.value < $1.value })
+        {
+            number = line
+            throw refuse(
+                "user \(user.uuidString.lowercased()) has events but no data key line: their personal fields could not be read"
+            )
+        }
+        if let (user, line) = keyLineOf.filter({ firstLineOf[$0.key] == nil }).min(by: { $0.value < $1.value }) {
+            number = line
+            throw refuse("a data key for user \(user.uuidString.lowercased()), who has no events in the log")
         }
         try importSlots()
         try flushEvents()
@@ -238,29 +262,48 @@ struct Import: ParsableCommand {
     }
 }
 
-/// Lines of a file, read in 1 MiB chunks.
+/// Lines of a file, read in 1 MiB chunks; a line longer than ``maximumLength`` is an error,
+/// found once that much of it is read (a file that never ends its line holds no more than that
+/// in memory).
 struct LineReader {
     let handle: FileHandle
     var buffer: [UInt8] = []
     var start = 0
+    /// Where the search for the next newline goes on: the bytes before it have none.
+    var searched = 0
     var done = false
+
+    /// Far above the longest line an export writes: an event's payload is at most 64 KiB
+    /// (``NewEvent/maximumPayloadSize``), a third more in base64, beside a few short fields.
+    static let maximumLength = 1 << 20
+
+    struct TooLong: Error, CustomStringConvertible {
+        var description: String { "a line longer than \(LineReader.maximumLength) bytes: not an export's" }
+    }
 
     init(_ handle: FileHandle) {
         self.handle = handle
     }
 
-    mutating func next() -> [UInt8]? {
+    mutating func next() throws(TooLong) -> [UInt8]? {
         while true {
-            if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                defer { start = newline + 1 }
+            if let newline = buffer[max(start, searched)...].firstIndex(of: UInt8(ascii: "\n")) {
+                defer {
+                    start = newline + 1
+                    searched = start
+                }
+                guard newline - start <= Self.maximumLength else { throw TooLong() }
                 return Array(buffer[start..<newline])
             }
+            searched = buffer.count
+            guard buffer.count - start <= Self.maximumLength else { throw TooLong() }
             if done {
                 guard start < buffer.count else { return nil }
                 defer { start = buffer.count }
                 return Array(buffer[start...])
             }
             buffer.removeFirst(start)
+            searched -= start
             start = 0
             let chunk = handle.readData(ofLength: 1 << 20)
             if chunk.isEmpty { done = true } else { buffer.append(contentsOf: chunk) }
