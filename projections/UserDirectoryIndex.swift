@@ -9,7 +9,7 @@ import Synchronization
 /// the users projection (by ``build()`` at authd's start, else on the first search) and kept
 /// current from the log on every search.
 ///
-/// Why in memory: the projection's email index is the log's claim on a keyed hash of the
+/// Why in memory: the projection's email index is the log's claim on a hash (SHA-256) of the
 /// address, which answers "who owns exactly this address" but cannot be walked by prefix; and
 /// the rows' personal fields are sealed, so no table on disk can hold them in clear without
 /// undoing that sealing. The index holds, per user, the email lookup key, the phone digits, the

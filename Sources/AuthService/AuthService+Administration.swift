@@ -117,6 +117,23 @@ extension AuthService {
         return erased
     }
 
+    /// Deletes the held mail of every user who is erased now, and returns how many users' mail
+    /// went. An erase deletes the mail its own process holds; this finds the rest: a cluster
+    /// node's outbox holding mail of a user erased through another node, and mail queued by a
+    /// request decided before an erase committed but queued after the erase's purge. authd
+    /// runs it every few seconds. `isErased` reads whether a user is erased now without
+    /// opening their personal fields (a projection's public row): no data key is fetched or
+    /// kept for it.
+    @discardableResult
+    public func purgeMailOfErasedUsers(isErased: (UUID) throws -> Bool) async throws -> Int {
+        var purged = 0
+        for user in try mailer.heldUsers() where (try? isErased(user)) == true {
+            try await mailer.purge(user: user)
+            purged += 1
+        }
+        return purged
+    }
+
     /// The erase's second step: destroys the data key of `user`, whose stream records
     /// `UserErased` (its slot in the key store is overwritten and synced). Nothing else
     /// destroys a key of a user who exists, and no read does: a state that is not erased is

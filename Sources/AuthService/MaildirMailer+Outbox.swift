@@ -23,6 +23,8 @@ public struct OutboxMessage: Sendable {
     public var recipient: String
     /// The message as it goes out: the stored one without its `X-Authlog-` headers.
     public var bytes: [UInt8]
+    /// The user it is about (its `X-Authlog-User` header), if it names one.
+    public var user: UUID?
 }
 
 extension MaildirMailer {
@@ -48,10 +50,13 @@ extension MaildirMailer {
         let headers = text[..<split.lowerBound].components(separatedBy: "\r\n")
         guard let to = headers.first(where: { $0.hasPrefix("To: ") })?.dropFirst(4), !to.isEmpty else { return nil }
         let kept = headers.filter { !$0.lowercased().hasPrefix("x-authlog-") }.joined(separator: "\r\n")
-        return OutboxMessage(recipient: String(to), bytes: Array((kept + text[split.lowerBound...]).utf8))
+        return OutboxMessage(
+            recipient: String(to), bytes: Array((kept + text[split.lowerBound...]).utf8),
+            user: Self.user(inHead: text[..<split.upperBound]))
     }
 
-    /// Removes a waiting message once the server accepted it; nothing if it is already gone.
+    /// Removes a waiting message once the server accepted it, or when it must not go (its user
+    /// is erased); nothing if it is already gone.
     public func delivered(_ name: String) {
         try? FileManager.default.removeItem(atPath: directory + "/new/" + name)
     }

@@ -36,11 +36,15 @@ public protocol Mailer: Sendable {
     /// Deletes every message about `user` still held (erasure, also when it is finished by
     /// a second run whose address is gone); nothing if none is kept.
     func purge(user: UUID) async throws
+    /// The users whose messages are held now (by their `X-Authlog-User`), so that the mail of
+    /// a user erased elsewhere can be found; empty if none is kept.
+    func heldUsers() throws -> Set<UUID>
 }
 
 extension Mailer {
     public func purge(recipient: String) async throws {}
     public func purge(user: UUID) async throws {}
+    public func heldUsers() throws -> Set<UUID> { [] }
 }
 
 /// The default mailer: each message becomes one file in a Maildir (`tmp/`, `new/`, `cur/`)
@@ -93,6 +97,27 @@ public struct MaildirMailer: Mailer {
 
     public func purge(user: UUID) async throws {
         try purge(where: "\r\nX-Authlog-User: \(user.uuidString.lowercased())\r\n")
+    }
+
+    /// Reads only each held message's first 4 KiB, where its headers are.
+    public func heldUsers() throws -> Set<UUID> {
+        var users: Set<UUID> = []
+        for sub in Self.folders {
+            let folder = directory + "/" + sub
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
+                guard let file = FileHandle(forReadingAtPath: folder + "/" + name) else { continue }
+                defer { try? file.close() }
+                let head = String(decoding: (try? file.read(upToCount: 4_096)) ?? Data(), as: UTF8.self)
+                if let user = Self.user(inHead: head) { users.insert(user) }
+            }
+        }
+        return users
+    }
+
+    /// The user a message's `X-Authlog-User` header names, if its head has one.
+    static func user(inHead text: some StringProtocol) -> UUID? {
+        guard let start = text.range(of: "\r\nX-Authlog-User: ") else { return nil }
+        return UUID(uuidString: String(text[start.upperBound...].prefix(36)))
     }
 
     /// Deletes every held message (waiting, failed or half-written) whose text contains `header`.

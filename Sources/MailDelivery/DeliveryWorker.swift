@@ -23,6 +23,8 @@ public final class DeliveryWorker: Sendable {
     public let retryPeriod: TimeInterval
     public let maximumDelay: TimeInterval = 300
     let logger: Logger
+    /// Whether a user is erased: their waiting mail is then deleted, not sent.
+    let erased: @Sendable (UUID) -> Bool
 
     private let state = Mutex(State())
     private let condition = NSCondition()
@@ -37,8 +39,10 @@ public final class DeliveryWorker: Sendable {
     }
 
     public init(
-        outbox: MaildirMailer, settings: SMTPSettings, sender: String, retryPeriod: TimeInterval, logger: Logger
+        outbox: MaildirMailer, settings: SMTPSettings, sender: String, retryPeriod: TimeInterval, logger: Logger,
+        erased: @escaping @Sendable (UUID) -> Bool = { _ in false }
     ) {
+        self.erased = erased
         self.outbox = outbox
         self.settings = settings
         self.sender = Self.bareAddress(sender)
@@ -106,6 +110,14 @@ public final class DeliveryWorker: Sendable {
             if FileManager.default.fileExists(atPath: outbox.directory + "/new/" + name) {
                 fail(name, "the message has no To header")
             }
+            return
+        }
+        // Queued after its user's erase purged the outbox (a request decided before the erase
+        // committed), or the erase ran on another node: never sent.
+        if let user = message.user, erased(user) {
+            outbox.delivered(name)
+            state.withLock { _ = $0.retries.removeValue(forKey: name) }
+            logger.info("mail of an erased user deleted, not sent", metadata: ["message": "\(name)"])
             return
         }
         switch client.send(from: sender, to: [message.recipient], message: message.bytes) {

@@ -84,11 +84,15 @@ struct MailOptions: ParsableArguments {
     }
 
     /// The outbox, and the worker that delivers it when SMTP is configured (not started yet).
-    func outbox(data: String, smtp: SMTPSettings?, logger: Logger) throws -> (MaildirMailer, DeliveryWorker?) {
+    /// `erased` tells the worker whose waiting mail to delete instead of sending.
+    func outbox(
+        data: String, smtp: SMTPSettings?, logger: Logger, erased: @escaping @Sendable (UUID) -> Bool
+    ) throws -> (MaildirMailer, DeliveryWorker?) {
         var outbox = try MaildirMailer(directory: data + "/maildir", sender: mailFrom)
         guard let smtp else { return (outbox, nil) }
         let worker = DeliveryWorker(
-            outbox: outbox, settings: smtp, sender: mailFrom, retryPeriod: mailRetryFor, logger: logger)
+            outbox: outbox, settings: smtp, sender: mailFrom, retryPeriod: mailRetryFor, logger: logger,
+            erased: erased)
         outbox.queued = { [worker] in worker.wake() }
         return (outbox, worker)
     }

@@ -295,9 +295,15 @@ struct Authd: AsyncParsableCommand {
         let directory: UserDirectoryIndex?
         let feed = SealedEventFeed(log: storage.local, keys: storage.keys)
         let delivery: DeliveryWorker?
+        let service: AuthService
+        // Read from the projection's public row: no data key is fetched for it.
+        let isErased = { @Sendable [reads = UserQueries(storage.projection)] (id: UUID) throws -> Bool in
+            try reads.user(id: id, includePersonal: false)?.isErased == true
+        }
         do {
             let outbox: MaildirMailer
-            (outbox, delivery) = try mail.outbox(data: data, smtp: smtp, logger: logger)
+            (outbox, delivery) = try mail.outbox(
+                data: data, smtp: smtp, logger: logger, erased: { (try? isErased($0)) == true })
             var rules = AuthPolicy()
             rules.rotationGrace = refreshGrace * 1_000_000
             let hasher: any PasswordHasher = passwordHash == "scrypt" ? ScryptHasher() : Argon2idHasher()
@@ -307,7 +313,7 @@ struct Authd: AsyncParsableCommand {
                 rules: rules)
             settings.templates = templates
             settings.publicURL = publicBase
-            let service = try AuthService(
+            service = try AuthService(
                 log: storage.log, keys: storage.keys,
                 configuration: settings,
                 pool: pool, mailer: outbox,
@@ -381,11 +387,27 @@ struct Authd: AsyncParsableCommand {
             store: WebhookStore(dataDirectory: data), feed: feed, configuration: hooks, logger: logger)
         let delivering = Task { await dispatcher.run() }
         defer { delivering.cancel() }
+        // The outbox keeps no mail of an erased user, whichever node erased them.
+        let purging = Task {
+            while !Task.isCancelled {
+                do {
+                    let purged = try await service.purgeMailOfErasedUsers(isErased: isErased)
+                    if purged > 0 { logger.info("mail of erased users deleted", metadata: ["users": "\(purged)"]) }
+                } catch {
+                    logger.error("the outbox could not be read for erased users' mail", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: Self.erasedMailSweep)
+            }
+        }
+        defer { purging.cancel() }
         try await server.application().runService()
         delivering.cancel()
         await delivering.value  // no delivery reads the log once it closes
         logger.info("authd stopped")
     }
+
+    /// How often the outbox is looked through for mail of erased users.
+    static let erasedMailSweep = Duration.seconds(2)
 
     /// The key-encryption key every node of a cluster shares: AUTHLOG_KEK, AUTHLOG_KEK_FILE or
     /// DATA/kek, never generated (a node with a key of its own could read nothing the others

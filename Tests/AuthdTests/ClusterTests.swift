@@ -1,5 +1,6 @@
 import Foundation
 import PostgresTestSupport
+import TestSupport
 import Testing
 
 /// Three authd nodes sharing one log on PostgreSQL, each with its own data directory and
@@ -410,6 +411,38 @@ struct ClusterTests {
             }
         }
         #expect(messages == 2, "expected the verification and the reset message once each, found \(messages)")
+    }
+
+    /// An erase deletes the waiting mail of the process that runs it. Each node holds its own
+    /// outbox, so a node's mail for a user erased elsewhere (here by authctl on the shared
+    /// log, mail waiting because the node has no SMTP relay) is deleted once the node has
+    /// copied the erasure. Before, it waited there, address, names and token, for good.
+    @Test func aUserErasedElsewhereLeavesNoMailInANodesOutbox() async throws {
+        let cluster = try Cluster(nodes: 1)
+        let node = cluster.nodes[0]
+        let user = try await node.signUp("erased-\(UUID().uuidString.prefix(8))@example.com")
+        let header = "\r\nX-Authlog-User: \(user.id.lowercased())\r\n"
+        func held() -> [String] {
+            ["new", "cur", "tmp", "failed"].flatMap { sub in
+                let folder = node.data + "/maildir/" + sub
+                return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { name in
+                    (try? String(contentsOfFile: folder + "/" + name, encoding: .utf8))?.contains(header) == true
+                }
+            }
+        }
+        #expect(held().count == 1, "the verification mail waits in the node's outbox")
+        let scratch = NSTemporaryDirectory() + "authctl-erase-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }
+        environment["AUTHLOG_KEK"] = cluster.kek
+        let erased = try runProcess(
+            products().appendingPathComponent("authctl"),
+            ["--log-url", cluster.database.url, "--data", scratch, "erase", user.email], environment: environment)
+        #expect(erased.status == 0, "\(erased.stderr)")
+        // The node reads the erasure from the shared log: its user reads back erased.
+        let deadline = Date().addingTimeInterval(30)
+        while !held().isEmpty, Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(held().isEmpty, "the erased user's mail is still in the node's outbox")
     }
 
     /// A node whose copy holds events started on an empty shared log (emptied behind its
