@@ -351,19 +351,34 @@ import Testing
     /// while answering), and a few such connections kept their address, or with enough
     /// addresses everyone, out.
     @Test func aClientThatStopsReadingItsAnswersIsClosedAfterTheWriteTimeout() async throws {
+        // 300 users, so that each answer (an ADMIN's page of 1,000 users) is some 150 KiB and
+        // a few dozen fill the kernel's buffers (which grow to megabytes) and NIO's 64 KiB,
+        // however slow a loaded machine makes the server.
         let server = try RunningServer(arguments: [
             "--max-connections-per-address", "1", "--write-timeout", "2", "--idle-timeout", "3600",
             "--rate-limit", "100000000",
-        ])
+        ]) { data throws in
+            #expect(try runAuthctl(["--data", data, "seed", "--users", "300", "--events", "900"]).status == 0)
+            let made = try runAuthctl(
+                ["--data", data, "create-admin", "--email", AccountServer.adminEmail],
+                input: AccountServer.adminPassword + "\n")
+            #expect(made.status == 0, "\(made.stderr)")
+        }
+        let login = try await server.call(
+            "POST", "/v1/sessions", json: ["email": AccountServer.adminEmail, "password": AccountServer.adminPassword])
+        let token = try #require(login.json["access_token"] as? String)
+        let page = try await server.call("GET", "/v1/users?role=TARGET&limit=1000", token: token)
+        #expect(page.status == 200 && page.body.count > 50_000, "\(page.status), \(page.body.count) bytes")
         // Kept open to the end: a client that closes its side gives its place back itself.
         let reader = try LoopbackConnection(port: server.port, from: "127.0.0.6", bufferSize: 65_536)
         defer { withExtendedLifetime(reader) {} }
         // Until the server stops reading (its answers back up) or closes the connection.
-        let (_, sent) = reader.flood("GET /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\n\r\n")
+        let (_, sent) = reader.flood(
+            "GET /v1/users?role=TARGET&limit=1000 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n\r\n")
         #expect(sent > 0)
-        // Within a minute of that, the address is served again.
+        // Then the address is served again.
         var served = false
-        let deadline = Date().addingTimeInterval(60)
+        let deadline = Date().addingTimeInterval(90)
         while !served, Date() < deadline {
             let reply = try? exchange(port: server.port, from: "127.0.0.6", "GET", "/healthz", timeout: 5)
             served = reply?.status == 200
