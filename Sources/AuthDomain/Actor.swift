@@ -40,7 +40,8 @@ public enum Actor: Hashable, Sendable, CustomStringConvertible {
         return self == .system
     }
 
-    func isUser(_ id: UUID) -> Bool {
+    /// Whether this is the user `id` acting themself.
+    public func isUser(_ id: UUID) -> Bool {
         if case .user(let actor, _) = self { return actor == id }
         return false
     }

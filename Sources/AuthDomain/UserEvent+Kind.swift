@@ -63,13 +63,17 @@ extension UserEvent {
 
         /// Whether events of this kind come with a change of the stream's uniqueness claims
         /// (its email address, its Stripe customer id) in the same append: registration,
-        /// a confirmed email change, a Stripe link or unlink, erasure. No other event does, so
+        /// a confirmed email change, a Stripe link or unlink, erasure, and a soft-delete or a
+        /// restore of a user whose address was never verified (released, then claimed again:
+        /// ``UserState/holdsEmailClaim``). No other event does, so
         /// a reader that keeps a stream's claims beside its events (a cluster node's copy)
         /// need read them again only after one of these. A command that takes or gives up a
         /// claim must record one of these kinds (pinned by `ClaimKindsTests`).
         public var changesClaims: Bool {
             switch self {
-            case .registered, .emailChanged, .stripeCustomerLinked, .stripeCustomerUnlinked, .erased: return true
+            case .registered, .emailChanged, .stripeCustomerLinked, .stripeCustomerUnlinked, .erased, .softDeleted,
+                .restored:
+                return true
             default: return false
             }
         }

@@ -40,6 +40,9 @@ public struct UserState: Hashable, Sendable {
     }
 
     public var exists: Bool { version > 0 }
+    /// Whether the user holds the uniqueness claim on their email: a user who exists and is
+    /// not erased, unless soft-deleted with an address never verified (``SoftDelete``).
+    public var holdsEmailClaim: Bool { exists && !isErased && !(isDeleted && emailVerifiedAt == nil) }
     public var isDeleted: Bool { deletedAt != nil }
 
     /// The seed's refresh_token_hash.

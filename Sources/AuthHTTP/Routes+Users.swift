@@ -61,10 +61,24 @@ extension AuthServer {
                 phone: phone, actor: caller.actor, correlationID: context.requestID)
             return self.respond(user)
         }
+        // The user deleting their own account gives their current password (`current_password`
+        // in a JSON body), checked under the login's throttling as a password change checks it:
+        // a stolen access token alone cannot lock its owner out. Others send no body.
         self.onWrite(router, .delete, "/v1/users/:id") { request, context in
             let caller = try self.principal(request)
             let id = try self.user(context.parameters.get("id"))
-            try await self.service.softDelete(id, actor: caller.actor, correlationID: context.requestID)
+            guard caller.actor.isUser(id) else {
+                try await self.service.softDelete(id, actor: caller.actor, correlationID: context.requestID)
+                return Response(status: .noContent)
+            }
+            try self.limit("password", context)
+            let body = try await self.body(request, allowed: ["current_password"])
+            let current = try body.string("current_password")
+            guard let user = try self.reads.user(id: id, includePersonal: true) else { throw Problem.unauthorized }
+            try await self.throttlingWrongPasswords(account: Self.accountKey(user.email), context: context) {
+                try await self.service.softDelete(
+                    id, actor: caller.actor, currentPassword: current, correlationID: context.requestID)
+            }
             return Response(status: .noContent)
         }
     }

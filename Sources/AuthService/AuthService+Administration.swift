@@ -63,16 +63,45 @@ extension AuthService {
             command: { _ in UnlinkStripeCustomer(actor: actor) })
     }
 
-    /// Soft-deletes: the user can no longer log in or refresh; the email stays reserved.
+    /// Soft-deletes: the user can no longer log in or refresh (``SoftDelete``). The user
+    /// themself gives `currentPassword`, checked as a password change checks it; an email never
+    /// verified is released, a verified one stays reserved for a restore.
     @discardableResult
-    public func softDelete(_ userID: UUID, actor: Actor, correlationID: String) async throws -> UserState {
-        try await execute(on: userID, actor: actor, correlationID: correlationID) { _ in SoftDelete(actor: actor) }
+    public func softDelete(_ userID: UUID, actor: Actor, currentPassword: String? = nil, correlationID: String)
+        async throws -> UserState
+    {
+        var check: (matches: Bool, stored: String)?
+        if actor.isUser(userID) {
+            let state = try load(userID)
+            let stored = state.exists ? state.passwordHash : dummyHash
+            let given = PasswordPolicy.normalized(currentPassword ?? "")
+            let hashing = configuration.hashing
+            check = (try await pool.run { try hashing.verify(given, against: stored).matches }, stored)
+        }
+        return try await execute(
+            on: userID, actor: actor, correlationID: correlationID,
+            claims: { state in
+                guard state.emailVerifiedAt == nil, let email = try? EmailAddress(state.email) else { return [] }
+                return [UniqueClaim(.release, scope: EmailAddress.claimScope, key: email.claimKey)]
+            },
+            command: { current in
+                // The password changed meanwhile: the check above no longer counts.
+                SoftDelete(
+                    actor: actor, currentPasswordMatches: check.map { $0.matches && current.passwordHash == $0.stored })
+            })
     }
 
-    /// Undoes a soft-delete (ADMIN).
+    /// Undoes a soft-delete (ADMIN); an email the delete released is claimed again (409
+    /// `email_taken` when someone registered it meanwhile).
     @discardableResult
     public func restore(_ userID: UUID, actor: Actor, correlationID: String) async throws -> UserState {
-        try await execute(on: userID, actor: actor, correlationID: correlationID) { _ in Restore(actor: actor) }
+        try await execute(
+            on: userID, actor: actor, correlationID: correlationID,
+            claims: { state in
+                guard state.emailVerifiedAt == nil, let email = try? EmailAddress(state.email) else { return [] }
+                return [UniqueClaim(.claim, scope: EmailAddress.claimScope, key: email.claimKey)]
+            },
+            command: { _ in Restore(actor: actor) })
     }
 }
 

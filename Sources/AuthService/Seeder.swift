@@ -40,7 +40,8 @@ public struct Seeder: Sendable {
     /// normalisation that parsing an ``EmailAddress`` costs per user.
     public static func claimKey(number: Int) -> [UInt8] { TokenHash(of: email(number: number).utf8).bytes }
 
-    /// Appends about `events` events for `users` new users (at least two per user), numbered
+    /// Appends about `events` events for `users` new users (at least three per user: each
+    /// registers, is asked to verify and verifies), numbered
     /// from `firstNumber` (their addresses are ``email(number:)``).
     ///
     /// `windowsPerAppend` windows make one append, so one write transaction and one sync. The
@@ -53,7 +54,7 @@ public struct Seeder: Sendable {
     ) async throws -> Report {
         let start = Date()
         let passwordHash = try Self.unguessablePasswordHash()
-        let others = max(0, events - 2 * users)
+        let others = max(0, events - 3 * users)
         // Seeded data is not secret: a fast generator instead of a system call per number.
         var system = SystemRandomNumberGenerator()
         var random = FastRandom(seed: system.next())

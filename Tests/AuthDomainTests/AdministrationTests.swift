@@ -62,7 +62,15 @@ import Testing
     @Test func softDeleteHidesRestoreBringsBack() throws {
         let (user, _) = try signedInUser()
         #expect(SoftDelete(actor: manager).decide(user, now: at(20)) == .reject(.forbidden))
-        let (deleted, _) = apply(SoftDelete(actor: .user(user.id, .target)), to: user, at: at(20))
+        // The user themself gives their current password: without it, or wrong, it is a
+        // failed login, recorded.
+        let me = Actor.user(user.id, .target)
+        for matches in [nil, false] as [Bool?] {
+            let refused = SoftDelete(actor: me, currentPasswordMatches: matches).decide(user, now: at(20))
+            #expect(refused.rejection == .invalidCredentials && refused.events.count == 1, "\(refused)")
+            if case .loginFailed = refused.events.first {} else { Issue.record("not a failed login: \(refused)") }
+        }
+        let (deleted, _) = apply(SoftDelete(actor: me, currentPasswordMatches: true), to: user, at: at(20))
         #expect(deleted.deletedAt == at(20) && deleted.session == nil)
         #expect(SoftDelete(actor: admin).decide(deleted, now: at(21)) == .reject(.userDeleted))
         #expect(Restore(actor: .user(user.id, .target)).decide(deleted, now: at(22)) == .reject(.forbidden))

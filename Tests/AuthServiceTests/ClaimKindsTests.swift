@@ -72,6 +72,11 @@ import Testing
         try await service.confirmEmailChange(token: String(message[range]), correlationID: "t")
         #expect(try service.load(user.id).email == "two@example.com")
         _ = try await service.erase(user.id, actor: .system, correlationID: "t")
+        // A soft-delete releases an address never verified, and a restore claims it again.
+        let unverified = try await service.register(
+            .init(email: "three@example.com", password: password, firstName: "A", lastName: "B"), correlationID: "t")
+        _ = try await service.softDelete(unverified.id, actor: .system, correlationID: "t")
+        _ = try await service.restore(unverified.id, actor: .system, correlationID: "t")
         var users: [UUID] = []
         try await randomHistory(service, users: &users, seed: 7, steps: 200)
 
@@ -89,6 +94,7 @@ import Testing
             changing
                 == [
                     "UserRegistered", "StripeCustomerLinked", "StripeCustomerUnlinked", "EmailChanged", "UserErased",
+                    "UserSoftDeleted", "UserRestored",
                 ])
     }
 }

@@ -140,7 +140,8 @@ import Testing
         _ = try await harness.login()
         let types = try harness.eventTypes(of: user.id)
         #expect(types.filter { $0 == "LoginFailed" }.count == 5)
-        _ = try await harness.service.softDelete(user.id, actor: .user(user.id, .target), correlationID: "t")
+        _ = try await harness.service.softDelete(
+            user.id, actor: .user(user.id, .target), currentPassword: "correct horse battery", correlationID: "t")
         await #expect(throws: Rejection.invalidCredentials) { try await harness.login() }
         // Unknown emails leave no trace in the log.
         #expect(try harness.log.read(from: 1, limit: .max).allSatisfy { $0.streamID == user.id })
@@ -291,6 +292,10 @@ import Testing
         _ = try await harness.service.linkStripeCustomer(
             of: admin.id, customerID: "cus_A", actor: adminActor, correlationID: "t")
 
+        // A verified address stays reserved through a soft-delete (an unverified one is
+        // released: SelfDeleteTests).
+        try await harness.service.confirmEmail(
+            token: try harness.mailedToken(subject: "Confirm your email"), correlationID: "t")
         _ = try await harness.service.softDelete(user.id, actor: adminActor, correlationID: "t")
         await #expect(throws: Rejection.emailTaken) { try await harness.register("bob@example.com") }
         await #expect(throws: Rejection.invalidCredentials) { try await harness.login("bob@example.com") }

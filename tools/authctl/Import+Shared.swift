@@ -120,11 +120,12 @@ extension Import {
         }
     }
 
-    /// The email and Stripe id claims of every user who is not erased.
+    /// The email claims of every user who holds one (``UserState/holdsEmailClaim``) and the
+    /// Stripe id claims of every user who is not erased.
     func liveClaims(_ queries: UserQueries) throws -> [(stream: UUID, claim: UniqueClaim)] {
         var claims: [(stream: UUID, claim: UniqueClaim)] = []
         for user in try allUsers(queries) where !user.isErased {
-            if let email = try? EmailAddress(user.email) {
+            if user.holdsEmailClaim, let email = try? EmailAddress(user.email) {
                 claims.append((user.id, UniqueClaim(.claim, scope: EmailAddress.claimScope, key: email.claimKey)))
             }
             if let customer = user.stripeCustomerID {

@@ -248,7 +248,7 @@ struct Import: ParsableCommand {
         let users = try allUsers(queries)
         try log.withWriteTransaction { txn in
             for user in users where !user.isErased {
-                if let email = try? EmailAddress(user.email) {
+                if user.holdsEmailClaim, let email = try? EmailAddress(user.email) {
                     try log.claim(email.claimKey, in: EmailAddress.claimScope, for: user.id, txn: txn)
                 }
                 if let customer = user.stripeCustomerID {

@@ -104,13 +104,26 @@ public struct UnlinkStripeCustomer: UserCommand {
     }
 }
 
-/// Hides a user: no login, no refresh, sessions end; the email stays reserved. The user, an
-/// ADMIN, or a credential with `users:write`.
+/// Hides a user: no login, no refresh, sessions end. The user, an ADMIN, or a credential
+/// with `users:write`.
+///
+/// Rules:
+/// - The user themself must give their current password (`currentPasswordMatches`): an access
+///   token alone, stolen, cannot lock its owner out. A wrong one is refused as a wrong login
+///   is, recording `LoginFailed`.
+/// - The email stays reserved for a restore only when it was verified
+///   (``UserState/holdsEmailClaim``): an address never proven to be the account holder's is
+///   released, so that whoever registers an address not theirs and deletes the account does
+///   not keep its owner from registering it.
 public struct SoftDelete: UserCommand {
     public var actor: Actor
+    /// Whether the password the user gave is their current one; nil when none was given
+    /// (an ADMIN or a credential needs none).
+    public var currentPasswordMatches: Bool?
 
-    public init(actor: Actor) {
+    public init(actor: Actor, currentPasswordMatches: Bool? = nil) {
         self.actor = actor
+        self.currentPasswordMatches = currentPasswordMatches
     }
 
     /// Permission is checked before existence, as in ``UpdateProfile``.
@@ -120,11 +133,13 @@ public struct SoftDelete: UserCommand {
         }
         guard state.exists else { return .reject(.notFound) }
         guard !state.isDeleted else { return .reject(.userDeleted) }
+        if actor.isUser(state.id), currentPasswordMatches != true { return .wrongCurrentPassword(state) }
         return .accept([.softDeleted])
     }
 }
 
-/// Undoes a soft-delete (ADMIN, or a credential with `users:write`).
+/// Undoes a soft-delete (ADMIN, or a credential with `users:write`). An email the delete
+/// released (never verified) is claimed again: taken meanwhile, the restore is refused.
 public struct Restore: UserCommand {
     public var actor: Actor
 

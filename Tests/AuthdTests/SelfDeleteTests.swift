@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+
+/// Deleting one's own account (`DELETE /v1/users/{id}` by the user): it takes the current
+/// password, and it gives back an address the account never proved was its own.
+@Suite struct SelfDeleteTests {
+    /// An access token alone (stolen, say) cannot lock its owner out: the delete needs the
+    /// current password, checked as a password change checks it (a wrong one is 401 and
+    /// recorded as a failed login). Before, the bearer token was enough, and only an ADMIN
+    /// could bring the account back.
+    @Test func deletingYourOwnAccountTakesYourPassword() async throws {
+        let accounts = try AccountServer()
+        let server = accounts.server
+        let id = try await accounts.register("ada@example.com")
+        let token = try await accounts.login("ada@example.com")
+        let bare = try await server.call("DELETE", "/v1/users/\(id)", token: token)
+        #expect(bare.status == 400, "deleted with the access token alone: \(bare.status)")
+        let wrong = try await server.call(
+            "DELETE", "/v1/users/\(id)", json: ["current_password": "not the password"], token: token)
+        #expect(wrong.status == 401 && wrong.code == "invalid_credentials", "\(wrong.status) \(wrong.json)")
+        #expect(try await server.call("GET", "/v1/users/me", token: token).status == 200, "the account lives on")
+        let history = try runAuthctl(["--data", accounts.data, "history", id])
+        #expect(history.stdout.contains("LoginFailed"), "\(history.stdout)")
+
+        let right = try await server.call(
+            "DELETE", "/v1/users/\(id)", json: ["current_password": AccountServer.password], token: token)
+        #expect(right.status == 204, "\(right.status) \(right.json)")
+        let login = try await server.call(
+            "POST", "/v1/sessions", json: ["email": "ada@example.com", "password": AccountServer.password])
+        #expect(login.status == 401)
+        // An ADMIN deleting someone else needs no password, as before.
+        let other = try await accounts.register("bob@example.com")
+        let admin = try await accounts.adminToken()
+        #expect(try await server.call("DELETE", "/v1/users/\(other)", token: admin).status == 204)
+    }
+
+    /// Someone registers an address that is not theirs (no verification is needed to hold
+    /// one), then deletes the account. Before, the address stayed reserved for good: its owner
+    /// got 409 registering it, and no reset or verification mail for it. An address never
+    /// verified is now released by the delete; a verified one stays reserved for a restore,
+    /// and a restore claims a released one again unless it was taken meanwhile.
+    @Test func anAddressNeverVerifiedIsFreedWhenItsAccountIsDeleted() async throws {
+        let accounts = try AccountServer()
+        let server = accounts.server
+        let squatter = try await accounts.register("owner@example.com")
+        let token = try await accounts.login("owner@example.com")
+        let deleted = try await server.call(
+            "DELETE", "/v1/users/\(squatter)", json: ["current_password": AccountServer.password], token: token)
+        #expect(deleted.status == 204)
+        let owner = try await server.call(
+            "POST", "/v1/users",
+            json: [
+                "email": "owner@example.com", "password": "the owner's passphrase", "first_name": "O", "last_name": "W",
+            ])
+        #expect(owner.status == 201, "the owner could not register their address: \(owner.status) \(owner.json)")
+        // The squatter's account cannot come back with the address the owner now holds.
+        let admin = try await accounts.adminToken()
+        let restored = try await server.call("POST", "/v1/users/\(squatter)/restore", token: admin)
+        #expect(restored.status == 409 && restored.code == "email_taken", "\(restored.status) \(restored.json)")
+
+        // Verified, the address stays the account's through a delete, and comes back with it.
+        let verified = try await accounts.register("kept@example.com")
+        let confirm = try await server.call(
+            "POST", "/v1/email-verifications/confirm",
+            json: ["token": try server.mailedToken("Confirm", to: "kept@example.com")])
+        #expect(confirm.status == 204, "\(confirm.status)")
+        let keptToken = try await accounts.login("kept@example.com")
+        #expect(
+            try await server.call(
+                "DELETE", "/v1/users/\(verified)", json: ["current_password": AccountServer.password], token: keptToken
+            ).status == 204)
+        let again = try await server.call(
+            "POST", "/v1/users",
+            json: ["email": "kept@example.com", "password": "another passphrase", "first_name": "K", "last_name": "P"])
+        #expect(again.status == 409)
+        let back = try await server.call("POST", "/v1/users/\(verified)/restore", token: admin)
+        #expect(back.status == 200, "\(back.status) \(back.json)")
+        _ = try await accounts.login("kept@example.com")
+    }
+}
