@@ -12,11 +12,12 @@ import Synchronization
 /// - A request's header must arrive whole within `headerTimeout` of its first byte (or of the
 ///   connection opening, for the first request); its body within `bodyTimeout` of the header.
 /// - A kept-alive connection with no request under way is closed after `idleTimeout`.
-/// - A connection that cannot take more of its answers for `writeTimeout` is closed: the
-///   client stopped reading, and NIO holds more unsent than its high-water mark (64 KiB), so
-///   the answer being written (an event stream's too) waits. Without it, a client that sends
-///   many requests and reads nothing would hold the connection, and its place under the caps,
-///   for as long as it liked.
+/// - A connection that cannot take more of its answers (NIO holds more unsent than its
+///   high-water mark, 64 KiB, so the answer being written, an event stream's too, waits) and
+///   sends none of them out for `writeTimeout` is closed: the client stopped reading. Without
+///   it, a client that sends many requests and reads nothing would hold the connection, and
+///   its place under the caps, for as long as it liked. One that reads, however slowly, is
+///   not closed by it.
 /// - No more than `maximumConnections` are served at once: beyond that the server stops
 ///   accepting, and new connections wait in the kernel's queue until one closes. (The count
 ///   is checked between rounds of accepting, so a burst taken in one round may pass it by a
@@ -171,14 +172,30 @@ final class ConnectionTimer: @unchecked Sendable {
     }
 
     /// Whether the connection can take more of its answers: the first `false` arms a close
-    /// after ``ConnectionLimits/writeTimeout``, the next `true` cancels it.
+    /// after ``ConnectionLimits/writeTimeout``, the next `true` cancels it. When the timeout
+    /// passes with the connection still unable to take more, it is closed only if none of what
+    /// waited went out meanwhile: a client that reads, however slowly, is given another
+    /// timeout each time. (While the connection cannot take more, nothing is added to what
+    /// waits: Hummingbird's writer and the fast paths hold their answers.)
     func writable(_ writable: Bool, context: ChannelHandlerContext) {
         if writable {
             stalled?.cancel()
             stalled = nil
         } else if stalled == nil {
-            let channel = context.channel
-            stalled = context.eventLoop.scheduleTask(in: limits.writeTimeout) { channel.close(promise: nil) }
+            armStallCheck(channel: context.channel, eventLoop: context.eventLoop)
+        }
+    }
+
+    private func armStallCheck(channel: any Channel, eventLoop: any EventLoop) {
+        let waiting = try? channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)
+        stalled = eventLoop.scheduleTask(in: limits.writeTimeout) { [self] in
+            self.stalled = nil
+            let now = try? channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)
+            if let waiting, let now, now < waiting {
+                self.armStallCheck(channel: channel, eventLoop: eventLoop)
+            } else {
+                channel.close(promise: nil)
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 import DataProtection
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -58,6 +59,9 @@ public struct MaildirMailer: Mailer {
     public let sender: String
     /// Called after each message is queued (the delivery worker's wake-up); nil: nobody listens.
     public var queued: (@Sendable () -> Void)?
+    /// The user each held message names, by folder and name (a message's head never changes
+    /// under its name): ``heldUsers()`` reads only messages it has not seen.
+    private let namedUsers = NamedUsers()
 
     /// The folders messages are kept in; `failed/` beside the Maildir's own.
     static let folders = ["tmp", "new", "cur", "failed"]
@@ -99,19 +103,31 @@ public struct MaildirMailer: Mailer {
         try purge(where: "\r\nX-Authlog-User: \(user.uuidString.lowercased())\r\n")
     }
 
-    /// Reads only each held message's first 4 KiB, where its headers are.
+    /// Reads the first 4 KiB (the headers) of each held message it has not read before.
     public func heldUsers() throws -> Set<UUID> {
-        var users: Set<UUID> = []
+        var present: [String] = []
         for sub in Self.folders {
             let folder = directory + "/" + sub
             for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
-                guard let file = FileHandle(forReadingAtPath: folder + "/" + name) else { continue }
-                defer { try? file.close() }
-                let head = String(decoding: (try? file.read(upToCount: 4_096)) ?? Data(), as: UTF8.self)
-                if let user = Self.user(inHead: head) { users.insert(user) }
+                present.append(sub + "/" + name)
             }
         }
-        return users
+        let known = namedUsers.table.withLock { $0 }
+        var named: [String: UUID?] = [:]
+        for path in present {
+            if let user = known[path] {
+                named[path] = user
+                continue
+            }
+            // tmp/ holds messages being written: read them again until they move.
+            guard let file = FileHandle(forReadingAtPath: directory + "/" + path) else { continue }
+            defer { try? file.close() }
+            let head = String(decoding: (try? file.read(upToCount: 4_096)) ?? Data(), as: UTF8.self)
+            let user = Self.user(inHead: head)
+            if user != nil || !path.hasPrefix("tmp/") { named[path] = user }
+        }
+        namedUsers.table.withLock { $0 = named }
+        return Set(named.values.compactMap { $0 })
     }
 
     /// The user a message's `X-Authlog-User` header names, if its head has one.
@@ -145,4 +161,9 @@ public struct MaildirMailer: Mailer {
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss '+0000'"
         return formatter.string(from: Date())
     }
+}
+
+/// The user each held message names, shared by the copies of one ``MaildirMailer``.
+private final class NamedUsers: Sendable {
+    let table = Mutex<[String: UUID?]>([:])
 }

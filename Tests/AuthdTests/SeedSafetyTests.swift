@@ -38,10 +38,10 @@ import Testing
                 input: ErasureBesideAuthdTests.adminPassword + "\n"
             ).status == 0)
         let head = try authctlResult(["--data", scratch, "verify"]).stdout
-        let refused = try authctlResult(["--data", scratch, "seed", "--users", "5", "--events", "10"])
+        let refused = try authctlResult(["--data", scratch, "seed", "--users", "5", "--events", "15"])
         #expect(refused.status == 2 && refused.stderr.contains("--force"), "\(refused.stderr)")
         #expect(try authctlResult(["--data", scratch, "verify"]).stdout == head, "a refused seed wrote events")
-        let forced = try authctlResult(["--data", scratch, "seed", "--users", "5", "--events", "10", "--force"])
+        let forced = try authctlResult(["--data", scratch, "seed", "--users", "5", "--events", "15", "--force"])
         #expect(forced.status == 0, "\(forced.stderr)")
         #expect(!forced.stdout.contains("passphrase") && !forced.stderr.contains("passphrase"))
     }

@@ -34,6 +34,36 @@ import Testing
         #expect(try await server.call("DELETE", "/v1/users/\(other)", token: admin).status == 204)
     }
 
+    /// The console asks for no password, so it refuses an ADMIN's delete of their own account
+    /// before anything is decided: no failed login is recorded against them, and they stay.
+    @Test func theConsoleRefusesToDeleteTheSignedInAdmin() async throws {
+        let accounts = try AccountServer()
+        let server = accounts.server
+        // The id first: a login through the API afterwards would end the console's session.
+        let admin = try await server.call("GET", "/v1/users/me", token: try await accounts.adminToken())
+        let id = try #require(admin.json["id"] as? String)
+        let cookie = try ConsoleSessionTests.signIn(
+            server, email: AccountServer.adminEmail, password: AccountServer.adminPassword)
+        let page = try exchange(
+            port: server.port, from: "127.0.0.1", "GET", "/admin/users/\(id)",
+            headers: ["Cookie": "authlog_console=\(cookie)"])
+        let text = String(decoding: page.body, as: UTF8.self)
+        let marker = #"name="csrf" value=""#
+        let csrf = try #require(text.range(of: marker).map { String(text[$0.upperBound...].prefix { $0 != "\"" }) })
+        let body = "csrf=\(csrf.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"
+        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.1")
+        try connection.send(
+            "POST /admin/users/\(id)/delete HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                + "Cookie: authlog_console=\(cookie)\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        let reply = try parseResponse(try #require(connection.readUntilClosed(timeout: 30)))
+        #expect(reply.status == 403, "\(reply.status)")
+        let history = try runAuthctl(["--data", accounts.data, "history", id])
+        #expect(
+            !history.stdout.contains("LoginFailed") && !history.stdout.contains("UserSoftDeleted"), "\(history.stdout)")
+        _ = try await accounts.adminToken()
+    }
+
     /// Someone registers an address that is not theirs (no verification is needed to hold
     /// one), then deletes the account. Before, the address stayed reserved for good: its owner
     /// got 409 registering it, and no reset or verification mail for it. An address never

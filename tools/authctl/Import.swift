@@ -36,6 +36,11 @@ struct Import: ParsableCommand {
     @Argument(help: "The export file, or - for stdin.") var file: String
     @Flag(help: "Import an export without signed checkpoints (format authlog-export/1, from a release before signing).")
     var allowUnsigned = false
+    @Flag(
+        help:
+            "Import users who have events but no data key line (their personal fields read back empty): an export taken while an erase or a failed registration was under way."
+    )
+    var allowMissingKeys = false
 
     func run() throws {
         guard let input = file == "-" ? FileHandle.standardInput : FileHandle(forReadingAtPath: file) else {
@@ -214,20 +219,28 @@ struct Import: ParsableCommand {
         }
         // The key lines are not signed: one left out would leave its user's personal fields
         // unreadable (their email and password gone, their address free for anyone to
-        // register) with no event saying so, and one added would be a key no user has.
-        if let (user, line) = firstLineOf.filter({ !erased.contains($0.key) && keyLineOf[$0.key] == nil })
-            .min(by: { $0.value < $1.value })
+        // register) with no event saying so. An export taken while an erase or a registration
+        // whose outcome was unknown was under way can lack one too: --allow-missing-keys.
+        if !allowMissingKeys,
+            let (user, line) = firstLineOf.filter({ !erased.contains($0.key) && keyLineOf[$0.key] == nil })
+                .min(by: { $0.value < $1.value })
         {
             number = line
             throw refuse(
-                "user \(user.uuidString.lowercased()) has events but no data key line: their personal fields could not be read"
+                "user \(user.uuidString.lowercased()) has events but no data key line: their personal fields could not be read (an export taken while they were being erased: --allow-missing-keys)"
             )
         }
-        if let (user, line) = keyLineOf.filter({ firstLineOf[$0.key] == nil }).min(by: { $0.value < $1.value }) {
-            number = line
-            throw refuse("a data key for user \(user.uuidString.lowercased()), who has no events in the log")
-        }
         try importSlots()
+        // A key for a user with no events opens nothing: a registration under way when the
+        // export read the log's head (its key is made before its events). It is not kept.
+        for (user, line) in keyLineOf.filter({ firstLineOf[$0.key] == nil }).sorted(by: { $0.value < $1.value }) {
+            do { _ = try keys.destroyDataKey(for: user) } catch {
+                throw refuse("a data key cannot be left out: \(error)")
+            }
+            printError(
+                "authctl: \(file), line \(line): left out the data key of user \(user.uuidString.lowercased()), who has no events in the export"
+            )
+        }
         try flushEvents()
         if signatures == nil { try startSigning(log, keys: keys, adoptUnsigned: true) }
         let projection = try failing { try UserProjection(log: log, keys: keys) }

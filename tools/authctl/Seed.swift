@@ -21,12 +21,12 @@ struct Seed: AsyncParsableCommand {
 
     @ParentCommand var root: Authctl
     @Option(help: "New users to create.") var users: Int = 1_000
-    @Option(help: "Events to append in all (at least two per user).") var events: Int = 10_000
+    @Option(help: "Events to append in all (at least three per user).") var events: Int = 10_000
     @Flag(help: "Seed even into a directory that holds events seed did not write.") var force = false
 
     func run() async throws {
-        guard users > 0, events >= 2 * users else {
-            printError("authctl: --users must be positive and --events at least twice --users")
+        guard users > 0, events >= 3 * users else {
+            printError("authctl: --users must be positive and --events at least three times --users")
             throw ExitCode(64)
         }
         // A map big enough from the start: growing it aborts and redoes a whole window's

@@ -45,6 +45,13 @@ extension AuthServer {
             }
             try await service.changeRole(of: user.id, to: role, actor: actor, correlationID: correlation)
         case "delete":
+            // Deleting one's own account takes one's current password, which the console does
+            // not ask for: refused here, before anything is decided or recorded.
+            guard !actor.isUser(user.id) else {
+                throw ConsoleRefusal(
+                    status: .forbidden,
+                    detail: "Your own account is deleted with your password, through the API; nothing was deleted.")
+            }
             try await service.softDelete(user.id, actor: actor, correlationID: correlation)
         case "restore":
             try await service.restore(user.id, actor: actor, correlationID: correlation)
