@@ -403,6 +403,8 @@ struct Authd: AsyncParsableCommand {
         try await server.application().runService()
         delivering.cancel()
         await delivering.value  // no delivery reads the log once it closes
+        purging.cancel()
+        await purging.value  // nor the sweep the projection
         logger.info("authd stopped")
     }
 
