@@ -70,20 +70,10 @@ extension AuthService {
     public func softDelete(_ userID: UUID, actor: Actor, currentPassword: String? = nil, correlationID: String)
         async throws -> UserState
     {
-        var check: (matches: Bool, stored: String)?
-        if actor.isUser(userID) {
-            let state = try load(userID)
-            let stored = state.exists ? state.passwordHash : dummyHash
-            let given = PasswordPolicy.normalized(currentPassword ?? "")
-            let hashing = configuration.hashing
-            check = (try await pool.run { try hashing.verify(given, against: stored).matches }, stored)
-        }
+        let check = actor.isUser(userID) ? try await checkCurrentPassword(of: userID, currentPassword ?? "") : nil
         return try await execute(
             on: userID, actor: actor, correlationID: correlationID,
-            claims: { state in
-                guard state.emailVerifiedAt == nil, let email = try? EmailAddress(state.email) else { return [] }
-                return [UniqueClaim(.release, scope: EmailAddress.claimScope, key: email.claimKey)]
-            },
+            claims: { Self.unverifiedEmailClaim(.release, of: $0) },
             command: { current in
                 // The password changed meanwhile: the check above no longer counts.
                 SoftDelete(
@@ -97,11 +87,16 @@ extension AuthService {
     public func restore(_ userID: UUID, actor: Actor, correlationID: String) async throws -> UserState {
         try await execute(
             on: userID, actor: actor, correlationID: correlationID,
-            claims: { state in
-                guard state.emailVerifiedAt == nil, let email = try? EmailAddress(state.email) else { return [] }
-                return [UniqueClaim(.claim, scope: EmailAddress.claimScope, key: email.claimKey)]
-            },
+            claims: { Self.unverifiedEmailClaim(.claim, of: $0) },
             command: { _ in Restore(actor: actor) })
+    }
+
+    /// `action` on the email claim of `state` when its address was never verified (what a
+    /// soft-delete releases and a restore takes back: ``UserState/holdsEmailClaim``); none
+    /// otherwise.
+    static func unverifiedEmailClaim(_ action: UniqueClaim.Action, of state: UserState) -> [UniqueClaim] {
+        guard state.emailVerifiedAt == nil, let email = try? EmailAddress(state.email) else { return [] }
+        return [UniqueClaim(action, scope: EmailAddress.claimScope, key: email.claimKey)]
     }
 }
 

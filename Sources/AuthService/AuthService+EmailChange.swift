@@ -16,11 +16,7 @@ extension AuthService {
         userID: UUID, actor: Actor, currentPassword: String, newEmail raw: String, correlationID: String
     ) async throws {
         let newEmail = try EmailAddress(raw)
-        let currentPassword = PasswordPolicy.normalized(currentPassword)
-        let state = try load(userID)
-        let hashing = configuration.hashing
-        let stored = state.exists ? state.passwordHash : dummyHash
-        let matches = try await pool.run { try hashing.verify(currentPassword, against: stored).matches }
+        let (matches, stored) = try await checkCurrentPassword(of: userID, currentPassword)
         if matches, let owner = try states.owner(ofEmail: newEmail), owner != userID {
             recordUnchangedLog()
             throw Rejection.emailTaken

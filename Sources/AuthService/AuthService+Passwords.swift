@@ -48,6 +48,18 @@ extension AuthService {
         }
     }
 
+    /// Checks `given` (normalised) against the user's stored password hash on the hashing
+    /// pool, a dummy hash for an unknown user so that the work is the same: whether it
+    /// matched, and the hash it was checked against. A decision compares that hash with the
+    /// current state's, so that a password changed meanwhile does not count.
+    func checkCurrentPassword(of userID: UUID, _ given: String) async throws -> (matches: Bool, stored: String) {
+        let given = PasswordPolicy.normalized(given)
+        let state = try load(userID)
+        let stored = state.exists ? state.passwordHash : dummyHash
+        let hashing = configuration.hashing
+        return (try await pool.run { try hashing.verify(given, against: stored).matches }, stored)
+    }
+
     /// Confirms an email address with the token mailed at registration (or on request).
     public func confirmEmail(token text: String, correlationID: String) async throws {
         guard let token = UserToken(parsing: text) else { throw Rejection.invalidToken }

@@ -15,13 +15,18 @@ import Testing
         try #require(cookie(of: try signInReply(server, email: email, password: password)))
     }
 
+    /// The CSRF token a console page's forms carry.
+    static func csrfToken(in page: RunningServer.Reply) throws -> String {
+        let text = String(decoding: page.body, as: UTF8.self)
+        let marker = #"name="csrf" value=""#
+        return try #require(text.range(of: marker).map { String(text[$0.upperBound...].prefix { $0 != "\"" }) })
+    }
+
     /// The answer to a sign-in with the console's form, made as a browser would.
     static func signInReply(_ server: RunningServer, email: String, password: String) throws -> RunningServer.Reply {
         let form = try exchange(port: server.port, from: "127.0.0.1", "GET", "/admin/login")
         let waiting = try #require(cookie(of: form, "authlog_console_login"))
-        let page = String(decoding: form.body, as: UTF8.self)
-        let marker = #"name="csrf" value=""#
-        let csrf = try #require(page.range(of: marker).map { String(page[$0.upperBound...].prefix { $0 != "\"" }) })
+        let csrf = try csrfToken(in: form)
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
         let body = [("email", email), ("password", password), ("csrf", csrf)]
             .map { "\($0)=\($1.addingPercentEncoding(withAllowedCharacters: allowed)!)" }.joined(separator: "&")

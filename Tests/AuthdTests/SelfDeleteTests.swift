@@ -47,9 +47,7 @@ import Testing
         let page = try exchange(
             port: server.port, from: "127.0.0.1", "GET", "/admin/users/\(id)",
             headers: ["Cookie": "authlog_console=\(cookie)"])
-        let text = String(decoding: page.body, as: UTF8.self)
-        let marker = #"name="csrf" value=""#
-        let csrf = try #require(text.range(of: marker).map { String(text[$0.upperBound...].prefix { $0 != "\"" }) })
+        let csrf = try ConsoleSessionTests.csrfToken(in: page)
         let body = "csrf=\(csrf.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"
         let connection = try LoopbackConnection(port: server.port, from: "127.0.0.1")
         try connection.send(
