@@ -12,6 +12,11 @@ public struct ServerGauges: Sendable {
     public var commitsByBatchSize: [UInt64] = []
     /// Password hashes waiting for the pool.
     public var kdfQueueDepth = 0
+    /// ES256 signatures since start, by where their nonce came from: made ahead of time in
+    /// idle CPU time, or made at signing because none was ready; and the nonces ready now.
+    public var signaturesWithNonceMadeAhead = 0
+    public var signaturesWithNonceMadeThen = 0
+    public var noncesReady = 0
     /// Mail waiting in the outbox and mail given up on (`failed/`), now; messages the SMTP
     /// server accepted and delivery attempts that failed, since start (0 without SMTP).
     public var mailQueued = 0

@@ -88,6 +88,10 @@ final class Metrics: Sendable {
             "# TYPE authlog_http_fast_reads_total counter\nauthlog_http_fast_reads_total \(server.fastReadCount.load(ordering: .relaxed))\n"
         out +=
             "# TYPE authlog_http_direct_writes_total counter\nauthlog_http_direct_writes_total \(server.directWriteCount.load(ordering: .relaxed))\n"
+        out += "# TYPE authlog_es256_signatures_total counter\n"
+        out += "authlog_es256_signatures_total{nonce=\"made_ahead\"} \(gauges.signaturesWithNonceMadeAhead)\n"
+        out += "authlog_es256_signatures_total{nonce=\"made_then\"} \(gauges.signaturesWithNonceMadeThen)\n"
+        out += "# TYPE authlog_es256_nonces_ready gauge\nauthlog_es256_nonces_ready \(gauges.noncesReady)\n"
         out += "# TYPE authlog_appends_total counter\nauthlog_appends_total \(gauges.appends)\n"
         out += "# TYPE authlog_appended_events_total counter\nauthlog_appended_events_total \(gauges.appendedEvents)\n"
         out += "# TYPE authlog_commits_total counter\nauthlog_commits_total \(gauges.commits)\n"

@@ -18,6 +18,12 @@ public final class P256Key: @unchecked Sendable {
     public let publicKey: [UInt8]
     /// The private key as SEC 1 DER, for writing a key file of this package; never log it.
     package let privateKey: [UInt8]?
+    /// The same private key as an `EC_KEY`, for signing with a nonce from ``nonces``; nil for a
+    /// verify-only key.
+    private let signingKey: OpaquePointer?
+    /// Where signatures take a nonce made ahead of time (``P256Nonces``); nil: each signature
+    /// makes its own.
+    private let nonces: P256Nonces?
 
     /// The SubjectPublicKeyInfo DER of a P-256 key up to its point: id-ecPublicKey, prime256v1,
     /// a BIT STRING of 66 bytes.
@@ -31,8 +37,9 @@ public final class P256Key: @unchecked Sendable {
     /// The JWK's `y` coordinate (32 bytes).
     public var y: [UInt8] { Array(publicKey[33..<65]) }
 
-    /// A key pair from its private key in DER: SEC 1 `ECPrivateKey` or PKCS #8.
-    public init(privateKey der: [UInt8]) throws(SignatureError) {
+    /// A key pair from its private key in DER: SEC 1 `ECPrivateKey` or PKCS #8. Its signatures
+    /// take their nonces from `nonces` when it has one ready.
+    public init(privateKey der: [UInt8], nonces: P256Nonces? = .shared) throws(SignatureError) {
         let loaded: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
             var cursor = buffer.baseAddress
             return d2i_AutoPrivateKey(nil, &cursor, buffer.count)
@@ -48,13 +55,15 @@ public final class P256Key: @unchecked Sendable {
             var cursor = buffer.baseAddress
             return i2d_PrivateKey(loaded, &cursor)
         }
-        guard length > 0, Int(length) == encoded.count else {
+        guard length > 0, Int(length) == encoded.count, let signingKey = authlog_ec_key(loaded) else {
             EVP_PKEY_free(loaded)
             throw .key("P-256 key could not be encoded")
         }
         key = loaded
         publicKey = point
         privateKey = encoded
+        self.signingKey = signingKey
+        self.nonces = nonces
     }
 
     /// A verify-only key from its uncompressed point (0x04, x, y), which must lie on P-256.
@@ -71,6 +80,8 @@ public final class P256Key: @unchecked Sendable {
         key = loaded
         publicKey = point
         privateKey = nil
+        signingKey = nil
+        nonces = nil
     }
 
     /// A verify-only key from coordinates (a JWK's `x` and `y`).
@@ -79,8 +90,8 @@ public final class P256Key: @unchecked Sendable {
         try self.init(publicKey: [0x04] + x + y)
     }
 
-    /// A new random key pair.
-    public static func generate() throws(SignatureError) -> P256Key {
+    /// A new random key pair, signing with nonces from `nonces` when it has one ready.
+    public static func generate(nonces: P256Nonces? = .shared) throws(SignatureError) -> P256Key {
         guard let context = EVP_PKEY_CTX_new_id(EVP_PKEY_EC, nil) else { throw .key("no EC context") }
         defer { EVP_PKEY_CTX_free(context) }
         var generated: OpaquePointer?
@@ -96,10 +107,11 @@ public final class P256Key: @unchecked Sendable {
             return i2d_PrivateKey(generated, &cursor)
         }
         guard written > 0 else { throw .key("P-256 key could not be encoded") }
-        return try P256Key(privateKey: der)
+        return try P256Key(privateKey: der, nonces: nonces)
     }
 
     deinit {
+        if let signingKey { authlog_ec_key_free(signingKey) }
         signers.withLock { contexts in
             for context in contexts { EVP_PKEY_CTX_free(context.pointer) }
         }
@@ -121,7 +133,8 @@ public final class P256Key: @unchecked Sendable {
 
     /// The JWS signature (r || s, 64 bytes) of `message`, hashed with SHA-256.
     ///
-    /// The digest is taken with an algorithm fetched once, and signed with a context on which
+    /// With a nonce ready in ``nonces`` only the signature's last step is left to do here.
+    /// Otherwise the digest is taken with an algorithm fetched once, and signed with a context on which
     /// `EVP_PKEY_sign_init` already ran (OpenSSL allows many signatures per init). OpenSSL 3
     /// otherwise fetches the digest and the signature algorithm and exports the key on every
     /// init, which cost about as much as the signature (docs/performance.md). A context is
@@ -130,9 +143,15 @@ public final class P256Key: @unchecked Sendable {
         guard privateKey != nil else { throw .key("this key cannot sign") }
         var digest = [UInt8](repeating: 0, count: 32)
         var digestLength: UInt32 = 0
-        guard EVP_Digest(message, message.count, &digest, &digestLength, Self.sha256, nil) == 1, digestLength == 32,
-            let context = signers.withLock({ $0.popLast()?.pointer }) ?? makeSigner()
+        guard EVP_Digest(message, message.count, &digest, &digestLength, Self.sha256, nil) == 1, digestLength == 32
         else { throw .key("P-256 signing failed") }
+        if let signingKey, let nonce = nonces?.take() {
+            defer { nonce.destroy() }
+            if let signature = Self.sign(digest: digest, key: signingKey, nonce: nonce) { return signature }
+        }
+        guard let context = signers.withLock({ $0.popLast()?.pointer }) ?? makeSigner() else {
+            throw .key("P-256 signing failed")
+        }
         var der = [UInt8](repeating: 0, count: 80)
         var length = der.count
         let signed = EVP_PKEY_sign(context, &der, &length, digest, 32) == 1
@@ -141,6 +160,25 @@ public final class P256Key: @unchecked Sendable {
             throw .key("P-256 signing failed")
         }
         return signature
+    }
+
+    /// The JWS signature of a SHA-256 `digest` with a nonce made ahead of time; nil when
+    /// OpenSSL wants another nonce (once in about 2^256 signatures) or fails.
+    private static func sign(digest: [UInt8], key: OpaquePointer, nonce: P256Nonces.Nonce) -> [UInt8]? {
+        guard let signature = authlog_ecdsa_sign_with_nonce(digest, Int32(digest.count), nonce.inverse, nonce.r, key)
+        else { return nil }
+        defer { ECDSA_SIG_free(signature) }
+        return jwsSignature(of: signature)
+    }
+
+    /// An `ECDSA_SIG`'s r and s as JWS r || s; nil if either is longer than 32 bytes.
+    private static func jwsSignature(of signature: OpaquePointer) -> [UInt8]? {
+        var raw = [UInt8](repeating: 0, count: 64)
+        let written = raw.withUnsafeMutableBufferPointer { buffer in
+            BN_bn2binpad(ECDSA_SIG_get0_r(signature), buffer.baseAddress, 32)
+                + BN_bn2binpad(ECDSA_SIG_get0_s(signature), buffer.baseAddress! + 32, 32)
+        }
+        return written == 64 ? raw : nil
     }
 
     /// SHA-256, fetched once for the life of the process (immutable, shared by every thread).
@@ -186,12 +224,7 @@ public final class P256Key: @unchecked Sendable {
         }
         guard let parsed else { return nil }
         defer { ECDSA_SIG_free(parsed) }
-        var raw = [UInt8](repeating: 0, count: 64)
-        let written = raw.withUnsafeMutableBufferPointer { buffer in
-            BN_bn2binpad(ECDSA_SIG_get0_r(parsed), buffer.baseAddress, 32)
-                + BN_bn2binpad(ECDSA_SIG_get0_s(parsed), buffer.baseAddress! + 32, 32)
-        }
-        return written == 64 ? raw : nil
+        return jwsSignature(of: parsed)
     }
 
     /// A JWS signature (r || s, 64 bytes) as DER, for OpenSSL's verification.

@@ -287,9 +287,12 @@ struct Authd: AsyncParsableCommand {
             }
         } catch { return fail("\(error)", code: 2) }
         let pool = HashingPool(maximumWait: hashingWait)
+        // ES256 signatures take their nonces from a pool made in idle time (P256Nonces).
+        if algorithm == .es256 { P256Nonces.shared.startRefillingWhenIdle() }
         defer {
             storage.close()
             pool.stop()
+            P256Nonces.shared.stop()
         }
         let server: AuthServer
         let directory: UserDirectoryIndex?
@@ -350,6 +353,7 @@ struct Authd: AsyncParsableCommand {
                 gauges: { [storage, pool] in
                     var gauges = storage.gauges()
                     gauges.kdfQueueDepth = pool.queueDepth
+                    gauges.addNonces(P256Nonces.shared)
                     gauges.addMail(outbox, delivery)
                     return gauges
                 },

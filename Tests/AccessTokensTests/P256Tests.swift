@@ -46,9 +46,15 @@ import Testing
         #expect(!verifier.verify(raw.prefix(32) + [UInt8](repeating: 0, count: 32), of: Self.message))
     }
 
-    @Test func aSignatureMadeHereVerifiesWithOpenSSL() throws {
-        let key = try P256Key(privateKey: try #require(Base64URL.decode(Self.privateKey)))
+    /// Both ways to sign: a nonce made for the signature, and one made ahead of time
+    /// (``P256Nonces``).
+    @Test(arguments: [false, true]) func aSignatureMadeHereVerifiesWithOpenSSL(nonceMadeAhead: Bool) throws {
+        let nonces = P256Nonces(capacity: 1)
+        if nonceMadeAhead { #expect(nonces.addOne()) }
+        let key = try P256Key(privateKey: try #require(Base64URL.decode(Self.privateKey)), nonces: nonces)
         let signature = try key.sign(Self.message)
+        #expect(nonces.signatures.fromPool == (nonceMadeAhead ? 1 : 0))
+        #expect(nonces.count == 0)
         #expect(signature.count == 64)
         #expect(key.verify(signature, of: Self.message))
         let directory = NSTemporaryDirectory() + "p256-" + UUID().uuidString

@@ -214,6 +214,34 @@ import Testing
         #expect(history.contains("\"correlation_id\":\"\(correlation)\""))
     }
 
+    /// Each ES256 access token is counted once on /metrics, under the nonce its signature
+    /// took: one made ahead of time (in idle CPU time) or one made as it signed.
+    @Test func everyES256SignatureIsCountedByItsNonce() async throws {
+        let server = try RunningServer()
+        func signatures() async throws -> Int {
+            let metrics = String(decoding: try await server.call("GET", "/metrics").body, as: UTF8.self)
+            let counts = try ["made_ahead", "made_then"].map { nonce in
+                let prefix = "authlog_es256_signatures_total{nonce=\"\(nonce)\"} "
+                let line = try #require(metrics.split(separator: "\n").first { $0.hasPrefix(prefix) })
+                return try #require(Int(line.dropFirst(prefix.count)))
+            }
+            #expect(metrics.contains("authlog_es256_nonces_ready "))
+            return counts.reduce(0, +)
+        }
+        let registered = try await server.call(
+            "POST", "/v1/users",
+            json: ["email": "nonce@example.com", "password": password, "first_name": "N", "last_name": "O"])
+        #expect(registered.status == 201)
+        let before = try await signatures()
+        let session = try await login(server, "nonce@example.com", password)
+        let rotated = try await server.call("POST", "/v1/sessions/refresh", json: ["refresh_token": session.refresh])
+        #expect(rotated.status == 200)
+        #expect(try await signatures() - before == 2)
+        // The rotated token is one the service accepts.
+        let token = try #require(rotated.json["access_token"] as? String)
+        #expect(try await server.call("GET", "/v1/users/me", token: token).status == 200)
+    }
+
     @Test func loginsBeyondTheRateLimitGet429WithRetryAfter() async throws {
         let server = try RunningServer(arguments: ["--rate-limit", "3"])
         // Sent together, so that they reach the limiter within a moment of each other however
