@@ -11,14 +11,17 @@ extension P256Nonces {
     /// Starts ``runRefiller()`` on a thread of its own (named `p256-nonces`) that Linux runs
     /// only when no other thread wants a CPU: the nonces are made in time that would otherwise
     /// go idle, never in a request's. Elsewhere the thread runs at the lowest priority `nice`
-    /// gives. Stop it with ``stop()``.
+    /// gives. Returns once the thread is named and under its policy. Stop it with ``stop()``.
     func startRefillingWhenIdle() {
+        let ready = DispatchSemaphore(value: 0)
         let thread = Thread { [self] in
             nameCurrentThread("p256-nonces")
             runOnlyWhenIdle()
+            ready.signal()
             runRefiller()
         }
         thread.start()
+        ready.wait()
     }
 }
 

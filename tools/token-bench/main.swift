@@ -6,9 +6,10 @@ import Signatures
 
 /// Signs and verifies access tokens with each algorithm, on one thread, through the code
 /// authd runs (`AccessTokenIssuer` over a `SigningKeys` set), and the bare signatures beside
-/// them (`TokenKey` on a token-sized message): what the JWT's JSON and base64 add. Last, the
+/// them (`TokenKey` on a token-sized message): what the JWT's JSON and base64 add. Then the
 /// bare ES256 signature as swift-crypto (BoringSSL) makes it, the other library in the build,
-/// on the same message.
+/// on the same message. Last, ES256 split in two as authd splits it (`P256Nonces`): the
+/// nonces made ahead of time, and the bare signatures that take one ready.
 ///
 /// Usage: token-bench [--rounds N] [--seconds S]. Each figure is the median of N rounds of S
 /// seconds (5 of 1). Build it in release: swift build -c release --product token-bench.
@@ -85,3 +86,24 @@ let otherVerifies = rate {
 print(
     "ES256, swift-crypto (bare signatures)".padding(toLength: 43, withPad: " ", startingAt: 0),
     String(format: "%7.0f  %10.0f", otherSigns, otherVerifies), otherSink == 42 ? "" : "")
+
+// ES256 in two parts: nonces made ahead (what authd's idle-time thread does), then bare
+// signatures that each take one ready (what a request waits for). 20,000 of each a round.
+let batch = 20_000
+var makes: [Double] = []
+var readySigns: [Double] = []
+for _ in 0..<rounds {
+    let nonces = P256Nonces(capacity: batch)
+    let pooledKey = try P256Key.generate(nonces: nonces)
+    var start = DispatchTime.now().uptimeNanoseconds
+    while nonces.addOne() {}
+    makes.append(Double(batch) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+    start = DispatchTime.now().uptimeNanoseconds
+    for _ in 0..<batch { otherSink &+= Int(try pooledKey.sign(es256Message)[0]) }
+    readySigns.append(Double(batch) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+    guard nonces.signatures.fromPool == batch else { fatalError("a signature did not take a nonce made ahead") }
+}
+print(
+    "ES256, nonces made ahead: nonces made/s, signs/s with one ready (median of \(rounds) x \(batch)):",
+    String(format: "%.0f  %.0f", makes.sorted()[rounds / 2], readySigns.sorted()[rounds / 2]),
+    otherSink == 42 ? "" : "")
