@@ -7,6 +7,7 @@
 #include <openssl/ec.h>
 #include <openssl/x509.h>
 #include <openssl/ecdsa.h>
+#include <openssl/err.h>
 
 /* ECDSA with a nonce made ahead of time (Sources/Signatures/P256Nonces.swift). OpenSSL 3
    marks these EC_KEY calls deprecated, not removed, and no EVP call takes a nonce made

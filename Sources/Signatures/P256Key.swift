@@ -145,9 +145,10 @@ public final class P256Key: @unchecked Sendable {
         var digestLength: UInt32 = 0
         guard EVP_Digest(message, message.count, &digest, &digestLength, Self.sha256, nil) == 1, digestLength == 32
         else { throw .key("P-256 signing failed") }
-        if let signingKey, let nonce = nonces?.take() {
-            defer { nonce.destroy() }
-            if let signature = Self.sign(digest: digest, key: signingKey, nonce: nonce) { return signature }
+        if let signingKey, let nonce = nonces?.take(),
+            let signature = Self.sign(digest: digest, key: signingKey, nonce: nonce)
+        {
+            return signature
         }
         guard let context = signers.withLock({ $0.popLast()?.pointer }) ?? makeSigner() else {
             throw .key("P-256 signing failed")
@@ -164,9 +165,13 @@ public final class P256Key: @unchecked Sendable {
 
     /// The JWS signature of a SHA-256 `digest` with a nonce made ahead of time; nil when
     /// OpenSSL wants another nonce (once in about 2^256 signatures) or fails.
-    private static func sign(digest: [UInt8], key: OpaquePointer, nonce: P256Nonces.Nonce) -> [UInt8]? {
+    /// The nonce ends here, wiped, whatever the outcome.
+    private static func sign(digest: [UInt8], key: OpaquePointer, nonce: consuming P256Nonces.Nonce) -> [UInt8]? {
         guard let signature = authlog_ecdsa_sign_with_nonce(digest, Int32(digest.count), nonce.inverse, nonce.r, key)
-        else { return nil }
+        else {
+            ERR_clear_error()
+            return nil
+        }
         defer { ECDSA_SIG_free(signature) }
         return jwsSignature(of: signature)
     }

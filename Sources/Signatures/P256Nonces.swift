@@ -12,35 +12,57 @@ import Synchronization
 /// it.
 ///
 /// Rules:
-/// - A nonce is handed out once: ``take()`` removes it, and it is wiped and freed after its
-///   signature. A nonce used twice gives away the private key, so nothing copies one.
+/// - A nonce is handed out once: ``take()`` removes it and hands it over as a value that
+///   cannot be copied, wiped and freed when its one signature is done. A nonce used twice
+///   gives away the private key.
 /// - The nonces are as secret as the keys they sign with, and live in this process's memory
-///   only, as the keys do.
-/// - The signer never waits for the refiller: ``take()`` gives nothing when the pool's lock
-///   is held (the refiller, at the lowest priority, may be held off the CPU while holding it).
-/// - k is drawn by OpenSSL (`ECDSA_sign_setup`) from its private random generator.
+///   only, as the keys do; ``stop()`` wipes those left.
+/// - Nothing on a request's path waits for the refiller: ``take()`` gives nothing when the
+///   pool's lock is held (the refiller, at the lowest priority, may be held off the CPU while
+///   holding it), and ``count`` reads a counter, not the lock.
+/// - k is drawn by OpenSSL (`ECDSA_sign_setup`) from its private random generator, without
+///   the message: unlike a nonce made at signing, it is not hedged. A process whose memory is
+///   copied and run twice (a virtual machine's snapshot restored twice) would sign different
+///   messages with the same nonces and give its key away: such a process must not fill a
+///   pool (authd: `--es256-nonces-ahead off`).
 public final class P256Nonces: @unchecked Sendable {
-    /// A nonce: k⁻¹ mod n and r = x(kG) mod n, as OpenSSL's BIGNUMs.
-    struct Nonce: @unchecked Sendable {
+    /// A nonce for one signature: k⁻¹ mod n and r = x(kG) mod n, as OpenSSL's BIGNUMs. It
+    /// cannot be copied; both numbers are wiped and freed when it ends.
+    struct Nonce: ~Copyable {
         let inverse: OpaquePointer
         let r: OpaquePointer
 
-        /// Wipes and frees both numbers: after its one signature.
-        func destroy() {
+        deinit {
             BN_clear_free(inverse)
             BN_clear_free(r)
         }
     }
 
+    /// A nonce while the pool holds it: the pool frees it or hands it out as a ``Nonce``.
+    private struct Held: @unchecked Sendable {
+        let inverse: OpaquePointer
+        let r: OpaquePointer
+    }
+
     private struct State {
-        var ready: [Nonce] = []
+        var held: [Held] = []
+        var refillerRuns = false
         var refillerWaits = false
         var stopped = false
     }
 
+    /// What ``addOne()`` did.
+    public enum Outcome: Sendable {
+        case added
+        /// Nothing made: the pool is full, or stopped.
+        case full
+        /// OpenSSL made no nonce.
+        case failed
+    }
+
     /// The process's pool: P-256 keys take their nonces from it. It holds none until a
     /// refiller runs (authd starts one).
-    public static let shared = P256Nonces(capacity: 4_096)
+    public static let shared = P256Nonces(capacity: 1_024)
 
     /// How many nonces the pool holds at most.
     public let capacity: Int
@@ -49,6 +71,7 @@ public final class P256Nonces: @unchecked Sendable {
     /// A key of the curve, for OpenSSL's nonce call (it wants one; the nonce does not depend
     /// on it).
     private let curveKey: OpaquePointer
+    private let ready = Atomic<Int>(0)
     private let handedOut = Atomic<Int>(0)
     private let missed = Atomic<Int>(0)
 
@@ -61,82 +84,88 @@ public final class P256Nonces: @unchecked Sendable {
     }
 
     deinit {
-        state.withLock { state in
-            for nonce in state.ready { nonce.destroy() }
-            state.ready = []
-        }
+        wipe()
         authlog_ec_key_free(curveKey)
     }
 
-    /// How many nonces are ready.
-    public var count: Int { state.withLock { $0.ready.count } }
+    /// How many nonces are ready (read without the pool's lock).
+    public var count: Int { ready.load(ordering: .relaxed) }
 
     /// Signatures made with a nonce from the pool, and signatures that found none ready.
     public var signatures: (fromPool: Int, withoutPool: Int) {
         (handedOut.load(ordering: .relaxed), missed.load(ordering: .relaxed))
     }
 
-    /// A nonce for one signature, or nil when none is ready or the pool is busy. The caller
-    /// owns it: ``Nonce/destroy()`` after its signature.
+    /// A nonce for one signature, or nil when none is ready or the pool is busy.
     func take() -> Nonce? {
         var wakeRefiller = false
-        let nonce = state.withLockIfAvailable { state -> Nonce? in
-            guard let nonce = state.ready.popLast() else { return nil }
+        let held = state.withLockIfAvailable { state -> Held? in
+            guard let held = state.held.popLast() else { return nil }
+            ready.store(state.held.count, ordering: .relaxed)
             // Wake a sleeping refiller once a quarter is used, not at every signature.
-            if state.refillerWaits, state.ready.count <= capacity - max(capacity / 4, 1) {
+            if state.refillerWaits, state.held.count <= capacity - max(capacity / 4, 1) {
                 state.refillerWaits = false
                 wakeRefiller = true
             }
-            return nonce
+            return held
         }
         if wakeRefiller { wake.signal() }
-        if let nonce = nonce ?? nil {
-            handedOut.add(1, ordering: .relaxed)
-            return nonce
+        guard let held = held ?? nil else {
+            missed.add(1, ordering: .relaxed)
+            return nil
         }
-        missed.add(1, ordering: .relaxed)
-        return nil
+        handedOut.add(1, ordering: .relaxed)
+        return Nonce(inverse: held.inverse, r: held.r)
     }
 
-    /// Makes one nonce and adds it; false when the pool is full or stopped (nothing made).
+    /// Makes one nonce and adds it, unless the pool is full or stopped.
     @discardableResult
-    public func addOne() -> Bool {
-        guard state.withLock({ !$0.stopped && $0.ready.count < capacity }) else { return false }
+    public func addOne() -> Outcome {
+        guard state.withLock({ !$0.stopped && $0.held.count < capacity }) else { return .full }
         var inverse: OpaquePointer?
         var r: OpaquePointer?
         guard authlog_ecdsa_sign_setup(curveKey, &inverse, &r) == 1, let inverse, let r else {
             BN_clear_free(inverse)
             BN_clear_free(r)
-            return false
+            ERR_clear_error()
+            return .failed
         }
-        let nonce = Nonce(inverse: inverse, r: r)
         let kept = state.withLock { state in
-            guard !state.stopped, state.ready.count < capacity else { return false }
-            state.ready.append(nonce)
+            guard !state.stopped, state.held.count < capacity else { return false }
+            state.held.append(Held(inverse: inverse, r: r))
+            ready.store(state.held.count, ordering: .relaxed)
             return true
         }
-        if !kept { nonce.destroy() }
-        return kept
+        if !kept { _ = Nonce(inverse: inverse, r: r) }  // wiped and freed at once
+        return kept ? .added : .full
     }
 
-    /// Keeps the pool full until ``stop()``: call it on a thread of its own, one that runs only
-    /// when the CPU would otherwise be idle (Linux's `SCHED_IDLE`). Sleeps while the pool is
-    /// full, until signatures have used a quarter of it.
+    /// Keeps the pool full until ``stop()``: call it once, on a thread of its own, one that
+    /// runs only when the CPU would otherwise be idle (Linux's `SCHED_IDLE`). Sleeps while the
+    /// pool is full, until signatures have used a quarter of it; after OpenSSL fails to make a
+    /// nonce, for a second.
     public func runRefiller() {
+        let first = state.withLock { state in
+            defer { state.refillerRuns = true }
+            return !state.refillerRuns
+        }
+        precondition(first, "a pool has one refiller")
         while true {
-            if addOne() { continue }
+            let outcome = addOne()
+            if outcome == .added { continue }
             let sleep = state.withLock { state -> Bool? in
                 if state.stopped { return nil }
-                guard state.ready.count >= capacity else { return false }
+                guard outcome == .failed || state.held.count >= capacity else { return false }
                 state.refillerWaits = true
                 return true
             }
             guard let sleep else { return }
-            if sleep { wake.wait() }
+            if sleep { _ = wake.wait(timeout: outcome == .failed ? .now() + 1 : .distantFuture) }
         }
     }
 
-    /// Ends ``runRefiller()`` after the nonce it is making; the pool keeps what it holds.
+    /// Ends ``runRefiller()`` after the nonce it is making, and wipes the nonces left: the
+    /// signatures after it make their own.
     public func stop() {
         let waiting = state.withLock { state in
             state.stopped = true
@@ -144,5 +173,17 @@ public final class P256Nonces: @unchecked Sendable {
             return state.refillerWaits
         }
         if waiting { wake.signal() }
+        wipe()
+    }
+
+    private func wipe() {
+        let left = state.withLock { state in
+            defer {
+                state.held = []
+                ready.store(0, ordering: .relaxed)
+            }
+            return state.held
+        }
+        for held in left { _ = Nonce(inverse: held.inverse, r: held.r) }
     }
 }

@@ -118,6 +118,11 @@ struct Authd: AsyncParsableCommand {
             "Algorithm new access tokens are signed with: es256 or eddsa ($AUTHLOG_TOKEN_ALGORITHM; default es256). Keys of the other kind still verify."
     )
     var tokenAlgorithm = environment["AUTHLOG_TOKEN_ALGORITHM"].flatMap { $0.isEmpty ? nil : $0 } ?? "es256"
+    @Option(
+        help:
+            "Make ES256 nonces ahead of time, in idle CPU time: on or off ($AUTHLOG_ES256_NONCES_AHEAD; default on). Off where this process's memory may be copied and run twice, as a virtual machine's snapshot restored twice."
+    )
+    var es256NoncesAhead = environment["AUTHLOG_ES256_NONCES_AHEAD"].flatMap { $0.isEmpty ? nil : $0 } ?? "on"
     @Option(help: "Log level: trace, debug, info, notice, warning, error ($AUTHLOG_LOG_LEVEL).")
     var logLevel = environment["AUTHLOG_LOG_LEVEL"] ?? "info"
     @Option(
@@ -181,6 +186,9 @@ struct Authd: AsyncParsableCommand {
         logger.logLevel = level
         guard let algorithm = TokenAlgorithm(option: tokenAlgorithm) else {
             return fail("--token-algorithm must be es256 or eddsa", code: 64)
+        }
+        guard ["on", "off"].contains(es256NoncesAhead) else {
+            return fail("--es256-nonces-ahead must be on or off", code: 64)
         }
         guard ["argon2id", "scrypt"].contains(passwordHash) else {
             return fail("--password-hash must be argon2id or scrypt", code: 64)
@@ -288,7 +296,7 @@ struct Authd: AsyncParsableCommand {
         } catch { return fail("\(error)", code: 2) }
         let pool = HashingPool(maximumWait: hashingWait)
         // ES256 signatures take their nonces from a pool made in idle time (P256Nonces).
-        if algorithm == .es256 { P256Nonces.shared.startRefillingWhenIdle() }
+        if algorithm == .es256, es256NoncesAhead == "on" { P256Nonces.shared.startRefillingWhenIdle() }
         defer {
             storage.close()
             pool.stop()

@@ -10,9 +10,9 @@ import Testing
 
     @Test func eachSignatureTakesANonceOfItsOwnAndVerifies() throws {
         let nonces = P256Nonces(capacity: 100)
-        while nonces.addOne() {}
+        while nonces.addOne() == .added {}
         #expect(nonces.count == 100)
-        #expect(!nonces.addOne())
+        #expect(nonces.addOne() == .full)
         let key = try P256Key.generate(nonces: nonces)
         let verifier = try P256Key(x: key.x, y: key.y)
         // The same message each time: only the nonce tells the signatures apart.
@@ -35,7 +35,7 @@ import Testing
     /// nonce; none gets a nonce another got.
     @Test func signersOnManyThreadsNeverShareANonce() async throws {
         let nonces = P256Nonces(capacity: 800)
-        while nonces.addOne() {}
+        while nonces.addOne() == .added {}
         let key = try P256Key.generate(nonces: nonces)
         let message = Array("eyJhbGciOiJFUzI1NiJ9.the same claims".utf8)
         let signatures = try await withThrowingTaskGroup(of: [[UInt8]].self) { group in
@@ -53,7 +53,7 @@ import Testing
     }
 
     /// The refiller fills an empty pool, sleeps while it is full, fills it again once
-    /// signatures have used a quarter of it, and ends when stopped.
+    /// signatures have used a quarter of it, and ends when stopped, the nonces left wiped.
     @Test func theRefillerKeepsThePoolFullUntilStopped() async throws {
         let nonces = P256Nonces(capacity: 40)
         let ended = DispatchSemaphore(value: 0)
@@ -68,8 +68,11 @@ import Testing
         try await waitUntil { nonces.count == 40 }
         nonces.stop()
         #expect(ended.wait(timeout: .now() + 10) == .success)
-        // Stopped, it adds nothing more.
-        #expect(!nonces.addOne())
+        // Stopped, it wipes what it held and adds nothing more: signatures make their own.
+        #expect(nonces.count == 0)
+        #expect(nonces.addOne() == .full)
+        let own = try key.sign(Array("after".utf8))
+        #expect(nonces.signatures.withoutPool == 1 && key.verify(own, of: Array("after".utf8)))
     }
 
     /// Polls `condition` until it holds, for up to 10 seconds.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 #if os(Linux)
@@ -26,6 +27,21 @@ import Testing
             #expect(try await server.call("GET", "/healthz").status == 200)
             // SCHED_IDLE is 5 (linux/sched.h).
             #expect(try Self.policies(of: server.process.processIdentifier, named: "p256-nonces") == [5])
+        }
+
+        /// `--es256-nonces-ahead off`, for a process whose memory may be copied and run twice:
+        /// no nonce is made ahead, and every signature makes its own.
+        @Test func noNoncesAreMadeAheadWhenTurnedOff() async throws {
+            let server = try RunningServer(arguments: ["--es256-nonces-ahead", "off"])
+            #expect(try await server.call("GET", "/healthz").status == 200)
+            #expect(try Self.policies(of: server.process.processIdentifier, named: "p256-nonces").isEmpty)
+            let metrics = String(decoding: try await server.call("GET", "/metrics").body, as: UTF8.self)
+            #expect(metrics.contains("authlog_es256_nonces_ready 0\n"))
+            let refused = try runProcess(
+                products().appendingPathComponent("authd"),
+                ["--data", server.data + "-unused", "--port", "0", "--es256-nonces-ahead", "maybe"],
+                environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") })
+            #expect(refused.status == 64 && refused.stderr.contains("--es256-nonces-ahead must be on or off"))
         }
 
         @Test func anEdDSAServiceMakesNoNonces() async throws {

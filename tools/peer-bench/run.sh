@@ -524,6 +524,14 @@ for round in $(seq "$rounds"); do
     fi
     for step in "${order[@]}"; do run_step "$step" "$round"; done
 done
+# Where authd's ES256 signatures took their nonces (docs/architecture.md, "ES256 nonces made
+# ahead of time"): a build before the pool prints nothing here.
+for name in authd base; do
+    port_name="${name}_port"
+    [ -n "${!port_name:-}" ] || continue
+    curl -fsS "http://127.0.0.1:${!port_name}/metrics" 2>/dev/null | grep '^authlog_es256_signatures_total' \
+        | sed "s/^/== $name: /" || true
+done
 {
     echo "load_after=$(cut -d' ' -f1 /proc/loadavg)"
     echo "body_bytes=$(wc -c <"$work/body.json")"
