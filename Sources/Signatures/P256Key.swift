@@ -133,9 +133,10 @@ public final class P256Key: @unchecked Sendable {
 
     /// The JWS signature (r || s, 64 bytes) of `message`, hashed with SHA-256.
     ///
-    /// With a nonce ready in ``nonces`` only the signature's last step is left to do here.
-    /// Otherwise the digest is taken with an algorithm fetched once, and signed with a context on which
-    /// `EVP_PKEY_sign_init` already ran (OpenSSL allows many signatures per init). OpenSSL 3
+    /// The digest is taken with an algorithm fetched once. With a nonce ready in ``nonces``,
+    /// only the signature's last step is left to do here. Otherwise the digest is signed with
+    /// a context on which `EVP_PKEY_sign_init` already ran (OpenSSL allows many signatures per
+    /// init). OpenSSL 3
     /// otherwise fetches the digest and the signature algorithm and exports the key on every
     /// init, which cost about as much as the signature (docs/performance.md). A context is
     /// used by one thread at a time: taken from ``signers`` and put back after.

@@ -153,16 +153,23 @@ public final class P256Nonces: @unchecked Sendable {
         while true {
             let outcome = addOne()
             if outcome == .added { continue }
-            let sleep = state.withLock { state -> Bool? in
-                if state.stopped { return nil }
-                guard outcome == .failed || state.held.count >= capacity else { return false }
+            let next = state.withLock { state -> Next in
+                if state.stopped { return .end }
+                // Signatures took some since addOne found the pool full: make more at once.
+                guard outcome == .failed || state.held.count >= capacity else { return .makeMore }
                 state.refillerWaits = true
-                return true
+                return .sleep
             }
-            guard let sleep else { return }
-            if sleep { _ = wake.wait(timeout: outcome == .failed ? .now() + 1 : .distantFuture) }
+            if next == .end { return }
+            if next == .makeMore { continue }
+            _ = wake.wait(timeout: outcome == .failed ? .now() + 1 : .distantFuture)
+            // Woken, or the second after a failure passed: no signal is owed any more.
+            state.withLock { $0.refillerWaits = false }
         }
     }
+
+    /// What the refiller does after a nonce it did not add.
+    private enum Next { case makeMore, sleep, end }
 
     /// Ends ``runRefiller()`` after the nonce it is making, and wipes the nonces left: the
     /// signatures after it make their own.

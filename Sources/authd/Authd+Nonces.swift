@@ -10,8 +10,8 @@ import Signatures
 extension P256Nonces {
     /// Starts ``runRefiller()`` on a thread of its own (named `p256-nonces`) that Linux runs
     /// only when no other thread wants a CPU: the nonces are made in time that would otherwise
-    /// go idle, never in a request's. Elsewhere the thread runs at the lowest priority `nice`
-    /// gives. Returns once the thread is named and under its policy. Stop it with ``stop()``.
+    /// go idle, never in a request's. Where Linux refuses that policy, the thread runs at nice
+    /// 19. Returns once the thread is named and under its policy. Stop it with ``stop()``.
     func startRefillingWhenIdle() {
         let ready = DispatchSemaphore(value: 0)
         let thread = Thread { [self] in
