@@ -106,7 +106,7 @@ let package = Package(
         // into `failed/`.
         .target(
             name: "MailDelivery",
-            dependencies: ["AuthService", "CCurl", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["AuthService", "CCurl", "DataProtection", .product(name: "Logging", package: "swift-log")]),
 
         // Request bodies as strict, flat JSON objects (no Hummingbird here, so a fuzzer can link it).
         .target(name: "RequestJSON"),

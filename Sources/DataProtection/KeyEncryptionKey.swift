@@ -56,16 +56,17 @@ public struct KeyEncryptionKey: Sendable {
 
     /// The key from the environment or the data directory; see the type's documentation.
     /// `mayGenerate` is true only when no data key exists yet.
-    /// A key file others can read is not a secret any more: one in the data directory is
-    /// tightened to 0600 when this process owns it (a copy made with `cp -p` or tar keeps a
-    /// loose mode); any other is refused with what to do.
+    /// A key file others can read, or another user can rewrite, is not a secret any more: one
+    /// in the data directory is tightened to 0600 when this process owns it (a copy made with
+    /// `cp -p` or tar keeps a loose mode); any other is refused with what to do
+    /// (``SecretFile/problem(with:at:what:)``).
     static func refuseLooseKeyFile(_ path: String, tighten: Bool) throws(DataProtectionError) {
         var info = stat()
-        guard stat(path, &info) == 0, info.st_mode & 0o077 != 0 else { return }
-        if tighten, info.st_uid == geteuid(), chmod(path, 0o600) == 0 { return }
-        throw .keyStore(
-            "the key-encryption key file \(path) can be read or written by others (mode \(String(info.st_mode & 0o777, radix: 8))); make it 0600 or 0400"
-        )
+        guard stat(path, &info) == 0 else { return }
+        if tighten, info.st_mode & 0o077 != 0, info.st_uid == geteuid(), chmod(path, 0o600) == 0 { return }
+        if let problem = SecretFile.problem(with: info, at: path, what: "the key-encryption key file") {
+            throw .keyStore(problem)
+        }
     }
 
     public static func load(

@@ -90,6 +90,22 @@ public enum SecretFile {
         }
     }
 
+    /// Why an existing file that should hold a secret (a key-encryption key, a relay's
+    /// password) cannot be trusted to, or nil when it can: group or others may read or write
+    /// it, or it belongs to a user other than this process's or root (who can rewrite it,
+    /// and so choose the secret). `what` names the file in the answer.
+    public static func problem(with info: stat, at path: String, what: String) -> String? {
+        if info.st_mode & 0o077 != 0 {
+            return "\(what) \(path) can be read or written by others (mode \(String(info.st_mode & 0o777, radix: 8))); "
+                + "make it 0600 or 0400"
+        }
+        if info.st_uid != geteuid() && info.st_uid != 0 {
+            return "\(what) \(path) belongs to another user (uid \(info.st_uid)), who can rewrite it; "
+                + "give it to the user authd runs as (uid \(geteuid())) or to root"
+        }
+        return nil
+    }
+
     private static func writeAll(_ descriptor: Int32, _ bytes: [UInt8], path: String) throws(DataProtectionError) {
         var offset = 0
         while offset < bytes.count {

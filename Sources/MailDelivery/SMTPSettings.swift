@@ -1,3 +1,4 @@
+import DataProtection
 import Foundation
 
 /// Where authd hands its mail over, and how: parsed from `smtp://USER:PASS@HOST:PORT` or
@@ -102,10 +103,8 @@ public struct SMTPSettings: Sendable, CustomStringConvertible {
             guard stat(passwordFile, &info) == 0, let data = FileManager.default.contents(atPath: passwordFile) else {
                 throw .invalid("cannot read the SMTP password file \(passwordFile)")
             }
-            guard info.st_mode & 0o077 == 0 else {
-                throw .invalid(
-                    "the SMTP password file \(passwordFile) can be read or written by others (mode \(String(info.st_mode & 0o777, radix: 8))); make it 0600 or 0400"
-                )
+            if let problem = SecretFile.problem(with: info, at: passwordFile, what: "the SMTP password file") {
+                throw .invalid(problem)
             }
             var read = String(decoding: data, as: UTF8.self)
             while read.hasSuffix("\n") || read.hasSuffix("\r") { read.removeLast() }

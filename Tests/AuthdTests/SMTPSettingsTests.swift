@@ -39,9 +39,9 @@ import Testing
         }
     }
 
-    /// A password file others can read is no secret: refused, as a loose key-encryption key
-    /// file is; one only its owner can read is taken.
-    @Test func aPasswordFileOthersCanReadIsRefused() throws {
+    /// Runs `body` with a password file only its owner can read and write (taken), and an SMTP
+    /// URL naming a user; the file is removed after.
+    func withPasswordFile(_ body: (_ path: String, _ url: String) throws -> Void) throws {
         let path = NSTemporaryDirectory() + "smtp-password-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: path) }
         #expect(
@@ -49,11 +49,29 @@ import Testing
                 atPath: path, contents: Data("s3cret\n".utf8), attributes: [.posixPermissions: 0o600]))
         let url = "smtp://mailer@mail.example.com"
         #expect(throws: Never.self) { try SMTPSettings(url: url, passwordFile: path) }
-        for mode in [0o644, 0o640, 0o604, 0o620] {
-            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
-            #expect(throws: SMTPSettingsError.self, "mode \(String(mode, radix: 8))") {
-                try SMTPSettings(url: url, passwordFile: path)
+        try body(path, url)
+    }
+
+    /// A password file others can read is no secret: refused, as a loose key-encryption key
+    /// file is; one only its owner can read is taken.
+    @Test func aPasswordFileOthersCanReadIsRefused() throws {
+        try withPasswordFile { path, url in
+            for mode in [0o644, 0o640, 0o604, 0o620] {
+                try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+                #expect(throws: SMTPSettingsError.self, "mode \(String(mode, radix: 8))") {
+                    try SMTPSettings(url: url, passwordFile: path)
+                }
             }
+        }
+    }
+
+    /// A password file another user owns is refused, however tight its mode: its owner can
+    /// rewrite it and so choose the password authd gives the relay (root's is taken). Run as
+    /// root, which alone can give a file away.
+    @Test(.enabled(if: geteuid() == 0)) func aPasswordFileAnotherUserOwnsIsRefused() throws {
+        try withPasswordFile { path, url in
+            #expect(chown(path, 65_534, 65_534) == 0)
+            #expect(throws: SMTPSettingsError.self) { try SMTPSettings(url: url, passwordFile: path) }
         }
     }
 

@@ -25,6 +25,30 @@ import Testing
         #expect(refused.status == 2 && refused.stderr.contains("can be read or written by others"), "\(refused.stderr)")
     }
 
+    /// A key-encryption key file another user owns is refused, however tight its mode (its
+    /// owner chose the key, or can replace it); in the data directory too, where a loose
+    /// mode would be tightened. Run as root, which alone can give a file away.
+    @Test(.enabled(if: geteuid() == 0)) func aKEKFileAnotherUserOwnsIsRefused() throws {
+        let data = NSTemporaryDirectory() + "authd-kek-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let created = try runAuthctl(
+            ["--data", data, "create-admin", "--email", "root@example.com"], input: "an admin passphrase\n")
+        #expect(created.status == 0, "\(created.stderr)")
+        let outside = data + "-kek"
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        try FileManager.default.copyItem(atPath: data + "/kek", toPath: outside)
+        #expect(chmod(outside, 0o600) == 0 && chown(outside, 65_534, 65_534) == 0)
+        let refused = try runAuthctl(
+            ["--data", data, "users", "get", "root@example.com"], ["AUTHLOG_KEK_FILE": outside])
+        #expect(refused.status == 2 && refused.stderr.contains("belongs to another user"), "\(refused.stderr)")
+        #expect(chown(data + "/kek", 65_534, 65_534) == 0)
+        let inside = try runAuthctl(["--data", data, "users", "get", "root@example.com"])
+        #expect(inside.status == 2 && inside.stderr.contains("belongs to another user"), "\(inside.stderr)")
+        // Given back, it is taken again.
+        #expect(chown(data + "/kek", geteuid(), getegid()) == 0)
+        #expect(try runAuthctl(["--data", data, "users", "get", "root@example.com"]).status == 0)
+    }
+
     /// The data directory others could write is tightened by authd (it owns it) and refused
     /// when it belongs to someone else; every secret file ends up 0600, an existing signing-key
     /// file with a loose mode included.
