@@ -254,51 +254,21 @@ import Testing
 }
 
 /// An HTTP/1.1 exchange over a raw TCP connection, for requests `LoopbackRequest` cannot shape (a
-/// chunked body, a half-sent one): the response's status line and headers, and its body
-/// (read up to its Content-Length).
+/// chunked body, a half-sent one): the response's status line and headers, and its body.
+/// A server that answers before the whole request is sent, and closes, is read all the same.
 func rawHTTPExchange(port: Int, _ request: [UInt8]) throws -> (status: Int, head: String, body: String) {
-    let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard socketFD >= 0 else { throw HostileInputError.failed("socket") }
-    defer { close(socketFD) }
-    var timeout = timeval(tv_sec: 30, tv_usec: 0)
-    setsockopt(socketFD, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
+    let connection = try LoopbackConnection(port: port, from: "127.0.0.1")
+    try? connection.send(request)
+    let answer: (reply: RunningServer.Reply, raw: Data)
+    do {
+        answer = try connection.readAnswer(timeout: 30)
+    } catch {
+        throw HostileInputError.failed("incomplete response: \(error)")
     }
-    guard connected == 0 else { throw HostileInputError.failed("connect") }
-    var sent = 0
-    while sent < request.count {
-        // MSG_NOSIGNAL: a server that answers early and closes must not kill the test with SIGPIPE.
-        let count = request[sent...].withUnsafeBytes {
-            send(socketFD, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
-        }
-        if count <= 0 { break }
-        sent += count
-    }
-    var received: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 16_384)
-    while true {
-        if let end = received.firstRange(of: Array("\r\n\r\n".utf8)) {
-            let head = String(decoding: received[..<end.lowerBound], as: UTF8.self)
-            let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
-                .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) }
-            if let length, received.count - end.upperBound >= length {
-                let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
-                let body = String(decoding: received[end.upperBound..<end.upperBound + length], as: UTF8.self)
-                return (status, head, body)
-            }
-        }
-        let count = buffer.withUnsafeMutableBytes { recv(socketFD, $0.baseAddress, $0.count, 0) }
-        guard count > 0 else { break }
-        received += buffer[..<count]
-    }
-    throw HostileInputError.failed("incomplete response: \(String(decoding: received, as: UTF8.self))")
+    let head = answer.raw.range(of: Data("\r\n\r\n".utf8)).map { answer.raw[..<$0.lowerBound] } ?? answer.raw
+    return (
+        answer.reply.status, String(decoding: head, as: UTF8.self), String(decoding: answer.reply.body, as: UTF8.self)
+    )
 }
 
 enum HostileInputError: Error { case failed(String) }

@@ -11,6 +11,8 @@ import Foundation
 /// half-way through a request.
 final class LoopbackConnection {
     let descriptor: Int32
+    /// Bytes read past the last answer (a pipelined answer's start), for the next.
+    private var unread: [UInt8] = []
 
     enum Failure: Error { case socket(String) }
 
@@ -66,22 +68,20 @@ final class LoopbackConnection {
         }
     }
 
-    /// One whole response (headers and a Content-Length body) on a connection kept alive, or
-    /// `nil` if it has not come within `timeout` seconds.
+    /// The next answer, read by ``AnswerReader`` (by its Content-Length, its chunks, or to
+    /// the connection's end), with its bytes as they came. Throws when it is not whole before
+    /// `timeout` seconds pass between two reads, or the connection ends first.
+    func readAnswer(timeout: Double, bodiless: Bool = false) throws -> (reply: RunningServer.Reply, raw: Data) {
+        var reader = AnswerReader(descriptor: descriptor, timeout: timeout, pending: unread)
+        defer { unread = reader.pending }
+        let reply = try reader.answer(bodiless: bodiless)
+        return (reply, Data(reader.raw))
+    }
+
+    /// The bytes of the next whole answer on a connection kept alive, or `nil` if it has not
+    /// come within `timeout` seconds of the last read (or the connection ended first).
     func readResponse(timeout: Double) -> Data? {
-        let deadline = Date().addingTimeInterval(timeout)
-        var data = Data()
-        var buffer = [UInt8](repeating: 0, count: 16_384)
-        while true {
-            if let reply = try? parseResponse(data),
-                let length = Int(reply.headers["content-length"] ?? ""), reply.body.count >= length
-            {
-                return data
-            }
-            guard let count = readPolling(descriptor, into: &buffer, until: deadline) else { return nil }
-            if count <= 0 { return nil }
-            data.append(contentsOf: buffer[0..<count])
-        }
+        try? readAnswer(timeout: timeout).raw
     }
 
     /// Ends this side's sending (`shutdown(SHUT_WR)`): the server reads the input's end after
@@ -90,30 +90,11 @@ final class LoopbackConnection {
         shutdown(descriptor, Int32(SHUT_WR))
     }
 
-    /// The next `count` whole responses (headers and a Content-Length body each), split off as
-    /// they come; fewer if the rest has not come within `timeout` seconds of the last.
+    /// The bytes of the next `count` whole answers, split off as they come; fewer if the rest
+    /// has not come within `timeout` seconds of the last read.
     func readResponses(_ count: Int, timeout: Double) -> [Data] {
         var answers: [Data] = []
-        var pending = Data()
-        var buffer = [UInt8](repeating: 0, count: 16_384)
-        var deadline = Date().addingTimeInterval(timeout)
-        while answers.count < count {
-            while answers.count < count, let split = pending.range(of: Data("\r\n\r\n".utf8)) {
-                let head = String(decoding: pending[..<split.lowerBound], as: UTF8.self).lowercased()
-                let length =
-                    head.split(separator: "\r\n").compactMap { line -> Int? in
-                        line.hasPrefix("content-length:")
-                            ? Int(line.dropFirst(15).trimmingCharacters(in: .whitespaces)) : nil
-                    }.first ?? 0
-                guard pending.count >= split.upperBound + length else { break }
-                answers.append(Data(pending[..<(split.upperBound + length)]))
-                pending = Data(pending[(split.upperBound + length)...])
-                deadline = Date().addingTimeInterval(timeout)
-            }
-            guard answers.count < count else { break }
-            guard let read = readPolling(descriptor, into: &buffer, until: deadline), read > 0 else { break }
-            pending.append(contentsOf: buffer[0..<read])
-        }
+        while answers.count < count, let answer = readResponse(timeout: timeout) { answers.append(answer) }
         return answers
     }
 
@@ -152,7 +133,7 @@ enum ExchangeError: Error {
     case malformed(String)
 }
 
-/// A response read off the wire (not chunked: authd answers with Content-Length).
+/// A response's head and what follows it, as bytes read off the wire (the body as it came).
 func parseResponse(_ data: Data) throws -> RunningServer.Reply {
     guard let split = data.range(of: Data("\r\n\r\n".utf8)) else {
         throw ExchangeError.malformed(String(decoding: data, as: UTF8.self))

@@ -58,24 +58,31 @@ struct LoopbackRequest: Sendable {
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         if let body { head += "Content-Length: \(body.count)\r\n" }
         try connection.send(Array((head + "\r\n").utf8) + Array(body ?? Data()))
-        var reader = AnswerReader(connection: connection, timeout: timeout)
-        return try reader.answer(bodiless: method == "HEAD")
+        return try connection.readAnswer(timeout: timeout, bodiless: method == "HEAD").reply
     }
 }
 
-/// Reads one answer off a connection, as ``LoopbackRequest`` describes.
-private struct AnswerReader {
-    let connection: LoopbackConnection
+/// Reads answers off a connection, one at a time, as ``LoopbackRequest`` describes: the one
+/// place the tests frame HTTP answers. Bytes read past an answer stay in ``pending`` for the
+/// next.
+struct AnswerReader {
+    let descriptor: Int32
     let timeout: Double
-    var pending: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 16_384)
+    var pending: [UInt8]
+    /// The bytes of the last answer as they came on the wire (interim answers, head, body
+    /// with its chunks' framing).
+    private(set) var raw: [UInt8] = []
+    private var buffer = [UInt8](repeating: 0, count: 16_384)
 
-    init(connection: LoopbackConnection, timeout: Double) {
-        self.connection = connection
+    /// `timeout`: seconds allowed between two reads.
+    init(descriptor: Int32, timeout: Double, pending: [UInt8] = []) {
+        self.descriptor = descriptor
         self.timeout = timeout
+        self.pending = pending
     }
 
     mutating func answer(bodiless: Bool) throws -> RunningServer.Reply {
+        raw = []
         while true {
             let head = try take(through: Self.headEnd)
             var reply = try parseResponse(Data(head))
@@ -91,6 +98,7 @@ private struct AnswerReader {
             } else {
                 while try fill() {}
                 reply.body = Data(pending)
+                raw += pending
                 pending = []
             }
             return reply
@@ -125,6 +133,7 @@ private struct AnswerReader {
             if let range = pending[max(0, searched - end.count)...].firstRange(of: end) {
                 let taken = Array(pending[..<range.upperBound])
                 pending.removeFirst(range.upperBound)
+                raw += taken
                 return taken
             }
             searched = pending.count
@@ -139,13 +148,14 @@ private struct AnswerReader {
         }
         let taken = Array(pending[..<count])
         pending.removeFirst(count)
+        raw += taken
         return taken
     }
 
     /// Reads more into ``pending``: false at the connection's end.
     private mutating func fill() throws -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
-        guard let count = readPolling(connection.descriptor, into: &buffer, until: deadline) else {
+        guard let count = readPolling(descriptor, into: &buffer, until: deadline) else {
             throw ExchangeError.noAnswer
         }
         if count < 0 { throw LoopbackConnection.Failure.socket("read: \(errno)") }
