@@ -1,6 +1,11 @@
 import Foundation
+import Synchronization
 import TestSupport
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A real SMTP server on loopback (tools/mail/smtp-sink.py, on aiosmtpd) that writes every
 /// message it accepts to a directory, with the envelope and whether TLS and AUTH were used.
@@ -34,12 +39,40 @@ final class SMTPSink {
         return url.appendingPathComponent("tools/mail/smtp-sink.py").path
     }
 
-    /// A loopback port nothing listens on now: a sink's, stopped.
+    /// A loopback port nothing listens on now, for a sink started later on it, and one the
+    /// kernel never gives a socket on its own: below the ephemeral range, from which every
+    /// other test's outgoing connections take their ports (a port a stopped sink had was one
+    /// of those, and was once taken by another test's connection before the sink came back:
+    /// "Address already in use"). A test process hands each port out once.
     static func freePort() throws -> Int {
-        let sink = try SMTPSink()
-        defer { sink.remove() }
-        sink.stop()
-        return sink.port
+        let ephemeral =
+            (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))
+            .flatMap { Int($0.split(whereSeparator: \.isWhitespace).first ?? "") } ?? 32_768
+        let candidates = max(1_024, ephemeral - 12_000)..<max(1_025, ephemeral)
+        for _ in 0..<1_000 {
+            let port = Int.random(in: candidates)
+            guard handedOut.withLock({ $0.insert(port).inserted }), isFree(port) else { continue }
+            return port
+        }
+        throw SinkError.didNotStart("no free loopback port in \(candidates)")
+    }
+
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// Whether a socket can bind 127.0.0.1:`port` now.
+    private static func isFree(_ port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
     }
 
     /// Stops the sink with SIGKILL: a child of the test process may inherit SIGTERM ignored,
