@@ -101,7 +101,7 @@ public enum SecretFile {
         }
         if info.st_uid != geteuid() && info.st_uid != 0 {
             return "\(what) \(path) belongs to another user (uid \(info.st_uid)), who can rewrite it; "
-                + "give it to the user authd runs as (uid \(geteuid())) or to root"
+                + "give it to the user this process runs as (uid \(geteuid())) or to root"
         }
         return nil
     }

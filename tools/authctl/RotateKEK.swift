@@ -30,7 +30,7 @@ struct RotateKEK: ParsableCommand {
             """)
 
     @ParentCommand var root: Authctl
-    @Option(help: "The new key-encryption key (a 0600 file holding 32 bytes as base64url or hex).")
+    @Option(help: "The new key-encryption key (a 0600 file of yours or root's, holding 32 bytes as base64url or hex).")
     var newKekFile: String?
 
     func run() throws {
