@@ -168,8 +168,7 @@ public final class P256Key: @unchecked Sendable {
     /// OpenSSL wants another nonce (once in about 2^256 signatures) or fails.
     /// The nonce ends here, wiped, whatever the outcome.
     private static func sign(digest: [UInt8], key: OpaquePointer, nonce: consuming P256Nonces.Nonce) -> [UInt8]? {
-        guard let signature = authlog_ecdsa_sign_with_nonce(digest, Int32(digest.count), nonce.inverse, nonce.r, key)
-        else {
+        guard let signature = nonce.sign(digest: digest, key: key) else {
             ERR_clear_error()
             return nil
         }

@@ -36,6 +36,13 @@ public final class P256Nonces: @unchecked Sendable {
             BN_clear_free(inverse)
             BN_clear_free(r)
         }
+
+        /// The `ECDSA_SIG` of a SHA-256 `digest` made with `key` and this nonce; nil when
+        /// OpenSSL wants another nonce or fails. Borrowing: the nonce lives until OpenSSL has
+        /// returned (a value consumed may end right after its last use, before such a call).
+        borrowing func sign(digest: [UInt8], key: OpaquePointer) -> OpaquePointer? {
+            authlog_ecdsa_sign_with_nonce(digest, Int32(digest.count), inverse, r, key)
+        }
     }
 
     /// A nonce while the pool holds it: the pool frees it or hands it out as a ``Nonce``.
@@ -56,7 +63,7 @@ public final class P256Nonces: @unchecked Sendable {
         case added
         /// Nothing made: the pool is full, or stopped.
         case full
-        /// OpenSSL made no nonce.
+        /// OpenSSL made no nonce (or, at the pool's start, no key to make them with).
         case failed
     }
 
@@ -69,8 +76,8 @@ public final class P256Nonces: @unchecked Sendable {
     private let state = Mutex(State())
     private let wake = DispatchSemaphore(value: 0)
     /// A key of the curve, for OpenSSL's nonce call (it wants one; the nonce does not depend
-    /// on it).
-    private let curveKey: OpaquePointer
+    /// on it); nil if OpenSSL could not make one: the pool then stays empty.
+    private let curveKey: OpaquePointer?
     private let ready = Atomic<Int>(0)
     private let handedOut = Atomic<Int>(0)
     private let missed = Atomic<Int>(0)
@@ -79,13 +86,12 @@ public final class P256Nonces: @unchecked Sendable {
     public init(capacity: Int) {
         precondition(capacity > 0, "a pool holds at least one nonce")
         self.capacity = capacity
-        guard let key = authlog_p256_generated_key() else { fatalError("OpenSSL could not make a P-256 key") }
-        curveKey = key
+        curveKey = authlog_p256_generated_key()
     }
 
     deinit {
         wipe()
-        authlog_ec_key_free(curveKey)
+        if let curveKey { authlog_ec_key_free(curveKey) }
     }
 
     /// How many nonces are ready (read without the pool's lock).
@@ -122,6 +128,7 @@ public final class P256Nonces: @unchecked Sendable {
     @discardableResult
     public func addOne() -> Outcome {
         guard state.withLock({ !$0.stopped && $0.held.count < capacity }) else { return .full }
+        guard let curveKey else { return .failed }
         var inverse: OpaquePointer?
         var r: OpaquePointer?
         guard authlog_ecdsa_sign_setup(curveKey, &inverse, &r) == 1, let inverse, let r else {
