@@ -15,11 +15,15 @@ struct MailOptions: ParsableArguments {
         help: ArgumentHelp(
             "Deliver mail over SMTP: smtp[s]://USER:PASS@HOST:PORT ($AUTHLOG_SMTP_URL; default: none, mail stays in DATA/maildir/new).",
             valueName: "url"))
-    var smtpURL: String? = environment["AUTHLOG_SMTP_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    var smtpURLGiven: String?
+    var smtpURL: String? { smtpURLGiven ?? Self.environment.value(of: "AUTHLOG_SMTP_URL") }
     @Option(
         name: .customLong("smtp-password-file"),
         help: "A file holding the SMTP password, instead of the URL's ($AUTHLOG_SMTP_PASSWORD_FILE).")
-    var smtpPasswordFile: String? = environment["AUTHLOG_SMTP_PASSWORD_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+    var smtpPasswordFileGiven: String?
+    var smtpPasswordFile: String? {
+        smtpPasswordFileGiven ?? Self.environment.value(of: "AUTHLOG_SMTP_PASSWORD_FILE")
+    }
     @Option(
         name: .customLong("smtp-starttls"),
         help:
@@ -29,7 +33,8 @@ struct MailOptions: ParsableArguments {
     @Option(
         name: .customLong("smtp-ca-file"),
         help: "CA certificates (PEM) to trust for the SMTP server instead of the system's ($AUTHLOG_SMTP_CA_FILE).")
-    var smtpCAFile: String? = environment["AUTHLOG_SMTP_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+    var smtpCAFileGiven: String?
+    var smtpCAFile: String? { smtpCAFileGiven ?? Self.environment.value(of: "AUTHLOG_SMTP_CA_FILE") }
     @Option(
         name: .customLong("mail-from"),
         help: "The sender of authd's mail, e.g. 'Example <no-reply@example.com>' ($AUTHLOG_MAIL_FROM).")
@@ -45,7 +50,8 @@ struct MailOptions: ParsableArguments {
         help: ArgumentHelp(
             "A directory of Mustache templates (KIND.subject|txt|html.mustache) replacing the built-in ones ($AUTHLOG_TEMPLATES).",
             valueName: "dir"))
-    var templatesDirectory: String? = environment["AUTHLOG_TEMPLATES"].flatMap { $0.isEmpty ? nil : $0 }
+    var templatesDirectoryGiven: String?
+    var templatesDirectory: String? { templatesDirectoryGiven ?? Self.environment.value(of: "AUTHLOG_TEMPLATES") }
 
     /// The mail templates: the built-in ones, each replaced by its file in `--templates`.
     func templates() throws -> MailTemplates {

@@ -64,11 +64,16 @@ struct Authd: AsyncParsableCommand {
     @Option(
         help: "Requests per minute per client address on login, refresh and reset confirmation ($AUTHLOG_RATE_LIMIT).")
     var rateLimit = Int(environment["AUTHLOG_RATE_LIMIT"] ?? "") ?? 60
-    @Option(help: "Address of the metrics listener ($AUTHLOG_METRICS_HOST, 127.0.0.1); needs --metrics-port.")
-    var metricsHost = environment["AUTHLOG_METRICS_HOST"]
     @Option(
+        name: .customLong("metrics-host"),
+        help: "Address of the metrics listener ($AUTHLOG_METRICS_HOST, 127.0.0.1); needs --metrics-port.")
+    var metricsHostGiven: String?
+    var metricsHost: String? { metricsHostGiven ?? Self.environment["AUTHLOG_METRICS_HOST"] }
+    @Option(
+        name: .customLong("metrics-port"),
         help: "Serve /metrics on this port only, not on the public listener ($AUTHLOG_METRICS_PORT; default: none).")
-    var metricsPort = Int(environment["AUTHLOG_METRICS_PORT"] ?? "")
+    var metricsPortGiven: Int?
+    var metricsPort: Int? { metricsPortGiven ?? Int(Self.environment["AUTHLOG_METRICS_PORT"] ?? "") }
     @Option(help: "Registrations and reset requests per minute per client address ($AUTHLOG_REGISTRATION_RATE_LIMIT).")
     var registrationRateLimit = Int(environment["AUTHLOG_REGISTRATION_RATE_LIMIT"] ?? "") ?? 10
     @Option(
@@ -109,10 +114,12 @@ struct Authd: AsyncParsableCommand {
     @Option(help: "Connections one client address may hold open ($AUTHLOG_MAX_CONNECTIONS_PER_ADDRESS).")
     var maxConnectionsPerAddress = Int(environment["AUTHLOG_MAX_CONNECTIONS_PER_ADDRESS"] ?? "") ?? 64
     @Option(
+        name: .customLong("issuer"),
         help:
             "Access-token issuer and audience, and the discovery document's issuer ($AUTHLOG_ISSUER; default: the public URL)."
     )
-    var issuer: String? = environment["AUTHLOG_ISSUER"].flatMap { $0.isEmpty ? nil : $0 }
+    var issuerGiven: String?
+    var issuer: String? { issuerGiven ?? Self.environment.value(of: "AUTHLOG_ISSUER") }
     @Option(
         help:
             "Algorithm new access tokens are signed with: es256 or eddsa ($AUTHLOG_TOKEN_ALGORITHM; default es256). Keys of the other kind still verify."
@@ -138,13 +145,15 @@ struct Authd: AsyncParsableCommand {
         help:
             "Keep the log on PostgreSQL, shared by every node: postgres://USER[:PASSWORD]@HOST:PORT/DB ($AUTHLOG_LOG_URL; default: the embedded log in --data)."
     )
-    var logURL: String? = environment["AUTHLOG_LOG_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    var logURLGiven: String?
+    var logURL: String? { logURLGiven ?? Self.environment.value(of: "AUTHLOG_LOG_URL") }
     @Option(
         name: .customLong("public-url"),
         help:
             "The address clients reach authd at, used in links and discovery, e.g. https://auth.example.com ($AUTHLOG_PUBLIC_URL; default: http://HOST:PORT)."
     )
-    var publicURL: String? = environment["AUTHLOG_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    var publicURLGiven: String?
+    var publicURL: String? { publicURLGiven ?? Self.environment.value(of: "AUTHLOG_PUBLIC_URL") }
     @Option(help: "Seconds without an event before an event stream sends a heartbeat ($AUTHLOG_STREAM_HEARTBEAT).")
     var streamHeartbeat = Double(environment["AUTHLOG_STREAM_HEARTBEAT"] ?? "") ?? 15
     @Option(help: "Event streams open at once in all ($AUTHLOG_MAX_STREAMS).")
@@ -168,10 +177,14 @@ struct Authd: AsyncParsableCommand {
     )
     var consoleSessionMinutes = Double(environment["AUTHLOG_CONSOLE_SESSION_MINUTES"] ?? "") ?? 480
     @Option(
+        name: .customLong("console-templates"),
         help: ArgumentHelp(
             "A directory whose NAME.html.mustache files replace the console's built-in pages ($AUTHLOG_CONSOLE_TEMPLATES).",
             valueName: "dir"))
-    var consoleTemplates: String? = environment["AUTHLOG_CONSOLE_TEMPLATES"].flatMap { $0.isEmpty ? nil : $0 }
+    var consoleTemplatesGiven: String?
+    var consoleTemplates: String? {
+        consoleTemplatesGiven ?? Self.environment.value(of: "AUTHLOG_CONSOLE_TEMPLATES")
+    }
     @Flag(help: "Do not serve the admin console under /admin ($AUTHLOG_NO_CONSOLE=1).")
     var noConsole = environment["AUTHLOG_NO_CONSOLE"] == "1"
     @OptionGroup(title: "Mail") var mail: MailOptions
@@ -239,6 +252,14 @@ struct Authd: AsyncParsableCommand {
             return fail("--console-session-minutes must be 0.05 to 43200", code: 64)
         }
         let pages: ConsoleTemplates
+        var isDirectory: ObjCBool = false
+        if let consoleTemplates,
+            !FileManager.default.fileExists(atPath: consoleTemplates, isDirectory: &isDirectory)
+                || !isDirectory.boolValue
+        {
+            // Else every page would be the built-in one, and a mistyped path go unnoticed.
+            return fail("--console-templates \(consoleTemplates) is not a directory", code: 64)
+        }
         do { pages = try ConsoleTemplates(directory: consoleTemplates) } catch { return fail("\(error)", code: 64) }
         let publicBase: PublicURL
         if let publicURL {
