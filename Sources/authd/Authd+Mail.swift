@@ -56,10 +56,9 @@ struct MailOptions: ParsableArguments {
     /// The mail templates: the built-in ones, each replaced by its file in `--templates`.
     func templates() throws -> MailTemplates {
         guard let templatesDirectory else { return .builtIn }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: templatesDirectory, isDirectory: &isDirectory),
-            isDirectory.boolValue
-        else { throw ValidationError("--templates \(templatesDirectory) is not a directory") }
+        guard isDirectory(templatesDirectory) else {
+            throw ValidationError("--templates \(templatesDirectory) is not a directory")
+        }
         do { return try MailTemplates(directory: templatesDirectory) } catch { throw ValidationError("\(error)") }
     }
 

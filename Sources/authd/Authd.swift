@@ -252,12 +252,7 @@ struct Authd: AsyncParsableCommand {
             return fail("--console-session-minutes must be 0.05 to 43200", code: 64)
         }
         let pages: ConsoleTemplates
-        var isDirectory: ObjCBool = false
-        if let consoleTemplates,
-            !FileManager.default.fileExists(atPath: consoleTemplates, isDirectory: &isDirectory)
-                || !isDirectory.boolValue
-        {
-            // Else every page would be the built-in one, and a mistyped path go unnoticed.
+        if let consoleTemplates, !isDirectory(consoleTemplates) {
             return fail("--console-templates \(consoleTemplates) is not a directory", code: 64)
         }
         do { pages = try ConsoleTemplates(directory: consoleTemplates) } catch { return fail("\(error)", code: 64) }

@@ -14,7 +14,6 @@ import Testing
         let missing = data + "-missing"
         defer { try? FileManager.default.removeItem(atPath: data) }
         let authd = products().appendingPathComponent("authd")
-        let inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }
         for (environment, expected) in [
             (["AUTHLOG_METRICS_HOST": "127.0.0.1"], "--metrics-host needs --metrics-port"),
             (["AUTHLOG_METRICS_PORT": "70000"], "--metrics-port must be 0 to 65535"),
@@ -29,13 +28,13 @@ import Testing
         ] {
             let run = try runProcess(
                 authd, ["--data", data, "--port", "0", "--trusted-proxy", "not-a-range"],
-                environment: inherited.merging(environment) { $1 })
+                environment: cleanEnvironment(environment))
             #expect(run.status == 64 && run.stderr.contains(expected), "\(environment): \(run.stderr)")
         }
         // A given option wins over its variable.
         let run = try runProcess(
             authd, ["--data", data, "--port", "0", "--public-url", "ftp://given.example.com"],
-            environment: inherited.merging(["AUTHLOG_PUBLIC_URL": "ftp://variable.example.com"]) { $1 })
+            environment: cleanEnvironment(["AUTHLOG_PUBLIC_URL": "ftp://variable.example.com"]))
         #expect(run.status == 64 && run.stderr.contains("--public-url ftp://given.example.com"), "\(run.stderr)")
     }
 
@@ -54,8 +53,7 @@ import Testing
                 atPath: kek, contents: Data(key.utf8), attributes: [.posixPermissions: 0o600]))
         let run = try runProcess(
             products().appendingPathComponent("authd"), ["--data", data, "--rotate-signing-key"],
-            environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }
-                .merging(["AUTHLOG_LOG_URL": "mysql://authd@127.0.0.1/auth", "AUTHLOG_KEK_FILE": kek]) { $1 })
+            environment: cleanEnvironment(["AUTHLOG_LOG_URL": "mysql://authd@127.0.0.1/auth", "AUTHLOG_KEK_FILE": kek]))
         #expect(run.status == 2 && run.stderr.contains("a PostgreSQL log URL reads"), "\(run.stderr)")
         #expect(!FileManager.default.fileExists(atPath: data + "/signing-keys"))
     }

@@ -40,7 +40,7 @@ import Testing
             let refused = try runProcess(
                 products().appendingPathComponent("authd"),
                 ["--data", server.data + "-unused", "--port", "0", "--es256-nonces-ahead", "maybe"],
-                environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") })
+                environment: cleanEnvironment([:]))
             #expect(refused.status == 64 && refused.stderr.contains("--es256-nonces-ahead must be on or off"))
         }
 
