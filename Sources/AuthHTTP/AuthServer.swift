@@ -151,6 +151,9 @@ public final class AuthServer: Sendable {
     let fastReadCount = Atomic<Int>(0)
     /// Writes answered by ``DirectWrites`` (`authlog_http_direct_writes_total`).
     let directWriteCount = Atomic<Int>(0)
+    /// Ended console sessions whose log session ``endEndedConsoleSessions()`` handled
+    /// (`authlog_console_sessions_ended_total`).
+    let consoleSessionsEnded = Atomic<Int>(0)
     /// The `Server` field of every answer.
     static let serverName = "authd"
     let logger: Logger

@@ -88,6 +88,10 @@ final class Metrics: Sendable {
             "# TYPE authlog_http_fast_reads_total counter\nauthlog_http_fast_reads_total \(server.fastReadCount.load(ordering: .relaxed))\n"
         out +=
             "# TYPE authlog_http_direct_writes_total counter\nauthlog_http_direct_writes_total \(server.directWriteCount.load(ordering: .relaxed))\n"
+        if server.console != nil {
+            out +=
+                "# TYPE authlog_console_sessions_ended_total counter\nauthlog_console_sessions_ended_total \(server.consoleSessionsEnded.load(ordering: .relaxed))\n"
+        }
         out += "# TYPE authlog_es256_signatures_total counter\n"
         out += "authlog_es256_signatures_total{nonce=\"made_ahead\"} \(gauges.signaturesWithNonceMadeAhead)\n"
         out += "authlog_es256_signatures_total{nonce=\"made_then\"} \(gauges.signaturesWithNonceMadeThen)\n"

@@ -428,11 +428,16 @@ struct Authd: AsyncParsableCommand {
             }
         }
         defer { purging.cancel() }
+        // The log sessions of console sessions that ended are ended in the log too.
+        let endingConsoleSessions = Task { await server.endConsoleSessionsAsTheyEnd() }
+        defer { endingConsoleSessions.cancel() }
         try await server.application().runService()
         delivering.cancel()
         await delivering.value  // no delivery reads the log once it closes
         purging.cancel()
         await purging.value  // nor the sweep the projection
+        endingConsoleSessions.cancel()
+        await endingConsoleSessions.value  // nor an append the log
         logger.info("authd stopped")
     }
 

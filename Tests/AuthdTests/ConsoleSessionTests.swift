@@ -66,6 +66,67 @@ import Testing
         #expect(ContinuousClock.now - beforeSignIn >= .seconds(3), "the session ended before its lifetime")
     }
 
+    /// The account's audit trail (`authctl history --json`), read beside the running authd.
+    static func history(_ server: RunningServer, _ email: String) throws -> [[String: Any]] {
+        try authctlOutput(["--data", server.data, "history", email, "--json"]).split(separator: "\n").compactMap {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+    }
+
+    /// When a console session ends (here at its lifetime, never signed out), the log session
+    /// its sign-in started ends too: `LoggedOut`, the service as actor. Before, the log showed
+    /// the admin's session open until its own lifetime, with a refresh token nobody held.
+    @Test func aConsoleSessionThatEndsEndsItsLogSession() async throws {
+        let (server, _) = try await EventFeedTests.serverWithAdmin(arguments: ["--console-session-minutes", "0.05"])
+        let beforeSignIn = ContinuousClock.now
+        _ = try Self.signIn(server, email: "root@example.com", password: EventFeedTests.adminPassword)
+        let signIn = try #require(
+            try Self.history(server, "root@example.com").last { $0["type"] as? String == "LoginSucceeded" })
+        let signInPosition = try #require(signIn["position"] as? Int)
+        // The lifetime is 3 s and the sweep runs every second; 60 s is the limit on a loaded machine.
+        var loggedOut: [String: Any]?
+        while loggedOut == nil, ContinuousClock.now - beforeSignIn < .seconds(60) {
+            loggedOut = try Self.history(server, "root@example.com").first {
+                $0["type"] as? String == "LoggedOut" && ($0["position"] as? Int ?? 0) > signInPosition
+            }
+            if loggedOut == nil { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        let event = try #require(loggedOut, "the console session's log session was never ended")
+        #expect(event["actor"] as? String == "system")
+        #expect(ContinuousClock.now - beforeSignIn >= .seconds(3), "ended before the console session's lifetime")
+    }
+
+    /// The sweep ends only the log session the console started: after the admin signs in
+    /// through the API (a new session, replacing the console's), the console session's end
+    /// records nothing, and the API's session and tokens keep working.
+    @Test func theConsoleNeverEndsALogSessionItDidNotStart() async throws {
+        let (server, _) = try await EventFeedTests.serverWithAdmin(arguments: ["--console-session-minutes", "0.05"])
+        let start = ContinuousClock.now
+        _ = try Self.signIn(server, email: "root@example.com", password: EventFeedTests.adminPassword)
+        let login = try await server.call(
+            "POST", "/v1/sessions", json: ["email": "root@example.com", "password": EventFeedTests.adminPassword])
+        #expect(login.status == 200)
+        let access = try #require(login.json["access_token"] as? String)
+        let refresh = try #require(login.json["refresh_token"] as? String)
+        let apiSignIn = try #require(
+            try Self.history(server, "root@example.com").last { $0["type"] as? String == "LoginSucceeded" })
+        // Wait until the sweep has handled the console session's end (3 s lifetime, then up to 1 s).
+        var handled = false
+        while !handled, ContinuousClock.now - start < .seconds(60) {
+            let metrics = String(decoding: try await server.call("GET", "/metrics").body, as: UTF8.self)
+            handled = metrics.contains("\nauthlog_console_sessions_ended_total 1\n")
+            if !handled { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(handled, "the sweep never handled the console session's end")
+        let after = try Self.history(server, "root@example.com").filter {
+            ($0["position"] as? Int ?? 0) > (apiSignIn["position"] as? Int ?? 0)
+        }
+        #expect(!after.contains { $0["type"] as? String == "LoggedOut" }, "\(after)")
+        #expect(try await server.call("GET", "/v1/users/me", token: access).status == 200)
+        let rotated = try await server.call("POST", "/v1/sessions/refresh", json: ["refresh_token": refresh])
+        #expect(rotated.status == 200, "\(String(decoding: rotated.body, as: UTF8.self))")
+    }
+
     /// A form opened without cookies (as a browser opens a link from another site: SameSite=Strict
     /// withholds both) sets only the form's cookie, never the signed-in one, so it cannot sign
     /// an admin out of their browser; the sign-in then sets the signed-in cookie and removes

@@ -46,6 +46,53 @@ import Testing
         #expect(sessions.session(signedIn, signedIn: true) == nil)
     }
 
+    /// Every signed-in session that ends hands its log session over once, whichever way it
+    /// ended; a session waiting for a sign-in has none, and a live one is kept.
+    @Test func everySignedInSessionThatEndsHandsItsLogSessionOverOnce() throws {
+        let clock = HandClock()
+        let sessions = ConsoleSessions(
+            idleTimeout: .seconds(15 * 60), lifetime: .seconds(60 * 60), capacity: 3, clock: { clock.now })
+        func signedIn() throws -> (cookie: String, ended: ConsoleSessions.Ended) {
+            let ended = ConsoleSessions.Ended(user: UUID(), logSession: UUID())
+            let (cookie, _) = try sessions.open(user: ended.user, logSession: ended.logSession)
+            return (cookie, ended)
+        }
+        _ = try sessions.open()  // waiting for a sign-in
+        let idle = try signedIn()
+        let signedOut = try signedIn()
+        let busy = try signedIn()
+        #expect(sessions.takeEnded().isEmpty)
+
+        sessions.close(signedOut.cookie, signedIn: true)
+        clock.advance(.seconds(10 * 60))
+        #expect(sessions.session(busy.cookie, signedIn: true) != nil)
+        clock.advance(.seconds(10 * 60))
+        // `idle` unused for 20 minutes; found so by a look-up, not by the sweep.
+        #expect(sessions.session(idle.cookie, signedIn: true) == nil)
+        #expect(sessions.takeEnded() == [signedOut.ended, idle.ended])
+        #expect(sessions.takeEnded().isEmpty, "each is handed over once")
+
+        // A full table drops its least recently used session; the sweep finds one past its
+        // lifetime though it was never looked up.
+        let second = try signedIn()
+        clock.advance(.seconds(60))
+        #expect(sessions.session(busy.cookie, signedIn: true) != nil)
+        let third = try signedIn()
+        let fourth = try signedIn()  // the table holds three: `second` is dropped
+        #expect(sessions.takeEnded() == [second.ended])
+        clock.advance(.seconds(14 * 60))
+        for live in [third, fourth] { #expect(sessions.session(live.cookie, signedIn: true) != nil) }
+        clock.advance(.seconds(27 * 60))  // `busy` opened 62 minutes ago, last used 41 ago
+        #expect(sessions.session(third.cookie, signedIn: true) == nil)  // idle 27 minutes
+        #expect(Set(sessions.takeEnded()) == [busy.ended, third.ended, fourth.ended])
+
+        // Handed back (the log could not take them), they come first next time.
+        let later = try signedIn()
+        sessions.close(later.cookie, signedIn: true)
+        sessions.giveBack([idle.ended])
+        #expect(sessions.takeEnded() == [idle.ended, later.ended])
+    }
+
     /// A cookie is found, and closed, only as the kind of session it was made for: a signed-in
     /// cookie's value given as a sign-in form's neither finds nor ends the signed-in session.
     @Test func aSessionIsFoundAndClosedOnlyAsItsOwnKind() throws {

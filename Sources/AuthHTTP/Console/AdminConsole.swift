@@ -36,4 +36,12 @@ public final class AdminConsole: Sendable {
         self.sessions = ConsoleSessions(idleTimeout: idleTimeout, lifetime: sessionLifetime)
         self.templates = templates
     }
+
+    /// How often authd ends the log sessions of console sessions that ended
+    /// (``AuthServer/endEndedConsoleSessions()``): a quarter of the shorter of the idle timeout
+    /// and the lifetime, within 1 to 60 seconds (60 s with the defaults).
+    public var sweepInterval: Duration {
+        let quarter = min(sessions.idleTimeout, sessions.lifetime) / 4
+        return min(max(quarter, .seconds(1)), .seconds(60))
+    }
 }

@@ -23,6 +23,12 @@ import Synchronization
 ///   cookie does), so a full waiting table drops its least recently used tenth, never a
 ///   signed-in session; a full signed-in table (only sign-ins with an ADMIN's or a MANAGER's
 ///   password add to it) drops its least recently used one.
+/// - Every signed-in session that ends, however it ends (sign-out, idle, lifetime, dropped
+///   from a full table, replaced by a sign-in in the same browser, refused by the user's
+///   state), hands its log session over once through ``takeEnded()``: nobody else holds that
+///   log session's refresh token (the console never gives it out), so it is ended in the log
+///   (``AuthServer/endEndedConsoleSessions()``). Up to ``capacity`` wait there; past that the
+///   oldest are forgotten (their log sessions then end only at their own lifetime).
 final class ConsoleSessions: Sendable {
     struct Session: Sendable {
         var csrf: String
@@ -33,12 +39,32 @@ final class ConsoleSessions: Sendable {
         var opened: ContinuousClock.Instant
     }
 
+    /// A signed-in session that ended: the user and the log session its sign-in started.
+    struct Ended: Hashable, Sendable {
+        var user: UUID
+        var logSession: UUID
+    }
+
     let idleTimeout: Duration
     let lifetime: Duration
     let capacity: Int
     private let clock: @Sendable () -> ContinuousClock.Instant
-    /// Waiting sessions (`user` nil) and signed-in ones, by the SHA-256 of their cookie.
-    private let tables = Mutex<(waiting: [TokenHash: Session], signedIn: [TokenHash: Session])>(([:], [:]))
+    private struct Tables {
+        /// Sessions waiting for a sign-in (`user` nil), by the SHA-256 of their cookie.
+        var waiting: [TokenHash: Session] = [:]
+        /// Signed-in sessions, by the SHA-256 of their cookie.
+        var signedIn: [TokenHash: Session] = [:]
+        /// Signed-in sessions that ended, oldest first, not yet taken by ``takeEnded()``.
+        var ended: [Ended] = []
+
+        /// Hands `session`'s log session over, if it is a signed-in one.
+        mutating func end(_ session: Session, capacity: Int) {
+            guard let user = session.user, let logSession = session.logSession else { return }
+            if ended.count >= capacity { ended.removeFirst(ended.count - capacity + 1) }
+            ended.append(Ended(user: user, logSession: logSession))
+        }
+    }
+    private let tables = Mutex(Tables())
 
     /// The clock is injected (by default the continuous clock).
     init(
@@ -73,7 +99,7 @@ final class ConsoleSessions: Sendable {
                 makeRoom(in: &tables.waiting, dropping: max(1, capacity / 10))
                 tables.waiting[key] = session
             } else {
-                makeRoom(in: &tables.signedIn, dropping: 1)
+                for dropped in makeRoom(in: &tables.signedIn, dropping: 1) { tables.end(dropped, capacity: capacity) }
                 tables.signedIn[key] = session
             }
         }
@@ -83,14 +109,21 @@ final class ConsoleSessions: Sendable {
     /// Below ``capacity`` again, if `table` is full: the sessions that ended go, then the
     /// `count` least recently used (a tenth at once keeps a flood of new ones from sorting the
     /// table at each).
-    private func makeRoom(in table: inout [TokenHash: Session], dropping count: Int) {
-        guard table.count >= capacity else { return }
+    /// Returns the sessions it removed.
+    @discardableResult
+    private func makeRoom(in table: inout [TokenHash: Session], dropping count: Int) -> [Session] {
+        guard table.count >= capacity else { return [] }
         let now = clock()
+        var removed = table.values.filter { !isLive($0, at: now) }
         table = table.filter { isLive($0.value, at: now) }
-        guard table.count >= capacity else { return }
+        guard table.count >= capacity else { return removed }
         let oldest = table.sorted { $0.value.lastSeen < $1.value.lastSeen }.prefix(
             max(count, table.count - capacity + 1))
-        for (key, _) in oldest { table.removeValue(forKey: key) }
+        for (key, session) in oldest {
+            table.removeValue(forKey: key)
+            removed.append(session)
+        }
+        return removed
     }
 
     /// The signed-in session (`signedIn`) or the session waiting for a sign-in of `cookie`, if
@@ -100,17 +133,19 @@ final class ConsoleSessions: Sendable {
         let key = TokenHash(of: Array(cookie.utf8))
         return tables.withLock { tables in
             let now = clock()
-            func use(_ table: inout [TokenHash: Session]) -> Session? {
-                guard var session = table[key] else { return nil }
-                guard isLive(session, at: now) else {
-                    table.removeValue(forKey: key)
-                    return nil
+            guard var session = signedIn ? tables.signedIn[key] : tables.waiting[key] else { return nil }
+            guard isLive(session, at: now) else {
+                if signedIn {
+                    tables.signedIn.removeValue(forKey: key)
+                    tables.end(session, capacity: capacity)
+                } else {
+                    tables.waiting.removeValue(forKey: key)
                 }
-                session.lastSeen = now
-                table[key] = session
-                return session
+                return nil
             }
-            return signedIn ? use(&tables.signedIn) : use(&tables.waiting)
+            session.lastSeen = now
+            if signedIn { tables.signedIn[key] = session } else { tables.waiting[key] = session }
+            return session
         }
     }
 
@@ -120,10 +155,33 @@ final class ConsoleSessions: Sendable {
         let key = TokenHash(of: Array(cookie.utf8))
         tables.withLock { tables in
             if signedIn {
-                tables.signedIn.removeValue(forKey: key)
+                if let session = tables.signedIn.removeValue(forKey: key) { tables.end(session, capacity: capacity) }
             } else {
                 tables.waiting.removeValue(forKey: key)
             }
+        }
+    }
+
+    /// The signed-in sessions that ended since the last call (those past their idle timeout or
+    /// lifetime are removed now), each once, oldest first.
+    func takeEnded() -> [Ended] {
+        tables.withLock { tables in
+            let now = clock()
+            let over = tables.signedIn.filter { !isLive($0.value, at: now) }
+            for (key, session) in over.sorted(by: { $0.value.lastSeen < $1.value.lastSeen }) {
+                tables.signedIn.removeValue(forKey: key)
+                tables.end(session, capacity: capacity)
+            }
+            defer { tables.ended = [] }
+            return tables.ended
+        }
+    }
+
+    /// Hands `ended` back (their log sessions could not be ended now), before any that ended
+    /// since, within ``capacity``.
+    func giveBack(_ ended: [Ended]) {
+        tables.withLock { tables in
+            tables.ended = Array((ended + tables.ended).suffix(capacity))
         }
     }
 
