@@ -438,6 +438,9 @@ struct Authd: AsyncParsableCommand {
         await purging.value  // nor the sweep the projection
         endingConsoleSessions.cancel()
         await endingConsoleSessions.value  // nor an append the log
+        // A restart signs everyone out of the console: their log sessions end now, not at
+        // their own lifetime.
+        await server.endConsoleSessionsAtStop()
         logger.info("authd stopped")
     }
 

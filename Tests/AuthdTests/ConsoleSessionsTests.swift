@@ -91,6 +91,38 @@ import Testing
         sessions.close(later.cookie, signedIn: true)
         sessions.giveBack([idle.ended])
         #expect(sessions.takeEnded() == [idle.ended, later.ended])
+
+        // A full table first lets go of the sessions that ended, handing them over, before it
+        // drops a live one.
+        let (a, b, c) = (try signedIn(), try signedIn(), try signedIn())
+        clock.advance(.seconds(10 * 60))
+        #expect(sessions.session(b.cookie, signedIn: true) != nil)
+        #expect(sessions.session(c.cookie, signedIn: true) != nil)
+        clock.advance(.seconds(6 * 60))  // `a` unused for 16 minutes
+        let d = try signedIn()
+        #expect(sessions.takeEnded() == [a.ended])
+        for live in [b, c, d] { #expect(sessions.session(live.cookie, signedIn: true) != nil) }
+
+        // Authd stopping ends them all.
+        sessions.endAll()
+        #expect(Set(sessions.takeEnded()) == [b.ended, c.ended, d.ended])
+        #expect(sessions.session(b.cookie, signedIn: true) == nil)
+    }
+
+    /// Ended sessions wait up to the capacity; past it, and when handed back, the first ones
+    /// handed over are forgotten.
+    @Test func endedSessionsWaitUpToTheCapacity() throws {
+        let sessions = ConsoleSessions(idleTimeout: .seconds(60), lifetime: .seconds(600), capacity: 2)
+        var ended: [ConsoleSessions.Ended] = []
+        for _ in 0..<3 {
+            let one = ConsoleSessions.Ended(user: UUID(), logSession: UUID())
+            let (cookie, _) = try sessions.open(user: one.user, logSession: one.logSession)
+            sessions.close(cookie, signedIn: true)
+            ended.append(one)
+        }
+        #expect(sessions.takeEnded() == Array(ended[1...]))
+        sessions.giveBack(ended)
+        #expect(sessions.takeEnded() == Array(ended[1...]))
     }
 
     /// A cookie is found, and closed, only as the kind of session it was made for: a signed-in

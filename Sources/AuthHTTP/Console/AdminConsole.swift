@@ -39,7 +39,7 @@ public final class AdminConsole: Sendable {
 
     /// How often authd ends the log sessions of console sessions that ended
     /// (``AuthServer/endEndedConsoleSessions()``): a quarter of the shorter of the idle timeout
-    /// and the lifetime, within 1 to 60 seconds (60 s with the defaults).
+    /// and the lifetime, but at least 1 second and at most 60 (60 s with the defaults).
     public var sweepInterval: Duration {
         let quarter = min(sessions.idleTimeout, sessions.lifetime) / 4
         return min(max(quarter, .seconds(1)), .seconds(60))

@@ -10,13 +10,15 @@ import Synchronization
 ///   use the log session any more: it is ended in the log too, `LoggedOut` with the service
 ///   as actor (`system`), so an audit shows when the admin's session stopped.
 /// - Only a log session that is still the account's current one is ended: one already ended
-///   (the sign-out records its own `LoggedOut`, the user as actor) or replaced by a later
-///   sign-in anywhere gets no event, so the sweep never ends a session the console did not
-///   start.
+///   (the sign-out records its own `LoggedOut`, the user as actor; a role change, a reset or
+///   a soft-delete ends every session) or replaced by a later sign-in anywhere gets no event,
+///   so the sweep never ends a session the console did not start.
 /// - authd calls ``endEndedConsoleSessions()`` every ``AdminConsole/sweepInterval``, so a log
-///   session ends at most that long after its console session. Those the log cannot take at
-///   the time (a shared log unreachable) wait for the next call. A restart forgets the
-///   console's sessions: their log sessions then end only at their own lifetime.
+///   session ends about that long after its console session; those the log cannot take at the
+///   time (a shared log unreachable) wait for a later call. When authd stops gracefully, every
+///   console session ends (a restart signs everyone out) and their log sessions are ended
+///   before the log closes (``endConsoleSessionsAtStop()``); after a crash they end only at
+///   their own lifetime.
 /// - `authlog_console_sessions_ended_total` counts the ended console sessions handled.
 extension AuthServer {
     /// Ends the log sessions of the console sessions that ended since the last call; returns
@@ -42,6 +44,14 @@ extension AuthServer {
         }
         consoleSessionsEnded.add(handled, ordering: .relaxed)
         return handled
+    }
+
+    /// Ends every console session and, as ``endEndedConsoleSessions()`` does, their log
+    /// sessions: for authd's graceful stop, before the log closes. Returns how many it handled.
+    @discardableResult
+    public func endConsoleSessionsAtStop() async -> Int {
+        console?.sessions.endAll()
+        return await endEndedConsoleSessions()
     }
 
     /// Calls ``endEndedConsoleSessions()`` every ``AdminConsole/sweepInterval`` until the task

@@ -25,10 +25,12 @@ import Synchronization
 ///   password add to it) drops its least recently used one.
 /// - Every signed-in session that ends, however it ends (sign-out, idle, lifetime, dropped
 ///   from a full table, replaced by a sign-in in the same browser, refused by the user's
-///   state), hands its log session over once through ``takeEnded()``: nobody else holds that
-///   log session's refresh token (the console never gives it out), so it is ended in the log
-///   (``AuthServer/endEndedConsoleSessions()``). Up to ``capacity`` wait there; past that the
-///   oldest are forgotten (their log sessions then end only at their own lifetime).
+///   state, authd stopping: ``endAll()``), hands its log session over once through
+///   ``takeEnded()``: nobody else holds that log session's refresh token (the console never
+///   gives it out), so it is ended in the log if it is still the account's current one
+///   (``AuthServer/endEndedConsoleSessions()``). Up to ``capacity`` wait there, in the order
+///   they were handed over; past that the first handed over are forgotten (their log sessions
+///   then end only at their own lifetime).
 final class ConsoleSessions: Sendable {
     struct Session: Sendable {
         var csrf: String
@@ -54,7 +56,8 @@ final class ConsoleSessions: Sendable {
         var waiting: [TokenHash: Session] = [:]
         /// Signed-in sessions, by the SHA-256 of their cookie.
         var signedIn: [TokenHash: Session] = [:]
-        /// Signed-in sessions that ended, oldest first, not yet taken by ``takeEnded()``.
+        /// Signed-in sessions that ended, in the order they were handed over, not yet taken by
+        /// ``takeEnded()``.
         var ended: [Ended] = []
 
         /// Hands `session`'s log session over, if it is a signed-in one.
@@ -109,12 +112,12 @@ final class ConsoleSessions: Sendable {
     /// Below ``capacity`` again, if `table` is full: the sessions that ended go, then the
     /// `count` least recently used (a tenth at once keeps a flood of new ones from sorting the
     /// table at each).
-    /// Returns the sessions it removed.
+    /// Returns the sessions it removed, least recently used first.
     @discardableResult
     private func makeRoom(in table: inout [TokenHash: Session], dropping count: Int) -> [Session] {
         guard table.count >= capacity else { return [] }
         let now = clock()
-        var removed = table.values.filter { !isLive($0, at: now) }
+        var removed = table.values.filter { !isLive($0, at: now) }.sorted { $0.lastSeen < $1.lastSeen }
         table = table.filter { isLive($0.value, at: now) }
         guard table.count >= capacity else { return removed }
         let oldest = table.sorted { $0.value.lastSeen < $1.value.lastSeen }.prefix(
@@ -163,7 +166,7 @@ final class ConsoleSessions: Sendable {
     }
 
     /// The signed-in sessions that ended since the last call (those past their idle timeout or
-    /// lifetime are removed now), each once, oldest first.
+    /// lifetime are removed now), each once, in the order they were handed over.
     func takeEnded() -> [Ended] {
         tables.withLock { tables in
             let now = clock()
@@ -177,8 +180,20 @@ final class ConsoleSessions: Sendable {
         }
     }
 
+    /// Ends every signed-in session (authd is stopping: a restart signs everyone out); their
+    /// log sessions are then handed over by ``takeEnded()``. Sessions waiting for a sign-in go.
+    func endAll() {
+        tables.withLock { tables in
+            for session in tables.signedIn.values.sorted(by: { $0.lastSeen < $1.lastSeen }) {
+                tables.end(session, capacity: capacity)
+            }
+            tables.signedIn = [:]
+            tables.waiting = [:]
+        }
+    }
+
     /// Hands `ended` back (their log sessions could not be ended now), before any that ended
-    /// since, within ``capacity``.
+    /// since, within ``capacity`` (the first of them are forgotten past it).
     func giveBack(_ ended: [Ended]) {
         tables.withLock { tables in
             tables.ended = Array((ended + tables.ended).suffix(capacity))
