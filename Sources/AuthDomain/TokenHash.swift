@@ -26,7 +26,7 @@ public struct TokenHash: Hashable, Sendable, CustomStringConvertible {
     /// The digest of `secret` (read in place when its bytes are contiguous, as a `String`'s are).
     public init(of secret: some Collection<UInt8>) {
         words = (0, 0, 0, 0)
-        let digested = secret.withContiguousStorageIfAvailable { Self.digest($0, into: &words) }
+        let digested: Void? = secret.withContiguousStorageIfAvailable { Self.digest($0, into: &words) }
         if digested == nil { Array(secret).withUnsafeBufferPointer { Self.digest($0, into: &words) } }
     }
 

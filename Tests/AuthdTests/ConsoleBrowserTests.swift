@@ -29,7 +29,7 @@ import Testing
     /// Runs the browser script; its exit status and output. Killed (SIGKILL) after `seconds`.
     static func runBrowser(_ arguments: [String], seconds: Double = 300) async throws -> (Int32, String) {
         let log = NSTemporaryDirectory() + "console-browser-" + UUID().uuidString + ".log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        try Data().write(to: URL(fileURLWithPath: log))
         defer { try? FileManager.default.removeItem(atPath: log) }
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         let process = Process()
