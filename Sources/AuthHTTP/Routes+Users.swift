@@ -75,7 +75,7 @@ extension AuthServer {
             let body = try await self.body(request, allowed: ["current_password"])
             let current = try body.string("current_password")
             guard let user = try self.reads.user(id: id, includePersonal: true) else { throw Problem.unauthorized }
-            try await self.throttlingWrongPasswords(account: Self.accountKey(user.email), context: context) {
+            _ = try await self.throttlingWrongPasswords(account: Self.accountKey(user.email), context: context) {
                 try await self.service.softDelete(
                     id, actor: caller.actor, currentPassword: current, correlationID: context.requestID)
             }

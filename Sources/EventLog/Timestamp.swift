@@ -17,7 +17,7 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         let micros = (date.timeIntervalSince1970 * 1_000_000).rounded()
         if micros.isNaN {
             self.microsecondsSince1970 = 0
-        } else if micros >= 9_223_372_036_854_775_807 {
+        } else if micros >= 0x1p63 {  // 2^63, the first whole number past Int64.max
             self.microsecondsSince1970 = .max
         } else if micros <= -9_223_372_036_854_775_808 {
             self.microsecondsSince1970 = .min

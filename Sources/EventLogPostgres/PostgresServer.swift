@@ -153,7 +153,7 @@ extension PostgresConnection {
     }
 
     /// Waits for the answer to a statement ``send(_:)`` sent.
-    func answer<Answer>(to sent: EventLoopFuture<Answer>) throws(EventLogError) -> Answer {
+    func answer<Answer: Sendable>(to sent: EventLoopFuture<Answer>) throws(EventLogError) -> Answer {
         do {
             return try sent.wait()
         } catch is ConnectionClosed {

@@ -151,11 +151,13 @@ import Testing
         case "empty": try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         case "foreign":
             try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: data + "/data.mdb", contents: Data(count: 0))
+            #expect(FileManager.default.createFile(atPath: data + "/data.mdb", contents: Data(count: 0)))
         case "garbage":
             try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-            FileManager.default.createFile(
-                atPath: data + "/data.mdb", contents: Data((0..<70_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }))
+            #expect(
+                FileManager.default.createFile(
+                    atPath: data + "/data.mdb", contents: Data((0..<70_000).map { UInt8(truncatingIfNeeded: $0 &* 13) })
+                ))
         default: break
         }
         for command in [

@@ -95,7 +95,7 @@ import Testing
 
     @Test func aPermanentRefusalFailsAndRetryResendsWhileErasurePurges() async throws {
         let gate = NSTemporaryDirectory() + "smtp-reject-" + UUID().uuidString
-        FileManager.default.createFile(atPath: gate, contents: Data())
+        #expect(FileManager.default.createFile(atPath: gate, contents: Data()))
         defer { try? FileManager.default.removeItem(atPath: gate) }
         let sink = try SMTPSink(arguments: ["--reject-while", gate])
         let server = try RunningServer(arguments: ["--smtp-url", "smtp://127.0.0.1:\(sink.port)"])
@@ -151,9 +151,10 @@ import Testing
         let sink = try SMTPSink(arguments: [
             "--tls-cert", scratch + "/cert.pem", "--tls-key", scratch + "/key.pem", "--auth", "mailer:\(password)",
         ])
-        FileManager.default.createFile(
-            atPath: scratch + "/password", contents: Data((password + "\n").utf8),
-            attributes: [.posixPermissions: 0o600])
+        #expect(
+            FileManager.default.createFile(
+                atPath: scratch + "/password", contents: Data((password + "\n").utf8),
+                attributes: [.posixPermissions: 0o600]))
         let server = try RunningServer(arguments: [
             "--smtp-url", "smtp://mailer@127.0.0.1:\(sink.port)", "--smtp-password-file", scratch + "/password",
             "--smtp-starttls", "required", "--smtp-ca-file", scratch + "/cert.pem",

@@ -115,8 +115,9 @@ import Testing
             try? FileManager.default.removeItem(atPath: elsewhere)
         }
         let kek = try KeyEncryptionKey.generate()
-        FileManager.default.createFile(
-            atPath: elsewhere + "/kek", contents: Data(kek.text.utf8), attributes: [.posixPermissions: 0o400])
+        #expect(
+            FileManager.default.createFile(
+                atPath: elsewhere + "/kek", contents: Data(kek.text.utf8), attributes: [.posixPermissions: 0o400]))
         let user = UUID()
         let key = try KeyStore(dataDirectory: path, environment: ["AUTHLOG_KEK_FILE": elsewhere + "/kek"])
             .createDataKey(for: user)

@@ -15,8 +15,9 @@ struct RotateKEKCommandTests {
         init() throws { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
         func write(_ key: KeyEncryptionKey, as name: String) -> String {
             let file = path + "/" + name
-            FileManager.default.createFile(
-                atPath: file, contents: Data((key.text + "\n").utf8), attributes: [.posixPermissions: 0o600])
+            #expect(
+                FileManager.default.createFile(
+                    atPath: file, contents: Data((key.text + "\n").utf8), attributes: [.posixPermissions: 0o600]))
             return file
         }
         deinit { try? FileManager.default.removeItem(atPath: path) }

@@ -138,16 +138,18 @@ import Testing
             let copy = path + "/cut"
             try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
             let bytes = try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb"))
-            FileManager.default.createFile(
-                atPath: copy + "/data.mdb", contents: bytes.prefix(found.fileBytes - found.pageSize * 64))
+            #expect(
+                FileManager.default.createFile(
+                    atPath: copy + "/data.mdb", contents: bytes.prefix(found.fileBytes - found.pageSize * 64)))
             let cut = try Environment(path: copy, options: .init(readOnly: true))
             defer { cut.close() }
             #expect(try cut.missingPages() != nil)
             // And cut by one page more than the free tail: the last page written is in use.
             let oneMore = path + "/one-more"
             try FileManager.default.createDirectory(atPath: oneMore, withIntermediateDirectories: true)
-            FileManager.default.createFile(
-                atPath: oneMore + "/data.mdb", contents: bytes.prefix(found.fileBytes - found.pageSize))
+            #expect(
+                FileManager.default.createFile(
+                    atPath: oneMore + "/data.mdb", contents: bytes.prefix(found.fileBytes - found.pageSize)))
             let shorter = try Environment(path: oneMore, options: .init(readOnly: true))
             defer { shorter.close() }
             #expect(try shorter.missingPages() != nil)
@@ -215,7 +217,7 @@ import Testing
                     bytes[at] = UInt8(random.next(256))
                 }
                 let length = random.next(4) == 0 ? random.next(bytes.count) : bytes.count
-                FileManager.default.createFile(atPath: forged, contents: Data(bytes[0..<length]))
+                #expect(FileManager.default.createFile(atPath: forged, contents: Data(bytes[0..<length])))
                 let descriptor = open(forged, O_RDONLY)
                 defer { close(descriptor) }
                 let read = FreePages.read(
