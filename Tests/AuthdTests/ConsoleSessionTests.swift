@@ -73,22 +73,33 @@ import Testing
         }
     }
 
+    /// Signs the admin in with the console's form; returns their audit trail's `LoginSucceeded`
+    /// entry for it.
+    static func consoleSignIn(_ server: RunningServer) throws -> [String: Any] {
+        _ = try signIn(server, email: "root@example.com", password: EventFeedTests.adminPassword)
+        let entry = try #require(
+            try history(server, "root@example.com").last { $0["type"] as? String == "LoginSucceeded" })
+        _ = try #require(entry["position"] as? Int)
+        return entry
+    }
+
+    /// The admin's audit trail after `entry`.
+    static func adminHistory(_ server: RunningServer, after entry: [String: Any]) throws -> [[String: Any]] {
+        let position = entry["position"] as? Int ?? 0
+        return try history(server, "root@example.com").filter { ($0["position"] as? Int ?? 0) > position }
+    }
+
     /// When a console session ends (here at its lifetime, never signed out), the log session
     /// its sign-in started ends too: `LoggedOut`, the service as actor. Before, the log showed
     /// the admin's session open until its own lifetime, with a refresh token nobody held.
     @Test func aConsoleSessionThatEndsEndsItsLogSession() async throws {
         let (server, _) = try await EventFeedTests.serverWithAdmin(arguments: ["--console-session-minutes", "0.05"])
         let beforeSignIn = ContinuousClock.now
-        _ = try Self.signIn(server, email: "root@example.com", password: EventFeedTests.adminPassword)
-        let signIn = try #require(
-            try Self.history(server, "root@example.com").last { $0["type"] as? String == "LoginSucceeded" })
-        let signInPosition = try #require(signIn["position"] as? Int)
+        let signIn = try Self.consoleSignIn(server)
         // The lifetime is 3 s and the sweep runs every second; 60 s is the limit on a loaded machine.
         var loggedOut: [String: Any]?
         while loggedOut == nil, ContinuousClock.now - beforeSignIn < .seconds(60) {
-            loggedOut = try Self.history(server, "root@example.com").first {
-                $0["type"] as? String == "LoggedOut" && ($0["position"] as? Int ?? 0) > signInPosition
-            }
+            loggedOut = try Self.adminHistory(server, after: signIn).first { $0["type"] as? String == "LoggedOut" }
             if loggedOut == nil { try await Task.sleep(for: .milliseconds(200)) }
         }
         let event = try #require(loggedOut, "the console session's log session was never ended")
@@ -105,15 +116,11 @@ import Testing
     /// ends their log sessions before the log closes.
     @Test func aGracefulStopEndsTheConsolesLogSessions() async throws {
         let (server, _) = try await EventFeedTests.serverWithAdmin()
-        _ = try Self.signIn(server, email: "root@example.com", password: EventFeedTests.adminPassword)
-        let signIn = try #require(
-            try Self.history(server, "root@example.com").last { $0["type"] as? String == "LoginSucceeded" })
+        let signIn = try Self.consoleSignIn(server)
         server.process.terminate()  // SIGTERM
         server.process.waitUntilExit()
         #expect(server.process.terminationStatus == 0)
-        let after = try Self.history(server, "root@example.com").filter {
-            ($0["position"] as? Int ?? 0) > (signIn["position"] as? Int ?? 0)
-        }
+        let after = try Self.adminHistory(server, after: signIn)
         #expect(after.map { $0["type"] as? String } == ["LoggedOut"], "\(after)")
         #expect(after.first?["actor"] as? String == "system")
     }
@@ -125,9 +132,7 @@ import Testing
         // 12 s: time enough, on a loaded machine, for the API sign-in to come before the sweep.
         let (server, _) = try await EventFeedTests.serverWithAdmin(arguments: ["--console-session-minutes", "0.2"])
         let start = ContinuousClock.now
-        _ = try Self.signIn(server, email: "root@example.com", password: EventFeedTests.adminPassword)
-        let consoleSignIn = try #require(
-            try Self.history(server, "root@example.com").last { $0["type"] as? String == "LoginSucceeded" })
+        let consoleSignIn = try Self.consoleSignIn(server)
         let login = try await server.call(
             "POST", "/v1/sessions", json: ["email": "root@example.com", "password": EventFeedTests.adminPassword])
         #expect(login.status == 200)
@@ -143,9 +148,7 @@ import Testing
         #expect(handled, "the sweep never handled the console session's end")
         // Nothing ended either session: the API's sign-in replaced the console's (no event), and
         // the sweep found the console's no longer current.
-        let after = try Self.history(server, "root@example.com").filter {
-            ($0["position"] as? Int ?? 0) > (consoleSignIn["position"] as? Int ?? 0)
-        }
+        let after = try Self.adminHistory(server, after: consoleSignIn)
         #expect(after.map { $0["type"] as? String } == ["LoginSucceeded"], "\(after)")
         #expect(try await server.call("GET", "/v1/users/me", token: access).status == 200)
         let rotated = try await server.call("POST", "/v1/sessions/refresh", json: ["refresh_token": refresh])
