@@ -152,7 +152,7 @@ public final class CredentialStore: ServiceCredentials, Sendable {
         return Entry(credential: credential, stamp: stamp)
     }
 
-    /// Writes the credential's file: a temporary 0600 file beside it, synced, renamed over it.
+    /// Writes the credential's file, all at once (``SecretFile/replace(_:contents:)``).
     private func write(_ credential: ServiceCredential) throws {
         let record = Record(
             id: credential.id.uuidString.lowercased(), name: credential.name,
@@ -161,18 +161,7 @@ public final class CredentialStore: ServiceCredentials, Sendable {
             createdAt: credential.createdAt, revokedAt: credential.revokedAt)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let target = path(credential.id)
-        let temporary = target + ".tmp-" + UUID().uuidString
-        try SecretFile.create(temporary, contents: [UInt8](try encoder.encode(record)))
-        guard rename(temporary, target) == 0 else {
-            unlink(temporary)
-            throw StoreError.unreadable("cannot rename \(temporary) to \(target): errno \(errno)")
-        }
-        let descriptor = open(directory, O_RDONLY | O_DIRECTORY)
-        if descriptor >= 0 {
-            _ = fsync(descriptor)
-            _ = close(descriptor)
-        }
+        try SecretFile.replace(path(credential.id), contents: [UInt8](try encoder.encode(record)))
     }
 
     /// A credential's file; `secret_sha256` is the digest in base64url.

@@ -27,6 +27,25 @@ public enum SecretFile {
         }
     }
 
+    /// Replaces `path` with a 0600 file holding `contents`, all at once: a temporary file beside
+    /// it is made as ``create(_:contents:)`` makes one, renamed over `path`, and the directory
+    /// synced. A crash leaves the old contents or the new, never a mix; on failure `path` is
+    /// left as it was and no temporary file stays.
+    public static func replace(_ path: String, contents: [UInt8]) throws(DataProtectionError) {
+        let temporary = path + ".tmp-" + UUID().uuidString
+        try create(temporary, contents: contents)
+        guard rename(temporary, path) == 0 else {
+            let reason = errnoText()
+            unlink(temporary)
+            throw .keyStore("cannot rename \(temporary) to \(path): \(reason)")
+        }
+        let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let directory = open(parent.isEmpty ? "." : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directory >= 0 else { throw .keyStore("cannot open \(parent): \(errnoText())") }
+        defer { close(directory) }
+        guard fsync(directory) == 0 else { throw .keyStore("cannot sync \(parent): \(errnoText())") }
+    }
+
     /// Appends `contents` to `path` and syncs, creating it with mode 0600 if it is missing;
     /// an existing file is set to 0600 first.
     ///

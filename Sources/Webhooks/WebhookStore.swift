@@ -98,18 +98,8 @@ public struct WebhookStore: Sendable {
         return encoder
     }()
 
-    /// Creates a temporary 0600 file beside `path`, syncs it and renames it over `path`.
+    /// Replaces `path` with a 0600 file of `data`, all at once (``SecretFile/replace(_:contents:)``).
     func write(_ data: Data, to path: String) throws {
-        let temporary = path + ".tmp-" + UUID().uuidString
-        try SecretFile.create(temporary, contents: [UInt8](data))
-        guard rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw StoreError.unreadable("cannot rename \(temporary) to \(path): errno \(errno)")
-        }
-        let descriptor = open(directory, O_RDONLY | O_DIRECTORY)
-        if descriptor >= 0 {
-            _ = fsync(descriptor)
-            _ = close(descriptor)
-        }
+        try SecretFile.replace(path, contents: [UInt8](data))
     }
 }
