@@ -1,5 +1,6 @@
 import AuthDomain
 import AuthHTTP
+import DataProtection
 import EventLog
 import EventLogLMDB
 import EventLogPostgres
@@ -73,5 +74,51 @@ extension Authd {
         }
         thread.name = "console-index"
         thread.start()
+    }
+}
+
+/// The log sessions the console holds, kept in `console-sessions` in the data directory so
+/// that those a crash leaves open are ended at the next start: one line each, the user's id
+/// and the log session's, the whole file replaced at each save (0600, synced, renamed).
+/// A file others may write, or that belongs to another user, is not read.
+struct ConsoleHeldSessionsFile: ConsoleHeldSessionStore {
+    let path: String
+
+    init(dataDirectory: String) {
+        path = dataDirectory + "/console-sessions"
+    }
+
+    /// Why the file cannot be read.
+    struct Unreadable: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    func load() throws -> [ConsoleLogSession] {
+        let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            if errno == ENOENT { return [] }
+            throw Unreadable(description: "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        let file = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
+            throw Unreadable(description: "cannot stat \(path): \(String(cString: strerror(errno)))")
+        }
+        if let problem = SecretFile.problem(with: info, at: path, what: "the console's session list") {
+            throw Unreadable(description: problem)
+        }
+        let text = String(decoding: try file.readToEnd() ?? Data(), as: UTF8.self)
+        return try text.split(separator: "\n").enumerated().map { number, line in
+            let fields = line.split(separator: " ")
+            guard fields.count == 2, let user = UUID(uuidString: String(fields[0])),
+                let session = UUID(uuidString: String(fields[1]))
+            else { throw Unreadable(description: "\(path) line \(number + 1) is not a user and a session") }
+            return ConsoleLogSession(user: user, logSession: session)
+        }
+    }
+
+    func save(_ held: [ConsoleLogSession]) throws {
+        let text = held.map { "\($0.user.uuidString.lowercased()) \($0.logSession.uuidString.lowercased())\n" }
+        try SecretFile.replace(path, contents: Array(text.joined().utf8))
     }
 }

@@ -387,7 +387,7 @@ struct Authd: AsyncParsableCommand {
                         directory: directory, log: storage.consoleLog,
                         idleTimeout: .milliseconds(Int64((consoleIdleMinutes * 60_000).rounded())),
                         sessionLifetime: .milliseconds(Int64((consoleSessionMinutes * 60_000).rounded())),
-                        templates: pages)
+                        templates: pages, heldSessions: ConsoleHeldSessionsFile(dataDirectory: data))
                 },
                 // Service credentials: files in DATA/credentials, re-read when they change.
                 credentials: CredentialStore(dataDirectory: data),
@@ -428,7 +428,9 @@ struct Authd: AsyncParsableCommand {
             }
         }
         defer { purging.cancel() }
-        // The log sessions of console sessions that ended are ended in the log too.
+        // The log sessions of console sessions that ended are ended in the log too, those a
+        // crash left open first.
+        server.endConsoleSessionsHeldBeforeStart()
         let endingConsoleSessions = Task { await server.endConsoleSessionsAsTheyEnd() }
         defer { endingConsoleSessions.cancel() }
         try await server.application().runService()

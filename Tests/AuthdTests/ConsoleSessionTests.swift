@@ -1,3 +1,4 @@
+import AuthDomain
 import Foundation
 import Testing
 
@@ -22,8 +23,11 @@ import Testing
         return try #require(text.range(of: marker).map { String(text[$0.upperBound...].prefix { $0 != "\"" }) })
     }
 
-    /// The answer to a sign-in with the console's form, made as a browser would.
-    static func signInReply(_ server: RunningServer, email: String, password: String) throws -> RunningServer.Reply {
+    /// The answer to a sign-in with the console's form, made as a browser would; its status
+    /// is expected to be `status`.
+    static func signInReply(
+        _ server: RunningServer, email: String, password: String, expecting status: Int = 303
+    ) throws -> RunningServer.Reply {
         let form = try exchange(port: server.port, from: "127.0.0.1", "GET", "/admin/login")
         let waiting = try #require(cookie(of: form, "authlog_console_login"))
         let csrf = try csrfToken(in: form)
@@ -36,7 +40,7 @@ import Testing
                 + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
                 + body)
         let reply = try parseResponse(try #require(connection.readUntilClosed(timeout: 30)))
-        #expect(reply.status == 303, "sign-in: \(reply.status)")
+        #expect(reply.status == status, "sign-in: \(reply.status)")
         return reply
     }
 
@@ -123,6 +127,96 @@ import Testing
         let after = try Self.adminHistory(server, after: signIn)
         #expect(after.map { $0["type"] as? String } == ["LoggedOut"], "\(after)")
         #expect(after.first?["actor"] as? String == "system")
+    }
+
+    /// A crash (SIGKILL) gives authd no chance to end the console's log sessions; it ends them
+    /// as it starts again, from the list it keeps in the data directory (0600), which is empty
+    /// afterwards. Before, they stayed open until their own lifetime.
+    @Test func theLogSessionsACrashLeftTheConsoleHoldingEndWhenAuthdStartsAgain() async throws {
+        let (server, _) = try await EventFeedTests.serverWithAdmin()
+        let signIn = try Self.consoleSignIn(server)
+        let list = server.data + "/console-sessions"
+        let kept = try String(contentsOfFile: list, encoding: .utf8)
+        #expect(kept.split(separator: "\n").count == 1, "\(kept)")
+        #expect(try FileManager.default.attributesOfItem(atPath: list)[.posixPermissions] as? Int == 0o600)
+        server.kill()
+        defer { try? FileManager.default.removeItem(atPath: server.data) }
+        #expect(try Self.adminHistory(server, after: signIn).isEmpty, "nothing was recorded at the crash")
+
+        let restarted = try RunningServer(data: server.data)
+        let start = ContinuousClock.now
+        var after: [[String: Any]] = []
+        var listed = "(unread)"
+        // Ended as authd starts; 60 s is the limit on a loaded machine.
+        while after.isEmpty || !listed.isEmpty, ContinuousClock.now - start < .seconds(60) {
+            after = try Self.adminHistory(restarted, after: signIn)
+            listed = try String(contentsOfFile: list, encoding: .utf8)
+            if after.isEmpty || !listed.isEmpty { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(after.map { $0["type"] as? String } == ["LoggedOut"], "\(after)")
+        #expect(after.first?["actor"] as? String == "system")
+        #expect(listed.isEmpty, "the list still holds \(listed)")
+    }
+
+    /// A list of held sessions that others could have written (mode 0644 here) is not read:
+    /// a session it names stays open. On code that read it, the first sweep ended the user's
+    /// session named in it, and their refresh token was refused.
+    @Test func aHeldSessionListOthersCouldWriteIsNotRead() async throws {
+        let (server, _) = try await EventFeedTests.serverWithAdmin(arguments: ["--console-idle-minutes", "0.1"])
+        _ = try await EventFeedTests.register(server, "kept@example.com")
+        let login = try await server.call(
+            "POST", "/v1/sessions", json: ["email": "kept@example.com", "password": "correct horse battery"])
+        let refresh = try #require(login.json["refresh_token"] as? String)
+        let token = try #require(RefreshToken(parsing: refresh))
+        server.kill()
+        defer { try? FileManager.default.removeItem(atPath: server.data) }
+        let list = server.data + "/console-sessions"
+        let line = "\(token.userID.uuidString.lowercased()) \(token.sessionID.uuidString.lowercased())\n"
+        try? FileManager.default.removeItem(atPath: list)
+        #expect(
+            FileManager.default.createFile(
+                atPath: list, contents: Data(line.utf8), attributes: [.posixPermissions: 0o644]))
+
+        let restarted = try RunningServer(arguments: ["--console-idle-minutes", "0.1"], data: server.data)
+        #expect(restarted.awaitOutput(containing: "could not be read", timeout: 60) != nil)
+        // A console sign-in and sign-out: its end is handled by a sweep after the first.
+        let cookie = try Self.signIn(restarted, email: "root@example.com", password: EventFeedTests.adminPassword)
+        let page = try await restarted.call("GET", "/admin/users", headers: ["Cookie": "authlog_console=\(cookie)"])
+        let signOut = try await restarted.call(
+            "POST", "/admin/logout", raw: Data("csrf=\(try Self.csrfToken(in: page))".utf8),
+            contentType: "application/x-www-form-urlencoded", headers: ["Cookie": "authlog_console=\(cookie)"])
+        #expect(signOut.status == 303)
+        let start = ContinuousClock.now
+        var handled = 0
+        while handled == 0, ContinuousClock.now - start < .seconds(60) {
+            handled = try await restarted.metric("authlog_console_sessions_ended_total")
+            if handled == 0 { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(handled == 1, "console sessions handled: \(handled)")
+        let rotated = try await restarted.call("POST", "/v1/sessions/refresh", json: ["refresh_token": refresh])
+        #expect(rotated.status == 200, "\(String(decoding: rotated.body, as: UTF8.self))")
+    }
+
+    /// A sign-in the console cannot keep in its list (here the list's name is taken by a
+    /// directory) is refused, 503 with Retry-After, and its log session is ended: a crash would
+    /// otherwise have left it open.
+    @Test func aSignInTheConsoleCannotKeepIsRefusedAndItsLogSessionEnded() async throws {
+        let (server, _) = try await EventFeedTests.serverWithAdmin(arguments: ["--console-idle-minutes", "0.1"])
+        try FileManager.default.createDirectory(
+            atPath: server.data + "/console-sessions", withIntermediateDirectories: false)
+        let reply = try Self.signInReply(
+            server, email: "root@example.com", password: EventFeedTests.adminPassword, expecting: 503)
+        #expect(reply.headers["retry-after"] != nil, "\(reply.headers)")
+        #expect(Self.cookie(of: reply) == nil, "no signed-in cookie is set")
+        let signIn = try #require(
+            try Self.history(server, "root@example.com").last { $0["type"] as? String == "LoginSucceeded" })
+        let start = ContinuousClock.now
+        var after: [[String: Any]] = []
+        while after.isEmpty, ContinuousClock.now - start < .seconds(60) {
+            after = try Self.adminHistory(server, after: signIn)
+            if after.isEmpty { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(after.map { $0["type"] as? String } == ["LoggedOut"], "\(after)")
     }
 
     /// The sweep ends only the log session the console started: after the admin signs in

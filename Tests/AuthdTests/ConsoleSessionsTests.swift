@@ -125,6 +125,43 @@ import Testing
         #expect(sessions.takeEnded() == Array(ended[1...]))
     }
 
+    /// The held list (what authd keeps across a crash) names every log session the console
+    /// holds: signed in, ended and waiting for the sweep, or taken by it and not yet handled.
+    /// Only ``ConsoleSessions/handled(_:)`` lets go of one; a waiting session holds none.
+    @Test func theHeldListNamesEveryLogSessionUntilItIsHandled() throws {
+        let clock = HandClock()
+        let sessions = ConsoleSessions(idleTimeout: .seconds(60), lifetime: .seconds(600), clock: { clock.now })
+        func signedIn() throws -> (cookie: String, held: ConsoleSessions.Ended) {
+            let held = ConsoleSessions.Ended(user: UUID(), logSession: UUID())
+            let (cookie, _) = try sessions.open(user: held.user, logSession: held.logSession)
+            clock.advance(.seconds(1))
+            return (cookie, held)
+        }
+        _ = try sessions.open()
+        #expect(sessions.held().isEmpty)
+        let (a, b, c) = (try signedIn(), try signedIn(), try signedIn())
+        #expect(sessions.held() == [a.held, b.held, c.held], "signed in, oldest first")
+        sessions.close(b.cookie, signedIn: true)
+        #expect(Set(sessions.held()) == [a.held, b.held, c.held], "ended, not yet taken")
+        let taken = sessions.takeEnded()
+        #expect(taken == [b.held])
+        #expect(Set(sessions.held()) == [a.held, b.held, c.held], "taken, not yet handled")
+        sessions.giveBack(taken)
+        #expect(Set(sessions.held()) == [a.held, b.held, c.held], "given back")
+        #expect(sessions.takeEnded() == [b.held], "given back once, not twice")
+        sessions.handled([b.held])
+        #expect(sessions.held() == [a.held, c.held])
+        // Handed over at start (kept before a crash): held until handled.
+        let before = ConsoleSessions.Ended(user: UUID(), logSession: UUID())
+        sessions.giveBack([before])
+        #expect(Set(sessions.held()) == [a.held, c.held, before])
+        sessions.endAll()
+        let all = sessions.takeEnded()
+        #expect(Set(all) == [a.held, c.held, before])
+        sessions.handled(all)
+        #expect(sessions.held().isEmpty)
+    }
+
     /// A cookie is found, and closed, only as the kind of session it was made for: a signed-in
     /// cookie's value given as a sign-in form's neither finds nor ends the signed-in session.
     @Test func aSessionIsFoundAndClosedOnlyAsItsOwnKind() throws {

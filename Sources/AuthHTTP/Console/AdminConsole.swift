@@ -16,6 +16,10 @@ public final class AdminConsole: Sendable {
     /// The last verification run from the console, and whether one is running.
     let lastVerification = Mutex<VerificationRecord?>(nil)
     let verifying = Atomic<Bool>(false)
+    /// Where the log sessions the console holds are kept across a crash (none: not kept).
+    let heldStore: (any ConsoleHeldSessionStore)?
+    /// Taken by each save to ``heldStore``.
+    let saving = Mutex(())
 
     /// One verification's outcome, as the log page shows it.
     struct VerificationRecord: Sendable {
@@ -26,13 +30,18 @@ public final class AdminConsole: Sendable {
     }
 
     /// `idleTimeout`: a console session unused this long is ended (15 minutes by default);
-    /// `sessionLifetime`: one opened this long ago is ended however busy (8 hours).
+    /// `sessionLifetime`: one opened this long ago is ended however busy (8 hours);
+    /// `heldSessions`: where the log sessions of signed-in console sessions are kept, so that
+    /// those a crash leaves open are ended at the next start (nil: they end only at their own
+    /// lifetime).
     public init(
         directory: any UserDirectory, log: any ConsoleLogSource, idleTimeout: Duration = .seconds(15 * 60),
-        sessionLifetime: Duration = .seconds(8 * 60 * 60), templates: ConsoleTemplates = .builtIn
+        sessionLifetime: Duration = .seconds(8 * 60 * 60), templates: ConsoleTemplates = .builtIn,
+        heldSessions: (any ConsoleHeldSessionStore)? = nil
     ) {
         self.directory = directory
         self.logSource = log
+        self.heldStore = heldSessions
         self.sessions = ConsoleSessions(idleTimeout: idleTimeout, lifetime: sessionLifetime)
         self.templates = templates
     }

@@ -17,8 +17,13 @@ import Synchronization
 ///   session ends about that long after its console session; those the log cannot take at the
 ///   time (a shared log unreachable) wait for a later call. When authd stops gracefully, every
 ///   console session ends (a restart signs everyone out) and their log sessions are ended
-///   before the log closes (``endConsoleSessionsAtStop()``); after a crash they end only at
-///   their own lifetime.
+///   before the log closes (``endConsoleSessionsAtStop()``).
+/// - With a store for them (``AdminConsole/heldStore``), the log sessions the console holds
+///   are kept there at every sign-in (before its answer; a sign-in they cannot be kept for is
+///   refused, 503, and its log session ended) and after every call that ended some. After a
+///   crash, authd hands those kept to the sweep as it starts
+///   (``endConsoleSessionsHeldBeforeStart()``), and they are ended as any other; a log
+///   session started by a sign-in that crashed before it was kept ends at its own lifetime.
 /// - `authlog_console_sessions_ended_total` counts the ended console sessions handled.
 extension AuthServer {
     /// Ends the log sessions of the console sessions that ended since the last call; returns
@@ -42,26 +47,59 @@ extension AuthServer {
                 break
             }
         }
+        console.sessions.handled(Array(ended[..<handled]))
         consoleSessionsEnded.add(handled, ordering: .relaxed)
+        if handled > 0 { keepHeldConsoleSessions(console) }
         return handled
+    }
+
+    /// Hands the log sessions the console's store kept (those a crash left open) to the sweep,
+    /// which ends them as it ends any other; returns how many. authd calls it once, as it
+    /// starts, before it serves. A store that cannot be read is logged and left as it is,
+    /// until the next save replaces it.
+    @discardableResult
+    public func endConsoleSessionsHeldBeforeStart() -> Int {
+        guard let console, let store = console.heldStore else { return 0 }
+        let held: [ConsoleLogSession]
+        do { held = try store.load() } catch {
+            logger.error(
+                "the log sessions the console held before this start could not be read; they end at their own lifetime",
+                metadata: ["error": "\(error)"])
+            return 0
+        }
+        console.sessions.giveBack(held)
+        if !held.isEmpty {
+            logger.info("console sessions held before this start are ended", metadata: ["sessions": "\(held.count)"])
+        }
+        return held.count
+    }
+
+    /// Saves the log sessions the console holds; a failure is logged (the next save tries
+    /// again).
+    func keepHeldConsoleSessions(_ console: AdminConsole) {
+        do { try console.keepHeldSessions() } catch {
+            logger.error("the log sessions the console holds could not be kept", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Ends every console session and, as ``endEndedConsoleSessions()`` does, their log
     /// sessions: for authd's graceful stop, before the log closes. Returns how many it handled.
     @discardableResult
     public func endConsoleSessionsAtStop() async -> Int {
-        console?.sessions.endAll()
-        return await endEndedConsoleSessions()
+        guard let console else { return 0 }
+        console.sessions.endAll()
+        let handled = await endEndedConsoleSessions()
+        keepHeldConsoleSessions(console)  // those the log could not take wait for the next start
+        return handled
     }
 
-    /// Calls ``endEndedConsoleSessions()`` every ``AdminConsole/sweepInterval`` until the task
-    /// is cancelled; returns at once when no console is served.
+    /// Calls ``endEndedConsoleSessions()`` at once and then every ``AdminConsole/sweepInterval``
+    /// until the task is cancelled; returns at once when no console is served.
     public func endConsoleSessionsAsTheyEnd() async {
         guard let console else { return }
         while !Task.isCancelled {
-            try? await Task.sleep(for: console.sweepInterval)
-            guard !Task.isCancelled else { return }
             await endEndedConsoleSessions()
+            try? await Task.sleep(for: console.sweepInterval)
         }
     }
 }

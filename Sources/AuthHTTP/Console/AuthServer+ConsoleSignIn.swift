@@ -19,7 +19,9 @@ import Hummingbird
 ///   the signed-in one (`authlog_console`): a form opened from a link on another site (the
 ///   browser sends neither cookie) never replaces an admin's signed-in cookie.
 /// - A sign-in sets the signed-in cookie to a new session (a new value, a new CSRF token) and
-///   removes the form's.
+///   removes the form's. Its log session is kept in the console's store first, if it has one
+///   (``AdminConsole/keepHeldSessions()``); when it cannot be, the answer is 503 with
+///   Retry-After and the log session is ended.
 /// - `POST /admin/logout` ends the log session (`LoggedOut`, the user as actor) and the
 ///   console session, and removes the cookie.
 extension AuthServer {
@@ -73,6 +75,14 @@ extension AuthServer {
             // A session signed in before in this browser ends with this sign-in.
             console.sessions.close(Self.consoleCookieValue(request), signedIn: true)
             let opened = try console.sessions.open(user: grant.user.id, logSession: grant.sessionID)
+            do { try console.keepHeldSessions() } catch {
+                // Not kept, a crash would leave the log session open: the sign-in does not
+                // happen, and the sweep ends its log session.
+                console.sessions.close(opened.cookie, signedIn: true)
+                self.logger.error("a console sign-in could not be kept; refused", metadata: ["error": "\(error)"])
+                throw Problem.unavailable(
+                    "console_unavailable", "the console could not record the sign-in; nothing was kept", retryAfter: 5)
+            }
             var response = Self.consoleRedirect("/admin/users", setCookie: self.consoleCookie(opened.cookie))
             response.headers.append(HTTPField(name: .setCookie, value: self.consoleLoginCookie(nil)))
             return response

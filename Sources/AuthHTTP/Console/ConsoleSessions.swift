@@ -31,6 +31,8 @@ import Synchronization
 ///   (``AuthServer/endEndedConsoleSessions()``). Up to ``capacity`` wait there, in the order
 ///   they were handed over; past that the first handed over are forgotten (their log sessions
 ///   then end only at their own lifetime).
+/// - ``held()`` lists every log session the console holds: signed in, or handed over and not
+///   yet ``handled(_:)``. It is what ``AdminConsole/keepHeldSessions()`` keeps across a crash.
 final class ConsoleSessions: Sendable {
     struct Session: Sendable {
         var csrf: String
@@ -42,10 +44,7 @@ final class ConsoleSessions: Sendable {
     }
 
     /// A signed-in session that ended: the user and the log session its sign-in started.
-    struct Ended: Hashable, Sendable {
-        var user: UUID
-        var logSession: UUID
-    }
+    typealias Ended = ConsoleLogSession
 
     let idleTimeout: Duration
     let lifetime: Duration
@@ -59,6 +58,8 @@ final class ConsoleSessions: Sendable {
         /// Signed-in sessions that ended, in the order they were handed over, not yet taken by
         /// ``takeEnded()``.
         var ended: [Ended] = []
+        /// Those taken by ``takeEnded()`` and neither ``handled(_:)`` nor given back yet.
+        var taken: [Ended] = []
 
         /// Hands `session`'s log session over, if it is a signed-in one.
         mutating func end(_ session: Session, capacity: Int) {
@@ -175,8 +176,29 @@ final class ConsoleSessions: Sendable {
                 tables.signedIn.removeValue(forKey: key)
                 tables.end(session, capacity: capacity)
             }
-            defer { tables.ended = [] }
+            defer {
+                tables.taken += tables.ended
+                tables.ended = []
+            }
             return tables.ended
+        }
+    }
+
+    /// Forgets `done`, taken by ``takeEnded()``: their log sessions are ended.
+    func handled(_ done: [Ended]) {
+        let done = Set(done)
+        tables.withLock { tables in tables.taken.removeAll { done.contains($0) } }
+    }
+
+    /// The log sessions the console holds: those of the signed-in sessions (oldest sign-in
+    /// first), then those handed over and not yet ``handled(_:)``, each once.
+    func held() -> [Ended] {
+        tables.withLock { tables in
+            let signedIn = tables.signedIn.values.sorted { $0.opened < $1.opened }.compactMap { session in
+                session.user.flatMap { user in session.logSession.map { Ended(user: user, logSession: $0) } }
+            }
+            var seen = Set<Ended>()
+            return (signedIn + tables.taken + tables.ended).filter { seen.insert($0).inserted }
         }
     }
 
@@ -192,11 +214,14 @@ final class ConsoleSessions: Sendable {
         }
     }
 
-    /// Hands `ended` back (their log sessions could not be ended now), before any that ended
-    /// since, within ``capacity`` (the first of them are forgotten past it).
+    /// Hands `ended` back (their log sessions could not be ended now, or authd found them held
+    /// when it started), before any that ended since, within ``capacity`` (the first of them
+    /// are forgotten past it).
     func giveBack(_ ended: [Ended]) {
+        let back = Set(ended)
         tables.withLock { tables in
-            tables.ended = Array((ended + tables.ended).suffix(capacity))
+            tables.taken.removeAll { back.contains($0) }
+            tables.ended = Array((ended + tables.ended.filter { !back.contains($0) }).suffix(capacity))
         }
     }
 
