@@ -52,7 +52,7 @@ struct SharedLogTests {
     /// A cell that cannot be read as its column's type is a typed storage error naming the
     /// column and the types, never with the cell's bytes: a cell may hold a wrapped key, a
     /// token's hash or a sealed field, and the detail reaches logs and answers.
-    @Test func aCellThatCannotBeReadIsNamedWithoutItsBytes() async throws {
+    @Test func aCellThatCannotBeReadIsNamedWithoutItsBytes() throws {
         let store = try PostgresStore()
         defer { store.remove() }
         let log = try PostgresEventLog(url: store.url)
@@ -105,7 +105,6 @@ struct SharedLogTests {
     @Test func closingTheLogEndsItsWatch() async throws {
         try await Self.withAWatch { follower, other, _ in
             let connection = try other.server.connect()
-            defer { _ = try? connection.close().wait() }
             func listening() throws -> Int64 {
                 try connection.run(
                     """
@@ -114,11 +113,17 @@ struct SharedLogTests {
                     """
                 ).first?.column(Int64.self) ?? -1
             }
-            #expect(try listening() == 1)
-            follower.close()
-            // A bounded poll on a real condition: the server sees the connection go.
-            for _ in 0..<300 where try listening() > 0 { try await Task.sleep(for: .milliseconds(100)) }
-            #expect(try listening() == 0)
+            do {
+                #expect(try listening() == 1)
+                follower.close()
+                // A bounded poll on a real condition: the server sees the connection go.
+                for _ in 0..<300 where try listening() > 0 { try await Task.sleep(for: .milliseconds(100)) }
+                #expect(try listening() == 0)
+            } catch {
+                _ = try? await connection.close().get()
+                throw error
+            }
+            try await connection.close().get()
         }
     }
 

@@ -65,7 +65,12 @@ struct Authctl: AsyncParsableCommand {
         help:
             "The shared log on PostgreSQL, postgres://USER[:PASSWORD]@HOST:PORT/DB ($AUTHLOG_LOG_URL; default: the embedded log in --data)."
     )
-    var logURL: String? = ProcessInfo.processInfo.environment["AUTHLOG_LOG_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    var logURLOption: String?
+
+    /// `--log-url`, else a non-empty `AUTHLOG_LOG_URL`; nil: the embedded log.
+    var logURL: String? {
+        logURLOption ?? ProcessInfo.processInfo.environment["AUTHLOG_LOG_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    }
 
     /// Opens the log read-only: safe while authd writes to the same directory.
     func openReadOnly() throws -> LMDBEventLog {
