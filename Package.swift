@@ -225,13 +225,13 @@ let package = Package(
         ),
 
         .testTarget(name: "LMDBTests", dependencies: ["LMDB", "TestSupport"]),
-        .testTarget(name: "EventLogTests", dependencies: ["EventLog"]),
+        .testTarget(name: "EventLogTests", dependencies: ["EventLog", "TestSupport"]),
         // One suite of the `EventLog` rules, run against every backend.
         .testTarget(
             name: "EventLogConformanceTests",
             dependencies: [
                 "EventLog", "EventLogLMDB", "EventLogPostgres", "PostgresTestSupport", "Signatures",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"), "TestSupport",
             ]),
         .testTarget(
             name: "KeyStorePostgresTests",
@@ -245,14 +245,15 @@ let package = Package(
             dependencies: [
                 "AuthDomain", "AuthService", "DataProtection", "EventLog", "EventLogLMDB", "EventLogPostgres",
                 "EventSealing", "KeyStorePostgres", "LogMirror", "PasswordHashing", "PostgresTestSupport",
-                "Projections", "ServiceTestSupport",
+                "Projections", "ServiceTestSupport", "TestSupport",
             ]),
-        .testTarget(name: "AuthDomainTests", dependencies: ["AuthDomain", "EventLog"]),
-        .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing", "CArgon2"]),
-        .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection", "COpenSSL"]),
-        .testTarget(name: "AccessTokensTests", dependencies: ["AccessTokens", "EventLog", "Signatures"]),
+        .testTarget(name: "AuthDomainTests", dependencies: ["AuthDomain", "EventLog", "TestSupport"]),
+        .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing", "CArgon2", "TestSupport"]),
+        .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection", "COpenSSL", "TestSupport"]),
+        .testTarget(
+            name: "AccessTokensTests", dependencies: ["AccessTokens", "EventLog", "Signatures", "TestSupport"]),
         .testTarget(name: "LogExportTests", dependencies: ["LogExport", "authlog-fuzz", "TestSupport"]),
-        // Helpers the black-box tests share: finding the built executables, running them.
+        // Helpers the tests share: finding the built executables, running them, threads of their own.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         // Histories of commands for tests of what folds them.
         .target(
@@ -285,13 +286,13 @@ let package = Package(
             name: "ProjectionsTests",
             dependencies: [
                 "Projections", "AuthService", "AuthDomain", "PasswordHashing", "DataProtection", "EventLog",
-                "EventLogLMDB", "EventSealing", "LMDB", "ServiceTestSupport",
+                "EventLogLMDB", "EventSealing", "LMDB", "ServiceTestSupport", "TestSupport",
             ]),
         .testTarget(
             name: "AuthServiceTests",
             dependencies: [
                 "AuthService", "AuthDomain", "PasswordHashing", "DataProtection", "EventLog", "EventLogLMDB",
-                "EventSealing", "ServiceTestSupport",
+                "EventSealing", "ServiceTestSupport", "TestSupport",
             ]),
         .testTarget(
             name: "EventLogLMDBTests",

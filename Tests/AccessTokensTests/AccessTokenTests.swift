@@ -1,11 +1,12 @@
 import EventLog
 import Foundation
 import Signatures
+import TestSupport
 import Testing
 
 @testable import AccessTokens
 
-@Suite struct Ed25519Tests {
+@Suite(.ownThreads) struct Ed25519Tests {
     /// RFC 8037 appendix A.4: the JWS of "Example of Ed25519 signing" with the appendix A.1 key.
     @Test func matchesRFC8037() throws {
         let key = try Ed25519Key(privateKey: Base64URL.decode("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A")!)
@@ -22,7 +23,7 @@ import Testing
     }
 }
 
-@Suite struct AccessTokenTests {
+@Suite(.ownThreads) struct AccessTokenTests {
     func issuer(_ file: String, audience: String = "authlog") throws -> AccessTokenIssuer {
         AccessTokenIssuer(issuer: "https://auth.example", audience: audience, keys: try SigningKeys(file: file))
     }

@@ -1,13 +1,14 @@
 import EventLog
 import Foundation
 import Signatures
+import TestSupport
 import Testing
 
 @testable import AccessTokens
 
 /// ES256 and EdDSA side by side: the key a token names decides its algorithm, and a header
 /// that says otherwise, `none` or an HMAC is refused before any signature is checked.
-@Suite struct AlgorithmTests {
+@Suite(.ownThreads) struct AlgorithmTests {
     func claims() -> AccessClaims {
         AccessClaims(
             issuer: "https://auth.example", audience: "https://auth.example", subject: UUID(), role: "USER",

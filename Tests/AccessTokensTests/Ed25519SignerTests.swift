@@ -1,10 +1,11 @@
 import Foundation
 import Signatures
+import TestSupport
 import Testing
 
 /// Ed25519's signer (swift-crypto) against OpenSSL, the reference: RFC 8032's own test
 /// vectors, then random keys and messages, byte for byte.
-@Suite struct Ed25519SignerTests {
+@Suite(.ownThreads) struct Ed25519SignerTests {
     static func bytes(_ hex: String) -> [UInt8] {
         var result: [UInt8] = []
         var index = hex.startIndex

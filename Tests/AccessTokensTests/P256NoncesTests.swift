@@ -1,11 +1,12 @@
 import Foundation
 import Signatures
+import TestSupport
 import Testing
 
 /// ES256 signatures with nonces made ahead of time (``P256Nonces``) against the signatures
 /// OpenSSL makes whole: each must verify as those do, and no nonce may serve twice (two
 /// signatures sharing one give away the private key, and show it as the same r).
-@Suite struct P256NoncesTests {
+@Suite(.ownThreads) struct P256NoncesTests {
     static func r(_ signature: [UInt8]) -> [UInt8] { Array(signature.prefix(32)) }
 
     @Test func eachSignatureTakesANonceOfItsOwnAndVerifies() throws {

@@ -1,11 +1,12 @@
 import EventLog
 import Foundation
 import Signatures
+import TestSupport
 import Testing
 
 /// ES256's signer and verifier against OpenSSL's own command-line tool: a signature `openssl
 /// dgst -sha256 -sign` made verifies here, and one made here verifies there.
-@Suite struct P256Tests {
+@Suite(.ownThreads) struct P256Tests {
     /// A P-256 key made by `openssl ecparam -genkey -name prime256v1` (SEC 1 DER, base64url).
     static let privateKey =
         "MHcCAQEEIODsO6FIcNCeF-rCdWrjwEBs3Jng3QpxQPpl8mwuLTm8oAoGCCqGSM49AwEHoUQDQgAE5h2Mik9eA26Q5VKG2Yl5GPMH0pC_"

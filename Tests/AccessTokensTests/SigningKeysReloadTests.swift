@@ -2,13 +2,14 @@ import EventLog
 import Foundation
 import Signatures
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import AccessTokens
 
 /// Keys from a shared source: a key another node added verifies here without a restart, and
 /// unknown kids do not make the source be read more than once per interval.
-@Suite struct SigningKeysReloadTests {
+@Suite(.ownThreads) struct SigningKeysReloadTests {
     /// A source of keys, as the shared database is: a list that grows, and a count of reads.
     final class Source: Sendable {
         let keys: Mutex<[SigningKeys.Entry]>

@@ -1,10 +1,11 @@
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 @testable import AuthDomain
 
-@Suite struct AdministrationTests {
+@Suite(.ownThreads) struct AdministrationTests {
     let admin = Actor.user(UUID(), .admin)
     let manager = Actor.user(UUID(), .manager)
 
@@ -90,7 +91,7 @@ import Testing
     }
 }
 
-@Suite struct EventCodecTests {
+@Suite(.ownThreads) struct EventCodecTests {
     static let events: [UserEvent] = [
         .registered(
             .init(email: "Ä@b.co", passwordHash: "$x", firstName: "A", lastName: "B", phone: "+1 234", role: .target)),

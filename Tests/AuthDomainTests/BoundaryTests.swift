@@ -1,11 +1,12 @@
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 @testable import AuthDomain
 
 /// The exact edges of the time windows: each window is half-open, `[start, start + length)`.
-@Suite struct BoundaryTests {
+@Suite(.ownThreads) struct BoundaryTests {
     /// The token rotated away most recently is `token_rotated` for 10 s after the rotation:
     /// 1 µs before the 10th second it still is; at exactly 10 s it is reuse, which revokes.
     @Test func theGraceWindowEndsAtExactlyTenSeconds() throws {

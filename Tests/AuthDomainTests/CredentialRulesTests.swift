@@ -1,11 +1,12 @@
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 @testable import AuthDomain
 
 /// What a service credential may do, by its scopes: the commands' and the read rules' answers.
-@Suite struct CredentialRulesTests {
+@Suite(.ownThreads) struct CredentialRulesTests {
     func credential(_ scopes: Set<CredentialScope>) -> Actor { .credential(UUID(), scopes: scopes) }
 
     @Test func theLogRecordsACredentialByItsIdAndAnImportAcceptsIt() {

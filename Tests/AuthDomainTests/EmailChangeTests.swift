@@ -1,10 +1,11 @@
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 @testable import AuthDomain
 
-@Suite struct EmailChangeTests {
+@Suite(.ownThreads) struct EmailChangeTests {
     func request(_ user: UserState, to address: String, matches: Bool = true, by actor: Actor? = nil) throws
         -> RequestEmailChange
     {

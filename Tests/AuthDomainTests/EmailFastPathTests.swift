@@ -1,12 +1,13 @@
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 @testable import AuthDomain
 
 /// The plain-ASCII fast path of `EmailAddress` must give exactly what the full path gives:
 /// the same display and lookup key, or the same rejection.
-@Suite struct EmailFastPathTests {
+@Suite(.ownThreads) struct EmailFastPathTests {
     func outcome(_ body: () throws(Rejection) -> EmailAddress) -> Result<EmailAddress, Rejection> {
         do throws(Rejection) { return .success(try body()) } catch { return .failure(error) }
     }
@@ -67,7 +68,7 @@ import Testing
     }
 }
 
-@Suite struct TokenHashDigestTests {
+@Suite(.ownThreads) struct TokenHashDigestTests {
     @Test func theDigestIsSHA256() {
         // FIPS 180-2 test vector.
         #expect(

@@ -1,10 +1,11 @@
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 @testable import AuthDomain
 
-@Suite struct EventKindTests {
+@Suite(.ownThreads) struct EventKindTests {
     @Test func everyKindIsRecognisedFromItsNameAndNothingElseIs() {
         for kind in UserEvent.Kind.allCases {
             #expect(UserEvent.Kind(name: kind.name.description) == kind)

@@ -1,12 +1,13 @@
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 @testable import AuthDomain
 
 /// States folded from a crafted log may hold any time and any failure count: deciding on
 /// them never traps, and the sums saturate in the safe direction.
-@Suite struct ExtremeTimesTests {
+@Suite(.ownThreads) struct ExtremeTimesTests {
     let min = Timestamp(microsecondsSince1970: .min)
     let max = Timestamp(microsecondsSince1970: .max)
 

@@ -1,5 +1,6 @@
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 @testable import AuthDomain
@@ -7,7 +8,7 @@ import Testing
 /// The feed's hand-written JSON (``FeedEvent/writeJSON(to:)``) against the general serializer
 /// it replaced, over random events: the same object always, the same bytes where the two
 /// escape alike.
-@Suite struct FeedEventJSONTests {
+@Suite(.ownThreads) struct FeedEventJSONTests {
     static let names = [
         "consecutive_failures", "email", "expires_at", "first_name", "from", "last_name", "locked_until", "new_email",
         "phone", "role", "session_id", "stripe_customer_id", "to",

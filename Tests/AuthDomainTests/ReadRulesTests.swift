@@ -1,10 +1,11 @@
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 @testable import AuthDomain
 
-@Suite struct ReadRulesTests {
+@Suite(.ownThreads) struct ReadRulesTests {
     let me = UUID()
     let other = UUID()
 
@@ -40,7 +41,7 @@ import Testing
     }
 }
 
-@Suite struct AccessTokenAcceptanceTests {
+@Suite(.ownThreads) struct AccessTokenAcceptanceTests {
     @Test func theCurrentSessionsTokenIsAccepted() throws {
         let (user, token) = try signedInUser()
         #expect(user.acceptsAccessToken(session: token.sessionID, issuedAt: 10))

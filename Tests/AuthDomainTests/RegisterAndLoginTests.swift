@@ -1,10 +1,11 @@
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 @testable import AuthDomain
 
-@Suite struct RegisterTests {
+@Suite(.ownThreads) struct RegisterTests {
     @Test func registrationCreatesATargetUserAndAVerificationToken() throws {
         let user = try registeredUser()
         #expect(user.version == 2)
@@ -23,7 +24,7 @@ import Testing
     }
 }
 
-@Suite struct LoginTests {
+@Suite(.ownThreads) struct LoginTests {
     @Test func aRightPasswordStartsTheSessionAndClearsFailures() throws {
         var user = try registeredUser()
         user =

@@ -1,10 +1,11 @@
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 @testable import AuthDomain
 
-@Suite struct RotationTests {
+@Suite(.ownThreads) struct RotationTests {
     @Test func theCurrentTokenRotates() throws {
         let (user, token) = try signedInUser()
         let next = RefreshToken(userID: user.id, sessionID: token.sessionID, secret: secretB)
@@ -158,7 +159,7 @@ import Testing
     }
 }
 
-@Suite struct PasswordResetTests {
+@Suite(.ownThreads) struct PasswordResetTests {
     @Test func aResetTokenWorksOnceWithinItsLifetimeAndEndsTheSession() throws {
         let (user, _) = try signedInUser()
         let token = UserToken(userID: user.id, secret: secretB)
@@ -217,7 +218,7 @@ import Testing
     }
 }
 
-@Suite struct EmailVerificationTests {
+@Suite(.ownThreads) struct EmailVerificationTests {
     @Test func theMailedTokenConfirmsTheAddressOnce() throws {
         let user = try registeredUser()
         let token = UserToken(userID: user.id, secret: secretA)

@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import AuthDomain
 
-@Suite struct EmailAddressTests {
+@Suite(.ownThreads) struct EmailAddressTests {
     @Test func addressesAreTrimmedNormalisedAndKeyedInLowerCase() throws {
         let email = try EmailAddress("  Ame\u{301}lie@Example.COM \n")
         #expect(email.display == "Am\u{E9}lie@Example.COM")
@@ -31,7 +32,7 @@ import Testing
     }
 }
 
-@Suite struct PasswordPolicyTests {
+@Suite(.ownThreads) struct PasswordPolicyTests {
     let policy = try! PasswordPolicy()
 
     @Test func theMinimumIs15ScalarsAfterNFCByDefault() throws {
@@ -68,7 +69,7 @@ import Testing
     }
 }
 
-@Suite struct NameValidationTests {
+@Suite(.ownThreads) struct NameValidationTests {
     func reason(_ name: String) -> String? {
         do {
             _ = try ProfileField.name(name, field: "first_name")

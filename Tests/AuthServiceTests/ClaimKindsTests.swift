@@ -7,13 +7,14 @@ import Foundation
 import PasswordHashing
 import ServiceTestSupport
 import Synchronization
+import TestSupport
 import Testing
 
 /// Every append that takes or gives up a uniqueness claim records an event whose kind says so
 /// (``UserEvent/Kind/changesClaims``): a cluster node's copy reads a stream's claims again
 /// only after such an event, so a command that changed claims under another kind would leave
 /// the copy's email and Stripe indexes stale.
-@Suite struct ClaimKindsTests {
+@Suite(.ownThreads) struct ClaimKindsTests {
     /// The log the service appends to, noting each request it was given.
     final class RecordingLog: EventLog {
         let log: LMDBEventLog

@@ -5,9 +5,10 @@ import EventLog
 import EventLogLMDB
 import Foundation
 import PasswordHashing
+import TestSupport
 import Testing
 
-@Suite struct ErasureTests {
+@Suite(.ownThreads) struct ErasureTests {
     struct Person {
         var email: String
         var firstName: String

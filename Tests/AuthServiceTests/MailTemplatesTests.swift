@@ -1,8 +1,9 @@
 import AuthService
 import Foundation
+import TestSupport
 import Testing
 
-@Suite struct MailTemplatesTests {
+@Suite(.ownThreads) struct MailTemplatesTests {
     let values = [
         "email": "ada@example.com", "first_name": "<script>alert(\"x\")</script> & Ada", "last_name": "L",
         "token": "t", "link": "https://auth.example.com/reset-password?token=a&b", "minutes": "30",

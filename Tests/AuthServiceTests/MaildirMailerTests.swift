@@ -1,8 +1,9 @@
 import AuthService
 import Foundation
+import TestSupport
 import Testing
 
-@Suite struct MaildirMailerTests {
+@Suite(.ownThreads) struct MaildirMailerTests {
     /// Messages queued within one second come out in the order they were queued: a second
     /// verification mail is delivered after the first, and its token is the newest one.
     @Test func messagesWaitInTheOrderTheyWereQueued() async throws {

@@ -1,11 +1,12 @@
 import AuthDomain
 import AuthService
 import Foundation
+import TestSupport
 import Testing
 
 /// Passwords are compared in NFC wherever they are typed: a password is the same whether an
 /// accent came as one scalar or as a letter and a combining mark.
-@Suite struct PasswordNormalizationTests {
+@Suite(.ownThreads) struct PasswordNormalizationTests {
     let decomposed = "cafe\u{0301} au lait, bien chaud"
     var composed: String { decomposed.precomposedStringWithCanonicalMapping }
 

@@ -4,11 +4,12 @@ import DataProtection
 import EventLog
 import EventLogLMDB
 import Foundation
+import TestSupport
 import Testing
 
 /// The seeder writes a log the service could have written: chained, versioned, claimed and
 /// sealed per user, with the users' histories interleaved.
-@Suite struct SeederTests {
+@Suite(.ownThreads) struct SeederTests {
     let directory = NSTemporaryDirectory() + "authlog-seed-" + UUID().uuidString
 
     func seeded(users: Int, events: Int, window: Int) async throws -> (LMDBEventLog, KeyStore, Seeder.Report) {

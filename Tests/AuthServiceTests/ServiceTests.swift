@@ -4,9 +4,10 @@ import EventLog
 import Foundation
 import PasswordHashing
 import Synchronization
+import TestSupport
 import Testing
 
-@Suite struct RegistrationServiceTests {
+@Suite(.ownThreads) struct RegistrationServiceTests {
     @Test func aUserRegistersAsTargetAndGetsAVerificationMail() async throws {
         let harness = try Harness()
         let user = try await harness.register("  Alice@Example.com ")
@@ -57,7 +58,7 @@ import Testing
     }
 }
 
-@Suite struct SessionServiceTests {
+@Suite(.ownThreads) struct SessionServiceTests {
     /// Also with every command's first decision taken from a stale state (``FrozenUserStates``,
     /// a node's copy that stopped following): the same answers and the same events, since a
     /// decision from such a state stands only once its append succeeds.
@@ -182,7 +183,7 @@ import Testing
     }
 }
 
-@Suite struct PasswordServiceTests {
+@Suite(.ownThreads) struct PasswordServiceTests {
     @Test func theResetTourEndsOldSessionsAndTheOldPassword() async throws {
         let harness = try Harness()
         let user = try await harness.register()
@@ -251,7 +252,7 @@ import Testing
     }
 }
 
-@Suite struct AdministrationServiceTests {
+@Suite(.ownThreads) struct AdministrationServiceTests {
     @Test func rolesProfilesDeletionAndStripeLinks() async throws {
         let harness = try Harness()
         let admin = try await harness.register("admin@example.com")

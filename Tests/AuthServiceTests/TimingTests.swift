@@ -4,9 +4,10 @@ import Dispatch
 import EventLog
 import Foundation
 import PasswordHashing
+import TestSupport
 import Testing
 
-@Suite struct TimingTests {
+@Suite(.ownThreads) struct TimingTests {
     /// An unknown email, a wrong password, and a wrong password for an account an older
     /// release locked must cost the same: each verifies a password at the current parameters
     /// (the unknown one against a dummy hash). 60 tries of each, interleaved so that load on

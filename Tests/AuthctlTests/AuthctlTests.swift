@@ -1,7 +1,8 @@
 import Foundation
+import TestSupport
 import Testing
 
-@Suite struct AuthctlTests {
+@Suite(.ownThreads) struct AuthctlTests {
     /// A seeded, projected data directory with one erased user.
     func seeded(_ scratch: Scratch) throws -> String {
         let data = scratch.at("data")
@@ -188,7 +189,7 @@ import Testing
 
 /// Backups against erasure: the key lines of an export are not signed, so an older backup's
 /// key for a user must not bring them back.
-@Suite struct ErasedKeyImportTests {
+@Suite(.ownThreads) struct ErasedKeyImportTests {
     @Test func anOlderBackupsKeyForAnErasedUserIsRefused() throws {
         let scratch = try Scratch()
         let data = scratch.at("data")
@@ -214,7 +215,7 @@ import Testing
 }
 
 /// An erase killed between its event and the key's destruction is finished by running it again.
-@Suite struct InterruptedEraseTests {
+@Suite(.ownThreads) struct InterruptedEraseTests {
     @Test func erasingAgainDestroysTheKeyAKilledEraseLeft() throws {
         let scratch = try Scratch()
         let data = scratch.at("data")

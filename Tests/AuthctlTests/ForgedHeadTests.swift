@@ -6,7 +6,7 @@ import Testing
 /// A head record rewritten in `data.mdb` by someone with the files but not the key, against
 /// the real authctl: `verify` names it, and a writer refuses the log rather than sign events
 /// with the forged time.
-@Suite struct ForgedHeadTests {
+@Suite(.ownThreads) struct ForgedHeadTests {
     @Test func aHeadTimeSetToAFarFutureIsFoundAndRefused() throws {
         let scratch = try Scratch()
         let data = scratch.at("data")

@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Logs written by earlier releases, kept under Tests/Golden: every later build must import,
 /// verify and read them as the release that wrote them did.
-@Suite struct GoldenLogTests {
+@Suite(.ownThreads) struct GoldenLogTests {
     static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Golden").path
     /// Public test material (see Tests/Golden/export-v1/README.md).

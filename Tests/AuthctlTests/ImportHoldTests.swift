@@ -6,7 +6,7 @@ import Testing
 
 /// An import looks at the data directory before it starts, and again once it keeps writers
 /// out, just before its files move in: what a writer left in between is not replaced.
-@Suite struct ImportHoldTests {
+@Suite(.ownThreads) struct ImportHoldTests {
     /// The import is held at its look for writers (the look file held here), after its first
     /// check of the directory; a data key is written meanwhile. Once the look is let go, the
     /// import is refused at its second check, and the key stays.

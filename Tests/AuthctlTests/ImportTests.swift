@@ -9,7 +9,7 @@ import Testing
 
 /// `authctl import` is all or nothing and checks every field; the key store holds one slot per
 /// user, so that an erasure after any sequence of imports leaves nothing readable.
-@Suite struct ImportTests {
+@Suite(.ownThreads) struct ImportTests {
     @Test func aRefusedImportLeavesNothingAndAnEraseAfterTheRetryLeavesNoCopyOfTheKey() throws {
         let scratch = try Scratch()
         let (source, lines) = try seededExport(scratch)

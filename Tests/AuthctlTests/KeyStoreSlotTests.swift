@@ -6,7 +6,7 @@ import Testing
 /// release left it, or someone planted it) is removed on a writing open and refused on a
 /// read-only one, so an erasure leaves no copy behind; different keys for one user are
 /// refused everywhere.
-@Suite struct KeyStoreSlotTests {
+@Suite(.ownThreads) struct KeyStoreSlotTests {
     @Test func aKeyStoreWithTwoSlotsForOneUserIsRepairedOnWriteAndRefusedOnRead() throws {
         let scratch = try Scratch()
         let (data, lines) = try seededExport(scratch)

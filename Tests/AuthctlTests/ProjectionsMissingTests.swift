@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// A backup never depends on a derived read model, and commands that need one say plainly
 /// that it is missing.
-@Suite struct ProjectionsMissingTests {
+@Suite(.ownThreads) struct ProjectionsMissingTests {
     /// Export reads the log and the keys only: a directory whose projections were never built
     /// (seed writes none) still backs up, and the read commands say what is missing.
     @Test func exportNeedsNoProjectionsAndReadCommandsSayTheyAreMissing() throws {

@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-@Suite struct ReadmeTourTests {
+@Suite(.ownThreads) struct ReadmeTourTests {
     /// The README's tour block, run line by line with bash -e: every command it shows works.
     @Test func theReadmeTourRuns() throws {
         let readme = try String(contentsOfFile: packageRoot() + "/README.md", encoding: .utf8)

@@ -16,7 +16,7 @@ final class SharedLogDatabase {
 }
 
 /// authctl with `--log-url`: every command against the shared log on PostgreSQL.
-@Suite(.serialized, .enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
+@Suite(.ownThreads, .serialized, .enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
 struct SharedLogTests {
     static let golden = GoldenLogTests.folder + "/export-v2/export.jsonl"
 

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -9,7 +10,7 @@ import Testing
 
 /// An attacker's tools against the running service: guessing, flooding, slow sending, forged
 /// headers and guessed tokens. Each client address is a loopback address of its own.
-@Suite struct AbuseTests {
+@Suite(.ownThreads) struct AbuseTests {
     let password = "correct horse battery"
 
     func register(_ server: RunningServer, _ email: String) async throws {

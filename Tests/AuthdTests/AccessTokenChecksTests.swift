@@ -1,10 +1,11 @@
 import AccessTokens
 import Foundation
+import TestSupport
 import Testing
 
 /// The checks of an access token that only show when the others pass: `tokens_valid_after`
 /// on its own, and the expiry of a token the server has already cached as valid.
-@Suite struct AccessTokenChecksTests {
+@Suite(.ownThreads) struct AccessTokenChecksTests {
     let password = "correct horse battery"
 
     /// A token issued before a password reset, for the session the user has now, is refused

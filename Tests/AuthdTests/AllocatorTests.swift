@@ -1,10 +1,11 @@
 import Foundation
+import TestSupport
 import Testing
 
 #if os(Linux)
     /// On Linux, authd allocates through jemalloc, not glibc's malloc (Package.swift links it
     /// there; docs/architecture.md, "jemalloc as authd's allocator").
-    @Suite
+    @Suite(.ownThreads)
     struct AllocatorTests {
         /// jemalloc, asked through its own setting (`MALLOC_CONF`), prints its statistics when
         /// authd exits, and they count the memory authd's allocations hold. With glibc's malloc

@@ -1,8 +1,9 @@
 import AccessTokens
 import Foundation
+import TestSupport
 import Testing
 
-@Suite struct AuthdTests {
+@Suite(.ownThreads) struct AuthdTests {
     let password = "correct horse battery"
 
     func login(_ server: RunningServer, _ email: String, _ password: String) async throws -> (

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Every route that takes a bearer token, called by every kind of caller against a real
@@ -8,7 +9,7 @@ import Testing
 /// token after that ADMIN logged out (revoked); an ADMIN's token past its `exp` (expired,
 /// from an authd with `--access-token-ttl 1`). The revoked and expired tokens are an ADMIN's
 /// so that a check missing anywhere would show as a success, never hide behind a 403.
-@Suite struct AuthorizationMatrixTests {
+@Suite(.ownThreads) struct AuthorizationMatrixTests {
     static let password = "correct horse battery"
 
     enum Caller: String, CaseIterable {

@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// The list of servers killed when the test process exits (``ChildProcesses``).
-@Suite
+@Suite(.ownThreads)
 struct ChildProcessesTests {
     static func sleeper() throws -> Process {
         let process = Process()

@@ -9,6 +9,7 @@ import KeyStorePostgres
 import PostgresTestSupport
 import Projections
 import Synchronization
+import TestSupport
 import Testing
 
 /// Registrations sent round-robin through a cluster's nodes by several clients, each
@@ -95,7 +96,7 @@ final class RegistrationLoad: Sendable {
     }
 }
 
-@Suite(.serialized, .enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
+@Suite(.ownThreads, .serialized, .enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
 struct ClusterFaultTests {
     /// SIGKILL of a node under load, then its restart on the same data directory.
     @Test func aNodeKilledUnderLoadLosesNoAcknowledgedWrite() async throws {

@@ -83,7 +83,7 @@ struct Failed: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-@Suite(.serialized, .enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
+@Suite(.ownThreads, .serialized, .enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
 struct ClusterTests {
     /// Read-your-writes across nodes: a profile change through one node, read at once through
     /// the next with the position the write answered, 1,000 times; the read always sees it.

@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The admin console in a real browser: tools/console/browser-test.py drives headless
 /// Chromium against a real authd, then the API confirms what the browser did.
-@Suite struct ConsoleBrowserTests {
+@Suite(.ownThreads) struct ConsoleBrowserTests {
     static let password = "correct horse battery"
 
     /// Where the screenshots go: `AUTHLOG_CONSOLE_SCREENSHOTS` (to refresh docs/console-*.png),

@@ -1,8 +1,9 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The console's search index is built when authd starts, not by the first search.
-@Suite struct ConsoleSearchIndexTests {
+@Suite(.ownThreads) struct ConsoleSearchIndexTests {
     @Test func theIndexIsBuiltAtStartBeforeAnySearch() async throws {
         let server = try RunningServer { data in
             #expect(

@@ -1,10 +1,11 @@
 import AuthDomain
 import Foundation
+import TestSupport
 import Testing
 
 /// The console's sessions against a real authd, over raw connections (no cookie store in the
 /// way): what a client without a password can do to them.
-@Suite struct ConsoleSessionTests {
+@Suite(.ownThreads) struct ConsoleSessionTests {
     /// The value the reply sets for the cookie `name` (by default the signed-in session's), if any.
     static func cookie(of reply: RunningServer.Reply, _ name: String = "authlog_console") -> String? {
         let field = reply.headers["set-cookie"]?.split(separator: "\n").first { $0.hasPrefix(name + "=") }

@@ -1,11 +1,12 @@
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import AuthHTTP
 
 /// ``ConsoleSessions``' rules on a clock the test moves by hand.
-@Suite struct ConsoleSessionsTests {
+@Suite(.ownThreads) struct ConsoleSessionsTests {
     final class HandClock: Sendable {
         private let instant = Mutex(ContinuousClock.now)
         var now: ContinuousClock.Instant { instant.withLock { $0 } }

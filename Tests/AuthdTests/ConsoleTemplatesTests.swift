@@ -1,9 +1,10 @@
+import TestSupport
 import Testing
 
 @testable import AuthHTTP
 
 /// The console's templates escape every value for the browser, byte by byte.
-@Suite struct ConsoleTemplatesTests {
+@Suite(.ownThreads) struct ConsoleTemplatesTests {
     /// A search text with a quote followed by a combining mark (one `Character` to Swift, which
     /// Mustache's own escaping leaves as it is) must not close the search field's attribute.
     @Test func aQuoteWithACombiningMarkCannotLeaveAnAttribute() {

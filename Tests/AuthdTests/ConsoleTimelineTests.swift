@@ -1,12 +1,13 @@
 import AuthDomain
 import EventLog
+import TestSupport
 import Testing
 
 @testable import AuthHTTP
 
 /// The console's paged timeline against the full one it replaces: every event folded and
 /// written out, newest first, then cut to the page.
-@Suite struct ConsoleTimelineTests {
+@Suite(.ownThreads) struct ConsoleTimelineTests {
     static let personalFields: Set<String> = ["email", "first_name"]
     static let personalKinds: Set<String> = ["ProfileUpdated"]
 

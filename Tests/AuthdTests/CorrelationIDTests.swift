@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The correlation id stored with every event is the server's own; a client's X-Request-ID
 /// is kept beside it only after length and charset checks.
-@Suite struct CorrelationIDTests {
+@Suite(.ownThreads) struct CorrelationIDTests {
     let password = "correct horse battery"
 
     @Test func aClientRequestIDIsKeptBesideAServerMadeCorrelationID() async throws {

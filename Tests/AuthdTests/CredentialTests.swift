@@ -6,7 +6,7 @@ import Testing
 /// Service credentials against a real authd and the real authctl: made beside the running
 /// server, used as bearers within their scopes, named as the actor of what they cause,
 /// revoked without a restart, and never stored or shown in clear after `add`.
-@Suite struct CredentialTests {
+@Suite(.ownThreads) struct CredentialTests {
     struct Made {
         var id: String
         var secret: String

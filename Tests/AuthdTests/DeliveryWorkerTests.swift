@@ -2,10 +2,11 @@ import AuthService
 import Foundation
 import Logging
 import MailDelivery
+import TestSupport
 import Testing
 
 /// The delivery worker against a real SMTP server on loopback (aiosmtpd).
-@Suite struct DeliveryWorkerTests {
+@Suite(.ownThreads) struct DeliveryWorkerTests {
     /// A waiting message whose user is erased (queued after the erase purged the outbox, by a
     /// request decided before it committed, or erased through another node) is deleted, never
     /// sent; the others go as before.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The direct writes (`POST /v1/sessions/refresh` handed to the router by the connection's
@@ -8,7 +9,7 @@ import Testing
 /// the answer). Both answers must have the same status, the same fields in the same order
 /// (Date, X-Request-ID and Authlog-Position by their form only) and the same body: the same
 /// bytes for a problem, the same fields and token forms for new tokens.
-@Suite struct DirectWritesTests {
+@Suite(.ownThreads) struct DirectWritesTests {
     typealias Wire = FastReadsTests.Wire
 
     /// The fields as ``Wire/comparable`` gives them, with the log position masked too.

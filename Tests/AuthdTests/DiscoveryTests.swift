@@ -6,7 +6,7 @@ import Testing
 
 /// The discovery document, the JWK Set and both token algorithms, against a real authd; the
 /// tokens also verified by an independent library (PyJWT) from the discovery document alone.
-@Suite struct DiscoveryTests {
+@Suite(.ownThreads) struct DiscoveryTests {
     let password = "a discovery passphrase"
 
     func register(_ server: RunningServer, _ email: String) async throws {

@@ -5,7 +5,7 @@ import Testing
 /// A data directory on a small tmpfs that fills up under registrations: authd keeps serving
 /// reads, answers writes with 503 `storage_full` (never 500), loses nothing it acknowledged,
 /// and writes again once space is freed. Needs root and `mount` (CI runs as root).
-@Suite struct DiskFullTests {
+@Suite(.ownThreads) struct DiskFullTests {
     static let canMount: Bool = {
         let probe = NSTemporaryDirectory() + "authd-mount-probe-" + UUID().uuidString
         try? FileManager.default.createDirectory(atPath: probe, withIntermediateDirectories: true)

@@ -6,7 +6,7 @@ import Testing
 /// as root and always unmounts): a one-line error and a non-zero exit, the directory usable
 /// with its chain intact and nothing lost that was there before, and success once space is
 /// freed.
-@Suite(.enabled(if: DiskFullTests.canMount, "needs root and mount for a small tmpfs"))
+@Suite(.ownThreads, .enabled(if: DiskFullTests.canMount, "needs root and mount for a small tmpfs"))
 struct DiskFullWriterTests {
     @Test func importOnAFullDiskFailsInOneLineAndSucceedsOnceSpaceIsFreed() throws {
         let scratch = try FaultScratch()

@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Changing one's email address against a real authd: the new address confirms, the old one
 /// is told, the claim moves only on confirmation, and a clash then is a clear 409.
-@Suite struct EmailChangeHTTPTests {
+@Suite(.ownThreads) struct EmailChangeHTTPTests {
     /// The mails in the Maildir to `recipient` whose subject is `subject`.
     func mails(_ data: String, to recipient: String, subject: String) throws -> [String] {
         let folder = data + "/maildir/new"

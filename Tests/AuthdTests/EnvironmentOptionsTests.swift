@@ -4,7 +4,7 @@ import Testing
 
 /// The options whose value may be absent read their `AUTHLOG_` variable when they are not
 /// given, and a given option wins over its variable.
-@Suite struct EnvironmentOptionsTests {
+@Suite(.ownThreads) struct EnvironmentOptionsTests {
     /// Each variable, set to a value authd refuses, stops it at start with that value's
     /// refusal: the variable was read. `--trusted-proxy` (checked after these) is given a
     /// value authd refuses too, so that a variable left unread ends the run with that

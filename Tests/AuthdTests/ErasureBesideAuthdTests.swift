@@ -4,7 +4,7 @@ import Testing
 
 /// An erasure by another process reaches a running authd: it stops serving the user's
 /// personal fields within a second, and nothing of them is left at rest.
-@Suite struct ErasureBesideAuthdTests {
+@Suite(.ownThreads) struct ErasureBesideAuthdTests {
     static let adminPassword = "an admin passphrase"
 
     func login(_ server: RunningServer, _ email: String, _ password: String) async throws -> String {

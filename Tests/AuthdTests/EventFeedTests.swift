@@ -1,8 +1,9 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `GET /v1/events`: the log as a feed, against a real authd.
-@Suite struct EventFeedTests {
+@Suite(.ownThreads) struct EventFeedTests {
     static let adminPassword = "an admin passphrase"
 
     /// An authd with an ADMIN (root@example.com) and the admin's access token.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -6,7 +7,7 @@ import Testing
 #endif
 
 /// `GET /v1/events/stream`: the feed as Server-Sent Events, against a real authd.
-@Suite struct EventStreamTests {
+@Suite(.ownThreads) struct EventStreamTests {
     /// Opens a stream from `source` with `headers`; returns the connection.
     static func open(
         _ server: RunningServer, token: String, from source: String = "127.0.0.1", headers: [String: String] = [:]

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -10,7 +11,7 @@ import Testing
 /// takes it) and once with `Authlog-Min-Position: 0` (which the fast path never takes and which
 /// changes nothing in the answer), must get the same status, the same fields in the same order
 /// (Date and X-Request-ID by their form only) and the same body bytes.
-@Suite struct FastReadsTests {
+@Suite(.ownThreads) struct FastReadsTests {
     /// A response as it came off the wire: the status line, the fields in order, the body.
     struct Wire: Equatable {
         var status: String

@@ -1,11 +1,12 @@
 import HTTPTypes
+import TestSupport
 import Testing
 
 @testable import AuthHTTP
 
 /// `combined(_:)` answers what HTTPTypes' own subscript answers, for a field that is absent,
 /// comes once, comes several times (joined), and for the cookie field (joined its own way).
-@Suite struct HTTPFieldsCombinedTests {
+@Suite(.ownThreads) struct HTTPFieldsCombinedTests {
     @Test func answersAsTheSubscriptDoes() throws {
         let cookie = try #require(HTTPField.Name("Cookie"))
         let fields: [HTTPFields] = [

@@ -1,12 +1,13 @@
 import HTTPTypes
 import NIOHTTP1
+import TestSupport
 import Testing
 
 @testable import AuthHTTP
 
 /// The fast paths read a request's head before its conversion to HTTP types; what they read
 /// must be what the slow path reads after it. Both helpers are held to HTTP types' own answers.
-@Suite struct HTTPHeadersFastPathsTests {
+@Suite(.ownThreads) struct HTTPHeadersFastPathsTests {
     /// `isKeptAsIs` says yes exactly when HTTP types keep a value unchanged: every byte, first,
     /// inside and last, in values of one to three bytes, and at every place inside a long one.
     @Test func aValueIsKeptAsIsExactlyWhenHTTPTypesKeepIt() {

@@ -12,7 +12,7 @@ import Testing
 
 /// Input an attacker chooses, sent to a real authd (or given to authctl): it is refused with
 /// a 4xx problem or read as it should be; it never crashes a process or gets a 500.
-@Suite struct HostileInputTests {
+@Suite(.ownThreads) struct HostileInputTests {
     let password = "correct horse battery"
 
     /// A backup whose first event was recorded at −2^63 µs (hashes recomputed, so the chain

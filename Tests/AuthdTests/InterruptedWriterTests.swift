@@ -4,7 +4,9 @@ import Testing
 
 /// authctl killed at the exact system call where a random kill rarely lands: strace sends
 /// SIGKILL as the process enters its n-th call of one kind (`-e inject=...:signal=KILL`).
-@Suite(.enabled(if: SecretFileTests.strace != nil, "needs strace (and ptrace) to kill at a chosen system call"))
+@Suite(
+    .ownThreads,
+    .enabled(if: SecretFileTests.strace != nil, "needs strace (and ptrace) to kill at a chosen system call"))
 struct InterruptedWriterTests {
     /// Runs authctl under strace, killed as it enters its `when`-th `syscall`; returns its output.
     func authctlKilled(at syscall: String, when: Int, _ arguments: [String]) throws -> ProcessOutput {

@@ -10,7 +10,7 @@ import Testing
 /// clients were told about (2xx) is in the log exactly once with what they were told, and
 /// that every refresh token handed out still works or the log says why. At the end the
 /// projections must equal a rebuild.
-@Suite struct KillCampaignTests {
+@Suite(.ownThreads) struct KillCampaignTests {
     static let kills = 50
     static let clients = 16
 

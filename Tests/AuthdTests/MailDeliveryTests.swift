@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// authd's outbox delivered over SMTP to a real server on loopback (aiosmtpd).
-@Suite(.serialized) struct MailDeliveryTests {
+@Suite(.ownThreads, .serialized) struct MailDeliveryTests {
     func register(_ server: RunningServer, _ email: String) async throws {
         let reply = try await server.call(
             "POST", "/v1/users",

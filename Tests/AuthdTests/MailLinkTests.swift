@@ -4,7 +4,7 @@ import Testing
 
 /// The links in authd's mail: under --public-url, to pages that ask before they use a token;
 /// and the notices after a password change and a reused refresh token.
-@Suite struct MailLinkTests {
+@Suite(.ownThreads) struct MailLinkTests {
     func register(_ server: RunningServer, _ email: String) async throws {
         let reply = try await server.call(
             "POST", "/v1/users",

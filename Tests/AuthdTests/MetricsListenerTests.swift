@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// `--metrics-port` moves /metrics to its own listener: the public one answers 404 there.
-@Suite struct MetricsListenerTests {
+@Suite(.ownThreads) struct MetricsListenerTests {
     @Test func withAMetricsPortTheMetricsAreOnlyOnTheirOwnListener() async throws {
         let server = try RunningServer(arguments: ["--metrics-host", "127.0.0.1", "--metrics-port", "0"])
         let port = try metricsPort(server)

@@ -1,8 +1,9 @@
+import TestSupport
 import Testing
 
 @testable import AuthHTTP
 
-@Suite struct MetricsTests {
+@Suite(.ownThreads) struct MetricsTests {
     @Test func latencyBucketsAreCumulativeAsPrometheusReadsThem() {
         let metrics = Metrics()
         for seconds in [0.0001, 0.002, 0.002, 0.3, 5] {

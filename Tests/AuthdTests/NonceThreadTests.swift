@@ -6,7 +6,7 @@ import Testing
     /// authd makes ES256 nonces on a thread of its own that Linux runs only when the CPU would
     /// otherwise be idle (docs/architecture.md, "ES256 nonces made ahead of time"), and only
     /// when it signs ES256.
-    @Suite
+    @Suite(.ownThreads)
     struct NonceThreadTests {
         /// The scheduling policy of each thread of `pid` named `name` (field 41 of its stat file).
         static func policies(of pid: Int32, named name: String) throws -> [Int] {

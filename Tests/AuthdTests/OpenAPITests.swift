@@ -8,9 +8,10 @@ import Foundation
 import Logging
 import PasswordHashing
 import Projections
+import TestSupport
 import Testing
 
-@Suite struct OpenAPITests {
+@Suite(.ownThreads) struct OpenAPITests {
     /// `METHOD /path` for every operation in docs/openapi.yaml.
     func documentedRoutes() throws -> Set<String> {
         var url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `POST /v1/users/me/password` against a real authd: the current password is checked under
 /// the login's throttling, success ends the session as a reset does and mails a notice.
-@Suite struct PasswordChangeTests {
+@Suite(.ownThreads) struct PasswordChangeTests {
     static let newPassword = "a brand new passphrase"
 
     @Test func aChangeEndsTheSessionRecordsItAndMailsANotice() async throws {

@@ -1,10 +1,11 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Read-your-writes on the embedded log, against a real authd: every write answers with the
 /// log position it reached (`Authlog-Position`), and a read naming a position
 /// (`Authlog-Min-Position`) is served once the read model has it, or refused with 503.
-@Suite struct PositionTests {
+@Suite(.ownThreads) struct PositionTests {
     static let adminPassword = "an admin passphrase"
     let password = "correct horse battery"
 

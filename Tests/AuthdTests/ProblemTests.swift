@@ -6,12 +6,13 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import AuthHTTP
 
 /// Problem's mapping of thrown errors to statuses and codes, directly.
-@Suite struct ProblemTests {
+@Suite(.ownThreads) struct ProblemTests {
     @Test func everyRejectionKeepsItsCodeWithA4xxStatus() {
         let expected: [(Rejection, HTTPResponse.Status)] = [
             (.invalidCredentials, .unauthorized), (.invalidToken, .unauthorized), (.tokenRotated, .conflict),

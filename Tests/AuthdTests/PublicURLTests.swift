@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// `--public-url`: what authd accepts as the base of the links it hands out.
-@Suite struct PublicURLTests {
+@Suite(.ownThreads) struct PublicURLTests {
     /// A base that is not an http(s) URL with a host, or that carries a query, a fragment or
     /// credentials, stops authd at start with one line and exit 64.
     @Test func aPublicURLThatCannotBeALinksBaseIsRefused() throws {

@@ -1,4 +1,5 @@
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import AuthHTTP
@@ -10,7 +11,7 @@ final class SecondsClock: Sendable {
     func advance(_ by: Double) { seconds.withLock { $0 += by } }
 }
 
-@Suite struct RateLimiterTests {
+@Suite(.ownThreads) struct RateLimiterTests {
     @Test func aKeySpendsItsCapacityThenWaitsForTheRefill() {
         let clock = SecondsClock()
         let limiter = RateLimiter<String>(capacity: 3, period: 60, clock: { clock.now })
@@ -96,7 +97,7 @@ final class SecondsClock: Sendable {
     }
 }
 
-@Suite struct ClientAddressTests {
+@Suite(.ownThreads) struct ClientAddressTests {
     let proxies = ClientAddress(trusted: [AddressRange("10.0.0.0/8")!, AddressRange("fd00::/8")!])
 
     @Test func addressRangesParseAndContain() {

@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// `authctl rotate-kek` on real data directories, checked with the real authd and authctl.
-@Suite struct RotateKEKTests {
+@Suite(.ownThreads) struct RotateKEKTests {
     /// A data directory with an admin, seeded users, three users registered through authd
     /// (passwords known) and the first of them erased: the ids and addresses of the other two,
     /// and the erased one's id.
@@ -201,7 +201,9 @@ import Testing
 }
 
 /// rotate-kek killed at the exact rename (strace fault injection, as InterruptedWriterTests).
-@Suite(.enabled(if: SecretFileTests.strace != nil, "needs strace (and ptrace) to kill at a chosen system call"))
+@Suite(
+    .ownThreads,
+    .enabled(if: SecretFileTests.strace != nil, "needs strace (and ptrace) to kill at a chosen system call"))
 struct InterruptedRotationTests {
     /// Killed before its new store is in place (as it clears a stale `keys.rotating`, its
     /// first unlink, or at its first rename): the old store and old key still serve; running it

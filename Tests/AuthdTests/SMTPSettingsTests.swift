@@ -1,9 +1,10 @@
 import Foundation
 import MailDelivery
+import TestSupport
 import Testing
 
 /// `--smtp-url` as authd reads it, and the reasons it keeps for failed mail.
-@Suite struct SMTPSettingsTests {
+@Suite(.ownThreads) struct SMTPSettingsTests {
     @Test func theURLGivesServerCredentialsAndTLS() throws {
         let plain = try SMTPSettings(url: "smtp://mailer:p%40ss%3Aword@mail.example.com:2525")
         #expect(plain.serverURL == "smtp://mail.example.com:2525" && !plain.implicitTLS && plain.requiresTLS)

@@ -4,7 +4,7 @@ import Testing
 
 /// Secret files are owner-only from their first byte; a data directory others can write is
 /// tightened or refused. Checked on what real authd and authctl leave behind.
-@Suite struct SecretFileTests {
+@Suite(.ownThreads) struct SecretFileTests {
     /// A key-encryption key file others can read: the data directory's own is tightened, one
     /// named by AUTHLOG_KEK_FILE is refused.
     @Test func aLooseKEKFileIsTightenedOrRefused() throws {

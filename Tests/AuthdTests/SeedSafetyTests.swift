@@ -4,7 +4,7 @@ import Testing
 
 /// Seeded users cannot sign in with any known secret, and seed keeps out of directories with
 /// real users unless told `--force`.
-@Suite struct SeedSafetyTests {
+@Suite(.ownThreads) struct SeedSafetyTests {
     @Test func seededUsersCannotSignInAndSeedRefusesRealUsersWithoutForce() async throws {
         let server = try RunningServer { data throws in
             #expect(try authctl(["--data", data, "seed", "--users", "60", "--events", "900"]) == 0)

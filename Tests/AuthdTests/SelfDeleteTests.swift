@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Deleting one's own account (`DELETE /v1/users/{id}` by the user): it takes the current
 /// password, and it gives back an address the account never proved was its own.
-@Suite struct SelfDeleteTests {
+@Suite(.ownThreads) struct SelfDeleteTests {
     /// An access token alone (stolen, say) cannot lock its owner out: the delete needs the
     /// current password, checked as a password change checks it (a wrong one is 401 and
     /// recorded as a failed login). Before, the bearer token was enough, and only an ADMIN

@@ -1,9 +1,10 @@
 import AuthDomain
+import TestSupport
 import Testing
 
 @testable import AuthHTTP
 
-@Suite struct SignedInClientsTests {
+@Suite(.ownThreads) struct SignedInClientsTests {
     func pair(_ account: String, _ client: String) -> AccountAddress {
         AccountAddress(account: TokenHash(of: Array(account.utf8)), client: client)
     }

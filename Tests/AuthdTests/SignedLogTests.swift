@@ -9,7 +9,7 @@ import Testing
 /// The attacks on the history that signed checkpoints answer, tried the way an attacker who
 /// can write the data directory or a backup, but has no key-encryption key, would: with the
 /// project's own code, recomputing every hash.
-@Suite struct SignedLogTests {
+@Suite(.ownThreads) struct SignedLogTests {
     let password = "correct horse battery"
 
     /// A running authd with one registered TARGET user; returns the server and the user's id.

@@ -1,11 +1,12 @@
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 @testable import RequestJSON
 
 /// StrictJSON directly: what it reads, and what it refuses with which words.
-@Suite struct StrictJSONTests {
+@Suite(.ownThreads) struct StrictJSONTests {
     let fields: Set<String> = ["a", "b"]
 
     func parse(_ text: String) throws -> [String: JSONValue] {

@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The Stripe customer id over HTTP and authctl, against a real authd: linked by an ADMIN,
 /// unique across users in the append's transaction, found by its index, unlinked and released.
-@Suite struct StripeCustomerTests {
+@Suite(.ownThreads) struct StripeCustomerTests {
     @Test func anAdminLinksFindsAndUnlinksAndAClashIs409() async throws {
         let authd = try AccountServer()
         let server = authd.server

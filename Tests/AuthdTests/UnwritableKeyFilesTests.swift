@@ -6,7 +6,7 @@ import Testing
 /// too: a read-only bind mount, or a full file system of its own. Every command fails cleanly
 /// (503 problem+json in authd, one line and exit 2 in authctl) and no user is ever written
 /// without the data key that opens their personal data.
-@Suite(.enabled(if: DiskFullTests.canMount, "needs root and mount"))
+@Suite(.ownThreads, .enabled(if: DiskFullTests.canMount, "needs root and mount"))
 struct UnwritableKeyFilesTests {
     let password = WriterKillCampaignTests.password
 

@@ -1,11 +1,12 @@
 import AuthDomain
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 @testable import AuthHTTP
 
-@Suite struct UserJSONTests {
+@Suite(.ownThreads) struct UserJSONTests {
     /// The body as it was first written, from interpolated strings: the bytes must not change.
     func interpolated(_ user: UserState) -> String {
         func string(_ value: String) -> String { JSONString.quote(value) }

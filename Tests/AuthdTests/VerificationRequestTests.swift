@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `POST /v1/email-verifications` against a real authd: a new verification mail on request,
 /// the same answer for every address, rate-limited per client address and per address.
-@Suite struct VerificationRequestTests {
+@Suite(.ownThreads) struct VerificationRequestTests {
     /// The mails waiting for `recipient` about verification.
     func verificationMails(_ data: String, to recipient: String) throws -> [String] {
         let folder = data + "/maildir/new"

@@ -3,6 +3,7 @@ import EventLog
 import Foundation
 import Logging
 import Synchronization
+import TestSupport
 import Testing
 import Webhooks
 
@@ -11,7 +12,7 @@ import Webhooks
 /// no HTTP and no task of its own, so nothing here waits on the concurrency pool that other
 /// tests keep busy. `ClusterTests.aNodesWebhooksSendWhatARestoredLogHoldsAtPositionsAlreadySent`
 /// delivers the same way through real authd nodes, PostgreSQL and the real receiver.
-@Suite
+@Suite(.ownThreads)
 struct WebhookReplacedLogTests {
     /// A feed over events the test sets, and replaces.
     final class ReplaceableFeed: EventFeed {

@@ -4,7 +4,7 @@ import Testing
 
 /// Webhooks against a real authd and a real receiver on loopback (tools/webhooks/receiver.py),
 /// which checks every signature with Python's own hmac.
-@Suite
+@Suite(.ownThreads)
 struct WebhookTests {
     /// The receiver script, started on an ephemeral port; its log of requests.
     final class Receiver {

@@ -9,7 +9,7 @@ import Testing
 ///
 /// The delays come from a seeded generator whose seed is printed (`AUTHLOG_FAULT_SEED=n`
 /// replays a run); `AUTHLOG_FAULT_KILLS=n` sets the kills per campaign (default 8).
-@Suite struct WriterKillCampaignTests {
+@Suite(.ownThreads) struct WriterKillCampaignTests {
     static let environment = ProcessInfo.processInfo.environment
     static let kills = max(1, Int(environment["AUTHLOG_FAULT_KILLS"] ?? "") ?? 8)
     static let password = "the root passphrase"

@@ -7,7 +7,7 @@ import Testing
 /// LMDB's two kinds of writer must not share an environment. Each is refused a directory the
 /// other writes, in one line and with nothing touched: while the other runs (its lock), and,
 /// for an embedded authd, once a node has written there (the copy's mark).
-@Suite(.serialized, .enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
+@Suite(.ownThreads, .serialized, .enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
 struct WriterKindsTests {
     /// The error authd printed when it did not start, or a recorded issue if it started.
     static func refusal(_ start: () throws -> RunningServer) -> String {
@@ -71,7 +71,7 @@ struct WriterKindsTests {
 }
 
 /// An import beside a running authd, which needs no PostgreSQL.
-@Suite struct ImportBesideAuthdTests {
+@Suite(.ownThreads) struct ImportBesideAuthdTests {
     /// An import into the directory of a running embedded authd whose log is still empty is
     /// refused in one line, nothing imported, the authd serving on. Before, it renamed its
     /// log into place under the running authd, which went on with the file it had open.

@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import DataProtection
 
-@Suite struct AESGCMContextTests {
+@Suite(.ownThreads) struct AESGCMContextTests {
     let key = [UInt8](repeating: 7, count: 32)
 
     @Test func aReusedContextSealsAndOpensWhatTheOneShotFunctionsDo() throws {
@@ -94,7 +95,7 @@ import Testing
     }
 }
 
-@Suite struct KeyStoreBulkTests {
+@Suite(.ownThreads) struct KeyStoreBulkTests {
     @Test func everyKeyIsReadInBulkExceptErasedOnesAndUnwantedOnes() throws {
         let path = NSTemporaryDirectory() + "authlog-keys-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

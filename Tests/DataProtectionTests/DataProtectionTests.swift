@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import DataProtection
 
-@Suite struct AESGCMTests {
+@Suite(.ownThreads) struct AESGCMTests {
     let key = [UInt8](repeating: 7, count: 32)
 
     @Test func sealedBytesOpenOnlyWithTheSameKeyAndContext() throws {
@@ -39,7 +40,7 @@ import Testing
     }
 }
 
-@Suite struct KeyStoreTests {
+@Suite(.ownThreads) struct KeyStoreTests {
     func directory() throws -> String {
         let path = NSTemporaryDirectory() + "authlog-keys-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

@@ -1,4 +1,5 @@
 import COpenSSL
+import TestSupport
 import Testing
 
 @testable import DataProtection
@@ -6,7 +7,7 @@ import Testing
 /// The published AES-256-GCM test vector (McGrew and Viega, "The Galois/Counter Mode of
 /// Operation", test case 16: 60 bytes of plaintext, 20 of associated data), through every
 /// way the module seals and opens.
-@Suite struct GCMStepsTests {
+@Suite(.ownThreads) struct GCMStepsTests {
     let key = hex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308")
     let nonce = hex("cafebabefacedbaddecaf888")
     let associatedData = hex("feedfacedeadbeeffeedfacedeadbeefabaddad2")

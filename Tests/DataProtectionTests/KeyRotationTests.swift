@@ -1,10 +1,11 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import DataProtection
 
 /// The key store's side of `authctl rotate-kek` (the command is tested black-box in AuthdTests).
-@Suite struct KeyRotationTests {
+@Suite(.ownThreads) struct KeyRotationTests {
     func directory() throws -> String {
         let path = NSTemporaryDirectory() + "authlog-rotation-" + UUID().uuidString
         #expect(mkdir(path, 0o700) == 0)

@@ -1,10 +1,11 @@
 import DataProtection
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 /// The key store's rules in one process: two stores on one file stand for two processes.
-@Suite struct KeyStoreSlotRuleTests {
+@Suite(.ownThreads) struct KeyStoreSlotRuleTests {
     func directory() throws -> String {
         let path = NSTemporaryDirectory() + "authlog-slots-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

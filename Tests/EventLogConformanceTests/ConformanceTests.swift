@@ -1,11 +1,12 @@
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 /// The rules of the `EventLog` protocol, written once and run against every backend
 /// (``Backend/all``): each test gets a fresh log (a temporary directory, or a database of its
 /// own).
-@Suite struct ConformanceTests {
+@Suite(.ownThreads) struct ConformanceTests {
     @Test(arguments: Backend.all)
     func appendsGetDensePositionsAndStreamVersions(_ backend: Backend) async throws {
         try await withLog(backend) { log, _ in

@@ -4,6 +4,7 @@ import EventLogPostgres
 import Foundation
 import PostgresTestSupport
 import Signatures
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -12,7 +13,7 @@ import Testing
 
 /// What only the PostgreSQL log has to show: the same bytes as the LMDB log, imports both
 /// ways, several writers on one database, tampering found, signing, and its URL and schema.
-@Suite(.enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
+@Suite(.ownThreads, .enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
 struct PostgresLogTests {
     let key = try! Ed25519Key(privateKey: [UInt8](repeating: 7, count: 32))
 

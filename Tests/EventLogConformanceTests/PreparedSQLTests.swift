@@ -3,11 +3,12 @@ import EventLogPostgres
 import Foundation
 import PostgresNIO
 import PostgresTestSupport
+import TestSupport
 import Testing
 
 /// The statements the writer and the copies run prepared: their rows read as a plain query's
 /// do, and each connection prepares its own.
-@Suite(.enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
+@Suite(.ownThreads, .enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
 struct PreparedSQLTests {
     let echo = PreparedSQL(
         name: "authlog_test_echo", sql: "SELECT $1::bigint, $2::uuid, $3::bytea, $4::bytea, $5::bigint[], $6::uuid[]")

@@ -3,12 +3,13 @@ import EventLogPostgres
 import Foundation
 import PostgresTestSupport
 import Synchronization
+import TestSupport
 import Testing
 
 /// What a node following a shared log relies on (``SharedEventLog``): the stored bytes in
 /// order without gaps, each stream's claims, and a signal after every commit (the log's
 /// "subscribe"), including commits by another process.
-@Suite(.enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
+@Suite(.ownThreads, .enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
 struct SharedLogTests {
     @Test func storedEnvelopesAreTheStoredBytesFromAPositionOn() async throws {
         let store = try PostgresStore()

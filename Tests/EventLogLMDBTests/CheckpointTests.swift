@@ -3,11 +3,12 @@ import EventLogLMDB
 import Foundation
 import LMDB
 import Signatures
+import TestSupport
 import Testing
 
 /// The signed checkpoints: written by a signing writer, and what `verifySignatures` finds
 /// when someone without the key changes the log behind its back.
-@Suite struct CheckpointTests {
+@Suite(.ownThreads) struct CheckpointTests {
     let key = try! Ed25519Key(privateKey: [UInt8](repeating: 7, count: 32))
 
     /// A signed log of `count` events, one commit each, closed.

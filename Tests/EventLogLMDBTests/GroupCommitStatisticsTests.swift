@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import EventLogLMDB
 
-@Suite struct GroupCommitStatisticsTests {
+@Suite(.ownThreads) struct GroupCommitStatisticsTests {
     @Test func batchesAreCountedInTheBucketOfTheirSize() {
         var statistics = GroupCommitStatistics()
         for jobs in [1, 1, 2, 3, 4, 5, 256, 257, 1_000] { statistics.countBatch(ofJobs: jobs) }

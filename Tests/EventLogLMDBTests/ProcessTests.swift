@@ -2,6 +2,7 @@ import EventLog
 import EventLogLMDB
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 /// A running `eventlog-crash-probe` whose acknowledgements are read line by line.
@@ -97,7 +98,7 @@ func checkSurvivors(
     #expect(try log.verify().isIntact)
 }
 
-@Suite struct ProcessTests {
+@Suite(.ownThreads) struct ProcessTests {
     /// 20 runs of the probe, each killed after a number of acknowledgements drawn from a
     /// seeded generator: the seed is printed, and `AUTHLOG_CRASH_SEED=<seed>` replays the same
     /// kill points. SIGKILL keeps the page cache, so this proves what a process crash loses;

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// No acknowledgement precedes the sync of its commit, read from the system calls themselves.
@@ -9,7 +10,7 @@ import Testing
 /// the data file synced (`fdatasync`/`fsync`/`msync` on `data.mdb`, completed) and, after that,
 /// the meta page written durably (a `pwrite` on the descriptor LMDB opened with `O_DSYNC`, or
 /// a write followed by another sync) before the `ack` line's `write` to stdout begins.
-@Suite struct SyncOrderTests {
+@Suite(.ownThreads) struct SyncOrderTests {
     static let acknowledgements = 200
 
     @Test func everyAcknowledgementFollowsTheSyncOfItsCommit() throws {

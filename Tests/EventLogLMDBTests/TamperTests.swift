@@ -2,6 +2,7 @@ import EventLog
 import EventLogLMDB
 import Foundation
 import LMDB
+import TestSupport
 import Testing
 
 /// Changes the stored log behind the log's back, the way an attacker with file access would.
@@ -29,7 +30,7 @@ func put(_ txn: borrowing Transaction, _ db: Database, _ position: UInt64, _ byt
     }
 }
 
-@Suite struct TamperTests {
+@Suite(.ownThreads) struct TamperTests {
     /// A log of ten events, closed, in a fresh directory.
     func tenEvents() async throws -> TemporaryDirectory {
         let directory = TemporaryDirectory()

@@ -1,11 +1,12 @@
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 @testable import EventLogLMDB
 
 /// The writer's own chain hashing and stream-version table agree with the plain versions.
-@Suite struct WriterBookkeepingTests {
+@Suite(.ownThreads) struct WriterBookkeepingTests {
     @Test func chainLinksMatchTheOneShotHash() {
         let hasher = ChainHasher()
         var scratch: [UInt8] = []

@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import EventLog
 
-@Suite struct ByteCodingTests {
+@Suite(.ownThreads) struct ByteCodingTests {
     @Test func integersStringsAndUUIDsRoundTrip() throws {
         let id = UUID()
         var writer = ByteWriter()
@@ -83,7 +84,7 @@ import Testing
     }
 }
 
-@Suite struct Base64URLTests {
+@Suite(.ownThreads) struct Base64URLTests {
     @Test(arguments: [
         ("", ""), ("f", "Zg"), ("fo", "Zm8"), ("foo", "Zm9v"), ("foob", "Zm9vYg"), ("fooba", "Zm9vYmE"),
         ("foobar", "Zm9vYmFy"),

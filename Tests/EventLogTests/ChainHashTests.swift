@@ -1,8 +1,9 @@
+import TestSupport
 import Testing
 
 @testable import EventLog
 
-@Suite struct ChainHashTests {
+@Suite(.ownThreads) struct ChainHashTests {
     @Test func matchesSHA256OfThePreviousHashAndTheBytes() {
         // SHA-256 of 32 zero bytes followed by "abc", computed independently.
         var scratch: [UInt8] = []

@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import EventLog
 
-@Suite struct EnvelopeTests {
+@Suite(.ownThreads) struct EnvelopeTests {
     let event = NewEvent(
         type: "UserRegistered", schemaVersion: 3,
         metadata: EventMetadata(actor: "anonymous", correlationID: "req-1"), payload: Array("hello".utf8))

@@ -1,5 +1,6 @@
 import EventLog
 import Synchronization
+import TestSupport
 import Testing
 
 /// A read model that moves forward by `step` each time it is asked where it is.
@@ -23,7 +24,7 @@ final class AdvancingReadModel: Sendable {
     }
 }
 
-@Suite struct PositionPollingTests {
+@Suite(.ownThreads) struct PositionPollingTests {
     @Test func aReachedPositionAnswersWithOneRead() async throws {
         let model = AdvancingReadModel(at: 7, step: 1)
         let seen = try await PositionPolling.wait(for: 7, timeout: .seconds(86_400)) { model.position() }

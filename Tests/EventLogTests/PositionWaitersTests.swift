@@ -1,7 +1,8 @@
 import EventLog
+import TestSupport
 import Testing
 
-@Suite struct PositionWaitersTests {
+@Suite(.ownThreads) struct PositionWaitersTests {
     /// A day: the deadline never decides a test that expects the target to be reached,
     /// however slowly a loaded machine runs it.
     static let never = Duration.seconds(86_400)

@@ -1,9 +1,10 @@
 import EventLog
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
-@Suite struct ThreadNameTests {
+@Suite(.ownThreads) struct ThreadNameTests {
     /// Starts a thread that names itself `name`; returns the name the system shows for it.
     func systemName(ofThreadNamed name: String) throws -> String {
         let named = Mutex<String?>(nil)

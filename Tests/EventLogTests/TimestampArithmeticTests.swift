@@ -1,10 +1,11 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import EventLog
 
 /// Timestamps from a crafted backup may hold any Int64: nothing done with them may trap.
-@Suite struct TimestampArithmeticTests {
+@Suite(.ownThreads) struct TimestampArithmeticTests {
     let extremes: [Int64] = [.min, .min + 1, -1_000_001, -1, 0, 1, 999_999, .max - 1, .max]
 
     @Test func sumsSaturateAtTheEnds() {

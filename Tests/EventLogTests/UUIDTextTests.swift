@@ -1,10 +1,11 @@
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 /// `UUID(text:)` against Foundation's `UUID(uuidString:)`: the same UUID for every
 /// well-formed text, and nil where Foundation reads a sign, a blank or `0x` as a digit.
-@Suite struct UUIDTextTests {
+@Suite(.ownThreads) struct UUIDTextTests {
     @Test func everyWellFormedTextReadsAsFoundationReadsIt() {
         var generator = SystemRandomNumberGenerator()
         for round in 0..<5_000 {

@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import EventLog
 
-@Suite struct ValueTests {
+@Suite(.ownThreads) struct ValueTests {
     @Test func expectedVersionRules() {
         #expect(ExpectedVersion.noStream.isMet(byCurrent: 0))
         #expect(!ExpectedVersion.noStream.isMet(byCurrent: 1))
@@ -87,7 +88,7 @@ import Testing
     }
 }
 
-@Suite struct TimeOrderedUUIDTests {
+@Suite(.ownThreads) struct TimeOrderedUUIDTests {
     @Test func carriesVersionVariantAndMilliseconds() {
         let id = UUID.timeOrdered(at: Timestamp(microsecondsSince1970: 0x0123_4567_89AB * 1_000 + 999))
         let bytes = withUnsafeBytes(of: id.uuid) { Array($0) }
@@ -104,7 +105,7 @@ import Testing
     }
 }
 
-@Suite struct RandomUUIDTests {
+@Suite(.ownThreads) struct RandomUUIDTests {
     @Test func carriesVersionFourAndTheVariantAndDiffers() {
         let ids = (0..<1_000).map { _ in UUID.random() }
         #expect(Set(ids).count == 1_000)

@@ -1,10 +1,11 @@
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import EventLog
 
-@Suite struct WriterQueueTests {
+@Suite(.ownThreads) struct WriterQueueTests {
     struct Counts: Sendable, Equatable {
         var batches = 0
         var jobs = 0

@@ -6,13 +6,14 @@ import Foundation
 import KeyStorePostgres
 import PostgresTestSupport
 import Signatures
+import TestSupport
 import Testing
 
 /// The key store in the shared database: keys created, read by another node, destroyed with
 /// nothing left in the table's files; a wrong key refused; erased users never served again;
 /// the key-encryption key rotated in one transaction; slots moving between the file store and
 /// this one. Each test has a database of its own.
-@Suite(.enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
+@Suite(.ownThreads, .enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
 struct PostgresKeyStoreTests {
     let kek = try! KeyEncryptionKey.generate()
 

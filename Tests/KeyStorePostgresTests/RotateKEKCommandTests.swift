@@ -7,7 +7,7 @@ import Testing
 
 /// `authctl --log-url URL rotate-kek --new-kek-file F`, run as the built binary against a
 /// database of its own.
-@Suite(.enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
+@Suite(.ownThreads, .enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
 struct RotateKEKCommandTests {
     /// A directory for key files, removed afterwards.
     final class KeyFiles {

@@ -5,11 +5,12 @@ import Foundation
 import KeyStorePostgres
 import PostgresTestSupport
 import Signatures
+import TestSupport
 import Testing
 
 /// Access-token keys of both kinds in the shared store, including a store whose table was
 /// made before ES256 (when it took Ed25519 keys only).
-@Suite(.enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
+@Suite(.ownThreads, .enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
 struct SigningKeyKindsTests {
     let kek = try! KeyEncryptionKey.generate()
 

@@ -1,8 +1,9 @@
 import Foundation
 import LMDB
+import TestSupport
 import Testing
 
-@Suite struct EnvironmentTests {
+@Suite(.ownThreads) struct EnvironmentTests {
     func withEnvironment(_ body: (Environment) throws -> Void) throws {
         let path = NSTemporaryDirectory() + "lmdb-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

@@ -2,11 +2,12 @@ import Dispatch
 import Foundation
 import LMDB
 import Synchronization
+import TestSupport
 import Testing
 
 /// `Environment.read` renews reset transactions from a pool: each read must still see the
 /// latest commit, keep its own snapshot while it runs, and never hold back a resize or a close.
-@Suite struct PooledReadTests {
+@Suite(.ownThreads) struct PooledReadTests {
     func withEnvironment(pooledReaders: Int = 16, _ body: (Environment) throws -> Void) throws {
         let path = NSTemporaryDirectory() + "lmdb-pool-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

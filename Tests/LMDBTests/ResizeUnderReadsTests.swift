@@ -2,13 +2,14 @@ import Dispatch
 import Foundation
 import LMDB
 import Synchronization
+import TestSupport
 import Testing
 
 /// A resize needs a moment with no transaction of the process open (`ReadWriteGate`): reads
 /// that overlap without a pause must not keep that moment from coming, a long read that holds
 /// it off must not slow every other read, and a read nested in a read must not wait for a
 /// resize that waits for the outer one.
-@Suite(.serialized) struct ResizeUnderReadsTests {
+@Suite(.ownThreads, .serialized) struct ResizeUnderReadsTests {
     static let key = [UInt8]("key".utf8)
 
     /// An environment with one key; the caller closes it (a test that finds a stuck read leaves

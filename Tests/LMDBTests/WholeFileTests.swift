@@ -1,11 +1,12 @@
 import CLMDB
 import Foundation
+import TestSupport
 import Testing
 
 @testable import LMDB
 
 /// `Environment.missingPages()` and the free list it reads past LMDB's map (`FreePages`).
-@Suite struct WholeFileTests {
+@Suite(.ownThreads) struct WholeFileTests {
     /// xorshift64*: the same churn on every run.
     struct Random {
         var state: UInt64

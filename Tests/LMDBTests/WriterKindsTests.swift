@@ -6,7 +6,7 @@ import Testing
 
 /// `WriterKindLock`: writers with and without a writable map never have one environment open
 /// at once; writers of one kind, and readers, share it.
-@Suite struct WriterKindsTests {
+@Suite(.ownThreads) struct WriterKindsTests {
     func withDirectory(_ body: (String) throws -> Void) throws {
         let path = NSTemporaryDirectory() + "lmdb-kinds-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

@@ -1,9 +1,10 @@
 import Foundation
 import LogExport
+import TestSupport
 import Testing
 
 /// The export's line parsers: an accepted line is one an export writes, spelled as it writes it.
-@Suite struct ExportLineTests {
+@Suite(.ownThreads) struct ExportLineTests {
     /// The golden export's LoginFailed event, position 23.
     static let loginFailed: String = {
         let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -49,7 +50,7 @@ import Testing
 }
 
 /// An event a service credential caused records `credential:ID` as its actor: an import reads it.
-@Suite struct CredentialActorLineTests {
+@Suite(.ownThreads) struct CredentialActorLineTests {
     @Test func aCredentialActorIsReadAndAForgedOneRefused() throws {
         let line = ExportLineTests.loginFailed
         let actor = #""actor":"01a2335f-bcb8-7ddc-a7b1-bbad4bdbd0ea""#

@@ -5,7 +5,7 @@ import Testing
 /// The committed fuzz corpus, replayed through every target as the package builds it (no
 /// sanitizer): each input still passes its target's properties, so a change that breaks one
 /// fails here as well as in `tools/fuzz/run.sh`.
-@Suite struct FuzzCorpusTests {
+@Suite(.ownThreads) struct FuzzCorpusTests {
     static let targets = ["payload", "envelope", "export-line", "strict-json", "phc", "tokens", "jwt", "free-list"]
 
     @Test(arguments: targets) func everyCommittedInputPassesItsTarget(target: String) throws {

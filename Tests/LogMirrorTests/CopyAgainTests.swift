@@ -7,11 +7,12 @@ import PostgresTestSupport
 import Projections
 import ServiceTestSupport
 import Synchronization
+import TestSupport
 import Testing
 
 /// A node's copy that the shared log stops continuing (the log restored from an older backup,
 /// then written again) is made again in place, and then answers as the shared log does.
-@Suite(.enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
+@Suite(.ownThreads, .enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
 struct CopyAgainTests {
     /// A node whose shared log signs its heads and whose mirror checks them, and where to
     /// keep a backup of its database.

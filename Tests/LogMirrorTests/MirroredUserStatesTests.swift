@@ -12,12 +12,13 @@ import PasswordHashing
 import PostgresTestSupport
 import Projections
 import ServiceTestSupport
+import TestSupport
 import Testing
 
 /// A node's source of users' states (the copy's row, brought up to the shared log by the
 /// stream's newer events) is a fast path: pinned to the reference fold of each stream over the
 /// shared log, with the copy current, behind, and never copied.
-@Suite(.enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
+@Suite(.ownThreads, .enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
 struct MirroredUserStatesTests {
     /// The shared log, its keys, a node's copy of it, and a service appending to the shared log.
     final class Node {

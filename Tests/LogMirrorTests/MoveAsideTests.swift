@@ -2,10 +2,11 @@ import EventLog
 import EventLogLMDB
 import Foundation
 import LogMirror
+import TestSupport
 import Testing
 
 /// `LogMirror.moveCopyAside(in:)`: a copy's files move aside only while no writer has them open.
-@Suite struct MoveAsideTests {
+@Suite(.ownThreads) struct MoveAsideTests {
     func withDirectory(_ body: (String) async throws -> Void) async throws {
         let path = NSTemporaryDirectory() + "move-aside-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

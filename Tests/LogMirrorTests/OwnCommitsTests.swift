@@ -4,13 +4,14 @@ import Foundation
 import PostgresTestSupport
 import ServiceTestSupport
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import LogMirror
 
 /// A node copies its own commits as its writer hands them over, without reading them back
 /// from the shared log: a fast path, pinned to the copy a read of the shared log makes.
-@Suite(.enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
+@Suite(.ownThreads, .enabled(if: TestPostgres.isExpected, Comment(rawValue: TestPostgres.missing)))
 struct OwnCommitsTests {
     /// A history through the node's service, with every batch its writer committed.
     static func history(_ node: MirroredUserStatesTests.Node, seed: UInt64) async throws -> (

@@ -1,11 +1,12 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import LogMirror
 
 /// What wakes a node's copying thread: wake-ups given while it copies are not lost, and many
 /// count as one copy, not one each.
-@Suite struct WakeSignalTests {
+@Suite(.ownThreads) struct WakeSignalTests {
     @Test func wakeUpsGivenBeforeAWaitCountAsOne() {
         let signal = WakeSignal()
         signal.signal()

@@ -1,9 +1,10 @@
+import TestSupport
 import Testing
 
 @testable import PasswordHashing
 
 /// A hashing thread keeps its Argon2 block between hashes, wiped.
-@Suite struct Argon2MemoryTests {
+@Suite(.ownThreads) struct Argon2MemoryTests {
     let hasher = Argon2idHasher(memoryKiB: 1_024, iterations: 1, parallelism: 1)
 
     /// What a pool thread keeps after a hash: where its block is, its size, and whether every

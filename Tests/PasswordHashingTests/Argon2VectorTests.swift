@@ -1,10 +1,11 @@
 import CArgon2
+import TestSupport
 import Testing
 
 @testable import PasswordHashing
 
 /// Argon2id against published test vectors.
-@Suite struct Argon2VectorTests {
+@Suite(.ownThreads) struct Argon2VectorTests {
     /// RFC 9106 §5.3: Argon2id v1.3, 32 KiB, 3 passes, 4 lanes, 32-byte tag, with a secret and
     /// associated data. The project's hasher takes neither (it hashes passwords with a salt
     /// only), so this checks the linked libargon2 through its raw API with the vector's

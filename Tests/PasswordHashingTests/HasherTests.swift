@@ -1,11 +1,12 @@
 import CArgon2
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import PasswordHashing
 
-@Suite struct Argon2idTests {
+@Suite(.ownThreads) struct Argon2idTests {
     let hasher = Argon2idHasher()
 
     @Test func hashesAreArgon2idPHCStringsAtOWASPsMinimumThatVerify() throws {
@@ -57,7 +58,7 @@ import Testing
     }
 }
 
-@Suite struct ScryptTests {
+@Suite(.ownThreads) struct ScryptTests {
     @Test func matchesTheRFC7914TestVector() throws {
         // RFC 7914 §12: scrypt("pleaseletmein", "SodiumChloride", N=16384, r=8, p=1, dkLen=64).
         let expected =
@@ -86,7 +87,7 @@ import Testing
     }
 }
 
-@Suite struct PasswordHashingTests {
+@Suite(.ownThreads) struct PasswordHashingTests {
     @Test func bothAlgorithmsVerifyAndTheOtherOneAsksForARehash() throws {
         let argon = PasswordHashing()
         let scryptStored = try ScryptHasher(logN: 12).hash("passphrase")
@@ -107,7 +108,7 @@ import Testing
     }
 }
 
-@Suite struct HashingPoolTests {
+@Suite(.ownThreads) struct HashingPoolTests {
     @Test func aHundredJobsNeverRunMoreThanThePoolsThreadsAtOnce() async throws {
         let pool = HashingPool(threads: 2)
         defer { pool.stop() }
@@ -148,7 +149,7 @@ final class Concurrency: Sendable {
     let state = Mutex((now: 0, most: 0))
 }
 
-@Suite struct HashingPoolBoundTests {
+@Suite(.ownThreads) struct HashingPoolBoundTests {
     /// A job that holds the pool's one thread until released.
     final class Gate: Sendable {
         let semaphore = DispatchSemaphore(value: 0)

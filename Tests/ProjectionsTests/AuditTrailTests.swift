@@ -1,6 +1,7 @@
 import AuthDomain
 import AuthService
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Projections
@@ -8,7 +9,7 @@ import Testing
 /// The audit trail and the as-of fold, read in place with one key look-up and one cipher
 /// context per stream, pinned to the plain way (the stream copied out, each event decoded on
 /// its own).
-@Suite struct AuditTrailTests {
+@Suite(.ownThreads) struct AuditTrailTests {
     @Test func theTrailReadInPlaceIsTheTrailReadByCopies() async throws {
         let world = try World()
         defer { world.finish() }

@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Projections
 
-@Suite struct EmailOwnerMemoTests {
+@Suite(.ownThreads) struct EmailOwnerMemoTests {
     @Test func anOwnerIsKnownOnlyInTheSnapshotItWasSeenIn() {
         let memo = EmailOwnerMemo(capacity: 8)
         let owner = UUID()

@@ -1,9 +1,10 @@
 import EventLog
+import TestSupport
 import Testing
 
 @testable import Projections
 
-@Suite struct EncodedRowsTests {
+@Suite(.ownThreads) struct EncodedRowsTests {
     /// Rows laid out as the rebuild lays them (offset `o` in buffer `o % n`), with buffers of
     /// unequal length, come back in offset order with their own bytes.
     @Test func interleavedRowsComeBackInOffsetOrder() throws {

@@ -1,11 +1,12 @@
 import AuthDomain
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Projections
 
-@Suite struct FoldPartitionTests {
+@Suite(.ownThreads) struct FoldPartitionTests {
     @Test func everyIdKeepsItsOwnStateAcrossGrowth() {
         var fold = FoldPartition(expectedUsers: 4)
         let ids = (0..<5_000).map { _ in UUID() }

@@ -3,12 +3,13 @@ import AuthService
 import EventLog
 import EventLogLMDB
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Projections
 
 /// The embedded log's read-model progress, and the positions the service reports for it.
-@Suite struct ProgressTests {
+@Suite(.ownThreads) struct ProgressTests {
     func register(_ world: World, _ email: String) async throws -> (UserState, UInt64?) {
         let receipt = PositionReceipt()
         let user = try await receipt.collecting {

@@ -5,11 +5,12 @@ import EventLogLMDB
 import Foundation
 import LMDB
 import ServiceTestSupport
+import TestSupport
 import Testing
 
 @testable import Projections
 
-@Suite struct ProjectionTests {
+@Suite(.ownThreads) struct ProjectionTests {
     /// Runs random commands through the service, then checks the projection against a fresh
     /// fold of every stream and the role index against a scan of the User table.
     func randomHistory(_ world: World, seed: UInt64, steps: Int) async throws {
@@ -170,7 +171,7 @@ import Testing
     }
 }
 
-@Suite struct ProjectedErasureTests {
+@Suite(.ownThreads) struct ProjectedErasureTests {
     @Test func erasedUsersLeaveNoPersonalFieldInTheProjectionsAndStayErasedThroughARebuild() async throws {
         let world = try World()
         defer { world.finish() }

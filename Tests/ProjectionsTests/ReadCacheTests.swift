@@ -2,13 +2,14 @@ import AuthDomain
 import AuthService
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import Projections
 
 /// The read path's caches (decoded rows checked per snapshot, the live generation, email
 /// owners) must never answer with anything but what the projection holds in the snapshot read.
-@Suite struct ReadCacheTests {
+@Suite(.ownThreads) struct ReadCacheTests {
     func register(_ world: World, _ email: String, firstName: String = "First") async throws -> UserState {
         try await world.service.register(
             .init(email: email, password: "password-long-enough", firstName: firstName, lastName: "Last"),
@@ -140,7 +141,7 @@ extension Thread {
     }
 }
 
-@Suite struct DecodedRowTableTests {
+@Suite(.ownThreads) struct DecodedRowTableTests {
     func user(_ version: UInt64, id: UUID = UUID(), name: String = "name") -> UserState {
         var state = UserState(id: id)
         state.version = version

@@ -3,11 +3,12 @@ import DataProtection
 import EventLog
 import EventSealing
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Projections
 
-@Suite struct SealingTests {
+@Suite(.ownThreads) struct SealingTests {
     /// An envelope as stored, for reading in place.
     func stored(_ event: NewEvent, stream: UUID, version: UInt64) -> [UInt8] {
         var writer = ByteWriter()

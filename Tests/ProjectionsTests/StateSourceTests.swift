@@ -3,13 +3,14 @@ import EventLog
 import EventLogLMDB
 import EventSealing
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Projections
 
 /// The projection-backed source of users' states is a fast path: pinned to the reference
 /// fold of each stream over the same log.
-@Suite struct StateSourceTests {
+@Suite(.ownThreads) struct StateSourceTests {
     func expectSameAnswers(_ world: World, _ note: String) throws {
         let projected = ProjectedUserStates(world.projection)
         let folded = FoldedUserStates(log: world.log, keys: world.keys)

@@ -3,12 +3,13 @@ import AuthService
 import EventLog
 import Foundation
 import ServiceTestSupport
+import TestSupport
 import Testing
 
 @testable import Projections
 
 /// The console's search index against the projection it is built from.
-@Suite struct UserDirectoryTests {
+@Suite(.ownThreads) struct UserDirectoryTests {
     func register(_ world: World, _ email: String, phone: String? = nil) async throws -> UserState {
         try await world.service.register(
             .init(email: email, password: "password-\(email)", firstName: "First", lastName: "Last", phone: phone),
@@ -116,7 +117,7 @@ import Testing
 }
 
 /// The console's fast paths against the slow reads they replace.
-@Suite struct ConsoleFastPathTests {
+@Suite(.ownThreads) struct ConsoleFastPathTests {
     @Test(arguments: [UInt64(3), 4])
     func aSearchPageEqualsTheFirstPageOfAFullSort(seed: UInt64) async throws {
         let world = try World()
