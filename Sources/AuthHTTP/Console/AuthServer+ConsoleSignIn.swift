@@ -81,7 +81,8 @@ extension AuthServer {
                 console.sessions.close(opened.cookie, signedIn: true)
                 self.logger.error("a console sign-in could not be kept; refused", metadata: ["error": "\(error)"])
                 throw Problem.unavailable(
-                    "console_unavailable", "the console could not record the sign-in; nothing was kept", retryAfter: 5)
+                    "console_unavailable",
+                    "the console could not keep the sign-in, and ended its session; sign in again later", retryAfter: 5)
             }
             var response = Self.consoleRedirect("/admin/users", setCookie: self.consoleCookie(opened.cookie))
             response.headers.append(HTTPField(name: .setCookie, value: self.consoleLoginCookie(nil)))
