@@ -263,7 +263,7 @@ let package = Package(
         .target(
             name: "PostgresTestSupport",
             dependencies: [
-                "EventLogPostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "EventLogPostgres", "TestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/PostgresTestSupport"),

@@ -85,7 +85,7 @@ import Testing
             process.standardError = output
             try process.run()
             let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
+            process.waitForExit()
             return (process.terminationStatus, text)
         }
         let (status, text) = try opensslVerifies("message")

@@ -7,6 +7,7 @@ import EventSealing
 import Foundation
 import PasswordHashing
 import Synchronization
+import TestSupport
 import Testing
 
 /// A clock the test moves by hand.
@@ -187,6 +188,6 @@ func runProduct(
     try process.run()
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
     let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    process.waitForExit()
     return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
 }

@@ -48,7 +48,7 @@ import Testing
         }
         flock(look, LOCK_UN)
         let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        importing.waitUntilExit()
+        importing.waitForExit()
 
         #expect(importing.terminationStatus == 2, "\(stderr)")
         #expect(stderr.contains("already holds 1 data keys"), "\(stderr)")

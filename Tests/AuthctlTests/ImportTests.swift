@@ -149,7 +149,7 @@ import Testing
         while process.isRunning, Date() < deadline { usleep(50_000) }
         let finished = !process.isRunning
         if !finished { process.terminate() }
-        process.waitUntilExit()
+        process.waitForExit()
         let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(finished, "the import still read its endless line after \(sent) bytes")
         #expect(

@@ -25,7 +25,7 @@ import Testing
         process.standardError = err
         try process.run()
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        process.waitForExit()
         #expect(process.terminationStatus == 0, "the tour failed: \(stderr)")
     }
 }

@@ -17,7 +17,7 @@ import Testing
             let reply = try await server.call("GET", "/healthz")
             #expect(reply.status == 200)
             server.process.terminate()  // SIGTERM: a graceful exit, which runs jemalloc's exit hook
-            server.process.waitUntilExit()
+            server.process.waitForExit()
             #expect(server.process.terminationStatus == 0)
             let output = server.remainingOutput()
             #expect(output.contains("___ Begin jemalloc statistics ___"))

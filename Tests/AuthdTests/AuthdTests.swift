@@ -208,7 +208,7 @@ import Testing
         let second = try await server.call("GET", "/healthz").headers["x-request-id"] ?? ""
         #expect(first.count > 13 && second.count > 13 && first != second)
         server.process.terminate()  // SIGTERM
-        server.process.waitUntilExit()
+        server.process.waitForExit()
         #expect(server.process.terminationStatus == 0)
         #expect(server.remainingOutput().contains("authd stopped"))
         let history = try authctlOutput(["--data", server.data, "history", "rid@example.com", "--json"])

@@ -19,7 +19,7 @@ struct ChildProcessesTests {
         let released = try Self.sleeper()
         defer {
             if released.isRunning { kill(released.processIdentifier, SIGKILL) }
-            released.waitUntilExit()
+            released.waitForExit()
         }
         // A list of its own: killing the exit handler's list would stop other tests' servers.
         let list = ChildProcesses()
@@ -30,7 +30,7 @@ struct ChildProcessesTests {
         #expect(!list.listed.contains(released.processIdentifier))
 
         list.killAll()
-        listed.waitUntilExit()
+        listed.waitForExit()
         #expect(listed.terminationReason == .uncaughtSignal && listed.terminationStatus == SIGKILL)
         #expect(released.isRunning)
         #expect(list.listed.isEmpty)

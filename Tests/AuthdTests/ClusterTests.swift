@@ -43,7 +43,7 @@ final class Cluster {
     func stopNodes() {
         for node in nodes where node.process.isRunning {
             node.process.terminate()
-            node.process.waitUntilExit()
+            node.process.waitForExit()
         }
     }
 }

@@ -43,7 +43,7 @@ import Testing
         if !finished {
             kill(process.processIdentifier, SIGKILL)
         }
-        process.waitUntilExit()
+        process.waitForExit()
         try output.close()
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         return (finished ? process.terminationStatus : -1, text)

@@ -123,7 +123,7 @@ import Testing
         let (server, _) = try await EventFeedTests.serverWithAdmin()
         let signIn = try Self.consoleSignIn(server)
         server.process.terminate()  // SIGTERM
-        server.process.waitUntilExit()
+        server.process.waitForExit()
         #expect(server.process.terminationStatus == 0)
         let after = try Self.adminHistory(server, after: signIn)
         #expect(after.map { $0["type"] as? String } == ["LoggedOut"], "\(after)")

@@ -38,7 +38,7 @@ import Testing
         #expect(!plain.isEmpty && !plain.contains(";"))
 
         server.process.terminate()
-        server.process.waitUntilExit()
+        server.process.waitForExit()
         for (email, expected) in [
             ("one@example.com", firstID), ("two@example.com", secondID), ("hostile0@example.com", dropped[0]),
             ("plain@example.com", plain),

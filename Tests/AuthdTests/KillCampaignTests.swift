@@ -51,7 +51,7 @@ import Testing
             }
             try await Task.sleep(for: .milliseconds(Int(150 + random.next() % 450)))
             kill(server.process.processIdentifier, SIGKILL)
-            server.process.waitUntilExit()
+            server.process.waitForExit()
             kills += 1
             // Every client stops at its first failed request.
             await load.value

@@ -165,7 +165,7 @@ import Testing
         #expect(message.contains("X-Sink-TLS: yes\r\n") && message.contains("X-Sink-Auth: mailer\r\n"))
         #expect(tokens(in: message).count >= 1)
         server.process.terminate()
-        server.process.waitUntilExit()
+        server.process.waitForExit()
         #expect(!server.remainingOutput().contains(password), "the password is never logged")
     }
 

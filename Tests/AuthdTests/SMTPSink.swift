@@ -80,7 +80,7 @@ final class SMTPSink {
     func stop() {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            process.waitForExit()
         }
         ChildProcesses.atExit.release(process)
     }

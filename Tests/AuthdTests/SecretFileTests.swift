@@ -81,7 +81,7 @@ import Testing
         #expect(chmod(loose + "/signing-keys", 0o644) == 0)
         let rotate = productProcess("authd", ["--data", loose, "--rotate-signing-key"])
         try rotate.run()
-        rotate.waitUntilExit()
+        rotate.waitForExit()
         #expect(rotate.terminationStatus == 0 && permissions(of: loose + "/signing-keys") == 0o600)
 
         // Someone else's directory that anyone can write: refused, not used.

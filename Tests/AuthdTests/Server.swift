@@ -46,7 +46,7 @@ final class RunningServer {
     deinit {
         if process.isRunning {
             process.terminate()
-            process.waitUntilExit()
+            process.waitForExit()
         }
         ChildProcesses.atExit.release(process)
         if !keepsData { try? FileManager.default.removeItem(atPath: data) }
@@ -57,7 +57,7 @@ final class RunningServer {
     func kill() {
         keepsData = true
         Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.waitForExit()
         ChildProcesses.atExit.release(process)
     }
 
@@ -134,7 +134,7 @@ func authctlOutput(_ arguments: [String]) throws -> String {
     process.standardError = FileHandle.nullDevice
     try process.run()
     let data = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    process.waitForExit()
     return String(decoding: data, as: UTF8.self)
 }
 
@@ -149,7 +149,7 @@ func authctl(_ arguments: [String], input: String? = nil) throws -> Int32 {
     try process.run()
     if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
     try stdin.fileHandleForWriting.close()
-    process.waitUntilExit()
+    process.waitForExit()
     return process.terminationStatus
 }
 

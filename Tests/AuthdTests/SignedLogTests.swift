@@ -36,7 +36,7 @@ import Testing
     @Test func forgedEventsInTheDataDirectoryAreRefused() async throws {
         let (server, user) = try await serverWithTarget()
         server.process.terminate()
-        server.process.waitUntilExit()
+        server.process.waitForExit()
         // The attacker appends through the log's own code: the chain stays consistent.
         let (events, token) = escalation(of: user)
         let log = try LMDBEventLog(directory: server.data)
@@ -388,7 +388,7 @@ final class StartedAuthd {
         try process.run()
         (port, output) = readListeningPort(pipe)
         if port == 0 {
-            process.waitUntilExit()
+            process.waitForExit()
             status = process.terminationStatus
         }
     }
@@ -405,7 +405,7 @@ final class StartedAuthd {
     func stop() {
         if process.isRunning {
             process.terminate()
-            process.waitUntilExit()
+            process.waitForExit()
         }
     }
 }

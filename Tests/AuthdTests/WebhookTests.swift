@@ -48,7 +48,7 @@ struct WebhookTests {
         deinit {
             if process.isRunning {
                 kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
+                process.waitForExit()
             }
             ChildProcesses.atExit.release(process)
             try? FileManager.default.removeItem(atPath: directory)

@@ -223,7 +223,7 @@ func killAuthctl(_ arguments: [String], after seconds: Double, environment: [Str
     while process.isRunning && Date() < deadline { usleep(2_000) }
     guard process.isRunning else { return process.terminationStatus }
     kill(process.processIdentifier, SIGKILL)
-    process.waitUntilExit()
+    process.waitForExit()
     return process.terminationReason == .uncaughtSignal ? nil : process.terminationStatus
 }
 

@@ -114,7 +114,7 @@ import Testing
             text += String(decoding: chunk, as: UTF8.self)
         }
         kill(probe.processIdentifier, SIGKILL)
-        probe.waitUntilExit()
+        probe.waitForExit()
         #expect(text.contains("ack "))
         await #expect(throws: EventLogError.self) {
             _ = try await log.append([event("E", "would sign over them")], to: UUID(), expecting: .noStream)

@@ -50,13 +50,13 @@ final class Probe {
                 failure = line
             }
         }
-        process.waitUntilExit()
+        process.waitForExit()
         return (acknowledged, failure)
     }
 
     func kill() {
         Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.waitForExit()
     }
 }
 

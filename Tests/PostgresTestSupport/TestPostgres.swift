@@ -2,6 +2,7 @@ import EventLogPostgres
 import Foundation
 import Logging
 import PostgresNIO
+import TestSupport
 
 /// The PostgreSQL server the tests use: `AUTHLOG_TEST_POSTGRES_URL`, as printed by
 /// tools/postgres/start-throwaway.sh. `AUTHLOG_REQUIRE_POSTGRES=1` (build.sh sets it) makes
@@ -105,7 +106,7 @@ public enum TestPostgres {
         process.standardError = errors
         try process.run()
         let said = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        process.waitForExit()
         guard process.terminationStatus == 0 else {
             throw ClientFailed(
                 description: "\(program) exited \(process.terminationStatus): \(String(decoding: said, as: UTF8.self))")

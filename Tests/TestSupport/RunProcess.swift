@@ -35,7 +35,7 @@ public func runProcess(
     DispatchQueue.global().async(group: group) { errors.data = err.fileHandleForReading.readDataToEndOfFile() }
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
     group.wait()
-    process.waitUntilExit()
+    process.waitForExit()
     return ProcessOutput(
         status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
         stderr: String(decoding: errors.data, as: UTF8.self))
