@@ -28,9 +28,12 @@ public enum SecretFile {
     }
 
     /// Replaces `path` with a 0600 file holding `contents`, all at once: a temporary file beside
-    /// it is made as ``create(_:contents:)`` makes one, renamed over `path`, and the directory
-    /// synced. A crash leaves the old contents or the new, never a mix; on failure `path` is
-    /// left as it was and no temporary file stays.
+    /// it (`PATH.tmp-UUID`) is made as ``create(_:contents:)`` makes one, renamed over `path`
+    /// (a symbolic link there is replaced, never written through), and the directory synced.
+    /// A crash leaves the old contents or the new, never a mix (and perhaps the temporary
+    /// file). A failure before the rename leaves `path` as it was and no temporary file; a
+    /// failure to sync the directory after it is thrown too, with `path` already replaced
+    /// but the replacement perhaps not yet on disk.
     public static func replace(_ path: String, contents: [UInt8]) throws(DataProtectionError) {
         let temporary = path + ".tmp-" + UUID().uuidString
         try create(temporary, contents: contents)
@@ -41,9 +44,13 @@ public enum SecretFile {
         }
         let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
         let directory = open(parent.isEmpty ? "." : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directory >= 0 else { throw .keyStore("cannot open \(parent): \(errnoText())") }
+        guard directory >= 0 else {
+            throw .keyStore("\(path) replaced, but not yet durable: cannot open \(parent): \(errnoText())")
+        }
         defer { close(directory) }
-        guard fsync(directory) == 0 else { throw .keyStore("cannot sync \(parent): \(errnoText())") }
+        guard fsync(directory) == 0 else {
+            throw .keyStore("\(path) replaced, but not yet durable: cannot sync \(parent): \(errnoText())")
+        }
     }
 
     /// Appends `contents` to `path` and syncs, creating it with mode 0600 if it is missing;

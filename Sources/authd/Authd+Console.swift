@@ -79,22 +79,37 @@ extension Authd {
 
 /// The log sessions the console holds, kept in `console-sessions` in the data directory so
 /// that those a crash leaves open are ended at the next start: one line each, the user's id
-/// and the log session's, the whole file replaced at each save (0600, synced, renamed).
-/// A file others may write, or that belongs to another user, is not read.
+/// and the log session's, the whole file replaced at each save (``SecretFile/replace(_:contents:)``).
+///
+/// Rules:
+/// - A list that cannot be trusted (group or others may read or write it, another user than
+///   authd's or root owns it, it is not a regular file or is over 4 MiB) or read (a line is
+///   not two ids) is not used: it is moved aside to `console-sessions.unreadable-TIME` for
+///   an operator to look at, so the next save does not silently drop what it named, and its
+///   sessions end at their own lifetime.
+/// - Temporary files a crash left in the middle of a save (`console-sessions.tmp-*`) are
+///   removed when the list is loaded.
 struct ConsoleHeldSessionsFile: ConsoleHeldSessionStore {
+    let directory: String
     let path: String
+    /// The most a list may hold: 20,000 lines (the console's signed-in and ended sessions at
+    /// their capacities) are under 1.5 MiB.
+    static let largest = 4 << 20
 
     init(dataDirectory: String) {
+        directory = dataDirectory
         path = dataDirectory + "/console-sessions"
     }
 
-    /// Why the file cannot be read.
+    /// Why the list was not used.
     struct Unreadable: Error, CustomStringConvertible {
         var description: String
     }
 
     func load() throws -> [ConsoleLogSession] {
-        let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for name in leftovers where name.hasPrefix("console-sessions.tmp-") { unlink(directory + "/" + name) }
+        let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else {
             if errno == ENOENT { return [] }
             throw Unreadable(description: "cannot open \(path): \(String(cString: strerror(errno)))")
@@ -105,16 +120,30 @@ struct ConsoleHeldSessionsFile: ConsoleHeldSessionStore {
             throw Unreadable(description: "cannot stat \(path): \(String(cString: strerror(errno)))")
         }
         if let problem = SecretFile.problem(with: info, at: path, what: "the console's session list") {
-            throw Unreadable(description: problem)
+            throw movedAside(problem)
+        }
+        guard info.st_mode & S_IFMT == S_IFREG, info.st_size <= Self.largest else {
+            throw movedAside("\(path) is not a regular file of at most \(Self.largest) bytes")
         }
         let text = String(decoding: try file.readToEnd() ?? Data(), as: UTF8.self)
-        return try text.split(separator: "\n").enumerated().map { number, line in
+        var held: [ConsoleLogSession] = []
+        for (number, line) in text.split(separator: "\n").enumerated() {
             let fields = line.split(separator: " ")
             guard fields.count == 2, let user = UUID(uuidString: String(fields[0])),
                 let session = UUID(uuidString: String(fields[1]))
-            else { throw Unreadable(description: "\(path) line \(number + 1) is not a user and a session") }
-            return ConsoleLogSession(user: user, logSession: session)
+            else { throw movedAside("\(path) line \(number + 1) is not a user and a session") }
+            held.append(ConsoleLogSession(user: user, logSession: session))
         }
+        return held
+    }
+
+    /// Moves the list aside (see the rules); the error to throw, saying where it went.
+    private func movedAside(_ problem: String) -> Unreadable {
+        let aside = path + ".unreadable-" + String(Int(Date().timeIntervalSince1970))
+        guard rename(path, aside) == 0 else {
+            return Unreadable(description: "\(problem) (not moved aside: \(String(cString: strerror(errno))))")
+        }
+        return Unreadable(description: "\(problem); moved aside to \(aside)")
     }
 
     func save(_ held: [ConsoleLogSession]) throws {

@@ -128,7 +128,8 @@ import Testing
 
     /// The held list (what authd keeps across a crash) names every log session the console
     /// holds: signed in, ended and waiting for the sweep, or taken by it and not yet handled.
-    /// Only ``ConsoleSessions/handled(_:)`` lets go of one; a waiting session holds none.
+    /// Only ``ConsoleSessions/handled(_:)`` lets go of one (or the capacity, past which the
+    /// first handed over are forgotten); a waiting session holds none.
     @Test func theHeldListNamesEveryLogSessionUntilItIsHandled() throws {
         let clock = HandClock()
         let sessions = ConsoleSessions(idleTimeout: .seconds(60), lifetime: .seconds(600), clock: { clock.now })

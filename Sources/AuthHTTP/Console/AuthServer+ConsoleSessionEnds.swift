@@ -20,7 +20,8 @@ import Synchronization
 ///   before the log closes (``endConsoleSessionsAtStop()``).
 /// - With a store for them (``AdminConsole/heldStore``), the log sessions the console holds
 ///   are kept there at every sign-in (before its answer; a sign-in they cannot be kept for is
-///   refused, 503, and its log session ended) and after every call that ended some. After a
+///   refused, 503, and its log session ended), after every call that ended some, and at a
+///   graceful stop. After a
 ///   crash, authd hands those kept to the sweep as it starts
 ///   (``endConsoleSessionsHeldBeforeStart()``), and they are ended as any other; a log
 ///   session started by a sign-in that crashed before it was kept ends at its own lifetime.
@@ -69,7 +70,9 @@ extension AuthServer {
         }
         console.sessions.giveBack(held)
         if !held.isEmpty {
-            logger.info("console sessions held before this start are ended", metadata: ["sessions": "\(held.count)"])
+            logger.info(
+                "console sessions held before this start are handed to the sweep to be ended",
+                metadata: ["sessions": "\(held.count)"])
         }
         return held.count
     }

@@ -20,8 +20,8 @@ import Hummingbird
 ///   browser sends neither cookie) never replaces an admin's signed-in cookie.
 /// - A sign-in sets the signed-in cookie to a new session (a new value, a new CSRF token) and
 ///   removes the form's. Its log session is kept in the console's store first, if it has one
-///   (``AdminConsole/keepHeldSessions()``); when it cannot be, the answer is 503 with
-///   Retry-After and the log session is ended.
+///   (``AdminConsole/keepHeldSessions()``); when it cannot be, the log session is ended
+///   (`LoggedOut`, actor `system`) and the answer is the form again, 503 with Retry-After.
 /// - `POST /admin/logout` ends the log session (`LoggedOut`, the user as actor) and the
 ///   console session, and removes the cookie.
 extension AuthServer {
@@ -77,12 +77,18 @@ extension AuthServer {
             let opened = try console.sessions.open(user: grant.user.id, logSession: grant.sessionID)
             do { try console.keepHeldSessions() } catch {
                 // Not kept, a crash would leave the log session open: the sign-in does not
-                // happen, and the sweep ends its log session.
+                // happen, and its log session is ended now (the sweep would try again).
                 console.sessions.close(opened.cookie, signedIn: true)
                 self.logger.error("a console sign-in could not be kept; refused", metadata: ["error": "\(error)"])
-                throw Problem.unavailable(
-                    "console_unavailable",
-                    "the console could not keep the sign-in, and ended its session; sign in again later", retryAfter: 5)
+                try? await self.service.logout(
+                    userID: grant.user.id, sessionID: grant.sessionID, actor: .system,
+                    correlationID: context.requestID)
+                await self.settleConsoleWrite()
+                var response = try self.loginForm(
+                    console, request: request, message: "The console could not keep the sign-in; try again later.",
+                    email: email, status: .serviceUnavailable)
+                response.headers[.retryAfter] = "5"
+                return response
             }
             var response = Self.consoleRedirect("/admin/users", setCookie: self.consoleCookie(opened.cookie))
             response.headers.append(HTTPField(name: .setCookie, value: self.consoleLoginCookie(nil)))
