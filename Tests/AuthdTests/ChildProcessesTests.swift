@@ -35,4 +35,22 @@ struct ChildProcessesTests {
         #expect(released.isRunning)
         #expect(list.listed.isEmpty)
     }
+
+    /// A server that never says where it listens fails its test after the timeout, saying
+    /// so, instead of hanging the run (a start that hung did, until the run was killed).
+    @Test func aServerThatNeverSaysWhereItListensFailsInsteadOfHanging() throws {
+        let output = Pipe()
+        let silent = Process()
+        silent.executableURL = URL(fileURLWithPath: "/bin/sh")
+        silent.arguments = ["-c", "echo starting; exec sleep 300"]
+        silent.standardOutput = output
+        try silent.run()
+        defer {
+            if silent.isRunning { kill(silent.processIdentifier, SIGKILL) }
+            silent.waitForExit()
+        }
+        let (port, text) = readListeningPort(output, timeout: 1)
+        #expect(port == 0)
+        #expect(text.hasPrefix("starting\n") && text.contains("no listening address logged within 1 s"), "\(text)")
+    }
 }

@@ -25,7 +25,10 @@ final class SMTPSink {
         try process.run()
         ChildProcesses.atExit.adopt(process)
         let (bound, text) = readListeningPort(output)
-        guard bound != 0 else { throw SinkError.didNotStart(text) }
+        guard bound != 0 else {
+            if process.isRunning { process.terminate() }
+            throw SinkError.didNotStart(text)
+        }
         self.port = bound
     }
 

@@ -97,13 +97,19 @@ final class RunningServer {
 }
 
 /// Reads authd's output until it logs the address it bound: the port, or 0 if it ended
-/// first, and the text read.
-func readListeningPort(_ output: Pipe) -> (port: Int, text: String) {
+/// first or nothing said where within `timeout` seconds (a start that hangs fails the test
+/// instead of hanging the run), and the text read. The caller stops a process still running.
+func readListeningPort(_ output: Pipe, timeout: Double = 180) -> (port: Int, text: String) {
+    let descriptor = output.fileHandleForReading.fileDescriptor
+    let deadline = Date().addingTimeInterval(timeout)
+    var buffer = [UInt8](repeating: 0, count: 4_096)
     var text = ""
     while true {
-        let chunk = output.fileHandleForReading.availableData
-        if chunk.isEmpty { return (0, text) }
-        text += String(decoding: chunk, as: UTF8.self)
+        guard let count = readPolling(descriptor, into: &buffer, until: deadline) else {
+            return (0, text + "\n(no listening address logged within \(Int(timeout)) s)")
+        }
+        if count <= 0 { return (0, text) }
+        text += String(decoding: buffer[0..<count], as: UTF8.self)
         if let range = text.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
             return (Int(text[range].split(separator: ":").last!) ?? 0, text)
         }

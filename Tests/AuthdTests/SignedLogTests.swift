@@ -388,6 +388,7 @@ final class StartedAuthd {
         try process.run()
         (port, output) = readListeningPort(pipe)
         if port == 0 {
+            if process.isRunning { process.terminate() }
             process.waitForExit()
             status = process.terminationStatus
         }
