@@ -46,11 +46,11 @@ public final class WriterKindLock: @unchecked Sendable {
                 let other = try Self.openFile(directory + "/" + (inMap ? Self.inFileName : Self.inMapName))
                 // Closing it gives the exclusive lock back: a writer of the other kind that
                 // waits for its shared one goes on, and finds this one's held.
-                defer { Glibc.close(other) }
+                defer { Self.unlockAndClose(other) }
                 try Self.lock(other, LOCK_EX | LOCK_NB, refusal: .otherKindOfWriter)
             }
         } catch {
-            Glibc.close(own)
+            Self.unlockAndClose(own)
             throw error
         }
         descriptors = [own]
@@ -73,7 +73,7 @@ public final class WriterKindLock: @unchecked Sendable {
                     try lock(held[held.count - 1], LOCK_EX | LOCK_NB, refusal: .writerOpen)
                 }
             } catch {
-                for descriptor in held { Glibc.close(descriptor) }
+                for descriptor in held { Self.unlockAndClose(descriptor) }
                 throw error
             }
             return WriterKindLock(holding: held)
@@ -94,7 +94,7 @@ public final class WriterKindLock: @unchecked Sendable {
                     if errno == ENOENT { continue }
                     throw LMDBError(code: errno)
                 }
-                defer { Glibc.close(descriptor) }
+                defer { Self.unlockAndClose(descriptor) }
                 guard try tryLock(descriptor, LOCK_EX | LOCK_NB) else { return true }
             }
             return false
@@ -113,7 +113,7 @@ public final class WriterKindLock: @unchecked Sendable {
             guard errno == EACCES || errno == EPERM else { throw LMDBError(code: errno) }
             return try look()
         }
-        defer { Glibc.close(descriptor) }
+        defer { Self.unlockAndClose(descriptor) }
         try lock(descriptor, LOCK_EX)
         return try look()
     }
@@ -122,9 +122,18 @@ public final class WriterKindLock: @unchecked Sendable {
         release()
     }
 
+    /// Gives `descriptor`'s lock back, then closes it. The unlock is what frees the lock at
+    /// once: a child process forked meanwhile by another thread holds a copy of the descriptor
+    /// until its `exec` closes it, and a `flock` stays held while any copy is open (a writer
+    /// of the other kind opening right after a close was refused so in a parallel test run).
+    private static func unlockAndClose(_ descriptor: Int32) {
+        _ = flock(descriptor, LOCK_UN)
+        Glibc.close(descriptor)
+    }
+
     /// Gives the lock back; later calls do nothing.
     public func release() {
-        for descriptor in descriptors { Glibc.close(descriptor) }
+        for descriptor in descriptors { Self.unlockAndClose(descriptor) }
         descriptors = []
     }
 
