@@ -112,12 +112,12 @@ struct ConsoleHeldSessionsFile: ConsoleHeldSessionStore {
         let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else {
             if errno == ENOENT { return [] }
-            throw Unreadable(description: "cannot open \(path): \(String(cString: strerror(errno)))")
+            throw Unreadable(description: "cannot open \(path): \(Self.lastError())")
         }
         let file = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         var info = stat()
         guard fstat(descriptor, &info) == 0 else {
-            throw Unreadable(description: "cannot stat \(path): \(String(cString: strerror(errno)))")
+            throw Unreadable(description: "cannot stat \(path): \(Self.lastError())")
         }
         if let problem = SecretFile.problem(with: info, at: path, what: "the console's session list") {
             throw movedAside(problem)
@@ -141,10 +141,13 @@ struct ConsoleHeldSessionsFile: ConsoleHeldSessionStore {
     private func movedAside(_ problem: String) -> Unreadable {
         let aside = path + ".unreadable-" + String(Int(Date().timeIntervalSince1970))
         guard rename(path, aside) == 0 else {
-            return Unreadable(description: "\(problem) (not moved aside: \(String(cString: strerror(errno))))")
+            return Unreadable(description: "\(problem) (not moved aside: \(Self.lastError()))")
         }
         return Unreadable(description: "\(problem); moved aside to \(aside)")
     }
+
+    /// What `errno` says.
+    private static func lastError() -> String { String(cString: strerror(errno)) }
 
     func save(_ held: [ConsoleLogSession]) throws {
         let text = held.map { "\($0.user.uuidString.lowercased()) \($0.logSession.uuidString.lowercased())\n" }

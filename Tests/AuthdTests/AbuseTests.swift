@@ -367,15 +367,12 @@ import Testing
         }
         // Each from an address of its own: with one connection an address, a second call from
         // the first's address can come before the server has seen the first one close.
-        let credentials = ["email": AccountServer.adminEmail, "password": AccountServer.adminPassword]
-        let login = try await LoopbackRequest(
-            "POST", "/v1/sessions", headers: [("Content-Type", "application/json")],
-            body: try JSONSerialization.data(withJSONObject: credentials)
-        ).send(port: server.port, from: "127.0.0.7")
+        let login = try await server.call(
+            "POST", "/v1/sessions", json: ["email": AccountServer.adminEmail, "password": AccountServer.adminPassword],
+            from: "127.0.0.7")
         let token = try #require(login.json["access_token"] as? String)
-        let page = try await LoopbackRequest(
-            "GET", "/v1/users?role=TARGET&limit=1000", headers: [("Authorization", "Bearer \(token)")]
-        ).send(port: server.port, from: "127.0.0.8")
+        let page = try await server.call(
+            "GET", "/v1/users?role=TARGET&limit=1000", token: token, from: "127.0.0.8")
         #expect(page.status == 200 && page.body.count > 50_000, "\(page.status), \(page.body.count) bytes")
         // Kept open to the end: a client that closes its side gives its place back itself.
         let reader = try LoopbackConnection(port: server.port, from: "127.0.0.6", bufferSize: 65_536)

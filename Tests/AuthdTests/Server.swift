@@ -69,10 +69,11 @@ final class RunningServer {
         var code: String? { json["code"] as? String }
     }
 
+    /// One request (``LoopbackRequest``) from the loopback address `source`, and its answer.
     func call(
         _ method: String, _ path: String, json: [String: Any]? = nil, raw: Data? = nil,
         contentType: String = "application/json",
-        token: String? = nil, headers extra: [String: String] = [:]
+        token: String? = nil, headers extra: [String: String] = [:], from source: String = "127.0.0.1"
     ) async throws -> Reply {
         var request = LoopbackRequest(
             method, path, body: try json.map { try JSONSerialization.data(withJSONObject: $0) })
@@ -80,7 +81,7 @@ final class RunningServer {
         if request.body != nil { request.headers.append(("Content-Type", contentType)) }
         if let token { request.headers.append(("Authorization", "Bearer \(token)")) }
         for (name, value) in extra { request.headers.append((name, value)) }
-        return try await request.send(port: port)
+        return try await request.send(port: port, from: source)
     }
 
     /// The token in the newest Maildir message to `recipient` whose subject contains `subject`.
@@ -100,20 +101,29 @@ final class RunningServer {
 /// first or nothing said where within `timeout` seconds (a start that hangs fails the test
 /// instead of hanging the run), and the text read. The caller stops a process still running.
 func readListeningPort(_ output: Pipe, timeout: Double = 180) -> (port: Int, text: String) {
-    let descriptor = output.fileHandleForReading.fileDescriptor
-    let deadline = Date().addingTimeInterval(timeout)
-    var buffer = [UInt8](repeating: 0, count: 4_096)
+    let pattern = #"listening on 127\.0\.0\.1:(\d+)"#
     var text = ""
-    while true {
-        guard let count = readPolling(descriptor, into: &buffer, until: deadline) else {
-            return (0, text + "\n(no listening address logged within \(Int(timeout)) s)")
-        }
-        if count <= 0 { return (0, text) }
+    let found = readOutput(
+        output.fileHandleForReading.fileDescriptor, onto: &text,
+        until: { $0.range(of: pattern, options: .regularExpression) != nil },
+        deadline: Date().addingTimeInterval(timeout))
+    guard let found else { return (0, text + "\n(no listening address logged within \(Int(timeout)) s)") }
+    guard found, let range = text.range(of: pattern, options: .regularExpression) else { return (0, text) }
+    return (Int(text[range].split(separator: ":").last!) ?? 0, text)
+}
+
+/// Reads `descriptor` onto `text` until `done(text)`: true once it is, false if the output
+/// ended first, nil if `deadline` passed first.
+func readOutput(
+    _ descriptor: Int32, onto text: inout String, until done: (String) -> Bool, deadline: Date
+) -> Bool? {
+    var buffer = [UInt8](repeating: 0, count: 4_096)
+    while !done(text) {
+        guard let count = readPolling(descriptor, into: &buffer, until: deadline) else { return nil }
+        guard count > 0 else { return false }
         text += String(decoding: buffer[0..<count], as: UTF8.self)
-        if let range = text.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
-            return (Int(text[range].split(separator: ":").last!) ?? 0, text)
-        }
     }
+    return true
 }
 
 /// The output authd has written so far (after it stopped: all of it).
@@ -163,16 +173,11 @@ extension RunningServer {
     /// Reads authd's output until it contains `text` (``startupOutput`` first, then what
     /// follows); returns the output read, or nil if `timeout` seconds pass first or it ends.
     func awaitOutput(containing text: String, timeout: Double) -> String? {
-        let descriptor = output.fileHandleForReading.fileDescriptor
-        let deadline = Date().addingTimeInterval(timeout)
         var read = startupOutput
-        var buffer = [UInt8](repeating: 0, count: 4_096)
-        while !read.contains(text) {
-            guard let count = readPolling(descriptor, into: &buffer, until: deadline) else { return nil }
-            guard count > 0 else { return nil }
-            read += String(decoding: buffer[0..<count], as: UTF8.self)
-        }
-        return read
+        let found = readOutput(
+            output.fileHandleForReading.fileDescriptor, onto: &read, until: { $0.contains(text) },
+            deadline: Date().addingTimeInterval(timeout))
+        return found == true ? read : nil
     }
 }
 

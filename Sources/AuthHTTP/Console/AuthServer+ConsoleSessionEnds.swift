@@ -20,8 +20,8 @@ import Synchronization
 ///   before the log closes (``endConsoleSessionsAtStop()``).
 /// - With a store for them (``AdminConsole/heldStore``), the log sessions the console holds
 ///   are kept there at every sign-in (before its answer; a sign-in they cannot be kept for is
-///   refused, 503, and its log session ended), after every call that ended some, and at a
-///   graceful stop. After a
+///   refused, 503, and its log session ended) and after every call that ended some (the one
+///   at a graceful stop included). After a
 ///   crash, authd hands those kept to the sweep as it starts
 ///   (``endConsoleSessionsHeldBeforeStart()``), and they are ended as any other; a log
 ///   session started by a sign-in that crashed before it was kept ends at its own lifetime.
@@ -89,11 +89,10 @@ extension AuthServer {
     /// sessions: for authd's graceful stop, before the log closes. Returns how many it handled.
     @discardableResult
     public func endConsoleSessionsAtStop() async -> Int {
-        guard let console else { return 0 }
-        console.sessions.endAll()
-        let handled = await endEndedConsoleSessions()
-        keepHeldConsoleSessions(console)  // those the log could not take wait for the next start
-        return handled
+        // The list kept holds every one of them already; the sweep saves it again when it ended
+        // some, and those the log could not take wait in it for the next start.
+        console?.sessions.endAll()
+        return await endEndedConsoleSessions()
     }
 
     /// Calls ``endEndedConsoleSessions()`` at once and then every ``AdminConsole/sweepInterval``
