@@ -51,7 +51,21 @@ public final class ThrowawayPostgres {
         let argv: [UnsafeMutablePointer<CChar>?] =
             ["/bin/sh", "-c", command].map { (text: String) in strdup(text) } + [nil]
         defer { for argument in argv { free(argument) } }
-        let spawned = posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ)
+        // Descriptors the test process has open without close-on-exec (its sockets, pipes)
+        // are closed in the script: the server it starts inherited them, and PostgreSQL
+        // refused to start when they left it fewer than it needs ("System allows 47").
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // glibc's posix_spawn_file_actions_addclosefrom_np (2.34), which Swift does not import.
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        guard let closeFrom = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else {
+            throw ScriptFailed(description: "cannot run \(name): this C library cannot close descriptors at a spawn")
+        }
+        guard unsafeBitCast(closeFrom, to: CloseFrom.self)(&actions, 3) == 0 else {
+            throw ScriptFailed(description: "cannot run \(name): cannot ask for descriptors to be closed")
+        }
+        let spawned = posix_spawn(&pid, "/bin/sh", &actions, nil, argv, environ)
         guard spawned == 0 else { throw ScriptFailed(description: "cannot run \(name): error \(spawned)") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
