@@ -251,7 +251,8 @@ let package = Package(
         .testTarget(name: "PasswordHashingTests", dependencies: ["PasswordHashing", "CArgon2", "TestSupport"]),
         .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection", "COpenSSL", "TestSupport"]),
         .testTarget(
-            name: "AccessTokensTests", dependencies: ["AccessTokens", "EventLog", "Signatures", "TestSupport"]),
+            name: "AccessTokensTests",
+            dependencies: ["AccessTokens", "COpenSSL", "EventLog", "Signatures", "TestSupport"]),
         .testTarget(name: "LogExportTests", dependencies: ["LogExport", "authlog-fuzz", "TestSupport"]),
         // Helpers the tests share: finding the built executables, running them, threads of their own.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -9,7 +9,9 @@ import Synchronization
 /// thread that runs only when no other thread wants the CPU (``runRefiller()``), leaves a
 /// signature only its last step (a few multiplications) on the request's path. Under a load
 /// that leaves no CPU idle the pool empties and signatures make their own nonce, as without
-/// it.
+/// it. The pool makes its nonces ``batchSize`` at a time, which halves their work: the
+/// batch's points are made affine with one inversion and its k inverted with one
+/// (`authlog_p256_nonces`, COpenSSL), where a nonce made alone takes two of its own.
 ///
 /// Rules:
 /// - A nonce is handed out once: ``take()`` removes it and hands it over as a value that
@@ -20,8 +22,8 @@ import Synchronization
 /// - Nothing on a request's path waits for the refiller: ``take()`` gives nothing when the
 ///   pool's lock is held (the refiller, at the lowest priority, may be held off the CPU while
 ///   holding it), and ``count`` reads a counter, not the lock.
-/// - k is drawn by OpenSSL (`ECDSA_sign_setup`) from its private random generator, without
-///   the message: unlike a nonce made at signing, it is not hedged. A process whose memory is
+/// - k is drawn from OpenSSL's private random generator, as `ECDSA_sign_setup` draws it,
+///   without the message: unlike a nonce made at signing, it is not hedged. A process whose memory is
 ///   copied and run twice (a virtual machine's snapshot restored twice) would sign different
 ///   messages with the same nonces and give its key away: such a process must not fill a
 ///   pool (authd: `--es256-nonces-ahead off`).
@@ -58,12 +60,17 @@ public final class P256Nonces: @unchecked Sendable {
         var stopped = false
     }
 
-    /// What ``addOne()`` did.
+    /// How many nonces ``addBatch()`` makes at most at once: enough that the batch's two
+    /// inversions cost less than a nonce's other work, few enough that a batch takes a fraction
+    /// of a millisecond.
+    public static let batchSize = 32
+
+    /// What ``addBatch()`` did.
     public enum Outcome: Sendable {
         case added
         /// Nothing made: the pool is full, or stopped.
         case full
-        /// OpenSSL made no nonce (or, at the pool's start, no key to make them with).
+        /// OpenSSL made no nonce (or, at the pool's start, no group to make them with).
         case failed
     }
 
@@ -75,9 +82,9 @@ public final class P256Nonces: @unchecked Sendable {
     public let capacity: Int
     private let state = Mutex(State())
     private let wake = DispatchSemaphore(value: 0)
-    /// A key of the curve, for OpenSSL's nonce call (it wants one; the nonce does not depend
-    /// on it); nil if OpenSSL could not make one: the pool then stays empty.
-    private let curveKey: OpaquePointer?
+    /// The curve's group, for the nonces' arithmetic; nil if OpenSSL could not make it: the
+    /// pool then stays empty.
+    private let group: OpaquePointer?
     private let ready = Atomic<Int>(0)
     private let handedOut = Atomic<Int>(0)
     private let missed = Atomic<Int>(0)
@@ -86,12 +93,12 @@ public final class P256Nonces: @unchecked Sendable {
     public init(capacity: Int) {
         precondition(capacity > 0, "a pool holds at least one nonce")
         self.capacity = capacity
-        curveKey = authlog_p256_generated_key()
+        group = authlog_p256_group()
     }
 
     deinit {
         wipe()
-        if let curveKey { authlog_ec_key_free(curveKey) }
+        EC_GROUP_free(group)
     }
 
     /// How many nonces are ready (read without the pool's lock).
@@ -124,27 +131,33 @@ public final class P256Nonces: @unchecked Sendable {
         return Nonce(inverse: held.inverse, r: held.r)
     }
 
-    /// Makes one nonce and adds it, unless the pool is full or stopped.
+    /// Makes nonces and adds them, as many as the pool has room for up to ``batchSize``,
+    /// unless the pool is full or stopped. Those that no longer fit when the batch is made
+    /// (another caller filled the pool meanwhile) are wiped.
     @discardableResult
-    public func addOne() -> Outcome {
-        guard state.withLock({ !$0.stopped && $0.held.count < capacity }) else { return .full }
-        guard let curveKey else { return .failed }
-        var inverse: OpaquePointer?
-        var r: OpaquePointer?
-        guard authlog_ecdsa_sign_setup(curveKey, &inverse, &r) == 1, let inverse, let r else {
-            BN_clear_free(inverse)
-            BN_clear_free(r)
+    public func addBatch() -> Outcome {
+        let room = state.withLock { $0.stopped ? 0 : capacity - $0.held.count }
+        guard room > 0 else { return .full }
+        guard let group else { return .failed }
+        let count = min(room, Self.batchSize)
+        var inverses = [OpaquePointer?](repeating: nil, count: count)
+        var rs = [OpaquePointer?](repeating: nil, count: count)
+        guard authlog_p256_nonces(group, Int32(count), &inverses, &rs, nil) == 1 else {
             ERR_clear_error()
             return .failed
         }
+        // Every one is set when the call succeeds.
+        var made = zip(inverses, rs).map { Held(inverse: $0!, r: $1!) }
         let kept = state.withLock { state in
-            guard !state.stopped, state.held.count < capacity else { return false }
-            state.held.append(Held(inverse: inverse, r: r))
+            guard !state.stopped else { return 0 }
+            let kept = min(made.count, capacity - state.held.count)
+            state.held.append(contentsOf: made.prefix(kept))
             ready.store(state.held.count, ordering: .relaxed)
-            return true
+            return kept
         }
-        if !kept { _ = Nonce(inverse: inverse, r: r) }  // wiped and freed at once
-        return kept ? .added : .full
+        made.removeFirst(kept)
+        for held in made { _ = Nonce(inverse: held.inverse, r: held.r) }  // wiped and freed at once
+        return kept > 0 ? .added : .full
     }
 
     /// Keeps the pool full until ``stop()``: call it once, on a thread of its own, one that
@@ -158,11 +171,11 @@ public final class P256Nonces: @unchecked Sendable {
         }
         precondition(first, "a pool has one refiller")
         while true {
-            let outcome = addOne()
+            let outcome = addBatch()
             if outcome == .added { continue }
             let next = state.withLock { state -> Next in
                 if state.stopped { return .end }
-                // Signatures took some since addOne found the pool full: make more at once.
+                // Signatures took some since addBatch found the pool full: make more at once.
                 guard outcome == .failed || state.held.count >= capacity else { return .makeMore }
                 state.refillerWaits = true
                 return .sleep
@@ -175,10 +188,10 @@ public final class P256Nonces: @unchecked Sendable {
         }
     }
 
-    /// What the refiller does after a nonce it did not add.
+    /// What the refiller does after a batch it did not add.
     private enum Next { case makeMore, sleep, end }
 
-    /// Ends ``runRefiller()`` after the nonce it is making, and wipes the nonces left: the
+    /// Ends ``runRefiller()`` after the batch it is making, and wipes the nonces left: the
     /// signatures after it make their own.
     public func stop() {
         let waiting = state.withLock { state in

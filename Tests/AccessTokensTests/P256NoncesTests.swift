@@ -1,3 +1,4 @@
+import COpenSSL
 import Foundation
 import Signatures
 import TestSupport
@@ -11,9 +12,9 @@ import Testing
 
     @Test func eachSignatureTakesANonceOfItsOwnAndVerifies() throws {
         let nonces = P256Nonces(capacity: 100)
-        while nonces.addOne() == .added {}
+        while nonces.addBatch() == .added {}
         #expect(nonces.count == 100)
-        #expect(nonces.addOne() == .full)
+        #expect(nonces.addBatch() == .full)
         let key = try P256Key.generate(nonces: nonces)
         let verifier = try P256Key(x: key.x, y: key.y)
         // The same message each time: only the nonce tells the signatures apart.
@@ -36,7 +37,7 @@ import Testing
     /// nonce; none gets a nonce another got.
     @Test func signersOnManyThreadsNeverShareANonce() async throws {
         let nonces = P256Nonces(capacity: 800)
-        while nonces.addOne() == .added {}
+        while nonces.addBatch() == .added {}
         let key = try P256Key.generate(nonces: nonces)
         let message = Array("eyJhbGciOiJFUzI1NiJ9.the same claims".utf8)
         let signatures = try await withThrowingTaskGroup(of: [[UInt8]].self) { group in
@@ -71,9 +72,57 @@ import Testing
         #expect(ended.wait(timeout: .now() + 10) == .success)
         // Stopped, it wipes what it held and adds nothing more: signatures make their own.
         #expect(nonces.count == 0)
-        #expect(nonces.addOne() == .full)
+        #expect(nonces.addBatch() == .full)
         let own = try key.sign(Array("after".utf8))
         #expect(nonces.signatures.withoutPool == 1 && key.verify(own, of: Array("after".utf8)))
+    }
+
+    /// A batch's nonces against OpenSSL's arithmetic for one k at a time: each r is x(kG) mod n
+    /// as `EC_POINT_mul` and `EC_POINT_get_affine_coordinates` make it for that k alone, and
+    /// each k⁻¹ times k is 1 mod n. The batch shares its two inversions among its nonces, so a
+    /// slip in either shows in every nonce but the one it started from.
+    @Test(arguments: [1, 2, P256Nonces.batchSize]) func aBatchsNoncesAreThoseOfItsKMadeOneAtATime(count: Int) throws {
+        let group = try #require(authlog_p256_group())
+        let context = try #require(BN_CTX_new())
+        let point = try #require(EC_POINT_new(group))
+        let x = try #require(BN_new())
+        let product = try #require(BN_new())
+        var inverses = [OpaquePointer?](repeating: nil, count: count)
+        var rs = inverses
+        var ks = inverses
+        defer {
+            for number in inverses + rs + ks { BN_clear_free(number) }
+            BN_free(product)
+            BN_free(x)
+            EC_POINT_free(point)
+            BN_CTX_free(context)
+            EC_GROUP_free(group)
+        }
+        try #require(authlog_p256_nonces(group, Int32(count), &inverses, &rs, &ks) == 1)
+        let order = EC_GROUP_get0_order(group)
+        for index in 0..<count {
+            let (k, inverse, r) = (try #require(ks[index]), try #require(inverses[index]), try #require(rs[index]))
+            try #require(EC_POINT_mul(group, point, k, nil, nil, context) == 1)
+            try #require(EC_POINT_get_affine_coordinates(group, point, x, nil, context) == 1)
+            try #require(BN_nnmod(x, x, order, context) == 1)
+            #expect(BN_cmp(x, r) == 0, "r of nonce \(index) of \(count)")
+            try #require(BN_mod_mul(product, inverse, k, order, context) == 1)
+            #expect(BN_is_one(product) == 1, "k⁻¹ of nonce \(index) of \(count)")
+        }
+        for later in 0..<count {
+            for earlier in 0..<later { #expect(BN_cmp(rs[earlier], rs[later]) != 0, "r of \(earlier) and \(later)") }
+        }
+    }
+
+    /// A batch of no nonces, or one without a group, is refused, with nothing handed back.
+    @Test func anEmptyBatchIsRefused() throws {
+        let group = try #require(authlog_p256_group())
+        defer { EC_GROUP_free(group) }
+        var inverses = [OpaquePointer?](repeating: nil, count: 1)
+        var rs = inverses
+        #expect(authlog_p256_nonces(group, 0, &inverses, &rs, nil) == 0)
+        #expect(authlog_p256_nonces(nil, 1, &inverses, &rs, nil) == 0)
+        #expect(inverses == [nil] && rs == [nil])
     }
 
     /// Polls `condition` until it holds, for up to 10 seconds.

@@ -51,7 +51,7 @@ import Testing
     /// (``P256Nonces``).
     @Test(arguments: [false, true]) func aSignatureMadeHereVerifiesWithOpenSSL(nonceMadeAhead: Bool) throws {
         let nonces = P256Nonces(capacity: 1)
-        if nonceMadeAhead { #expect(nonces.addOne() == .added) }
+        if nonceMadeAhead { #expect(nonces.addBatch() == .added) }
         let key = try P256Key(privateKey: try #require(Base64URL.decode(Self.privateKey)), nonces: nonces)
         let signature = try key.sign(Self.message)
         #expect(nonces.signatures.fromPool == (nonceMadeAhead ? 1 : 0))

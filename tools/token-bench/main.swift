@@ -96,7 +96,7 @@ for _ in 0..<rounds {
     let nonces = P256Nonces(capacity: batch)
     let pooledKey = try P256Key.generate(nonces: nonces)
     var start = DispatchTime.now().uptimeNanoseconds
-    while nonces.addOne() == .added {}
+    while nonces.addBatch() == .added {}
     makes.append(Double(batch) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
     start = DispatchTime.now().uptimeNanoseconds
     for _ in 0..<batch { otherSink &+= Int(try pooledKey.sign(es256Message)[0]) }
