@@ -10,7 +10,7 @@
 #include <openssl/err.h>
 
 /* ECDSA with a nonce made ahead of time (Sources/Signatures/P256Nonces.swift). OpenSSL 3
-   marks these EC_KEY calls, EC_POINTs_make_affine and the projective coordinates deprecated,
+   marks these EC_KEY calls and the projective coordinates deprecated,
    not removed, and no EVP call takes a nonce made before the digest is known; the wrappers
    keep the warnings out of every build. */
 #pragma GCC diagnostic push
@@ -23,80 +23,118 @@ static inline void authlog_ec_key_free(EC_KEY *key) { EC_KEY_free(key); }
 static inline EC_GROUP *authlog_p256_group(void) {
     return EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
 }
-/* count random nonces k for group's curve, each as k^-1 and r = x(kG) mod n, what
-   ECDSA_sign_setup makes one at a time, in about half its work: the points kG are made
-   affine together and the k inverted together (Montgomery's trick: one inversion and three
-   multiplications a nonce), where ECDSA_sign_setup inverts twice for each. The secrets stay in
-   the routines OpenSSL keeps for them: k drawn as ECDSA_sign_setup draws it, kG by the same
-   EC_POINT_mul, products in Montgomery form (whose one step that depends on the value,
-   dropping a leading zero word, happens once in 2^64 products), the one inversion by
-   Fermat's little theorem (BN_mod_exp_mont_consttime), as OpenSSL inverts k where the curve
-   has no routine of its own. Fills kinv[0..count) and r[0..count) and returns 1, or returns 0 with every one NULL.
-   k_out, for tests that check the nonces against a slow reference, receives each k; NULL
-   elsewhere, and the k are wiped. */
+/* Sets inverses[i] to values[i]^-1 modulo the prime modulus for i in [0, count), every value
+   in [1, modulus - 1], by Montgomery's trick: the running products values[0] * ... *
+   values[i] (in prefix, count numbers the caller made), one inversion of the last by Fermat's
+   little theorem in constant time (BN_mod_exp_mont_consttime), then each inverse peeled off
+   with a few products. Every product is a Montgomery product at the modulus's full width,
+   whose one step that depends on the value (dropping a leading zero word) happens about once
+   in 2^64 products. Returns 1, or 0 when OpenSSL fails. */
+static inline int authlog_batch_inverse(
+    BIGNUM **inverses, BIGNUM *const *values, BIGNUM **prefix, int count, const BIGNUM *modulus, BN_CTX *ctx) {
+    int ok = 0;
+    BN_MONT_CTX *mont = BN_MONT_CTX_new();
+    BN_CTX_start(ctx);
+    BIGNUM *t = BN_CTX_get(ctx), *inverse = BN_CTX_get(ctx), *exponent = BN_CTX_get(ctx);
+    if (mont == NULL || exponent == NULL || !BN_MONT_CTX_set(mont, modulus, ctx) || !BN_copy(exponent, modulus)
+        || !BN_sub_word(exponent, 2) || !BN_to_montgomery(prefix[0], values[0], mont, ctx))
+        goto end;
+    for (int i = 1; i < count; i++) {
+        if (!BN_to_montgomery(t, values[i], mont, ctx) || !BN_mod_mul_montgomery(prefix[i], prefix[i - 1], t, mont, ctx))
+            goto end;
+    }
+    if (!BN_from_montgomery(t, prefix[count - 1], mont, ctx)
+        || !BN_mod_exp_mont_consttime(inverse, t, exponent, modulus, ctx, mont)
+        || !BN_to_montgomery(inverse, inverse, mont, ctx))
+        goto end;
+    /* inverse = (values[0] * ... * values[i])^-1, Montgomery form, from i = count - 1 down. */
+    for (int i = count - 1; i > 0; i--) {
+        if (!BN_mod_mul_montgomery(t, inverse, prefix[i - 1], mont, ctx)
+            || !BN_from_montgomery(inverses[i], t, mont, ctx) || !BN_to_montgomery(t, values[i], mont, ctx)
+            || !BN_mod_mul_montgomery(inverse, inverse, t, mont, ctx))
+            goto end;
+    }
+    ok = BN_from_montgomery(inverses[0], inverse, mont, ctx);
+end:
+    BN_CTX_end(ctx);
+    BN_MONT_CTX_free(mont);
+    return ok;
+}
+/* count random nonces k for group's curve (a prime field's), each as k^-1 and r = x(kG) mod n,
+   what ECDSA_sign_setup makes one at a time, in about half its work: where ECDSA_sign_setup
+   inverts twice for each nonce (Z, to make kG affine, and k), the batch inverts each kind
+   once for all (authlog_batch_inverse). k is drawn from OpenSSL's private generator
+   (BN_priv_rand_range) and kG made by the EC_POINT_mul ECDSA_sign_setup calls; x(kG) is
+   X / Z^2, from kG's Jacobian coordinates. The inversions and products are OpenSSL's generic
+   Montgomery arithmetic, not the curve's own constant-time routines that ECDSA_sign_setup
+   uses on x86-64; see authlog_batch_inverse for the one step that depends on a value. Fills
+   kinv[0..count) and r[0..count) and returns 1, or returns 0 with every one NULL. k_out, for
+   tests that check the nonces against a slow reference, receives each k; NULL elsewhere, and
+   the k are wiped. */
 static inline int authlog_p256_nonces(
     const EC_GROUP *group, int count, BIGNUM **kinv, BIGNUM **r, BIGNUM **k_out) {
-    if (group == NULL || count < 1) return 0;
-    const BIGNUM *order = EC_GROUP_get0_order(group);
+    if (count < 1) return 0;
+    for (int i = 0; i < count; i++) {
+        kinv[i] = NULL;
+        r[i] = NULL;
+        if (k_out != NULL) k_out[i] = NULL;
+    }
+    if (group == NULL) return 0;
+    const BIGNUM *order = EC_GROUP_get0_order(group), *field = EC_GROUP_get0_field(group);
     size_t size = (size_t)count * sizeof(void *);
     int ok = 0;
     BN_CTX *ctx = BN_CTX_secure_new();
-    BN_MONT_CTX *mont = BN_MONT_CTX_new();
-    EC_POINT **points = OPENSSL_zalloc(size);
+    EC_POINT *point = EC_POINT_new(group);
     BIGNUM **k = OPENSSL_zalloc(size);
-    BIGNUM **prefix = OPENSSL_zalloc(size); /* k[0] * ... * k[i], Montgomery form */
-    BIGNUM *x = BN_new(), *z = BN_new(), *exponent = BN_new();
-    BIGNUM *t = BN_secure_new(), *inverse = BN_secure_new();
-    for (int i = 0; i < count; i++) { kinv[i] = NULL; r[i] = NULL; }
-    if (order == NULL || ctx == NULL || mont == NULL || points == NULL || k == NULL || prefix == NULL
-        || x == NULL || z == NULL || exponent == NULL || t == NULL || inverse == NULL)
-        goto end;
-    if (!BN_MONT_CTX_set(mont, order, ctx) || !BN_copy(exponent, order) || !BN_sub_word(exponent, 2))
+    BIGNUM **x = OPENSSL_zalloc(size); /* X of kG, then x(kG) */
+    BIGNUM **z = OPENSSL_zalloc(size); /* Z of kG, then Z^-1 */
+    BIGNUM **prefix = OPENSSL_zalloc(size);
+    BIGNUM *zinverse = BN_secure_new();
+    BN_MONT_CTX *mont = BN_MONT_CTX_new();
+    if (order == NULL || field == NULL || ctx == NULL || point == NULL || k == NULL || x == NULL || z == NULL
+        || prefix == NULL || zinverse == NULL || mont == NULL || !BN_MONT_CTX_set(mont, field, ctx))
         goto end;
     for (int i = 0; i < count; i++) {
-        points[i] = EC_POINT_new(group);
         k[i] = BN_secure_new();
+        x[i] = BN_secure_new();
+        z[i] = BN_secure_new();
         prefix[i] = BN_secure_new();
         kinv[i] = BN_secure_new();
         r[i] = BN_new();
-        if (points[i] == NULL || k[i] == NULL || prefix[i] == NULL || kinv[i] == NULL || r[i] == NULL)
+        if (k[i] == NULL || x[i] == NULL || z[i] == NULL || prefix[i] == NULL || kinv[i] == NULL || r[i] == NULL)
             goto end;
         do {
             if (!BN_priv_rand_range(k[i], order)) goto end;
         } while (BN_is_zero(k[i]));
-        if (!EC_POINT_mul(group, points[i], k[i], NULL, NULL, ctx)) goto end;
+        if (!EC_POINT_mul(group, point, k[i], NULL, NULL, ctx)
+            || !EC_POINT_get_Jprojective_coordinates_GFp(group, point, x[i], NULL, z[i], ctx) || BN_is_zero(z[i]))
+            goto end;
     }
-    if (!EC_POINTs_make_affine(group, (size_t)count, points, ctx)) goto end;
+    /* z[i] = Z^-1 (the values are read again while the inverses are written: a copy first). */
     for (int i = 0; i < count; i++) {
-        /* Affine now: X is x(kG) and Z is 1 (checked: a point left projective fails the batch). */
-        if (!EC_POINT_get_Jprojective_coordinates_GFp(group, points[i], x, NULL, z, ctx) || !BN_is_one(z))
-            goto end;
-        if (!BN_nnmod(r[i], x, order, ctx) || BN_is_zero(r[i])) goto end;
+        if (!BN_copy(kinv[i], z[i])) goto end;
     }
-    if (!BN_to_montgomery(prefix[0], k[0], mont, ctx)) goto end;
-    for (int i = 1; i < count; i++) {
-        if (!BN_to_montgomery(t, k[i], mont, ctx) || !BN_mod_mul_montgomery(prefix[i], prefix[i - 1], t, mont, ctx))
-            goto end;
-    }
-    /* inverse = (k[0] * ... * k[count-1])^-1, then peeled one k at a time from the end. */
-    if (!BN_from_montgomery(t, prefix[count - 1], mont, ctx)
-        || !BN_mod_exp_mont_consttime(inverse, t, exponent, order, ctx, mont)
-        || !BN_to_montgomery(inverse, inverse, mont, ctx))
-        goto end;
-    for (int i = count - 1; i > 0; i--) {
-        if (!BN_mod_mul_montgomery(t, inverse, prefix[i - 1], mont, ctx) || !BN_from_montgomery(kinv[i], t, mont, ctx)
-            || !BN_to_montgomery(t, k[i], mont, ctx) || !BN_mod_mul_montgomery(inverse, inverse, t, mont, ctx))
+    if (!authlog_batch_inverse(z, kinv, prefix, count, field, ctx)) goto end;
+    for (int i = 0; i < count; i++) {
+        /* x = X * (Z^-1)^2: two Montgomery products, the second taking X as it is. */
+        if (!BN_to_montgomery(zinverse, z[i], mont, ctx) || !BN_mod_mul_montgomery(zinverse, zinverse, zinverse, mont, ctx)
+            || !BN_mod_mul_montgomery(x[i], x[i], zinverse, mont, ctx) || !BN_nnmod(r[i], x[i], order, ctx)
+            || BN_is_zero(r[i]))
             goto end;
     }
-    if (!BN_from_montgomery(kinv[0], inverse, mont, ctx)) goto end;
+    if (!authlog_batch_inverse(kinv, k, prefix, count, order, ctx)) goto end;
     ok = 1;
     if (k_out != NULL) {
-        for (int i = 0; i < count; i++) { k_out[i] = k[i]; k[i] = NULL; }
+        for (int i = 0; i < count; i++) {
+            k_out[i] = k[i];
+            k[i] = NULL;
+        }
     }
 end:
-    for (int i = 0; i < count && points != NULL && k != NULL && prefix != NULL; i++) {
-        EC_POINT_clear_free(points[i]);
+    for (int i = 0; i < count && k != NULL && x != NULL && z != NULL && prefix != NULL; i++) {
         BN_clear_free(k[i]);
+        BN_clear_free(x[i]);
+        BN_clear_free(z[i]);
         BN_clear_free(prefix[i]);
         if (!ok) {
             BN_clear_free(kinv[i]);
@@ -105,15 +143,13 @@ end:
             r[i] = NULL;
         }
     }
-    OPENSSL_free(points);
     OPENSSL_free(k);
+    OPENSSL_free(x);
+    OPENSSL_free(z);
     OPENSSL_free(prefix);
-    BN_free(x);
-    BN_free(z);
-    BN_free(exponent);
-    BN_clear_free(t);
-    BN_clear_free(inverse);
+    BN_clear_free(zinverse);
     BN_MONT_CTX_free(mont);
+    EC_POINT_clear_free(point);
     BN_CTX_free(ctx);
     return ok;
 }

@@ -114,15 +114,66 @@ import Testing
         }
     }
 
-    /// A batch of no nonces, or one without a group, is refused, with nothing handed back.
-    @Test func anEmptyBatchIsRefused() throws {
+    /// A batch of no nonces, or one without a group, is refused, and hands nothing back: the
+    /// arrays it was given are cleared, whatever they held.
+    @Test func aBatchWithoutAGroupIsRefusedAndHandsNothingBack() throws {
         let group = try #require(authlog_p256_group())
         defer { EC_GROUP_free(group) }
-        var inverses = [OpaquePointer?](repeating: nil, count: 1)
+        let planted = OpaquePointer(bitPattern: 1)
+        var inverses = [OpaquePointer?](repeating: planted, count: 2)
         var rs = inverses
-        #expect(authlog_p256_nonces(group, 0, &inverses, &rs, nil) == 0)
-        #expect(authlog_p256_nonces(nil, 1, &inverses, &rs, nil) == 0)
-        #expect(inverses == [nil] && rs == [nil])
+        var ks = inverses
+        #expect(authlog_p256_nonces(group, 0, &inverses, &rs, &ks) == 0)
+        #expect(authlog_p256_nonces(nil, 2, &inverses, &rs, &ks) == 0)
+        #expect(inverses == [nil, nil] && rs == [nil, nil] && ks == [nil, nil])
+    }
+
+    /// Every k of a batch is in [1, n − 1], and k is drawn from the whole range: about half of
+    /// them have the order's full 256 bits. A nonce drawn a bit short, or from a smaller range,
+    /// still verifies and is still distinct (the other tests pass), but such a bias is what
+    /// lattice attacks recover an ECDSA key from.
+    @Test func theKOfABatchAreDrawnFromTheWholeRange() throws {
+        let group = try #require(authlog_p256_group())
+        defer { EC_GROUP_free(group) }
+        let order = EC_GROUP_get0_order(group)
+        let batches = 64
+        var fullWidth = 0
+        for _ in 0..<batches {
+            let count = P256Nonces.batchSize
+            var inverses = [OpaquePointer?](repeating: nil, count: count)
+            var rs = inverses
+            var ks = inverses
+            defer { for number in inverses + rs + ks { BN_clear_free(number) } }
+            try #require(authlog_p256_nonces(group, Int32(count), &inverses, &rs, &ks) == 1)
+            for k in ks {
+                let k = try #require(k)
+                #expect(BN_is_zero(k) == 0 && BN_cmp(k, order) < 0)
+                if BN_num_bits(k) == 256 { fullWidth += 1 }
+            }
+        }
+        // 2,048 draws: the share of 256-bit k is 0.5 with a standard deviation of 0.011.
+        let share = Double(fullWidth) / Double(batches * P256Nonces.batchSize)
+        #expect((0.4...0.6).contains(share), "\(fullWidth) of \(batches * P256Nonces.batchSize) k have 256 bits")
+    }
+
+    /// Threads that fill one pool at once, its capacity no multiple of a batch, fill it to
+    /// its capacity and no further: a batch that no longer fits is cut, its rest wiped, and
+    /// every nonce the pool keeps signs once and verifies.
+    @Test func batchesAddedAtOnceFillThePoolExactly() async throws {
+        let nonces = P256Nonces(capacity: 33)
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 {
+                group.addTask { while nonces.addBatch() == .added {} }
+            }
+        }
+        #expect(nonces.count == 33)
+        #expect(nonces.addBatch() == .full)
+        let key = try P256Key.generate(nonces: nonces)
+        let message = Array("eyJhbGciOiJFUzI1NiJ9.the same claims".utf8)
+        let signatures = try (0..<33).map { _ in try key.sign(message) }
+        #expect(nonces.signatures.fromPool == 33 && nonces.signatures.withoutPool == 0)
+        #expect(signatures.allSatisfy { key.verify($0, of: message) })
+        #expect(Set(signatures.map(Self.r)).count == 33)
     }
 
     /// Polls `condition` until it holds, for up to 10 seconds.
