@@ -10,9 +10,9 @@
 #include <openssl/err.h>
 
 /* ECDSA with a nonce made ahead of time (Sources/Signatures/P256Nonces.swift). OpenSSL 3
-   marks these EC_KEY calls and the projective coordinates deprecated,
-   not removed, and no EVP call takes a nonce made before the digest is known; the wrappers
-   keep the warnings out of every build. */
+   marks these EC_KEY calls and the projective coordinates deprecated, not removed, and no
+   EVP call takes a nonce made before the digest is known; the wrappers keep the warnings out
+   of every build. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 /* The EC_KEY inside an EVP_PKEY, or NULL for a key of another kind; free with

@@ -23,10 +23,10 @@ import Synchronization
 ///   pool's lock is held (the refiller, at the lowest priority, may be held off the CPU while
 ///   holding it), and ``count`` reads a counter, not the lock.
 /// - k is drawn from OpenSSL's private random generator, as `ECDSA_sign_setup` draws it,
-///   without the message: unlike a nonce made at signing, it is not hedged. A process whose memory is
-///   copied and run twice (a virtual machine's snapshot restored twice) would sign different
-///   messages with the same nonces and give its key away: such a process must not fill a
-///   pool (authd: `--es256-nonces-ahead off`).
+///   without the message: unlike a nonce made at signing, it is not hedged. A process whose
+///   memory is copied and run twice (a virtual machine's snapshot restored twice) would sign
+///   different messages with the same nonces and give its key away: such a process must not
+///   fill a pool (authd: `--es256-nonces-ahead off`).
 public final class P256Nonces: @unchecked Sendable {
     /// A nonce for one signature: k⁻¹ mod n and r = x(kG) mod n, as OpenSSL's BIGNUMs. It
     /// cannot be copied; both numbers are wiped and freed when it ends.
