@@ -26,19 +26,29 @@ python3 -c "import schemathesis" 2>/dev/null || python3 -m pip install -q schema
 schemathesis() { python3 -c 'import sys; from schemathesis.cli import schemathesis; sys.argv[0] = "schemathesis"; sys.exit(schemathesis())' "$@"; }
 bin=$(swift build --show-bin-path)
 data=$(mktemp -d)
-port=$((20000 + RANDOM % 20000))
 printf '[parameters]\n"header.Authlog-Min-Position" = "0"\n' > "$data/schemathesis.toml"
 "$bin/authctl" --data "$data/data" create-admin --email admin@example.com <<< "an admin passphrase" >/dev/null
-"$bin/authd" --data "$data/data" --port "$port" --rate-limit 1000000 --registration-rate-limit 1000000 \
+# Port 0: authd takes a free port and logs it. A port picked here could be taken by the time
+# authd binds it (a CI run failed so: the test suite's servers hold ports in the same range).
+"$bin/authd" --data "$data/data" --port 0 --rate-limit 1000000 --registration-rate-limit 1000000 \
   --resets-per-account 1000000 \
   --login-failures-per-address 1000000 --login-failures-per-account 1000000 > "$data/authd.log" 2>&1 &
 AUTHD=$!
 # On failure, authd's own lines say why (its log goes with the temporary directory).
 trap 'status=$?; [ $status -eq 0 ] || { echo "api-check: failed ($status); authd logged:" >&2; tail -n 40 "$data/authd.log" >&2; }
   kill $AUTHD 2>/dev/null || true; rm -rf "$data"' EXIT
+# Up to 60 s each, to learn the port and for /healthz: right after the test suite the machine
+# may still be busy.
+port=
+for _ in $(seq 600); do
+  port=$(sed -n '/listening on 127\.0\.0\.1:/{s/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p;q;}' "$data/authd.log")
+  [ -n "$port" ] && break
+  kill -0 $AUTHD 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$port" ] || { echo "api-check: authd logged no listening address within 60 s" >&2; exit 1; }
 url="http://127.0.0.1:$port"
 schema="$PWD/docs/openapi.yaml"
-# Up to 60 s: right after the test suite the machine may still be busy.
 ready=no
 for _ in $(seq 600); do curl -sf "$url/healthz" >/dev/null && { ready=yes; break; }; sleep 0.1; done
 [ $ready = yes ] || { echo "api-check: authd did not answer /healthz within 60 s" >&2; exit 1; }
