@@ -23,21 +23,21 @@ static inline void authlog_ec_key_free(EC_KEY *key) { EC_KEY_free(key); }
 static inline EC_GROUP *authlog_p256_group(void) {
     return EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
 }
-/* Sets inverses[i] to values[i]^-1 modulo the prime modulus for i in [0, count), every value
-   in [1, modulus - 1], by Montgomery's trick: the running products values[0] * ... *
+/* Sets inverses[i] to values[i]^-1 modulo the prime modulus (mont: its Montgomery context)
+   for i in [0, count), every value in [1, modulus - 1], by Montgomery's trick: the running products values[0] * ... *
    values[i] (in prefix, count numbers the caller made), one inversion of the last by Fermat's
    little theorem in constant time (BN_mod_exp_mont_consttime), then each inverse peeled off
    with a few products. Every product is a Montgomery product at the modulus's full width,
    whose one step that depends on the value (dropping a leading zero word) happens about once
    in 2^64 products. Returns 1, or 0 when OpenSSL fails. */
 static inline int authlog_batch_inverse(
-    BIGNUM **inverses, BIGNUM *const *values, BIGNUM **prefix, int count, const BIGNUM *modulus, BN_CTX *ctx) {
+    BIGNUM **inverses, BIGNUM *const *values, BIGNUM **prefix, int count, const BIGNUM *modulus, BN_MONT_CTX *mont,
+    BN_CTX *ctx) {
     int ok = 0;
-    BN_MONT_CTX *mont = BN_MONT_CTX_new();
     BN_CTX_start(ctx);
     BIGNUM *t = BN_CTX_get(ctx), *inverse = BN_CTX_get(ctx), *exponent = BN_CTX_get(ctx);
-    if (mont == NULL || exponent == NULL || !BN_MONT_CTX_set(mont, modulus, ctx) || !BN_copy(exponent, modulus)
-        || !BN_sub_word(exponent, 2) || !BN_to_montgomery(prefix[0], values[0], mont, ctx))
+    if (exponent == NULL || !BN_copy(exponent, modulus) || !BN_sub_word(exponent, 2)
+        || !BN_to_montgomery(prefix[0], values[0], mont, ctx))
         goto end;
     for (int i = 1; i < count; i++) {
         if (!BN_to_montgomery(t, values[i], mont, ctx) || !BN_mod_mul_montgomery(prefix[i], prefix[i - 1], t, mont, ctx))
@@ -57,7 +57,6 @@ static inline int authlog_batch_inverse(
     ok = BN_from_montgomery(inverses[0], inverse, mont, ctx);
 end:
     BN_CTX_end(ctx);
-    BN_MONT_CTX_free(mont);
     return ok;
 }
 /* count random nonces k for group's curve (a prime field's), each as k^-1 and r = x(kG) mod n,
@@ -90,9 +89,10 @@ static inline int authlog_p256_nonces(
     BIGNUM **z = OPENSSL_zalloc(size); /* Z of kG, then Z^-1 */
     BIGNUM **prefix = OPENSSL_zalloc(size);
     BIGNUM *zinverse = BN_secure_new();
-    BN_MONT_CTX *mont = BN_MONT_CTX_new();
+    BN_MONT_CTX *field_mont = BN_MONT_CTX_new(), *order_mont = BN_MONT_CTX_new();
     if (order == NULL || field == NULL || ctx == NULL || point == NULL || k == NULL || x == NULL || z == NULL
-        || prefix == NULL || zinverse == NULL || mont == NULL || !BN_MONT_CTX_set(mont, field, ctx))
+        || prefix == NULL || zinverse == NULL || field_mont == NULL || order_mont == NULL
+        || !BN_MONT_CTX_set(field_mont, field, ctx) || !BN_MONT_CTX_set(order_mont, order, ctx))
         goto end;
     for (int i = 0; i < count; i++) {
         k[i] = BN_secure_new();
@@ -114,15 +114,16 @@ static inline int authlog_p256_nonces(
     for (int i = 0; i < count; i++) {
         if (!BN_copy(kinv[i], z[i])) goto end;
     }
-    if (!authlog_batch_inverse(z, kinv, prefix, count, field, ctx)) goto end;
+    if (!authlog_batch_inverse(z, kinv, prefix, count, field, field_mont, ctx)) goto end;
     for (int i = 0; i < count; i++) {
         /* x = X * (Z^-1)^2: two Montgomery products, the second taking X as it is. */
-        if (!BN_to_montgomery(zinverse, z[i], mont, ctx) || !BN_mod_mul_montgomery(zinverse, zinverse, zinverse, mont, ctx)
-            || !BN_mod_mul_montgomery(x[i], x[i], zinverse, mont, ctx) || !BN_nnmod(r[i], x[i], order, ctx)
+        if (!BN_to_montgomery(zinverse, z[i], field_mont, ctx)
+            || !BN_mod_mul_montgomery(zinverse, zinverse, zinverse, field_mont, ctx)
+            || !BN_mod_mul_montgomery(x[i], x[i], zinverse, field_mont, ctx) || !BN_nnmod(r[i], x[i], order, ctx)
             || BN_is_zero(r[i]))
             goto end;
     }
-    if (!authlog_batch_inverse(kinv, k, prefix, count, order, ctx)) goto end;
+    if (!authlog_batch_inverse(kinv, k, prefix, count, order, order_mont, ctx)) goto end;
     ok = 1;
     if (k_out != NULL) {
         for (int i = 0; i < count; i++) {
@@ -148,7 +149,8 @@ end:
     OPENSSL_free(z);
     OPENSSL_free(prefix);
     BN_clear_free(zinverse);
-    BN_MONT_CTX_free(mont);
+    BN_MONT_CTX_free(field_mont);
+    BN_MONT_CTX_free(order_mont);
     EC_POINT_clear_free(point);
     BN_CTX_free(ctx);
     return ok;
