@@ -39,14 +39,9 @@ trap 'status=$?; [ $status -eq 0 ] || { echo "api-check: failed ($status); authd
   kill $AUTHD 2>/dev/null || true; rm -rf "$data"' EXIT
 # Up to 60 s each, to learn the port and for /healthz: right after the test suite the machine
 # may still be busy.
-port=
-for _ in $(seq 600); do
-  port=$(sed -n '/listening on 127\.0\.0\.1:/{s/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p;q;}' "$data/authd.log")
-  [ -n "$port" ] && break
-  kill -0 $AUTHD 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$port" ] || { echo "api-check: authd logged no listening address within 60 s" >&2; exit 1; }
+# shellcheck source=tools/await-port.sh
+. tools/await-port.sh
+port=$(await_port authd $AUTHD "$data/authd.log")
 url="http://127.0.0.1:$port"
 schema="$PWD/docs/openapi.yaml"
 ready=no

@@ -32,6 +32,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root="$(pwd)"
+# shellcheck source=tools/await-port.sh
+. "$root/tools/await-port.sh"
 rounds="${1:-3}"
 duration="${2:-8}"
 peer="${PEER:-/work/shared/peers/postgres}"
@@ -90,20 +92,9 @@ start_authd() {
     mkdir -m 700 "$work/$name"
     AUTHLOG_KEK_FILE="$work/kek" "$authd" --data "$work/$name/data" --host 127.0.0.1 --port 0 "${limits[@]}" "$@" \
         >"$work/$name.log" 2>&1 </dev/null &
-    local pid=$! port=""
+    local pid=$!
     echo "$pid" >"$work/$name.pid"
-    for _ in $(seq 600); do
-        port="$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p;T;q' "$work/$name.log")"
-        [ -n "$port" ] && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    [ -n "$port" ] || {
-        echo "bench.sh: $name did not start; its output:" >&2
-        cat "$work/$name.log" >&2
-        exit 1
-    }
-    echo "$port"
+    await_port "$name" "$pid" "$work/$name.log"
 }
 
 embedded="$(start_authd embedded)"

@@ -41,6 +41,8 @@ authd_options=("$@")
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
+# shellcheck source=tools/await-port.sh
+. "$root/tools/await-port.sh"
 authd="${AUTHD:-$root/.build/debug/authd}"
 [ -x "$authd" ] || {
     echo "start.sh: no authd at $authd (swift build, or set AUTHD)" >&2
@@ -84,18 +86,7 @@ for ((n = 1; n <= nodes; n++)); do
         >"$node/authd.log" 2>&1 </dev/null &
     echo $! >"$node/pid"
     # authd prints the port it was given once it listens; a node that ends first has failed.
-    port=""
-    for _ in $(seq 600); do
-        port="$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p;T;q' "$node/authd.log")"
-        [ -n "$port" ] && break
-        kill -0 "$(cat "$node/pid")" 2>/dev/null || break
-        sleep 0.1
-    done
-    if [ -z "$port" ]; then
-        echo "start.sh: node-$n did not start listening; its output:" >&2
-        cat "$node/authd.log" >&2
-        exit 1
-    fi
+    port="$(await_port "node-$n" "$(cat "$node/pid")" "$node/authd.log")"
     echo "$port" >"$node/port"
     echo "node=node-$n url=http://127.0.0.1:$port data=$node/data pid=$(cat "$node/pid")"
 done

@@ -1,24 +1,11 @@
 # Functions the peer benchmark's scripts share (run.sh, profile.sh source this file): start
 # authd on a free port and give it users with sessions. They expect `work` (a directory of the
-# run's own), `users` (how many read) and `sessions` (how many users in all, each signed in once).
+# run's own), `root` (the repository), `users` (how many read) and `sessions` (how many users in
+# all, each signed in once).
 
-# Waits until the file FILE holds "listening on 127.0.0.1:PORT" (the process PID still alive)
-# and prints PORT; else prints the file and fails.
-await_port() { # NAME PID FILE
-    local port=""
-    for _ in $(seq 600); do
-        port="$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p;T;q' "$3")"
-        [ -n "$port" ] && break
-        kill -0 "$2" 2>/dev/null || break
-        sleep 0.1
-    done
-    [ -n "$port" ] || {
-        echo "peer-bench: $1 did not start; its output:" >&2
-        cat "$3" >&2
-        exit 1
-    }
-    echo "$port"
-}
+# await_port NAME PID FILE: the port a server started on port 0 logged.
+# shellcheck source=tools/await-port.sh
+. "$root/tools/await-port.sh"
 
 # A key-encryption key for the authd servers, 0600 from its first byte.
 make_kek() {
