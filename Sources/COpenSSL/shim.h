@@ -62,8 +62,10 @@ end:
 /* count random nonces k for group's curve (a prime field's), each as k^-1 and r = x(kG) mod n,
    what ECDSA_sign_setup makes one at a time, in about half its work: where ECDSA_sign_setup
    inverts twice for each nonce (Z, to make kG affine, and k), the batch inverts each kind
-   once for all (authlog_batch_inverse). k is drawn from OpenSSL's private generator
-   (BN_priv_rand_range) and kG made by the EC_POINT_mul ECDSA_sign_setup calls; x(kG) is
+   once for all (authlog_batch_inverse). k is drawn from OpenSSL's private generator as
+   BN_priv_rand_range draws it for P-256's order (256 random bits, drawn again unless
+   1 <= k < n), the whole batch's bits in one RAND_priv_bytes; kG is made by the
+   EC_POINT_mul ECDSA_sign_setup calls; x(kG) is
    X / Z^2, from kG's Jacobian coordinates. The inversions and products are OpenSSL's generic
    Montgomery arithmetic, not the curve's own constant-time routines that ECDSA_sign_setup
    uses on x86-64; see authlog_batch_inverse for the one step that depends on a value. Fills
@@ -89,10 +91,13 @@ static inline int authlog_p256_nonces(
     BIGNUM **z = OPENSSL_zalloc(size); /* Z of kG, then Z^-1 */
     BIGNUM **prefix = OPENSSL_zalloc(size);
     BIGNUM *zinverse = BN_secure_new();
+    int width = order != NULL ? BN_num_bytes(order) : 0;
+    unsigned char *drawn = width > 0 ? OPENSSL_secure_malloc((size_t)count * (size_t)width) : NULL;
     BN_MONT_CTX *field_mont = BN_MONT_CTX_new(), *order_mont = BN_MONT_CTX_new();
     if (order == NULL || field == NULL || ctx == NULL || point == NULL || k == NULL || x == NULL || z == NULL
-        || prefix == NULL || zinverse == NULL || field_mont == NULL || order_mont == NULL
-        || !BN_MONT_CTX_set(field_mont, field, ctx) || !BN_MONT_CTX_set(order_mont, order, ctx))
+        || prefix == NULL || zinverse == NULL || drawn == NULL || field_mont == NULL || order_mont == NULL
+        || BN_num_bits(order) != 8 * width || !BN_MONT_CTX_set(field_mont, field, ctx)
+        || !BN_MONT_CTX_set(order_mont, order, ctx) || RAND_priv_bytes(drawn, count * width) != 1)
         goto end;
     for (int i = 0; i < count; i++) {
         k[i] = BN_secure_new();
@@ -103,9 +108,11 @@ static inline int authlog_p256_nonces(
         r[i] = BN_new();
         if (k[i] == NULL || x[i] == NULL || z[i] == NULL || prefix[i] == NULL || kinv[i] == NULL || r[i] == NULL)
             goto end;
-        do {
+        /* A draw out of range (about once in 2^32 for P-256) is made again, one at a time. */
+        if (BN_bin2bn(drawn + (size_t)i * (size_t)width, width, k[i]) == NULL) goto end;
+        while (BN_is_zero(k[i]) || BN_cmp(k[i], order) >= 0) {
             if (!BN_priv_rand_range(k[i], order)) goto end;
-        } while (BN_is_zero(k[i]));
+        }
         if (!EC_POINT_mul(group, point, k[i], NULL, NULL, ctx)
             || !EC_POINT_get_Jprojective_coordinates_GFp(group, point, x[i], NULL, z[i], ctx) || BN_is_zero(z[i]))
             goto end;
@@ -149,6 +156,7 @@ end:
     OPENSSL_free(z);
     OPENSSL_free(prefix);
     BN_clear_free(zinverse);
+    if (drawn != NULL) OPENSSL_secure_clear_free(drawn, (size_t)count * (size_t)width);
     BN_MONT_CTX_free(field_mont);
     BN_MONT_CTX_free(order_mont);
     EC_POINT_clear_free(point);
