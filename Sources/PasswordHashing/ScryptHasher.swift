@@ -61,12 +61,3 @@ public struct ScryptHasher: PasswordHasher {
         return key
     }
 }
-
-/// Random bytes from OpenSSL's CSPRNG (`RAND_bytes`).
-public enum SecureBytes {
-    public static func random(_ count: Int) throws(PasswordHashError) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        guard RAND_bytes(&bytes, Int32(count)) == 1 else { throw .failed("RAND_bytes failed") }
-        return bytes
-    }
-}
