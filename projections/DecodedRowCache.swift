@@ -12,6 +12,13 @@ import Synchronization
 /// skips the row look-up. Only read transactions stamp entries (a write transaction's id
 /// names data not committed yet).
 ///
+/// An entry also keeps the sealed personal part its fields were opened from. A row at a later
+/// version whose sealed part is byte for byte the same has the same personal fields (the same
+/// bytes under the same key open to the same plaintext; every event that changes a personal
+/// field seals the part again, under a fresh nonce), so only the row's open part is decoded.
+/// A user's key is destroyed only after their erasure, whose row keeps no sealed part: an
+/// empty part is never matched, so no field hidden by an erasure comes back from an entry.
+///
 /// Bounded: at most `capacity` entries, spread over shards so that readers on different
 /// cores rarely meet on a lock; a full shard starts over.
 ///
@@ -58,9 +65,18 @@ final class DecodedRowCache: Sendable {
         return shard(id).table.withLock { $0.state(id, version: version, checkedAt: stamp, madeSince: since) }
     }
 
-    func store(_ state: UserState, checkedAt stamp: SnapshotStamp?) {
+    /// The user of the cached entry whose personal fields were opened from exactly `sealed`
+    /// (not empty), at any version: the same sealed bytes open to the same fields, so a row
+    /// whose events since left its personal part as it was needs no opening.
+    func state(_ id: UUID, sealedPersonal sealed: UnsafeRawBufferPointer, checkedAt stamp: SnapshotStamp?) -> UserState?
+    {
+        guard let since = usableSince(stamp) else { return nil }
+        return shard(id).table.withLock { $0.state(id, sealedPersonal: sealed, madeSince: since) }
+    }
+
+    func store(_ state: UserState, sealedPersonal: [UInt8] = [], checkedAt stamp: SnapshotStamp?) {
         guard usableSince(stamp) != nil else { return }
-        shard(state.id).table.withLock { $0.store(state, checkedAt: stamp) }
+        shard(state.id).table.withLock { $0.store(state, sealedPersonal: sealedPersonal, checkedAt: stamp) }
     }
 
     /// From the write transaction `snapshot` on (set before it commits), no entry made before

@@ -20,6 +20,8 @@ struct DecodedRowTable {
         /// The read snapshot the entry was decoded in (0 for a write transaction's).
         var origin: Int
         var state: UserState
+        /// The row's sealed personal part the state's personal fields were opened from.
+        var sealedPersonal: [UInt8]
     }
 
     /// Fingerprint in the high half, entry position + 1 in the low half; 0: empty.
@@ -98,10 +100,21 @@ struct DecodedRowTable {
         return entries[entry].state
     }
 
-    mutating func store(_ state: UserState, checkedAt stamp: SnapshotStamp?) {
+    /// The state of the entry for `id` whose personal fields were opened from exactly
+    /// `sealed` (not empty), whatever its version.
+    func state(_ id: UUID, sealedPersonal sealed: UnsafeRawBufferPointer, madeSince origin: Int = 0) -> UserState? {
+        guard !sealed.isEmpty, let entry = find(id).entry, entries[entry].origin >= origin,
+            entries[entry].sealedPersonal.elementsEqual(sealed)
+        else { return nil }
+        return entries[entry].state
+    }
+
+    mutating func store(_ state: UserState, sealedPersonal: [UInt8] = [], checkedAt stamp: SnapshotStamp?) {
         let found = find(state.id)
+        let made = Entry(
+            checked: Self.pack(stamp), origin: stamp?.snapshot ?? 0, state: state, sealedPersonal: sealedPersonal)
         if let entry = found.entry {
-            entries[entry] = Entry(checked: Self.pack(stamp), origin: stamp?.snapshot ?? 0, state: state)
+            entries[entry] = made
             return
         }
         var slot = found.slot
@@ -111,7 +124,7 @@ struct DecodedRowTable {
         }
         if entries.count == Self.hugePageThreshold && capacity > Self.hugePageThreshold { reserveOnHugePages() }
         slots[slot] = Self.mix(state.id) & 0xFFFF_FFFF_0000_0000 | UInt64(entries.count + 1)
-        entries.append(Entry(checked: Self.pack(stamp), origin: stamp?.snapshot ?? 0, state: state))
+        entries.append(made)
     }
 
     /// Drops every entry, keeping the memory.

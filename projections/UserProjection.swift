@@ -163,7 +163,10 @@ public final class UserProjection: TransactionalProjector, Sendable {
 
     /// A user with personal fields opened, for reads, from the decoded-row cache when it can
     /// answer exactly: with no look-up when the entry was checked in this very snapshot, else
-    /// when the row's version matches (the version sits at bytes 1 to 8 of every row).
+    /// when the row's version matches (the version sits at bytes 1 to 8 of every row); else
+    /// the row is decoded, its personal fields taken from the entry when the entry was opened
+    /// from the same sealed bytes (a rotation, a login or a role change leaves them as they
+    /// were), opened with the user's key otherwise.
     func readUser(_ id: UUID, generation g: Int, in txn: borrowing Transaction) throws -> UserState? {
         let stamp = txn.isReadOnly ? SnapshotStamp(snapshot: txn.snapshotID, generation: g) : nil
         if let stamp, let cached = decoded.state(id, checkedAt: stamp) { return cached }
@@ -173,12 +176,14 @@ public final class UserProjection: TransactionalProjector, Sendable {
         guard bytes.count > 9 else { throw BinaryDecodingError.invalidValue("user row too short") }
         let version = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 1, as: UInt64.self))
         if let cached = decoded.state(id, version: version, checkedAt: stamp) { return cached }
-        let state = try UserRow.decode(bytes, id: id) { sealed in
+        let row = try UserRow.decode(bytes, id: id) { sealed in
+            decoded.state(id, sealedPersonal: sealed, checkedAt: stamp)
+        } open: { sealed in
             guard let key = try sealing.keys.dataKey(for: id) else { return nil }
             return try AESGCM.open(sealed, key: key, associatedData: UserRow.sealingContext(id))
-        }.state
-        decoded.store(state, checkedAt: stamp)
-        return state
+        }
+        decoded.store(row.state, sealedPersonal: row.sealedPersonal, checkedAt: stamp)
+        return row.state
     }
 
     func putRow(

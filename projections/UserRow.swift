@@ -98,7 +98,9 @@ enum UserRow {
     /// The user in a row; `open` unseals the personal part (`nil`: leave it empty). Also
     /// returns the sealed personal part as stored.
     static func decode(
-        _ bytes: UnsafeRawBufferPointer, id: UUID, open: (UnsafeRawBufferPointer) throws -> [UInt8]?
+        _ bytes: UnsafeRawBufferPointer, id: UUID,
+        openedBefore: (UnsafeRawBufferPointer) -> UserState? = { _ in nil },
+        open: (UnsafeRawBufferPointer) throws -> [UInt8]?
     ) throws -> (state: UserState, sealedPersonal: [UInt8]) {
         var reader = ByteReader(bytes)
         let rowFormat = try reader.readUInt8()
@@ -147,7 +149,9 @@ enum UserRow {
         }
         let sealed = try reader.readLengthPrefixed()
         guard reader.isAtEnd else { throw BinaryDecodingError.invalidValue("bytes after a user row") }
-        if !sealed.isEmpty, let personal = try open(sealed) {
+        if !sealed.isEmpty, let before = openedBefore(sealed) {
+            state.takePersonalFields(of: before)
+        } else if !sealed.isEmpty, let personal = try open(sealed) {
             try personal.withUnsafeBytes { raw in
                 var inner = ByteReader(raw)
                 let string = { (r: inout ByteReader) throws(BinaryDecodingError) -> String in try r.readString() }
@@ -163,5 +167,21 @@ enum UserRow {
             }
         }
         return (state, [UInt8](sealed))
+    }
+}
+
+extension UserState {
+    /// The personal fields of `other`, a state decoded from a row with the same sealed personal
+    /// part. The new address of a pending email change is sealed with it, and its token is in
+    /// the open part: it is taken when this row has a change pending (an event that starts one
+    /// seals the part again, so a row whose part was sealed with no change pending has none).
+    fileprivate mutating func takePersonalFields(of other: UserState) {
+        email = other.email
+        passwordHash = other.passwordHash
+        firstName = other.firstName
+        lastName = other.lastName
+        phone = other.phone
+        stripeCustomerID = other.stripeCustomerID
+        if emailChange != nil { emailChange?.newEmail = other.emailChange?.newEmail ?? "" }
     }
 }

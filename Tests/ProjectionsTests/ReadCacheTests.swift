@@ -170,6 +170,27 @@ extension Thread {
         #expect(table.state(UUID(), version: 5, checkedAt: nil) == nil)
     }
 
+    /// An entry lends its personal fields to a row whose sealed part is the very bytes the
+    /// entry was opened from, at any version; never for other bytes, an empty part, or an
+    /// entry made before the limit.
+    @Test func personalFieldsAreLentOnlyForTheSameSealedBytes() {
+        var table = DecodedRowTable(capacity: 16)
+        let stored = user(3)
+        let sealed: [UInt8] = Array(0..<60)
+        table.store(stored, sealedPersonal: sealed, checkedAt: SnapshotStamp(snapshot: 19, generation: 0))
+        sealed.withUnsafeBytes { #expect(table.state(stored.id, sealedPersonal: $0) == stored) }
+        sealed.withUnsafeBytes { #expect(table.state(stored.id, sealedPersonal: $0, madeSince: 20) == nil) }
+        sealed.withUnsafeBytes { #expect(table.state(UUID(), sealedPersonal: $0) == nil) }
+        var other = sealed
+        other[59] ^= 1
+        other.withUnsafeBytes { #expect(table.state(stored.id, sealedPersonal: $0) == nil) }
+        Array(sealed.dropLast()).withUnsafeBytes { #expect(table.state(stored.id, sealedPersonal: $0) == nil) }
+        // An entry with no sealed part (an erased user's row) lends nothing, not even for none.
+        let erased = user(4)
+        table.store(erased, checkedAt: nil)
+        [UInt8]().withUnsafeBytes { #expect(table.state(erased.id, sealedPersonal: $0) == nil) }
+    }
+
     /// After ``DecodedRowCache/forgetAll(before:)`` at snapshot 20 (a log filled with another
     /// history from then on): reads of earlier snapshots neither use nor store anything, and
     /// no entry made before serves a later read, whatever its version. (An entry stored after
