@@ -104,7 +104,9 @@ struct DecodedRowTable {
     /// `sealed` (not empty), whatever its version.
     func state(_ id: UUID, sealedPersonal sealed: UnsafeRawBufferPointer, madeSince origin: Int = 0) -> UserState? {
         guard !sealed.isEmpty, let entry = find(id).entry, entries[entry].origin >= origin,
-            entries[entry].sealedPersonal.elementsEqual(sealed)
+            entries[entry].sealedPersonal.withUnsafeBytes({
+                $0.count == sealed.count && memcmp($0.baseAddress!, sealed.baseAddress!, sealed.count) == 0
+            })
         else { return nil }
         return entries[entry].state
     }
