@@ -68,7 +68,9 @@ public final class AuthService: Sendable {
         self.mailer = mailer
         self.clock = clock
         self.random = random
-        self.dummyHash = try configuration.hashing.hash(Base64URL.encode(random(32)))
+        let dummyPassword = random(32)
+        guard dummyPassword.count == 32 else { throw PasswordHashError.failed("no random bytes available") }
+        self.dummyHash = try configuration.hashing.hash(Base64URL.encode(dummyPassword))
     }
 
     /// 32 random bytes for a token secret; refuses to go on without a working CSPRNG.

@@ -170,6 +170,21 @@ import Testing
         try harness.finish()
     }
 
+    /// Without random bytes the service does not start: the hash unknown users are checked
+    /// against would be of an empty password (and no token could be made).
+    @Test func aServiceWithoutRandomBytesDoesNotStart() async throws {
+        let harness = try Harness()
+        #expect(throws: PasswordHashError.failed("no random bytes available")) {
+            try AuthService(
+                log: harness.log, keys: harness.keys,
+                configuration: .init(
+                    passwordPolicy: try PasswordPolicy(),
+                    hashing: PasswordHashing(current: Argon2idHasher(memoryKiB: 1_024, iterations: 1, parallelism: 1))),
+                pool: harness.pool, mailer: harness.mailer, random: { _ in [] })
+        }
+        try harness.finish()
+    }
+
     @Test func logoutEndsTheSession() async throws {
         let harness = try Harness()
         let user = try await harness.register()
