@@ -17,7 +17,9 @@ import Synchronization
 /// bytes under the same key open to the same plaintext; every event that changes a personal
 /// field seals the part again, under a fresh nonce), so only the row's open part is decoded.
 /// A user's key is destroyed only after their erasure, whose row keeps no sealed part: an
-/// empty part is never matched, so no field hidden by an erasure comes back from an entry.
+/// empty part is never matched, an erased row's part is never matched nor opened, and the
+/// erasure drops the user's entry (``forget(_:)``), so no field hidden by an erasure comes
+/// back from an entry.
 ///
 /// Bounded: at most `capacity` entries, spread over shards so that readers on different
 /// cores rarely meet on a lock; a full shard starts over.
@@ -77,6 +79,12 @@ final class DecodedRowCache: Sendable {
     func store(_ state: UserState, sealedPersonal: [UInt8] = [], checkedAt stamp: SnapshotStamp?) {
         guard usableSince(stamp) != nil else { return }
         shard(state.id).table.withLock { $0.store(state, sealedPersonal: sealedPersonal, checkedAt: stamp) }
+    }
+
+    /// Drops the entry for `id` (its user was erased): it serves no read again, whatever its
+    /// version or sealed part.
+    func forget(_ id: UUID) {
+        shard(id).table.withLock { $0.forget(id) }
     }
 
     /// From the write transaction `snapshot` on (set before it commits), no entry made before

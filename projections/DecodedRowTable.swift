@@ -129,6 +129,18 @@ struct DecodedRowTable {
         entries.append(made)
     }
 
+    /// The id of an entry dropped by ``forget(_:)``: no user has it (ids are random or
+    /// time-ordered), so probes pass over the entry's slot as over another user's.
+    static let vacant = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+
+    /// Drops the entry for `id`: its slot stays (the probes of other ids pass through it), the
+    /// entry it points to is emptied and matches no read; a later store for `id` takes a new
+    /// entry. The emptied entry counts toward `capacity` until the table starts over.
+    mutating func forget(_ id: UUID) {
+        guard let entry = find(id).entry else { return }
+        entries[entry] = Entry(checked: 0, origin: 0, state: UserState(id: Self.vacant), sealedPersonal: [])
+    }
+
     /// Drops every entry, keeping the memory.
     mutating func removeAll() {
         for index in slots.indices { slots[index] = 0 }

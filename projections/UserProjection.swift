@@ -147,6 +147,8 @@ public final class UserProjection: TransactionalProjector, Sendable {
         let reuse = touched ? nil : stored?.sealedPersonal
         try putRow(next, sealedPersonal: reuse.flatMap { $0.isEmpty ? nil : $0 }, generation: g, in: txn)
         try updateRoleIndex(from: stored?.state, to: next, generation: g, in: txn)
+        // The decoded user leaves memory with the erasure; no entry lends their fields again.
+        if decoded.kind == .erased { self.decoded.forget(id) }
     }
 
     func row(
@@ -176,13 +178,20 @@ public final class UserProjection: TransactionalProjector, Sendable {
         guard bytes.count > 9 else { throw BinaryDecodingError.invalidValue("user row too short") }
         let version = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 1, as: UInt64.self))
         if let cached = decoded.state(id, version: version, checkedAt: stamp) { return cached }
+        // Whether the personal fields came from the sealed part (opened, or lent by an entry
+        // that opened the same bytes); only then may the entry lend them in turn.
+        var opened = false
         let row = try UserRow.decode(bytes, id: id) { sealed in
-            decoded.state(id, sealedPersonal: sealed, checkedAt: stamp)
+            let lent = decoded.state(id, sealedPersonal: sealed, checkedAt: stamp)
+            opened = lent != nil
+            return lent
         } open: { sealed in
             guard let key = try sealing.keys.dataKey(for: id) else { return nil }
-            return try AESGCM.open(sealed, key: key, associatedData: UserRow.sealingContext(id))
+            let personal = try AESGCM.open(sealed, key: key, associatedData: UserRow.sealingContext(id))
+            opened = true
+            return personal
         }
-        decoded.store(row.state, sealedPersonal: row.sealedPersonal, checkedAt: stamp)
+        decoded.store(row.state, sealedPersonal: opened ? row.sealedPersonal : [], checkedAt: stamp)
         return row.state
     }
 

@@ -95,8 +95,9 @@ enum UserRow {
         }
     }
 
-    /// The user in a row; `open` unseals the personal part (`nil`: leave it empty). Also
-    /// returns the sealed personal part as stored.
+    /// The user in a row; `openedBefore` may lend the personal fields of a state opened from
+    /// the very same sealed bytes, else `open` unseals the personal part (`nil`: leave it
+    /// empty). Also returns the sealed personal part as stored.
     static func decode(
         _ bytes: UnsafeRawBufferPointer, id: UUID,
         openedBefore: (UnsafeRawBufferPointer) -> UserState? = { _ in nil },
@@ -149,9 +150,12 @@ enum UserRow {
         }
         let sealed = try reader.readLengthPrefixed()
         guard reader.isAtEnd else { throw BinaryDecodingError.invalidValue("bytes after a user row") }
-        if !sealed.isEmpty, let before = openedBefore(sealed) {
+        // An erased user's row keeps no sealed part; should one carry a part anyway (a file
+        // written by hand), it is neither opened nor matched: an erasure is never undone.
+        guard !state.isErased, !sealed.isEmpty else { return (state, [UInt8](sealed)) }
+        if let before = openedBefore(sealed) {
             state.takePersonalFields(of: before)
-        } else if !sealed.isEmpty, let personal = try open(sealed) {
+        } else if let personal = try open(sealed) {
             try personal.withUnsafeBytes { raw in
                 var inner = ByteReader(raw)
                 let string = { (r: inout ByteReader) throws(BinaryDecodingError) -> String in try r.readString() }

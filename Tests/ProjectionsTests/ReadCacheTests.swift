@@ -191,6 +191,30 @@ extension Thread {
         [UInt8]().withUnsafeBytes { #expect(table.state(erased.id, sealedPersonal: $0) == nil) }
     }
 
+    /// An entry dropped by `forget` (its user erased) answers no lookup, by snapshot, version
+    /// or sealed part; the other entries, whose probes may pass its slot, all stay; a later
+    /// store of the same user is found again.
+    @Test func aForgottenEntryServesNoReadAndTheOthersStay() {
+        var table = DecodedRowTable(capacity: 64)
+        let stamp = SnapshotStamp(snapshot: 30, generation: 0)
+        let sealed: [UInt8] = Array(repeating: 7, count: 40)
+        let users = (0..<40).map { user(UInt64($0 + 1), name: "user \($0)") }
+        for state in users { table.store(state, sealedPersonal: sealed, checkedAt: stamp) }
+        for state in users where state.version % 2 == 0 { table.forget(state.id) }
+        for state in users {
+            let kept = state.version % 2 == 1
+            #expect((table.state(state.id, checkedAt: stamp) == state) == kept)
+            #expect((table.state(state.id, version: state.version, checkedAt: stamp) == state) == kept)
+            sealed.withUnsafeBytes { #expect((table.state(state.id, sealedPersonal: $0) == state) == kept) }
+        }
+        let again = users[1]
+        table.store(again, checkedAt: stamp)
+        #expect(table.state(again.id, version: again.version, checkedAt: stamp) == again)
+        // Forgetting a user with no entry changes nothing.
+        table.forget(UUID())
+        #expect(table.state(users[0].id, checkedAt: stamp) == users[0])
+    }
+
     /// After ``DecodedRowCache/forgetAll(before:)`` at snapshot 20 (a log filled with another
     /// history from then on): reads of earlier snapshots neither use nor store anything, and
     /// no entry made before serves a later read, whatever its version. (An entry stored after

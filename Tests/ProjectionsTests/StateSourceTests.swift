@@ -80,6 +80,58 @@ import Testing
         #expect(try read == folded.state(of: user.id))
     }
 
+    /// An erasure drops the user's decoded entry: nothing of it answers a read again.
+    @Test func anErasureDropsTheUsersDecodedEntry() async throws {
+        let world = try World()
+        defer { world.finish() }
+        let user = try await world.service.register(
+            .init(email: "gone@example.com", password: "a long password", firstName: "A", lastName: "B"),
+            correlationID: "t")
+        let read = try ProjectedUserStates(world.projection).state(of: user.id)
+        #expect(read.email == "gone@example.com")
+        #expect(world.projection.decoded.state(user.id, version: read.version, checkedAt: nil) == read)
+        _ = try await world.service.erase(user.id, actor: .system, correlationID: "t")
+        #expect(world.projection.decoded.state(user.id, version: read.version, checkedAt: nil) == nil)
+        let after = try ProjectedUserStates(world.projection).state(of: user.id)
+        #expect(after.isErased && after.email.isEmpty && after.passwordHash.isEmpty && after.firstName.isEmpty)
+    }
+
+    /// A row marked erased that still carries a sealed part (written by hand into the file) is
+    /// neither opened nor lent fields by an entry: it reads with no personal field.
+    @Test func anErasedRowWithASealedPartReadsEmpty() throws {
+        var state = UserState(id: UUID())
+        state.version = 4
+        state.email = "kept@example.com"
+        state.passwordHash = "$argon2id$kept"
+        state.firstName = "Kept"
+        // The "seal" is the plain bytes themselves, so that `open` can hand them back.
+        var plain: [UInt8] = []
+        var bytes = try UserRow.encode(state) { personal in
+            plain = personal
+            return personal
+        }
+        let honest = try bytes.withUnsafeBytes { raw in
+            try UserRow.decode(raw, id: state.id) { _ in
+                nil
+            } open: {
+                Array($0)
+            }
+        }
+        #expect(honest.state.email == "kept@example.com" && honest.sealedPersonal == plain)
+        // Byte 10, after the format, the version and the role: the erased flag.
+        #expect(bytes[10] == 0)
+        bytes[10] = 1
+        let forged = try bytes.withUnsafeBytes { raw in
+            try UserRow.decode(raw, id: state.id) { _ in
+                honest.state
+            } open: {
+                Array($0)
+            }
+        }
+        #expect(forged.state.isErased)
+        #expect(forged.state.email.isEmpty && forged.state.passwordHash.isEmpty && forged.state.firstName.isEmpty)
+    }
+
     @Test func aRowBehindItsStreamIsNotTheAnswer() async throws {
         let world = try World()
         defer { world.finish() }
