@@ -1,3 +1,4 @@
+#include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -96,7 +97,7 @@ static inline int authlog_p256_nonces(
     BN_MONT_CTX *field_mont = BN_MONT_CTX_new(), *order_mont = BN_MONT_CTX_new();
     if (order == NULL || field == NULL || ctx == NULL || point == NULL || k == NULL || x == NULL || z == NULL
         || prefix == NULL || zinverse == NULL || drawn == NULL || field_mont == NULL || order_mont == NULL
-        || BN_num_bits(order) != 8 * width || !BN_MONT_CTX_set(field_mont, field, ctx)
+        || BN_num_bits(order) != 8 * width || count > INT_MAX / width || !BN_MONT_CTX_set(field_mont, field, ctx)
         || !BN_MONT_CTX_set(order_mont, order, ctx) || RAND_priv_bytes(drawn, count * width) != 1)
         goto end;
     for (int i = 0; i < count; i++) {
