@@ -282,6 +282,8 @@ let package = Package(
                 "TestSupport", "RequestJSON",
                 "PasswordHashing", "Projections", "Webhooks", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ]),
         .testTarget(
             name: "ProjectionsTests",

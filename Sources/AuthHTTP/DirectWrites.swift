@@ -57,9 +57,18 @@ struct DirectWrites: Sendable {
                 return nil
             }
         }
-        // The conversion `HTTP1ToHTTPServerCodec(secure: false)` makes for the slow path.
-        guard let length, let request = try? HTTPRequest(head, secure: false, splitCookie: false) else { return nil }
-        return (request, length)
+        guard let length else { return nil }
+        return (Self.request(head), length)
+    }
+
+    /// What `HTTP1ToHTTPServerCodec(secure: false)` makes of a head ``take(_:)`` took, for the
+    /// slow path, made without its general steps: the method is POST and the URI the route's
+    /// path exactly, so the codec's method conversion and its parse of the URI (which keeps a
+    /// URI with no scheme as it is) are known beforehand. `DirectWritesTests` pins the two.
+    static func request(_ head: HTTPRequestHead) -> HTTPRequest {
+        HTTPRequest(
+            method: .post, scheme: "http", authority: head.headers["Host"].first, path: refreshRoute,
+            headerFields: HTTPFields(head.headers, splitCookie: false))
     }
 
     /// The router's answer to a request ``take(_:)`` took, with its whole body: the response

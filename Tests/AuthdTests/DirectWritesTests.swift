@@ -1,6 +1,11 @@
 import Foundation
+import HTTPTypes
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
 import TestSupport
 import Testing
+
+@testable import AuthHTTP
 
 /// The direct writes (`POST /v1/sessions/refresh` handed to the router by the connection's
 /// handler) pinned to the slow path, on a real authd: each case is sent twice, to sessions in
@@ -45,6 +50,25 @@ import Testing
         try connection.send(head + "\r\n" + body)
         // 60 s: a bound for a failure, not a wait (a loaded CI machine has taken over 10 s).
         return try Wire(try #require(connection.readResponse(timeout: 60), "no answer to \(name) \(extra)"))
+    }
+
+    /// The direct path's conversion of a request head it takes is the slow path codec's:
+    /// Host fields first, later, twice, in another case, or missing; cookies; repeated fields.
+    @Test(arguments: [
+        [("Host", "127.0.0.1"), ("Content-Length", "20")],
+        [("Content-Length", "20"), ("host", "example.com:8080"), ("Accept", "*/*")],
+        [("HOST", "a"), ("Host", "b"), ("Content-Length", "2")],
+        [("Content-Length", "20")],
+        [("Host", "h"), ("Cookie", "a=1; b=2"), ("X-Thing", "1"), ("X-Thing", "2"), ("Content-Length", "9")],
+    ])
+    func theConversionIsTheCodecs(fields: [(String, String)]) throws {
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: DirectWrites.refreshRoute)
+        for (name, value) in fields { head.headers.add(name: name, value: value) }
+        let slow = try HTTPRequest(head, secure: false, splitCookie: false)
+        let fast = DirectWrites.request(head)
+        #expect(fast == slow)
+        #expect(fast.authority == slow.authority && fast.path == slow.path && fast.scheme == slow.scheme)
+        #expect(Array(fast.headerFields) == Array(slow.headerFields))
     }
 
     static func directWrites(_ server: RunningServer) async throws -> Int {
