@@ -30,10 +30,14 @@ public struct StrictJSON {
     /// Foundation's trimming and splitting (a fast path: ``isJSONByParameters(_:)``, the
     /// reference, accepts everything it accepts; a test holds them together).
     static func isExactlyApplicationJSON(_ contentType: String) -> Bool {
-        let expected = "application/json".utf8
-        guard contentType.utf8.count == expected.count else { return false }
-        // An ASCII letter and its capital differ in bit 0x20 only; '/' must match exactly.
-        return zip(contentType.utf8, expected).allSatisfy { $0 == $1 || ($0 | 0x20 == $1 && $1 >= 0x61) }
+        let expected: StaticString = "application/json"
+        var contentType = contentType
+        return contentType.withUTF8 { given in
+            guard given.count == expected.utf8CodeUnitCount else { return false }
+            // An ASCII letter and its capital differ in bit 0x20 only; '/' must match exactly.
+            let wanted = UnsafeBufferPointer(start: expected.utf8Start, count: expected.utf8CodeUnitCount)
+            return zip(given, wanted).allSatisfy { $0 == $1 || ($0 | 0x20 == $1 && $1 >= 0x61) }
+        }
     }
 
     /// The media type parsed in full: parameters, spaces, a quoted charset.
