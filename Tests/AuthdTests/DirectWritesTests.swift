@@ -53,13 +53,15 @@ import Testing
     }
 
     /// The direct path's conversion of a request head it takes is the slow path codec's:
-    /// Host fields first, later, twice, in another case, or missing; cookies; repeated fields.
+    /// Host fields first, later, twice, in another case, or missing; cookies; repeated fields;
+    /// a Host value with bytes a field may not hold, and a name HTTP types refuse.
     @Test(arguments: [
         [("Host", "127.0.0.1"), ("Content-Length", "20")],
         [("Content-Length", "20"), ("host", "example.com:8080"), ("Accept", "*/*")],
         [("HOST", "a"), ("Host", "b"), ("Content-Length", "2")],
         [("Content-Length", "20")],
         [("Host", "h"), ("Cookie", "a=1; b=2"), ("X-Thing", "1"), ("X-Thing", "2"), ("Content-Length", "9")],
+        [("Host", "a b\u{7F}é"), ("Host", ""), ("Bad Name", "x"), ("Content-Length", "2")],
     ])
     func theConversionIsTheCodecs(fields: [(String, String)]) throws {
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: DirectWrites.refreshRoute)
