@@ -12,7 +12,10 @@
 # writer thread is `log-writer`, NIO's event loops `NIO-SGLTN-…`, Swift's concurrency pool
 # `…default-qos`), and what the log writer wrote a commit: bytes and write calls (LMDB writes
 # each dirty page, or each run of adjacent ones, with a call of its own; from the thread's
-# /proc io file). AUTHD_A and AUTHD_B are release
+# /proc io file), and what the disk under the data directories did a commit: write requests,
+# cache flushes, the share of the time it had requests in flight and their mean wait (the
+# block device's stat file; the whole disk's, so nothing else should be writing to it).
+# AUTHD_A and AUTHD_B are release
 # builds (or scripts that exec one: a wrapper can set an environment switch for an
 # experiment). Set up as tools/peer-bench/authd.sh sets up the peer benchmark's authd: 320
 # users (or 64 a round more) each signed in once, every limit out of the way. Everything started is stopped at the
@@ -88,10 +91,25 @@ writer_io() { # PID
     [ -n "$task" ] || return 0
     awk '/^(wchar|syscw):/ {printf "%s ", $2} END {print ""}' "${task%/comm}/io"
 }
+# The block device holding the work directory, as its sysfs stat file (the whole disk when the
+# file system sits on a partition); nothing when there is none (a tmpfs, say).
+disk_stat="$(
+    file="/sys/dev/block/$(stat -c '%Hd:%Ld' "$work")"
+    [ -e "$file/partition" ] && file="$file/.."
+    [ -f "$file/stat" ] && realpath "$file/stat"
+)" || disk_stat=""
+# "WRITES WRITE_MS BUSY_MS FLUSHES": fields 5, 8, 10 and 16 of the stat file (flushes from
+# Linux 5.5 on; 0 before).
+disk() {
+    [ -n "$disk_stat" ] || return 0
+    awk '{print $5, $8, $10, (NF >= 16 ? $16 : 0)}' "$disk_stat"
+}
 measure() { # NAME PORT
     local pid commits_before appends_before ticks_before line ok commits appends ticks io_before io_after
+    local disk_before disk_after
     pid="$(cat "$work/$1.pid")"
     io_before="$(writer_io "$pid")"
+    disk_before="$(disk)"
     commits_before="$(metric "$2" authlog_group_commit_batch_appends_count)"
     appends_before="$(metric "$2" authlog_group_commit_batch_appends_sum)"
     ticks_before="$(ticks "/proc/$pid/stat" | awk '{print $1 + $2}')"
@@ -100,6 +118,7 @@ measure() { # NAME PORT
         -s "$root/tools/cluster/refresh.lua" "http://127.0.0.1:$2" | grep '^RESULT')"
     threads "$pid" >"$work/threads.after"
     io_after="$(writer_io "$pid")"
+    disk_after="$(disk)"
     ticks="$(($(ticks "/proc/$pid/stat" | awk '{print $1 + $2}') - ticks_before))"
     commits="$(($(metric "$2" authlog_group_commit_batch_appends_count) - commits_before))"
     appends="$(($(metric "$2" authlog_group_commit_batch_appends_sum) - appends_before))"
@@ -115,6 +134,10 @@ measure() { # NAME PORT
                 $1, (u + k) / ok, u / ok, k / ok, (u + k) / c, ($7 - $4) / ok }'
     echo "$io_before $io_after" | awk -v c="$commits" 'NF == 4 && c > 0 {
         printf "    log writer: %.0f KiB in %.1f write calls a commit\n", ($3 - $1) / 1024 / c, ($4 - $2) / c }'
+    echo "$disk_before $disk_after" | awk -v c="$commits" -v s="$duration" 'NF == 8 && c > 0 {
+        w = $5 - $1
+        printf "    disk: %.1f write requests and %.1f flushes a commit, busy %.0f %% of the time, %.0f µs a write request\n",
+            w / c, ($8 - $4) / c, ($7 - $3) / 10 / s, (w > 0 ? ($6 - $2) * 1000 / w : 0) }'
 }
 for round in $(seq "$rounds"); do
     echo "== round $round of $rounds, $duration s each"

@@ -7,7 +7,10 @@
 #      rotations (POST /v1/sessions/refresh), each sent by tools/peer-bench/requests.py over
 #      CONNECTIONS kept-alive connections; each part is dumped on its own. Valgrind runs a
 #      copy of authd without its DWARF 5 debug information (which valgrind 3.19 cannot read);
-#      should it fail, the script says so and goes on with perf alone;
+#      should it fail, the script says so and goes on with perf alone. Valgrind 3.19 hides the
+#      SHA and ADX extensions from the program, so crypto runs its code without them there
+#      (SHA-256 without SHA-NI, BoringSSL's Ed25519 signing without its ADX routines): its
+#      counts overstate what that code costs natively;
 #   2. where the CPU goes under load (when perf is installed): `perf record -g` on authd,
 #      not under valgrind, while wrk drives it as tools/peer-bench/run.sh does (2 threads,
 #      64 connections, tools/cluster/read.lua and refresh.lua) for PERF_SECONDS each.

@@ -27,6 +27,7 @@ LABELS = {
     "pg-read": "PostgreSQL read by key (read.sql)",
     "authd-rotate": "authd durable refresh rotation",
     "base-rotate": "authd (base build) durable refresh rotation",
+    "nio-rotate": "bare SwiftNIO handler, a rotation's answer",
     "pg-rotate": "PostgreSQL CRUD UPDATE (rotate.sql)",
     "pg-es-rotate": "event store on PostgreSQL (es_rotate.sql)",
     "kdf": "Argon2id ceiling, one thread a core",
@@ -36,7 +37,7 @@ LABELS = {
     "base-register": "authd (base build) registration",
 }
 READS = ["nginx", "nio", "hummingbird", "authd-read", "base-read", "pg-read"]
-ROTATIONS = ["authd-rotate", "base-rotate", "pg-rotate", "pg-es-rotate"]
+ROTATIONS = ["authd-rotate", "base-rotate", "nio-rotate", "pg-rotate", "pg-es-rotate"]
 PASSWORDS = ["kdf", "authd-login", "base-login", "authd-register", "base-register"]
 # (numerator, denominator, what, target)
 RATIOS = [
@@ -46,6 +47,7 @@ RATIOS = [
     ("authd-read", "pg-read", "authd reads / PostgreSQL read.sql", ""),
     ("authd-rotate", "pg-rotate", "authd rotations / PostgreSQL rotate.sql", ">= 1.5"),
     ("authd-rotate", "pg-es-rotate", "authd rotations / PostgreSQL es_rotate.sql", ">= 3"),
+    ("authd-rotate", "nio-rotate", "authd rotations / bare NIO, same exchange", ""),
     ("authd-read", "base-read", "authd reads / base build", ""),
     ("authd-rotate", "base-rotate", "authd rotations / base build", ""),
     ("authd-login", "kdf", "authd logins / the KDF's ceiling", "at the ceiling"),
@@ -151,6 +153,15 @@ def summary(steps, run):
         share = [float(r["cpu_s"]) / float(run.get("seconds", 1)) for r in rounds]
         print("  authd CPU during rotations: %s of one core; %s µs per rotation"
               % (spread([s * 100 for s in share]) + " %", spread(cpu_per_op(rounds), 1)))
+    # Server and client share the cores: what one operation takes of the machine bounds the
+    # rate the cores allow, rate <= cores * 1e6 / (server + client µs) with no idle left.
+    together = [(name, [s + c for s, c in zip(cpu_per_op(steps[name]), client_cpu_per_op(steps[name]))])
+                for name in ROTATIONS if name in steps]
+    together = [(name, both) for name, both in together if both]
+    if together:
+        print("server + client CPU a rotation (µs):")
+        for name, both in together:
+            print("  %-46s %s" % (LABELS[name], spread(both, 1)))
 
 
 def chart(steps, run, path):

@@ -18,6 +18,9 @@
 #   bytes.
 #     authd-rotate   durable refresh rotations, POST /v1/sessions/refresh on authd, wrk -t2
 #                    -c64 with tools/cluster/refresh.lua (SESSIONS sessions, no token sent twice)
+#     nio-rotate     the HTTP limit of a rotation: a bare SwiftNIO HTTP/1 handler (http-peer nio)
+#                    answering the same client's requests with authd's own answer to one
+#                    rotation, so the same bytes go each way and no other work is done
 #   Password work, which the KDF bounds (Argon2id at authd's defaults):
 #     kdf            the ceiling: one thread a core hashing, nothing else (auth-bench --ceiling)
 #     authd-login    POST /v1/sessions on authd, wrk -t2 -cPASSWORD_CONNECTIONS with
@@ -118,7 +121,7 @@ unset PACE_MS
 connections=64
 sessions="${SESSIONS:-$((connections * (rounds + 2)))}"
 ((sessions >= users)) || sessions="$users"
-steps=(${STEPS:-pg-rotate authd-rotate pg-es-rotate pg-read authd-read hummingbird nio nginx})
+steps=(${STEPS:-pg-rotate authd-rotate nio-rotate pg-es-rotate pg-read authd-read hummingbird nio nginx})
 [ -n "${AUTHD_BASE:-}" ] && [ -z "${STEPS:-}" ] && steps+=(base-read base-rotate)
 # Whether a step matching the pattern is to run (only what the steps need is started).
 wants() { [[ " ${steps[*]} " =~ \ ($1)\  ]]; }
@@ -180,7 +183,7 @@ elif wants kdf; then
 fi
 if [ -n "${HTTP_PEER:-}" ]; then
     http_peer="$HTTP_PEER"
-elif wants 'hummingbird|nio'; then
+elif wants 'hummingbird|nio|nio-rotate'; then
     swift build -c release --product http-peer >/dev/null
     http_peer="$root/.build/release/http-peer"
 fi
@@ -291,13 +294,40 @@ grep -q "['\\\\\$]" "$work/body.json" && {
     exit 1
 }
 
-start_peer() { # KIND: prints the port
-    "$http_peer" "$1" "$work/body.json" >"$work/$1.log" 2>&1 </dev/null &
-    echo $! >"$work/$1.pid"
-    await_port "$1" $! "$work/$1.log"
+start_peer() { # KIND [NAME BODY_FILE]: prints the port (NAME: the step; default KIND, body.json)
+    local name="${2:-$1}"
+    "$http_peer" "$1" "${3:-$work/body.json}" >"$work/$name.log" 2>&1 </dev/null &
+    echo $! >"$work/$name.pid"
+    await_port "$name" $! "$work/$name.log"
 }
 wants hummingbird && hummingbird_port="$(start_peer hummingbird)"
 wants nio && nio_port="$(start_peer nio)"
+# The rotation's HTTP limit answers with authd's own answer to one rotation, made here with the
+# last session's token, which the answer's token then replaces. The answer holds a live token
+# pair: it is written 0600 and goes with the work directory. Its client gets a pool of that
+# answer's refresh token, so that its requests are as long as authd's.
+if wants nio-rotate; then
+    token="$(tail -1 "$work/authd.tokens")"
+    (
+        umask 077
+        post "$authd_port" /v1/sessions/refresh "{\"refresh_token\":\"$token\"}" >"$work/rotation.json"
+        new_token="$(field refresh_token <"$work/rotation.json")"
+        [ -n "$new_token" ] || {
+            echo "run.sh: authd's answer to a rotation holds no refresh token" >&2
+            exit 1
+        }
+        sed -i '$d' "$work/authd.tokens"
+        echo "$new_token" >>"$work/authd.tokens"
+        for _ in $(seq "$sessions"); do echo "$new_token"; done >"$work/nio-rotate.tokens"
+    )
+    nio_rotate_port="$(start_peer nio nio-rotate "$work/rotation.json")"
+    cmp -s <(curl -sf "http://127.0.0.1:$nio_rotate_port/v1/sessions/refresh" -H 'content-type: application/json' \
+        -d "{\"refresh_token\":\"$(head -1 "$work/nio-rotate.tokens")\"}") "$work/rotation.json" || {
+        echo "run.sh: the rotation's NIO handler on port $nio_rotate_port does not serve authd's answer; its output:" >&2
+        cat "$work/nio-rotate.log" >&2
+        exit 1
+    }
+fi
 
 # nginx as Debian ships it, with a configuration of its own in the work directory: two
 # workers (one a core), no access log, connections kept as long as the client wants.
@@ -345,7 +375,7 @@ for peer in hummingbird nio nginx; do
     }
 done
 echo "== body of $(wc -c <"$work/body.json") bytes; hummingbird on port ${hummingbird_port:-none}," \
-    "nio on ${nio_port:-none}, nginx on ${nginx_port:-none}"
+    "nio on ${nio_port:-none}, nginx on ${nginx_port:-none}; the rotation's NIO handler on ${nio_rotate_port:-none}"
 
 # shellcheck source=tools/peer-bench/ticks.sh
 . "$root/tools/peer-bench/ticks.sh"
@@ -473,6 +503,10 @@ run_step() { # STEP ROUND
         base-rotate)
             result="$(measure_wrk "$refresh_lua" "$base_port" "$(cat "$work/base.pid")" \
                 PORTS="$base_port" THREADS=2 TOKENS="$work/base.tokens")"
+            ;;
+        nio-rotate)
+            result="$(measure_wrk "$refresh_lua" "$nio_rotate_port" "$(cat "$work/nio-rotate.pid")" \
+                PORTS="$nio_rotate_port" THREADS=2 TOKENS="$work/nio-rotate.tokens")"
             ;;
         kdf) result="$(measure_kdf)" ;;
         authd-login | base-login | authd-register | base-register)
