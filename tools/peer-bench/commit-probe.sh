@@ -12,9 +12,10 @@
 # writer thread is `log-writer`, NIO's event loops `NIO-SGLTN-…`, Swift's concurrency pool
 # `…default-qos`), and what the log writer wrote a commit: bytes and write calls (LMDB writes
 # each dirty page, or each run of adjacent ones, with a call of its own; from the thread's
-# /proc io file), and what the disk under the data directories did a commit: write requests,
-# cache flushes, the share of the time it had requests in flight and their mean wait (the
-# block device's stat file; the whole disk's, so nothing else should be writing to it).
+# /proc io file), and what the disk holding the work directory (and the data directories in
+# it) did a commit: write requests, cache flushes, the share of the time it had requests in
+# flight and their mean wait (the block device's stat file; the whole disk's, so nothing else
+# should be writing to it; a wrapper that moves a data directory elsewhere is not seen there).
 # AUTHD_A and AUTHD_B are release
 # builds (or scripts that exec one: a wrapper can set an environment switch for an
 # experiment). Set up as tools/peer-bench/authd.sh sets up the peer benchmark's authd: 320

@@ -310,7 +310,9 @@ if wants nio-rotate; then
     token="$(tail -1 "$work/authd.tokens")"
     (
         umask 077
-        post "$authd_port" /v1/sessions/refresh "{\"refresh_token\":\"$token\"}" >"$work/rotation.json"
+        # As authd sent it: the command substitution drops the newline `post` adds.
+        answer="$(post "$authd_port" /v1/sessions/refresh "{\"refresh_token\":\"$token\"}")"
+        printf '%s' "$answer" >"$work/rotation.json"
         new_token="$(field refresh_token <"$work/rotation.json")"
         [ -n "$new_token" ] || {
             echo "run.sh: authd's answer to a rotation holds no refresh token" >&2
