@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Where a durable rotation's CPU goes, thread by thread, and how well group commit batches:
 # two authd builds (or one, twice) driven in turn by the peer benchmark's rotation client
-# (wrk -t2 -c64, tools/cluster/refresh.lua), the order reversed every other round.
+# (wrk -t2 -cCONNECTIONS, tools/cluster/refresh.lua), the order reversed every other round.
+# CONNECTIONS is an even number, 64 by default (the peer benchmark's).
 #
 #   tools/peer-bench/commit-probe.sh AUTHD_A AUTHD_B [ROUNDS [SECONDS]]    (default 4 rounds of 8 s)
 #
@@ -15,28 +16,36 @@
 # /proc io file), and what the disk holding the work directory (and the data directories in
 # it) did a commit: write requests, cache flushes, the share of the time it had requests in
 # flight and their mean wait (the block device's stat file; the whole disk's, so nothing else
-# should be writing to it; a wrapper that moves a data directory elsewhere is not seen there).
+# should be writing to it; a wrapper that moves a data directory elsewhere is not seen there),
+# also per append and per second.
 # AUTHD_A and AUTHD_B are release
 # builds (or scripts that exec one: a wrapper can set an environment switch for an
 # experiment). Set up as tools/peer-bench/authd.sh sets up the peer benchmark's authd: 320
-# users (or 64 a round more) each signed in once, every limit out of the way. Everything started is stopped at the
-# end, also on Ctrl-C or an error.
+# users, or one a connection for each round and one more round when that is more, each signed
+# in once, every limit out of the way. Everything started is stopped at the end, also on
+# Ctrl-C or an error.
 set -euo pipefail
 shopt -s inherit_errexit
 [ $# -ge 2 ] || {
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
     exit 64
 }
 binary_a="$(realpath "$1")"
 binary_b="$(realpath "$2")"
 rounds="${3:-4}"
 duration="${4:-8}"
+connections="${CONNECTIONS:-64}"
+[[ "$connections" =~ ^[1-9][0-9]*$ ]] && ((connections % 2 == 0)) || {
+    echo "commit-probe: CONNECTIONS must be an even number above 0" >&2
+    exit 64
+}
 cd "$(dirname "$0")/../.."
 root="$(pwd)"
 work="$(mktemp -d)"
 users=64
-# Each round's run leaves up to 64 refresh tokens in flight unused: enough sessions for all.
-sessions=$((320 > 64 * (rounds + 1) ? 320 : 64 * (rounds + 1)))
+# Each round's run leaves up to one refresh token a connection in flight unused: enough
+# sessions for all.
+sessions=$((320 > connections * (rounds + 1) ? 320 : connections * (rounds + 1)))
 cleanup() {
     local name pid
     for name in a b; do
@@ -115,7 +124,7 @@ measure() { # NAME PORT
     appends_before="$(metric "$2" authlog_group_commit_batch_appends_sum)"
     ticks_before="$(ticks "/proc/$pid/stat" | awk '{print $1 + $2}')"
     threads "$pid" >"$work/threads.before"
-    line="$(env PORTS="$2" THREADS=2 TOKENS="$work/$1.tokens" wrk -t2 -c64 -d"${duration}s" \
+    line="$(env PORTS="$2" THREADS=2 TOKENS="$work/$1.tokens" wrk -t2 -c"$connections" -d"${duration}s" \
         -s "$root/tools/cluster/refresh.lua" "http://127.0.0.1:$2" | grep '^RESULT')"
     threads "$pid" >"$work/threads.after"
     io_after="$(writer_io "$pid")"
@@ -135,10 +144,11 @@ measure() { # NAME PORT
                 $1, (u + k) / ok, u / ok, k / ok, (u + k) / c, ($7 - $4) / ok }'
     echo "$io_before $io_after" | awk -v c="$commits" 'NF == 4 && c > 0 {
         printf "    log writer: %.0f KiB in %.1f write calls a commit\n", ($3 - $1) / 1024 / c, ($4 - $2) / c }'
-    echo "$disk_before $disk_after" | awk -v c="$commits" -v s="$duration" 'NF == 8 && c > 0 {
+    echo "$disk_before $disk_after" | awk -v c="$commits" -v a="$appends" -v s="$duration" 'NF == 8 && c > 0 {
         w = $5 - $1
         printf "    disk: %.1f write requests and %.1f flushes a commit, busy %.0f %% of the time, %.0f µs a write request\n",
-            w / c, ($8 - $4) / c, ($7 - $3) / 10 / s, (w > 0 ? ($6 - $2) * 1000 / w : 0) }'
+            w / c, ($8 - $4) / c, ($7 - $3) / 10 / s, (w > 0 ? ($6 - $2) * 1000 / w : 0)
+        printf "    disk: %.2f write requests an append, %.0f a second\n", w / a, w / s }'
 }
 for round in $(seq "$rounds"); do
     echo "== round $round of $rounds, $duration s each"
