@@ -8,6 +8,7 @@ seconds="${1:-10}"
 swift build -c release --product authd >/dev/null
 swift build -c release --product authctl >/dev/null
 bin=.build/release
+umask 077 # the data directory holds live tokens
 data=$(mktemp -d)
 port=18282
 trap 'kill $AUTHD 2>/dev/null || true; rm -rf "$data"' EXIT

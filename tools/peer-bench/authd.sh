@@ -1,7 +1,8 @@
-# Functions the peer benchmark's scripts share (run.sh, profile.sh source this file): start
-# authd on a free port and give it users with sessions. They expect `work` (a directory of the
-# run's own), `root` (the repository), `users` (how many read) and `sessions` (how many users in
-# all, each signed in once).
+# Functions the peer benchmark's scripts share (run.sh, profile.sh and commit-probe.sh source
+# this file): start authd on a free port and give it users with sessions. They expect `work` (a
+# directory of the run's own), `root` (the repository), `users` (how many read) and `sessions`
+# (how many users in all, each signed in once), and a umask of 077: the files made here hold
+# live tokens.
 
 # await_port NAME PID FILE: the port a server started on port 0 logged.
 # shellcheck source=tools/await-port.sh
@@ -62,7 +63,7 @@ set_up_user() { # NAME PORT N
 # user has one session: one login gives both).
 set_up_users() { # NAME PORT
     local n first jobs job
-    mkdir "$work/$1-setup"
+    mkdir -m 700 "$work/$1-setup"
     # Four users at a time: the password hashing is what takes the time.
     for first in $(seq 1 4 "$sessions"); do
         jobs=()

@@ -41,6 +41,7 @@ connections="${CONNECTIONS:-64}"
 }
 cd "$(dirname "$0")/../.."
 root="$(pwd)"
+umask 077 # the work directory holds a key-encryption key and live tokens
 work="$(mktemp -d)"
 users=64
 # Each round's run leaves up to one refresh token a connection in flight unused: enough

@@ -62,6 +62,7 @@ out="${OUT:-$(mktemp -d)}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 
+umask 077 # the work directory holds a key-encryption key and live tokens
 work="$(mktemp -d)"
 stop() { # NAME: stops authd NAME (SIGTERM, then SIGKILL after 60 s) and waits for it
     local pid

@@ -188,8 +188,13 @@ elif wants 'hummingbird|nio|nio-rotate'; then
     http_peer="$root/.build/release/http-peer"
 fi
 
+# Every file and directory made here is the owner's alone from its first byte: the work
+# directory holds the servers' key-encryption key and live tokens.
+umask 077
 work="$(mktemp -d)"
-chmod 755 "$work" # the PostgreSQL server runs as the postgres user when this runs as root
+# Searchable, not readable: the PostgreSQL server runs as the postgres user when this runs as
+# root, in a directory of its own here, and nginx's workers as another user.
+chmod 711 "$work"
 cleanup() {
     local file pid
     for file in "$work"/*.pid; do
@@ -335,7 +340,7 @@ fi
 # workers (one a core), no access log, connections kept as long as the client wants.
 if wants nginx; then
     nginx_port="$(free_port)"
-    mkdir "$work/nginx"
+    mkdir -m 711 "$work/nginx"
     cat >"$work/nginx/nginx.conf" <<EOF
 worker_processes 2;
 daemon off;
