@@ -68,7 +68,7 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Fast answers written and not flushed. The first of them scheduled a task on the event
     /// loop that flushes them; any flush here before it leaves that task nothing to do.
     private var waitingAnswers = 0
-    /// Past this many fast answers waiting (a client pipelining reads), they are flushed at
+    /// At this many fast answers waiting (a client pipelining reads), they are flushed at
     /// once: about 8 KiB of answers, well under NIO's 64 KiB high-water mark, so a client that
     /// reads its answers never makes its connection unwritable with answers not yet sent.
     static let maximumWaitingAnswers = 16
