@@ -40,8 +40,8 @@ struct Authd: AsyncParsableCommand {
         commandName: "authd",
         abstract: "Authlog's HTTP service: registration, sessions, password resets and the read API.",
         discussion: """
-            Every option can also be set in the environment (AUTHLOG_HOST, AUTHLOG_PORT, \
-            AUTHLOG_DATA, ...). SIGTERM or SIGINT stop it gracefully: requests in flight finish, \
+            Every option but --rotate-signing-key can also be set in the environment (AUTHLOG_HOST, \
+            AUTHLOG_PORT, AUTHLOG_DATA, ...; --no-console is AUTHLOG_NO_CONSOLE=1). SIGTERM or SIGINT stop it gracefully: requests in flight finish, \
             then the log is closed.
 
             Example:
@@ -130,7 +130,7 @@ struct Authd: AsyncParsableCommand {
             "Make ES256 nonces ahead of time, in idle CPU time: on or off ($AUTHLOG_ES256_NONCES_AHEAD; default on). Off where this process's memory may be copied and run twice, as a virtual machine's snapshot restored twice."
     )
     var es256NoncesAhead = environment["AUTHLOG_ES256_NONCES_AHEAD"].flatMap { $0.isEmpty ? nil : $0 } ?? "on"
-    @Option(help: "Log level: trace, debug, info, notice, warning, error ($AUTHLOG_LOG_LEVEL).")
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical ($AUTHLOG_LOG_LEVEL).")
     var logLevel = environment["AUTHLOG_LOG_LEVEL"] ?? "info"
     @Option(
         help: "Initial size of the log's map in MiB; it doubles when full, up to the disk ($AUTHLOG_INITIAL_MAP_MIB).")
