@@ -62,7 +62,9 @@ struct Authd: AsyncParsableCommand {
     @Option(help: "Hash for new passwords: argon2id or scrypt ($AUTHLOG_PASSWORD_HASH).")
     var passwordHash = environment["AUTHLOG_PASSWORD_HASH"] ?? "argon2id"
     @Option(
-        help: "Requests per minute per client address on login, refresh and reset confirmation ($AUTHLOG_RATE_LIMIT).")
+        help:
+            "Requests per minute per client address on login, refresh, reset confirmation, password (change and self-deletion) and email change, each kind apart ($AUTHLOG_RATE_LIMIT)."
+    )
     var rateLimit = Int(environment["AUTHLOG_RATE_LIMIT"] ?? "") ?? 60
     @Option(
         name: .customLong("metrics-host"),
@@ -74,7 +76,10 @@ struct Authd: AsyncParsableCommand {
         help: "Serve /metrics on this port only, not on the public listener ($AUTHLOG_METRICS_PORT; default: none).")
     var metricsPortGiven: Int?
     var metricsPort: Int? { metricsPortGiven ?? Int(Self.environment["AUTHLOG_METRICS_PORT"] ?? "") }
-    @Option(help: "Registrations and reset requests per minute per client address ($AUTHLOG_REGISTRATION_RATE_LIMIT).")
+    @Option(
+        help:
+            "Registrations, reset requests and verification requests per minute per client address, each counted apart ($AUTHLOG_REGISTRATION_RATE_LIMIT)."
+    )
     var registrationRateLimit = Int(environment["AUTHLOG_REGISTRATION_RATE_LIMIT"] ?? "") ?? 10
     @Option(
         help: "Password-reset requests per hour for one email address, from all clients ($AUTHLOG_RESETS_PER_ACCOUNT).")
