@@ -8,10 +8,11 @@ import Synchronization
 /// Rules:
 /// - A message is removed only after the server accepted it; a crash between the server's
 ///   250 and the removal sends it again at the next start (at least once, never lost).
-/// - A temporary failure (no connection, a 4xx, TLS or login) is retried with a doubling
-///   delay, 1 s, 2 s, 4 s ... up to ``maximumDelay``, for ``retryPeriod`` counted from the
-///   time the message was queued; then it moves to `failed/` with the last reason.
-/// - A permanent failure (a 5xx) moves it to `failed/` at once.
+/// - A temporary failure (no connection, a 4xx, TLS, or a login refused, 535 included) is
+///   retried with a doubling delay, 1 s, 2 s, 4 s ... up to ``maximumDelay``, for
+///   ``retryPeriod`` counted from the time the message was queued; then it moves to
+///   `failed/` with the last reason.
+/// - A permanent failure (any other 5xx) moves it to `failed/` at once.
 /// - At start it takes whatever waits (mail queued before a restart); it also looks again
 ///   every second, so mail written by another process (authctl) goes out too.
 /// - Reasons are logged and kept with the failed message only after ``MailFailure/redacted(_:)``.

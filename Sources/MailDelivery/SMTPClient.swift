@@ -5,9 +5,10 @@ import Foundation
 public enum SMTPOutcome: Sendable, Equatable {
     /// The server accepted it (250 after the data): it is the server's now.
     case accepted
-    /// It may work later (no connection, a 4xx answer, a TLS or login failure): retry.
+    /// It may work later (no connection, a 4xx answer, a TLS failure, a login the server
+    /// refused, 535 included): retry.
     case temporaryFailure(String)
-    /// The server refused it for good (a 5xx answer): retrying cannot help.
+    /// The server refused the message for good (any other 5xx answer): retrying cannot help.
     case permanentFailure(String)
 }
 
@@ -79,6 +80,9 @@ public final class SMTPClient: @unchecked Sendable {
         let written = String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let detail = written.isEmpty ? String(cString: curl_easy_strerror(code)) : written
         let reason = MailFailure.redacted(reply > 0 ? "SMTP \(reply): \(detail)" : detail)
+        // A refused login (535) says nothing of the message: the sender's settings are wrong
+        // or the server's accounts are, and mail must wait until they are mended, not fail.
+        if code == CURLE_LOGIN_DENIED { return .temporaryFailure(reason) }
         return (500...599).contains(reply) ? .permanentFailure(reason) : .temporaryFailure(reason)
     }
 

@@ -169,6 +169,57 @@ import Testing
         #expect(!server.remainingOutput().contains(password), "the password is never logged")
     }
 
+    /// A login the server refuses (535) is the sender's settings, not the message: the mail
+    /// waits and is tried again, and goes out once authd has the right password.
+    @Test func aRefusedLoginKeepsTheMailWaitingUntilThePasswordIsMended() async throws {
+        let scratch = NSTemporaryDirectory() + "smtp-login-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let made = try runProcess(
+            URL(fileURLWithPath: "/usr/bin/openssl"),
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", scratch + "/key.pem", "-out",
+                scratch + "/cert.pem", "-days", "1", "-subj", "/CN=localhost", "-addext",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            ])
+        #expect(made.status == 0, "\(made.stderr)")
+        let password = "pa55-" + UUID().uuidString
+        let sink = try SMTPSink(arguments: [
+            "--tls-cert", scratch + "/cert.pem", "--tls-key", scratch + "/key.pem", "--auth", "mailer:\(password)",
+        ])
+        let passwordFile = scratch + "/password"
+        #expect(
+            FileManager.default.createFile(
+                atPath: passwordFile, contents: Data("not-the-password\n".utf8), attributes: [.posixPermissions: 0o600])
+        )
+        let mail = [
+            "--smtp-url", "smtp://mailer@127.0.0.1:\(sink.port)", "--smtp-password-file", passwordFile,
+            "--smtp-starttls", "required", "--smtp-ca-file", scratch + "/cert.pem",
+        ]
+        let first = try RunningServer(arguments: mail)
+        let data = first.data
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        try await register(first, "ivan@example.com")
+        // Two refused attempts: the second comes only if the first was taken as temporary.
+        #expect(
+            try await eventually {
+                (metric("authlog_mail_delivery_failures_total", in: try await metrics(first)) ?? 0) >= 2
+            })
+        #expect(failed(data).isEmpty, "a refused login fails no message")
+        #expect(waiting(first).count == 1, "the message waits in the outbox")
+        #expect(sink.messages().isEmpty)
+        first.kill()  // the data directory stays for the restart with the right password
+
+        #expect(
+            FileManager.default.createFile(
+                atPath: passwordFile, contents: Data((password + "\n").utf8), attributes: [.posixPermissions: 0o600]))
+        let second = try RunningServer(arguments: mail, data: data)
+        #expect(try await eventually { sink.messages().count == 1 })
+        #expect(sink.messages()[0].contains("X-Sink-Rcpt-To: ivan@example.com\r\n"))
+        #expect(try await eventually { waiting(second).isEmpty })
+        #expect(failed(data).isEmpty)
+    }
+
     @Test func badMailSettingsAreRefusedAtStart() throws {
         for arguments in [
             ["--smtp-url", "http://mail.example.com"], ["--smtp-url", "smtp://mail.example.com:99999"],

@@ -82,7 +82,9 @@ def main():
                 and auth_data.login.decode() == user
                 and auth_data.password.decode() == password
             )
-            return AuthResult(success=ok, auth_data=auth_data if ok else None)
+            # handled=False: aiosmtpd answers a refused login with 535 itself (by default it
+            # would leave the answer to this function, and the client would wait for one).
+            return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
     sink = Sink(arguments.dir, arguments.reject_while)
 
