@@ -135,10 +135,10 @@ import Testing
         #expect(unknown.status == 2 && unknown.stderr.contains("no failed message named no-such.authlog"))
     }
 
-    @Test func startTLSAndAuthWithAPasswordFile() async throws {
-        let scratch = NSTemporaryDirectory() + "smtp-tls-" + UUID().uuidString
+    /// A sink in `scratch` (made here) that offers STARTTLS with a certificate for 127.0.0.1
+    /// (`scratch/cert.pem`, for authd's `--smtp-ca-file`) and requires AUTH as `login`.
+    func startTLSSink(in scratch: String, login: String, password: String) throws -> SMTPSink {
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
         let made = try runProcess(
             URL(fileURLWithPath: "/usr/bin/openssl"),
             [
@@ -147,10 +147,16 @@ import Testing
                 "subjectAltName=DNS:localhost,IP:127.0.0.1",
             ])
         #expect(made.status == 0, "\(made.stderr)")
-        let password = "pa55-" + UUID().uuidString
-        let sink = try SMTPSink(arguments: [
-            "--tls-cert", scratch + "/cert.pem", "--tls-key", scratch + "/key.pem", "--auth", "mailer:\(password)",
+        return try SMTPSink(arguments: [
+            "--tls-cert", scratch + "/cert.pem", "--tls-key", scratch + "/key.pem", "--auth", "\(login):\(password)",
         ])
+    }
+
+    @Test func startTLSAndAuthWithAPasswordFile() async throws {
+        let scratch = NSTemporaryDirectory() + "smtp-tls-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let password = "pa55-" + UUID().uuidString
+        let sink = try startTLSSink(in: scratch, login: "mailer", password: password)
         #expect(
             FileManager.default.createFile(
                 atPath: scratch + "/password", contents: Data((password + "\n").utf8),
@@ -173,20 +179,9 @@ import Testing
     /// waits and is tried again, and goes out once authd has the right password.
     @Test func aRefusedLoginKeepsTheMailWaitingUntilThePasswordIsMended() async throws {
         let scratch = NSTemporaryDirectory() + "smtp-login-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let made = try runProcess(
-            URL(fileURLWithPath: "/usr/bin/openssl"),
-            [
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", scratch + "/key.pem", "-out",
-                scratch + "/cert.pem", "-days", "1", "-subj", "/CN=localhost", "-addext",
-                "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            ])
-        #expect(made.status == 0, "\(made.stderr)")
         let password = "pa55-" + UUID().uuidString
-        let sink = try SMTPSink(arguments: [
-            "--tls-cert", scratch + "/cert.pem", "--tls-key", scratch + "/key.pem", "--auth", "mailer:\(password)",
-        ])
+        let sink = try startTLSSink(in: scratch, login: "mailer", password: password)
         let passwordFile = scratch + "/password"
         #expect(
             FileManager.default.createFile(
