@@ -40,9 +40,10 @@ struct Authd: AsyncParsableCommand {
         commandName: "authd",
         abstract: "Authlog's HTTP service: registration, sessions, password resets and the read API.",
         discussion: """
-            Every option but --rotate-signing-key can also be set in the environment (AUTHLOG_HOST, \
-            AUTHLOG_PORT, AUTHLOG_DATA, ...; --no-console is AUTHLOG_NO_CONSOLE=1). SIGTERM or SIGINT stop it gracefully: requests in flight finish, \
-            then the log is closed.
+            Every option but --rotate-signing-key can also be set in the environment \
+            (AUTHLOG_HOST, AUTHLOG_PORT, AUTHLOG_DATA, ...; --no-console is \
+            AUTHLOG_NO_CONSOLE=1). SIGTERM or SIGINT stop it gracefully: requests in flight \
+            finish, then the log is closed.
 
             Example:
               authd --host 127.0.0.1 --port 8080 --data ./data

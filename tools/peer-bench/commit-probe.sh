@@ -21,13 +21,12 @@
 # AUTHD_A and AUTHD_B are release
 # builds (or scripts that exec one: a wrapper can set an environment switch for an
 # experiment). Set up as tools/peer-bench/authd.sh sets up the peer benchmark's authd: 320
-# users, or one a connection for each round and one more round when that is more, each signed
-# in once, every limit out of the way. Everything started is stopped at the end, also on
-# Ctrl-C or an error.
+# users, or CONNECTIONS × (ROUNDS + 1) when that is more, each signed in once, every limit
+# out of the way. Everything started is stopped at the end, also on Ctrl-C or an error.
 set -euo pipefail
 shopt -s inherit_errexit
 [ $# -ge 2 ] || {
-    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
     exit 64
 }
 binary_a="$(realpath "$1")"
