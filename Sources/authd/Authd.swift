@@ -64,7 +64,7 @@ struct Authd: AsyncParsableCommand {
     var passwordHash = environment["AUTHLOG_PASSWORD_HASH"] ?? "argon2id"
     @Option(
         help:
-            "Requests per minute per client address on login, refresh, reset confirmation, password (change and self-deletion) and email change, each kind apart ($AUTHLOG_RATE_LIMIT)."
+            "Requests per minute per client address on login (the console's too), refresh, reset confirmation, password (change and self-deletion), email change and the console's sign-in form, each kind apart ($AUTHLOG_RATE_LIMIT)."
     )
     var rateLimit = Int(environment["AUTHLOG_RATE_LIMIT"] ?? "") ?? 60
     @Option(

@@ -196,7 +196,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: data) }
         try await register(first, "ivan@example.com")
         // Two refused attempts: the second comes only if the first was taken as temporary.
-        #expect(
+        try #require(
             try await eventually {
                 (metric("authlog_mail_delivery_failures_total", in: try await metrics(first)) ?? 0) >= 2
             })
@@ -209,8 +209,9 @@ import Testing
             FileManager.default.createFile(
                 atPath: passwordFile, contents: Data((password + "\n").utf8), attributes: [.posixPermissions: 0o600]))
         let second = try RunningServer(arguments: mail, data: data)
-        #expect(try await eventually { sink.messages().count == 1 })
-        #expect(sink.messages()[0].contains("X-Sink-Rcpt-To: ivan@example.com\r\n"))
+        try #require(try await eventually { sink.messages().count == 1 })
+        let message = try #require(sink.messages().first)
+        #expect(message.contains("X-Sink-Rcpt-To: ivan@example.com\r\n"))
         #expect(try await eventually { waiting(second).isEmpty })
         #expect(failed(data).isEmpty)
     }
