@@ -309,24 +309,21 @@ wants hummingbird && hummingbird_port="$(start_peer hummingbird)"
 wants nio && nio_port="$(start_peer nio)"
 # The rotation's HTTP limit answers with authd's own answer to one rotation, made here with the
 # last session's token, which the answer's token then replaces. The answer holds a live token
-# pair: it is written 0600 and goes with the work directory. Its client gets a pool of that
-# answer's refresh token, so that its requests are as long as authd's.
+# pair: it is written 0600 (the umask above) and goes with the work directory. Its client gets
+# a pool of that answer's refresh token, so that its requests are as long as authd's.
 if wants nio-rotate; then
     token="$(tail -1 "$work/authd.tokens")"
-    (
-        umask 077
-        # As authd sent it: the command substitution drops the newline `post` adds.
-        answer="$(post "$authd_port" /v1/sessions/refresh "{\"refresh_token\":\"$token\"}")"
-        printf '%s' "$answer" >"$work/rotation.json"
-        new_token="$(field refresh_token <"$work/rotation.json")"
-        [ -n "$new_token" ] || {
-            echo "run.sh: authd's answer to a rotation holds no refresh token" >&2
-            exit 1
-        }
-        sed -i '$d' "$work/authd.tokens"
-        echo "$new_token" >>"$work/authd.tokens"
-        for _ in $(seq "$sessions"); do echo "$new_token"; done >"$work/nio-rotate.tokens"
-    )
+    # As authd sent it: the command substitution drops the newline `post` adds.
+    answer="$(post "$authd_port" /v1/sessions/refresh "{\"refresh_token\":\"$token\"}")"
+    printf '%s' "$answer" >"$work/rotation.json"
+    new_token="$(field refresh_token <"$work/rotation.json")"
+    [ -n "$new_token" ] || {
+        echo "run.sh: authd's answer to a rotation holds no refresh token" >&2
+        exit 1
+    }
+    sed -i '$d' "$work/authd.tokens"
+    echo "$new_token" >>"$work/authd.tokens"
+    for _ in $(seq "$sessions"); do echo "$new_token"; done >"$work/nio-rotate.tokens"
     nio_rotate_port="$(start_peer nio nio-rotate "$work/rotation.json")"
     cmp -s <(curl -sf "http://127.0.0.1:$nio_rotate_port/v1/sessions/refresh" -H 'content-type: application/json' \
         -d "{\"refresh_token\":\"$(head -1 "$work/nio-rotate.tokens")\"}") "$work/rotation.json" || {
