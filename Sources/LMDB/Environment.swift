@@ -26,6 +26,10 @@ public final class Environment: @unchecked Sendable {
     let hasWritableMap: Bool
     /// Held while open to write; released at ``close()``.
     let writers: WriterKindLock?
+    /// The write-ahead journal, for an environment opened with ``Options/journal``.
+    let journal: Journal?
+    /// `journal.lock`, held by a writer without a writable map while open (``Journal``).
+    private let journalLock: Int32
 
     public struct Options: Sendable {
         /// Initial map size in bytes; the owner grows it with ``Environment/setMapSize(_:)``.
@@ -59,10 +63,15 @@ public final class Environment: @unchecked Sendable {
         ///   ``WriterKindLock`` and is refused (``LMDBError/otherKindOfWriter``) while a
         ///   writer of the other kind has it open.
         public var writableMap: Bool
+        /// Commits are made durable by a write-ahead journal in the environment's directory,
+        /// LMDB's pages reaching the disk later (``Journal`` has the rules). Not with
+        /// ``writableMap`` or ``deferredSync``; ignored for a read-only environment.
+        public var journal: Journal.Options?
 
         public init(
             mapSize: Int = 16 << 20, maxDatabases: UInt32 = 32, maxReaders: UInt32 = 510,
-            readOnly: Bool = false, pooledReaders: Int = 16, deferredSync: Bool = false, writableMap: Bool = false
+            readOnly: Bool = false, pooledReaders: Int = 16, deferredSync: Bool = false, writableMap: Bool = false,
+            journal: Journal.Options? = nil
         ) {
             self.mapSize = mapSize
             self.maxDatabases = maxDatabases
@@ -71,6 +80,7 @@ public final class Environment: @unchecked Sendable {
             self.pooledReaders = pooledReaders
             self.deferredSync = deferredSync
             self.writableMap = writableMap
+            self.journal = journal
         }
     }
 
@@ -79,15 +89,34 @@ public final class Environment: @unchecked Sendable {
         let writableMap = options.writableMap && !options.readOnly
         // Before LMDB opens anything: with the map, opening sets the data file's length.
         let writers = options.readOnly ? nil : try WriterKindLock(directory: path, inMap: writableMap)
+        let journaled = options.journal != nil && !options.readOnly && !writableMap && !options.deferredSync
+        var journalLock: Int32 = -1
+        var journal: Journal?
+        var replayFrom: Checkpoint?
+        do throws(LMDBError) {
+            if options.readOnly {
+                try Self.checkReadable(path)
+            } else if !writableMap {
+                (journalLock, journal) = try Self.takeJournalLock(path, journaled: journaled, options: options)
+                replayFrom = try journal?.prepareForOpen()
+            }
+        } catch {
+            writers?.release()
+            throw error
+        }
         var env: OpaquePointer?
-        try check(mdb_env_create(&env))
+        do { try check(mdb_env_create(&env)) } catch {
+            if journalLock >= 0 { Glibc.close(journalLock) }
+            writers?.release()
+            throw error
+        }
         guard let env else { throw LMDBError(code: ENOMEM) }
-        do {
+        do throws(LMDBError) {
             try check(mdb_env_set_maxdbs(env, options.maxDatabases))
             try check(mdb_env_set_maxreaders(env, options.maxReaders))
             var flags = UInt32(MDB_NOTLS)
             if options.readOnly { flags |= UInt32(MDB_RDONLY) }
-            if options.deferredSync && !options.readOnly { flags |= UInt32(MDB_NOSYNC) }
+            if (options.deferredSync || journal != nil) && !options.readOnly { flags |= UInt32(MDB_NOSYNC) }
             if writableMap {
                 flags |= UInt32(MDB_WRITEMAP)
                 try DataFileLock.holding(path: path + "/data.mdb") { file throws(LMDBError) in
@@ -99,10 +128,33 @@ public final class Environment: @unchecked Sendable {
                 try check(mdb_env_set_mapsize(env, options.mapSize))
                 try check(mdb_env_open(env, path, flags, 0o600))
             }
+            if let opened = journal {
+                try opened.attach(env)
+                if let replayFrom {
+                    try opened.replay(from: replayFrom)
+                } else {
+                    if let stored = opened.storedCheckpoint() { opened.resume(after: stored) }
+                    try opened.checkpointNow()
+                }
+                if journaled {
+                    opened.startThread()
+                } else {
+                    // A writer without the journal replayed one left unclean: closed cleanly,
+                    // the environment syncs every commit again.
+                    opened.closeCleanly()
+                    journal = nil
+                    try check(mdb_env_set_flags(env, UInt32(MDB_NOSYNC), 0))
+                }
+            }
         } catch {
+            journal?.closeCleanly()
             mdb_env_close(env)
+            if journalLock >= 0 { Glibc.close(journalLock) }
+            writers?.release()
             throw error
         }
+        self.journal = journal
+        self.journalLock = journalLock
         self.handle = env
         self.path = path
         self.isReadOnly = options.readOnly
@@ -114,8 +166,57 @@ public final class Environment: @unchecked Sendable {
     deinit {
         if !isClosed {
             readPool.drain()
+            journal?.closeCleanly()
             mdb_env_close(handle)
         }
+        if journalLock >= 0 { Glibc.close(journalLock) }
+    }
+
+    /// `journal.lock`, taken exclusively by a journaled writer (refused while any other
+    /// writer without a writable map has it) and shared by the others (refused while a
+    /// journaled writer has it). A writer without the journal that finds itself alone and an
+    /// unclean journal there replays it: the journal is returned for that.
+    private static func takeJournalLock(
+        _ path: String, journaled: Bool, options: Options
+    ) throws(LMDBError) -> (Int32, Journal?) {
+        let descriptor = open(path + "/" + JournalFormat.lockName, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw LMDBError(code: errno) }
+        do throws(LMDBError) {
+            let alone = try WriterKindLock.tryLock(descriptor, LOCK_EX | LOCK_NB)
+            if journaled {
+                guard alone else { throw LMDBError.journalInUse }
+                return (descriptor, try Journal(directory: path, options: options.journal ?? .init()))
+            }
+            guard alone else {
+                guard try WriterKindLock.tryLock(descriptor, LOCK_SH | LOCK_NB) else { throw LMDBError.journalInUse }
+                return (descriptor, nil)
+            }
+            var journal: Journal?
+            var found = stat()
+            if stat(path + "/" + JournalFormat.checkpointName, &found) == 0, found.st_size > 0 {
+                let existing = try Journal(directory: path, options: options.journal ?? .init())
+                if existing.storedCheckpoint()?.clean != true { journal = existing }
+            }
+            // Shared from here: the replay, if any, runs before this process writes anything.
+            guard try WriterKindLock.tryLock(descriptor, LOCK_SH | LOCK_NB) else { throw LMDBError.journalInUse }
+            return (descriptor, journal)
+        } catch {
+            Glibc.close(descriptor)
+            throw error
+        }
+    }
+
+    /// A reader may open unless the journal needs a replay after a power loss.
+    private static func checkReadable(_ path: String) throws(LMDBError) {
+        let descriptor = open(path + "/" + JournalFormat.checkpointName, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return }
+        defer { Glibc.close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_size > 0 else { return }
+        var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
+        guard readAll(descriptor, into: &bytes, at: 0) else { return }
+        guard let last = bytes.withUnsafeBytes({ Checkpoint.latest(in: $0) }) else { return }
+        if !last.clean && last.bootID != currentBootID() { throw LMDBError.journalNeedsReplay }
     }
 
     /// Closes the environment after every open transaction of this process has ended.
@@ -126,7 +227,9 @@ public final class Environment: @unchecked Sendable {
         if !isClosed {
             isClosed = true
             readPool.drain()  // every pooled transaction is idle: each in use holds the gate
+            journal?.closeCleanly()
             mdb_env_close(handle)
+            if journalLock >= 0 { _ = flock(journalLock, LOCK_UN) }
             writers?.release()
         }
     }
@@ -143,7 +246,9 @@ public final class Environment: @unchecked Sendable {
             var txn: OpaquePointer?
             let rc = mdb_txn_begin(handle, nil, flags, &txn)
             if rc == 0, let txn {
-                return Transaction(handle: txn, gate: gate.lock, isReadOnly: flags != 0)
+                let recording = flags == 0 ? journal : nil
+                recording?.beginRecording()
+                return Transaction(handle: txn, gate: gate.lock, isReadOnly: flags != 0, journal: recording)
             }
             gate.lock.unlockShared()
             guard rc == MDB_MAP_RESIZED else { throw LMDBError(code: rc) }
@@ -156,6 +261,14 @@ public final class Environment: @unchecked Sendable {
         gate.lockExclusive()
         defer { gate.unlockExclusive() }
         if isClosed { throw LMDBError(code: EINVAL) }
+        if let journal {
+            // Every transaction of this process has ended, and no writer can begin: the
+            // pins end after a checkpoint, and the state is pinned again before one can.
+            try journal.checkpointNow(pin: false)
+            let rc = mdb_env_set_mapsize(handle, bytes)
+            try journal.pinAgain()
+            return try check(rc)
+        }
         guard hasWritableMap else { return try check(mdb_env_set_mapsize(handle, bytes)) }
         // 0 (adopt another process's size): the file's length, which that process's map does
         // not pass, or this map's size if larger.
