@@ -128,6 +128,9 @@ public final class Environment: @unchecked Sendable {
                 try check(mdb_env_set_mapsize(env, options.mapSize))
                 try check(mdb_env_open(env, path, flags, 0o600))
             }
+            if journalLock < 0 && !options.readOnly && !writableMap {
+                journalLock = try Self.checkJournalLockAfterOpen(path)
+            }
             if let opened = journal {
                 try opened.attach(env)
                 if let replayFrom {
@@ -172,19 +175,31 @@ public final class Environment: @unchecked Sendable {
         if journalLock >= 0 { Glibc.close(journalLock) }
     }
 
-    /// `journal.lock`, taken exclusively by a journaled writer (refused while any other
-    /// writer without a writable map has it) and shared by the others (refused while a
-    /// journaled writer has it). A writer without the journal that finds itself alone and an
-    /// unclean journal there replays it: the journal is returned for that.
+    /// `journal.lock`, for writers without a writable map (``Journal`` has the rules):
+    /// - a journaled writer makes it and holds it exclusively, and opens only while no other
+    ///   process has the environment open (LMDB's read lock on `lock.mdb`, which every opener
+    ///   holds): so no writer that went ahead without the file is missed;
+    /// - another writer holds it shared while it exists, refused while a journaled writer
+    ///   has it; alone with a journal left unclean, it replays the journal first (the
+    ///   journal is returned for that). Where the file does not exist it makes none (a
+    ///   directory never journaled stays as it was), and looks again once LMDB has opened
+    ///   (``checkJournalLockAfterOpen``).
     private static func takeJournalLock(
         _ path: String, journaled: Bool, options: Options
     ) throws(LMDBError) -> (Int32, Journal?) {
-        let descriptor = open(path + "/" + JournalFormat.lockName, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw LMDBError(code: errno) }
+        // A journal's checkpoint without the lock file (a copy of the directory that left
+        // out an empty file) still makes one: the journal decides, not the lock file.
+        let needed = journaled || Self.hasJournal(path)
+        let descriptor = open(path + "/" + JournalFormat.lockName, O_RDWR | O_CLOEXEC | (needed ? O_CREAT : 0), 0o600)
+        guard descriptor >= 0 else {
+            if errno == ENOENT { return (-1, nil) }
+            throw LMDBError(code: errno)
+        }
         do throws(LMDBError) {
             let alone = try WriterKindLock.tryLock(descriptor, LOCK_EX | LOCK_NB)
             if journaled {
                 guard alone else { throw LMDBError.journalInUse }
+                try Journal.refuseOtherOpeners(lockFile: path + "/lock.mdb")
                 return (descriptor, try Journal(directory: path, options: options.journal ?? .init()))
             }
             guard alone else {
@@ -192,10 +207,8 @@ public final class Environment: @unchecked Sendable {
                 return (descriptor, nil)
             }
             var journal: Journal?
-            var found = stat()
-            if stat(path + "/" + JournalFormat.checkpointName, &found) == 0, found.st_size > 0 {
-                let existing = try Journal(directory: path, options: options.journal ?? .init())
-                if existing.storedCheckpoint()?.clean != true { journal = existing }
+            if Self.hasUncleanJournal(path) {
+                journal = try Journal(directory: path, options: options.journal ?? .init())
             }
             // Shared from here: the replay, if any, runs before this process writes anything.
             guard try WriterKindLock.tryLock(descriptor, LOCK_SH | LOCK_NB) else { throw LMDBError.journalInUse }
@@ -204,6 +217,37 @@ public final class Environment: @unchecked Sendable {
             Glibc.close(descriptor)
             throw error
         }
+    }
+
+    /// For a writer that found no `journal.lock`: one made since by a journaled writer that
+    /// is running, or that left its journal unclean, refuses this opening (opened again, it
+    /// takes the lock, and replays).
+    private static func checkJournalLockAfterOpen(_ path: String) throws(LMDBError) -> Int32 {
+        let descriptor = open(path + "/" + JournalFormat.lockName, O_RDWR | O_CLOEXEC)
+        guard descriptor >= 0 else { return -1 }
+        guard (try? WriterKindLock.tryLock(descriptor, LOCK_SH | LOCK_NB)) == true, !hasUncleanJournal(path) else {
+            Glibc.close(descriptor)
+            throw LMDBError.journalInUse
+        }
+        return descriptor
+    }
+
+    /// Whether a journal was made here (`journal.checkpoint` holds anything).
+    private static func hasJournal(_ path: String) -> Bool {
+        var status = stat()
+        return stat(path + "/" + JournalFormat.checkpointName, &status) == 0 && status.st_size > 0
+    }
+
+    /// Whether `journal.checkpoint` holds a checkpoint other than a clean close's.
+    private static func hasUncleanJournal(_ path: String) -> Bool {
+        let descriptor = open(path + "/" + JournalFormat.checkpointName, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { Glibc.close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_size > 0 else { return false }
+        var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
+        guard readAll(descriptor, into: &bytes, at: 0) else { return true }
+        return bytes.withUnsafeBytes { Checkpoint.latest(in: $0) }?.clean != true
     }
 
     /// A reader may open unless the journal needs a replay after a power loss.

@@ -32,7 +32,7 @@ extension Journal {
     /// environment open: a write lock on it is granted only when none has. Released at once
     /// (the caller opens the environment next; one opening in the meantime sees the meta
     /// pages already written back).
-    private static func refuseOtherOpeners(lockFile: String) throws(LMDBError) {
+    static func refuseOtherOpeners(lockFile: String) throws(LMDBError) {
         let descriptor = open(lockFile, O_RDWR | O_CLOEXEC)
         guard descriptor >= 0 else { return }  // no lock file: nobody has it open
         defer { close(descriptor) }
