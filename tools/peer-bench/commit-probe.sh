@@ -15,7 +15,7 @@
 # each dirty page, or each run of adjacent ones, with a call of its own; from the thread's
 # /proc io file), and what the disk holding the work directory (and the data directories in
 # it) did a commit: write requests, cache flushes, the share of the time it had requests in
-# flight and their mean wait (the block device's stat file; the whole disk's, so nothing else
+# flight and their mean wait, and the bytes written (the block device's stat file; the whole disk's, so nothing else
 # should be writing to it; a wrapper that moves a data directory elsewhere is not seen there),
 # also per append and per second.
 # AUTHD_A and AUTHD_B are release
@@ -108,11 +108,11 @@ disk_stat="$(
     [ -e "$file/partition" ] && file="$file/.."
     [ -f "$file/stat" ] && realpath "$file/stat"
 )" || disk_stat=""
-# "WRITES WRITE_MS BUSY_MS FLUSHES": fields 5, 8, 10 and 16 of the stat file (flushes from
-# Linux 5.5 on; 0 before).
+# "WRITES WRITE_MS BUSY_MS FLUSHES SECTORS": fields 5, 8, 10, 16 and 7 of the stat file
+# (flushes from Linux 5.5 on; 0 before; sectors of 512 bytes written).
 disk() {
     [ -n "$disk_stat" ] || return 0
-    awk '{print $5, $8, $10, (NF >= 16 ? $16 : 0)}' "$disk_stat"
+    awk '{print $5, $8, $10, (NF >= 16 ? $16 : 0), $7}' "$disk_stat"
 }
 measure() { # NAME PORT
     local pid commits_before appends_before ticks_before line ok commits appends ticks io_before io_after
@@ -144,11 +144,12 @@ measure() { # NAME PORT
                 $1, (u + k) / ok, u / ok, k / ok, (u + k) / c, ($7 - $4) / ok }'
     echo "$io_before $io_after" | awk -v c="$commits" 'NF == 4 && c > 0 {
         printf "    log writer: %.0f KiB in %.1f write calls a commit\n", ($3 - $1) / 1024 / c, ($4 - $2) / c }'
-    echo "$disk_before $disk_after" | awk -v c="$commits" -v a="$appends" -v s="$duration" 'NF == 8 && c > 0 {
-        w = $5 - $1
+    echo "$disk_before $disk_after" | awk -v c="$commits" -v a="$appends" -v s="$duration" 'NF == 10 && c > 0 {
+        w = $6 - $1
         printf "    disk: %.1f write requests and %.1f flushes a commit, busy %.0f %% of the time, %.0f µs a write request\n",
-            w / c, ($8 - $4) / c, ($7 - $3) / 10 / s, (w > 0 ? ($6 - $2) * 1000 / w : 0)
-        printf "    disk: %.2f write requests an append, %.0f a second\n", w / a, w / s }'
+            w / c, ($9 - $4) / c, ($8 - $3) / 10 / s, (w > 0 ? ($7 - $2) * 1000 / w : 0)
+        printf "    disk: %.2f write requests an append, %.0f a second; %.1f KiB written an append, %.1f MB a second\n",
+            w / a, w / s, ($10 - $5) / 2 / a, ($10 - $5) * 512 / 1e6 / s }'
 }
 for round in $(seq "$rounds"); do
     echo "== round $round of $rounds, $duration s each"

@@ -5,7 +5,7 @@
 
 RESULTS_DIRECTORY holds one file a step (a line a round of `key=value` words: `round`,
 `ok_per_s`, `p50_ms`, `p99_ms`, `ok`, `cpu_s` (the server's CPU), `client_s` (the client's), `idle_pct`
-(the machine's idle share), ...) and `run` (a `key=value` a line: the machine, the date, the
+(the machine's idle share), `disk_kib` (what the work directory's disk took), ...) and `run` (a `key=value` a line: the machine, the date, the
 load, the clients' connections and users, `pinned` when the servers and the clients were pinned
 to separate CPUs, and `paced` when the wrk read steps waited before each request: their ratios
 are then given without targets, and not against pgbench's unpaced reads).
@@ -101,6 +101,11 @@ def client_cpu_per_op(rounds):
             if "client_s" in r and float(r.get("ok", 0)) > 0]
 
 
+def disk_per_op(rounds):
+    """KiB the disk took per successful operation, one a round (rounds that measured it)."""
+    return [float(r["disk_kib"]) / float(r["ok"]) for r in rounds if "disk_kib" in r and float(r.get("ok", 0)) > 0]
+
+
 def round_ratios(steps, top, bottom):
     by_round = {r["round"]: float(r["ok_per_s"]) for r in steps[bottom]}
     return [float(r["ok_per_s"]) / by_round[r["round"]] for r in steps[top]
@@ -162,6 +167,12 @@ def summary(steps, run):
         print("server + client CPU a rotation (µs):")
         for name, both in together:
             print("  %-46s %s" % (LABELS[name], spread(both, 1)))
+    written = [(name, disk_per_op(steps[name])) for name in ROTATIONS if name in steps]
+    written = [(name, kib) for name, kib in written if kib]
+    if written:
+        print("disk written a rotation (KiB; the whole disk's, the work directory's):")
+        for name, kib in written:
+            print("  %-46s %s" % (LABELS[name], spread(kib, 1)))
 
 
 def chart(steps, run, path):

@@ -420,12 +420,30 @@ await_children() { # PID COUNT
     done
 }
 
+# The sectors (512 bytes) written so far by the block device holding the work directory (the
+# whole disk when it sits on a partition; field 7 of its sysfs stat file), empty on a device
+# without one (a tmpfs). The whole disk's: what else writes to it counts too.
+disk_stat="$(
+    file="/sys/dev/block/$(stat -c '%Hd:%Ld' "$work")"
+    [ -e "$file/partition" ] && file="$file/.."
+    [ -f "$file/stat" ] && realpath "$file/stat"
+)" || disk_stat=""
+disk_sectors() {
+    [ -n "$disk_stat" ] && awk '{print $7}' "$disk_stat"
+}
+# "disk_kib=N": KiB the disk took between two disk_sectors readings (nothing without them).
+disk_kib() { # BEFORE AFTER
+    [ -n "$1" ] && [ -n "$2" ] && echo "disk_kib=$((($2 - $1) / 2))"
+}
+
 measure_pgbench() { # STEP FILE
     local logs="$work/pgbench-log" out status=0 children before after machine_before machine_after
+    local sectors_before sectors_after
     rm -rf "$logs" && mkdir "$logs"
     children="$(pgrep -c -P "$postmaster" || true)"
     before="$(ticks $(server_pids "$postmaster"))"
     machine_before="$(machine_ticks)"
+    sectors_before="$(disk_sectors)"
     # Exit 2: a client aborted. In es_rotate.sql two clients that draw the same user at once
     # both insert its next stream_version and one fails on the unique key; the others go on.
     out="$(
@@ -437,6 +455,7 @@ measure_pgbench() { # STEP FILE
         exit "$code"
     )" || status=$?
     machine_after="$(machine_ticks)"
+    sectors_after="$(disk_sectors)"
     if [ "$status" -ne 0 ] && [ "$status" -ne 2 ]; then
         echo "run.sh: pgbench failed: $out" >&2
         exit 1
@@ -452,13 +471,16 @@ measure_pgbench() { # STEP FILE
         awk '{v[NR]=$1} END {printf "%.2f %.2f\n", v[int(NR*0.50)+1]/1000, v[int(NR*0.99)+1]/1000}')
     echo "ok_per_s=$tps p50_ms=$p50 p99_ms=$p99 ok=$processed aborted_clients=$aborted" \
         "cpu_s=$(awk -v t=$((after - before)) -v h="$clock_ticks" 'BEGIN {print t / h}')" \
-        "idle_pct=$(idle_pct "$machine_before" "$machine_after")" "$(grep '^client_s=' <<<"$out")"
+        "idle_pct=$(idle_pct "$machine_before" "$machine_after")" "$(grep '^client_s=' <<<"$out")" \
+        "$(disk_kib "$sectors_before" "$sectors_after")"
 }
 measure_wrk() { # SCRIPT PORT PID ENV...
     local script="$1" port="$2" pid="$3" before after out line machine_before machine_after
+    local sectors_before sectors_after
     shift 3
     before="$(ticks $(server_pids "$pid"))"
     machine_before="$(machine_ticks)"
+    sectors_before="$(disk_sectors)"
     out="$(
         env "$@" "${client[@]}" wrk -t2 -c"${step_connections:-$connections}" -d"${duration}s" -s "$script" \
             "http://127.0.0.1:$port" | grep '^RESULT'
@@ -466,11 +488,13 @@ measure_wrk() { # SCRIPT PORT PID ENV...
     )"
     line="$(grep '^RESULT' <<<"$out")"
     machine_after="$(machine_ticks)"
+    sectors_after="$(disk_sectors)"
     after="$(ticks $(server_pids "$pid"))"
     local ok
     ok="$(sed -n 's/.* requests=\([0-9]*\) non2xx=\([0-9]*\).*/\1 \2/p' <<<"$line" | awk '{print $1 - $2}')"
     echo "${line#RESULT } ok=$ok cpu_s=$(awk -v t=$((after - before)) -v h="$clock_ticks" 'BEGIN {print t / h}')" \
-        "idle_pct=$(idle_pct "$machine_before" "$machine_after")" "$(grep '^client_s=' <<<"$out")"
+        "idle_pct=$(idle_pct "$machine_before" "$machine_after")" "$(grep '^client_s=' <<<"$out")" \
+        "$(disk_kib "$sectors_before" "$sectors_after")"
 }
 # The KDF's ceiling: auth-bench hashing on every core; its own CPU (cpu_s) is the step's.
 measure_kdf() {
