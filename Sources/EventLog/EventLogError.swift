@@ -46,9 +46,6 @@ public enum EventLogError: Error, Hashable, Sendable, CustomStringConvertible {
     case openToOtherWriter(path: String, byNode: Bool)
     /// A writer of either kind has the log open, so its files cannot be moved; none was.
     case openToWriter(path: String)
-    /// The log's write-ahead journal (a journaled authd's) stands in the way of this opening:
-    /// `detail` says how.
-    case journal(path: String, detail: String)
 
     public var description: String {
         switch self {
@@ -96,8 +93,6 @@ public enum EventLogError: Error, Hashable, Sendable, CustomStringConvertible {
                 "\(path) is being written without the shared log (an embedded authd, or authctl without --log-url): stop that first; a node or authctl with --log-url must not share it"
         case .openToWriter(let path):
             return "\(path) is open to a writer (authd, or authctl): stop it first; nothing was moved"
-        case .journal(let path, let detail):
-            return "\(path): \(detail)"
         }
     }
 }

@@ -31,17 +31,11 @@ public final class LMDBEventLog: EventLog {
         /// ``LMDBEventLog/markWrittenInMap()``) is refused at open to a writer without it
         /// (``EventLogError/writtenInMap(path:)``).
         public var writableMap: Bool
-        /// Commits are durable once their record is synced in a write-ahead journal beside
-        /// `data.mdb`, LMDB's pages synced about once a second (``Journal``). The process is
-        /// then the log's only writer: another writer is refused while it runs, and it is
-        /// refused while another has the log open. Not with ``writableMap`` or
-        /// ``deferredSync``.
-        public var journal: Journal.Options?
 
         public init(
             readOnly: Bool = false, initialMapSize: Int = 16 << 20, maximumBatchEvents: Int = 8_192,
             clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }, deferredSync: Bool = false,
-            writableMap: Bool = false, journal: Journal.Options? = nil
+            writableMap: Bool = false
         ) {
             self.readOnly = readOnly
             self.initialMapSize = initialMapSize
@@ -49,13 +43,6 @@ public final class LMDBEventLog: EventLog {
             self.clock = clock
             self.deferredSync = deferredSync
             self.writableMap = writableMap
-            self.journal = journal
-        }
-
-        /// With the journal's defaults (``journal``), or without it.
-        public var journaled: Bool {
-            get { journal != nil }
-            set { journal = newValue ? (journal ?? Journal.Options()) : nil }
         }
     }
 

@@ -22,7 +22,7 @@ extension LogStorage {
             directory,
             .init(
                 mapSize: options.initialMapSize, maxDatabases: 16, readOnly: options.readOnly,
-                deferredSync: options.deferredSync, writableMap: writableMap, journal: options.journal))
+                deferredSync: options.deferredSync, writableMap: writableMap))
         do {
             if !writableMap { try checkWhole(environment, directory: directory) }
             return try checkFormat(environment, directory: directory, options: options)
@@ -38,28 +38,6 @@ extension LogStorage {
             return try Environment(path: directory, options: options)
         } catch .otherKindOfWriter {
             throw EventLogError.openToOtherWriter(path: directory, byNode: !options.writableMap)
-        } catch .journalInUse {
-            throw EventLogError.journal(
-                path: directory,
-                detail: options.journal == nil
-                    ? "authd with --durability journal has the log open, and is then its only writer: stop it first, or make the change through its HTTP API"
-                    : "another process has the log open (authctl, or another authd): with --durability journal authd must be the log's only writer, and after a power loss its only opener until the journal is replayed: stop that process first"
-            )
-        } catch .journalNeedsReplay {
-            throw EventLogError.journal(
-                path: directory,
-                detail:
-                    "a journaled authd left commits in the log's journal before the system stopped: start authd, or an authctl command that writes, to replay them first"
-            )
-        } catch .journalOfAnotherFile {
-            throw EventLogError.journal(
-                path: directory,
-                detail:
-                    "the journal (journal.*) belongs to another data.mdb than the one there now (replaced from a backup?): nothing was applied; move the journal.* files away to open this data.mdb as it is"
-            )
-        } catch .journalUnreadable {
-            throw EventLogError.journal(
-                path: directory, detail: "journal.checkpoint or a journal record is unreadable: nothing was applied")
         } catch {
             throw openError(error, directory: directory)
         }

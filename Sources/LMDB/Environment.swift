@@ -26,10 +26,6 @@ public final class Environment: @unchecked Sendable {
     let hasWritableMap: Bool
     /// Held while open to write; released at ``close()``.
     let writers: WriterKindLock?
-    /// The write-ahead journal, for an environment opened with ``Options/journal``.
-    let journal: Journal?
-    /// `journal.lock`, held by a writer without a writable map while open (``Journal``).
-    private let journalLock: Int32
 
     public struct Options: Sendable {
         /// Initial map size in bytes; the owner grows it with ``Environment/setMapSize(_:)``.
@@ -63,15 +59,10 @@ public final class Environment: @unchecked Sendable {
         ///   ``WriterKindLock`` and is refused (``LMDBError/otherKindOfWriter``) while a
         ///   writer of the other kind has it open.
         public var writableMap: Bool
-        /// Commits are made durable by a write-ahead journal in the environment's directory,
-        /// LMDB's pages reaching the disk later (``Journal`` has the rules). Not with
-        /// ``writableMap`` or ``deferredSync``; ignored for a read-only environment.
-        public var journal: Journal.Options?
 
         public init(
             mapSize: Int = 16 << 20, maxDatabases: UInt32 = 32, maxReaders: UInt32 = 510,
-            readOnly: Bool = false, pooledReaders: Int = 16, deferredSync: Bool = false, writableMap: Bool = false,
-            journal: Journal.Options? = nil
+            readOnly: Bool = false, pooledReaders: Int = 16, deferredSync: Bool = false, writableMap: Bool = false
         ) {
             self.mapSize = mapSize
             self.maxDatabases = maxDatabases
@@ -80,7 +71,6 @@ public final class Environment: @unchecked Sendable {
             self.pooledReaders = pooledReaders
             self.deferredSync = deferredSync
             self.writableMap = writableMap
-            self.journal = journal
         }
     }
 
@@ -89,34 +79,15 @@ public final class Environment: @unchecked Sendable {
         let writableMap = options.writableMap && !options.readOnly
         // Before LMDB opens anything: with the map, opening sets the data file's length.
         let writers = options.readOnly ? nil : try WriterKindLock(directory: path, inMap: writableMap)
-        let journaled = options.journal != nil && !options.readOnly && !writableMap && !options.deferredSync
-        var journalLock: Int32 = -1
-        var journal: Journal?
-        var replayFrom: Checkpoint?
-        do throws(LMDBError) {
-            if options.readOnly {
-                try Self.checkReadable(path)
-            } else if !writableMap {
-                (journalLock, journal) = try Self.takeJournalLock(path, journaled: journaled, options: options)
-                replayFrom = try journal?.prepareForOpen()
-            }
-        } catch {
-            writers?.release()
-            throw error
-        }
         var env: OpaquePointer?
-        do { try check(mdb_env_create(&env)) } catch {
-            if journalLock >= 0 { Glibc.close(journalLock) }
-            writers?.release()
-            throw error
-        }
+        try check(mdb_env_create(&env))
         guard let env else { throw LMDBError(code: ENOMEM) }
-        do throws(LMDBError) {
+        do {
             try check(mdb_env_set_maxdbs(env, options.maxDatabases))
             try check(mdb_env_set_maxreaders(env, options.maxReaders))
             var flags = UInt32(MDB_NOTLS)
             if options.readOnly { flags |= UInt32(MDB_RDONLY) }
-            if (options.deferredSync || journal != nil) && !options.readOnly { flags |= UInt32(MDB_NOSYNC) }
+            if options.deferredSync && !options.readOnly { flags |= UInt32(MDB_NOSYNC) }
             if writableMap {
                 flags |= UInt32(MDB_WRITEMAP)
                 try DataFileLock.holding(path: path + "/data.mdb") { file throws(LMDBError) in
@@ -128,36 +99,10 @@ public final class Environment: @unchecked Sendable {
                 try check(mdb_env_set_mapsize(env, options.mapSize))
                 try check(mdb_env_open(env, path, flags, 0o600))
             }
-            if journalLock < 0 && !options.readOnly && !writableMap {
-                journalLock = try Self.checkJournalLockAfterOpen(path)
-            }
-            if let opened = journal {
-                try opened.attach(env)
-                if let replayFrom {
-                    try opened.replay(from: replayFrom)
-                } else {
-                    if let stored = opened.storedCheckpoint() { opened.resume(after: stored) }
-                    try opened.checkpointNow()
-                }
-                if journaled {
-                    opened.startThread()
-                } else {
-                    // A writer without the journal replayed one left unclean: closed cleanly,
-                    // the environment syncs every commit again.
-                    opened.closeCleanly()
-                    journal = nil
-                    try check(mdb_env_set_flags(env, UInt32(MDB_NOSYNC), 0))
-                }
-            }
         } catch {
-            journal?.closeCleanly()
             mdb_env_close(env)
-            if journalLock >= 0 { Glibc.close(journalLock) }
-            writers?.release()
             throw error
         }
-        self.journal = journal
-        self.journalLock = journalLock
         self.handle = env
         self.path = path
         self.isReadOnly = options.readOnly
@@ -169,98 +114,8 @@ public final class Environment: @unchecked Sendable {
     deinit {
         if !isClosed {
             readPool.drain()
-            journal?.closeCleanly()
             mdb_env_close(handle)
         }
-        if journalLock >= 0 { Glibc.close(journalLock) }
-    }
-
-    /// `journal.lock`, for writers without a writable map (``Journal`` has the rules):
-    /// - a journaled writer makes it and holds it exclusively, and opens only while no other
-    ///   process has the environment open (LMDB's read lock on `lock.mdb`, which every opener
-    ///   holds): so no writer that went ahead without the file is missed;
-    /// - another writer holds it shared while it exists, refused while a journaled writer
-    ///   has it; alone with a journal left unclean, it replays the journal first (the
-    ///   journal is returned for that). Where the file does not exist it makes none (a
-    ///   directory never journaled stays as it was), and looks again once LMDB has opened
-    ///   (``checkJournalLockAfterOpen``).
-    private static func takeJournalLock(
-        _ path: String, journaled: Bool, options: Options
-    ) throws(LMDBError) -> (Int32, Journal?) {
-        // A journal's checkpoint without the lock file (a copy of the directory that left
-        // out an empty file) still makes one: the journal decides, not the lock file.
-        let needed = journaled || Self.hasJournal(path)
-        let descriptor = open(path + "/" + JournalFormat.lockName, O_RDWR | O_CLOEXEC | (needed ? O_CREAT : 0), 0o600)
-        guard descriptor >= 0 else {
-            if errno == ENOENT { return (-1, nil) }
-            throw LMDBError(code: errno)
-        }
-        do throws(LMDBError) {
-            let alone = try WriterKindLock.tryLock(descriptor, LOCK_EX | LOCK_NB)
-            if journaled {
-                guard alone else { throw LMDBError.journalInUse }
-                try Journal.refuseOtherOpeners(lockFile: path + "/lock.mdb")
-                return (descriptor, try Journal(directory: path, options: options.journal ?? .init()))
-            }
-            guard alone else {
-                guard try WriterKindLock.tryLock(descriptor, LOCK_SH | LOCK_NB) else { throw LMDBError.journalInUse }
-                return (descriptor, nil)
-            }
-            var journal: Journal?
-            if Self.hasUncleanJournal(path) {
-                journal = try Journal(directory: path, options: options.journal ?? .init())
-            }
-            // Shared from here: the replay, if any, runs before this process writes anything.
-            guard try WriterKindLock.tryLock(descriptor, LOCK_SH | LOCK_NB) else { throw LMDBError.journalInUse }
-            return (descriptor, journal)
-        } catch {
-            Glibc.close(descriptor)
-            throw error
-        }
-    }
-
-    /// For a writer that found no `journal.lock`: one made since by a journaled writer that
-    /// is running, or that left its journal unclean, refuses this opening (opened again, it
-    /// takes the lock, and replays).
-    private static func checkJournalLockAfterOpen(_ path: String) throws(LMDBError) -> Int32 {
-        let descriptor = open(path + "/" + JournalFormat.lockName, O_RDWR | O_CLOEXEC)
-        guard descriptor >= 0 else { return -1 }
-        guard (try? WriterKindLock.tryLock(descriptor, LOCK_SH | LOCK_NB)) == true, !hasUncleanJournal(path) else {
-            Glibc.close(descriptor)
-            throw LMDBError.journalInUse
-        }
-        return descriptor
-    }
-
-    /// Whether a journal was made here (`journal.checkpoint` holds anything).
-    private static func hasJournal(_ path: String) -> Bool {
-        var status = stat()
-        return stat(path + "/" + JournalFormat.checkpointName, &status) == 0 && status.st_size > 0
-    }
-
-    /// Whether `journal.checkpoint` holds a checkpoint other than a clean close's.
-    private static func hasUncleanJournal(_ path: String) -> Bool {
-        let descriptor = open(path + "/" + JournalFormat.checkpointName, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return false }
-        defer { Glibc.close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0, status.st_size > 0 else { return false }
-        var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
-        guard readAll(descriptor, into: &bytes, at: 0) else { return true }
-        return bytes.withUnsafeBytes { Checkpoint.latest(in: $0) }?.clean != true
-    }
-
-    /// A reader may open unless the journal needs a replay after a power loss.
-    private static func checkReadable(_ path: String) throws(LMDBError) {
-        let descriptor = open(path + "/" + JournalFormat.checkpointName, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return }
-        defer { Glibc.close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0, status.st_size > 0 else { return }
-        var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
-        guard readAll(descriptor, into: &bytes, at: 0) else { return }
-        guard let last = bytes.withUnsafeBytes({ Checkpoint.latest(in: $0) }) else { return }
-        if !last.clean && last.bootID != currentBootID() { throw LMDBError.journalNeedsReplay }
     }
 
     /// Closes the environment after every open transaction of this process has ended.
@@ -271,9 +126,7 @@ public final class Environment: @unchecked Sendable {
         if !isClosed {
             isClosed = true
             readPool.drain()  // every pooled transaction is idle: each in use holds the gate
-            journal?.closeCleanly()
             mdb_env_close(handle)
-            if journalLock >= 0 { _ = flock(journalLock, LOCK_UN) }
             writers?.release()
         }
     }
@@ -290,9 +143,7 @@ public final class Environment: @unchecked Sendable {
             var txn: OpaquePointer?
             let rc = mdb_txn_begin(handle, nil, flags, &txn)
             if rc == 0, let txn {
-                let recording = flags == 0 ? journal : nil
-                recording?.beginRecording()
-                return Transaction(handle: txn, gate: gate.lock, isReadOnly: flags != 0, journal: recording)
+                return Transaction(handle: txn, gate: gate.lock, isReadOnly: flags != 0)
             }
             gate.lock.unlockShared()
             guard rc == MDB_MAP_RESIZED else { throw LMDBError(code: rc) }
@@ -305,14 +156,6 @@ public final class Environment: @unchecked Sendable {
         gate.lockExclusive()
         defer { gate.unlockExclusive() }
         if isClosed { throw LMDBError(code: EINVAL) }
-        if let journal {
-            // Every transaction of this process has ended, and no writer can begin: the
-            // pins end after a checkpoint, and the state is pinned again before one can.
-            try journal.checkpointNow(pin: false)
-            let rc = mdb_env_set_mapsize(handle, bytes)
-            try journal.pinAgain()
-            return try check(rc)
-        }
         guard hasWritableMap else { return try check(mdb_env_set_mapsize(handle, bytes)) }
         // 0 (adopt another process's size): the file's length, which that process's map does
         // not pass, or this map's size if larger.

@@ -1,5 +1,4 @@
 import CLMDB
-import Glibc
 
 /// An error code returned by LMDB, or an `errno` value LMDB passed through.
 ///
@@ -18,7 +17,6 @@ public struct LMDBError: Error, Hashable, Sendable, CustomStringConvertible {
                 "another process writes this environment with the other kind of writer (with or without a writable map)"
         }
         if self == .writerOpen { return "a writer has this environment open" }
-        if let journalDescription { return journalDescription }
         return String(cString: mdb_strerror(code))
     }
 
@@ -38,29 +36,4 @@ public struct LMDBError: Error, Hashable, Sendable, CustomStringConvertible {
 @inline(__always)
 func check(_ code: Int32) throws(LMDBError) {
     if code != 0 { throw LMDBError(code: code) }
-}
-
-extension LMDBError {
-    /// `journal.checkpoint` holds no valid checkpoint, or a record does not parse.
-    public static let journalUnreadable = LMDBError(code: EBADMSG)
-    /// The journal's checkpoint names another `data.mdb` (replaced since): it is not applied.
-    public static let journalOfAnotherFile = LMDBError(code: ESTALE)
-    /// A journaled writer has the environment open, or (for a journaled writer, or a replay
-    /// after a power loss) another process has.
-    public static let journalInUse = LMDBError(code: EALREADY)
-    /// The journal must be replayed (after a power loss) before a reader may open.
-    public static let journalNeedsReplay = LMDBError(code: ERESTART)
-
-    var journalDescription: String? {
-        switch self {
-        case .journalUnreadable: return "the journal (journal.checkpoint or a record) is unreadable"
-        case .journalOfAnotherFile:
-            return "the journal belongs to another data.mdb (was data.mdb replaced?): it was not applied"
-        case .journalInUse:
-            return "a journaled writer has this environment open, or another process has while one would open"
-        case .journalNeedsReplay:
-            return "the journal holds commits data.mdb may lack after a restart of the system: open it to write first"
-        default: return nil
-        }
-    }
 }

@@ -8,14 +8,6 @@ extension Transaction {
         let rc = mdb_dbi_open(handle, name, flags.rawValue, &dbi)
         if rc == MDB_NOTFOUND { return nil }
         try check(rc)
-        if let journal {
-            journal._withUnsafeGuaranteedRef { journal in
-                journal.remember(dbi, name: name)
-                if flags.contains(.create) {
-                    journal.redo.record(.create, database: name, flags: flags.rawValue & ~UInt32(MDB_CREATE))
-                }
-            }
-        }
         return Database(id: dbi)
     }
 
@@ -36,19 +28,6 @@ extension Transaction {
         var k = MDB_val(key)
         var v = MDB_val(value)
         try check(mdb_put(handle, db.id, &k, &v, flags.rawValue))
-        record(.put, db, key: key, value: value)
-    }
-
-    /// Adds a write to the journal's record (a journaled environment's write transaction).
-    @inline(__always)
-    private func record(
-        _ kind: RedoOperations.Kind, _ db: Database, key: UnsafeRawBufferPointer? = nil,
-        value: UnsafeRawBufferPointer? = nil
-    ) {
-        guard let journal else { return }
-        journal._withUnsafeGuaranteedRef { journal in
-            journal.redo.record(kind, database: journal.name(of: db.id), key: key, value: value)
-        }
     }
 
     /// Reserves `count` bytes under `key` and lets `fill` write them in place, saving a copy.
@@ -60,7 +39,6 @@ extension Transaction {
         var v = MDB_val(mv_size: count, mv_data: nil)
         try check(mdb_put(handle, db.id, &k, &v, flags.rawValue | UInt32(MDB_RESERVE)))
         fill(UnsafeMutableRawBufferPointer(start: v.mv_data, count: count))
-        record(.put, db, key: key, value: UnsafeRawBufferPointer(start: v.mv_data, count: count))
     }
 
     /// Deletes `key`; returns whether it was there.
@@ -70,14 +48,12 @@ extension Transaction {
         let rc = mdb_del(handle, db.id, &k, nil)
         if rc == MDB_NOTFOUND { return false }
         try check(rc)
-        record(.delete, db, key: key)
         return true
     }
 
     /// Removes every entry of `db` (the database itself stays).
     public func clear(_ db: Database) throws(LMDBError) {
         try check(mdb_drop(handle, db.id, 0))
-        record(.clear, db)
     }
 
     /// Number of entries in `db`.

@@ -15,51 +15,30 @@ public struct Transaction: ~Copyable {
     /// freed); `nil` for the others, which are aborted. Unretained, like `gate`: both belong
     /// to the environment, which outlives its transactions.
     let pool: Unmanaged<ReadTransactionPool>?
-    /// A journaled environment's journal, for a write transaction (unretained: the
-    /// environment, which outlives its transactions, holds it).
-    let journal: Unmanaged<Journal>?
 
     init(
         handle: OpaquePointer, gate: UnsafeMutablePointer<pthread_rwlock_t>, isReadOnly: Bool,
-        pool: ReadTransactionPool? = nil, journal: Journal? = nil
+        pool: ReadTransactionPool? = nil
     ) {
         self.handle = handle
         self.gate = gate
         self.isReadOnly = isReadOnly
         self.pool = pool.map { Unmanaged.passUnretained($0) }
-        self.journal = journal.map { Unmanaged.passUnretained($0) }
     }
 
     /// The id of the snapshot this transaction reads (for a write transaction, the id its
     /// commit will have). Two read transactions with the same id see the same data.
     public var snapshotID: Int { mdb_txn_id(handle) }
 
-    /// Commits; for a write transaction this returns after the data is synced (in a journaled
-    /// environment, its record: ``Journal``). The transaction is gone even if this throws.
+    /// Commits; for a write transaction this returns after the data is synced. The
+    /// transaction is gone even if this throws.
     public consuming func commit() throws(LMDBError) {
         let handle = self.handle
         let gate = self.gate
-        let journal = self.journal
         discard self
-        guard let journal else {
-            let rc = mdb_txn_commit(handle)  // frees a pooled read transaction too; the pool makes another
-            gate.unlockShared()
-            return try check(rc)
-        }
-        defer { gate.unlockShared() }
-        let recording = journal.takeUnretainedValue()
-        if recording.redo.isEmpty { return try check(mdb_txn_commit(handle)) }
-        let place: (segment: Int, offset: Int)?
-        do throws(LMDBError) { place = try recording.append() } catch {
-            mdb_txn_abort(handle)
-            throw error
-        }
-        let rc = mdb_txn_commit(handle)
-        if rc != 0 {
-            if let place { recording.wipe(recordAt: place) }
-            throw LMDBError(code: rc)
-        }
-        if place == nil { try recording.checkpointAfterUnrecordedCommit() }
+        let rc = mdb_txn_commit(handle)  // frees a pooled read transaction too; the pool makes another
+        gate.unlockShared()
+        try check(rc)
     }
 
     /// Abandons every change made in this transaction.

@@ -145,7 +145,7 @@ public final class WriterKindLock: @unchecked Sendable {
 
     /// `flock(descriptor, operation)`, again after a signal: whether it was taken, false when
     /// it would wait (`operation` has `LOCK_NB`).
-    static func tryLock(_ descriptor: Int32, _ operation: Int32) throws(LMDBError) -> Bool {
+    private static func tryLock(_ descriptor: Int32, _ operation: Int32) throws(LMDBError) -> Bool {
         while flock(descriptor, operation) != 0 {
             if errno == EINTR { continue }
             if errno == EWOULDBLOCK { return false }

@@ -38,11 +38,9 @@ struct Storage {
     let close: @Sendable () -> Void
 
     static func embedded(
-        data: String, initialMapMib: Int, journaled: Bool, tokenAlgorithm: TokenAlgorithm, logger: Logger
+        data: String, initialMapMib: Int, tokenAlgorithm: TokenAlgorithm, logger: Logger
     ) throws -> Storage {
-        var options = LMDBEventLog.Options(initialMapSize: initialMapMib << 20)
-        options.journaled = journaled
-        let log = try LMDBEventLog(directory: data, options: options)
+        let log = try LMDBEventLog(directory: data, options: .init(initialMapSize: initialMapMib << 20))
         do {
             let keys = try KeyStore(dataDirectory: data)
             reportRepairs(keys, logger: logger)

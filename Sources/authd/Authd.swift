@@ -143,11 +143,6 @@ struct Authd: AsyncParsableCommand {
     var initialMapMib = Int(environment["AUTHLOG_INITIAL_MAP_MIB"] ?? "") ?? 16
     @Option(
         help:
-            "How the embedded log's commits reach the disk: sync (LMDB syncs each commit) or journal (a write-ahead journal synced per commit, LMDB's pages about once a second; authd is then the log's only writer, authctl's writes refused while it runs) ($AUTHLOG_DURABILITY)."
-    )
-    var durability = environment["AUTHLOG_DURABILITY"].flatMap { $0.isEmpty ? nil : $0 } ?? "sync"
-    @Option(
-        help:
             "Longest wait in seconds for the read model to reach a read's Authlog-Min-Position, 0 to 60, before 503 ($AUTHLOG_MIN_POSITION_WAIT)."
     )
     var minPositionWait = Double(environment["AUTHLOG_MIN_POSITION_WAIT"] ?? "") ?? 2
@@ -253,14 +248,6 @@ struct Authd: AsyncParsableCommand {
             return fail(
                 "--webhook-first-retry must be 0.01 to 3600 seconds, --webhook-disable-after at least 1", code: 64)
         }
-        guard durability == "sync" || durability == "journal" else {
-            return fail("--durability must be sync or journal", code: 64)
-        }
-        if durability == "journal", logURL != nil {
-            return fail(
-                "--durability journal is for the embedded log: a node's copy is made again from the shared log",
-                code: 64)
-        }
         guard (0...60).contains(minPositionWait) else {
             return fail("--min-position-wait must be 0 to 60 seconds", code: 64)
         }
@@ -326,8 +313,7 @@ struct Authd: AsyncParsableCommand {
                     tokenAlgorithm: algorithm, logger: logger)
             } else {
                 storage = try .embedded(
-                    data: data, initialMapMib: initialMapMib, journaled: durability == "journal",
-                    tokenAlgorithm: algorithm, logger: logger)
+                    data: data, initialMapMib: initialMapMib, tokenAlgorithm: algorithm, logger: logger)
             }
         } catch { return fail("\(error)", code: 2) }
         let pool = HashingPool(maximumWait: hashingWait)

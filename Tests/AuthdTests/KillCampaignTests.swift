@@ -15,16 +15,6 @@ import Testing
     static let clients = 16
 
     @Test func everyAcknowledgedWriteSurvivesFiftyKills() async throws {
-        try await campaign(kills: Self.kills, arguments: ["--rate-limit", "1000000"])
-    }
-
-    /// The same with the write-ahead journal: every acknowledged write is in the journal, and
-    /// each restart replays what LMDB's pages had not taken yet.
-    @Test func everyAcknowledgedWriteSurvivesKillsWithTheJournal() async throws {
-        try await campaign(kills: 25, arguments: ["--rate-limit", "1000000", "--durability", "journal"])
-    }
-
-    func campaign(kills wanted: Int, arguments: [String]) async throws {
         let seed =
             UInt64(ProcessInfo.processInfo.environment["AUTHLOG_KILL_SEED"] ?? "") ?? UInt64.random(in: 1...1_000_000)
         print("kill campaign: seed \(seed) (AUTHLOG_KILL_SEED=\(seed) replays it)")
@@ -43,8 +33,8 @@ import Testing
             ["--data", data, "create-admin", "--email", "root@example.com"], input: "the root passphrase\n")
         #expect(created.status == 0, "\(created.stderr)")
         var kills = 0
-        for round in 0..<wanted {
-            let server = try StartedAuthd(data: data, arguments: arguments)
+        for round in 0..<Self.kills {
+            let server = try StartedAuthd(data: data, arguments: ["--rate-limit", "1000000"])
             guard server.port != 0 else {
                 Issue.record("round \(round): authd did not start after a kill: \(server.output)")
                 return
@@ -67,9 +57,9 @@ import Testing
             await load.value
         }
         // One last start: everything checked once more, then the projections against a rebuild.
-        let server = try StartedAuthd(data: data, arguments: arguments)
+        let server = try StartedAuthd(data: data, arguments: ["--rate-limit", "1000000"])
         let client = CampaignClient(port: server.port, ledger: ledger)
-        try await check(data: data, client: client, ledger: ledger, round: wanted)
+        try await check(data: data, client: client, ledger: ledger, round: Self.kills)
         server.stop()
         let before = try projectedUsers(data)
         let rebuilt = try runAuthctl(["--data", data, "rebuild"])
@@ -77,7 +67,7 @@ import Testing
         #expect(try projectedUsers(data) == before, "the projections differ from a rebuild")
         let totals = ledger.totals()
         print("kill campaign: \(kills) kills, \(totals.acknowledged) acknowledged writes, lost: \(totals.lost)")
-        #expect(kills == wanted && totals.acknowledged > 100 && totals.lost == 0)
+        #expect(kills == Self.kills && totals.acknowledged > 100 && totals.lost == 0)
     }
 
     /// The checks after a restart: the log verifies and holds every acknowledged write once.
