@@ -41,15 +41,15 @@ run)
     exec .build/release/authd --host "${AUTHLOG_HOST:-127.0.0.1}" --port "${AUTHLOG_PORT:-8080}" --data "$data"
     ;;
 test)
-    # chromium and chromium-driver: the admin console's browser test (tools/console/browser-test.py).
-    packages+=(postgresql patroni etcd-server haproxy openssl chromium chromium-driver)
+    # chromium and chromium-driver: the admin console's browser test (tools/console/browser-test.py);
+    # python3-venv: the tests' Python tools run in a virtual environment of their own.
+    packages+=(postgresql patroni etcd-server haproxy openssl chromium chromium-driver python3-venv)
     ensure_packages
-    # The mail tests' SMTP server on loopback (tools/mail/smtp-sink.py).
-    python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install -q aiosmtpd
-    # PyJWT verifies authd's tokens in the tests, as an independent implementation (tools/verify-token.py).
-    python3 -c "import jwt, cryptography" 2>/dev/null || python3 -m pip install -q pyjwt cryptography
-    # selenium drives headless Chromium in the admin console's browser test.
-    python3 -c "import selenium" 2>/dev/null || python3 -m pip install -q selenium
+    # The tests' Python tools and what they import: the mail tests' SMTP server on loopback,
+    # PyJWT checking authd's tokens as an independent implementation, selenium driving headless
+    # Chromium, schemathesis (tools/python-tools.sh). Every python3 the tests start is its.
+    PATH="$(tools/python-tools.sh):$PATH"
+    export PATH
     swift format lint --strict --recursive "${sources[@]}"
     swift build --build-tests
     # The PostgreSQL log's tests need a server: a throwaway one, removed when this ends.

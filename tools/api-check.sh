@@ -21,8 +21,9 @@
 # Used by `./build.sh test`; API_CHECK_EXAMPLES sets the cases per operation (default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Through python3 itself, so a fresh pip install works without a shim on the PATH.
-python3 -c "import schemathesis" 2>/dev/null || python3 -m pip install -q schemathesis
+# schemathesis from the tests' Python environment (tools/python-tools.sh), run through python3
+# itself, so that it needs no shim on the PATH.
+PATH="$(tools/python-tools.sh):$PATH"
 schemathesis() { python3 -c 'import sys; from schemathesis.cli import schemathesis; sys.argv[0] = "schemathesis"; sys.exit(schemathesis())' "$@"; }
 bin=$(swift build --show-bin-path)
 data=$(mktemp -d)

@@ -63,7 +63,7 @@ import Testing
             environment: environment, input: tokens.joined(separator: "\n") + "\n")
         try #require(
             run.status != 3,
-            "PyJWT and cryptography are needed (./build.sh test installs them: python3 -m pip install pyjwt cryptography): \(run.stderr)"
+            "PyJWT and cryptography are needed (./build.sh test puts them on the PATH: PATH=\"$(tools/python-tools.sh):$PATH\"): \(run.stderr)"
         )
         let results = run.stdout.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 count="${1:-2000}"
-python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install -q aiosmtpd
+PATH="$(tools/python-tools.sh):$PATH" # aiosmtpd, in the tests' Python environment
 authd_binary="${MAIL_BENCH_AUTHD:-}"
 if [ -z "$authd_binary" ]; then
     swift build -c release --product authd >/dev/null
