@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 venv=.build/python-tools
 if [ ! -x "$venv/bin/python3" ]; then
     mkdir -p .build
-    python3 -m venv --system-site-packages "$venv" >&2 || {
+    python3 -m venv --clear --system-site-packages "$venv" >&2 || {
         rm -rf "$venv"
         echo "python-tools.sh: python3 -m venv failed (on Debian, install python3-venv)" >&2
         exit 1

@@ -429,11 +429,11 @@ disk_stat="$(
     [ -f "$file/stat" ] && realpath "$file/stat"
 )" || disk_stat=""
 disk_sectors() {
-    [ -n "$disk_stat" ] && awk '{print $7}' "$disk_stat"
+    [ -z "$disk_stat" ] || awk '{print $7}' "$disk_stat"
 }
 # "disk_kib=N": KiB the disk took between two disk_sectors readings (nothing without them).
 disk_kib() { # BEFORE AFTER
-    [ -n "$1" ] && [ -n "$2" ] && echo "disk_kib=$((($2 - $1) / 2))"
+    [ -z "$1" ] || [ -z "$2" ] || echo "disk_kib=$((($2 - $1) / 2))"
 }
 
 measure_pgbench() { # STEP FILE
