@@ -233,7 +233,7 @@ def main():
     steps, run = load(sys.argv[1])
     summary(steps, run)
     if not sys.argv[2]:
-        print("chart: none (a paced run draws one only when CHART names it)")
+        print("chart: none (CHART empty; a paced run draws one only when CHART names it)")
         return
     chart(steps, run, sys.argv[2])
     print("chart: %s" % sys.argv[2])

@@ -51,7 +51,7 @@
 #
 # PEERS (option -p or environment): the peers' directory, with postgres/{schema,rotate,
 # es_rotate,read}.sql; default ../shared/peers beside the repository.
-# Environment: CHART (default docs/peer-bench.svg), RESULTS (a directory to keep the raw
+# Environment: CHART (default docs/peer-bench.svg; empty: none), RESULTS (a directory to keep the raw
 # results in; default: removed with the rest), USERS (128), SESSIONS (default enough for the
 # tokens lost in flight: 64 a round), STEPS (a subset of the steps above, space-separated),
 # AUTHD / HTTP_PEER / AUTH_BENCH (binaries to use instead of building them: the figures need
@@ -106,7 +106,7 @@ for file in schema rotate es_rotate read; do
         exit 64
     }
 done
-chart="${CHART:-$root/docs/peer-bench.svg}"
+chart="${CHART-$root/docs/peer-bench.svg}" # set and empty: no chart
 users="${USERS:-128}"
 read_connections="${READ_CONNECTIONS:-64}"
 pace_ms="${PACE_MS:-}"
