@@ -10,7 +10,8 @@ key its kid names, under the algorithms the document lists and the key's own `al
 
 Prints one JSON line a token: {"alg", "kid", "sub", "sid", "role"} when it verifies, or
 {"error": ...} when not. Exits 0 when every token verified, 1 when one did not, 3 when PyJWT or
-cryptography is missing (install: python3 -m pip install pyjwt cryptography).
+cryptography is missing (install them into a virtual environment, as tools/python-tools.sh
+does for the tests: Debian's own python3 refuses `pip install`).
 Tokens come on standard input, never as arguments (a process list shows arguments).
 """
 
@@ -23,7 +24,8 @@ try:
     import jwt
 except ImportError as missing:
     print(
-        f"verify-token: the Python module {missing.name} is missing: python3 -m pip install pyjwt cryptography",
+        f"verify-token: the Python module {missing.name} is missing: install pyjwt and cryptography"
+        " (PATH=\"$(tools/python-tools.sh):$PATH\" has them)",
         file=sys.stderr,
     )
     sys.exit(3)

@@ -167,10 +167,10 @@ def summary(steps, run):
         print("server + client CPU a rotation (µs):")
         for name, both in together:
             print("  %-46s %s" % (LABELS[name], spread(both, 1)))
-    written = [(name, disk_per_op(steps[name])) for name in ROTATIONS if name in steps]
+    written = [(name, disk_per_op(steps[name])) for name in READS + ROTATIONS + PASSWORDS if name in steps]
     written = [(name, kib) for name, kib in written if kib]
     if written:
-        print("disk written a rotation (KiB; the whole disk's, the work directory's):")
+        print("disk written an operation (KiB; the whole disk's, the work directory's):")
         for name, kib in written:
             print("  %-46s %s" % (LABELS[name], spread(kib, 1)))
 

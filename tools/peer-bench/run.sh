@@ -41,10 +41,11 @@
 # from /proc/PID/stat (user + system, the servers' own processes; PostgreSQL's server with its
 # reaped backends) before and after it, and divided by the step's successful operations; so is
 # the client's (wrk's or pgbench's, from `times`), and the share of the machine's CPU time left
-# idle during the step (/proc/stat). On shared cores the client's CPU is taken from the server,
+# idle during the step (/proc/stat), and the KiB the work directory's disk took (its block
+# device's stat file). On shared cores the client's CPU is taken from the server,
 # so a client that costs more per answer lowers the server's rate.
 # Prints each round, then each figure as mean (min..max) with p50 and p99, the server's and the client's
-# CPU per operation and the idle share, and the ratios (mean of each round's ratio, min..max
+# CPU per operation and the idle share, the KiB the disk took an operation, and the ratios (mean of each round's ratio, min..max
 # over rounds); writes the chart (SVG) to CHART (a paced run only when CHART is given).
 #
 #   tools/peer-bench/run.sh [-p PEERS] [ROUNDS [SECONDS]]      (default 3 rounds of 8 s)
@@ -421,8 +422,8 @@ await_children() { # PID COUNT
 }
 
 # The sectors (512 bytes) written so far by the block device holding the work directory (the
-# whole disk when it sits on a partition; field 7 of its sysfs stat file), empty on a device
-# without one (a tmpfs). The whole disk's: what else writes to it counts too.
+# whole disk when it sits on a partition; field 7 of its sysfs stat file), empty on a file
+# system without one (tmpfs, overlayfs, btrfs, ZFS). The whole disk's: what else writes to it counts too.
 disk_stat="$(
     file="/sys/dev/block/$(stat -c '%Hd:%Ld' "$work")"
     [ -e "$file/partition" ] && file="$file/.."
