@@ -20,7 +20,10 @@ if [ ! -x "$venv/bin/python3" ]; then
         exit 1
     }
 fi
-wanted=(aiosmtpd:aiosmtpd jwt:pyjwt cryptography:cryptography selenium:selenium schemathesis:schemathesis)
+# module:requirement; the versions the test command last passed with (a newer schemathesis or
+# selenium may change what a run does: move a pin on purpose, with a run of the tests).
+wanted=(aiosmtpd:aiosmtpd==1.4.6 jwt:"pyjwt>=2.6,<3" cryptography:"cryptography>=38" selenium:selenium==4.51.0
+    schemathesis:schemathesis==4.32.5)
 missing=()
 for pair in "${wanted[@]}"; do
     "$venv/bin/python3" -c "import ${pair%%:*}" 2>/dev/null || missing+=("${pair#*:}")
