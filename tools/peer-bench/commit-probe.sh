@@ -101,13 +101,10 @@ writer_io() { # PID
     [ -n "$task" ] || return 0
     awk '/^(wchar|syscw):/ {printf "%s ", $2} END {print ""}' "${task%/comm}/io"
 }
-# The block device holding the work directory, as its sysfs stat file (the whole disk when the
-# file system sits on a partition); nothing when there is none (a tmpfs, say).
-disk_stat="$(
-    file="/sys/dev/block/$(stat -c '%Hd:%Ld' "$work")"
-    [ -e "$file/partition" ] && file="$file/.."
-    [ -f "$file/stat" ] && realpath "$file/stat"
-)" || disk_stat=""
+# The block device holding the work directory (tools/peer-bench/disk.sh).
+# shellcheck source=tools/peer-bench/disk.sh
+. "$root/tools/peer-bench/disk.sh"
+disk_stat="$(block_stat "$work")"
 # "WRITES WRITE_MS BUSY_MS FLUSHES SECTORS": fields 5, 8, 10, 16 and 7 of the stat file
 # (flushes from Linux 5.5 on; 0 before; sectors of 512 bytes written).
 disk() {

@@ -421,14 +421,11 @@ await_children() { # PID COUNT
     done
 }
 
-# The sectors (512 bytes) written so far by the block device holding the work directory (the
-# whole disk when it sits on a partition; field 7 of its sysfs stat file), empty on a file
-# system without one (tmpfs, overlayfs, btrfs, ZFS). The whole disk's: what else writes to it counts too.
-disk_stat="$(
-    file="/sys/dev/block/$(stat -c '%Hd:%Ld' "$work")"
-    [ -e "$file/partition" ] && file="$file/.."
-    [ -f "$file/stat" ] && realpath "$file/stat"
-)" || disk_stat=""
+# The sectors (512 bytes) written so far by the block device holding the work directory
+# (tools/peer-bench/disk.sh), empty on a file system without one.
+# shellcheck source=tools/peer-bench/disk.sh
+. "$root/tools/peer-bench/disk.sh"
+disk_stat="$(block_stat "$work")"
 disk_sectors() {
     [ -z "$disk_stat" ] || awk '{print $7}' "$disk_stat"
 }
