@@ -182,6 +182,7 @@ let package = Package(
             name: "authlog-fuzz",
             dependencies: [
                 "AccessTokens", "AuthDomain", "EventLog", "LMDB", "LogExport", "PasswordHashing", "RequestJSON",
+                "Signatures",
             ],
             path: "tools/fuzz/targets"
         ),
@@ -252,7 +253,7 @@ let package = Package(
         .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection", "COpenSSL", "TestSupport"]),
         .testTarget(
             name: "AccessTokensTests",
-            dependencies: ["AccessTokens", "COpenSSL", "EventLog", "Signatures", "TestSupport"]),
+            dependencies: ["AccessTokens", "COpenSSL", "DataProtection", "EventLog", "Signatures", "TestSupport"]),
         .testTarget(name: "LogExportTests", dependencies: ["LogExport", "authlog-fuzz", "TestSupport"]),
         // Helpers the tests share: finding the built executables, running them, threads of their own.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

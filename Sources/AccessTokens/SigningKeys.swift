@@ -5,10 +5,14 @@ import Signatures
 import Synchronization
 
 /// The service's signing keys: `DATA/signing-keys`, mode 0600, one key a line as
-/// `kid base64url(private key)` (an Ed25519 seed or a P-256 key in DER: see ``TokenKey``), or
-/// a list another store holds (the shared database). The set has a signing algorithm (ES256
+/// `kid sealed base64url(sealed private key)` (an Ed25519 seed or a P-256 key in DER: see
+/// ``TokenKey``, sealed under the data directory's ``FileSealingKey`` for its kid), or a list
+/// another store holds (the shared database). The set has a signing algorithm (ES256
 /// by default, or EdDSA): its last key of that algorithm signs; every key of either kind
 /// verifies, so a rotation adds a key and old tokens stay valid until they expire.
+///
+/// A file from before keys were sealed holds `kid base64url(private key)` lines, in the
+/// clear: reading refuses them, and ``sealKeysInTheClear(in:sealing:)`` seals them in place.
 ///
 /// Keys given with a `reload` source (see ``init(keys:reload:minimumReloadInterval:)``) follow
 /// that source: a token naming a kid this set does not know makes it read the source again,
@@ -51,28 +55,63 @@ public final class SigningKeys: Sendable {
 
     /// Loads the keys, adding one of `algorithm` (the file created 0600 if need be) when the
     /// file holds none of that algorithm: a data directory from before ES256, holding only
-    /// Ed25519 keys, gets an ES256 key at its first start with the default algorithm.
-    public convenience init(file: String, algorithm: TokenAlgorithm = .es256) throws {
-        var keys = FileManager.default.fileExists(atPath: file) ? try Self.read(file) : []
+    /// Ed25519 keys, gets an ES256 key at its first start with the default algorithm. A key
+    /// that does not open under `sealing`, or one in the clear, is an error naming its line.
+    public convenience init(file: String, algorithm: TokenAlgorithm = .es256, sealing: FileSealingKey) throws {
+        var keys = FileManager.default.fileExists(atPath: file) ? try Self.read(file, sealing: sealing) : []
         if !keys.contains(where: { $0.key.algorithm == algorithm }) {
-            try Self.append(to: file, algorithm: algorithm)
-            keys = try Self.read(file)
+            try Self.append(to: file, algorithm: algorithm, sealing: sealing)
+            keys = try Self.read(file, sealing: sealing)
         }
         try self.init(keys: keys, algorithm: algorithm)
     }
 
-    /// The keys of a key file, in its order.
-    static func read(_ file: String) throws -> [Entry] {
+    /// The word between a sealed line's kid and its key.
+    static let sealedMark = "sealed"
+
+    /// One line of a key file: its kid, the key's bytes as written (sealed or not), and
+    /// whether they are sealed.
+    private struct Line {
+        var kid: String
+        var bytes: [UInt8]
+        var sealed: Bool
+    }
+
+    /// The lines of a key file, in its order; malformed ones are an error naming the line.
+    private static func lines(_ file: String) throws -> [Line] {
         let text = try String(contentsOfFile: file, encoding: .utf8)
-        var keys: [Entry] = []
-        for (index, line) in text.split(whereSeparator: \.isNewline).enumerated() {
+        return try text.split(whereSeparator: \.isNewline).enumerated().map { index, line in
             let fields = line.split(separator: " ")
-            guard fields.count == 2, var bytes = Base64URL.decode(fields[1]) else {
-                throw AccessTokenError.key("\(file), line \(index + 1): expected 'kid base64url-private-key'")
+            let sealed = fields.count == 3 && fields[1] == sealedMark
+            guard fields.count == 2 || sealed, let bytes = Base64URL.decode(fields[fields.count - 1]) else {
+                throw AccessTokenError.key(
+                    "\(file), line \(index + 1): expected 'kid \(sealedMark) base64url-sealed-private-key'")
+            }
+            return Line(kid: String(fields[0]), bytes: bytes, sealed: sealed)
+        }
+    }
+
+    /// The keys of a key file, in its order, opened under `sealing`.
+    static func read(_ file: String, sealing: FileSealingKey) throws -> [Entry] {
+        var keys: [Entry] = []
+        for (index, var line) in try lines(file).enumerated() {
+            defer { line.bytes.withUnsafeMutableBytes { cleanse($0) } }
+            guard line.sealed else {
+                throw AccessTokenError.key(
+                    "\(file), line \(index + 1): a key in the clear, written before keys were sealed; run authd --seal-signing-keys"
+                )
+            }
+            var bytes: [UInt8]
+            do {
+                bytes = try sealing.open(line.bytes, for: SealedSecretPlace.accessTokenSigningKey(line.kid))
+            } catch {
+                throw AccessTokenError.key(
+                    "\(file), line \(index + 1): key \(line.kid) does not open with this data directory's key-encryption key (changed, or another directory's)"
+                )
             }
             defer { bytes.withUnsafeMutableBytes { cleanse($0) } }
             do {
-                keys.append((String(fields[0]), try TokenKey(privateKey: bytes)))
+                keys.append((line.kid, try TokenKey(privateKey: bytes)))
             } catch {
                 throw AccessTokenError.key("\(file), line \(index + 1): \(error)")
             }
@@ -80,21 +119,77 @@ public final class SigningKeys: Sendable {
         return keys
     }
 
-    /// Adds a new key of `algorithm` at the end of the file (it signs from the next start
-    /// on); the file is created with mode 0600, or set to 0600 if it exists. Returns its kid.
+    /// The line a key is written as: `kid sealed base64url(sealed key)`.
+    static func sealedLine(kid: String, privateKey: [UInt8], sealing: FileSealingKey) throws -> [UInt8] {
+        let sealed = try sealing.seal(privateKey, for: SealedSecretPlace.accessTokenSigningKey(kid))
+        return Array("\(kid) \(sealedMark) \(Base64URL.encode(sealed))\n".utf8)
+    }
+
+    /// Adds a new key of `algorithm`, sealed, at the end of the file (it signs from the next
+    /// start on); the file is created with mode 0600, or set to 0600 if it exists. Keys in the
+    /// clear are sealed first (``sealKeysInTheClear(in:sealing:)``). Returns its kid.
     @discardableResult
-    public static func append(to file: String, algorithm: TokenAlgorithm = .es256) throws -> String {
+    public static func append(to file: String, algorithm: TokenAlgorithm = .es256, sealing: FileSealingKey) throws
+        -> String
+    {
+        if FileManager.default.fileExists(atPath: file) { _ = try sealKeysInTheClear(in: file, sealing: sealing) }
         let key = try TokenKey.generate(algorithm)
         var bytes = key.privateKey ?? []
+        defer { bytes.withUnsafeMutableBytes { cleanse($0) } }
         let kid = Base64URL.encode(key.publicKeyID)
-        var line = Array("\(kid) \(Base64URL.encode(bytes))\n".utf8)
-        defer {
-            bytes.withUnsafeMutableBytes { cleanse($0) }
-            line.withUnsafeMutableBytes { cleanse($0) }
-        }
+        let line = try sealedLine(kid: kid, privateKey: bytes, sealing: sealing)
         // Created 0600 from its first byte (O_CREAT | O_EXCL semantics, see SecretFile).
         do { try SecretFile.append(file, contents: line) } catch { throw AccessTokenError.key("\(error)") }
         return kid
+    }
+
+    /// What ``sealKeysInTheClear(in:sealing:)`` did.
+    public struct Sealing: Sendable, Equatable {
+        /// Keys that were in the clear and are sealed now (0: the file was sealed already).
+        public var sealed = 0
+        /// Why the replaced file's bytes could not be overwritten with zeros (it was replaced
+        /// all the same), or `nil` when they were, or there was nothing to seal.
+        public var oldBytesNotOverwritten: String?
+    }
+
+    /// Seals every key a file from before sealed keys holds in the clear: the file is replaced
+    /// whole (``SecretFile/replace(_:contents:)``: a crash leaves the old file or the new), every
+    /// line in its order, then the old file's bytes are overwritten with zeros and synced
+    /// (which takes them off the disk where the file system writes in place, as ext4 and xfs
+    /// do; not on a copy-on-write one). A key in the clear that is not a key is an error
+    /// naming its line, and nothing is written.
+    public static func sealKeysInTheClear(in file: String, sealing: FileSealingKey) throws -> Sealing {
+        var lines = try lines(file)
+        defer { for index in lines.indices { lines[index].bytes.withUnsafeMutableBytes { cleanse($0) } } }
+        guard lines.contains(where: { !$0.sealed }) else { return Sealing() }
+        var result = Sealing()
+        var image: [UInt8] = []
+        defer { image.withUnsafeMutableBytes { cleanse($0) } }
+        for (index, line) in lines.enumerated() {
+            if line.sealed {
+                image += Array("\(line.kid) \(sealedMark) \(Base64URL.encode(line.bytes))\n".utf8)
+                continue
+            }
+            do { _ = try TokenKey(privateKey: line.bytes) } catch {
+                throw AccessTokenError.key("\(file), line \(index + 1): \(error)")
+            }
+            image += try sealedLine(kid: line.kid, privateKey: line.bytes, sealing: sealing)
+            result.sealed += 1
+        }
+        // Held open across the replacement, to overwrite the old file's bytes once it is gone.
+        let old = open(file, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
+        defer { if old >= 0 { close(old) } }
+        do { try SecretFile.replace(file, contents: image) } catch { throw AccessTokenError.key("\(error)") }
+        var info = stat()
+        if old < 0 || fstat(old, &info) != 0 {
+            result.oldBytesNotOverwritten = String(cString: strerror(errno))
+        } else if info.st_size > 0 {
+            let zeros = [UInt8](repeating: 0, count: Int(info.st_size))
+            if pwrite(old, zeros, zeros.count, 0) != zeros.count || fsync(old) != 0 {
+                result.oldBytesNotOverwritten = String(cString: strerror(errno))
+            }
+        }
+        return result
     }
 
     /// The key that signs: the last of the set's algorithm.

@@ -50,6 +50,7 @@ struct Storage {
                 logSigning(signingKey.publicKey, logger: logger)
             }
             let projection = try UserProjection(log: log, keys: keys, progress: rebuildProgress(logger))
+            let tokenKeys = try embeddedTokenKeys(data: data, keys: keys, algorithm: tokenAlgorithm, logger: logger)
             return Storage(
                 log: log, keys: keys, local: log, projection: projection, states: ProjectedUserStates(projection),
                 progress: ProjectionProgress(projection),
@@ -62,7 +63,7 @@ struct Storage {
                     gauges.batchSizeBounds = GroupCommitStatistics.batchSizeBounds
                     gauges.commitsByBatchSize = commits.batchesBySize
                     return gauges
-                }, mirror: nil, tokenKeys: try SigningKeys(file: data + "/signing-keys", algorithm: tokenAlgorithm),
+                }, mirror: nil, tokenKeys: tokenKeys,
                 consoleLog: StorageLogSource(embedded: log, key: keys.logSigningKey, projection: projection),
                 close: { log.close() })
         } catch {
@@ -146,6 +147,30 @@ struct Storage {
             local.close()
             throw error
         }
+    }
+
+    /// The access-token signing keys of `DATA/signing-keys`, sealed under the store's
+    /// ``FileSealingKey``; keys a file from before sealed keys holds in the clear are sealed
+    /// first, and the log says so.
+    static func embeddedTokenKeys(
+        data: String, keys: KeyStore, algorithm: TokenAlgorithm, logger: Logger
+    ) throws -> SigningKeys {
+        guard let sealing = keys.fileSealingKey else { throw EventLogError.readOnly }
+        let file = data + "/signing-keys"
+        if FileManager.default.fileExists(atPath: file) {
+            let sealed = try SigningKeys.sealKeysInTheClear(in: file, sealing: sealing)
+            if sealed.sealed > 0 {
+                logger.notice(
+                    "sealed the access-token signing keys written in the clear before this release",
+                    metadata: ["file": "\(file)", "keys": "\(sealed.sealed)"])
+            }
+            if let reason = sealed.oldBytesNotOverwritten {
+                logger.warning(
+                    "the old signing-keys file's bytes were not overwritten with zeros; its keys may stay on the disk until its blocks are reused",
+                    metadata: ["file": "\(file)", "reason": "\(reason)"])
+            }
+        }
+        return try SigningKeys(file: file, algorithm: algorithm, sealing: sealing)
     }
 
     static func reportRepairs(_ keys: KeyStore, logger: Logger) {

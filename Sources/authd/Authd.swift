@@ -298,7 +298,11 @@ struct Authd: AsyncParsableCommand {
                         "added \(algorithm.rawValue) signing key \(kid) to the shared database; every node signing \(algorithm.rawValue) signs with it once restarted"
                     )
                 } else {
-                    let kid = try SigningKeys.append(to: keyFile, algorithm: algorithm)
+                    // Sealed under the directory's key: the KEK must be at hand, as for a start.
+                    guard let sealing = try KeyStore(dataDirectory: data).fileSealingKey else {
+                        return fail("\(data) holds no key store to seal a signing key with", code: 2)
+                    }
+                    let kid = try SigningKeys.append(to: keyFile, algorithm: algorithm, sealing: sealing)
                     print("added \(algorithm.rawValue) signing key \(kid) to \(keyFile); restart authd to sign with it")
                 }
             } catch { return fail("\(error)", code: 2) }

@@ -1,3 +1,4 @@
+import DataProtection
 import EventLog
 import Foundation
 import Signatures
@@ -24,8 +25,12 @@ import Testing
 }
 
 @Suite(.ownThreads) struct AccessTokenTests {
+    /// The key the test's key files are sealed under, as a data directory's would be.
+    let sealing = FileSealingKey(bytes: (0..<32).map { _ in UInt8.random(in: 0...255) })
+
     func issuer(_ file: String, audience: String = "authlog") throws -> AccessTokenIssuer {
-        AccessTokenIssuer(issuer: "https://auth.example", audience: audience, keys: try SigningKeys(file: file))
+        AccessTokenIssuer(
+            issuer: "https://auth.example", audience: audience, keys: try SigningKeys(file: file, sealing: sealing))
     }
 
     func claims(at time: Int64 = 1_000) -> AccessClaims {
@@ -64,7 +69,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: file) }
         let odd = #"https://auth.example/"quoted"\path"#
         let audience = "a\tb\u{01}c\u{2028}d"
-        let tokens = AccessTokenIssuer(issuer: odd, audience: audience, keys: try SigningKeys(file: file))
+        let tokens = AccessTokenIssuer(
+            issuer: odd, audience: audience, keys: try SigningKeys(file: file, sealing: sealing))
         var claims = claims()
         claims.issuer = odd
         claims.audience = audience
@@ -78,11 +84,10 @@ import Testing
     @Test func aKidThatJSONMustEscapeStillMakesAValidToken() throws {
         let file = NSTemporaryDirectory() + "keys-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let kid = try SigningKeys.append(to: file)
         let odd = #"k"i\d"#
-        let text = try String(contentsOfFile: file, encoding: .utf8)
-        try text.replacingOccurrences(of: kid + " ", with: odd + " ").write(
-            toFile: file, atomically: false, encoding: .utf8)
+        let key = try TokenKey.generate(.es256)
+        let line = try SigningKeys.sealedLine(kid: odd, privateKey: try #require(key.privateKey), sealing: sealing)
+        #expect(FileManager.default.createFile(atPath: file, contents: Data(line)))
         let tokens = try issuer(file)
         let claims = claims()
         let token = try tokens.sign(claims)
@@ -131,7 +136,7 @@ import Testing
         let file = NSTemporaryDirectory() + "keys-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: file) }
         let old = try issuer(file).sign(claims())
-        try SigningKeys.append(to: file)
+        try SigningKeys.append(to: file, sealing: sealing)
         let rotated = try issuer(file)
         #expect(try rotated.verify(old, now: 1_000).tokenID == "jti-1")
         let new = try rotated.sign(claims())

@@ -1,3 +1,4 @@
+import DataProtection
 import EventLog
 import Foundation
 import Signatures
@@ -9,6 +10,9 @@ import Testing
 /// ES256 and EdDSA side by side: the key a token names decides its algorithm, and a header
 /// that says otherwise, `none` or an HMAC is refused before any signature is checked.
 @Suite(.ownThreads) struct AlgorithmTests {
+    /// The key the test's key files are sealed under, as a data directory's would be.
+    let sealing = FileSealingKey(bytes: (0..<32).map { _ in UInt8.random(in: 0...255) })
+
     func claims() -> AccessClaims {
         AccessClaims(
             issuer: "https://auth.example", audience: "https://auth.example", subject: UUID(), role: "USER",
@@ -36,13 +40,13 @@ import Testing
     @Test func anEdDSAOnlyKeyFileGetsAnES256KeyAndItsTokensStillVerify() throws {
         let file = NSTemporaryDirectory() + "keys-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let before = try issuer(SigningKeys(file: file, algorithm: .eddsa))
+        let before = try issuer(SigningKeys(file: file, algorithm: .eddsa, sealing: sealing))
         let old = try before.sign(claims())
         #expect(try header(of: old)["alg"] as? String == "EdDSA")
         let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 1)
 
-        let after = try issuer(SigningKeys(file: file))
+        let after = try issuer(SigningKeys(file: file, sealing: sealing))
         #expect(try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").count == 2)
         #expect(permissionsOf(file) == 0o600)
         let new = try after.sign(claims())
@@ -57,11 +61,11 @@ import Testing
         #expect(jwks[1]["y"].flatMap { Base64URL.decode($0) }?.count == 32)
         #expect(jwks.allSatisfy { $0["d"] == nil })
         // A second start adds nothing: the file has a key of each kind now.
-        _ = try SigningKeys(file: file)
-        _ = try SigningKeys(file: file, algorithm: .eddsa)
+        _ = try SigningKeys(file: file, sealing: sealing)
+        _ = try SigningKeys(file: file, algorithm: .eddsa, sealing: sealing)
         #expect(try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").count == 2)
         // Back to EdDSA: its key signs again, the ES256 token still verifies.
-        let back = try issuer(SigningKeys(file: file, algorithm: .eddsa))
+        let back = try issuer(SigningKeys(file: file, algorithm: .eddsa, sealing: sealing))
         #expect(try header(of: back.sign(claims()))["alg"] as? String == "EdDSA")
         #expect(try back.verify(new, now: 1_000).tokenID == "jti-1")
     }
@@ -69,10 +73,10 @@ import Testing
     @Test func aHeaderWhoseAlgorithmIsNotTheKeysIsRefused() throws {
         let file = NSTemporaryDirectory() + "keys-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: file) }
-        _ = try SigningKeys(file: file, algorithm: .eddsa)
-        let tokens = try issuer(SigningKeys(file: file))
+        _ = try SigningKeys(file: file, algorithm: .eddsa, sealing: sealing)
+        let tokens = try issuer(SigningKeys(file: file, sealing: sealing))
         let es256 = try tokens.sign(claims())
-        let eddsa = try issuer(SigningKeys(file: file, algorithm: .eddsa)).sign(claims())
+        let eddsa = try issuer(SigningKeys(file: file, algorithm: .eddsa, sealing: sealing)).sign(claims())
         let ecKid = try #require(try header(of: es256)["kid"] as? String)
         let edKid = try #require(try header(of: eddsa)["kid"] as? String)
         let (_, edKey) = try #require(tokens.keys.keys.first { $0.kid == edKid })

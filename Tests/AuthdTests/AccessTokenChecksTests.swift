@@ -38,7 +38,7 @@ import Testing
         let session = try #require(UUID(uuidString: try claims(of: current)["sid"] as? String ?? ""))
 
         let issuer = AccessTokenIssuer(
-            issuer: "authlog", audience: "authlog", keys: try SigningKeys(file: server.data + "/signing-keys"))
+            issuer: "authlog", audience: "authlog", keys: try SigningKeys.of(dataDirectory: server.data))
         func token(issuedAt: Int64) throws -> String {
             try issuer.sign(
                 AccessClaims(

@@ -131,7 +131,7 @@ import Testing
                 ).padding(toLength: (parts[1].count + 3) / 4 * 4, withPad: "=", startingAt: 0)))
         let claims = try #require(try JSONSerialization.jsonObject(with: payload) as? [String: Any])
         let keys = AccessTokenIssuer(
-            issuer: "authlog", audience: "authlog", keys: try SigningKeys(file: server.data + "/signing-keys"))
+            issuer: "authlog", audience: "authlog", keys: try SigningKeys.of(dataDirectory: server.data))
         let now = Int64(Date().timeIntervalSince1970)
         func signed(audience: String = "authlog", issuedAt: Int64 = now, lifetime: Int64 = 900) throws -> String {
             let issuer = AccessTokenIssuer(issuer: "authlog", audience: audience, keys: keys.keys)

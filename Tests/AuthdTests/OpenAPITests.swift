@@ -51,7 +51,8 @@ import Testing
         let server = AuthServer(
             configuration: .init(), service: service, reads: UserQueries(projection),
             tokens: AccessTokenIssuer(
-                issuer: "authlog", audience: "authlog", keys: try SigningKeys(file: data + "/signing-keys")),
+                issuer: "authlog", audience: "authlog",
+                keys: try SigningKeys(file: data + "/signing-keys", sealing: #require(keys.fileSealingKey))),
             logger: Logger(label: "test"))
         _ = server.router()
         let registered = Set(server.registeredRoutes.map { $0.replacingOccurrences(of: ":id", with: "{id}") })

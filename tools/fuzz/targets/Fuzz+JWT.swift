@@ -1,6 +1,7 @@
 import AccessTokens
 import EventLog
 import Foundation
+import Signatures
 
 /// Access tokens (``AccessTokenIssuer/verify(_:now:)``) against an issuer with two keys.
 ///
@@ -17,22 +18,14 @@ enum FuzzJWT {
 
     /// The issuer that verifies, and the two tokens it accepts.
     static let (issuer, accepted): (AccessTokenIssuer, Set<String>) = {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "authlog-fuzz-jwt-\(getpid())"
-        ).path
-        try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let old = "old " + Base64URL.encode([UInt8](repeating: 1, count: 32)) + "\n"
-        let new = "new " + Base64URL.encode([UInt8](repeating: 2, count: 32)) + "\n"
-        func issuer(_ lines: String, _ name: String) -> AccessTokenIssuer {
-            let file = directory + "/" + name
-            _ = FileManager.default.createFile(
-                atPath: file, contents: Data(lines.utf8), attributes: [.posixPermissions: 0o600])
-            return AccessTokenIssuer(
-                issuer: "authlog", audience: "authlog", keys: try! SigningKeys(file: file, algorithm: .eddsa))
+        let old: SigningKeys.Entry = ("old", try! TokenKey(privateKey: [UInt8](repeating: 1, count: 32)))
+        let new: SigningKeys.Entry = ("new", try! TokenKey(privateKey: [UInt8](repeating: 2, count: 32)))
+        func issuer(_ keys: [SigningKeys.Entry]) -> AccessTokenIssuer {
+            AccessTokenIssuer(
+                issuer: "authlog", audience: "authlog", keys: try! SigningKeys(keys: keys, algorithm: .eddsa))
         }
-        let both = issuer(old + new, "both")
-        let tokens: Set<String> = [try! issuer(old, "old").sign(claims), try! both.sign(claims)]
+        let both = issuer([old, new])
+        let tokens: Set<String> = [try! issuer([old]).sign(claims), try! both.sign(claims)]
         return (both, tokens)
     }()
 
