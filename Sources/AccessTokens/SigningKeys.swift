@@ -176,19 +176,9 @@ public final class SigningKeys: Sendable {
             image += try sealedLine(kid: line.kid, privateKey: line.bytes, sealing: sealing)
             result.sealed += 1
         }
-        // Held open across the replacement, to overwrite the old file's bytes once it is gone.
-        let old = open(file, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
-        defer { if old >= 0 { close(old) } }
-        do { try SecretFile.replace(file, contents: image) } catch { throw AccessTokenError.key("\(error)") }
-        var info = stat()
-        if old < 0 || fstat(old, &info) != 0 {
-            result.oldBytesNotOverwritten = String(cString: strerror(errno))
-        } else if info.st_size > 0 {
-            let zeros = [UInt8](repeating: 0, count: Int(info.st_size))
-            if pwrite(old, zeros, zeros.count, 0) != zeros.count || fsync(old) != 0 {
-                result.oldBytesNotOverwritten = String(cString: strerror(errno))
-            }
-        }
+        do {
+            result.oldBytesNotOverwritten = try SecretFile.replaceOverwritingOld(file, contents: image)
+        } catch { throw AccessTokenError.key("\(error)") }
         return result
     }
 

@@ -53,6 +53,27 @@ public enum SecretFile {
         }
     }
 
+    /// ``replace(_:contents:)``, for a file whose old contents were a secret in the clear: the
+    /// old file, held open across the rename, then has its bytes overwritten with zeros and
+    /// synced, which takes them off the disk where the file system writes in place (ext4,
+    /// xfs; not btrfs or ZFS). Returns why they could not be overwritten (the file was
+    /// replaced all the same), or `nil` when they were.
+    public static func replaceOverwritingOld(_ path: String, contents: [UInt8]) throws(DataProtectionError)
+        -> String?
+    {
+        let old = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
+        let opened = old >= 0 ? nil : errnoText()
+        defer { if old >= 0 { close(old) } }
+        try replace(path, contents: contents)
+        if let opened { return opened }
+        var info = stat()
+        guard fstat(old, &info) == 0 else { return errnoText() }
+        guard info.st_size > 0 else { return nil }
+        let zeros = [UInt8](repeating: 0, count: Int(info.st_size))
+        guard pwrite(old, zeros, zeros.count, 0) == zeros.count, fsync(old) == 0 else { return errnoText() }
+        return nil
+    }
+
     /// Appends `contents` to `path` and syncs, creating it with mode 0600 if it is missing;
     /// an existing file is set to 0600 first.
     ///

@@ -311,6 +311,10 @@ public final class PostgresKeyStore: DataKeyStore {
     /// it; or the one adopted from an export). A rotation never changes it.
     public var logSigningKey: Ed25519Key? { signingKey }
 
+    /// The key that seals the secrets in a node's data directory (its webhook endpoints'),
+    /// derived from the log's signing key as a file store derives it (``FileSealingKey``).
+    public var fileSealingKey: FileSealingKey? { signingKey.privateKey.map(FileSealingKey.init(logSigningSeed:)) }
+
     /// The key-encryption key's check value, as the meta row holds it (for exports).
     public var keyCheck: [UInt8] { kek.checkValue }
 

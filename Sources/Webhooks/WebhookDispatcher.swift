@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import AuthDomain
+import DataProtection
 import Foundation
 import Logging
 import NIOCore
@@ -34,13 +35,19 @@ public final class WebhookDispatcher: Sendable {
     }
 
     let store: WebhookStore
+    /// Opens the endpoints' sealed secrets.
+    let sealing: FileSealingKey
     let feed: any EventFeed
     let configuration: Configuration
     let logger: Logger
     package let client: HTTPClient
 
-    public init(store: WebhookStore, feed: any EventFeed, configuration: Configuration, logger: Logger) {
+    public init(
+        store: WebhookStore, sealing: FileSealingKey, feed: any EventFeed, configuration: Configuration,
+        logger: Logger
+    ) {
         self.store = store
+        self.sealing = sealing
         self.feed = feed
         self.configuration = configuration
         self.logger = logger
@@ -83,7 +90,13 @@ public final class WebhookDispatcher: Sendable {
 
     /// Delivers to one endpoint until it is removed (cancelled) or disabled.
     func deliver(to endpoint: WebhookEndpoint) async {
-        guard let key = WebhookSignature.secretBytes(endpoint.secret) else {
+        guard let secret = try? endpoint.secret(sealing) else {
+            logger.error(
+                "webhook endpoint's secret does not open with this data directory's key (changed, or another directory's); not delivering",
+                metadata: ["endpoint": "\(endpoint.id)"])
+            return
+        }
+        guard let key = WebhookSignature.secretBytes(secret) else {
             logger.error(
                 "webhook endpoint has an unusable secret; not delivering", metadata: ["endpoint": "\(endpoint.id)"])
             return

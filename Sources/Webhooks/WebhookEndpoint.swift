@@ -1,3 +1,4 @@
+import DataProtection
 import Foundation
 
 /// A receiver of the log's events: where they are posted, which types, and the secret that
@@ -9,25 +10,81 @@ public struct WebhookEndpoint: Codable, Hashable, Sendable {
     public var url: String
     /// Event types posted (docs/events.md); `*` for every type.
     public var events: [String]
-    /// `whsec_...` (``WebhookSignature``): never logged, never shown again after `add`.
-    public var secret: String
+    /// The signing secret as the file holds it: never logged, never shown again after `add`.
+    public var storedSecret: StoredSecret
     /// Where delivery starts: after this position; `nil`: the log's head when authd first sees it.
     public var startAfter: UInt64?
     public var createdAt: String
 
-    public init(id: String, url: String, events: [String], secret: String, startAfter: UInt64?, createdAt: String) {
+    /// How the file holds the secret (`whsec_...`, ``WebhookSignature``).
+    public enum StoredSecret: Hashable, Sendable {
+        /// Sealed under the data directory's ``FileSealingKey`` for the endpoint's id
+        /// (`sealed_secret`, base64): what every file is written with.
+        case sealed([UInt8])
+        /// In the clear (`secret`): a file from before secrets were sealed, until authd seals
+        /// it at its next start (``WebhookStore/sealSecretsInTheClear(sealing:)``).
+        case clear(String)
+    }
+
+    public init(
+        id: String, url: String, events: [String], storedSecret: StoredSecret, startAfter: UInt64?, createdAt: String
+    ) {
         self.id = id
         self.url = url
         self.events = events
-        self.secret = secret
+        self.storedSecret = storedSecret
         self.startAfter = startAfter
         self.createdAt = createdAt
     }
 
+    /// The secret, opened under `sealing` if sealed; ``DataProtectionError/tampered`` when it
+    /// does not open (changed, moved from another endpoint, or another directory's).
+    public func secret(_ sealing: FileSealingKey) throws(DataProtectionError) -> String {
+        switch storedSecret {
+        case .clear(let secret): return secret
+        case .sealed(let sealed):
+            var opened = try sealing.open(sealed, for: SealedSecretPlace.webhookSecret(id))
+            defer { opened.withUnsafeMutableBytes { cleanse($0) } }
+            return String(decoding: opened, as: UTF8.self)
+        }
+    }
+
     enum CodingKeys: String, CodingKey {
         case id, url, events, secret
+        case sealedSecret = "sealed_secret"
         case startAfter = "start_after"
         case createdAt = "created_at"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(String.self, forKey: .id)
+        url = try container.decode(String.self, forKey: .url)
+        events = try container.decode([String].self, forKey: .events)
+        startAfter = try container.decodeIfPresent(UInt64.self, forKey: .startAfter)
+        createdAt = try container.decode(String.self, forKey: .createdAt)
+        if let sealed = try container.decodeIfPresent(String.self, forKey: .sealedSecret) {
+            guard let bytes = Data(base64Encoded: sealed) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .sealedSecret, in: container, debugDescription: "not base64")
+            }
+            storedSecret = .sealed([UInt8](bytes))
+        } else {
+            storedSecret = .clear(try container.decode(String.self, forKey: .secret))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(url, forKey: .url)
+        try container.encode(events, forKey: .events)
+        try container.encodeIfPresent(startAfter, forKey: .startAfter)
+        try container.encode(createdAt, forKey: .createdAt)
+        switch storedSecret {
+        case .sealed(let sealed): try container.encode(Data(sealed).base64EncodedString(), forKey: .sealedSecret)
+        case .clear(let secret): try container.encode(secret, forKey: .secret)
+        }
     }
 
     /// Whether events of `type` go to this endpoint.

@@ -2,9 +2,11 @@ import DataProtection
 import Foundation
 
 /// The webhook endpoints and their delivery state in `DATA/webhooks/`: a 0700 directory with
-/// `ID.json` (the endpoint, with its secret: 0600 from its first byte, written by authctl
-/// only) and `ID.state` (``WebhookState``: 0600, written by authd only). Every file is
-/// written to a temporary name, synced and renamed, so a reader sees it whole or not at all.
+/// `ID.json` (the endpoint, with its secret sealed under the directory's ``FileSealingKey``:
+/// 0600 from its first byte, written by authctl, and by authd only to seal a secret a file
+/// from before held in the clear) and `ID.state` (``WebhookState``: 0600, written by authd
+/// only). Every file is written to a temporary name, synced and renamed, so a reader sees it
+/// whole or not at all.
 public struct WebhookStore: Sendable {
     public let directory: String
 
@@ -28,10 +30,11 @@ public struct WebhookStore: Sendable {
         }
     }
 
-    /// Adds an endpoint; `knownTypes` are the event types that exist.
-    public func add(url: String, events: [String], knownTypes: Set<String>, startAfter: UInt64?) throws
-        -> WebhookEndpoint
-    {
+    /// Adds an endpoint, its new secret sealed under `sealing`; `knownTypes` are the event
+    /// types that exist. Returns the endpoint and its secret, to be shown once.
+    public func add(
+        url: String, events: [String], knownTypes: Set<String>, startAfter: UInt64?, sealing: FileSealingKey
+    ) throws -> (endpoint: WebhookEndpoint, secret: String) {
         guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""),
             parsed.host?.isEmpty == false
         else { throw StoreError.invalidURL(url) }
@@ -42,12 +45,43 @@ public struct WebhookStore: Sendable {
             "ep_"
             + (0..<12).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }
             .joined()
+        let secret = WebhookSignature.newSecret()
         let endpoint = WebhookEndpoint(
-            id: id, url: url, events: events, secret: WebhookSignature.newSecret(), startAfter: startAfter,
-            createdAt: ISO8601DateFormatter().string(from: Date()))
+            id: id, url: url, events: events,
+            storedSecret: .sealed(try sealing.seal(Array(secret.utf8), for: SealedSecretPlace.webhookSecret(id))),
+            startAfter: startAfter, createdAt: ISO8601DateFormatter().string(from: Date()))
         try SecretFile.makeDirectory(directory)
         try write(try Self.encoder.encode(endpoint), to: path(id, "json"))
-        return endpoint
+        return (endpoint, secret)
+    }
+
+    /// What ``sealSecretsInTheClear(sealing:)`` did.
+    public struct Sealing: Sendable, Equatable {
+        /// Endpoints whose secret was in the clear and is sealed now.
+        public var sealed = 0
+        /// Endpoints whose old file's bytes could not be overwritten with zeros, with why.
+        public var oldBytesNotOverwritten: [String: String] = [:]
+    }
+
+    /// Seals the secret of every endpoint whose file, written before secrets were sealed,
+    /// holds it in the clear: the file is replaced whole, then the old file's bytes are
+    /// overwritten with zeros (``SecretFile/replaceOverwritingOld(_:contents:)``). A file
+    /// removed meanwhile (`authctl webhooks remove`) is left removed.
+    public func sealSecretsInTheClear(sealing: FileSealingKey) throws -> Sealing {
+        var result = Sealing()
+        for endpoint in try endpoints() {
+            guard case .clear(let secret) = endpoint.storedSecret else { continue }
+            var sealed = endpoint
+            sealed.storedSecret = .sealed(
+                try sealing.seal(Array(secret.utf8), for: SealedSecretPlace.webhookSecret(endpoint.id)))
+            let file = path(endpoint.id, "json")
+            guard FileManager.default.fileExists(atPath: file) else { continue }
+            if let reason = try SecretFile.replaceOverwritingOld(file, contents: [UInt8](Self.encoder.encode(sealed))) {
+                result.oldBytesNotOverwritten[endpoint.id] = reason
+            }
+            result.sealed += 1
+        }
+        return result
     }
 
     /// Every endpoint, by id.

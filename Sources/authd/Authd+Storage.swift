@@ -33,6 +33,8 @@ struct Storage {
     let mirror: LogMirror?
     /// The keys that sign access tokens: `DATA/signing-keys`, or the shared database's.
     let tokenKeys: SigningKeys
+    /// Seals the secrets of the data directory's files (the webhook endpoints').
+    let fileSealing: FileSealingKey
     /// The admin console's view of the log (its head, signed head, verification).
     let consoleLog: any ConsoleLogSource
     let close: @Sendable () -> Void
@@ -50,7 +52,9 @@ struct Storage {
                 logSigning(signingKey.publicKey, logger: logger)
             }
             let projection = try UserProjection(log: log, keys: keys, progress: rebuildProgress(logger))
-            let tokenKeys = try embeddedTokenKeys(data: data, keys: keys, algorithm: tokenAlgorithm, logger: logger)
+            guard let sealing = keys.fileSealingKey else { throw EventLogError.readOnly }
+            let tokenKeys = try embeddedTokenKeys(
+                data: data, sealing: sealing, algorithm: tokenAlgorithm, logger: logger)
             return Storage(
                 log: log, keys: keys, local: log, projection: projection, states: ProjectedUserStates(projection),
                 progress: ProjectionProgress(projection),
@@ -63,7 +67,7 @@ struct Storage {
                     gauges.batchSizeBounds = GroupCommitStatistics.batchSizeBounds
                     gauges.commitsByBatchSize = commits.batchesBySize
                     return gauges
-                }, mirror: nil, tokenKeys: tokenKeys,
+                }, mirror: nil, tokenKeys: tokenKeys, fileSealing: sealing,
                 consoleLog: StorageLogSource(embedded: log, key: keys.logSigningKey, projection: projection),
                 close: { log.close() })
         } catch {
@@ -114,7 +118,9 @@ struct Storage {
             let tokenKeys = try SigningKeys(
                 keys: try keys.accessTokenSigningKeys(algorithm: tokenAlgorithm), algorithm: tokenAlgorithm,
                 reload: { try keys.accessTokenSigningKeys(algorithm: tokenAlgorithm) })
-            guard let signingKey = keys.logSigningKey else { throw EventLogError.readOnly }
+            guard let signingKey = keys.logSigningKey, let sealing = keys.fileSealingKey else {
+                throw EventLogError.readOnly
+            }
             try shared.startSigning(with: signingKey)
             logSigning(signingKey.publicKey, logger: logger)
             let projection = try UserProjection(log: local, keys: keys, progress: rebuildProgress(logger))
@@ -136,7 +142,7 @@ struct Storage {
                     gauges.copyReads = mirror.timesReadShared
                     gauges.copiesMadeAgain = mirror.timesCopiedAgain
                     return gauges
-                }, mirror: mirror, tokenKeys: tokenKeys,
+                }, mirror: mirror, tokenKeys: tokenKeys, fileSealing: sealing,
                 consoleLog: StorageLogSource(shared: shared, key: signingKey, projection: projection),
                 close: {
                     shared.close()
@@ -149,13 +155,11 @@ struct Storage {
         }
     }
 
-    /// The access-token signing keys of `DATA/signing-keys`, sealed under the store's
-    /// ``FileSealingKey``; keys a file from before sealed keys holds in the clear are sealed
+    /// The access-token signing keys of `DATA/signing-keys`, sealed under `sealing`; keys a file from before sealed keys holds in the clear are sealed
     /// first, and the log says so.
     static func embeddedTokenKeys(
-        data: String, keys: KeyStore, algorithm: TokenAlgorithm, logger: Logger
+        data: String, sealing: FileSealingKey, algorithm: TokenAlgorithm, logger: Logger
     ) throws -> SigningKeys {
-        guard let sealing = keys.fileSealingKey else { throw EventLogError.readOnly }
         let file = data + "/signing-keys"
         if FileManager.default.fileExists(atPath: file) {
             let sealed = try SigningKeys.sealKeysInTheClear(in: file, sealing: sealing)

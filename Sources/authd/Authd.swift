@@ -320,6 +320,7 @@ struct Authd: AsyncParsableCommand {
                     data: data, initialMapMib: initialMapMib, tokenAlgorithm: algorithm, logger: logger)
             }
         } catch { return fail("\(error)", code: 2) }
+        Self.sealWebhookSecrets(WebhookStore(dataDirectory: data), sealing: storage.fileSealing, logger: logger)
         let pool = HashingPool(maximumWait: hashingWait)
         // ES256 signatures take their nonces from a pool made in idle time (P256Nonces).
         if algorithm == .es256, es256NoncesAhead == "on" { P256Nonces.shared.startRefillingWhenIdle() }
@@ -422,7 +423,8 @@ struct Authd: AsyncParsableCommand {
         hooks.firstRetry = .milliseconds(Int64((webhookFirstRetry * 1_000).rounded()))
         hooks.disableAfter = .milliseconds(Int64((webhookDisableAfter * 1_000).rounded()))
         let dispatcher = WebhookDispatcher(
-            store: WebhookStore(dataDirectory: data), feed: feed, configuration: hooks, logger: logger)
+            store: WebhookStore(dataDirectory: data), sealing: storage.fileSealing, feed: feed, configuration: hooks,
+            logger: logger)
         let delivering = Task { await dispatcher.run() }
         defer { delivering.cancel() }
         // The outbox keeps no mail of an erased user, whichever node erased them.

@@ -309,7 +309,7 @@ struct ClusterTests {
         let cluster = try Cluster(nodes: 2)
         let (writer, reader) = (cluster.nodes[0], cluster.nodes[1])
         let receiver = try WebhookTests.Receiver()
-        _ = try WebhookTests.addEndpoint(writer.data, receiver, events: "UserRegistered", after: 0)
+        _ = try WebhookTests.addEndpoint(writer.data, receiver, events: "UserRegistered", after: 0, cluster: cluster)
         _ = try await reader.signUp("kept-\(UUID().uuidString.prefix(8))@example.com")
         #expect(try await eventually(within: 30) { Self.received(receiver).count == 1 })
         let backup = NSTemporaryDirectory() + "authlog-backup-" + UUID().uuidString

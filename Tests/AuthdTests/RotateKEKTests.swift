@@ -46,6 +46,9 @@ import Testing
         try FileManager.default.copyItem(atPath: data + "/kek", toPath: oldKey)
         let oldText = try String(contentsOfFile: oldKey, encoding: .utf8).trimmingCharacters(in: .newlines)
 
+        // The access-token signing keys authd made are sealed under a key the rotation keeps.
+        let signingKeys = try #require(contents(data + "/signing-keys"))
+
         let rotated = try runAuthctl(["--data", data, "rotate-kek"])
         #expect(rotated.status == 0, "\(rotated.stderr)")
         #expect(rotated.stdout.split(separator: "\n").count == 1)
@@ -77,7 +80,9 @@ import Testing
         let gone = try runAuthctl(["--data", data, "users", "get", erased, "--json"])
         #expect(gone.stdout.contains("\"erased\":true") && !gone.stdout.contains("erasable0@"), "\(gone.stdout)")
 
-        // authd with the new key: every kept user logs in and reads their personal data.
+        // authd with the new key opens the same signing keys (it would stop at start on a key
+        // that did not open): every kept user logs in and reads their personal data.
+        #expect(contents(data + "/signing-keys") == signingKeys, "the rotation leaves signing-keys as it was")
         let server = try StartedAuthd(data: data)
         defer { server.stop() }
         #expect(server.port != 0, "\(server.output)")
@@ -169,6 +174,9 @@ import Testing
         #expect(refused.status == 2 && refused.stderr.contains("is in use"), "\(refused.stderr)")
         #expect(contents(data + "/keys") == keys && contents(data + "/kek") == kek)
         server.stop()
+        // The access-token signing keys authd made are sealed under a key the rotation keeps.
+        let signingKeys = try #require(contents(data + "/signing-keys"))
+
         let rotated = try runAuthctl(["--data", data, "rotate-kek"])
         #expect(rotated.status == 0, "\(rotated.stderr)")
         try await WriterKillCampaignTests().expectServes(data, round: 0)

@@ -134,17 +134,19 @@ extension RunningServer {
 }
 
 /// An authctl process with `arguments`, in an environment without the caller's `AUTHLOG_` settings.
-func authctlProcess(_ arguments: [String]) -> Process {
+func authctlProcess(_ arguments: [String], environment: [String: String] = [:]) -> Process {
     let process = Process()
     process.executableURL = products().appendingPathComponent("authctl")
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }
+        .merging(environment) { $1 }
     return process
 }
 
-/// Runs authctl and returns its standard output.
-func authctlOutput(_ arguments: [String]) throws -> String {
-    let process = authctlProcess(arguments)
+/// Runs authctl and returns its standard output; `environment` is added to the caller's,
+/// from which every `AUTHLOG_` setting is removed.
+func authctlOutput(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
+    let process = authctlProcess(arguments, environment: environment)
     let out = Pipe()
     process.standardOutput = out
     process.standardError = FileHandle.nullDevice

@@ -1,4 +1,5 @@
 import AuthDomain
+import DataProtection
 import EventLog
 import Foundation
 import Logging
@@ -49,9 +50,13 @@ struct WebhookReplacedLogTests {
         let data = NSTemporaryDirectory() + "webhook-replaced-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: data) }
         let store = WebhookStore(dataDirectory: data)
-        let endpoint = try store.add(url: "http://127.0.0.1:9/hooks", events: ["*"], knownTypes: [], startAfter: 0)
+        let sealing = FileSealingKey(bytes: (0..<32).map { _ in UInt8.random(in: 0...255) })
+        let endpoint = try store.add(
+            url: "http://127.0.0.1:9/hooks", events: ["*"], knownTypes: [], startAfter: 0, sealing: sealing
+        ).endpoint
         let dispatcher = WebhookDispatcher(
-            store: store, feed: feed, configuration: .init(), logger: Logger(label: "webhook-replaced-log-test"))
+            store: store, sealing: sealing, feed: feed, configuration: .init(),
+            logger: Logger(label: "webhook-replaced-log-test"))
         // Its HTTP client is never used here, but must be shut down before it goes.
         defer { try? dispatcher.client.syncShutdown() }
         try body(dispatcher, store, endpoint)

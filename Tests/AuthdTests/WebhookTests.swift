@@ -56,10 +56,14 @@ struct WebhookTests {
     }
 
     /// Adds an endpoint for `receiver`; returns its id, and gives the receiver the secret.
-    static func addEndpoint(_ data: String, _ receiver: Receiver, events: String, after: Int? = 0) throws -> String {
+    /// `cluster`: `data` is a node's, whose key store is the shared database's.
+    static func addEndpoint(
+        _ data: String, _ receiver: Receiver, events: String, after: Int? = 0, cluster: Cluster? = nil
+    ) throws -> String {
         var arguments = ["--data", data, "webhooks", "add", receiver.url, "--events", events]
         if let after { arguments += ["--after", String(after)] }
-        let output = try authctlOutput(arguments)
+        if let cluster { arguments += ["--log-url", cluster.database.url] }
+        let output = try authctlOutput(arguments, environment: cluster.map { ["AUTHLOG_KEK": $0.kek] } ?? [:])
         let fields = Dictionary(
             output.split(separator: "\n").compactMap { line -> (String, String)? in
                 let parts = line.split(separator: " ", maxSplits: 1).map(String.init)

@@ -19,7 +19,7 @@ struct Authctl: AsyncParsableCommand {
         abstract: "Operate and audit an Authlog data directory, or the shared log of a cluster.",
         discussion: """
             With --log-url, every command but mail, webhooks and credentials (which work on \
-            --data only) works on the shared log on PostgreSQL: writes append \
+            --data only; webhooks add and test take the shared key store from it) works on the shared log on PostgreSQL: writes append \
             to it; verify, head, sign-head and export read it; users, history, as-of and stats \
             read a copy of it: the one in --data when a data directory is named (caught up \
             first), else a temporary copy removed at the end.

@@ -33,6 +33,9 @@ protocol SharedKeyStore: DataKeyStore {
     func importSlots(_ slots: [[UInt8]]) throws
     /// Keeps the log's signing key from an export (only into a store without data keys).
     func adoptLogSigningSlot(_ slot: [UInt8]) throws
+    /// The key that seals the data directory's other secrets (webhook secrets), or `nil`
+    /// when the store holds no key.
+    var fileSealingKey: FileSealingKey? { get }
 }
 
 extension KeyStore: SharedKeyStore {}

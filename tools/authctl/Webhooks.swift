@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import AuthDomain
+import DataProtection
 import Foundation
 import Webhooks
 
@@ -10,7 +11,9 @@ struct WebhooksCommand: AsyncParsableCommand {
         abstract: "Add, list, remove and test the endpoints authd posts the log's events to.",
         discussion: """
             Endpoints live in DATA/webhooks/ (0700; each endpoint's file, with its signing \
-            secret, 0600). A running authd picks up a change within a second, without a restart. \
+            secret sealed under the key-encryption key, 0600): add and test need that key, as \
+            authd does, and on a cluster node's directory --log-url for the shared key store. \
+            A running authd picks up a change within a second, without a restart. \
             Deliveries are signed by the Standard Webhooks scheme; see docs/operations.md.
 
             Example:
@@ -20,6 +23,18 @@ struct WebhooksCommand: AsyncParsableCommand {
         subcommands: [Add.self, List.self, Remove.self, Test.self])
 
     @ParentCommand var root: Authctl
+
+    /// The key the endpoints' secrets are sealed under: the data directory's key store's, or
+    /// with `--log-url` the shared database's (a cluster node's directory holds no store).
+    func sealing() throws -> FileSealingKey {
+        guard let sealing = try openSharedKeys(root, readOnly: true).fileSealingKey else {
+            printError(
+                "authctl: \(root.data) holds no key store to seal a webhook secret with: start authd on it once, or give --log-url for a cluster node's directory"
+            )
+            throw ExitCode(2)
+        }
+        return sealing
+    }
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -35,12 +50,13 @@ struct WebhooksCommand: AsyncParsableCommand {
                 .filter { !$0.isEmpty }
             let known = Set(UserEvent.Kind.allCases.map { $0.name.description })
             try checkDataDirectory(webhooks.root.data, readOnly: false)
-            let endpoint = try failing {
+            let sealing = try webhooks.sealing()
+            let (endpoint, secret) = try failing {
                 try WebhookStore(dataDirectory: webhooks.root.data).add(
-                    url: url, events: types, knownTypes: known, startAfter: after)
+                    url: url, events: types, knownTypes: known, startAfter: after, sealing: sealing)
             }
             print("id: \(endpoint.id)")
-            print("secret: \(endpoint.secret)")
+            print("secret: \(secret)")
         }
     }
 
@@ -99,7 +115,12 @@ struct WebhooksCommand: AsyncParsableCommand {
 
         func run() async throws {
             let endpoint = try failing { try WebhookStore(dataDirectory: webhooks.root.data).endpoint(id) }
-            guard let key = WebhookSignature.secretBytes(endpoint.secret) else {
+            let sealing = try webhooks.sealing()
+            guard let secret = try? endpoint.secret(sealing) else {
+                printError("authctl: endpoint \(id)'s secret does not open with this directory's key-encryption key")
+                throw ExitCode(2)
+            }
+            guard let key = WebhookSignature.secretBytes(secret) else {
                 printError("authctl: endpoint \(id) has an unusable secret")
                 throw ExitCode(2)
             }
