@@ -78,32 +78,41 @@ public final class SigningKeys: Sendable {
     }
 
     /// The lines of a key file, in its order; malformed ones are an error naming the line.
+    /// The file's bytes are wiped once parsed; the caller wipes each line's `bytes`.
     private static func lines(_ file: String) throws -> [Line] {
-        let text = try String(contentsOfFile: file, encoding: .utf8)
-        return try text.split(whereSeparator: \.isNewline).enumerated().map { index, line in
-            let fields = line.split(separator: " ")
-            let sealed = fields.count == 3 && fields[1] == sealedMark
-            guard fields.count == 2 || sealed, let bytes = Base64URL.decode(fields[fields.count - 1]) else {
+        guard var text = FileManager.default.contents(atPath: file).map([UInt8].init) else {
+            throw AccessTokenError.key("cannot read \(file)")
+        }
+        defer { text.withUnsafeMutableBytes { cleanse($0) } }
+        var lines: [Line] = []
+        for (index, line) in text.split(whereSeparator: { $0 == 0x0A || $0 == 0x0D }).enumerated() {
+            let fields = line.split(separator: UInt8(ascii: " "))
+            let sealed = fields.count == 3 && fields[1].elementsEqual(sealedMark.utf8)
+            guard fields.count == 2 || sealed,
+                let bytes = Base64URL.decode(String(decoding: fields[fields.count - 1], as: UTF8.self))
+            else {
                 throw AccessTokenError.key(
                     "\(file), line \(index + 1): expected 'kid \(sealedMark) base64url-sealed-private-key'")
             }
-            return Line(kid: String(fields[0]), bytes: bytes, sealed: sealed)
+            lines.append(Line(kid: String(decoding: fields[0], as: UTF8.self), bytes: bytes, sealed: sealed))
         }
+        return lines
     }
 
     /// The keys of a key file, in its order, opened under `sealing`.
     static func read(_ file: String, sealing: FileSealingKey) throws -> [Entry] {
+        var lines = try lines(file)
+        defer { for index in lines.indices { lines[index].bytes.withUnsafeMutableBytes { cleanse($0) } } }
         var keys: [Entry] = []
-        for (index, var line) in try lines(file).enumerated() {
-            defer { line.bytes.withUnsafeMutableBytes { cleanse($0) } }
+        for (index, line) in lines.enumerated() {
             guard line.sealed else {
                 throw AccessTokenError.key(
-                    "\(file), line \(index + 1): a key in the clear, written before keys were sealed; run authd --seal-signing-keys"
+                    "\(file), line \(index + 1): a key in the clear, written before keys were sealed; start authd once to seal it"
                 )
             }
             var bytes: [UInt8]
             do {
-                bytes = try sealing.open(line.bytes, for: SealedSecretPlace.accessTokenSigningKey(line.kid))
+                bytes = try sealing.open(line.bytes, for: .accessTokenSigningKey(line.kid))
             } catch {
                 throw AccessTokenError.key(
                     "\(file), line \(index + 1): key \(line.kid) does not open with this data directory's key-encryption key (changed, or another directory's)"
@@ -121,30 +130,38 @@ public final class SigningKeys: Sendable {
 
     /// The line a key is written as: `kid sealed base64url(sealed key)`.
     static func sealedLine(kid: String, privateKey: [UInt8], sealing: FileSealingKey) throws -> [UInt8] {
-        let sealed = try sealing.seal(privateKey, for: SealedSecretPlace.accessTokenSigningKey(kid))
+        let sealed = try sealing.seal(privateKey, for: .accessTokenSigningKey(kid))
         return Array("\(kid) \(sealedMark) \(Base64URL.encode(sealed))\n".utf8)
     }
 
     /// Adds a new key of `algorithm`, sealed, at the end of the file (it signs from the next
     /// start on); the file is created with mode 0600, or set to 0600 if it exists. Keys in the
-    /// clear are sealed first (``sealKeysInTheClear(in:sealing:)``). Returns its kid.
+    /// clear are sealed first, under the same lock (``sealKeysInTheClear(in:sealing:)``).
+    /// Returns its kid.
     @discardableResult
     public static func append(to file: String, algorithm: TokenAlgorithm = .es256, sealing: FileSealingKey) throws
         -> String
     {
-        if FileManager.default.fileExists(atPath: file) { _ = try sealKeysInTheClear(in: file, sealing: sealing) }
-        let key = try TokenKey.generate(algorithm)
-        var bytes = key.privateKey ?? []
-        defer { bytes.withUnsafeMutableBytes { cleanse($0) } }
-        let kid = Base64URL.encode(key.publicKeyID)
-        let line = try sealedLine(kid: kid, privateKey: bytes, sealing: sealing)
-        // Created 0600 from its first byte (O_CREAT | O_EXCL semantics, see SecretFile).
-        do { try SecretFile.append(file, contents: line) } catch { throw AccessTokenError.key("\(error)") }
-        return kid
+        func appendKey() throws -> String {
+            let key = try TokenKey.generate(algorithm)
+            var bytes = key.privateKey ?? []
+            defer { bytes.withUnsafeMutableBytes { cleanse($0) } }
+            let kid = Base64URL.encode(key.publicKeyID)
+            let line = try sealedLine(kid: kid, privateKey: bytes, sealing: sealing)
+            // Created 0600 from its first byte (O_CREAT | O_EXCL semantics, see SecretFile).
+            do { try SecretFile.append(file, contents: line) } catch { throw AccessTokenError.key("\(error)") }
+            return kid
+        }
+        // No file: nothing to seal, and a file made at the same moment by another is appended to.
+        guard FileManager.default.fileExists(atPath: file) else { return try appendKey() }
+        return try SecretFile.withExclusiveLock(on: file) {
+            _ = try sealLocked(file, sealing: sealing)
+            return try appendKey()
+        }
     }
 
     /// What ``sealKeysInTheClear(in:sealing:)`` did.
-    public struct Sealing: Sendable, Equatable {
+    public struct SealingReport: Sendable, Equatable {
         /// Keys that were in the clear and are sealed now (0: the file was sealed already).
         public var sealed = 0
         /// Why the replaced file's bytes could not be overwritten with zeros (it was replaced
@@ -152,17 +169,22 @@ public final class SigningKeys: Sendable {
         public var oldBytesNotOverwritten: String?
     }
 
-    /// Seals every key a file from before sealed keys holds in the clear: the file is replaced
-    /// whole (``SecretFile/replace(_:contents:)``: a crash leaves the old file or the new), every
-    /// line in its order, then the old file's bytes are overwritten with zeros and synced
-    /// (which takes them off the disk where the file system writes in place, as ext4 and xfs
-    /// do; not on a copy-on-write one). A key in the clear that is not a key is an error
-    /// naming its line, and nothing is written.
-    public static func sealKeysInTheClear(in file: String, sealing: FileSealingKey) throws -> Sealing {
+    /// Seals every key a file from before sealed keys holds in the clear, holding an
+    /// exclusive lock on the file (``SecretFile/withExclusiveLock(on:_:)``, as ``append(to:algorithm:sealing:)``
+    /// does): the file is replaced whole, every line in its order, and the old file's bytes
+    /// are overwritten with zeros (``SecretFile/replaceOverwritingOld(_:contents:)``, whose
+    /// rules say when they cannot be). A key in the clear that is not a key is an error naming
+    /// its line, and nothing is written.
+    public static func sealKeysInTheClear(in file: String, sealing: FileSealingKey) throws -> SealingReport {
+        try SecretFile.withExclusiveLock(on: file) { try sealLocked(file, sealing: sealing) }
+    }
+
+    /// ``sealKeysInTheClear(in:sealing:)`` with the lock held.
+    private static func sealLocked(_ file: String, sealing: FileSealingKey) throws -> SealingReport {
         var lines = try lines(file)
         defer { for index in lines.indices { lines[index].bytes.withUnsafeMutableBytes { cleanse($0) } } }
-        guard lines.contains(where: { !$0.sealed }) else { return Sealing() }
-        var result = Sealing()
+        guard lines.contains(where: { !$0.sealed }) else { return SealingReport() }
+        var result = SealingReport()
         var image: [UInt8] = []
         defer { image.withUnsafeMutableBytes { cleanse($0) } }
         for (index, line) in lines.enumerated() {

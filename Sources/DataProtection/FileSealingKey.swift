@@ -9,7 +9,8 @@ import COpenSSL
 /// - It is derived from the log's signing key (``KeyStore/fileSealingKey``), which the KEK
 ///   wraps (format 2) or derives (format 1): only the KEK opens it, and a rotation of the KEK
 ///   changes neither it nor the files, so a rotation has nothing more to rewrite. As with the
-///   log's key, whoever held the old KEK can still derive it.
+///   log's key, whoever held the old KEK can still derive it, from this release's copies as
+///   from later ones (docs/threat-model.md, "Rotating the KEK").
 /// - Every secret is sealed with the place it belongs to as associated data (``seal(_:for:)``),
 ///   so a sealed secret moved to another line, kid or endpoint does not open.
 public struct FileSealingKey: Sendable {
@@ -26,20 +27,21 @@ public struct FileSealingKey: Sendable {
         var derived = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 32
         let label = Array("authlog file sealing key v1".utf8)
-        _ = HMAC(EVP_sha256(), seed, Int32(seed.count), label, label.count, &derived, &length)
+        // Never a key of zeros: a failed derivation stops the process.
+        let made = HMAC(EVP_sha256(), seed, Int32(seed.count), label, label.count, &derived, &length)
+        precondition(made != nil && length == 32, "HMAC-SHA256 failed")
         self.init(bytes: derived)
     }
 
-    /// `secret` sealed (AES-256-GCM, a fresh nonce) for `place`, the text that names where it
-    /// is kept (for example "authlog access-token signing key KID").
-    public func seal(_ secret: [UInt8], for place: String) throws(DataProtectionError) -> [UInt8] {
-        try AESGCM.seal(secret, key: bytes, associatedData: Array(place.utf8))
+    /// `secret` sealed (AES-256-GCM, a fresh nonce) for `place`.
+    public func seal(_ secret: [UInt8], for place: SealedSecretPlace) throws(DataProtectionError) -> [UInt8] {
+        try AESGCM.seal(secret, key: bytes, associatedData: Array(place.text.utf8))
     }
 
     /// What ``seal(_:for:)`` sealed for `place`; ``DataProtectionError/tampered`` when the
     /// bytes were changed, sealed for another place, or sealed under another directory's key.
-    public func open(_ sealed: [UInt8], for place: String) throws(DataProtectionError) -> [UInt8] {
-        let context = Array(place.utf8)
+    public func open(_ sealed: [UInt8], for place: SealedSecretPlace) throws(DataProtectionError) -> [UInt8] {
+        let context = Array(place.text.utf8)
         do {
             return try sealed.withUnsafeBytes { try AESGCM.open($0, key: bytes, associatedData: context) }
         } catch {
@@ -59,13 +61,18 @@ extension KeyStore {
     }
 }
 
-/// The associated data secrets are sealed with, by the place they are kept: one text for
-/// each kind of secret, wherever it is wrapped.
-public enum SealedSecretPlace {
+/// Where a secret is kept, as the associated data it is sealed with: one text for each kind
+/// of secret, wherever it is wrapped, so a secret sealed for one place opens nowhere else.
+public struct SealedSecretPlace: Sendable, Hashable {
+    /// The associated data.
+    public let text: String
+
     /// An access-token signing key, by kid: in `DATA/signing-keys` under ``FileSealingKey``,
     /// and in the shared database's rows under the KEK.
-    public static func accessTokenSigningKey(_ kid: String) -> String { "authlog access-token signing key " + kid }
+    public static func accessTokenSigningKey(_ kid: String) -> Self {
+        Self(text: "authlog access-token signing key " + kid)
+    }
 
     /// A webhook endpoint's secret, by endpoint id, in `DATA/webhooks/ID.json`.
-    public static func webhookSecret(_ endpoint: String) -> String { "authlog webhook secret " + endpoint }
+    public static func webhookSecret(_ endpoint: String) -> Self { Self(text: "authlog webhook secret " + endpoint) }
 }

@@ -55,23 +55,69 @@ public enum SecretFile {
 
     /// ``replace(_:contents:)``, for a file whose old contents were a secret in the clear: the
     /// old file, held open across the rename, then has its bytes overwritten with zeros and
-    /// synced, which takes them off the disk where the file system writes in place (ext4,
-    /// xfs; not btrfs or ZFS). Returns why they could not be overwritten (the file was
-    /// replaced all the same), or `nil` when they were.
+    /// synced (``overwriteWithZeros(_:)``). Returns why they could not be overwritten (the
+    /// file was replaced all the same), or `nil` when they were.
+    ///
+    /// Rules:
+    /// - `path` must exist: a file removed meanwhile is not made again (an error).
+    /// - A file with other names (hard links: a backup made with `cp -al`, say) is replaced
+    ///   but not overwritten, since its other names still show its bytes.
+    /// - A crash between the rename and the overwrite leaves the old bytes in free blocks.
     public static func replaceOverwritingOld(_ path: String, contents: [UInt8]) throws(DataProtectionError)
         -> String?
     {
         let old = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
-        let opened = old >= 0 ? nil : errnoText()
-        defer { if old >= 0 { close(old) } }
-        try replace(path, contents: contents)
-        if let opened { return opened }
+        guard old >= 0 else { throw .keyStore("cannot open \(path): \(errnoText())") }
+        defer { close(old) }
         var info = stat()
-        guard fstat(old, &info) == 0 else { return errnoText() }
+        let names = fstat(old, &info) == 0 ? info.st_nlink : 0
+        try replace(path, contents: contents)
+        guard names == 1 else {
+            return names == 0 ? errnoText() : "it has \(names) names (hard links), whose bytes are left as they are"
+        }
+        return overwriteWithZeros(old)
+    }
+
+    /// Overwrites the bytes of the file open at `descriptor` with zeros and syncs it, which
+    /// takes them off a disk whose file system writes in place (ext4, xfs; not btrfs or ZFS,
+    /// and an SSD may keep the old cells until it reuses them). Returns why not, or `nil`; a
+    /// file with more than one name is left as it is.
+    public static func overwriteWithZeros(_ descriptor: Int32) -> String? {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return errnoText() }
+        guard info.st_nlink <= 1 else {
+            return "it has \(info.st_nlink) names (hard links), whose bytes are left as they are"
+        }
         guard info.st_size > 0 else { return nil }
         let zeros = [UInt8](repeating: 0, count: Int(info.st_size))
-        guard pwrite(old, zeros, zeros.count, 0) == zeros.count, fsync(old) == 0 else { return errnoText() }
+        guard pwrite(descriptor, zeros, zeros.count, 0) == zeros.count, fsync(descriptor) == 0 else {
+            return errnoText()
+        }
         return nil
+    }
+
+    /// Runs `body` holding an exclusive `flock` on `path` (a file or a directory), so that
+    /// every writer that does the same waits its turn, in this process or another. For a file
+    /// that a rename may replace, the lock is taken on the file `path` names once it is held
+    /// (taken again otherwise).
+    public static func withExclusiveLock<Result>(on path: String, _ body: () throws -> Result) throws -> Result {
+        while true {
+            let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            guard descriptor >= 0 else { throw DataProtectionError.keyStore("cannot open \(path): \(errnoText())") }
+            defer { close(descriptor) }
+            while flock(descriptor, LOCK_EX) != 0 {
+                guard errno == EINTR else {
+                    throw DataProtectionError.keyStore("cannot lock \(path): \(errnoText())")
+                }
+            }
+            var held = stat()
+            var named = stat()
+            guard fstat(descriptor, &held) == 0 else {
+                throw DataProtectionError.keyStore("cannot stat \(path): \(errnoText())")
+            }
+            guard stat(path, &named) == 0, named.st_dev == held.st_dev, named.st_ino == held.st_ino else { continue }
+            return try body()
+        }
     }
 
     /// Appends `contents` to `path` and syncs, creating it with mode 0600 if it is missing;

@@ -15,7 +15,7 @@ import Signatures
 extension PostgresKeyStore {
     /// The associated data of an access-token signing key's wrap.
     static func signingKeyContext(_ kid: String) -> [UInt8] {
-        Array(SealedSecretPlace.accessTokenSigningKey(kid).utf8)
+        Array(SealedSecretPlace.accessTokenSigningKey(kid).text.utf8)
     }
 
     /// Every access-token signing key, oldest first (the last of `algorithm` signs),

@@ -11,13 +11,13 @@ public struct WebhookEndpoint: Codable, Hashable, Sendable {
     /// Event types posted (docs/events.md); `*` for every type.
     public var events: [String]
     /// The signing secret as the file holds it: never logged, never shown again after `add`.
-    public var storedSecret: StoredSecret
+    package var storedSecret: StoredSecret
     /// Where delivery starts: after this position; `nil`: the log's head when authd first sees it.
     public var startAfter: UInt64?
     public var createdAt: String
 
     /// How the file holds the secret (`whsec_...`, ``WebhookSignature``).
-    public enum StoredSecret: Hashable, Sendable {
+    package enum StoredSecret: Hashable, Sendable {
         /// Sealed under the data directory's ``FileSealingKey`` for the endpoint's id
         /// (`sealed_secret`, base64): what every file is written with.
         case sealed([UInt8])
@@ -26,7 +26,7 @@ public struct WebhookEndpoint: Codable, Hashable, Sendable {
         case clear(String)
     }
 
-    public init(
+    package init(
         id: String, url: String, events: [String], storedSecret: StoredSecret, startAfter: UInt64?, createdAt: String
     ) {
         self.id = id
@@ -43,7 +43,7 @@ public struct WebhookEndpoint: Codable, Hashable, Sendable {
         switch storedSecret {
         case .clear(let secret): return secret
         case .sealed(let sealed):
-            var opened = try sealing.open(sealed, for: SealedSecretPlace.webhookSecret(id))
+            var opened = try sealing.open(sealed, for: .webhookSecret(id))
             defer { opened.withUnsafeMutableBytes { cleanse($0) } }
             return String(decoding: opened, as: UTF8.self)
         }

@@ -6,7 +6,8 @@ import Foundation
 /// 0600 from its first byte, written by authctl, and by authd only to seal a secret a file
 /// from before held in the clear) and `ID.state` (``WebhookState``: 0600, written by authd
 /// only). Every file is written to a temporary name, synced and renamed, so a reader sees it
-/// whole or not at all.
+/// whole or not at all. Writers of `ID.json` (add, remove, sealing) hold an exclusive
+/// `flock` on the directory.
 public struct WebhookStore: Sendable {
     public let directory: String
 
@@ -48,40 +49,55 @@ public struct WebhookStore: Sendable {
         let secret = WebhookSignature.newSecret()
         let endpoint = WebhookEndpoint(
             id: id, url: url, events: events,
-            storedSecret: .sealed(try sealing.seal(Array(secret.utf8), for: SealedSecretPlace.webhookSecret(id))),
+            storedSecret: .sealed(try sealing.seal(Array(secret.utf8), for: .webhookSecret(id))),
             startAfter: startAfter, createdAt: ISO8601DateFormatter().string(from: Date()))
         try SecretFile.makeDirectory(directory)
-        try write(try Self.encoder.encode(endpoint), to: path(id, "json"))
+        try SecretFile.withExclusiveLock(on: directory) {
+            try write(try Self.encoder.encode(endpoint), to: path(id, "json"))
+        }
         return (endpoint, secret)
     }
 
     /// What ``sealSecretsInTheClear(sealing:)`` did.
-    public struct Sealing: Sendable, Equatable {
+    public struct SealingReport: Sendable, Equatable {
         /// Endpoints whose secret was in the clear and is sealed now.
         public var sealed = 0
         /// Endpoints whose old file's bytes could not be overwritten with zeros, with why.
         public var oldBytesNotOverwritten: [String: String] = [:]
+        /// Temporary endpoint files a crash left (`ep_*.json.tmp-*`), overwritten and removed.
+        public var leftoversRemoved = 0
     }
 
     /// Seals the secret of every endpoint whose file, written before secrets were sealed,
-    /// holds it in the clear: the file is replaced whole, then the old file's bytes are
-    /// overwritten with zeros (``SecretFile/replaceOverwritingOld(_:contents:)``). A file
-    /// removed meanwhile (`authctl webhooks remove`) is left removed.
-    public func sealSecretsInTheClear(sealing: FileSealingKey) throws -> Sealing {
-        var result = Sealing()
-        for endpoint in try endpoints() {
-            guard case .clear(let secret) = endpoint.storedSecret else { continue }
-            var sealed = endpoint
-            sealed.storedSecret = .sealed(
-                try sealing.seal(Array(secret.utf8), for: SealedSecretPlace.webhookSecret(endpoint.id)))
-            let file = path(endpoint.id, "json")
-            guard FileManager.default.fileExists(atPath: file) else { continue }
-            if let reason = try SecretFile.replaceOverwritingOld(file, contents: [UInt8](Self.encoder.encode(sealed))) {
-                result.oldBytesNotOverwritten[endpoint.id] = reason
+    /// holds it in the clear, holding the directory's exclusive lock (as ``add(url:events:knownTypes:startAfter:sealing:)``
+    /// and ``remove(_:)`` do, so an endpoint removed meanwhile stays removed): the file is
+    /// replaced whole and the old file's bytes are overwritten with zeros
+    /// (``SecretFile/replaceOverwritingOld(_:contents:)``). Temporary endpoint files a crash
+    /// left, which may hold a secret in the clear, are overwritten and removed.
+    public func sealSecretsInTheClear(sealing: FileSealingKey) throws -> SealingReport {
+        guard FileManager.default.fileExists(atPath: directory) else { return SealingReport() }
+        return try SecretFile.withExclusiveLock(on: directory) {
+            var result = SealingReport()
+            for name in try FileManager.default.contentsOfDirectory(atPath: directory)
+            where name.hasPrefix("ep_") && name.contains(".json.tmp-") {
+                let descriptor = open(directory + "/" + name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
+                guard descriptor >= 0 else { continue }
+                _ = SecretFile.overwriteWithZeros(descriptor)
+                close(descriptor)
+                if unlink(directory + "/" + name) == 0 { result.leftoversRemoved += 1 }
             }
-            result.sealed += 1
+            for endpoint in try endpoints() {
+                guard case .clear(let secret) = endpoint.storedSecret else { continue }
+                var sealed = endpoint
+                sealed.storedSecret = .sealed(try sealing.seal(Array(secret.utf8), for: .webhookSecret(endpoint.id)))
+                let image = [UInt8](try Self.encoder.encode(sealed))
+                if let reason = try SecretFile.replaceOverwritingOld(path(endpoint.id, "json"), contents: image) {
+                    result.oldBytesNotOverwritten[endpoint.id] = reason
+                }
+                result.sealed += 1
+            }
+            return result
         }
-        return result
     }
 
     /// Every endpoint, by id.
@@ -105,8 +121,13 @@ public struct WebhookStore: Sendable {
 
     /// Removes an endpoint and its state; deliveries to it stop.
     public func remove(_ id: String) throws {
-        guard Self.isID(id), unlink(path(id, "json")) == 0 else { throw StoreError.noSuchEndpoint(id) }
-        _ = unlink(path(id, "state"))
+        guard Self.isID(id), FileManager.default.fileExists(atPath: directory) else {
+            throw StoreError.noSuchEndpoint(id)
+        }
+        try SecretFile.withExclusiveLock(on: directory) {
+            guard unlink(path(id, "json")) == 0 else { throw StoreError.noSuchEndpoint(id) }
+            _ = unlink(path(id, "state"))
+        }
     }
 
     public func state(of id: String) throws -> WebhookState? {

@@ -155,8 +155,8 @@ struct Storage {
         }
     }
 
-    /// The access-token signing keys of `DATA/signing-keys`, sealed under `sealing`; keys a file from before sealed keys holds in the clear are sealed
-    /// first, and the log says so.
+    /// The access-token signing keys of `DATA/signing-keys`, sealed under `sealing`; keys a
+    /// file from before sealed keys holds in the clear are sealed first, and the log says so.
     static func embeddedTokenKeys(
         data: String, sealing: FileSealingKey, algorithm: TokenAlgorithm, logger: Logger
     ) throws -> SigningKeys {

@@ -14,6 +14,11 @@ extension Authd {
                     "sealed the webhook secrets written in the clear before this release",
                     metadata: ["endpoints": "\(sealed.sealed)"])
             }
+            if sealed.leftoversRemoved > 0 {
+                logger.notice(
+                    "removed temporary webhook endpoint files a crash left",
+                    metadata: ["files": "\(sealed.leftoversRemoved)"])
+            }
             for (endpoint, reason) in sealed.oldBytesNotOverwritten.sorted(by: { $0.key < $1.key }) {
                 logger.warning(
                     "a webhook endpoint's old file was not overwritten with zeros; its secret may stay on the disk until its blocks are reused",

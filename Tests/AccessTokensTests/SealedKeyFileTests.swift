@@ -2,6 +2,7 @@ import DataProtection
 import EventLog
 import Foundation
 import Signatures
+import Synchronization
 import TestSupport
 import Testing
 
@@ -80,14 +81,10 @@ import Testing
 
     /// A file from before sealed keys: reading refuses it by line; sealing keeps every kid in
     /// its order, tokens signed before still verify, and the old file's bytes are zeros (read
-    /// through a second name of the old file, made before).
+    /// through a descriptor of the old file, opened before).
     @Test func aFileInTheClearIsSealedInPlaceAndItsOldBytesZeroed() throws {
         let file = newFile()
-        let oldName = file + ".old-name"
-        defer {
-            try? FileManager.default.removeItem(atPath: file)
-            try? FileManager.default.removeItem(atPath: oldName)
-        }
+        defer { try? FileManager.default.removeItem(atPath: file) }
         let ed = try TokenKey.generate(.eddsa)
         let ec = try TokenKey.generate(.es256)
         let plain = [ed, ec].map { "\(Base64URL.encode($0.publicKeyID)) \(Base64URL.encode($0.privateKey!))\n" }
@@ -97,16 +94,44 @@ import Testing
         let before = try issuer(SigningKeys(keys: [(Base64URL.encode(ec.publicKeyID), ec)])).sign(claims())
         let refused = #expect(throws: AccessTokenError.self) { try SigningKeys(file: file, sealing: sealing) }
         #expect("\(refused!)".contains("line 1") && "\(refused!)".contains("in the clear"))
-        #expect(link(file, oldName) == 0)
+        let probe = open(file, O_RDONLY)
+        defer { close(probe) }
 
         let result = try SigningKeys.sealKeysInTheClear(in: file, sealing: sealing)
-        #expect(result == SigningKeys.Sealing(sealed: 2, oldBytesNotOverwritten: nil))
-        let old = try [UInt8](Data(contentsOf: URL(fileURLWithPath: oldName)))
-        #expect(old.count == plain.joined().utf8.count && old.allSatisfy { $0 == 0 })
+        #expect(result == SigningKeys.SealingReport(sealed: 2, oldBytesNotOverwritten: nil))
+        var old = [UInt8](repeating: 1, count: plain.joined().utf8.count)
+        #expect(pread(probe, &old, old.count, 0) == old.count && old.allSatisfy { $0 == 0 })
         let keys = try SigningKeys(file: file, sealing: sealing)
         #expect(keys.keys.map(\.kid) == [ed, ec].map { Base64URL.encode($0.publicKeyID) })
         #expect(try issuer(keys).verify(before, now: 1_000).tokenID == "jti-1")
-        #expect(try SigningKeys.sealKeysInTheClear(in: file, sealing: sealing) == SigningKeys.Sealing())
+        #expect(try SigningKeys.sealKeysInTheClear(in: file, sealing: sealing) == SigningKeys.SealingReport())
+    }
+
+    /// A key added while another process seals a file in the clear (authd starting beside
+    /// `authd --rotate-signing-key`) is kept: both hold the file's lock, so the append lands
+    /// in the sealed file, not in the old one that sealing replaces and zeroes.
+    @Test func aKeyAddedWhileTheFileIsSealedIsKept() throws {
+        for _ in 0..<20 {
+            let file = newFile()
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            let plain = try (0..<64).map { _ -> String in
+                let key = try TokenKey.generate(.eddsa)
+                return "\(Base64URL.encode(key.publicKeyID)) \(Base64URL.encode(key.privateKey!))\n"
+            }
+            #expect(FileManager.default.createFile(atPath: file, contents: Data(plain.joined().utf8)))
+            let sealing = self.sealing
+            let added = Mutex<String?>(nil)
+            let done = DispatchSemaphore(value: 0)
+            let appender = Thread {
+                added.withLock { $0 = try? SigningKeys.append(to: file, sealing: sealing) }
+                done.signal()
+            }
+            appender.start()
+            _ = try SigningKeys.sealKeysInTheClear(in: file, sealing: sealing)
+            done.wait()
+            let kids = try SigningKeys.read(file, sealing: sealing).map(\.kid)
+            #expect(kids.count == 65 && kids.last == added.withLock { $0 }, "\(kids.count) keys")
+        }
     }
 
     /// A line in the clear that is not a key: an error naming it, and the file is unchanged.

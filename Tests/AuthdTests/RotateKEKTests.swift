@@ -174,9 +174,6 @@ import Testing
         #expect(refused.status == 2 && refused.stderr.contains("is in use"), "\(refused.stderr)")
         #expect(contents(data + "/keys") == keys && contents(data + "/kek") == kek)
         server.stop()
-        // The access-token signing keys authd made are sealed under a key the rotation keeps.
-        let signingKeys = try #require(contents(data + "/signing-keys"))
-
         let rotated = try runAuthctl(["--data", data, "rotate-kek"])
         #expect(rotated.status == 0, "\(rotated.stderr)")
         try await WriterKillCampaignTests().expectServes(data, round: 0)

@@ -92,4 +92,31 @@ import Testing
         let held = try SigningKeys.of(dataDirectory: server.data).jwks["keys"] as? [[String: String]]
         #expect(held?.map { $0["kid"] } == [kid])
     }
+
+    /// `authd --rotate-signing-key` on a file from before sealed keys, with the KEK outside
+    /// the directory: the old key is sealed too, the new one added sealed, and the file
+    /// opens with that KEK only.
+    @Test func aRotationOnAFileInTheClearSealsEveryKey() throws {
+        let kek = try kekOutside()
+        defer { unlink(kek) }
+        let data = NSTemporaryDirectory() + "authd-rotate-clear-" + UUID().uuidString
+        try SecretFile.makeDirectory(data)
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let key = try TokenKey.generate(.es256)
+        let kid = Base64URL.encode(key.publicKeyID)
+        try SecretFile.create(
+            data + "/signing-keys", contents: Array("\(kid) \(Base64URL.encode(key.privateKey!))\n".utf8))
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }
+        environment["AUTHLOG_KEK_FILE"] = kek
+        let rotated = try runProcess(
+            products().appendingPathComponent("authd"), ["--data", data, "--rotate-signing-key"],
+            environment: environment)
+        #expect(rotated.status == 0, "\(rotated.stderr)")
+        let lines = try String(contentsOfFile: data + "/signing-keys", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2 && lines.allSatisfy { $0.split(separator: " ")[1] == "sealed" }, "\(lines)")
+        #expect(lines[0].hasPrefix(kid + " "))
+        let held = try SigningKeys.of(dataDirectory: data, environment: ["AUTHLOG_KEK_FILE": kek])
+        #expect((held.jwks["keys"] as? [[String: String]])?.count == 2)
+        #expect(throws: (any Error).self) { try SigningKeys.of(dataDirectory: data) }
+    }
 }

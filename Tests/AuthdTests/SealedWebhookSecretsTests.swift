@@ -1,7 +1,9 @@
 import DataProtection
 import Foundation
+import Synchronization
 import TestSupport
 import Testing
+import Webhooks
 
 /// Webhook secrets are sealed under the data directory's key: a copy of the directory taken
 /// without the key-encryption key holds no secret to sign deliveries with; an endpoint from
@@ -61,8 +63,8 @@ import Testing
         let secret = "whsec_" + Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         try secret.write(toFile: receiver.secretFile, atomically: true, encoding: .utf8)
         let id = "ep_" + (0..<12).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-        let oldName = NSTemporaryDirectory() + "webhook-old-name-" + UUID().uuidString
-        defer { unlink(oldName) }
+        var probe: Int32 = -1  // the old file, held open to read its bytes once replaced
+        defer { if probe >= 0 { close(probe) } }
         let server = try RunningServer { data in
             try SecretFile.makeDirectory(data + "/webhooks")
             let endpoint: [String: Any] = [
@@ -71,16 +73,78 @@ import Testing
             ]
             let file = data + "/webhooks/\(id).json"
             try SecretFile.create(file, contents: [UInt8](try JSONSerialization.data(withJSONObject: endpoint)))
-            #expect(link(file, oldName) == 0)  // a second name of the old file, to read it after
+            probe = open(file, O_RDONLY)
         }
         #expect(server.startupOutput.contains("sealed the webhook secrets written in the clear"))
         let text = try String(contentsOfFile: server.data + "/webhooks/\(id).json", encoding: .utf8)
         #expect(text.contains("sealed_secret") && !text.contains("whsec_"), "\(text)")
-        let old = try #require(FileManager.default.contents(atPath: oldName))
-        #expect(!old.isEmpty && old.allSatisfy { $0 == 0 }, "the old file's bytes are zeros")
+        var old = [UInt8](repeating: 1, count: 64)
+        #expect(pread(probe, &old, old.count, 0) == old.count && old.allSatisfy { $0 == 0 }, "old bytes: \(old)")
 
         _ = try await EventFeedTests.register(server, "kept-hook@example.com")
         let delivered = try await pollUntil(timeout: 30) { verifiedRegistrations(receiver) > 0 ? true : nil }
         #expect(delivered == true, "deliveries verify with the secret from before: \(receiver.requests())")
+    }
+
+    /// A data directory of the test's own with `count` endpoints written as before secrets
+    /// were sealed; removed by the caller.
+    func endpointsInTheClear(_ count: Int) throws -> (data: String, ids: [String]) {
+        let data = NSTemporaryDirectory() + "webhook-clear-" + UUID().uuidString
+        try SecretFile.makeDirectory(data)
+        try SecretFile.makeDirectory(data + "/webhooks")
+        let ids = (0..<count).map { _ in
+            "ep_" + (0..<12).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        }
+        for id in ids {
+            let endpoint: [String: Any] = [
+                "id": id, "url": "http://127.0.0.1:9/hooks", "events": ["*"], "secret": "whsec_AAAA",
+                "created_at": "2026-12-01T00:00:00Z",
+            ]
+            try SecretFile.create(
+                data + "/webhooks/\(id).json", contents: [UInt8](try JSONSerialization.data(withJSONObject: endpoint)))
+        }
+        return (data, ids)
+    }
+
+    /// An endpoint removed while authd seals the directory (`authctl webhooks remove` beside
+    /// authd's start) stays removed: both hold the directory's lock, so sealing never writes
+    /// back a file removed after it listed them.
+    @Test func anEndpointRemovedWhileSecretsAreSealedStaysRemoved() throws {
+        let sealing = FileSealingKey(logSigningSeed: (0..<32).map { _ in UInt8.random(in: 0...255) })
+        for _ in 0..<20 {
+            let (data, ids) = try endpointsInTheClear(48)
+            defer { try? FileManager.default.removeItem(atPath: data) }
+            let store = WebhookStore(dataDirectory: data)
+            let removed = Mutex(false)
+            let done = DispatchSemaphore(value: 0)
+            let remover = Thread {
+                removed.withLock { $0 = (try? store.remove(ids[47])) != nil }
+                done.signal()
+            }
+            remover.start()
+            _ = try store.sealSecretsInTheClear(sealing: sealing)
+            done.wait()
+            #expect(removed.withLock { $0 })
+            #expect(!FileManager.default.fileExists(atPath: data + "/webhooks/\(ids[47]).json"), "brought back")
+            #expect(try store.endpoints().count == 47)
+        }
+    }
+
+    /// A sealed secret moved into another endpoint's file opens for neither: it is sealed for
+    /// its endpoint's id. `authctl webhooks test` says so and exits 2.
+    @Test func aSecretMovedToAnotherEndpointDoesNotOpen() throws {
+        let (data, ids) = try endpointsInTheClear(2)
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let keys = try KeyStore(dataDirectory: data, environment: [:])
+        let sealing = try #require(keys.fileSealingKey)
+        let store = WebhookStore(dataDirectory: data)
+        #expect(try store.sealSecretsInTheClear(sealing: sealing).sealed == 2)
+        let first = try String(contentsOfFile: data + "/webhooks/\(ids[0]).json", encoding: .utf8)
+        #expect(try store.endpoint(ids[0]).secret(sealing) == "whsec_AAAA")
+        let moved = first.replacingOccurrences(of: ids[0], with: ids[1])
+        try SecretFile.replace(data + "/webhooks/\(ids[1]).json", contents: Array(moved.utf8))
+        #expect(throws: DataProtectionError.tampered) { try store.endpoint(ids[1]).secret(sealing) }
+        let tested = try runAuthctl(["--data", data, "webhooks", "test", ids[1]])
+        #expect(tested.status == 2 && tested.stderr.contains("does not open"), "\(tested.stderr)")
     }
 }
