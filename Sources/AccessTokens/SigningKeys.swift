@@ -77,24 +77,28 @@ public final class SigningKeys: Sendable {
         var sealed: Bool
     }
 
-    /// The lines of a key file, in its order; malformed ones are an error naming the line.
-    /// The file's bytes are wiped once parsed; the caller wipes each line's `bytes`.
+    /// The lines of a key file, in its order (empty lines skipped, but counted in the line
+    /// numbers errors name; a CR before the LF ignored); malformed ones are an error naming
+    /// the line. The file's bytes are wiped once parsed (the copy Foundation read them into
+    /// is not); the caller wipes each line's `bytes`.
     private static func lines(_ file: String) throws -> [Line] {
         guard var text = FileManager.default.contents(atPath: file).map([UInt8].init) else {
             throw AccessTokenError.key("cannot read \(file)")
         }
         defer { text.withUnsafeMutableBytes { cleanse($0) } }
         var lines: [Line] = []
-        for (index, line) in text.split(whereSeparator: { $0 == 0x0A || $0 == 0x0D }).enumerated() {
+        for (index, raw) in text.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+            let line = raw.last == 0x0D ? raw.dropLast() : raw
+            if line.isEmpty { continue }
             let fields = line.split(separator: UInt8(ascii: " "))
             let sealed = fields.count == 3 && fields[1].elementsEqual(sealedMark.utf8)
-            guard fields.count == 2 || sealed,
+            guard fields.count == 2 || sealed, let kid = String(validating: fields[0], as: UTF8.self),
                 let bytes = Base64URL.decode(String(decoding: fields[fields.count - 1], as: UTF8.self))
             else {
                 throw AccessTokenError.key(
                     "\(file), line \(index + 1): expected 'kid \(sealedMark) base64url-sealed-private-key'")
             }
-            lines.append(Line(kid: String(decoding: fields[0], as: UTF8.self), bytes: bytes, sealed: sealed))
+            lines.append(Line(kid: kid, bytes: bytes, sealed: sealed))
         }
         return lines
     }
@@ -154,9 +158,12 @@ public final class SigningKeys: Sendable {
         }
         // No file: nothing to seal, and a file made at the same moment by another is appended to.
         guard FileManager.default.fileExists(atPath: file) else { return try appendKey() }
-        return try SecretFile.withExclusiveLock(on: file) {
-            _ = try sealLocked(file, sealing: sealing)
-            return try appendKey()
+        while true {
+            // Sealing renames a new file into place, whose lock this does not hold: lock it then.
+            let added = try SecretFile.withExclusiveLock(on: file) { () throws -> String? in
+                try sealLocked(file, sealing: sealing).sealed > 0 ? nil : try appendKey()
+            }
+            if let added { return added }
         }
     }
 
@@ -176,7 +183,11 @@ public final class SigningKeys: Sendable {
     /// rules say when they cannot be). A key in the clear that is not a key is an error naming
     /// its line, and nothing is written.
     public static func sealKeysInTheClear(in file: String, sealing: FileSealingKey) throws -> SealingReport {
-        try SecretFile.withExclusiveLock(on: file) { try sealLocked(file, sealing: sealing) }
+        // A sealed file is left alone, unlocked: nothing to do, and a link to one still opens.
+        var lines = try lines(file)
+        defer { for index in lines.indices { lines[index].bytes.withUnsafeMutableBytes { cleanse($0) } } }
+        guard lines.contains(where: { !$0.sealed }) else { return SealingReport() }
+        return try SecretFile.withExclusiveLock(on: file) { try sealLocked(file, sealing: sealing) }
     }
 
     /// ``sealKeysInTheClear(in:sealing:)`` with the lock held.

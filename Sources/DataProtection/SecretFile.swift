@@ -55,54 +55,62 @@ public enum SecretFile {
 
     /// ``replace(_:contents:)``, for a file whose old contents were a secret in the clear: the
     /// old file, held open across the rename, then has its bytes overwritten with zeros and
-    /// synced (``overwriteWithZeros(_:)``). Returns why they could not be overwritten (the
-    /// file was replaced all the same), or `nil` when they were.
+    /// synced (``overwriteWithZeros(_:keepingNames:)``). Returns why they could not be
+    /// overwritten (the file was replaced all the same), or `nil` when they were.
     ///
     /// Rules:
     /// - `path` must exist: a file removed meanwhile is not made again (an error).
-    /// - A file with other names (hard links: a backup made with `cp -al`, say) is replaced
-    ///   but not overwritten, since its other names still show its bytes.
-    /// - A crash between the rename and the overwrite leaves the old bytes in free blocks.
+    /// - The old bytes are overwritten only once no name is left to them: a file with other
+    ///   names (hard links: a backup made with `cp -al`, say) is replaced but not overwritten.
+    /// - They are overwritten also when the replacement is in place but its directory's sync
+    ///   failed (the error is thrown after); a crash between the rename and the overwrite
+    ///   leaves them in free blocks.
     public static func replaceOverwritingOld(_ path: String, contents: [UInt8]) throws(DataProtectionError)
         -> String?
     {
         let old = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard old >= 0 else { throw .keyStore("cannot open \(path): \(errnoText())") }
-        defer { close(old) }
-        var info = stat()
-        let names = fstat(old, &info) == 0 ? info.st_nlink : 0
-        try replace(path, contents: contents)
-        guard names == 1 else {
-            return names == 0 ? errnoText() : "it has \(names) names (hard links), whose bytes are left as they are"
+        if old < 0 && errno == ENOENT { throw .keyStore("\(path) is gone") }
+        let notOpened = old < 0 ? "cannot open it to overwrite it: \(errnoText())" : nil
+        defer { if old >= 0 { close(old) } }
+        do {
+            try replace(path, contents: contents)
+        } catch {
+            if old >= 0 { _ = overwriteWithZeros(old, keepingNames: 0) }  // replaced, its sync failed
+            throw error
         }
-        return overwriteWithZeros(old)
+        return notOpened ?? overwriteWithZeros(old, keepingNames: 0)
     }
 
-    /// Overwrites the bytes of the file open at `descriptor` with zeros and syncs it, which
-    /// takes them off a disk whose file system writes in place (ext4, xfs; not btrfs or ZFS,
-    /// and an SSD may keep the old cells until it reuses them). Returns why not, or `nil`; a
-    /// file with more than one name is left as it is.
-    public static func overwriteWithZeros(_ descriptor: Int32) -> String? {
+    /// Overwrites the bytes of the file open at `descriptor` with zeros and syncs it, when it
+    /// has at most `keepingNames` names (0: it was unlinked or renamed over; 1: its own, about
+    /// to be removed), which takes them off a disk whose file system writes in place (ext4,
+    /// xfs; not btrfs or ZFS, and an SSD may keep the old cells until it reuses them). Returns
+    /// why not, or `nil`.
+    public static func overwriteWithZeros(_ descriptor: Int32, keepingNames: Int) -> String? {
         var info = stat()
-        guard fstat(descriptor, &info) == 0 else { return errnoText() }
-        guard info.st_nlink <= 1 else {
-            return "it has \(info.st_nlink) names (hard links), whose bytes are left as they are"
+        guard fstat(descriptor, &info) == 0 else { return "cannot stat it: \(errnoText())" }
+        guard info.st_nlink <= keepingNames else {
+            return "other names (hard links) are left to it, whose bytes are left as they are"
         }
         guard info.st_size > 0 else { return nil }
         let zeros = [UInt8](repeating: 0, count: Int(info.st_size))
-        guard pwrite(descriptor, zeros, zeros.count, 0) == zeros.count, fsync(descriptor) == 0 else {
-            return errnoText()
-        }
+        guard pwrite(descriptor, zeros, zeros.count, 0) == zeros.count else { return errnoText() }
+        guard fsync(descriptor) == 0 else { return errnoText() }
         return nil
     }
 
     /// Runs `body` holding an exclusive `flock` on `path` (a file or a directory), so that
     /// every writer that does the same waits its turn, in this process or another. For a file
     /// that a rename may replace, the lock is taken on the file `path` names once it is held
-    /// (taken again otherwise).
-    public static func withExclusiveLock<Result>(on path: String, _ body: () throws -> Result) throws -> Result {
+    /// (taken again otherwise); `body` must not write to a file it renamed into place, whose
+    /// lock it does not hold. A symbolic link at `path` is refused unless `followingLinks`.
+    ///
+    /// Never on the data directory itself: the key store holds a shared lock there.
+    public static func withExclusiveLock<Result>(
+        on path: String, followingLinks: Bool = false, _ body: () throws -> Result
+    ) throws -> Result {
         while true {
-            let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            let descriptor = open(path, O_RDONLY | O_CLOEXEC | (followingLinks ? 0 : O_NOFOLLOW))
             guard descriptor >= 0 else { throw DataProtectionError.keyStore("cannot open \(path): \(errnoText())") }
             defer { close(descriptor) }
             while flock(descriptor, LOCK_EX) != 0 {

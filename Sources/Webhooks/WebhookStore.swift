@@ -52,7 +52,7 @@ public struct WebhookStore: Sendable {
             storedSecret: .sealed(try sealing.seal(Array(secret.utf8), for: .webhookSecret(id))),
             startAfter: startAfter, createdAt: ISO8601DateFormatter().string(from: Date()))
         try SecretFile.makeDirectory(directory)
-        try SecretFile.withExclusiveLock(on: directory) {
+        try SecretFile.withExclusiveLock(on: directory, followingLinks: true) {
             try write(try Self.encoder.encode(endpoint), to: path(id, "json"))
         }
         return (endpoint, secret)
@@ -64,6 +64,8 @@ public struct WebhookStore: Sendable {
         public var sealed = 0
         /// Endpoints whose old file's bytes could not be overwritten with zeros, with why.
         public var oldBytesNotOverwritten: [String: String] = [:]
+        /// Endpoints that could not be sealed, with why (their files are as they were).
+        public var notSealed: [String: String] = [:]
         /// Temporary endpoint files a crash left (`ep_*.json.tmp-*`), overwritten and removed.
         public var leftoversRemoved = 0
     }
@@ -73,28 +75,42 @@ public struct WebhookStore: Sendable {
     /// and ``remove(_:)`` do, so an endpoint removed meanwhile stays removed): the file is
     /// replaced whole and the old file's bytes are overwritten with zeros
     /// (``SecretFile/replaceOverwritingOld(_:contents:)``). Temporary endpoint files a crash
-    /// left, which may hold a secret in the clear, are overwritten and removed.
+    /// left, which may hold a secret in the clear, are overwritten and removed. One endpoint
+    /// that cannot be sealed does not stop the others. Takes no lock when there is nothing to do.
     public func sealSecretsInTheClear(sealing: FileSealingKey) throws -> SealingReport {
-        guard FileManager.default.fileExists(atPath: directory) else { return SealingReport() }
-        return try SecretFile.withExclusiveLock(on: directory) {
+        func leftovers() throws -> [String] {
+            try FileManager.default.contentsOfDirectory(atPath: directory).filter {
+                $0.hasPrefix("ep_") && $0.contains(".json.tmp-")
+            }
+        }
+        func inTheClear() throws -> [WebhookEndpoint] {
+            try endpoints().filter { if case .clear = $0.storedSecret { true } else { false } }
+        }
+        guard FileManager.default.fileExists(atPath: directory), try !leftovers().isEmpty || !inTheClear().isEmpty
+        else { return SealingReport() }
+        return try SecretFile.withExclusiveLock(on: directory, followingLinks: true) {
             var result = SealingReport()
-            for name in try FileManager.default.contentsOfDirectory(atPath: directory)
-            where name.hasPrefix("ep_") && name.contains(".json.tmp-") {
+            for name in try leftovers() {
                 let descriptor = open(directory + "/" + name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
                 guard descriptor >= 0 else { continue }
-                _ = SecretFile.overwriteWithZeros(descriptor)
+                _ = SecretFile.overwriteWithZeros(descriptor, keepingNames: 1)
                 close(descriptor)
                 if unlink(directory + "/" + name) == 0 { result.leftoversRemoved += 1 }
             }
-            for endpoint in try endpoints() {
+            for endpoint in try inTheClear() {
                 guard case .clear(let secret) = endpoint.storedSecret else { continue }
-                var sealed = endpoint
-                sealed.storedSecret = .sealed(try sealing.seal(Array(secret.utf8), for: .webhookSecret(endpoint.id)))
-                let image = [UInt8](try Self.encoder.encode(sealed))
-                if let reason = try SecretFile.replaceOverwritingOld(path(endpoint.id, "json"), contents: image) {
-                    result.oldBytesNotOverwritten[endpoint.id] = reason
+                do {
+                    var sealed = endpoint
+                    sealed.storedSecret = .sealed(
+                        try sealing.seal(Array(secret.utf8), for: .webhookSecret(endpoint.id)))
+                    let image = [UInt8](try Self.encoder.encode(sealed))
+                    if let reason = try SecretFile.replaceOverwritingOld(path(endpoint.id, "json"), contents: image) {
+                        result.oldBytesNotOverwritten[endpoint.id] = reason
+                    }
+                    result.sealed += 1
+                } catch {
+                    result.notSealed[endpoint.id] = "\(error)"
                 }
-                result.sealed += 1
             }
             return result
         }
@@ -124,7 +140,7 @@ public struct WebhookStore: Sendable {
         guard Self.isID(id), FileManager.default.fileExists(atPath: directory) else {
             throw StoreError.noSuchEndpoint(id)
         }
-        try SecretFile.withExclusiveLock(on: directory) {
+        try SecretFile.withExclusiveLock(on: directory, followingLinks: true) {
             guard unlink(path(id, "json")) == 0 else { throw StoreError.noSuchEndpoint(id) }
             _ = unlink(path(id, "state"))
         }

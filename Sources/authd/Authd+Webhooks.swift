@@ -19,6 +19,11 @@ extension Authd {
                     "removed temporary webhook endpoint files a crash left",
                     metadata: ["files": "\(sealed.leftoversRemoved)"])
             }
+            for (endpoint, reason) in sealed.notSealed.sorted(by: { $0.key < $1.key }) {
+                logger.error(
+                    "a webhook endpoint's secret written in the clear could not be sealed; it stays in the clear",
+                    metadata: ["endpoint": "\(endpoint)", "error": "\(reason)"])
+            }
             for (endpoint, reason) in sealed.oldBytesNotOverwritten.sorted(by: { $0.key < $1.key }) {
                 logger.warning(
                     "a webhook endpoint's old file was not overwritten with zeros; its secret may stay on the disk until its blocks are reused",

@@ -127,8 +127,10 @@ import Testing
                 done.signal()
             }
             appender.start()
-            _ = try SigningKeys.sealKeysInTheClear(in: file, sealing: sealing)
-            done.wait()
+            do {
+                defer { done.wait() }  // the appender ends before the file is removed
+                _ = try SigningKeys.sealKeysInTheClear(in: file, sealing: sealing)
+            }
             let kids = try SigningKeys.read(file, sealing: sealing).map(\.kid)
             #expect(kids.count == 65 && kids.last == added.withLock { $0 }, "\(kids.count) keys")
         }

@@ -117,6 +117,11 @@ import Testing
         #expect(lines[0].hasPrefix(kid + " "))
         let held = try SigningKeys.of(dataDirectory: data, environment: ["AUTHLOG_KEK_FILE": kek])
         #expect((held.jwks["keys"] as? [[String: String]])?.count == 2)
-        #expect(throws: (any Error).self) { try SigningKeys.of(dataDirectory: data) }
+        // Another KEK opens nothing of the directory.
+        let other = try kekOutside()
+        defer { unlink(other) }
+        #expect(throws: (any Error).self) {
+            try SigningKeys.of(dataDirectory: data, environment: ["AUTHLOG_KEK_FILE": other])
+        }
     }
 }

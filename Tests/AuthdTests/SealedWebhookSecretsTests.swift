@@ -122,8 +122,10 @@ import Webhooks
                 done.signal()
             }
             remover.start()
-            _ = try store.sealSecretsInTheClear(sealing: sealing)
-            done.wait()
+            do {
+                defer { done.wait() }  // the remover ends before the directory is removed
+                #expect(try store.sealSecretsInTheClear(sealing: sealing).notSealed.isEmpty)
+            }
             #expect(removed.withLock { $0 })
             #expect(!FileManager.default.fileExists(atPath: data + "/webhooks/\(ids[47]).json"), "brought back")
             #expect(try store.endpoints().count == 47)
