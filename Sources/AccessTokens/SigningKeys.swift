@@ -72,13 +72,15 @@ public final class SigningKeys: Sendable {
     /// One line of a key file: its kid, the key's bytes as written (sealed or not), and
     /// whether they are sealed.
     private struct Line {
+        /// Its number in the file, counting empty lines, as an editor shows it.
+        var number: Int
         var kid: String
         var bytes: [UInt8]
         var sealed: Bool
     }
 
-    /// The lines of a key file, in its order (empty lines skipped, but counted in the line
-    /// numbers errors name; a CR before the LF ignored); malformed ones are an error naming
+    /// The lines of a key file, in its order (a line ends at LF, CR LF or CR; empty lines
+    /// skipped, but counted in the numbers errors name); malformed ones are an error naming
     /// the line. The file's bytes are wiped once parsed (the copy Foundation read them into
     /// is not); the caller wipes each line's `bytes`.
     private static func lines(_ file: String) throws -> [Line] {
@@ -87,8 +89,21 @@ public final class SigningKeys: Sendable {
         }
         defer { text.withUnsafeMutableBytes { cleanse($0) } }
         var lines: [Line] = []
-        for (index, raw) in text.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
-            let line = raw.last == 0x0D ? raw.dropLast() : raw
+        var ranges: [Range<Int>] = []
+        var start = 0
+        var offset = 0
+        while offset < text.count {
+            guard text[offset] == 0x0A || text[offset] == 0x0D else {
+                offset += 1
+                continue
+            }
+            ranges.append(start..<offset)
+            offset += text[offset] == 0x0D && offset + 1 < text.count && text[offset + 1] == 0x0A ? 2 : 1
+            start = offset
+        }
+        if start < text.count { ranges.append(start..<text.count) }
+        for (index, range) in ranges.enumerated() {
+            let line = text[range]
             if line.isEmpty { continue }
             let fields = line.split(separator: UInt8(ascii: " "))
             let sealed = fields.count == 3 && fields[1].elementsEqual(sealedMark.utf8)
@@ -98,7 +113,7 @@ public final class SigningKeys: Sendable {
                 throw AccessTokenError.key(
                     "\(file), line \(index + 1): expected 'kid \(sealedMark) base64url-sealed-private-key'")
             }
-            lines.append(Line(kid: kid, bytes: bytes, sealed: sealed))
+            lines.append(Line(number: index + 1, kid: kid, bytes: bytes, sealed: sealed))
         }
         return lines
     }
@@ -108,10 +123,10 @@ public final class SigningKeys: Sendable {
         var lines = try lines(file)
         defer { for index in lines.indices { lines[index].bytes.withUnsafeMutableBytes { cleanse($0) } } }
         var keys: [Entry] = []
-        for (index, line) in lines.enumerated() {
+        for line in lines {
             guard line.sealed else {
                 throw AccessTokenError.key(
-                    "\(file), line \(index + 1): a key in the clear, written before keys were sealed; start authd once to seal it"
+                    "\(file), line \(line.number): a key in the clear, written before keys were sealed; start authd once to seal it"
                 )
             }
             var bytes: [UInt8]
@@ -119,14 +134,14 @@ public final class SigningKeys: Sendable {
                 bytes = try sealing.open(line.bytes, for: .accessTokenSigningKey(line.kid))
             } catch {
                 throw AccessTokenError.key(
-                    "\(file), line \(index + 1): key \(line.kid) does not open with this data directory's key-encryption key (changed, or another directory's)"
+                    "\(file), line \(line.number): key \(line.kid) does not open with this data directory's key-encryption key (changed, or another directory's)"
                 )
             }
             defer { bytes.withUnsafeMutableBytes { cleanse($0) } }
             do {
                 keys.append((line.kid, try TokenKey(privateKey: bytes)))
             } catch {
-                throw AccessTokenError.key("\(file), line \(index + 1): \(error)")
+                throw AccessTokenError.key("\(file), line \(line.number): \(error)")
             }
         }
         return keys
@@ -198,13 +213,13 @@ public final class SigningKeys: Sendable {
         var result = SealingReport()
         var image: [UInt8] = []
         defer { image.withUnsafeMutableBytes { cleanse($0) } }
-        for (index, line) in lines.enumerated() {
+        for line in lines {
             if line.sealed {
                 image += Array("\(line.kid) \(sealedMark) \(Base64URL.encode(line.bytes))\n".utf8)
                 continue
             }
             do { _ = try TokenKey(privateKey: line.bytes) } catch {
-                throw AccessTokenError.key("\(file), line \(index + 1): \(error)")
+                throw AccessTokenError.key("\(file), line \(line.number): \(error)")
             }
             image += try sealedLine(kid: line.kid, privateKey: line.bytes, sealing: sealing)
             result.sealed += 1

@@ -62,9 +62,10 @@ public enum SecretFile {
     /// - `path` must exist: a file removed meanwhile is not made again (an error).
     /// - The old bytes are overwritten only once no name is left to them: a file with other
     ///   names (hard links: a backup made with `cp -al`, say) is replaced but not overwritten.
-    /// - They are overwritten also when the replacement is in place but its directory's sync
-    ///   failed (the error is thrown after); a crash between the rename and the overwrite
-    ///   leaves them in free blocks.
+    /// - When the directory's sync fails after the rename (an error), the old bytes are kept:
+    ///   until the rename is on the disk, a crash may bring the old file back, and wiped it
+    ///   would hold nothing. A crash between the rename and the overwrite leaves them in free
+    ///   blocks.
     public static func replaceOverwritingOld(_ path: String, contents: [UInt8]) throws(DataProtectionError)
         -> String?
     {
@@ -72,12 +73,7 @@ public enum SecretFile {
         if old < 0 && errno == ENOENT { throw .keyStore("\(path) is gone") }
         let notOpened = old < 0 ? "cannot open it to overwrite it: \(errnoText())" : nil
         defer { if old >= 0 { close(old) } }
-        do {
-            try replace(path, contents: contents)
-        } catch {
-            if old >= 0 { _ = overwriteWithZeros(old, keepingNames: 0) }  // replaced, its sync failed
-            throw error
-        }
+        try replace(path, contents: contents)
         return notOpened ?? overwriteWithZeros(old, keepingNames: 0)
     }
 

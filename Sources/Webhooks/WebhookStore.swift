@@ -64,7 +64,8 @@ public struct WebhookStore: Sendable {
         public var sealed = 0
         /// Endpoints whose old file's bytes could not be overwritten with zeros, with why.
         public var oldBytesNotOverwritten: [String: String] = [:]
-        /// Endpoints that could not be sealed, with why (their files are as they were).
+        /// Endpoints that could not be sealed, with why: their files are as they were, or, when
+        /// the directory's sync failed after the rename, sealed but perhaps not yet on the disk.
         public var notSealed: [String: String] = [:]
         /// Temporary endpoint files a crash left (`ep_*.json.tmp-*`), overwritten and removed.
         public var leftoversRemoved = 0
@@ -76,7 +77,9 @@ public struct WebhookStore: Sendable {
     /// replaced whole and the old file's bytes are overwritten with zeros
     /// (``SecretFile/replaceOverwritingOld(_:contents:)``). Temporary endpoint files a crash
     /// left, which may hold a secret in the clear, are overwritten and removed. One endpoint
-    /// that cannot be sealed does not stop the others. Takes no lock when there is nothing to do.
+    /// that cannot be sealed does not stop the others; an endpoint file that cannot be read
+    /// stops them all (an error, as for ``endpoints()``). Takes no lock when there is nothing
+    /// to do.
     public func sealSecretsInTheClear(sealing: FileSealingKey) throws -> SealingReport {
         func leftovers() throws -> [String] {
             try FileManager.default.contentsOfDirectory(atPath: directory).filter {

@@ -21,7 +21,7 @@ extension Authd {
             }
             for (endpoint, reason) in sealed.notSealed.sorted(by: { $0.key < $1.key }) {
                 logger.error(
-                    "a webhook endpoint's secret written in the clear could not be sealed; it stays in the clear",
+                    "a webhook endpoint's secret written in the clear could not be sealed (or its sealed file is not yet synced); it may stay in the clear",
                     metadata: ["endpoint": "\(endpoint)", "error": "\(reason)"])
             }
             for (endpoint, reason) in sealed.oldBytesNotOverwritten.sorted(by: { $0.key < $1.key }) {

@@ -136,6 +136,24 @@ import Testing
         }
     }
 
+    /// Lines end at LF, CR LF or a lone CR, and the line an error names is the one an editor
+    /// shows, empty lines counted.
+    @Test func lineEndingsAndTheNumbersErrorsName() throws {
+        let file = newFile()
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let first = try SigningKeys.append(to: file, algorithm: .eddsa, sealing: sealing)
+        let second = try SigningKeys.append(to: file, sealing: sealing)
+        let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n")
+        for ending in ["\r", "\r\n", "\n\n"] {
+            try (lines.joined(separator: ending) + ending).write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(try SigningKeys.read(file, sealing: sealing).map(\.kid) == [first, second], "\(ending.utf8)")
+        }
+        try ("\n\r\n" + lines[0] + "\n\n" + lines[1].dropLast(4) + "AAAA\n").write(
+            toFile: file, atomically: true, encoding: .utf8)
+        let error = #expect(throws: AccessTokenError.self) { try SigningKeys.read(file, sealing: sealing) }
+        #expect("\(error!)".contains("line 5"), "\(error!)")
+    }
+
     /// A line in the clear that is not a key: an error naming it, and the file is unchanged.
     @Test func aBrokenLineInTheClearIsRefusedAndNothingIsWritten() throws {
         let file = newFile()

@@ -112,6 +112,7 @@ import Testing
             products().appendingPathComponent("authd"), ["--data", data, "--rotate-signing-key"],
             environment: environment)
         #expect(rotated.status == 0, "\(rotated.stderr)")
+        #expect(rotated.stdout.contains("now sealed: 1"), "\(rotated.stdout)")
         let lines = try String(contentsOfFile: data + "/signing-keys", encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 2 && lines.allSatisfy { $0.split(separator: " ")[1] == "sealed" }, "\(lines)")
         #expect(lines[0].hasPrefix(kid + " "))
