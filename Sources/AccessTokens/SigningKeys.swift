@@ -149,14 +149,18 @@ public final class SigningKeys: Sendable {
 
     /// The line a key is written as: `kid sealed base64url(sealed key)`.
     static func sealedLine(kid: String, privateKey: [UInt8], sealing: FileSealingKey) throws -> [UInt8] {
-        let sealed = try sealing.seal(privateKey, for: .accessTokenSigningKey(kid))
-        return Array("\(kid) \(sealedMark) \(Base64URL.encode(sealed))\n".utf8)
+        line(kid: kid, sealedKey: try sealing.seal(privateKey, for: .accessTokenSigningKey(kid)))
+    }
+
+    /// The line of a key already sealed.
+    private static func line(kid: String, sealedKey: [UInt8]) -> [UInt8] {
+        Array("\(kid) \(sealedMark) \(Base64URL.encode(sealedKey))\n".utf8)
     }
 
     /// Adds a new key of `algorithm`, sealed, at the end of the file (it signs from the next
-    /// start on); the file is created with mode 0600, or set to 0600 if it exists. Keys in the
-    /// clear are sealed first, under the same lock (``sealKeysInTheClear(in:sealing:)``).
-    /// Returns its kid.
+    /// start on); the file is created with mode 0600, or set to 0600 if it exists. An existing
+    /// file is appended to under its lock, as ``sealKeysInTheClear(in:sealing:)`` takes it, so
+    /// the key lands in the file that sealing leaves. Returns its kid.
     @discardableResult
     public static func append(to file: String, algorithm: TokenAlgorithm = .es256, sealing: FileSealingKey) throws
         -> String
@@ -171,15 +175,9 @@ public final class SigningKeys: Sendable {
             do { try SecretFile.append(file, contents: line) } catch { throw AccessTokenError.key("\(error)") }
             return kid
         }
-        // No file: nothing to seal, and a file made at the same moment by another is appended to.
+        // No file: nothing to lock, and a file made at the same moment by another is appended to.
         guard FileManager.default.fileExists(atPath: file) else { return try appendKey() }
-        while true {
-            // Sealing renames a new file into place, whose lock this does not hold: lock it then.
-            let added = try SecretFile.withExclusiveLock(on: file) { () throws -> String? in
-                try sealLocked(file, sealing: sealing).sealed > 0 ? nil : try appendKey()
-            }
-            if let added { return added }
-        }
+        return try SecretFile.withExclusiveLock(on: file) { try appendKey() }
     }
 
     /// What ``sealKeysInTheClear(in:sealing:)`` did.
@@ -196,8 +194,9 @@ public final class SigningKeys: Sendable {
     /// does): the file is replaced whole, every line in its order, and the old file's bytes
     /// are overwritten with zeros (``SecretFile/replaceOverwritingOld(_:contents:)``, whose
     /// rules say when they cannot be). A key in the clear that is not a key is an error naming
-    /// its line, and nothing is written.
+    /// its line, and nothing is written. No file: nothing to seal.
     public static func sealKeysInTheClear(in file: String, sealing: FileSealingKey) throws -> SealingReport {
+        guard FileManager.default.fileExists(atPath: file) else { return SealingReport() }
         // A sealed file is left alone, unlocked: nothing to do, and a link to one still opens.
         var lines = try lines(file)
         defer { for index in lines.indices { lines[index].bytes.withUnsafeMutableBytes { cleanse($0) } } }
@@ -215,7 +214,7 @@ public final class SigningKeys: Sendable {
         defer { image.withUnsafeMutableBytes { cleanse($0) } }
         for line in lines {
             if line.sealed {
-                image += Array("\(line.kid) \(sealedMark) \(Base64URL.encode(line.bytes))\n".utf8)
+                image += Self.line(kid: line.kid, sealedKey: line.bytes)
                 continue
             }
             do { _ = try TokenKey(privateKey: line.bytes) } catch {

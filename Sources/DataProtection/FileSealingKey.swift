@@ -1,5 +1,3 @@
-import COpenSSL
-
 /// The key that seals the secrets authd keeps in files of its data directory beside the key
 /// store: the access-token signing keys (`DATA/signing-keys`) and the webhook endpoints'
 /// secrets (`DATA/webhooks/`). A copy of the directory without the key-encryption key opens
@@ -24,13 +22,7 @@ public struct FileSealingKey: Sendable {
 
     /// The key derived from a log signing seed: HMAC-SHA256(seed, "authlog file sealing key v1").
     package init(logSigningSeed seed: [UInt8]) {
-        var derived = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 32
-        let label = Array("authlog file sealing key v1".utf8)
-        // Never a key of zeros: a failed derivation stops the process.
-        let made = HMAC(EVP_sha256(), seed, Int32(seed.count), label, label.count, &derived, &length)
-        precondition(made != nil && length == 32, "HMAC-SHA256 failed")
-        self.init(bytes: derived)
+        self.init(bytes: hmacSHA256(key: seed, Array("authlog file sealing key v1".utf8)))
     }
 
     /// `secret` sealed (AES-256-GCM, a fresh nonce) for `place`.

@@ -46,13 +46,7 @@ public struct KeyEncryptionKey: Sendable {
 
     /// A value derived from the key, stored in the key store's header so that a wrong key is
     /// recognised at start instead of producing garbage. It reveals nothing of the key.
-    package var checkValue: [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 32
-        let label = Array("authlog key-encryption key check".utf8)
-        _ = HMAC(EVP_sha256(), bytes, 32, label, label.count, &out, &length)
-        return out
-    }
+    package var checkValue: [UInt8] { hmacSHA256(key: bytes, Array("authlog key-encryption key check".utf8)) }
 
     /// The key from the environment or the data directory; see the type's documentation.
     /// `mayGenerate` is true only when no data key exists yet.

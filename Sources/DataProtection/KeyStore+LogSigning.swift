@@ -5,13 +5,7 @@ import Signatures
 extension KeyEncryptionKey {
     /// The Ed25519 private key (32 bytes) that signs the log's checkpoints in a format 1 store,
     /// derived from this key: HMAC-SHA256(KEK, "authlog log signing key v1").
-    package var derivedLogSigningSeed: [UInt8] {
-        var seed = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 32
-        let label = Array("authlog log signing key v1".utf8)
-        _ = HMAC(EVP_sha256(), bytes, 32, label, label.count, &seed, &length)
-        return seed
-    }
+    package var derivedLogSigningSeed: [UInt8] { hmacSHA256(key: bytes, Array("authlog log signing key v1".utf8)) }
 
     /// The key derived from this one (``derivedLogSigningSeed``).
     ///

@@ -37,6 +37,13 @@ public struct WebhookEndpoint: Codable, Hashable, Sendable {
         self.createdAt = createdAt
     }
 
+    /// `secret` sealed under `sealing` for the endpoint `id`, as files hold it.
+    package static func sealed(_ secret: String, for id: String, under sealing: FileSealingKey)
+        throws(DataProtectionError) -> StoredSecret
+    {
+        .sealed(try sealing.seal(Array(secret.utf8), for: .webhookSecret(id)))
+    }
+
     /// The secret, opened under `sealing` if sealed; ``DataProtectionError/tampered`` when it
     /// does not open (changed, moved from another endpoint, or another directory's).
     public func secret(_ sealing: FileSealingKey) throws(DataProtectionError) -> String {

@@ -1,4 +1,4 @@
-import COpenSSL
+import DataProtection
 import Foundation
 
 /// Signatures as the Standard Webhooks scheme writes them (standardwebhooks.com): the secret
@@ -25,11 +25,7 @@ public enum WebhookSignature {
 
     /// The `webhook-signature` header's value for one message.
     public static func sign(id: String, timestamp: Int64, body: [UInt8], key: [UInt8]) -> String {
-        var message = Array("\(id).\(timestamp).".utf8)
-        message += body
-        var digest = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 32
-        _ = HMAC(EVP_sha256(), key, Int32(key.count), message, message.count, &digest, &length)
+        let digest = hmacSHA256(key: key, Array("\(id).\(timestamp).".utf8) + body)
         return "v1," + Data(digest).base64EncodedString()
     }
 }

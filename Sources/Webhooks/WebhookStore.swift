@@ -49,7 +49,7 @@ public struct WebhookStore: Sendable {
         let secret = WebhookSignature.newSecret()
         let endpoint = WebhookEndpoint(
             id: id, url: url, events: events,
-            storedSecret: .sealed(try sealing.seal(Array(secret.utf8), for: .webhookSecret(id))),
+            storedSecret: try WebhookEndpoint.sealed(secret, for: id, under: sealing),
             startAfter: startAfter, createdAt: ISO8601DateFormatter().string(from: Date()))
         try SecretFile.makeDirectory(directory)
         try SecretFile.withExclusiveLock(on: directory, followingLinks: true) {
@@ -104,8 +104,7 @@ public struct WebhookStore: Sendable {
                 guard case .clear(let secret) = endpoint.storedSecret else { continue }
                 do {
                     var sealed = endpoint
-                    sealed.storedSecret = .sealed(
-                        try sealing.seal(Array(secret.utf8), for: .webhookSecret(endpoint.id)))
+                    sealed.storedSecret = try WebhookEndpoint.sealed(secret, for: endpoint.id, under: sealing)
                     let image = [UInt8](try Self.encoder.encode(sealed))
                     if let reason = try SecretFile.replaceOverwritingOld(path(endpoint.id, "json"), contents: image) {
                         result.oldBytesNotOverwritten[endpoint.id] = reason

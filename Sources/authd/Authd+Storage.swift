@@ -161,18 +161,16 @@ struct Storage {
         data: String, sealing: FileSealingKey, algorithm: TokenAlgorithm, logger: Logger
     ) throws -> SigningKeys {
         let file = data + "/signing-keys"
-        if FileManager.default.fileExists(atPath: file) {
-            let sealed = try SigningKeys.sealKeysInTheClear(in: file, sealing: sealing)
-            if sealed.sealed > 0 {
-                logger.notice(
-                    "sealed the access-token signing keys written in the clear before this release",
-                    metadata: ["file": "\(file)", "keys": "\(sealed.sealed)"])
-            }
-            if let reason = sealed.oldBytesNotOverwritten {
-                logger.warning(
-                    "the old signing-keys file's bytes were not overwritten with zeros; its keys may stay on the disk until its blocks are reused",
-                    metadata: ["file": "\(file)", "reason": "\(reason)"])
-            }
+        let sealed = try SigningKeys.sealKeysInTheClear(in: file, sealing: sealing)
+        if sealed.sealed > 0 {
+            logger.notice(
+                "sealed the access-token signing keys written in the clear before this release",
+                metadata: ["file": "\(file)", "keys": "\(sealed.sealed)"])
+        }
+        if let reason = sealed.oldBytesNotOverwritten {
+            logger.warning(
+                "the old signing-keys file's bytes were not overwritten with zeros; its keys may stay on the disk until its blocks are reused",
+                metadata: ["file": "\(file)", "reason": "\(reason)"])
         }
         return try SigningKeys(file: file, algorithm: algorithm, sealing: sealing)
     }

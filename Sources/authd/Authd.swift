@@ -302,17 +302,15 @@ struct Authd: AsyncParsableCommand {
                     guard let sealing = try KeyStore(dataDirectory: data).fileSealingKey else {
                         return fail("\(data) holds no key store to seal a signing key with", code: 2)
                     }
-                    if FileManager.default.fileExists(atPath: keyFile) {
-                        let sealed = try SigningKeys.sealKeysInTheClear(in: keyFile, sealing: sealing)
-                        if sealed.sealed > 0 {
-                            print("keys written in the clear in \(keyFile), now sealed: \(sealed.sealed)")
-                        }
-                        if let reason = sealed.oldBytesNotOverwritten {
-                            FileHandle.standardError.write(
-                                Data(
-                                    "authd: the old \(keyFile)'s bytes were not overwritten with zeros (\(reason)); its keys may stay on the disk\n"
-                                        .utf8))
-                        }
+                    let sealed = try SigningKeys.sealKeysInTheClear(in: keyFile, sealing: sealing)
+                    if sealed.sealed > 0 {
+                        print("keys written in the clear in \(keyFile), now sealed: \(sealed.sealed)")
+                    }
+                    if let reason = sealed.oldBytesNotOverwritten {
+                        FileHandle.standardError.write(
+                            Data(
+                                "authd: the old \(keyFile)'s bytes were not overwritten with zeros (\(reason)); its keys may stay on the disk\n"
+                                    .utf8))
                     }
                     let kid = try SigningKeys.append(to: keyFile, algorithm: algorithm, sealing: sealing)
                     print("added \(algorithm.rawValue) signing key \(kid) to \(keyFile); restart authd to sign with it")
