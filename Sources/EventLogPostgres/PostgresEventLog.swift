@@ -36,14 +36,19 @@ public final class PostgresEventLog: EventLog {
         public var readerConnections: Int
         /// Where recorded-at times come from. The log never lets them go backwards.
         public var clock: @Sendable () -> Timestamp
+        /// Whether opening a database without the log's schema creates it (a node's first
+        /// start), or fails with ``EventLogError/noLog(path:)`` and leaves the database as it
+        /// was (a tool pointed at a database that should hold a log already).
+        public var createIfMissing: Bool
 
         public init(
             maximumBatchEvents: Int = 8_192, readerConnections: Int = 4,
-            clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
+            clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }, createIfMissing: Bool = true
         ) {
             self.maximumBatchEvents = maximumBatchEvents
             self.readerConnections = readerConnections
             self.clock = clock
+            self.createIfMissing = createIfMissing
         }
     }
 
@@ -57,8 +62,9 @@ public final class PostgresEventLog: EventLog {
     let closedSignal = CloseSignal()
 
     /// Connects to the database in `configuration` and creates the log's schema (`authlog`)
-    /// there if it has none. Fails with ``EventLogError/storage(detail:)`` when the server
-    /// cannot be reached, and with ``EventLogError/foreignDatabase(path:found:)`` or
+    /// there if it has none (with ``Options/createIfMissing`` false, fails with
+    /// ``EventLogError/noLog(path:)`` instead). Fails with ``EventLogError/storage(detail:)``
+    /// when the server cannot be reached, and with ``EventLogError/foreignDatabase(path:found:)`` or
     /// ``EventLogError/newerFormat(path:found:supported:)`` on a schema this build did not write.
     public init(configuration: PostgresConnection.Configuration, location: String, options: Options = Options())
         throws(EventLogError)
@@ -68,7 +74,8 @@ public final class PostgresEventLog: EventLog {
         readers = ConnectionPool(server: server, limit: max(1, options.readerConnections))
         do {
             try readers.withConnection { connection throws(EventLogError) in
-                try PostgresSchema.prepare(on: connection, location: location)
+                try PostgresSchema.prepare(
+                    on: connection, location: location, createIfMissing: options.createIfMissing)
             }
         } catch {
             readers.close()

@@ -18,15 +18,20 @@ package enum PostgresSchema {
     /// Serialises schema creation between processes that open one database at once.
     package static let creationLock: Int64 = 0x6175_7468_6c6f_6701
 
-    /// Creates the schema if it is missing and checks its format marker.
-    package static func prepare(on connection: PostgresConnection, location: String) throws(EventLogError) {
+    /// Creates the schema if it is missing (or, with `createIfMissing` false, fails with
+    /// ``EventLogError/noLog(path:)`` and leaves the database as it was) and checks its format
+    /// marker.
+    package static func prepare(
+        on connection: PostgresConnection, location: String, createIfMissing: Bool = true
+    ) throws(EventLogError) {
         _ = try connection.run("BEGIN")
-        do {
+        do throws(EventLogError) {
             _ = try connection.run("SELECT pg_advisory_xact_lock(\(creationLock))")
             let existing = try connection.run(
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'authlog'")
             let tables = try existing.first?.column(Int64.self) ?? 0
             if tables == 0 {
+                guard createIfMissing else { throw .noLog(path: location) }
                 for statement in creation { _ = try connection.run(PostgresQuery(unsafeSQL: statement)) }
                 _ = try connection.run(
                     "INSERT INTO authlog.meta (key, value) VALUES ('format', \(formatMarker))")

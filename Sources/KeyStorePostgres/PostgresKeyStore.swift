@@ -54,12 +54,15 @@ public final class PostgresKeyStore: DataKeyStore {
     let cache = Mutex(Cache())
 
     /// Opens the store in the database `url` names (as ``PostgresEventLog/init(url:options:)``
-    /// reads it), creating the log's and the store's tables if they are missing.
-    public convenience init(url: String, kek: KeyEncryptionKey) throws {
+    /// reads it), creating the store's tables if they are missing, and the log's as well
+    /// unless `createLogIfMissing` is false: then a database without the log is refused with
+    /// ``EventLogError/noLog(path:)`` and left as it was.
+    public convenience init(url: String, kek: KeyEncryptionKey, createLogIfMissing: Bool = true) throws {
         let (configuration, location) = try Self.translating { () throws(EventLogError) in
             try PostgresEventLog.configuration(url: url)
         }
-        try self.init(configuration: configuration, location: location, kek: kek)
+        try self.init(
+            configuration: configuration, location: location, kek: kek, createLogIfMissing: createLogIfMissing)
     }
 
     /// Opens the store in the database an open log uses.
@@ -67,10 +70,10 @@ public final class PostgresKeyStore: DataKeyStore {
         try self.init(configuration: log.server.configuration, location: log.location, kek: kek)
     }
 
-    /// Opens the store in the database `configuration` names (see ``init(url:kek:)``).
+    /// Opens the store in the database `configuration` names (see ``init(url:kek:createLogIfMissing:)``).
     public init(
         configuration: PostgresConnection.Configuration, location: String, kek: KeyEncryptionKey,
-        connections: Int = 4
+        connections: Int = 4, createLogIfMissing: Bool = true
     ) throws {
         self.kek = kek
         self.location = location
@@ -78,7 +81,7 @@ public final class PostgresKeyStore: DataKeyStore {
         pool = ConnectionPool(server: server, limit: max(1, connections))
         do {
             var seed = try Self.run(on: pool) { connection in
-                try PostgresSchema.prepare(on: connection, location: location)
+                try PostgresSchema.prepare(on: connection, location: location, createIfMissing: createLogIfMissing)
                 return try Self.prepareKeyTables(on: connection, kek: kek, location: location)
             }
             defer { seed.withUnsafeMutableBytes { cleanse($0) } }
@@ -404,6 +407,8 @@ public final class PostgresKeyStore: DataKeyStore {
         case EventLogError.storageFull(let detail): return DataProtectionError.storageFull(detail)
         // The server unreachable or restarting: the HTTP layer answers 503 and the client retries.
         case EventLogError.storage, EventLogError.closed, EventLogError.writeFailed: return error
+        // Opened without creating the log (``init(url:kek:createLogIfMissing:)``): the caller names it.
+        case EventLogError.noLog: return error
         case let error as EventLogError: return DataProtectionError.keyStore("the PostgreSQL key store: \(error)")
         case let error as SignatureError: return DataProtectionError.keyStore("the log's signing key: \(error)")
         default: return DataProtectionError.keyStore("the PostgreSQL key store: \(error)")

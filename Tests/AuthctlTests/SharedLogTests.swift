@@ -12,6 +12,21 @@ final class SharedLogDatabase {
         (name, url) = try TestPostgres.createDatabase(prefix: "authlog_authctl")
     }
 
+    /// A new database with the shared log's tables, made as an operator makes them:
+    /// `authctl --log-url URL init`.
+    static func madeByInit() throws -> SharedLogDatabase {
+        let database = try SharedLogDatabase()
+        let made = try authctl(["--log-url", database.url, "init"])
+        #expect(made.status == 0, "\(made.stderr)")
+        return database
+    }
+
+    /// The tables of the schema `authlog`: none in a database no command was allowed to make a log in.
+    func authlogTables() throws -> Int64 {
+        try TestPostgres.count(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'authlog'", database: name)
+    }
+
     deinit { TestPostgres.dropDatabase(name) }
 }
 
@@ -69,7 +84,7 @@ struct SharedLogTests {
         let database = try SharedLogDatabase()
         let scratch = try Scratch()
         let shared = ["--log-url", database.url, "--data", scratch.at("node")]
-        let empty = try authctl(shared + ["verify"], environment: GoldenLogTests.kek)  // makes the schema
+        let empty = try authctl(shared + ["init"], environment: GoldenLogTests.kek)  // makes the schema
         #expect(empty.status == 0, "\(empty.stderr)")
         try TestPostgres.administer(
             """
@@ -100,7 +115,7 @@ struct SharedLogTests {
     /// seed, verify and head on the shared log; a row changed behind the log's back breaks it
     /// (exit 1, naming the position).
     @Test func verifyOnTheSharedLogPassesThenNamesATamperedRow() throws {
-        let database = try SharedLogDatabase()
+        let database = try SharedLogDatabase.madeByInit()
         let scratch = try Scratch()
         let shared = ["--log-url", database.url, "--data", scratch.at("node")]
         let seeded = try authctl(shared + ["seed", "--users", "5", "--events", "40"], environment: GoldenLogTests.kek)
@@ -133,7 +148,7 @@ struct SharedLogTests {
     /// data directory the reads run on a temporary copy that is gone afterwards; with one,
     /// on that directory's copy.
     @Test func adminUsersHistoryAndEraseWorkOnTheSharedLog() throws {
-        let database = try SharedLogDatabase()
+        let database = try SharedLogDatabase.madeByInit()
         let scratch = try Scratch()
         let home = scratch.at("home")
         let temporary = scratch.at("tmp")
@@ -189,7 +204,7 @@ struct SharedLogTests {
     /// A named copy the shared log does not continue (the log was replaced) is refused by the
     /// commands that read it, in one line, and moved aside and copied again by `rebuild`.
     @Test func rebuildMovesAsideACopyTheSharedLogDoesNotContinue() throws {
-        let (first, second) = (try SharedLogDatabase(), try SharedLogDatabase())
+        let (first, second) = (try SharedLogDatabase.madeByInit(), try SharedLogDatabase.madeByInit())
         let scratch = try Scratch()
         let data = scratch.at("data")
         func run(_ database: SharedLogDatabase, _ arguments: [String], input: String? = nil) throws -> ProcessOutput {
@@ -228,6 +243,38 @@ struct SharedLogTests {
         try authctl(arguments, environment: GoldenLogTests.kek, input: password.map { $0 + "\n" }, directory: directory)
     }
 
+    /// A database without the shared log (a mistyped `--log-url`, say) is refused by every
+    /// command but `init` and `import`, in one line that names it, and left as it was: no
+    /// schema, no key store, no key made for it. Before, each command made the log's tables
+    /// there, and the key store's with a new log signing key, and went on against an empty log.
+    @Test func aDatabaseWithoutTheLogIsRefusedAndLeftAsItWas() throws {
+        let database = try SharedLogDatabase()
+        let scratch = try Scratch()
+        let commands: [[String]] = [
+            ["verify"], ["head"], ["export"], ["stats"], ["users", "list", "--role", "ADMIN"],
+            ["seed", "--users", "2", "--events", "6"],
+            ["create-admin", "--email", "root@example.com"],
+            [
+                "--data", scratch.at("node"), "webhooks", "add", "https://hooks.example.com/in", "--events",
+                "UserRegistered",
+            ],
+        ]
+        for arguments in commands {
+            let refused = try Self.kekAuthctl(
+                ["--log-url", database.url] + arguments, password: "a long enough password", in: scratch.at(""))
+            #expect(refused.status == 2, "\(arguments): \(refused.stdout)")
+            let lines = refused.stderr.split(separator: "\n")
+            #expect(lines.count == 1, "\(arguments): \(refused.stderr)")
+            #expect(
+                lines.first?.hasPrefix("authctl: no shared log in postgres://") == true
+                    && refused.stderr.contains("authctl --log-url URL init"), "\(arguments): \(refused.stderr)")
+            #expect(try database.authlogTables() == 0, "\(arguments) made tables")
+        }
+        let made = try authctl(["--log-url", database.url, "init"])
+        #expect(made.status == 0 && made.stdout.hasSuffix(": 0 events\n"), "\(made.stdout) \(made.stderr)")
+        #expect(try database.authlogTables() > 0)
+    }
+
     /// `init` with `--log-url` makes the shared log's tables and leaves the data directory
     /// alone (it made an embedded log there before); run again, it counts what the log holds.
     /// A write command on the shared log makes the data directory for its outbox 0700 (it
@@ -259,7 +306,7 @@ struct SharedLogTests {
     /// one line, before anything is written: the copy is written in its map, and LMDB's
     /// writers with and without one must not share it. Read-only commands still open it.
     @Test func aNodesCopyIsRefusedToAWriterWithoutTheSharedLog() throws {
-        let database = try SharedLogDatabase()
+        let database = try SharedLogDatabase.madeByInit()
         let scratch = try Scratch()
         let data = scratch.at("data")
         let copied = try Self.kekAuthctl(
@@ -293,7 +340,7 @@ struct SharedLogTests {
     /// An embedded log given to authctl with `--log-url` by mistake (the shared log does not
     /// continue it) is refused and left unmarked: it stays an embedded log, which writes on.
     @Test func anEmbeddedLogOpenedAsACopyByMistakeStaysEmbedded() throws {
-        let database = try SharedLogDatabase()
+        let database = try SharedLogDatabase.madeByInit()
         let scratch = try Scratch()
         let data = scratch.at("data")
         let embedded = try Self.kekAuthctl(

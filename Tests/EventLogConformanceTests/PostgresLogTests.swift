@@ -525,6 +525,24 @@ struct PostgresLogTests {
         }
     }
 
+    /// Told not to create the log, opening a database without one fails with `noLog` and
+    /// leaves the database without the schema; a log made meanwhile then opens as usual.
+    @Test func aDatabaseWithoutTheLogIsLeftAsItWasWhenToldNotToCreateIt() throws {
+        let empty = try PostgresStore()
+        defer { empty.remove() }
+        #expect(throws: EventLogError.noLog(path: location(empty))) {
+            _ = try PostgresEventLog(url: empty.url, options: .init(createIfMissing: false))
+        }
+        #expect(
+            try TestPostgres.count(
+                "SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'authlog'",
+                database: empty.database) == 0)
+        try PostgresEventLog(url: empty.url).close()
+        let reopened = try PostgresEventLog(url: empty.url, options: .init(createIfMissing: false))
+        defer { reopened.close() }
+        #expect(try reopened.headPosition() == 0)
+    }
+
     func location(_ store: PostgresStore) -> String {
         (try? PostgresEventLog.configuration(url: store.url).location) ?? ""
     }

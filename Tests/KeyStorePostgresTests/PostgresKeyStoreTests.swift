@@ -17,6 +17,25 @@ import Testing
 struct PostgresKeyStoreTests {
     let kek = try! KeyEncryptionKey.generate()
 
+    /// Told not to create the log, the store refuses a database without one (`noLog`, as the
+    /// log itself) and makes neither the log's tables nor its own, nor a log signing key.
+    @Test func aDatabaseWithoutTheLogIsLeftAsItWasWhenToldNotToCreateIt() throws {
+        let database = try TestDatabase()
+        #expect {
+            _ = try PostgresKeyStore(url: database.url, kek: kek, createLogIfMissing: false)
+        } throws: { error in
+            if case EventLogError.noLog = error { return true }
+            return false
+        }
+        let tables = try TestPostgres.count(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'authlog'", database: database.name)
+        #expect(tables == 0)
+        try PostgresEventLog(url: database.url).close()
+        let store = try PostgresKeyStore(url: database.url, kek: kek, createLogIfMissing: false)
+        defer { store.close() }
+        #expect(store.logSigningKey != nil)
+    }
+
     @Test func keysCreatedOnOneNodeAreReadOnAnotherAndDestroyedForBoth() throws {
         let database = try TestDatabase()
         let one = try PostgresKeyStore(url: database.url, kek: kek)

@@ -30,7 +30,7 @@ extension Import {
     static let batchEvents = 10_000
 
     func importShared(_ url: String, from input: FileHandle) throws {
-        let shared = try openSharedLog(url)
+        let shared = try openSharedLog(url, makingLog: true)
         defer { shared.close() }
         let existing = try failing { try shared.headPosition() }
         guard existing == 0 else {
@@ -39,7 +39,7 @@ extension Import {
             )
             throw ExitCode(2)
         }
-        let keys = try openPostgresKeys(root, url: url)
+        let keys = try openPostgresKeys(root, url: url, makingLog: true)
         let held = try failing { try keys.users().count }
         guard held == 0 else {
             printError("authctl: the shared key store already holds \(held) data keys; import needs an empty one")

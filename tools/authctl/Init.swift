@@ -22,7 +22,7 @@ struct Init: ParsableCommand {
 
     func run() throws {
         if let url = root.logURL {
-            let shared = try openSharedLog(url)
+            let shared = try openSharedLog(url, makingLog: true)
             defer { shared.close() }
             let events = try failing { try shared.headPosition() }
             print("shared log ready at \(shared.location): \(events) events")

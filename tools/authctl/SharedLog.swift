@@ -61,21 +61,42 @@ func openSharedKeys(_ root: Authctl, readOnly: Bool = false, mayGenerateKey: Boo
 
 /// The key store of the shared database at `url`, or a one-line error and exit 2. The
 /// cluster's key-encryption key is never generated here: a key of its own would read nothing
-/// the nodes wrote (the shared store refuses it by its check value).
-func openPostgresKeys(_ root: Authctl, url: String) throws -> PostgresKeyStore {
+/// the nodes wrote (the shared store refuses it by its check value). A database without the
+/// shared log is refused and left as it was, unless `makingLog` (see ``openSharedLog(_:makingLog:)``).
+func openPostgresKeys(_ root: Authctl, url: String, makingLog: Bool = false) throws -> PostgresKeyStore {
     try failing {
         let kek = try KeyEncryptionKey.load(
             dataDirectory: root.data, environment: ProcessInfo.processInfo.environment, mayGenerate: false
         ).key
-        return try PostgresKeyStore(url: url, kek: kek)
+        return try namingMissingLog { try PostgresKeyStore(url: url, kek: kek, createLogIfMissing: makingLog) }
     }
 }
 
 extension PostgresKeyStore: SharedKeyStore {}
 
 /// Opens the shared log `url` names, or a one-line error and exit 2.
-func openSharedLog(_ url: String) throws -> PostgresEventLog {
-    try failing { try PostgresEventLog(url: url) }
+///
+/// Only `init` and `import` make the log's tables in a database that has none
+/// (`makingLog`); every other command refuses such a database and leaves it as it was, so a
+/// mistyped URL names the mistake instead of starting an empty log (and key store) there.
+func openSharedLog(_ url: String, makingLog: Bool = false) throws -> PostgresEventLog {
+    try failing { try namingMissingLog { try PostgresEventLog(url: url, options: .init(createIfMissing: makingLog)) } }
+}
+
+/// A database without the shared log, named by a command that needs one.
+struct NoSharedLog: Error, CustomStringConvertible {
+    let location: String
+    var description: String {
+        "no shared log in \(location): check --log-url, or make one with `authctl --log-url URL init`"
+    }
+}
+
+private func namingMissingLog<Result>(_ body: () throws -> Result) throws -> Result {
+    do {
+        return try body()
+    } catch EventLogError.noLog(let location) {
+        throw NoSharedLog(location: location)
+    }
 }
 
 /// A local copy of the shared log with its users projection, caught up with the shared log
@@ -99,6 +120,9 @@ final class SharedCopy {
     /// copied again (``movedAside`` says where), as authd does at start; otherwise that is a
     /// one-line error.
     init(root: Authctl, url: String, needsKeys: Bool = true, remakeUnusable: Bool = false) throws {
+        // The shared log first: a database without one is named once, and nothing is made for it.
+        let shared = try openSharedLog(url)
+        self.shared = shared
         let keys: any SharedKeyStore
         do {
             keys = try openSharedKeys(root, readOnly: true)
@@ -115,7 +139,6 @@ final class SharedCopy {
             directory = try failing { try makeTemporaryDirectory() }
             temporary = directory
         }
-        shared = try openSharedLog(url)
         var movedAside: String?
         while true {
             do {
