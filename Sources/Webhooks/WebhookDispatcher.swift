@@ -126,6 +126,8 @@ public final class WebhookDispatcher: Sendable {
                 try store.save(state, of: endpoint.id)
             } catch is CancellationError {
                 return
+            } catch WebhookStore.StoreError.noSuchEndpoint {
+                return  // removed meanwhile: its task is cancelled at the next reload
             } catch {
                 logger.error("webhook delivery stopped", metadata: ["endpoint": "\(endpoint.id)", "error": "\(error)"])
                 try? await Task.sleep(for: configuration.firstRetry)

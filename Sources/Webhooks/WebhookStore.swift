@@ -153,10 +153,17 @@ public struct WebhookStore: Sendable {
         return try JSONDecoder().decode(WebhookState.self, from: data)
     }
 
-    /// Writes the endpoint's delivery state durably (synced, then renamed into place).
+    /// Writes the endpoint's delivery state durably (synced, then renamed into place), under
+    /// the directory's lock: an endpoint removed meanwhile (``remove(_:)``, which takes the
+    /// same lock) gets no state written after it, which no one would ever remove; the save
+    /// then fails with ``StoreError/noSuchEndpoint(_:)``.
     public func save(_ state: WebhookState, of id: String) throws {
         guard Self.isID(id) else { throw StoreError.noSuchEndpoint(id) }
-        try write(try Self.encoder.encode(state), to: path(id, "state"))
+        let encoded = try Self.encoder.encode(state)
+        try SecretFile.withExclusiveLock(on: directory, followingLinks: true) {
+            guard FileManager.default.fileExists(atPath: path(id, "json")) else { throw StoreError.noSuchEndpoint(id) }
+            try write(encoded, to: path(id, "state"))
+        }
     }
 
     func path(_ id: String, _ suffix: String) -> String { "\(directory)/\(id).\(suffix)" }

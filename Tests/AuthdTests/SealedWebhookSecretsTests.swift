@@ -132,6 +132,50 @@ import Webhooks
         }
     }
 
+    /// A delivery's state saved as its endpoint is removed is never left behind without the
+    /// endpoint (a file no command would remove): the save and the removal hold the
+    /// directory's lock, and a save after the removal fails with `noSuchEndpoint`, which ends
+    /// that endpoint's deliveries. Before, the state was written all the same.
+    @Test func aStateSavedAsItsEndpointIsRemovedIsNotLeftBehind() throws {
+        let sealing = FileSealingKey(logSigningSeed: (0..<32).map { _ in UInt8.random(in: 0...255) })
+        let data = NSTemporaryDirectory() + "webhook-state-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        try SecretFile.makeDirectory(data)
+        let store = WebhookStore(dataDirectory: data)
+        func add() throws -> String {
+            try store.add(
+                url: "https://hooks.example.com/in", events: ["*"], knownTypes: [], startAfter: nil, sealing: sealing
+            ).endpoint.id
+        }
+        let gone = try add()
+        try store.save(WebhookState(checkpoint: 1), of: gone)
+        try store.remove(gone)
+        #expect(throws: WebhookStore.StoreError.self) { try store.save(WebhookState(checkpoint: 2), of: gone) }
+        #expect(!FileManager.default.fileExists(atPath: data + "/webhooks/\(gone).state"), "left behind")
+        // The same with the removal racing the saves, 20 times.
+        for _ in 0..<20 {
+            let id = try add()
+            let started = DispatchSemaphore(value: 0)
+            let removed = Mutex(false)
+            let remover = Thread {
+                started.wait()
+                try? store.remove(id)
+                removed.withLock { $0 = true }
+            }
+            remover.start()
+            var checkpoint: UInt64 = 0
+            started.signal()
+            // Saves until one fails or the removal is over, then once more after it.
+            while !removed.withLock({ $0 }), (try? store.save(WebhookState(checkpoint: checkpoint), of: id)) != nil {
+                checkpoint += 1
+            }
+            _ = try? store.save(WebhookState(checkpoint: checkpoint), of: id)
+            #expect(!FileManager.default.fileExists(atPath: data + "/webhooks/\(id).state"), "left behind")
+        }
+        let left = try FileManager.default.contentsOfDirectory(atPath: data + "/webhooks")
+        #expect(left.allSatisfy { !$0.hasSuffix(".state") && !$0.hasSuffix(".json") }, "\(left)")
+    }
+
     /// A sealed secret moved into another endpoint's file opens for neither: it is sealed for
     /// its endpoint's id. `authctl webhooks test` says so and exits 2.
     @Test func aSecretMovedToAnotherEndpointDoesNotOpen() throws {
