@@ -90,13 +90,15 @@ public final class WebhookDispatcher: Sendable {
 
     /// Delivers to one endpoint until it is removed (cancelled) or disabled.
     func deliver(to endpoint: WebhookEndpoint) async {
-        guard let secret = try? endpoint.secret(sealing) else {
+        let key: [UInt8]
+        do {
+            key = try endpoint.signingKey(sealing)
+        } catch .doesNotOpen {
             logger.error(
                 "webhook endpoint's secret does not open with this data directory's key (changed, or another directory's); not delivering",
                 metadata: ["endpoint": "\(endpoint.id)"])
             return
-        }
-        guard let key = WebhookSignature.secretBytes(secret) else {
+        } catch {
             logger.error(
                 "webhook endpoint has an unusable secret; not delivering", metadata: ["endpoint": "\(endpoint.id)"])
             return

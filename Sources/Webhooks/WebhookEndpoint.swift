@@ -56,6 +56,23 @@ public struct WebhookEndpoint: Codable, Hashable, Sendable {
         }
     }
 
+    /// Why an endpoint's deliveries cannot be signed.
+    public enum SigningKeyError: Error, Equatable {
+        /// The sealed secret does not open under the key given: changed, moved from another
+        /// endpoint, or another directory's.
+        case doesNotOpen
+        /// It opens, but is not a `whsec_` secret of 24 to 64 bytes.
+        case unusable
+    }
+
+    /// The bytes deliveries are signed with: the secret opened under `sealing`, then decoded
+    /// (``WebhookSignature/secretBytes(_:)``). The one way authd and authctl get them.
+    public func signingKey(_ sealing: FileSealingKey) throws(SigningKeyError) -> [UInt8] {
+        guard let secret = try? secret(sealing) else { throw .doesNotOpen }
+        guard let key = WebhookSignature.secretBytes(secret) else { throw .unusable }
+        return key
+    }
+
     enum CodingKeys: String, CodingKey {
         case id, url, events, secret
         case sealedSecret = "sealed_secret"

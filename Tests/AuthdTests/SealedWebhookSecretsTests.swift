@@ -190,6 +190,9 @@ import Webhooks
         let moved = first.replacingOccurrences(of: ids[0], with: ids[1])
         try SecretFile.replace(data + "/webhooks/\(ids[1]).json", contents: Array(moved.utf8))
         #expect(throws: DataProtectionError.tampered) { try store.endpoint(ids[1]).secret(sealing) }
+        #expect(throws: WebhookEndpoint.SigningKeyError.doesNotOpen) { try store.endpoint(ids[1]).signingKey(sealing) }
+        // It opens for its own endpoint, but three bytes are too few to sign with.
+        #expect(throws: WebhookEndpoint.SigningKeyError.unusable) { try store.endpoint(ids[0]).signingKey(sealing) }
         let tested = try runAuthctl(["--data", data, "webhooks", "test", ids[1]])
         #expect(tested.status == 2 && tested.stderr.contains("does not open"), "\(tested.stderr)")
     }

@@ -116,11 +116,13 @@ struct WebhooksCommand: AsyncParsableCommand {
         func run() async throws {
             let endpoint = try failing { try WebhookStore(dataDirectory: webhooks.root.data).endpoint(id) }
             let sealing = try webhooks.sealing()
-            guard let secret = try? endpoint.secret(sealing) else {
+            let key: [UInt8]
+            do {
+                key = try endpoint.signingKey(sealing)
+            } catch .doesNotOpen {
                 printError("authctl: endpoint \(id)'s secret does not open with this directory's key-encryption key")
                 throw ExitCode(2)
-            }
-            guard let key = WebhookSignature.secretBytes(secret) else {
+            } catch {
                 printError("authctl: endpoint \(id) has an unusable secret")
                 throw ExitCode(2)
             }
