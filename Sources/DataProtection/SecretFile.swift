@@ -37,11 +37,49 @@ public enum SecretFile {
     public static func replace(_ path: String, contents: [UInt8]) throws(DataProtectionError) {
         let temporary = path + ".tmp-" + UUID().uuidString
         try create(temporary, contents: contents)
+        try move(temporary, over: path)
+        try syncParent(of: path)
+    }
+
+    /// ``replace(_:contents:)``, with the rename left to `renaming`, which is called once the
+    /// temporary file is written and synced and may check what it needs (under a lock of its
+    /// own) before it calls `rename`, or throw instead: then the temporary file is removed,
+    /// `path` is left as it was, and its error is thrown (as when it returns without calling
+    /// `rename`, without an error). So only the rename need be under a caller's lock, not the
+    /// writes and syncs around it.
+    public static func replace(
+        _ path: String, contents: [UInt8], renaming: (_ rename: () throws(DataProtectionError) -> Void) throws -> Void
+    ) throws {
+        let temporary = path + ".tmp-" + UUID().uuidString
+        try create(temporary, contents: contents)
+        var renamed = false
+        do {
+            try renaming { () throws(DataProtectionError) in
+                try move(temporary, over: path)
+                renamed = true
+            }
+        } catch {
+            if !renamed { unlink(temporary) }
+            throw error
+        }
+        guard renamed else {  // it chose not to: `path` stays as it was
+            unlink(temporary)
+            return
+        }
+        try syncParent(of: path)
+    }
+
+    /// Renames `temporary` over `path`; on failure removes `temporary`.
+    private static func move(_ temporary: String, over path: String) throws(DataProtectionError) {
         guard rename(temporary, path) == 0 else {
             let reason = errnoText()
             unlink(temporary)
             throw .keyStore("cannot rename \(temporary) to \(path): \(reason)")
         }
+    }
+
+    /// Syncs the directory holding `path`, so that a rename into it is on the disk.
+    private static func syncParent(of path: String) throws(DataProtectionError) {
         let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
         let directory = open(parent.isEmpty ? "." : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard directory >= 0 else {

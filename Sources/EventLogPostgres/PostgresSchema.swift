@@ -27,8 +27,9 @@ package enum PostgresSchema {
         _ = try connection.run("BEGIN")
         do throws(EventLogError) {
             _ = try connection.run("SELECT pg_advisory_xact_lock(\(creationLock))")
-            let existing = try connection.run(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'authlog'")
+            // pg_tables lists every table, not only those this role may use (as
+            // information_schema does): a role without grants is not told there is no log.
+            let existing = try connection.run("SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = 'authlog'")
             let tables = try existing.first?.column(Int64.self) ?? 0
             if tables == 0 {
                 guard createIfMissing else { throw .noLog(path: location) }

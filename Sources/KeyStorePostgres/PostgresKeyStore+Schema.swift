@@ -20,6 +20,11 @@ import PostgresNIO
 extension PostgresKeyStore {
     static let formatMarker = "authlog.keys/1"
 
+    /// Why a store opened without creating it (``prepareKeyTables(on:kek:location:createIfMissing:)``) was refused.
+    static func noStore(_ location: String) -> String {
+        "\(location) holds no key store yet: a node's first start makes it, or an authctl command that writes"
+    }
+
     static let creation = [
         """
         CREATE TABLE IF NOT EXISTS authlog.key_meta (
@@ -53,16 +58,28 @@ extension PostgresKeyStore {
         """,
     ]
 
+    /// Whether the store's meta row is there (its table may not be).
+    private static func holdsStore(on connection: PostgresConnection) throws -> Bool {
+        let table = try connection.run("SELECT to_regclass('authlog.key_meta') IS NOT NULL").first?.column(Bool.self)
+        guard table == true else { return false }
+        return try (connection.run("SELECT count(*) FROM authlog.key_meta").first?.column(Int64.self) ?? 0) > 0
+    }
+
     /// Creates the tables and the meta row if missing (under the log's schema lock, so that
     /// nodes starting together create them once), checks the format and the key, and returns
     /// the log's signing key (its private key). A new meta row stores the key derived from
-    /// `kek`, the one a file store of format 1 signs with.
+    /// `kek`, the one a file store of format 1 signs with. With `createIfMissing` false, a
+    /// database without the meta row is refused and left as it was: a reader must not make the
+    /// store, and so fix the cluster's key-encryption key, with whatever key it was given.
     static func prepareKeyTables(
-        on connection: PostgresConnection, kek: KeyEncryptionKey, location: String
+        on connection: PostgresConnection, kek: KeyEncryptionKey, location: String, createIfMissing: Bool = true
     ) throws -> [UInt8] {
         _ = try connection.run("BEGIN")
         do {
             _ = try connection.run("SELECT pg_advisory_xact_lock(\(PostgresSchema.creationLock))")
+            if !createIfMissing, try !holdsStore(on: connection) {
+                throw DataProtectionError.keyStore(Self.noStore(location))
+            }
             for statement in creation { _ = try connection.run(PostgresQuery(unsafeSQL: statement)) }
             var row = try connection.run("SELECT format, kek_check, log_signing_key FROM authlog.key_meta").first
             if row == nil {

@@ -54,15 +54,20 @@ public final class PostgresKeyStore: DataKeyStore {
     let cache = Mutex(Cache())
 
     /// Opens the store in the database `url` names (as ``PostgresEventLog/init(url:options:)``
-    /// reads it), creating the store's tables if they are missing, and the log's as well
-    /// unless `createLogIfMissing` is false: then a database without the log is refused with
-    /// ``EventLogError/noLog(path:)`` and left as it was.
-    public convenience init(url: String, kek: KeyEncryptionKey, createLogIfMissing: Bool = true) throws {
+    /// reads it), creating the store's tables and the log's if they are missing. With
+    /// `createLogIfMissing` false a database without the log is refused with
+    /// ``EventLogError/noLog(path:)``; with `createStoreIfMissing` false one without the store
+    /// (its tables, its meta row and the log's signing key) is refused with
+    /// ``DataProtectionError/keyStore(_:)``. Either way the database is left as it was.
+    public convenience init(
+        url: String, kek: KeyEncryptionKey, createLogIfMissing: Bool = true, createStoreIfMissing: Bool = true
+    ) throws {
         let (configuration, location) = try Self.translating { () throws(EventLogError) in
             try PostgresEventLog.configuration(url: url)
         }
         try self.init(
-            configuration: configuration, location: location, kek: kek, createLogIfMissing: createLogIfMissing)
+            configuration: configuration, location: location, kek: kek, createLogIfMissing: createLogIfMissing,
+            createStoreIfMissing: createStoreIfMissing)
     }
 
     /// Opens the store in the database an open log uses.
@@ -70,10 +75,10 @@ public final class PostgresKeyStore: DataKeyStore {
         try self.init(configuration: log.server.configuration, location: log.location, kek: kek)
     }
 
-    /// Opens the store in the database `configuration` names (see ``init(url:kek:createLogIfMissing:)``).
+    /// Opens the store in the database `configuration` names (see ``init(url:kek:createLogIfMissing:createStoreIfMissing:)``).
     public init(
         configuration: PostgresConnection.Configuration, location: String, kek: KeyEncryptionKey,
-        connections: Int = 4, createLogIfMissing: Bool = true
+        connections: Int = 4, createLogIfMissing: Bool = true, createStoreIfMissing: Bool = true
     ) throws {
         self.kek = kek
         self.location = location
@@ -82,7 +87,8 @@ public final class PostgresKeyStore: DataKeyStore {
         do {
             var seed = try Self.run(on: pool) { connection in
                 try PostgresSchema.prepare(on: connection, location: location, createIfMissing: createLogIfMissing)
-                return try Self.prepareKeyTables(on: connection, kek: kek, location: location)
+                return try Self.prepareKeyTables(
+                    on: connection, kek: kek, location: location, createIfMissing: createStoreIfMissing)
             }
             defer { seed.withUnsafeMutableBytes { cleanse($0) } }
             signingKey = try Ed25519Key(privateKey: seed)

@@ -106,6 +106,8 @@ public final class WebhookDispatcher: Sendable {
         var state: WebhookState
         do {
             state = try startingState(of: endpoint)
+        } catch WebhookStore.StoreError.noSuchEndpoint {
+            return  // removed as its delivery started
         } catch {
             logger.error(
                 "cannot read a webhook's state", metadata: ["endpoint": "\(endpoint.id)", "error": "\(error)"])
@@ -128,8 +130,8 @@ public final class WebhookDispatcher: Sendable {
                 try store.save(state, of: endpoint.id)
             } catch is CancellationError {
                 return
-            } catch WebhookStore.StoreError.noSuchEndpoint {
-                return  // removed meanwhile: its task is cancelled at the next reload
+            } catch WebhookStore.StoreError.noSuchEndpoint where (try? store.endpoint(endpoint.id)) == nil {
+                return  // removed meanwhile (its task is cancelled at the next reload); else retried below
             } catch {
                 logger.error("webhook delivery stopped", metadata: ["endpoint": "\(endpoint.id)", "error": "\(error)"])
                 try? await Task.sleep(for: configuration.firstRetry)

@@ -137,7 +137,8 @@ public struct WebhookStore: Sendable {
         return found
     }
 
-    /// Removes an endpoint and its state; deliveries to it stop.
+    /// Removes an endpoint, its state and any temporary file of its state (a save cut short by
+    /// a crash leaves one); deliveries to it stop.
     public func remove(_ id: String) throws {
         guard Self.isID(id), FileManager.default.fileExists(atPath: directory) else {
             throw StoreError.noSuchEndpoint(id)
@@ -145,6 +146,11 @@ public struct WebhookStore: Sendable {
         try SecretFile.withExclusiveLock(on: directory, followingLinks: true) {
             guard unlink(path(id, "json")) == 0 else { throw StoreError.noSuchEndpoint(id) }
             _ = unlink(path(id, "state"))
+            let temporary = "\(id).state.tmp-"
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            where name.hasPrefix(temporary) {
+                _ = unlink(directory + "/" + name)
+            }
         }
     }
 
@@ -153,16 +159,20 @@ public struct WebhookStore: Sendable {
         return try JSONDecoder().decode(WebhookState.self, from: data)
     }
 
-    /// Writes the endpoint's delivery state durably (synced, then renamed into place), under
-    /// the directory's lock: an endpoint removed meanwhile (``remove(_:)``, which takes the
-    /// same lock) gets no state written after it, which no one would ever remove; the save
-    /// then fails with ``StoreError/noSuchEndpoint(_:)``.
+    /// Writes the endpoint's delivery state durably (written and synced beside it, renamed
+    /// into place, the directory synced). The rename alone runs under the directory's lock,
+    /// and only while the endpoint's file is there: a state saved as the endpoint is removed
+    /// (``remove(_:)`` takes the same lock) is never left behind it, a file no one would
+    /// remove; the save then fails with ``StoreError/noSuchEndpoint(_:)``.
     public func save(_ state: WebhookState, of id: String) throws {
         guard Self.isID(id) else { throw StoreError.noSuchEndpoint(id) }
-        let encoded = try Self.encoder.encode(state)
-        try SecretFile.withExclusiveLock(on: directory, followingLinks: true) {
-            guard FileManager.default.fileExists(atPath: path(id, "json")) else { throw StoreError.noSuchEndpoint(id) }
-            try write(encoded, to: path(id, "state"))
+        try SecretFile.replace(path(id, "state"), contents: [UInt8](try Self.encoder.encode(state))) { rename in
+            try SecretFile.withExclusiveLock(on: directory, followingLinks: true) {
+                guard FileManager.default.fileExists(atPath: path(id, "json")) else {
+                    throw StoreError.noSuchEndpoint(id)
+                }
+                try rename()
+            }
         }
     }
 

@@ -292,7 +292,8 @@ struct Authd: AsyncParsableCommand {
         if rotateSigningKey {
             do {
                 if let logURL {
-                    let keys = try PostgresKeyStore(url: logURL, kek: try sharedKEK())
+                    // A mistyped URL is refused: no log is made for a rotation.
+                    let keys = try PostgresKeyStore(url: logURL, kek: try sharedKEK(), createLogIfMissing: false)
                     let kid = try keys.addAccessTokenSigningKey(algorithm: algorithm)
                     print(
                         "added \(algorithm.rawValue) signing key \(kid) to the shared database; every node signing \(algorithm.rawValue) signs with it once restarted"

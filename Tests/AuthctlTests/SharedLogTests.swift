@@ -253,7 +253,8 @@ struct SharedLogTests {
         let commands: [[String]] = [
             ["verify"], ["head"], ["export"], ["stats"], ["users", "list", "--role", "ADMIN"],
             ["seed", "--users", "2", "--events", "6"],
-            ["create-admin", "--email", "root@example.com"],
+            ["create-admin", "--email", "root@example.com"], ["erase", UUID().uuidString],
+            ["sign-head", "--head-hash", String(repeating: "0", count: 64)], ["--data", scratch.at("copy"), "rebuild"],
             [
                 "--data", scratch.at("node"), "webhooks", "add", "https://hooks.example.com/in", "--events",
                 "UserRegistered",
@@ -273,6 +274,43 @@ struct SharedLogTests {
         let made = try authctl(["--log-url", database.url, "init"])
         #expect(made.status == 0 && made.stdout.hasSuffix(": 0 events\n"), "\(made.stdout) \(made.stderr)")
         #expect(try database.authlogTables() > 0)
+    }
+
+    /// On a shared log `init` made, before any node started, a command that only reads makes
+    /// no key store: it would fix the cluster's key-encryption key with whatever key the
+    /// operator has at hand (the nodes, with the cluster's, would then be refused), and make a
+    /// log signing key. `webhooks add`, which seals under the store's key, is refused too. The
+    /// first command that writes makes the store, as a node's first start would.
+    @Test func aReadMakesNoKeyStore() throws {
+        let database = try SharedLogDatabase.madeByInit()
+        let scratch = try Scratch()
+        func keyMetaRows() throws -> Int64 {
+            let tables = try TestPostgres.count(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'authlog' AND tablename = 'key_meta'",
+                database: database.name)
+            return tables == 0
+                ? 0 : try TestPostgres.count("SELECT count(*) FROM authlog.key_meta", database: database.name)
+        }
+        // verify checks the chain without the log's key; export needs the store.
+        for arguments in [["verify"], ["export"], ["users", "list", "--role", "ADMIN"], ["stats"]] {
+            let read = try Self.kekAuthctl(["--log-url", database.url] + arguments, in: scratch.at(""))
+            #expect(try keyMetaRows() == 0, "\(arguments) made the key store: \(read.stderr)")
+        }
+        let added = try Self.kekAuthctl(
+            [
+                "--log-url", database.url, "--data", scratch.at("node"), "webhooks", "add",
+                "https://hooks.example.com/in",
+                "--events", "*",
+            ])
+        #expect(added.status == 2 && added.stderr.contains("holds no key store yet"), "\(added.stderr)")
+        #expect(try keyMetaRows() == 0)
+        let admin = try Self.kekAuthctl(
+            ["--log-url", database.url, "create-admin", "--email", "root@example.com"],
+            password: "a long enough password", in: scratch.at(""))
+        #expect(admin.status == 0, "\(admin.stderr)")
+        #expect(try keyMetaRows() == 1)
+        let verified = try Self.kekAuthctl(["--log-url", database.url, "verify"])
+        #expect(verified.status == 0, "\(verified.stderr)")
     }
 
     /// `init` with `--log-url` makes the shared log's tables and leaves the data directory

@@ -149,6 +149,8 @@ import Webhooks
         }
         let gone = try add()
         try store.save(WebhookState(checkpoint: 1), of: gone)
+        // What a save cut short by a crash leaves: removed with its endpoint.
+        try SecretFile.create(data + "/webhooks/\(gone).state.tmp-\(UUID().uuidString)", contents: [0x7b, 0x7d])
         try store.remove(gone)
         #expect(throws: WebhookStore.StoreError.self) { try store.save(WebhookState(checkpoint: 2), of: gone) }
         #expect(!FileManager.default.fileExists(atPath: data + "/webhooks/\(gone).state"), "left behind")
@@ -173,7 +175,7 @@ import Webhooks
             #expect(!FileManager.default.fileExists(atPath: data + "/webhooks/\(id).state"), "left behind")
         }
         let left = try FileManager.default.contentsOfDirectory(atPath: data + "/webhooks")
-        #expect(left.allSatisfy { !$0.hasSuffix(".state") && !$0.hasSuffix(".json") }, "\(left)")
+        #expect(left.allSatisfy { !$0.contains(".state") && !$0.hasSuffix(".json") }, "\(left)")
     }
 
     /// A sealed secret moved into another endpoint's file opens for neither: it is sealed for

@@ -56,19 +56,26 @@ func openSharedKeys(_ root: Authctl, readOnly: Bool = false, mayGenerateKey: Boo
         if !readOnly { reportRepairs(keys) }
         return keys
     }
-    return try openPostgresKeys(root, url: url)
+    return try openPostgresKeys(root, url: url, makingStore: !readOnly)
 }
 
 /// The key store of the shared database at `url`, or a one-line error and exit 2. The
 /// cluster's key-encryption key is never generated here: a key of its own would read nothing
 /// the nodes wrote (the shared store refuses it by its check value). A database without the
-/// shared log is refused and left as it was, unless `makingLog` (see ``openSharedLog(_:makingLog:)``).
-func openPostgresKeys(_ root: Authctl, url: String, makingLog: Bool = false) throws -> PostgresKeyStore {
+/// shared log is refused and left as it was, unless `makingLog` (see ``openSharedLog(_:makingLog:)``);
+/// so is one without the key store, unless `makingStore` (a command that writes): a read must
+/// not make the store, and so fix the cluster's key-encryption key, with whatever key it has.
+func openPostgresKeys(_ root: Authctl, url: String, makingLog: Bool = false, makingStore: Bool = true) throws
+    -> PostgresKeyStore
+{
     try failing {
         let kek = try KeyEncryptionKey.load(
             dataDirectory: root.data, environment: ProcessInfo.processInfo.environment, mayGenerate: false
         ).key
-        return try namingMissingLog { try PostgresKeyStore(url: url, kek: kek, createLogIfMissing: makingLog) }
+        return try namingMissingLog {
+            try PostgresKeyStore(
+                url: url, kek: kek, createLogIfMissing: makingLog, createStoreIfMissing: makingStore)
+        }
     }
 }
 
