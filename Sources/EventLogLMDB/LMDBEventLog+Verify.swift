@@ -23,17 +23,15 @@ extension LMDBEventLog {
         from position: UInt64, through last: UInt64?, recordedHead: LogHead,
         visit: (UInt64, ChainHash) -> ChainBreak?
     ) throws -> ChainVerification {
-        let start = max(position, 1)
-        let end = last ?? recordedHead.position
-        var previous = ChainHash.genesis
-        if start > 1 {
-            let before = try read(from: start - 1, limit: 1)
-            guard let event = before.first, event.position == start - 1 else {
-                return .broken(ChainBreak(position: start - 1, reason: .missing))
-            }
-            previous = event.hash
+        let starting = try ChainWalk.starting(from: position, through: last, recordedHead: recordedHead) { before in
+            try read(from: before, limit: 1).first
         }
-        var walk = ChainWalk(start: start, end: end, previous: previous)
+        var walk: ChainWalk
+        switch starting {
+        case .walking(let started): walk = started
+        case .broken(let broken): return .broken(broken)
+        }
+        let (start, end) = (walk.start, walk.end)
         var failure: ChainBreak?
         // What the stream index must hold, summed as the events pass (see ``IndexDigest``).
         var indexDigest = IndexDigest()
