@@ -152,8 +152,8 @@ import Testing
     }
 
     /// A password with "é" typed as "e" and a combining acute accent: registration stored its
-    /// NFC form; login and reset take either form (password change has no route: see
-    /// AuthServiceTests' `changingAPasswordTakesTheCurrentOneInEitherForm`).
+    /// NFC form; login and reset take either form (password change, `POST /v1/users/me/password`,
+    /// is checked in AuthServiceTests' `changingAPasswordTakesTheCurrentOneInEitherForm`).
     @Test func aPasswordWithADecomposedAccentWorksInEitherForm() async throws {
         let server = try RunningServer()
         let decomposed = "cafe\u{0301} au lait, bien chaud"
