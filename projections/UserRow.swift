@@ -6,20 +6,23 @@ import Foundation
 /// personal ones (email, password_hash, first_name, last_name, phone, stripe_customer_id)
 /// sealed with the user's data key, so that LMDB's old pages never hold them in clear.
 ///
-/// Layout (format 3): u8 format, u64 stream version, u8 role, u8 flags (1 erased),
+/// Layout (format 4): u8 format, u64 stream version, u8 role, u8 flags (1 erased),
 /// i64 created_at, i64 updated_at, then optional (presence byte) deleted_at,
 /// email_verified_at, last_login_at, locked_until, tokens_valid_after (i64 µs each),
 /// email verification and password reset (32-byte hash + i64 expiry each), the session
 /// (id, token hash, u8 count and the earlier token hashes oldest first, optional rotated-at,
 /// started-at, last-used-at),
-/// u32 failed logins, the pending email change's token (optional hash + expiry), and the
-/// sealed personal part (varint length, 0 when erased), whose last field is the pending
-/// change's new address (optional).
+/// u32 failed logins, the pending email change's token (optional hash + expiry), the times
+/// of the latest reset requests (u8 count, then i64 each, oldest first, at most
+/// ``UserState/resetRequestsKept``), and the sealed personal part (varint length, 0 when
+/// erased), whose last field is the pending change's new address (optional).
 ///
-/// Format 2 (before email changes) lacks both email-change fields; it is still read, as a
-/// user with no change pending.
+/// Format 3 (before reset requests were counted per account) lacks the reset request times,
+/// format 2 (before email changes) both email-change fields as well; both are still read,
+/// as a user with none. A projection of either is rebuilt when authd opens it
+/// (``UserProjection/version`` 5).
 enum UserRow {
-    static let format: UInt8 = 3
+    static let format: UInt8 = 4
 
     /// What a row's personal part is sealed against.
     static func sealingContext(_ id: UUID) -> [UInt8] {
@@ -78,6 +81,8 @@ enum UserRow {
         }
         writer.write(state.pointee.failedLogins)
         writer.writeOptional(state.pointee.emailChange?.token, pending)
+        writer.write(UInt8(state.pointee.resetRequestTimes.count))
+        for requested in state.pointee.resetRequestTimes { time(&writer, requested) }
         if state.pointee.isErased {
             writer.writeVarint(0)
         } else if let sealedPersonal {
@@ -105,7 +110,7 @@ enum UserRow {
     ) throws -> (state: UserState, sealedPersonal: [UInt8]) {
         var reader = ByteReader(bytes)
         let rowFormat = try reader.readUInt8()
-        guard rowFormat == format || rowFormat == 2 else { throw BinaryDecodingError.invalidValue("user row format") }
+        guard (2...format).contains(rowFormat) else { throw BinaryDecodingError.invalidValue("user row format") }
         var state = UserState(id: id)
         state.version = try reader.readUInt64()
         let roleCode = try reader.readUInt8()
@@ -147,6 +152,14 @@ enum UserRow {
         state.failedLogins = try reader.readUInt32()
         if rowFormat >= 3, let token = try reader.readOptional(pending) {
             state.emailChange = UserState.PendingEmailChange(newEmail: "", token: token)
+        }
+        if rowFormat >= 4 {
+            let count = Int(try reader.readUInt8())
+            guard count <= UserState.resetRequestsKept else {
+                throw BinaryDecodingError.invalidValue("\(count) reset request times")
+            }
+            state.resetRequestTimes.reserveCapacity(count)
+            for _ in 0..<count { state.resetRequestTimes.append(try time(&reader)) }
         }
         let sealed = try reader.readLengthPrefixed()
         guard reader.isAtEnd else { throw BinaryDecodingError.invalidValue("bytes after a user row") }

@@ -9,6 +9,11 @@ public struct AuthPolicy: Hashable, Sendable {
     public var rotationGrace: Int64 = 10 * 1_000_000
     /// A reset token works for 30 minutes.
     public var resetTokenLifetime: Int64 = 30 * 60 * 1_000_000
+    /// Reset links mailed for one account in any hour, counted from its own events
+    /// (``UserState/resetRequestTimes``), so every node of a cluster and every restart count
+    /// together (5); a request past them issues nothing and mails nothing, and is answered as
+    /// any other. At most ``UserState/resetRequestsKept`` count.
+    public var resetMailsPerHour = 5
     /// An email verification token works for 48 hours.
     public var verificationTokenLifetime: Int64 = 48 * 3_600 * 1_000_000
     /// An email change's confirmation token works for 24 hours.

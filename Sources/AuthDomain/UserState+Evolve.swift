@@ -47,6 +47,10 @@ extension UserState {
             if self.session?.id == sessionID { self.session = nil }
         case .passwordResetRequested(let issued):
             self.passwordReset = PendingToken(hash: issued.tokenHash, expiresAt: issued.expiresAt)
+            if resetRequestTimes.count >= Self.resetRequestsKept {
+                resetRequestTimes.removeFirst(resetRequestTimes.count - Self.resetRequestsKept + 1)
+            }
+            resetRequestTimes.append(time)
         case .passwordResetCompleted(let hash):
             // A new password cancels what the old one started: a pending email change, which
             // whoever knew the old password may have asked for.

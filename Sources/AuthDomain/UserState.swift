@@ -18,6 +18,10 @@ public struct UserState: Hashable, Sendable {
     public var emailChange: PendingEmailChange?
     /// The seed's password_reset_token (hashed) and password_reset_expires.
     public var passwordReset: PendingToken?
+    /// When the latest password-reset requests were recorded (`PasswordResetRequested`),
+    /// oldest first, at most ``resetRequestsKept``: what limits the reset mails of the
+    /// account (``AuthPolicy/resetMailsPerHour``), whichever process is asked.
+    public var resetRequestTimes: [Timestamp] = []
     public var lastLoginAt: Timestamp?
     /// The one session (the seed's single refresh_token_hash), if signed in.
     public var session: Session?
@@ -38,6 +42,9 @@ public struct UserState: Hashable, Sendable {
     public init(id: UUID) {
         self.id = id
     }
+
+    /// How many reset requests ``resetRequestTimes`` keeps.
+    public static let resetRequestsKept = 32
 
     public var exists: Bool { version > 0 }
     /// Whether the user holds the uniqueness claim on their email: a user who exists and is

@@ -83,7 +83,9 @@ struct Authd: AsyncParsableCommand {
     )
     var registrationRateLimit = Int(environment["AUTHLOG_REGISTRATION_RATE_LIMIT"] ?? "") ?? 10
     @Option(
-        help: "Password-reset requests per hour for one email address, from all clients ($AUTHLOG_RESETS_PER_ACCOUNT).")
+        help:
+            "Password-reset requests per hour for one email address, from all clients, and reset mails per hour for one account, counted from its events on every node and across restarts (at most 32; $AUTHLOG_RESETS_PER_ACCOUNT)."
+    )
     var resetsPerAccount = Int(environment["AUTHLOG_RESETS_PER_ACCOUNT"] ?? "") ?? 5
     @Option(
         help:
@@ -355,6 +357,7 @@ struct Authd: AsyncParsableCommand {
                 data: data, smtp: smtp, logger: logger, erased: { (try? isErased($0)) == true })
             var rules = AuthPolicy()
             rules.rotationGrace = refreshGrace * 1_000_000
+            rules.resetMailsPerHour = resetsPerAccount
             let hasher: any PasswordHasher = passwordHash == "scrypt" ? ScryptHasher() : Argon2idHasher()
             var settings = AuthService.Configuration(
                 passwordPolicy: try PasswordPolicy(minimumLength: minPasswordLength),

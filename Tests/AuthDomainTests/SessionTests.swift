@@ -194,6 +194,39 @@ import Testing
             CompletePasswordReset(presented: second, newPasswordHash: "n").decide(state, now: at(160)).rejection == nil)
     }
 
+    /// The account's reset mails are limited from its own events: past `resetMailsPerHour`
+    /// requests in the last hour a request issues nothing (answered as for an unknown address);
+    /// an hour after the oldest of them, one more goes. At most 32 times are kept, the newest.
+    @Test func resetsPastTheHourlyLimitOfTheAccountIssueNothing() throws {
+        var policy = AuthPolicy()
+        policy.resetMailsPerHour = 3
+        var state = try registeredUser()
+        for (index, second) in [100, 200, 300].enumerated() {
+            let request = RequestPasswordReset(tokenHash: hash("t\(index)"), policy: policy)
+            let (next, decision) = apply(request, to: state, at: at(Int64(second)))
+            #expect(decision.events.count == 1)
+            state = next
+        }
+        #expect(state.resetRequestTimes == [at(100), at(200), at(300)])
+        let fourth = RequestPasswordReset(tokenHash: hash("t3"), policy: policy)
+        #expect(fourth.decide(state, now: at(400)) == .accept([]))
+        #expect(fourth.decide(state, now: at(99 + 3_600)) == .accept([]), "the oldest is not yet an hour old")
+        #expect(fourth.decide(state, now: at(100 + 3_600)).events.count == 1)
+        // The live token stays the last one issued.
+        #expect(state.passwordReset?.hash == hash("t2"))
+
+        // A fold keeps the newest 32, and a limit above 32 counts 32.
+        for second in 10_000..<10_040 {
+            state.apply(
+                .passwordResetRequested(.init(tokenHash: hash("x"), expiresAt: at(20_000))), at: at(Int64(second)))
+        }
+        #expect(state.resetRequestTimes.count == UserState.resetRequestsKept)
+        #expect(state.resetRequestTimes.first == at(10_008) && state.resetRequestTimes.last == at(10_039))
+        policy.resetMailsPerHour = 100
+        #expect(
+            RequestPasswordReset(tokenHash: hash("y"), policy: policy).decide(state, now: at(10_040)) == .accept([]))
+    }
+
     @Test func requestsForUnknownOrDeletedUsersDecideNothing() throws {
         let request = RequestPasswordReset(tokenHash: hash("t"))
         #expect(request.decide(UserState(id: UUID()), now: at(1)) == .accept([]))

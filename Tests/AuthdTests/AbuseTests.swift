@@ -222,6 +222,41 @@ import Testing
         #expect(working == 1)
     }
 
+    /// Reset mails for one account are counted from its own events, so a restart (as another
+    /// node of a cluster) does not start the count again: with `--resets-per-account 3`, two
+    /// requests, a restart, two more, each answered 202: three mails in all, the last
+    /// request answered as any other but mailing nothing. Before, each process counted in
+    /// its own memory alone, and the restart allowed three more.
+    @Test func resetMailsForOneAccountAreCountedAcrossARestart() async throws {
+        let arguments = ["--resets-per-account", "3"]
+        let first = try RunningServer(arguments: arguments)
+        let data = first.data
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        try await register(first, "owner@example.com")
+        func request(_ server: RunningServer, from source: String) throws {
+            let reply = try exchange(
+                port: server.port, from: source, "POST", "/v1/password-resets", json: ["email": "owner@example.com"])
+            #expect(reply.status == 202, "from \(source)")
+        }
+        for source in ["127.0.0.2", "127.0.0.3"] { try request(first, from: source) }
+        first.kill()
+        let second = try RunningServer(arguments: arguments, data: data)
+        for source in ["127.0.0.4", "127.0.0.5"] { try request(second, from: source) }
+        let folder = data + "/maildir/new"
+        let resets = try FileManager.default.contentsOfDirectory(atPath: folder).map {
+            try String(contentsOfFile: folder + "/" + $0, encoding: .utf8)
+        }.filter { $0.contains("\r\nTo: owner@example.com\r\n") && $0.contains("Subject: Reset") }
+        #expect(resets.count == 3)
+        // Of the links mailed, the newest works: the request that mailed nothing issued none.
+        var working = 0
+        for token in resets.compactMap({ tokens(in: $0).first }) {
+            let confirmed = try await second.call(
+                "POST", "/v1/password-resets/confirm", json: ["token": token, "new_password": "the owner's own"])
+            if confirmed.status == 204 { working += 1 }
+        }
+        #expect(working == 1)
+    }
+
     @Test func aFloodOfRegistrationsLeavesALoginAnAnswerWithinAboutASecond() async throws {
         let server = try RunningServer(arguments: [
             "--registration-rate-limit", "100000", "--max-connections-per-address", "1000", "--hashing-wait", "1",

@@ -413,6 +413,32 @@ struct ClusterTests {
         #expect(messages == 2, "expected the verification and the reset message once each, found \(messages)")
     }
 
+    /// Reset mails for one account are limited across the cluster, not node by node: with
+    /// `--resets-per-account 3`, six requests, two through each node (within each node's own
+    /// limit of requests), are all answered 202 and mail three links in all. Before, each node
+    /// counted alone, and all six were mailed.
+    @Test func resetMailsForOneAccountAreLimitedAcrossTheCluster() async throws {
+        let cluster = try Cluster(arguments: ["--resets-per-account", "3"])
+        let nodes = cluster.nodes
+        let user = try await nodes[0].signUp("resets-\(UUID().uuidString.prefix(8))@example.com")
+        // No waiting between them: a node deciding on a copy that has not seen the requests
+        // before finds its append in conflict and decides again on the shared log's stream.
+        for round in 0..<6 {
+            let reset = try await nodes[round % 3].call("POST", "/v1/password-resets", json: ["email": user.email])
+            #expect(reset.status == 202)
+        }
+        // Each message is written by the node that ran the request, before its answer.
+        var resets = 0
+        for node in nodes {
+            let folder = node.data + "/maildir/new"
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
+                let text = try String(contentsOfFile: folder + "/" + name, encoding: .utf8)
+                if text.contains("\r\nTo: \(user.email)\r\n") && text.contains("Subject: Reset") { resets += 1 }
+            }
+        }
+        #expect(resets == 3)
+    }
+
     /// An erase deletes the waiting mail of the process that runs it. Each node holds its own
     /// outbox, so a node's mail for a user erased elsewhere (here by authctl on the shared
     /// log, mail waiting because the node has no SMTP relay) is deleted once the node has

@@ -3,7 +3,8 @@ import Foundation
 
 /// Issues a reset token (the handler mails it). A new request replaces the live one.
 /// For unknown or deleted users it does nothing and still succeeds, so the answer never
-/// tells whether an account exists.
+/// tells whether an account exists; so it does past ``AuthPolicy/resetMailsPerHour``
+/// requests of the account in the last hour.
 public struct RequestPasswordReset: UserCommand {
     public var tokenHash: TokenHash
     public var policy: AuthPolicy
@@ -15,6 +16,11 @@ public struct RequestPasswordReset: UserCommand {
 
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
         guard state.exists, !state.isDeleted else { return .accept([]) }
+        // The account's reset mails in the last hour, from its own events: past the limit,
+        // nothing is issued or mailed, as for an unknown address.
+        let hourAgo = now.adding(microseconds: -3_600 * 1_000_000)
+        let lastHour = state.resetRequestTimes.reversed().prefix { $0 > hourAgo }.count
+        guard lastHour < min(policy.resetMailsPerHour, UserState.resetRequestsKept) else { return .accept([]) }
         let expires = now.adding(microseconds: policy.resetTokenLifetime)
         return .accept([.passwordResetRequested(.init(tokenHash: tokenHash, expiresAt: expires))])
     }
