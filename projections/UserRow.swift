@@ -13,11 +13,11 @@ import Foundation
 /// (id, token hash, u8 count and the earlier token hashes oldest first, optional rotated-at,
 /// started-at, last-used-at),
 /// u32 failed logins, the pending email change's token (optional hash + expiry), the times
-/// of the latest reset requests (u8 count, then i64 each, oldest first, at most
-/// ``UserState/resetRequestsKept``), and the sealed personal part (varint length, 0 when
+/// of the latest reset requests, then of the latest verification mails (each a u8 count, then
+/// i64 each, oldest first, at most ``UserState/requestTimesKept``), and the sealed personal part (varint length, 0 when
 /// erased), whose last field is the pending change's new address (optional).
 ///
-/// Format 3 (before reset requests were counted per account) lacks the reset request times,
+/// Format 3 (before reset and verification mails were counted per account) lacks those times,
 /// format 2 (before email changes) both email-change fields as well; both are still read,
 /// as a user with none. A projection of either is rebuilt when authd opens it
 /// (``UserProjection/version`` 5).
@@ -81,8 +81,11 @@ enum UserRow {
         }
         writer.write(state.pointee.failedLogins)
         writer.writeOptional(state.pointee.emailChange?.token, pending)
+        // Written in place, field by field: no array of them is made for each row.
         writer.write(UInt8(state.pointee.resetRequestTimes.count))
         for requested in state.pointee.resetRequestTimes { time(&writer, requested) }
+        writer.write(UInt8(state.pointee.verificationRequestTimes.count))
+        for requested in state.pointee.verificationRequestTimes { time(&writer, requested) }
         if state.pointee.isErased {
             writer.writeVarint(0)
         } else if let sealedPersonal {
@@ -154,12 +157,18 @@ enum UserRow {
             state.emailChange = UserState.PendingEmailChange(newEmail: "", token: token)
         }
         if rowFormat >= 4 {
-            let count = Int(try reader.readUInt8())
-            guard count <= UserState.resetRequestsKept else {
-                throw BinaryDecodingError.invalidValue("\(count) reset request times")
+            func times(_ r: inout ByteReader) throws(BinaryDecodingError) -> [Timestamp] {
+                let count = Int(try r.readUInt8())
+                guard count <= UserState.requestTimesKept else {
+                    throw BinaryDecodingError.invalidValue("\(count) request times")
+                }
+                var times: [Timestamp] = []
+                times.reserveCapacity(count)
+                for _ in 0..<count { times.append(try time(&r)) }
+                return times
             }
-            state.resetRequestTimes.reserveCapacity(count)
-            for _ in 0..<count { state.resetRequestTimes.append(try time(&reader)) }
+            state.resetRequestTimes = try times(&reader)
+            state.verificationRequestTimes = try times(&reader)
         }
         let sealed = try reader.readLengthPrefixed()
         guard reader.isAtEnd else { throw BinaryDecodingError.invalidValue("bytes after a user row") }

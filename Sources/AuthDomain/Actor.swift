@@ -35,6 +35,10 @@ public enum Actor: Hashable, Sendable, CustomStringConvertible {
             && UUID(text: String(text.dropFirst(credentialPrefix.count))) != nil
     }
 
+    /// Whether nobody signed in asked (the public API's requests by address): what the
+    /// account's hourly mail limits apply to (``RequestPasswordReset``, ``RequestEmailVerification``).
+    public var asksUnsignedIn: Bool { self == .anonymous }
+
     var isAdmin: Bool {
         if case .user(_, .admin) = self { return true }
         return self == .system

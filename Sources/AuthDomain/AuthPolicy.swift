@@ -12,8 +12,11 @@ public struct AuthPolicy: Hashable, Sendable {
     /// Reset links mailed for one account in any hour, counted from its own events
     /// (``UserState/resetRequestTimes``), so every node of a cluster and every restart count
     /// together (5); a request past them issues nothing and mails nothing, and is answered as
-    /// any other. At most ``UserState/resetRequestsKept`` count.
+    /// any other. At most ``UserState/requestTimesKept`` count.
     public var resetMailsPerHour = 5
+    /// Verification mails asked for one account in any hour (the registration's own is not
+    /// counted), counted the same way (``UserState/verificationRequestTimes``) (3).
+    public var verificationMailsPerHour = 3
     /// An email verification token works for 48 hours.
     public var verificationTokenLifetime: Int64 = 48 * 3_600 * 1_000_000
     /// An email change's confirmation token works for 24 hours.

@@ -26,6 +26,9 @@ extension UserState {
             self.createdAt = time
         case .emailVerificationRequested(let issued):
             self.emailVerification = PendingToken(hash: issued.tokenHash, expiresAt: issued.expiresAt)
+            // Requests on their own count; the registration's mail (its second event, in the
+            // same append) does not.
+            if !(version == 2 && time == createdAt) { Self.note(time, in: &verificationRequestTimes) }
         case .emailVerified:
             self.emailVerifiedAt = time
             self.emailVerification = nil
@@ -47,10 +50,7 @@ extension UserState {
             if self.session?.id == sessionID { self.session = nil }
         case .passwordResetRequested(let issued):
             self.passwordReset = PendingToken(hash: issued.tokenHash, expiresAt: issued.expiresAt)
-            if resetRequestTimes.count >= Self.resetRequestsKept {
-                resetRequestTimes.removeFirst(resetRequestTimes.count - Self.resetRequestsKept + 1)
-            }
-            resetRequestTimes.append(time)
+            Self.note(time, in: &resetRequestTimes)
         case .passwordResetCompleted(let hash):
             // A new password cancels what the old one started: a pending email change, which
             // whoever knew the old password may have asked for.

@@ -19,9 +19,12 @@ public struct UserState: Hashable, Sendable {
     /// The seed's password_reset_token (hashed) and password_reset_expires.
     public var passwordReset: PendingToken?
     /// When the latest password-reset requests were recorded (`PasswordResetRequested`),
-    /// oldest first, at most ``resetRequestsKept``: what limits the reset mails of the
+    /// oldest first, at most ``requestTimesKept``: what limits the reset mails of the
     /// account (``AuthPolicy/resetMailsPerHour``), whichever process is asked.
     public var resetRequestTimes: [Timestamp] = []
+    /// The same for verification mails asked for (`EmailVerificationRequested`, but for the
+    /// registration's own): what limits them (``AuthPolicy/verificationMailsPerHour``).
+    public var verificationRequestTimes: [Timestamp] = []
     public var lastLoginAt: Timestamp?
     /// The one session (the seed's single refresh_token_hash), if signed in.
     public var session: Session?
@@ -43,8 +46,20 @@ public struct UserState: Hashable, Sendable {
         self.id = id
     }
 
-    /// How many reset requests ``resetRequestTimes`` keeps.
-    public static let resetRequestsKept = 32
+    /// How many times ``resetRequestTimes`` and ``verificationRequestTimes`` keep each.
+    public static let requestTimesKept = 32
+
+    /// How many of `times` fall in the hour before `now` (one exactly an hour old does not).
+    public static func inTheHour(before now: Timestamp, of times: [Timestamp]) -> Int {
+        let hourAgo = now.adding(microseconds: -3_600 * 1_000_000)
+        return times.reversed().prefix { $0 > hourAgo }.count
+    }
+
+    /// Adds `time` to `times`, the oldest dropped past ``requestTimesKept``.
+    static func note(_ time: Timestamp, in times: inout [Timestamp]) {
+        if times.count >= requestTimesKept { times.removeFirst(times.count - requestTimesKept + 1) }
+        times.append(time)
+    }
 
     public var exists: Bool { version > 0 }
     /// Whether the user holds the uniqueness claim on their email: a user who exists and is

@@ -9,10 +9,12 @@ extension AuthService {
     public func requestPasswordReset(email: String, actor: Actor = .anonymous, correlationID: String) async throws {
         guard let id = try userID(forEmail: email) else { return recordUnchangedLog() }
         let token = UserToken(userID: id, secret: try secret())
-        let command = RequestPasswordReset(tokenHash: token.secretHash, policy: configuration.rules)
-        let before = try load(id)
+        let command = RequestPasswordReset(
+            tokenHash: token.secretHash, policy: configuration.rules, limited: actor.asksUnsignedIn)
         let user = try await execute(on: id, actor: actor, correlationID: correlationID) { _ in command }
-        guard user.version > before.version else { return }  // deleted: nothing issued
+        // Mailed only when this token is the live one: none was issued for a deleted user or
+        // past the account's hourly limit, whatever other events were appended meanwhile.
+        guard user.passwordReset?.hash == token.secretHash else { return }
         try await mailReset(token, to: user)
     }
 
@@ -79,10 +81,11 @@ extension AuthService {
     /// Mails a new verification token unless the address is already verified.
     public func requestEmailVerification(userID: UUID, actor: Actor, correlationID: String) async throws {
         let token = UserToken(userID: userID, secret: try secret())
-        let before = try load(userID)
         let user = try await execute(on: userID, actor: actor, correlationID: correlationID) { _ in
-            RequestEmailVerification(tokenHash: token.secretHash, policy: self.configuration.rules)
+            RequestEmailVerification(
+                tokenHash: token.secretHash, policy: self.configuration.rules, limited: actor.asksUnsignedIn)
         }
-        if user.version > before.version { try await mailVerification(token, to: user) }
+        // Mailed only when this token is the live one (see ``requestPasswordReset(email:actor:correlationID:)``).
+        if user.emailVerification?.hash == token.secretHash { try await mailVerification(token, to: user) }
     }
 }

@@ -212,15 +212,23 @@ import Testing
         #expect(fourth.decide(state, now: at(400)) == .accept([]))
         #expect(fourth.decide(state, now: at(99 + 3_600)) == .accept([]), "the oldest is not yet an hour old")
         #expect(fourth.decide(state, now: at(100 + 3_600)).events.count == 1)
-        // The live token stays the last one issued.
+        // The live token stays the last one issued; the last the hour allowed lives until the
+        // hour allows another (the oldest counted, 100, plus an hour), not its 30 minutes.
         #expect(state.passwordReset?.hash == hash("t2"))
+        #expect(state.passwordReset?.expiresAt == at(100 + 3_600))
+        // Staff in the console are not limited.
+        let staff = RequestPasswordReset(tokenHash: hash("t3"), policy: policy, limited: false)
+        #expect(
+            staff.decide(state, now: at(400)).events == [
+                .passwordResetRequested(.init(tokenHash: hash("t3"), expiresAt: at(400 + 1_800)))
+            ])
 
         // A fold keeps the newest 32, and a limit above 32 counts 32.
         for second in 10_000..<10_040 {
             state.apply(
                 .passwordResetRequested(.init(tokenHash: hash("x"), expiresAt: at(20_000))), at: at(Int64(second)))
         }
-        #expect(state.resetRequestTimes.count == UserState.resetRequestsKept)
+        #expect(state.resetRequestTimes.count == UserState.requestTimesKept)
         #expect(state.resetRequestTimes.first == at(10_008) && state.resetRequestTimes.last == at(10_039))
         policy.resetMailsPerHour = 100
         #expect(
@@ -261,5 +269,27 @@ import Testing
         #expect(verified.emailVerifiedAt == at(6))
         #expect(ConfirmEmailVerification(presented: token).decide(verified, now: at(7)) == .reject(.invalidToken))
         #expect(RequestEmailVerification(tokenHash: hash("x")).decide(verified, now: at(8)) == .accept([]))
+    }
+
+    /// Verification mails asked for are limited from the account's own events, as reset mails
+    /// are; the registration's own mail is not counted.
+    @Test func requestsPastTheHourlyLimitOfTheAccountIssueNothing() throws {
+        var state = try registeredUser()
+        #expect(state.emailVerification != nil && state.verificationRequestTimes.isEmpty)
+        for second in [10, 20, 30] {
+            let (next, decision) = apply(
+                RequestEmailVerification(tokenHash: hash("v\(second)")), to: state, at: at(Int64(second)))
+            #expect(decision.events.count == 1)
+            state = next
+        }
+        #expect(state.verificationRequestTimes == [at(10), at(20), at(30)])
+        let fourth = RequestEmailVerification(tokenHash: hash("v4"))
+        #expect(fourth.decide(state, now: at(40)) == .accept([]))
+        #expect(fourth.decide(state, now: at(10 + 3_600)).events.count == 1)
+        var policy = AuthPolicy()
+        policy.verificationMailsPerHour = 4
+        #expect(
+            RequestEmailVerification(tokenHash: hash("v4"), policy: policy).decide(state, now: at(40)).events.count == 1
+        )
     }
 }

@@ -73,6 +73,33 @@ import Testing
         #expect(try verificationMails(authd.data, to: "ada@example.com").count == 4)
     }
 
+    /// Verification mails for one account are counted from its own events, so a restart (as
+    /// another node of a cluster) does not start the count again: the registration's mail,
+    /// two requests, a restart, two more, each answered 202: three mails asked for in all
+    /// (the default limit), four with the registration's. Before, each process counted in
+    /// its own memory alone, and the restart allowed three more.
+    @Test func verificationMailsForOneAccountAreCountedAcrossARestart() async throws {
+        let first = try RunningServer()
+        let data = first.data
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        _ = try await first.call(
+            "POST", "/v1/users",
+            json: [
+                "email": "ada@example.com", "password": "a long enough password", "first_name": "A", "last_name": "L",
+            ])
+        for _ in 0..<2 {
+            let reply = try await first.call("POST", "/v1/email-verifications", json: ["email": "ada@example.com"])
+            #expect(reply.status == 202)
+        }
+        first.kill()
+        let second = try RunningServer(data: data)
+        for _ in 0..<2 {
+            let reply = try await second.call("POST", "/v1/email-verifications", json: ["email": "ada@example.com"])
+            #expect(reply.status == 202)
+        }
+        #expect(try verificationMails(data, to: "ada@example.com").count == 4)
+    }
+
     @Test func aClientAddressIsLimitedAsForResetRequests() async throws {
         let authd = try AccountServer(arguments: ["--registration-rate-limit", "2"])
         let server = authd.server

@@ -3,25 +3,39 @@ import Foundation
 
 /// Issues a reset token (the handler mails it). A new request replaces the live one.
 /// For unknown or deleted users it does nothing and still succeeds, so the answer never
-/// tells whether an account exists; so it does past ``AuthPolicy/resetMailsPerHour``
-/// requests of the account in the last hour.
+/// tells whether an account exists.
+///
+/// Rules of a `limited` request (one nobody signed in made; staff in the console are not
+/// limited):
+/// - Past ``AuthPolicy/resetMailsPerHour`` requests of the account in the last hour (its own
+///   events, ``UserState/resetRequestTimes``), it does nothing, as for an unknown address.
+/// - The last request the hour allows issues a token that lives until the hour allows
+///   another (the oldest counted request's time plus an hour), if that is later than its
+///   own lifetime: so whoever floods the account's requests never leaves its mailbox without
+///   a link that works, which the owner can use.
 public struct RequestPasswordReset: UserCommand {
     public var tokenHash: TokenHash
     public var policy: AuthPolicy
+    public var limited: Bool
 
-    public init(tokenHash: TokenHash, policy: AuthPolicy = AuthPolicy()) {
+    public init(tokenHash: TokenHash, policy: AuthPolicy = AuthPolicy(), limited: Bool = true) {
         self.tokenHash = tokenHash
         self.policy = policy
+        self.limited = limited
     }
 
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
         guard state.exists, !state.isDeleted else { return .accept([]) }
-        // The account's reset mails in the last hour, from its own events: past the limit,
-        // nothing is issued or mailed, as for an unknown address.
-        let hourAgo = now.adding(microseconds: -3_600 * 1_000_000)
-        let lastHour = state.resetRequestTimes.reversed().prefix { $0 > hourAgo }.count
-        guard lastHour < min(policy.resetMailsPerHour, UserState.resetRequestsKept) else { return .accept([]) }
-        let expires = now.adding(microseconds: policy.resetTokenLifetime)
+        var expires = now.adding(microseconds: policy.resetTokenLifetime)
+        if limited {
+            let limit = min(policy.resetMailsPerHour, UserState.requestTimesKept)
+            let lastHour = UserState.inTheHour(before: now, of: state.resetRequestTimes)
+            guard lastHour < limit else { return .accept([]) }
+            if lastHour == limit - 1 {
+                let oldest = state.resetRequestTimes.suffix(lastHour).first ?? now
+                expires = max(expires, oldest.adding(microseconds: 3_600 * 1_000_000))
+            }
+        }
         return .accept([.passwordResetRequested(.init(tokenHash: tokenHash, expiresAt: expires))])
     }
 }
