@@ -413,7 +413,8 @@ public final class PostgresKeyStore: DataKeyStore {
         case EventLogError.storageFull(let detail): return DataProtectionError.storageFull(detail)
         // The server unreachable or restarting: the HTTP layer answers 503 and the client retries.
         case EventLogError.storage, EventLogError.closed, EventLogError.writeFailed: return error
-        // Opened without creating the log (``init(url:kek:createLogIfMissing:)``): the caller names it.
+        // Opened without creating the log (``init(url:kek:createLogIfMissing:createStoreIfMissing:)``):
+        // the caller names it.
         case EventLogError.noLog: return error
         case let error as EventLogError: return DataProtectionError.keyStore("the PostgreSQL key store: \(error)")
         case let error as SignatureError: return DataProtectionError.keyStore("the log's signing key: \(error)")
