@@ -86,12 +86,15 @@ extension UserState {
         case .emailChanged(let email):
             // The confirmation came through the new address: it is verified from now on, and a
             // verification token mailed to the old one no longer counts.
-            // A reset token mailed to the old address no longer counts either.
+            // A reset token mailed to the old address no longer counts either, nor do the mails
+            // sent there against the new address's hourly limits.
             self.email = email
             self.emailVerifiedAt = time
             self.emailVerification = nil
             self.emailChange = nil
             self.passwordReset = nil
+            self.resetRequestTimes = []
+            self.verificationRequestTimes = []
         case .softDeleted:
             self.deletedAt = time
             self.endSessions(at: time)

@@ -19,8 +19,9 @@ public struct UserState: Hashable, Sendable {
     /// The seed's password_reset_token (hashed) and password_reset_expires.
     public var passwordReset: PendingToken?
     /// When the latest password-reset requests were recorded (`PasswordResetRequested`),
-    /// oldest first, at most ``requestTimesKept``: what limits the reset mails of the
-    /// account (``AuthPolicy/resetMailsPerHour``), whichever process is asked.
+    /// oldest first, at most ``requestTimesKept``, since the address last changed: what
+    /// limits the reset mails of the account (``AuthPolicy/resetMailsPerHour``), whichever
+    /// process is asked.
     public var resetRequestTimes: [Timestamp] = []
     /// The same for verification mails asked for (`EmailVerificationRequested`, but for the
     /// registration's own): what limits them (``AuthPolicy/verificationMailsPerHour``).

@@ -83,5 +83,13 @@ import Testing
             let after = reset.evolve(event, at: at(6))
             #expect(after.passwordReset == nil, "\(event)")
         }
+        // The mails sent to the old address do not count against the new one's hourly limits;
+        // a new password leaves them counted (the address is the same).
+        #expect(reset.resetRequestTimes == [at(5)])
+        #expect(reset.evolve(.emailChanged(email: "two@example.com"), at: at(6)).resetRequestTimes.isEmpty)
+        #expect(reset.evolve(.passwordChanged(passwordHash: "new"), at: at(6)).resetRequestTimes == [at(5)])
+        let asked = user.evolve(.emailVerificationRequested(.init(tokenHash: hash("v"), expiresAt: at(60))), at: at(5))
+        #expect(asked.verificationRequestTimes == [at(5)])
+        #expect(asked.evolve(.emailChanged(email: "two@example.com"), at: at(6)).verificationRequestTimes.isEmpty)
     }
 }
