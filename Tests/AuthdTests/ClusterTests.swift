@@ -457,6 +457,31 @@ struct ClusterTests {
         #expect(working == 1)
     }
 
+    /// `authd --rotate-signing-key --log-url` with a URL naming a database without the shared
+    /// log (mistyped, say) is refused, and the database left as it was: no log, key store or
+    /// log signing key made there for a key nobody would use. Before, it made them all and
+    /// added the key.
+    @Test func aSigningKeyRotationAtADatabaseWithoutTheLogIsRefused() throws {
+        let database = try TestPostgres.createDatabase(prefix: "authlog_cluster")
+        defer { TestPostgres.dropDatabase(database.name) }
+        let data = NSTemporaryDirectory() + "authd-test-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        var kek = [UInt8](repeating: 0, count: 32)
+        for index in kek.indices { kek[index] = UInt8.random(in: 0...255) }
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTHLOG_") }.merging([
+            "AUTHLOG_KEK": kek.map { String(format: "%02x", $0) }.joined()
+        ]) { $1 }
+        let rotation = try runProcess(
+            products().appendingPathComponent("authd"),
+            ["--data", data, "--log-url", database.url, "--rotate-signing-key"], environment: environment)
+        #expect(
+            rotation.status != 0 && rotation.stderr.contains("no event log in"), "\(rotation.stdout) \(rotation.stderr)"
+        )
+        let tables = try TestPostgres.count(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'authlog'", database: database.name)
+        #expect(tables == 0)
+    }
+
     /// An erase deletes the waiting mail of the process that runs it. Each node holds its own
     /// outbox, so a node's mail for a user erased elsewhere (here by authctl on the shared
     /// log, mail waiting because the node has no SMTP relay) is deleted once the node has
