@@ -29,23 +29,22 @@ public struct ChainWalk {
         self.previous = previous
     }
 
-    /// The walk a verification from `position` (1 at the least) through `last` (the recorded
-    /// head when `nil`) makes, chained to the hash of the event before its start, which
-    /// `eventAt` reads (every log reads it its own way); that event missing is the break.
+    /// The walk a verification of `log` from `position` (1 at the least) through `last` (the
+    /// recorded head when `nil`) makes, chained to the hash of the event before its start,
+    /// read from `log`; that event missing is the break.
     public static func starting(
-        from position: UInt64, through last: UInt64?, recordedHead: LogHead,
-        eventAt: (UInt64) throws -> RecordedEvent?
-    ) rethrows -> Starting {
+        in log: some EventLog, from position: UInt64, through last: UInt64?, recordedHead: LogHead
+    ) throws -> Starting {
         let start = max(position, 1)
         let end = last ?? recordedHead.position
         guard start > 1 else { return .walking(ChainWalk(start: start, end: end, previous: .genesis)) }
-        guard let before = try eventAt(start - 1), before.position == start - 1 else {
+        guard let before = try log.read(from: start - 1, limit: 1).first, before.position == start - 1 else {
             return .broken(ChainBreak(position: start - 1, reason: .missing))
         }
         return .walking(ChainWalk(start: start, end: end, previous: before.hash))
     }
 
-    /// What ``starting(from:through:recordedHead:eventAt:)`` found.
+    /// What ``starting(in:from:through:recordedHead:)`` found.
     public enum Starting {
         case walking(ChainWalk)
         case broken(ChainBreak)

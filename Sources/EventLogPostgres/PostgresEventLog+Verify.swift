@@ -36,11 +36,8 @@ extension PostgresEventLog {
         from position: UInt64, through last: UInt64?, recordedHead: LogHead,
         visit: (UInt64, ChainHash) -> ChainBreak?
     ) throws -> ChainVerification {
-        let starting = try ChainWalk.starting(from: position, through: last, recordedHead: recordedHead) { before in
-            try read(from: before, limit: 1).first
-        }
         var walk: ChainWalk
-        switch starting {
+        switch try ChainWalk.starting(in: self, from: position, through: last, recordedHead: recordedHead) {
         case .walking(let started): walk = started
         case .broken(let broken): return .broken(broken)
         }
