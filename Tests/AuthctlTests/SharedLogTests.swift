@@ -112,6 +112,38 @@ struct SharedLogTests {
         #expect(imported.stdout.contains("imported 347 events"), "\(imported.stdout)")
     }
 
+    /// An export refused by its checks (here one whose event a forger changed, and one cut
+    /// short) makes nothing in a database without the shared log: no schema, no key store, no
+    /// log signing key. Before, the log's tables, the key store and its key were made first,
+    /// and left behind by the refusal. The same database then takes the intact export.
+    @Test func aRefusedImportMakesNothingInADatabaseWithoutTheLog() throws {
+        let database = try SharedLogDatabase()
+        let scratch = try Scratch()
+        let shared = ["--log-url", database.url, "--data", scratch.at("node")]
+        let lines = try String(contentsOfFile: Self.golden, encoding: .utf8).split(separator: "\n")
+        let eventLine = try #require(lines.firstIndex { $0.contains("\"UserRegistered\"") })
+        var forged = lines
+        forged[eventLine] = Substring(
+            lines[eventLine].replacingOccurrences(of: "\"correlation_id\":\"", with: "\"correlation_id\":\"x"))
+        #expect(forged[eventLine] != lines[eventLine])
+        let exports = [
+            ("forged", forged.joined(separator: "\n") + "\n"),
+            ("cut", lines.dropLast(lines.count / 2).joined(separator: "\n") + "\n"),
+        ]
+        for (name, text) in exports {
+            let file = scratch.at("\(name).jsonl")
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+            let refused = try authctl(shared + ["import", file], environment: GoldenLogTests.kek)
+            #expect(refused.status == 2, "\(name): \(refused.stdout) \(refused.stderr)")
+            #expect(refused.stderr.hasPrefix("authctl: \(file), line "), "\(name): \(refused.stderr)")
+            #expect(refused.stderr.split(separator: "\n").count == 1, "\(name): \(refused.stderr)")
+            #expect(try database.authlogTables() == 0, "\(name): the refused import made tables")
+        }
+        let imported = try authctl(shared + ["import", Self.golden], environment: GoldenLogTests.kek)
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(imported.stdout.contains("imported 347 events"), "\(imported.stdout)")
+    }
+
     /// seed, verify and head on the shared log; a row changed behind the log's back breaks it
     /// (exit 1, naming the position).
     @Test func verifyOnTheSharedLogPassesThenNamesATamperedRow() throws {

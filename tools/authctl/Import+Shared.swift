@@ -18,7 +18,8 @@ import Signatures
 /// - The export is checked whole first, exactly as an import into a data directory checks it
 ///   (every line, the chain, the payloads, the signatures), by importing it into a temporary
 ///   staging directory (0700, removed at the end): a refused export writes nothing to the
-///   shared log or the key store.
+///   database. Only then are the log's tables and the key store made in a database that has
+///   none (and the log's emptiness checked again, in case another import came first).
 /// - Then, in one transaction of the shared database (``PostgresEventLog/restoring(_:)``), the
 ///   data keys go into the key store (the log's signing key first, when the export carries it),
 ///   the events with their checkpoints, as stored, in batches of ``batchEvents``, and the
@@ -30,20 +31,17 @@ extension Import {
     static let batchEvents = 10_000
 
     func importShared(_ url: String, from input: FileHandle) throws {
-        let shared = try openSharedLog(url, makingLog: true)
-        defer { shared.close() }
-        let existing = try failing { try shared.headPosition() }
-        guard existing == 0 else {
-            printError(
-                "authctl: \(shared.location) already holds \(existing) events; import --log-url needs an empty shared log"
-            )
-            throw ExitCode(2)
-        }
-        let keys = try openPostgresKeys(root, url: url, makingLog: true)
-        let held = try failing { try keys.users().count }
-        guard held == 0 else {
-            printError("authctl: the shared key store already holds \(held) data keys; import needs an empty one")
-            throw ExitCode(2)
+        // A log already there must be empty; a database without one is left as it is until
+        // the export has checked out.
+        let location = try failing {
+            do {
+                let existing = try PostgresEventLog(url: url, options: .init(createIfMissing: false))
+                defer { existing.close() }
+                try refuseUnlessEmpty(existing)
+                return existing.location
+            } catch EventLogError.noLog(let location) {
+                return location
+            }
         }
         let (kek, kekSource) = try failing {
             try KeyEncryptionKey.load(
@@ -56,7 +54,16 @@ extension Import {
             summary = try restore(from: input, into: staging, kek: kek, kekSource: kekSource)
         } catch {
             if error is ExitCode { throw error }
-            printError("authctl: \(shared.location): nothing was imported: \(error)")
+            printError("authctl: \(location): nothing was imported: \(error)")
+            throw ExitCode(2)
+        }
+        let shared = try openSharedLog(url, makingLog: true)
+        defer { shared.close() }
+        try refuseUnlessEmpty(shared)
+        let keys = try openPostgresKeys(root, url: url, makingLog: true)
+        let held = try failing { try keys.users().count }
+        guard held == 0 else {
+            printError("authctl: the shared key store already holds \(held) data keys; import needs an empty one")
             throw ExitCode(2)
         }
         do {
@@ -81,6 +88,17 @@ extension Import {
         print(
             "imported \(count) events and \(summary.dataKeys) data keys into \(shared.location); chain verified, "
                 + "head hash \(head), \(summary.proof); \(summary.users) users' claims restored")
+    }
+
+    /// A one-line error and exit 2 unless `shared` holds no event.
+    private func refuseUnlessEmpty(_ shared: PostgresEventLog) throws {
+        let existing = try failing { try shared.headPosition() }
+        guard existing == 0 else {
+            printError(
+                "authctl: \(shared.location) already holds \(existing) events; import --log-url needs an empty shared log"
+            )
+            throw ExitCode(2)
+        }
     }
 
     /// Copies the checked staging's keys, events, checkpoints and claims into the shared log,
