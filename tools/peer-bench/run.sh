@@ -429,6 +429,12 @@ disk_stat="$(block_stat "$work")"
 disk_sectors() {
     [ -z "$disk_stat" ] || awk '{print $7}' "$disk_stat"
 }
+# Before a step's first reading: what the system still held unwritten from the steps before
+# (their files' pages, written back late) goes to the disk now, not during this step's count.
+# PostgreSQL's own buffers are its checkpoints' to write, and can still land in a later step.
+settle_disk() {
+    [ -z "$disk_stat" ] || sync
+}
 # "disk_kib=N": KiB the disk took between two disk_sectors readings (nothing without them).
 disk_kib() { # BEFORE AFTER
     [ -z "$1" ] || [ -z "$2" ] || echo "disk_kib=$((($2 - $1) / 2))"
@@ -439,6 +445,7 @@ measure_pgbench() { # STEP FILE
     local sectors_before sectors_after
     rm -rf "$logs" && mkdir "$logs"
     children="$(pgrep -c -P "$postmaster" || true)"
+    settle_disk
     before="$(ticks $(server_pids "$postmaster"))"
     machine_before="$(machine_ticks)"
     sectors_before="$(disk_sectors)"
@@ -476,6 +483,7 @@ measure_wrk() { # SCRIPT PORT PID ENV...
     local script="$1" port="$2" pid="$3" before after out line machine_before machine_after
     local sectors_before sectors_after
     shift 3
+    settle_disk
     before="$(ticks $(server_pids "$pid"))"
     machine_before="$(machine_ticks)"
     sectors_before="$(disk_sectors)"
