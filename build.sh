@@ -49,7 +49,8 @@ test)
     # PyJWT checking authd's tokens as an independent implementation, selenium driving headless
     # Chromium, schemathesis (tools/python-tools.sh). Every python3 the tests start is its.
     PATH="$(tools/python-tools.sh):$PATH"
-    export PATH
+    PYTHONNOUSERSITE=1
+    export PATH PYTHONNOUSERSITE
     swift format lint --strict --recursive "${sources[@]}"
     swift build --build-tests
     # The PostgreSQL log's tests need a server: a throwaway one, removed when this ends.

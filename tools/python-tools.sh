@@ -9,7 +9,10 @@
 #   PATH="$(tools/python-tools.sh):$PATH"      (prints the environment's bin directory)
 #
 # Needs python3 with its venv module (Debian: python3-venv, which ./build.sh test installs).
+# Packages in the user's own site directory (~/.local) are not seen: PYTHONNOUSERSITE here,
+# and in ./build.sh test for every python3 the tests start.
 set -euo pipefail
+export PYTHONNOUSERSITE=1
 cd "$(dirname "$0")/.."
 venv=.build/python-tools
 if [ ! -x "$venv/bin/python3" ]; then
