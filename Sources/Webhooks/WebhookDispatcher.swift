@@ -16,7 +16,7 @@ import NIOHTTP1
 ///   posted until the receiver answers 2xx: at least once. After each acknowledgement the
 ///   endpoint's checkpoint (``WebhookState``) is written durably, so a restart repeats at most
 ///   the one event in flight and loses none.
-/// - A failure (no answer within ``Configuration/requestTimeout``, a connection error, a
+/// - A failure (no answer within ``Configuration/requestTimeout``, its body included, a connection error, a
 ///   status other than 2xx, a redirect among them, which is never followed) is retried after ``Configuration/firstRetry``, doubling up to
 ///   ``Configuration/longestRetry``. An endpoint failing without a success for
 ///   ``Configuration/disableAfter`` is disabled: marked in its state, sent nothing more.
@@ -282,12 +282,26 @@ public final class WebhookDispatcher: Sendable {
             name: "webhook-signature", value: WebhookSignature.sign(id: id, timestamp: timestamp, body: body, key: key))
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
-            let seconds = max(1, timeout.components.seconds)
-            let response = try await client.execute(request, timeout: .seconds(seconds))
-            _ = try? await response.body.collect(upTo: 64 * 1024)
+            let deadline = ContinuousClock.now + timeout
+            let response = try await client.execute(request, timeout: TimeAmount(timeout))
+            await drain(response.body, until: deadline)
             return (200..<300).contains(Int(response.status.code)) ? nil : "HTTP \(response.status.code)"
         } catch {
             return "\(type(of: error))"
+        }
+    }
+
+    /// Reads and drops up to 64 KiB of an answer's body, giving up at `deadline`: the
+    /// request's timeout ends when the status and headers arrive, so a receiver that sends
+    /// them and then holds its body back (or trickles it) would otherwise hold the delivery,
+    /// and the endpoint's retries and disabling, for as long as it likes. The answer's status
+    /// decides the delivery; the body is read only so that the connection can be used again.
+    static func drain(_ body: HTTPClientResponse.Body, until deadline: ContinuousClock.Instant) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { _ = try? await body.collect(upTo: 64 * 1024) }
+            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+            await group.next()
+            group.cancelAll()
         }
     }
 }

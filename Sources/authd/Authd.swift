@@ -178,6 +178,11 @@ struct Authd: AsyncParsableCommand {
             "Seconds a webhook endpoint may fail without a success before it is disabled ($AUTHLOG_WEBHOOK_DISABLE_AFTER; 3 days)."
     )
     var webhookDisableAfter = Double(environment["AUTHLOG_WEBHOOK_DISABLE_AFTER"] ?? "") ?? 259_200
+    @Option(
+        help:
+            "Seconds a webhook receiver has to answer, its body included, before the delivery counts as failed ($AUTHLOG_WEBHOOK_TIMEOUT)."
+    )
+    var webhookTimeout = Double(environment["AUTHLOG_WEBHOOK_TIMEOUT"] ?? "") ?? 10
     @Option(help: "Minutes an admin console session may stay unused before it ends ($AUTHLOG_CONSOLE_IDLE_MINUTES).")
     var consoleIdleMinutes = Double(environment["AUTHLOG_CONSOLE_IDLE_MINUTES"] ?? "") ?? 15
     @Option(
@@ -246,9 +251,11 @@ struct Authd: AsyncParsableCommand {
                 "--max-streams and --max-streams-per-address must be positive, --stream-heartbeat 0.01 to 3600 seconds",
                 code: 64)
         }
-        guard (0.01...3_600).contains(webhookFirstRetry), webhookDisableAfter >= 1 else {
+        guard (0.01...3_600).contains(webhookFirstRetry), webhookDisableAfter >= 1, (0.1...300).contains(webhookTimeout)
+        else {
             return fail(
-                "--webhook-first-retry must be 0.01 to 3600 seconds, --webhook-disable-after at least 1", code: 64)
+                "--webhook-first-retry must be 0.01 to 3600 seconds, --webhook-disable-after at least 1, --webhook-timeout 0.1 to 300",
+                code: 64)
         }
         guard (0...60).contains(minPositionWait) else {
             return fail("--min-position-wait must be 0 to 60 seconds", code: 64)
@@ -436,6 +443,7 @@ struct Authd: AsyncParsableCommand {
         var hooks = WebhookDispatcher.Configuration()
         hooks.firstRetry = .milliseconds(Int64((webhookFirstRetry * 1_000).rounded()))
         hooks.disableAfter = .milliseconds(Int64((webhookDisableAfter * 1_000).rounded()))
+        hooks.requestTimeout = .milliseconds(Int64((webhookTimeout * 1_000).rounded()))
         let dispatcher = WebhookDispatcher(
             store: WebhookStore(dataDirectory: data), sealing: storage.fileSealing, feed: feed, configuration: hooks,
             logger: logger)

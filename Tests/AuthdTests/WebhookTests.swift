@@ -157,6 +157,26 @@ struct WebhookTests {
         #expect(line.contains(id) && line.contains("HTTP 50") && line.contains("disabled_at"))
     }
 
+    /// A receiver that sends its answer's status and headers and then holds the announced body
+    /// back fails the delivery at `--webhook-timeout`, its body included: the endpoint is
+    /// retried, and disabled past `--webhook-disable-after`. Before, the timeout ended with the
+    /// headers and the delivery waited for the body for ever, the endpoint listed `active`.
+    @Test func aReceiverHoldingItsAnswerBackFailsTheDeliveryAndIsDisabled() async throws {
+        let receiver = try Receiver(["--always-fail", "--stall-body"])
+        let server = try RunningServer(arguments: [
+            "--webhook-first-retry", "0.05", "--webhook-disable-after", "1", "--webhook-timeout", "0.5",
+        ])
+        _ = try await EventFeedTests.register(server, "stalled@example.com")
+        let id = try Self.addEndpoint(server.data, receiver, events: "*")
+        let disabled = try await pollUntil(timeout: 120) { () -> String? in
+            let line = try authctlOutput(["--data", server.data, "webhooks", "list", "--json"])
+            return line.contains("\"status\":\"disabled\"") ? line : nil
+        }
+        let line = try #require(disabled, "the stalled endpoint was never disabled")
+        #expect(line.contains(id) && line.contains("HTTP 50") && line.contains("disabled_at"))
+        #expect(receiver.requests().count >= 2, "not retried: \(receiver.requests())")
+    }
+
     /// A receiver answering a redirect has not taken the event: the redirect is a failure (as
     /// Standard Webhooks says), never followed, so the event is not taken as delivered by a
     /// GET it became (302), nor posted to an address the receiver names (307).

@@ -9,7 +9,9 @@ request to --log: the method, the webhook-id, whether the signature verified, th
 answered, the event's position and type. With --redirect-status and --redirect-to it answers
 every POST with that status and a Location header instead (a receiver that moved, or one
 steering the sender elsewhere). A GET is answered 200 and logged (what a sender that turned a
-redirected POST into a GET would send). Prints "listening on PORT" once it listens.
+redirected POST into a GET would send). With --stall-body it sends the status and headers
+of its answer, announcing a body, and then holds the connection open sending nothing (a
+receiver that never finishes its answer). Prints "listening on PORT" once it listens.
 """
 import argparse
 import base64
@@ -47,6 +49,7 @@ def main():
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before answering")
     parser.add_argument("--redirect-status", type=int, default=0)
     parser.add_argument("--redirect-to", default="")
+    parser.add_argument("--stall-body", action="store_true", help="announce a body, then send nothing")
     args = parser.parse_args()
     lock = threading.Lock()
     state = {"requests": 0}
@@ -90,6 +93,14 @@ def main():
             self.send_response(status)
             if args.redirect_status:
                 self.send_header("location", args.redirect_to)
+            if args.stall_body:
+                self.send_header("content-length", "10")
+                self.end_headers()
+                self.wfile.flush()
+                # Until the sender gives up and closes the connection.
+                while self.rfile.read(1):
+                    pass
+                return
             self.send_header("content-length", "0")
             self.end_headers()
 
