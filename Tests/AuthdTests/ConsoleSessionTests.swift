@@ -326,6 +326,34 @@ import Testing
         #expect(reply.status == 200, "the admin was signed out: \(reply.status) \(reply.headers["location"] ?? "")")
     }
 
+    /// A sign-in posted without a live waiting session (no cookie, or a stale one) is answered
+    /// with a fresh form, which opens a waiting session: it counts against the same limit as a
+    /// cookieless `GET /admin/login`. Before, those posts opened sessions without a limit, so
+    /// one client address could push everyone's waiting forms out of the table.
+    @Test func signInsPostedWithoutAWaitingSessionOpenAtMostTheRateLimitOfForms() async throws {
+        let server = try RunningServer(arguments: ["--rate-limit", "5"])
+        let post = { () throws -> RunningServer.Reply in
+            let connection = try LoopbackConnection(port: server.port, from: "127.0.0.7")
+            let body = "email=a%40example.com&password=x&csrf=stale"
+            try connection.send(
+                "POST /admin/login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                    + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
+                    + body)
+            return try parseResponse(try #require(connection.readUntilClosed(timeout: 30)))
+        }
+        for index in 0..<5 {
+            let stale = try post()
+            #expect(stale.status == 403, "post \(index)")
+            #expect(Self.cookie(of: stale, "authlog_console_login") != nil, "post \(index) opened no form")
+        }
+        let refused = try post()
+        #expect(refused.status == 429 && refused.code == "rate_limited" && refused.headers["retry-after"] != nil)
+        #expect(Self.cookie(of: refused, "authlog_console_login") == nil)
+        // Another address is not held by it.
+        let form = try exchange(port: server.port, from: "127.0.0.8", "GET", "/admin/login")
+        #expect(form.status == 200)
+    }
+
     /// Each cookieless form opens a waiting session: one client address opens at most
     /// `--rate-limit` a minute, and a form asked for again with its cookie opens none.
     @Test func aClientAddressOpensAtMostItsRateLimitOfSignInForms() async throws {

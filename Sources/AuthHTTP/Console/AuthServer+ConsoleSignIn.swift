@@ -41,6 +41,8 @@ extension AuthServer {
             guard let waiting = console.sessions.session(cookie, signedIn: false),
                 ConsoleSessions.matches(form["csrf"], waiting.csrf)
             else {
+                // The fresh form opens a waiting session, as a cookieless GET does: the same limit.
+                try self.limit("console-form", context)
                 return try self.loginForm(
                     console, request: request, message: ConsoleRefusal.staleForm.detail, email: "", status: .forbidden,
                     fresh: true)
