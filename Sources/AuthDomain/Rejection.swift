@@ -19,6 +19,8 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
     case userErased
     case notDeleted
     case cannotChangeOwnRole
+    /// An ADMIN asked to erase their own account: another ADMIN, or `authctl erase`, must.
+    case cannotEraseOwnAccount
     /// The stream kept changing under the command; retrying later may work.
     case busy
 
@@ -39,6 +41,7 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
         case .userErased: return "user_erased"
         case .notDeleted: return "not_deleted"
         case .cannotChangeOwnRole: return "cannot_change_own_role"
+        case .cannotEraseOwnAccount: return "cannot_erase_own_account"
         case .busy: return "busy"
         }
     }
@@ -60,6 +63,8 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
         case .userErased: return "the user's personal data was erased for good"
         case .notDeleted: return "the user is not deleted"
         case .cannotChangeOwnRole: return "an admin cannot change their own role"
+        case .cannotEraseOwnAccount:
+            return "an admin cannot erase their own account; another admin or `authctl erase` can"
         case .busy: return "the user changed too often while this command ran; try again"
         }
     }

@@ -116,7 +116,7 @@ extension Problem {
         case .invalidCredentials, .invalidToken: return .unauthorized
         case .tokenRotated, .emailTaken, .stripeCustomerTaken, .userDeleted, .userErased, .notDeleted: return .conflict
         case .invalidEmail, .weakPassword, .invalidField: return .unprocessableContent
-        case .forbidden, .insufficientScope, .cannotChangeOwnRole: return .forbidden
+        case .forbidden, .insufficientScope, .cannotChangeOwnRole, .cannotEraseOwnAccount: return .forbidden
         case .notFound: return .notFound
         case .busy: return .serviceUnavailable
         }

@@ -182,6 +182,8 @@ import Testing
         #expect(erased.isErased && erased.isDeleted && erased.email.isEmpty && erased.passwordHash.isEmpty)
         #expect(erased.session == nil && erased.tokensValidAfter == at(50))
         #expect(Erase(actor: .user(UUID(), .manager)).decide(user, now: at(51)) == .reject(.forbidden))
+        #expect(Erase(actor: .user(user.id, .admin)).decide(user, now: at(51)) == .reject(.cannotEraseOwnAccount))
+        #expect(Erase(actor: .user(UUID(), .admin)).decide(user, now: at(51)) == .accept([.erased]))
         #expect(Erase(actor: .system).decide(erased, now: at(51)) == .accept([]))
         #expect(Restore(actor: .system).decide(erased, now: at(51)) == .reject(.userErased))
     }

@@ -20,7 +20,8 @@ import Testing
             (.weakPassword("x"), .unprocessableContent),
             (.invalidField(field: "f", reason: "r"), .unprocessableContent),
             (.forbidden, .forbidden), (.notFound, .notFound), (.userDeleted, .conflict), (.userErased, .conflict),
-            (.notDeleted, .conflict), (.cannotChangeOwnRole, .forbidden), (.busy, .serviceUnavailable),
+            (.notDeleted, .conflict), (.cannotChangeOwnRole, .forbidden), (.cannotEraseOwnAccount, .forbidden),
+            (.busy, .serviceUnavailable),
         ]
         for (rejection, status) in expected {
             let problem = Problem.from(rejection)

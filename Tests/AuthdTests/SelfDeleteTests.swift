@@ -63,6 +63,43 @@ import Testing
         _ = try await accounts.adminToken()
     }
 
+    /// An ADMIN's console session or access token cannot erase the ADMIN's own account, which
+    /// would destroy it for good with no password asked: refused (403) through the console,
+    /// with the erase confirmed as the page asks, and through the API, and nothing is recorded.
+    /// Before, both erased it. Another ADMIN, or `authctl erase`, still can.
+    @Test func anAdminCannotEraseTheirOwnAccount() async throws {
+        let accounts = try AccountServer()
+        let server = accounts.server
+        let token = try await accounts.adminToken()
+        let admin = try await server.call("GET", "/v1/users/me", token: token)
+        let id = try #require(admin.json["id"] as? String)
+        let byAPI = try await server.call("POST", "/v1/users/\(id)/erase", token: token)
+        #expect(byAPI.status == 403 && byAPI.code == "cannot_erase_own_account", "\(byAPI.status) \(byAPI.json)")
+
+        let cookie = try ConsoleSessionTests.signIn(
+            server, email: AccountServer.adminEmail, password: AccountServer.adminPassword)
+        let page = try exchange(
+            port: server.port, from: "127.0.0.1", "GET", "/admin/users/\(id)",
+            headers: ["Cookie": "authlog_console=\(cookie)"])
+        let csrf = try ConsoleSessionTests.csrfToken(in: page)
+        let allowed = CharacterSet.alphanumerics
+        let body =
+            "csrf=\(csrf.addingPercentEncoding(withAllowedCharacters: allowed)!)"
+            + "&confirm=\(AccountServer.adminEmail.addingPercentEncoding(withAllowedCharacters: allowed)!)"
+        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.1")
+        try connection.send(
+            "POST /admin/users/\(id)/erase HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                + "Cookie: authlog_console=\(cookie)\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        let reply = try parseResponse(try #require(connection.readUntilClosed(timeout: 30)))
+        #expect(reply.status == 403, "\(reply.status) \(reply.headers["location"] ?? "")")
+        let history = try runAuthctl(["--data", accounts.data, "history", id])
+        #expect(!history.stdout.contains("UserErased"), "\(history.stdout)")
+        // The account still signs in (the console's sign-in ended the API's session).
+        let again = try await server.call("GET", "/v1/users/me", token: try await accounts.adminToken())
+        #expect(again.status == 200 && again.json["email"] as? String == AccountServer.adminEmail)
+    }
+
     /// Someone registers an address that is not theirs (no verification is needed to hold
     /// one), then deletes the account. Before, the address stayed reserved for good: its owner
     /// got 409 registering it, and no reset or verification mail for it. An address never

@@ -158,7 +158,9 @@ public struct Restore: UserCommand {
 
 /// Erases a user's personal data for good (ADMIN or the system; no credential scope grants it): the shell destroys the
 /// user's data key after this event, and releases the email and Stripe claims with it.
-/// The stream stays, so the audit trail keeps every event's type, time and actor.
+/// The stream stays, so the audit trail keeps every event's type, time and actor. An ADMIN
+/// never erases their own account: whoever holds their session or access token must not be
+/// able to destroy it for good (another ADMIN, or `authctl erase`, can).
 public struct Erase: UserCommand {
     public var actor: Actor
 
@@ -169,6 +171,7 @@ public struct Erase: UserCommand {
     public func decide(_ state: UserState, now: Timestamp) -> Decision {
         if let refusal = actor.refusal(unlessAdminOr: nil) { return .reject(refusal) }
         guard state.exists else { return .reject(.notFound) }
+        guard !actor.isUser(state.id) else { return .reject(.cannotEraseOwnAccount) }
         guard !state.isErased else { return .accept([]) }
         return .accept([.erased])
     }
