@@ -54,6 +54,11 @@ public final class AuthServer: Sendable {
         /// Password-reset requests one address may make per hour (`POST /v1/password-resets`),
         /// whoever asks: each mails a token and replaces the live one.
         public var resetRequestsPerAccount = 5
+        /// Email-change requests (`POST /v1/users/me/email`) an hour that may name one new
+        /// address, from all accounts together, and that one account may make: each mails the
+        /// new address a confirmation and the old one a notice.
+        public var emailChangesPerAddress = 3
+        public var emailChangesPerAccount = 5
         /// Wrong passwords one client address may try on one account per 15 minutes.
         public var loginFailuresPerAddress = 10
         /// Wrong passwords all addresses together may try on one account per 15 minutes.
@@ -143,6 +148,10 @@ public final class AuthServer: Sendable {
     /// Verification mail requests per address asked for (the digest of its lookup key).
     let verificationRequests: RateLimiter<TokenHash>
     let resetRequests: RateLimiter<TokenHash>
+    /// Email-change requests by the new address's digest (``accountKey(_:)``), and by the
+    /// digest of the asking user's id: see ``Configuration/emailChangesPerAddress``.
+    let emailChangesTo: RateLimiter<TokenHash>
+    let emailChangesBy: RateLimiter<TokenHash>
     let clients: ClientAddress
     let connectionCounts = ConnectionCounts()
     let metrics = Metrics()
@@ -187,6 +196,8 @@ public final class AuthServer: Sendable {
         self.verificationRequests = RateLimiter(
             capacity: configuration.verificationRequestsPerAccount, period: 60 * 60)
         self.resetRequests = RateLimiter(capacity: configuration.resetRequestsPerAccount, period: 60 * 60)
+        self.emailChangesTo = RateLimiter(capacity: configuration.emailChangesPerAddress, period: 60 * 60)
+        self.emailChangesBy = RateLimiter(capacity: configuration.emailChangesPerAccount, period: 60 * 60)
         self.clients = ClientAddress(trusted: configuration.trustedProxies)
         self.logger = logger
     }

@@ -9,6 +9,11 @@ extension AuthServer {
     ///   checked under the login's throttling (``throttlingWrongPasswords(account:context:_:)``);
     ///   202 once `EmailChangeRequested` is recorded and the new address is mailed a token,
     ///   the old one a notice. 409 `email_taken` when another account holds the new address.
+    ///   Each mails two addresses, so one new address may be named
+    ///   ``Configuration/emailChangesPerAddress`` times an hour from all accounts together,
+    ///   and one account may ask ``Configuration/emailChangesPerAccount`` times an hour: past
+    ///   either, 429 with Retry-After and nothing recorded or mailed. Only a request whose
+    ///   password was right and that recorded its event counts.
     /// - `POST /v1/email-changes/confirm` with `{"token"}`: 204 once `EmailChanged` is recorded
     ///   and the email claim moved in the same append; 409 `email_taken` when another account
     ///   took the address meanwhile; 401 `invalid_token` for a token that is not the live one.
@@ -21,10 +26,25 @@ extension AuthServer {
             guard let user = try self.reads.user(id: caller.id, includePersonal: true) else {
                 throw Problem.unauthorized
             }
-            try await self.throttlingWrongPasswords(account: Self.accountKey(user.email), context: context) {
-                try await self.service.requestEmailChange(
-                    userID: caller.id, actor: caller.actor, currentPassword: password, newEmail: newEmail,
-                    correlationID: context.requestID)
+            let (to, by) = (Self.accountKey(newEmail), TokenHash(of: Array("user \(caller.id.uuidString)".utf8)))
+            try self.throttle(self.emailChangesBy, by)
+            do {
+                try self.throttle(self.emailChangesTo, to)
+            } catch {
+                self.emailChangesBy.refund(by)
+                throw error
+            }
+            do {
+                try await self.throttlingWrongPasswords(account: Self.accountKey(user.email), context: context) {
+                    try await self.service.requestEmailChange(
+                        userID: caller.id, actor: caller.actor, currentPassword: password, newEmail: newEmail,
+                        correlationID: context.requestID)
+                }
+            } catch {
+                // Nothing recorded, nothing mailed: the request does not count.
+                self.emailChangesTo.refund(to)
+                self.emailChangesBy.refund(by)
+                throw error
             }
             return Response(status: .accepted)
         }

@@ -22,6 +22,44 @@ import Testing
         #expect(asked.status == 202)
     }
 
+    /// Each email-change request mails the address it names: one address is named at most 3
+    /// times an hour from all accounts together, and one account asks at most 5 times an
+    /// hour. Past either, 429 with Retry-After and nothing mailed; refused requests (a wrong
+    /// password) do not count. Before, only the client's 60 requests a minute limited them:
+    /// any account could mail-bomb any address with genuine confirmation mails.
+    @Test func requestsNamingOneAddressAndRequestsOfOneAccountAreLimited() async throws {
+        let authd = try AccountServer()
+        let server = authd.server
+        _ = try await authd.register("ada@example.com")
+        _ = try await authd.register("bob@example.com")
+        let ada = try await authd.login("ada@example.com")
+        let bob = try await authd.login("bob@example.com")
+        func ask(_ token: String, _ address: String, _ password: String = AccountServer.password) async throws
+            -> RunningServer.Reply
+        {
+            try await server.call(
+                "POST", "/v1/users/me/email", json: ["new_email": address, "current_password": password], token: token)
+        }
+        let subject = "Confirm your new email address"
+        #expect(try await ask(ada, "victim@example.net", "not the password").status == 401)
+        for _ in 0..<3 { try await askToMove(authd, token: ada, to: "victim@example.net") }
+        let refused = try await ask(ada, "victim@example.net")
+        #expect(refused.status == 429 && refused.code == "rate_limited" && refused.headers["retry-after"] != nil)
+        let fromAnother = try await ask(bob, "Victim@Example.net")
+        #expect(fromAnother.status == 429 && fromAnother.code == "rate_limited")
+        #expect(try mails(authd.data, to: "victim@example.net", subject: subject).count == 3)
+        #expect(try mails(authd.data, to: "Victim@Example.net", subject: subject).isEmpty)
+
+        // Ada has asked three times: two more to other addresses, then the account's limit.
+        try await askToMove(authd, token: ada, to: "one@example.net")
+        try await askToMove(authd, token: ada, to: "two@example.net")
+        let sixth = try await ask(ada, "three@example.net")
+        #expect(sixth.status == 429 && sixth.code == "rate_limited")
+        #expect(try mails(authd.data, to: "three@example.net", subject: subject).isEmpty)
+        // Bob's own requests were refused without counting: he still may.
+        try await askToMove(authd, token: bob, to: "bob.new@example.net")
+    }
+
     @Test func theNewAddressConfirmsTheOldIsToldAndTheClaimMovesThen() async throws {
         let authd = try AccountServer()
         let server = authd.server
