@@ -66,8 +66,10 @@ extension KeyStore {
     ///
     /// Rules:
     /// - Refused while any other process has the directory's key store open (authd, another
-    ///   authctl): the directory's `flock` is taken exclusively, without waiting, and held to
-    ///   the end, so no process opens the store or reads the key meanwhile.
+    ///   authctl): the directory's `flock` is taken exclusively and held to the end, so no
+    ///   process opens the store or reads the key meanwhile. A holder is waited for up to
+    ///   ``lockWait`` (a process exiting; a process another one is starting, which holds a copy
+    ///   of its parent's descriptors until it runs its program), then the rotation is refused.
     /// - All or nothing: the new store is written whole into `DATA/keys.rotating` (0600 from
     ///   its first byte), synced, and renamed over `DATA/keys`. A new `DATA/kek` is first
     ///   written to `DATA/kek.new` (synced) before the store is replaced, and renamed over
@@ -203,17 +205,24 @@ extension KeyStore {
         return Array(header[32..<64])
     }
 
+    /// How long a rotation waits for the directory's other holders to let go.
+    static let lockWait = Duration.seconds(1)
+
     /// The directory opened and locked exclusively, or an error saying who holds it.
     private static func holdExclusive(_ directory: String) throws -> Int32 {
         let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard descriptor >= 0 else { throw DataProtectionError.keyStore("cannot open \(directory): \(errnoText())") }
+        let deadline = ContinuousClock.now + lockWait
         while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EINTR else {
-                close(descriptor)
-                throw DataProtectionError.keyStore(
-                    "\(directory) is in use: authd or another authctl has its key store open; "
-                        + "stop it and rotate again (nothing was changed)")
+            if errno == EINTR { continue }
+            if errno == EWOULDBLOCK, ContinuousClock.now < deadline {
+                usleep(10_000)
+                continue
             }
+            close(descriptor)
+            throw DataProtectionError.keyStore(
+                "\(directory) is in use: authd or another authctl has its key store open; "
+                    + "stop it and rotate again (nothing was changed)")
         }
         return descriptor
     }
