@@ -27,6 +27,17 @@ enum Principal {
 }
 
 extension AuthServer {
+    /// The credentials of an `Authorization` field of the Bearer scheme, or `nil` for another
+    /// scheme: the scheme's name is case-insensitive (RFC 9110, section 11.1: `Bearer`,
+    /// `bearer` and `BEARER` are one scheme), followed by one space.
+    static func bearerToken(_ header: String) -> String? {
+        let bytes = Array(header.utf8.prefix(7))
+        guard bytes.count == 7, bytes[6] == UInt8(ascii: " "),
+            zip(bytes.prefix(6), "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 })
+        else { return nil }
+        return String(header.dropFirst(7))
+    }
+
     /// The caller of a request with `Authorization: Bearer <access token>`: a valid token
     /// (signature by one of our keys, ES256 or EdDSA as the key is, issuer, audience, time) that the user's
     /// current state still accepts (``UserState/acceptsAccessToken(session:issuedAt:)``).
@@ -56,10 +67,9 @@ extension AuthServer {
     /// attacker could make costly: only an access token already verified (in the cache) is
     /// taken, and anything else throws ``NotCached`` (the fast reads then pass the request on).
     func principal(authorization header: String?, cachedOnly: Bool = false) throws -> Principal {
-        guard let header, header.hasPrefix("Bearer ") else {
+        guard let header, let token = Self.bearerToken(header) else {
             throw Problem.unauthorized
         }
-        let token = String(header.dropFirst(7))
         if cachedOnly {
             guard !token.hasPrefix(ServiceCredential.secretPrefix) else { throw NotCached() }
             let now = Int64(Date().timeIntervalSince1970)

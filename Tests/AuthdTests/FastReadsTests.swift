@@ -197,6 +197,31 @@ import Testing
     /// The fast path reads fields as NIO's decoder gives them; the slow path reads them after
     /// HTTP types rewrote a value they would not keep (the bad bytes to spaces, then trimmed).
     /// A value of that kind must send the request the slow way, or the two answers differ.
+    /// The Bearer scheme's name is case-insensitive (RFC 9110, section 11.1): `bearer` and
+    /// `BEARER` are taken as `Bearer` is, by the fast reads and the slow path alike. Before,
+    /// both answered 401. Another scheme is still 401.
+    @Test func theBearerSchemeIsTakenInAnyCase() async throws {
+        let reader = try await rawReader("scheme@example.com", from: "127.0.0.9")
+        for scheme in ["bearer", "BEARER", "bEaReR"] {
+            try reader.connection.send(
+                "GET /v1/users/me HTTP/1.1\r\nHost: x\r\nAuthorization: \(scheme) \(reader.token)\r\n\r\n")
+            let fast = try Wire(try #require(reader.connection.readResponse(timeout: 60)))
+            #expect(fast.status.hasPrefix("HTTP/1.1 200"), "\(scheme): \(fast.status)")
+            // The slow path: a request the fast reads pass on (it waits for a position).
+            try reader.connection.send(
+                "GET /v1/users/me HTTP/1.1\r\nHost: x\r\nAuthorization: \(scheme) \(reader.token)\r\n"
+                    + "Authlog-Min-Position: 1\r\n\r\n")
+            let slow = try Wire(try #require(reader.connection.readResponse(timeout: 60)))
+            #expect(slow.status.hasPrefix("HTTP/1.1 200"), "\(scheme), slow: \(slow.status)")
+        }
+        #expect(try await fastReads(reader.server) >= reader.before + 3)
+        for header in ["Basic \(reader.token)", "Bearer\(reader.token)", "Bearers \(reader.token)"] {
+            try reader.connection.send("GET /v1/users/me HTTP/1.1\r\nHost: x\r\nAuthorization: \(header)\r\n\r\n")
+            let refused = try Wire(try #require(reader.connection.readResponse(timeout: 60)))
+            #expect(refused.status.hasPrefix("HTTP/1.1 401"), "\(header.prefix(8)): \(refused.status)")
+        }
+    }
+
     @Test func aValueHTTPTypesWouldRewriteGoesTheSlowWay() async throws {
         let accounts = try AccountServer(arguments: ["--idle-timeout", "3600"])
         let server = accounts.server
