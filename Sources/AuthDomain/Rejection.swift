@@ -64,7 +64,7 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
         case .notDeleted: return "the user is not deleted"
         case .cannotChangeOwnRole: return "an admin cannot change their own role"
         case .cannotEraseOwnAccount:
-            return "an admin cannot erase their own account; another admin or `authctl erase` can"
+            return "an admin cannot erase their own account; another admin, or authctl erase, can"
         case .busy: return "the user changed too often while this command ran; try again"
         }
     }

@@ -35,7 +35,7 @@ extension AuthServer {
         guard bytes.count == 7, bytes[6] == UInt8(ascii: " "),
             zip(bytes.prefix(6), "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 })
         else { return nil }
-        return String(header.dropFirst(7))
+        return String(decoding: header.utf8.dropFirst(7), as: UTF8.self)
     }
 
     /// The caller of a request with `Authorization: Bearer <access token>`: a valid token

@@ -68,8 +68,10 @@ extension KeyStore {
     /// - Refused while any other process has the directory's key store open (authd, another
     ///   authctl): the directory's `flock` is taken exclusively and held to the end, so no
     ///   process opens the store or reads the key meanwhile. A holder is waited for up to
-    ///   ``lockWait`` (a process exiting; a process another one is starting, which holds a copy
-    ///   of its parent's descriptors until it runs its program), then the rotation is refused.
+    ///   ``lockWait`` (a process exiting, say), then the rotation is refused. Stores unlock the
+    ///   directory before they close it (``release(_:)``), so that a process another thread of
+    ///   theirs is starting, which holds a copy of its parent's descriptors until it runs its
+    ///   program, does not hold the lock meanwhile.
     /// - All or nothing: the new store is written whole into `DATA/keys.rotating` (0600 from
     ///   its first byte), synced, and renamed over `DATA/keys`. A new `DATA/kek` is first
     ///   written to `DATA/kek.new` (synced) before the store is replaced, and renamed over
@@ -86,7 +88,7 @@ extension KeyStore {
         let pending = dataDirectory + "/kek.new"
         let staging = dataDirectory + "/keys.rotating"
         let lock = try holdExclusive(dataDirectory)
-        defer { close(lock) }
+        defer { release(lock) }
         guard FileManager.default.fileExists(atPath: storePath) else {
             throw DataProtectionError.keyStore("\(storePath) does not exist: there is no key to re-wrap")
         }

@@ -107,7 +107,7 @@ public final class KeyStore: Sendable {
         let lock = Self.holdShared(dataDirectory)
         let exists = FileManager.default.fileExists(atPath: path)
         if readOnly && !exists {
-            if lock >= 0 { close(lock) }
+            Self.release(lock)
             self.init(holdingNoKeysAt: path)
             return
         }
@@ -118,7 +118,7 @@ public final class KeyStore: Sendable {
                 dataDirectory: dataDirectory, environment: environment,
                 mayGenerate: !exists && !readOnly && mayGenerateKey)
         } catch {
-            if lock >= 0 { close(lock) }
+            Self.release(lock)
             throw Self.notingInterruptedRotation(error, in: dataDirectory)
         }
         do {
@@ -126,6 +126,15 @@ public final class KeyStore: Sendable {
         } catch {
             throw Self.notingInterruptedRotation(error, in: dataDirectory)
         }
+    }
+
+    /// Unlocks the directory, then closes it (nothing for -1). Unlocked first: a process that
+    /// another thread is starting holds a copy of this descriptor until it runs its program,
+    /// and a close alone would leave the lock held by that copy meanwhile.
+    static func release(_ directoryLock: Int32) {
+        guard directoryLock >= 0 else { return }
+        flock(directoryLock, LOCK_UN)
+        close(directoryLock)
     }
 
     /// Opens `directory` and takes a shared `flock` on it (waiting while a rotation holds it
@@ -157,7 +166,7 @@ public final class KeyStore: Sendable {
     ) throws {
         let descriptor = open(path, (readOnly ? O_RDONLY : O_RDWR | O_CREAT) | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
-            if directoryLock >= 0 { close(directoryLock) }
+            Self.release(directoryLock)
             throw DataProtectionError.keyStore("cannot open \(path): \(String(cString: strerror(errno)))")
         }
         // From here on a throw releases the store, and `deinit` closes the file and the lock.
@@ -212,7 +221,7 @@ public final class KeyStore: Sendable {
     deinit {
         if let header { munmap(header, Self.headerSize) }
         if descriptor >= 0 { close(descriptor) }
-        if directoryLock >= 0 { close(directoryLock) }
+        Self.release(directoryLock)
         storedLogSigningSeed?.withUnsafeMutableBytes { cleanse($0) }
     }
 

@@ -16,10 +16,13 @@ import NIOHTTP1
 ///   posted until the receiver answers 2xx: at least once. After each acknowledgement the
 ///   endpoint's checkpoint (``WebhookState``) is written durably, so a restart repeats at most
 ///   the one event in flight and loses none.
-/// - A failure (no answer within ``Configuration/requestTimeout``, its body included, a connection error, a
+/// - A failure (no answer's status within ``Configuration/requestTimeout``, a connection error, a
 ///   status other than 2xx, a redirect among them, which is never followed) is retried after ``Configuration/firstRetry``, doubling up to
 ///   ``Configuration/longestRetry``. An endpoint failing without a success for
 ///   ``Configuration/disableAfter`` is disabled: marked in its state, sent nothing more.
+/// - The answer's body is read (up to 64 KiB, and dropped) only until the same timeout: a
+///   receiver that sends its status and then holds the body back does not hold the delivery;
+///   its status decides.
 /// - Signed by ``WebhookSignature`` with the endpoint's secret; the secret and bodies are never logged.
 public final class WebhookDispatcher: Sendable {
     public struct Configuration: Sendable {

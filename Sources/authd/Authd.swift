@@ -180,7 +180,7 @@ struct Authd: AsyncParsableCommand {
     var webhookDisableAfter = Double(environment["AUTHLOG_WEBHOOK_DISABLE_AFTER"] ?? "") ?? 259_200
     @Option(
         help:
-            "Seconds a webhook receiver has to answer, its body included, before the delivery counts as failed ($AUTHLOG_WEBHOOK_TIMEOUT)."
+            "Seconds a webhook receiver has to answer: a delivery with no status by then has failed, and an answer's body is read no longer ($AUTHLOG_WEBHOOK_TIMEOUT)."
     )
     var webhookTimeout = Double(environment["AUTHLOG_WEBHOOK_TIMEOUT"] ?? "") ?? 10
     @Option(help: "Minutes an admin console session may stay unused before it ends ($AUTHLOG_CONSOLE_IDLE_MINUTES).")

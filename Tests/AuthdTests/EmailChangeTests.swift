@@ -56,8 +56,9 @@ import Testing
         let sixth = try await ask(ada, "three@example.net")
         #expect(sixth.status == 429 && sixth.code == "rate_limited")
         #expect(try mails(authd.data, to: "three@example.net", subject: subject).isEmpty)
-        // Bob's own requests were refused without counting: he still may.
-        try await askToMove(authd, token: bob, to: "bob.new@example.net")
+        // Bob's refused request did not count against his own 5.
+        for index in 1...5 { try await askToMove(authd, token: bob, to: "bob.\(index)@example.net") }
+        #expect(try await ask(bob, "bob.6@example.net").status == 429)
     }
 
     @Test func theNewAddressConfirmsTheOldIsToldAndTheClaimMovesThen() async throws {

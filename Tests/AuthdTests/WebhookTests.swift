@@ -158,9 +158,10 @@ struct WebhookTests {
     }
 
     /// A receiver that sends its answer's status and headers and then holds the announced body
-    /// back fails the delivery at `--webhook-timeout`, its body included: the endpoint is
-    /// retried, and disabled past `--webhook-disable-after`. Before, the timeout ended with the
-    /// headers and the delivery waited for the body for ever, the endpoint listed `active`.
+    /// back no longer holds the delivery: at `--webhook-timeout` its status decides. Failing
+    /// (503, then 500), the endpoint is retried and disabled past `--webhook-disable-after`.
+    /// Before, the timeout ended with the headers and the delivery waited for the body for
+    /// ever, the endpoint listed `active`.
     @Test func aReceiverHoldingItsAnswerBackFailsTheDeliveryAndIsDisabled() async throws {
         let receiver = try Receiver(["--always-fail", "--stall-body"])
         let server = try RunningServer(arguments: [
@@ -175,6 +176,23 @@ struct WebhookTests {
         let line = try #require(disabled, "the stalled endpoint was never disabled")
         #expect(line.contains(id) && line.contains("HTTP 50") && line.contains("disabled_at"))
         #expect(receiver.requests().count >= 2, "not retried: \(receiver.requests())")
+    }
+
+    /// The same receiver answering 200 (once it knows the secret) has taken each event: the
+    /// next ones follow, in order. Before, the first answer held the delivery for ever.
+    @Test func aReceiverHoldingBackTheBodyOfA2xxStillTakesEachEventInTurn() async throws {
+        let receiver = try Receiver(["--stall-body"])
+        let server = try RunningServer(arguments: ["--webhook-first-retry", "0.05", "--webhook-timeout", "0.5"])
+        for name in ["first", "second", "third"] {
+            _ = try await EventFeedTests.register(server, "\(name)@example.com")
+        }
+        _ = try Self.addEndpoint(server.data, receiver, events: "UserRegistered")
+        let acked = try await pollUntil(timeout: 120) { () -> [Int]? in
+            let acked = Self.acknowledged(receiver)
+            return acked.count >= 3 ? acked : nil
+        }
+        let positions = try #require(acked, "not delivered: \(receiver.requests())")
+        #expect(positions == positions.sorted() && Set(positions).count == 3, "\(positions)")
     }
 
     /// A receiver answering a redirect has not taken the event: the redirect is a failure (as

@@ -53,6 +53,8 @@ extension AuthServer {
             values["has_session"] = user.session != nil
             values["may_reset"] = !user.isDeleted && !user.email.isEmpty
             values["erase_word"] = user.email.isEmpty ? idText : user.email
+            // One's own account is not deleted or erased here (both are refused): not offered.
+            values["is_self"] = caller.actor.isUser(user.id)
         }
         if !text("as_of").isEmpty {
             guard ReadRules.mayReadPast(role: caller.role) else { throw ConsoleRefusal.adminOnly }

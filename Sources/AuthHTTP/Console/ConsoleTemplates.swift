@@ -146,14 +146,15 @@ extension ConsoleTemplates {
         <button type="submit" id="change-role">Change role</button>
         </form>
         {{#deleted}}<form method="post" action="/admin/users/{{id}}/restore" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" id="restore">Restore</button></form>{{/deleted}}
-        {{^deleted}}<form method="post" action="/admin/users/{{id}}/delete" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" id="soft-delete">Soft-delete</button></form>{{/deleted}}
+        {{^deleted}}{{^is_self}}<form method="post" action="/admin/users/{{id}}/delete" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" id="soft-delete">Soft-delete</button></form>{{/is_self}}{{/deleted}}
         {{#has_session}}<form method="post" action="/admin/users/{{id}}/end-session" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" id="end-session">End the session</button></form>{{/has_session}}
         {{#may_reset}}<form method="post" action="/admin/users/{{id}}/reset" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" id="send-reset">Send a password reset</button></form>{{/may_reset}}
-        <form method="post" action="/admin/users/{{id}}/erase" class="erase">
+        {{^is_self}}<form method="post" action="/admin/users/{{id}}/erase" class="erase">
         <input type="hidden" name="csrf" value="{{csrf}}">
         <label>Erase for good: type <code>{{erase_word}}</code> <input type="text" name="confirm" autocomplete="off" id="erase-confirm"></label>
         <button type="submit" id="erase" class="danger">Erase</button>
-        </form>
+        </form>{{/is_self}}
+        {{#is_self}}<p class="note">Your own account: another admin deletes or erases it.</p>{{/is_self}}
         </section>
         {{/may_act}}
         {{#may_audit}}
