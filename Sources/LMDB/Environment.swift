@@ -143,6 +143,11 @@ public final class Environment: @unchecked Sendable {
             var txn: OpaquePointer?
             let rc = mdb_txn_begin(handle, nil, flags, &txn)
             if rc == 0, let txn {
+                if flags != 0, mayHaveCopiedALaterCommit(txn) {
+                    mdb_txn_abort(txn)
+                    gate.lock.unlockShared()
+                    continue
+                }
                 return Transaction(handle: txn, gate: gate.lock, isReadOnly: flags != 0)
             }
             gate.lock.unlockShared()

@@ -100,18 +100,36 @@ import Testing
         let registeredVersion = user.version
         let queries = world.queries
         let failures = Atomic<Int>(0)
+        // What the first failed reads saw, so that a failure says which rule broke.
+        let seen = Mutex<[String]>([])
+        @Sendable func fail(_ reader: Int, _ what: String) {
+            failures.add(1, ordering: .relaxed)
+            seen.withLock { if $0.count < 5 { $0.append("reader \(reader): \(what)") } }
+        }
         let done = Atomic<Bool>(false)
         let readers = (0..<2).map { reader in
             Thread.detachNewThreadWithCompletion {
                 var last: UInt64 = 0
                 while !done.load(ordering: .acquiring) {
-                    let state =
-                        reader == 0
-                        ? try? queries.user(id: user.id) : try? queries.user(email: "racing@example.com")
-                    guard let state, state.version >= last,
-                        state.firstName == "n\(state.version - registeredVersion)"
-                    else {
-                        failures.add(1, ordering: .relaxed)
+                    let state: UserState?
+                    do {
+                        state =
+                            reader == 0
+                            ? try queries.user(id: user.id) : try queries.user(email: "racing@example.com")
+                    } catch {
+                        fail(reader, "threw \(error)")
+                        continue
+                    }
+                    guard let state else {
+                        fail(reader, "no user")
+                        continue
+                    }
+                    guard state.version >= last else {
+                        fail(reader, "version \(state.version) after \(last)")
+                        continue
+                    }
+                    guard state.firstName == "n\(state.version - registeredVersion)" else {
+                        fail(reader, "first name \(state.firstName) at version \(state.version)")
                         continue
                     }
                     last = state.version
@@ -124,7 +142,7 @@ import Testing
         }
         done.store(true, ordering: .releasing)
         for reader in readers { await reader.value }
-        #expect(failures.load(ordering: .relaxed) == 0)
+        #expect(failures.load(ordering: .relaxed) == 0, "\(seen.withLock { $0 })")
         #expect(try world.queries.user(id: user.id)?.firstName == "n30")
     }
 }
