@@ -159,8 +159,8 @@ public struct Restore: UserCommand {
 /// Erases a user's personal data for good (ADMIN or the system; no credential scope grants it): the shell destroys the
 /// user's data key after this event, and releases the email and Stripe claims with it.
 /// The stream stays, so the audit trail keeps every event's type, time and actor. An ADMIN
-/// never erases their own account: whoever holds their session or access token must not be
-/// able to destroy it for good (another ADMIN, or `authctl erase`, can).
+/// never erases their own account: one request with their session or access token must not
+/// destroy it for good (another ADMIN, or `authctl erase`, can).
 public struct Erase: UserCommand {
     public var actor: Actor
 
