@@ -180,19 +180,24 @@ struct WebhookTests {
 
     /// The same receiver answering 200 (once it knows the secret) has taken each event: the
     /// next ones follow, in order. Before, the first answer held the delivery for ever.
+    /// (Deliveries are at least once: an answer whose head comes late on a loaded machine is
+    /// sent again, so an event may be acknowledged twice; their first acknowledgements keep
+    /// the log's order.)
     @Test func aReceiverHoldingBackTheBodyOfA2xxStillTakesEachEventInTurn() async throws {
         let receiver = try Receiver(["--stall-body"])
-        let server = try RunningServer(arguments: ["--webhook-first-retry", "0.05", "--webhook-timeout", "0.5"])
+        let server = try RunningServer(arguments: ["--webhook-first-retry", "0.05", "--webhook-timeout", "2"])
         for name in ["first", "second", "third"] {
             _ = try await EventFeedTests.register(server, "\(name)@example.com")
         }
         _ = try Self.addEndpoint(server.data, receiver, events: "UserRegistered")
         let acked = try await pollUntil(timeout: 120) { () -> [Int]? in
             let acked = Self.acknowledged(receiver)
-            return acked.count >= 3 ? acked : nil
+            return Set(acked).count >= 3 ? acked : nil
         }
         let positions = try #require(acked, "not delivered: \(receiver.requests())")
-        #expect(positions == positions.sorted() && Set(positions).count == 3, "\(positions)")
+        var firsts: [Int] = []
+        for position in positions where !firsts.contains(position) { firsts.append(position) }
+        #expect(firsts == firsts.sorted() && firsts.count == 3, "\(positions)")
     }
 
     /// A receiver answering a redirect has not taken the event: the redirect is a failure (as
