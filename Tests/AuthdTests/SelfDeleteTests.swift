@@ -35,6 +35,29 @@ import Testing
         #expect(try await server.call("DELETE", "/v1/users/\(other)", token: admin).status == 204)
     }
 
+    /// The answer to the signed-in ADMIN posting `action` on their own page of the console
+    /// (`/admin/users/ID/ACTION`), as a browser would: signed in, the page's CSRF token, then
+    /// `fields`.
+    static func adminActsOnOwnAccount(
+        _ server: RunningServer, id: String, action: String, fields: [(String, String)] = []
+    ) throws -> RunningServer.Reply {
+        let cookie = try ConsoleSessionTests.signIn(
+            server, email: AccountServer.adminEmail, password: AccountServer.adminPassword)
+        let page = try exchange(
+            port: server.port, from: "127.0.0.1", "GET", "/admin/users/\(id)",
+            headers: ["Cookie": "authlog_console=\(cookie)"])
+        let csrf = try ConsoleSessionTests.csrfToken(in: page)
+        let body = ([("csrf", csrf)] + fields)
+            .map { "\($0)=\($1.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }
+            .joined(separator: "&")
+        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.1")
+        try connection.send(
+            "POST /admin/users/\(id)/\(action) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                + "Cookie: authlog_console=\(cookie)\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        return try parseResponse(try #require(connection.readUntilClosed(timeout: 30)))
+    }
+
     /// The console asks for no password, so it refuses an ADMIN's delete of their own account
     /// before anything is decided: no failed login is recorded against them, and they stay.
     @Test func theConsoleRefusesToDeleteTheSignedInAdmin() async throws {
@@ -43,19 +66,7 @@ import Testing
         // The id first: a login through the API afterwards would end the console's session.
         let admin = try await server.call("GET", "/v1/users/me", token: try await accounts.adminToken())
         let id = try #require(admin.json["id"] as? String)
-        let cookie = try ConsoleSessionTests.signIn(
-            server, email: AccountServer.adminEmail, password: AccountServer.adminPassword)
-        let page = try exchange(
-            port: server.port, from: "127.0.0.1", "GET", "/admin/users/\(id)",
-            headers: ["Cookie": "authlog_console=\(cookie)"])
-        let csrf = try ConsoleSessionTests.csrfToken(in: page)
-        let body = "csrf=\(csrf.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"
-        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.1")
-        try connection.send(
-            "POST /admin/users/\(id)/delete HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                + "Cookie: authlog_console=\(cookie)\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
-        let reply = try parseResponse(try #require(connection.readUntilClosed(timeout: 30)))
+        let reply = try Self.adminActsOnOwnAccount(server, id: id, action: "delete")
         #expect(reply.status == 403, "\(reply.status)")
         let history = try runAuthctl(["--data", accounts.data, "history", id])
         #expect(
@@ -76,22 +87,8 @@ import Testing
         let byAPI = try await server.call("POST", "/v1/users/\(id)/erase", token: token)
         #expect(byAPI.status == 403 && byAPI.code == "cannot_erase_own_account", "\(byAPI.status) \(byAPI.json)")
 
-        let cookie = try ConsoleSessionTests.signIn(
-            server, email: AccountServer.adminEmail, password: AccountServer.adminPassword)
-        let page = try exchange(
-            port: server.port, from: "127.0.0.1", "GET", "/admin/users/\(id)",
-            headers: ["Cookie": "authlog_console=\(cookie)"])
-        let csrf = try ConsoleSessionTests.csrfToken(in: page)
-        let allowed = CharacterSet.alphanumerics
-        let body =
-            "csrf=\(csrf.addingPercentEncoding(withAllowedCharacters: allowed)!)"
-            + "&confirm=\(AccountServer.adminEmail.addingPercentEncoding(withAllowedCharacters: allowed)!)"
-        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.1")
-        try connection.send(
-            "POST /admin/users/\(id)/erase HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                + "Cookie: authlog_console=\(cookie)\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
-        let reply = try parseResponse(try #require(connection.readUntilClosed(timeout: 30)))
+        let reply = try Self.adminActsOnOwnAccount(
+            server, id: id, action: "erase", fields: [("confirm", AccountServer.adminEmail)])
         #expect(reply.status == 403, "\(reply.status) \(reply.headers["location"] ?? "")")
         let history = try runAuthctl(["--data", accounts.data, "history", id])
         #expect(!history.stdout.contains("UserErased"), "\(history.stdout)")
