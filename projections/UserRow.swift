@@ -6,23 +6,24 @@ import Foundation
 /// personal ones (email, password_hash, first_name, last_name, phone, stripe_customer_id)
 /// sealed with the user's data key, so that LMDB's old pages never hold them in clear.
 ///
-/// Layout (format 4): u8 format, u64 stream version, u8 role, u8 flags (1 erased),
+/// Layout (format 5): u8 format, u64 stream version, u8 role, u8 flags (1 erased),
 /// i64 created_at, i64 updated_at, then optional (presence byte) deleted_at,
 /// email_verified_at, last_login_at, locked_until, tokens_valid_after (i64 µs each),
 /// email verification and password reset (32-byte hash + i64 expiry each), the session
 /// (id, token hash, u8 count and the earlier token hashes oldest first, optional rotated-at,
 /// started-at, last-used-at),
 /// u32 failed logins, the pending email change's token (optional hash + expiry), the times
-/// of the latest reset requests, then of the latest verification mails (each a u8 count, then
-/// i64 each, oldest first, at most ``UserState/requestTimesKept``), and the sealed personal part (varint length, 0 when
+/// of the latest reset requests, then of the latest verification mails, then of the latest
+/// notices (each a u8 count, then i64 each, oldest first, at most
+/// ``UserState/requestTimesKept``), and the sealed personal part (varint length, 0 when
 /// erased), whose last field is the pending change's new address (optional).
 ///
-/// Format 3 (before reset and verification mails were counted per account) lacks those times,
-/// format 2 (before email changes) both email-change fields as well; both are still read,
-/// as a user with none. A projection of either is rebuilt when authd opens it
-/// (``UserProjection/version`` 5).
+/// Format 4 (before notices were counted per account) lacks the notices' times, format 3
+/// (before reset and verification mails were) every such time, format 2 (before email
+/// changes) both email-change fields as well; all are still read, as a user with none. A
+/// projection of any of them is rebuilt when authd opens it (``UserProjection/version`` 6).
 enum UserRow {
-    static let format: UInt8 = 4
+    static let format: UInt8 = 5
 
     /// What a row's personal part is sealed against.
     static func sealingContext(_ id: UUID) -> [UInt8] {
@@ -86,6 +87,8 @@ enum UserRow {
         for requested in state.pointee.resetRequestTimes { time(&writer, requested) }
         writer.write(UInt8(state.pointee.verificationRequestTimes.count))
         for requested in state.pointee.verificationRequestTimes { time(&writer, requested) }
+        writer.write(UInt8(state.pointee.noticeTimes.count))
+        for noticed in state.pointee.noticeTimes { time(&writer, noticed) }
         if state.pointee.isErased {
             writer.writeVarint(0)
         } else if let sealedPersonal {
@@ -169,6 +172,7 @@ enum UserRow {
             }
             state.resetRequestTimes = try times(&reader)
             state.verificationRequestTimes = try times(&reader)
+            if rowFormat >= 5 { state.noticeTimes = try times(&reader) }
         }
         let sealed = try reader.readLengthPrefixed()
         guard reader.isAtEnd else { throw BinaryDecodingError.invalidValue("bytes after a user row") }

@@ -46,7 +46,10 @@ extension UserState {
                 session.rotate(to: rotated.refreshTokenHash, at: time)
                 self.session = session
             }
-        case .refreshTokenReuseDetected(let sessionID), .loggedOut(let sessionID):
+        case .refreshTokenReuseDetected(let sessionID):
+            if self.session?.id == sessionID { self.session = nil }
+            Self.note(time, in: &noticeTimes)
+        case .loggedOut(let sessionID):
             if self.session?.id == sessionID { self.session = nil }
         case .passwordResetRequested(let issued):
             self.passwordReset = PendingToken(hash: issued.tokenHash, expiresAt: issued.expiresAt)
@@ -60,12 +63,14 @@ extension UserState {
             self.failedLogins = 0
             self.lockedUntil = nil
             self.endSessions(at: time)
+            Self.note(time, in: &noticeTimes)
         case .passwordChanged(let hash):
             // As a reset does, and a reset token mailed before the change no longer counts.
             self.passwordHash = hash
             self.passwordReset = nil
             self.emailChange = nil
             self.endSessions(at: time)
+            Self.note(time, in: &noticeTimes)
         case .passwordRehashed(let hash):
             self.passwordHash = hash
         case .profileUpdated(let changes):
@@ -95,6 +100,7 @@ extension UserState {
             self.passwordReset = nil
             self.resetRequestTimes = []
             self.verificationRequestTimes = []
+            self.noticeTimes = []
         case .softDeleted:
             self.deletedAt = time
             self.endSessions(at: time)

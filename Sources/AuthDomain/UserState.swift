@@ -26,6 +26,10 @@ public struct UserState: Hashable, Sendable {
     /// The same for verification mails asked for (`EmailVerificationRequested`, but for the
     /// registration's own): what limits them (``AuthPolicy/verificationMailsPerHour``).
     public var verificationRequestTimes: [Timestamp] = []
+    /// The same for the notices the account's events called for (`PasswordChanged`,
+    /// `PasswordResetCompleted`, `RefreshTokenReuseDetected`): what limits the notices mailed
+    /// (``AuthPolicy/noticeMailsPerHour``).
+    public var noticeTimes: [Timestamp] = []
     public var lastLoginAt: Timestamp?
     /// The one session (the seed's single refresh_token_hash), if signed in.
     public var session: Session?
@@ -47,7 +51,8 @@ public struct UserState: Hashable, Sendable {
         self.id = id
     }
 
-    /// How many times ``resetRequestTimes`` and ``verificationRequestTimes`` keep each.
+    /// How many times ``resetRequestTimes``, ``verificationRequestTimes`` and ``noticeTimes``
+    /// keep each.
     public static let requestTimesKept = 32
 
     /// How many of `times` fall in the hour before `now` (one exactly an hour old does not).

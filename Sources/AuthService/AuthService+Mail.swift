@@ -61,17 +61,24 @@ extension AuthService {
         try await mail(kind, to: user)
     }
 
-    /// The notices `events`, just recorded for `user`, call for: a password changed or reset,
-    /// a refresh token reused (its session revoked). Whatever path recorded them (a route, a
-    /// command-line tool), the holder hears of it. A notice that cannot be queued does not undo
-    /// or fail the command.
-    func sendNotices(for events: [UserEvent], to user: UserState) async {
-        for event in events {
+    /// The notices `events`, just recorded for `user` at `time`, call for: a password changed
+    /// or reset, a refresh token reused (its session revoked). Whatever path recorded them (a
+    /// route, a command-line tool), the holder hears of it, up to
+    /// ``AuthPolicy/noticeMailsPerHour`` notices an hour (``UserState/noticeTimes``, which
+    /// `user` already counts these in): past them nothing is mailed, so that no account can
+    /// flood the address it was registered on. A notice that cannot be queued, or is not
+    /// mailed, does not undo or fail the command.
+    func sendNotices(for events: [UserEvent], to user: UserState, at time: Timestamp) async {
+        let kinds = events.compactMap { event -> MailKind? in
             switch event {
-            case .passwordChanged, .passwordResetCompleted: try? await sendNotice(.passwordChanged, to: user)
-            case .refreshTokenReuseDetected: try? await sendNotice(.sessionRevoked, to: user)
-            default: continue
+            case .passwordChanged, .passwordResetCompleted: .passwordChanged
+            case .refreshTokenReuseDetected: .sessionRevoked
+            default: nil
             }
         }
+        guard !kinds.isEmpty else { return }
+        let before = UserState.inTheHour(before: time, of: user.noticeTimes) - kinds.count
+        let allowed = max(0, min(configuration.rules.noticeMailsPerHour, UserState.requestTimesKept) - before)
+        for kind in kinds.prefix(allowed) { try? await sendNotice(kind, to: user) }
     }
 }

@@ -257,6 +257,26 @@ import Testing
             ChangePassword(actor: me, currentPasswordMatches: true, newPasswordHash: "n"), to: user, at: at(20))
         #expect(after.session == nil && after.tokensValidAfter == at(20))
     }
+
+    /// The events that call for a notice are counted in the state, which limits the notices
+    /// mailed (``AuthPolicy/noticeMailsPerHour``); a logout is not counted, and a new address
+    /// starts again.
+    @Test func noticeEventsAreCountedUntilTheAddressChanges() throws {
+        let user = try registeredUser()
+        let session = UUID()
+        var state = user.evolve(.passwordChanged(passwordHash: "a"), at: at(10))
+        state = state.evolve(.passwordResetCompleted(passwordHash: "b"), at: at(20))
+        state = state.evolve(.refreshTokenReuseDetected(sessionID: session), at: at(30))
+        state = state.evolve(.loggedOut(sessionID: session), at: at(40))
+        #expect(state.noticeTimes == [at(10), at(20), at(30)])
+        #expect(UserState.inTheHour(before: at(31), of: state.noticeTimes) == 3)
+        #expect(state.evolve(.emailChanged(email: "two@example.com"), at: at(50)).noticeTimes.isEmpty)
+        for second in 100..<(100 + UserState.requestTimesKept + 3) {
+            state = state.evolve(.passwordChanged(passwordHash: "c"), at: at(Int64(second)))
+        }
+        #expect(state.noticeTimes.count == UserState.requestTimesKept)
+        #expect(state.noticeTimes.last == at(Int64(99 + UserState.requestTimesKept + 3)))
+    }
 }
 
 @Suite(.ownThreads) struct EmailVerificationTests {

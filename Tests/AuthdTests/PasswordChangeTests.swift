@@ -74,6 +74,52 @@ import Testing
         }
     }
 
+    /// An account registered on someone else's address (nobody verifies an address to hold
+    /// it) cannot flood that address with notices: of its seven password changes and a
+    /// refresh token reused in one hour, all are recorded and take effect, and the first five
+    /// are mailed (``AuthPolicy/noticeMailsPerHour``). Before, every one was mailed, limited only
+    /// by each client's request rate.
+    @Test func anAccountMailsAtMostFiveNoticesAnHour() async throws {
+        let authd = try AccountServer()
+        let server = authd.server
+        let id = try await authd.register("victim@example.com")
+        var password = AccountServer.password
+        for change in 1...7 {
+            let token = try await authd.login("victim@example.com", password)
+            let next = "\(Self.newPassword) \(change)"
+            let changed = try await server.call(
+                "POST", "/v1/users/me/password", json: ["current_password": password, "new_password": next],
+                token: token)
+            #expect(changed.status == 204, "change \(change): \(changed.status)")
+            password = next
+        }
+        let signedIn = try await server.call(
+            "POST", "/v1/sessions", json: ["email": "victim@example.com", "password": password])
+        let first = try #require(signedIn.json["refresh_token"] as? String)
+        var refresh = first
+        for _ in 1...2 {
+            let rotated = try await server.call("POST", "/v1/sessions/refresh", json: ["refresh_token": refresh])
+            #expect(rotated.status == 200)
+            refresh = try #require(rotated.json["refresh_token"] as? String)
+        }
+        let replayed = try await server.call("POST", "/v1/sessions/refresh", json: ["refresh_token": first])
+        #expect(replayed.status == 401)
+
+        let trail = try await authd.trail(id, admin: try await authd.adminToken())
+        let types = trail.compactMap { $0["type"] as? String }
+        #expect(types.filter { $0 == "PasswordChanged" }.count == 7)
+        #expect(types.filter { $0 == "RefreshTokenReuseDetected" }.count == 1)
+        _ = try await authd.login("victim@example.com", password)
+
+        let folder = authd.data + "/maildir/new"
+        let messages = try FileManager.default.contentsOfDirectory(atPath: folder).map {
+            try String(contentsOfFile: folder + "/" + $0, encoding: .utf8)
+        }.filter { $0.contains("\r\nTo: victim@example.com\r\n") }
+        let changed = messages.filter { $0.contains("Subject: Your password was changed") }
+        let ended = messages.filter { $0.contains("Subject: A session of yours was ended") }
+        #expect(changed.count == 5 && ended.isEmpty, "\(changed.count) and \(ended.count) notices mailed")
+    }
+
     @Test func wrongCurrentPasswordsShareTheLoginsBudget() async throws {
         let authd = try AccountServer(arguments: ["--login-failures-per-address", "2"])
         let server = authd.server
