@@ -17,12 +17,6 @@ public struct AuthPolicy: Hashable, Sendable {
     /// Verification mails asked for one account in any hour (the registration's own is not
     /// counted), counted the same way (``UserState/verificationRequestTimes``) (3).
     public var verificationMailsPerHour = 3
-    /// Notices mailed for one account in any hour (a password changed or reset, a refresh
-    /// token reused), counted the same way (``UserState/noticeTimes``) (5). The events past
-    /// them are recorded and acted on as ever; only their notices are not mailed, so the
-    /// holder of an address hears of the first five in an hour, and no account, on whatever
-    /// address it was registered, can make it mail more.
-    public var noticeMailsPerHour = 5
     /// An email verification token works for 48 hours.
     public var verificationTokenLifetime: Int64 = 48 * 3_600 * 1_000_000
     /// An email change's confirmation token works for 24 hours.

@@ -48,7 +48,7 @@ extension UserState {
             }
         case .refreshTokenReuseDetected(let sessionID):
             if self.session?.id == sessionID { self.session = nil }
-            Self.note(time, in: &noticeTimes)
+            noteNotice(at: time)
         case .loggedOut(let sessionID):
             if self.session?.id == sessionID { self.session = nil }
         case .passwordResetRequested(let issued):
@@ -63,14 +63,14 @@ extension UserState {
             self.failedLogins = 0
             self.lockedUntil = nil
             self.endSessions(at: time)
-            Self.note(time, in: &noticeTimes)
+            noteNotice(at: time)
         case .passwordChanged(let hash):
             // As a reset does, and a reset token mailed before the change no longer counts.
             self.passwordHash = hash
             self.passwordReset = nil
             self.emailChange = nil
             self.endSessions(at: time)
-            Self.note(time, in: &noticeTimes)
+            noteNotice(at: time)
         case .passwordRehashed(let hash):
             self.passwordHash = hash
         case .profileUpdated(let changes):

@@ -26,9 +26,10 @@ public struct UserState: Hashable, Sendable {
     /// The same for verification mails asked for (`EmailVerificationRequested`, but for the
     /// registration's own): what limits them (``AuthPolicy/verificationMailsPerHour``).
     public var verificationRequestTimes: [Timestamp] = []
-    /// The same for the notices the account's events called for (`PasswordChanged`,
-    /// `PasswordResetCompleted`, `RefreshTokenReuseDetected`): what limits the notices mailed
-    /// (``AuthPolicy/noticeMailsPerHour``).
+    /// When the latest notices mailed were called for (`PasswordChanged`,
+    /// `PasswordResetCompleted`, `RefreshTokenReuseDetected`), oldest first, since the address
+    /// last changed: such an event is noted here, and its notice mailed, only when fewer than
+    /// ``noticesMailedPerHour`` were noted in the hour before it (``noteNotice(at:)``).
     public var noticeTimes: [Timestamp] = []
     public var lastLoginAt: Timestamp?
     /// The one session (the seed's single refresh_token_hash), if signed in.
@@ -59,6 +60,20 @@ public struct UserState: Hashable, Sendable {
     public static func inTheHour(before now: Timestamp, of times: [Timestamp]) -> Int {
         let hourAgo = now.adding(microseconds: -3_600 * 1_000_000)
         return times.reversed().prefix { $0 > hourAgo }.count
+    }
+
+    /// Notices mailed for one account in any hour (5). A part of the fold, not a setting:
+    /// changing it changes what a replay folds, so it takes a new projection version.
+    /// At most ``requestTimesKept``.
+    public static let noticesMailedPerHour = 5
+
+    /// Notes a notice called for at `time` (``noticeTimes``), unless ``noticesMailedPerHour``
+    /// were noted in the hour before it: then it is neither noted nor mailed. So at most that
+    /// many are mailed in any hour, and while events keep calling for them, the holder of the
+    /// address hears of one again as soon as the hour frees a place.
+    mutating func noteNotice(at time: Timestamp) {
+        guard Self.inTheHour(before: time, of: noticeTimes) < Self.noticesMailedPerHour else { return }
+        Self.note(time, in: &noticeTimes)
     }
 
     /// Adds `time` to `times`, the oldest dropped past ``requestTimesKept``.

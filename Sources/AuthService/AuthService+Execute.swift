@@ -96,7 +96,7 @@ extension AuthService {
         let result = try outcome.get()
         PositionReceipt.current?.record(result.lastPosition)
         let after = decision.events.reduce(state) { $0.evolve($1, at: result.recordedAt) }
-        await sendNotices(for: decision.events, to: after, at: result.recordedAt)
+        await sendNotices(for: decision.events, from: state, at: result.recordedAt)
         if let rejection = decision.rejection { throw rejection }
         return after
     }

@@ -61,24 +61,31 @@ extension AuthService {
         try await mail(kind, to: user)
     }
 
-    /// The notices `events`, just recorded for `user` at `time`, call for: a password changed
-    /// or reset, a refresh token reused (its session revoked). Whatever path recorded them (a
-    /// route, a command-line tool), the holder hears of it, up to
-    /// ``AuthPolicy/noticeMailsPerHour`` notices an hour (``UserState/noticeTimes``, which
-    /// `user` already counts these in): past them nothing is mailed, so that no account can
-    /// flood the address it was registered on. A notice that cannot be queued, or is not
-    /// mailed, does not undo or fail the command.
-    func sendNotices(for events: [UserEvent], to user: UserState, at time: Timestamp) async {
-        let kinds = events.compactMap { event -> MailKind? in
-            switch event {
-            case .passwordChanged, .passwordResetCompleted: .passwordChanged
-            case .refreshTokenReuseDetected: .sessionRevoked
-            default: nil
-            }
+    /// The notices `events`, just recorded at `time` for the user whose state was `before`,
+    /// call for: a password changed or reset, a refresh token reused (its session revoked).
+    /// Whatever path recorded them (a route, a command-line tool), the holder hears of it,
+    /// unless the account's notices in the hour are already at their limit: each is mailed
+    /// when the fold noted it (``UserState/noteNotice(at:)``), so that no account can flood
+    /// the address it was registered on. A notice that cannot be queued does not undo or fail
+    /// the command.
+    func sendNotices(for events: [UserEvent], from before: UserState, at time: Timestamp) async {
+        guard events.contains(where: { Self.notice(for: $0) != nil }) else { return }
+        var state = before
+        var noticed: [MailKind] = []
+        for event in events {
+            let next = state.evolve(event, at: time)
+            if let kind = Self.notice(for: event), next.noticeTimes != state.noticeTimes { noticed.append(kind) }
+            state = next
         }
-        guard !kinds.isEmpty else { return }
-        let before = UserState.inTheHour(before: time, of: user.noticeTimes) - kinds.count
-        let allowed = max(0, min(configuration.rules.noticeMailsPerHour, UserState.requestTimesKept) - before)
-        for kind in kinds.prefix(allowed) { try? await sendNotice(kind, to: user) }
+        for kind in noticed { try? await sendNotice(kind, to: state) }
+    }
+
+    /// The notice `event` calls for, if any.
+    static func notice(for event: UserEvent) -> MailKind? {
+        switch event {
+        case .passwordChanged, .passwordResetCompleted: .passwordChanged
+        case .refreshTokenReuseDetected: .sessionRevoked
+        default: nil
+        }
     }
 }

@@ -258,10 +258,11 @@ import Testing
         #expect(after.session == nil && after.tokensValidAfter == at(20))
     }
 
-    /// The events that call for a notice are counted in the state, which limits the notices
-    /// mailed (``AuthPolicy/noticeMailsPerHour``); a logout is not counted, and a new address
-    /// starts again.
-    @Test func noticeEventsAreCountedUntilTheAddressChanges() throws {
+    /// The events that call for a notice are noted in the state while fewer than
+    /// ``UserState/noticesMailedPerHour`` were in the hour before them (those are the notices
+    /// mailed); a logout is not one, a new address starts again, and a steady stream of them
+    /// is noted again each time the hour frees a place.
+    @Test func noticesAreNotedUpToTheHourlyLimitUntilTheAddressChanges() throws {
         let user = try registeredUser()
         let session = UUID()
         var state = user.evolve(.passwordChanged(passwordHash: "a"), at: at(10))
@@ -269,13 +270,25 @@ import Testing
         state = state.evolve(.refreshTokenReuseDetected(sessionID: session), at: at(30))
         state = state.evolve(.loggedOut(sessionID: session), at: at(40))
         #expect(state.noticeTimes == [at(10), at(20), at(30)])
-        #expect(UserState.inTheHour(before: at(31), of: state.noticeTimes) == 3)
         #expect(state.evolve(.emailChanged(email: "two@example.com"), at: at(50)).noticeTimes.isEmpty)
-        for second in 100..<(100 + UserState.requestTimesKept + 3) {
+        for second in 100..<110 {
             state = state.evolve(.passwordChanged(passwordHash: "c"), at: at(Int64(second)))
         }
+        #expect(state.noticeTimes == [at(10), at(20), at(30), at(100), at(101)])
+        // An hour after the first (one exactly an hour old no longer counts), a place is free.
+        state = state.evolve(.passwordChanged(passwordHash: "d"), at: at(10 + 3_600))
+        #expect(state.noticeTimes.last == at(10 + 3_600) && state.noticeTimes.count == 6)
+        state = state.evolve(.passwordChanged(passwordHash: "d"), at: at(11 + 3_600))
+        #expect(state.noticeTimes.count == 6)
+        state = state.evolve(.passwordChanged(passwordHash: "d"), at: at(20 + 3_600))
+        #expect(state.noticeTimes.last == at(20 + 3_600) && state.noticeTimes.count == 7)
+        for hour in 2..<12 {
+            for minute in 0..<6 {
+                state = state.evolve(.passwordChanged(passwordHash: "e"), at: at(Int64(hour * 3_600 + minute * 60)))
+            }
+        }
         #expect(state.noticeTimes.count == UserState.requestTimesKept)
-        #expect(state.noticeTimes.last == at(Int64(99 + UserState.requestTimesKept + 3)))
+        #expect(state.noticeTimes.last == at(Int64(11 * 3_600 + 4 * 60)))
     }
 }
 

@@ -77,7 +77,7 @@ import Testing
     /// An account registered on someone else's address (nobody verifies an address to hold
     /// it) cannot flood that address with notices: of its seven password changes and a
     /// refresh token reused in one hour, all are recorded and take effect, and the first five
-    /// are mailed (``AuthPolicy/noticeMailsPerHour``). Before, every one was mailed, limited only
+    /// are mailed (``UserState/noticesMailedPerHour``). Before, every one was mailed, limited only
     /// by each client's request rate.
     @Test func anAccountMailsAtMostFiveNoticesAnHour() async throws {
         let authd = try AccountServer()
