@@ -65,6 +65,9 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// A shutdown asked the connection to finish, or a request asked to close it.
     private var finishing = false
     private var removed = false
+    /// A head broke the Host rule (``HTTPRequestHead/breaksTheHostRule``): it and everything
+    /// after it on this connection are dropped, and the connection is answered 400 and closed.
+    private var refused = false
     /// Fast answers written and not flushed. The first of them scheduled a task on the event
     /// loop that flushes them; any flush here before it leaves that task nothing to do.
     private var waitingAnswers = 0
@@ -134,8 +137,13 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func take(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        guard !refused else { return }
         switch part {
         case .head(let head):
+            if head.breaksTheHostRule {
+                refuse(context)
+                return
+            }
             if unanswered == 0, held == nil, !finishing, context.channel.isWritable {
                 if let taken = reads.take(head) {
                     held = .read(head, taken)
@@ -193,6 +201,15 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 }
             }
         }
+    }
+
+    /// Drops the head that broke the Host rule and whatever follows it, and has Hummingbird
+    /// answer as it answers a head that does not parse: 400, then the connection closed, after
+    /// the answers to the requests before it.
+    private func refuse(_ context: ChannelHandlerContext) {
+        refused = true
+        flushAnswers(context)
+        context.fireErrorCaught(HTTPParserError.invalidHeaderToken)
     }
 
     /// Sends a request's head on to Hummingbird.

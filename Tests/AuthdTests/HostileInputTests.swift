@@ -101,6 +101,54 @@ import Testing
         #expect(answer.status == 400 && answer.body.contains("JSON object"), "\(answer.head) \(answer.body)")
     }
 
+    /// RFC 9112 §3.2: an HTTP/1.1 request without a Host line, one with two (how a request is
+    /// made to mean one thing to a proxy and another behind it) and one whose Host holds what no
+    /// authority can are answered 400 and their connection closed, on the fast paths (a read
+    /// by id, a rotation) and the slow one alike, after the answers to the requests before
+    /// them; HTTP/1.0 needs no Host. Before, every one of them was answered as if it were fine.
+    @Test func requestsBreakingTheHostRuleAre400AndClose() async throws {
+        let authd = try AccountServer()
+        let server = authd.server
+        _ = try await authd.register("host@example.com")
+        let token = try await authd.login("host@example.com")
+        let refused: [String] = [
+            "GET /v1/users/me HTTP/1.1\r\nAuthorization: Bearer \(token)\r\n\r\n",
+            "GET /v1/users/me HTTP/1.1\r\nHost: 127.0.0.1\r\nhost: elsewhere.example\r\nAuthorization: Bearer \(token)\r\n\r\n",
+            "GET /v1/users/me HTTP/1.1\r\nHost: 127.0.0.1 elsewhere.example\r\nAuthorization: Bearer \(token)\r\n\r\n",
+            "POST /v1/sessions/refresh HTTP/1.1\r\nHost: a\r\nHOST: b\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"refresh_token\":\"\"}",
+            "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
+        ]
+        for request in refused {
+            let connection = try LoopbackConnection(port: server.port, from: "127.0.0.1")
+            try connection.send(request)
+            let answer = try #require(connection.readUntilClosed(timeout: 30), "no answer to \(request)")
+            let text = String(decoding: answer, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 400 "), "\(request): \(text)")
+            #expect(!text.contains("host@example.com"), "\(request): \(text)")
+        }
+
+        // The requests before such a head are answered; nothing after it is.
+        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.1")
+        try connection.send(
+            "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\nGET /healthz HTTP/1.1\r\n\r\nGET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+        )
+        let pipelined = String(decoding: try #require(connection.readUntilClosed(timeout: 30)), as: UTF8.self)
+        // Each answer's status line follows the body before it.
+        let statuses = pipelined.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }
+        #expect(statuses == ["200", "400"], "\(pipelined)")
+
+        // HTTP/1.0 needs no Host; a Host in any case, with a port, is one.
+        let old = try rawHTTPExchange(
+            port: server.port, Array("GET /healthz HTTP/1.0\r\nConnection: close\r\n\r\n".utf8))
+        #expect(old.status == 200, "\(old.head)")
+        let read = try rawHTTPExchange(
+            port: server.port,
+            Array(
+                "GET /v1/users/me HTTP/1.1\r\nHOST: 127.0.0.1:\(server.port)\r\nAuthorization: Bearer \(token)\r\nConnection: close\r\n\r\n"
+                    .utf8))
+        #expect(read.status == 200 && read.body.contains("host@example.com"), "\(read.head)")
+    }
+
     /// One letter with 16,000 combining marks is one character; names are limited in bytes
     /// too, and a body just under 64 KiB of names is a 422, never the 500 of an event over
     /// the payload limit. Bidi overrides and zero-width characters are refused.
