@@ -67,6 +67,7 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var removed = false
     /// A head broke the Host rule (``HTTPRequestHead/breaksTheHostRule``): it and everything
     /// after it on this connection are dropped, and the connection is answered 400 and closed.
+    /// Set once, never cleared.
     private var refused = false
     /// Fast answers written and not flushed. The first of them scheduled a task on the event
     /// loop that flushes them; any flush here before it leaves that task nothing to do.
@@ -204,8 +205,8 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Drops the head that broke the Host rule and whatever follows it, and has Hummingbird
-    /// answer as it answers a head that does not parse: 400, then the connection closed, after
-    /// the answers to the requests before it.
+    /// answer as it answers a head that does not parse: 400, after the answers to the requests
+    /// before it; the connection is closed once that 400 is out (``write(context:data:promise:)``).
     private func refuse(_ context: ChannelHandlerContext) {
         refused = true
         flushAnswers(context)
@@ -295,7 +296,20 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data), unanswered > 0 { unanswered -= 1 }
+        if case .end = unwrapOutboundIn(data) {
+            if unanswered > 0 {
+                unanswered -= 1
+            } else if refused {
+                // The end of the 400 for the head that broke the Host rule, after every answer
+                // before it: the connection ends once it is out. Hummingbird would only close
+                // its own side, and the heads after the refused one, dropped here, were counted
+                // by the deadlines' handler, which would wait for their answers without end.
+                let written = promise ?? context.eventLoop.makePromise()
+                context.write(data, promise: written)
+                written.futureResult.whenComplete { _ in context.close(promise: nil) }
+                return
+            }
+        }
         context.write(data, promise: promise)
     }
 

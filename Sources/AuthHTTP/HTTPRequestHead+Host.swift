@@ -4,14 +4,16 @@ import NIOHTTP1
 /// answers it (``FastRouteHandler``).
 ///
 /// Rules:
-/// - An HTTP/1.1 request carries exactly one Host field line; an HTTP/1.0 one at most one.
-/// - Its value is empty or made of the characters an authority may hold (RFC 3986 §3.2:
-///   letters, digits, `-._~`, `%`, the sub-delimiters `!$&'()*+,;=`, `:`, `[` and `]`).
+/// - A request of HTTP/1.1 or later carries exactly one Host field line; an HTTP/1.0 one at
+///   most one.
+/// - Its value, without spaces or tabs at either end, is empty or made of the characters a
+///   host and port may hold (RFC 3986 §3.2.2 and §3.2.3: letters, digits, `-._~`, `%`, the
+///   sub-delimiters `!$&'()*+,;=`, `:`, `[` and `]`; no userinfo, so no `@`).
 ///   This is a check of characters, not of the grammar: nothing in authd reads the value
 ///   (links are made from `--public-url`), so it only has to refuse what no client sends.
 /// - A head that breaks the rule is answered 400, as a head that does not parse is, and its
-///   connection is closed: two Host lines are how a request is made to mean one thing to a
-///   proxy and another here.
+///   connection is closed once that answer is out: two Host lines are how a request is made
+///   to mean one thing to a proxy and another here.
 extension HTTPRequestHead {
     /// Whether this head breaks the Host rule.
     var breaksTheHostRule: Bool {
@@ -20,7 +22,7 @@ extension HTTPRequestHead {
             seen += 1
             if seen > 1 || !Self.isAuthority(value) { return true }
         }
-        return seen == 0 && version.major == 1 && version.minor >= 1
+        return seen == 0 && (version.major, version.minor) >= (1, 1)
     }
 
     /// Whether the field name `name` is Host, in any case. (HTTP types keep Host out of their
@@ -30,9 +32,11 @@ extension HTTPRequestHead {
         name.utf8.count == 4 && zip(name.utf8, "host".utf8).allSatisfy { $0 | 0x20 == $1 }
     }
 
-    /// Whether every byte of `value` may appear in an authority.
+    /// Whether every byte of `value`, but spaces and tabs at either end, may appear in a host
+    /// and port.
     static func isAuthority(_ value: String) -> Bool {
-        value.utf8.allSatisfy { byte in
+        let blank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        return value.utf8.drop(while: blank).reversed().drop(while: blank).allSatisfy { byte in
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
                 UInt8(ascii: "0")...UInt8(ascii: "9"):

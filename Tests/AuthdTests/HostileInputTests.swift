@@ -149,6 +149,32 @@ import Testing
         #expect(read.status == 200 && read.body.contains("host@example.com"), "\(read.head)")
     }
 
+    /// A connection whose head broke the Host rule is closed once its 400 is out, whatever the
+    /// client sends after it or keeps open: heads sent behind the refused one are dropped, not
+    /// left waiting for answers, so they cannot hold the address's place under the connection
+    /// cap. A Host with blanks around it is a Host.
+    @Test func aRefusedHostDoesNotHoldItsConnection() async throws {
+        let server = try RunningServer(arguments: ["--max-connections-per-address", "1", "--idle-timeout", "3600"])
+        let blanks = try LoopbackConnection(port: server.port, from: "127.0.0.10")
+        try blanks.send("GET /healthz HTTP/1.1\r\nHost: \t127.0.0.1 \r\nConnection: close\r\n\r\n")
+        let answer = String(decoding: try #require(blanks.readUntilClosed(timeout: 30)), as: UTF8.self)
+        #expect(answer.hasPrefix("HTTP/1.1 200 "), "\(answer)")
+        let held = try LoopbackConnection(port: server.port, from: "127.0.0.9")
+        defer { withExtendedLifetime(held) {} }
+        try held.send("GET /healthz HTTP/1.1\r\n\r\nGET /healthz HTTP/1.1\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n")
+        let refused = String(decoding: try #require(held.readUntilClosed(timeout: 30)), as: UTF8.self)
+        #expect(refused.hasPrefix("HTTP/1.1 400 ") && refused.components(separatedBy: "HTTP/1.1 ").count == 2)
+        // The held connection is not closed on the client's side; the address is served again.
+        var served = false
+        let deadline = Date().addingTimeInterval(30)
+        while !served, Date() < deadline {
+            let reply = try? exchange(port: server.port, from: "127.0.0.9", "GET", "/healthz", timeout: 5)
+            served = reply?.status == 200
+            if !served { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(served, "the address is still held by the refused connection")
+    }
+
     /// One letter with 16,000 combining marks is one character; names are limited in bytes
     /// too, and a body just under 64 KiB of names is a 422, never the 500 of an event over
     /// the payload limit. Bidi overrides and zero-width characters are refused.
