@@ -427,13 +427,7 @@ import Testing
             "GET /v1/users?role=TARGET&limit=1000 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n\r\n")
         #expect(sent > 0)
         // Then the address is served again.
-        var served = false
-        let deadline = Date().addingTimeInterval(90)
-        while !served, Date() < deadline {
-            let reply = try? exchange(port: server.port, from: "127.0.0.6", "GET", "/healthz", timeout: 5)
-            served = reply?.status == 200
-            if !served { try await Task.sleep(for: .milliseconds(200)) }
-        }
+        let served = await servedAgain(port: server.port, from: "127.0.0.6", within: 90)
         #expect(served, "the address is still held by a connection that reads nothing")
     }
 

@@ -165,13 +165,7 @@ import Testing
         let refused = String(decoding: try #require(held.readUntilClosed(timeout: 30)), as: UTF8.self)
         #expect(refused.hasPrefix("HTTP/1.1 400 ") && refused.components(separatedBy: "HTTP/1.1 ").count == 2)
         // The held connection is not closed on the client's side; the address is served again.
-        var served = false
-        let deadline = Date().addingTimeInterval(30)
-        while !served, Date() < deadline {
-            let reply = try? exchange(port: server.port, from: "127.0.0.9", "GET", "/healthz", timeout: 5)
-            served = reply?.status == 200
-            if !served { try await Task.sleep(for: .milliseconds(200)) }
-        }
+        let served = await servedAgain(port: server.port, from: "127.0.0.9", within: 30)
         #expect(served, "the address is still held by the refused connection")
     }
 

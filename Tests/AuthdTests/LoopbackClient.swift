@@ -128,6 +128,18 @@ func exchange(
     return try parseResponse(data)
 }
 
+/// Whether `source` gets a 200 for `GET /healthz` within `seconds`, asked every 200 ms: for a
+/// place under the per-address connection cap that a connection closed by the server gives
+/// back (the client sees the close before the server has counted it).
+func servedAgain(port: Int, from source: String, within seconds: Double) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if (try? exchange(port: port, from: source, "GET", "/healthz", timeout: 5))?.status == 200 { return true }
+        try? await Task.sleep(for: .milliseconds(200))
+    }
+    return false
+}
+
 enum ExchangeError: Error {
     case noAnswer
     case malformed(String)
