@@ -65,10 +65,14 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// A shutdown asked the connection to finish, or a request asked to close it.
     private var finishing = false
     private var removed = false
-    /// A head broke the Host rule (``HTTPRequestHead/breaksTheHostRule``): it and everything
-    /// after it on this connection are dropped, and the connection is answered 400 and closed.
-    /// Set once, never cleared.
-    private var refused = false
+    /// The connection's last request has come: one that asked to close the connection (its
+    /// head passed on, ``closeRequested``, then its end) or a head that broke the Host rule
+    /// (``HTTPRequestHead/breaksTheHostRule``, dropped, answered 400). Everything after it is
+    /// dropped, and the connection is closed once the last answer owed is out. Set once.
+    private var ended = false
+    /// The head of a request asking to close the connection was passed on; its end sets
+    /// ``ended``.
+    private var closeRequested = false
     /// Fast answers written and not flushed. The first of them scheduled a task on the event
     /// loop that flushes them; any flush here before it leaves that task nothing to do.
     private var waitingAnswers = 0
@@ -138,7 +142,7 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func take(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
-        guard !refused else { return }
+        guard !ended else { return }
         switch part {
         case .head(let head):
             if head.breaksTheHostRule {
@@ -156,8 +160,11 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     return
                 }
             }
-            if head.headers["connection"].contains(where: { $0.lowercased().contains("close") }) {
+            // A close asked for, or an HTTP/1.0 request without keep-alive: its answer is the
+            // last, as Hummingbird answers it.
+            if !head.isKeepAlive || head.headers["connection"].contains(where: { $0.lowercased().contains("close") }) {
                 finishing = true
+                closeRequested = true
             }
             passOn(part, context: context)
         case .body(let bytes):
@@ -179,6 +186,7 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
             switch held {
             case nil:
                 context.fireChannelRead(wrapInboundOut(part))
+                if closeRequested { end(context) }
             case .read(let head, let taken):
                 held = nil
                 guard let (response, body) = reads.answer(taken, allocator: context.channel.allocator) else {
@@ -208,9 +216,21 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// answer as it answers a head that does not parse: 400, after the answers to the requests
     /// before it; the connection is closed once that 400 is out (``write(context:data:promise:)``).
     private func refuse(_ context: ChannelHandlerContext) {
-        refused = true
+        unanswered += 1  // the 400
         flushAnswers(context)
+        end(context)
         context.fireErrorCaught(HTTPParserError.invalidHeaderToken)
+    }
+
+    /// The connection's last request has come (``ended``): nothing after it is passed on, and
+    /// the connection is closed when the last answer owed is out, or now if none is owed.
+    /// Hummingbird, after such a request, only closes its own side and waits for the client
+    /// to close, and the deadlines' handler nearer the socket has counted every head that came
+    /// after it, so it would wait for their answers with no deadline: a client could hold the
+    /// connection, and its address's place under the cap, for as long as it liked.
+    private func end(_ context: ChannelHandlerContext) {
+        ended = true
+        if unanswered == 0, !answering { close(context: context, mode: .all, promise: nil) }
     }
 
     /// Sends a request's head on to Hummingbird.
@@ -296,14 +316,10 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) {
-            if unanswered > 0 {
-                unanswered -= 1
-            } else if refused {
-                // The end of the 400 for the head that broke the Host rule, after every answer
-                // before it: the connection ends once it is out. Hummingbird would only close
-                // its own side, and the heads after the refused one, dropped here, were counted
-                // by the deadlines' handler, which would wait for their answers without end.
+        if case .end = unwrapOutboundIn(data), unanswered > 0 {
+            unanswered -= 1
+            if unanswered == 0, ended {
+                // The last answer owed: the connection ends once it is out (``end(_:)``).
                 let written = promise ?? context.eventLoop.makePromise()
                 context.write(data, promise: written)
                 written.futureResult.whenComplete { _ in context.close(promise: nil) }

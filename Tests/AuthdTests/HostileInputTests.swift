@@ -169,6 +169,32 @@ import Testing
         #expect(served, "the address is still held by the refused connection")
     }
 
+    /// A request that asks to close its connection, or an HTTP/1.0 one without keep-alive, is
+    /// the connection's last: it is answered and the connection closed, whatever the client
+    /// sends after it or keeps open. Before, the server closed only its own side, and a request
+    /// sent behind it left the connection waiting for an answer that never came, with no
+    /// deadline: each such client held a place under the connection caps for as long as it
+    /// liked.
+    @Test func aLastRequestEndsItsConnectionWhateverFollowsIt() async throws {
+        let server = try RunningServer(arguments: ["--max-connections-per-address", "1", "--idle-timeout", "3600"])
+        let lasts = [
+            "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            "POST /v1/users HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+            "GET /healthz HTTP/1.0\r\n\r\n",
+        ]
+        for (index, last) in lasts.enumerated() {
+            let source = "127.0.0.\(11 + index)"
+            let held = try LoopbackConnection(port: server.port, from: source)
+            defer { withExtendedLifetime(held) {} }
+            try held.send(last + "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+            let answer = String(decoding: try #require(held.readUntilClosed(timeout: 30)), as: UTF8.self)
+            #expect(answer.components(separatedBy: "HTTP/1.1 ").count == 2, "one answer to \(last): \(answer)")
+            // The held connection is not closed on the client's side; the address is served again.
+            let served = await servedAgain(port: server.port, from: source, within: 30)
+            #expect(served, "the address is still held by the connection of \(last)")
+        }
+    }
+
     /// One letter with 16,000 combining marks is one character; names are limited in bytes
     /// too, and a body just under 64 KiB of names is a 422, never the 500 of an event over
     /// the payload limit. Bidi overrides and zero-width characters are refused.
