@@ -26,10 +26,11 @@ public struct UserState: Hashable, Sendable {
     /// The same for verification mails asked for (`EmailVerificationRequested`, but for the
     /// registration's own): what limits them (``AuthPolicy/verificationMailsPerHour``).
     public var verificationRequestTimes: [Timestamp] = []
-    /// When the latest notices mailed were called for (`PasswordChanged`,
+    /// When the latest notices due were called for (`PasswordChanged`,
     /// `PasswordResetCompleted`, `RefreshTokenReuseDetected`), oldest first, since the address
     /// last changed: such an event is noted here, and its notice mailed, only when fewer than
-    /// ``noticesMailedPerHour`` were noted in the hour before it (``noteNotice(at:)``).
+    /// ``noticesMailedPerHour`` were noted in the hour before it (``noteNotice(at:)``). A notice
+    /// that could not be queued, or that an older release's node left unmailed, counts too.
     public var noticeTimes: [Timestamp] = []
     public var lastLoginAt: Timestamp?
     /// The one session (the seed's single refresh_token_hash), if signed in.

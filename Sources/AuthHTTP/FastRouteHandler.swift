@@ -20,7 +20,14 @@ import NIOHTTP1
 /// - a shutdown's request to finish (`ChannelShouldQuiesceEvent`) that comes while a direct
 ///   write's body is still coming waits too, as Hummingbird waits for a request under way;
 /// - after a shutdown's request to finish, or a request that asks to close the connection,
-///   nothing more is taken here.
+///   nothing more is taken here;
+/// - only HTTP/1.1 heads are taken; every head meets the Host rule first
+///   (``HTTPRequestHead/breaksTheHostRule``), and one that breaks it is dropped and answered
+///   400 by Hummingbird, as a head that does not parse;
+/// - a request that asks to close the connection, an HTTP/1.0 one without keep-alive and a
+///   head that broke the Host rule are the connection's last: what comes after them is
+///   dropped, and once the last answer owed is out the connection's output is closed, then
+///   the whole connection ``lingering`` later (RFC 9112 §9.6), whatever the client does.
 ///
 /// A fast read's answer is flushed once the event loop has read every connection that was
 /// ready, with the other answers of that turn, not as soon as it is written
@@ -80,6 +87,10 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// once: about 8 KiB of answers, well under NIO's 64 KiB high-water mark, so a client that
     /// reads its answers never makes its connection unwritable with answers not yet sent.
     static let maximumWaitingAnswers = 16
+    /// How long a connection whose last answer is out still reads, and drops, what the client
+    /// sends before it is closed (2 s): a close with unread input would send the client a reset,
+    /// which could take the last answer with it.
+    static let lingering = TimeAmount.seconds(2)
 
     init(reads: FastReads, writes: DirectWrites) {
         self.reads = reads
@@ -149,7 +160,7 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 refuse(context)
                 return
             }
-            if unanswered == 0, held == nil, !finishing, context.channel.isWritable {
+            if unanswered == 0, held == nil, !finishing, head.version == .http1_1, context.channel.isWritable {
                 if let taken = reads.take(head) {
                     held = .read(head, taken)
                     return
@@ -161,7 +172,7 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 }
             }
             // A close asked for, or an HTTP/1.0 request without keep-alive: its answer is the
-            // last, as Hummingbird answers it.
+            // last (Hummingbird itself stops only at `Connection: close` as it is).
             if !head.isKeepAlive || head.headers["connection"].contains(where: { $0.lowercased().contains("close") }) {
                 finishing = true
                 closeRequested = true
@@ -223,14 +234,23 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// The connection's last request has come (``ended``): nothing after it is passed on, and
-    /// the connection is closed when the last answer owed is out, or now if none is owed.
-    /// Hummingbird, after such a request, only closes its own side and waits for the client
-    /// to close, and the deadlines' handler nearer the socket has counted every head that came
-    /// after it, so it would wait for their answers with no deadline: a client could hold the
-    /// connection, and its address's place under the cap, for as long as it liked.
+    /// the connection is closed (``linger(_:)``) when the last answer owed is out, or now if
+    /// none is owed. Hummingbird, after such a request, at most closes its own side and waits
+    /// for the client to close, and the deadlines' handler nearer the socket has counted every
+    /// head that came after it, so it would wait for their answers with no deadline: a client
+    /// could hold the connection, and its address's place under the cap, as long as it liked.
     private func end(_ context: ChannelHandlerContext) {
         ended = true
-        if unanswered == 0, !answering { close(context: context, mode: .all, promise: nil) }
+        if unanswered == 0, !answering { linger(context) }
+    }
+
+    /// Closes the connection's output now and the whole connection ``lingering`` later.
+    private func linger(_ context: ChannelHandlerContext) {
+        close(context: context, mode: .output, promise: nil)
+        let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: Self.lingering) {
+            boundContext.value.close(promise: nil)
+        }
     }
 
     /// Sends a request's head on to Hummingbird.
@@ -322,7 +342,9 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 // The last answer owed: the connection ends once it is out (``end(_:)``).
                 let written = promise ?? context.eventLoop.makePromise()
                 context.write(data, promise: written)
-                written.futureResult.whenComplete { _ in context.close(promise: nil) }
+                let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+                let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+                written.futureResult.whenComplete { _ in handler.value.linger(boundContext.value) }
                 return
             }
         }

@@ -176,14 +176,22 @@ import Testing
     /// deadline: each such client held a place under the connection caps for as long as it
     /// liked.
     @Test func aLastRequestEndsItsConnectionWhateverFollowsIt() async throws {
-        let server = try RunningServer(arguments: ["--max-connections-per-address", "1", "--idle-timeout", "3600"])
+        let authd = try AccountServer(arguments: [
+            "--registration-rate-limit", "1000", "--rate-limit", "1000", "--max-connections-per-address", "1",
+            "--idle-timeout", "3600",
+        ])
+        let server = authd.server
+        _ = try await authd.register("last@example.com")
+        let token = try await authd.login("last@example.com")
         let lasts = [
+            // A read the fast path would take in HTTP/1.1.
+            "GET /v1/users/me HTTP/1.0\r\nAuthorization: Bearer \(token)\r\n\r\n",
             "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
             "POST /v1/users HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
             "GET /healthz HTTP/1.0\r\n\r\n",
         ]
         for (index, last) in lasts.enumerated() {
-            let source = "127.0.0.\(11 + index)"
+            let source = "127.0.0.\(21 + index)"
             let held = try LoopbackConnection(port: server.port, from: source)
             defer { withExtendedLifetime(held) {} }
             try held.send(last + "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
