@@ -39,12 +39,14 @@ extension HTTPRequestHead {
         return value.utf8.drop(while: blank).reversed().drop(while: blank).allSatisfy { byte in
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"):
+                UInt8(ascii: "0")...UInt8(ascii: "9"),
+                // `!$&'()*+,` are 0x21, 0x24 and 0x26 to 0x2C; `-.` 0x2D and 0x2E.
+                UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&")...UInt8(ascii: "."),
+                UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"), UInt8(ascii: ";"), UInt8(ascii: "="),
+                UInt8(ascii: ":"), UInt8(ascii: "["), UInt8(ascii: "]"):
                 true
-            default: Self.authorityPunctuation.contains(byte)
+            default: false
             }
         }
     }
-
-    private static let authorityPunctuation = Set("-._~%!$&'()*+,;=:[]".utf8)
 }

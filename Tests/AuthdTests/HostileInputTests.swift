@@ -181,8 +181,19 @@ import Testing
             "--idle-timeout", "3600",
         ])
         let server = authd.server
-        _ = try await authd.register("last@example.com")
-        let token = try await authd.login("last@example.com")
+        // Each from an address of its own: with one connection an address, a second call from
+        // the first's address can come before the server has seen the first one close.
+        let registered = try await server.call(
+            "POST", "/v1/users",
+            json: [
+                "email": "last@example.com", "password": AccountServer.password, "first_name": "A", "last_name": "B",
+            ],
+            from: "127.0.0.31")
+        #expect(registered.status == 201)
+        let login = try await server.call(
+            "POST", "/v1/sessions", json: ["email": "last@example.com", "password": AccountServer.password],
+            from: "127.0.0.32")
+        let token = try #require(login.json["access_token"] as? String)
         let lasts = [
             // A read the fast path would take in HTTP/1.1.
             "GET /v1/users/me HTTP/1.0\r\nAuthorization: Bearer \(token)\r\n\r\n",
