@@ -10,6 +10,19 @@ extension UserState {
         return next
     }
 
+    /// The state after `events`, all recorded at `time` (one append's), and those of them
+    /// whose notice is due: the ones the fold noted (``noteNotice(at:)``), which the shell mails.
+    public func evolve(_ events: [UserEvent], at time: Timestamp) -> (state: UserState, noticesDue: [UserEvent]) {
+        var state = self
+        var due: [UserEvent] = []
+        for event in events {
+            let noted = state.noticeTimes  // shares its storage: unchanged, the comparison is one look
+            state.apply(event, at: time)
+            if state.noticeTimes != noted { due.append(event) }
+        }
+        return (state, due)
+    }
+
     /// ``evolve(_:at:)`` in place: what a fold over millions of events uses to avoid copying
     /// the state for every event.
     public mutating func apply(_ event: UserEvent, at time: Timestamp) {

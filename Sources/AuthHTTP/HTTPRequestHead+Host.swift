@@ -1,3 +1,4 @@
+import HTTPTypes
 import NIOHTTP1
 
 /// RFC 9112 §3.2's rule for the Host field, which every request head meets before anything
@@ -18,19 +19,16 @@ extension HTTPRequestHead {
     /// Whether this head breaks the Host rule.
     var breaksTheHostRule: Bool {
         var seen = 0
-        for (name, value) in headers where Self.isHost(name) {
+        for (name, value) in headers where HTTPHeaders.name(name, is: Self.host) {
             seen += 1
             if seen > 1 || !Self.isAuthority(value) { return true }
         }
         return seen == 0 && (version.major, version.minor) >= (1, 1)
     }
 
-    /// Whether the field name `name` is Host, in any case. (HTTP types keep Host out of their
-    /// fields, as the request's authority, so ``HTTPHeaders/name(_:is:)`` cannot name it.)
-    static func isHost(_ name: String) -> Bool {
-        // Each of the four is a letter: `| 0x20` makes it lower case, and no other byte.
-        name.utf8.count == 4 && zip(name.utf8, "host".utf8).allSatisfy { $0 | 0x20 == $1 }
-    }
+    /// The Host field's name. (HTTP types keep Host out of their fields, as the request's
+    /// authority, and offer no `.host`.)
+    static let host = HTTPField.Name("Host")!
 
     /// Whether every byte of `value`, but spaces and tabs at either end, may appear in a host
     /// and port.

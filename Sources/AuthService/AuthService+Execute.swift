@@ -95,8 +95,8 @@ extension AuthService {
         if !current, case .failure = outcome { throw DecidedFromOlderState() }
         let result = try outcome.get()
         PositionReceipt.current?.record(result.lastPosition)
-        let after = decision.events.reduce(state) { $0.evolve($1, at: result.recordedAt) }
-        await sendNotices(for: decision.events, from: state, at: result.recordedAt)
+        let (after, noticesDue) = state.evolve(decision.events, at: result.recordedAt)
+        await sendNotices(for: noticesDue, to: after)
         if let rejection = decision.rejection { throw rejection }
         return after
     }

@@ -61,23 +61,14 @@ extension AuthService {
         try await mail(kind, to: user)
     }
 
-    /// The notices `events`, just recorded at `time` for the user whose state was `before`,
-    /// call for: a password changed or reset, a refresh token reused (its session revoked).
-    /// Whatever path recorded them (a route, a command-line tool), the holder hears of it,
-    /// unless the account's notices in the hour are already at their limit: each is mailed
-    /// when the fold noted it (``UserState/noteNotice(at:)``), so that no account can flood
-    /// the address it was registered on. A notice that cannot be queued does not undo or fail
-    /// the command.
-    func sendNotices(for events: [UserEvent], from before: UserState, at time: Timestamp) async {
-        guard events.contains(where: { Self.notice(for: $0) != nil }) else { return }
-        var state = before
-        var noticed: [MailKind] = []
-        for event in events {
-            let next = state.evolve(event, at: time)
-            if let kind = Self.notice(for: event), next.noticeTimes != state.noticeTimes { noticed.append(kind) }
-            state = next
-        }
-        for kind in noticed { try? await sendNotice(kind, to: state) }
+    /// Mails `user` the notices `events` call for (a password changed or reset, a refresh
+    /// token reused): the events of an append whose notice its fold found due
+    /// (`UserState.evolve(_:at:)` of the append's events), at most
+    /// ``UserState/noticesMailedPerHour`` an hour, so that no account can flood the address it
+    /// was registered on. Whatever path recorded them (a route, a command-line tool), the
+    /// holder hears of it. A notice that cannot be queued does not undo or fail the command.
+    func sendNotices(for events: [UserEvent], to user: UserState) async {
+        for kind in events.compactMap(Self.notice(for:)) { try? await sendNotice(kind, to: user) }
     }
 
     /// The notice `event` calls for, if any.
