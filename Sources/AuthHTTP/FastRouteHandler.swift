@@ -15,8 +15,9 @@ import NIOHTTP1
 /// - while a request passed on is unanswered, the connection's later requests are passed on
 ///   too (counted until their answer's end goes out through here);
 /// - while a direct write is being answered, everything that comes after it waits here in
-///   order (request parts, events such as the input's end, decoding errors), and the socket
-///   is not read, until its answer is written; then they are taken up in order;
+///   order (request parts, events such as the input's end, decoding errors) until its answer
+///   is written; then they are taken up in order. Once something waits, the socket is not
+///   read again until then (``read(context:)``);
 /// - a shutdown's request to finish (`ChannelShouldQuiesceEvent`) that comes while a direct
 ///   write's body is still coming waits too, as Hummingbird waits for a request under way;
 /// - after a shutdown's request to finish, or a request that asks to close the connection,
@@ -67,7 +68,8 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// What came while ``answering`` (or a shutdown's request while a direct write's body was
     /// coming), in order.
     private var waiting = CircularBuffer<Waiting>()
-    /// A read of the socket asked for while ``answering``: made once the answer is written.
+    /// A read of the socket asked for while ``answering`` with something ``waiting``: made once
+    /// the answer is written.
     private var readHeld = false
     /// A shutdown asked the connection to finish, or a request asked to close it.
     private var finishing = false
@@ -327,8 +329,14 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// Rules: while a direct write is answered, the socket is read on as long as nothing waits
+    /// behind it; once something does (a client pipelining, or ending its sending), the read is
+    /// held until the answer is written. So a client gets at most one read's bytes (NIO's
+    /// reads of one readiness) held here, and one that sends a request at a time, nearly every
+    /// client, costs the event loop no change of its interest in the socket (two `epoll_ctl`
+    /// calls a write, when every write held the read).
     func read(context: ChannelHandlerContext) {
-        if answering {
+        if answering, !waiting.isEmpty {
             readHeld = true
         } else {
             context.read()

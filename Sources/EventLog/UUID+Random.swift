@@ -1,13 +1,25 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 extension UUID {
-    /// A version 4 UUID (RFC 9562) from the system's random source (`getrandom`).
+    /// A version 4 UUID (RFC 9562) from the system's random source.
     ///
-    /// Use it rather than `UUID()`, whose Linux implementation opens, reads and closes
-    /// `/dev/urandom` for each one: three system calls where `getrandom` is one.
+    /// Rules: its 128 bits come from one call of the generator, `arc4random_buf` (one
+    /// `getrandom` on Linux): not `UUID()`, whose Linux implementation opens, reads and closes
+    /// `/dev/urandom` for each one, nor two draws of `SystemRandomNumberGenerator`, a
+    /// `getrandom` each. Both stop the process rather than return fewer random bits.
     public static func random() -> UUID {
-        var generator = SystemRandomNumberGenerator()
-        return version4(high: generator.next(), low: generator.next())
+        #if canImport(Glibc)
+            var words: (UInt64, UInt64) = (0, 0)
+            withUnsafeMutableBytes(of: &words) { arc4random_buf($0.baseAddress!, $0.count) }
+            return version4(high: words.0, low: words.1)
+        #else
+            var generator = SystemRandomNumberGenerator()
+            return version4(high: generator.next(), low: generator.next())
+        #endif
     }
 
     /// The version 4 UUID of 128 random bits: all but the six that name the version and the

@@ -1,8 +1,8 @@
-# Functions the peer benchmark's scripts share (run.sh, profile.sh and commit-probe.sh source
-# this file): start authd on a free port and give it users with sessions. They expect `work` (a
-# directory of the run's own), `root` (the repository), `users` (how many read) and `sessions`
-# (how many users in all, each signed in once), and a umask of 077: the files made here hold
-# live tokens.
+# Functions the peer benchmark's scripts share (run.sh, profile.sh, commit-probe.sh and
+# syscalls.sh source this file): start and stop authd on a free port and give it users with
+# sessions. They expect `work` (a directory of the run's own), `root` (the repository), `users`
+# (how many read) and `sessions` (how many users in all, each signed in once), and a umask of
+# 077: the files made here hold live tokens.
 
 # await_port NAME PID FILE: the port a server started on port 0 logged.
 # shellcheck source=tools/await-port.sh
@@ -14,6 +14,16 @@ make_kek() {
         umask 077
         python3 -c 'import os; print(os.urandom(32).hex())' >"$work/kek"
     )
+}
+# Stops authd NAME (SIGTERM, then SIGKILL after 60 s) and waits for it.
+stop() { # NAME
+    local pid
+    [ -f "$work/$1.pid" ] || return 0
+    pid="$(cat "$work/$1.pid")"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$work/$1.pid"
 }
 # Every limit out of the benchmark's way; tokens that outlive the run.
 limits=(--rate-limit 100000000 --registration-rate-limit 100000000 --login-failures-per-address 100000000

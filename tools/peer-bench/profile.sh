@@ -64,15 +64,8 @@ out="$(cd "$out" && pwd)"
 
 umask 077 # the work directory holds a key-encryption key and live tokens
 work="$(mktemp -d)"
-stop() { # NAME: stops authd NAME (SIGTERM, then SIGKILL after 60 s) and waits for it
-    local pid
-    [ -f "$work/$1.pid" ] || return 0
-    pid="$(cat "$work/$1.pid")"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$work/$1.pid"
-}
+# shellcheck source=tools/peer-bench/authd.sh
+. "$root/tools/peer-bench/authd.sh"
 cleanup() {
     stop authd
     rm -rf "$work"
@@ -80,8 +73,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-# shellcheck source=tools/peer-bench/authd.sh
-. "$root/tools/peer-bench/authd.sh"
 demangle() { swift demangle --simplified 2>/dev/null || cat; }
 # The first COUNT lines of FILE that match PATTERN (no pipe to head: pipefail would see SIGPIPE).
 top() { awk -v n="$1" -v p="$2" '$0 ~ p && n-- > 0' "$3"; }
