@@ -21,7 +21,7 @@ import Synchronization
 public final class UserProjection: TransactionalProjector, Sendable {
     public static let name = "users"
     /// Bump when the row layout or the fold changes: the projection is then rebuilt on open.
-    public static let version: UInt32 = 6
+    public static let version: UInt32 = 7
 
     let log: LMDBEventLog
     let sealing: UserEventSealing

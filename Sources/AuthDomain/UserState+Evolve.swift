@@ -101,6 +101,7 @@ extension UserState {
             self.emailChange = PendingEmailChange(
                 newEmail: requested.newEmail,
                 token: PendingToken(hash: requested.tokenHash, expiresAt: requested.expiresAt))
+            noteNotice(at: time)
         case .emailChanged(let email):
             // The confirmation came through the new address: it is verified from now on, and a
             // verification token mailed to the old one no longer counts.

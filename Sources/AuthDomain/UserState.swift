@@ -27,7 +27,8 @@ public struct UserState: Hashable, Sendable {
     /// registration's own): what limits them (``AuthPolicy/verificationMailsPerHour``).
     public var verificationRequestTimes: [Timestamp] = []
     /// When the latest notices due were called for (`PasswordChanged`,
-    /// `PasswordResetCompleted`, `RefreshTokenReuseDetected`), oldest first, since the address
+    /// `PasswordResetCompleted`, `RefreshTokenReuseDetected`, and `EmailChangeRequested`, whose
+    /// notice goes to the address it would leave), oldest first, since the address
     /// last changed: such an event is noted here, and its notice mailed, only when fewer than
     /// ``noticesMailedPerHour`` were noted in the hour before it (``noteNotice(at:)``). A notice
     /// that could not be queued, or that an older release's node left unmailed, counts too.

@@ -4,10 +4,12 @@ import Foundation
 
 extension AuthService {
     /// Asks to move `userID`'s account to `newEmail`, given the current password: records
-    /// `EmailChangeRequested`, mails the confirmation token to the new address
-    /// (``mailEmailChangeConfirmation(_:to:for:)``) and a notice to the old one
-    /// (``mailEmailChangeNotice(to:newEmail:)``). The address and its claim move only on
-    /// confirmation (``confirmEmailChange(token:correlationID:)``).
+    /// `EmailChangeRequested`, mails a notice to the old address
+    /// (``mailEmailChangeNotice(to:newEmail:)``) when the account's notices of the last hour
+    /// leave room for it (``sendNotices(for:to:)``, as for every notice), then the
+    /// confirmation token to the new address (``mailEmailChangeConfirmation(_:to:for:)``).
+    /// The address and its claim move only on confirmation
+    /// (``confirmEmailChange(token:correlationID:)``).
     ///
     /// An address that another account holds is refused at once (`email_taken`), once the
     /// password checked out: only someone who knows it learns which addresses are taken, as
@@ -30,7 +32,6 @@ extension AuthService {
         // The request is recorded: mail that cannot be queued now must not turn it into an
         // error; asking again sends a new token.
         try? await mailEmailChangeConfirmation(token, to: newEmail.display, for: user)
-        try? await mailEmailChangeNotice(to: user, newEmail: newEmail.display)
     }
 
     /// Confirms a pending email change with the token mailed to the new address: records

@@ -62,13 +62,20 @@ extension AuthService {
     }
 
     /// Mails `user` the notices `events` call for (a password changed or reset, a refresh
-    /// token reused): the events of an append whose notice its fold found due
+    /// token reused, an email change asked for: its notice goes to the address it would
+    /// leave): the events of an append whose notice its fold found due
     /// (`UserState.evolve(_:at:)` of the append's events), at most
     /// ``UserState/noticesMailedPerHour`` an hour, so that no account can flood the address it
     /// was registered on. Whatever path recorded them (a route, a command-line tool), the
     /// holder hears of it. A notice that cannot be queued does not undo or fail the command.
     func sendNotices(for events: [UserEvent], to user: UserState) async {
-        for kind in events.compactMap(Self.notice(for:)) { try? await sendNotice(kind, to: user) }
+        for event in events {
+            if case .emailChangeRequested(let requested) = event {
+                try? await mailEmailChangeNotice(to: user, newEmail: requested.newEmail)
+            } else if let kind = Self.notice(for: event) {
+                try? await sendNotice(kind, to: user)
+            }
+        }
     }
 
     /// The notice `event` calls for, if any.

@@ -269,12 +269,15 @@ import Testing
         state = state.evolve(.passwordResetCompleted(passwordHash: "b"), at: at(20))
         state = state.evolve(.refreshTokenReuseDetected(sessionID: session), at: at(30))
         state = state.evolve(.loggedOut(sessionID: session), at: at(40))
-        #expect(state.noticeTimes == [at(10), at(20), at(30)])
+        let moving = UserEvent.emailChangeRequested(
+            .init(newEmail: "elsewhere@example.com", tokenHash: hash("x"), expiresAt: at(9_000)))
+        state = state.evolve(moving, at: at(45))
+        #expect(state.noticeTimes == [at(10), at(20), at(30), at(45)])
         #expect(state.evolve(.emailChanged(email: "two@example.com"), at: at(50)).noticeTimes.isEmpty)
         for second in 100..<110 {
             state = state.evolve(.passwordChanged(passwordHash: "c"), at: at(Int64(second)))
         }
-        #expect(state.noticeTimes == [at(10), at(20), at(30), at(100), at(101)])
+        #expect(state.noticeTimes == [at(10), at(20), at(30), at(45), at(100)])
         // An hour after the first (one exactly an hour old no longer counts), a place is free.
         state = state.evolve(.passwordChanged(passwordHash: "d"), at: at(10 + 3_600))
         #expect(state.noticeTimes.last == at(10 + 3_600) && state.noticeTimes.count == 6)

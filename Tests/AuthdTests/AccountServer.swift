@@ -30,9 +30,17 @@ struct AccountServer {
 
     /// The access token of a new session.
     func login(_ email: String, _ password: String = Self.password) async throws -> String {
+        try await session(email, password).access
+    }
+
+    /// The access and refresh tokens of a new session.
+    func session(_ email: String, _ password: String = Self.password) async throws -> (access: String, refresh: String)
+    {
         let reply = try await server.call("POST", "/v1/sessions", json: ["email": email, "password": password])
         #expect(reply.status == 200, "login \(email): \(reply.status)")
-        return try #require(reply.json["access_token"] as? String)
+        return (
+            try #require(reply.json["access_token"] as? String), try #require(reply.json["refresh_token"] as? String)
+        )
     }
 
     func adminToken() async throws -> String { try await login(Self.adminEmail, Self.adminPassword) }

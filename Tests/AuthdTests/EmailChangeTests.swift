@@ -61,6 +61,38 @@ import Testing
         #expect(try await ask(bob, "bob.6@example.net").status == 429)
     }
 
+    /// The notice an email change mails the address it would leave is one of the account's
+    /// notices, at most five in any hour with the others, counted in the account's own events.
+    /// Before, only the email-change limits of one process's memory held it: a session replay's
+    /// notice and five email changes mailed the address six notices in the hour.
+    @Test func emailChangeNoticesShareTheAccountsHourlyNotices() async throws {
+        let authd = try AccountServer()
+        let server = authd.server
+        let id = try await authd.register("victim@example.com")
+        let first = try await authd.session("victim@example.com").refresh
+        let rotated = try await server.call("POST", "/v1/sessions/refresh", json: ["refresh_token": first])
+        let second = try #require(rotated.json["refresh_token"] as? String)
+        _ = try await server.call("POST", "/v1/sessions/refresh", json: ["refresh_token": second])
+        #expect(try await server.call("POST", "/v1/sessions/refresh", json: ["refresh_token": first]).status == 401)
+
+        let token = try await authd.login("victim@example.com")
+        for index in 1...5 { try await askToMove(authd, token: token, to: "elsewhere.\(index)@example.net") }
+
+        let trail = try await authd.trail(id, admin: try await authd.adminToken())
+        let types = trail.compactMap { $0["type"] as? String }
+        #expect(types.filter { $0 == "RefreshTokenReuseDetected" }.count == 1)
+        #expect(types.filter { $0 == "EmailChangeRequested" }.count == 5)
+        let ended = try mails(authd.data, to: "victim@example.com", subject: "A session of yours was ended")
+        let moving = try mails(authd.data, to: "victim@example.com", subject: "Your email address is about to change")
+        #expect(ended.count == 1 && moving.count == 4, "\(ended.count) and \(moving.count) notices mailed")
+        // Each new address still gets its confirmation.
+        for index in 1...5 {
+            let confirm = try mails(
+                authd.data, to: "elsewhere.\(index)@example.net", subject: "Confirm your new email address")
+            #expect(confirm.count == 1)
+        }
+    }
+
     @Test func theNewAddressConfirmsTheOldIsToldAndTheClaimMovesThen() async throws {
         let authd = try AccountServer()
         let server = authd.server

@@ -11,10 +11,7 @@ import Testing
         let authd = try AccountServer()
         let server = authd.server
         let ada = try await authd.register("ada@example.com")
-        let session = try await server.call(
-            "POST", "/v1/sessions", json: ["email": "ada@example.com", "password": AccountServer.password])
-        let token = try #require(session.json["access_token"] as? String)
-        let refresh = try #require(session.json["refresh_token"] as? String)
+        let (token, refresh) = try await authd.session("ada@example.com")
         let path = "/v1/users/me/password"
 
         let wrong = try await server.call(
