@@ -102,13 +102,13 @@ import Testing
         #expect(xssEvents.suffix(3).allSatisfy { $0["actor"] as? String == adminID })
     }
 
-    /// Behind an https public URL the console's cookie is Secure.
+    /// Behind an https public URL the console's cookie is Secure, with the `__Host-` prefix.
     @Test func theCookieIsSecureBehindAnHTTPSPublicURL() async throws {
         let server = try RunningServer(arguments: ["--public-url", "https://auth.example.com"])
         let reply = try await server.call("GET", "/admin/login")
         #expect(reply.status == 200)
         let cookie = reply.headers["set-cookie"] ?? ""
-        #expect(cookie.contains("authlog_console_login="))
+        #expect(cookie.hasPrefix("__Host-authlog_console_login=") && cookie.contains("; Path=/;"))
         #expect(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"))
         #expect(reply.headers["cache-control"] == "no-store")
     }

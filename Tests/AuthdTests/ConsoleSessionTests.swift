@@ -25,19 +25,20 @@ import Testing
     }
 
     /// The answer to a sign-in with the console's form, made as a browser would; its status
-    /// is expected to be `status`.
+    /// is expected to be `status`. The cookies' names start with `prefix` (`__Host-` behind an
+    /// https public URL).
     static func signInReply(
-        _ server: RunningServer, email: String, password: String, expecting status: Int = 303
+        _ server: RunningServer, email: String, password: String, expecting status: Int = 303, prefix: String = ""
     ) throws -> RunningServer.Reply {
         let form = try exchange(port: server.port, from: "127.0.0.1", "GET", "/admin/login")
-        let waiting = try #require(cookie(of: form, "authlog_console_login"))
+        let waiting = try #require(cookie(of: form, prefix + "authlog_console_login"))
         let csrf = try csrfToken(in: form)
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
         let body = [("email", email), ("password", password), ("csrf", csrf)]
             .map { "\($0)=\($1.addingPercentEncoding(withAllowedCharacters: allowed)!)" }.joined(separator: "&")
         let connection = try LoopbackConnection(port: server.port, from: "127.0.0.1")
         try connection.send(
-            "POST /admin/login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nCookie: authlog_console_login=\(waiting)\r\n"
+            "POST /admin/login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nCookie: \(prefix)authlog_console_login=\(waiting)\r\n"
                 + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
                 + body)
         let reply = try parseResponse(try #require(connection.readUntilClosed(timeout: 30)))
@@ -292,6 +293,33 @@ import Testing
             port: server.port, from: "127.0.0.1", "GET", "/admin/users",
             headers: ["Cookie": "authlog_console=\(admin)"])
         #expect(page.status == 200)
+    }
+
+    /// Behind an https public URL the console's cookies carry the `__Host-` prefix (Secure,
+    /// Path=/, no Domain), which a browser takes only from a secure page of this very host, and
+    /// a cookie of the plain name is not taken. Before, they were `authlog_console` with
+    /// Path=/admin even then: a sibling subdomain (Domain= the parent) or a plain-http page
+    /// could set a cookie of that name for the admin's browser to send beside theirs, or in
+    /// its place, and the console took it.
+    @Test func behindHTTPSTheCookiesCarryTheHostPrefixAndThePlainNameIsNotTaken() async throws {
+        let (server, _) = try await EventFeedTests.serverWithAdmin(arguments: [
+            "--public-url", "https://auth.example.com",
+        ])
+        let reply = try Self.signInReply(
+            server, email: "root@example.com", password: EventFeedTests.adminPassword, prefix: "__Host-")
+        let fields = (reply.headers["set-cookie"] ?? "").split(separator: "\n").map(String.init)
+        let session = try #require(fields.first { $0.hasPrefix("__Host-authlog_console=") })
+        #expect(
+            session.contains("; Path=/;") && session.contains("; Secure") && !session.contains("Domain"), "\(session)")
+        let value = try #require(Self.cookie(of: reply, "__Host-authlog_console"))
+        let signedIn = try exchange(
+            port: server.port, from: "127.0.0.1", "GET", "/admin/users",
+            headers: ["Cookie": "__Host-authlog_console=\(value)"])
+        #expect(signedIn.status == 200)
+        let plain = try exchange(
+            port: server.port, from: "127.0.0.1", "GET", "/admin/users", headers: ["Cookie": "authlog_console=\(value)"]
+        )
+        #expect(plain.status == 303 && plain.headers["location"]?.hasSuffix("/admin/login") == true)
     }
 
     /// Every cookieless `GET /admin/login` opens a session waiting for a sign-in. A flood of

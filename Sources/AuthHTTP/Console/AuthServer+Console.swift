@@ -47,13 +47,21 @@ struct ConsoleRefusal: Error {
 ///   nothing but this origin's style sheet and forms, `X-Frame-Options: DENY`,
 ///   `X-Content-Type-Options: nosniff` and `Referrer-Policy: same-origin`.
 /// - The signed-in session's cookie (`authlog_console`, Path=/admin) and the sign-in form's
-///   (`authlog_console_login`, Path=/admin/login) are HttpOnly, SameSite=Strict, and Secure
-///   when the public URL is https. They are two: a browser sends neither on a link from
-///   another site, so a form opened that way sets only its own, never replacing the one an
-///   admin is signed in with.
+///   (`authlog_console_login`, Path=/admin/login) are HttpOnly and SameSite=Strict. Behind an
+///   https public URL they are `__Host-authlog_console` and `__Host-authlog_console_login`,
+///   Secure, with Path=/ and no Domain, as that prefix demands: a browser takes a cookie of
+///   that name only from a secure page of this very host, so no sibling subdomain and no
+///   plain-http page can set one beside them, or in their place, for an admin's browser to
+///   send (RFC 6265bis, cookie prefixes). They are two: a browser sends neither on a link
+///   from another site, so a form opened that way sets only its own, never replacing the
+///   one an admin is signed in with.
 extension AuthServer {
-    static let consoleCookieName = "authlog_console"
-    static let consoleLoginCookieName = "authlog_console_login"
+    /// The signed-in session's cookie's name (see the rules above).
+    var consoleCookieName: String { configuration.publicURL.isHTTPS ? "__Host-authlog_console" : "authlog_console" }
+    /// The sign-in form's cookie's name.
+    var consoleLoginCookieName: String {
+        configuration.publicURL.isHTTPS ? "__Host-authlog_console_login" : "authlog_console_login"
+    }
     static let consolePolicy =
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
@@ -93,18 +101,20 @@ extension AuthServer {
 
     /// The signed-in session's cookie with `value`, or one that removes it (`value` nil).
     func consoleCookie(_ value: String?) -> String {
-        cookie(Self.consoleCookieName, value, path: "/admin")
+        cookie(consoleCookieName, value, path: "/admin")
     }
 
     /// The sign-in form's cookie (its waiting session) with `value`, or one that removes it.
     func consoleLoginCookie(_ value: String?) -> String {
-        cookie(Self.consoleLoginCookieName, value, path: "/admin/login")
+        cookie(consoleLoginCookieName, value, path: "/admin/login")
     }
 
+    /// Behind an https public URL, Path=/ and Secure, as the names' `__Host-` prefix demands.
     private func cookie(_ name: String, _ value: String?, path: String) -> String {
-        var cookie = "\(name)=\(value ?? ""); Path=\(path); HttpOnly; SameSite=Strict"
+        let secure = configuration.publicURL.isHTTPS
+        var cookie = "\(name)=\(value ?? ""); Path=\(secure ? "/" : path); HttpOnly; SameSite=Strict"
         if value == nil { cookie += "; Max-Age=0" }
-        if configuration.publicURL.isHTTPS { cookie += "; Secure" }
+        if secure { cookie += "; Secure" }
         return cookie
     }
 
@@ -131,8 +141,13 @@ extension AuthServer {
 
     // MARK: Sessions
 
-    /// The value of the cookie `name` (by default the signed-in session's) in the request, if any.
-    static func consoleCookieValue(_ request: Request, name: String = consoleCookieName) -> String? {
+    /// The value of the signed-in session's cookie in the request, if any.
+    func consoleCookieValue(_ request: Request) -> String? {
+        Self.cookieValue(request, name: consoleCookieName)
+    }
+
+    /// The value of the cookie `name` in the request, if any.
+    static func cookieValue(_ request: Request, name: String) -> String? {
         for header in request.headers[values: .cookie] {
             for pair in header.split(separator: ";") {
                 let parts = pair.trimmingCharacters(in: .whitespaces).split(
@@ -146,7 +161,7 @@ extension AuthServer {
     /// The signed-in caller, or nil when the cookie names no live session, or its user is no
     /// longer an ADMIN or MANAGER with that log session (the console session is then ended).
     func consoleCaller(_ request: Request, _ console: AdminConsole) throws -> ConsoleCaller? {
-        let cookie = Self.consoleCookieValue(request)
+        let cookie = consoleCookieValue(request)
         guard let session = console.sessions.session(cookie, signedIn: true), let id = session.user,
             let logSession = session.logSession
         else { return nil }

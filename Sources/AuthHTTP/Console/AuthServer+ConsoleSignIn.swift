@@ -30,13 +30,13 @@ extension AuthServer {
             if try self.consoleCaller(request, console) != nil { return Self.consoleRedirect("/admin/users") }
             // A form without a live waiting session opens one: a client address opens at most
             // --rate-limit a minute, so one client cannot push everyone's out of their table.
-            if console.sessions.session(Self.loginCookieValue(request), signedIn: false) == nil {
+            if console.sessions.session(self.loginCookieValue(request), signedIn: false) == nil {
                 try self.limit("console-form", context)
             }
             return try self.loginForm(console, request: request, message: nil, email: "", status: .ok)
         }
         router.post("/admin/login") { request, context in
-            let cookie = Self.loginCookieValue(request)
+            let cookie = self.loginCookieValue(request)
             let form = try await Self.form(request)
             guard let waiting = console.sessions.session(cookie, signedIn: false),
                 ConsoleSessions.matches(form["csrf"], waiting.csrf)
@@ -75,7 +75,7 @@ extension AuthServer {
             await self.settleConsoleWrite()
             console.sessions.close(cookie, signedIn: false)
             // A session signed in before in this browser ends with this sign-in.
-            console.sessions.close(Self.consoleCookieValue(request), signedIn: true)
+            console.sessions.close(self.consoleCookieValue(request), signedIn: true)
             let opened = try console.sessions.open(user: grant.user.id, logSession: grant.sessionID)
             do { try console.keepHeldSessions() } catch {
                 // Not kept, a crash would leave the log session open: the sign-in does not
@@ -103,15 +103,15 @@ extension AuthServer {
                     userID: caller.id, sessionID: caller.logSession, actor: caller.actor,
                     correlationID: context.requestID)
                 await self.settleConsoleWrite()
-                console.sessions.close(Self.consoleCookieValue(request), signedIn: true)
+                console.sessions.close(self.consoleCookieValue(request), signedIn: true)
                 return Self.consoleRedirect("/admin/login", setCookie: self.consoleCookie(nil))
             }
         }
     }
 
     /// The form's cookie's value in the request, if any.
-    static func loginCookieValue(_ request: Request) -> String? {
-        consoleCookieValue(request, name: consoleLoginCookieName)
+    func loginCookieValue(_ request: Request) -> String? {
+        Self.cookieValue(request, name: consoleLoginCookieName)
     }
 
     /// The sign-in form, in the request's waiting session (a new one when it has none, or when
@@ -120,7 +120,7 @@ extension AuthServer {
         _ console: AdminConsole, request: Request, message: String?, email: String, status: HTTPResponse.Status,
         fresh: Bool = false
     ) throws -> Response {
-        let cookie = Self.loginCookieValue(request)
+        let cookie = loginCookieValue(request)
         var setCookie: String?
         let csrf: String
         if !fresh, let waiting = console.sessions.session(cookie, signedIn: false) {
