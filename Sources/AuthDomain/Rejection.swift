@@ -23,6 +23,10 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
     case cannotEraseOwnAccount
     /// The stream kept changing under the command; retrying later may work.
     case busy
+    /// The account's notices of the last hour are used up (``UserState/noticesMailedPerHour``)
+    /// and the command's notice must reach its holder: asked again after `retryAfter` seconds,
+    /// it may go through.
+    case noticesUsedUp(retryAfter: Int)
 
     public var code: String {
         switch self {
@@ -43,6 +47,7 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
         case .cannotChangeOwnRole: return "cannot_change_own_role"
         case .cannotEraseOwnAccount: return "cannot_erase_own_account"
         case .busy: return "busy"
+        case .noticesUsedUp: return "rate_limited"
         }
     }
 
@@ -66,6 +71,9 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
         case .cannotEraseOwnAccount:
             return "an admin cannot erase their own account; another admin, or authctl erase, can"
         case .busy: return "the user changed too often while this command ran; try again"
+        case .noticesUsedUp:
+            return
+                "the account's notices of the last hour are used up, and this one must reach its address; retry later"
         }
     }
 }

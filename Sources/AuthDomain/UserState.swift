@@ -78,6 +78,14 @@ public struct UserState: Hashable, Sendable {
         Self.note(time, in: &noticeTimes)
     }
 
+    /// Whole seconds from `now` until the hour frees a place for a notice (0: there is one).
+    public func secondsUntilANoticeIsFree(at now: Timestamp) -> Int {
+        let noted = Self.inTheHour(before: now, of: noticeTimes)
+        guard noted >= Self.noticesMailedPerHour, let oldest = noticeTimes.suffix(noted).first else { return 0 }
+        let wait = oldest.microsecondsSince1970 + 3_600 * 1_000_000 - now.microsecondsSince1970
+        return Int((wait + 999_999) / 1_000_000)
+    }
+
     /// Adds `time` to `times`, the oldest dropped past ``requestTimesKept``.
     static func note(_ time: Timestamp, in times: inout [Timestamp]) {
         if times.count >= requestTimesKept { times.removeFirst(times.count - requestTimesKept + 1) }

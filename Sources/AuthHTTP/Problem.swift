@@ -68,6 +68,7 @@ extension Problem {
         case let rejection as Rejection:
             var problem = Problem(status(of: rejection), rejection.code, rejection.description)
             if rejection == .busy { problem.headers[.retryAfter] = "1" }
+            if case .noticesUsedUp(let seconds) = rejection { problem.headers[.retryAfter] = String(max(1, seconds)) }
             return problem
         case let busy as HashingPoolBusy:
             var problem = Problem(.serviceUnavailable, "busy", "the server is busy checking passwords; retry later")
@@ -119,6 +120,7 @@ extension Problem {
         case .forbidden, .insufficientScope, .cannotChangeOwnRole, .cannotEraseOwnAccount: return .forbidden
         case .notFound: return .notFound
         case .busy: return .serviceUnavailable
+        case .noticesUsedUp: return .tooManyRequests
         }
     }
 }

@@ -13,7 +13,10 @@ extension AuthServer {
     ///   ``Configuration/emailChangesPerAddress`` times an hour from all accounts together,
     ///   and one account may ask ``Configuration/emailChangesPerAccount`` times an hour: past
     ///   either, 429 with Retry-After and nothing recorded or mailed. Only a request whose
-    ///   password was right and that recorded its event counts.
+    ///   password was right and that recorded its event counts. Also 429 with Retry-After
+    ///   while the account's notices of the last hour are used up
+    ///   (``Rejection/noticesUsedUp(retryAfter:)``): the old address's notice is the owner's
+    ///   warning, and no change is asked for without it.
     /// - `POST /v1/email-changes/confirm` with `{"token"}`: 204 once `EmailChanged` is recorded
     ///   and the email claim moved in the same append; 409 `email_taken` when another account
     ///   took the address meanwhile; 401 `invalid_token` for a token that is not the live one.

@@ -5,9 +5,11 @@ import Foundation
 extension AuthService {
     /// Asks to move `userID`'s account to `newEmail`, given the current password: records
     /// `EmailChangeRequested`, mails a notice to the old address
-    /// (``mailEmailChangeNotice(to:newEmail:)``) when the account's notices of the last hour
-    /// leave room for it (``sendNotices(for:to:)``, as for every notice), then the
-    /// confirmation token to the new address (``mailEmailChangeConfirmation(_:to:for:)``).
+    /// (``mailEmailChangeNotice(to:newEmail:)``, through ``sendNotices(for:to:)`` as every
+    /// notice), then the confirmation token to the new address
+    /// (``mailEmailChangeConfirmation(_:to:for:)``). While the account's notices of the last
+    /// hour are used up, the command refuses the request
+    /// (``Rejection/noticesUsedUp(retryAfter:)``): no change is asked for without its notice.
     /// The address and its claim move only on confirmation
     /// (``confirmEmailChange(token:correlationID:)``).
     ///

@@ -31,6 +31,24 @@ import Testing
                 .rejection == .notFound)
     }
 
+    /// A request's notice is one of the account's: with the hour's notices used up it is
+    /// refused, nothing recorded, until the oldest of them is an hour old.
+    @Test func aRequestWaitsForTheHourToFreeANotice() throws {
+        var user = try registeredUser()
+        for second in Int64(10)..<15 {
+            user = user.evolve(.refreshTokenReuseDetected(sessionID: UUID()), at: at(second))
+        }
+        #expect(user.noticeTimes.count == UserState.noticesMailedPerHour)
+        let asked = try request(user, to: "new@example.com")
+        #expect(asked.decide(user, now: at(20)) == .reject(.noticesUsedUp(retryAfter: 3_590)))
+        #expect(asked.decide(user, now: at(10 + 3_599)) == .reject(.noticesUsedUp(retryAfter: 1)))
+        let (later, decision) = apply(asked, to: user, at: at(10 + 3_600))
+        #expect(decision.rejection == nil && decision.events.count == 1)
+        #expect(later.noticeTimes.last == at(10 + 3_600))
+        // A wrong password is still recorded first, whatever the notices.
+        #expect(try request(user, to: "new@example.com", matches: false).decide(user, now: at(20)).events.count == 1)
+    }
+
     @Test func theAddressMovesOnlyOnConfirmationAndIsThenVerified() throws {
         let user = try registeredUser()
         let (pending, decision) = apply(try request(user, to: " New@Example.com "), to: user, at: at(5))

@@ -21,7 +21,7 @@ import Testing
             (.invalidField(field: "f", reason: "r"), .unprocessableContent),
             (.forbidden, .forbidden), (.notFound, .notFound), (.userDeleted, .conflict), (.userErased, .conflict),
             (.notDeleted, .conflict), (.cannotChangeOwnRole, .forbidden), (.cannotEraseOwnAccount, .forbidden),
-            (.busy, .serviceUnavailable),
+            (.busy, .serviceUnavailable), (.noticesUsedUp(retryAfter: 60), .tooManyRequests),
         ]
         for (rejection, status) in expected {
             let problem = Problem.from(rejection)

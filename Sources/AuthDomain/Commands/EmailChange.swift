@@ -9,6 +9,10 @@ import Foundation
 /// - only the user themselves (an ADMIN cannot move someone's address this way);
 /// - a wrong current password is rejected and recorded as `LoginFailed`, as at login;
 /// - the new address must differ from the current one (as a lookup key);
+/// - its notice to the current address is one of the account's notices (at most
+///   ``UserState/noticesMailedPerHour`` in any hour): when the hour's are used up, the request
+///   is refused (``Rejection/noticesUsedUp(retryAfter:)``) and nothing is recorded, so no
+///   change is ever asked for without its notice, however the hour was filled;
 /// - a new request replaces a pending one (its token stops working).
 public struct RequestEmailChange: UserCommand {
     public var actor: Actor
@@ -35,6 +39,8 @@ public struct RequestEmailChange: UserCommand {
         guard (try? EmailAddress(state.email))?.lookupKey != newEmail.lookupKey else {
             return .reject(.invalidField(field: "new_email", reason: "it is the account's address already"))
         }
+        let wait = state.secondsUntilANoticeIsFree(at: now)
+        guard wait == 0 else { return .reject(.noticesUsedUp(retryAfter: wait)) }
         let expires = now.adding(microseconds: policy.emailChangeTokenLifetime)
         return .accept([
             .emailChangeRequested(.init(newEmail: newEmail.display, tokenHash: tokenHash, expiresAt: expires))
