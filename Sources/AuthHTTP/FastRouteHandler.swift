@@ -331,10 +331,10 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Rules: while a direct write is answered, the socket is read on as long as nothing waits
     /// behind it; once something does (a client pipelining, or ending its sending), the read is
-    /// held until the answer is written. So a client gets at most one read's bytes (NIO's
-    /// reads of one readiness) held here, and one that sends a request at a time, nearly every
-    /// client, costs the event loop no change of its interest in the socket (two `epoll_ctl`
-    /// calls a write, when every write held the read).
+    /// held until the answer is written. So a client gets at most one readiness's reads (NIO
+    /// reads a ready socket up to four times before it asks again) held here, and one that
+    /// sends a request at a time, nearly every client, costs the event loop no change of its
+    /// interest in the socket (two `epoll_ctl` calls a write, when every write held the read).
     func read(context: ChannelHandlerContext) {
         if answering, !waiting.isEmpty {
             readHeld = true

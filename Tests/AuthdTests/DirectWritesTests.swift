@@ -340,6 +340,35 @@ import Testing
         #expect(try await Self.directWrites(server) - before == 1)
     }
 
+    /// What a client sends on its own, behind a rotation, while that rotation may still be
+    /// answered (another rotation, a request Hummingbird answers, the input's end, each in a
+    /// write of its own): the socket is read on while the answer is owed, and whatever came is
+    /// taken up after it, in order. Whether each write arrives before the answer or after it
+    /// depends on the machine; the answers may not.
+    @Test func whatComesOnItsOwnBehindARotationIsAnsweredAfterItInOrder() async throws {
+        let accounts = try AccountServer()
+        let server = accounts.server
+        for name in ["first", "second"] { _ = try await accounts.register("\(name)@example.com") }
+        let first = try await Self.session(server, "first@example.com")
+        let second = try await Self.session(server, "second@example.com")
+        let before = try await Self.directWrites(server)
+        let connection = try LoopbackConnection(port: server.port, from: "127.0.0.8")
+        try connection.send(Self.rotationRequest(first, extra: ["X-Request-ID: 1"]))
+        try connection.send(Self.rotationRequest(second, extra: ["X-Request-ID: 2"]))
+        try connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-ID: 3\r\n\r\n")
+        connection.finishSending()
+        // 60 s: a bound for a failure, not a wait.
+        let answers = try connection.readResponses(3, timeout: 60).map(Wire.init)
+        try #require(answers.count == 3, "answers: \(answers.map(\.status))")
+        let ids = answers.map { answer in
+            answer.fields.first { $0.name == "x-request-id" }?.value.split(separator: "=").last.map(String.init)
+        }
+        #expect(ids == ["1", "2", "3"])
+        #expect(answers.allSatisfy { $0.status.hasPrefix("HTTP/1.1 200") }, "\(answers.map(\.status))")
+        #expect(connection.readUntilClosed(timeout: 10) != nil, "still open after the input's end")
+        #expect(try await Self.directWrites(server) - before == 2)
+    }
+
     /// Bytes that are no HTTP after a rotation: the rotation is answered first, then the
     /// error, as the slow path would answer them.
     @Test func aDecodingErrorAfterARotationIsAnsweredAfterIt() async throws {
