@@ -1,25 +1,24 @@
+import COpenSSL
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 extension UUID {
-    /// A version 4 UUID (RFC 9562) from the system's random source.
+    /// A version 4 UUID (RFC 9562) from OpenSSL's public generator (`RAND_bytes`), which the
+    /// system seeds and which draws again in a child after `fork`.
     ///
-    /// Rules: its 128 bits come from one call of the generator, `arc4random_buf` (one
-    /// `getrandom` on Linux): not `UUID()`, whose Linux implementation opens, reads and closes
-    /// `/dev/urandom` for each one, nor two draws of `SystemRandomNumberGenerator`, a
-    /// `getrandom` each. Both stop the process rather than return fewer random bits.
+    /// Rules: its 128 bits come from one call of that generator, whose only system call is a
+    /// `getpid` (OpenSSL's check for a fork): not `UUID()`, whose Linux implementation opens,
+    /// reads and closes `/dev/urandom` for each one, nor two draws of
+    /// `SystemRandomNumberGenerator`, a `getrandom` each. Should the generator fail,
+    /// they come from `SystemRandomNumberGenerator`, which stops the process rather than
+    /// return fewer random bits.
     public static func random() -> UUID {
-        #if canImport(Glibc)
-            var words: (UInt64, UInt64) = (0, 0)
-            withUnsafeMutableBytes(of: &words) { arc4random_buf($0.baseAddress!, $0.count) }
-            return version4(high: words.0, low: words.1)
-        #else
-            var generator = SystemRandomNumberGenerator()
-            return version4(high: generator.next(), low: generator.next())
-        #endif
+        var words: (UInt64, UInt64) = (0, 0)
+        let drawn = withUnsafeMutableBytes(of: &words) {
+            RAND_bytes($0.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32($0.count))
+        }
+        if drawn == 1 { return version4(high: words.0, low: words.1) }
+        var generator = SystemRandomNumberGenerator()
+        return version4(high: generator.next(), low: generator.next())
     }
 
     /// The version 4 UUID of 128 random bits: all but the six that name the version and the
