@@ -16,8 +16,9 @@ import Hummingbird
 ///   address: 401 and the form again. An account that is not ADMIN or MANAGER: its new
 ///   session is ended at once (`LoggedOut`) and the answer is 403; no console session opens.
 /// - The form's waiting session has a cookie of its own (`authlog_console_login`), apart from
-///   the signed-in one (`authlog_console`; both `__Host-` prefixed behind https): a form opened from a link on another site (the
-///   browser sends neither cookie) never replaces an admin's signed-in cookie.
+///   the signed-in one (`authlog_console`; both `__Host-` prefixed behind https): a form
+///   opened from a link on another site (the browser sends neither cookie) never replaces an
+///   admin's signed-in cookie.
 /// - A sign-in sets the signed-in cookie to a new session (a new value, a new CSRF token) and
 ///   removes the form's. Its log session is kept in the console's store first, if it has one
 ///   (``AdminConsole/keepHeldSessions()``); when it cannot be, the log session is ended
