@@ -21,7 +21,8 @@ import Foundation
 /// Format 4 (before notices were counted per account) lacks the notices' times, format 3
 /// (before reset and verification mails were) every such time, format 2 (before email
 /// changes) both email-change fields as well; all are still read, as a user with none. A
-/// projection of any of them is rebuilt when authd opens it (``UserProjection/version`` 6).
+/// projection of any of them is rebuilt when authd opens it (``UserProjection/version`` 6
+/// and later; 7 changed the fold only).
 enum UserRow {
     static let format: UInt8 = 5
 

@@ -70,20 +70,13 @@ extension AuthService {
     /// holder hears of it. A notice that cannot be queued does not undo or fail the command.
     func sendNotices(for events: [UserEvent], to user: UserState) async {
         for event in events {
-            if case .emailChangeRequested(let requested) = event {
+            switch event {
+            case .passwordChanged, .passwordResetCompleted: try? await sendNotice(.passwordChanged, to: user)
+            case .refreshTokenReuseDetected: try? await sendNotice(.sessionRevoked, to: user)
+            case .emailChangeRequested(let requested):
                 try? await mailEmailChangeNotice(to: user, newEmail: requested.newEmail)
-            } else if let kind = Self.notice(for: event) {
-                try? await sendNotice(kind, to: user)
+            default: continue
             }
-        }
-    }
-
-    /// The notice `event` calls for, if any.
-    static func notice(for event: UserEvent) -> MailKind? {
-        switch event {
-        case .passwordChanged, .passwordResetCompleted: .passwordChanged
-        case .refreshTokenReuseDetected: .sessionRevoked
-        default: nil
         }
     }
 }
