@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 #if canImport(Glibc)
     import Glibc
@@ -84,8 +85,46 @@ public struct AddressRange: Hashable, Sendable, CustomStringConvertible {
         return text(of: Array(bytes[0..<6]) + [UInt8](repeating: 0, count: 10)) + "/48"
     }
 
-    /// The usual text of an address's bytes.
+    /// The address's bytes as ``bytes(of:)`` gives them for its text (IPv4-mapped IPv6 as 4),
+    /// read from the socket address itself; `nil` for a Unix socket.
+    static func bytes(of address: SocketAddress) -> [UInt8]? {
+        switch address {
+        case .v4(let v4):
+            return withUnsafeBytes(of: v4.address.sin_addr) { Array($0) }
+        case .v6(let v6):
+            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+            let mapped = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF
+            return mapped ? Array(bytes[12...]) : bytes
+        case .unixDomainSocket:
+            return nil
+        }
+    }
+
+    /// The usual text of an address's bytes: dotted decimal for IPv4 (written here, as
+    /// `inet_ntop` writes it), `inet_ntop`'s for IPv6.
     static func text(of bytes: [UInt8]) -> String {
+        if bytes.count == 4 {
+            return String(unsafeUninitializedCapacity: 15) { out in
+                var at = 0
+                for (index, byte) in bytes.enumerated() {
+                    if index > 0 {
+                        out[at] = UInt8(ascii: ".")
+                        at += 1
+                    }
+                    if byte >= 100 {
+                        out[at] = UInt8(ascii: "0") + byte / 100
+                        at += 1
+                    }
+                    if byte >= 10 {
+                        out[at] = UInt8(ascii: "0") + byte / 10 % 10
+                        at += 1
+                    }
+                    out[at] = UInt8(ascii: "0") + byte % 10
+                    at += 1
+                }
+                return at
+            }
+        }
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         let family = bytes.count == 4 ? AF_INET : AF_INET6
         let written = bytes.withUnsafeBytes { inet_ntop(family, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
@@ -119,8 +158,20 @@ struct ClientAddress {
     /// in the order they came.
     func resolve(peer: String?, forwardedFor: [String]) -> String {
         guard let peer, let peerBytes = AddressRange.bytes(of: peer) else { return peer ?? "unknown" }
+        return resolve(peerBytes: peerBytes, forwardedFor: { forwardedFor })
+    }
+
+    /// The same answer as ``resolve(peer:forwardedFor:)`` with the peer's address as text,
+    /// from the socket's address without a round trip through text; `forwardedFor` is asked
+    /// for only when the peer is trusted.
+    func resolve(peer: SocketAddress?, forwardedFor: () -> [String]) -> String {
+        guard let peer, let peerBytes = AddressRange.bytes(of: peer) else { return "unknown" }
+        return resolve(peerBytes: peerBytes, forwardedFor: forwardedFor)
+    }
+
+    private func resolve(peerBytes: [UInt8], forwardedFor: () -> [String]) -> String {
         guard isTrusted(peerBytes) else { return AddressRange.clientKey(of: peerBytes) }
-        let entries = forwardedFor.flatMap { $0.split(separator: ",") }.map {
+        let entries = forwardedFor().flatMap { $0.split(separator: ",") }.map {
             $0.trimmingCharacters(in: .whitespaces)
         }
         var client = peerBytes

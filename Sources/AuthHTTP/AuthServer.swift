@@ -311,7 +311,7 @@ struct ProblemMiddleware: RouterMiddleware {
         let requestID = server.requestIDs.correlationID(client: request.headers[.requestID])
         context.requestID = requestID
         context.clientAddress = server.clients.resolve(
-            peer: context.remoteAddress?.ipAddress, forwardedFor: request.headers[values: .xForwardedFor])
+            peer: context.remoteAddress, forwardedFor: { request.headers[values: .xForwardedFor] })
         var response: Response
         var failure: String?
         do {

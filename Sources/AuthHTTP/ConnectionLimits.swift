@@ -72,7 +72,7 @@ struct GuardedHTTP1Channel: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let timer = ConnectionTimer(limits: limits)
-        let peer = channel.remoteAddress?.ipAddress.flatMap(AddressRange.bytes(of:))
+        let peer = channel.remoteAddress.flatMap(AddressRange.bytes(of:))
         let exempt = peer.map(clients.isTrusted) ?? false
         let address = peer.map(AddressRange.clientKey(of:)) ?? "unknown"
         let admitted = exempt || counts.open(address, limit: limits.maximumPerAddress)

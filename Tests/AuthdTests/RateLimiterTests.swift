@@ -1,3 +1,5 @@
+import Foundation
+import NIOCore
 import Synchronization
 import TestSupport
 import Testing
@@ -150,5 +152,50 @@ final class SecondsClock: Sendable {
         #expect(site("::ffff:192.0.2.1") == "192.0.2.1")
         #expect(AddressRange.siteKey(ofClient: "unknown") == "unknown")
         #expect(AddressRange.siteKey(ofClient: "nonsense/64") == "nonsense/64")
+    }
+
+    /// The request path reads the peer from its socket address; the answer must be the one its
+    /// text gives (the reference, through `inet_pton`), and the header is not asked for unless
+    /// the peer is a proxy.
+    @Test func aSocketAddressResolvesAsItsText() throws {
+        let peers = [
+            "192.0.2.1", "10.1.1.1", "0.0.0.0", "255.255.255.255", "100.10.1.0", "9.99.199.250", "2001:db8::1",
+            "2001:db8:0:1:aaaa::1", "fd00::1", "::1", "::ffff:192.0.2.1", "::ffff:10.0.0.1",
+        ]
+        for peer in peers {
+            let address = try SocketAddress(ipAddress: peer, port: 443)
+            for header in [[], ["198.51.100.1"], ["203.0.113.5, 10.2.2.2"], ["[2001:db8::1]:443"], ["evil"]] {
+                var asked = false
+                let resolved = proxies.resolve(
+                    peer: address,
+                    forwardedFor: {
+                        asked = true
+                        return header
+                    })
+                #expect(resolved == proxies.resolve(peer: peer, forwardedFor: header), "\(peer) \(header)")
+                let trusted = proxies.isTrusted(AddressRange.bytes(of: peer)!)
+                #expect(asked == trusted, "\(peer)")
+            }
+        }
+        let socket = try SocketAddress(unixDomainSocketPath: "/tmp/authd.sock")
+        #expect(proxies.resolve(peer: socket, forwardedFor: { ["198.51.100.1"] }) == "unknown")
+        #expect(proxies.resolve(peer: nil, forwardedFor: { ["198.51.100.1"] }) == "unknown")
+    }
+
+    /// IPv4 text is written without `inet_ntop`: pinned to it here, over every value a byte
+    /// takes in each place.
+    @Test func anIPv4AddressIsWrittenAsInetNtopWritesIt() {
+        func reference(_ bytes: [UInt8]) -> String {
+            var buffer = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+            _ = bytes.withUnsafeBytes { inet_ntop(AF_INET, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
+            return String(cString: buffer)
+        }
+        for byte in UInt8.min...UInt8.max {
+            for place in 0..<4 {
+                var bytes: [UInt8] = [192, 0, 2, 1]
+                bytes[place] = byte
+                #expect(AddressRange.text(of: bytes) == reference(bytes))
+            }
+        }
     }
 }
