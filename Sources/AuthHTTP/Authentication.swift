@@ -3,6 +3,7 @@ import AuthDomain
 import AuthService
 import Foundation
 import Hummingbird
+import PasswordHashing
 
 /// Who is calling, once their bearer token checked out against their current state.
 struct Caller {
@@ -107,10 +108,13 @@ extension AuthServer {
     /// A new access token for a session the service just granted.
     func accessToken(for grant: AuthService.SessionGrant) throws -> Response {
         let now = Int64(Date().timeIntervalSince1970)
+        // The token's id from the reserve the refresh tokens' secrets come from: one call of
+        // the generator fills it for many tokens (``SecureBytes``).
+        let tokenID = (try? SecureBytes.random(16)).map(UUID.version4(bits:)) ?? UUID.random()
         let claims = AccessClaims(
             issuer: configuration.issuer, audience: configuration.audience, subject: grant.user.id,
             role: grant.user.role.rawValue, sessionID: grant.sessionID, issuedAt: now,
-            lifetime: configuration.accessTokenLifetime, tokenID: UUID.random().lowercasedText)
+            lifetime: configuration.accessTokenLifetime, tokenID: tokenID.lowercasedText)
         let accessToken = try tokens.sign(claims)
         // Tokens are base64url and dots only: nothing to escape. Written once, into the
         // buffer the answer is sent from.

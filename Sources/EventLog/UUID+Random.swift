@@ -21,6 +21,16 @@ extension UUID {
         return version4(high: generator.next(), low: generator.next())
     }
 
+    /// The version 4 UUID of 16 random bytes the caller drew (from a reserve of the
+    /// generator's bytes, say): the first eight are the high word and the next eight the low
+    /// one, in memory order, as ``random()`` takes its own.
+    public static func version4(bits bytes: [UInt8]) -> UUID {
+        precondition(bytes.count == 16, "a version 4 UUID takes 16 random bytes")
+        return bytes.withUnsafeBytes {
+            version4(high: $0.loadUnaligned(as: UInt64.self), low: $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        }
+    }
+
     /// The version 4 UUID of 128 random bits: all but the six that name the version and the
     /// variant are kept.
     static func version4(high: UInt64, low: UInt64) -> UUID {

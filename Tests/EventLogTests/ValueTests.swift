@@ -117,6 +117,13 @@ import Testing
         #expect(UUID(uuidString: ids[0].uuidString) == ids[0])
     }
 
+    @Test func takesBytesDrawnElsewhereAsItsOwnDraw() {
+        let bytes: [UInt8] = Array(1...16)
+        #expect(UUID.version4(bits: bytes) == UUID.version4(high: 0x0807_0605_0403_0201, low: 0x100F_0E0D_0C0B_0A09))
+        #expect(UUID.version4(bits: bytes).lowercasedText == "01020304-0506-4708-890a-0b0c0d0e0f10")
+        #expect(UUID.version4(bits: [UInt8](repeating: 0xFF, count: 16)) == UUID.version4(high: .max, low: .max))
+    }
+
     @Test func keepsEveryBitButVersionAndVariant() {
         #expect(UUID.version4(high: .max, low: .max).lowercasedText == "ffffffff-ffff-4fff-bfff-ffffffffffff")
         #expect(UUID.version4(high: 0, low: 0).lowercasedText == "00000000-0000-4000-8000-000000000000")
