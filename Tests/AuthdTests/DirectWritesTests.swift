@@ -77,14 +77,6 @@ import Testing
         try await server.metric("authlog_http_direct_writes_total")
     }
 
-    /// A new session's refresh token.
-    static func session(_ server: RunningServer, _ email: String) async throws -> String {
-        let reply = try await server.call(
-            "POST", "/v1/sessions", json: ["email": email, "password": AccountServer.password])
-        #expect(reply.status == 200)
-        return try #require(reply.json["refresh_token"] as? String)
-    }
-
     /// A server (made with `arguments`, if given) with one user, `email`, registered and
     /// signed in: the server and that session's refresh token.
     static func signedIn(_ email: String, arguments: [String]? = nil) async throws -> (
@@ -92,7 +84,7 @@ import Testing
     ) {
         let accounts = try arguments.map { try AccountServer(arguments: $0) } ?? AccountServer()
         _ = try await accounts.register(email)
-        return (accounts.server, try await session(accounts.server, email))
+        return (accounts.server, try await accounts.session(email).refresh)
     }
 
     @Test func everyDirectAnswerIsTheSlowPathsAnswerToTheSameRequest() async throws {
@@ -135,7 +127,7 @@ import Testing
         for item in cases {
             var answers: [Wire] = []
             for slow in [false, true] {
-                let token = try await Self.session(server, "rotating@example.com")
+                let token = try await accounts.session("rotating@example.com").refresh
                 let connection = try opened ?? LoopbackConnection(port: server.port, from: "127.0.0.2")
                 opened = connection
                 answers.append(
@@ -154,7 +146,7 @@ import Testing
         // A token presented again after its rotation: refused, and its session ended, both ways.
         let connection = try #require(opened)
         for slow in [false, true] {
-            let first = try await Self.session(server, "rotating@example.com")
+            let first = try await accounts.session("rotating@example.com").refresh
             let rotated = try Self.post(connection, body: #"{"refresh_token":"\#(first)"}"#)
             #expect(rotated.status.hasPrefix("HTTP/1.1 200"))
             let next = try #require(
@@ -206,8 +198,8 @@ import Testing
         let login = try await server.call(
             "POST", "/v1/sessions", json: ["email": "three@example.com", "password": AccountServer.password])
         let access = try #require(login.json["access_token"] as? String)
-        tokens.append(try await Self.session(server, "one@example.com"))
-        tokens.append(try await Self.session(server, "two@example.com"))
+        tokens.append(try await accounts.session("one@example.com").refresh)
+        tokens.append(try await accounts.session("two@example.com").refresh)
         tokens.append(try #require(login.json["refresh_token"] as? String))
         func rotation(_ token: String, id: String) -> String {
             let body = #"{"refresh_token":"\#(token)"}"#
@@ -349,8 +341,8 @@ import Testing
         let accounts = try AccountServer()
         let server = accounts.server
         for name in ["first", "second"] { _ = try await accounts.register("\(name)@example.com") }
-        let first = try await Self.session(server, "first@example.com")
-        let second = try await Self.session(server, "second@example.com")
+        let first = try await accounts.session("first@example.com").refresh
+        let second = try await accounts.session("second@example.com").refresh
         let before = try await Self.directWrites(server)
         let connection = try LoopbackConnection(port: server.port, from: "127.0.0.8")
         try connection.send(Self.rotationRequest(first, extra: ["X-Request-ID: 1"]))
@@ -389,7 +381,7 @@ import Testing
         let before = try await Self.directWrites(server)
         var statuses: [String] = []
         for (index, form) in ["close", "expect", "chunked", "empty", "query"].enumerated() {
-            let token = try await Self.session(server, "forms@example.com")
+            let token = try await accounts.session("forms@example.com").refresh
             let body = #"{"refresh_token":"\#(token)"}"#
             let request: String
             switch form {
