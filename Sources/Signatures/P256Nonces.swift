@@ -61,9 +61,10 @@ public final class P256Nonces: @unchecked Sendable {
     }
 
     /// How many nonces ``addBatch()`` makes at most at once: enough that the batch's two
-    /// inversions cost less than a nonce's other work, few enough that a batch takes a fraction
-    /// of a millisecond.
-    public static let batchSize = 32
+    /// inversions cost a small part of a nonce's other work, few enough that a batch takes a
+    /// fraction of a millisecond (64: about 0.6 ms; docs/performance.md has 32, 64 and 128
+    /// side by side).
+    public static let batchSize = 64
 
     /// What ``addBatch()`` did.
     public enum Outcome: Sendable {
