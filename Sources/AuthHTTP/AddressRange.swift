@@ -61,9 +61,13 @@ public struct AddressRange: Hashable, Sendable, CustomStringConvertible {
         if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
         var v6 = in6_addr()
         guard inet_pton(AF_INET6, text, &v6) == 1 else { return nil }
-        let bytes = withUnsafeBytes(of: &v6) { Array($0) }
-        if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF { return Array(bytes[12...]) }
-        return bytes
+        return unmapped(withUnsafeBytes(of: &v6) { Array($0) })
+    }
+
+    /// An IPv6 address's 16 bytes, or an IPv4-mapped one's (`::ffff:a.b.c.d`) 4.
+    private static func unmapped(_ bytes: [UInt8]) -> [UInt8] {
+        let mapped = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF
+        return mapped ? Array(bytes[12...]) : bytes
     }
 
     /// The address as rate limits and connection caps count it: an IPv4 address itself, an
@@ -92,17 +96,16 @@ public struct AddressRange: Hashable, Sendable, CustomStringConvertible {
         case .v4(let v4):
             return withUnsafeBytes(of: v4.address.sin_addr) { Array($0) }
         case .v6(let v6):
-            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
-            let mapped = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF
-            return mapped ? Array(bytes[12...]) : bytes
+            return unmapped(withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) })
         case .unixDomainSocket:
             return nil
         }
     }
 
-    /// The usual text of an address's bytes: dotted decimal for IPv4 (written here, as
-    /// `inet_ntop` writes it), `inet_ntop`'s for IPv6.
+    /// The usual text of an address's bytes (4 or 16): dotted decimal for IPv4 (written here,
+    /// as `inet_ntop` writes it), `inet_ntop`'s for IPv6.
     static func text(of bytes: [UInt8]) -> String {
+        precondition(bytes.count == 4 || bytes.count == 16, "an address is 4 or 16 bytes")
         if bytes.count == 4 {
             return String(unsafeUninitializedCapacity: 15) { out in
                 var at = 0
@@ -126,8 +129,7 @@ public struct AddressRange: Hashable, Sendable, CustomStringConvertible {
             }
         }
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        let family = bytes.count == 4 ? AF_INET : AF_INET6
-        let written = bytes.withUnsafeBytes { inet_ntop(family, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
+        let written = bytes.withUnsafeBytes { inet_ntop(AF_INET6, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
         guard written != nil else { return "unknown" }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
@@ -154,8 +156,9 @@ struct ClientAddress {
 
     func isTrusted(_ address: [UInt8]) -> Bool { trusted.contains { $0.contains(address) } }
 
-    /// The client's address as text, from the peer's address and the X-Forwarded-For values
-    /// in the order they came.
+    /// The client's address as text, from the peer's address as text and the X-Forwarded-For
+    /// values in the order they came: the reference the request path's
+    /// ``resolve(peer:forwardedFor:)`` (from the socket's address) is tested against.
     func resolve(peer: String?, forwardedFor: [String]) -> String {
         guard let peer, let peerBytes = AddressRange.bytes(of: peer) else { return peer ?? "unknown" }
         return resolve(peerBytes: peerBytes, forwardedFor: { forwardedFor })

@@ -2,7 +2,8 @@ import COpenSSL
 import Glibc
 import Synchronization
 
-/// Random bytes from OpenSSL's CSPRNG (`RAND_bytes`), for token secrets and salts.
+/// Random bytes from OpenSSL's CSPRNG (`RAND_bytes`), for token secrets, salts and the ids of
+/// access tokens.
 ///
 /// Rules:
 /// - A request of up to ``reserveLimit`` bytes is served from a reserve of

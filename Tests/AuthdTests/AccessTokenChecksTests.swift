@@ -131,6 +131,30 @@ import Testing
         #expect(login.status == 401 && login.code == "invalid_credentials")
     }
 
+    /// Every access token authd issues, on login and on rotation, has an id of its own: a
+    /// version 4 UUID in lowercase (its bits drawn from the generator's reserve).
+    @Test func everyIssuedTokenHasAnIDOfItsOwn() async throws {
+        let accounts = try AccountServer()
+        _ = try await accounts.register("ids@example.com")
+        var ids: [String] = []
+        for _ in 0..<3 {
+            let session = try await accounts.session("ids@example.com")
+            ids.append(try #require(try claims(of: session.access)["jti"] as? String))
+            let rotated = try await accounts.server.call(
+                "POST", "/v1/sessions/refresh", json: ["refresh_token": session.refresh])
+            #expect(rotated.status == 200)
+            let access = try #require(rotated.json["access_token"] as? String)
+            ids.append(try #require(try claims(of: access)["jti"] as? String))
+        }
+        #expect(Set(ids).count == ids.count, "\(ids)")
+        for id in ids {
+            let uuid = try #require(UUID(uuidString: id), "\(id)")
+            #expect(id == id.lowercased())
+            let bytes = withUnsafeBytes(of: uuid.uuid) { Array($0) }
+            #expect(bytes[6] >> 4 == 4 && bytes[8] >> 6 == 0b10, "\(id)")
+        }
+    }
+
     func login(_ server: RunningServer, _ password: String, email: String = "reset@example.com") async throws -> String
     {
         let reply = try await server.call("POST", "/v1/sessions", json: ["email": email, "password": password])

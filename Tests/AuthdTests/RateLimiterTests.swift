@@ -138,6 +138,9 @@ final class SecondsClock: Sendable {
         #expect(proxies.resolve(peer: "fd00::1", forwardedFor: ["2001:db8::1"]) == "2001:db8::/64")
         #expect(proxies.resolve(peer: "2001:db8:0:1:aaaa::1", forwardedFor: []) == "2001:db8:0:1::/64")
         #expect(proxies.resolve(peer: "::ffff:192.0.2.1", forwardedFor: []) == "192.0.2.1")
+        // Only ::ffff:0:0/96 is IPv4: the same four bytes after other prefixes stay IPv6.
+        #expect(proxies.resolve(peer: "::192.0.2.1", forwardedFor: []) == "::/64")
+        #expect(proxies.resolve(peer: "2001:db8::ffff:c000:201", forwardedFor: []) == "2001:db8::/64")
     }
 
     @Test func wrongPasswordsCountAnIPv6ClientByItsSlash48() {
@@ -158,13 +161,21 @@ final class SecondsClock: Sendable {
     /// text gives (the reference, through `inet_pton`), and the header is not asked for unless
     /// the peer is a proxy.
     @Test func aSocketAddressResolvesAsItsText() throws {
+        // IPv4, IPv6, IPv4-mapped; what only looks mapped (the same last four bytes elsewhere,
+        // IPv4-compatible, all zeros), a zone id; trusted and untrusted peers of each kind.
         let peers = [
             "192.0.2.1", "10.1.1.1", "0.0.0.0", "255.255.255.255", "100.10.1.0", "9.99.199.250", "2001:db8::1",
             "2001:db8:0:1:aaaa::1", "fd00::1", "::1", "::ffff:192.0.2.1", "::ffff:10.0.0.1",
+            "2001:db8::ffff:c000:201", "::192.0.2.1", "::", "fe80::1%lo",
         ]
         for peer in peers {
             let address = try SocketAddress(ipAddress: peer, port: 443)
-            for header in [[], ["198.51.100.1"], ["203.0.113.5, 10.2.2.2"], ["[2001:db8::1]:443"], ["evil"]] {
+            // What the request path read before: NIO's text of the socket's address.
+            let text = try #require(address.ipAddress)
+            let headers = [
+                [], ["198.51.100.1"], ["203.0.113.5, 10.2.2.2"], ["[2001:db8::1]:443"], ["evil"], ["2001:db8::7"],
+            ]
+            for header in headers {
                 var asked = false
                 let resolved = proxies.resolve(
                     peer: address,
@@ -172,8 +183,8 @@ final class SecondsClock: Sendable {
                         asked = true
                         return header
                     })
-                #expect(resolved == proxies.resolve(peer: peer, forwardedFor: header), "\(peer) \(header)")
-                let trusted = proxies.isTrusted(AddressRange.bytes(of: peer)!)
+                #expect(resolved == proxies.resolve(peer: text, forwardedFor: header), "\(peer) \(header)")
+                let trusted = proxies.isTrusted(try #require(AddressRange.bytes(of: text)))
                 #expect(asked == trusted, "\(peer)")
             }
         }
