@@ -33,18 +33,27 @@ extension HTTPRequestHead {
     /// Whether every byte of `value`, but spaces and tabs at either end, may appear in a host
     /// and port.
     static func isAuthority(_ value: String) -> Bool {
-        let blank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
-        return value.utf8.drop(while: blank).reversed().drop(while: blank).allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"),
-                // `!$&'()*+,` are 0x21, 0x24 and 0x26 to 0x2C; `-.` 0x2D and 0x2E.
-                UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&")...UInt8(ascii: "."),
-                UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"), UInt8(ascii: ";"), UInt8(ascii: "="),
-                UInt8(ascii: ":"), UInt8(ascii: "["), UInt8(ascii: "]"):
-                true
-            default: false
-            }
+        var value = value  // `withUTF8` reads the bytes in place; a native string is not copied
+        return value.withUTF8 { bytes in
+            func blank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+            var start = 0
+            var end = bytes.count
+            while start < end && blank(bytes[start]) { start += 1 }
+            while end > start && blank(bytes[end - 1]) { end -= 1 }
+            return bytes[start..<end].allSatisfy(isAuthorityByte)
+        }
+    }
+
+    private static func isAuthorityByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"),
+            // `!$&'()*+,` are 0x21, 0x24 and 0x26 to 0x2C; `-.` 0x2D and 0x2E.
+            UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&")...UInt8(ascii: "."),
+            UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"), UInt8(ascii: ";"), UInt8(ascii: "="),
+            UInt8(ascii: ":"), UInt8(ascii: "["), UInt8(ascii: "]"):
+            true
+        default: false
         }
     }
 }

@@ -18,6 +18,13 @@ import Testing
         #expect(HTTPRequestHead.isAuthority(" \t[::1]:8080\t "))
         #expect(!HTTPRequestHead.isAuthority("a b"))
         #expect(!HTTPRequestHead.isAuthority("user@host"))
+        // Blanks at either end only, however many, and a value of blanks alone.
+        for value in [" ", "\t \t", " a", "a\t", "  127.0.0.1:8080", "127.0.0.1:8080 \t "] {
+            #expect(HTTPRequestHead.isAuthority(value), "\(value.debugDescription)")
+        }
+        for value in [" a b ", "\ta\tb", "a \u{0B}", "\u{0B}a", "a\n", " [::1] @"] {
+            #expect(!HTTPRequestHead.isAuthority(value), "\(value.debugDescription)")
+        }
     }
 
     /// One Host line in any case for HTTP/1.1 and later, at most one for HTTP/1.0.
