@@ -96,22 +96,28 @@ public final class UserProjection: TransactionalProjector, Sendable {
 
     // MARK: Keeping current
 
-    /// Runs on the log's writer thread inside the batch's write transaction: folds events a
-    /// writer without the projector appended, then this one (an AES-GCM open of the event and
-    /// of the row, and a seal of the row, only when the event has personal fields). The steps
-    /// and why they stay there: docs/architecture.md, "What runs on the writer thread".
-    public func project(_ event: RecordedEvent, in txn: borrowing Transaction) throws {
+    /// Runs on the log's writer thread inside the batch's write transaction, once a batch:
+    /// folds events a writer without the projector appended, then the batch's (an AES-GCM
+    /// open of the event and of the row, and a seal of the row, only when the event has
+    /// personal fields), and writes the checkpoint once. The steps and why they stay there:
+    /// docs/architecture.md, "What runs on the writer thread".
+    public func project(_ events: [RecordedEvent], in txn: borrowing Transaction) throws {
         guard var entry = try entry(in: txn) else { return }  // not built yet: the build folds it
-        guard event.position > entry.checkpoint else { return }
-        if entry.checkpoint + 1 < event.position {
-            // Another process appended without this projector: fold what it wrote first.
-            try log.forEachEnvelope(in: txn, from: entry.checkpoint + 1, through: event.position - 1) { view in
-                try apply(view.recorded, to: entry.generation, in: txn)
+        let checkpoint = entry.checkpoint
+        try events.withUnsafeBufferPointer { events in
+            for index in events.indices where events[index].position > entry.checkpoint {
+                let position = events[index].position
+                if entry.checkpoint + 1 < position {
+                    // Another process appended without this projector: fold what it wrote first.
+                    try log.forEachEnvelope(in: txn, from: entry.checkpoint + 1, through: position - 1) { view in
+                        try apply(view.recorded, to: entry.generation, in: txn)
+                    }
+                }
+                try apply(events[index], to: entry.generation, in: txn)
+                entry.checkpoint = position
             }
         }
-        try apply(event, to: entry.generation, in: txn)
-        entry.checkpoint = event.position
-        try write(entry, in: txn)
+        if entry.checkpoint != checkpoint { try write(entry, in: txn) }
     }
 
     /// Folds events after the checkpoint up to the head, in write transactions of at most
@@ -141,12 +147,19 @@ public final class UserProjection: TransactionalProjector, Sendable {
         let decoded = try sealing.decode(event)
         let id = event.streamID
         let touched = decoded.kind.changesPersonalFields
-        let stored = try row(id, generation: g, in: txn, openPersonal: touched)
-        let previous = stored?.state ?? UserState(id: id)
-        let next = previous.evolve(decoded, at: event.recordedAt)
-        let reuse = touched ? nil : stored?.sealedPersonal
-        try putRow(next, sealedPersonal: reuse.flatMap { $0.isEmpty ? nil : $0 }, generation: g, in: txn)
-        try updateRoleIndex(from: stored?.state, to: next, generation: g, in: txn)
+        // The state is decoded, changed in place and encoded: a copy of it retains and
+        // releases every string and array it holds.
+        var next = UserState(id: id)
+        var before: RoleKey?
+        var reuse: [UInt8]?
+        if case (let state, let sealedPersonal)? = try row(id, generation: g, in: txn, openPersonal: touched) {
+            before = RoleKey(state)
+            next = state
+            if !touched && !sealedPersonal.isEmpty { reuse = sealedPersonal }
+        }
+        next.apply(decoded, at: event.recordedAt)
+        try putRow(next, sealedPersonal: reuse, generation: g, in: txn)
+        try updateRoleIndex(from: before, to: RoleKey(next), generation: g, in: txn)
         // The decoded user leaves memory with the erasure; no entry lends their fields again.
         if decoded.kind == .erased { self.decoded.forget(id) }
     }
@@ -215,11 +228,9 @@ public final class UserProjection: TransactionalProjector, Sendable {
         }
     }
 
-    func updateRoleIndex(from old: UserState?, to new: UserState, generation g: Int, in txn: borrowing Transaction)
+    func updateRoleIndex(from before: RoleKey?, to after: RoleKey?, generation g: Int, in txn: borrowing Transaction)
         throws
     {
-        let before = old.flatMap { $0.exists ? RoleKey(role: $0.role, deleted: $0.isDeleted, id: $0.id) : nil }
-        let after = new.exists ? RoleKey(role: new.role, deleted: new.isDeleted, id: new.id) : nil
         guard before != after else { return }
         if let before {
             _ = try before.bytes.withUnsafeBytes { try txn.delete(tables[g].roles, key: $0) }
@@ -252,6 +263,18 @@ struct RoleKey: Hashable {
     var id: UUID
 
     var bytes: [UInt8] { [role.code, deleted ? 1 : 0] + uuidKey(id) }
+
+    init(role: Role, deleted: Bool, id: UUID) {
+        self.role = role
+        self.deleted = deleted
+        self.id = id
+    }
+
+    /// The key `state` has in the role index; nil for a user that does not exist.
+    init?(_ state: borrowing UserState) {
+        guard state.exists else { return nil }
+        self.init(role: state.role, deleted: state.isDeleted, id: state.id)
+    }
 }
 
 func uuidKey(_ id: UUID) -> [UInt8] {

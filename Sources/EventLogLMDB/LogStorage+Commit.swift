@@ -62,6 +62,7 @@ extension LogStorage {
                 try requests.indices.map { index in try append(requests[index], in: txn, state: &state) }
             }
         }
+        if let projector = state.projector, !state.recorded.isEmpty { try projector.project(state.recorded, in: txn) }
         if state.head.position != state.startPosition {
             try state.head.withEncoded { value in
                 try LogLayout.headKey.withUnsafeBytes { try txn.put(meta, key: $0, value: value) }
@@ -105,8 +106,8 @@ extension LogStorage {
                 streamVersion: version, recordedAt: state.now))
     }
 
-    /// Writes one event at the next position: its envelope and chain hash, its stream index
-    /// entry, and its projection if one is attached.
+    /// Writes one event at the next position: its envelope and chain hash and its stream index
+    /// entry; keeps it for the projection if one is attached.
     private func append(
         _ event: NewEvent, version: UInt64, of stream: UUID, in txn: borrowing Transaction, state: inout BatchState
     ) throws {
@@ -128,13 +129,12 @@ extension LogStorage {
         }
         state.head.position = position
         state.head.hash = hash
-        if let projector = state.projector {
-            try projector.project(
+        if state.projector != nil {
+            state.recorded.append(
                 RecordedEvent(
                     position: position, streamID: stream, streamVersion: version, type: event.type,
                     schemaVersion: event.schemaVersion, recordedAt: state.now, metadata: event.metadata,
-                    payload: event.payload, hash: hash),
-                in: txn)
+                    payload: event.payload, hash: hash))
         }
     }
 
@@ -184,6 +184,8 @@ private struct BatchState {
     var encoder = ByteWriter(capacity: 1_024)
     let hasher = ChainHasher()
     var projector: (any TransactionalProjector)?
+    /// The events written so far, for the projector (kept only when one is attached).
+    var recorded: [RecordedEvent] = []
 
     init(head: LogHead) {
         self.head = head

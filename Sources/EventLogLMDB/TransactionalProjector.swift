@@ -6,14 +6,15 @@ import LMDB
 /// see every commit.
 ///
 /// Rules:
-/// - `project` runs on the writer thread, inside the write transaction, once per appended
-///   event, in position order, right after the event is written.
+/// - `project` runs on the writer thread, inside the write transaction, once per batch, with
+///   the batch's events in position order, after the last of them is written (nothing the
+///   log checks while it appends is read from a projection).
 /// - It must not begin transactions of its own, block, or `await`.
 /// - An error it throws fails the whole batch: nothing in it is acknowledged.
 /// - It reads what it needs from `txn`, never from a cache another process could have
 ///   outdated (another process may append without a projector; catch up from the log).
 public protocol TransactionalProjector: Sendable {
-    func project(_ event: RecordedEvent, in txn: borrowing Transaction) throws
+    func project(_ events: [RecordedEvent], in txn: borrowing Transaction) throws
 }
 
 extension LMDBEventLog {

@@ -58,7 +58,7 @@ extension LogMirror {
             throw Failure.broken(position: position, detail: detail)
         }
         for stream in batch.streams { try replaceClaims(of: stream, with: batch.claims[stream] ?? [], in: txn) }
-        try projection.project(batch.last, in: txn)
+        try projection.project([batch.last], in: txn)
     }
 
     /// Copies one batch that the shared log holds after `head`, with its streams' claims and

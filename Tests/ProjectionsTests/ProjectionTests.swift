@@ -81,6 +81,33 @@ import Testing
         try checkAgainstFold(world)
     }
 
+    @Test func aBatchOfAppendsIsProjectedEventByEventInOneTransaction() async throws {
+        let world = try World()
+        defer { world.finish() }
+        try await randomHistory(world, seed: 13, steps: 40)
+        let ids = try world.streamIDs().filter { !(try world.service.load($0).isErased) }
+        try #require(ids.count >= 2)
+        let (first, second) = (ids[0], ids[1])
+        func event(_ event: UserEvent) -> NewEvent { event.newEvent(actor: .system, correlationID: "batch") { $0 } }
+        let version = try world.service.load(first).version
+        let head = try world.log.headPosition()
+        // One call, one write transaction: the same user twice, a refused request between,
+        // another user, and one append of two events.
+        let outcomes = try await world.log.append([
+            AppendRequest(stream: first, expected: .exactly(version), events: [event(.softDeleted)]),
+            AppendRequest(stream: first, expected: .exactly(version), events: [event(.restored)]),
+            AppendRequest(stream: second, expected: .any, events: [event(.softDeleted), event(.restored)]),
+            AppendRequest(stream: first, expected: .exactly(version + 1), events: [event(.restored)]),
+            AppendRequest(stream: second, expected: .any, events: [event(.softDeleted)]),
+        ])
+        #expect(outcomes.map { (try? $0.get()) == nil } == [false, true, false, false, false])
+        #expect(try world.log.headPosition() == head + 5)
+        #expect(try world.projection.status()?.checkpoint == head + 5)
+        #expect(try #require(try world.queries.user(id: first)).version == version + 2)
+        #expect(try #require(try world.queries.user(id: second)).isDeleted)
+        try checkAgainstFold(world)
+    }
+
     @Test func appendsMadeWithoutTheProjectorAreCaughtUp() async throws {
         let world = try World()
         defer { world.finish() }
