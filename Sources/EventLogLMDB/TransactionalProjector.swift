@@ -6,9 +6,12 @@ import LMDB
 /// see every commit.
 ///
 /// Rules:
-/// - `project` runs on the writer thread, inside the write transaction, once per batch, with
-///   the batch's events in position order, after the last of them is written (nothing the
-///   log checks while it appends is read from a projection).
+/// - `project` runs on the writer thread, inside the write transaction, once per batch that
+///   wrote events (not for one whose every request was refused), with the batch's events in
+///   position order, after the last of them is written (nothing the log checks while it
+///   appends is read from a projection). Other callers may pass only a batch's last event:
+///   the projector folds what lies between its checkpoint and an event from the log.
+/// - Events at or before the projector's checkpoint are already folded: it skips them.
 /// - It must not begin transactions of its own, block, or `await`.
 /// - An error it throws fails the whole batch: nothing in it is acknowledged.
 /// - It reads what it needs from `txn`, never from a cache another process could have

@@ -90,21 +90,33 @@ import Testing
         let (first, second) = (ids[0], ids[1])
         func event(_ event: UserEvent) -> NewEvent { event.newEvent(actor: .system, correlationID: "batch") { $0 } }
         let version = try world.service.load(first).version
+        let role = try world.service.load(second).role
         let head = try world.log.headPosition()
         // One call, one write transaction: the same user twice, a refused request between,
-        // another user, and one append of two events.
+        // another user, and one append of two events whose order decides the role.
         let outcomes = try await world.log.append([
             AppendRequest(stream: first, expected: .exactly(version), events: [event(.softDeleted)]),
             AppendRequest(stream: first, expected: .exactly(version), events: [event(.restored)]),
-            AppendRequest(stream: second, expected: .any, events: [event(.softDeleted), event(.restored)]),
+            AppendRequest(
+                stream: second, expected: .any,
+                events: [
+                    event(.roleChanged(from: role, to: .manager)), event(.roleChanged(from: .manager, to: .admin)),
+                ]),
             AppendRequest(stream: first, expected: .exactly(version + 1), events: [event(.restored)]),
             AppendRequest(stream: second, expected: .any, events: [event(.softDeleted)]),
         ])
         #expect(outcomes.map { (try? $0.get()) == nil } == [false, true, false, false, false])
+        if case .failure(.conflict(_, _, let actual)) = outcomes[1] {
+            #expect(actual == version + 1)
+        } else {
+            Issue.record("the second request was not refused as a conflict: \(outcomes[1])")
+        }
         #expect(try world.log.headPosition() == head + 5)
         #expect(try world.projection.status()?.checkpoint == head + 5)
-        #expect(try #require(try world.queries.user(id: first)).version == version + 2)
-        #expect(try #require(try world.queries.user(id: second)).isDeleted)
+        let one = try #require(try world.queries.user(id: first))
+        let two = try #require(try world.queries.user(id: second))
+        #expect(one.version == version + 2 && !one.isDeleted)
+        #expect(two.isDeleted && two.role == .admin)
         try checkAgainstFold(world)
     }
 
