@@ -263,13 +263,9 @@ struct RoleKey: Hashable {
     var id: UUID
 
     var bytes: [UInt8] { [role.code, deleted ? 1 : 0] + uuidKey(id) }
+}
 
-    init(role: Role, deleted: Bool, id: UUID) {
-        self.role = role
-        self.deleted = deleted
-        self.id = id
-    }
-
+extension RoleKey {
     /// The key `state` has in the role index; nil for a user that does not exist.
     init?(_ state: borrowing UserState) {
         guard state.exists else { return nil }
