@@ -51,8 +51,8 @@ public final class DeliveryWorker: Sendable {
         self.logger = logger
     }
 
-    /// Messages the server accepted since start.
-    public var delivered: UInt64 { deliveredCount.load(ordering: .relaxed) }
+    /// Messages the server accepted since start; a message is counted before it leaves the outbox.
+    public var delivered: UInt64 { deliveredCount.load(ordering: .sequentiallyConsistent) }
     /// Attempts that failed (temporary or permanent) since start.
     public var failedDeliveryAttempts: UInt64 { failedAttempts.load(ordering: .relaxed) }
 
@@ -123,8 +123,9 @@ public final class DeliveryWorker: Sendable {
         }
         switch client.send(from: sender, to: [message.recipient], message: message.bytes) {
         case .accepted:
+            // Counted before the file goes: whoever sees the outbox empty sees the count too.
+            deliveredCount.add(1, ordering: .sequentiallyConsistent)
             outbox.delivered(name)
-            deliveredCount.add(1, ordering: .relaxed)
             state.withLock { _ = $0.retries.removeValue(forKey: name) }
             logger.debug("mail delivered", metadata: ["message": "\(name)"])
         case .permanentFailure(let reason):
