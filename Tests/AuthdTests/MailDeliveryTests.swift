@@ -101,7 +101,9 @@ import Testing
         let server = try RunningServer(arguments: ["--smtp-url", "smtp://127.0.0.1:\(sink.port)"])
         try await register(server, "frank@example.com")
         try await register(server, "grace@example.com")
-        #expect(try await eventually { failed(server.data).count == 2 })
+        // A failed message is copied into `failed/` before it leaves `new/` (nothing lost if
+        // authd dies between), so both hold it for a moment: wait for `new/` to empty too.
+        #expect(try await eventually { failed(server.data).count == 2 && waiting(server).isEmpty })
         let page = try await metrics(server)
         #expect(metric("authlog_mail_failed", in: page) == 2)
         #expect(metric("authlog_mail_queued", in: page) == 0)
