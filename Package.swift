@@ -257,6 +257,8 @@ let package = Package(
         .testTarget(name: "LogExportTests", dependencies: ["LogExport", "authlog-fuzz", "TestSupport"]),
         // Helpers the tests share: finding the built executables, running them, threads of their own.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // Edits of an LMDB log's stream index, for tests that tamper with its file.
+        .target(name: "LMDBTestSupport", dependencies: ["LMDB"], path: "Tests/LMDBTestSupport"),
         // Histories of commands for tests of what folds them.
         .target(
             name: "ServiceTestSupport", dependencies: ["AuthDomain", "AuthService", "EventLog"],
@@ -279,7 +281,7 @@ let package = Package(
             dependencies: [
                 "authd", "authctl", "AuthHTTP", "AccessTokens", "AuthDomain", "AuthService", "DataProtection",
                 "EventLog", "EventLogLMDB", "EventLogPostgres", "EventSealing", "KeyStorePostgres", "LMDB",
-                "MailDelivery", "PostgresTestSupport",
+                "MailDelivery", "PostgresTestSupport", "LMDBTestSupport",
                 "TestSupport", "RequestJSON",
                 "PasswordHashing", "Projections", "Webhooks", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -301,8 +303,8 @@ let package = Package(
         .testTarget(
             name: "EventLogLMDBTests",
             dependencies: [
-                "EventLog", "EventLogLMDB", "LMDB", "CLMDB", "Signatures", "authctl", "eventlog-crash-probe",
-                "TestSupport",
+                "EventLog", "EventLogLMDB", "LMDB", "CLMDB", "LMDBTestSupport", "Signatures", "authctl",
+                "eventlog-crash-probe", "TestSupport",
             ]
         ),
     ]

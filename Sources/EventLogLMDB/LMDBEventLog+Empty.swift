@@ -2,7 +2,7 @@ import EventLog
 import LMDB
 
 extension LMDBEventLog {
-    /// Empties the log inside a write transaction the caller holds: its events, streams,
+    /// Empties the log inside a write transaction the caller holds: its events, stream index,
     /// claims, head and checkpoints go; the format marker and the written-in-map mark stay.
     /// For a copy of another log that is made again from its source (a cluster node's copy of
     /// the shared log, whose projection and claims the caller resets in the same transaction),
@@ -12,7 +12,9 @@ extension LMDBEventLog {
         guard storage.signingKey.withLock({ $0 }) == nil else { throw EventLogError.readOnly }
         let inMap = try LogStorage.isWrittenInMap(storage.meta, in: txn)
         try txn.clear(storage.events)
-        try txn.clear(storage.streams)
+        guard case .heads(let heads, let links) = storage.index else { throw EventLogError.readOnly }
+        try txn.clear(heads)
+        try txn.clear(links)
         try txn.clear(storage.unique)
         try txn.clear(storage.meta)
         try LogLayout.formatKey.withUnsafeBytes { key in

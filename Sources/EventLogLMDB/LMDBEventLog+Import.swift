@@ -22,7 +22,7 @@ extension LMDBEventLog {
     ) throws {
         var head = try storage.head(in: txn)
         let start = head.position
-        var versions: [UUID: UInt64] = [:]
+        var heads: [UUID: StreamHead] = [:]
         var scratch: [UInt8] = []
         for stored in envelopes {
             try stored.withUnsafeBytes { raw in
@@ -31,24 +31,24 @@ extension LMDBEventLog {
                     throw EventLogError.corrupt(
                         position: view.position, detail: "expected position \(head.position + 1) next")
                 }
-                let current = try versions[view.streamID] ?? storage.currentVersion(of: view.streamID, in: txn)
-                guard view.streamVersion == current + 1 else {
+                let current = try heads[view.streamID] ?? storage.currentHead(of: view.streamID, in: txn)
+                guard view.streamVersion == current.version + 1 else {
                     throw EventLogError.corrupt(
-                        position: view.position, detail: "stream version \(view.streamVersion) after \(current)")
+                        position: view.position, detail: "stream version \(view.streamVersion) after \(current.version)"
+                    )
                 }
                 guard head.hash.next(canonicalBytes: view.canonicalBytes, scratch: &scratch) == view.hash else {
                     throw EventLogError.corrupt(position: view.position, detail: "the hash chain breaks here")
                 }
                 try withPositionKey(view.position) { key in
                     try txn.put(storage.events, key: key, value: raw, flags: .append)
-                    try withStreamKey(view.streamID, view.streamVersion) {
-                        try txn.put(storage.streams, key: $0, value: key, flags: .noOverwrite)
-                    }
                 }
-                versions[view.streamID] = view.streamVersion
+                try storage.link(view.position, after: current.position, in: txn)
+                heads[view.streamID] = StreamHead(version: view.streamVersion, position: view.position)
                 head = LogHead(position: view.position, hash: view.hash, recordedAt: view.recordedAt)
             }
         }
+        for (stream, streamHead) in heads { try storage.writeHead(streamHead, of: stream, in: txn) }
         try head.withEncoded { value in
             try LogLayout.headKey.withUnsafeBytes { try txn.put(storage.meta, key: $0, value: value) }
         }

@@ -28,27 +28,20 @@ extension LMDBEventLog {
         inStream stream: UUID, from version: UInt64, _ body: (EnvelopeView) throws -> Bool
     ) throws {
         try readTransaction { txn in
-            try txn.withCursor(storage.streams) { cursor in
-                var entry = try withStreamKey(stream, max(version, 1)) { try cursor.seek(atOrAfter: $0) }
-                let prefix = withUnsafeBytes(of: stream.uuid) { Array($0) }
-                while let current = entry, current.key.count == 24, current.key.starts(with: prefix) {
-                    let position = decodePosition(current.value)
-                    guard let stored = try txn.get(storage.events, key: current.value) else {
-                        throw EventLogError.corrupt(
-                            position: position, detail: "stream index points to a missing event")
-                    }
-                    let view = try storage.envelope(stored, at: position)
-                    // The index is derived: an entry pointing at another stream's event is
-                    // refused, never folded into this one.
-                    let version = decodePosition(UnsafeRawBufferPointer(rebasing: current.key[16..<24]))
-                    guard view.streamID == stream, view.streamVersion == version else {
-                        throw EventLogError.corrupt(
-                            position: position,
-                            detail: "the stream index names this event for another stream or version")
-                    }
-                    guard try body(view) else { return }
-                    entry = try cursor.next()
+            var expected = max(version, 1)
+            for position in try storage.positions(inStream: stream, from: version, in: txn) {
+                guard let stored = try withPositionKey(position, { try txn.get(storage.events, key: $0) }) else {
+                    throw EventLogError.corrupt(position: position, detail: "stream index points to a missing event")
                 }
+                let view = try storage.envelope(stored, at: position)
+                // The index is derived: an entry pointing at another stream's event is
+                // refused, never folded into this one.
+                guard view.streamID == stream, view.streamVersion == expected else {
+                    throw EventLogError.corrupt(
+                        position: position, detail: "the stream index names this event for another stream or version")
+                }
+                guard try body(view) else { return }
+                expected += 1
             }
         }
     }
@@ -68,7 +61,7 @@ extension LMDBEventLog {
     }
 
     public func currentVersion(of stream: UUID) throws -> UInt64 {
-        try readTransaction { txn in try storage.currentVersion(of: stream, in: txn) }
+        try readTransaction { txn in try storage.currentHead(of: stream, in: txn).version }
     }
 
     public func owner(of key: [UInt8], in scope: String) throws -> UUID? {

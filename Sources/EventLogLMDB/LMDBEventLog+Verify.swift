@@ -58,32 +58,21 @@ extension LMDBEventLog {
 
 extension LMDBEventLog {
     /// Checks the stream index against the events through `end`: the digest of its entries,
-    /// read in key order, must be `expected`, the digest of what the events say. Only when it
-    /// is not are the entries looked up one by one, to name the bad one.
+    /// read in the index's order, must be `expected`, the digest of what the events say. Only
+    /// when it is not are the entries looked up one by one, to name the bad one.
     func checkStreamIndex(through end: UInt64, expecting expected: IndexDigest) throws -> ChainBreak? {
         var found = IndexDigest(seed: expected.seed)
-        try readTransaction { txn in
+        let fault = try readTransaction { txn -> ChainBreak? in
             let snapshotHead = try storage.head(in: txn).position
-            try txn.withCursor(storage.streams) { cursor in
-                var entry = try cursor.first()
-                while let current = entry {
-                    if current.key.count == 24, current.value.count == 8 {
-                        let position = decodePosition(current.value)
-                        // Appends after the walk's snapshot may add entries past `end`.
-                        if !(position > end && position <= snapshotHead) {
-                            found.add(
-                                stream: UUID(uuid: current.key.loadUnaligned(as: uuid_t.self)),
-                                version: decodePosition(UnsafeRawBufferPointer(rebasing: current.key[16..<24])),
-                                position: position)
-                        }
-                    } else {
-                        found.add(stream: UUID(), version: 0, position: 0)
-                    }
-                    entry = try cursor.next()
+            return try storage.forEachIndexEntry(in: txn) { stream, version, position in
+                // Appends after the walk's snapshot may add entries past `end`.
+                if !(position > end && position <= snapshotHead) {
+                    found.add(stream: stream, version: version, position: position)
                 }
+                return nil
             }
         }
-        if found == expected { return nil }
+        if fault == nil && found == expected { return nil }
         return try findMisfiledEntry(through: end)
             ?? ChainBreak(position: end, reason: .misfiled("the stream index does not match the events"))
     }
@@ -96,33 +85,21 @@ extension LMDBEventLog {
             // Appends after the walk's snapshot may add entries past `end`, up to this head.
             let snapshotHead = try storage.head(in: txn).position
             var entries: UInt64 = 0
-            let problem = try txn.withCursor(storage.streams) { cursor -> ChainBreak? in
-                var entry = try cursor.first()
-                while let current = entry {
-                    guard current.key.count == 24, current.value.count == 8 else {
-                        return ChainBreak(position: 0, reason: .misfiled("a malformed stream index entry"))
-                    }
-                    let position = decodePosition(current.value)
-                    if position > end && position <= snapshotHead {
-                        entry = try cursor.next()
-                        continue
-                    }
-                    guard position >= 1, position <= end, let stored = try txn.get(storage.events, key: current.value)
-                    else {
-                        return ChainBreak(
-                            position: position, reason: .misfiled("the stream index points past the log's head"))
-                    }
-                    let view = try storage.envelope(stored, at: position)
-                    let version = decodePosition(UnsafeRawBufferPointer(rebasing: current.key[16..<24]))
-                    let stream = UUID(uuid: current.key.loadUnaligned(as: uuid_t.self))
-                    guard view.streamID == stream, view.streamVersion == version else {
-                        return ChainBreak(
-                            position: position,
-                            reason: .misfiled("the stream index names it for another stream or version"))
-                    }
-                    entries += 1
-                    entry = try cursor.next()
+            let problem = try storage.forEachIndexEntry(in: txn) { stream, version, position -> ChainBreak? in
+                if position > end && position <= snapshotHead { return nil }
+                guard position >= 1, position <= end,
+                    let stored = try withPositionKey(position, { try txn.get(storage.events, key: $0) })
+                else {
+                    return ChainBreak(
+                        position: position, reason: .misfiled("the stream index points past the log's head"))
                 }
+                let view = try storage.envelope(stored, at: position)
+                guard view.streamID == stream, view.streamVersion == version else {
+                    return ChainBreak(
+                        position: position, reason: .misfiled("the stream index names it for another stream or version")
+                    )
+                }
+                entries += 1
                 return nil
             }
             if let problem { return problem }
@@ -135,9 +112,70 @@ extension LMDBEventLog {
     }
 }
 
+extension LogStorage {
+    /// Hands every entry the stream index holds to `body` as (stream, version, position), in
+    /// the index's own order, until `body` names a break; names a fault of the index's own
+    /// shape as one: a malformed entry, or (format 2) a head or link that cannot be followed.
+    func forEachIndexEntry(
+        in txn: borrowing Transaction, _ body: (UUID, UInt64, UInt64) throws -> ChainBreak?
+    ) throws -> ChainBreak? {
+        switch index {
+        case .perEvent(let streams):
+            return try txn.withCursor(streams) { cursor -> ChainBreak? in
+                var entry = try cursor.first()
+                while let current = entry {
+                    guard current.key.count == 24, current.value.count == 8 else {
+                        return ChainBreak(position: 0, reason: .misfiled("a malformed stream index entry"))
+                    }
+                    let stream = UUID(uuid: current.key.loadUnaligned(as: uuid_t.self))
+                    let version = decodePosition(UnsafeRawBufferPointer(rebasing: current.key[16..<24]))
+                    if let problem = try body(stream, version, decodePosition(current.value)) { return problem }
+                    entry = try cursor.next()
+                }
+                return nil
+            }
+        case .heads(let heads, let links):
+            return try txn.withCursor(heads) { cursor -> ChainBreak? in
+                var entry = try cursor.first()
+                while let current = entry {
+                    guard current.key.count == 16, let head = StreamHead(current.value), head.version > 0 else {
+                        return ChainBreak(position: 0, reason: .misfiled("a malformed stream head"))
+                    }
+                    let stream = UUID(uuid: current.key.loadUnaligned(as: uuid_t.self))
+                    var (version, position) = (head.version, head.position)
+                    while true {
+                        if let problem = try body(stream, version, position) { return problem }
+                        guard let stored = try withPositionKey(position, { try txn.get(links, key: $0) }),
+                            stored.count == 8
+                        else {
+                            return ChainBreak(position: position, reason: .misfiled("an event without its link"))
+                        }
+                        let previous = decodePosition(stored)
+                        if version == 1 {
+                            guard previous == 0 else {
+                                return ChainBreak(
+                                    position: position, reason: .misfiled("a stream's first event links to another"))
+                            }
+                            break
+                        }
+                        guard previous > 0, previous < position else {
+                            return ChainBreak(
+                                position: position,
+                                reason: .misfiled("its link to the stream's event before points to \(previous)"))
+                        }
+                        (version, position) = (version - 1, previous)
+                    }
+                    entry = try cursor.next()
+                }
+                return nil
+            }
+        }
+    }
+}
+
 /// An order-independent digest of (stream, version, position) triples: each is mixed with a
 /// seed drawn for this verification and the results are added up, so the stream index (read
-/// in key order) and the events (read in position order) can be compared in one pass each.
+/// in its own order) and the events (read in position order) can be compared in one pass each.
 /// The seed is secret to the run, so no one can prepare an index whose sum collides.
 struct IndexDigest: Equatable {
     let seed: UInt64

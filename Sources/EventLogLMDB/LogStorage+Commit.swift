@@ -38,6 +38,11 @@ extension LogStorage {
 
     /// Doubles the map up to 1 GiB, then grows it by 1 GiB at a time.
     func growMap() throws(LMDBError) {
+        try Self.growMap(environment)
+    }
+
+    /// ``growMap()`` for an environment not yet a log's (while it is opened).
+    static func growMap(_ environment: Environment) throws(LMDBError) {
         let current = environment.mapSize
         let step = min(current, 1 << 30)
         try environment.setMapSize(current + step)
@@ -45,7 +50,7 @@ extension LogStorage {
 
     /// One write transaction for the whole batch. Each request is checked before any of its
     /// events is written, so a rejected request leaves no trace and its neighbours go ahead.
-    /// The head and the stream versions are read inside this transaction, never from a
+    /// The head and the stream heads are read inside this transaction, never from a
     /// cache, so another process's writes between two batches are respected.
     func write(_ batches: [[AppendRequest]]) throws -> [[Result<AppendResult, EventLogError>]] {
         let txn = try environment.beginTransaction(readOnly: false)
@@ -80,38 +85,40 @@ extension LogStorage {
         _ request: AppendRequest, in txn: borrowing Transaction, state: inout BatchState
     ) throws -> Result<AppendResult, EventLogError> {
         if let rejection = validate(request) { return .failure(rejection) }
-        let current = try state.versions.version(of: request.stream) ?? currentVersion(of: request.stream, in: txn)
-        guard request.expected.isMet(byCurrent: current) else {
-            return .failure(.conflict(stream: request.stream, expected: request.expected, actual: current))
+        var head = try state.heads.head(of: request.stream) ?? currentHead(of: request.stream, in: txn)
+        guard request.expected.isMet(byCurrent: head.version) else {
+            return .failure(.conflict(stream: request.stream, expected: request.expected, actual: head.version))
         }
         for claim in request.claims where claim.action == .claim {
             if let holder = try owner(of: claim.key, in: claim.scope, txn: txn), holder != request.stream {
                 return .failure(.uniqueViolation(scope: claim.scope))
             }
         }
-        var version = current
         let first = state.head.position + 1
         try request.events.withUnsafeBufferPointer { events in
             for index in events.indices {
-                version += 1
-                try append(events[index], version: version, of: request.stream, in: txn, state: &state)
+                try append(events[index], after: head, of: request.stream, in: txn, state: &state)
+                head = StreamHead(version: head.version + 1, position: state.head.position)
             }
         }
+        try writeHead(head, of: request.stream, in: txn)
         try apply(request.claims, for: request.stream, in: txn)
         state.head.recordedAt = state.now
-        state.versions.set(version, for: request.stream)
+        state.heads.set(head, for: request.stream)
         return .success(
             AppendResult(
                 stream: request.stream, firstPosition: first, lastPosition: state.head.position,
-                streamVersion: version, recordedAt: state.now))
+                streamVersion: head.version, recordedAt: state.now))
     }
 
-    /// Writes one event at the next position: its envelope and chain hash and its stream index
-    /// entry; keeps it for the projection if one is attached.
+    /// Writes one event at the next position, as its stream's next after `previous`: its
+    /// envelope and chain hash and its link; keeps it for the projection if one is attached.
     private func append(
-        _ event: NewEvent, version: UInt64, of stream: UUID, in txn: borrowing Transaction, state: inout BatchState
+        _ event: NewEvent, after previous: StreamHead, of stream: UUID, in txn: borrowing Transaction,
+        state: inout BatchState
     ) throws {
         let position = state.head.position + 1
+        let version = previous.version + 1
         state.encoder.reset()
         Envelope.writeCanonical(
             of: event, position: position, streamID: stream, streamVersion: version,
@@ -123,10 +130,8 @@ extension LogStorage {
                 canonical.withUnsafeBytes { slot.copyMemory(from: $0) }
                 hash.store(to: slot.baseAddress! + canonical.count)
             }
-            try withStreamKey(stream, version) {
-                try txn.put(streams, key: $0, value: key, flags: .noOverwrite)
-            }
         }
+        try link(position, after: previous.position, in: txn)
         state.head.position = position
         state.head.hash = hash
         if state.projector != nil {
@@ -179,8 +184,8 @@ private struct BatchState {
     var head: LogHead
     let startPosition: UInt64
     var now = Timestamp(microsecondsSince1970: 0)
-    /// Stream versions written earlier in this transaction.
-    var versions = StreamVersions()
+    /// Stream heads written earlier in this transaction.
+    var heads = StreamHeads()
     var encoder = ByteWriter(capacity: 1_024)
     let hasher = ChainHasher()
     var projector: (any TransactionalProjector)?

@@ -25,7 +25,16 @@ extension LogStorage {
                 deferredSync: options.deferredSync, writableMap: writableMap))
         do {
             if !writableMap { try checkWhole(environment, directory: directory) }
-            return try checkFormat(environment, directory: directory, options: options)
+            // Moving a format-1 log to format 2 writes a link per event before the index
+            // it replaces is freed: a full map grows and the move starts again.
+            for _ in 0..<48 {
+                do {
+                    return try checkFormat(environment, directory: directory, options: options)
+                } catch let error as LMDBError where error == .mapFull {
+                    try growMap(environment)
+                }
+            }
+            throw EventLogError.storageFull(detail: "the map could not grow enough to move the log to format 2")
         } catch {
             environment.close()
             if let error = error as? LMDBError { throw openError(error, directory: directory) }
@@ -125,7 +134,8 @@ extension LogStorage {
             if options.readOnly { throw EventLogError.noLog(path: directory) }
             let meta = try txn.openDatabase(LogLayout.metaDatabase, flags: .create)!
             let events = try txn.openDatabase(LogLayout.eventsDatabase, flags: .create)!
-            let streams = try txn.openDatabase(LogLayout.streamsDatabase, flags: .create)!
+            let heads = try txn.openDatabase(LogLayout.headsDatabase, flags: .create)!
+            let links = try txn.openDatabase(LogLayout.linksDatabase, flags: .create)!
             let unique = try txn.openDatabase(LogLayout.uniqueDatabase, flags: .create)!
             try LogLayout.formatKey.withUnsafeBytes { key in
                 try Array(LogLayout.formatMarker.utf8).withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
@@ -133,8 +143,8 @@ extension LogStorage {
             if options.writableMap { try markWrittenInMap(meta, in: txn) }
             try txn.commit()
             return LogStorage(
-                environment: environment, events: events, streams: streams, unique: unique, meta: meta,
-                clock: options.clock)
+                environment: environment, events: events, index: .heads(heads: heads, links: links), unique: unique,
+                meta: meta, clock: options.clock)
         }
         let marker = try LogLayout.formatKey.withUnsafeBytes { key in
             try txn.get(meta, key: key).map { String(decoding: $0, as: UTF8.self) }
@@ -150,7 +160,6 @@ extension LogStorage {
             throw EventLogError.newerFormat(path: directory, found: marker, supported: LogLayout.formatMarker)
         }
         guard let events = try txn.openDatabase(LogLayout.eventsDatabase),
-            let streams = try txn.openDatabase(LogLayout.streamsDatabase),
             let unique = try txn.openDatabase(LogLayout.uniqueDatabase)
         else {
             throw EventLogError.corrupt(
@@ -162,10 +171,31 @@ extension LogStorage {
         if !options.readOnly && !options.writableMap, try isWrittenInMap(meta, in: txn) {
             throw EventLogError.writtenInMap(path: directory)
         }
+        let index: StreamIndex
+        if version == LogLayout.perEventIndexFormat {
+            guard let streams = try txn.openDatabase(LogLayout.streamsDatabase) else {
+                throw EventLogError.corrupt(position: 0, detail: "a format-1 log without its stream index")
+            }
+            if options.readOnly {
+                index = .perEvent(streams: streams)
+            } else {
+                index = try moveToHeads(from: streams, in: txn)
+                try LogLayout.formatKey.withUnsafeBytes { key in
+                    try Array(LogLayout.formatMarker.utf8).withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
+                }
+            }
+        } else {
+            guard let heads = try txn.openDatabase(LogLayout.headsDatabase),
+                let links = try txn.openDatabase(LogLayout.linksDatabase)
+            else {
+                throw EventLogError.corrupt(
+                    position: 0, detail: "format marker present but a database of the log is missing")
+            }
+            index = .heads(heads: heads, links: links)
+        }
         try txn.commit()  // a committed read transaction keeps its database handles open
         return LogStorage(
-            environment: environment, events: events, streams: streams, unique: unique, meta: meta,
-            clock: options.clock)
+            environment: environment, events: events, index: index, unique: unique, meta: meta, clock: options.clock)
     }
 
     /// Whether the log is marked as written in a map (see ``LogLayout``), read in a read-only

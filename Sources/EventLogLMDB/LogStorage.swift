@@ -8,7 +8,9 @@ import Synchronization
 final class LogStorage: Sendable {
     let environment: Environment
     let events: Database
-    let streams: Database
+    /// How a stream's events are found: `heads` and `links`, or a format-1 log's `streams`
+    /// (read-only openings only).
+    let index: StreamIndex
     let unique: Database
     let meta: Database
     let clock: @Sendable () -> Timestamp
@@ -19,12 +21,12 @@ final class LogStorage: Sendable {
     let projector = Mutex<(any TransactionalProjector)?>(nil)
 
     init(
-        environment: Environment, events: Database, streams: Database, unique: Database, meta: Database,
+        environment: Environment, events: Database, index: StreamIndex, unique: Database, meta: Database,
         clock: @escaping @Sendable () -> Timestamp
     ) {
         self.environment = environment
         self.events = events
-        self.streams = streams
+        self.index = index
         self.unique = unique
         self.meta = meta
         self.clock = clock
@@ -45,17 +47,6 @@ final class LogStorage: Sendable {
     /// someone wrote past it behind the log's back.
     func lastStoredPosition(in txn: borrowing Transaction) throws -> UInt64 {
         try txn.withCursor(events) { cursor in try cursor.last().map { decodePosition($0.key) } ?? 0 }
-    }
-
-    /// The stream's current version, 0 when it has none: the last `streams` key with its prefix.
-    func currentVersion(of stream: UUID, in txn: borrowing Transaction) throws -> UInt64 {
-        try txn.withCursor(streams) { cursor in
-            let after = try withStreamKey(stream, .max) { try cursor.seek(atOrAfter: $0) }
-            let candidate = after == nil ? try cursor.last() : try cursor.previous()
-            guard let candidate, candidate.key.count == 24 else { return 0 }
-            let matches = withUnsafeBytes(of: stream.uuid) { candidate.key.starts(with: $0) }
-            return matches ? decodePosition(UnsafeRawBufferPointer(rebasing: candidate.key[16..<24])) : 0
-        }
     }
 
     /// The stream holding `key` in `scope`.

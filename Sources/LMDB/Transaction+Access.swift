@@ -56,6 +56,12 @@ extension Transaction {
         try check(mdb_drop(handle, db.id, 0))
     }
 
+    /// Deletes `db` from the environment, entries and name; its handle is closed once this
+    /// transaction commits (and must not be used again in any case).
+    public func drop(_ db: Database) throws(LMDBError) {
+        try check(mdb_drop(handle, db.id, 1))
+    }
+
     /// Number of entries in `db`.
     public func count(_ db: Database) throws(LMDBError) -> Int {
         var stat = MDB_stat()

@@ -3,6 +3,7 @@ import EventLog
 import EventLogLMDB
 import Foundation
 import LMDB
+import LMDBTestSupport
 import TestSupport
 import Testing
 
@@ -318,24 +319,22 @@ func cutBack(_ data: String, to head: CheckpointFields) throws {
     defer { environment.close() }
     let txn = try environment.beginTransaction(readOnly: false)
     let events = try #require(try txn.openDatabase("events"))
-    let streams = try #require(try txn.openDatabase("streams"))
     let meta = try #require(try txn.openDatabase("meta"))
-    var later: [(UInt64, [UInt8])] = []
+    var later: [(UInt64, UUID, UInt64)] = []
     try txn.withCursor(events) { cursor in
         var entry = try cursor.last()
         while let current = entry {
             let position = UInt64(bigEndian: current.key.loadUnaligned(as: UInt64.self))
             guard position > head.position else { break }
             let view = try Envelope.parse(current.value)
-            var key = withUnsafeBytes(of: view.streamID.uuid) { [UInt8]($0) }
-            withUnsafeBytes(of: view.streamVersion.bigEndian) { key.append(contentsOf: $0) }
-            later.append((position, key))
+            later.append((position, view.streamID, view.streamVersion))
             entry = try cursor.previous()
         }
     }
-    for (position, streamKey) in later {
+    // Newest first: each event is its stream's last when it goes.
+    for (position, stream, version) in later {
         _ = try withUnsafeBytes(of: position.bigEndian) { try txn.delete(events, key: $0) }
-        _ = try streamKey.withUnsafeBytes { try txn.delete(streams, key: $0) }
+        try StreamIndexEdits.unindexLast(position, stream: stream, version: version, in: txn)
     }
     var record = [UInt8](repeating: 0, count: 48)
     record.withUnsafeMutableBytes { $0.storeBytes(of: head.position.bigEndian, as: UInt64.self) }

@@ -2,6 +2,7 @@ import EventLog
 import EventLogLMDB
 import Foundation
 import LMDB
+import LMDBTestSupport
 import Signatures
 import TestSupport
 import Testing
@@ -127,12 +128,9 @@ import Testing
             let fifth = try storedBytes(txn, events, 5)
             let sixth = try storedBytes(txn, events, 6)
             _ = try positionKey(6).withUnsafeBytes { try txn.delete(events, key: $0) }
-            // And its stream index entry (its stream's version 1).
-            let streams = try #require(try txn.openDatabase("streams"))
-            var key = try sixth.withUnsafeBytes { try Envelope.parse($0).streamID }.uuid
-            var entry = withUnsafeBytes(of: &key) { [UInt8]($0) }
-            withUnsafeBytes(of: UInt64(1).bigEndian) { entry.append(contentsOf: $0) }
-            _ = try entry.withUnsafeBytes { try txn.delete(streams, key: $0) }
+            // And its place in the stream index (its stream's version 1).
+            let stream = try sixth.withUnsafeBytes { try Envelope.parse($0).streamID }
+            try StreamIndexEdits.unindexLast(6, stream: stream, version: 1, in: txn)
             // Rewrite the head record to end at 5, as a careful attacker would.
             let meta = try #require(try txn.openDatabase("meta"))
             var head = [UInt8](repeating: 0, count: 48)
@@ -271,21 +269,10 @@ import Testing
     @Test func aStreamIndexEntryPointingAtAnotherStreamsEventIsRefused() async throws {
         let directory = try await signedLog(3)
         var redirected = UUID()
-        try tamper(directory.path) { txn, _ in
-            // Point the first stream's version 1 at event 3, which belongs to another stream.
-            let streams = try #require(try txn.openDatabase("streams"))
-            var first: [UInt8] = []
-            try txn.withCursor(streams) { cursor in
-                var entry = try cursor.first()
-                while let current = entry, first.isEmpty {
-                    if [UInt8](current.value) != positionKey(3) { first = [UInt8](current.key) }
-                    entry = try cursor.next()
-                }
-            }
-            redirected = first.withUnsafeBytes { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }
-            try first.withUnsafeBytes { key in
-                try positionKey(3).withUnsafeBytes { try txn.put(streams, key: key, value: $0) }
-            }
+        try tamper(directory.path) { txn, events in
+            // Point the first event's stream's head (version 1) at event 3, another stream's.
+            redirected = try storedBytes(txn, events, 1).withUnsafeBytes { try Envelope.parse($0).streamID }
+            try StreamIndexEdits.setHead(of: redirected, version: 1, position: 3, in: txn)
         }
         guard case .broken(let failure) = try verification(directory), case .misfiled = failure.reason else {
             Issue.record("expected the stream index to be refused")
@@ -341,15 +328,12 @@ import Testing
         let kept = try #require(
             try LMDBEventLog(directory: directory.path, options: .init(readOnly: true)).headAndClose())
         try tamper(directory.path) { txn, events in
-            let streams = try #require(try txn.openDatabase("streams"))
             let meta = try #require(try txn.openDatabase("meta"))
             for position: UInt64 in 4...6 {
                 let view = try storedBytes(txn, events, position)
                 let stream = try view.withUnsafeBytes { try Envelope.parse($0).streamID }
                 _ = try positionKey(position).withUnsafeBytes { try txn.delete(events, key: $0) }
-                var key = withUnsafeBytes(of: stream.uuid) { [UInt8]($0) }
-                withUnsafeBytes(of: UInt64(1).bigEndian) { key.append(contentsOf: $0) }
-                _ = try key.withUnsafeBytes { try txn.delete(streams, key: $0) }
+                try StreamIndexEdits.unindexLast(position, stream: stream, version: 1, in: txn)
             }
             var head = [UInt8](repeating: 0, count: 48)
             head.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(3).bigEndian, as: UInt64.self) }

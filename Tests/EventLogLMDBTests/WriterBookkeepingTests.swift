@@ -5,7 +5,7 @@ import Testing
 
 @testable import EventLogLMDB
 
-/// The writer's own chain hashing and stream-version table agree with the plain versions.
+/// The writer's own chain hashing and stream-head table agree with the plain versions.
 @Suite(.ownThreads) struct WriterBookkeepingTests {
     @Test func chainLinksMatchTheOneShotHash() {
         let hasher = ChainHasher()
@@ -20,9 +20,9 @@ import Testing
         }
     }
 
-    @Test func streamVersionsBehaveLikeADictionary() {
-        var table = StreamVersions()
-        var reference: [UUID: UInt64] = [:]
+    @Test func streamHeadsBehaveLikeADictionary() {
+        var table = StreamHeads()
+        var reference: [UUID: StreamHead] = [:]
         var ids = (0..<5_000).map { _ in UUID() }
         ids.append(UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
         ids += (0..<3_000).map { _ in UUID.timeOrdered(at: Timestamp(microsecondsSince1970: 1_000)) }
@@ -30,13 +30,13 @@ import Testing
         for round in 0..<30_000 {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             let id = ids[Int(state >> 33) % ids.count]
-            #expect(table.version(of: id) == reference[id])
-            let version = UInt64(round + 1)
-            table.set(version, for: id)
-            reference[id] = version
+            #expect(table.head(of: id) == reference[id])
+            let head = StreamHead(version: UInt64(round + 1), position: state >> 20)
+            table.set(head, for: id)
+            reference[id] = head
         }
         #expect(table.count == reference.count)
-        for id in ids { #expect(table.version(of: id) == reference[id]) }
-        #expect(table.version(of: UUID()) == nil)
+        for id in ids { #expect(table.head(of: id) == reference[id]) }
+        #expect(table.head(of: UUID()) == nil)
     }
 }

@@ -1,0 +1,161 @@
+import EventLog
+import Foundation
+import LMDB
+
+/// How a log finds a stream's events (see ``LogLayout``).
+enum StreamIndex: Sendable {
+    /// Format 2: each stream's head, and a link from each event to its stream's one before.
+    case heads(heads: Database, links: Database)
+    /// Format 1: an entry per event, keyed by stream and version. Only read: a writer moves
+    /// such a log to format 2 when it opens it.
+    case perEvent(streams: Database)
+}
+
+extension LogStorage {
+    /// The stream's version and last position, both 0 when it has none.
+    func currentHead(of stream: UUID, in txn: borrowing Transaction) throws -> StreamHead {
+        switch index {
+        case .heads(let heads, _):
+            guard let stored = try withStreamIDKey(stream, { try txn.get(heads, key: $0) }) else { return .none }
+            guard let head = StreamHead(stored) else {
+                throw EventLogError.corrupt(position: 0, detail: "a malformed stream head for \(stream)")
+            }
+            return head
+        case .perEvent(let streams):
+            return try txn.withCursor(streams) { cursor in
+                let after = try withStreamKey(stream, .max) { try cursor.seek(atOrAfter: $0) }
+                let candidate = after == nil ? try cursor.last() : try cursor.previous()
+                guard let candidate, candidate.key.count == 24, candidate.value.count == 8,
+                    withUnsafeBytes(of: stream.uuid, { candidate.key.starts(with: $0) })
+                else { return .none }
+                return StreamHead(
+                    version: decodePosition(UnsafeRawBufferPointer(rebasing: candidate.key[16..<24])),
+                    position: decodePosition(candidate.value))
+            }
+        }
+    }
+
+    /// Indexes the event at `position` as its stream's next after `previous` (the stream's
+    /// head before it): its link. The stream's head is written by ``writeHead(_:of:in:)``.
+    /// Positions only grow, so the link goes at the end of `links`, beside the last commit's.
+    @inline(__always)
+    func link(_ position: UInt64, after previous: UInt64, in txn: borrowing Transaction) throws {
+        guard case .heads(_, let links) = index else { throw EventLogError.readOnly }
+        try withPositionKey(position) { key in
+            try withPositionKey(previous) { try txn.put(links, key: key, value: $0, flags: .append) }
+        }
+    }
+
+    /// Records `head` as the stream's head.
+    @inline(__always)
+    func writeHead(_ head: StreamHead, of stream: UUID, in txn: borrowing Transaction) throws {
+        guard case .heads(let heads, _) = index else { throw EventLogError.readOnly }
+        try withStreamIDKey(stream) { key in try head.withEncoded { try txn.put(heads, key: key, value: $0) } }
+    }
+
+    /// The positions of the stream's events from `version` on, oldest first, as `txn` sees
+    /// them. The index is derived data that no hash covers: the caller checks each event's
+    /// stream and version against what this promises (version `version`, then one more each).
+    func positions(inStream stream: UUID, from version: UInt64, in txn: borrowing Transaction) throws -> [UInt64] {
+        let first = max(version, 1)
+        switch index {
+        case .heads(_, let links):
+            let head = try currentHead(of: stream, in: txn)
+            guard head.version >= first else { return [] }
+            var positions = [UInt64](repeating: 0, count: Int(head.version - first + 1))
+            var position = head.position
+            var slot = positions.count - 1
+            while true {
+                positions[slot] = position
+                guard let stored = try withPositionKey(position, { try txn.get(links, key: $0) }), stored.count == 8
+                else {
+                    throw EventLogError.corrupt(position: position, detail: "a stream's event without its link")
+                }
+                let previous = decodePosition(stored)
+                if slot == 0 {
+                    guard first > 1 || previous == 0 else {
+                        throw EventLogError.corrupt(
+                            position: position, detail: "the stream's first event links to an earlier one")
+                    }
+                    break
+                }
+                // Links point back, to an earlier event: a link that does not cannot close a loop.
+                guard previous > 0, previous < position else {
+                    throw EventLogError.corrupt(
+                        position: position, detail: "the link to the stream's event before points to \(previous)")
+                }
+                position = previous
+                slot -= 1
+            }
+            return positions
+        case .perEvent(let streams):
+            return try txn.withCursor(streams) { cursor in
+                var positions: [UInt64] = []
+                var entry = try withStreamKey(stream, first) { try cursor.seek(atOrAfter: $0) }
+                let prefix = withUnsafeBytes(of: stream.uuid) { Array($0) }
+                var expected = first
+                while let current = entry, current.key.count == 24, current.key.starts(with: prefix) {
+                    let version = decodePosition(UnsafeRawBufferPointer(rebasing: current.key[16..<24]))
+                    guard version == expected, current.value.count == 8 else {
+                        throw EventLogError.corrupt(
+                            position: current.value.count == 8 ? decodePosition(current.value) : 0,
+                            detail: "the stream index skips from version \(expected - 1) to \(version)")
+                    }
+                    positions.append(decodePosition(current.value))
+                    expected += 1
+                    entry = try cursor.next()
+                }
+                return positions
+            }
+        }
+    }
+}
+
+extension LogStorage {
+    /// Moves a format-1 log to format 2 inside the opening writer's transaction: a head for
+    /// each stream and a link for each event, read from the `streams` index in key order
+    /// (each stream's entries together, in version order); then the index is deleted. The
+    /// caller writes the new format marker in the same transaction, so a crash leaves the log
+    /// as it was. An index that skips a version or names a missing event is refused
+    /// (``EventLogError/corrupt(position:detail:)``): `authctl verify` names what is wrong.
+    static func moveToHeads(from streams: Database, in txn: borrowing Transaction) throws -> StreamIndex {
+        let heads = try txn.openDatabase(LogLayout.headsDatabase, flags: .create)!
+        let links = try txn.openDatabase(LogLayout.linksDatabase, flags: .create)!
+        try txn.withCursor(streams) { cursor in
+            var stream: [UInt8] = []
+            var head = StreamHead.none
+            func finish() throws {
+                guard head.version > 0 else { return }
+                try stream.withUnsafeBytes { key in try head.withEncoded { try txn.put(heads, key: key, value: $0) } }
+            }
+            var entry = try cursor.first()
+            while let current = entry {
+                guard current.key.count == 24, current.value.count == 8 else {
+                    throw EventLogError.corrupt(position: 0, detail: "a malformed stream index entry")
+                }
+                let position = decodePosition(current.value)
+                let version = decodePosition(UnsafeRawBufferPointer(rebasing: current.key[16..<24]))
+                if !current.key.starts(with: stream) || stream.isEmpty {
+                    try finish()
+                    stream = Array(current.key[0..<16])
+                    head = .none
+                }
+                guard version == head.version + 1, position > 0 else {
+                    throw EventLogError.corrupt(
+                        position: position,
+                        detail: "the stream index holds version \(version) after \(head.version): run authctl verify")
+                }
+                try withPositionKey(position) { key in
+                    try withPositionKey(head.position) {
+                        try txn.put(links, key: key, value: $0, flags: .noOverwrite)
+                    }
+                }
+                head = StreamHead(version: version, position: position)
+                entry = try cursor.next()
+            }
+            try finish()
+        }
+        try txn.drop(streams)
+        return .heads(heads: heads, links: links)
+    }
+}

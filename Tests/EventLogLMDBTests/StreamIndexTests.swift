@@ -1,0 +1,224 @@
+import EventLog
+import EventLogLMDB
+import Foundation
+import LMDB
+import LMDBTestSupport
+import TestSupport
+import Testing
+
+/// The stream index: each stream's head and a link from each event to its stream's one
+/// before (format 2), a format-1 log's per-event index read as it is and moved to format 2 by
+/// the first writer, and an index tampered with refused rather than followed.
+@Suite(.ownThreads) struct StreamIndexTests {
+    let streams = (0..<3).map { _ in UUID() }
+
+    /// Three streams of 1, 4 and 7 events, their appends interleaved (some two events at a
+    /// time), closed.
+    func interleavedLog() async throws -> TemporaryDirectory {
+        let directory = TemporaryDirectory()
+        let log = try LMDBEventLog(directory: directory.path)
+        var versions = [UInt64](repeating: 0, count: streams.count)
+        for round in 0..<5 {
+            for (index, stream) in streams.enumerated() where Int(versions[index]) < 3 * index + 1 {
+                let events = (0..<(round % 2 + 1)).map { event("E", "\(index).\(round).\($0)") }
+                let fitting = Array(events.prefix(3 * index + 1 - Int(versions[index])))
+                let result = try await log.append(
+                    fitting, to: stream, expecting: versions[index] == 0 ? .noStream : .exactly(versions[index]))
+                versions[index] = result.streamVersion
+            }
+        }
+        #expect(versions == [1, 4, 7])
+        log.close()
+        return directory
+    }
+
+    /// Each stream's events as a plain scan of the whole log finds them: the reference.
+    func scanned(_ log: LMDBEventLog) throws -> [UUID: [RecordedEvent]] {
+        Dictionary(grouping: try log.all(), by: \.streamID)
+    }
+
+    func expectStreamsReadAsScanned(_ log: LMDBEventLog) throws {
+        let reference = try scanned(log)
+        for stream in streams {
+            let all = try #require(reference[stream])
+            #expect(try log.readStream(stream, from: 1) == all)
+            #expect(try log.readStream(stream, from: 2) == Array(all.dropFirst()))
+            #expect(try log.readStream(stream, from: UInt64(all.count)) == [all.last!])
+            #expect(try log.readStream(stream, from: UInt64(all.count) + 1) == [])
+            #expect(try log.currentVersion(of: stream) == UInt64(all.count))
+        }
+        #expect(try log.readStream(UUID(), from: 1) == [])
+        #expect(try log.currentVersion(of: UUID()) == 0)
+    }
+
+    func intact(_ log: LMDBEventLog) throws -> Bool {
+        if case .intact = try log.verify() { return true }
+        return false
+    }
+
+    @Test func streamsReadByTheirLinksMatchAScanOfTheLog() async throws {
+        let directory = try await interleavedLog()
+        let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
+        defer { log.close() }
+        try expectStreamsReadAsScanned(log)
+        #expect(try intact(log))
+    }
+
+    @Test func aFormatOneLogIsReadAsItIsAndMovedToHeadsByTheFirstWriter() async throws {
+        let directory = try await interleavedLog()
+        try rewriteInFormatOne(directory.path)
+        do {
+            let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
+            defer { log.close() }
+            try expectStreamsReadAsScanned(log)
+            #expect(try intact(log))
+        }
+        #expect(try databases(directory.path) == ["events", "meta", "streams", "unique"])
+        #expect(try marker(directory.path) == "authlog.eventlog/1")
+        // The first writer moves it; each environment is opened once at a time in a process.
+        try LMDBEventLog(directory: directory.path).close()
+        #expect(try marker(directory.path) == "authlog.eventlog/2")
+        #expect(try databases(directory.path) == ["events", "heads", "links", "meta", "unique"])
+        let log = try LMDBEventLog(directory: directory.path)
+        defer { log.close() }
+        try expectStreamsReadAsScanned(log)
+        #expect(try intact(log))
+        // Appends go on from each stream's moved head.
+        let next = try await log.append([event("E", "after the move")], to: streams[2], expecting: .exactly(7))
+        #expect(next.streamVersion == 8)
+        #expect(try log.readStream(streams[2], from: 1).map(\.streamVersion) == Array(1...8))
+        await #expect(throws: EventLogError.self) {
+            _ = try await log.append([event()], to: streams[1], expecting: .exactly(3))
+        }
+        #expect(try intact(log))
+    }
+
+    @Test func aFormatOneIndexWithAGapIsRefusedAndTheLogLeftAsItWas() async throws {
+        let directory = try await interleavedLog()
+        try rewriteInFormatOne(directory.path)
+        try tamper(directory.path) { txn, _ in
+            let index = try #require(try txn.openDatabase("streams"))
+            _ = try streamKey(streams[2], 3).withUnsafeBytes { try txn.delete(index, key: $0) }
+        }
+        #expect(throws: EventLogError.self) { _ = try LMDBEventLog(directory: directory.path) }
+        #expect(try marker(directory.path) == "authlog.eventlog/1")
+        #expect(try databases(directory.path) == ["events", "meta", "streams", "unique"])
+        let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
+        defer { log.close() }
+        guard case .broken(let failure) = try log.verify(), case .misfiled = failure.reason else {
+            Issue.record("expected verify to name the index")
+            return
+        }
+    }
+
+    @Test(arguments: ["forward", "self", "missing"])
+    func aLinkThatCannotBeFollowedIsRefusedNotFollowed(_ kind: String) async throws {
+        let directory = try await interleavedLog()
+        var middle: UInt64 = 0
+        do {
+            let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
+            defer { log.close() }
+            middle = try log.readStream(streams[2], from: 4)[0].position
+        }
+        try tamper(directory.path) { txn, _ in
+            let links = try #require(try txn.openDatabase("links"))
+            switch kind {
+            case "missing": _ = try positionKey(middle).withUnsafeBytes { try txn.delete(links, key: $0) }
+            default:
+                let target = kind == "self" ? middle : middle + 1
+                try positionKey(middle).withUnsafeBytes { key in
+                    try positionKey(target).withUnsafeBytes { try txn.put(links, key: key, value: $0) }
+                }
+            }
+        }
+        let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
+        defer { log.close() }
+        #expect(throws: EventLogError.self) { _ = try log.readStream(streams[2], from: 1) }
+        // The stream's later events are still read: the walk back stops before the bad link.
+        #expect(try log.readStream(streams[2], from: 5).map(\.streamVersion) == [5, 6, 7])
+        guard case .broken(let failure) = try log.verify(), case .misfiled = failure.reason else {
+            Issue.record("expected verify to name the index")
+            return
+        }
+        #expect(failure.position == middle)
+    }
+
+    @Test func aHeadMovedBackHidesEventsAndIsFound() async throws {
+        let directory = try await interleavedLog()
+        var second: RecordedEvent?
+        do {
+            let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
+            defer { log.close() }
+            second = try log.readStream(streams[1], from: 2).first
+        }
+        let moved = try #require(second)
+        try tamper(directory.path) { txn, _ in
+            try StreamIndexEdits.setHead(of: streams[1], version: 2, position: moved.position, in: txn)
+        }
+        let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
+        defer { log.close() }
+        guard case .broken(let failure) = try log.verify(),
+            case .misfiled(let detail) = failure.reason
+        else {
+            Issue.record("expected verify to find the hidden events")
+            return
+        }
+        #expect(detail.contains("holds 10 entries for 12 events"))
+    }
+}
+
+/// Rewrites a log in format 1's layout (docs/data-model.md): a `streams` entry per event,
+/// keyed by stream id and big-endian version, valued by the big-endian position; no `heads`
+/// or `links`; the format-1 marker.
+func rewriteInFormatOne(_ directory: String) throws {
+    try tamper(directory) { txn, events in
+        let streams = try #require(try txn.openDatabase("streams", flags: .create))
+        try txn.withCursor(events) { cursor in
+            var entry = try cursor.first()
+            while let current = entry {
+                let view = try Envelope.parse(current.value)
+                try streamKey(view.streamID, view.streamVersion).withUnsafeBytes { key in
+                    try txn.put(streams, key: key, value: current.key)
+                }
+                entry = try cursor.next()
+            }
+        }
+        try txn.drop(try #require(try txn.openDatabase("heads")))
+        try txn.drop(try #require(try txn.openDatabase("links")))
+        let meta = try #require(try txn.openDatabase("meta"))
+        try Array("format".utf8).withUnsafeBytes { key in
+            try Array("authlog.eventlog/1".utf8).withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
+        }
+    }
+}
+
+func streamKey(_ stream: UUID, _ version: UInt64) -> [UInt8] {
+    withUnsafeBytes(of: stream.uuid) { Array($0) } + withUnsafeBytes(of: version.bigEndian) { Array($0) }
+}
+
+/// The names in the environment's main database: its named databases.
+func databases(_ directory: String) throws -> [String] {
+    let environment = try Environment(path: directory, options: .init(maxDatabases: 16, readOnly: true))
+    defer { environment.close() }
+    let txn = try environment.beginTransaction(readOnly: true)
+    let main = try #require(try txn.openDatabase(nil))
+    return try txn.withCursor(main) { cursor in
+        var names: [String] = []
+        var entry = try cursor.first()
+        while let current = entry {
+            names.append(String(decoding: current.key, as: UTF8.self))
+            entry = try cursor.next()
+        }
+        return names
+    }
+}
+
+func marker(_ directory: String) throws -> String? {
+    let environment = try Environment(path: directory, options: .init(maxDatabases: 16, readOnly: true))
+    defer { environment.close() }
+    let txn = try environment.beginTransaction(readOnly: true)
+    let meta = try #require(try txn.openDatabase("meta"))
+    return try Array("format".utf8).withUnsafeBytes { key in
+        try txn.get(meta, key: key).map { String(decoding: $0, as: UTF8.self) }
+    }
+}
