@@ -62,31 +62,32 @@ extension LogStorage {
         case .heads(_, let links):
             let head = try currentHead(of: stream, in: txn)
             guard head.version >= first else { return [] }
-            var positions = [UInt64](repeating: 0, count: Int(head.version - first + 1))
-            var position = head.position
-            var slot = positions.count - 1
+            // Gathered as the links are followed, never sized by the head's version: a
+            // forged head cannot make this allocate more than the links it can follow.
+            var positions: [UInt64] = []
+            var (version, position) = (head.version, head.position)
             while true {
-                positions[slot] = position
+                positions.append(position)
                 guard let stored = try withPositionKey(position, { try txn.get(links, key: $0) }), stored.count == 8
                 else {
                     throw EventLogError.corrupt(position: position, detail: "a stream's event without its link")
                 }
                 let previous = decodePosition(stored)
-                if slot == 0 {
+                if version == first {
                     guard first > 1 || previous == 0 else {
                         throw EventLogError.corrupt(
                             position: position, detail: "the stream's first event links to an earlier one")
                     }
                     break
                 }
-                // Links point back, to an earlier event: a link that does not cannot close a loop.
+                // Links point back, to an earlier event: the walk ends, whatever the head says.
                 guard previous > 0, previous < position else {
                     throw EventLogError.corrupt(
                         position: position, detail: "the link to the stream's event before points to \(previous)")
                 }
-                position = previous
-                slot -= 1
+                (version, position) = (version - 1, previous)
             }
+            positions.reverse()
             return positions
         case .perEvent(let streams):
             return try txn.withCursor(streams) { cursor in

@@ -93,6 +93,33 @@ import Testing
         #expect(try intact(log))
     }
 
+    /// The move writes a link per event before the index it replaces is freed: a map with no
+    /// room left (LMDB takes a map no larger than the pages in use when asked for less) grows,
+    /// and the move is made again.
+    @Test func aFormatOneLogInAFullMapIsMovedOnceTheMapGrows() async throws {
+        let directory = TemporaryDirectory()
+        let ids = (0..<50).map { _ in UUID() }
+        do {
+            let log = try LMDBEventLog(directory: directory.path)
+            for round in 0..<40 {
+                let requests = ids.map { id in
+                    AppendRequest(
+                        stream: id, expected: round == 0 ? .noStream : .exactly(UInt64(round)),
+                        events: [event("E", "\(round)")])
+                }
+                for outcome in try await log.append(requests) { _ = try outcome.get() }
+            }
+            log.close()
+        }
+        try rewriteInFormatOne(directory.path)
+        let log = try LMDBEventLog(directory: directory.path, options: .init(initialMapSize: 4_096))
+        defer { log.close() }
+        #expect(try log.readStream(ids[17], from: 1).map(\.streamVersion) == Array(1...40))
+        #expect(try intact(log))
+        let next = try await log.append([event()], to: ids[3], expecting: .exactly(40))
+        #expect(next.streamVersion == 41)
+    }
+
     @Test func aFormatOneIndexWithAGapIsRefusedAndTheLogLeftAsItWas() async throws {
         let directory = try await interleavedLog()
         try rewriteInFormatOne(directory.path)
@@ -141,6 +168,30 @@ import Testing
             return
         }
         #expect(failure.position == middle)
+    }
+
+    /// A head's version is not trusted for a size: one claiming 2^62 events is refused once
+    /// its links run out, as a read and as `verify`, without a crash or a vast allocation.
+    @Test func aHeadClaimingAVastVersionIsRefused() async throws {
+        let directory = try await interleavedLog()
+        var last: RecordedEvent?
+        do {
+            let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
+            defer { log.close() }
+            last = try log.readStream(streams[2], from: 7).first
+        }
+        let head = try #require(last)
+        try tamper(directory.path) { txn, _ in
+            try StreamIndexEdits.setHead(of: streams[2], version: 1 << 62, position: head.position, in: txn)
+        }
+        let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
+        defer { log.close() }
+        #expect(throws: EventLogError.self) { _ = try log.readStream(streams[2], from: 1) }
+        #expect(try log.currentVersion(of: streams[2]) == 1 << 62)
+        guard case .broken(let failure) = try log.verify(), case .misfiled = failure.reason else {
+            Issue.record("expected verify to refuse the head")
+            return
+        }
     }
 
     @Test func aHeadMovedBackHidesEventsAndIsFound() async throws {
