@@ -10,9 +10,9 @@ extension LMDBEventLog {
     /// (``EventLogError/readOnly``).
     public func removeAllEvents(in txn: borrowing Transaction) throws {
         guard storage.signingKey.withLock({ $0 }) == nil else { throw EventLogError.readOnly }
+        guard case .heads(let heads, let links) = storage.index else { throw EventLogError.readOnly }
         let inMap = try LogStorage.isWrittenInMap(storage.meta, in: txn)
         try txn.clear(storage.events)
-        guard case .heads(let heads, let links) = storage.index else { throw EventLogError.readOnly }
         try txn.clear(heads)
         try txn.clear(links)
         try txn.clear(storage.unique)

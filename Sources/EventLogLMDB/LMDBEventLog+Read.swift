@@ -15,7 +15,8 @@ extension LMDBEventLog {
 
     /// The stream's events from `version` on, in order, in one read transaction, each handed
     /// to `body` until it returns false (a reader that needs only a stream's beginning stops
-    /// there instead of reading it all, as ``readStream(_:from:)`` does).
+    /// there instead of decoding it all, as ``readStream(_:from:)`` does; the index's walk
+    /// back from the stream's head to `version` comes first, one lookup an event).
     public func forEachEvent(
         inStream stream: UUID, from version: UInt64, _ body: (RecordedEvent) throws -> Bool
     ) throws {

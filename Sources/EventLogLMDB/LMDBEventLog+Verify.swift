@@ -59,12 +59,13 @@ extension LMDBEventLog {
 extension LMDBEventLog {
     /// Checks the stream index against the events through `end`: the digest of its entries,
     /// read in the index's order, must be `expected`, the digest of what the events say. Only
-    /// when it is not are the entries looked up one by one, to name the bad one.
+    /// when it is not are the entries looked up one by one, to name the bad one; an index that
+    /// cannot be read through (``LogStorage/forEachIndexEntry(in:events:_:)``) is named at once.
     func checkStreamIndex(through end: UInt64, expecting expected: IndexDigest) throws -> ChainBreak? {
         var found = IndexDigest(seed: expected.seed)
         let fault = try readTransaction { txn -> ChainBreak? in
             let snapshotHead = try storage.head(in: txn).position
-            return try storage.forEachIndexEntry(in: txn) { stream, version, position in
+            return try storage.forEachIndexEntry(in: txn, events: snapshotHead) { stream, version, position in
                 // Appends after the walk's snapshot may add entries past `end`.
                 if !(position > end && position <= snapshotHead) {
                     found.add(stream: stream, version: version, position: position)
@@ -72,7 +73,10 @@ extension LMDBEventLog {
                 return nil
             }
         }
-        if fault == nil && found == expected { return nil }
+        // A fault of the index's own shape is named as it is; entries that do not match the
+        // events are looked up one by one.
+        if let fault { return fault }
+        if found == expected { return nil }
         return try findMisfiledEntry(through: end)
             ?? ChainBreak(position: end, reason: .misfiled("the stream index does not match the events"))
     }
@@ -85,13 +89,16 @@ extension LMDBEventLog {
             // Appends after the walk's snapshot may add entries past `end`, up to this head.
             let snapshotHead = try storage.head(in: txn).position
             var entries: UInt64 = 0
-            let problem = try storage.forEachIndexEntry(in: txn) { stream, version, position -> ChainBreak? in
+            let problem = try storage.forEachIndexEntry(in: txn, events: snapshotHead) {
+                stream, version, position -> ChainBreak? in
                 if position > end && position <= snapshotHead { return nil }
-                guard position >= 1, position <= end,
-                    let stored = try withPositionKey(position, { try txn.get(storage.events, key: $0) })
-                else {
+                guard position >= 1, position <= end else {
                     return ChainBreak(
                         position: position, reason: .misfiled("the stream index points past the log's head"))
+                }
+                guard let stored = try withPositionKey(position, { try txn.get(storage.events, key: $0) }) else {
+                    return ChainBreak(
+                        position: position, reason: .misfiled("the stream index points to a missing event"))
                 }
                 let view = try storage.envelope(stored, at: position)
                 guard view.streamID == stream, view.streamVersion == version else {
@@ -115,12 +122,17 @@ extension LMDBEventLog {
 extension LogStorage {
     /// Hands every entry the stream index holds to `body` as (stream, version, position), in
     /// the index's own order, until `body` names a break; names a fault of the index's own
-    /// shape as one: a malformed entry, or (format 2) a head or link that cannot be followed.
+    /// shape as one: a malformed entry, or (format 2) a head or link that cannot be followed,
+    /// more entries than the log's `events` (forged heads that share a stream's links would
+    /// otherwise cost a walk each), or a count of links other than `events`, one an event
+    /// (a link no head reaches is checked no other way, and one past the head would fail
+    /// every later commit).
     func forEachIndexEntry(
-        in txn: borrowing Transaction, _ body: (UUID, UInt64, UInt64) throws -> ChainBreak?
+        in txn: borrowing Transaction, events: UInt64, _ body: (UUID, UInt64, UInt64) throws -> ChainBreak?
     ) throws -> ChainBreak? {
         switch index {
         case .perEvent(let streams):
+            try checkStillFormatOne(in: txn)
             return try txn.withCursor(streams) { cursor -> ChainBreak? in
                 var entry = try cursor.first()
                 while let current = entry {
@@ -135,15 +147,24 @@ extension LogStorage {
                 return nil
             }
         case .heads(let heads, let links):
-            return try txn.withCursor(heads) { cursor -> ChainBreak? in
+            var walked: UInt64 = 0
+            let fault = try txn.withCursor(heads) { cursor -> ChainBreak? in
                 var entry = try cursor.first()
                 while let current = entry {
-                    guard current.key.count == 16, let head = StreamHead(current.value), head.version > 0 else {
+                    guard current.key.count == 16, let head = StreamHead(current.value), head.version > 0,
+                        head.version <= head.position
+                    else {
                         return ChainBreak(position: 0, reason: .misfiled("a malformed stream head"))
                     }
                     let stream = UUID(uuid: current.key.loadUnaligned(as: uuid_t.self))
                     var (version, position) = (head.version, head.position)
                     while true {
+                        walked += 1
+                        guard walked <= events else {
+                            return ChainBreak(
+                                position: events,
+                                reason: .misfiled("the stream index names more entries than the \(events) events"))
+                        }
                         if let problem = try body(stream, version, position) { return problem }
                         guard let stored = try withPositionKey(position, { try txn.get(links, key: $0) }),
                             stored.count == 8
@@ -169,6 +190,13 @@ extension LogStorage {
                 }
                 return nil
             }
+            if let fault { return fault }
+            let count = try txn.count(links)
+            guard UInt64(count) == events else {
+                return ChainBreak(
+                    position: events, reason: .misfiled("the stream index holds \(count) links for \(events) events"))
+            }
+            return nil
         }
     }
 }

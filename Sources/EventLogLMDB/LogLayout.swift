@@ -13,7 +13,7 @@ import Foundation
 /// - `streams` (format 1 only): stream id (16 bytes) + stream version (u64 big-endian) ->
 ///   position (u64 big-endian). Its keys put each stream's entries together, so a commit's
 ///   appends landed on leaves spread over an index that grows with the log. A writer that
-///   opens a format-1 log moves it to format 2 first (``LogStorage/moveToHeads(in:)``); a
+///   opens a format-1 log moves it to format 2 first (``LogStorage/moveToHeads(from:events:in:)``); a
 ///   read-only opening reads it as it is.
 /// - `unique`: scope length (u8) + scope + key -> stream id (16 bytes).
 /// - `meta`: `format` -> "authlog.eventlog/2"; `head` -> ``LogHead``; `checkpoint` -> the head

@@ -179,7 +179,7 @@ extension LogStorage {
             if options.readOnly {
                 index = .perEvent(streams: streams)
             } else {
-                index = try moveToHeads(from: streams, in: txn)
+                index = try moveToHeads(from: streams, events: events, in: txn)
                 try LogLayout.formatKey.withUnsafeBytes { key in
                     try Array(LogLayout.formatMarker.utf8).withUnsafeBytes { try txn.put(meta, key: key, value: $0) }
                 }

@@ -17,11 +17,17 @@ extension LogStorage {
         switch index {
         case .heads(let heads, _):
             guard let stored = try withStreamIDKey(stream, { try txn.get(heads, key: $0) }) else { return .none }
-            guard let head = StreamHead(stored) else {
+            // Each version is an event of its own at a position of its own, so a version past
+            // its position (or at the last one a position can hold) is forged: refused
+            // before a writer adds one to it.
+            guard let head = StreamHead(stored), head.version >= 1, head.version <= head.position,
+                head.position < .max
+            else {
                 throw EventLogError.corrupt(position: 0, detail: "a malformed stream head for \(stream)")
             }
             return head
         case .perEvent(let streams):
+            try checkStillFormatOne(in: txn)
             return try txn.withCursor(streams) { cursor in
                 let after = try withStreamKey(stream, .max) { try cursor.seek(atOrAfter: $0) }
                 let candidate = after == nil ? try cursor.last() : try cursor.previous()
@@ -32,6 +38,21 @@ extension LogStorage {
                     version: decodePosition(UnsafeRawBufferPointer(rebasing: candidate.key[16..<24])),
                     position: decodePosition(candidate.value))
             }
+        }
+    }
+
+    /// A reader that opened a format-1 log reads its `streams` index only while the log is
+    /// still in format 1: a writer that opened it since moved it to format 2 and deleted the
+    /// index, which would read as empty.
+    func checkStillFormatOne(in txn: borrowing Transaction) throws {
+        let marker = try LogLayout.formatKey.withUnsafeBytes { key in
+            try txn.get(meta, key: key).map { String(decoding: $0, as: UTF8.self) }
+        }
+        guard marker == "\(LogLayout.formatName)/\(LogLayout.perEventIndexFormat)" else {
+            throw EventLogError.storage(
+                detail:
+                    "the log was moved to format \(LogLayout.formatVersion) while this reader had it open: open it again"
+            )
         }
     }
 
@@ -90,6 +111,7 @@ extension LogStorage {
             positions.reverse()
             return positions
         case .perEvent(let streams):
+            try checkStillFormatOne(in: txn)
             return try txn.withCursor(streams) { cursor in
                 var positions: [UInt64] = []
                 var entry = try withStreamKey(stream, first) { try cursor.seek(atOrAfter: $0) }
@@ -113,48 +135,54 @@ extension LogStorage {
 }
 
 extension LogStorage {
-    /// Moves a format-1 log to format 2 inside the opening writer's transaction: a head for
-    /// each stream and a link for each event, read from the `streams` index in key order
-    /// (each stream's entries together, in version order); then the index is deleted. The
-    /// caller writes the new format marker in the same transaction, so a crash leaves the log
-    /// as it was. An index that skips a version or names a missing event is refused
-    /// (``EventLogError/corrupt(position:detail:)``): `authctl verify` names what is wrong.
-    static func moveToHeads(from streams: Database, in txn: borrowing Transaction) throws -> StreamIndex {
+    /// Moves a format-1 log to format 2 inside the opening writer's transaction: a link for
+    /// each event and a head for each stream, made from the events themselves (in position
+    /// order, so each link goes at the end of `links`), never from the old index, which is
+    /// derived data no hash covers; then the `streams` index is deleted. The caller writes
+    /// the new format marker in the same transaction, so a crash leaves the log as it was.
+    /// An event that does not parse, or whose stream version does not follow its stream's
+    /// last, is refused (``EventLogError/corrupt(position:detail:)``) and the log is left in
+    /// format 1: `authctl verify` names what is wrong.
+    static func moveToHeads(
+        from streams: Database, events: Database, in txn: borrowing Transaction
+    ) throws -> StreamIndex {
         let heads = try txn.openDatabase(LogLayout.headsDatabase, flags: .create)!
         let links = try txn.openDatabase(LogLayout.linksDatabase, flags: .create)!
-        try txn.withCursor(streams) { cursor in
-            var stream: [UInt8] = []
-            var head = StreamHead.none
-            func finish() throws {
-                guard head.version > 0 else { return }
-                try stream.withUnsafeBytes { key in try head.withEncoded { try txn.put(heads, key: key, value: $0) } }
-            }
+        try txn.clear(heads)
+        try txn.clear(links)
+        var found = StreamHeads()
+        var order: [UUID] = []
+        try txn.withCursor(events) { cursor in
             var entry = try cursor.first()
             while let current = entry {
-                guard current.key.count == 24, current.value.count == 8 else {
-                    throw EventLogError.corrupt(position: 0, detail: "a malformed stream index entry")
+                guard current.key.count == 8 else {
+                    throw EventLogError.corrupt(position: 0, detail: "a malformed position in the log")
                 }
-                let position = decodePosition(current.value)
-                let version = decodePosition(UnsafeRawBufferPointer(rebasing: current.key[16..<24]))
-                if !current.key.starts(with: stream) || stream.isEmpty {
-                    try finish()
-                    stream = Array(current.key[0..<16])
-                    head = .none
+                let position = decodePosition(current.key)
+                let view: EnvelopeView
+                do {
+                    view = try Envelope.parse(current.value)
+                } catch {
+                    throw EventLogError.corrupt(position: position, detail: "\(error): run authctl verify")
                 }
-                guard version == head.version + 1, position > 0 else {
+                let previous = found.head(of: view.streamID) ?? .none
+                guard view.position == position, view.streamVersion == previous.version + 1 else {
                     throw EventLogError.corrupt(
                         position: position,
-                        detail: "the stream index holds version \(version) after \(head.version): run authctl verify")
+                        detail: "stream version \(view.streamVersion) after \(previous.version): run authctl verify")
                 }
-                try withPositionKey(position) { key in
-                    try withPositionKey(head.position) {
-                        try txn.put(links, key: key, value: $0, flags: .noOverwrite)
-                    }
+                try withPositionKey(previous.position) {
+                    try txn.put(links, key: current.key, value: $0, flags: .append)
                 }
-                head = StreamHead(version: version, position: position)
+                if previous.version == 0 { order.append(view.streamID) }
+                found.set(StreamHead(version: view.streamVersion, position: position), for: view.streamID)
                 entry = try cursor.next()
             }
-            try finish()
+        }
+        for stream in order {
+            try withStreamIDKey(stream) { key in
+                try found.head(of: stream)!.withEncoded { try txn.put(heads, key: key, value: $0) }
+            }
         }
         try txn.drop(streams)
         return .heads(heads: heads, links: links)

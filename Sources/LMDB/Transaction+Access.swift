@@ -56,8 +56,8 @@ extension Transaction {
         try check(mdb_drop(handle, db.id, 0))
     }
 
-    /// Deletes `db` from the environment, entries and name; its handle is closed once this
-    /// transaction commits (and must not be used again in any case).
+    /// Deletes `db` from the environment, entries and name, and closes its handle: it must
+    /// not be used again.
     public func drop(_ db: Database) throws(LMDBError) {
         try check(mdb_drop(handle, db.id, 1))
     }

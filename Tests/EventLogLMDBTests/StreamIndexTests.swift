@@ -120,22 +120,99 @@ import Testing
         #expect(next.streamVersion == 41)
     }
 
-    @Test func aFormatOneIndexWithAGapIsRefusedAndTheLogLeftAsItWas() async throws {
+    /// The move makes heads and links from the events, never from the old index (derived
+    /// data that no hash covers): an index with a gap and an entry pointed at another stream's
+    /// event, which `verify` names before the move, leaves no trace after it.
+    @Test func aFormatOneLogIsMovedFromItsEventsNotItsIndex() async throws {
         let directory = try await interleavedLog()
         try rewriteInFormatOne(directory.path)
         try tamper(directory.path) { txn, _ in
             let index = try #require(try txn.openDatabase("streams"))
             _ = try streamKey(streams[2], 3).withUnsafeBytes { try txn.delete(index, key: $0) }
+            try streamKey(streams[1], 2).withUnsafeBytes { key in
+                try positionKey(1).withUnsafeBytes { try txn.put(index, key: key, value: $0) }
+            }
         }
+        do {
+            let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
+            defer { log.close() }
+            guard case .broken(let failure) = try log.verify(), case .misfiled = failure.reason else {
+                Issue.record("expected verify to name the index")
+                return
+            }
+        }
+        let log = try LMDBEventLog(directory: directory.path)
+        defer { log.close() }
+        try expectStreamsReadAsScanned(log)
+        #expect(try intact(log))
+    }
+
+    /// An event that does not parse stops the move: the log is left in format 1, as it was.
+    @Test func aFormatOneLogWithABadEventIsNotMoved() async throws {
+        let directory = try await interleavedLog()
+        try rewriteInFormatOne(directory.path)
+        try tamper(directory.path) { txn, events in try put(txn, events, 5, [0xFF, 0x00, 0x01]) }
         #expect(throws: EventLogError.self) { _ = try LMDBEventLog(directory: directory.path) }
         #expect(try marker(directory.path) == "authlog.eventlog/1")
         #expect(try databases(directory.path) == ["events", "meta", "streams", "unique"])
+    }
+
+    /// A reader that opened a format-1 log, which another process's writer then moved, is
+    /// told to open it again instead of finding every stream empty in the deleted index.
+    @Test func aReaderOfAFormatOneLogMovedUnderItIsToldToReopen() async throws {
+        let directory = try await interleavedLog()
+        try rewriteInFormatOne(directory.path)
         let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
         defer { log.close() }
-        guard case .broken(let failure) = try log.verify(), case .misfiled = failure.reason else {
-            Issue.record("expected verify to name the index")
+        #expect(try log.readStream(streams[1], from: 1).count == 4)
+        let probe = try run(productPath("eventlog-crash-probe"), [directory.path, "1", "-", "160", "1"])
+        #expect(probe.status == 0)
+        #expect(throws: EventLogError.self) { _ = try log.readStream(streams[1], from: 1) }
+        #expect(throws: EventLogError.self) { _ = try log.currentVersion(of: streams[1]) }
+    }
+
+    /// A link no head reaches is still checked: one past the head would make every later
+    /// commit fail (its key taken), and `verify` must not call that log intact.
+    @Test func aLinkPastTheHeadIsFound() async throws {
+        let directory = try await interleavedLog()
+        try tamper(directory.path) { txn, _ in
+            let links = try #require(try txn.openDatabase("links"))
+            try positionKey(13).withUnsafeBytes { key in
+                try positionKey(0).withUnsafeBytes { try txn.put(links, key: key, value: $0) }
+            }
+        }
+        let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
+        defer { log.close() }
+        guard case .broken(let failure) = try log.verify(), case .misfiled(let detail) = failure.reason else {
+            Issue.record("expected verify to find the link")
             return
         }
+        #expect(detail.contains("13 links for 12 events"))
+    }
+
+    /// Forged heads that share a real stream's links would cost `verify` a walk each: the
+    /// walk stops once it has named more entries than the log holds events.
+    @Test func forgedHeadsSharingAStreamsLinksStopTheWalk() async throws {
+        let directory = try await interleavedLog()
+        var last: RecordedEvent?
+        do {
+            let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
+            defer { log.close() }
+            last = try log.readStream(streams[2], from: 7).first
+        }
+        let head = try #require(last)
+        try tamper(directory.path) { txn, _ in
+            for _ in 0..<200 {
+                try StreamIndexEdits.setHead(of: UUID(), version: 7, position: head.position, in: txn)
+            }
+        }
+        let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
+        defer { log.close() }
+        guard case .broken(let failure) = try log.verify(), case .misfiled(let detail) = failure.reason else {
+            Issue.record("expected verify to refuse the heads")
+            return
+        }
+        #expect(detail.contains("more entries than the 12 events"))
     }
 
     @Test(arguments: ["forward", "self", "missing"])
@@ -170,8 +247,9 @@ import Testing
         #expect(failure.position == middle)
     }
 
-    /// A head's version is not trusted for a size: one claiming 2^62 events is refused once
-    /// its links run out, as a read and as `verify`, without a crash or a vast allocation.
+    /// A head's version is not trusted for a size: one claiming 2^62 events, more than the
+    /// positions before it, is refused as a read and as `verify`, without a crash or a vast
+    /// allocation, and a writer would not add one to it.
     @Test func aHeadClaimingAVastVersionIsRefused() async throws {
         let directory = try await interleavedLog()
         var last: RecordedEvent?
@@ -187,7 +265,7 @@ import Testing
         let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
         defer { log.close() }
         #expect(throws: EventLogError.self) { _ = try log.readStream(streams[2], from: 1) }
-        #expect(try log.currentVersion(of: streams[2]) == 1 << 62)
+        #expect(throws: EventLogError.self) { _ = try log.currentVersion(of: streams[2]) }
         guard case .broken(let failure) = try log.verify(), case .misfiled = failure.reason else {
             Issue.record("expected verify to refuse the head")
             return
