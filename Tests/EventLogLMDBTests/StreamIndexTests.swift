@@ -32,6 +32,13 @@ import Testing
         return directory
     }
 
+    /// The event at `version` of `stream`, read from the closed log in `directory`.
+    func stored(_ version: UInt64, of stream: UUID, in directory: TemporaryDirectory) throws -> RecordedEvent {
+        let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
+        defer { log.close() }
+        return try #require(try log.readStream(stream, from: version).first)
+    }
+
     /// Each stream's events as a plain scan of the whole log finds them: the reference.
     func scanned(_ log: LMDBEventLog) throws -> [UUID: [RecordedEvent]] {
         Dictionary(grouping: try log.all(), by: \.streamID)
@@ -194,13 +201,8 @@ import Testing
     /// walk stops once it has named more entries than the log holds events.
     @Test func forgedHeadsSharingAStreamsLinksStopTheWalk() async throws {
         let directory = try await interleavedLog()
-        var last: RecordedEvent?
-        do {
-            let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
-            defer { log.close() }
-            last = try log.readStream(streams[2], from: 7).first
-        }
-        let head = try #require(last)
+        let lastEvent = try stored(7, of: streams[2], in: directory)
+        let head = lastEvent
         try tamper(directory.path) { txn, _ in
             for _ in 0..<200 {
                 try StreamIndexEdits.setHead(of: UUID(), version: 7, position: head.position, in: txn)
@@ -218,12 +220,7 @@ import Testing
     @Test(arguments: ["forward", "self", "missing"])
     func aLinkThatCannotBeFollowedIsRefusedNotFollowed(_ kind: String) async throws {
         let directory = try await interleavedLog()
-        var middle: UInt64 = 0
-        do {
-            let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
-            defer { log.close() }
-            middle = try log.readStream(streams[2], from: 4)[0].position
-        }
+        let middle = try stored(4, of: streams[2], in: directory).position
         try tamper(directory.path) { txn, _ in
             let links = try #require(try txn.openDatabase("links"))
             switch kind {
@@ -252,13 +249,8 @@ import Testing
     /// allocation, and a writer would not add one to it.
     @Test func aHeadClaimingAVastVersionIsRefused() async throws {
         let directory = try await interleavedLog()
-        var last: RecordedEvent?
-        do {
-            let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
-            defer { log.close() }
-            last = try log.readStream(streams[2], from: 7).first
-        }
-        let head = try #require(last)
+        let lastEvent = try stored(7, of: streams[2], in: directory)
+        let head = lastEvent
         try tamper(directory.path) { txn, _ in
             try StreamIndexEdits.setHead(of: streams[2], version: 1 << 62, position: head.position, in: txn)
         }
@@ -274,13 +266,8 @@ import Testing
 
     @Test func aHeadMovedBackHidesEventsAndIsFound() async throws {
         let directory = try await interleavedLog()
-        var second: RecordedEvent?
-        do {
-            let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
-            defer { log.close() }
-            second = try log.readStream(streams[1], from: 2).first
-        }
-        let moved = try #require(second)
+        let secondEvent = try stored(2, of: streams[1], in: directory)
+        let moved = secondEvent
         try tamper(directory.path) { txn, _ in
             try StreamIndexEdits.setHead(of: streams[1], version: 2, position: moved.position, in: txn)
         }
