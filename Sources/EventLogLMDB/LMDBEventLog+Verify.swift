@@ -151,41 +151,24 @@ extension LogStorage {
             let fault = try txn.withCursor(heads) { cursor -> ChainBreak? in
                 var entry = try cursor.first()
                 while let current = entry {
-                    guard current.key.count == 16, let head = StreamHead(current.value), head.version > 0,
-                        head.version <= head.position
-                    else {
+                    guard current.key.count == 16, let head = StreamHead(current.value), head.isPlausible else {
                         return ChainBreak(position: 0, reason: .misfiled("a malformed stream head"))
                     }
                     let stream = UUID(uuid: current.key.loadUnaligned(as: uuid_t.self))
-                    var (version, position) = (head.version, head.position)
-                    while true {
+                    var problem: ChainBreak?
+                    let fault = try walkBack(from: head, to: 1, links: links, in: txn) { version, position in
                         walked += 1
                         guard walked <= events else {
-                            return ChainBreak(
+                            problem = ChainBreak(
                                 position: events,
                                 reason: .misfiled("the stream index names more entries than the \(events) events"))
+                            return false
                         }
-                        if let problem = try body(stream, version, position) { return problem }
-                        guard let stored = try withPositionKey(position, { try txn.get(links, key: $0) }),
-                            stored.count == 8
-                        else {
-                            return ChainBreak(position: position, reason: .misfiled("an event without its link"))
-                        }
-                        let previous = decodePosition(stored)
-                        if version == 1 {
-                            guard previous == 0 else {
-                                return ChainBreak(
-                                    position: position, reason: .misfiled("a stream's first event links to another"))
-                            }
-                            break
-                        }
-                        guard previous > 0, previous < position else {
-                            return ChainBreak(
-                                position: position,
-                                reason: .misfiled("its link to the stream's event before points to \(previous)"))
-                        }
-                        (version, position) = (version - 1, previous)
+                        problem = try body(stream, version, position)
+                        return problem == nil
                     }
+                    if let problem { return problem }
+                    if let fault { return ChainBreak(position: fault.position, reason: .misfiled(fault.detail)) }
                     entry = try cursor.next()
                 }
                 return nil

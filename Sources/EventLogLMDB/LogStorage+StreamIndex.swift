@@ -17,12 +17,8 @@ extension LogStorage {
         switch index {
         case .heads(let heads, _):
             guard let stored = try withStreamIDKey(stream, { try txn.get(heads, key: $0) }) else { return .none }
-            // Each version is an event of its own at a position of its own, so a version past
-            // its position (or at the last one a position can hold) is forged: refused
-            // before a writer adds one to it.
-            guard let head = StreamHead(stored), head.version >= 1, head.version <= head.position,
-                head.position < .max
-            else {
+            // Refused before a writer adds one to a forged version.
+            guard let head = StreamHead(stored), head.isPlausible else {
                 throw EventLogError.corrupt(position: 0, detail: "a malformed stream head for \(stream)")
             }
             return head
@@ -86,28 +82,11 @@ extension LogStorage {
             // Gathered as the links are followed, never sized by the head's version: a
             // forged head cannot make this allocate more than the links it can follow.
             var positions: [UInt64] = []
-            var (version, position) = (head.version, head.position)
-            while true {
+            let fault = try walkBack(from: head, to: first, links: links, in: txn) { _, position in
                 positions.append(position)
-                guard let stored = try withPositionKey(position, { try txn.get(links, key: $0) }), stored.count == 8
-                else {
-                    throw EventLogError.corrupt(position: position, detail: "a stream's event without its link")
-                }
-                let previous = decodePosition(stored)
-                if version == first {
-                    guard first > 1 || previous == 0 else {
-                        throw EventLogError.corrupt(
-                            position: position, detail: "the stream's first event links to an earlier one")
-                    }
-                    break
-                }
-                // Links point back, to an earlier event: the walk ends, whatever the head says.
-                guard previous > 0, previous < position else {
-                    throw EventLogError.corrupt(
-                        position: position, detail: "the link to the stream's event before points to \(previous)")
-                }
-                (version, position) = (version - 1, previous)
+                return true
             }
+            if let fault { throw EventLogError.corrupt(position: fault.position, detail: fault.detail) }
             positions.reverse()
             return positions
         case .perEvent(let streams):
@@ -130,6 +109,43 @@ extension LogStorage {
                 }
                 return positions
             }
+        }
+    }
+}
+
+/// Where and why a walk down a stream's links stopped short of the version it was to reach.
+struct LinkFault: Equatable {
+    let position: UInt64
+    let detail: String
+}
+
+extension LogStorage {
+    /// Follows `links` from `head` down to version `first` (at least 1), handing each version
+    /// and position to `visit`, newest first, until it returns false. Each link must point to
+    /// an earlier position, so the walk ends whatever the head says, and version 1's must be
+    /// 0; the first link that is missing or breaks that is returned, not followed.
+    func walkBack(
+        from head: StreamHead, to first: UInt64, links: Database, in txn: borrowing Transaction,
+        _ visit: (_ version: UInt64, _ position: UInt64) throws -> Bool
+    ) throws -> LinkFault? {
+        var (version, position) = (head.version, head.position)
+        while true {
+            guard try visit(version, position) else { return nil }
+            guard let stored = try withPositionKey(position, { try txn.get(links, key: $0) }), stored.count == 8 else {
+                return LinkFault(position: position, detail: "an event of the stream without its link")
+            }
+            let previous = decodePosition(stored)
+            if version == first {
+                guard first > 1 || previous == 0 else {
+                    return LinkFault(position: position, detail: "the stream's first event links to an earlier one")
+                }
+                return nil
+            }
+            guard previous > 0, previous < position else {
+                return LinkFault(
+                    position: position, detail: "the link to the stream's event before points to \(previous)")
+            }
+            (version, position) = (version - 1, previous)
         }
     }
 }

@@ -96,4 +96,9 @@ struct StreamHead: Equatable {
     var position: UInt64
 
     static let none = StreamHead(version: 0, position: 0)
+
+    /// Whether a stored head can be real: each version is an event of its own at a position
+    /// of its own, so a version past its position is forged, as is a position no later one
+    /// can follow (a writer adds one to both).
+    var isPlausible: Bool { version >= 1 && version <= position && position < .max }
 }
