@@ -63,6 +63,14 @@ import Testing
         return false
     }
 
+    /// Where and why `verify` refuses the log's stream index; `nil` when it does not.
+    func misfiled(_ log: LMDBEventLog) throws -> (position: UInt64, detail: String)? {
+        guard case .broken(let failure) = try log.verify(), case .misfiled(let detail) = failure.reason else {
+            return nil
+        }
+        return (failure.position, detail)
+    }
+
     @Test func streamsReadByTheirLinksMatchAScanOfTheLog() async throws {
         let directory = try await interleavedLog()
         let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
@@ -143,10 +151,7 @@ import Testing
         do {
             let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
             defer { log.close() }
-            guard case .broken(let failure) = try log.verify(), case .misfiled = failure.reason else {
-                Issue.record("expected verify to name the index")
-                return
-            }
+            #expect(try misfiled(log) != nil)
         }
         let log = try LMDBEventLog(directory: directory.path)
         defer { log.close() }
@@ -190,19 +195,15 @@ import Testing
         }
         let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
         defer { log.close() }
-        guard case .broken(let failure) = try log.verify(), case .misfiled(let detail) = failure.reason else {
-            Issue.record("expected verify to find the link")
-            return
-        }
-        #expect(detail.contains("13 links for 12 events"))
+        let found = try #require(try misfiled(log))
+        #expect(found.detail.contains("13 links for 12 events"))
     }
 
     /// Forged heads that share a real stream's links would cost `verify` a walk each: the
     /// walk stops once it has named more entries than the log holds events.
     @Test func forgedHeadsSharingAStreamsLinksStopTheWalk() async throws {
         let directory = try await interleavedLog()
-        let lastEvent = try stored(7, of: streams[2], in: directory)
-        let head = lastEvent
+        let head = try stored(7, of: streams[2], in: directory)
         try tamper(directory.path) { txn, _ in
             for _ in 0..<200 {
                 try StreamIndexEdits.setHead(of: UUID(), version: 7, position: head.position, in: txn)
@@ -210,11 +211,8 @@ import Testing
         }
         let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
         defer { log.close() }
-        guard case .broken(let failure) = try log.verify(), case .misfiled(let detail) = failure.reason else {
-            Issue.record("expected verify to refuse the heads")
-            return
-        }
-        #expect(detail.contains("more entries than the 12 events"))
+        let found = try #require(try misfiled(log))
+        #expect(found.detail.contains("more entries than the 12 events"))
     }
 
     @Test(arguments: ["forward", "self", "missing"])
@@ -237,11 +235,8 @@ import Testing
         #expect(throws: EventLogError.self) { _ = try log.readStream(streams[2], from: 1) }
         // The stream's later events are still read: the walk back stops before the bad link.
         #expect(try log.readStream(streams[2], from: 5).map(\.streamVersion) == [5, 6, 7])
-        guard case .broken(let failure) = try log.verify(), case .misfiled = failure.reason else {
-            Issue.record("expected verify to name the index")
-            return
-        }
-        #expect(failure.position == middle)
+        let found = try #require(try misfiled(log))
+        #expect(found.position == middle)
     }
 
     /// A head's version is not trusted for a size: one claiming 2^62 events, more than the
@@ -249,8 +244,7 @@ import Testing
     /// allocation, and a writer would not add one to it.
     @Test func aHeadClaimingAVastVersionIsRefused() async throws {
         let directory = try await interleavedLog()
-        let lastEvent = try stored(7, of: streams[2], in: directory)
-        let head = lastEvent
+        let head = try stored(7, of: streams[2], in: directory)
         try tamper(directory.path) { txn, _ in
             try StreamIndexEdits.setHead(of: streams[2], version: 1 << 62, position: head.position, in: txn)
         }
@@ -258,28 +252,19 @@ import Testing
         defer { log.close() }
         #expect(throws: EventLogError.self) { _ = try log.readStream(streams[2], from: 1) }
         #expect(throws: EventLogError.self) { _ = try log.currentVersion(of: streams[2]) }
-        guard case .broken(let failure) = try log.verify(), case .misfiled = failure.reason else {
-            Issue.record("expected verify to refuse the head")
-            return
-        }
+        #expect(try misfiled(log) != nil)
     }
 
     @Test func aHeadMovedBackHidesEventsAndIsFound() async throws {
         let directory = try await interleavedLog()
-        let secondEvent = try stored(2, of: streams[1], in: directory)
-        let moved = secondEvent
+        let moved = try stored(2, of: streams[1], in: directory)
         try tamper(directory.path) { txn, _ in
             try StreamIndexEdits.setHead(of: streams[1], version: 2, position: moved.position, in: txn)
         }
         let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
         defer { log.close() }
-        guard case .broken(let failure) = try log.verify(),
-            case .misfiled(let detail) = failure.reason
-        else {
-            Issue.record("expected verify to find the hidden events")
-            return
-        }
-        #expect(detail.contains("holds 10 entries for 12 events"))
+        let found = try #require(try misfiled(log))
+        #expect(found.detail.contains("holds 10 entries for 12 events"))
     }
 }
 
