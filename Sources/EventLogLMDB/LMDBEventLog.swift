@@ -53,8 +53,9 @@ public final class LMDBEventLog: EventLog {
     let writesInMap: Bool
 
     /// Opens the log in `directory`, creating the directory and an empty log if there is none
-    /// (unless read-only). Fails with a clear ``EventLogError`` on anything that is not a log
-    /// of this format.
+    /// (unless read-only). A log of format 1 is read as it is when opened read-only and moved to
+    /// format 2 by a writer (``LogLayout``). Fails with a clear ``EventLogError`` on anything
+    /// that is not a log of either format.
     public init(directory: String, options: Options = Options()) throws {
         self.directory = directory
         writesInMap = options.writableMap && !options.readOnly
