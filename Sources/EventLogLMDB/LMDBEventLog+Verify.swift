@@ -133,6 +133,14 @@ extension LogStorage {
         switch index {
         case .perEvent(let streams):
             try checkStillFormatOne(in: txn)
+            // Format 1 never had heads or links. Beside its marker they are format 2's, which a
+            // writer that opened the log as format 2 still follows, whatever `streams` says.
+            if try txn.openDatabase(LogLayout.headsDatabase) != nil || txn.openDatabase(LogLayout.linksDatabase) != nil {
+                return ChainBreak(
+                    position: 0,
+                    reason: .misfiled(
+                        "a log marked as format 1 that holds format 2's heads or links: a writer of format 2 may follow them"))
+            }
             return try txn.withCursor(streams) { cursor -> ChainBreak? in
                 var entry = try cursor.first()
                 while let current = entry {

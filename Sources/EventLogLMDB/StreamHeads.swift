@@ -5,9 +5,14 @@ import Foundation
 ///
 /// An open-addressing table rather than `[UUID: StreamHead]`: a large batch looks every
 /// stream up and then records it, and SipHash over the id plus the dictionary's probing cost
-/// more than the rest of that bookkeeping. Ids carry random bits (version 4 and 7), so a
-/// multiply of their two words spreads them well. A stored version is never 0 (an append
-/// writes at least one event), so 0 marks an empty slot. The table starts small, 64 slots
+/// more than the rest of that bookkeeping. A stored version is never 0 (an append writes at
+/// least one event), so 0 marks an empty slot.
+///
+/// Rule: an id's slot depends on a seed drawn at random for each process, mixed in before
+/// the id's words are mixed. The ids may come from a log's file (moving a format-1 log reads
+/// them from its events), and someone who can write the file could otherwise choose ids that
+/// all land in one run of slots, making every look-up walk it: the move's time would grow
+/// with the square of such events, minutes to hours where it takes a second. The table starts small, 64 slots
 /// (2 KiB: a commit of up to 31 streams, the common case, allocates and zeroes no more), and
 /// doubles when half full.
 struct StreamHeads {
@@ -63,8 +68,37 @@ struct StreamHeads {
         if added { count += 1 }
     }
 
+    /// The most slots a look-up can visit: the longest run of filled slots (for tests).
+    var longestRun: Int {
+        var longest = 0
+        var run = 0
+        // Twice round, so that a run wrapping past the last slot is counted whole.
+        for index in 0..<(2 * capacity) {
+            run = slots[4 * (index % capacity) + 2] == 0 ? 0 : run + 1
+            longest = max(longest, min(run, capacity))
+        }
+        return longest
+    }
+
+    private static let seed: (UInt64, UInt64) = {
+        var random = SystemRandomNumberGenerator()
+        return (random.next(), random.next())
+    }()
+
     private func home(_ a: UInt64, _ b: UInt64) -> Int {
-        Int(truncatingIfNeeded: (((a &* 0x9E37_79B9_7F4A_7C15) ^ b) &* 0xBF58_476D_1CE4_E5B9) >> shift)
+        Int(truncatingIfNeeded: Self.mix(Self.mix(a ^ Self.seed.0) ^ b ^ Self.seed.1) >> shift)
+    }
+
+    /// A bijection of 64-bit words in which each input bit flips about half the output bits
+    /// (MurmurHash3's 64-bit finalizer).
+    private static func mix(_ word: UInt64) -> UInt64 {
+        var x = word
+        x ^= x >> 33
+        x &*= 0xFF51_AFD7_ED55_8CCD
+        x ^= x >> 33
+        x &*= 0xC4CE_B9FE_1A85_EC53
+        x ^= x >> 33
+        return x
     }
 
     private mutating func grow() {

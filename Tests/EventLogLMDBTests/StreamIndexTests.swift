@@ -266,12 +266,28 @@ import Testing
         let found = try #require(try misfiled(log))
         #expect(found.detail.contains("holds 10 entries for 12 events"))
     }
+
+    /// A head moved back under a format-1 marker, beside a `streams` index that matches the
+    /// events: a writer that opened the log as format 2 still follows the heads, so `verify`
+    /// must not check the decoy index alone.
+    @Test func aFormatOneMarkerOverHeadsAndLinksIsFound() async throws {
+        let directory = try await interleavedLog()
+        let moved = try stored(2, of: streams[1], in: directory)
+        try tamper(directory.path) { txn, _ in
+            try StreamIndexEdits.setHead(of: streams[1], version: 2, position: moved.position, in: txn)
+        }
+        try rewriteInFormatOne(directory.path, keepingHeadsAndLinks: true)
+        let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
+        defer { log.close() }
+        let found = try #require(try misfiled(log))
+        #expect(found.detail.contains("heads or links"))
+    }
 }
 
 /// Rewrites a log in format 1's layout (docs/data-model.md): a `streams` entry per event,
 /// keyed by stream id and big-endian version, valued by the big-endian position; no `heads`
 /// or `links`; the format-1 marker.
-func rewriteInFormatOne(_ directory: String) throws {
+func rewriteInFormatOne(_ directory: String, keepingHeadsAndLinks: Bool = false) throws {
     try tamper(directory) { txn, events in
         let streams = try #require(try txn.openDatabase("streams", flags: .create))
         try txn.withCursor(events) { cursor in
@@ -284,8 +300,10 @@ func rewriteInFormatOne(_ directory: String) throws {
                 entry = try cursor.next()
             }
         }
-        try txn.drop(try #require(try txn.openDatabase("heads")))
-        try txn.drop(try #require(try txn.openDatabase("links")))
+        if !keepingHeadsAndLinks {
+            try txn.drop(try #require(try txn.openDatabase("heads")))
+            try txn.drop(try #require(try txn.openDatabase("links")))
+        }
         let meta = try #require(try txn.openDatabase("meta"))
         try Array("format".utf8).withUnsafeBytes { key in
             try Array("authlog.eventlog/1".utf8).withUnsafeBytes { try txn.put(meta, key: key, value: $0) }

@@ -39,4 +39,24 @@ import Testing
         for id in ids { #expect(table.head(of: id) == reference[id]) }
         #expect(table.head(of: UUID()) == nil)
     }
+
+    /// Ids chosen so that the table's unseeded hash (a multiply of one word, a xor of the
+    /// other, a multiply) gave them all one slot at every size, as someone writing a format-1
+    /// log's events could choose them for its move: with the seeded hash they spread.
+    @Test func streamHeadsSpreadIdsChosenToCollide() {
+        var table = StreamHeads()
+        let ids = (1...4_096).map { word -> UUID in
+            let a = UInt64(word)
+            let b = 0x0123_4567_89AB_CDEF ^ (a &* 0x9E37_79B9_7F4A_7C15)
+            return UUID(uuid: unsafeBitCast((a, b), to: uuid_t.self))
+        }
+        for (index, id) in ids.enumerated() {
+            table.set(StreamHead(version: 1, position: UInt64(index + 1)), for: id)
+        }
+        #expect(table.count == ids.count)
+        #expect(table.longestRun < 64)
+        for (index, id) in ids.enumerated() {
+            #expect(table.head(of: id) == StreamHead(version: 1, position: UInt64(index + 1)))
+        }
+    }
 }
