@@ -135,11 +135,10 @@ extension LogStorage {
             try checkStillFormatOne(in: txn)
             // Format 1 never had heads or links. Beside its marker they are format 2's, which a
             // writer that opened the log as format 2 still follows, whatever `streams` says.
-            if try txn.openDatabase(LogLayout.headsDatabase) != nil || txn.openDatabase(LogLayout.linksDatabase) != nil {
-                return ChainBreak(
-                    position: 0,
-                    reason: .misfiled(
-                        "a log marked as format 1 that holds format 2's heads or links: a writer of format 2 may follow them"))
+            let formatTwos = [LogLayout.headsDatabase, LogLayout.linksDatabase]
+            if try formatTwos.contains(where: { try txn.openDatabase($0) != nil }) {
+                let detail = "a log marked as format 1 that holds format 2's heads or links, which a writer may follow"
+                return ChainBreak(position: 0, reason: .misfiled(detail))
             }
             return try txn.withCursor(streams) { cursor -> ChainBreak? in
                 var entry = try cursor.first()
