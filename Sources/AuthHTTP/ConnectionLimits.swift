@@ -91,7 +91,7 @@ struct GuardedHTTP1Channel: ServerChildChannel {
         // Both go between NIO's HTTP/1 codec and the conversion to HTTP types
         // (`HTTP1ToHTTPServerCodec`) that Hummingbird adds: the fast paths take requests before
         // it, and the deadlines see every request, those answered fast too.
-        let (fastReads, directWrites) = (self.fastReads, self.directWrites)
+        let (fastReads, directWrites, writeTimeout) = (self.fastReads, self.directWrites, limits.writeTimeout)
         return HTTP1Channel(responder: responder).setup(channel: channel, logger: logger).flatMapThrowing { value in
             let pipeline = channel.pipeline.syncOperations
             let conversion = try pipeline.handler(type: HTTP1ToHTTPServerCodec.self)
@@ -100,7 +100,8 @@ struct GuardedHTTP1Channel: ServerChildChannel {
             // the fast path's answers wait for the loop's turn to end, and are flushed first
             // only by closes that pass through it (FastRouteHandler).
             try pipeline.addHandler(
-                FastRouteHandler(reads: fastReads, writes: directWrites), position: .before(conversion))
+                FastRouteHandler(reads: fastReads, writes: directWrites, writeTimeout: writeTimeout),
+                position: .before(conversion))
             return value
         }
     }

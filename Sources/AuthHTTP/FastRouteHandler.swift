@@ -25,10 +25,14 @@ import NIOHTTP1
 /// - only HTTP/1.1 heads are taken; every head meets the Host rule first
 ///   (``HTTPRequestHead/breaksTheHostRule``), and one that breaks it is dropped and answered
 ///   400 by Hummingbird, as a head that does not parse;
-/// - a request that asks to close the connection, an HTTP/1.0 one without keep-alive and a
-///   head that broke the Host rule are the connection's last: what comes after them is
-///   dropped, and once the last answer owed is out the connection's output is closed, then
-///   the whole connection ``lingering`` later (RFC 9112 §9.6), whatever the client does.
+/// - a request that asks to close the connection (NIO's reading of its `Connection` field,
+///   the same as the decoder's and Hummingbird's), an HTTP/1.0 one without keep-alive and a
+///   head that broke the Host rule are the connection's last: the socket is not read again
+///   until the last answer owed is out, what comes after them is dropped, and once that
+///   answer is out the connection's output is closed, then the whole connection
+///   ``lingering`` later (RFC 9112 §9.6). A client that does not take that answer is closed
+///   the connection's write timeout after it was written: whatever the client does, the
+///   connection ends.
 ///
 /// A fast read's answer is flushed once the event loop has read every connection that was
 /// ready, with the other answers of that turn, not as soon as it is written
@@ -45,6 +49,9 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     let reads: FastReads
     let writes: DirectWrites
+    /// How long the last answer may wait to go out before the connection is closed anyway
+    /// (``ConnectionLimits/writeTimeout``).
+    let writeTimeout: TimeAmount
 
     private enum Held {
         /// A read taken, waiting for its end.
@@ -68,9 +75,12 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// What came while ``answering`` (or a shutdown's request while a direct write's body was
     /// coming), in order.
     private var waiting = CircularBuffer<Waiting>()
-    /// A read of the socket asked for while ``answering`` with something ``waiting``: made once
-    /// the answer is written.
+    /// A read of the socket asked for while ``answering`` with something ``waiting``, or after
+    /// the last request while an answer is owed: made once it may be (``read(context:)``).
     private var readHeld = false
+    /// The last answer is out, and the connection's output closed: what the client still sends
+    /// is read and dropped until the connection is closed.
+    private var lingeringStarted = false
     /// A shutdown asked the connection to finish, or a request asked to close it.
     private var finishing = false
     private var removed = false
@@ -94,9 +104,10 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// which could take the last answer with it.
     static let lingering = TimeAmount.seconds(2)
 
-    init(reads: FastReads, writes: DirectWrites) {
+    init(reads: FastReads, writes: DirectWrites, writeTimeout: TimeAmount) {
         self.reads = reads
         self.writes = writes
+        self.writeTimeout = writeTimeout
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -174,8 +185,10 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 }
             }
             // A close asked for, or an HTTP/1.0 request without keep-alive: its answer is the
-            // last (Hummingbird itself stops only at `Connection: close` as it is).
-            if !head.isKeepAlive || head.headers["connection"].contains(where: { $0.lowercased().contains("close") }) {
+            // last. Read as NIO's decoder reads it, token by token: a request this handler took
+            // for the last while the decoder read on would have every head after it dropped
+            // here and counted by the deadlines' handler as owed an answer.
+            if !head.isKeepAlive {
                 finishing = true
                 closeRequested = true
             }
@@ -246,9 +259,16 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if unanswered == 0, !answering { linger(context) }
     }
 
-    /// Closes the connection's output now and the whole connection ``lingering`` later.
+    /// Closes the connection's output now and the whole connection ``lingering`` later; reads
+    /// the socket again meanwhile, to drop what the client still sends.
     private func linger(_ context: ChannelHandlerContext) {
+        guard !lingeringStarted else { return }
+        lingeringStarted = true
         close(context: context, mode: .output, promise: nil)
+        if readHeld, !removed {
+            readHeld = false
+            context.read()
+        }
         let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.eventLoop.scheduleTask(in: Self.lingering) {
             boundContext.value.close(promise: nil)
@@ -325,7 +345,7 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if passed { context.fireChannelReadComplete() }
         if !answering, readHeld {
             readHeld = false
-            context.read()
+            read(context: context)
         }
     }
 
@@ -335,8 +355,12 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// reads a ready socket up to four times before it asks again) held here, and one that
     /// sends a request at a time, nearly every client, costs the event loop no change of its
     /// interest in the socket (two `epoll_ctl` calls a write, when every write held the read).
+    ///
+    /// After the connection's last request, the socket is not read until the last answer owed
+    /// is out (``linger(_:)``): what would come is dropped anyway, and a client sending on
+    /// meets the socket's own back-pressure instead of having its heads decoded here.
     func read(context: ChannelHandlerContext) {
-        if answering, !waiting.isEmpty {
+        if (answering && !waiting.isEmpty) || (ended && !lingeringStarted) {
             readHeld = true
         } else {
             context.read()
@@ -353,6 +377,10 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
                 let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
                 written.futureResult.whenComplete { _ in handler.value.linger(boundContext.value) }
+                // A client that never takes it would hold the connection as long as it liked: the
+                // deadlines' handler allows an answer going out all the time it takes while less
+                // than its high-water mark waits.
+                context.eventLoop.scheduleTask(in: writeTimeout) { boundContext.value.close(promise: nil) }
                 return
             }
         }

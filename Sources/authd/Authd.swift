@@ -111,7 +111,7 @@ struct Authd: AsyncParsableCommand {
     var idleTimeout = Int64(environment["AUTHLOG_IDLE_TIMEOUT"] ?? "") ?? 60
     @Option(
         help:
-            "Seconds a connection may stay unable to take more of its answers, none going out (its client not reading) ($AUTHLOG_WRITE_TIMEOUT)."
+            "Seconds a connection may stay unable to take more of its answers, none going out (its client not reading), and its last answer may take to go out ($AUTHLOG_WRITE_TIMEOUT)."
     )
     var writeTimeout = Int64(environment["AUTHLOG_WRITE_TIMEOUT"] ?? "") ?? 30
     @Option(

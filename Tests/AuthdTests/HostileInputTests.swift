@@ -169,6 +169,30 @@ import Testing
         #expect(served, "the address is still held by the refused connection")
     }
 
+    /// `Connection` holds tokens: `noclose` asks for no close, so NIO's decoder and Hummingbird
+    /// read on after it, and the fast paths' handler must too; `Keep-Alive, Close` is a close.
+    /// Before, a field that merely contained "close" made its request the last in that handler
+    /// while the decoder read on: every head after it was dropped there and counted by the
+    /// deadlines' handler as owed an answer, so a client that did not read its answers held the
+    /// connection with no deadline, and one that went on sending grew the server's memory
+    /// without end (about 26 MB a second from one connection, seen in a review).
+    @Test func aConnectionFieldIsReadAsTokens() async throws {
+        let server = try RunningServer(arguments: ["--max-connections-per-address", "1", "--idle-timeout", "3600"])
+        let cases = [
+            ("noclose", 3),  // two answers, then the close asked for by the second request
+            ("Keep-Alive, Close", 2),  // one answer, then the close
+        ]
+        for (index, (value, parts)) in cases.enumerated() {
+            let connection = try LoopbackConnection(port: server.port, from: "127.0.0.\(41 + index)")
+            defer { withExtendedLifetime(connection) {} }
+            try connection.send(
+                "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: \(value)\r\n\r\n"
+                    + "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            let answer = String(decoding: try #require(connection.readUntilClosed(timeout: 30)), as: UTF8.self)
+            #expect(answer.components(separatedBy: "HTTP/1.1 200 ").count == parts, "Connection: \(value): \(answer)")
+        }
+    }
+
     /// A request that asks to close its connection, or an HTTP/1.0 one without keep-alive, is
     /// the connection's last: it is answered and the connection closed, whatever the client
     /// sends after it or keeps open. Before, the server closed only its own side, and a request
