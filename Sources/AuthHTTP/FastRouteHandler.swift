@@ -81,6 +81,10 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The last answer is out, and the connection's output closed: what the client still sends
     /// is read and dropped until the connection is closed.
     private var lingeringStarted = false
+    /// The close of a connection whose last answer has not gone out a ``writeTimeout`` after it
+    /// was written; cancelled once it is out, so that a closed connection is not kept waiting
+    /// for it.
+    private var lastAnswerDeadline: Scheduled<Void>?
     /// A shutdown asked the connection to finish, or a request asked to close it.
     private var finishing = false
     private var removed = false
@@ -264,6 +268,8 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func linger(_ context: ChannelHandlerContext) {
         guard !lingeringStarted else { return }
         lingeringStarted = true
+        lastAnswerDeadline?.cancel()
+        lastAnswerDeadline = nil
         close(context: context, mode: .output, promise: nil)
         if readHeld, !removed {
             readHeld = false
@@ -372,15 +378,18 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
             unanswered -= 1
             if unanswered == 0, ended {
                 // The last answer owed: the connection ends once it is out (``end(_:)``).
-                let written = promise ?? context.eventLoop.makePromise()
-                context.write(data, promise: written)
                 let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
                 let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
-                written.futureResult.whenComplete { _ in handler.value.linger(boundContext.value) }
                 // A client that never takes it would hold the connection as long as it liked: the
                 // deadlines' handler allows an answer going out all the time it takes while less
-                // than its high-water mark waits.
-                context.eventLoop.scheduleTask(in: writeTimeout) { boundContext.value.close(promise: nil) }
+                // than its high-water mark waits. Armed first: a write that fails at once lingers
+                // (and disarms it) before `write` returns.
+                lastAnswerDeadline = context.eventLoop.scheduleTask(in: writeTimeout) {
+                    boundContext.value.close(promise: nil)
+                }
+                let written = promise ?? context.eventLoop.makePromise()
+                context.write(data, promise: written)
+                written.futureResult.whenComplete { _ in handler.value.linger(boundContext.value) }
                 return
             }
         }
@@ -403,5 +412,7 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         flushAnswers(context)
         removed = true
         waiting.removeAll()
+        lastAnswerDeadline?.cancel()
+        lastAnswerDeadline = nil
     }
 }

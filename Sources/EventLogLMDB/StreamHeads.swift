@@ -6,15 +6,15 @@ import Foundation
 /// An open-addressing table rather than `[UUID: StreamHead]`: a large batch looks every
 /// stream up and then records it, and SipHash over the id plus the dictionary's probing cost
 /// more than the rest of that bookkeeping. A stored version is never 0 (an append writes at
-/// least one event), so 0 marks an empty slot.
+/// least one event), so 0 marks an empty slot. The table starts small, 64 slots (2 KiB: a
+/// commit of up to 31 streams, the common case, allocates and zeroes no more), and doubles
+/// when half full.
 ///
 /// Rule: an id's slot depends on a seed drawn at random for each process, mixed in before
 /// the id's words are mixed. The ids may come from a log's file (moving a format-1 log reads
 /// them from its events), and someone who can write the file could otherwise choose ids that
 /// all land in one run of slots, making every look-up walk it: the move's time would grow
-/// with the square of such events, minutes to hours where it takes a second. The table starts small, 64 slots
-/// (2 KiB: a commit of up to 31 streams, the common case, allocates and zeroes no more), and
-/// doubles when half full.
+/// with the square of such events, minutes to hours where it takes a second.
 struct StreamHeads {
     /// Four words a slot: the id's two words, the version, the position.
     private var slots: [UInt64]
