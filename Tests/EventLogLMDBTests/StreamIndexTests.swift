@@ -286,7 +286,7 @@ import Testing
 
 /// Rewrites a log in format 1's layout (docs/data-model.md): a `streams` entry per event,
 /// keyed by stream id and big-endian version, valued by the big-endian position; no `heads`
-/// or `links`; the format-1 marker.
+/// or `links` (unless `keepingHeadsAndLinks`, for a decoy beside them); the format-1 marker.
 func rewriteInFormatOne(_ directory: String, keepingHeadsAndLinks: Bool = false) throws {
     try tamper(directory) { txn, events in
         let streams = try #require(try txn.openDatabase("streams", flags: .create))
