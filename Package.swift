@@ -257,8 +257,9 @@ let package = Package(
         .testTarget(name: "LogExportTests", dependencies: ["LogExport", "authlog-fuzz", "TestSupport"]),
         // Helpers the tests share: finding the built executables, running them, threads of their own.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        // Edits of an LMDB log's stream index, for tests that tamper with its file.
-        .target(name: "LMDBTestSupport", dependencies: ["LMDB"], path: "Tests/LMDBTestSupport"),
+        // Edits of an LMDB log's stream index, for tests that tamper with its file, and
+        // environments loaded from `mdb_dump` text (the golden LMDB logs).
+        .target(name: "LMDBTestSupport", dependencies: ["LMDB", "TestSupport"], path: "Tests/LMDBTestSupport"),
         // Histories of commands for tests of what folds them.
         .target(
             name: "ServiceTestSupport", dependencies: ["AuthDomain", "AuthService", "EventLog"],

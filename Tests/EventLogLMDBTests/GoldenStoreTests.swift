@@ -2,24 +2,26 @@ import EventLog
 import EventLogLMDB
 import Foundation
 import LMDB
+import LMDBTestSupport
 import TestSupport
 import Testing
 
-/// LMDB logs written by releases, kept under Tests/Golden as their `data.mdb` alone: every
-/// later build must verify and read them as the release that wrote them did, and a writer
-/// must move a format-1 log to format 2 without changing an event. The stored layout of
-/// format 2 (docs/data-model.md) is pinned byte for byte against its own golden.
+/// LMDB logs written by releases, kept under Tests/Golden as `mdb_dump -a` text of their
+/// `data.mdb` (every entry of every database, byte for byte): every later build must verify
+/// and read them as the release that wrote them did, and a writer must move a format-1 log to
+/// format 2 without changing an event. The stored layout of format 2 (docs/data-model.md) is
+/// pinned byte for byte against its own golden.
 @Suite(.ownThreads) struct GoldenStoreTests {
     static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Golden").path
 
-    /// The golden's `data.mdb`, copied into a fresh directory: the golden itself is never opened.
+    /// The golden's databases, loaded into a fresh environment.
     func copy(_ name: String) throws -> TemporaryDirectory {
         let directory = TemporaryDirectory()
         try FileManager.default.createDirectory(
             atPath: directory.path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        try FileManager.default.copyItem(
-            atPath: Self.folder + "/\(name)/data.mdb", toPath: directory.child("data.mdb"))
+        let dump = try String(contentsOfFile: Self.folder + "/\(name)/data.dump", encoding: .utf8)
+        try EnvironmentDump.load(dump, into: directory.path)
         return directory
     }
 
