@@ -71,6 +71,21 @@ import Testing
         return (failure.position, detail)
     }
 
+    /// ``misfiled(_:)`` of the closed log in `directory`, opened read-only.
+    func misfiled(in directory: TemporaryDirectory) throws -> (position: UInt64, detail: String)? {
+        let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
+        defer { log.close() }
+        return try misfiled(log)
+    }
+
+    /// Moves the second stream's head back to its version 2, hiding its later events.
+    func moveHeadBack(in directory: TemporaryDirectory) throws {
+        let moved = try stored(2, of: streams[1], in: directory)
+        try tamper(directory.path) { txn, _ in
+            try StreamIndexEdits.setHead(of: streams[1], version: 2, position: moved.position, in: txn)
+        }
+    }
+
     @Test func streamsReadByTheirLinksMatchAScanOfTheLog() async throws {
         let directory = try await interleavedLog()
         let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
@@ -193,9 +208,7 @@ import Testing
                 try positionKey(0).withUnsafeBytes { try txn.put(links, key: key, value: $0) }
             }
         }
-        let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
-        defer { log.close() }
-        let found = try #require(try misfiled(log))
+        let found = try #require(try misfiled(in: directory))
         #expect(found.detail.contains("13 links for 12 events"))
     }
 
@@ -209,9 +222,7 @@ import Testing
                 try StreamIndexEdits.setHead(of: UUID(), version: 7, position: head.position, in: txn)
             }
         }
-        let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
-        defer { log.close() }
-        let found = try #require(try misfiled(log))
+        let found = try #require(try misfiled(in: directory))
         #expect(found.detail.contains("more entries than the 12 events"))
     }
 
@@ -257,13 +268,8 @@ import Testing
 
     @Test func aHeadMovedBackHidesEventsAndIsFound() async throws {
         let directory = try await interleavedLog()
-        let moved = try stored(2, of: streams[1], in: directory)
-        try tamper(directory.path) { txn, _ in
-            try StreamIndexEdits.setHead(of: streams[1], version: 2, position: moved.position, in: txn)
-        }
-        let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
-        defer { log.close() }
-        let found = try #require(try misfiled(log))
+        try moveHeadBack(in: directory)
+        let found = try #require(try misfiled(in: directory))
         #expect(found.detail.contains("holds 10 entries for 12 events"))
     }
 
@@ -272,14 +278,9 @@ import Testing
     /// must not check the decoy index alone.
     @Test func aFormatOneMarkerOverHeadsAndLinksIsFound() async throws {
         let directory = try await interleavedLog()
-        let moved = try stored(2, of: streams[1], in: directory)
-        try tamper(directory.path) { txn, _ in
-            try StreamIndexEdits.setHead(of: streams[1], version: 2, position: moved.position, in: txn)
-        }
+        try moveHeadBack(in: directory)
         try rewriteInFormatOne(directory.path, keepingHeadsAndLinks: true)
-        let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
-        defer { log.close() }
-        let found = try #require(try misfiled(log))
+        let found = try #require(try misfiled(in: directory))
         #expect(found.detail.contains("heads or links"))
     }
 }
