@@ -67,6 +67,15 @@ final class DecodedRowCache: Sendable {
         return shard(id).table.withLock { $0.state(id, version: version, checkedAt: stamp, madeSince: since) }
     }
 
+    /// The cached entry for `id` (its state and the sealed part its personal fields were
+    /// opened from) if its version is within `versions`; records nothing.
+    func entry(
+        _ id: UUID, versions: ClosedRange<UInt64>, checkedAt stamp: SnapshotStamp?
+    ) -> (state: UserState, sealedPersonal: [UInt8])? {
+        guard let since = usableSince(stamp) else { return nil }
+        return shard(id).table.withLock { $0.entry(id, versions: versions, madeSince: since) }
+    }
+
     /// The user of the cached entry whose personal fields were opened from exactly `sealed`
     /// (not empty), at any version: the same sealed bytes open to the same fields, so a row
     /// whose events since left its personal part as it was needs no opening.

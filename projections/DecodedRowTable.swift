@@ -100,6 +100,16 @@ struct DecodedRowTable {
         return entries[entry].state
     }
 
+    /// The state and sealed part of the entry for `id` if its version is within `versions`.
+    func entry(
+        _ id: UUID, versions: ClosedRange<UInt64>, madeSince origin: Int = 0
+    ) -> (state: UserState, sealedPersonal: [UInt8])? {
+        guard let entry = find(id).entry, versions.contains(entries[entry].state.version),
+            entries[entry].origin >= origin
+        else { return nil }
+        return (entries[entry].state, entries[entry].sealedPersonal)
+    }
+
     /// The state of the entry for `id` whose personal fields were opened from exactly
     /// `sealed` (not empty), whatever its version.
     func state(_ id: UUID, sealedPersonal sealed: UnsafeRawBufferPointer, madeSince origin: Int = 0) -> UserState? {

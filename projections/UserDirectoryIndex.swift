@@ -124,7 +124,9 @@ public final class UserDirectoryIndex: UserDirectory, Sendable {
 
     // MARK: Keeping current
 
-    /// Brings `state` to the projection's checkpoint, in one read transaction.
+    /// Brings `state` to the projection's checkpoint, in one read transaction. Entries are
+    /// made from rows as stored, without their tails (`UserProjection+Tail`): a tail holds
+    /// rotations only, which change no field an entry keeps.
     func refresh(_ state: inout State) throws {
         let log = projection.log
         try log.environment.read { txn in

@@ -17,15 +17,19 @@ extension UserProjection {
         return entry.generation
     }
 
-    /// A user without the personal fields: from the decoded-row cache with those fields
-    /// blanked when it holds the row, otherwise decoded without opening the sealed part.
+    /// A user without the personal fields: the row and its tail (`UserProjection+Tail`), from
+    /// the decoded-row cache with those fields blanked when it can answer (as for
+    /// ``readUser(_:generation:in:)``), otherwise decoded without opening the sealed part.
     func readPublicUser(_ id: UUID, generation g: Int, in txn: borrowing Transaction) throws -> UserState? {
-        if txn.isReadOnly,
-            let cached = decoded.state(id, checkedAt: SnapshotStamp(snapshot: txn.snapshotID, generation: g))
-        {
+        let stamp = txn.isReadOnly ? SnapshotStamp(snapshot: txn.snapshotID, generation: g) : nil
+        if let stamp, let cached = decoded.state(id, checkedAt: stamp) { return cached.withoutPersonalFields }
+        guard var state = try row(id, generation: g, in: txn, openPersonal: false)?.state else { return nil }
+        let target = try tailTarget(of: id, after: state.version, in: txn)
+        if let cached = try cachedAnswer(id, row: state.version, target: target, stamp: stamp, in: txn) {
             return cached.withoutPersonalFields
         }
-        return try row(id, generation: g, in: txn, openPersonal: false)?.state
+        try foldTail(into: &state, through: target, in: txn)
+        return state
     }
 }
 

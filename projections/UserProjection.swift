@@ -20,8 +20,10 @@ import Synchronization
 /// `stripe_customer`), kept in the same write transaction as every append.
 public final class UserProjection: TransactionalProjector, Sendable {
     public static let name = "users"
-    /// Bump when the row layout or the fold changes: the projection is then rebuilt on open.
-    public static let version: UInt32 = 7
+    /// Bump when the row layout, the fold or what a row holds changes: the projection is then
+    /// rebuilt on open. 8: a row may stand behind its stream by rotations (+Tail), which a
+    /// reader of version 7 would not fold.
+    public static let version: UInt32 = 8
 
     let log: LMDBEventLog
     let sealing: UserEventSealing
@@ -146,6 +148,12 @@ public final class UserProjection: TransactionalProjector, Sendable {
     func apply(_ event: RecordedEvent, to g: Int, in txn: borrowing Transaction) throws {
         let decoded = try sealing.decode(event)
         let id = event.streamID
+        // A rotation close enough behind the row is left to the reads' fold (+Tail).
+        if Self.leavesToReads(decoded.kind), let stored = try storedVersion(id, generation: g, in: txn),
+            event.streamVersion > stored, event.streamVersion - stored < Self.rowLag
+        {
+            return
+        }
         let touched = decoded.kind.changesPersonalFields
         // The state is decoded, changed in place and encoded: a copy of it retains and
         // releases every string and array it holds.
@@ -156,6 +164,10 @@ public final class UserProjection: TransactionalProjector, Sendable {
             before = RoleKey(state)
             next = state
             if !touched && !sealedPersonal.isEmpty { reuse = sealedPersonal }
+            // The rotations the row was left behind by come first.
+            if next.version + 1 < event.streamVersion {
+                try foldTail(into: &next, through: event.streamVersion - 1, in: txn)
+            }
         }
         next.apply(decoded, at: event.recordedAt)
         try putRow(next, sealedPersonal: reuse, generation: g, in: txn)
@@ -176,12 +188,13 @@ public final class UserProjection: TransactionalProjector, Sendable {
         }
     }
 
-    /// A user with personal fields opened, for reads, from the decoded-row cache when it can
-    /// answer exactly: with no look-up when the entry was checked in this very snapshot, else
-    /// when the row's version matches (the version sits at bytes 1 to 8 of every row); else
-    /// the row is decoded, its personal fields taken from the entry when the entry was opened
-    /// from the same sealed bytes (a rotation, a login or a role change leaves them as they
-    /// were), opened with the user's key otherwise.
+    /// A user with personal fields opened, for reads: the row and its tail
+    /// (`UserProjection+Tail`), from the decoded-row cache when it can answer exactly: with no
+    /// look-up when the entry was checked in this very snapshot, else when the entry is at the
+    /// version the read answers or between the row's (bytes 1 to 8 of every row) and it
+    /// (``cachedAnswer(_:row:target:stamp:in:)``); else the row is decoded, its personal fields
+    /// taken from the entry when the entry was opened from the same sealed bytes (a rotation, a
+    /// login or a role change leaves them as they were), opened with the user's key otherwise.
     func readUser(_ id: UUID, generation g: Int, in txn: borrowing Transaction) throws -> UserState? {
         let stamp = txn.isReadOnly ? SnapshotStamp(snapshot: txn.snapshotID, generation: g) : nil
         if let stamp, let cached = decoded.state(id, checkedAt: stamp) { return cached }
@@ -190,7 +203,8 @@ public final class UserProjection: TransactionalProjector, Sendable {
         }
         guard bytes.count > 9 else { throw BinaryDecodingError.invalidValue("user row too short") }
         let version = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 1, as: UInt64.self))
-        if let cached = decoded.state(id, version: version, checkedAt: stamp) { return cached }
+        let target = try tailTarget(of: id, after: version, in: txn)
+        if let cached = try cachedAnswer(id, row: version, target: target, stamp: stamp, in: txn) { return cached }
         // Whether the personal fields came from the sealed part (opened, or lent by an entry
         // that opened the same bytes); only then may the entry lend them in turn.
         var opened = false
@@ -204,8 +218,10 @@ public final class UserProjection: TransactionalProjector, Sendable {
             opened = true
             return personal
         }
-        decoded.store(row.state, sealedPersonal: opened ? row.sealedPersonal : [], checkedAt: stamp)
-        return row.state
+        var state = row.state
+        try foldTail(into: &state, through: target, in: txn)
+        decoded.store(state, sealedPersonal: opened ? row.sealedPersonal : [], checkedAt: stamp)
+        return state
     }
 
     func putRow(

@@ -22,7 +22,8 @@ import Foundation
 /// (before reset and verification mails were) every such time, format 2 (before email
 /// changes) both email-change fields as well; all are still read, as a user with none. A
 /// projection of any of them is rebuilt when authd opens it (``UserProjection/version`` 6
-/// and later; 7 changed the fold only).
+/// and later; 7 changed the fold only; from 8 a row may stand behind its stream by
+/// rotations, folded by every read: `UserProjection+Tail`).
 enum UserRow {
     static let format: UInt8 = 5
 

@@ -1,4 +1,5 @@
 import EventLog
+import Foundation
 import LMDB
 
 extension LMDBEventLog {
@@ -19,6 +20,39 @@ extension LMDBEventLog {
                 entry = try cursor.next()
             }
         }
+    }
+
+    /// The stream's events from `version` on, oldest first, inside a transaction the caller
+    /// holds, each handed to `body` until it returns false. Views are valid only during the
+    /// call. Each event's stream and version are checked against the index that led to it.
+    public func forEachEnvelope(
+        inStream stream: UUID, from version: UInt64, in txn: borrowing Transaction,
+        _ body: (EnvelopeView) throws -> Bool
+    ) throws {
+        var expected = max(version, 1)
+        for position in try storage.positions(inStream: stream, from: version, in: txn) {
+            guard let stored = try withPositionKey(position, { try txn.get(storage.events, key: $0) }) else {
+                throw EventLogError.corrupt(position: position, detail: "stream index points to a missing event")
+            }
+            let view = try storage.envelope(stored, at: position)
+            // The index is derived: an entry pointing at another stream's event is
+            // refused, never folded into this one.
+            guard view.streamID == stream, view.streamVersion == expected else {
+                throw EventLogError.corrupt(
+                    position: position, detail: "the stream index names this event for another stream or version")
+            }
+            guard try body(view) else { return }
+            expected += 1
+        }
+    }
+
+    /// The stream's version and the position of its last event as `txn` sees them, both 0
+    /// when it has none.
+    public func streamHead(of stream: UUID, in txn: borrowing Transaction) throws -> (
+        version: UInt64, position: UInt64
+    ) {
+        let head = try storage.currentHead(of: stream, in: txn)
+        return (head.version, head.position)
     }
 
     /// The head (position, chain hash, time) as `txn` sees it.

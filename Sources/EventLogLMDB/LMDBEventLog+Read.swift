@@ -28,23 +28,7 @@ extension LMDBEventLog {
     public func forEachEnvelope(
         inStream stream: UUID, from version: UInt64, _ body: (EnvelopeView) throws -> Bool
     ) throws {
-        try readTransaction { txn in
-            var expected = max(version, 1)
-            for position in try storage.positions(inStream: stream, from: version, in: txn) {
-                guard let stored = try withPositionKey(position, { try txn.get(storage.events, key: $0) }) else {
-                    throw EventLogError.corrupt(position: position, detail: "stream index points to a missing event")
-                }
-                let view = try storage.envelope(stored, at: position)
-                // The index is derived: an entry pointing at another stream's event is
-                // refused, never folded into this one.
-                guard view.streamID == stream, view.streamVersion == expected else {
-                    throw EventLogError.corrupt(
-                        position: position, detail: "the stream index names this event for another stream or version")
-                }
-                guard try body(view) else { return }
-                expected += 1
-            }
-        }
+        try readTransaction { txn in try forEachEnvelope(inStream: stream, from: version, in: txn, body) }
     }
 
     public func read(from position: UInt64, limit: Int) throws -> [RecordedEvent] {
