@@ -5,8 +5,9 @@ import Synchronization
 /// Users already decoded (personal fields opened), for reads, keyed by id. Each entry keeps
 /// the last read snapshot it was checked against.
 ///
-/// Exact for two reasons. A row's content is a function of its user's stream up to the
-/// row's version, so an entry whose version equals the row's is that row decoded. And an LMDB
+/// Exact for two reasons. What a read answers (a row and its tail, `UserProjection+Tail`) is
+/// a function of its user's stream up to the version it answers, so an entry at that version
+/// is that answer, and an entry at an earlier one folds forward to it. And an LMDB
 /// snapshot id names one committed state of the environment, so an entry checked against the
 /// live generation in snapshot S is still the row in any read transaction at S: such a read
 /// skips the row look-up. Only read transactions stamp entries (a write transaction's id
@@ -60,8 +61,8 @@ final class DecodedRowCache: Sendable {
         return shard(id).table.withLock { $0.state(id, checkedAt: stamp, madeSince: since) }
     }
 
-    /// The user if the cached entry has the row's `version`; records that it was checked at
-    /// `stamp` (a later snapshot replaces an earlier one).
+    /// The user if the cached entry is at `version` (the one a read answers); records that it
+    /// was checked at `stamp` (a later snapshot replaces an earlier one).
     func state(_ id: UUID, version: UInt64, checkedAt stamp: SnapshotStamp?) -> UserState? {
         guard let since = usableSince(stamp) else { return nil }
         return shard(id).table.withLock { $0.state(id, version: version, checkedAt: stamp, madeSince: since) }

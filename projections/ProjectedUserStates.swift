@@ -3,9 +3,9 @@ import EventLog
 import EventSealing
 import Foundation
 
-/// A ``UserStateSource`` that answers from the User table: one look-up when the user's row
-/// is at the stream's current version, the fold of the stream otherwise (a writer without
-/// the projector appended meanwhile). The answer is the fold's either way; a test pins the
+/// A ``UserStateSource`` that answers from the User table: the user's row and its tail
+/// (`UserProjection+Tail`) when they reach the stream's current version, the fold of the
+/// stream otherwise (a writer without the projector appended meanwhile). The answer is the fold's either way; a test pins the
 /// two together.
 public struct ProjectedUserStates: UserStateSource {
     let queries: UserQueries

@@ -19,16 +19,19 @@ extension UserProjection {
 
     /// A user without the personal fields: the row and its tail (`UserProjection+Tail`), from
     /// the decoded-row cache with those fields blanked when it can answer (as for
-    /// ``readUser(_:generation:in:)``), otherwise decoded without opening the sealed part.
+    /// ``readUser(_:generation:in:)``), otherwise the row decoded without opening its sealed
+    /// part.
     func readPublicUser(_ id: UUID, generation g: Int, in txn: borrowing Transaction) throws -> UserState? {
         let stamp = txn.isReadOnly ? SnapshotStamp(snapshot: txn.snapshotID, generation: g) : nil
         if let stamp, let cached = decoded.state(id, checkedAt: stamp) { return cached.withoutPersonalFields }
-        guard var state = try row(id, generation: g, in: txn, openPersonal: false)?.state else { return nil }
-        let target = try tailTarget(of: id, after: state.version, in: txn)
-        if let cached = try cachedAnswer(id, row: state.version, target: target, stamp: stamp, in: txn) {
+        guard let version = try storedVersion(id, generation: g, in: txn) else { return nil }
+        let end = try tailEnd(of: id, after: version, in: txn)
+        if let cached = try cachedAnswer(id, row: version, end: end, stamp: stamp, in: txn) {
             return cached.withoutPersonalFields
         }
-        try foldTail(into: &state, through: target, in: txn)
+        guard var state = try row(id, generation: g, in: txn, openPersonal: false)?.state else { return nil }
+        // A stream refolded whole opens its personal fields: blanked again.
+        if try foldTail(into: &state, through: end, in: txn) { state.clearPersonalFields() }
         return state
     }
 }

@@ -13,9 +13,11 @@ import LMDB
 ///   So the events of a stream after its row's version and up to the projection's checkpoint
 ///   are all `RefreshTokenRotated`, and at most ``UserProjection/rowLag`` − 1 of them.
 /// - A read answers the fold of the user's stream up to the projection's checkpoint, as before:
-///   the row, then the tail up to the checkpoint (``tailTarget(of:after:in:)``,
-///   ``foldTail(into:through:in:)``). An event of another kind in that part of the tail is a
-///   broken projection, refused as corrupt, never folded around.
+///   the row, then the tail up to the checkpoint (``tailEnd(of:after:in:)``,
+///   ``foldTail(into:through:in:)``). A row behind by more, or by another kind of event, was
+///   not written by the projector (by hand, or rolled back): a read answers the fold of the
+///   whole stream instead, and the projector writes that fold to the row at the user's next
+///   event, so the projection heals where it stood.
 /// - The role index and the role counts never lag: a rotation changes neither.
 ///
 /// Why: a rotation changes only its session's token fields, yet writing them rewrote the
@@ -42,59 +44,98 @@ extension UserProjection {
         return UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 1, as: UInt64.self))
     }
 
-    /// The version a read of `id` answers, given a row at `version`: the last of the stream's
-    /// versions at or before the projection's checkpoint, `version` itself when the stream has
-    /// nothing later (a look-up of the stream's head, then the catalog only when it does).
-    func tailTarget(of id: UUID, after version: UInt64, in txn: borrowing Transaction) throws -> UInt64 {
+    /// The last event a read of `id` answers, given a row at `version`: the stream's last
+    /// event at or before the projection's checkpoint, or the row's own version (position 0)
+    /// when the stream has nothing later (a look-up of the stream's head, then the catalog
+    /// only when it does).
+    func tailEnd(of id: UUID, after version: UInt64, in txn: borrowing Transaction) throws -> TailEnd {
         let head = try log.streamHead(of: id, in: txn)
-        guard head.version > version, let checkpoint = try entry(in: txn)?.checkpoint else { return version }
-        if head.position <= checkpoint { return head.version }
+        guard head.version > version, let checkpoint = try entry(in: txn)?.checkpoint else {
+            return TailEnd(version: version, position: 0)
+        }
+        if head.position <= checkpoint { return TailEnd(version: head.version, position: head.position) }
         // Part of the tail was appended by a writer without the projector: not folded yet.
-        var target = version
+        var end = TailEnd(version: version, position: 0)
         try log.forEachEnvelope(inStream: id, from: version + 1, in: txn) { view in
             guard view.position <= checkpoint else { return false }
-            target = view.streamVersion
+            end = TailEnd(version: view.streamVersion, position: view.position)
             return true
         }
-        return target
+        return end
     }
 
-    /// The answer at version `target` from the decoded-row cache, for a row at `version`: the
-    /// entry when it is at `target`; an entry between the row and `target` folded forward
-    /// from where it stands (and stored); `nil` when the cache holds neither. Exact: an entry
-    /// at a version is the fold of the stream up to it, and the events after it through
-    /// `target` are the tail's.
+    /// The answer at `end` from the decoded-row cache, for a row at `version`: the entry when
+    /// it is at `end`'s version; an entry between the row and `end` folded forward from where
+    /// it stands (and stored); `nil` when the cache holds neither. Exact: an entry at a
+    /// version is the fold of the stream up to it, and the events after it through `end` are
+    /// the tail's.
     func cachedAnswer(
-        _ id: UUID, row version: UInt64, target: UInt64, stamp: SnapshotStamp?, in txn: borrowing Transaction
+        _ id: UUID, row version: UInt64, end: TailEnd, stamp: SnapshotStamp?, in txn: borrowing Transaction
     ) throws -> UserState? {
-        if let cached = decoded.state(id, version: target, checkedAt: stamp) { return cached }
-        guard target > version, var base = decoded.entry(id, versions: version...(target - 1), checkedAt: stamp)
+        if let cached = decoded.state(id, version: end.version, checkedAt: stamp) { return cached }
+        guard end.version > version,
+            var base = decoded.entry(id, versions: version...(end.version - 1), checkedAt: stamp)
         else { return nil }
-        try foldTail(into: &base.state, through: target, in: txn)
-        decoded.store(base.state, sealedPersonal: base.sealedPersonal, checkedAt: stamp)
+        let refolded = try foldTail(into: &base.state, through: end, in: txn)
+        decoded.store(base.state, sealedPersonal: refolded ? [] : base.sealedPersonal, checkedAt: stamp)
         return base.state
     }
 
     /// Folds onto `state` (the fold of its stream at `state.version`) the stream's events
-    /// after it through version `target`, each of which must be one the projector leaves to
-    /// reads (``leavesToReads(_:)``). On a throw, `state` is left part-folded.
-    func foldTail(into state: inout UserState, through target: UInt64, in txn: borrowing Transaction) throws {
-        guard target > state.version else { return }
+    /// after it through `end`. When they are not a tail the projector leaves (more than
+    /// ``rowLag`` − 1 of them, or one of a kind ``leavesToReads(_:)`` refuses: a row written
+    /// by hand, or rolled back), `state` becomes the fold of the whole stream through `end`
+    /// instead, and this returns true: its personal fields then come from the events, not
+    /// from the sealed part the state was read with.
+    @discardableResult
+    func foldTail(into state: inout UserState, through end: TailEnd, in txn: borrowing Transaction) throws -> Bool {
+        try foldTail(into: &state, through: end.version, walkingFrom: end, in: txn)
+    }
+
+    /// ``foldTail(into:through:in:)`` through `version`, the stream's links walked down from
+    /// `anchor`, an event of the stream at `version` or later (the projector's event: the
+    /// walk then covers the tail alone, not the stream's events up to its head).
+    @discardableResult
+    func foldTail(
+        into state: inout UserState, through version: UInt64, walkingFrom anchor: TailEnd,
+        in txn: borrowing Transaction
+    ) throws -> Bool {
+        guard version > state.version else { return false }
         let id = state.id
-        try log.forEachEnvelope(inStream: id, from: state.version + 1, in: txn) { view in
-            guard view.streamVersion <= target else { return false }
-            let event = try sealing.decode(view)
-            guard Self.leavesToReads(event.kind) else {
-                throw EventLogError.corrupt(
-                    position: view.position,
-                    detail: "the users projection left an event of kind \(event.kind.name) out of the row of \(id)")
+        let walk = (version: anchor.version, position: anchor.position)
+        if version - state.version < Self.rowLag {
+            var tail = true
+            try log.forEachEnvelope(inStream: id, from: state.version + 1, through: walk, in: txn) { view in
+                guard view.streamVersion <= version else { return false }
+                guard let kind = UserEvent.Kind(typeBytes: view.typeBytes), Self.leavesToReads(kind) else {
+                    tail = false
+                    return false
+                }
+                state.apply(try sealing.decode(view), at: view.recordedAt)
+                return true
             }
-            state.apply(event, at: view.recordedAt)
+            if tail && state.version == version { return false }
+        }
+        // Not a tail the projector leaves: the reference fold of the stream.
+        var folded = UserState(id: id)
+        try log.forEachEnvelope(inStream: id, from: 1, through: walk, in: txn) { view in
+            guard view.streamVersion <= version else { return false }
+            folded.apply(try sealing.decode(view), at: view.recordedAt)
             return true
         }
-        guard state.version == target else {
+        guard folded.version == version else {
             throw EventLogError.corrupt(
-                position: 0, detail: "the stream of \(id) ends at version \(state.version) before \(target)")
+                position: anchor.position,
+                detail: "the stream of \(id) ends at version \(folded.version) before \(version)")
         }
+        state = folded
+        return true
     }
+}
+
+/// The last event of a stream a read answers (``UserProjection/tailEnd(of:after:in:)``): its
+/// version and position; position 0 when it is the row's own version.
+struct TailEnd: Equatable {
+    var version: UInt64
+    var position: UInt64
 }

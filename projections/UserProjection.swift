@@ -164,9 +164,13 @@ public final class UserProjection: TransactionalProjector, Sendable {
             before = RoleKey(state)
             next = state
             if !touched && !sealedPersonal.isEmpty { reuse = sealedPersonal }
-            // The rotations the row was left behind by come first.
+            // The rotations the row was left behind by come first (+Tail); a row that was not
+            // the projector's is replaced by the fold of its stream, sealed anew.
             if next.version + 1 < event.streamVersion {
-                try foldTail(into: &next, through: event.streamVersion - 1, in: txn)
+                let anchor = TailEnd(version: event.streamVersion, position: event.position)
+                if try foldTail(into: &next, through: event.streamVersion - 1, walkingFrom: anchor, in: txn) {
+                    reuse = nil
+                }
             }
         }
         next.apply(decoded, at: event.recordedAt)
@@ -192,7 +196,7 @@ public final class UserProjection: TransactionalProjector, Sendable {
     /// (`UserProjection+Tail`), from the decoded-row cache when it can answer exactly: with no
     /// look-up when the entry was checked in this very snapshot, else when the entry is at the
     /// version the read answers or between the row's (bytes 1 to 8 of every row) and it
-    /// (``cachedAnswer(_:row:target:stamp:in:)``); else the row is decoded, its personal fields
+    /// (``cachedAnswer(_:row:end:stamp:in:)``); else the row is decoded, its personal fields
     /// taken from the entry when the entry was opened from the same sealed bytes (a rotation, a
     /// login or a role change leaves them as they were), opened with the user's key otherwise.
     func readUser(_ id: UUID, generation g: Int, in txn: borrowing Transaction) throws -> UserState? {
@@ -203,8 +207,8 @@ public final class UserProjection: TransactionalProjector, Sendable {
         }
         guard bytes.count > 9 else { throw BinaryDecodingError.invalidValue("user row too short") }
         let version = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 1, as: UInt64.self))
-        let target = try tailTarget(of: id, after: version, in: txn)
-        if let cached = try cachedAnswer(id, row: version, target: target, stamp: stamp, in: txn) { return cached }
+        let end = try tailEnd(of: id, after: version, in: txn)
+        if let cached = try cachedAnswer(id, row: version, end: end, stamp: stamp, in: txn) { return cached }
         // Whether the personal fields came from the sealed part (opened, or lent by an entry
         // that opened the same bytes); only then may the entry lend them in turn.
         var opened = false
@@ -219,8 +223,8 @@ public final class UserProjection: TransactionalProjector, Sendable {
             return personal
         }
         var state = row.state
-        try foldTail(into: &state, through: target, in: txn)
-        decoded.store(state, sealedPersonal: opened ? row.sealedPersonal : [], checkedAt: stamp)
+        let refolded = try foldTail(into: &state, through: end, in: txn)
+        decoded.store(state, sealedPersonal: opened && !refolded ? row.sealedPersonal : [], checkedAt: stamp)
         return state
     }
 

@@ -25,12 +25,19 @@ extension LMDBEventLog {
     /// The stream's events from `version` on, oldest first, inside a transaction the caller
     /// holds, each handed to `body` until it returns false. Views are valid only during the
     /// call. Each event's stream and version are checked against the index that led to it.
+    ///
+    /// With `last` (a version of the stream and the position of that event), the walk down
+    /// the stream's links starts there instead of at the stream's head, and ends with it: a
+    /// reader that knows where its range ends walks the range only. An event at `last` that is
+    /// not the stream's at that version is refused as any other.
     public func forEachEnvelope(
-        inStream stream: UUID, from version: UInt64, in txn: borrowing Transaction,
-        _ body: (EnvelopeView) throws -> Bool
+        inStream stream: UUID, from version: UInt64, through last: (version: UInt64, position: UInt64)? = nil,
+        in txn: borrowing Transaction, _ body: (EnvelopeView) throws -> Bool
     ) throws {
         var expected = max(version, 1)
-        for position in try storage.positions(inStream: stream, from: version, in: txn) {
+        let end = last.map { StreamHead(version: $0.version, position: $0.position) }
+        for position in try storage.positions(inStream: stream, from: version, through: end, in: txn) {
+            if let end, expected > end.version { return }  // format 1 lists the stream to its head
             guard let stored = try withPositionKey(position, { try txn.get(storage.events, key: $0) }) else {
                 throw EventLogError.corrupt(position: position, detail: "stream index points to a missing event")
             }

@@ -74,10 +74,19 @@ extension LogStorage {
     /// them. The index is derived data that no hash covers: the caller checks each event's
     /// stream and version against what this promises (version `version`, then one more each).
     func positions(inStream stream: UUID, from version: UInt64, in txn: borrowing Transaction) throws -> [UInt64] {
+        try positions(inStream: stream, from: version, through: nil, in: txn)
+    }
+
+    /// As ``positions(inStream:from:in:)``, through `last` (a version of the stream and its
+    /// position, which the caller checks as it checks the others) instead of the stream's
+    /// head when given: a walk that starts there, not at the head. Format 1 ignores it.
+    func positions(
+        inStream stream: UUID, from version: UInt64, through last: StreamHead?, in txn: borrowing Transaction
+    ) throws -> [UInt64] {
         let first = max(version, 1)
         switch index {
         case .heads(_, let links):
-            let head = try currentHead(of: stream, in: txn)
+            let head = try last ?? currentHead(of: stream, in: txn)
             guard head.version >= first else { return [] }
             // Gathered as the links are followed, never sized by the head's version: a
             // forged head cannot make this allocate more than the links it can follow.
