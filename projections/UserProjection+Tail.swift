@@ -8,7 +8,8 @@ import LMDB
 ///
 /// Rules:
 /// - The projector leaves a `RefreshTokenRotated` event out of the row when the row already
-///   exists and stands fewer than ``UserProjection/rowLag`` versions behind the event. Every
+///   exists and stands fewer than ``UserProjection/rowLag`` versions behind the event, and the
+///   event's version is not the row's turn (``UserProjection/isRowsTurn(_:version:)``). Every
 ///   other event is written to the row, after the tail before it has been folded onto the row.
 ///   So the events of a stream after its row's version and up to the projection's checkpoint
 ///   are all `RefreshTokenRotated`, and at most ``UserProjection/rowLag`` − 1 of them.
@@ -28,6 +29,14 @@ extension UserProjection {
     /// How many versions a row may stand behind its stream's head through rotations; the
     /// longest tail a read folds is one less.
     static let rowLag: UInt64 = 16
+
+    /// Whether the rotation at `version` of `id`'s stream is written to the row whatever the
+    /// row's lag: one version in ``rowLag``, at a phase taken from the id's last byte (random in
+    /// random and time-ordered ids alike). Users who rotate at the same pace, as a benchmark's
+    /// do, then have their rows written at different commits, not all in the same few.
+    static func isRowsTurn(_ id: UUID, version: UInt64) -> Bool {
+        version % rowLag == UInt64(id.uuid.15) % rowLag
+    }
 
     /// Whether the projector may leave an event of `kind` to the reads' fold.
     static func leavesToReads(_ kind: UserEvent.Kind) -> Bool {

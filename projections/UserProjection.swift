@@ -148,8 +148,10 @@ public final class UserProjection: TransactionalProjector, Sendable {
     func apply(_ event: RecordedEvent, to g: Int, in txn: borrowing Transaction) throws {
         let decoded = try sealing.decode(event)
         let id = event.streamID
-        // A rotation close enough behind the row is left to the reads' fold (+Tail).
-        if Self.leavesToReads(decoded.kind), let stored = try storedVersion(id, generation: g, in: txn),
+        // A rotation close enough behind the row is left to the reads' fold (+Tail), unless it
+        // falls on the row's turn.
+        if Self.leavesToReads(decoded.kind), !Self.isRowsTurn(id, version: event.streamVersion),
+            let stored = try storedVersion(id, generation: g, in: txn),
             event.streamVersion > stored, event.streamVersion - stored < Self.rowLag
         {
             return
