@@ -5,8 +5,8 @@ import Foundation
 
 /// A ``UserStateSource`` that answers from the User table: the user's row and its tail
 /// (`UserProjection+Tail`) when they reach the stream's current version, the fold of the
-/// stream otherwise (a writer without the projector appended meanwhile). The answer is the fold's either way; a test pins the
-/// two together.
+/// stream otherwise (a writer without the projector appended meanwhile). The answer is the
+/// fold's either way; a test pins the two together.
 public struct ProjectedUserStates: UserStateSource {
     let queries: UserQueries
     let fold: FoldedUserStates
