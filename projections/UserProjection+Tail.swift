@@ -17,8 +17,10 @@ import LMDB
 ///   the row, then the tail up to the checkpoint (``tailEnd(of:after:in:)``,
 ///   ``foldTail(into:through:in:)``). A row behind by more, or by another kind of event, was
 ///   not written by the projector (by hand, or rolled back): a read answers the fold of the
-///   whole stream instead, and the projector writes that fold to the row at the user's next
-///   event, so the projection heals where it stood.
+///   whole stream instead, and the projector writes that fold to the row (its personal part
+///   sealed anew, the role index moved from the fold's key) the next time it writes the row:
+///   at the user's next event of another kind, a rotation at the row's turn, or one 16
+///   versions after the row. Until then every read of the user folds the whole stream.
 /// - The role index and the role counts never lag: a rotation changes neither.
 ///
 /// Why: a rotation changes only its session's token fields, yet writing them rewrote the

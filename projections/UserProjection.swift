@@ -163,7 +163,6 @@ public final class UserProjection: TransactionalProjector, Sendable {
         var before: RoleKey?
         var reuse: [UInt8]?
         if case (let state, let sealedPersonal)? = try row(id, generation: g, in: txn, openPersonal: touched) {
-            before = RoleKey(state)
             next = state
             if !touched && !sealedPersonal.isEmpty { reuse = sealedPersonal }
             // The rotations the row was left behind by come first (+Tail); a row that was not
@@ -174,6 +173,9 @@ public final class UserProjection: TransactionalProjector, Sendable {
                     reuse = nil
                 }
             }
+            // The role index never lags: its key is the fold's before this event, which a row
+            // written back by hand need not hold.
+            before = RoleKey(next)
         }
         next.apply(decoded, at: event.recordedAt)
         try putRow(next, sealedPersonal: reuse, generation: g, in: txn)

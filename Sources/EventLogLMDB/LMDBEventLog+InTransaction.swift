@@ -28,8 +28,9 @@ extension LMDBEventLog {
     ///
     /// With `last` (a version of the stream and the position of that event), the walk down
     /// the stream's links starts there instead of at the stream's head, and ends with it: a
-    /// reader that knows where its range ends walks the range only. An event at `last` that is
-    /// not the stream's at that version is refused as any other.
+    /// reader that knows where its range ends walks the range only. On a log of format 2, a
+    /// `last` that is not the stream's event at that version is refused as any other event
+    /// the index misnames; format 1's index ignores its position and stops at its version.
     public func forEachEnvelope(
         inStream stream: UUID, from version: UInt64, through last: (version: UInt64, position: UInt64)? = nil,
         in txn: borrowing Transaction, _ body: (EnvelopeView) throws -> Bool

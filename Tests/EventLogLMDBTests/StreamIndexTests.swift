@@ -94,6 +94,36 @@ import Testing
         #expect(try intact(log))
     }
 
+    /// A walk that starts at a given event of the stream (`through`) reads the range up to it
+    /// and no further, as a scan finds it; an event of another stream given as the start is
+    /// refused, never read as this stream's.
+    @Test func aWalkFromAnEventOfTheStreamReadsUpToIt() async throws {
+        let directory = try await interleavedLog()
+        let log = try LMDBEventLog(directory: directory.path, options: .init(readOnly: true))
+        defer { log.close() }
+        let all = try #require(try scanned(log)[streams[2]])
+        func walked(from first: UInt64, through last: RecordedEvent) throws -> [RecordedEvent] {
+            var seen: [RecordedEvent] = []
+            try log.environment.read { txn in
+                try log.forEachEnvelope(
+                    inStream: streams[2], from: first, through: (last.streamVersion, last.position), in: txn
+                ) { view in
+                    seen.append(view.recorded)
+                    return true
+                }
+            }
+            return seen
+        }
+        #expect(try walked(from: 1, through: all[4]) == Array(all[0...4]))
+        #expect(try walked(from: 3, through: all[4]) == Array(all[2...4]))
+        #expect(try walked(from: 5, through: all[4]) == [all[4]])
+        let other = try #require(try scanned(log)[streams[1]]?.last)
+        do {
+            _ = try walked(from: 1, through: other)
+            Issue.record("a walk from another stream's event was read")
+        } catch EventLogError.corrupt {}
+    }
+
     @Test func aFormatOneLogIsReadAsItIsAndMovedToHeadsByTheFirstWriter() async throws {
         let directory = try await interleavedLog()
         try rewriteInFormatOne(directory.path)
