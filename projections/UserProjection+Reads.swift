@@ -24,12 +24,16 @@ extension UserProjection {
     func readPublicUser(_ id: UUID, generation g: Int, in txn: borrowing Transaction) throws -> UserState? {
         let stamp = txn.isReadOnly ? SnapshotStamp(snapshot: txn.snapshotID, generation: g) : nil
         if let stamp, let cached = decoded.state(id, checkedAt: stamp) { return cached.withoutPersonalFields }
-        guard let version = try storedVersion(id, generation: g, in: txn) else { return nil }
+        // The row is looked up once: its version first, decoded only if the cache cannot answer.
+        guard let bytes = try withUnsafeBytes(of: id.uuid, { try txn.get(tables[g].users, key: $0) }) else {
+            return nil
+        }
+        let version = try UserRow.version(of: bytes)
         let end = try tailEnd(of: id, after: version, in: txn)
         if let cached = try cachedAnswer(id, row: version, end: end, stamp: stamp, in: txn) {
             return cached.withoutPersonalFields
         }
-        guard var state = try row(id, generation: g, in: txn, openPersonal: false)?.state else { return nil }
+        var state = try UserRow.decode(bytes, id: id) { _ in nil }.state
         // A stream refolded whole opens its personal fields: blanked again.
         if try foldTail(into: &state, through: end, in: txn) { state.clearPersonalFields() }
         return state

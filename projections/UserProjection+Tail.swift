@@ -51,8 +51,7 @@ extension UserProjection {
         guard let bytes = try withUnsafeBytes(of: id.uuid, { try txn.get(tables[g].users, key: $0) }) else {
             return nil
         }
-        guard bytes.count > 9 else { throw BinaryDecodingError.invalidValue("user row too short") }
-        return UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 1, as: UInt64.self))
+        return try UserRow.version(of: bytes)
     }
 
     /// The last event a read of `id` answers, given a row at `version`: the stream's last
@@ -114,27 +113,29 @@ extension UserProjection {
         guard version > state.version else { return false }
         let id = state.id
         let walk = (version: anchor.version, position: anchor.position)
-        if version - state.version < Self.rowLag {
-            var tail = true
-            try log.forEachEnvelope(inStream: id, from: state.version + 1, through: walk, in: txn) { view in
+        /// Folds the stream's events from `first` through `version` onto `target`; false when
+        /// `tailOnly` and an event is not one the projector leaves, or when the walk falls short.
+        func fold(
+            _ target: inout UserState, from first: UInt64, tailOnly: Bool, in txn: borrowing Transaction
+        ) throws -> Bool {
+            var admitted = true
+            try log.forEachEnvelope(inStream: id, from: first, through: walk, in: txn) { view in
                 guard view.streamVersion <= version else { return false }
-                guard let kind = UserEvent.Kind(typeBytes: view.typeBytes), Self.leavesToReads(kind) else {
-                    tail = false
+                if tailOnly, UserEvent.Kind(typeBytes: view.typeBytes).map(Self.leavesToReads) != true {
+                    admitted = false
                     return false
                 }
-                state.apply(try sealing.decode(view), at: view.recordedAt)
+                target.apply(try sealing.decode(view), at: view.recordedAt)
                 return true
             }
-            if tail && state.version == version { return false }
+            return admitted && target.version == version
+        }
+        if version - state.version < Self.rowLag, try fold(&state, from: state.version + 1, tailOnly: true, in: txn) {
+            return false
         }
         // Not a tail the projector leaves: the reference fold of the stream.
         var folded = UserState(id: id)
-        try log.forEachEnvelope(inStream: id, from: 1, through: walk, in: txn) { view in
-            guard view.streamVersion <= version else { return false }
-            folded.apply(try sealing.decode(view), at: view.recordedAt)
-            return true
-        }
-        guard folded.version == version else {
+        guard try fold(&folded, from: 1, tailOnly: false, in: txn) else {
             throw EventLogError.corrupt(
                 position: anchor.position,
                 detail: "the stream of \(id) ends at version \(folded.version) before \(version)")

@@ -209,8 +209,7 @@ public final class UserProjection: TransactionalProjector, Sendable {
         guard let bytes = try withUnsafeBytes(of: id.uuid, { try txn.get(tables[g].users, key: $0) }) else {
             return nil
         }
-        guard bytes.count > 9 else { throw BinaryDecodingError.invalidValue("user row too short") }
-        let version = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 1, as: UInt64.self))
+        let version = try UserRow.version(of: bytes)
         let end = try tailEnd(of: id, after: version, in: txn)
         if let cached = try cachedAnswer(id, row: version, end: end, stamp: stamp, in: txn) { return cached }
         // Whether the personal fields came from the sealed part (opened, or lent by an entry

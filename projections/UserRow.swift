@@ -111,6 +111,13 @@ enum UserRow {
     /// The user in a row; `openedBefore` may lend the personal fields of a state opened from
     /// the very same sealed bytes, else `open` unseals the personal part (`nil`: leave it
     /// empty). Also returns the sealed personal part as stored.
+    /// The stream version a row stands at (bytes 1 to 8 of every format), without decoding
+    /// the rest.
+    static func version(of bytes: UnsafeRawBufferPointer) throws -> UInt64 {
+        guard bytes.count > 9 else { throw BinaryDecodingError.invalidValue("user row too short") }
+        return UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 1, as: UInt64.self))
+    }
+
     static func decode(
         _ bytes: UnsafeRawBufferPointer, id: UUID,
         openedBefore: (UnsafeRawBufferPointer) -> UserState? = { _ in nil },
