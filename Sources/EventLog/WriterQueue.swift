@@ -10,10 +10,15 @@ import Synchronization
 /// Rules:
 /// - ``submit(_:)`` refuses jobs once ``stop()`` was called; jobs queued before it are still
 ///   taken, and `stop` returns only after the writer said ``writerEnded()``.
-/// - Only the writer thread calls ``waitForWork()``, ``take()``, ``wakeAgain()`` and
-///   ``writerEnded()``.
+/// - Only the writer thread calls ``waitForWork()``, ``take()`` and ``writerEnded()``.
+/// - ``waitForWork()`` blocks only while nothing is queued and `stop` was not called; a
+///   submit wakes the writer only when it sleeps there, so a batch of many jobs costs one
+///   wake-up, not one a job.
 /// - `record` counts each batch into `Statistics` under the queue's lock, so that a reader of
 ///   ``statistics`` sees whole batches.
+///
+/// The writer's side is inlinable so that each log's writer runs it specialized to its own
+/// job type: it is the one serial stage every append passes.
 public final class WriterQueue<Job: Sendable, Statistics: Sendable>: Sendable {
     /// One batch for the writer: its jobs, their summed weight, and what is left behind.
     public struct Batch {
@@ -23,19 +28,31 @@ public final class WriterQueue<Job: Sendable, Statistics: Sendable>: Sendable {
         public var more: Bool
         /// Whether ``WriterQueue/stop()`` was called.
         public var stopping: Bool
+
+        @usableFromInline init(jobs: [Job], weight: Int, more: Bool, stopping: Bool) {
+            self.jobs = jobs
+            self.weight = weight
+            self.more = more
+            self.stopping = stopping
+        }
     }
 
-    private struct State {
-        var jobs: [Job] = []
-        var stopping = false
-        var statistics: Statistics
+    @usableFromInline struct State {
+        @usableFromInline var jobs: [Job] = []
+        @usableFromInline var stopping = false
+        /// Set by the writer as it goes to sleep in ``WriterQueue/waitForWork()``; whoever
+        /// clears it signals `wakeUp`, once.
+        @usableFromInline var writerAsleep = false
+        @usableFromInline var statistics: Statistics
+
+        @usableFromInline init(statistics: Statistics) { self.statistics = statistics }
     }
-    private let state: Mutex<State>
-    private let wakeUp = DispatchSemaphore(value: 0)
+    @usableFromInline let state: Mutex<State>
+    @usableFromInline let wakeUp = DispatchSemaphore(value: 0)
     private let ended = DispatchSemaphore(value: 0)
-    private let weight: @Sendable (Job) -> Int
-    private let maximumBatchWeight: Int
-    private let record: @Sendable (inout Statistics, _ jobs: Int, _ weight: Int) -> Void
+    @usableFromInline let weight: @Sendable (Job) -> Int
+    @usableFromInline let maximumBatchWeight: Int
+    @usableFromInline let record: @Sendable (inout Statistics, _ jobs: Int, _ weight: Int) -> Void
 
     public init(
         maximumBatchWeight: Int, weight: @escaping @Sendable (Job) -> Int, statistics: Statistics,
@@ -47,14 +64,15 @@ public final class WriterQueue<Job: Sendable, Statistics: Sendable>: Sendable {
         self.state = Mutex(State(statistics: statistics))
     }
 
-    /// Queues a job and wakes the writer; `false` once the queue is stopping.
-    public func submit(_ job: Job) -> Bool {
-        let accepted = state.withLock { state in
-            guard !state.stopping else { return false }
+    /// Queues a job and wakes the writer if it sleeps; `false` once the queue is stopping.
+    @inlinable public func submit(_ job: Job) -> Bool {
+        let (accepted, wake) = state.withLock { state in
+            guard !state.stopping else { return (false, false) }
             state.jobs.append(job)
-            return true
+            defer { state.writerAsleep = false }
+            return (true, state.writerAsleep)
         }
-        if accepted { wakeUp.signal() }
+        if wake { wakeUp.signal() }
         return accepted
     }
 
@@ -64,14 +82,19 @@ public final class WriterQueue<Job: Sendable, Statistics: Sendable>: Sendable {
     /// Whether no job is queued.
     public var isEmpty: Bool { state.withLock { $0.jobs.isEmpty } }
 
-    /// Blocks the writer until a job was submitted (or a wake-up is pending) or `stop` was called.
-    public func waitForWork() { wakeUp.wait() }
-
-    /// Lets the writer's next ``waitForWork()`` return at once (for jobs a batch left behind).
-    public func wakeAgain() { wakeUp.signal() }
+    /// Blocks the writer while no job is queued and `stop` was not called; returns at once
+    /// otherwise (jobs a batch left behind, or jobs that came while it committed).
+    @inlinable public func waitForWork() {
+        let sleep = state.withLock { state in
+            guard state.jobs.isEmpty && !state.stopping else { return false }
+            state.writerAsleep = true
+            return true
+        }
+        if sleep { wakeUp.wait() }
+    }
 
     /// Takes the next batch (empty when nothing is queued) and counts it.
-    public func take() -> Batch {
+    @inlinable public func take() -> Batch {
         state.withLock { state in
             var total = 0
             var taken = 0
@@ -79,8 +102,15 @@ public final class WriterQueue<Job: Sendable, Statistics: Sendable>: Sendable {
                 total += weight(state.jobs[taken])
                 taken += 1
             }
-            let jobs = Array(state.jobs[0..<taken])
-            state.jobs.removeFirst(taken)
+            let jobs: [Job]
+            if taken == state.jobs.count {
+                // The usual case: every queued job. The array is handed over, not copied.
+                jobs = state.jobs
+                state.jobs.removeAll(keepingCapacity: true)
+            } else {
+                jobs = Array(state.jobs[0..<taken])
+                state.jobs.removeFirst(taken)
+            }
             if taken > 0 { record(&state.statistics, taken, total) }
             return Batch(jobs: jobs, weight: total, more: !state.jobs.isEmpty, stopping: state.stopping)
         }
@@ -90,12 +120,15 @@ public final class WriterQueue<Job: Sendable, Statistics: Sendable>: Sendable {
     /// `false` (at once) when `stop` was called before.
     @discardableResult
     public func stop() -> Bool {
-        let first = state.withLock { state in
-            defer { state.stopping = true }
-            return !state.stopping
+        let (first, wake) = state.withLock { state in
+            defer {
+                state.stopping = true
+                state.writerAsleep = false
+            }
+            return (!state.stopping, state.writerAsleep)
         }
         guard first else { return false }
-        wakeUp.signal()
+        if wake { wakeUp.signal() }
         ended.wait()
         return true
     }

@@ -44,9 +44,8 @@ final class GroupCommitWriter<Job: Sendable>: Sendable {
             queue.waitForWork()
             let batch = queue.take()
             if !batch.jobs.isEmpty { commit(batch.jobs) }
-            if batch.more {
-                queue.wakeAgain()
-            } else if batch.stopping {
+            // Jobs left behind, or queued meanwhile, make the next wait return at once.
+            if !batch.more && batch.stopping {
                 queue.writerEnded()
                 return
             }

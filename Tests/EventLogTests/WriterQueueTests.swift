@@ -36,6 +36,25 @@ import Testing
         #expect(queue.statistics == Counts(batches: 3, jobs: 5, weight: 16))
     }
 
+    /// Jobs queued while the writer is busy cost it one wake-up, not one a job: the wait
+    /// after their batch finds no wake-up left and blocks until the next submit, which wakes it.
+    @Test func aBatchOfJobsLeavesNoWakeUpsBehind() {
+        let queue = Self.queue(maximumBatchWeight: 10_000)  // a job weighs its value: all 50 fit
+        for job in 1...50 { #expect(queue.submit(job)) }
+        queue.waitForWork()  // jobs are queued: returns at once
+        #expect(queue.take().jobs == Array(1...50))
+        #expect(queue.wakeUp.wait(timeout: .now()) == .timedOut, "a wake-up was left for each job")
+        let woke = DispatchSemaphore(value: 0)
+        let writer = Thread {
+            queue.waitForWork()
+            woke.signal()
+        }
+        writer.start()
+        #expect(queue.submit(51))
+        #expect(woke.wait(timeout: .now() + 30) == .success, "the submit did not wake the writer")
+        #expect(queue.take().jobs == [51])
+    }
+
     /// `stop` refuses new jobs, lets the writer take what queued before it, and returns only
     /// once the writer has ended; a second `stop` returns at once.
     @Test func stopWaitsForTheWriterAndRefusesLaterJobs() {
@@ -46,9 +65,7 @@ import Testing
                 queue.waitForWork()
                 let batch = queue.take()
                 taken.withLock { $0 += batch.jobs }
-                if batch.more {
-                    queue.wakeAgain()
-                } else if batch.stopping {
+                if !batch.more && batch.stopping {
                     queue.writerEnded()
                     return
                 }
