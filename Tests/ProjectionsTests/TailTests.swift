@@ -45,6 +45,22 @@ import Testing
         #expect(try UserQueries(own).user(id: id) == folded, "\(note): the read without a cached entry")
     }
 
+    /// A row's turn is one version in every ``UserProjection/rowLag`` consecutive ones, at a
+    /// phase set by the id's last byte, so users rotating at one pace come due at different
+    /// versions; and no run of versions between turns is as long as the lag.
+    @Test func aRowsTurnIsOneVersionInEveryRunOfTheLagPhasedByTheId() {
+        let lag = UserProjection.rowLag
+        var phases = Set<UInt64>()
+        for last in UInt8(0)...UInt8(255) {
+            let id = UUID(uuid: (0x01, 0x9a, 0, 0, 0, 0, 0x70, 0, 0x80, 0, 0, 0, 0, 0, 0, last))
+            let turns = (1...(4 * lag)).filter { UserProjection.isRowsTurn(id, version: $0) }
+            #expect(turns.count == 4, "id ending \(last): \(turns)")
+            #expect(zip(turns, turns.dropFirst()).allSatisfy { $1 - $0 == lag }, "id ending \(last): \(turns)")
+            if let first = turns.first { phases.insert(first % lag) }
+        }
+        #expect(phases.count == Int(lag))
+    }
+
     @Test func rotationsLeaveTheRowBehindAndEveryReadFoldsThem() async throws {
         let world = try World()
         defer { world.finish() }
