@@ -146,18 +146,18 @@ public final class UserProjection: TransactionalProjector, Sendable {
     /// or the deleted status moved. Personal fields are opened and sealed again only when
     /// the event touches them; otherwise the sealed bytes are kept as they are.
     func apply(_ event: RecordedEvent, to g: Int, in txn: borrowing Transaction) throws {
+        // Decoded first, also when the row is then left behind: an event the reads could not
+        // fold fails the batch here, before it is committed.
+        let decoded = try sealing.decode(event)
         let id = event.streamID
         // A rotation close enough behind the row is left to the reads' fold (+Tail), unless it
-        // falls on the row's turn; told by its type, before its payload is decoded.
-        var type = event.type
-        if type.withUTF8({ UserEvent.Kind(typeBytes: UnsafeRawBufferPointer($0)) }).map(Self.leavesToReads) == true,
-            !Self.isRowsTurn(id, version: event.streamVersion),
+        // falls on the row's turn.
+        if Self.leavesToReads(decoded.kind), !Self.isRowsTurn(id, version: event.streamVersion),
             let stored = try storedVersion(id, generation: g, in: txn),
             event.streamVersion > stored, event.streamVersion - stored < Self.rowLag
         {
             return
         }
-        let decoded = try sealing.decode(event)
         let touched = decoded.kind.changesPersonalFields
         // The state is decoded, changed in place and encoded: a copy of it retains and
         // releases every string and array it holds.

@@ -80,7 +80,7 @@ public final class WriterQueue<Job: Sendable, Statistics: Sendable>: Sendable {
     public var statistics: Statistics { state.withLock { $0.statistics } }
 
     /// Whether no job is queued.
-    public var isEmpty: Bool { state.withLock { $0.jobs.isEmpty } }
+    @inlinable public var isEmpty: Bool { state.withLock { $0.jobs.isEmpty } }
 
     /// Blocks the writer while no job is queued and `stop` was not called; returns at once
     /// otherwise (jobs a batch left behind, or jobs that came while it committed).
@@ -104,9 +104,11 @@ public final class WriterQueue<Job: Sendable, Statistics: Sendable>: Sendable {
             }
             let jobs: [Job]
             if taken == state.jobs.count {
-                // The usual case: every queued job. The array is handed over, not copied.
+                // The usual case: every queued job. The array is handed over, not copied; the
+                // next one starts with room for as many, so its capacity follows the load.
                 jobs = state.jobs
-                state.jobs.removeAll(keepingCapacity: true)
+                state.jobs = []
+                state.jobs.reserveCapacity(taken)
             } else {
                 jobs = Array(state.jobs[0..<taken])
                 state.jobs.removeFirst(taken)

@@ -44,15 +44,40 @@ import Testing
         queue.waitForWork()  // jobs are queued: returns at once
         #expect(queue.take().jobs == Array(1...50))
         #expect(queue.wakeUp.wait(timeout: .now()) == .timedOut, "a wake-up was left for each job")
+        let woke = Self.writerAsleep(in: queue)
+        #expect(queue.submit(51))
+        #expect(woke.wait(timeout: .now() + 30) == .success, "the submit did not wake the writer")
+        #expect(queue.take().jobs == [51])
+    }
+
+    /// `stop` wakes a writer asleep on an empty queue, which then takes an empty, stopping batch.
+    @Test func stopWakesASleepingWriter() {
+        let queue = Self.queue(maximumBatchWeight: 100)
+        let woke = Self.writerAsleep(in: queue)
+        let stopped = DispatchSemaphore(value: 0)
+        let stopper = Thread {
+            queue.stop()
+            stopped.signal()
+        }
+        stopper.start()
+        #expect(woke.wait(timeout: .now() + 30) == .success, "stop did not wake the writer")
+        let batch = queue.take()
+        #expect(batch.jobs.isEmpty && batch.stopping && !batch.more)
+        queue.writerEnded()
+        #expect(stopped.wait(timeout: .now() + 30) == .success)
+    }
+
+    /// Starts a writer thread that waits for work once, and returns once it is asleep in that
+    /// wait (the queue says so); the semaphore is signalled when the wait returns.
+    static func writerAsleep(in queue: WriterQueue<Int, Counts>) -> DispatchSemaphore {
         let woke = DispatchSemaphore(value: 0)
         let writer = Thread {
             queue.waitForWork()
             woke.signal()
         }
         writer.start()
-        #expect(queue.submit(51))
-        #expect(woke.wait(timeout: .now() + 30) == .success, "the submit did not wake the writer")
-        #expect(queue.take().jobs == [51])
+        while !queue.state.withLock({ $0.writerAsleep }) { sched_yield() }  // a spin, not a wait for time
+        return woke
     }
 
     /// `stop` refuses new jobs, lets the writer take what queued before it, and returns only
