@@ -146,8 +146,9 @@ public final class UserProjection: TransactionalProjector, Sendable {
     /// or the deleted status moved. Personal fields are opened and sealed again only when
     /// the event touches them; otherwise the sealed bytes are kept as they are.
     func apply(_ event: RecordedEvent, to g: Int, in txn: borrowing Transaction) throws {
-        // Decoded first, also when the row is then left behind: an event the reads could not
-        // fold fails the batch here, before it is committed.
+        // Decoded first, also when the row is then left behind: an event of this batch that
+        // reads could not fold fails the batch here, uncommitted. (One another process
+        // appended fails every batch until it is dealt with, as any event the fold refuses.)
         let decoded = try sealing.decode(event)
         let id = event.streamID
         // A rotation close enough behind the row is left to the reads' fold (+Tail), unless it
