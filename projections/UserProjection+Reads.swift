@@ -25,7 +25,7 @@ extension UserProjection {
         let stamp = txn.isReadOnly ? SnapshotStamp(snapshot: txn.snapshotID, generation: g) : nil
         if let stamp, let cached = decoded.state(id, checkedAt: stamp) { return cached.withoutPersonalFields }
         // The row is looked up once: its version first, decoded only if the cache cannot answer.
-        guard let bytes = try withUnsafeBytes(of: id.uuid, { try txn.get(tables[g].users, key: $0) }) else {
+        guard let bytes = try storedRow(id, generation: g, in: txn) else {
             return nil
         }
         let version = try UserRow.version(of: bytes)

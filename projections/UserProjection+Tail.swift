@@ -48,7 +48,7 @@ extension UserProjection {
     /// The version of `id`'s stored row in generation `g`, `nil` without one; reads the
     /// version's bytes only.
     func storedVersion(_ id: UUID, generation g: Int, in txn: borrowing Transaction) throws -> UInt64? {
-        guard let bytes = try withUnsafeBytes(of: id.uuid, { try txn.get(tables[g].users, key: $0) }) else {
+        guard let bytes = try storedRow(id, generation: g, in: txn) else {
             return nil
         }
         return try UserRow.version(of: bytes)

@@ -187,10 +187,16 @@ public final class UserProjection: TransactionalProjector, Sendable {
         if decoded.kind == .erased { self.decoded.forget(id) }
     }
 
+    /// `id`'s stored row in generation `g`, as LMDB holds it (valid for `txn`'s life), or
+    /// `nil` without one: the one look-up every row read starts with.
+    func storedRow(_ id: UUID, generation g: Int, in txn: borrowing Transaction) throws -> UnsafeRawBufferPointer? {
+        try withUnsafeBytes(of: id.uuid) { try txn.get(tables[g].users, key: $0) }
+    }
+
     func row(
         _ id: UUID, generation g: Int, in txn: borrowing Transaction, openPersonal: Bool
     ) throws -> (state: UserState, sealedPersonal: [UInt8])? {
-        guard let bytes = try withUnsafeBytes(of: id.uuid, { try txn.get(tables[g].users, key: $0) }) else {
+        guard let bytes = try storedRow(id, generation: g, in: txn) else {
             return nil
         }
         return try UserRow.decode(bytes, id: id) { sealed in
@@ -209,7 +215,7 @@ public final class UserProjection: TransactionalProjector, Sendable {
     func readUser(_ id: UUID, generation g: Int, in txn: borrowing Transaction) throws -> UserState? {
         let stamp = txn.isReadOnly ? SnapshotStamp(snapshot: txn.snapshotID, generation: g) : nil
         if let stamp, let cached = decoded.state(id, checkedAt: stamp) { return cached }
-        guard let bytes = try withUnsafeBytes(of: id.uuid, { try txn.get(tables[g].users, key: $0) }) else {
+        guard let bytes = try storedRow(id, generation: g, in: txn) else {
             return nil
         }
         let version = try UserRow.version(of: bytes)
