@@ -54,22 +54,35 @@ public struct AccessTokenIssuer: Sendable {
     }
 
     public func sign(_ claims: AccessClaims) throws(AccessTokenError) -> String {
-        let (kid, key) = keys.active
-        let header = "{\"alg\":\"\(key.algorithm.rawValue)\",\"kid\":\(JSONString.quote(kid)),\"typ\":\"at+jwt\"}"
+        String(decoding: try signedBytes(claims), as: UTF8.self)
+    }
+
+    /// ``sign(_:)``'s token as its bytes (base64url and dots only), for an answer written
+    /// straight into a buffer.
+    public func signedBytes(_ claims: AccessClaims) throws(AccessTokenError) -> [UInt8] {
+        let signer = keys.signer
         // The token is written as bytes, once: header, payload, then the signature of the two.
         var token: [UInt8] = []
         token.reserveCapacity(640)
-        Base64URL.append(header.utf8, to: &token)
+        token.append(contentsOf: signer.encodedHeader)
         token.append(UInt8(ascii: "."))
         Base64URL.append(Self.payload(claims), to: &token)
         do {
-            let signature = try key.sign(token)
+            let signature = try signer.key.sign(token)
             token.append(UInt8(ascii: "."))
             Base64URL.append(signature, to: &token)
         } catch {
             throw .key(error.description)
         }
-        return String(decoding: token, as: UTF8.self)
+        return token
+    }
+
+    /// The JWS header of tokens signed with the key `kid` under `algorithm`, in base64url.
+    static func encodedHeader(kid: String, algorithm: TokenAlgorithm) -> [UInt8] {
+        let header = "{\"alg\":\"\(algorithm.rawValue)\",\"kid\":\(JSONString.quote(kid)),\"typ\":\"at+jwt\"}"
+        var encoded: [UInt8] = []
+        Base64URL.append(header.utf8, to: &encoded)
+        return encoded
     }
 
     /// The claims as the token's JSON payload, keys in order, strings escaped as JSON asks.

@@ -22,8 +22,27 @@ public final class SigningKeys: Sendable {
     /// One key: its id (the JWT `kid`) and its key.
     public typealias Entry = (kid: String, key: TokenKey)
 
+    /// The key that signs, with its token header (``AccessTokenIssuer/encodedHeader(kid:algorithm:)``)
+    /// encoded once, when the set is made or reloaded, rather than at every token.
+    struct Signer: @unchecked Sendable {
+        let kid: String
+        let key: TokenKey
+        /// The JWS header naming this key, in base64url: the start of every token it signs.
+        let encodedHeader: [UInt8]
+
+        /// The last key of `algorithm` in `keys`, if there is one.
+        init?(_ keys: [Entry], algorithm: TokenAlgorithm) {
+            guard let entry = keys.last(where: { $0.key.algorithm == algorithm }) else { return nil }
+            kid = entry.kid
+            key = entry.key
+            encodedHeader = AccessTokenIssuer.encodedHeader(kid: entry.kid, algorithm: algorithm)
+        }
+    }
+
     private struct State: @unchecked Sendable {
         var keys: [Entry]
+        /// Always the last key of the set's algorithm in `keys`: set with them.
+        var signer: Signer
         /// When the source was last read (`nil`: not since the start).
         var lastReload: ContinuousClock.Instant?
     }
@@ -44,11 +63,11 @@ public final class SigningKeys: Sendable {
         keys: [Entry], algorithm: TokenAlgorithm = .es256, reload: (@Sendable () throws -> [Entry])? = nil,
         minimumReloadInterval: Duration = .seconds(1)
     ) throws {
-        guard keys.contains(where: { $0.key.algorithm == algorithm }) else {
+        guard let signer = Signer(keys, algorithm: algorithm) else {
             throw AccessTokenError.key("no \(algorithm.rawValue) access-token signing key")
         }
         self.algorithm = algorithm
-        state = Mutex(State(keys: keys, lastReload: nil))
+        state = Mutex(State(keys: keys, signer: signer, lastReload: nil))
         self.reload = reload
         self.minimumReloadInterval = minimumReloadInterval
     }
@@ -231,10 +250,12 @@ public final class SigningKeys: Sendable {
 
     /// The key that signs: the last of the set's algorithm.
     var active: Entry {
-        let keys = keys
-        // The initialiser and every reload keep one of the algorithm in the set.
-        return keys.last { $0.key.algorithm == algorithm }!
+        let signer = self.signer
+        return (signer.kid, signer.key)
     }
+
+    /// The key that signs, with its encoded header.
+    var signer: Signer { state.withLock { $0.signer } }
 
     /// The algorithms of the keys held, the signing one first: what tokens that verify may use.
     public var algorithms: [TokenAlgorithm] {
@@ -247,8 +268,11 @@ public final class SigningKeys: Sendable {
     func key(for kid: String) -> TokenKey? {
         if let key = keys.last(where: { $0.kid == kid })?.key { return key }
         guard let reload, claimReload() else { return nil }
-        guard let fresh = try? reload(), fresh.contains(where: { $0.key.algorithm == algorithm }) else { return nil }
-        state.withLock { $0.keys = fresh }
+        guard let fresh = try? reload(), let signer = Signer(fresh, algorithm: algorithm) else { return nil }
+        state.withLock {
+            $0.keys = fresh
+            $0.signer = signer
+        }
         return fresh.last { $0.kid == kid }?.key
     }
 

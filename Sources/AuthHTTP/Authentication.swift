@@ -115,23 +115,25 @@ extension AuthServer {
             issuer: configuration.issuer, audience: configuration.audience, subject: grant.user.id,
             role: grant.user.role.rawValue, sessionID: grant.sessionID, issuedAt: now,
             lifetime: configuration.accessTokenLifetime, tokenID: tokenID.lowercasedText)
-        let accessToken = try tokens.sign(claims)
+        let accessToken = try tokens.signedBytes(claims)
         // Tokens are base64url and dots only: nothing to escape. Written once, into the
         // buffer the answer is sent from.
-        var body = ByteBuffer()
-        body.reserveCapacity(accessToken.utf8.count + grant.refreshToken.utf8.count + 96)
+        var body = ByteBufferAllocator().buffer(capacity: accessToken.count + grant.refreshToken.utf8.count + 96)
         body.writeStaticString("{\"access_token\":\"")
-        body.writeString(accessToken)
+        body.writeBytes(accessToken)
         body.writeStaticString("\",\"expires_in\":")
         body.writeString(String(configuration.accessTokenLifetime))
         body.writeStaticString(",\"refresh_token\":\"")
         body.writeString(grant.refreshToken)
         body.writeStaticString("\",\"token_type\":\"Bearer\"}")
-        // RFC 6749, section 5.1: a response carrying tokens must not be stored by any cache.
-        return Response(
-            status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store", .pragma: "no-cache"],
-            body: .init(byteBuffer: body))
+        return Response(status: .ok, headers: Self.tokenHeaders, body: .init(byteBuffer: body))
     }
+
+    /// The fields of an answer carrying tokens, made once. RFC 6749, section 5.1: such an
+    /// answer must not be stored by any cache.
+    static let tokenHeaders: HTTPFields = [
+        .contentType: "application/json", .cacheControl: "no-store", .pragma: "no-cache",
+    ]
 
     func client(_ context: AuthRequestContext) -> String {
         context.clientAddress

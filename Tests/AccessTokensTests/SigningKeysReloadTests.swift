@@ -59,8 +59,13 @@ import Testing
         #expect(try running.verify(after, now: 1_001).tokenID == "jti")
         #expect(try running.verify(before, now: 1_001).tokenID == "jti")
         #expect(source.reads.load(ordering: .relaxed) == readsBefore + 1)
-        // After the reload the source's newest key signs here too.
+        // After the reload the source's newest key signs here too, and its tokens name it.
         #expect(running.keys.active.0 == started.keys.active.0)
+        let signedAfterReload = try running.sign(claims())
+        let header = try #require(signedAfterReload.split(separator: ".").first.flatMap { Base64URL.decode($0) })
+        let fields = try #require(try JSONSerialization.jsonObject(with: Data(header)) as? [String: Any])
+        #expect(fields["kid"] as? String == started.keys.active.kid)
+        #expect(try started.verify(signedAfterReload, now: 1_001).tokenID == "jti")
     }
 
     @Test func unknownKidsReadTheSourceAtMostOncePerInterval() throws {
