@@ -9,7 +9,8 @@
 # Per round and build it prints the rotations a second, authd's CPU per rotation (user +
 # system, from /proc/PID/stat), the appends per commit and commits a second (from authd's
 # /metrics), then each busy thread's CPU per rotation and per commit, user and system apart,
-# and its context switches per rotation (from /proc/PID/task/*/stat and status; the log's
+# its context switches per rotation, and the time it waited for a core while ready to run, per
+# rotation (from /proc/PID/task/*/stat, status and schedstat; the log's
 # writer thread is `log-writer`, NIO's event loops `NIO-SGLTN-…`, Swift's concurrency pool
 # `…default-qos`), and what the log writer wrote a commit: bytes and write calls (LMDB writes
 # each dirty page, or each run of adjacent ones, with a call of its own; from the thread's
@@ -26,7 +27,7 @@
 set -euo pipefail
 shopt -s inherit_errexit
 [ $# -ge 2 ] || {
-    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
     exit 64
 }
 binary_a="$(realpath "$1")"
@@ -82,13 +83,15 @@ metric() { # PORT NAME
 ticks() { # STAT_FILE
     sed 's/.*) //' "$1" | awk '{print $12, $13}'
 }
-# One line a thread: "TID:NAME USER SYSTEM SWITCHES": clock ticks, then the times it gave up
-# its core or was made to (voluntary and involuntary context switches).
+# One line a thread: "TID:NAME USER SYSTEM SWITCHES WAITED": clock ticks, the times it gave up
+# its core or was made to (voluntary and involuntary context switches), then the microseconds
+# it spent ready to run but waiting for a core (the second field of its schedstat, in ns).
 threads() { # PID
     local task
     for task in /proc/"$1"/task/*; do
         echo "${task##*/}:$(tr ' ' '_' <"$task/comm") $(ticks "$task/stat")" \
-            "$(awk '/_ctxt_switches:/ {n += $2} END {print n}' "$task/status")"
+            "$(awk '/_ctxt_switches:/ {n += $2} END {print n}' "$task/status")" \
+            "$(awk '{printf "%d", $2 / 1000}' "$task/schedstat")"
     done | sort
 }
 # The log writer's own writes, from its thread's io file: "WCHAR SYSCW" (bytes handed to
@@ -135,10 +138,10 @@ measure() { # NAME PORT
             printf "%s: %.0f rotations/s, %.1f µs CPU a rotation, %.2f appends a commit, %.0f commits/s\n",
                 name, ok / s, t * 1e6 / hz / ok, a / c, c / s }'
     join "$work/threads.before" "$work/threads.after" | awk -v ok="$ok" -v c="$commits" -v hz="$(getconf CLK_TCK)" '{
-        u = ($5 - $2) * 1e6 / hz; k = ($6 - $3) * 1e6 / hz
+        u = ($6 - $2) * 1e6 / hz; k = ($7 - $3) * 1e6 / hz
         if (u + k > 0)
-            printf "    %-26s %6.1f µs a rotation (user %5.1f, system %5.1f) %7.1f µs a commit, %.2f switches a rotation\n",
-                $1, (u + k) / ok, u / ok, k / ok, (u + k) / c, ($7 - $4) / ok }'
+            printf "    %-26s %6.1f µs a rotation (user %5.1f, system %5.1f) %7.1f µs a commit, %.2f switches and %.1f µs waiting for a core a rotation\n",
+                $1, (u + k) / ok, u / ok, k / ok, (u + k) / c, ($8 - $4) / ok, ($9 - $5) / ok }'
     echo "$io_before $io_after" | awk -v c="$commits" 'NF == 4 && c > 0 {
         printf "    log writer: %.0f KiB in %.1f write calls a commit\n", ($3 - $1) / 1024 / c, ($4 - $2) / c }'
     echo "$disk_before $disk_after" | awk -v c="$commits" -v a="$appends" -v s="$duration" 'NF == 10 && c > 0 {
