@@ -17,14 +17,14 @@ import Synchronization
 /// Keys given with a `reload` source (see ``init(keys:reload:minimumReloadInterval:)``) follow
 /// that source: a token naming a kid this set does not know makes it read the source again,
 /// at most once per interval, so that a key another node added verifies here without a
-/// restart. After a reload the source's last key signs.
+/// restart. After a reload the source's last key of the set's algorithm signs.
 public final class SigningKeys: Sendable {
     /// One key: its id (the JWT `kid`) and its key.
     public typealias Entry = (kid: String, key: TokenKey)
 
     /// The key that signs, with its token header (``AccessTokenIssuer/encodedHeader(kid:algorithm:)``)
     /// encoded once, when the set is made or reloaded, rather than at every token.
-    struct Signer: @unchecked Sendable {
+    struct Signer: Sendable {
         let kid: String
         let key: TokenKey
         /// The JWS header naming this key, in base64url: the start of every token it signs.
@@ -248,13 +248,7 @@ public final class SigningKeys: Sendable {
         return result
     }
 
-    /// The key that signs: the last of the set's algorithm.
-    var active: Entry {
-        let signer = self.signer
-        return (signer.kid, signer.key)
-    }
-
-    /// The key that signs, with its encoded header.
+    /// The key that signs (the last of the set's algorithm), with its encoded header.
     var signer: Signer { state.withLock { $0.signer } }
 
     /// The algorithms of the keys held, the signing one first: what tokens that verify may use.

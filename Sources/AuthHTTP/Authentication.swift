@@ -117,7 +117,7 @@ extension AuthServer {
             lifetime: configuration.accessTokenLifetime, tokenID: tokenID.lowercasedText)
         let accessToken = try tokens.signedBytes(claims)
         // Tokens are base64url and dots only: nothing to escape. Written once, into the
-        // buffer the answer is sent from.
+        // answer's body.
         var body = ByteBufferAllocator().buffer(capacity: accessToken.count + grant.refreshToken.utf8.count + 96)
         body.writeStaticString("{\"access_token\":\"")
         body.writeBytes(accessToken)

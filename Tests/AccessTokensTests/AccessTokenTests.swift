@@ -54,7 +54,7 @@ import Testing
         try #require(parts.count == 3)
         let header = String(decoding: try #require(Base64URL.decode(parts[0])), as: UTF8.self)
         let payload = String(decoding: try #require(Base64URL.decode(parts[1])), as: UTF8.self)
-        #expect(header == #"{"alg":"ES256","kid":"\#(tokens.keys.active.kid)","typ":"at+jwt"}"#)
+        #expect(header == #"{"alg":"ES256","kid":"\#(tokens.keys.signer.kid)","typ":"at+jwt"}"#)
         #expect(
             payload
                 == #"{"aud":"authlog","exp":1700000900,"iat":1700000000,"iss":"https://auth.example","jti":"jti-1","#

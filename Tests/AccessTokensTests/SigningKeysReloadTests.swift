@@ -51,7 +51,7 @@ import Testing
         // A node started after the rotation signs with the new key.
         let started = try source.issuer(interval: .seconds(3600))
         let after = try started.sign(claims())
-        #expect(started.keys.active.0 != running.keys.active.0)
+        #expect(started.keys.signer.kid != running.keys.signer.kid)
         let readsBefore = source.reads.load(ordering: .relaxed)
         #expect(try running.verify(after, now: 1_001).tokenID == "jti")
         #expect(source.reads.load(ordering: .relaxed) == readsBefore + 1)
@@ -60,11 +60,11 @@ import Testing
         #expect(try running.verify(before, now: 1_001).tokenID == "jti")
         #expect(source.reads.load(ordering: .relaxed) == readsBefore + 1)
         // After the reload the source's newest key signs here too, and its tokens name it.
-        #expect(running.keys.active.0 == started.keys.active.0)
+        #expect(running.keys.signer.kid == started.keys.signer.kid)
         let signedAfterReload = try running.sign(claims())
         let header = try #require(signedAfterReload.split(separator: ".").first.flatMap { Base64URL.decode($0) })
         let fields = try #require(try JSONSerialization.jsonObject(with: Data(header)) as? [String: Any])
-        #expect(fields["kid"] as? String == started.keys.active.kid)
+        #expect(fields["kid"] as? String == started.keys.signer.kid)
         #expect(try started.verify(signedAfterReload, now: 1_001).tokenID == "jti")
     }
 
@@ -103,6 +103,10 @@ import Testing
                 try tokens.verify(try stranger.sign(claims()), now: 1_001)
             }
             #expect(try tokens.verify(try tokens.sign(claims()), now: 1_001).tokenID == "jti")
+            // The key that signs, and the header that names it, stay those held.
+            #expect(tokens.keys.signer.kid == key.kid)
+            let header = AccessTokenIssuer.encodedHeader(kid: key.kid, algorithm: .es256)
+            #expect(tokens.keys.signer.encodedHeader == header)
         }
     }
 }

@@ -85,14 +85,15 @@ ticks() { # STAT_FILE
 }
 # One line a thread: "TID:NAME USER SYSTEM SWITCHES WAITED": clock ticks, the times it gave up
 # its core or was made to (voluntary and involuntary context switches), then the microseconds
-# it spent ready to run but waiting for a core (the second field of its schedstat, in ns).
+# it spent ready to run but waiting for a core (the second field of its schedstat, in ns; 0
+# where the kernel keeps no schedstat). A thread that ends while it is read is left out.
 threads() { # PID
     local task
     for task in /proc/"$1"/task/*; do
         echo "${task##*/}:$(tr ' ' '_' <"$task/comm") $(ticks "$task/stat")" \
             "$(awk '/_ctxt_switches:/ {n += $2} END {print n}' "$task/status")" \
-            "$(awk '{printf "%d", $2 / 1000}' "$task/schedstat")"
-    done | sort
+            "$({ awk '{printf "%.0f", $2 / 1000}' "$task/schedstat" || echo 0; } 2>/dev/null)"
+    done | awk 'NF == 5' | sort
 }
 # The log writer's own writes, from its thread's io file: "WCHAR SYSCW" (bytes handed to
 # write calls, write calls); nothing when authd has no `log-writer` thread (a node on the
