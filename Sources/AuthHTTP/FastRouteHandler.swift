@@ -26,8 +26,10 @@ import NIOHTTP1
 ///   (``HTTPRequestHead/breaksTheHostRule``), and one that breaks it is dropped and answered
 ///   400 by Hummingbird, as a head that does not parse;
 /// - a request that asks to close the connection (NIO's reading of its `Connection` field,
-///   the same as the decoder's and Hummingbird's), an HTTP/1.0 one without keep-alive and a
-///   head that broke the Host rule are the connection's last: the socket is not read again
+///   the same as the decoder's and Hummingbird's), an HTTP/1.0 one without keep-alive, a
+///   request that may change protocols (``HTTPRequestHead/mayChangeProtocols``: the socket
+///   is then never read again, as the decoder would keep what came) and a head that broke
+///   the Host rule are the connection's last: the socket is not read again
 ///   until the last answer owed is out, what comes after them is dropped, and once that
 ///   answer is out the connection's output is closed, then the whole connection
 ///   ``lingering`` later (RFC 9112 §9.6). A client that does not take that answer is closed
@@ -96,6 +98,11 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The head of a request asking to close the connection was passed on; its end sets
     /// ``ended``.
     private var closeRequested = false
+    /// The last request was one after which NIO's decoder parses nothing
+    /// (``HTTPRequestHead/mayChangeProtocols``): the socket is not read again, not even to drop
+    /// what the client sends while the connection lingers, since the decoder would keep it all.
+    /// What the client still sends waits in the kernel's buffer until the connection is closed.
+    private var decoderStopped = false
     /// Fast answers written and not flushed. The first of them scheduled a task on the event
     /// loop that flushes them; any flush here before it leaves that task nothing to do.
     private var waitingAnswers = 0
@@ -192,9 +199,14 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // last. Read as NIO's decoder reads it, token by token: a request this handler took
             // for the last while the decoder read on would have every head after it dropped
             // here and counted by the deadlines' handler as owed an answer.
-            if !head.isKeepAlive {
+            //
+            // A request to change protocols is the last too: the decoder parses nothing after
+            // it, and would keep whatever came (``HTTPRequestHead/mayChangeProtocols``).
+            let changesProtocols = head.mayChangeProtocols
+            if !head.isKeepAlive || changesProtocols {
                 finishing = true
                 closeRequested = true
+                if changesProtocols { decoderStopped = true }
             }
             passOn(part, context: context)
         case .body(let bytes):
@@ -264,14 +276,15 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Closes the connection's output now and the whole connection ``lingering`` later; reads
-    /// the socket again meanwhile, to drop what the client still sends.
+    /// the socket again meanwhile, to drop what the client still sends (unless
+    /// ``decoderStopped``).
     private func linger(_ context: ChannelHandlerContext) {
         guard !lingeringStarted else { return }
         lingeringStarted = true
         lastAnswerDeadline?.cancel()
         lastAnswerDeadline = nil
         close(context: context, mode: .output, promise: nil)
-        if readHeld, !removed {
+        if readHeld, !removed, !decoderStopped {
             readHeld = false
             context.read()
         }
@@ -364,9 +377,10 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     ///
     /// After the connection's last request, the socket is not read until the last answer owed
     /// is out (``linger(_:)``): what would come is dropped anyway, and a client sending on
-    /// meets the socket's own back-pressure instead of having its heads decoded here.
+    /// meets the socket's own back-pressure instead of having its heads decoded here. After a
+    /// request to change protocols it is not read again at all (``decoderStopped``).
     func read(context: ChannelHandlerContext) {
-        if (answering && !waiting.isEmpty) || (ended && !lingeringStarted) {
+        if (answering && !waiting.isEmpty) || (ended && (!lingeringStarted || decoderStopped)) {
             readHeld = true
         } else {
             context.read()

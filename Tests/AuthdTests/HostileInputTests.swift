@@ -238,6 +238,34 @@ import Testing
         }
     }
 
+    /// A request that may change protocols (an Upgrade field, or a CONNECT) is the connection's
+    /// last: it is answered, the socket is read no more, and the connection is closed. NIO's
+    /// decoder parses nothing after such a request and keeps what follows for an upgrader authd
+    /// does not have. Before, the connection stayed open and read on: one client sent 200 MiB
+    /// after `Connection: Upgrade` and authd's memory grew by 209 MB.
+    @Test func aRequestToChangeProtocolsIsTheConnectionsLast() async throws {
+        let server = try RunningServer(arguments: ["--max-connections-per-address", "1", "--idle-timeout", "3600"])
+        let heads = [
+            "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+            "CONNECT 127.0.0.1:9 HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n",
+        ]
+        for (index, head) in heads.enumerated() {
+            let source = "127.0.0.\(51 + index)"
+            let connection = try LoopbackConnection(port: server.port, from: source, bufferSize: 65_536)
+            defer { withExtendedLifetime(connection) {} }
+            try connection.send(head)
+            let (answer, _) = try connection.readAnswer(timeout: 30)
+            #expect((200..<500).contains(answer.status), "\(head): \(answer.status)")
+            // What a server that reads on takes whole (`flood` stops at 40 MB); one that reads no
+            // more takes what the two sockets' buffers hold.
+            let (_, sent) = connection.flood("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+            #expect(sent < 4_000_000, "authd took \(sent) bytes after \(head)")
+            #expect(connection.readUntilClosed(timeout: 30) != nil, "the connection of \(head) stays open")
+            let served = await servedAgain(port: server.port, from: source, within: 30)
+            #expect(served, "the address is still held by the connection of \(head)")
+        }
+    }
+
     /// One letter with 16,000 combining marks is one character; names are limited in bytes
     /// too, and a body just under 64 KiB of names is a 422, never the 500 of an event over
     /// the payload limit. Bidi overrides and zero-width characters are refused.
