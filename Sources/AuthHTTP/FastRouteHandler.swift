@@ -181,6 +181,8 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch part {
         case .head(let head):
             if head.breaksTheHostRule {
+                // Lingering reads nothing after a request the decoder parses nothing after.
+                if head.mayChangeProtocols { decoderStopped = true }
                 refuse(context)
                 return
             }

@@ -248,6 +248,8 @@ import Testing
         let heads = [
             "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
             "CONNECT 127.0.0.1:9 HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n",
+            // Refused for its Host (400): the connection lingers, and must not read meanwhile.
+            "GET /healthz HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
         ]
         for (index, head) in heads.enumerated() {
             let source = "127.0.0.\(51 + index)"
