@@ -39,7 +39,7 @@ public final class SigningKeys: Sendable {
         }
     }
 
-    private struct State: @unchecked Sendable {
+    private struct State: Sendable {
         var keys: [Entry]
         /// Always the last key of the set's algorithm in `keys`: set with them.
         var signer: Signer
