@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 
@@ -14,7 +15,8 @@ extension AuthServer {
     /// serves `GET /metrics` and nothing else (404 for every other path), and once it is
     /// configured the public listener no longer serves `/metrics`, so the metrics can stay on
     /// an address only the monitoring network reaches. When it is bound it logs
-    /// `metrics served on HOST:PORT` (the port it really bound, for port 0).
+    /// `metrics served on HOST:PORT` (the port it really bound, for port 0). A request that may
+    /// change protocols is refused there (``ProtocolChangeRefusal``).
     func metricsApplication() -> some ApplicationProtocol {
         let router = Router(context: AuthRequestContext.self)
         router.get("/metrics") { _, _ in self.metricsResponse() }
@@ -25,6 +27,7 @@ extension AuthServer {
         let logger = self.logger
         return Application(
             router: router,
+            server: HTTPServerBuilder { responder in ProtocolChangeRefusingHTTP1Channel(responder: responder) },
             configuration: .init(
                 address: .hostname(host, port: configuration.metricsPort ?? 0), serverName: "authd-metrics"),
             onServerRunning: { channel in

@@ -13,8 +13,8 @@ import NIOHTTPTypesHTTP1
 /// Rules:
 /// - Only a request in its plain form is taken: `POST`, the path exactly
 ///   `/v1/sessions/refresh`, one Content-Length of 1 to ``AuthServer/bodyLimit`` bytes, no
-///   Transfer-Encoding, `Connection`, `Expect` or `Authlog-Min-Position` field. Anything else
-///   goes to Hummingbird unchanged.
+///   Transfer-Encoding, `Connection`, `Expect`, `Upgrade` or `Authlog-Min-Position` field.
+///   Anything else goes to Hummingbird unchanged.
 /// - The answer is the router's own: the router's middleware, as registered on it (request
 ///   id, client address, problems, metrics, the log line), around the route's own handler,
 ///   given the body whole. Only the router's look-up of the route is left out: this path
@@ -53,6 +53,7 @@ struct DirectWrites: Sendable {
                 length = value
             } else if HTTPHeaders.name(name, is: .transferEncoding) || HTTPHeaders.name(name, is: .connection)
                 || HTTPHeaders.name(name, is: .expect) || HTTPHeaders.name(name, is: .authlogMinPosition)
+                || HTTPHeaders.name(name, is: .upgrade)
             {
                 return nil
             }

@@ -15,7 +15,8 @@ import Synchronization
 /// Rules:
 /// - Only a request in its plain form is taken: `GET`, the path exactly `/v1/users/me` or
 ///   `/v1/users/` and 36 characters of hex digits and hyphens, no query, no body (neither
-///   Content-Length nor Transfer-Encoding), no `Connection` or `Authlog-Min-Position` field,
+///   Content-Length nor Transfer-Encoding), no `Connection`, `Upgrade` or
+///   `Authlog-Min-Position` field,
 ///   at most one Authorization and one X-Request-ID, each a value HTTP types keep as it is.
 ///   Anything else goes to Hummingbird unchanged.
 /// - The head is read as NIO's decoder gave it, never converted to HTTP types, and the answer
@@ -72,6 +73,7 @@ struct FastReads: Sendable {
                 taken.requestID = value
             } else if HTTPHeaders.name(name, is: .contentLength) || HTTPHeaders.name(name, is: .transferEncoding)
                 || HTTPHeaders.name(name, is: .connection) || HTTPHeaders.name(name, is: .authlogMinPosition)
+                || HTTPHeaders.name(name, is: .upgrade)
             {
                 return nil
             }

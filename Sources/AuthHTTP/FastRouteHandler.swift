@@ -81,7 +81,7 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// the last request while an answer is owed: made once it may be (``read(context:)``).
     private var readHeld = false
     /// The last answer is out, and the connection's output closed: what the client still sends
-    /// is read and dropped until the connection is closed.
+    /// is read and dropped until the connection is closed (not read, if ``decoderStopped``).
     private var lingeringStarted = false
     /// The close of a connection whose last answer has not gone out a ``writeTimeout`` after it
     /// was written; cancelled once it is out, so that a closed connection is not kept waiting
@@ -90,9 +90,9 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// A shutdown asked the connection to finish, or a request asked to close it.
     private var finishing = false
     private var removed = false
-    /// The connection's last request has come: one that asked to close the connection (its
-    /// head passed on, ``closeRequested``, then its end) or a head that broke the Host rule
-    /// (``HTTPRequestHead/breaksTheHostRule``, dropped, answered 400). Everything after it is
+    /// The connection's last request has come: one that asked to close the connection or to
+    /// change protocols (its head passed on, ``closeRequested``, then its end) or a head that
+    /// broke the Host rule (``HTTPRequestHead/breaksTheHostRule``, dropped, answered 400). Everything after it is
     /// dropped, and the connection is closed once the last answer owed is out. Set once.
     private var ended = false
     /// The head of a request asking to close the connection was passed on; its end sets
@@ -177,7 +177,11 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func take(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
-        guard !ended else { return }
+        guard !ended else {
+            // Dropped, but the decoder parses nothing after it either: lingering must not read.
+            if case .head(let head) = part, head.mayChangeProtocols { decoderStopped = true }
+            return
+        }
         switch part {
         case .head(let head):
             if head.breaksTheHostRule {
@@ -390,6 +394,12 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if decoderStopped, unanswered == 1, case .head(var head) = unwrapOutboundIn(data) {
+            // The last answer, after a request to change protocols: it says the connection ends.
+            head.headers.replaceOrAdd(name: "Connection", value: "close")
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+            return
+        }
         if case .end = unwrapOutboundIn(data), unanswered > 0 {
             unanswered -= 1
             if unanswered == 0, ended {

@@ -22,6 +22,31 @@ import Testing
         #expect(other.status == 404)
     }
 
+    /// A request that may change protocols is refused on the metrics listener (400), and the
+    /// connection is read no more and closed. NIO's decoder parses nothing after such a request
+    /// and keeps what follows; before, the listener answered it (200) and took all 40 MB sent
+    /// after it, and the listener has no deadline that would close such a connection.
+    @Test func aRequestToChangeProtocolsIsRefusedThere() async throws {
+        let server = try RunningServer(arguments: ["--metrics-host", "127.0.0.1", "--metrics-port", "0"])
+        let port = try metricsPort(server)
+        for head in [
+            "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+            "GET /metrics HTTP/1.1\r\nHost: a\r\nProxy-Connection: upgrade\r\nUpgrade: x\r\n\r\n",
+        ] {
+            let connection = try LoopbackConnection(port: port, from: "127.0.0.1", bufferSize: 65_536)
+            defer { withExtendedLifetime(connection) {} }
+            try connection.send(head)
+            let (answer, _) = try connection.readAnswer(timeout: 30)
+            #expect(answer.status == 400, "\(head)")
+            let (_, sent) = connection.flood("GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n")
+            #expect(sent < 4_000_000, "the metrics listener took \(sent) bytes after \(head)")
+            #expect(connection.readUntilClosed(timeout: 30) != nil, "the connection of \(head) stays open")
+        }
+        // The listener still serves.
+        let metrics = try await LoopbackRequest("GET", "/metrics").send(port: port)
+        #expect(metrics.status == 200)
+    }
+
     @Test func withoutAMetricsPortThePublicListenerServesThem() async throws {
         let server = try RunningServer()
         let reply = try await server.call("GET", "/metrics")
