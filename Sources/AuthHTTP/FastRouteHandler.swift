@@ -101,7 +101,8 @@ final class FastRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The last request was one after which NIO's decoder parses nothing
     /// (``HTTPRequestHead/mayChangeProtocols``): the socket is not read again, not even to drop
     /// what the client sends while the connection lingers, since the decoder would keep it all.
-    /// What the client still sends waits in the kernel's buffer until the connection is closed.
+    /// What the client still sends waits in the kernel's socket buffer (which NIO reads once if
+    /// the client closes its side) until the connection is closed.
     private var decoderStopped = false
     /// Fast answers written and not flushed. The first of them scheduled a task on the event
     /// loop that flushes them; any flush here before it leaves that task nothing to do.

@@ -4,11 +4,12 @@ import NIOHTTP1
 ///
 /// The decoder (llhttp) takes a request for a change of protocols when it is a CONNECT, or
 /// carries an Upgrade field and the `upgrade` token in a Connection or Proxy-Connection field
-/// (llhttp reads the two alike). It hands on that
-/// request, then keeps every byte that comes after it, unparsed, for an upgrader to take. authd
-/// has no upgrader, so nothing ever takes them: a client that went on sending would grow the
-/// server's memory without end. ``FastRouteHandler`` therefore makes such a request the
-/// connection's last, and reads the socket no more after it.
+/// (llhttp reads the two alike). It hands on that request, then keeps every byte that comes
+/// after it, unparsed, for an upgrader to take. authd has no upgrader, so nothing ever takes
+/// them: a client that went on sending would grow the server's memory until a deadline closed
+/// its connection. ``FastRouteHandler`` therefore makes such a request the connection's last,
+/// and reads the socket no more after it (``ProtocolChangeRefusal`` refuses it on the metrics
+/// listener).
 ///
 /// Rules:
 /// - ``mayChangeProtocols`` is true for a CONNECT and for any head with an Upgrade field,
