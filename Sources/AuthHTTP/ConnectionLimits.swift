@@ -92,17 +92,14 @@ struct GuardedHTTP1Channel: ServerChildChannel {
         // (`HTTP1ToHTTPServerCodec`) that Hummingbird adds: the fast paths take requests before
         // it, and the deadlines see every request, those answered fast too.
         let (fastReads, directWrites, writeTimeout) = (self.fastReads, self.directWrites, limits.writeTimeout)
-        return HTTP1Channel(responder: responder).setup(channel: channel, logger: logger).flatMapThrowing { value in
-            let pipeline = channel.pipeline.syncOperations
-            let conversion = try pipeline.handler(type: HTTP1ToHTTPServerCodec.self)
-            try pipeline.addHandler(RequestProgressHandler(timer: timer), position: .before(conversion))
-            // No handler between the socket and FastRouteHandler may close the connection:
-            // the fast path's answers wait for the loop's turn to end, and are flushed first
-            // only by closes that pass through it (FastRouteHandler).
-            try pipeline.addHandler(
+        return HTTP1Channel.setup(responder: responder, channel: channel, logger: logger) {
+            [
+                RequestProgressHandler(timer: timer),
+                // No handler between the socket and FastRouteHandler may close the connection:
+                // the fast path's answers wait for the loop's turn to end, and are flushed first
+                // only by closes that pass through it (FastRouteHandler).
                 FastRouteHandler(reads: fastReads, writes: directWrites, writeTimeout: writeTimeout),
-                position: .before(conversion))
-            return value
+            ]
         }
     }
 

@@ -3,7 +3,6 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTP1
-import NIOHTTPTypesHTTP1
 
 /// In front of the conversion to HTTP types on the metrics listener, which has no
 /// ``FastRouteHandler``: refuses a request that may change protocols
@@ -45,12 +44,7 @@ struct ProtocolChangeRefusingHTTP1Channel: ServerChildChannel {
     let responder: HTTPChannelHandler.Responder
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        HTTP1Channel(responder: responder).setup(channel: channel, logger: logger).flatMapThrowing { value in
-            let pipeline = channel.pipeline.syncOperations
-            let conversion = try pipeline.handler(type: HTTP1ToHTTPServerCodec.self)
-            try pipeline.addHandler(ProtocolChangeRefusal(), position: .before(conversion))
-            return value
-        }
+        HTTP1Channel.setup(responder: responder, channel: channel, logger: logger) { [ProtocolChangeRefusal()] }
     }
 
     func handle(value: Value, logger: Logger) async {
